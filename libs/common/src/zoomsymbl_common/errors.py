@@ -1,0 +1,81 @@
+"""The error tree of zoomsymbl: one root, and a split every consumer relies on.
+
+``RetryableError`` means "the same input may succeed later" (network, 5xx, 429, a server down):
+handlers retry with backoff and dead-letter only after their attempt budget. ``PoisonInputError``
+means "this input will never succeed" (invalid event, corrupt audio): it is dead-lettered at once
+and the meeting is marked failed with a reason.
+"""
+
+from __future__ import annotations
+
+
+class ZoomsymblError(Exception):
+    """Root of every error raised by zoomsymbl code."""
+
+
+class ConfigError(ZoomsymblError):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+    def __init__(self, message: str, *, variables: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.variables = variables
+
+
+class RetryableError(ZoomsymblError):
+    """The operation may succeed if repeated later (network error, 5xx, 429, dependency down)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimitedError(RetryableError):
+    """An upstream answered 429; wait ``retry_after`` seconds (when known) without spending retry budget."""
+
+
+class PoisonInputError(ZoomsymblError):
+    """The input can never be processed (invalid event, corrupt audio); dead-letter it with ``reason``."""
+
+    def __init__(self, reason: str, *, stage: str = "unknown") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.stage = stage
+
+
+class InfrastructureUnavailable(RetryableError):
+    """One of our own servers (Kafka, MongoDB, S3, SMTP) did not answer in time."""
+
+    def __init__(self, component: str, detail: str) -> None:
+        super().__init__(f"{component} unavailable: {detail}")
+        self.component = component
+        self.detail = detail
+
+
+class KafkaUnavailable(InfrastructureUnavailable):
+    """Kafka did not acknowledge a publish or answer a metadata request in time."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("kafka", detail)
+
+
+class MongoUnavailable(InfrastructureUnavailable):
+    """MongoDB did not answer in time."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("mongodb", detail)
+
+
+class StorageUnavailable(InfrastructureUnavailable):
+    """The S3 server did not answer in time or answered a server error."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("s3", detail)
+
+
+class ObjectNotFound(ZoomsymblError):
+    """An object key does not exist in the bucket."""
+
+    def __init__(self, bucket: str, key: str) -> None:
+        super().__init__(f"object {key!r} not found in bucket {bucket!r}")
+        self.bucket = bucket
+        self.key = key

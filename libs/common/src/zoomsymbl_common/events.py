@@ -1,0 +1,194 @@
+"""The events that travel between services: one frozen model per Kafka topic.
+
+Every event carries ``event_id`` (the idempotency key), ``tenant``, ``meeting_uuid`` and
+``occurred_at``. The topic is on the model (``Model.topic``). A breaking change is a new topic
+(``.v2``), never an edit here. Secrets are never fields of an event: download tokens stay in
+MongoDB bound to the meeting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Provider = Literal["symbl", "assemblyai"]
+AudioFormat = Literal["flac", "wav", "opus", "m4a"]
+JobStatus = Literal["scheduled", "in_progress", "completed", "failed"]
+EventSource = Literal["webhook", "backfill", "replay"]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(tz=UTC)
+
+
+def stable_id(*parts: str) -> str:
+    """A deterministic id for the same inputs (sha256 of the parts, 32 hex digits)."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return digest[:32]
+
+
+class Event(BaseModel):
+    """Fields every event has."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    topic: ClassVar[str]
+
+    event_id: str = Field(min_length=1, max_length=128, description="Idempotency key of this event.")
+    tenant: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="Tenant (Zoom account) id.")
+    meeting_uuid: str = Field(min_length=1, max_length=256, description="Zoom meeting instance UUID, verbatim.")
+    occurred_at: datetime = Field(default_factory=utcnow, description="When the fact happened (UTC).")
+    generation: int = Field(0, ge=0, description="Processing generation; a forced replay increments it.")
+
+
+class RecordingFile(BaseModel):
+    """One file of a Zoom cloud recording, as listed in the webhook or the recordings API."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file_id: str = Field(min_length=1, max_length=256, description="Zoom's file id.")
+    recording_type: str = Field("", max_length=64, description="Zoom's recording_type (audio_only, ...).")
+    participant_name: str | None = Field(None, max_length=256, description="Speaker name from file_name.")
+    participant_email: str | None = Field(None, max_length=320, description="Speaker e-mail when Zoom knows it.")
+    recording_start: datetime | None = Field(None, description="When this file's audio starts (UTC).")
+    recording_end: datetime | None = Field(None, description="When this file's audio ends (UTC).")
+    file_size: int | None = Field(None, ge=0, description="Size in bytes announced by Zoom.")
+    file_type: str = Field("", max_length=32, description="Zoom's file_type (M4A, MP4, ...).")
+    file_extension: str = Field("", max_length=16, description="Zoom's file_extension.")
+    download_url: str = Field(min_length=1, max_length=2048, description="URL to GET with a Bearer token.")
+    status: str = Field("completed", max_length=32, description="Zoom's status; only 'completed' is usable.")
+
+    @property
+    def completed(self) -> bool:
+        """True when Zoom says the file is ready."""
+        return self.status == "completed"
+
+
+class RecordingCompleted(Event):
+    """A Zoom cloud recording is ready (from a webhook, a backfill or a replay)."""
+
+    topic: ClassVar[str] = "zoom.recording-completed.v1"
+
+    meeting_id: int | None = Field(None, description="Zoom meeting number.")
+    account_id: str = Field("", max_length=128, description="Zoom account id.")
+    host_id: str = Field("", max_length=128, description="Zoom user id of the host.")
+    host_email: str = Field("", max_length=320, description="Host e-mail: the report's recipient.")
+    topic_text: str = Field("", max_length=512, description="Meeting topic as typed by the host.")
+    start_time: datetime | None = Field(None, description="Meeting start (UTC).")
+    duration_minutes: int | None = Field(None, ge=0, description="Meeting duration announced by Zoom.")
+    participant_tracks: tuple[RecordingFile, ...] = Field((), description="One audio file per participant.")
+    fallback_files: tuple[RecordingFile, ...] = Field((), description="Other recording files (audio_only, MP4).")
+    has_download_token: bool = Field(False, description="A webhook download token is stored in MongoDB.")
+    download_token_expires_at: datetime | None = Field(None, description="When that download token expires.")
+    source: EventSource = Field("webhook", description="How the recording became known.")
+
+
+class ChannelAssignment(BaseModel):
+    """Which participant is heard on one channel of the mixed file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    channel: int = Field(ge=1, description="1-based channel number in the mixed file.")
+    participant_name: str = Field(description="Speaker name (or 'Others' for a mixed overflow channel).")
+    participant_email: str | None = Field(None, description="Speaker e-mail when known.")
+    file_ids: tuple[str, ...] = Field(description="Zoom file ids heard on this channel.")
+    offset_seconds: float = Field(ge=0, description="Delay applied so the track is aligned to the meeting.")
+    mixed: bool = Field(False, description="True when several participants share this channel.")
+
+
+class SpeakerStats(BaseModel):
+    """Talk analytics of one channel, measured on the mixed file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    channel: int = Field(ge=1, description="1-based channel number.")
+    talk_seconds: float = Field(ge=0, description="Seconds with speech on this channel.")
+    silence_ratio: float = Field(ge=0, le=1, description="Share of the meeting this channel was silent.")
+    talk_over_ratio: float = Field(ge=0, le=1, description="Share of talk time overlapping another channel.")
+    longest_silence_seconds: float = Field(ge=0, description="Longest silent stretch.")
+
+
+class AudioMixed(Event):
+    """The participant tracks were merged, aligned, into one multichannel object in S3."""
+
+    topic: ClassVar[str] = "audio.mixed.v1"
+
+    bucket: str = Field(description="S3 bucket of the mixed file.")
+    object_key: str = Field(description="S3 key of the mixed file.")
+    format: AudioFormat = Field(description="Container/codec of the mixed file.")
+    channels: int = Field(ge=1, description="Number of channels.")
+    duration_seconds: float = Field(ge=0, description="Duration of the mixed file.")
+    size_bytes: int = Field(ge=0, description="Size of the mixed file.")
+    input_hash: str = Field(description="Hash of the input file set; part of the submission idempotency key.")
+    channel_map: tuple[ChannelAssignment, ...] = Field(description="Channel → participant.")
+    speaker_stats: tuple[SpeakerStats, ...] = Field((), description="Talk analytics per channel.")
+    topic_text: str = Field("", description="Meeting topic.")
+    host_email: str = Field("", description="Host e-mail.")
+    diarization: bool = Field(False, description="One channel holds several speakers: ask the provider to diarize.")
+
+
+class JobSubmitted(Event):
+    """A provider accepted a transcription job for (a part of) a mixed file."""
+
+    topic: ClassVar[str] = "provider.job-submitted.v1"
+
+    provider: Provider = Field(description="Which provider runs the job.")
+    job_id: str = Field(description="Provider's job id.")
+    conversation_id: str = Field(description="Provider's conversation/transcript id.")
+    part_index: int = Field(0, ge=0, description="0-based part number when a long file was split.")
+    part_count: int = Field(1, ge=1, description="Number of parts of this meeting.")
+    part_offset_seconds: float = Field(0, ge=0, description="Where this part starts in the meeting.")
+
+
+class JobStatusReported(Event):
+    """A provider said (by callback, or when polled by the sweeper) that a job changed status."""
+
+    topic: ClassVar[str] = "provider.job-status.v1"
+
+    provider: Provider = Field(description="Which provider reported.")
+    job_id: str = Field(description="Provider's job id.")
+    reported_status: str = Field(max_length=64, description="Status as reported; confirmed with the job API.")
+    via: Literal["callback", "sweeper"] = Field("callback", description="How the status arrived.")
+
+
+class InsightsReady(Event):
+    """Insights of every part of a meeting are stored and ready to e-mail."""
+
+    topic: ClassVar[str] = "insights.ready.v1"
+
+    provider: Provider = Field(description="Provider that produced them.")
+    conversation_ids: tuple[str, ...] = Field(description="Provider conversation ids, in time order.")
+    summary_url: str | None = Field(None, description="Provider's summary page.")
+    counts: dict[str, int] = Field(default_factory=dict, description="Items per kind (messages, topics, ...).")
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    RecordingCompleted,
+    AudioMixed,
+    JobSubmitted,
+    JobStatusReported,
+    InsightsReady,
+)
+
+
+class DeadLetter(BaseModel):
+    """What is written to ``<topic>.dlq``: the original message, why it failed, and where."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source_topic: str = Field(description="Topic the message came from.")
+    service: str = Field(description="Service that gave up on it.")
+    reason: str = Field(description="Human-readable cause.")
+    error_type: str = Field(description="Exception class name.")
+    attempts: int = Field(ge=1, description="How many times processing was tried.")
+    payload: str = Field(description="The original message body (UTF-8, replaced on decode errors).")
+    event_id: str | None = Field(None, description="Event id when the body parsed far enough.")
+    failed_at: datetime = Field(default_factory=utcnow, description="When it was dead-lettered.")
+
+    @staticmethod
+    def topic_for(source_topic: str) -> str:
+        """The dead-letter topic of ``source_topic``."""
+        return f"{source_topic}.dlq"

@@ -1,0 +1,73 @@
+"""JSON-lines logging with trace ids, and a last line of defence against leaked secrets.
+
+Every record is one JSON object: ``ts``, ``level``, ``logger``, ``msg`` (lower case), the current
+OpenTelemetry ``trace_id``/``span_id`` when a span is active, and any ``extra`` fields. Values
+registered with :func:`register_secret` are replaced by ``[redacted]`` wherever they appear.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import trace
+
+_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+REDACTED = "[redacted]"
+
+
+def register_secret(value: str | None) -> None:
+    """Never print ``value`` in a log line again (tokens, passwords, signed URLs)."""
+    if value and len(value) >= 6:
+        with _secrets_lock:
+            _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret replaced by ``[redacted]``."""
+    with _secrets_lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON line with trace context and extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        ctx = trace.get_current_span().get_span_context()
+        if ctx.is_valid:
+            entry["trace_id"] = format(ctx.trace_id, "032x")
+            entry["span_id"] = format(ctx.span_id, "016x")
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return redact(json.dumps(entry, default=str, ensure_ascii=False))
+
+
+def setup_logging(level: str = "INFO", service: str = "zoomsymbl") -> None:
+    """Send every logger's records as JSON lines to stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # aiokafka logs connection failures at ERROR on every retry; they are reported by our own code.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    logging.getLogger(service).setLevel(level)
