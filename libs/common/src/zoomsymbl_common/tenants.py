@@ -1,0 +1,156 @@
+"""Tenants: one Zoom account each, with its credentials, provider choice and mail settings.
+
+Loaded from one JSON file (``ZOOMSYMBL_TENANTS_FILE``, mounted from a Secret in Kubernetes) or,
+for a single tenant, from environment variables (``ZOOMSYMBL_TENANT_*``). Every secret value is
+registered with the log redactor as soon as it is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from zoomsymbl_common.errors import ConfigError
+from zoomsymbl_common.events import Provider
+from zoomsymbl_common.logs import register_secret
+
+TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+ZOOM_DOWNLOAD_HOSTS = ("zoom.us", "*.zoom.us", "zoom.com", "*.zoom.com", "zoomgov.com", "*.zoomgov.com")
+
+
+class TenantConfig(BaseModel):
+    """Everything zoomsymbl knows about one tenant (one Zoom account)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=TENANT_ID_PATTERN, description="Tenant id used in URLs, events and storage keys.")
+    zoom_webhook_secret: SecretStr = Field(description="Zoom app's webhook secret token.")
+    zoom_account_id: str = Field("", description="Server-to-Server OAuth account id.")
+    zoom_client_id: str = Field("", description="Server-to-Server OAuth client id.")
+    zoom_client_secret: SecretStr = Field(SecretStr(""), description="Server-to-Server OAuth client secret.")
+    zoom_api_base: str = Field("https://api.zoom.us/v2", description="Zoom REST API base URL.")
+    zoom_oauth_url: str = Field("https://zoom.us/oauth/token", description="Zoom OAuth token URL.")
+    zoom_proxy: str | None = Field(None, description="HTTP(S) proxy for calls to Zoom.")
+    allowed_users: tuple[str, ...] = Field((), description="Only these host e-mails/ids are archived; empty = all.")
+    download_allowed_hosts: tuple[str, ...] = Field(ZOOM_DOWNLOAD_HOSTS, description="Hosts downloads may reach.")
+    allow_private_download_hosts: bool = Field(False, description="Allow loopback/private download hosts (sandbox).")
+    provider: Provider = Field("symbl", description="Speech-intelligence provider for this tenant.")
+    language: str = Field("en-US", description="Spoken language code passed to the provider.")
+    symbl_app_id: str = Field("", description="Symbl app id.")
+    symbl_app_secret: SecretStr = Field(SecretStr(""), description="Symbl app secret.")
+    symbl_api_base: str = Field("https://api.symbl.ai", description="Symbl API base URL.")
+    assemblyai_api_key: SecretStr = Field(SecretStr(""), description="AssemblyAI API key.")
+    assemblyai_api_base: str = Field("https://api.assemblyai.com", description="AssemblyAI API base URL.")
+    max_channels: int = Field(32, ge=1, le=64, description="Most channels in a mixed file; the rest share one.")
+    extra_recipients: tuple[str, ...] = Field((), description="Also e-mail these addresses.")
+    failure_notice: bool = Field(True, description="E-mail the host a short notice when processing fails.")
+
+    def register_secrets(self) -> None:
+        """Hand every secret of this tenant to the log redactor."""
+        for secret in (self.zoom_webhook_secret, self.zoom_client_secret, self.symbl_app_secret):
+            register_secret(secret.get_secret_value())
+        register_secret(self.assemblyai_api_key.get_secret_value())
+
+
+class _SingleTenantEnv(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = "default"
+    zoom_webhook_secret: str | None = None
+    zoom_account_id: str = ""
+    zoom_client_id: str = ""
+    zoom_client_secret: str = ""
+    zoom_api_base: str = "https://api.zoom.us/v2"
+    zoom_oauth_url: str = "https://zoom.us/oauth/token"
+    zoom_proxy: str | None = None
+    allowed_users: str = ""
+    download_allowed_hosts: str = ""
+    allow_private_download_hosts: bool = False
+    provider: Literal["symbl", "assemblyai"] = "symbl"
+    language: str = "en-US"
+    symbl_app_id: str = ""
+    symbl_app_secret: str = ""
+    symbl_api_base: str = "https://api.symbl.ai"
+    assemblyai_api_key: str = ""
+    assemblyai_api_base: str = "https://api.assemblyai.com"
+    max_channels: int = 32
+    extra_recipients: str = ""
+    failure_notice: bool = True
+
+
+class Tenants:
+    """The tenant registry: look-up by id, and the default tenant for ``/webhooks/zoom``."""
+
+    def __init__(self, tenants: list[TenantConfig], default: str | None = None) -> None:
+        self._by_id = {t.id: t for t in tenants}
+        if len(self._by_id) != len(tenants):
+            raise ConfigError("duplicate tenant id in tenants configuration")
+        self.default_id = default or (tenants[0].id if tenants else None)
+        for tenant in tenants:
+            tenant.register_secrets()
+
+    def get(self, tenant_id: str) -> TenantConfig | None:
+        """The tenant ``tenant_id``, or None."""
+        return self._by_id.get(tenant_id)
+
+    def default(self) -> TenantConfig | None:
+        """The tenant served at the URL without a tenant id."""
+        return self._by_id.get(self.default_id) if self.default_id else None
+
+    def all(self) -> list[TenantConfig]:
+        """Every tenant."""
+        return list(self._by_id.values())
+
+
+def load_tenants(environ: dict[str, str] | None = None) -> Tenants:
+    """Tenants from ``ZOOMSYMBL_TENANTS_FILE`` when set, else one tenant from ``ZOOMSYMBL_TENANT_*``."""
+    env = dict(os.environ if environ is None else environ)
+    path = env.get("ZOOMSYMBL_TENANTS_FILE")
+    if path:
+        return _from_file(Path(path))
+    return _from_env(env)
+
+
+def _from_file(path: Path) -> Tenants:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"ZOOMSYMBL_TENANTS_FILE {str(path)!r} unreadable: {exc}", variables=("ZOOMSYMBL_TENANTS_FILE",)
+        ) from None
+    try:
+        tenants = [TenantConfig.model_validate(item) for item in data.get("tenants", [])]
+    except (ValidationError, AttributeError) as exc:
+        raise ConfigError(
+            f"ZOOMSYMBL_TENANTS_FILE {str(path)!r} invalid: {exc}", variables=("ZOOMSYMBL_TENANTS_FILE",)
+        ) from None
+    if not tenants:
+        raise ConfigError(
+            f"ZOOMSYMBL_TENANTS_FILE {str(path)!r} lists no tenants", variables=("ZOOMSYMBL_TENANTS_FILE",)
+        )
+    return Tenants(tenants, data.get("default_tenant"))
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _from_env(env: dict[str, str]) -> Tenants:
+    raw = _SingleTenantEnv(
+        **{k.removeprefix("ZOOMSYMBL_TENANT_").lower(): v for k, v in env.items() if k.startswith("ZOOMSYMBL_TENANT_")}
+    )
+    if not raw.zoom_webhook_secret:
+        return Tenants([])
+    fields = raw.model_dump()
+    for name in ("allowed_users", "extra_recipients", "download_allowed_hosts"):
+        fields[name] = _split(fields[name])
+    if not fields["download_allowed_hosts"]:
+        fields["download_allowed_hosts"] = ZOOM_DOWNLOAD_HOSTS
+    try:
+        return Tenants([TenantConfig.model_validate(fields)])
+    except ValidationError as exc:
+        raise ConfigError(f"invalid ZOOMSYMBL_TENANT_* settings: {exc}", variables=("ZOOMSYMBL_TENANT_ID",)) from None
