@@ -1,0 +1,1 @@
+"""Speech-intelligence providers (Symbl.ai, AssemblyAI) behind one interface."""

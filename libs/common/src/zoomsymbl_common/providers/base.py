@@ -1,0 +1,116 @@
+"""The provider interface shared by the submitter (submit) and the notifier (status, insights).
+
+A provider is chosen per tenant by configuration (``TenantConfig.provider``); the real hosts are
+the defaults and a sandbox is reached only by configuring its base URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from pydantic import SecretStr
+
+from zoomsymbl_common.events import ChannelAssignment, JobStatus, Provider
+
+AudioOpener = Callable[[], AsyncIterator[bytes]]
+"""Opens a fresh stream of the audio bytes (may be called again for a retry)."""
+
+
+@dataclass(frozen=True)
+class ProviderLimits:
+    """What one provider account accepts."""
+
+    max_file_seconds: float
+    max_file_bytes: int
+    caps_concurrency_with_429: bool
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    """Everything a provider needs to start one transcription job."""
+
+    name: str
+    language: str
+    audio_format: Literal["flac", "wav", "opus", "m4a"]
+    channels: int
+    channel_map: tuple[ChannelAssignment, ...]
+    diarization: bool
+    webhook_url: SecretStr
+    size_bytes: int
+    duration_seconds: float
+    audio: AudioOpener | None = None
+    audio_url: SecretStr | None = None
+    webhook_auth_header: tuple[str, SecretStr] | None = None
+
+
+@dataclass(frozen=True)
+class SubmittedJob:
+    """The provider's handles on an accepted job."""
+
+    job_id: str
+    conversation_id: str
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A job's status as the provider's job API reports it."""
+
+    status: JobStatus
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class TranscriptMessage:
+    """One utterance, attributed to a speaker."""
+
+    speaker: str
+    text: str
+    start_seconds: float
+    end_seconds: float
+    email: str | None = None
+    channel: int | None = None
+
+
+@dataclass(frozen=True)
+class InsightItem:
+    """A topic, question, action item or follow-up."""
+
+    text: str
+    assignee: str | None = None
+    due: str | None = None
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class Insights:
+    """What a completed job produced."""
+
+    messages: tuple[TranscriptMessage, ...] = ()
+    topics: tuple[InsightItem, ...] = ()
+    questions: tuple[InsightItem, ...] = ()
+    action_items: tuple[InsightItem, ...] = ()
+    follow_ups: tuple[InsightItem, ...] = ()
+    summary: tuple[str, ...] = ()
+    summary_url: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class SpeechProvider(Protocol):
+    """Submit, poll and fetch results; raise RateLimitedError/RetryableError/PoisonInputError."""
+
+    name: Provider
+    limits: ProviderLimits
+
+    async def submit(self, request: SubmitRequest) -> SubmittedJob:
+        """Start a job; 429 → RateLimitedError, 5xx/timeout → RetryableError, 4xx → PoisonInputError."""
+        ...
+
+    async def job_status(self, job_id: str) -> JobState:
+        """The job's current status from the provider's job API."""
+        ...
+
+    async def fetch_insights(self, job: SubmittedJob) -> Insights:
+        """Transcript, topics, questions, action items, follow-ups and summary of a completed job."""
+        ...
