@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -32,11 +33,12 @@ from zoomsymbl_common.settings import InfraSettings
 
 log = logging.getLogger("zoomsymbl.kafka")
 E = TypeVar("E", bound=Event)
+_BOOTSTRAP: weakref.WeakKeyDictionary[KafkaBroker, str] = weakref.WeakKeyDictionary()
 
 
 def make_broker(infra: InfraSettings, service: str) -> KafkaBroker:
     """A broker whose publishes are durable (acks=all, idempotent) and traced (W3C headers)."""
-    return KafkaBroker(
+    broker = KafkaBroker(
         infra.kafka_bootstrap,
         client_id=f"zoomsymbl-{service}",
         acks="all",
@@ -47,6 +49,34 @@ def make_broker(infra: InfraSettings, service: str) -> KafkaBroker:
         log_level=logging.DEBUG,
         graceful_timeout=30.0,
     )
+    _BOOTSTRAP[broker] = infra.kafka_bootstrap
+    return broker
+
+
+async def start_broker(broker: KafkaBroker, *, timeout: float = 10.0) -> None:
+    """Connect ``broker``; raises :class:`KafkaUnavailable` (and cleans up) when Kafka does not answer."""
+    # Probe first: a producer whose start() failed cannot be closed through FastStream and leaks.
+    await probe_bootstrap(_BOOTSTRAP.get(broker, "localhost:9092"), timeout=min(timeout, 3.0))
+    try:
+        await asyncio.wait_for(broker.start(), timeout=timeout)
+    except (TimeoutError, KafkaError, OSError) as exc:
+        await broker.stop()
+        raise KafkaUnavailable(f"cannot connect: {type(exc).__name__}") from exc
+
+
+async def probe_bootstrap(servers: list[str] | str, *, timeout: float = 3.0) -> None:
+    """Raise :class:`KafkaUnavailable` unless one bootstrap server accepts a TCP connection."""
+    hosts = servers.split(",") if isinstance(servers, str) else servers
+    for server in hosts:
+        host, _, port = server.strip().rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host or "localhost", int(port)), timeout)
+        except (OSError, TimeoutError, ValueError):
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+    raise KafkaUnavailable(f"no bootstrap server reachable among {hosts!r}")
 
 
 def topic_name(infra: InfraSettings, base: str) -> str:

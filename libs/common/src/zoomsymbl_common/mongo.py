@@ -7,18 +7,28 @@ updates are used (no transactions, no change streams).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    NetworkTimeout,
+    OperationFailure,
+    ServerSelectionTimeoutError,
+)
 
 from zoomsymbl_common.errors import MongoUnavailable
 from zoomsymbl_common.settings import InfraSettings
 
 Document = dict[str, Any]
+log = logging.getLogger("zoomsymbl.mongo")
+_NOT_IMPLEMENTED = 238
 T = TypeVar("T")
 
 MEETINGS = "meetings"
@@ -39,6 +49,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     RECEIPTS: [
         IndexModel([("key", ASCENDING)], unique=True, name="receipt_unique"),
+        # Backfill asks "was any recording of this meeting published?" before calling Zoom.
+        IndexModel([("tenant", ASCENDING), ("meeting_uuid", ASCENDING)], name="receipt_meeting"),
         IndexModel([("received_at", ASCENDING)], expireAfterSeconds=RECEIPT_TTL_SECONDS, name="receipt_ttl"),
     ],
     SECRETS: [
@@ -101,9 +113,31 @@ def make_mongo(infra: InfraSettings, database: str | None = None) -> Mongo:
 
 
 async def ensure_indexes(mongo: Mongo) -> None:
-    """Create every index of :data:`INDEXES` (idempotent)."""
+    """Create every index of :data:`INDEXES` (idempotent).
+
+    A server without TTL indexes (FerretDB 1.x) gets plain indexes instead; :func:`purge_expired`
+    then does the expiry, so behaviour is the same on MongoDB and on the local test server.
+    """
     for collection, models in INDEXES.items():
-        await guarded(mongo.db[collection].create_indexes(models))
+        for model in models:
+            try:
+                await guarded(mongo.db[collection].create_indexes([model]))
+            except OperationFailure as exc:
+                if exc.code != _NOT_IMPLEMENTED or "expireAfterSeconds" not in model.document:
+                    raise
+                plain = {k: v for k, v in model.document.items() if k not in ("key", "expireAfterSeconds")}
+                await guarded(mongo.db[collection].create_index(list(model.document["key"].items()), **plain))
+                log.info("ttl index emulated by purge_expired", extra={"collection": collection})
+
+
+async def purge_expired(mongo: Mongo, *, now: datetime | None = None) -> int:
+    """Delete what a TTL index would have deleted; returns the number of documents removed."""
+    moment = now or datetime.now(tz=UTC)
+    receipts = await guarded(
+        mongo.db[RECEIPTS].delete_many({"received_at": {"$lt": moment - timedelta(seconds=RECEIPT_TTL_SECONDS)}})
+    )
+    secrets = await guarded(mongo.db[SECRETS].delete_many({"expires_at": {"$lt": moment}}))
+    return int(receipts.deleted_count) + int(secrets.deleted_count)
 
 
 async def guarded(operation: Awaitable[T]) -> T:

@@ -22,7 +22,7 @@ from zoomsymbl_common.errors import ObjectNotFound, StorageUnavailable
 from zoomsymbl_common.settings import InfraSettings
 
 MIN_PART_SIZE: Final = 5 * 1024 * 1024
-DEFAULT_PART_SIZE: Final = 16 * 1024 * 1024
+DEFAULT_PART_SIZE: Final = 8 * 1024 * 1024
 _EOF: Final = b""
 T = TypeVar("T")
 
@@ -51,14 +51,18 @@ class _QueueReader(io.RawIOBase):
         return True
 
     def read(self, size: int | None = -1) -> bytes:
-        want = size if size is not None and size >= 0 else 1 << 62
-        while len(self._buffer) < want and not self._done:
+        # Hand out at most one queued chunk per call: minio loops until its part is full, and
+        # never joining chunks here keeps the copies (and the RSS) to what minio itself holds.
+        if not self._buffer and not self._done:
             item = asyncio.run_coroutine_threadsafe(self._queue.get(), self._loop).result()
             if isinstance(item, BaseException):
                 raise item
-            if item == _EOF:
-                self._done = True
-            self._buffer += item
+            self._done = item == _EOF
+            self._buffer = item
+        want = size if size is not None and size >= 0 else len(self._buffer)
+        if want >= len(self._buffer):
+            chunk, self._buffer = self._buffer, b""
+            return chunk
         chunk, self._buffer = self._buffer[:want], self._buffer[want:]
         return chunk
 
@@ -105,7 +109,7 @@ class ObjectStore:
     ) -> int:
         """Upload ``chunks`` as ``key`` (multipart, bounded memory); returns the byte count."""
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue(maxsize=max(2, part_size // (1 << 20)))
+        queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue(maxsize=2)
         reader = _QueueReader(queue, loop)
         upload = asyncio.ensure_future(
             self._call(
@@ -116,6 +120,7 @@ class ObjectStore:
                 -1,
                 content_type=content_type,
                 part_size=max(part_size, MIN_PART_SIZE),
+                num_parallel_uploads=1,
             )
         )
         total = 0

@@ -1,0 +1,71 @@
+# zoomsymbl — one entry point for developers and CI. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+export UV_PYTHON_DOWNLOADS := never
+UV ?= $(shell command -v uv 2>/dev/null || echo .cache/tools/bin/uv)
+PYTEST_ARGS ?=
+INFRA := $(UV) run --frozen python scripts/infra.py
+
+.PHONY: help uv install infra-build infra-up infra-down infra-status helm test test-unit test-reliability \
+        lint typecheck check demo demo-down bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+.cache/tools/bin/uv:
+	python3 -m venv .cache/tools
+	.cache/tools/bin/pip install --quiet --disable-pip-version-check uv
+
+uv: $(if $(filter .cache/tools/bin/uv,$(UV)),.cache/tools/bin/uv) ## install uv from PyPI when it is missing
+
+install: uv ## create .venv with every workspace member and the dev tools (from uv.lock)
+	$(UV) sync --frozen --all-packages
+
+infra-build: install ## build/download Kafka, FerretDB and versitygw into .cache/ (no start)
+	$(INFRA) build
+
+infra-up: install ## start Kafka, FerretDB, versitygw and the SMTP sink on loopback (idempotent)
+	$(INFRA) up
+
+infra-down: ## stop exactly the servers infra-up started (recorded PIDs)
+	@if [ -x "$(UV)" ] || command -v uv >/dev/null; then $(INFRA) down; else echo "nothing to stop"; fi
+
+infra-status: install ## one line per component: up/down, pid, address, log file
+	$(INFRA) status
+
+helm: ## build helm from the Go module proxy into .cache/bin (used by the chart tests)
+	bash scripts/install_helm.sh
+
+test: infra-up helm ## the whole suite against the real local servers (what CI runs)
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+test-unit: install ## only the tests that need no server
+	$(UV) run --frozen pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+test-reliability: infra-up ## the full reliability and security suite (long)
+	ZS_RELIABILITY_FULL=1 $(UV) run --frozen pytest -m reliability $(PYTEST_ARGS)
+
+lint: install ## ruff
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+typecheck: install ## mypy --strict on every package and the tests
+	$(UV) run --frozen mypy libs/common/src libs/sandbox/src services/ingest/src services/mixer/src \
+	  services/submitter/src services/notifier/src scripts tests
+
+check: lint typecheck test ## everything CI checks
+
+demo: infra-up ## run the whole pipeline locally against the sandboxes and print the e-mail
+	$(UV) run --frozen python scripts/demo.py up
+
+demo-down: ## stop the demo's services and sandboxes (and the local servers)
+	$(UV) run --frozen python scripts/demo.py down
+	$(INFRA) down
+
+bench: infra-up ## every benchmark, with its baseline in the same run → bench/results/
+	$(UV) run --frozen python bench/run_all.py
+
+clean: infra-down ## stop servers and delete every cached build and data dir
+	rm -rf .cache .venv

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+from zoomsymbl_common.events import (
+    EVENT_TYPES,
+    AudioMixed,
+    ChannelAssignment,
+    DeadLetter,
+    RecordingCompleted,
+    RecordingFile,
+    stable_id,
+)
+
+
+def _recording() -> RecordingCompleted:
+    track = RecordingFile(
+        file_id="f1",
+        participant_name="Zoë 🎧 Ng",
+        recording_start=datetime(2026, 11, 1, 10, 0, tzinfo=UTC),
+        file_size=1234,
+        file_type="M4A",
+        download_url="https://zoom.us/rec/download/f1",
+    )
+    return RecordingCompleted(
+        event_id=stable_id("acme", "/abc//def==", "f1"),
+        tenant="acme",
+        meeting_uuid="/abc//def==",
+        topic_text="Weekly sync",
+        participant_tracks=(track,),
+        has_download_token=True,
+    )
+
+
+def test_every_event_has_a_versioned_topic() -> None:
+    topics = [event.topic for event in EVENT_TYPES]
+    assert len(set(topics)) == len(topics)
+    assert all(topic.endswith(".v1") for topic in topics)
+
+
+def test_event_round_trips_through_json_unchanged() -> None:
+    event = _recording()
+    assert RecordingCompleted.model_validate_json(event.model_dump_json()) == event
+
+
+def test_events_are_frozen() -> None:
+    event = _recording()
+    with pytest.raises(ValidationError):
+        event.tenant = "other"  # type: ignore[misc]
+
+
+def test_event_rejects_unknown_fields_and_bad_tenants() -> None:
+    data = _recording().model_dump(mode="json")
+    with pytest.raises(ValidationError):
+        RecordingCompleted.model_validate({**data, "download_token": "leak"})
+    with pytest.raises(ValidationError):
+        RecordingCompleted.model_validate({**data, "tenant": "../etc"})
+
+
+def test_no_event_field_can_carry_a_token() -> None:
+    for event_type in EVENT_TYPES:
+        names = set(event_type.model_fields)
+        assert not {n for n in names if "token" in n and n != "has_download_token"} - {"download_token_expires_at"}, (
+            event_type
+        )
+
+
+def test_stable_id_is_deterministic_and_separates_parts() -> None:
+    assert stable_id("a", "b") == stable_id("a", "b")
+    assert stable_id("ab", "c") != stable_id("a", "bc")
+
+
+def test_dead_letter_topic_and_channel_map() -> None:
+    assert DeadLetter.topic_for("audio.mixed.v1") == "audio.mixed.v1.dlq"
+    with pytest.raises(ValidationError):
+        ChannelAssignment(channel=0, participant_name="x", file_ids=("f",), offset_seconds=0)
+    mixed = AudioMixed(
+        event_id="e",
+        tenant="acme",
+        meeting_uuid="m",
+        bucket="b",
+        object_key="mixed/acme/bQ.flac",
+        format="flac",
+        channels=1,
+        duration_seconds=1.0,
+        size_bytes=10,
+        input_hash="h",
+        channel_map=(ChannelAssignment(channel=1, participant_name="A", file_ids=("f",), offset_seconds=0),),
+    )
+    assert AudioMixed.model_validate_json(mixed.model_dump_json()).channel_map[0].participant_name == "A"

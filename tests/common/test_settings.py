@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from zoomsymbl_common.errors import ConfigError
+from zoomsymbl_common.logs import redact
+from zoomsymbl_common.settings import InfraSettings, load_settings
+from zoomsymbl_common.tenants import load_tenants
+
+
+class _Needy(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZOOMSYMBL_TESTSVC_")
+    callback_secret: str = Field(min_length=8)
+    port: int = 1
+
+
+def test_missing_required_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ZOOMSYMBL_TESTSVC_CALLBACK_SECRET", raising=False)
+    monkeypatch.setenv("ZOOMSYMBL_TESTSVC_PORT", "not-a-number")
+    with pytest.raises(ConfigError) as info:
+        load_settings(_Needy)
+    assert "ZOOMSYMBL_TESTSVC_CALLBACK_SECRET" in str(info.value)
+    assert "ZOOMSYMBL_TESTSVC_PORT" in info.value.variables
+
+
+def test_infra_settings_read_their_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZOOMSYMBL_KAFKA_BOOTSTRAP", "k1:9092,k2:9092")
+    monkeypatch.setenv("ZOOMSYMBL_MONGO_URI", "mongodb://user:pw-secret@db/")
+    infra = load_settings(InfraSettings)
+    assert infra.kafka_bootstrap == "k1:9092,k2:9092"
+    assert "pw-secret" not in repr(infra)
+
+
+def test_single_tenant_from_env_registers_its_secrets() -> None:
+    tenants = load_tenants(
+        {
+            "ZOOMSYMBL_TENANT_ID": "acme",
+            "ZOOMSYMBL_TENANT_ZOOM_WEBHOOK_SECRET": "whsec-very-secret-1",
+            "ZOOMSYMBL_TENANT_ALLOWED_USERS": "a@x.test, b@x.test",
+            "ZOOMSYMBL_TENANT_PROVIDER": "assemblyai",
+        }
+    )
+    tenant = tenants.get("acme")
+    assert tenant is not None and tenants.default() == tenant
+    assert tenant.allowed_users == ("a@x.test", "b@x.test")
+    assert tenant.provider == "assemblyai"
+    assert redact("sig whsec-very-secret-1 end") == "sig [redacted] end"
+
+
+def test_no_webhook_secret_means_no_tenant() -> None:
+    assert load_tenants({}).all() == []
+
+
+def test_tenants_file(tmp_path: Path) -> None:
+    path = tmp_path / "tenants.json"
+    path.write_text(
+        json.dumps(
+            {
+                "default_tenant": "beta",
+                "tenants": [
+                    {"id": "alpha", "zoom_webhook_secret": "s1-secret"},
+                    {"id": "beta", "zoom_webhook_secret": "s2-secret", "max_channels": 8},
+                ],
+            }
+        )
+    )
+    tenants = load_tenants({"ZOOMSYMBL_TENANTS_FILE": str(path)})
+    assert [t.id for t in tenants.all()] == ["alpha", "beta"]
+    default = tenants.default()
+    assert default is not None and default.max_channels == 8
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["{not json", json.dumps({"tenants": []}), json.dumps({"tenants": [{"id": "Bad/Id", "zoom_webhook_secret": "x"}]})],
+)
+def test_bad_tenants_file_is_a_config_error(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "tenants.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load_tenants({"ZOOMSYMBL_TENANTS_FILE": str(path)})
+    assert info.value.variables == ("ZOOMSYMBL_TENANTS_FILE",)

@@ -1,0 +1,52 @@
+"""Fixtures shared by every test: per-test isolated names on the real local servers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.storage import ObjectStore
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def infra() -> InfraSettings:
+    """Infra settings from the environment, with a topic prefix, database and bucket of this test's own."""
+    base = InfraSettings()
+    return base.model_copy(
+        update={
+            "kafka_topic_prefix": _unique("t-") + "-",
+            "mongo_database": _unique("t_"),
+            "s3_bucket": _unique("t-"),
+        }
+    )
+
+
+@pytest.fixture
+async def mongo(infra: InfraSettings) -> AsyncIterator[Mongo]:
+    """A client on this test's own database, indexes created, dropped afterwards."""
+    client = make_mongo(infra)
+    await ensure_indexes(client)
+    yield client
+    await client.client.drop_database(infra.mongo_database)
+    await client.close()
+
+
+@pytest.fixture
+async def store(infra: InfraSettings) -> AsyncIterator[ObjectStore]:
+    """An object store on this test's own bucket (left behind: the data dir is disposable)."""
+    s = ObjectStore(infra)
+    await s.ensure_bucket()
+    yield s
+
+
+def maildir() -> str:
+    """Where the local SMTP sink stores received messages."""
+    return os.environ.get("ZS_SMTP_MAILDIR", os.path.join(".cache", "data", "smtp", "maildir"))
