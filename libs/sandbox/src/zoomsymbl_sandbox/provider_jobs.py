@@ -68,7 +68,9 @@ class JobBoard(Generic[T]):
         self.queue_when_full = queue_when_full
         self.jobs: dict[str, Job[T]] = {}
         self.max_concurrency = 0
-        self.max_queued = 0
+        # Jobs held back only because every slot was taken: the "queued beyond the cap" case.
+        self.blocked = 0
+        self.max_blocked = 0
         self._analyse = analyse
         self._notify = notify
         self._slots_free = asyncio.Condition()
@@ -88,13 +90,12 @@ class JobBoard(Generic[T]):
     def submit(self, job: Job[T]) -> None:
         """Register and start a job. Without queueing the caller must check ``has_free_slot`` first
         with no ``await`` in between, which keeps check-and-take atomic on the event loop."""
-        if not self.queue_when_full:
-            if not self.has_free_slot():
-                raise RuntimeError("no free slot: check has_free_slot() before submit()")
-            self._take_slot(job)
+        if not self.queue_when_full and not self.has_free_slot():
+            raise RuntimeError("no free slot: check has_free_slot() before submit()")
         self.jobs[job.id] = job
+        if not self.queue_when_full:
+            self._take_slot(job)
         job.history.append(("waiting", time.time()))
-        self.max_queued = max(self.max_queued, self.queued)
         task = asyncio.create_task(self._run(job), name=f"sandbox-job-{job.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -110,7 +111,13 @@ class JobBoard(Generic[T]):
 
     async def _wait_for_slot(self, job: Job[T]) -> None:
         async with self._slots_free:
-            await self._slots_free.wait_for(self.has_free_slot)
+            if not self.has_free_slot():
+                self.blocked += 1
+                self.max_blocked = max(self.max_blocked, self.blocked)
+                try:
+                    await self._slots_free.wait_for(self.has_free_slot)
+                finally:
+                    self.blocked -= 1
             self._take_slot(job)
 
     async def _move(self, job: Job[T], phase: Phase) -> None:

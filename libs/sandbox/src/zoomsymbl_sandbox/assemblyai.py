@@ -1,0 +1,159 @@
+"""SANDBOX imitation of the AssemblyAI v2 transcript API, for tests and ``make demo``. Never for production.
+
+Follows AssemblyAI's public contract: ``authorization: <api key>``, ``POST /v2/upload`` for raw bytes,
+``POST /v2/transcript`` that always accepts (jobs over the concurrency cap wait as "queued"), status
+queued -> processing -> completed|error, and one webhook on completion carrying the caller's auth header.
+Utterances come from the real audio's speech segments. ``/_sandbox/*`` exists only in the sandbox.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from zoomsymbl_sandbox.provider_assemblyai_state import (
+    ASSEMBLYAI_STATE,
+    UPLOAD_PREFIX,
+    AssemblyAIConfig,
+    AssemblyAIState,
+)
+from zoomsymbl_sandbox.provider_assemblyai_transcript import RequestError, parse_request, transcript_json
+from zoomsymbl_sandbox.provider_http import TransferError, json_error, stream_to_file
+from zoomsymbl_sandbox.provider_jobs import Job
+from zoomsymbl_sandbox.provider_stats import FaultsError
+
+__all__ = ["ASSEMBLYAI_STATE", "AssemblyAIConfig", "AssemblyAIState", "build_assemblyai_app"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, message: str) -> web.Response:
+    return json_error(status, message, key="error")
+
+
+@web.middleware
+async def _errors_and_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every /v2 call needs the API key; every error is JSON ``{"error"}``."""
+    if request.path.startswith("/v2/"):
+        given = request.headers.get("authorization", "")
+        expected = request.app[ASSEMBLYAI_STATE].config.api_key
+        if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+            return _error(401, "Authentication error, API token missing/invalid")
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error(exc.status, exc.reason)
+
+
+async def upload(request: web.Request) -> web.Response:
+    state = request.app[ASSEMBLYAI_STATE]
+    upload_id, path = state.new_upload()
+    try:
+        await stream_to_file(request.content, path, state.config.max_upload_bytes)
+    except TransferError as exc:
+        return _error(exc.status, exc.message)
+    state.uploads[upload_id] = path
+    base = state.config.public_base_url or str(request.url.origin())
+    return web.json_response({"upload_url": f"{base.rstrip('/')}{UPLOAD_PREFIX}{upload_id}"})
+
+
+async def serve_upload(request: web.Request) -> web.StreamResponse:
+    path = request.app[ASSEMBLYAI_STATE].uploads.get(request.match_info["upload_id"])
+    if path is None:
+        return _error(404, "Upload not found")
+    return web.FileResponse(path)
+
+
+def _admit(state: AssemblyAIState) -> web.Response | None:
+    """Only injected faults and the optional rate limit refuse; the concurrency cap queues instead."""
+    state.log.attempt()
+    status, message = 0, ""
+    if state.faults.take("reject_next"):
+        status, message = state.faults.reject_status, "Injected sandbox fault"
+    elif not state.limiter.allow():
+        status, message = 429, "Too many requests"
+    if not status:
+        return None
+    state.log.reject(status)
+    return _error(status, message)
+
+
+async def create_transcript(request: web.Request) -> web.Response:
+    state = request.app[ASSEMBLYAI_STATE]
+    if (rejected := _admit(state)) is not None:
+        return rejected
+    try:
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise RequestError("request body must be a JSON object")
+        transcript = parse_request(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        state.log.reject(400)
+        return _error(400, exc.message if isinstance(exc, RequestError) else "request body must be JSON")
+    fail = state.config.fail_marker in transcript.audio_url or state.faults.take("fail_next_jobs")
+    job = Job(key=transcript.audio_url, request=transcript, audio_path=None, fail_requested=fail)
+    state.board.submit(job)
+    state.log.accept(transcript.audio_url)
+    return web.json_response(transcript_json(job, None))
+
+
+async def get_transcript(request: web.Request) -> web.Response:
+    state = request.app[ASSEMBLYAI_STATE]
+    job = state.board.jobs.get(request.match_info["transcript_id"])
+    if job is None:
+        return _error(404, "Transcript not found")
+    return web.json_response(transcript_json(job, state.webhook_status.get(job.id)))
+
+
+async def set_faults(request: web.Request) -> web.Response:
+    state = request.app[ASSEMBLYAI_STATE]
+    try:
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise FaultsError("faults must be a JSON object")
+        state.faults.update(body)
+    except (ValueError, FaultsError) as exc:
+        return _error(400, str(exc))
+    return web.json_response(state.faults.snapshot())
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    return web.json_response(request.app[ASSEMBLYAI_STATE].faults.snapshot())
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[ASSEMBLYAI_STATE].stats())
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "sandbox": "assemblyai"})
+
+
+async def _http_session(app: web.Application) -> AsyncIterator[None]:
+    state = app[ASSEMBLYAI_STATE]
+    state.sender.session = aiohttp.ClientSession()
+    yield
+    await state.board.close()
+    await state.sender.close()
+
+
+def build_assemblyai_app(config: AssemblyAIConfig) -> web.Application:
+    """The AssemblyAI sandbox as an aiohttp application."""
+    config.storage_dir.mkdir(parents=True, exist_ok=True)
+    app = web.Application(middlewares=[_errors_and_auth])
+    app[ASSEMBLYAI_STATE] = AssemblyAIState(config)
+    app.cleanup_ctx.append(_http_session)
+    app.router.add_post("/v2/upload", upload)
+    app.router.add_get(UPLOAD_PREFIX + "{upload_id}", serve_upload)
+    app.router.add_post("/v2/transcript", create_transcript)
+    app.router.add_get("/v2/transcript/{transcript_id}", get_transcript)
+    app.router.add_post("/_sandbox/faults", set_faults)
+    app.router.add_get("/_sandbox/faults", get_faults)
+    app.router.add_get("/_sandbox/stats", get_stats)
+    app.router.add_get("/healthz", healthz)
+    return app

@@ -1,0 +1,145 @@
+"""SANDBOX AssemblyAI state: configuration, uploads, queued transcripts and statistics."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from zoomsymbl_sandbox.provider_assemblyai_transcript import STATUS, TranscriptRequest, TranscriptResult
+from zoomsymbl_sandbox.provider_audio import AudioError, SilenceSettings, detect_speech, probe_audio
+from zoomsymbl_sandbox.provider_http import TransferError, WebhookSender, discard, fetch_to_file
+from zoomsymbl_sandbox.provider_jobs import Job, JobBoard, JobTimings
+from zoomsymbl_sandbox.provider_stats import Faults, RateLimiter, SubmitLog
+
+UPLOAD_PREFIX = "/uploads/"
+
+
+@dataclass(frozen=True)
+class AssemblyAIConfig:
+    """Settings of the AssemblyAI sandbox; tests shorten the timings and lower the cap."""
+
+    storage_dir: Path
+    api_key: str = "sandbox-assemblyai-key"
+    max_concurrent_jobs: int = 5
+    rate_limit_per_s: float | None = None
+    rate_burst: int = 1
+    max_duration_s: float = 10 * 3600
+    max_upload_bytes: int = 5 * 1024**3
+    timings: JobTimings = field(default_factory=JobTimings)
+    fail_marker: str = "[fail]"
+    silence: SilenceSettings = field(default_factory=SilenceSettings)
+    webhook_timeout_s: float = 5.0
+    allow_non_loopback: bool = False
+    public_base_url: str | None = None
+    tool_timeout_s: float = 900.0
+
+
+class AssemblyAIState:
+    """Everything one AssemblyAI sandbox instance knows; reachable as ``app[ASSEMBLYAI_STATE]``."""
+
+    def __init__(self, config: AssemblyAIConfig) -> None:
+        self.config = config
+        self.faults = Faults()
+        self.log = SubmitLog()
+        self.limiter = RateLimiter(config.rate_limit_per_s, config.rate_burst)
+        self.sender = WebhookSender(self.faults, config.webhook_timeout_s, config.allow_non_loopback)
+        # AssemblyAI queues jobs above the account's concurrency instead of refusing them.
+        self.board: JobBoard[TranscriptRequest] = JobBoard(
+            config.max_concurrent_jobs, config.timings, self._analyse_and_clean, self._notify, queue_when_full=True
+        )
+        self.uploads: dict[str, Path] = {}
+        self.webhook_status: dict[str, int | None] = {}
+
+    def new_upload(self) -> tuple[str, Path]:
+        upload_id = uuid.uuid4().hex
+        return upload_id, self.config.storage_dir / f"assemblyai-upload-{upload_id}.audio"
+
+    def http_session(self) -> aiohttp.ClientSession:
+        if self.sender.session is None:
+            raise RuntimeError("the AssemblyAI sandbox app has not been started")
+        return self.sender.session
+
+    def _own_upload(self, url: str) -> Path | None:
+        try:
+            path = URL(url).path
+        except ValueError:
+            return None
+        if not path.startswith(UPLOAD_PREFIX):
+            return None
+        return self.uploads.get(path.removeprefix(UPLOAD_PREFIX))
+
+    async def _audio_file(self, job: Job[TranscriptRequest]) -> Path:
+        """An upload of ours is read in place; any other URL is downloaded like AssemblyAI would."""
+        local = self._own_upload(job.request.audio_url)
+        if local is not None:
+            return local
+        # Kept in job.audio_path so the download is deleted once analysed.
+        target = self.config.storage_dir / f"assemblyai-fetch-{job.id}.audio"
+        try:
+            await fetch_to_file(
+                self.http_session(),
+                job.request.audio_url,
+                target,
+                self.config.max_upload_bytes,
+                self.config.allow_non_loopback,
+            )
+        except TransferError as exc:
+            raise AudioError(f"Download error: {exc.message}") from exc
+        job.audio_path = target
+        return target
+
+    async def _analyse(self, job: Job[TranscriptRequest]) -> TranscriptResult:
+        path = await self._audio_file(job)
+        try:
+            info = await probe_audio(path, self.config.tool_timeout_s)
+        except AudioError as exc:
+            raise AudioError(f"Transcoding failed. File does not appear to contain audio. {exc.message}") from exc
+        if info.duration_s > self.config.max_duration_s:
+            raise AudioError(
+                f"Audio duration {info.duration_s:.0f} s is longer than the maximum {self.config.max_duration_s:.0f} s"
+            )
+        per_channel = job.request.multichannel
+        segments = await detect_speech(path, info, self.config.silence, per_channel, self.config.tool_timeout_s)
+        return TranscriptResult(info, segments)
+
+    async def _analyse_and_clean(self, job: Job[TranscriptRequest]) -> TranscriptResult:
+        try:
+            return await self._analyse(job)
+        finally:
+            if job.audio_path is not None:
+                discard(job.audio_path)
+
+    async def _notify(self, job: Job[TranscriptRequest]) -> None:
+        """AssemblyAI calls the webhook once, when the transcript is completed or failed."""
+        req = job.request
+        if not job.finished or not req.webhook_url:
+            return
+        headers: dict[str, str] = {}
+        if req.webhook_auth_header_name and req.webhook_auth_header_value:
+            headers[req.webhook_auth_header_name] = req.webhook_auth_header_value
+        payload: dict[str, object] = {"transcript_id": job.id, "status": STATUS[job.phase]}
+        self.webhook_status[job.id] = await self.sender.send(req.webhook_url, payload, headers)
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "max_concurrency": self.board.max_concurrency,
+            "in_flight": self.board.in_flight,
+            "queued": self.board.queued,
+            "waiting_for_slot": self.board.blocked,
+            "max_waiting_for_slot": self.board.max_blocked,
+            "cap": self.board.cap,
+            "jobs_by_status": dict(Counter(STATUS[job.phase] for job in self.board.jobs.values())),
+            "uploads": len(self.uploads),
+            "faults": self.faults.snapshot(),
+            **self.log.snapshot(),
+            **self.sender.snapshot(),
+        }
+
+
+ASSEMBLYAI_STATE = web.AppKey("assemblyai_state", AssemblyAIState)

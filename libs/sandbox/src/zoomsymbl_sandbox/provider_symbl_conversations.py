@@ -1,0 +1,147 @@
+"""SANDBOX Symbl conversation endpoints: metadata, messages, insights, summary and experiences."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from aiohttp import web
+
+from zoomsymbl_sandbox import provider_insights as insights
+from zoomsymbl_sandbox.provider_http import json_error
+from zoomsymbl_sandbox.provider_insights import Message
+from zoomsymbl_sandbox.provider_jobs import Job
+from zoomsymbl_sandbox.provider_symbl_state import STATUS, SYMBL_STATE, Submission, messages_of
+
+Json = dict[str, object]
+Build = Callable[[Job[Submission], list[Message]], Json]
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+EXPERIENCES = ("verbose-text-summary", "video-summary")
+
+
+def _find(request: web.Request) -> Job[Submission] | web.Response:
+    conversation_id = request.match_info["conversation_id"]
+    job = request.app[SYMBL_STATE].conversations.get(conversation_id)
+    if job is None:
+        return json_error(404, f"Conversation {conversation_id!r} not found")
+    return job
+
+
+def _completed(request: web.Request) -> Job[Submission] | web.Response:
+    """Insights exist only once the job completed; earlier (or after failure) the caller is wrong."""
+    found = _find(request)
+    if isinstance(found, Job) and found.phase != "done":
+        status = STATUS[found.phase]
+        return json_error(400, f"Conversation {found.request.conversation_id!r} is not processed: {status!r}")
+    return found
+
+
+def _route(build: Build) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        found = _completed(request)
+        if isinstance(found, web.Response):
+            return found
+        return web.json_response(build(found, messages_of(found)))
+
+    return handler
+
+
+def _messages(job: Job[Submission], messages: list[Message]) -> Json:
+    sub = job.request
+    return {"messages": [insights.message_json(m, sub.conversation_id, sub.started_at) for m in messages]}
+
+
+def _topics(job: Job[Submission], messages: list[Message]) -> Json:
+    return {"topics": insights.topics(job.request.conversation_id, messages)}
+
+
+def _questions(job: Job[Submission], messages: list[Message]) -> Json:
+    return {"questions": insights.questions(job.request.conversation_id, messages)}
+
+
+def _action_items(job: Job[Submission], messages: list[Message]) -> Json:
+    sub = job.request
+    return {"actionItems": insights.action_items(sub.conversation_id, messages, sub.started_at)}
+
+
+def _follow_ups(job: Job[Submission], messages: list[Message]) -> Json:
+    sub = job.request
+    return {"followUps": insights.follow_ups(sub.conversation_id, messages, sub.started_at)}
+
+
+async def summary(request: web.Request) -> web.Response:
+    """Symbl generates the summary lazily: the first calls after completion answer 404."""
+    found = _completed(request)
+    if isinstance(found, web.Response):
+        return found
+    state = request.app[SYMBL_STATE]
+    conversation_id = found.request.conversation_id
+    state.summary_calls[conversation_id] += 1
+    if state.summary_calls[conversation_id] <= state.faults.summary_not_ready_calls:
+        return json_error(404, "Summary is being generated")
+    return web.json_response({"summary": insights.summary(conversation_id, messages_of(found))})
+
+
+async def conversation(request: web.Request) -> web.Response:
+    found = _find(request)
+    if isinstance(found, web.Response):
+        return found
+    sub = found.request
+    speakers = list(sub.options.speakers.values())
+    members = [{"id": s.id, "name": s.name, "email": s.email} for s in speakers]
+    return web.json_response(
+        {
+            "id": sub.conversation_id,
+            "type": "meeting",
+            "name": sub.options.name or sub.conversation_id,
+            "startTime": insights.iso(sub.started_at),
+            "endTime": insights.iso(sub.started_at + timedelta(seconds=sub.info.duration_s)),
+            "members": members or insights.members(messages_of(found)),
+            "metadata": {},
+        }
+    )
+
+
+async def experiences(request: web.Request) -> web.Response:
+    found = _completed(request)
+    if isinstance(found, web.Response):
+        return found
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    name = body.get("name") if isinstance(body, dict) else None
+    if name not in EXPERIENCES:
+        return json_error(400, f"name must be one of {list(EXPERIENCES)!r}, got {name!r}")
+    base = request.app[SYMBL_STATE].config.public_base_url or str(request.url.origin())
+    url = f"{base.rstrip('/')}/summary/{found.request.conversation_id}"
+    return web.json_response({"name": name, "url": url})
+
+
+async def summary_page(request: web.Request) -> web.Response:
+    """The page an experience URL points at; public, like Symbl's shareable summary pages."""
+    found = _completed(request)
+    if isinstance(found, web.Response):
+        return found
+    sub = found.request
+    messages = messages_of(found)
+    lines = [item["text"] for item in insights.summary(sub.conversation_id, messages)]
+    lines += [f"{m.speaker.name}: {m.text}" for m in messages]
+    items = "".join(f"<li>{html.escape(str(line))}</li>" for line in lines)
+    title = html.escape(sub.options.name or sub.conversation_id)
+    page = f"<!doctype html><title>{title}</title><h1>{title} (sandbox)</h1><ul>{items}</ul>"
+    return web.Response(text=page, content_type="text/html")
+
+
+def add_conversation_routes(app: web.Application) -> None:
+    prefix = "/v1/conversations/{conversation_id}"
+    app.router.add_get(prefix, conversation)
+    app.router.add_get(f"{prefix}/messages", _route(_messages))
+    app.router.add_get(f"{prefix}/topics", _route(_topics))
+    app.router.add_get(f"{prefix}/questions", _route(_questions))
+    app.router.add_get(f"{prefix}/action-items", _route(_action_items))
+    app.router.add_get(f"{prefix}/follow-ups", _route(_follow_ups))
+    app.router.add_get(f"{prefix}/summary", summary)
+    app.router.add_post(f"{prefix}/experiences", experiences)
+    app.router.add_get("/summary/{conversation_id}", summary_page)

@@ -1,0 +1,180 @@
+"""The AssemblyAI sandbox follows AssemblyAI's contract: uploads, queued jobs, multichannel utterances, webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from zoomsymbl_sandbox.assemblyai import AssemblyAIConfig, build_assemblyai_app
+from zoomsymbl_sandbox.provider_jobs import JobTimings
+from zoomsymbl_sandbox.provider_testkit import CallbackReceiver, make_tone_audio
+
+ClientFactory = Callable[..., Any]
+KEY = {"authorization": "sandbox-assemblyai-key"}
+
+
+@pytest.fixture(scope="module")
+def two_speakers(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """Channel 1 speaks at 0.5-1.5 s, channel 2 at 2.0-3.0 s."""
+    path = tmp_path_factory.mktemp("audio") / "meeting.flac"
+    return make_tone_audio(path, [[(0.5, 1.5)], [(2.0, 3.0)]], duration_s=3.5).read_bytes()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[CallbackReceiver]:
+    recv = CallbackReceiver()
+    await recv.start()
+    yield recv
+    await recv.close()
+
+
+@pytest.fixture
+async def make_aai(tmp_path: Path) -> AsyncIterator[ClientFactory]:
+    clients: list[TestClient[Any, Any]] = []
+
+    async def make(**overrides: Any) -> TestClient[Any, Any]:
+        settings: dict[str, Any] = {"storage_dir": tmp_path / "aai", "timings": JobTimings(0.2, 0.3)}
+        client: TestClient[Any, Any] = TestClient(
+            TestServer(build_assemblyai_app(AssemblyAIConfig(**(settings | overrides))))
+        )
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+async def _upload(client: TestClient[Any, Any], audio: bytes) -> str:
+    resp = await client.post("/v2/upload", data=audio, headers=KEY)
+    assert resp.status == 200
+    url: str = (await resp.json())["upload_url"]
+    return url
+
+
+async def _transcribe(client: TestClient[Any, Any], **body: Any) -> dict[str, Any]:
+    resp = await client.post("/v2/transcript", json=body, headers=KEY)
+    assert resp.status == 200, await resp.text()
+    created: dict[str, Any] = await resp.json()
+    return created
+
+
+async def _get(client: TestClient[Any, Any], transcript_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = await (await client.get(f"/v2/transcript/{transcript_id}", headers=KEY)).json()
+    return body
+
+
+async def _wait_done(client: TestClient[Any, Any], transcript_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for _ in range(200):
+        body = await _get(client, transcript_id)
+        if body["status"] in ("completed", "error"):
+            return body
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"transcript {transcript_id} stayed {body.get('status')!r}")
+
+
+async def test_api_key_is_required(make_aai: ClientFactory) -> None:
+    client = await make_aai()
+    for headers in ({}, {"authorization": "wrong"}):
+        resp = await client.post("/v2/transcript", json={"audio_url": "http://127.0.0.1/x"}, headers=headers)
+        assert resp.status == 401
+        assert await resp.json() == {"error": "Authentication error, API token missing/invalid"}
+    assert (await client.get("/v2/transcript/nope", headers=KEY)).status == 404
+
+
+async def test_multichannel_transcript_and_authenticated_webhook(
+    make_aai: ClientFactory, receiver: CallbackReceiver, two_speakers: bytes
+) -> None:
+    client = await make_aai()
+    created = await _transcribe(
+        client,
+        audio_url=await _upload(client, two_speakers),
+        multichannel=True,
+        summarization=True,
+        webhook_url=f"{receiver.base_url}/aai",
+        webhook_auth_header_name="X-Webhook-Secret",
+        webhook_auth_header_value="s3cret",
+    )
+    assert created["status"] == "queued"
+    [callback] = await receiver.wait_for(lambda cbs: len(cbs) == 1)
+    assert callback.payload == {"transcript_id": created["id"], "status": "completed"}
+    assert callback.headers["X-Webhook-Secret"] == "s3cret"
+    done = await _get(client, created["id"])
+    assert (done["status"], done["audio_channels"], done["webhook_status_code"]) == ("completed", 2, 200)
+    assert "webhook_auth_header_value" not in done
+    utterances = done["utterances"]
+    assert [(u["channel"], u["speaker"]) for u in utterances] == [("1", "1"), ("2", "2")]
+    assert utterances[0]["start"] == pytest.approx(500, abs=100)
+    assert utterances[1]["start"] == pytest.approx(2000, abs=100)
+    assert utterances[1]["end"] == pytest.approx(3000, abs=100)
+    assert done["text"] == "Segment 1 on channel 1 (1.0 s) Segment 1 on channel 2 (1.0 s)"
+    assert done["summary"].splitlines()[1] == "- Speaker 2 spoke for 1.0 s in 1 segments."
+
+
+async def test_speaker_labels_without_multichannel(make_aai: ClientFactory, two_speakers: bytes) -> None:
+    client = await make_aai()
+    created = await _transcribe(client, audio_url=await _upload(client, two_speakers), speaker_labels=True)
+    done = await _wait_done(client, created["id"])
+    assert [u["speaker"] for u in done["utterances"]] == ["A", "B"]
+    assert done["audio_channels"] is None
+
+
+async def test_jobs_over_the_cap_are_queued(make_aai: ClientFactory, two_speakers: bytes) -> None:
+    client = await make_aai(max_concurrent_jobs=1)
+    url = await _upload(client, two_speakers)
+    first = await _transcribe(client, audio_url=url, multichannel=True)
+    second = await _transcribe(client, audio_url=url, multichannel=True)
+    await asyncio.sleep(0.35)
+    assert [(await _get(client, t["id"]))["status"] for t in (first, second)] == ["processing", "queued"]
+    assert (await _wait_done(client, second["id"]))["status"] == "completed"
+    stats = await (await client.get("/_sandbox/stats")).json()
+    assert (stats["max_concurrency"], stats["max_waiting_for_slot"]) == (1, 1)
+    assert stats["duplicate_submissions"] == {url: 2}
+
+
+async def test_injected_429_and_failures(
+    make_aai: ClientFactory, receiver: CallbackReceiver, two_speakers: bytes
+) -> None:
+    client = await make_aai()
+    url = await _upload(client, two_speakers)
+    await client.post("/_sandbox/faults", json={"reject_next": 1, "fail_next_jobs": 1})
+    rejected = await client.post("/v2/transcript", json={"audio_url": url}, headers=KEY)
+    assert rejected.status == 429
+    failed = await _transcribe(client, audio_url=url, webhook_url=receiver.base_url)
+    assert (await _wait_done(client, failed["id"]))["error"]
+    await receiver.wait_for(lambda cbs: len(cbs) == 1)
+    assert receiver.callbacks[0].payload == {"transcript_id": failed["id"], "status": "error"}
+
+
+async def test_bad_audio_ends_in_error(make_aai: ClientFactory, receiver: CallbackReceiver) -> None:
+    client = await make_aai(max_duration_s=2.0)
+    junk = await _transcribe(client, audio_url=await _upload(client, b"not audio at all" * 64))
+    assert "Transcoding failed" in (await _wait_done(client, junk["id"]))["error"]
+    remote = await _transcribe(client, audio_url="http://example.com/meeting.flac")
+    assert "Download error" in (await _wait_done(client, remote["id"]))["error"]
+    bad = await client.post("/v2/transcript", json={"audio_url": "x", "multichannel": "yes"}, headers=KEY)
+    assert bad.status == 400
+
+
+async def test_too_long_audio_ends_in_error(make_aai: ClientFactory, two_speakers: bytes) -> None:
+    client = await make_aai(max_duration_s=2.0)
+    created = await _transcribe(client, audio_url=await _upload(client, two_speakers))
+    assert "longer than the maximum" in (await _wait_done(client, created["id"]))["error"]
+
+
+async def test_audio_by_loopback_url(
+    make_aai: ClientFactory, receiver: CallbackReceiver, two_speakers: bytes, tmp_path: Path
+) -> None:
+    client = await make_aai()
+    source = tmp_path / "served.flac"
+    source.write_bytes(two_speakers)
+    created = await _transcribe(client, audio_url=receiver.file_url("m.flac", source), multichannel=True)
+    done = await _wait_done(client, created["id"])
+    assert [u["channel"] for u in done["utterances"]] == ["1", "2"]
+    assert not list((tmp_path / "aai").glob("assemblyai-fetch-*"))  # downloads are not kept
