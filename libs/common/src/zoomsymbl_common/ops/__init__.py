@@ -1,0 +1,1 @@
+"""The ``zoomsymbl`` operator command: replay Kafka events and inspect meetings."""

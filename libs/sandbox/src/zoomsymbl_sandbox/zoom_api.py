@@ -1,0 +1,147 @@
+"""SANDBOX: Zoom's REST API v2 for cloud recordings, routed on the raw (still encoded) path."""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from zoomsymbl_sandbox.zoom_http import ZoomApiError, meeting_path_id, unauthorized
+from zoomsymbl_sandbox.zoom_recordings import RecordedMeeting
+from zoomsymbl_sandbox.zoom_state import ZOOM_SANDBOX, ZoomSandbox
+from zoomsymbl_sandbox.zoom_tokens import bearer_token
+
+MAX_PAGE_SIZE = 300
+DEFAULT_PAGE_SIZE = 30
+_NO_RECORDING = (404, 3301, "This recording does not exist.")
+
+
+def one_month_after(day: date) -> date:
+    """The same day a month later, clamped to the month's end (Jan 31 -> Feb 28/29)."""
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _parse_day(value: str, field: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ZoomApiError(400, 300, f"Invalid field: {field!r} must be yyyy-mm-dd.") from None
+
+
+def recordings_window(query: dict[str, str], today: date) -> tuple[date, date]:
+    """The `from`/`to` days of a listing; Zoom lists at most one month per call."""
+    to = _parse_day(query["to"], "to") if "to" in query else today
+    start = _parse_day(query["from"], "from") if "from" in query else to - timedelta(days=1)
+    if start > to:
+        raise ZoomApiError(400, 300, "The 'from' date must not be later than the 'to' date.")
+    if to > one_month_after(start):
+        raise ZoomApiError(400, 300, "The date range between 'from' and 'to' must not exceed one month.")
+    return start, to
+
+
+def page_size(query: dict[str, str]) -> int:
+    """`page_size`, clamped to Zoom's maximum of 300."""
+    raw = query.get("page_size", str(DEFAULT_PAGE_SIZE))
+    if not raw.isdigit() or int(raw) < 1:
+        raise ZoomApiError(400, 300, f"Invalid field: 'page_size' {raw!r}.")
+    return min(int(raw), MAX_PAGE_SIZE)
+
+
+def _hosted_by(sandbox: ZoomSandbox, user: str) -> list[RecordedMeeting]:
+    wanted = sandbox.config.owner_email if user == "me" else user
+    hosted = [m for m in sandbox.meetings.values()
+              if wanted.lower() in (m.spec.host_email.lower(), m.spec.host_id.lower())]
+    if not hosted and wanted.lower() != sandbox.config.owner_email.lower():
+        raise ZoomApiError(404, 1001, f"User does not exist: {user}.")
+    return hosted
+
+
+def list_recordings(request: web.Request, sandbox: ZoomSandbox, user: str) -> dict[str, Any]:
+    """GET /v2/users/{userId}/recordings: one page of the user's meetings, newest first."""
+    query = dict(request.query)
+    start, to = recordings_window(query, sandbox.today())
+    size = page_size(query)
+    offset = 0
+    if query.get("next_page_token"):
+        found = sandbox.page_offset(query["next_page_token"])
+        if found is None:
+            raise ZoomApiError(400, 300, "The next page token is invalid or expired.")
+        offset = found
+    matches = sorted((m for m in _hosted_by(sandbox, user) if start <= m.spec.start_time.date() <= to),
+                     key=lambda m: m.spec.start_time, reverse=True)
+    page = matches[offset : offset + size]
+    more = offset + size < len(matches)
+    return {
+        "from": start.isoformat(), "to": to.isoformat(),
+        "page_count": max(1, -(-len(matches) // size)), "page_size": size,
+        "total_records": len(matches),
+        "next_page_token": sandbox.new_page_token(offset + size) if more else "",
+        "meetings": [sandbox.meeting_object(m.spec.uuid, request) for m in page],
+    }
+
+
+def _meeting_at(sandbox: ZoomSandbox, raw_segment: str) -> RecordedMeeting:
+    meeting_id = meeting_path_id(raw_segment)
+    meeting = sandbox.find_meeting(meeting_id) if meeting_id is not None else None
+    if meeting is None:
+        raise ZoomApiError(*_NO_RECORDING)
+    return meeting
+
+
+def get_recordings(request: web.Request, sandbox: ZoomSandbox, raw_segment: str) -> dict[str, Any]:
+    """GET /v2/meetings/{meetingId}/recordings, with `download_access_token` only when asked for."""
+    meeting = _meeting_at(sandbox, raw_segment)
+    body = sandbox.meeting_object(meeting.spec.uuid, request)
+    if "download_access_token" in request.query.get("include_fields", "").split(","):
+        ttl = request.query.get("ttl", "")
+        if ttl and (not ttl.isdigit() or not 1 <= int(ttl) <= 604_800):
+            raise ZoomApiError(400, 300, f"Invalid field: 'ttl' {ttl!r}.")
+        body["download_access_token"] = sandbox.issue_download_token(meeting.spec.uuid, int(ttl or 0) or None)
+    return body
+
+
+def participants(sandbox: ZoomSandbox, raw_segment: str) -> dict[str, Any]:
+    """GET /v2/past_meetings/{meetingUUID}/participants: names and e-mails of who attended."""
+    meeting_id = meeting_path_id(raw_segment)
+    meeting = sandbox.find_meeting(meeting_id) if meeting_id is not None else None
+    if meeting is None:
+        raise ZoomApiError(404, 3001, f"Meeting does not exist: {unquote(raw_segment)}.")
+    people = [
+        {"id": hashlib.sha256(p.name.encode()).hexdigest()[:22], "name": p.name, "user_email": p.email or ""}
+        for p in meeting.spec.participants
+    ]
+    return {"page_count": 1, "page_size": DEFAULT_PAGE_SIZE, "total_records": len(people),
+            "next_page_token": "", "participants": people}
+
+
+def _route(request: web.Request, sandbox: ZoomSandbox, parts: list[str]) -> dict[str, Any]:
+    match parts:
+        case ["users", user, "recordings"]:
+            return list_recordings(request, sandbox, unquote(user))
+        case ["meetings", raw_id, "recordings"]:
+            return get_recordings(request, sandbox, raw_id)
+        case ["past_meetings", raw_id, "participants"]:
+            return participants(sandbox, raw_id)
+        case ["meetings", *_]:
+            # A UUID with a raw "/" in it splits the path, exactly what breaks on real Zoom.
+            raise ZoomApiError(*_NO_RECORDING)
+    raise ZoomApiError(404, 404, "Not found.")
+
+
+async def v2_handler(request: web.Request) -> web.Response:
+    """Entry point of every /v2/ request; the path is parsed raw so %2F and %252F stay distinct."""
+    sandbox = request.app[ZOOM_SANDBOX]
+    token = bearer_token(request.headers.get("Authorization"))
+    check = sandbox.tokens.check_access(token) if token else "invalid"
+    if check != "valid":
+        return unauthorized(check)
+    parts = request.rel_url.raw_path.split("/")[2:]
+    try:
+        return web.json_response(_route(request, sandbox, parts))
+    except ZoomApiError as exc:
+        return exc.response()

@@ -1,0 +1,157 @@
+"""SANDBOX: what the Zoom sandbox serves — meetings, participants and server settings.
+
+Times are whole seconds because Zoom's `recording_start`/`recording_end` carry second precision;
+fractional offsets could not be represented in the payload anyway.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DownloadRedirect = Literal["none", "local", "offsite"]
+
+
+def _default_start_time() -> datetime:
+    # An hour ago keeps a freshly started sandbox inside Zoom's default "last day" listing window.
+    return (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+
+
+class ParticipantSpec(BaseModel):
+    """One participant: when they joined, how long they stayed, and what they say."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    email: str | None = None
+    start_offset_s: int = Field(default=0, ge=0, description="join time, seconds after the meeting start")
+    duration_s: int = Field(default=10, ge=1, description="seconds the participant's track lasts")
+    speech: str = Field(default="", description="spoken with espeak-ng 0.5 s into the participant's track")
+
+
+class MeetingSpec(BaseModel):
+    """One recorded meeting instance."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    uuid: str = Field(min_length=1)
+    meeting_id: int = Field(default=84_712_345_678, ge=1)
+    topic: str = "Sandbox meeting"
+    host_email: str = "host@example.com"
+    start_time: datetime = Field(default_factory=_default_start_time)
+    timezone: str = "Europe/Paris"
+    participants: tuple[ParticipantSpec, ...] = Field(min_length=1)
+    separate_audio: bool = Field(default=True, description="Zoom's 'separate audio file per participant'")
+    include_video: bool = Field(default=True, description="also record a small shared-screen MP4")
+    synthetic_speech: bool = Field(
+        default=False, description="gated noise instead of espeak-ng: fast for hours-long meetings"
+    )
+
+    @field_validator("start_time")
+    @classmethod
+    def _utc_seconds(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("start_time must be timezone-aware")
+        return value.astimezone(UTC).replace(microsecond=0)
+
+    @property
+    def host_id(self) -> str:
+        """A stable Zoom-style user id (22 url-safe characters) derived from the host e-mail."""
+        digest = hashlib.sha256(self.host_email.lower().encode()).digest()
+        return base64.urlsafe_b64encode(digest).decode()[:22]
+
+    @property
+    def total_duration_s(self) -> int:
+        """Seconds from the meeting start until the last participant left."""
+        return max(p.start_offset_s + p.duration_s for p in self.participants)
+
+
+class ZoomSandboxConfig(BaseModel):
+    """Settings of one Zoom sandbox server."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    meetings: tuple[MeetingSpec, ...] = ()
+    cache_dir: Path = Path(".cache/zoom-sandbox")
+    account_id: str = "sandbox-account-id"
+    client_id: str = "sandbox-client-id"
+    # Well-known sandbox credentials, not secrets: the sandbox must never face real clients.
+    client_secret: str = "sandbox-client-secret"  # noqa: S105
+    webhook_secret: str = "sandbox-webhook-secret"  # noqa: S105
+    owner_email: str = Field(default="host@example.com", description="the user `me` stands for")
+    public_base_url: str | None = Field(
+        default=None, description="base of download URLs; default: bound at start, else the Host header"
+    )
+    access_token_ttl_s: int = Field(default=3600, ge=1)
+    download_token_ttl_s: int = Field(default=86_400, ge=1)
+    download_redirect: DownloadRedirect = "none"
+    offsite_base_url: str = "http://evil.example.invalid"
+    scope: str = "cloud_recording:read:list_user_recordings:admin cloud_recording:read:recording:admin"
+    chunk_size: int = Field(default=64 * 1024, ge=1)
+    chunk_delay_s: float = Field(
+        default=0.0, ge=0, description="pause between download chunks, so concurrency becomes observable"
+    )
+
+
+def typical_meeting_spec(
+    uuid: str = "4444AAAiAAAAAiAiAiiAii==",
+    *,
+    start_time: datetime | None = None,
+    separate_audio: bool = True,
+    host_email: str = "host@example.com",
+) -> MeetingSpec:
+    """A 16-second, three-participant meeting in which each participant speaks once, in turn.
+
+    Speech (meeting time): Elisa ~0.5-4.7 s, Jean-Luc ~6.5-10 s, Zoë ~11.5-13.8 s.
+    """
+    participants = (
+        ParticipantSpec(
+            name="Elisa L",
+            email="elisa@example.com",
+            start_offset_s=0,
+            duration_s=16,
+            speech="Hello everyone, thanks for joining. Let's review the launch plan.",
+        ),
+        ParticipantSpec(
+            name="Jean-Luc Pérez",
+            email="jean-luc@example.com",
+            start_offset_s=6,
+            duration_s=10,
+            speech="Thanks Elisa. The build is ready and the tests are green.",
+        ),
+        ParticipantSpec(
+            name="Zoë 🎧 Ng", start_offset_s=11, duration_s=5, speech="Great, I will send the notes tomorrow."
+        ),
+    )
+    return MeetingSpec(
+        uuid=uuid,
+        topic="Launch plan sync",
+        host_email=host_email,
+        start_time=start_time or _default_start_time(),
+        participants=participants,
+        separate_audio=separate_audio,
+    )
+
+
+def long_meeting_spec(
+    uuid: str, *, hours: float, participants: int = 3, start_time: datetime | None = None
+) -> MeetingSpec:
+    """A benchmark-length meeting with synthetic speech; every participant stays the whole time."""
+    duration = max(1, round(hours * 3600))
+    people = tuple(
+        ParticipantSpec(name=f"Speaker {i + 1}", email=f"speaker{i + 1}@example.com", duration_s=duration)
+        for i in range(participants)
+    )
+    return MeetingSpec(
+        uuid=uuid,
+        topic=f"Benchmark meeting ({hours:g} h)",
+        start_time=start_time or _default_start_time(),
+        participants=people,
+        include_video=False,
+        synthetic_speech=True,
+    )

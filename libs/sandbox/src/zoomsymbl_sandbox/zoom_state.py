@@ -1,0 +1,145 @@
+"""SANDBOX: the state of one Zoom sandbox — meetings, files, tokens, faults, counters."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+
+from zoomsymbl_sandbox.zoom_audio import generate_meeting_media
+from zoomsymbl_sandbox.zoom_faults import FaultBook, SandboxStats
+from zoomsymbl_sandbox.zoom_recordings import RecordedMeeting, StoredFile, meeting_object, recorded_meeting
+from zoomsymbl_sandbox.zoom_specs import MeetingSpec, ZoomSandboxConfig
+from zoomsymbl_sandbox.zoom_tokens import TokenStore
+from zoomsymbl_sandbox.zoom_webhooks import UrlValidationResult, send_recording_completed, send_url_validation
+
+_CDN_URL_TTL_S = 300
+
+
+class ZoomSandbox:
+    """Everything one Zoom sandbox server knows; tests may read and drive it directly."""
+
+    def __init__(self, config: ZoomSandboxConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.tokens = TokenStore(clock)
+        self.faults = FaultBook()
+        self.stats = SandboxStats()
+        self.meetings: dict[str, RecordedMeeting] = {}
+        self.files: dict[str, StoredFile] = {}
+        self.base_url: str | None = config.public_base_url
+        self._page_tokens: dict[str, int] = {}
+        self._cdn_key = secrets.token_bytes(32)
+
+    async def prepare(self) -> None:
+        """Generate (or reuse from the cache) the recordings of every configured meeting."""
+        for spec in self.config.meetings:
+            await self.add_meeting(spec)
+
+    async def add_meeting(self, spec: MeetingSpec) -> RecordedMeeting:
+        """Record `spec`: generate its files and make them listable and downloadable."""
+        media = await generate_meeting_media(spec, self.config.cache_dir)
+        meeting = recorded_meeting(spec, media)
+        self.meetings[spec.uuid] = meeting
+        self.files.update({f.file_id: f for f in meeting.files})
+        return meeting
+
+    def bind(self, base_url: str) -> None:
+        """Set the address clients reach this sandbox at (the base of every download URL)."""
+        self.base_url = base_url.rstrip("/")
+
+    def base_url_for(self, request: web.Request | None = None) -> str:
+        """The bound base URL, else the one the request came in on."""
+        if self.base_url is not None:
+            return self.base_url
+        if request is None:
+            raise RuntimeError("zoom sandbox has no base URL: call bind() once the server listens")
+        return f"{request.scheme}://{request.host}"
+
+    def today(self) -> date:
+        """Today in UTC on the sandbox clock."""
+        return datetime.fromtimestamp(self.clock(), UTC).date()
+
+    def find_meeting(self, meeting_id_or_uuid: str) -> RecordedMeeting | None:
+        """A meeting by UUID, or the latest instance of a numeric meeting id (as Zoom resolves them)."""
+        if meeting_id_or_uuid in self.meetings:
+            return self.meetings[meeting_id_or_uuid]
+        if not meeting_id_or_uuid.isdigit():
+            return None
+        instances = [m for m in self.meetings.values() if m.spec.meeting_id == int(meeting_id_or_uuid)]
+        return max(instances, key=lambda m: m.spec.start_time, default=None)
+
+    def meeting_object(self, meeting_uuid: str, request: web.Request | None = None) -> dict[str, Any]:
+        """The meeting object (as in webhooks and the API) of `meeting_uuid`."""
+        meeting = self.meetings[meeting_uuid]
+        return meeting_object(meeting, self.config.account_id, self.base_url_for(request))
+
+    def issue_download_token(self, meeting_uuid: str, ttl_s: int | None = None) -> str:
+        """A download token for one meeting's files, as a webhook or `download_access_token` carries."""
+        self.stats.download_tokens_issued += 1
+        return self.tokens.issue_download(meeting_uuid, ttl_s or self.config.download_token_ttl_s)
+
+    def new_page_token(self, offset: int) -> str:
+        """An opaque `next_page_token` standing for the listing position `offset`."""
+        token = secrets.token_urlsafe(24)
+        self._page_tokens[token] = offset
+        return token
+
+    def page_offset(self, token: str) -> int | None:
+        """The listing position of a `next_page_token`, None if this sandbox never issued it."""
+        return self._page_tokens.get(token)
+
+    def cdn_query(self, file_id: str) -> str:
+        """A signed, expiring query string for `/dl/<file_id>`, like the CDN URL Zoom redirects to."""
+        expires = int(self.clock()) + _CDN_URL_TTL_S
+        return urlencode({"expires": expires, "signature": self._cdn_signature(file_id, expires)})
+
+    def cdn_query_valid(self, file_id: str, expires: str, signature: str) -> bool:
+        """Whether a `/dl/` query was signed by this sandbox for `file_id` and has not expired."""
+        if not expires.isdigit() or int(expires) < self.clock():
+            return False
+        return hmac.compare_digest(self._cdn_signature(file_id, int(expires)), signature)
+
+    def _cdn_signature(self, file_id: str, expires: int) -> str:
+        return hmac.new(self._cdn_key, f"{file_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+    async def send_recording_completed(
+        self,
+        session: aiohttp.ClientSession,
+        target_url: str,
+        meeting_uuid: str,
+        *,
+        event_ts: int | None = None,
+        timestamp: str | None = None,
+        signature: str | None = None,
+    ) -> int:
+        """Deliver `recording.completed` for a configured meeting with a fresh download token."""
+        self.stats.webhooks_sent += 1
+        return await send_recording_completed(
+            session,
+            target_url,
+            self.meeting_object(meeting_uuid),
+            self.config.webhook_secret,
+            download_token=self.issue_download_token(meeting_uuid),
+            event_ts=event_ts,
+            timestamp=timestamp,
+            signature=signature,
+        )
+
+    async def send_url_validation(
+        self, session: aiohttp.ClientSession, target_url: str, *, plain_token: str | None = None
+    ) -> UrlValidationResult:
+        """Run Zoom's endpoint validation against `target_url`."""
+        self.stats.webhooks_sent += 1
+        return await send_url_validation(session, target_url, self.config.webhook_secret, plain_token=plain_token)
+
+
+ZOOM_SANDBOX = web.AppKey("zoom_sandbox", ZoomSandbox)
