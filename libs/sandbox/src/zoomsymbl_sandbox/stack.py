@@ -1,0 +1,225 @@
+"""The whole pipeline as separate processes: SANDBOX servers + the four services (demo and e2e tests).
+
+Every process is started with ``sys.executable -m …``, logs to ``<run_dir>/<name>.log`` and has its
+PID in ``<run_dir>/<name>.pid``. The services are configured exactly as in production — environment
+variables and a tenants file — except that the tenant's Zoom and provider base URLs point at the
+sandboxes. Nothing here is imported by a service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import aiohttp
+
+SERVICES = ("ingest", "mixer", "submitter", "notifier")
+SANDBOXES = ("zoom", "symbl", "assemblyai")
+HOST = "127.0.0.1"
+CALLBACK_SECRET = "stack-callback-secret-0123456789"  # noqa: S105 - sandbox-only value
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class StackConfig:
+    """Where and how the stack runs."""
+
+    run_dir: Path
+    topic_prefix: str = ""
+    database: str = "zoomsymbl"
+    bucket: str = "zoomsymbl"
+    tenant: str = "demo"
+    provider: Literal["symbl", "assemblyai"] = "symbl"
+    smtp_port: int = int(os.environ.get("ZS_SMTP_PORT", "2525"))
+    zoom: dict[str, Any] = field(default_factory=dict)
+    symbl: dict[str, Any] = field(default_factory=dict)
+    assemblyai: dict[str, Any] = field(default_factory=dict)
+    tenant_overrides: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def port(self, name: str) -> int:
+        """The port of process ``name`` (allocated on first use)."""
+        if name not in self.ports:
+            self.ports[name] = free_port()
+        return self.ports[name]
+
+    def url(self, name: str) -> str:
+        """Base URL of process ``name``."""
+        return f"http://{HOST}:{self.port(name)}"
+
+
+def tenant_document(config: StackConfig) -> dict[str, Any]:
+    """The tenants file: one tenant whose external hosts are the sandboxes."""
+    zoom = config.url("zoom")
+    tenant: dict[str, Any] = {
+        "id": config.tenant,
+        "zoom_webhook_secret": config.zoom.get("webhook_secret", "sandbox-webhook-secret"),
+        "zoom_account_id": config.zoom.get("account_id", "sandbox-account-id"),
+        "zoom_client_id": config.zoom.get("client_id", "sandbox-client-id"),
+        "zoom_client_secret": config.zoom.get("client_secret", "sandbox-client-secret"),
+        "zoom_api_base": f"{zoom}/v2",
+        "zoom_oauth_url": f"{zoom}/oauth/token",
+        "download_allowed_hosts": [HOST],
+        "allow_private_download_hosts": True,
+        "provider": config.provider,
+        "symbl_app_id": config.symbl.get("app_id", "sandbox-app-id"),
+        "symbl_app_secret": config.symbl.get("app_secret", "sandbox-app-secret"),
+        "symbl_api_base": config.url("symbl"),
+        "assemblyai_api_key": config.assemblyai.get("api_key", "sandbox-assemblyai-key"),
+        "assemblyai_api_base": config.url("assemblyai"),
+    }
+    return {"default_tenant": config.tenant, "tenants": [{**tenant, **config.tenant_overrides}]}
+
+
+def service_env(config: StackConfig, service: str) -> dict[str, str]:
+    """The environment of one service process."""
+    env = {
+        "ZOOMSYMBL_KAFKA_TOPIC_PREFIX": config.topic_prefix,
+        "ZOOMSYMBL_MONGO_DATABASE": config.database,
+        "ZOOMSYMBL_S3_BUCKET": config.bucket,
+        "ZOOMSYMBL_TENANTS_FILE": str(config.run_dir / "tenants.json"),
+        "OTEL_SERVICE_NAME": f"zoomsymbl-{service}",
+        f"ZOOMSYMBL_{service.upper()}_HTTP_HOST": HOST,
+        f"ZOOMSYMBL_{service.upper()}_HTTP_PORT": str(config.port(service)),
+    }
+    if service == "mixer":
+        env["ZOOMSYMBL_MIXER_SCRATCH_DIR"] = str(config.run_dir / "mixer-scratch")
+    if service == "submitter":
+        env["ZOOMSYMBL_SUBMITTER_NOTIFIER_PUBLIC_URL"] = config.url("notifier")
+        env["ZOOMSYMBL_SUBMITTER_CALLBACK_SECRET"] = CALLBACK_SECRET
+    if service == "notifier":
+        env["ZOOMSYMBL_NOTIFIER_CALLBACK_SECRET"] = CALLBACK_SECRET
+        env["ZOOMSYMBL_NOTIFIER_SMTP_HOST"] = HOST
+        env["ZOOMSYMBL_NOTIFIER_SMTP_PORT"] = str(config.smtp_port)
+        env["ZOOMSYMBL_NOTIFIER_MAIL_FROM"] = "zoomsymbl@localhost"
+    return {**env, **config.env}
+
+
+class Stack:
+    """Starts, watches, kills and stops the processes of one pipeline."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def write_configs(self) -> None:
+        """Tenants file and sandbox configs into the run dir."""
+        run = self.config.run_dir
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "tenants.json").write_text(json.dumps(tenant_document(self.config), indent=2))
+        for name in SANDBOXES:
+            (run / f"{name}.json").write_text(json.dumps(getattr(self.config, name), default=str))
+
+    def spawn(self, name: str) -> None:
+        """Start process ``name`` (a sandbox or a service)."""
+        run = self.config.run_dir
+        if name in SANDBOXES:
+            args = ["-m", "zoomsymbl_sandbox", name, "--port", str(self.config.port(name))]
+            args += ["--config", str(run / f"{name}.json")]
+            env = {**os.environ, **self.config.env}
+        else:
+            args = ["-m", f"zoomsymbl_{name}"]
+            env = {**os.environ, **service_env(self.config, name)}
+        log = (run / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        log.close()
+        self.procs[name] = proc
+        (run / f"{name}.pid").write_text(str(proc.pid))
+
+    async def wait_ready(self, name: str, timeout: float = 90.0) -> None:
+        """Wait until ``name`` answers (``/readyz`` for services, any HTTP answer for sandboxes)."""
+        path = "/readyz" if name in SERVICES else "/_sandbox/stats" if name == "zoom" else "/healthz"
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                proc = self.procs.get(name)
+                if proc is not None and proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.log(name)}")
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with session.get(self.config.url(name) + path, timeout=aiohttp.ClientTimeout(2)) as r:
+                        if r.status < 500 or name not in SERVICES:
+                            return
+                await asyncio.sleep(0.3)
+        raise TimeoutError(f"{name} not ready after {timeout:.0f}s; see {self.log(name)}")
+
+    def log(self, name: str) -> Path:
+        """The log file of process ``name``."""
+        return self.config.run_dir / f"{name}.log"
+
+    async def start(self, *, services: tuple[str, ...] = SERVICES) -> None:
+        """Write configs, start the sandboxes, then the services; wait until all answer."""
+        self.write_configs()
+        for name in SANDBOXES:
+            self.spawn(name)
+        await asyncio.gather(*(self.wait_ready(name) for name in SANDBOXES))
+        for name in services:
+            self.spawn(name)
+        await asyncio.gather(*(self.wait_ready(name) for name in services))
+
+    def kill(self, name: str) -> None:
+        """``kill -9`` process ``name``."""
+        proc = self.procs[name]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    async def restart(self, name: str) -> None:
+        """Start ``name`` again after a kill and wait until it is ready."""
+        self.spawn(name)
+        await self.wait_ready(name)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM every process, services first; SIGKILL what is still alive after ``timeout``."""
+        order = [n for n in (*SERVICES, *SANDBOXES) if n in self.procs]
+        for name in order:
+            if self.procs[name].poll() is None:
+                self.procs[name].send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for name in order:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.procs[name].wait(timeout=max(0.1, deadline - time.monotonic()))
+            if self.procs[name].poll() is None:
+                self.procs[name].kill()
+                self.procs[name].wait(timeout=10)
+            (self.config.run_dir / f"{name}.pid").unlink(missing_ok=True)
+
+    async def trigger_recording_completed(self, meeting_uuid: str, *, tenant_path: bool = True) -> int:
+        """Make the Zoom sandbox deliver a signed ``recording.completed`` to ingest; returns ingest's status."""
+        target = self.config.url("ingest") + (
+            "/webhooks/zoom/" + self.config.tenant if tenant_path else "/webhooks/zoom"
+        )
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                self.config.url("zoom") + "/_sandbox/webhooks/recording-completed",
+                json={"meeting_uuid": meeting_uuid, "target_url": target},
+                timeout=aiohttp.ClientTimeout(30),
+            ) as response:
+                body = await response.json()
+                if response.status != 200:
+                    raise RuntimeError(f"zoom sandbox refused: {response.status} {body}")
+                return int(body["status"])
+
+    async def sandbox_stats(self, name: str) -> dict[str, Any]:
+        """``GET /_sandbox/stats`` of a sandbox."""
+        async with aiohttp.ClientSession() as session:
+            async with session.get(self.config.url(name) + "/_sandbox/stats") as response:
+                data: dict[str, Any] = await response.json()
+                return data
