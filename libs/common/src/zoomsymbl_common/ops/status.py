@@ -8,7 +8,7 @@ from typing import Any
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import EMAILS, INSIGHTS, JOBS, LIMITER, MEETINGS, Document, Mongo, guarded
 
-HIDDEN_FIELDS = frozenset({"_id", "download_token", "token"})
+HIDDEN_FIELDS = frozenset({"_id", "download_token", "token", "raw", "body", "callback_token"})
 
 
 def age(moment: Any, now: datetime | None = None) -> str:
@@ -97,7 +97,7 @@ def format_history(history: Document) -> str:
     out.append(f"  stage: {meeting.get('stage')}  generation: {meeting.get('generation', 0)}")
     for key in ("trace_id", "topic_text", "host_email", "failure", "stages"):
         if meeting.get(key):
-            out.append(f"  {key}: {meeting[key]}")
+            out.append(f"  {key}: {_plain(meeting[key])}")
     out += _section("files", meeting.get("files") or meeting.get("participant_tracks") or [])
     out += _section("channel map", meeting.get("channel_map") or [])
     out += _section("provider jobs", history["jobs"])
@@ -110,5 +110,18 @@ def _section(title: str, items: list[Any]) -> list[str]:
     lines = [f"  {title}: {len(items)}"]
     for item in items:
         shown = {k: v for k, v in item.items() if k not in HIDDEN_FIELDS} if isinstance(item, dict) else item
-        lines.append(f"    - {shown}")
+        lines.append(f"    - {_plain(shown)}")
     return lines
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with datetimes as ISO strings and bytes elided, for printing."""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

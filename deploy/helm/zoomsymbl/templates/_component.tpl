@@ -1,0 +1,132 @@
+{{/*
+The objects every service has, each called with (dict "root" $ "component" "<service>").
+templates/<service>.yaml picks the ones that service needs.
+*/}}
+
+{{/* Replicas the service runs with at least: the HPA's minimum when autoscaling, else replicaCount. */}}
+{{- define "zoomsymbl.minReplicas" -}}
+{{- $svc := index .root.Values .component -}}
+{{- if and (hasKey $svc "autoscaling") $svc.autoscaling.enabled }}
+{{- $svc.autoscaling.minReplicas }}
+{{- else }}
+{{- $svc.replicaCount }}
+{{- end }}
+{{- end }}
+
+{{- define "zoomsymbl.configmap" -}}
+{{- $root := .root -}}
+{{- $svc := index $root.Values .component -}}
+{{- $prefix := include "zoomsymbl.envPrefix" .component -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ include "zoomsymbl.componentName" . }}
+  labels:
+    {{- include "zoomsymbl.componentLabels" . | nindent 4 }}
+data:
+  {{ $prefix }}HTTP_HOST: {{ $root.Values.httpHost | quote }}
+  {{ $prefix }}HTTP_PORT: {{ include "zoomsymbl.envValue" $svc.port | quote }}
+  {{- with include "zoomsymbl.scratchSetting" .component }}
+  {{ $prefix }}{{ . }}: {{ $svc.scratch.mountPath | quote }}
+  {{- end }}
+  {{- if eq .component "notifier" }}
+  {{ $prefix }}SMTP_CA_FILE: {{ include "zoomsymbl.smtpCaFile" $root | quote }}
+  {{- end }}
+  {{- range $key, $value := $svc.settings }}
+  {{- if eq $key "notifier_public_url" }}
+  {{- $value = include "zoomsymbl.notifierPublicUrl" $root }}
+  {{- end }}
+  {{- /* null = leave the service's own default (an empty string would not parse as a number or URL) */}}
+  {{- if not (kindIs "invalid" $value) }}
+  {{ $prefix }}{{ upper $key }}: {{ include "zoomsymbl.envValue" $value | quote }}
+  {{- end }}
+  {{- end }}
+  OTEL_SERVICE_NAME: {{ printf "zoomsymbl-%s" .component | quote }}
+{{- end }}
+
+{{- define "zoomsymbl.service" -}}
+{{- $svc := index .root.Values .component -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "zoomsymbl.componentName" . }}
+  labels:
+    {{- include "zoomsymbl.componentLabels" . | nindent 4 }}
+spec:
+  type: ClusterIP
+  selector:
+    {{- include "zoomsymbl.componentSelectorLabels" . | nindent 4 }}
+  ports:
+    - name: http
+      port: {{ $svc.port }}
+      targetPort: http
+      protocol: TCP
+{{- end }}
+
+{{- define "zoomsymbl.hpa" -}}
+{{- $root := .root -}}
+{{- $svc := index $root.Values .component -}}
+{{- if $svc.autoscaling.enabled }}
+{{- if gt (int $svc.autoscaling.minReplicas) (int $svc.autoscaling.maxReplicas) }}
+{{- fail (printf "%s.autoscaling.minReplicas (%v) exceeds maxReplicas (%v)" .component $svc.autoscaling.minReplicas $svc.autoscaling.maxReplicas) }}
+{{- end }}
+{{- if and (ne .component "ingest") (gt (int $svc.autoscaling.maxReplicas) (int $root.Values.topics.partitions)) }}
+{{- fail (printf "%s.autoscaling.maxReplicas (%v) exceeds topics.partitions (%v): the extra consumers would idle" .component $svc.autoscaling.maxReplicas $root.Values.topics.partitions) }}
+{{- end }}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ include "zoomsymbl.componentName" . }}
+  labels:
+    {{- include "zoomsymbl.componentLabels" . | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ include "zoomsymbl.componentName" . }}
+  minReplicas: {{ $svc.autoscaling.minReplicas }}
+  maxReplicas: {{ $svc.autoscaling.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ $svc.autoscaling.targetCPUUtilizationPercentage }}
+  behavior:
+    scaleDown:
+      # Scaling a consumer group down rebalances its partitions; do it slowly.
+      stabilizationWindowSeconds: 300
+{{- end }}
+{{- end }}
+
+{{- define "zoomsymbl.pdb" -}}
+{{- if gt (int (include "zoomsymbl.minReplicas" .)) 1 }}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "zoomsymbl.componentName" . }}
+  labels:
+    {{- include "zoomsymbl.componentLabels" . | nindent 4 }}
+spec:
+  maxUnavailable: 1
+  selector:
+    matchLabels:
+      {{- include "zoomsymbl.componentSelectorLabels" . | nindent 6 }}
+{{- end }}
+{{- end }}
+
+{{/* The setting naming a service's scratch directory (services with a scratch volume only). */}}
+{{- define "zoomsymbl.scratchSetting" -}}
+{{- get (dict "mixer" "SCRATCH_DIR" "submitter" "WORK_DIR") . }}
+{{- end }}
+
+{{/* Base URL providers call back: submitter.settings.notifier_public_url, else https://<ingress.host>. */}}
+{{- define "zoomsymbl.notifierPublicUrl" -}}
+{{- default (printf "https://%s" .Values.ingress.host) .Values.submitter.settings.notifier_public_url | trimSuffix "/" }}
+{{- end }}
+
+{{/* The SMTP CA bundle the notifier trusts: mounted from notifier.smtpCa.secretName, or "" (system CAs). */}}
+{{- define "zoomsymbl.smtpCaFile" -}}
+{{- if .Values.notifier.smtpCa.secretName }}/etc/zoomsymbl/smtp-ca/ca.crt{{ end }}
+{{- end }}

@@ -1,0 +1,42 @@
+{{- define "zoomsymbl.commonConfigmap" -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ include "zoomsymbl.fullname" . }}-config
+  labels:
+    {{- include "zoomsymbl.labels" . | nindent 4 }}
+data:
+  ZOOMSYMBL_KAFKA_BOOTSTRAP: {{ .Values.kafka.bootstrap | quote }}
+  ZOOMSYMBL_KAFKA_TOPIC_PREFIX: {{ .Values.kafka.topicPrefix | quote }}
+  ZOOMSYMBL_KAFKA_REQUEST_TIMEOUT_MS: {{ include "zoomsymbl.envValue" .Values.kafka.requestTimeoutMs | quote }}
+  ZOOMSYMBL_MONGO_DATABASE: {{ .Values.mongo.database | quote }}
+  ZOOMSYMBL_MONGO_TIMEOUT_MS: {{ include "zoomsymbl.envValue" .Values.mongo.timeoutMs | quote }}
+  ZOOMSYMBL_S3_ENDPOINT: {{ .Values.s3.endpoint | quote }}
+  ZOOMSYMBL_S3_SECURE: {{ .Values.s3.secure | toString | quote }}
+  ZOOMSYMBL_S3_REGION: {{ .Values.s3.region | quote }}
+  ZOOMSYMBL_S3_BUCKET: {{ .Values.s3.bucket | quote }}
+  ZOOMSYMBL_LOG_LEVEL: {{ .Values.logLevel | quote }}
+  ZOOMSYMBL_TENANTS_FILE: {{ printf "%s/tenants.json" (include "zoomsymbl.tenantsDir" .) | quote }}
+  {{- with .Values.otel.endpoint }}
+  OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
+  {{- end }}
+{{- end }}
+
+{{/* The tenants file: {"default_tenant": ..., "tenants": [...]}, empty default_tenant left out. */}}
+{{- define "zoomsymbl.tenantsJson" -}}
+{{- $doc := dict "tenants" .Values.secrets.tenants.tenants -}}
+{{- with .Values.secrets.tenants.default_tenant }}
+{{- $_ := set $doc "default_tenant" . -}}
+{{- end }}
+{{- toPrettyJson $doc }}
+{{- end }}
+
+{{/* JSON list of every service's in-cluster /readyz URL (for the helm test pod). */}}
+{{- define "zoomsymbl.readyzUrls" -}}
+{{- $urls := list -}}
+{{- range $c := list "ingest" "mixer" "submitter" "notifier" }}
+{{- $name := include "zoomsymbl.componentName" (dict "root" $ "component" $c) }}
+{{- $urls = append $urls (printf "http://%s.%s.svc:%v/readyz" $name $.Release.Namespace (index $.Values $c).port) -}}
+{{- end }}
+{{- toJson $urls }}
+{{- end }}

@@ -1,0 +1,191 @@
+{{/* The Deployment of one service: (dict "root" $ "component" "<service>"). */}}
+{{- define "zoomsymbl.deployment" -}}
+{{- $root := .root -}}
+{{- $c := .component -}}
+{{- $svc := index $root.Values $c -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "zoomsymbl.componentName" . }}
+  labels:
+    {{- include "zoomsymbl.componentLabels" . | nindent 4 }}
+spec:
+  {{- if not (and (hasKey $svc "autoscaling") $svc.autoscaling.enabled) }}
+  replicas: {{ $svc.replicaCount }}
+  {{- end }}
+  revisionHistoryLimit: 5
+  selector:
+    matchLabels:
+      {{- include "zoomsymbl.componentSelectorLabels" . | nindent 6 }}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxSurge: 1
+      maxUnavailable: 0
+  template:
+    metadata:
+      labels:
+        {{- include "zoomsymbl.componentLabels" . | nindent 8 }}
+      annotations:
+        # Roll the pods when their settings or credentials change.
+        checksum/config: {{ printf "%s%s" (include "zoomsymbl.configmap" .) (include "zoomsymbl.commonConfigmap" $root) | sha256sum }}
+        checksum/secret: {{ toJson $root.Values.secrets | sha256sum }}
+        {{- with $svc.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    spec:
+      serviceAccountName: {{ include "zoomsymbl.serviceAccountName" $root }}
+      {{- include "zoomsymbl.podSecurity" $root | nindent 6 }}
+      terminationGracePeriodSeconds: {{ include "zoomsymbl.terminationGrace" . }}
+      {{- with $svc.priorityClassName }}
+      priorityClassName: {{ . }}
+      {{- end }}
+      containers:
+        - name: {{ $c }}
+          image: {{ include "zoomsymbl.image" (dict "root" $root "image" $svc.image) | quote }}
+          imagePullPolicy: {{ $svc.image.pullPolicy }}
+          ports:
+            - name: http
+              containerPort: {{ $svc.port }}
+              protocol: TCP
+          envFrom:
+            - configMapRef:
+                name: {{ include "zoomsymbl.fullname" $root }}-config
+            - configMapRef:
+                name: {{ include "zoomsymbl.componentName" . }}
+          env:
+            {{- include "zoomsymbl.secretEnv" . | trim | nindent 12 }}
+            - name: POD_NAME
+              valueFrom:
+                fieldRef:
+                  fieldPath: metadata.name
+            - name: POD_NAMESPACE
+              valueFrom:
+                fieldRef:
+                  fieldPath: metadata.namespace
+            # $(VAR) expansion works only in env values, hence here and not in the ConfigMap.
+            - name: OTEL_RESOURCE_ATTRIBUTES
+              value: {{ include "zoomsymbl.otelResourceAttributes" $root | quote }}
+          startupProbe:
+            httpGet:
+              path: /healthz
+              port: http
+            periodSeconds: {{ $svc.probes.startup.periodSeconds }}
+            timeoutSeconds: {{ $svc.probes.startup.timeoutSeconds }}
+            failureThreshold: {{ $svc.probes.startup.failureThreshold }}
+          livenessProbe:
+            httpGet:
+              path: /healthz
+              port: http
+            periodSeconds: {{ $svc.probes.liveness.periodSeconds }}
+            timeoutSeconds: {{ $svc.probes.liveness.timeoutSeconds }}
+            failureThreshold: {{ $svc.probes.liveness.failureThreshold }}
+          readinessProbe:
+            httpGet:
+              path: /readyz
+              port: http
+            periodSeconds: {{ $svc.probes.readiness.periodSeconds }}
+            timeoutSeconds: {{ $svc.probes.readiness.timeoutSeconds }}
+            failureThreshold: {{ $svc.probes.readiness.failureThreshold }}
+          {{- if gt (int $svc.preStopSleepSeconds) 0 }}
+          lifecycle:
+            # Keep serving while endpoints and load balancers drop the pod; SIGTERM comes after.
+            preStop:
+              exec:
+                command: ["sleep", {{ $svc.preStopSleepSeconds | quote }}]
+          {{- end }}
+          resources:
+            {{- toYaml $svc.resources | nindent 12 }}
+          securityContext:
+            {{- toYaml $root.Values.containerSecurityContext | nindent 12 }}
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+            - name: tenants
+              mountPath: {{ include "zoomsymbl.tenantsDir" . }}
+              readOnly: true
+            {{- if include "zoomsymbl.scratchSetting" $c }}
+            - name: scratch
+              mountPath: {{ $svc.scratch.mountPath }}
+            {{- end }}
+            {{- if and (eq $c "notifier") $svc.smtpCa.secretName }}
+            - name: smtp-ca
+              mountPath: /etc/zoomsymbl/smtp-ca
+              readOnly: true
+            {{- end }}
+      volumes:
+        {{- include "zoomsymbl.tmpVolume" $root | nindent 8 }}
+        - name: tenants
+          secret:
+            secretName: {{ include "zoomsymbl.secretName" $root }}
+            defaultMode: 0440
+            items:
+              - key: tenants.json
+                path: tenants.json
+        {{- if include "zoomsymbl.scratchSetting" $c }}
+        {{- include "zoomsymbl.scratchVolume" . | nindent 8 }}
+        {{- end }}
+        {{- if and (eq $c "notifier") $svc.smtpCa.secretName }}
+        - name: smtp-ca
+          secret:
+            secretName: {{ $svc.smtpCa.secretName }}
+            defaultMode: 0444
+            items:
+              - key: {{ $svc.smtpCa.key }}
+                path: ca.crt
+        {{- end }}
+      {{- with $svc.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $svc.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $svc.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      topologySpreadConstraints:
+        {{- if $svc.topologySpreadConstraints }}
+        {{- toYaml $svc.topologySpreadConstraints | nindent 8 }}
+        {{- else }}
+        - maxSkew: 1
+          topologyKey: kubernetes.io/hostname
+          whenUnsatisfiable: ScheduleAnyway
+          labelSelector:
+            matchLabels:
+              {{- include "zoomsymbl.componentSelectorLabels" . | nindent 14 }}
+        {{- end }}
+{{- end }}
+
+{{/* A scratch volume (mixer, submitter): an emptyDir with a size limit, or a generic ephemeral PVC. */}}
+{{- define "zoomsymbl.scratchVolume" -}}
+{{- $scratch := (index .root.Values .component).scratch -}}
+- name: scratch
+  {{- if $scratch.storageClassName }}
+  ephemeral:
+    volumeClaimTemplate:
+      metadata:
+        labels:
+          {{- include "zoomsymbl.componentSelectorLabels" . | nindent 10 }}
+      spec:
+        accessModes: ["ReadWriteOnce"]
+        storageClassName: {{ $scratch.storageClassName }}
+        resources:
+          requests:
+            storage: {{ $scratch.size }}
+  {{- else }}
+  emptyDir:
+    sizeLimit: {{ $scratch.size }}
+  {{- end }}
+{{- end }}
+
+{{/* OTEL_RESOURCE_ATTRIBUTES: where a span came from (pod, namespace), plus the user's own attributes. */}}
+{{- define "zoomsymbl.otelResourceAttributes" -}}
+{{- $attrs := list "service.namespace=zoomsymbl" (printf "service.version=%s" .Chart.AppVersion) "k8s.pod.name=$(POD_NAME)" "k8s.namespace.name=$(POD_NAMESPACE)" -}}
+{{- with .Values.otel.resourceAttributes }}
+{{- $attrs = append $attrs . -}}
+{{- end }}
+{{- join "," $attrs }}
+{{- end }}

@@ -1,0 +1,147 @@
+{{/*
+Names and labels (podinfo's pattern) plus app.kubernetes.io/component per service.
+*/}}
+{{- define "zoomsymbl.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "zoomsymbl.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "zoomsymbl.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "zoomsymbl.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "zoomsymbl.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "zoomsymbl.labels" -}}
+helm.sh/chart: {{ include "zoomsymbl.chart" . }}
+{{ include "zoomsymbl.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: zoomsymbl
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Labels of one component: (dict "root" $ "component" "ingest") */}}
+{{- define "zoomsymbl.componentLabels" -}}
+{{ include "zoomsymbl.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "zoomsymbl.componentSelectorLabels" -}}
+{{ include "zoomsymbl.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Resource name of one component, e.g. "<fullname>-ingest". */}}
+{{- define "zoomsymbl.componentName" -}}
+{{- printf "%s-%s" (include "zoomsymbl.fullname" .root | trunc 52 | trimSuffix "-") .component }}
+{{- end }}
+
+{{- define "zoomsymbl.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "zoomsymbl.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "zoomsymbl.secretName" -}}
+{{- default (printf "%s-secrets" (include "zoomsymbl.fullname" .)) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{/* Image reference of an image block: digest wins over tag; the tag defaults to appVersion. */}}
+{{- define "zoomsymbl.image" -}}
+{{- $image := .image -}}
+{{- if $image.digest }}
+{{- printf "%s@%s" $image.repository $image.digest }}
+{{- else }}
+{{- printf "%s:%s" $image.repository (default .root.Chart.AppVersion $image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+An environment value as a string. Helm reads every YAML number as float64, which would print
+14400000 as "1.44e+07": whole numbers are printed as integers instead.
+*/}}
+{{- define "zoomsymbl.envValue" -}}
+{{- if and (kindIs "float64" .) (eq (floor .) .) }}
+{{- printf "%d" (int64 .) }}
+{{- else }}
+{{- toString . }}
+{{- end }}
+{{- end }}
+
+{{/* The uppercase env prefix of a component: ZOOMSYMBL_INGEST_ */}}
+{{- define "zoomsymbl.envPrefix" -}}
+{{- printf "ZOOMSYMBL_%s_" (upper .) }}
+{{- end }}
+
+{{/* Seconds from SIGTERM to SIGKILL: preStop drain + the service's own shutdown timeout + margin. */}}
+{{- define "zoomsymbl.terminationGrace" -}}
+{{- $svc := index .root.Values .component -}}
+{{- $shutdown := int (ceil (index $svc.settings "shutdown_timeout_seconds")) -}}
+{{- add $svc.preStopSleepSeconds $shutdown $svc.terminationMarginSeconds }}
+{{- end }}
+
+{{/*
+Env vars read from the Secret, per component: (list ENV_NAME secret-key) pairs.
+Infra credentials for every service; the callback key for submitter and notifier; SMTP for the notifier.
+*/}}
+{{- define "zoomsymbl.secretEnv" -}}
+{{- $pairs := list (list "ZOOMSYMBL_MONGO_URI" "mongo-uri") (list "ZOOMSYMBL_S3_ACCESS_KEY" "s3-access-key") (list "ZOOMSYMBL_S3_SECRET_KEY" "s3-secret-key") -}}
+{{- if has .component (list "submitter" "notifier") }}
+{{- $pairs = append $pairs (list (printf "%sCALLBACK_SECRET" (include "zoomsymbl.envPrefix" .component)) "callback-secret") -}}
+{{- end }}
+{{- if eq .component "notifier" }}
+{{- $pairs = append $pairs (list "ZOOMSYMBL_NOTIFIER_SMTP_PASSWORD" "smtp-password") -}}
+{{- end }}
+{{- $secret := include "zoomsymbl.secretName" .root -}}
+{{- range $pairs }}
+- name: {{ index . 0 }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ index . 1 }}
+{{- end }}
+{{- end }}
+
+{{/* Where the tenants file is mounted. */}}
+{{- define "zoomsymbl.tenantsDir" -}}/etc/zoomsymbl/tenants{{- end }}
+
+{{/* Pod-level settings shared by every pod of the chart. */}}
+{{- define "zoomsymbl.podSecurity" -}}
+automountServiceAccountToken: false
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* The /tmp volume every container mounts (the root filesystem is read-only). */}}
+{{- define "zoomsymbl.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.tmpVolume.sizeLimit }}
+    {{- with .Values.tmpVolume.medium }}
+    medium: {{ . }}
+    {{- end }}
+{{- end }}

@@ -1,0 +1,115 @@
+"""The Grafana dashboard queries only metrics the services export, and the Tempo data source is well-formed."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from tests.deploy.helm_chart import ROOT, yaml_module
+
+DASHBOARD = ROOT / "deploy" / "grafana" / "zoomsymbl-dashboard.json"
+METRIC_TYPES = {"Counter", "Histogram", "Gauge", "Summary"}
+# Series the services do not export themselves, with where they come from.
+EXTERNAL = {"up": "Prometheus, per scrape target", "kafka_consumergroup_lag": "Strimzi's Kafka Exporter"}
+SUFFIXES = ("_total", "_bucket", "_count", "_sum", "_created")
+
+
+def _literal(node: ast.expr, names: dict[str, str]) -> str | None:
+    """The string ``node`` evaluates to, for literals and f-strings over module/function string names."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        parts: list[str] = []
+        for value in node.values:
+            if isinstance(value, ast.Constant):
+                parts.append(str(value.value))
+            elif isinstance(value, ast.FormattedValue) and isinstance(value.value, ast.Name):
+                if value.value.id not in names:
+                    return None
+                parts.append(names[value.value.id])
+            else:
+                return None
+        return "".join(parts)
+    return None
+
+
+def exported_metrics(source: str) -> set[str]:
+    """Names of the prometheus_client metrics created in ``source`` (first argument of Counter(...) etc.)."""
+    tree = ast.parse(source)
+    names = {
+        target.id: node.value.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in METRIC_TYPES:
+            name = _literal(node.args[0], names) if node.args else None
+            if name:
+                found.add(name.removesuffix("_total"))
+    return found
+
+
+def all_exported_metrics() -> set[str]:
+    sources = [*(ROOT / "services").glob("*/src/**/*.py"), *(ROOT / "libs" / "common" / "src").rglob("*.py")]
+    return set().union(*(exported_metrics(path.read_text(encoding="utf-8")) for path in sources))
+
+
+def queried_metrics(dashboard: dict[str, Any]) -> set[str]:
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+    names: set[str] = set()
+    for expr in exprs:
+        for name in re.findall(r"\b([a-z_]+)\s*(?:\{|\[)", expr):
+            base = name
+            for suffix in SUFFIXES:
+                base = base.removesuffix(suffix)
+            names.add(base)
+    return names - {"rate", "increase", "sum", "by", "histogram_quantile"}
+
+
+def test_metric_extraction_reads_literals_and_prefixed_f_strings() -> None:
+    source = 'PREFIX = "zoomsymbl_x"\nc = Counter(f"{PREFIX}_done", "d")\n'
+    source += 'h = Histogram("zoomsymbl_x_seconds_total", "s")\n'
+    assert exported_metrics(source) == {"zoomsymbl_x_done", "zoomsymbl_x_seconds"}
+
+
+def test_dashboard_queries_only_metrics_that_exist() -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    queried = queried_metrics(dashboard)
+    assert {name for name in queried if name.startswith("zoomsymbl_")}, "the dashboard must show zoomsymbl metrics"
+    unknown = sorted(queried - all_exported_metrics() - set(EXTERNAL))
+    assert unknown == [], "the dashboard queries metrics no service exports (renamed?)"
+
+
+def test_dashboard_covers_every_service_and_is_importable() -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    queried = queried_metrics(dashboard)
+    for service in ("ingest", "mixer", "submitter", "notifier"):
+        assert any(name.startswith(f"zoomsymbl_{service}_") for name in queried), service
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    variables = {v["name"] for v in dashboard["templating"]["list"]}
+    assert {"datasource", "namespace"} <= variables
+    for panel in dashboard["panels"]:
+        if panel["type"] != "row":
+            assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+
+
+def test_tempo_datasource_links_traces_to_logs_and_metrics() -> None:
+    path: Path = ROOT / "deploy" / "grafana" / "tempo-datasource.yaml"
+    provisioning = yaml_module().safe_load(path.read_text(encoding="utf-8"))
+    assert provisioning["apiVersion"] == 1
+    tempo = next(ds for ds in provisioning["datasources"] if ds["type"] == "tempo")
+    assert tempo["url"].startswith("http")
+    uids = {ds["uid"] for ds in provisioning["datasources"]}
+    assert tempo["jsonData"]["tracesToLogsV2"]["datasourceUid"] in uids
+    loki = next(ds for ds in provisioning["datasources"] if ds["type"] == "loki")
+    matcher = loki["jsonData"]["derivedFields"][0]["matcherRegex"]
+    line = '{"msg": "meeting mixed", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"}'
+    match = re.search(matcher, line)
+    assert match and match[1] == "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -1,0 +1,65 @@
+"""values.yaml is documented on every key (a comment line right above it), and the docs cover the chart."""
+
+from __future__ import annotations
+
+import re
+
+from tests.deploy.helm_chart import CHART, ROOT
+
+KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w.-]*):(?:\s|$)")
+
+
+def undocumented_keys(text: str) -> list[str]:
+    """Dotted paths of mapping keys without a comment line directly above (list items' contents are values)."""
+    missing: list[str] = []
+    path: list[tuple[int, str]] = []
+    list_indent: int | None = None
+    previous = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        if list_indent is not None and indent <= list_indent and not stripped.startswith("-"):
+            list_indent = None
+        if stripped.startswith("- ") and list_indent is None:
+            list_indent = indent
+        match = KEY.match(line)
+        if match and list_indent is None:
+            while path and path[-1][0] >= indent:
+                path.pop()
+            path.append((indent, match["key"]))
+            if not previous.startswith("#"):
+                missing.append(".".join(key for _, key in path))
+        previous = stripped
+    return missing
+
+
+def test_every_values_key_has_a_comment() -> None:
+    assert undocumented_keys((CHART / "values.yaml").read_text(encoding="utf-8")) == []
+
+
+def test_the_documentation_check_finds_an_undocumented_key() -> None:
+    text = "# documented\na: 1\nb:\n  # nested, documented\n  c: 2\n  d:\n    - e: 3\n"
+    assert undocumented_keys(text) == ["b", "b.d"]
+
+
+def test_runbook_covers_what_a_platform_team_asks() -> None:
+    runbook = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    for topic in (
+        "helm upgrade --install",
+        "helm rollback",
+        "helm uninstall",
+        "Strimzi",
+        "MinIO",
+        "MongoDB",
+        "zoomsymbl status",
+        "zoomsymbl replay",
+        "trace",
+        "endpoint.url_validation",
+        "app password",
+        "429",
+        "scratch",
+        "existingSecret",
+    ):
+        assert topic in runbook, topic
