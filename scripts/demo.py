@@ -128,8 +128,7 @@ async def up() -> int:
     print(f"demo: e-mail received {time.monotonic() - started:.1f}s after start.")
     print("demo: everything keeps running — ingest :8080, notifier :8083, Zoom sandbox :9100, Symbl sandbox :9101;")
     print(
-        "      ZOOMSYMBL_MONGO_DATABASE=zoomsymbl_demo uv run zoomsymbl status lists meetings;"
-        " `make demo-down` stops."
+        "      ZOOMSYMBL_MONGO_DATABASE=zoomsymbl_demo uv run zoomsymbl status lists meetings; `make demo-down` stops."
     )
     return 0
 

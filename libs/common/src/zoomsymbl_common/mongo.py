@@ -61,6 +61,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("idempotency_key", ASCENDING)], unique=True, name="job_unique"),
         IndexModel([("provider", ASCENDING), ("job_id", ASCENDING)], name="job_lookup"),
         IndexModel([("status", ASCENDING), ("updated_at", ASCENDING)], name="job_status"),
+        # Notifier: a callback token names its job by job_ref; parts of a meeting; the sweeper's query.
+        IndexModel([("job_ref", ASCENDING)], name="job_ref"),
+        IndexModel([("tenant", ASCENDING), ("meeting_uuid", ASCENDING), ("generation", ASCENDING)], name="job_meeting"),
+        IndexModel([("processed_at", ASCENDING), ("updated_at", ASCENDING)], name="job_unfinished"),
     ],
     INSIGHTS: [
         IndexModel([("provider", ASCENDING), ("conversation_id", ASCENDING)], unique=True, name="insight_unique"),
@@ -76,6 +80,8 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             name="email_unique",
         ),
+        # Notifier: the outbox sweep looks for e-mails due for a (re)try.
+        IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="email_due"),
     ],
 }
 

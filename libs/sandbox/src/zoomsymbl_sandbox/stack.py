@@ -24,7 +24,7 @@ from typing import Any, Literal
 import aiohttp
 
 SERVICES = ("ingest", "mixer", "submitter", "notifier")
-SANDBOXES = ("zoom", "symbl", "assemblyai")
+SANDBOXES = ("zoom", "symbl", "assemblyai", "otlp")
 HOST = "127.0.0.1"
 CALLBACK_SECRET = "stack-callback-secret-0123456789"  # noqa: S105 - sandbox-only value
 
@@ -96,6 +96,8 @@ def service_env(config: StackConfig, service: str) -> dict[str, str]:
         "ZOOMSYMBL_S3_BUCKET": config.bucket,
         "ZOOMSYMBL_TENANTS_FILE": str(config.run_dir / "tenants.json"),
         "OTEL_SERVICE_NAME": f"zoomsymbl-{service}",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": config.url("otlp"),
+        "OTEL_BSP_SCHEDULE_DELAY": "500",
         f"ZOOMSYMBL_{service.upper()}_HTTP_HOST": HOST,
         f"ZOOMSYMBL_{service.upper()}_HTTP_PORT": str(config.port(service)),
     }
@@ -124,7 +126,7 @@ class Stack:
         run = self.config.run_dir
         run.mkdir(parents=True, exist_ok=True)
         (run / "tenants.json").write_text(json.dumps(tenant_document(self.config), indent=2))
-        for name in SANDBOXES:
+        for name in ("zoom", "symbl", "assemblyai"):
             (run / f"{name}.json").write_text(json.dumps(getattr(self.config, name), default=str))
 
     def spawn(self, name: str) -> None:
@@ -132,7 +134,8 @@ class Stack:
         run = self.config.run_dir
         if name in SANDBOXES:
             args = ["-m", "zoomsymbl_sandbox", name, "--port", str(self.config.port(name))]
-            args += ["--config", str(run / f"{name}.json")]
+            if name != "otlp":
+                args += ["--config", str(run / f"{name}.json")]
             env = {**os.environ, **self.config.env}
         else:
             args = ["-m", f"zoomsymbl_{name}"]
@@ -147,7 +150,8 @@ class Stack:
 
     async def wait_ready(self, name: str, timeout: float = 90.0) -> None:
         """Wait until ``name`` answers (``/readyz`` for services, any HTTP answer for sandboxes)."""
-        path = "/readyz" if name in SERVICES else "/_sandbox/stats" if name == "zoom" else "/healthz"
+        paths = {"zoom": "/_sandbox/stats", "otlp": "/spans"}
+        path = "/readyz" if name in SERVICES else paths.get(name, "/healthz")
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < deadline:
@@ -216,6 +220,13 @@ class Stack:
                 if response.status != 200:
                     raise RuntimeError(f"zoom sandbox refused: {response.status} {body}")
                 return int(body["status"])
+
+    async def spans(self) -> list[dict[str, Any]]:
+        """Every span the OTLP receiver got so far."""
+        async with aiohttp.ClientSession() as session:
+            async with session.get(self.config.url("otlp") + "/spans") as response:
+                data: list[dict[str, Any]] = await response.json()
+                return data
 
     async def sandbox_stats(self, name: str) -> dict[str, Any]:
         """``GET /_sandbox/stats`` of a sandbox."""

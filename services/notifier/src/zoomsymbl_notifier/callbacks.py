@@ -1,0 +1,54 @@
+"""Provider callback bodies: what they may look like, and the one fact taken from them. Pure.
+
+The body is never trusted for the status itself (the worker asks the provider's job API); it only
+names the job, which must be the job the authenticated token was issued for.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from zoomsymbl_common.errors import ZoomsymblError
+from zoomsymbl_common.events import Provider
+
+# Symbl's documentation shows {"jobId", "status"}, one of its own samples {"id", "status"}.
+_ID_FIELDS: dict[Provider, tuple[str, ...]] = {
+    "symbl": ("jobId", "id"),
+    "assemblyai": ("transcript_id",),
+}
+_MAX_ID = 256
+_MAX_STATUS = 64
+
+
+class InvalidCallback(ZoomsymblError):
+    """A callback body that is not the provider's documented shape."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class CallbackBody:
+    """The job a callback is about and the status it claims."""
+
+    job_id: str
+    status: str
+
+
+def parse_callback(provider: Provider, raw: bytes) -> CallbackBody:
+    """The job id and claimed status of a callback body, or :class:`InvalidCallback`."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidCallback("body is not JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidCallback("body is not a JSON object")
+    job_id = next((data[f] for f in _ID_FIELDS[provider] if f in data), None)
+    if not isinstance(job_id, str) or not job_id or len(job_id) > _MAX_ID:
+        raise InvalidCallback(f"missing or invalid job id (one of {list(_ID_FIELDS[provider])!r})")
+    status = data.get("status")
+    if not isinstance(status, str) or not status or len(status) > _MAX_STATUS:
+        raise InvalidCallback(f"missing or invalid status: {status!r}"[:120])
+    return CallbackBody(job_id=job_id, status=status)

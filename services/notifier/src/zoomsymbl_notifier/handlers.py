@@ -1,0 +1,64 @@
+"""The Kafka side of the notifier: the ``provider.job-status.v1`` consumer and its give-up path."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from faststream import AckPolicy, Context
+from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
+from zoomsymbl_common.events import Event, JobStatusReported
+from zoomsymbl_common.kafka import Consumer, topic_name
+
+from zoomsymbl_notifier.pipeline import Pipeline, UnknownJob
+
+log = logging.getLogger("zoomsymbl.notifier.handlers")
+GROUP_ID = "zoomsymbl-notifier"
+# Give-ups that must not fail the meeting: a job we do not know is not one of our meetings, and
+# exhausted retries (provider or our servers down) are re-driven by the sweeper later.
+_NOT_THE_MEETINGS_FAULT = frozenset({"lookup", "retry", "parse"})
+_RAW_MESSAGE = Context("message")
+
+
+async def on_job_status_reported(pipeline: Pipeline, event: JobStatusReported) -> None:
+    """Confirm the reported status with the provider and act on it (idempotent)."""
+    job = await pipeline.jobs.by_provider_id(event.provider, event.job_id)
+    if job is None:
+        raise UnknownJob(f"no {event.provider} job {event.job_id!r} is recorded")
+    if (job.tenant, job.meeting_uuid) != (event.tenant, event.meeting_uuid):
+        raise UnknownJob(f"job {event.job_id!r} does not belong to meeting {event.meeting_uuid!r}")
+    await pipeline.confirm_and_apply(job, event.via)
+
+
+async def on_give_up(pipeline: Pipeline, event: Event | None, stage: str, reason: str) -> None:
+    """Poison input fails the meeting (with a notice to the host); other give-ups only log."""
+    if not isinstance(event, JobStatusReported) or stage in _NOT_THE_MEETINGS_FAULT:
+        log.error("job status message given up", extra={"stage": stage, "reason": reason})
+        return
+    job = await pipeline.jobs.by_provider_id(event.provider, event.job_id)
+    tenant = pipeline.tenants.get(event.tenant)
+    if job is None or tenant is None:
+        return
+    await pipeline.fail_meeting(job, tenant, stage, reason)
+    await pipeline.jobs.mark(job, "processed_at")
+
+
+def register_subscribers(
+    broker: KafkaBroker, consumer: Consumer, pipeline: Pipeline, session_timeout_ms: int = 10_000
+) -> None:
+    """Subscribe the notifier to ``provider.job-status.v1`` under the shared consumer policy."""
+    topic = topic_name(consumer.infra, JobStatusReported.topic)
+    handler = partial(on_job_status_reported, pipeline)
+    give_up = partial(on_give_up, pipeline)
+
+    @broker.subscriber(
+        topic,
+        group_id=GROUP_ID,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=min(3_000, session_timeout_ms // 3),
+    )
+    async def on_job_status_message(msg: KafkaMessage = _RAW_MESSAGE) -> None:
+        await consumer.consume(topic, msg.body, JobStatusReported, handler, give_up)

@@ -1,0 +1,140 @@
+"""The ``jobs`` collection as the notifier sees it: written by the submitter, advanced here.
+
+Every change is a conditional single-document update; the filter says which states may be left,
+so redeliveries and late messages match nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from zoomsymbl_common.events import JobStatus, Provider, utcnow
+from zoomsymbl_common.mongo import JOBS, Document, Mongo, guarded
+
+from zoomsymbl_notifier.statuses import TERMINAL, replaceable_statuses
+
+# The submitter writes ``limiter_key``; the longer names are accepted for safety.
+_LIMITER_FIELDS = ("limiter_key", "limiter_account_key", "account_key")
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One provider job (one part of a meeting)."""
+
+    key: Any
+    tenant: str
+    meeting_uuid: str
+    generation: int
+    provider: Provider
+    job_id: str
+    conversation_id: str
+    status: str | None
+    part_index: int
+    part_count: int
+    part_offset_seconds: float
+    job_ref: str | None
+    idempotency_key: str | None
+    limiter_account_key: str | None
+    insights_stored: bool
+    processed: bool
+
+    @property
+    def slot_refs(self) -> tuple[str, ...]:
+        """The references the limiter slot may be held under (the job reference, the idempotency key)."""
+        return tuple(dict.fromkeys(ref for ref in (self.job_ref, self.idempotency_key) if ref))
+
+    @classmethod
+    def from_doc(cls, doc: Document) -> JobRecord:
+        """Read a submitter-written document, tolerating optional fields."""
+        limiter = next((doc[f] for f in _LIMITER_FIELDS if doc.get(f)), None)
+        return cls(
+            key=doc["_id"],
+            tenant=str(doc["tenant"]),
+            meeting_uuid=str(doc["meeting_uuid"]),
+            generation=int(doc.get("generation") or 0),
+            provider=doc["provider"],
+            job_id=str(doc.get("job_id") or ""),
+            conversation_id=str(doc.get("conversation_id") or ""),
+            status=doc.get("status"),
+            part_index=int(doc.get("part_index") or 0),
+            part_count=int(doc.get("part_count") or 1),
+            part_offset_seconds=float(doc.get("part_offset_seconds") or 0.0),
+            job_ref=doc.get("job_ref"),
+            idempotency_key=doc.get("idempotency_key"),
+            limiter_account_key=str(limiter) if limiter else None,
+            insights_stored=doc.get("insights_stored_at") is not None,
+            processed=doc.get("processed_at") is not None,
+        )
+
+
+class Jobs:
+    """Reads and conditional updates of ``jobs``."""
+
+    def __init__(self, mongo: Mongo) -> None:
+        self._col: AsyncCollection[Document] = mongo.db[JOBS]
+
+    async def by_ref(self, job_ref: str) -> JobRecord | None:
+        """The job a callback token was issued for."""
+        doc = await guarded(self._col.find_one({"job_ref": job_ref}))
+        return JobRecord.from_doc(doc) if doc else None
+
+    async def by_provider_id(self, provider: Provider, job_id: str) -> JobRecord | None:
+        """The job the provider knows as ``job_id``."""
+        doc = await guarded(self._col.find_one({"provider": provider, "job_id": job_id}))
+        return JobRecord.from_doc(doc) if doc else None
+
+    async def apply_status(self, job: JobRecord, status: JobStatus, reason: str | None, via: str) -> bool:
+        """Move the job to ``status`` unless it already reached it or beyond; True if it moved."""
+        now = utcnow()
+        entry = {"status": status, "at": now, "via": via, "reason": reason}
+        fields: Document = {"status": status, "updated_at": now}
+        if reason:
+            fields["status_reason"] = reason[:1000]
+        result = await guarded(
+            self._col.update_one(
+                {"_id": job.key, "status": {"$in": replaceable_statuses(status)}},
+                {"$set": fields, "$push": {"history": entry}},
+            )
+        )
+        return result.modified_count == 1
+
+    async def mark(self, job: JobRecord, field: str) -> None:
+        """Record a finished step (``insights_stored_at``, ``processed_at``) once."""
+        now = utcnow()
+        await guarded(self._col.update_one({"_id": job.key, field: None}, {"$set": {field: now, "updated_at": now}}))
+
+    async def parts(self, job: JobRecord) -> list[JobRecord]:
+        """Every job of the same meeting and generation, in part order."""
+        cursor = self._col.find(
+            {"tenant": job.tenant, "meeting_uuid": job.meeting_uuid, "generation": _generation(job.generation)}
+        )
+        docs = await guarded(cursor.to_list(None))
+        return sorted((JobRecord.from_doc(d) for d in docs), key=lambda j: (j.part_index, j.part_offset_seconds))
+
+    async def stale(self, older_than: timedelta, limit: int) -> list[JobRecord]:
+        """Submitted jobs not finished here and without news for ``older_than``, oldest first."""
+        cutoff = utcnow() - older_than
+        query = {
+            "processed_at": None,
+            "job_id": {"$nin": [None, ""]},
+            "updated_at": {"$lt": cutoff},
+        }
+        cursor = self._col.find(query).sort("updated_at", 1).limit(limit)
+        return [JobRecord.from_doc(d) for d in await guarded(cursor.to_list(None))]
+
+    async def touch(self, job: JobRecord, at: datetime) -> None:
+        """Note that the sweeper asked the provider, so the job is not polled again before it is stale again."""
+        await guarded(self._col.update_one({"_id": job.key}, {"$set": {"updated_at": at, "polled_at": at}}))
+
+
+def is_finished(job: JobRecord) -> bool:
+    """The job reached a final status and everything the notifier does for it is done."""
+    return job.status in TERMINAL and job.processed
+
+
+def _generation(generation: int) -> Any:
+    # Documents written before generations existed have no field; they are generation 0.
+    return {"$in": [0, None]} if generation == 0 else generation

@@ -1,0 +1,159 @@
+"""Composing a MIME message and handing it to an SMTP server (stdlib smtplib in a worker thread).
+
+The Message-ID is derived from (tenant, meeting, generation, kind), so the rare repeat SMTP cannot
+rule out (a crash between the server's 250 and our record of it) carries the same Message-ID and
+mail clients fold the two copies into one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, parseaddr
+from typing import Literal
+
+from zoomsymbl_common.errors import InfrastructureUnavailable, ZoomsymblError
+from zoomsymbl_common.events import stable_id, utcnow
+
+from zoomsymbl_notifier.report import Report
+from zoomsymbl_notifier.settings import Settings
+
+MailKind = Literal["report", "failure"]
+
+
+class MailRejected(ZoomsymblError):
+    """The SMTP server refused the message for good (every recipient or the content): do not retry."""
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(f"smtp rejected the message: {code!r} {detail!r}")
+        self.code = code
+        self.detail = detail
+
+
+class SmtpUnavailable(InfrastructureUnavailable):
+    """The SMTP server could not be reached or failed temporarily: retry later."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("smtp", detail)
+
+
+def message_id(tenant: str, meeting_uuid: str, generation: int, kind: MailKind, domain: str) -> str:
+    """The deterministic Message-ID of one e-mail of one meeting generation."""
+    return f"<{stable_id('mail', tenant, meeting_uuid, str(generation), kind)}@{domain}>"
+
+
+def mail_domain(mail_from: str) -> str:
+    """The domain part of the sender address (the Message-ID's right-hand side)."""
+    _, at, domain = parseaddr(mail_from)[1].rpartition("@")
+    return domain if at and domain else "zoomsymbl.invalid"
+
+
+def valid_address(value: str) -> str | None:
+    """``value`` as one plain addr-spec, or None when it is not one (or tries to smuggle headers)."""
+    if not value or any(c in value for c in '\r\n\0,;<>"') or len(value) > 320:
+        return None
+    try:
+        address = Address(addr_spec=value.strip())
+    except (ValueError, IndexError):
+        return None
+    return address.addr_spec if address.domain and address.username else None
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Who the message comes from and goes to."""
+
+    sender: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...] = ()
+
+    @property
+    def envelope_sender(self) -> str:
+        """The bare address for SMTP ``MAIL FROM`` (``sender`` may carry a display name)."""
+        return parseaddr(self.sender)[1] or self.sender
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """Every address the SMTP server must deliver to."""
+        return tuple(dict.fromkeys((*self.to, *self.cc)))
+
+
+def compose(report: Report, envelope: Envelope, msg_id: str) -> bytes:
+    """The message as bytes ready for SMTP: multipart text + HTML, transcript attached when present."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = envelope.sender
+    msg["To"] = ", ".join(envelope.to)
+    if envelope.cc:
+        msg["Cc"] = ", ".join(envelope.cc)
+    msg["Subject"] = report.subject
+    msg["Message-ID"] = msg_id
+    msg["Date"] = format_datetime(utcnow())
+    # Tells auto-responders and vacation replies not to answer a machine.
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(report.text)
+    msg.add_alternative(report.html, subtype="html")
+    if report.transcript is not None:
+        msg.add_attachment(report.transcript, subtype="plain", filename="transcript.txt")
+    return msg.as_bytes()
+
+
+class SmtpTransport:
+    """Sends raw messages with the configured server, security and credentials."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    async def send(self, sender: str, recipients: tuple[str, ...], raw: bytes) -> None:
+        """Deliver ``raw``; :class:`SmtpUnavailable` to retry, :class:`MailRejected` to stop."""
+        deadline = self._settings.smtp_timeout_seconds * 4
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._send_blocking, sender, recipients, raw), timeout=deadline)
+        except TimeoutError:
+            raise SmtpUnavailable(f"no answer within {deadline!r} s") from None
+
+    def _tls(self) -> ssl.SSLContext:
+        # Certificates are always verified; a private CA is trusted through smtp_ca_file.
+        return ssl.create_default_context(cafile=self._settings.smtp_ca_file or None)
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self._settings
+        if s.smtp_security == "tls":
+            return smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds, context=self._tls())
+        client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
+        if s.smtp_security == "starttls":
+            client.starttls(context=self._tls())
+        return client
+
+    def _send_blocking(self, sender: str, recipients: tuple[str, ...], raw: bytes) -> None:
+        s = self._settings
+        try:
+            with self._connect() as client:
+                if s.smtp_username:
+                    client.login(s.smtp_username, s.smtp_password.get_secret_value())
+                client.sendmail(sender, list(recipients), raw)
+        except smtplib.SMTPSenderRefused as exc:
+            # Our own From is refused: a configuration matter that an operator can fix, so retry.
+            raise SmtpUnavailable(f"sender refused: {exc.smtp_code!r}") from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = sorted({code for code, _ in exc.recipients.values()})
+            raise _classified(codes[-1] if codes else 550, "every recipient refused") from None
+        except smtplib.SMTPResponseException as exc:
+            raise _classified(exc.smtp_code, _text(exc.smtp_error)) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise SmtpUnavailable(type(exc).__name__) from None
+
+
+def _classified(code: int, detail: str) -> ZoomsymblError:
+    # 5xx on recipients or content is final; 4xx and refused authentication may pass later.
+    if 500 <= code < 600 and code not in (530, 534, 535, 538):
+        return MailRejected(code, detail)
+    return SmtpUnavailable(f"{code!r} {detail[:200]!r}")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value

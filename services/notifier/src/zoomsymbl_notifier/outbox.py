@@ -1,0 +1,162 @@
+"""The ``emails`` outbox: the intent to send is recorded before sending, the send right after.
+
+One document per (tenant, meeting, generation, kind), guarded by the unique index ``email_unique``:
+a second intent is a ``DuplicateKeyError`` and sends nothing. A send is claimed with a lease by an
+atomic update, so of two replicas or a handler and the sweeper only one talks to the SMTP server;
+a claim whose holder died is taken over once its lease expires.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from bson import Binary
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.mongo import EMAILS, Document, Mongo, guarded
+
+from zoomsymbl_notifier.mail import Envelope, MailKind, MailRejected, SmtpTransport, SmtpUnavailable
+
+log = logging.getLogger("zoomsymbl.notifier.outbox")
+Outcome = Literal["sent", "already_sent", "busy", "retry_later", "rejected", "skipped"]
+
+
+@dataclass(frozen=True)
+class MailKey:
+    """Which e-mail: at most one per meeting, generation and kind."""
+
+    tenant: str
+    meeting_uuid: str
+    generation: int
+    kind: MailKind
+
+    def query(self) -> Document:
+        """The unique-index fields of this e-mail."""
+        return {
+            "tenant": self.tenant,
+            "meeting_uuid": self.meeting_uuid,
+            "generation": self.generation,
+            "kind": self.kind,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Document) -> MailKey:
+        """The key of a stored e-mail."""
+        return cls(doc["tenant"], doc["meeting_uuid"], int(doc["generation"]), doc["kind"])
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delays between attempts of one e-mail: doubling from ``base`` up to ``ceiling`` seconds."""
+
+    base: float
+    ceiling: float
+    lease: float
+
+    def after(self, attempts: int) -> timedelta:
+        """The wait after ``attempts`` failed attempts."""
+        return timedelta(seconds=min(self.ceiling, self.base * 2 ** max(0, attempts - 1)))
+
+
+class Outbox:
+    """Records, claims and sends e-mails exactly as often as SMTP allows: once, barring a crash after 250."""
+
+    def __init__(self, mongo: Mongo, transport: SmtpTransport, backoff: Backoff) -> None:
+        self._col: AsyncCollection[Document] = mongo.db[EMAILS]
+        self._transport = transport
+        self._backoff = backoff
+
+    async def exists(self, key: MailKey) -> bool:
+        """An intent (in any state) is recorded for ``key``."""
+        return await guarded(self._col.find_one(key.query(), {"_id": 1})) is not None
+
+    async def record(self, key: MailKey, envelope: Envelope, msg_id: str, raw: bytes | None) -> bool:
+        """Record the intent to send ``raw``; False when one was recorded before (nothing changes)."""
+        now = utcnow()
+        doc = {
+            **key.query(),
+            "message_id": msg_id,
+            "sender": envelope.envelope_sender,
+            "recipients": list(envelope.recipients),
+            "raw": Binary(raw) if raw is not None else None,
+            "status": "pending" if raw is not None and envelope.recipients else "skipped",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        try:
+            await guarded(self._col.insert_one(doc))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def deliver(self, key: MailKey) -> Outcome:
+        """Send the recorded e-mail if it is due and not sent or claimed by someone else."""
+        doc = await self._claim(key)
+        if doc is None:
+            return await self._settled(key)
+        try:
+            await self._transport.send(doc["sender"], tuple(doc["recipients"]), bytes(doc["raw"]))
+        except SmtpUnavailable as exc:
+            wait = self._backoff.after(int(doc["attempts"]))
+            await self._finish(key, "pending", next_attempt_at=utcnow() + wait, last_error=str(exc))
+            log.warning("e-mail not sent, will retry", extra={**_log(key), "error": str(exc), "retry_in": str(wait)})
+            return "retry_later"
+        except MailRejected as exc:
+            await self._finish(key, "rejected", last_error=str(exc))
+            log.error("e-mail rejected by the smtp server", extra={**_log(key), "error": str(exc)})
+            return "rejected"
+        await self._finish(key, "sent", sent_at=utcnow())
+        log.info("e-mail sent", extra={**_log(key), "message_id": doc["message_id"]})
+        return "sent"
+
+    async def due(self, limit: int) -> list[MailKey]:
+        """E-mails waiting for a (re)try now, oldest first."""
+        cursor = self._col.find(_claimable(), {"tenant": 1, "meeting_uuid": 1, "generation": 1, "kind": 1})
+        docs = await guarded(cursor.sort("next_attempt_at", 1).limit(limit).to_list(None))
+        return [MailKey.from_doc(d) for d in docs]
+
+    async def _claim(self, key: MailKey) -> Document | None:
+        now = utcnow()
+        lease = timedelta(seconds=self._backoff.lease)
+        return await guarded(
+            self._col.find_one_and_update(
+                {**key.query(), **_claimable()},
+                {"$set": {"status": "sending", "lease_until": now + lease}, "$inc": {"attempts": 1}},
+                return_document=ReturnDocument.AFTER,
+            )
+        )
+
+    async def _settled(self, key: MailKey) -> Outcome:
+        doc = await guarded(self._col.find_one(key.query(), {"status": 1}))
+        status = doc.get("status") if doc else None
+        settled: dict[object, Outcome] = {
+            "sending": "busy",
+            "pending": "retry_later",
+            "sent": "already_sent",
+            "rejected": "rejected",
+        }
+        return settled.get(status, "skipped")
+
+    async def _finish(self, key: MailKey, status: str, **fields: object) -> None:
+        update = {"$set": {"status": status, **fields}, "$unset": {"lease_until": ""}}
+        await guarded(self._col.update_one({**key.query(), "status": "sending"}, update))
+
+
+def _claimable() -> Document:
+    now = utcnow()
+    return {
+        "$or": [
+            {"status": "pending", "next_attempt_at": {"$lte": now}},
+            {"status": "sending", "lease_until": {"$lt": now}},
+        ]
+    }
+
+
+def _log(key: MailKey) -> dict[str, object]:
+    return {"tenant": key.tenant, "meeting_uuid": key.meeting_uuid, "generation": key.generation, "kind": key.kind}

@@ -1,0 +1,205 @@
+"""What happens to a job once its provider confirmed a status: the notifier's domain flow.
+
+Every step is idempotent and ordered so that a crash anywhere is repaired by redelivering the same
+message (or by the sweeper): status applied (conditional), limiter slot released (``release`` is
+true once), insights stored (upsert), the meeting assembled when every part is stored, the e-mail's
+intent recorded (unique index) and then sent through the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from zoomsymbl_common.errors import PoisonInputError
+from zoomsymbl_common.events import Event, InsightsReady, stable_id
+from zoomsymbl_common.providers.base import Insights, JobState, SpeechProvider, SubmittedJob
+from zoomsymbl_common.tenants import TenantConfig, Tenants
+
+from zoomsymbl_notifier import insights as merging
+from zoomsymbl_notifier.insights import InsightsStore
+from zoomsymbl_notifier.jobs import JobRecord, Jobs
+from zoomsymbl_notifier.mail import Envelope, MailKind, compose, mail_domain, message_id, valid_address
+from zoomsymbl_notifier.meetings import MeetingFacts, Meetings
+from zoomsymbl_notifier.outbox import MailKey, Outbox
+from zoomsymbl_notifier.report import Report, failure_notice, meeting_report
+from zoomsymbl_notifier.settings import Settings
+from zoomsymbl_notifier.statuses import stage_for_status
+
+log = logging.getLogger("zoomsymbl.notifier.pipeline")
+
+Publish = Callable[[Event], Awaitable[None]]
+ReleaseSlot = Callable[[JobRecord], Awaitable[bool]]
+ProviderFor = Callable[[TenantConfig], SpeechProvider]
+
+
+class UnknownJob(PoisonInputError):
+    """A status report names a job (or tenant) this deployment does not know; the meeting is not touched."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, stage="lookup")
+
+
+@dataclass
+class Pipeline:
+    """The notifier's collaborators, and the flow from a confirmed status to the e-mail."""
+
+    settings: Settings
+    tenants: Tenants
+    jobs: Jobs
+    meetings: Meetings
+    insights: InsightsStore
+    outbox: Outbox
+    provider_for: ProviderFor
+    publish: Publish
+    release_slot: ReleaseSlot
+
+    def tenant_of(self, job: JobRecord) -> TenantConfig:
+        """The tenant of ``job``, or :class:`UnknownJob`."""
+        tenant = self.tenants.get(job.tenant)
+        if tenant is None:
+            raise UnknownJob(f"job {job.job_id!r} belongs to unknown tenant {job.tenant!r}")
+        return tenant
+
+    async def confirm_and_apply(self, job: JobRecord, via: str) -> None:
+        """Ask the provider for the job's status, apply it (forward only) and act on a final one."""
+        tenant = self.tenant_of(job)
+        provider = self.provider_for(tenant)
+        state = await provider.job_status(job.job_id)
+        moved = await self.jobs.apply_status(job, state.status, state.reason, via)
+        log.info(
+            "job status confirmed",
+            extra={**_ids(job), "status": state.status, "stored": job.status, "moved": moved, "via": via},
+        )
+        stage = stage_for_status(state.status)
+        if moved and stage is not None:
+            await self.meetings.advance(job.tenant, job.meeting_uuid, job.generation, stage)
+        current = await self.jobs.by_provider_id(job.provider, job.job_id) or job
+        if current.status == "completed":
+            await self.on_completed(current, tenant, provider)
+        elif current.status == "failed":
+            await self.on_failed(current, tenant, state)
+
+    async def on_completed(self, job: JobRecord, tenant: TenantConfig, provider: SpeechProvider) -> None:
+        """Free the slot, store the insights, and finish the meeting if this was its last part."""
+        await self._release(job)
+        if not job.insights_stored:
+            found = await provider.fetch_insights(SubmittedJob(job.job_id, job.conversation_id))
+            await self.insights.put(job, found)
+            await self.jobs.mark(job, "insights_stored_at")
+            log.info("insights stored", extra={**_ids(job), **merging.counts(found)})
+            self._fault_exit_after_insights_stored()
+        await self.assemble(job, tenant)
+        await self.jobs.mark(job, "processed_at")
+
+    async def on_failed(self, job: JobRecord, tenant: TenantConfig, state: JobState) -> None:
+        """Free the slot, mark the meeting failed with the provider's reason and tell the host."""
+        await self._release(job)
+        reason = f"{job.provider} job failed: {state.reason or 'no reason given'}"
+        await self.fail_meeting(job, tenant, "provider", reason)
+        await self.jobs.mark(job, "processed_at")
+
+    async def fail_meeting(self, job: JobRecord, tenant: TenantConfig, stage: str, reason: str) -> None:
+        """Mark the meeting failed and send the failure notice once (when the tenant wants one)."""
+        await self.meetings.fail(job.tenant, job.meeting_uuid, job.generation, stage, reason)
+        log.warning("meeting failed", extra={**_ids(job), "stage": stage, "reason": reason})
+        if not tenant.failure_notice:
+            return
+        facts = await self.meetings.facts(job.tenant, job.meeting_uuid)
+        await self._mail(job, tenant, "failure", facts, failure_notice(facts, job.generation, reason))
+
+    async def assemble(self, job: JobRecord, tenant: TenantConfig) -> None:
+        """When every part's insights are stored: announce them and e-mail the host (once)."""
+        parts = await self._ready_parts(job)
+        if parts is None:
+            return
+        key = _key(job, "report")
+        if await self.outbox.exists(key):
+            await self.deliver(key)
+            return
+        loaded = [(p, await self.insights.get(p)) for p in parts]
+        stored = [(p, ins) for p, ins in loaded if ins is not None]
+        if len(stored) != len(parts):
+            raise PoisonInputError(f"insights of meeting {job.meeting_uuid!r} vanished", stage="assemble")
+        merged = merging.merge([(p.part_offset_seconds, ins) for p, ins in stored])
+        urls = merging.summary_urls([ins for _, ins in stored])
+        await self.publish(_ready_event(job, [p for p, _ in stored], merged))
+        await self.meetings.advance(job.tenant, job.meeting_uuid, job.generation, "completed")
+        facts = await self.meetings.facts(job.tenant, job.meeting_uuid)
+        await self._mail(job, tenant, "report", facts, meeting_report(merged, facts, job.generation, urls))
+
+    async def deliver(self, key: MailKey) -> None:
+        """Send a recorded e-mail now if due; a sent report moves the meeting to ``notified``."""
+        outcome = await self.outbox.deliver(key)
+        if outcome in ("sent", "already_sent") and key.kind == "report":
+            await self.meetings.advance(key.tenant, key.meeting_uuid, key.generation, "notified")
+
+    async def _ready_parts(self, job: JobRecord) -> list[JobRecord] | None:
+        parts = await self.jobs.parts(job)
+        expected = max([p.part_count for p in parts] or [job.part_count])
+        done = {p.part_index: p for p in parts if p.status == "completed" and p.insights_stored}
+        if len(done) < expected:
+            log.info("waiting for other parts", extra={**_ids(job), "parts_done": len(done), "parts": expected})
+            return None
+        return [done[i] for i in sorted(done)]
+
+    async def _mail(
+        self, job: JobRecord, tenant: TenantConfig, kind: MailKind, facts: MeetingFacts, report: Report
+    ) -> None:
+        key = _key(job, kind)
+        envelope = envelope_for(self.settings.mail_from, facts, tenant)
+        msg_id = message_id(job.tenant, job.meeting_uuid, job.generation, kind, mail_domain(self.settings.mail_from))
+        raw = compose(report, envelope, msg_id) if envelope.recipients else None
+        if not envelope.recipients:
+            log.warning("no valid recipient, e-mail skipped", extra={**_ids(job), "kind": kind})
+        await self.outbox.record(key, envelope, msg_id, raw)
+        await self.deliver(key)
+
+    async def _release(self, job: JobRecord) -> None:
+        if await self.release_slot(job):
+            log.info("limiter slot released", extra=_ids(job))
+
+    def _fault_exit_after_insights_stored(self) -> None:
+        # FAULT INJECTION FOR TESTS ONLY: die like kill -9 between storing insights and e-mailing,
+        # so a test can prove the restarted notifier sends exactly one e-mail.
+        if self.settings.fault_exit_after_insights_stored:
+            log.critical("fault injection: exiting right after insights were stored")
+            logging.shutdown()
+            os._exit(137)
+
+
+def envelope_for(mail_from: str, facts: MeetingFacts, tenant: TenantConfig) -> Envelope:
+    """The host in To, the tenant's extra recipients in Cc; invalid addresses are left out."""
+    host = valid_address(facts.host_email)
+    to = (host,) if host else ()
+    extra = tuple(a for a in (valid_address(r) for r in tenant.extra_recipients) if a and a != host)
+    return Envelope(sender=mail_from, to=to or extra[:1], cc=extra if to else extra[1:])
+
+
+def _key(job: JobRecord, kind: MailKind) -> MailKey:
+    return MailKey(job.tenant, job.meeting_uuid, job.generation, kind)
+
+
+def _ready_event(job: JobRecord, parts: list[JobRecord], merged: Insights) -> InsightsReady:
+    return InsightsReady(
+        event_id=stable_id("insights-ready", job.tenant, job.meeting_uuid, str(job.generation)),
+        tenant=job.tenant,
+        meeting_uuid=job.meeting_uuid,
+        generation=job.generation,
+        provider=job.provider,
+        conversation_ids=tuple(p.conversation_id for p in parts),
+        summary_url=merged.summary_url,
+        counts=merging.counts(merged),
+    )
+
+
+def _ids(job: JobRecord) -> dict[str, object]:
+    return {
+        "tenant": job.tenant,
+        "meeting_uuid": job.meeting_uuid,
+        "generation": job.generation,
+        "job_id": job.job_id,
+        "part_index": job.part_index,
+    }

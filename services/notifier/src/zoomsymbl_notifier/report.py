@@ -1,0 +1,136 @@
+"""The words of the e-mails: the meeting report and the failure notice, as text and HTML. Pure.
+
+Everything that came from outside (topic, names, transcript, provider text) is HTML-escaped in the
+HTML part, and the subject is stripped of line breaks and control characters so it cannot add headers.
+"""
+
+from __future__ import annotations
+
+import html
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
+
+from zoomsymbl_notifier.meetings import MeetingFacts
+
+_SUBJECT_MAX = 160
+_LINK_SCHEMES = ("https://", "http://")
+
+
+@dataclass(frozen=True)
+class Report:
+    """A rendered e-mail: subject, two alternative bodies and an optional text attachment."""
+
+    subject: str
+    text: str
+    html: str
+    transcript: str | None = None
+
+
+def clean_line(value: str, limit: int = _SUBJECT_MAX) -> str:
+    """One line of printable text: control characters (CR/LF included) become spaces, runs collapse."""
+    chars = (" " if unicodedata.category(c).startswith(("C", "Z")) and c != " " else c for c in value)
+    return " ".join("".join(chars).split())[:limit]
+
+
+def subject_for(topic: str, generation: int, failed: bool = False) -> str:
+    """Subject with the meeting topic; a re-run (generation > 0) is marked as an update."""
+    name = clean_line(topic) or "your Zoom meeting"
+    head = "Processing failed" if failed else "Meeting summary"
+    prefix = f"[Update {generation}] " if generation > 0 else ""
+    return clean_line(f"{prefix}{head}: {name}")
+
+
+def clock(seconds: float) -> str:
+    """``h:mm:ss`` of a non-negative duration."""
+    total = max(0, round(seconds))
+    return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+def transcript_text(messages: Sequence[TranscriptMessage]) -> str:
+    """The transcript as plain text, one utterance a line."""
+    lines = [f"[{clock(m.start_seconds)}] {clean_line(m.speaker, 120) or 'Speaker'}: {m.text}" for m in messages]
+    return "\n".join(lines) + "\n" if lines else "(no speech was transcribed)\n"
+
+
+def due_date(value: str) -> str:
+    """An ISO timestamp as its date (``2026-12-01``); other text as it is."""
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).date().isoformat()
+    except ValueError:
+        return clean_line(value, 64)
+
+
+def _item_text(item: InsightItem) -> str:
+    notes = [f"assignee: {item.assignee}" if item.assignee else "", f"due: {due_date(item.due)}" if item.due else ""]
+    extra = ", ".join(n for n in notes if n)
+    return f"{item.text} ({extra})" if extra else item.text
+
+
+def talk_time_lines(facts: MeetingFacts) -> list[str]:
+    """``Name: h:mm:ss (NN%)`` per speaker with a measured talk time."""
+    measured = [s for s in facts.speakers if s.talk_seconds is not None]
+    total = sum(s.talk_seconds or 0.0 for s in measured)
+    return [
+        f"{s.name or f'Channel {s.channel}'}: {clock(s.talk_seconds or 0.0)}"
+        + (f" ({100 * (s.talk_seconds or 0.0) / total:.0f}%)" if total > 0 else "")
+        for s in measured
+    ]
+
+
+def _sections(insights: Insights, facts: MeetingFacts) -> list[tuple[str, list[str]]]:
+    summary = list(insights.summary)
+    if not summary and insights.extra.get("summary") == "not ready":
+        summary = ["The provider had not finished the summary yet; see the summary page."]
+    return [
+        ("Summary", summary),
+        ("Action items", [_item_text(i) for i in insights.action_items]),
+        ("Follow-ups", [_item_text(i) for i in insights.follow_ups]),
+        ("Questions", [i.text for i in insights.questions]),
+        ("Topics", [i.text for i in insights.topics]),
+        ("Talk time", talk_time_lines(facts)),
+    ]
+
+
+def _links(urls: Sequence[str]) -> list[str]:
+    return [u for u in urls if u.lower().startswith(_LINK_SCHEMES) and clean_line(u, 2048) == u]
+
+
+def meeting_report(insights: Insights, facts: MeetingFacts, generation: int, urls: Sequence[str]) -> Report:
+    """The report e-mail of a completed meeting."""
+    topic = clean_line(facts.topic, 512) or "your Zoom meeting"
+    intro = f"Here is what was said in {topic}."
+    if generation > 0:
+        intro += f" This is an updated report (revision {generation}); it replaces the earlier one."
+    sections = _sections(insights, facts)
+    links = _links(urls)
+    text = [intro, ""]
+    parts = [f"<p>{html.escape(intro)}</p>"]
+    for title, lines in sections:
+        text += [title, *(f"  - {line}" for line in lines or ["(none)"]), ""]
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in lines) or "<li>(none)</li>"
+        parts.append(f"<h2>{html.escape(title)}</h2><ul>{items}</ul>")
+    for url in links:
+        text.append(f"Summary page: {url}")
+        parts.append(f'<p><a href="{html.escape(url, quote=True)}">Summary page</a></p>')
+    text += ["", "The full transcript is attached (transcript.txt)."]
+    parts.append("<p>The full transcript is attached (transcript.txt).</p>")
+    body_html = _page(topic, "".join(parts))
+    return Report(subject_for(topic, generation), "\n".join(text) + "\n", body_html, transcript_text(insights.messages))
+
+
+def failure_notice(facts: MeetingFacts, generation: int, reason: str) -> Report:
+    """The short notice sent when a meeting could not be processed."""
+    topic = clean_line(facts.topic, 512) or "your Zoom meeting"
+    why = clean_line(reason, 500) or "unknown reason"
+    text = f"We could not produce the summary of {topic}.\nReason: {why}\n"
+    body = f"<p>We could not produce the summary of {html.escape(topic)}.</p><p>Reason: {html.escape(why)}</p>"
+    return Report(subject_for(topic, generation, failed=True), text, _page(topic, body))
+
+
+def _page(title: str, body: str) -> str:
+    head = f'<head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
+    return f"<!doctype html><html>{head}<body>{body}</body></html>"

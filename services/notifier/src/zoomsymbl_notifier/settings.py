@@ -1,0 +1,74 @@
+"""Settings of the notifier (env prefix ``ZOOMSYMBL_NOTIFIER_``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from zoomsymbl_common.settings import InfraSettings
+
+SmtpSecurity = Literal["none", "starttls", "tls"]
+
+
+class Settings(BaseSettings):
+    """Everything the notifier reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="ZOOMSYMBL_NOTIFIER_", extra="ignore", frozen=True)
+
+    infra: InfraSettings = Field(default_factory=InfraSettings)
+    http_host: str = Field("0.0.0.0", description="Address the HTTP server binds to.")  # noqa: S104 - in a pod
+    http_port: int = Field(8083, ge=1, le=65535, description="Port of the webhooks, /healthz, /readyz, /metrics.")
+    shutdown_timeout_seconds: float = Field(25.0, gt=0, description="Grace period for in-flight work on SIGTERM.")
+
+    callback_secret: SecretStr = Field(description="HMAC key of the per-job callback tokens (same as the submitter).")
+    assemblyai_auth_header_name: str = Field(
+        "x-zoomsymbl-callback", min_length=1, description="Header AssemblyAI sends the per-job token in."
+    )
+    max_body_bytes: int = Field(16 * 1024, ge=256, description="Largest callback body accepted.")
+    callback_deadline_seconds: float = Field(
+        0.9, gt=0, le=5, description="A callback not durably in Kafka within this many seconds is answered 503."
+    )
+    provider_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one provider API call.")
+
+    smtp_host: str = Field("127.0.0.1", description="SMTP server host.")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP server port.")
+    smtp_security: SmtpSecurity = Field("none", description="none, starttls (upgrade) or tls (implicit TLS).")
+    smtp_username: str = Field("", description="SMTP AUTH user; empty = no AUTH.")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP AUTH password.")
+    smtp_ca_file: str = Field("", description="PEM file of CAs trusted for the SMTP server; empty = system CAs.")
+    smtp_timeout_seconds: float = Field(20.0, gt=0, description="Timeout of one SMTP conversation step.")
+    mail_from: str = Field("zoomsymbl@localhost", min_length=3, description="From address of every e-mail.")
+
+    mail_retry_base_seconds: float = Field(5.0, gt=0, description="First delay before re-sending a failed e-mail.")
+    mail_retry_max_seconds: float = Field(300.0, gt=0, description="Longest delay between e-mail attempts.")
+    mail_lease_seconds: float = Field(120.0, gt=0, description="A send claimed longer ago than this is retried.")
+
+    sweeper_interval_seconds: float = Field(60.0, gt=0, description="How often the sweeper runs.")
+    sweeper_stale_after_seconds: float = Field(
+        900.0, gt=0, description="A job without news for this long is polled at the provider."
+    )
+    sweeper_batch_size: int = Field(100, ge=1, description="Most jobs polled per sweep.")
+
+    summary_retry_attempts: int = Field(6, ge=1, description="Tries of a summary that is still being prepared.")
+    summary_retry_delay_seconds: float = Field(2.0, ge=0, description="First wait between tries (doubles, <= 30 s).")
+
+    kafka_session_timeout_ms: int = Field(
+        10_000, ge=6_000, description="Consumer session timeout: how soon a dead replica's partitions move on."
+    )
+    retry_max_attempts: int = Field(6, ge=1, description="Attempts of a retryable failure before dead-lettering.")
+    retry_base_delay_seconds: float = Field(0.5, gt=0, description="First backoff delay of the consumer.")
+    retry_max_delay_seconds: float = Field(30.0, gt=0, description="Largest backoff delay of the consumer.")
+
+    fault_exit_after_insights_stored: bool = Field(
+        False,
+        description="FAULT INJECTION FOR TESTS ONLY: os._exit right after insights are stored. Never in production.",
+    )
+
+    @field_validator("callback_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        # Tokens under a short key are guessable; the token module refuses such keys too.
+        if len(value.get_secret_value().encode()) < 16:
+            raise ValueError("must be at least 16 bytes")
+        return value

@@ -1,0 +1,138 @@
+"""Provider callbacks over HTTP: authenticate, identify the job, publish durably, answer fast.
+
+``POST /webhooks/symbl/{token}`` carries the per-job token in the path (Symbl signs nothing);
+``POST /webhooks/assemblyai`` carries it in the configured header. A forged token is 401, a valid
+token for a job we do not know (or a body naming another job) 404, and nothing changes. A 200 means
+the report is in Kafka (acks=all); Kafka or MongoDB too slow → 503 so the provider may retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter
+from zoomsymbl_common.callback_tokens import verify_callback_token
+from zoomsymbl_common.errors import InfrastructureUnavailable
+from zoomsymbl_common.events import Event, JobStatusReported, Provider, stable_id
+
+from zoomsymbl_notifier.callbacks import CallbackBody, InvalidCallback, parse_callback
+from zoomsymbl_notifier.jobs import JobRecord, Jobs
+from zoomsymbl_notifier.settings import Settings
+
+log = logging.getLogger("zoomsymbl.notifier.webhooks")
+Publish = Callable[[Event, float], Awaitable[None]]
+
+
+class CallbackMetrics:
+    """Callbacks received, by provider and outcome."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.received = Counter(
+            "zoomsymbl_notifier_callbacks", "Provider callbacks by outcome.", ["provider", "outcome"], registry=registry
+        )
+
+
+@dataclass(frozen=True)
+class CallbackDeps:
+    """What the callback routes need."""
+
+    settings: Settings
+    jobs: Jobs
+    publish: Publish
+    metrics: CallbackMetrics
+
+
+CALLBACK_DEPS = web.AppKey("callback_deps", CallbackDeps)
+
+
+def add_webhook_routes(app: web.Application) -> None:
+    """Register both callback routes (their dependencies go in ``app[CALLBACK_DEPS]``)."""
+    app.router.add_post("/webhooks/symbl/{token}", on_symbl_callback)
+    app.router.add_post("/webhooks/assemblyai", on_assemblyai_callback)
+
+
+async def on_symbl_callback(request: web.Request) -> web.Response:
+    """Symbl's job-status webhook; the token is the last path segment."""
+    return await _accept(request, "symbl", request.match_info["token"])
+
+
+async def on_assemblyai_callback(request: web.Request) -> web.Response:
+    """AssemblyAI's webhook; the token is the value of the configured auth header."""
+    deps = request.app[CALLBACK_DEPS]
+    return await _accept(request, "assemblyai", request.headers.get(deps.settings.assemblyai_auth_header_name, ""))
+
+
+async def _accept(request: web.Request, provider: Provider, token: str) -> web.Response:
+    deps = request.app[CALLBACK_DEPS]
+    job_ref = verify_callback_token(deps.settings.callback_secret, token) if token else None
+    if job_ref is None:
+        return _answer(deps, provider, 401, "invalid callback token")
+    if (request.content_length or 0) > deps.settings.max_body_bytes:
+        return _answer(deps, provider, 413, "body too large")
+    try:
+        body = parse_callback(provider, await _read(request, deps.settings.max_body_bytes))
+    except InvalidCallback as exc:
+        return _answer(deps, provider, 400, exc.reason)
+    except _TooLarge:
+        return _answer(deps, provider, 413, "body too large")
+    try:
+        async with asyncio.timeout(deps.settings.callback_deadline_seconds):
+            return await _publish(deps, provider, job_ref, body)
+    except (TimeoutError, InfrastructureUnavailable) as exc:
+        log.warning("callback not accepted, dependency unavailable", extra={"provider": provider, "error": str(exc)})
+        return _answer(deps, provider, 503, "temporarily unavailable, retry later")
+
+
+async def _publish(deps: CallbackDeps, provider: Provider, job_ref: str, body: CallbackBody) -> web.Response:
+    job = await deps.jobs.by_ref(job_ref)
+    if job is None or job.provider != provider or job.job_id != body.job_id:
+        return _answer(deps, provider, 404, "unknown job")
+    event = _event(job, body)
+    await deps.publish(event, deps.settings.callback_deadline_seconds)
+    log.info(
+        "callback accepted",
+        extra={"tenant": job.tenant, "meeting_uuid": job.meeting_uuid, "job_id": job.job_id, "status": body.status},
+    )
+    return _answer(deps, provider, 200, "accepted")
+
+
+def _event(job: JobRecord, body: CallbackBody) -> JobStatusReported:
+    return JobStatusReported(
+        # Duplicate deliveries of one callback share an id; the worker is idempotent either way.
+        event_id=stable_id("callback", job.provider, job.job_id, body.status),
+        tenant=job.tenant,
+        meeting_uuid=job.meeting_uuid,
+        generation=job.generation,
+        provider=job.provider,
+        job_id=job.job_id,
+        reported_status=body.status,
+        via="callback",
+    )
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read(request: web.Request, limit: int) -> bytes:
+    # Content-Length may be absent (chunked); count what actually arrives.
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(4096):
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _answer(deps: CallbackDeps, provider: Provider, status: int, message: str) -> web.Response:
+    deps.metrics.received.labels(provider=provider, outcome=str(status)).inc()
+    if 400 <= status < 500:
+        log.info("callback refused", extra={"provider": provider, "status": status, "reason": message})
+    key = "status" if status == 200 else "error"
+    return web.json_response({key: message}, status=status)

@@ -1,0 +1,116 @@
+"""The pipeline as processes (sandboxes + four services) against the real local servers."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import uuid
+from collections.abc import Iterator
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
+
+import pytest
+from zoomsymbl_sandbox.stack import Stack, StackConfig
+from zoomsymbl_sandbox.zoom import MeetingSpec, ParticipantSpec
+
+from tests.conftest import maildir
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_ID = uuid.uuid4().hex[:8]
+NAMES = [
+    "Elisa L",
+    "Jean-Luc Pérez",
+    "Zoë 🎧 Ng",
+    "Ana-María",
+    "Bob",
+    "Chen Wei",
+    "Dara O'Neil",
+    "Émile",
+    "Fatima",
+    "Gus",
+    "Hiro",
+    "Ines",
+]
+
+
+def meeting(key: str, participants: int, *, separate_audio: bool = True, fail: bool = False) -> MeetingSpec:
+    """A short meeting whose participants join 2 s apart and talk for 4 s each."""
+    people = tuple(
+        ParticipantSpec(name=NAMES[i], start_offset_s=2 * i, duration_s=6, speech="") for i in range(participants)
+    )
+    topic = f"E2E {RUN_ID} {key}" + (" [fail]" if fail else "")
+    return MeetingSpec(
+        uuid=f"e2e{RUN_ID}{key}==",
+        topic=topic,
+        host_email=f"host-{key}-{RUN_ID}@example.test",
+        participants=people,
+        separate_audio=separate_audio,
+        include_video=not separate_audio,
+        synthetic_speech=True,
+    )
+
+
+SINGLE = meeting("single", 3)
+NO_TRACKS = meeting("notracks", 2, separate_audio=False)
+FAILING = meeting("failing", 2, fail=True)
+CONCURRENT = [meeting(f"c{i:02d}", 1 + (i * 5) % 12) for i in range(20)]
+ALL_MEETINGS = [SINGLE, NO_TRACKS, FAILING, *CONCURRENT]
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Sandboxes and services running as processes, with a topic prefix, database and bucket of their own."""
+    config = StackConfig(
+        run_dir=tmp_path_factory.mktemp("stack"),
+        topic_prefix=f"e2e-{RUN_ID}-",
+        database=f"e2e_{RUN_ID}",
+        bucket=f"e2e-{RUN_ID}",
+        tenant="acme",
+        zoom={
+            "meetings": [m.model_dump(mode="json") for m in ALL_MEETINGS],
+            "cache_dir": str(ROOT / ".cache" / "zoom-sandbox"),
+        },
+        symbl={"timings": {"waiting_s": 0.3, "running_s": 0.5}, "max_concurrent_jobs": 5, "summary_not_ready_calls": 1},
+        env={
+            "ZOOMSYMBL_SUBMITTER_MAX_IN_FLIGHT": "5",
+            "ZOOMSYMBL_SUBMITTER_RATE_PER_SECOND": "20",
+            "ZOOMSYMBL_SUBMITTER_BURST": "10",
+            "ZOOMSYMBL_MIXER_CONCURRENT_MEETINGS": "2",
+            "ZOOMSYMBL_NOTIFIER_SUMMARY_RETRY_DELAY_SECONDS": "0.2",
+        },
+    )
+    running = Stack(config)
+    try:
+        asyncio.run(running.start())
+    except BaseException:
+        running.stop()
+        raise
+    yield running
+    running.stop()
+
+
+def mails_for(spec: MeetingSpec) -> list[EmailMessage]:
+    """Every e-mail the SMTP sink received for ``spec`` (matched on the host address)."""
+    found: list[EmailMessage] = []
+    for path in sorted(Path(maildir()).glob("*.eml")):
+        raw = path.read_bytes()
+        if spec.host_email.encode() not in raw:
+            continue
+        message = email.message_from_bytes(raw, policy=default)
+        assert isinstance(message, EmailMessage)
+        found.append(message)
+    return found
+
+
+async def wait_for_mails(specs: list[MeetingSpec], timeout: float = 240.0) -> None:
+    """Wait until every meeting in ``specs`` has at least one e-mail (or the timeout)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if all(mails_for(spec) for spec in specs):
+            await asyncio.sleep(2)  # a duplicate would arrive right behind the first
+            return
+        await asyncio.sleep(0.5)
+    missing = [s.topic for s in specs if not mails_for(s)]
+    raise AssertionError(f"no e-mail after {timeout:.0f}s for {missing}")

@@ -1,0 +1,107 @@
+"""End to end: a signed Zoom webhook becomes exactly one e-mail, through four service processes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from zoomsymbl_common.mongo import JOBS, MEETINGS, Mongo, make_mongo
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_sandbox.stack import Stack
+from zoomsymbl_sandbox.zoom import MeetingSpec
+
+from tests.e2e.conftest import CONCURRENT, FAILING, NO_TRACKS, SINGLE, mails_for, wait_for_mails
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+
+@pytest.fixture
+async def db(stack: Stack) -> AsyncIterator[Mongo]:
+    mongo = make_mongo(InfraSettings().model_copy(update={"mongo_database": stack.config.database}))
+    yield mongo
+    await mongo.close()
+
+
+async def _meeting(db: Mongo, spec: MeetingSpec) -> dict[str, Any]:
+    doc = await db.db[MEETINGS].find_one({"tenant": "acme", "meeting_uuid": spec.uuid})
+    assert doc is not None, f"no meeting document for {spec.uuid!r}"
+    return doc
+
+
+async def _wait_stage(db: Mongo, spec: MeetingSpec, stage: str, timeout: float = 120) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        doc = await db.db[MEETINGS].find_one({"tenant": "acme", "meeting_uuid": spec.uuid})
+        if doc and doc.get("stage") == stage:
+            return doc
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{spec.uuid!r} never reached {stage!r}: {doc and doc.get('stage')}")
+
+
+def _text(message: Any) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
+async def test_one_meeting_ends_in_one_email_with_every_speaker(stack: Stack, db: Mongo) -> None:
+    assert await stack.trigger_recording_completed(SINGLE.uuid) == 200
+    await wait_for_mails([SINGLE])
+    [message] = mails_for(SINGLE)
+    assert SINGLE.topic in str(message["Subject"])
+    assert message["To"] == SINGLE.host_email
+    text = _text(message)
+    for participant in SINGLE.participants:
+        assert participant.name in text
+    assert [a.get_filename() for a in message.iter_attachments()] == ["transcript.txt"]
+    doc = await _wait_stage(db, SINGLE, "notified")
+    names = [c["participant_name"] for c in sorted(doc["channel_map"], key=lambda c: c["channel"])]
+    assert names == [p.name for p in SINGLE.participants]
+    offsets = [c["offset_seconds"] for c in sorted(doc["channel_map"], key=lambda c: c["channel"])]
+    assert offsets == [float(p.start_offset_s) for p in SINGLE.participants]
+
+
+async def test_a_duplicate_webhook_and_an_idempotent_replay_send_nothing_new(stack: Stack, db: Mongo) -> None:
+    await wait_for_mails([SINGLE])
+    assert await stack.trigger_recording_completed(SINGLE.uuid) == 200
+    await asyncio.sleep(8)
+    assert len(mails_for(SINGLE)) == 1
+    stats = await stack.sandbox_stats("symbl")
+    assert stats["submissions_by_name"].get(SINGLE.topic) == 1
+
+
+async def test_twenty_concurrent_meetings_each_get_one_email(stack: Stack, db: Mongo) -> None:
+    statuses = await asyncio.gather(*(stack.trigger_recording_completed(m.uuid) for m in CONCURRENT))
+    assert statuses == [200] * len(CONCURRENT)
+    await wait_for_mails(CONCURRENT, timeout=420)
+    for spec in CONCURRENT:
+        assert len(mails_for(spec)) == 1, spec.topic
+        doc = await _wait_stage(db, spec, "notified")
+        assert len(doc["channel_map"]) == len(spec.participants), spec.topic
+        assert {c["participant_name"] for c in doc["channel_map"]} == {p.name for p in spec.participants}
+    stats = await stack.sandbox_stats("symbl")
+    assert stats["max_concurrency"] <= 5
+    assert all(stats["submissions_by_name"].get(spec.topic) == 1 for spec in CONCURRENT)
+
+
+async def test_a_meeting_without_participant_tracks_uses_the_audio_only_file(stack: Stack, db: Mongo) -> None:
+    assert await stack.trigger_recording_completed(NO_TRACKS.uuid) == 200
+    await wait_for_mails([NO_TRACKS])
+    assert len(mails_for(NO_TRACKS)) == 1
+    doc = await _wait_stage(db, NO_TRACKS, "notified")
+    assert len(doc["channel_map"]) == 1
+    job = await db.db[JOBS].find_one({"meeting_uuid": NO_TRACKS.uuid})
+    assert job is not None
+
+
+async def test_a_failed_provider_job_marks_the_meeting_failed_and_notifies_once(stack: Stack, db: Mongo) -> None:
+    assert await stack.trigger_recording_completed(FAILING.uuid) == 200
+    doc = await _wait_stage(db, FAILING, "failed")
+    assert doc.get("failure"), "the failure carries a stage and a reason"
+    await wait_for_mails([FAILING])
+    assert len(mails_for(FAILING)) == 1
+    limiter = await stack.sandbox_stats("symbl")
+    assert limiter["in_flight"] == 0

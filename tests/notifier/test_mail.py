@@ -1,0 +1,151 @@
+"""MIME composition and delivery over a real SMTP server (plain, STARTTLS, implicit TLS, AUTH)."""
+
+from __future__ import annotations
+
+import email
+import ssl
+import subprocess
+from email.policy import default
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_notifier.mail import (
+    Envelope,
+    MailRejected,
+    SmtpTransport,
+    SmtpUnavailable,
+    compose,
+    mail_domain,
+    message_id,
+    valid_address,
+)
+from zoomsymbl_notifier.report import Report
+
+from tests.notifier.harness import make_settings
+from tests.notifier.harness_smtp import SmtpSink, free_port
+
+REPORT = Report("Meeting summary: Sync", "plain body\n", "<p>html body</p>", "[0:00:01] Ann: hi\n")
+ENVELOPE = Envelope("Zoomsymbl <bot@zoomsymbl.test>", ("host@example.com",), ("archive@example.com",))
+
+
+def _parse(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=default)
+
+
+def test_message_has_text_html_and_the_transcript_attached() -> None:
+    msg = _parse(compose(REPORT, ENVELOPE, "<id-1@zoomsymbl.test>"))
+    assert msg.get_content_type() == "multipart/mixed"
+    assert msg["Message-ID"] == "<id-1@zoomsymbl.test>"
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert (msg["To"], msg["Cc"]) == ("host@example.com", "archive@example.com")
+    plain, html = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert plain is not None and plain.get_content().splitlines() == ["plain body"]
+    assert html is not None and "<p>html body</p>" in html.get_content()
+    attachments = list(msg.iter_attachments())
+    assert [a.get_filename() for a in attachments] == ["transcript.txt"]
+    assert attachments[0].get_content().splitlines() == ["[0:00:01] Ann: hi"]
+
+
+def test_non_ascii_subject_and_names_survive_the_trip() -> None:
+    report = Report("Meeting summary: Zoë's Überblick ✓", "Grüße\n", "<p>Grüße</p>")
+    msg = _parse(compose(report, ENVELOPE, "<x@y>"))
+    assert msg["Subject"] == "Meeting summary: Zoë's Überblick ✓"
+    assert list(msg.iter_attachments()) == []
+
+
+def test_message_id_is_deterministic_per_meeting_generation_and_kind() -> None:
+    first = message_id("acme", "m/1==", 0, "report", "zoomsymbl.test")
+    assert first == message_id("acme", "m/1==", 0, "report", "zoomsymbl.test")
+    assert first.startswith("<") and first.endswith("@zoomsymbl.test>")
+    others = {
+        message_id("acme", "m/1==", 1, "report", "zoomsymbl.test"),
+        message_id("acme", "m/1==", 0, "failure", "zoomsymbl.test"),
+        message_id("other", "m/1==", 0, "report", "zoomsymbl.test"),
+    }
+    assert first not in others and len(others) == 3
+
+
+def test_addresses_that_could_inject_headers_or_recipients_are_refused() -> None:
+    assert valid_address("host@example.com") == "host@example.com"
+    for bad in ("", "no-at-sign", "a@b.com\r\nBcc: x@y.com", "a@b.com, c@d.com", "<a@b.com>", "Name <a@b.com>"):
+        assert valid_address(bad) is None, bad
+
+
+def test_envelope_sender_drops_the_display_name() -> None:
+    assert ENVELOPE.envelope_sender == "bot@zoomsymbl.test"
+    assert mail_domain("Zoomsymbl <bot@zoomsymbl.test>") == "zoomsymbl.test"
+    assert mail_domain("nonsense") == "zoomsymbl.invalid"
+
+
+def _transport(port: int, **overrides: object) -> SmtpTransport:
+    return SmtpTransport(make_settings(InfraSettings(), port, **overrides))
+
+
+async def _send(transport: SmtpTransport) -> None:
+    await transport.send("bot@zoomsymbl.test", ENVELOPE.recipients, compose(REPORT, ENVELOPE, "<t@zoomsymbl.test>"))
+
+
+async def test_a_message_reaches_the_server_with_every_recipient(smtp: SmtpSink) -> None:
+    await _send(_transport(smtp.port))
+    assert [m["Message-ID"] for m in smtp.messages] == ["<t@zoomsymbl.test>"]
+    assert smtp.recipients == [["host@example.com", "archive@example.com"]]
+
+
+async def test_server_down_is_retryable() -> None:
+    with pytest.raises(SmtpUnavailable):
+        await _send(_transport(free_port()))
+
+
+@pytest.mark.parametrize(("code", "error"), [(550, MailRejected), (554, MailRejected), (451, SmtpUnavailable)])
+async def test_permanent_refusal_stops_and_temporary_refusal_retries(
+    smtp: SmtpSink, code: int, error: type[Exception]
+) -> None:
+    smtp.reject_code = code
+    with pytest.raises(error):
+        await _send(_transport(smtp.port))
+
+
+async def test_auth_with_the_configured_credentials() -> None:
+    sink = SmtpSink(credentials=("mailer", "s3cret-password"))
+    await sink.start()
+    try:
+        with pytest.raises(SmtpUnavailable):
+            await _send(_transport(sink.port))  # the server requires AUTH
+        with pytest.raises(SmtpUnavailable):
+            await _send(_transport(sink.port, smtp_username="mailer", smtp_password=SecretStr("wrong-password")))
+        await _send(_transport(sink.port, smtp_username="mailer", smtp_password=SecretStr("s3cret-password")))
+    finally:
+        await sink.stop()
+    assert len(sink.messages) == 1
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    args = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+            "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]  # fmt: skip
+    subprocess.run(args, check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def _server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*map(str, certificate))
+    return context
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_tls_modes_verify_the_server_certificate(certificate: tuple[Path, Path], security: str) -> None:
+    context = _server_context(certificate)
+    sink = SmtpSink(starttls=context) if security == "starttls" else SmtpSink(implicit_tls=context)
+    await sink.start()
+    try:
+        with pytest.raises(SmtpUnavailable):
+            await _send(_transport(sink.port, smtp_security=security))  # not signed by a trusted CA
+        await _send(_transport(sink.port, smtp_security=security, smtp_ca_file=str(certificate[0])))
+    finally:
+        await sink.stop()
+    assert len(sink.messages) == 1

@@ -1,0 +1,50 @@
+"""Meeting facts for the e-mail, and stages that never move backwards."""
+
+from __future__ import annotations
+
+import pytest
+from zoomsymbl_common.mongo import MEETINGS, Mongo
+from zoomsymbl_notifier.meetings import Meetings, Speaker, facts_from_doc
+
+
+def test_facts_pair_channels_with_talk_time_and_tolerate_garbage() -> None:
+    doc = {
+        "topic_text": "Sync",
+        "host_email": "h@example.com",
+        "channel_map": [{"channel": 2, "participant_name": "Ben"}, {"channel": 1, "participant_name": "Ann"}, "junk"],
+        "speaker_stats": [{"channel": 1, "talk_seconds": 12.5}, {"channel": "x"}],
+    }
+    facts = facts_from_doc(doc)
+    assert facts.topic == "Sync" and facts.host_email == "h@example.com"
+    assert facts.speakers == (Speaker(1, "Ann", 12.5), Speaker(2, "Ben", None))
+    assert facts_from_doc(None).speakers == ()
+
+
+@pytest.mark.integration
+async def test_stages_only_move_forward_within_a_generation(mongo: Mongo) -> None:
+    meetings = Meetings(mongo)
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "m", "stage": "submitted"})
+
+    assert await meetings.advance("acme", "m", 0, "processing")
+    assert await meetings.advance("acme", "m", 0, "notified")
+    assert not await meetings.advance("acme", "m", 0, "completed"), "never backwards"
+    assert not await meetings.fail("acme", "m", 0, "provider", "late failure"), "a notified meeting stays notified"
+    assert not await meetings.advance("acme", "m", 1, "processing"), "another generation is not this document's"
+    doc = await mongo.db[MEETINGS].find_one({"meeting_uuid": "m"})
+    assert doc is not None and doc["stage"] == "notified" and "notified" in doc["stages"]
+
+
+@pytest.mark.integration
+async def test_failure_records_stage_and_reason_once(mongo: Mongo) -> None:
+    meetings = Meetings(mongo)
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "m", "generation": 2, "stage": "processing"})
+
+    assert await meetings.fail("acme", "m", 2, "provider", "symbl job failed: corrupt audio")
+    assert not await meetings.fail("acme", "m", 2, "notify", "second reason")
+    assert not await meetings.advance("acme", "m", 2, "completed")
+    doc = await mongo.db[MEETINGS].find_one({"meeting_uuid": "m"})
+    assert doc is not None
+    assert (doc["stage"], doc["failed_stage"], doc["failure_reason"]) == (
+        "failed", "notifier:provider", "symbl job failed: corrupt audio",
+    )  # fmt: skip
+    assert (doc["failure"]["service"], doc["failure"]["stage"]) == ("notifier", "provider")

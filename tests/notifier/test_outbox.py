@@ -1,0 +1,100 @@
+"""The e-mail outbox: one intent per meeting, generation and kind; one send; retries until SMTP is back."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.mongo import EMAILS, Mongo
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_notifier.mail import Envelope, SmtpTransport, compose
+from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox
+from zoomsymbl_notifier.report import Report
+
+from tests.notifier.harness import eventually, make_settings
+from tests.notifier.harness_smtp import SmtpSink
+
+pytestmark = pytest.mark.integration
+
+KEY = MailKey("acme", "m/1==", 0, "report")
+ENVELOPE = Envelope("bot@zoomsymbl.test", ("host@example.com",))
+MSG_ID = "<fixed@zoomsymbl.test>"
+RAW = compose(Report("Meeting summary: Sync", "text\n", "<p>html</p>"), ENVELOPE, MSG_ID)
+
+
+def _outbox(mongo: Mongo, smtp: SmtpSink) -> Outbox:
+    transport = SmtpTransport(make_settings(InfraSettings(), smtp.port))
+    return Outbox(mongo, transport, Backoff(base=0.1, ceiling=0.2, lease=60))
+
+
+async def test_a_second_intent_for_the_same_meeting_changes_nothing(mongo: Mongo, smtp: SmtpSink) -> None:
+    outbox = _outbox(mongo, smtp)
+    assert await outbox.record(KEY, ENVELOPE, MSG_ID, RAW)
+    assert not await outbox.record(KEY, ENVELOPE, "<other@x>", b"other")
+    assert await mongo.db[EMAILS].count_documents({}) == 1
+    assert await outbox.deliver(KEY) == "sent"
+    assert await outbox.deliver(KEY) == "already_sent"
+    assert [m["Message-ID"] for m in smtp.messages] == [MSG_ID]
+
+
+async def test_concurrent_deliveries_send_once(mongo: Mongo, smtp: SmtpSink) -> None:
+    outbox = _outbox(mongo, smtp)
+    await outbox.record(KEY, ENVELOPE, MSG_ID, RAW)
+    outcomes = await asyncio.gather(*(outbox.deliver(KEY) for _ in range(8)))
+    assert outcomes.count("sent") == 1
+    assert len(smtp.messages) == 1
+
+
+async def test_smtp_down_for_a_while_then_sent_once_when_back(mongo: Mongo, smtp: SmtpSink) -> None:
+    outbox = _outbox(mongo, smtp)
+    await outbox.record(KEY, ENVELOPE, MSG_ID, RAW)
+    await smtp.stop()
+
+    assert await outbox.deliver(KEY) == "retry_later"
+    assert await outbox.deliver(KEY) == "retry_later", "not due again before its backoff"
+    doc = await mongo.db[EMAILS].find_one(KEY.query())
+    assert doc is not None and doc["status"] == "pending" and doc["attempts"] == 1 and "smtp" in doc["last_error"]
+
+    await smtp.start()
+
+    async def due() -> bool:
+        return await outbox.due(10) == [KEY]
+
+    await eventually(due, what="the e-mail to be due again")
+    assert await outbox.deliver(KEY) == "sent"
+    assert await outbox.due(10) == []
+    assert [m["Message-ID"] for m in smtp.messages] == [MSG_ID]
+
+
+async def test_a_refused_message_is_not_retried(mongo: Mongo, smtp: SmtpSink) -> None:
+    outbox = _outbox(mongo, smtp)
+    await outbox.record(KEY, ENVELOPE, MSG_ID, RAW)
+    smtp.reject_code = 550
+    assert await outbox.deliver(KEY) == "rejected"
+    smtp.reject_code = None
+    assert await outbox.due(10) == []
+    assert await outbox.deliver(KEY) == "rejected"
+    assert smtp.messages == []
+
+
+async def test_a_send_whose_sender_died_is_taken_over_with_the_same_message_id(mongo: Mongo, smtp: SmtpSink) -> None:
+    outbox = _outbox(mongo, smtp)
+    await outbox.record(KEY, ENVELOPE, MSG_ID, RAW)
+    # A replica claimed the send and died before recording the outcome.
+    await mongo.db[EMAILS].update_one(
+        KEY.query(), {"$set": {"status": "sending", "lease_until": utcnow() + timedelta(seconds=30)}}
+    )
+    assert await outbox.deliver(KEY) == "busy"
+    await mongo.db[EMAILS].update_one(KEY.query(), {"$set": {"lease_until": utcnow() - timedelta(seconds=1)}})
+    assert await outbox.due(10) == [KEY]
+    assert await outbox.deliver(KEY) == "sent"
+    assert [m["Message-ID"] for m in smtp.messages] == [MSG_ID]
+
+
+async def test_without_recipients_nothing_is_sent(mongo: Mongo, smtp: SmtpSink) -> None:
+    outbox = _outbox(mongo, smtp)
+    await outbox.record(KEY, Envelope("bot@zoomsymbl.test", ()), MSG_ID, None)
+    assert await outbox.deliver(KEY) == "skipped"
+    assert await outbox.due(10) == [] and smtp.messages == []

@@ -1,0 +1,85 @@
+"""The words of the e-mail: complete, escaped, and with a subject that cannot smuggle headers."""
+
+from __future__ import annotations
+
+from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
+from zoomsymbl_notifier.meetings import MeetingFacts, Speaker
+from zoomsymbl_notifier.report import (
+    clean_line,
+    failure_notice,
+    meeting_report,
+    subject_for,
+    talk_time_lines,
+    transcript_text,
+)
+
+INSIGHTS = Insights(
+    messages=(TranscriptMessage("Ann <b>", "Hello & welcome", 3725.4, 3727.0),),
+    topics=(InsightItem("Budget <script>"),),
+    questions=(InsightItem("Who pays?"),),
+    action_items=(InsightItem("Send the deck", assignee="Ann", due="2026-12-01T10:00:00.000Z"),),
+    follow_ups=(InsightItem("Book a room"),),
+    summary=("We agreed on <everything>.",),
+)
+FACTS = MeetingFacts(
+    topic="Q3 <planning>",
+    host_email="host@example.com",
+    speakers=(Speaker(1, "Ann", 90.0), Speaker(2, "Ben", 30.0), Speaker(3, "Cy", None)),
+)
+
+
+def test_subject_strips_line_breaks_and_control_characters() -> None:
+    subject = subject_for("Sync\r\nBcc: victim@example.com\x00\x1b[31m\u2028x", 0)
+    assert "\r" not in subject and "\n" not in subject and "\x00" not in subject and "\u2028" not in subject
+    assert subject == "Meeting summary: Sync Bcc: victim@example.com [31m x"
+
+
+def test_a_rerun_is_marked_as_an_update_in_the_subject() -> None:
+    assert subject_for("Sync", 2) == "[Update 2] Meeting summary: Sync"
+    assert subject_for("", 0) == "Meeting summary: your Zoom meeting"
+    assert subject_for("Sync", 0, failed=True) == "Processing failed: Sync"
+
+
+def test_clean_line_collapses_whitespace_and_bounds_length() -> None:
+    assert clean_line("  a \t b\n\nc  ") == "a b c"
+    assert len(clean_line("x" * 1000)) == 160
+
+
+def test_report_lists_every_section_in_text_and_escapes_everything_in_html() -> None:
+    report = meeting_report(INSIGHTS, FACTS, 0, ["https://example.com/summary?a=1&b=2"])
+    for expected in ("We agreed on <everything>.", "Send the deck (assignee: Ann, due: 2026-12-01)", "Book a room",
+                     "Who pays?", "Budget <script>", "Ann: 0:01:30 (75%)", "Ben: 0:00:30 (25%)",
+                     "Summary page: https://example.com/summary?a=1&b=2"):  # fmt: skip
+        assert expected in report.text
+    assert "<script>" not in report.html and "Budget &lt;script&gt;" in report.html
+    assert "We agreed on &lt;everything&gt;." in report.html
+    assert 'href="https://example.com/summary?a=1&amp;b=2"' in report.html
+    assert "Cy" not in report.text, "a speaker without measured talk time is not listed with a made-up one"
+
+
+def test_a_link_that_is_not_http_is_left_out() -> None:
+    report = meeting_report(INSIGHTS, FACTS, 0, ["javascript:alert(1)", "https://ok.example/x"])
+    assert "javascript" not in report.html and "javascript" not in report.text
+    assert "https://ok.example/x" in report.html
+
+
+def test_transcript_is_one_timed_line_per_utterance() -> None:
+    assert transcript_text(INSIGHTS.messages) == "[1:02:05] Ann <b>: Hello & welcome\n"
+    assert transcript_text(()) == "(no speech was transcribed)\n"
+
+
+def test_talk_time_without_any_measurement_has_no_percentages() -> None:
+    assert talk_time_lines(MeetingFacts(speakers=(Speaker(1, "", 0.0),))) == ["Channel 1: 0:00:00"]
+
+
+def test_missing_summary_says_it_was_not_ready() -> None:
+    report = meeting_report(Insights(extra={"summary": "not ready"}), FACTS, 0, [])
+    assert "had not finished the summary" in report.text
+
+
+def test_failure_notice_names_meeting_and_reason_escaped() -> None:
+    notice = failure_notice(FACTS, 1, "symbl job failed: audio <corrupt>")
+    assert notice.subject == "[Update 1] Processing failed: Q3 <planning>"
+    assert "Reason: symbl job failed: audio <corrupt>" in notice.text
+    assert "audio &lt;corrupt&gt;" in notice.html
+    assert notice.transcript is None

@@ -1,0 +1,63 @@
+"""The sweeper: lost callbacks never strand a meeting or a limiter slot; trouble never stops a round."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.limiter import Limiter
+from zoomsymbl_common.mongo import JOBS
+from zoomsymbl_notifier.sweeper import Sweeper
+
+from tests.notifier.conftest import Notifier
+from tests.notifier.harness import ACCOUNT, eventually
+
+pytestmark = pytest.mark.integration
+
+
+async def test_lost_callbacks_are_made_up_for_by_the_sweeper(notifier: Notifier) -> None:
+    notifier.symbl.state.faults.update({"drop_callbacks": 100})
+    await notifier.submitter.meeting("m-lost")
+    job = await notifier.submitter.submit("m-lost")
+    await notifier.sandbox_done(job)
+    assert (await notifier.job(job))["status"] == "submitted"
+
+    async def swept() -> bool:
+        await notifier.sweep()
+        return (await notifier.job(job)).get("processed_at") is not None
+
+    await eventually(swept, what="the sweeper to complete the meeting")
+
+    assert [h["via"] for h in (await notifier.job(job))["history"]] == ["sweeper"]
+    assert len(notifier.smtp.messages) == 1
+    assert (await notifier.meeting("m-lost"))["stage"] == "notified"
+    assert (await Limiter(notifier.mongo, ACCOUNT).snapshot())["in_flight"] == 0
+
+
+async def test_jobs_the_provider_cannot_answer_for_are_skipped_until_stale_again(notifier: Notifier) -> None:
+    notifier.symbl.state.faults.update({"drop_callbacks": 100})
+    await notifier.submitter.meeting("m-down")
+    job = await notifier.submitter.submit("m-down")
+    ghost = {
+        "idempotency_key": "k-ghost",
+        "tenant": "ghost",
+        "meeting_uuid": "m-ghost",
+        "provider": "symbl",
+        "job_id": "ghost-job",
+        "conversation_id": "c",
+        "status": "submitted",
+        "updated_at": utcnow() - timedelta(hours=1),
+    }
+    await notifier.mongo.db[JOBS].insert_one(ghost)
+    await notifier.sandbox_done(job)
+    await notifier.symbl.server.close()  # the provider is down
+
+    async def polled() -> bool:
+        report = await Sweeper(notifier.pipeline).sweep()
+        return report.polled == 2
+
+    await eventually(polled, what="both stale jobs to be polled")
+    assert (await notifier.job(job))["status"] == "submitted"
+    assert (await Sweeper(notifier.pipeline).sweep()).polled == 0, "not polled again before it is stale again"
+    assert notifier.smtp.messages == []
