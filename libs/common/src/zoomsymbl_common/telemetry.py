@@ -7,9 +7,10 @@ injects and extracts them), so one trace runs from the Zoom webhook to the e-mai
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from opentelemetry import trace
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -42,3 +43,26 @@ def current_trace_id() -> str | None:
     """The active trace id as 32 hex digits, or None outside a span."""
     ctx = trace.get_current_span().get_span_context()
     return format(ctx.trace_id, "032x") if ctx.is_valid else None
+
+
+def current_traceparent() -> dict[str, str]:
+    """The active trace context as W3C headers (``traceparent``/``tracestate``), to store beside a record.
+
+    A provider's callback arrives as a new HTTP request with no trace context; the submitter stores
+    this carrier on the job, and the notifier continues the meeting's trace from it.
+    """
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def context_from(carrier: Mapping[str, str] | None) -> Context | None:
+    """The trace context stored by :func:`current_traceparent` (None when nothing usable was stored)."""
+    if not carrier or "traceparent" not in carrier:
+        return None
+    return propagate.extract(dict(carrier))
+
+
+def tracer(name: str = "zoomsymbl") -> trace.Tracer:
+    """The tracer every zoomsymbl module uses."""
+    return trace.get_tracer(name)

@@ -40,6 +40,7 @@ class JobRecord:
     limiter_account_key: str | None
     insights_stored: bool
     processed: bool
+    trace_context: dict[str, str] | None = None
 
     @property
     def slot_refs(self) -> tuple[str, ...]:
@@ -67,6 +68,7 @@ class JobRecord:
             limiter_account_key=str(limiter) if limiter else None,
             insights_stored=doc.get("insights_stored_at") is not None,
             processed=doc.get("processed_at") is not None,
+            trace_context=_carrier(doc.get("trace_context")),
         )
 
 
@@ -138,3 +140,10 @@ def is_finished(job: JobRecord) -> bool:
 def _generation(generation: int) -> Any:
     # Documents written before generations existed have no field; they are generation 0.
     return {"$in": [0, None]} if generation == 0 else generation
+
+
+def _carrier(value: object) -> dict[str, str] | None:
+    """The W3C trace headers the submitter stored on the job, if any."""
+    if isinstance(value, dict) and isinstance(value.get("traceparent"), str):
+        return {str(k): str(v) for k, v in value.items()}
+    return None

@@ -17,8 +17,10 @@ from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
 from typing import Literal
 
+from opentelemetry.trace import SpanKind
 from zoomsymbl_common.errors import InfrastructureUnavailable, ZoomsymblError
 from zoomsymbl_common.events import stable_id, utcnow
+from zoomsymbl_common.telemetry import tracer
 
 from zoomsymbl_notifier.report import Report
 from zoomsymbl_notifier.settings import Settings
@@ -111,10 +113,17 @@ class SmtpTransport:
     async def send(self, sender: str, recipients: tuple[str, ...], raw: bytes) -> None:
         """Deliver ``raw``; :class:`SmtpUnavailable` to retry, :class:`MailRejected` to stop."""
         deadline = self._settings.smtp_timeout_seconds * 4
-        try:
-            await asyncio.wait_for(asyncio.to_thread(self._send_blocking, sender, recipients, raw), timeout=deadline)
-        except TimeoutError:
-            raise SmtpUnavailable(f"no answer within {deadline!r} s") from None
+        attributes: dict[str, str | int] = {
+            "server.address": self._settings.smtp_host,
+            "server.port": self._settings.smtp_port,
+        }
+        with tracer().start_as_current_span("smtp send", kind=SpanKind.CLIENT, attributes=attributes):
+            try:
+                await asyncio.wait_for(
+                    asyncio.to_thread(self._send_blocking, sender, recipients, raw), timeout=deadline
+                )
+            except TimeoutError:
+                raise SmtpUnavailable(f"no answer within {deadline!r} s") from None
 
     def _tls(self) -> ssl.SSLContext:
         # Certificates are always verified; a private CA is trusted through smtp_ca_file.

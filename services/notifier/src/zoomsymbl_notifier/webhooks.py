@@ -14,10 +14,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter
 from zoomsymbl_common.callback_tokens import verify_callback_token
 from zoomsymbl_common.errors import InfrastructureUnavailable
 from zoomsymbl_common.events import Event, JobStatusReported, Provider, stable_id
+from zoomsymbl_common.telemetry import context_from, tracer
 
 from zoomsymbl_notifier.callbacks import CallbackBody, InvalidCallback, parse_callback
 from zoomsymbl_notifier.jobs import JobRecord, Jobs
@@ -87,12 +89,23 @@ async def _accept(request: web.Request, provider: Provider, token: str) -> web.R
         return _answer(deps, provider, 503, "temporarily unavailable, retry later")
 
 
+_ROUTES: dict[str, str] = {"symbl": "/webhooks/symbl/{token}", "assemblyai": "/webhooks/assemblyai"}
+
+
 async def _publish(deps: CallbackDeps, provider: Provider, job_ref: str, body: CallbackBody) -> web.Response:
     job = await deps.jobs.by_ref(job_ref)
     if job is None or job.provider != provider or job.job_id != body.job_id:
         return _answer(deps, provider, 404, "unknown job")
     event = _event(job, body)
-    await deps.publish(event, deps.settings.callback_deadline_seconds)
+    # The callback is a new HTTP request: continue the meeting's trace stored with the job, so one
+    # trace runs from the Zoom webhook to the e-mail.
+    with tracer().start_as_current_span(
+        f"POST /webhooks/{provider}",
+        context=context_from(job.trace_context),
+        kind=SpanKind.SERVER,
+        attributes={"http.request.method": "POST", "http.route": _ROUTES[provider], "zoomsymbl.job_id": job.job_id},
+    ):
+        await deps.publish(event, deps.settings.callback_deadline_seconds)
     log.info(
         "callback accepted",
         extra={"tenant": job.tenant, "meeting_uuid": job.meeting_uuid, "job_id": job.job_id, "status": body.status},

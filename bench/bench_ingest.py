@@ -1,0 +1,443 @@
+"""Benchmark: the real ingest app (real Kafka, real MongoDB) vs a bare aiohttp app that only checks the HMAC.
+
+Both servers run as their own processes; this process is the load generator: ``--concurrency``
+connections (64 by default) each post signed ``recording.completed`` webhooks, every one a new
+recording (the full path: receipt lookup, token store, publish with acks=all, receipt insert).
+Runs alternate baseline/ingest ``--runs`` times (≥3); the report gives each run and, per app, the
+median with its spread (min-max) of throughput and latency percentiles. After each ingest run the
+topic's end offsets are compared with the number of 200s: an accepted webhook must be on Kafka.
+
+    uv run python bench/bench_ingest.py [--runs 3] [--duration 10] [--concurrency 64]
+
+Prints JSON on stdout and writes bench/results/ingest.json. Needs the local servers (make infra-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import platform
+import socket
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from pymongo.errors import PyMongoError
+from zoomsymbl_common.errors import ZoomsymblError
+from zoomsymbl_common.events import RecordingCompleted
+from zoomsymbl_common.kafka import make_broker, publish_event, start_broker
+from zoomsymbl_common.mongo import RECEIPTS, SECRETS, ensure_indexes, make_mongo
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_ingest.signature import SignatureRejected, sign, verify
+
+SELF = Path(__file__).resolve()
+ROOT = SELF.parents[1]
+RESULTS = ROOT / "bench" / "results" / "ingest.json"
+SECRET = "bench-webhook-secret-0123456789"  # noqa: S105 (a benchmark's own test value)
+PATH = "/webhooks/zoom"
+MONGO_CONCURRENCY = 4  # ingest's default ZOOMSYMBL_INGEST_MONGO_CONCURRENCY
+DATABASES: list[InfraSettings] = []  # dropped once every run is over
+
+
+# ------------------------------------------------------------------ the baseline server
+
+
+def baseline_app() -> web.Application:
+    """What any receiver must do at least: read the body and check Zoom's signature."""
+
+    async def webhook(request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            verify(
+                SECRET,
+                timestamp=request.headers.get("x-zm-request-timestamp"),
+                signature=request.headers.get("x-zm-signature"),
+                body=body,
+                now=time.time(),
+                tolerance_seconds=300,
+            )
+        except SignatureRejected as exc:
+            return web.json_response({"error": exc.reason}, status=401)
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.router.add_post(PATH, webhook)
+    app.router.add_get("/readyz", ready)
+    return app
+
+
+async def ready(request: web.Request) -> web.Response:
+    """The baseline is ready as soon as it listens."""
+    return web.json_response({"status": "ready"})
+
+
+# ------------------------------------------------------------------ load generation
+
+
+def webhook_body(n: int, run: str) -> bytes:
+    """A realistic recording.completed body (three participants) for a recording never seen before."""
+    meeting = f"{run}-{n:07d}//bench=="
+    base = "https://zoom.us/rec/download"
+    files = [
+        {
+            "id": f"{meeting}-p{i}",
+            "recording_start": "2024-05-02T10:00:00Z",
+            "recording_end": "2024-05-02T10:30:00Z",
+            "file_name": f"Audio only - {name}",
+            "file_type": "M4A",
+            "file_extension": "M4A",
+            "file_size": 14_000_000 + i,
+            "download_url": f"{base}/{run}{n}p{i}",
+            "status": "completed",
+        }
+        for i, name in enumerate(("Elisa L", "Jean-Luc Pérez", "Zoë 🎧 Ng"))
+    ]
+    obj = {
+        "uuid": meeting,
+        "id": 84712345678,
+        "account_id": "bench-account",
+        "host_id": "bench-host",
+        "host_email": "host@example.com",
+        "topic": "Weekly sync",
+        "start_time": "2024-05-02T10:00:00Z",
+        "duration": 30,
+        "recording_files": [
+            {
+                "id": f"{meeting}-a",
+                "recording_start": "2024-05-02T10:00:00Z",
+                "recording_end": "2024-05-02T10:30:00Z",
+                "file_type": "M4A",
+                "file_extension": "M4A",
+                "file_size": 40_000_000,
+                "download_url": f"{base}/{run}{n}a",
+                "status": "completed",
+                "recording_type": "audio_only",
+            }
+        ],
+        "participant_audio_files": files,
+    }
+    event = {
+        "event": "recording.completed",
+        "event_ts": int(time.time() * 1000),
+        "payload": {"account_id": "bench-account", "object": obj},
+        "download_token": "bench-download-token-" + uuid.uuid4().hex,
+    }
+    return json.dumps(event, ensure_ascii=False).encode()
+
+
+async def load(port: int, *, seconds: float, concurrency: int, run: str) -> dict[str, Any]:
+    """Post for ``seconds`` over ``concurrency`` connections; latencies of every answer, counts by status."""
+    counter = itertools.count()
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    url = f"http://127.0.0.1:{port}{PATH}"
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        end = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            while time.perf_counter() < end:
+                body = webhook_body(next(counter), run)
+                ts = str(int(time.time()))
+                headers = {
+                    "content-type": "application/json",
+                    "x-zm-request-timestamp": ts,
+                    "x-zm-signature": sign(SECRET, ts, body),
+                }
+                started = time.perf_counter()
+                try:
+                    async with session.post(url, data=body, headers=headers) as response:
+                        await response.read()
+                        key = str(response.status)
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    key = type(exc).__name__
+                latencies.append(time.perf_counter() - started)
+                statuses[key] = statuses.get(key, 0) + 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    return summarize(latencies, statuses, elapsed)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) by nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] if ordered else float("nan")
+
+
+def summarize(latencies: list[float], statuses: dict[str, int], elapsed: float) -> dict[str, Any]:
+    ok = statuses.get("200", 0)
+    return {
+        "requests": len(latencies),
+        "ok": ok,
+        "statuses": statuses,
+        "seconds": round(elapsed, 3),
+        "throughput_rps": round(ok / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+        "max_ms": round(max(latencies, default=0.0) * 1000, 2),
+    }
+
+
+# ------------------------------------------------------------------ servers as processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ingest_env(infra: InfraSettings, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOOMSYMBL_")}
+    env.update(
+        {
+            "ZOOMSYMBL_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+            "ZOOMSYMBL_KAFKA_TOPIC_PREFIX": infra.kafka_topic_prefix,
+            "ZOOMSYMBL_MONGO_URI": infra.mongo_uri.get_secret_value(),
+            "ZOOMSYMBL_MONGO_DATABASE": infra.mongo_database,
+            "ZOOMSYMBL_INGEST_HTTP_HOST": "127.0.0.1",
+            "ZOOMSYMBL_INGEST_HTTP_PORT": str(port),
+            "ZOOMSYMBL_TENANT_ID": "bench",
+            "ZOOMSYMBL_TENANT_ZOOM_WEBHOOK_SECRET": SECRET,
+        }
+    )
+    return env
+
+
+@asynccontextmanager
+async def server(kind: str, infra: InfraSettings) -> AsyncIterator[int]:
+    """Start the ingest app or the baseline in its own process; yield its port once it is ready."""
+    port = free_port()
+    if kind == "ingest":
+        args = ["-m", "zoomsymbl_ingest"]
+        env = ingest_env(infra, port)
+    else:
+        args = [str(SELF), "--serve-baseline", str(port)]
+        env = dict(os.environ)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *args, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        await wait_ready(port, process)
+        yield port
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def wait_ready(port: int, process: asyncio.subprocess.Process, limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if process.returncode is not None:
+                raise RuntimeError(f"server exited with {process.returncode} during start-up")
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError("server never became ready")
+
+
+async def degraded_counts(port: int) -> dict[str, float]:
+    """ingest's own count of skipped MongoDB steps and 503s (warm-up included), from /metrics."""
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as response:
+        text = await response.text()
+    wanted = ("zoomsymbl_ingest_store_errors_total", "zoomsymbl_ingest_unavailable_total")
+    return {
+        name: float(value)
+        for name, _, value in (line.rpartition(" ") for line in text.splitlines())
+        if name.startswith(wanted)
+    }
+
+
+async def kafka_count(infra: InfraSettings) -> int:
+    """How many events the run's topic holds (sum of its partitions' end offsets)."""
+    topic = f"{infra.kafka_topic_prefix}{RecordingCompleted.topic}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await admin.start()
+    try:
+        [description] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(topic, p["partition"]) for p in description.get("partitions", [])]
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+    finally:
+        await consumer.stop()
+    return int(sum(ends.values()))
+
+
+# ------------------------------------------------------------------ the runs
+
+
+async def one_run(kind: str, index: int, args: argparse.Namespace) -> dict[str, Any]:
+    tag = f"bench{uuid.uuid4().hex[:8]}"
+    infra = InfraSettings().model_copy(
+        update={"kafka_topic_prefix": f"{tag}-", "mongo_database": f"bench_ingest_{tag}"}
+    )
+    async with server(kind, infra) as port:
+        warmup = await load(port, seconds=args.warmup, concurrency=args.concurrency, run=f"{tag}w")
+        result = await load(port, seconds=args.duration, concurrency=args.concurrency, run=tag)
+        if kind == "ingest":
+            result["degraded"] = await degraded_counts(port)
+    result.update({"app": kind, "run": index})
+    if kind == "ingest":
+        # Every 200 (warm-up included) must be on Kafka; a 503 may still have landed (at least once).
+        accepted = warmup["ok"] + result["ok"]
+        result["kafka_events"] = await kafka_count(infra)
+        result["accepted_including_warmup"] = accepted
+        result["every_200_on_kafka"] = result["kafka_events"] >= accepted
+        DATABASES.append(infra)
+    return result
+
+
+async def drop_databases() -> None:
+    """Drop the runs' databases at the very end: the local FerretDB has crashed when a database was
+    dropped while it was still busy with the next run's load."""
+    await asyncio.sleep(1.0)
+    for infra in DATABASES:
+        mongo = make_mongo(infra)
+        try:
+            await mongo.client.drop_database(infra.mongo_database)
+        finally:
+            await mongo.close()
+
+
+async def dependency_capacity(concurrency: int, count: int = 512) -> dict[str, float]:
+    """Operations per second of the local Kafka (at ``concurrency``) and MongoDB (at ingest's own limit)."""
+    tag = f"benchdeps{uuid.uuid4().hex[:8]}"
+    infra = InfraSettings().model_copy(update={"kafka_topic_prefix": f"{tag}-", "mongo_database": f"bench_{tag}"})
+
+    async def rate(make: Callable[[int], Awaitable[object]], parallel: int = MONGO_CONCURRENCY) -> float:
+        gate = asyncio.Semaphore(parallel)
+
+        async def one(i: int) -> None:
+            async with gate:
+                await make(i)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(count)))
+        return round(count / (time.perf_counter() - started), 1)
+
+    broker = make_broker(infra, "bench")
+    await start_broker(broker)
+    mongo = make_mongo(infra)
+    await ensure_indexes(mongo)
+    receipts, secrets = mongo.db[RECEIPTS], mongo.db[SECRETS]
+    try:
+        await publish_event(broker, infra, _event(-1))  # creates the topic
+        return {
+            "kafka_publish_acked_per_s": await rate(
+                lambda i: publish_event(broker, infra, _event(i), timeout=10), concurrency
+            ),
+            "mongo_find_one_per_s": await rate(lambda i: receipts.find_one({"key": f"k{i}"})),
+            "mongo_insert_one_per_s": await rate(lambda i: receipts.insert_one({"key": f"k{i}", "received_at": None})),
+            "mongo_upsert_per_s": await rate(
+                lambda i: secrets.update_one(
+                    {"tenant": "b", "meeting_uuid": f"m{i}"}, {"$set": {"download_token": "x"}}, upsert=True
+                )
+            ),
+        }
+    finally:
+        await broker.stop()
+        await mongo.close()
+        DATABASES.append(infra)
+
+
+def _event(i: int) -> RecordingCompleted:
+    return RecordingCompleted(event_id=f"bench-{i}", tenant="bench", meeting_uuid=f"bench-{i}==")
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for metric in ("throughput_rps", "p50_ms", "p99_ms"):
+        values = [r[metric] for r in runs]
+        out[metric] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+    out["errors"] = sum(r["requests"] - r["ok"] for r in runs)
+    return out
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    runs: list[dict[str, Any]] = []
+    for index in range(args.runs):
+        for kind in ("baseline", "ingest"):  # alternate, so drift in machine load hits both alike
+            result = await one_run(kind, index, args)
+            print(json.dumps(result), file=sys.stderr)
+            runs.append(result)
+    by_app = {kind: aggregate([r for r in runs if r["app"] == kind]) for kind in ("baseline", "ingest")}
+    try:
+        dependencies: dict[str, Any] = await dependency_capacity(args.concurrency)
+        await drop_databases()
+    except (PyMongoError, KafkaError, ZoomsymblError) as exc:  # attribution only: never lose the report
+        dependencies = {"error": f"{type(exc).__name__}: {exc}"}
+    ratio = by_app["ingest"]["throughput_rps"]["median"] / max(by_app["baseline"]["throughput_rps"]["median"], 1e-9)
+    return {
+        "benchmark": "ingest",
+        "what": "signed recording.completed webhooks, each a new recording, over N concurrent connections",
+        "config": {
+            "runs": args.runs,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "concurrency": args.concurrency,
+        },
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "summary": by_app,
+        "ingest_vs_baseline_throughput": round(ratio, 3),
+        # Per accepted webhook ingest does 1 find_one + 1 upsert (together) + 1 publish + 1 insert_one.
+        "dependency_capacity": dependencies,
+        "runs": runs,
+    }
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=3, help="runs per app (≥3)")
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each run")
+    parser.add_argument("--concurrency", type=int, default=64, help="concurrent connections")
+    parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_baseline is None and args.runs < 3:
+        parser.error("--runs must be at least 3 (a median needs a spread)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.serve_baseline is not None:
+        web.run_app(baseline_app(), host="127.0.0.1", port=args.serve_baseline, print=None, access_log=None)
+        return
+    report = asyncio.run(bench(args))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

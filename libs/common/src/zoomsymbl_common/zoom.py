@@ -1,0 +1,263 @@
+"""Zoom's REST API with Server-to-Server OAuth, shared by ingest's backfill and the mixer.
+
+One :class:`ZoomClient` per tenant: it fetches the account-credentials token, caches it and
+refreshes it before its 1-hour expiry (one caller at a time), sends every call through the
+tenant's proxy when one is set, and turns Zoom's answers into the common error split: 429 →
+:class:`RateLimitedError` (with ``Retry-After`` when Zoom sent it), 5xx/network →
+:class:`RetryableError`, any other 4xx → :class:`ZoomApiError`. :func:`call_with_retries` applies
+exponential backoff with jitter on top. Tokens are registered with the log redactor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+from pydantic import SecretStr
+from yarl import URL
+
+from zoomsymbl_common.errors import RateLimitedError, RetryableError, ZoomsymblError
+from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.kafka import RetryPolicy
+from zoomsymbl_common.logs import register_secret
+from zoomsymbl_common.tenants import TenantConfig
+
+log = logging.getLogger("zoomsymbl.zoom")
+T = TypeVar("T")
+JsonObject = dict[str, Any]
+
+# Refresh this long before Zoom's stated expiry, so a token never expires mid-request.
+TOKEN_REFRESH_MARGIN_SECONDS = 300.0
+MAX_PAGE_SIZE = 300
+ZOOM_RETRY_POLICY = RetryPolicy(max_attempts=6, base_delay=1.0, max_delay=60.0, max_rate_limit_wait=300.0)
+
+
+class ZoomApiError(ZoomsymblError):
+    """Zoom answered a client error (4xx other than 429) that repeating the call will not fix."""
+
+    def __init__(self, status: int, what: str, detail: str = "") -> None:
+        super().__init__(f"zoom {what} answered {status}" + (f": {detail!r}" if detail else ""))
+        self.status = status
+        self.what = what
+        self.detail = detail
+
+
+def encode_meeting_uuid(uuid: str) -> str:
+    """``uuid`` as one URL path segment; Zoom wants it encoded twice when it starts with ``/`` or has ``//``."""
+    once = quote(uuid, safe="")
+    return quote(once, safe="") if uuid.startswith("/") or "//" in uuid else once
+
+
+@dataclass(frozen=True)
+class RecordingPage:
+    """One page of ``GET /users/{user}/recordings``."""
+
+    meetings: tuple[JsonObject, ...]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: SecretStr
+    refresh_at: float
+
+
+class ZoomClient:
+    """The Zoom API for one tenant (use ``async with`` or call :meth:`close`)."""
+
+    def __init__(
+        self,
+        tenant: TenantConfig,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.tenant = tenant
+        self._session = session or aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
+        self._owns_session = session is None
+        self._clock = clock
+        self._token: _Token | None = None
+        self._token_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> ZoomClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session when this client opened it."""
+        if self._owns_session:
+            await self._session.close()
+
+    async def access_token(self) -> SecretStr:
+        """A valid S2S OAuth token; only one caller fetches when the cached one is near expiry."""
+        async with self._token_lock:
+            if self._token is None or self._clock() >= self._token.refresh_at:
+                self._token = await self._fetch_token()
+            return self._token.value
+
+    def invalidate_token(self) -> None:
+        """Forget the cached token (Zoom rejected it)."""
+        self._token = None
+
+    async def list_recordings(
+        self, from_: date, to: date, page_token: str = "", *, user: str = "me", page_size: int = MAX_PAGE_SIZE
+    ) -> RecordingPage:
+        """One page of the recordings of ``user`` between two dates (Zoom allows at most one month)."""
+        params = {"from": from_.isoformat(), "to": to.isoformat(), "page_size": str(page_size)}
+        if page_token:
+            params["next_page_token"] = page_token
+        data = await self.get_json(f"/users/{quote(user, safe='')}/recordings", params, what="list recordings")
+        meetings = data.get("meetings")
+        items = tuple(m for m in meetings if isinstance(m, dict)) if isinstance(meetings, list) else ()
+        token = data.get("next_page_token")
+        return RecordingPage(meetings=items, next_page_token=token if isinstance(token, str) else "")
+
+    async def get_meeting_recordings(self, uuid: str) -> JsonObject:
+        """``GET /meetings/{uuid}/recordings`` (download URLs, participant files) for one meeting instance."""
+        return await self.get_json(f"/meetings/{encode_meeting_uuid(uuid)}/recordings", {}, what="meeting recordings")
+
+    async def get_json(self, path: str, params: Mapping[str, str], *, what: str) -> JsonObject:
+        """GET an API ``path`` (already percent-encoded); a rejected token is refreshed once."""
+        url = URL(self.tenant.zoom_api_base.rstrip("/") + path, encoded=True)
+        if params:
+            url = url.update_query(params)
+        for attempt in (1, 2):
+            token = await self.access_token()
+            headers = {"Authorization": f"Bearer {token.get_secret_value()}", "Accept": "application/json"}
+            status, data = await self._send("GET", url, what, headers=headers)
+            if attempt == 1 and (status == 401 or _token_rejected(data)):
+                self.invalidate_token()
+                continue
+            return _json_or_raise(status, data, what)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _fetch_token(self) -> _Token:
+        url = URL(self.tenant.zoom_oauth_url).update_query(
+            {"grant_type": "account_credentials", "account_id": self.tenant.zoom_account_id}
+        )
+        credentials = f"{self.tenant.zoom_client_id}:{self.tenant.zoom_client_secret.get_secret_value()}"
+        basic = "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
+        status, data = await self._send("POST", url, "oauth token", headers={"Authorization": basic})
+        body = _json_or_raise(status, data, "oauth token")
+        value = body.get("access_token")
+        if not isinstance(value, str) or not value:
+            raise RetryableError("zoom oauth token answer has no access_token")
+        register_secret(value)
+        lifetime = body.get("expires_in")
+        seconds = float(lifetime) if isinstance(lifetime, int | float) else 3600.0
+        refresh_in = max(seconds - TOKEN_REFRESH_MARGIN_SECONDS, seconds / 2)
+        log.info("zoom token fetched", extra={"tenant": self.tenant.id, "expires_in": seconds})
+        return _Token(value=SecretStr(value), refresh_at=self._clock() + refresh_in)
+
+    async def _send(
+        self,
+        method: str,
+        url: URL,
+        what: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, object]:
+        """``(status, parsed JSON or None)``; 429/5xx/network errors raise their retryable errors."""
+        try:
+            async with self._session.request(method, url, headers=headers, proxy=self.tenant.zoom_proxy) as response:
+                if response.status == 429:
+                    raise RateLimitedError(
+                        f"zoom {what} rate limited", retry_after=retry_after_seconds(response.headers)
+                    )
+                if response.status >= 500:
+                    raise RetryableError(f"zoom {what} answered {response.status}")
+                if response.status < 300 and response.content_type != "application/json":
+                    # Zoom's quirk: a 200 carrying an HTML page or an error, labelled text/html.
+                    body = await response.text(errors="replace")
+                    return 401 if _token_rejected(_loads(body)) else response.status, None
+                try:
+                    data: object = await response.json(content_type=None)
+                except ValueError:
+                    data = None
+                return response.status, data
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RetryableError(f"zoom {what} unreachable: {type(exc).__name__}") from None
+
+
+def _loads(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _token_rejected(data: object) -> bool:
+    # Zoom's error code 124: "Invalid access token" / "Access token is expired".
+    return isinstance(data, dict) and data.get("code") == 124
+
+
+def _json_or_raise(status: int, data: object, what: str) -> JsonObject:
+    if status >= 400:
+        detail = str(data.get("message", "")) if isinstance(data, dict) else ""
+        raise ZoomApiError(status, what, detail[:200])
+    if not isinstance(data, dict):
+        # Zoom sometimes answers 200 with an HTML error page; the same call usually succeeds later.
+        raise RetryableError(f"zoom {what} answered {status} without a JSON object")
+    return data
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` in seconds (delta or HTTP date), or None when absent or unreadable."""
+    raw = headers.get("Retry-After", "").strip()
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - utcnow()).total_seconds()) if when.tzinfo else None
+
+
+async def call_with_retries(
+    operation: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy = ZOOM_RETRY_POLICY,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    max_rate_limited: int = 20,
+) -> T:
+    """Run ``operation``, waiting out 429s (``Retry-After`` or backoff) and retrying other retryable errors.
+
+    Re-raises the last error once ``policy.max_attempts`` retryable failures or ``max_rate_limited``
+    429s happened; non-retryable errors propagate at once.
+    """
+    failures = 0
+    limited = 0
+    while True:
+        try:
+            return await operation()
+        except RateLimitedError as exc:
+            limited += 1
+            if limited > max_rate_limited:
+                raise
+            wait = exc.retry_after if exc.retry_after is not None else policy.delay(limited)
+            await sleep(min(wait, policy.max_rate_limit_wait))
+        except RetryableError:
+            failures += 1
+            if failures >= policy.max_attempts:
+                raise
+            await sleep(policy.delay(failures))

@@ -1,0 +1,207 @@
+"""Zoom's recording shapes → :class:`RecordingCompleted`: pure functions, no I/O.
+
+The ``recording.completed`` webhook's ``payload.object`` and the recordings API's meeting objects
+(``GET /users/{id}/recordings``, ``GET /meetings/{uuid}/recordings``) share one shape, so ingest's
+webhook handler, its backfill and the mixer's URL refresh all map them here. Secrets are never
+mapped into the event: the webhook's ``download_token`` is returned separately by
+:func:`parse_webhook` for the caller to store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
+
+from zoomsymbl_common.errors import ZoomsymblError
+from zoomsymbl_common.events import EventSource, RecordingCompleted, RecordingFile, stable_id, utcnow
+from zoomsymbl_common.logs import register_secret
+
+PARTICIPANT_PREFIX = "Audio only - "
+_TOPIC_MAX = 512
+
+
+class PayloadError(ZoomsymblError):
+    """A Zoom body is not JSON, or lacks a field zoomsymbl needs; ``field`` names it."""
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """The envelope of a verified Zoom webhook."""
+
+    event: str
+    payload: Mapping[str, Any]
+    event_ts: datetime | None
+    download_token: SecretStr | None
+
+
+def parse_webhook(body: bytes) -> Webhook:
+    """The envelope of ``body``; raises :class:`PayloadError` unless it is a JSON object with ``event``."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"body is not JSON: {exc.msg if isinstance(exc, json.JSONDecodeError) else exc}") from None
+    if not isinstance(data, dict):
+        raise PayloadError("body is not a JSON object")
+    event = data.get("event")
+    if not isinstance(event, str) or not event:
+        raise PayloadError("missing field 'event'", field="event")
+    payload = data.get("payload", {})
+    if not isinstance(payload, dict):
+        raise PayloadError("field 'payload' is not an object", field="payload")
+    token = data.get("download_token")
+    secret = SecretStr(token) if isinstance(token, str) and token else None
+    if secret is not None:
+        register_secret(token)
+    return Webhook(event=event, payload=payload, event_ts=_epoch_ms(data.get("event_ts")), download_token=secret)
+
+
+def plain_token(webhook: Webhook) -> str:
+    """The ``payload.plainToken`` of an ``endpoint.url_validation`` webhook."""
+    value = webhook.payload.get("plainToken")
+    if not isinstance(value, str) or not value:
+        raise PayloadError("missing field 'payload.plainToken'", field="payload.plainToken")
+    return value
+
+
+def recording_object(webhook: Webhook) -> Mapping[str, Any]:
+    """The ``payload.object`` of a ``recording.completed`` webhook."""
+    obj = webhook.payload.get("object")
+    if not isinstance(obj, dict):
+        raise PayloadError("missing field 'payload.object'", field="payload.object")
+    return obj
+
+
+def participant_name(file_name: object) -> str | None:
+    """The speaker in ``"Audio only - Elisa L"``: only the leading prefix is removed, the rest kept verbatim."""
+    if not isinstance(file_name, str):
+        return None
+    name = file_name.removeprefix(PARTICIPANT_PREFIX).strip()
+    return name[:256] or None
+
+
+def host_of(obj: Mapping[str, Any]) -> tuple[str, str]:
+    """``(host_id, host_email)`` of a meeting object, empty strings when absent."""
+    return _text(obj.get("host_id")), _text(obj.get("host_email"))
+
+
+def recording_completed(
+    tenant: str,
+    obj: Mapping[str, Any],
+    *,
+    source: EventSource,
+    occurred_at: datetime | None = None,
+    account_id: str = "",
+) -> RecordingCompleted:
+    """The event for one meeting object; ``event_id`` is derived from (tenant, uuid, file ids).
+
+    Raises :class:`PayloadError` when the uuid is missing or no file is usable. File entries that
+    lack an id or a download URL are dropped, so one odd file does not lose the meeting.
+    """
+    uuid, tracks, fallback = _meeting_files(obj)
+    file_ids = sorted({f.file_id for f in (*tracks, *fallback)})
+    host_id, host_email = host_of(obj)
+    try:
+        return RecordingCompleted(
+            event_id=stable_id(tenant, uuid, *file_ids),
+            tenant=tenant,
+            meeting_uuid=uuid,
+            occurred_at=occurred_at or _latest_end((*tracks, *fallback)) or utcnow(),
+            meeting_id=obj.get("id") if isinstance(obj.get("id"), int) else None,
+            account_id=_text(obj.get("account_id")) or account_id,
+            host_id=host_id,
+            host_email=host_email,
+            topic_text=_text(obj.get("topic"))[:_TOPIC_MAX],
+            start_time=_when(obj.get("start_time")),
+            duration_minutes=obj.get("duration") if isinstance(obj.get("duration"), int) else None,
+            participant_tracks=tracks,
+            fallback_files=fallback,
+            source=source,
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise PayloadError(f"meeting {uuid!r}: {where}: {err['msg']}", field=where) from None
+
+
+def _meeting_files(obj: Mapping[str, Any]) -> tuple[str, tuple[RecordingFile, ...], tuple[RecordingFile, ...]]:
+    uuid = obj.get("uuid")
+    if not isinstance(uuid, str) or not uuid:
+        raise PayloadError("missing field 'payload.object.uuid'", field="payload.object.uuid")
+    tracks = _files(obj.get("participant_audio_files"), participant=True)
+    fallback = _files(obj.get("recording_files"), participant=False)
+    if not tracks and not fallback:
+        raise PayloadError(f"meeting {uuid!r} has no usable recording file", field="payload.object.recording_files")
+    return uuid, tracks, fallback
+
+
+def _files(entries: object, *, participant: bool) -> tuple[RecordingFile, ...]:
+    if not isinstance(entries, list):
+        return ()
+    files: list[RecordingFile] = []
+    for entry in entries:
+        if isinstance(entry, dict) and (parsed := _file(entry, participant=participant)) is not None:
+            files.append(parsed)
+    return tuple(files)
+
+
+def _file(entry: Mapping[str, Any], *, participant: bool) -> RecordingFile | None:
+    fields: dict[str, Any] = {
+        "file_id": _text(entry.get("id")),
+        "recording_type": _text(entry.get("recording_type")),
+        "participant_name": participant_name(entry.get("file_name")) if participant else None,
+        "participant_email": _text(entry.get("participant_email"))[:320] or None,
+        "recording_start": _when(entry.get("recording_start")),
+        "recording_end": _when(entry.get("recording_end")),
+        "file_size": _size(entry.get("file_size")),
+        "file_type": _text(entry.get("file_type")),
+        "file_extension": _text(entry.get("file_extension")),
+        "download_url": _text(entry.get("download_url")),
+        # Zoom omits status on finished files in some listings; absent means usable.
+        "status": _text(entry.get("status")) or "completed",
+    }
+    try:
+        return RecordingFile.model_validate(fields)
+    except ValidationError:
+        return None
+
+
+def _latest_end(files: tuple[RecordingFile, ...]) -> datetime | None:
+    ends = [f.recording_end for f in files if f.recording_end is not None]
+    return max(ends) if ends else None
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _size(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _when(value: object) -> datetime | None:
+    """An ISO-8601 time as aware UTC; a malformed one is dropped rather than losing the file."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _epoch_ms(value: object) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None

@@ -1,0 +1,172 @@
+"""Backfill: list a tenant's cloud recordings through the Zoom API and publish those never seen.
+
+Catches up on recordings whose webhooks never arrived (ingest down for longer than Zoom's last
+retry, a webhook misconfigured). Uses the same intake as webhooks, so a recording already
+published is skipped and a repeated run publishes nothing new. Zoom lists at most one month per
+request, so the range is walked in one-month windows, page by page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from functools import partial
+from typing import Any, Literal, TypeVar
+
+from zoomsymbl_common.errors import ZoomsymblError
+from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.kafka import RetryPolicy
+from zoomsymbl_common.tenants import TenantConfig, Tenants
+from zoomsymbl_common.zoom import MAX_PAGE_SIZE, ZOOM_RETRY_POLICY, JsonObject, ZoomClient, call_with_retries
+from zoomsymbl_common.zoom_payload import PayloadError, host_of, recording_completed
+
+from zoomsymbl_ingest.intake import Intake, has_oauth, host_allowed
+from zoomsymbl_ingest.settings import Settings
+
+log = logging.getLogger("zoomsymbl.ingest.backfill")
+T = TypeVar("T")
+MeetingResult = Literal["new", "skipped", "failed"]
+
+
+@dataclass
+class BackfillReport:
+    """What one backfill run did; ``error`` is set when listing failed for good."""
+
+    tenant: str
+    from_: date
+    to: date
+    seen: int = 0
+    new: int = 0
+    skipped: int = 0
+    failed: int = 0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every listed meeting was published or skipped."""
+        return self.failed == 0 and self.error is None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready counts."""
+        data = asdict(self)
+        data["from"], data["to"] = self.from_.isoformat(), self.to.isoformat()
+        del data["from_"]
+        return data
+
+
+def month_windows(from_: date, to: date) -> list[tuple[date, date]]:
+    """Inclusive ``(start, end)`` windows covering ``from_``..``to``, none longer than one calendar month."""
+    if to < from_:
+        raise ValueError(f"backfill range ends ({to.isoformat()!r}) before it starts ({from_.isoformat()!r})")
+    windows: list[tuple[date, date]] = []
+    start = from_
+    while start <= to:
+        end = min(_add_month(start) - timedelta(days=1), to)
+        windows.append((start, end))
+        start = end + timedelta(days=1)
+    return windows
+
+
+def _add_month(day: date) -> date:
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass
+class Backfill:
+    """Backfills one tenant through its Zoom client into the intake."""
+
+    intake: Intake
+    tenant: TenantConfig
+    client: ZoomClient
+    policy: RetryPolicy = ZOOM_RETRY_POLICY
+    page_size: int = MAX_PAGE_SIZE
+    sleep: Callable[[float], Awaitable[Any]] = field(default=asyncio.sleep)
+
+    async def run(self, from_: date, to: date) -> BackfillReport:
+        """List every meeting recorded between the two dates (inclusive) and publish the unseen ones."""
+        report = BackfillReport(self.tenant.id, from_, to)
+        try:
+            for start, end in month_windows(from_, to):
+                await self._window(start, end, report)
+        except ZoomsymblError as exc:
+            report.error = str(exc)
+            log.error("backfill listing failed", extra={"tenant": self.tenant.id, "error": str(exc)})
+        log.info("backfill finished", extra=report.as_dict())
+        return report
+
+    async def _window(self, start: date, end: date, report: BackfillReport) -> None:
+        page_token = ""
+        while True:
+            listing = partial(self.client.list_recordings, start, end, page_token, page_size=self.page_size)
+            page = await self._retrying(listing)
+            for meeting in page.meetings:
+                result = await self._meeting(meeting)
+                report.seen += 1
+                setattr(report, result, getattr(report, result) + 1)
+                self.intake.metrics.backfill.labels(result="seen").inc()
+                self.intake.metrics.backfill.labels(result=result).inc()
+            if not page.next_page_token:
+                return
+            page_token = page.next_page_token
+
+    async def _meeting(self, meeting: JsonObject) -> MeetingResult:
+        uuid = meeting.get("uuid")
+        try:
+            return await self._import(meeting)
+        except (ZoomsymblError, TimeoutError) as exc:
+            log.warning(
+                "backfill of a meeting failed",
+                extra={"tenant": self.tenant.id, "meeting_uuid": uuid, "error": f"{type(exc).__name__}: {exc}"},
+            )
+            return "failed"
+
+    async def _import(self, meeting: JsonObject) -> MeetingResult:
+        uuid = meeting.get("uuid")
+        if not isinstance(uuid, str) or not uuid:
+            raise PayloadError("listed meeting has no uuid", field="uuid")
+        if not host_allowed(self.tenant, *host_of(meeting)):
+            self.intake.metrics.ignore("user_not_allowed")
+            return "skipped"
+        if await self.intake.meeting_seen(self.tenant.id, uuid):
+            self.intake.metrics.duplicate("backfill")
+            return "skipped"
+        details = await self._retrying(partial(self.client.get_meeting_recordings, uuid))
+        # The listing may know fields the detail lacks (and vice versa); the detail wins.
+        merged = {**meeting, **details}
+        if not host_allowed(self.tenant, *host_of(merged)):
+            self.intake.metrics.ignore("user_not_allowed")
+            return "skipped"
+        event = recording_completed(self.tenant.id, merged, source="backfill", account_id=self.tenant.zoom_account_id)
+        outcome = await self.intake.accept(event)
+        if outcome == "published":
+            log.info(
+                "backfill published a recording",
+                extra={"tenant": self.tenant.id, "meeting_uuid": uuid, "event_id": event.event_id},
+            )
+            return "new"
+        return "skipped"
+
+    async def _retrying(self, operation: Callable[[], Awaitable[T]]) -> T:
+        return await call_with_retries(operation, policy=self.policy, sleep=self.sleep)
+
+
+async def run_periodic_backfill(intake: Intake, tenants: Tenants, settings: Settings) -> None:
+    """Every ``backfill_interval_seconds``, backfill the last ``backfill_lookback_days`` of every OAuth tenant.
+
+    The first run comes soon after start-up: a restart is exactly when webhooks may have been missed.
+    """
+    delay = min(30, settings.backfill_interval_seconds)
+    while True:
+        await asyncio.sleep(delay)
+        delay = settings.backfill_interval_seconds
+        today = utcnow().date()
+        for tenant in filter(has_oauth, tenants.all()):
+            async with ZoomClient(tenant) as client:
+                await Backfill(intake, tenant, client).run(
+                    today - timedelta(days=settings.backfill_lookback_days), today
+                )

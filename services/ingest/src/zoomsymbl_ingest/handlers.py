@@ -1,0 +1,147 @@
+"""The webhook endpoint: verify, parse, answer url_validation, hand recordings to the intake.
+
+Outcomes: 401 bad/missing signature or stale timestamp, 404 unknown tenant, 400 not JSON or
+missing fields, 413 body too large, 200 for ignored event types, 200 only after Kafka
+acknowledged a recording (or it was a duplicate), 503 when Kafka (or the deadline) failed, so
+Zoom retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+
+from aiohttp import web
+from zoomsymbl_common.errors import InfrastructureUnavailable
+from zoomsymbl_common.tenants import TenantConfig, Tenants
+from zoomsymbl_common.zoom_payload import (
+    PayloadError,
+    Webhook,
+    host_of,
+    parse_webhook,
+    plain_token,
+    recording_completed,
+    recording_object,
+)
+
+from zoomsymbl_ingest.intake import Intake, has_oauth, host_allowed
+from zoomsymbl_ingest.metrics import IngestMetrics, Outcome, RejectReason
+from zoomsymbl_ingest.settings import Settings
+from zoomsymbl_ingest.signature import SignatureRejected, encrypted_token, verify
+
+log = logging.getLogger("zoomsymbl.ingest.webhooks")
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", IngestMetrics)
+TENANTS = web.AppKey("tenants", Tenants)
+INTAKE = web.AppKey("intake", Intake)
+
+# Zoom's download_token is valid for about a day after the event.
+DOWNLOAD_TOKEN_LIFETIME = timedelta(hours=24)
+Answer = tuple[Outcome, web.Response]
+
+
+def add_webhook_routes(app: web.Application) -> None:
+    """``POST /webhooks/zoom`` (default tenant) and ``POST /webhooks/zoom/{tenant}``."""
+    app.router.add_post("/webhooks/zoom", on_webhook)
+    app.router.add_post("/webhooks/zoom/{tenant}", on_webhook)
+
+
+async def on_webhook(request: web.Request) -> web.Response:
+    """Answer one Zoom webhook delivery."""
+    metrics = request.app[METRICS]
+    started = time.perf_counter()
+    metrics.received.inc()
+    outcome, response = await _answer(request)
+    metrics.observe(outcome, time.perf_counter() - started)
+    return response
+
+
+async def _answer(request: web.Request) -> Answer:
+    app = request.app
+    metrics, settings = app[METRICS], app[SETTINGS]
+    tenant_id = request.match_info.get("tenant")
+    tenants = app[TENANTS]
+    tenant = tenants.get(tenant_id) if tenant_id is not None else tenants.default()
+    if tenant is None:
+        return _refuse(metrics, 404, "unknown_tenant")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _refuse(metrics, 413, "body_too_large")
+    try:
+        verify(
+            tenant.zoom_webhook_secret.get_secret_value(),
+            timestamp=request.headers.get("x-zm-request-timestamp"),
+            signature=request.headers.get("x-zm-signature"),
+            body=body,
+            now=time.time(),
+            tolerance_seconds=settings.timestamp_tolerance_seconds,
+        )
+        return await _dispatch(app, tenant, parse_webhook(body))
+    except SignatureRejected as exc:
+        log.warning("webhook rejected", extra={"tenant": tenant.id, "reason": exc.reason})
+        return _refuse(metrics, 401, exc.reason)
+    except PayloadError as exc:
+        log.warning("webhook unreadable", extra={"tenant": tenant.id, "error": str(exc)})
+        return _refuse(metrics, 400, "missing_fields" if exc.field else "invalid_json", str(exc))
+    except (InfrastructureUnavailable, TimeoutError) as exc:
+        return _unavailable(metrics, tenant, exc)
+
+
+async def _dispatch(app: web.Application, tenant: TenantConfig, webhook: Webhook) -> Answer:
+    if webhook.event == "endpoint.url_validation":
+        return on_url_validation(tenant, webhook)
+    if webhook.event == "recording.completed":
+        return await on_recording_completed(app, tenant, webhook)
+    app[METRICS].ignore("unsupported_event")
+    log.info("webhook ignored", extra={"tenant": tenant.id, "event": webhook.event[:64]})
+    return "ignored", web.json_response({"status": "ignored", "reason": "unsupported_event"})
+
+
+def on_url_validation(tenant: TenantConfig, webhook: Webhook) -> Answer:
+    """Prove to Zoom that we hold the tenant's secret token."""
+    plain = plain_token(webhook)
+    encrypted = encrypted_token(tenant.zoom_webhook_secret.get_secret_value(), plain)
+    return "validated", web.json_response({"plainToken": plain, "encryptedToken": encrypted})
+
+
+async def on_recording_completed(app: web.Application, tenant: TenantConfig, webhook: Webhook) -> Answer:
+    """Publish the recording (once) and answer 200 only after Kafka acknowledged it."""
+    obj = recording_object(webhook)
+    if not host_allowed(tenant, *host_of(obj)):
+        app[METRICS].ignore("user_not_allowed")
+        log.info("recording of a user not archived", extra={"tenant": tenant.id})
+        return "ignored", web.json_response({"status": "ignored", "reason": "user_not_allowed"})
+    account_id = webhook.payload.get("account_id")
+    event = recording_completed(
+        tenant.id,
+        obj,
+        source="webhook",
+        occurred_at=webhook.event_ts,
+        account_id=account_id if isinstance(account_id, str) else "",
+    )
+    expires_at = (webhook.event_ts or event.occurred_at) + DOWNLOAD_TOKEN_LIFETIME
+    accepting = app[INTAKE].accept(event, webhook.download_token, expires_at, token_required=not has_oauth(tenant))
+    outcome = await asyncio.wait_for(accepting, app[SETTINGS].request_deadline_seconds)
+    log.info(
+        "recording published" if outcome == "published" else "recording already published",
+        extra={"tenant": tenant.id, "meeting_uuid": event.meeting_uuid, "event_id": event.event_id},
+    )
+    return outcome, web.json_response({"status": outcome, "event_id": event.event_id})
+
+
+def _unavailable(metrics: IngestMetrics, tenant: TenantConfig, exc: Exception) -> Answer:
+    # 503 makes Zoom retry later; nothing was recorded, so the retry publishes.
+    component = exc.component if isinstance(exc, InfrastructureUnavailable) else "deadline"
+    log.warning("webhook not durable, answering 503", extra={"tenant": tenant.id, "component": component})
+    metrics.unavailable.labels(component=component).inc()
+    return "unavailable", web.json_response({"error": f"{component} unavailable"}, status=503)
+
+
+def _refuse(metrics: IngestMetrics, status: int, reason: RejectReason, detail: str = "") -> Answer:
+    metrics.reject(reason)
+    body = {"error": reason, **({"detail": detail} if detail else {})}
+    return "rejected", web.json_response(body, status=status)

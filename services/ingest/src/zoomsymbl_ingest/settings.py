@@ -1,0 +1,32 @@
+"""Settings of the ingest service (env prefix ``ZOOMSYMBL_INGEST_``); tenants come from ``load_tenants``."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from zoomsymbl_common.settings import InfraSettings
+
+
+class Settings(BaseSettings):
+    """Everything ingest reads from its environment, validated once at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="ZOOMSYMBL_INGEST_", extra="ignore", frozen=True)
+
+    infra: InfraSettings = Field(default_factory=InfraSettings)
+    http_host: str = Field("0.0.0.0", description="Address the HTTP server binds.")  # noqa: S104 (a pod's port)
+    http_port: int = Field(8080, ge=1, le=65535, description="Port of webhooks, health and metrics.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest webhook body accepted (else 413).")
+    timestamp_tolerance_seconds: int = Field(300, ge=1, description="Oldest x-zm-request-timestamp accepted.")
+    publish_timeout_seconds: float = Field(2.0, gt=0, description="Longest wait for Kafka's acknowledgement.")
+    request_deadline_seconds: float = Field(
+        2.5, gt=0, description="Longest a recording webhook may take before answering 503 (Zoom waits 3 s)."
+    )
+    mongo_timeout_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Longest a receipt or token operation may take; then it is skipped (receipts) or 503 (tokens).",
+    )
+    mongo_concurrency: int = Field(4, ge=1, le=256, description="Most MongoDB operations in flight at once.")
+    backfill_interval_seconds: int = Field(0, ge=0, description="Run the backfill every N seconds; 0 = off.")
+    backfill_lookback_days: int = Field(3, ge=1, le=365, description="Days the periodic backfill looks back.")
+    shutdown_timeout_seconds: float = Field(20.0, gt=0, description="Grace period for in-flight requests.")

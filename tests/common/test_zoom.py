@@ -1,0 +1,198 @@
+"""ZoomClient against the Zoom sandbox: OAuth caching and refresh, 429/5xx/quirks, UUID encoding, proxy."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+
+import pytest
+from pydantic import SecretStr
+from zoomsymbl_common.errors import RateLimitedError, RetryableError
+from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.kafka import RetryPolicy
+from zoomsymbl_common.zoom import ZoomApiError, ZoomClient, call_with_retries, encode_meeting_uuid, retry_after_seconds
+from zoomsymbl_sandbox.zoom import Fault, ZoomSandbox, running_zoom_sandbox
+
+from tests.ingest.support import quick_meeting, sandbox_config, sandbox_tenant
+
+ODD_UUIDS = ("/ajXp112QmuoKj4854875==", "abc//def==", "4444AAAiAAAAAiAiAiiAii==", "a+b/c==")
+TODAY = utcnow().date()
+
+
+class Sleeps:
+    """A fake sleep that records what it was asked to wait."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[ZoomSandbox]:
+    async with running_zoom_sandbox(sandbox_config(*(quick_meeting(u) for u in ODD_UUIDS))) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    ("uuid", "encoded"),
+    [
+        ("4444AAAiAAAAAiAiAiiAii==", "4444AAAiAAAAAiAiAiiAii%3D%3D"),
+        ("a+b/c==", "a%2Bb%2Fc%3D%3D"),
+        ("/ajXp112QmuoKj4854875==", "%252FajXp112QmuoKj4854875%253D%253D"),
+        ("abc//def==", "abc%252F%252Fdef%253D%253D"),
+    ],
+)
+def test_encode_meeting_uuid_follows_zooms_double_encoding_rule(uuid: str, encoded: str) -> None:
+    assert encode_meeting_uuid(uuid) == encoded
+
+
+@pytest.mark.parametrize("uuid", ODD_UUIDS)
+async def test_meeting_uuids_round_trip_through_the_api(sandbox: ZoomSandbox, uuid: str) -> None:
+    async with ZoomClient(sandbox_tenant(sandbox)) as client:
+        recordings = await client.get_meeting_recordings(uuid)
+    assert recordings["uuid"] == uuid
+
+
+async def test_the_token_is_fetched_once_and_reused(sandbox: ZoomSandbox) -> None:
+    async with ZoomClient(sandbox_tenant(sandbox)) as client:
+        page = await client.list_recordings(TODAY - timedelta(days=2), TODAY)
+        await client.get_meeting_recordings(ODD_UUIDS[0])
+    assert {m["uuid"] for m in page.meetings} == set(ODD_UUIDS)
+    assert page.next_page_token == ""
+    assert sandbox.stats.token_issues == 1
+
+
+async def test_the_token_is_refreshed_before_it_expires(sandbox: ZoomSandbox) -> None:
+    now = [1000.0]
+    async with ZoomClient(sandbox_tenant(sandbox), clock=lambda: now[0]) as client:
+        first = await client.access_token()
+        now[0] += 3600 - 299  # inside the refresh margin of a 1-hour token
+        second = await client.access_token()
+        assert await client.access_token() == second
+    assert first != second
+    assert sandbox.stats.token_issues == 2
+
+
+async def test_an_expired_token_is_replaced_transparently(sandbox: ZoomSandbox) -> None:
+    async with ZoomClient(sandbox_tenant(sandbox)) as client:
+        await client.access_token()
+        sandbox.tokens.expire("access")
+        assert (await client.get_meeting_recordings(ODD_UUIDS[1]))["uuid"] == ODD_UUIDS[1]
+    assert sandbox.stats.token_issues == 2
+
+
+async def test_wrong_credentials_are_not_retried(sandbox: ZoomSandbox) -> None:
+    tenant = sandbox_tenant(sandbox, zoom_client_secret=SecretStr("wrong-secret"))
+    sleeps = Sleeps()
+    async with ZoomClient(tenant) as client:
+        with pytest.raises(ZoomApiError) as caught:
+            await call_with_retries(client.access_token, sleep=sleeps)
+    assert caught.value.status == 401
+    assert sleeps.waits == []
+
+
+async def test_429_waits_retry_after_then_succeeds(sandbox: ZoomSandbox) -> None:
+    sandbox.faults.add(Fault(route="list_recordings", kind="status", status=429, retry_after=7, count=2))
+    sleeps = Sleeps()
+    async with ZoomClient(sandbox_tenant(sandbox)) as client:
+        page = await call_with_retries(lambda: client.list_recordings(TODAY, TODAY), sleep=sleeps)
+    assert len(page.meetings) == len(ODD_UUIDS)
+    assert sleeps.waits == [7, 7]
+
+
+async def test_429_without_retry_after_backs_off_exponentially(sandbox: ZoomSandbox) -> None:
+    sandbox.faults.add(Fault(route="get_recordings", kind="status", status=429, count=4))
+    sleeps = Sleeps()
+    policy = RetryPolicy(base_delay=1.0, max_delay=60.0)
+    async with ZoomClient(sandbox_tenant(sandbox)) as client:
+        await call_with_retries(lambda: client.get_meeting_recordings(ODD_UUIDS[2]), policy=policy, sleep=sleeps)
+    assert len(sleeps.waits) == 4
+    for attempt, wait in enumerate(sleeps.waits, start=1):
+        ceiling = 2 ** (attempt - 1)
+        assert ceiling / 2 <= wait <= ceiling
+
+
+async def test_server_errors_and_html_answers_are_retried_then_given_up(sandbox: ZoomSandbox) -> None:
+    sandbox.faults.add(Fault(route="get_recordings", kind="status", status=503))
+    sandbox.faults.add(Fault(route="get_recordings", kind="error_body", body="html"))
+    sleeps = Sleeps()
+    async with ZoomClient(sandbox_tenant(sandbox)) as client:
+        found = await call_with_retries(lambda: client.get_meeting_recordings(ODD_UUIDS[0]), sleep=sleeps)
+        assert found["uuid"] == ODD_UUIDS[0]
+        assert len(sleeps.waits) == 2
+        sandbox.faults.add(Fault(route="get_recordings", kind="status", status=500, count=10))
+        with pytest.raises(RetryableError):
+            await call_with_retries(
+                lambda: client.get_meeting_recordings(ODD_UUIDS[0]), policy=RetryPolicy(max_attempts=3), sleep=sleeps
+            )
+
+
+async def test_a_200_carrying_an_invalid_token_error_refreshes_the_token(sandbox: ZoomSandbox) -> None:
+    sandbox.faults.add(Fault(route="list_recordings", kind="error_body", body="json"))
+    async with ZoomClient(sandbox_tenant(sandbox)) as client:
+        page = await client.list_recordings(TODAY, TODAY)
+    assert len(page.meetings) == len(ODD_UUIDS)
+    assert sandbox.stats.token_issues == 2
+
+
+async def test_an_unknown_meeting_is_a_client_error(sandbox: ZoomSandbox) -> None:
+    async with ZoomClient(sandbox_tenant(sandbox)) as client:
+        with pytest.raises(ZoomApiError) as caught:
+            await client.get_meeting_recordings("no-such-meeting==")
+    assert caught.value.status == 404
+
+
+async def test_calls_go_through_the_tenants_proxy(sandbox: ZoomSandbox) -> None:
+    # Zoom's host does not resolve here: only a proxy (the sandbox, serving absolute-form requests) can answer.
+    tenant = sandbox_tenant(
+        sandbox,
+        zoom_api_base="http://api.zoom.invalid/v2",
+        zoom_oauth_url="http://zoom.invalid/oauth/token",
+        zoom_proxy=sandbox.base_url_for(),
+    )
+    async with ZoomClient(tenant) as client:
+        page = await client.list_recordings(TODAY, TODAY)
+    assert len(page.meetings) == len(ODD_UUIDS)
+
+
+async def test_an_unreachable_zoom_is_retryable() -> None:
+    from tests.ingest.support import free_port, tenants
+
+    tenant = tenants().default()
+    assert tenant is not None
+    local = tenant.model_copy(update={"zoom_oauth_url": f"http://127.0.0.1:{free_port()}/oauth/token"})
+    async with ZoomClient(local) as client:
+        with pytest.raises(RetryableError):
+            await client.access_token()
+
+
+async def test_rate_limited_budget_is_bounded() -> None:
+    sleeps = Sleeps()
+
+    async def always_limited() -> None:
+        raise RateLimitedError("slow down", retry_after=1)
+
+    with pytest.raises(RateLimitedError):
+        await call_with_retries(always_limited, sleep=sleeps, max_rate_limited=3)
+    assert sleeps.waits == [1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [({}, None), ({"Retry-After": "12"}, 12.0), ({"Retry-After": "soon"}, None), ({"Retry-After": "-3"}, 0.0)],
+)
+def test_retry_after_is_read_as_seconds(header: dict[str, str], seconds: float | None) -> None:
+    assert retry_after_seconds(header) == seconds
+
+
+def test_retry_after_as_an_http_date() -> None:
+    later = (utcnow() + timedelta(seconds=30)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    value = retry_after_seconds({"Retry-After": later})
+    assert value is not None
+    assert 25 <= value <= 31
+
+
+def test_dates_are_sent_as_iso_days() -> None:
+    assert date(2024, 1, 5).isoformat() == "2024-01-05"

@@ -1,0 +1,285 @@
+"""The webhook endpoint in memory (aiohttp test client, FastStream's TestKafkaBroker): every outcome Zoom sees."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from faststream.kafka import KafkaMessage, TestKafkaBroker
+from zoomsymbl_common.errors import MongoUnavailable
+from zoomsymbl_common.events import RecordingCompleted
+from zoomsymbl_common.kafka import make_broker, topic_name
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.tenants import Tenants
+from zoomsymbl_ingest.app import create_app
+from zoomsymbl_ingest.handlers import INTAKE, TENANTS
+from zoomsymbl_ingest.intake import Intake, Publisher
+from zoomsymbl_ingest.metrics import IngestMetrics
+from zoomsymbl_ingest.producer import Producer
+from zoomsymbl_ingest.settings import Settings
+from zoomsymbl_sandbox.zoom import send_url_validation
+
+from tests.ingest.support import (
+    DOWNLOAD_TOKEN,
+    OTHER_SECRET,
+    SECRET,
+    MemoryReceipts,
+    MemoryTokens,
+    RecordingPublisher,
+    meeting_object,
+    recording_body,
+    signed_headers,
+    tenants,
+)
+
+INFRA = InfraSettings(kafka_topic_prefix="unit-")
+TOPIC = topic_name(INFRA, RecordingCompleted.topic)
+
+
+@dataclass
+class Ingest:
+    client: TestClient[Any, Any]
+    metrics: IngestMetrics
+    receipts: MemoryReceipts
+    tokens: MemoryTokens
+    kafka: list[KafkaMessage] = field(default_factory=list)
+
+    async def post(self, body: bytes, headers: dict[str, str] | None = None, path: str = "/webhooks/zoom") -> Any:
+        return await self.client.post(path, data=body, headers=signed_headers(body) if headers is None else headers)
+
+    def count(self, name: str, **labels: str) -> float:
+        return self.metrics.registry.get_sample_value(name, labels) or 0.0
+
+    def events(self) -> list[RecordingCompleted]:
+        return [RecordingCompleted.model_validate_json(m.body) for m in self.kafka]
+
+
+async def serve(publisher: Publisher, registry: Tenants | None = None, **settings: Any) -> Ingest:
+    values: dict[str, Any] = {"infra": INFRA, "max_body_bytes": 4096, **settings}
+    metrics = IngestMetrics.create()
+    app = create_app(Settings(**values), metrics)
+    receipts, tokens = MemoryReceipts(), MemoryTokens()
+    app[TENANTS] = registry or tenants(allowed_users=())
+    app[INTAKE] = Intake(publisher, receipts, tokens, metrics, store_timeout=0.2)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return Ingest(client, metrics, receipts, tokens)
+
+
+@pytest.fixture
+async def ingest() -> AsyncIterator[Ingest]:
+    broker = make_broker(INFRA, "ingest")
+    received: list[KafkaMessage] = []
+
+    @broker.subscriber(TOPIC)
+    async def on_published(msg: KafkaMessage) -> None:
+        received.append(msg)
+
+    async with TestKafkaBroker(broker) as test_broker:
+        running = await serve(Producer(test_broker, INFRA, connected=True))
+        running.kafka = received
+        yield running
+        await running.client.close()
+
+
+async def test_url_validation_answers_zooms_challenge(ingest: Ingest) -> None:
+    async with aiohttp.ClientSession() as session:
+        result = await send_url_validation(session, str(ingest.client.make_url("/webhooks/zoom")), SECRET)
+    assert result.ok, result.reason
+    assert ingest.count("zoomsymbl_ingest_webhook_seconds_count", outcome="validated") == 1
+
+
+async def test_url_validation_must_be_signed_too(ingest: Ingest) -> None:
+    body = b'{"event": "endpoint.url_validation", "payload": {"plainToken": "abc"}}'
+    response = await ingest.post(body, headers={"content-type": "application/json"})
+    assert response.status == 401
+    assert "encryptedToken" not in await response.text()
+
+
+async def test_url_validation_without_plain_token_is_a_bad_request(ingest: Ingest) -> None:
+    response = await ingest.post(b'{"event": "endpoint.url_validation", "payload": {}}')
+    assert response.status == 400
+
+
+async def test_a_recording_is_on_kafka_before_the_200(ingest: Ingest) -> None:
+    body = recording_body(meeting_object(names=("Elisa L", "Jean-Luc Pérez", "Zoë 🎧 Ng")))
+    response = await ingest.post(body)
+    assert response.status == 200
+    answer = await response.json()
+    assert answer["status"] == "published"
+    [event] = ingest.events()
+    assert answer["event_id"] == event.event_id
+    assert [t.participant_name for t in event.participant_tracks] == ["Elisa L", "Jean-Luc Pérez", "Zoë 🎧 Ng"]
+    assert event.has_download_token
+    assert event.download_token_expires_at is not None
+    assert event.source == "webhook"
+    message = ingest.kafka[0]
+    assert DOWNLOAD_TOKEN not in message.body.decode()
+    assert DOWNLOAD_TOKEN not in json.dumps(message.headers)
+    stored = ingest.tokens.tokens[("acme", event.meeting_uuid)]
+    assert stored.value.get_secret_value() == DOWNLOAD_TOKEN
+    assert ingest.count("zoomsymbl_ingest_events_published_total", source="webhook") == 1
+
+
+async def test_a_retried_delivery_answers_200_and_publishes_nothing_new(ingest: Ingest) -> None:
+    body = recording_body()
+    first = await ingest.post(body)
+    again = await ingest.post(body)
+    resent_later = await ingest.post(recording_body())  # a new event_ts and signature: still the same recording
+    assert [first.status, again.status, resent_later.status] == [200, 200, 200]
+    assert (await again.json())["status"] == "duplicate"
+    assert len(ingest.kafka) == 1
+    assert ingest.count("zoomsymbl_ingest_duplicates_total", source="webhook") == 2
+
+
+async def test_each_tenant_has_its_own_url_and_secret(ingest: Ingest) -> None:
+    body = recording_body()
+    assert (await ingest.post(body, signed_headers(body, OTHER_SECRET), "/webhooks/zoom/globex")).status == 200
+    assert (await ingest.post(body, signed_headers(body, SECRET), "/webhooks/zoom/globex")).status == 401
+    assert [e.tenant for e in ingest.events()] == ["globex"]
+
+
+async def test_an_unknown_tenant_is_not_found(ingest: Ingest) -> None:
+    response = await ingest.post(recording_body(), path="/webhooks/zoom/initech")
+    assert response.status == 404
+    assert ingest.count("zoomsymbl_ingest_webhooks_rejected_total", reason="unknown_tenant") == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({"content-type": "application/json"}, "missing_signature"),
+        ({"x-zm-request-timestamp": str(int(time.time())), "x-zm-signature": "v0=" + "0" * 64}, "bad_signature"),
+        (None, "stale_timestamp"),
+    ],
+)
+async def test_forged_or_replayed_webhooks_are_unauthorized(
+    ingest: Ingest, headers: dict[str, str] | None, reason: str
+) -> None:
+    body = recording_body()
+    if headers is None:
+        headers = signed_headers(body, timestamp=int(time.time()) - 301)
+    response = await ingest.post(body, headers)
+    assert response.status == 401
+    assert (await response.json())["error"] == reason
+    assert ingest.kafka == []
+    assert ingest.count("zoomsymbl_ingest_webhooks_rejected_total", reason=reason) == 1
+
+
+async def test_a_body_signed_for_another_body_is_unauthorized(ingest: Ingest) -> None:
+    honest = recording_body(meeting_object("honest=="))
+    forged = recording_body(meeting_object("forged=="))
+    assert (await ingest.post(forged, signed_headers(honest))).status == 401
+    assert ingest.kafka == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"this is not json", "invalid_json"),
+        (b'["event"]', "invalid_json"),
+        (b'{"payload": {}}', "missing_fields"),
+        (b'{"event": "recording.completed", "payload": {}}', "missing_fields"),
+        (b'{"event": "recording.completed", "payload": {"object": {"recording_files": []}}}', "missing_fields"),
+    ],
+)
+async def test_unreadable_bodies_are_bad_requests(ingest: Ingest, body: bytes, reason: str) -> None:
+    response = await ingest.post(body)
+    assert response.status == 400
+    assert (await response.json())["error"] == reason
+    assert ingest.count("zoomsymbl_ingest_webhooks_rejected_total", reason=reason) == 1
+
+
+async def test_a_body_over_the_limit_is_refused(ingest: Ingest) -> None:
+    body = recording_body({**meeting_object(), "topic": "x" * 5000})
+    response = await ingest.post(body)
+    assert response.status == 413
+    assert ingest.kafka == []
+    assert ingest.count("zoomsymbl_ingest_webhooks_rejected_total", reason="body_too_large") == 1
+
+
+async def test_unsupported_events_are_acknowledged_and_counted(ingest: Ingest) -> None:
+    body = json.dumps({"event": "meeting.started", "payload": {"object": {"uuid": "x"}}}).encode()
+    response = await ingest.post(body)
+    assert response.status == 200
+    assert (await response.json())["status"] == "ignored"
+    assert ingest.kafka == []
+    assert ingest.count("zoomsymbl_ingest_ignored_total", reason="unsupported_event") == 1
+
+
+async def test_recordings_of_users_outside_the_allowlist_are_ignored() -> None:
+    publisher = RecordingPublisher()
+    running = await serve(publisher, tenants(allowed_users=("boss@example.com",)))
+    try:
+        response = await running.post(recording_body())
+        assert response.status == 200
+        assert (await response.json())["reason"] == "user_not_allowed"
+        boss = recording_body({**meeting_object("boss=="), "host_email": "Boss@Example.com"})
+        assert (await (await running.post(boss)).json())["status"] == "published"
+    finally:
+        await running.client.close()
+    assert [e.meeting_uuid for e in publisher.events] == ["boss=="]
+    assert running.count("zoomsymbl_ingest_ignored_total", reason="user_not_allowed") == 1
+
+
+async def test_kafka_unreachable_answers_503_and_the_retry_publishes() -> None:
+    broker = make_broker(InfraSettings(kafka_bootstrap="127.0.0.1:1"), "ingest")
+    producer = Producer(broker, INFRA)  # never connected
+    running = await serve(producer)
+    try:
+        body = recording_body()
+        response = await running.post(body)
+        assert response.status == 503
+        assert running.receipts.receipts == {}
+        assert running.count("zoomsymbl_ingest_unavailable_total", component="kafka") == 1
+        publisher = RecordingPublisher()
+        running.client.app[INTAKE].publisher = publisher  # Kafka is back
+        assert (await running.post(body)).status == 200
+        assert len(publisher.events) == 1
+    finally:
+        await running.client.close()
+
+
+async def test_a_token_that_cannot_be_kept_answers_503_for_a_tenant_without_oauth(ingest: Ingest) -> None:
+    ingest.tokens.error = MongoUnavailable("ServerSelectionTimeoutError")
+    response = await ingest.post(recording_body())
+    assert response.status == 503
+    assert ingest.kafka == []
+    assert ingest.count("zoomsymbl_ingest_unavailable_total", component="mongodb") == 1
+
+
+async def test_a_publish_slower_than_the_deadline_answers_503() -> None:
+    publisher = RecordingPublisher()
+    publisher.delay = 5.0
+    running = await serve(publisher, request_deadline_seconds=0.1)
+    try:
+        response = await running.post(recording_body())
+        assert response.status == 503
+        assert running.receipts.receipts == {}
+        assert running.count("zoomsymbl_ingest_unavailable_total", component="deadline") == 1
+    finally:
+        await running.client.close()
+
+
+async def test_without_a_default_tenant_the_bare_url_is_not_found() -> None:
+    running = await serve(RecordingPublisher(), Tenants([]))
+    try:
+        assert (await running.post(recording_body())).status == 404
+    finally:
+        await running.client.close()
+
+
+async def test_metrics_and_health_are_served(ingest: Ingest) -> None:
+    await ingest.post(recording_body())
+    await ingest.post(b"{}", headers={})
+    assert (await ingest.client.get("/healthz")).status == 200
+    text = await (await ingest.client.get("/metrics")).text()
+    assert "zoomsymbl_ingest_webhooks_received_total 2.0" in text
+    assert 'zoomsymbl_ingest_webhooks_rejected_total{reason="missing_signature"} 1.0' in text
+    assert 'zoomsymbl_ingest_webhook_seconds_count{outcome="published"} 1.0' in text

@@ -1,0 +1,173 @@
+"""The intake: publish once per recording, keep the token out of Kafka, survive a slow or down MongoDB."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from pydantic import SecretStr
+from zoomsymbl_common.errors import KafkaUnavailable, MongoUnavailable
+from zoomsymbl_common.events import RecordingCompleted, utcnow
+from zoomsymbl_common.zoom_payload import recording_completed
+from zoomsymbl_ingest.intake import Intake, host_allowed
+from zoomsymbl_ingest.metrics import IngestMetrics
+
+from tests.ingest.support import (
+    DOWNLOAD_TOKEN,
+    MemoryReceipts,
+    MemoryTokens,
+    RecordingPublisher,
+    meeting_object,
+    tenants,
+)
+
+
+class Parts:
+    def __init__(self) -> None:
+        self.publisher = RecordingPublisher()
+        self.receipts = MemoryReceipts()
+        self.tokens = MemoryTokens()
+        self.metrics = IngestMetrics.create()
+        self.intake = Intake(self.publisher, self.receipts, self.tokens, self.metrics, store_timeout=0.2)
+
+    def count(self, name: str, **labels: str) -> float:
+        return self.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def event(meeting_uuid: str = "m-1==", source: str = "webhook") -> RecordingCompleted:
+    return recording_completed("acme", meeting_object(meeting_uuid), source=source)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def parts() -> Parts:
+    return Parts()
+
+
+async def test_a_recording_is_published_once_and_its_receipt_written(parts: Parts) -> None:
+    assert await parts.intake.accept(event()) == "published"
+    assert await parts.intake.accept(event()) == "duplicate"
+    assert [e.event_id for e in parts.publisher.events] == [event().event_id]
+    assert set(parts.receipts.receipts) == {event().event_id}
+    assert parts.count("zoomsymbl_ingest_duplicates_total", source="webhook") == 1
+
+
+async def test_a_receipt_from_an_earlier_process_counts_as_seen(parts: Parts) -> None:
+    await parts.intake.accept(event())
+    restarted = Intake(parts.publisher, parts.receipts, parts.tokens, parts.metrics)
+    assert await restarted.accept(event(source="backfill")) == "duplicate"
+    assert len(parts.publisher.events) == 1
+
+
+async def test_a_burst_of_identical_deliveries_publishes_once(parts: Parts) -> None:
+    parts.publisher.delay = 0.01  # Kafka takes a moment, so the burst really overlaps
+    results = await asyncio.gather(*(parts.intake.accept(event()) for _ in range(20)))
+    assert results.count("published") == 1
+    assert results.count("duplicate") == 19
+    assert len(parts.publisher.events) == 1
+
+
+async def test_kafka_failure_records_nothing_so_a_retry_publishes(parts: Parts) -> None:
+    parts.publisher.error = KafkaUnavailable("down")
+    with pytest.raises(KafkaUnavailable):
+        await parts.intake.accept(event())
+    assert parts.receipts.receipts == {}
+    parts.publisher.error = None
+    assert await parts.intake.accept(event()) == "published"
+    assert len(parts.publisher.events) == 1
+
+
+async def test_the_download_token_is_stored_and_only_flagged_on_the_event(parts: Parts) -> None:
+    expires = utcnow() + timedelta(hours=24)
+    await parts.intake.accept(event(), SecretStr(DOWNLOAD_TOKEN), expires)
+    published = parts.publisher.events[0]
+    assert isinstance(published, RecordingCompleted)
+    assert published.has_download_token
+    assert published.download_token_expires_at == expires
+    assert DOWNLOAD_TOKEN not in published.model_dump_json()
+    stored = parts.tokens.tokens[("acme", "m-1==")]
+    assert stored.value.get_secret_value() == DOWNLOAD_TOKEN
+    assert stored.expires_at == expires
+
+
+async def test_an_expired_download_token_is_not_kept(parts: Parts) -> None:
+    await parts.intake.accept(event(), SecretStr(DOWNLOAD_TOKEN), utcnow() - timedelta(minutes=1))
+    published = parts.publisher.events[0]
+    assert isinstance(published, RecordingCompleted)
+    assert not published.has_download_token
+    assert parts.tokens.tokens == {}
+
+
+async def test_mongodb_down_still_publishes_and_counts_the_skipped_steps(parts: Parts) -> None:
+    parts.receipts.error = MongoUnavailable("ServerSelectionTimeoutError")
+    parts.tokens.error = MongoUnavailable("ServerSelectionTimeoutError")
+    outcome = await parts.intake.accept(event(), SecretStr(DOWNLOAD_TOKEN), utcnow() + timedelta(hours=1))
+    assert outcome == "published"
+    published = parts.publisher.events[0]
+    assert isinstance(published, RecordingCompleted)
+    assert not published.has_download_token  # the mixer falls back to OAuth
+    for operation in ("receipt_lookup", "token_store", "receipt_insert"):
+        assert parts.count("zoomsymbl_ingest_store_errors_total", operation=operation) == 1
+    # The in-process memory still deduplicates while MongoDB is away.
+    assert await parts.intake.accept(event()) == "duplicate"
+    assert len(parts.publisher.events) == 1
+
+
+async def test_a_token_only_tenant_is_refused_rather_than_published_without_its_token(parts: Parts) -> None:
+    parts.tokens.error = MongoUnavailable("ServerSelectionTimeoutError")
+    expires = utcnow() + timedelta(hours=1)
+    with pytest.raises(MongoUnavailable):
+        await parts.intake.accept(event(), SecretStr(DOWNLOAD_TOKEN), expires, token_required=True)
+    assert parts.publisher.events == []
+    parts.tokens.error = None  # Zoom's retry, once MongoDB is back
+    assert await parts.intake.accept(event(), SecretStr(DOWNLOAD_TOKEN), expires, token_required=True) == "published"
+
+
+async def test_a_hanging_mongodb_is_given_up_on_within_the_store_timeout(parts: Parts) -> None:
+    class Hanging(MemoryReceipts):
+        async def seen(self, key: str) -> bool:
+            await asyncio.sleep(60)
+            return True
+
+    intake = Intake(parts.publisher, Hanging(), parts.tokens, parts.metrics, store_timeout=0.05)
+    assert await asyncio.wait_for(intake.accept(event()), 5) == "published"
+
+
+async def test_only_a_few_mongodb_operations_run_at_once(parts: Parts) -> None:
+    class Counting(MemoryReceipts):
+        active = peak = 0
+
+        async def seen(self, key: str) -> bool:
+            Counting.active += 1
+            Counting.peak = max(Counting.peak, Counting.active)
+            await asyncio.sleep(0.01)
+            Counting.active -= 1
+            return False
+
+    intake = Intake(parts.publisher, Counting(), parts.tokens, parts.metrics, store_concurrency=2)
+    await asyncio.gather(*(intake.accept(event(f"m-{i}==")) for i in range(10)))
+    assert Counting.peak == 2
+    assert len(parts.publisher.events) == 10
+
+
+async def test_meeting_seen_looks_at_any_file_set_of_the_meeting(parts: Parts) -> None:
+    await parts.intake.accept(event("m-2=="))
+    assert await parts.intake.meeting_seen("acme", "m-2==")
+    assert not await parts.intake.meeting_seen("acme", "m-3==")
+    assert not await parts.intake.meeting_seen("globex", "m-2==")
+
+
+@pytest.mark.parametrize(
+    ("allowed", "host_id", "host_email", "expected"),
+    [
+        ((), "h", "a@example.com", True),
+        (("A@Example.com",), "h", "a@example.com", True),
+        (("h-1",), "H-1", "", True),
+        (("a@example.com",), "h", "b@example.com", False),
+        (("a@example.com",), "", "", False),
+    ],
+)
+def test_host_allowed(allowed: tuple[str, ...], host_id: str, host_email: str, expected: bool) -> None:
+    tenant = tenants(allowed_users=allowed).default()
+    assert tenant is not None
+    assert host_allowed(tenant, host_id, host_email) is expected

@@ -1,0 +1,162 @@
+"""``python -m zoomsymbl_ingest`` as a real process: kill -9 loses nothing, SIGTERM drains, backfill runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_sandbox.zoom import running_zoom_sandbox
+
+from tests.ingest.support import (
+    DOWNLOAD_TOKEN,
+    SECRET,
+    free_port,
+    meeting_object,
+    quick_meeting,
+    read_events,
+    recording_body,
+    sandbox_config,
+    signed_headers,
+)
+
+pytestmark = pytest.mark.integration
+Process = asyncio.subprocess.Process
+
+
+def ingest_env(infra: InfraSettings, port: int, **tenant: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOOMSYMBL_")}
+    env.update(
+        {
+            "ZOOMSYMBL_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+            "ZOOMSYMBL_KAFKA_TOPIC_PREFIX": infra.kafka_topic_prefix,
+            "ZOOMSYMBL_MONGO_URI": infra.mongo_uri.get_secret_value(),
+            "ZOOMSYMBL_MONGO_DATABASE": infra.mongo_database,
+            "ZOOMSYMBL_INGEST_HTTP_HOST": "127.0.0.1",
+            "ZOOMSYMBL_INGEST_HTTP_PORT": str(port),
+            "ZOOMSYMBL_TENANT_ID": "acme",
+            "ZOOMSYMBL_TENANT_ZOOM_WEBHOOK_SECRET": SECRET,
+        }
+    )
+    env.update({f"ZOOMSYMBL_TENANT_{k.upper()}": v for k, v in tenant.items()})
+    return env
+
+
+@asynccontextmanager
+async def ingest_process(env: dict[str, str], log: Path) -> AsyncIterator[Process]:
+    with log.open("ab") as sink:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "zoomsymbl_ingest", env=env, stdout=sink, stderr=sink
+        )
+    try:
+        await wait_ready(int(env["ZOOMSYMBL_INGEST_HTTP_PORT"]), process)
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await asyncio.wait_for(process.wait(), 30)
+
+
+async def wait_ready(port: int, process: Process, limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            assert process.returncode is None, "ingest exited during start-up"
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise AssertionError("ingest never became ready")
+
+
+async def deliver(port: int, body: bytes) -> int:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"http://127.0.0.1:{port}/webhooks/zoom", data=body, headers=signed_headers(body)) as response,
+    ):
+        return response.status
+
+
+async def test_killed_and_restarted_between_requests_nothing_is_lost(infra: InfraSettings, tmp_path: Path) -> None:
+    port = free_port()
+    env = ingest_env(infra, port)
+    log = tmp_path / "ingest.log"
+    first, second = recording_body(meeting_object("before-kill==")), recording_body(meeting_object("after-kill=="))
+    async with ingest_process(env, log) as process:
+        assert await deliver(port, first) == 200
+        process.kill()  # SIGKILL: no shutdown hook runs
+        await process.wait()
+    async with ingest_process(env, log) as process:
+        assert await deliver(port, second) == 200
+        assert await deliver(port, first) == 200  # Zoom's retry of the first: already durable
+        process.send_signal(signal.SIGTERM)  # graceful: drain, flush, exit 0
+        assert await asyncio.wait_for(process.wait(), 40) == 0
+    events = await read_events(infra, expect=2)
+    assert sorted(e.meeting_uuid for e in events) == ["after-kill==", "before-kill=="]
+    text = log.read_text(encoding="utf-8")
+    assert text.count("recording published") == 2
+    assert "recording already published" in text
+    assert DOWNLOAD_TOKEN not in text
+    assert SECRET not in text
+
+
+async def test_backfill_command_publishes_the_missing_meetings(infra: InfraSettings, tmp_path: Path) -> None:
+    started = utcnow().replace(microsecond=0) - timedelta(days=2)
+    specs = [quick_meeting(u, start_time=started) for u in ("/ajXp112QmuoKj4854875==", "abc//def==", "ok==")]
+    async with running_zoom_sandbox(sandbox_config(*specs)) as sandbox:
+        base = sandbox.base_url_for()
+        env = ingest_env(
+            infra,
+            free_port(),
+            zoom_account_id=sandbox.config.account_id,
+            zoom_client_id=sandbox.config.client_id,
+            zoom_client_secret=sandbox.config.client_secret,
+            zoom_api_base=f"{base}/v2",
+            zoom_oauth_url=f"{base}/oauth/token",
+        )
+        today = utcnow().date()
+        command = [
+            "backfill",
+            "--tenant",
+            "acme",
+            "--from",
+            (today - timedelta(days=5)).isoformat(),
+            "--to",
+            str(today),
+        ]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "zoomsymbl_ingest",
+            *command,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        stdout, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0
+    report = json.loads(stdout)
+    assert {k: report[k] for k in ("tenant", "seen", "new", "skipped", "failed")} == {
+        "tenant": "acme",
+        "seen": 3,
+        "new": 3,
+        "skipped": 0,
+        "failed": 0,
+    }
+    events = await read_events(infra, expect=3)
+    assert sorted(e.meeting_uuid for e in events) == sorted(s.uuid for s in specs)
+    assert {e.source for e in events} == {"backfill"}
