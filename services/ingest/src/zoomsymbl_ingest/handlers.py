@@ -14,7 +14,9 @@ import time
 from datetime import timedelta
 
 from aiohttp import web
+from opentelemetry.trace import SpanKind
 from zoomsymbl_common.errors import InfrastructureUnavailable
+from zoomsymbl_common.telemetry import tracer
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_common.zoom_payload import (
     PayloadError,
@@ -54,7 +56,15 @@ async def on_webhook(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
     started = time.perf_counter()
     metrics.received.inc()
-    outcome, response = await _answer(request)
+    route = "/webhooks/zoom/{tenant}" if "tenant" in request.match_info else "/webhooks/zoom"
+    # The root of the meeting's trace: the Kafka publish below carries it on (W3C headers).
+    with tracer().start_as_current_span(
+        f"POST {route}",
+        kind=SpanKind.SERVER,
+        attributes={"http.request.method": "POST", "http.route": route, "url.scheme": request.scheme},
+    ) as span:
+        outcome, response = await _answer(request)
+        span.set_attribute("http.response.status_code", response.status)
     metrics.observe(outcome, time.perf_counter() - started)
     return response
 
