@@ -19,8 +19,16 @@ CACHE = Path(__file__).resolve().parents[2] / ".cache" / "zoom-sandbox"
 
 async def _probe(path: Path) -> dict[str, Any]:
     out = await run_tool(
-        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,profile,sample_rate,channels,codec_type"
-         ":format=duration,format_name", "-of", "json", str(path)],
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,profile,sample_rate,channels,codec_type:format=duration,format_name",
+            "-of",
+            "json",
+            str(path),
+        ],
         timeout=30,
     )
     parsed: dict[str, Any] = json.loads(out)
@@ -29,8 +37,18 @@ async def _probe(path: Path) -> dict[str, Any]:
 
 async def _sound_starts(path: Path) -> list[float]:
     """Times at which sound resumes after at least 0.3 s of silence (ffmpeg silencedetect)."""
-    args = ["ffmpeg", "-hide_banner", "-nostdin", "-i", str(path), "-af", "silencedetect=n=-40dB:d=0.3",
-            "-f", "null", "-"]
+    args = [
+        "ffmpeg",
+        "-hide_banner",
+        "-nostdin",
+        "-i",
+        str(path),
+        "-af",
+        "silencedetect=n=-40dB:d=0.3",
+        "-f",
+        "null",
+        "-",
+    ]
     # silencedetect reports on stderr, which run_tool does not return.
     done = await asyncio.to_thread(subprocess.run, args, capture_output=True, timeout=60, check=True)
     return [float(v) for v in re.findall(rb"silence_end: ([0-9.]+)", done.stderr)]

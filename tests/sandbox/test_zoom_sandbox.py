@@ -164,9 +164,7 @@ async def test_listing_pages_through_next_page_token(zoom: Zoom) -> None:
 
 async def test_listing_filters_by_window_and_host(zoom: Zoom) -> None:
     token = await zoom.token()
-    status, body = await zoom.get_json(
-        "/v2/users/host%40example.com/recordings?from=2025-03-11&to=2025-03-15", token
-    )
+    status, body = await zoom.get_json("/v2/users/host%40example.com/recordings?from=2025-03-11&to=2025-03-15", token)
     assert status == 200
     assert {m["uuid"] for m in body["meetings"]} == {DOUBLE_SLASH_UUID, PLAIN_UUID}
     status, body = await zoom.get_json("/v2/users/nobody%40example.com/recordings", token)
@@ -174,9 +172,7 @@ async def test_listing_filters_by_window_and_host(zoom: Zoom) -> None:
 
 
 async def test_listing_rejects_a_window_over_one_month(zoom: Zoom) -> None:
-    status, body = await zoom.get_json(
-        "/v2/users/me/recordings?from=2025-01-01&to=2025-03-31", await zoom.token()
-    )
+    status, body = await zoom.get_json("/v2/users/me/recordings?from=2025-01-01&to=2025-03-31", await zoom.token())
     assert (status, body["code"]) == (400, 300)
 
 
@@ -225,8 +221,9 @@ async def test_meeting_object_shape(zoom: Zoom) -> None:
     assert names == ["Audio only - Elisa L", "Audio only - Jean-Luc Pérez", "Audio only - Zoë 🎧 Ng"]
     starts = [f["recording_start"] for f in body["participant_audio_files"]]
     assert starts == ["2025-03-14T10:00:00Z", "2025-03-14T10:00:06Z", "2025-03-14T10:00:11Z"]
-    assert all(f["download_url"].startswith(f"{zoom.sandbox.base_url}/rec/download/")
-               for f in body["participant_audio_files"])
+    assert all(
+        f["download_url"].startswith(f"{zoom.sandbox.base_url}/rec/download/") for f in body["participant_audio_files"]
+    )
 
 
 async def test_participant_audio_is_absent_without_separate_audio(zoom: Zoom) -> None:

@@ -54,8 +54,9 @@ def page_size(query: dict[str, str]) -> int:
 
 def _hosted_by(sandbox: ZoomSandbox, user: str) -> list[RecordedMeeting]:
     wanted = sandbox.config.owner_email if user == "me" else user
-    hosted = [m for m in sandbox.meetings.values()
-              if wanted.lower() in (m.spec.host_email.lower(), m.spec.host_id.lower())]
+    hosted = [
+        m for m in sandbox.meetings.values() if wanted.lower() in (m.spec.host_email.lower(), m.spec.host_id.lower())
+    ]
     if not hosted and wanted.lower() != sandbox.config.owner_email.lower():
         raise ZoomApiError(404, 1001, f"User does not exist: {user}.")
     return hosted
@@ -72,13 +73,18 @@ def list_recordings(request: web.Request, sandbox: ZoomSandbox, user: str) -> di
         if found is None:
             raise ZoomApiError(400, 300, "The next page token is invalid or expired.")
         offset = found
-    matches = sorted((m for m in _hosted_by(sandbox, user) if start <= m.spec.start_time.date() <= to),
-                     key=lambda m: m.spec.start_time, reverse=True)
+    matches = sorted(
+        (m for m in _hosted_by(sandbox, user) if start <= m.spec.start_time.date() <= to),
+        key=lambda m: m.spec.start_time,
+        reverse=True,
+    )
     page = matches[offset : offset + size]
     more = offset + size < len(matches)
     return {
-        "from": start.isoformat(), "to": to.isoformat(),
-        "page_count": max(1, -(-len(matches) // size)), "page_size": size,
+        "from": start.isoformat(),
+        "to": to.isoformat(),
+        "page_count": max(1, -(-len(matches) // size)),
+        "page_size": size,
         "total_records": len(matches),
         "next_page_token": sandbox.new_page_token(offset + size) if more else "",
         "meetings": [sandbox.meeting_object(m.spec.uuid, request) for m in page],
@@ -115,8 +121,13 @@ def participants(sandbox: ZoomSandbox, raw_segment: str) -> dict[str, Any]:
         {"id": hashlib.sha256(p.name.encode()).hexdigest()[:22], "name": p.name, "user_email": p.email or ""}
         for p in meeting.spec.participants
     ]
-    return {"page_count": 1, "page_size": DEFAULT_PAGE_SIZE, "total_records": len(people),
-            "next_page_token": "", "participants": people}
+    return {
+        "page_count": 1,
+        "page_size": DEFAULT_PAGE_SIZE,
+        "total_records": len(people),
+        "next_page_token": "",
+        "participants": people,
+    }
 
 
 def _route(request: web.Request, sandbox: ZoomSandbox, parts: list[str]) -> dict[str, Any]:

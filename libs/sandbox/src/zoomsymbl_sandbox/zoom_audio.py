@@ -86,8 +86,21 @@ def _timeout(duration_s: float) -> float:
 async def _espeak_track(participant: ParticipantSpec, out: Path) -> None:
     duration = participant.duration_s
     if not participant.speech.strip():
-        await run_tool(["ffmpeg", *_QUIET, "-f", "lavfi", "-i", f"anullsrc=r={SAMPLE_RATE}:cl=mono",
-                        "-t", str(duration), *_AAC, str(out)], timeout=_timeout(duration))
+        await run_tool(
+            [
+                "ffmpeg",
+                *_QUIET,
+                "-f",
+                "lavfi",
+                "-i",
+                f"anullsrc=r={SAMPLE_RATE}:cl=mono",
+                "-t",
+                str(duration),
+                *_AAC,
+                str(out),
+            ],
+            timeout=_timeout(duration),
+        )
         return
     text, wav = out.with_suffix(".txt"), out.with_suffix(".wav")
     try:
@@ -95,10 +108,11 @@ async def _espeak_track(participant: ParticipantSpec, out: Path) -> None:
         text.write_text(participant.speech, encoding="utf-8")
         await run_tool(["espeak-ng", "-v", "en", "-w", str(wav), "-f", str(text)], timeout=60)
         # espeak starts with a few ms of silence: strip it so the lead-in is exact.
-        chain = (f"silenceremove=start_periods=1:start_threshold=-50dB,"
-                 f"adelay={int(LEAD_IN_S * 1000)}:all=1,apad=whole_dur={duration},atrim=end={duration}")
-        await run_tool(["ffmpeg", *_QUIET, "-i", str(wav), "-af", chain, *_AAC, str(out)],
-                       timeout=_timeout(duration))
+        chain = (
+            f"silenceremove=start_periods=1:start_threshold=-50dB,"
+            f"adelay={int(LEAD_IN_S * 1000)}:all=1,apad=whole_dur={duration},atrim=end={duration}"
+        )
+        await run_tool(["ffmpeg", *_QUIET, "-i", str(wav), "-af", chain, *_AAC, str(out)], timeout=_timeout(duration))
     finally:
         text.unlink(missing_ok=True)
         wav.unlink(missing_ok=True)
@@ -109,27 +123,35 @@ def _gate(index: int, count: int, phase_s: int) -> str:
     slot = SYNTHETIC_CYCLE_S / count
     start, end = index * slot + 0.5, (index + 1) * slot - 1.5
     clock = f"(t+{phase_s})"
-    return (f"between(mod({clock},{SYNTHETIC_CYCLE_S}),{start:.3f},{end:.3f})"
-            f"*gt(sin(2*PI*{_SYLLABLE_HZ}*{clock}+{index}),-0.4)")
+    return (
+        f"between(mod({clock},{SYNTHETIC_CYCLE_S}),{start:.3f},{end:.3f})"
+        f"*gt(sin(2*PI*{_SYLLABLE_HZ}*{clock}+{index}),-0.4)"
+    )
 
 
 async def _synthetic_cycle(gates: list[str], seed: int, out: Path) -> None:
     source = f"anoisesrc=color=pink:sample_rate={SAMPLE_RATE}:amplitude=0.4:seed={seed}"
     chain = f"lowpass=f=3400,highpass=f=120,volume='min(1,{'+'.join(gates)})':eval=frame"
-    await run_tool(["ffmpeg", *_QUIET, "-f", "lavfi", "-i", source, "-t", str(SYNTHETIC_CYCLE_S),
-                    "-af", chain, *_AAC, str(out)], timeout=_timeout(SYNTHETIC_CYCLE_S))
+    await run_tool(
+        ["ffmpeg", *_QUIET, "-f", "lavfi", "-i", source, "-t", str(SYNTHETIC_CYCLE_S), "-af", chain, *_AAC, str(out)],
+        timeout=_timeout(SYNTHETIC_CYCLE_S),
+    )
 
 
 async def _loop_to(cycle: MediaFile, duration_s: int, out: Path) -> None:
-    await run_tool(["ffmpeg", *_QUIET, "-stream_loop", "-1", "-i", str(cycle.path), "-t", str(duration_s),
-                    "-c", "copy", str(out)], timeout=_timeout(duration_s))
+    await run_tool(
+        ["ffmpeg", *_QUIET, "-stream_loop", "-1", "-i", str(cycle.path), "-t", str(duration_s), "-c", "copy", str(out)],
+        timeout=_timeout(duration_s),
+    )
 
 
 async def _looped(cache_dir: Path, kind: str, gates: list[str], seed: int, duration_s: int) -> MediaFile:
-    cycle = await _cached(cache_dir, f"{kind}-cycle", [gates, seed], "m4a",
-                          lambda out: _synthetic_cycle(gates, seed, out))
-    return await _cached(cache_dir, kind, [gates, seed, duration_s], "m4a",
-                         lambda out: _loop_to(cycle, duration_s, out))
+    cycle = await _cached(
+        cache_dir, f"{kind}-cycle", [gates, seed], "m4a", lambda out: _synthetic_cycle(gates, seed, out)
+    )
+    return await _cached(
+        cache_dir, kind, [gates, seed, duration_s], "m4a", lambda out: _loop_to(cycle, duration_s, out)
+    )
 
 
 async def _participant_track(spec: MeetingSpec, index: int, cache_dir: Path) -> MediaFile:
@@ -151,8 +173,10 @@ async def _amix(spec: MeetingSpec, tracks: tuple[MediaFile, ...], out: Path) -> 
         chains.append(f"[{i}:a]adelay={participant.start_offset_s * 1000}:all=1,apad=whole_dur={total}[a{i}]")
     labels = "".join(f"[a{i}]" for i in range(len(tracks)))
     graph = ";".join([*chains, f"{labels}amix=inputs={len(tracks)}:normalize=0,atrim=end={total}[mix]"])
-    await run_tool(["ffmpeg", *_QUIET, *inputs, "-filter_complex", graph, "-map", "[mix]", *_AAC, str(out)],
-                   timeout=_timeout(total))
+    await run_tool(
+        ["ffmpeg", *_QUIET, *inputs, "-filter_complex", graph, "-map", "[mix]", *_AAC, str(out)],
+        timeout=_timeout(total),
+    )
 
 
 async def _mix(spec: MeetingSpec, tracks: tuple[MediaFile, ...], cache_dir: Path) -> MediaFile:
@@ -168,10 +192,37 @@ async def _mix(spec: MeetingSpec, tracks: tuple[MediaFile, ...], cache_dir: Path
 
 async def _video(mix: MediaFile, duration_s: int, out: Path) -> None:
     # A still, tiny picture: the video only has to exist and carry the mixed audio.
-    await run_tool(["ffmpeg", *_QUIET, "-f", "lavfi", "-i", f"color=c=0x1f2937:s=160x90:r=1:d={duration_s}",
-                    "-i", str(mix.path), "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset",
-                    "ultrafast", "-tune", "stillimage", "-pix_fmt", "yuv420p", "-c:a", "copy", "-shortest",
-                    "-f", "mp4", str(out)], timeout=_timeout(duration_s))
+    await run_tool(
+        [
+            "ffmpeg",
+            *_QUIET,
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=c=0x1f2937:s=160x90:r=1:d={duration_s}",
+            "-i",
+            str(mix.path),
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "stillimage",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "copy",
+            "-shortest",
+            "-f",
+            "mp4",
+            str(out),
+        ],
+        timeout=_timeout(duration_s),
+    )
 
 
 async def generate_meeting_media(spec: MeetingSpec, cache_dir: Path) -> MeetingMedia:
@@ -183,6 +234,5 @@ async def generate_meeting_media(spec: MeetingSpec, cache_dir: Path) -> MeetingM
     video = None
     if spec.include_video:
         total = spec.total_duration_s
-        video = await _cached(cache_dir, "video", [mix.path.name, total], "mp4",
-                               lambda out: _video(mix, total, out))
+        video = await _cached(cache_dir, "video", [mix.path.name, total], "mp4", lambda out: _video(mix, total, out))
     return MeetingMedia(tracks=tracks, mix=mix, video=video)

@@ -102,10 +102,8 @@ async def cdn_download_handler(request: web.Request) -> web.StreamResponse:
     file_id = request.match_info["file_id"]
     stored = sandbox.files.get(file_id)
     query = request.query
-    if stored is None or not sandbox.cdn_query_valid(file_id, query.get("expires", ""),
-                                                     query.get("signature", "")):
-        return web.Response(status=403, text="<Error><Code>AccessDenied</Code></Error>",
-                            content_type="application/xml")
+    if stored is None or not sandbox.cdn_query_valid(file_id, query.get("expires", ""), query.get("signature", "")):
+        return web.Response(status=403, text="<Error><Code>AccessDenied</Code></Error>", content_type="application/xml")
     return await serve_file(request, sandbox, stored, "signed_url")
 
 
@@ -113,8 +111,7 @@ def _open(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
-async def serve_file(request: web.Request, sandbox: ZoomSandbox, stored: StoredFile,
-                     auth: str) -> web.StreamResponse:
+async def serve_file(request: web.Request, sandbox: ZoomSandbox, stored: StoredFile, auth: str) -> web.StreamResponse:
     """Send the file (or the asked-for range), honouring a pending truncation fault."""
     try:
         wanted = parse_range(request.headers.get("Range"), stored.size)
@@ -136,15 +133,22 @@ async def serve_file(request: web.Request, sandbox: ZoomSandbox, stored: StoredF
     with sandbox.stats.downloading():
         sent = await _stream(request, response, sandbox, stored.path, span, limit)
     truncated = limit is not None and sent < span.length
-    sandbox.stats.record_download(DownloadRecord(
-        stored.file_id, response.status, span.start, span.end if wanted else None, sent, auth, truncated))
+    sandbox.stats.record_download(
+        DownloadRecord(stored.file_id, response.status, span.start, span.end if wanted else None, sent, auth, truncated)
+    )
     if not truncated:
         await response.write_eof()
     return response
 
 
-async def _stream(request: web.Request, response: web.StreamResponse, sandbox: ZoomSandbox,
-                  path: Path, span: ByteRange, limit: int | None) -> int:
+async def _stream(
+    request: web.Request,
+    response: web.StreamResponse,
+    sandbox: ZoomSandbox,
+    path: Path,
+    span: ByteRange,
+    limit: int | None,
+) -> int:
     handle = await asyncio.to_thread(_open, path)
     sent = 0
     try:

@@ -49,10 +49,12 @@ async def token_handler(request: web.Request) -> web.Response:
     if params.get("account_id") != sandbox.config.account_id:
         return _oauth_error(400, "invalid_request", "Invalid request : Account ID is invalid")
     sandbox.stats.token_issues += 1
-    return web.json_response({
-        "access_token": sandbox.tokens.issue_access(sandbox.config.access_token_ttl_s),
-        "token_type": "bearer",
-        "expires_in": sandbox.config.access_token_ttl_s,
-        "scope": sandbox.config.scope,
-        "api_url": sandbox.base_url_for(request),
-    })
+    return web.json_response(
+        {
+            "access_token": sandbox.tokens.issue_access(sandbox.config.access_token_ttl_s),
+            "token_type": "bearer",
+            "expires_in": sandbox.config.access_token_ttl_s,
+            "scope": sandbox.config.scope,
+            "api_url": sandbox.base_url_for(request),
+        }
+    )

@@ -59,12 +59,18 @@ def _file_id(meeting_uuid: str, kind: str, index: int) -> str:
     return str(uuid_lib.uuid5(_FILE_ID_NAMESPACE, f"{meeting_uuid}\x00{kind}\x00{index}"))
 
 
-def _stored(spec: MeetingSpec, kind: FileKind, media: MediaFile, offset_s: int, duration_s: int,
-            index: int | None = None) -> StoredFile:
+def _stored(
+    spec: MeetingSpec, kind: FileKind, media: MediaFile, offset_s: int, duration_s: int, index: int | None = None
+) -> StoredFile:
     start = spec.start_time + timedelta(seconds=offset_s)
     return StoredFile(
-        file_id=_file_id(spec.uuid, kind, index or 0), meeting_uuid=spec.uuid, kind=kind, path=media.path,
-        size=media.size, recording_start=start, recording_end=start + timedelta(seconds=duration_s),
+        file_id=_file_id(spec.uuid, kind, index or 0),
+        meeting_uuid=spec.uuid,
+        kind=kind,
+        path=media.path,
+        size=media.size,
+        recording_start=start,
+        recording_end=start + timedelta(seconds=duration_s),
         participant_index=index,
     )
 
@@ -77,8 +83,7 @@ def recorded_meeting(spec: MeetingSpec, media: MeetingMedia) -> RecordedMeeting:
         files.append(_stored(spec, "video", media.video, 0, total))
     if spec.separate_audio:
         for index, (participant, track) in enumerate(zip(spec.participants, media.tracks, strict=True)):
-            files.append(_stored(spec, "participant", track, participant.start_offset_s,
-                                 participant.duration_s, index))
+            files.append(_stored(spec, "participant", track, participant.start_offset_s, participant.duration_s, index))
     return RecordedMeeting(spec=spec, files=tuple(files))
 
 
@@ -139,7 +144,6 @@ def meeting_object(meeting: RecordedMeeting, account_id: str, base_url: str) -> 
     # Zoom omits the key entirely when separate participant audio is off.
     if participants:
         body["participant_audio_files"] = [
-            _participant_file(f, spec.participants[f.participant_index or 0].name, base_url)
-            for f in participants
+            _participant_file(f, spec.participants[f.participant_index or 0].name, base_url) for f in participants
         ]
     return body

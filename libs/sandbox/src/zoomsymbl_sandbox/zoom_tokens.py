@@ -58,9 +58,7 @@ class TokenStore:
     def expire(self, kind: TokenKind) -> int:
         """Make every issued token of `kind` expired now; return how many were live."""
         now = self._clock()
-        stores = {"access": [self._access], "download": [self._download]}.get(
-            kind, [self._access, self._download]
-        )
+        stores = {"access": [self._access], "download": [self._download]}.get(kind, [self._access, self._download])
         live = 0
         for store in stores:
             for issued in store.values():

@@ -109,8 +109,11 @@ async def send_url_validation(
 ) -> UrlValidationResult:
     """Send a signed `endpoint.url_validation` and check the receiver's `encryptedToken`."""
     plain_token = plain_token or secrets.token_urlsafe(16)
-    event = {"payload": {"plainToken": plain_token}, "event_ts": int(time.time() * 1000),
-             "event": "endpoint.url_validation"}
+    event = {
+        "payload": {"plainToken": plain_token},
+        "event_ts": int(time.time() * 1000),
+        "event": "endpoint.url_validation",
+    }
     started = time.monotonic()
     try:
         async with await post_signed(session, target_url, encode_event(event), secret) as response:
