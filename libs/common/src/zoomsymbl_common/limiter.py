@@ -1,0 +1,277 @@
+"""The cluster-wide provider limiter: a token bucket plus a cap on jobs in flight, per provider account.
+
+Every change is one atomic single-document operation that a unique key arbitrates: an insert (the
+loser gets ``DuplicateKeyError``) or a delete (exactly one caller gets ``deleted_count == 1``).
+Read-modify-write updates are not used: on the local MongoDB-wire server (FerretDB 1.24, SQLite)
+concurrent conditional updates are not isolated — six compare-and-set writers on a version field
+all "won" 180 times while the version reached 95, and ``$inc`` lost 144 of 180 increments — whereas
+unique-key inserts and deletes stay exact. FerretDB also answers only ``_id`` equality from an
+index, so ticks are found by inserting them, never by querying.
+
+* collection ``limiter`` holds the **slots**: ``_id = "{account}|slot|{k}"`` with k below
+  ``max_in_flight``, and ``key = "{account}|ref|{job_ref}"`` (unique): the cap is the number of slot
+  numbers, and a job reference holds one slot at most. A handful of documents per account.
+* collection ``limiter_ticks`` holds the spent **ticks**: ``_id = "{account}|{rate}|{n}"``. Tick n
+  falls due at ``n / rate`` (Unix seconds) and may be spent once while it is among the last
+  ``burst`` ticks due. That is the token bucket: in any window of length T at most
+  ``burst + ceil(rate * T)`` ticks are spent (in any 1-second window: ``burst + ceil(rate)``, i.e.
+  ``burst + rate`` for a whole-number rate). Replicas use their own clocks;
+  one ahead by d seconds spends up to ``d * rate`` ticks early. Old ticks are swept as they go.
+
+Lifecycle of a slot, keyed by a job reference (the submitter's idempotency key): ``acquire``
+(submitter, before submitting; idempotent while the reference holds a slot) → ``release``
+(notifier on ``completed``/``failed``, or the submitter when no job came to exist; True exactly
+once) or ``reclaim_expired`` (lease ran out and the provider confirms the job finished).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+
+from zoomsymbl_common.errors import RateLimitedError
+from zoomsymbl_common.mongo import LIMITER, Document, Mongo, guarded
+
+log = logging.getLogger("zoomsymbl.limiter")
+LIMITER_TICKS = "limiter_ticks"
+LIMITER_INDEXES = [IndexModel([("key", ASCENDING)], unique=True, name="limiter_key_unique")]
+_SWEEP_EVERY = 32  # whoever spends a tick divisible by this deletes ticks long out of every window
+_SKEW_TOLERANCE = 10.0  # seconds of clock skew between replicas that sweeping never cuts into
+
+
+class LimiterTimeout(RateLimitedError):
+    """No token or slot became free within the caller's timeout; retry later without spending budget."""
+
+    def __init__(self, account_key: str, job_ref: str, timeout: float) -> None:
+        super().__init__(
+            f"no limiter slot for account {account_key!r} (job {job_ref!r}) within {timeout!r} s",
+            retry_after=0.0,
+        )
+        self.account_key = account_key
+        self.job_ref = job_ref
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A job in flight: which slot number, who holds it, since when, until when without news."""
+
+    ref: str
+    number: int
+    acquired_at: float
+    expires_at: float
+
+
+def tick_window(now: float, rate: float, burst: int) -> tuple[int, int]:
+    """The ticks that may be spent at ``now``: ``lo < n <= hi`` (the last ``burst`` ticks due)."""
+    hi = math.floor(now * rate)
+    return hi - burst, hi
+
+
+def next_tick_in(now: float, rate: float) -> float:
+    """Seconds until the next tick falls due."""
+    return max(0.0, (math.floor(now * rate) + 1) / rate - now)
+
+
+def pick_tick(spent: set[int], lo: int, hi: int) -> int | None:
+    """The oldest tick of the window not known to be spent."""
+    return next((n for n in range(lo + 1, hi + 1) if n not in spent), None)
+
+
+def free_slot_numbers(taken: set[int], cap: int) -> list[int]:
+    """Slot numbers below ``cap`` nobody holds."""
+    return [n for n in range(cap) if n not in taken]
+
+
+def expired(slots: list[Slot], now: float) -> list[Slot]:
+    """Slots whose lease ran out."""
+    return [slot for slot in slots if slot.expires_at <= now]
+
+
+def _slot(doc: Document) -> Slot:
+    return Slot(str(doc["ref"]), int(doc["slot"]), float(doc["acquired_at"]), float(doc["expires_at"]))
+
+
+class Limiter:
+    """The limiter of one provider account, shared by every replica through MongoDB."""
+
+    def __init__(
+        self,
+        mongo: Mongo,
+        account_key: str,
+        rate_per_second: float = 1.0,
+        burst: int = 1,
+        max_in_flight: int = 2,
+        lease_seconds: float = 900.0,
+        *,
+        poll_max_seconds: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        if rate_per_second <= 0 or burst < 1 or max_in_flight < 1 or lease_seconds <= 0:
+            raise ValueError("limiter needs rate_per_second > 0, burst >= 1, max_in_flight >= 1, lease_seconds > 0")
+        self.account_key = account_key
+        self.rate = rate_per_second
+        self.burst = burst
+        self.max_in_flight = max_in_flight
+        self.lease_seconds = lease_seconds
+        self._slots = mongo.db[LIMITER]
+        self._ticks = mongo.db[LIMITER_TICKS]
+        self._poll_max = poll_max_seconds
+        self._clock = clock
+        self._sleep = sleep
+        self._indexed = False
+        self._spent: set[int] = set()  # ticks known spent (they never become unspent)
+
+    async def acquire(self, job_ref: str, *, timeout: float | None = None) -> None:
+        """Hold a slot for ``job_ref`` and spend one token, waiting up to ``timeout`` seconds.
+
+        Returns at once when ``job_ref`` already holds a slot (its lease is renewed). Waits by
+        polling for a slot with backoff, then sleeping until the next token is due; raises
+        :class:`LimiterTimeout` (and holds nothing new) when ``timeout`` passes first.
+        """
+        await self._ensure_indexes()
+        deadline = None if timeout is None else self._clock() + timeout
+        if not await self._hold_slot(job_ref, deadline, timeout):
+            return  # held already: its token was spent when it was taken
+        while (wait := await self._spend_tick()) is not None:
+            left = None if deadline is None else deadline - self._clock()
+            if left is not None and left <= 0:
+                await self.release(job_ref)
+                raise LimiterTimeout(self.account_key, job_ref, float(timeout or 0))
+            await self._sleep(wait if left is None else min(wait, left))
+
+    async def release(self, job_ref: str) -> bool:
+        """Free the slot of ``job_ref``; True only for the one call that actually freed it."""
+        result = await guarded(self._slots.delete_one({"key": self._ref_key(job_ref)}))
+        return result.deleted_count == 1
+
+    async def reclaim_expired(self, is_finished: Callable[[str], Awaitable[bool]]) -> int:
+        """Free expired slots whose job ``is_finished`` confirms finished; renew the others' leases.
+
+        Returns how many slots were freed. ``is_finished`` should ask the provider's job API.
+        """
+        freed = 0
+        for slot in expired(await self.slots(), self._clock()):
+            slot_id = self._slot_id(slot.number)
+            if await is_finished(slot.ref):
+                # Matches only if nobody renewed or released the slot meanwhile.
+                query = {"_id": slot_id, "ref": slot.ref, "expires_at": slot.expires_at}
+                result = await guarded(self._slots.delete_one(query))
+                freed += result.deleted_count
+                log.warning("limiter slot reclaimed", extra={"account": self.account_key, "job_ref": slot.ref})
+            else:
+                await self._renew(slot_id)
+        return freed
+
+    async def slots(self) -> list[Slot]:
+        """The slots held now."""
+        docs = await guarded(self._slots.find({"account": self.account_key}).to_list(None))
+        return [_slot(doc) for doc in docs]
+
+    async def snapshot(self) -> dict[str, Any]:
+        """The current state (tokens left, slots held), for metrics, tests and operators."""
+        lo, hi = tick_window(self._clock(), self.rate, self.burst)
+        ticks = await guarded(self._ticks.find({"account": self.account_key, "rate": self.rate}).to_list(None))
+        spent = {int(doc["tick"]) for doc in ticks}
+        slots = await self.slots()
+        return {
+            "account_key": self.account_key,
+            "tokens": len([n for n in range(lo + 1, hi + 1) if n not in spent]),
+            "in_flight": len(slots),
+            "max_in_flight": self.max_in_flight,
+            "rate_per_second": self.rate,
+            "burst": self.burst,
+            "slots": [{"ref": s.ref, "acquired_at": s.acquired_at, "expires_at": s.expires_at} for s in slots],
+        }
+
+    async def _hold_slot(self, job_ref: str, deadline: float | None, timeout: float | None) -> bool:
+        """Take a free slot for ``job_ref`` (True), or renew the one it holds (False); polls while full."""
+        polls = 0
+        while True:
+            slots = await self.slots()
+            held = next((slot for slot in slots if slot.ref == job_ref), None)
+            if held is not None:
+                await self._renew(self._slot_id(held.number))
+                return False
+            free = free_slot_numbers({slot.number for slot in slots}, self.max_in_flight)
+            if free:
+                if await self._insert_slot(job_ref, random.choice(free)):
+                    return True
+                continue  # another replica took that number (or this ref) first: look again
+            polls += 1
+            wait = min(self._poll_max, 0.02 * 2 ** min(polls, 10)) * random.uniform(0.5, 1.0)
+            if deadline is not None:
+                left = deadline - self._clock()
+                if left <= 0:
+                    raise LimiterTimeout(self.account_key, job_ref, float(timeout or 0))
+                wait = min(wait, left)
+            await self._sleep(wait)
+
+    async def _insert_slot(self, job_ref: str, number: int) -> bool:
+        now = self._clock()
+        doc = {
+            "_id": self._slot_id(number),
+            "key": self._ref_key(job_ref),
+            "account": self.account_key,
+            "slot": number,
+            "ref": job_ref,
+            "acquired_at": now,
+            "expires_at": now + self.lease_seconds,
+        }
+        try:
+            await guarded(self._slots.insert_one(doc))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def _renew(self, slot_id: str) -> None:
+        await guarded(
+            self._slots.update_one({"_id": slot_id}, {"$set": {"expires_at": self._clock() + self.lease_seconds}})
+        )
+
+    async def _spend_tick(self) -> float | None:
+        """Spend a tick (None), or say how long until the next one falls due (seconds)."""
+        while True:
+            now = self._clock()
+            lo, hi = tick_window(now, self.rate, self.burst)
+            self._spent = {n for n in self._spent if n > lo}
+            tick = pick_tick(self._spent, lo, hi)
+            if tick is None:
+                return next_tick_in(now, self.rate) + random.uniform(0.0, 0.005)
+            self._spent.add(tick)
+            doc = {"_id": f"{self.account_key}|{self.rate:g}|{tick}", "account": self.account_key, "rate": self.rate}
+            try:
+                await guarded(self._ticks.insert_one({**doc, "tick": tick, "at": now}))
+            except DuplicateKeyError:
+                continue  # spent by another replica; try the next one
+            if tick % _SWEEP_EVERY == 0:
+                await self._sweep(now)
+            return None
+
+    async def _sweep(self, now: float) -> None:
+        """Delete ticks long out of every window (by time, so ticks of an old rate go too)."""
+        horizon = now - self.burst / self.rate - _SKEW_TOLERANCE
+        await guarded(self._ticks.delete_many({"account": self.account_key, "at": {"$lt": horizon}}))
+
+    async def _ensure_indexes(self) -> None:
+        if not self._indexed:
+            # One index per call: FerretDB 1.24 drops the connection when a multi-index call meets
+            # indexes that already exist.
+            for model in LIMITER_INDEXES:
+                await guarded(self._slots.create_indexes([model]))
+            self._indexed = True
+
+    def _slot_id(self, number: int) -> str:
+        return f"{self.account_key}|slot|{number}"
+
+    def _ref_key(self, job_ref: str) -> str:
+        return f"{self.account_key}|ref|{job_ref}"

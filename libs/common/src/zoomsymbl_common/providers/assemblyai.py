@@ -1,0 +1,206 @@
+"""AssemblyAI v2 transcript API: submit (presigned URL or streamed upload), status, transcript insights.
+
+AssemblyAI queues jobs above an account's concurrency instead of refusing them, so its in-flight
+cap is ours to keep (the limiter) rather than a 429 to survive. The webhook is authenticated by a
+header of our choice whose value is the per-job callback token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from zoomsymbl_common.errors import PoisonInputError, RetryableError
+from zoomsymbl_common.events import JobStatus, Provider
+from zoomsymbl_common.logs import register_secret
+from zoomsymbl_common.providers.base import (
+    InsightItem,
+    Insights,
+    JobState,
+    ProviderLimits,
+    SubmitRequest,
+    SubmittedJob,
+    TranscriptMessage,
+)
+from zoomsymbl_common.providers.http import close_stream, read_json, transport_errors
+
+ASSEMBLYAI_LIMITS = ProviderLimits(
+    max_file_seconds=10 * 3600, max_file_bytes=5 * 1024**3, caps_concurrency_with_429=False
+)
+_STATUSES: dict[str, JobStatus] = {
+    "queued": "scheduled",
+    "processing": "in_progress",
+    "completed": "completed",
+    "error": "failed",
+}
+_REGIONAL_ENGLISH = {"us": "en_us", "gb": "en_uk", "uk": "en_uk", "au": "en_au"}
+_SHORT = aiohttp.ClientTimeout(total=60, sock_connect=10)
+
+
+def assemblyai_language(language: str) -> str:
+    """AssemblyAI's code for a BCP 47 tag: ``en-US`` → ``en_us``, ``fr-FR`` → ``fr``."""
+    base, _, region = language.replace("_", "-").lower().partition("-")
+    if base == "en" and region:
+        return _REGIONAL_ENGLISH.get(region, "en")
+    return base or "en_us"
+
+
+def transcript_body(request: SubmitRequest, audio_url: str) -> dict[str, Any]:
+    """The JSON of ``POST /v2/transcript`` for ``request`` (contains secrets: never log it)."""
+    language = assemblyai_language(request.language)
+    body: dict[str, Any] = {
+        "audio_url": audio_url,
+        "language_code": language,
+        "webhook_url": request.webhook_url.get_secret_value(),
+    }
+    if request.webhook_auth_header is not None:
+        name, value = request.webhook_auth_header
+        body["webhook_auth_header_name"] = name
+        body["webhook_auth_header_value"] = value.get_secret_value()
+    if request.channels > 1:
+        body["multichannel"] = True
+    elif request.diarization:
+        body["speaker_labels"] = True
+    if language.startswith("en"):
+        # Summaries and topics exist for English only.
+        body |= {"summarization": True, "summary_model": "informative", "summary_type": "bullets"}
+        body["iab_categories"] = True
+    return body
+
+
+def _seconds(value: object) -> float:
+    return float(value) / 1000.0 if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def parse_utterances(raw: object) -> tuple[TranscriptMessage, ...]:
+    """Utterances → messages; with multichannel the speaker is the channel ("Channel 2")."""
+    if not isinstance(raw, list):
+        return ()
+    messages = []
+    for entry in raw:
+        if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
+            continue
+        channel_text = entry.get("channel")
+        channel = int(channel_text) if isinstance(channel_text, str) and channel_text.isdigit() else None
+        label = entry.get("speaker")
+        speaker = f"Channel {channel}" if channel is not None else f"Speaker {label or 'A'}"
+        start, end = _seconds(entry.get("start")), _seconds(entry.get("end"))
+        messages.append(TranscriptMessage(speaker, entry["text"], start, max(start, end), channel=channel))
+    return tuple(sorted(messages, key=lambda m: m.start_seconds))
+
+
+def parse_summary(raw: object) -> tuple[str, ...]:
+    """A bullet summary ("- one\\n- two") → lines."""
+    if not isinstance(raw, str):
+        return ()
+    lines = (line.strip().removeprefix("- ").removeprefix("* ").strip() for line in raw.splitlines())
+    return tuple(line for line in lines if line)
+
+
+def parse_topics(raw: object) -> tuple[InsightItem, ...]:
+    """``iab_categories_result.summary`` ({"A>B>C": relevance}) → topics, most relevant first."""
+    summary = raw.get("summary") if isinstance(raw, dict) else None
+    if not isinstance(summary, dict):
+        return ()
+    ranked = sorted(
+        ((str(label), float(score)) for label, score in summary.items() if isinstance(score, int | float)),
+        key=lambda item: -item[1],
+    )
+    return tuple(InsightItem(text=label.split(">")[-1], score=score) for label, score in ranked)
+
+
+class AssemblyAIProvider:
+    """:class:`~zoomsymbl_common.providers.base.SpeechProvider` for AssemblyAI."""
+
+    name: Provider = "assemblyai"
+    limits: ProviderLimits = ASSEMBLYAI_LIMITS
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        api_key: str,
+        api_base: str = "https://api.assemblyai.com",
+        submit_timeout: float = 900.0,
+    ) -> None:
+        self._session = session
+        self._base = api_base.rstrip("/")
+        self._headers = {"authorization": api_key}
+        self._submit_timeout = aiohttp.ClientTimeout(total=submit_timeout, sock_connect=10)
+
+    async def submit(self, request: SubmitRequest) -> SubmittedJob:
+        """Create a transcript from ``request.audio_url``, or upload the stream first (``/v2/upload``)."""
+        if request.audio_url is not None:
+            audio_url = request.audio_url.get_secret_value()
+        elif request.audio is not None:
+            audio_url = await self._upload(request)
+        else:
+            raise PoisonInputError("submit request has neither audio nor audio_url", stage="submit")
+        body = transcript_body(request, audio_url)
+        async with (
+            transport_errors("assemblyai", "transcript"),
+            self._session.post(f"{self._base}/v2/transcript", json=body, headers=self._headers, timeout=_SHORT) as resp,
+        ):
+            data = await read_json("assemblyai", "transcript", resp)
+        transcript_id = data.get("id")
+        if not isinstance(transcript_id, str) or not transcript_id:
+            raise PoisonInputError("assemblyai accepted the transcript but answered without an id", stage="submit")
+        return SubmittedJob(job_id=transcript_id, conversation_id=transcript_id)
+
+    async def job_status(self, job_id: str) -> JobState:
+        """Status from ``GET /v2/transcript/{id}``; a transcript AssemblyAI does not know is failed."""
+        try:
+            data = await self._transcript(job_id)
+        except PoisonInputError as exc:
+            if "HTTP 404" in exc.reason:
+                return JobState("failed", reason=f"assemblyai does not know transcript {job_id!r}")
+            raise
+        status = _STATUSES.get(str(data.get("status")), "in_progress")
+        reason = str(data.get("error") or "failed at assemblyai") if status == "failed" else None
+        return JobState(status, reason=reason)
+
+    async def fetch_insights(self, job: SubmittedJob) -> Insights:
+        """Per-channel (or per-speaker) utterances, the bullet summary and topics of a completed transcript."""
+        data = await self._transcript(job.job_id)
+        status = data.get("status")
+        if status == "error":
+            raise PoisonInputError(f"assemblyai transcript failed: {data.get('error')!r}", stage="insights")
+        if status != "completed":
+            raise RetryableError(f"assemblyai transcript {job.job_id!r} is {status!r}, not completed")
+        return Insights(
+            messages=parse_utterances(data.get("utterances")),
+            topics=parse_topics(data.get("iab_categories_result")),
+            summary=parse_summary(data.get("summary")),
+        )
+
+    async def _transcript(self, transcript_id: str) -> dict[str, Any]:
+        async with (
+            transport_errors("assemblyai", "get transcript"),
+            self._session.get(
+                f"{self._base}/v2/transcript/{transcript_id}", headers=self._headers, timeout=_SHORT
+            ) as resp,
+        ):
+            return await read_json("assemblyai", "get transcript", resp, stage="status")
+
+    async def _upload(self, request: SubmitRequest) -> str:
+        assert request.audio is not None
+        headers = {**self._headers, "Content-Type": "application/octet-stream"}
+        if request.size_bytes > 0:
+            headers["Content-Length"] = str(request.size_bytes)
+        stream = request.audio()
+        try:
+            async with (
+                transport_errors("assemblyai", "upload"),
+                self._session.post(
+                    f"{self._base}/v2/upload", data=stream, headers=headers, timeout=self._submit_timeout
+                ) as resp,
+            ):
+                data = await read_json("assemblyai", "upload", resp)
+        finally:
+            await close_stream(stream)
+        url = data.get("upload_url")
+        if not isinstance(url, str) or not url:
+            raise RetryableError("assemblyai upload answered without upload_url")
+        register_secret(url)
+        return url

@@ -1,0 +1,96 @@
+"""HTTP plumbing shared by the provider clients: status → error type, Retry-After, safe error text.
+
+429 → :class:`RateLimitedError` (wait, no retry budget spent); 5xx, timeouts and connection errors →
+:class:`RetryableError`; any other 4xx → :class:`PoisonInputError` carrying the provider's message.
+Every message passes through the log redactor first: a provider may echo our webhook URL (which
+holds the callback token) or a presigned URL back in an error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+
+from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError
+from zoomsymbl_common.logs import redact
+
+_MAX_MESSAGE = 300
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a ``Retry-After`` header given in seconds (HTTP dates are ignored)."""
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return max(0.0, min(seconds, 3600.0))
+
+
+def provider_message(body: bytes) -> str:
+    """The human part of an error body (``message``/``error``/``detail``), redacted and shortened."""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        for key in ("message", "error", "detail", "msg"):
+            if isinstance(data.get(key), str):
+                text = data[key]
+                break
+    return redact(text.strip())[:_MAX_MESSAGE] or "(empty body)"
+
+
+def raise_for_status(
+    provider: str, action: str, status: int, body: bytes, headers: Mapping[str, str], stage: str = "submit"
+) -> None:
+    """Raise the error type that ``status`` calls for; return for 2xx."""
+    if 200 <= status < 300:
+        return
+    message = provider_message(body)
+    what = f"{provider} {action} answered HTTP {status}: {message!r}"
+    if status == 429:
+        raise RateLimitedError(what, retry_after=retry_after(headers))
+    if status >= 500 or status in (408, 409, 425):
+        raise RetryableError(what, retry_after=retry_after(headers))
+    raise PoisonInputError(what, stage=stage)
+
+
+@asynccontextmanager
+async def transport_errors(provider: str, action: str) -> AsyncIterator[None]:
+    """Turn connection failures and timeouts into :class:`RetryableError` (no URL in the message)."""
+    try:
+        yield
+    except TimeoutError as exc:
+        raise RetryableError(f"{provider} {action} timed out") from exc
+    except aiohttp.ClientError as exc:
+        raise RetryableError(f"{provider} {action} failed: {type(exc).__name__}") from exc
+
+
+async def read_json(
+    provider: str, action: str, response: aiohttp.ClientResponse, stage: str = "submit"
+) -> dict[str, Any]:
+    """The JSON object of a 2xx ``response``; anything else raises the matching error."""
+    body = await response.read()
+    raise_for_status(provider, action, response.status, body, response.headers, stage)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise RetryableError(f"{provider} {action} answered non-JSON with HTTP {response.status}") from None
+    if not isinstance(data, dict):
+        raise RetryableError(f"{provider} {action} answered a JSON {type(data).__name__}, not an object")
+    return data
+
+
+async def close_stream(stream: object) -> None:
+    """Close an async generator body the HTTP client may have left half-read (frees the S3 response)."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -1,0 +1,278 @@
+"""Symbl.ai async audio API: app token, submit (bytes or URL), job status, conversation insights.
+
+The app token (``POST /oauth2/token:generate``, 24 h) is cached per client and refreshed shortly
+before it expires by one caller at a time; a 401 on a call made with a token invalidates exactly that
+token (so concurrent 401s cause one refresh, not many) and the call is repeated once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from pydantic import SecretStr
+
+from zoomsymbl_common.errors import PoisonInputError, RetryableError
+from zoomsymbl_common.events import JobStatus, Provider
+from zoomsymbl_common.logs import register_secret
+from zoomsymbl_common.providers.base import (
+    Insights,
+    JobState,
+    ProviderLimits,
+    SubmitRequest,
+    SubmittedJob,
+)
+from zoomsymbl_common.providers.http import close_stream, read_json, transport_errors
+from zoomsymbl_common.providers.symbl_insights import parse_items, parse_messages, parse_summary
+
+SYMBL_LIMITS = ProviderLimits(max_file_seconds=4 * 3600, max_file_bytes=5 * 1024**3, caps_concurrency_with_429=True)
+CONTENT_TYPES = {"flac": "audio/flac", "wav": "audio/wav", "opus": "audio/ogg", "m4a": "audio/mp4"}
+_STATUSES: dict[str, JobStatus] = {
+    "scheduled": "scheduled",
+    "in_progress": "in_progress",
+    "completed": "completed",
+    "failed": "failed",
+}
+_SHORT = aiohttp.ClientTimeout(total=60, sock_connect=10)
+
+
+def symbl_options(request: SubmitRequest) -> dict[str, Any]:
+    """The processing options of a submit request, as Symbl's JSON body names them."""
+    options: dict[str, Any] = {
+        "name": request.name,
+        "languageCode": request.language,
+        "webhookUrl": request.webhook_url.get_secret_value(),
+    }
+    if request.channels > 1:
+        by_channel = {c.channel: c for c in request.channel_map}
+        metadata = []
+        for channel in range(1, request.channels + 1):
+            assigned = by_channel.get(channel)
+            speaker: dict[str, str] = {"name": assigned.participant_name if assigned else f"Channel {channel}"}
+            if assigned is not None and assigned.participant_email:
+                speaker["email"] = assigned.participant_email
+            metadata.append({"channel": channel, "speaker": speaker})
+        options["enableSeparateRecognitionPerChannel"] = True
+        options["channelMetadata"] = metadata
+    elif request.diarization:
+        heard = sum(len(c.file_ids) for c in request.channel_map)
+        options["enableSpeakerDiarization"] = True
+        options["diarizationSpeakerCount"] = max(2, heard)
+    return options
+
+
+def as_query(options: Mapping[str, Any]) -> dict[str, str]:
+    """Options as query parameters (``/v1/process/audio`` takes the body as audio)."""
+    query: dict[str, str] = {}
+    for key, value in options.items():
+        if isinstance(value, bool):
+            query[key] = "true" if value else "false"
+        elif isinstance(value, list | dict):
+            query[key] = json.dumps(value, separators=(",", ":"))
+        else:
+            query[key] = str(value)
+    return query
+
+
+@dataclass
+class _Token:
+    value: str
+    refresh_at: float
+
+
+class SymblToken:
+    """The cached app token; one refresh at a time, ahead of expiry."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, base: str, app_id: str, app_secret: SecretStr, clock: Callable[[], float]
+    ) -> None:
+        self._session = session
+        self._url = f"{base}/oauth2/token:generate"
+        self._app_id = app_id
+        self._app_secret = app_secret
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._token: _Token | None = None
+        self.issued = 0
+
+    async def get(self) -> str:
+        """A token valid for a while yet (fetches one when none is cached or it is about to expire)."""
+        async with self._lock:
+            if self._token is None or self._clock() >= self._token.refresh_at:
+                self._token = await self._generate()
+            return self._token.value
+
+    def invalidate(self, value: str) -> None:
+        """Forget ``value`` if it is still the cached token (the server rejected it)."""
+        if self._token is not None and self._token.value == value:
+            self._token = None
+
+    async def _generate(self) -> _Token:
+        body = {"type": "application", "appId": self._app_id, "appSecret": self._app_secret.get_secret_value()}
+        async with (
+            transport_errors("symbl", "token:generate"),
+            self._session.post(self._url, json=body, timeout=_SHORT) as resp,
+        ):
+            data = await read_json("symbl", "token:generate", resp)
+        token, lifetime = data.get("accessToken"), data.get("expiresIn")
+        if not isinstance(token, str) or not token or not isinstance(lifetime, int | float):
+            raise RetryableError("symbl token:generate answered without accessToken/expiresIn")
+        register_secret(token)
+        self.issued += 1
+        # Refresh a little early (10 %, at most 10 min) so no request leaves with a dying token.
+        margin = min(600.0, float(lifetime) * 0.1)
+        return _Token(token, self._clock() + float(lifetime) - margin)
+
+
+class SymblProvider:
+    """:class:`~zoomsymbl_common.providers.base.SpeechProvider` for Symbl.ai."""
+
+    name: Provider = "symbl"
+    limits: ProviderLimits = SYMBL_LIMITS
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        app_id: str,
+        app_secret: SecretStr,
+        api_base: str = "https://api.symbl.ai",
+        submit_timeout: float = 900.0,
+        summary_attempts: int = 8,
+        summary_delay: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self._session = session
+        self._base = api_base.rstrip("/")
+        self.token = SymblToken(session, self._base, app_id, app_secret, clock)
+        self._submit_timeout = aiohttp.ClientTimeout(total=submit_timeout, sock_connect=10)
+        self._summary_attempts = summary_attempts
+        self._summary_delay = summary_delay
+        self._sleep = sleep
+
+    async def submit(self, request: SubmitRequest) -> SubmittedJob:
+        """Start a job from the audio stream (default) or from ``request.audio_url`` when given."""
+        options = symbl_options(request)
+        if request.audio_url is not None:
+            body = {**options, "url": request.audio_url.get_secret_value()}
+            data = await self._call("POST", "/v1/process/audio/url", "submit", json_body=body)
+        elif request.audio is not None:
+            data = await self._call("POST", "/v1/process/audio", "submit", stream=request, params=as_query(options))
+        else:
+            raise PoisonInputError("submit request has neither audio nor audio_url", stage="submit")
+        job_id, conversation_id = data.get("jobId"), data.get("conversationId")
+        if not isinstance(job_id, str) or not isinstance(conversation_id, str) or not job_id or not conversation_id:
+            # Resubmitting could start a second job; better to fail this meeting loudly.
+            raise PoisonInputError("symbl accepted the audio but answered without jobId/conversationId", stage="submit")
+        return SubmittedJob(job_id=job_id, conversation_id=conversation_id)
+
+    async def job_status(self, job_id: str) -> JobState:
+        """Status from ``GET /v1/job/{jobId}``; a job Symbl does not know is reported failed."""
+        try:
+            data = await self._call("GET", f"/v1/job/{job_id}", "job status", stage="status")
+        except PoisonInputError as exc:
+            if "HTTP 404" in exc.reason:
+                return JobState("failed", reason=f"symbl does not know job {job_id!r}")
+            raise
+        status = _STATUSES.get(str(data.get("status")), "in_progress")
+        return JobState(status, reason=None if status != "failed" else str(data.get("message") or "failed at symbl"))
+
+    async def fetch_insights(self, job: SubmittedJob) -> Insights:
+        """Messages, topics, questions, action items, follow-ups, summary and the summary page URL."""
+        base = f"/v1/conversations/{job.conversation_id}"
+        messages = await self._call("GET", f"{base}/messages", "messages", stage="insights")
+        topics = await self._call("GET", f"{base}/topics", "topics", stage="insights")
+        questions = await self._call("GET", f"{base}/questions", "questions", stage="insights")
+        actions = await self._call("GET", f"{base}/action-items", "action items", stage="insights")
+        follow_ups = await self._call("GET", f"{base}/follow-ups", "follow-ups", stage="insights")
+        summary = await self._summary(base)
+        return Insights(
+            messages=parse_messages(messages.get("messages")),
+            topics=parse_items(topics.get("topics")),
+            questions=parse_items(questions.get("questions")),
+            action_items=parse_items(actions.get("actionItems")),
+            follow_ups=parse_items(follow_ups.get("followUps")),
+            summary=parse_summary(summary.get("summary")) if summary is not None else (),
+            summary_url=await self._summary_url(base),
+            extra={} if summary is not None else {"summary": "not ready"},
+        )
+
+    async def _summary(self, base: str) -> dict[str, Any] | None:
+        """The summary, asking again while Symbl answers 404 ("being generated"); None if it never is."""
+        delay = self._summary_delay
+        for attempt in range(1, self._summary_attempts + 1):
+            try:
+                return await self._call("GET", f"{base}/summary", "summary", stage="insights")
+            except PoisonInputError as exc:
+                if "HTTP 404" not in exc.reason or attempt == self._summary_attempts:
+                    if "HTTP 404" in exc.reason:
+                        return None
+                    raise
+            await self._sleep(delay)
+            delay = min(delay * 2, 30.0)
+        return None
+
+    async def _summary_url(self, base: str) -> str | None:
+        body = {"name": "verbose-text-summary"}
+        try:
+            data = await self._call("POST", f"{base}/experiences", "experiences", stage="insights", json_body=body)
+        except PoisonInputError:
+            return None
+        url = data.get("url")
+        return url if isinstance(url, str) and url else None
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        action: str,
+        *,
+        stage: str = "submit",
+        json_body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+        stream: SubmitRequest | None = None,
+    ) -> dict[str, Any]:
+        """One authenticated call; a 401 refreshes the token once and repeats the call."""
+        for attempt in (1, 2):
+            token = await self.token.get()
+            kwargs = self._request_kwargs(token, json_body, params, stream)
+            try:
+                async with (
+                    transport_errors("symbl", action),
+                    self._session.request(method, f"{self._base}{path}", **kwargs) as resp,
+                ):
+                    if resp.status != 401 or attempt == 2:
+                        return await read_json("symbl", action, resp, stage)
+                    self.token.invalidate(token)
+            finally:
+                await close_stream(kwargs.get("data"))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request_kwargs(
+        self,
+        token: str,
+        json_body: dict[str, Any] | None,
+        params: dict[str, str] | None,
+        stream: SubmitRequest | None,
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}", "x-api-key": token}
+        kwargs: dict[str, Any] = {"headers": headers, "params": params, "timeout": _SHORT}
+        if json_body is not None:
+            kwargs["json"] = json_body
+        if stream is not None and stream.audio is not None:
+            headers["Content-Type"] = CONTENT_TYPES[stream.audio_format]
+            if stream.size_bytes > 0:
+                headers["Content-Length"] = str(stream.size_bytes)
+            # A fresh stream per attempt: the body of a rejected attempt may be half-sent.
+            kwargs["data"] = stream.audio()
+            kwargs["timeout"] = self._submit_timeout
+        return kwargs
+
+
+__all__ = ["SYMBL_LIMITS", "SymblProvider", "SymblToken", "as_query", "symbl_options"]

@@ -1,0 +1,68 @@
+"""The Kafka side of the submitter: the ``audio.mixed.v1`` consumer and its give-up path."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Protocol
+
+from faststream import AckPolicy, Context
+from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
+from zoomsymbl_common.events import AudioMixed, Event
+from zoomsymbl_common.kafka import Consumer, topic_name
+
+log = logging.getLogger("zoomsymbl.submitter.handlers")
+GROUP_ID = "zoomsymbl-submitter"
+Handler = Callable[[AudioMixed], Awaitable[None]]
+
+
+class FailureRecorder(Protocol):
+    """Where a given-up meeting is marked failed (``MeetingStore``)."""
+
+    async def mark_failed(self, event: AudioMixed, stage: str, reason: str) -> bool:
+        """Mark the meeting failed; True if it moved."""
+        ...
+
+
+async def on_give_up(meetings: FailureRecorder, event: Event | None, stage: str, reason: str) -> None:
+    """Mark the meeting failed with the stage and the reason (the message goes to the DLQ)."""
+    if not isinstance(event, AudioMixed):
+        log.error("unparseable audio.mixed message dead-lettered", extra={"stage": stage, "reason": reason})
+        return
+    moved = await meetings.mark_failed(event, stage, reason)
+    log.error(
+        "submission given up",
+        extra={"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "stage": stage, "reason": reason,
+               "meeting_marked_failed": moved},
+    )  # fmt: skip
+
+
+def register_subscribers(
+    broker: KafkaBroker,
+    consumer: Consumer,
+    on_audio_mixed: Handler,
+    meetings: FailureRecorder,
+    *,
+    max_poll_interval_ms: int,
+) -> None:
+    """Subscribe to ``audio.mixed.v1``: one message at a time per consumer, offset committed after the work."""
+    topic = topic_name(consumer.infra, AudioMixed.topic)
+    give_up = partial(on_give_up, meetings)
+    # The topic prefix isolates the group too: deployments (or tests) sharing one Kafka cluster under
+    # different prefixes must not rebalance each other's consumers. Without a prefix it is GROUP_ID.
+    group_id = topic_name(consumer.infra, GROUP_ID)
+
+    # A handler may wait a long time for a limiter slot; aiokafka heartbeats on its own task, so only
+    # max_poll_interval has to allow for that wait.
+    @broker.subscriber(
+        topic,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        max_poll_interval_ms=max_poll_interval_ms,
+        max_poll_records=1,
+    )
+    async def on_audio_mixed_message(msg: KafkaMessage = Context("message")) -> None:  # noqa: B008 (FastStream DI)
+        await consumer.consume(topic, msg.body, AudioMixed, on_audio_mixed, give_up)

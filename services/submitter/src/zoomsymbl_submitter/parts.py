@@ -1,0 +1,126 @@
+"""The parts a mixed file is submitted as: the file itself, or pieces cut at silences (ffmpeg).
+
+Splitting downloads the mixed file to a scratch directory (ffmpeg needs to seek), looks for
+silences only in the windows around the cut points, copies each part without re-encoding, and
+uploads it as ``mixed/{tenant}/{meeting_key}.part{N}.{ext}``. Scratch space: the file plus its
+parts, about twice its size.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from zoomsymbl_common.events import AudioMixed
+from zoomsymbl_common.providers.base import ProviderLimits
+from zoomsymbl_common.providers.symbl import CONTENT_TYPES
+
+from zoomsymbl_submitter import splitting
+from zoomsymbl_submitter.audio import AudioSource
+from zoomsymbl_submitter.tools import run_tool
+
+log = logging.getLogger("zoomsymbl.submitter.parts")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One submission of a meeting: the whole mixed file (index 0 of 1) or a piece of it."""
+
+    index: int
+    count: int
+    offset_seconds: float
+    duration_seconds: float
+    bucket: str
+    object_key: str
+    size_bytes: int
+
+    def as_doc(self) -> dict[str, Any]:
+        """The part as stored in the meeting's split plan."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    """Limits override and the knobs of :mod:`splitting`."""
+
+    max_part_seconds: float | None = None
+    margin_seconds: float = 120.0
+    search_seconds: float = 300.0
+    work_dir: str | None = None
+    ffmpeg_timeout: float = 1800.0
+
+    def max_seconds(self, limits: ProviderLimits) -> float:
+        """The provider's limit, or the configured one when lower."""
+        return min(limits.max_file_seconds, self.max_part_seconds or limits.max_file_seconds)
+
+
+PlanStore = tuple[
+    Callable[[AudioMixed, int], Awaitable[list[Part] | None]],
+    Callable[[AudioMixed, list[Part]], Awaitable[None]],
+]
+
+
+class PartPlanner:
+    """Decides the parts of a mixed file and produces them in S3 when it must be split."""
+
+    def __init__(self, audio: AudioSource, plans: PlanStore, settings: SplitSettings) -> None:
+        self._audio = audio
+        self._load_plan, self._save_plan = plans
+        self._settings = settings
+
+    async def parts(self, event: AudioMixed, limits: ProviderLimits) -> list[Part]:
+        """The parts to submit for ``event`` under ``limits`` (splitting when needed)."""
+        size = await self._audio.size(event.bucket, event.object_key)
+        max_seconds = self._settings.max_seconds(limits)
+        count = splitting.part_count(
+            event.duration_seconds, size, max_seconds, limits.max_file_bytes, self._settings.margin_seconds
+        )
+        if count == 1:
+            return [Part(0, 1, 0.0, event.duration_seconds, event.bucket, event.object_key, size)]
+        stored = await self._load_plan(event, count)
+        if stored is not None and await self._all_exist(stored):
+            return stored
+        parts = await self._split(event, count, max_seconds)
+        await self._save_plan(event, parts)
+        return parts
+
+    async def _all_exist(self, parts: list[Part]) -> bool:
+        for part in parts:
+            if not await self._audio.store(part.bucket).exists(part.object_key):
+                return False
+        return True
+
+    async def _split(self, event: AudioMixed, count: int, max_seconds: float) -> list[Part]:
+        log.info(
+            "splitting long recording",
+            extra={"meeting_uuid": event.meeting_uuid, "duration": event.duration_seconds, "parts": count},
+        )
+        store = self._audio.store(event.bucket)
+        ext = splitting.EXTENSIONS[event.format]
+        with tempfile.TemporaryDirectory(prefix="zoomsymbl-split-", dir=self._settings.work_dir) as scratch:
+            source = str(Path(scratch) / f"mixed.{ext}")
+            await store.get_file(event.object_key, source)
+            cuts = await self._cuts(source, event, count, max_seconds)
+            parts = []
+            for index, span in enumerate(splitting.spans(event.duration_seconds, cuts)):
+                target = str(Path(scratch) / f"part{index + 1}.{ext}")
+                await run_tool(splitting.cut_args(source, target, span), self._settings.ffmpeg_timeout)
+                key = splitting.part_object_key(event.object_key, index, event.format)
+                size = await store.put_file(key, target, content_type=CONTENT_TYPES[event.format])
+                parts.append(Part(index, count, span.offset, span.duration, event.bucket, key, size))
+        return parts
+
+    async def _cuts(self, source: str, event: AudioMixed, count: int, max_seconds: float) -> list[float]:
+        windows = splitting.cut_windows(
+            event.duration_seconds, count, max_seconds, self._settings.margin_seconds, self._settings.search_seconds
+        )
+        cuts = []
+        for window in windows:
+            args = splitting.silencedetect_args(source, window, event.channels)
+            stderr = await run_tool(args, self._settings.ffmpeg_timeout)
+            cuts.append(splitting.choose_cut(window, splitting.parse_silences(stderr, window)))
+        return cuts

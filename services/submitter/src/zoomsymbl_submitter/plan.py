@@ -1,0 +1,116 @@
+"""What to submit for one part of a meeting: its idempotency key, its job document, its request. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+from zoomsymbl_common.callback_tokens import make_callback_token
+from zoomsymbl_common.events import AudioMixed, JobSubmitted, Provider, stable_id
+from zoomsymbl_common.logs import register_secret
+from zoomsymbl_common.mongo import Document
+from zoomsymbl_common.providers.base import AudioOpener, SubmitRequest, SubmittedJob
+
+from zoomsymbl_submitter.parts import Part
+
+
+@dataclass(frozen=True)
+class CallbackConfig:
+    """Where providers report job status, and the key of the per-job tokens."""
+
+    notifier_base: str
+    secret: SecretStr
+    assemblyai_header: str = "x-zoomsymbl-callback"
+
+
+def idempotency_key(event: AudioMixed, provider: Provider, part: Part) -> str:
+    """(meeting, input hash, provider, generation[, part]): one submission, whatever the redeliveries."""
+    piece = f"part{part.index}of{part.count}" if part.count > 1 else ""
+    return stable_id(
+        "submission", event.tenant, event.meeting_uuid, event.input_hash, provider, str(event.generation), piece
+    )
+
+
+def job_name(event: AudioMixed, part: Part) -> str:
+    """The job's name at the provider: the meeting topic, with the part when split."""
+    topic = event.topic_text.strip() or f"Zoom meeting {event.meeting_uuid}"
+    return topic if part.count == 1 else f"{topic} (part {part.index + 1} of {part.count})"
+
+
+def job_fields(event: AudioMixed, provider: Provider, account_key: str, part: Part) -> Document:
+    """The facts of a submission stored with its claim (read by the notifier)."""
+    return {
+        "tenant": event.tenant,
+        "meeting_uuid": event.meeting_uuid,
+        "generation": event.generation,
+        "input_hash": event.input_hash,
+        "provider": provider,
+        "limiter_account_key": account_key,
+        "source_event_id": event.event_id,
+        "part_index": part.index,
+        "part_count": part.count,
+        "part_offset_seconds": part.offset_seconds,
+        "part_duration_seconds": part.duration_seconds,
+        "bucket": part.bucket,
+        "object_key": part.object_key,
+    }
+
+
+Hook = tuple[SecretStr, tuple[str, SecretStr] | None]
+
+
+def webhook(provider: Provider, callbacks: CallbackConfig, job_ref: str) -> Hook:
+    """The webhook URL and, for AssemblyAI, the auth header; both carry the per-job token."""
+    token = make_callback_token(callbacks.secret, job_ref)
+    if provider == "symbl":
+        url = f"{callbacks.notifier_base}/webhooks/symbl/{token}"
+        register_secret(url)
+        return SecretStr(url), None
+    return SecretStr(f"{callbacks.notifier_base}/webhooks/assemblyai"), (callbacks.assemblyai_header, SecretStr(token))
+
+
+def submit_request(
+    event: AudioMixed,
+    part: Part,
+    language: str,
+    hook: Hook,
+    audio: AudioOpener | None,
+    audio_url: SecretStr | None,
+) -> SubmitRequest:
+    """The provider-neutral request for ``part`` (a URL when one is given, else the stream)."""
+    url, header = hook
+    return SubmitRequest(
+        name=job_name(event, part),
+        language=language,
+        audio_format=event.format,
+        channels=event.channels,
+        channel_map=event.channel_map,
+        diarization=event.diarization or (event.channels == 1 and _shared(event)),
+        webhook_url=url,
+        size_bytes=part.size_bytes,
+        duration_seconds=part.duration_seconds,
+        audio=None if audio_url is not None else audio,
+        audio_url=audio_url,
+        webhook_auth_header=header,
+    )
+
+
+def _shared(event: AudioMixed) -> bool:
+    """One channel heard by several participants: the provider has to tell the voices apart."""
+    return any(assignment.mixed or len(assignment.file_ids) > 1 for assignment in event.channel_map)
+
+
+def job_submitted(event: AudioMixed, provider: Provider, part: Part, key: str, job: SubmittedJob) -> JobSubmitted:
+    """The event announcing the job (its id is stable, so a republish is a recognisable duplicate)."""
+    return JobSubmitted(
+        event_id=stable_id(JobSubmitted.topic, key),
+        tenant=event.tenant,
+        meeting_uuid=event.meeting_uuid,
+        generation=event.generation,
+        provider=provider,
+        job_id=job.job_id,
+        conversation_id=job.conversation_id,
+        part_index=part.index,
+        part_count=part.count,
+        part_offset_seconds=part.offset_seconds,
+    )

@@ -1,0 +1,75 @@
+"""Reclaiming limiter slots whose job went silent: lease expired and the provider says it finished.
+
+The notifier frees a slot when a job's callback (or its sweeper) reports ``completed``/``failed``.
+When neither happens — a lost callback, a notifier down for long — the slot would be held forever;
+this periodic task asks, for every slot whose lease ran out, whether its job is finished, and frees
+it only then (a job still running gets a fresh lease).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from zoomsymbl_common.errors import ConfigError, ZoomsymblError
+from zoomsymbl_common.tenants import Tenants
+
+from zoomsymbl_submitter.jobs import JobStore, inspect
+from zoomsymbl_submitter.metrics import SubmitterMetrics
+from zoomsymbl_submitter.pools import LimiterPool, ProviderPool
+
+log = logging.getLogger("zoomsymbl.submitter.reclaim")
+_FINISHED = ("completed", "failed")
+
+
+@dataclass
+class Reclaimer:
+    """Runs :meth:`Limiter.reclaim_expired` for every provider account, every ``interval`` seconds."""
+
+    tenants: Tenants
+    providers: ProviderPool
+    limiters: LimiterPool
+    jobs: JobStore
+    metrics: SubmitterMetrics
+    interval: float
+
+    async def run_forever(self) -> None:
+        """Reclaim until cancelled; a failed round is logged and the next one tries again."""
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.once()
+            except ZoomsymblError as exc:
+                log.warning("slot reclaim round failed", extra={"error": str(exc)})
+
+    async def once(self) -> int:
+        """One round over every account of every tenant; returns the slots freed."""
+        for tenant in self.tenants.all():
+            self.limiters.get(self.providers.account_key(tenant))
+        freed = 0
+        for limiter in self.limiters.all():
+            freed += await limiter.reclaim_expired(self.is_finished)
+        if freed:
+            self.metrics.reclaimed.inc(freed)
+        return freed
+
+    async def is_finished(self, job_ref: str) -> bool:
+        """True when no job exists for ``job_ref`` (any more), or its provider says it finished."""
+        doc = await self.jobs.get(job_ref)
+        if doc is None:
+            return True  # the slot was taken but the submission never claimed (a crash in between)
+        found = inspect(doc)
+        if found.outcome == "busy":
+            return False
+        if found.outcome != "done" or doc.get("status") in _FINISHED:
+            return True
+        tenant = self.tenants.get(str(doc.get("tenant")))
+        if tenant is None:
+            return False
+        try:
+            state = await self.providers.get(tenant).job_status(str(doc["job_id"]))
+        except (ConfigError, ZoomsymblError) as exc:
+            log.warning("job status unknown, slot kept", extra={"job_ref": job_ref, "error": str(exc)})
+            return False
+        return state.status in _FINISHED

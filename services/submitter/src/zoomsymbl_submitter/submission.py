@@ -1,0 +1,169 @@
+"""Submitting a mixed file: parts, limiter slot, claim, provider call, job document, event.
+
+Per part: a finished submission is only announced again; otherwise the limiter slot is taken
+(waiting as long as it takes, without spinning), the submission is claimed in ``jobs``, the
+provider is called, the ids are stored, and ``JobSubmitted`` is published. Any failure between the
+slot and the job's existence gives the slot and the claim back, so nothing leaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from zoomsymbl_common.errors import ConfigError, PoisonInputError, RetryableError, ZoomsymblError
+from zoomsymbl_common.events import AudioMixed, JobSubmitted
+from zoomsymbl_common.limiter import Limiter, LimiterTimeout
+from zoomsymbl_common.providers.base import SpeechProvider, SubmittedJob
+from zoomsymbl_common.tenants import TenantConfig, Tenants
+
+from zoomsymbl_submitter import plan
+from zoomsymbl_submitter.audio import AudioSource
+from zoomsymbl_submitter.jobs import JobStore, inspect
+from zoomsymbl_submitter.meetings import MeetingStore
+from zoomsymbl_submitter.metrics import SubmitterMetrics
+from zoomsymbl_submitter.parts import Part, PartPlanner
+from zoomsymbl_submitter.pools import LimiterPool, ProviderPool
+
+log = logging.getLogger("zoomsymbl.submitter")
+Publish = Callable[[JobSubmitted], Awaitable[None]]
+_BUSY_POLL_MAX = 1.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one meeting goes: its tenant, the provider client, the limiter of the provider account."""
+
+    tenant: TenantConfig
+    provider: SpeechProvider
+    account_key: str
+    limiter: Limiter
+
+
+@dataclass
+class Submitter:
+    """The submitter's domain flow, with its collaborators injected."""
+
+    tenants: Tenants
+    providers: ProviderPool
+    limiters: LimiterPool
+    jobs: JobStore
+    meetings: MeetingStore
+    planner: PartPlanner
+    audio: AudioSource
+    callbacks: plan.CallbackConfig
+    publish: Publish
+    metrics: SubmitterMetrics
+    acquire_timeout: float = 30.0
+
+    async def on_audio_mixed(self, event: AudioMixed) -> None:
+        """Submit every part of ``event``'s mixed file exactly once and advance the meeting."""
+        target = self._target(event)
+        parts = await self.planner.parts(event, target.provider.limits)
+        if len(parts) > 1:
+            self.metrics.parts.inc(len(parts))
+        for part in parts:
+            await self.submit_part(event, target, part)
+        await self.meetings.mark_submitted(event, target.provider.name, len(parts))
+
+    def _target(self, event: AudioMixed) -> Target:
+        tenant = self.tenants.get(event.tenant)
+        if tenant is None:
+            raise PoisonInputError(f"unknown tenant {event.tenant!r}", stage="submit")
+        try:
+            provider = self.providers.get(tenant)
+        except ConfigError as exc:
+            # Every meeting of this tenant fails the same way until an operator fixes the config.
+            raise PoisonInputError(f"tenant {tenant.id!r} cannot submit: {exc}", stage="config") from exc
+        account_key = self.providers.account_key(tenant)
+        return Target(tenant, provider, account_key, self.limiters.get(account_key))
+
+    async def submit_part(self, event: AudioMixed, target: Target, part: Part) -> None:
+        """One part, at most once per idempotency key."""
+        key = plan.idempotency_key(event, target.provider.name, part)
+        while True:
+            doc = await self.jobs.get(key)
+            found = inspect(doc) if doc is not None else None
+            if found is not None and found.outcome == "done":
+                job = SubmittedJob(str(found.doc["job_id"]), str(found.doc.get("conversation_id") or ""))
+                self.metrics.submissions.labels(target.provider.name, "duplicate").inc()
+                await self.publish(plan.job_submitted(event, target.provider.name, part, key, job))
+                return
+            if found is not None and found.outcome == "rejected":
+                await target.limiter.release(key)  # taken in a race with the rejection: no job will hold it
+                raise PoisonInputError(str(found.doc.get("last_error") or "rejected by the provider"), stage="submit")
+            if found is not None and found.outcome == "busy":
+                await asyncio.sleep(min(max(found.wait_seconds, 0.05), _BUSY_POLL_MAX))
+                continue
+            if await self._claim_and_submit(event, target, part, key):
+                return
+
+    async def _claim_and_submit(self, event: AudioMixed, target: Target, part: Part, key: str) -> bool:
+        """Slot, claim, provider, ids, event; False when another replica's claim got in first."""
+        await self._acquire(target, key)
+        claim = await self.jobs.claim(key, plan.job_fields(event, target.provider.name, target.account_key, part))
+        if claim.outcome != "claimed":
+            return False  # someone else's claim or result: look again
+        job = await self._submit(event, target, part, key)
+        self.metrics.submissions.labels(
+            target.provider.name, "resubmitted" if claim.resubmission else "submitted"
+        ).inc()
+        await self.jobs.record_submitted(key, job)
+        log.info(
+            "job submitted",
+            extra={
+                "tenant": event.tenant,
+                "meeting_uuid": event.meeting_uuid,
+                "event_id": event.event_id,
+                "provider": target.provider.name,
+                "job_id": job.job_id,
+                "part": f"{part.index + 1}/{part.count}",
+            },
+        )
+        await self.publish(plan.job_submitted(event, target.provider.name, part, key, job))
+        return True
+
+    async def _acquire(self, target: Target, key: str) -> None:
+        """Wait for a token and a slot; the message stays uncommitted meanwhile."""
+        started = time.monotonic()
+        while True:
+            try:
+                await target.limiter.acquire(key, timeout=self.acquire_timeout)
+                break
+            except LimiterTimeout:
+                log.info(
+                    "waiting for a provider slot",
+                    extra={"account": target.account_key, "job_ref": key, "waited": time.monotonic() - started},
+                )
+        self.metrics.limiter_wait.observe(time.monotonic() - started)
+
+    async def _submit(self, event: AudioMixed, target: Target, part: Part, key: str) -> SubmittedJob:
+        """Call the provider; on any failure before a job exists, give the slot and the claim back."""
+        name = target.provider.name
+        try:
+            hook = plan.webhook(name, self.callbacks, key)
+            url = self.audio.presigned_url(part.bucket, part.object_key)
+            opener = self.audio.opener(part.bucket, part.object_key)
+            request = plan.submit_request(event, part, target.tenant.language, hook, opener, url)
+            return await target.provider.submit(request)
+        except PoisonInputError as exc:
+            await self._give_back(target, key, "rejected", exc.reason, name)
+            raise
+        except RetryableError as exc:
+            await self._give_back(target, key, "retrying", str(exc), name)
+            raise
+        except ZoomsymblError as exc:
+            await self._give_back(target, key, "retrying", str(exc), name)
+            raise RetryableError(f"submission failed: {exc}") from exc
+        except Exception as exc:
+            await self._give_back(target, key, "retrying", f"{type(exc).__name__}: {exc}", name)
+            raise
+
+    async def _give_back(self, target: Target, key: str, status: str, reason: str, provider: str) -> None:
+        freed = await target.limiter.release(key)
+        await self.jobs.release_claim(key, "rejected" if status == "rejected" else "retrying", reason)
+        self.metrics.submissions.labels(provider, status).inc()
+        log.warning("submission failed", extra={"job_ref": key, "status": status, "reason": reason, "freed": freed})

@@ -1,0 +1,62 @@
+"""Per-job callback tokens: only the holder of the secret can make one, and it names exactly one job."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import SecretStr
+from zoomsymbl_common.callback_tokens import make_callback_token, verify_callback_token
+from zoomsymbl_common.logs import redact
+
+SECRET = SecretStr("a-notifier-secret-of-enough-length")
+URL_SAFE = set(string.ascii_letters + string.digits + "-_.")
+
+
+def test_a_token_names_its_job() -> None:
+    token = make_callback_token(SECRET, "3f1c0a9e" * 4)
+    assert verify_callback_token(SECRET, token) == "3f1c0a9e" * 4
+
+
+def test_a_token_is_safe_in_a_url_path_and_a_header() -> None:
+    token = make_callback_token(SECRET, "meeting/with spaces?&=#ü")
+    assert set(token) <= URL_SAFE
+    assert verify_callback_token(SECRET, token) == "meeting/with spaces?&=#ü"
+
+
+def test_another_secret_rejects_the_token() -> None:
+    token = make_callback_token(SECRET, "job-1")
+    assert verify_callback_token("another-secret-of-enough-length", token) is None
+
+
+def test_a_token_cannot_be_moved_to_another_job() -> None:
+    token = make_callback_token(SECRET, "job-1")
+    other = make_callback_token(SECRET, "job-2")
+    forged = f"{other.split('.')[0]}.{token.split('.')[1]}"
+    assert verify_callback_token(SECRET, forged) is None
+
+
+@pytest.mark.parametrize("token", ["", ".", "abc", "abc.", ".abc", "a.b.c", "!!!.???", "am9i.AAAA", "x" * 5000])
+def test_malformed_tokens_are_rejected_not_raised(token: str) -> None:
+    assert verify_callback_token(SECRET, token) is None
+
+
+def test_a_short_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 16 bytes"):
+        make_callback_token("short", "job-1")
+
+
+def test_tokens_never_reach_the_logs() -> None:
+    token = make_callback_token(SECRET, "job-logged")
+    assert token not in redact(f"callback for {token}")
+
+
+@given(st.text(min_size=1, max_size=200), st.text(alphabet=string.ascii_letters + "-_.", min_size=1, max_size=80))
+def test_any_tampering_is_detected(job_ref: str, junk: str) -> None:
+    token = make_callback_token(SECRET, job_ref)
+    assert verify_callback_token(SECRET, token) == job_ref
+    assert verify_callback_token(SECRET, token + junk) is None
+    assert verify_callback_token(SECRET, junk + token) is None
+    assert verify_callback_token(SECRET, token[:-1]) is None

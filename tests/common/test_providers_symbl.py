@@ -1,0 +1,240 @@
+"""The Symbl client against the Symbl sandbox: token, submit (stream and URL), status, insights, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from pydantic import SecretStr
+from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError
+from zoomsymbl_common.events import ChannelAssignment
+from zoomsymbl_common.providers.base import SubmitRequest, SubmittedJob
+from zoomsymbl_common.providers.symbl import SymblProvider, as_query, symbl_options
+from zoomsymbl_sandbox.provider_jobs import JobTimings
+from zoomsymbl_sandbox.provider_testkit import CallbackReceiver, make_tone_audio
+from zoomsymbl_sandbox.symbl import SYMBL_STATE, SymblConfig, build_symbl_app
+
+CHANNELS = (
+    ChannelAssignment(channel=1, participant_name="Elisa L", participant_email="elisa@example.com", file_ids=("f1",),
+                      offset_seconds=0.0),
+    ChannelAssignment(channel=2, participant_name="Bob K", file_ids=("f2",), offset_seconds=0.0),
+)  # fmt: skip
+Sandbox = Callable[..., Any]
+
+
+@pytest.fixture(scope="module")
+def two_speakers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Channel 1 speaks at 0.5-1.5 s, channel 2 at 2.0-3.0 s."""
+    path = tmp_path_factory.mktemp("audio") / "meeting.flac"
+    return make_tone_audio(path, [[(0.5, 1.5)], [(2.0, 3.0)]], duration_s=3.5)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[CallbackReceiver]:
+    recv = CallbackReceiver()
+    await recv.start()
+    yield recv
+    await recv.close()
+
+
+@pytest.fixture
+async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
+    servers: list[TestServer] = []
+
+    async def make(**overrides: Any) -> TestServer:
+        settings: dict[str, Any] = {"storage_dir": tmp_path / "symbl", "timings": JobTimings(0.1, 0.1)}
+        server = TestServer(build_symbl_app(SymblConfig(**(settings | overrides))))
+        await server.start_server()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as http:
+        yield http
+
+
+def client(session: aiohttp.ClientSession, server: TestServer, **kwargs: Any) -> SymblProvider:
+    return SymblProvider(
+        session,
+        app_id="sandbox-app-id",
+        app_secret=SecretStr("sandbox-app-secret"),
+        api_base=str(server.make_url("")),
+        summary_delay=0.01,
+        **kwargs,
+    )
+
+
+def request(path: Path, webhook: str, **overrides: Any) -> SubmitRequest:
+    async def chunks() -> AsyncIterator[bytes]:
+        with path.open("rb") as handle:
+            while chunk := handle.read(4096):
+                yield chunk
+
+    fields: dict[str, Any] = {
+        "name": "Weekly sync",
+        "language": "en-US",
+        "audio_format": "flac",
+        "channels": 2,
+        "channel_map": CHANNELS,
+        "diarization": False,
+        "webhook_url": SecretStr(webhook),
+        "size_bytes": path.stat().st_size,
+        "duration_seconds": 3.5,
+        "audio": chunks,
+    }
+    return SubmitRequest(**(fields | overrides))
+
+
+async def wait_completed(provider: SymblProvider, job_id: str) -> None:
+    for _ in range(200):
+        if (await provider.job_status(job_id)).status == "completed":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"job {job_id!r} never completed")
+
+
+def test_options_carry_named_channels_and_the_meeting_name() -> None:
+    options = symbl_options(request(Path(__file__), "https://n.example/webhooks/symbl/tok"))
+    assert options["name"] == "Weekly sync"
+    assert options["enableSeparateRecognitionPerChannel"] is True
+    assert options["channelMetadata"] == [
+        {"channel": 1, "speaker": {"name": "Elisa L", "email": "elisa@example.com"}},
+        {"channel": 2, "speaker": {"name": "Bob K"}},
+    ]
+    assert json.loads(as_query(options)["channelMetadata"]) == options["channelMetadata"]
+    assert as_query(options)["enableSeparateRecognitionPerChannel"] == "true"
+
+
+def test_one_shared_channel_asks_for_diarization() -> None:
+    shared = (ChannelAssignment(channel=1, participant_name="Others", file_ids=("a", "b", "c"), offset_seconds=0,
+                                mixed=True),)  # fmt: skip
+    options = symbl_options(request(Path(__file__), "https://x", channels=1, channel_map=shared, diarization=True))
+    assert options["enableSpeakerDiarization"] is True
+    assert options["diarizationSpeakerCount"] == 3
+    assert "channelMetadata" not in options
+
+
+async def test_a_streamed_recording_becomes_a_job_with_named_speakers_and_insights(
+    sandbox: Sandbox, session: aiohttp.ClientSession, receiver: CallbackReceiver, two_speakers: Path
+) -> None:
+    server = await sandbox(summary_not_ready_calls=2)
+    provider = client(session, server)
+    job = await provider.submit(request(two_speakers, f"{receiver.base_url}/webhooks/symbl/tok123"))
+    await wait_completed(provider, job.job_id)
+    await receiver.wait_for(lambda calls: any(c.payload == {"jobId": job.job_id, "status": "completed"} for c in calls))
+    assert {c.path for c in receiver.callbacks} == {"/webhooks/symbl/tok123"}
+
+    insights = await provider.fetch_insights(job)
+    assert [(m.speaker, m.email) for m in insights.messages] == [("Elisa L", "elisa@example.com"), ("Bob K", None)]
+    assert insights.messages[0].start_seconds == pytest.approx(0.5, abs=0.2)
+    assert {t.text for t in insights.topics} == {"Elisa L talk", "Bob K talk"}
+    assert len(insights.questions) == 2
+    assert {a.assignee for a in insights.action_items} == {"Elisa L", "Bob K"}
+    assert all(a.due for a in insights.action_items)
+    assert [f.text for f in insights.follow_ups] == ["Bob K to send a recap"]
+    assert insights.summary and "Elisa L spoke" in insights.summary[0]
+    assert insights.summary_url is not None and insights.summary_url.endswith(f"/summary/{job.conversation_id}")
+
+
+async def test_a_url_submission_is_fetched_by_the_provider(
+    sandbox: Sandbox, session: aiohttp.ClientSession, receiver: CallbackReceiver, two_speakers: Path
+) -> None:
+    server = await sandbox()
+    provider = client(session, server)
+    url = receiver.file_url("meeting.flac", two_speakers)
+    job = await provider.submit(
+        request(two_speakers, f"{receiver.base_url}/hook", audio=None, audio_url=SecretStr(url))
+    )
+    await wait_completed(provider, job.job_id)
+
+
+async def test_the_concurrency_cap_is_a_rate_limit_not_a_failure(
+    sandbox: Sandbox, session: aiohttp.ClientSession, two_speakers: Path
+) -> None:
+    server = await sandbox(max_concurrent_jobs=1, timings=JobTimings(5.0, 5.0))
+    provider = client(session, server)
+    await provider.submit(request(two_speakers, "http://127.0.0.1:9/hook"))
+    with pytest.raises(RateLimitedError, match="429"):
+        await provider.submit(request(two_speakers, "http://127.0.0.1:9/hook"))
+
+
+async def test_a_rejected_request_fails_with_the_providers_message_and_no_secret(
+    sandbox: Sandbox, session: aiohttp.ClientSession, two_speakers: Path
+) -> None:
+    server = await sandbox()
+    provider = client(session, server)
+    with pytest.raises(PoisonInputError, match="channelMetadata describes channels") as caught:
+        await provider.submit(request(two_speakers, "http://127.0.0.1:9/hook/secret-token", channels=3))
+    assert caught.value.stage == "submit"
+    assert "secret-token" not in str(caught.value)
+
+
+async def test_server_errors_are_retryable(
+    sandbox: Sandbox, session: aiohttp.ClientSession, two_speakers: Path
+) -> None:
+    server = await sandbox()
+    server.app[SYMBL_STATE].faults.update({"reject_next": 1, "reject_status": 503})
+    with pytest.raises(RetryableError, match="503"):
+        await client(session, server).submit(request(two_speakers, "http://127.0.0.1:9/hook"))
+
+
+async def test_an_expired_token_is_refreshed_once_by_concurrent_callers(
+    sandbox: Sandbox, session: aiohttp.ClientSession, two_speakers: Path
+) -> None:
+    server = await sandbox(token_expires_in_s=1)
+    provider = client(session, server)
+    job = await provider.submit(request(two_speakers, "http://127.0.0.1:9/hook"))
+    await asyncio.sleep(1.1)
+    await asyncio.gather(*(provider.job_status(job.job_id) for _ in range(8)))
+    assert server.app[SYMBL_STATE].token_issues == 2
+
+
+async def test_a_revoked_token_is_replaced_and_the_call_repeated(
+    sandbox: Sandbox, session: aiohttp.ClientSession, two_speakers: Path
+) -> None:
+    server = await sandbox()
+    provider = client(session, server)
+    job = await provider.submit(request(two_speakers, "http://127.0.0.1:9/hook"))
+    server.app[SYMBL_STATE].tokens.clear()
+    await asyncio.gather(*(provider.job_status(job.job_id) for _ in range(4)))
+    assert server.app[SYMBL_STATE].token_issues == 2
+
+
+async def test_wrong_credentials_fail_clearly(sandbox: Sandbox, session: aiohttp.ClientSession) -> None:
+    server = await sandbox()
+    provider = SymblProvider(
+        session, app_id="x", app_secret=SecretStr("wrong-secret"), api_base=str(server.make_url(""))
+    )
+    with pytest.raises(PoisonInputError, match="401"):
+        await provider.job_status("any")
+
+
+async def test_an_unknown_job_is_reported_failed(sandbox: Sandbox, session: aiohttp.ClientSession) -> None:
+    state = await client(session, await sandbox()).job_status("no-such-job")
+    assert state.status == "failed"
+    assert state.reason is not None and "no-such-job" in state.reason
+
+
+async def test_a_summary_that_never_gets_ready_leaves_the_rest_of_the_insights(
+    sandbox: Sandbox, session: aiohttp.ClientSession, two_speakers: Path
+) -> None:
+    server = await sandbox(summary_not_ready_calls=100)
+    provider = client(session, server, summary_attempts=3)
+    job = await provider.submit(request(two_speakers, "http://127.0.0.1:9/hook"))
+    await wait_completed(provider, job.job_id)
+    insights = await provider.fetch_insights(SubmittedJob(job.job_id, job.conversation_id))
+    assert insights.summary == ()
+    assert insights.extra == {"summary": "not ready"}
+    assert len(insights.messages) == 2

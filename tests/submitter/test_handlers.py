@@ -1,0 +1,110 @@
+"""The ``audio.mixed.v1`` subscriber in memory (TestKafkaBroker): what happens to good, bad and failing input."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError
+from zoomsymbl_common.events import AudioMixed, DeadLetter
+from zoomsymbl_common.kafka import Consumer, RetryPolicy, topic_name
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_submitter.handlers import register_subscribers
+
+from tests.submitter.support import audio_mixed
+
+INFRA = InfraSettings(kafka_topic_prefix="unit-")
+TOPIC = topic_name(INFRA, AudioMixed.topic)
+EVENT = audio_mixed(1, INFRA, "mixed/acme/x.flac", 10)
+
+
+class FakeMeetings:
+    def __init__(self) -> None:
+        self.failed: list[tuple[str, str, str]] = []
+
+    async def mark_failed(self, event: AudioMixed, stage: str, reason: str) -> bool:
+        self.failed.append((event.meeting_uuid, stage, reason))
+        return True
+
+
+class FakeSubmitter:
+    def __init__(self, *outcomes: Exception | None) -> None:
+        self.outcomes = list(outcomes)
+        self.calls = 0
+
+    async def on_audio_mixed(self, event: AudioMixed) -> None:
+        self.calls += 1
+        outcome = self.outcomes.pop(0) if self.outcomes else None
+        if outcome is not None:
+            raise outcome
+
+
+class Rig:
+    def __init__(self, broker: KafkaBroker, submitter: FakeSubmitter) -> None:
+        self.broker = broker
+        self.submitter = submitter
+        self.meetings = FakeMeetings()
+        self.letters: list[DeadLetter] = []
+        policy = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002, max_rate_limit_wait=0.01)
+        consumer = Consumer(broker, INFRA, "submitter", policy)
+        register_subscribers(broker, consumer, submitter.on_audio_mixed, self.meetings, max_poll_interval_ms=60_000)
+
+        @broker.subscriber(DeadLetter.topic_for(TOPIC))
+        async def dead(message: KafkaMessage) -> None:
+            self.letters.append(DeadLetter.model_validate_json(message.body))
+
+    async def send(self, body: bytes) -> None:
+        await self.broker.publish(body, topic=TOPIC)
+
+
+async def rig_for(*outcomes: Exception | None) -> AsyncIterator[Rig]:
+    broker = KafkaBroker()
+    rig = Rig(broker, FakeSubmitter(*outcomes))
+    async with TestKafkaBroker(broker):
+        yield rig
+
+
+@pytest.fixture
+async def ok() -> AsyncIterator[Rig]:
+    async for rig in rig_for():
+        yield rig
+
+
+async def test_a_valid_event_is_submitted(ok: Rig) -> None:
+    await ok.send(EVENT.model_dump_json().encode())
+    assert ok.submitter.calls == 1
+    assert ok.letters == []
+
+
+async def test_an_invalid_event_is_dead_lettered_with_the_reason(ok: Rig) -> None:
+    await ok.send(b'{"event_id": "x", "tenant": "acme"}')
+    assert ok.submitter.calls == 0
+    assert len(ok.letters) == 1
+    assert "invalid AudioMixed" in ok.letters[0].reason
+    assert ok.meetings.failed == []
+
+
+async def test_a_rejected_input_fails_the_meeting_at_once() -> None:
+    async for rig in rig_for(PoisonInputError("symbl answered HTTP 400: 'bad'", stage="submit")):
+        await rig.send(EVENT.model_dump_json().encode())
+        assert rig.submitter.calls == 1
+        assert rig.meetings.failed == [("uuid/1==", "submit", "symbl answered HTTP 400: 'bad'")]
+        assert rig.letters[0].reason == "symbl answered HTTP 400: 'bad'"
+
+
+async def test_a_rate_limit_is_waited_out_without_spending_attempts() -> None:
+    limited = [RateLimitedError("429", retry_after=0.001) for _ in range(5)]
+    async for rig in rig_for(*limited):
+        await rig.send(EVENT.model_dump_json().encode())
+        assert rig.submitter.calls == 6
+        assert rig.letters == []
+
+
+async def test_server_errors_are_retried_then_dead_lettered_and_the_meeting_failed() -> None:
+    errors = [RetryableError("symbl answered HTTP 503") for _ in range(3)]
+    async for rig in rig_for(*errors):
+        await rig.send(EVENT.model_dump_json().encode())
+        assert rig.submitter.calls == 3
+        assert "gave up after 3 attempts" in rig.letters[0].reason
+        assert rig.meetings.failed[0][1] == "retry"

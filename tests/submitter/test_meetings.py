@@ -1,0 +1,61 @@
+"""The meeting's stage moves forward only; a failure records stage and reason; the split plan is kept."""
+
+from __future__ import annotations
+
+import pytest
+from zoomsymbl_common.mongo import MEETINGS, Mongo
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_submitter.meetings import MeetingStore
+from zoomsymbl_submitter.parts import Part
+
+from tests.submitter.support import audio_mixed
+
+pytestmark = pytest.mark.integration
+EVENT = audio_mixed(1, InfraSettings(), "mixed/acme/x.flac", 10)
+
+
+async def stage(mongo: Mongo) -> str:
+    doc = await mongo.db[MEETINGS].find_one({"meeting_uuid": EVENT.meeting_uuid})
+    assert doc is not None
+    return str(doc["stage"])
+
+
+async def test_a_mixed_meeting_becomes_submitted(mongo: Mongo) -> None:
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": "mixed"})
+    assert await MeetingStore(mongo).mark_submitted(EVENT, "symbl", 2)
+    assert await stage(mongo) == "submitted"
+    assert not await MeetingStore(mongo).mark_submitted(EVENT, "symbl", 2)
+
+
+@pytest.mark.parametrize("later", ["processing", "completed", "notified", "failed"])
+async def test_a_meeting_further_along_is_not_moved_back(mongo: Mongo, later: str) -> None:
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": later})
+    assert not await MeetingStore(mongo).mark_submitted(EVENT, "symbl", 1)
+    assert await stage(mongo) == later
+
+
+async def test_a_failure_names_the_stage_and_the_reason(mongo: Mongo) -> None:
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": "mixed"})
+    assert await MeetingStore(mongo).mark_failed(EVENT, "submit", "symbl answered HTTP 400: 'bad audio'")
+    doc = await mongo.db[MEETINGS].find_one({"meeting_uuid": EVENT.meeting_uuid})
+    assert doc is not None
+    assert doc["stage"] == "failed"
+    assert doc["failure"]["reason"] == "symbl answered HTTP 400: 'bad audio'"
+    assert (doc["failure"]["service"], doc["failed_stage"]) == ("submitter", "submitter:submit")
+
+
+async def test_a_completed_meeting_is_not_failed_by_a_late_give_up(mongo: Mongo) -> None:
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": "completed"})
+    assert not await MeetingStore(mongo).mark_failed(EVENT, "retry", "late")
+    assert await stage(mongo) == "completed"
+
+
+async def test_the_split_plan_is_reused_only_for_the_same_input(mongo: Mongo) -> None:
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": "mixed"})
+    parts = [Part(0, 2, 0.0, 10.0, "b", "k.part1.flac", 5), Part(1, 2, 10.0, 9.0, "b", "k.part2.flac", 4)]
+    meetings = MeetingStore(mongo)
+    await meetings.save_split_plan(EVENT, parts)
+    assert await meetings.split_plan(EVENT, 2) == parts
+    assert await meetings.split_plan(EVENT, 3) is None
+    assert await meetings.split_plan(EVENT.model_copy(update={"input_hash": "new"}), 2) is None
+    assert await meetings.split_plan(EVENT.model_copy(update={"generation": 1}), 2) is None

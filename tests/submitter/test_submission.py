@@ -1,0 +1,344 @@
+"""The submission flow in-process against the real MongoDB and S3 and the provider sandboxes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from zoomsymbl_common.callback_tokens import verify_callback_token
+from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError
+from zoomsymbl_common.events import AudioMixed, JobSubmitted, utcnow
+from zoomsymbl_common.limiter import Limiter
+from zoomsymbl_common.mongo import JOBS, MEETINGS, Mongo
+from zoomsymbl_common.providers.factory import provider_account_key
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.tenants import TenantConfig, Tenants
+from zoomsymbl_sandbox.assemblyai import ASSEMBLYAI_STATE, AssemblyAIConfig, build_assemblyai_app
+from zoomsymbl_sandbox.provider_jobs import JobTimings
+from zoomsymbl_sandbox.provider_testkit import make_tone_audio
+from zoomsymbl_sandbox.symbl import SYMBL_STATE, SymblConfig, build_symbl_app
+from zoomsymbl_submitter import plan
+from zoomsymbl_submitter.parts import Part, SplitSettings
+from zoomsymbl_submitter.submission import Submitter
+
+from tests.submitter.support import (
+    APP_ID,
+    SECRET,
+    Completer,
+    add_meetings,
+    audio_mixed,
+    build_submitter,
+    drain,
+    mixed_key,
+    tenants_for,
+)
+
+pytestmark = pytest.mark.integration
+SYMBL_ACCOUNT = f"symbl:{APP_ID}"
+
+
+@pytest.fixture(scope="module")
+def flac(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two speakers, 3.5 s: channel 1 at 0.5-1.5 s, channel 2 at 2.0-3.0 s."""
+    return make_tone_audio(tmp_path_factory.mktemp("a") / "m.flac", [[(0.5, 1.5)], [(2.0, 3.0)]], 3.5)
+
+
+@pytest.fixture
+async def uploaded(store: ObjectStore, flac: Path) -> tuple[str, int]:
+    key = mixed_key("shared")
+    return key, await store.put_file(key, str(flac))
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as http:
+        yield http
+
+
+@pytest.fixture
+async def symbl(tmp_path: Path) -> AsyncIterator[TestServer]:
+    config = SymblConfig(storage_dir=tmp_path / "symbl", timings=JobTimings(0.05, 0.05), max_concurrent_jobs=5)
+    server = TestServer(build_symbl_app(config))
+    await server.start_server()
+    yield server
+    await drain(server.app[SYMBL_STATE].board)
+    await server.close()
+
+
+@pytest.fixture
+async def completer(mongo: Mongo) -> AsyncIterator[Completer]:
+    c = Completer(mongo, SYMBL_ACCOUNT)
+    await c.start()
+    yield c
+    await c.close()
+
+
+Rig = tuple[Submitter, list[JobSubmitted]]
+
+
+@pytest.fixture
+def rig(
+    infra: InfraSettings, mongo: Mongo, session: aiohttp.ClientSession, symbl: TestServer, completer: Completer
+) -> Rig:
+    published: list[JobSubmitted] = []
+    tenants = tenants_for("symbl", str(symbl.make_url("")))
+    return build_submitter(infra, mongo, tenants, session, completer.base_url, published), published
+
+
+def stats(server: TestServer) -> dict[str, Any]:
+    found: dict[str, Any] = server.app[SYMBL_STATE].stats()
+    return found
+
+
+async def slots(mongo: Mongo, account: str = SYMBL_ACCOUNT) -> list[str]:
+    return [s.ref for s in await Limiter(mongo, account).slots()]
+
+
+async def test_a_meeting_is_submitted_once_however_often_it_is_delivered(
+    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, uploaded: tuple[str, int]
+) -> None:
+    submitter, published = rig
+    event = audio_mixed(1, infra, *uploaded)
+    await add_meetings(mongo, [event])
+    for _ in range(3):
+        await submitter.on_audio_mixed(event)
+
+    assert stats(symbl)["submissions_by_name"] == {"Meeting 1": 1}
+    jobs = await mongo.db[JOBS].find({}).to_list(None)
+    assert len(jobs) == 1
+    job = jobs[0]
+    assert job["status"] == "scheduled"
+    assert job["job_id"] and job["conversation_id"]
+    assert (job["tenant"], job["meeting_uuid"], job["limiter_account_key"]) == ("acme", "uuid/1==", SYMBL_ACCOUNT)
+    assert {e.event_id for e in published} == {published[0].event_id}
+    assert published[0].job_id == job["job_id"]
+    assert (published[0].part_index, published[0].part_count) == (0, 1)
+    meeting = await mongo.db[MEETINGS].find_one({"meeting_uuid": "uuid/1=="})
+    assert meeting is not None and meeting["stage"] == "submitted"
+    assert await slots(mongo) == [job["job_ref"]]
+
+
+async def test_the_callback_url_carries_a_token_for_exactly_this_job(
+    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, completer: Completer, uploaded: tuple[str, int]
+) -> None:
+    submitter, _ = rig
+    await submitter.on_audio_mixed(audio_mixed(2, infra, *uploaded))
+    for _ in range(100):
+        if completer.released:
+            break
+        await asyncio.sleep(0.05)
+    job = await mongo.db[JOBS].find_one({})
+    assert job is not None
+    assert completer.released == [job["job_ref"]]
+    assert completer.forged == 0
+    url = stats(symbl)["callback_log"][0]["url"]
+    assert verify_callback_token(SECRET, url.rsplit("/", 1)[1]) == job["job_ref"]
+    assert await slots(mongo) == []
+
+
+async def test_a_rejected_input_fails_the_meeting_and_frees_the_slot(
+    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, uploaded: tuple[str, int]
+) -> None:
+    submitter, published = rig
+    event = audio_mixed(3, infra, *uploaded, channels=3)  # the file has 2: Symbl answers 400
+    with pytest.raises(PoisonInputError, match="channelMetadata"):
+        await submitter.on_audio_mixed(event)
+    with pytest.raises(PoisonInputError, match="channelMetadata"):
+        await submitter.on_audio_mixed(event)
+    assert stats(symbl)["submit_attempts"] == 1
+    assert await slots(mongo) == []
+    job = await mongo.db[JOBS].find_one({})
+    assert job is not None and job["status"] == "rejected"
+    assert published == []
+
+
+@pytest.mark.parametrize(("status", "error"), [(429, RateLimitedError), (503, RetryableError)])
+async def test_a_refused_attempt_frees_the_slot_and_the_next_one_submits(
+    rig: Rig,
+    infra: InfraSettings,
+    mongo: Mongo,
+    symbl: TestServer,
+    uploaded: tuple[str, int],
+    status: int,
+    error: type[Exception],
+) -> None:
+    submitter, published = rig
+    symbl.app[SYMBL_STATE].faults.update({"reject_next": 1, "reject_status": status})
+    event = audio_mixed(4, infra, *uploaded)
+    with pytest.raises(error):
+        await submitter.on_audio_mixed(event)
+    assert await slots(mongo) == []
+    await submitter.on_audio_mixed(event)
+    assert stats(symbl)["submissions_by_name"] == {"Meeting 4": 1}
+    job = await mongo.db[JOBS].find_one({})
+    assert job is not None and job["submit_attempts"] == 2
+    assert not job.get("resubmitted_after_crash")
+    assert len(published) == 1
+
+
+async def test_a_crash_mid_submit_is_resubmitted_once_after_the_claim_expires(
+    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, uploaded: tuple[str, int]
+) -> None:
+    submitter, _ = rig
+    event = audio_mixed(5, infra, *uploaded)
+    part = Part(0, 1, 0.0, 3.5, infra.s3_bucket, uploaded[0], uploaded[1])
+    key = plan.idempotency_key(event, "symbl", part)
+    # What a replica that died between claiming and the provider's answer leaves behind:
+    await Limiter(mongo, SYMBL_ACCOUNT, 50, 50, 5, 60).acquire(key, timeout=5)
+    fields = plan.job_fields(event, "symbl", SYMBL_ACCOUNT, part)
+    doc = {**fields, "_id": key, "idempotency_key": key, "job_ref": key, "status": "submitting", "job_id": None}
+    doc |= {"claim_owner": "dead-replica", "claimed_until": utcnow() + timedelta(seconds=1), "submit_attempts": 1}
+    await mongo.db[JOBS].insert_one(doc)
+
+    await submitter.on_audio_mixed(event)
+
+    assert stats(symbl)["submissions_by_name"] == {"Meeting 5": 1}
+    job = await mongo.db[JOBS].find_one({"_id": key})
+    assert job is not None and job["job_id"] and job["resubmitted_after_crash"] is True
+    assert await slots(mongo) == [key]
+
+
+async def test_a_live_claim_of_another_replica_is_waited_for_not_duplicated(
+    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, uploaded: tuple[str, int]
+) -> None:
+    submitter, published = rig
+    event = audio_mixed(6, infra, *uploaded)
+    part = Part(0, 1, 0.0, 3.5, infra.s3_bucket, uploaded[0], uploaded[1])
+    key = plan.idempotency_key(event, "symbl", part)
+    doc = {**plan.job_fields(event, "symbl", SYMBL_ACCOUNT, part), "_id": key, "status": "submitting", "job_id": None}
+    doc |= {"claim_owner": "busy-replica", "claimed_until": utcnow() + timedelta(seconds=30), "submit_attempts": 1}
+    await mongo.db[JOBS].insert_one(doc)
+
+    async def other_replica_finishes() -> None:
+        await asyncio.sleep(0.5)
+        await mongo.db[JOBS].update_one({"_id": key}, {"$set": {"status": "scheduled", "job_id": "j-1"}})
+
+    finisher = asyncio.create_task(other_replica_finishes())
+    await asyncio.wait_for(submitter.on_audio_mixed(event), 15)
+    await finisher
+    assert stats(symbl)["submit_attempts"] == 0
+    assert [e.job_id for e in published] == ["j-1"]
+
+
+async def test_a_long_recording_is_split_and_each_part_submitted(
+    infra: InfraSettings,
+    mongo: Mongo,
+    session: aiohttp.ClientSession,
+    symbl: TestServer,
+    completer: Completer,
+    store: ObjectStore,
+    tmp_path: Path,
+) -> None:
+    long = make_tone_audio(tmp_path / "long.flac", [[(1, 2), (9, 10), (15, 16)], [(4, 5), (12, 13)]], 18.0)
+    key = mixed_key("long")
+    size = await store.put_file(key, str(long))
+    published: list[JobSubmitted] = []
+    tenants = tenants_for("symbl", str(symbl.make_url("")))
+    split = SplitSettings(max_part_seconds=8.0, margin_seconds=1.0, search_seconds=2.0)
+    submitter = build_submitter(infra, mongo, tenants, session, completer.base_url, published, split=split)
+    event = audio_mixed(7, infra, key, size, duration=18.0)
+
+    await submitter.on_audio_mixed(event)
+    await submitter.on_audio_mixed(event)
+
+    assert stats(symbl)["submissions_by_name"] == {f"Meeting 7 (part {n} of 3)": 1 for n in (1, 2, 3)}
+    events = sorted({e.event_id: e for e in published}.values(), key=lambda e: e.part_index)
+    assert [(e.part_index, e.part_count) for e in events] == [(0, 3), (1, 3), (2, 3)]
+    assert events[0].part_offset_seconds == 0
+    assert 4.0 < events[1].part_offset_seconds < 8.0 < events[2].part_offset_seconds < 14.0
+    for n in (1, 2, 3):
+        assert await store.exists(key.replace(".flac", f".part{n}.flac"))
+
+
+async def test_a_public_endpoint_submits_a_presigned_url_instead_of_bytes(
+    infra: InfraSettings,
+    mongo: Mongo,
+    session: aiohttp.ClientSession,
+    symbl: TestServer,
+    completer: Completer,
+    uploaded: tuple[str, int],
+) -> None:
+    published: list[JobSubmitted] = []
+    tenants = tenants_for("symbl", str(symbl.make_url("")))
+    public = f"http://{infra.s3_endpoint}"
+    submitter = build_submitter(infra, mongo, tenants, session, completer.base_url, published, public_endpoint=public)
+    await submitter.on_audio_mixed(audio_mixed(8, infra, *uploaded))
+    for _ in range(100):
+        if completer.statuses["completed"]:
+            break
+        await asyncio.sleep(0.05)
+    assert completer.statuses["completed"] == 1
+    assert len(published) == 1
+
+
+async def test_an_assemblyai_tenant_gets_a_header_authenticated_webhook(
+    infra: InfraSettings, mongo: Mongo, session: aiohttp.ClientSession, tmp_path: Path, uploaded: tuple[str, int]
+) -> None:
+    config = AssemblyAIConfig(storage_dir=tmp_path / "aai", timings=JobTimings(0.05, 0.05))
+    server = TestServer(build_assemblyai_app(config))
+    await server.start_server()
+    tenants = tenants_for("assemblyai", str(server.make_url("")))
+    account = provider_account_key(tenants.all()[0])
+    completer = Completer(mongo, account)
+    await completer.start()
+    published: list[JobSubmitted] = []
+    try:
+        submitter = build_submitter(infra, mongo, tenants, session, completer.base_url, published)
+        event: AudioMixed = audio_mixed(9, infra, *uploaded)
+        await submitter.on_audio_mixed(event)
+        for _ in range(100):
+            if completer.released:
+                break
+            await asyncio.sleep(0.05)
+        assert len(completer.released) == 1 and completer.forged == 0
+        assert published[0].provider == "assemblyai"
+        assert server.app[ASSEMBLYAI_STATE].stats()["uploads"] == 1
+        assert await slots(mongo, account) == []
+    finally:
+        await drain(server.app[ASSEMBLYAI_STATE].board)
+        await completer.close()
+        await server.close()
+
+
+async def test_an_unknown_or_unconfigured_tenant_fails_the_meeting_clearly(
+    infra: InfraSettings, mongo: Mongo, session: aiohttp.ClientSession, uploaded: tuple[str, int]
+) -> None:
+    bare = TenantConfig.model_validate({"id": "acme", "zoom_webhook_secret": "zoom-webhook-secret"})
+    submitter = build_submitter(infra, mongo, Tenants([bare]), session, "http://127.0.0.1:9", [])
+    with pytest.raises(PoisonInputError, match=r"cannot submit.*symbl_app_id") as caught:
+        await submitter.on_audio_mixed(audio_mixed(10, infra, *uploaded))
+    assert caught.value.stage == "config"
+    with pytest.raises(PoisonInputError, match="unknown tenant 'other'"):
+        await submitter.on_audio_mixed(audio_mixed(11, infra, *uploaded, tenant="other"))
+
+
+async def test_an_expiring_token_is_refreshed_once_mid_run(
+    infra: InfraSettings,
+    mongo: Mongo,
+    session: aiohttp.ClientSession,
+    completer: Completer,
+    tmp_path: Path,
+    uploaded: tuple[str, int],
+) -> None:
+    config = SymblConfig(storage_dir=tmp_path / "s", timings=JobTimings(0.05, 0.05), token_expires_in_s=1)
+    server = TestServer(build_symbl_app(config))
+    await server.start_server()
+    try:
+        tenants = tenants_for("symbl", str(server.make_url("")))
+        submitter = build_submitter(infra, mongo, tenants, session, completer.base_url, [])
+        await submitter.on_audio_mixed(audio_mixed(20, infra, *uploaded))
+        await asyncio.sleep(1.1)
+        await asyncio.gather(*(submitter.on_audio_mixed(audio_mixed(i, infra, *uploaded)) for i in (21, 22)))
+        assert server.app[SYMBL_STATE].token_issues == 2
+        assert stats(server)["rejections"] == {}
+        assert len(stats(server)["submissions_by_name"]) == 3
+    finally:
+        await drain(server.app[SYMBL_STATE].board)
+        await server.close()
