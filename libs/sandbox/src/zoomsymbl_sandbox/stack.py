@@ -172,12 +172,22 @@ class Stack:
     async def start(self, *, services: tuple[str, ...] = SERVICES) -> None:
         """Write configs, start the sandboxes, then the services; wait until all answer."""
         self.write_configs()
+        self.create_topics()
         for name in SANDBOXES:
             self.spawn(name)
         await asyncio.gather(*(self.wait_ready(name) for name in SANDBOXES))
         for name in services:
             self.spawn(name)
         await asyncio.gather(*(self.wait_ready(name) for name in services))
+
+    def create_topics(self) -> None:
+        """Create every topic (and its .dlq) before any consumer subscribes, as the chart's Job does."""
+        bootstrap = self.config.env.get("ZOOMSYMBL_KAFKA_BOOTSTRAP") or os.environ.get(
+            "ZOOMSYMBL_KAFKA_BOOTSTRAP", f"{HOST}:{os.environ.get('ZS_KAFKA_PORT', '19092')}"
+        )
+        args = ["-m", "zoomsymbl_common.topics", "create", "--bootstrap", bootstrap]
+        args += ["--prefix", self.config.topic_prefix, "--partitions", "3", "--replication", "1"]
+        subprocess.run([sys.executable, *args], check=True, timeout=120, capture_output=True)
 
     def kill(self, name: str) -> None:
         """``kill -9`` process ``name``."""

@@ -26,6 +26,7 @@ from zoomsymbl_common.errors import MongoUnavailable
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import JOBS, Document, Mongo, guarded
 from zoomsymbl_common.providers.base import SubmittedJob
+from zoomsymbl_common.telemetry import current_traceparent
 
 log = logging.getLogger("zoomsymbl.submitter.jobs")
 # Attempt markers ``{job_ref}#{n}`` (only ``_id``): who may retry a submission after its first attempt.
@@ -147,6 +148,8 @@ class JobStore:
                 "submitted_at": now,
                 "updated_at": now,
                 "claimed_until": now,
+                # The provider's callback starts a new request; the notifier continues this trace.
+                "trace_context": current_traceparent(),
             },
             "$push": {"history": _entry("scheduled", job_id=job.job_id)},
         }

@@ -1,0 +1,190 @@
+"""The mixer's aiohttp application: resources opened in order, closed in reverse, health and metrics.
+
+Order: MongoDB (indexes) → S3 (bucket) → tenants → HTTP sessions (Zoom API, downloads) → Kafka
+(subscriber registered, then started). Downloads use two sessions: a strict one whose resolver
+refuses private addresses, and one for tenants configured with ``allow_private_download_hosts``
+(the sandbox). Neither keeps cookies, so nothing leaks between tenants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from functools import partial
+
+import aiohttp
+from aiohttp import web
+from faststream.kafka import KafkaBroker
+from prometheus_client import CollectorRegistry
+from zoomsymbl_common.errors import KafkaUnavailable
+from zoomsymbl_common.events import AudioMixed
+from zoomsymbl_common.health import add_health_routes, add_readiness_check
+from zoomsymbl_common.kafka import Consumer, RetryPolicy, make_broker, publish_event, start_broker
+from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.tenants import TenantConfig, Tenants, load_tenants
+from zoomsymbl_common.zoom import ZoomClient
+
+from zoomsymbl_mixer.credentials import RecordingsApi, has_oauth
+from zoomsymbl_mixer.download import DownloadPolicy, Fetcher
+from zoomsymbl_mixer.ffmpeg import SilenceSettings
+from zoomsymbl_mixer.handlers import SERVICE, MixerMetrics, give_up, on_recording_completed, subscribe
+from zoomsymbl_mixer.hosts import GuardedResolver, HostPolicy
+from zoomsymbl_mixer.mixing import MixConfig, Mixer
+from zoomsymbl_mixer.settings import Settings
+from zoomsymbl_mixer.state import MeetingState
+
+SETTINGS = web.AppKey("settings", Settings)
+MONGO = web.AppKey("mongo", Mongo)
+OBJECTS = web.AppKey("objects", ObjectStore)
+TENANTS = web.AppKey("tenants", Tenants)
+MIXER = web.AppKey("mixer", Mixer)
+METRICS = web.AppKey("metrics", MixerMetrics)
+
+
+def download_session(settings: Settings, *, allow_private: bool) -> aiohttp.ClientSession:
+    """A session for Zoom downloads: guarded resolver, no cookies, read timeout, no decompression."""
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private=allow_private), limit=64)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=settings.download_read_timeout_seconds)
+    return aiohttp.ClientSession(
+        connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False
+    )
+
+
+def mix_config(settings: Settings) -> MixConfig:
+    """The mix knobs of ``settings``."""
+    return MixConfig(
+        scratch_dir=settings.scratch_dir,
+        output_format=settings.output_format,
+        silence=SilenceSettings(settings.silence_threshold_db, settings.silence_min_seconds),
+        opus_bitrate_per_channel=settings.opus_bitrate_per_channel,
+        ffmpeg_timeout=settings.ffmpeg_timeout_seconds,
+        probe_timeout=settings.ffprobe_timeout_seconds,
+        concurrency=settings.download_concurrency,
+        part_bytes=settings.raw_part_bytes,
+        token_margin=timedelta(seconds=settings.token_expiry_margin_seconds),
+    )
+
+
+def download_policy(settings: Settings) -> DownloadPolicy:
+    """The per-file retry policy of ``settings``."""
+    return DownloadPolicy(
+        retries=settings.download_retries,
+        base_delay=settings.retry_base_delay_seconds,
+        max_delay=settings.retry_max_delay_seconds,
+        max_redirects=settings.max_redirects,
+        chunk_bytes=settings.download_chunk_bytes,
+    )
+
+
+async def _mongo(app: web.Application) -> AsyncIterator[None]:
+    mongo = make_mongo(app[SETTINGS].infra)
+    await ensure_indexes(mongo)
+    app[MONGO] = mongo
+    add_readiness_check(app, "mongo", mongo.ping)
+    yield
+    await mongo.close()
+
+
+async def _storage(app: web.Application) -> AsyncIterator[None]:
+    objects = ObjectStore(app[SETTINGS].infra, timeout=app[SETTINGS].s3_timeout_seconds)
+    await objects.ensure_bucket()
+    app[OBJECTS] = objects
+    add_readiness_check(app, "s3", objects.ping)
+    yield
+
+
+async def _tenants(app: web.Application) -> AsyncIterator[None]:
+    app[TENANTS] = load_tenants()
+    yield
+
+
+class ZoomAccess:
+    """The HTTP sessions of downloads and API calls, and the per-tenant fetchers and clients on them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.strict = download_session(settings, allow_private=False)
+        self.private = download_session(settings, allow_private=True)
+        self.api = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), cookie_jar=aiohttp.DummyCookieJar())
+        self.policy = download_policy(settings)
+        self.clients: dict[str, ZoomClient] = {}
+
+    def fetcher_for(self, tenant: TenantConfig) -> Fetcher:
+        """Downloads under the tenant's host policy (loopback only where the tenant allows it)."""
+        hosts = HostPolicy(tenant.download_allowed_hosts, tenant.allow_private_download_hosts)
+        return Fetcher(self.private if tenant.allow_private_download_hosts else self.strict, hosts, self.policy)
+
+    def api_for(self, tenant: TenantConfig) -> RecordingsApi | None:
+        """The tenant's Zoom API client (one per tenant: it caches the OAuth token), if it has OAuth."""
+        if not has_oauth(tenant):
+            return None
+        return self.clients.setdefault(tenant.id, ZoomClient(tenant, session=self.api))
+
+    async def close(self) -> None:
+        """Close every session."""
+        for session in (self.api, self.private, self.strict):
+            await session.close()
+
+
+async def _mixer(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    broker = make_broker(settings.infra, SERVICE)
+    zoom = ZoomAccess(settings)
+
+    async def publish(event: AudioMixed) -> None:
+        await publish_event(broker, settings.infra, event)
+
+    mixer = Mixer(
+        state=MeetingState(app[MONGO].db),
+        objects=app[OBJECTS],
+        tenants=app[TENANTS],
+        fetcher_for=zoom.fetcher_for,
+        api_for=zoom.api_for,
+        publish=publish,
+        config=mix_config(settings),
+    )
+    app[MIXER] = mixer
+    wire_consumer(broker, settings, mixer, app[METRICS])
+    add_readiness_check(app, "kafka", partial(_kafka_ping, broker))
+    try:
+        await start_broker(broker, timeout=max(10.0, settings.infra.kafka_request_timeout_ms / 1000))
+    except BaseException:
+        await zoom.close()
+        raise
+    yield
+    await broker.stop()
+    await zoom.close()
+
+
+def wire_consumer(broker: KafkaBroker, settings: Settings, mixer: Mixer, metrics: MixerMetrics) -> None:
+    """Register the mixer's subscriber on ``broker`` (also used with FastStream's TestKafkaBroker)."""
+    policy = RetryPolicy(
+        max_attempts=settings.max_attempts,
+        base_delay=settings.retry_base_delay_seconds,
+        max_delay=settings.retry_max_delay_seconds,
+    )
+    consumer = Consumer(broker, settings.infra, SERVICE, policy)
+    subscribe(
+        broker,
+        consumer,
+        partial(on_recording_completed, mixer=mixer, metrics=metrics),
+        give_up(mixer.state, metrics),
+        concurrent_meetings=settings.concurrent_meetings,
+        max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
+    )
+
+
+async def _kafka_ping(broker: KafkaBroker) -> None:
+    if not await broker.ping(timeout=2.0):
+        raise KafkaUnavailable("no answer to ping")
+
+
+def build_app(settings: Settings) -> web.Application:
+    """The mixer application; resources open when it starts and close when it stops."""
+    app = web.Application()
+    registry = CollectorRegistry()
+    app[SETTINGS] = settings
+    app[METRICS] = MixerMetrics(registry)
+    add_health_routes(app, registry)
+    app.cleanup_ctx.extend([_mongo, _storage, _tenants, _mixer])
+    return app

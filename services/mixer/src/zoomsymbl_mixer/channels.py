@@ -1,0 +1,217 @@
+"""Which files are mixed, and which channel each one lands on: pure functions, no I/O.
+
+Channel = speaker is the product: providers transcribe each channel as one speaker. A participant
+who left and rejoined has several files; they share one channel when they do not overlap in time.
+When there are more speakers than ``max_channels``, the most talkative keep their own channels and
+the rest share the last one ("Others", ``mixed=True``). The order is stable: by time of joining,
+then name, then file id, so the same input always yields the same channel map.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from zoomsymbl_common.events import ChannelAssignment, RecordingCompleted, RecordingFile
+
+InputKind = Literal["participants", "audio_only", "video"]
+OTHERS = "Others"
+MEETING_AUDIO = "Meeting audio"
+_AUDIO_TYPES = frozenset({"M4A", "MP4", "M4V", "MP3", "WAV", "AAC", "OGG", "OPUS", "FLAC", "WEBM"})
+_EXT = re.compile(r"^[a-z0-9]{1,8}$")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One candidate set of input files, in order of preference."""
+
+    kind: InputKind
+    files: tuple[RecordingFile, ...]
+
+    @property
+    def diarization(self) -> bool:
+        """A single recording of everyone needs the provider to separate speakers."""
+        return self.kind != "participants"
+
+
+@dataclass(frozen=True)
+class Track:
+    """A downloaded, verified file ready to mix."""
+
+    file: RecordingFile
+    path: str
+    duration: float
+    sample_rate: int = 32_000
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One output channel: who is heard and which tracks (indices into the plan's tracks) feed it."""
+
+    name: str
+    email: str | None
+    members: tuple[int, ...]
+    mixed: bool
+
+
+@dataclass(frozen=True)
+class MixPlan:
+    """Tracks, their delays, the channels they feed and the length of the result."""
+
+    tracks: tuple[Track, ...]
+    delays_ms: tuple[int, ...]
+    channels: tuple[Channel, ...]
+    total_seconds: float
+
+    def assignments(self) -> tuple[ChannelAssignment, ...]:
+        """The channel map published in ``AudioMixed``."""
+        return tuple(
+            ChannelAssignment(
+                channel=number,
+                participant_name=channel.name,
+                participant_email=channel.email,
+                file_ids=tuple(self.tracks[i].file.file_id for i in channel.members),
+                offset_seconds=min(self.delays_ms[i] for i in channel.members) / 1000,
+                mixed=channel.mixed,
+            )
+            for number, channel in enumerate(self.channels, start=1)
+        )
+
+
+def _is_audio(file: RecordingFile, *, untyped_ok: bool = False) -> bool:
+    kind = (file.file_type or file.file_extension).upper()
+    return file.completed and (kind in _AUDIO_TYPES or (untyped_ok and not kind))
+
+
+def selections(event: RecordingCompleted) -> list[Selection]:
+    """Candidate inputs: participant tracks, else the ``audio_only`` M4A, else an MP4's audio."""
+    found: list[Selection] = []
+    tracks = tuple(f for f in event.participant_tracks if _is_audio(f, untyped_ok=True))
+    if tracks:
+        found.append(Selection("participants", tracks))
+    usable = [f for f in event.fallback_files if _is_audio(f)]
+    audio_only = [f for f in usable if f.recording_type == "audio_only" or f.file_type.upper() == "M4A"]
+    video = [f for f in usable if f not in audio_only and (f.file_type or f.file_extension).upper() in ("MP4", "M4V")]
+    if audio_only:
+        found.append(Selection("audio_only", (audio_only[0],)))
+    if video:
+        found.append(Selection("video", (video[0],)))
+    return found
+
+
+def extension(file: RecordingFile) -> str:
+    """A safe lower-case file extension for storage keys and scratch files."""
+    ext = (file.file_extension or file.file_type).lower().lstrip(".")
+    return ext if _EXT.match(ext) else "bin"
+
+
+def input_hash(files: Sequence[RecordingFile], params: Mapping[str, object]) -> str:
+    """A stable hash of what determines the mix: the input files (not their URLs) and the mix settings."""
+    identity = sorted(
+        (f.file_id, f.file_size, f.recording_start.isoformat() if f.recording_start else "") for f in files
+    )
+    blob = json.dumps({"files": identity, "params": dict(sorted(params.items()))}, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def _start(file: RecordingFile, earliest: datetime | None) -> float:
+    if file.recording_start is None or earliest is None:
+        return 0.0
+    return max(0.0, (file.recording_start - earliest).total_seconds())
+
+
+def _order_key(track: Track, delay_ms: int) -> tuple[int, str, str]:
+    return (delay_ms, (track.file.participant_name or "").casefold(), track.file.file_id)
+
+
+def _identity(file: RecordingFile, index: int) -> str:
+    if file.participant_email:
+        return "email:" + file.participant_email.casefold()
+    if file.participant_name:
+        return "name:" + file.participant_name
+    return f"file:{index}"
+
+
+def _group(tracks: Sequence[Track], delays_ms: Sequence[int], order: Sequence[int]) -> list[list[int]]:
+    """Tracks of one person that do not overlap in time share a group; order of first appearance."""
+    groups: list[list[int]] = []
+    spans: list[list[tuple[float, float]]] = []
+    keys: list[str] = []
+    for i in order:
+        key, begin = _identity(tracks[i].file, i), delays_ms[i] / 1000
+        span = (begin, begin + tracks[i].duration)
+        for g, members in enumerate(groups):
+            if keys[g] == key and all(span[1] <= s[0] or span[0] >= s[1] for s in spans[g]):
+                members.append(i)
+                spans[g].append(span)
+                break
+        else:
+            groups.append([i])
+            spans.append([span])
+            keys.append(key)
+    return groups
+
+
+def plan_mix(
+    tracks: Sequence[Track],
+    *,
+    max_channels: int,
+    kind: InputKind = "participants",
+    talk_seconds: Mapping[str, float] | None = None,
+) -> MixPlan:
+    """Delays from ``recording_start``, speaker groups, and (above ``max_channels``) an "Others" channel."""
+    if not tracks:
+        raise ValueError("plan_mix needs at least one track")
+    starts = [t.file.recording_start for t in tracks if t.file.recording_start is not None]
+    earliest = min(starts) if starts else None
+    delays = tuple(round(_start(t.file, earliest) * 1000) for t in tracks)
+    order = sorted(range(len(tracks)), key=lambda i: _order_key(tracks[i], delays[i]))
+    groups = _group(tracks, delays, order)
+    total = max(delays[i] / 1000 + t.duration for i, t in enumerate(tracks))
+    if kind != "participants":
+        channels = [Channel(MEETING_AUDIO, None, tuple(members), True) for members in groups]
+    elif len(groups) <= max_channels:
+        channels = [_own_channel(tracks, g) for g in groups]
+    else:
+        channels = _with_overflow(tracks, groups, max_channels, talk_seconds or {})
+    return MixPlan(tuple(tracks), delays, tuple(channels), total)
+
+
+def _own_channel(tracks: Sequence[Track], members: Sequence[int]) -> Channel:
+    first = tracks[members[0]].file
+    name = first.participant_name or f"Participant {first.file_id}"
+    email = next((tracks[i].file.participant_email for i in members if tracks[i].file.participant_email), None)
+    return Channel(name, email, tuple(members), False)
+
+
+def _with_overflow(
+    tracks: Sequence[Track], groups: Sequence[Sequence[int]], max_channels: int, talk: Mapping[str, float]
+) -> list[Channel]:
+    def talked(group: Sequence[int]) -> float:
+        return sum(talk.get(tracks[i].file.file_id, 0.0) for i in group)
+
+    # sorted() is stable, so equally talkative speakers keep their join order.
+    ranked = sorted(range(len(groups)), key=lambda g: -talked(groups[g]))
+    keep = set(ranked[: max_channels - 1])
+    own = [_own_channel(tracks, groups[g]) for g in range(len(groups)) if g in keep]
+    rest = tuple(i for g in range(len(groups)) if g not in keep for i in groups[g])
+    return [*own, Channel(OTHERS, None, rest, True)]
+
+
+def per_track(plan: MixPlan) -> MixPlan:
+    """The same tracks and delays with one channel per track (to measure each track's talk time)."""
+    channels = tuple(
+        Channel(t.file.participant_name or t.file.file_id, t.file.participant_email, (i,), False)
+        for i, t in enumerate(plan.tracks)
+    )
+    return MixPlan(plan.tracks, plan.delays_ms, channels, plan.total_seconds)
+
+
+def overflowed(plan: MixPlan) -> bool:
+    """True when some participants had to share the "Others" channel."""
+    return any(c.name == OTHERS and c.mixed for c in plan.channels)

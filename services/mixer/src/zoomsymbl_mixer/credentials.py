@@ -1,0 +1,134 @@
+"""Which Bearer token downloads one meeting: the webhook's download token, else S2S OAuth.
+
+The download token lives in MongoDB (``meeting_secrets``), never in Kafka. It is used while it
+has more than a margin of life left; after that, or when Zoom rejects it, the tenant's
+Server-to-Server OAuth token takes over, together with fresh download URLs from
+``GET /meetings/{uuid}/recordings`` (the webhook's URLs may be stale by then). Shared by the
+meeting's parallel downloads: the switch to OAuth happens once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal, Protocol
+
+from pydantic import SecretStr
+from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.tenants import TenantConfig
+from zoomsymbl_common.zoom import ZoomApiError
+
+from zoomsymbl_mixer.errors import NoCredentials
+from zoomsymbl_mixer.state import DownloadToken
+
+log = logging.getLogger("zoomsymbl.mixer.credentials")
+BearerKind = Literal["download_token", "oauth"]
+
+
+class RecordingsApi(Protocol):
+    """The part of :class:`zoomsymbl_common.zoom.ZoomClient` the mixer uses."""
+
+    async def access_token(self) -> SecretStr: ...
+
+    def invalidate_token(self) -> None: ...
+
+    async def get_meeting_recordings(self, uuid: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Bearer:
+    """A token to download with, and where it came from."""
+
+    token: SecretStr
+    kind: BearerKind
+
+
+def has_oauth(tenant: TenantConfig) -> bool:
+    """True when the tenant configured Server-to-Server OAuth credentials."""
+    return bool(tenant.zoom_account_id and tenant.zoom_client_id and tenant.zoom_client_secret.get_secret_value())
+
+
+def download_urls(recordings: Mapping[str, Any]) -> dict[str, str]:
+    """``file id → download_url`` of a ``GET /meetings/{uuid}/recordings`` answer."""
+    urls: dict[str, str] = {}
+    for key in ("participant_audio_files", "recording_files"):
+        entries = recordings.get(key)
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict):
+                continue
+            file_id, url = entry.get("id"), entry.get("download_url")
+            if isinstance(file_id, str) and isinstance(url, str):
+                urls[file_id] = url
+    return urls
+
+
+class Credentials:
+    """The Bearer of one meeting; call :meth:`current`, and :meth:`rejected` when Zoom refuses it."""
+
+    def __init__(
+        self,
+        tenant: TenantConfig,
+        meeting_uuid: str,
+        webhook_token: DownloadToken | None,
+        api: RecordingsApi | None,
+        *,
+        margin: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self.tenant = tenant
+        self.meeting_uuid = meeting_uuid
+        self.api = api if api is not None and has_oauth(tenant) else None
+        usable = webhook_token is not None and webhook_token.usable(utcnow(), margin)
+        self._webhook = webhook_token.token if usable and webhook_token else None
+        self._lock = asyncio.Lock()
+        self._fresh: dict[str, str] | None = None
+        self._oauth_rejections = 0
+
+    async def current(self) -> Bearer:
+        """The token to use now; raises :class:`NoCredentials` when there is none."""
+        if self._webhook is not None:
+            return Bearer(self._webhook, "download_token")
+        if self.api is None:
+            raise NoCredentials(self.tenant.id, "the download token is missing or expired and OAuth is not configured")
+        return Bearer(await self.api.access_token(), "oauth")
+
+    async def rejected(self, bearer: Bearer, status: int, code: int | None) -> Bearer:
+        """The next token after Zoom rejected ``bearer``; raises :class:`NoCredentials` when none is left."""
+        async with self._lock:
+            if bearer.kind == "download_token":
+                if self._webhook is not None:
+                    log.warning("download token rejected, switching to oauth", extra={"tenant": self.tenant.id})
+                self._webhook = None
+                if self.api is None:
+                    raise NoCredentials(
+                        self.tenant.id,
+                        f"zoom rejected the download token (status {status}, code {code!r})"
+                        " and OAuth is not configured",
+                    )
+            elif self.api is not None and self._oauth_rejections == 0:
+                # A cached token may have been revoked: one fresh one is worth a try.
+                self._oauth_rejections += 1
+                self.api.invalidate_token()
+            else:
+                raise NoCredentials(self.tenant.id, f"zoom rejected the oauth token (status {status}, code {code!r})")
+        return await self.current()
+
+    async def url_for(self, file_id: str, event_url: str, bearer: Bearer) -> str:
+        """The URL to download ``file_id`` with ``bearer``: a fresh one from the API when using OAuth."""
+        if bearer.kind != "oauth" or self.api is None:
+            return event_url
+        async with self._lock:
+            if self._fresh is None:
+                self._fresh = await self._refresh()
+        return self._fresh.get(file_id, event_url)
+
+    async def _refresh(self) -> dict[str, str]:
+        assert self.api is not None
+        try:
+            return download_urls(await self.api.get_meeting_recordings(self.meeting_uuid))
+        except ZoomApiError as exc:
+            # The meeting may be gone from the API while its webhook URLs still work: try those.
+            log.warning("recording urls not refreshed", extra={"tenant": self.tenant.id, "status": exc.status})
+            return {}

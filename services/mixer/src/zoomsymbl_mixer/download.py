@@ -1,0 +1,217 @@
+"""One Zoom file as a stream of bytes: Bearer auth, hand-followed redirects, Range resume, retries.
+
+Redirects are followed by hand (``allow_redirects=False``) so every hop passes the SSRF guard, and
+the ``Authorization`` header goes only to the host of the original URL: Zoom redirects downloads to
+its CDN with a signed URL, which needs no token and must not receive one. A broken transfer is
+resumed with ``Range: bytes=N-`` from the original URL (a signed CDN URL may have expired). Zoom
+sometimes answers 200 with a JSON or HTML error document instead of audio: the first bytes are
+checked and such a body becomes a failure carrying Zoom's code. Nothing here logs a URL or token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import aiohttp
+from pydantic import SecretStr
+from yarl import URL
+from zoomsymbl_common.logs import register_secret
+from zoomsymbl_common.zoom import retry_after_seconds
+
+from zoomsymbl_mixer.errors import (
+    DownloadFailed,
+    DownloadRateLimited,
+    DownloadRefused,
+    TokenRejected,
+    TrackInvalid,
+    TrackMissing,
+    ZoomErrorBody,
+)
+from zoomsymbl_mixer.hosts import HostPolicy, check_url
+
+log = logging.getLogger("zoomsymbl.mixer.download")
+REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+_ERROR_TYPES: Final = ("application/json", "text/html")
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_TOKEN_PARAMS: Final = frozenset({"access_token", "token", "download_token"})
+MAX_ERROR_BODY: Final = 64 * 1024
+
+
+@dataclass(frozen=True)
+class DownloadPolicy:
+    """How hard one file is tried before the failure goes to the consumer's retry policy."""
+
+    retries: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_redirects: int = 5
+    chunk_bytes: int = 1 << 20
+    max_rate_limited: int = 10
+    max_rate_limit_wait: float = 120.0
+
+    def delay(self, failure: int) -> float:
+        """Exponential backoff with jitter for the given 1-based failure count."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (failure - 1)))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+class _Broken(Exception):
+    """A transfer ended before all bytes arrived; resume it."""
+
+
+def without_token_params(url: str) -> URL:
+    """``url`` without query parameters that would carry a token (tokens go in headers only)."""
+    parsed = URL(url, encoded=True)
+    if not any(name.lower() in _TOKEN_PARAMS for name in parsed.query):
+        return parsed
+    kept = [(k, v) for k, v in parsed.query.items() if k.lower() not in _TOKEN_PARAMS]
+    return parsed.with_query(kept)
+
+
+def parse_error_body(body: bytes) -> tuple[int | None, str]:
+    """Zoom's ``{"code": 124, "message": "..."}`` or an HTML page → (code, short message)."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        code = data.get("code")
+        return (code if isinstance(code, int) else None), str(data.get("message", ""))[:200]
+    title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    found = re.search(r"\b(?:code|errorCode)\D{0,5}(\d{3,5})", text)
+    return (int(found.group(1)) if found else None), (title.group(1).strip() if title else text[:120])
+
+
+def looks_like_error(content_type: str, first: bytes) -> bool:
+    """True when a 200 body is a JSON/HTML document rather than media (no audio container starts with { or <)."""
+    if content_type.split(";")[0].strip().lower() in _ERROR_TYPES:
+        return True
+    return first.lstrip()[:1] in (b"{", b"<")
+
+
+class Fetcher:
+    """Streams Zoom files through one aiohttp session under one tenant's host policy."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        hosts: HostPolicy,
+        policy: DownloadPolicy = DownloadPolicy(),
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.session = session
+        self.hosts = hosts
+        self.policy = policy
+        self.sleep = sleep
+
+    async def stream(
+        self, file_id: str, url: str, token: SecretStr, expected: int | None
+    ) -> AsyncGenerator[bytes, None]:
+        """Yield the bytes of one file, resuming after breaks; exactly ``expected`` bytes when known."""
+        offset, failures, limited = 0, 0, 0
+        while True:
+            try:
+                async for chunk in self._attempt(file_id, url, token, offset, expected):
+                    offset += len(chunk)
+                    yield chunk
+                return
+            except DownloadRateLimited as exc:
+                limited += 1
+                if limited > self.policy.max_rate_limited:
+                    raise
+                wait = exc.retry_after if exc.retry_after is not None else self.policy.delay(limited)
+                await self.sleep(min(wait, self.policy.max_rate_limit_wait))
+            except (_Broken, aiohttp.ClientError, TimeoutError) as exc:
+                failures += 1
+                why = f"{type(exc).__name__} after {offset} bytes"
+                if failures > self.policy.retries:
+                    raise DownloadFailed(file_id, why) from None
+                log.warning("download interrupted, resuming", extra={"file_id": file_id, "why": why})
+                await self.sleep(self.policy.delay(failures))
+
+    async def _attempt(
+        self, file_id: str, url: str, token: SecretStr, offset: int, expected: int | None
+    ) -> AsyncGenerator[bytes, None]:
+        if expected is not None and offset >= expected:
+            return
+        response = await self._open(file_id, url, token, offset)
+        async with response:
+            skip = await self._check_status(file_id, response, offset, expected)
+            received = offset
+            async for chunk in response.content.iter_chunked(self.policy.chunk_bytes):
+                if received == 0 and looks_like_error(response.headers.get("Content-Type", ""), chunk):
+                    await self._raise_error_body(file_id, response, chunk)
+                if skip:
+                    dropped = min(skip, len(chunk))
+                    chunk, skip = chunk[dropped:], skip - dropped
+                if not chunk:
+                    continue
+                received += len(chunk)
+                if expected is not None and received > expected:
+                    raise TrackInvalid(file_id, f"more than the announced {expected} bytes")
+                yield chunk
+        if expected is not None and received < expected:
+            raise _Broken(f"ended at {received} of {expected} bytes")
+
+    async def _open(self, file_id: str, url: str, token: SecretStr, offset: int) -> aiohttp.ClientResponse:
+        current = without_token_params(url)
+        origin = (current.scheme, current.raw_host, current.port)
+        for _ in range(self.policy.max_redirects + 1):
+            check_url(current, self.hosts)
+            headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
+            if (current.scheme, current.raw_host, current.port) == origin:
+                headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+            if offset:
+                headers["Range"] = f"bytes={offset}-"
+            response = await self.session.get(current, headers=headers, allow_redirects=False)
+            if response.status not in REDIRECTS:
+                return response
+            location = response.headers.get("Location", "")
+            response.release()
+            if not location:
+                raise DownloadFailed(file_id, f"redirect {response.status} without Location")
+            register_secret(location)  # CDN redirects carry signed query strings
+            current = current.join(URL(location, encoded=True))
+        raise DownloadRefused(current.raw_host or "", f"more than {self.policy.max_redirects} redirects")
+
+    async def _check_status(
+        self, file_id: str, response: aiohttp.ClientResponse, offset: int, expected: int | None
+    ) -> int:
+        """Raise for unusable answers; return how many leading bytes to drop (Range ignored)."""
+        status = response.status
+        if status == 206:
+            match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+            if match is None or int(match.group(1)) != offset:
+                raise _Broken("206 without the requested Content-Range")
+            total = match.group(3)
+            if expected is not None and total != "*" and int(total) != expected:
+                raise TrackInvalid(file_id, f"server says {total} bytes, Zoom announced {expected}")
+            return 0
+        if status == 200:
+            return offset
+        if status == 416 and expected is not None:
+            raise TrackInvalid(file_id, f"server has fewer than the announced {expected} bytes (416 at {offset})")
+        if status == 429:
+            raise DownloadRateLimited(file_id, retry_after_seconds(response.headers))
+        if status >= 500:
+            raise _Broken(f"status {status}")
+        code, message = parse_error_body(await response.content.read(MAX_ERROR_BODY))
+        if status in (401, 403):
+            raise TokenRejected(file_id, status, code)
+        if status == 404:
+            raise TrackMissing(file_id, status, code)
+        raise ZoomErrorBody(file_id, status, code, message)
+
+    async def _raise_error_body(self, file_id: str, response: aiohttp.ClientResponse, first: bytes) -> None:
+        rest = await response.content.read(max(0, MAX_ERROR_BODY - len(first)))
+        code, message = parse_error_body(first + rest)
+        # Even code 124 ("invalid access token") is final here: Zoom signals a rejected token with 401.
+        raise ZoomErrorBody(file_id, response.status, code, message)

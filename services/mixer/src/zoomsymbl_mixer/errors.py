@@ -1,0 +1,119 @@
+"""The mixer's failures: each is either retryable (try the meeting again later) or poison (fail it).
+
+Poison errors carry the ``stage`` the meeting failed in; the consumer marks the meeting failed with
+that stage and reason and dead-letters the event. Messages never contain a URL, a token or a
+signed query string: a host name at most.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError, ZoomsymblError
+
+Stage = Literal["tenant", "auth", "download", "verify", "merge", "upload", "publish"]
+
+
+class UnknownTenant(PoisonInputError):
+    """The event names a tenant that is not configured."""
+
+    def __init__(self, tenant: str) -> None:
+        super().__init__(f"tenant {tenant!r} is not configured", stage="tenant")
+        self.tenant = tenant
+
+
+class NoCredentials(PoisonInputError):
+    """Neither a valid webhook download token nor Server-to-Server OAuth credentials exist."""
+
+    def __init__(self, tenant: str, detail: str) -> None:
+        super().__init__(f"no way to download for tenant {tenant!r}: {detail}", stage="auth")
+        self.tenant = tenant
+
+
+class DownloadRefused(PoisonInputError):
+    """A download URL or redirect points at a host the tenant's allowlist does not permit (SSRF guard)."""
+
+    def __init__(self, host: str, why: str) -> None:
+        super().__init__(f"download host {host!r} refused: {why}", stage="download")
+        self.host = host
+        self.why = why
+
+
+class ZoomErrorBody(PoisonInputError):
+    """Zoom answered a download with an error document (often with status 200) instead of audio."""
+
+    def __init__(self, file_id: str, status: int, code: int | None, message: str) -> None:
+        super().__init__(
+            f"zoom refused file {file_id!r}: status {status}, code {code!r}, message {message!r}", stage="download"
+        )
+        self.file_id = file_id
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class TrackInvalid(PoisonInputError):
+    """A downloaded track has the wrong size or ffprobe cannot decode it."""
+
+    def __init__(self, file_id: str, why: str) -> None:
+        super().__init__(f"track {file_id!r} is unusable: {why}", stage="verify")
+        self.file_id = file_id
+        self.why = why
+
+
+class NothingToMix(PoisonInputError):
+    """The recording has no participant track, no audio_only file and no MP4 that could be used."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"nothing to mix: {why}", stage="download")
+
+
+class MergeFailed(PoisonInputError):
+    """ffmpeg could not merge the tracks (corrupt audio or an impossible output)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"merge failed: {why}", stage="merge")
+
+
+class DownloadFailed(RetryableError):
+    """A download broke or Zoom answered a server error; the meeting is tried again later."""
+
+    def __init__(self, file_id: str, why: str) -> None:
+        super().__init__(f"download of file {file_id!r} failed: {why}")
+        self.file_id = file_id
+
+
+class DownloadRateLimited(RateLimitedError):
+    """Zoom answered 429; wait ``retry_after`` seconds when known."""
+
+    def __init__(self, file_id: str, retry_after: float | None) -> None:
+        super().__init__(f"zoom rate-limited the download of file {file_id!r}", retry_after=retry_after)
+        self.file_id = file_id
+
+
+class ToolTimeout(RetryableError):
+    """ffmpeg or ffprobe ran past its timeout (machine overloaded); try again later."""
+
+    def __init__(self, tool: str, seconds: float) -> None:
+        super().__init__(f"{tool} did not finish within {seconds:.0f}s")
+        self.tool = tool
+
+
+class TokenRejected(ZoomsymblError):
+    """Zoom rejected the Bearer token (401/403, or an error body with an auth code): try the next one."""
+
+    def __init__(self, file_id: str, status: int, code: int | None) -> None:
+        super().__init__(f"zoom rejected the token for file {file_id!r}: status {status}, code {code!r}")
+        self.file_id = file_id
+        self.status = status
+        self.code = code
+
+
+class TrackMissing(ZoomsymblError):
+    """Zoom says a file does not exist (404); the meeting goes on without it when others remain."""
+
+    def __init__(self, file_id: str, status: int, code: int | None) -> None:
+        super().__init__(f"zoom has no file {file_id!r}: status {status}, code {code!r}")
+        self.file_id = file_id
+        self.status = status
+        self.code = code

@@ -1,0 +1,250 @@
+"""ffmpeg and ffprobe: argument lists built by pure functions, and one runner with a timeout.
+
+Facts of Debian's ffmpeg 5.1 this module relies on (measured): ``amerge`` takes at most 64 inputs
+and stops at the shortest, so tracks are joined with ``join`` (any count, ``channel_layout="N
+channels"``); ``join`` also stops at the shortest input, so every track is padded (``apad``) to the
+whole meeting first; ``adelay`` takes integer milliseconds; FLAC without ``-sample_fmt s16`` comes
+out 24-bit (2.1x larger, 30 % slower) and stops at 8 channels; a 32-channel 16-bit WAV passes
+4 GiB after ~35 minutes, hence RF64; one merge does not get faster with threads, so each run uses
+one and parallel meetings use the cores. Output goes to a file, never a pipe: a piped FLAC/WAV has
+no length in its header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+
+from zoomsymbl_mixer.channels import MixPlan
+from zoomsymbl_mixer.errors import ToolTimeout
+from zoomsymbl_mixer.settings import OutputFormatSetting
+
+OutputFormat = Literal["flac", "wav", "opus"]
+FLAC_MAX_CHANNELS: Final = 8
+EXTENSIONS: Final[dict[OutputFormat, str]] = {"flac": "flac", "wav": "wav", "opus": "opus"}
+CONTENT_TYPES: Final[dict[OutputFormat, str]] = {"flac": "audio/flac", "wav": "audio/wav", "opus": "audio/ogg"}
+_COMMON: Final = ("-hide_banner", "-nostdin", "-nostats", "-y", "-threads", "1", "-filter_complex_threads", "1")
+
+
+@dataclass(frozen=True)
+class SilenceSettings:
+    """What counts as silence for the per-channel analytics."""
+
+    threshold_db: float = -40.0
+    min_seconds: float = 0.5
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What ffprobe found in a file's first audio stream."""
+
+    codec: str
+    sample_rate: int
+    channels: int
+    duration: float
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """Exit status of a tool and the last lines it wrote to stderr."""
+
+    returncode: int
+    tail: tuple[str, ...]
+
+
+def resolve_format(requested: OutputFormatSetting, channels: int) -> OutputFormat:
+    """``auto``: FLAC up to 8 channels, RF64-capable WAV above; FLAC asked for above 8 also becomes WAV."""
+    if requested == "opus":
+        return "opus"
+    if requested == "wav" or channels > FLAC_MAX_CHANNELS:
+        return "wav"
+    return "flac"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def filter_graph(plan: MixPlan, sample_rate: int, silence: SilenceSettings | None) -> str:
+    """Delay each track to its place on the meeting clock, pad it to the end, join into N channels."""
+    total = _seconds(plan.total_seconds)
+    parts = [
+        f"[{i}:a:0]aformat=sample_fmts=fltp:sample_rates={sample_rate}:channel_layouts=mono,"
+        f"adelay=delays={delay}:all=1,apad=whole_dur={total}[t{i}]"
+        for i, delay in enumerate(plan.delays_ms)
+    ]
+    labels = []
+    for number, channel in enumerate(plan.channels):
+        inputs = "".join(f"[t{i}]" for i in channel.members)
+        if len(channel.members) == 1:
+            parts.append(f"{inputs}anull[c{number}]")
+        else:
+            # normalize=0: several speakers on one channel keep their own loudness instead of 1/n of it.
+            parts.append(f"{inputs}amix=inputs={len(channel.members)}:duration=longest:normalize=0[c{number}]")
+        labels.append(f"[c{number}]")
+    count = len(plan.channels)
+    joined = f"{''.join(labels)}join=inputs={count}:channel_layout={count} channels"
+    # silencedetect passes the audio through unchanged, so the analytics ride along on the way out.
+    parts.append(f"{joined}[out]" if silence is None else f"{joined},{silencedetect(silence)}[out]")
+    return ";".join(parts)
+
+
+def silencedetect(silence: SilenceSettings) -> str:
+    """The silencedetect filter, one report line per channel (``mono=1``)."""
+    return f"silencedetect=noise={silence.threshold_db:g}dB:duration={silence.min_seconds:g}:mono=1"
+
+
+def _inputs(plan: MixPlan) -> list[str]:
+    args: list[str] = []
+    for track in plan.tracks:
+        args += ["-i", track.path]
+    return args
+
+
+def _encoder(fmt: OutputFormat, channels: int, opus_bitrate_per_channel: int) -> list[str]:
+    if fmt == "flac":
+        return ["-c:a", "flac", "-sample_fmt", "s16", "-f", "flac"]
+    if fmt == "wav":
+        return ["-c:a", "pcm_s16le", "-rf64", "auto", "-f", "wav"]
+    return ["-c:a", "libopus", "-mapping_family", "255", "-b:a", str(channels * opus_bitrate_per_channel), "-f", "opus"]
+
+
+def merge_args(
+    plan: MixPlan,
+    output: Path,
+    fmt: OutputFormat,
+    *,
+    sample_rate: int,
+    silence: SilenceSettings | None,
+    opus_bitrate_per_channel: int = 32_000,
+) -> list[str]:
+    """The full ffmpeg command of one merge (with the analytics branch when ``silence`` is set)."""
+    return [
+        "ffmpeg",
+        *_COMMON,
+        "-loglevel",
+        "info" if silence else "error",
+        *_inputs(plan),
+        "-filter_complex",
+        filter_graph(plan, sample_rate, silence),
+        "-map",
+        "[out]",
+        "-map_metadata",
+        "-1",
+        # Without these a failed input still yields exit 0 and an empty file.
+        "-xerror",
+        "-abort_on",
+        "empty_output",
+        *_encoder(fmt, len(plan.channels), opus_bitrate_per_channel),
+        str(output),
+    ]
+
+
+def analysis_args(plan: MixPlan, *, sample_rate: int, silence: SilenceSettings) -> list[str]:
+    """Run only the analytics of ``plan`` (no file written): used to rank speakers by talk time."""
+    return [
+        "ffmpeg",
+        *_COMMON,
+        "-loglevel",
+        "info",
+        *_inputs(plan),
+        "-filter_complex",
+        filter_graph(plan, sample_rate, silence),
+        "-map",
+        "[out]",
+        "-xerror",
+        "-f",
+        "null",
+        "-",
+    ]
+
+
+def probe_args(path: Path) -> list[str]:
+    """ffprobe of the first audio stream; decoding its first frames proves the file is audio."""
+    return [
+        "ffprobe",
+        "-v",
+        "error",
+        "-select_streams",
+        "a:0",
+        "-read_intervals",
+        "%+#20",
+        "-count_frames",
+        "-show_entries",
+        "stream=codec_name,sample_rate,channels,nb_read_frames:format=duration",
+        "-of",
+        "json",
+        str(path),
+    ]
+
+
+def parse_probe(output: str) -> Probe | None:
+    """The :class:`Probe` in ffprobe's JSON, or None when no decodable audio stream was found."""
+    try:
+        data = json.loads(output or "{}")
+        stream = data["streams"][0]
+        probe = Probe(
+            codec=str(stream["codec_name"]),
+            sample_rate=int(stream["sample_rate"]),
+            channels=int(stream["channels"]),
+            duration=float(data["format"]["duration"]),
+        )
+        frames = int(stream.get("nb_read_frames", "0"))
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    return probe if frames > 0 and probe.duration > 0 and probe.sample_rate > 0 else None
+
+
+async def run_tool(
+    args: list[str],
+    *,
+    timeout: float,
+    on_line: Callable[[str], None] | None = None,
+    capture_stdout: bool = False,
+    tail_lines: int = 12,
+) -> tuple[ToolResult, str]:
+    """Run ``args`` (no shell) streaming stderr line by line; kill it after ``timeout`` seconds."""
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE if capture_stdout else asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    tail: deque[str] = deque(maxlen=tail_lines)
+    try:
+        async with asyncio.timeout(timeout):
+            _, out, code = await asyncio.gather(
+                _read_lines(process.stderr, on_line, tail), _read_all(process.stdout), process.wait()
+            )
+    except TimeoutError:
+        raise ToolTimeout(Path(args[0]).name, timeout) from None
+    finally:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+    return ToolResult(code, tuple(tail)), out.decode("utf-8", errors="replace")
+
+
+async def _read_lines(
+    stream: asyncio.StreamReader | None, on_line: Callable[[str], None] | None, tail: deque[str]
+) -> None:
+    """Hand each stderr line to ``on_line``; keep the last non-analytics lines for error messages."""
+    if stream is None:
+        return
+    async for raw in stream:
+        line = raw.decode("utf-8", errors="replace").rstrip()
+        if on_line is not None:
+            on_line(line)
+        if line and "silencedetect" not in line:
+            tail.append(line)
+
+
+async def _read_all(stream: asyncio.StreamReader | None) -> bytes:
+    return await stream.read() if stream is not None else b""

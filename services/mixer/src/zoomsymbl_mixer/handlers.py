@@ -1,0 +1,125 @@
+"""The Kafka side of the mixer: one subscriber, the shared consumer policy, and what giving up means.
+
+``Consumer.consume`` parses the raw bytes, retries retryable failures with backoff, and
+dead-letters poison input; :func:`give_up` marks the meeting failed with the stage and reason
+first. An exception no part of zoomsymbl anticipated becomes a retryable failure (logged with its
+traceback), so a bug ends in a dead letter after the attempt budget instead of a crash or an
+endless redelivery loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.middlewares import AckPolicy
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from zoomsymbl_common.errors import RetryableError, ZoomsymblError
+from zoomsymbl_common.events import AudioMixed, Event, RecordingCompleted
+from zoomsymbl_common.kafka import Consumer, GiveUp, topic_name
+
+log = logging.getLogger("zoomsymbl.mixer.handlers")
+SERVICE = "mixer"
+
+
+class MixerMetrics:
+    """Prometheus metrics of one mixer process."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.meetings = Counter(
+            "zoomsymbl_mixer_meetings_total", "Meetings by outcome.", ["outcome"], registry=registry
+        )
+        self.seconds = Histogram(
+            "zoomsymbl_mixer_mix_seconds",
+            "Wall time of one handled meeting (download, merge, upload).",
+            buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600, 7200),
+            registry=registry,
+        )
+
+
+class MeetingMixer(Protocol):
+    """What the handler needs of :class:`~zoomsymbl_mixer.mixing.Mixer`."""
+
+    async def on_recording_completed(self, event: RecordingCompleted) -> AudioMixed: ...
+
+
+class FailureMarker(Protocol):
+    """What giving up needs of :class:`~zoomsymbl_mixer.state.MeetingState`."""
+
+    async def mark_failed(self, event: RecordingCompleted, stage: str, reason: str) -> bool: ...
+
+
+def group_id(prefix: str) -> str:
+    """The consumer group; a test's topic prefix also isolates its group."""
+    return f"{prefix}zoomsymbl-{SERVICE}"
+
+
+async def on_recording_completed(event: RecordingCompleted, mixer: MeetingMixer, metrics: MixerMetrics) -> AudioMixed:
+    """Mix one meeting; unexpected exceptions become retryable failures with a clear reason."""
+    started = time.monotonic()
+    try:
+        mixed = await mixer.on_recording_completed(event)
+    except ZoomsymblError:
+        metrics.meetings.labels("error").inc()
+        raise
+    except Exception as exc:
+        metrics.meetings.labels("error").inc()
+        log.exception("unexpected failure", extra={"tenant": event.tenant, "meeting_uuid": event.meeting_uuid})
+        raise RetryableError(f"unexpected {type(exc).__name__} in the mixer") from exc
+    metrics.meetings.labels("mixed").inc()
+    metrics.seconds.observe(time.monotonic() - started)
+    return mixed
+
+
+def give_up(state: FailureMarker, metrics: MixerMetrics) -> GiveUp:
+    """Mark the meeting failed (with stage and reason) before its event is dead-lettered."""
+
+    async def on_give_up(event: Event | None, stage: str, reason: str) -> None:
+        metrics.meetings.labels("failed").inc()
+        if isinstance(event, RecordingCompleted):
+            marked = await state.mark_failed(event, stage, reason)
+            log.warning(
+                "meeting failed",
+                extra={
+                    "tenant": event.tenant,
+                    "meeting_uuid": event.meeting_uuid,
+                    "stage": stage,
+                    "reason": reason,
+                    "marked": marked,
+                },
+            )
+
+    return on_give_up
+
+
+def subscribe(
+    broker: KafkaBroker,
+    consumer: Consumer,
+    handle: Callable[[RecordingCompleted], Awaitable[object]],
+    on_give_up: GiveUp,
+    *,
+    concurrent_meetings: int = 1,
+    max_poll_interval_ms: int = 2 * 3600 * 1000,
+) -> None:
+    """Register the ``zoom.recording-completed.v1`` subscriber on ``broker`` (before it starts)."""
+    topic = topic_name(consumer.infra, RecordingCompleted.topic)
+
+    async def handler(event: RecordingCompleted) -> None:
+        await handle(event)
+
+    # Above 1, FastStream runs one worker per partition: each meeting's events stay in order.
+    subscriber = broker.subscriber(
+        topic,
+        group_id=group_id(consumer.infra.kafka_topic_prefix),
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        max_poll_interval_ms=max_poll_interval_ms,
+        max_workers=concurrent_meetings,
+    )
+
+    @subscriber
+    async def on_message(message: KafkaMessage) -> None:
+        await consumer.consume(topic, message.body, RecordingCompleted, handler, on_give_up)

@@ -1,0 +1,229 @@
+"""One meeting from ``RecordingCompleted`` to ``AudioMixed``: choose, download, merge, measure, store, announce.
+
+Idempotent: the inputs and mix settings hash to ``input_hash``; a meeting that already holds a mix
+with that hash is announced again (same ``event_id``) without downloading or merging. The mix is
+recorded in MongoDB before ``AudioMixed`` is published, so a crash in between ends in a
+re-publish, never in a second mix. Scratch files live in one folder per meeting under the
+configured scratch directory and are removed however the meeting ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from opentelemetry import trace
+from zoomsymbl_common.events import AudioMixed, RecordingCompleted
+from zoomsymbl_common.storage import ObjectStore, meeting_key
+from zoomsymbl_common.tenants import TenantConfig, Tenants
+
+from zoomsymbl_mixer.analytics import SilenceLog, speaker_stats
+from zoomsymbl_mixer.channels import MixPlan, Selection, Track, input_hash, overflowed, per_track, plan_mix, selections
+from zoomsymbl_mixer.credentials import Credentials, RecordingsApi
+from zoomsymbl_mixer.download import Fetcher
+from zoomsymbl_mixer.errors import MergeFailed, NothingToMix, UnknownTenant
+from zoomsymbl_mixer.ffmpeg import (
+    CONTENT_TYPES,
+    EXTENSIONS,
+    OutputFormat,
+    SilenceSettings,
+    analysis_args,
+    merge_args,
+    resolve_format,
+    run_tool,
+)
+from zoomsymbl_mixer.settings import OutputFormatSetting
+from zoomsymbl_mixer.state import MeetingState, MixRecord, audio_mixed
+from zoomsymbl_mixer.tracks import Fetched, TrackLoader, probe_file
+
+log = logging.getLogger("zoomsymbl.mixer")
+tracer = trace.get_tracer("zoomsymbl.mixer")
+MAX_SAMPLE_RATE = 48_000
+
+
+@dataclass(frozen=True)
+class MixConfig:
+    """The knobs of a mix (from :class:`~zoomsymbl_mixer.settings.Settings`)."""
+
+    scratch_dir: Path
+    output_format: OutputFormatSetting = "auto"
+    silence: SilenceSettings = field(default_factory=SilenceSettings)
+    opus_bitrate_per_channel: int = 32_000
+    ffmpeg_timeout: float = 4 * 3600.0
+    probe_timeout: float = 120.0
+    concurrency: int = 4
+    part_bytes: int = 8 << 20
+    token_margin: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Merged:
+    """A finished local mix."""
+
+    path: Path
+    format: OutputFormat
+    silence_log: SilenceLog
+
+
+class Mixer:
+    """Everything one meeting needs, wired once per process."""
+
+    def __init__(
+        self,
+        *,
+        state: MeetingState,
+        objects: ObjectStore,
+        tenants: Tenants,
+        fetcher_for: Callable[[TenantConfig], Fetcher],
+        api_for: Callable[[TenantConfig], RecordingsApi | None],
+        publish: Callable[[AudioMixed], Awaitable[None]],
+        config: MixConfig,
+    ) -> None:
+        self.state = state
+        self.objects = objects
+        self.tenants = tenants
+        self.fetcher_for = fetcher_for
+        self.api_for = api_for
+        self.publish = publish
+        self.config = config
+
+    async def on_recording_completed(self, event: RecordingCompleted) -> AudioMixed:
+        """Mix the meeting (or find its mix), record it, publish ``AudioMixed`` and return it."""
+        tenant = self.tenants.get(event.tenant)
+        if tenant is None:
+            raise UnknownTenant(event.tenant)
+        choices = selections(event)
+        if not choices:
+            raise NothingToMix("the recording lists no completed audio file")
+        digest = input_hash([f for c in choices for f in c.files], self._params(tenant))
+        record = await self.state.find_mix(event.tenant, event.meeting_uuid, digest)
+        if record is None:
+            async with self._scratch() as scratch:
+                record = await self._mix(event, tenant, choices, digest, scratch)
+        else:
+            log.info("mix exists, announcing it again", extra=_fields(event, input_hash=digest))
+        await self.state.record_mix(event, record)
+        mixed = audio_mixed(event, record)
+        await self.publish(mixed)
+        log.info("audio mixed", extra=_fields(event, channels=mixed.channels, seconds=mixed.duration_seconds))
+        return mixed
+
+    def _params(self, tenant: TenantConfig) -> dict[str, object]:
+        silence = self.config.silence
+        return {
+            "format": self.config.output_format,
+            "max_channels": tenant.max_channels,
+            "silence": [silence.threshold_db, silence.min_seconds],
+        }
+
+    @asynccontextmanager
+    async def _scratch(self) -> AsyncIterator[Path]:
+        await asyncio.to_thread(self.config.scratch_dir.mkdir, parents=True, exist_ok=True)
+        path = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="meeting-", dir=self.config.scratch_dir))
+        try:
+            yield path
+        finally:
+            await asyncio.to_thread(shutil.rmtree, path, True)
+
+    async def _mix(
+        self, event: RecordingCompleted, tenant: TenantConfig, choices: Sequence[Selection], digest: str, scratch: Path
+    ) -> MixRecord:
+        with tracer.start_as_current_span("mixer.download"):
+            choice, fetched = await self._load(event, await self._loader(event, tenant), choices, scratch)
+        with tracer.start_as_current_span("mixer.merge"):
+            plan = await self._plan([f.track for f in fetched if f.track is not None], tenant, choice)
+            merged = await self._merge(plan, scratch)
+        with tracer.start_as_current_span("mixer.upload"):
+            key = f"mixed/{event.tenant}/{meeting_key(event.meeting_uuid)}.{EXTENSIONS[merged.format]}"
+            size = await self.objects.put_file(key, str(merged.path), content_type=CONTENT_TYPES[merged.format])
+        probe = await probe_file(merged.path, "mixed", self.config.probe_timeout)
+        return MixRecord(
+            input_hash=digest,
+            input_kind=choice.kind,
+            bucket=self.objects.bucket,
+            object_key=key,
+            format=merged.format,
+            channels=len(plan.channels),
+            duration_seconds=round(probe.duration, 3),
+            size_bytes=size,
+            channel_map=plan.assignments(),
+            speaker_stats=speaker_stats(merged.silence_log.silences(probe.duration), probe.duration),
+            diarization=choice.diarization or overflowed(plan),
+            raw_objects=tuple(f.raw for f in fetched if f.raw is not None),
+            missing_files=tuple(f.file.file_id for f in fetched if f.track is None),
+        )
+
+    async def _loader(self, event: RecordingCompleted, tenant: TenantConfig) -> TrackLoader:
+        token = await self.state.download_token(event.tenant, event.meeting_uuid)
+        credentials = Credentials(
+            tenant, event.meeting_uuid, token, self.api_for(tenant), margin=self.config.token_margin
+        )
+        return TrackLoader(
+            self.objects,
+            self.fetcher_for(tenant),
+            credentials,
+            concurrency=self.config.concurrency,
+            part_bytes=self.config.part_bytes,
+            probe_timeout=self.config.probe_timeout,
+        )
+
+    async def _load(
+        self, event: RecordingCompleted, loader: TrackLoader, choices: Sequence[Selection], scratch: Path
+    ) -> tuple[Selection, list[Fetched]]:
+        """The first choice of which at least one file could be fetched."""
+        for choice in choices:
+            fetched = await loader.load_all(event.tenant, event.meeting_uuid, choice.files, scratch)
+            if any(f.track is not None for f in fetched):
+                return choice, fetched
+            log.warning("every file of a choice is missing", extra=_fields(event, kind=choice.kind))
+        raise NothingToMix(f"every file is missing at Zoom (tried: {', '.join(c.kind for c in choices)})")
+
+    async def _plan(self, tracks: list[Track], tenant: TenantConfig, choice: Selection) -> MixPlan:
+        plan = plan_mix(tracks, max_channels=tenant.max_channels, kind=choice.kind)
+        if not overflowed(plan):
+            return plan
+        # Ranking by talk time needs one analysis pass; only meetings above max_channels pay for it.
+        log_ = SilenceLog(channels=len(tracks))
+        args = analysis_args(per_track(plan), sample_rate=_rate(plan), silence=self.config.silence)
+        result, _ = await run_tool(args, timeout=self.config.ffmpeg_timeout, on_line=log_.feed)
+        if result.returncode != 0:
+            raise MergeFailed(f"talk-time analysis: ffmpeg exit {result.returncode}: {_last(result.tail)}")
+        stats = speaker_stats(log_.silences(plan.total_seconds), plan.total_seconds)
+        talk = {t.file.file_id: s.talk_seconds for t, s in zip(tracks, stats, strict=True)}
+        return plan_mix(tracks, max_channels=tenant.max_channels, kind=choice.kind, talk_seconds=talk)
+
+    async def _merge(self, plan: MixPlan, scratch: Path) -> Merged:
+        fmt = resolve_format(self.config.output_format, len(plan.channels))
+        output = scratch / f"mixed.{EXTENSIONS[fmt]}"
+        silence_log = SilenceLog(channels=len(plan.channels))
+        args = merge_args(
+            plan,
+            output,
+            fmt,
+            sample_rate=_rate(plan),
+            silence=self.config.silence,
+            opus_bitrate_per_channel=self.config.opus_bitrate_per_channel,
+        )
+        result, _ = await run_tool(args, timeout=self.config.ffmpeg_timeout, on_line=silence_log.feed)
+        if result.returncode != 0:
+            raise MergeFailed(f"ffmpeg exit {result.returncode}: {_last(result.tail)}")
+        return Merged(output, fmt, silence_log)
+
+
+def _rate(plan: MixPlan) -> int:
+    return min(MAX_SAMPLE_RATE, max(t.sample_rate for t in plan.tracks))
+
+
+def _last(lines: Sequence[str]) -> str:
+    return lines[-1][-300:] if lines else "no output"
+
+
+def _fields(event: RecordingCompleted, **extra: object) -> dict[str, object]:
+    return {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "event_id": event.event_id, **extra}

@@ -1,0 +1,53 @@
+"""The mixer's settings (env prefix ``ZOOMSYMBL_MIXER_``); shared servers come from :class:`InfraSettings`."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from zoomsymbl_common.settings import InfraSettings
+
+OutputFormatSetting = Literal["auto", "flac", "wav", "opus"]
+
+
+class Settings(BaseSettings):
+    """Everything the mixer reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="ZOOMSYMBL_MIXER_", extra="ignore", frozen=True)
+
+    infra: InfraSettings = Field(default_factory=InfraSettings)
+    http_host: str = Field("0.0.0.0", description="Address of /healthz, /readyz, /metrics.")  # noqa: S104 (pod IP)
+    http_port: int = Field(8081, ge=1, le=65535, description="Port of the health and metrics routes.")
+    scratch_dir: Path = Field(
+        Path(tempfile.gettempdir()) / "zoomsymbl-mixer",
+        description="Only place the mixer writes files; each meeting gets a folder removed afterwards.",
+    )
+    download_concurrency: int = Field(4, ge=1, le=64, description="Tracks downloaded at once per meeting.")
+    concurrent_meetings: int = Field(1, ge=1, le=32, description="Meetings mixed at once (one per partition).")
+    output_format: OutputFormatSetting = Field("auto", description="auto = FLAC up to 8 channels, WAV above.")
+    opus_bitrate_per_channel: int = Field(32_000, ge=6_000, le=256_000, description="Opus bits/s per channel.")
+    max_attempts: int = Field(5, ge=1, le=50, description="Tries of a retryable failure before dead-lettering.")
+    retry_base_delay_seconds: float = Field(1.0, gt=0, description="First backoff delay between tries.")
+    retry_max_delay_seconds: float = Field(60.0, gt=0, description="Longest backoff delay between tries.")
+    download_retries: int = Field(5, ge=0, le=50, description="Resumes (Range) of one track after broken transfers.")
+    download_read_timeout_seconds: float = Field(60.0, gt=0, description="Longest wait for the next bytes.")
+    download_chunk_bytes: int = Field(1 << 20, ge=1 << 12, description="Read size of a download.")
+    raw_part_bytes: int = Field(8 << 20, ge=5 << 20, description="S3 multipart part size of raw tracks.")
+    max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed per download.")
+    token_expiry_margin_seconds: float = Field(
+        300.0, ge=0, description="A download token this close to its expiry is not used."
+    )
+    s3_timeout_seconds: float = Field(
+        900.0, gt=0, description="S3 read timeout; completing a multi-GiB multipart upload can take minutes."
+    )
+    ffmpeg_timeout_seconds: float = Field(4 * 3600.0, gt=0, description="Longest merge (ffmpeg) run.")
+    ffprobe_timeout_seconds: float = Field(120.0, gt=0, description="Longest ffprobe run.")
+    silence_threshold_db: float = Field(-40.0, le=0, description="Below this level a channel counts as silent.")
+    silence_min_seconds: float = Field(0.5, gt=0, description="Shortest pause counted as silence.")
+    kafka_max_poll_interval_ms: int = Field(
+        2 * 3600 * 1000, ge=60_000, description="Longest handler run before Kafka reassigns the partition."
+    )
+    shutdown_timeout_seconds: float = Field(60.0, gt=0, description="Grace period for in-flight meetings.")

@@ -1,0 +1,172 @@
+"""The mixer's MongoDB state: the meeting document it advances, the mix it remembers, the token it reads.
+
+Only single-document atomic updates. The stage moves forward only: the update that sets
+``stage: "mixed"`` matches a meeting still at ``received`` (or without a stage, or failed by the
+mixer itself); an upsert whose filter does not match an existing, further-along meeting collides
+with the unique (tenant, meeting_uuid) index, and that ``DuplicateKeyError`` means "leave the stage
+alone". The finished mix is kept on the meeting under ``mix`` keyed by its ``input_hash``, so a
+redelivered event re-publishes the same ``AudioMixed`` instead of mixing again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+from zoomsymbl_common.events import (
+    AudioFormat,
+    AudioMixed,
+    ChannelAssignment,
+    RecordingCompleted,
+    SpeakerStats,
+    stable_id,
+    utcnow,
+)
+from zoomsymbl_common.logs import register_secret
+from zoomsymbl_common.mongo import MEETINGS, SECRETS, Document, guarded
+
+SERVICE = "mixer"
+# A meeting the mixer may (re)write: not yet mixed, or failed by the mixer itself.
+_MIXABLE: Document = {
+    "$or": [
+        {"stage": {"$in": [None, "received"]}},
+        {"stage": "failed", "failure.service": SERVICE},
+    ]
+}
+
+
+class RawObject(BaseModel):
+    """One participant file as stored in S3."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file_id: str
+    key: str
+    size: int
+
+
+class MixRecord(BaseModel):
+    """What one mix produced; with the event it rebuilds the exact ``AudioMixed``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input_hash: str
+    input_kind: str
+    bucket: str
+    object_key: str
+    format: AudioFormat
+    channels: int
+    duration_seconds: float
+    size_bytes: int
+    channel_map: tuple[ChannelAssignment, ...]
+    speaker_stats: tuple[SpeakerStats, ...] = ()
+    diarization: bool = False
+    raw_objects: tuple[RawObject, ...] = ()
+    missing_files: tuple[str, ...] = Field((), description="Files Zoom no longer had (404).")
+    mixed_at: datetime = Field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class DownloadToken:
+    """The webhook's download token of one meeting (a secret) and when it stops working."""
+
+    token: SecretStr
+    expires_at: datetime | None
+
+    def usable(self, now: datetime, margin: timedelta) -> bool:
+        """True when the token should still work for a while."""
+        return self.expires_at is None or self.expires_at - margin > now
+
+
+def audio_mixed(event: RecordingCompleted, record: MixRecord) -> AudioMixed:
+    """The event announcing ``record``; the same inputs always give the same ``event_id``."""
+    return AudioMixed(
+        event_id=stable_id(
+            AudioMixed.topic, event.tenant, event.meeting_uuid, record.input_hash, str(event.generation)
+        ),
+        tenant=event.tenant,
+        meeting_uuid=event.meeting_uuid,
+        occurred_at=record.mixed_at,
+        generation=event.generation,
+        bucket=record.bucket,
+        object_key=record.object_key,
+        format=record.format,
+        channels=record.channels,
+        duration_seconds=record.duration_seconds,
+        size_bytes=record.size_bytes,
+        input_hash=record.input_hash,
+        channel_map=record.channel_map,
+        speaker_stats=record.speaker_stats,
+        topic_text=event.topic_text,
+        host_email=event.host_email,
+        diarization=record.diarization,
+    )
+
+
+class MeetingState:
+    """Reads and writes of the mixer on ``meetings`` and ``meeting_secrets``."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.db = db
+
+    async def download_token(self, tenant: str, meeting_uuid: str) -> DownloadToken | None:
+        """The token ingest stored for this meeting, if any."""
+        doc = await guarded(self.db[SECRETS].find_one({"tenant": tenant, "meeting_uuid": meeting_uuid}))
+        value = doc.get("download_token") if doc else None
+        if not isinstance(value, str) or not value:
+            return None
+        register_secret(value)
+        expires = doc.get("expires_at") if doc else None
+        return DownloadToken(SecretStr(value), expires if isinstance(expires, datetime) else None)
+
+    async def find_mix(self, tenant: str, meeting_uuid: str, input_hash: str) -> MixRecord | None:
+        """The mix already made from exactly these inputs, if any."""
+        doc = await guarded(
+            self.db[MEETINGS].find_one(
+                {"tenant": tenant, "meeting_uuid": meeting_uuid, "mix.input_hash": input_hash}, {"mix": 1}
+            )
+        )
+        return MixRecord.model_validate(doc["mix"]) if doc and isinstance(doc.get("mix"), dict) else None
+
+    async def record_mix(self, event: RecordingCompleted, record: MixRecord) -> bool:
+        """Store the mix on the meeting and advance it to ``mixed``; False when it was further along."""
+        now = utcnow()
+        mix = record.model_dump(mode="json")
+        fields: Document = {
+            "mix": mix,
+            "channel_map": mix["channel_map"],
+            "speaker_stats": mix["speaker_stats"],
+            "objects.mixed": {"bucket": record.bucket, "key": record.object_key, "size": record.size_bytes},
+            "objects.raw": [raw.model_dump() for raw in record.raw_objects],
+            "updated_at": now,
+        }
+        advance: Document = {**fields, "stage": "mixed", "mixed_at": now}
+        if await self._advance(event, advance, unset={"failure": ""}):
+            return True
+        await guarded(
+            self.db[MEETINGS].update_one({"tenant": event.tenant, "meeting_uuid": event.meeting_uuid}, {"$set": fields})
+        )
+        return False
+
+    async def mark_failed(self, event: RecordingCompleted, stage: str, reason: str) -> bool:
+        """Mark the meeting failed by the mixer with ``stage`` and ``reason``, unless it moved on."""
+        failure = {"service": SERVICE, "stage": stage, "reason": reason[:1000], "at": utcnow()}
+        return await self._advance(event, {"stage": "failed", "failure": failure, "updated_at": utcnow()})
+
+    async def _advance(self, event: RecordingCompleted, fields: Document, unset: Document | None = None) -> bool:
+        query = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, **_MIXABLE}
+        update: dict[str, Any] = {
+            "$set": fields,
+            "$setOnInsert": {"created_at": utcnow(), "host_email": event.host_email, "topic": event.topic_text},
+        }
+        if unset:
+            update["$unset"] = unset
+        try:
+            result = await guarded(self.db[MEETINGS].update_one(query, update, upsert=True))
+        except DuplicateKeyError:
+            return False
+        return result.matched_count > 0 or result.upserted_id is not None

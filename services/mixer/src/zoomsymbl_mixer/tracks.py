@@ -1,0 +1,165 @@
+"""Getting a meeting's files onto scratch disk and into S3 in one pass, then checking them.
+
+Each download is teed: the same bytes go to an S3 multipart upload (``raw/...``) and to a scratch
+file that ffmpeg reads afterwards, so the process never holds a file in memory and scratch holds
+each byte once. A raw object already in S3 with Zoom's ``file_size`` is copied from S3 instead of
+being downloaded from Zoom again. A file Zoom no longer has (404) is skipped; the caller decides
+whether what is left is enough.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoomsymbl_common.errors import ObjectNotFound
+from zoomsymbl_common.events import RecordingFile
+from zoomsymbl_common.storage import ObjectStore, meeting_key
+
+from zoomsymbl_mixer.channels import Track, extension
+from zoomsymbl_mixer.credentials import Credentials
+from zoomsymbl_mixer.download import Fetcher
+from zoomsymbl_mixer.errors import NoCredentials, TokenRejected, TrackInvalid, TrackMissing
+from zoomsymbl_mixer.ffmpeg import Probe, parse_probe, probe_args, run_tool
+from zoomsymbl_mixer.state import RawObject
+
+log = logging.getLogger("zoomsymbl.mixer.tracks")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+COALESCE_BYTES = 1 << 20  # S3 parts are assembled from these; fewer, larger pieces copy less
+
+
+def raw_key(tenant: str, meeting_uuid: str, file: RecordingFile) -> str:
+    """``raw/{tenant}/{meeting_key}/{file_id}.{ext}``; an odd file id is base64-encoded, never stripped."""
+    name = (
+        file.file_id
+        if _SAFE_ID.match(file.file_id) and file.file_id not in (".", "..")
+        else ("b64-" + base64.urlsafe_b64encode(file.file_id.encode()).decode().rstrip("="))
+    )
+    return f"raw/{tenant}/{meeting_key(meeting_uuid)}/{name}.{extension(file)}"
+
+
+async def tee_to_file(
+    chunks: AsyncGenerator[bytes, None], path: Path, coalesce: int = COALESCE_BYTES
+) -> AsyncGenerator[bytes, None]:
+    """Yield ``chunks`` regrouped into pieces of about ``coalesce`` bytes, writing each to ``path`` first."""
+    handle = await asyncio.to_thread(path.open, "wb")
+    buffer = bytearray()
+    try:
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                buffer += chunk
+                if len(buffer) >= coalesce:
+                    piece = bytes(buffer)
+                    buffer.clear()
+                    await asyncio.to_thread(handle.write, piece)
+                    yield piece
+        if buffer:
+            piece = bytes(buffer)
+            await asyncio.to_thread(handle.write, piece)
+            yield piece
+    finally:
+        await asyncio.to_thread(handle.close)
+
+
+async def probe_file(path: Path, file_id: str, timeout: float) -> Probe:
+    """ffprobe ``path``; raises :class:`TrackInvalid` unless it holds decodable audio."""
+    result, out = await run_tool(probe_args(path), timeout=timeout, capture_stdout=True)
+    probe = parse_probe(out) if result.returncode == 0 else None
+    if probe is None:
+        detail = result.tail[-1] if result.tail else "no decodable audio stream"
+        raise TrackInvalid(file_id, f"ffprobe: {detail}")
+    return probe
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The outcome of one file: its track and raw object, or None when Zoom no longer has it."""
+
+    file: RecordingFile
+    track: Track | None
+    raw: RawObject | None
+
+
+class TrackLoader:
+    """Loads one meeting's files with bounded parallelism."""
+
+    def __init__(
+        self,
+        objects: ObjectStore,
+        fetcher: Fetcher,
+        credentials: Credentials,
+        *,
+        concurrency: int = 4,
+        part_bytes: int = 8 << 20,
+        probe_timeout: float = 120.0,
+    ) -> None:
+        self.objects = objects
+        self.fetcher = fetcher
+        self.credentials = credentials
+        self.part_bytes = part_bytes
+        self.probe_timeout = probe_timeout
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def load_all(
+        self, tenant: str, meeting_uuid: str, files: Sequence[RecordingFile], scratch: Path
+    ) -> list[Fetched]:
+        """Every file (in input order); the first failure cancels the others."""
+        tasks = [
+            asyncio.ensure_future(self._load(tenant, meeting_uuid, file, scratch / f"{index:04d}.{extension(file)}"))
+            for index, file in enumerate(files)
+        ]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    async def _load(self, tenant: str, meeting_uuid: str, file: RecordingFile, local: Path) -> Fetched:
+        key = raw_key(tenant, meeting_uuid, file)
+        async with self._slots:
+            try:
+                size = await self._fetch(file, key, local)
+            except TrackMissing as exc:
+                log.warning("file missing at zoom", extra={"file_id": file.file_id, "code": exc.code})
+                return Fetched(file, None, None)
+            probe = await probe_file(local, file.file_id, self.probe_timeout)
+        track = Track(file, str(local), probe.duration, probe.sample_rate)
+        return Fetched(file, track, RawObject(file_id=file.file_id, key=key, size=size))
+
+    async def _fetch(self, file: RecordingFile, key: str, local: Path) -> int:
+        if file.file_size is not None and await self._stored_size(key) == file.file_size:
+            await self.objects.get_file(key, str(local))
+            log.info("raw track reused from storage", extra={"file_id": file.file_id})
+            return file.file_size
+        size = await self._download(file, key, local)
+        if file.file_size is not None and size != file.file_size:
+            await self.objects.remove(key)
+            raise TrackInvalid(file.file_id, f"received {size} bytes, Zoom announced {file.file_size}")
+        return size
+
+    async def _stored_size(self, key: str) -> int | None:
+        try:
+            return await self.objects.size(key)
+        except ObjectNotFound:
+            return None
+
+    async def _download(self, file: RecordingFile, key: str, local: Path) -> int:
+        bearer = await self.credentials.current()
+        for _ in range(3):
+            url = await self.credentials.url_for(file.file_id, file.download_url, bearer)
+            chunks = self.fetcher.stream(file.file_id, url, bearer.token, file.file_size)
+            try:
+                async with aclosing(tee_to_file(chunks, local)) as teed:
+                    return await self.objects.put_stream(key, teed, content_type="audio/mp4", part_size=self.part_bytes)
+            except TokenRejected as exc:
+                log.warning("token rejected", extra={"file_id": file.file_id, "status": exc.status, "code": exc.code})
+                bearer = await self.credentials.rejected(bearer, exc.status, exc.code)
+        raise NoCredentials(self.credentials.tenant.id, f"zoom rejected every token for file {file.file_id!r}")

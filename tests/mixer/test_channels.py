@@ -1,0 +1,166 @@
+"""Which files are mixed and where each lands: delays, stable order, shared and overflow channels."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from zoomsymbl_common.events import RecordingCompleted, RecordingFile
+from zoomsymbl_mixer.channels import (
+    MEETING_AUDIO,
+    OTHERS,
+    Track,
+    extension,
+    input_hash,
+    overflowed,
+    per_track,
+    plan_mix,
+    selections,
+)
+
+T0 = datetime(2025, 3, 1, 9, 0, 0, tzinfo=UTC)
+
+
+def rec(
+    file_id: str,
+    name: str | None = None,
+    *,
+    start: float | None = 0.0,
+    email: str | None = None,
+    kind: str = "",
+    file_type: str = "M4A",
+    status: str = "completed",
+) -> RecordingFile:
+    return RecordingFile(
+        file_id=file_id,
+        participant_name=name,
+        participant_email=email,
+        recording_start=None if start is None else T0 + timedelta(seconds=start),
+        file_size=100,
+        file_type=file_type,
+        file_extension=file_type,
+        recording_type=kind,
+        download_url=f"https://zoom.us/rec/download/{file_id}",
+        status=status,
+    )
+
+
+def track(file: RecordingFile, duration: float = 10.0) -> Track:
+    return Track(file=file, path=f"/scratch/{file.file_id}.m4a", duration=duration)
+
+
+def event(tracks: tuple[RecordingFile, ...] = (), fallback: tuple[RecordingFile, ...] = ()) -> RecordingCompleted:
+    return RecordingCompleted(
+        event_id="e1", tenant="acme", meeting_uuid="u1", participant_tracks=tracks, fallback_files=fallback
+    )
+
+
+def test_participant_tracks_come_first_then_audio_only_then_video() -> None:
+    found = selections(
+        event(
+            (rec("p1", "Ann"), rec("p2", "Bob", status="processing")),
+            (
+                rec("v", file_type="MP4", kind="shared_screen_with_speaker_view"),
+                rec("a", file_type="M4A", kind="audio_only"),
+                rec("chat", file_type="CHAT"),
+            ),
+        )
+    )
+    assert [(s.kind, [f.file_id for f in s.files]) for s in found] == [
+        ("participants", ["p1"]),
+        ("audio_only", ["a"]),
+        ("video", ["v"]),
+    ]
+    assert [s.diarization for s in found] == [False, True, True]
+
+
+def test_a_recording_without_audio_has_no_selection() -> None:
+    assert selections(event((), (rec("chat", file_type="CHAT"), rec("t", file_type="TRANSCRIPT")))) == []
+
+
+def test_each_track_is_delayed_by_its_start_after_the_earliest() -> None:
+    files = [rec("late", "Late Larry", start=1200.25), rec("first", "Ann", start=0), rec("mid", "Bob", start=30)]
+    plan = plan_mix([track(f) for f in files], max_channels=32)
+    assert plan.delays_ms == (1200250, 0, 30000)
+    assert [c.participant_name for c in plan.assignments()] == ["Ann", "Bob", "Late Larry"]
+    assert [c.offset_seconds for c in plan.assignments()] == [0.0, 30.0, 1200.25]
+    assert plan.total_seconds == pytest.approx(1210.25)
+
+
+def test_the_channel_order_does_not_depend_on_the_event_order() -> None:
+    files = [rec("b", "Bob"), rec("a", "Ann"), rec("c", "Zoë 🎧 Ng", start=5), rec("d", "Jean-Luc Pérez", start=5)]
+    first = plan_mix([track(f) for f in files], max_channels=32).assignments()
+    second = plan_mix([track(f) for f in reversed(files)], max_channels=32).assignments()
+    assert first == second
+    assert [c.participant_name for c in first] == ["Ann", "Bob", "Jean-Luc Pérez", "Zoë 🎧 Ng"]
+
+
+def test_a_participant_who_rejoined_keeps_one_channel() -> None:
+    files = [
+        rec("s1", "Ann", start=0, email="ann@example.com"),
+        rec("s2", "Ann (phone)", start=100, email="ANN@example.com"),
+        rec("b", "Bob", start=0),
+    ]
+    plan = plan_mix([track(f, duration=50) for f in files], max_channels=32)
+    ann = plan.assignments()[0]
+    assert (ann.participant_name, ann.participant_email, ann.file_ids) == ("Ann", "ann@example.com", ("s1", "s2"))
+    assert not ann.mixed
+    assert len(plan.channels) == 2
+
+
+def test_two_people_with_the_same_name_at_the_same_time_get_two_channels() -> None:
+    plan = plan_mix([track(rec("x", "iPhone")), track(rec("y", "iPhone"))], max_channels=32)
+    assert [c.file_ids for c in plan.assignments()] == [("x",), ("y",)]
+
+
+def test_above_max_channels_the_most_talkative_keep_their_channels() -> None:
+    files = [rec(f"f{i}", f"Speaker {i}", start=i) for i in range(5)]
+    talk = {"f0": 1.0, "f1": 50.0, "f2": 0.0, "f3": 30.0, "f4": 40.0}
+    plan = plan_mix([track(f) for f in files], max_channels=3, talk_seconds=talk)
+    names = [(c.participant_name, c.file_ids, c.mixed) for c in plan.assignments()]
+    assert names == [
+        ("Speaker 1", ("f1",), False),
+        ("Speaker 4", ("f4",), False),
+        (OTHERS, ("f0", "f2", "f3"), True),
+    ]
+    assert overflowed(plan)
+    assert plan.assignments()[2].offset_seconds == 0.0
+
+
+def test_at_max_channels_nobody_shares() -> None:
+    plan = plan_mix([track(rec(f"f{i}", f"S{i}")) for i in range(3)], max_channels=3)
+    assert not overflowed(plan)
+    assert all(not c.mixed for c in plan.assignments())
+
+
+def test_the_audio_only_fallback_is_one_shared_channel() -> None:
+    plan = plan_mix([track(rec("a", None, kind="audio_only"))], max_channels=32, kind="audio_only")
+    [only] = plan.assignments()
+    assert (only.participant_name, only.mixed, only.file_ids) == (MEETING_AUDIO, True, ("a",))
+
+
+def test_tracks_without_start_times_are_not_delayed() -> None:
+    plan = plan_mix([track(rec("a", "A", start=None)), track(rec("b", "B", start=None), 20)], max_channels=8)
+    assert plan.delays_ms == (0, 0)
+    assert plan.total_seconds == 20
+
+
+def test_per_track_gives_each_track_its_own_channel() -> None:
+    files = [rec("s1", "Ann", start=0), rec("s2", "Ann", start=100)]
+    plan = plan_mix([track(f, 50) for f in files], max_channels=8)
+    assert len(plan.channels) == 1
+    assert [c.members for c in per_track(plan).channels] == [(0,), (1,)]
+
+
+def test_input_hash_ignores_order_and_urls_but_not_files_or_settings() -> None:
+    a, b = rec("a", "A"), rec("b", "B")
+    moved = a.model_copy(update={"download_url": "https://zoom.us/rec/download/other"})
+    base = input_hash([a, b], {"format": "auto"})
+    assert input_hash([b, moved], {"format": "auto"}) == base
+    assert input_hash([a], {"format": "auto"}) != base
+    assert input_hash([a, b], {"format": "wav"}) != base
+
+
+def test_extensions_are_safe_for_storage_keys() -> None:
+    assert extension(rec("a", file_type="M4A")) == "m4a"
+    assert extension(rec("a", file_type="../x")) == "bin"

@@ -1,0 +1,111 @@
+"""Which Bearer downloads a meeting: the webhook's token while valid, then S2S OAuth with fresh URLs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.tenants import TenantConfig
+from zoomsymbl_common.zoom import ZoomApiError
+from zoomsymbl_mixer.credentials import Credentials, download_urls, has_oauth
+from zoomsymbl_mixer.errors import NoCredentials
+from zoomsymbl_mixer.state import DownloadToken
+
+OAUTH = TenantConfig(
+    id="acme",
+    zoom_webhook_secret=SecretStr("whsec"),
+    zoom_account_id="acc",
+    zoom_client_id="cid",
+    zoom_client_secret=SecretStr("csecret"),
+)
+NO_OAUTH = TenantConfig(id="acme", zoom_webhook_secret=SecretStr("whsec"))
+
+
+class FakeApi:
+    def __init__(self, recordings: dict[str, Any] | Exception | None = None) -> None:
+        self.tokens = 0
+        self.calls = 0
+        self.invalidated = 0
+        self.recordings = recordings or {}
+
+    async def access_token(self) -> SecretStr:
+        self.tokens += 1
+        return SecretStr(f"oauth-token-{self.tokens}")
+
+    def invalidate_token(self) -> None:
+        self.invalidated += 1
+
+    async def get_meeting_recordings(self, uuid: str) -> dict[str, Any]:
+        self.calls += 1
+        if isinstance(self.recordings, Exception):
+            raise self.recordings
+        return self.recordings
+
+
+def token(hours: float) -> DownloadToken:
+    return DownloadToken(SecretStr("webhook-download-token"), utcnow() + timedelta(hours=hours))
+
+
+def test_oauth_needs_all_three_values() -> None:
+    assert has_oauth(OAUTH)
+    assert not has_oauth(NO_OAUTH)
+    assert not has_oauth(OAUTH.model_copy(update={"zoom_client_secret": SecretStr("")}))
+
+
+async def test_a_valid_download_token_is_used_first() -> None:
+    creds = Credentials(OAUTH, "u", token(20), FakeApi())
+    bearer = await creds.current()
+    assert (bearer.kind, bearer.token.get_secret_value()) == ("download_token", "webhook-download-token")
+    assert await creds.url_for("f", "https://zoom.us/rec/download/f", bearer) == "https://zoom.us/rec/download/f"
+
+
+async def test_a_token_close_to_expiry_gives_way_to_oauth_and_fresh_urls() -> None:
+    api = FakeApi({"participant_audio_files": [{"id": "f", "download_url": "https://zoom.us/rec/download/fresh"}]})
+    creds = Credentials(OAUTH, "u", token(0.01), api, margin=timedelta(minutes=5))
+    bearer = await creds.current()
+    assert bearer.kind == "oauth"
+    assert await creds.url_for("f", "https://zoom.us/old", bearer) == "https://zoom.us/rec/download/fresh"
+    assert await creds.url_for("g", "https://zoom.us/old-g", bearer) == "https://zoom.us/old-g"
+    assert api.calls == 1
+
+
+async def test_no_token_and_no_oauth_is_a_clear_failure() -> None:
+    creds = Credentials(NO_OAUTH, "u", token(-1), FakeApi())
+    with pytest.raises(NoCredentials, match="expired and OAuth is not configured") as caught:
+        await creds.current()
+    assert caught.value.stage == "auth"
+
+
+async def test_a_rejected_download_token_switches_to_oauth_once_then_gives_up() -> None:
+    api = FakeApi()
+    creds = Credentials(OAUTH, "u", token(20), api)
+    first = await creds.current()
+    second = await creds.rejected(first, 401, 124)
+    assert second.kind == "oauth"
+    third = await creds.rejected(second, 401, 124)
+    assert third.kind == "oauth" and api.invalidated == 1
+    with pytest.raises(NoCredentials, match=r"oauth token \(status 401, code 124\)"):
+        await creds.rejected(third, 401, 124)
+
+
+async def test_a_rejected_download_token_without_oauth_fails_with_zooms_code() -> None:
+    creds = Credentials(NO_OAUTH, "u", token(20), None)
+    with pytest.raises(NoCredentials, match=r"download token \(status 401, code 124\)"):
+        await creds.rejected(await creds.current(), 401, 124)
+
+
+async def test_a_meeting_gone_from_the_api_keeps_the_webhook_urls() -> None:
+    creds = Credentials(OAUTH, "u", None, FakeApi(ZoomApiError(404, "meeting recordings")))
+    bearer = await creds.current()
+    assert await creds.url_for("f", "https://zoom.us/rec/download/f", bearer) == "https://zoom.us/rec/download/f"
+
+
+def test_download_urls_of_an_api_answer() -> None:
+    answer = {
+        "recording_files": [{"id": "a", "download_url": "https://zoom.us/a"}, {"id": 3}, "junk"],
+        "participant_audio_files": [{"id": "p", "download_url": "https://zoom.us/p"}],
+    }
+    assert download_urls(answer) == {"a": "https://zoom.us/a", "p": "https://zoom.us/p"}

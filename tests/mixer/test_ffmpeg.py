@@ -1,0 +1,168 @@
+"""ffmpeg/ffprobe arguments, and real merges of short generated tracks (ffmpeg 5.1 is installed)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from zoomsymbl_common.events import RecordingFile
+from zoomsymbl_mixer.analytics import SilenceLog, first_sound
+from zoomsymbl_mixer.channels import MixPlan, Track, plan_mix
+from zoomsymbl_mixer.errors import ToolTimeout
+from zoomsymbl_mixer.ffmpeg import (
+    SilenceSettings,
+    filter_graph,
+    merge_args,
+    parse_probe,
+    probe_args,
+    resolve_format,
+    run_tool,
+)
+
+T0 = datetime(2025, 3, 1, 9, 0, 0, tzinfo=UTC)
+LEAD_IN = 0.5
+
+
+async def make_track(path: Path, *, seconds: float = 2.0, frequency: int = 440) -> Path:
+    """An AAC-LC 32 kHz mono M4A: silence, a tone from LEAD_IN for one second, silence."""
+    graph = f"sine=frequency={frequency}:sample_rate=32000:duration=1,adelay={int(LEAD_IN * 1000)}:all=1,apad"
+    args = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", graph]
+    args += ["-t", str(seconds), "-c:a", "aac", "-ar", "32000", "-ac", "1", "-b:a", "48k", str(path)]
+    result, _ = await run_tool(args, timeout=60)
+    assert result.returncode == 0, result.tail
+    return path
+
+
+def plan_of(paths: list[Path], offsets: list[float], durations: list[float], max_channels: int = 32) -> MixPlan:
+    tracks = [
+        Track(
+            RecordingFile(
+                file_id=f"f{i}",
+                participant_name=f"Speaker {i}",
+                recording_start=T0 + timedelta(seconds=offset),
+                download_url="https://zoom.us/x",
+            ),
+            str(path),
+            duration,
+        )
+        for i, (path, offset, duration) in enumerate(zip(paths, offsets, durations, strict=True))
+    ]
+    return plan_mix(tracks, max_channels=max_channels)
+
+
+@pytest.mark.parametrize(
+    ("requested", "channels", "chosen"),
+    [("auto", 1, "flac"), ("auto", 8, "flac"), ("auto", 9, "wav"), ("flac", 12, "wav"), ("opus", 40, "opus")],
+)
+def test_output_format_follows_flacs_eight_channel_limit(requested: str, channels: int, chosen: str) -> None:
+    assert resolve_format(requested, channels) == chosen  # type: ignore[arg-type]
+
+
+def test_the_graph_delays_in_milliseconds_pads_and_joins_n_channels() -> None:
+    plan = plan_of([Path("a.m4a"), Path("b.m4a")], [0, 20 * 60 + 0.25], [3600, 1800])
+    graph = filter_graph(plan, 32000, None)
+    assert "adelay=delays=0:all=1" in graph
+    assert "adelay=delays=1200250:all=1" in graph
+    assert graph.count("apad=whole_dur=3600.000") == 2
+    assert "join=inputs=2:channel_layout=2 channels[out]" in graph
+    assert "amerge" not in graph
+
+
+def test_merge_arguments_per_format() -> None:
+    plan = plan_of([Path("a.m4a")], [0], [10])
+    flac = merge_args(plan, Path("out.flac"), "flac", sample_rate=32000, silence=SilenceSettings())
+    assert flac[flac.index("-sample_fmt") + 1] == "s16"
+    assert "-xerror" in flac
+    assert flac[flac.index("-abort_on") + 1] == "empty_output"
+    assert flac[-1] == "out.flac"
+    wav = merge_args(plan, Path("out.wav"), "wav", sample_rate=32000, silence=None)
+    assert wav[wav.index("-rf64") + 1] == "auto"
+    opus = merge_args(plan, Path("out.opus"), "opus", sample_rate=32000, silence=None, opus_bitrate_per_channel=24000)
+    assert opus[opus.index("-mapping_family") + 1] == "255"
+    assert opus[opus.index("-b:a") + 1] == "24000"
+
+
+def test_probe_output_without_decoded_frames_is_not_audio() -> None:
+    good = {"streams": [{"codec_name": "aac", "sample_rate": "32000", "channels": 1, "nb_read_frames": "19"}]}
+    good["format"] = {"duration": "3.0"}  # type: ignore[assignment]
+    assert parse_probe(json.dumps(good)) is not None
+    good["streams"][0]["nb_read_frames"] = "0"
+    assert parse_probe(json.dumps(good)) is None
+    assert parse_probe("{}") is None
+    assert parse_probe("not json") is None
+
+
+async def test_probe_rejects_an_error_page_saved_as_m4a(tmp_path: Path) -> None:
+    page = tmp_path / "zoom.m4a"
+    page.write_text('{"code": 124, "message": "Invalid access token."}')
+    result, out = await run_tool(probe_args(page), timeout=30, capture_stdout=True)
+    assert result.returncode != 0 or parse_probe(out) is None
+
+
+@pytest.mark.parametrize("fmt", ["flac", "wav", "opus"])
+async def test_each_channel_first_sounds_at_its_offset(tmp_path: Path, fmt: str) -> None:
+    offsets = [0.0, 1.3, 2.7]
+    paths = [await make_track(tmp_path / f"t{i}.m4a", frequency=300 + 200 * i) for i in range(3)]
+    plan = plan_of(paths, offsets, [2.0, 2.0, 2.0])
+    output = tmp_path / f"mixed.{fmt}"
+    silence = SilenceSettings(threshold_db=-40, min_seconds=0.2)
+    log = SilenceLog(channels=3)
+    args = merge_args(plan, output, fmt, sample_rate=32000, silence=silence)  # type: ignore[arg-type]
+    result, _ = await run_tool(args, timeout=60, on_line=log.feed)
+    assert result.returncode == 0, result.tail
+    _, out = await run_tool(probe_args(output), timeout=30, capture_stdout=True)
+    probe = parse_probe(out)
+    assert probe is not None
+    assert probe.channels == 3
+    assert probe.duration == pytest.approx(4.7, abs=0.05)
+    starts = [first_sound(s) for s in log.silences(probe.duration)]
+    assert starts == pytest.approx([o + LEAD_IN for o in offsets], abs=0.05)
+    # The analytics branch agrees with an independent pass over the written file.
+    check = SilenceLog(channels=3)
+    verify = ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-i", str(output), "-af"]
+    verify += ["silencedetect=noise=-40dB:duration=0.2:mono=1", "-f", "null", "-"]
+    await run_tool(verify, timeout=60, on_line=check.feed)
+    assert [first_sound(s) for s in check.silences(probe.duration)] == pytest.approx(starts, abs=0.05)
+
+
+async def test_flac_output_is_16_bit(tmp_path: Path) -> None:
+    paths = [await make_track(tmp_path / "t.m4a")]
+    output = tmp_path / "mixed.flac"
+    result, _ = await run_tool(
+        merge_args(plan_of(paths, [0], [2]), output, "flac", sample_rate=32000, silence=None), timeout=60
+    )
+    assert result.returncode == 0
+    args = ["ffprobe", "-v", "error", "-show_entries", "stream=sample_fmt,bits_per_raw_sample", "-of", "json"]
+    _, out = await run_tool([*args, str(output)], timeout=30, capture_stdout=True)
+    stream = json.loads(out)["streams"][0]
+    assert (stream["sample_fmt"], stream["bits_per_raw_sample"]) == ("s16", "16")
+
+
+async def test_forty_channels_become_an_rf64_capable_wav(tmp_path: Path) -> None:
+    base = await make_track(tmp_path / "t.m4a", seconds=1.0)
+    paths = [base] * 40
+    plan = plan_of(paths, [i * 0.01 for i in range(40)], [1.0] * 40, max_channels=64)
+    fmt = resolve_format("auto", len(plan.channels))
+    output = tmp_path / "mixed.wav"
+    result, _ = await run_tool(merge_args(plan, output, fmt, sample_rate=32000, silence=None), timeout=120)
+    assert result.returncode == 0, result.tail
+    _, out = await run_tool(probe_args(output), timeout=30, capture_stdout=True)
+    probe = parse_probe(out)
+    assert probe is not None and probe.channels == 40
+
+
+async def test_a_corrupt_input_fails_the_merge(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.m4a"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypM4A " + b"\x13" * 4000)
+    args = merge_args(plan_of([bad], [0], [1]), tmp_path / "o.flac", "flac", sample_rate=32000, silence=None)
+    result, _ = await run_tool(args, timeout=60)
+    assert result.returncode != 0
+
+
+async def test_a_tool_past_its_timeout_is_killed() -> None:
+    with pytest.raises(ToolTimeout, match="ffmpeg did not finish"):
+        await run_tool(
+            ["ffmpeg", "-hide_banner", "-re", "-f", "lavfi", "-i", "anullsrc", "-f", "null", "-"], timeout=0.5
+        )

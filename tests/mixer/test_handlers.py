@@ -1,0 +1,162 @@
+"""The subscriber in memory (FastStream's TestKafkaBroker): bad input, poison, retries, unexpected bugs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+
+import pytest
+from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+from prometheus_client import CollectorRegistry
+from zoomsymbl_common.errors import PoisonInputError, RetryableError
+from zoomsymbl_common.events import AudioMixed, DeadLetter, RecordingCompleted
+from zoomsymbl_common.kafka import Consumer, RetryPolicy, topic_name
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_mixer.errors import ZoomErrorBody
+from zoomsymbl_mixer.handlers import MixerMetrics, give_up, group_id, on_recording_completed, subscribe
+
+INFRA = InfraSettings(kafka_topic_prefix="unit-")
+TOPIC = topic_name(INFRA, RecordingCompleted.topic)
+EVENT = RecordingCompleted(event_id="e1", tenant="acme", meeting_uuid="m1")
+MIXED = AudioMixed(
+    event_id="a1",
+    tenant="acme",
+    meeting_uuid="m1",
+    bucket="b",
+    object_key="mixed/acme/x.flac",
+    format="flac",
+    channels=1,
+    duration_seconds=1,
+    size_bytes=1,
+    input_hash="h",
+    channel_map=(),
+)
+
+
+class FakeState:
+    def __init__(self) -> None:
+        self.failed: list[tuple[str, str, str]] = []
+
+    async def mark_failed(self, event: RecordingCompleted, stage: str, reason: str) -> bool:
+        self.failed.append((event.meeting_uuid, stage, reason))
+        return True
+
+
+class FakeMixer:
+    def __init__(self, *outcomes: Exception | None) -> None:
+        self.outcomes = list(outcomes)
+        self.calls = 0
+
+    async def on_recording_completed(self, event: RecordingCompleted) -> AudioMixed:
+        self.calls += 1
+        outcome = self.outcomes.pop(0) if self.outcomes else None
+        if outcome is not None:
+            raise outcome
+        return MIXED
+
+
+def metric(metrics: MixerMetrics, outcome: str) -> float:
+    return metrics.meetings.labels(outcome)._value.get()  # type: ignore[no-any-return]
+
+
+Run = Callable[[bytes], Awaitable[list[DeadLetter]]]
+
+
+def wire(broker: KafkaBroker, mixer: FakeMixer, state: FakeState, metrics: MixerMetrics) -> list[DeadLetter]:
+    letters: list[DeadLetter] = []
+    consumer = Consumer(broker, INFRA, "mixer", RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002))
+
+    async def handle(event: RecordingCompleted) -> AudioMixed:
+        return await on_recording_completed(event, mixer, metrics)
+
+    subscribe(broker, consumer, handle, give_up(state, metrics))
+
+    @broker.subscriber(DeadLetter.topic_for(TOPIC))
+    async def dead(message: KafkaMessage) -> None:
+        letters.append(DeadLetter.model_validate_json(message.body))
+
+    return letters
+
+
+async def deliver(body: bytes, mixer: FakeMixer) -> tuple[list[DeadLetter], FakeState, MixerMetrics]:
+    broker = KafkaBroker()
+    state, metrics = FakeState(), MixerMetrics(CollectorRegistry())
+    letters = wire(broker, mixer, state, metrics)
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(body, topic=TOPIC)
+    return letters, state, metrics
+
+
+async def test_a_good_event_is_mixed_once_and_nothing_is_dead_lettered() -> None:
+    mixer = FakeMixer()
+    letters, state, metrics = await deliver(EVENT.model_dump_json().encode(), mixer)
+    assert (mixer.calls, letters, state.failed) == (1, [], [])
+    assert metric(metrics, "mixed") == 1
+
+
+async def test_invalid_json_is_dead_lettered_without_touching_a_meeting() -> None:
+    mixer = FakeMixer()
+    letters, state, _ = await deliver(b'{"event_id": "x", "tenant": "NOT VALID"', mixer)
+    [letter] = letters
+    assert letter.reason.startswith("invalid RecordingCompleted")
+    assert letter.service == "mixer"
+    assert (mixer.calls, state.failed) == (0, [])
+
+
+async def test_poison_marks_the_meeting_failed_with_stage_and_reason() -> None:
+    mixer = FakeMixer(ZoomErrorBody("f1", 200, 124, "Invalid access token."))
+    letters, state, metrics = await deliver(EVENT.model_dump_json().encode(), mixer)
+    [(meeting, stage, reason)] = state.failed
+    assert (meeting, stage) == ("m1", "download")
+    assert "code 124" in reason
+    [letter] = letters
+    assert letter.error_type == "ZoomErrorBody" and letter.event_id == "e1"
+    assert json.loads(letter.payload)["meeting_uuid"] == "m1"
+    assert metric(metrics, "failed") == 1
+
+
+async def test_a_retryable_failure_is_retried_then_succeeds() -> None:
+    mixer = FakeMixer(RetryableError("zoom 503"), RetryableError("zoom 503"))
+    letters, state, _ = await deliver(EVENT.model_dump_json().encode(), mixer)
+    assert (mixer.calls, letters, state.failed) == (3, [], [])
+
+
+async def test_a_bug_becomes_a_dead_letter_after_the_attempt_budget_not_a_crash() -> None:
+    mixer = FakeMixer(*[KeyError("surprise") for _ in range(5)])
+    letters, state, _ = await deliver(EVENT.model_dump_json().encode(), mixer)
+    assert mixer.calls == 3
+    [letter] = letters
+    assert "unexpected KeyError" in letter.reason
+    [(_, stage, reason)] = state.failed
+    assert stage == "retry" and "gave up after 3 attempts" in reason
+
+
+async def test_the_wrapper_keeps_zoomsymbl_errors_as_they_are() -> None:
+    metrics = MixerMetrics(CollectorRegistry())
+    with pytest.raises(PoisonInputError):
+        await on_recording_completed(EVENT, FakeMixer(PoisonInputError("bad", stage="verify")), metrics)
+    with pytest.raises(RetryableError, match="unexpected ZeroDivisionError"):
+        await on_recording_completed(EVENT, FakeMixer(ZeroDivisionError()), metrics)
+    assert metric(metrics, "error") == 2
+
+
+def test_a_test_prefix_isolates_the_consumer_group() -> None:
+    assert group_id("") == "zoomsymbl-mixer"
+    assert group_id("test-1-") == "test-1-zoomsymbl-mixer"
+
+
+async def test_several_meetings_at_once_is_a_per_partition_worker_pool() -> None:
+    broker = KafkaBroker()
+    mixer, state, metrics = FakeMixer(), FakeState(), MixerMetrics(CollectorRegistry())
+    consumer = Consumer(broker, INFRA, "mixer", RetryPolicy(max_attempts=1))
+
+    async def handle(event: RecordingCompleted) -> AudioMixed:
+        return await on_recording_completed(event, mixer, metrics)
+
+    subscribe(broker, consumer, handle, give_up(state, metrics), concurrent_meetings=3)
+    async with TestKafkaBroker(broker) as test_broker:
+        for n in range(3):
+            event = EVENT.model_copy(update={"event_id": f"e{n}", "meeting_uuid": f"m{n}"})
+            await test_broker.publish(event.model_dump_json().encode(), topic=TOPIC)
+    assert mixer.calls == 3
+    assert type(broker.subscribers[0]).__name__ == "ConcurrentBetweenPartitionsSubscriber"

@@ -1,0 +1,185 @@
+"""Whole meetings against the Zoom sandbox, the real MongoDB, S3 and ffmpeg."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from zoomsymbl_common.mongo import MEETINGS
+from zoomsymbl_common.storage import meeting_key
+from zoomsymbl_mixer.analytics import SilenceLog, first_sound
+from zoomsymbl_mixer.errors import DownloadRefused, NoCredentials, UnknownTenant, ZoomErrorBody
+from zoomsymbl_mixer.ffmpeg import parse_probe, probe_args, run_tool
+from zoomsymbl_sandbox.zoom import LEAD_IN_S, Fault
+
+from tests.mixer.conftest import NO_TRACKS, TYPICAL, Rig, spec_with_participants
+
+pytestmark = pytest.mark.integration
+
+
+async def first_sounds(path: Path, channels: int) -> list[float]:
+    """When each channel of ``path`` first makes a sound, by an independent silencedetect pass."""
+    log = SilenceLog(channels=channels)
+    args = ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-i", str(path), "-af"]
+    args += ["silencedetect=noise=-50dB:duration=0.3:mono=1", "-f", "null", "-"]
+    result, _ = await run_tool(args, timeout=60, on_line=log.feed)
+    assert result.returncode == 0
+    return [first_sound(s) for s in log.silences(1e9)]
+
+
+async def fetch_mixed(rig: Rig, key: str, tmp_path: Path) -> Path:
+    path = tmp_path / Path(key).name
+    await rig.store.get_file(key, str(path))
+    return path
+
+
+def participant_offsets(rig: Rig, meeting_uuid: str) -> dict[str, float]:
+    spec = rig.sandbox.meetings[meeting_uuid].spec
+    return {p.name: float(p.start_offset_s) for p in spec.participants}
+
+
+async def test_one_aligned_channel_per_participant(rig: Rig, tmp_path: Path) -> None:
+    event = await rig.event(TYPICAL)
+    mixed = await rig.mixer().on_recording_completed(event)
+
+    assert [c.participant_name for c in mixed.channel_map] == ["Elisa L", "Jean-Luc Pérez", "Zoë 🎧 Ng"]
+    assert (mixed.format, mixed.channels, mixed.diarization) == ("flac", 3, False)
+    assert mixed.object_key == f"mixed/acme/{meeting_key(TYPICAL)}.flac"
+    assert mixed.duration_seconds == pytest.approx(16, abs=0.1)
+    offsets = participant_offsets(rig, TYPICAL)
+    assert [c.offset_seconds for c in mixed.channel_map] == [offsets[c.participant_name] for c in mixed.channel_map]
+    path = await fetch_mixed(rig, mixed.object_key, tmp_path)
+    assert path.stat().st_size == mixed.size_bytes
+    starts = await first_sounds(path, 3)
+    assert starts == pytest.approx([offsets[c.participant_name] + LEAD_IN_S for c in mixed.channel_map], abs=0.05)
+    assert [s.channel for s in mixed.speaker_stats] == [1, 2, 3]
+    assert all(0 < s.talk_seconds < 6 for s in mixed.speaker_stats)
+    assert rig.published == [mixed]
+
+    doc = await rig.mongo.db[MEETINGS].find_one({"tenant": "acme", "meeting_uuid": TYPICAL})
+    assert doc is not None and doc["stage"] == "mixed"
+    assert doc["speaker_stats"][0]["talk_seconds"] == mixed.speaker_stats[0].talk_seconds
+    for raw in doc["objects"]["raw"]:
+        assert raw["key"].startswith(f"raw/acme/{meeting_key(TYPICAL)}/")
+        assert await rig.store.size(raw["key"]) == raw["size"] == rig.sandbox.files[raw["file_id"]].size
+    assert list(rig.scratch.iterdir()) == []
+
+
+async def test_a_redelivered_event_does_no_new_work(rig: Rig) -> None:
+    event = await rig.event(TYPICAL)
+    mixer = rig.mixer()
+    first = await mixer.on_recording_completed(event)
+    downloads = rig.downloads()
+    again = await mixer.on_recording_completed(event)
+    assert again == first
+    assert [e.event_id for e in rig.published] == [first.event_id, first.event_id]
+    assert rig.downloads() == downloads
+
+
+async def test_raw_tracks_already_in_storage_are_not_downloaded_again(rig: Rig) -> None:
+    event = await rig.event(TYPICAL)
+    first = await rig.mixer().on_recording_completed(event)
+    downloads = rig.downloads()
+    # As if the mixer died after the downloads but before the mix was recorded.
+    await rig.mongo.db[MEETINGS].delete_many({})
+    second = await rig.mixer().on_recording_completed(event)
+    assert rig.downloads() == downloads
+    assert second.channel_map == first.channel_map
+
+
+async def test_a_track_truncated_by_the_server_is_resumed(rig: Rig, tmp_path: Path) -> None:
+    event = await rig.event(TYPICAL)
+    victim = event.participant_tracks[1]
+    rig.sandbox.faults.add(Fault(route="download", kind="truncate", file_id=victim.file_id, after_bytes=20_000))
+    mixed = await rig.mixer().on_recording_completed(event)
+    records = rig.sandbox.stats.downloads[victim.file_id]
+    assert [(r.range_start, r.truncated) for r in records] == [(0, True), (20_000, False)]
+    raw = f"raw/acme/{meeting_key(TYPICAL)}/{victim.file_id}.m4a"
+    stored = tmp_path / "raw.m4a"
+    await rig.store.get_file(raw, str(stored))
+    assert stored.read_bytes() == rig.sandbox.files[victim.file_id].path.read_bytes()
+    assert mixed.channels == 3
+
+
+async def test_a_200_with_an_error_body_fails_with_zooms_code(rig: Rig) -> None:
+    event = await rig.event(TYPICAL)
+    rig.sandbox.faults.add(Fault(route="download", kind="error_body", file_id=event.participant_tracks[0].file_id))
+    with pytest.raises(ZoomErrorBody) as caught:
+        await rig.mixer().on_recording_completed(event)
+    assert caught.value.code == 124
+    assert "code 124" in caught.value.reason
+    assert rig.published == []
+    assert list(rig.scratch.iterdir()) == []
+
+
+async def test_a_redirect_off_the_allowlist_is_refused(rig: Rig) -> None:
+    event = await rig.event(TYPICAL)
+    rig.sandbox.faults.add(Fault(route="download", kind="redirect", target="offsite"))
+    with pytest.raises(DownloadRefused, match=r"'evil\.example\.invalid'.*allowlist"):
+        await rig.mixer().on_recording_completed(event)
+    assert rig.sandbox.stats.requests["cdn_download"] == 0
+
+
+async def test_a_redirect_to_zooms_cdn_is_followed_without_the_token(rig: Rig) -> None:
+    event = await rig.event(TYPICAL)
+    rig.sandbox.faults.add(Fault(route="download", kind="redirect", target="local", count=3))
+    mixed = await rig.mixer().on_recording_completed(event)
+    assert mixed.channels == 3
+    signed = [r for records in rig.sandbox.stats.downloads.values() for r in records if r.auth == "signed_url"]
+    assert len(signed) == 3
+
+
+async def test_more_participants_than_max_channels_share_an_others_channel(rig: Rig) -> None:
+    await rig.sandbox.add_meeting(spec_with_participants("crowded-meeting==", 3))
+    rig.tenant = rig.tenant.model_copy(update={"max_channels": 2})
+    mixed = await rig.mixer().on_recording_completed(await rig.event("crowded-meeting=="))
+    assert mixed.channels == 2
+    own, others = mixed.channel_map
+    # Speaker 2 says the most words, so they keep a channel of their own.
+    assert (own.participant_name, own.mixed) == ("Speaker 2", False)
+    assert (others.participant_name, others.mixed, len(others.file_ids)) == ("Others", True, 2)
+    assert mixed.diarization
+
+
+async def test_without_participant_tracks_the_audio_only_file_is_one_channel(rig: Rig, tmp_path: Path) -> None:
+    event = await rig.event(NO_TRACKS)
+    assert event.participant_tracks == ()
+    mixed = await rig.mixer().on_recording_completed(event)
+    [channel] = mixed.channel_map
+    assert (channel.participant_name, channel.mixed, mixed.diarization) == ("Meeting audio", True, True)
+    audio_only = next(f for f in event.fallback_files if f.recording_type == "audio_only")
+    assert channel.file_ids == (audio_only.file_id,)
+    _, out = await run_tool(
+        probe_args(await fetch_mixed(rig, mixed.object_key, tmp_path)), timeout=30, capture_stdout=True
+    )
+    probe = parse_probe(out)
+    assert probe is not None and probe.channels == 1
+
+
+async def test_an_expired_download_token_falls_back_to_oauth(rig: Rig) -> None:
+    event = await rig.event(TYPICAL, token_hours=-1)
+    mixed = await rig.mixer().on_recording_completed(event)
+    assert mixed.channels == 3
+    auths = {r.auth for records in rig.sandbox.stats.downloads.values() for r in records}
+    assert auths == {"oauth"}
+    assert rig.sandbox.stats.requests["get_recordings"] == 1
+
+
+async def test_a_revoked_download_token_without_oauth_fails_clearly(rig: Rig) -> None:
+    rig.tenant = rig.tenant.model_copy(update={"zoom_client_id": ""})
+    event = await rig.event(TYPICAL)
+    rig.sandbox.tokens.expire("download")
+    with pytest.raises(NoCredentials, match="status 401, code 124"):
+        await rig.mixer().on_recording_completed(event)
+
+
+async def test_opus_output_is_available(rig: Rig) -> None:
+    mixed = await rig.mixer(output_format="opus").on_recording_completed(await rig.event(TYPICAL))
+    assert (mixed.format, mixed.channels) == ("opus", 3)
+    assert mixed.object_key.endswith(".opus")
+
+
+async def test_an_unknown_tenant_is_poison(rig: Rig) -> None:
+    event = (await rig.event(TYPICAL)).model_copy(update={"tenant": "nobody"})
+    with pytest.raises(UnknownTenant):
+        await rig.mixer().on_recording_completed(event)
