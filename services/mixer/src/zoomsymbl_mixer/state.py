@@ -28,6 +28,7 @@ from zoomsymbl_common.events import (
 )
 from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.mongo import MEETINGS, SECRETS, Document, guarded
+from zoomsymbl_common.telemetry import current_trace_id
 
 SERVICE = "mixer"
 # A meeting the mixer may (re)write: not yet mixed, or failed by the mixer itself.
@@ -144,6 +145,10 @@ class MeetingState:
             "objects.raw": [raw.model_dump() for raw in record.raw_objects],
             "updated_at": now,
         }
+        trace_id = current_trace_id()
+        if trace_id:
+            # The trace started by ingest's webhook span: `zoomsymbl status` shows it for Grafana/Tempo.
+            fields["trace_id"] = trace_id
         advance: Document = {**fields, "stage": "mixed", "mixed_at": now}
         if await self._advance(event, advance, unset={"failure": ""}):
             return True
