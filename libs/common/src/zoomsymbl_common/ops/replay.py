@@ -109,9 +109,11 @@ async def retained(infra: InfraSettings, topic: str, request: ReplayRequest) -> 
             return
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
-        await _seek_to_since(consumer, partitions, request.since)
+        starts = await _start_offsets(consumer, partitions, request.since)
+        for tp, offset in starts.items():
+            consumer.seek(tp, offset)
         until_ms = int(request.until.timestamp() * 1000) if request.until else None
-        remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
+        remaining = {tp for tp in partitions if starts[tp] < ends[tp]}
         while remaining:
             batch = await consumer.getmany(*remaining, timeout_ms=1000)
             for tp, records in batch.items():
@@ -121,21 +123,22 @@ async def retained(infra: InfraSettings, topic: str, request: ReplayRequest) -> 
                         break
                     if (until_ms is None or record.timestamp <= until_ms) and record.value is not None:
                         yield topic, record.value
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
+                    if record.offset + 1 >= ends[tp]:
+                        remaining.discard(tp)
     finally:
         await consumer.stop()
 
 
-async def _seek_to_since(consumer: AIOKafkaConsumer, partitions: list[TopicPartition], since: datetime | None) -> None:
+async def _start_offsets(
+    consumer: AIOKafkaConsumer, partitions: list[TopicPartition], since: datetime | None
+) -> dict[TopicPartition, int]:
+    """Where reading starts on each partition: the first offset at or after ``since`` (or the beginning)."""
+    begins = await consumer.beginning_offsets(partitions)
     if since is None:
-        await consumer.seek_to_beginning(*partitions)
-        return
-    offsets = await consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in partitions})
+        return {tp: int(begins[tp]) for tp in partitions}
     ends = await consumer.end_offsets(partitions)
-    for tp in partitions:
-        found = offsets.get(tp)
-        consumer.seek(tp, found.offset if found else ends[tp])
+    found = await consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in partitions})
+    return {tp: int(found[tp].offset) if found.get(tp) else int(ends[tp]) for tp in partitions}
 
 
 async def replay(infra: InfraSettings, mongo: Mongo | None, request: ReplayRequest) -> ReplayCounts:
@@ -191,8 +194,7 @@ async def reset_group(infra: InfraSettings, group: str, topic: str, since: datet
     try:
         partitions = [TopicPartition(full, p) for p in sorted(await _partitions(consumer, full))]
         consumer.assign(partitions)
-        await _seek_to_since(consumer, partitions, since)
-        positions = {tp: await consumer.position(tp) for tp in partitions}
+        positions = await _start_offsets(consumer, partitions, since)
         await consumer.commit({tp: OffsetAndMetadata(offset, "zoomsymbl replay") for tp, offset in positions.items()})
         return {tp.partition: offset for tp, offset in positions.items()}
     finally:
