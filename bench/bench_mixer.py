@@ -6,15 +6,15 @@ loopback. Every scenario runs in a fresh worker process, so its peak RSS is its 
 - headline: one meeting of ``--headline-minutes`` with 8 participants; the mixer step (download
   from the sandbox with S2S OAuth, tee to S3 and scratch, ffprobe, merge with analytics, upload
   the mix, record in MongoDB) is timed, then the bare ``ffmpeg`` merge of the same local files
-  (same filter graph and encoder, no analytics, nothing else; best of two runs) in the same worker;
-  ratio target ≤ 1.25;
+  (same filter graph and encoder, no analytics, nothing else) in the same worker, before it in
+  even runs and after it in odd ones; ratio target ≤ 1.25;
 - participants: 2, 8 and 32 participants at ``--sweep-minutes``;
 - duration: 16 participants at ``--sweep-minutes`` vs ``--long-minutes``.
 
 The headline runs ``--runs`` times in fresh processes and reports the median ratio, in wall time
 and in CPU time (process + ffmpeg children), because this machine may be shared. Each result gives
 wall and CPU seconds, the realtime factor (meeting seconds / wall seconds), the peak RSS of the
-mixer process (kernel high-water mark) and of its ffmpeg children (sampled every 200 ms), and the
+mixer process (kernel high-water mark) and of its ffmpeg children (their VmHWM, read every 200 ms), and the
 sizes moved.
 
     uv run python bench/bench_mixer.py                       # quick: 10 min headline, 3/20 min sweeps
@@ -30,10 +30,8 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import resource
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -42,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import psutil
+from common import MIN_RUNS, log, spread, write_result
 from pydantic import SecretStr
 from zoomsymbl_common.events import AudioMixed, RecordingCompleted, RecordingFile
 from zoomsymbl_common.mongo import Mongo, make_mongo
@@ -60,10 +58,10 @@ from zoomsymbl_mixer.hosts import HostPolicy
 from zoomsymbl_mixer.mixing import Mixer
 from zoomsymbl_mixer.settings import Settings
 from zoomsymbl_mixer.state import MeetingState
+from zoomsymbl_mixer.tracks import tee_to_file
 from zoomsymbl_sandbox.zoom import ZoomSandboxConfig, long_meeting_spec, running_zoom_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "mixer.json"
 CACHE = ROOT / ".cache" / "zoom-sandbox"
 SANDBOX = ZoomSandboxConfig()
 
@@ -74,7 +72,9 @@ def meeting_uuid(minutes: float, participants: int) -> str:
 
 def scenarios(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Every scenario of this run: name, minutes, participants, and whether to time the bare merge."""
-    found = [
+    # An unreported first run pages ffmpeg, the servers' code and their connections in.
+    found = [{"name": "warmup", "minutes": 1, "participants": 8, "bare": False}]
+    found += [
         {"name": "headline", "minutes": args.headline_minutes, "participants": 8, "bare": True, "run": run}
         for run in range(1, args.runs + 1)
     ]
@@ -129,23 +129,36 @@ def peak_mib() -> float:
 
 
 class ChildSampler:
-    """Samples the RSS of this process's children (ffmpeg, ffprobe) every 200 ms; keeps the peak.
+    """Peak RSS of this process's children (ffmpeg, ffprobe): their ``VmHWM``, read every 200 ms.
 
-    ``RUSAGE_CHILDREN`` cannot be used: a forked child counts the parent's pages until it execs.
+    ``RUSAGE_CHILDREN`` cannot be used: a child counts the parent's pages until it execs. The
+    children are found through ``/proc/self/task/*/children`` rather than a scan of every process,
+    so the sampler itself costs next to nothing.
     """
 
     def __init__(self) -> None:
         self.peak = 0
-        self._me = psutil.Process()
         self._task: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def _children() -> set[str]:
+        pids: set[str] = set()
+        for tasks in Path("/proc/self/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                pids.update(tasks.read_text().split())
+        return pids
+
+    @staticmethod
+    def _hwm_bytes(pid: str) -> int:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        return 0
 
     async def _run(self) -> None:
         while True:
-            total = 0
-            for child in self._me.children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    total += child.memory_info().rss
-            self.peak = max(self.peak, total)
+            self.peak = max([self.peak, *(self._hwm_bytes(pid) for pid in self._children())])
             await asyncio.sleep(0.2)
 
     def __enter__(self) -> ChildSampler:
@@ -161,20 +174,28 @@ class ChildSampler:
         return round(self.peak / (1 << 20), 1)
 
 
-async def bare_merge(store: ObjectStore, mixed: AudioMixed, raw_keys: list[str], work: Path) -> tuple[float, float]:
-    """Time ffmpeg alone on the same files, with the mixer's own plan and encoder."""
-    tracks: list[tuple[Path, Probe]] = []
-    for index, key in enumerate(raw_keys):
-        path = work / f"{index:04d}.m4a"
-        await store.get_file(key, str(path))
+async def local_copies(
+    session: aiohttp.ClientSession, tenant: TenantConfig, event: RecordingCompleted, work: Path
+) -> list[tuple[Path, Probe]]:
+    """The participant files on local disk for the bare merge (downloaded untimed, before anything)."""
+    token = await ZoomClient(tenant, session=session).access_token()
+    fetcher = Fetcher(session, HostPolicy(tenant.download_allowed_hosts, True))
+    folder = work / "bare-inputs"
+    folder.mkdir()
+    copies: list[tuple[Path, Probe]] = []
+    for index, file in enumerate(event.participant_tracks):
+        path = folder / f"{index:04d}.m4a"
+        async for _ in tee_to_file(fetcher.stream(file.file_id, file.download_url, token, file.file_size), path):
+            pass
         _, out = await run_tool(probe_args(path), timeout=120, capture_stdout=True)
         probe = parse_probe(out)
         assert probe is not None
-        tracks.append((path, probe))
-    return await _time_merge(mixed, tracks, work)
+        copies.append((path, probe))
+    return copies
 
 
-async def _time_merge(mixed: AudioMixed, tracks: list[tuple[Path, Probe]], work: Path) -> tuple[float, float]:
+async def bare_merge(tracks: list[tuple[Path, Probe]], work: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of ffmpeg alone on the same files, with the mixer's own plan and encoder."""
     planned = [
         Track(RecordingFile(file_id=str(i), download_url="x"), str(path), probe.duration, probe.sample_rate)
         for i, (path, probe) in enumerate(tracks)
@@ -182,15 +203,12 @@ async def _time_merge(mixed: AudioMixed, tracks: list[tuple[Path, Probe]], work:
     plan = plan_mix(planned, max_channels=32)
     fmt = resolve_format("auto", len(plan.channels))
     args = merge_args(plan, work / f"bare.{fmt}", fmt, sample_rate=32000, silence=None)
-    assert len(plan.channels) == mixed.channels
-    timings: list[tuple[float, float]] = []
-    # The best of two runs: machine noise can only make the baseline look faster, never the mixer.
-    for _ in range(2):
-        started, cpu = time.perf_counter(), cpu_seconds()
-        result, _ = await run_tool(args, timeout=4 * 3600)
-        timings.append((time.perf_counter() - started, cpu_seconds() - cpu))
-        assert result.returncode == 0, result.tail
-    return min(timings)
+    started, cpu = time.perf_counter(), cpu_seconds()
+    result, _ = await run_tool(args, timeout=4 * 3600)
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    assert result.returncode == 0, result.tail
+    (work / f"bare.{fmt}").unlink()
+    return elapsed, cpu
 
 
 def bench_mixer(
@@ -227,6 +245,7 @@ async def measure(
         wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     return {
         **scenario,
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "meeting_seconds": mixed.duration_seconds,
         "mixer_seconds": round(wall, 2),
         "mixer_cpu_seconds": round(cpu, 2),
@@ -255,16 +274,24 @@ async def worker(base_url: str, scenario: dict[str, Any]) -> dict[str, Any]:
             meetings = (await response.json())["meetings"]
         uuid_ = meeting_uuid(scenario["minutes"], scenario["participants"])
         event = recording_completed(tenant.id, next(m for m in meetings if m["uuid"] == uuid_), source="backfill")
-        result, mixed = await measure(bench_mixer(settings, tenant, mongo, store, session), event, scenario)
-        doc = await mongo.db["meetings"].find_one({"meeting_uuid": uuid_})
-        raw_keys = [r["key"] for r in doc["objects"]["raw"]] if doc else []
-        if scenario["bare"]:
-            bare, bare_cpu = await bare_merge(store, mixed, raw_keys, work)
-            result["bare_ffmpeg_seconds"] = round(bare, 2)
-            result["bare_ffmpeg_cpu_seconds"] = round(bare_cpu, 2)
-            result["ratio_mixer_to_bare"] = round(result["mixer_seconds"] / bare, 3)
-            result["cpu_ratio_mixer_to_bare"] = round(result["mixer_cpu_seconds"] / bare_cpu, 3)
-        return result
+        mixer = bench_mixer(settings, tenant, mongo, store, session)
+        if not scenario["bare"]:
+            return (await measure(mixer, event, scenario))[0]
+        copies = await local_copies(session, tenant, event, work)
+        # Alternate which goes first, so neither always inherits the other's disk and cache state.
+        bare_first = scenario["run"] % 2 == 0
+        bare, bare_cpu = await bare_merge(copies, work) if bare_first else (0.0, 0.0)
+        result, _ = await measure(mixer, event, scenario)
+        if not bare_first:
+            bare, bare_cpu = await bare_merge(copies, work)
+        return {
+            **result,
+            "order": "bare, mixer" if bare_first else "mixer, bare",
+            "bare_ffmpeg_seconds": round(bare, 2),
+            "bare_ffmpeg_cpu_seconds": round(bare_cpu, 2),
+            "ratio_mixer_to_bare": round(result["mixer_seconds"] / bare, 3),
+            "cpu_ratio_mixer_to_bare": round(result["mixer_cpu_seconds"] / bare_cpu, 3),
+        }
     finally:
         await session.close()
         await asyncio.to_thread(_remove_bucket, store)
@@ -299,12 +326,12 @@ async def run_worker(base_url: str, scenario: dict[str, Any]) -> dict[str, Any]:
     if process.returncode != 0:
         raise RuntimeError(f"scenario {scenario['name']!r} failed (exit {process.returncode})")
     result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
-    print(json.dumps(result), file=sys.stderr, flush=True)
+    log(json.dumps(result))
     return result
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    plan = [s for s in scenarios(args) if not args.only or s["name"] in args.only]
+    plan = [s for s in scenarios(args) if not args.only or s["name"] in (*args.only, "warmup")]
     meetings = sorted({(s["minutes"], s["participants"]) for s in plan})
     sandbox = await _spawn("--serve-sandbox", json.dumps(meetings))
     try:
@@ -312,35 +339,23 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         line = await asyncio.wait_for(sandbox.stdout.readline(), timeout=1800)
         base_url = json.loads(line)["base_url"]
         results = [await run_worker(base_url, s) for s in plan]
+        results = [r for r in results if r["name"] != "warmup"]
     finally:
         sandbox.terminate()
         await sandbox.wait()
     headline = [r for r in results if r["name"] == "headline"]
     return {
         "benchmark": "mixer",
-        "host": {
-            "machine": platform.machine(),
-            "python": platform.python_version(),
-            "cpus": _cpus(),
-            "load_average_1m": round(os.getloadavg()[0], 2),
-        },
         "settings": {k: v for k, v in vars(args).items() if k not in ("serve_sandbox", "worker")},
         "ratio_target": 1.25,
         "headline": {
-            "runs": len(headline),
-            "median_ratio_mixer_to_bare": _median([r["ratio_mixer_to_bare"] for r in headline]),
-            "median_cpu_ratio_mixer_to_bare": _median([r["cpu_ratio_mixer_to_bare"] for r in headline]),
+            "ratio_mixer_to_bare": spread(r["ratio_mixer_to_bare"] for r in headline),
+            "cpu_ratio_mixer_to_bare": spread(r["cpu_ratio_mixer_to_bare"] for r in headline),
+            "mixer_seconds": spread(r["mixer_seconds"] for r in headline),
+            "bare_ffmpeg_seconds": spread(r["bare_ffmpeg_seconds"] for r in headline),
         },
         "results": results,
     }
-
-
-def _median(values: list[float]) -> float | None:
-    return round(statistics.median(values), 3) if values else None
-
-
-def _cpus() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -348,7 +363,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--headline-minutes", type=float, default=10, help="headline meeting (issue: 60)")
     parser.add_argument("--sweep-minutes", type=float, default=3, help="participant sweep length (issue: 10)")
     parser.add_argument("--long-minutes", type=float, default=20, help="long meeting, 16 participants (issue: 240)")
-    parser.add_argument("--runs", type=int, default=3, help="headline repetitions (fresh process each)")
+    parser.add_argument("--runs", type=int, default=MIN_RUNS, help="headline repetitions (fresh process each)")
     parser.add_argument("--only", action="append", help="run only the scenarios with these names")
     parser.add_argument("--serve-sandbox", help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -365,9 +380,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(asyncio.run(worker(order["base_url"], order["scenario"]))), flush=True)
         return
     report = asyncio.run(bench(args))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(report, indent=2))
+    path = write_result("mixer", report)
+    print(path.read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import io
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Final, TypeVar
 
@@ -111,8 +113,13 @@ class ObjectStore:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue(maxsize=2)
         reader = _QueueReader(queue, loop)
+        # A thread of its own, not one of the default pool's: the upload blocks its thread until the
+        # last chunk arrives, and producing chunks may need the default pool (file writes, DNS), so
+        # enough parallel uploads on borrowed threads would wait for each other forever.
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-upload")
         upload = asyncio.ensure_future(
-            self._call(
+            self._call_in(
+                thread,
                 self.client.put_object,
                 self.bucket,
                 key,
@@ -135,6 +142,8 @@ class ObjectStore:
                 await queue.put(exc if isinstance(exc, Exception) else RuntimeError("upload cancelled"))
             await asyncio.gather(upload, return_exceptions=True)
             raise
+        finally:
+            thread.shutdown(wait=False)
         await upload
         return total
 
@@ -194,8 +203,14 @@ class ObjectStore:
         return url
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await self._call_in(None, fn, *args, **kwargs)
+
+    async def _call_in(self, thread: ThreadPoolExecutor | None, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn`` in ``thread`` (None: the default pool), with minio's and urllib3's errors translated."""
         try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            if thread is None:
+                return await asyncio.to_thread(fn, *args, **kwargs)
+            return await asyncio.get_running_loop().run_in_executor(thread, functools.partial(fn, *args, **kwargs))
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchObject"):
                 raise ObjectNotFound(self.bucket, str(args[1]) if len(args) > 1 else "?") from None

@@ -29,6 +29,7 @@ OutputFormat = Literal["flac", "wav", "opus"]
 FLAC_MAX_CHANNELS: Final = 8
 EXTENSIONS: Final[dict[OutputFormat, str]] = {"flac": "flac", "wav": "wav", "opus": "opus"}
 CONTENT_TYPES: Final[dict[OutputFormat, str]] = {"flac": "audio/flac", "wav": "audio/wav", "opus": "audio/ogg"}
+ANALYSIS_RATE: Final = 4000
 _COMMON: Final = ("-hide_banner", "-nostdin", "-nostats", "-y", "-threads", "1", "-filter_complex_threads", "1")
 
 
@@ -90,8 +91,14 @@ def filter_graph(plan: MixPlan, sample_rate: int, silence: SilenceSettings | Non
         labels.append(f"[c{number}]")
     count = len(plan.channels)
     joined = f"{''.join(labels)}join=inputs={count}:channel_layout={count} channels"
-    # silencedetect passes the audio through unchanged, so the analytics ride along on the way out.
-    parts.append(f"{joined}[out]" if silence is None else f"{joined},{silencedetect(silence)}[out]")
+    if silence is None:
+        parts.append(f"{joined}[out]")
+    else:
+        # silencedetect costs ~20 % of a merge at full rate; on a copy point-sampled down to 4 kHz it
+        # costs a third of that. Point sampling keeps every sample's level (an anti-alias filter would
+        # soften sibilants into "silence"), and 0.25 ms resolution is plenty for pauses of 0.5 s.
+        parts.append(f"{joined},asplit=2[out][an]")
+        parts.append(f"[an]aresample={ANALYSIS_RATE}:filter_size=1:phase_shift=0,{silencedetect(silence)},anullsink")
     return ";".join(parts)
 
 
