@@ -1,9 +1,11 @@
 """Build, start, check and stop the real local servers that tests and services use (no Docker).
 
     python scripts/infra.py build         resolve/build everything into .cache/, start nothing
-    python scripts/infra.py up [--reset]  build what is missing, start what is not running, wait until ready
+    python scripts/infra.py up [--reset] [COMPONENT ...]
+                                          build what is missing, start what is not running, wait until ready
     python scripts/infra.py status        one line per component; exit 0 if all are up, else 3
-    python scripts/infra.py down          stop exactly the processes recorded in .cache/run/*.pid
+    python scripts/infra.py down [COMPONENT ...]
+                                          stop exactly the processes recorded in .cache/run/*.pid (`stop` = `down`)
     python scripts/infra.py env           the `export` lines that point tests and services at the servers
 
 Servers: Kafka 4.3.1 (KRaft, single node), FerretDB (MongoDB wire protocol, SQLite), versitygw (S3 API,
@@ -13,7 +15,11 @@ from the repository root, as is ZS_SMTP_MAILDIR), ports ZS_KAFKA_PORT (19092), Z
 (19093), ZS_MONGO_PORT (27117), ZS_S3_PORT (7070), ZS_SMTP_PORT (2525), S3 root credentials
 ZS_S3_ACCESS_KEY/ZS_S3_SECRET_KEY, ZS_SMTP_MAILDIR (default <data>/smtp/maildir), ZS_SMTP_AUTH_REQUIRED
 (see smtp_sink.py), ZS_RESET=1 (same as --reset: wipe the data of stopped servers before starting).
-Logs go to .cache/logs/<server>.log, PIDs to .cache/run/<server>.pid. Everything binds to 127.0.0.1.
+COMPONENT is kafka, mongo, s3 or smtp (default: all four), so one server can be stopped and started
+again while the others run (e.g. `infra.py stop kafka`, then `infra.py up kafka`).
+Logs go to ZS_LOG_DIR (default .cache/logs)/<server>.log, PIDs and the lock to ZS_RUN_DIR (default
+.cache/run)/<server>.pid; with ZS_DATA_DIR, ZS_RUN_DIR, ZS_LOG_DIR and the ports a second, private set of
+servers runs beside the shared one, reusing the same builds in .cache/. Everything binds to 127.0.0.1.
 Every wait has a deadline and every subprocess a timeout; a server that does not become ready within
 START_DEADLINE_S is stopped again and `up` exits 1 with the end of its log.
 """
@@ -80,10 +86,20 @@ class Config:
     s3_access_key: str
     s3_secret_key: str
     smtp_maildir: Path
+    run_dir: Path | None = None  # pid files and the lock; None = <root>/.cache/run
+    log_dir: Path | None = None  # server logs; None = <root>/.cache/logs
 
     @property
     def cache(self) -> Path:
         return self.root / ".cache"
+
+    @property
+    def run_path(self) -> Path:
+        return self.run_dir or self.cache / "run"
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir or self.cache / "logs"
 
     @property
     def bin_dir(self) -> Path:
@@ -103,6 +119,7 @@ def load_config(env: Mapping[str, str], root: Path = ROOT) -> Config:
         seen[port] = name
     data_dir = (root / (env.get("ZS_DATA_DIR", "").strip() or ".cache/data")).resolve()
     maildir = env.get("ZS_SMTP_MAILDIR", "").strip()
+    run_dir, log_dir = env.get("ZS_RUN_DIR", "").strip(), env.get("ZS_LOG_DIR", "").strip()
     return Config(
         root=root,
         data_dir=data_dir,
@@ -110,6 +127,8 @@ def load_config(env: Mapping[str, str], root: Path = ROOT) -> Config:
         s3_access_key=env.get("ZS_S3_ACCESS_KEY") or "zoomsymbl",
         s3_secret_key=env.get("ZS_S3_SECRET_KEY") or "zoomsymbl-local-secret",
         smtp_maildir=(root / maildir).resolve() if maildir else data_dir / "smtp" / "maildir",
+        run_dir=(root / run_dir).resolve() if run_dir else None,
+        log_dir=(root / log_dir).resolve() if log_dir else None,
     )
 
 
@@ -315,11 +334,11 @@ class Server:
 
     @property
     def log_file(self) -> Path:
-        return self.cfg.cache / "logs" / f"{self.name}.log"
+        return self.cfg.log_path / f"{self.name}.log"
 
     @property
     def pid_file(self) -> Path:
-        return self.cfg.cache / "run" / f"{self.name}.pid"
+        return self.cfg.run_path / f"{self.name}.pid"
 
     def build(self) -> bool:
         """Make what the server needs exist in .cache/; True if something was built."""
@@ -674,8 +693,16 @@ class Smtp(Server):
         return None if code == 250 else f"EHLO answered {code}"
 
 
-def make_servers(cfg: Config) -> list[Server]:
-    return [Kafka(cfg), Mongo(cfg), S3(cfg), Smtp(cfg)]
+COMPONENTS = ("kafka", "mongo", "s3", "smtp")
+
+
+def make_servers(cfg: Config, only: Sequence[str] = ()) -> list[Server]:
+    """Every server, or only those named in ``only`` (in start order either way)."""
+    unknown = sorted(set(only) - set(COMPONENTS))
+    if unknown:
+        raise InfraError(f"unknown component(s) {unknown!r}; choose among {list(COMPONENTS)!r}")
+    servers: list[Server] = [Kafka(cfg), Mongo(cfg), S3(cfg), Smtp(cfg)]
+    return [server for server in servers if not only or server.name in only]
 
 
 # ---------------------------------------------------------------- ffmpeg and toolchains
@@ -719,7 +746,7 @@ def toolchain_line(name: str, purpose: str) -> str:
 
 
 def lock_file(cfg: Config) -> Path:
-    return cfg.cache / "run" / "infra.lock"
+    return cfg.run_path / "infra.lock"
 
 
 def build_all(cfg: Config, servers: Sequence[Server], verbose: bool) -> None:
@@ -769,8 +796,8 @@ def await_ready(server: Server, child: subprocess.Popen[bytes] | None, deadline:
     )
 
 
-def cmd_up(cfg: Config, reset: bool) -> int:
-    servers = make_servers(cfg)
+def cmd_up(cfg: Config, reset: bool, only: Sequence[str] = ()) -> int:
+    servers = make_servers(cfg, only)
     with exclusive_lock(lock_file(cfg)):
         build_all(cfg, servers, verbose=False)
         running = {server.name: server.running() for server in servers}
@@ -818,10 +845,11 @@ def cmd_up(cfg: Config, reset: bool) -> int:
     return 0
 
 
-def cmd_down(cfg: Config) -> int:
+def cmd_down(cfg: Config, only: Sequence[str] = ()) -> int:
     ok = True
+    servers = make_servers(cfg, only)
     with exclusive_lock(lock_file(cfg)):
-        for server in reversed(make_servers(cfg)):
+        for server in reversed(servers):
             recorded = read_pid_file(server.pid_file)
             if recorded is None:
                 print(f"{server.name:<8} not running (no pid file)")
@@ -871,7 +899,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="build what is missing, start what is not running, wait until ready")
     up.add_argument("--reset", action="store_true", help="wipe the data of stopped servers first (or ZS_RESET=1)")
-    commands.add_parser("down", help="stop the servers this script started")
+    # No argparse `choices`: with nargs="*" Python 3.11 rejects an empty list; make_servers checks names.
+    only_help = f"only these servers, among {', '.join(COMPONENTS)} (default: all)"
+    up.add_argument("components", nargs="*", metavar="COMPONENT", help=only_help)
+    down = commands.add_parser("down", aliases=["stop"], help="stop the servers this script started")
+    down.add_argument("components", nargs="*", metavar="COMPONENT", help=only_help)
     commands.add_parser("status", help="one line per component; exit 0 if all are up, else 3")
     commands.add_parser("build", help="resolve and build everything into .cache/, start nothing")
     commands.add_parser("env", help="print export lines for tests and services")
@@ -879,9 +911,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = load_config(os.environ)
         if args.command == "up":
-            return cmd_up(cfg, args.reset or os.environ.get("ZS_RESET", "").strip().lower() in TRUTHY)
-        if args.command == "down":
-            return cmd_down(cfg)
+            reset = args.reset or os.environ.get("ZS_RESET", "").strip().lower() in TRUTHY
+            return cmd_up(cfg, reset, args.components)
+        if args.command in ("down", "stop"):
+            return cmd_down(cfg, args.components)
         if args.command == "status":
             return cmd_status(cfg)
         if args.command == "build":

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from zoomsymbl_common.logs import JsonFormatter, register_secret
+from zoomsymbl_common.logs import JsonFormatter, redact, register_secret
 
 
 def _format(record_msg: str, **extra: object) -> dict[str, object]:
@@ -38,3 +38,12 @@ def test_registered_secrets_never_reach_a_log_line(where: str) -> None:
     line = _format(f"token {secret}") if where == "msg" else _format("x", url=f"https://h/?t={secret}")
     assert secret not in json.dumps(line)
     assert "[redacted]" in json.dumps(line)
+
+
+def test_many_registered_secrets_are_each_redacted_longest_first() -> None:
+    tokens = [f"many-secrets-token-{i:05d}" for i in range(2000)]
+    for token in tokens:
+        register_secret(token)
+    register_secret("many-secrets-token-00007-and-more")
+    text = redact(f"a={tokens[7]}-and-more b={tokens[1999]} c={tokens[0]}x d=many-secrets-token-")
+    assert text == "a=[redacted] b=[redacted] c=[redacted]x d=many-secrets-token-"

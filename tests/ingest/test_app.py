@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -30,6 +30,7 @@ from tests.ingest.support import (
 )
 
 pytestmark = pytest.mark.integration
+T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
@@ -72,6 +73,15 @@ async def wait_ready(client: TestClient[Any, Any], limit: float = 20.0) -> None:
         await asyncio.sleep(0.1)
 
 
+async def eventually(find: Callable[[dict[str, Any]], Awaitable[T | None]], query: dict[str, Any]) -> T:
+    """What ``find(query)`` returns once it returns something (within 10 s)."""
+    deadline = time.monotonic() + 10
+    while (found := await find(query)) is None:
+        assert time.monotonic() < deadline, f"nothing found for {query!r}"
+        await asyncio.sleep(0.05)
+    return found
+
+
 async def post(client: TestClient[Any, Any], body: bytes, path: str = "/webhooks/zoom") -> int:
     response = await client.post(path, data=body, headers=signed_headers(body))
     await response.read()
@@ -82,13 +92,13 @@ async def test_a_burst_of_20_identical_deliveries_is_one_event_on_kafka(infra: I
     body = recording_body(meeting_object("burst//uuid==", names=("Elisa L", "Zoë 🎧 Ng")))
     async with running(infra) as client:
         statuses = await asyncio.gather(*(post(client, body) for _ in range(20)))
+        # acme has OAuth credentials, so its token is written behind the answer: wait for it.
+        secret = await eventually(mongo.db[SECRETS].find_one, {"tenant": "acme", "meeting_uuid": "burst//uuid=="})
     assert statuses == [200] * 20
     [event] = await read_events(infra, expect=1)
     assert event.meeting_uuid == "burst//uuid=="
     assert event.has_download_token
     assert await mongo.db[RECEIPTS].count_documents({"key": event.event_id}) == 1
-    secret = await mongo.db[SECRETS].find_one({"tenant": "acme", "meeting_uuid": "burst//uuid=="})
-    assert secret is not None
     assert secret["download_token"] == DOWNLOAD_TOKEN
     assert secret["expires_at"] == event.download_token_expires_at
 

@@ -1,10 +1,11 @@
-"""Per-key locks serialise identical deliveries; the recent-keys memory forgets the oldest first."""
+"""Per-key locks, the recent-keys memory, group commit and the bounded write-behind queue."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
-from zoomsymbl_ingest.dedupe import KeyedLocks, RecentKeys
+from zoomsymbl_ingest.dedupe import Coalescer, KeyedLocks, RecentKeys, WriteBehind
 
 
 async def test_one_key_is_held_by_one_task_at_a_time_and_other_keys_run_freely() -> None:
@@ -46,3 +47,94 @@ def test_recent_keys_forget_the_least_recently_used() -> None:
     assert "c" in recent
     assert "b" not in recent
     assert len(recent) == 2
+
+
+async def test_concurrent_submissions_share_batches_and_get_their_own_results() -> None:
+    batches: list[list[int]] = []
+
+    async def double(items: list[int]) -> list[int]:
+        batches.append(items)
+        await asyncio.sleep(0.01)
+        return [2 * i for i in items]
+
+    coalescer: Coalescer[int, int] = Coalescer(double, parallel=1)
+    results = await asyncio.gather(*(coalescer.submit(i) for i in range(20)))
+    assert results == [2 * i for i in range(20)]
+    assert sorted(i for batch in batches for i in batch) == list(range(20))
+    assert len(batches) < 20  # the ones waiting while a batch ran went together
+
+
+async def test_a_failed_batch_fails_each_of_its_callers_and_a_gone_caller_is_not_written() -> None:
+    written: list[str] = []
+
+    async def store(items: list[str]) -> list[None]:
+        await asyncio.sleep(0.05)
+        if "bad" in items:
+            raise RuntimeError("store down")
+        written.extend(items)
+        return [None] * len(items)
+
+    coalescer: Coalescer[str, None] = Coalescer(store, parallel=1)
+    first = asyncio.ensure_future(coalescer.submit("first"))
+    await asyncio.sleep(0)  # "first" is being written; the next three wait for the next batch
+    waiting = [asyncio.ensure_future(coalescer.submit(item)) for item in ("bad", "also")]
+    gone = asyncio.ensure_future(coalescer.submit("gone"))
+    await asyncio.sleep(0)
+    gone.cancel()
+    await first
+    outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(o, RuntimeError) for o in outcomes)
+    assert written == ["first"]
+
+
+def _write_behind(
+    write: Callable[[list[str]], Awaitable[None]], given_up: list[int], capacity: int = 10
+) -> WriteBehind[str]:
+    return WriteBehind(
+        write,
+        key=str,
+        retry_on=(OSError,),
+        on_give_up=lambda count, _: given_up.append(count),
+        capacity=capacity,
+        attempts=2,
+        retry_delay=0.01,
+    )
+
+
+async def test_a_queued_item_stays_pending_until_written_and_close_writes_the_rest() -> None:
+    written: list[str] = []
+    gate = asyncio.Event()
+
+    async def write(items: list[str]) -> None:
+        await gate.wait()
+        written.extend(items)
+
+    given_up: list[int] = []
+    queue = _write_behind(write, given_up)
+    assert await queue.put("a", timeout=1)
+    assert await queue.put("b", timeout=1)
+    await asyncio.sleep(0.01)
+    assert "a" in queue
+    assert "b" in queue
+    assert written == []
+    gate.set()
+    assert await queue.close(timeout=1) == 0
+    assert sorted(written) == ["a", "b"]
+    assert "a" not in queue
+    assert given_up == []
+
+
+async def test_a_full_queue_holds_callers_back_and_a_failing_store_is_given_up_on() -> None:
+    async def broken(items: list[str]) -> None:
+        await asyncio.sleep(0.05)
+        raise OSError("down")
+
+    given_up: list[int] = []
+    queue = _write_behind(broken, given_up, capacity=2)
+    assert await queue.put("a", timeout=1)
+    assert await queue.put("b", timeout=1)
+    assert not await queue.put("c", timeout=0.01)  # full, and nothing written in time
+    assert await queue.put("c", timeout=2)  # room once the first batch was given up
+    await queue.close(timeout=2)
+    assert sum(given_up) == 3
+    assert len(queue) == 0

@@ -102,14 +102,18 @@ async def test_killed_and_restarted_between_requests_nothing_is_lost(infra: Infr
         await process.wait()
     async with ingest_process(env, log) as process:
         assert await deliver(port, second) == 200
-        assert await deliver(port, first) == 200  # Zoom's retry of the first: already durable
+        assert await deliver(port, first) == 200  # Zoom's retry of the first
         process.send_signal(signal.SIGTERM)  # graceful: drain, flush, exit 0
         assert await asyncio.wait_for(process.wait(), 40) == 0
     events = await read_events(infra, expect=2)
-    assert sorted(e.meeting_uuid for e in events) == ["after-kill==", "before-kill=="]
+    assert {e.meeting_uuid for e in events} == {"after-kill==", "before-kill=="}
+    # The receipt's "published" mark is written behind the 200, so a kill -9 right after it may lose
+    # the mark: the retry then publishes the recording again, with the same event_id (consumers drop
+    # it). What must hold: nothing lost, and never a second event_id for one recording.
+    assert len({e.event_id for e in events if e.meeting_uuid == "before-kill=="}) == 1
     text = log.read_text(encoding="utf-8")
-    assert text.count("recording published") == 2
-    assert "recording already published" in text
+    published = text.count("recording published")
+    assert published == 3 or (published == 2 and "recording already published" in text)
     assert DOWNLOAD_TOKEN not in text
     assert SECRET not in text
 

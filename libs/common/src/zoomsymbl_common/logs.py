@@ -20,20 +20,27 @@ _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 REDACTED = "[redacted]"
+_PREFIX = 6  # the shortest secret registered; secrets are found by their first _PREFIX characters
+# Registered secrets by their first characters: a log line is searched for its own windows, so the
+# cost of redaction follows the line's length, not the number of secrets (ingest registers one per
+# webhook, so that number only grows while the process lives).
+_by_prefix: dict[str, set[str]] = {}
 
 
 def register_secret(value: str | None) -> None:
     """Never print ``value`` in a log line again (tokens, passwords, signed URLs)."""
-    if value and len(value) >= 6:
+    if value and len(value) >= _PREFIX:
         with _secrets_lock:
             _secrets.add(value)
+            _by_prefix.setdefault(value[:_PREFIX], set()).add(value)
 
 
 def redact(text: str) -> str:
-    """``text`` with every registered secret replaced by ``[redacted]``."""
+    """``text`` with every registered secret replaced by ``[redacted]`` (longest first)."""
+    windows = {text[i : i + _PREFIX] for i in range(len(text) - _PREFIX + 1)}
     with _secrets_lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
+        candidates = [s for w in windows & _by_prefix.keys() for s in _by_prefix[w]]
+    for secret in sorted(candidates, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text

@@ -47,7 +47,11 @@ def parse_webhook(body: bytes) -> Webhook:
     """The envelope of ``body``; raises :class:`PayloadError` unless it is a JSON object with ``event``."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # A lone surrogate ("\ud800") parses, but can be neither hashed, stored nor published: refuse it here.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except RecursionError:  # deeply nested arrays/objects: a 400, not a 500
+        raise PayloadError("body is not JSON: nested too deeply") from None
+    except ValueError as exc:  # also bad UTF-8, lone surrogates and numbers of more than 4300 digits
         raise PayloadError(f"body is not JSON: {exc.msg if isinstance(exc, json.JSONDecodeError) else exc}") from None
     if not isinstance(data, dict):
         raise PayloadError("body is not a JSON object")

@@ -1,26 +1,41 @@
 """What ingest keeps in MongoDB: delivery receipts (deduplication) and webhook download tokens.
 
-A receipt is written only after Kafka acknowledged the event, keyed on (tenant, meeting uuid, set
-of file ids); the unique index on ``key`` makes a racing second insert a harmless
-``DuplicateKeyError``. Download tokens live in ``meeting_secrets`` until their TTL removes them;
-they are never written to Kafka.
+A recording's receipt is *claimed* before its event is published: a document ``{_id: key, key,
+state: "claimed"}``. Once Kafka acknowledged the event a second document, the *mark*
+``{_id: key + ".published", receipt: key, state: "published"}``, says so. Both are inserts: the
+unique index answers "was this recording seen?" atomically, and an insert costs the same whatever
+the collection's size, while an update or a query by a field other than ``_id`` may scan the whole
+collection under the writer's lock on servers that cannot use an index for it (the local FerretDB
+on SQLite). A claim without a mark (a crash, or a mark still queued) only means the next delivery
+publishes again with the same ``event_id``, never that a recording is lost. A receipt without
+``state`` (written before claims existed) counts as published. Both documents carry
+``received_at``, so the receipts' TTL removes them together.
+
+Download tokens live in ``meeting_secrets`` until their TTL removes them; they are never written to
+Kafka. Both stores take batches: one round trip for many requests.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import SecretStr
-from pymongo.errors import DuplicateKeyError
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
 from zoomsymbl_common.events import EventSource, utcnow
-from zoomsymbl_common.mongo import RECEIPTS, SECRETS, Mongo, guarded
+from zoomsymbl_common.mongo import RECEIPTS, SECRETS, Document, Mongo, guarded
+
+ReceiptState = Literal["claimed", "published"]
+_DUPLICATE_KEY = 11000
+MARK_SUFFIX = ".published"
 
 
 @dataclass(frozen=True)
 class Receipt:
-    """Proof that the event for one recording (one file set) was acknowledged by Kafka."""
+    """Proof that the event for one recording (one file set) was claimed or acknowledged by Kafka."""
 
     key: str
     tenant: str
@@ -39,54 +54,104 @@ class DownloadToken:
     expires_at: datetime
 
 
-class ReceiptStore(Protocol):
-    """Where receipts are looked up and written."""
+@dataclass(frozen=True)
+class Acknowledged:
+    """An event Kafka acknowledged, and whether its receipt is known to be claimed (else it is written too)."""
 
-    async def seen(self, key: str) -> bool:
-        """True when a receipt with ``key`` exists."""
+    receipt: Receipt
+    claimed: bool
+
+
+class ReceiptStore(Protocol):
+    """Where receipts are claimed, looked up and marked."""
+
+    async def claim(self, receipts: Sequence[Receipt]) -> set[str]:
+        """Insert each receipt as claimed; return the keys that already had a receipt (of any state)."""
+
+    async def published(self, keys: Sequence[str]) -> set[str]:
+        """Those of ``keys`` whose receipt says published."""
+
+    async def mark_published(self, acknowledged: Sequence[Acknowledged]) -> None:
+        """Record that these events were acknowledged (and claim the receipts not known to be claimed)."""
+
+    async def release(self, key: str) -> None:
+        """Drop the claim of an event Kafka did not acknowledge, so the retry starts afresh."""
 
     async def meeting_seen(self, tenant: str, meeting_uuid: str) -> bool:
-        """True when any receipt of this meeting exists (whatever its file set)."""
-
-    async def record(self, receipt: Receipt) -> None:
-        """Write ``receipt``; an existing one with the same key is kept."""
+        """True when a published receipt of this meeting exists (whatever its file set)."""
 
 
 class TokenStore(Protocol):
     """Where download tokens are kept for the mixer."""
 
-    async def put(self, token: DownloadToken) -> None:
-        """Store (or replace) the token of ``token.meeting_uuid``."""
+    async def put_many(self, tokens: Sequence[DownloadToken]) -> None:
+        """Store (or replace) the token of each token's meeting; the last one of a meeting wins."""
+
+
+def duplicate_indexes(exc: BulkWriteError) -> set[int]:
+    """Indexes of the documents refused as duplicates; re-raises when anything else went wrong."""
+    errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
+    if any(error.get("code") != _DUPLICATE_KEY for error in errors) or exc.details.get("writeConcernErrors"):
+        raise exc
+    return {int(error["index"]) for error in errors}
+
+
+async def insert_new(collection: AsyncCollection[Document], docs: Sequence[Document]) -> set[int]:
+    """Insert ``docs`` (unordered); the indexes of those that already existed."""
+    if not docs:
+        return set()
+    try:
+        await guarded(collection.insert_many(list(docs), ordered=False))
+    except BulkWriteError as exc:
+        return duplicate_indexes(exc)
+    return set()
 
 
 @dataclass(frozen=True)
 class MongoReceipts:
-    """Receipts in the ``receipts`` collection (unique ``key``, TTL on ``received_at``)."""
+    """Receipts in the ``receipts`` collection (``_id`` and unique ``key``: the receipt key; TTL on ``received_at``)."""
 
     mongo: Mongo
 
-    async def seen(self, key: str) -> bool:
-        found = await guarded(self.mongo.db[RECEIPTS].find_one({"key": key}, {"_id": 1}))
-        return found is not None
+    async def claim(self, receipts: Sequence[Receipt]) -> set[str]:
+        found = await insert_new(self.mongo.db[RECEIPTS], [_receipt_doc(r, "claimed") for r in receipts])
+        return {receipts[i].key for i in found}
+
+    async def published(self, keys: Sequence[str]) -> set[str]:
+        marks = [key + MARK_SUFFIX for key in keys]
+        cursor = self.mongo.db[RECEIPTS].find({"key": {"$in": [*keys, *marks]}}, {"key": 1, "state": 1, "receipt": 1})
+        found = await guarded(cursor.to_list(None))
+        return {str(doc.get("receipt", doc["key"])) for doc in found if doc.get("state") != "claimed"} & set(keys)
+
+    async def mark_published(self, acknowledged: Sequence[Acknowledged]) -> None:
+        docs = [_receipt_doc(a.receipt, "claimed") for a in acknowledged if not a.claimed]
+        docs += [_receipt_doc(a.receipt, "published") for a in acknowledged]
+        # Marks that exist already (a repeat, another replica) are refused as duplicates: same outcome.
+        await insert_new(self.mongo.db[RECEIPTS], docs)
+
+    async def release(self, key: str) -> None:
+        await guarded(self.mongo.db[RECEIPTS].delete_one({"_id": key, "state": "claimed"}))
 
     async def meeting_seen(self, tenant: str, meeting_uuid: str) -> bool:
-        query = {"tenant": tenant, "meeting_uuid": meeting_uuid}
+        query = {"tenant": tenant, "meeting_uuid": meeting_uuid, "state": {"$ne": "claimed"}}
         found = await guarded(self.mongo.db[RECEIPTS].find_one(query, {"_id": 1}))
         return found is not None
 
-    async def record(self, receipt: Receipt) -> None:
-        doc = {
-            "key": receipt.key,
-            "tenant": receipt.tenant,
-            "meeting_uuid": receipt.meeting_uuid,
-            "event_id": receipt.event_id,
-            "source": receipt.source,
-            "received_at": utcnow(),
-        }
-        try:
-            await guarded(self.mongo.db[RECEIPTS].insert_one(doc))
-        except DuplicateKeyError:
-            return  # a concurrent delivery (another replica) recorded it first: same outcome
+
+def _receipt_doc(receipt: Receipt, state: ReceiptState) -> Document:
+    key = receipt.key if state == "claimed" else receipt.key + MARK_SUFFIX
+    doc: Document = {
+        "_id": key,
+        "key": key,
+        "receipt": receipt.key,
+        "tenant": receipt.tenant,
+        "meeting_uuid": receipt.meeting_uuid,
+        "event_id": receipt.event_id,
+        "source": receipt.source,
+        "state": state,
+        "received_at": utcnow(),
+    }
+    return doc
 
 
 @dataclass(frozen=True)
@@ -95,18 +160,22 @@ class MongoTokens:
 
     mongo: Mongo
 
-    async def put(self, token: DownloadToken) -> None:
-        fields = {
-            "download_token": token.value.get_secret_value(),
-            "expires_at": token.expires_at,
-            "updated_at": utcnow(),
-        }
-        collection = self.mongo.db[SECRETS]
+    async def put_many(self, tokens: Sequence[DownloadToken]) -> None:
+        now = utcnow()
+        latest = {(t.tenant, t.meeting_uuid): t for t in tokens}  # one write per meeting, the last token wins
+        values, collection = list(latest.values()), self.mongo.db[SECRETS]
+        docs = [{"tenant": t.tenant, "meeting_uuid": t.meeting_uuid, **_token_fields(t, now)} for t in values]
         # Insert first: a meeting's first token is the common case, and an insert is much cheaper than
         # an upsert on some servers (3x on the local FerretDB). A repeat replaces the stored token.
-        try:
-            await guarded(collection.insert_one({"tenant": token.tenant, "meeting_uuid": token.meeting_uuid, **fields}))
-        except DuplicateKeyError:
-            await guarded(
-                collection.update_one({"tenant": token.tenant, "meeting_uuid": token.meeting_uuid}, {"$set": fields})
-            )
+        for index in sorted(await insert_new(collection, docs)):
+            token = values[index]
+            query = {"tenant": token.tenant, "meeting_uuid": token.meeting_uuid}
+            await guarded(collection.update_one(query, {"$set": _token_fields(token, now)}))
+
+    async def put(self, token: DownloadToken) -> None:
+        """Store (or replace) one meeting's token."""
+        await self.put_many([token])
+
+
+def _token_fields(token: DownloadToken, now: datetime) -> Document:
+    return {"download_token": token.value.get_secret_value(), "expires_at": token.expires_at, "updated_at": now}

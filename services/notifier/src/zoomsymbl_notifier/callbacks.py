@@ -41,7 +41,8 @@ def parse_callback(provider: Provider, raw: bytes) -> CallbackBody:
     """The job id and claimed status of a callback body, or :class:`InvalidCallback`."""
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        json.dumps(data, ensure_ascii=False).encode("utf-8")  # a lone surrogate parses but cannot be published
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deeply nested arrays/objects
         raise InvalidCallback("body is not JSON") from None
     if not isinstance(data, dict):
         raise InvalidCallback("body is not a JSON object")

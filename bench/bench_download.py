@@ -1,0 +1,213 @@
+"""Benchmark: the mixer's download of one Zoom file vs a plain ``curl`` of the same file over loopback.
+
+The Zoom sandbox runs in its own process and serves one single-speaker track of ``--hours``
+(8 h: about 224 MB of AAC, the largest file one participant of a workday-long meeting produces).
+Each run, in turn and alternating (``--runs`` ≥ 3):
+
+- ``curl``: ``curl --fail -H "Authorization: Bearer …" -o scratch/file`` (the baseline: bytes to disk);
+- ``fetch``: the mixer's ``Fetcher.stream`` (Bearer auth, redirect and resume logic, error-body check)
+  written to a scratch file: the client code alone;
+- ``step``: what the mixer does per file: ``Fetcher.stream`` → ``tee_to_file`` (scratch copy for
+  ffmpeg) → ``ObjectStore.put_stream`` (S3 multipart upload of the raw track), as ``TrackLoader``.
+
+Reports MB/s per path (median and spread) and each path's time as a multiple of curl's, paired run
+by run. The sandbox is the same server for all three, so its own cost cancels out of the ratio.
+
+    uv run python bench/bench_download.py [--hours 8] [--runs 3]
+
+Writes bench/results/download.json. Needs the local servers (make infra-up) and curl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from common import CACHE, MIN_RUNS, ROOT, free_port, log, spread, write_result
+from pydantic import SecretStr
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.tenants import TenantConfig
+from zoomsymbl_common.zoom import ZoomClient
+from zoomsymbl_mixer.app import download_policy, download_session
+from zoomsymbl_mixer.download import Fetcher
+from zoomsymbl_mixer.hosts import HostPolicy
+from zoomsymbl_mixer.settings import Settings
+from zoomsymbl_mixer.tracks import tee_to_file
+from zoomsymbl_sandbox.zoom import ZoomSandboxConfig, long_meeting_spec
+
+SANDBOX = ZoomSandboxConfig()
+PATHS = ("curl", "fetch", "step")
+
+
+@contextlib.asynccontextmanager
+async def zoom_sandbox(hours: float, work: Path) -> AsyncIterator[str]:
+    """The Zoom sandbox as a process, recording one single-speaker meeting of ``hours``; yields its URL."""
+    port = free_port()
+    spec = long_meeting_spec(f"bench-download-{hours:g}h==", hours=hours, participants=1)
+    config = {
+        "meetings": [spec.model_dump(mode="json")],
+        "cache_dir": str(ROOT / ".cache" / "zoom-sandbox"),
+        "chunk_size": 256 * 1024,
+    }
+    (work / "zoom.json").write_text(json.dumps(config), encoding="utf-8")
+    args = ["-m", "zoomsymbl_sandbox", "zoom", "--port", str(port), "--config", str(work / "zoom.json")]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_up(base + "/_sandbox/stats", process, limit=600)  # media are generated on first start
+        yield base
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await process.wait()
+
+
+async def _wait_up(url: str, process: asyncio.subprocess.Process, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if process.returncode is not None:
+                raise RuntimeError(f"sandbox exited with {process.returncode}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.3)
+    raise RuntimeError("sandbox never answered")
+
+
+def tenant_for(base: str) -> TenantConfig:
+    return TenantConfig(
+        id="bench",
+        zoom_webhook_secret=SecretStr(SANDBOX.webhook_secret),
+        zoom_account_id=SANDBOX.account_id,
+        zoom_client_id=SANDBOX.client_id,
+        zoom_client_secret=SecretStr(SANDBOX.client_secret),
+        zoom_api_base=f"{base}/v2",
+        zoom_oauth_url=f"{base}/oauth/token",
+        download_allowed_hosts=("127.0.0.1",),
+        allow_private_download_hosts=True,
+    )
+
+
+async def the_file(base: str) -> tuple[str, int]:
+    """Download URL and size of the meeting's one participant track."""
+    async with aiohttp.ClientSession() as session, session.get(base + "/_sandbox/meetings") as response:
+        [meeting] = (await response.json())["meetings"]
+    [track] = meeting["participant_audio_files"]
+    return str(track["download_url"]), int(track["file_size"])
+
+
+def curl(url: str, token: SecretStr, out: Path) -> float:
+    """Seconds curl takes to download ``url`` into ``out``; the header comes from a config file, not argv."""
+    config = out.with_suffix(".curlrc")
+    config.write_text(f'header = "Authorization: Bearer {token.get_secret_value()}"\n', encoding="utf-8")
+    started = time.perf_counter()
+    subprocess.run(
+        ["curl", "--fail", "--silent", "--show-error", "-K", str(config), "-o", str(out), url], check=True, timeout=600
+    )
+    seconds = time.perf_counter() - started
+    config.unlink()
+    return seconds
+
+
+async def fetch(fetcher: Fetcher, url: str, token: SecretStr, size: int, out: Path) -> float:
+    """Seconds the mixer's client takes to stream the file into ``out``."""
+    started = time.perf_counter()
+    written = 0
+    async for piece in tee_to_file(fetcher.stream("bench", url, token, size), out):
+        written += len(piece)
+    assert written == size, (written, size)
+    return time.perf_counter() - started
+
+
+async def step(fetcher: Fetcher, store: ObjectStore, url: str, token: SecretStr, size: int, out: Path) -> float:
+    """Seconds of the mixer's per-file download step: stream, scratch copy and S3 upload at once."""
+    key = f"raw/bench/{uuid.uuid4().hex}.m4a"
+    started = time.perf_counter()
+    teed = tee_to_file(fetcher.stream("bench", url, token, size), out)
+    stored = await store.put_stream(key, teed, content_type="audio/mp4", part_size=Settings().raw_part_bytes)
+    seconds = time.perf_counter() - started
+    assert stored == size, (stored, size)
+    await store.remove(key)
+    return seconds
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="bench-download-", dir=CACHE if CACHE.is_dir() else None))
+    bucket = f"bench-download-{uuid.uuid4().hex[:8]}"
+    store = ObjectStore(InfraSettings().model_copy(update={"s3_bucket": bucket}))
+    await store.ensure_bucket()
+    settings = Settings()
+    session = download_session(settings, allow_private=True)
+    seconds: dict[str, list[float]] = {p: [] for p in PATHS}
+    try:
+        async with zoom_sandbox(args.hours, work) as base:
+            url, size = await the_file(base)
+            tenant = tenant_for(base)
+            token = await ZoomClient(tenant, session=session).access_token()
+            fetcher = Fetcher(session, HostPolicy(tenant.download_allowed_hosts, True), download_policy(settings))
+            for run in range(args.runs):
+                seconds["curl"].append(await asyncio.to_thread(curl, url, token, work / "curl.m4a"))
+                seconds["fetch"].append(await fetch(fetcher, url, token, size, work / "fetch.m4a"))
+                seconds["step"].append(await step(fetcher, store, url, token, size, work / "step.m4a"))
+                log(f"download run {run + 1}: " + ", ".join(f"{p} {seconds[p][-1]:.2f}s" for p in PATHS))
+    finally:
+        await session.close()
+        await asyncio.to_thread(store.client.remove_bucket, bucket)
+        shutil.rmtree(work, ignore_errors=True)
+    return report(args, size, seconds)
+
+
+def report(args: argparse.Namespace, size: int, seconds: dict[str, list[float]]) -> dict[str, Any]:
+    mib = size / (1 << 20)
+    paths = {
+        p: {
+            "seconds": spread(seconds[p]),
+            "mib_per_s": spread((mib / s for s in seconds[p]), 1),
+            "vs_curl": spread(s / c for s, c in zip(seconds[p], seconds["curl"], strict=True)),
+        }
+        for p in PATHS
+    }
+    return {
+        "benchmark": "download",
+        "what": "one Zoom participant track over loopback from the Zoom sandbox: curl vs the mixer's code",
+        "config": {"hours": args.hours, "runs": args.runs, "file_bytes": size},
+        "paths": paths,
+    }
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--hours", type=float, default=8.0, help="length of the track (8 h ≈ 224 MB)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per path (≥3)")
+    args = parser.parse_args(argv)
+    if args.runs < MIN_RUNS:
+        parser.error("--runs must be at least 3 (a median needs a spread)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    result = asyncio.run(bench(args))
+    write_result("download", result)
+    print(json.dumps(result["paths"], indent=2))
+
+
+if __name__ == "__main__":
+    main()

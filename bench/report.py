@@ -1,0 +1,236 @@
+"""bench/results/latest.md from latest.json: the tables the README's performance section shows.
+
+Every cell is ``median (min–max)`` over the runs; a point that did not run says why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FULL_ONLY = "`--full` only"
+NOT_RUN = "not run"
+
+
+def cell(figure: Any, unit: str = "", digits: int | None = None) -> str:
+    """``median (min–max)`` of a spread, or the value itself."""
+    if not isinstance(figure, dict) or figure.get("median") is None:
+        return "–" if figure is None else f"{_num(figure, digits)}{unit}"
+    low, mid, high = (_num(figure[k], digits) for k in ("min", "median", "max"))
+    return f"{mid}{unit} ({low}–{high})"
+
+
+def _num(value: Any, digits: int | None) -> str:
+    if not isinstance(value, int | float):
+        return str(value)
+    if digits is None:
+        digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
+    return f"{value:,.{digits}f}"
+
+
+def met(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def machine_line(report: dict[str, Any]) -> list[str]:
+    m = report["machine"]
+    return [
+        f"Measured {m['date']} with `make bench` ({report['size']} sizes, {report['seconds'] // 60} min) on "
+        f"{m['cpu_model']}, {m['usable_cores']} cores, {m['ram_gib']} GiB RAM, {m['ffmpeg'].split(' Copyright')[0]}, "
+        f"Python {m['python']}, Linux {m['kernel']}; load average at the start {m['load_average']} "
+        f"(a shared machine); commit {m['git_commit']}{' + local changes' if m['git_dirty'] else ''}.",
+        "",
+        "Every figure is the median over at least 3 runs, with the lowest and highest run in brackets. "
+        "Each baseline ran in the same run as what it is compared with, alternating, and ratios are taken "
+        "run by run.",
+        "",
+    ]
+
+
+def ingest(b: dict[str, Any]) -> list[str]:
+    s, t = b["summary"], b["targets"]
+    names = {
+        "baseline": "bare aiohttp + HMAC check (baseline)",
+        "before": f"ingest before (hot path of {b['config']['before_ref'][:7]})",
+        "after": "ingest, tenant without OAuth (token in MongoDB before the 200)",
+        "after-oauth": "ingest, tenant with OAuth (token written behind the 200)",
+    }
+    rows = []
+    for app, label in names.items():
+        a = s[app]
+        target = "–"
+        if app in t:
+            target = (
+                f"≥ 50 %: {met(t[app]['throughput_met'])}; p99 ≤ 50 ms: {met(t[app]['p99_met'])}"
+                if app != "before"
+                else "–"
+            )
+        ratio = cell(a["vs_baseline_throughput"], digits=3) if app != "baseline" else "1"
+        rows.append(
+            [label, cell(a["throughput_rps"]), cell(a["p50_ms"]), cell(a["p99_ms"]),
+             cell(a["error_share"], digits=3), ratio, target]
+        )  # fmt: skip
+    c = b["config"]
+    return [
+        f"### Ingest: signed `recording.completed` webhooks, {c['concurrency']} connections, "
+        f"{c['duration_s']:g} s per run",
+        "",
+        "Real Kafka (acks=all) and the local MongoDB-wire server (FerretDB on SQLite); every webhook a new recording.",
+        "",
+        *table(["server", "accepted / s", "p50 ms", "p99 ms", "non-200 share", "throughput vs bare", "target"], rows),
+        "",
+    ]
+
+
+def mixer(g: dict[str, Any]) -> list[str]:
+    head = next(p for p in g["points"] if p["name"] == g["headline"])
+    speed = g["decode_track_seconds_per_second"]
+    ratio = head["ratio_mixer_to_bare"]["median"]
+    rows = [
+        ["mixer step: download (OAuth) → S3 + scratch, ffprobe, merge with analytics, upload, MongoDB",
+         cell(head["mixer_seconds"], " s")],
+        ["bare `ffmpeg` merge of the same local files, same filter graph and encoder, no analytics",
+         cell(head["bare_ffmpeg_seconds"], " s")],
+        ["mixer step ÷ bare merge, wall time (target ≤ 1.25)",
+         f"{cell(head['ratio_mixer_to_bare'])} {met(ratio <= 1.25)}"],
+        ["mixer step ÷ bare merge, CPU time", cell(head["cpu_ratio_mixer_to_bare"])],
+        ["ffmpeg decode speed on this CPU, one thread", cell(speed, " track-s per CPU-s")],
+        ["decode floor: every track decoded once at that speed", f"{head['decode_floor_seconds']} CPU-s"],
+        ["bare merge ÷ decode floor, CPU time", cell(head["bare_cpu_vs_floor"])],
+        ["bare merge ÷ decode floor, wall time", cell(head["bare_vs_floor"])],
+        ["mixer step ÷ decode floor, CPU time", cell(head["mixer_cpu_vs_floor"])],
+        ["mixer step ÷ decode floor, wall time", cell(head["mixer_vs_floor"])],
+    ]  # fmt: skip
+    return [
+        f"### Mixer step: {head['minutes']:g} min × {head['participants']} participants vs the bare ffmpeg merge",
+        "",
+        *table(["figure", "value"], rows),
+        "",
+    ]
+
+
+def growth(g: dict[str, Any]) -> list[str]:
+    rows = []
+    for p in g["points"]:
+        rows.append(
+            [_minutes(p["minutes"]), str(p["participants"]), cell(p["mixer_seconds"]), cell(p["realtime_factor"]),
+             cell(p["mixer_cpu_seconds"]), cell(p["peak_rss_mib"]), cell(p["peak_ffmpeg_rss_mib"]),
+             cell(p["peak_scratch_mib"]), f"{p['channels']} ch {p['format']}, {p['mixed_mib']} MiB",
+             str(p["decode_floor_seconds"]), cell(p["mixer_cpu_vs_floor"]), cell(p["mixer_vs_floor"])]
+        )  # fmt: skip
+    full_only = g["config"].get("full_only", {})
+    shortest = min(p["minutes"] for p in g["points"])
+    for minutes, speakers in [(m, 8) for m in full_only.get("durations", [])] + [
+        (shortest, n) for n in full_only.get("participants", [])
+    ]:
+        rows.append([_minutes(minutes), str(speakers), FULL_ONLY, *["" for _ in range(9)]])
+    header = ["meeting", "speakers", "mixer step s", "× real time", "CPU s", "peak RSS mixer MiB",
+              "peak RSS ffmpeg MiB", "peak scratch MiB", "output", "decode floor CPU-s", "CPU ÷ floor",
+              "wall ÷ floor"]  # fmt: skip
+    return [
+        "### Mixer growth: meeting length (8 speakers) and speakers (shortest meeting)",
+        "",
+        *table(header, rows),
+        "",
+    ]
+
+
+def _minutes(minutes: float) -> str:
+    return f"{minutes / 60:g} h" if minutes >= 60 else f"{minutes:g} min"
+
+
+def download(d: dict[str, Any]) -> list[str]:
+    labels = {
+        "curl": "`curl` to a file (baseline)",
+        "fetch": "mixer's client (Bearer, redirects, resume, error-body check) to a file",
+        "step": "mixer's download step: client → scratch file + S3 multipart upload",
+    }
+    rows = [[label, cell(d["paths"][p]["mib_per_s"]), cell(d["paths"][p]["vs_curl"])] for p, label in labels.items()]
+    mib = d["config"]["file_bytes"] / (1 << 20)
+    return [
+        f"### Download: one {d['config']['hours']:g} h participant track ({mib:,.0f} MiB) "
+        "from the Zoom sandbox over loopback",
+        "",
+        *table(["path", "MiB/s", "time ÷ curl's"], rows),
+        "",
+    ]
+
+
+def limiter(lim: dict[str, Any]) -> list[str]:
+    rows = [
+        [f"most slots held at once, cap {lim['cap']}", cell(lim["max_in_flight_seen"], digits=0)],
+        [f"achieved rate, configured {lim['rate_per_second']}/s", cell(lim["achieved_rate_per_second"], "/s")],
+        ["rate error", cell(lim["rate_error_percent"], " %")],
+        [f"most grants in any 1 s (rate + burst = {lim['allowed_in_1s_window']})",
+         cell(lim["max_grants_in_1s_window"], digits=0)],
+        ["overhead per submission (acquire + release), median", cell(lim["overhead_median_ms"], " ms")],
+        ["overhead per submission (acquire + release), p99", cell(lim["overhead_p99_ms"], " ms")],
+    ]  # fmt: skip
+    return [f"### Limiter: {lim['replicas']} replicas sharing one MongoDB", "", *table(["figure", "value"], rows), ""]
+
+
+def e2e(e: dict[str, Any]) -> list[str]:
+    single, many = e["summary"]["single"], e["summary"]["concurrent"]
+    steps = {
+        "to_mixed": "webhook → mixed (ingest, Kafka, mixer)",
+        "to_submitted": "webhook → provider submission",
+        "provider": "provider job (sandbox's fixed timings)",
+        "completed_to_email": "provider completion → e-mail accepted by SMTP",
+        "to_email": "webhook → e-mail",
+    }
+    rows = [
+        [label, cell(single[f"{k}_median"], " s"), cell(many[f"{k}_median"], " s"), cell(many[f"{k}_p95"], " s"),
+         cell(many[f"{k}_max"], " s")]
+        for k, label in steps.items()
+    ]  # fmt: skip
+    rows.append(
+        ["all meetings done (wall)", cell(single["wall_seconds"], " s"), "", "", cell(many["wall_seconds"], " s")]
+    )
+    rows.append(["completed through the sweeper (callback refused)", cell(single["completed_via_sweeper"], digits=0),
+                 cell(many["completed_via_sweeper"], digits=0), "", ""])  # fmt: skip
+    if many.get("missing") or single.get("missing"):
+        rows.append(["no e-mail within 10 min (all runs)", str(single["missing"]), str(many["missing"]), "", ""])
+    c = e["config"]
+    return [
+        f"### End to end: {c['participants']} speakers × {c['seconds']} s meetings, four services as processes",
+        "",
+        f"Mixer: 2 meetings at once; submitter: {c['rate']:g}/s, 50 in flight; Symbl sandbox job: "
+        f"{c['provider_waiting']:g} s scheduled + {c['provider_running']:g} s running; the notifier's sweeper "
+        "polls a job after 30 s without news (production default: 15 min).",
+        "",
+        *table(["step", "1 meeting", f"{many['meetings']} at once: median", "p95", "max"], rows),
+        "",
+    ]
+
+
+def capacity(g: dict[str, Any]) -> list[str]:
+    c = g["capacity"]
+    return [
+        f"One mixer replica ({c['cores']} cores): {c['one_at_a_time_per_day']:,} meetings of {c['meeting']} a day "
+        f"mixing one at a time; {c['all_cores_per_day']:,} with every core busy (`concurrent_meetings` ≥ cores).",
+        "",
+    ]
+
+
+def markdown(report: dict[str, Any]) -> str:
+    b = report["benchmarks"]
+    lines = ["## Performance", "", *machine_line(report)]
+    sections = [("ingest", ingest), ("growth", mixer), ("growth", growth), ("growth", capacity),
+                ("download", download), ("limiter", limiter), ("e2e", e2e)]  # fmt: skip
+    failed: set[str] = set()
+    for name, render in sections:
+        if name not in b or name in failed:
+            continue
+        if b[name].get("status") != "ok":
+            lines += [f"### {name}: {b[name].get('status')}", ""]
+            failed.add(name)
+            continue
+        lines += render(b[name])
+    missing = [n for n in ("ingest", "limiter", "download", "growth", "e2e") if n not in b]
+    if missing:
+        lines += [f"{NOT_RUN} in this run: {', '.join(missing)}.", ""]
+    return "\n".join(lines)
