@@ -39,13 +39,13 @@ helm: ## build helm from the Go module proxy into .cache/bin (used by the chart 
 	bash scripts/install_helm.sh
 
 test: infra-up helm ## the whole suite against the real local servers (what CI runs)
-	$(UV) run --frozen pytest $(PYTEST_ARGS)
+	$(UV) run --frozen pytest --ignore=tests/reliability $(PYTEST_ARGS)
 
 test-unit: install ## only the tests that need no server
 	$(UV) run --frozen pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
 test-reliability: infra-up ## the full reliability and security suite (long)
-	ZS_RELIABILITY_FULL=1 $(UV) run --frozen pytest -m reliability $(PYTEST_ARGS)
+	ZS_RELIABILITY_FULL=1 $(UV) run --frozen pytest tests/reliability $(PYTEST_ARGS)
 
 lint: install ## ruff
 	$(UV) run --frozen ruff check .
