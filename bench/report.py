@@ -44,11 +44,25 @@ def machine_line(report: dict[str, Any]) -> list[str]:
         f"Python {m['python']}, Linux {m['kernel']}; load average at the start {m['load_average']} "
         f"(a shared machine); commit {m['git_commit']}{' + local changes' if m['git_dirty'] else ''}.",
         "",
+        *_separately(report),
         "Every figure is the median over at least 3 runs, with the lowest and highest run in brackets. "
         "Each baseline ran in the same run as what it is compared with, alternating, and ratios are taken "
         "run by run.",
         "",
     ]
+
+
+def _separately(report: dict[str, Any]) -> list[str]:
+    """A note for benchmarks measured in another ``run_all`` than the machine facts' one."""
+    other = {
+        name: b["measured_at"]
+        for name, b in report["benchmarks"].items()
+        if b.get("measured_at", report["machine"]["date"]) != report["machine"]["date"]
+    }
+    if not other:
+        return []
+    when = ", ".join(f"{name} at {at}" for name, at in sorted(other.items()))
+    return [f"Measured in an earlier `run_all` of the same size: {when}; the rest at {report['machine']['date']}.", ""]
 
 
 def ingest(b: dict[str, Any]) -> list[str]:
@@ -183,8 +197,8 @@ def e2e(e: dict[str, Any]) -> list[str]:
         "to_email": "webhook → e-mail",
     }
     rows = [
-        [label, cell(single[f"{k}_median"], " s"), cell(many[f"{k}_median"], " s"), cell(many[f"{k}_p95"], " s"),
-         cell(many[f"{k}_max"], " s")]
+        [label, cell(single.get(f"{k}_median"), " s"), cell(many.get(f"{k}_median"), " s"),
+         cell(many.get(f"{k}_p95"), " s"), cell(many.get(f"{k}_max"), " s")]
         for k, label in steps.items()
     ]  # fmt: skip
     rows.append(

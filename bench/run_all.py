@@ -124,16 +124,35 @@ def main(argv: list[str] | None = None) -> None:
             continue
         benchmarks[name] = summarize(name, run(name, calls))
         log(f"{name}: {benchmarks[name]['status']} in {benchmarks[name]['seconds']}s")
+    for result in benchmarks.values():
+        result["measured_at"] = machine["date"]
     report = {
         "machine": machine,
         "size": args.size,
         "seconds": round(time.monotonic() - started),
         "benchmarks": benchmarks,
     }
+    if args.only:
+        report = merged(report)
     RESULTS.mkdir(parents=True, exist_ok=True)
     write(RESULTS / "latest.json", json.dumps(report, indent=2) + "\n")
     write(RESULTS / "latest.md", markdown(report))
     print(markdown(report))
+
+
+def merged(report: dict[str, Any]) -> dict[str, Any]:
+    """``report`` (an ``--only`` run) laid over the previous latest.json of the same size: each
+    benchmark keeps its own baseline and run, and says when it was measured."""
+    path = RESULTS / "latest.json"
+    if not path.is_file():
+        return report
+    previous: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    if previous.get("size") != report["size"]:
+        return report
+    for result in previous["benchmarks"].values():
+        result.setdefault("measured_at", previous["machine"]["date"])
+    benchmarks = {**previous["benchmarks"], **report["benchmarks"]}
+    return {**report, "seconds": sum(b.get("seconds", 0) for b in benchmarks.values()), "benchmarks": benchmarks}
 
 
 def write(path: Path, text: str) -> None:

@@ -7,6 +7,7 @@ sink's files), never from the services' own account of what they did.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -134,15 +135,25 @@ class State:
     async def wait_terminal(
         self, tenant: str, hosts: dict[str, str], infra: PrivateInfra, *, timeout: float
     ) -> dict[str, Outcome]:
-        """Wait until every meeting (uuid → host e-mail) is notified (with its e-mail) or failed."""
+        """Wait until every meeting (uuid → host e-mail) is notified (with its e-mail) or failed.
+
+        The mailbox is cheap to look at; MongoDB (a full scan per query on the local server) is asked
+        only about meetings without an e-mail yet, and only every few seconds.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while True:
-            outcomes = await self.outcomes(tenant, hosts, infra)
-            done = all(o.stage == "failed" or (o.stage == "notified" and o.message_ids > 0) for o in outcomes.values())
-            if done or loop.time() > deadline:
-                return outcomes
-            await asyncio.sleep(1.0)
+        for poll in itertools.count():
+            box = Mailbox.read(infra)
+            pending = [uuid for uuid, host in hosts.items() if not box.message_ids(host)]
+            if pending and poll % 4 == 0:
+                docs = await self.meetings(tenant, pending)
+                pending = [u for u in pending if docs.get(u, {}).get("stage") != "failed"]
+            if not pending or loop.time() > deadline:
+                outcomes = await self.outcomes(tenant, hosts, infra)
+                if all(o.stage in TERMINAL_STAGES for o in outcomes.values()) or loop.time() > deadline:
+                    return outcomes
+            await asyncio.sleep(3.0)
+        raise AssertionError("unreachable")
 
     async def outcomes(self, tenant: str, hosts: dict[str, str], infra: PrivateInfra) -> dict[str, Outcome]:
         docs = await self.meetings(tenant, hosts)

@@ -70,6 +70,7 @@ class PrivateInfra:
 
     base: Path
     ports: dict[str, int] = field(default_factory=dict)
+    _parsed: dict[Path, EmailMessage] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.ports:
@@ -153,13 +154,14 @@ class PrivateInfra:
         self._run("down", *components, timeout=120.0)
 
     def mails(self) -> list[EmailMessage]:
-        """Every message the private SMTP sink stored, oldest first."""
-        messages: list[EmailMessage] = []
+        """Every message the private SMTP sink stored, oldest first (each file is parsed once: the sink
+        renames a message into place complete and never changes it afterwards)."""
         for path in sorted(self.maildir.glob("*.eml")):
-            message = email.message_from_bytes(path.read_bytes(), policy=default)
-            assert isinstance(message, EmailMessage)
-            messages.append(message)
-        return messages
+            if path not in self._parsed:
+                message = email.message_from_bytes(path.read_bytes(), policy=default)
+                assert isinstance(message, EmailMessage)
+                self._parsed[path] = message
+        return [self._parsed[path] for path in sorted(self._parsed)]
 
     def raw_mails(self) -> list[bytes]:
         """Every stored message as the bytes the notifier sent (plus the sink's envelope headers)."""
