@@ -3,8 +3,8 @@
 Publishing waits for the broker's acknowledgement (acks=all, idempotent producer) within a deadline
 and raises :class:`KafkaUnavailable` instead of hanging. :func:`consume` applies the one policy
 every consumer shares: invalid input and poison errors go to ``<topic>.dlq`` at once, retryable
-errors are retried with backoff and dead-lettered after the attempt budget, 429s wait without
-spending it. A failure to dead-letter propagates, so the offset is not committed.
+errors are retried with backoff and dead-lettered after the attempt budget, 429s and outages of
+our own servers (Kafka, MongoDB, S3) wait without spending it. A failure to dead-letter propagates, so the offset is not committed.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from pydantic import ValidationError
 
 from zoomsymbl_common.errors import (
+    InfrastructureUnavailable,
     KafkaUnavailable,
     PoisonInputError,
     RateLimitedError,
@@ -151,6 +152,9 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 30.0
     max_rate_limit_wait: float = 300.0
+    # Our own servers (Kafka, MongoDB, S3) being down is not the meeting's fault: such failures wait
+    # (backoff up to max_delay) without spending the attempt budget, for up to this long per message.
+    max_outage_wait: float = 1800.0
 
     def delay(self, attempt: int) -> float:
         """Exponential backoff with full jitter for the given 1-based attempt."""
@@ -187,6 +191,8 @@ class Consumer:
             await self._give_up(source_topic, body, None, reason, "ValidationError", 1, on_give_up, "parse")
             return
         attempt = 1
+        outage_waited = 0.0
+        outage_waits = 0
         while True:
             try:
                 await handler(event)
@@ -200,6 +206,22 @@ class Consumer:
                 wait = min(exc.retry_after or self.policy.delay(1), self.policy.max_rate_limit_wait)
                 log.info("rate limited, waiting", extra={"seconds": wait, "event_id": event.event_id})
                 await self.sleep(wait)
+            except InfrastructureUnavailable as exc:
+                if outage_waited >= self.policy.max_outage_wait:
+                    reason = f"gave up after {outage_waited:.0f} s of infrastructure outage: {exc}"
+                    await self._give_up(
+                        source_topic, body, event, reason, type(exc).__name__, attempt, on_give_up, "retry"
+                    )
+                    return
+                outage_waits += 1
+                delay = self.policy.delay(min(outage_waits, 20))
+                log.warning(
+                    "infrastructure unavailable, waiting",
+                    extra={"error": str(exc), "waited": round(outage_waited, 1), "delay": delay,
+                           "event_id": event.event_id},
+                )  # fmt: skip
+                outage_waited += delay
+                await self.sleep(delay)
             except RetryableError as exc:
                 if attempt >= self.policy.max_attempts:
                     reason = f"gave up after {attempt} attempts: {exc}"

@@ -38,6 +38,7 @@ JOBS = "jobs"
 LIMITER = "limiter"
 INSIGHTS = "insights"
 EMAILS = "emails"
+EMAIL_CLAIMS = "email_claims"
 
 # A receipt only has to outlive Zoom's last retry (+60 min) and a late duplicate; 30 days is generous.
 RECEIPT_TTL_SECONDS = 30 * 24 * 3600
@@ -82,6 +83,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         # Notifier: the outbox sweep looks for e-mails due for a (re)try.
         IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="email_due"),
+    ],
+    # One document per send attempt, ``_id`` = e-mail key + attempt number: the unique ``_id`` decides
+    # which deliverer sends (inserts are isolated on every MongoDB-wire server; conditional updates are
+    # not on FerretDB). Kept long after the last retry could happen.
+    EMAIL_CLAIMS: [
+        IndexModel([("claimed_at", ASCENDING)], expireAfterSeconds=RECEIPT_TTL_SECONDS, name="email_claim_ttl"),
     ],
 }
 

@@ -1,28 +1,32 @@
 """The ``emails`` outbox: the intent to send is recorded before sending, the send right after.
 
 One document per (tenant, meeting, generation, kind), guarded by the unique index ``email_unique``:
-a second intent is a ``DuplicateKeyError`` and sends nothing. A send is claimed with a lease by an
-atomic update, so of two replicas or a handler and the sweeper only one talks to the SMTP server;
-a claim whose holder died is taken over once its lease expires.
+a second intent is a ``DuplicateKeyError`` and sends nothing. Each send attempt is claimed by inserting
+``{_id: <e-mail key>|<attempt number>}`` into ``email_claims``: of two replicas, or a handler and the
+sweeper, that read the same due e-mail only the one whose insert succeeds talks to the SMTP server. (A
+conditional ``find_one_and_update`` would do on MongoDB, but the local MongoDB-wire server does not
+isolate concurrent conditional updates, and a unique insert is the stronger contract anyway.) A claim
+whose holder died is taken over once its lease expires, under the next attempt number.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from bson import Binary
-from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from zoomsymbl_common.events import utcnow
-from zoomsymbl_common.mongo import EMAILS, Document, Mongo, guarded
+from zoomsymbl_common.mongo import EMAIL_CLAIMS, EMAILS, Document, Mongo, guarded
 
 from zoomsymbl_notifier.mail import Envelope, MailKind, MailRejected, SmtpTransport, SmtpUnavailable
 
 log = logging.getLogger("zoomsymbl.notifier.outbox")
+# Claims inserted by deliverers that died before marking the e-mail, skipped before giving up.
+_MAX_ORPHANED_CLAIMS = 20
 Outcome = Literal["sent", "already_sent", "busy", "retry_later", "rejected", "skipped"]
 
 
@@ -49,6 +53,10 @@ class MailKey:
         """The key of a stored e-mail."""
         return cls(doc["tenant"], doc["meeting_uuid"], int(doc["generation"]), doc["kind"])
 
+    def claim_id(self, attempt: int) -> str:
+        """The ``email_claims`` id of send attempt ``attempt`` (the tenant and kind hold no ``|``)."""
+        return f"{self.tenant}|{self.kind}|{self.generation}|{attempt}|{self.meeting_uuid}"
+
 
 @dataclass(frozen=True)
 class Backoff:
@@ -68,6 +76,7 @@ class Outbox:
 
     def __init__(self, mongo: Mongo, transport: SmtpTransport, backoff: Backoff) -> None:
         self._col: AsyncCollection[Document] = mongo.db[EMAILS]
+        self._claims: AsyncCollection[Document] = mongo.db[EMAIL_CLAIMS]
         self._transport = transport
         self._backoff = backoff
 
@@ -122,15 +131,37 @@ class Outbox:
         return [MailKey.from_doc(d) for d in docs]
 
     async def _claim(self, key: MailKey) -> Document | None:
+        """The e-mail, claimed for one send attempt by this caller; None when it is not due or taken."""
+        doc = await guarded(self._col.find_one({**key.query(), **_claimable()}))
+        if doc is None:
+            return None
         now = utcnow()
-        lease = timedelta(seconds=self._backoff.lease)
-        return await guarded(
-            self._col.find_one_and_update(
-                {**key.query(), **_claimable()},
-                {"$set": {"status": "sending", "lease_until": now + lease}, "$inc": {"attempts": 1}},
-                return_document=ReturnDocument.AFTER,
+        attempt = await self._claim_attempt(key, int(doc["attempts"]) + 1, now)
+        if attempt is None:
+            return None
+        lease_until = now + timedelta(seconds=self._backoff.lease)
+        await guarded(
+            self._col.update_one(
+                key.query(), {"$set": {"status": "sending", "lease_until": lease_until, "attempts": attempt}}
             )
         )
+        return {**doc, "status": "sending", "lease_until": lease_until, "attempts": attempt}
+
+    async def _claim_attempt(self, key: MailKey, attempt: int, now: datetime) -> int | None:
+        """Insert the claim of ``attempt`` (or of a later one, past claims whose holder died before
+        recording them on the e-mail); None while a live claim is held by someone else."""
+        lease = timedelta(seconds=self._backoff.lease)
+        for number in range(attempt, attempt + _MAX_ORPHANED_CLAIMS):
+            try:
+                await guarded(self._claims.insert_one({"_id": key.claim_id(number), "claimed_at": now}))
+            except DuplicateKeyError:
+                held = await guarded(self._claims.find_one({"_id": key.claim_id(number)}))
+                if held is None or held["claimed_at"] + lease > now:
+                    return None  # another deliverer holds this attempt (or just finished with it)
+                continue
+            return number
+        log.error("too many orphaned send claims", extra={**_log(key), "attempt": attempt})
+        return None
 
     async def _settled(self, key: MailKey) -> Outcome:
         doc = await guarded(self._col.find_one(key.query(), {"status": 1}))
