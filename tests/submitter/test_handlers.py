@@ -6,7 +6,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
-from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError
+from zoomsymbl_common.errors import (
+    KafkaUnavailable,
+    MongoUnavailable,
+    PoisonInputError,
+    RateLimitedError,
+    RetryableError,
+    StorageUnavailable,
+)
 from zoomsymbl_common.events import AudioMixed, DeadLetter
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, topic_name
 from zoomsymbl_common.settings import InfraSettings
@@ -46,7 +53,9 @@ class Rig:
         self.submitter = submitter
         self.meetings = FakeMeetings()
         self.letters: list[DeadLetter] = []
-        policy = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002, max_rate_limit_wait=0.01)
+        policy = RetryPolicy(
+            max_attempts=3, base_delay=0.001, max_delay=0.002, max_rate_limit_wait=0.01, max_outage_wait=0.01
+        )
         consumer = Consumer(broker, INFRA, "submitter", policy)
         register_subscribers(broker, consumer, submitter.on_audio_mixed, self.meetings, max_poll_interval_ms=60_000)
 
@@ -99,6 +108,25 @@ async def test_a_rate_limit_is_waited_out_without_spending_attempts() -> None:
         await rig.send(EVENT.model_dump_json().encode())
         assert rig.submitter.calls == 6
         assert rig.letters == []
+
+
+async def test_an_outage_of_our_own_servers_is_waited_out_without_spending_attempts() -> None:
+    outages = [MongoUnavailable("mongo down"), KafkaUnavailable("kafka down"), StorageUnavailable("s3 down")] + [
+        MongoUnavailable("mongo down")
+    ]
+    async for rig in rig_for(*outages):
+        await rig.send(EVENT.model_dump_json().encode())
+        assert rig.submitter.calls == 5  # 4 outages, more than max_attempts=3, then the success
+        assert rig.letters == []
+        assert rig.meetings.failed == []
+
+
+async def test_an_outage_longer_than_the_outage_budget_is_dead_lettered_with_its_reason() -> None:
+    async for rig in rig_for(*[MongoUnavailable("mongo down") for _ in range(200)]):
+        await rig.send(EVENT.model_dump_json().encode())
+        assert 5 < rig.submitter.calls < 200
+        assert "of infrastructure outage: mongodb unavailable: mongo down" in rig.letters[0].reason
+        assert rig.meetings.failed[0][1] == "retry"
 
 
 async def test_server_errors_are_retried_then_dead_lettered_and_the_meeting_failed() -> None:
