@@ -54,8 +54,9 @@ def meeting(key: str, participants: int, *, separate_audio: bool = True, fail: b
 SINGLE = meeting("single", 3)
 NO_TRACKS = meeting("notracks", 2, separate_audio=False)
 FAILING = meeting("failing", 2, fail=True)
+REPLAYED = meeting("replayed", 2)
 CONCURRENT = [meeting(f"c{i:02d}", 1 + (i * 5) % 12) for i in range(20)]
-ALL_MEETINGS = [SINGLE, NO_TRACKS, FAILING, *CONCURRENT]
+ALL_MEETINGS = [SINGLE, NO_TRACKS, FAILING, REPLAYED, *CONCURRENT]
 
 
 @pytest.fixture(scope="session")

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from zoomsymbl_common.mongo import JOBS, MEETINGS, Mongo, make_mongo
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_sandbox.stack import Stack
+from zoomsymbl_sandbox.stack import Stack, service_env
 from zoomsymbl_sandbox.zoom import MeetingSpec
 
-from tests.e2e.conftest import CONCURRENT, FAILING, NO_TRACKS, SINGLE, mails_for, wait_for_mails
+from tests.e2e.conftest import CONCURRENT, FAILING, NO_TRACKS, REPLAYED, SINGLE, mails_for, wait_for_mails
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -105,3 +107,67 @@ async def test_a_failed_provider_job_marks_the_meeting_failed_and_notifies_once(
     assert len(mails_for(FAILING)) == 1
     limiter = await stack.sandbox_stats("symbl")
     assert limiter["in_flight"] == 0
+
+
+async def _operator(stack: Stack, *args: str) -> str:
+    """Run the ``zoomsymbl`` operator CLI as an operator would, against this stack's topics and database."""
+    env = {**os.environ, **service_env(stack.config, "ops")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "zoomsymbl_common.ops.cli", *args,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def _wait_for_mail_count(spec: MeetingSpec, count: int, timeout: float = 180) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if len(mails_for(spec)) >= count:
+            await asyncio.sleep(2)  # a duplicate would arrive right behind
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{len(mails_for(spec))} e-mails for {spec.topic!r} after {timeout:.0f} s, not {count}")
+
+
+async def _submissions(stack: Stack, spec: MeetingSpec) -> int:
+    stats = await stack.sandbox_stats("symbl")
+    return int(stats["submissions_by_name"].get(spec.topic, 0))
+
+
+async def test_replay_without_force_does_nothing_new_and_with_force_reprocesses_as_an_update(
+    stack: Stack, db: Mongo
+) -> None:
+    """`zoomsymbl replay` of a finished meeting: plain → no new job, no e-mail; `--force` → a new
+    provider job under generation 1 and a second e-mail marked as an update."""
+    assert await stack.trigger_recording_completed(REPLAYED.uuid) == 200
+    await wait_for_mails([REPLAYED])
+    await _wait_stage(db, REPLAYED, "notified")
+    assert await _submissions(stack, REPLAYED) == 1
+    selection = ("--topic", "zoom.recording-completed.v1", "--tenant", "acme", "--meeting", REPLAYED.uuid)
+
+    out = await _operator(stack, "replay", *selection)
+    assert "matched=1 published=1" in out, out
+    await asyncio.sleep(10)  # time enough for a wrongly reprocessed meeting to reach the provider and SMTP
+    assert len(mails_for(REPLAYED)) == 1
+    assert await _submissions(stack, REPLAYED) == 1
+
+    out = await _operator(stack, "replay", *selection, "--force")
+    # The plain replay left a second copy of the event on the topic: one reprocessing all the same.
+    assert "matched=2 published=1 skipped=1" in out, out
+    await _wait_for_mail_count(REPLAYED, 2)
+    first, update = mails_for(REPLAYED)
+    assert not str(first["Subject"]).startswith("[Update")
+    assert str(update["Subject"]).startswith("[Update 1] "), update["Subject"]
+    assert update["Message-ID"] != first["Message-ID"]
+    assert await _submissions(stack, REPLAYED) == 2
+    doc = await _wait_stage(db, REPLAYED, "notified")
+    assert doc["generation"] == 1
+    jobs = await db.db[JOBS].find({"meeting_uuid": REPLAYED.uuid}).to_list(None)
+    assert sorted(j["generation"] for j in jobs) == [0, 1]
+    assert len({j["job_id"] for j in jobs}) == 2
+
+    history = await _operator(stack, "status", "--meeting", REPLAYED.uuid, "--tenant", "acme")
+    assert REPLAYED.uuid in history

@@ -79,3 +79,15 @@ class ObjectNotFound(ZoomsymblError):
         super().__init__(f"object {key!r} not found in bucket {bucket!r}")
         self.bucket = bucket
         self.key = key
+
+
+class ObjectRejected(PoisonInputError):
+    """The S3 server refused a request that cannot succeed when repeated (key too long, invalid name, too large)."""
+
+    def __init__(self, bucket: str, key: str, code: str, detail: str = "", *, stage: str = "storage") -> None:
+        because = f" ({detail!r})" if detail else ""
+        super().__init__(f"s3 refused object {key!r} in bucket {bucket!r}: {code}{because}", stage=stage)
+        self.bucket = bucket
+        self.key = key
+        self.code = code
+        self.detail = detail

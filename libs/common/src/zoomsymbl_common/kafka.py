@@ -4,7 +4,8 @@ Publishing waits for the broker's acknowledgement (acks=all, idempotent producer
 and raises :class:`KafkaUnavailable` instead of hanging. :func:`consume` applies the one policy
 every consumer shares: invalid input and poison errors go to ``<topic>.dlq`` at once, retryable
 errors are retried with backoff and dead-lettered after the attempt budget, 429s and outages of
-our own servers (Kafka, MongoDB, S3) wait without spending it. A failure to dead-letter propagates, so the offset is not committed.
+our own servers (Kafka, MongoDB, S3) wait without spending it. A failure to dead-letter propagates,
+so the offset is not committed.
 """
 
 from __future__ import annotations

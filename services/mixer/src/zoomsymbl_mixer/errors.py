@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError, ZoomsymblError
+from zoomsymbl_common.errors import ObjectRejected, PoisonInputError, RateLimitedError, RetryableError, ZoomsymblError
 
 Stage = Literal["tenant", "auth", "download", "verify", "merge", "upload", "publish"]
 
@@ -73,6 +73,11 @@ class MergeFailed(PoisonInputError):
 
     def __init__(self, why: str) -> None:
         super().__init__(f"merge failed: {why}", stage="merge")
+
+
+def rejected_at(stage: Stage, exc: ObjectRejected) -> ObjectRejected:
+    """``exc`` with the stage the meeting was in: the object store cannot know it."""
+    return ObjectRejected(exc.bucket, exc.key, exc.code, exc.detail, stage=stage)
 
 
 class DownloadFailed(RetryableError):

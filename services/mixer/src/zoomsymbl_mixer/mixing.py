@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from opentelemetry import trace
+from zoomsymbl_common.errors import ObjectRejected
 from zoomsymbl_common.events import AudioMixed, RecordingCompleted
 from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
@@ -28,7 +29,7 @@ from zoomsymbl_mixer.analytics import SilenceLog, speaker_stats
 from zoomsymbl_mixer.channels import MixPlan, Selection, Track, input_hash, overflowed, per_track, plan_mix, selections
 from zoomsymbl_mixer.credentials import Credentials, RecordingsApi
 from zoomsymbl_mixer.download import Fetcher
-from zoomsymbl_mixer.errors import MergeFailed, NothingToMix, UnknownTenant
+from zoomsymbl_mixer.errors import MergeFailed, NothingToMix, UnknownTenant, rejected_at
 from zoomsymbl_mixer.ffmpeg import (
     CONTENT_TYPES,
     EXTENSIONS,
@@ -142,7 +143,10 @@ class Mixer:
             merged = await self._merge(plan, scratch)
         with tracer.start_as_current_span("mixer.upload"):
             key = f"mixed/{event.tenant}/{meeting_key(event.meeting_uuid)}.{EXTENSIONS[merged.format]}"
-            size = await self.objects.put_file(key, str(merged.path), content_type=CONTENT_TYPES[merged.format])
+            try:
+                size = await self.objects.put_file(key, str(merged.path), content_type=CONTENT_TYPES[merged.format])
+            except ObjectRejected as exc:
+                raise rejected_at("upload", exc) from exc
         probe = await probe_file(merged.path, "mixed", self.config.probe_timeout)
         return MixRecord(
             input_hash=digest,

@@ -18,30 +18,36 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoomsymbl_common.errors import ObjectNotFound
+from zoomsymbl_common.errors import ObjectNotFound, ObjectRejected
 from zoomsymbl_common.events import RecordingFile
-from zoomsymbl_common.storage import ObjectStore, meeting_key
+from zoomsymbl_common.storage import ObjectStore, bounded_segment, meeting_key
 
 from zoomsymbl_mixer.channels import Track, extension
 from zoomsymbl_mixer.credentials import Credentials
 from zoomsymbl_mixer.download import Fetcher
-from zoomsymbl_mixer.errors import NoCredentials, TokenRejected, TrackInvalid, TrackMissing
+from zoomsymbl_mixer.errors import NoCredentials, TokenRejected, TrackInvalid, TrackMissing, rejected_at
 from zoomsymbl_mixer.ffmpeg import Probe, parse_probe, probe_args, run_tool
 from zoomsymbl_mixer.state import RawObject
 
 log = logging.getLogger("zoomsymbl.mixer.tracks")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")  # any length: bounded_segment keeps a readable prefix
+_ENCODED = "b64-"
 COALESCE_BYTES = 1 << 20  # S3 parts are assembled from these; fewer, larger pieces copy less
 
 
 def raw_key(tenant: str, meeting_uuid: str, file: RecordingFile) -> str:
-    """``raw/{tenant}/{meeting_key}/{file_id}.{ext}``; an odd file id is base64-encoded, never stripped."""
-    name = (
-        file.file_id
-        if _SAFE_ID.match(file.file_id) and file.file_id not in (".", "..")
-        else ("b64-" + base64.urlsafe_b64encode(file.file_id.encode()).decode().rstrip("="))
+    """``raw/{tenant}/{meeting_key}/{file_id}.{ext}``; an odd file id is base64-encoded, never stripped.
+
+    A name longer than :data:`~zoomsymbl_common.storage.MAX_SEGMENT` becomes its digest form, so every
+    segment stays under the 255 bytes file-system S3 servers accept.
+    """
+    plain = (
+        _SAFE_ID.match(file.file_id) is not None
+        and file.file_id not in (".", "..")
+        and not file.file_id.startswith(_ENCODED)  # would read as another id's encoding
     )
-    return f"raw/{tenant}/{meeting_key(meeting_uuid)}/{name}.{extension(file)}"
+    name = file.file_id if plain else _ENCODED + base64.urlsafe_b64encode(file.file_id.encode()).decode().rstrip("=")
+    return f"raw/{tenant}/{meeting_key(meeting_uuid)}/{bounded_segment(name)}.{extension(file)}"
 
 
 async def tee_to_file(
@@ -130,6 +136,8 @@ class TrackLoader:
             except TrackMissing as exc:
                 log.warning("file missing at zoom", extra={"file_id": file.file_id, "code": exc.code})
                 return Fetched(file, None, None)
+            except ObjectRejected as exc:
+                raise rejected_at("download", exc) from exc
             probe = await probe_file(local, file.file_id, self.probe_timeout)
         track = Track(file, str(local), probe.duration, probe.sample_rate)
         return Fetched(file, track, RawObject(file_id=file.file_id, key=key, size=size))

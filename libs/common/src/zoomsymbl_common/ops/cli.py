@@ -61,7 +61,10 @@ async def _replay(infra: InfraSettings, args: argparse.Namespace) -> int:
         if mongo:
             await mongo.close()
     mode = "dry run" if args.dry_run else ("forced" if args.force else "idempotent")
-    print(f"replay ({mode}): scanned={counts.scanned} matched={counts.matched} published={counts.published}")
+    print(
+        f"replay ({mode}): scanned={counts.scanned} matched={counts.matched} published={counts.published}"
+        f" skipped={counts.skipped} (same event retained twice)"
+    )
     return 0
 
 

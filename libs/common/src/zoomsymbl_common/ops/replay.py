@@ -147,6 +147,7 @@ async def replay(infra: InfraSettings, mongo: Mongo | None, request: ReplayReque
     topic = infra.kafka_topic_prefix + base_topic(infra, request.topic)
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
+    published: set[tuple[str, str]] = set()
     try:
         async for source, value in retained(infra, topic, request):
             counts.scanned += 1
@@ -156,7 +157,12 @@ async def replay(infra: InfraSettings, mongo: Mongo | None, request: ReplayReque
             counts.matched += 1
             if request.dry_run:
                 continue
-            body, key = await _prepare(infra, mongo, request, destination, body, counts)
+            body, key, event_id = await _prepare(infra, mongo, request, destination, body, counts)
+            if event_id is not None and (destination, event_id) in published:
+                counts.skipped += 1  # the same event retained twice (a duplicate, or an earlier replay)
+                continue
+            if event_id is not None:
+                published.add((destination, event_id))
             await producer.send_and_wait(infra.kafka_topic_prefix + destination, body, key=key)
             counts.published += 1
     finally:
@@ -171,10 +177,11 @@ async def _prepare(
     destination: str,
     body: bytes,
     counts: ReplayCounts,
-) -> tuple[bytes, bytes | None]:
+) -> tuple[bytes, bytes | None, str | None]:
+    """The body and key to publish, and the event id (None for a topic without an event model)."""
     model = EVENTS_BY_TOPIC.get(destination)
     if model is None:
-        return body, None
+        return body, None, None
     event = model.model_validate_json(body)
     if request.force:
         if mongo is None:
@@ -183,7 +190,7 @@ async def _prepare(
         if meeting not in counts.generations:
             counts.generations[meeting] = await bump_generation(mongo, event.tenant, event.meeting_uuid)
         event = regenerate(event, counts.generations[meeting])
-    return event.model_dump_json().encode(), event_key(event)
+    return event.model_dump_json().encode(), event_key(event), event.event_id
 
 
 async def reset_group(infra: InfraSettings, group: str, topic: str, since: datetime | None) -> dict[int, int]:
