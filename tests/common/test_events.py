@@ -9,10 +9,12 @@ from zoomsymbl_common.events import (
     AudioMixed,
     ChannelAssignment,
     DeadLetter,
+    MeetingFailed,
     RecordingCompleted,
     RecordingFile,
     stable_id,
 )
+from zoomsymbl_common.logs import register_secret
 
 
 def _recording() -> RecordingCompleted:
@@ -90,3 +92,32 @@ def test_dead_letter_topic_and_channel_map() -> None:
         channel_map=(ChannelAssignment(channel=1, participant_name="A", file_ids=("f",), offset_seconds=0),),
     )
     assert AudioMixed.model_validate_json(mixed.model_dump_json()).channel_map[0].participant_name == "A"
+
+
+def test_a_meeting_failure_names_meeting_generation_service_and_stage() -> None:
+    event = _recording().model_copy(update={"generation": 2})
+    failed = MeetingFailed.of(event, "mixer", "download", "zoom refused file 'f1': status 200, code 3301")
+    assert (failed.tenant, failed.meeting_uuid, failed.generation) == ("acme", "/abc//def==", 2)
+    assert (failed.service, failed.stage) == ("mixer", "download")
+    assert failed.reason == "zoom refused file 'f1': status 200, code 3301"
+    assert MeetingFailed.model_validate_json(failed.model_dump_json()) == failed
+    # Redelivered give-ups of the same meeting announce the same fact.
+    assert MeetingFailed.of(event, "mixer", "retry", "other").event_id == failed.event_id
+    assert MeetingFailed.of(event.model_copy(update={"generation": 3}), "mixer", "x", "y").event_id != failed.event_id
+
+
+def test_a_meeting_failure_reason_never_carries_a_secret() -> None:
+    register_secret("dl-token-EVENT-SECRET-77")
+    reason = (
+        "download of https://user:pw@zoom.us/rec/download/abc?access_token=qs-secret failed: "
+        "token dl-token-EVENT-SECRET-77 rejected; Authorization: Bearer eyJhbGciOi.x; api_key='k-123'"
+    )
+    failed = MeetingFailed.of(_recording(), "mixer", "download", reason)
+    for leak in ("qs-secret", "/rec/download", "user:pw", "dl-token-EVENT-SECRET-77", "eyJhbGciOi", "k-123"):
+        assert leak not in failed.reason, leak
+    assert failed.reason.startswith("download of https://zoom.us/… failed")
+    # Parsing scrubs too (an event written by someone else), and scrubbing twice changes nothing.
+    data = failed.model_dump(mode="json")
+    assert MeetingFailed.model_validate({**data, "reason": reason}).reason == failed.reason
+    assert len(MeetingFailed.of(_recording(), "mixer", "x" * 100, "r" * 5000).reason) == 1000
+    assert MeetingFailed.of(_recording(), "submitter", "", "").reason == "no reason given"

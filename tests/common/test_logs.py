@@ -5,7 +5,7 @@ import logging
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from zoomsymbl_common.logs import JsonFormatter, redact, register_secret
+from zoomsymbl_common.logs import JsonFormatter, redact, register_secret, scrub
 
 
 def _format(record_msg: str, **extra: object) -> dict[str, object]:
@@ -47,3 +47,24 @@ def test_many_registered_secrets_are_each_redacted_longest_first() -> None:
     register_secret("many-secrets-token-00007-and-more")
     text = redact(f"a={tokens[7]}-and-more b={tokens[1999]} c={tokens[0]}x d=many-secrets-token-")
     assert text == "a=[redacted] b=[redacted] c=[redacted]x d=many-secrets-token-"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("zoom refused file 'f1': status 200, code 124", "zoom refused file 'f1': status 200, code 124"),
+        ("GET https://zoom.us/rec/download/x?access_token=a failed", "GET https://zoom.us/… failed"),
+        ("redirect to https://u:p@cdn.example.com:8443 refused", "redirect to https://cdn.example.com:8443 refused"),
+        ("header Authorization: Bearer abc.def-ghi", "header Authorization: [redacted] [redacted]"),
+        ("callback_token=abc&x=1, password: 'hunter2'", "callback_token=[redacted]&x=1, password: '[redacted]'"),
+    ],
+)
+def test_scrub_keeps_hosts_and_plain_words_and_masks_everything_else(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+    assert scrub(scrub(text)) == expected, "idempotent"
+
+
+def test_scrub_redacts_registered_secrets_and_bounds_length() -> None:
+    register_secret("scrub-SECRET-0099")
+    assert scrub("got scrub-SECRET-0099 back") == "got [redacted] back"
+    assert len(scrub("x" * 5000, 100)) == 100

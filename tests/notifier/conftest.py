@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestServer
 from faststream import Context
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.message import KafkaMessage
-from zoomsymbl_common.events import DeadLetter, Event, InsightsReady, JobStatusReported
+from zoomsymbl_common.events import DeadLetter, Event, InsightsReady, JobStatusReported, MeetingFailed
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, make_broker, publish_event, topic_name
 from zoomsymbl_common.mongo import JOBS, MEETINGS, Document, Mongo
 from zoomsymbl_common.settings import InfraSettings
@@ -190,7 +190,7 @@ async def notifier(
 
 
 def _collectors(broker: KafkaBroker, infra: InfraSettings) -> tuple[list[InsightsReady], list[DeadLetter]]:
-    """Record what the notifier publishes: InsightsReady and dead letters of its input topic."""
+    """Record what the notifier publishes: InsightsReady and dead letters of its input topics."""
     ready: list[InsightsReady] = []
     dead: list[DeadLetter] = []
 
@@ -200,6 +200,10 @@ def _collectors(broker: KafkaBroker, infra: InfraSettings) -> tuple[list[Insight
 
     @broker.subscriber(DeadLetter.topic_for(topic_name(infra, JobStatusReported.topic)))
     async def on_dead(msg: KafkaMessage = _MESSAGE) -> None:
+        dead.append(DeadLetter.model_validate_json(msg.body))
+
+    @broker.subscriber(DeadLetter.topic_for(topic_name(infra, MeetingFailed.topic)))
+    async def on_dead_failure(msg: KafkaMessage = _MESSAGE) -> None:
         dead.append(DeadLetter.model_validate_json(msg.body))
 
     return ready, dead

@@ -48,3 +48,17 @@ async def test_failure_records_stage_and_reason_once(mongo: Mongo) -> None:
         "failed", "notifier:provider", "symbl job failed: corrupt audio",
     )  # fmt: skip
     assert (doc["failure"]["service"], doc["failure"]["stage"]) == ("notifier", "provider")
+
+
+@pytest.mark.integration
+async def test_is_failed_only_in_the_generation_that_failed(mongo: Mongo) -> None:
+    meetings = Meetings(mongo)
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "old", "stage": "failed"})
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "new", "generation": 2, "stage": "failed"})
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "ok", "stage": "notified"})
+
+    assert await meetings.is_failed("acme", "old", 0), "no generation field: generation 0"
+    assert await meetings.is_failed("acme", "new", 2)
+    assert not await meetings.is_failed("acme", "new", 1)
+    assert not await meetings.is_failed("acme", "ok", 0)
+    assert not await meetings.is_failed("other", "old", 0)

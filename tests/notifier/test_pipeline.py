@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from zoomsymbl_common.events import MeetingFailed, RecordingCompleted
 from zoomsymbl_common.limiter import Limiter
 from zoomsymbl_common.mongo import EMAILS
 from zoomsymbl_sandbox.provider_testkit import CallbackReceiver
@@ -111,6 +112,7 @@ async def test_failed_job_fails_the_meeting_and_sends_a_short_notice(notifier: N
     assert "symbl job failed" in meeting["failure_reason"]
     [notice] = notifier.smtp.messages
     assert notice["Subject"] == "Processing failed: Budget review"
+    assert "Stage: transcription at the provider (notifier: provider)" in _text(notice)
     assert "Reason: symbl job failed" in _text(notice)
     assert list(notice.iter_attachments()) == []
     assert notifier.ready == []
@@ -191,3 +193,14 @@ async def test_no_failure_notice_when_the_tenant_does_not_want_one(notifier: Not
 
     assert (await notifier.meeting("m-quiet"))["failure_reason"] == "symbl job failed: nope"
     assert notifier.smtp.messages == []
+
+
+async def test_no_failure_notice_for_a_given_up_meeting_when_the_tenant_does_not_want_one(notifier: Notifier) -> None:
+    await notifier.submitter.meeting("m-quiet-mix", stage="failed")
+    source = RecordingCompleted(event_id="rc", tenant="acme", meeting_uuid="m-quiet-mix")
+    quiet = make_tenant(notifier.symbl.url, failure_notice=False)
+
+    await notifier.pipeline.on_meeting_failed(MeetingFailed.of(source, "mixer", "verify", "track unusable"), quiet)
+
+    assert notifier.smtp.messages == []
+    assert await notifier.mongo.db[EMAILS].count_documents({"meeting_uuid": "m-quiet-mix"}) == 0

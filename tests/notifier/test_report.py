@@ -8,6 +8,7 @@ from zoomsymbl_notifier.report import (
     clean_line,
     failure_notice,
     meeting_report,
+    stage_text,
     subject_for,
     talk_time_lines,
     transcript_text,
@@ -83,3 +84,12 @@ def test_failure_notice_names_meeting_and_reason_escaped() -> None:
     assert "Reason: symbl job failed: audio <corrupt>" in notice.text
     assert "audio &lt;corrupt&gt;" in notice.html
     assert notice.transcript is None
+    assert "Stage:" not in notice.text
+
+
+def test_failure_notice_says_at_which_stage_in_words() -> None:
+    notice = failure_notice(FACTS, 0, "zoom refused file 'f1'", stage_text("mixer", "download"))
+    assert "Stage: downloading the recording from Zoom (mixer: download)\nReason: zoom refused file" in notice.text
+    assert "<p>Stage: downloading the recording from Zoom (mixer: download)</p>" in notice.html
+    assert stage_text("submitter", "retry") == "submitting the audio for transcription (submitter: retry)"
+    assert stage_text("", "odd\r\nstage") == "processing the recording (odd stage)"

@@ -146,11 +146,6 @@ async def test_provider_429_and_500_storms_and_failing_jobs(
     assert all(o.message_ids == 1 for o in failed if "job failed" in (o.failure or "")), failed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="only the notifier sends failure notices (provider failures); a meeting the mixer or submitter "
-    "gives up on is marked failed in MongoDB and dead-lettered, but its host is never told",
-)
 async def test_a_meeting_zoom_refuses_ends_in_a_failure_notice(
     stack: Stack, private_infra: PrivateInfra, state: State
 ) -> None:

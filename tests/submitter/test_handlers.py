@@ -14,8 +14,8 @@ from zoomsymbl_common.errors import (
     RetryableError,
     StorageUnavailable,
 )
-from zoomsymbl_common.events import AudioMixed, DeadLetter
-from zoomsymbl_common.kafka import Consumer, RetryPolicy, topic_name
+from zoomsymbl_common.events import AudioMixed, DeadLetter, MeetingFailed
+from zoomsymbl_common.kafka import Consumer, RetryPolicy, publish_event, topic_name
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_submitter.handlers import register_subscribers
 
@@ -27,12 +27,13 @@ EVENT = audio_mixed(1, INFRA, "mixed/acme/x.flac", 10)
 
 
 class FakeMeetings:
-    def __init__(self) -> None:
+    def __init__(self, *, moved: bool = True) -> None:
         self.failed: list[tuple[str, str, str]] = []
+        self.moved = moved
 
     async def mark_failed(self, event: AudioMixed, stage: str, reason: str) -> bool:
         self.failed.append((event.meeting_uuid, stage, reason))
-        return True
+        return self.moved
 
 
 class FakeSubmitter:
@@ -48,28 +49,50 @@ class FakeSubmitter:
 
 
 class Rig:
-    def __init__(self, broker: KafkaBroker, submitter: FakeSubmitter) -> None:
+    def __init__(self, broker: KafkaBroker, submitter: FakeSubmitter, meetings: FakeMeetings | None = None) -> None:
         self.broker = broker
         self.submitter = submitter
-        self.meetings = FakeMeetings()
+        self.meetings = meetings or FakeMeetings()
         self.letters: list[DeadLetter] = []
+        self.announced: list[MeetingFailed] = []
+        self.order: list[str] = []
+        self.kafka_down = False
         policy = RetryPolicy(
             max_attempts=3, base_delay=0.001, max_delay=0.002, max_rate_limit_wait=0.01, max_outage_wait=0.01
         )
         consumer = Consumer(broker, INFRA, "submitter", policy)
-        register_subscribers(broker, consumer, submitter.on_audio_mixed, self.meetings, max_poll_interval_ms=60_000)
+
+        async def publish_failure(event: MeetingFailed) -> None:
+            if self.kafka_down:
+                raise KafkaUnavailable("publish not acknowledged")
+            await publish_event(broker, INFRA, event)
+
+        register_subscribers(
+            broker,
+            consumer,
+            submitter.on_audio_mixed,
+            self.meetings,
+            publish_failure=publish_failure,
+            max_poll_interval_ms=60_000,
+        )
 
         @broker.subscriber(DeadLetter.topic_for(TOPIC))
         async def dead(message: KafkaMessage) -> None:
             self.letters.append(DeadLetter.model_validate_json(message.body))
+            self.order.append("dead-letter")
+
+        @broker.subscriber(topic_name(INFRA, MeetingFailed.topic))
+        async def failed(message: KafkaMessage) -> None:
+            self.announced.append(MeetingFailed.model_validate_json(message.body))
+            self.order.append("meeting-failed")
 
     async def send(self, body: bytes) -> None:
         await self.broker.publish(body, topic=TOPIC)
 
 
-async def rig_for(*outcomes: Exception | None) -> AsyncIterator[Rig]:
+async def rig_for(*outcomes: Exception | None, meetings: FakeMeetings | None = None) -> AsyncIterator[Rig]:
     broker = KafkaBroker()
-    rig = Rig(broker, FakeSubmitter(*outcomes))
+    rig = Rig(broker, FakeSubmitter(*outcomes), meetings)
     async with TestKafkaBroker(broker):
         yield rig
 
@@ -92,6 +115,7 @@ async def test_an_invalid_event_is_dead_lettered_with_the_reason(ok: Rig) -> Non
     assert len(ok.letters) == 1
     assert "invalid AudioMixed" in ok.letters[0].reason
     assert ok.meetings.failed == []
+    assert ok.announced == []
 
 
 async def test_a_rejected_input_fails_the_meeting_at_once() -> None:
@@ -100,6 +124,45 @@ async def test_a_rejected_input_fails_the_meeting_at_once() -> None:
         assert rig.submitter.calls == 1
         assert rig.meetings.failed == [("uuid/1==", "submit", "symbl answered HTTP 400: 'bad'")]
         assert rig.letters[0].reason == "symbl answered HTTP 400: 'bad'"
+
+
+async def test_a_failed_meeting_is_announced_for_its_host_before_it_is_dead_lettered() -> None:
+    event = EVENT.model_copy(update={"generation": 3})
+    async for rig in rig_for(PoisonInputError("symbl answered HTTP 400: 'bad'", stage="submit")):
+        await rig.send(event.model_dump_json().encode())
+        [failed] = rig.announced
+        assert (failed.tenant, failed.meeting_uuid, failed.generation) == ("acme", "uuid/1==", 3)
+        assert (failed.service, failed.stage, failed.reason) == (
+            "submitter",
+            "submit",
+            "symbl answered HTTP 400: 'bad'",
+        )
+        assert rig.order == ["meeting-failed", "dead-letter"]
+
+
+async def test_a_reason_quoting_a_signed_url_is_announced_without_it() -> None:
+    leak = "symbl answered HTTP 400 for https://s3.example/mixed/x.flac?X-Amz-Signature=abc123 (token=s3cr3t)"
+    async for rig in rig_for(PoisonInputError(leak, stage="submit")):
+        await rig.send(EVENT.model_dump_json().encode())
+        [failed] = rig.announced
+        assert "abc123" not in failed.reason and "s3cr3t" not in failed.reason and "/mixed/" not in failed.reason
+        assert failed.reason.startswith("symbl answered HTTP 400 for https://s3.example/")
+
+
+async def test_no_announcement_when_the_meeting_completed_or_another_service_failed_it() -> None:
+    async for rig in rig_for(PoisonInputError("late", stage="submit"), meetings=FakeMeetings(moved=False)):
+        await rig.send(EVENT.model_dump_json().encode())
+        assert rig.announced == []
+        assert len(rig.letters) == 1
+
+
+async def test_an_unacknowledged_announcement_is_not_dead_lettered_so_the_event_comes_again() -> None:
+    async for rig in rig_for(PoisonInputError("bad", stage="submit")):
+        rig.kafka_down = True
+        with pytest.raises(KafkaUnavailable):  # the subscriber fails: its offset is not committed
+            await rig.send(EVENT.model_dump_json().encode())
+        assert rig.letters == [] and rig.announced == []
+        assert rig.meetings.failed == [("uuid/1==", "submit", "bad")]
 
 
 async def test_a_rate_limit_is_waited_out_without_spending_attempts() -> None:
@@ -111,8 +174,11 @@ async def test_a_rate_limit_is_waited_out_without_spending_attempts() -> None:
 
 
 async def test_an_outage_of_our_own_servers_is_waited_out_without_spending_attempts() -> None:
-    outages = [MongoUnavailable("mongo down"), KafkaUnavailable("kafka down"), StorageUnavailable("s3 down")] + [
-        MongoUnavailable("mongo down")
+    outages = [
+        MongoUnavailable("mongo down"),
+        KafkaUnavailable("kafka down"),
+        StorageUnavailable("s3 down"),
+        MongoUnavailable("mongo down"),
     ]
     async for rig in rig_for(*outages):
         await rig.send(EVENT.model_dump_json().encode())
@@ -136,3 +202,5 @@ async def test_server_errors_are_retried_then_dead_lettered_and_the_meeting_fail
         assert rig.submitter.calls == 3
         assert "gave up after 3 attempts" in rig.letters[0].reason
         assert rig.meetings.failed[0][1] == "retry"
+        [failed] = rig.announced
+        assert failed.stage == "retry" and "gave up after 3 attempts: symbl answered HTTP 503" in failed.reason

@@ -44,6 +44,24 @@ async def test_a_failure_names_the_stage_and_the_reason(mongo: Mongo) -> None:
     assert (doc["failure"]["service"], doc["failed_stage"]) == ("submitter", "submitter:submit")
 
 
+async def test_a_meeting_the_submitter_failed_is_failed_again_so_a_redelivery_announces_it(mongo: Mongo) -> None:
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": "mixed"})
+    meetings = MeetingStore(mongo)
+    assert await meetings.mark_failed(EVENT, "submit", "symbl answered HTTP 400: 'bad audio'")
+    assert await meetings.mark_failed(EVENT, "submit", "symbl answered HTTP 400: 'bad audio'")
+    assert await stage(mongo) == "failed"
+
+
+async def test_a_meeting_another_service_failed_is_left_as_it_is(mongo: Mongo) -> None:
+    failure = {"service": "notifier", "stage": "provider", "reason": "symbl job failed"}
+    await mongo.db[MEETINGS].insert_one(
+        {"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": "failed", "failure": failure}
+    )
+    assert not await MeetingStore(mongo).mark_failed(EVENT, "retry", "late")
+    doc = await mongo.db[MEETINGS].find_one({"meeting_uuid": EVENT.meeting_uuid})
+    assert doc is not None and doc["failure"]["service"] == "notifier"
+
+
 async def test_a_completed_meeting_is_not_failed_by_a_late_give_up(mongo: Mongo) -> None:
     await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": "completed"})
     assert not await MeetingStore(mongo).mark_failed(EVENT, "retry", "late")

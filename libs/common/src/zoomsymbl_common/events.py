@@ -12,12 +12,17 @@ import hashlib
 from datetime import UTC, datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from zoomsymbl_common.logs import scrub
 
 Provider = Literal["symbl", "assemblyai"]
 AudioFormat = Literal["flac", "wav", "opus", "m4a"]
 JobStatus = Literal["scheduled", "in_progress", "completed", "failed"]
 EventSource = Literal["webhook", "backfill", "replay"]
+Service = Literal["ingest", "mixer", "submitter", "notifier"]
+REASON_MAX = 1000
+STAGE_MAX = 64
 
 
 def utcnow() -> datetime:
@@ -165,12 +170,54 @@ class InsightsReady(Event):
     counts: dict[str, int] = Field(default_factory=dict, description="Items per kind (messages, topics, ...).")
 
 
+class MeetingFailed(Event):
+    """A service gave up on a meeting: it is marked failed in MongoDB and its input is dead-lettered.
+
+    Published (and acknowledged) before the dead-lettered message's offset is committed, so a crash
+    in between publishes it again; the notifier sends the host one failure notice per meeting and
+    generation however often it arrives.
+    """
+
+    topic: ClassVar[str] = "meeting.failed.v1"
+
+    service: Service = Field(description="Service that gave up on the meeting.")
+    stage: str = Field(
+        min_length=1, max_length=STAGE_MAX, description="Stage it failed in (download, verify, submit, retry, ...)."
+    )
+    reason: str = Field(
+        min_length=1,
+        max_length=REASON_MAX,
+        description="Why, for people. Scrubbed on construction: no registered secret, no URL beyond its host, "
+        "no bearer credential or token=... pair.",
+    )
+
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _scrubbed(cls, value: object) -> object:
+        # Reasons are built from exception messages, which may quote upstream answers: never trust them.
+        return (scrub(value, REASON_MAX) or "no reason given") if isinstance(value, str) else value
+
+    @classmethod
+    def of(cls, event: Event, service: Service, stage: str, reason: str) -> MeetingFailed:
+        """The failure of ``event``'s meeting; the same meeting, generation and service give the same id."""
+        return cls(
+            event_id=stable_id(cls.topic, event.tenant, event.meeting_uuid, str(event.generation), service),
+            tenant=event.tenant,
+            meeting_uuid=event.meeting_uuid,
+            generation=event.generation,
+            service=service,
+            stage=stage[:STAGE_MAX] or "unknown",
+            reason=reason,
+        )
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     RecordingCompleted,
     AudioMixed,
     JobSubmitted,
     JobStatusReported,
     InsightsReady,
+    MeetingFailed,
 )
 
 

@@ -3,12 +3,14 @@
 Every record is one JSON object: ``ts``, ``level``, ``logger``, ``msg`` (lower case), the current
 OpenTelemetry ``trace_id``/``span_id`` when a span is active, and any ``extra`` fields. Values
 registered with :func:`register_secret` are replaced by ``[redacted]`` wherever they appear.
+:func:`scrub` goes further for text that leaves the process (an event, an e-mail).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 from datetime import UTC, datetime
@@ -25,6 +27,14 @@ _PREFIX = 6  # the shortest secret registered; secrets are found by their first 
 # cost of redaction follows the line's length, not the number of secrets (ingest registers one per
 # webhook, so that number only grows while the process lives).
 _by_prefix: dict[str, set[str]] = {}
+# A URL (its userinfo, path, query and fragment may all be capabilities), a credential after an
+# auth scheme, and a ``name=value`` / ``name: value`` pair whose name says it is a secret.
+_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s?#'\"<>]*)([^\s'\"<>]*)")
+_AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic)\s+[a-z0-9._~+/=-]+")
+_SECRET_PAIR = re.compile(
+    r"(?i)\b([a-z_-]*(?:token|secret|password|passwd|signature|api[_-]?key|authorization)[a-z_-]*)"
+    r"(\s*[=:]\s*)(['\"]?)[^\s'\"&,;]+"
+)
 
 
 def register_secret(value: str | None) -> None:
@@ -44,6 +54,19 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
+
+
+def scrub(text: str, limit: int = 1000) -> str:
+    """``text`` fit to leave the process (an event, an e-mail), at most ``limit`` characters.
+
+    Registered secrets are redacted, every URL is cut to its scheme and host (``https://zoom.us/…``),
+    and credentials after ``Bearer``/``Basic`` or in ``token=…``-like pairs are masked. Idempotent.
+    """
+    text = redact(text)
+    text = _URL.sub(lambda m: m[1] + m[2].rpartition("@")[2] + ("/…" if m[3] else ""), text)
+    text = _AUTH_SCHEME.sub(lambda m: f"{m[1]} {REDACTED}", text)
+    text = _SECRET_PAIR.sub(lambda m: f"{m[1]}{m[2]}{m[3]}{REDACTED}", text)
+    return text[:limit]
 
 
 class JsonFormatter(logging.Formatter):

@@ -17,7 +17,7 @@ from aiohttp import web
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
 from zoomsymbl_common.errors import KafkaUnavailable
-from zoomsymbl_common.events import AudioMixed
+from zoomsymbl_common.events import AudioMixed, MeetingFailed
 from zoomsymbl_common.health import add_health_routes, add_readiness_check
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, make_broker, publish_event, start_broker
 from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
@@ -164,11 +164,18 @@ def wire_consumer(broker: KafkaBroker, settings: Settings, mixer: Mixer, metrics
         max_delay=settings.retry_max_delay_seconds,
     )
     consumer = Consumer(broker, settings.infra, SERVICE, policy)
+
+    async def publish_failure(event: MeetingFailed) -> None:
+        # As patient as the dead letter that follows: a timeout here redelivers the event and redoes the meeting.
+        await publish_event(
+            broker, settings.infra, event, timeout=max(10.0, settings.infra.kafka_request_timeout_ms / 1000)
+        )
+
     subscribe(
         broker,
         consumer,
         partial(on_recording_completed, mixer=mixer, metrics=metrics),
-        give_up(mixer.state, metrics),
+        give_up(mixer.state, metrics, publish_failure),
         concurrent_meetings=settings.concurrent_meetings,
         max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
     )

@@ -1,10 +1,10 @@
 """The Kafka side of the mixer: one subscriber, the shared consumer policy, and what giving up means.
 
 ``Consumer.consume`` parses the raw bytes, retries retryable failures with backoff, and
-dead-letters poison input; :func:`give_up` marks the meeting failed with the stage and reason
-first. An exception no part of zoomsymbl anticipated becomes a retryable failure (logged with its
-traceback), so a bug ends in a dead letter after the attempt budget instead of a crash or an
-endless redelivery loop.
+dead-letters poison input; :func:`give_up` first marks the meeting failed with the stage and reason
+and publishes ``MeetingFailed`` (the notifier tells the host). An exception no part of zoomsymbl
+anticipated becomes a retryable failure (logged with its traceback), so a bug ends in a dead letter
+after the attempt budget instead of a crash or an endless redelivery loop.
 """
 
 from __future__ import annotations
@@ -12,17 +12,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Final, Protocol
 
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from zoomsymbl_common.errors import RetryableError, ZoomsymblError
-from zoomsymbl_common.events import AudioMixed, Event, RecordingCompleted
+from zoomsymbl_common.events import AudioMixed, Event, MeetingFailed, RecordingCompleted
 from zoomsymbl_common.kafka import Consumer, GiveUp, topic_name
 
 log = logging.getLogger("zoomsymbl.mixer.handlers")
-SERVICE = "mixer"
+SERVICE: Final = "mixer"
+PublishFailure = Callable[[MeetingFailed], Awaitable[None]]
 
 
 class MixerMetrics:
@@ -74,8 +75,13 @@ async def on_recording_completed(event: RecordingCompleted, mixer: MeetingMixer,
     return mixed
 
 
-def give_up(state: FailureMarker, metrics: MixerMetrics) -> GiveUp:
-    """Mark the meeting failed (with stage and reason) before its event is dead-lettered."""
+def give_up(state: FailureMarker, metrics: MixerMetrics, publish: PublishFailure) -> GiveUp:
+    """Mark the meeting failed (with stage and reason) and announce it before its event is dead-lettered.
+
+    ``publish`` returns once Kafka acknowledged ``MeetingFailed`` (or raises): the consumer dead-letters
+    the event and commits its offset only afterwards, so a crash or an outage in between redelivers
+    the event and the announcement is made again (the notifier e-mails once).
+    """
 
     async def on_give_up(event: Event | None, stage: str, reason: str) -> None:
         metrics.meetings.labels("failed").inc()
@@ -91,6 +97,8 @@ def give_up(state: FailureMarker, metrics: MixerMetrics) -> GiveUp:
                     "marked": marked,
                 },
             )
+            if marked:  # not when the meeting had moved on (a late duplicate of an event that succeeded)
+                await publish(MeetingFailed.of(event, SERVICE, stage, reason))
 
     return on_give_up
 

@@ -1,4 +1,4 @@
-"""The Kafka side of the notifier: the ``provider.job-status.v1`` consumer and its give-up path."""
+"""The Kafka side of the notifier: the ``provider.job-status.v1`` and ``meeting.failed.v1`` consumers."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ from functools import partial
 from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
-from zoomsymbl_common.events import Event, JobStatusReported
+from zoomsymbl_common.errors import PoisonInputError
+from zoomsymbl_common.events import Event, JobStatusReported, MeetingFailed
 from zoomsymbl_common.kafka import Consumer, topic_name
 
 from zoomsymbl_notifier.pipeline import Pipeline, UnknownJob
 
 log = logging.getLogger("zoomsymbl.notifier.handlers")
 GROUP_ID = "zoomsymbl-notifier"
+# Its own group (under the topic prefix): failure notices never wait for a rebalance of job statuses.
+FAILURES_GROUP_ID = "zoomsymbl-notifier-failures"
 # Give-ups that must not fail the meeting: a job we do not know is not one of our meetings, and
 # exhausted retries (provider or our servers down) are re-driven by the sweeper later.
 _NOT_THE_MEETINGS_FAULT = frozenset({"lookup", "retry", "parse"})
@@ -44,13 +47,29 @@ async def on_give_up(pipeline: Pipeline, event: Event | None, stage: str, reason
     await pipeline.jobs.mark(job, "processed_at")
 
 
+async def on_meeting_failed(pipeline: Pipeline, event: MeetingFailed) -> None:
+    """Send the host the failure notice of a meeting another service gave up on (once)."""
+    tenant = pipeline.tenants.get(event.tenant)
+    if tenant is None:
+        raise PoisonInputError(f"meeting failure of unknown tenant {event.tenant!r}", stage="lookup")
+    await pipeline.on_meeting_failed(event, tenant)
+
+
+async def on_failure_given_up(event: Event | None, stage: str, reason: str) -> None:
+    """The meeting is already failed (by the service that published the event): only log."""
+    ids = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid} if event else {}
+    log.error("meeting failure message given up, no notice sent", extra={**ids, "stage": stage, "reason": reason})
+
+
 def register_subscribers(
     broker: KafkaBroker, consumer: Consumer, pipeline: Pipeline, session_timeout_ms: int = 10_000
 ) -> None:
-    """Subscribe the notifier to ``provider.job-status.v1`` under the shared consumer policy."""
+    """Subscribe the notifier to ``provider.job-status.v1`` and ``meeting.failed.v1`` under the shared policy."""
     topic = topic_name(consumer.infra, JobStatusReported.topic)
     handler = partial(on_job_status_reported, pipeline)
     give_up = partial(on_give_up, pipeline)
+    failures = topic_name(consumer.infra, MeetingFailed.topic)
+    on_failure = partial(on_meeting_failed, pipeline)
 
     @broker.subscriber(
         topic,
@@ -62,3 +81,14 @@ def register_subscribers(
     )
     async def on_job_status_message(msg: KafkaMessage = _RAW_MESSAGE) -> None:
         await consumer.consume(topic, msg.body, JobStatusReported, handler, give_up)
+
+    @broker.subscriber(
+        failures,
+        group_id=topic_name(consumer.infra, FAILURES_GROUP_ID),
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=min(3_000, session_timeout_ms // 3),
+    )
+    async def on_meeting_failed_message(msg: KafkaMessage = _RAW_MESSAGE) -> None:
+        await consumer.consume(failures, msg.body, MeetingFailed, on_failure, on_failure_given_up)

@@ -57,6 +57,11 @@ def facts_from_doc(doc: Document | None) -> MeetingFacts:
     )
 
 
+def _generation(generation: int) -> Any:
+    # Meetings written before generations existed have no field: they are generation 0.
+    return {"$in": [0, None]} if generation == 0 else generation
+
+
 def _dicts(value: object) -> list[dict[str, Any]]:
     if not isinstance(value, list | tuple):
         return []
@@ -73,6 +78,16 @@ class Meetings:
         """The meeting's topic, host, speakers and talk time."""
         return facts_from_doc(await guarded(self._col.find_one({"tenant": tenant, "meeting_uuid": meeting_uuid})))
 
+    async def is_failed(self, tenant: str, meeting_uuid: str, generation: int) -> bool:
+        """The meeting is failed in ``generation`` (not re-run, re-mixed or finished since)."""
+        query: Document = {
+            "tenant": tenant,
+            "meeting_uuid": meeting_uuid,
+            "stage": "failed",
+            "generation": _generation(generation),
+        }
+        return await guarded(self._col.find_one(query, {"_id": 1})) is not None
+
     async def advance(self, tenant: str, meeting_uuid: str, generation: int, stage: Stage, **extra: Any) -> bool:
         """Move the meeting to ``stage`` if it is at an earlier one in this generation; True if it moved."""
         now = utcnow()
@@ -80,7 +95,7 @@ class Meetings:
             "tenant": tenant,
             "meeting_uuid": meeting_uuid,
             "stage": {"$in": stages_before(stage)},
-            "generation": {"$in": [0, None]} if generation == 0 else generation,
+            "generation": _generation(generation),
         }
         update = {"$set": {"stage": stage, "updated_at": now, f"stages.{stage}": now, **extra}}
         result = await guarded(self._col.update_one(query, update))

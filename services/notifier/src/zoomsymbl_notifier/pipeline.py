@@ -3,7 +3,9 @@
 Every step is idempotent and ordered so that a crash anywhere is repaired by redelivering the same
 message (or by the sweeper): status applied (conditional), limiter slot released (``release`` is
 true once), insights stored (upsert), the meeting assembled when every part is stored, the e-mail's
-intent recorded (unique index) and then sent through the outbox.
+intent recorded (unique index) and then sent through the outbox. A meeting another service gave
+up on (``MeetingFailed``) gets its failure notice through the same outbox, under the same key as a
+provider failure's: one notice per meeting and generation, whoever failed it and however often.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from zoomsymbl_common.errors import PoisonInputError
-from zoomsymbl_common.events import Event, InsightsReady, stable_id
+from zoomsymbl_common.events import Event, InsightsReady, MeetingFailed, stable_id
 from zoomsymbl_common.providers.base import Insights, JobState, SpeechProvider, SubmittedJob
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 
@@ -24,11 +26,12 @@ from zoomsymbl_notifier.jobs import JobRecord, Jobs
 from zoomsymbl_notifier.mail import Envelope, MailKind, compose, mail_domain, message_id, valid_address
 from zoomsymbl_notifier.meetings import MeetingFacts, Meetings
 from zoomsymbl_notifier.outbox import MailKey, Outbox
-from zoomsymbl_notifier.report import Report, failure_notice, meeting_report
+from zoomsymbl_notifier.report import Report, failure_notice, meeting_report, stage_text
 from zoomsymbl_notifier.settings import Settings
 from zoomsymbl_notifier.statuses import stage_for_status
 
 log = logging.getLogger("zoomsymbl.notifier.pipeline")
+SERVICE = "notifier"
 
 Publish = Callable[[Event], Awaitable[None]]
 ReleaseSlot = Callable[[JobRecord], Awaitable[bool]]
@@ -105,10 +108,26 @@ class Pipeline:
         """Mark the meeting failed and send the failure notice once (when the tenant wants one)."""
         await self.meetings.fail(job.tenant, job.meeting_uuid, job.generation, stage, reason)
         log.warning("meeting failed", extra={**_ids(job), "stage": stage, "reason": reason})
+        await self._notify_failure(_key(job, "failure"), tenant, stage_text(SERVICE, stage), reason)
+
+    async def on_meeting_failed(self, event: MeetingFailed, tenant: TenantConfig) -> None:
+        """Send the failure notice of a meeting the mixer or submitter gave up on, once.
+
+        Only while the meeting is still failed in that generation: a replayed or late event about a
+        meeting that was re-run since (or re-mixed after a new webhook) e-mails nobody.
+        """
+        ids = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "generation": event.generation}
+        if not await self.meetings.is_failed(event.tenant, event.meeting_uuid, event.generation):
+            log.info("meeting is not failed in this generation, no notice", extra={**ids, "service": event.service})
+            return
+        key = MailKey(event.tenant, event.meeting_uuid, event.generation, "failure")
+        await self._notify_failure(key, tenant, stage_text(event.service, event.stage), event.reason)
+
+    async def _notify_failure(self, key: MailKey, tenant: TenantConfig, stage: str, reason: str) -> None:
         if not tenant.failure_notice:
             return
-        facts = await self.meetings.facts(job.tenant, job.meeting_uuid)
-        await self._mail(job, tenant, "failure", facts, failure_notice(facts, job.generation, reason))
+        facts = await self.meetings.facts(key.tenant, key.meeting_uuid)
+        await self._mail(key, tenant, facts, failure_notice(facts, key.generation, reason, stage))
 
     async def assemble(self, job: JobRecord, tenant: TenantConfig) -> None:
         """When every part's insights are stored: announce them and e-mail the host (once)."""
@@ -128,7 +147,7 @@ class Pipeline:
         await self.publish(_ready_event(job, [p for p, _ in stored], merged))
         await self.meetings.advance(job.tenant, job.meeting_uuid, job.generation, "completed")
         facts = await self.meetings.facts(job.tenant, job.meeting_uuid)
-        await self._mail(job, tenant, "report", facts, meeting_report(merged, facts, job.generation, urls))
+        await self._mail(key, tenant, facts, meeting_report(merged, facts, job.generation, urls))
 
     async def deliver(self, key: MailKey) -> None:
         """Send a recorded e-mail now if due; a sent report moves the meeting to ``notified``."""
@@ -145,15 +164,17 @@ class Pipeline:
             return None
         return [done[i] for i in sorted(done)]
 
-    async def _mail(
-        self, job: JobRecord, tenant: TenantConfig, kind: MailKind, facts: MeetingFacts, report: Report
-    ) -> None:
-        key = _key(job, kind)
+    async def _mail(self, key: MailKey, tenant: TenantConfig, facts: MeetingFacts, report: Report) -> None:
         envelope = envelope_for(self.settings.mail_from, facts, tenant)
-        msg_id = message_id(job.tenant, job.meeting_uuid, job.generation, kind, mail_domain(self.settings.mail_from))
+        domain = mail_domain(self.settings.mail_from)
+        msg_id = message_id(key.tenant, key.meeting_uuid, key.generation, key.kind, domain)
         raw = compose(report, envelope, msg_id) if envelope.recipients else None
         if not envelope.recipients:
-            log.warning("no valid recipient, e-mail skipped", extra={**_ids(job), "kind": kind})
+            log.warning(
+                "no valid recipient, e-mail skipped",
+                extra={"tenant": key.tenant, "meeting_uuid": key.meeting_uuid, "generation": key.generation,
+                       "kind": key.kind},
+            )  # fmt: skip
         await self.outbox.record(key, envelope, msg_id, raw)
         await self.deliver(key)
 

@@ -18,6 +18,27 @@ from zoomsymbl_notifier.meetings import MeetingFacts
 
 _SUBJECT_MAX = 160
 _LINK_SCHEMES = ("https://", "http://")
+# What the host reads for the stage a meeting failed in; a stage without words falls back to its service's.
+_STAGE_WORDS = {
+    "tenant": "checking the account's configuration",
+    "config": "checking the account's configuration",
+    "auth": "getting access to the recording at Zoom",
+    "download": "downloading the recording from Zoom",
+    "verify": "checking the downloaded audio",
+    "merge": "merging the participants' audio",
+    "upload": "storing the merged audio",
+    "publish": "handing the audio on for transcription",
+    "split": "splitting the audio into parts",
+    "submit": "submitting the audio for transcription",
+    "provider": "transcription at the provider",
+    "status": "checking the transcription job",
+    "insights": "fetching the transcript and insights",
+}
+_SERVICE_WORDS = {
+    "mixer": "preparing the recording's audio",
+    "submitter": "submitting the audio for transcription",
+    "notifier": "collecting the transcript and insights",
+}
 
 
 @dataclass(frozen=True)
@@ -122,12 +143,21 @@ def meeting_report(insights: Insights, facts: MeetingFacts, generation: int, url
     return Report(subject_for(topic, generation), "\n".join(text) + "\n", body_html, transcript_text(insights.messages))
 
 
-def failure_notice(facts: MeetingFacts, generation: int, reason: str) -> Report:
-    """The short notice sent when a meeting could not be processed."""
+def stage_text(service: str, stage: str) -> str:
+    """Where processing stopped, in words, with the technical name: ``downloading … (mixer: download)``."""
+    words = _STAGE_WORDS.get(stage) or _SERVICE_WORDS.get(service) or "processing the recording"
+    where = f"{service}: {stage}" if service else stage
+    return clean_line(f"{words} ({where})", 200)
+
+
+def failure_notice(facts: MeetingFacts, generation: int, reason: str, stage: str = "") -> Report:
+    """The short notice sent when a meeting could not be processed: at which ``stage`` and why."""
     topic = clean_line(facts.topic, 512) or "your Zoom meeting"
     why = clean_line(reason, 500) or "unknown reason"
-    text = f"We could not produce the summary of {topic}.\nReason: {why}\n"
-    body = f"<p>We could not produce the summary of {html.escape(topic)}.</p><p>Reason: {html.escape(why)}</p>"
+    where = clean_line(stage, 200)
+    lines = [f"We could not produce the summary of {topic}.", *([f"Stage: {where}"] if where else []), f"Reason: {why}"]
+    text = "\n".join(lines) + "\n"
+    body = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
     return Report(subject_for(topic, generation, failed=True), text, _page(topic, body))
 
 

@@ -15,7 +15,7 @@ from functools import partial
 import aiohttp
 from aiohttp import web
 from zoomsymbl_common.errors import ConfigError
-from zoomsymbl_common.events import JobSubmitted
+from zoomsymbl_common.events import JobSubmitted, MeetingFailed
 from zoomsymbl_common.health import add_health_routes, add_readiness_check
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, make_broker, probe_bootstrap, publish_event, start_broker
 from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
@@ -142,7 +142,7 @@ async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     infra = settings.infra
     broker = make_broker(infra, "submitter")
 
-    async def publish(event: JobSubmitted) -> None:
+    async def publish(event: JobSubmitted | MeetingFailed) -> None:
         await publish_event(broker, infra, event, timeout=settings.publish_timeout_seconds)
 
     submitter = _submitter(app, publish)
@@ -155,7 +155,14 @@ async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     consumer = Consumer(broker, infra, "submitter", policy)
     poll_ms = settings.max_poll_interval_ms
-    register_subscribers(broker, consumer, submitter.on_audio_mixed, submitter.meetings, max_poll_interval_ms=poll_ms)
+    register_subscribers(
+        broker,
+        consumer,
+        submitter.on_audio_mixed,
+        submitter.meetings,
+        publish_failure=publish,
+        max_poll_interval_ms=poll_ms,
+    )
     await start_broker(broker)
     add_readiness_check(app, "kafka", partial(probe_bootstrap, infra.kafka_bootstrap))
     yield

@@ -56,7 +56,11 @@ class MeetingStore:
         return result.modified_count == 1
 
     async def mark_failed(self, event: AudioMixed, stage: str, reason: str) -> bool:
-        """Mark the meeting failed by the submitter at ``stage`` (unless it completed); True if it moved."""
+        """Mark the meeting failed by the submitter at ``stage`` (unless it completed); True if it moved.
+
+        A meeting the submitter itself failed before is marked again (True): a redelivery after a crash
+        between marking and announcing the failure must announce it.
+        """
         now = utcnow()
         failure = {"service": SERVICE, "stage": stage, "reason": reason[:1000], "at": now}
         fields = {
@@ -67,7 +71,13 @@ class MeetingStore:
             "stages.failed": now,
             "updated_at": now,
         }
-        result = await guarded(self._col.update_one(_query(event, _BEFORE_COMPLETED), {"$set": fields}))
+        query = {
+            "tenant": event.tenant,
+            "meeting_uuid": event.meeting_uuid,
+            "generation": _generation(event.generation),
+            "$or": [{"stage": {"$in": _BEFORE_COMPLETED}}, {"stage": "failed", "failure.service": SERVICE}],
+        }
+        result = await guarded(self._col.update_one(query, {"$set": fields}))
         return result.modified_count == 1
 
     async def split_plan(self, event: AudioMixed, count: int) -> list[Part] | None:
