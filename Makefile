@@ -39,7 +39,7 @@ helm: ## build helm from the Go module proxy into .cache/bin (used by the chart 
 	bash scripts/install_helm.sh
 
 test: infra-up helm ## the whole suite against the real local servers (what CI runs)
-	$(UV) run --frozen pytest --ignore=tests/reliability $(PYTEST_ARGS)
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 test-unit: install ## only the tests that need no server
 	$(UV) run --frozen pytest -m "not integration and not e2e" $(PYTEST_ARGS)
