@@ -61,3 +61,30 @@ async def test_jobs_the_provider_cannot_answer_for_are_skipped_until_stale_again
     assert (await notifier.job(job))["status"] == "submitted"
     assert (await Sweeper(notifier.pipeline).sweep()).polled == 0, "not polled again before it is stale again"
     assert notifier.smtp.messages == []
+
+
+async def test_each_poll_without_news_doubles_the_wait_before_the_next(notifier: Notifier) -> None:
+    """A report queued behind a lagging consumer is not followed by ever more reports of the same job."""
+    stale = notifier.pipeline.settings.sweeper_stale_after_seconds
+    ghost = {
+        "idempotency_key": "k-backoff",
+        "tenant": "ghost",
+        "meeting_uuid": "m-backoff",
+        "provider": "symbl",
+        "job_id": "backoff-job",
+        "conversation_id": "c",
+        "status": "submitted",
+        "updated_at": utcnow() - timedelta(hours=10),
+    }
+    await notifier.mongo.db[JOBS].insert_one(ghost)
+    waits = []
+    for _ in range(5):
+        await notifier.mongo.db[JOBS].update_one(
+            {"_id": ghost["_id"]}, {"$set": {"updated_at": utcnow() - timedelta(days=1)}}
+        )
+        before = utcnow()
+        await Sweeper(notifier.pipeline).sweep()
+        doc = await notifier.mongo.db[JOBS].find_one({"_id": ghost["_id"]})
+        assert doc is not None
+        waits.append(round((doc["updated_at"] - before).total_seconds() / stale))
+    assert waits == [0, 1, 3, 7, 7]  # next poll after 1, 2, 4, 8, 8 stale periods

@@ -41,6 +41,7 @@ class JobRecord:
     insights_stored: bool
     processed: bool
     trace_context: dict[str, str] | None = None
+    sweeps: int = 0  # sweeper polls since the job last had news
 
     @property
     def slot_refs(self) -> tuple[str, ...]:
@@ -69,6 +70,7 @@ class JobRecord:
             insights_stored=doc.get("insights_stored_at") is not None,
             processed=doc.get("processed_at") is not None,
             trace_context=_carrier(doc.get("trace_context")),
+            sweeps=int(doc.get("sweeps") or 0),
         )
 
 
@@ -92,7 +94,7 @@ class Jobs:
         """Move the job to ``status`` unless it already reached it or beyond; True if it moved."""
         now = utcnow()
         entry = {"status": status, "at": now, "via": via, "reason": reason}
-        fields: Document = {"status": status, "updated_at": now}
+        fields: Document = {"status": status, "updated_at": now, "sweeps": 0}
         if reason:
             fields["status_reason"] = reason[:1000]
         result = await guarded(
@@ -127,9 +129,11 @@ class Jobs:
         cursor = self._col.find(query).sort("updated_at", 1).limit(limit)
         return [JobRecord.from_doc(d) for d in await guarded(cursor.to_list(None))]
 
-    async def touch(self, job: JobRecord, at: datetime) -> None:
-        """Note that the sweeper asked the provider, so the job is not polled again before it is stale again."""
-        await guarded(self._col.update_one({"_id": job.key}, {"$set": {"updated_at": at, "polled_at": at}}))
+    async def touch(self, job: JobRecord, at: datetime, later: timedelta = timedelta(0)) -> None:
+        """Note that the sweeper asked the provider, so the job is not polled again before it is stale
+        again (``later`` pushes that further out)."""
+        update = {"$set": {"updated_at": at + later, "polled_at": at}, "$inc": {"sweeps": 1}}
+        await guarded(self._col.update_one({"_id": job.key}, update))
 
 
 def is_finished(job: JobRecord) -> bool:

@@ -32,6 +32,9 @@ class SweepReport:
     mails_tried: int = 0
 
 
+MAX_BACKOFF = 8  # stale periods between polls of a job without news, at most
+
+
 class Sweeper:
     """Polls stale jobs and retries due e-mails, every ``sweeper_interval_seconds``."""
 
@@ -70,8 +73,11 @@ class Sweeper:
 
     async def _poll(self, job: JobRecord) -> bool:
         """Ask the provider about ``job``; publish a report when it progressed or has work left here."""
-        # Touched first, so a job that cannot be polled now waits a full stale period before the next try.
-        await self._pipeline.jobs.touch(job, utcnow())
+        # Touched first, so a job that cannot be polled now waits a full stale period before the next try,
+        # and each poll without news doubles the wait (up to MAX_BACKOFF periods): a report still queued
+        # behind a lagging consumer is not followed by ever more reports of the same job.
+        stale = timedelta(seconds=self._settings.sweeper_stale_after_seconds)
+        await self._pipeline.jobs.touch(job, utcnow(), stale * (min(2**job.sweeps, MAX_BACKOFF) - 1))
         tenant = self._pipeline.tenants.get(job.tenant)
         if tenant is None:
             log.warning("stale job of unknown tenant", extra={"tenant": job.tenant, "job_id": job.job_id})
