@@ -31,7 +31,7 @@ class Sizes:
     load_meetings: int = 12
     load_concurrency: int = 32
     secret_meetings: int = 2
-    tuned_retries: int = 1  # 1: consumers retry long enough to outlast the outages; 0: the services' defaults
+    tuned_retries: int = 0  # 0: the services' own retry budgets (outages wait without spending them); 1: 30 attempts
 
     @property
     def mode(self) -> str:
