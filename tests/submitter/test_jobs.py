@@ -89,3 +89,20 @@ async def test_a_recorded_job_is_never_overwritten(mongo: Mongo) -> None:
     assert (await store.claim("key-1", FIELDS)).outcome == "done"
     doc = await store.get("key-1")
     assert doc is not None and doc["job_id"] == "first"
+
+
+@pytest.mark.integration
+async def test_a_live_owner_keeps_its_claim_past_the_lease_and_a_dead_one_loses_it_within_one(mongo: Mongo) -> None:
+    """The claim lease is short; the owner's heartbeat renews it while the provider call runs."""
+    owner = JobStore(mongo, "owner", 0.6)
+    rival = JobStore(mongo, "rival", 60)
+    assert (await owner.claim("key-hb", FIELDS)).outcome == "claimed"
+    async with owner.kept_alive("key-hb"):
+        for _ in range(4):  # 2 s: more than three leases
+            await asyncio.sleep(0.5)
+            assert (await rival.claim("key-hb", FIELDS)).outcome == "busy"
+    # The body ended without recording a job (as if the owner died now): free within one lease.
+    await asyncio.sleep(0.7)
+    claim = await rival.claim("key-hb", FIELDS)
+    assert (claim.outcome, claim.resubmission) == ("claimed", True)
+    assert not await owner.renew("key-hb"), "the claim is the rival's now"

@@ -124,7 +124,7 @@ def _submitter(app: web.Application, publish: Publish) -> Submitter:
         tenants=app[TENANTS],
         providers=ProviderPool(app[HTTP], settings.submit_timeout_seconds),
         limiters=LimiterPool(mongo, limits),
-        jobs=JobStore(mongo, owner, settings.submit_timeout_seconds + settings.claim_grace_seconds),
+        jobs=JobStore(mongo, owner, settings.claim_grace_seconds),
         meetings=meetings,
         planner=PartPlanner(app[AUDIO], (meetings.split_plan, meetings.save_split_plan), split),
         audio=app[AUDIO],

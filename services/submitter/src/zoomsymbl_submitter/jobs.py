@@ -1,8 +1,10 @@
 """The ``jobs`` collection as the submitter writes it: a claim before the provider call, the ids after.
 
 A submission is claimed by inserting its document (``_id`` = ``idempotency_key`` = ``job_ref``, unique)
-with ``status: "submitting"`` and a claim that expires after the longest a submission may take.
-Then the provider is called, then ``job_id``/``conversation_id`` are set with ``status: "scheduled"``,
+with ``status: "submitting"`` and a short claim lease that its owner renews while the provider call
+runs (:meth:`JobStore.kept_alive`), so a dead owner's claim is free within one lease, not after the
+longest a submission may take. Then the provider is called, then ``job_id``/``conversation_id`` are
+set with ``status: "scheduled"``,
 and only then is the Kafka offset committed. A redelivery therefore finds either the finished job
 (publish again, submit nothing), a live claim (another replica is at it: wait), a failed attempt
 (``retrying``: no job exists, claim it again), a rejection (``rejected``: fail the same way), or an
@@ -15,7 +17,9 @@ the ids were written) is the only way a duplicate job can arise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -136,6 +140,39 @@ class JobStore:
         entry = _entry("submitting", owner=self.owner, after_crash=crashed)
         await guarded(self._col.update_one({"_id": doc["_id"]}, {"$set": fields, "$push": {"history": entry}}))
         return Claim("claimed", {**doc, **fields}, resubmission=crashed)
+
+    async def renew(self, key: str) -> bool:
+        """Extend our live claim on ``key`` by one lease; False when it is no longer ours."""
+        now = utcnow()
+        result = await guarded(
+            self._col.update_one(
+                {"_id": key, "claim_owner": self.owner, "status": "submitting", "job_id": None},
+                {"$set": {"claimed_until": now + self._claim}},
+            )
+        )
+        return result.matched_count == 1
+
+    @contextlib.asynccontextmanager
+    async def kept_alive(self, key: str) -> AsyncIterator[None]:
+        """Renew the claim on ``key`` every third of a lease while the body runs."""
+
+        async def heartbeat() -> None:
+            while True:
+                await asyncio.sleep(self._claim.total_seconds() / 3)
+                try:
+                    if not await self.renew(key):
+                        log.error("submission claim lost while submitting", extra={"job_ref": key})
+                        return
+                except MongoUnavailable as exc:
+                    log.warning("claim not renewed, will try again", extra={"job_ref": key, "error": str(exc)})
+
+        task = asyncio.create_task(heartbeat(), name=f"claim-heartbeat-{key[:16]}")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def record_submitted(self, key: str, job: SubmittedJob) -> bool:
         """Store the provider's ids (retrying MongoDB: the job exists now); False if it was not ours."""

@@ -46,7 +46,11 @@ class Settings(BaseSettings):
     retry_max_delay_seconds: float = Field(30.0, gt=0, description="Longest backoff delay.")
     max_rate_limit_wait_seconds: float = Field(300.0, gt=0, description="Longest single wait after a 429.")
     submit_timeout_seconds: float = Field(900.0, gt=0, description="Longest one submission (upload) may take.")
-    claim_grace_seconds: float = Field(60.0, ge=0, description="Added to submit_timeout for a submission's claim.")
+    claim_grace_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Lease of a submission's claim, renewed while its owner lives (a dead owner's is free after it).",
+    )
     publish_timeout_seconds: float = Field(10.0, gt=0, description="Longest wait for Kafka's acknowledgement.")
     max_poll_interval_ms: int = Field(
         3_600_000, ge=60_000, description="Kafka max poll interval: a handler may wait this long for a slot."

@@ -107,7 +107,8 @@ class Submitter:
         claim = await self.jobs.claim(key, plan.job_fields(event, target.provider.name, target.account_key, part))
         if claim.outcome != "claimed":
             return False  # someone else's claim or result: look again
-        job = await self._submit(event, target, part, key)
+        async with self.jobs.kept_alive(key):
+            job = await self._submit(event, target, part, key)
         self.metrics.submissions.labels(
             target.provider.name, "resubmitted" if claim.resubmission else "submitted"
         ).inc()
