@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 from pydantic import SecretStr
-from zoomsymbl_common.mongo import LIMITER, MEETINGS, Mongo, make_mongo
+from zoomsymbl_common.mongo import JOBS, LIMITER, MEETINGS, Mongo, make_mongo
 from zoomsymbl_common.settings import InfraSettings
 
 from tests.reliability.private_infra import PrivateInfra
@@ -127,6 +127,11 @@ class State:
         """The meeting documents of ``uuids`` that exist."""
         cursor = self.mongo.db[MEETINGS].find({"tenant": tenant, "meeting_uuid": {"$in": list(uuids)}})
         return {doc["meeting_uuid"]: doc for doc in await cursor.to_list(None)}
+
+    async def resubmitted_after_crash(self, tenant: str, uuids: Iterable[str]) -> set[str]:
+        """Meetings with a job the submitter flagged as submitted again after a crash mid-submit."""
+        query = {"tenant": tenant, "meeting_uuid": {"$in": list(uuids)}, "resubmitted_after_crash": True}
+        return {doc["meeting_uuid"] async for doc in self.mongo.db[JOBS].find(query, {"meeting_uuid": 1})}
 
     async def slots_in_flight(self) -> int:
         """Limiter slots held (jobs the limiter believes are running at the provider)."""

@@ -55,6 +55,7 @@ class RoundResult:
     deliveries: list[Delivery]
     outcomes: dict[str, Outcome]
     submissions: dict[str, int]  # meeting uuid → submissions the provider accepted
+    resubmitted: set[str]  # meetings the submitter flagged as submitted again after a crash mid-submit
     dead_letters_added: int
     slots_in_flight: int
     seconds: float
@@ -62,6 +63,12 @@ class RoundResult:
     @property
     def stages(self) -> dict[str, int]:
         return stage_counts(self.outcomes)
+
+    def unexplained_submissions(self) -> dict[str, int]:
+        """Meetings submitted other than once, except a second submission the submitter flagged as made
+        after a crash mid-submit: the one window no provider contract lets us close (neither Symbl nor
+        AssemblyAI can be asked whether a job was accepted before its ids were stored)."""
+        return {uuid: n for uuid, n in self.submissions.items() if n != 1 and not (n == 2 and uuid in self.resubmitted)}
 
     def message_ids(self) -> list[int]:
         return [self.outcomes[s.uuid].message_ids for s in self.specs]
@@ -74,6 +81,9 @@ class RoundResult:
             "meetings sent": len(self.specs),
             "stages": self.stages,
             "submissions per meeting (min/max)": f"{min(subs)}/{max(subs)}",
+            "meetings submitted twice: a kill between the provider's 201 and the job's record": sum(
+                1 for s in self.specs if self.submissions[s.uuid] == 2 and s.uuid in self.resubmitted
+            ),
             "e-mails per meeting (min/max Message-IDs)": f"{min(mails)}/{max(mails)}",
             "smtp copies per meeting (max)": max(o.copies for o in self.outcomes.values()),
             "webhook attempts (max per meeting)": max(d.attempts for d in self.deliveries),
@@ -113,6 +123,7 @@ async def run_meetings(
         deliveries=delivered,
         outcomes=outcomes,
         submissions={s.uuid: int(by_name.get(s.topic, 0)) for s in specs},
+        resubmitted=await state.resubmitted_after_crash(TENANT, hosts),
         dead_letters_added=await dlq_total(stack, infra) - dlq_before,
         slots_in_flight=await state.slots_in_flight(),
         seconds=seconds,

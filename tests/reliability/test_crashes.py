@@ -2,8 +2,10 @@
 
 Per round: N meetings are delivered by "Zoom" (retrying until 200) all through a random schedule
 that kills each service and, side by side, stops servers. The round passes when every meeting is
-notified, each was submitted to the provider once, each host received one e-mail (one Message-ID at
-the SMTP server), nothing was dead-lettered and no limiter slot is left held.
+notified; each was submitted to the provider once (or twice when the submitter was killed between
+the provider's 201 and storing the job's ids and flagged the resubmission: the documented window);
+each host received one e-mail (one Message-ID at the SMTP server); nothing was dead-lettered and no
+limiter slot is left held.
 """
 
 from __future__ import annotations
@@ -46,13 +48,14 @@ async def test_meetings_survive_kills_and_outages(
             f"{len(specs)} meetings; kills {dict(sorted(log.kills.items()))}; "
             f"outage seconds {dict(sorted(log.outage_seconds.items()))}"
         ),
-        expected="all notified; 1 submission and 1 e-mail (Message-ID) per meeting; DLQ +0; 0 slots held",
+        expected="all notified; 1 submission (2 only when flagged resubmitted after a kill mid-submit) "
+        "and 1 e-mail (Message-ID) per meeting; DLQ +0; 0 slots held",
         measured={**result.figures(), "restarts needed": dict(sorted(log.restart_attempts.items()))},
     )
     failures = {u: (o.stage, o.failure) for u, o in result.outcomes.items() if o.stage != "notified"}
     assert all(d.accepted for d in result.deliveries), [d for d in result.deliveries if not d.accepted]
     assert result.stages == {"notified": len(specs)}, failures
-    assert set(result.submissions.values()) == {1}, result.submissions
+    assert result.unexplained_submissions() == {}, (result.submissions, result.resubmitted)
     assert result.message_ids() == [1] * len(specs), result.outcomes
     assert result.dead_letters_added == 0
     assert result.slots_in_flight == 0
