@@ -14,9 +14,11 @@ so the headline ratio and the curves share one methodology. Added here:
   right after the mixer step in the same worker) at the headline point.
 
 Points, each measured ``--runs`` times (≥ 3), interleaved run by run so machine drift hits all:
-duration curve at 8 participants, participant curve at the shortest duration. One unreported
-warm-up worker runs first (it pages ffmpeg, the code and the servers in). Sizes: ``--quick``,
-default, ``--full`` (the 4 h, 8 h and 64-speaker points are ``--full`` only: 4-20 minutes each).
+duration curve at 8 participants (10 min, 1 h, 4 h, 8 h), participant curve at the shortest
+duration (2, 8, 32, 64). One unreported warm-up worker runs first (it pages ffmpeg, the code and
+the servers in). Sizes: ``--quick`` (3 and 10 min; 2, 8, 32 participants), default (every point;
+the 8 h one in one run only, about 4 minutes: its figures carry a note and no spread), ``--full``
+(the 8 h point in every run too).
 
     uv run python bench/bench_growth.py [--quick | --full] [--runs 3]
 
@@ -48,22 +50,31 @@ SANDBOX_CACHE = ROOT / ".cache" / "zoom-sandbox"
 HEADLINE_PARTICIPANTS = 8
 SIZES: dict[str, dict[str, Any]] = {
     # minutes of the duration curve (at 8 participants), participants of the other curve (at the
-    # shortest duration), and the headline meeting (also measured against the bare merge).
-    "quick": {"durations": [3, 10], "participants": [2, 8, 32], "headline": 10},
-    "default": {"durations": [10, 60], "participants": [2, 8, 32], "headline": 60},
-    "full": {"durations": [10, 60, 240, 480], "participants": [2, 8, 32, 64], "headline": 60},
+    # shortest duration), the headline meeting (also measured against the bare merge), and the
+    # durations measured in one run only.
+    "quick": {"durations": [3, 10], "participants": [2, 8, 32], "headline": 10, "once": []},
+    "default": {"durations": [10, 60, 240, 480], "participants": [2, 8, 32, 64], "headline": 60, "once": [480]},
+    "full": {"durations": [10, 60, 240, 480], "participants": [2, 8, 32, 64], "headline": 60, "once": []},
 }
-# Not in the default size, to keep `make bench` under 30 minutes on 2 cores (each takes 4-20 min).
-FULL_ONLY = {"durations": [240, 480], "participants": [64]}
+# An 8 h meeting takes about 4 minutes per run on 2 cores (0.46 s per minute of 8 speakers): three
+# runs would take `make bench` well past 30 minutes, so the default size measures it once and says so.
+ONCE_NOTE = "one run only in the default size (about 4 min each on 2 cores); --full measures 3"
 
 
-def points(size: str) -> list[dict[str, Any]]:
-    """Every (minutes, participants) point of ``size``, the headline one with the bare merge."""
+def points(size: str, runs: int) -> list[dict[str, Any]]:
+    """Every (minutes, participants) point of ``size``, the headline one with the bare merge, and
+    how many runs each gets."""
     plan = SIZES[size]
     shortest = min(plan["durations"])
     found = {(m, HEADLINE_PARTICIPANTS) for m in plan["durations"]} | {(shortest, p) for p in plan["participants"]}
     return [
-        {"name": f"{m:g}min-{p}p", "minutes": m, "participants": p, "bare": m == plan["headline"] and p == 8}
+        {
+            "name": f"{m:g}min-{p}p",
+            "minutes": m,
+            "participants": p,
+            "bare": m == plan["headline"] and p == HEADLINE_PARTICIPANTS,
+            "runs": 1 if m in plan["once"] else runs,
+        }
         for m, p in sorted(found)
     ]
 
@@ -155,6 +166,7 @@ def summarize(point: dict[str, Any], rows: list[dict[str, Any]], speed: float) -
     out: dict[str, Any] = {
         **{k: point[k] for k in ("name", "minutes", "participants")},
         "runs": len(rows),
+        **({"note": ONCE_NOTE} if len(rows) < MIN_RUNS else {}),
         "mixer_seconds": spread(r["mixer_seconds"] for r in rows),
         "mixer_cpu_seconds": spread(r["mixer_cpu_seconds"] for r in rows),
         "realtime_factor": spread((r["meeting_seconds"] / r["mixer_seconds"] for r in rows), 1),
@@ -194,14 +206,17 @@ def capacity(headline: dict[str, Any], cores: int) -> dict[str, Any]:
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     CACHE.mkdir(parents=True, exist_ok=True)
-    plan = points(args.size)
-    log(f"growth: {len(plan)} points x {args.runs} runs ({args.size})")
+    plan = points(args.size, args.runs)
+    once = [p["name"] for p in plan if p["runs"] < args.runs]
+    log(f"growth: {len(plan)} points x {args.runs} runs ({args.size})" + (f"; once: {', '.join(once)}" if once else ""))
     speeds = await decode_speed(args.runs)
     rows: dict[str, list[dict[str, Any]]] = {p["name"]: [] for p in plan}
     async with sandbox([[p["minutes"], p["participants"]] for p in plan]) as base_url:
         await measure(base_url, {**plan[0], "bare": False, "name": "warmup"}, 0)
         for run in range(1, args.runs + 1):
-            for point in plan:  # interleaved: each run passes every point once
+            for point in plan:  # interleaved: each run passes every point once (while it has runs left)
+                if run > point["runs"]:
+                    continue
                 started = time.monotonic()
                 rows[point["name"]].append(await measure(base_url, point, run))
                 log(f"growth {point['name']} run {run}: {time.monotonic() - started:.0f}s")
@@ -211,7 +226,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "growth",
         "what": "the mixer step (download, probe, merge with analytics, upload) by meeting length and participants",
-        "config": {"size": args.size, "runs": args.runs, "full_only": FULL_ONLY if args.size != "full" else {}},
+        "config": {"size": args.size, "runs": args.runs, "once": once},
         "decode_track_seconds_per_second": spread(speeds, 1),
         "ratio_target": 1.25,
         "headline": headline["name"],
@@ -225,7 +240,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     sizes = parser.add_mutually_exclusive_group()
     sizes.add_argument("--quick", dest="size", action="store_const", const="quick", help="minutes, not hours")
-    sizes.add_argument("--full", dest="size", action="store_const", const="full", help="adds the 4 h and 8 h points")
+    sizes.add_argument("--full", dest="size", action="store_const", const="full", help="3 runs of the 8 h point too")
     parser.set_defaults(size="default")
     parser.add_argument("--runs", type=int, default=3, help="runs per point (≥3)")
     args = parser.parse_args(argv)

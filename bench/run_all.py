@@ -1,8 +1,8 @@
 """Every benchmark, each with its baseline measured in the same run; one JSON and one Markdown table.
 
-    uv run python bench/run_all.py            # default sizes (< 30 min on 2 cores)
+    uv run python bench/run_all.py            # default sizes (about 40 min on 2 cores, see below)
     uv run python bench/run_all.py --quick    # minutes instead of hours, 20 meetings at once (~10 min)
-    uv run python bench/run_all.py --full     # adds 4 h, 8 h and 64-speaker meetings (about an hour more)
+    uv run python bench/run_all.py --full     # the 8 h mixer point 3 times, not once (~8 min more)
     uv run python bench/run_all.py --only ingest --only download
 
 Runs, in this order, each as its own process: bench_ingest.py (vs bare aiohttp + HMAC),
@@ -11,7 +11,13 @@ bench_growth.py (the mixer's curves and its headline vs the bare ffmpeg merge, t
 bench_mixer.py's worker), bench_e2e.py. Each writes bench/results/<name>.json; this script then
 writes bench/results/latest.json (machine facts, every figure with median and spread over ≥ 3
 runs, the targets) and bench/results/latest.md (the tables the README's performance section shows).
-A benchmark that fails is reported as failed; the others still run.
+A benchmark that fails is reported as failed, with the last lines of its stderr (``stderr_tail``
+in latest.json, the last few in latest.md); the others still run.
+
+Default size on a 2-core machine: ingest ~3 min, limiter ~2, download < 1, growth ~20 (every
+point of the issue's curves: 10 min, 1 h, 4 h and 8 h at 8 speakers, 2 to 64 speakers at 10 min;
+the 8 h point once, about 4 min), e2e ~12 (3 runs, each on a fresh stack: 1 meeting, then 100 at
+once; up to ~20 when other work loads the machine).
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ import argparse
 import json
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +36,7 @@ from common import BENCH, RESULTS, ROOT, log, machine_facts, read_result, spread
 from report import markdown
 
 SIZES = ("quick", "default", "full")
+STDERR_TAIL_LINES = 60
 
 
 def commands(size: str) -> dict[str, list[list[str]]]:
@@ -47,20 +56,50 @@ def commands(size: str) -> dict[str, list[list[str]]]:
 
 
 def run(name: str, calls: list[list[str]]) -> dict[str, Any]:
-    """Run one benchmark's processes; its result file(s), wall time, and whether it failed."""
+    """Run one benchmark's processes; its result file(s), wall time, and whether it failed (with the
+    last lines the failing process wrote on stderr, which is where the benchmarks say why)."""
     started = time.monotonic()
     outputs: list[dict[str, Any]] = []
     for index, (script, *args) in enumerate(calls, start=1):
         log(f"{name} ({index}/{len(calls)}): {script} {' '.join(args)}")
-        done = subprocess.run(
-            [sys.executable, str(BENCH / script), *args], cwd=ROOT, stdout=subprocess.DEVNULL, timeout=3 * 3600
-        )
-        if done.returncode != 0:
-            return {"status": f"failed (exit {done.returncode})", "seconds": round(time.monotonic() - started)}
+        code, tail = run_process([sys.executable, str(BENCH / script), *args], timeout=3 * 3600)
+        if code != 0:
+            status = "failed (timed out after 3 h)" if code is None else f"failed (exit {code})"
+            return {"status": status, "seconds": round(time.monotonic() - started), "stderr_tail": tail}
         result = read_result(name)
         if result is not None:
             outputs.append(result)
     return {"status": "ok", "seconds": round(time.monotonic() - started), "results": outputs}
+
+
+def run_process(args: list[str], timeout: float) -> tuple[int | None, list[str]]:
+    """Run ``args``, passing its stderr (the progress) through while keeping its last lines; its exit
+    code (None after ``timeout``: it was sent SIGTERM, then SIGKILL) and that tail."""
+    tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+    proc = subprocess.Popen(
+        args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace"
+    )
+
+    def relay() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            sys.stderr.write(line)
+            tail.append(line.rstrip("\n"))
+
+    reader = threading.Thread(target=relay, daemon=True)
+    reader.start()
+    try:
+        code: int | None = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        code = None
+        proc.terminate()  # SIGTERM first: bench_e2e stops its stack of processes on it
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+    reader.join(timeout=10)
+    return code, list(tail)
 
 
 def limiter_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -94,7 +133,7 @@ def limiter_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def summarize(name: str, outcome: dict[str, Any]) -> dict[str, Any]:
     if outcome["status"] != "ok" or not outcome.get("results"):
-        return {"status": outcome["status"], "seconds": outcome["seconds"]}
+        return {k: v for k, v in outcome.items() if k in ("status", "seconds", "stderr_tail")}
     results = outcome["results"]
     body = limiter_summary(results) if name == "limiter" else {k: v for k, v in results[-1].items() if k != "machine"}
     return {"status": "ok", "seconds": outcome["seconds"], **body}
