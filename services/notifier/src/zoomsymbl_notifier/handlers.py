@@ -73,7 +73,7 @@ def register_subscribers(
 
     @broker.subscriber(
         topic,
-        group_id=GROUP_ID,
+        group_id=topic_name(consumer.infra, GROUP_ID),  # prefixed: stacks sharing a Kafka never rebalance each other
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         session_timeout_ms=session_timeout_ms,
