@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from zoomsymbl_common.errors import RateLimitedError, RetryableError
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_common.zoom import ZoomApiError
@@ -109,3 +110,45 @@ def test_download_urls_of_an_api_answer() -> None:
         "participant_audio_files": [{"id": "p", "download_url": "https://zoom.us/p"}],
     }
     assert download_urls(answer) == {"a": "https://zoom.us/a", "p": "https://zoom.us/p"}
+
+
+class FlakyApi(FakeApi):
+    """Answers ``failures`` retryable errors (Zoom's 502, then a 429) before the recordings."""
+
+    def __init__(self, failures: list[Exception], recordings: dict[str, Any]) -> None:
+        super().__init__(recordings)
+        self.failures = failures
+
+    async def get_meeting_recordings(self, uuid: str) -> dict[str, Any]:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return self.recordings  # type: ignore[return-value]
+
+
+async def test_a_short_api_outage_is_waited_out_within_one_attempt() -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    failures: list[Exception] = [RetryableError("zoom answered 502"), RetryableError("zoom answered 502")]
+    failures.append(RateLimitedError("zoom answered 429", retry_after=7.0))
+    answer = {"participant_audio_files": [{"id": "p", "download_url": "https://zoom.us/fresh/p"}]}
+    api = FlakyApi(failures, answer)
+    creds = Credentials(OAUTH, "u", None, api, sleep=sleep)
+    bearer = await creds.current()
+    assert await creds.url_for("p", "https://zoom.us/stale/p", bearer) == "https://zoom.us/fresh/p"
+    assert api.calls == 4
+    assert len(waits) == 3 and waits[-1] == 7.0  # backoff twice, then Zoom's Retry-After
+
+
+async def test_a_long_api_outage_still_ends_the_attempt_with_a_retryable_error() -> None:
+    async def sleep(seconds: float) -> None:
+        return None
+
+    api = FlakyApi([RetryableError("zoom answered 502") for _ in range(50)], {})
+    creds = Credentials(OAUTH, "u", None, api, sleep=sleep)
+    with pytest.raises(RetryableError, match="502"):
+        await creds.url_for("p", "https://zoom.us/stale/p", await creds.current())
+    assert api.calls == 6  # ZOOM_RETRY_POLICY.max_attempts; then the consumer's budget decides

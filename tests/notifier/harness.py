@@ -164,6 +164,26 @@ class Submitter:
         ids = {"job_id": submitted.job_id, "conversation_id": submitted.conversation_id}
         return await self._record(TENANT, meeting_uuid, generation, "symbl", job_ref, ACCOUNT, ids | parts)
 
+    async def submit_before_recording(self, meeting_uuid: str) -> tuple[JobRecord, dict[str, str]]:
+        """Claim and submit as the submitter does, but stop before the provider's ids are stored:
+        the job document has ``job_id: None`` (status ``submitting``) while the provider works."""
+        job_ref = f"{TENANT}:{meeting_uuid}:0:0:{uuid.uuid4().hex[:6]}"
+        await self.limiter().acquire(job_ref, timeout=10)
+        job = await self._record(
+            TENANT, meeting_uuid, 0, "symbl", job_ref, ACCOUNT, {"status": "submitting", "job_id": None}
+        )
+        provider = SymblProvider(self.session, app_id=APP_ID, app_secret=SecretStr(APP_SECRET), api_base=self.symbl_url)
+        submitted = await provider.submit(self._request("early", self.callback_url(job_ref)))
+        return job, {"job_id": submitted.job_id, "conversation_id": submitted.conversation_id}
+
+    async def store_ids(self, job: JobRecord, ids: dict[str, str]) -> JobRecord:
+        """What the submitter's ``record_submitted`` does once the provider answered."""
+        update = {"$set": {**ids, "status": "submitted", "updated_at": utcnow()}}
+        await self.mongo.db[JOBS].update_one({"_id": job.key, "job_id": None}, update)
+        doc = await self.mongo.db[JOBS].find_one({"_id": job.key})
+        assert doc is not None
+        return JobRecord.from_doc(doc)
+
     async def submit_assemblyai(self, meeting_uuid: str) -> JobRecord:
         """An AssemblyAI job of tenant ``beta``, its token in the configured callback header."""
         job_ref = f"{AAI_TENANT}:{meeting_uuid}:{uuid.uuid4().hex[:6]}"

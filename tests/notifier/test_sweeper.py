@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -33,6 +34,41 @@ async def test_lost_callbacks_are_made_up_for_by_the_sweeper(notifier: Notifier)
     assert len(notifier.smtp.messages) == 1
     assert (await notifier.meeting("m-lost"))["stage"] == "notified"
     assert (await Limiter(notifier.mongo, ACCOUNT).snapshot())["in_flight"] == 0
+
+
+async def test_a_callback_that_overtakes_the_submitter_is_accepted_and_finished_by_the_next_sweep(
+    notifier: Notifier,
+) -> None:
+    """The provider may call back before the submitter stored the job id it was given: that callback
+    must not be refused as "unknown job" (Symbl never repeats one), nor wait for the stale period."""
+    # A stale period of an hour: only the note can bring the fresh job into a sweep.
+    patient = dataclasses.replace(
+        notifier.pipeline,
+        settings=notifier.pipeline.settings.model_copy(update={"sweeper_stale_after_seconds": 3600.0}),
+    )
+    await notifier.submitter.meeting("m-early")
+    job, ids = await notifier.submitter.submit_before_recording("m-early")
+
+    async def noted() -> bool:
+        return (await notifier.job(job)).get("early_callback") is not None
+
+    await eventually(noted, what="the early callback to be noted on the job")
+    doc = await notifier.job(job)
+    assert doc["early_callback"]["job_id"] == ids["job_id"]
+    assert notifier.queue.empty(), "nothing to publish yet: the job id is not stored"
+    assert (await Sweeper(patient).sweep()).polled == 0, "no id, nothing to ask the provider"
+
+    job = await notifier.submitter.store_ids(job, ids)
+    assert (await Sweeper(patient).sweep()).reported == 1
+    done = await notifier.processed(job)
+
+    assert "early_callback" not in done
+    # The sweeper's report came first; a later callback of the sandbox (it reports each status) may follow.
+    assert [h["via"] for h in done["history"]][0] == "sweeper"
+    assert len(notifier.smtp.messages) == 1
+    assert (await notifier.meeting("m-early"))["stage"] == "notified"
+    assert (await Limiter(notifier.mongo, ACCOUNT).snapshot())["in_flight"] == 0
+    assert (await Sweeper(patient).sweep()).polled == 0, "the note is used once"
 
 
 async def test_jobs_the_provider_cannot_answer_for_are_skipped_until_stale_again(notifier: Notifier) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, Protocol
@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 from pydantic import SecretStr
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.tenants import TenantConfig
-from zoomsymbl_common.zoom import ZoomApiError
+from zoomsymbl_common.zoom import ZoomApiError, call_with_retries
 
 from zoomsymbl_mixer.errors import NoCredentials
 from zoomsymbl_mixer.state import DownloadToken
@@ -76,8 +76,10 @@ class Credentials:
         api: RecordingsApi | None,
         *,
         margin: timedelta = timedelta(minutes=5),
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.tenant = tenant
+        self._sleep = sleep
         self.meeting_uuid = meeting_uuid
         self.api = api if api is not None and has_oauth(tenant) else None
         usable = webhook_token is not None and webhook_token.usable(utcnow(), margin)
@@ -126,8 +128,14 @@ class Credentials:
 
     async def _refresh(self) -> dict[str, str]:
         assert self.api is not None
+        api = self.api
         try:
-            return download_urls(await self.api.get_meeting_recordings(self.meeting_uuid))
+            # Zoom's 5xx and 429 are waited out here (backoff, Retry-After), as the backfill does: one
+            # short API outage must not spend the meeting's whole retry budget.
+            recordings = await call_with_retries(
+                lambda: api.get_meeting_recordings(self.meeting_uuid), sleep=self._sleep
+            )
+            return download_urls(recordings)
         except ZoomApiError as exc:
             # The meeting may be gone from the API while its webhook URLs still work: try those.
             log.warning("recording urls not refreshed", extra={"tenant": self.tenant.id, "status": exc.status})

@@ -118,21 +118,42 @@ class Jobs:
         docs = await guarded(cursor.to_list(None))
         return sorted((JobRecord.from_doc(d) for d in docs), key=lambda j: (j.part_index, j.part_offset_seconds))
 
+    async def note_early_callback(self, job: JobRecord, reported_job_id: str, status: str) -> bool:
+        """Remember a callback that came before the submitter stored the provider's job id.
+
+        The provider can call back within milliseconds of accepting a job, before the submitter has
+        written the id it was given. The note makes the sweeper ask the provider about the job in its
+        next round once the id is there (see :meth:`stale`). False when the id was stored meanwhile.
+        """
+        note = {"job_id": reported_job_id[:256], "status": status[:64], "at": utcnow()}
+        result = await guarded(
+            self._col.update_one({"_id": job.key, "job_id": None}, {"$set": {"early_callback": note}})
+        )
+        return result.modified_count == 1
+
     async def stale(self, older_than: timedelta, limit: int) -> list[JobRecord]:
-        """Submitted jobs not finished here and without news for ``older_than``, oldest first."""
+        """Jobs to ask the provider about: first those with an early callback noted (their id is stored
+        now), then submitted jobs not finished here and without news for ``older_than``, oldest first."""
         cutoff = utcnow() - older_than
-        query = {
-            "processed_at": None,
-            "job_id": {"$nin": [None, ""]},
-            "updated_at": {"$lt": cutoff},
-        }
-        cursor = self._col.find(query).sort("updated_at", 1).limit(limit)
-        return [JobRecord.from_doc(d) for d in await guarded(cursor.to_list(None))]
+        unfinished = {"processed_at": None, "job_id": {"$nin": [None, ""]}}
+        early = await guarded(
+            self._col.find({**unfinished, "early_callback": {"$ne": None}}).limit(limit).to_list(None)
+        )
+        docs = list(early)
+        if len(docs) < limit:
+            cursor = self._col.find({**unfinished, "updated_at": {"$lt": cutoff}}).sort("updated_at", 1)
+            seen = {d["_id"] for d in docs}
+            docs += [d for d in await guarded(cursor.limit(limit).to_list(None)) if d["_id"] not in seen]
+        return [JobRecord.from_doc(d) for d in docs[:limit]]
 
     async def touch(self, job: JobRecord, at: datetime, later: timedelta = timedelta(0)) -> None:
         """Note that the sweeper asked the provider, so the job is not polled again before it is stale
         again (``later`` pushes that further out)."""
-        update = {"$set": {"updated_at": at + later, "polled_at": at}, "$inc": {"sweeps": 1}}
+        update = {
+            "$set": {"updated_at": at + later, "polled_at": at},
+            "$inc": {"sweeps": 1},
+            "$unset": {"early_callback": ""},
+        }
         await guarded(self._col.update_one({"_id": job.key}, update))
 
 
