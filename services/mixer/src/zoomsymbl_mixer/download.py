@@ -48,7 +48,8 @@ MAX_ERROR_BODY: Final = 64 * 1024
 class DownloadPolicy:
     """How hard one file is tried before the failure goes to the consumer's retry policy."""
 
-    retries: int = 5
+    retries: int = 5  # broken transfers in a row that brought no new byte
+    max_resumes: int = 1000  # broken transfers of one file in all, progress or not
     base_delay: float = 0.5
     max_delay: float = 30.0
     max_redirects: int = 5
@@ -116,8 +117,9 @@ class Fetcher:
         self, file_id: str, url: str, token: SecretStr, expected: int | None
     ) -> AsyncGenerator[bytes, None]:
         """Yield the bytes of one file, resuming after breaks; exactly ``expected`` bytes when known."""
-        offset, failures, limited = 0, 0, 0
+        offset, failures, limited, resumes = 0, 0, 0, 0
         while True:
+            start = offset
             try:
                 async for chunk in self._attempt(file_id, url, token, offset, expected):
                     offset += len(chunk)
@@ -130,12 +132,15 @@ class Fetcher:
                 wait = exc.retry_after if exc.retry_after is not None else self.policy.delay(limited)
                 await self.sleep(min(wait, self.policy.max_rate_limit_wait))
             except (_Broken, aiohttp.ClientError, TimeoutError) as exc:
-                failures += 1
+                # A transfer that broke after bringing new bytes is resumed (Range) without spending
+                # the retry budget: a flaky link that drops every few MiB still finishes the file.
+                failures = 0 if offset > start else failures + 1
+                resumes += 1
                 why = f"{type(exc).__name__} after {offset} bytes"
-                if failures > self.policy.retries:
+                if failures > self.policy.retries or resumes > self.policy.max_resumes:
                     raise DownloadFailed(file_id, why) from None
                 log.warning("download interrupted, resuming", extra={"file_id": file_id, "why": why})
-                await self.sleep(self.policy.delay(failures))
+                await self.sleep(self.policy.delay(max(failures, 1)))
 
     async def _attempt(
         self, file_id: str, url: str, token: SecretStr, offset: int, expected: int | None

@@ -32,7 +32,15 @@ class Settings(BaseSettings):
     max_attempts: int = Field(5, ge=1, le=50, description="Tries of a retryable failure before dead-lettering.")
     retry_base_delay_seconds: float = Field(1.0, gt=0, description="First backoff delay between tries.")
     retry_max_delay_seconds: float = Field(60.0, gt=0, description="Longest backoff delay between tries.")
-    download_retries: int = Field(5, ge=0, le=50, description="Resumes (Range) of one track after broken transfers.")
+    download_retries: int = Field(
+        5,
+        ge=0,
+        le=50,
+        description=(
+            "Broken transfers of one track in a row that brought no new byte before the try fails"
+            " (a break after new bytes resumes with Range for free, up to 1000 resumes)."
+        ),
+    )
     download_read_timeout_seconds: float = Field(60.0, gt=0, description="Longest wait for the next bytes.")
     download_chunk_bytes: int = Field(1 << 20, ge=1 << 12, description="Read size of a download.")
     raw_part_bytes: int = Field(8 << 20, ge=5 << 20, description="S3 multipart part size of raw tracks.")
