@@ -132,19 +132,16 @@ class Jobs:
         return result.modified_count == 1
 
     async def stale(self, older_than: timedelta, limit: int) -> list[JobRecord]:
-        """Jobs to ask the provider about: first those with an early callback noted (their id is stored
-        now), then submitted jobs not finished here and without news for ``older_than``, oldest first."""
+        """Jobs to ask the provider about, oldest news first: submitted jobs not finished here and
+        without news for ``older_than``, and those with an early callback noted (their id stored now)."""
         cutoff = utcnow() - older_than
-        unfinished = {"processed_at": None, "job_id": {"$nin": [None, ""]}}
-        early = await guarded(
-            self._col.find({**unfinished, "early_callback": {"$ne": None}}).limit(limit).to_list(None)
-        )
-        docs = list(early)
-        if len(docs) < limit:
-            cursor = self._col.find({**unfinished, "updated_at": {"$lt": cutoff}}).sort("updated_at", 1)
-            seen = {d["_id"] for d in docs}
-            docs += [d for d in await guarded(cursor.limit(limit).to_list(None)) if d["_id"] not in seen]
-        return [JobRecord.from_doc(d) for d in docs[:limit]]
+        query = {
+            "processed_at": None,
+            "job_id": {"$nin": [None, ""]},
+            "$or": [{"updated_at": {"$lt": cutoff}}, {"early_callback": {"$ne": None}}],
+        }
+        cursor = self._col.find(query).sort("updated_at", 1).limit(limit)
+        return [JobRecord.from_doc(d) for d in await guarded(cursor.to_list(None))]
 
     async def touch(self, job: JobRecord, at: datetime, later: timedelta = timedelta(0)) -> None:
         """Note that the sweeper asked the provider, so the job is not polled again before it is stale
