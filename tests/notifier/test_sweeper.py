@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.limiter import Limiter
-from zoomsymbl_common.mongo import JOBS
+from zoomsymbl_common.mongo import EARLY_CALLBACKS, JOBS
 from zoomsymbl_notifier.sweeper import Sweeper
 
 from tests.notifier.conftest import Notifier
@@ -49,12 +49,15 @@ async def test_a_callback_that_overtakes_the_submitter_is_accepted_and_finished_
     await notifier.submitter.meeting("m-early")
     job, ids = await notifier.submitter.submit_before_recording("m-early")
 
-    async def noted() -> bool:
-        return (await notifier.job(job)).get("early_callback") is not None
+    early = notifier.mongo.db[EARLY_CALLBACKS]
 
-    await eventually(noted, what="the early callback to be noted on the job")
-    doc = await notifier.job(job)
-    assert doc["early_callback"]["job_id"] == ids["job_id"]
+    async def noted() -> bool:
+        return await early.find_one({"_id": job.key}) is not None
+
+    await eventually(noted, what="the early callback to be noted")
+    note = await early.find_one({"_id": job.key})
+    assert note is not None and note["job_id"] == ids["job_id"]
+    assert (await notifier.job(job))["job_id"] is None, "the job document itself is not written by the notifier"
     assert notifier.queue.empty(), "nothing to publish yet: the job id is not stored"
     assert (await Sweeper(patient).sweep()).polled == 0, "no id, nothing to ask the provider"
 
@@ -62,9 +65,9 @@ async def test_a_callback_that_overtakes_the_submitter_is_accepted_and_finished_
     assert (await Sweeper(patient).sweep()).reported == 1
     done = await notifier.processed(job)
 
-    assert "early_callback" not in done
+    assert await early.find_one({"_id": job.key}) is None, "the note is used once"
     # The sweeper's report came first; a later callback of the sandbox (it reports each status) may follow.
-    assert [h["via"] for h in done["history"]][0] == "sweeper"
+    assert done["history"][0]["via"] == "sweeper"
     assert len(notifier.smtp.messages) == 1
     assert (await notifier.meeting("m-early"))["stage"] == "notified"
     assert (await Limiter(notifier.mongo, ACCOUNT).snapshot())["in_flight"] == 0

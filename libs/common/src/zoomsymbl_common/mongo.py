@@ -39,6 +39,7 @@ LIMITER = "limiter"
 INSIGHTS = "insights"
 EMAILS = "emails"
 EMAIL_CLAIMS = "email_claims"
+EARLY_CALLBACKS = "early_callbacks"
 
 # A receipt only has to outlive Zoom's last retry (+60 min) and a late duplicate; 30 days is generous.
 RECEIPT_TTL_SECONDS = 30 * 24 * 3600
@@ -89,6 +90,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     # not on FerretDB). Kept long after the last retry could happen.
     EMAIL_CLAIMS: [
         IndexModel([("claimed_at", ASCENDING)], expireAfterSeconds=RECEIPT_TTL_SECONDS, name="email_claim_ttl"),
+    ],
+    # Provider callbacks that came before the submitter stored the job id, ``_id`` = the job's ``_id``:
+    # an insert, never an update of the job (FerretDB would lose the submitter's concurrent update).
+    EARLY_CALLBACKS: [
+        IndexModel([("at", ASCENDING)], expireAfterSeconds=RECEIPT_TTL_SECONDS, name="early_callback_ttl"),
     ],
 }
 

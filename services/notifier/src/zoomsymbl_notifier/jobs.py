@@ -6,13 +6,15 @@ so redeliveries and late messages match nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 from zoomsymbl_common.events import JobStatus, Provider, utcnow
-from zoomsymbl_common.mongo import JOBS, Document, Mongo, guarded
+from zoomsymbl_common.mongo import EARLY_CALLBACKS, JOBS, Document, Mongo, guarded
 
 from zoomsymbl_notifier.statuses import TERMINAL, replaceable_statuses
 
@@ -42,6 +44,7 @@ class JobRecord:
     processed: bool
     trace_context: dict[str, str] | None = None
     sweeps: int = 0  # sweeper polls since the job last had news
+    early_noted: bool = False  # a callback came before its id was stored; the sweeper asks at once
 
     @property
     def slot_refs(self) -> tuple[str, ...]:
@@ -79,6 +82,7 @@ class Jobs:
 
     def __init__(self, mongo: Mongo) -> None:
         self._col: AsyncCollection[Document] = mongo.db[JOBS]
+        self._early: AsyncCollection[Document] = mongo.db[EARLY_CALLBACKS]
 
     async def by_ref(self, job_ref: str) -> JobRecord | None:
         """The job a callback token was issued for."""
@@ -118,40 +122,50 @@ class Jobs:
         docs = await guarded(cursor.to_list(None))
         return sorted((JobRecord.from_doc(d) for d in docs), key=lambda j: (j.part_index, j.part_offset_seconds))
 
-    async def note_early_callback(self, job: JobRecord, reported_job_id: str, status: str) -> bool:
+    async def note_early_callback(self, job: JobRecord, reported_job_id: str, status: str) -> None:
         """Remember a callback that came before the submitter stored the provider's job id.
 
         The provider can call back within milliseconds of accepting a job, before the submitter has
         written the id it was given. The note makes the sweeper ask the provider about the job in its
-        next round once the id is there (see :meth:`stale`). False when the id was stored meanwhile.
+        next round once the id is there (see :meth:`stale`). It is a unique insert into its own
+        collection: an update of the job document would race the submitter's (FerretDB does not
+        isolate concurrent updates of one document; the submitter's ids were lost that way).
         """
-        note = {"job_id": reported_job_id[:256], "status": status[:64], "at": utcnow()}
-        result = await guarded(
-            self._col.update_one({"_id": job.key, "job_id": None}, {"$set": {"early_callback": note}})
-        )
-        return result.modified_count == 1
+        note = {"_id": job.key, "job_id": reported_job_id[:256], "status": status[:64], "at": utcnow()}
+        with contextlib.suppress(DuplicateKeyError):  # noted already: once is enough
+            await guarded(self._early.insert_one(note))
 
     async def stale(self, older_than: timedelta, limit: int) -> list[JobRecord]:
-        """Jobs to ask the provider about, oldest news first: submitted jobs not finished here and
-        without news for ``older_than``, and those with an early callback noted (their id stored now)."""
+        """Jobs to ask the provider about: first those with an early callback noted whose id is stored
+        now, then submitted jobs not finished here and without news for ``older_than``, oldest first."""
+        found = await self._early_noted(limit)
         cutoff = utcnow() - older_than
-        query = {
-            "processed_at": None,
-            "job_id": {"$nin": [None, ""]},
-            "$or": [{"updated_at": {"$lt": cutoff}}, {"early_callback": {"$ne": None}}],
-        }
+        query = {"processed_at": None, "job_id": {"$nin": [None, ""]}, "updated_at": {"$lt": cutoff}}
         cursor = self._col.find(query).sort("updated_at", 1).limit(limit)
-        return [JobRecord.from_doc(d) for d in await guarded(cursor.to_list(None))]
+        seen = {job.key for job in found}
+        found += [job for d in await guarded(cursor.to_list(None)) if (job := JobRecord.from_doc(d)).key not in seen]
+        return found[:limit]
+
+    async def _early_noted(self, limit: int) -> list[JobRecord]:
+        notes = await guarded(self._early.find({}, {"_id": 1}).limit(limit).to_list(None))
+        if not notes:
+            return []
+        docs = await guarded(self._col.find({"_id": {"$in": [n["_id"] for n in notes]}}).to_list(None))
+        ready = []
+        for doc in docs:
+            if doc.get("processed_at") is not None:
+                await guarded(self._early.delete_one({"_id": doc["_id"]}))  # finished by other means
+            elif doc.get("job_id"):
+                ready.append(replace(JobRecord.from_doc(doc), early_noted=True))
+        return ready  # notes of jobs without an id yet stay (until the id comes, or their TTL)
 
     async def touch(self, job: JobRecord, at: datetime, later: timedelta = timedelta(0)) -> None:
         """Note that the sweeper asked the provider, so the job is not polled again before it is stale
         again (``later`` pushes that further out)."""
-        update = {
-            "$set": {"updated_at": at + later, "polled_at": at},
-            "$inc": {"sweeps": 1},
-            "$unset": {"early_callback": ""},
-        }
+        update = {"$set": {"updated_at": at + later, "polled_at": at}, "$inc": {"sweeps": 1}}
         await guarded(self._col.update_one({"_id": job.key}, update))
+        if job.early_noted:
+            await guarded(self._early.delete_one({"_id": job.key}))
 
 
 def is_finished(job: JobRecord) -> bool:

@@ -4,8 +4,8 @@
 ``POST /webhooks/assemblyai`` carries it in the configured header. A forged token is 401, a valid
 token for a job we do not know (or a body naming another job) 404, and nothing changes. A 200 means
 the report is in Kafka (acks=all) — or, for a callback that overtook the submitter (the provider
-answered the submission, the submitter has not stored the job id yet), that the callback is noted on
-the job in MongoDB and the sweeper asks the provider in its next round. Kafka or MongoDB too slow →
+answered the submission, the submitter has not stored the job id yet), that the callback is noted in
+MongoDB (``early_callbacks``) and the sweeper asks the provider in its next round. Kafka or MongoDB too slow →
 503 so the provider may retry.
 """
 
@@ -98,13 +98,12 @@ _ROUTES: dict[str, str] = {"symbl": "/webhooks/symbl/{token}", "assemblyai": "/w
 async def _publish(deps: CallbackDeps, provider: Provider, job_ref: str, body: CallbackBody) -> web.Response:
     job = await deps.jobs.by_ref(job_ref)
     if job is not None and job.provider == provider and not job.job_id:
-        if await deps.jobs.note_early_callback(job, body.job_id, body.status):
-            log.info(
-                "callback before the job id was stored, noted for the sweeper",
-                extra={"tenant": job.tenant, "meeting_uuid": job.meeting_uuid, "status": body.status},
-            )
-            return _answer(deps, provider, 200, "accepted")
-        job = await deps.jobs.by_ref(job_ref)  # the id was stored meanwhile
+        await deps.jobs.note_early_callback(job, body.job_id, body.status)
+        log.info(
+            "callback before the job id was stored, noted for the sweeper",
+            extra={"tenant": job.tenant, "meeting_uuid": job.meeting_uuid, "status": body.status},
+        )
+        return _answer(deps, provider, 200, "accepted")
     if job is None or job.provider != provider or job.job_id != body.job_id:
         return _answer(deps, provider, 404, "unknown job")
     event = _event(job, body)
