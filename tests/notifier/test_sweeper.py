@@ -127,3 +127,30 @@ async def test_each_poll_without_news_doubles_the_wait_before_the_next(notifier:
         assert doc is not None
         waits.append(round((doc["updated_at"] - before).total_seconds() / stale))
     assert waits == [0, 1, 3, 7, 7]  # next poll after 1, 2, 4, 8, 8 stale periods
+
+
+async def test_notes_of_jobs_that_never_got_an_id_are_dropped_not_polled(notifier: Notifier) -> None:
+    early = notifier.mongo.db[EARLY_CALLBACKS]
+    rejected = {
+        "_id": "k-rej",
+        "idempotency_key": "k-rej",
+        "tenant": "acme",
+        "meeting_uuid": "m-rej",
+        "provider": "symbl",
+    }
+    await notifier.mongo.db[JOBS].insert_one({**rejected, "status": "rejected", "job_id": None})
+    waiting = {
+        "_id": "k-wait",
+        "idempotency_key": "k-wait",
+        "tenant": "acme",
+        "meeting_uuid": "m-wait",
+        "provider": "symbl",
+    }
+    await notifier.mongo.db[JOBS].insert_one({**waiting, "status": "submitting", "job_id": None})
+    for key in (rejected["_id"], waiting["_id"], "a-job-that-is-gone"):
+        await early.insert_one({"_id": key, "job_id": "j", "status": "completed", "at": utcnow()})
+
+    report = await Sweeper(notifier.pipeline).sweep()
+
+    assert report.polled == 0
+    assert [n["_id"] for n in await early.find({}).to_list(None)] == [waiting["_id"]], "kept until its id comes"

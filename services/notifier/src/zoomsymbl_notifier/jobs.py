@@ -147,17 +147,21 @@ class Jobs:
         return found[:limit]
 
     async def _early_noted(self, limit: int) -> list[JobRecord]:
-        notes = await guarded(self._early.find({}, {"_id": 1}).limit(limit).to_list(None))
-        if not notes:
+        # Newest first, so notes of jobs whose id never came (a rejected submission) cannot crowd out
+        # new ones; those are dropped here, or by the collection's TTL.
+        cursor = self._early.find({}, {"_id": 1}).sort("at", -1).limit(limit)
+        keys = [n["_id"] for n in await guarded(cursor.to_list(None))]
+        if not keys:
             return []
-        docs = await guarded(self._col.find({"_id": {"$in": [n["_id"] for n in notes]}}).to_list(None))
+        docs = {d["_id"]: d for d in await guarded(self._col.find({"_id": {"$in": keys}}).to_list(None))}
         ready = []
-        for doc in docs:
-            if doc.get("processed_at") is not None:
-                await guarded(self._early.delete_one({"_id": doc["_id"]}))  # finished by other means
+        for key in keys:
+            doc = docs.get(key)
+            if doc is None or doc.get("processed_at") is not None or doc.get("status") == "rejected":
+                await guarded(self._early.delete_one({"_id": key}))  # gone, or finished by other means
             elif doc.get("job_id"):
                 ready.append(replace(JobRecord.from_doc(doc), early_noted=True))
-        return ready  # notes of jobs without an id yet stay (until the id comes, or their TTL)
+        return ready  # notes of jobs still without an id stay until it comes
 
     async def touch(self, job: JobRecord, at: datetime, later: timedelta = timedelta(0)) -> None:
         """Note that the sweeper asked the provider, so the job is not polled again before it is stale
