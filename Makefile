@@ -8,7 +8,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .cache/tools/bin/uv)
 PYTEST_ARGS ?=
 INFRA := $(UV) run --frozen python scripts/infra.py
 
-.PHONY: help uv install infra-build infra-up infra-down infra-status helm test test-unit test-reliability \
+.PHONY: help uv install system-deps infra-build infra-up infra-down infra-status helm test test-unit test-reliability \
         lint typecheck check demo demo-down bench clean
 
 help: ## list the targets
@@ -23,10 +23,13 @@ uv: $(if $(filter .cache/tools/bin/uv,$(UV)),.cache/tools/bin/uv) ## install uv 
 install: uv ## create .venv with every workspace member and the dev tools (from uv.lock)
 	$(UV) sync --frozen --all-packages
 
+system-deps: ## ffmpeg, ffprobe, espeak-ng and curl from Debian's packages when missing (scripts/system_deps.sh)
+	bash scripts/system_deps.sh
+
 infra-build: install ## build/download Kafka, FerretDB and versitygw into .cache/ (no start)
 	$(INFRA) build
 
-infra-up: install ## start Kafka, FerretDB, versitygw and the SMTP sink on loopback (idempotent)
+infra-up: install system-deps ## start Kafka, FerretDB, versitygw and the SMTP sink on loopback (idempotent)
 	$(INFRA) up
 
 infra-down: ## stop exactly the servers infra-up started (recorded PIDs)

@@ -75,6 +75,17 @@ async def test_the_token_is_refreshed_before_it_expires(sandbox: ZoomSandbox) ->
     assert sandbox.stats.token_issues == 2
 
 
+async def test_invalidating_a_token_already_replaced_keeps_the_new_one(sandbox: ZoomSandbox) -> None:
+    async with ZoomClient(sandbox_tenant(sandbox)) as client:
+        old = await client.access_token()
+        client.invalidate_token(old)
+        new = await client.access_token()
+        client.invalidate_token(old)  # a parallel caller reporting the same refusal late
+        assert await client.access_token() == new
+    assert old != new
+    assert sandbox.stats.token_issues == 2
+
+
 async def test_an_expired_token_is_replaced_transparently(sandbox: ZoomSandbox) -> None:
     async with ZoomClient(sandbox_tenant(sandbox)) as client:
         await client.access_token()

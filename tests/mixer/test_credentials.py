@@ -11,7 +11,7 @@ from zoomsymbl_common.errors import RateLimitedError, RetryableError
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_common.zoom import ZoomApiError
-from zoomsymbl_mixer.credentials import Credentials, download_urls, has_oauth
+from zoomsymbl_mixer.credentials import Bearer, Credentials, download_urls, has_oauth
 from zoomsymbl_mixer.errors import NoCredentials
 from zoomsymbl_mixer.state import DownloadToken
 
@@ -36,7 +36,7 @@ class FakeApi:
         self.tokens += 1
         return SecretStr(f"oauth-token-{self.tokens}")
 
-    def invalidate_token(self) -> None:
+    def invalidate_token(self, token: SecretStr | None = None) -> None:
         self.invalidated += 1
 
     async def get_meeting_recordings(self, uuid: str) -> dict[str, Any]:
@@ -152,3 +152,17 @@ async def test_a_long_api_outage_still_ends_the_attempt_with_a_retryable_error()
     with pytest.raises(RetryableError, match="502"):
         await creds.url_for("p", "https://zoom.us/stale/p", await creds.current())
     assert api.calls == 6  # ZOOM_RETRY_POLICY.max_attempts; then the consumer's budget decides
+
+
+async def test_parallel_downloads_refused_with_the_same_oauth_token_count_as_one_refusal() -> None:
+    """Both tracks of a meeting start with the cached token; Zoom refuses it for both (it was revoked):
+    that is one refusal, and both go on with the fresh token (it used to fail the meeting)."""
+    api = FakeApi()
+    creds = Credentials(OAUTH, "u", None, api)
+    first = Bearer(SecretStr("revoked"), "oauth")
+    second = Bearer(SecretStr("revoked"), "oauth")
+    fresh_a = await creds.rejected(first, 401, 124)
+    fresh_b = await creds.rejected(second, 401, 124)
+    assert (fresh_a.kind, fresh_b.kind) == ("oauth", "oauth") and api.invalidated == 1
+    with pytest.raises(NoCredentials, match="oauth token"):
+        await creds.rejected(fresh_b, 401, 124)  # the fresh token refused too: that is a second refusal

@@ -100,7 +100,8 @@ async def test_zoom_storms_truncations_and_error_bodies(
         },
     )
     assert_nothing_lost_or_doubled(result, symbl)
-    assert result.stages.get("failed", 0) <= ERROR_BODIES
+    failures = {uuid: o.failure for uuid, o in result.outcomes.items() if o.stage == "failed"}
+    assert result.stages.get("failed", 0) <= ERROR_BODIES, failures
     assert not left, f"faults never reached, the test did not test them: {left}"
 
 

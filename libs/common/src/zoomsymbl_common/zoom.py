@@ -111,9 +111,11 @@ class ZoomClient:
                 self._token = await self._fetch_token()
             return self._token.value
 
-    def invalidate_token(self) -> None:
-        """Forget the cached token (Zoom rejected it)."""
-        self._token = None
+    def invalidate_token(self, token: SecretStr | None = None) -> None:
+        """Forget the cached token (Zoom rejected it); with ``token``, only if that is still the cached
+        one (a parallel caller may have replaced it already)."""
+        if token is None or (self._token is not None and self._token.value == token):
+            self._token = None
 
     async def list_recordings(
         self, from_: date, to: date, page_token: str = "", *, user: str = "me", page_size: int = MAX_PAGE_SIZE

@@ -33,7 +33,7 @@ class RecordingsApi(Protocol):
 
     async def access_token(self) -> SecretStr: ...
 
-    def invalidate_token(self) -> None: ...
+    def invalidate_token(self, token: SecretStr | None = None) -> None: ...
 
     async def get_meeting_recordings(self, uuid: str) -> dict[str, Any]: ...
 
@@ -86,7 +86,7 @@ class Credentials:
         self._webhook = webhook_token.token if usable and webhook_token else None
         self._lock = asyncio.Lock()
         self._fresh: dict[str, str] | None = None
-        self._oauth_rejections = 0
+        self._rejected_oauth: set[str] = set()  # OAuth tokens Zoom refused for this meeting
 
     async def current(self) -> Bearer:
         """The token to use now; raises :class:`NoCredentials` when there is none."""
@@ -109,10 +109,14 @@ class Credentials:
                         f"zoom rejected the download token (status {status}, code {code!r})"
                         " and OAuth is not configured",
                     )
-            elif self.api is not None and self._oauth_rejections == 0:
+            elif self.api is not None and bearer.token.get_secret_value() in self._rejected_oauth:
+                # The meeting's parallel downloads started with the same token: one refusal of it was
+                # reported already and the token replaced. Not a second refusal.
+                pass
+            elif self.api is not None and not self._rejected_oauth:
                 # A cached token may have been revoked: one fresh one is worth a try.
-                self._oauth_rejections += 1
-                self.api.invalidate_token()
+                self._rejected_oauth.add(bearer.token.get_secret_value())
+                self.api.invalidate_token(bearer.token)
             else:
                 raise NoCredentials(self.tenant.id, f"zoom rejected the oauth token (status {status}, code {code!r})")
         return await self.current()

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The Debian packages the tests, the demo and the benchmarks call: ffmpeg/ffprobe (the mixer, the
+# sandboxes' media), espeak-ng (the Zoom sandbox's spoken tracks), curl (the download baseline).
+# Installs what is missing with apt-get when it can (root, or passwordless sudo); otherwise says
+# exactly what to install and fails.
+set -euo pipefail
+
+declare -A package_of=([ffmpeg]=ffmpeg [ffprobe]=ffmpeg [espeak-ng]=espeak-ng [curl]=curl)
+missing=()
+for tool in ffmpeg ffprobe espeak-ng curl; do
+  command -v "$tool" >/dev/null || missing+=("${package_of[$tool]}")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+# De-duplicate (ffmpeg provides ffmpeg and ffprobe).
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+
+if ((EUID == 0)); then
+  apt=(apt-get)
+elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+  apt=(sudo apt-get)
+else
+  echo "missing system packages: ${missing[*]}; install them with: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+if ! command -v apt-get >/dev/null; then
+  echo "missing system packages: ${missing[*]} (no apt-get here: install them with your package manager)" >&2
+  exit 1
+fi
+echo "installing ${missing[*]} from Debian's packages"
+export DEBIAN_FRONTEND=noninteractive
+"${apt[@]}" update -qq
+"${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
