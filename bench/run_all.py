@@ -2,7 +2,7 @@
 
     uv run python bench/run_all.py            # default sizes (about 40 min on 2 cores, see below)
     uv run python bench/run_all.py --quick    # minutes instead of hours, 20 meetings at once (~10 min)
-    uv run python bench/run_all.py --full     # the 8 h mixer point 3 times, not once (~8 min more)
+    uv run python bench/run_all.py --full     # longer ingest and limiter runs
     uv run python bench/run_all.py --only ingest --only download
 
 Runs, in this order, each as its own process: bench_ingest.py (vs bare aiohttp + HMAC),
@@ -16,8 +16,8 @@ in latest.json, the last few in latest.md); the others still run.
 
 Default size on a 2-core machine: ingest ~3 min, limiter ~2, download < 1, growth ~20 (every
 point of the issue's curves: 10 min, 1 h, 4 h and 8 h at 8 speakers, 2 to 64 speakers at 10 min;
-the 8 h point once, about 4 min), e2e ~12 (3 runs, each on a fresh stack: 1 meeting, then 100 at
-once; up to ~20 when other work loads the machine).
+every point in 3 runs, the 8 h one about 2 min each), e2e ~12 (3 runs, each on a fresh stack: 1
+meeting, then 100 at once; up to ~20 when other work loads the machine).
 """
 
 from __future__ import annotations
