@@ -142,6 +142,9 @@ class Submitter:
             {"tenant": tenant, "meeting_uuid": meeting_uuid}, {"$set": doc | extra}, upsert=True
         )
 
+    def symbl(self) -> SymblProvider:
+        return SymblProvider(self.session, app_id=APP_ID, app_secret=SecretStr(APP_SECRET), api_base=self.symbl_url)
+
     def callback_url(self, job_ref: str) -> str:
         return f"{self.callback_base}/webhooks/symbl/{make_callback_token(SECRET, job_ref)}"
 
@@ -158,7 +161,7 @@ class Submitter:
     ) -> JobRecord:
         job_ref = f"{TENANT}:{meeting_uuid}:{generation}:{part_index}:{uuid.uuid4().hex[:6]}"
         await self.limiter().acquire(job_ref, timeout=10)
-        provider = SymblProvider(self.session, app_id=APP_ID, app_secret=SecretStr(APP_SECRET), api_base=self.symbl_url)
+        provider = self.symbl()
         submitted = await provider.submit(self._request(name, webhook_url or self.callback_url(job_ref)))
         parts = {"part_index": part_index, "part_count": part_count, "part_offset_seconds": offset}
         ids = {"job_id": submitted.job_id, "conversation_id": submitted.conversation_id}
@@ -172,7 +175,7 @@ class Submitter:
         job = await self._record(
             TENANT, meeting_uuid, 0, "symbl", job_ref, ACCOUNT, {"status": "submitting", "job_id": None}
         )
-        provider = SymblProvider(self.session, app_id=APP_ID, app_secret=SecretStr(APP_SECRET), api_base=self.symbl_url)
+        provider = self.symbl()
         submitted = await provider.submit(self._request("early", self.callback_url(job_ref)))
         return job, {"job_id": submitted.job_id, "conversation_id": submitted.conversation_id}
 
