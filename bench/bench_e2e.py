@@ -85,6 +85,7 @@ def stack_config(args: argparse.Namespace, tag: str, specs: list[MeetingSpec]) -
         database=f"bench_e2e_{tag}",
         bucket=f"bench-e2e-{tag}",
         tenant=TENANT,
+        provider="symbl",  # tuned and counted on the Symbl sandbox
         zoom={
             "meetings": [m.model_dump(mode="json") for m in specs],
             "cache_dir": str(ROOT / ".cache" / "zoom-sandbox"),

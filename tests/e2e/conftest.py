@@ -68,6 +68,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         database=f"e2e_{RUN_ID}",
         bucket=f"e2e-{RUN_ID}",
         tenant="acme",
+        provider="symbl",  # the pipeline mechanics below count Symbl sandbox jobs; test_providers covers the default
         zoom={
             "meetings": [m.model_dump(mode="json") for m in ALL_MEETINGS],
             "cache_dir": str(ROOT / ".cache" / "zoom-sandbox"),

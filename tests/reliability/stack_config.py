@@ -91,6 +91,7 @@ def stack_config(run_dir: Path, infra: PrivateInfra) -> StackConfig:
         database=f"rel_{RUN_ID}",
         bucket=f"rel-{RUN_ID}",
         tenant=TENANT,
+        provider="symbl",  # tuned and counted on the Symbl sandbox
         smtp_port=infra.smtp_port,
         zoom={
             "webhook_secret": WEBHOOK_SECRET,

@@ -96,7 +96,8 @@ async def test_multichannel_transcript_and_authenticated_webhook(
         client,
         audio_url=await _upload(client, two_speakers),
         multichannel=True,
-        summarization=True,
+        speech_understanding={"request": {"summarization": {}, "action_items": {}}},
+        iab_categories=True,
         webhook_url=f"{receiver.base_url}/aai",
         webhook_auth_header_name="X-Webhook-Secret",
         webhook_auth_header_value="s3cret",
@@ -114,7 +115,36 @@ async def test_multichannel_transcript_and_authenticated_webhook(
     assert utterances[1]["start"] == pytest.approx(2000, abs=100)
     assert utterances[1]["end"] == pytest.approx(3000, abs=100)
     assert done["text"] == "Segment 1 on channel 1 (1.0 s) Segment 1 on channel 2 (1.0 s)"
-    assert done["summary"].splitlines()[1] == "- Speaker 2 spoke for 1.0 s in 1 segments."
+    response = done["speech_understanding"]["response"]
+    [topic] = response["summarization"]["summary"]
+    assert (topic["start"], topic["end"]) == (utterances[0]["start"], utterances[1]["end"])
+    assert topic["headline"] == "Segment 1 on channel 1 (1."
+    assert response["action_items"] == {"status": "completed", "action_items": []}
+    assert set(done["iab_categories_result"]["summary"]) == {
+        "Business>Meetings>Speaker 1",
+        "Business>Meetings>Speaker 2",
+    }
+
+
+@pytest.mark.parametrize("deprecated", ["summarization", "summary_model", "summary_type", "auto_chapters"])
+async def test_deprecated_summary_parameters_are_refused_naming_the_replacement(
+    make_aai: ClientFactory, deprecated: str
+) -> None:
+    """AssemblyAI's migration guides move these under speech_understanding; a client sending them is wrong."""
+    client = await make_aai()
+    body = {"audio_url": "http://127.0.0.1:9/a.flac", deprecated: "informative" if "summary_" in deprecated else True}
+    resp = await client.post("/v2/transcript", json=body, headers=KEY)
+    assert resp.status == 400
+    assert "speech_understanding" in (await resp.json())["error"]
+
+
+async def test_unknown_understanding_tasks_and_non_english_topics_are_refused(make_aai: ClientFactory) -> None:
+    client = await make_aai()
+    url = "http://127.0.0.1:9/a.flac"
+    bad = {"audio_url": url, "speech_understanding": {"request": {"mind_reading": {}}}}
+    assert (await client.post("/v2/transcript", json=bad, headers=KEY)).status == 400
+    french = {"audio_url": url, "iab_categories": True, "language_code": "fr"}
+    assert (await client.post("/v2/transcript", json=french, headers=KEY)).status == 400
 
 
 async def test_speaker_labels_without_multichannel(make_aai: ClientFactory, two_speakers: bytes) -> None:

@@ -38,20 +38,32 @@ class TenantConfig(BaseModel):
     allowed_users: tuple[str, ...] = Field((), description="Only these host e-mails/ids are archived; empty = all.")
     download_allowed_hosts: tuple[str, ...] = Field(ZOOM_DOWNLOAD_HOSTS, description="Hosts downloads may reach.")
     allow_private_download_hosts: bool = Field(False, description="Allow loopback/private download hosts (sandbox).")
-    provider: Provider = Field("symbl", description="Speech-intelligence provider for this tenant.")
+    provider: Provider = Field(
+        "assemblyai", description="Speech-intelligence provider for this tenant (symbl only by explicit choice)."
+    )
     language: str = Field("en-US", description="Spoken language code passed to the provider.")
     symbl_app_id: str = Field("", description="Symbl app id.")
     symbl_app_secret: SecretStr = Field(SecretStr(""), description="Symbl app secret.")
     symbl_api_base: str = Field("https://api.symbl.ai", description="Symbl API base URL.")
     assemblyai_api_key: SecretStr = Field(SecretStr(""), description="AssemblyAI API key.")
     assemblyai_api_base: str = Field("https://api.assemblyai.com", description="AssemblyAI API base URL.")
+    llm_enabled: bool = Field(True, description="Derive questions, action items, follow-ups and decisions with an LLM.")
+    llm_base_url: str = Field(
+        "", description="OpenAI-compatible API base (…/v1); empty = AssemblyAI's LLM Gateway for assemblyai tenants."
+    )
+    llm_model: str = Field("claude-sonnet-4-6", description="Model name at the insights engine.")
+    llm_api_key: SecretStr = Field(SecretStr(""), description="Insights engine key; empty = the AssemblyAI key.")
+    llm_auth_scheme: Literal["raw", "bearer", "auto"] = Field(
+        "auto", description="Authorization header form; auto = raw key for AssemblyAI's gateway, Bearer otherwise."
+    )
+    llm_context_tokens: int = Field(100_000, ge=2_000, le=2_000_000, description="The model's context window.")
     max_channels: int = Field(32, ge=1, le=64, description="Most channels in a mixed file; the rest share one.")
     extra_recipients: tuple[str, ...] = Field((), description="Also e-mail these addresses.")
     failure_notice: bool = Field(True, description="E-mail the host a short notice when processing fails.")
 
     def register_secrets(self) -> None:
         """Hand every secret of this tenant to the log redactor."""
-        for secret in (self.zoom_webhook_secret, self.zoom_client_secret, self.symbl_app_secret):
+        for secret in (self.zoom_webhook_secret, self.zoom_client_secret, self.symbl_app_secret, self.llm_api_key):
             register_secret(secret.get_secret_value())
         register_secret(self.assemblyai_api_key.get_secret_value())
 
@@ -70,13 +82,19 @@ class _SingleTenantEnv(BaseModel):
     allowed_users: str = ""
     download_allowed_hosts: str = ""
     allow_private_download_hosts: bool = False
-    provider: Literal["symbl", "assemblyai"] = "symbl"
+    provider: Literal["symbl", "assemblyai"] = "assemblyai"
     language: str = "en-US"
     symbl_app_id: str = ""
     symbl_app_secret: str = ""
     symbl_api_base: str = "https://api.symbl.ai"
     assemblyai_api_key: str = ""
     assemblyai_api_base: str = "https://api.assemblyai.com"
+    llm_enabled: bool = True
+    llm_base_url: str = ""
+    llm_model: str = "claude-sonnet-4-6"
+    llm_api_key: str = ""
+    llm_auth_scheme: Literal["raw", "bearer", "auto"] = "auto"
+    llm_context_tokens: int = 100_000
     max_channels: int = 32
     extra_recipients: str = ""
     failure_notice: bool = True

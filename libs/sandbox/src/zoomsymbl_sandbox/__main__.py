@@ -3,10 +3,11 @@
     python -m zoomsymbl_sandbox zoom       --port 9100 [--config zoom.json]
     python -m zoomsymbl_sandbox symbl      --port 9101 [--config symbl.json]
     python -m zoomsymbl_sandbox assemblyai --port 9102 [--config assemblyai.json]
+    python -m zoomsymbl_sandbox llm        --port 9103 [--config llm.json]   (OpenAI-compatible chat completions)
     python -m zoomsymbl_sandbox otlp       --port 4318   (an OTLP/HTTP trace receiver: GET /spans)
 
 ``--config`` is a JSON object of the server's config fields (``ZoomSandboxConfig``, ``SymblConfig``,
-``AssemblyAIConfig``). Every server binds to 127.0.0.1 only.
+``AssemblyAIConfig``, ``LLMConfig``). Every server binds to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from zoomsymbl_sandbox.assemblyai import AssemblyAIConfig, build_assemblyai_app
+from zoomsymbl_sandbox.llm import LLMConfig, build_llm_app
 from zoomsymbl_sandbox.otlp import build_otlp_app
 from zoomsymbl_sandbox.provider_audio import SilenceSettings
 from zoomsymbl_sandbox.provider_jobs import JobTimings
@@ -55,13 +57,16 @@ def build(kind: str, port: int, data: dict[str, Any]) -> web.Application:
         return build_otlp_app()
     if kind == "symbl":
         return build_symbl_app(_provider_config(SymblConfig, data, scratch))
+    if kind == "llm":
+        values = {**data, "models": tuple(data["models"])} if "models" in data else data
+        return build_llm_app(LLMConfig(**values))
     return build_assemblyai_app(_provider_config(AssemblyAIConfig, data, scratch))
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments and serve until SIGTERM/SIGINT."""
     parser = argparse.ArgumentParser(prog="zoomsymbl-sandbox", description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=("zoom", "symbl", "assemblyai", "otlp"))
+    parser.add_argument("kind", choices=("zoom", "symbl", "assemblyai", "llm", "otlp"))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--config", type=Path, help="JSON file of config fields")
     args = parser.parse_args(argv)

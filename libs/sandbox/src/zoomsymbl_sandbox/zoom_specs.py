@@ -138,6 +138,36 @@ def typical_meeting_spec(
     )
 
 
+DEMO_SPEECH = (
+    ("Elisa L", "elisa@example.com", 0, "Hello everyone, thanks for joining. Can we ship the release on Friday?"),
+    (
+        "Jean-Luc Pérez",
+        "jean-luc@example.com",
+        8,
+        "The build is ready and the tests are green. We agreed to ship on Friday.",
+    ),
+    ("Zoë 🎧 Ng", "", 16, "Great. I will send the release notes tomorrow."),
+)
+
+
+def demo_meeting_spec(
+    uuid: str, *, host_email: str = "host@example.com", topic: str = "Release planning"
+) -> MeetingSpec:
+    """A 24-second, three-participant meeting whose words hold a question, a decision, an action item and a
+    follow-up (what ``make demo`` shows and the provider e2e test asserts); Zoë has no e-mail at Zoom."""
+    participants = tuple(
+        ParticipantSpec(name=name, email=mail or None, start_offset_s=start, duration_s=24 - start, speech=speech)
+        for name, mail, start, speech in DEMO_SPEECH
+    )
+    return MeetingSpec(
+        uuid=uuid,
+        topic=topic,
+        host_email=host_email,
+        start_time=_default_start_time(),
+        participants=participants,
+    )
+
+
 def long_meeting_spec(
     uuid: str, *, hours: float, participants: int = 3, start_time: datetime | None = None
 ) -> MeetingSpec:

@@ -92,7 +92,7 @@ class Transcriber:
                 return
             if not (self.config.model_dir / "model.bin").is_file():
                 raise TranscriberError(f"no CTranslate2 Whisper model in {str(self.config.model_dir)!r}")
-            from faster_whisper import WhisperModel
+            from faster_whisper import WhisperModel  # type: ignore[import-untyped]
 
             try:
                 self._model = WhisperModel(
@@ -145,7 +145,8 @@ class Transcriber:
             stderr=subprocess.PIPE,
             env=_minimal_env(),
         ) as proc:
-            assert proc.stdout is not None and proc.stderr is not None
+            assert proc.stdout is not None
+            assert proc.stderr is not None
             offset = 0.0
             while True:
                 chunk = proc.stdout.read(window_bytes)

@@ -29,7 +29,7 @@ from zoomsymbl_notifier.mail import SmtpTransport
 from zoomsymbl_notifier.meetings import Meetings
 from zoomsymbl_notifier.outbox import Backoff, Outbox
 from zoomsymbl_notifier.pipeline import Pipeline
-from zoomsymbl_notifier.providers import ProviderPool
+from zoomsymbl_notifier.providers import EnginePool, ProviderPool
 from zoomsymbl_notifier.settings import Settings
 from zoomsymbl_notifier.slots import SlotReleaser
 from zoomsymbl_notifier.sweeper import Sweeper
@@ -121,6 +121,7 @@ def build_pipeline(app: web.Application, broker: KafkaBroker) -> Pipeline:
         insights=InsightsStore(mongo),
         outbox=Outbox(mongo, SmtpTransport(settings), backoff),
         provider_for=ProviderPool(app[HTTP], settings),
+        engine_for=EnginePool(app[HTTP]),
         publish=publish,
         release_slot=SlotReleaser(mongo),
     )

@@ -14,11 +14,11 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import INSIGHTS, Document, Mongo, guarded
-from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
+from zoomsymbl_common.providers.base import InsightItem, Insights, SummaryTopic, TranscriptMessage
 
 from zoomsymbl_notifier.jobs import JobRecord
 
-_ITEM_KINDS = ("topics", "questions", "action_items", "follow_ups")
+_ITEM_KINDS = ("topics", "questions", "action_items", "follow_ups", "decisions")
 
 
 def to_doc(insights: Insights) -> Document:
@@ -31,11 +31,17 @@ def from_doc(doc: Document) -> Insights:
     fields = {f.name for f in dataclasses.fields(TranscriptMessage)}
     messages = tuple(TranscriptMessage(**{k: v for k, v in m.items() if k in fields}) for m in doc.get("messages", ()))
     items: dict[str, tuple[InsightItem, ...]] = {kind: _items(doc.get(kind, ())) for kind in _ITEM_KINDS}
+    topic_fields = {f.name for f in dataclasses.fields(SummaryTopic)}
+    summary_topics = tuple(
+        SummaryTopic(**{k: v for k, v in t.items() if k in topic_fields}) for t in doc.get("summary_topics", ())
+    )
     return Insights(
         messages=messages,
         summary=tuple(str(s) for s in doc.get("summary", ())),
         summary_url=doc.get("summary_url"),
         extra={str(k): str(v) for k, v in (doc.get("extra") or {}).items()},
+        summary_topics=summary_topics,
+        unavailable={str(k): str(v) for k, v in (doc.get("unavailable") or {}).items()},
         **items,
     )
 
@@ -45,8 +51,12 @@ def _items(raw: Sequence[dict[str, Any]]) -> tuple[InsightItem, ...]:
     return tuple(InsightItem(**{k: v for k, v in item.items() if k in names}) for item in raw)
 
 
+def _later(value: float | None, offset: float) -> float | None:
+    return None if value is None else value + offset
+
+
 def shift(insights: Insights, offset_seconds: float) -> Insights:
-    """``insights`` with every message moved ``offset_seconds`` later."""
+    """``insights`` with every time in it (messages, items, summary topics) moved ``offset_seconds`` later."""
     if not offset_seconds:
         return insights
     messages = tuple(
@@ -55,7 +65,20 @@ def shift(insights: Insights, offset_seconds: float) -> Insights:
         )
         for m in insights.messages
     )
-    return dataclasses.replace(insights, messages=messages)
+    moved: dict[str, tuple[InsightItem, ...]] = {
+        kind: tuple(
+            dataclasses.replace(i, start_seconds=_later(i.start_seconds, offset_seconds))
+            for i in getattr(insights, kind)
+        )
+        for kind in _ITEM_KINDS
+    }
+    topics = tuple(
+        dataclasses.replace(
+            t, start_seconds=_later(t.start_seconds, offset_seconds), end_seconds=_later(t.end_seconds, offset_seconds)
+        )
+        for t in insights.summary_topics
+    )
+    return dataclasses.replace(insights, messages=messages, summary_topics=topics, **moved)  # type: ignore[arg-type]
 
 
 def merge(parts: Sequence[tuple[float, Insights]]) -> Insights:
@@ -73,9 +96,12 @@ def merge(parts: Sequence[tuple[float, Insights]]) -> Insights:
         questions=tuple(q for ins in shifted for q in ins.questions),
         action_items=tuple(a for ins in shifted for a in ins.action_items),
         follow_ups=tuple(f for ins in shifted for f in ins.follow_ups),
+        decisions=tuple(d for ins in shifted for d in ins.decisions),
         summary=tuple(s for ins in shifted for s in ins.summary),
+        summary_topics=tuple(t for ins in shifted for t in ins.summary_topics),
         summary_url=next((ins.summary_url for ins in shifted if ins.summary_url), None),
         extra={k: v for ins in shifted for k, v in ins.extra.items()},
+        unavailable={k: v for ins in shifted for k, v in ins.unavailable.items()},
     )
 
 

@@ -21,6 +21,7 @@ class Speaker:
     channel: int
     name: str
     talk_seconds: float | None
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ def facts_from_doc(doc: Document | None) -> MeetingFacts:
             channel=int(c["channel"]),
             name=str(c.get("participant_name") or ""),
             talk_seconds=talk.get(int(c["channel"])),
+            email=str(c["participant_email"]) if c.get("participant_email") else None,
         )
         for c in sorted(_dicts(doc.get("channel_map")), key=lambda c: int(c["channel"]))
     )

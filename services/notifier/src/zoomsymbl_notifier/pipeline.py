@@ -17,10 +17,12 @@ from dataclasses import dataclass
 
 from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import Event, InsightsReady, MeetingFailed, stable_id
+from zoomsymbl_common.insights_engine import InsightsEngine
 from zoomsymbl_common.providers.base import Insights, JobState, SpeechProvider, SubmittedJob
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 
 from zoomsymbl_notifier import insights as merging
+from zoomsymbl_notifier.enrichment import enrich
 from zoomsymbl_notifier.insights import InsightsStore
 from zoomsymbl_notifier.jobs import JobRecord, Jobs
 from zoomsymbl_notifier.mail import Envelope, MailKind, compose, mail_domain, message_id, valid_address
@@ -36,6 +38,7 @@ SERVICE = "notifier"
 Publish = Callable[[Event], Awaitable[None]]
 ReleaseSlot = Callable[[JobRecord], Awaitable[bool]]
 ProviderFor = Callable[[TenantConfig], SpeechProvider]
+EngineFor = Callable[[TenantConfig], InsightsEngine | None]
 
 
 class UnknownJob(PoisonInputError):
@@ -58,6 +61,7 @@ class Pipeline:
     provider_for: ProviderFor
     publish: Publish
     release_slot: ReleaseSlot
+    engine_for: EngineFor = lambda _tenant: None
 
     def tenant_of(self, job: JobRecord) -> TenantConfig:
         """The tenant of ``job``, or :class:`UnknownJob`."""
@@ -89,7 +93,9 @@ class Pipeline:
         """Free the slot, store the insights, and finish the meeting if this was its last part."""
         await self._release(job)
         if not job.insights_stored:
-            found = await provider.fetch_insights(SubmittedJob(job.job_id, job.conversation_id))
+            raw = await provider.fetch_insights(SubmittedJob(job.job_id, job.conversation_id))
+            facts = await self.meetings.facts(job.tenant, job.meeting_uuid)
+            found = await enrich(raw, facts, self.engine_for(tenant))
             await self.insights.put(job, found)
             await self.jobs.mark(job, "insights_stored_at")
             log.info("insights stored", extra={**_ids(job), **merging.counts(found)})

@@ -1,10 +1,12 @@
-"""One provider client per tenant, created on first use and kept (it caches the provider's token)."""
+"""One provider client and one insights engine per tenant, created on first use and kept (the provider
+client caches its token)."""
 
 from __future__ import annotations
 
 import aiohttp
+from zoomsymbl_common.insights_engine import InsightsEngine
 from zoomsymbl_common.providers.base import SpeechProvider
-from zoomsymbl_common.providers.factory import make_provider
+from zoomsymbl_common.providers.factory import engine_config, make_provider
 from zoomsymbl_common.providers.symbl import SymblProvider
 from zoomsymbl_common.tenants import TenantConfig
 
@@ -41,3 +43,18 @@ class ProviderPool:
             summary_attempts=self._settings.summary_retry_attempts,
             summary_delay=self._settings.summary_retry_delay_seconds,
         )
+
+
+class EnginePool:
+    """``engines(tenant)`` → that tenant's :class:`InsightsEngine`, or None when it has none."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+        self._engines: dict[str, InsightsEngine | None] = {}
+
+    def __call__(self, tenant: TenantConfig) -> InsightsEngine | None:
+        """The engine of ``tenant`` (created on first use)."""
+        if tenant.id not in self._engines:
+            config = engine_config(tenant)
+            self._engines[tenant.id] = InsightsEngine(self._session, config) if config is not None else None
+        return self._engines[tenant.id]

@@ -86,9 +86,31 @@ def due_date(value: str) -> str:
 
 
 def _item_text(item: InsightItem) -> str:
-    notes = [f"assignee: {item.assignee}" if item.assignee else "", f"due: {due_date(item.due)}" if item.due else ""]
+    owner = item.assignee and (f"{item.assignee} <{item.assignee_email}>" if item.assignee_email else item.assignee)
+    notes = [f"owner: {owner}" if owner else "", f"due: {due_date(item.due)}" if item.due else ""]
     extra = ", ".join(n for n in notes if n)
-    return f"{item.text} ({extra})" if extra else item.text
+    text = f"{item.text} ({extra})" if extra else item.text
+    return _said(item, text)
+
+
+def _said(item: InsightItem, text: str) -> str:
+    """``[0:01:05] Elisa L: text`` when the item knows when (and by whom) it was said."""
+    who = f"{clean_line(item.speaker, 120)}: " if item.speaker else ""
+    when = f"[{clock(item.start_seconds)}] " if item.start_seconds is not None else ""
+    return f"{when}{who}{text}"
+
+
+def summary_lines(insights: Insights) -> list[str]:
+    """The summary by topic (``[0:00:00–0:05:10] Headline: text``), else the provider's summary lines."""
+    lines = []
+    for topic in insights.summary_topics:
+        span = ""
+        if topic.start_seconds is not None:
+            end = f"–{clock(topic.end_seconds)}" if topic.end_seconds is not None else ""
+            span = f"[{clock(topic.start_seconds)}{end}] "
+        head = f"{clean_line(topic.headline, 300)}: " if topic.headline else ""
+        lines.append(f"{span}{head}{topic.text}")
+    return lines or list(insights.summary)
 
 
 def talk_time_lines(facts: MeetingFacts) -> list[str]:
@@ -103,17 +125,23 @@ def talk_time_lines(facts: MeetingFacts) -> list[str]:
 
 
 def _sections(insights: Insights, facts: MeetingFacts) -> list[tuple[str, list[str]]]:
-    summary = list(insights.summary)
+    summary = summary_lines(insights)
     if not summary and insights.extra.get("summary") == "not ready":
         summary = ["The provider had not finished the summary yet; see the summary page."]
-    return [
-        ("Summary", summary),
-        ("Action items", [_item_text(i) for i in insights.action_items]),
-        ("Follow-ups", [_item_text(i) for i in insights.follow_ups]),
-        ("Questions", [i.text for i in insights.questions]),
-        ("Topics", [i.text for i in insights.topics]),
-        ("Talk time", talk_time_lines(facts)),
+    sections = [
+        ("Summary", "summary", summary),
+        ("Topics", "topics", [i.text for i in insights.topics]),
+        ("Questions", "questions", [_said(i, i.text) for i in insights.questions]),
+        ("Action items", "action_items", [_item_text(i) for i in insights.action_items]),
+        ("Follow-ups", "follow_ups", [_item_text(i) for i in insights.follow_ups]),
+        ("Decisions", "decisions", [_said(i, i.text) for i in insights.decisions]),
+        ("Talk time", "", talk_time_lines(facts)),
     ]
+    return [
+        (title, lines or ([f"(unavailable: {clean_line(insights.unavailable[key], 300)})"]
+                          if key in insights.unavailable else []))
+        for title, key, lines in sections
+    ]  # fmt: skip
 
 
 def _links(urls: Sequence[str]) -> list[str]:

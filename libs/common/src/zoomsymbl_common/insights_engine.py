@@ -1,0 +1,288 @@
+"""The insights engine: questions, action items, follow-ups and decisions from any OpenAI-compatible
+chat-completions endpoint (AssemblyAI's LLM Gateway, a self-hosted vLLM, llama.cpp server or Ollama).
+
+Contract: ``POST {base_url}/chat/completions`` with ``model``, ``messages``, ``max_tokens``,
+``response_format`` (JSON schema); the answer's ``choices[0].message.content`` is JSON. Documented at
+https://www.assemblyai.com/docs/llm-gateway/chat-completions (the Gateway authorises with the raw API key
+in ``Authorization``; OpenAI-style servers with ``Bearer``).
+
+The model's answer is untrusted input: it is validated against :class:`EngineAnswer` (bounded sizes),
+asked for once more when it is not valid JSON of that shape, and otherwise the sections are reported
+unavailable; a failing endpoint is retried briefly and then reported the same way. Nothing here raises
+for a bad answer: a report without questions is better than no report. A transcript longer than the
+context budget is cut into windows on utterance boundaries and the windows' items merged without duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import unicodedata
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from zoomsymbl_common.errors import RetryableError, ZoomsymblError
+from zoomsymbl_common.logs import redact
+from zoomsymbl_common.providers.base import InsightItem, TranscriptMessage
+from zoomsymbl_common.providers.http import read_json, transport_errors
+
+log = logging.getLogger("zoomsymbl.insights_engine")
+Section = Literal["questions", "action_items", "follow_ups", "decisions"]
+SECTIONS: tuple[Section, ...] = ("questions", "action_items", "follow_ups", "decisions")
+_CHARS_PER_TOKEN = 3.5  # conservative for English and most Latin-script text
+_PROMPT_TOKENS = 600  # the instructions and the schema
+
+
+class EngineItem(BaseModel):
+    """One item as the model must answer it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str = Field(min_length=1, max_length=500, description="The item in one sentence.")
+    speaker: str | None = Field(None, max_length=200, description="Who said it (a name from the transcript).")
+    owner: str | None = Field(None, max_length=200, description="Who is to do it (action items, follow-ups).")
+    time: float | None = Field(None, ge=0, description="Seconds from the meeting start where it was said.")
+
+
+class EngineAnswer(BaseModel):
+    """The JSON object the model must answer."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    questions: list[EngineItem] = Field(default_factory=list, max_length=100)
+    action_items: list[EngineItem] = Field(default_factory=list, max_length=100)
+    follow_ups: list[EngineItem] = Field(default_factory=list, max_length=100)
+    decisions: list[EngineItem] = Field(default_factory=list, max_length=100)
+
+
+INSTRUCTIONS = (
+    "You read the transcript of a meeting and extract, as JSON matching the given schema: "
+    "questions (asked by a participant), action_items (work someone committed to or was asked to do; owner = "
+    "who does it), follow_ups (things to send, schedule or check after the meeting; owner = who does it) and "
+    "decisions (what was agreed). Each transcript line is '[seconds] Name: words'; set speaker to the Name and "
+    "time to the seconds of the line it comes from. Use only names from the transcript. Answer with the JSON "
+    "object only; empty lists when there is nothing."
+)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Where the engine is and how to talk to it (from the tenant's configuration, never from input)."""
+
+    base_url: str
+    model: str
+    api_key: SecretStr = field(default_factory=lambda: SecretStr(""))
+    auth_scheme: Literal["raw", "bearer"] = "bearer"
+    context_tokens: int = 32_000
+    max_output_tokens: int = 4_000
+    structured_output: bool = True
+    attempts: int = 3
+    backoff_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """The derived sections, and the sections that could not be derived with the reason."""
+
+    questions: tuple[InsightItem, ...] = ()
+    action_items: tuple[InsightItem, ...] = ()
+    follow_ups: tuple[InsightItem, ...] = ()
+    decisions: tuple[InsightItem, ...] = ()
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+
+class EngineAnswerInvalid(ZoomsymblError):
+    """The model answered something that is not JSON of the required shape."""
+
+
+def transcript_line(message: TranscriptMessage) -> str:
+    """``[12.5] Elisa L: words`` — the form the instructions describe."""
+    return f"[{message.start_seconds:.1f}] {_clean(message.speaker, 120) or 'Speaker'}: {_clean(message.text, 5000)}"
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative token count (no tokenizer of the model at hand)."""
+    return int(len(text) / _CHARS_PER_TOKEN) + 1
+
+
+def windows(messages: Sequence[TranscriptMessage], budget_tokens: int) -> list[list[TranscriptMessage]]:
+    """``messages`` cut on utterance boundaries into runs whose lines fit ``budget_tokens`` each."""
+    result: list[list[TranscriptMessage]] = []
+    current: list[TranscriptMessage] = []
+    used = 0
+    for message in messages:
+        cost = estimate_tokens(transcript_line(message)) + 1
+        if current and used + cost > budget_tokens:
+            result.append(current)
+            current, used = [], 0
+        current.append(message)
+        used += cost
+    if current:
+        result.append(current)
+    return result
+
+
+def request_body(config: EngineConfig, lines: Sequence[str]) -> dict[str, Any]:
+    """The chat-completions request for one window."""
+    body: dict[str, Any] = {
+        "model": config.model,
+        "messages": [
+            {"role": "system", "content": INSTRUCTIONS},
+            {"role": "user", "content": "Transcript:\n" + "\n".join(lines)},
+        ],
+        "max_tokens": config.max_output_tokens,
+        "temperature": 0,
+    }
+    if config.structured_output:
+        schema = EngineAnswer.model_json_schema()
+        body["response_format"] = {"type": "json_schema", "json_schema": {"name": "meeting_insights", "schema": schema}}
+    return body
+
+
+def parse_answer(data: dict[str, Any]) -> EngineAnswer:
+    """``choices[0].message.content`` as :class:`EngineAnswer`, or :class:`EngineAnswerInvalid`."""
+    try:
+        content = data["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise EngineAnswerInvalid("the answer has no choices[0].message.content") from None
+    if not isinstance(content, str):
+        raise EngineAnswerInvalid("the answer's content is not text")
+    text = re.sub(r"^```(?:json)?\s*|\s*```$", "", content.strip())
+    try:
+        return EngineAnswer.model_validate(json.loads(text))
+    except (ValueError, ValidationError) as exc:
+        raise EngineAnswerInvalid(f"the answer is not valid insights JSON ({type(exc).__name__})") from None
+
+
+def _clean(value: str, limit: int) -> str:
+    chars = (" " if unicodedata.category(c).startswith("C") else c for c in value)
+    return " ".join("".join(chars).split())[:limit]
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[^\w]+", " ", text.casefold()).strip()
+
+
+@dataclass(frozen=True)
+class People:
+    """The meeting's participants (name → e-mail) and its length: what an answer is checked against."""
+
+    emails: dict[str, str | None]
+    duration_seconds: float | None = None
+
+    def name(self, value: str | None) -> str | None:
+        """``value`` if it names a participant (case-insensitively), else None: the model may not invent people."""
+        if not value:
+            return None
+        wanted = _clean(value, 200).casefold()
+        return next((n for n in self.emails if n.casefold() == wanted), None)
+
+    def time(self, value: float | None) -> float | None:
+        limit = (self.duration_seconds or 0.0) + 60.0 if self.duration_seconds else None
+        return value if value is not None and (limit is None or value <= limit) else None
+
+
+def to_items(answer: EngineAnswer, section: Section, people: People) -> tuple[InsightItem, ...]:
+    """One section of a validated answer as insight items, names checked and owners' e-mails added."""
+    items = []
+    for raw in getattr(answer, section):
+        owner = people.name(raw.owner) if section in ("action_items", "follow_ups") else None
+        speaker = people.name(raw.speaker)
+        assignee = owner or (speaker if section in ("action_items", "follow_ups") else None)
+        items.append(
+            InsightItem(
+                text=_clean(raw.text, 500),
+                assignee=assignee,
+                assignee_email=people.emails.get(assignee) if assignee else None,
+                speaker=speaker,
+                start_seconds=people.time(raw.time),
+            )
+        )
+    return tuple(i for i in items if i.text)
+
+
+def merge_items(groups: Sequence[Sequence[InsightItem]]) -> tuple[InsightItem, ...]:
+    """Items of every window, the first of each duplicate text kept, in meeting order."""
+    seen: dict[str, InsightItem] = {}
+    for group in groups:
+        for item in group:
+            seen.setdefault(_key(item.text), item)
+    return tuple(sorted(seen.values(), key=lambda i: i.start_seconds if i.start_seconds is not None else 1e12))
+
+
+Sleep = Callable[[float], Awaitable[Any]]
+
+
+class InsightsEngine:
+    """A client of one OpenAI-compatible endpoint."""
+
+    def __init__(self, session: aiohttp.ClientSession, config: EngineConfig, sleep: Sleep = asyncio.sleep) -> None:
+        self._session = session
+        self.config = config
+        self._sleep = sleep
+        self._url = config.base_url.rstrip("/") + "/chat/completions"
+
+    def _headers(self) -> dict[str, str]:
+        key = self.config.api_key.get_secret_value()
+        if not key:
+            return {}
+        return {"Authorization": key if self.config.auth_scheme == "raw" else f"Bearer {key}"}
+
+    async def derive(self, messages: Sequence[TranscriptMessage], people: People) -> EngineResult:
+        """Every section for ``messages``; never raises for the engine's failures (see the module doc)."""
+        if not messages:
+            return EngineResult()
+        budget = max(500, self.config.context_tokens - self.config.max_output_tokens - _PROMPT_TOKENS)
+        parts = windows(messages, budget)
+        answers: list[EngineAnswer] = []
+        failures: list[str] = []
+        for part in parts:
+            try:
+                answers.append(await self._window([transcript_line(m) for m in part]))
+            except ZoomsymblError as exc:
+                failures.append(redact(str(exc))[:200])
+        unavailable: dict[str, str] = {}
+        if failures:
+            why = f"insights engine failed for {len(failures)} of {len(parts)} parts of the transcript: {failures[0]}"
+            unavailable = {s: why[:300] for s in SECTIONS}
+            log.warning("insights engine sections unavailable", extra={"failed_windows": len(failures)})
+        sections = {s: merge_items([to_items(a, s, people) for a in answers]) for s in SECTIONS}
+        return EngineResult(unavailable=unavailable, **sections)
+
+    async def _window(self, lines: list[str]) -> EngineAnswer:
+        body = request_body(self.config, lines)
+        last: ZoomsymblError | None = None
+        invalid_seen = False
+        for attempt in range(1, self.config.attempts + 1):
+            try:
+                return parse_answer(await self._call(body))
+            except EngineAnswerInvalid as exc:
+                # One more question after an invalid answer, then the section is unavailable.
+                if invalid_seen:
+                    raise
+                invalid_seen, last = True, exc
+            except RetryableError as exc:
+                last = exc
+                if attempt < self.config.attempts:
+                    wait = (
+                        exc.retry_after
+                        if exc.retry_after is not None
+                        else self.config.backoff_seconds * 2 ** (attempt - 1)
+                    )
+                    await self._sleep(min(wait, 60.0))
+        assert last is not None
+        raise last
+
+    async def _call(self, body: dict[str, Any]) -> dict[str, Any]:
+        timeout = aiohttp.ClientTimeout(total=300, sock_connect=10)
+        async with (
+            transport_errors("insights engine", "chat completion"),
+            self._session.post(self._url, json=body, headers=self._headers(), timeout=timeout) as resp,
+        ):
+            return await read_json("insights engine", "chat completion", resp, stage="insights")

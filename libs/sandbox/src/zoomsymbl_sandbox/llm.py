@@ -1,0 +1,206 @@
+"""SANDBOX OpenAI-compatible chat completions (an LLM that is not one), for tests and ``make demo``.
+
+Imitates ``POST /v1/chat/completions`` as documented by AssemblyAI's LLM Gateway
+(https://www.assemblyai.com/docs/llm-gateway/chat-completions: raw API key in ``Authorization``, models
+such as ``claude-sonnet-4-6``) and by OpenAI-style servers (https://platform.openai.com/docs/api-reference/chat/create,
+vLLM's and llama.cpp's OpenAI-compatible servers: ``Authorization: Bearer <key>``): ``model`` must be one
+the server serves, ``messages`` a non-empty list, a prompt longer than the context window minus
+``max_tokens`` is refused with ``context_length_exceeded``, errors are ``{"error": {"message", "type", "code"}}``.
+
+The answer is deterministic, schema-valid JSON derived from the transcript lines (``[seconds] Name: words``)
+in the prompt by :mod:`zoomsymbl_sandbox.provider_understanding`, so tests can assert content.
+``/_sandbox/faults`` makes the next answers invalid JSON or HTTP errors; ``/_sandbox/stats`` counts calls.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+
+from zoomsymbl_sandbox.provider_understanding import Line, findings
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_LINE = re.compile(r"^\[(\d+(?:\.\d+)?)\] ([^:\n]{1,200}): (.*)$")
+_CHARS_PER_TOKEN = 4
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """Settings of the LLM sandbox."""
+
+    api_key: str = "sandbox-llm-key"
+    auth: Literal["raw", "bearer", "none"] = "bearer"
+    models: tuple[str, ...] = ("claude-sonnet-4-6", "sandbox-model")
+    context_tokens: int = 128_000
+
+
+@dataclass
+class LLMState:
+    """Faults to inject and what was asked."""
+
+    config: LLMConfig
+    invalid_json_next: int = 0
+    fail_next: int = 0
+    fail_status: int = 503
+    calls: int = 0
+    answered: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    max_prompt_tokens: int = 0
+    prompts: list[str] = field(default_factory=list)
+
+
+LLM_STATE = web.AppKey("llm_state", LLMState)
+
+
+def _error(status: int, message: str, code: str, kind: str = "invalid_request_error") -> web.Response:
+    return web.json_response({"error": {"message": message, "type": kind, "code": code}}, status=status)
+
+
+def transcript_lines(text: str) -> list[Line]:
+    """The ``[seconds] Name: words`` lines of a prompt."""
+    lines = []
+    for raw in text.splitlines():
+        match = _LINE.match(raw.strip())
+        if match:
+            start = float(match.group(1))
+            lines.append(Line(match.group(2).strip(), start, start, match.group(3).strip()))
+    return lines
+
+
+def answer_for(lines: list[Line]) -> dict[str, list[dict[str, Any]]]:
+    """The insights JSON for ``lines``: each classified sentence with its speaker, owner and time."""
+    answer: dict[str, list[dict[str, Any]]] = {"questions": [], "action_items": [], "follow_ups": [], "decisions": []}
+    section = {
+        "question": "questions",
+        "action_item": "action_items",
+        "follow_up": "follow_ups",
+        "decision": "decisions",
+    }
+    for found in findings(lines):
+        item: dict[str, Any] = {"text": found.sentence, "speaker": found.line.speaker, "time": found.line.start_s}
+        if found.kind in ("action_item", "follow_up"):
+            item["owner"] = found.line.speaker
+        answer[section[found.kind]].append(item)
+    return answer
+
+
+def _authorised(request: web.Request, config: LLMConfig) -> bool:
+    if config.auth == "none":
+        return True
+    given = request.headers.get("Authorization", "")
+    expected = config.api_key if config.auth == "raw" else f"Bearer {config.api_key}"
+    return given == expected
+
+
+def _refuse(state: LLMState, code: str, response: web.Response) -> web.Response:
+    state.refused[code] = state.refused.get(code, 0) + 1
+    return response
+
+
+def _check(body: object, config: LLMConfig) -> tuple[str, int] | web.Response:
+    """(prompt text, max_tokens) of a valid request, or the error answer."""
+    if not isinstance(body, dict):
+        return _error(400, "request body must be a JSON object", "invalid_request")
+    if body.get("model") not in config.models:
+        return _error(404, f"The model {body.get('model')!r} does not exist", "model_not_found")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return _error(400, "messages must be a non-empty array", "invalid_messages")
+    texts = [m.get("content") for m in messages if isinstance(m, dict)]
+    if len(texts) != len(messages) or not all(isinstance(t, str) for t in texts):
+        return _error(400, "every message needs a role and string content", "invalid_messages")
+    max_tokens = body.get("max_tokens", 1024)
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        return _error(400, "max_tokens must be a positive integer", "invalid_max_tokens")
+    response_format = body.get("response_format")
+    if response_format is not None and (
+        not isinstance(response_format, dict) or response_format.get("type") not in ("json_schema", "json_object")
+    ):
+        return _error(400, "response_format.type must be json_schema or json_object", "invalid_response_format")
+    return "\n".join(str(t) for t in texts), max_tokens
+
+
+async def chat_completions(request: web.Request) -> web.Response:
+    """``POST /v1/chat/completions``."""
+    state = request.app[LLM_STATE]
+    state.calls += 1
+    if not _authorised(request, state.config):
+        return _refuse(state, "auth", _error(401, "Invalid API key", "invalid_api_key", "authentication_error"))
+    try:
+        body = await request.json()
+    except ValueError:
+        return _refuse(state, "json", _error(400, "request body must be JSON", "invalid_json"))
+    checked = _check(body, state.config)
+    if isinstance(checked, web.Response):
+        return _refuse(state, "request", checked)
+    prompt, max_tokens = checked
+    tokens = len(prompt) // _CHARS_PER_TOKEN + 1
+    state.max_prompt_tokens = max(state.max_prompt_tokens, tokens)
+    if tokens + max_tokens > state.config.context_tokens:
+        message = f"maximum context length is {state.config.context_tokens} tokens, requested {tokens + max_tokens}"
+        return _refuse(state, "context", _error(400, message, "context_length_exceeded"))
+    if state.fail_next > 0:
+        state.fail_next -= 1
+        return _refuse(state, "fault", _error(state.fail_status, "Injected sandbox fault", "server_error", "api_error"))
+    state.prompts.append(prompt)
+    content = json.dumps(answer_for(transcript_lines(prompt)))
+    if state.invalid_json_next > 0:
+        state.invalid_json_next -= 1
+        content = "Sure! Here are the insights: {questions: [unfinished"
+    state.answered += 1
+    return web.json_response(
+        {
+            "id": f"chatcmpl-sandbox-{state.calls}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": tokens, "completion_tokens": len(content) // 4, "total_tokens": tokens},
+        }
+    )
+
+
+async def set_faults(request: web.Request) -> web.Response:
+    state = request.app[LLM_STATE]
+    body = await request.json()
+    if not isinstance(body, dict):
+        return _error(400, "faults must be a JSON object", "invalid_faults")
+    for name in ("invalid_json_next", "fail_next", "fail_status"):
+        if name in body:
+            setattr(state, name, int(body[name]))
+    return await get_stats(request)
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    state = request.app[LLM_STATE]
+    return web.json_response(
+        {
+            "calls": state.calls,
+            "answered": state.answered,
+            "refused": state.refused,
+            "max_prompt_tokens": state.max_prompt_tokens,
+            "invalid_json_next": state.invalid_json_next,
+            "fail_next": state.fail_next,
+        }
+    )
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "sandbox": "llm"})
+
+
+def build_llm_app(config: LLMConfig) -> web.Application:
+    """The LLM sandbox as an aiohttp application."""
+    app = web.Application()
+    app[LLM_STATE] = LLMState(config)
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/_sandbox/faults", set_faults)
+    app.router.add_get("/_sandbox/stats", get_stats)
+    app.router.add_get("/healthz", healthz)
+    return app

@@ -1,0 +1,71 @@
+"""From a provider's raw result to the report's insights: names instead of channels, and the sections
+the provider does not produce derived by the insights engine.
+
+The mixer knows who is on which channel (``channel_map``); a provider only knows channel numbers
+("Channel 2"). Every utterance on a named channel gets that participant's name and e-mail; a shared
+channel keeps the name the mixer gave it. The insights engine (an OpenAI-compatible endpoint) then
+derives questions, follow-ups and decisions, and action items with their owners; where the provider
+has action items of its own (AssemblyAI's Speech Understanding, Symbl) they are kept when the engine has
+none, so a report never loses a section the provider delivered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from zoomsymbl_common.insights_engine import EngineResult, InsightsEngine, People
+from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
+
+from zoomsymbl_notifier.meetings import MeetingFacts
+
+
+def people(facts: MeetingFacts) -> People:
+    """The meeting's named participants with their e-mails, and its length."""
+    emails = {s.name: s.email for s in facts.speakers if s.name}
+    return People(emails=emails, duration_seconds=facts.duration_seconds)
+
+
+def name_speakers(insights: Insights, facts: MeetingFacts) -> Insights:
+    """Messages on a channel of the channel map carry its participant's name (and e-mail when known)."""
+    by_channel = {s.channel: s for s in facts.speakers if s.name}
+    if not by_channel:
+        return insights
+
+    def named(message: TranscriptMessage) -> TranscriptMessage:
+        speaker = by_channel.get(message.channel) if message.channel is not None else None
+        if speaker is None:
+            return message
+        return dataclasses.replace(message, speaker=speaker.name, email=message.email or speaker.email)
+
+    return dataclasses.replace(insights, messages=tuple(named(m) for m in insights.messages))
+
+
+def _with_owner_emails(items: tuple[InsightItem, ...], known: People) -> tuple[InsightItem, ...]:
+    return tuple(
+        dataclasses.replace(i, assignee_email=i.assignee_email or known.emails.get(i.assignee or "")) for i in items
+    )
+
+
+def combine(insights: Insights, derived: EngineResult, known: People) -> Insights:
+    """The provider's result with the engine's sections; the provider's own items win only where the
+    engine produced none, and an engine failure is reported as such for the sections it left empty."""
+    unavailable = dict(insights.unavailable)
+    sections: dict[str, tuple[InsightItem, ...]] = {}
+    for kind in ("questions", "action_items", "follow_ups", "decisions"):
+        mine: tuple[InsightItem, ...] = getattr(derived, kind)
+        theirs: tuple[InsightItem, ...] = getattr(insights, kind)
+        sections[kind] = _with_owner_emails(mine or theirs, known)
+        if kind in derived.unavailable and not sections[kind]:
+            unavailable[kind] = derived.unavailable[kind]
+        elif sections[kind]:
+            unavailable.pop(kind, None)
+    return dataclasses.replace(insights, unavailable=unavailable, **sections)  # type: ignore[arg-type]
+
+
+async def enrich(insights: Insights, facts: MeetingFacts, engine: InsightsEngine | None) -> Insights:
+    """Names applied, then the engine's sections added (when the tenant has an engine)."""
+    named = name_speakers(insights, facts)
+    known = people(facts)
+    if engine is None:
+        return dataclasses.replace(named, action_items=_with_owner_emails(named.action_items, known))
+    return combine(named, await engine.derive(named.messages, known), known)
