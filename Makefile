@@ -72,3 +72,18 @@ bench: infra-up ## every benchmark, with its baseline in the same run → bench/
 
 clean: infra-down ## stop servers and delete every cached build and data dir
 	rm -rf .cache .venv
+
+# ---- the chart on a real Kubernetes control plane (docs/cluster-test.md)
+.PHONY: cluster-build cluster-test
+HELM3_VERSION ?= v3.21.4
+HELM3_DIR := .cache/helm-$(HELM3_VERSION)/bin
+
+cluster-build: ## build Kubernetes v1.36.3 (one binary), kubectl and kwok into .cache/cluster (~15 min cold, cached)
+	bash scripts/cluster.sh build
+
+cluster-test: install helm cluster-build ## the chart on a local control plane + kwok: install/test/upgrade/rollback/uninstall, Helm 4 and 3
+	HELM_VERSION=$(HELM3_VERSION) HELM_BIN_DIR=$(CURDIR)/$(HELM3_DIR) bash scripts/install_helm.sh
+	trap 'bash scripts/cluster.sh down' EXIT; \
+	  $(UV) run --frozen pytest tests/deploy/test_cluster.py $(PYTEST_ARGS) && \
+	  ZS_CLUSTER_HELM=$(CURDIR)/$(HELM3_DIR)/helm $(UV) run --frozen pytest tests/deploy/test_cluster.py $(PYTEST_ARGS)
+	@cat .cache/cluster/timings-helm-*.txt

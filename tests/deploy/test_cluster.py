@@ -1,0 +1,309 @@
+"""The chart on a real Kubernetes v1.36.3 control plane (scripts/cluster.sh) in Pod Security "restricted" namespaces.
+
+Install with the defaults and with the production example, `helm test`, upgrade, rollback, uninstall and
+what stays behind, each checked against the real API server, admission plugins and controllers; kwok plays
+the kubelet, so pods turn Ready without running a container (images and probes are not exercised here).
+The tests run in file order and share one cluster and release; they skip unless `make cluster-test` has
+built the binaries. Step times are written to .cache/cluster/timings-<helm version>.txt.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.deploy.helm_chart import CHART, PRODUCTION_VALUES
+from tests.deploy.kube_cluster import (
+    CLUSTER_DIR,
+    Kube,
+    hook_runs,
+    missing_cache,
+    namespaced_objects,
+    pod_security_lines,
+    restricted_namespace,
+    restricted_pod,
+    running_cluster,
+)
+
+_missing = missing_cache()
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.skipif(_missing is not None, reason=f"no local cluster build: {_missing}"),
+    pytest.mark.timeout(600),
+]
+
+K8S_VERSION = "v1.36.3"
+DEFAULTS_NS, PRODUCTION_NS = "zs-defaults", "zs-production"
+RELEASE = "zs"
+PROD_RELEASE = "zoomsymbl"  # the production example's own labels name this release
+AUTOSCALED = ("ingest", "mixer", "submitter")
+# What a namespace holds on its own (the root CA bundle, the default service account).
+NAMESPACE_BASELINE = ["ConfigMap/kube-root-ca.crt", "ServiceAccount/default"]
+SERVICE_MONITOR_CRD: dict[str, Any] = {
+    # A stand-in for the Prometheus Operator's CRD: only its API has to be served for the chart to use it.
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
+    "spec": {
+        "group": "monitoring.coreos.com",
+        "scope": "Namespaced",
+        "names": {"kind": "ServiceMonitor", "listKind": "ServiceMonitorList", "plural": "servicemonitors",
+                  "singular": "servicemonitor"},
+        "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+            "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}],
+    },
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
+    with running_cluster(tmp_path_factory.mktemp("helm-home")) as kube:
+        for name in (DEFAULTS_NS, PRODUCTION_NS):
+            kube.apply(restricted_namespace(name))
+        try:
+            yield kube
+        finally:
+            version = kube.helm("version", "--template", "{{.Version}}").stdout.strip()
+            lines = [f"{seconds:7.1f} s  {step}" for step, seconds in kube.timings.items()]
+            out = CLUSTER_DIR / f"timings-helm-{version}.txt"
+            out.write_text(f"helm {version}, Kubernetes {K8S_VERSION}\n" + "\n".join(lines) + "\n", encoding="utf-8")
+
+
+def no_pod_security_warnings(output: str) -> str:
+    found = pod_security_lines(output)
+    assert found == [], "PodSecurity warnings in helm's output:\n" + "\n".join(found)
+    return output
+
+
+def deployments(kube: Kube, namespace: str) -> dict[str, dict[str, Any]]:
+    """Deployments of the namespace by component label."""
+    items = kube.get("deployments", "-n", namespace)["items"]
+    return {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in items}
+
+
+def assert_all_ready(kube: Kube, namespace: str) -> dict[str, dict[str, Any]]:
+    found = deployments(kube, namespace)
+    assert sorted(found) == ["ingest", "mixer", "notifier", "submitter"]
+    for component, deployment in found.items():
+        status = deployment["status"]
+        want = deployment["spec"]["replicas"]
+        assert status.get("readyReplicas") == status.get("updatedReplicas") == want, (component, status)
+    return found
+
+
+def log_level(kube: Kube, namespace: str, release: str) -> str:
+    data = kube.get("configmap", f"{release}-zoomsymbl-config", "-n", namespace)["data"]
+    return str(data["ZOOMSYMBL_LOG_LEVEL"])
+
+
+def pods_gone(kube: Kube, namespace: str) -> bool:
+    return not kube.get("pods", "-n", namespace)["items"]
+
+
+# ----------------------------------------------------------------------------------------------- the cluster
+
+
+def test_the_cluster_is_the_pinned_release_with_a_ready_node(kube: Kube) -> None:
+    server = kube.kubectl("version", "-o", "json").stdout
+    assert f'"gitVersion": "{K8S_VERSION}"' in server
+    (node,) = kube.get("nodes")["items"]
+    ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True"
+
+
+def test_pod_security_refuses_a_pod_that_allows_privilege_escalation(kube: Kube) -> None:
+    # The negative control: the admission plugin is in the path and enforces "restricted" here.
+    refused = kube.apply(restricted_pod("escalates", allow_privilege_escalation=True), "-n", DEFAULTS_NS, check=False)
+    assert refused.returncode != 0
+    assert 'violates PodSecurity "restricted:latest"' in refused.stderr
+    assert "allowPrivilegeEscalation != false" in refused.stderr
+    assert kube.kubectl("get", "pod", "escalates", "-n", DEFAULTS_NS, check=False).returncode != 0
+    # The same pod without that one setting is admitted (server-side dry run), so the field alone was refused.
+    kube.apply(restricted_pod("escalates", allow_privilege_escalation=False), "-n", DEFAULTS_NS, "--dry-run=server")
+
+
+def test_a_pod_security_warning_reaches_helms_output(kube: Kube, tmp_path: Path) -> None:
+    # The "no warnings" checks below mean something only if helm prints the plugin's warnings.
+    chart = tmp_path / "warns"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: warns\nversion: 0.1.0\n", encoding="utf-8")
+    pod = restricted_pod("x", allow_privilege_escalation=True)
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "warns"},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "warns"}},
+            "template": {"metadata": {"labels": {"app": "warns"}}, "spec": pod["spec"]},
+        },
+    }
+    (chart / "templates" / "deployment.yaml").write_text(json.dumps(deployment), encoding="utf-8")
+    proc = kube.helm("install", "warns", str(chart), "-n", DEFAULTS_NS)
+    kube.helm("uninstall", "warns", "-n", DEFAULTS_NS, "--wait")
+    assert any("allowPrivilegeEscalation" in line for line in pod_security_lines(proc.stdout + proc.stderr))
+
+
+# ----------------------------------------------------------------------------------------------- defaults
+
+
+def test_install_with_defaults_waits_for_every_service(kube: Kube) -> None:
+    output = kube.timed_helm(
+        "install --wait (defaults)", "install", RELEASE, str(CHART), "-n", DEFAULTS_NS, "--wait", "--timeout", "5m"
+    )
+    no_pod_security_warnings(output)
+    found = assert_all_ready(kube, DEFAULTS_NS)
+    assert {c: d["spec"]["replicas"] for c, d in found.items()} == {
+        "ingest": 2,
+        "mixer": 1,
+        "submitter": 1,
+        "notifier": 2,
+    }
+    # The topics hook ran once, succeeded and deleted itself (hook-delete-policy hook-succeeded).
+    assert hook_runs(kube, DEFAULTS_NS, f"{RELEASE}-zoomsymbl-topics") == 1
+    assert kube.get("jobs", "-n", DEFAULTS_NS)["items"] == []
+    assert len(kube.get("pdb", "-n", DEFAULTS_NS)["items"]) == 2
+
+
+def test_helm_test_passes(kube: Kube) -> None:
+    output = kube.timed_helm("helm test (defaults)", "test", RELEASE, "-n", DEFAULTS_NS, "--timeout", "2m")
+    no_pod_security_warnings(output)
+    assert "Succeeded" in output
+    assert kube.get("pods", "-n", DEFAULTS_NS, "-l", "app.kubernetes.io/component=test")["items"] == []
+
+
+def test_upgrade_changes_a_value_rolls_the_pods_and_reruns_the_topics_hook(kube: Kube) -> None:
+    before = {c: d["metadata"]["generation"] for c, d in deployments(kube, DEFAULTS_NS).items()}
+    output = kube.timed_helm(
+        "upgrade --wait (logLevel=DEBUG)",
+        *("upgrade", RELEASE, str(CHART), "-n", DEFAULTS_NS, "--set", "logLevel=DEBUG", "--wait", "--timeout", "5m"),
+    )
+    no_pod_security_warnings(output)
+    assert log_level(kube, DEFAULTS_NS, RELEASE) == "DEBUG"
+    after = assert_all_ready(kube, DEFAULTS_NS)
+    # checksum/config changed, so every Deployment got a new pod template.
+    assert all(after[c]["metadata"]["generation"] > before[c] for c in before)
+    assert hook_runs(kube, DEFAULTS_NS, f"{RELEASE}-zoomsymbl-topics") == 2
+
+
+def test_rollback_restores_the_first_revision(kube: Kube) -> None:
+    output = kube.timed_helm(
+        "rollback --wait", "rollback", RELEASE, "1", "-n", DEFAULTS_NS, "--wait", "--timeout", "5m"
+    )
+    no_pod_security_warnings(output)
+    assert log_level(kube, DEFAULTS_NS, RELEASE) == "INFO"
+    assert_all_ready(kube, DEFAULTS_NS)
+    history = kube.helm("history", RELEASE, "-n", DEFAULTS_NS, "-o", "json").stdout
+    assert '"revision":3' in history.replace(" ", "") and '"status":"deployed"' in history.replace(" ", "")
+
+
+def test_uninstall_leaves_only_what_the_runbook_says(kube: Kube) -> None:
+    kube.timed_helm("uninstall --wait (defaults)", "uninstall", RELEASE, "-n", DEFAULTS_NS, "--wait")
+    kube.wait_until("the release's pods deleted", lambda: pods_gone(kube, DEFAULTS_NS))
+    # docs/operations.md "Uninstall, and what stays": nothing of the release in Kubernetes (the chart-made
+    # Secret included; no release history either), only what any namespace holds.
+    assert namespaced_objects(kube, DEFAULTS_NS) == NAMESPACE_BASELINE
+
+
+# ----------------------------------------------------------------------------------------------- production
+
+
+def production_prerequisites(kube: Kube) -> None:
+    """What the production example expects to exist: its Secret, and the fast-ssd storage class with volumes."""
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "zoomsymbl-credentials", "namespace": PRODUCTION_NS},
+        "stringData": {
+            "mongo-uri": "mongodb://zoomsymbl:x@mongo.invalid:27017/zoomsymbl",
+            "s3-access-key": "access",
+            "s3-secret-key": "secret",
+            "callback-secret": "0123456789abcdef0123",
+            "smtp-password": "smtp",
+            "tenants.json": '{"tenants": []}',
+        },
+    }
+    kube.apply(secret)
+    kube.apply(
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": "fast-ssd"},
+            "provisioner": "kubernetes.io/no-provisioner",
+            "volumeBindingMode": "WaitForFirstConsumer",
+        }
+    )
+    # Pre-made volumes for the mixer's ephemeral claims (no provisioner here); the PV controller binds them.
+    for index in range(6):
+        kube.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": f"fast-ssd-{index}"},
+                "spec": {
+                    "storageClassName": "fast-ssd",
+                    "capacity": {"storage": "50Gi"},
+                    "accessModes": ["ReadWriteOnce"],
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "hostPath": {"path": f"/nonexistent/fast-ssd-{index}"},
+                },
+            }
+        )
+
+
+def test_install_with_the_production_example_starts_at_the_hpa_minimum(kube: Kube) -> None:
+    production_prerequisites(kube)
+    output = kube.timed_helm(
+        "install --wait (production example)",
+        *("install", PROD_RELEASE, str(CHART), "-n", PRODUCTION_NS, "-f", str(PRODUCTION_VALUES)),
+        *("--wait", "--timeout", "5m"),
+    )
+    no_pod_security_warnings(output)
+    found = assert_all_ready(kube, PRODUCTION_NS)
+    hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in kube.get("hpa", "-n", PRODUCTION_NS)["items"]}
+    for component in AUTOSCALED:
+        name = found[component]["metadata"]["name"]
+        # --wait returned with as many ready pods as the HPA keeps at least (2), not 1.
+        assert found[component]["status"]["readyReplicas"] == hpas[name]["spec"]["minReplicas"] == 2
+    claims = kube.get("pvc", "-n", PRODUCTION_NS)["items"]
+    assert len(claims) == 2 and {c["status"]["phase"] for c in claims} == {"Bound"}
+    # No Prometheus Operator here: no ServiceMonitor (it would have failed the install), and the notes say so.
+    assert "kind: ServiceMonitor" not in kube.helm("get", "manifest", PROD_RELEASE, "-n", PRODUCTION_NS).stdout
+    assert "no ServiceMonitor was created" in output
+    assert len(kube.get("networkpolicy", "-n", PRODUCTION_NS)["items"]) == 4
+    assert len(kube.get("pdb", "-n", PRODUCTION_NS)["items"]) == 4
+
+
+def test_upgrade_keeps_the_hpa_scale_and_adds_the_service_monitor_once_served(kube: Kube) -> None:
+    mixer = f"{PROD_RELEASE}-zoomsymbl-mixer"
+    # Stand in for the HPA scaling the mixer to 3: an upgrade must not take it back to the minimum.
+    kube.kubectl("scale", f"deployment/{mixer}", "--replicas=3", "-n", PRODUCTION_NS)
+    kube.apply(SERVICE_MONITOR_CRD)
+    kube.kubectl("wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=60s")
+    output = kube.timed_helm(
+        "upgrade --wait (production, ServiceMonitor API served)",
+        *("upgrade", PROD_RELEASE, str(CHART), "-n", PRODUCTION_NS, "-f", str(PRODUCTION_VALUES)),
+        *("--wait", "--timeout", "5m"),
+    )
+    no_pod_security_warnings(output)
+    found = assert_all_ready(kube, PRODUCTION_NS)
+    assert found["mixer"]["spec"]["replicas"] == 3
+    assert hook_runs(kube, PRODUCTION_NS, f"{PROD_RELEASE}-zoomsymbl-topics") == 2
+    (monitor,) = kube.get("servicemonitors", "-n", PRODUCTION_NS)["items"]
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+def test_production_helm_test_and_uninstall_keep_only_the_existing_secret(kube: Kube) -> None:
+    no_pod_security_warnings(
+        kube.timed_helm("helm test (production)", "test", PROD_RELEASE, "-n", PRODUCTION_NS, "--timeout", "2m")
+    )
+    kube.timed_helm("uninstall --wait (production)", "uninstall", PROD_RELEASE, "-n", PRODUCTION_NS, "--wait")
+    kube.wait_until("the release's pods deleted", lambda: pods_gone(kube, PRODUCTION_NS))
+    # The ephemeral scratch claims went with their pods; the Secret the user made stays (docs/operations.md).
+    kube.wait_until("the scratch claims deleted", lambda: kube.get("pvc", "-n", PRODUCTION_NS)["items"] == [])
+    assert namespaced_objects(kube, PRODUCTION_NS) == sorted([*NAMESPACE_BASELINE, "Secret/zoomsymbl-credentials"])
