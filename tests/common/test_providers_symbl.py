@@ -115,6 +115,9 @@ def test_options_carry_named_channels_and_the_meeting_name() -> None:
     ]
     assert json.loads(as_query(options)["channelMetadata"]) == options["channelMetadata"]
     assert as_query(options)["enableSeparateRecognitionPerChannel"] == "true"
+    # Without it Symbl never makes a summary (Get summary using Async API).
+    assert options["enableSummary"] is True
+    assert as_query(options)["enableSummary"] == "true"
 
 
 def test_one_shared_channel_asks_for_diarization() -> None:
@@ -171,14 +174,37 @@ async def test_the_concurrency_cap_is_a_rate_limit_not_a_failure(
 
 
 async def test_a_rejected_request_fails_with_the_providers_message_and_no_secret(
-    sandbox: Sandbox, session: aiohttp.ClientSession, two_speakers: Path
+    sandbox: Sandbox, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     server = await sandbox()
     provider = client(session, server)
+    mono = make_tone_audio(tmp_path / "mono.flac", [[(0.5, 1.5)]], duration_s=2.0)  # the request names two channels
     with pytest.raises(PoisonInputError, match="channelMetadata describes channels") as caught:
-        await provider.submit(request(two_speakers, "http://127.0.0.1:9/hook/secret-token", channels=3))
+        await provider.submit(request(mono, "http://127.0.0.1:9/hook/secret-token"))
     assert caught.value.stage == "submit"
     assert "secret-token" not in str(caught.value)
+
+
+async def test_three_channels_never_reach_symbl_but_their_mono_mix_does(
+    sandbox: Sandbox, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    server = await sandbox()
+    provider = client(session, server)
+    third = ChannelAssignment(channel=3, participant_name="Chen W", file_ids=("f3",), offset_seconds=0.0)
+    three = make_tone_audio(tmp_path / "three.flac", [[(0.5, 1.0)], [(1.5, 2.0)], [(2.5, 3.0)]], duration_s=3.5)
+    with pytest.raises(PoisonInputError, match="mono or dual-channel"):
+        await provider.submit(request(three, "http://127.0.0.1:9/hook", channels=3, channel_map=(*CHANNELS, third)))
+    assert server.app[SYMBL_STATE].stats()["submit_attempts"] == 0
+
+    mono = make_tone_audio(tmp_path / "mono.flac", [[(0.5, 1.0), (1.5, 2.0), (2.5, 3.0)]], duration_s=3.5)
+    mixed = request(mono, "http://127.0.0.1:9/hook", channels=1, channel_map=(*CHANNELS, third), diarization=True)
+    job = await provider.submit(mixed)
+    await wait_completed(provider, job.job_id)
+    insights = await provider.fetch_insights(job)
+    assert [m.speaker for m in insights.messages] == ["Speaker 1", "Speaker 2", "Speaker 3"]
+    assert server.app[SYMBL_STATE].stats()["submissions_by_name"] == {
+        "Weekly sync [mono mix of 3 channels, speakers diarized]": 1
+    }
 
 
 async def test_server_errors_are_retryable(

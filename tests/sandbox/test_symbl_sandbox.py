@@ -65,12 +65,23 @@ def _read(path: Path) -> bytes:
 
 
 async def _submit(
-    client: TestClient[Any, Any], audio: Path, auth: dict[str, str], **query: str
+    client: TestClient[Any, Any],
+    audio: Path,
+    auth: dict[str, str],
+    content_type: str | None = None,
+    **query: str,
 ) -> tuple[int, dict[str, Any]]:
+    """POST Audio; without ``content_type`` no Content-Type at all, as Symbl's docs ask for FLAC."""
     params = {"name": "weekly sync", "enableSeparateRecognitionPerChannel": "true"}
     params["channelMetadata"] = json.dumps(SPEAKERS)
-    headers = auth | {"Content-Type": "audio/flac"}
-    resp = await client.post("/v1/process/audio", params=params | query, data=_read(audio), headers=headers)
+    headers = auth | ({"Content-Type": content_type} if content_type else {})
+    resp = await client.post(
+        "/v1/process/audio",
+        params=params | query,
+        data=_read(audio),
+        headers=headers,
+        skip_auto_headers=() if content_type else ("Content-Type",),
+    )
     return resp.status, await resp.json()
 
 
@@ -155,7 +166,7 @@ async def test_insights_reference_the_messages(
 async def test_summary_is_404_until_generated(make_symbl: ClientFactory, two_speakers: Path) -> None:
     client = await make_symbl(summary_not_ready_calls=2)
     auth = await _token(client)
-    _, created = await _submit(client, two_speakers, auth)
+    _, created = await _submit(client, two_speakers, auth, enableSummary="true")
     url = f"/v1/conversations/{created['conversationId']}/summary"
     assert (await client.get(url, headers=auth)).status == 400  # not processed yet
     await _wait_status(client, auth, created["jobId"], "completed")
@@ -284,3 +295,76 @@ async def test_audio_by_url(make_symbl: ClientFactory, receiver: CallbackReceive
     assert len((await messages.json())["messages"]) == 2
     remote = await client.post("/v1/process/audio/url", json=body | {"url": "http://example.com/a.flac"}, headers=auth)
     assert remote.status == 400
+
+
+async def test_a_summary_exists_only_when_enable_summary_was_given(
+    make_symbl: ClientFactory, two_speakers: Path
+) -> None:
+    client = await make_symbl(summary_not_ready_calls=1)
+    auth = await _token(client)
+    _, plain = await _submit(client, two_speakers, auth, name="no summary asked")
+    _, asked = await _submit(client, two_speakers, auth, name="summary asked", enableSummary="true")
+    for created in (plain, asked):
+        await _wait_status(client, auth, created["jobId"], "completed")
+
+    def url(created: dict[str, Any]) -> str:
+        return f"/v1/conversations/{created['conversationId']}/summary"
+
+    for _ in range(3):  # never generated, however often it is asked for
+        resp = await client.get(url(plain), headers=auth)
+        assert (resp.status, await resp.json()) == (200, {"summary": []})
+    assert (await client.get(url(asked), headers=auth)).status == 404  # being generated
+    summary = (await (await client.get(url(asked), headers=auth)).json())["summary"]
+    assert [item["text"] for item in summary] == [
+        "Elisa L spoke for 1.0 s in 1 segments.",
+        "Bob K spoke for 1.0 s in 1 segments.",
+    ]
+
+
+@pytest.mark.parametrize("content_type", ["audio/flac", "application/octet-stream", "audio/ogg", "video/mp4"])
+async def test_a_content_type_symbl_does_not_list_is_refused(
+    make_symbl: ClientFactory, two_speakers: Path, content_type: str
+) -> None:
+    client = await make_symbl()
+    status, body = await _submit(client, two_speakers, await _token(client), content_type)
+    assert status == 400
+    assert f"Content-Type {content_type!r} is not accepted" in body["message"]
+    stats = await (await client.get("/_sandbox/stats")).json()
+    assert stats["submissions_by_name"] == {}
+
+
+async def test_a_declared_format_must_be_the_files(
+    make_symbl: ClientFactory, two_speakers: Path, tmp_path: Path
+) -> None:
+    client = await make_symbl(max_concurrent_jobs=5)
+    auth = await _token(client)
+    status, body = await _submit(client, two_speakers, auth, "audio/wav")
+    assert (status, body["message"]) == (400, "Content-Type declares 'wav' audio but the file holds 'flac'")
+    wav = make_tone_audio(tmp_path / "meeting.wav", [[(0.5, 1.5)], [(2.0, 3.0)]], duration_s=3.5)
+    for media in ("audio/wav", "audio/wave", None):
+        status, body = await _submit(client, wav, auth, media, name=f"wav as {media}")
+        assert status == 201, body
+    status, _ = await _submit(client, two_speakers, auth, None, name="flac, detected")
+    assert status == 201
+
+
+async def test_more_than_two_channels_are_refused(make_symbl: ClientFactory, tmp_path: Path) -> None:
+    client = await make_symbl()
+    auth = await _token(client)
+    three = make_tone_audio(tmp_path / "three.flac", [[(0.5, 1.0)], [(1.5, 2.0)], [(2.5, 3.0)]], duration_s=3.5)
+    status, body = await _submit(client, three, auth, enableSeparateRecognitionPerChannel="false")
+    assert (status, body["message"]) == (400, "audio has 3 channels; mono and dual-channel audio files are supported")
+    metadata = [*SPEAKERS, {"channel": 3, "speaker": {"name": "Chen W"}}]
+    status, body = await _submit(client, three, auth, channelMetadata=json.dumps(metadata))
+    assert status == 400
+    assert body["message"] == "channelMetadata names channel 3; mono and dual-channel audio files are supported"
+
+
+async def test_diarization_takes_priority_over_channel_metadata(make_symbl: ClientFactory, two_speakers: Path) -> None:
+    client = await make_symbl()
+    auth = await _token(client)
+    _, created = await _submit(client, two_speakers, auth, enableSpeakerDiarization="true", diarizationSpeakerCount="2")
+    await _wait_status(client, auth, created["jobId"], "completed")
+    url = f"/v1/conversations/{created['conversationId']}/messages"
+    messages = (await (await client.get(url, headers=auth)).json())["messages"]
+    assert [m["from"]["name"] for m in messages] == ["Speaker 1", "Speaker 2"]

@@ -29,6 +29,7 @@ from zoomsymbl_common.storage import meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_sandbox.provider_jobs import JobBoard
 from zoomsymbl_submitter.audio import AudioSource
+from zoomsymbl_submitter.downmix import Downmixer
 from zoomsymbl_submitter.jobs import JobStore
 from zoomsymbl_submitter.meetings import MeetingStore
 from zoomsymbl_submitter.metrics import SubmitterMetrics
@@ -276,6 +277,7 @@ def build_submitter(
         publish=publish,
         metrics=SubmitterMetrics.create(),
         acquire_timeout=5.0,
+        downmixer=Downmixer(audio, ffmpeg_timeout=60.0),
     )
 
 

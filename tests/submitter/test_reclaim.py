@@ -39,9 +39,9 @@ async def symbl(tmp_path: Path) -> AsyncIterator[TestServer]:
 async def start_job(symbl: TestServer, session: aiohttp.ClientSession, audio: Path, **query: str) -> str:
     token = symbl.app[SYMBL_STATE].issue_token()
     params = {"name": "silent job"} | query
-    headers = {"x-api-key": token, "Content-Type": "audio/flac"}
+    headers = {"x-api-key": token}  # no Content-Type: Symbl detects FLAC itself (POST Audio)
     async with session.post(symbl.make_url("/v1/process/audio"), params=params, data=audio.read_bytes(),
-                            headers=headers) as resp:  # fmt: skip
+                            headers=headers, skip_auto_headers=("Content-Type",)) as resp:  # fmt: skip
         assert resp.status == 201
         return str((await resp.json())["jobId"])
 

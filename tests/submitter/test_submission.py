@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from zoomsymbl_common.callback_tokens import verify_callback_token
 from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError
-from zoomsymbl_common.events import AudioMixed, JobSubmitted, utcnow
+from zoomsymbl_common.events import AudioMixed, ChannelAssignment, JobSubmitted, utcnow
 from zoomsymbl_common.limiter import Limiter
 from zoomsymbl_common.mongo import JOBS, MEETINGS, Mongo
 from zoomsymbl_common.providers.factory import provider_account_key
@@ -25,11 +25,13 @@ from zoomsymbl_sandbox.provider_jobs import JobTimings
 from zoomsymbl_sandbox.provider_testkit import make_tone_audio
 from zoomsymbl_sandbox.symbl import SYMBL_STATE, SymblConfig, build_symbl_app
 from zoomsymbl_submitter import plan
+from zoomsymbl_submitter.downmix import mono_object_key
 from zoomsymbl_submitter.parts import Part, SplitSettings
 from zoomsymbl_submitter.submission import Submitter
 
 from tests.submitter.support import (
     APP_ID,
+    CHANNELS,
     SECRET,
     Completer,
     add_meetings,
@@ -144,10 +146,12 @@ async def test_the_callback_url_carries_a_token_for_exactly_this_job(
 
 
 async def test_a_rejected_input_fails_the_meeting_and_frees_the_slot(
-    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, uploaded: tuple[str, int]
+    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, store: ObjectStore, tmp_path: Path
 ) -> None:
     submitter, published = rig
-    event = audio_mixed(3, infra, *uploaded, channels=3)  # the file has 2: Symbl answers 400
+    mono = make_tone_audio(tmp_path / "mono.flac", [[(0.5, 1.5)]], 2.0)
+    key = mixed_key("mono")
+    event = audio_mixed(3, infra, key, await store.put_file(key, str(mono)))  # 2 channels named, 1 in the file: 400
     with pytest.raises(PoisonInputError, match="channelMetadata"):
         await submitter.on_audio_mixed(event)
     with pytest.raises(PoisonInputError, match="channelMetadata"):
@@ -310,7 +314,8 @@ async def test_an_assemblyai_tenant_gets_a_header_authenticated_webhook(
 async def test_an_unknown_or_unconfigured_tenant_fails_the_meeting_clearly(
     infra: InfraSettings, mongo: Mongo, session: aiohttp.ClientSession, uploaded: tuple[str, int]
 ) -> None:
-    bare = TenantConfig.model_validate({"id": "acme", "zoom_webhook_secret": "zoom-webhook-secret"})
+    fields = {"id": "acme", "zoom_webhook_secret": "zoom-webhook-secret", "provider": "symbl"}
+    bare = TenantConfig.model_validate(fields)
     submitter = build_submitter(infra, mongo, Tenants([bare]), session, "http://127.0.0.1:9", [])
     with pytest.raises(PoisonInputError, match=r"cannot submit.*symbl_app_id") as caught:
         await submitter.on_audio_mixed(audio_mixed(10, infra, *uploaded))
@@ -342,3 +347,32 @@ async def test_an_expiring_token_is_refreshed_once_mid_run(
     finally:
         await drain(server.app[SYMBL_STATE].board)
         await server.close()
+
+
+async def test_three_speakers_go_to_symbl_as_one_diarized_mono_mix_made_once(
+    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, store: ObjectStore, tmp_path: Path
+) -> None:
+    submitter, published = rig
+    three = make_tone_audio(tmp_path / "three.flac", [[(0.5, 1.0)], [(1.5, 2.0)], [(2.5, 3.0)]], 3.5)
+    key = mixed_key("three")
+    third = ChannelAssignment(channel=3, participant_name="Chen W", file_ids=("f3",), offset_seconds=0.0)
+    event = audio_mixed(12, infra, key, await store.put_file(key, str(three)), channels=3,
+                        channel_map=(*CHANNELS, third))  # fmt: skip
+    await add_meetings(mongo, [event])
+
+    await submitter.on_audio_mixed(event)
+    mono_key = mono_object_key(event)
+    marker = tmp_path / "marker"
+    marker.write_bytes(b"left alone")
+    await store.put_file(mono_key, str(marker))  # a second mix would overwrite this
+    await submitter.on_audio_mixed(event)  # redelivered: neither a second mix nor a second job
+
+    assert await store.size(mono_key) == len(b"left alone")
+    assert stats(symbl)["submissions_by_name"] == {"Meeting 12 [mono mix of 3 channels, speakers diarized]": 1}
+    (job,) = await mongo.db[JOBS].find({}).to_list(None)
+    assert (job["object_key"], job["downmixed_from_channels"]) == (mono_key, 3)
+    (sent,) = symbl.app[SYMBL_STATE].conversations.values()
+    options, info = sent.request.options, sent.request.info
+    assert (info.channels, options.diarization, options.diarization_count, options.per_channel) == (1, True, 3, False)
+    assert options.enable_summary
+    assert len({e.event_id for e in published}) == 1

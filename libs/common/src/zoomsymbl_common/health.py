@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
-from zoomsymbl_common.errors import ZoomsymblError
+from zoomsymbl_common.errors import ConfigError, ZoomsymblError
 
 Check = Callable[[], Awaitable[None]]
 READINESS_CHECKS = web.AppKey("readiness_checks", dict[str, Check])
@@ -49,6 +49,9 @@ async def _readyz(request: web.Request) -> web.Response:
         try:
             await asyncio.wait_for(check(), timeout=3.0)
             results[name] = "ok"
+        except ConfigError as exc:
+            # The operator has to fix the configuration: say what is wrong (these messages carry no secret).
+            results[name] = f"unavailable: {exc}"
         except (TimeoutError, ZoomsymblError, OSError) as exc:
             results[name] = f"unavailable: {type(exc).__name__}"
     ready = all(value == "ok" for value in results.values())

@@ -1,4 +1,8 @@
-"""SANDBOX Symbl conversation endpoints: metadata, messages, insights, summary and experiences."""
+"""SANDBOX Symbl conversation endpoints: metadata, messages, insights, summary and experiences.
+
+Each imitates a page of Symbl's Conversation API documentation (named in the route's docstring); every
+answer is derived from the submitted audio. A conversation whose job has not completed answers 400.
+"""
 
 from __future__ import annotations
 
@@ -48,33 +52,46 @@ def _route(build: Build) -> Handler:
 
 
 def _messages(job: Job[Submission], messages: list[Message]) -> Json:
+    """``GET .../messages``: GET Speech to Text, https://docs.symbl.ai/docs/conversation-api/messages"""
     sub = job.request
     return {"messages": [insights.message_json(m, sub.conversation_id, sub.started_at) for m in messages]}
 
 
 def _topics(job: Job[Submission], messages: list[Message]) -> Json:
+    """``GET .../topics``: GET Topics, https://docs.symbl.ai/docs/conversation-api/get-topics"""
     return {"topics": insights.topics(job.request.conversation_id, messages)}
 
 
 def _questions(job: Job[Submission], messages: list[Message]) -> Json:
+    """``GET .../questions``: GET Questions, https://docs.symbl.ai/docs/conversation-api/questions/"""
     return {"questions": insights.questions(job.request.conversation_id, messages)}
 
 
 def _action_items(job: Job[Submission], messages: list[Message]) -> Json:
+    """``GET .../action-items``: GET Action Items, https://docs.symbl.ai/docs/conversation-api/action-items/"""
     sub = job.request
     return {"actionItems": insights.action_items(sub.conversation_id, messages, sub.started_at)}
 
 
 def _follow_ups(job: Job[Submission], messages: list[Message]) -> Json:
+    """``GET .../follow-ups``: GET Follow-Ups, https://docs.symbl.ai/docs/conversation-api/follow-ups/"""
     sub = job.request
     return {"followUps": insights.follow_ups(sub.conversation_id, messages, sub.started_at)}
 
 
 async def summary(request: web.Request) -> web.Response:
-    """Symbl generates the summary lazily: the first calls after completion answer 404."""
+    """``GET .../summary``: GET Summary, https://docs.symbl.ai/docs/conversation-api/summary/
+
+    Only a job submitted with ``enableSummary=true`` has a summary (Get summary using Async API,
+    https://docs.symbl.ai/docs/get-summary-using-async-api). The docs show no answer for the other
+    case; this sandbox reads "no summary" as ``200 {"summary": []}`` (404 is documented only for
+    "in progress"). An enabled summary is generated lazily: the first calls after completion answer 404.
+    """
     found = _completed(request)
     if isinstance(found, web.Response):
         return found
+    if not found.request.options.enable_summary:
+        return web.json_response({"summary": []})
     state = request.app[SYMBL_STATE]
     conversation_id = found.request.conversation_id
     state.summary_calls[conversation_id] += 1
@@ -84,6 +101,7 @@ async def summary(request: web.Request) -> web.Response:
 
 
 async def conversation(request: web.Request) -> web.Response:
+    """``GET /v1/conversations/{id}``: GET Conversation, https://docs.symbl.ai/docs/conversation-api/conversation-data/"""
     found = _find(request)
     if isinstance(found, web.Response):
         return found
@@ -104,6 +122,7 @@ async def conversation(request: web.Request) -> web.Response:
 
 
 async def experiences(request: web.Request) -> web.Response:
+    """``POST .../experiences``: POST Text Summary UI, https://docs.symbl.ai/docs/api-reference/experience-api/post-text-summary-ui/"""
     found = _completed(request)
     if isinstance(found, web.Response):
         return found
@@ -120,7 +139,7 @@ async def experiences(request: web.Request) -> web.Response:
 
 
 async def summary_page(request: web.Request) -> web.Response:
-    """The page an experience URL points at; public, like Symbl's shareable summary pages."""
+    """The page an experience URL points at; public, like Symbl's shareable summary pages (Text Summary UI)."""
     found = _completed(request)
     if isinstance(found, web.Response):
         return found

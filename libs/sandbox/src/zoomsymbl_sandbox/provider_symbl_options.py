@@ -1,4 +1,16 @@
-"""SANDBOX parsing and validation of Symbl "process audio" options (query string or JSON body). Pure."""
+"""SANDBOX parsing and validation of Symbl "process audio" options (query string or JSON body). Pure.
+
+Imitates, as Symbl documented them:
+- POST Audio, https://docs.symbl.ai/docs/async-api/overview/audio/post-audio/ : ``Content-Type`` is
+  optional; when given it must be audio/wav, audio/mpeg, audio/mp3 or audio/wave, "and the audio format
+  is validated" (here: WAV must hold PCM, MPEG must hold MP3); without it the format is detected.
+- POST Audio URL, https://docs.symbl.ai/docs/async-api/overview/audio/post-audio-url/ : the options,
+  ``enableSummary`` among them ("Setting this parameter to true allows you to generate Summaries").
+- FAQ, https://docs.symbl.ai/docs/faq/ : "we support mono and dual-channel audio files"; with
+  diarization enabled it "takes priority over Speaker recognition per Channel".
+- Response codes, https://docs.symbl.ai/docs/developer-tools/errors/ : an invalid request is a 400
+  (Symbl lists no 415).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +30,13 @@ class OptionsError(ValueError):
         self.message = message
 
 
+MAX_CHANNELS = 2
+"""Mono and dual-channel files only (FAQ)."""
+
+UPLOAD_MEDIA: dict[str, str] = {"audio/wav": "wav", "audio/wave": "wav", "audio/mpeg": "mp3", "audio/mp3": "mp3"}
+"""The ``Content-Type`` values POST Audio accepts, and the format each one declares."""
+
+
 @dataclass(frozen=True)
 class SymblOptions:
     name: str | None = None
@@ -27,6 +46,12 @@ class SymblOptions:
     speakers: dict[int, Speaker] = field(default_factory=dict)
     diarization: bool = False
     diarization_count: int = 1
+    enable_summary: bool = False
+
+    @property
+    def per_channel(self) -> bool:
+        """Channels recognised separately: asked for, and not overridden by diarization (FAQ)."""
+        return self.separate_channels and not self.diarization
 
 
 _SEPARATE = "enableSeparateRecognitionPerChannel"
@@ -75,6 +100,10 @@ def parse_channel_metadata(raw: object) -> dict[int, Speaker]:
         channel, speaker = _speaker(entry)
         if channel in speakers:
             raise OptionsError(f"channelMetadata channel {channel!r} appears twice")
+        if channel > MAX_CHANNELS:
+            raise OptionsError(
+                f"channelMetadata names channel {channel!r}; mono and dual-channel audio files are supported"
+            )
         speakers[channel] = speaker
     return speakers
 
@@ -99,14 +128,39 @@ def parse_options(raw: Mapping[str, object]) -> SymblOptions:
         speakers=parse_channel_metadata(raw.get("channelMetadata")),
         diarization=_bool(raw.get("enableSpeakerDiarization", False), "enableSpeakerDiarization"),
         diarization_count=_count(raw.get("diarizationSpeakerCount", 1)),
+        enable_summary=_bool(raw.get("enableSummary", False), "enableSummary"),
     )
+
+
+def declared_format(content_type: str | None) -> str | None:
+    """The format a POST Audio ``Content-Type`` declares (None when absent: Symbl detects it)."""
+    if content_type is None:
+        return None
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media not in UPLOAD_MEDIA:
+        raise OptionsError(
+            f"Content-Type {media!r} is not accepted: use audio/wav, audio/mpeg, audio/mp3 or audio/wave, "
+            "or send no Content-Type and let the format be detected"
+        )
+    return UPLOAD_MEDIA[media]
+
+
+def check_declared(declared: str | None, info: AudioInfo) -> None:
+    """A declared format is validated against the file (WAV holds PCM, MPEG holds MP3)."""
+    if declared is None:
+        return
+    matches = info.codec.startswith("pcm_") if declared == "wav" else info.codec == "mp3"
+    if not matches:
+        raise OptionsError(f"Content-Type declares {declared!r} audio but the file holds {info.codec!r}")
 
 
 def check_against_audio(options: SymblOptions, info: AudioInfo, max_duration_s: float) -> None:
     """The checks Symbl makes once it has looked at the file."""
     if info.duration_s > max_duration_s:
         raise OptionsError(f"audio is {info.duration_s:.0f} s long; the maximum is {max_duration_s:.0f} s per file")
-    if not options.separate_channels:
+    if info.channels > MAX_CHANNELS:
+        raise OptionsError(f"audio has {info.channels!r} channels; mono and dual-channel audio files are supported")
+    if not options.per_channel:
         return
     expected = set(range(1, info.channels + 1))
     if set(options.speakers) != expected:

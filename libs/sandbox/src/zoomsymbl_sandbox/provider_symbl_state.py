@@ -118,13 +118,13 @@ class SymblState:
                 job.audio_path,
                 sub.info,
                 self.config.silence,
-                per_channel=sub.options.separate_channels,
+                per_channel=sub.options.per_channel,
                 timeout_s=self.config.tool_timeout_s,
             )
         finally:
             if not self.config.keep_audio:
                 job.audio_path.unlink(missing_ok=True)
-        speakers = sub.options.speakers if sub.options.separate_channels else {}
+        speakers = sub.options.speakers if sub.options.per_channel else {}
         count = sub.options.diarization_count if sub.options.diarization else 1
         return attribute(sub.conversation_id, segments, speakers, count)
 

@@ -1,9 +1,12 @@
 """SANDBOX imitation of the Symbl.ai async audio API, for tests and ``make demo``. Never for production.
 
-Follows Symbl's public contract: OAuth-style app token, process-audio by bytes or URL (201 with
-``conversationId``/``jobId``), job status scheduled -> in_progress -> completed|failed with unsigned
-webhooks, 429 above the concurrent-job cap, and conversation insights derived from the real audio.
-``/_sandbox/faults`` and ``/_sandbox/stats`` exist only here, for fault injection and assertions.
+Follows Symbl's public contract as its documentation (docs.symbl.ai) published it: app token,
+process-audio by bytes or URL (201 with ``conversationId``/``jobId``), refusing what Symbl refuses
+(a ``Content-Type`` other than the four accepted ones, more than two channels, a declared format
+the file does not have), job status scheduled -> in_progress -> completed|failed with unsigned
+webhooks, 429 above the concurrent-job cap, and conversation insights derived from the real audio
+(a summary only for jobs submitted with ``enableSummary=true``). Each route names the page it
+imitates. ``/_sandbox/faults`` and ``/_sandbox/stats`` exist only here, for fault injection and assertions.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from zoomsymbl_sandbox.provider_symbl_options import (
     OptionsError,
     SymblOptions,
     check_against_audio,
+    check_declared,
+    declared_format,
     parse_options,
 )
 from zoomsymbl_sandbox.provider_symbl_state import (
@@ -44,7 +49,6 @@ from zoomsymbl_sandbox.provider_symbl_state import (
 __all__ = ["SYMBL_STATE", "SymblConfig", "SymblState", "build_symbl_app"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_MEDIA_PREFIXES = ("audio/", "video/")
 
 
 def _bearer(request: web.Request) -> str:
@@ -81,6 +85,7 @@ async def _json_body(request: web.Request) -> dict[str, object]:
 
 
 async def generate_token(request: web.Request) -> web.Response:
+    """``POST /oauth2/token:generate``: Authentication, https://docs.symbl.ai/docs/developer-tools/authentication/"""
     state = request.app[SYMBL_STATE]
     try:
         body = await _json_body(request)
@@ -113,10 +118,11 @@ def _reject(state: SymblState, status: int, message: str) -> web.Response:
     return json_error(status, message)
 
 
-async def _accept(state: SymblState, options: SymblOptions, path: Path) -> web.Response:
-    """Probe the stored file, validate it against the options, and start the job."""
+async def _accept(state: SymblState, options: SymblOptions, path: Path, declared: str | None = None) -> web.Response:
+    """Probe the stored file, validate it against the options (and the declared format), start the job."""
     try:
         info = await probe_audio(path, state.config.tool_timeout_s)
+        check_declared(declared, info)
         check_against_audio(options, info, state.config.max_duration_s)
     except (AudioError, OptionsError) as exc:
         discard(path)
@@ -135,26 +141,33 @@ async def _accept(state: SymblState, options: SymblOptions, path: Path) -> web.R
 
 
 async def process_audio(request: web.Request) -> web.Response:
-    """``POST /v1/process/audio``: the recording is the body, options are in the query string."""
+    """``POST /v1/process/audio``: POST Audio, https://docs.symbl.ai/docs/async-api/overview/audio/post-audio/
+
+    The recording is the body, options are in the query string. ``Content-Type`` is optional; when
+    present only audio/wav, audio/mpeg, audio/mp3 and audio/wave are accepted (else 400, the code
+    Symbl's response-code page gives for an invalid request) and the file must be of that format.
+    """
     state = request.app[SYMBL_STATE]
     if (rejected := _admit(state)) is not None:
         return rejected
-    media = request.content_type
-    if not media.startswith(_MEDIA_PREFIXES):
-        return _reject(state, 400, f"Content-Type must be audio/* or video/*, got {media!r}")
     path = state.new_audio_path()
     try:
+        # request.content_type would report application/octet-stream for a missing header.
+        declared = declared_format(request.headers.get("Content-Type"))
         options = parse_options(request.query)
         await stream_to_file(request.content, path, state.config.max_upload_bytes)
     except OptionsError as exc:
         return _reject(state, 400, exc.message)
     except TransferError as exc:
         return _reject(state, exc.status, exc.message)
-    return await _accept(state, options, path)
+    return await _accept(state, options, path, declared)
 
 
 async def process_audio_url(request: web.Request) -> web.Response:
-    """``POST /v1/process/audio/url``: Symbl downloads the file itself (here: loopback URLs only)."""
+    """``POST /v1/process/audio/url``: POST Audio URL, https://docs.symbl.ai/docs/async-api/overview/audio/post-audio-url/
+
+    Symbl downloads the file itself (here: loopback URLs only); options are in the JSON body.
+    """
     state = request.app[SYMBL_STATE]
     if (rejected := _admit(state)) is not None:
         return rejected
@@ -176,6 +189,7 @@ async def process_audio_url(request: web.Request) -> web.Response:
 
 
 async def job_status(request: web.Request) -> web.Response:
+    """``GET /v1/job/{jobId}``: Job API, https://docs.symbl.ai/docs/async-api/overview/jobs-api/"""
     job = request.app[SYMBL_STATE].board.jobs.get(request.match_info["job_id"])
     if job is None:
         return json_error(404, f"Job {request.match_info['job_id']!r} not found")
@@ -183,6 +197,7 @@ async def job_status(request: web.Request) -> web.Response:
 
 
 async def set_faults(request: web.Request) -> web.Response:
+    """SANDBOX only: inject faults (no Symbl page)."""
     state = request.app[SYMBL_STATE]
     try:
         state.faults.update(await _json_body(request))
@@ -192,14 +207,17 @@ async def set_faults(request: web.Request) -> web.Response:
 
 
 async def get_faults(request: web.Request) -> web.Response:
+    """SANDBOX only: the faults still armed (no Symbl page)."""
     return web.json_response(request.app[SYMBL_STATE].faults.snapshot())
 
 
 async def get_stats(request: web.Request) -> web.Response:
+    """SANDBOX only: what the sandbox saw, for assertions (no Symbl page)."""
     return web.json_response(request.app[SYMBL_STATE].stats())
 
 
 async def healthz(_: web.Request) -> web.Response:
+    """SANDBOX only: liveness for the stack (no Symbl page)."""
     return web.json_response({"status": "ok", "sandbox": "symbl"})
 
 

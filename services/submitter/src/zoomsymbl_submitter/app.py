@@ -19,9 +19,11 @@ from zoomsymbl_common.events import JobSubmitted, MeetingFailed
 from zoomsymbl_common.health import add_health_routes, add_readiness_check
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, make_broker, probe_bootstrap, publish_event, start_broker
 from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
+from zoomsymbl_common.providers.dns import resolvable_check, unresolvable_hosts
 from zoomsymbl_common.tenants import Tenants, load_tenants
 
 from zoomsymbl_submitter.audio import AudioSource
+from zoomsymbl_submitter.downmix import Downmixer
 from zoomsymbl_submitter.handlers import register_subscribers
 from zoomsymbl_submitter.jobs import JobStore
 from zoomsymbl_submitter.meetings import MeetingStore
@@ -63,7 +65,19 @@ async def _tenants_ctx(app: web.Application) -> AsyncIterator[None]:
         )
     app[TENANTS] = tenants
     log.info("tenants loaded", extra={"tenants": {t.id: t.provider for t in tenants.all()}})
+    await _check_symbl_hosts(app, tenants)
     yield
+
+
+async def _check_symbl_hosts(app: web.Application, tenants: Tenants) -> None:
+    """/readyz fails, naming the host, while a Symbl tenant's API host does not resolve (said once at start too)."""
+    urls = sorted({t.symbl_api_base for t in tenants.all() if t.provider == "symbl"})
+    if not urls:
+        return
+    add_readiness_check(app, "symbl-dns", resolvable_check(urls, what="symbl API"))
+    missing = await unresolvable_hosts(urls)
+    if missing:
+        log.error("symbl api host does not resolve", extra={"hosts": missing})
 
 
 async def _mongo_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -134,6 +148,7 @@ def _submitter(app: web.Application, publish: Publish) -> Submitter:
         publish=publish,
         metrics=app[METRICS],
         acquire_timeout=settings.acquire_timeout_seconds,
+        downmixer=Downmixer(app[AUDIO], work_dir=split.work_dir, ffmpeg_timeout=split.ffmpeg_timeout),
     )
 
 

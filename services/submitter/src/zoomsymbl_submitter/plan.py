@@ -39,7 +39,7 @@ def job_name(event: AudioMixed, part: Part) -> str:
 
 def job_fields(event: AudioMixed, provider: Provider, account_key: str, part: Part) -> Document:
     """The facts of a submission stored with its claim (read by the notifier)."""
-    return {
+    fields: Document = {
         "tenant": event.tenant,
         "meeting_uuid": event.meeting_uuid,
         "generation": event.generation,
@@ -54,6 +54,10 @@ def job_fields(event: AudioMixed, provider: Provider, account_key: str, part: Pa
         "bucket": part.bucket,
         "object_key": part.object_key,
     }
+    named = len({assignment.channel for assignment in event.channel_map})
+    if named > event.channels:
+        fields["downmixed_from_channels"] = named  # a mono mix (see downmix.py): speakers are diarized
+    return fields
 
 
 Hook = tuple[SecretStr, tuple[str, SecretStr] | None]

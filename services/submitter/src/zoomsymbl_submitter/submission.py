@@ -22,6 +22,7 @@ from zoomsymbl_common.tenants import TenantConfig, Tenants
 
 from zoomsymbl_submitter import plan
 from zoomsymbl_submitter.audio import AudioSource
+from zoomsymbl_submitter.downmix import Downmixer
 from zoomsymbl_submitter.jobs import JobStore, inspect
 from zoomsymbl_submitter.meetings import MeetingStore
 from zoomsymbl_submitter.metrics import SubmitterMetrics
@@ -58,10 +59,14 @@ class Submitter:
     publish: Publish
     metrics: SubmitterMetrics
     acquire_timeout: float = 30.0
+    downmixer: Downmixer | None = None
 
     async def on_audio_mixed(self, event: AudioMixed) -> None:
         """Submit every part of ``event``'s mixed file exactly once and advance the meeting."""
         target = self._target(event)
+        if self.downmixer is not None:
+            # Symbl takes two channels at most: then the parts are cut from the mono mix.
+            event = await self.downmixer.prepare(event, target.provider.name)
         parts = await self.planner.parts(event, target.provider.limits)
         if len(parts) > 1:
             self.metrics.parts.inc(len(parts))

@@ -1,16 +1,32 @@
 """Symbl.ai async audio API: app token, submit (bytes or URL), job status, conversation insights.
 
-The app token (``POST /oauth2/token:generate``, 24 h) is cached per client and refreshed shortly
-before it expires by one caller at a time; a 401 on a call made with a token invalidates exactly that
-token (so concurrent 401s cause one refresh, not many) and the call is repeated once.
+The contract is Symbl's published documentation (its API hosts have reportedly not resolved since
+2026-08; the pages are the contract, see :mod:`zoomsymbl_common.providers.symbl_options` for the
+submit rules and what each page says):
+
+- Authentication, https://docs.symbl.ai/docs/developer-tools/authentication/ :
+  ``POST /oauth2/token:generate`` -> ``{accessToken, expiresIn}`` (24 h).
+- POST Audio, https://docs.symbl.ai/docs/async-api/overview/audio/post-audio/ and POST Audio URL,
+  https://docs.symbl.ai/docs/async-api/overview/audio/post-audio-url/ : 201 ``{conversationId, jobId}``;
+  ``enableSummary=true`` always (Get summary using Async API,
+  https://docs.symbl.ai/docs/get-summary-using-async-api); a raw upload carries ``Content-Type`` only
+  when it is one of the four accepted values, else none; at most two channels (FAQ,
+  https://docs.symbl.ai/docs/faq/).
+- Job API, https://docs.symbl.ai/docs/async-api/overview/jobs-api/ : ``GET /v1/job/{jobId}``.
+- Conversation API, https://docs.symbl.ai/docs/conversation-api/introduction/ : messages, topics,
+  questions, action-items, follow-ups and summary (GET Summary,
+  https://docs.symbl.ai/docs/conversation-api/summary/ : 404 while it is being generated).
+
+The app token is cached per client and refreshed shortly before it expires by one caller at a time;
+a 401 on a call made with a token invalidates exactly that token (so concurrent 401s cause one
+refresh, not many) and the call is repeated once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +45,10 @@ from zoomsymbl_common.providers.base import (
 )
 from zoomsymbl_common.providers.http import close_stream, read_json, transport_errors
 from zoomsymbl_common.providers.symbl_insights import parse_items, parse_messages, parse_summary
+from zoomsymbl_common.providers.symbl_options import UPLOAD_CONTENT_TYPE, as_query, check_channels, symbl_options
 
 SYMBL_LIMITS = ProviderLimits(max_file_seconds=4 * 3600, max_file_bytes=5 * 1024**3, caps_concurrency_with_429=True)
+# The files' media types (as stored in S3); what a raw upload to Symbl may carry is UPLOAD_CONTENT_TYPE.
 CONTENT_TYPES = {"flac": "audio/flac", "wav": "audio/wav", "opus": "audio/ogg", "m4a": "audio/mp4"}
 _STATUSES: dict[str, JobStatus] = {
     "scheduled": "scheduled",
@@ -39,44 +57,6 @@ _STATUSES: dict[str, JobStatus] = {
     "failed": "failed",
 }
 _SHORT = aiohttp.ClientTimeout(total=60, sock_connect=10)
-
-
-def symbl_options(request: SubmitRequest) -> dict[str, Any]:
-    """The processing options of a submit request, as Symbl's JSON body names them."""
-    options: dict[str, Any] = {
-        "name": request.name,
-        "languageCode": request.language,
-        "webhookUrl": request.webhook_url.get_secret_value(),
-    }
-    if request.channels > 1:
-        by_channel = {c.channel: c for c in request.channel_map}
-        metadata = []
-        for channel in range(1, request.channels + 1):
-            assigned = by_channel.get(channel)
-            speaker: dict[str, str] = {"name": assigned.participant_name if assigned else f"Channel {channel}"}
-            if assigned is not None and assigned.participant_email:
-                speaker["email"] = assigned.participant_email
-            metadata.append({"channel": channel, "speaker": speaker})
-        options["enableSeparateRecognitionPerChannel"] = True
-        options["channelMetadata"] = metadata
-    elif request.diarization:
-        heard = sum(len(c.file_ids) for c in request.channel_map)
-        options["enableSpeakerDiarization"] = True
-        options["diarizationSpeakerCount"] = max(2, heard)
-    return options
-
-
-def as_query(options: Mapping[str, Any]) -> dict[str, str]:
-    """Options as query parameters (``/v1/process/audio`` takes the body as audio)."""
-    query: dict[str, str] = {}
-    for key, value in options.items():
-        if isinstance(value, bool):
-            query[key] = "true" if value else "false"
-        elif isinstance(value, list | dict):
-            query[key] = json.dumps(value, separators=(",", ":"))
-        else:
-            query[key] = str(value)
-    return query
 
 
 @dataclass
@@ -157,7 +137,12 @@ class SymblProvider:
         self._sleep = sleep
 
     async def submit(self, request: SubmitRequest) -> SubmittedJob:
-        """Start a job from the audio stream (default) or from ``request.audio_url`` when given."""
+        """Start a job from ``request.audio_url`` when given, else from the audio stream.
+
+        Both carry ``enableSummary=true``; a file of more than two channels is refused before any
+        byte is sent (:class:`PoisonInputError`), since Symbl documents mono and dual-channel files only.
+        """
+        check_channels(request)
         options = symbl_options(request)
         if request.audio_url is not None:
             body = {**options, "url": request.audio_url.get_secret_value()}
@@ -266,7 +251,12 @@ class SymblProvider:
         if json_body is not None:
             kwargs["json"] = json_body
         if stream is not None and stream.audio is not None:
-            headers["Content-Type"] = CONTENT_TYPES[stream.audio_format]
+            media = UPLOAD_CONTENT_TYPE[stream.audio_format]
+            if media is not None:
+                headers["Content-Type"] = media
+            else:
+                # No header at all (aiohttp would add application/octet-stream): Symbl detects the format.
+                kwargs["skip_auto_headers"] = ("Content-Type",)
             if stream.size_bytes > 0:
                 headers["Content-Length"] = str(stream.size_bytes)
             # A fresh stream per attempt: the body of a rejected attempt may be half-sent.
