@@ -338,8 +338,10 @@ class StallingProxy:
             k: v for k, v in request.headers.items() if k.lower() in ("authorization", "x-api-key", "content-type")
         }
         body = await request.read()
+        # Transparent: an upload without Content-Type (FLAC to Symbl) must not gain application/octet-stream.
+        skip = () if "Content-Type" in request.headers else ("Content-Type",)
         async with self._session.request(request.method, self.upstream + request.path_qs, data=body,
-                                         headers=headers) as resp:  # fmt: skip
+                                         headers=headers, skip_auto_headers=skip) as resp:  # fmt: skip
             content = await resp.read()
             return web.Response(status=resp.status, body=content, content_type=resp.content_type)
 

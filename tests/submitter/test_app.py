@@ -7,6 +7,7 @@ minutes on the 2-core reference machine).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from zoomsymbl_common.events import AudioMixed, JobSubmitted
@@ -208,3 +210,32 @@ async def test_a_submitter_killed_mid_submit_submits_the_meeting_exactly_once_af
     assert await Limiter(mongo, ACCOUNT).slots() == []
     announced = await read_topic(infra, topic_name(infra, JobSubmitted.topic), 1)
     assert {JobSubmitted.model_validate_json(v).job_id for v in announced} == {jobs[0]["job_id"]}
+
+
+async def test_a_symbl_tenant_whose_api_host_does_not_resolve_keeps_the_submitter_unready(
+    infra: InfraSettings, tmp_path: Path
+) -> None:
+    # RFC 6761: a name under .invalid never resolves, as Symbl's hosts reportedly have not since 2026-08.
+    host = "api.zoomsymbl-test.invalid"
+    tenants = write_tenants(tmp_path / "tenants.json", "symbl", f"https://{host}")
+    process = SubmitterProcess(
+        submitter_env(infra, tenants, "http://127.0.0.1:9", free_port()), tmp_path / "submitter.log"
+    ).start()
+    url = f"http://127.0.0.1:{process.port}/readyz"
+    status, body = 0, dict[str, Any]()
+    try:
+        async with aiohttp.ClientSession() as http, asyncio.timeout(60):
+            while body.get("checks", {}).get("kafka") != "ok":  # every resource is up; only the host is missing
+                assert process.proc is not None and process.proc.poll() is None, process.tail()
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(url) as resp:
+                        status, body = resp.status, await resp.json()
+                await asyncio.sleep(0.2)
+        assert status == 503, body
+        assert (
+            body["checks"]["symbl-dns"] == "unavailable: symbl API host(s) 'api.zoomsymbl-test.invalid' do not resolve"
+        )
+        logged = [json.loads(line) for line in process.tail(200).splitlines() if line.startswith("{")]
+        assert any(entry["msg"] == "symbl api host does not resolve" and entry["hosts"] == [host] for entry in logged)
+    finally:
+        process.stop()
