@@ -42,6 +42,7 @@ def test_parts_are_merged_in_time_order_with_their_offsets() -> None:
 def test_counts_per_kind() -> None:
     assert counts(PART_0) == {
         "messages": 2, "summary": 1, "topics": 1, "questions": 1, "action_items": 1, "follow_ups": 0,
+        "decisions": 0,
     }  # fmt: skip
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
+from zoomsymbl_common.providers.base import InsightItem, Insights, SummaryTopic, TranscriptMessage
 from zoomsymbl_notifier.meetings import MeetingFacts, Speaker
 from zoomsymbl_notifier.report import (
     clean_line,
@@ -48,7 +48,7 @@ def test_clean_line_collapses_whitespace_and_bounds_length() -> None:
 
 def test_report_lists_every_section_in_text_and_escapes_everything_in_html() -> None:
     report = meeting_report(INSIGHTS, FACTS, 0, ["https://example.com/summary?a=1&b=2"])
-    for expected in ("We agreed on <everything>.", "Send the deck (assignee: Ann, due: 2026-12-01)", "Book a room",
+    for expected in ("We agreed on <everything>.", "Send the deck (owner: Ann, due: 2026-12-01)", "Book a room",
                      "Who pays?", "Budget <script>", "Ann: 0:01:30 (75%)", "Ben: 0:00:30 (25%)",
                      "Summary page: https://example.com/summary?a=1&b=2"):  # fmt: skip
         assert expected in report.text
@@ -93,3 +93,21 @@ def test_failure_notice_says_at_which_stage_in_words() -> None:
     assert "<p>Stage: downloading the recording from Zoom (mixer: download)</p>" in notice.html
     assert stage_text("submitter", "retry") == "submitting the audio for transcription (submitter: retry)"
     assert stage_text("", "odd\r\nstage") == "processing the recording (odd stage)"
+
+
+def test_a_summary_by_topic_and_items_with_speakers_times_and_owner_addresses() -> None:
+    insights = Insights(
+        summary_topics=(SummaryTopic("Release", "Ship on Friday.", 0.5, 19.0),),
+        questions=(InsightItem("Can we ship on Friday?", speaker="Elisa L", start_seconds=0.5),),
+        action_items=(
+            InsightItem("Send the notes", assignee="Elisa L", assignee_email="elisa@x.test", start_seconds=16.5),
+        ),
+        decisions=(InsightItem("Ship on Friday.", speaker="Jean-Luc", start_seconds=8.5),),
+        unavailable={"follow_ups": "insights engine answered HTTP 503"},
+    )
+    text = meeting_report(insights, FACTS, 0, []).text
+    assert "[0:00:00–0:00:19] Release: Ship on Friday." in text
+    assert "[0:00:00] Elisa L: Can we ship on Friday?" in text
+    assert "[0:00:16] Send the notes (owner: Elisa L <elisa@x.test>)" in text
+    assert "Decisions\n  - [0:00:08] Jean-Luc: Ship on Friday." in text
+    assert "Follow-ups\n  - (unavailable: insights engine answered HTTP 503)" in text

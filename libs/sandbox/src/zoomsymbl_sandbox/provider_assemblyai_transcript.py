@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from zoomsymbl_sandbox.provider_audio import AudioInfo, Segment
 from zoomsymbl_sandbox.provider_jobs import Job, Phase
-from zoomsymbl_sandbox.provider_understanding import Line, findings, headline, sentences, topic_groups
+from zoomsymbl_sandbox.provider_understanding import Line, findings, headline, keywords, sentences, topic_groups
 
 Json = dict[str, object]
 STATUS: dict[Phase, str] = {"waiting": "queued", "running": "processing", "done": "completed", "failed": "error"}
@@ -212,7 +212,8 @@ def understanding_response(request: TranscriptRequest, result: TranscriptResult)
         topics = [
             {
                 "headline": headline(group),
-                "text": " ".join(next(iter(sentences(line.text)), "") for line in group)[:1000],
+                "text": " ".join(s for line in group for s in sentences(line.text)[:1] if s != headline(group))[:1000]
+                or headline(group),
                 "start": round(group[0].start_s * 1000),
                 "end": round(max(line.end_s for line in group) * 1000),
             }
@@ -240,12 +241,10 @@ def understanding_response(request: TranscriptRequest, result: TranscriptResult)
 
 
 def iab_result(request: TranscriptRequest, result: TranscriptResult) -> Json:
-    """``iab_categories_result``: one made-up category per speaker label, relevance by talk share."""
-    talk: dict[str, float] = {}
-    for speaker, seg, _ in _spoken(request, result):
-        talk[speaker or "A"] = talk.get(speaker or "A", 0.0) + seg.duration_s
-    total = sum(talk.values()) or 1.0
-    summary = {f"Business>Meetings>Speaker {label}": round(s / total, 3) for label, s in talk.items()}
+    """``iab_categories_result``: the most frequent words as categories, relevance by frequency."""
+    found = keywords(_lines(request, result))
+    total = sum(n for _, n in found) or 1
+    summary = {f"Sandbox>Keywords>{word.capitalize()}": round(n / total, 3) for word, n in found}
     return {"status": "success", "results": [], "summary": summary}
 
 

@@ -75,3 +75,44 @@ def headline(group: list[Line]) -> str:
     """The first sentence said in the topic, at most 80 characters."""
     first = next((s for line in group for s in sentences(line.text)), "")
     return first[:80]
+
+
+_STOP = frozenset(
+    [
+        "about",
+        "after",
+        "again",
+        "also",
+        "being",
+        "could",
+        "every",
+        "everyone",
+        "going",
+        "great",
+        "hello",
+        "their",
+        "there",
+        "these",
+        "thanks",
+        "think",
+        "this",
+        "those",
+        "through",
+        "would",
+        "which",
+        "while",
+        "where",
+        "segment",
+        "channel",
+    ]
+)
+
+
+def keywords(lines: list[Line], count: int = 3) -> list[tuple[str, int]]:
+    """The ``count`` most frequent words of five letters or more (stop words aside), with their counts."""
+    seen: dict[str, int] = {}
+    for line in lines:
+        for word in re.findall(r"[a-z]{5,}", line.text.casefold()):
+            if word not in _STOP:
+                seen[word] = seen.get(word, 0) + 1
+    return sorted(seen.items(), key=lambda item: (-item[1], item[0]))[:count]

@@ -144,7 +144,7 @@ DEMO_SPEECH = (
         "Jean-Luc Pérez",
         "jean-luc@example.com",
         8,
-        "The build is ready and the tests are green. We agreed to ship on Friday.",
+        "We decided to ship on Friday. The build is ready and the tests are green.",
     ),
     ("Zoë 🎧 Ng", "", 16, "Great. I will send the release notes tomorrow."),
 )

@@ -112,7 +112,7 @@ def summary_urls(parts: Sequence[Insights]) -> tuple[str, ...]:
 
 def counts(insights: Insights) -> dict[str, int]:
     """How many items of each kind there are (for ``InsightsReady``)."""
-    result = {"messages": len(insights.messages), "summary": len(insights.summary)}
+    result = {"messages": len(insights.messages), "summary": len(insights.summary) + len(insights.summary_topics)}
     result.update({kind: len(getattr(insights, kind)) for kind in _ITEM_KINDS})
     return result
 
