@@ -198,7 +198,7 @@ async def test_a_mono_mix_of_three_channels_asks_for_three_diarized_speakers(fak
     assert sent.query["enableSpeakerDiarization"] == "true"
     assert sent.query["diarizationSpeakerCount"] == "3"
     assert "channelMetadata" not in sent.query and "enableSeparateRecognitionPerChannel" not in sent.query
-    assert sent.query["name"] == "Weekly sync [mono mix of 3 channels, speakers diarized]"
+    assert sent.query["name"] == "Weekly sync"
     assert sent.query["enableSummary"] == "true"
 
 

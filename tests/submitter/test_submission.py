@@ -368,7 +368,7 @@ async def test_three_speakers_go_to_symbl_as_one_diarized_mono_mix_made_once(
     await submitter.on_audio_mixed(event)  # redelivered: neither a second mix nor a second job
 
     assert await store.size(mono_key) == len(b"left alone")
-    assert stats(symbl)["submissions_by_name"] == {"Meeting 12 [mono mix of 3 channels, speakers diarized]": 1}
+    assert stats(symbl)["submissions_by_name"] == {"Meeting 12": 1}
     (job,) = await mongo.db[JOBS].find({}).to_list(None)
     assert (job["object_key"], job["downmixed_from_channels"]) == (mono_key, 3)
     (sent,) = symbl.app[SYMBL_STATE].conversations.values()

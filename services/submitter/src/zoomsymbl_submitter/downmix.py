@@ -5,9 +5,10 @@ Symbl's FAQ (https://docs.symbl.ai/docs/faq/) names mono and dual-channel files 
 tenant such a file is summed to one channel with ffmpeg (FLAC, 16 bit), stored next to the mixed
 file as ``mixed/{tenant}/{meeting_key}.mono-{digest}.flac`` and submitted in its place: the request
 then asks Symbl to tell the voices apart (``enableSpeakerDiarization``, ``diarizationSpeakerCount`` =
-one per channel of the original, see ``zoomsymbl_common.providers.symbl_options``), and the job's
-name at Symbl says "mono mix of N channels". What is lost: names per utterance (Symbl answers
-"Speaker 1..N"), and Symbl documents diarization for English (and Spanish) only.
+one per channel of the original, see ``zoomsymbl_common.providers.symbl_options``), the job document
+says ``downmixed_from_channels: N`` and a log line ``mixed down to mono for the provider`` names the
+meeting. What is lost: names per utterance (Symbl answers "Speaker 1..N"), and Symbl documents
+diarization for English (and Spanish) only.
 
 Why not two channels (the busiest speaker alone, everyone else shared)? Symbl's diarization takes
 priority over per-channel recognition (FAQ), so one request cannot name one channel and diarize the

@@ -21,7 +21,8 @@ Built against Symbl's published documentation (its API hosts have reportedly not
 So a FLAC, Opus or M4A file is uploaded as bytes *without* a ``Content-Type`` (or fetched by URL),
 a WAV file as ``audio/wav``; and a mixed file of more than two channels is never sent as it is: the
 submitter downmixes it to mono first (``zoomsymbl_submitter.downmix``) and the request then asks for
-diarization with one speaker per channel of the original file, which its name says.
+diarization with one speaker per channel of the original file. The conversation keeps the meeting's
+name (operators and tests find jobs by it); the job document says ``downmixed_from_channels``.
 """
 
 from __future__ import annotations
@@ -78,18 +79,10 @@ def _channel_metadata(request: SubmitRequest) -> list[dict[str, Any]]:
     return metadata
 
 
-def job_name(request: SubmitRequest) -> str:
-    """The conversation's name at Symbl; a downmixed file says so (names come back as "Speaker N")."""
-    channels = downmixed_from(request)
-    if not channels:
-        return request.name
-    return f"{request.name} [mono mix of {channels} channels, speakers diarized]"
-
-
 def symbl_options(request: SubmitRequest) -> dict[str, Any]:
     """The processing options of a submit request, as Symbl's JSON body names them."""
     options: dict[str, Any] = {
-        "name": job_name(request),
+        "name": request.name,
         "languageCode": request.language,
         "webhookUrl": request.webhook_url.get_secret_value(),
         "enableSummary": True,
@@ -123,7 +116,6 @@ __all__ = [
     "as_query",
     "check_channels",
     "downmixed_from",
-    "job_name",
     "speaker_count",
     "symbl_options",
 ]
