@@ -68,7 +68,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, self_hosted_llm: str) -> Ite
         symbl={"timings": {"waiting_s": 0.3, "running_s": 0.5}},
         assemblyai={"timings": {"waiting_s": 0.3, "running_s": 0.5}, "whisper_model": "packaged"},
         extra_tenants=[
-            {"id": "symbl", "provider": "symbl"},
+            {"id": "symbl", "provider": "symbl", "llm_base_url": ""},  # Symbl derives its own items
             {
                 "id": "selfhosted",
                 "llm_base_url": self_hosted_llm,
