@@ -164,3 +164,21 @@ def test_input_hash_ignores_order_and_urls_but_not_files_or_settings() -> None:
 def test_extensions_are_safe_for_storage_keys() -> None:
     assert extension(rec("a", file_type="M4A")) == "m4a"
     assert extension(rec("a", file_type="../x")) == "bin"
+
+
+def test_emails_fill_unshared_channels_by_name_and_ambiguous_names_get_none() -> None:
+    from zoomsymbl_mixer.channels import Channel, MixPlan, with_emails
+
+    plan = MixPlan(
+        tracks=(),
+        delays_ms=(),
+        channels=(
+            Channel("Elisa L", None, (0,), False),
+            Channel("Bob", None, (1,), False),
+            Channel("Known", "known@x.test", (2,), False),
+            Channel("Others", None, (3, 4), True),
+        ),
+        total_seconds=1.0,
+    )
+    people = [("elisa l", "elisa@x.test"), ("Bob", "bob1@x.test"), ("Bob", "bob2@x.test"), ("Known", "other@x.test")]
+    assert [c.email for c in with_emails(plan, people).channels] == ["elisa@x.test", None, "known@x.test", None]

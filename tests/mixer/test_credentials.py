@@ -45,6 +45,9 @@ class FakeApi:
             raise self.recordings
         return self.recordings
 
+    async def past_meeting_participants(self, uuid: str) -> tuple[tuple[str, str], ...]:
+        return ()
+
 
 def token(hours: float) -> DownloadToken:
     return DownloadToken(SecretStr("webhook-download-token"), utcnow() + timedelta(hours=hours))

@@ -134,6 +134,31 @@ class ZoomClient:
         """``GET /meetings/{uuid}/recordings`` (download URLs, participant files) for one meeting instance."""
         return await self.get_json(f"/meetings/{encode_meeting_uuid(uuid)}/recordings", {}, what="meeting recordings")
 
+    async def past_meeting_participants(self, uuid: str, *, max_pages: int = 10) -> tuple[tuple[str, str], ...]:
+        """(name, e-mail) of who attended, from ``GET /past_meetings/{uuid}/participants`` (paged, 300 a page).
+
+        Zoom fills ``user_email`` only where the account allows it (the participant signed in, and the app
+        has the past-participants scope); entries without one are left out.
+        """
+        found: list[tuple[str, str]] = []
+        token = ""
+        for _ in range(max_pages):
+            params = {"page_size": "300", **({"next_page_token": token} if token else {})}
+            path = f"/past_meetings/{encode_meeting_uuid(uuid)}/participants"
+            data = await self.get_json(path, params, what="past meeting participants")
+            people = data.get("participants")
+            for person in people if isinstance(people, list) else []:
+                if not isinstance(person, dict):
+                    continue
+                name, mail = person.get("name"), person.get("user_email")
+                if isinstance(name, str) and isinstance(mail, str) and name.strip() and "@" in mail:
+                    found.append((name.strip()[:200], mail.strip()[:320]))
+            next_token = data.get("next_page_token")
+            token = next_token if isinstance(next_token, str) else ""
+            if not token:
+                break
+        return tuple(found)
+
     async def get_json(self, path: str, params: Mapping[str, str], *, what: str) -> JsonObject:
         """GET an API ``path`` (already percent-encoded); a rejected token is refreshed once."""
         url = URL(self.tenant.zoom_api_base.rstrip("/") + path, encoded=True)

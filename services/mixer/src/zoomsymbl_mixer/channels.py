@@ -9,6 +9,7 @@ then name, then file id, so the same input always yields the same channel map.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -215,3 +216,20 @@ def per_track(plan: MixPlan) -> MixPlan:
 def overflowed(plan: MixPlan) -> bool:
     """True when some participants had to share the "Others" channel."""
     return any(c.name == OTHERS and c.mixed for c in plan.channels)
+
+
+def with_emails(plan: MixPlan, people: Sequence[tuple[str, str]]) -> MixPlan:
+    """``plan`` with e-mails for the unshared channels that had none, matched on the participant's name.
+
+    A name that two attendees with different addresses share is ambiguous and left without one.
+    """
+    addresses: dict[str, set[str]] = {}
+    for name, mail in people:
+        addresses.setdefault(name.casefold(), set()).add(mail)
+    channels = tuple(
+        dataclasses.replace(c, email=next(iter(addresses[c.name.casefold()])))
+        if not c.email and not c.mixed and len(addresses.get(c.name.casefold(), ())) == 1
+        else c
+        for c in plan.channels
+    )
+    return dataclasses.replace(plan, channels=channels)

@@ -37,6 +37,8 @@ class RecordingsApi(Protocol):
 
     async def get_meeting_recordings(self, uuid: str) -> dict[str, Any]: ...
 
+    async def past_meeting_participants(self, uuid: str) -> tuple[tuple[str, str], ...]: ...
+
 
 @dataclass(frozen=True)
 class Bearer:
