@@ -19,6 +19,9 @@ HELM = ROOT / ".cache" / "bin" / "helm"
 SERVICES = ("ingest", "mixer", "submitter", "notifier")
 KUBE_VERSIONS = ("1.30.0", "1.31.0", "1.32.0", "1.33.0", "1.34.0")
 DEFAULT_KUBE = KUBE_VERSIONS[0]
+# The Prometheus Operator's API: `helm template` knows no cluster, so a test that wants the ServiceMonitor says
+# the cluster serves it (the chart renders it only then).
+MONITORING_API = ("monitoring.coreos.com/v1/ServiceMonitor",)
 RELEASE = "zs"
 NAMESPACE = "zoomsymbl"
 
@@ -51,12 +54,17 @@ def set_args(values: dict[str, str] | None) -> list[str]:
 
 
 def template_args(
-    values_files: Iterable[Path] = (), sets: dict[str, str] | None = None, kube: str = DEFAULT_KUBE
+    values_files: Iterable[Path] = (),
+    sets: dict[str, str] | None = None,
+    kube: str = DEFAULT_KUBE,
+    api_versions: Iterable[str] = (),
 ) -> list[str]:
-    """Arguments of ``helm template`` for the chart with these values."""
+    """Arguments of ``helm template`` for the chart with these values (and extra APIs the cluster serves)."""
     args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--kube-version", kube]
     for path in values_files:
         args += ["--values", str(path)]
+    for api in api_versions:
+        args += ["--api-versions", api]
     return args + set_args(sets)
 
 
@@ -65,9 +73,14 @@ def _template_stdout(args: tuple[str, ...]) -> str:
     return run_helm(args).stdout
 
 
-def render_text(values_files: Iterable[Path] = (), sets: dict[str, str] | None = None, kube: str = DEFAULT_KUBE) -> str:
+def render_text(
+    values_files: Iterable[Path] = (),
+    sets: dict[str, str] | None = None,
+    kube: str = DEFAULT_KUBE,
+    api_versions: Iterable[str] = (),
+) -> str:
     """The rendered manifests as helm prints them (cached: several tests read the same rendering)."""
-    return _template_stdout(tuple(template_args(values_files, sets, kube)))
+    return _template_stdout(tuple(template_args(values_files, sets, kube, api_versions)))
 
 
 def parse(text: str) -> list[Manifest]:
@@ -130,9 +143,14 @@ def component_of(manifest: Manifest) -> str | None:
     return str(value) if value is not None else None
 
 
-def render(values_files: Iterable[Path] = (), sets: dict[str, str] | None = None, kube: str = DEFAULT_KUBE) -> Rendered:
+def render(
+    values_files: Iterable[Path] = (),
+    sets: dict[str, str] | None = None,
+    kube: str = DEFAULT_KUBE,
+    api_versions: Iterable[str] = (),
+) -> Rendered:
     """Render and parse the chart."""
-    return Rendered(parse(render_text(values_files, sets, kube)))
+    return Rendered(parse(render_text(values_files, sets, kube, api_versions)))
 
 
 def load_values(path: Path = CHART / "values.yaml") -> dict[str, Any]:

@@ -13,6 +13,7 @@ from zoomsymbl_common.topics import build_parser, plan_from_args
 from tests.deploy.helm_chart import (
     CHART,
     KUBE_VERSIONS,
+    MONITORING_API,
     NAMESPACE,
     PRODUCTION_VALUES,
     RELEASE,
@@ -38,7 +39,8 @@ def defaults() -> Rendered:
 
 @pytest.fixture(scope="module")
 def production() -> Rendered:
-    return render([PRODUCTION_VALUES])
+    """The production example on a cluster with the Prometheus Operator (as the example assumes)."""
+    return render([PRODUCTION_VALUES], api_versions=MONITORING_API)
 
 
 @pytest.mark.parametrize("values", list(VALUE_SETS), ids=list(VALUE_SETS))
@@ -253,9 +255,33 @@ def test_autoscaling_replaces_replicas_and_pdbs_follow_the_minimum(defaults: Ren
     assert defaults.of_kind("HorizontalPodAutoscaler") == []
     hpas = {m["spec"]["scaleTargetRef"]["name"] for m in production.of_kind("HorizontalPodAutoscaler")}
     assert hpas == {f"{RELEASE}-zoomsymbl-{s}" for s in ("ingest", "mixer", "submitter")}
-    for service in ("ingest", "mixer", "submitter"):
-        assert "replicas" not in production.one("Deployment", service)["spec"]
     assert len(production.of_kind("PodDisruptionBudget")) == 4
+
+
+def test_autoscaled_deployments_start_at_the_hpa_minimum(defaults: Rendered, production: Rendered) -> None:
+    # Without replicas a Deployment starts at 1, and `helm install --wait` returns before the HPA scales it up.
+    for hpa in production.of_kind("HorizontalPodAutoscaler"):
+        deployment = production.named("Deployment", hpa["spec"]["scaleTargetRef"]["name"])
+        assert deployment["spec"].get("replicas") == hpa["spec"]["minReplicas"] == 2
+    sets = {"mixer.autoscaling.enabled": "true", "mixer.autoscaling.minReplicas": "3", "mixer.replicaCount": "1"}
+    assert render(sets=sets).one("Deployment", "mixer")["spec"]["replicas"] == 3
+    values = load_values()
+    for service in SERVICES:
+        assert defaults.one("Deployment", service)["spec"]["replicas"] == values[service]["replicaCount"]
+
+
+@pytest.mark.parametrize("values", list(VALUE_SETS), ids=list(VALUE_SETS))
+def test_service_monitor_only_where_the_cluster_serves_its_api(values: str) -> None:
+    # Without the Prometheus Operator's CRDs a ServiceMonitor fails the whole install ("no matches for kind").
+    sets = {"serviceMonitor.enabled": "true"}
+    assert render(VALUE_SETS[values], sets=sets).of_kind("ServiceMonitor") == []
+    assert len(render(VALUE_SETS[values], sets=sets, api_versions=MONITORING_API).of_kind("ServiceMonitor")) == 1
+    assert (
+        render(VALUE_SETS[values], sets={"serviceMonitor.enabled": "false"}, api_versions=MONITORING_API).of_kind(
+            "ServiceMonitor"
+        )
+        == []
+    )
 
 
 def test_consumers_cannot_autoscale_past_the_partition_count() -> None:

@@ -13,6 +13,26 @@ templates/<service>.yaml picks the ones that service needs.
 {{- end }}
 {{- end }}
 
+{{/*
+The Deployment's replicas. Without autoscaling: replicaCount. With it: the HPA's minimum on install, so
+`helm install --wait` waits for as many pods as the HPA will keep (without the field the Deployment
+starts at 1 and --wait returns before the HPA scales it up); on upgrade the count the HPA has set now
+(read with lookup, kept within minReplicas..maxReplicas), so an upgrade does not undo its scaling.
+*/}}
+{{- define "zoomsymbl.replicas" -}}
+{{- $svc := index .root.Values .component -}}
+{{- if and (hasKey $svc "autoscaling") $svc.autoscaling.enabled -}}
+{{- $replicas := int $svc.autoscaling.minReplicas -}}
+{{- $current := lookup "apps/v1" "Deployment" .root.Release.Namespace (include "zoomsymbl.componentName" .) -}}
+{{- if and $current $current.spec $current.spec.replicas -}}
+{{- $replicas = max $replicas (min (int $svc.autoscaling.maxReplicas) (int $current.spec.replicas)) -}}
+{{- end -}}
+{{- $replicas -}}
+{{- else -}}
+{{- $svc.replicaCount -}}
+{{- end -}}
+{{- end }}
+
 {{- define "zoomsymbl.configmap" -}}
 {{- $root := .root -}}
 {{- $svc := index $root.Values .component -}}

@@ -10,9 +10,7 @@ metadata:
   labels:
     {{- include "zoomsymbl.componentLabels" . | nindent 4 }}
 spec:
-  {{- if not (and (hasKey $svc "autoscaling") $svc.autoscaling.enabled) }}
-  replicas: {{ $svc.replicaCount }}
-  {{- end }}
+  replicas: {{ include "zoomsymbl.replicas" . }}
   revisionHistoryLimit: 5
   selector:
     matchLabels:
