@@ -68,10 +68,15 @@ def down() -> int:
     return 0
 
 
-def _find_mail(meeting_topic: str) -> EmailMessage | None:
-    for path in sorted(MAILDIR.glob("*.eml")):
+def _find_mail(meeting_topic: str, seen_before: set[Path]) -> EmailMessage | None:
+    """This run's e-mail: a message that arrived after the meeting was sent, to the demo host, on its topic."""
+    for path in sorted(set(MAILDIR.glob("*.eml")) - seen_before):
         message = email.message_from_bytes(path.read_bytes(), policy=default)
-        if meeting_topic in str(message.get("Subject", "")) and isinstance(message, EmailMessage):
+        if (
+            isinstance(message, EmailMessage)
+            and meeting_topic in str(message.get("Subject", ""))
+            and str(message.get("To", "")) == HOST_EMAIL
+        ):
             return message
     return None
 
@@ -115,13 +120,14 @@ async def up() -> int:
     print(f"demo: starting sandboxes and services (logs in {RUN_DIR})")
     await stack.start()
     print(f"demo: all up after {time.monotonic() - started:.1f}s; Zoom sandbox sends recording.completed")
+    seen_before = set(MAILDIR.glob("*.eml"))
     status = await stack.trigger_recording_completed(meeting_uuid)
     print(f"demo: ingest answered {status} for meeting {meeting_uuid!r} ({topic!r})")
     deadline = time.monotonic() + 150
     message = None
     while time.monotonic() < deadline and message is None:
         await asyncio.sleep(1)
-        message = _find_mail(topic)
+        message = _find_mail(topic, seen_before)
     mongo = make_mongo(InfraSettings().model_copy(update={"mongo_database": config.database}))
     history = await meeting_history(mongo, meeting_uuid)
     await mongo.close()
