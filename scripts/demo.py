@@ -120,7 +120,7 @@ async def up() -> int:
     print(f"demo: starting sandboxes and services (logs in {RUN_DIR})")
     await stack.start()
     print(f"demo: all up after {time.monotonic() - started:.1f}s; Zoom sandbox sends recording.completed")
-    seen_before = set(MAILDIR.glob("*.eml"))
+    seen_before = await asyncio.to_thread(lambda: set(MAILDIR.glob("*.eml")))
     status = await stack.trigger_recording_completed(meeting_uuid)
     print(f"demo: ingest answered {status} for meeting {meeting_uuid!r} ({topic!r})")
     deadline = time.monotonic() + 150
