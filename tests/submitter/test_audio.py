@@ -14,7 +14,15 @@ from zoomsymbl_submitter.audio import AudioSource
 
 
 def test_no_public_endpoint_means_no_url() -> None:
-    assert AudioSource(InfraSettings()).presigned_url("bucket", "mixed/acme/x.flac") is None
+    audio = AudioSource(InfraSettings())
+    assert audio.presigned_url("bucket", "mixed/acme/x.flac") is None
+    assert audio.path == "upload"
+
+
+def test_a_public_endpoint_means_the_url_path() -> None:
+    audio = AudioSource(InfraSettings(), public_endpoint=AnyHttpUrl("https://s3.example.com"))
+    assert audio.path == "url"
+    assert audio.presigned_url("bucket", "mixed/acme/x.flac") is not None
 
 
 @pytest.mark.parametrize(

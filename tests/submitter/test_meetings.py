@@ -77,3 +77,12 @@ async def test_the_split_plan_is_reused_only_for_the_same_input(mongo: Mongo) ->
     assert await meetings.split_plan(EVENT, 3) is None
     assert await meetings.split_plan(EVENT.model_copy(update={"input_hash": "new"}), 2) is None
     assert await meetings.split_plan(EVENT.model_copy(update={"generation": 1}), 2) is None
+
+
+async def test_a_plan_cut_into_more_parts_than_planned_is_found_under_the_planned_count(mongo: Mongo) -> None:
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": "mixed"})
+    parts = [Part(i, 3, 10.0 * i, 10.0, "b", f"k.part{i + 1}.flac", 5) for i in range(3)]
+    meetings = MeetingStore(mongo)
+    await meetings.save_split_plan(EVENT, parts, planned=2)
+    assert await meetings.split_plan(EVENT, 2) == parts
+    assert await meetings.split_plan(EVENT, 3) is None

@@ -13,6 +13,7 @@ from zoomsymbl_submitter.splitting import (
     parse_silences,
     part_count,
     part_object_key,
+    recount,
     silencedetect_args,
     spans,
 )
@@ -38,6 +39,13 @@ def test_a_five_hour_file_becomes_two_parts_under_symbls_four_hours() -> None:
 
 def test_a_file_too_large_is_split_by_size_too() -> None:
     assert part_count(HOUR, 12 * GIB, SYMBL_MAX, 5 * GIB) == 3
+
+
+def test_a_part_that_came_out_too_large_means_more_parts() -> None:
+    # Two parts of a 3 GB file planned against 2 GB; one came out at 2.4 GB: plan as if all were that dense.
+    assert recount(2, int(2.4 * GIB), 2 * GIB) == 3
+    assert recount(2, int(1.9 * GIB), int(1.8 * GIB)) == 3  # at least one more
+    assert recount(4, 5 * GIB, 2 * GIB) == 12
 
 
 def test_silencedetect_output_becomes_absolute_silences_inside_the_window() -> None:

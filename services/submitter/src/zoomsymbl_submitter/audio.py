@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from pydantic import AnyHttpUrl, SecretStr
 from zoomsymbl_common.errors import ObjectNotFound, PoisonInputError
-from zoomsymbl_common.providers.base import AudioOpener
+from zoomsymbl_common.providers.base import AudioOpener, AudioPath
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 
@@ -33,6 +33,11 @@ class AudioSource:
         self._public_infra = _public_infra(infra, public_endpoint) if public_endpoint is not None else None
         self._presigners: dict[str, ObjectStore] = {}
         self._expiry = presign_expiry
+
+    @property
+    def path(self) -> AudioPath:
+        """How every file reaches the provider: a presigned URL when a public endpoint is configured."""
+        return "url" if self._public_infra is not None else "upload"
 
     def store(self, bucket: str) -> ObjectStore:
         """The store of ``bucket`` (created once)."""

@@ -81,14 +81,15 @@ class MeetingStore:
         return result.modified_count == 1
 
     async def split_plan(self, event: AudioMixed, count: int) -> list[Part] | None:
-        """The parts stored for this input and generation, when they match ``count``."""
+        """The parts stored for this input and generation, when they were planned as ``count``."""
         doc = await guarded(
             self._col.find_one({"tenant": event.tenant, "meeting_uuid": event.meeting_uuid}, {"split": 1})
         )
         plan = doc.get("split") if doc else None
         if not isinstance(plan, dict):
             return None
-        if (plan.get("input_hash"), plan.get("generation"), plan.get("count")) != (
+        planned = plan.get("planned", plan.get("count"))  # plans stored before "planned" existed
+        if (plan.get("input_hash"), plan.get("generation"), planned) != (
             event.input_hash,
             event.generation,
             count,
@@ -96,11 +97,16 @@ class MeetingStore:
             return None
         return [Part(**raw) for raw in plan.get("parts", [])]
 
-    async def save_split_plan(self, event: AudioMixed, parts: list[Part]) -> None:
-        """Remember ``parts`` for this input and generation (no-op when the meeting is unknown)."""
+    async def save_split_plan(self, event: AudioMixed, parts: list[Part], planned: int | None = None) -> None:
+        """Remember ``parts`` for this input and generation (no-op when the meeting is unknown).
+
+        ``planned`` is the count computed before cutting (more parts when one came out too large):
+        a redelivery computes the same one and finds these parts under it.
+        """
         plan = {
             "input_hash": event.input_hash,
             "generation": event.generation,
+            "planned": len(parts) if planned is None else planned,
             "count": len(parts),
             "parts": [part.as_doc() for part in parts],
         }

@@ -1,5 +1,10 @@
 """The parts a mixed file is submitted as: the file itself, or pieces cut at silences (ffmpeg).
 
+A part must fit the provider's limits on the path the audio takes (:attr:`AudioSource.path`): its
+duration, and the size limit of that path (AssemblyAI: 2.2 GB as an upload, 5 GB from a URL).
+Cuts fall at silences, so parts of equal length need not be of equal size: a part that still comes
+out too large makes the file be cut again into more parts (a few rounds at most).
+
 Splitting downloads the mixed file to a scratch directory (ffmpeg needs to seek), looks for
 silences only in the windows around the cut points, copies each part without re-encoding, and
 uploads it as ``mixed/{tenant}/{meeting_key}.part{N}.{ext}``. Scratch space: the file plus its
@@ -15,9 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import AudioMixed
 from zoomsymbl_common.providers.base import ProviderLimits
-from zoomsymbl_common.providers.symbl import CONTENT_TYPES
 
 from zoomsymbl_submitter import splitting
 from zoomsymbl_submitter.audio import AudioSource
@@ -60,8 +65,10 @@ class SplitSettings:
 
 PlanStore = tuple[
     Callable[[AudioMixed, int], Awaitable[list[Part] | None]],
-    Callable[[AudioMixed, list[Part]], Awaitable[None]],
+    Callable[[AudioMixed, list[Part], int], Awaitable[None]],
 ]
+"""Load the parts planned as ``count`` (the count computed before cutting); save them under that count."""
+SPLIT_ROUNDS = 3
 
 
 class PartPlanner:
@@ -73,20 +80,31 @@ class PartPlanner:
         self._settings = settings
 
     async def parts(self, event: AudioMixed, limits: ProviderLimits) -> list[Part]:
-        """The parts to submit for ``event`` under ``limits`` (splitting when needed)."""
+        """The parts to submit for ``event`` under ``limits`` on the audio's path (splitting when needed)."""
         size = await self._audio.size(event.bucket, event.object_key)
         max_seconds = self._settings.max_seconds(limits)
-        count = splitting.part_count(
-            event.duration_seconds, size, max_seconds, limits.max_file_bytes, self._settings.margin_seconds
+        max_bytes = limits.max_bytes(self._audio.path)
+        planned = splitting.part_count(
+            event.duration_seconds, size, max_seconds, max_bytes, self._settings.margin_seconds
         )
-        if count == 1:
+        if planned == 1:
             return [Part(0, 1, 0.0, event.duration_seconds, event.bucket, event.object_key, size)]
-        stored = await self._load_plan(event, count)
-        if stored is not None and await self._all_exist(stored):
+        stored = await self._load_plan(event, planned)
+        if stored is not None and all(p.size_bytes <= max_bytes for p in stored) and await self._all_exist(stored):
             return stored
-        parts = await self._split(event, count, max_seconds)
-        await self._save_plan(event, parts)
-        return parts
+        count = planned
+        for _ in range(SPLIT_ROUNDS):
+            parts = await self._split(event, count, max_seconds)
+            largest = max(part.size_bytes for part in parts)
+            if largest <= max_bytes:
+                await self._save_plan(event, parts, planned)
+                return parts
+            count = splitting.recount(count, largest, max_bytes)
+        raise PoisonInputError(
+            f"{event.object_key!r} ({size} bytes) still has a part of {largest} bytes after {SPLIT_ROUNDS} splits;"
+            f" the {self._audio.path} limit is {max_bytes} bytes",
+            stage="split",
+        )
 
     async def _all_exist(self, parts: list[Part]) -> bool:
         for part in parts:
@@ -110,7 +128,7 @@ class PartPlanner:
                 target = str(Path(scratch) / f"part{index + 1}.{ext}")
                 await run_tool(splitting.cut_args(source, target, span), self._settings.ffmpeg_timeout)
                 key = splitting.part_object_key(event.object_key, index, event.format)
-                size = await store.put_file(key, target, content_type=CONTENT_TYPES[event.format])
+                size = await store.put_file(key, target, content_type=splitting.CONTENT_TYPES[event.format])
                 parts.append(Part(index, count, span.offset, span.duration, event.bucket, key, size))
         return parts
 

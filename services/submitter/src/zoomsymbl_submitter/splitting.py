@@ -20,6 +20,14 @@ from zoomsymbl_common.events import AudioFormat
 _SILENCE_START = re.compile(r"silence_start:\s*(-?[0-9.]+)")
 _SILENCE_END = re.compile(r"silence_end:\s*(-?[0-9.]+)")
 EXTENSIONS: dict[AudioFormat, str] = {"flac": "flac", "wav": "wav", "opus": "opus", "m4a": "m4a"}
+CONTENT_TYPES: dict[AudioFormat, str] = {
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "opus": "audio/ogg",
+    "m4a": "audio/mp4",
+}
+SIZE_HEADROOM = 0.9
+"""Parts are planned at this share of the size limit: cuts fall at silences, not at equal sizes."""
 MIN_SILENCE_SECONDS = 0.3
 
 
@@ -49,8 +57,14 @@ def part_count(
         return 1
     usable = max(max_seconds - margin_seconds, max_seconds * 0.5)
     by_time = math.ceil(duration / usable)
-    by_size = math.ceil(size_bytes / (max_bytes * 0.9))
+    by_size = math.ceil(size_bytes / (max_bytes * SIZE_HEADROOM))
     return max(2, by_time, by_size)
+
+
+def recount(count: int, largest_bytes: int, max_bytes: int) -> int:
+    """More parts after a cut into ``count`` left a part of ``largest_bytes`` over ``max_bytes``."""
+    # That part is denser than the average: plan as if every part were as dense as it.
+    return max(count + 1, math.ceil(count * largest_bytes / (max_bytes * SIZE_HEADROOM)))
 
 
 def cut_windows(duration: float, count: int, max_seconds: float, margin: float, search: float) -> list[Window]:

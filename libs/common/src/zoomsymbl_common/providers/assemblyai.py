@@ -25,8 +25,13 @@ from zoomsymbl_common.providers.base import (
 )
 from zoomsymbl_common.providers.http import close_stream, read_json, transport_errors
 
+# FAQ "Are there any limits on file size or file duration…": /v2/transcript takes 5 GB and 10 h, /v2/upload
+# 2.2 GB (read as decimal units: the smaller reading, so a file planned within it is accepted either way).
 ASSEMBLYAI_LIMITS = ProviderLimits(
-    max_file_seconds=10 * 3600, max_file_bytes=5 * 1024**3, caps_concurrency_with_429=False
+    max_file_seconds=10 * 3600,
+    max_upload_bytes=2_200_000_000,
+    max_url_bytes=5_000_000_000,
+    caps_concurrency_with_429=False,
 )
 _STATUSES: dict[str, JobStatus] = {
     "queued": "scheduled",

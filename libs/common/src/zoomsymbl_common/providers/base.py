@@ -16,15 +16,26 @@ from zoomsymbl_common.events import ChannelAssignment, JobStatus, Provider
 
 AudioOpener = Callable[[], AsyncIterator[bytes]]
 """Opens a fresh stream of the audio bytes (may be called again for a retry)."""
+AudioPath = Literal["upload", "url"]
+"""How the audio reaches the provider: its bytes in a request (``upload``), or a URL it fetches (``url``)."""
 
 
 @dataclass(frozen=True)
 class ProviderLimits:
-    """What one provider account accepts."""
+    """What one provider account accepts; the size limit depends on the path the audio takes."""
 
     max_file_seconds: float
-    max_file_bytes: int
+    """Longest file, on either path."""
+    max_upload_bytes: int
+    """Largest file sent as request bytes (AssemblyAI ``/v2/upload``, Symbl ``POST /v1/process/audio``)."""
+    max_url_bytes: int
+    """Largest file the provider fetches from an ``audio_url``."""
     caps_concurrency_with_429: bool
+    """True when jobs over the account's cap are refused with 429 (else the provider queues them)."""
+
+    def max_bytes(self, path: AudioPath) -> int:
+        """The size limit of ``path``."""
+        return self.max_url_bytes if path == "url" else self.max_upload_bytes
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,10 @@ from zoomsymbl_common.providers.http import close_stream, read_json, transport_e
 from zoomsymbl_common.providers.symbl_insights import parse_items, parse_messages, parse_summary
 from zoomsymbl_common.providers.symbl_options import UPLOAD_CONTENT_TYPE, as_query, check_channels, symbl_options
 
-SYMBL_LIMITS = ProviderLimits(max_file_seconds=4 * 3600, max_file_bytes=5 * 1024**3, caps_concurrency_with_429=True)
+# FAQ: files of 4 hours or less. No size limit is documented; 5 GiB is a cautious bound on both paths.
+SYMBL_LIMITS = ProviderLimits(
+    max_file_seconds=4 * 3600, max_upload_bytes=5 * 1024**3, max_url_bytes=5 * 1024**3, caps_concurrency_with_429=True
+)
 # The files' media types (as stored in S3); what a raw upload to Symbl may carry is UPLOAD_CONTENT_TYPE.
 CONTENT_TYPES = {"flac": "audio/flac", "wav": "audio/wav", "opus": "audio/ogg", "m4a": "audio/mp4"}
 _STATUSES: dict[str, JobStatus] = {

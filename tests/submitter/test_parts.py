@@ -1,0 +1,118 @@
+"""The part planner against the real S3 server and ffmpeg: the path's size limit, Opus parts, uneven files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import AnyHttpUrl
+from zoomsymbl_common.events import AudioMixed
+from zoomsymbl_common.providers.base import ProviderLimits
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_submitter.audio import AudioSource
+from zoomsymbl_submitter.parts import Part, PartPlanner, SplitSettings
+from zoomsymbl_submitter.tools import run_tool
+
+from tests.submitter.support import audio_mixed
+
+pytestmark = pytest.mark.integration
+SECONDS = 20.0
+HOURS_10 = 10 * 3600.0
+
+
+class Plans:
+    """The split plans a MeetingStore would keep, in memory."""
+
+    def __init__(self) -> None:
+        self.by_planned: dict[int, list[Part]] = {}
+        self.saves = 0
+
+    async def load(self, event: AudioMixed, count: int) -> list[Part] | None:
+        return self.by_planned.get(count)
+
+    async def save(self, event: AudioMixed, parts: list[Part], planned: int) -> None:
+        self.by_planned[planned] = parts
+        self.saves += 1
+
+
+async def noise_file(path: Path, channels: int, noise_seconds: float, codec: list[str]) -> Path:
+    """``channels`` channels of pink noise for ``noise_seconds``, then digital silence up to SECONDS."""
+    labels = "".join(f"[a{i}]" for i in range(channels))
+    source = f"anoisesrc=color=pink:sample_rate=48000:amplitude=0.4:duration={noise_seconds},apad=whole_dur={SECONDS}"
+    graph = f"[0:a]asplit={channels}{labels};{labels}join=inputs={channels}:channel_layout={channels} channels[out]"
+    args = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source]
+    await run_tool([*args, "-filter_complex", graph, "-map", "[out]", *codec, str(path)], 60)
+    return path
+
+
+async def channels_and_seconds(store: ObjectStore, part: Part, scratch: Path) -> tuple[int, float]:
+    """What ffprobe reads in the stored part: its channel count and duration."""
+    local = scratch / Path(part.object_key).name
+    await store.get_file(part.object_key, str(local))
+    proc = await asyncio.create_subprocess_exec(
+        "ffprobe", "-v", "error", "-show_entries", "stream=channels:format=duration", "-of", "json", str(local),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    data = json.loads(out)
+    return int(data["streams"][0]["channels"]), float(data["format"]["duration"])
+
+
+def limits(upload: int, url: int) -> ProviderLimits:
+    return ProviderLimits(
+        max_file_seconds=HOURS_10, max_upload_bytes=upload, max_url_bytes=url, caps_concurrency_with_429=False
+    )
+
+
+OPUS = ["-c:a", "libopus", "-mapping_family", "255", "-b:a", "320000", "-f", "opus"]
+FLAC = ["-ar", "32000", "-c:a", "flac", "-sample_fmt", "s16", "-f", "flac"]
+
+
+async def upload(store: ObjectStore, infra: InfraSettings, path: Path, key: str, fmt: str, channels: int) -> AudioMixed:
+    size = await store.put_file(key, str(path))
+    return audio_mixed(21, infra, key, size, duration=SECONDS, format=fmt, channels=channels)
+
+
+async def test_an_upload_is_split_at_its_limit_and_a_url_is_not(
+    infra: InfraSettings, store: ObjectStore, tmp_path: Path
+) -> None:
+    source = await noise_file(tmp_path / "m.opus", 10, SECONDS, OPUS)
+    event = await upload(store, infra, source, "mixed/acme/ten.opus", "opus", 10)
+    small_upload = limits(upload=int(event.size_bytes * 0.7), url=event.size_bytes * 2)
+    split = SplitSettings(search_seconds=0.5)
+
+    public = AudioSource(infra, public_endpoint=AnyHttpUrl(f"http://{infra.s3_endpoint}"))
+    by_url = await PartPlanner(public, (Plans().load, Plans().save), split).parts(event, small_upload)
+    assert [(p.count, p.object_key) for p in by_url] == [(1, event.object_key)]
+
+    plans = Plans()
+    parts = await PartPlanner(AudioSource(infra), (plans.load, plans.save), split).parts(event, small_upload)
+    assert len(parts) == 2
+    assert all(part.size_bytes <= small_upload.max_upload_bytes for part in parts)
+    assert [part.object_key for part in parts] == ["mixed/acme/ten.part1.opus", "mixed/acme/ten.part2.opus"]
+    probed = [await channels_and_seconds(store, part, tmp_path) for part in parts]
+    assert [channels for channels, _ in probed] == [10, 10]
+    assert sum(seconds for _, seconds in probed) == pytest.approx(SECONDS, abs=0.1)
+
+
+async def test_a_part_denser_than_the_average_is_cut_again_and_the_plan_reused(
+    infra: InfraSettings, store: ObjectStore, tmp_path: Path
+) -> None:
+    # Noise for 8 s, then 12 s of silence: FLAC puts nearly every byte in the first 8 s.
+    source = await noise_file(tmp_path / "m.flac", 2, 8.0, FLAC)
+    event = await upload(store, infra, source, "mixed/acme/uneven.flac", "flac", 2)
+    limit = int(event.size_bytes * 0.7)
+    plans = Plans()
+    planner = PartPlanner(AudioSource(infra), (plans.load, plans.save), SplitSettings(search_seconds=0.5))
+
+    parts = await planner.parts(event, limits(upload=limit, url=limit))
+
+    assert len(parts) > 2  # planned as 2 by the average; the first of those held all the noise
+    assert list(plans.by_planned) == [2]
+    assert all(part.size_bytes <= limit for part in parts)
+    assert sum(part.duration_seconds for part in parts) == pytest.approx(SECONDS, abs=0.01)
+    assert await planner.parts(event, limits(upload=limit, url=limit)) == parts
+    assert plans.saves == 1
