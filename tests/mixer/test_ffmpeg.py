@@ -16,6 +16,7 @@ from zoomsymbl_mixer.ffmpeg import (
     filter_graph,
     merge_args,
     parse_probe,
+    pcm_bytes,
     probe_args,
     resolve_format,
     run_tool,
@@ -54,10 +55,25 @@ def plan_of(paths: list[Path], offsets: list[float], durations: list[float], max
 
 @pytest.mark.parametrize(
     ("requested", "channels", "chosen"),
-    [("auto", 1, "flac"), ("auto", 8, "flac"), ("auto", 9, "wav"), ("flac", 12, "wav"), ("opus", 40, "opus")],
+    [
+        ("auto", 1, "flac"),
+        ("auto", 8, "flac"),
+        ("auto", 9, "opus"),
+        ("flac", 12, "wav"),
+        ("opus", 40, "opus"),
+        ("wav", 2, "wav"),
+    ],
 )
 def test_output_format_follows_flacs_eight_channel_limit(requested: str, channels: int, chosen: str) -> None:
     assert resolve_format(requested, channels) == chosen  # type: ignore[arg-type]
+
+
+def test_auto_writes_opus_once_flac_could_pass_the_byte_limit() -> None:
+    # One hour of 8 channels at 32 kHz is 1.84 GB as PCM: FLAC surely stays within 2.2 GB, not within 1.8 GB.
+    assert pcm_bytes(8, 3600.0, 32_000) == 1_843_200_000
+    assert resolve_format("auto", 8, seconds=3600.0, sample_rate=32_000, flac_max_bytes=2_200_000_000) == "flac"
+    assert resolve_format("auto", 8, seconds=3600.0, sample_rate=32_000, flac_max_bytes=1_800_000_000) == "opus"
+    assert resolve_format("flac", 8, seconds=3600.0, sample_rate=32_000, flac_max_bytes=1_800_000_000) == "flac"
 
 
 def test_the_graph_delays_in_milliseconds_pads_and_joins_n_channels() -> None:
@@ -140,17 +156,22 @@ async def test_flac_output_is_16_bit(tmp_path: Path) -> None:
     assert (stream["sample_fmt"], stream["bits_per_raw_sample"]) == ("s16", "16")
 
 
-async def test_forty_channels_become_an_rf64_capable_wav(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("requested", "codec"), [("auto", "opus"), ("flac", "pcm_s16le")])
+async def test_forty_channels_are_written_and_read_back_with_every_channel(
+    tmp_path: Path, requested: str, codec: str
+) -> None:
     base = await make_track(tmp_path / "t.m4a", seconds=1.0)
     paths = [base] * 40
     plan = plan_of(paths, [i * 0.01 for i in range(40)], [1.0] * 40, max_channels=64)
-    fmt = resolve_format("auto", len(plan.channels))
-    output = tmp_path / "mixed.wav"
+    fmt = resolve_format(requested, len(plan.channels))  # type: ignore[arg-type]
+    output = tmp_path / f"mixed.{fmt}"
     result, _ = await run_tool(merge_args(plan, output, fmt, sample_rate=32000, silence=None), timeout=120)
     assert result.returncode == 0, result.tail
     _, out = await run_tool(probe_args(output), timeout=30, capture_stdout=True)
     probe = parse_probe(out)
-    assert probe is not None and probe.channels == 40
+    assert probe is not None
+    assert (probe.codec, probe.channels) == (codec, 40)
+    assert probe.duration == pytest.approx(1.39, abs=0.05)
 
 
 async def test_a_corrupt_input_fails_the_merge(tmp_path: Path) -> None:

@@ -7,7 +7,9 @@ whole meeting first; ``adelay`` takes integer milliseconds; FLAC without ``-samp
 out 24-bit (2.1x larger, 30 % slower) and stops at 8 channels; a 32-channel 16-bit WAV passes
 4 GiB after ~35 minutes, hence RF64; one merge does not get faster with threads, so each run uses
 one and parallel meetings use the cores. Output goes to a file, never a pipe: a piped FLAC/WAV has
-no length in its header.
+no length in its header. Multichannel Opus (``-mapping_family 255``, up to 255 channels) is written
+at 48 kHz whatever the input rate, read back by ffprobe with every channel, cut by ``-c copy``
+cleanly, and costs at most ~15 MB per hour per channel at 32 kbit/s (docs/audio-format.md).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from zoomsymbl_mixer.settings import OutputFormatSetting
 
 OutputFormat = Literal["flac", "wav", "opus"]
 FLAC_MAX_CHANNELS: Final = 8
+FLAC_OVERHEAD: Final = 1.01
+"""FLAC never exceeds 16-bit PCM by more than its frame headers (verbatim frames): the bound used."""
 EXTENSIONS: Final[dict[OutputFormat, str]] = {"flac": "flac", "wav": "wav", "opus": "opus"}
 CONTENT_TYPES: Final[dict[OutputFormat, str]] = {"flac": "audio/flac", "wav": "audio/wav", "opus": "audio/ogg"}
 ANALYSIS_RATE: Final = 4000
@@ -59,13 +63,34 @@ class ToolResult:
     tail: tuple[str, ...]
 
 
-def resolve_format(requested: OutputFormatSetting, channels: int) -> OutputFormat:
-    """``auto``: FLAC up to 8 channels, RF64-capable WAV above; FLAC asked for above 8 also becomes WAV."""
-    if requested == "opus":
-        return "opus"
-    if requested == "wav" or channels > FLAC_MAX_CHANNELS:
-        return "wav"
-    return "flac"
+def pcm_bytes(channels: int, seconds: float, sample_rate: int) -> int:
+    """The size of ``seconds`` of 16-bit PCM: what a FLAC file of the meeting cannot (much) exceed."""
+    return round(channels * seconds * sample_rate * 2)
+
+
+def resolve_format(
+    requested: OutputFormatSetting,
+    channels: int,
+    *,
+    seconds: float = 0.0,
+    sample_rate: int = 48_000,
+    flac_max_bytes: int | None = None,
+) -> OutputFormat:
+    """The format of one mix.
+
+    ``auto``: lossless FLAC while the file is sure to stay within ``flac_max_bytes`` (at most 8
+    channels, and within it even uncompressed), else multichannel Opus (at most ~15 MB per hour per
+    channel, a ninth of FLAC's worst case: docs/audio-format.md). ``flac`` asked for above 8 channels
+    becomes RF64-capable WAV; ``wav`` and ``opus`` are taken as asked.
+    """
+    if requested in ("wav", "opus"):
+        return "wav" if requested == "wav" else "opus"
+    if channels > FLAC_MAX_CHANNELS:
+        return "opus" if requested == "auto" else "wav"
+    too_large = (
+        flac_max_bytes is not None and pcm_bytes(channels, seconds, sample_rate) * FLAC_OVERHEAD > flac_max_bytes
+    )
+    return "opus" if requested == "auto" and too_large else "flac"
 
 
 def _seconds(value: float) -> str:

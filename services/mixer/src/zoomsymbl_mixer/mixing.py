@@ -22,6 +22,7 @@ from pathlib import Path
 from opentelemetry import trace
 from zoomsymbl_common.errors import ObjectRejected
 from zoomsymbl_common.events import AudioMixed, RecordingCompleted
+from zoomsymbl_common.providers.assemblyai import ASSEMBLYAI_LIMITS
 from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 
@@ -57,6 +58,8 @@ class MixConfig:
     output_format: OutputFormatSetting = "auto"
     silence: SilenceSettings = field(default_factory=SilenceSettings)
     opus_bitrate_per_channel: int = 32_000
+    # ``auto`` keeps FLAC only while it surely fits the default provider's smallest limit in one file.
+    flac_max_bytes: int = ASSEMBLYAI_LIMITS.max_upload_bytes
     ffmpeg_timeout: float = 4 * 3600.0
     probe_timeout: float = 120.0
     concurrency: int = 4
@@ -204,7 +207,13 @@ class Mixer:
         return plan_mix(tracks, max_channels=tenant.max_channels, kind=choice.kind, talk_seconds=talk)
 
     async def _merge(self, plan: MixPlan, scratch: Path) -> Merged:
-        fmt = resolve_format(self.config.output_format, len(plan.channels))
+        fmt = resolve_format(
+            self.config.output_format,
+            len(plan.channels),
+            seconds=plan.total_seconds,
+            sample_rate=_rate(plan),
+            flac_max_bytes=self.config.flac_max_bytes,
+        )
         output = scratch / f"mixed.{EXTENSIONS[fmt]}"
         silence_log = SilenceLog(channels=len(plan.channels))
         args = merge_args(

@@ -27,7 +27,10 @@ class Settings(BaseSettings):
     )
     download_concurrency: int = Field(4, ge=1, le=64, description="Tracks downloaded at once per meeting.")
     concurrent_meetings: int = Field(1, ge=1, le=32, description="Meetings mixed at once (one per partition).")
-    output_format: OutputFormatSetting = Field("auto", description="auto = FLAC up to 8 channels, WAV above.")
+    output_format: OutputFormatSetting = Field(
+        "auto",
+        description="auto = FLAC while surely within 2.2 GB and 8 channels, else multichannel Opus.",
+    )
     opus_bitrate_per_channel: int = Field(32_000, ge=6_000, le=256_000, description="Opus bits/s per channel.")
     max_attempts: int = Field(5, ge=1, le=50, description="Tries of a retryable failure before dead-lettering.")
     retry_base_delay_seconds: float = Field(1.0, gt=0, description="First backoff delay between tries.")
