@@ -41,6 +41,7 @@ K8S_VERSION = "v1.36.3"
 DEFAULTS_NS, PRODUCTION_NS = "zs-defaults", "zs-production"
 RELEASE = "zs"
 PROD_RELEASE = "zoomsymbl"  # the production example's own labels name this release
+PROD_FULLNAME = PROD_RELEASE  # a release named like the chart: objects are "zoomsymbl-<service>"
 AUTOSCALED = ("ingest", "mixer", "submitter")
 # What a namespace holds on its own (the root CA bundle, the default service account).
 NAMESPACE_BASELINE = ["ConfigMap/kube-root-ca.crt", "ServiceAccount/default"]
@@ -280,7 +281,7 @@ def test_install_with_the_production_example_starts_at_the_hpa_minimum(kube: Kub
 
 
 def test_upgrade_keeps_the_hpa_scale_and_adds_the_service_monitor_once_served(kube: Kube) -> None:
-    mixer = f"{PROD_RELEASE}-zoomsymbl-mixer"
+    mixer = f"{PROD_FULLNAME}-mixer"
     # Stand in for the HPA scaling the mixer to 3: an upgrade must not take it back to the minimum.
     kube.kubectl("scale", f"deployment/{mixer}", "--replicas=3", "-n", PRODUCTION_NS)
     kube.apply(SERVICE_MONITOR_CRD)
@@ -293,7 +294,7 @@ def test_upgrade_keeps_the_hpa_scale_and_adds_the_service_monitor_once_served(ku
     no_pod_security_warnings(output)
     found = assert_all_ready(kube, PRODUCTION_NS)
     assert found["mixer"]["spec"]["replicas"] == 3
-    assert hook_runs(kube, PRODUCTION_NS, f"{PROD_RELEASE}-zoomsymbl-topics") == 2
+    assert hook_runs(kube, PRODUCTION_NS, f"{PROD_FULLNAME}-topics") == 2
     (monitor,) = kube.get("servicemonitors", "-n", PRODUCTION_NS)["items"]
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
