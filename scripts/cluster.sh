@@ -86,7 +86,7 @@ cmd_build() {
 
 # ---------------------------------------------------------------------------------------------- up/down
 alive() {  # alive PID NAME: the PID is still the process we started (guards against PID reuse)
-  [[ -r "/proc/$1/cmdline" ]] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -- "$2"
+  { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null | grep -q -- "$2"
 }
 
 cmd_down() {
@@ -121,9 +121,9 @@ start() {  # start NAME COMMAND...: in the background, output to run/NAME.log, P
 port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
 
 wait_for() {  # wait_for SECONDS WHAT COMMAND...
-  local deadline=$((SECONDS + $1)) what="$2"; shift 2
+  local limit="$1" deadline=$((SECONDS + $1)) what="$2"; shift 2
   until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || die "$what not ready after ${deadline}s; logs in $run"
+    ((SECONDS < deadline)) || die "$what not ready after ${limit} s; logs in $run"
     sleep 0.2
   done
 }
