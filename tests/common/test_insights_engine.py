@@ -84,6 +84,10 @@ async def test_every_section_names_its_speaker_owner_and_time(session: aiohttp.C
     )
     assert action.assignee_email is None
     assert [f.assignee for f in result.follow_ups] == ["Zoë 🎧 Ng"]
+    [topic] = result.summary_topics
+    assert (topic.headline, topic.start_seconds) == ("Hello everyone.", 0.5)
+    assert "Zoë 🎧 Ng: Great" in topic.text
+    assert [t.text for t in result.topics] == ["Friday", "Release", "Agreed"]
     assert result.unavailable == {}
 
 
@@ -124,7 +128,7 @@ async def test_one_invalid_answer_is_asked_again_and_two_make_the_sections_unava
     server.app[LLM_STATE].invalid_json_next = 2
     failed = await engine(session, server).derive(MEETING, PEOPLE)
     assert (failed.questions, failed.decisions) == ((), ())
-    assert set(failed.unavailable) == {"questions", "action_items", "follow_ups", "decisions"}
+    assert set(failed.unavailable) == {"questions", "action_items", "follow_ups", "decisions", "summary", "topics"}
     assert "not valid insights JSON" in failed.unavailable["questions"]
 
 

@@ -1,11 +1,15 @@
-"""One meeting, three ways to get its insights, the same report sections each time (issue 15):
+"""One meeting, four ways to get its insights, the same report sections each time (issues 15 and 23):
 
 - ``gateway``: the default tenant (no provider setting): AssemblyAI + its LLM Gateway with the same key;
 - ``symbl``: Symbl by explicit choice (its own questions, action items and follow-ups);
-- ``selfhosted``: AssemblyAI + a self-hosted OpenAI-compatible endpoint (Bearer key, another model name).
+- ``selfhosted``: AssemblyAI + a self-hosted OpenAI-compatible endpoint (Bearer key, another model name);
+- ``local``: no SaaS at all: our own transcriber (``whisper``, faster-whisper with the packaged tiny.en)
+  + the self-hosted OpenAI-compatible endpoint.
 
-The AssemblyAI sandbox transcribes the espeak-ng speech with Whisper tiny.en, so the AssemblyAI reports
-are asserted on what was said: the question, the decision and the action item with its owner.
+The AssemblyAI sandbox transcribes the espeak-ng speech with Whisper tiny.en too, so every report but
+Symbl's is asserted on what was said: the question, the decision and the action item with its owner.
+The ``local`` transcript is held against the script: word error rate under 30 %, each sentence under
+the name of the participant who said it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import email
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -22,6 +27,8 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
+from zoomsymbl_common.mongo import MEETINGS, make_mongo
+from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_sandbox.stack import HOST, Stack, StackConfig, free_port
 from zoomsymbl_sandbox.zoom import MeetingSpec, demo_meeting_spec
 
@@ -30,7 +37,7 @@ from tests.conftest import maildir
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
 RUN = uuid.uuid4().hex[:8]
-TENANTS = ("gateway", "symbl", "selfhosted")
+TENANTS = ("gateway", "symbl", "selfhosted", "local")
 SPECS = {t: demo_meeting_spec(f"prov{RUN}{t}==", host_email=f"host-{t}-{RUN}@example.test") for t in TENANTS}
 SELF_HOSTED_KEY = "self-hosted-llm-key"
 SECTIONS = ("Summary", "Topics", "Questions", "Action items", "Follow-ups", "Decisions", "Talk time")
@@ -76,6 +83,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory, self_hosted_llm: str) -> Ite
                 "llm_auth_scheme": "bearer",
                 "llm_model": "local-llama",
             },
+            {
+                "id": "local",
+                "provider": "whisper",
+                "llm_base_url": self_hosted_llm,
+                "llm_api_key": SELF_HOSTED_KEY,
+                "llm_auth_scheme": "bearer",
+                "llm_model": "local-llama",
+            },
         ],
     )
     running = Stack(config)
@@ -112,6 +127,33 @@ def sections(text: str) -> dict[str, list[str]]:
     return found
 
 
+def words(text: str) -> list[str]:
+    """Lower-case words without punctuation (what a word error rate compares)."""
+    return re.findall(r"[a-z0-9']+", text.casefold().replace("’", "'"))
+
+
+def word_errors(reference: list[str], heard: list[str]) -> int:
+    """Substitutions + insertions + deletions between two word lists (Levenshtein on words)."""
+    previous = list(range(len(heard) + 1))
+    for i, ref in enumerate(reference, start=1):
+        current = [i]
+        for j, hyp in enumerate(heard, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref != hyp)))
+        previous = current
+    return previous[-1]
+
+
+def transcript_by_speaker(message: EmailMessage) -> dict[str, list[str]]:
+    """The attached transcript's words per speaker name."""
+    [attachment] = [part for part in message.iter_attachments() if part.get_filename() == "transcript.txt"]
+    found: dict[str, list[str]] = {}
+    for line in str(attachment.get_content()).splitlines():
+        match = re.match(r"^\[\d+:\d\d:\d\d\] ([^:]+): (.*)$", line)
+        if match:
+            found.setdefault(match.group(1), []).extend(words(match.group(2)))
+    return found
+
+
 async def _reports(stack: Stack) -> dict[str, dict[str, list[str]]]:
     for tenant in TENANTS:
         assert await stack.trigger_recording_completed(SPECS[tenant].uuid, tenant=tenant) == 200
@@ -129,7 +171,7 @@ async def _reports(stack: Stack) -> dict[str, dict[str, list[str]]]:
     return reports
 
 
-async def test_one_meeting_through_three_providers_gives_the_same_sections(stack: Stack) -> None:
+async def test_one_meeting_through_four_providers_gives_the_same_sections(stack: Stack) -> None:
     reports = await _reports(stack)
     for tenant, report in reports.items():
         for title in ("Summary", "Topics", "Questions", "Action items", "Follow-ups", "Talk time"):
@@ -146,5 +188,33 @@ async def test_one_meeting_through_three_providers_gives_the_same_sections(stack
         # Whisper heard the words; the insights engine named who said them and when.
         assert any("Elisa L: " in q and "Friday?" in q for q in report["Questions"]), report["Questions"]
         assert any("Jean-Luc Pérez: " in d and "decided" in d.lower() for d in report["Decisions"]), report
-        assert any("owner: Zoë 🎧 Ng" in a and "release note" in a for a in report["Action items"]), report["Action items"]
+        assert any("owner: Zoë 🎧 Ng" in a and "release note" in a for a in report["Action items"]), report[
+            "Action items"
+        ]
         assert any(line.startswith("[0:00:") and "–0:00:" in line for line in report["Summary"]), report["Summary"]
+
+    local = reports["local"]
+    assert any("Elisa L: " in q and "Friday?" in q for q in local["Questions"]), local["Questions"]
+    assert any("owner: Zoë 🎧 Ng" in a for a in local["Action items"]), local["Action items"]
+    message = _mail(SPECS["local"])
+    assert message is not None
+    heard = transcript_by_speaker(message)
+    errors = total = 0
+    for participant in SPECS["local"].participants:
+        script = words(participant.speech)
+        assert participant.name in heard, f"nothing transcribed under {participant.name!r}: {sorted(heard)}"
+        errors += word_errors(script, heard[participant.name])
+        total += len(script)
+    assert errors / total < 0.30, f"word error rate {errors / total:.0%} against the script: {heard}"
+
+
+async def test_the_local_transcription_reported_progress_on_the_meeting(stack: Stack) -> None:
+    """Runs after the meeting above: the transcriber wrote how much of the talk time it had transcribed."""
+    mongo = make_mongo(InfraSettings().model_copy(update={"mongo_database": stack.config.database}))
+    try:
+        doc = await mongo.db[MEETINGS].find_one({"tenant": "local", "meeting_uuid": SPECS["local"].uuid})
+    finally:
+        await mongo.close()
+    assert doc is not None
+    progress = doc["transcription_progress"]
+    assert (progress["percent"], progress["channels_done"], progress["channels"]) == (100.0, 3, 3)

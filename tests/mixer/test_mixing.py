@@ -43,6 +43,8 @@ async def test_one_aligned_channel_per_participant(rig: Rig, tmp_path: Path) -> 
     mixed = await rig.mixer().on_recording_completed(event)
 
     assert [c.participant_name for c in mixed.channel_map] == ["Elisa L", "Jean-Luc Pérez", "Zoë 🎧 Ng"]
+    # Zoom's webhook carries no e-mails; the past-meeting participants API has them for who signed in.
+    assert [c.participant_email for c in mixed.channel_map] == ["elisa@example.com", "jean-luc@example.com", None]
     assert (mixed.format, mixed.channels, mixed.diarization) == ("flac", 3, False)
     assert mixed.object_key == f"mixed/acme/{meeting_key(TYPICAL)}.flac"
     assert mixed.duration_seconds == pytest.approx(16, abs=0.1)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zoomsymbl_common.logs import scrub
 
-Provider = Literal["symbl", "assemblyai"]
+Provider = Literal["symbl", "assemblyai", "whisper"]
 AudioFormat = Literal["flac", "wav", "opus", "m4a"]
 JobStatus = Literal["scheduled", "in_progress", "completed", "failed"]
 EventSource = Literal["webhook", "backfill", "replay"]
@@ -156,7 +156,9 @@ class JobStatusReported(Event):
     provider: Provider = Field(description="Which provider reported.")
     job_id: str = Field(description="Provider's job id.")
     reported_status: str = Field(max_length=64, description="Status as reported; confirmed with the job API.")
-    via: Literal["callback", "sweeper"] = Field("callback", description="How the status arrived.")
+    via: Literal["callback", "sweeper", "worker"] = Field(
+        "callback", description="How the status arrived (worker: our own transcriber finished the job)."
+    )
 
 
 class InsightsReady(Event):

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from zoomsymbl_common.errors import RetryableError, ZoomsymblError
 from zoomsymbl_common.logs import redact
-from zoomsymbl_common.providers.base import InsightItem, TranscriptMessage
+from zoomsymbl_common.providers.base import InsightItem, SummaryTopic, TranscriptMessage
 from zoomsymbl_common.providers.http import read_json, transport_errors
 
 log = logging.getLogger("zoomsymbl.insights_engine")
@@ -50,10 +50,24 @@ class EngineItem(BaseModel):
     time: float | None = Field(None, ge=0, description="Seconds from the meeting start where it was said.")
 
 
+class EngineTopic(BaseModel):
+    """One topic of the summary by topic, as the model must answer it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    headline: str = Field(min_length=1, max_length=200, description="The topic in a few words.")
+    text: str = Field("", max_length=2000, description="What was said about it, in a few sentences.")
+    start: float | None = Field(None, ge=0, description="Seconds from the meeting start where the topic begins.")
+    end: float | None = Field(None, ge=0, description="Seconds from the meeting start where it ends.")
+
+
 class EngineAnswer(BaseModel):
     """The JSON object the model must answer."""
 
     model_config = ConfigDict(extra="ignore")
+
+    summary: list[EngineTopic] = Field(default_factory=list, max_length=50)
+    topics: list[str] = Field(default_factory=list, max_length=30)
 
     questions: list[EngineItem] = Field(default_factory=list, max_length=100)
     action_items: list[EngineItem] = Field(default_factory=list, max_length=100)
@@ -63,6 +77,7 @@ class EngineAnswer(BaseModel):
 
 INSTRUCTIONS = (
     "You read the transcript of a meeting and extract, as JSON matching the given schema: "
+    "summary (the meeting by topic: headline, a few sentences, start and end seconds), topics (a few words each), "
     "questions (asked by a participant), action_items (work someone committed to or was asked to do; owner = "
     "who does it), follow_ups (things to send, schedule or check after the meeting; owner = who does it) and "
     "decisions (what was agreed). Each transcript line is '[seconds] Name: words'; set speaker to the Name and "
@@ -94,6 +109,8 @@ class EngineResult:
     action_items: tuple[InsightItem, ...] = ()
     follow_ups: tuple[InsightItem, ...] = ()
     decisions: tuple[InsightItem, ...] = ()
+    summary_topics: tuple[SummaryTopic, ...] = ()
+    topics: tuple[InsightItem, ...] = ()
     unavailable: dict[str, str] = field(default_factory=dict)
 
 
@@ -207,6 +224,25 @@ def to_items(answer: EngineAnswer, section: Section, people: People) -> tuple[In
     return tuple(i for i in items if i.text)
 
 
+def to_summary(answer: EngineAnswer, people: People) -> tuple[SummaryTopic, ...]:
+    """The summary by topic of a validated answer, times checked against the meeting."""
+    return tuple(
+        SummaryTopic(_clean(t.headline, 200), _clean(t.text, 2000), people.time(t.start), people.time(t.end))
+        for t in answer.summary
+    )
+
+
+def merge_topics(answers: Sequence[EngineAnswer]) -> tuple[InsightItem, ...]:
+    """Every window's topics once, first seen first (at most 30)."""
+    seen: dict[str, InsightItem] = {}
+    for answer in answers:
+        for topic in answer.topics:
+            text = _clean(topic, 100)
+            if text:
+                seen.setdefault(_key(text), InsightItem(text=text))
+    return tuple(seen.values())[:30]
+
+
 def merge_items(groups: Sequence[Sequence[InsightItem]]) -> tuple[InsightItem, ...]:
     """Items of every window, the first of each duplicate text kept, in meeting order."""
     seen: dict[str, InsightItem] = {}
@@ -250,10 +286,11 @@ class InsightsEngine:
         unavailable: dict[str, str] = {}
         if failures:
             why = f"insights engine failed for {len(failures)} of {len(parts)} parts of the transcript: {failures[0]}"
-            unavailable = {s: why[:300] for s in SECTIONS}
+            unavailable = {s: why[:300] for s in (*SECTIONS, "summary", "topics")}
             log.warning("insights engine sections unavailable", extra={"failed_windows": len(failures)})
         sections = {s: merge_items([to_items(a, s, people) for a in answers]) for s in SECTIONS}
-        return EngineResult(unavailable=unavailable, **sections)
+        summary = tuple(t for a in answers for t in to_summary(a, people))
+        return EngineResult(unavailable=unavailable, summary_topics=summary, topics=merge_topics(answers), **sections)
 
     async def _window(self, lines: list[str]) -> EngineAnswer:
         body = request_body(self.config, lines)

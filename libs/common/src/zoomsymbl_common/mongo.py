@@ -40,6 +40,7 @@ INSIGHTS = "insights"
 EMAILS = "emails"
 EMAIL_CLAIMS = "email_claims"
 EARLY_CALLBACKS = "early_callbacks"
+TRANSCRIPTIONS = "transcriptions"
 
 # A receipt only has to outlive Zoom's last retry (+60 min) and a late duplicate; 30 days is generous.
 RECEIPT_TTL_SECONDS = 30 * 24 * 3600

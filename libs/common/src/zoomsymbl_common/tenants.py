@@ -82,7 +82,7 @@ class _SingleTenantEnv(BaseModel):
     allowed_users: str = ""
     download_allowed_hosts: str = ""
     allow_private_download_hosts: bool = False
-    provider: Literal["symbl", "assemblyai"] = "assemblyai"
+    provider: Provider = "assemblyai"
     language: str = "en-US"
     symbl_app_id: str = ""
     symbl_app_secret: str = ""

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from zoomsymbl_sandbox.provider_understanding import Line, findings
+from zoomsymbl_sandbox.provider_understanding import Line, findings, headline, keywords, sentences, topic_groups
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _LINE = re.compile(r"^\[(\d+(?:\.\d+)?)\] ([^:\n]{1,200}): (.*)$")
@@ -73,9 +73,20 @@ def transcript_lines(text: str) -> list[Line]:
     return lines
 
 
-def answer_for(lines: list[Line]) -> dict[str, list[dict[str, Any]]]:
-    """The insights JSON for ``lines``: each classified sentence with its speaker, owner and time."""
-    answer: dict[str, list[dict[str, Any]]] = {"questions": [], "action_items": [], "follow_ups": [], "decisions": []}
+def answer_for(lines: list[Line]) -> dict[str, list[Any]]:
+    """The insights JSON for ``lines``: each classified sentence with its speaker, owner and time; a summary
+    by topic (five-minute stretches headed by their first sentence) and the most frequent words as topics."""
+    answer: dict[str, list[Any]] = {"questions": [], "action_items": [], "follow_ups": [], "decisions": []}
+    answer["summary"] = [
+        {
+            "headline": headline(group) or "Discussion",
+            "text": " ".join(f"{line.speaker}: {next(iter(sentences(line.text)), '')}" for line in group)[:2000],
+            "start": group[0].start_s,
+            "end": max(line.end_s for line in group),
+        }
+        for group in topic_groups(lines)
+    ]
+    answer["topics"] = [word.capitalize() for word, _ in keywords(lines)]
     section = {
         "question": "questions",
         "action_item": "action_items",

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import aiohttp
 
-SERVICES = ("ingest", "mixer", "submitter", "notifier")
+SERVICES = ("ingest", "mixer", "submitter", "notifier", "transcriber")
 SANDBOXES = ("zoom", "symbl", "assemblyai", "llm", "otlp")
 HOST = "127.0.0.1"
 CALLBACK_SECRET = "stack-callback-secret-0123456789"  # noqa: S105 - sandbox-only value
@@ -115,6 +115,9 @@ def service_env(config: StackConfig, service: str) -> dict[str, str]:
     if service == "submitter":
         env["ZOOMSYMBL_SUBMITTER_NOTIFIER_PUBLIC_URL"] = config.url("notifier")
         env["ZOOMSYMBL_SUBMITTER_CALLBACK_SECRET"] = CALLBACK_SECRET
+    if service == "transcriber":
+        env["ZOOMSYMBL_TRANSCRIBER_SCRATCH_DIR"] = str(config.run_dir / "transcriber-scratch")
+        env["ZOOMSYMBL_TRANSCRIBER_MODEL_DIR"] = "packaged"
     if service == "notifier":
         env["ZOOMSYMBL_NOTIFIER_CALLBACK_SECRET"] = CALLBACK_SECRET
         env["ZOOMSYMBL_NOTIFIER_SMTP_HOST"] = HOST

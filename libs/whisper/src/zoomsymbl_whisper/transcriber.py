@@ -114,10 +114,16 @@ class Transcriber:
         self.load()
         found: list[ChannelUtterance] = []
         for channel in range(1, channels + 1):
-            found += self._channel(path, channel)
+            found += self.channel_sync(path, channel)
         return sorted(found, key=lambda u: (u.start_seconds, u.channel))
 
-    def _channel(self, path: Path, channel: int) -> list[ChannelUtterance]:
+    async def transcribe_channel(self, path: Path, channel: int) -> list[ChannelUtterance]:
+        """One channel's utterances (1-based), in a worker thread: callers report progress between channels."""
+        return await asyncio.to_thread(self.channel_sync, path, channel)
+
+    def channel_sync(self, path: Path, channel: int) -> list[ChannelUtterance]:
+        """Blocking :meth:`transcribe_channel`."""
+        self.load()
         found: list[ChannelUtterance] = []
         for offset, samples in self._windows(path, channel):
             if not np.any(np.abs(samples) > 1e-3):

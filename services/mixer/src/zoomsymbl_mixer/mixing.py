@@ -20,14 +20,25 @@ from datetime import timedelta
 from pathlib import Path
 
 from opentelemetry import trace
-from zoomsymbl_common.errors import ObjectRejected
+from zoomsymbl_common.errors import ObjectRejected, RetryableError
 from zoomsymbl_common.events import AudioMixed, RecordingCompleted
 from zoomsymbl_common.providers.assemblyai import ASSEMBLYAI_LIMITS
 from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
+from zoomsymbl_common.zoom import ZoomApiError
 
 from zoomsymbl_mixer.analytics import SilenceLog, speaker_stats
-from zoomsymbl_mixer.channels import MixPlan, Selection, Track, input_hash, overflowed, per_track, plan_mix, selections
+from zoomsymbl_mixer.channels import (
+    MixPlan,
+    Selection,
+    Track,
+    input_hash,
+    overflowed,
+    per_track,
+    plan_mix,
+    selections,
+    with_emails,
+)
 from zoomsymbl_mixer.credentials import Credentials, RecordingsApi
 from zoomsymbl_mixer.download import Fetcher
 from zoomsymbl_mixer.errors import MergeFailed, NothingToMix, UnknownTenant, rejected_at
@@ -143,6 +154,7 @@ class Mixer:
             choice, fetched = await self._load(event, await self._loader(event, tenant), choices, scratch)
         with tracer.start_as_current_span("mixer.merge"):
             plan = await self._plan([f.track for f in fetched if f.track is not None], tenant, choice)
+            plan = await self._with_emails(plan, event, tenant)
             merged = await self._merge(plan, scratch)
         with tracer.start_as_current_span("mixer.upload"):
             key = f"mixed/{event.tenant}/{meeting_key(event.meeting_uuid)}.{EXTENSIONS[merged.format]}"
@@ -166,6 +178,22 @@ class Mixer:
             raw_objects=tuple(f.raw for f in fetched if f.raw is not None),
             missing_files=tuple(f.file.file_id for f in fetched if f.track is None),
         )
+
+    async def _with_emails(self, plan: MixPlan, event: RecordingCompleted, tenant: TenantConfig) -> MixPlan:
+        """Participants' e-mails from Zoom's past-meeting participants API, where the account gives them.
+
+        Best effort: the report can name an action item's owner by address; without the API's answer
+        (no OAuth, no scope, an error) the meeting is mixed all the same.
+        """
+        api = self.api_for(tenant)
+        if api is None or all(c.email or c.mixed for c in plan.channels):
+            return plan
+        try:
+            people = await api.past_meeting_participants(event.meeting_uuid)
+        except (ZoomApiError, RetryableError) as exc:
+            log.info("participant e-mails not available", extra=_fields(event, reason=str(exc)[:200]))
+            return plan
+        return with_emails(plan, people)
 
     async def _loader(self, event: RecordingCompleted, tenant: TenantConfig) -> TrackLoader:
         token = await self.state.download_token(event.tenant, event.meeting_uuid)

@@ -120,7 +120,7 @@ def build_pipeline(app: web.Application, broker: KafkaBroker) -> Pipeline:
         meetings=Meetings(mongo),
         insights=InsightsStore(mongo),
         outbox=Outbox(mongo, SmtpTransport(settings), backoff),
-        provider_for=ProviderPool(app[HTTP], settings),
+        provider_for=ProviderPool(app[HTTP], settings, mongo),
         engine_for=EnginePool(app[HTTP]),
         publish=publish,
         release_slot=SlotReleaser(mongo),

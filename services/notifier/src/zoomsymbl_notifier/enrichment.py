@@ -59,7 +59,24 @@ def combine(insights: Insights, derived: EngineResult, known: People) -> Insight
             unavailable[kind] = derived.unavailable[kind]
         elif sections[kind]:
             unavailable.pop(kind, None)
-    return dataclasses.replace(insights, unavailable=unavailable, **sections)  # type: ignore[arg-type]
+    # A provider without summary or topics (our own transcriber) gets the engine's.
+    summary_topics = insights.summary_topics or (() if insights.summary else derived.summary_topics)
+    topics = insights.topics or derived.topics
+    for kind, have in (("summary", summary_topics or insights.summary), ("topics", topics)):
+        if not have and kind in derived.unavailable:
+            unavailable.setdefault(kind, derived.unavailable[kind])
+        elif have and kind in derived.unavailable:
+            unavailable.pop(kind, None)
+    return dataclasses.replace(
+        insights,
+        unavailable=unavailable,
+        summary_topics=summary_topics,
+        topics=topics,
+        questions=sections["questions"],
+        action_items=sections["action_items"],
+        follow_ups=sections["follow_ups"],
+        decisions=sections["decisions"],
+    )
 
 
 async def enrich(insights: Insights, facts: MeetingFacts, engine: InsightsEngine | None) -> Insights:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import aiohttp
 from zoomsymbl_common.insights_engine import InsightsEngine
+from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.base import SpeechProvider
 from zoomsymbl_common.providers.factory import engine_config, make_provider
 from zoomsymbl_common.providers.symbl import SymblProvider
@@ -16,9 +17,10 @@ from zoomsymbl_notifier.settings import Settings
 class ProviderPool:
     """``pool(tenant)`` → that tenant's :class:`SpeechProvider` (configured hosts, sandbox or real)."""
 
-    def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
+    def __init__(self, session: aiohttp.ClientSession, settings: Settings, mongo: Mongo | None = None) -> None:
         self._session = session
         self._settings = settings
+        self._mongo = mongo
         self._clients: dict[str, SpeechProvider] = {}
 
     def __call__(self, tenant: TenantConfig) -> SpeechProvider:
@@ -31,7 +33,7 @@ class ProviderPool:
 
     def _make(self, tenant: TenantConfig) -> SpeechProvider:
         # make_provider checks the credentials and registers the secrets with the log redactor.
-        client = make_provider(tenant, self._session)
+        client = make_provider(tenant, self._session, mongo=self._mongo)
         if tenant.provider != "symbl":
             return client
         # The notifier tunes how long Symbl's lazily generated summary is waited for.

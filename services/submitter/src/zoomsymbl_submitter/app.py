@@ -116,6 +116,7 @@ def _limits(settings: Settings) -> LimiterSettings:
         settings.max_in_flight,
         settings.lease_seconds,
         settings.limiter_poll_max_seconds,
+        settings.whisper_max_in_flight,
     )
 
 
@@ -136,7 +137,7 @@ def _submitter(app: web.Application, publish: Publish) -> Submitter:
     meetings = MeetingStore(mongo)
     return Submitter(
         tenants=app[TENANTS],
-        providers=ProviderPool(app[HTTP], settings.submit_timeout_seconds),
+        providers=ProviderPool(app[HTTP], settings.submit_timeout_seconds, mongo),
         limiters=LimiterPool(mongo, limits),
         jobs=JobStore(mongo, owner, settings.claim_grace_seconds),
         meetings=meetings,

@@ -96,6 +96,8 @@ def submit_request(
         audio=None if audio_url is not None else audio,
         audio_url=audio_url,
         webhook_auth_header=header,
+        object_bucket=part.bucket,
+        object_key=part.object_key,
     )
 
 

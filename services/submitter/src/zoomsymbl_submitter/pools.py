@@ -8,7 +8,7 @@ import aiohttp
 from zoomsymbl_common.limiter import Limiter
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.base import SpeechProvider
-from zoomsymbl_common.providers.factory import make_provider, provider_account_key
+from zoomsymbl_common.providers.factory import WHISPER_ACCOUNT, make_provider, provider_account_key
 from zoomsymbl_common.tenants import TenantConfig
 
 
@@ -21,6 +21,8 @@ class LimiterSettings:
     max_in_flight: int
     lease_seconds: float
     poll_max_seconds: float = 1.0
+    # The self-hosted transcriber's capacity (replicas × jobs each): its slots, instead of max_in_flight.
+    whisper_max_in_flight: int = 2
 
 
 class LimiterPool:
@@ -40,7 +42,7 @@ class LimiterPool:
                 account_key,
                 s.rate_per_second,
                 s.burst,
-                s.max_in_flight,
+                s.whisper_max_in_flight if account_key == WHISPER_ACCOUNT else s.max_in_flight,
                 s.lease_seconds,
                 poll_max_seconds=s.poll_max_seconds,
             )
@@ -54,15 +56,18 @@ class LimiterPool:
 class ProviderPool:
     """The provider client of each tenant, sharing one HTTP session."""
 
-    def __init__(self, session: aiohttp.ClientSession, submit_timeout: float) -> None:
+    def __init__(self, session: aiohttp.ClientSession, submit_timeout: float, mongo: Mongo | None = None) -> None:
         self._session = session
         self._submit_timeout = submit_timeout
+        self._mongo = mongo
         self._providers: dict[str, SpeechProvider] = {}
 
     def get(self, tenant: TenantConfig) -> SpeechProvider:
         """The client of ``tenant``'s provider (raises ConfigError when credentials are missing)."""
         if tenant.id not in self._providers:
-            self._providers[tenant.id] = make_provider(tenant, self._session, submit_timeout=self._submit_timeout)
+            self._providers[tenant.id] = make_provider(
+                tenant, self._session, submit_timeout=self._submit_timeout, mongo=self._mongo
+            )
         return self._providers[tenant.id]
 
     @staticmethod

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     rate_per_second: float = Field(1.0, gt=0, description="Submissions per second per provider account.")
     burst: int = Field(2, ge=1, description="Submissions allowed at once after a quiet spell (bucket size).")
     max_in_flight: int = Field(2, ge=1, description="Jobs in flight per provider account (Symbl trial: 2).")
+    whisper_max_in_flight: int = Field(
+        2, ge=1, description="Jobs in flight at the self-hosted transcriber (its replicas × concurrency)."
+    )
     lease_seconds: float = Field(900.0, gt=0, description="Silence after which a slot's job is checked.")
     acquire_timeout_seconds: float = Field(30.0, gt=0, description="One wait for a slot before re-checking.")
     limiter_poll_max_seconds: float = Field(1.0, gt=0, description="Longest sleep between polls for a slot.")

@@ -14,6 +14,7 @@ import aiohttp
 from zoomsymbl_common.errors import PoisonInputError, RetryableError
 from zoomsymbl_common.events import JobStatus, Provider
 from zoomsymbl_common.logs import register_secret
+from zoomsymbl_common.providers import assemblyai_understanding as understanding_reader
 from zoomsymbl_common.providers.base import (
     InsightItem,
     Insights,
@@ -40,6 +41,14 @@ _STATUSES: dict[str, JobStatus] = {
     "error": "failed",
 }
 _REGIONAL_ENGLISH = {"us": "en_us", "gb": "en_uk", "uk": "en_uk", "au": "en_au"}
+IAB_LANGUAGES = frozenset({"en", "en_us", "en_uk", "en_au"})
+"""Topic Detection (IAB) is English only (Topic Detection page, "Supported languages")."""
+SPEECH_UNDERSTANDING_LANGUAGES = frozenset(
+    {"en", "es", "fr", "de", "it", "pt", "nl", "hi", "ja", "zh", "fi", "ko", "pl", "ru", "tr", "uk", "vi"}
+)
+"""Languages whose transcripts Speech Understanding summarises (the languages of AssemblyAI's Universal
+model, which the LLM-based summarization and action items run over); others get a transcript and the
+insights engine's sections only."""
 _SHORT = aiohttp.ClientTimeout(total=60, sock_connect=10)
 
 
@@ -52,7 +61,12 @@ def assemblyai_language(language: str) -> str:
 
 
 def transcript_body(request: SubmitRequest, audio_url: str) -> dict[str, Any]:
-    """The JSON of ``POST /v2/transcript`` for ``request`` (contains secrets: never log it)."""
+    """The JSON of ``POST /v2/transcript`` for ``request`` (contains secrets: never log it).
+
+    Only current parameters: summary and action items through ``speech_understanding.request`` (the
+    top-level ``summarization``/``summary_model``/``summary_type``/``auto_chapters`` are deprecated), topics
+    through ``iab_categories`` where the language has it.
+    """
     language = assemblyai_language(request.language)
     body: dict[str, Any] = {
         "audio_url": audio_url,
@@ -67,11 +81,19 @@ def transcript_body(request: SubmitRequest, audio_url: str) -> dict[str, Any]:
         body["multichannel"] = True
     elif request.diarization:
         body["speaker_labels"] = True
-    if language.startswith("en"):
-        # Summaries and topics exist for English only.
-        body |= {"summarization": True, "summary_model": "informative", "summary_type": "bullets"}
+    understanding = speech_understanding_request(language)
+    if understanding:
+        body["speech_understanding"] = {"request": understanding}
+    if language in IAB_LANGUAGES:
         body["iab_categories"] = True
     return body
+
+
+def speech_understanding_request(language: str) -> dict[str, Any]:
+    """``speech_understanding.request``: topic summaries and action items, where ``language`` has them."""
+    if language.split("_")[0] not in SPEECH_UNDERSTANDING_LANGUAGES:
+        return {}
+    return {"summarization": {"summary_type": "bullets"}, "action_items": {}}
 
 
 def _seconds(value: object) -> float:
@@ -93,14 +115,6 @@ def parse_utterances(raw: object) -> tuple[TranscriptMessage, ...]:
         start, end = _seconds(entry.get("start")), _seconds(entry.get("end"))
         messages.append(TranscriptMessage(speaker, entry["text"], start, max(start, end), channel=channel))
     return tuple(sorted(messages, key=lambda m: m.start_seconds))
-
-
-def parse_summary(raw: object) -> tuple[str, ...]:
-    """A bullet summary ("- one\\n- two") → lines."""
-    if not isinstance(raw, str):
-        return ()
-    lines = (line.strip().removeprefix("- ").removeprefix("* ").strip() for line in raw.splitlines())
-    return tuple(line for line in lines if line)
 
 
 def parse_topics(raw: object) -> tuple[InsightItem, ...]:
@@ -166,17 +180,24 @@ class AssemblyAIProvider:
         return JobState(status, reason=reason)
 
     async def fetch_insights(self, job: SubmittedJob) -> Insights:
-        """Per-channel (or per-speaker) utterances, the bullet summary and topics of a completed transcript."""
+        """Per-channel (or per-speaker) utterances, summary by topic, action items and topics of a transcript."""
         data = await self._transcript(job.job_id)
         status = data.get("status")
         if status == "error":
             raise PoisonInputError(f"assemblyai transcript failed: {data.get('error')!r}", stage="insights")
         if status != "completed":
             raise RetryableError(f"assemblyai transcript {job.job_id!r} is {status!r}, not completed")
+        understanding = data.get("speech_understanding")
+        summary, summary_missing = understanding_reader.summary_topics(understanding)
+        actions, actions_missing = understanding_reader.action_items(understanding)
+        headlines = tuple(InsightItem(text=t.headline, start_seconds=t.start_seconds) for t in summary if t.headline)
+        missing = {"summary": summary_missing, "action_items": actions_missing}
         return Insights(
             messages=parse_utterances(data.get("utterances")),
-            topics=parse_topics(data.get("iab_categories_result")),
-            summary=parse_summary(data.get("summary")),
+            topics=parse_topics(data.get("iab_categories_result")) + headlines,
+            summary_topics=summary,
+            action_items=actions,
+            unavailable={k: v for k, v in missing.items() if v},
         )
 
     async def _transcript(self, transcript_id: str) -> dict[str, Any]:

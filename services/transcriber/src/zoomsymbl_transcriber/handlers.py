@@ -1,0 +1,54 @@
+"""The Kafka side of the transcriber: ``provider.job-submitted.v1`` (whisper jobs) and its give-up path.
+
+Giving up marks the transcription failed and reports it, so the notifier fails the meeting with the
+reason and tells the host, exactly as after a provider's failed job; then the message is dead-lettered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from faststream import AckPolicy, Context
+from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
+from zoomsymbl_common.events import Event, JobSubmitted
+from zoomsymbl_common.kafka import Consumer, topic_name
+
+log = logging.getLogger("zoomsymbl.transcriber.handlers")
+GROUP_ID = "zoomsymbl-transcriber"
+Handler = Callable[[JobSubmitted], Awaitable[None]]
+
+
+class Failer(Protocol):
+    """Where a given-up job is recorded failed and reported (``Worker.give_up``)."""
+
+    async def give_up(self, event: JobSubmitted, stage: str, reason: str) -> None:
+        """Record ``event``'s job failed with the reason and report it."""
+        ...
+
+
+def register_subscribers(
+    broker: KafkaBroker, consumer: Consumer, worker: Failer, on_job_submitted: Handler, *, max_poll_interval_ms: int
+) -> None:
+    """Subscribe to ``provider.job-submitted.v1``: one job at a time, offset committed after the work."""
+    topic = topic_name(consumer.infra, JobSubmitted.topic)
+    group_id = topic_name(consumer.infra, GROUP_ID)
+
+    async def give_up(event: Event | None, stage: str, reason: str) -> None:
+        if isinstance(event, JobSubmitted) and event.provider == "whisper":
+            await worker.give_up(event, stage, reason)
+        else:
+            log.error("job-submitted message dead-lettered", extra={"stage": stage, "reason": reason})
+
+    @broker.subscriber(
+        topic,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        max_poll_interval_ms=max_poll_interval_ms,
+        max_poll_records=1,
+    )
+    async def on_job_submitted_message(msg: KafkaMessage = Context("message")) -> None:  # noqa: B008 (FastStream DI)
+        await consumer.consume(topic, msg.body, JobSubmitted, on_job_submitted, give_up)

@@ -1,0 +1,166 @@
+"""One transcription job: claim it, fetch the mixed file, transcribe each channel, store, report.
+
+The work order is the submitter's ``JobSubmitted(provider="whisper")``; the job itself is the
+``transcriptions`` document the submitter wrote. Every step is idempotent: a finished job is only
+reported again; a job another worker holds is retried after its lease; a crash mid-way leaves a lease
+that expires, and the redelivered work order takes the job over. The result is reported as
+``JobStatusReported(via="worker")`` — the notifier confirms it, exactly like a provider's callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from pymongo.asynchronous.collection import AsyncCollection
+from zoomsymbl_common.errors import PoisonInputError, RetryableError
+from zoomsymbl_common.events import JobStatusReported, JobSubmitted, stable_id, utcnow
+from zoomsymbl_common.mongo import MEETINGS, TRANSCRIPTIONS, Document, Mongo, guarded
+from zoomsymbl_common.providers.whisper import MAX_UTTERANCES
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_whisper import ChannelUtterance, Transcriber, TranscriberError
+
+log = logging.getLogger("zoomsymbl.transcriber")
+Publish = Callable[[JobStatusReported], Awaitable[None]]
+
+
+def talk_shares(meeting: Document | None, channels: int) -> list[float]:
+    """Each channel's share of the meeting's talk time (the mixer's ``speaker_stats``); equal when unknown."""
+    talk = {c: 0.0 for c in range(1, channels + 1)}
+    for stat in (meeting or {}).get("speaker_stats") or []:
+        if isinstance(stat, dict) and stat.get("channel") in talk and isinstance(stat.get("talk_seconds"), int | float):
+            talk[int(stat["channel"])] = max(0.0, float(stat["talk_seconds"]))
+    total = sum(talk.values())
+    return [talk[c] / total if total > 0 else 1.0 / channels for c in range(1, channels + 1)]
+
+
+def utterance_doc(u: ChannelUtterance) -> Document:
+    """What is stored per utterance (times rounded to milliseconds)."""
+    return {"channel": u.channel, "start": round(u.start_seconds, 3), "end": round(u.end_seconds, 3), "text": u.text}
+
+
+@dataclass
+class Worker:
+    """The transcriber's domain flow, with its collaborators injected."""
+
+    mongo: Mongo
+    store_for: Callable[[str], ObjectStore]
+    transcriber: Transcriber
+    publish: Publish
+    scratch_dir: Path
+    owner: str
+    lease_seconds: float
+    model_name: str
+
+    @property
+    def _jobs(self) -> AsyncCollection[Document]:
+        return self.mongo.db[TRANSCRIPTIONS]
+
+    async def on_job_submitted(self, event: JobSubmitted) -> None:
+        """Transcribe the job ``event`` announces (other providers' jobs are not ours)."""
+        if event.provider != "whisper":
+            return
+        doc = await guarded(self._jobs.find_one({"_id": event.job_id}, {"utterances": 0}))
+        if doc is None:
+            raise PoisonInputError(f"no transcription {event.job_id!r}", stage="transcribe")
+        if doc.get("status") in ("completed", "failed"):
+            await self._report(event, str(doc["status"]))
+            return
+        if not await self._claim(event.job_id):
+            raise RetryableError(f"transcription {event.job_id!r} is held by another worker", retry_after=30.0)
+        await self._run(event, doc)
+
+    async def _claim(self, job_id: str) -> bool:
+        now = utcnow()
+        free = {"$or": [{"status": "scheduled"}, {"status": "in_progress", "lease_until": {"$lt": now}}]}
+        update = {
+            "$set": {
+                "status": "in_progress",
+                "owner": self.owner,
+                "lease_until": now + timedelta(seconds=self.lease_seconds),
+                "started_at": now,
+            }
+        }
+        result = await guarded(self._jobs.update_one({"_id": job_id, **free}, update))
+        return result.modified_count == 1
+
+    async def _run(self, event: JobSubmitted, doc: Document) -> None:
+        job_id, channels = event.job_id, int(doc.get("channels") or 1)
+        ids = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "job_id": job_id}
+        meeting = await guarded(
+            self.mongo.db[MEETINGS].find_one({"tenant": event.tenant, "meeting_uuid": event.meeting_uuid})
+        )
+        shares = talk_shares(meeting, channels)
+        path = self.scratch_dir / f"{job_id}.audio"
+        started = time.monotonic()
+        found: list[ChannelUtterance] = []
+        try:
+            self.scratch_dir.mkdir(parents=True, exist_ok=True)
+            await self.store_for(str(doc["bucket"])).get_file(str(doc["object_key"]), str(path))
+            for channel in range(1, channels + 1):
+                found += await self.transcriber.transcribe_channel(path, channel)
+                await self._progress(event, job_id, 100.0 * sum(shares[:channel]), channel, channels)
+        except TranscriberError as exc:
+            await self._finish(event, job_id, "failed", {"error": exc.message[:500]})
+            log.warning("transcription failed", extra={**ids, "reason": exc.message[:300]})
+            return
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        found.sort(key=lambda u: (u.start_seconds, u.channel))
+        fields = {"utterances": [utterance_doc(u) for u in found[:MAX_UTTERANCES]], "model": self.model_name}
+        await self._finish(event, job_id, "completed", fields)
+        log.info(
+            "transcribed",
+            extra={
+                **ids,
+                "channels": channels,
+                "utterances": len(found),
+                "seconds": round(time.monotonic() - started, 1),
+            },
+        )
+
+    async def _progress(self, event: JobSubmitted, job_id: str, percent: float, done: int, channels: int) -> None:
+        """Percent of the meeting's talk time transcribed, on the job and on the meeting; the lease renewed."""
+        now = utcnow()
+        progress = {"percent": round(min(percent, 100.0), 1), "channels_done": done, "channels": channels, "at": now}
+        lease = now + timedelta(seconds=self.lease_seconds)
+        await guarded(
+            self._jobs.update_one(
+                {"_id": job_id, "owner": self.owner}, {"$set": {"progress": progress, "lease_until": lease}}
+            )
+        )
+        await guarded(
+            self.mongo.db[MEETINGS].update_one(
+                {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid},
+                {"$set": {"transcription_progress": {"job_id": job_id, **progress}}},
+            )
+        )
+
+    async def give_up(self, event: JobSubmitted, stage: str, reason: str) -> None:
+        """The retry budget is spent (or the input is poison): the job fails with the reason, reported."""
+        await self._finish(event, event.job_id, "failed", {"error": f"{stage}: {reason}"[:500]})
+
+    async def _finish(self, event: JobSubmitted, job_id: str, status: str, fields: Document) -> None:
+        update = {"$set": {"status": status, "finished_at": utcnow(), **fields}, "$unset": {"lease_until": ""}}
+        await guarded(self._jobs.update_one({"_id": job_id}, update))
+        await self._report(event, status)
+
+    async def _report(self, event: JobSubmitted, status: str) -> None:
+        await self.publish(
+            JobStatusReported(
+                event_id=stable_id(JobStatusReported.topic, "whisper", event.job_id, status),
+                tenant=event.tenant,
+                meeting_uuid=event.meeting_uuid,
+                generation=event.generation,
+                provider="whisper",
+                job_id=event.job_id,
+                reported_status=status,
+                via="worker",
+            )
+        )
