@@ -66,3 +66,21 @@ async def test_the_running_sweeper_completes_a_meeting_whose_callbacks_were_lost
         await eventually(mailed, timeout=45, what="the sweeper's e-mail")
     assert [m["Subject"] for m in smtp.messages] == ["Meeting summary: Nobody called back"]
     assert symbl.state.stats()["callbacks"] == {"dropped": 2}
+
+
+async def test_a_symbl_tenant_on_a_host_that_does_not_resolve_keeps_the_notifier_unready(
+    infra: InfraSettings, smtp: SmtpSink
+) -> None:
+    """Symbl's API hosts have not resolved since 2026-08: /readyz says so, naming the host, before any meeting."""
+    settings = make_settings(infra, smtp.port)
+    tenant = make_tenant("https://api.symbl.invalid")
+    server = TestServer(build_app(settings, Tenants([tenant])), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(str(server.make_url("/readyz"))) as resp:
+                body = await resp.json()
+        assert resp.status == 503
+        assert "api.symbl.invalid" in body["checks"]["symbl-dns"]
+    finally:
+        await server.close()

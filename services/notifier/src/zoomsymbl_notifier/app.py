@@ -20,6 +20,7 @@ from zoomsymbl_common.health import add_health_routes, add_readiness_check
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, make_broker, publish_event, start_broker
 from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
+from zoomsymbl_common.providers.dns import resolvable_check
 from zoomsymbl_common.tenants import Tenants, load_tenants
 
 from zoomsymbl_notifier.handlers import register_subscribers
@@ -54,6 +55,10 @@ def build_app(settings: Settings, tenants: Tenants | None = None) -> web.Applica
     app[TENANTS] = tenants if tenants is not None else load_tenants()
     app[REGISTRY] = CollectorRegistry()
     add_health_routes(app, app[REGISTRY])
+    symbl_urls = sorted({t.symbl_api_base for t in app[TENANTS].all() if t.provider == "symbl"})
+    if symbl_urls:
+        # Symbl's hosts have not resolved since 2026-08: say so at deployment, naming the host.
+        add_readiness_check(app, "symbl-dns", resolvable_check(symbl_urls, what="symbl API"))
     add_webhook_routes(app)
     app.cleanup_ctx.extend([_mongo, _http, _kafka, _sweeper])
     return app
