@@ -98,6 +98,9 @@ def test_merge_arguments_per_format() -> None:
     opus = merge_args(plan, Path("out.opus"), "opus", sample_rate=32000, silence=None, opus_bitrate_per_channel=24000)
     assert opus[opus.index("-mapping_family") + 1] == "255"
     assert opus[opus.index("-b:a") + 1] == "24000"
+    assert opus[opus.index("-compression_level") + 1] == "0"
+    slow = merge_args(plan, Path("out.opus"), "opus", sample_rate=32000, silence=None, opus_complexity=10)
+    assert slow[slow.index("-compression_level") + 1] == "10"
 
 
 def test_probe_output_without_decoded_frames_is_not_audio() -> None:

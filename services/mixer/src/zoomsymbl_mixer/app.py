@@ -58,6 +58,7 @@ def mix_config(settings: Settings) -> MixConfig:
         output_format=settings.output_format,
         silence=SilenceSettings(settings.silence_threshold_db, settings.silence_min_seconds),
         opus_bitrate_per_channel=settings.opus_bitrate_per_channel,
+        opus_complexity=settings.opus_complexity,
         ffmpeg_timeout=settings.ffmpeg_timeout_seconds,
         probe_timeout=settings.ffprobe_timeout_seconds,
         concurrency=settings.download_concurrency,

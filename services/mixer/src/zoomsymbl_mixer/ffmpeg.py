@@ -139,12 +139,25 @@ def _inputs(plan: MixPlan) -> list[str]:
     return args
 
 
-def _encoder(fmt: OutputFormat, channels: int, opus_bitrate_per_channel: int) -> list[str]:
+def _encoder(fmt: OutputFormat, channels: int, opus_bitrate_per_channel: int, opus_complexity: int) -> list[str]:
     if fmt == "flac":
         return ["-c:a", "flac", "-sample_fmt", "s16", "-f", "flac"]
     if fmt == "wav":
         return ["-c:a", "pcm_s16le", "-rf64", "auto", "-f", "wav"]
-    return ["-c:a", "libopus", "-mapping_family", "255", "-b:a", str(channels * opus_bitrate_per_channel), "-f", "opus"]
+    bitrate = str(channels * opus_bitrate_per_channel)
+    # Complexity 10 (libopus's default) costs ~6x the CPU of 0 for ~8 % fewer bytes (docs/audio-format.md).
+    return [
+        "-c:a",
+        "libopus",
+        "-mapping_family",
+        "255",
+        "-b:a",
+        bitrate,
+        "-compression_level",
+        str(opus_complexity),
+        "-f",
+        "opus",
+    ]
 
 
 def merge_args(
@@ -155,6 +168,7 @@ def merge_args(
     sample_rate: int,
     silence: SilenceSettings | None,
     opus_bitrate_per_channel: int = 32_000,
+    opus_complexity: int = 0,
 ) -> list[str]:
     """The full ffmpeg command of one merge (with the analytics branch when ``silence`` is set)."""
     return [
@@ -173,7 +187,7 @@ def merge_args(
         "-xerror",
         "-abort_on",
         "empty_output",
-        *_encoder(fmt, len(plan.channels), opus_bitrate_per_channel),
+        *_encoder(fmt, len(plan.channels), opus_bitrate_per_channel, opus_complexity),
         str(output),
     ]
 

@@ -69,6 +69,7 @@ class MixConfig:
     output_format: OutputFormatSetting = "auto"
     silence: SilenceSettings = field(default_factory=SilenceSettings)
     opus_bitrate_per_channel: int = 32_000
+    opus_complexity: int = 0
     # ``auto`` keeps FLAC only while it surely fits the default provider's smallest limit in one file.
     flac_max_bytes: int = ASSEMBLYAI_LIMITS.max_upload_bytes
     ffmpeg_timeout: float = 4 * 3600.0
@@ -251,6 +252,7 @@ class Mixer:
             sample_rate=_rate(plan),
             silence=self.config.silence,
             opus_bitrate_per_channel=self.config.opus_bitrate_per_channel,
+            opus_complexity=self.config.opus_complexity,
         )
         result, _ = await run_tool(args, timeout=self.config.ffmpeg_timeout, on_line=silence_log.feed)
         if result.returncode != 0:

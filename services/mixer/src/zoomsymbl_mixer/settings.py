@@ -32,6 +32,9 @@ class Settings(BaseSettings):
         description="auto = FLAC while surely within 2.2 GB and 8 channels, else multichannel Opus.",
     )
     opus_bitrate_per_channel: int = Field(32_000, ge=6_000, le=256_000, description="Opus bits/s per channel.")
+    opus_complexity: int = Field(
+        0, ge=0, le=10, description="libopus complexity 0-10: 0 encodes ~6x faster than 10 for ~8 % more bytes."
+    )
     max_attempts: int = Field(5, ge=1, le=50, description="Tries of a retryable failure before dead-lettering.")
     retry_base_delay_seconds: float = Field(1.0, gt=0, description="First backoff delay between tries.")
     retry_max_delay_seconds: float = Field(60.0, gt=0, description="Longest backoff delay between tries.")
