@@ -86,5 +86,6 @@ cluster-test: install helm cluster-build ## the chart on a local control plane +
 	HELM_VERSION=$(HELM3_VERSION) HELM_BIN_DIR=$(CURDIR)/$(HELM3_DIR) bash scripts/install_helm.sh
 	trap 'bash scripts/cluster.sh down' EXIT; \
 	  $(UV) run --frozen pytest tests/deploy/test_cluster.py $(PYTEST_ARGS) && \
-	  ZS_CLUSTER_HELM=$(CURDIR)/$(HELM3_DIR)/helm $(UV) run --frozen pytest tests/deploy/test_cluster.py $(PYTEST_ARGS)
+	  ZS_HELM=$(CURDIR)/$(HELM3_DIR)/helm $(UV) run --frozen pytest tests/deploy/test_chart.py tests/deploy/test_cluster.py \
+	    $(PYTEST_ARGS)
 	@cat .cache/cluster/timings-helm-*.txt

@@ -19,8 +19,6 @@ from tests.deploy.helm_chart import HELM, ROOT
 SCRIPT = ROOT / "scripts" / "cluster.sh"
 CLUSTER_DIR = ROOT / ".cache" / "cluster"
 BINARIES = ("zoomsymbl-cluster", "kubectl", "kwok", "stages.yaml")
-# The helm to prove the chart with: .cache/bin/helm (make helm), or another build named here (Helm 3).
-HELM_ENV = "ZS_CLUSTER_HELM"
 # Everything a PodSecurity admission warning or refusal says contains one of these.
 POD_SECURITY_MARKERS = ("PodSecurity", "would violate")
 
@@ -36,8 +34,8 @@ def missing_cache() -> str | None:
 
 
 def helm_path() -> Path:
-    """The helm binary the cluster test drives."""
-    return Path(os.environ.get(HELM_ENV) or HELM)
+    """The helm binary the cluster test drives (ZS_HELM, else .cache/bin/helm)."""
+    return HELM
 
 
 def pod_security_lines(text: str) -> list[str]:
