@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import email
+import logging
 import ssl
 import subprocess
+import uuid
 from email.policy import default
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_notifier.mail import (
     Envelope,
     MailRejected,
@@ -21,6 +24,8 @@ from zoomsymbl_notifier.mail import (
     message_id,
     valid_address,
 )
+from zoomsymbl_notifier.meetings import MeetingFacts
+from zoomsymbl_notifier.pipeline import envelope_for
 from zoomsymbl_notifier.report import Report
 
 from tests.notifier.harness import make_settings
@@ -71,6 +76,31 @@ def test_addresses_that_could_inject_headers_or_recipients_are_refused() -> None
     assert valid_address("host@example.com") == "host@example.com"
     for bad in ("", "no-at-sign", "a@b.com\r\nBcc: x@y.com", "a@b.com, c@d.com", "<a@b.com>", "Name <a@b.com>"):
         assert valid_address(bad) is None, bad
+
+
+UNPARSABLE = ("x@y.com@evil.com", "a@@b.com", "@b.com", "a@", "a.@b.com", "a@b c.com")
+
+
+def test_an_address_the_email_package_cannot_parse_is_none_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    typo = f"x@y.com@{uuid.uuid4().hex}.com"  # its own: addresses are logged once per process
+    with caplog.at_level(logging.WARNING, logger="zoomsymbl.notifier.mail"):
+        for _ in range(3):
+            for bad in (*UNPARSABLE, typo):
+                assert valid_address(bad) is None, bad
+    logged = [r.__dict__.get("address") for r in caplog.records if r.getMessage() == "invalid e-mail address left out"]
+    assert logged.count(typo) == 1
+
+
+def test_one_typo_among_extra_recipients_costs_only_that_address() -> None:
+    tenant = TenantConfig(
+        id="acme",
+        zoom_webhook_secret=SecretStr("whsec-acme"),
+        extra_recipients=("x@y.com@evil.com", "archive@example.com"),
+    )
+    envelope = envelope_for("Zoomsymbl <bot@zoomsymbl.test>", MeetingFacts(host_email="host@example.com"), tenant)
+    assert (envelope.to, envelope.cc) == (("host@example.com",), ("archive@example.com",))
+    without_host = envelope_for("bot@zoomsymbl.test", MeetingFacts(host_email="a@b.com@c.com"), tenant)
+    assert (without_host.to, without_host.cc) == (("archive@example.com",), ())
 
 
 def test_envelope_sender_drops_the_display_name() -> None:

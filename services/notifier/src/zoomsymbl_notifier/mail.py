@@ -8,9 +8,11 @@ mail clients fold the two copies into one.
 from __future__ import annotations
 
 import asyncio
+import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -26,6 +28,9 @@ from zoomsymbl_notifier.report import Report
 from zoomsymbl_notifier.settings import Settings
 
 MailKind = Literal["report", "failure"]
+log = logging.getLogger("zoomsymbl.notifier.mail")
+_REPORTED_MAX = 1000
+_reported: set[str] = set()
 
 
 class MailRejected(ZoomsymblError):
@@ -56,14 +61,27 @@ def mail_domain(mail_from: str) -> str:
 
 
 def valid_address(value: str) -> str | None:
-    """``value`` as one plain addr-spec, or None when it is not one (or tries to smuggle headers)."""
+    """``value`` as one plain addr-spec, or None when it is not one (or tries to smuggle headers).
+
+    Never raises: one typo among a tenant's extra recipients (``x@y.com@evil.com`` makes the email
+    package raise ``HeaderParseError``) must cost that address only, not every e-mail of the tenant.
+    """
     if not value or any(c in value for c in '\r\n\0,;<>"') or len(value) > 320:
         return None
     try:
         address = Address(addr_spec=value.strip())
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, HeaderParseError):
+        _report_invalid(value)
         return None
     return address.addr_spec if address.domain and address.username else None
+
+
+def _report_invalid(value: str) -> None:
+    """Log an unparsable address once per process (it comes back with every e-mail of its tenant)."""
+    if value in _reported or len(_reported) >= _REPORTED_MAX:
+        return
+    _reported.add(value)
+    log.warning("invalid e-mail address left out", extra={"address": value[:320]})
 
 
 @dataclass(frozen=True)
