@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from zoomsymbl_common.logs import JsonFormatter, redact, register_secret, scrub
+from zoomsymbl_common.logs import JsonFormatter, redact, register_secret, register_uri_password, scrub
 
 
 def _format(record_msg: str, **extra: object) -> dict[str, object]:
@@ -68,3 +69,45 @@ def test_scrub_redacts_registered_secrets_and_bounds_length() -> None:
     register_secret("scrub-SECRET-0099")
     assert scrub("got scrub-SECRET-0099 back") == "got [redacted] back"
     assert len(scrub("x" * 5000, 100)) == 100
+
+
+ESCAPED_SECRETS = {
+    "double quote": 'pw"quote-0101',
+    "backslash": "pw\\slash-0102",
+    "tab": "pw\ttab-0103",
+    "all three and a newline": 'a"b\\c\td\ne-0104',
+}
+
+
+@pytest.mark.parametrize("name", sorted(ESCAPED_SECRETS))
+@pytest.mark.parametrize("where", ["msg", "msg !r", "extra", "nested extra", "exception"])
+def test_a_secret_that_json_or_repr_escapes_is_redacted_too(name: str, where: str) -> None:
+    secret = ESCAPED_SECRETS[name]
+    register_secret(secret)
+    record = logging.LogRecord("zoomsymbl.test", logging.ERROR, __file__, 1, "x", None, None)
+    if where == "msg":
+        record.msg = f"login with {secret} failed"
+    elif where == "msg !r":
+        record.msg = f"login with {secret!r} failed"
+    elif where == "extra":
+        record.password = secret
+    elif where == "nested extra":
+        record.request = {"headers": [secret]}
+    else:
+        try:
+            raise ValueError(f"bad password {secret!r}")
+        except ValueError:
+            record.exc_info = sys.exc_info()
+    raw = JsonFormatter().format(record)
+    parsed = json.dumps(json.loads(raw), ensure_ascii=False)
+    for form in (secret, repr(secret)[1:-1]):
+        assert form not in raw and form not in parsed
+        assert json.dumps(form, ensure_ascii=False)[1:-1] not in raw
+    assert "[redacted]" in raw
+
+
+def test_a_uri_password_is_registered_raw_and_percent_decoded() -> None:
+    register_uri_password("mongodb://svc:p%40ss-w0rd-77@db1:27017,db2:27017/zoomsymbl?authSource=admin")
+    assert redact("mongodb://svc:p%40ss-w0rd-77@db1 and p@ss-w0rd-77") == "mongodb://svc:[redacted]@db1 and [redacted]"
+    register_uri_password("mongodb://db1:27017/")  # no password: nothing to register, nothing breaks
+    assert redact("mongodb://db1:27017/") == "mongodb://db1:27017/"

@@ -84,3 +84,40 @@ def test_bad_tenants_file_is_a_config_error(tmp_path: Path, content: str) -> Non
     with pytest.raises(ConfigError) as info:
         load_tenants({"ZOOMSYMBL_TENANTS_FILE": str(path)})
     assert info.value.variables == ("ZOOMSYMBL_TENANTS_FILE",)
+
+
+def test_infra_settings_register_the_mongo_password_and_s3_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZOOMSYMBL_MONGO_URI", "mongodb://svc:mongo-pw-4711@db:27017/zoomsymbl")
+    monkeypatch.setenv("ZOOMSYMBL_S3_SECRET_KEY", "s3-secret-key-4711")
+    InfraSettings()
+    line = redact("connect mongodb://svc:mongo-pw-4711@db:27017/ with s3-secret-key-4711")
+    assert line == "connect mongodb://svc:[redacted]@db:27017/ with [redacted]"
+
+
+SECRET_VALUE = "whsec-misspelled-0123456789"
+
+
+def test_a_misspelled_tenant_key_names_the_key_but_never_prints_its_value(tmp_path: Path) -> None:
+    path = tmp_path / "tenants.json"
+    tenant = {"id": "acme", "zoom_webhook_secret": "whsec-ok-secret", "zoom_client_secrett": SECRET_VALUE}
+    path.write_text(json.dumps({"tenants": [{"id": "ok", "zoom_webhook_secret": "whsec-ok-2"}, tenant]}))
+    with pytest.raises(ConfigError) as info:
+        load_tenants({"ZOOMSYMBL_TENANTS_FILE": str(path)})
+    message = str(info.value)
+    assert "tenants[1].zoom_client_secrett" in message and "extra_forbidden" in message
+    assert SECRET_VALUE not in message and "whsec-ok-secret" not in message
+
+
+def test_an_invalid_tenant_variable_never_prints_a_value() -> None:
+    env = {
+        "ZOOMSYMBL_TENANT_ID": "Not/Valid",
+        "ZOOMSYMBL_TENANT_ZOOM_WEBHOOK_SECRET": SECRET_VALUE,
+        "ZOOMSYMBL_TENANT_MAX_CHANNELS": "many-" + SECRET_VALUE,
+    }
+    with pytest.raises(ConfigError) as info:
+        load_tenants(env)
+    assert "max_channels" in str(info.value) and SECRET_VALUE not in str(info.value)
+    env["ZOOMSYMBL_TENANT_MAX_CHANNELS"] = "8"
+    with pytest.raises(ConfigError) as info:
+        load_tenants(env)
+    assert "id: String should match pattern" in str(info.value) and "Not/Valid" not in str(info.value)

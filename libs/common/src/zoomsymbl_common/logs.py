@@ -15,6 +15,7 @@ import sys
 import threading
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from opentelemetry import trace
 
@@ -37,12 +38,40 @@ _SECRET_PAIR = re.compile(
 )
 
 
+def _forms(value: str) -> set[str]:
+    """``value`` as it may appear in a line: raw, quoted by ``!r``, escaped by JSON, or both."""
+    quoted = repr(value)[1:-1]
+    return {value, quoted, _json_inner(value), _json_inner(quoted)}
+
+
+def _json_inner(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)[1:-1]
+
+
 def register_secret(value: str | None) -> None:
-    """Never print ``value`` in a log line again (tokens, passwords, signed URLs)."""
+    """Never print ``value`` in a log line again (tokens, passwords, signed URLs).
+
+    A secret holding ``"``, ``\\`` or a control character is also found in its escaped forms (a
+    log line is JSON; an error message quotes values with ``!r``).
+    """
     if value and len(value) >= _PREFIX:
         with _secrets_lock:
-            _secrets.add(value)
-            _by_prefix.setdefault(value[:_PREFIX], set()).add(value)
+            for form in _forms(value):
+                _secrets.add(form)
+                _by_prefix.setdefault(form[:_PREFIX], set()).add(form)
+
+
+def register_uri_password(uri: str) -> None:
+    """Register the password in ``uri``'s userinfo (``mongodb://user:password@host/``), raw and decoded."""
+    try:
+        netloc = urlsplit(uri).netloc
+    except ValueError:  # e.g. an unbalanced "[": still find the userinfo
+        netloc = uri.partition("://")[2].partition("/")[0]
+    userinfo, at, _ = netloc.rpartition("@")
+    _, colon, password = userinfo.partition(":")
+    if at and colon and password:
+        register_secret(password)
+        register_secret(unquote(password))
 
 
 def redact(text: str) -> str:

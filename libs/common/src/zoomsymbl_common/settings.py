@@ -7,12 +7,13 @@ embeds :class:`InfraSettings` (prefix ``ZOOMSYMBL_``) for the servers all servic
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zoomsymbl_common.errors import ConfigError
+from zoomsymbl_common.logs import register_secret, register_uri_password
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -38,6 +39,11 @@ class InfraSettings(BaseSettings):
     s3_region: str = Field("us-east-1", description="S3 region.")
     s3_bucket: str = Field("zoomsymbl", description="Bucket for raw tracks and mixed files.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Hand the MongoDB password and the S3 secret key to the log redactor as soon as they are read."""
+        register_uri_password(self.mongo_uri.get_secret_value())
+        register_secret(self.s3_secret_key.get_secret_value())
 
 
 def env_name(settings_cls: type[BaseSettings], field: str) -> str:

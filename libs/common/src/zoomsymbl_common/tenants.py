@@ -140,12 +140,21 @@ def _from_file(path: Path) -> Tenants:
         raise ConfigError(
             f"ZOOMSYMBL_TENANTS_FILE {str(path)!r} unreadable: {exc}", variables=("ZOOMSYMBL_TENANTS_FILE",)
         ) from None
-    try:
-        tenants = [TenantConfig.model_validate(item) for item in data.get("tenants", [])]
-    except (ValidationError, AttributeError) as exc:
+    items = data.get("tenants", []) if isinstance(data, dict) else None
+    if not isinstance(items, list):
         raise ConfigError(
-            f"ZOOMSYMBL_TENANTS_FILE {str(path)!r} invalid: {exc}", variables=("ZOOMSYMBL_TENANTS_FILE",)
-        ) from None
+            f"ZOOMSYMBL_TENANTS_FILE {str(path)!r} invalid: expected an object with a list of tenants",
+            variables=("ZOOMSYMBL_TENANTS_FILE",),
+        )
+    tenants = []
+    for number, item in enumerate(items):
+        try:
+            tenants.append(TenantConfig.model_validate(item))
+        except ValidationError as exc:
+            raise ConfigError(
+                f"ZOOMSYMBL_TENANTS_FILE {str(path)!r} invalid: {_problems(exc, f'tenants[{number}]')}",
+                variables=("ZOOMSYMBL_TENANTS_FILE",),
+            ) from None
     if not tenants:
         raise ConfigError(
             f"ZOOMSYMBL_TENANTS_FILE {str(path)!r} lists no tenants", variables=("ZOOMSYMBL_TENANTS_FILE",)
@@ -153,14 +162,29 @@ def _from_file(path: Path) -> Tenants:
     return Tenants(tenants, data.get("default_tenant"))
 
 
+def _problems(exc: ValidationError, where: str = "") -> str:
+    """Where and what is wrong, never the values: a misspelled key's value is usually a secret."""
+    found = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        location = ".".join(str(part) for part in (where, *err["loc"]) if part != "") or "tenant"
+        found.append(f"{location}: {err['msg']} ({err['type']})")
+    return "; ".join(found[:10]) + (f"; and {len(found) - 10} more" if len(found) > 10 else "")
+
+
 def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 def _from_env(env: dict[str, str]) -> Tenants:
-    raw = _SingleTenantEnv(
-        **{k.removeprefix("ZOOMSYMBL_TENANT_").lower(): v for k, v in env.items() if k.startswith("ZOOMSYMBL_TENANT_")}
-    )
+    values = {
+        k.removeprefix("ZOOMSYMBL_TENANT_").lower(): v for k, v in env.items() if k.startswith("ZOOMSYMBL_TENANT_")
+    }
+    try:
+        raw = _SingleTenantEnv(**values)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"invalid ZOOMSYMBL_TENANT_* settings: {_problems(exc)}", variables=("ZOOMSYMBL_TENANT_ID",)
+        ) from None
     if not raw.zoom_webhook_secret:
         return Tenants([])
     fields = raw.model_dump()
@@ -171,4 +195,6 @@ def _from_env(env: dict[str, str]) -> Tenants:
     try:
         return Tenants([TenantConfig.model_validate(fields)])
     except ValidationError as exc:
-        raise ConfigError(f"invalid ZOOMSYMBL_TENANT_* settings: {exc}", variables=("ZOOMSYMBL_TENANT_ID",)) from None
+        raise ConfigError(
+            f"invalid ZOOMSYMBL_TENANT_* settings: {_problems(exc)}", variables=("ZOOMSYMBL_TENANT_ID",)
+        ) from None
