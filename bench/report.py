@@ -178,6 +178,23 @@ def download(d: dict[str, Any]) -> list[str]:
     ]
 
 
+def whisper(w: dict[str, Any]) -> list[str]:
+    rows = []
+    for key, label in (("one_channel", "one channel"), ("meeting", f"{w['meeting']['channels']} speakers")):
+        case = w[key]
+        for mode, who in (("ours", "transcriber (per channel, windows, VAD)"), ("baseline", "faster-whisper API")):
+            f = case[mode]
+            audio = f"{label}, {case['talk_seconds']:g} s of talk"
+            factors = [cell(f["realtime_factor"]), cell(f["realtime_factor_per_core"])]
+            rows.append([audio, who, cell(f["seconds"], " s"), *factors, cell(f["peak_rss_mib"], " MiB")])
+    return [
+        f"### Self-hosted transcription: Whisper tiny.en int8 on CPU, {w['meeting']['minutes']:g}-minute meeting",
+        "",
+        *table(["audio", "who", "wall", "realtime factor", "per core", "peak memory"], rows),
+        "",
+    ]
+
+
 def limiter(lim: dict[str, Any]) -> list[str]:
     rows = [
         [f"most slots held at once, cap {lim['cap']}", cell(lim["max_in_flight_seen"], digits=0)],
@@ -244,7 +261,7 @@ def markdown(report: dict[str, Any]) -> str:
     b = report["benchmarks"]
     lines = ["## Performance", "", *machine_line(report)]
     sections = [("ingest", ingest), ("growth", mixer), ("growth", growth), ("growth", capacity),
-                ("download", download), ("limiter", limiter), ("e2e", e2e)]  # fmt: skip
+                ("download", download), ("limiter", limiter), ("e2e", e2e), ("whisper", whisper)]  # fmt: skip
     failed: set[str] = set()
     for name, render in sections:
         if name not in b or name in failed:
@@ -254,7 +271,7 @@ def markdown(report: dict[str, Any]) -> str:
             failed.add(name)
             continue
         lines += render(b[name])
-    missing = [n for n in ("ingest", "limiter", "download", "growth", "e2e") if n not in b]
+    missing = [n for n in ("ingest", "limiter", "download", "growth", "e2e", "whisper") if n not in b]
     if missing:
         lines += [f"{NOT_RUN} in this run: {', '.join(missing)}.", ""]
     return "\n".join(lines)

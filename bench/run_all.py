@@ -8,7 +8,8 @@
 Runs, in this order, each as its own process: bench_ingest.py (vs bare aiohttp + HMAC),
 bench_limiter.py (three times: it measures once per call), bench_download.py (vs curl),
 bench_growth.py (the mixer's curves and its headline vs the bare ffmpeg merge, through
-bench_mixer.py's worker), bench_e2e.py. Each writes bench/results/<name>.json; this script then
+bench_mixer.py's worker), bench_e2e.py, bench_whisper.py (the transcriber vs faster-whisper's API).
+Each writes bench/results/<name>.json; this script then
 writes bench/results/latest.json (machine facts, every figure with median and spread over ≥ 3
 runs, the targets) and bench/results/latest.md (the tables the README's performance section shows).
 A benchmark that fails is reported as failed, with the last lines of its stderr (``stderr_tail``
@@ -46,12 +47,14 @@ def commands(size: str) -> dict[str, list[list[str]]]:
     hours = {"quick": "1", "default": "8", "full": "8"}[size]
     growth = {"quick": ["--quick"], "default": [], "full": ["--full"]}[size]
     e2e = {"quick": ["--quick"], "default": [], "full": []}[size]
+    whisper = {"quick": ["--minutes", "2"], "default": [], "full": ["--minutes", "60"]}[size]
     return {
         "ingest": [["bench_ingest.py", *ingest]],
         "limiter": [["bench_limiter.py", *limiter]] * 3,
         "download": [["bench_download.py", "--hours", hours]],
         "growth": [["bench_growth.py", *growth]],
         "e2e": [["bench_e2e.py", *e2e]],
+        "whisper": [["bench_whisper.py", *whisper]],
     }
 
 
