@@ -43,8 +43,9 @@ def test_parser_accepts_the_documented_flags() -> None:
 @pytest.mark.integration
 async def test_meeting_history_links_jobs_and_emails_without_secrets(mongo: Mongo) -> None:
     await mongo.db[MEETINGS].insert_one(
-        {"tenant": "acme", "meeting_uuid": "m1", "stage": "notified", "updated_at": NOW, "trace_id": "ab" * 16}
-    )
+        {"tenant": "acme", "meeting_uuid": "m1", "stage": "notified", "updated_at": NOW, "trace_id": "ab" * 16,
+         "transcription_progress": {"job_id": "whisper-1", "percent": 62.5, "channels_done": 1, "channels": 2}}
+    )  # fmt: skip
     await mongo.db[JOBS].insert_one(
         {"idempotency_key": "k1", "tenant": "acme", "meeting_uuid": "m1", "job_id": "j1", "token": "s3cr3t-token"}
     )
@@ -59,4 +60,5 @@ async def test_meeting_history_links_jobs_and_emails_without_secrets(mongo: Mong
     assert "j1" in text
     assert "<x@y>" in text
     assert "ab" * 16 in text
+    assert "'percent': 62.5" in text, "the self-hosted transcriber's progress is shown"
     assert "s3cr3t-token" not in text

@@ -95,7 +95,7 @@ def format_history(history: Document) -> str:
     meeting = history["meeting"]
     out = [f"meeting {meeting.get('meeting_uuid')!r} of tenant {meeting.get('tenant')!r}"]
     out.append(f"  stage: {meeting.get('stage')}  generation: {meeting.get('generation', 0)}")
-    for key in ("trace_id", "topic_text", "host_email", "failure", "stages"):
+    for key in ("trace_id", "topic_text", "host_email", "failure", "stages", "transcription_progress"):
         if meeting.get(key):
             out.append(f"  {key}: {_plain(meeting[key])}")
     out += _section("files", meeting.get("files") or meeting.get("participant_tracks") or [])
