@@ -89,3 +89,8 @@ cluster-test: install helm cluster-build ## the chart on a local control plane +
 	  ZS_HELM=$(CURDIR)/$(HELM3_DIR)/helm $(UV) run --frozen pytest tests/deploy/test_chart.py tests/deploy/test_cluster.py \
 	    $(PYTEST_ARGS)
 	@cat .cache/cluster/timings-helm-*.txt
+
+# ---- Jaeger, a trace backend that Grafana reads (deploy/grafana/jaeger-datasource.yaml)
+.PHONY: jaeger-build
+jaeger-build: ## build Jaeger v1.75.0 from the Go module proxy into .cache/jaeger (scripts/jaeger.sh up/down runs it)
+	bash scripts/jaeger.sh build
