@@ -9,7 +9,7 @@ out 24-bit (2.1x larger, 30 % slower) and stops at 8 channels; a 32-channel 16-b
 one and parallel meetings use the cores. Output goes to a file, never a pipe: a piped FLAC/WAV has
 no length in its header. Multichannel Opus (``-mapping_family 255``, up to 255 channels) is written
 at 48 kHz whatever the input rate, read back by ffprobe with every channel, cut by ``-c copy``
-cleanly, and costs at most ~15 MB per hour per channel at 32 kbit/s (docs/audio-format.md).
+cleanly, and costs at most ~16.5 MB per hour per channel at 32 kbit/s (docs/audio-format.md).
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ def resolve_format(
     """The format of one mix.
 
     ``auto``: lossless FLAC while the file is sure to stay within ``flac_max_bytes`` (at most 8
-    channels, and within it even uncompressed), else multichannel Opus (at most ~15 MB per hour per
-    channel, a ninth of FLAC's worst case: docs/audio-format.md). ``flac`` asked for above 8 channels
+    channels, and within it even uncompressed), else multichannel Opus (at most ~16.5 MB per hour per
+    channel, an eighth of FLAC's worst case: docs/audio-format.md). ``flac`` asked for above 8 channels
     becomes RF64-capable WAV; ``wav`` and ``opus`` are taken as asked.
     """
     if requested in ("wav", "opus"):
