@@ -205,3 +205,22 @@ async def test_audio_by_loopback_url(
     done = await _wait_done(client, created["id"])
     assert [u["channel"] for u in done["utterances"]] == ["1", "2"]
     assert not list((tmp_path / "aai").glob("assemblyai-fetch-*"))  # downloads are not kept
+
+
+async def test_uploads_and_urls_have_their_own_size_limits(
+    make_aai: ClientFactory, receiver: CallbackReceiver, two_speakers: bytes, tmp_path: Path
+) -> None:
+    """AssemblyAI's FAQ: /v2/upload takes 2.2 GB, an audio_url 5 GB (here scaled down to the test file)."""
+    size = len(two_speakers)
+    client = await make_aai(max_upload_bytes=size - 1, max_url_bytes=size)
+    resp = await client.post("/v2/upload", data=two_speakers, headers=KEY)
+    assert resp.status == 413
+    source = tmp_path / "served.flac"
+    source.write_bytes(two_speakers)
+    created = await _transcribe(client, audio_url=receiver.file_url("m.flac", source), multichannel=True)
+    assert (await _wait_done(client, created["id"]))["status"] == "completed"
+    small = await make_aai(max_url_bytes=size - 1)
+    refused = await _transcribe(small, audio_url=receiver.file_url("m2.flac", source), multichannel=True)
+    done = await _wait_done(small, refused["id"])
+    assert done["status"] == "error"
+    assert "larger than" in done["error"]

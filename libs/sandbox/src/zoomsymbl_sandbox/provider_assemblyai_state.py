@@ -38,7 +38,9 @@ class AssemblyAIConfig:
     rate_limit_per_s: float | None = None
     rate_burst: int = 1
     max_duration_s: float = 10 * 3600
-    max_upload_bytes: int = 5 * 1024**3
+    # FAQ "Are there any limits on file size or file duration": /v2/upload takes 2.2 GB, audio_url 5 GB.
+    max_upload_bytes: int = 2_200_000_000
+    max_url_bytes: int = 5_000_000_000
     timings: JobTimings = field(default_factory=JobTimings)
     fail_marker: str = "[fail]"
     silence: SilenceSettings = field(default_factory=SilenceSettings)
@@ -98,7 +100,7 @@ class AssemblyAIState:
                 self.http_session(),
                 job.request.audio_url,
                 target,
-                self.config.max_upload_bytes,
+                self.config.max_url_bytes,
                 self.config.allow_non_loopback,
             )
         except TransferError as exc:
