@@ -201,3 +201,26 @@ async def test_a_wrong_key_fails_clearly_and_a_429_is_a_rate_limit(
 async def test_an_unknown_transcript_is_reported_failed(sandbox: Sandbox, session: aiohttp.ClientSession) -> None:
     state = await client(session, await sandbox()).job_status("nope")
     assert state.status == "failed"
+
+
+async def test_a_providers_error_never_carries_our_presigned_url(
+    sandbox: Sandbox, session: aiohttp.ClientSession, two_speakers: Path
+) -> None:
+    """AssemblyAI answers "unable to access file at <the URL we gave>": the reason keeps the host only."""
+    server = await sandbox()
+    provider = client(session, server)
+    presigned = "http://127.0.0.1:9/mixed/acme/m.flac?X-Amz-Credential=AKIA%2Fus&X-Amz-Signature=deadbeef"
+    job = await provider.submit(
+        request(two_speakers, "http://127.0.0.1:9/hook", audio=None, audio_url=SecretStr(presigned))
+    )
+    for _ in range(200):
+        state = await provider.job_status(job.job_id)
+        if state.status == "failed":
+            break
+        await asyncio.sleep(0.05)
+    assert state.status == "failed"
+    assert state.reason is not None and "127.0.0.1" in state.reason
+    assert "X-Amz" not in state.reason and "deadbeef" not in state.reason and "/mixed/" not in state.reason
+    with pytest.raises(PoisonInputError) as caught:
+        await provider.fetch_insights(job)
+    assert "deadbeef" not in str(caught.value)

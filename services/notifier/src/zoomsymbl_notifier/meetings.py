@@ -7,6 +7,7 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.mongo import MEETINGS, Document, Mongo, guarded
 
 from zoomsymbl_notifier.statuses import Stage, stages_before
@@ -106,7 +107,8 @@ class Meetings:
     async def fail(self, tenant: str, meeting_uuid: str, generation: int, stage: str, reason: str) -> bool:
         """Mark the meeting failed at ``stage`` with ``reason`` (unless it finished or failed already)."""
         # The same fields the other services write: ``failure`` plus the flat pair for queries.
-        failure = {"service": SERVICE, "stage": stage, "reason": reason[:1000], "at": utcnow()}
+        reason = scrub(reason, 1000)
+        failure = {"service": SERVICE, "stage": stage, "reason": reason, "at": utcnow()}
         return await self.advance(
             tenant,
             meeting_uuid,

@@ -13,7 +13,7 @@ import aiohttp
 
 from zoomsymbl_common.errors import PoisonInputError, RetryableError
 from zoomsymbl_common.events import JobStatus, Provider
-from zoomsymbl_common.logs import register_secret
+from zoomsymbl_common.logs import register_secret, scrub
 from zoomsymbl_common.providers import assemblyai_understanding as understanding_reader
 from zoomsymbl_common.providers.base import (
     InsightItem,
@@ -184,7 +184,9 @@ class AssemblyAIProvider:
         data = await self._transcript(job.job_id)
         status = data.get("status")
         if status == "error":
-            raise PoisonInputError(f"assemblyai transcript failed: {data.get('error')!r}", stage="insights")
+            raise PoisonInputError(
+                f"assemblyai transcript failed: {scrub(str(data.get('error')), 500)!r}", stage="insights"
+            )
         if status != "completed":
             raise RetryableError(f"assemblyai transcript {job.job_id!r} is {status!r}, not completed")
         understanding = data.get("speech_understanding")

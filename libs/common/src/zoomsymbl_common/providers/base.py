@@ -13,6 +13,7 @@ from typing import Literal, Protocol
 from pydantic import SecretStr
 
 from zoomsymbl_common.events import ChannelAssignment, JobStatus, Provider
+from zoomsymbl_common.logs import scrub
 
 AudioOpener = Callable[[], AsyncIterator[bytes]]
 """Opens a fresh stream of the audio bytes (may be called again for a retry)."""
@@ -69,10 +70,19 @@ class SubmittedJob:
 
 @dataclass(frozen=True)
 class JobState:
-    """A job's status as the provider's job API reports it."""
+    """A job's status as the provider's job API reports it.
+
+    ``reason`` is provider text: it is scrubbed on the way in (registered secrets redacted, URLs cut to
+    their host, so a presigned URL the provider echoes — "unable to access file at https://…" — never
+    reaches MongoDB, a log line, an e-mail or ``zoomsymbl status``).
+    """
 
     status: JobStatus
     reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.reason is not None:
+            object.__setattr__(self, "reason", scrub(self.reason, 1000))
 
 
 @dataclass(frozen=True)

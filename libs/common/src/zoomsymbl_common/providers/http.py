@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError
-from zoomsymbl_common.logs import redact
+from zoomsymbl_common.logs import scrub
 
 _MAX_MESSAGE = 300
 
@@ -45,7 +45,8 @@ def provider_message(body: bytes) -> str:
             if isinstance(data.get(key), str):
                 text = data[key]
                 break
-    return redact(text.strip())[:_MAX_MESSAGE] or "(empty body)"
+    # scrub, not only redact: a provider may echo a presigned URL of ours, which is no registered secret.
+    return scrub(text.strip(), _MAX_MESSAGE) or "(empty body)"
 
 
 def raise_for_status(
