@@ -50,7 +50,7 @@ cmd_down() {
   if alive "$pid"; then
     kill -TERM "$pid"
     for ((waited = 0; waited < 100; waited++)); do alive "$pid" || break; sleep 0.1; done
-    if alive "$pid"; then kill -KILL "$pid" || true; fi
+    if alive "$pid"; then log "jaeger ($pid) ignored SIGTERM for 10 s: SIGKILL"; kill -KILL "$pid" || true; fi
     log "stopped jaeger ($pid)"
   fi
   rm -f "$run/pid"
@@ -69,7 +69,7 @@ cmd_up() {
     fi
     sleep 0.2
   done
-  log "up: OTLP http://127.0.0.1:$JAEGER_OTLP_HTTP_PORT, query API and UI http://127.0.0.1:$JAEGER_QUERY_PORT"
+  log "up: OTLP http://127.0.0.1:$JAEGER_OTLP_HTTP_PORT, query API http://127.0.0.1:$JAEGER_QUERY_PORT (no UI: a go build lacks its assets)"
 }
 
 case "${1:-}" in
