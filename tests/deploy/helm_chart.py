@@ -16,9 +16,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "zoomsymbl"
 PRODUCTION_VALUES = ROOT / "deploy" / "helm" / "examples" / "production-values.yaml"
+# Overlay on the production example: the transcriber on GPU nodes with a model from a PVC.
+TRANSCRIBER_VALUES = ROOT / "deploy" / "helm" / "examples" / "transcriber-values.yaml"
 # `make helm` builds .cache/bin/helm (Helm 4); ZS_HELM names another build to prove the chart with (Helm 3).
 HELM = Path(os.environ.get("ZS_HELM") or ROOT / ".cache" / "bin" / "helm")
-SERVICES = ("ingest", "mixer", "submitter", "notifier")
+# Every service: a folder under services/ with a Dockerfile, and a values block of the chart.
+SERVICES = ("ingest", "mixer", "submitter", "notifier", "transcriber")
+# Services the chart renders only when <service>.enabled (off by default: most tenants use a SaaS provider).
+OPTIONAL_SERVICES = ("transcriber",)
+# Services the chart renders with its defaults.
+DEFAULT_SERVICES = tuple(s for s in SERVICES if s not in OPTIONAL_SERVICES)
+# --set values that turn every optional service on: tests that check every service render with them.
+EVERY_SERVICE = {f"{service}.enabled": "true" for service in OPTIONAL_SERVICES}
 KUBE_VERSIONS = ("1.30.0", "1.31.0", "1.32.0", "1.33.0", "1.34.0")
 DEFAULT_KUBE = KUBE_VERSIONS[0]
 # The Prometheus Operator's API: `helm template` knows no cluster, so a test that wants the ServiceMonitor says

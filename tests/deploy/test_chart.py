@@ -5,21 +5,25 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from zoomsymbl_common.topics import build_parser, plan_from_args
 
 from tests.deploy.helm_chart import (
     CHART,
+    DEFAULT_SERVICES,
+    EVERY_SERVICE,
     KUBE_VERSIONS,
     MONITORING_API,
     NAMESPACE,
     PRODUCTION_VALUES,
     RELEASE,
     SERVICES,
+    TRANSCRIBER_VALUES,
     Manifest,
     Rendered,
+    component_of,
     load_values,
     parse,
     render,
@@ -28,13 +32,41 @@ from tests.deploy.helm_chart import (
     template_args,
 )
 
-VALUE_SETS = {"defaults": (), "production": (PRODUCTION_VALUES,)}
+
+class ValueSet(NamedTuple):
+    """Values files and --set values, and the services they run."""
+
+    files: tuple[Path, ...]
+    sets: dict[str, str]
+    services: tuple[str, ...]
+
+
+# The defaults and the production example, each also with the optional transcriber on (the production one
+# with its GPU and model overlay), so every service's objects go through the structural checks.
+VALUE_SETS = {
+    "defaults": ValueSet((), {}, DEFAULT_SERVICES),
+    "defaults+transcriber": ValueSet((), EVERY_SERVICE, SERVICES),
+    "production": ValueSet((PRODUCTION_VALUES,), {}, DEFAULT_SERVICES),
+    "production+transcriber": ValueSet((PRODUCTION_VALUES, TRANSCRIBER_VALUES), {}, SERVICES),
+}
 CRD_KINDS = {"ServiceMonitor"}  # not in the Kubernetes schemas; checked by hand below
+
+
+def render_set(name: str, kube: str = KUBE_VERSIONS[0], api_versions: tuple[str, ...] = ()) -> Rendered:
+    value_set = VALUE_SETS[name]
+    return render(value_set.files, sets=value_set.sets, kube=kube, api_versions=api_versions)
 
 
 @pytest.fixture(scope="module")
 def defaults() -> Rendered:
+    """The chart's defaults: the four services, no transcriber."""
     return render()
+
+
+@pytest.fixture(scope="module")
+def every_service() -> Rendered:
+    """The defaults with every optional service on (the transcriber with its packaged model)."""
+    return render(sets=EVERY_SERVICE)
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +75,18 @@ def production() -> Rendered:
     return render([PRODUCTION_VALUES], api_versions=MONITORING_API)
 
 
+@pytest.fixture(scope="module")
+def production_every_service() -> Rendered:
+    """The production example plus the transcriber overlay (GPU nodes, model from a PVC)."""
+    return render([PRODUCTION_VALUES, TRANSCRIBER_VALUES], api_versions=MONITORING_API)
+
+
 @pytest.mark.parametrize("values", list(VALUE_SETS), ids=list(VALUE_SETS))
 def test_helm_lint_strict_passes(values: str) -> None:
     args = ["lint", "--strict", str(CHART), "--kube-version", KUBE_VERSIONS[0]]
-    for path in VALUE_SETS[values]:
+    for path in VALUE_SETS[values].files:
         args += ["--values", str(path)]
-    proc = run_helm(args, check=False)
+    proc = run_helm(args + set_args(VALUE_SETS[values].sets), check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -63,6 +101,15 @@ def test_helm_lint_strict_passes(values: str) -> None:
         ({"secrets.tenants.tenants[0].id": "acme", "secrets.tenants.tenants[0].zoom_webhook_secret": "x"}, None),
         ({"secrets.tenants.tenants[0].id": "acme", "secrets.tenants.tenants[0].webhook_secret": "x"}, "webhook_secret"),
         ({"secrets.callbackSecret": "short"}, "/secrets/callbackSecret"),
+        ({"transcriber.enabled": "yes"}, "/transcriber/enabled"),
+        ({"transcriber.settings.device": "tpu"}, "/transcriber/settings/device"),
+        ({"transcriber.settings.compute_type": "fp16"}, "/transcriber/settings/compute_type"),
+        ({"transcriber.model.dir": "../etc"}, "/transcriber/model/dir"),
+        ({"transcriber.model.subPath": "/abs"}, "/transcriber/model/subPath"),
+        ({"transcriber.model.existingClaim": "Models_1"}, "/transcriber/model/existingClaim"),
+        ({"transcriber.model.claim": "models"}, "additional properties 'claim' not allowed"),
+        ({"transcriber.resources.limits.nvidia\\.com/gpu": "1"}, None),
+        ({"submitter.settings.whisper_max_in_flight": "0"}, "/submitter/settings/whisper_max_in_flight"),
     ],
 )
 def test_schema_rejects_wrong_types_and_unknown_keys(sets: dict[str, str], complaint: str | None) -> None:
@@ -98,7 +145,7 @@ def test_every_object_in_the_schema_forbids_unknown_keys() -> None:
 @pytest.mark.parametrize("values", list(VALUE_SETS), ids=list(VALUE_SETS))
 def test_rendered_objects_validate_against_the_kubernetes_schemas(values: str, kube: str) -> None:
     kv = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate missing: add it to the dev group")
-    rendered = render(VALUE_SETS[values], kube=kube)
+    rendered = render_set(values, kube=kube)
     errors: list[str] = []
     for manifest in rendered.manifests:
         if manifest["kind"] in CRD_KINDS:
@@ -125,9 +172,11 @@ def _containers(spec: Manifest) -> list[Manifest]:
 
 @pytest.mark.parametrize("values", list(VALUE_SETS), ids=list(VALUE_SETS))
 def test_every_pod_is_hardened(values: str) -> None:
-    rendered = render(VALUE_SETS[values])
+    rendered = render_set(values)
     specs = rendered.pod_specs()
-    assert len(specs) == len(SERVICES) + 2, "four services, the topics Job and the helm test pod"
+    services = VALUE_SETS[values].services
+    assert {component_of(m) for m in rendered.of_kind("Deployment")} == set(services)
+    assert len(specs) == len(services) + 2, "the services, the topics Job and the helm test pod"
     for where, spec in specs:
         pod = spec["securityContext"]
         assert pod["runAsNonRoot"] is True and pod["runAsUser"] != 0, where
@@ -145,25 +194,25 @@ def test_every_pod_is_hardened(values: str) -> None:
             assert container["resources"]["requests"]["memory"] and container["resources"]["limits"]["memory"]
 
 
-def test_services_probe_health_and_readiness_on_their_own_port(defaults: Rendered) -> None:
+def test_services_probe_health_and_readiness_on_their_own_port(every_service: Rendered) -> None:
     values = load_values()
     for service in SERVICES:
-        (container,) = defaults.one("Deployment", service)["spec"]["template"]["spec"]["containers"]
+        (container,) = every_service.one("Deployment", service)["spec"]["template"]["spec"]["containers"]
         assert container["ports"] == [{"name": "http", "containerPort": values[service]["port"], "protocol": "TCP"}]
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
         assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
         assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
         # /readyz pings up to three resources with a 3-second deadline each.
         assert container["readinessProbe"]["timeoutSeconds"] >= 9
-        service_obj = defaults.one("Service", service)
+        service_obj = every_service.one("Service", service)
         assert service_obj["spec"]["ports"][0]["port"] == values[service]["port"]
         assert service_obj["spec"]["selector"]["app.kubernetes.io/component"] == service
 
 
 @pytest.mark.parametrize("values", list(VALUE_SETS), ids=list(VALUE_SETS))
 def test_grace_period_covers_prestop_drain_and_the_service_shutdown(values: str) -> None:
-    rendered = render(VALUE_SETS[values])
-    for service in SERVICES:
+    rendered = render_set(values)
+    for service in VALUE_SETS[values].services:
         env = rendered.container_env(service)
         shutdown = float(env[f"ZOOMSYMBL_{service.upper()}_SHUTDOWN_TIMEOUT_SECONDS"])
         spec = rendered.one("Deployment", service)["spec"]["template"]["spec"]
@@ -186,7 +235,7 @@ def test_no_credential_is_ever_in_a_configmap() -> None:
         "secrets.tenants.tenants[0].zoom_webhook_secret": "zoom-webhook-secret-1",
         "secrets.tenants.tenants[0].symbl_app_secret": "symbl-app-secret-1",
     }
-    rendered = render(sets=secrets)
+    rendered = render(sets=secrets | EVERY_SERVICE)
     configmaps = json.dumps(rendered.of_kind("ConfigMap")) + json.dumps(
         [m for m in rendered.manifests if m["kind"] not in ("Secret",)]
     )
@@ -199,7 +248,8 @@ def test_no_credential_is_ever_in_a_configmap() -> None:
     assert json.loads(data["tenants.json"])["tenants"][0]["zoom_webhook_secret"] == "zoom-webhook-secret-1"
 
 
-def test_existing_secret_replaces_the_chart_secret(production: Rendered) -> None:
+def test_existing_secret_replaces_the_chart_secret(production_every_service: Rendered) -> None:
+    production = production_every_service
     assert production.of_kind("Secret") == []
     names = {
         ref["secretKeyRef"]["name"]
@@ -258,7 +308,7 @@ def test_autoscaling_replaces_replicas_and_pdbs_follow_the_minimum(defaults: Ren
     assert len(production.of_kind("PodDisruptionBudget")) == 4
 
 
-def test_autoscaled_deployments_start_at_the_hpa_minimum(defaults: Rendered, production: Rendered) -> None:
+def test_autoscaled_deployments_start_at_the_hpa_minimum(every_service: Rendered, production: Rendered) -> None:
     # Without replicas a Deployment starts at 1, and `helm install --wait` returns before the HPA scales it up.
     for hpa in production.of_kind("HorizontalPodAutoscaler"):
         deployment = production.named("Deployment", hpa["spec"]["scaleTargetRef"]["name"])
@@ -267,27 +317,26 @@ def test_autoscaled_deployments_start_at_the_hpa_minimum(defaults: Rendered, pro
     assert render(sets=sets).one("Deployment", "mixer")["spec"]["replicas"] == 3
     values = load_values()
     for service in SERVICES:
-        assert defaults.one("Deployment", service)["spec"]["replicas"] == values[service]["replicaCount"]
+        assert every_service.one("Deployment", service)["spec"]["replicas"] == values[service]["replicaCount"]
 
 
 @pytest.mark.parametrize("values", list(VALUE_SETS), ids=list(VALUE_SETS))
 def test_service_monitor_only_where_the_cluster_serves_its_api(values: str) -> None:
     # Without the Prometheus Operator's CRDs a ServiceMonitor fails the whole install ("no matches for kind").
-    sets = {"serviceMonitor.enabled": "true"}
-    assert render(VALUE_SETS[values], sets=sets).of_kind("ServiceMonitor") == []
-    assert len(render(VALUE_SETS[values], sets=sets, api_versions=MONITORING_API).of_kind("ServiceMonitor")) == 1
-    assert (
-        render(VALUE_SETS[values], sets={"serviceMonitor.enabled": "false"}, api_versions=MONITORING_API).of_kind(
-            "ServiceMonitor"
-        )
-        == []
-    )
+    files, extra = VALUE_SETS[values].files, VALUE_SETS[values].sets
+    sets = extra | {"serviceMonitor.enabled": "true"}
+    assert render(files, sets=sets).of_kind("ServiceMonitor") == []
+    assert len(render(files, sets=sets, api_versions=MONITORING_API).of_kind("ServiceMonitor")) == 1
+    off = extra | {"serviceMonitor.enabled": "false"}
+    assert render(files, sets=off, api_versions=MONITORING_API).of_kind("ServiceMonitor") == []
 
 
-def test_consumers_cannot_autoscale_past_the_partition_count() -> None:
-    sets = {"mixer.autoscaling.enabled": "true", "mixer.autoscaling.maxReplicas": "7", "topics.partitions": "6"}
-    proc = run_helm(template_args(sets=sets), check=False)
-    assert proc.returncode != 0 and "exceeds topics.partitions" in proc.stderr
+@pytest.mark.parametrize("service", ["mixer", "transcriber"])
+def test_consumers_cannot_autoscale_past_the_partition_count(service: str) -> None:
+    sets = EVERY_SERVICE | {f"{service}.autoscaling.enabled": "true", f"{service}.autoscaling.maxReplicas": "7"}
+    proc = run_helm(template_args(sets=sets | {"topics.partitions": "6"}), check=False)
+    assert proc.returncode != 0 and f"{service}.autoscaling.maxReplicas (7) exceeds topics.partitions" in proc.stderr
+    assert run_helm(template_args(sets=sets | {"topics.partitions": "7"}), check=False).returncode == 0
 
 
 def test_mixer_scratch_volume_is_sized_and_is_where_the_mixer_writes(defaults: Rendered, production: Rendered) -> None:
@@ -326,8 +375,8 @@ def test_ingress_exposes_only_the_webhook_paths(production: Rendered) -> None:
     assert ingress["spec"]["tls"] == [{"hosts": ["zoomsymbl.example.com"], "secretName": "zoomsymbl-tls"}]
 
 
-def test_network_policies_admit_webhooks_only_to_the_webhook_services(production: Rendered) -> None:
-    policies = {m["metadata"]["labels"]["app.kubernetes.io/component"]: m for m in production.of_kind("NetworkPolicy")}
+def test_network_policies_admit_webhooks_only_to_the_webhook_services(production_every_service: Rendered) -> None:
+    policies = {component_of(m): m for m in production_every_service.of_kind("NetworkPolicy")}
     assert set(policies) == set(SERVICES)
     ingress_ns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
     for service, policy in policies.items():
@@ -337,7 +386,8 @@ def test_network_policies_admit_webhooks_only_to_the_webhook_services(production
         assert policy["spec"]["egress"][0]["ports"][0] == {"port": 53, "protocol": "UDP"}
 
 
-def test_service_monitor_scrapes_metrics_of_every_service(production: Rendered) -> None:
+def test_service_monitor_scrapes_metrics_of_every_service(production_every_service: Rendered) -> None:
+    production = production_every_service
     (monitor,) = production.of_kind("ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert monitor["spec"]["endpoints"] == [
@@ -349,8 +399,8 @@ def test_service_monitor_scrapes_metrics_of_every_service(production: Rendered) 
         assert production.one("Service", service)["spec"]["ports"][0]["name"] == "http"
 
 
-def test_helm_test_pod_checks_readyz_of_every_service(defaults: Rendered) -> None:
-    (pod,) = defaults.of_kind("Pod")
+def test_helm_test_pod_checks_readyz_of_every_service(every_service: Rendered) -> None:
+    (pod,) = every_service.of_kind("Pod")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     (container,) = pod["spec"]["containers"]
     urls = json.loads(container["args"][1])
@@ -359,14 +409,16 @@ def test_helm_test_pod_checks_readyz_of_every_service(defaults: Rendered) -> Non
     compile(container["args"][0], "readyz-check", "exec")
 
 
-def test_otlp_endpoint_and_service_names_reach_every_service(production: Rendered, defaults: Rendered) -> None:
+def test_otlp_endpoint_and_service_names_reach_every_service(
+    production_every_service: Rendered, every_service: Rendered
+) -> None:
     for service in SERVICES:
-        env = production.container_env(service)
+        env = production_every_service.container_env(service)
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://tempo-distributor.monitoring.svc:4318"
         assert env["OTEL_SERVICE_NAME"] == f"zoomsymbl-{service}"
         assert "k8s.pod.name=$(POD_NAME)" in env["OTEL_RESOURCE_ATTRIBUTES"]
         assert "deployment.environment=production" in env["OTEL_RESOURCE_ATTRIBUTES"]
-        assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in defaults.container_env(service)
+        assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in every_service.container_env(service)
 
 
 def _render_notes(tmp_path: Path, sets: dict[str, str]) -> str:
@@ -398,3 +450,119 @@ def test_chart_has_no_bundled_subcharts() -> None:
     chart_yaml = (CHART / "Chart.yaml").read_text(encoding="utf-8")
     assert "dependencies" not in chart_yaml
     assert not (CHART / "charts").exists()
+
+
+# ----------------------------------------------------------------------------------------------- the transcriber
+
+
+CLAIM = "whisper-models"
+
+
+def _transcriber_pod(rendered: Rendered) -> tuple[Manifest, Manifest]:
+    """(pod spec, container) of the transcriber's Deployment."""
+    spec = rendered.one("Deployment", "transcriber")["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    return spec, container
+
+
+def test_transcriber_renders_only_when_enabled(defaults: Rendered, every_service: Rendered) -> None:
+    # Most tenants use a SaaS provider: by default nothing of the transcriber exists, not even a readyz URL.
+    assert [m["kind"] for m in defaults.manifests if component_of(m) == "transcriber"] == []
+    (pod,) = defaults.of_kind("Pod")
+    assert not any("transcriber" in url for url in json.loads(pod["spec"]["containers"][0]["args"][1]))
+    policies = render(sets={"networkPolicy.enabled": "true"}).of_kind("NetworkPolicy")
+    assert sorted(component_of(m) or "" for m in policies) == sorted(DEFAULT_SERVICES)
+    monitor_sets = {"serviceMonitor.enabled": "true"}
+    (monitor,) = render(sets=monitor_sets, api_versions=MONITORING_API).of_kind("ServiceMonitor")
+    assert "transcriber" not in monitor["spec"]["selector"]["matchExpressions"][0]["values"]
+    kinds = sorted(m["kind"] for m in every_service.manifests if component_of(m) == "transcriber")
+    assert kinds == ["ConfigMap", "Deployment", "Service"]
+    (enabled_monitor,) = render(sets=EVERY_SERVICE | monitor_sets, api_versions=MONITORING_API).of_kind(
+        "ServiceMonitor"
+    )
+    assert "transcriber" in enabled_monitor["spec"]["selector"]["matchExpressions"][0]["values"]
+
+
+def test_transcriber_defaults_to_the_packaged_model_and_writes_only_to_scratch(every_service: Rendered) -> None:
+    env = every_service.container_env("transcriber")
+    assert env["ZOOMSYMBL_TRANSCRIBER_MODEL_DIR"] == "packaged"
+    spec, container = _transcriber_pod(every_service)
+    assert "model" not in {v["name"] for v in spec["volumes"]}
+    # The mixed file goes to a sized scratch volume, not to /tmp (256Mi) or the read-only root filesystem.
+    assert env["ZOOMSYMBL_TRANSCRIBER_SCRATCH_DIR"] == "/scratch"
+    assert {"name": "scratch", "mountPath": "/scratch"} in container["volumeMounts"]
+    scratch = next(v for v in spec["volumes"] if v["name"] == "scratch")
+    assert scratch["emptyDir"]["sizeLimit"] == load_values()["transcriber"]["scratch"]["size"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # The server listens only after the model is loaded: the start-up budget must cover reading a large one.
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+    assert container["resources"]["requests"]["cpu"] == "1" and container["resources"]["limits"]["memory"] == "3Gi"
+
+
+@pytest.mark.parametrize(
+    ("model", "model_dir"),
+    [
+        ({"existingClaim": CLAIM, "mountPath": "/models", "dir": "large-v3-turbo"}, "/models/large-v3-turbo"),
+        ({"existingClaim": CLAIM, "mountPath": "/opt/whisper/", "subPath": "ct2"}, "/opt/whisper"),
+    ],
+)
+def test_transcriber_model_from_an_existing_claim_is_mounted_read_only(model: dict[str, str], model_dir: str) -> None:
+    rendered = render(sets=EVERY_SERVICE | {f"transcriber.model.{key}": value for key, value in model.items()})
+    env_dir = rendered.container_env("transcriber")["ZOOMSYMBL_TRANSCRIBER_MODEL_DIR"]
+    spec, container = _transcriber_pod(rendered)
+    (volume,) = [v for v in spec["volumes"] if v["name"] == "model"]
+    assert volume["persistentVolumeClaim"] == {"claimName": CLAIM, "readOnly": True}
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "model"]
+    assert mount["readOnly"] is True
+    assert mount.get("subPath", "") == model.get("subPath", "")
+    assert env_dir == model_dir
+    assert Path(env_dir).is_relative_to(mount["mountPath"])
+
+
+@pytest.mark.parametrize(
+    ("sets", "complaint"),
+    [
+        ({"transcriber.model.dir": "large-v3-turbo"}, "set transcriber.model.existingClaim"),
+        ({"transcriber.model.subPath": "ct2"}, "set transcriber.model.existingClaim"),
+        ({"transcriber.model.existingClaim": "m", "transcriber.model.mountPath": "/scratch"}, "already used"),
+        ({"transcriber.model.existingClaim": "m", "transcriber.model.mountPath": "/tmp/"}, "already used"),
+    ],
+)
+def test_transcriber_model_settings_that_would_be_ignored_or_clash_are_refused(
+    sets: dict[str, str], complaint: str
+) -> None:
+    proc = run_helm(template_args(sets=EVERY_SERVICE | sets), check=False)
+    assert proc.returncode != 0 and complaint in proc.stderr, proc.stderr
+
+
+def test_transcriber_example_runs_on_gpu_nodes_with_one_slot_per_replica(production_every_service: Rendered) -> None:
+    spec, container = _transcriber_pod(production_every_service)
+    env = production_every_service.container_env("transcriber")
+    assert (env["ZOOMSYMBL_TRANSCRIBER_DEVICE"], env["ZOOMSYMBL_TRANSCRIBER_COMPUTE_TYPE"]) == ("cuda", "float16")
+    assert env["ZOOMSYMBL_TRANSCRIBER_MODEL_DIR"] == "/models/large-v3-turbo"
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert spec["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    replicas = production_every_service.one("Deployment", "transcriber")["spec"]["replicas"]
+    slots = production_every_service.container_env("submitter")["ZOOMSYMBL_SUBMITTER_WHISPER_MAX_IN_FLIGHT"]
+    assert int(slots) == replicas == 2
+    # The production example's own submitter settings survive the overlay.
+    assert production_every_service.container_env("submitter")["ZOOMSYMBL_SUBMITTER_MAX_IN_FLIGHT"] == "40"
+    assert production_every_service.one("PodDisruptionBudget", "transcriber")["spec"]["maxUnavailable"] == 1
+
+
+def test_notes_warn_when_whisper_tenants_have_no_transcriber_or_slots_differ_from_replicas(tmp_path: Path) -> None:
+    whisper_tenant = {
+        "secrets.tenants.tenants[0].id": "local",
+        "secrets.tenants.tenants[0].zoom_webhook_secret": "zoom-secret",
+        "secrets.tenants.tenants[0].provider": "whisper",
+    }
+    notes = _render_notes(tmp_path / "off", whisper_tenant)
+    assert 'tenants local use the "whisper" provider, but transcriber.enabled is false' in notes
+    assert f"{RELEASE}-zoomsymbl-transcriber" not in notes
+    on = _render_notes(tmp_path / "on", whisper_tenant | EVERY_SERVICE)
+    assert "transcriber.enabled is false" not in on and "whisper_max_in_flight" not in on
+    assert f"{RELEASE}-zoomsymbl-transcriber:8084" in on
+    uneven = _render_notes(tmp_path / "uneven", EVERY_SERVICE | {"transcriber.replicaCount": "3"})
+    assert "whisper_max_in_flight is 1 but the transcriber runs up to\n3 replicas" in uneven

@@ -80,9 +80,18 @@ def dockerfile(service: str) -> Dockerfile:
     return parse_dockerfile(path.read_text(encoding="utf-8"))
 
 
+def workspace_libs(service: str) -> set[str]:
+    """The libs/ folders the service depends on (its workspace sources), e.g. {"common", "whisper"}."""
+    manifest = tomllib.loads((ROOT / "services" / service / "pyproject.toml").read_text(encoding="utf-8"))
+    sources = manifest.get("tool", {}).get("uv", {}).get("sources", {})
+    names = {name.removeprefix("zoomsymbl-") for name, source in sources.items() if source.get("workspace")}
+    return {name for name in names if (ROOT / "libs" / name / "pyproject.toml").is_file()}
+
+
 def runs_ffmpeg(service: str) -> bool:
-    """True when the service's code starts ffmpeg or ffprobe as a subprocess."""
-    sources = (ROOT / "services" / service / "src").rglob("*.py")
+    """True when the service's code, or a workspace library it depends on, starts ffmpeg or ffprobe."""
+    roots = [ROOT / "services" / service / "src"] + [ROOT / "libs" / lib / "src" for lib in workspace_libs(service)]
+    sources = [path for root in roots for path in root.rglob("*.py")]
     return any(re.search(r"[\"']ff(mpeg|probe)[\"']", path.read_text(encoding="utf-8")) for path in sources)
 
 
@@ -142,6 +151,8 @@ def test_only_the_service_own_locked_runtime_dependencies_are_installed(service:
     for other in set(SERVICES) - {service}:
         assert f"services/{other}" not in copied, f"{service}'s image must not contain {other}"
     assert "libs/sandbox" not in copied and "tests" not in copied.split()
+    # Exactly the workspace libraries the service depends on: a missing one fails the sync, an extra one is dead weight.
+    assert set(re.findall(r"\blibs/([\w-]+)/", copied)) == workspace_libs(service)
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -180,7 +191,13 @@ def _ignored(patterns: list[str], path: str) -> bool:
 def test_dockerignore_keeps_what_the_images_need_and_drops_the_rest() -> None:
     lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    for needed in ("pyproject.toml", "uv.lock", "libs/common/src/zoomsymbl_common/events.py"):
+    for needed in (
+        "pyproject.toml",
+        "uv.lock",
+        "libs/common/src/zoomsymbl_common/events.py",
+        "libs/whisper/src/zoomsymbl_whisper/transcriber.py",
+        "libs/whisper/pyproject.toml",
+    ):
         assert not _ignored(patterns, needed), needed
     for service in SERVICES:
         assert not _ignored(patterns, f"services/{service}/src/zoomsymbl_{service}/__init__.py")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 from pathlib import Path
-from typing import TypeGuard
+from typing import Literal, TypeGuard, get_args, get_origin
 
 import pytest
 from pydantic import SecretStr
@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings
 from zoomsymbl_common.settings import InfraSettings, env_name
 from zoomsymbl_common.tenants import TenantConfig, _SingleTenantEnv, load_tenants
 
-from tests.deploy.helm_chart import CHART, PRODUCTION_VALUES, SERVICES, Rendered, load_values, render
+from tests.deploy.helm_chart import CHART, EVERY_SERVICE, PRODUCTION_VALUES, SERVICES, Rendered, load_values, render
 
 OTEL_VARS = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"}
 # Set by the chart only to be expanded as $(VAR) inside another variable (OTEL_RESOURCE_ATTRIBUTES).
@@ -26,7 +26,7 @@ EXPANSION_ONLY = {"POD_NAME", "POD_NAMESPACE"}
 # Fields the chart must never expose, with the reason.
 NOT_IN_CHART = {"fault_exit_after_insights_stored": "fault injection for tests only"}
 # Settings filled from other values than <svc>.settings (they must not appear twice).
-DERIVED = {"http_host", "http_port", "scratch_dir", "work_dir", "smtp_ca_file"}
+DERIVED = {"http_host", "http_port", "scratch_dir", "work_dir", "smtp_ca_file", "model_dir"}
 FULL_SECRETS = {
     "secrets.mongoUri": "mongodb://user:pw@mongo:27017/",
     "secrets.s3AccessKey": "access",
@@ -82,7 +82,7 @@ def service_vars(service: str) -> dict[str, bool]:
 
 @pytest.fixture(scope="module")
 def full() -> Rendered:
-    return render([PRODUCTION_VALUES], sets=FULL_SECRETS | {"secrets.existingSecret": ""})
+    return render([PRODUCTION_VALUES], sets=FULL_SECRETS | EVERY_SERVICE | {"secrets.existingSecret": ""})
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -180,3 +180,15 @@ def test_tenant_schema_matches_tenant_config() -> None:
     assert set(tenant["properties"]) == set(TenantConfig.model_fields)
     required = {name for name, info in TenantConfig.model_fields.items() if info.is_required()}
     assert set(tenant["required"]) == required
+
+
+def test_tenant_schema_allows_exactly_the_tenant_config_choices() -> None:
+    # A provider the services know but the schema refuses cannot be configured through the chart at all.
+    tenant = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))["$defs"]["tenant"]
+    choices = {
+        name: list(get_args(info.annotation))
+        for name, info in TenantConfig.model_fields.items()
+        if get_origin(info.annotation) is Literal
+    }
+    assert "provider" in choices and "whisper" in choices["provider"]
+    assert {name: tenant["properties"][name].get("enum") for name in choices} == choices

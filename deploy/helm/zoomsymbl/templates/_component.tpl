@@ -52,6 +52,9 @@ data:
   {{- if eq .component "notifier" }}
   {{ $prefix }}SMTP_CA_FILE: {{ include "zoomsymbl.smtpCaFile" $root | quote }}
   {{- end }}
+  {{- if eq .component "transcriber" }}
+  {{ $prefix }}MODEL_DIR: {{ include "zoomsymbl.transcriberModelDir" $root | quote }}
+  {{- end }}
   {{- range $key, $value := $svc.settings }}
   {{- if eq $key "notifier_public_url" }}
   {{- $value = include "zoomsymbl.notifierPublicUrl" $root }}
@@ -138,12 +141,33 @@ spec:
 
 {{/* The setting naming a service's scratch directory (services with a scratch volume only). */}}
 {{- define "zoomsymbl.scratchSetting" -}}
-{{- get (dict "mixer" "SCRATCH_DIR" "submitter" "WORK_DIR") . }}
+{{- get (dict "mixer" "SCRATCH_DIR" "submitter" "WORK_DIR" "transcriber" "SCRATCH_DIR") . }}
 {{- end }}
 
 {{/* Base URL providers call back: submitter.settings.notifier_public_url, else https://<ingress.host>. */}}
 {{- define "zoomsymbl.notifierPublicUrl" -}}
 {{- default (printf "https://%s" .Values.ingress.host) .Values.submitter.settings.notifier_public_url | trimSuffix "/" }}
+{{- end }}
+
+{{/*
+The transcriber's ZOOMSYMBL_TRANSCRIBER_MODEL_DIR: "packaged" (tiny.en in the image) without transcriber.model.existingClaim,
+else model.dir inside the claim's mount. Refuses a dir or subPath without a claim (they would be silently ignored) and a
+mount path another volume of the pod already uses.
+*/}}
+{{- define "zoomsymbl.transcriberModelDir" -}}
+{{- $t := .Values.transcriber -}}
+{{- $model := $t.model -}}
+{{- if $model.existingClaim }}
+{{- $taken := list "/tmp" (clean $t.scratch.mountPath) (include "zoomsymbl.tenantsDir" .) -}}
+{{- if has (clean $model.mountPath) $taken }}
+{{- fail (printf "transcriber.model.mountPath (%s) is already used by another volume of the pod (/tmp, scratch.mountPath, the tenants file)" $model.mountPath) }}
+{{- end }}
+{{- clean (printf "%s/%s" $model.mountPath $model.dir) }}
+{{- else if or $model.dir $model.subPath }}
+{{- fail "transcriber.model.dir and model.subPath point into a volume: set transcriber.model.existingClaim too (or leave them empty for the packaged model)" }}
+{{- else -}}
+packaged
+{{- end }}
 {{- end }}
 
 {{/* The SMTP CA bundle the notifier trusts: mounted from notifier.smtpCa.secretName, or "" (system CAs). */}}

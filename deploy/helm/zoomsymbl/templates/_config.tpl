@@ -34,7 +34,7 @@ data:
 {{/* JSON list of every service's in-cluster /readyz URL (for the helm test pod). */}}
 {{- define "zoomsymbl.readyzUrls" -}}
 {{- $urls := list -}}
-{{- range $c := list "ingest" "mixer" "submitter" "notifier" }}
+{{- range $c := splitList " " (include "zoomsymbl.components" $) }}
 {{- $name := include "zoomsymbl.componentName" (dict "root" $ "component" $c) }}
 {{- $urls = append $urls (printf "http://%s.%s.svc:%v/readyz" $name $.Release.Namespace (index $.Values $c).port) -}}
 {{- end }}

@@ -111,6 +111,14 @@ spec:
               mountPath: /etc/zoomsymbl/smtp-ca
               readOnly: true
             {{- end }}
+            {{- if and (eq $c "transcriber") $svc.model.existingClaim }}
+            - name: model
+              mountPath: {{ $svc.model.mountPath }}
+              {{- with $svc.model.subPath }}
+              subPath: {{ . }}
+              {{- end }}
+              readOnly: true
+            {{- end }}
       volumes:
         {{- include "zoomsymbl.tmpVolume" $root | nindent 8 }}
         - name: tenants
@@ -131,6 +139,13 @@ spec:
             items:
               - key: {{ $svc.smtpCa.key }}
                 path: ca.crt
+        {{- end }}
+        {{- if and (eq $c "transcriber") $svc.model.existingClaim }}
+        # The Whisper model (ZOOMSYMBL_TRANSCRIBER_MODEL_DIR points inside it), never written.
+        - name: model
+          persistentVolumeClaim:
+            claimName: {{ $svc.model.existingClaim }}
+            readOnly: true
         {{- end }}
       {{- with $svc.nodeSelector }}
       nodeSelector:
@@ -157,7 +172,7 @@ spec:
         {{- end }}
 {{- end }}
 
-{{/* A scratch volume (mixer, submitter): an emptyDir with a size limit, or a generic ephemeral PVC. */}}
+{{/* A scratch volume (mixer, submitter, transcriber): an emptyDir with a size limit, or a generic ephemeral PVC. */}}
 {{- define "zoomsymbl.scratchVolume" -}}
 {{- $scratch := (index .root.Values .component).scratch -}}
 - name: scratch

@@ -49,6 +49,15 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/* The services this release runs, space-separated: the four always, the transcriber when transcriber.enabled. */}}
+{{- define "zoomsymbl.components" -}}
+{{- $components := list "ingest" "mixer" "submitter" "notifier" -}}
+{{- if .Values.transcriber.enabled }}
+{{- $components = append $components "transcriber" -}}
+{{- end }}
+{{- join " " $components }}
+{{- end }}
+
 {{/* Resource name of one component, e.g. "<fullname>-ingest". */}}
 {{- define "zoomsymbl.componentName" -}}
 {{- printf "%s-%s" (include "zoomsymbl.fullname" .root | trunc 52 | trimSuffix "-") .component }}
