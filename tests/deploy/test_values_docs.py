@@ -61,5 +61,10 @@ def test_runbook_covers_what_a_platform_team_asks() -> None:
         "429",
         "scratch",
         "existingSecret",
+        "Self-hosted transcription",
+        "transcriber.enabled",
+        "ct2-transformers-converter",
+        "nvidia.com/gpu",
+        "whisper_max_in_flight",
     ):
         assert topic in runbook, topic
