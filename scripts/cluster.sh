@@ -165,7 +165,11 @@ EOF
 cmd_up() {
   [[ -x "$plane" && -x "$bin/kubectl" && -x "$bin/kwok" ]] || die "binaries missing in $bin: run scripts/cluster.sh build"
   if [[ -f "$run/pids" ]]; then
-    if cmd_status | grep -q '^up'; then die "already running (scripts/cluster.sh down first)"; fi
+    # Not `cmd_status | grep -q`: with pipefail, grep's early exit makes that pipeline fail (SIGPIPE), and
+    # the PID file of a running cluster would be deleted here.
+    local state
+    state="$(cmd_status)"
+    if grep -q '^up' <<<"$state"; then die "already running (scripts/cluster.sh down first)"; fi
     rm -f "$run/pids"
   fi
   local port
