@@ -25,7 +25,7 @@ from zoomsymbl_common.events import AudioMixed, ChannelAssignment, JobSubmitted
 from zoomsymbl_common.limiter import Limiter
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_common.storage import meeting_key
+from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_sandbox.provider_jobs import JobBoard
 from zoomsymbl_submitter.audio import AudioSource
@@ -74,6 +74,12 @@ def audio_mixed(
 
 def mixed_key(meeting_uuid: str) -> str:
     return f"mixed/{TENANT}/{meeting_key(meeting_uuid)}.flac"
+
+
+async def upload_for(store: ObjectStore, path: Path, index: int) -> tuple[str, int]:
+    """``path`` stored as meeting ``index``'s mixed file (the submitter reads only a meeting's own file)."""
+    key = mixed_key(f"uuid/{index}==")
+    return key, await store.put_file(key, str(path))
 
 
 def tenant_json(provider: str, api_base: str) -> dict[str, Any]:

@@ -39,9 +39,9 @@ from tests.submitter.support import (
     audio_mixed,
     drain,
     free_port,
-    mixed_key,
     read_topic,
     submitter_env,
+    upload_for,
     wait_for_group,
     write_tenants,
 )
@@ -85,10 +85,8 @@ async def publish_all(infra: InfraSettings, events: list[AudioMixed], partitions
         await broker.stop()
 
 
-async def upload_flac(store: ObjectStore, tmp_path: Path) -> tuple[str, int]:
-    flac = make_tone_audio(tmp_path / "m.flac", [[(0.5, 1.5)], [(2.0, 3.0)]], 3.5)
-    key = mixed_key("shared")
-    return key, await store.put_file(key, str(flac))
+def tone_flac(tmp_path: Path) -> Path:
+    return make_tone_audio(tmp_path / "m.flac", [[(0.5, 1.5)], [(2.0, 3.0)]], 3.5)
 
 
 async def wait_for(
@@ -117,8 +115,8 @@ async def test_three_submitters_share_one_cap_and_one_rate(
     tmp_path: Path,
 ) -> None:
     count = meeting_count()
-    key, size = await upload_flac(store, tmp_path)
-    events = [audio_mixed(i, infra, key, size) for i in range(count)]
+    flac = tone_flac(tmp_path)
+    events = [audio_mixed(i, infra, *await upload_for(store, flac, i)) for i in range(count)]
     await add_meetings(mongo, events)
     tenants = write_tenants(tmp_path / "tenants.json", "symbl", str(symbl.make_url("")))
     # Before any consumer starts: a subscription to a missing topic auto-creates it with 1 partition.
@@ -172,8 +170,7 @@ async def test_a_submitter_killed_mid_submit_submits_the_meeting_exactly_once_af
 ) -> None:
     proxy = StallingProxy(str(symbl.make_url("")).rstrip("/"))
     await proxy.start()
-    key, size = await upload_flac(store, tmp_path)
-    event = audio_mixed(1, infra, key, size)
+    event = audio_mixed(1, infra, *await upload_for(store, tone_flac(tmp_path), 1))
     await add_meetings(mongo, [event])
     tenants = write_tenants(tmp_path / "tenants.json", "symbl", proxy.base_url)
     settings = {"submit_timeout_seconds": 3, "claim_grace_seconds": 1}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from tests.submitter.support import (
     drain,
     mixed_key,
     tenants_for,
+    upload_for,
 )
 
 pytestmark = pytest.mark.integration
@@ -52,10 +53,17 @@ def flac(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tone_audio(tmp_path_factory.mktemp("a") / "m.flac", [[(0.5, 1.5)], [(2.0, 3.0)]], 3.5)
 
 
+Upload = Callable[[int], Awaitable[tuple[str, int]]]
+
+
 @pytest.fixture
-async def uploaded(store: ObjectStore, flac: Path) -> tuple[str, int]:
-    key = mixed_key("shared")
-    return key, await store.put_file(key, str(flac))
+def uploaded(store: ObjectStore, flac: Path) -> Upload:
+    """Stores the test audio as meeting N's mixed file: ``await uploaded(N)`` → (key, size)."""
+
+    async def upload(index: int) -> tuple[str, int]:
+        return await upload_for(store, flac, index)
+
+    return upload
 
 
 @pytest.fixture
@@ -104,10 +112,10 @@ async def slots(mongo: Mongo, account: str = SYMBL_ACCOUNT) -> list[str]:
 
 
 async def test_a_meeting_is_submitted_once_however_often_it_is_delivered(
-    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, uploaded: tuple[str, int]
+    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, uploaded: Upload
 ) -> None:
     submitter, published = rig
-    event = audio_mixed(1, infra, *uploaded)
+    event = audio_mixed(1, infra, *await uploaded(1))
     await add_meetings(mongo, [event])
     for _ in range(3):
         await submitter.on_audio_mixed(event)
@@ -128,10 +136,10 @@ async def test_a_meeting_is_submitted_once_however_often_it_is_delivered(
 
 
 async def test_the_callback_url_carries_a_token_for_exactly_this_job(
-    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, completer: Completer, uploaded: tuple[str, int]
+    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, completer: Completer, uploaded: Upload
 ) -> None:
     submitter, _ = rig
-    await submitter.on_audio_mixed(audio_mixed(2, infra, *uploaded))
+    await submitter.on_audio_mixed(audio_mixed(2, infra, *await uploaded(2)))
     for _ in range(100):
         if completer.released:
             break
@@ -150,7 +158,7 @@ async def test_a_rejected_input_fails_the_meeting_and_frees_the_slot(
 ) -> None:
     submitter, published = rig
     mono = make_tone_audio(tmp_path / "mono.flac", [[(0.5, 1.5)]], 2.0)
-    key = mixed_key("mono")
+    key = mixed_key("uuid/3==")
     event = audio_mixed(3, infra, key, await store.put_file(key, str(mono)))  # 2 channels named, 1 in the file: 400
     with pytest.raises(PoisonInputError, match="channelMetadata"):
         await submitter.on_audio_mixed(event)
@@ -169,13 +177,13 @@ async def test_a_refused_attempt_frees_the_slot_and_the_next_one_submits(
     infra: InfraSettings,
     mongo: Mongo,
     symbl: TestServer,
-    uploaded: tuple[str, int],
+    uploaded: Upload,
     status: int,
     error: type[Exception],
 ) -> None:
     submitter, published = rig
     symbl.app[SYMBL_STATE].faults.update({"reject_next": 1, "reject_status": status})
-    event = audio_mixed(4, infra, *uploaded)
+    event = audio_mixed(4, infra, *await uploaded(4))
     with pytest.raises(error):
         await submitter.on_audio_mixed(event)
     assert await slots(mongo) == []
@@ -188,11 +196,12 @@ async def test_a_refused_attempt_frees_the_slot_and_the_next_one_submits(
 
 
 async def test_a_crash_mid_submit_is_resubmitted_once_after_the_claim_expires(
-    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, uploaded: tuple[str, int]
+    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, uploaded: Upload
 ) -> None:
     submitter, _ = rig
-    event = audio_mixed(5, infra, *uploaded)
-    part = Part(0, 1, 0.0, 3.5, infra.s3_bucket, uploaded[0], uploaded[1])
+    stored = await uploaded(5)
+    event = audio_mixed(5, infra, *stored)
+    part = Part(0, 1, 0.0, 3.5, infra.s3_bucket, *stored)
     key = plan.idempotency_key(event, "symbl", part)
     # What a replica that died between claiming and the provider's answer leaves behind:
     await Limiter(mongo, SYMBL_ACCOUNT, 50, 50, 5, 60).acquire(key, timeout=5)
@@ -210,11 +219,12 @@ async def test_a_crash_mid_submit_is_resubmitted_once_after_the_claim_expires(
 
 
 async def test_a_live_claim_of_another_replica_is_waited_for_not_duplicated(
-    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, uploaded: tuple[str, int]
+    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, uploaded: Upload
 ) -> None:
     submitter, published = rig
-    event = audio_mixed(6, infra, *uploaded)
-    part = Part(0, 1, 0.0, 3.5, infra.s3_bucket, uploaded[0], uploaded[1])
+    stored = await uploaded(6)
+    event = audio_mixed(6, infra, *stored)
+    part = Part(0, 1, 0.0, 3.5, infra.s3_bucket, *stored)
     key = plan.idempotency_key(event, "symbl", part)
     doc = {**plan.job_fields(event, "symbl", SYMBL_ACCOUNT, part), "_id": key, "status": "submitting", "job_id": None}
     doc |= {"claim_owner": "busy-replica", "claimed_until": utcnow() + timedelta(seconds=30), "submit_attempts": 1}
@@ -241,7 +251,7 @@ async def test_a_long_recording_is_split_and_each_part_submitted(
     tmp_path: Path,
 ) -> None:
     long = make_tone_audio(tmp_path / "long.flac", [[(1, 2), (9, 10), (15, 16)], [(4, 5), (12, 13)]], 18.0)
-    key = mixed_key("long")
+    key = mixed_key("uuid/7==")
     size = await store.put_file(key, str(long))
     published: list[JobSubmitted] = []
     tenants = tenants_for("symbl", str(symbl.make_url("")))
@@ -267,13 +277,13 @@ async def test_a_public_endpoint_submits_a_presigned_url_instead_of_bytes(
     session: aiohttp.ClientSession,
     symbl: TestServer,
     completer: Completer,
-    uploaded: tuple[str, int],
+    uploaded: Upload,
 ) -> None:
     published: list[JobSubmitted] = []
     tenants = tenants_for("symbl", str(symbl.make_url("")))
     public = f"http://{infra.s3_endpoint}"
     submitter = build_submitter(infra, mongo, tenants, session, completer.base_url, published, public_endpoint=public)
-    await submitter.on_audio_mixed(audio_mixed(8, infra, *uploaded))
+    await submitter.on_audio_mixed(audio_mixed(8, infra, *await uploaded(8)))
     for _ in range(100):
         if completer.statuses["completed"]:
             break
@@ -283,7 +293,7 @@ async def test_a_public_endpoint_submits_a_presigned_url_instead_of_bytes(
 
 
 async def test_an_assemblyai_tenant_gets_a_header_authenticated_webhook(
-    infra: InfraSettings, mongo: Mongo, session: aiohttp.ClientSession, tmp_path: Path, uploaded: tuple[str, int]
+    infra: InfraSettings, mongo: Mongo, session: aiohttp.ClientSession, tmp_path: Path, uploaded: Upload
 ) -> None:
     config = AssemblyAIConfig(storage_dir=tmp_path / "aai", timings=JobTimings(0.05, 0.05))
     server = TestServer(build_assemblyai_app(config))
@@ -295,7 +305,7 @@ async def test_an_assemblyai_tenant_gets_a_header_authenticated_webhook(
     published: list[JobSubmitted] = []
     try:
         submitter = build_submitter(infra, mongo, tenants, session, completer.base_url, published)
-        event: AudioMixed = audio_mixed(9, infra, *uploaded)
+        event: AudioMixed = audio_mixed(9, infra, *await uploaded(9))
         await submitter.on_audio_mixed(event)
         for _ in range(100):
             if completer.released:
@@ -312,16 +322,16 @@ async def test_an_assemblyai_tenant_gets_a_header_authenticated_webhook(
 
 
 async def test_an_unknown_or_unconfigured_tenant_fails_the_meeting_clearly(
-    infra: InfraSettings, mongo: Mongo, session: aiohttp.ClientSession, uploaded: tuple[str, int]
+    infra: InfraSettings, mongo: Mongo, session: aiohttp.ClientSession, uploaded: Upload
 ) -> None:
     fields = {"id": "acme", "zoom_webhook_secret": "zoom-webhook-secret", "provider": "symbl"}
     bare = TenantConfig.model_validate(fields)
     submitter = build_submitter(infra, mongo, Tenants([bare]), session, "http://127.0.0.1:9", [])
     with pytest.raises(PoisonInputError, match=r"cannot submit.*symbl_app_id") as caught:
-        await submitter.on_audio_mixed(audio_mixed(10, infra, *uploaded))
+        await submitter.on_audio_mixed(audio_mixed(10, infra, *await uploaded(10)))
     assert caught.value.stage == "config"
     with pytest.raises(PoisonInputError, match="unknown tenant 'other'"):
-        await submitter.on_audio_mixed(audio_mixed(11, infra, *uploaded, tenant="other"))
+        await submitter.on_audio_mixed(audio_mixed(11, infra, *await uploaded(11), tenant="other"))
 
 
 async def test_an_expiring_token_is_refreshed_once_mid_run(
@@ -330,7 +340,7 @@ async def test_an_expiring_token_is_refreshed_once_mid_run(
     session: aiohttp.ClientSession,
     completer: Completer,
     tmp_path: Path,
-    uploaded: tuple[str, int],
+    uploaded: Upload,
 ) -> None:
     config = SymblConfig(storage_dir=tmp_path / "s", timings=JobTimings(0.05, 0.05), token_expires_in_s=1)
     server = TestServer(build_symbl_app(config))
@@ -338,9 +348,10 @@ async def test_an_expiring_token_is_refreshed_once_mid_run(
     try:
         tenants = tenants_for("symbl", str(server.make_url("")))
         submitter = build_submitter(infra, mongo, tenants, session, completer.base_url, [])
-        await submitter.on_audio_mixed(audio_mixed(20, infra, *uploaded))
+        await submitter.on_audio_mixed(audio_mixed(20, infra, *await uploaded(20)))
         await asyncio.sleep(1.1)
-        await asyncio.gather(*(submitter.on_audio_mixed(audio_mixed(i, infra, *uploaded)) for i in (21, 22)))
+        events = [audio_mixed(i, infra, *await uploaded(i)) for i in (21, 22)]
+        await asyncio.gather(*(submitter.on_audio_mixed(event) for event in events))
         assert server.app[SYMBL_STATE].token_issues == 2
         assert stats(server)["rejections"] == {}
         assert len(stats(server)["submissions_by_name"]) == 3
@@ -354,7 +365,7 @@ async def test_three_speakers_go_to_symbl_as_one_diarized_mono_mix_made_once(
 ) -> None:
     submitter, published = rig
     three = make_tone_audio(tmp_path / "three.flac", [[(0.5, 1.0)], [(1.5, 2.0)], [(2.5, 3.0)]], 3.5)
-    key = mixed_key("three")
+    key = mixed_key("uuid/12==")
     third = ChannelAssignment(channel=3, participant_name="Chen W", file_ids=("f3",), offset_seconds=0.0)
     event = audio_mixed(12, infra, key, await store.put_file(key, str(three)), channels=3,
                         channel_map=(*CHANNELS, third))  # fmt: skip
@@ -376,3 +387,30 @@ async def test_three_speakers_go_to_symbl_as_one_diarized_mono_mix_made_once(
     assert (info.channels, options.diarization, options.diarization_count, options.per_channel) == (1, True, 3, False)
     assert options.enable_summary
     assert len({e.event_id for e in published}) == 1
+
+
+@pytest.mark.parametrize(
+    ("bucket", "key", "why"),
+    [
+        ("other-bucket", None, "bucket"),
+        (None, "mixed/beta/{own}.flac", "not the mixed file"),  # another tenant's file
+        (None, "mixed/acme/bWVldGluZy1iLT0.flac", "not the mixed file"),  # another meeting of the same tenant
+        (None, "raw/acme/{own}/track.m4a", "not the mixed file"),
+        (None, "mixed/acme/{own}./../beta/x.flac", "not the mixed file"),
+    ],
+)
+async def test_an_event_naming_audio_other_than_its_own_meetings_mix_is_poison(
+    rig: Rig, infra: InfraSettings, symbl: TestServer, uploaded: Upload, bucket: str | None, key: str | None, why: str
+) -> None:
+    """Whoever can write to Kafka must not get any object transcribed and mailed by naming it (issue 18, item 5)."""
+    submitter, published = rig
+    own_key, size = await uploaded(30)
+    own = own_key.removeprefix("mixed/acme/").removesuffix(".flac")
+    event = audio_mixed(30, infra, key.format(own=own) if key else own_key, size)
+    if bucket:
+        event = event.model_copy(update={"bucket": bucket})
+    with pytest.raises(PoisonInputError, match=why) as caught:
+        await submitter.on_audio_mixed(event)
+    assert caught.value.stage == "validate"
+    assert published == []
+    assert stats(symbl)["submissions_by_name"] == {}

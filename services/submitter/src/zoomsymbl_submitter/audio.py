@@ -39,6 +39,11 @@ class AudioSource:
         """How every file reaches the provider: a presigned URL when a public endpoint is configured."""
         return "url" if self._public_infra is not None else "upload"
 
+    @property
+    def bucket(self) -> str:
+        """The one bucket mixed files may be read from (the deployment's ``ZOOMSYMBL_S3_BUCKET``)."""
+        return self._infra.s3_bucket
+
     def store(self, bucket: str) -> ObjectStore:
         """The store of ``bucket`` (created once)."""
         if bucket not in self._stores:

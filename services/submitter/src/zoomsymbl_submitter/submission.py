@@ -18,6 +18,7 @@ from zoomsymbl_common.errors import ConfigError, PoisonInputError, RetryableErro
 from zoomsymbl_common.events import AudioMixed, JobSubmitted
 from zoomsymbl_common.limiter import Limiter, LimiterTimeout
 from zoomsymbl_common.providers.base import SpeechProvider, SubmittedJob
+from zoomsymbl_common.storage import meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 
 from zoomsymbl_submitter import plan
@@ -32,6 +33,22 @@ from zoomsymbl_submitter.pools import LimiterPool, ProviderPool
 log = logging.getLogger("zoomsymbl.submitter")
 Publish = Callable[[JobSubmitted], Awaitable[None]]
 _BUSY_POLL_MAX = 1.0
+
+
+def check_location(event: AudioMixed, bucket: str) -> None:
+    """The event's audio must be the mixer's file of that very tenant and meeting, in our bucket.
+
+    Events are input like any other: whoever can write to Kafka must not get another tenant's audio (or
+    any object) transcribed and mailed by naming its bucket and key.
+    """
+    prefix = f"mixed/{event.tenant}/{meeting_key(event.meeting_uuid)}."
+    if event.bucket != bucket:
+        raise PoisonInputError(f"audio.mixed names bucket {event.bucket!r}, not {bucket!r}", stage="validate")
+    rest = event.object_key.removeprefix(prefix)
+    if rest == event.object_key or not rest or "/" in rest or ".." in rest:
+        raise PoisonInputError(
+            f"audio.mixed names object {event.object_key!r}, not the mixed file of its own meeting", stage="validate"
+        )
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,7 @@ class Submitter:
     async def on_audio_mixed(self, event: AudioMixed) -> None:
         """Submit every part of ``event``'s mixed file exactly once and advance the meeting."""
         target = self._target(event)
+        check_location(event, self.audio.bucket)
         if self.downmixer is not None:
             # Symbl takes two channels at most: then the parts are cut from the mono mix.
             event = await self.downmixer.prepare(event, target.provider.name)
