@@ -103,6 +103,22 @@ def test_one_typo_among_extra_recipients_costs_only_that_address() -> None:
     assert (without_host.to, without_host.cc) == (("archive@example.com",), ())
 
 
+def test_a_host_outside_the_tenants_recipient_domains_gets_nothing() -> None:
+    """A forged event's host address (issue 18, item 5): only the tenant's own domains are mailed."""
+    tenant = TenantConfig(
+        id="acme",
+        zoom_webhook_secret=SecretStr("whsec-acme"),
+        extra_recipients=("archive@example.com",),
+        recipient_domains=("example.com", "@Corp.example"),
+    )
+    inside = envelope_for("bot@zoomsymbl.test", MeetingFacts(host_email="host@corp.example"), tenant)
+    assert inside.to == ("host@corp.example",)
+    forged = envelope_for("bot@zoomsymbl.test", MeetingFacts(host_email="thief@evil.test"), tenant)
+    assert (forged.to, forged.cc) == (("archive@example.com",), ())
+    lookalike = envelope_for("bot@zoomsymbl.test", MeetingFacts(host_email="x@notexample.com"), tenant)
+    assert lookalike.to == ("archive@example.com",)
+
+
 def test_envelope_sender_drops_the_display_name() -> None:
     assert ENVELOPE.envelope_sender == "bot@zoomsymbl.test"
     assert mail_domain("Zoomsymbl <bot@zoomsymbl.test>") == "zoomsymbl.test"

@@ -59,6 +59,9 @@ class TenantConfig(BaseModel):
     llm_context_tokens: int = Field(100_000, ge=2_000, le=2_000_000, description="The model's context window.")
     max_channels: int = Field(32, ge=1, le=64, description="Most channels in a mixed file; the rest share one.")
     extra_recipients: tuple[str, ...] = Field((), description="Also e-mail these addresses.")
+    recipient_domains: tuple[str, ...] = Field(
+        (), description="Hosts are e-mailed only at these domains (e.g. the company's); empty = any domain."
+    )
     failure_notice: bool = Field(True, description="E-mail the host a short notice when processing fails.")
 
     def register_secrets(self) -> None:
@@ -97,6 +100,7 @@ class _SingleTenantEnv(BaseModel):
     llm_context_tokens: int = 100_000
     max_channels: int = 32
     extra_recipients: str = ""
+    recipient_domains: str = ""
     failure_notice: bool = True
 
 
@@ -188,7 +192,7 @@ def _from_env(env: dict[str, str]) -> Tenants:
     if not raw.zoom_webhook_secret:
         return Tenants([])
     fields = raw.model_dump()
-    for name in ("allowed_users", "extra_recipients", "download_allowed_hosts"):
+    for name in ("allowed_users", "extra_recipients", "download_allowed_hosts", "recipient_domains"):
         fields[name] = _split(fields[name])
     if not fields["download_allowed_hosts"]:
         fields["download_allowed_hosts"] = ZOOM_DOWNLOAD_HOSTS

@@ -197,9 +197,24 @@ class Pipeline:
             os._exit(137)
 
 
+def host_allowed(address: str, domains: tuple[str, ...]) -> bool:
+    """``address`` is in one of the tenant's ``recipient_domains`` (or the tenant allows any)."""
+    if not domains:
+        return True
+    domain = address.rpartition("@")[2].casefold()
+    return any(domain == d.casefold().lstrip("@") for d in domains)
+
+
 def envelope_for(mail_from: str, facts: MeetingFacts, tenant: TenantConfig) -> Envelope:
-    """The host in To, the tenant's extra recipients in Cc; invalid addresses are left out."""
+    """The host in To, the tenant's extra recipients in Cc; invalid addresses are left out.
+
+    The host address travels in Kafka events: with ``recipient_domains`` set, a host outside them (a
+    forged event's attacker address) gets nothing, and only the tenant's own recipients are mailed.
+    """
     host = valid_address(facts.host_email)
+    if host and not host_allowed(host, tenant.recipient_domains):
+        log.warning("host address outside the tenant's recipient domains, not mailed", extra={"tenant": tenant.id})
+        host = None
     to = (host,) if host else ()
     extra = tuple(a for a in (valid_address(r) for r in tenant.extra_recipients) if a and a != host)
     return Envelope(sender=mail_from, to=to or extra[:1], cc=extra if to else extra[1:])
