@@ -42,7 +42,7 @@ def tenants_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                 "id": "acme",
                 "zoom_webhook_secret": SECRET,
                 # OAuth credentials let the mixer download without the webhook's token.
-                "zoom_account_id": "acct",
+                "zoom_account_id": "acct-1",
                 "zoom_client_id": "client",
                 "zoom_client_secret": "client-secret-123",
             },

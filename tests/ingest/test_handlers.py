@@ -283,3 +283,27 @@ async def test_metrics_and_health_are_served(ingest: Ingest) -> None:
     assert "zoomsymbl_ingest_webhooks_received_total 2.0" in text
     assert 'zoomsymbl_ingest_webhooks_rejected_total{reason="missing_signature"} 1.0' in text
     assert 'zoomsymbl_ingest_webhook_seconds_count{outcome="published"} 1.0' in text
+
+
+async def test_a_signed_recording_of_another_zoom_account_is_refused() -> None:
+    """A leaked webhook secret must not let anyone feed another account's recordings (issue 18, item 6)."""
+    broker = make_broker(INFRA, "ingest")
+    async with TestKafkaBroker(broker) as test_broker:
+        running = await serve(
+            Producer(test_broker, INFRA, connected=True), tenants(allowed_users=(), zoom_account_id="acct-2")
+        )
+        try:
+            response = await running.post(recording_body())
+            assert response.status == 403
+            assert (await response.json())["error"] == "account_mismatch"
+            assert running.tokens.tokens == {}, "the webhook's download token is not kept"
+            assert running.count("zoomsymbl_ingest_webhooks_rejected_total", reason="account_mismatch") == 1
+        finally:
+            await running.client.close()
+        same = await serve(
+            Producer(test_broker, INFRA, connected=True), tenants(allowed_users=(), zoom_account_id="acct-1")
+        )
+        try:
+            assert (await same.post(recording_body())).status == 200
+        finally:
+            await same.client.close()

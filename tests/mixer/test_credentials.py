@@ -12,7 +12,7 @@ from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_common.zoom import ZoomApiError
 from zoomsymbl_mixer.credentials import Bearer, Credentials, download_urls, has_oauth
-from zoomsymbl_mixer.errors import NoCredentials
+from zoomsymbl_mixer.errors import NoCredentials, TrackMissing
 from zoomsymbl_mixer.state import DownloadToken
 
 OAUTH = TenantConfig(
@@ -72,7 +72,8 @@ async def test_a_token_close_to_expiry_gives_way_to_oauth_and_fresh_urls() -> No
     bearer = await creds.current()
     assert bearer.kind == "oauth"
     assert await creds.url_for("f", "https://zoom.us/old", bearer) == "https://zoom.us/rec/download/fresh"
-    assert await creds.url_for("g", "https://zoom.us/old-g", bearer) == "https://zoom.us/old-g"
+    with pytest.raises(TrackMissing):  # the OAuth token never goes to a URL only the webhook named
+        await creds.url_for("g", "https://zoom.us/old-g", bearer)
     assert api.calls == 1
 
 
@@ -101,10 +102,12 @@ async def test_a_rejected_download_token_without_oauth_fails_with_zooms_code() -
         await creds.rejected(await creds.current(), 401, 124)
 
 
-async def test_a_meeting_gone_from_the_api_keeps_the_webhook_urls() -> None:
+async def test_with_oauth_a_meeting_gone_from_the_api_has_its_files_missing() -> None:
+    """Issue 18 item 6: the OAuth token goes only to URLs Zoom's API gave, never to the webhook's."""
     creds = Credentials(OAUTH, "u", None, FakeApi(ZoomApiError(404, "meeting recordings")))
     bearer = await creds.current()
-    assert await creds.url_for("f", "https://zoom.us/rec/download/f", bearer) == "https://zoom.us/rec/download/f"
+    with pytest.raises(TrackMissing, match="'f'"):
+        await creds.url_for("f", "https://zoom.us/rec/download/f", bearer)
 
 
 def test_download_urls_of_an_api_answer() -> None:

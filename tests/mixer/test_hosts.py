@@ -33,6 +33,7 @@ def test_zoom_hosts_match_by_exact_name_or_subdomain(host: str, allowed: bool) -
 
 def test_a_zoom_https_url_passes() -> None:
     check_url(URL("https://us06web.zoom.us/rec/download/abc"), ZOOM)
+    check_url(URL("https://us06web.zoom.us:443/rec/download/abc"), ZOOM)
 
 
 @pytest.mark.parametrize(
@@ -43,6 +44,8 @@ def test_a_zoom_https_url_passes() -> None:
         ("https://user:pw@zoom.us/rec/download/abc", "credentials"),
         ("ftp://zoom.us/file", "scheme"),
         ("https://127.0.0.1/rec/download/abc", "allowlist"),
+        ("https://zoom.us:8443/rec/download/abc", "port 8443"),  # issue 18 item 6: an allowed host, another port
+        ("https://us06web.zoom.us:22/rec/download/abc", "port 22"),
     ],
 )
 def test_urls_off_policy_are_refused(url: str, why: str) -> None:

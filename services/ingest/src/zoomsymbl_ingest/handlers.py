@@ -121,11 +121,16 @@ def on_url_validation(tenant: TenantConfig, webhook: Webhook) -> Answer:
 async def on_recording_completed(app: web.Application, tenant: TenantConfig, webhook: Webhook) -> Answer:
     """Publish the recording (once) and answer 200 only after Kafka acknowledged it."""
     obj = recording_object(webhook)
+    account_id = webhook.payload.get("account_id")
+    if tenant.zoom_account_id and account_id != tenant.zoom_account_id:
+        # Signed with this tenant's secret but about another Zoom account: a leaked secret must not let
+        # anyone feed recordings (and download URLs) of an account we do not archive.
+        log.warning("recording of another zoom account refused", extra={"tenant": tenant.id})
+        return _refuse(app[METRICS], 403, "account_mismatch")
     if not host_allowed(tenant, *host_of(obj)):
         app[METRICS].ignore("user_not_allowed")
         log.info("recording of a user not archived", extra={"tenant": tenant.id})
         return "ignored", web.json_response({"status": "ignored", "reason": "user_not_allowed"})
-    account_id = webhook.payload.get("account_id")
     event = recording_completed(
         tenant.id,
         obj,

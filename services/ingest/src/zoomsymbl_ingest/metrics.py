@@ -17,6 +17,7 @@ RejectReason = Literal[
     "body_too_large",
     "invalid_json",
     "missing_fields",
+    "account_mismatch",
 ]
 IgnoreReason = Literal["unsupported_event", "user_not_allowed"]
 Outcome = Literal["published", "duplicate", "ignored", "validated", "rejected", "unavailable"]

@@ -21,7 +21,7 @@ from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_common.zoom import ZoomApiError, call_with_retries
 
-from zoomsymbl_mixer.errors import NoCredentials
+from zoomsymbl_mixer.errors import NoCredentials, TrackMissing
 from zoomsymbl_mixer.state import DownloadToken
 
 log = logging.getLogger("zoomsymbl.mixer.credentials")
@@ -124,13 +124,22 @@ class Credentials:
         return await self.current()
 
     async def url_for(self, file_id: str, event_url: str, bearer: Bearer) -> str:
-        """The URL to download ``file_id`` with ``bearer``: a fresh one from the API when using OAuth."""
+        """The URL to download ``file_id`` with ``bearer``.
+
+        The webhook's own URL goes with the webhook's download token. The OAuth token (account-wide power)
+        goes only to a URL Zoom's API gave us: a file the API does not list is missing (:class:`TrackMissing`),
+        never fetched from the webhook's URL with that token — a leaked webhook secret must not be able to
+        pick where our OAuth token is sent.
+        """
         if bearer.kind != "oauth" or self.api is None:
             return event_url
         async with self._lock:
             if self._fresh is None:
                 self._fresh = await self._refresh()
-        return self._fresh.get(file_id, event_url)
+        url = self._fresh.get(file_id)
+        if url is None:
+            raise TrackMissing(file_id, 404, None)
+        return url
 
     async def _refresh(self) -> dict[str, str]:
         assert self.api is not None
@@ -143,6 +152,6 @@ class Credentials:
             )
             return download_urls(recordings)
         except ZoomApiError as exc:
-            # The meeting may be gone from the API while its webhook URLs still work: try those.
-            log.warning("recording urls not refreshed", extra={"tenant": self.tenant.id, "status": exc.status})
+            # The meeting is gone from the API (or hidden from this app): with OAuth its files are missing.
+            log.warning("recording urls not listed", extra={"tenant": self.tenant.id, "status": exc.status})
             return {}

@@ -79,6 +79,9 @@ def check_url(url: URL, policy: HostPolicy) -> None:
         return
     if url.scheme != "https":
         raise DownloadRefused(host, "plain http")
+    if url.explicit_port not in (None, 443):
+        # Zoom serves recordings on 443 only; another port on an allowed host is someone else's service.
+        raise DownloadRefused(host, f"port {url.explicit_port}")
     if is_ip_literal(host):
         raise DownloadRefused(host, "IP literal")
 
