@@ -17,7 +17,9 @@ import pytest
 from tests.deploy.helm_chart import HELM, ROOT
 
 SCRIPT = ROOT / "scripts" / "cluster.sh"
-CLUSTER_DIR = ROOT / ".cache" / "cluster"
+# As in scripts/cluster.sh: CLUSTER_DIR moves binaries and run state (with CLUSTER_ETCD_PORT, CLUSTER_API_PORT
+# a second cluster can run beside the first).
+CLUSTER_DIR = Path(os.environ.get("CLUSTER_DIR") or ROOT / ".cache" / "cluster")
 BINARIES = ("zoomsymbl-cluster", "kubectl", "kwok", "stages.yaml")
 # Everything a PodSecurity admission warning or refusal says contains one of these.
 POD_SECURITY_MARKERS = ("PodSecurity", "would violate")
