@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -203,6 +203,32 @@ def test_retry_after_as_an_http_date() -> None:
     value = retry_after_seconds({"Retry-After": later})
     assert value is not None
     assert 25 <= value <= 31
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("2026-12-04T00:00:00Z", 6 * 3600.0),  # Zoom's daily limit: the next UTC midnight (issue 17)
+        ("2026-12-04T00:00:00+00:00", 6 * 3600.0),
+        ("2026-12-04T01:00:00+01:00", 6 * 3600.0),
+        ("Fri, 04 Dec 2026 00:00:00 GMT", 6 * 3600.0),
+        ("2026-12-03T17:00:00Z", 0.0),  # already past
+        ("2026-12-04T00:00:00", None),  # no zone: unreadable, not a guess
+    ],
+)
+def test_retry_after_in_every_form_zoom_sends(value: str, seconds: float | None) -> None:
+    now = datetime(2026, 12, 3, 18, 0, tzinfo=UTC)
+    assert retry_after_seconds({"Retry-After": value}, now=now) == seconds
+
+
+def test_provider_calls_read_dates_too_and_cap_at_an_hour() -> None:
+    from zoomsymbl_common.providers.http import retry_after
+
+    later = (utcnow() + timedelta(seconds=120)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    value = retry_after({"Retry-After": later})
+    assert value is not None and 110 <= value <= 121
+    tomorrow = (utcnow() + timedelta(days=1)).isoformat()
+    assert retry_after({"Retry-After": tomorrow}) == 3600.0
 
 
 def test_dates_are_sent_as_iso_days() -> None:

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -244,8 +244,12 @@ def _json_or_raise(status: int, data: object, what: str) -> JsonObject:
     return data
 
 
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """``Retry-After`` in seconds (delta or HTTP date), or None when absent or unreadable."""
+def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """``Retry-After`` in seconds, or None when absent or unreadable.
+
+    Zoom answers in three forms: seconds (``30``), an HTTP date (``Thu, 04 Dec 2026 00:00:00 GMT``) and,
+    for its daily limits, an ISO-8601 instant (``2026-12-04T00:00:00Z``, the next UTC midnight).
+    """
     raw = headers.get("Retry-After", "").strip()
     if not raw:
         return None
@@ -253,11 +257,25 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
         return max(0.0, float(raw))
     except ValueError:
         pass
+    moment = now or utcnow()
+    when = _http_date(raw) or _iso_instant(raw)
+    return max(0.0, (when - moment).total_seconds()) if when is not None else None
+
+
+def _http_date(raw: str) -> datetime | None:
     try:
         when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
-    return max(0.0, (when - utcnow()).total_seconds()) if when.tzinfo else None
+    return when if when.tzinfo else None
+
+
+def _iso_instant(raw: str) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else None
 
 
 async def call_with_retries(

@@ -17,20 +17,15 @@ import aiohttp
 
 from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError
 from zoomsymbl_common.logs import scrub
+from zoomsymbl_common.zoom import retry_after_seconds
 
 _MAX_MESSAGE = 300
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from a ``Retry-After`` header given in seconds (HTTP dates are ignored)."""
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return max(0.0, min(seconds, 3600.0))
+    """Seconds from a ``Retry-After`` header (seconds, HTTP date or ISO-8601 instant), at most an hour."""
+    seconds = retry_after_seconds(headers)
+    return None if seconds is None else min(seconds, 3600.0)
 
 
 def provider_message(body: bytes) -> str:
