@@ -11,9 +11,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from aiokafka import AIOKafkaConsumer
+from zoomsymbl_common.attempts import AttemptKey, MongoAttempts
 from zoomsymbl_common.events import AudioMixed, DeadLetter, RecordingCompleted
 from zoomsymbl_common.kafka import make_broker, publish_event, start_broker, topic_name
-from zoomsymbl_common.mongo import MEETINGS, Mongo
+from zoomsymbl_common.mongo import CONSUMER_ATTEMPTS, MEETINGS, Mongo
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.topics import TopicPlan, create_topics, topic_specs
 from zoomsymbl_mixer.app import build_app
@@ -130,3 +131,25 @@ async def test_garbage_on_the_topic_is_dead_lettered_and_the_service_keeps_worki
     assert DeadLetter.model_validate_json(raw).reason.startswith("invalid RecordingCompleted")
     [mixed] = await read(infra, topic_name(infra, AudioMixed.topic))
     assert AudioMixed.model_validate_json(mixed).meeting_uuid == TYPICAL
+
+
+async def test_an_event_whose_attempts_all_died_with_the_process_is_dead_lettered_not_mixed_again(
+    service: TestServer, rig: Rig, infra: InfraSettings, mongo: Mongo
+) -> None:
+    event = await rig.event(TYPICAL)
+    topic = topic_name(infra, RecordingCompleted.topic)
+    # What two earlier mixers left behind when they were evicted mid-merge (max_attempts=2 here).
+    for _ in range(2):
+        await MongoAttempts(mongo).begin(AttemptKey("mixer", topic, event.event_id))
+    downloads = rig.downloads()
+    await send(infra, event)
+    [raw] = await read(infra, DeadLetter.topic_for(topic))
+    letter = DeadLetter.model_validate_json(raw)
+    assert (letter.event_id, letter.error_type, letter.attempts) == (event.event_id, "Interrupted", 2)
+    assert rig.downloads() == downloads, "not downloaded or mixed a third time"
+    doc = await mongo.db[MEETINGS].find_one({"tenant": "acme", "meeting_uuid": TYPICAL})
+    assert doc is not None and doc["stage"] == "failed" and "cut short" in doc["failure"]["reason"]
+    assert await mongo.db[CONSUMER_ATTEMPTS].count_documents({}) == 0
+    async with aiohttp.ClientSession() as http, http.get(service.make_url("/metrics")) as response:
+        metrics = await response.text()
+    assert f'zoomsymbl_consumer_dead_letters_total{{error_type="Interrupted",topic="{topic}"}} 1.0' in metrics

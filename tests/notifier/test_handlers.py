@@ -146,3 +146,21 @@ async def test_a_failure_of_an_unknown_tenant_is_dead_lettered_and_mails_nobody(
     assert letter.source_topic.endswith("meeting.failed.v1") and "unknown tenant 'ghost'" in letter.reason
     assert notifier.smtp.messages == []
     assert await notifier.mongo.db[MEETINGS].find_one({"meeting_uuid": "m-nobody"}) is None
+
+
+async def test_a_bug_in_a_handler_is_retried_then_dead_lettered_with_its_class_not_redelivered_forever(
+    notifier: Notifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = 0
+
+    async def broken(event: MeetingFailed, tenant: object) -> None:
+        nonlocal calls
+        calls += 1
+        raise TypeError("'NoneType' object is not subscriptable")
+
+    monkeypatch.setattr(notifier.pipeline, "on_meeting_failed", broken)
+    await notifier.publish_to_kafka(_failure("m-bug"))
+    assert calls == 3  # the notifier harness's budget
+    [letter] = notifier.dead_letters
+    assert letter.error_type == "TypeError"
+    assert letter.reason == "gave up after 3 attempts: TypeError: 'NoneType' object is not subscriptable"

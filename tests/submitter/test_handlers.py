@@ -204,3 +204,15 @@ async def test_server_errors_are_retried_then_dead_lettered_and_the_meeting_fail
         assert rig.meetings.failed[0][1] == "retry"
         [failed] = rig.announced
         assert failed.stage == "retry" and "gave up after 3 attempts: symbl answered HTTP 503" in failed.reason
+
+
+@pytest.mark.parametrize("bug", [KeyError("conversationId"), TypeError("unsupported operand")])
+async def test_a_bug_in_the_handler_is_retried_then_dead_lettered_not_redelivered_forever(bug: Exception) -> None:
+    async for rig in rig_for(*[bug for _ in range(10)]):
+        await rig.send(EVENT.model_dump_json().encode())
+        assert rig.submitter.calls == 3
+        [letter] = rig.letters
+        assert letter.error_type == type(bug).__name__
+        assert letter.reason == f"gave up after 3 attempts: {type(bug).__name__}: {bug}"
+        assert rig.meetings.failed[0][1] == "retry"
+        assert rig.order == ["meeting-failed", "dead-letter"]

@@ -41,9 +41,13 @@ EMAILS = "emails"
 EMAIL_CLAIMS = "email_claims"
 EARLY_CALLBACKS = "early_callbacks"
 TRANSCRIPTIONS = "transcriptions"
+CONSUMER_ATTEMPTS = "consumer_attempts"
 
 # A receipt only has to outlive Zoom's last retry (+60 min) and a late duplicate; 30 days is generous.
 RECEIPT_TTL_SECONDS = 30 * 24 * 3600
+# A count is dropped when its message is done; one left behind (the drop failed) must not outlive a
+# week: every attempt refreshes ``updated_at``, so a message still being retried is never expired.
+ATTEMPT_TTL_SECONDS = 7 * 24 * 3600
 
 INDEXES: dict[str, list[IndexModel]] = {
     MEETINGS: [
@@ -96,6 +100,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     # an insert, never an update of the job (FerretDB would lose the submitter's concurrent update).
     EARLY_CALLBACKS: [
         IndexModel([("at", ASCENDING)], expireAfterSeconds=RECEIPT_TTL_SECONDS, name="early_callback_ttl"),
+    ],
+    # Attempt counts of the consumer policy (zoomsymbl_common.attempts), ``_id`` = digest of service, topic, event id.
+    CONSUMER_ATTEMPTS: [
+        IndexModel([("updated_at", ASCENDING)], expireAfterSeconds=ATTEMPT_TTL_SECONDS, name="attempt_ttl"),
     ],
 }
 
@@ -157,7 +165,12 @@ async def purge_expired(mongo: Mongo, *, now: datetime | None = None) -> int:
         mongo.db[RECEIPTS].delete_many({"received_at": {"$lt": moment - timedelta(seconds=RECEIPT_TTL_SECONDS)}})
     )
     secrets = await guarded(mongo.db[SECRETS].delete_many({"expires_at": {"$lt": moment}}))
-    return int(receipts.deleted_count) + int(secrets.deleted_count)
+    attempts = await guarded(
+        mongo.db[CONSUMER_ATTEMPTS].delete_many(
+            {"updated_at": {"$lt": moment - timedelta(seconds=ATTEMPT_TTL_SECONDS)}}
+        )
+    )
+    return int(receipts.deleted_count) + int(secrets.deleted_count) + int(attempts.deleted_count)
 
 
 async def guarded(operation: Awaitable[T]) -> T:

@@ -16,10 +16,11 @@ import aiohttp
 from aiohttp import web
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
+from zoomsymbl_common.attempts import AttemptStore, MemoryAttempts, MongoAttempts
 from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import AudioMixed, MeetingFailed
-from zoomsymbl_common.health import add_health_routes, add_readiness_check
-from zoomsymbl_common.kafka import Consumer, RetryPolicy, make_broker, publish_event, start_broker
+from zoomsymbl_common.health import METRICS_REGISTRY, add_health_routes, add_readiness_check
+from zoomsymbl_common.kafka import Consumer, ConsumerMetrics, RetryPolicy, make_broker, publish_event, start_broker
 from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants, load_tenants
@@ -145,7 +146,7 @@ async def _mixer(app: web.Application) -> AsyncIterator[None]:
         config=mix_config(settings),
     )
     app[MIXER] = mixer
-    wire_consumer(broker, settings, mixer, app[METRICS])
+    wire_consumer(broker, settings, mixer, app[METRICS], MongoAttempts(app[MONGO]), app[METRICS_REGISTRY])
     add_readiness_check(app, "kafka", partial(_kafka_ping, broker))
     try:
         await start_broker(broker, timeout=max(10.0, settings.infra.kafka_request_timeout_ms / 1000))
@@ -157,14 +158,28 @@ async def _mixer(app: web.Application) -> AsyncIterator[None]:
     await zoom.close()
 
 
-def wire_consumer(broker: KafkaBroker, settings: Settings, mixer: Mixer, metrics: MixerMetrics) -> None:
+def wire_consumer(
+    broker: KafkaBroker,
+    settings: Settings,
+    mixer: Mixer,
+    metrics: MixerMetrics,
+    attempts: AttemptStore | None = None,
+    registry: CollectorRegistry | None = None,
+) -> None:
     """Register the mixer's subscriber on ``broker`` (also used with FastStream's TestKafkaBroker)."""
     policy = RetryPolicy(
         max_attempts=settings.max_attempts,
         base_delay=settings.retry_base_delay_seconds,
         max_delay=settings.retry_max_delay_seconds,
     )
-    consumer = Consumer(broker, settings.infra, SERVICE, policy)
+    consumer = Consumer(
+        broker,
+        settings.infra,
+        SERVICE,
+        policy,
+        attempts=attempts or MemoryAttempts(),
+        metrics=ConsumerMetrics(registry),
+    )
 
     async def publish_failure(event: MeetingFailed) -> None:
         # As patient as the dead letter that follows: a timeout here redelivers the event and redoes the meeting.

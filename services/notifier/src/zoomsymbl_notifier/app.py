@@ -14,10 +14,11 @@ import aiohttp
 from aiohttp import web
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
+from zoomsymbl_common.attempts import MongoAttempts
 from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import Event
 from zoomsymbl_common.health import add_health_routes, add_readiness_check
-from zoomsymbl_common.kafka import Consumer, RetryPolicy, make_broker, publish_event, start_broker
+from zoomsymbl_common.kafka import Consumer, ConsumerMetrics, RetryPolicy, make_broker, publish_event, start_broker
 from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
 from zoomsymbl_common.providers.dns import resolvable_check
@@ -90,7 +91,14 @@ async def _kafka(app: web.Application) -> AsyncIterator[None]:
         base_delay=settings.retry_base_delay_seconds,
         max_delay=settings.retry_max_delay_seconds,
     )
-    consumer = Consumer(broker, infra, "notifier", policy=policy)
+    consumer = Consumer(
+        broker,
+        infra,
+        "notifier",
+        policy=policy,
+        attempts=MongoAttempts(app[MONGO]),
+        metrics=ConsumerMetrics(app[REGISTRY]),
+    )
     register_subscribers(broker, consumer, pipeline, settings.kafka_session_timeout_ms)
 
     async def publish(event: Event, timeout: float) -> None:

@@ -14,10 +14,19 @@ from functools import partial
 
 import aiohttp
 from aiohttp import web
+from zoomsymbl_common.attempts import MongoAttempts
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.events import JobSubmitted, MeetingFailed
 from zoomsymbl_common.health import add_health_routes, add_readiness_check
-from zoomsymbl_common.kafka import Consumer, RetryPolicy, make_broker, probe_bootstrap, publish_event, start_broker
+from zoomsymbl_common.kafka import (
+    Consumer,
+    ConsumerMetrics,
+    RetryPolicy,
+    make_broker,
+    probe_bootstrap,
+    publish_event,
+    start_broker,
+)
 from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
 from zoomsymbl_common.providers.dns import resolvable_check, unresolvable_hosts
 from zoomsymbl_common.tenants import Tenants, load_tenants
@@ -169,7 +178,14 @@ async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
         max_delay=settings.retry_max_delay_seconds,
         max_rate_limit_wait=settings.max_rate_limit_wait_seconds,
     )
-    consumer = Consumer(broker, infra, "submitter", policy)
+    consumer = Consumer(
+        broker,
+        infra,
+        "submitter",
+        policy,
+        attempts=MongoAttempts(app[MONGO]),
+        metrics=ConsumerMetrics(app[METRICS].registry),
+    )
     poll_ms = settings.max_poll_interval_ms
     register_subscribers(
         broker,

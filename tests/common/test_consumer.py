@@ -1,0 +1,196 @@
+"""The shared consumer policy in memory (TestKafkaBroker): every exception has an outcome, attempts are counted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+from prometheus_client import CollectorRegistry
+from zoomsymbl_common.attempts import AttemptKey, AttemptStore, MemoryAttempts
+from zoomsymbl_common.errors import MongoUnavailable, PoisonInputError, RateLimitedError, RetryableError
+from zoomsymbl_common.events import DeadLetter, Event, RecordingCompleted
+from zoomsymbl_common.kafka import Consumer, ConsumerMetrics, RetryPolicy, topic_name
+from zoomsymbl_common.logs import register_secret
+from zoomsymbl_common.settings import InfraSettings
+
+INFRA = InfraSettings(kafka_topic_prefix="unit-consumer-")
+TOPIC = topic_name(INFRA, RecordingCompleted.topic)
+EVENT = RecordingCompleted(event_id="evt-1", tenant="acme", meeting_uuid="m1==")
+BODY = EVENT.model_dump_json().encode()
+POLICY = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002, max_rate_limit_wait=0.001)
+
+
+async def _no_sleep(_: float) -> None:
+    await asyncio.sleep(0)
+
+
+@dataclass
+class Rig:
+    broker: KafkaBroker
+    letters: list[DeadLetter] = field(default_factory=list)
+    given_up: list[tuple[str, str]] = field(default_factory=list)
+
+    def consumer(self, attempts: AttemptStore | None = None, registry: CollectorRegistry | None = None) -> Consumer:
+        return Consumer(
+            self.broker,
+            INFRA,
+            "svc",
+            POLICY,
+            sleep=_no_sleep,
+            attempts=attempts if attempts is not None else MemoryAttempts(),
+            metrics=ConsumerMetrics(registry),
+        )
+
+    async def on_give_up(self, event: Event | None, stage: str, reason: str) -> None:
+        self.given_up.append((stage, reason))
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    broker = KafkaBroker()
+    rig = Rig(broker)
+
+    @broker.subscriber(DeadLetter.topic_for(TOPIC))
+    async def dead(message: KafkaMessage) -> None:
+        rig.letters.append(DeadLetter.model_validate_json(message.body))
+
+    async with TestKafkaBroker(broker):
+        yield rig
+
+
+def failing(*outcomes: BaseException | None) -> tuple[Callable[[RecordingCompleted], Awaitable[None]], list[int]]:
+    """A handler raising ``outcomes`` in turn (None: success; past the end: success), and its call count."""
+    calls = [0]
+    queue = list(outcomes)
+
+    async def handler(event: RecordingCompleted) -> None:
+        calls[0] += 1
+        outcome = queue.pop(0) if queue else None
+        if outcome is not None:
+            raise outcome
+
+    return handler, calls
+
+
+def dead_letters(consumer: Consumer, error_type: str) -> float | None:
+    labels = {"topic": TOPIC, "error_type": error_type}
+    return consumer.metrics.registry.get_sample_value("zoomsymbl_consumer_dead_letters_total", labels)
+
+
+@pytest.mark.parametrize("bug", [KeyError("host_email"), TypeError("'NoneType' object is not subscriptable")])
+async def test_an_unexpected_exception_is_retried_within_the_budget_then_dead_lettered_with_its_class(
+    rig: Rig, bug: Exception
+) -> None:
+    consumer = rig.consumer()
+    handler, calls = failing(bug, bug, bug, bug)
+    await consumer.consume(TOPIC, BODY, RecordingCompleted, handler, rig.on_give_up)  # returns: nothing re-raised
+    assert calls == [3]
+    [letter] = rig.letters
+    assert letter.error_type == type(bug).__name__ and letter.attempts == 3
+    assert letter.reason == f"gave up after 3 attempts: {type(bug).__name__}: {bug}"
+    assert rig.given_up == [("retry", letter.reason)]
+    assert dead_letters(consumer, type(bug).__name__) == 1
+
+
+async def test_a_bug_that_passes_on_a_later_attempt_is_handled_without_a_dead_letter(rig: Rig) -> None:
+    attempts = MemoryAttempts()
+    handler, calls = failing(KeyError("flaky"))
+    await rig.consumer(attempts).consume(TOPIC, BODY, RecordingCompleted, handler, rig.on_give_up)
+    assert (calls, rig.letters) == ([2], [])
+    assert (await attempts.begin(AttemptKey("svc", TOPIC, EVENT.event_id))).number == 1, "count dropped when done"
+
+
+async def test_the_reason_of_an_unexpected_exception_is_scrubbed(rig: Rig) -> None:
+    register_secret("bug-secret-0042")
+    bug = ValueError("bad answer from https://bucket.s3/mixed/x.flac?X-Amz-Signature=abc with bug-secret-0042")
+    handler, _ = failing(bug, bug, bug)
+    await rig.consumer().consume(TOPIC, BODY, RecordingCompleted, handler, rig.on_give_up)
+    [letter] = rig.letters
+    assert "bug-secret-0042" not in letter.reason and "X-Amz-Signature" not in letter.reason
+    assert letter.reason == "gave up after 3 attempts: ValueError: bad answer from https://bucket.s3/… with [redacted]"
+
+
+async def test_every_dead_letter_is_counted_by_the_class_of_its_reason(rig: Rig) -> None:
+    registry = CollectorRegistry()
+    consumer = rig.consumer(registry=registry)
+    handler, _ = failing(PoisonInputError("not audio", stage="verify"))
+    await consumer.consume(TOPIC, BODY, RecordingCompleted, handler)
+    await consumer.consume(TOPIC, b"{not json", RecordingCompleted, handler)
+    retry, _ = failing(*[RetryableError("503")] * 3)
+    await consumer.consume(TOPIC, BODY, RecordingCompleted, retry)
+    assert [letter.error_type for letter in rig.letters] == ["PoisonInputError", "ValidationError", "RetryableError"]
+    for error_type in ("PoisonInputError", "ValidationError", "RetryableError"):
+        labels = {"topic": TOPIC, "error_type": error_type}
+        assert registry.get_sample_value("zoomsymbl_consumer_dead_letters_total", labels) == 1
+
+
+async def test_waits_for_429s_and_outages_do_not_spend_the_budget(rig: Rig) -> None:
+    handler, calls = failing(RateLimitedError("429", retry_after=0.001), MongoUnavailable("down"), KeyError("a"), None)
+    await rig.consumer().consume(TOPIC, BODY, RecordingCompleted, handler)
+    assert (calls, rig.letters) == ([4], [])
+
+
+async def _killed_during_the_handler(consumer: Consumer) -> int:
+    """Deliver once and stop the 'process' while the handler runs (as an eviction would); handler calls."""
+    started = asyncio.Event()
+    calls = [0]
+
+    async def handler(event: RecordingCompleted) -> None:
+        calls[0] += 1
+        started.set()
+        await asyncio.Event().wait()  # until killed
+
+    task = asyncio.create_task(consumer.consume(TOPIC, BODY, RecordingCompleted, handler))
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return calls[0]
+
+
+async def test_a_message_that_kills_its_consumer_is_dead_lettered_once_the_budget_is_spent(rig: Rig) -> None:
+    store = MemoryAttempts()  # shared by the 'restarts' as MongoAttempts is (tests/common/test_attempts.py)
+    runs = [await _killed_during_the_handler(rig.consumer(store)) for _ in range(POLICY.max_attempts)]
+    assert runs == [1, 1, 1] and rig.letters == []
+    handler, calls = failing()
+    await rig.consumer(store).consume(TOPIC, BODY, RecordingCompleted, handler, rig.on_give_up)
+    assert calls == [0], "the handler is not run a fourth time"
+    [letter] = rig.letters
+    assert (letter.error_type, letter.attempts) == ("Interrupted", 3)
+    assert letter.reason == "gave up after 3 attempts; the last was cut short (the service stopped)"
+
+
+async def test_the_reason_after_restarts_names_the_last_error_noted(rig: Rig) -> None:
+    store = MemoryAttempts()
+    first, _ = failing(RetryableError("zoom answered 502"))
+    consumer = rig.consumer(store)
+    # The process stops during the backoff after a failure, then twice during the handler.
+    stopped = asyncio.Event()
+
+    async def sleep(_: float) -> None:
+        stopped.set()
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(
+        Consumer(rig.broker, INFRA, "svc", POLICY, sleep=sleep, attempts=store).consume(
+            TOPIC, BODY, RecordingCompleted, first
+        )
+    )
+    await stopped.wait()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await _killed_during_the_handler(consumer)
+    await _killed_during_the_handler(consumer)
+    handler, calls = failing()
+    await consumer.consume(TOPIC, BODY, RecordingCompleted, handler)
+    assert calls == [0]
+    assert rig.letters[0].reason.endswith("; the one before failed: zoom answered 502")
+
+
+async def test_without_a_shared_store_each_restart_starts_counting_again(rig: Rig) -> None:
+    runs = [await _killed_during_the_handler(rig.consumer()) for _ in range(POLICY.max_attempts + 2)]
+    assert runs == [1] * 5 and rig.letters == []  # the in-memory default: what a persistent store fixes
