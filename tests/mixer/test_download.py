@@ -272,3 +272,13 @@ def test_error_bodies_are_parsed_for_their_code() -> None:
 def test_token_query_parameters_are_stripped() -> None:
     url = without_token_params("https://zoom.us/rec/download/a?access_token=abc&type=m4a")
     assert str(url) == "https://zoom.us/rec/download/a?type=m4a"
+
+
+async def test_a_file_without_an_announced_size_is_capped(server: TestServer, session: aiohttp.ClientSession) -> None:
+    """Issue 18 item 3: a server that never stops sending must not fill the scratch volume."""
+    policy = DownloadPolicy(chunk_bytes=8192, max_unannounced_bytes=len(BODY) - 1)
+    capped = Fetcher(session, LOOPBACK, policy, Sleeps())
+    with pytest.raises(TrackInvalid, match="size unannounced"):
+        await collect(capped, str(server.make_url("/rec/download/m.m4a")), expected=None)
+    roomy = Fetcher(session, LOOPBACK, DownloadPolicy(chunk_bytes=8192, max_unannounced_bytes=len(BODY)), Sleeps())
+    assert await collect(roomy, str(server.make_url("/rec/download/m.m4a")), expected=None) == BODY

@@ -56,6 +56,9 @@ class DownloadPolicy:
     chunk_bytes: int = 1 << 20
     max_rate_limited: int = 10
     max_rate_limit_wait: float = 120.0
+    # A file whose size Zoom did not announce may not grow past this (24 h of 128 kbit/s audio): a server
+    # that never stops sending must not fill the scratch volume and get the pod evicted.
+    max_unannounced_bytes: int = 24 * 3600 * 16_000
 
     def delay(self, failure: int) -> float:
         """Exponential backoff with jitter for the given 1-based failure count."""
@@ -162,6 +165,10 @@ class Fetcher:
                 received += len(chunk)
                 if expected is not None and received > expected:
                     raise TrackInvalid(file_id, f"more than the announced {expected} bytes")
+                if expected is None and received > self.policy.max_unannounced_bytes:
+                    raise TrackInvalid(
+                        file_id, f"more than {self.policy.max_unannounced_bytes} bytes, size unannounced"
+                    )
                 yield chunk
         if expected is not None and received < expected:
             raise _Broken(f"ended at {received} of {expected} bytes")

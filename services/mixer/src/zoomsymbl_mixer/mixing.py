@@ -53,6 +53,7 @@ from zoomsymbl_mixer.ffmpeg import (
     run_tool,
 )
 from zoomsymbl_mixer.settings import OutputFormatSetting
+from zoomsymbl_mixer.space import check_space, space_needed
 from zoomsymbl_mixer.state import MeetingState, MixRecord, audio_mixed
 from zoomsymbl_mixer.tracks import Fetched, TrackLoader, probe_file
 
@@ -151,6 +152,8 @@ class Mixer:
     async def _mix(
         self, event: RecordingCompleted, tenant: TenantConfig, choices: Sequence[Selection], digest: str, scratch: Path
     ) -> MixRecord:
+        # Room for the tracks and the mix first: running out half-way gets the pod evicted, again and again.
+        check_space(scratch, space_needed(choices[0].files, tenant.max_channels))
         with tracer.start_as_current_span("mixer.download"):
             choice, fetched = await self._load(event, await self._loader(event, tenant), choices, scratch)
         with tracer.start_as_current_span("mixer.merge"):

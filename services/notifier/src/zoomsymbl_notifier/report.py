@@ -25,6 +25,8 @@ _STAGE_WORDS = {
     "auth": "getting access to the recording at Zoom",
     "download": "downloading the recording from Zoom",
     "verify": "checking the downloaded audio",
+    "space": "making room for the recording's audio",
+    "validate": "checking where the merged audio is",
     "merge": "merging the participants' audio",
     "upload": "storing the merged audio",
     "publish": "handing the audio on for transcription",

@@ -1,0 +1,67 @@
+"""Scratch space: is there room for a meeting's tracks and its mix before the work starts?
+
+A mixer that runs out of disk half-way is evicted by the kubelet and the message is redelivered to the
+next pod, which runs out again. So the space is estimated first: every input at its announced size (or a
+generous bound when Zoom gave none) plus the output at its worst case (16-bit PCM at 48 kHz: WAV, and
+FLAC's bound; Opus is far smaller). More than the volume holds at all fails the meeting with the reason;
+more than is free now (other meetings are in flight) is retried later.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoomsymbl_common.errors import PoisonInputError, RetryableError
+from zoomsymbl_common.events import RecordingFile
+
+from zoomsymbl_mixer.ffmpeg import FLAC_OVERHEAD, pcm_bytes
+
+UNANNOUNCED_TRACK_BYTES_PER_SECOND = 16_000  # 128 kbit/s, above Zoom's audio tracks
+WORST_RATE = 48_000
+
+
+@dataclass(frozen=True)
+class SpaceNeeded:
+    """Bytes the inputs and the output of one mix take, at most."""
+
+    inputs: int
+    output: int
+
+    @property
+    def total(self) -> int:
+        return self.inputs + self.output
+
+
+def span_seconds(files: Sequence[RecordingFile]) -> float:
+    """The meeting time the files cover (first start to last end), 0 when Zoom gave no times."""
+    starts = [f.recording_start for f in files if f.recording_start is not None]
+    ends = [f.recording_end for f in files if f.recording_end is not None]
+    return max(0.0, (max(ends) - min(starts)).total_seconds()) if starts and ends else 0.0
+
+
+def space_needed(files: Sequence[RecordingFile], max_channels: int) -> SpaceNeeded:
+    """The worst case for mixing ``files`` into at most ``max_channels`` channels."""
+    seconds = span_seconds(files)
+    inputs = sum(
+        f.file_size if f.file_size is not None else int(seconds * UNANNOUNCED_TRACK_BYTES_PER_SECOND) for f in files
+    )
+    channels = max(1, min(len(files), max_channels))
+    output = int(pcm_bytes(channels, seconds, WORST_RATE) * FLAC_OVERHEAD)
+    return SpaceNeeded(inputs, output)
+
+
+def check_space(scratch: Path, needed: SpaceNeeded) -> None:
+    """Raise when the scratch volume cannot hold ``needed``: poison if it never can, retryable if not now."""
+    usage = shutil.disk_usage(scratch)
+    what = f"{needed.total / 1e9:.2f} GB ({needed.inputs / 1e9:.2f} GB tracks + {needed.output / 1e9:.2f} GB mix)"
+    if needed.total > usage.total:
+        raise PoisonInputError(
+            f"the meeting needs {what} of scratch space; the volume holds {usage.total / 1e9:.2f} GB in all",
+            stage="space",
+        )
+    if needed.total > usage.free:
+        free = f"{usage.free / 1e9:.2f} GB"
+        raise RetryableError(f"the meeting needs {what} of scratch space; {free} free now", retry_after=60.0)

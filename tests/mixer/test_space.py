@@ -1,0 +1,76 @@
+"""Room on the scratch volume is checked before a meeting's tracks are downloaded (issue 18, item 3)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from zoomsymbl_common.errors import PoisonInputError, RetryableError
+from zoomsymbl_common.events import RecordingFile
+from zoomsymbl_common.mongo import MEETINGS
+from zoomsymbl_mixer.space import SpaceNeeded, check_space, space_needed
+
+from tests.mixer.conftest import TYPICAL, Rig
+
+START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def track(index: int, size: int | None, hours: float = 1.0) -> RecordingFile:
+    return RecordingFile(
+        file_id=f"f{index}",
+        download_url=f"https://zoom.us/rec/download/f{index}",
+        recording_start=START,
+        recording_end=START + timedelta(hours=hours),
+        file_size=size,
+    )
+
+
+def test_inputs_at_their_size_or_a_generous_bound_and_the_output_at_its_worst_case() -> None:
+    needed = space_needed([track(1, 30_000_000), track(2, None)], max_channels=32)
+    assert needed.inputs == 30_000_000 + 3600 * 16_000
+    assert needed.output == int(2 * 3600 * 48_000 * 2 * 1.01)  # two channels of 16-bit PCM at 48 kHz
+
+
+def test_32_speakers_for_8_hours_need_more_than_a_20_gib_volume() -> None:
+    needed = space_needed([track(i, 250_000_000, hours=8) for i in range(32)], max_channels=32)
+    assert needed.total > 20 * 2**30
+
+
+class Usage:
+    def __init__(self, total: int, free: int) -> None:
+        self.total, self.used, self.free = total, total - free, free
+
+
+def test_never_enough_is_poison_and_not_enough_now_is_retried(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    needed = SpaceNeeded(inputs=6_000_000_000, output=1_000_000_000)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: Usage(total=5_000_000_000, free=5_000_000_000))
+    with pytest.raises(PoisonInputError, match=r"needs 7\.00 GB .* holds 5\.00 GB") as never:
+        check_space(tmp_path, needed)
+    assert never.value.stage == "space"
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: Usage(total=20_000_000_000, free=3_000_000_000))
+    with pytest.raises(RetryableError, match=r"3\.00 GB free now"):
+        check_space(tmp_path, needed)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: Usage(total=20_000_000_000, free=8_000_000_000))
+    check_space(tmp_path, needed)
+
+
+@pytest.mark.integration
+async def test_a_meeting_the_volume_cannot_hold_fails_before_any_download(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = await rig.event(TYPICAL)
+    real = shutil.disk_usage
+
+    def tiny(path: Any) -> Any:
+        return Usage(total=1_000, free=1_000) if str(path).startswith(str(rig.scratch)) else real(path)
+
+    monkeypatch.setattr(shutil, "disk_usage", tiny)
+    with pytest.raises(PoisonInputError) as caught:
+        await rig.mixer().on_recording_completed(event)
+    assert caught.value.stage == "space"
+    assert rig.sandbox.stats.downloads == {}, "no track was requested from Zoom"
+    doc = await rig.mongo.db[MEETINGS].find_one({"tenant": "acme", "meeting_uuid": TYPICAL})
+    assert not (doc or {}).get("objects", {}).get("raw"), "no track was downloaded"
