@@ -51,6 +51,9 @@ async def _errors_and_auth(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def upload(request: web.Request) -> web.Response:
+    """``POST /v2/upload`` (https://www.assemblyai.com/docs/api-reference/files/upload): raw bytes in,
+    ``{upload_url}`` out; more than 2.2 GB is refused (FAQ "Are there any limits on file size or file
+    duration"), here with 413."""
     state = request.app[ASSEMBLYAI_STATE]
     upload_id, path = state.new_upload()
     try:
@@ -63,6 +66,7 @@ async def upload(request: web.Request) -> web.Response:
 
 
 async def serve_upload(request: web.Request) -> web.StreamResponse:
+    """The ``upload_url`` an upload answered (AssemblyAI's CDN URL; sandbox-only route)."""
     path = request.app[ASSEMBLYAI_STATE].uploads.get(request.match_info["upload_id"])
     if path is None:
         return _error(404, "Upload not found")
@@ -84,6 +88,9 @@ def _admit(state: AssemblyAIState) -> web.Response | None:
 
 
 async def create_transcript(request: web.Request) -> web.Response:
+    """``POST /v2/transcript`` (https://www.assemblyai.com/docs/api-reference/transcripts/submit): deprecated
+    summary parameters, unknown Speech Understanding tasks and IAB topics for non-English are refused with 400
+    (see :mod:`zoomsymbl_sandbox.provider_assemblyai_transcript`); jobs over the cap are queued, never refused."""
     state = request.app[ASSEMBLYAI_STATE]
     if (rejected := _admit(state)) is not None:
         return rejected
@@ -103,6 +110,8 @@ async def create_transcript(request: web.Request) -> web.Response:
 
 
 async def get_transcript(request: web.Request) -> web.Response:
+    """``GET /v2/transcript/{id}`` (https://www.assemblyai.com/docs/api-reference/transcripts/get): status,
+    utterances, ``speech_understanding.response`` and ``iab_categories_result`` once completed."""
     state = request.app[ASSEMBLYAI_STATE]
     job = state.board.jobs.get(request.match_info["transcript_id"])
     if job is None:

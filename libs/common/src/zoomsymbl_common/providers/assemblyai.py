@@ -63,9 +63,9 @@ def assemblyai_language(language: str) -> str:
 def transcript_body(request: SubmitRequest, audio_url: str) -> dict[str, Any]:
     """The JSON of ``POST /v2/transcript`` for ``request`` (contains secrets: never log it).
 
-    Only current parameters: summary and action items through ``speech_understanding.request`` (the
-    top-level ``summarization``/``summary_model``/``summary_type``/``auto_chapters`` are deprecated), topics
-    through ``iab_categories`` where the language has it.
+    Only current parameters: summary and action items through ``speech_understanding.request`` (the old
+    top-level summary and chapter parameters are deprecated, see the migration guides), topics through
+    ``iab_categories`` where the language has it.
     """
     language = assemblyai_language(request.language)
     body: dict[str, Any] = {
