@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from zoomsymbl_common.events import RecordingFile
+from zoomsymbl_common.media_tools import refusal
 from zoomsymbl_mixer.analytics import SilenceLog, first_sound
 from zoomsymbl_mixer.channels import MixPlan, Track, plan_mix
 from zoomsymbl_mixer.errors import ToolTimeout
 from zoomsymbl_mixer.ffmpeg import (
     SilenceSettings,
+    analysis_args,
     filter_graph,
     merge_args,
     parse_probe,
@@ -21,6 +24,8 @@ from zoomsymbl_mixer.ffmpeg import (
     resolve_format,
     run_tool,
 )
+
+from tests.hostile_media import DEMUXERS, MANIFESTS, make_canary, write_manifest
 
 T0 = datetime(2025, 3, 1, 9, 0, 0, tzinfo=UTC)
 LEAD_IN = 0.5
@@ -190,3 +195,53 @@ async def test_a_tool_past_its_timeout_is_killed() -> None:
         await run_tool(
             ["ffmpeg", "-hide_banner", "-re", "-f", "lavfi", "-i", "anullsrc", "-f", "null", "-"], timeout=0.5
         )
+
+
+def _guarded_inputs(args: list[str]) -> list[str]:
+    """The options right before each ``-i`` (checked pairwise: whitelists must precede every input)."""
+    found = []
+    for at, arg in enumerate(args):
+        if arg == "-i":
+            found.append(" ".join(args[at - 4 : at]))
+    return found
+
+
+def test_every_input_of_every_command_is_local_files_and_audio_demuxers_only() -> None:
+    plan = plan_of([Path("a.m4a"), Path("b.m4a"), Path("c.m4a")], [0, 1, 2], [3, 3, 3])
+    guard = "-protocol_whitelist file -format_whitelist mov,mp3,aac,wav,flac,ogg,matroska"
+    for args in (
+        merge_args(plan, Path("o.flac"), "flac", sample_rate=32000, silence=SilenceSettings()),
+        analysis_args(plan, sample_rate=32000, silence=SilenceSettings()),
+    ):
+        assert _guarded_inputs(args) == [guard] * 3
+    probe = probe_args(Path("t.m4a"))
+    assert " ".join(probe[1:5]) == guard and "hls" not in guard and "concat" not in guard
+
+
+@pytest.mark.parametrize("kind", MANIFESTS)
+async def test_a_track_that_is_a_manifest_is_refused_without_opening_what_it_names(tmp_path: Path, kind: str) -> None:
+    canary = make_canary(tmp_path)
+    track = write_manifest(tmp_path / "0000.m4a", kind, canary)
+    # A tool that opened the canary would hang on it until this timeout (ToolTimeout), not fail at once.
+    result, out = await run_tool(probe_args(track), timeout=20, capture_stdout=True)
+    assert result.returncode != 0 and parse_probe(out) is None
+    assert refusal(result.tail) == f"its bytes are {DEMUXERS[kind]!r}, not an audio container (refused)"
+    good = await make_track(tmp_path / "0001.m4a")
+    plan = plan_of([good, track], [0, 0], [2, 2])
+    merged, _ = await run_tool(
+        merge_args(plan, tmp_path / "o.flac", "flac", sample_rate=32000, silence=None), timeout=20
+    )
+    assert merged.returncode != 0 and "not on whitelist" in " ".join(merged.tail)
+
+
+async def test_the_tools_get_a_minimal_environment_without_the_services_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ZOOMSYMBL_MONGO_URI", "mongodb://svc:mongo-pw-1@db/")
+    monkeypatch.setenv("ZOOMSYMBL_S3_SECRET_KEY", "s3-secret-1")
+    script = "import json, os; print(json.dumps(dict(os.environ)))"
+    result, out = await run_tool([sys.executable, "-c", script], timeout=30, capture_stdout=True)
+    assert result.returncode == 0
+    env = json.loads(out)
+    assert not [name for name in env if name.startswith("ZOOMSYMBL_")]
+    assert set(env) <= {"PATH", "LC_ALL", "LC_CTYPE"}  # LC_CTYPE: the interpreter may set it for itself

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 from zoomsymbl_common.mongo import MEETINGS
 from zoomsymbl_common.storage import meeting_key
 from zoomsymbl_mixer.analytics import SilenceLog, first_sound
-from zoomsymbl_mixer.errors import DownloadRefused, NoCredentials, UnknownTenant, ZoomErrorBody
+from zoomsymbl_mixer.errors import DownloadRefused, NoCredentials, TrackInvalid, UnknownTenant, ZoomErrorBody
 from zoomsymbl_mixer.ffmpeg import parse_probe, probe_args, run_tool
 from zoomsymbl_sandbox.zoom import LEAD_IN_S, Fault
 
+from tests.hostile_media import DEMUXERS, make_canary, write_manifest
 from tests.mixer.conftest import NO_TRACKS, TYPICAL, Rig, spec_with_participants
 
 pytestmark = pytest.mark.integration
@@ -185,3 +187,23 @@ async def test_an_unknown_tenant_is_poison(rig: Rig) -> None:
     event = (await rig.event(TYPICAL)).model_copy(update={"tenant": "nobody"})
     with pytest.raises(UnknownTenant):
         await rig.mixer().on_recording_completed(event)
+
+
+@pytest.mark.parametrize("kind", ["hls-file-url", "dash-bom"])
+async def test_a_track_whose_bytes_are_a_manifest_fails_the_meeting_and_its_target_is_never_read(
+    rig: Rig, tmp_path: Path, kind: str
+) -> None:
+    event = await rig.event(TYPICAL)
+    victim = rig.sandbox.files[event.participant_tracks[1].file_id]
+    canary = make_canary(tmp_path)
+    # Same size as the real track, so it passes the size check and reaches ffprobe.
+    hostile = write_manifest(tmp_path / "hostile.m4a", kind, canary, victim.size)
+    rig.sandbox.files[victim.file_id] = dataclasses.replace(victim, path=hostile)
+    # Following the manifest would hang on the canary until the probe timeout (ToolTimeout, retryable).
+    with pytest.raises(TrackInvalid) as caught:
+        await rig.mixer(probe_timeout=20.0).on_recording_completed(event)
+    assert caught.value.file_id == victim.file_id
+    assert caught.value.why == f"ffprobe: its bytes are {DEMUXERS[kind]!r}, not an audio container (refused)"
+    assert caught.value.stage == "verify"
+    assert rig.published == []
+    assert list(rig.scratch.iterdir()) == []

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import AudioMixed, ChannelAssignment
 from zoomsymbl_sandbox.provider_audio import SilenceSettings, detect_speech, probe_audio
 from zoomsymbl_sandbox.provider_testkit import make_tone_audio
 from zoomsymbl_submitter.downmix import downmix_args, mono_event, mono_object_key, needs_downmix
+from zoomsymbl_submitter.splitting import Span, cut_args
 from zoomsymbl_submitter.tools import run_tool
+
+from tests.hostile_media import DEMUXERS, MANIFESTS, make_canary, write_manifest
 
 THREE = tuple(
     ChannelAssignment(channel=n, participant_name=name, file_ids=(f"f{n}",), offset_seconds=0.0)
@@ -72,3 +77,25 @@ async def test_every_speaker_is_heard_in_the_mono_mix(tmp_path: Path) -> None:
     assert (info.channels, info.codec) == (1, "flac")
     speech = await detect_speech(target, info, SilenceSettings(), per_channel=False)
     assert [(round(s.start_s, 1), round(s.end_s, 1)) for s in speech] == [(0.5, 1.0), (1.5, 2.0), (2.5, 3.0)]
+
+
+def test_the_mixed_file_is_opened_as_a_local_audio_file_only() -> None:
+    args = downmix_args("/s/in.wav", "/s/out.flac", 3)
+    at = args.index("-i")
+    assert args[at - 4 : at] == ["-protocol_whitelist", "file", "-format_whitelist", "flac,wav,ogg,mov"]
+
+
+@pytest.mark.parametrize("kind", MANIFESTS)
+async def test_a_mixed_file_that_is_a_manifest_is_poison_and_what_it_names_is_never_opened(
+    tmp_path: Path, kind: str
+) -> None:
+    canary = make_canary(tmp_path)
+    source = write_manifest(tmp_path / "mixed.flac", kind, canary)
+    # Following it would hang on the canary (a FIFO nobody writes) until the timeout: RetryableError.
+    refused = f"its bytes are {DEMUXERS[kind]!r}, not an audio container"
+    with pytest.raises(PoisonInputError, match=refused) as caught:
+        await run_tool(downmix_args(str(source), str(tmp_path / "mono.flac"), 3), 20.0, stage="downmix")
+    assert caught.value.stage == "downmix"
+    cut = cut_args(str(source), str(tmp_path / "part.flac"), Span(0.0, 1.0))
+    with pytest.raises(PoisonInputError, match=refused):
+        await run_tool(cut, 20.0)

@@ -104,3 +104,13 @@ def test_no_part_ever_exceeds_the_limit(
     assert len(parts) == count
     assert all(part.duration <= limit + 0.01 for part in parts)
     assert abs(sum(part.duration for part in parts) - duration) < 0.01
+
+
+def test_the_mixed_file_is_opened_as_a_local_audio_file_only() -> None:
+    guard = ["-protocol_whitelist", "file", "-format_whitelist", "flac,wav,ogg,mov"]
+    for args in (
+        cut_args("/in.flac", "/out.flac", Span(0.0, 10.0)),
+        silencedetect_args("/in.flac", Window(1, 100.0, 90.0, 110.0), channels=3),
+    ):
+        at = args.index("-i")
+        assert args[at - 4 : at] == guard and args.count("-i") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -31,3 +32,16 @@ async def test_a_missing_tool_is_retryable() -> None:
 async def test_the_tool_output_is_returned() -> None:
     out = await run_tool([sys.executable, "-c", "import sys; sys.stderr.write('silence_start: 1')"], 30)
     assert out == "silence_start: 1"
+
+
+async def test_the_tool_gets_a_minimal_environment_without_the_services_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ZOOMSYMBL_MONGO_URI", "mongodb://svc:mongo-pw-2@db/")
+    monkeypatch.setenv("ZOOMSYMBL_SUBMITTER_CALLBACK_SECRET", "callback-secret-2")
+    out = await run_tool(
+        [sys.executable, "-c", "import json, os, sys; sys.stderr.write(json.dumps(dict(os.environ)))"], 30
+    )
+    env = json.loads(out)
+    assert not [name for name in env if name.startswith("ZOOMSYMBL_")]
+    assert set(env) <= {"PATH", "LC_ALL", "LC_CTYPE"}  # LC_CTYPE: the interpreter may set it for itself

@@ -3,7 +3,7 @@
 Each channel is decoded by ffmpeg to 16 kHz mono float PCM and read in windows of ``window_seconds``
 (bounded memory whatever the meeting's length); Silero voice-activity detection (faster-whisper's
 ``vad_filter``) skips the silence, so a participant who says little costs little. ffmpeg gets a
-minimal environment and may open local files only.
+minimal environment and may open local files in audio containers only.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from typing import Any, Literal
 import numpy as np
 
 SAMPLE_RATE = 16_000
+AUDIO_DEMUXERS = "flac,wav,ogg,mov,mp3,aac,matroska"
+"""What ffmpeg may read the file as: audio containers, never a playlist or manifest that names other files."""
 _BYTES_PER_SAMPLE = 4  # f32le
 
 
@@ -66,7 +68,7 @@ def ffmpeg_channel_args(path: Path, channel: int, ffmpeg: str = "ffmpeg") -> lis
     """ffmpeg arguments that write one channel (1-based) of ``path`` as 16 kHz mono f32le to stdout."""
     return [
         ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
-        "-protocol_whitelist", "file,pipe",
+        "-protocol_whitelist", "file,pipe", "-format_whitelist", AUDIO_DEMUXERS,
         "-i", f"file:{path}",
         "-filter_complex", f"[0:a:0]pan=mono|c0=c{channel - 1}[out]",
         "-map", "[out]", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1",

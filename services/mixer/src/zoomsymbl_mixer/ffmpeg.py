@@ -10,6 +10,9 @@ one and parallel meetings use the cores. Output goes to a file, never a pipe: a 
 no length in its header. Multichannel Opus (``-mapping_family 255``, up to 255 channels) is written
 at 48 kHz whatever the input rate, read back by ffprobe with every channel, cut by ``-c copy``
 cleanly, and costs at most ~16.5 MB per hour per channel at 32 kbit/s (docs/audio-format.md).
+Every input is opened as a local file with an audio demuxer only, and the tools get a minimal
+environment (``zoomsymbl_common.media_tools``): a "track" that is an HLS playlist or an ffconcat
+list naming other files is refused instead of followed.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
+
+from zoomsymbl_common.media_tools import DOWNLOADED_AUDIO, input_guard, tool_env
 
 from zoomsymbl_mixer.channels import MixPlan
 from zoomsymbl_mixer.errors import ToolTimeout
@@ -135,7 +140,7 @@ def silencedetect(silence: SilenceSettings) -> str:
 def _inputs(plan: MixPlan) -> list[str]:
     args: list[str] = []
     for track in plan.tracks:
-        args += ["-i", track.path]
+        args += [*input_guard(DOWNLOADED_AUDIO), "-i", track.path]  # per input: ffmpeg's options precede each -i
     return args
 
 
@@ -215,6 +220,7 @@ def probe_args(path: Path) -> list[str]:
     """ffprobe of the first audio stream; decoding its first frames proves the file is audio."""
     return [
         "ffprobe",
+        *input_guard(DOWNLOADED_AUDIO),
         "-v",
         "error",
         "-select_streams",
@@ -255,12 +261,13 @@ async def run_tool(
     capture_stdout: bool = False,
     tail_lines: int = 12,
 ) -> tuple[ToolResult, str]:
-    """Run ``args`` (no shell) streaming stderr line by line; kill it after ``timeout`` seconds."""
+    """Run ``args`` (no shell, a minimal environment) streaming stderr line by line; kill it after ``timeout`` s."""
     process = await asyncio.create_subprocess_exec(
         *args,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE if capture_stdout else asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
+        env=tool_env(),
     )
     tail: deque[str] = deque(maxlen=tail_lines)
     try:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from zoomsymbl_common.errors import ObjectNotFound, ObjectRejected
 from zoomsymbl_common.events import RecordingFile
+from zoomsymbl_common.media_tools import refusal
 from zoomsymbl_common.storage import ObjectStore, bounded_segment, meeting_key
 
 from zoomsymbl_mixer.channels import Track, extension
@@ -78,7 +79,7 @@ async def probe_file(path: Path, file_id: str, timeout: float) -> Probe:
     result, out = await run_tool(probe_args(path), timeout=timeout, capture_stdout=True)
     probe = parse_probe(out) if result.returncode == 0 else None
     if probe is None:
-        detail = result.tail[-1] if result.tail else "no decodable audio stream"
+        detail = refusal(result.tail) or (result.tail[-1] if result.tail else "no decodable audio stream")
         raise TrackInvalid(file_id, f"ffprobe: {detail}")
     return probe
 

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from zoomsymbl_common.events import AudioMixed, Provider
+from zoomsymbl_common.media_tools import MIXED_AUDIO, input_guard
 from zoomsymbl_common.providers.symbl_options import MAX_CHANNELS as SYMBL_MAX_CHANNELS
 
 from zoomsymbl_submitter.audio import AudioSource
@@ -58,7 +59,7 @@ def downmix_args(source: str, target: str, channels: int) -> list[str]:
     # A sum, not an average: speakers mostly take turns, and an average of 32 channels is 30 dB quieter.
     weights = "+".join(f"c{i}" for i in range(channels))
     return [
-        "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", source,
+        "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *input_guard(MIXED_AUDIO), "-i", source,
         "-map", "0:a:0", "-af", f"pan=mono|c0={weights}",
         "-c:a", "flac", "-sample_fmt", "s16", "-f", "flac", target,
     ]  # fmt: skip

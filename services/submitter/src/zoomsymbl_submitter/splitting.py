@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from zoomsymbl_common.events import AudioFormat
+from zoomsymbl_common.media_tools import MIXED_AUDIO, input_guard
 
 _SILENCE_START = re.compile(r"silence_start:\s*(-?[0-9.]+)")
 _SILENCE_END = re.compile(r"silence_end:\s*(-?[0-9.]+)")
@@ -120,7 +121,7 @@ def silencedetect_args(path: str, window: Window, channels: int, noise_db: float
     """ffmpeg arguments that print the silences of ``window`` (all channels silent) on stderr."""
     return [
         "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "info",
-        "-ss", f"{window.start:.3f}", "-t", f"{window.end - window.start:.3f}", "-i", path,
+        "-ss", f"{window.start:.3f}", "-t", f"{window.end - window.start:.3f}", *input_guard(MIXED_AUDIO), "-i", path,
         "-map", "0:a:0", "-af", mono_mix_filter(channels, noise_db),
         "-f", "null", "-",
     ]  # fmt: skip
@@ -136,6 +137,6 @@ def cut_args(source: str, target: str, span: Span) -> list[str]:
     """ffmpeg arguments that copy ``span`` of ``source`` into ``target`` without re-encoding."""
     return [
         "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-        "-ss", f"{span.offset:.3f}", "-t", f"{span.duration:.3f}", "-i", source,
+        "-ss", f"{span.offset:.3f}", "-t", f"{span.duration:.3f}", *input_guard(MIXED_AUDIO), "-i", source,
         "-map", "0:a", "-c", "copy", target,
     ]  # fmt: skip

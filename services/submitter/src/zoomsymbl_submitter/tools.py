@@ -6,17 +6,22 @@ import asyncio
 import contextlib
 
 from zoomsymbl_common.errors import PoisonInputError, RetryableError
+from zoomsymbl_common.media_tools import refusal, tool_env
 
 
 async def run_tool(args: list[str], timeout: float, *, stage: str = "split") -> str:
-    """Run ``args`` and return its stderr.
+    """Run ``args`` (with a minimal environment) and return its stderr.
 
     A non-zero exit means the file cannot be processed (:class:`PoisonInputError`); a timeout or a
     missing binary may pass (:class:`RetryableError`). The process is killed on timeout or cancel.
     """
     try:
         proc = await asyncio.create_subprocess_exec(
-            *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env=tool_env(),  # not the submitter's: no MongoDB URI or S3 secret for a tool reading foreign bytes
         )
     except OSError as exc:
         raise RetryableError(f"cannot start {args[0]!r}: {exc.strerror}") from exc
@@ -30,7 +35,8 @@ async def run_tool(args: list[str], timeout: float, *, stage: str = "split") -> 
         raise
     text = stderr.decode("utf-8", errors="replace")
     if proc.returncode != 0:
-        last = text.strip().splitlines()[-1] if text.strip() else "no output"
+        lines = text.strip().splitlines()
+        last = refusal(lines) or (lines[-1] if lines else "no output")
         raise PoisonInputError(f"{args[0]} failed with exit code {proc.returncode!r}: {last[:300]!r}", stage=stage)
     return text
 
