@@ -12,10 +12,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -39,7 +41,7 @@ from tests.reliability.observe import Mailbox, State
 from tests.reliability.private_infra import S3_ACCESS_KEY, S3_SECRET_KEY, PrivateInfra
 from tests.reliability.results import record
 from tests.reliability.rounds import run_meetings
-from tests.reliability.stack_config import CALLBACK_SECRET, RUN_ID, TENANT, WEBHOOK_SECRET
+from tests.reliability.stack_config import CALLBACK_SECRET, RUN_ID, TENANT, WEBHOOK_SECRET, ZOOM_CLIENT_SECRET
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 ATTACKER = "attacker@evil.test"
@@ -58,11 +60,32 @@ def forged_files(obj: dict[str, Any]) -> dict[str, Any]:
     return {**obj, "participant_audio_files": files, "recording_files": []}
 
 
+async def webhook_download_token(stack: Stack, meeting_uuid: str) -> str:
+    """The download token Zoom would put in the meeting's webhook (its API hands one out on request)."""
+    zoom = stack.config.url("zoom")
+    async with aiohttp.ClientSession() as session:
+        basic = base64.b64encode(f"sandbox-client-id:{ZOOM_CLIENT_SECRET}".encode()).decode()
+        query = {"grant_type": "account_credentials", "account_id": "sandbox-account-id"}
+        headers = {"Authorization": f"Basic {basic}"}
+        async with session.post(f"{zoom}/oauth/token", params=query, headers=headers) as response:
+            access = (await response.json())["access_token"]
+        path = quote(quote(meeting_uuid, safe=""), safe="")
+        url = f"{zoom}/v2/meetings/{path}/recordings?include_fields=download_access_token"
+        async with session.get(url, headers={"Authorization": f"Bearer {access}"}) as response:
+            return str((await response.json())["download_access_token"])
+
+
 async def forged(stack: Stack, spec: MeetingSpec) -> Delivery:
-    """A validly signed webhook whose file ids are hostile (the URLs still point at the real files)."""
+    """A validly signed webhook whose file ids are hostile (the URLs still point at the real files).
+
+    It carries the webhook's download token, as Zoom's does: the mixer fetches a webhook's own URLs only
+    with that token, never with the account's OAuth token (a file the API does not list is missing).
+    """
     if not spec.uuid.startswith(f"hf{RUN_ID}"):
         return await by_sandbox(stack, spec)
-    body, headers = signed_webhook(forged_files((await meeting_objects(stack))[spec.uuid]), WEBHOOK_SECRET)
+    token = await webhook_download_token(stack, spec.uuid)
+    obj = forged_files((await meeting_objects(stack))[spec.uuid])
+    body, headers = signed_webhook(obj, WEBHOOK_SECRET, token=token)
     async with aiohttp.ClientSession() as session:
         url = stack.config.url("ingest") + f"/webhooks/zoom/{TENANT}"
         async with session.post(url, data=body, headers=headers) as response:
