@@ -12,9 +12,12 @@ from functools import partial
 from pathlib import Path
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
+from zoomsymbl_common.attempts import MongoAttempts
+from zoomsymbl_common.consumer import ConsumerMetrics
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.events import JobStatusReported
-from zoomsymbl_common.health import add_health_routes, add_readiness_check
+from zoomsymbl_common.health import METRICS_REGISTRY, add_health_routes, add_readiness_check
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, make_broker, probe_bootstrap, publish_event, start_broker
 from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
 from zoomsymbl_common.storage import ObjectStore
@@ -49,7 +52,7 @@ def build_app(settings: Settings) -> web.Application:
     """The transcriber app; resources open on start-up and close on shutdown."""
     app = web.Application()
     app[SETTINGS] = settings
-    add_health_routes(app)
+    add_health_routes(app, CollectorRegistry())
     app.cleanup_ctx.extend([_model_ctx, _mongo_ctx, _kafka_ctx])
     return app
 
@@ -108,7 +111,14 @@ async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
         base_delay=settings.retry_base_delay_seconds,
         max_delay=settings.retry_max_delay_seconds,
     )
-    consumer = Consumer(broker, infra, "transcriber", policy)
+    consumer = Consumer(
+        broker,
+        infra,
+        "transcriber",
+        policy,
+        attempts=MongoAttempts(app[MONGO]),
+        metrics=ConsumerMetrics(app[METRICS_REGISTRY]),
+    )
     register_subscribers(
         broker, consumer, worker, worker.on_job_submitted, max_poll_interval_ms=settings.max_poll_interval_ms
     )
