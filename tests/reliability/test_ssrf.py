@@ -163,7 +163,7 @@ async def origin(certificate: tuple[Path, Path]) -> AsyncIterator[Origin]:
 
 
 @pytest.fixture
-async def fetcher() -> AsyncIterator[Fetcher]:
+async def fetcher(origin: Origin) -> AsyncIterator[Fetcher]:
     """The mixer's Fetcher under the production policy (Zoom's hosts, no private addresses, https only)."""
     connector = aiohttp.TCPConnector(resolver=HarnessResolver(), ssl=False)  # the stand-in's certificate is ours
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as session:
@@ -172,7 +172,8 @@ async def fetcher() -> AsyncIterator[Fetcher]:
             return None
 
         policy = DownloadPolicy(retries=0, base_delay=0.01, max_redirects=5)
-        yield Fetcher(session, HostPolicy(ZOOM_DOWNLOAD_HOSTS), policy, no_wait)
+        # The stand-in Zoom listens on a free port, not 443: the only port besides 443 it may use.
+        yield Fetcher(session, HostPolicy(ZOOM_DOWNLOAD_HOSTS, allowed_ports=(443, origin.port)), policy, no_wait)
 
 
 def hostile_targets(trap: int) -> list[str]:

@@ -27,6 +27,8 @@ class HostPolicy:
 
     allowed_hosts: tuple[str, ...]
     allow_private: bool = False
+    # Zoom serves recordings on 443 only; another port on an allowed host is someone else's service.
+    allowed_ports: tuple[int, ...] = (443,)
 
 
 def normalize_host(host: str) -> str:
@@ -79,8 +81,7 @@ def check_url(url: URL, policy: HostPolicy) -> None:
         return
     if url.scheme != "https":
         raise DownloadRefused(host, "plain http")
-    if url.explicit_port not in (None, 443):
-        # Zoom serves recordings on 443 only; another port on an allowed host is someone else's service.
+    if url.explicit_port is not None and url.explicit_port not in policy.allowed_ports:
         raise DownloadRefused(host, f"port {url.explicit_port}")
     if is_ip_literal(host):
         raise DownloadRefused(host, "IP literal")
