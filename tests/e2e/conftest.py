@@ -11,7 +11,7 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
-from zoomsymbl_sandbox.stack import Stack, StackConfig
+from zoomsymbl_sandbox.stack import Stack, StackConfig, running_stack
 from zoomsymbl_sandbox.zoom import MeetingSpec, ParticipantSpec
 
 from tests.conftest import maildir
@@ -82,14 +82,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "ZOOMSYMBL_NOTIFIER_SUMMARY_RETRY_DELAY_SECONDS": "0.2",
         },
     )
-    running = Stack(config)
-    try:
-        asyncio.run(running.start())
-    except BaseException:
-        running.stop()
-        raise
-    yield running
-    running.stop()
+    with running_stack(config) as running:
+        yield running
 
 
 def mails_for(spec: MeetingSpec) -> list[EmailMessage]:

@@ -15,7 +15,6 @@ the name of the participant who said it.
 from __future__ import annotations
 
 import asyncio
-import email
 import json
 import re
 import subprocess
@@ -23,16 +22,15 @@ import sys
 import uuid
 from collections.abc import Iterator
 from email.message import EmailMessage
-from email.policy import default
 from pathlib import Path
 
 import pytest
 from zoomsymbl_common.mongo import MEETINGS, make_mongo
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_sandbox.stack import HOST, Stack, StackConfig, free_port
+from zoomsymbl_sandbox.stack import HOST, Stack, StackConfig, free_port, running_stack
 from zoomsymbl_sandbox.zoom import MeetingSpec, demo_meeting_spec
 
-from tests.conftest import maildir
+from tests.e2e.conftest import mails_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,24 +91,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, self_hosted_llm: str) -> Ite
             },
         ],
     )
-    running = Stack(config)
-    try:
-        asyncio.run(running.start())
-    except BaseException:
-        running.stop()
-        raise
-    yield running
-    running.stop()
+    with running_stack(config) as running:
+        yield running
 
 
 def _mail(spec: MeetingSpec) -> EmailMessage | None:
-    for path in sorted(Path(maildir()).glob("*.eml")):
-        raw = path.read_bytes()
-        if spec.host_email.encode() in raw:
-            message = email.message_from_bytes(raw, policy=default)
-            assert isinstance(message, EmailMessage)
-            return message
-    return None
+    return next(iter(mails_for(spec)), None)
 
 
 def sections(text: str) -> dict[str, list[str]]:

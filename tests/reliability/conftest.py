@@ -7,12 +7,11 @@ topics, documents and mailboxes.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from zoomsymbl_sandbox.stack import Stack
+from zoomsymbl_sandbox.stack import Stack, running_stack
 
 from tests.reliability.observe import State
 from tests.reliability.private_infra import PrivateInfra
@@ -48,14 +47,8 @@ def private_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateI
 @pytest.fixture(scope="session")
 def stack(private_infra: PrivateInfra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The sandboxes and the four services as processes on the private servers."""
-    running = Stack(stack_config(tmp_path_factory.mktemp("stack"), private_infra))
-    try:
-        asyncio.run(running.start())
-    except BaseException:
-        running.stop()
-        raise
-    yield running
-    running.stop()
+    with running_stack(stack_config(tmp_path_factory.mktemp("stack"), private_infra)) as running:
+        yield running
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -124,6 +125,17 @@ def service_env(config: StackConfig, service: str) -> dict[str, str]:
         env["ZOOMSYMBL_NOTIFIER_SMTP_PORT"] = str(config.smtp_port)
         env["ZOOMSYMBL_NOTIFIER_MAIL_FROM"] = "zoomsymbl@localhost"
     return {**env, **config.env}
+
+
+@contextlib.contextmanager
+def running_stack(config: StackConfig) -> Iterator[Stack]:
+    """A started :class:`Stack` (stopped again on the way out, also when the start fails)."""
+    stack = Stack(config)
+    try:
+        asyncio.run(stack.start())
+        yield stack
+    finally:
+        stack.stop()
 
 
 class Stack:
