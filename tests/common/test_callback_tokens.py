@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
@@ -34,11 +35,46 @@ def test_another_secret_rejects_the_token() -> None:
 def test_a_token_cannot_be_moved_to_another_job() -> None:
     token = make_callback_token(SECRET, "job-1")
     other = make_callback_token(SECRET, "job-2")
-    forged = f"{other.split('.')[0]}.{token.split('.')[1]}"
-    assert verify_callback_token(SECRET, forged) is None
+    _ref, expiry, mac = token.split(".")
+    assert verify_callback_token(SECRET, f"{other.split('.')[0]}.{expiry}.{mac}") is None
 
 
-@pytest.mark.parametrize("token", ["", ".", "abc", "abc.", ".abc", "a.b.c", "!!!.???", "am9i.AAAA", "x" * 5000])
+def test_a_token_expires() -> None:
+    made = 1_800_000_000.0
+    token = make_callback_token(SECRET, "job-1", ttl=timedelta(days=7), now=made)
+    assert verify_callback_token(SECRET, token, now=made + 7 * 86400 - 1) == "job-1"
+    assert verify_callback_token(SECRET, token, now=made + 7 * 86400) is None
+
+
+def test_the_expiry_cannot_be_extended() -> None:
+    made = 1_800_000_000.0
+    ref, expiry, mac = make_callback_token(SECRET, "job-1", now=made).split(".")
+    for later in (str(int(expiry) + 86400), "0" + expiry, expiry + "0"):
+        assert verify_callback_token(SECRET, f"{ref}.{later}.{mac}", now=made) is None
+
+
+def test_a_token_of_the_old_two_part_shape_is_refused() -> None:
+    ref, _, mac = make_callback_token(SECRET, "job-1").split(".")
+    assert verify_callback_token(SECRET, f"{ref}.{mac}") is None
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        ".",
+        "abc",
+        "abc.",
+        ".abc",
+        "a.b.c",
+        "a.1.c",
+        "am9i.-1.AAAA",
+        "am9i.１２.AAAA",
+        "!!!.???",
+        "am9i.AAAA",
+        "x" * 5000,
+    ],
+)
 def test_malformed_tokens_are_rejected_not_raised(token: str) -> None:
     assert verify_callback_token(SECRET, token) is None
 

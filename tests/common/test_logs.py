@@ -3,9 +3,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import uuid
+from datetime import timedelta
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from zoomsymbl_common import logs
 from zoomsymbl_common.logs import JsonFormatter, redact, register_secret, register_uri_password, scrub
 
 
@@ -111,3 +114,36 @@ def test_a_uri_password_is_registered_raw_and_percent_decoded() -> None:
     assert redact("mongodb://svc:p%40ss-w0rd-77@db1 and p@ss-w0rd-77") == "mongodb://svc:[redacted]@db1 and [redacted]"
     register_uri_password("mongodb://db1:27017/")  # no password: nothing to register, nothing breaks
     assert redact("mongodb://db1:27017/") == "mongodb://db1:27017/"
+
+
+def test_per_request_secrets_do_not_grow_the_redactor_without_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ingest registers one download token per webhook: before, every one stayed for the life of the process.
+    monkeypatch.setattr(logs, "MAX_EPHEMERAL", 400)
+    before = logs.registered_count()
+    for n in range(2000):
+        logs.register_secret(f"per-webhook-token-{n:06d}-{uuid.uuid4().hex}", ttl=timedelta(hours=24))
+    assert logs.registered_count() - before <= 400
+    newest = f"per-webhook-token-newest-{uuid.uuid4().hex}"
+    logs.register_secret(newest, ttl=timedelta(hours=24))
+    assert newest not in logs.redact(f"x {newest} y")
+
+
+def test_a_per_request_secret_is_forgotten_after_its_validity(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(logs.time, "monotonic", lambda: clock[0])
+    expired = f"presigned-{uuid.uuid4().hex}"
+    logs.register_secret(expired, ttl=timedelta(seconds=60))
+    assert expired not in logs.redact(expired)
+    clock[0] += 61
+    logs.register_secret(f"another-{uuid.uuid4().hex}", ttl=timedelta(seconds=60))  # registering sweeps
+    assert logs.redact(expired) == expired
+
+
+def test_a_configuration_secret_is_never_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logs, "MAX_EPHEMERAL", 10)
+    config = f"s3-secret-{uuid.uuid4().hex}"
+    logs.register_secret(config)
+    logs.register_secret(config, ttl=timedelta(seconds=1))  # a later per-request use does not demote it
+    for n in range(100):
+        logs.register_secret(f"churn-{n}-{uuid.uuid4().hex}", ttl=timedelta(hours=1))
+    assert config not in logs.redact(config)

@@ -78,6 +78,19 @@ def test_the_sandbox_may_use_loopback_over_http_but_still_only_listed_hosts() ->
         ("::ffff:127.0.0.1", False),
         ("2001:4860:4860::8888", True),
         ("0.0.0.0", False),
+        ("100.64.0.1", False),  # CGNAT
+        ("fd00::1", False),  # ULA
+        # IPv6 addresses that lead to an IPv4 one are judged by it (Python 3.11 calls all of these global):
+        ("64:ff9b::7f00:1", False),  # NAT64 → 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 → 169.254.169.254 (cloud metadata)
+        ("64:ff9b::808:808", True),  # NAT64 → 8.8.8.8
+        ("64:ff9b:1::808:808", False),  # local-use NAT64: whatever the operator maps it to
+        ("2002:7f00:1::1", False),  # 6to4 → 127.0.0.1
+        ("2002:a00:1::1", False),  # 6to4 → 10.0.0.1
+        ("2002:808:808::1", True),  # 6to4 → 8.8.8.8
+        ("::7f00:1", False),  # IPv4-compatible ::127.0.0.1
+        ("::808:808", False),  # IPv4-compatible addresses are deprecated, never public
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo
     ],
 )
 def test_only_global_addresses_are_public(address: str, public: bool) -> None:

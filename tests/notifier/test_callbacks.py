@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from zoomsymbl_notifier.callbacks import CallbackBody, InvalidCallback, parse_callback
 
@@ -41,3 +43,25 @@ def test_malformed_bodies_are_refused_with_the_reason(provider: str, raw: bytes,
 def test_an_absurdly_long_job_id_is_refused() -> None:
     with pytest.raises(InvalidCallback):
         parse_callback("symbl", b'{"jobId": "' + b"x" * 1000 + b'", "status": "completed"}')
+
+
+@pytest.mark.parametrize(
+    ("provider", "status"),
+    [
+        ("symbl", "done"),
+        ("symbl", "completed2"),
+        ("assemblyai", "failed"),
+        ("assemblyai", "in_progress"),
+        ("symbl", "x" * 60),
+    ],
+)
+def test_a_status_outside_the_providers_vocabulary_is_refused(provider: str, status: str) -> None:
+    # Each invented string used to become its own event (event ids include the status) and a provider call.
+    raw = json.dumps({"jobId" if provider == "symbl" else "transcript_id": "j-1", "status": status}).encode()
+    with pytest.raises(InvalidCallback, match="unknown status"):
+        parse_callback(provider, raw)  # type: ignore[arg-type]
+
+
+def test_status_case_does_not_make_a_second_event() -> None:
+    assert parse_callback("symbl", b'{"jobId": "j-1", "status": "COMPLETED"}').status == "completed"
+    assert parse_callback("assemblyai", b'{"transcript_id": "t", "status": "Error"}').status == "error"

@@ -8,26 +8,34 @@ registered with :func:`register_secret` are replaced by ``[redacted]`` wherever 
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import re
 import sys
 import threading
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from opentelemetry import trace
 
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
-_secrets: set[str] = set()
+_secrets: set[str] = set()  # permanent: configuration secrets, for the life of the process
 _secrets_lock = threading.Lock()
 REDACTED = "[redacted]"
 _PREFIX = 6  # the shortest secret registered; secrets are found by their first _PREFIX characters
 # Registered secrets by their first characters: a log line is searched for its own windows, so the
-# cost of redaction follows the line's length, not the number of secrets (ingest registers one per
-# webhook, so that number only grows while the process lives).
+# cost of redaction follows the line's length, not the number of secrets.
 _by_prefix: dict[str, set[str]] = {}
+# Per-request secrets (a webhook's download token, a presigned URL, a job's callback token) are kept
+# only while they are valid (their ``ttl``) and at most this many forms, oldest dropped first: ingest
+# registers one per webhook, and a set that only grows is a slow memory leak. A secret past its
+# validity opens nothing, so forgetting it is safe.
+MAX_EPHEMERAL = 100_000
+_ephemeral: dict[str, float] = {}  # form → monotonic expiry
+_expiries: list[tuple[float, str]] = []  # heap of (expiry, form); an entry superseded by a later one is skipped
 # A URL (its userinfo, path, query and fragment may all be capabilities), a credential after an
 # auth scheme, and a ``name=value`` / ``name: value`` pair whose name says it is a secret.
 _URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s?#'\"<>]*)([^\s'\"<>]*)")
@@ -48,17 +56,48 @@ def _json_inner(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)[1:-1]
 
 
-def register_secret(value: str | None) -> None:
+def register_secret(value: str | None, *, ttl: timedelta | None = None) -> None:
     """Never print ``value`` in a log line again (tokens, passwords, signed URLs).
 
-    A secret holding ``"``, ``\\`` or a control character is also found in its escaped forms (a
-    log line is JSON; an error message quotes values with ``!r``).
+    Without ``ttl`` the value is redacted for the life of the process (configuration secrets). With
+    ``ttl`` (a per-request secret: how long it stays valid) it is redacted for that long, and among at
+    most :data:`MAX_EPHEMERAL` such forms. A secret holding ``"``, ``\\`` or a control character is
+    also found in its escaped forms (a log line is JSON; an error message quotes values with ``!r``).
     """
-    if value and len(value) >= _PREFIX:
-        with _secrets_lock:
-            for form in _forms(value):
+    if not value or len(value) < _PREFIX:
+        return
+    now = time.monotonic()
+    with _secrets_lock:
+        for form in _forms(value):
+            _by_prefix.setdefault(form[:_PREFIX], set()).add(form)
+            if ttl is None:
                 _secrets.add(form)
-                _by_prefix.setdefault(form[:_PREFIX], set()).add(form)
+                _ephemeral.pop(form, None)  # its heap entry is skipped when popped
+            elif form not in _secrets:
+                expiry = max(now + ttl.total_seconds(), _ephemeral.get(form, 0.0))
+                _ephemeral[form] = expiry
+                heapq.heappush(_expiries, (expiry, form))
+        _forget_expired(now)
+
+
+def _forget_expired(now: float) -> None:
+    """Drop per-request secrets past their validity, then the soonest to expire beyond the cap (lock held)."""
+    while _expiries and (_expiries[0][0] <= now or len(_ephemeral) > MAX_EPHEMERAL):
+        expiry, form = heapq.heappop(_expiries)
+        if _ephemeral.get(form) != expiry:
+            continue  # re-registered later with a longer validity, or made permanent
+        del _ephemeral[form]
+        forms = _by_prefix.get(form[:_PREFIX])
+        if forms is not None:
+            forms.discard(form)
+            if not forms:
+                del _by_prefix[form[:_PREFIX]]
+
+
+def registered_count() -> int:
+    """How many secret forms the redactor holds (permanent and per-request)."""
+    with _secrets_lock:
+        return len(_secrets) + len(_ephemeral)
 
 
 def register_uri_password(uri: str) -> None:

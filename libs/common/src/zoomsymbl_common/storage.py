@@ -258,7 +258,7 @@ class ObjectStore:
         url: str = self.client.presigned_get_object(self.bucket, key, expires=expires)
         from zoomsymbl_common.logs import register_secret
 
-        register_secret(url)
+        register_secret(url, ttl=expires)
         return url
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

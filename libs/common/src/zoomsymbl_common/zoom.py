@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -185,9 +185,9 @@ class ZoomClient:
         value = body.get("access_token")
         if not isinstance(value, str) or not value:
             raise RetryableError("zoom oauth token answer has no access_token")
-        register_secret(value)
         lifetime = body.get("expires_in")
         seconds = float(lifetime) if isinstance(lifetime, int | float) else 3600.0
+        register_secret(value, ttl=timedelta(seconds=min(max(seconds, 0.0), 86400.0) + 60))
         refresh_in = max(seconds - TOKEN_REFRESH_MARGIN_SECONDS, seconds / 2)
         log.info("zoom token fetched", extra={"tenant": self.tenant.id, "expires_in": seconds})
         return _Token(value=SecretStr(value), refresh_at=self._clock() + refresh_in)

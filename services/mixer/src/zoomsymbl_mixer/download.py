@@ -17,6 +17,7 @@ import random
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final
 
 import aiohttp
@@ -35,6 +36,9 @@ from zoomsymbl_mixer.errors import (
     ZoomErrorBody,
 )
 from zoomsymbl_mixer.hosts import HostPolicy, check_url
+
+# Zoom's download URLs and their CDN redirects are valid for 24 hours.
+SIGNED_URL_TTL = timedelta(hours=25)
 
 log = logging.getLogger("zoomsymbl.mixer.download")
 REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
@@ -190,7 +194,7 @@ class Fetcher:
             response.release()
             if not location:
                 raise DownloadFailed(file_id, f"redirect {response.status} without Location")
-            register_secret(location)  # CDN redirects carry signed query strings
+            register_secret(location, ttl=SIGNED_URL_TTL)  # CDN redirects carry signed query strings
             current = current.join(URL(location, encoded=True))
         raise DownloadRefused(current.raw_host or "", f"more than {self.policy.max_redirects} redirects")
 

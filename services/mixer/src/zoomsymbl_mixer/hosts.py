@@ -58,11 +58,36 @@ def is_ip_literal(host: str) -> bool:
     return True
 
 
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the last 32 bits are the IPv4 address
+_REFUSED_V6 = (
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # RFC 8215 local-use NAT64: translates to anything the operator chose
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible (deprecated, RFC 4291): ::127.0.0.1 is "global" to Python 3.11
+)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a translating or tunnelling IPv6 address reaches (mapped, NAT64, 6to4)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64_WELL_KNOWN:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
+
+
 def address_is_public(address: str) -> bool:
-    """True when ``address`` is a global unicast address (not private, loopback, link-local, ...)."""
+    """True when ``address`` is a global unicast address (not private, loopback, link-local, ...).
+
+    An IPv6 address that embeds an IPv4 one (IPv4-mapped, NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``) is
+    judged by the IPv4 address it leads to: ``64:ff9b::7f00:1`` is loopback through a NAT64 gateway.
+    Local-use NAT64 and IPv4-compatible addresses are never public; Teredo is not global to ``ipaddress``.
+    """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in net for net in _REFUSED_V6):
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            ip = embedded
     return ip.is_global and not ip.is_multicast
 
 

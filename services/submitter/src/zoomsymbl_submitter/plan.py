@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pydantic import SecretStr
-from zoomsymbl_common.callback_tokens import make_callback_token
+from zoomsymbl_common.callback_tokens import TOKEN_TTL, make_callback_token
 from zoomsymbl_common.events import AudioMixed, JobSubmitted, Provider, stable_id
 from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.mongo import Document
@@ -68,7 +68,7 @@ def webhook(provider: Provider, callbacks: CallbackConfig, job_ref: str) -> Hook
     token = make_callback_token(callbacks.secret, job_ref)
     if provider == "symbl":
         url = f"{callbacks.notifier_base}/webhooks/symbl/{token}"
-        register_secret(url)
+        register_secret(url, ttl=TOKEN_TTL)
         return SecretStr(url), None
     return SecretStr(f"{callbacks.notifier_base}/webhooks/assemblyai"), (callbacks.assemblyai_header, SecretStr(token))
 

@@ -7,6 +7,7 @@ header of our choice whose value is the per-job callback token.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -25,6 +26,9 @@ from zoomsymbl_common.providers.base import (
     TranscriptMessage,
 )
 from zoomsymbl_common.providers.http import close_stream, read_json, transport_errors
+
+# How long an upload URL is worth redacting: it is usable with our API key only, for the job's life.
+UPLOAD_URL_TTL = timedelta(days=2)
 
 # FAQ "Are there any limits on file size or file duration…": /v2/transcript takes 5 GB and 10 h, /v2/upload
 # 2.2 GB (read as decimal units: the smaller reading, so a file planned within it is accepted either way).
@@ -230,5 +234,5 @@ class AssemblyAIProvider:
         url = data.get("upload_url")
         if not isinstance(url, str) or not url:
             raise RetryableError("assemblyai upload answered without upload_url")
-        register_secret(url)
+        register_secret(url, ttl=UPLOAD_URL_TTL)
         return url

@@ -28,6 +28,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -105,7 +106,7 @@ class SymblToken:
         token, lifetime = data.get("accessToken"), data.get("expiresIn")
         if not isinstance(token, str) or not token or not isinstance(lifetime, int | float):
             raise RetryableError("symbl token:generate answered without accessToken/expiresIn")
-        register_secret(token)
+        register_secret(token, ttl=timedelta(seconds=min(float(lifetime), 86400.0) + 60))
         self.issued += 1
         # Refresh a little early (10 %, at most 10 min) so no request leaves with a dying token.
         margin = min(600.0, float(lifetime) * 0.1)
