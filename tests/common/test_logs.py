@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 import uuid
 from datetime import timedelta
 
@@ -130,7 +131,7 @@ def test_per_request_secrets_do_not_grow_the_redactor_without_bound(monkeypatch:
 
 def test_a_per_request_secret_is_forgotten_after_its_validity(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [1000.0]
-    monkeypatch.setattr(logs.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
     expired = f"presigned-{uuid.uuid4().hex}"
     logs.register_secret(expired, ttl=timedelta(seconds=60))
     assert expired not in logs.redact(expired)
