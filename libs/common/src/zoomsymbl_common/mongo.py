@@ -24,6 +24,19 @@ from pymongo.errors import (
 )
 
 from zoomsymbl_common.errors import MongoUnavailable
+from zoomsymbl_common.records.names import (
+    CONSUMER_ATTEMPTS,
+    EARLY_CALLBACKS,
+    EMAIL_CLAIMS,
+    EMAILS,
+    INSIGHTS,
+    JOBS,
+    LIMITER,
+    MEETINGS,
+    RECEIPTS,
+    SECRETS,
+    TRANSCRIPTIONS,
+)
 from zoomsymbl_common.settings import InfraSettings
 
 Document = dict[str, Any]
@@ -31,17 +44,6 @@ log = logging.getLogger("zoomsymbl.mongo")
 _NOT_IMPLEMENTED = 238
 T = TypeVar("T")
 
-MEETINGS = "meetings"
-RECEIPTS = "receipts"
-SECRETS = "meeting_secrets"
-JOBS = "jobs"
-LIMITER = "limiter"
-INSIGHTS = "insights"
-EMAILS = "emails"
-EMAIL_CLAIMS = "email_claims"
-EARLY_CALLBACKS = "early_callbacks"
-TRANSCRIPTIONS = "transcriptions"
-CONSUMER_ATTEMPTS = "consumer_attempts"
 
 # A receipt only has to outlive Zoom's last retry (+60 min) and a late duplicate; 30 days is generous.
 RECEIPT_TTL_SECONDS = 30 * 24 * 3600
@@ -107,6 +109,25 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
 }
 
+__all__ = [
+    "CONSUMER_ATTEMPTS",
+    "EARLY_CALLBACKS",
+    "EMAILS",
+    "EMAIL_CLAIMS",
+    "INSIGHTS",
+    "JOBS",
+    "LIMITER",
+    "MEETINGS",
+    "RECEIPTS",
+    "SECRETS",
+    "TRANSCRIPTIONS",
+    "Document",
+    "Mongo",
+    "ensure_indexes",
+    "guarded",
+    "make_mongo",
+    "purge_expired",
+]
 _UNAVAILABLE = (ServerSelectionTimeoutError, ConnectionFailure, AutoReconnect, NetworkTimeout)
 
 

@@ -1,0 +1,114 @@
+"""The ``meetings`` document: written by the mixer, the submitter, the notifier, the transcriber and replay."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+
+from zoomsymbl_common.events import Provider
+from zoomsymbl_common.records.base import Document, Key, MeetingUuid, Name, Record, Tenant
+from zoomsymbl_common.records.order import Failure, Stage
+
+
+def _channel_entries(value: object) -> object:
+    # A malformed entry of a list other services only annotate must not hide the whole meeting:
+    # entries without an integer channel are dropped, the rest is validated.
+    if not isinstance(value, list | tuple):
+        return value
+    return [item for item in value if isinstance(item, dict) and isinstance(item.get("channel"), int)]
+
+
+class ChannelEntry(Record):
+    """One channel of the mixed file as the mixer stored it (``channel_map``)."""
+
+    channel: int = Field(ge=1, le=1024)
+    participant_name: Name = ""
+    participant_email: Annotated[str, Field(max_length=320)] | None = None
+
+
+class SpeakerStat(Record):
+    """Talk time of one channel (``speaker_stats``)."""
+
+    channel: int = Field(ge=1, le=1024)
+    talk_seconds: float = Field(0.0, ge=0)
+
+
+class StoredObject(Record):
+    """Where an object of the meeting lives in S3 (``objects.mixed``)."""
+
+    bucket: Key
+    key: Key
+    size: int = Field(ge=0)
+
+
+class SplitPart(Record):
+    """One part of a split recording (the submitter's ``Part``)."""
+
+    model_config = Record.model_config | {"extra": "allow"}
+
+    index: int = Field(ge=0)
+
+
+class SplitPlan(Record):
+    """The submitter's split plan: the parts already in S3 for this input and generation (``split``)."""
+
+    input_hash: Key
+    generation: int = Field(ge=0)
+    planned: int = Field(ge=1)
+    count: int = Field(ge=1)
+    parts: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+
+    def matches(self, input_hash: str, generation: int, planned: int) -> bool:
+        """This plan was made for exactly this input, generation and planned count."""
+        return (self.input_hash, self.generation, self.planned) == (input_hash, generation, planned)
+
+
+class Progress(Record):
+    """How far the transcriber is (``transcription_progress`` on the meeting, ``progress`` on its job)."""
+
+    job_id: Key | None = None
+    percent: float = Field(0.0, ge=0, le=100)
+    channels_done: int = Field(0, ge=0)
+    channels: int = Field(0, ge=0)
+    at: datetime | None = None
+
+
+class Meeting(Record):
+    """One meeting of one tenant: the stage it reached and what each service recorded on the way."""
+
+    tenant: Tenant
+    meeting_uuid: MeetingUuid
+    generation: int = Field(0, ge=0, description="Raised by a forced replay; every update names its generation.")
+    stage: Stage | None = None
+    stages: dict[Stage, datetime] = Field(default_factory=dict, description="When each stage was reached.")
+    failure: Failure | None = None
+    topic: Name = ""
+    host_email: Annotated[str, Field(max_length=320)] | None = None
+    start_time: datetime | None = None
+    duration_seconds: float | None = Field(None, ge=0)
+    channel_map: Annotated[list[ChannelEntry], BeforeValidator(_channel_entries)] = Field(default_factory=list)
+    speaker_stats: Annotated[list[SpeakerStat], BeforeValidator(_channel_entries)] = Field(default_factory=list)
+    mix: dict[str, Any] | None = Field(None, description="The mixer's record of the last mix (its MixRecord).")
+    split: SplitPlan | None = None
+    provider: Provider | None = None
+    part_count: int | None = Field(None, ge=1)
+    trace_id: Annotated[str, Field(max_length=64)] | None = None
+    transcription_progress: Progress | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def talk_seconds(self) -> dict[int, float]:
+        """Talk time per channel."""
+        return {stat.channel: stat.talk_seconds for stat in self.speaker_stats}
+
+
+def meeting_insert(*, host_email: str | None, topic: str, generation: int, created_at: datetime) -> Document:
+    """The ``$setOnInsert`` of the first write of a meeting (the mixer's upsert)."""
+    return {"created_at": created_at, "host_email": host_email, "topic": topic, "generation": generation}
+
+
+def stage_fields(stage: Stage, at: datetime) -> Document:
+    """The ``$set`` fields of a meeting reaching ``stage``."""
+    return {"stage": stage, "updated_at": at, f"stages.{stage}": at}

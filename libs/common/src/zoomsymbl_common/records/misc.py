@@ -1,0 +1,118 @@
+"""The smaller documents: receipts, download tokens, insights, transcriptions, attempt counts, limiter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from zoomsymbl_common.events import EventSource, Provider
+from zoomsymbl_common.records.base import Key, MeetingUuid, Reason, Record, Tenant
+from zoomsymbl_common.records.meetings import Progress
+
+ReceiptState = Literal["claimed", "published"]
+TranscriptionStatus = Literal["scheduled", "in_progress", "completed", "failed"]
+
+
+class Receipt(Record):
+    """Ingest's claim (``_id`` = key) or publication mark (``_id`` = key + ``.published``) of one recording."""
+
+    id: Key = Field(alias="_id")
+    key: Key
+    receipt: Key
+    tenant: Tenant
+    meeting_uuid: MeetingUuid
+    event_id: Key
+    source: EventSource
+    state: ReceiptState
+    received_at: datetime
+
+
+class MeetingSecret(Record):
+    """A meeting's webhook download token (a secret) until its TTL removes it."""
+
+    tenant: Tenant
+    meeting_uuid: MeetingUuid
+    download_token: Annotated[str, Field(min_length=1, max_length=8192)]
+    expires_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class StoredInsights(Record):
+    """The insights of one provider conversation (``insights``); ``insights`` holds the notifier's dump."""
+
+    provider: Provider
+    conversation_id: Key
+    tenant: Tenant
+    meeting_uuid: MeetingUuid
+    generation: int = Field(0, ge=0)
+    job_id: Key
+    part_index: int = Field(0, ge=0)
+    part_offset_seconds: float = Field(0.0, ge=0)
+    insights: dict[str, Any]
+    stored_at: datetime
+
+
+class Utterance(Record):
+    """One utterance the transcriber found (times in seconds, rounded to milliseconds)."""
+
+    channel: int = Field(ge=1)
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+    text: Annotated[str, Field(max_length=5000)]
+
+
+class Transcription(Record):
+    """A work order of the self-hosted transcriber and, once done, its result."""
+
+    id: Key = Field(alias="_id")
+    status: TranscriptionStatus
+    bucket: Key
+    object_key: Key
+    channels: int = Field(1, ge=1)
+    language: Annotated[str, Field(max_length=32)] | None = None
+    duration_seconds: float | None = Field(None, ge=0)
+    name: Annotated[str, Field(max_length=1000)] = ""
+    created_at: datetime | None = None
+    progress: Progress = Field(default_factory=Progress)
+    owner: Key | None = None
+    lease_until: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    model: Annotated[str, Field(max_length=200)] | None = None
+    error: Reason | None = None
+
+
+class ConsumerAttempt(Record):
+    """How often one consumer tried one message (``_id`` = digest of service, topic and event id)."""
+
+    id: Key = Field(alias="_id")
+    count: int = 1
+    service: Key = ""
+    topic: Key = ""
+    event_id: Key = ""
+    last_error: Reason | None = None
+    updated_at: datetime | None = None
+
+
+class LimiterSlot(Record):
+    """A job in flight: slot ``slot`` of ``account`` held by ``ref`` (times: Unix seconds)."""
+
+    id: Key = Field(alias="_id")
+    key: Key
+    account: Key
+    slot: int = Field(ge=0)
+    ref: Key
+    acquired_at: float
+    expires_at: float
+
+
+class LimiterTick(Record):
+    """A spent token-bucket tick (``_id`` = ``{account}|{rate}|{tick}``)."""
+
+    id: Key = Field(alias="_id")
+    account: Key
+    rate: float = Field(gt=0)
+    tick: int
+    at: float

@@ -1,0 +1,49 @@
+"""The MongoDB collection names: the only place in the codebase that spells them."""
+
+from __future__ import annotations
+
+MEETINGS = "meetings"
+"""One document per (tenant, meeting_uuid): the stage reached, files, objects, provider ids."""
+RECEIPTS = "receipts"
+"""Ingest's delivery receipts (deduplication of Zoom webhooks and backfill)."""
+SECRETS = "meeting_secrets"
+"""Webhook download tokens, one per meeting, removed by TTL; never on Kafka."""
+JOBS = "jobs"
+"""One document per provider submission (one part of a meeting)."""
+JOB_CLAIMS = "job_claims"
+"""Attempt markers ``{job_ref}#{n}``: who may retry a submission after its first attempt."""
+LIMITER = "limiter"
+"""The limiter's slots (jobs in flight)."""
+LIMITER_TICKS = "limiter_ticks"
+"""The limiter's spent token-bucket ticks."""
+INSIGHTS = "insights"
+"""What the provider returned, per conversation."""
+EMAILS = "emails"
+"""The notifier's outbox: one e-mail per (tenant, meeting, generation, kind)."""
+EMAIL_CLAIMS = "email_claims"
+"""One document per send attempt of an e-mail: the unique ``_id`` decides who sends."""
+EARLY_CALLBACKS = "early_callbacks"
+"""Provider callbacks that came before the submitter stored the job id."""
+TRANSCRIPTIONS = "transcriptions"
+"""Work orders and results of the self-hosted transcriber (the ``whisper`` provider)."""
+CONSUMER_ATTEMPTS = "consumer_attempts"
+"""Attempt counts of the consumer policy, one per (service, topic, event id)."""
+
+COLLECTIONS: frozenset[str] = frozenset(
+    {
+        MEETINGS,
+        RECEIPTS,
+        SECRETS,
+        JOBS,
+        JOB_CLAIMS,
+        LIMITER,
+        LIMITER_TICKS,
+        INSIGHTS,
+        EMAILS,
+        EMAIL_CLAIMS,
+        EARLY_CALLBACKS,
+        TRANSCRIPTIONS,
+        CONSUMER_ATTEMPTS,
+    }
+)
+"""Every collection name above."""
