@@ -23,15 +23,20 @@ from zoomsymbl_common.consumer import RetryPolicy as RetryPolicy
 from zoomsymbl_common.consumer import dead_letter as dead_letter
 from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import Event
+from zoomsymbl_common.kafka_security import broker_security
 from zoomsymbl_common.settings import InfraSettings
 
 _BOOTSTRAP: weakref.WeakKeyDictionary[KafkaBroker, str] = weakref.WeakKeyDictionary()
 
 
 def make_broker(infra: InfraSettings, service: str) -> KafkaBroker:
-    """A broker whose publishes are durable (acks=all, idempotent) and traced (W3C headers)."""
+    """A broker whose publishes are durable (acks=all, idempotent) and traced (W3C headers).
+
+    TLS and SASL come from :func:`zoomsymbl_common.kafka_security.broker_security` (docs/kafka-security.md).
+    """
     broker = KafkaBroker(
         infra.kafka_bootstrap,
+        security=broker_security(infra),
         client_id=f"zoomsymbl-{service}",
         acks="all",
         enable_idempotence=True,

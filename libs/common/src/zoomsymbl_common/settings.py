@@ -7,15 +7,18 @@ embeds :class:`InfraSettings` (prefix ``ZOOMSYMBL_``) for the servers all servic
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.logs import register_secret, register_uri_password
 
 S = TypeVar("S", bound=BaseSettings)
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_SSL"]
+KafkaSaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256"]
 
 
 class InfraSettings(BaseSettings):
@@ -26,6 +29,17 @@ class InfraSettings(BaseSettings):
     kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers, comma-separated.")
     kafka_topic_prefix: str = Field("", description="Prefix prepended to every topic name (tests, shared clusters).")
     kafka_request_timeout_ms: int = Field(2000, ge=100, description="Publish/metadata timeout in milliseconds.")
+    kafka_security_protocol: KafkaSecurityProtocol = Field(
+        "PLAINTEXT",
+        description="PLAINTEXT, SSL (TLS) or SASL_SSL (SCRAM over TLS); SASL_PLAINTEXT is refused.",
+    )
+    kafka_sasl_mechanism: KafkaSaslMechanism = Field("SCRAM-SHA-512", description="SCRAM mechanism of SASL_SSL.")
+    kafka_sasl_username: str = Field("", description="SCRAM user (SASL_SSL only).")
+    kafka_sasl_password: SecretStr = Field(SecretStr(""), description="SCRAM password (SASL_SSL only).")
+    kafka_ssl_ca_file: str = Field("", description="PEM file of the CAs trusted for the brokers; empty = system CAs.")
+    kafka_ssl_cert_file: str = Field("", description="PEM client certificate (chain) for mutual TLS; empty = none.")
+    kafka_ssl_key_file: str = Field("", description="PEM private key (unencrypted) of the client certificate.")
+    kafka_ssl_check_hostname: bool = Field(True, description="Check that the broker's certificate names its host.")
     mongo_uri: SecretStr = Field(
         SecretStr("mongodb://127.0.0.1:27117/"),
         description="MongoDB connection string (may hold credentials).",
@@ -40,10 +54,70 @@ class InfraSettings(BaseSettings):
     s3_bucket: str = Field("zoomsymbl", description="Bucket for raw tracks and mixed files.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
+    @field_validator("kafka_security_protocol", mode="before")
+    @classmethod
+    def _known_protocol(cls, value: object) -> object:
+        # Raised as ConfigError, not ValueError: pydantic would otherwise print the input back.
+        text = value.strip().upper() if isinstance(value, str) else value
+        if text == "SASL_PLAINTEXT":
+            raise ConfigError(
+                f"{env_name(cls, 'kafka_security_protocol')}='SASL_PLAINTEXT' is refused: it sends every event "
+                "and the SCRAM exchange unencrypted; use SASL_SSL",
+                variables=(env_name(cls, "kafka_security_protocol"),),
+            )
+        return text
+
     def model_post_init(self, context: Any, /) -> None:
-        """Hand the MongoDB password and the S3 secret key to the log redactor as soon as they are read."""
+        """Hand every password to the log redactor as soon as it is read, then check the Kafka security set."""
         register_uri_password(self.mongo_uri.get_secret_value())
         register_secret(self.s3_secret_key.get_secret_value())
+        register_secret(self.kafka_sasl_password.get_secret_value())
+        problems = kafka_security_problems(self)
+        if problems:
+            names = tuple(sorted({name for _, names in problems for name in names}))
+            raise ConfigError("invalid Kafka security settings: " + "; ".join(m for m, _ in problems), variables=names)
+
+
+def kafka_security_problems(infra: InfraSettings) -> list[tuple[str, tuple[str, ...]]]:
+    """Incomplete or contradictory Kafka security settings: (message, variables) each; never a value of a secret."""
+    name = functools.partial(env_name, type(infra))
+    protocol = infra.kafka_security_protocol
+    problems: list[tuple[str, tuple[str, ...]]] = []
+    sasl: dict[str, str | SecretStr] = {
+        "kafka_sasl_username": infra.kafka_sasl_username,
+        "kafka_sasl_password": infra.kafka_sasl_password,
+    }
+    set_sasl = [name(field) for field, value in sasl.items() if _is_set(value)]
+    if protocol == "SASL_SSL":
+        missing = tuple(name(field) for field, value in sasl.items() if not _is_set(value))
+        if missing:
+            problems.append((f"{name('kafka_security_protocol')}=SASL_SSL needs {' and '.join(missing)}", missing))
+    elif set_sasl:
+        problems.append(
+            (
+                f"{' and '.join(set_sasl)} set but {name('kafka_security_protocol')}={protocol!r} does not use them "
+                "(set it to SASL_SSL)",
+                (*set_sasl, name("kafka_security_protocol")),
+            )
+        )
+    tls = ("kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file")
+    set_tls = [name(field) for field in tls if getattr(infra, field)]
+    if protocol == "PLAINTEXT" and set_tls:
+        problems.append(
+            (
+                f"{' and '.join(set_tls)} set but {name('kafka_security_protocol')}='PLAINTEXT' uses no TLS "
+                "(set it to SSL or SASL_SSL)",
+                (*set_tls, name("kafka_security_protocol")),
+            )
+        )
+    if bool(infra.kafka_ssl_cert_file) != bool(infra.kafka_ssl_key_file):
+        pair = (name("kafka_ssl_cert_file"), name("kafka_ssl_key_file"))
+        problems.append((f"mutual TLS needs both {pair[0]} and {pair[1]}", pair))
+    return problems
+
+
+def _is_set(value: str | SecretStr) -> bool:
+    return bool(value.get_secret_value() if isinstance(value, SecretStr) else value.strip())
 
 
 def env_name(settings_cls: type[BaseSettings], field: str) -> str:

@@ -22,6 +22,7 @@ from pymongo import ReturnDocument
 
 from zoomsymbl_common.events import EVENT_TYPES, DeadLetter, Event, stable_id
 from zoomsymbl_common.kafka import event_key
+from zoomsymbl_common.kafka_security import client_options
 from zoomsymbl_common.mongo import MEETINGS, Mongo, guarded
 from zoomsymbl_common.settings import InfraSettings
 
@@ -101,7 +102,9 @@ def regenerate(event: Event, generation: int) -> Event:
 
 async def retained(infra: InfraSettings, topic: str, request: ReplayRequest) -> AsyncIterator[tuple[str, bytes]]:
     """Every retained message of ``topic`` between ``since`` and ``until`` (end offsets fixed at start)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False, **client_options(infra)
+    )
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(await _partitions(consumer, topic))]
@@ -145,7 +148,9 @@ async def replay(infra: InfraSettings, mongo: Mongo | None, request: ReplayReque
     """Re-publish the retained events that ``request`` selects; returns the counts."""
     counts = ReplayCounts()
     topic = infra.kafka_topic_prefix + base_topic(infra, request.topic)
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True, **client_options(infra)
+    )
     await producer.start()
     published: set[tuple[str, str]] = set()
     try:
@@ -196,7 +201,9 @@ async def _prepare(
 async def reset_group(infra: InfraSettings, group: str, topic: str, since: datetime | None) -> dict[int, int]:
     """Move consumer group ``group`` on ``topic`` to ``since`` (or the beginning); the group must be idle."""
     full = infra.kafka_topic_prefix + base_topic(infra, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=infra.kafka_bootstrap, group_id=group, enable_auto_commit=False, **client_options(infra)
+    )
     await consumer.start()
     try:
         partitions = [TopicPartition(full, p) for p in sorted(await _partitions(consumer, full))]

@@ -1,0 +1,88 @@
+"""How every Kafka client of zoomsymbl authenticates and encrypts: one place, two shapes.
+
+:func:`client_options` gives the keyword arguments of aiokafka's clients (producer, consumer,
+admin); :func:`broker_security` gives the same as FastStream's ``security=``. Both come from the
+``ZOOMSYMBL_KAFKA_SECURITY_PROTOCOL`` family of :class:`~zoomsymbl_common.settings.InfraSettings`
+(docs/kafka-security.md); with the default ``PLAINTEXT`` both are empty.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import TypedDict
+
+from faststream.security import BaseSecurity, SASLScram256, SASLScram512
+
+from zoomsymbl_common.errors import ConfigError
+from zoomsymbl_common.settings import InfraSettings, env_name
+
+
+class KafkaClientOptions(TypedDict, total=False):
+    """The security keyword arguments of ``AIOKafkaProducer``, ``AIOKafkaConsumer`` and ``AIOKafkaAdminClient``."""
+
+    security_protocol: str
+    ssl_context: ssl.SSLContext
+    sasl_mechanism: str
+    sasl_plain_username: str
+    sasl_plain_password: str
+
+
+def ssl_context(infra: InfraSettings) -> ssl.SSLContext | None:
+    """The TLS context for the brokers (None for ``PLAINTEXT``); unreadable files raise :class:`ConfigError`.
+
+    The broker's certificate is always verified (against ``ZOOMSYMBL_KAFKA_SSL_CA_FILE`` or the system
+    CAs); only the host name check can be turned off, for brokers whose certificates name another host.
+    """
+    if infra.kafka_security_protocol == "PLAINTEXT":
+        return None
+    ca_file = infra.kafka_ssl_ca_file or None
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise _file_error({"kafka_ssl_ca_file": infra.kafka_ssl_ca_file}, exc) from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = infra.kafka_ssl_check_hostname
+    if infra.kafka_ssl_cert_file:
+        try:
+            context.load_cert_chain(infra.kafka_ssl_cert_file, infra.kafka_ssl_key_file or None)
+        except (OSError, ssl.SSLError) as exc:
+            files = {"kafka_ssl_cert_file": infra.kafka_ssl_cert_file, "kafka_ssl_key_file": infra.kafka_ssl_key_file}
+            raise _file_error(files, exc) from None
+    return context
+
+
+def client_options(infra: InfraSettings) -> KafkaClientOptions:
+    """Keyword arguments of an aiokafka client: ``AIOKafkaConsumer(..., **client_options(infra))``."""
+    protocol = infra.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    context = ssl_context(infra)
+    assert context is not None  # every protocol but PLAINTEXT uses TLS
+    options: KafkaClientOptions = {"security_protocol": protocol, "ssl_context": context}
+    if protocol == "SASL_SSL":
+        options["sasl_mechanism"] = infra.kafka_sasl_mechanism
+        options["sasl_plain_username"] = infra.kafka_sasl_username
+        options["sasl_plain_password"] = infra.kafka_sasl_password.get_secret_value()
+    return options
+
+
+def broker_security(infra: InfraSettings) -> BaseSecurity | None:
+    """The same settings as FastStream's ``KafkaBroker(security=...)`` (None for ``PLAINTEXT``)."""
+    protocol = infra.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = ssl_context(infra)
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    scram = SASLScram512 if infra.kafka_sasl_mechanism == "SCRAM-SHA-512" else SASLScram256
+    return scram(
+        infra.kafka_sasl_username, infra.kafka_sasl_password.get_secret_value(), ssl_context=context, use_ssl=True
+    )
+
+
+def _file_error(files: dict[str, str], exc: OSError) -> ConfigError:
+    # Name the variables and the paths; an ssl error's text says what is wrong with a file, never its content.
+    names = tuple(env_name(InfraSettings, field) for field in files)
+    shown = ", ".join(f"{env_name(InfraSettings, field)}={path!r}" for field, path in files.items())
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return ConfigError(f"cannot use {shown}: {reason}", variables=names)
