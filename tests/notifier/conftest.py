@@ -43,11 +43,11 @@ from tests.notifier.harness import (
     Submitter,
     SymblSandbox,
     aai_tenant,
-    eventually,
     make_settings,
     make_tenant,
 )
 from tests.notifier.harness_smtp import SmtpSink
+from tests.support.eventually import eventually
 
 DRAIN_ERRORS: list[BaseException] = []
 _MESSAGE = Context("message")
@@ -124,7 +124,7 @@ class Notifier:
         async def done() -> bool:
             return (await self.job(job)).get("processed_at") is not None and self.queue.empty()
 
-        await eventually(done, timeout, f"job {job.job_id!r} to be processed")
+        await eventually(done, timeout=timeout, what=f"job {job.job_id!r} to be processed")
         await self.queue.join()
         assert not DRAIN_ERRORS, DRAIN_ERRORS
         return await self.job(job)

@@ -6,16 +6,13 @@ provider with a per-job callback URL (or header), and write the ``jobs`` documen
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 from zoomsymbl_common.callback_tokens import make_callback_token
@@ -32,6 +29,8 @@ from zoomsymbl_notifier.jobs import JobRecord
 from zoomsymbl_notifier.settings import Settings
 from zoomsymbl_sandbox.symbl import SYMBL_STATE, SymblState
 
+from tests.support.eventually import eventually as eventually  # the notifier tests import it from here
+
 SECRET = "notifier-tests-callback-secret-0123456789"
 TENANT = "acme"
 APP_ID = "sandbox-app-id"
@@ -44,16 +43,6 @@ ARCHIVE = "archive@example.com"
 SPEAKERS = (("Elisa L", "elisa@example.com"), ("Bob K", "bob@example.com"))
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition") -> None:
-    """Wait until ``check()`` is true; fail the test with ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-@dataclass
 @dataclass
 class SymblSandbox:
     server: TestServer

@@ -13,8 +13,9 @@ from zoomsymbl_notifier.mail import Envelope, SmtpTransport, compose
 from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox
 from zoomsymbl_notifier.report import Report
 
-from tests.notifier.harness import eventually, make_settings
+from tests.notifier.harness import make_settings
 from tests.notifier.harness_smtp import SmtpSink
+from tests.support.eventually import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,8 @@ from zoomsymbl_common.mongo import EMAILS
 from zoomsymbl_sandbox.provider_testkit import CallbackReceiver
 
 from tests.notifier.conftest import Notifier
-from tests.notifier.harness import ACCOUNT, ARCHIVE, HOST, eventually, make_tenant
+from tests.notifier.harness import ACCOUNT, ARCHIVE, HOST, make_tenant
+from tests.support.eventually import eventually
 
 pytestmark = pytest.mark.integration
 

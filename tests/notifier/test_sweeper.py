@@ -12,7 +12,8 @@ from zoomsymbl_common.mongo import EARLY_CALLBACKS, JOBS
 from zoomsymbl_notifier.sweeper import Sweeper
 
 from tests.notifier.conftest import Notifier
-from tests.notifier.harness import ACCOUNT, eventually
+from tests.notifier.harness import ACCOUNT
+from tests.support.eventually import eventually
 
 pytestmark = pytest.mark.integration
 
