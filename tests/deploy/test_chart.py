@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from zoomsymbl_common.topics import build_parser, plan_from_args
+from zoomsymbl_common.ops.cli import build_parser
+from zoomsymbl_common.ops.topics_command import plan_from_args
 
 from tests.deploy.helm_chart import (
     CHART,
@@ -245,7 +246,48 @@ def test_no_credential_is_ever_in_a_configmap() -> None:
     data = rendered.secret_data(f"{RELEASE}-zoomsymbl-secrets")
     assert data["mongo-uri"] == secrets["secrets.mongoUri"]
     assert data["smtp-password"] == secrets["secrets.smtpPassword"]
-    assert json.loads(data["tenants.json"])["tenants"][0]["zoom_webhook_secret"] == "zoom-webhook-secret-1"
+    assert json.loads(data["tenants-ingest.json"])["tenants"][0]["zoom_webhook_secret"] == "zoom-webhook-secret-1"
+
+
+# The tenant secrets each service may hold; a pod mounts only its own copy of the tenants file.
+TENANT_SECRETS_USED = {
+    "ingest": {"zoom_webhook_secret", "zoom_client_secret"},
+    "mixer": {"zoom_client_secret"},
+    "submitter": {"symbl_app_secret", "assemblyai_api_key"},
+    "notifier": {"symbl_app_secret", "assemblyai_api_key", "llm_api_key"},
+    "transcriber": set(),
+}
+
+
+def test_each_pod_mounts_only_the_tenant_secrets_its_service_uses() -> None:
+    fields = sorted(set().union(*TENANT_SECRETS_USED.values()))
+    sets = {f"secrets.tenants.tenants[0].{f}": f"value-of-{f}" for f in fields}
+    sets |= {"secrets.tenants.tenants[0].id": "acme", "secrets.tenants.tenants[0].zoom_client_id": "client-1"}
+    rendered = render(sets=sets | EVERY_SERVICE)
+    data = rendered.secret_data(f"{RELEASE}-zoomsymbl-secrets")
+    assert "tenants.json" not in data  # no key holds every tenant secret together
+    for service in SERVICES:
+        (volume,) = [
+            v
+            for v in rendered.one("Deployment", service)["spec"]["template"]["spec"]["volumes"]
+            if v["name"] == "tenants"
+        ]
+        assert volume["secret"]["items"] == [{"key": f"tenants-{service}.json", "path": "tenants.json"}]
+        (tenant,) = json.loads(data[f"tenants-{service}.json"])["tenants"]
+        held = {f for f in fields if tenant.get(f)}
+        assert held == TENANT_SECRETS_USED[service], service
+        assert tenant["id"] == "acme" and tenant["zoom_client_id"] == "client-1"  # the rest is kept
+
+
+def test_an_existing_secret_may_hold_one_tenants_file_per_service() -> None:
+    rendered = render(sets={"secrets.existingSecret": "mine", "secrets.tenantsPerComponent": "true"} | EVERY_SERVICE)
+    for service in SERVICES:
+        volume = next(
+            v
+            for v in rendered.one("Deployment", service)["spec"]["template"]["spec"]["volumes"]
+            if v["name"] == "tenants"
+        )
+        assert volume["secret"]["items"] == [{"key": f"tenants-{service}.json", "path": "tenants.json"}]
 
 
 def test_existing_secret_replaces_the_chart_secret(production_every_service: Rendered) -> None:
@@ -280,12 +322,12 @@ def test_topics_job_runs_the_topics_tool_before_install_and_upgrade(production: 
     annotations = job["metadata"]["annotations"]
     assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["python", "-m", "zoomsymbl_common.topics"]
+    assert container["command"] == ["zoomsymbl", "topics"]
     assert (
         container["image"]
         == production.one("Deployment", "ingest")["spec"]["template"]["spec"]["containers"][0]["image"]
     )
-    plan = plan_from_args(build_parser().parse_args(container["args"]))
+    plan = plan_from_args(build_parser().parse_args(container["command"][1:] + container["args"]))
     values = load_values(PRODUCTION_VALUES)["topics"]
     assert (plan.partitions, plan.replication, plan.retention_ms) == (12, 3, values["retentionMs"])
     assert (plan.dlq_partitions, plan.dlq_retention_ms, plan.min_insync_replicas) == (1, 2419200000, 2)
@@ -375,8 +417,42 @@ def test_ingress_exposes_only_the_webhook_paths(production: Rendered) -> None:
     assert ingress["spec"]["tls"] == [{"hosts": ["zoomsymbl.example.com"], "secretName": "zoomsymbl-tls"}]
 
 
+def test_ingress_terminates_tls_by_default_with_a_named_certificate_secret() -> None:
+    (ingress,) = render(sets={"ingress.enabled": "true"}).of_kind("Ingress")
+    assert ingress["spec"]["tls"] == [{"hosts": ["zoomsymbl.example.com"], "secretName": f"{RELEASE}-zoomsymbl-tls"}]
+    (plain,) = render(sets={"ingress.enabled": "true", "ingress.tls.enabled": "false"}).of_kind("Ingress")
+    assert "tls" not in plain["spec"]
+
+
+def _denied_egress(rendered: Rendered) -> list[Manifest]:
+    return [m for m in rendered.of_kind("NetworkPolicy") if m["metadata"]["name"].endswith("-denied-egress")]
+
+
+def test_by_default_pods_may_not_reach_link_local_cgnat_or_ula_addresses(defaults: Rendered) -> None:
+    (policy,) = _denied_egress(defaults)
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Egress"]
+    assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == RELEASE
+    blocks = {
+        b["ipBlock"]["cidr"]: set(b["ipBlock"]["except"])
+        for r in spec["egress"]
+        for b in r.get("to", [])
+        if "ipBlock" in b
+    }
+    assert blocks == {"0.0.0.0/0": {"169.254.0.0/16", "100.64.0.0/10"}, "::/0": {"fe80::/10", "fc00::/7"}}
+    # DNS anywhere (NodeLocal DNSCache is link-local) and in-cluster pods stay reachable.
+    assert {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]} in spec["egress"]
+    assert {"to": [{"namespaceSelector": {}}]} in spec["egress"]
+
+
+def test_the_denied_ranges_give_way_to_a_stricter_egress_allow_list() -> None:
+    strict = render(sets={"networkPolicy.enabled": "true", "networkPolicy.egress.restrict": "true"})
+    assert _denied_egress(strict) == []
+    assert _denied_egress(render(sets={"networkPolicy.deniedEgress.enabled": "false"})) == []
+
+
 def test_network_policies_admit_webhooks_only_to_the_webhook_services(production_every_service: Rendered) -> None:
-    policies = {component_of(m): m for m in production_every_service.of_kind("NetworkPolicy")}
+    policies = {component_of(m): m for m in production_every_service.of_kind("NetworkPolicy") if component_of(m)}
     assert set(policies) == set(SERVICES)
     ingress_ns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
     for service, policy in policies.items():

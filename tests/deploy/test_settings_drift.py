@@ -134,7 +134,7 @@ def test_rendered_environment_validates_as_the_service_settings(
     cls = settings_class(service)
     secrets = full.secret_data("zs-zoomsymbl-secrets")
     tenants_file = tmp_path / "tenants.json"
-    tenants_file.write_text(secrets["tenants.json"], encoding="utf-8")
+    tenants_file.write_text(secrets[f"tenants-{service}.json"], encoding="utf-8")
     for name, value in full.container_env(service).items():
         if isinstance(value, dict) and "secretKeyRef" in value:
             value = secrets[value["secretKeyRef"]["key"]]

@@ -54,6 +54,13 @@ def test_missing_headers_are_refused() -> None:
     assert rejection(body, timestamp=ts, signature="") == "missing_signature"
 
 
+def test_a_tenant_without_a_webhook_secret_refuses_even_a_correct_empty_key_signature() -> None:
+    # Anyone can sign with the empty key; a tenants file holding no webhook secret must refuse everything.
+    ts = str(int(NOW))
+    with pytest.raises(SignatureRejected, match="no_webhook_secret_configured"):
+        verify("", timestamp=ts, signature=sign_zoom_webhook("", ts, b"{}"), body=b"{}", now=NOW, tolerance_seconds=300)
+
+
 def test_a_signature_made_with_another_secret_is_refused() -> None:
     ts = str(int(NOW))
     assert rejection(b"{}", timestamp=ts, signature=sign_zoom_webhook("other", ts, b"{}")) == "bad_signature"

@@ -22,10 +22,35 @@ data:
   {{- end }}
 {{- end }}
 
-{{/* The tenants file: {"default_tenant": ..., "tenants": [...]}, empty default_tenant left out. */}}
+{{/* The tenant secrets each component uses; every other secret field is blanked in its copy of the file. */}}
+{{- define "zoomsymbl.tenantSecretsUsed" -}}
+{{- $used := dict
+  "ingest" (list "zoom_webhook_secret" "zoom_client_secret")
+  "mixer" (list "zoom_client_secret")
+  "submitter" (list "symbl_app_secret" "assemblyai_api_key")
+  "notifier" (list "symbl_app_secret" "assemblyai_api_key" "llm_api_key")
+  "transcriber" (list) -}}
+{{- index $used . | join " " -}}
+{{- end }}
+
+{{/* The tenants file one component mounts: {"default_tenant": ..., "tenants": [...]}, empty default_tenant
+left out, and the tenant secrets the component does not use blanked, so one pod holds only its own
+(a leaked notifier pod has no Zoom credentials; no pod but ingest can sign a webhook). */}}
 {{- define "zoomsymbl.tenantsJson" -}}
-{{- $doc := dict "tenants" .Values.secrets.tenants.tenants -}}
-{{- with .Values.secrets.tenants.default_tenant }}
+{{- $root := .root -}}
+{{- $used := splitList " " (include "zoomsymbl.tenantSecretsUsed" .component) -}}
+{{- $tenants := list -}}
+{{- range $t := $root.Values.secrets.tenants.tenants }}
+{{- $copy := deepCopy $t -}}
+{{- range $field := list "zoom_webhook_secret" "zoom_client_secret" "symbl_app_secret" "assemblyai_api_key" "llm_api_key" }}
+{{- if and (hasKey $copy $field) (not (has $field $used)) }}
+{{- $_ := set $copy $field "" -}}
+{{- end }}
+{{- end }}
+{{- $tenants = append $tenants $copy -}}
+{{- end }}
+{{- $doc := dict "tenants" $tenants -}}
+{{- with $root.Values.secrets.tenants.default_tenant }}
 {{- $_ := set $doc "default_tenant" . -}}
 {{- end }}
 {{- toPrettyJson $doc }}

@@ -126,7 +126,7 @@ spec:
             secretName: {{ include "zoomsymbl.secretName" $root }}
             defaultMode: 0440
             items:
-              - key: tenants.json
+              - key: {{ include "zoomsymbl.tenantsKey" . }}
                 path: tenants.json
         {{- if include "zoomsymbl.scratchSetting" $c }}
         {{- include "zoomsymbl.scratchVolume" . | nindent 8 }}

@@ -134,6 +134,16 @@ Infra credentials for every service; the callback key for submitter and notifier
 {{/* Where the tenants file is mounted. */}}
 {{- define "zoomsymbl.tenantsDir" -}}/etc/zoomsymbl/tenants{{- end }}
 
+{{/* The Secret key a component's tenants file comes from: its own copy (tenants-<component>.json), or, in
+an existing Secret that keeps one shared file, tenants.json. (dict "root" $ "component" "<service>") */}}
+{{- define "zoomsymbl.tenantsKey" -}}
+{{- if and .root.Values.secrets.existingSecret (not .root.Values.secrets.tenantsPerComponent) -}}
+tenants.json
+{{- else -}}
+tenants-{{ .component }}.json
+{{- end -}}
+{{- end }}
+
 {{/* Pod-level settings shared by every pod of the chart. */}}
 {{- define "zoomsymbl.podSecurity" -}}
 automountServiceAccountToken: false

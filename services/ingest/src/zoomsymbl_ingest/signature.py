@@ -38,6 +38,10 @@ def verify(
     tolerance_seconds: float,
 ) -> None:
     """Return when the request is Zoom's and recent; else raise :class:`SignatureRejected`."""
+    if not secret:
+        # An empty key signs anything anyone can compute: a tenants file without this tenant's webhook
+        # secret (e.g. another service's copy mounted by mistake) must refuse every webhook, not accept them.
+        raise SignatureRejected("no_webhook_secret_configured")
     if not timestamp or not signature:
         raise SignatureRejected("missing_signature")
     expected = sign(secret, timestamp, body).encode("utf-8")
