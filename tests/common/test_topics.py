@@ -8,15 +8,14 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from zoomsymbl_common.events import EVENT_TYPES
+from zoomsymbl_common.ops.cli import build_parser, main
+from zoomsymbl_common.ops.topics_command import plan_from_args
 from zoomsymbl_common.topics import (
     TopicCreationFailed,
     TopicPlan,
     base_topics,
-    build_parser,
     classify,
     create_topics,
-    main,
-    plan_from_args,
     topic_specs,
 )
 
@@ -69,6 +68,7 @@ def test_existing_topics_count_as_success_and_other_errors_name_the_topic() -> N
 def test_command_line_builds_the_plan_the_chart_asks_for() -> None:
     args = build_parser().parse_args(
         [
+            "topics",
             "create",
             "--bootstrap",
             "kafka:9092",
@@ -95,20 +95,20 @@ def test_command_line_builds_the_plan_the_chart_asks_for() -> None:
 @pytest.mark.parametrize("bad", [["--partitions", "0"], ["--retention-ms", "0"], ["--replication", "x"]])
 def test_invalid_numbers_are_rejected_with_usage_error(bad: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
-        build_parser().parse_args(["create", "--bootstrap", "k:9092", *bad])
+        build_parser().parse_args(["topics", "create", "--bootstrap", "k:9092", *bad])
     assert exc.value.code == 2
     assert "argument" in capsys.readouterr().err
 
 
 def test_list_prints_every_prefixed_topic(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["list", "--prefix", "x-"]) == 0
+    assert main(["topics", "list", "--prefix", "x-"]) == 0
     printed = capsys.readouterr().out.split()
     assert printed == [f"x-{name}" for name in base_topics()]
 
 
-def test_unreachable_kafka_exits_1_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
-    status = main(["create", "--bootstrap", "127.0.0.1:1", "--replication", "1", "--timeout-s", "0"])
-    assert status == 1
+def test_unreachable_kafka_exits_3_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["topics", "create", "--bootstrap", "127.0.0.1:1", "--replication", "1", "--timeout-s", "0"])
+    assert status == 3
     assert "no broker answered at '127.0.0.1:1'" in capsys.readouterr().err
 
 

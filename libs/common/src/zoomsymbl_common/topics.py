@@ -1,22 +1,16 @@
 """Create every Kafka topic of zoomsymbl, dead-letter topics included, idempotently.
 
-    python -m zoomsymbl_common.topics create --bootstrap kafka:9092 --partitions 6 --replication 3 \\
-        --retention-ms 604800000 [--dlq-partitions 1] [--dlq-retention-ms 2419200000] [--prefix ""] \\
-        [--min-insync-replicas 2] [--timeout-s 120]
-    python -m zoomsymbl_common.topics list [--prefix ""]
-
-The Helm chart runs ``create`` in a pre-install/pre-upgrade Job. A topic that already exists is
-left as it is: adding partitions would move meetings to other partitions and break their order,
-and retention is the platform team's to change; a partition count below the requested one is
-reported. Exit status: 0 when every topic exists afterwards, 1 otherwise (the message says why).
+The operator command is ``zoomsymbl topics create`` / ``zoomsymbl topics list``
+(:mod:`zoomsymbl_common.ops.topics_command`); the Helm chart runs ``create`` in a
+pre-install/pre-upgrade Job. A topic that already exists is left as it is: adding partitions would
+move meetings to other partitions and break their order, and retention is the platform team's to
+change; a partition count below the requested one is reported.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,11 +18,9 @@ from typing import Any, Literal
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from zoomsymbl_common.errors import ConfigError, KafkaUnavailable, ZoomsymblError
+from zoomsymbl_common.errors import KafkaUnavailable, ZoomsymblError
 from zoomsymbl_common.events import EVENT_TYPES, DeadLetter
-from zoomsymbl_common.kafka_security import KafkaClientOptions, client_options
-from zoomsymbl_common.logs import setup_logging
-from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.kafka_security import KafkaClientOptions
 
 log = logging.getLogger("zoomsymbl.topics")
 TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
@@ -160,73 +152,3 @@ def _warn_on_fewer_partitions(specs: Sequence[TopicSpec], described: Sequence[di
                 "existing topic has fewer partitions than requested; left unchanged",
                 extra={"topic": name, "partitions": have, "requested": wanted[name]},
             )
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value!r}")
-    return value
-
-
-def _retention(text: str) -> int:
-    value = int(text)
-    if value < 1 and value != -1:
-        raise argparse.ArgumentTypeError(f"must be positive milliseconds or -1 (forever), got {value!r}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command line of ``python -m zoomsymbl_common.topics``."""
-    parser = argparse.ArgumentParser(prog="python -m zoomsymbl_common.topics", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    listing = commands.add_parser("list", help="print the topic names, one per line")
-    listing.add_argument("--prefix", default="", help="topic name prefix (ZOOMSYMBL_KAFKA_TOPIC_PREFIX)")
-    create = commands.add_parser("create", help="create every topic; existing topics are left unchanged")
-    create.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers, comma-separated")
-    create.add_argument("--prefix", default="", help="topic name prefix (ZOOMSYMBL_KAFKA_TOPIC_PREFIX)")
-    create.add_argument("--partitions", type=_positive, default=TopicPlan.partitions)
-    create.add_argument("--replication", type=_positive, default=TopicPlan.replication)
-    create.add_argument("--retention-ms", type=_retention, default=TopicPlan.retention_ms)
-    create.add_argument("--dlq-partitions", type=_positive, default=TopicPlan.dlq_partitions)
-    create.add_argument("--dlq-retention-ms", type=_retention, default=TopicPlan.dlq_retention_ms)
-    create.add_argument("--min-insync-replicas", type=_positive, default=None)
-    create.add_argument("--timeout-s", type=float, default=60.0, help="how long to wait for Kafka to answer")
-    return parser
-
-
-def plan_from_args(args: argparse.Namespace) -> TopicPlan:
-    """The :class:`TopicPlan` a parsed ``create`` command line asks for."""
-    return TopicPlan(
-        partitions=args.partitions,
-        replication=args.replication,
-        retention_ms=args.retention_ms,
-        dlq_partitions=args.dlq_partitions,
-        dlq_retention_ms=args.dlq_retention_ms,
-        min_insync_replicas=args.min_insync_replicas,
-        prefix=args.prefix,
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    if args.command == "list":
-        print("\n".join(f"{args.prefix}{name}" for name in base_topics()))
-        return 0
-    setup_logging("INFO")
-    specs = topic_specs(plan_from_args(args))
-    try:
-        # TLS and SASL from the ZOOMSYMBL_KAFKA_SECURITY_* / _SASL_* / _SSL_* variables, as in the services.
-        security = client_options(InfraSettings())
-        outcomes = asyncio.run(create_topics(args.bootstrap, specs, args.timeout_s, security))
-    except (TopicCreationFailed, KafkaUnavailable, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    for spec in specs:
-        print(f"{outcomes.get(spec.name, 'unknown'):8} {spec.name}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -211,7 +211,7 @@ class Stack:
         bootstrap = self.config.env.get("ZOOMSYMBL_KAFKA_BOOTSTRAP") or os.environ.get(
             "ZOOMSYMBL_KAFKA_BOOTSTRAP", f"{HOST}:{os.environ.get('ZS_KAFKA_PORT', '19092')}"
         )
-        args = ["-m", "zoomsymbl_common.topics", "create", "--bootstrap", bootstrap]
+        args = ["-m", "zoomsymbl_common.ops.cli", "topics", "create", "--bootstrap", bootstrap]
         args += ["--prefix", self.config.topic_prefix, "--partitions", "3", "--replication", "1"]
         subprocess.run([sys.executable, *args], check=True, timeout=120, capture_output=True)
 

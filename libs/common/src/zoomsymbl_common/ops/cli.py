@@ -1,97 +1,183 @@
-"""``zoomsymbl``: the operator's command (replay, status)."""
+"""``zoomsymbl``: the operator's command.
+
+Built in: ``status``, ``replay``, ``topics``. Other packages add subcommands through the entry-point
+group ``zoomsymbl.commands`` (see :mod:`zoomsymbl_common.ops.command`): ingest adds ``backfill``.
+Every subcommand has ``--json`` and the exit codes listed in ``zoomsymbl --help``; a server that
+does not answer ends the command with one line on stderr, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import os
 import sys
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
-from zoomsymbl_common.mongo import make_mongo
-from zoomsymbl_common.ops.replay import ReplayRequest, replay, reset_group
-from zoomsymbl_common.ops.status import format_history, format_listing, list_meetings, meeting_history
-from zoomsymbl_common.settings import InfraSettings, load_settings
+from zoomsymbl_common.errors import ConfigError, InfrastructureUnavailable, RetryableError, ZoomsymblError
+from zoomsymbl_common.logs import redact, setup_logging
+from zoomsymbl_common.ops import replay_command, status_command, topics_command
+from zoomsymbl_common.ops.command import (
+    ENTRY_POINT_GROUP,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    Command,
+    CommandUnavailable,
+    Result,
+    add_json_flag,
+    examples_epilog,
+)
+from zoomsymbl_common.ops.output import json_text, printable
+
+BUILT_IN: tuple[Callable[[], Command], ...] = (
+    status_command.register,
+    replay_command.register,
+    topics_command.register,
+)
+# Subcommands other packages provide: (package, image) to name when that package is not installed here.
+PROVIDED_ELSEWHERE: dict[str, tuple[str, str]] = {"backfill": ("ingest", "ingest")}
+# Where each of our servers is configured, named in the "unreachable" message.
+SETTING_OF = {"mongodb": "ZOOMSYMBL_MONGO_URI", "kafka": "ZOOMSYMBL_KAFKA_BOOTSTRAP", "s3": "ZOOMSYMBL_S3_ENDPOINT"}
+
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK}  done
+  {EXIT_FAILED}  the command ran and reports a failure (e.g. no such meeting)
+  {EXIT_USAGE}  invalid arguments or configuration, or the command is not installed in this image
+  {EXIT_UNAVAILABLE}  a server (MongoDB, Kafka, S3, Zoom API) did not answer: run it again when it is back
+  {EXIT_REFUSED}  refused without confirmation (replay --force with no filter)"""
+EXAMPLES = (
+    "zoomsymbl status --failed",
+    "zoomsymbl status --meeting 'aBcD1234+xyz==' --json",
+    "zoomsymbl replay --topic audio.mixed.v1 --since 2026-06-01T00:00 --tenant acme --dry-run",
+)
 
 
-def _when(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def plugin_entry_points() -> list[EntryPoint]:
+    """The entry points of :data:`ENTRY_POINT_GROUP` installed in this environment."""
+    return list(entry_points(group=ENTRY_POINT_GROUP))
+
+
+class _Placeholder(Command):
+    """A command that cannot run here; it accepts any arguments and says why."""
+
+
+def _broken(entry: EntryPoint, exc: Exception) -> Command:
+    problem = f"{entry.name} could not be loaded from {entry.value!r}: {type(exc).__name__}: {exc}"
+
+    def run(args: argparse.Namespace) -> Result:
+        raise ZoomsymblError(problem)
+
+    return _Placeholder(entry.name, "(broken in this image)", (f"zoomsymbl {entry.name}",), _nothing, run, problem)
+
+
+def _absent(name: str, package: str, image: str) -> Command:
+    def run(args: argparse.Namespace) -> Result:
+        raise CommandUnavailable(name, package, image)
+
+    why = str(CommandUnavailable(name, package, image))
+    return _Placeholder(
+        name, f"(in the {image} image)", (f"zoomsymbl {name} --help   # in the {image} image",), _nothing, run, why
+    )
+
+
+def _nothing(parser: argparse.ArgumentParser) -> None:
+    """No options of its own."""
+
+
+def commands() -> list[Command]:
+    """Every subcommand: the built-in ones, those installed packages provide, placeholders for the absent."""
+    found = [register() for register in BUILT_IN]
+    for entry in plugin_entry_points():
+        try:
+            found.append(entry.load()())
+        except ImportError as exc:
+            found.append(_broken(entry, exc))
+    names = {command.name for command in found}
+    found += [_absent(name, *where) for name, where in PROVIDED_ELSEWHERE.items() if name not in names]
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="zoomsymbl", description="Operate a zoomsymbl pipeline.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    rp = sub.add_parser("replay", help="re-publish retained events, or rewind a consumer group")
-    rp.add_argument("--topic", required=True, help="e.g. zoom.recording-completed.v1 or audio.mixed.v1.dlq")
-    rp.add_argument("--since", type=_when, help="ISO time (UTC when no offset is given)")
-    rp.add_argument("--until", type=_when, help="ISO time")
-    rp.add_argument("--tenant")
-    rp.add_argument("--meeting", help="meeting UUID")
-    rp.add_argument("--dry-run", action="store_true", help="count only")
-    rp.add_argument("--force", action="store_true", help="reprocess under a new generation")
-    rp.add_argument("--group", help="instead of re-publishing, move this (stopped) consumer group to --since")
-    st = sub.add_parser("status", help="recent meetings, or one meeting's history")
-    st.add_argument("--meeting", help="show this meeting's full history")
-    st.add_argument("--tenant")
-    st.add_argument("--stage")
-    st.add_argument("--failed", action="store_true")
-    st.add_argument("--limit", type=int, default=50)
+    """The parser of ``zoomsymbl`` and every subcommand; ``args.command`` is the chosen :class:`Command`."""
+    parser = argparse.ArgumentParser(
+        prog="zoomsymbl",
+        description="Operate a zoomsymbl pipeline: meeting status, event replay, Kafka topics, Zoom backfill.",
+        epilog=examples_epilog(EXAMPLES) + "\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_json_flag(parser)
+    sub = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
+    for command in commands():
+        if not command.examples:
+            raise ValueError(f"command {command.name!r} has no example for its --help")
+        child = sub.add_parser(
+            command.name,
+            help=command.summary,
+            description=command.description or command.summary,
+            epilog=examples_epilog(command.examples),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        add_json_flag(child)
+        command.arguments(child)
+        child.set_defaults(command=command)
     return parser
 
 
-async def _replay(infra: InfraSettings, args: argparse.Namespace) -> int:
-    if args.group:
-        offsets = await reset_group(infra, args.group, args.topic, args.since)
-        print(f"group {args.group!r} on {args.topic!r} moved to offsets {offsets}")
-        return 0
-    request = ReplayRequest(
-        topic=args.topic,
-        since=args.since,
-        until=args.until,
-        tenant=args.tenant,
-        meeting=args.meeting,
-        dry_run=args.dry_run,
-        force=args.force,
-    )
-    mongo = make_mongo(infra) if args.force else None
+def failure(exc: ZoomsymblError) -> tuple[int, str, dict[str, Any]]:
+    """(exit code, one printable line, JSON error) for an error a command raised."""
+    line = printable(redact(str(exc)))
+    detail: dict[str, Any] = {}
+    if isinstance(exc, ConfigError | CommandUnavailable):
+        code, detail["kind"] = EXIT_USAGE, "usage"
+        if isinstance(exc, ConfigError) and exc.variables:
+            detail["variables"] = list(exc.variables)
+    elif isinstance(exc, RetryableError):
+        code, detail["kind"] = EXIT_UNAVAILABLE, "unavailable"
+        if isinstance(exc, InfrastructureUnavailable):
+            detail["server"] = exc.component
+            setting = SETTING_OF.get(exc.component)
+            line += f" (is it running? check {setting})" if setting else ""
+    else:
+        code, detail["kind"] = EXIT_FAILED, "failed"
+    return code, line, {"error": {**detail, "message": line, "exit_code": code}}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``zoomsymbl`` console script; returns the exit status."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    command: Command = args.command
+    if extra and not isinstance(command, _Placeholder):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    as_json = bool(getattr(args, "json", False) or (extra and "--json" in extra))
+    setup_logging(command.log_level)
     try:
-        counts = await replay(infra, mongo, request)
-    finally:
-        if mongo:
-            await mongo.close()
-    mode = "dry run" if args.dry_run else ("forced" if args.force else "idempotent")
-    print(
-        f"replay ({mode}): scanned={counts.scanned} matched={counts.matched} published={counts.published}"
-        f" skipped={counts.skipped} (same event retained twice)"
-    )
-    return 0
+        result = command.run(args)
+    except ZoomsymblError as exc:
+        code, line, document = failure(exc)
+        print(f"zoomsymbl {command.name}: {line}", file=sys.stderr)
+        return _emit(json_text(document) if as_json else "", code)
+    except KeyboardInterrupt:
+        print(f"zoomsymbl {command.name}: interrupted", file=sys.stderr)
+        return 130
+    if result.message:
+        print(f"zoomsymbl {command.name}: {printable(result.message)}", file=sys.stderr)
+    return _emit(json_text(result.data) if as_json else result.text, result.code)
 
 
-async def _status(infra: InfraSettings, args: argparse.Namespace) -> int:
-    mongo = make_mongo(infra)
+def _emit(text: str, code: int) -> int:
+    """Print ``text`` (when any) on stdout; a reader that went away (``| head``) is not an error of ours."""
     try:
-        if args.meeting:
-            history = await meeting_history(mongo, args.meeting, args.tenant)
-            if history is None:
-                print(f"no meeting {args.meeting!r}", file=sys.stderr)
-                return 1
-            print(format_history(history))
-            return 0
-        docs = await list_meetings(mongo, tenant=args.tenant, stage=args.stage, failed=args.failed, limit=args.limit)
-        print(format_listing(docs))
-        return 0
-    finally:
-        await mongo.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``zoomsymbl`` console script."""
-    args = build_parser().parse_args(argv)
-    infra = load_settings(InfraSettings)
-    runner = _replay if args.command == "replay" else _status
-    return asyncio.run(runner(infra, args))
+        if text:
+            print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -17,9 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from pymongo import ReturnDocument
 
+from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import EVENT_TYPES, DeadLetter, Event, stable_id
 from zoomsymbl_common.kafka import event_key
 from zoomsymbl_common.kafka_security import client_options
@@ -69,6 +71,11 @@ def decode(infra: InfraSettings, topic: str, value: bytes) -> tuple[str, bytes, 
     return name, value, json.loads(value)
 
 
+def unfiltered(request: ReplayRequest) -> bool:
+    """True when ``request`` selects every retained event of its topic (no tenant, meeting or time bound)."""
+    return not (request.tenant or request.meeting or request.since or request.until)
+
+
 def matches(request: ReplayRequest, data: dict[str, Any]) -> bool:
     """True when the event passes the tenant and meeting filters."""
     if request.tenant and data.get("tenant") != request.tenant:
@@ -105,7 +112,7 @@ async def retained(infra: InfraSettings, topic: str, request: ReplayRequest) -> 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False, **client_options(infra)
     )
-    await consumer.start()
+    await _start(consumer)
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(await _partitions(consumer, topic))]
         if not partitions:
@@ -151,7 +158,7 @@ async def replay(infra: InfraSettings, mongo: Mongo | None, request: ReplayReque
     producer = AIOKafkaProducer(
         bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True, **client_options(infra)
     )
-    await producer.start()
+    await _start(producer)
     published: set[tuple[str, str]] = set()
     try:
         async for source, value in retained(infra, topic, request):
@@ -204,7 +211,7 @@ async def reset_group(infra: InfraSettings, group: str, topic: str, since: datet
     consumer = AIOKafkaConsumer(
         bootstrap_servers=infra.kafka_bootstrap, group_id=group, enable_auto_commit=False, **client_options(infra)
     )
-    await consumer.start()
+    await _start(consumer)
     try:
         partitions = [TopicPartition(full, p) for p in sorted(await _partitions(consumer, full))]
         consumer.assign(partitions)
@@ -213,6 +220,15 @@ async def reset_group(infra: InfraSettings, group: str, topic: str, since: datet
         return {tp.partition: offset for tp, offset in positions.items()}
     finally:
         await consumer.stop()
+
+
+async def _start(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
+    """Start ``client``; Kafka not answering becomes :class:`KafkaUnavailable` (the client is stopped)."""
+    try:
+        await client.start()
+    except (KafkaError, OSError) as exc:
+        await client.stop()
+        raise KafkaUnavailable(f"cannot connect: {type(exc).__name__}") from exc
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:

@@ -1,0 +1,65 @@
+"""Printing what came from outside (Zoom topics, e-mail addresses, provider messages) safely.
+
+A meeting topic is chosen by whoever scheduled the meeting; printed raw, ``\\x1b[2J`` clears the
+operator's screen and ``\\x1b]8;;https://evil/\\x07`` turns the next text into a hidden link.
+Human output therefore drops every terminal escape sequence and shows every other control
+character as a visible escape (``\\x07``, ``\\n``, ``\\u202e``); ``--json`` output escapes them
+the JSON way (``\\u001b``), as :func:`json_text` does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime
+from typing import Any
+
+# ESC followed by: CSI "[" params final; OSC "]" / DCS "P" / SOS "X" / PM "^" / APC "_" up to BEL or ST
+# (or the end of the text, for an unterminated one); or one character (ESC c, ESC 7, ...).
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"
+    r"|\x1b[\]PX^_].*?(?:\x07|\x1b\\|\x9c|\Z)"
+    r"|\x1b[ -~]?",
+    re.DOTALL,
+)
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Bidirectional overrides and isolates reorder what follows them on screen ("Trojan source").
+_BIDI = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C))
+
+
+def _visible(char: str) -> str:
+    code = ord(char)
+    if char in _NAMED:
+        return _NAMED[char]
+    if code < 0x20 or 0x7F <= code <= 0x9F:
+        return f"\\x{code:02x}"
+    if char in _BIDI:
+        return f"\\u{code:04x}"
+    return char
+
+
+def printable(value: object) -> str:
+    """``value`` as text that cannot drive a terminal: escape sequences dropped, other controls made visible."""
+    text = _ESCAPE_SEQUENCE.sub("", str(value))
+    return "".join(_visible(c) for c in text)
+
+
+def json_ready(value: Any, hidden: frozenset[str] = frozenset()) -> Any:
+    """``value`` with datetimes as ISO strings, bytes as their length, other objects as text, and
+    keys in ``hidden`` left out of every mapping."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, dict):
+        return {str(k): json_ready(v, hidden) for k, v in value.items() if k not in hidden}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_ready(v, hidden) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def json_text(value: Any) -> str:
+    """One JSON document; every control and non-ASCII character escaped (``\\u001b``), so it is safe on a terminal."""
+    return json.dumps(json_ready(value), ensure_ascii=True, sort_keys=False)

@@ -1,0 +1,111 @@
+"""``zoomsymbl replay``: re-publish retained Kafka events, or rewind a stopped consumer group.
+
+Without ``--force`` handlers do nothing twice. With ``--force`` each selected meeting is processed
+again under a new generation (a new provider job, an e-mail marked as an update), so ``--force``
+needs a selection (``--tenant``, ``--meeting``, ``--since``/``--until``) or ``--yes``: without them
+the command only counts what it would reprocess and exits with code 4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+
+from zoomsymbl_common.kafka import probe_bootstrap
+from zoomsymbl_common.mongo import make_mongo
+from zoomsymbl_common.ops.command import EXIT_REFUSED, Command, Result
+from zoomsymbl_common.ops.replay import ReplayCounts, ReplayRequest, replay, reset_group, unfiltered
+from zoomsymbl_common.settings import InfraSettings, load_settings
+
+EXAMPLES = (
+    "zoomsymbl replay --topic zoom.recording-completed.v1 --since 2026-06-01T00:00 --until 2026-06-02T00:00 --dry-run",
+    "zoomsymbl replay --topic audio.mixed.v1 --meeting 'aBcD1234+xyz==' --force",
+    "zoomsymbl replay --topic audio.mixed.v1.dlq --since 2026-06-01T00:00 --tenant acme",
+    "zoomsymbl replay --topic audio.mixed.v1 --group zoomsymbl-submitter --since 2026-06-01T00:00",
+)
+
+
+def _when(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    """The selection, the mode, and the confirmation."""
+    parser.add_argument("--topic", required=True, help="e.g. zoom.recording-completed.v1 or audio.mixed.v1.dlq")
+    parser.add_argument("--since", type=_when, help="ISO time (UTC when no offset is given)")
+    parser.add_argument("--until", type=_when, help="ISO time")
+    parser.add_argument("--tenant")
+    parser.add_argument("--meeting", help="meeting UUID")
+    parser.add_argument("--dry-run", action="store_true", help="count only")
+    parser.add_argument("--force", action="store_true", help="reprocess under a new generation")
+    parser.add_argument("--yes", action="store_true", help="confirm --force without a selection (every event)")
+    parser.add_argument("--group", help="instead of re-publishing, move this (stopped) consumer group to --since")
+
+
+def _request(args: argparse.Namespace) -> ReplayRequest:
+    return ReplayRequest(
+        topic=args.topic,
+        since=args.since,
+        until=args.until,
+        tenant=args.tenant,
+        meeting=args.meeting,
+        dry_run=args.dry_run,
+        force=args.force,
+    )
+
+
+def _counted(request: ReplayRequest, counts: ReplayCounts, mode: str) -> dict[str, object]:
+    return {"topic": request.topic, "mode": mode, **asdict(counts)}
+
+
+def _line(mode: str, counts: ReplayCounts) -> str:
+    return (
+        f"replay ({mode}): scanned={counts.scanned} matched={counts.matched} published={counts.published}"
+        f" skipped={counts.skipped} (same event retained twice)"
+    )
+
+
+async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
+    await probe_bootstrap(infra.kafka_bootstrap)
+    request = _request(args)
+    if args.group:
+        offsets = await reset_group(infra, args.group, request.topic, request.since)
+        data = {"topic": request.topic, "group": args.group, "offsets": {str(p): o for p, o in offsets.items()}}
+        return Result(data=data, text=f"group {args.group!r} on {request.topic!r} moved to offsets {offsets}")
+    if request.force and not request.dry_run and unfiltered(request) and not args.yes:
+        counts = await replay(infra, None, replace(request, dry_run=True, force=False))
+        message = (
+            f"refused: --force with no --tenant, --meeting, --since or --until would reprocess all"
+            f" {counts.matched} retained events of {request.topic!r} (a new provider job and e-mail each);"
+            " add a filter, or --yes to reprocess them all"
+        )
+        text = _line("dry run", counts)
+        return Result(data=_counted(request, counts, "refused"), text=text, code=EXIT_REFUSED, message=message)
+    mode = "dry run" if request.dry_run else ("forced" if request.force else "idempotent")
+    mongo = make_mongo(infra) if request.force and not request.dry_run else None
+    try:
+        counts = await replay(infra, mongo, request)
+    finally:
+        if mongo:
+            await mongo.close()
+    return Result(data=_counted(request, counts, mode), text=_line(mode, counts))
+
+
+def run(args: argparse.Namespace) -> Result:
+    """Replay or rewind as ``args`` ask."""
+    return asyncio.run(_run(load_settings(InfraSettings), args))
+
+
+def register() -> Command:
+    """The ``replay`` subcommand."""
+    return Command(
+        name="replay",
+        summary="re-publish retained events, or rewind a consumer group",
+        description=__doc__ or "",
+        examples=EXAMPLES,
+        arguments=arguments,
+        run=run,
+    )

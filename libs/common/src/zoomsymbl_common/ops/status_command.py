@@ -1,0 +1,72 @@
+"""``zoomsymbl status``: recent meetings with their stage and age, or one meeting's whole history.
+
+Topics, e-mail addresses and failure reasons come from outside (Zoom, the provider): the human
+output shows them with terminal escape sequences removed and control characters made visible;
+``--json`` escapes them the JSON way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from zoomsymbl_common.mongo import make_mongo
+from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result
+from zoomsymbl_common.ops.output import json_ready, printable
+from zoomsymbl_common.ops.status import (
+    HIDDEN_FIELDS,
+    format_history,
+    format_listing,
+    list_meetings,
+    meeting_history,
+)
+from zoomsymbl_common.settings import InfraSettings, load_settings
+
+EXAMPLES = (
+    "zoomsymbl status --failed",
+    "zoomsymbl status --tenant acme --limit 20",
+    "zoomsymbl status --meeting 'aBcD1234+xyz==' --json",
+)
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    """The listing's filters, or one meeting."""
+    parser.add_argument("--meeting", help="show this meeting's full history")
+    parser.add_argument("--tenant")
+    parser.add_argument("--stage")
+    parser.add_argument("--failed", action="store_true")
+    parser.add_argument("--limit", type=int, default=50)
+
+
+async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
+    mongo = make_mongo(infra)
+    try:
+        if args.meeting:
+            history = await meeting_history(mongo, args.meeting, args.tenant)
+            if history is None:
+                message = f"no meeting {printable(args.meeting)!r}" + (
+                    f" of tenant {args.tenant!r}" if args.tenant else ""
+                )
+                return Result(data={"meeting": None}, text="", code=EXIT_FAILED, message=message)
+            return Result(data=json_ready(history, HIDDEN_FIELDS), text=format_history(history))
+        docs = await list_meetings(mongo, tenant=args.tenant, stage=args.stage, failed=args.failed, limit=args.limit)
+        return Result(data={"meetings": json_ready(docs, HIDDEN_FIELDS)}, text=format_listing(docs))
+    finally:
+        await mongo.close()
+
+
+def run(args: argparse.Namespace) -> Result:
+    """The listing or the history ``args`` ask for."""
+    return asyncio.run(_run(load_settings(InfraSettings), args))
+
+
+def register() -> Command:
+    """The ``status`` subcommand."""
+    return Command(
+        name="status",
+        summary="recent meetings, or one meeting's history",
+        description=__doc__ or "",
+        examples=EXAMPLES,
+        arguments=arguments,
+        run=run,
+    )
