@@ -1,4 +1,4 @@
-"""bench/results/latest.md from latest.json: the tables the README's performance section shows.
+"""bench/results/latest.md from latest.json: the tables docs/performance.md shows.
 
 Every cell is ``median (min–max)`` over the runs; a point that did not run says why.
 """

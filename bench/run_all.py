@@ -11,7 +11,7 @@ bench_growth.py (the mixer's curves and its headline vs the bare ffmpeg merge, t
 bench_mixer.py's worker), bench_e2e.py, bench_whisper.py (the transcriber vs faster-whisper's API).
 Each writes bench/results/<name>.json; this script then
 writes bench/results/latest.json (machine facts, every figure with median and spread over ≥ 3
-runs, the targets) and bench/results/latest.md (the tables the README's performance section shows).
+runs, the targets) and bench/results/latest.md (the tables docs/performance.md shows).
 A benchmark that fails is reported as failed, with the last lines of its stderr (``stderr_tail``
 in latest.json, the last few in latest.md); the others still run.
 
