@@ -11,6 +11,9 @@ from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 
+# The provider sandboxes, their audio, a webhook receiver and an HTTP session: one set for every folder.
+pytest_plugins = ("tests.support.providers",)
+
 
 def _unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:12]}"

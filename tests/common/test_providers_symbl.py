@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,55 +13,13 @@ from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError
 from zoomsymbl_common.events import ChannelAssignment
-from zoomsymbl_common.providers.base import SubmitRequest, SubmittedJob
+from zoomsymbl_common.providers.base import SubmittedJob
 from zoomsymbl_common.providers.symbl import SymblProvider, as_query, symbl_options
 from zoomsymbl_sandbox.provider_jobs import JobTimings
 from zoomsymbl_sandbox.provider_testkit import CallbackReceiver, make_tone_audio
-from zoomsymbl_sandbox.symbl import SYMBL_STATE, SymblConfig, build_symbl_app
+from zoomsymbl_sandbox.symbl import SYMBL_STATE
 
-CHANNELS = (
-    ChannelAssignment(channel=1, participant_name="Elisa L", participant_email="elisa@example.com", file_ids=("f1",),
-                      offset_seconds=0.0),
-    ChannelAssignment(channel=2, participant_name="Bob K", file_ids=("f2",), offset_seconds=0.0),
-)  # fmt: skip
-Sandbox = Callable[..., Any]
-
-
-@pytest.fixture(scope="module")
-def two_speakers(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Channel 1 speaks at 0.5-1.5 s, channel 2 at 2.0-3.0 s."""
-    path = tmp_path_factory.mktemp("audio") / "meeting.flac"
-    return make_tone_audio(path, [[(0.5, 1.5)], [(2.0, 3.0)]], duration_s=3.5)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[CallbackReceiver]:
-    recv = CallbackReceiver()
-    await recv.start()
-    yield recv
-    await recv.close()
-
-
-@pytest.fixture
-async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
-    servers: list[TestServer] = []
-
-    async def make(**overrides: Any) -> TestServer:
-        settings: dict[str, Any] = {"storage_dir": tmp_path / "symbl", "timings": JobTimings(0.1, 0.1)}
-        server = TestServer(build_symbl_app(SymblConfig(**(settings | overrides))))
-        await server.start_server()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        await server.close()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as http:
-        yield http
+from tests.support.providers import CHANNELS, ProviderSandboxes, submit_request, wait_completed
 
 
 def client(session: aiohttp.ClientSession, server: TestServer, **kwargs: Any) -> SymblProvider:
@@ -76,37 +33,8 @@ def client(session: aiohttp.ClientSession, server: TestServer, **kwargs: Any) ->
     )
 
 
-def request(path: Path, webhook: str, **overrides: Any) -> SubmitRequest:
-    async def chunks() -> AsyncIterator[bytes]:
-        with path.open("rb") as handle:
-            while chunk := handle.read(4096):
-                yield chunk
-
-    fields: dict[str, Any] = {
-        "name": "Weekly sync",
-        "language": "en-US",
-        "audio_format": "flac",
-        "channels": 2,
-        "channel_map": CHANNELS,
-        "diarization": False,
-        "webhook_url": SecretStr(webhook),
-        "size_bytes": path.stat().st_size,
-        "duration_seconds": 3.5,
-        "audio": chunks,
-    }
-    return SubmitRequest(**(fields | overrides))
-
-
-async def wait_completed(provider: SymblProvider, job_id: str) -> None:
-    for _ in range(200):
-        if (await provider.job_status(job_id)).status == "completed":
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id!r} never completed")
-
-
 def test_options_carry_named_channels_and_the_meeting_name() -> None:
-    options = symbl_options(request(Path(__file__), "https://n.example/webhooks/symbl/tok"))
+    options = symbl_options(submit_request(Path(__file__), "https://n.example/webhooks/symbl/tok"))
     assert options["name"] == "Weekly sync"
     assert options["enableSeparateRecognitionPerChannel"] is True
     assert options["channelMetadata"] == [
@@ -123,18 +51,20 @@ def test_options_carry_named_channels_and_the_meeting_name() -> None:
 def test_one_shared_channel_asks_for_diarization() -> None:
     shared = (ChannelAssignment(channel=1, participant_name="Others", file_ids=("a", "b", "c"), offset_seconds=0,
                                 mixed=True),)  # fmt: skip
-    options = symbl_options(request(Path(__file__), "https://x", channels=1, channel_map=shared, diarization=True))
+    options = symbl_options(
+        submit_request(Path(__file__), "https://x", channels=1, channel_map=shared, diarization=True)
+    )
     assert options["enableSpeakerDiarization"] is True
     assert options["diarizationSpeakerCount"] == 3
     assert "channelMetadata" not in options
 
 
 async def test_a_streamed_recording_becomes_a_job_with_named_speakers_and_insights(
-    sandbox: Sandbox, session: aiohttp.ClientSession, receiver: CallbackReceiver, two_speakers: Path
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession, receiver: CallbackReceiver, tone_audio: Path
 ) -> None:
-    server = await sandbox(summary_not_ready_calls=2)
+    server = await sandboxes.symbl(summary_not_ready_calls=2)
     provider = client(session, server)
-    job = await provider.submit(request(two_speakers, f"{receiver.base_url}/webhooks/symbl/tok123"))
+    job = await provider.submit(submit_request(tone_audio, f"{receiver.base_url}/webhooks/symbl/tok123"))
     await wait_completed(provider, job.job_id)
     await receiver.wait_for(lambda calls: any(c.payload == {"jobId": job.job_id, "status": "completed"} for c in calls))
     assert {c.path for c in receiver.callbacks} == {"/webhooks/symbl/tok123"}
@@ -152,52 +82,56 @@ async def test_a_streamed_recording_becomes_a_job_with_named_speakers_and_insigh
 
 
 async def test_a_url_submission_is_fetched_by_the_provider(
-    sandbox: Sandbox, session: aiohttp.ClientSession, receiver: CallbackReceiver, two_speakers: Path
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession, receiver: CallbackReceiver, tone_audio: Path
 ) -> None:
-    server = await sandbox()
+    server = await sandboxes.symbl()
     provider = client(session, server)
-    url = receiver.file_url("meeting.flac", two_speakers)
+    url = receiver.file_url("meeting.flac", tone_audio)
     job = await provider.submit(
-        request(two_speakers, f"{receiver.base_url}/hook", audio=None, audio_url=SecretStr(url))
+        submit_request(tone_audio, f"{receiver.base_url}/hook", audio=None, audio_url=SecretStr(url))
     )
     await wait_completed(provider, job.job_id)
 
 
 async def test_the_concurrency_cap_is_a_rate_limit_not_a_failure(
-    sandbox: Sandbox, session: aiohttp.ClientSession, two_speakers: Path
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession, tone_audio: Path
 ) -> None:
-    server = await sandbox(max_concurrent_jobs=1, timings=JobTimings(5.0, 5.0))
+    server = await sandboxes.symbl(max_concurrent_jobs=1, timings=JobTimings(5.0, 5.0))
     provider = client(session, server)
-    await provider.submit(request(two_speakers, "http://127.0.0.1:9/hook"))
+    await provider.submit(submit_request(tone_audio, "http://127.0.0.1:9/hook"))
     with pytest.raises(RateLimitedError, match="429"):
-        await provider.submit(request(two_speakers, "http://127.0.0.1:9/hook"))
+        await provider.submit(submit_request(tone_audio, "http://127.0.0.1:9/hook"))
 
 
 async def test_a_rejected_request_fails_with_the_providers_message_and_no_secret(
-    sandbox: Sandbox, session: aiohttp.ClientSession, tmp_path: Path
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    server = await sandbox()
+    server = await sandboxes.symbl()
     provider = client(session, server)
     mono = make_tone_audio(tmp_path / "mono.flac", [[(0.5, 1.5)]], duration_s=2.0)  # the request names two channels
     with pytest.raises(PoisonInputError, match="channelMetadata describes channels") as caught:
-        await provider.submit(request(mono, "http://127.0.0.1:9/hook/secret-token"))
+        await provider.submit(submit_request(mono, "http://127.0.0.1:9/hook/secret-token"))
     assert caught.value.stage == "submit"
     assert "secret-token" not in str(caught.value)
 
 
 async def test_three_channels_never_reach_symbl_but_their_mono_mix_does(
-    sandbox: Sandbox, session: aiohttp.ClientSession, tmp_path: Path
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    server = await sandbox()
+    server = await sandboxes.symbl()
     provider = client(session, server)
     third = ChannelAssignment(channel=3, participant_name="Chen W", file_ids=("f3",), offset_seconds=0.0)
     three = make_tone_audio(tmp_path / "three.flac", [[(0.5, 1.0)], [(1.5, 2.0)], [(2.5, 3.0)]], duration_s=3.5)
     with pytest.raises(PoisonInputError, match="mono or dual-channel"):
-        await provider.submit(request(three, "http://127.0.0.1:9/hook", channels=3, channel_map=(*CHANNELS, third)))
+        await provider.submit(
+            submit_request(three, "http://127.0.0.1:9/hook", channels=3, channel_map=(*CHANNELS, third))
+        )
     assert server.app[SYMBL_STATE].stats()["submit_attempts"] == 0
 
     mono = make_tone_audio(tmp_path / "mono.flac", [[(0.5, 1.0), (1.5, 2.0), (2.5, 3.0)]], duration_s=3.5)
-    mixed = request(mono, "http://127.0.0.1:9/hook", channels=1, channel_map=(*CHANNELS, third), diarization=True)
+    mixed = submit_request(
+        mono, "http://127.0.0.1:9/hook", channels=1, channel_map=(*CHANNELS, third), diarization=True
+    )
     job = await provider.submit(mixed)
     await wait_completed(provider, job.job_id)
     insights = await provider.fetch_insights(job)
@@ -206,38 +140,38 @@ async def test_three_channels_never_reach_symbl_but_their_mono_mix_does(
 
 
 async def test_server_errors_are_retryable(
-    sandbox: Sandbox, session: aiohttp.ClientSession, two_speakers: Path
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession, tone_audio: Path
 ) -> None:
-    server = await sandbox()
+    server = await sandboxes.symbl()
     server.app[SYMBL_STATE].faults.update({"reject_next": 1, "reject_status": 503})
     with pytest.raises(RetryableError, match="503"):
-        await client(session, server).submit(request(two_speakers, "http://127.0.0.1:9/hook"))
+        await client(session, server).submit(submit_request(tone_audio, "http://127.0.0.1:9/hook"))
 
 
 async def test_an_expired_token_is_refreshed_once_by_concurrent_callers(
-    sandbox: Sandbox, session: aiohttp.ClientSession, two_speakers: Path
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession, tone_audio: Path
 ) -> None:
-    server = await sandbox(token_expires_in_s=1)
+    server = await sandboxes.symbl(token_expires_in_s=1)
     provider = client(session, server)
-    job = await provider.submit(request(two_speakers, "http://127.0.0.1:9/hook"))
+    job = await provider.submit(submit_request(tone_audio, "http://127.0.0.1:9/hook"))
     await asyncio.sleep(1.1)
     await asyncio.gather(*(provider.job_status(job.job_id) for _ in range(8)))
     assert server.app[SYMBL_STATE].token_issues == 2
 
 
 async def test_a_revoked_token_is_replaced_and_the_call_repeated(
-    sandbox: Sandbox, session: aiohttp.ClientSession, two_speakers: Path
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession, tone_audio: Path
 ) -> None:
-    server = await sandbox()
+    server = await sandboxes.symbl()
     provider = client(session, server)
-    job = await provider.submit(request(two_speakers, "http://127.0.0.1:9/hook"))
+    job = await provider.submit(submit_request(tone_audio, "http://127.0.0.1:9/hook"))
     server.app[SYMBL_STATE].tokens.clear()
     await asyncio.gather(*(provider.job_status(job.job_id) for _ in range(4)))
     assert server.app[SYMBL_STATE].token_issues == 2
 
 
-async def test_wrong_credentials_fail_clearly(sandbox: Sandbox, session: aiohttp.ClientSession) -> None:
-    server = await sandbox()
+async def test_wrong_credentials_fail_clearly(sandboxes: ProviderSandboxes, session: aiohttp.ClientSession) -> None:
+    server = await sandboxes.symbl()
     provider = SymblProvider(
         session, app_id="x", app_secret=SecretStr("wrong-secret"), api_base=str(server.make_url(""))
     )
@@ -245,18 +179,18 @@ async def test_wrong_credentials_fail_clearly(sandbox: Sandbox, session: aiohttp
         await provider.job_status("any")
 
 
-async def test_an_unknown_job_is_reported_failed(sandbox: Sandbox, session: aiohttp.ClientSession) -> None:
-    state = await client(session, await sandbox()).job_status("no-such-job")
+async def test_an_unknown_job_is_reported_failed(sandboxes: ProviderSandboxes, session: aiohttp.ClientSession) -> None:
+    state = await client(session, await sandboxes.symbl()).job_status("no-such-job")
     assert state.status == "failed"
     assert state.reason is not None and "no-such-job" in state.reason
 
 
 async def test_a_summary_that_never_gets_ready_leaves_the_rest_of_the_insights(
-    sandbox: Sandbox, session: aiohttp.ClientSession, two_speakers: Path
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession, tone_audio: Path
 ) -> None:
-    server = await sandbox(summary_not_ready_calls=100)
+    server = await sandboxes.symbl(summary_not_ready_calls=100)
     provider = client(session, server, summary_attempts=3)
-    job = await provider.submit(request(two_speakers, "http://127.0.0.1:9/hook"))
+    job = await provider.submit(submit_request(tone_audio, "http://127.0.0.1:9/hook"))
     await wait_completed(provider, job.job_id)
     insights = await provider.fetch_insights(SubmittedJob(job.job_id, job.conversation_id))
     assert insights.summary == ()
