@@ -8,13 +8,21 @@ admin); :func:`broker_security` gives the same as FastStream's ``security=``. Bo
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import ssl
 from typing import TypedDict
 
+from aiokafka.conn import create_conn
+from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed, UnsupportedSaslMechanismError
 from faststream.security import BaseSecurity, SASLScram256, SASLScram512
 
-from zoomsymbl_common.errors import ConfigError
+from zoomsymbl_common.errors import ConfigError, KafkaUnavailable
 from zoomsymbl_common.settings import InfraSettings, env_name
+
+
+class KafkaSecurityRefused(KafkaUnavailable):
+    """Kafka refused our TLS or SASL settings; the message names the variables to check, never a password."""
 
 
 class KafkaClientOptions(TypedDict, total=False):
@@ -86,3 +94,62 @@ def _file_error(files: dict[str, str], exc: OSError) -> ConfigError:
     shown = ", ".join(f"{env_name(InfraSettings, field)}={path!r}" for field, path in files.items())
     reason = exc.strerror or str(exc) or type(exc).__name__
     return ConfigError(f"cannot use {shown}: {reason}", variables=names)
+
+
+async def check_connection(infra: InfraSettings, *, timeout: float = 5.0) -> None:
+    """Open one connection, TLS handshake and SASL login included, to the first bootstrap server that answers.
+
+    aiokafka's clients only say "Unable to bootstrap" whatever went wrong; this says why. Raises
+    :class:`KafkaSecurityRefused` when the broker refuses the TLS or SASL settings (the message names
+    the variables to check) and :class:`KafkaUnavailable` when no server answers within ``timeout``.
+    """
+    options = client_options(infra)
+    servers = [s.strip() for s in infra.kafka_bootstrap.split(",") if s.strip()]
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        try:
+            conn = await asyncio.wait_for(
+                create_conn(host or "localhost", int(port), request_timeout_ms=int(timeout * 1000), **options), timeout
+            )
+        except (OSError, TimeoutError, ValueError, KafkaConnectionError, SaslAuthenticationFailed) as exc:
+            if (refusal := explain_refusal(infra, server, exc)) is not None:
+                raise KafkaSecurityRefused(refusal) from None
+            continue
+        except UnsupportedSaslMechanismError:
+            mechanism = env_name(InfraSettings, "kafka_sasl_mechanism")
+            detail = f"{server} does not offer {mechanism}={infra.kafka_sasl_mechanism!r}"
+            raise KafkaSecurityRefused(detail) from None
+        conn.close()
+        return
+    raise KafkaUnavailable(f"no bootstrap server answered among {servers!r}")
+
+
+def explain_refusal(infra: InfraSettings, server: str, exc: BaseException) -> str | None:
+    """Why ``server`` refused a connection with these settings, naming the variables; None = just unreachable."""
+    name = functools.partial(env_name, InfraSettings)
+    protocol = infra.kafka_security_protocol
+    cause = exc.__cause__
+    if isinstance(exc, SaslAuthenticationFailed):
+        return (
+            f"{server} refused the SASL login of {name('kafka_sasl_username')}={infra.kafka_sasl_username!r} with "
+            f"{infra.kafka_sasl_mechanism} (check {name('kafka_sasl_password')} and {name('kafka_sasl_mechanism')})"
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        ca = infra.kafka_ssl_ca_file or "the system CAs"
+        return (
+            f"TLS: the certificate of {server} is not trusted ({exc.verify_message}); check "
+            f"{name('kafka_ssl_ca_file')} (now {ca!r}) and {name('kafka_ssl_check_hostname')}"
+        )
+    if isinstance(cause, ssl.SSLError) or isinstance(exc, ssl.SSLError):
+        reason = getattr(cause if isinstance(cause, ssl.SSLError) else exc, "reason", None) or "handshake failed"
+        return (
+            f"TLS: {server} refused the handshake ({reason}); it may want a client certificate ("
+            f"{name('kafka_ssl_cert_file')}, {name('kafka_ssl_key_file')}) or another {name('kafka_security_protocol')}"
+        )
+    hung_up = isinstance(exc, ConnectionResetError) or isinstance(cause, asyncio.IncompleteReadError)
+    if hung_up:
+        return (
+            f"{server} hung up on our {protocol} client: does its listener speak "
+            f"{name('kafka_security_protocol')}={protocol!r}?"
+        )
+    return None
