@@ -23,10 +23,11 @@ from zoomsymbl_common.consumer import RetryPolicy as RetryPolicy
 from zoomsymbl_common.consumer import dead_letter as dead_letter
 from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import Event
-from zoomsymbl_common.kafka_security import broker_security
+from zoomsymbl_common.kafka_security import broker_security, check_connection
 from zoomsymbl_common.settings import InfraSettings
 
 _BOOTSTRAP: weakref.WeakKeyDictionary[KafkaBroker, str] = weakref.WeakKeyDictionary()
+_INFRA: weakref.WeakKeyDictionary[KafkaBroker, InfraSettings] = weakref.WeakKeyDictionary()
 
 
 def make_broker(infra: InfraSettings, service: str) -> KafkaBroker:
@@ -47,6 +48,7 @@ def make_broker(infra: InfraSettings, service: str) -> KafkaBroker:
         graceful_timeout=30.0,
     )
     _BOOTSTRAP[broker] = infra.kafka_bootstrap
+    _INFRA[broker] = infra
     return broker
 
 
@@ -54,6 +56,9 @@ async def start_broker(broker: KafkaBroker, *, timeout: float = 10.0) -> None:
     """Connect ``broker``; raises :class:`KafkaUnavailable` (and cleans up) when Kafka does not answer."""
     # Probe first: a producer whose start() failed cannot be closed through FastStream and leaks.
     await probe_bootstrap(_BOOTSTRAP.get(broker, "localhost:9092"), timeout=min(timeout, 3.0))
+    if (infra := _INFRA.get(broker)) is not None:
+        # TLS handshake and SASL login too: a refusal is named here (KafkaSecurityRefused), not "cannot connect".
+        await check_connection(infra, timeout=min(timeout, 5.0))
     try:
         await asyncio.wait_for(broker.start(), timeout=timeout)
     except (TimeoutError, KafkaError, OSError) as exc:
