@@ -7,6 +7,9 @@
     python scripts/infra.py down [COMPONENT ...]
                                           stop exactly the processes recorded in .cache/run/*.pid (`stop` = `down`)
     python scripts/infra.py env           the `export` lines that point tests and services at the servers
+    python scripts/infra.py secure-kafka up|down --dir DIR
+                                          a second, private Kafka with SASL_SSL and mutual-TLS listeners under
+                                          DIR, for the Kafka security tests (scripts/secure_kafka.py)
 
 Servers: Kafka 4.3.1 (KRaft, single node), FerretDB (MongoDB wire protocol, SQLite), versitygw (S3 API,
 posix backend), an SMTP sink (scripts/smtp_sink.py); plus ffmpeg/ffprobe from the system.
@@ -418,8 +421,10 @@ class Server:
         return gone
 
 
-def render_server_properties(port: int, controller_port: int, log_dir: Path) -> str:
-    """A single-node KRaft broker+controller on loopback with a static voter set."""
+def render_server_properties(
+    port: int, controller_port: int, log_dir: Path, overrides: Mapping[str, str] | None = None
+) -> str:
+    """A single-node KRaft broker+controller on loopback with a static voter set (``overrides`` win)."""
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
@@ -439,6 +444,7 @@ def render_server_properties(port: int, controller_port: int, log_dir: Path) -> 
         "share.coordinator.state.topic.min.isr": "1",
         "min.insync.replicas": "1",
         "group.initial.rebalance.delay.ms": "0",
+        **(overrides or {}),
     }
     lines = [f"{key}={value.replace(chr(92), chr(92) * 2)}" for key, value in props.items()]
     return (
@@ -894,6 +900,15 @@ def cmd_build(cfg: Config) -> int:
     return 0
 
 
+def cmd_secure_kafka(action: str, work_dir: Path) -> int:
+    if __package__:
+        from scripts import secure_kafka
+    else:  # run as a script: let secure_kafka's `import infra` find this very module, not a second copy
+        sys.modules.setdefault("infra", sys.modules[__name__])
+        import secure_kafka  # type: ignore[import-not-found,no-redef]
+    return secure_kafka.main(action, work_dir)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Local servers for zoomsymbl (no Docker).")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -907,6 +922,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("status", help="one line per component; exit 0 if all are up, else 3")
     commands.add_parser("build", help="resolve and build everything into .cache/, start nothing")
     commands.add_parser("env", help="print export lines for tests and services")
+    secure = commands.add_parser(
+        "secure-kafka", help="a second, private Kafka with SASL_SSL and mutual-TLS listeners (scripts/secure_kafka.py)"
+    )
+    secure.add_argument("action", choices=("up", "down"))
+    secure.add_argument("--dir", required=True, type=Path, help="its own folder: TLS material, data, log, pid file")
     args = parser.parse_args(argv)
     try:
         cfg = load_config(os.environ)
@@ -919,6 +939,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status(cfg)
         if args.command == "build":
             return cmd_build(cfg)
+        if args.command == "secure-kafka":
+            return cmd_secure_kafka(args.action, args.dir)
         print("\n".join(env_lines(cfg)))
         return 0
     except InfraError as exc:
