@@ -2,56 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from zoomsymbl_sandbox.assemblyai import AssemblyAIConfig, build_assemblyai_app
+from aiohttp.test_utils import TestClient
 from zoomsymbl_sandbox.provider_jobs import JobTimings
-from zoomsymbl_sandbox.provider_testkit import CallbackReceiver, make_tone_audio
+from zoomsymbl_sandbox.provider_testkit import CallbackReceiver
+
+from tests.support.eventually import eventually
+from tests.support.providers import ProviderSandboxes
 
 ClientFactory = Callable[..., Any]
 KEY = {"authorization": "sandbox-assemblyai-key"}
 
 
-@pytest.fixture(scope="module")
-def two_speakers(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """Channel 1 speaks at 0.5-1.5 s, channel 2 at 2.0-3.0 s."""
-    path = tmp_path_factory.mktemp("audio") / "meeting.flac"
-    return make_tone_audio(path, [[(0.5, 1.5)], [(2.0, 3.0)]], duration_s=3.5).read_bytes()
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[CallbackReceiver]:
-    recv = CallbackReceiver()
-    await recv.start()
-    yield recv
-    await recv.close()
+def make_aai(sandboxes: ProviderSandboxes) -> ClientFactory:
+    """A test client on a new AssemblyAI sandbox; keyword arguments override its config."""
+
+    async def make(**config: Any) -> TestClient[Any, Any]:
+        return await sandboxes.client(await sandboxes.assemblyai(**({"timings": JobTimings(0.2, 0.3)} | config)))
+
+    return make
 
 
-@pytest.fixture
-async def make_aai(tmp_path: Path) -> AsyncIterator[ClientFactory]:
-    clients: list[TestClient[Any, Any]] = []
-
-    async def make(**overrides: Any) -> TestClient[Any, Any]:
-        settings: dict[str, Any] = {"storage_dir": tmp_path / "aai", "timings": JobTimings(0.2, 0.3)}
-        client: TestClient[Any, Any] = TestClient(
-            TestServer(build_assemblyai_app(AssemblyAIConfig(**(settings | overrides))))
-        )
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
-
-
-async def _upload(client: TestClient[Any, Any], audio: bytes) -> str:
-    resp = await client.post("/v2/upload", data=audio, headers=KEY)
+async def _upload(client: TestClient[Any, Any], audio: Path | bytes) -> str:
+    data = audio.read_bytes() if isinstance(audio, Path) else audio
+    resp = await client.post("/v2/upload", data=data, headers=KEY)
     assert resp.status == 200
     url: str = (await resp.json())["upload_url"]
     return url
@@ -70,13 +49,12 @@ async def _get(client: TestClient[Any, Any], transcript_id: str) -> dict[str, An
 
 
 async def _wait_done(client: TestClient[Any, Any], transcript_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    for _ in range(200):
-        body = await _get(client, transcript_id)
-        if body["status"] in ("completed", "error"):
-            return body
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"transcript {transcript_id} stayed {body.get('status')!r}")
+    async def transcript() -> dict[str, Any]:
+        return await _get(client, transcript_id)
+
+    return await eventually(
+        transcript, lambda body: body["status"] in ("completed", "error"), what=f"transcript {transcript_id} to end"
+    )
 
 
 async def test_api_key_is_required(make_aai: ClientFactory) -> None:
@@ -89,12 +67,12 @@ async def test_api_key_is_required(make_aai: ClientFactory) -> None:
 
 
 async def test_multichannel_transcript_and_authenticated_webhook(
-    make_aai: ClientFactory, receiver: CallbackReceiver, two_speakers: bytes
+    make_aai: ClientFactory, receiver: CallbackReceiver, tone_audio: Path
 ) -> None:
     client = await make_aai()
     created = await _transcribe(
         client,
-        audio_url=await _upload(client, two_speakers),
+        audio_url=await _upload(client, tone_audio),
         multichannel=True,
         speech_understanding={"request": {"summarization": {}, "action_items": {}}},
         iab_categories=True,
@@ -144,32 +122,34 @@ async def test_unknown_understanding_tasks_and_non_english_topics_are_refused(ma
     assert (await client.post("/v2/transcript", json=french, headers=KEY)).status == 400
 
 
-async def test_speaker_labels_without_multichannel(make_aai: ClientFactory, two_speakers: bytes) -> None:
+async def test_speaker_labels_without_multichannel(make_aai: ClientFactory, tone_audio: Path) -> None:
     client = await make_aai()
-    created = await _transcribe(client, audio_url=await _upload(client, two_speakers), speaker_labels=True)
+    created = await _transcribe(client, audio_url=await _upload(client, tone_audio), speaker_labels=True)
     done = await _wait_done(client, created["id"])
     assert [u["speaker"] for u in done["utterances"]] == ["A", "B"]
     assert done["audio_channels"] is None
 
 
-async def test_jobs_over_the_cap_are_queued(make_aai: ClientFactory, two_speakers: bytes) -> None:
+async def test_jobs_over_the_cap_are_queued(make_aai: ClientFactory, tone_audio: Path) -> None:
     client = await make_aai(max_concurrent_jobs=1)
-    url = await _upload(client, two_speakers)
+    url = await _upload(client, tone_audio)
     first = await _transcribe(client, audio_url=url, multichannel=True)
     second = await _transcribe(client, audio_url=url, multichannel=True)
-    await asyncio.sleep(0.35)
-    assert [(await _get(client, t["id"]))["status"] for t in (first, second)] == ["processing", "queued"]
+
+    async def first_status() -> str:
+        return str((await _get(client, first["id"]))["status"])
+
+    await eventually(first_status, lambda status: status == "processing", what="the first job to run")
+    assert (await _get(client, second["id"]))["status"] == "queued"
     assert (await _wait_done(client, second["id"]))["status"] == "completed"
     stats = await (await client.get("/_sandbox/stats")).json()
     assert (stats["max_concurrency"], stats["max_waiting_for_slot"]) == (1, 1)
     assert stats["duplicate_submissions"] == {url: 2}
 
 
-async def test_injected_429_and_failures(
-    make_aai: ClientFactory, receiver: CallbackReceiver, two_speakers: bytes
-) -> None:
+async def test_injected_429_and_failures(make_aai: ClientFactory, receiver: CallbackReceiver, tone_audio: Path) -> None:
     client = await make_aai()
-    url = await _upload(client, two_speakers)
+    url = await _upload(client, tone_audio)
     await client.post("/_sandbox/faults", json={"reject_next": 1, "fail_next_jobs": 1})
     rejected = await client.post("/v2/transcript", json={"audio_url": url}, headers=KEY)
     assert rejected.status == 429
@@ -189,18 +169,18 @@ async def test_bad_audio_ends_in_error(make_aai: ClientFactory, receiver: Callba
     assert bad.status == 400
 
 
-async def test_too_long_audio_ends_in_error(make_aai: ClientFactory, two_speakers: bytes) -> None:
+async def test_too_long_audio_ends_in_error(make_aai: ClientFactory, tone_audio: Path) -> None:
     client = await make_aai(max_duration_s=2.0)
-    created = await _transcribe(client, audio_url=await _upload(client, two_speakers))
+    created = await _transcribe(client, audio_url=await _upload(client, tone_audio))
     assert "longer than the maximum" in (await _wait_done(client, created["id"]))["error"]
 
 
 async def test_audio_by_loopback_url(
-    make_aai: ClientFactory, receiver: CallbackReceiver, two_speakers: bytes, tmp_path: Path
+    make_aai: ClientFactory, receiver: CallbackReceiver, tone_audio: Path, tmp_path: Path
 ) -> None:
     client = await make_aai()
     source = tmp_path / "served.flac"
-    source.write_bytes(two_speakers)
+    source.write_bytes(tone_audio.read_bytes())
     created = await _transcribe(client, audio_url=receiver.file_url("m.flac", source), multichannel=True)
     done = await _wait_done(client, created["id"])
     assert [u["channel"] for u in done["utterances"]] == ["1", "2"]
@@ -208,15 +188,15 @@ async def test_audio_by_loopback_url(
 
 
 async def test_uploads_and_urls_have_their_own_size_limits(
-    make_aai: ClientFactory, receiver: CallbackReceiver, two_speakers: bytes, tmp_path: Path
+    make_aai: ClientFactory, receiver: CallbackReceiver, tone_audio: Path, tmp_path: Path
 ) -> None:
     """AssemblyAI's FAQ: /v2/upload takes 2.2 GB, an audio_url 5 GB (here scaled down to the test file)."""
-    size = len(two_speakers)
+    size = tone_audio.stat().st_size
     client = await make_aai(max_upload_bytes=size - 1, max_url_bytes=size)
-    resp = await client.post("/v2/upload", data=two_speakers, headers=KEY)
+    resp = await client.post("/v2/upload", data=tone_audio.read_bytes(), headers=KEY)
     assert resp.status == 413
     source = tmp_path / "served.flac"
-    source.write_bytes(two_speakers)
+    source.write_bytes(tone_audio.read_bytes())
     created = await _transcribe(client, audio_url=receiver.file_url("m.flac", source), multichannel=True)
     assert (await _wait_done(client, created["id"]))["status"] == "completed"
     small = await make_aai(max_url_bytes=size - 1)

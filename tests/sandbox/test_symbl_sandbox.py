@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from zoomsymbl_sandbox.provider_jobs import JobTimings
 from zoomsymbl_sandbox.provider_testkit import CallbackReceiver, make_tone_audio
-from zoomsymbl_sandbox.symbl import SymblConfig, build_symbl_app
+
+from tests.support.eventually import eventually
+from tests.support.providers import ProviderSandboxes
 
 ClientFactory = Callable[..., Any]
 SPEAKERS = [
@@ -21,36 +23,14 @@ SPEAKERS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def two_speakers(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Channel 1 speaks at 0.5-1.5 s, channel 2 at 2.0-3.0 s."""
-    path = tmp_path_factory.mktemp("audio") / "meeting.flac"
-    return make_tone_audio(path, [[(0.5, 1.5)], [(2.0, 3.0)]], duration_s=3.5)
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[CallbackReceiver]:
-    recv = CallbackReceiver()
-    await recv.start()
-    yield recv
-    await recv.close()
+def make_symbl(sandboxes: ProviderSandboxes) -> ClientFactory:
+    """A test client on a new Symbl sandbox; keyword arguments override its config."""
 
+    async def make(**config: Any) -> TestClient[Any, Any]:
+        return await sandboxes.client(await sandboxes.symbl(**({"timings": JobTimings(0.2, 0.2)} | config)))
 
-@pytest.fixture
-async def make_symbl(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    clients: list[TestClient[Any, Any]] = []
-
-    async def make(**overrides: Any) -> TestClient[Any, Any]:
-        settings: dict[str, Any] = {"storage_dir": tmp_path / "symbl", "timings": JobTimings(0.2, 0.2)}
-        config = SymblConfig(**(settings | overrides))
-        client: TestClient[Any, Any] = TestClient(TestServer(build_symbl_app(config)))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
+    return make
 
 
 async def _token(client: TestClient[Any, Any]) -> dict[str, str]:
@@ -86,13 +66,11 @@ async def _submit(
 
 
 async def _wait_status(client: TestClient[Any, Any], auth: dict[str, str], job_id: str, status: str) -> None:
-    seen = ""
-    for _ in range(200):
-        seen = (await (await client.get(f"/v1/job/{job_id}", headers=auth)).json())["status"]
-        if seen == status:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id} stayed {seen!r}, expected {status!r}")
+    async def current() -> str:
+        body: dict[str, str] = await (await client.get(f"/v1/job/{job_id}", headers=auth)).json()
+        return body["status"]
+
+    await eventually(current, lambda seen: seen == status, what=f"job {job_id} to be {status!r}")
 
 
 async def test_token_is_issued_counted_and_required(make_symbl: ClientFactory) -> None:
@@ -123,11 +101,11 @@ async def test_expired_token_is_refused(make_symbl: ClientFactory) -> None:
 
 
 async def test_job_walks_states_and_messages_follow_the_audio(
-    make_symbl: ClientFactory, receiver: CallbackReceiver, two_speakers: Path
+    make_symbl: ClientFactory, receiver: CallbackReceiver, tone_audio: Path
 ) -> None:
     client = await make_symbl()
     auth = await _token(client)
-    status, created = await _submit(client, two_speakers, auth, webhookUrl=f"{receiver.base_url}/symbl")
+    status, created = await _submit(client, tone_audio, auth, webhookUrl=f"{receiver.base_url}/symbl")
     assert status == 201, created
     assert (await (await client.get(f"/v1/job/{created['jobId']}", headers=auth)).json())["status"] == "scheduled"
     await receiver.wait_for(
@@ -145,11 +123,11 @@ async def test_job_walks_states_and_messages_follow_the_audio(
 
 
 async def test_insights_reference_the_messages(
-    make_symbl: ClientFactory, receiver: CallbackReceiver, two_speakers: Path
+    make_symbl: ClientFactory, receiver: CallbackReceiver, tone_audio: Path
 ) -> None:
     client = await make_symbl()
     auth = await _token(client)
-    _, created = await _submit(client, two_speakers, auth)
+    _, created = await _submit(client, tone_audio, auth)
     await _wait_status(client, auth, created["jobId"], "completed")
     base = f"/v1/conversations/{created['conversationId']}"
     message_ids = {m["id"] for m in (await (await client.get(f"{base}/messages", headers=auth)).json())["messages"]}
@@ -163,10 +141,10 @@ async def test_insights_reference_the_messages(
     assert [m["name"] for m in meta["members"]] == ["Elisa L", "Bob K"]
 
 
-async def test_summary_is_404_until_generated(make_symbl: ClientFactory, two_speakers: Path) -> None:
+async def test_summary_is_404_until_generated(make_symbl: ClientFactory, tone_audio: Path) -> None:
     client = await make_symbl(summary_not_ready_calls=2)
     auth = await _token(client)
-    _, created = await _submit(client, two_speakers, auth, enableSummary="true")
+    _, created = await _submit(client, tone_audio, auth, enableSummary="true")
     url = f"/v1/conversations/{created['conversationId']}/summary"
     assert (await client.get(url, headers=auth)).status == 400  # not processed yet
     await _wait_status(client, auth, created["jobId"], "completed")
@@ -200,18 +178,18 @@ async def test_summary_is_404_until_generated(make_symbl: ClientFactory, two_spe
     ],
 )
 async def test_channel_metadata_must_match_the_file(
-    make_symbl: ClientFactory, two_speakers: Path, metadata: list[dict[str, Any]]
+    make_symbl: ClientFactory, tone_audio: Path, metadata: list[dict[str, Any]]
 ) -> None:
     client = await make_symbl()
-    status, body = await _submit(client, two_speakers, await _token(client), channelMetadata=json.dumps(metadata))
+    status, body = await _submit(client, tone_audio, await _token(client), channelMetadata=json.dumps(metadata))
     assert status == 400
     assert "channel" in body["message"]
 
 
-async def test_bad_audio_is_rejected(make_symbl: ClientFactory, two_speakers: Path, tmp_path: Path) -> None:
+async def test_bad_audio_is_rejected(make_symbl: ClientFactory, tone_audio: Path, tmp_path: Path) -> None:
     client = await make_symbl(max_duration_s=3.0)
     auth = await _token(client)
-    status, body = await _submit(client, two_speakers, auth)
+    status, body = await _submit(client, tone_audio, auth)
     assert (status, "maximum" in body["message"]) == (400, True)
     junk = tmp_path / "junk.flac"
     junk.write_bytes(b"this is not audio" * 100)
@@ -220,11 +198,11 @@ async def test_bad_audio_is_rejected(make_symbl: ClientFactory, two_speakers: Pa
     assert not list((tmp_path / "symbl").iterdir())  # rejected uploads are not kept
 
 
-async def test_concurrency_cap_answers_429_and_is_recorded(make_symbl: ClientFactory, two_speakers: Path) -> None:
+async def test_concurrency_cap_answers_429_and_is_recorded(make_symbl: ClientFactory, tone_audio: Path) -> None:
     client = await make_symbl(max_concurrent_jobs=1)
     auth = await _token(client)
-    first, _ = await _submit(client, two_speakers, auth, name="meeting-a")
-    second, body = await _submit(client, two_speakers, auth, name="meeting-b")
+    first, _ = await _submit(client, tone_audio, auth, name="meeting-a")
+    second, body = await _submit(client, tone_audio, auth, name="meeting-b")
     assert (first, second, body) == (201, 429, {"message": "Too many requests"})
     stats = await (await client.get("/_sandbox/stats")).json()
     assert stats["max_concurrency"] == 1
@@ -233,42 +211,42 @@ async def test_concurrency_cap_answers_429_and_is_recorded(make_symbl: ClientFac
     assert stats["max_submits_in_1s_window"] == 2
 
 
-async def test_simultaneous_submits_never_exceed_the_cap(make_symbl: ClientFactory, two_speakers: Path) -> None:
+async def test_simultaneous_submits_never_exceed_the_cap(make_symbl: ClientFactory, tone_audio: Path) -> None:
     client = await make_symbl(max_concurrent_jobs=2)
     auth = await _token(client)
-    results = await asyncio.gather(*(_submit(client, two_speakers, auth, name=f"m{i}") for i in range(5)))
+    results = await asyncio.gather(*(_submit(client, tone_audio, auth, name=f"m{i}") for i in range(5)))
     assert sorted(status for status, _ in results) == [201, 201, 429, 429, 429]
     stats = await (await client.get("/_sandbox/stats")).json()
     assert (stats["max_concurrency"], stats["in_flight"], stats["submit_attempts"]) == (2, 2, 5)
 
 
-async def test_rate_limit_answers_429(make_symbl: ClientFactory, two_speakers: Path) -> None:
+async def test_rate_limit_answers_429(make_symbl: ClientFactory, tone_audio: Path) -> None:
     client = await make_symbl(rate_limit_per_s=0.5, rate_burst=1, max_concurrent_jobs=5)
     auth = await _token(client)
-    statuses = [(await _submit(client, two_speakers, auth, name=f"m{i}"))[0] for i in range(2)]
+    statuses = [(await _submit(client, tone_audio, auth, name=f"m{i}"))[0] for i in range(2)]
     assert statuses == [201, 429]
 
 
 async def test_failed_job_reports_failed(
-    make_symbl: ClientFactory, receiver: CallbackReceiver, two_speakers: Path
+    make_symbl: ClientFactory, receiver: CallbackReceiver, tone_audio: Path
 ) -> None:
     client = await make_symbl(callback_id_field="id")
     auth = await _token(client)
-    _, created = await _submit(client, two_speakers, auth, name="demo [fail]", webhookUrl=receiver.base_url)
+    _, created = await _submit(client, tone_audio, auth, name="demo [fail]", webhookUrl=receiver.base_url)
     await receiver.wait_for(lambda cbs: len(cbs) == 2)
     assert receiver.callbacks[-1].payload == {"id": created["jobId"], "status": "failed"}
     messages = await client.get(f"/v1/conversations/{created['conversationId']}/messages", headers=auth)
     assert messages.status == 400
 
 
-async def test_injected_faults(make_symbl: ClientFactory, receiver: CallbackReceiver, two_speakers: Path) -> None:
+async def test_injected_faults(make_symbl: ClientFactory, receiver: CallbackReceiver, tone_audio: Path) -> None:
     client = await make_symbl(max_concurrent_jobs=5)
     auth = await _token(client)
     faults = {"reject_next": 1, "reject_status": 500, "drop_callbacks": 1, "duplicate_callbacks": 1}
     assert (await client.post("/_sandbox/faults", json=faults)).status == 200
     assert (await client.post("/_sandbox/faults", json={"nonsense": 1})).status == 400
-    assert (await _submit(client, two_speakers, auth))[0] == 500
-    status, created = await _submit(client, two_speakers, auth, webhookUrl=receiver.base_url)
+    assert (await _submit(client, tone_audio, auth))[0] == 500
+    status, created = await _submit(client, tone_audio, auth, webhookUrl=receiver.base_url)
     assert status == 201
     await _wait_status(client, auth, created["jobId"], "completed")
     await receiver.wait_for(lambda cbs: len(cbs) == 2)
@@ -278,11 +256,11 @@ async def test_injected_faults(make_symbl: ClientFactory, receiver: CallbackRece
     assert stats["callbacks"] == {"dropped": 1, "sent": 1, "duplicate": 1}
 
 
-async def test_audio_by_url(make_symbl: ClientFactory, receiver: CallbackReceiver, two_speakers: Path) -> None:
+async def test_audio_by_url(make_symbl: ClientFactory, receiver: CallbackReceiver, tone_audio: Path) -> None:
     client = await make_symbl()
     auth = await _token(client)
     body = {
-        "url": receiver.file_url("meeting.flac", two_speakers),
+        "url": receiver.file_url("meeting.flac", tone_audio),
         "name": "by url",
         "channelMetadata": SPEAKERS,
         "enableSeparateRecognitionPerChannel": True,
@@ -297,13 +275,11 @@ async def test_audio_by_url(make_symbl: ClientFactory, receiver: CallbackReceive
     assert remote.status == 400
 
 
-async def test_a_summary_exists_only_when_enable_summary_was_given(
-    make_symbl: ClientFactory, two_speakers: Path
-) -> None:
+async def test_a_summary_exists_only_when_enable_summary_was_given(make_symbl: ClientFactory, tone_audio: Path) -> None:
     client = await make_symbl(summary_not_ready_calls=1)
     auth = await _token(client)
-    _, plain = await _submit(client, two_speakers, auth, name="no summary asked")
-    _, asked = await _submit(client, two_speakers, auth, name="summary asked", enableSummary="true")
+    _, plain = await _submit(client, tone_audio, auth, name="no summary asked")
+    _, asked = await _submit(client, tone_audio, auth, name="summary asked", enableSummary="true")
     for created in (plain, asked):
         await _wait_status(client, auth, created["jobId"], "completed")
 
@@ -323,28 +299,26 @@ async def test_a_summary_exists_only_when_enable_summary_was_given(
 
 @pytest.mark.parametrize("content_type", ["audio/flac", "application/octet-stream", "audio/ogg", "video/mp4"])
 async def test_a_content_type_symbl_does_not_list_is_refused(
-    make_symbl: ClientFactory, two_speakers: Path, content_type: str
+    make_symbl: ClientFactory, tone_audio: Path, content_type: str
 ) -> None:
     client = await make_symbl()
-    status, body = await _submit(client, two_speakers, await _token(client), content_type)
+    status, body = await _submit(client, tone_audio, await _token(client), content_type)
     assert status == 400
     assert f"Content-Type {content_type!r} is not accepted" in body["message"]
     stats = await (await client.get("/_sandbox/stats")).json()
     assert stats["submissions_by_name"] == {}
 
 
-async def test_a_declared_format_must_be_the_files(
-    make_symbl: ClientFactory, two_speakers: Path, tmp_path: Path
-) -> None:
+async def test_a_declared_format_must_be_the_files(make_symbl: ClientFactory, tone_audio: Path, tmp_path: Path) -> None:
     client = await make_symbl(max_concurrent_jobs=5)
     auth = await _token(client)
-    status, body = await _submit(client, two_speakers, auth, "audio/wav")
+    status, body = await _submit(client, tone_audio, auth, "audio/wav")
     assert (status, body["message"]) == (400, "Content-Type declares 'wav' audio but the file holds 'flac'")
     wav = make_tone_audio(tmp_path / "meeting.wav", [[(0.5, 1.5)], [(2.0, 3.0)]], duration_s=3.5)
     for media in ("audio/wav", "audio/wave", None):
         status, body = await _submit(client, wav, auth, media, name=f"wav as {media}")
         assert status == 201, body
-    status, _ = await _submit(client, two_speakers, auth, None, name="flac, detected")
+    status, _ = await _submit(client, tone_audio, auth, None, name="flac, detected")
     assert status == 201
 
 
@@ -360,10 +334,10 @@ async def test_more_than_two_channels_are_refused(make_symbl: ClientFactory, tmp
     assert body["message"] == "channelMetadata names channel 3; mono and dual-channel audio files are supported"
 
 
-async def test_diarization_takes_priority_over_channel_metadata(make_symbl: ClientFactory, two_speakers: Path) -> None:
+async def test_diarization_takes_priority_over_channel_metadata(make_symbl: ClientFactory, tone_audio: Path) -> None:
     client = await make_symbl()
     auth = await _token(client)
-    _, created = await _submit(client, two_speakers, auth, enableSpeakerDiarization="true", diarizationSpeakerCount="2")
+    _, created = await _submit(client, tone_audio, auth, enableSpeakerDiarization="true", diarizationSpeakerCount="2")
     await _wait_status(client, auth, created["jobId"], "completed")
     url = f"/v1/conversations/{created['conversationId']}/messages"
     messages = (await (await client.get(url, headers=auth)).json())["messages"]
