@@ -34,6 +34,15 @@ from zoomsymbl_common.records import (
 )
 
 AT = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+PART = {
+    "index": 0,
+    "count": 1,
+    "offset_seconds": 0.0,
+    "duration_seconds": 9.5,
+    "bucket": "b",
+    "object_key": "k",
+    "size_bytes": 10,
+}
 
 # ---------------------------------------------------------------- orders and filters
 
@@ -117,7 +126,7 @@ SAMPLES: list[tuple[type[Record], dict[str, object]]] = [
             "host_email": "h@example.com",
             "channel_map": [{"channel": 1, "participant_name": "Ann", "participant_email": None}],
             "speaker_stats": [{"channel": 1, "talk_seconds": 3.5}],
-            "split": {"input_hash": "h", "generation": 1, "planned": 2, "count": 2, "parts": [{"index": 0}]},
+            "split": {"input_hash": "h", "generation": 1, "planned": 1, "count": 1, "parts": [PART]},
             "provider": "symbl",
             "part_count": 2,
             "created_at": AT,

@@ -44,7 +44,7 @@ async def test_a_mix_creates_the_meeting_when_ingest_has_not(mongo: Mongo) -> No
     state = MeetingState(mongo.db)
     assert await state.record_mix(EVENT, record())
     doc = await meeting(mongo)
-    assert doc["stage"] == "mixed"
+    assert (doc["stage"], doc["generation"]) == ("mixed", 0)
     assert doc["channel_map"] == [
         {
             "channel": 1,

@@ -121,7 +121,7 @@ class Submitter:
             "meeting_uuid": meeting_uuid,
             "generation": generation,
             "stage": "submitted",
-            "topic_text": topic,
+            "topic": topic,
             "host_email": HOST,
             "channel_map": [{"channel": i + 1, "participant_name": n} for i, (n, _) in enumerate(SPEAKERS)],
             "speaker_stats": [{"channel": 1, "talk_seconds": 60.0}, {"channel": 2, "talk_seconds": 180.0}],
@@ -170,7 +170,7 @@ class Submitter:
 
     async def store_ids(self, job: JobRecord, ids: dict[str, str]) -> JobRecord:
         """What the submitter's ``record_submitted`` does once the provider answered."""
-        update = {"$set": {**ids, "status": "submitted", "updated_at": utcnow()}}
+        update = {"$set": {**ids, "status": "scheduled", "updated_at": utcnow()}}
         await self.mongo.db[JOBS].update_one({"_id": job.key, "job_id": None}, update)
         doc = await self.mongo.db[JOBS].find_one({"_id": job.key})
         assert doc is not None
@@ -199,14 +199,15 @@ class Submitter:
     ) -> JobRecord:
         now = utcnow()
         doc: Document = {
+            "_id": job_ref,
             "idempotency_key": job_ref,
             "job_ref": job_ref,
             "tenant": tenant,
             "meeting_uuid": meeting_uuid,
             "generation": generation,
             "provider": provider,
-            "status": "submitted",
-            "limiter_key": account,
+            "status": "scheduled",
+            "limiter_account_key": account,
             "created_at": now,
             "updated_at": now,
             "history": [],

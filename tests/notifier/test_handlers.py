@@ -10,6 +10,7 @@ from email.message import EmailMessage
 import pytest
 from zoomsymbl_common.events import JobStatusReported, MeetingFailed, RecordingCompleted, Service
 from zoomsymbl_common.mongo import JOBS, MEETINGS
+from zoomsymbl_common.records import Failure
 from zoomsymbl_sandbox.provider_testkit import CallbackReceiver
 
 from tests.notifier.conftest import Notifier
@@ -55,7 +56,7 @@ async def test_a_report_naming_another_meeting_is_dead_lettered(notifier: Notifi
     )
     await notifier.publish_to_kafka(event)
     assert [d.event_id for d in notifier.dead_letters] == ["e-other"]
-    assert (await notifier.job(job))["status"] == "submitted"
+    assert (await notifier.job(job))["status"] == "scheduled"
 
 
 def _failure(
@@ -72,7 +73,7 @@ def _failure(
 
 
 async def _failed_meeting(notifier: Notifier, meeting_uuid: str, topic: str = "Board meeting") -> None:
-    failure = {"service": "mixer", "stage": "download", "reason": "zoom refused file 'f1'"}
+    failure = Failure.build("mixer", "download", "zoom refused file 'f1'").to_document()
     await notifier.submitter.meeting(meeting_uuid, topic=topic, stage="failed", failure=failure)
 
 

@@ -51,7 +51,17 @@ def test_document_round_trip_is_lossless() -> None:
 
 
 def _job(conversation_id: str) -> JobRecord:
-    doc = {"_id": 1, "tenant": "acme", "meeting_uuid": "m", "provider": "symbl", "conversation_id": conversation_id}
+    doc = {
+        "_id": "k",
+        "idempotency_key": "k",
+        "job_ref": "k",
+        "tenant": "acme",
+        "meeting_uuid": "m",
+        "provider": "symbl",
+        "status": "completed",
+        "job_id": "j",
+        "conversation_id": conversation_id,
+    }
     return JobRecord.from_doc(doc)
 
 

@@ -13,8 +13,10 @@ pytestmark = pytest.mark.integration
 
 
 async def _insert(mongo: Mongo, **fields: object) -> JobRecord:
+    key = f"k-{fields.get('job_id', 'j')}-{fields.get('part_index', 0)}"
     doc = {
-        "idempotency_key": f"k-{fields.get('job_id', 'j')}-{fields.get('part_index', 0)}",
+        "_id": key,
+        "idempotency_key": key,
         "job_ref": f"ref-{fields.get('job_id', 'j')}",
         "tenant": "acme",
         "meeting_uuid": "m",
@@ -22,8 +24,8 @@ async def _insert(mongo: Mongo, **fields: object) -> JobRecord:
         "provider": "symbl",
         "job_id": "j",
         "conversation_id": "c",
-        "status": "submitted",
-        "limiter_key": "symbl:app",
+        "status": "scheduled",
+        "limiter_account_key": "symbl:app",
         "updated_at": utcnow(),
         **fields,
     }

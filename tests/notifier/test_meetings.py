@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from zoomsymbl_common.mongo import MEETINGS, Mongo
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_notifier.meetings import Meetings, Speaker, facts_from_doc
 
 
 def test_facts_pair_channels_with_talk_time_and_tolerate_garbage() -> None:
     doc = {
-        "topic_text": "Sync",
+        "tenant": "acme",
+        "meeting_uuid": "m",
+        "topic": "Sync",
         "host_email": "h@example.com",
         "channel_map": [{"channel": 2, "participant_name": "Ben"}, {"channel": 1, "participant_name": "Ann"}, "junk"],
         "speaker_stats": [{"channel": 1, "talk_seconds": 12.5}, {"channel": "x"}],
@@ -23,7 +26,7 @@ def test_facts_pair_channels_with_talk_time_and_tolerate_garbage() -> None:
 @pytest.mark.integration
 async def test_stages_only_move_forward_within_a_generation(mongo: Mongo) -> None:
     meetings = Meetings(mongo)
-    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "m", "stage": "submitted"})
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "m", "generation": 0, "stage": "submitted"})
 
     assert await meetings.advance("acme", "m", 0, "processing")
     assert await meetings.advance("acme", "m", 0, "notified")
@@ -53,11 +56,11 @@ async def test_failure_records_stage_and_reason_once(mongo: Mongo) -> None:
 @pytest.mark.integration
 async def test_is_failed_only_in_the_generation_that_failed(mongo: Mongo) -> None:
     meetings = Meetings(mongo)
-    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "old", "stage": "failed"})
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "old", "generation": 0, "stage": "failed"})
     await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "new", "generation": 2, "stage": "failed"})
-    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "ok", "stage": "notified"})
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "ok", "generation": 0, "stage": "notified"})
 
-    assert await meetings.is_failed("acme", "old", 0), "no generation field: generation 0"
+    assert await meetings.is_failed("acme", "old", 0)
     assert await meetings.is_failed("acme", "new", 2)
     assert not await meetings.is_failed("acme", "new", 1)
     assert not await meetings.is_failed("acme", "ok", 0)

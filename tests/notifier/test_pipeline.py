@@ -97,7 +97,7 @@ async def test_forged_callback_is_refused_and_the_meeting_is_untouched(notifier:
     async with notifier.submitter.session.post(forged, json={"jobId": job.job_id, "status": "completed"}) as resp:
         assert resp.status == 401
     await notifier.queue.join()
-    assert (await notifier.job(job))["status"] == "submitted"
+    assert (await notifier.job(job))["status"] == "scheduled"
     assert (await notifier.meeting("m-forged"))["stage"] == "submitted"
     assert notifier.smtp.messages == []
 

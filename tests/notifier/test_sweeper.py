@@ -23,7 +23,7 @@ async def test_lost_callbacks_are_made_up_for_by_the_sweeper(notifier: Notifier)
     await notifier.submitter.meeting("m-lost")
     job = await notifier.submitter.submit("m-lost")
     await notifier.sandbox_done(job)
-    assert (await notifier.job(job))["status"] == "submitted"
+    assert (await notifier.job(job))["status"] == "scheduled"
 
     async def swept() -> bool:
         await notifier.sweep()
@@ -80,13 +80,15 @@ async def test_jobs_the_provider_cannot_answer_for_are_skipped_until_stale_again
     await notifier.submitter.meeting("m-down")
     job = await notifier.submitter.submit("m-down")
     ghost = {
+        "_id": "k-ghost",
         "idempotency_key": "k-ghost",
+        "job_ref": "k-ghost",
         "tenant": "ghost",
         "meeting_uuid": "m-ghost",
         "provider": "symbl",
         "job_id": "ghost-job",
         "conversation_id": "c",
-        "status": "submitted",
+        "status": "scheduled",
         "updated_at": utcnow() - timedelta(hours=1),
     }
     await notifier.mongo.db[JOBS].insert_one(ghost)
@@ -98,7 +100,7 @@ async def test_jobs_the_provider_cannot_answer_for_are_skipped_until_stale_again
         return report.polled == 2
 
     await eventually(polled, what="both stale jobs to be polled")
-    assert (await notifier.job(job))["status"] == "submitted"
+    assert (await notifier.job(job))["status"] == "scheduled"
     assert (await Sweeper(notifier.pipeline).sweep()).polled == 0, "not polled again before it is stale again"
     assert notifier.smtp.messages == []
 
@@ -107,13 +109,15 @@ async def test_each_poll_without_news_doubles_the_wait_before_the_next(notifier:
     """A report queued behind a lagging consumer is not followed by ever more reports of the same job."""
     stale = notifier.pipeline.settings.sweeper_stale_after_seconds
     ghost = {
+        "_id": "k-backoff",
         "idempotency_key": "k-backoff",
+        "job_ref": "k-backoff",
         "tenant": "ghost",
         "meeting_uuid": "m-backoff",
         "provider": "symbl",
         "job_id": "backoff-job",
         "conversation_id": "c",
-        "status": "submitted",
+        "status": "scheduled",
         "updated_at": utcnow() - timedelta(hours=10),
     }
     await notifier.mongo.db[JOBS].insert_one(ghost)
@@ -135,6 +139,7 @@ async def test_notes_of_jobs_that_never_got_an_id_are_dropped_not_polled(notifie
     rejected = {
         "_id": "k-rej",
         "idempotency_key": "k-rej",
+        "job_ref": "k-rej",
         "tenant": "acme",
         "meeting_uuid": "m-rej",
         "provider": "symbl",
@@ -143,6 +148,7 @@ async def test_notes_of_jobs_that_never_got_an_id_are_dropped_not_polled(notifie
     waiting = {
         "_id": "k-wait",
         "idempotency_key": "k-wait",
+        "job_ref": "k-wait",
         "tenant": "acme",
         "meeting_uuid": "m-wait",
         "provider": "symbl",

@@ -54,6 +54,7 @@ async def client(mongo: Mongo, kafka: Kafka) -> AsyncIterator[TestClient[Any, An
     for provider, job_id in (("symbl", "sj-1"), ("assemblyai", "at-1")):
         await mongo.db[JOBS].insert_one(
             {
+                "_id": f"ref-{job_id}",
                 "idempotency_key": f"ref-{job_id}",
                 "job_ref": f"ref-{job_id}",
                 "tenant": "acme",
@@ -62,7 +63,7 @@ async def client(mongo: Mongo, kafka: Kafka) -> AsyncIterator[TestClient[Any, An
                 "provider": provider,
                 "job_id": job_id,
                 "conversation_id": "c",
-                "status": "submitted",
+                "status": "scheduled",
                 "updated_at": utcnow(),
             }
         )
@@ -111,7 +112,7 @@ async def test_forged_tokens_are_refused_and_change_nothing(
     assert resp.status == 401
     assert kafka.events == []
     doc = await mongo.db[JOBS].find_one({"job_id": "sj-1"})
-    assert doc is not None and doc["status"] == "submitted"
+    assert doc is not None and doc["status"] == "scheduled"
 
 
 async def test_valid_token_for_an_unknown_or_different_job_is_not_found(

@@ -21,7 +21,9 @@ async def stage(mongo: Mongo) -> str:
 
 
 async def test_a_mixed_meeting_becomes_submitted(mongo: Mongo) -> None:
-    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": "mixed"})
+    await mongo.db[MEETINGS].insert_one(
+        {"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "generation": 0, "stage": "mixed"}
+    )
     assert await MeetingStore(mongo).mark_submitted(EVENT, "symbl", 2)
     assert await stage(mongo) == "submitted"
     assert not await MeetingStore(mongo).mark_submitted(EVENT, "symbl", 2)
@@ -29,13 +31,17 @@ async def test_a_mixed_meeting_becomes_submitted(mongo: Mongo) -> None:
 
 @pytest.mark.parametrize("later", ["processing", "completed", "notified", "failed"])
 async def test_a_meeting_further_along_is_not_moved_back(mongo: Mongo, later: str) -> None:
-    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": later})
+    await mongo.db[MEETINGS].insert_one(
+        {"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "generation": 0, "stage": later}
+    )
     assert not await MeetingStore(mongo).mark_submitted(EVENT, "symbl", 1)
     assert await stage(mongo) == later
 
 
 async def test_a_failure_names_the_stage_and_the_reason(mongo: Mongo) -> None:
-    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": "mixed"})
+    await mongo.db[MEETINGS].insert_one(
+        {"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "generation": 0, "stage": "mixed"}
+    )
     assert await MeetingStore(mongo).mark_failed(EVENT, "submit", "symbl answered HTTP 400: 'bad audio'")
     doc = await mongo.db[MEETINGS].find_one({"meeting_uuid": EVENT.meeting_uuid})
     assert doc is not None
@@ -45,7 +51,9 @@ async def test_a_failure_names_the_stage_and_the_reason(mongo: Mongo) -> None:
 
 
 async def test_a_meeting_the_submitter_failed_is_failed_again_so_a_redelivery_announces_it(mongo: Mongo) -> None:
-    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": "mixed"})
+    await mongo.db[MEETINGS].insert_one(
+        {"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "generation": 0, "stage": "mixed"}
+    )
     meetings = MeetingStore(mongo)
     assert await meetings.mark_failed(EVENT, "submit", "symbl answered HTTP 400: 'bad audio'")
     assert await meetings.mark_failed(EVENT, "submit", "symbl answered HTTP 400: 'bad audio'")
@@ -55,7 +63,7 @@ async def test_a_meeting_the_submitter_failed_is_failed_again_so_a_redelivery_an
 async def test_a_meeting_another_service_failed_is_left_as_it_is(mongo: Mongo) -> None:
     failure = {"service": "notifier", "stage": "provider", "reason": "symbl job failed"}
     await mongo.db[MEETINGS].insert_one(
-        {"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": "failed", "failure": failure}
+        {"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "generation": 0, "stage": "failed", "failure": failure}
     )
     assert not await MeetingStore(mongo).mark_failed(EVENT, "retry", "late")
     doc = await mongo.db[MEETINGS].find_one({"meeting_uuid": EVENT.meeting_uuid})
@@ -63,13 +71,17 @@ async def test_a_meeting_another_service_failed_is_left_as_it_is(mongo: Mongo) -
 
 
 async def test_a_completed_meeting_is_not_failed_by_a_late_give_up(mongo: Mongo) -> None:
-    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": "completed"})
+    await mongo.db[MEETINGS].insert_one(
+        {"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "generation": 0, "stage": "completed"}
+    )
     assert not await MeetingStore(mongo).mark_failed(EVENT, "retry", "late")
     assert await stage(mongo) == "completed"
 
 
 async def test_the_split_plan_is_reused_only_for_the_same_input(mongo: Mongo) -> None:
-    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": "mixed"})
+    await mongo.db[MEETINGS].insert_one(
+        {"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "generation": 0, "stage": "mixed"}
+    )
     parts = [Part(0, 2, 0.0, 10.0, "b", "k.part1.flac", 5), Part(1, 2, 10.0, 9.0, "b", "k.part2.flac", 4)]
     meetings = MeetingStore(mongo)
     await meetings.save_split_plan(EVENT, parts)
@@ -80,7 +92,9 @@ async def test_the_split_plan_is_reused_only_for_the_same_input(mongo: Mongo) ->
 
 
 async def test_a_plan_cut_into_more_parts_than_planned_is_found_under_the_planned_count(mongo: Mongo) -> None:
-    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": "mixed"})
+    await mongo.db[MEETINGS].insert_one(
+        {"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "generation": 0, "stage": "mixed"}
+    )
     parts = [Part(i, 3, 10.0 * i, 10.0, "b", f"k.part{i + 1}.flac", 5) for i in range(3)]
     meetings = MeetingStore(mongo)
     await meetings.save_split_plan(EVENT, parts, planned=2)

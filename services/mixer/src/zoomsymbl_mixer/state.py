@@ -27,17 +27,21 @@ from zoomsymbl_common.events import (
     utcnow,
 )
 from zoomsymbl_common.logs import register_secret
-from zoomsymbl_common.mongo import MEETINGS, SECRETS, Document, guarded
+from zoomsymbl_common.mongo import Document, guarded
+from zoomsymbl_common.records import (
+    MEETINGS,
+    SECRETS,
+    Failure,
+    MalformedRecord,
+    MeetingSecret,
+    StoredObject,
+    forward_filter,
+    meeting_insert,
+    meeting_key,
+)
 from zoomsymbl_common.telemetry import current_trace_id
 
 SERVICE = "mixer"
-# A meeting the mixer may (re)write: not yet mixed, or failed by the mixer itself.
-_MIXABLE: Document = {
-    "$or": [
-        {"stage": {"$in": [None, "received"]}},
-        {"stage": "failed", "failure.service": SERVICE},
-    ]
-}
 
 
 class RawObject(BaseModel):
@@ -116,13 +120,15 @@ class MeetingState:
 
     async def download_token(self, tenant: str, meeting_uuid: str) -> DownloadToken | None:
         """The token ingest stored for this meeting, if any."""
-        doc = await guarded(self.db[SECRETS].find_one({"tenant": tenant, "meeting_uuid": meeting_uuid}))
-        value = doc.get("download_token") if doc else None
-        if not isinstance(value, str) or not value:
+        doc = await guarded(self.db[SECRETS].find_one(meeting_key(tenant, meeting_uuid)))
+        if doc is None:
             return None
-        register_secret(value)
-        expires = doc.get("expires_at") if doc else None
-        return DownloadToken(SecretStr(value), expires if isinstance(expires, datetime) else None)
+        try:
+            secret = MeetingSecret.from_document(doc)
+        except MalformedRecord:
+            return None  # no usable token: the mixer falls back to the account's OAuth token
+        register_secret(secret.download_token)
+        return DownloadToken(SecretStr(secret.download_token), secret.expires_at)
 
     async def find_mix(self, tenant: str, meeting_uuid: str, input_hash: str) -> MixRecord | None:
         """The mix already made from exactly these inputs, if any."""
@@ -141,7 +147,9 @@ class MeetingState:
             "mix": mix,
             "channel_map": mix["channel_map"],
             "speaker_stats": mix["speaker_stats"],
-            "objects.mixed": {"bucket": record.bucket, "key": record.object_key, "size": record.size_bytes},
+            "objects.mixed": StoredObject(
+                bucket=record.bucket, key=record.object_key, size=record.size_bytes
+            ).to_document(),
             "objects.raw": [raw.model_dump() for raw in record.raw_objects],
             "updated_at": now,
         }
@@ -152,22 +160,21 @@ class MeetingState:
         advance: Document = {**fields, "stage": "mixed", "mixed_at": now}
         if await self._advance(event, advance, unset={"failure": ""}):
             return True
-        await guarded(
-            self.db[MEETINGS].update_one({"tenant": event.tenant, "meeting_uuid": event.meeting_uuid}, {"$set": fields})
-        )
+        await guarded(self.db[MEETINGS].update_one(meeting_key(event.tenant, event.meeting_uuid), {"$set": fields}))
         return False
 
     async def mark_failed(self, event: RecordingCompleted, stage: str, reason: str) -> bool:
         """Mark the meeting failed by the mixer with ``stage`` and ``reason``, unless it moved on."""
-        failure = {"service": SERVICE, "stage": stage, "reason": reason[:1000], "at": utcnow()}
-        return await self._advance(event, {"stage": "failed", "failure": failure, "updated_at": utcnow()})
+        failure = Failure.build(SERVICE, stage, reason)
+        return await self._advance(event, {**failure.fields(), "updated_at": failure.at})
 
     async def _advance(self, event: RecordingCompleted, fields: Document, unset: Document | None = None) -> bool:
-        query = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, **_MIXABLE}
-        update: dict[str, Any] = {
-            "$set": fields,
-            "$setOnInsert": {"created_at": utcnow(), "host_email": event.host_email, "topic": event.topic_text},
-        }
+        # Not yet mixed, or failed by the mixer itself; any generation (a forced replay re-mixes).
+        query = forward_filter(event.tenant, event.meeting_uuid, "mixed", generation=None, refail_by=SERVICE)
+        insert = meeting_insert(
+            host_email=event.host_email, topic=event.topic_text, generation=event.generation, created_at=utcnow()
+        )
+        update: dict[str, Any] = {"$set": fields, "$setOnInsert": insert}
         if unset:
             update["$unset"] = unset
         try:

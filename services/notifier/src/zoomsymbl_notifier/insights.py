@@ -13,8 +13,9 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from zoomsymbl_common.events import utcnow
-from zoomsymbl_common.mongo import INSIGHTS, Document, Mongo, guarded
+from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.providers.base import InsightItem, Insights, SummaryTopic, TranscriptMessage
+from zoomsymbl_common.records import INSIGHTS, StoredInsights
 
 from zoomsymbl_notifier.jobs import JobRecord
 
@@ -126,16 +127,18 @@ class InsightsStore:
     async def put(self, job: JobRecord, insights: Insights) -> None:
         """Store (or overwrite with the same facts) the insights of ``job``'s conversation."""
         key = {"provider": job.provider, "conversation_id": job.conversation_id}
-        doc = {
-            "tenant": job.tenant,
-            "meeting_uuid": job.meeting_uuid,
-            "generation": job.generation,
-            "job_id": job.job_id,
-            "part_index": job.part_index,
-            "part_offset_seconds": job.part_offset_seconds,
-            "insights": to_doc(insights),
-            "stored_at": utcnow(),
-        }
+        doc = StoredInsights(
+            provider=job.provider,
+            conversation_id=job.conversation_id,
+            tenant=job.tenant,
+            meeting_uuid=job.meeting_uuid,
+            generation=job.generation,
+            job_id=job.job_id,
+            part_index=job.part_index,
+            part_offset_seconds=job.part_offset_seconds,
+            insights=to_doc(insights),
+            stored_at=utcnow(),
+        ).to_document()
         try:
             await guarded(self._col.update_one(key, {"$set": doc}, upsert=True))
         except DuplicateKeyError:
@@ -145,4 +148,4 @@ class InsightsStore:
     async def get(self, job: JobRecord) -> Insights | None:
         """The stored insights of ``job``'s conversation."""
         doc = await guarded(self._col.find_one({"provider": job.provider, "conversation_id": job.conversation_id}))
-        return from_doc(doc["insights"]) if doc else None
+        return from_doc(StoredInsights.from_document(doc).insights) if doc else None

@@ -9,31 +9,36 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Literal
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from zoomsymbl_common.events import JobStatus, Provider, utcnow
-from zoomsymbl_common.mongo import EARLY_CALLBACKS, JOBS, Document, Mongo, guarded
-
-from zoomsymbl_notifier.statuses import TERMINAL, replaceable_statuses
-
-# The submitter writes ``limiter_key``; the longer names are accepted for safety.
-_LIMITER_FIELDS = ("limiter_key", "limiter_account_key", "account_key")
+from zoomsymbl_common.mongo import Document, Mongo, guarded
+from zoomsymbl_common.records import (
+    EARLY_CALLBACKS,
+    JOBS,
+    TERMINAL,
+    EarlyCallback,
+    Job,
+    JobEvent,
+    StoredJobStatus,
+    job_forward_filter,
+)
 
 
 @dataclass(frozen=True)
 class JobRecord:
     """One provider job (one part of a meeting)."""
 
-    key: Any
+    key: str
     tenant: str
     meeting_uuid: str
     generation: int
     provider: Provider
     job_id: str
     conversation_id: str
-    status: str | None
+    status: StoredJobStatus
     part_index: int
     part_count: int
     part_offset_seconds: float
@@ -53,27 +58,31 @@ class JobRecord:
 
     @classmethod
     def from_doc(cls, doc: Document) -> JobRecord:
-        """Read a submitter-written document, tolerating optional fields."""
-        limiter = next((doc[f] for f in _LIMITER_FIELDS if doc.get(f)), None)
+        """Read a submitter-written document (:class:`MalformedRecord` when it is not one)."""
+        return cls.from_job(Job.from_document(doc))
+
+    @classmethod
+    def from_job(cls, job: Job) -> JobRecord:
+        """The notifier's view of a validated job document."""
         return cls(
-            key=doc["_id"],
-            tenant=str(doc["tenant"]),
-            meeting_uuid=str(doc["meeting_uuid"]),
-            generation=int(doc.get("generation") or 0),
-            provider=doc["provider"],
-            job_id=str(doc.get("job_id") or ""),
-            conversation_id=str(doc.get("conversation_id") or ""),
-            status=doc.get("status"),
-            part_index=int(doc.get("part_index") or 0),
-            part_count=int(doc.get("part_count") or 1),
-            part_offset_seconds=float(doc.get("part_offset_seconds") or 0.0),
-            job_ref=doc.get("job_ref"),
-            idempotency_key=doc.get("idempotency_key"),
-            limiter_account_key=str(limiter) if limiter else None,
-            insights_stored=doc.get("insights_stored_at") is not None,
-            processed=doc.get("processed_at") is not None,
-            trace_context=_carrier(doc.get("trace_context")),
-            sweeps=int(doc.get("sweeps") or 0),
+            key=job.id,
+            tenant=job.tenant,
+            meeting_uuid=job.meeting_uuid,
+            generation=job.generation,
+            provider=job.provider,
+            job_id=job.job_id or "",
+            conversation_id=job.conversation_id or "",
+            status=job.status,
+            part_index=job.part_index,
+            part_count=job.part_count,
+            part_offset_seconds=job.part_offset_seconds,
+            job_ref=job.job_ref,
+            idempotency_key=job.idempotency_key,
+            limiter_account_key=job.limiter_account_key,
+            insights_stored=job.insights_stored_at is not None,
+            processed=job.processed_at is not None,
+            trace_context=job.trace_context if job.trace_context and "traceparent" in job.trace_context else None,
+            sweeps=job.sweeps,
         )
 
 
@@ -97,28 +106,26 @@ class Jobs:
     async def apply_status(self, job: JobRecord, status: JobStatus, reason: str | None, via: str) -> bool:
         """Move the job to ``status`` unless it already reached it or beyond; True if it moved."""
         now = utcnow()
-        entry = {"status": status, "at": now, "via": via, "reason": reason}
+        entry = JobEvent(status=status, at=now, via=via[:256], reason=reason[:1000] if reason else None)
         fields: Document = {"status": status, "updated_at": now, "sweeps": 0}
         if reason:
             fields["status_reason"] = reason[:1000]
         result = await guarded(
             self._col.update_one(
-                {"_id": job.key, "status": {"$in": replaceable_statuses(status)}},
-                {"$set": fields, "$push": {"history": entry}},
+                job_forward_filter(job.key, status),
+                {"$set": fields, "$push": {"history": entry.to_document()}},
             )
         )
         return result.modified_count == 1
 
-    async def mark(self, job: JobRecord, field: str) -> None:
+    async def mark(self, job: JobRecord, field: Literal["insights_stored_at", "processed_at"]) -> None:
         """Record a finished step (``insights_stored_at``, ``processed_at``) once."""
         now = utcnow()
         await guarded(self._col.update_one({"_id": job.key, field: None}, {"$set": {field: now, "updated_at": now}}))
 
     async def parts(self, job: JobRecord) -> list[JobRecord]:
         """Every job of the same meeting and generation, in part order."""
-        cursor = self._col.find(
-            {"tenant": job.tenant, "meeting_uuid": job.meeting_uuid, "generation": _generation(job.generation)}
-        )
+        cursor = self._col.find({"tenant": job.tenant, "meeting_uuid": job.meeting_uuid, "generation": job.generation})
         docs = await guarded(cursor.to_list(None))
         return sorted((JobRecord.from_doc(d) for d in docs), key=lambda j: (j.part_index, j.part_offset_seconds))
 
@@ -131,9 +138,9 @@ class Jobs:
         collection: an update of the job document would race the submitter's (FerretDB does not
         isolate concurrent updates of one document; the submitter's ids were lost that way).
         """
-        note = {"_id": job.key, "job_id": reported_job_id[:256], "status": status[:64], "at": utcnow()}
+        note = EarlyCallback(id=job.key, job_id=reported_job_id[:256], status=status[:64], at=utcnow())
         with contextlib.suppress(DuplicateKeyError):  # noted already: once is enough
-            await guarded(self._early.insert_one(note))
+            await guarded(self._early.insert_one(note.to_document()))
 
     async def stale(self, older_than: timedelta, limit: int) -> list[JobRecord]:
         """Jobs to ask the provider about: first those with an early callback noted whose id is stored
@@ -156,11 +163,11 @@ class Jobs:
         docs = {d["_id"]: d for d in await guarded(self._col.find({"_id": {"$in": keys}}).to_list(None))}
         ready = []
         for key in keys:
-            doc = docs.get(key)
-            if doc is None or doc.get("processed_at") is not None or doc.get("status") == "rejected":
+            job = Job.from_document(docs[key]) if key in docs else None
+            if job is None or job.processed_at is not None or job.status == "rejected":
                 await guarded(self._early.delete_one({"_id": key}))  # gone, or finished by other means
-            elif doc.get("job_id"):
-                ready.append(replace(JobRecord.from_doc(doc), early_noted=True))
+            elif job.job_id:
+                ready.append(replace(JobRecord.from_job(job), early_noted=True))
         return ready  # notes of jobs still without an id stay until it comes
 
     async def touch(self, job: JobRecord, at: datetime, later: timedelta = timedelta(0)) -> None:
@@ -175,15 +182,3 @@ class Jobs:
 def is_finished(job: JobRecord) -> bool:
     """The job reached a final status and everything the notifier does for it is done."""
     return job.status in TERMINAL and job.processed
-
-
-def _generation(generation: int) -> Any:
-    # Documents written before generations existed have no field; they are generation 0.
-    return {"$in": [0, None]} if generation == 0 else generation
-
-
-def _carrier(value: object) -> dict[str, str] | None:
-    """The W3C trace headers the submitter stored on the job, if any."""
-    if isinstance(value, dict) and isinstance(value.get("traceparent"), str):
-        return {str(k): str(v) for k, v in value.items()}
-    return None

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
 
 from pymongo.asynchronous.collection import AsyncCollection
 from zoomsymbl_common.events import utcnow
-from zoomsymbl_common.logs import scrub
-from zoomsymbl_common.mongo import MEETINGS, Document, Mongo, guarded
-
-from zoomsymbl_notifier.statuses import Stage, stages_before
+from zoomsymbl_common.mongo import Document, Mongo, guarded
+from zoomsymbl_common.records import (
+    MEETINGS,
+    Failure,
+    MalformedRecord,
+    Meeting,
+    Stage,
+    forward_filter,
+    meeting_key,
+    stage_fields,
+)
 
 SERVICE = "notifier"
+log = logging.getLogger("zoomsymbl.notifier.meetings")
 
 
 @dataclass(frozen=True)
@@ -31,44 +40,40 @@ class MeetingFacts:
 
     topic: str = ""
     host_email: str = ""
-    start_time: Any = None
+    start_time: datetime | None = None
     duration_seconds: float | None = None
     speakers: tuple[Speaker, ...] = field(default_factory=tuple)
 
 
 def facts_from_doc(doc: Document | None) -> MeetingFacts:
-    """Facts from a meetings document written by ingest and mixer; missing parts stay empty."""
+    """Facts from a meetings document written by the mixer; missing parts stay empty.
+
+    The facts only decorate the e-mail: a document that does not validate gives none (logged), not a failure.
+    """
     if not doc:
         return MeetingFacts()
-    talk = {int(s["channel"]): float(s.get("talk_seconds") or 0.0) for s in _dicts(doc.get("speaker_stats"))}
+    try:
+        meeting = Meeting.from_document(doc)
+    except MalformedRecord as exc:
+        log.warning("meeting document unreadable, e-mail without its facts", extra={"error": str(exc)[:300]})
+        return MeetingFacts()
+    talk = meeting.talk_seconds()
     speakers = tuple(
         Speaker(
-            channel=int(c["channel"]),
-            name=str(c.get("participant_name") or ""),
-            talk_seconds=talk.get(int(c["channel"])),
-            email=str(c["participant_email"]) if c.get("participant_email") else None,
+            channel=entry.channel,
+            name=entry.participant_name,
+            talk_seconds=talk.get(entry.channel),
+            email=entry.participant_email or None,
         )
-        for c in sorted(_dicts(doc.get("channel_map")), key=lambda c: int(c["channel"]))
+        for entry in sorted(meeting.channel_map, key=lambda entry: entry.channel)
     )
-    duration = doc.get("duration_seconds")
     return MeetingFacts(
-        topic=str(doc.get("topic_text") or doc.get("topic") or ""),
-        host_email=str(doc.get("host_email") or ""),
-        start_time=doc.get("start_time"),
-        duration_seconds=float(duration) if isinstance(duration, int | float) else None,
+        topic=meeting.topic,
+        host_email=meeting.host_email or "",
+        start_time=meeting.start_time,
+        duration_seconds=meeting.duration_seconds,
         speakers=speakers,
     )
-
-
-def _generation(generation: int) -> Any:
-    # Meetings written before generations existed have no field: they are generation 0.
-    return {"$in": [0, None]} if generation == 0 else generation
-
-
-def _dicts(value: object) -> list[dict[str, Any]]:
-    if not isinstance(value, list | tuple):
-        return []
-    return [item for item in value if isinstance(item, dict) and isinstance(item.get("channel"), int)]
 
 
 class Meetings:
@@ -79,42 +84,24 @@ class Meetings:
 
     async def facts(self, tenant: str, meeting_uuid: str) -> MeetingFacts:
         """The meeting's topic, host, speakers and talk time."""
-        return facts_from_doc(await guarded(self._col.find_one({"tenant": tenant, "meeting_uuid": meeting_uuid})))
+        return facts_from_doc(await guarded(self._col.find_one(meeting_key(tenant, meeting_uuid))))
 
     async def is_failed(self, tenant: str, meeting_uuid: str, generation: int) -> bool:
         """The meeting is failed in ``generation`` (not re-run, re-mixed or finished since)."""
-        query: Document = {
-            "tenant": tenant,
-            "meeting_uuid": meeting_uuid,
-            "stage": "failed",
-            "generation": _generation(generation),
-        }
+        query = {**meeting_key(tenant, meeting_uuid), "stage": "failed", "generation": generation}
         return await guarded(self._col.find_one(query, {"_id": 1})) is not None
 
-    async def advance(self, tenant: str, meeting_uuid: str, generation: int, stage: Stage, **extra: Any) -> bool:
+    async def advance(self, tenant: str, meeting_uuid: str, generation: int, stage: Stage) -> bool:
         """Move the meeting to ``stage`` if it is at an earlier one in this generation; True if it moved."""
-        now = utcnow()
-        query: Document = {
-            "tenant": tenant,
-            "meeting_uuid": meeting_uuid,
-            "stage": {"$in": stages_before(stage)},
-            "generation": _generation(generation),
-        }
-        update = {"$set": {"stage": stage, "updated_at": now, f"stages.{stage}": now, **extra}}
-        result = await guarded(self._col.update_one(query, update))
-        return result.modified_count == 1
+        return await self._move(tenant, meeting_uuid, generation, stage, stage_fields(stage, utcnow()))
 
     async def fail(self, tenant: str, meeting_uuid: str, generation: int, stage: str, reason: str) -> bool:
         """Mark the meeting failed at ``stage`` with ``reason`` (unless it finished or failed already)."""
-        # The same fields the other services write: ``failure`` plus the flat pair for queries.
-        reason = scrub(reason, 1000)
-        failure = {"service": SERVICE, "stage": stage, "reason": reason, "at": utcnow()}
-        return await self.advance(
-            tenant,
-            meeting_uuid,
-            generation,
-            "failed",
-            failure=failure,
-            failed_stage=f"{SERVICE}:{stage}",
-            failure_reason=reason[:1000],
-        )
+        failure = Failure.build(SERVICE, stage, reason)
+        fields = {**stage_fields("failed", failure.at), **failure.fields()}
+        return await self._move(tenant, meeting_uuid, generation, "failed", fields)
+
+    async def _move(self, tenant: str, meeting_uuid: str, generation: int, stage: Stage, fields: Document) -> bool:
+        query = forward_filter(tenant, meeting_uuid, stage, generation=generation)
+        result = await guarded(self._col.update_one(query, {"$set": fields}))
+        return result.modified_count == 1

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from bson import Binary
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from zoomsymbl_common.events import utcnow
-from zoomsymbl_common.mongo import EMAIL_CLAIMS, EMAILS, Document, Mongo, guarded
+from zoomsymbl_common.mongo import Document, Mongo, guarded
+from zoomsymbl_common.records import EMAIL_CLAIMS, EMAILS, Email, EmailClaim, EmailStatus, email_key
 
 from zoomsymbl_notifier.mail import Envelope, MailKind, MailRejected, SmtpTransport, SmtpUnavailable
 
@@ -41,12 +41,7 @@ class MailKey:
 
     def query(self) -> Document:
         """The unique-index fields of this e-mail."""
-        return {
-            "tenant": self.tenant,
-            "meeting_uuid": self.meeting_uuid,
-            "generation": self.generation,
-            "kind": self.kind,
-        }
+        return email_key(self.tenant, self.meeting_uuid, self.generation, self.kind)
 
     @classmethod
     def from_doc(cls, doc: Document) -> MailKey:
@@ -87,17 +82,23 @@ class Outbox:
     async def record(self, key: MailKey, envelope: Envelope, msg_id: str, raw: bytes | None) -> bool:
         """Record the intent to send ``raw``; False when one was recorded before (nothing changes)."""
         now = utcnow()
-        doc = {
-            **key.query(),
-            "message_id": msg_id,
-            "sender": envelope.envelope_sender,
-            "recipients": list(envelope.recipients),
-            "raw": Binary(raw) if raw is not None else None,
-            "status": "pending" if raw is not None and envelope.recipients else "skipped",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
+        email = Email(
+            tenant=key.tenant,
+            meeting_uuid=key.meeting_uuid,
+            generation=key.generation,
+            kind=key.kind,
+            message_id=msg_id,
+            sender=envelope.envelope_sender,
+            recipients=list(envelope.recipients),
+            raw=raw,
+            status="pending" if raw is not None and envelope.recipients else "skipped",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        doc = email.to_document()
+        for unset in ("lease_until", "sent_at", "last_error"):
+            del doc[unset]  # absent until set: the claim filters and ``_finish`` rely on it
         try:
             await guarded(self._col.insert_one(doc))
         except DuplicateKeyError:
@@ -106,13 +107,13 @@ class Outbox:
 
     async def deliver(self, key: MailKey) -> Outcome:
         """Send the recorded e-mail if it is due and not sent or claimed by someone else."""
-        doc = await self._claim(key)
-        if doc is None:
+        email = await self._claim(key)
+        if email is None:
             return await self._settled(key)
         try:
-            await self._transport.send(doc["sender"], tuple(doc["recipients"]), bytes(doc["raw"]))
+            await self._transport.send(email.sender, tuple(email.recipients), email.raw or b"")
         except SmtpUnavailable as exc:
-            wait = self._backoff.after(int(doc["attempts"]))
+            wait = self._backoff.after(email.attempts)
             await self._finish(key, "pending", next_attempt_at=utcnow() + wait, last_error=str(exc))
             log.warning("e-mail not sent, will retry", extra={**_log(key), "error": str(exc), "retry_in": str(wait)})
             return "retry_later"
@@ -121,7 +122,7 @@ class Outbox:
             log.error("e-mail rejected by the smtp server", extra={**_log(key), "error": str(exc)})
             return "rejected"
         await self._finish(key, "sent", sent_at=utcnow())
-        log.info("e-mail sent", extra={**_log(key), "message_id": doc["message_id"]})
+        log.info("e-mail sent", extra={**_log(key), "message_id": email.message_id})
         return "sent"
 
     async def due(self, limit: int) -> list[MailKey]:
@@ -130,13 +131,14 @@ class Outbox:
         docs = await guarded(cursor.sort("next_attempt_at", 1).limit(limit).to_list(None))
         return [MailKey.from_doc(d) for d in docs]
 
-    async def _claim(self, key: MailKey) -> Document | None:
+    async def _claim(self, key: MailKey) -> Email | None:
         """The e-mail, claimed for one send attempt by this caller; None when it is not due or taken."""
         doc = await guarded(self._col.find_one({**key.query(), **_claimable()}))
         if doc is None:
             return None
+        email = Email.from_document(doc)
         now = utcnow()
-        attempt = await self._claim_attempt(key, int(doc["attempts"]) + 1, now)
+        attempt = await self._claim_attempt(key, email.attempts + 1, now)
         if attempt is None:
             return None
         lease_until = now + timedelta(seconds=self._backoff.lease)
@@ -145,7 +147,7 @@ class Outbox:
                 key.query(), {"$set": {"status": "sending", "lease_until": lease_until, "attempts": attempt}}
             )
         )
-        return {**doc, "status": "sending", "lease_until": lease_until, "attempts": attempt}
+        return email.model_copy(update={"status": "sending", "lease_until": lease_until, "attempts": attempt})
 
     async def _claim_attempt(self, key: MailKey, attempt: int, now: datetime) -> int | None:
         """Insert the claim of ``attempt`` (or of a later one, past claims whose holder died before
@@ -153,10 +155,11 @@ class Outbox:
         lease = timedelta(seconds=self._backoff.lease)
         for number in range(attempt, attempt + _MAX_ORPHANED_CLAIMS):
             try:
-                await guarded(self._claims.insert_one({"_id": key.claim_id(number), "claimed_at": now}))
+                claim = EmailClaim(id=key.claim_id(number), claimed_at=now)
+                await guarded(self._claims.insert_one(claim.to_document()))
             except DuplicateKeyError:
                 held = await guarded(self._claims.find_one({"_id": key.claim_id(number)}))
-                if held is None or held["claimed_at"] + lease > now:
+                if held is None or EmailClaim.from_document(held).claimed_at + lease > now:
                     return None  # another deliverer holds this attempt (or just finished with it)
                 continue
             return number
@@ -174,7 +177,7 @@ class Outbox:
         }
         return settled.get(status, "skipped")
 
-    async def _finish(self, key: MailKey, status: str, **fields: object) -> None:
+    async def _finish(self, key: MailKey, status: EmailStatus, **fields: object) -> None:
         update = {"$set": {"status": status, **fields}, "$unset": {"lease_until": ""}}
         await guarded(self._col.update_one({**key.query(), "status": "sending"}, update))
 

@@ -8,31 +8,22 @@ parts already in S3 instead of splitting again.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pymongo.asynchronous.collection import AsyncCollection
 from zoomsymbl_common.events import AudioMixed, Provider, utcnow
-from zoomsymbl_common.mongo import MEETINGS, Document, Mongo, guarded
+from zoomsymbl_common.mongo import Document, Mongo, guarded
+from zoomsymbl_common.records import (
+    MEETINGS,
+    Failure,
+    SplitPart,
+    SplitPlan,
+    forward_filter,
+    meeting_key,
+    stage_fields,
+)
 
 from zoomsymbl_submitter.parts import Part
 
 SERVICE = "submitter"
-_BEFORE_SUBMITTED = [None, "received", "mixed"]
-_BEFORE_COMPLETED = [None, "received", "mixed", "submitted", "processing"]
-
-
-def _generation(generation: int) -> Any:
-    # Meetings written before generations existed have no field: they are generation 0.
-    return {"$in": [0, None]} if generation == 0 else generation
-
-
-def _query(event: AudioMixed, stages: list[str | None]) -> Document:
-    return {
-        "tenant": event.tenant,
-        "meeting_uuid": event.meeting_uuid,
-        "stage": {"$in": stages},
-        "generation": _generation(event.generation),
-    }
 
 
 class MeetingStore:
@@ -44,15 +35,9 @@ class MeetingStore:
     async def mark_submitted(self, event: AudioMixed, provider: Provider, part_count: int) -> bool:
         """Advance the meeting to ``submitted``; True if it moved."""
         now = utcnow()
-        fields = {
-            "stage": "submitted",
-            "submitted_at": now,
-            "stages.submitted": now,
-            "updated_at": now,
-            "provider": provider,
-            "part_count": part_count,
-        }
-        result = await guarded(self._col.update_one(_query(event, _BEFORE_SUBMITTED), {"$set": fields}))
+        fields = {**stage_fields("submitted", now), "submitted_at": now, "provider": provider, "part_count": part_count}
+        query = forward_filter(event.tenant, event.meeting_uuid, "submitted", generation=event.generation)
+        result = await guarded(self._col.update_one(query, {"$set": fields}))
         return result.modified_count == 1
 
     async def mark_failed(self, event: AudioMixed, stage: str, reason: str) -> bool:
@@ -61,41 +46,24 @@ class MeetingStore:
         A meeting the submitter itself failed before is marked again (True): a redelivery after a crash
         between marking and announcing the failure must announce it.
         """
-        now = utcnow()
-        failure = {"service": SERVICE, "stage": stage, "reason": reason[:1000], "at": now}
-        fields = {
-            "stage": "failed",
-            "failure": failure,
-            "failed_stage": f"{SERVICE}:{stage}",
-            "failure_reason": reason[:1000],
-            "stages.failed": now,
-            "updated_at": now,
-        }
-        query = {
-            "tenant": event.tenant,
-            "meeting_uuid": event.meeting_uuid,
-            "generation": _generation(event.generation),
-            "$or": [{"stage": {"$in": _BEFORE_COMPLETED}}, {"stage": "failed", "failure.service": SERVICE}],
-        }
+        failure = Failure.build(SERVICE, stage, reason)
+        fields = {**stage_fields("failed", failure.at), **failure.fields()}
+        query = forward_filter(
+            event.tenant, event.meeting_uuid, "failed", generation=event.generation, refail_by=SERVICE
+        )
         result = await guarded(self._col.update_one(query, {"$set": fields}))
         return result.modified_count == 1
 
     async def split_plan(self, event: AudioMixed, count: int) -> list[Part] | None:
         """The parts stored for this input and generation, when they were planned as ``count``."""
-        doc = await guarded(
-            self._col.find_one({"tenant": event.tenant, "meeting_uuid": event.meeting_uuid}, {"split": 1})
-        )
-        plan = doc.get("split") if doc else None
-        if not isinstance(plan, dict):
+        doc = await guarded(self._col.find_one(meeting_key(event.tenant, event.meeting_uuid), {"split": 1}))
+        raw = doc.get("split") if doc else None
+        if raw is None:
             return None
-        planned = plan.get("planned", plan.get("count"))  # plans stored before "planned" existed
-        if (plan.get("input_hash"), plan.get("generation"), planned) != (
-            event.input_hash,
-            event.generation,
-            count,
-        ):
+        plan = SplitPlan.from_document(raw)
+        if not plan.matches(event.input_hash, event.generation, count):
             return None
-        return [Part(**raw) for raw in plan.get("parts", [])]
+        return [Part(**part.to_document()) for part in plan.parts]
 
     async def save_split_plan(self, event: AudioMixed, parts: list[Part], planned: int | None = None) -> None:
         """Remember ``parts`` for this input and generation (no-op when the meeting is unknown).
@@ -103,16 +71,16 @@ class MeetingStore:
         ``planned`` is the count computed before cutting (more parts when one came out too large):
         a redelivery computes the same one and finds these parts under it.
         """
-        plan = {
-            "input_hash": event.input_hash,
-            "generation": event.generation,
-            "planned": len(parts) if planned is None else planned,
-            "count": len(parts),
-            "parts": [part.as_doc() for part in parts],
-        }
+        plan = SplitPlan(
+            input_hash=event.input_hash,
+            generation=event.generation,
+            planned=len(parts) if planned is None else planned,
+            count=len(parts),
+            parts=[SplitPart.model_validate(part.as_doc()) for part in parts],
+        )
         await guarded(
             self._col.update_one(
-                {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid},
-                {"$set": {"split": plan, "updated_at": utcnow()}},
+                meeting_key(event.tenant, event.meeting_uuid),
+                {"$set": {"split": plan.to_document(), "updated_at": utcnow()}},
             )
         )

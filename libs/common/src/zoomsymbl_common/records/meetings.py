@@ -44,11 +44,15 @@ class StoredObject(Record):
 
 
 class SplitPart(Record):
-    """One part of a split recording (the submitter's ``Part``)."""
-
-    model_config = Record.model_config | {"extra": "allow"}
+    """One part of a split recording, already cut and stored in S3 (the submitter's ``Part``)."""
 
     index: int = Field(ge=0)
+    count: int = Field(ge=1)
+    offset_seconds: float = Field(ge=0)
+    duration_seconds: float = Field(ge=0)
+    bucket: Key
+    object_key: Key
+    size_bytes: int = Field(ge=0)
 
 
 class SplitPlan(Record):
@@ -58,7 +62,7 @@ class SplitPlan(Record):
     generation: int = Field(ge=0)
     planned: int = Field(ge=1)
     count: int = Field(ge=1)
-    parts: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+    parts: list[SplitPart] = Field(default_factory=list, max_length=10_000)
 
     def matches(self, input_hash: str, generation: int, planned: int) -> bool:
         """This plan was made for exactly this input, generation and planned count."""
