@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email
 import uuid
 from collections.abc import Iterator
@@ -11,10 +10,13 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
+from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_sandbox.stack import Stack, StackConfig, running_stack
 from zoomsymbl_sandbox.zoom import MeetingSpec, ParticipantSpec
 
 from tests.conftest import maildir
+from tests.support.consumer_lag import wait_drained
+from tests.support.eventually import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = uuid.uuid4().hex[:8]
@@ -100,13 +102,18 @@ def mails_for(spec: MeetingSpec) -> list[EmailMessage]:
 
 
 async def wait_for_mails(specs: list[MeetingSpec], timeout: float = 240.0) -> None:
-    """Wait until every meeting in ``specs`` has at least one e-mail (or the timeout)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if all(mails_for(spec) for spec in specs):
-            await asyncio.sleep(2)  # a duplicate would arrive right behind the first
-            return
-        await asyncio.sleep(0.5)
-    missing = [s.topic for s in specs if not mails_for(s)]
-    raise AssertionError(f"no e-mail after {timeout:.0f}s for {missing}")
+    """Wait until every meeting in ``specs`` has at least one e-mail."""
+
+    async def without_mail() -> list[str]:
+        return [s.topic for s in specs if not mails_for(s)]
+
+    await eventually(without_mail, lambda topics: not topics, timeout=timeout, what="an e-mail for every meeting")
+
+
+async def settled(stack: Stack, timeout: float = 120.0) -> None:
+    """Wait until every service of ``stack`` has handled every Kafka message it was given.
+
+    The positive signal before a "nothing more happened" check: each consumer group under the stack's
+    topic prefix has committed its last message (see ``tests.support.consumer_lag``).
+    """
+    await wait_drained(InfraSettings().kafka_bootstrap, stack.config.topic_prefix, timeout=timeout)

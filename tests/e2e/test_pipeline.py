@@ -14,7 +14,8 @@ from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_sandbox.stack import Stack, service_env
 from zoomsymbl_sandbox.zoom import MeetingSpec
 
-from tests.e2e.conftest import CONCURRENT, FAILING, NO_TRACKS, REPLAYED, SINGLE, mails_for, wait_for_mails
+from tests.e2e.conftest import CONCURRENT, FAILING, NO_TRACKS, REPLAYED, SINGLE, mails_for, settled, wait_for_mails
+from tests.support.eventually import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -33,14 +34,12 @@ async def _meeting(db: Mongo, spec: MeetingSpec) -> dict[str, Any]:
 
 
 async def _wait_stage(db: Mongo, spec: MeetingSpec, stage: str, timeout: float = 120) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        doc = await db.db[MEETINGS].find_one({"tenant": "acme", "meeting_uuid": spec.uuid})
-        if doc and doc.get("stage") == stage:
-            return doc
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"{spec.uuid!r} never reached {stage!r}: {doc and doc.get('stage')}")
+    async def meeting() -> dict[str, Any]:
+        return await db.db[MEETINGS].find_one({"tenant": "acme", "meeting_uuid": spec.uuid}) or {}
+
+    return await eventually(
+        meeting, lambda doc: doc.get("stage") == stage, timeout=timeout, what=f"{spec.uuid!r} to reach {stage!r}"
+    )
 
 
 def _text(message: Any) -> str:
@@ -52,6 +51,7 @@ def _text(message: Any) -> str:
 async def test_one_meeting_ends_in_one_email_with_every_speaker(stack: Stack, db: Mongo) -> None:
     assert await stack.trigger_recording_completed(SINGLE.uuid) == 200
     await wait_for_mails([SINGLE])
+    await settled(stack)
     [message] = mails_for(SINGLE)
     assert SINGLE.topic in str(message["Subject"])
     assert message["To"] == SINGLE.host_email
@@ -69,7 +69,9 @@ async def test_one_meeting_ends_in_one_email_with_every_speaker(stack: Stack, db
 async def test_a_duplicate_webhook_and_an_idempotent_replay_send_nothing_new(stack: Stack, db: Mongo) -> None:
     await wait_for_mails([SINGLE])
     assert await stack.trigger_recording_completed(SINGLE.uuid) == 200
-    await asyncio.sleep(8)
+    # Ingest answered once Kafka had the event (or dropped it as a duplicate): when every service has
+    # handled all it was given, whatever the duplicate was going to cause has happened.
+    await settled(stack)
     assert len(mails_for(SINGLE)) == 1
     stats = await stack.sandbox_stats("symbl")
     assert stats["submissions_by_name"].get(SINGLE.topic) == 1
@@ -79,6 +81,7 @@ async def test_twenty_concurrent_meetings_each_get_one_email(stack: Stack, db: M
     statuses = await asyncio.gather(*(stack.trigger_recording_completed(m.uuid) for m in CONCURRENT))
     assert statuses == [200] * len(CONCURRENT)
     await wait_for_mails(CONCURRENT, timeout=420)
+    await settled(stack)
     for spec in CONCURRENT:
         assert len(mails_for(spec)) == 1, spec.topic
         doc = await _wait_stage(db, spec, "notified")
@@ -92,6 +95,7 @@ async def test_twenty_concurrent_meetings_each_get_one_email(stack: Stack, db: M
 async def test_a_meeting_without_participant_tracks_uses_the_audio_only_file(stack: Stack, db: Mongo) -> None:
     assert await stack.trigger_recording_completed(NO_TRACKS.uuid) == 200
     await wait_for_mails([NO_TRACKS])
+    await settled(stack)
     assert len(mails_for(NO_TRACKS)) == 1
     doc = await _wait_stage(db, NO_TRACKS, "notified")
     assert len(doc["channel_map"]) == 1
@@ -104,6 +108,7 @@ async def test_a_failed_provider_job_marks_the_meeting_failed_and_notifies_once(
     doc = await _wait_stage(db, FAILING, "failed")
     assert doc.get("failure"), "the failure carries a stage and a reason"
     await wait_for_mails([FAILING])
+    await settled(stack)
     assert len(mails_for(FAILING)) == 1
     limiter = await stack.sandbox_stats("symbl")
     assert limiter["in_flight"] == 0
@@ -122,14 +127,10 @@ async def _operator(stack: Stack, *args: str) -> str:
 
 
 async def _wait_for_mail_count(spec: MeetingSpec, count: int, timeout: float = 180) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if len(mails_for(spec)) >= count:
-            await asyncio.sleep(2)  # a duplicate would arrive right behind
-            return
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"{len(mails_for(spec))} e-mails for {spec.topic!r} after {timeout:.0f} s, not {count}")
+    async def mails() -> int:
+        return len(mails_for(spec))
+
+    await eventually(mails, lambda n: n >= count, timeout=timeout, what=f"{count} e-mails for {spec.topic!r}")
 
 
 async def _submissions(stack: Stack, spec: MeetingSpec) -> int:
@@ -150,7 +151,7 @@ async def test_replay_without_force_does_nothing_new_and_with_force_reprocesses_
 
     out = await _operator(stack, "replay", *selection)
     assert "matched=1 published=1" in out, out
-    await asyncio.sleep(10)  # time enough for a wrongly reprocessed meeting to reach the provider and SMTP
+    await settled(stack)  # the replayed event was handled: a wrong reprocessing would have reached the provider
     assert len(mails_for(REPLAYED)) == 1
     assert await _submissions(stack, REPLAYED) == 1
 
@@ -158,6 +159,7 @@ async def test_replay_without_force_does_nothing_new_and_with_force_reprocesses_
     # The plain replay left a second copy of the event on the topic: one reprocessing all the same.
     assert "matched=2 published=1 skipped=1" in out, out
     await _wait_for_mail_count(REPLAYED, 2)
+    await settled(stack)
     first, update = mails_for(REPLAYED)
     assert not str(first["Subject"]).startswith("[Update")
     assert str(update["Subject"]).startswith("[Update 1] "), update["Subject"]

@@ -14,7 +14,6 @@ the name of the participant who said it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import subprocess
@@ -30,7 +29,7 @@ from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_sandbox.stack import HOST, Stack, StackConfig, free_port, running_stack
 from zoomsymbl_sandbox.zoom import MeetingSpec, demo_meeting_spec
 
-from tests.e2e.conftest import mails_for
+from tests.e2e.conftest import mails_for, wait_for_mails
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,10 +142,7 @@ def transcript_by_speaker(message: EmailMessage) -> dict[str, list[str]]:
 async def _reports(stack: Stack) -> dict[str, dict[str, list[str]]]:
     for tenant in TENANTS:
         assert await stack.trigger_recording_completed(SPECS[tenant].uuid, tenant=tenant) == 200
-    for _ in range(600):  # up to 5 minutes
-        if all(_mail(s) for s in SPECS.values()):
-            break
-        await asyncio.sleep(0.5)
+    await wait_for_mails(list(SPECS.values()), timeout=300)
     reports = {}
     for tenant, spec in SPECS.items():
         message = _mail(spec)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +11,7 @@ from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_sandbox.stack import Stack
 
 from tests.e2e.conftest import SINGLE, wait_for_mails
+from tests.support.eventually import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 SERVICES = {"zoomsymbl-ingest", "zoomsymbl-mixer", "zoomsymbl-submitter", "zoomsymbl-notifier"}
@@ -25,13 +25,13 @@ async def db(stack: Stack) -> AsyncIterator[Mongo]:
 
 
 async def _trace(stack: Stack, trace_id: str) -> list[dict[str, Any]]:
-    spans: list[dict[str, Any]] = []
-    for _ in range(40):
-        spans = [s for s in await stack.spans() if s["trace_id"] == trace_id]
-        if {s["service"] for s in spans} >= SERVICES and any(s["name"] == "smtp send" for s in spans):
-            break
-        await asyncio.sleep(0.5)
-    return spans
+    async def spans() -> list[dict[str, Any]]:
+        return [s for s in await stack.spans() if s["trace_id"] == trace_id]
+
+    def complete(found: list[dict[str, Any]]) -> bool:
+        return {s["service"] for s in found} >= SERVICES and any(s["name"] == "smtp send" for s in found)
+
+    return await eventually(spans, complete, what=f"spans of every service and the smtp send in trace {trace_id}")
 
 
 async def test_one_trace_spans_every_service_from_webhook_to_smtp(stack: Stack, db: Mongo) -> None:
