@@ -1,7 +1,7 @@
 """Fixtures of the notifier tests: an SMTP server of their own, the provider sandboxes, the notifier in memory.
 
 Kafka is FastStream's in-memory test broker in the ``notifier`` fixture; MongoDB, the sandboxes and
-the SMTP server are real.
+the SMTP server are real. The sandboxes, ``tone_audio`` and ``receiver`` come from ``tests.support.providers``.
 """
 
 from __future__ import annotations
@@ -32,10 +32,7 @@ from zoomsymbl_notifier.pipeline import Pipeline
 from zoomsymbl_notifier.settings import Settings
 from zoomsymbl_notifier.sweeper import Sweeper
 from zoomsymbl_notifier.webhooks import CALLBACK_DEPS, CallbackDeps, CallbackMetrics, add_webhook_routes
-from zoomsymbl_sandbox.assemblyai import AssemblyAIConfig, build_assemblyai_app
 from zoomsymbl_sandbox.provider_jobs import JobTimings
-from zoomsymbl_sandbox.provider_testkit import CallbackReceiver, make_tone_audio
-from zoomsymbl_sandbox.symbl import SymblConfig, build_symbl_app
 
 from tests.notifier.harness import (
     AAI_KEY,
@@ -48,6 +45,7 @@ from tests.notifier.harness import (
 )
 from tests.notifier.harness_smtp import SmtpSink
 from tests.support.eventually import eventually
+from tests.support.providers import ProviderSandboxes, url
 
 DRAIN_ERRORS: list[BaseException] = []
 _MESSAGE = Context("message")
@@ -62,27 +60,14 @@ async def smtp() -> AsyncIterator[SmtpSink]:
 
 
 @pytest.fixture
-async def symbl(tmp_path: Path) -> AsyncIterator[SymblSandbox]:
-    config = SymblConfig(storage_dir=tmp_path / "symbl", timings=JobTimings(0.3, 0.1), max_concurrent_jobs=10)
-    server = TestServer(build_symbl_app(config), host="127.0.0.1")
-    await server.start_server()
-    yield SymblSandbox(server, str(server.make_url("")).rstrip("/"))
-    await server.close()
+async def symbl(sandboxes: ProviderSandboxes) -> SymblSandbox:
+    server = await sandboxes.symbl(timings=JobTimings(0.3, 0.1), max_concurrent_jobs=10)
+    return SymblSandbox(server, url(server))
 
 
 @pytest.fixture
-async def assemblyai(tmp_path: Path) -> AsyncIterator[str]:
-    config = AssemblyAIConfig(storage_dir=tmp_path / "assemblyai", api_key=AAI_KEY, timings=JobTimings(0.3, 0.1))
-    server = TestServer(build_assemblyai_app(config), host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
-
-
-@pytest.fixture(scope="session")
-def tone_audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two channels: Elisa speaks at 0.5-1.5 s, Bob at 2.0-3.0 s."""
-    return make_tone_audio(tmp_path_factory.mktemp("audio") / "meeting.flac", [[(0.5, 1.5)], [(2.0, 3.0)]], 3.5)
+async def assemblyai(sandboxes: ProviderSandboxes) -> str:
+    return url(await sandboxes.assemblyai(api_key=AAI_KEY, timings=JobTimings(0.3, 0.1)))
 
 
 # ------------------------------------------------------------------ the notifier in memory (Kafka) + real Mongo
@@ -147,15 +132,6 @@ class Notifier:
         body = {"jobId": job.job_id, "status": status}
         async with self.submitter.session.post(self.submitter.callback_url(job.job_ref), json=body) as resp:
             return resp.status
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[CallbackReceiver]:
-    """Where the sandbox's own callbacks go when a test wants to post them itself."""
-    recv = CallbackReceiver()
-    await recv.start()
-    yield recv
-    await recv.close()
 
 
 @pytest.fixture
