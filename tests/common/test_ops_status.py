@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from zoomsymbl_common.mongo import EMAILS, JOBS, MEETINGS, Mongo
+from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.ops.cli import build_parser
 from zoomsymbl_common.ops.status import age, format_history, format_listing, list_meetings, meeting_history
+from zoomsymbl_common.records import EMAILS, JOBS, LIMITER, MEETINGS, Email, Failure, Job, Meeting, Progress
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -17,19 +19,17 @@ def test_age_is_short_and_human() -> None:
 
 
 def test_listing_shows_stage_age_and_failure_reason() -> None:
-    docs = [
-        {
-            "tenant": "acme",
-            "meeting_uuid": "abc//def==",
-            "stage": "failed",
-            "updated_at": NOW - timedelta(minutes=7),
-            "failure": {"stage": "download", "reason": "zoom error code 124"},
-        },
-    ]
-    text = format_listing(docs, NOW)
+    meeting = Meeting(
+        tenant="acme",
+        meeting_uuid="abc//def==",
+        stage="failed",
+        updated_at=NOW - timedelta(minutes=7),
+        failure=Failure.build("mixer", "download", "zoom error code 124", at=NOW),
+    )
+    text = format_listing([meeting], NOW)
     assert "abc//def==" in text
     assert "7m" in text
-    assert "download: zoom error code 124" in text
+    assert "mixer/download: zoom error code 124" in text
 
 
 def test_parser_accepts_the_documented_flags() -> None:
@@ -42,23 +42,38 @@ def test_parser_accepts_the_documented_flags() -> None:
 
 @pytest.mark.integration
 async def test_meeting_history_links_jobs_and_emails_without_secrets(mongo: Mongo) -> None:
-    await mongo.db[MEETINGS].insert_one(
-        {"tenant": "acme", "meeting_uuid": "m1", "stage": "notified", "updated_at": NOW, "trace_id": "ab" * 16,
-         "transcription_progress": {"job_id": "whisper-1", "percent": 62.5, "channels_done": 1, "channels": 2}}
+    meeting = Meeting(
+        tenant="acme",
+        meeting_uuid="m1",
+        stage="notified",
+        updated_at=NOW,
+        trace_id="ab" * 16,
+        transcription_progress=Progress(job_id="whisper-1", percent=62.5, channels_done=1, channels=2),
+    )
+    await mongo.db[MEETINGS].insert_one(meeting.to_document())
+    job = Job(
+        _id="k1", idempotency_key="k1", job_ref="k1", tenant="acme", meeting_uuid="m1",
+        provider="assemblyai", status="completed", job_id="j1",
     )  # fmt: skip
-    await mongo.db[JOBS].insert_one(
-        {"idempotency_key": "k1", "tenant": "acme", "meeting_uuid": "m1", "job_id": "j1", "token": "s3cr3t-token"}
-    )
-    await mongo.db[EMAILS].insert_one(
-        {"tenant": "acme", "meeting_uuid": "m1", "generation": 0, "kind": "report", "message_id": "<x@y>"}
-    )
+    # A field no model knows (a leftover, a secret) is never shown.
+    await mongo.db[JOBS].insert_one({**job.to_document(), "callback_token": "s3cr3t-token"})
+    mail = Email(
+        tenant="acme", meeting_uuid="m1", generation=0, kind="report", message_id="<x@y>", sender="a@b.example",
+        recipients=["host@b.example"], raw=b"Subject: s3cr3t-raw", status="sent", next_attempt_at=NOW, created_at=NOW,
+    )  # fmt: skip
+    await mongo.db[EMAILS].insert_one(mail.to_document())
+    slot = {"_id": "acct|3", "key": "acct", "account": "acct", "slot": 3, "ref": "k1", "acquired_at": 1.0}
+    await mongo.db[LIMITER].insert_one({**slot, "expires_at": 2.0})
     listing = await list_meetings(mongo, tenant="acme", stage="notified")
-    assert [d["meeting_uuid"] for d in listing] == ["m1"]
+    assert [m.meeting_uuid for m in listing.meetings] == ["m1"]
     history = await meeting_history(mongo, "m1")
     assert history is not None
     text = format_history(history)
     assert "j1" in text
     assert "<x@y>" in text
     assert "ab" * 16 in text
-    assert "'percent': 62.5" in text, "the self-hosted transcriber's progress is shown"
-    assert "s3cr3t-token" not in text
+    assert "62.5% (1/2 channels, job whisper-1)" in text, "the self-hosted transcriber's progress is shown"
+    assert "acct slot 3 held by k1" in text
+    shown = text + json.dumps(history.as_json())
+    assert "s3cr3t-token" not in shown
+    assert "s3cr3t-raw" not in shown

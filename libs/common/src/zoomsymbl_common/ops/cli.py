@@ -28,6 +28,7 @@ from zoomsymbl_common.ops.command import (
     Command,
     CommandUnavailable,
     Result,
+    UsageError,
     add_json_flag,
     examples_epilog,
 )
@@ -131,7 +132,7 @@ def failure(exc: ZoomsymblError) -> tuple[int, str, dict[str, Any]]:
     """(exit code, one printable line, JSON error) for an error a command raised."""
     line = printable(redact(str(exc)))
     detail: dict[str, Any] = {}
-    if isinstance(exc, ConfigError | CommandUnavailable):
+    if isinstance(exc, ConfigError | CommandUnavailable | UsageError):
         code, detail["kind"] = EXIT_USAGE, "usage"
         if isinstance(exc, ConfigError) and exc.variables:
             detail["variables"] = list(exc.variables)

@@ -67,6 +67,10 @@ class Command:
     """Level of the JSON log lines the command's code writes on stderr."""
 
 
+class UsageError(ZoomsymblError):
+    """The command line asks for something that cannot be done (a range that ends before it starts)."""
+
+
 class CommandUnavailable(ZoomsymblError):
     """The command is provided by a package that is not installed in this image."""
 

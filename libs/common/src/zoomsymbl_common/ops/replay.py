@@ -25,7 +25,8 @@ from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import EVENT_TYPES, DeadLetter, Event, stable_id
 from zoomsymbl_common.kafka import event_key
 from zoomsymbl_common.kafka_security import client_options
-from zoomsymbl_common.mongo import MEETINGS, Mongo, guarded
+from zoomsymbl_common.mongo import Mongo, guarded
+from zoomsymbl_common.records import MEETINGS, Meeting, meeting_key
 from zoomsymbl_common.settings import InfraSettings
 
 EVENTS_BY_TOPIC: dict[str, type[Event]] = {event.topic: event for event in EVENT_TYPES}
@@ -84,16 +85,19 @@ def matches(request: ReplayRequest, data: dict[str, Any]) -> bool:
 
 
 async def bump_generation(mongo: Mongo, tenant: str, meeting_uuid: str) -> int:
-    """Atomically increment and return the meeting's generation (a forced replay's new generation)."""
+    """Atomically increment and return the meeting's generation (a forced replay's new generation).
+
+    A meeting never stored yet gets a document with its key and generation only (no stage).
+    """
     doc = await guarded(
         mongo.db[MEETINGS].find_one_and_update(
-            {"tenant": tenant, "meeting_uuid": meeting_uuid},
+            meeting_key(tenant, meeting_uuid),
             {"$inc": {"generation": 1}},
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
     )
-    return int(doc["generation"]) if doc else 1
+    return Meeting.from_document(doc).generation if doc else 1
 
 
 def regenerate(event: Event, generation: int) -> Event:

@@ -1,19 +1,87 @@
-"""What an operator asks first: where is each meeting, and what happened to this one."""
+"""What an operator asks first: where is each meeting, and what happened to this one.
+
+Documents are read through :mod:`zoomsymbl_common.records` (one shape per collection). Every text
+that came from outside (topic, host e-mail, failure reason, provider messages) goes through
+:func:`~zoomsymbl_common.ops.output.printable` before it is shown.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
-from zoomsymbl_common.events import utcnow
-from zoomsymbl_common.mongo import EMAILS, INSIGHTS, JOBS, LIMITER, MEETINGS, Document, Mongo, guarded
+from pydantic import Field
 
-HIDDEN_FIELDS = frozenset({"_id", "download_token", "token", "raw", "body", "callback_token"})
+from zoomsymbl_common.events import Provider, utcnow
+from zoomsymbl_common.mongo import Mongo, guarded
+from zoomsymbl_common.ops.output import printable
+from zoomsymbl_common.records import (
+    EMAILS,
+    INSIGHTS,
+    JOBS,
+    LIMITER,
+    MEETINGS,
+    Document,
+    Email,
+    Job,
+    LimiterSlot,
+    MalformedRecord,
+    Meeting,
+    Record,
+    meeting_key,
+)
+
+R = TypeVar("R", bound=Record)
 
 
-def age(moment: Any, now: datetime | None = None) -> str:
+class InsightsSummary(Record):
+    """An ``insights`` document without its payload: which conversation, of which part and generation."""
+
+    provider: Provider
+    conversation_id: str
+    generation: int = Field(0, ge=0)
+    part_index: int = Field(0, ge=0)
+    stored_at: datetime | None = None
+
+
+# Only these fields of an insights document are read: its payload may be megabytes.
+SUMMARY_FIELDS: Document = {name: 1 for name in InsightsSummary.model_fields}
+
+
+@dataclass
+class Listing:
+    """Meetings, most recently updated first, and the documents that did not fit the meeting model."""
+
+    meetings: list[Meeting]
+    malformed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MeetingHistory:
+    """One meeting and everything linked to it."""
+
+    meeting: Meeting
+    jobs: list[Job]
+    emails: list[Email]
+    insights: list[InsightsSummary]
+    limiter_slots: list[LimiterSlot]
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready, without the e-mails' raw messages."""
+        return {
+            "meeting": self.meeting.model_dump(mode="json"),
+            "provider_jobs": [job.model_dump(mode="json", by_alias=True) for job in self.jobs],
+            "mails": [mail.model_dump(mode="json", exclude={"raw"}) for mail in self.emails],
+            "conversations": [item.model_dump(mode="json") for item in self.insights],
+            "limiter_slots": [slot.model_dump(mode="json", by_alias=True) for slot in self.limiter_slots],
+        }
+
+
+def age(moment: datetime | None, now: datetime | None = None) -> str:
     """A short human age ("3m", "2h", "5d") of ``moment``, or "?"."""
-    if not isinstance(moment, datetime):
+    if moment is None:
         return "?"
     seconds = max(0, int(((now or utcnow()) - moment).total_seconds()))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -34,94 +102,135 @@ def meeting_filter(tenant: str | None, stage: str | None, failed: bool) -> Docum
     return query
 
 
+def _parse(model: type[R], docs: Iterable[Document], malformed: list[str] | None = None) -> list[R]:
+    """``docs`` as ``model``; a document that does not fit is noted in ``malformed`` (or raises without it)."""
+    records: list[R] = []
+    for doc in docs:
+        try:
+            records.append(model.from_document(doc))
+        except MalformedRecord as exc:
+            if malformed is None:
+                raise
+            malformed.append(f"{doc.get('_id')!s}: {exc}")
+    return records
+
+
+async def _find(mongo: Mongo, collection: str, query: Document, projection: Document | None = None) -> list[Document]:
+    return await guarded(mongo.db[collection].find(query, projection).to_list(None))
+
+
 async def list_meetings(
     mongo: Mongo, *, tenant: str | None = None, stage: str | None = None, failed: bool = False, limit: int = 50
-) -> list[Document]:
+) -> Listing:
     """Most recently updated meetings first."""
     cursor = mongo.db[MEETINGS].find(meeting_filter(tenant, stage, failed)).sort("updated_at", -1).limit(limit)
-    return [doc async for doc in cursor]
+    malformed: list[str] = []
+    meetings = _parse(Meeting, await guarded(cursor.to_list(None)), malformed)
+    return Listing(meetings, malformed)
 
 
-def format_listing(docs: list[Document], now: datetime | None = None) -> str:
-    """One line per meeting: tenant, stage, age, topic, UUID, failure reason."""
+async def meeting_history(mongo: Mongo, meeting_uuid: str, tenant: str | None = None) -> MeetingHistory | None:
+    """The meeting and everything linked to it: jobs, insights, e-mails, limiter slots."""
+    query: Document = {"meeting_uuid": meeting_uuid, **({"tenant": tenant} if tenant else {})}
+    found = await guarded(mongo.db[MEETINGS].find_one(query))
+    if found is None:
+        return None
+    meeting = Meeting.from_document(found)
+    linked = meeting_key(meeting.tenant, meeting.meeting_uuid)
+    jobs = _parse(Job, await _find(mongo, JOBS, linked))
+    refs = [job.job_ref for job in jobs]
+    return MeetingHistory(
+        meeting=meeting,
+        jobs=jobs,
+        emails=_parse(Email, await _find(mongo, EMAILS, linked, {"raw": 0})),
+        insights=_parse(InsightsSummary, await _find(mongo, INSIGHTS, linked, SUMMARY_FIELDS)),
+        limiter_slots=_parse(LimiterSlot, await _find(mongo, LIMITER, {"ref": {"$in": refs}})) if refs else [],
+    )
+
+
+def _failure(meeting: Meeting) -> str:
+    failure = meeting.failure
+    return f"{failure.service}/{failure.stage}: {failure.reason}" if failure else ""
+
+
+def format_listing(meetings: list[Meeting], now: datetime | None = None) -> str:
+    """One line per meeting: tenant, stage, age, topic, UUID, failure reason (all printable)."""
     lines = [f"{'TENANT':<12} {'STAGE':<11} {'AGE':>5}  {'TOPIC':<30} MEETING"]
-    for doc in docs:
-        when = doc.get("updated_at") or doc.get("created_at")
-        topic = str(doc.get("topic_text") or doc.get("topic") or "")[:30]
-        reason = _failure_reason(doc)
-        line = f"{doc.get('tenant', '?'):<12} {doc.get('stage', '?'):<11} {age(when, now):>5}  {topic:<30} "
-        lines.append(line + str(doc.get("meeting_uuid")) + (f"  ({reason})" if reason else ""))
+    for meeting in meetings:
+        when = meeting.updated_at or meeting.created_at
+        topic = printable(meeting.topic)[:30]
+        reason = printable(_failure(meeting))
+        line = f"{printable(meeting.tenant):<12} {meeting.stage or '?':<11} {age(when, now):>5}  {topic:<30} "
+        lines.append(line + printable(meeting.meeting_uuid) + (f"  ({reason})" if reason else ""))
     return "\n".join(lines)
 
 
-def _failure_reason(doc: Document) -> str:
-    failure = doc.get("failure") or doc.get("error")
-    if isinstance(failure, dict):
-        return f"{failure.get('stage', '?')}: {failure.get('reason', '?')}"
-    return str(failure) if failure else ""
+def _when(moment: datetime | float | None) -> str:
+    if moment is None:
+        return "-"
+    if isinstance(moment, float):
+        return datetime.fromtimestamp(moment, tz=UTC).isoformat(timespec="seconds")
+    return moment.isoformat(timespec="seconds")
 
 
-async def meeting_history(mongo: Mongo, meeting_uuid: str, tenant: str | None = None) -> Document | None:
-    """The meeting and everything linked to it: jobs, insights, e-mails, limiter slots."""
-    query: Document = {"meeting_uuid": meeting_uuid, **({"tenant": tenant} if tenant else {})}
-    meeting = await guarded(mongo.db[MEETINGS].find_one(query))
-    if meeting is None:
-        return None
-    linked = {"tenant": meeting.get("tenant"), "meeting_uuid": meeting_uuid}
-    jobs = [doc async for doc in mongo.db[JOBS].find(linked)]
-    refs = {str(j.get("job_ref") or j.get("idempotency_key")) for j in jobs}
-    return {
-        "meeting": meeting,
-        "jobs": jobs,
-        "emails": [doc async for doc in mongo.db[EMAILS].find(linked)],
-        "insights": [doc async for doc in mongo.db[INSIGHTS].find(linked, {"conversation_id": 1, "provider": 1})],
-        "limiter_slots": [
-            {"account": doc.get("_id"), "holds": sorted(refs & _holders(doc))}
-            async for doc in mongo.db[LIMITER].find({})
-            if refs & _holders(doc)
-        ],
-    }
+def _meeting_lines(meeting: Meeting) -> list[str]:
+    out = [f"meeting {printable(meeting.meeting_uuid)!r} of tenant {printable(meeting.tenant)!r}"]
+    out.append(f"  stage: {meeting.stage or '?'}  generation: {meeting.generation}")
+    out += [f"  {name}: {printable(value)}" for name, value in _meeting_fields(meeting) if value]
+    if meeting.stages:
+        out.append("  stages: " + ", ".join(f"{stage} {_when(at)}" for stage, at in meeting.stages.items()))
+    if meeting.failure:
+        out.append(f"  failure: {printable(_failure(meeting))} ({_when(meeting.failure.at)})")
+    progress = meeting.transcription_progress
+    if progress:
+        out.append(
+            f"  transcription_progress: {progress.percent:g}% ({progress.channels_done}/{progress.channels}"
+            f" channels, job {printable(progress.job_id or '?')})"
+        )
+    return out
 
 
-def _holders(doc: Document) -> set[str]:
-    holders = doc.get("holders") or doc.get("slots") or {}
-    if isinstance(holders, dict):
-        return {str(k) for k in holders}
-    return {str(h.get("ref") if isinstance(h, dict) else h) for h in holders}
+def _meeting_fields(meeting: Meeting) -> list[tuple[str, object]]:
+    return [
+        ("trace_id", meeting.trace_id),
+        ("topic", meeting.topic),
+        ("host_email", meeting.host_email),
+        ("provider", meeting.provider),
+        ("start_time", meeting.start_time and _when(meeting.start_time)),
+    ]
 
 
-def format_history(history: Document) -> str:
-    """A readable, secret-free rendering of :func:`meeting_history`."""
-    meeting = history["meeting"]
-    out = [f"meeting {meeting.get('meeting_uuid')!r} of tenant {meeting.get('tenant')!r}"]
-    out.append(f"  stage: {meeting.get('stage')}  generation: {meeting.get('generation', 0)}")
-    for key in ("trace_id", "topic_text", "host_email", "failure", "stages", "transcription_progress"):
-        if meeting.get(key):
-            out.append(f"  {key}: {_plain(meeting[key])}")
-    out += _section("files", meeting.get("files") or meeting.get("participant_tracks") or [])
-    out += _section("channel map", meeting.get("channel_map") or [])
-    out += _section("provider jobs", history["jobs"])
-    out += _section("e-mails", history["emails"])
-    out += _section("limiter slots", history["limiter_slots"])
+def format_history(history: MeetingHistory) -> str:
+    """A readable, secret-free rendering of :func:`meeting_history` (all outside text printable)."""
+    meeting = history.meeting
+    out = _meeting_lines(meeting)
+    out += _section(
+        "channel map",
+        [f"{c.channel}: {c.participant_name} <{c.participant_email or '-'}>" for c in meeting.channel_map],
+    )
+    out += _section("provider jobs", [_job_line(job) for job in history.jobs])
+    out += _section(
+        "e-mails",
+        [f"{m.kind} generation {m.generation}: {m.status}, {m.message_id}, sent {_when(m.sent_at)}"
+         + (f", last error: {m.last_error}" if m.last_error else "") for m in history.emails],
+    )  # fmt: skip
+    out += _section(
+        "conversations", [f"{i.provider} {i.conversation_id} part {i.part_index + 1}" for i in history.insights]
+    )
+    out += _section(
+        "limiter slots",
+        [f"{s.account} slot {s.slot} held by {s.ref} until {_when(s.expires_at)}" for s in history.limiter_slots],
+    )
     return "\n".join(out)
 
 
-def _section(title: str, items: list[Any]) -> list[str]:
-    lines = [f"  {title}: {len(items)}"]
-    for item in items:
-        shown = {k: v for k, v in item.items() if k not in HIDDEN_FIELDS} if isinstance(item, dict) else item
-        lines.append(f"    - {_plain(shown)}")
-    return lines
+def _job_line(job: Job) -> str:
+    line = (
+        f"part {job.part_index + 1}/{job.part_count} generation {job.generation}: {job.provider} job"
+        f" {job.job_id or '-'} {job.status}, conversation {job.conversation_id or '-'}"
+    )
+    return line + (f", reason: {job.status_reason}" if job.status_reason else "")
 
 
-def _plain(value: Any) -> Any:
-    """``value`` with datetimes as ISO strings and bytes elided, for printing."""
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+def _section(title: str, lines: list[str]) -> list[str]:
+    return [f"  {title}: {len(lines)}", *(f"    - {printable(line)}" for line in lines)]

@@ -12,14 +12,8 @@ import asyncio
 
 from zoomsymbl_common.mongo import make_mongo
 from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result
-from zoomsymbl_common.ops.output import json_ready, printable
-from zoomsymbl_common.ops.status import (
-    HIDDEN_FIELDS,
-    format_history,
-    format_listing,
-    list_meetings,
-    meeting_history,
-)
+from zoomsymbl_common.ops.output import printable
+from zoomsymbl_common.ops.status import format_history, format_listing, list_meetings, meeting_history
 from zoomsymbl_common.settings import InfraSettings, load_settings
 
 EXAMPLES = (
@@ -44,13 +38,18 @@ async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
         if args.meeting:
             history = await meeting_history(mongo, args.meeting, args.tenant)
             if history is None:
-                message = f"no meeting {printable(args.meeting)!r}" + (
-                    f" of tenant {args.tenant!r}" if args.tenant else ""
-                )
-                return Result(data={"meeting": None}, text="", code=EXIT_FAILED, message=message)
-            return Result(data=json_ready(history, HIDDEN_FIELDS), text=format_history(history))
-        docs = await list_meetings(mongo, tenant=args.tenant, stage=args.stage, failed=args.failed, limit=args.limit)
-        return Result(data={"meetings": json_ready(docs, HIDDEN_FIELDS)}, text=format_listing(docs))
+                of_tenant = f" of tenant {args.tenant!r}" if args.tenant else ""
+                missing = f"no meeting {printable(args.meeting)!r}{of_tenant}"
+                return Result(data={"meeting": None}, text="", code=EXIT_FAILED, message=missing)
+            return Result(data=history.as_json(), text=format_history(history))
+        listing = await list_meetings(mongo, tenant=args.tenant, stage=args.stage, failed=args.failed, limit=args.limit)
+        data = {
+            "items": [meeting.model_dump(mode="json") for meeting in listing.meetings],
+            "malformed": listing.malformed,
+        }
+        skipped = len(listing.malformed)
+        note = f"{skipped} document(s) do not have the meeting shape and are not shown" if skipped else None
+        return Result(data=data, text=format_listing(listing.meetings), message=note)
     finally:
         await mongo.close()
 
