@@ -52,7 +52,7 @@ async def test_meeting_history_links_jobs_and_emails_without_secrets(mongo: Mong
     )
     await mongo.db[MEETINGS].insert_one(meeting.to_document())
     job = Job(
-        _id="k1", idempotency_key="k1", job_ref="k1", tenant="acme", meeting_uuid="m1",
+        id="k1", idempotency_key="k1", job_ref="k1", tenant="acme", meeting_uuid="m1",
         provider="assemblyai", status="completed", job_id="j1",
     )  # fmt: skip
     # A field no model knows (a leftover, a secret) is never shown.
