@@ -20,10 +20,10 @@ from zoomsymbl_common.providers.factory import provider_account_key
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants
-from zoomsymbl_sandbox.assemblyai import ASSEMBLYAI_STATE, AssemblyAIConfig, build_assemblyai_app
+from zoomsymbl_sandbox.assemblyai import ASSEMBLYAI_STATE
 from zoomsymbl_sandbox.provider_jobs import JobTimings
 from zoomsymbl_sandbox.provider_testkit import make_tone_audio
-from zoomsymbl_sandbox.symbl import SYMBL_STATE, SymblConfig, build_symbl_app
+from zoomsymbl_sandbox.symbl import SYMBL_STATE
 from zoomsymbl_submitter import plan
 from zoomsymbl_submitter.downmix import mono_object_key
 from zoomsymbl_submitter.parts import Part, SplitSettings
@@ -42,44 +42,31 @@ from tests.submitter.support import (
     tenants_for,
     upload_for,
 )
+from tests.support.eventually import eventually
+from tests.support.providers import ProviderSandboxes
 
 pytestmark = pytest.mark.integration
 SYMBL_ACCOUNT = f"symbl:{APP_ID}"
-
-
-@pytest.fixture(scope="module")
-def flac(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two speakers, 3.5 s: channel 1 at 0.5-1.5 s, channel 2 at 2.0-3.0 s."""
-    return make_tone_audio(tmp_path_factory.mktemp("a") / "m.flac", [[(0.5, 1.5)], [(2.0, 3.0)]], 3.5)
 
 
 Upload = Callable[[int], Awaitable[tuple[str, int]]]
 
 
 @pytest.fixture
-def uploaded(store: ObjectStore, flac: Path) -> Upload:
+def uploaded(store: ObjectStore, tone_audio: Path) -> Upload:
     """Stores the test audio as meeting N's mixed file: ``await uploaded(N)`` → (key, size)."""
 
     async def upload(index: int) -> tuple[str, int]:
-        return await upload_for(store, flac, index)
+        return await upload_for(store, tone_audio, index)
 
     return upload
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as http:
-        yield http
-
-
-@pytest.fixture
-async def symbl(tmp_path: Path) -> AsyncIterator[TestServer]:
-    config = SymblConfig(storage_dir=tmp_path / "symbl", timings=JobTimings(0.05, 0.05), max_concurrent_jobs=5)
-    server = TestServer(build_symbl_app(config))
-    await server.start_server()
+async def symbl(sandboxes: ProviderSandboxes) -> AsyncIterator[TestServer]:
+    server = await sandboxes.symbl(timings=JobTimings(0.05, 0.05), max_concurrent_jobs=5)
     yield server
     await drain(server.app[SYMBL_STATE].board)
-    await server.close()
 
 
 @pytest.fixture
@@ -100,6 +87,15 @@ def rig(
     published: list[JobSubmitted] = []
     tenants = tenants_for("symbl", str(symbl.make_url("")))
     return build_submitter(infra, mongo, tenants, session, completer.base_url, published), published
+
+
+def released(completer: Completer) -> Callable[[], Awaitable[list[str]]]:
+    """What ``eventually`` polls: the job refs whose slots the notifier stand-in released."""
+
+    async def refs() -> list[str]:
+        return list(completer.released)
+
+    return refs
 
 
 def stats(server: TestServer) -> dict[str, Any]:
@@ -140,10 +136,7 @@ async def test_the_callback_url_carries_a_token_for_exactly_this_job(
 ) -> None:
     submitter, _ = rig
     await submitter.on_audio_mixed(audio_mixed(2, infra, *await uploaded(2)))
-    for _ in range(100):
-        if completer.released:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(released(completer), what="the job's slot to be released")
     job = await mongo.db[JOBS].find_one({})
     assert job is not None
     assert completer.released == [job["job_ref"]]
@@ -284,20 +277,23 @@ async def test_a_public_endpoint_submits_a_presigned_url_instead_of_bytes(
     public = f"http://{infra.s3_endpoint}"
     submitter = build_submitter(infra, mongo, tenants, session, completer.base_url, published, public_endpoint=public)
     await submitter.on_audio_mixed(audio_mixed(8, infra, *await uploaded(8)))
-    for _ in range(100):
-        if completer.statuses["completed"]:
-            break
-        await asyncio.sleep(0.05)
+
+    async def completed() -> int:
+        return completer.statuses["completed"]
+
+    await eventually(completed, what="the job to complete")
     assert completer.statuses["completed"] == 1
     assert len(published) == 1
 
 
 async def test_an_assemblyai_tenant_gets_a_header_authenticated_webhook(
-    infra: InfraSettings, mongo: Mongo, session: aiohttp.ClientSession, tmp_path: Path, uploaded: Upload
+    infra: InfraSettings,
+    mongo: Mongo,
+    session: aiohttp.ClientSession,
+    sandboxes: ProviderSandboxes,
+    uploaded: Upload,
 ) -> None:
-    config = AssemblyAIConfig(storage_dir=tmp_path / "aai", timings=JobTimings(0.05, 0.05))
-    server = TestServer(build_assemblyai_app(config))
-    await server.start_server()
+    server = await sandboxes.assemblyai(timings=JobTimings(0.05, 0.05))
     tenants = tenants_for("assemblyai", str(server.make_url("")))
     account = provider_account_key(tenants.all()[0])
     completer = Completer(mongo, account)
@@ -307,10 +303,7 @@ async def test_an_assemblyai_tenant_gets_a_header_authenticated_webhook(
         submitter = build_submitter(infra, mongo, tenants, session, completer.base_url, published)
         event: AudioMixed = audio_mixed(9, infra, *await uploaded(9))
         await submitter.on_audio_mixed(event)
-        for _ in range(100):
-            if completer.released:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(released(completer), what="the job's slot to be released")
         assert len(completer.released) == 1 and completer.forged == 0
         assert published[0].provider == "assemblyai"
         assert server.app[ASSEMBLYAI_STATE].stats()["uploads"] == 1
@@ -318,7 +311,6 @@ async def test_an_assemblyai_tenant_gets_a_header_authenticated_webhook(
     finally:
         await drain(server.app[ASSEMBLYAI_STATE].board)
         await completer.close()
-        await server.close()
 
 
 async def test_an_unknown_or_unconfigured_tenant_fails_the_meeting_clearly(
@@ -339,12 +331,10 @@ async def test_an_expiring_token_is_refreshed_once_mid_run(
     mongo: Mongo,
     session: aiohttp.ClientSession,
     completer: Completer,
-    tmp_path: Path,
+    sandboxes: ProviderSandboxes,
     uploaded: Upload,
 ) -> None:
-    config = SymblConfig(storage_dir=tmp_path / "s", timings=JobTimings(0.05, 0.05), token_expires_in_s=1)
-    server = TestServer(build_symbl_app(config))
-    await server.start_server()
+    server = await sandboxes.symbl(timings=JobTimings(0.05, 0.05), token_expires_in_s=1)
     try:
         tenants = tenants_for("symbl", str(server.make_url("")))
         submitter = build_submitter(infra, mongo, tenants, session, completer.base_url, [])
@@ -357,7 +347,6 @@ async def test_an_expiring_token_is_refreshed_once_mid_run(
         assert len(stats(server)["submissions_by_name"]) == 3
     finally:
         await drain(server.app[SYMBL_STATE].board)
-        await server.close()
 
 
 async def test_three_speakers_go_to_symbl_as_one_diarized_mono_mix_made_once(
