@@ -47,16 +47,6 @@ async def test_a_marked_receipt_is_published_and_its_meeting_seen(mongo: Mongo) 
     assert await receipts.claim([receipt("never-claimed")]) == {"never-claimed"}
 
 
-async def test_a_receipt_written_before_claims_existed_counts_as_published(mongo: Mongo) -> None:
-    await mongo.db[RECEIPTS].insert_one(
-        {"key": "legacy", "tenant": "acme", "meeting_uuid": "old==", "received_at": utcnow()}
-    )
-    receipts = MongoReceipts(mongo)
-    assert await receipts.claim([receipt("legacy")]) == {"legacy"}
-    assert await receipts.published(["legacy"]) == {"legacy"}
-    assert await receipts.meeting_seen("acme", "old==")
-
-
 async def test_a_released_claim_can_be_claimed_again(mongo: Mongo) -> None:
     receipts = MongoReceipts(mongo)
     await receipts.claim([receipt("k1"), receipt("k2")])

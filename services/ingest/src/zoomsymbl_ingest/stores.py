@@ -7,8 +7,7 @@ unique index answers "was this recording seen?" atomically, and an insert costs 
 the collection's size, while an update or a query by a field other than ``_id`` may scan the whole
 collection under the writer's lock on servers that cannot use an index for it (the local FerretDB
 on SQLite). A claim without a mark (a crash, or a mark still queued) only means the next delivery
-publishes again with the same ``event_id``, never that a recording is lost. A receipt without
-``state`` (written before claims existed) counts as published. Both documents carry
+publishes again with the same ``event_id``, never that a recording is lost. Both documents carry
 ``received_at``, so the receipts' TTL removes them together.
 
 Download tokens live in ``meeting_secrets`` until their TTL removes them; they are never written to
@@ -20,15 +19,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from pydantic import SecretStr
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 from zoomsymbl_common.events import EventSource, utcnow
-from zoomsymbl_common.mongo import RECEIPTS, SECRETS, Document, Mongo, guarded
+from zoomsymbl_common.mongo import Document, Mongo, guarded
+from zoomsymbl_common.records import RECEIPTS, SECRETS, MeetingSecret, ReceiptState, meeting_key
+from zoomsymbl_common.records import Receipt as ReceiptRecord
 
-ReceiptState = Literal["claimed", "published"]
 _DUPLICATE_KEY = 11000
 MARK_SUFFIX = ".published"
 
@@ -119,9 +119,9 @@ class MongoReceipts:
 
     async def published(self, keys: Sequence[str]) -> set[str]:
         marks = [key + MARK_SUFFIX for key in keys]
-        cursor = self.mongo.db[RECEIPTS].find({"key": {"$in": [*keys, *marks]}}, {"key": 1, "state": 1, "receipt": 1})
+        cursor = self.mongo.db[RECEIPTS].find({"key": {"$in": marks}, "state": "published"}, {"receipt": 1})
         found = await guarded(cursor.to_list(None))
-        return {str(doc.get("receipt", doc["key"])) for doc in found if doc.get("state") != "claimed"} & set(keys)
+        return {str(doc["receipt"]) for doc in found} & set(keys)
 
     async def mark_published(self, acknowledged: Sequence[Acknowledged]) -> None:
         docs = [_receipt_doc(a.receipt, "claimed") for a in acknowledged if not a.claimed]
@@ -133,25 +133,24 @@ class MongoReceipts:
         await guarded(self.mongo.db[RECEIPTS].delete_one({"_id": key, "state": "claimed"}))
 
     async def meeting_seen(self, tenant: str, meeting_uuid: str) -> bool:
-        query = {"tenant": tenant, "meeting_uuid": meeting_uuid, "state": {"$ne": "claimed"}}
+        query = {**meeting_key(tenant, meeting_uuid), "state": "published"}
         found = await guarded(self.mongo.db[RECEIPTS].find_one(query, {"_id": 1}))
         return found is not None
 
 
 def _receipt_doc(receipt: Receipt, state: ReceiptState) -> Document:
     key = receipt.key if state == "claimed" else receipt.key + MARK_SUFFIX
-    doc: Document = {
-        "_id": key,
-        "key": key,
-        "receipt": receipt.key,
-        "tenant": receipt.tenant,
-        "meeting_uuid": receipt.meeting_uuid,
-        "event_id": receipt.event_id,
-        "source": receipt.source,
-        "state": state,
-        "received_at": utcnow(),
-    }
-    return doc
+    return ReceiptRecord(
+        id=key,
+        key=key,
+        receipt=receipt.key,
+        tenant=receipt.tenant,
+        meeting_uuid=receipt.meeting_uuid,
+        event_id=receipt.event_id,
+        source=receipt.source,
+        state=state,
+        received_at=utcnow(),
+    ).to_document()
 
 
 @dataclass(frozen=True)
@@ -164,18 +163,25 @@ class MongoTokens:
         now = utcnow()
         latest = {(t.tenant, t.meeting_uuid): t for t in tokens}  # one write per meeting, the last token wins
         values, collection = list(latest.values()), self.mongo.db[SECRETS]
-        docs = [{"tenant": t.tenant, "meeting_uuid": t.meeting_uuid, **_token_fields(t, now)} for t in values]
+        docs = [_secret(t, now).to_document() for t in values]
         # Insert first: a meeting's first token is the common case, and an insert is much cheaper than
         # an upsert on some servers (3x on the local FerretDB). A repeat replaces the stored token.
         for index in sorted(await insert_new(collection, docs)):
             token = values[index]
-            query = {"tenant": token.tenant, "meeting_uuid": token.meeting_uuid}
-            await guarded(collection.update_one(query, {"$set": _token_fields(token, now)}))
+            fields = _secret(token, now).to_document()
+            del fields["tenant"], fields["meeting_uuid"]
+            await guarded(collection.update_one(meeting_key(token.tenant, token.meeting_uuid), {"$set": fields}))
 
     async def put(self, token: DownloadToken) -> None:
         """Store (or replace) one meeting's token."""
         await self.put_many([token])
 
 
-def _token_fields(token: DownloadToken, now: datetime) -> Document:
-    return {"download_token": token.value.get_secret_value(), "expires_at": token.expires_at, "updated_at": now}
+def _secret(token: DownloadToken, now: datetime) -> MeetingSecret:
+    return MeetingSecret(
+        tenant=token.tenant,
+        meeting_uuid=token.meeting_uuid,
+        download_token=token.value.get_secret_value(),
+        expires_at=token.expires_at,
+        updated_at=now,
+    )
