@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -22,7 +22,9 @@ from zoomsymbl_common.insights_engine import (
 from zoomsymbl_common.providers.base import TranscriptMessage
 from zoomsymbl_common.providers.factory import ASSEMBLYAI_LLM_GATEWAY, engine_config
 from zoomsymbl_common.tenants import TenantConfig
-from zoomsymbl_sandbox.llm import LLM_STATE, LLMConfig, build_llm_app
+from zoomsymbl_sandbox.llm import LLM_STATE
+
+from tests.support.providers import ProviderSandboxes
 
 KEY = "engine-test-key"
 PEOPLE = People({"Elisa L": "elisa@example.com", "Jean-Luc Pérez": "jl@example.com", "Zoë 🎧 Ng": None}, 60.0)
@@ -35,24 +37,13 @@ Make = Callable[..., Any]
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as http:
-        yield http
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[Make]:
-    servers: list[TestServer] = []
+def llm(sandboxes: ProviderSandboxes) -> Make:
+    """Starts an LLM sandbox that accepts ``KEY``; keyword arguments override its config."""
 
     async def make(**config: Any) -> TestServer:
-        server = TestServer(build_llm_app(LLMConfig(**{"api_key": KEY, **config})))
-        await server.start_server()
-        servers.append(server)
-        return server
+        return await sandboxes.llm(**({"api_key": KEY} | config))
 
-    yield make
-    for server in servers:
-        await server.close()
+    return make
 
 
 def engine(session: aiohttp.ClientSession, server: TestServer, **overrides: Any) -> InsightsEngine:

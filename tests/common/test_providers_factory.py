@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 from pydantic import SecretStr
@@ -17,12 +15,6 @@ from zoomsymbl_common.tenants import TenantConfig
 def tenant(**fields: object) -> TenantConfig:
     base: dict[str, object] = {"id": "acme", "zoom_webhook_secret": SecretStr("zoom-secret-123")}
     return TenantConfig.model_validate(base | fields)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as http:
-        yield http
 
 
 async def test_assemblyai_is_the_default_provider(session: aiohttp.ClientSession) -> None:

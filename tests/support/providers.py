@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from zoomsymbl_common.events import ChannelAssignment
 from zoomsymbl_common.providers.base import JobState, SpeechProvider, SubmitRequest
 from zoomsymbl_sandbox.assemblyai import AssemblyAIConfig, build_assemblyai_app
+from zoomsymbl_sandbox.llm import LLMConfig, build_llm_app
 from zoomsymbl_sandbox.provider_jobs import JobTimings
 from zoomsymbl_sandbox.provider_testkit import CallbackReceiver, make_tone_audio
 from zoomsymbl_sandbox.symbl import SymblConfig, build_symbl_app
@@ -36,7 +37,7 @@ FAST = JobTimings(0.1, 0.1)  # queued, then running: short enough for tests, lon
 
 @dataclass
 class ProviderSandboxes:
-    """Provider sandboxes on loopback ports; each is started on demand and closed after the test."""
+    """Provider sandboxes (Symbl, AssemblyAI, LLM) on loopback ports, started on demand, closed after the test."""
 
     scratch: Path
     exits: AsyncExitStack
@@ -50,6 +51,10 @@ class ProviderSandboxes:
         """A started AssemblyAI sandbox; ``config`` overrides ``AssemblyAIConfig`` fields."""
         defaults: dict[str, Any] = {"storage_dir": self.scratch / "assemblyai", "timings": FAST}
         return await self._start(build_assemblyai_app(AssemblyAIConfig(**(defaults | config))))
+
+    async def llm(self, **config: Any) -> TestServer:
+        """A started OpenAI-compatible LLM sandbox (the insights engine's); ``config`` sets ``LLMConfig`` fields."""
+        return await self._start(build_llm_app(LLMConfig(**config)))
 
     async def client(self, server: TestServer) -> TestClient[Any, Any]:
         """A test client on ``server`` (for tests of the sandbox's own HTTP contract)."""
