@@ -1,0 +1,230 @@
+"""The ``zoomsymbl`` command: help with examples, ``--json``, exit codes, servers down, the replay guard."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+from dataclasses import dataclass
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from zoomsymbl_common.events import RecordingCompleted, stable_id
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.ops import cli
+from zoomsymbl_common.ops.command import EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE
+from zoomsymbl_common.ops.replay import ReplayRequest, replay
+from zoomsymbl_common.records import MEETINGS, Failure, Meeting
+from zoomsymbl_common.settings import InfraSettings
+
+SUBCOMMANDS = ("status", "replay", "topics", "backfill")
+TOPIC = RecordingCompleted.topic
+# A topic whose author wants to clear the operator's screen and hide a link in it.
+HOSTILE_TOPIC = "Q3 review\x1b[2J\x1b[H\x1b]8;;https://evil.example/\x07click me\x1b]8;;\x07\x9b31m\u202eend"
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Ran:
+    code: int
+    out: str
+    err: str
+
+
+def cli_env(infra: InfraSettings | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOOMSYMBL_")}
+    if infra is not None:
+        env.update(
+            {
+                "ZOOMSYMBL_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+                "ZOOMSYMBL_KAFKA_TOPIC_PREFIX": infra.kafka_topic_prefix,
+                "ZOOMSYMBL_MONGO_URI": infra.mongo_uri.get_secret_value(),
+                "ZOOMSYMBL_MONGO_DATABASE": infra.mongo_database,
+            }
+        )
+    return env | extra
+
+
+async def zoomsymbl(*args: str, env: dict[str, str]) -> Ran:
+    """Run ``zoomsymbl`` as an operator would: a separate process."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "zoomsymbl_common.ops.cli", *args,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=90)
+    assert proc.returncode is not None
+    return Ran(proc.returncode, out.decode(), err.decode())
+
+
+def assert_one_clear_line(ran: Ran, *needles: str) -> None:
+    assert "Traceback" not in ran.err, ran.err
+    lines = [line for line in ran.err.splitlines() if line.startswith("zoomsymbl ")]
+    assert len(lines) == 1, ran.err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_every_subcommand_has_help_with_an_example(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main([name, "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    examples = out.partition("examples:\n")[2]
+    assert f"  zoomsymbl {name} " in examples, out
+    assert "--json" in out
+
+
+def test_top_level_help_lists_the_subcommands_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert all(name in out for name in SUBCOMMANDS)
+    assert "exit codes:" in out and "3  a server" in out and "4  refused" in out
+
+
+def test_backfill_is_discovered_through_the_ingest_entry_point() -> None:
+    entries = {entry.name: entry.value for entry in cli.plugin_entry_points()}
+    assert entries["backfill"] == "zoomsymbl_ingest.backfill_command:register"
+    [backfill] = [command for command in cli.commands() if command.name == "backfill"]
+    assert backfill.run.__module__ == "zoomsymbl_ingest.backfill_command"
+
+
+def test_without_the_ingest_package_backfill_says_where_to_run_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "plugin_entry_points", list)
+    assert cli.main(["backfill", "--from", "2026-01-01", "--json"]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert "backfill is provided by the ingest package; run it in the ingest image" in captured.err
+    assert json.loads(captured.out)["error"]["kind"] == "usage"
+
+
+def test_topics_list_json_parses(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["topics", "list", "--prefix", "x-", "--json"]) == 0
+    names = json.loads(capsys.readouterr().out)["topics"]
+    assert "x-audio.mixed.v1" in names and "x-audio.mixed.v1.dlq" in names
+
+
+@pytest.mark.parametrize("args", [["status"], ["status", "--meeting", "m1", "--json"]])
+async def test_mongodb_down_is_one_line_and_exit_3(args: list[str]) -> None:
+    env = cli_env(ZOOMSYMBL_MONGO_URI=f"mongodb://127.0.0.1:{closed_port()}/", ZOOMSYMBL_MONGO_TIMEOUT_MS="300")
+    ran = await zoomsymbl(*args, env=env)
+    assert ran.code == EXIT_UNAVAILABLE
+    assert_one_clear_line(ran, "mongodb", "ZOOMSYMBL_MONGO_URI")
+    if "--json" in args:
+        assert json.loads(ran.out)["error"] == {
+            "kind": "unavailable",
+            "server": "mongodb",
+            "message": ran.err.strip().removeprefix("zoomsymbl status: "),
+            "exit_code": EXIT_UNAVAILABLE,
+        }
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["replay", "--topic", TOPIC, "--dry-run"],
+        ["replay", "--topic", TOPIC, "--group", "g", "--json"],
+        ["topics", "create", "--replication", "1", "--timeout-s", "0"],
+    ],
+)
+async def test_kafka_down_is_one_line_and_exit_3(args: list[str]) -> None:
+    ran = await zoomsymbl(*args, env=cli_env(ZOOMSYMBL_KAFKA_BOOTSTRAP=f"127.0.0.1:{closed_port()}"))
+    assert ran.code == EXIT_UNAVAILABLE, ran.err
+    assert_one_clear_line(ran, "kafka" if args[0] == "replay" else "no broker answered")
+    if "--json" in args:
+        assert json.loads(ran.out)["error"]["server"] == "kafka"
+
+
+async def test_a_bad_setting_is_exit_2_naming_the_variable() -> None:
+    ran = await zoomsymbl("status", env=cli_env(ZOOMSYMBL_MONGO_TIMEOUT_MS="soon"))
+    assert ran.code == EXIT_USAGE
+    assert_one_clear_line(ran, "ZOOMSYMBL_MONGO_TIMEOUT_MS")
+
+
+async def _produce(infra: InfraSettings, events: list[RecordingCompleted]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(infra.kafka_topic_prefix + TOPIC, event.model_dump_json().encode())
+    finally:
+        await producer.stop()
+
+
+async def _retained(infra: InfraSettings) -> int:
+    return (await replay(infra, None, ReplayRequest(topic=TOPIC, dry_run=True))).scanned
+
+
+@pytest.mark.integration
+async def test_forced_replay_without_a_filter_counts_and_refuses_unless_yes(infra: InfraSettings, mongo: Mongo) -> None:
+    meetings = ("m1", "m2")
+    await mongo.db[MEETINGS].insert_many(
+        [Meeting(tenant="acme", meeting_uuid=m, stage="notified").to_document() for m in meetings]
+    )
+    await _produce(
+        infra, [RecordingCompleted(event_id=stable_id("acme", m), tenant="acme", meeting_uuid=m) for m in meetings]
+    )
+    env = cli_env(infra)
+
+    refused = await zoomsymbl("replay", "--topic", TOPIC, "--force", "--json", env=env)
+    assert refused.code == EXIT_REFUSED
+    assert_one_clear_line(refused, "would reprocess all 2 retained events", "--yes")
+    assert (json.loads(refused.out)["mode"], json.loads(refused.out)["matched"]) == ("refused", 2)
+    assert await _retained(infra) == 2, "nothing was re-published"
+    generations = {doc["meeting_uuid"]: doc["generation"] async for doc in mongo.db[MEETINGS].find({})}
+    assert generations == {"m1": 0, "m2": 0}, "no generation was bumped"
+
+    confirmed = await zoomsymbl("replay", "--topic", TOPIC, "--force", "--yes", "--json", env=env)
+    assert confirmed.code == 0, confirmed.err
+    assert json.loads(confirmed.out)["published"] == 2
+    assert await _retained(infra) == 4
+    generations = {doc["meeting_uuid"]: doc["generation"] async for doc in mongo.db[MEETINGS].find({})}
+    assert generations == {"m1": 1, "m2": 1}
+
+    filtered = await zoomsymbl("replay", "--topic", TOPIC, "--force", "--meeting", "m2", env=env)
+    assert filtered.code == 0, filtered.err
+    assert "replay (forced): scanned=4 matched=2" in filtered.out
+
+
+@pytest.mark.integration
+async def test_status_never_prints_a_topics_escape_sequences(infra: InfraSettings, mongo: Mongo) -> None:
+    failure = Failure.build("notifier", "provider", "bad audio\x1b]0;pwned\x07\r\nSUCCESS")
+    meeting = Meeting(
+        tenant="acme", meeting_uuid="m1", stage="failed", topic=HOSTILE_TOPIC,
+        host_email="host\x1b[8m@example.com", failure=failure,
+    )  # fmt: skip
+    await mongo.db[MEETINGS].insert_one(meeting.to_document())
+    env = cli_env(infra)
+
+    for args in (["status"], ["status", "--failed"], ["status", "--meeting", "m1"]):
+        ran = await zoomsymbl(*args, env=env)
+        assert ran.code == 0, ran.err
+        assert not any(c in ran.out for c in "\x1b\x07\x9b\r\u202e"), repr(ran.out)
+        assert "Q3 review" in ran.out
+    assert "click me" in ran.out, "the text of a hidden link is shown as text"
+    assert "bad audio" in ran.out and "\\r\\nSUCCESS" in ran.out, "a forged second line stays on the first"
+
+    as_json = await zoomsymbl("status", "--meeting", "m1", "--json", env=env)
+    assert "\x1b" not in as_json.out and "\\u001b" in as_json.out
+    document = json.loads(as_json.out)["meeting"]
+    assert (document["topic"], document["host_email"]) == (HOSTILE_TOPIC, "host\x1b[8m@example.com")
+    listing = await zoomsymbl("status", "--json", env=env)
+    assert [item["topic"] for item in json.loads(listing.out)["items"]] == [HOSTILE_TOPIC]
+
+
+@pytest.mark.integration
+async def test_status_of_an_unknown_meeting_is_exit_1() -> None:
+    ran = await zoomsymbl("status", "--meeting", "nope", "--json", env=cli_env(InfraSettings()))
+    assert ran.code == 1
+    assert_one_clear_line(ran, "no meeting 'nope'")
+    assert json.loads(ran.out) == {"meeting": None}
