@@ -5,13 +5,13 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from scripts import infra
+from tests.support.eventually import eventually_sync
 
 
 def fake_proc(root: Path, pid: int, argv: list[str], state: str = "S", start: int = 4242) -> None:
@@ -28,9 +28,9 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(["sleep", "60"])
     # Between fork and exec the child still shows our own command line: wait for the exec.
     cmdline = Path(f"/proc/{proc.pid}/cmdline")
-    deadline = time.monotonic() + 10
-    while cmdline.read_bytes().split(b"\0")[0] != b"sleep" and time.monotonic() < deadline:
-        time.sleep(0.01)
+    eventually_sync(
+        lambda: cmdline.read_bytes().split(b"\0")[0], lambda name: name == b"sleep", timeout=10, what="the exec"
+    )
     yield proc
     proc.kill()
     proc.wait(timeout=10)

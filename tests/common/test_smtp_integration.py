@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import maildir
+from tests.support.eventually import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +32,11 @@ async def test_email_sent_over_smtp_is_read_back() -> None:
     message["Message-ID"] = f"<{marker}@zoomsymbl.test>"
     message.set_content("Summary: all good.")
     await asyncio.to_thread(_send, message)
-    for _ in range(50):
-        found = [p for p in Path(maildir()).glob("*.eml") if marker in p.read_text(errors="replace")]
-        if found:
-            break
-        await asyncio.sleep(0.1)
+
+    async def delivered() -> list[Path]:
+        return [p for p in Path(maildir()).glob("*.eml") if marker in p.read_text(errors="replace")]
+
+    found = await eventually(delivered, timeout=10, what=f"the e-mail {marker} in the maildir")
     assert len(found) == 1
     parsed = email.message_from_bytes(found[0].read_bytes(), policy=default)
     assert parsed["Subject"] == f"Insights: Zoë's sync {marker}"

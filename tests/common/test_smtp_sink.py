@@ -9,12 +9,13 @@ import smtplib
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+
+from tests.support.eventually import eventually_sync
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "smtp_sink.py"
 
@@ -28,16 +29,16 @@ def free_port() -> int:
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"smtp_sink exited with {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+                return True
         except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"smtp_sink did not listen on {port} within {timeout}s")
+            return False
+
+    eventually_sync(listening, timeout=timeout, what=f"smtp_sink to listen on {port}")
 
 
 @pytest.fixture
