@@ -1,8 +1,13 @@
-"""Static lint of the service images (there is no Docker engine here to build them)."""
+"""Static lint of the one service image recipe, deploy/docker/Dockerfile (no Docker engine here to build it).
+
+Every service is built from the same file with ``--build-arg SERVICE=<service> --build-arg PORT=<port>``;
+the checks below read it as a build of each service would (ARG values substituted).
+"""
 
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -13,6 +18,7 @@ import pytest
 from tests.deploy.helm_chart import ROOT, SERVICES, load_values
 
 INSTRUCTION = re.compile(r"^(?P<op>[A-Z]+)\s+(?P<args>.*)$")
+DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 
 
 @dataclass
@@ -75,9 +81,19 @@ def parse_dockerfile(text: str) -> Dockerfile:
     return Dockerfile(args, stages)
 
 
-def dockerfile(service: str) -> Dockerfile:
-    path = ROOT / "services" / service / "Dockerfile"
-    return parse_dockerfile(path.read_text(encoding="utf-8"))
+def dockerfile() -> Dockerfile:
+    return parse_dockerfile(DOCKERFILE.read_text(encoding="utf-8"))
+
+
+def substitute(args: str, service: str, port: int | str) -> str:
+    """``args`` with the build arguments of one service's build substituted."""
+    return args.replace("${SERVICE}", service).replace("${PORT}", str(port))
+
+
+def default_port(service: str) -> int:
+    """The port the service's settings serve by default."""
+    module = importlib.import_module(f"zoomsymbl_{service}.settings")
+    return int(module.Settings.model_fields["http_port"].default)
 
 
 def workspace_libs(service: str) -> set[str]:
@@ -95,10 +111,11 @@ def runs_ffmpeg(service: str) -> bool:
     return any(re.search(r"[\"']ff(mpeg|probe)[\"']", path.read_text(encoding="utf-8")) for path in sources)
 
 
-def test_every_service_folder_has_a_dockerfile() -> None:
+def test_one_dockerfile_serves_every_service_folder() -> None:
     folders = sorted(p.name for p in (ROOT / "services").iterdir() if (p / "pyproject.toml").is_file())
     assert folders == sorted(SERVICES)
-    assert all((ROOT / "services" / s / "Dockerfile").is_file() for s in folders)
+    assert DOCKERFILE.is_file()
+    assert sorted(ROOT.glob("services/*/Dockerfile")) == [], "one parameterised Dockerfile, none per service"
 
 
 def image_problems(parsed: Dockerfile) -> list[str]:
@@ -126,52 +143,79 @@ def user_problem(parsed: Dockerfile) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_base_images_are_pinned_never_latest(service: str) -> None:
-    assert image_problems(dockerfile(service)) == []
+def test_base_images_are_pinned_never_latest() -> None:
+    assert image_problems(dockerfile()) == []
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_runtime_stage_runs_as_a_numeric_non_root_user(service: str) -> None:
-    parsed = dockerfile(service)
+def test_the_base_image_is_a_build_argument_of_both_stages() -> None:
+    parsed = dockerfile()
+    assert "BASE_IMAGE" in parsed.args
+    build, runtime = parsed.stages[1], parsed.stages[-1]
+    # Both stages on the same base: the venv's python links into it.
+    assert build.image == runtime.image == parsed.args["BASE_IMAGE"]
+
+
+def test_runtime_stage_runs_as_a_numeric_non_root_user() -> None:
+    parsed = dockerfile()
     assert user_problem(parsed) is None
     assert parsed.stages[-1].args_of("USER")[-1].split(":")[0] == str(load_values()["podSecurityContext"]["runAsUser"])
 
 
+def test_no_secret_is_baked_into_the_image() -> None:
+    parsed = dockerfile()
+    declared = [a for stage in parsed.stages for a in stage.args_of("ARG") + stage.args_of("ENV")] + list(parsed.args)
+    for text in declared:
+        assert not re.search(r"(?i)(secret|password|token|_key\b|mongo_uri)", text), text
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_only_the_service_own_locked_runtime_dependencies_are_installed(service: str) -> None:
-    parsed = dockerfile(service)
-    syncs = [args for stage in parsed.stages for args in stage.args_of("RUN") if "uv sync" in args]
+    parsed = dockerfile()
+    syncs = [substitute(a, service, 0) for stage in parsed.stages for a in stage.args_of("RUN") if "uv sync" in a]
     assert len(syncs) >= 1
     for command in syncs:
         assert "--frozen" in command and "--no-dev" in command, command
         packages = re.findall(r"--package\s+(\S+)", command)
         assert packages == [f"zoomsymbl-{service}"], command
-    copied = " ".join(args for stage in parsed.stages for args in stage.args_of("COPY"))
+    copied = " ".join(substitute(a, service, 0) for stage in parsed.stages for a in stage.args_of("COPY"))
     for other in set(SERVICES) - {service}:
         assert f"services/{other}" not in copied, f"{service}'s image must not contain {other}"
-    assert "libs/sandbox" not in copied and "tests" not in copied.split()
-    # Exactly the workspace libraries the service depends on: a missing one fails the sync, an extra one is dead weight.
-    assert set(re.findall(r"\blibs/([\w-]+)/", copied)) == workspace_libs(service)
+    assert "tests" not in copied.split()
+    # The sync installs exactly the workspace libraries the service depends on; the runtime stage takes only the venv.
+    assert set(re.findall(r"\blibs/([\w-]+)/pyproject", copied)) >= workspace_libs(service)
+    assert parsed.stages[-1].args_of("COPY") == ["--from=build /app/.venv /app/.venv"]
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_entrypoint_is_the_service_console_script(service: str) -> None:
-    runtime = dockerfile(service).stages[-1]
+def test_entrypoint_is_the_service_console_script_and_the_port_its_own(service: str) -> None:
+    parsed = dockerfile()
+    build, runtime = parsed.stages[1], parsed.stages[-1]
     manifest = tomllib.loads((ROOT / "services" / service / "pyproject.toml").read_text(encoding="utf-8"))
     script = f"zoomsymbl-{service}"
     assert script in manifest["project"]["scripts"]
-    assert runtime.args_of("ENTRYPOINT") == [f'["{script}"]']
-    assert runtime.args_of("EXPOSE") == [str(load_values()[service]["port"])]
+    assert runtime.args_of("ENTRYPOINT") == ['["zoomsymbl-service"]']
+    link = [substitute(a, service, 0) for a in build.args_of("RUN") if "zoomsymbl-service" in a]
+    assert link and f"ln -s {script} /app/.venv/bin/zoomsymbl-service" in link[0]
+    # EXPOSE is the PORT build argument, which the build checks against the settings' default port.
+    assert runtime.args_of("EXPOSE") == ["${PORT}"]
+    assert "model_fields['http_port']" in link[0]
+    assert default_port(service) == load_values()[service]["port"]
     assert any("/app/.venv/bin" in env for env in runtime.args_of("ENV"))
+
+
+def test_the_build_commit_is_served_at_version() -> None:
+    runtime = dockerfile().stages[-1]
+    assert 'ZOOMSYMBL_BUILD_COMMIT=""' in runtime.args_of("ARG")
+    assert any("ZOOMSYMBL_BUILD_COMMIT=${ZOOMSYMBL_BUILD_COMMIT}" in env for env in runtime.args_of("ENV"))
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_ffmpeg_is_installed_exactly_where_the_code_runs_it(service: str) -> None:
-    runtime = dockerfile(service).stages[-1]
-    installs_ffmpeg = any(re.search(r"apt-get install .*\bffmpeg\b", run) for run in runtime.args_of("RUN"))
-    expected = runs_ffmpeg(service) or service == "mixer"
-    assert installs_ffmpeg == expected
+    parsed = dockerfile()
+    installs = [a for a in parsed.stages[-1].args_of("RUN") if re.search(r"apt-get install .*\bffmpeg\b", a)]
+    assert len(installs) == 1 and "${FFMPEG_SERVICES}" in installs[0] and "${SERVICE}" in installs[0]
+    ffmpeg_services = parsed.args["FFMPEG_SERVICES"].strip('"').split()
+    assert (service in ffmpeg_services) == (runs_ffmpeg(service) or service == "mixer")
 
 
 def _ignored(patterns: list[str], path: str) -> bool:

@@ -24,9 +24,17 @@ OTEL_VARS = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_
 # Set by the chart only to be expanded as $(VAR) inside another variable (OTEL_RESOURCE_ATTRIBUTES).
 EXPANSION_ONLY = {"POD_NAME", "POD_NAMESPACE"}
 # Fields the chart must never expose, with the reason.
-NOT_IN_CHART = {"fault_exit_after_insights_stored": "fault injection for tests only"}
+NOT_IN_CHART: dict[str, str] = {}
 # Settings filled from other values than <svc>.settings (they must not appear twice).
 DERIVED = {"http_host", "http_port", "scratch_dir", "work_dir", "smtp_ca_file", "model_dir"}
+# Kafka over SASL_SSL (docs/kafka-security.md): the password from a Secret the release does not own.
+KAFKA_SASL = {
+    "kafka.security.protocol": "SASL_SSL",
+    "kafka.security.username": "zoomsymbl",
+    "kafka.security.existingSecret": "zoomsymbl-kafka-user",
+    "kafka.security.ca.secretName": "zoomsymbl-kafka-cluster-ca-cert",
+}
+EXTERNAL_SECRETS = {"zoomsymbl-kafka-user": {"password": "kafka-scram-password"}}
 FULL_SECRETS = {
     "secrets.mongoUri": "mongodb://user:pw@mongo:27017/",
     "secrets.s3AccessKey": "access",
@@ -82,7 +90,7 @@ def service_vars(service: str) -> dict[str, bool]:
 
 @pytest.fixture(scope="module")
 def full() -> Rendered:
-    return render([PRODUCTION_VALUES], sets=FULL_SECRETS | EVERY_SERVICE | {"secrets.existingSecret": ""})
+    return render([PRODUCTION_VALUES], sets=FULL_SECRETS | KAFKA_SASL | EVERY_SERVICE | {"secrets.existingSecret": ""})
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -137,7 +145,8 @@ def test_rendered_environment_validates_as_the_service_settings(
     tenants_file.write_text(secrets[f"tenants-{service}.json"], encoding="utf-8")
     for name, value in full.container_env(service).items():
         if isinstance(value, dict) and "secretKeyRef" in value:
-            value = secrets[value["secretKeyRef"]["key"]]
+            ref = value["secretKeyRef"]
+            value = EXTERNAL_SECRETS.get(ref["name"], secrets)[ref["key"]]
         if isinstance(value, str):
             monkeypatch.setenv(name, value)
     monkeypatch.setenv("ZOOMSYMBL_TENANTS_FILE", str(tenants_file))
@@ -146,6 +155,9 @@ def test_rendered_environment_validates_as_the_service_settings(
     infra = InfraSettings()
     assert infra.mongo_uri.get_secret_value() == FULL_SECRETS["secrets.mongoUri"]
     assert infra.kafka_bootstrap == "zoomsymbl-kafka-kafka-bootstrap.kafka.svc:9092"
+    assert (infra.kafka_security_protocol, infra.kafka_sasl_username) == ("SASL_SSL", "zoomsymbl")
+    assert infra.kafka_sasl_password.get_secret_value() == "kafka-scram-password"
+    assert infra.kafka_ssl_ca_file.startswith("/etc/zoomsymbl/")
     tenants = load_tenants()
     assert [t.id for t in tenants.all()] == ["acme"] and tenants.default_id == "acme"
     acme = tenants.get("acme")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import RecordingCompleted
-from zoomsymbl_common.kafka import make_broker
+from zoomsymbl_common.kafka import kafka_check, make_broker
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_ingest.producer import Producer
 
@@ -21,7 +21,7 @@ async def test_an_unconnected_producer_refuses_at_once_and_closes_cleanly() -> N
     with pytest.raises(KafkaUnavailable):
         await producer.publish(EVENT, timeout=1.0)
     with pytest.raises(KafkaUnavailable):
-        await producer.check()
+        await kafka_check(producer.broker)()
     with pytest.raises(KafkaUnavailable):
         await producer.wait_connected(timeout=0.3)
     await producer.close()
@@ -33,7 +33,7 @@ async def test_it_connects_in_the_background_and_publishes(infra: InfraSettings)
     producer = Producer(make_broker(infra, "ingest"), infra)
     await producer.wait_connected(timeout=20.0)
     try:
-        await producer.check()
+        await kafka_check(producer.broker)()
         await producer.publish(EVENT, timeout=10.0)
     finally:
         await producer.close()

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 from zoomsymbl_common.events import RecordingFile
-from zoomsymbl_common.media_tools import refusal
+from zoomsymbl_common.media_tools import ToolTimeout, refusal, run_tool
 from zoomsymbl_mixer.analytics import SilenceLog, first_sound
 from zoomsymbl_mixer.channels import MixPlan, Track, plan_mix
-from zoomsymbl_mixer.errors import ToolTimeout
 from zoomsymbl_mixer.ffmpeg import (
     SilenceSettings,
     analysis_args,
@@ -22,7 +21,6 @@ from zoomsymbl_mixer.ffmpeg import (
     pcm_bytes,
     probe_args,
     resolve_format,
-    run_tool,
 )
 
 from tests.hostile_media import DEMUXERS, MANIFESTS, make_canary, write_manifest
@@ -36,7 +34,7 @@ async def make_track(path: Path, *, seconds: float = 2.0, frequency: int = 440) 
     graph = f"sine=frequency={frequency}:sample_rate=32000:duration=1,adelay={int(LEAD_IN * 1000)}:all=1,apad"
     args = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", graph]
     args += ["-t", str(seconds), "-c:a", "aac", "-ar", "32000", "-ac", "1", "-b:a", "48k", str(path)]
-    result, _ = await run_tool(args, timeout=60)
+    result = await run_tool(args, timeout=60)
     assert result.returncode == 0, result.tail
     return path
 
@@ -121,8 +119,8 @@ def test_probe_output_without_decoded_frames_is_not_audio() -> None:
 async def test_probe_rejects_an_error_page_saved_as_m4a(tmp_path: Path) -> None:
     page = tmp_path / "zoom.m4a"
     page.write_text('{"code": 124, "message": "Invalid access token."}')
-    result, out = await run_tool(probe_args(page), timeout=30, capture_stdout=True)
-    assert result.returncode != 0 or parse_probe(out) is None
+    result = await run_tool(probe_args(page), timeout=30, capture_stdout=True)
+    assert result.returncode != 0 or parse_probe(result.stdout) is None
 
 
 @pytest.mark.parametrize("fmt", ["flac", "wav", "opus"])
@@ -134,9 +132,9 @@ async def test_each_channel_first_sounds_at_its_offset(tmp_path: Path, fmt: str)
     silence = SilenceSettings(threshold_db=-40, min_seconds=0.2)
     log = SilenceLog(channels=3)
     args = merge_args(plan, output, fmt, sample_rate=32000, silence=silence)  # type: ignore[arg-type]
-    result, _ = await run_tool(args, timeout=60, on_line=log.feed)
+    result = await run_tool(args, timeout=60, on_line=log.feed)
     assert result.returncode == 0, result.tail
-    _, out = await run_tool(probe_args(output), timeout=30, capture_stdout=True)
+    out = (await run_tool(probe_args(output), timeout=30, capture_stdout=True)).stdout
     probe = parse_probe(out)
     assert probe is not None
     assert probe.channels == 3
@@ -154,12 +152,12 @@ async def test_each_channel_first_sounds_at_its_offset(tmp_path: Path, fmt: str)
 async def test_flac_output_is_16_bit(tmp_path: Path) -> None:
     paths = [await make_track(tmp_path / "t.m4a")]
     output = tmp_path / "mixed.flac"
-    result, _ = await run_tool(
+    result = await run_tool(
         merge_args(plan_of(paths, [0], [2]), output, "flac", sample_rate=32000, silence=None), timeout=60
     )
     assert result.returncode == 0
     args = ["ffprobe", "-v", "error", "-show_entries", "stream=sample_fmt,bits_per_raw_sample", "-of", "json"]
-    _, out = await run_tool([*args, str(output)], timeout=30, capture_stdout=True)
+    out = (await run_tool([*args, str(output)], timeout=30, capture_stdout=True)).stdout
     stream = json.loads(out)["streams"][0]
     assert (stream["sample_fmt"], stream["bits_per_raw_sample"]) == ("s16", "16")
 
@@ -173,9 +171,9 @@ async def test_forty_channels_are_written_and_read_back_with_every_channel(
     plan = plan_of(paths, [i * 0.01 for i in range(40)], [1.0] * 40, max_channels=64)
     fmt = resolve_format(requested, len(plan.channels))  # type: ignore[arg-type]
     output = tmp_path / f"mixed.{fmt}"
-    result, _ = await run_tool(merge_args(plan, output, fmt, sample_rate=32000, silence=None), timeout=120)
+    result = await run_tool(merge_args(plan, output, fmt, sample_rate=32000, silence=None), timeout=120)
     assert result.returncode == 0, result.tail
-    _, out = await run_tool(probe_args(output), timeout=30, capture_stdout=True)
+    out = (await run_tool(probe_args(output), timeout=30, capture_stdout=True)).stdout
     probe = parse_probe(out)
     assert probe is not None
     assert (probe.codec, probe.channels) == (codec, 40)
@@ -186,7 +184,7 @@ async def test_a_corrupt_input_fails_the_merge(tmp_path: Path) -> None:
     bad = tmp_path / "bad.m4a"
     bad.write_bytes(b"\x00\x00\x00\x18ftypM4A " + b"\x13" * 4000)
     args = merge_args(plan_of([bad], [0], [1]), tmp_path / "o.flac", "flac", sample_rate=32000, silence=None)
-    result, _ = await run_tool(args, timeout=60)
+    result = await run_tool(args, timeout=60)
     assert result.returncode != 0
 
 
@@ -223,14 +221,12 @@ async def test_a_track_that_is_a_manifest_is_refused_without_opening_what_it_nam
     canary = make_canary(tmp_path)
     track = write_manifest(tmp_path / "0000.m4a", kind, canary)
     # A tool that opened the canary would hang on it until this timeout (ToolTimeout), not fail at once.
-    result, out = await run_tool(probe_args(track), timeout=20, capture_stdout=True)
-    assert result.returncode != 0 and parse_probe(out) is None
+    result = await run_tool(probe_args(track), timeout=20, capture_stdout=True)
+    assert result.returncode != 0 and parse_probe(result.stdout) is None
     assert refusal(result.tail) == f"its bytes are {DEMUXERS[kind]!r}, not an audio container (refused)"
     good = await make_track(tmp_path / "0001.m4a")
     plan = plan_of([good, track], [0, 0], [2, 2])
-    merged, _ = await run_tool(
-        merge_args(plan, tmp_path / "o.flac", "flac", sample_rate=32000, silence=None), timeout=20
-    )
+    merged = await run_tool(merge_args(plan, tmp_path / "o.flac", "flac", sample_rate=32000, silence=None), timeout=20)
     assert merged.returncode != 0 and "not on whitelist" in " ".join(merged.tail)
 
 
@@ -240,8 +236,8 @@ async def test_the_tools_get_a_minimal_environment_without_the_services_secrets(
     monkeypatch.setenv("ZOOMSYMBL_MONGO_URI", "mongodb://svc:mongo-pw-1@db/")
     monkeypatch.setenv("ZOOMSYMBL_S3_SECRET_KEY", "s3-secret-1")
     script = "import json, os; print(json.dumps(dict(os.environ)))"
-    result, out = await run_tool([sys.executable, "-c", script], timeout=30, capture_stdout=True)
+    result = await run_tool([sys.executable, "-c", script], timeout=30, capture_stdout=True)
     assert result.returncode == 0
-    env = json.loads(out)
+    env = json.loads(result.stdout)
     assert not [name for name in env if name.startswith("ZOOMSYMBL_")]
     assert set(env) <= {"PATH", "LC_ALL", "LC_CTYPE"}  # LC_CTYPE: the interpreter may set it for itself

@@ -13,7 +13,7 @@ from zoomsymbl_common.events import AudioMixed, DeadLetter, MeetingFailed, Recor
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, publish_event, topic_name
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_mixer.errors import ZoomErrorBody
-from zoomsymbl_mixer.handlers import MixerMetrics, give_up, group_id, on_recording_completed, subscribe
+from zoomsymbl_mixer.handlers import MixerMetrics, give_up, group_id, on_recording_completed, register_subscribers
 
 INFRA = InfraSettings(kafka_topic_prefix="unit-")
 TOPIC = topic_name(INFRA, RecordingCompleted.topic)
@@ -83,7 +83,7 @@ def wire(
     async def publish_failure(event: MeetingFailed) -> None:
         await publish_event(broker, INFRA, event)
 
-    subscribe(broker, consumer, handle, give_up(state, metrics, publish or publish_failure))
+    register_subscribers(broker, consumer, handle, give_up(state, metrics, publish or publish_failure))
 
     @broker.subscriber(DeadLetter.topic_for(TOPIC))
     async def dead(message: KafkaMessage) -> None:
@@ -216,7 +216,7 @@ async def test_several_meetings_at_once_is_a_per_partition_worker_pool() -> None
     async def handle(event: RecordingCompleted) -> AudioMixed:
         return await on_recording_completed(event, mixer, metrics)
 
-    subscribe(broker, consumer, handle, give_up(state, metrics, _never), concurrent_meetings=3)
+    register_subscribers(broker, consumer, handle, give_up(state, metrics, _never), concurrent_meetings=3)
     async with TestKafkaBroker(broker) as test_broker:
         for n in range(3):
             event = EVENT.model_copy(update={"event_id": f"e{n}", "meeting_uuid": f"m{n}"})

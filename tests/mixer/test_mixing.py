@@ -6,11 +6,12 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.mongo import MEETINGS
 from zoomsymbl_common.storage import meeting_key
 from zoomsymbl_mixer.analytics import SilenceLog, first_sound
 from zoomsymbl_mixer.errors import DownloadRefused, NoCredentials, TrackInvalid, UnknownTenant, ZoomErrorBody
-from zoomsymbl_mixer.ffmpeg import parse_probe, probe_args, run_tool
+from zoomsymbl_mixer.ffmpeg import parse_probe, probe_args
 from zoomsymbl_sandbox.zoom import LEAD_IN_S, Fault
 
 from tests.hostile_media import DEMUXERS, make_canary, write_manifest
@@ -24,7 +25,7 @@ async def first_sounds(path: Path, channels: int) -> list[float]:
     log = SilenceLog(channels=channels)
     args = ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-i", str(path), "-af"]
     args += ["silencedetect=noise=-50dB:duration=0.3:mono=1", "-f", "null", "-"]
-    result, _ = await run_tool(args, timeout=60, on_line=log.feed)
+    result = await run_tool(args, timeout=60, on_line=log.feed)
     assert result.returncode == 0
     return [first_sound(s) for s in log.silences(1e9)]
 
@@ -153,10 +154,10 @@ async def test_without_participant_tracks_the_audio_only_file_is_one_channel(rig
     assert (channel.participant_name, channel.mixed, mixed.diarization) == ("Meeting audio", True, True)
     audio_only = next(f for f in event.fallback_files if f.recording_type == "audio_only")
     assert channel.file_ids == (audio_only.file_id,)
-    _, out = await run_tool(
+    probed = await run_tool(
         probe_args(await fetch_mixed(rig, mixed.object_key, tmp_path)), timeout=30, capture_stdout=True
     )
-    probe = parse_probe(out)
+    probe = parse_probe(probed.stdout)
     assert probe is not None and probe.channels == 1
 
 

@@ -18,7 +18,6 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.http_port == 8083 and settings.assemblyai_auth_header_name == "x-zoomsymbl-callback"
     assert settings.infra.kafka_topic_prefix == "pfx-"
     assert "a-secret" not in repr(settings)
-    assert settings.fault_exit_after_insights_stored is False
 
 
 def test_missing_or_invalid_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

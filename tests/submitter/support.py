@@ -24,6 +24,7 @@ from zoomsymbl_common.callback_tokens import verify_callback_token
 from zoomsymbl_common.events import AudioMixed, ChannelAssignment, JobSubmitted
 from zoomsymbl_common.limiter import Limiter
 from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.providers.pool import ProviderPool
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
@@ -35,7 +36,7 @@ from zoomsymbl_submitter.meetings import MeetingStore
 from zoomsymbl_submitter.metrics import SubmitterMetrics
 from zoomsymbl_submitter.parts import PartPlanner, SplitSettings
 from zoomsymbl_submitter.plan import CallbackConfig
-from zoomsymbl_submitter.pools import LimiterPool, LimiterSettings, ProviderPool
+from zoomsymbl_submitter.pools import LimiterPool, LimiterSettings
 from zoomsymbl_submitter.submission import Submitter
 
 SECRET = "test-callback-secret-0123456789"

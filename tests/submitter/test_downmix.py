@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import AudioMixed, ChannelAssignment
+from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_sandbox.provider_audio import SilenceSettings, detect_speech, probe_audio
 from zoomsymbl_sandbox.provider_testkit import make_tone_audio
 from zoomsymbl_submitter.downmix import downmix_args, mono_event, mono_object_key, needs_downmix
 from zoomsymbl_submitter.splitting import Span, cut_args
-from zoomsymbl_submitter.tools import run_tool
 
 from tests.hostile_media import DEMUXERS, MANIFESTS, make_canary, write_manifest
 
@@ -72,7 +72,7 @@ def test_ffmpeg_arguments_sum_every_channel() -> None:
 async def test_every_speaker_is_heard_in_the_mono_mix(tmp_path: Path) -> None:
     source = make_tone_audio(tmp_path / "three.wav", [[(0.5, 1.0)], [(1.5, 2.0)], [(2.5, 3.0)]], 3.5)
     target = tmp_path / "mono.flac"
-    await run_tool(downmix_args(str(source), str(target), 3), 60.0, stage="downmix")
+    (await run_tool(downmix_args(str(source), str(target), 3), timeout=60.0)).check(stage="downmix")
     info = await probe_audio(target)
     assert (info.channels, info.codec) == (1, "flac")
     speech = await detect_speech(target, info, SilenceSettings(), per_channel=False)
@@ -94,8 +94,8 @@ async def test_a_mixed_file_that_is_a_manifest_is_poison_and_what_it_names_is_ne
     # Following it would hang on the canary (a FIFO nobody writes) until the timeout: RetryableError.
     refused = f"its bytes are {DEMUXERS[kind]!r}, not an audio container"
     with pytest.raises(PoisonInputError, match=refused) as caught:
-        await run_tool(downmix_args(str(source), str(tmp_path / "mono.flac"), 3), 20.0, stage="downmix")
+        (await run_tool(downmix_args(str(source), str(tmp_path / "mono.flac"), 3), timeout=20.0)).check(stage="downmix")
     assert caught.value.stage == "downmix"
     cut = cut_args(str(source), str(tmp_path / "part.flac"), Span(0.0, 1.0))
     with pytest.raises(PoisonInputError, match=refused):
-        await run_tool(cut, 20.0)
+        (await run_tool(cut, timeout=20.0)).check(stage="split")

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from pydantic import AnyHttpUrl
 from zoomsymbl_common.events import AudioMixed
+from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.base import ProviderLimits
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_submitter.audio import AudioSource
 from zoomsymbl_submitter.parts import Part, PartPlanner, SplitSettings
-from zoomsymbl_submitter.tools import run_tool
 
 from tests.submitter.support import audio_mixed
 
@@ -44,7 +44,8 @@ async def noise_file(path: Path, channels: int, noise_seconds: float, codec: lis
     source = f"anoisesrc=color=pink:sample_rate=48000:amplitude=0.4:duration={noise_seconds},apad=whole_dur={SECONDS}"
     graph = f"[0:a]asplit={channels}{labels};{labels}join=inputs={channels}:channel_layout={channels} channels[out]"
     args = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source]
-    await run_tool([*args, "-filter_complex", graph, "-map", "[out]", *codec, str(path)], 60)
+    made = await run_tool([*args, "-filter_complex", graph, "-map", "[out]", *codec, str(path)], timeout=60)
+    made.check(stage="test")
     return path
 
 

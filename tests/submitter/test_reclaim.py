@@ -12,12 +12,13 @@ import pytest
 from aiohttp.test_utils import TestServer
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import JOBS, Mongo
+from zoomsymbl_common.providers.pool import ProviderPool
 from zoomsymbl_sandbox.provider_jobs import JobTimings
 from zoomsymbl_sandbox.provider_testkit import make_tone_audio
 from zoomsymbl_sandbox.symbl import SYMBL_STATE, SymblConfig, build_symbl_app
 from zoomsymbl_submitter.jobs import JobStore
 from zoomsymbl_submitter.metrics import SubmitterMetrics
-from zoomsymbl_submitter.pools import LimiterPool, LimiterSettings, ProviderPool
+from zoomsymbl_submitter.pools import LimiterPool, LimiterSettings
 from zoomsymbl_submitter.reclaim import Reclaimer
 
 from tests.submitter.support import APP_ID, drain, tenants_for
@@ -74,7 +75,8 @@ async def test_expired_slots_come_back_only_for_finished_or_never_started_jobs(
 
         tenants = tenants_for("symbl", str(symbl.make_url("")))
         jobs = JobStore(mongo, "me", 60)
-        reclaimer = Reclaimer(tenants, ProviderPool(session, 30), pool, jobs, SubmitterMetrics.create(), 60)
+        providers = ProviderPool(session, submit_timeout=30)
+        reclaimer = Reclaimer(tenants, providers, pool, jobs, SubmitterMetrics.create(), 60)
         assert await reclaimer.once() == 2
 
     held = {slot.ref: slot for slot in await limiter.slots()}

@@ -1,17 +1,22 @@
-"""``/healthz``, ``/readyz`` and ``/metrics`` for every service's aiohttp app.
+"""``/healthz``, ``/readyz``, ``/metrics`` and ``/version`` for every service's aiohttp app.
 
 ``/healthz`` answers while the process lives. ``/readyz`` pings every registered resource within a
 deadline and turns 503 once shutdown began (SIGTERM), so the load balancer stops sending work
-before in-flight requests and messages are drained.
+before in-flight requests and messages are drained. ``/version`` and the ``zoomsymbl_build_info``
+gauge say which build runs: the package version and the commit the image was built from
+(``ZOOMSYMBL_BUILD_COMMIT``, a build argument of the image).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from importlib import metadata
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Gauge, generate_latest
 
 from zoomsymbl_common.errors import ConfigError, ZoomsymblError
 
@@ -19,6 +24,25 @@ Check = Callable[[], Awaitable[None]]
 READINESS_CHECKS = web.AppKey("readiness_checks", dict[str, Check])
 SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)
 METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    """Which build of which service runs."""
+
+    service: str
+    version: str
+    commit: str
+
+    @classmethod
+    def of(cls, service: str) -> BuildInfo:
+        """The installed version of ``zoomsymbl-<service>`` and ``ZOOMSYMBL_BUILD_COMMIT`` ("unknown" if unset)."""
+        try:
+            version = metadata.version(f"zoomsymbl-{service}")
+        except metadata.PackageNotFoundError:
+            version = UNKNOWN
+        return cls(service, version, os.environ.get("ZOOMSYMBL_BUILD_COMMIT", "").strip() or UNKNOWN)
 
 
 def add_health_routes(app: web.Application, registry: CollectorRegistry = REGISTRY) -> None:
@@ -30,6 +54,24 @@ def add_health_routes(app: web.Application, registry: CollectorRegistry = REGIST
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
     app.on_shutdown.append(_begin_shutdown)
+
+
+def add_version_route(app: web.Application, service: str) -> None:
+    """``GET /version`` and ``zoomsymbl_build_info{service,version,commit} 1`` on the app's registry."""
+    info = BuildInfo.of(service)
+    gauge = Gauge(
+        "zoomsymbl_build_info",
+        "The running build: 1, labelled with the service, its version and the commit it was built from.",
+        ["service", "version", "commit"],
+        registry=app[METRICS_REGISTRY],
+    )
+    gauge.labels(info.service, info.version, info.commit).set(1)
+    body = asdict(info)
+
+    async def version(request: web.Request) -> web.Response:
+        return web.json_response(body)
+
+    app.router.add_get("/version", version)
 
 
 def add_readiness_check(app: web.Application, name: str, check: Check) -> None:

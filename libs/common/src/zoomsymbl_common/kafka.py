@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
@@ -64,6 +65,20 @@ async def start_broker(broker: KafkaBroker, *, timeout: float = 10.0) -> None:
     except (TimeoutError, KafkaError, OSError) as exc:
         await broker.stop()
         raise KafkaUnavailable(f"cannot connect: {type(exc).__name__}") from exc
+
+
+def kafka_check(broker: KafkaBroker, *, timeout: float = 2.0) -> Callable[[], Awaitable[None]]:
+    """The readiness check of every service's Kafka: the started ``broker`` answers a metadata request.
+
+    Not started (or stopping) counts as unavailable, so a service that connects in the background
+    is unready until it is connected.
+    """
+
+    async def check() -> None:
+        if not await broker.ping(timeout=timeout):
+            raise KafkaUnavailable("no answer to ping")
+
+    return check
 
 
 async def probe_bootstrap(servers: list[str] | str, *, timeout: float = 3.0) -> None:

@@ -71,6 +71,11 @@ class TenantConfig(BaseModel):
         register_secret(self.assemblyai_api_key.get_secret_value())
 
 
+def has_oauth(tenant: TenantConfig) -> bool:
+    """True when the tenant configured Server-to-Server OAuth (backfill, and downloads without the webhook's token)."""
+    return bool(tenant.zoom_account_id and tenant.zoom_client_id and tenant.zoom_client_secret.get_secret_value())
+
+
 class _SingleTenantEnv(BaseModel):
     model_config = ConfigDict(extra="ignore")
 

@@ -12,11 +12,11 @@ from zoomsymbl_common.errors import ConfigError, KafkaUnavailable, MongoUnavaila
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.kafka import make_broker
 from zoomsymbl_common.mongo import ensure_indexes, make_mongo
-from zoomsymbl_common.tenants import TenantConfig, load_tenants
+from zoomsymbl_common.tenants import TenantConfig, has_oauth, load_tenants
 from zoomsymbl_common.zoom import ZoomClient
 
 from zoomsymbl_ingest.backfill import Backfill, BackfillReport, month_windows
-from zoomsymbl_ingest.intake import Intake, has_oauth
+from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import IngestMetrics
 from zoomsymbl_ingest.producer import Producer
 from zoomsymbl_ingest.settings import Settings

@@ -16,8 +16,9 @@ from datetime import timedelta
 from aiohttp import web
 from opentelemetry.trace import SpanKind
 from zoomsymbl_common.errors import InfrastructureUnavailable
+from zoomsymbl_common.service import TENANTS
 from zoomsymbl_common.telemetry import tracer
-from zoomsymbl_common.tenants import TenantConfig, Tenants
+from zoomsymbl_common.tenants import TenantConfig, has_oauth
 from zoomsymbl_common.zoom_payload import (
     PayloadError,
     Webhook,
@@ -28,7 +29,7 @@ from zoomsymbl_common.zoom_payload import (
     recording_object,
 )
 
-from zoomsymbl_ingest.intake import Intake, has_oauth, host_allowed
+from zoomsymbl_ingest.intake import Intake, host_allowed
 from zoomsymbl_ingest.metrics import IngestMetrics, Outcome, RejectReason
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_ingest.signature import SignatureRejected, encrypted_token, verify
@@ -37,7 +38,6 @@ log = logging.getLogger("zoomsymbl.ingest.webhooks")
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", IngestMetrics)
-TENANTS = web.AppKey("tenants", Tenants)
 INTAKE = web.AppKey("intake", Intake)
 
 # Zoom's download_token is valid for about a day after the event.

@@ -54,11 +54,6 @@ class Publisher(Protocol):
         """Raise ``KafkaUnavailable`` when no acknowledgement arrives within ``timeout``."""
 
 
-def has_oauth(tenant: TenantConfig) -> bool:
-    """True when the tenant has Server-to-Server OAuth credentials (backfill and token-less downloads need them)."""
-    return bool(tenant.zoom_account_id and tenant.zoom_client_id and tenant.zoom_client_secret.get_secret_value())
-
-
 def host_allowed(tenant: TenantConfig, host_id: str, host_email: str) -> bool:
     """True when the tenant archives every user, or lists this host's id or e-mail (case-insensitive)."""
     if not tenant.allowed_users:

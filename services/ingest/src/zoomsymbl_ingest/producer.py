@@ -66,13 +66,6 @@ class Producer:
         except FastStreamException as exc:  # e.g. IncorrectState while the broker is stopping
             raise KafkaUnavailable(f"publish refused: {type(exc).__name__}") from exc
 
-    async def check(self) -> None:
-        """Readiness: raise unless Kafka answers a metadata request."""
-        if not self.connected:
-            raise KafkaUnavailable("not connected")
-        if not await self.broker.ping(timeout=2.0):
-            raise KafkaUnavailable("no answer to ping")
-
     async def close(self, timeout: float = 15.0) -> None:
         """Stop connecting, or stop the broker (flushing the producer) when connected."""
         if self._task is not None:

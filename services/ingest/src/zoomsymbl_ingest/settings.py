@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-from zoomsymbl_common.settings import InfraSettings
+from pydantic_settings import SettingsConfigDict
+from zoomsymbl_common.service import ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Everything ingest reads from its environment, validated once at start-up."""
 
     model_config = SettingsConfigDict(env_prefix="ZOOMSYMBL_INGEST_", extra="ignore", frozen=True)
 
-    infra: InfraSettings = Field(default_factory=InfraSettings)
-    http_host: str = Field("0.0.0.0", description="Address the HTTP server binds.")  # noqa: S104 (a pod's port)
     http_port: int = Field(8080, ge=1, le=65535, description="Port of webhooks, health and metrics.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest webhook body accepted (else 413).")
     timestamp_tolerance_seconds: int = Field(300, ge=1, description="Oldest x-zm-request-timestamp accepted.")

@@ -1,9 +1,10 @@
 """The mixer's aiohttp application: resources opened in order, closed in reverse, health and metrics.
 
-Order: MongoDB (indexes) → S3 (bucket) → tenants → HTTP sessions (Zoom API, downloads) → Kafka
-(subscriber registered, then started). Downloads use two sessions: a strict one whose resolver
-refuses private addresses, and one for tenants configured with ``allow_private_download_hosts``
-(the sandbox). Neither keeps cookies, so nothing leaks between tenants.
+Order: tenants → MongoDB (indexes) → S3 (bucket) → HTTP sessions (Zoom API, downloads) → Kafka
+(subscriber registered, then started); the shared parts come from :mod:`zoomsymbl_common.service`.
+Downloads use two sessions: a strict one whose resolver refuses private addresses, and one for
+tenants configured with ``allow_private_download_hosts`` (the sandbox). Neither keeps cookies, so
+nothing leaks between tenants.
 """
 
 from __future__ import annotations
@@ -14,31 +15,34 @@ from functools import partial
 
 import aiohttp
 from aiohttp import web
-from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
-from zoomsymbl_common.attempts import AttemptStore, MemoryAttempts, MongoAttempts
-from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import AudioMixed, MeetingFailed
-from zoomsymbl_common.health import METRICS_REGISTRY, add_health_routes, add_readiness_check
-from zoomsymbl_common.kafka import Consumer, ConsumerMetrics, RetryPolicy, make_broker, publish_event, start_broker
-from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
+from zoomsymbl_common.health import add_readiness_check
+from zoomsymbl_common.kafka import RetryPolicy, make_broker, publish_event
+from zoomsymbl_common.service import (
+    MONGO,
+    TENANTS,
+    make_consumer,
+    mongo_context,
+    new_app,
+    running_broker,
+    tenants_context,
+)
 from zoomsymbl_common.storage import ObjectStore
-from zoomsymbl_common.tenants import TenantConfig, Tenants, load_tenants
+from zoomsymbl_common.tenants import TenantConfig, has_oauth
 from zoomsymbl_common.zoom import ZoomClient
 
-from zoomsymbl_mixer.credentials import RecordingsApi, has_oauth
+from zoomsymbl_mixer.credentials import RecordingsApi
 from zoomsymbl_mixer.download import DownloadPolicy, Fetcher
 from zoomsymbl_mixer.ffmpeg import SilenceSettings
-from zoomsymbl_mixer.handlers import SERVICE, MixerMetrics, give_up, on_recording_completed, subscribe
+from zoomsymbl_mixer.handlers import SERVICE, MixerMetrics, give_up, on_recording_completed, register_subscribers
 from zoomsymbl_mixer.hosts import GuardedResolver, HostPolicy
 from zoomsymbl_mixer.mixing import MixConfig, Mixer
 from zoomsymbl_mixer.settings import Settings
 from zoomsymbl_mixer.state import MeetingState
 
 SETTINGS = web.AppKey("settings", Settings)
-MONGO = web.AppKey("mongo", Mongo)
 OBJECTS = web.AppKey("objects", ObjectStore)
-TENANTS = web.AppKey("tenants", Tenants)
 MIXER = web.AppKey("mixer", Mixer)
 METRICS = web.AppKey("metrics", MixerMetrics)
 
@@ -79,25 +83,11 @@ def download_policy(settings: Settings) -> DownloadPolicy:
     )
 
 
-async def _mongo(app: web.Application) -> AsyncIterator[None]:
-    mongo = make_mongo(app[SETTINGS].infra)
-    await ensure_indexes(mongo)
-    app[MONGO] = mongo
-    add_readiness_check(app, "mongo", mongo.ping)
-    yield
-    await mongo.close()
-
-
 async def _storage(app: web.Application) -> AsyncIterator[None]:
     objects = ObjectStore(app[SETTINGS].infra, timeout=app[SETTINGS].s3_timeout_seconds)
     await objects.ensure_bucket()
     app[OBJECTS] = objects
     add_readiness_check(app, "s3", objects.ping)
-    yield
-
-
-async def _tenants(app: web.Application) -> AsyncIterator[None]:
-    app[TENANTS] = load_tenants()
     yield
 
 
@@ -131,83 +121,55 @@ class ZoomAccess:
 async def _mixer(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     broker = make_broker(settings.infra, SERVICE)
-    zoom = ZoomAccess(settings)
+    kafka_timeout = max(10.0, settings.infra.kafka_request_timeout_ms / 1000)
 
     async def publish(event: AudioMixed) -> None:
         await publish_event(broker, settings.infra, event)
 
-    mixer = Mixer(
-        state=MeetingState(app[MONGO].db),
-        objects=app[OBJECTS],
-        tenants=app[TENANTS],
-        fetcher_for=zoom.fetcher_for,
-        api_for=zoom.api_for,
-        publish=publish,
-        config=mix_config(settings),
-    )
-    app[MIXER] = mixer
-    wire_consumer(broker, settings, mixer, app[METRICS], MongoAttempts(app[MONGO]), app[METRICS_REGISTRY])
-    add_readiness_check(app, "kafka", partial(_kafka_ping, broker))
+    async def publish_failure(event: MeetingFailed) -> None:
+        # As patient as the dead letter that follows: a timeout here redelivers the event and redoes the meeting.
+        await publish_event(broker, settings.infra, event, timeout=kafka_timeout)
+
+    zoom = ZoomAccess(settings)
     try:
-        await start_broker(broker, timeout=max(10.0, settings.infra.kafka_request_timeout_ms / 1000))
-    except BaseException:
+        mixer = Mixer(
+            state=MeetingState(app[MONGO].db),
+            objects=app[OBJECTS],
+            tenants=app[TENANTS],
+            fetcher_for=zoom.fetcher_for,
+            api_for=zoom.api_for,
+            publish=publish,
+            config=mix_config(settings),
+        )
+        app[MIXER] = mixer
+        register_subscribers(
+            broker,
+            make_consumer(app, broker, SERVICE, retry_policy(settings)),
+            partial(on_recording_completed, mixer=mixer, metrics=app[METRICS]),
+            give_up(mixer.state, app[METRICS], publish_failure),
+            concurrent_meetings=settings.concurrent_meetings,
+            max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
+        )
+        async with running_broker(app, broker, timeout=kafka_timeout):
+            yield
+    finally:
         await zoom.close()
-        raise
-    yield
-    await broker.stop()
-    await zoom.close()
 
 
-def wire_consumer(
-    broker: KafkaBroker,
-    settings: Settings,
-    mixer: Mixer,
-    metrics: MixerMetrics,
-    attempts: AttemptStore | None = None,
-    registry: CollectorRegistry | None = None,
-) -> None:
-    """Register the mixer's subscriber on ``broker`` (also used with FastStream's TestKafkaBroker)."""
-    policy = RetryPolicy(
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """How patiently the mixer retries a meeting."""
+    return RetryPolicy(
         max_attempts=settings.max_attempts,
         base_delay=settings.retry_base_delay_seconds,
         max_delay=settings.retry_max_delay_seconds,
     )
-    consumer = Consumer(
-        broker,
-        settings.infra,
-        SERVICE,
-        policy,
-        attempts=attempts or MemoryAttempts(),
-        metrics=ConsumerMetrics(registry),
-    )
-
-    async def publish_failure(event: MeetingFailed) -> None:
-        # As patient as the dead letter that follows: a timeout here redelivers the event and redoes the meeting.
-        await publish_event(
-            broker, settings.infra, event, timeout=max(10.0, settings.infra.kafka_request_timeout_ms / 1000)
-        )
-
-    subscribe(
-        broker,
-        consumer,
-        partial(on_recording_completed, mixer=mixer, metrics=metrics),
-        give_up(mixer.state, metrics, publish_failure),
-        concurrent_meetings=settings.concurrent_meetings,
-        max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
-    )
-
-
-async def _kafka_ping(broker: KafkaBroker) -> None:
-    if not await broker.ping(timeout=2.0):
-        raise KafkaUnavailable("no answer to ping")
 
 
 def build_app(settings: Settings) -> web.Application:
     """The mixer application; resources open when it starts and close when it stops."""
-    app = web.Application()
     registry = CollectorRegistry()
+    app = new_app(SERVICE, settings.infra, registry=registry)
     app[SETTINGS] = settings
     app[METRICS] = MixerMetrics(registry)
-    add_health_routes(app, registry)
-    app.cleanup_ctx.extend([_mongo, _storage, _tenants, _mixer])
+    app.cleanup_ctx.extend([tenants_context(), mongo_context(), _storage, _mixer])
     return app

@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import SecretStr
 from zoomsymbl_common.events import utcnow
-from zoomsymbl_common.tenants import TenantConfig
+from zoomsymbl_common.tenants import TenantConfig, has_oauth
 from zoomsymbl_common.zoom import ZoomApiError, call_with_retries
 
 from zoomsymbl_mixer.errors import NoCredentials, TrackMissing
@@ -46,11 +46,6 @@ class Bearer:
 
     token: SecretStr
     kind: BearerKind
-
-
-def has_oauth(tenant: TenantConfig) -> bool:
-    """True when the tenant configured Server-to-Server OAuth credentials."""
-    return bool(tenant.zoom_account_id and tenant.zoom_client_id and tenant.zoom_client_secret.get_secret_value())
 
 
 def download_urls(recordings: Mapping[str, Any]) -> dict[str, str]:

@@ -96,14 +96,6 @@ class DownloadRateLimited(RateLimitedError):
         self.file_id = file_id
 
 
-class ToolTimeout(RetryableError):
-    """ffmpeg or ffprobe ran past its timeout (machine overloaded); try again later."""
-
-    def __init__(self, tool: str, seconds: float) -> None:
-        super().__init__(f"{tool} did not finish within {seconds:.0f}s")
-        self.tool = tool
-
-
 class TokenRejected(ZoomsymblError):
     """Zoom rejected the Bearer token (401/403, or an error body with an auth code): try the next one."""
 

@@ -1,4 +1,4 @@
-"""ffmpeg and ffprobe: argument lists built by pure functions, and one runner with a timeout.
+"""ffmpeg and ffprobe: argument lists built by pure functions (run by ``zoomsymbl_common.media_tools.run_tool``).
 
 Facts of Debian's ffmpeg 5.1 this module relies on (measured): ``amerge`` takes at most 64 inputs
 and stops at the shortest, so tracks are joined with ``join`` (any count, ``channel_layout="N
@@ -17,19 +17,14 @@ list naming other files is refused instead of followed.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from zoomsymbl_common.media_tools import DOWNLOADED_AUDIO, input_guard, tool_env
+from zoomsymbl_common.media_tools import DOWNLOADED_AUDIO, input_guard
 
 from zoomsymbl_mixer.channels import MixPlan
-from zoomsymbl_mixer.errors import ToolTimeout
 from zoomsymbl_mixer.settings import OutputFormatSetting
 
 OutputFormat = Literal["flac", "wav", "opus"]
@@ -58,14 +53,6 @@ class Probe:
     sample_rate: int
     channels: int
     duration: float
-
-
-@dataclass(frozen=True)
-class ToolResult:
-    """Exit status of a tool and the last lines it wrote to stderr."""
-
-    returncode: int
-    tail: tuple[str, ...]
 
 
 def pcm_bytes(channels: int, seconds: float, sample_rate: int) -> int:
@@ -251,53 +238,3 @@ def parse_probe(output: str) -> Probe | None:
     except (ValueError, KeyError, IndexError, TypeError):
         return None
     return probe if frames > 0 and probe.duration > 0 and probe.sample_rate > 0 else None
-
-
-async def run_tool(
-    args: list[str],
-    *,
-    timeout: float,
-    on_line: Callable[[str], None] | None = None,
-    capture_stdout: bool = False,
-    tail_lines: int = 12,
-) -> tuple[ToolResult, str]:
-    """Run ``args`` (no shell, a minimal environment) streaming stderr line by line; kill it after ``timeout`` s."""
-    process = await asyncio.create_subprocess_exec(
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE if capture_stdout else asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env=tool_env(),
-    )
-    tail: deque[str] = deque(maxlen=tail_lines)
-    try:
-        async with asyncio.timeout(timeout):
-            _, out, code = await asyncio.gather(
-                _read_lines(process.stderr, on_line, tail), _read_all(process.stdout), process.wait()
-            )
-    except TimeoutError:
-        raise ToolTimeout(Path(args[0]).name, timeout) from None
-    finally:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-    return ToolResult(code, tuple(tail)), out.decode("utf-8", errors="replace")
-
-
-async def _read_lines(
-    stream: asyncio.StreamReader | None, on_line: Callable[[str], None] | None, tail: deque[str]
-) -> None:
-    """Hand each stderr line to ``on_line``; keep the last non-analytics lines for error messages."""
-    if stream is None:
-        return
-    async for raw in stream:
-        line = raw.decode("utf-8", errors="replace").rstrip()
-        if on_line is not None:
-            on_line(line)
-        if line and "silencedetect" not in line:
-            tail.append(line)
-
-
-async def _read_all(stream: asyncio.StreamReader | None) -> bytes:
-    return await stream.read() if stream is not None else b""

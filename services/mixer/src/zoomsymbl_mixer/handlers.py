@@ -103,7 +103,7 @@ def give_up(state: FailureMarker, metrics: MixerMetrics, publish: PublishFailure
     return on_give_up
 
 
-def subscribe(
+def register_subscribers(
     broker: KafkaBroker,
     consumer: Consumer,
     handle: Callable[[RecordingCompleted], Awaitable[object]],

@@ -22,6 +22,7 @@ from pathlib import Path
 from opentelemetry import trace
 from zoomsymbl_common.errors import ObjectRejected, RetryableError
 from zoomsymbl_common.events import AudioMixed, RecordingCompleted
+from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.assemblyai import ASSEMBLYAI_LIMITS
 from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
@@ -50,7 +51,6 @@ from zoomsymbl_mixer.ffmpeg import (
     analysis_args,
     merge_args,
     resolve_format,
-    run_tool,
 )
 from zoomsymbl_mixer.settings import OutputFormatSetting
 from zoomsymbl_mixer.space import check_space, space_needed
@@ -231,7 +231,7 @@ class Mixer:
         # Ranking by talk time needs one analysis pass; only meetings above max_channels pay for it.
         log_ = SilenceLog(channels=len(tracks))
         args = analysis_args(per_track(plan), sample_rate=_rate(plan), silence=self.config.silence)
-        result, _ = await run_tool(args, timeout=self.config.ffmpeg_timeout, on_line=log_.feed)
+        result = await run_tool(args, timeout=self.config.ffmpeg_timeout, on_line=log_.feed)
         if result.returncode != 0:
             raise MergeFailed(f"talk-time analysis: ffmpeg exit {result.returncode}: {_last(result.tail)}")
         stats = speaker_stats(log_.silences(plan.total_seconds), plan.total_seconds)
@@ -257,7 +257,7 @@ class Mixer:
             opus_bitrate_per_channel=self.config.opus_bitrate_per_channel,
             opus_complexity=self.config.opus_complexity,
         )
-        result, _ = await run_tool(args, timeout=self.config.ffmpeg_timeout, on_line=silence_log.feed)
+        result = await run_tool(args, timeout=self.config.ffmpeg_timeout, on_line=silence_log.feed)
         if result.returncode != 0:
             raise MergeFailed(f"ffmpeg exit {result.returncode}: {_last(result.tail)}")
         return Merged(output, fmt, silence_log)

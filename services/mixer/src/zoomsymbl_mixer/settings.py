@@ -7,19 +7,17 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-from zoomsymbl_common.settings import InfraSettings
+from pydantic_settings import SettingsConfigDict
+from zoomsymbl_common.service import ServiceSettings
 
 OutputFormatSetting = Literal["auto", "flac", "wav", "opus"]
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Everything the mixer reads from its environment."""
 
     model_config = SettingsConfigDict(env_prefix="ZOOMSYMBL_MIXER_", extra="ignore", frozen=True)
 
-    infra: InfraSettings = Field(default_factory=InfraSettings)
-    http_host: str = Field("0.0.0.0", description="Address of /healthz, /readyz, /metrics.")  # noqa: S104 (pod IP)
     http_port: int = Field(8081, ge=1, le=65535, description="Port of the health and metrics routes.")
     scratch_dir: Path = Field(
         Path(tempfile.gettempdir()) / "zoomsymbl-mixer",

@@ -20,14 +20,14 @@ from pathlib import Path
 
 from zoomsymbl_common.errors import ObjectNotFound, ObjectRejected
 from zoomsymbl_common.events import RecordingFile
-from zoomsymbl_common.media_tools import refusal
+from zoomsymbl_common.media_tools import refusal, run_tool
 from zoomsymbl_common.storage import ObjectStore, bounded_segment, meeting_key
 
 from zoomsymbl_mixer.channels import Track, extension
 from zoomsymbl_mixer.credentials import Credentials
 from zoomsymbl_mixer.download import Fetcher
 from zoomsymbl_mixer.errors import NoCredentials, TokenRejected, TrackInvalid, TrackMissing, rejected_at
-from zoomsymbl_mixer.ffmpeg import Probe, parse_probe, probe_args, run_tool
+from zoomsymbl_mixer.ffmpeg import Probe, parse_probe, probe_args
 from zoomsymbl_mixer.state import RawObject
 
 log = logging.getLogger("zoomsymbl.mixer.tracks")
@@ -76,8 +76,8 @@ async def tee_to_file(
 
 async def probe_file(path: Path, file_id: str, timeout: float) -> Probe:
     """ffprobe ``path``; raises :class:`TrackInvalid` unless it holds decodable audio."""
-    result, out = await run_tool(probe_args(path), timeout=timeout, capture_stdout=True)
-    probe = parse_probe(out) if result.returncode == 0 else None
+    result = await run_tool(probe_args(path), timeout=timeout, capture_stdout=True)
+    probe = parse_probe(result.stdout) if result.returncode == 0 else None
     if probe is None:
         detail = refusal(result.tail) or (result.tail[-1] if result.tail else "no decodable audio stream")
         raise TrackInvalid(file_id, f"ffprobe: {detail}")

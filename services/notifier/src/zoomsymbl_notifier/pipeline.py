@@ -11,7 +11,6 @@ provider failure's: one notice per meeting and generation, whoever failed it and
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -99,7 +98,6 @@ class Pipeline:
             await self.insights.put(job, found)
             await self.jobs.mark(job, "insights_stored_at")
             log.info("insights stored", extra={**_ids(job), **merging.counts(found)})
-            self._fault_exit_after_insights_stored()
         await self.assemble(job, tenant)
         await self.jobs.mark(job, "processed_at")
 
@@ -187,14 +185,6 @@ class Pipeline:
     async def _release(self, job: JobRecord) -> None:
         if await self.release_slot(job):
             log.info("limiter slot released", extra=_ids(job))
-
-    def _fault_exit_after_insights_stored(self) -> None:
-        # FAULT INJECTION FOR TESTS ONLY: die like kill -9 between storing insights and e-mailing,
-        # so a test can prove the restarted notifier sends exactly one e-mail.
-        if self.settings.fault_exit_after_insights_stored:
-            log.critical("fault injection: exiting right after insights were stored")
-            logging.shutdown()
-            os._exit(137)
 
 
 def host_allowed(address: str, domains: tuple[str, ...]) -> bool:

@@ -5,19 +5,17 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-from zoomsymbl_common.settings import InfraSettings
+from pydantic_settings import SettingsConfigDict
+from zoomsymbl_common.service import ServiceSettings
 
 SmtpSecurity = Literal["none", "starttls", "tls"]
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Everything the notifier reads from its environment."""
 
     model_config = SettingsConfigDict(env_prefix="ZOOMSYMBL_NOTIFIER_", extra="ignore", frozen=True)
 
-    infra: InfraSettings = Field(default_factory=InfraSettings)
-    http_host: str = Field("0.0.0.0", description="Address the HTTP server binds to.")  # noqa: S104 - in a pod
     http_port: int = Field(8083, ge=1, le=65535, description="Port of the webhooks, /healthz, /readyz, /metrics.")
     shutdown_timeout_seconds: float = Field(25.0, gt=0, description="Grace period for in-flight work on SIGTERM.")
 
@@ -59,11 +57,6 @@ class Settings(BaseSettings):
     retry_max_attempts: int = Field(6, ge=1, description="Attempts of a retryable failure before dead-lettering.")
     retry_base_delay_seconds: float = Field(0.5, gt=0, description="First backoff delay of the consumer.")
     retry_max_delay_seconds: float = Field(30.0, gt=0, description="Largest backoff delay of the consumer.")
-
-    fault_exit_after_insights_stored: bool = Field(
-        False,
-        description="FAULT INJECTION FOR TESTS ONLY: os._exit right after insights are stored. Never in production.",
-    )
 
     @field_validator("callback_secret")
     @classmethod

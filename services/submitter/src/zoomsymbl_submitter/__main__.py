@@ -1,43 +1,16 @@
-"""``python -m zoomsymbl_submitter`` runs the submitter: the ``audio.mixed.v1`` consumer plus health routes."""
+"""``zoomsymbl-submitter`` (or ``python -m zoomsymbl_submitter``): the ``audio.mixed.v1`` consumer."""
 
 from __future__ import annotations
 
-import sys
-
-from aiohttp import web
-from zoomsymbl_common.errors import ConfigError
-from zoomsymbl_common.logs import setup_logging
-from zoomsymbl_common.settings import load_settings
-from zoomsymbl_common.telemetry import setup_tracing
+from zoomsymbl_common.service import run
 
 from zoomsymbl_submitter.app import build_app
 from zoomsymbl_submitter.settings import Settings
 
-EXIT_CONFIG = 2
-
 
 def main() -> None:
     """Entry point of the ``zoomsymbl-submitter`` console script."""
-    try:
-        settings = load_settings(Settings)
-    except ConfigError as exc:
-        sys.exit(f"zoomsymbl-submitter: {exc}")
-    setup_logging(settings.infra.log_level)
-    stop_tracing = setup_tracing("zoomsymbl-submitter")
-    try:
-        web.run_app(
-            build_app(settings),
-            host=settings.http_host,
-            port=settings.http_port,
-            shutdown_timeout=settings.shutdown_timeout_seconds,
-            access_log=None,
-            print=None,
-        )
-    except ConfigError as exc:
-        print(f"zoomsymbl-submitter: {exc}", file=sys.stderr)
-        sys.exit(EXIT_CONFIG)
-    finally:
-        stop_tracing()
+    run("submitter", Settings, build_app)
 
 
 if __name__ == "__main__":

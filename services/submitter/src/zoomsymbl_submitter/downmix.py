@@ -27,12 +27,11 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from zoomsymbl_common.events import AudioMixed, Provider
-from zoomsymbl_common.media_tools import MIXED_AUDIO, input_guard
+from zoomsymbl_common.media_tools import MIXED_AUDIO, input_guard, run_tool
 from zoomsymbl_common.providers.symbl_options import MAX_CHANNELS as SYMBL_MAX_CHANNELS
 
 from zoomsymbl_submitter.audio import AudioSource
 from zoomsymbl_submitter.splitting import EXTENSIONS
-from zoomsymbl_submitter.tools import run_tool
 
 log = logging.getLogger("zoomsymbl.submitter.downmix")
 
@@ -109,6 +108,6 @@ class Downmixer:
             source = str(Path(scratch) / f"mixed.{EXTENSIONS[event.format]}")
             target = str(Path(scratch) / "mono.flac")
             await store.get_file(event.object_key, source)
-            await run_tool(downmix_args(source, target, event.channels), self._timeout, stage="downmix")
+            (await run_tool(downmix_args(source, target, event.channels), timeout=self._timeout)).check(stage="downmix")
             # S3 shows an upload (multipart too) only once complete, so `exists` above never sees half a file.
             return await store.put_file(key, target, content_type="audio/flac")

@@ -22,11 +22,11 @@ from typing import Any
 
 from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import AudioMixed
+from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.base import ProviderLimits
 
 from zoomsymbl_submitter import splitting
 from zoomsymbl_submitter.audio import AudioSource
-from zoomsymbl_submitter.tools import run_tool
 
 log = logging.getLogger("zoomsymbl.submitter.parts")
 
@@ -126,7 +126,8 @@ class PartPlanner:
             parts = []
             for index, span in enumerate(splitting.spans(event.duration_seconds, cuts)):
                 target = str(Path(scratch) / f"part{index + 1}.{ext}")
-                await run_tool(splitting.cut_args(source, target, span), self._settings.ffmpeg_timeout)
+                cut = await run_tool(splitting.cut_args(source, target, span), timeout=self._settings.ffmpeg_timeout)
+                cut.check(stage="split")
                 key = splitting.part_object_key(event.object_key, index, event.format)
                 size = await store.put_file(key, target, content_type=splitting.CONTENT_TYPES[event.format])
                 parts.append(Part(index, count, span.offset, span.duration, event.bucket, key, size))
@@ -139,6 +140,8 @@ class PartPlanner:
         cuts = []
         for window in windows:
             args = splitting.silencedetect_args(source, window, event.channels)
-            stderr = await run_tool(args, self._settings.ffmpeg_timeout)
-            cuts.append(splitting.choose_cut(window, splitting.parse_silences(stderr, window)))
+            found: list[str] = []
+            result = await run_tool(args, timeout=self._settings.ffmpeg_timeout, on_line=splitting.silence_lines(found))
+            result.check(stage="split")
+            cuts.append(splitting.choose_cut(window, splitting.parse_silences("\n".join(found), window)))
         return cuts

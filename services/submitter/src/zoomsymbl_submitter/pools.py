@@ -1,15 +1,12 @@
-"""One provider client per tenant and one limiter per provider account, created on first use."""
+"""One limiter per provider account, created on first use (provider clients: ``zoomsymbl_common.providers.pool``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiohttp
 from zoomsymbl_common.limiter import Limiter
 from zoomsymbl_common.mongo import Mongo
-from zoomsymbl_common.providers.base import SpeechProvider
-from zoomsymbl_common.providers.factory import WHISPER_ACCOUNT, make_provider, provider_account_key
-from zoomsymbl_common.tenants import TenantConfig
+from zoomsymbl_common.providers.factory import WHISPER_ACCOUNT
 
 
 @dataclass(frozen=True)
@@ -51,26 +48,3 @@ class LimiterPool:
     def all(self) -> list[Limiter]:
         """Every limiter created so far."""
         return list(self._limiters.values())
-
-
-class ProviderPool:
-    """The provider client of each tenant, sharing one HTTP session."""
-
-    def __init__(self, session: aiohttp.ClientSession, submit_timeout: float, mongo: Mongo | None = None) -> None:
-        self._session = session
-        self._submit_timeout = submit_timeout
-        self._mongo = mongo
-        self._providers: dict[str, SpeechProvider] = {}
-
-    def get(self, tenant: TenantConfig) -> SpeechProvider:
-        """The client of ``tenant``'s provider (raises ConfigError when credentials are missing)."""
-        if tenant.id not in self._providers:
-            self._providers[tenant.id] = make_provider(
-                tenant, self._session, submit_timeout=self._submit_timeout, mongo=self._mongo
-            )
-        return self._providers[tenant.id]
-
-    @staticmethod
-    def account_key(tenant: TenantConfig) -> str:
-        """The provider account ``tenant``'s jobs count against."""
-        return provider_account_key(tenant)

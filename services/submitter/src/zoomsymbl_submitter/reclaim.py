@@ -13,11 +13,12 @@ import logging
 from dataclasses import dataclass
 
 from zoomsymbl_common.errors import ConfigError, ZoomsymblError
+from zoomsymbl_common.providers.pool import ProviderPool
 from zoomsymbl_common.tenants import Tenants
 
 from zoomsymbl_submitter.jobs import JobStore, inspect
 from zoomsymbl_submitter.metrics import SubmitterMetrics
-from zoomsymbl_submitter.pools import LimiterPool, ProviderPool
+from zoomsymbl_submitter.pools import LimiterPool
 
 log = logging.getLogger("zoomsymbl.submitter.reclaim")
 _FINISHED = ("completed", "failed")

@@ -7,17 +7,15 @@ checks the per-job tokens this service puts into the providers' webhook URLs and
 from __future__ import annotations
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-from zoomsymbl_common.settings import InfraSettings
+from pydantic_settings import SettingsConfigDict
+from zoomsymbl_common.service import ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Everything the submitter reads from its environment, validated once at start-up."""
 
     model_config = SettingsConfigDict(env_prefix="ZOOMSYMBL_SUBMITTER_", extra="ignore", frozen=True)
 
-    infra: InfraSettings = Field(default_factory=InfraSettings)
-    http_host: str = Field("0.0.0.0", description="Address the HTTP server binds.")  # noqa: S104 (a pod's port)
     http_port: int = Field(8082, ge=1, le=65535, description="Port of /healthz, /readyz and /metrics.")
     shutdown_timeout_seconds: float = Field(40.0, gt=0, description="Grace period for the message in hand.")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -77,6 +78,16 @@ def cut_windows(duration: float, count: int, max_seconds: float, margin: float, 
     # A part spans at most even + 2 * half, which must stay within the usable length.
     half = max(0.0, min(search, (usable - even) / 2))
     return [Window(k, k * even, max(0.0, k * even - half), min(duration, k * even + half)) for k in range(1, count)]
+
+
+def silence_lines(into: list[str]) -> Callable[[str], None]:
+    """An ``on_line`` for ``run_tool`` that keeps silencedetect's reports in ``into`` (the rest of stderr is noise)."""
+
+    def keep(line: str) -> None:
+        if "silence_" in line:
+            into.append(line)
+
+    return keep
 
 
 def parse_silences(stderr: str, window: Window) -> list[tuple[float, float]]:

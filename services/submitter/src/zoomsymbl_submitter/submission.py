@@ -18,6 +18,7 @@ from zoomsymbl_common.errors import ConfigError, PoisonInputError, RetryableErro
 from zoomsymbl_common.events import AudioMixed, JobSubmitted
 from zoomsymbl_common.limiter import Limiter, LimiterTimeout
 from zoomsymbl_common.providers.base import SpeechProvider, SubmittedJob
+from zoomsymbl_common.providers.pool import ProviderPool
 from zoomsymbl_common.storage import meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 
@@ -28,7 +29,7 @@ from zoomsymbl_submitter.jobs import JobStore, inspect
 from zoomsymbl_submitter.meetings import MeetingStore
 from zoomsymbl_submitter.metrics import SubmitterMetrics
 from zoomsymbl_submitter.parts import Part, PartPlanner
-from zoomsymbl_submitter.pools import LimiterPool, ProviderPool
+from zoomsymbl_submitter.pools import LimiterPool
 
 log = logging.getLogger("zoomsymbl.submitter")
 Publish = Callable[[JobSubmitted], Awaitable[None]]

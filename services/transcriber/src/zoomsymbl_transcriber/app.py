@@ -8,18 +8,13 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
-from functools import partial
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
-from zoomsymbl_common.attempts import MongoAttempts
-from zoomsymbl_common.consumer import ConsumerMetrics
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.events import JobStatusReported
-from zoomsymbl_common.health import METRICS_REGISTRY, add_health_routes, add_readiness_check
-from zoomsymbl_common.kafka import Consumer, RetryPolicy, make_broker, probe_bootstrap, publish_event, start_broker
-from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
+from zoomsymbl_common.kafka import RetryPolicy, make_broker, publish_event
+from zoomsymbl_common.service import MONGO, make_consumer, mongo_context, new_app, running_broker, tenants_context
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_whisper import ModelConfig, Transcriber, TranscriberError, packaged_model_dir
 
@@ -28,8 +23,8 @@ from zoomsymbl_transcriber.settings import Settings
 from zoomsymbl_transcriber.worker import Worker
 
 log = logging.getLogger("zoomsymbl.transcriber")
+SERVICE = "transcriber"
 SETTINGS = web.AppKey("settings", Settings)
-MONGO = web.AppKey("mongo", Mongo)
 TRANSCRIBER = web.AppKey("transcriber", Transcriber)
 
 
@@ -50,10 +45,9 @@ def model_config(settings: Settings) -> ModelConfig:
 
 def build_app(settings: Settings) -> web.Application:
     """The transcriber app; resources open on start-up and close on shutdown."""
-    app = web.Application()
+    app = new_app(SERVICE, settings.infra)
     app[SETTINGS] = settings
-    add_health_routes(app, CollectorRegistry())
-    app.cleanup_ctx.extend([_model_ctx, _mongo_ctx, _kafka_ctx])
+    app.cleanup_ctx.extend([tenants_context(), _model_ctx, mongo_context(), _kafka_ctx])
     return app
 
 
@@ -70,19 +64,10 @@ async def _model_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-async def _mongo_ctx(app: web.Application) -> AsyncIterator[None]:
-    mongo = make_mongo(app[SETTINGS].infra)
-    await ensure_indexes(mongo)
-    app[MONGO] = mongo
-    add_readiness_check(app, "mongo", mongo.ping)
-    yield
-    await mongo.close()
-
-
 async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     infra = settings.infra
-    broker = make_broker(infra, "transcriber")
+    broker = make_broker(infra, SERVICE)
 
     async def publish(event: JobStatusReported) -> None:
         await publish_event(broker, infra, event, timeout=settings.publish_timeout_seconds)
@@ -111,18 +96,9 @@ async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
         base_delay=settings.retry_base_delay_seconds,
         max_delay=settings.retry_max_delay_seconds,
     )
-    consumer = Consumer(
-        broker,
-        infra,
-        "transcriber",
-        policy,
-        attempts=MongoAttempts(app[MONGO]),
-        metrics=ConsumerMetrics(app[METRICS_REGISTRY]),
-    )
+    consumer = make_consumer(app, broker, SERVICE, policy)
     register_subscribers(
         broker, consumer, worker, worker.on_job_submitted, max_poll_interval_ms=settings.max_poll_interval_ms
     )
-    await start_broker(broker)
-    add_readiness_check(app, "kafka", partial(probe_bootstrap, infra.kafka_bootstrap))
-    yield
-    await broker.stop()
+    async with running_broker(app, broker):
+        yield

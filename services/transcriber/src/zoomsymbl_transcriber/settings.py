@@ -7,17 +7,15 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-from zoomsymbl_common.settings import InfraSettings
+from pydantic_settings import SettingsConfigDict
+from zoomsymbl_common.service import ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Everything the transcriber reads from its environment."""
 
     model_config = SettingsConfigDict(env_prefix="ZOOMSYMBL_TRANSCRIBER_", extra="ignore", frozen=True)
 
-    infra: InfraSettings = Field(default_factory=InfraSettings)
-    http_host: str = Field("0.0.0.0", description="Address of /healthz, /readyz, /metrics.")  # noqa: S104 (pod IP)
     http_port: int = Field(8084, ge=1, le=65535, description="Port of the health and metrics routes.")
     shutdown_timeout_seconds: float = Field(60.0, gt=0, description="Grace period for the channel in hand.")
     model_dir: str = Field(

@@ -1,0 +1,235 @@
+"""The skeleton every service shares, so that a service declares only what is its own.
+
+A service names its settings class, its resources (aiohttp cleanup contexts), its routes and its
+handlers; this module does the rest, the same way in each:
+
+- :func:`run` (the console script and ``python -m``): settings loaded once, a configuration error —
+  in the environment or raised while a resource opens — ends the process with :data:`EXIT_CONFIG`
+  and one line naming the variables; JSON logs; tracing; serve until SIGTERM, drain within the
+  service's grace period, flush traces.
+- :func:`new_app`: ``/healthz``, ``/readyz``, ``/metrics``, ``/version`` and ``zoomsymbl_build_info``.
+- :func:`tenants_context`: no service starts without a tenant (one message for all).
+- :func:`mongo_context`, :func:`running_broker`, :func:`make_consumer`: MongoDB and Kafka opened,
+  checked by ``/readyz`` and closed the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, NoReturn, TypeVar
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from faststream.kafka import KafkaBroker
+from prometheus_client import CollectorRegistry
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from zoomsymbl_common.attempts import MongoAttempts
+from zoomsymbl_common.consumer import Consumer, ConsumerMetrics, RetryPolicy
+from zoomsymbl_common.errors import ConfigError
+from zoomsymbl_common.health import METRICS_REGISTRY, add_health_routes, add_readiness_check, add_version_route
+from zoomsymbl_common.kafka import kafka_check, start_broker
+from zoomsymbl_common.logs import setup_logging
+from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
+from zoomsymbl_common.providers.dns import resolvable_check, unresolvable_hosts
+from zoomsymbl_common.settings import InfraSettings, load_settings
+from zoomsymbl_common.telemetry import setup_tracing
+from zoomsymbl_common.tenants import Tenants, load_tenants
+
+EXIT_CONFIG = 2
+"""The exit code of every configuration error, whichever service and whenever during start-up."""
+
+log = logging.getLogger("zoomsymbl.service")
+INFRA = web.AppKey("infra", InfraSettings)
+TENANTS = web.AppKey("tenants", Tenants)
+MONGO = web.AppKey("mongo", Mongo)
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+class ServiceSettings(BaseSettings):
+    """What every service's settings have; a service's ``Settings`` subclasses it with its env prefix.
+
+    A subclass overrides ``http_port`` (each service has its own) and, where its work takes longer
+    to drain, ``shutdown_timeout_seconds``.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    infra: InfraSettings = Field(default_factory=InfraSettings)
+    http_host: str = Field("0.0.0.0", description="Address the HTTP server binds.")  # noqa: S104 (a pod's port)
+    http_port: int = Field(8080, ge=1, le=65535, description="Port of the HTTP server (health, metrics, version).")
+    shutdown_timeout_seconds: float = Field(30.0, gt=0, description="Grace period for in-flight work on SIGTERM.")
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def config_exit(service: str, exc: ConfigError) -> NoReturn:
+    """End the process as every service ends on a configuration error: one line on stderr, exit 2."""
+    print(f"zoomsymbl-{service}: {exc}", file=sys.stderr)
+    sys.exit(EXIT_CONFIG)
+
+
+def load_or_exit(service: str, settings_cls: type[S]) -> S:
+    """The service's settings from the environment (else :func:`config_exit`), and JSON logs at their level."""
+    try:
+        settings = load_settings(settings_cls)
+    except ConfigError as exc:
+        config_exit(service, exc)
+    setup_logging(settings.infra.log_level)
+    return settings
+
+
+def serve(
+    service: str,
+    settings: S,
+    build_app: Callable[[S], web.Application],
+    *,
+    access_log_class: type[AbstractAccessLogger] | None = None,
+) -> None:
+    """Trace, build the app and serve it until SIGTERM; a ConfigError while resources open exits 2."""
+    stop_tracing = setup_tracing(f"zoomsymbl-{service}")
+    logging_options: dict[str, Any] = (
+        {"access_log_class": access_log_class} if access_log_class is not None else {"access_log": None}
+    )
+    try:
+        web.run_app(
+            build_app(settings),
+            host=settings.http_host,
+            port=settings.http_port,
+            shutdown_timeout=settings.shutdown_timeout_seconds,
+            print=None,
+            **logging_options,
+        )
+    except ConfigError as exc:
+        config_exit(service, exc)
+    finally:
+        stop_tracing()
+
+
+def run(
+    service: str,
+    settings_cls: type[S],
+    build_app: Callable[[S], web.Application],
+    *,
+    access_log_class: type[AbstractAccessLogger] | None = None,
+) -> None:
+    """The whole life of a service process: settings → logging → tracing → app → serve → drain."""
+    settings = load_or_exit(service, settings_cls)
+    serve(service, settings, build_app, access_log_class=access_log_class)
+
+
+def new_app(
+    service: str,
+    infra: InfraSettings,
+    *,
+    registry: CollectorRegistry | None = None,
+    client_max_size: int = 1024**2,
+) -> web.Application:
+    """An app with the routes every service has (health, readiness, metrics, version) and no resources yet."""
+    app = web.Application(client_max_size=client_max_size)
+    app[INFRA] = infra
+    add_health_routes(app, registry if registry is not None else CollectorRegistry())
+    add_version_route(app, service)
+    return app
+
+
+NO_TENANT = "no tenant configured: set ZOOMSYMBL_TENANTS_FILE or ZOOMSYMBL_TENANT_ZOOM_WEBHOOK_SECRET"
+
+
+def require_tenants(tenants: Tenants) -> Tenants:
+    """``tenants``, or the one :class:`ConfigError` every service stops with when there is none."""
+    if not tenants.all():
+        raise ConfigError(NO_TENANT, variables=("ZOOMSYMBL_TENANTS_FILE", "ZOOMSYMBL_TENANT_ZOOM_WEBHOOK_SECRET"))
+    return tenants
+
+
+def tenants_context(tenants: Tenants | None = None, *, symbl_dns: bool = False) -> CleanupContext:
+    """Load the tenants (or take ``tenants``), refusing to start without one.
+
+    With ``symbl_dns``, ``/readyz`` fails naming the host while a Symbl tenant's API host does not
+    resolve (Symbl's hosts have not resolved since 2026-08): said at deployment, before any meeting.
+    """
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        app[TENANTS] = require_tenants(tenants if tenants is not None else load_tenants())
+        log.info("tenants loaded", extra={"tenants": {t.id: t.provider for t in app[TENANTS].all()}})
+        if symbl_dns:
+            await _check_symbl_hosts(app, app[TENANTS])
+        yield
+
+    return context
+
+
+async def _check_symbl_hosts(app: web.Application, tenants: Tenants) -> None:
+    urls = sorted({t.symbl_api_base for t in tenants.all() if t.provider == "symbl"})
+    if not urls:
+        return
+    add_readiness_check(app, "symbl-dns", resolvable_check(urls, what="symbl API"))
+    missing = await unresolvable_hosts(urls)
+    if missing:
+        log.error("symbl api host does not resolve", extra={"hosts": missing})
+
+
+def mongo_context(*, indexes: bool = True) -> CleanupContext:
+    """Open MongoDB (``app[MONGO]``), create the indexes first unless ``indexes`` is False, check it in /readyz."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        mongo = make_mongo(app[INFRA])
+        try:
+            if indexes:
+                await ensure_indexes(mongo)
+            app[MONGO] = mongo
+            add_readiness_check(app, "mongo", mongo.ping)
+            yield
+        finally:
+            await mongo.close()
+
+    return context
+
+
+@contextlib.asynccontextmanager
+async def running_broker(app: web.Application, broker: KafkaBroker, *, timeout: float = 10.0) -> AsyncIterator[None]:
+    """Start ``broker`` (its subscribers registered), check it in /readyz, stop it on the way out."""
+    await start_broker(broker, timeout=timeout)
+    add_readiness_check(app, "kafka", kafka_check(broker))
+    try:
+        yield
+    finally:
+        await broker.stop()
+
+
+def make_consumer(app: web.Application, broker: KafkaBroker, service: str, policy: RetryPolicy) -> Consumer:
+    """The consumer policy of ``service``: attempts counted in MongoDB, dead letters on the app's registry."""
+    return Consumer(
+        broker,
+        app[INFRA],
+        service,
+        policy,
+        attempts=MongoAttempts(app[MONGO]),
+        metrics=ConsumerMetrics(app[METRICS_REGISTRY]),
+    )
+
+
+@contextlib.asynccontextmanager
+async def background(
+    work: Coroutine[Any, Any, None], name: str, *, grace: float = 0.0, stop: Callable[[], None] | None = None
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``work`` as a task for the body's duration; then ``stop()`` it and wait ``grace`` s before cancelling."""
+    task = asyncio.create_task(work, name=name)
+    try:
+        yield task
+    finally:
+        if stop is not None:
+            stop()
+            # Stopped rather than cancelled: the round in hand may finish within the grace period.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), timeout=grace)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,51 @@
+"""The notifier's e-mail counters: every SMTP conversation counted as sent or failed, by reason.
+
+The counting sits around the transport rather than inside the outbox, so each attempt the outbox
+makes is counted once, whichever path (handler or sweeper) made it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from prometheus_client import CollectorRegistry, Counter
+
+from zoomsymbl_notifier.mail import MailRejected, SmtpTransport, SmtpUnavailable
+from zoomsymbl_notifier.settings import Settings
+
+FailureReason = Literal["unavailable", "rejected"]
+
+
+class MailMetrics:
+    """``zoomsymbl_emails_sent_total`` and ``zoomsymbl_emails_failed_total{reason}`` on one registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.sent = Counter("zoomsymbl_emails_sent", "E-mails the SMTP server accepted.", registry=registry)
+        self.failed = Counter(
+            "zoomsymbl_emails_failed",
+            "Send attempts that failed: unavailable (retried later) or rejected (given up).",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in ("unavailable", "rejected"):
+            self.failed.labels(reason)  # both series exist from the start, at 0, for rate() and alerts
+
+
+class CountingTransport(SmtpTransport):
+    """The SMTP transport, counting each attempt's outcome."""
+
+    def __init__(self, settings: Settings, metrics: MailMetrics) -> None:
+        super().__init__(settings)
+        self.metrics = metrics
+
+    async def send(self, sender: str, recipients: tuple[str, ...], raw: bytes) -> None:
+        """Deliver ``raw`` as :meth:`SmtpTransport.send` does, and count the outcome."""
+        try:
+            await super().send(sender, recipients, raw)
+        except SmtpUnavailable:
+            self.metrics.failed.labels("unavailable").inc()
+            raise
+        except MailRejected:
+            self.metrics.failed.labels("rejected").inc()
+            raise
+        self.metrics.sent.inc()
