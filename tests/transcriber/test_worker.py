@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from zoomsymbl_common.clock import FakeClock
 from zoomsymbl_common.errors import PoisonInputError, RetryableError
 from zoomsymbl_common.events import ChannelAssignment, JobStatusReported, JobSubmitted
-from zoomsymbl_common.mongo import MEETINGS, TRANSCRIPTIONS, Mongo
+from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.base import SubmitRequest, SubmittedJob
 from zoomsymbl_common.providers.whisper import WhisperProvider
+from zoomsymbl_common.records import MEETINGS, TRANSCRIPTIONS, Meeting
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_transcriber.worker import Worker, talk_shares
 from zoomsymbl_whisper import ModelConfig, Transcriber, packaged_model_dir
@@ -87,8 +90,13 @@ def submitted(job_id: str) -> JobSubmitted:
 
 
 @pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
 async def rig(
-    mongo: Mongo, store: ObjectStore, transcriber: Transcriber, tmp_path: Path
+    mongo: Mongo, store: ObjectStore, transcriber: Transcriber, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[tuple[Worker, Reports, WhisperProvider]]:
     reports = Reports()
     worker = Worker(
@@ -100,6 +108,7 @@ async def rig(
         owner="test-worker",
         lease_seconds=600,
         model_name="tiny.en",
+        clock=clock,
     )
     yield worker, reports, WhisperProvider(mongo)
 
@@ -139,23 +148,40 @@ async def test_a_job_is_transcribed_per_channel_stored_and_reported(
 
 
 async def test_a_job_held_by_a_live_worker_is_retried_later_and_other_providers_are_ignored(
-    rig: tuple[Worker, Reports, WhisperProvider], store: ObjectStore, mongo: Mongo
+    rig: tuple[Worker, Reports, WhisperProvider], store: ObjectStore, mongo: Mongo, clock: FakeClock
 ) -> None:
     worker, reports, provider = rig
     job = await provider.submit(request("mixed/acme/held.flac", store.bucket))
-    from datetime import timedelta
-
-    from zoomsymbl_common.events import utcnow
-
     await mongo.db[TRANSCRIPTIONS].update_one(
         {"_id": job.job_id},
-        {"$set": {"status": "in_progress", "owner": "other", "lease_until": utcnow() + timedelta(minutes=5)}},
+        {"$set": {"status": "in_progress", "owner": "other", "lease_until": clock() + timedelta(minutes=5)}},
     )
+    clock.advance(299)
     with pytest.raises(RetryableError, match="another worker"):
         await worker.on_job_submitted(submitted(job.job_id))
     other = submitted(job.job_id).model_copy(update={"provider": "assemblyai"})
     await worker.on_job_submitted(other)
     assert reports.events == []
+
+
+async def test_a_dead_workers_job_is_taken_over_once_its_lease_ran_out(
+    rig: tuple[Worker, Reports, WhisperProvider], store: ObjectStore, mongo: Mongo, clock: FakeClock, tmp_path: Path
+) -> None:
+    worker, reports, provider = rig
+    junk = tmp_path / "junk.flac"
+    junk.write_bytes(b"<html>not audio</html>" * 100)
+    await store.put_file("mixed/acme/orphan.flac", str(junk))
+    job = await provider.submit(request("mixed/acme/orphan.flac", store.bucket, channels=1))
+    await mongo.db[TRANSCRIPTIONS].update_one(
+        {"_id": job.job_id},
+        {"$set": {"status": "in_progress", "owner": "dead", "lease_until": clock() + timedelta(minutes=5)}},
+    )
+    clock.advance(301)
+    await worker.on_job_submitted(submitted(job.job_id))
+    doc = await mongo.db[TRANSCRIPTIONS].find_one({"_id": job.job_id})
+    assert doc is not None and (doc["owner"], doc["status"]) == ("test-worker", "failed")
+    assert doc["started_at"] == clock() and "lease_until" not in doc
+    assert [e.reported_status for e in reports.events] == ["failed"]
 
 
 async def test_undecodable_audio_fails_the_job_with_the_reason_and_unknown_jobs_are_poison(
@@ -178,6 +204,7 @@ async def test_undecodable_audio_fails_the_job_with_the_reason_and_unknown_jobs_
 
 
 def test_progress_follows_talk_time_and_falls_back_to_equal_shares() -> None:
-    doc = {"speaker_stats": [{"channel": 1, "talk_seconds": 30.0}, {"channel": 2, "talk_seconds": 10.0}]}
-    assert talk_shares(doc, 2) == [0.75, 0.25]
+    stats = [{"channel": 1, "talk_seconds": 30.0}, {"channel": 2, "talk_seconds": 10.0}]
+    meeting = Meeting.from_document({"tenant": "acme", "meeting_uuid": "m", "speaker_stats": stats})
+    assert talk_shares(meeting, 2) == [0.75, 0.25]
     assert talk_shares(None, 4) == [0.25] * 4

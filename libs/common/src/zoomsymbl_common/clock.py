@@ -19,10 +19,14 @@ class Clock(Protocol):
 
 
 class FakeClock:
-    """A clock that only moves when told to (tests): ``clock.advance(seconds)``."""
+    """A clock that only moves when told to (tests): ``clock.advance(seconds)``.
+
+    It starts on a whole millisecond, so its times survive a round trip through BSON unchanged.
+    """
 
     def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or utcnow()
+        now = start or utcnow()
+        self.now = now.replace(microsecond=now.microsecond // 1000 * 1000)
 
     def __call__(self) -> datetime:
         """The clock's current time."""

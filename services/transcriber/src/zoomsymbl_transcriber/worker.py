@@ -18,10 +18,22 @@ from datetime import timedelta
 from pathlib import Path
 
 from pymongo.asynchronous.collection import AsyncCollection
+from zoomsymbl_common.clock import Clock
 from zoomsymbl_common.errors import PoisonInputError, RetryableError
 from zoomsymbl_common.events import JobStatusReported, JobSubmitted, stable_id, utcnow
-from zoomsymbl_common.mongo import MEETINGS, TRANSCRIPTIONS, Document, Mongo, guarded
+from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.providers.whisper import MAX_UTTERANCES
+from zoomsymbl_common.records import (
+    MEETINGS,
+    TRANSCRIPTIONS,
+    MalformedRecord,
+    Meeting,
+    Progress,
+    Transcription,
+    TranscriptionStatus,
+    Utterance,
+    meeting_key,
+)
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_whisper import ChannelUtterance, Transcriber, TranscriberError
 
@@ -29,19 +41,20 @@ log = logging.getLogger("zoomsymbl.transcriber")
 Publish = Callable[[JobStatusReported], Awaitable[None]]
 
 
-def talk_shares(meeting: Document | None, channels: int) -> list[float]:
+def talk_shares(meeting: Meeting | None, channels: int) -> list[float]:
     """Each channel's share of the meeting's talk time (the mixer's ``speaker_stats``); equal when unknown."""
     talk = {c: 0.0 for c in range(1, channels + 1)}
-    for stat in (meeting or {}).get("speaker_stats") or []:
-        if isinstance(stat, dict) and stat.get("channel") in talk and isinstance(stat.get("talk_seconds"), int | float):
-            talk[int(stat["channel"])] = max(0.0, float(stat["talk_seconds"]))
+    for channel, seconds in (meeting.talk_seconds() if meeting else {}).items():
+        if channel in talk:
+            talk[channel] = seconds
     total = sum(talk.values())
     return [talk[c] / total if total > 0 else 1.0 / channels for c in range(1, channels + 1)]
 
 
 def utterance_doc(u: ChannelUtterance) -> Document:
     """What is stored per utterance (times rounded to milliseconds)."""
-    return {"channel": u.channel, "start": round(u.start_seconds, 3), "end": round(u.end_seconds, 3), "text": u.text}
+    start, end = round(u.start_seconds, 3), round(u.end_seconds, 3)
+    return Utterance(channel=u.channel, start=start, end=end, text=u.text).to_document()
 
 
 @dataclass
@@ -56,6 +69,7 @@ class Worker:
     owner: str
     lease_seconds: float
     model_name: str
+    clock: Clock = utcnow
 
     @property
     def _jobs(self) -> AsyncCollection[Document]:
@@ -68,15 +82,19 @@ class Worker:
         doc = await guarded(self._jobs.find_one({"_id": event.job_id}, {"utterances": 0}))
         if doc is None:
             raise PoisonInputError(f"no transcription {event.job_id!r}", stage="transcribe")
-        if doc.get("status") in ("completed", "failed"):
-            await self._report(event, str(doc["status"]))
+        try:
+            job = Transcription.from_document(doc)
+        except MalformedRecord as exc:
+            raise PoisonInputError(str(exc), stage="transcribe") from exc
+        if job.status in ("completed", "failed"):
+            await self._report(event, job.status)
             return
         if not await self._claim(event.job_id):
             raise RetryableError(f"transcription {event.job_id!r} is held by another worker", retry_after=30.0)
-        await self._run(event, doc)
+        await self._run(event, job)
 
     async def _claim(self, job_id: str) -> bool:
-        now = utcnow()
+        now = self.clock()
         free = {"$or": [{"status": "scheduled"}, {"status": "in_progress", "lease_until": {"$lt": now}}]}
         update = {
             "$set": {
@@ -89,19 +107,16 @@ class Worker:
         result = await guarded(self._jobs.update_one({"_id": job_id, **free}, update))
         return result.modified_count == 1
 
-    async def _run(self, event: JobSubmitted, doc: Document) -> None:
-        job_id, channels = event.job_id, int(doc.get("channels") or 1)
+    async def _run(self, event: JobSubmitted, job: Transcription) -> None:
+        job_id, channels = event.job_id, job.channels
         ids = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "job_id": job_id}
-        meeting = await guarded(
-            self.mongo.db[MEETINGS].find_one({"tenant": event.tenant, "meeting_uuid": event.meeting_uuid})
-        )
-        shares = talk_shares(meeting, channels)
+        shares = talk_shares(await self._meeting(event), channels)
         path = self.scratch_dir / f"{job_id}.audio"
         started = time.monotonic()
         found: list[ChannelUtterance] = []
         try:
             self.scratch_dir.mkdir(parents=True, exist_ok=True)
-            await self.store_for(str(doc["bucket"])).get_file(str(doc["object_key"]), str(path))
+            await self.store_for(job.bucket).get_file(job.object_key, str(path))
             for channel in range(1, channels + 1):
                 found += await self.transcriber.transcribe_channel(path, channel)
                 await self._progress(event, job_id, 100.0 * sum(shares[:channel]), channel, channels)
@@ -125,20 +140,30 @@ class Worker:
             },
         )
 
+    async def _meeting(self, event: JobSubmitted) -> Meeting | None:
+        """The meeting (for its talk time); None when unknown or unreadable (progress then counts channels)."""
+        doc = await guarded(self.mongo.db[MEETINGS].find_one(meeting_key(event.tenant, event.meeting_uuid)))
+        try:
+            return Meeting.from_document(doc) if doc else None
+        except MalformedRecord as exc:
+            log.warning("meeting unreadable, progress by channel count", extra={"error": str(exc)[:300]})
+            return None
+
     async def _progress(self, event: JobSubmitted, job_id: str, percent: float, done: int, channels: int) -> None:
         """Percent of the meeting's talk time transcribed, on the job and on the meeting; the lease renewed."""
-        now = utcnow()
-        progress = {"percent": round(min(percent, 100.0), 1), "channels_done": done, "channels": channels, "at": now}
+        now = self.clock()
+        progress = Progress(percent=round(min(percent, 100.0), 1), channels_done=done, channels=channels, at=now)
         lease = now + timedelta(seconds=self.lease_seconds)
+        job_progress = progress.model_dump(exclude={"job_id"})
         await guarded(
             self._jobs.update_one(
-                {"_id": job_id, "owner": self.owner}, {"$set": {"progress": progress, "lease_until": lease}}
+                {"_id": job_id, "owner": self.owner}, {"$set": {"progress": job_progress, "lease_until": lease}}
             )
         )
+        on_meeting = progress.model_copy(update={"job_id": job_id}).to_document()
         await guarded(
             self.mongo.db[MEETINGS].update_one(
-                {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid},
-                {"$set": {"transcription_progress": {"job_id": job_id, **progress}}},
+                meeting_key(event.tenant, event.meeting_uuid), {"$set": {"transcription_progress": on_meeting}}
             )
         )
 
@@ -146,8 +171,8 @@ class Worker:
         """The retry budget is spent (or the input is poison): the job fails with the reason, reported."""
         await self._finish(event, event.job_id, "failed", {"error": f"{stage}: {reason}"[:500]})
 
-    async def _finish(self, event: JobSubmitted, job_id: str, status: str, fields: Document) -> None:
-        update = {"$set": {"status": status, "finished_at": utcnow(), **fields}, "$unset": {"lease_until": ""}}
+    async def _finish(self, event: JobSubmitted, job_id: str, status: TranscriptionStatus, fields: Document) -> None:
+        update = {"$set": {"status": status, "finished_at": self.clock(), **fields}, "$unset": {"lease_until": ""}}
         await guarded(self._jobs.update_one({"_id": job_id}, update))
         await self._report(event, status)
 

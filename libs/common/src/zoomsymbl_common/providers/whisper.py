@@ -14,13 +14,13 @@ It speaks the same provider interface as AssemblyAI and Symbl, over MongoDB and 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
+from pydantic import ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
 
 from zoomsymbl_common.errors import PoisonInputError, RetryableError
-from zoomsymbl_common.events import JobStatus, Provider, utcnow
-from zoomsymbl_common.mongo import TRANSCRIPTIONS, Document, Mongo, guarded
+from zoomsymbl_common.events import Provider, utcnow
+from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.providers.base import (
     Insights,
     JobState,
@@ -29,6 +29,7 @@ from zoomsymbl_common.providers.base import (
     SubmittedJob,
     TranscriptMessage,
 )
+from zoomsymbl_common.records import TRANSCRIPTIONS, Transcription, Utterance
 
 # The worker reads the file from our own storage: no upload limit; parts only past a day of audio.
 WHISPER_LIMITS = ProviderLimits(
@@ -37,7 +38,6 @@ WHISPER_LIMITS = ProviderLimits(
     max_url_bytes=1 << 50,
     caps_concurrency_with_429=False,
 )
-_STATUSES: frozenset[str] = frozenset({"scheduled", "in_progress", "completed", "failed"})
 MAX_UTTERANCES = 200_000
 
 
@@ -45,35 +45,29 @@ def transcription_doc(job_id: str, request: SubmitRequest) -> Document:
     """The work order the transcriber picks up."""
     if not request.object_bucket or not request.object_key:
         raise PoisonInputError("the whisper provider needs the mixed file's bucket and key", stage="submit")
-    return {
-        "_id": job_id,
-        "status": "scheduled",
-        "bucket": request.object_bucket,
-        "object_key": request.object_key,
-        "channels": request.channels,
-        "language": request.language,
-        "duration_seconds": request.duration_seconds,
-        "name": request.name,
-        "created_at": utcnow(),
-        "progress": {"percent": 0.0},
-    }
+    return Transcription(
+        id=job_id,
+        status="scheduled",
+        bucket=request.object_bucket,
+        object_key=request.object_key,
+        channels=request.channels,
+        language=request.language,
+        duration_seconds=request.duration_seconds,
+        name=request.name,
+        created_at=utcnow(),
+    ).to_document()
 
 
 def messages_from(doc: Document) -> tuple[TranscriptMessage, ...]:
     """The stored utterances as transcript messages ("Channel N"; the notifier names them)."""
     found = []
     for raw in (doc.get("utterances") or [])[:MAX_UTTERANCES]:
-        if not isinstance(raw, dict):
-            continue
-        channel, text = raw.get("channel"), raw.get("text")
-        start, end = raw.get("start"), raw.get("end")
-        if not isinstance(channel, int) or not isinstance(text, str) or not isinstance(start, int | float):
-            continue
-        end_s = float(end) if isinstance(end, int | float) else float(start)
+        try:
+            u = Utterance.model_validate(raw)
+        except ValidationError:
+            continue  # one unreadable utterance does not cost the transcript
         found.append(
-            TranscriptMessage(
-                f"Channel {channel}", text[:5000], float(start), max(float(start), end_s), channel=channel
-            )
+            TranscriptMessage(f"Channel {u.channel}", u.text[:5000], u.start, max(u.start, u.end), channel=u.channel)
         )
     return tuple(sorted(found, key=lambda m: (m.start_seconds, m.channel or 0)))
 
@@ -98,22 +92,19 @@ class WhisperProvider:
         doc = await guarded(self._col.find_one({"_id": job_id}, {"utterances": 0}))
         if doc is None:
             return JobState("failed", reason=f"no transcription {job_id!r}")
-        status = str(doc.get("status"))
-        state: JobStatus = status if status in _STATUSES else "in_progress"  # type: ignore[assignment]
-        return JobState(state, reason=str(doc.get("error") or "transcription failed") if state == "failed" else None)
+        job = Transcription.from_document(doc)
+        failed = job.status == "failed"
+        return JobState(job.status, reason=(job.error or "transcription failed") if failed else None)
 
     async def fetch_insights(self, job: SubmittedJob) -> Insights:
         """The transcript of a completed job; the insights engine derives the rest."""
         doc = await guarded(self._col.find_one({"_id": job.job_id}))
         if doc is None:
             raise PoisonInputError(f"no transcription {job.job_id!r}", stage="insights")
-        if doc.get("status") == "failed":
-            raise PoisonInputError(f"transcription failed: {doc.get('error')!r}", stage="insights")
-        if doc.get("status") != "completed":
-            raise RetryableError(f"transcription {job.job_id!r} is {doc.get('status')!r}, not completed")
-        return Insights(messages=messages_from(doc), extra=_extra(doc))
-
-
-def _extra(doc: Document) -> dict[str, str]:
-    model: Any = doc.get("model")
-    return {"transcribed_by": str(model)[:200]} if model else {}
+        record = Transcription.from_document(doc)
+        if record.status == "failed":
+            raise PoisonInputError(f"transcription failed: {record.error!r}", stage="insights")
+        if record.status != "completed":
+            raise RetryableError(f"transcription {job.job_id!r} is {record.status!r}, not completed")
+        extra = {"transcribed_by": record.model} if record.model else {}
+        return Insights(messages=messages_from(doc), extra=extra)

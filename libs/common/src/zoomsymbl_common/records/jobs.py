@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from zoomsymbl_common.events import Provider
-from zoomsymbl_common.records.base import Key, MeetingUuid, Reason, Record, Tenant
+from zoomsymbl_common.records.base import Document, Key, MeetingUuid, Reason, Record, Tenant
 from zoomsymbl_common.records.order import StoredJobStatus
 
 Short = Annotated[str, Field(max_length=256)]
@@ -24,6 +24,10 @@ class JobEvent(Record):
     job_id: Short | None = None
     via: Short | None = None
     reason: Reason | None = None
+
+    def to_document(self) -> Document:
+        """The entry as pushed onto ``history``: only the fields it has."""
+        return self.model_dump(exclude_none=True)
 
 
 class Job(Record):

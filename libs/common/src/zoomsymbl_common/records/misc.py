@@ -60,7 +60,7 @@ class Utterance(Record):
     channel: int = Field(ge=1)
     start: float = Field(ge=0)
     end: float = Field(ge=0)
-    text: Annotated[str, Field(max_length=5000)]
+    text: Annotated[str, Field(max_length=100_000)]
 
 
 class Transcription(Record):
