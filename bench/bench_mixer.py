@@ -48,7 +48,7 @@ from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_common.zoom import ZoomClient
-from zoomsymbl_common.zoom_payload import recording_completed
+from zoomsymbl_ingest.zoom_payload import recording_completed
 from zoomsymbl_mixer.app import download_policy, download_session, mix_config
 from zoomsymbl_mixer.channels import Track, plan_mix
 from zoomsymbl_mixer.credentials import RecordingsApi

@@ -10,10 +10,10 @@ import pytest
 from pydantic import SecretStr
 from zoomsymbl_common.errors import KafkaUnavailable, MongoUnavailable
 from zoomsymbl_common.events import Event, RecordingCompleted, utcnow
-from zoomsymbl_common.zoom_payload import recording_completed
 from zoomsymbl_ingest.intake import Intake, host_allowed
 from zoomsymbl_ingest.metrics import IngestMetrics
 from zoomsymbl_ingest.stores import Receipt
+from zoomsymbl_ingest.zoom_payload import recording_completed
 
 from tests.ingest.support import (
     DOWNLOAD_TOKEN,

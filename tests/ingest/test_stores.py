@@ -9,10 +9,10 @@ import pytest
 from pydantic import SecretStr
 from zoomsymbl_common.events import RecordingCompleted, utcnow
 from zoomsymbl_common.mongo import RECEIPTS, SECRETS, Mongo
-from zoomsymbl_common.zoom_payload import recording_completed
 from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import IngestMetrics
 from zoomsymbl_ingest.stores import Acknowledged, DownloadToken, MongoReceipts, MongoTokens, Receipt
+from zoomsymbl_ingest.zoom_payload import recording_completed
 
 from tests.ingest.support import DOWNLOAD_TOKEN, RecordingPublisher, meeting_object
 

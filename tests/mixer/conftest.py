@@ -15,7 +15,7 @@ from zoomsymbl_common.mongo import SECRETS, Mongo
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_common.zoom import ZoomClient
-from zoomsymbl_common.zoom_payload import recording_completed
+from zoomsymbl_ingest.zoom_payload import recording_completed
 from zoomsymbl_mixer.credentials import RecordingsApi
 from zoomsymbl_mixer.download import DownloadPolicy, Fetcher
 from zoomsymbl_mixer.ffmpeg import SilenceSettings

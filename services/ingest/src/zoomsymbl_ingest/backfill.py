@@ -22,10 +22,10 @@ from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.tenants import TenantConfig, Tenants, has_oauth
 from zoomsymbl_common.zoom import MAX_PAGE_SIZE, ZOOM_RETRY_POLICY, JsonObject, ZoomClient, call_with_retries
-from zoomsymbl_common.zoom_payload import PayloadError, host_of, recording_completed
 
 from zoomsymbl_ingest.intake import Intake, host_allowed
 from zoomsymbl_ingest.settings import Settings
+from zoomsymbl_ingest.zoom_payload import PayloadError, host_of, recording_completed
 
 log = logging.getLogger("zoomsymbl.ingest.backfill")
 T = TypeVar("T")

@@ -19,7 +19,12 @@ from zoomsymbl_common.errors import InfrastructureUnavailable
 from zoomsymbl_common.service import TENANTS
 from zoomsymbl_common.telemetry import tracer
 from zoomsymbl_common.tenants import TenantConfig, has_oauth
-from zoomsymbl_common.zoom_payload import (
+
+from zoomsymbl_ingest.intake import Intake, host_allowed
+from zoomsymbl_ingest.metrics import IngestMetrics, Outcome, RejectReason
+from zoomsymbl_ingest.settings import Settings
+from zoomsymbl_ingest.signature import SignatureRejected, encrypted_token, verify
+from zoomsymbl_ingest.zoom_payload import (
     PayloadError,
     Webhook,
     host_of,
@@ -28,11 +33,6 @@ from zoomsymbl_common.zoom_payload import (
     recording_completed,
     recording_object,
 )
-
-from zoomsymbl_ingest.intake import Intake, host_allowed
-from zoomsymbl_ingest.metrics import IngestMetrics, Outcome, RejectReason
-from zoomsymbl_ingest.settings import Settings
-from zoomsymbl_ingest.signature import SignatureRejected, encrypted_token, verify
 
 log = logging.getLogger("zoomsymbl.ingest.webhooks")
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from zoomsymbl_common.zoom_payload import (
+from zoomsymbl_ingest.zoom_payload import (
     PayloadError,
     parse_webhook,
     participant_name,

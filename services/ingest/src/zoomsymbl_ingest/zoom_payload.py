@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
-
 from zoomsymbl_common.errors import ZoomsymblError
 from zoomsymbl_common.events import EventSource, RecordingCompleted, RecordingFile, stable_id, utcnow
 from zoomsymbl_common.logs import register_secret
