@@ -53,6 +53,7 @@ spec:
                 name: {{ include "zoomsymbl.componentName" . }}
           env:
             {{- include "zoomsymbl.secretEnv" . | trim | nindent 12 }}
+            {{- include "zoomsymbl.kafkaSecurityEnv" $root | trim | nindent 12 }}
             - name: POD_NAME
               valueFrom:
                 fieldRef:
@@ -102,6 +103,9 @@ spec:
             - name: tenants
               mountPath: {{ include "zoomsymbl.tenantsDir" . }}
               readOnly: true
+            {{- with include "zoomsymbl.kafkaSecurityMounts" $root | trim }}
+            {{- . | nindent 12 }}
+            {{- end }}
             {{- if include "zoomsymbl.scratchSetting" $c }}
             - name: scratch
               mountPath: {{ $svc.scratch.mountPath }}
@@ -128,6 +132,9 @@ spec:
             items:
               - key: {{ include "zoomsymbl.tenantsKey" . }}
                 path: tenants.json
+        {{- with include "zoomsymbl.kafkaSecurityVolumes" $root | trim }}
+        {{- . | nindent 8 }}
+        {{- end }}
         {{- if include "zoomsymbl.scratchSetting" $c }}
         {{- include "zoomsymbl.scratchVolume" . | nindent 8 }}
         {{- end }}
