@@ -1,8 +1,9 @@
 """One round of meetings through the stack, whatever is injected meanwhile, and what came of it.
 
 A round records its meetings in the Zoom sandbox, has "Zoom" deliver their webhooks, runs the
-round's faults at the same time, waits until every meeting is notified or failed, waits a little
-more (a duplicate would arrive right behind), and reads every figure from the servers.
+round's faults at the same time, waits until every meeting is notified or failed, then until every
+service has handled every Kafka message it was given (a duplicate is on its way or done by then),
+and reads every figure from the servers.
 """
 
 from __future__ import annotations
@@ -21,8 +22,14 @@ from tests.reliability.meetings import Deliver, Delivery, add_meetings, by_sandb
 from tests.reliability.observe import Outcome, State, dead_letters, read_topics, stage_counts
 from tests.reliability.private_infra import PrivateInfra
 from tests.reliability.stack_config import TENANT
+from tests.support.consumer_lag import wait_drained
 
-SETTLE_S = 6.0  # a duplicate e-mail or submission would arrive within this after the last one
+SETTLE_TIMEOUT_S = 300.0  # a pipeline still busy this long after its meetings ended is stuck
+
+
+async def settle(stack: Stack, infra: PrivateInfra) -> None:
+    """Wait until every consumer group of ``stack`` has committed its last message (see ``consumer_lag``)."""
+    await wait_drained(infra.kafka_bootstrap, stack.config.topic_prefix, timeout=SETTLE_TIMEOUT_S)
 
 
 async def sandbox_stats(stack: Stack, name: str) -> dict[str, Any]:
@@ -114,7 +121,7 @@ async def run_meetings(
         await during
     delivered = await deliveries
     await state.wait_terminal(TENANT, hosts, infra, timeout=timeout)
-    await asyncio.sleep(SETTLE_S)
+    await settle(stack, infra)
     outcomes = await state.outcomes(TENANT, hosts, infra)
     seconds = time.monotonic() - started
     by_name = (await sandbox_stats(stack, "symbl"))["submissions_by_name"]

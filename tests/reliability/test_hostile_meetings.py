@@ -42,6 +42,7 @@ from tests.reliability.private_infra import S3_ACCESS_KEY, S3_SECRET_KEY, Privat
 from tests.reliability.results import record
 from tests.reliability.rounds import run_meetings
 from tests.reliability.stack_config import CALLBACK_SECRET, RUN_ID, TENANT, WEBHOOK_SECRET, ZOOM_CLIENT_SECRET
+from tests.support.eventually import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 ATTACKER = "attacker@evil.test"
@@ -148,15 +149,17 @@ async def test_a_host_address_with_an_injected_bcc_mails_nobody(
     spec = tiny_meeting(f"hb{RUN_ID}", 0).model_copy(update={"host_email": f"victim@example.test\r\nBcc: {ATTACKER}"})
     await add_meetings(stack, [spec])
     assert (await by_sandbox(stack, spec)).accepted
-    outbox: dict[str, Any] | None = None
-    for _ in range(180):  # the report is composed, then skipped for want of a valid recipient
-        outbox = await state.mongo.db[EMAILS].find_one({"tenant": TENANT, "meeting_uuid": spec.uuid})
-        if outbox is not None and outbox["status"] != "pending":
-            break
-        await asyncio.sleep(1)
-    assert outbox is not None, "the report was never composed"
-    assert outbox["status"] == "skipped"
-    assert outbox["recipients"] == []
+
+    async def outbox() -> dict[str, Any]:
+        return await state.mongo.db[EMAILS].find_one({"tenant": TENANT, "meeting_uuid": spec.uuid}) or {}
+
+    # The report is composed, then skipped for want of a valid recipient.
+    mail = await eventually(
+        outbox, lambda doc: doc.get("status") not in (None, "pending"), timeout=180, max_interval=1.0,
+        what="the report to be composed and settled",
+    )  # fmt: skip
+    assert mail["status"] == "skipped"
+    assert mail["recipients"] == []
     assert Mailbox.read(private_infra).copies(ATTACKER) == 0
 
 

@@ -7,7 +7,6 @@ submission and one e-mail per meeting).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
@@ -22,6 +21,7 @@ from tests.reliability.results import record
 from tests.reliability.rounds import RoundResult, run_meetings, sandbox_call, sandbox_stats
 from tests.reliability.sizes import SIZES
 from tests.reliability.stack_config import RUN_ID, TENANT, WEBHOOK_SECRET
+from tests.support.eventually import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 ERROR_BODIES = 2  # each 200-with-error-body download may fail at most one meeting
@@ -159,8 +159,8 @@ async def test_a_meeting_zoom_refuses_ends_in_a_failure_notice(
     await sandbox_call(stack, "zoom", "POST", "/_sandbox/faults", {"route": "download", "kind": "error_body"})
     result = await run_meetings(stack, private_infra, state, [spec], timeout=120)
     assert result.stages == {"failed": 1}, result.outcomes  # the setup worked: Zoom's error failed the meeting
-    for _ in range(30):  # the notice would follow within seconds
-        if (await state.outcomes(TENANT, {spec.uuid: spec.host_email}, private_infra))[spec.uuid].message_ids:
-            break
-        await asyncio.sleep(1)
-    assert (await state.outcomes(TENANT, {spec.uuid: spec.host_email}, private_infra))[spec.uuid].message_ids == 1
+
+    async def notices() -> int:
+        return (await state.outcomes(TENANT, {spec.uuid: spec.host_email}, private_infra))[spec.uuid].message_ids
+
+    assert await eventually(notices, timeout=30, max_interval=1.0, what="the failure notice") == 1

@@ -27,7 +27,7 @@ from tests.reliability.meetings import add_meetings, meeting_objects, signed_web
 from tests.reliability.observe import State, read_topics
 from tests.reliability.private_infra import PrivateInfra
 from tests.reliability.results import record
-from tests.reliability.rounds import SETTLE_S, sandbox_stats
+from tests.reliability.rounds import sandbox_stats, settle
 from tests.reliability.sizes import SIZES
 from tests.reliability.stack_config import RUN_ID, TENANT, WEBHOOK_SECRET
 
@@ -109,7 +109,7 @@ async def per_meeting(stack: Stack, infra: PrivateInfra, specs: list[MeetingSpec
     """How many events on Kafka, submissions and e-mails each meeting got (value → number of meetings)."""
     hosts = {spec.uuid: spec.host_email for spec in specs}
     await state.wait_terminal(TENANT, hosts, infra, timeout=1800)
-    await asyncio.sleep(SETTLE_S)
+    await settle(stack, infra)
     outcomes = await state.outcomes(TENANT, hosts, infra)
     topic = stack.config.topic_prefix + RecordingCompleted.topic
     events = Counter(
