@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Awaitable, Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from zoomsymbl_common.clock import FakeClock
 from zoomsymbl_common.limiter import (
     Limiter,
     LimiterTimeout,
@@ -21,6 +21,8 @@ from zoomsymbl_common.limiter import (
     tick_window,
 )
 from zoomsymbl_common.mongo import Mongo
+
+from tests.support.eventually import eventually
 
 # ---------------------------------------------------------------- pure arithmetic
 
@@ -75,18 +77,32 @@ def test_no_one_second_window_sees_more_than_rate_plus_burst(rate: float, burst:
 # ---------------------------------------------------------------- against MongoDB (FerretDB locally)
 
 
-def make(mongo: Mongo, **kwargs: float) -> Limiter:
+def make(mongo: Mongo, clock: FakeClock | None = None, **kwargs: float) -> Limiter:
     params: dict[str, float] = {"rate_per_second": 100.0, "burst": 100, "max_in_flight": 3, "lease_seconds": 60.0}
     params.update(kwargs)
-    return Limiter(
+    args = (
         mongo,
         "symbl:test-app",
         params["rate_per_second"],
         int(params["burst"]),
         int(params["max_in_flight"]),
         params["lease_seconds"],
-        poll_max_seconds=0.05,
     )
+    if clock is None:
+        return Limiter(*args, poll_max_seconds=0.05)
+    return Limiter(*args, poll_max_seconds=0.05, clock=clock, sleep=virtual_sleep(clock))
+
+
+def virtual_sleep(clock: FakeClock, waits: list[float] | None = None) -> Callable[[float], Awaitable[None]]:
+    """A limiter's wait that moves ``clock`` instead of taking time (and lets other tasks run)."""
+
+    async def sleep(seconds: float) -> None:
+        if waits is not None:
+            waits.append(seconds)
+        clock.advance(seconds)
+        await asyncio.sleep(0)
+
+    return sleep
 
 
 @pytest.mark.integration
@@ -130,12 +146,21 @@ async def test_acquire_is_idempotent_for_a_job_that_holds_a_slot(mongo: Mongo) -
 
 @pytest.mark.integration
 async def test_a_full_limiter_times_out_then_admits_once_a_slot_is_released(mongo: Mongo) -> None:
-    limiter = make(mongo, max_in_flight=1)
+    clock = FakeClock()
+    limiter = make(mongo, clock, max_in_flight=1)
     await limiter.acquire("first", timeout=5)
+    start = clock()
     with pytest.raises(LimiterTimeout, match="no limiter slot"):
-        await limiter.acquire("second", timeout=0.3)
-    waiter = asyncio.create_task(limiter.acquire("second", timeout=10))
-    await asyncio.sleep(0.2)
+        await limiter.acquire("second", timeout=30)
+    assert (clock() - start).total_seconds() == pytest.approx(30), "it waited the whole timeout, no more"
+    polls: list[float] = []
+    waiting = Limiter(mongo, "symbl:test-app", 100.0, 100, 1, 60.0, clock=clock, sleep=virtual_sleep(clock, polls))
+    waiter = asyncio.create_task(waiting.acquire("second"))
+
+    async def polled_a_few_times() -> bool:
+        return len(polls) >= 3
+
+    await eventually(polled_a_few_times, what="the waiter to poll the full limiter")
     assert not waiter.done()
     await limiter.release("first")
     await asyncio.wait_for(waiter, 5)
@@ -144,33 +169,41 @@ async def test_a_full_limiter_times_out_then_admits_once_a_slot_is_released(mong
 
 @pytest.mark.integration
 async def test_waiting_for_a_token_sleeps_instead_of_polling(mongo: Mongo) -> None:
-    sleeps: list[float] = []
-
-    async def record(seconds: float) -> None:
-        sleeps.append(seconds)
-        await asyncio.sleep(seconds)
-
-    limiter = Limiter(mongo, "symbl:slow", 5.0, 1, 10, 60.0, sleep=record)
+    clock, sleeps = FakeClock(), list[float]()
+    limiter = Limiter(mongo, "symbl:slow", 5.0, 1, 10, 60.0, clock=clock, sleep=virtual_sleep(clock, sleeps))
     await limiter.acquire("a", timeout=5)
     await limiter.acquire("b", timeout=5)
     # One sleep until the next token (at most a period, 0.2 s), not a busy loop of polls.
-    assert len(sleeps) <= 2
+    assert 1 <= len(sleeps) <= 2
     assert all(s <= 0.21 for s in sleeps)
 
 
 @pytest.mark.integration
 async def test_rate_is_shared_across_replicas(mongo: Mongo) -> None:
-    replicas = [make(mongo, rate_per_second=20.0, burst=2, max_in_flight=1000) for _ in range(3)]
-    started = time.monotonic()
-    times: list[float] = []
+    """Three replicas on one clock grant ``burst`` at once, then one token per period between them."""
+    clock = FakeClock()
+    replicas = [make(mongo, clock, rate_per_second=20.0, burst=2, max_in_flight=1000) for _ in range(3)]
+    count = 0
 
-    async def take(index: int) -> None:
-        await replicas[index % 3].acquire(f"job-{index}", timeout=30)
-        times.append(time.monotonic() - started)
+    async def round_of_attempts() -> int:
+        nonlocal count
 
-    await asyncio.gather(*(take(i) for i in range(22)))
-    # 2 at once, then 20 more at 20/s: no replica may have granted ahead of the shared bucket.
-    assert len([t for t in times if t < 0.45]) <= 2 + 20 * 0.45 + 1
+        async def take(index: int) -> bool:
+            try:
+                await replicas[index % 3].acquire(f"job-{count}-{index}", timeout=0)
+            except LimiterTimeout:
+                return False
+            return True
+
+        count += 1
+        return sum(await asyncio.gather(*(take(i) for i in range(6))))
+
+    granted = [await round_of_attempts()]
+    for _ in range(10):
+        clock.advance(1 / 20)
+        granted.append(await round_of_attempts())
+    assert granted == [2] + [1] * 10
+    assert (await replicas[0].snapshot())["in_flight"] == 12, "refused attempts hold no slot"
 
 
 async def _finished(answers: dict[str, bool]) -> Callable[[str], Awaitable[bool]]:
@@ -182,16 +215,17 @@ async def _finished(answers: dict[str, bool]) -> Callable[[str], Awaitable[bool]
 
 @pytest.mark.integration
 async def test_expired_slots_are_reclaimed_only_when_their_job_finished(mongo: Mongo) -> None:
-    clock = [1000.0]
-    limiter = Limiter(mongo, "assemblyai:abc", 100.0, 100, 5, 60.0, clock=lambda: clock[0])
+    clock = FakeClock()
+    start = clock().timestamp()
+    limiter = Limiter(mongo, "assemblyai:abc", 100.0, 100, 5, 60.0, clock=clock)
     for ref in ("done", "running", "fresh"):
         await limiter.acquire(ref, timeout=1)
-    clock[0] += 30
+    clock.advance(30)
     await limiter.acquire("fresh", timeout=1)  # renewed lease
-    clock[0] += 45
+    clock.advance(45)
     freed = await limiter.reclaim_expired(await _finished({"done": True, "running": False, "fresh": True}))
     assert freed == 1
     refs = {s["ref"]: s["expires_at"] for s in (await limiter.snapshot())["slots"]}
     assert set(refs) == {"running", "fresh"}
-    assert refs["running"] == 1075.0 + 60.0
+    assert refs["running"] == pytest.approx(start + 75.0 + 60.0)
     assert not await limiter.release("done")

@@ -15,8 +15,9 @@ index, so ticks are found by inserting them, never by querying.
   falls due at ``n / rate`` (Unix seconds) and may be spent once while it is among the last
   ``burst`` ticks due. That is the token bucket: in any window of length T at most
   ``burst + ceil(rate * T)`` ticks are spent (in any 1-second window: ``burst + ceil(rate)``, i.e.
-  ``burst + rate`` for a whole-number rate). Replicas use their own clocks;
-  one ahead by d seconds spends up to ``d * rate`` ticks early. Old ticks are swept as they go.
+  ``burst + rate`` for a whole-number rate). Replicas use their own clocks (an injected
+  :class:`~zoomsymbl_common.clock.Clock`); one ahead by d seconds spends up to ``d * rate`` ticks
+  early. Old ticks are swept as they go.
 
 Lifecycle of a slot, keyed by a job reference (the submitter's idempotency key): ``acquire``
 (submitter, before submitting; idempotent while the reference holds a slot) → ``release``
@@ -30,7 +31,6 @@ import asyncio
 import logging
 import math
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,11 +38,13 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
+from zoomsymbl_common.clock import Clock
 from zoomsymbl_common.errors import RateLimitedError
-from zoomsymbl_common.mongo import LIMITER, Document, Mongo, guarded
+from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.mongo import Document, Mongo, guarded
+from zoomsymbl_common.records import LIMITER, LIMITER_TICKS, LimiterSlot, LimiterTick
 
 log = logging.getLogger("zoomsymbl.limiter")
-LIMITER_TICKS = "limiter_ticks"
 LIMITER_INDEXES = [IndexModel([("key", ASCENDING)], unique=True, name="limiter_key_unique")]
 _SWEEP_EVERY = 32  # whoever spends a tick divisible by this deletes ticks long out of every window
 _SKEW_TOLERANCE = 10.0  # seconds of clock skew between replicas that sweeping never cuts into
@@ -97,7 +99,8 @@ def expired(slots: list[Slot], now: float) -> list[Slot]:
 
 
 def _slot(doc: Document) -> Slot:
-    return Slot(str(doc["ref"]), int(doc["slot"]), float(doc["acquired_at"]), float(doc["expires_at"]))
+    slot = LimiterSlot.from_document(doc)
+    return Slot(slot.ref, slot.slot, slot.acquired_at, slot.expires_at)
 
 
 class Limiter:
@@ -113,7 +116,7 @@ class Limiter:
         lease_seconds: float = 900.0,
         *,
         poll_max_seconds: float = 1.0,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = utcnow,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         if rate_per_second <= 0 or burst < 1 or max_in_flight < 1 or lease_seconds <= 0:
@@ -139,11 +142,11 @@ class Limiter:
         :class:`LimiterTimeout` (and holds nothing new) when ``timeout`` passes first.
         """
         await self._ensure_indexes()
-        deadline = None if timeout is None else self._clock() + timeout
+        deadline = None if timeout is None else self._now() + timeout
         if not await self._hold_slot(job_ref, deadline, timeout):
             return  # held already: its token was spent when it was taken
         while (wait := await self._spend_tick()) is not None:
-            left = None if deadline is None else deadline - self._clock()
+            left = None if deadline is None else deadline - self._now()
             if left is not None and left <= 0:
                 await self.release(job_ref)
                 raise LimiterTimeout(self.account_key, job_ref, float(timeout or 0))
@@ -160,7 +163,7 @@ class Limiter:
         Returns how many slots were freed. ``is_finished`` should ask the provider's job API.
         """
         freed = 0
-        for slot in expired(await self.slots(), self._clock()):
+        for slot in expired(await self.slots(), self._now()):
             slot_id = self._slot_id(slot.number)
             if await is_finished(slot.ref):
                 # Matches only if nobody renewed or released the slot meanwhile.
@@ -179,7 +182,7 @@ class Limiter:
 
     async def snapshot(self) -> dict[str, Any]:
         """The current state (tokens left, slots held), for metrics, tests and operators."""
-        lo, hi = tick_window(self._clock(), self.rate, self.burst)
+        lo, hi = tick_window(self._now(), self.rate, self.burst)
         ticks = await guarded(self._ticks.find({"account": self.account_key, "rate": self.rate}).to_list(None))
         spent = {int(doc["tick"]) for doc in ticks}
         slots = await self.slots()
@@ -210,47 +213,53 @@ class Limiter:
             polls += 1
             wait = min(self._poll_max, 0.02 * 2 ** min(polls, 10)) * random.uniform(0.5, 1.0)
             if deadline is not None:
-                left = deadline - self._clock()
+                left = deadline - self._now()
                 if left <= 0:
                     raise LimiterTimeout(self.account_key, job_ref, float(timeout or 0))
                 wait = min(wait, left)
             await self._sleep(wait)
 
     async def _insert_slot(self, job_ref: str, number: int) -> bool:
-        now = self._clock()
-        doc = {
-            "_id": self._slot_id(number),
-            "key": self._ref_key(job_ref),
-            "account": self.account_key,
-            "slot": number,
-            "ref": job_ref,
-            "acquired_at": now,
-            "expires_at": now + self.lease_seconds,
-        }
+        now = self._now()
+        slot = LimiterSlot(
+            id=self._slot_id(number),
+            key=self._ref_key(job_ref),
+            account=self.account_key,
+            slot=number,
+            ref=job_ref,
+            acquired_at=now,
+            expires_at=now + self.lease_seconds,
+        )
         try:
-            await guarded(self._slots.insert_one(doc))
+            await guarded(self._slots.insert_one(slot.to_document()))
         except DuplicateKeyError:
             return False
         return True
 
     async def _renew(self, slot_id: str) -> None:
         await guarded(
-            self._slots.update_one({"_id": slot_id}, {"$set": {"expires_at": self._clock() + self.lease_seconds}})
+            self._slots.update_one({"_id": slot_id}, {"$set": {"expires_at": self._now() + self.lease_seconds}})
         )
 
     async def _spend_tick(self) -> float | None:
         """Spend a tick (None), or say how long until the next one falls due (seconds)."""
         while True:
-            now = self._clock()
+            now = self._now()
             lo, hi = tick_window(now, self.rate, self.burst)
             self._spent = {n for n in self._spent if n > lo}
             tick = pick_tick(self._spent, lo, hi)
             if tick is None:
                 return next_tick_in(now, self.rate) + random.uniform(0.0, 0.005)
             self._spent.add(tick)
-            doc = {"_id": f"{self.account_key}|{self.rate:g}|{tick}", "account": self.account_key, "rate": self.rate}
+            spent = LimiterTick(
+                id=f"{self.account_key}|{self.rate:g}|{tick}",
+                account=self.account_key,
+                rate=self.rate,
+                tick=tick,
+                at=now,
+            )
             try:
-                await guarded(self._ticks.insert_one({**doc, "tick": tick, "at": now}))
+                await guarded(self._ticks.insert_one(spent.to_document()))
             except DuplicateKeyError:
                 continue  # spent by another replica; try the next one
             if tick % _SWEEP_EVERY == 0:
@@ -269,6 +278,10 @@ class Limiter:
             for model in LIMITER_INDEXES:
                 await guarded(self._slots.create_indexes([model]))
             self._indexed = True
+
+    def _now(self) -> float:
+        """Now in Unix seconds, the unit slots and ticks are kept in."""
+        return self._clock().timestamp()
 
     def _slot_id(self, number: int) -> str:
         return f"{self.account_key}|slot|{number}"
