@@ -23,7 +23,8 @@ from typing import Protocol
 
 from pymongo import ReturnDocument
 
-from zoomsymbl_common.mongo import CONSUMER_ATTEMPTS, Mongo, guarded
+from zoomsymbl_common.mongo import Mongo, guarded
+from zoomsymbl_common.records import CONSUMER_ATTEMPTS, ConsumerAttempt
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,8 @@ class MongoAttempts:
         )
         if doc is None:  # not with upsert and AFTER; kept for the type checker
             return Attempt(1)
-        error = doc.get("last_error")
-        return Attempt(int(doc.get("count", 1)), str(error) if error else None)
+        count = ConsumerAttempt.from_document(doc)
+        return Attempt(count.count, count.last_error or None)
 
     async def failed(self, key: AttemptKey, reason: str) -> None:
         """Note why the current attempt failed."""

@@ -89,9 +89,10 @@ class ConsumerAttempt(Record):
 
     id: Key = Field(alias="_id")
     count: int = 1
-    service: Key = ""
-    topic: Key = ""
-    event_id: Key = ""
+    # Not read back by anyone; an event id from an unparsable message may be of any length.
+    service: str = ""
+    topic: str = ""
+    event_id: str = ""
     last_error: Reason | None = None
     updated_at: datetime | None = None
 
