@@ -1,33 +1,30 @@
-"""``python -m zoomsymbl_ingest`` as a real process: kill -9 loses nothing, SIGTERM drains, backfill runs."""
+"""``python -m zoomsymbl_ingest`` as a real process: kill -9 loses nothing, SIGTERM drains.
+
+The backfill (``zoomsymbl backfill``) is tested in test_backfill_command.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
-from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_sandbox.zoom import running_zoom_sandbox
 
 from tests.ingest.support import (
     DOWNLOAD_TOKEN,
     SECRET,
     free_port,
     meeting_object,
-    quick_meeting,
     read_events,
     recording_body,
-    sandbox_config,
     signed_headers,
 )
 
@@ -116,51 +113,3 @@ async def test_killed_and_restarted_between_requests_nothing_is_lost(infra: Infr
     assert published == 3 or (published == 2 and "recording already published" in text)
     assert DOWNLOAD_TOKEN not in text
     assert SECRET not in text
-
-
-async def test_backfill_command_publishes_the_missing_meetings(infra: InfraSettings, tmp_path: Path) -> None:
-    started = utcnow().replace(microsecond=0) - timedelta(days=2)
-    specs = [quick_meeting(u, start_time=started) for u in ("/ajXp112QmuoKj4854875==", "abc//def==", "ok==")]
-    async with running_zoom_sandbox(sandbox_config(*specs)) as sandbox:
-        base = sandbox.base_url_for()
-        env = ingest_env(
-            infra,
-            free_port(),
-            zoom_account_id=sandbox.config.account_id,
-            zoom_client_id=sandbox.config.client_id,
-            zoom_client_secret=sandbox.config.client_secret,
-            zoom_api_base=f"{base}/v2",
-            zoom_oauth_url=f"{base}/oauth/token",
-        )
-        today = utcnow().date()
-        command = [
-            "backfill",
-            "--tenant",
-            "acme",
-            "--from",
-            (today - timedelta(days=5)).isoformat(),
-            "--to",
-            str(today),
-        ]
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "zoomsymbl_ingest",
-            *command,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        stdout, _ = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0
-    report = json.loads(stdout)
-    assert {k: report[k] for k in ("tenant", "seen", "new", "skipped", "failed")} == {
-        "tenant": "acme",
-        "seen": 3,
-        "new": 3,
-        "skipped": 0,
-        "failed": 0,
-    }
-    events = await read_events(infra, expect=3)
-    assert sorted(e.meeting_uuid for e in events) == sorted(s.uuid for s in specs)
-    assert {e.source for e in events} == {"backfill"}

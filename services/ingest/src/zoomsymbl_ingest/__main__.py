@@ -1,4 +1,4 @@
-"""``python -m zoomsymbl_ingest [serve]`` runs the webhook server; ``... backfill ...`` runs one backfill."""
+"""``python -m zoomsymbl_ingest [serve]`` runs the webhook server (a backfill is ``zoomsymbl backfill``)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,14 @@ import sys
 from zoomsymbl_common.service import load_or_exit, serve
 
 from zoomsymbl_ingest.app import build_app
-from zoomsymbl_ingest.cli import parse_args, run_backfill
+from zoomsymbl_ingest.cli import parse_args
 from zoomsymbl_ingest.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``zoomsymbl-ingest`` console script."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    parse_args(sys.argv[1:] if argv is None else argv)
     settings = load_or_exit("ingest", Settings)
-    if args.command == "backfill":
-        sys.exit(run_backfill(settings, args))
     serve("ingest", settings, build_app)
 
 

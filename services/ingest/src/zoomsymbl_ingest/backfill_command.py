@@ -1,0 +1,126 @@
+"""``zoomsymbl backfill``: publish a tenant's recordings whose webhooks never arrived.
+
+Lives in ingest (it publishes through ingest's intake, so its deduplication applies) and is exposed
+as a subcommand of ``zoomsymbl`` through the ``zoomsymbl.commands`` entry-point group. Before
+anything is published, MongoDB, Kafka and the Zoom API are each asked once, so a server that is
+down ends the command with exit code 3 and its name instead of a report full of failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import date
+
+from zoomsymbl_common.errors import ConfigError
+from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.kafka import RetryPolicy, make_broker, probe_bootstrap
+from zoomsymbl_common.mongo import ensure_indexes, make_mongo
+from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result, UsageError
+from zoomsymbl_common.settings import load_settings
+from zoomsymbl_common.tenants import TenantConfig, has_oauth, load_tenants
+from zoomsymbl_common.zoom import ZoomClient, call_with_retries
+
+from zoomsymbl_ingest.backfill import Backfill, BackfillReport, month_windows
+from zoomsymbl_ingest.intake import Intake
+from zoomsymbl_ingest.metrics import IngestMetrics
+from zoomsymbl_ingest.producer import Producer
+from zoomsymbl_ingest.settings import Settings
+from zoomsymbl_ingest.stores import MongoReceipts, MongoTokens
+
+EXAMPLES = (
+    "zoomsymbl backfill --tenant acme --from 2026-05-01 --to 2026-06-30",
+    "zoomsymbl backfill --from 2026-06-01 --json   # the default tenant, up to today (UTC)",
+)
+# The Zoom API is asked for a token before anything else: a short, bounded wait, not the run's patience.
+PREFLIGHT_POLICY = RetryPolicy(max_attempts=2, base_delay=1.0, max_delay=2.0, max_rate_limit_wait=30.0)
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    """``--tenant``, ``--from``, ``--to``."""
+    parser.add_argument("--tenant", help="tenant id (default: the default tenant)")
+    parser.add_argument(
+        "--from", dest="from_", type=date.fromisoformat, required=True, metavar="DATE", help="first day, YYYY-MM-DD"
+    )
+    parser.add_argument("--to", type=date.fromisoformat, metavar="DATE", help="last day (default: today, UTC)")
+
+
+def backfill_tenant(tenant_id: str | None) -> TenantConfig:
+    """The tenant to backfill; :class:`ConfigError` when it is unknown or has no S2S OAuth credentials."""
+    tenants = load_tenants()
+    tenant = tenants.get(tenant_id) if tenant_id else tenants.default()
+    if tenant is None:
+        known = ", ".join(t.id for t in tenants.all()) or "none configured"
+        raise ConfigError(
+            f"unknown tenant {tenant_id!r} (tenants: {known})",
+            variables=("ZOOMSYMBL_TENANTS_FILE", "ZOOMSYMBL_TENANT_ZOOM_WEBHOOK_SECRET"),
+        )
+    if not has_oauth(tenant):
+        raise ConfigError(
+            f"tenant {tenant.id!r} has no Server-to-Server OAuth credentials (account id, client id, client secret)",
+            variables=("ZOOMSYMBL_TENANT_ZOOM_ACCOUNT_ID", "ZOOMSYMBL_TENANT_ZOOM_CLIENT_ID"),
+        )
+    return tenant
+
+
+async def backfill(settings: Settings, tenant: TenantConfig, from_: date, to: date) -> BackfillReport:
+    """Check MongoDB, Kafka and the Zoom API, then run one backfill through ingest's intake."""
+    await probe_bootstrap(settings.infra.kafka_bootstrap)
+    mongo = make_mongo(settings.infra)
+    producer = Producer(make_broker(settings.infra, "ingest"), settings.infra)
+    try:
+        await ensure_indexes(mongo)
+        await producer.wait_connected(timeout=30.0)
+        intake = Intake(
+            publisher=producer,
+            receipts=MongoReceipts(mongo),
+            tokens=MongoTokens(mongo),
+            metrics=IngestMetrics.create(),
+            publish_timeout=max(settings.publish_timeout_seconds, 10.0),
+            store_timeout=max(settings.mongo_timeout_seconds, 2.0),
+            store_concurrency=settings.mongo_concurrency,
+        )
+        async with ZoomClient(tenant) as client:
+            await call_with_retries(client.access_token, policy=PREFLIGHT_POLICY)
+            return await Backfill(intake, tenant, client).run(from_, to)
+    finally:
+        await producer.close()
+        await mongo.close()
+
+
+def summary(report: BackfillReport) -> str:
+    """One line a person reads."""
+    line = (
+        f"backfill of tenant {report.tenant!r} from {report.from_.isoformat()} to {report.to.isoformat()}:"
+        f" seen={report.seen} new={report.new} skipped={report.skipped} failed={report.failed}"
+    )
+    return line + (f" (listing stopped: {report.error})" if report.error else "")
+
+
+def run(args: argparse.Namespace) -> Result:
+    """Run one backfill; exit code 1 when a meeting failed or the listing stopped."""
+    to = args.to or utcnow().date()
+    try:
+        month_windows(args.from_, to)  # a reversed range is refused before connecting to anything
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    tenant = backfill_tenant(args.tenant)
+    settings = load_settings(Settings)
+    report = asyncio.run(backfill(settings, tenant, args.from_, to))
+    if report.ok:
+        return Result(data=report.as_dict(), text=summary(report))
+    why = report.error or f"{report.failed} meeting(s) could not be published (see the log lines above)"
+    return Result(data=report.as_dict(), text=summary(report), code=EXIT_FAILED, message=why)
+
+
+def register() -> Command:
+    """The ``backfill`` subcommand (entry point ``zoomsymbl.commands``)."""
+    return Command(
+        name="backfill",
+        summary="publish recordings whose webhooks never arrived (Zoom recordings API)",
+        description=__doc__ or "",
+        examples=EXAMPLES,
+        arguments=arguments,
+        run=run,
+        log_level="INFO",
+    )
