@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import AnyHttpUrl, SecretStr
 from zoomsymbl_common.callback_tokens import verify_callback_token
-from zoomsymbl_common.events import AudioMixed, ChannelAssignment, JobSubmitted
+from zoomsymbl_common.events import AudioMixed, JobSubmitted
 from zoomsymbl_common.limiter import Limiter
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.pool import ProviderPool
@@ -39,16 +39,14 @@ from zoomsymbl_submitter.plan import CallbackConfig
 from zoomsymbl_submitter.pools import LimiterPool, LimiterSettings
 from zoomsymbl_submitter.submission import Submitter
 
+from tests.support.eventually import eventually
+from tests.support.providers import CHANNELS
+
 SECRET = "test-callback-secret-0123456789"
 TENANT = "acme"
 APP_ID = "sandbox-app-id"
 APP_SECRET = "sandbox-app-secret"
 AAI_KEY = "sandbox-assemblyai-key"
-CHANNELS = (
-    ChannelAssignment(channel=1, participant_name="Elisa L", participant_email="elisa@example.com", file_ids=("f1",),
-                      offset_seconds=0.0),
-    ChannelAssignment(channel=2, participant_name="Bob K", file_ids=("f2",), offset_seconds=0.0),
-)  # fmt: skip
 
 
 def audio_mixed(
@@ -210,16 +208,17 @@ class SubmitterProcess:
     async def wait_ready(self, timeout: float = 60.0) -> None:
         """Until ``/readyz`` answers 200 (Kafka, MongoDB and S3 all reachable)."""
         url = f"http://127.0.0.1:{self.port}/readyz"
-        async with aiohttp.ClientSession() as http, asyncio.timeout(timeout):
-            while True:
+        async with aiohttp.ClientSession() as http:
+
+            async def ready() -> bool:
                 assert self.proc is not None and self.proc.poll() is None, self.tail()
                 try:
                     async with http.get(url) as resp:
-                        if resp.status == 200:
-                            return
+                        return resp.status == 200
                 except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.2)
+                    return False
+
+            await eventually(ready, timeout=timeout, what=f"the submitter on port {self.port} to be ready")
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no commit — a crash."""
@@ -295,9 +294,11 @@ def tenants_for(provider: str, api_base: str) -> Tenants:
 async def drain(board: JobBoard[Any], timeout: float = 20.0) -> None:
     """Wait until every sandbox job finished: closing the sandbox earlier would cut ffmpeg runs short
     (the sandbox does not kill its tools on cancel, which leaves processes and pipes behind)."""
-    async with asyncio.timeout(timeout):
-        while not all(job.finished for job in board.jobs.values()):  # noqa: ASYNC110 (the board has no event)
-            await asyncio.sleep(0.05)
+
+    async def unfinished() -> list[str]:
+        return [job_id for job_id, job in board.jobs.items() if not job.finished]
+
+    await eventually(unfinished, lambda jobs: not jobs, timeout=timeout, what="every sandbox job to finish")
 
 
 @dataclass
@@ -377,13 +378,14 @@ async def wait_for_group(infra: InfraSettings, group_id: str, members: int, time
     """Until the consumer group is stable with ``members`` members (all replicas have partitions)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
     await admin.start()
+
+    async def group() -> dict[str, Any]:
+        described: dict[str, Any] = (await admin.describe_consumer_groups([group_id]))[0].to_object()["groups"][0]
+        return {"state": described["state"], "members": len(described["members"])}
+
     try:
-        async with asyncio.timeout(timeout):
-            while True:
-                responses = await admin.describe_consumer_groups([group_id])
-                group = responses[0].to_object()["groups"][0]
-                if group["state"] == "Stable" and len(group["members"]) == members:
-                    return
-                await asyncio.sleep(0.5)
+        await eventually(
+            group, lambda g: g == {"state": "Stable", "members": members}, timeout=timeout, what=f"group {group_id!r}"
+        )
     finally:
         await admin.close()

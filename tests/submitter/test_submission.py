@@ -31,7 +31,6 @@ from zoomsymbl_submitter.submission import Submitter
 
 from tests.submitter.support import (
     APP_ID,
-    CHANNELS,
     SECRET,
     Completer,
     add_meetings,
@@ -43,7 +42,7 @@ from tests.submitter.support import (
     upload_for,
 )
 from tests.support.eventually import eventually
-from tests.support.providers import ProviderSandboxes
+from tests.support.providers import CHANNELS, ProviderSandboxes
 
 pytestmark = pytest.mark.integration
 SYMBL_ACCOUNT = f"symbl:{APP_ID}"
@@ -200,7 +199,8 @@ async def test_a_crash_mid_submit_is_resubmitted_once_after_the_claim_expires(
     await Limiter(mongo, SYMBL_ACCOUNT, 50, 50, 5, 60).acquire(key, timeout=5)
     fields = plan.job_fields(event, "symbl", SYMBL_ACCOUNT, part)
     doc = {**fields, "_id": key, "idempotency_key": key, "job_ref": key, "status": "submitting", "job_id": None}
-    doc |= {"claim_owner": "dead-replica", "claimed_until": utcnow() + timedelta(seconds=1), "submit_attempts": 1}
+    # Its claim has run out (the claim lease itself is tested on a fake clock in test_jobs.py).
+    doc |= {"claim_owner": "dead-replica", "claimed_until": utcnow() - timedelta(seconds=1), "submit_attempts": 1}
     await mongo.db[JOBS].insert_one(doc)
 
     await submitter.on_audio_mixed(event)
@@ -219,7 +219,8 @@ async def test_a_live_claim_of_another_replica_is_waited_for_not_duplicated(
     event = audio_mixed(6, infra, *stored)
     part = Part(0, 1, 0.0, 3.5, infra.s3_bucket, *stored)
     key = plan.idempotency_key(event, "symbl", part)
-    doc = {**plan.job_fields(event, "symbl", SYMBL_ACCOUNT, part), "_id": key, "status": "submitting", "job_id": None}
+    doc = {**plan.job_fields(event, "symbl", SYMBL_ACCOUNT, part), "_id": key, "idempotency_key": key, "job_ref": key}
+    doc |= {"status": "submitting", "job_id": None}
     doc |= {"claim_owner": "busy-replica", "claimed_until": utcnow() + timedelta(seconds=30), "submit_attempts": 1}
     await mongo.db[JOBS].insert_one(doc)
 
