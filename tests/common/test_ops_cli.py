@@ -7,7 +7,9 @@ import json
 import os
 import socket
 import sys
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -106,6 +108,18 @@ def test_without_the_ingest_package_backfill_says_where_to_run_it(
     captured = capsys.readouterr()
     assert "backfill is provided by the ingest package; run it in the ingest image" in captured.err
     assert json.loads(captured.out)["error"]["kind"] == "usage"
+
+
+def test_every_service_image_has_the_command() -> None:
+    """Each image installs its service and zoomsymbl-common, whose script is ``zoomsymbl``."""
+    root = Path(__file__).resolve().parents[2]
+    common = tomllib.loads((root / "libs" / "common" / "pyproject.toml").read_text(encoding="utf-8"))
+    assert common["project"]["scripts"]["zoomsymbl"] == "zoomsymbl_common.ops.cli:main"
+    manifests = sorted(root.glob("services/*/pyproject.toml"))
+    assert len(manifests) >= 4
+    for manifest in manifests:
+        dependencies = tomllib.loads(manifest.read_text(encoding="utf-8"))["project"]["dependencies"]
+        assert "zoomsymbl-common" in dependencies, manifest
 
 
 def test_topics_list_json_parses(capsys: pytest.CaptureFixture[str]) -> None:

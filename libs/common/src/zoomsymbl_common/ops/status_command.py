@@ -14,6 +14,7 @@ from zoomsymbl_common.mongo import make_mongo
 from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result
 from zoomsymbl_common.ops.output import printable
 from zoomsymbl_common.ops.status import format_history, format_listing, list_meetings, meeting_history
+from zoomsymbl_common.records import STAGE_ORDER
 from zoomsymbl_common.settings import InfraSettings, load_settings
 
 EXAMPLES = (
@@ -27,9 +28,16 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     """The listing's filters, or one meeting."""
     parser.add_argument("--meeting", help="show this meeting's full history")
     parser.add_argument("--tenant")
-    parser.add_argument("--stage")
-    parser.add_argument("--failed", action="store_true")
-    parser.add_argument("--limit", type=int, default=50)
+    parser.add_argument("--stage", choices=[*STAGE_ORDER, "failed"])
+    parser.add_argument("--failed", action="store_true", help="failed meetings only (as --stage failed)")
+    parser.add_argument("--limit", type=_positive, default=50, help="most recently updated first (default: 50)")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value!r}")
+    return value
 
 
 async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
