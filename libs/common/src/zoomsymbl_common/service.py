@@ -48,6 +48,7 @@ log = logging.getLogger("zoomsymbl.service")
 INFRA = web.AppKey("infra", InfraSettings)
 TENANTS = web.AppKey("tenants", Tenants)
 MONGO = web.AppKey("mongo", Mongo)
+CONSUMER_METRICS = web.AppKey("consumer_metrics", ConsumerMetrics)
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
@@ -129,13 +130,20 @@ def new_app(
     infra: InfraSettings,
     *,
     registry: CollectorRegistry | None = None,
+    consumes: bool = False,
     client_max_size: int = 1024**2,
 ) -> web.Application:
-    """An app with the routes every service has (health, readiness, metrics, version) and no resources yet."""
+    """An app with the routes every service has (health, readiness, metrics, version) and no resources yet.
+
+    A service that ``consumes`` Kafka topics also gets the consumer policy's metrics (dead letters) on
+    its registry from the start, so the series exist before the first message.
+    """
     app = web.Application(client_max_size=client_max_size)
     app[INFRA] = infra
     add_health_routes(app, registry if registry is not None else CollectorRegistry())
     add_version_route(app, service)
+    if consumes:
+        app[CONSUMER_METRICS] = ConsumerMetrics(app[METRICS_REGISTRY])
     return app
 
 
@@ -205,15 +213,9 @@ async def running_broker(app: web.Application, broker: KafkaBroker, *, timeout: 
 
 
 def make_consumer(app: web.Application, broker: KafkaBroker, service: str, policy: RetryPolicy) -> Consumer:
-    """The consumer policy of ``service``: attempts counted in MongoDB, dead letters on the app's registry."""
-    return Consumer(
-        broker,
-        app[INFRA],
-        service,
-        policy,
-        attempts=MongoAttempts(app[MONGO]),
-        metrics=ConsumerMetrics(app[METRICS_REGISTRY]),
-    )
+    """The consumer policy of ``service``: attempts counted in MongoDB, dead letters counted on the app's registry."""
+    metrics = app[CONSUMER_METRICS]  # a KeyError here: new_app(..., consumes=True) was forgotten
+    return Consumer(broker, app[INFRA], service, policy, attempts=MongoAttempts(app[MONGO]), metrics=metrics)
 
 
 @contextlib.asynccontextmanager

@@ -168,7 +168,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 def build_app(settings: Settings) -> web.Application:
     """The mixer application; resources open when it starts and close when it stops."""
     registry = CollectorRegistry()
-    app = new_app(SERVICE, settings.infra, registry=registry)
+    app = new_app(SERVICE, settings.infra, registry=registry, consumes=True)
     app[SETTINGS] = settings
     app[METRICS] = MixerMetrics(registry)
     app.cleanup_ctx.extend([tenants_context(), mongo_context(), _storage, _mixer])

@@ -55,7 +55,7 @@ def build_app(settings: Settings, tenants: Tenants | None = None) -> web.Applica
     """The notifier, ready for ``web.run_app``; ``tenants`` defaults to :func:`load_tenants` at start-up."""
     register_secret(settings.callback_secret.get_secret_value())
     register_secret(settings.smtp_password.get_secret_value())
-    app = new_app(SERVICE, settings.infra, client_max_size=settings.max_body_bytes)
+    app = new_app(SERVICE, settings.infra, consumes=True, client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     add_webhook_routes(app)
     app.cleanup_ctx.extend([tenants_context(tenants, symbl_dns=True), mongo_context(), _http, _kafka, _sweeper])

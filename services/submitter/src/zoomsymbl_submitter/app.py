@@ -49,7 +49,7 @@ SUBMITTER = web.AppKey("submitter", Submitter)
 def build_app(settings: Settings) -> web.Application:
     """The submitter app; resources open on start-up and close on shutdown."""
     metrics = SubmitterMetrics.create()
-    app = new_app(SERVICE, settings.infra, registry=metrics.registry)
+    app = new_app(SERVICE, settings.infra, registry=metrics.registry, consumes=True)
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app.cleanup_ctx.extend(

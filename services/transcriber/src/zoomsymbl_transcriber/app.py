@@ -45,7 +45,7 @@ def model_config(settings: Settings) -> ModelConfig:
 
 def build_app(settings: Settings) -> web.Application:
     """The transcriber app; resources open on start-up and close on shutdown."""
-    app = new_app(SERVICE, settings.infra)
+    app = new_app(SERVICE, settings.infra, consumes=True)
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([tenants_context(), _model_ctx, mongo_context(), _kafka_ctx])
     return app
