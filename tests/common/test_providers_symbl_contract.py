@@ -23,15 +23,12 @@ from zoomsymbl_common.providers.base import SubmitRequest, SubmittedJob
 from zoomsymbl_common.providers.symbl import SymblProvider
 from zoomsymbl_common.providers.symbl_options import ACCEPTED_UPLOAD_TYPES
 
+from tests.support.providers import CHANNELS
+
 FIXTURES = Path(__file__).parent / "fixtures" / "symbl"
 AUDIO = b"fLaC" + bytes(range(256)) * 4
 WEBHOOK = "https://notifier.example.com/webhooks/symbl/token"
-TWO = (
-    ChannelAssignment(channel=1, participant_name="Elisa L", participant_email="elisa@example.com", file_ids=("f1",),
-                      offset_seconds=0.0),
-    ChannelAssignment(channel=2, participant_name="Bob K", file_ids=("f2",), offset_seconds=0.0),
-)  # fmt: skip
-THREE = (*TWO, ChannelAssignment(channel=3, participant_name="Chen W", file_ids=("f3",), offset_seconds=0.0))
+THREE = (*CHANNELS, ChannelAssignment(channel=3, participant_name="Chen W", file_ids=("f3",), offset_seconds=0.0))
 
 
 def fixture(name: str) -> Any:
@@ -124,7 +121,7 @@ def request(**overrides: Any) -> SubmitRequest:
         "language": "en-US",
         "audio_format": "flac",
         "channels": 2,
-        "channel_map": TWO,
+        "channel_map": CHANNELS,
         "diarization": False,
         "webhook_url": SecretStr(WEBHOOK),
         "size_bytes": len(AUDIO),
