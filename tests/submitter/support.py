@@ -102,7 +102,10 @@ def write_tenants(path: Path, provider: str, api_base: str) -> Path:
 
 async def add_meetings(mongo: Mongo, events: list[AudioMixed]) -> None:
     """Meetings as the mixer leaves them: at stage ``mixed``."""
-    docs = [{"tenant": e.tenant, "meeting_uuid": e.meeting_uuid, "stage": "mixed"} for e in events]
+    docs = [
+        {"tenant": e.tenant, "meeting_uuid": e.meeting_uuid, "generation": e.generation, "stage": "mixed"}
+        for e in events
+    ]
     await mongo.db["meetings"].insert_many(docs)
 
 

@@ -1,4 +1,7 @@
-"""Submission claims in ``jobs``: one owner at a time, a dead owner's claim taken over once, results kept."""
+"""Submission claims in ``jobs``: one owner at a time, a dead owner's claim taken over once, results kept.
+
+Leases run on a :class:`FakeClock`: the tests move time instead of sleeping through it.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +9,29 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from zoomsymbl_common.clock import FakeClock
 from zoomsymbl_common.events import utcnow
-from zoomsymbl_common.mongo import JOBS, Mongo
+from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.base import SubmittedJob
+from zoomsymbl_common.records import JOBS, Job
 from zoomsymbl_submitter.jobs import JobStore, inspect
+
+from tests.support.eventually import eventually
 
 FIELDS = {"tenant": "acme", "meeting_uuid": "m-1", "provider": "symbl", "generation": 0}
 
 
+def job(**fields: object) -> Job:
+    return Job.model_validate({**FIELDS, "_id": "k", "idempotency_key": "k", "job_ref": "k", **fields})
+
+
 def test_a_document_with_a_job_is_done_whatever_else_it_says() -> None:
-    assert inspect({"job_id": "j", "status": "submitting"}).outcome == "done"
+    assert inspect(job(job_id="j", status="submitting"), utcnow()).outcome == "done"
 
 
 def test_a_live_claim_is_busy_and_says_for_how_long() -> None:
     now = utcnow()
-    found = inspect({"status": "submitting", "claimed_until": now + timedelta(seconds=30)}, now)
+    found = inspect(job(status="submitting", claimed_until=now + timedelta(seconds=30)), now)
     assert found.outcome == "busy"
     assert found.wait_seconds == pytest.approx(30)
 
@@ -28,11 +39,11 @@ def test_a_live_claim_is_busy_and_says_for_how_long() -> None:
 @pytest.mark.parametrize("status", ["retrying", "submitting"])
 def test_a_failed_attempt_or_an_expired_claim_is_free(status: str) -> None:
     now = utcnow()
-    assert inspect({"status": status, "claimed_until": now - timedelta(seconds=1)}, now).outcome == "free"
+    assert inspect(job(status=status, claimed_until=now - timedelta(seconds=1)), now).outcome == "free"
 
 
 def test_a_rejection_stays_a_rejection() -> None:
-    assert inspect({"status": "rejected", "last_error": "bad"}).outcome == "rejected"
+    assert inspect(job(status="rejected", last_error="bad"), utcnow()).outcome == "rejected"
 
 
 @pytest.mark.integration
@@ -44,13 +55,16 @@ async def test_only_one_of_many_concurrent_claims_wins(mongo: Mongo) -> None:
 
 @pytest.mark.integration
 async def test_a_dead_owners_claim_is_taken_over_once_and_recorded(mongo: Mongo) -> None:
-    dead = JobStore(mongo, "dead", 0.2)
+    clock = FakeClock()
+    dead = JobStore(mongo, "dead", 60, clock=clock)
     assert (await dead.claim("key-1", FIELDS)).outcome == "claimed"
-    await asyncio.sleep(0.3)
-    heir = JobStore(mongo, "heir", 60)
+    heir = JobStore(mongo, "heir", 60, clock=clock)
+    clock.advance(59)
+    assert (await heir.claim("key-1", FIELDS)).outcome == "busy", "the lease still runs"
+    clock.advance(2)
     claim = await heir.claim("key-1", FIELDS)
     assert (claim.outcome, claim.resubmission) == ("claimed", True)
-    assert (await JobStore(mongo, "late", 60).claim("key-1", FIELDS)).outcome == "busy"
+    assert (await JobStore(mongo, "late", 60, clock=clock).claim("key-1", FIELDS)).outcome == "busy"
     assert await heir.record_submitted("key-1", SubmittedJob("job-9", "conv-9"))
     doc = await mongo.db[JOBS].find_one({"_id": "key-1"})
     assert doc is not None
@@ -65,9 +79,11 @@ async def test_a_dead_owners_claim_is_taken_over_once_and_recorded(mongo: Mongo)
 
 @pytest.mark.integration
 async def test_only_one_heir_takes_over_a_dead_owners_claim(mongo: Mongo) -> None:
-    await JobStore(mongo, "dead", 0.1).claim("key-1", FIELDS)
-    await asyncio.sleep(0.2)
-    claims = await asyncio.gather(*(JobStore(mongo, f"heir-{i}", 60).claim("key-1", FIELDS) for i in range(5)))
+    clock = FakeClock()
+    await JobStore(mongo, "dead", 60, clock=clock).claim("key-1", FIELDS)
+    clock.advance(61)
+    heirs = [JobStore(mongo, f"heir-{i}", 60, clock=clock) for i in range(5)]
+    claims = await asyncio.gather(*(heir.claim("key-1", FIELDS) for heir in heirs))
     assert sorted(c.outcome for c in claims) == ["busy"] * 4 + ["claimed"]
 
 
@@ -87,22 +103,38 @@ async def test_a_recorded_job_is_never_overwritten(mongo: Mongo) -> None:
     assert await store.record_submitted("key-1", SubmittedJob("first", "c1"))
     assert not await store.record_submitted("key-1", SubmittedJob("second", "c2"))
     assert (await store.claim("key-1", FIELDS)).outcome == "done"
-    doc = await store.get("key-1")
-    assert doc is not None and doc["job_id"] == "first"
+    stored = await store.get("key-1")
+    assert stored is not None and stored.job_id == "first"
 
 
 @pytest.mark.integration
 async def test_a_live_owner_keeps_its_claim_past_the_lease_and_a_dead_one_loses_it_within_one(mongo: Mongo) -> None:
     """The claim lease is short; the owner's heartbeat renews it while the provider call runs."""
-    owner = JobStore(mongo, "owner", 0.6)
-    rival = JobStore(mongo, "rival", 60)
+    clock = FakeClock()
+    beats: list[float] = []
+
+    async def heartbeat_wait(seconds: float) -> None:
+        # The heartbeat's wait moves the clock instead of taking time.
+        beats.append(seconds)
+        clock.advance(seconds)
+        await asyncio.sleep(0)
+
+    owner = JobStore(mongo, "owner", 60, clock=clock, sleep=heartbeat_wait)
+    rival = JobStore(mongo, "rival", 60, clock=clock)
+    start = clock()
     assert (await owner.claim("key-hb", FIELDS)).outcome == "claimed"
     async with owner.kept_alive("key-hb"):
-        for _ in range(4):  # 2 s: more than three leases
-            await asyncio.sleep(0.5)
-            assert (await rival.claim("key-hb", FIELDS)).outcome == "busy"
+
+        async def three_leases_passed() -> bool:
+            return clock() - start > timedelta(seconds=180)
+
+        await eventually(three_leases_passed, what="the heartbeat to run through three leases")
+        assert (await rival.claim("key-hb", FIELDS)).outcome == "busy"
+    assert beats and all(b == pytest.approx(20) for b in beats), "a renewal every third of a lease"
     # The body ended without recording a job (as if the owner died now): free within one lease.
-    await asyncio.sleep(0.7)
+    clock.advance(59)
+    assert (await rival.claim("key-hb", FIELDS)).outcome == "busy"
+    clock.advance(2)
     claim = await rival.claim("key-hb", FIELDS)
     assert (claim.outcome, claim.resubmission) == ("claimed", True)
     assert not await owner.renew("key-hb"), "the claim is the rival's now"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.clock import FakeClock
 from zoomsymbl_common.mongo import JOBS, Mongo
 from zoomsymbl_common.providers.pool import ProviderPool
 from zoomsymbl_sandbox.provider_jobs import JobTimings
@@ -47,6 +46,11 @@ async def start_job(symbl: TestServer, session: aiohttp.ClientSession, audio: Pa
         return str((await resp.json())["jobId"])
 
 
+def ids(key: str) -> dict[str, str]:
+    """A submission's three names for itself (the submitter writes them all)."""
+    return {"_id": key, "idempotency_key": key, "job_ref": key}
+
+
 async def test_expired_slots_come_back_only_for_finished_or_never_started_jobs(
     mongo: Mongo, symbl: TestServer, tmp_path: Path
 ) -> None:
@@ -57,30 +61,31 @@ async def test_expired_slots_come_back_only_for_finished_or_never_started_jobs(
         finished = await start_job(symbl, session, audio)
         running = await start_job(symbl, session, audio)
         board.jobs[finished].phase = "done"  # completed, but its callback never reached the notifier
-        pool = LimiterPool(mongo, LimiterSettings(100.0, 100, 10, 0.3, 0.05))
+        clock = FakeClock()
+        pool = LimiterPool(mongo, LimiterSettings(100.0, 100, 10, 60.0, 0.05), clock=clock)
         limiter = pool.get(ACCOUNT)
-        now = utcnow()
+        now = clock()
         base = {"tenant": "acme", "meeting_uuid": "m", "provider": "symbl", "status": "scheduled"}
         await mongo.db[JOBS].insert_many(
             [
-                base | {"_id": "ref-finished", "job_id": finished},
-                base | {"_id": "ref-running", "job_id": running},
-                base | {"_id": "ref-claimed", "job_id": None, "status": "submitting",
-                        "claimed_until": now + timedelta(minutes=5)},
+                base | ids("ref-finished") | {"job_id": finished},
+                base | ids("ref-running") | {"job_id": running},
+                base | ids("ref-claimed") | {"job_id": None, "status": "submitting",
+                                             "claimed_until": now + timedelta(minutes=5)},
             ]
         )  # fmt: skip
         for ref in ("ref-finished", "ref-running", "ref-claimed", "ref-never-claimed"):
             await limiter.acquire(ref, timeout=5)
-        await asyncio.sleep(0.4)  # every lease expires
+        clock.advance(61)  # every lease expires; the live claim (5 minutes) does not
 
         tenants = tenants_for("symbl", str(symbl.make_url("")))
-        jobs = JobStore(mongo, "me", 60)
+        jobs = JobStore(mongo, "me", 60, clock=clock)
         providers = ProviderPool(session, submit_timeout=30)
         reclaimer = Reclaimer(tenants, providers, pool, jobs, SubmitterMetrics.create(), 60)
         assert await reclaimer.once() == 2
 
     held = {slot.ref: slot for slot in await limiter.slots()}
     assert set(held) == {"ref-running", "ref-claimed"}
-    assert held["ref-running"].expires_at > held["ref-running"].acquired_at + 0.3
+    assert held["ref-running"].expires_at == pytest.approx(clock().timestamp() + 60), "its lease renewed"
     for job in board.jobs.values():
         job.phase = "done"

@@ -19,114 +19,126 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
+from zoomsymbl_common.clock import Clock
 from zoomsymbl_common.errors import MongoUnavailable
 from zoomsymbl_common.events import utcnow
-from zoomsymbl_common.mongo import JOBS, Document, Mongo, guarded
+from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.providers.base import SubmittedJob
+from zoomsymbl_common.records import JOB_CLAIMS, JOBS, Job, JobClaim, JobEvent
 from zoomsymbl_common.telemetry import current_traceparent
 
 log = logging.getLogger("zoomsymbl.submitter.jobs")
-# Attempt markers ``{job_ref}#{n}`` (only ``_id``): who may retry a submission after its first attempt.
-JOB_CLAIMS = "job_claims"
 ClaimOutcome = Literal["claimed", "free", "busy", "done", "rejected"]
 
 
 @dataclass(frozen=True)
 class Claim:
-    """What looking at (or inserting) a submission's document found."""
+    """What looking at (or inserting) a submission's document found (``job``: None when it vanished)."""
 
     outcome: ClaimOutcome
-    doc: Document
+    job: Job | None
     wait_seconds: float = 0.0
     resubmission: bool = False
 
 
-def inspect(doc: Document, now: datetime | None = None) -> Claim:
+def inspect(job: Job, now: datetime) -> Claim:
     """What an existing submission document means for a worker that wants to submit. Pure.
 
     ``done``: the job exists; ``rejected``: the provider refused the input; ``busy``: a live claim
     (wait ``wait_seconds``); ``free``: no job and no live claim (a failed attempt, or a dead owner).
     """
-    moment = now or utcnow()
-    if doc.get("job_id"):
-        return Claim("done", doc)
-    status = doc.get("status")
-    if status == "rejected":
-        return Claim("rejected", doc)
-    until = doc.get("claimed_until")
-    if status == "submitting" and until is not None and until > moment:
-        return Claim("busy", doc, (until - moment).total_seconds())
-    return Claim("free", doc)
-
-
-def _entry(status: str, **extra: Any) -> Document:
-    return {"status": status, "at": utcnow(), **extra}
+    if job.job_id:
+        return Claim("done", job)
+    if job.status == "rejected":
+        return Claim("rejected", job)
+    until = job.claimed_until
+    if job.status == "submitting" and until is not None and until > now:
+        return Claim("busy", job, (until - now).total_seconds())
+    return Claim("free", job)
 
 
 class JobStore:
-    """Claims, outcomes and look-ups of submissions."""
+    """Claims, outcomes and look-ups of submissions; leases measured on ``clock``."""
 
-    def __init__(self, mongo: Mongo, owner: str, claim_seconds: float) -> None:
+    def __init__(
+        self,
+        mongo: Mongo,
+        owner: str,
+        claim_seconds: float,
+        *,
+        clock: Clock = utcnow,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._col: AsyncCollection[Document] = mongo.db[JOBS]
         self._claims: AsyncCollection[Document] = mongo.db[JOB_CLAIMS]
         self.owner = owner
+        self.now = clock
+        self._sleep = sleep
         self._claim = timedelta(seconds=claim_seconds)
 
-    async def get(self, key: str) -> Document | None:
+    async def get(self, key: str) -> Job | None:
         """The submission ``key``, if any."""
-        return await guarded(self._col.find_one({"_id": key}))
+        doc = await guarded(self._col.find_one({"_id": key}))
+        return Job.from_document(doc) if doc is not None else None
 
     async def claim(self, key: str, fields: Document) -> Claim:
-        """Insert the submission as ours, or take over a free one; else report what its document says."""
-        now = utcnow()
-        doc: Document = {
-            **fields,
-            "_id": key,
-            "idempotency_key": key,
-            "job_ref": key,
-            "status": "submitting",
-            "job_id": None,
-            "conversation_id": None,
-            "claim_owner": self.owner,
-            "claimed_until": now + self._claim,
-            "submit_attempts": 1,
-            "created_at": now,
-            "updated_at": now,
-            "history": [_entry("submitting", owner=self.owner)],
-        }
+        """Insert the submission as ours, or take over a free one; else report what its document says.
+
+        ``fields``: the submission's facts (:func:`zoomsymbl_submitter.plan.job_fields`).
+        """
+        now = self.now()
+        job = Job.model_validate(
+            {
+                **fields,
+                "_id": key,
+                "idempotency_key": key,
+                "job_ref": key,
+                "status": "submitting",
+                "job_id": None,
+                "conversation_id": None,
+                "claim_owner": self.owner,
+                "claimed_until": now + self._claim,
+                "submit_attempts": 1,
+                "created_at": now,
+                "updated_at": now,
+                "history": [JobEvent(status="submitting", at=now, owner=self.owner)],
+            }
+        )
+        doc = {**job.to_document(), "history": [entry.to_document() for entry in job.history]}
         try:
             await guarded(self._col.insert_one(doc))
-            return Claim("claimed", doc)
+            return Claim("claimed", job)
         except DuplicateKeyError:
             pass
         existing = await self.get(key)
         if existing is None:  # deleted by an operator between the two calls
-            return Claim("busy", {}, 0.1)
-        found = inspect(existing)
+            return Claim("busy", None, 0.1)
+        found = inspect(existing, self.now())
         if found.outcome != "free":
             return found
-        return await self._take_over(existing, crashed=existing.get("status") == "submitting")
+        return await self._take_over(existing, crashed=existing.status == "submitting")
 
-    async def _take_over(self, doc: Document, crashed: bool) -> Claim:
+    async def _take_over(self, job: Job, crashed: bool) -> Claim:
         """Claim a submission whose previous attempt failed or whose owner vanished.
 
         The attempt number is claimed by inserting ``{key}#{attempt}`` into ``job_claims``: the
         insert is what a unique key makes atomic (a conditional update is not, on FerretDB), so
         exactly one replica wins each attempt.
         """
-        now = utcnow()
-        attempt = int(doc.get("submit_attempts") or 1) + 1
+        now = self.now()
+        attempt = job.submit_attempts + 1
+        marker = JobClaim(id=JobClaim.id_of(job.id, attempt), owner=self.owner, at=now)
         try:
-            await guarded(self._claims.insert_one({"_id": f"{doc['_id']}#{attempt}", "owner": self.owner, "at": now}))
+            await guarded(self._claims.insert_one(marker.to_document()))
         except DuplicateKeyError:
-            return Claim("busy", doc, 0.05)  # another replica took this attempt: look again
+            return Claim("busy", job, 0.05)  # another replica took this attempt: look again
         fields: Document = {
             "status": "submitting",
             "claim_owner": self.owner,
@@ -136,14 +148,14 @@ class JobStore:
         }
         if crashed:
             fields["resubmitted_after_crash"] = True
-            log.warning("resubmitting after a crash mid-submit", extra={"job_ref": doc["_id"], "attempt": attempt})
-        entry = _entry("submitting", owner=self.owner, after_crash=crashed)
-        await guarded(self._col.update_one({"_id": doc["_id"]}, {"$set": fields, "$push": {"history": entry}}))
-        return Claim("claimed", {**doc, **fields}, resubmission=crashed)
+            log.warning("resubmitting after a crash mid-submit", extra={"job_ref": job.id, "attempt": attempt})
+        entry = JobEvent(status="submitting", at=now, owner=self.owner, after_crash=crashed).to_document()
+        await guarded(self._col.update_one({"_id": job.id}, {"$set": fields, "$push": {"history": entry}}))
+        return Claim("claimed", job.model_copy(update=fields), resubmission=crashed)
 
     async def renew(self, key: str) -> bool:
         """Extend our live claim on ``key`` by one lease; False when it is no longer ours."""
-        now = utcnow()
+        now = self.now()
         result = await guarded(
             self._col.update_one(
                 {"_id": key, "claim_owner": self.owner, "status": "submitting", "job_id": None},
@@ -158,7 +170,7 @@ class JobStore:
 
         async def heartbeat() -> None:
             while True:
-                await asyncio.sleep(self._claim.total_seconds() / 3)
+                await self._sleep(self._claim.total_seconds() / 3)
                 try:
                     if not await self.renew(key):
                         log.error("submission claim lost while submitting", extra={"job_ref": key})
@@ -176,7 +188,7 @@ class JobStore:
 
     async def record_submitted(self, key: str, job: SubmittedJob) -> bool:
         """Store the provider's ids (retrying MongoDB: the job exists now); False if it was not ours."""
-        now = utcnow()
+        now = self.now()
         update = {
             "$set": {
                 "status": "scheduled",
@@ -188,7 +200,7 @@ class JobStore:
                 # The provider's callback starts a new request; the notifier continues this trace.
                 "trace_context": current_traceparent(),
             },
-            "$push": {"history": _entry("scheduled", job_id=job.job_id)},
+            "$push": {"history": JobEvent(status="scheduled", at=now, job_id=job.job_id).to_document()},
         }
         for attempt in range(1, 9):
             try:
@@ -197,7 +209,7 @@ class JobStore:
             except MongoUnavailable:
                 if attempt == 8:
                     raise
-                await asyncio.sleep(min(0.25 * 2**attempt, 8.0))
+                await self._sleep(min(0.25 * 2**attempt, 8.0))
         if result.modified_count != 1:
             log.error("provider job not recorded: the submission already has one", extra={"job_ref": key})
             return False
@@ -205,13 +217,13 @@ class JobStore:
 
     async def release_claim(self, key: str, status: Literal["retrying", "rejected"], reason: str) -> None:
         """Give the claim up after a failure that left no job at the provider."""
-        now = utcnow()
+        now = self.now()
         await guarded(
             self._col.update_one(
                 {"_id": key, "claim_owner": self.owner, "status": "submitting", "job_id": None},
                 {
                     "$set": {"status": status, "last_error": reason[:1000], "claimed_until": now, "updated_at": now},
-                    "$push": {"history": _entry(status, reason=reason[:300])},
+                    "$push": {"history": JobEvent(status=status, at=now, reason=reason[:300]).to_document()},
                 },
             )
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zoomsymbl_common.clock import Clock
+from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.limiter import Limiter
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.factory import WHISPER_ACCOUNT
@@ -25,9 +27,10 @@ class LimiterSettings:
 class LimiterPool:
     """The :class:`Limiter` of each provider account."""
 
-    def __init__(self, mongo: Mongo, settings: LimiterSettings) -> None:
+    def __init__(self, mongo: Mongo, settings: LimiterSettings, *, clock: Clock = utcnow) -> None:
         self._mongo = mongo
         self._settings = settings
+        self._clock = clock
         self._limiters: dict[str, Limiter] = {}
 
     def get(self, account_key: str) -> Limiter:
@@ -42,6 +45,7 @@ class LimiterPool:
                 s.whisper_max_in_flight if account_key == WHISPER_ACCOUNT else s.max_in_flight,
                 s.lease_seconds,
                 poll_max_seconds=s.poll_max_seconds,
+                clock=self._clock,
             )
         return self._limiters[account_key]
 

@@ -57,19 +57,19 @@ class Reclaimer:
 
     async def is_finished(self, job_ref: str) -> bool:
         """True when no job exists for ``job_ref`` (any more), or its provider says it finished."""
-        doc = await self.jobs.get(job_ref)
-        if doc is None:
+        job = await self.jobs.get(job_ref)
+        if job is None:
             return True  # the slot was taken but the submission never claimed (a crash in between)
-        found = inspect(doc)
+        found = inspect(job, self.jobs.now())
         if found.outcome == "busy":
             return False
-        if found.outcome != "done" or doc.get("status") in _FINISHED:
+        if found.outcome != "done" or job.status in _FINISHED or not job.job_id:
             return True
-        tenant = self.tenants.get(str(doc.get("tenant")))
+        tenant = self.tenants.get(job.tenant)
         if tenant is None:
             return False
         try:
-            state = await self.providers.get(tenant).job_status(str(doc["job_id"]))
+            state = await self.providers.get(tenant).job_status(job.job_id)
         except (ConfigError, ZoomsymblError) as exc:
             log.warning("job status unknown, slot kept", extra={"job_ref": job_ref, "error": str(exc)})
             return False

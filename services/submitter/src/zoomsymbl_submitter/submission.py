@@ -109,16 +109,16 @@ class Submitter:
         """One part, at most once per idempotency key."""
         key = plan.idempotency_key(event, target.provider.name, part)
         while True:
-            doc = await self.jobs.get(key)
-            found = inspect(doc) if doc is not None else None
-            if found is not None and found.outcome == "done":
-                job = SubmittedJob(str(found.doc["job_id"]), str(found.doc.get("conversation_id") or ""))
+            stored = await self.jobs.get(key)
+            found = inspect(stored, self.jobs.now()) if stored is not None else None
+            if found is not None and found.outcome == "done" and stored is not None:
+                job = SubmittedJob(stored.job_id or "", stored.conversation_id or "")
                 self.metrics.submissions.labels(target.provider.name, "duplicate").inc()
                 await self.publish(plan.job_submitted(event, target.provider.name, part, key, job))
                 return
-            if found is not None and found.outcome == "rejected":
+            if found is not None and found.outcome == "rejected" and stored is not None:
                 await target.limiter.release(key)  # taken in a race with the rejection: no job will hold it
-                raise PoisonInputError(str(found.doc.get("last_error") or "rejected by the provider"), stage="submit")
+                raise PoisonInputError(stored.last_error or "rejected by the provider", stage="submit")
             if found is not None and found.outcome == "busy":
                 await asyncio.sleep(min(max(found.wait_seconds, 0.05), _BUSY_POLL_MAX))
                 continue
