@@ -28,6 +28,7 @@ from zoomsymbl_common.kafka_security import (
     client_options,
 )
 from zoomsymbl_common.logs import REDACTED, redact
+from zoomsymbl_common.ops.cli import main as zoomsymbl_main
 from zoomsymbl_common.ops.replay import ReplayRequest, retained
 from zoomsymbl_common.settings import InfraSettings, load_settings
 from zoomsymbl_common.topics import TopicPlan, create_topics, topic_specs
@@ -210,6 +211,31 @@ async def test_topics_broker_admin_and_replay_work_over_sasl_ssl(secured: secure
 
     replayed = [value async for _, value in retained(infra, topic, ReplayRequest(topic=RecordingCompleted.topic))]
     assert [RecordingCompleted.model_validate_json(v).event_id for v in replayed] == [event.event_id]
+
+
+@pytest.mark.integration
+def test_the_topics_job_command_takes_tls_and_sasl_from_the_environment(
+    secured: secure_kafka.SecureKafkaInfo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What the chart's topics Job runs, with the variables the chart sets on it.
+    prefix = f"job-{uuid.uuid4().hex[:10]}-"
+    env = {
+        "BOOTSTRAP": secured.sasl_bootstrap,
+        "TOPIC_PREFIX": prefix,
+        "SECURITY_PROTOCOL": "SASL_SSL",
+        "SASL_USERNAME": "zoomsymbl",
+        "SASL_PASSWORD": secured.users["zoomsymbl"]["password"],
+        "SSL_CA_FILE": secured.ca_file,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(f"ZOOMSYMBL_KAFKA_{name}", value)
+    create = ["topics", "create", "--partitions", "1", "--replication", "1", "--timeout-s", "30"]
+    assert zoomsymbl_main(create) == 0
+    assert capsys.readouterr().out.count(f"created  {prefix}") == 12
+    monkeypatch.setenv("ZOOMSYMBL_KAFKA_SASL_PASSWORD", SECRET)
+    assert zoomsymbl_main([*create[:-1], "1"]) != 0
+    printed = capsys.readouterr()
+    assert SECRET not in printed.out + printed.err
 
 
 @pytest.mark.integration
