@@ -32,6 +32,7 @@ from tests.ingest.support import (
     sandbox_tenant,
     tenants,
 )
+from tests.support.eventually import eventually
 
 TODAY = utcnow().date()
 # Spread over two calendar months, including UUIDs that need double encoding.
@@ -149,11 +150,12 @@ async def test_the_periodic_backfill_catches_up_soon_after_start(sandbox: ZoomSa
     config = Settings(backfill_interval_seconds=1, backfill_lookback_days=2)
     registry = Tenants([run.tenant, *tenants().all()[1:]])  # globex has no OAuth: left out
     task = asyncio.create_task(run_periodic_backfill(run.intake, registry, config))
+
+    async def published() -> int:
+        return len(run.publisher.events)
+
     try:
-        for _ in range(100):
-            if run.publisher.events:
-                break
-            await asyncio.sleep(0.1)
+        await eventually(published, timeout=10, what="the periodic backfill to publish")
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
