@@ -50,7 +50,7 @@ VALUE_SETS = {
     "production": ValueSet((PRODUCTION_VALUES,), {}, DEFAULT_SERVICES),
     "production+transcriber": ValueSet((PRODUCTION_VALUES, TRANSCRIBER_VALUES), {}, SERVICES),
 }
-CRD_KINDS = {"ServiceMonitor"}  # not in the Kubernetes schemas; checked by hand below
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}  # not in the Kubernetes schemas; checked by hand below
 
 
 def render_set(name: str, kube: str = KUBE_VERSIONS[0], api_versions: tuple[str, ...] = ()) -> Rendered:
@@ -362,6 +362,33 @@ def test_autoscaled_deployments_start_at_the_hpa_minimum(every_service: Rendered
         assert every_service.one("Deployment", service)["spec"]["replicas"] == values[service]["replicaCount"]
 
 
+RULE_API = ("monitoring.coreos.com/v1/PrometheusRule",)
+# The alerts issue 20 asks for, and the metric each one reads.
+ALERTS = {
+    "ZoomsymblDeadLetters": "zoomsymbl_consumer_dead_letters_total",
+    "ZoomsymblMeetingsFailing": "zoomsymbl_notifier_meetings_failed_total",
+    "ZoomsymblLimiterSaturated": "zoomsymbl_submitter_limiter_wait_seconds_bucket",
+    "ZoomsymblConsumerLag": "kafka_consumergroup_lag",
+}
+
+
+def test_alerts_only_where_the_cluster_serves_the_rule_api() -> None:
+    sets = {"prometheusRule.enabled": "true", "kafka.topicPrefix": "prod-"}
+    assert render(sets=sets).of_kind("PrometheusRule") == []
+    (rule,) = render(sets=sets, api_versions=RULE_API).of_kind("PrometheusRule")
+    (group,) = rule["spec"]["groups"]
+    alerts = {r["alert"]: r for r in group["rules"]}
+    assert set(alerts) == set(ALERTS)
+    for name, metric in ALERTS.items():
+        expr = alerts[name]["expr"]
+        assert metric in expr, name
+        # Scoped to this release: its namespace, or for the exporter's metric its consumer groups.
+        assert f'namespace="{NAMESPACE}"' in expr or 'consumergroup=~"prod-zoomsymbl-.*"' in expr, expr
+        assert alerts[name]["labels"]["severity"] == "warning"
+        assert alerts[name]["annotations"]["summary"]
+    assert render(sets={"prometheusRule.enabled": "false"}, api_versions=RULE_API).of_kind("PrometheusRule") == []
+
+
 @pytest.mark.parametrize("values", list(VALUE_SETS), ids=list(VALUE_SETS))
 def test_service_monitor_only_where_the_cluster_serves_its_api(values: str) -> None:
     # Without the Prometheus Operator's CRDs a ServiceMonitor fails the whole install ("no matches for kind").
@@ -547,7 +574,7 @@ def test_transcriber_renders_only_when_enabled(defaults: Rendered, every_service
     (pod,) = defaults.of_kind("Pod")
     assert not any("transcriber" in url for url in json.loads(pod["spec"]["containers"][0]["args"][1]))
     policies = render(sets={"networkPolicy.enabled": "true"}).of_kind("NetworkPolicy")
-    assert sorted(component_of(m) or "" for m in policies) == sorted(DEFAULT_SERVICES)
+    assert sorted(c for m in policies if (c := component_of(m))) == sorted(DEFAULT_SERVICES)
     monitor_sets = {"serviceMonitor.enabled": "true"}
     (monitor,) = render(sets=monitor_sets, api_versions=MONITORING_API).of_kind("ServiceMonitor")
     assert "transcriber" not in monitor["spec"]["selector"]["matchExpressions"][0]["values"]
