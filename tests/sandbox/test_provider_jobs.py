@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 from zoomsymbl_sandbox.provider_audio import AudioError
 from zoomsymbl_sandbox.provider_jobs import Job, JobBoard, JobTimings
+
+from tests.support.providers import drain
 
 FAST = JobTimings(0.01, 0.05)
 
@@ -25,20 +26,12 @@ class Recorder:
         self.seen.append((job.key, job.phase))
 
 
-async def _drain(board: JobBoard[str]) -> None:
-    for _ in range(500):
-        if all(job.finished for job in board.jobs.values()):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"jobs still running: {board.counts()!r}")
-
-
 async def test_queueing_board_never_exceeds_the_cap() -> None:
     rec = Recorder()
     board: JobBoard[str] = JobBoard(2, FAST, rec.analyse, rec.notify, queue_when_full=True)
     for i in range(5):
         board.submit(Job(key=f"j{i}", request="ok", audio_path=None))
-    await _drain(board)
+    await drain(board)
     assert board.max_concurrency == 2
     assert board.max_blocked == 3
     assert all(job.result == "analysed ok" for job in board.jobs.values())
@@ -52,7 +45,7 @@ async def test_refusing_board_takes_the_slot_at_submit() -> None:
     assert not board.has_free_slot()
     with pytest.raises(RuntimeError):
         board.submit(Job(key="b", request="ok", audio_path=None))
-    await _drain(board)
+    await drain(board)
     assert board.has_free_slot()
     await board.close()
 
@@ -64,7 +57,7 @@ async def test_failures_end_in_failed_with_a_reason(tmp_path: Path) -> None:
     asked = Job(key="asked", request="ok", audio_path=None, fail_requested=True)
     for job in (broken, asked):
         board.submit(job)
-    await _drain(board)
+    await drain(board)
     assert (broken.phase, broken.error) == ("failed", "cannot decode")
     assert asked.phase == "failed"
     assert asked.error is not None

@@ -28,7 +28,6 @@ from zoomsymbl_common.providers.pool import ProviderPool
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
-from zoomsymbl_sandbox.provider_jobs import JobBoard
 from zoomsymbl_submitter.audio import AudioSource
 from zoomsymbl_submitter.downmix import Downmixer
 from zoomsymbl_submitter.jobs import JobStore
@@ -41,6 +40,7 @@ from zoomsymbl_submitter.submission import Submitter
 
 from tests.support.eventually import eventually
 from tests.support.providers import CHANNELS
+from tests.support.providers import drain as drain  # the submitter tests import it from here
 
 SECRET = "test-callback-secret-0123456789"
 TENANT = "acme"
@@ -292,16 +292,6 @@ def build_submitter(
 
 def tenants_for(provider: str, api_base: str) -> Tenants:
     return Tenants([TenantConfig.model_validate(tenant_json(provider, api_base))])
-
-
-async def drain(board: JobBoard[Any], timeout: float = 20.0) -> None:
-    """Wait until every sandbox job finished: closing the sandbox earlier would cut ffmpeg runs short
-    (the sandbox does not kill its tools on cancel, which leaves processes and pipes behind)."""
-
-    async def unfinished() -> list[str]:
-        return [job_id for job_id, job in board.jobs.items() if not job.finished]
-
-    await eventually(unfinished, lambda jobs: not jobs, timeout=timeout, what="every sandbox job to finish")
 
 
 @dataclass

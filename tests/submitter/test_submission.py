@@ -36,13 +36,12 @@ from tests.submitter.support import (
     add_meetings,
     audio_mixed,
     build_submitter,
-    drain,
     mixed_key,
     tenants_for,
     upload_for,
 )
 from tests.support.eventually import eventually
-from tests.support.providers import CHANNELS, ProviderSandboxes
+from tests.support.providers import CHANNELS, ProviderSandboxes, drain
 
 pytestmark = pytest.mark.integration
 SYMBL_ACCOUNT = f"symbl:{APP_ID}"

@@ -23,7 +23,7 @@ from zoomsymbl_common.events import ChannelAssignment
 from zoomsymbl_common.providers.base import JobState, SpeechProvider, SubmitRequest
 from zoomsymbl_sandbox.assemblyai import AssemblyAIConfig, build_assemblyai_app
 from zoomsymbl_sandbox.llm import LLMConfig, build_llm_app
-from zoomsymbl_sandbox.provider_jobs import JobTimings
+from zoomsymbl_sandbox.provider_jobs import JobBoard, JobTimings
 from zoomsymbl_sandbox.provider_testkit import CallbackReceiver, make_tone_audio
 from zoomsymbl_sandbox.symbl import SymblConfig, build_symbl_app
 
@@ -142,3 +142,13 @@ async def wait_completed(provider: SpeechProvider, job_id: str, timeout: float =
     return await eventually(
         state, lambda s: s.status == "completed", timeout=timeout, what=f"job {job_id!r} to complete"
     )
+
+
+async def drain(board: JobBoard[Any], timeout: float = 20.0) -> None:
+    """Wait until every job of a sandbox's board finished: closing the sandbox earlier would cut ffmpeg runs
+    short (the sandbox does not kill its tools on cancel, which leaves processes and pipes behind)."""
+
+    async def unfinished() -> list[str]:
+        return [job_id for job_id, job in board.jobs.items() if not job.finished]
+
+    await eventually(unfinished, lambda jobs: not jobs, timeout=timeout, what="every sandbox job to finish")
