@@ -103,9 +103,10 @@ def _write_behind(
 
 async def test_a_queued_item_stays_pending_until_written_and_close_writes_the_rest() -> None:
     written: list[str] = []
-    gate = asyncio.Event()
+    writing, gate = asyncio.Event(), asyncio.Event()
 
     async def write(items: list[str]) -> None:
+        writing.set()
         await gate.wait()
         written.extend(items)
 
@@ -113,7 +114,7 @@ async def test_a_queued_item_stays_pending_until_written_and_close_writes_the_re
     queue = _write_behind(write, given_up)
     assert await queue.put("a", timeout=1)
     assert await queue.put("b", timeout=1)
-    await asyncio.sleep(0.01)
+    await asyncio.wait_for(writing.wait(), 5)  # the writer has them and is held at the gate
     assert "a" in queue
     assert "b" in queue
     assert written == []
