@@ -15,6 +15,9 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from aiokafka.errors import KafkaError
+from pymongo.errors import PyMongoError
+
 from zoomsymbl_common.errors import ConfigError, InfrastructureUnavailable, RetryableError, ZoomsymblError
 from zoomsymbl_common.logs import redact, setup_logging
 from zoomsymbl_common.ops import replay_command, status_command, topics_command
@@ -95,7 +98,7 @@ def commands() -> list[Command]:
     for entry in plugin_entry_points():
         try:
             found.append(entry.load()())
-        except ImportError as exc:
+        except Exception as exc:  # a broken package must not take the other subcommands down
             found.append(_broken(entry, exc))
     names = {command.name for command in found}
     found += [_absent(name, *where) for name, where in PROVIDED_ELSEWHERE.items() if name not in names]
@@ -128,15 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def failure(exc: ZoomsymblError) -> tuple[int, str, dict[str, Any]]:
+def failure(exc: Exception) -> tuple[int, str, dict[str, Any]]:
     """(exit code, one printable line, JSON error) for an error a command raised."""
-    line = printable(redact(str(exc)))
+    line = printable(redact(str(exc) if isinstance(exc, ZoomsymblError) else f"{type(exc).__name__}: {exc}"))
     detail: dict[str, Any] = {}
     if isinstance(exc, ConfigError | CommandUnavailable | UsageError):
         code, detail["kind"] = EXIT_USAGE, "usage"
         if isinstance(exc, ConfigError) and exc.variables:
             detail["variables"] = list(exc.variables)
-    elif isinstance(exc, RetryableError):
+    elif isinstance(exc, RetryableError | ConnectionError | TimeoutError):
         code, detail["kind"] = EXIT_UNAVAILABLE, "unavailable"
         if isinstance(exc, InfrastructureUnavailable):
             detail["server"] = exc.component
@@ -154,11 +157,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Command = args.command
     if extra and not isinstance(command, _Placeholder):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    as_json = bool(getattr(args, "json", False) or (extra and "--json" in extra))
+    as_json = bool(getattr(args, "json", False) or "--json" in extra)
     setup_logging(command.log_level)
     try:
         result = command.run(args)
-    except ZoomsymblError as exc:
+    # Our errors, and what the clients raise that our code does not translate (MongoDB refusing the
+    # credentials, a socket error): one line on stderr, never a traceback. Bugs still show theirs.
+    except (ZoomsymblError, PyMongoError, KafkaError, OSError) as exc:
         code, line, document = failure(exc)
         print(f"zoomsymbl {command.name}: {line}", file=sys.stderr)
         return _emit(json_text(document) if as_json else "", code)

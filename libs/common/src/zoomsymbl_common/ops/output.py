@@ -44,17 +44,16 @@ def printable(value: object) -> str:
     return "".join(_visible(c) for c in text)
 
 
-def json_ready(value: Any, hidden: frozenset[str] = frozenset()) -> Any:
-    """``value`` with datetimes as ISO strings, bytes as their length, other objects as text, and
-    keys in ``hidden`` left out of every mapping."""
+def json_ready(value: Any) -> Any:
+    """``value`` with datetimes as ISO strings, bytes as their length and other objects as text."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
     if isinstance(value, dict):
-        return {str(k): json_ready(v, hidden) for k, v in value.items() if k not in hidden}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [json_ready(v, hidden) for v in value]
+        return [json_ready(v) for v in value]
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
