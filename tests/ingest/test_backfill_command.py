@@ -111,3 +111,18 @@ async def test_zoom_api_down_is_exit_3_and_nothing_is_published(infra: InfraSett
     assert "zoomsymbl backfill: zoom oauth token unreachable" in stderr
     assert json.loads(stdout)["error"]["kind"] == "unavailable"
     assert await read_events(infra, expect=0, quiet=0.5) == []
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("server", ["kafka", "mongodb"])
+async def test_kafka_or_mongodb_down_is_exit_3_naming_it(server: str, infra: InfraSettings) -> None:
+    oauth = {f"zoom_{k.lower()}": v for k, v in OAUTH.items()}
+    env = backfill_env(infra, **oauth)
+    if server == "kafka":
+        env["ZOOMSYMBL_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{free_port()}"
+    else:
+        env |= {"ZOOMSYMBL_MONGO_URI": f"mongodb://127.0.0.1:{free_port()}/", "ZOOMSYMBL_MONGO_TIMEOUT_MS": "300"}
+    code, _, stderr = await zoomsymbl_backfill(env)
+    assert code == 3, stderr
+    assert "Traceback" not in stderr
+    assert f"zoomsymbl backfill: {server} unavailable" in stderr
