@@ -17,6 +17,7 @@ from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.kafka import RetryPolicy, make_broker, probe_bootstrap
 from zoomsymbl_common.mongo import ensure_indexes, make_mongo
 from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result, UsageError
+from zoomsymbl_common.ops.output import printable
 from zoomsymbl_common.settings import load_settings
 from zoomsymbl_common.tenants import TenantConfig, has_oauth, load_tenants
 from zoomsymbl_common.zoom import ZoomClient, call_with_retries
@@ -94,7 +95,8 @@ def summary(report: BackfillReport) -> str:
         f"backfill of tenant {report.tenant!r} from {report.from_.isoformat()} to {report.to.isoformat()}:"
         f" seen={report.seen} new={report.new} skipped={report.skipped} failed={report.failed}"
     )
-    return line + (f" (listing stopped: {report.error})" if report.error else "")
+    # The error may quote what Zoom answered: outside text, shown printable.
+    return line + (f" (listing stopped: {printable(report.error)})" if report.error else "")
 
 
 def run(args: argparse.Namespace) -> Result:
