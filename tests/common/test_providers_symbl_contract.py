@@ -23,7 +23,7 @@ from zoomsymbl_common.providers.base import SubmitRequest, SubmittedJob
 from zoomsymbl_common.providers.symbl import SymblProvider
 from zoomsymbl_common.providers.symbl_options import ACCEPTED_UPLOAD_TYPES
 
-from tests.support.providers import CHANNELS
+from tests.support.providers import CHANNELS, submit_request
 
 FIXTURES = Path(__file__).parent / "fixtures" / "symbl"
 AUDIO = b"fLaC" + bytes(range(256)) * 4
@@ -112,23 +112,7 @@ Fake = tuple[FakeSymbl, SymblProvider]
 
 
 def request(**overrides: Any) -> SubmitRequest:
-    async def chunks() -> AsyncIterator[bytes]:
-        yield AUDIO[:100]
-        yield AUDIO[100:]
-
-    fields: dict[str, Any] = {
-        "name": "Weekly sync",
-        "language": "en-US",
-        "audio_format": "flac",
-        "channels": 2,
-        "channel_map": CHANNELS,
-        "diarization": False,
-        "webhook_url": SecretStr(WEBHOOK),
-        "size_bytes": len(AUDIO),
-        "duration_seconds": 60.0,
-        "audio": chunks,
-    }
-    return SubmitRequest(**(fields | overrides))
+    return submit_request(AUDIO, WEBHOOK, **({"duration_seconds": 60.0} | overrides))
 
 
 async def test_the_token_is_requested_as_documented_and_sent_as_bearer(fake: Fake) -> None:

@@ -7,7 +7,6 @@ provider with a per-job callback URL (or header), and write the ``jobs`` documen
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from zoomsymbl_notifier.settings import Settings
 from zoomsymbl_sandbox.symbl import SYMBL_STATE, SymblState
 
 from tests.support.eventually import eventually as eventually  # the notifier tests import it from here
+from tests.support.providers import submit_request
 
 SECRET = "notifier-tests-callback-secret-0123456789"
 TENANT = "acme"
@@ -217,26 +217,10 @@ class Submitter:
         return JobRecord.from_doc(doc)
 
     def _request(self, name: str, webhook_url: str) -> SubmitRequest:
-        path = self.audio
-
-        async def audio() -> AsyncIterator[bytes]:
-            yield path.read_bytes()
-
         channel_map = tuple(
             ChannelAssignment(
                 channel=i + 1, participant_name=n, participant_email=e, file_ids=(f"f{i}",), offset_seconds=0
             )
             for i, (n, e) in enumerate(SPEAKERS)
         )
-        return SubmitRequest(
-            name=name,
-            language="en-US",
-            audio_format="flac",
-            channels=2,
-            channel_map=channel_map,
-            diarization=False,
-            webhook_url=SecretStr(webhook_url),
-            size_bytes=path.stat().st_size,
-            duration_seconds=3.5,
-            audio=audio,
-        )
+        return submit_request(self.audio, webhook_url, name=name, channel_map=channel_map)

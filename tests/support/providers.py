@@ -110,11 +110,16 @@ CHANNELS = (
 )  # fmt: skip
 
 
-def submit_request(path: Path, webhook: str, **overrides: Any) -> SubmitRequest:
-    """A request to transcribe ``path`` (``tone_audio`` by its shape: two named channels, 3.5 s of FLAC)."""
+def submit_request(source: Path | bytes, webhook: str, /, **overrides: Any) -> SubmitRequest:
+    """A request to transcribe ``source`` (a file, streamed; or bytes), shaped like ``tone_audio``: two named
+    channels of FLAC, 3.5 s. ``overrides`` replace any ``SubmitRequest`` field."""
+    size = source.stat().st_size if isinstance(source, Path) else len(source)
 
     async def chunks() -> AsyncIterator[bytes]:
-        with path.open("rb") as handle:
+        if isinstance(source, bytes):
+            yield source
+            return
+        with source.open("rb") as handle:
             while chunk := handle.read(4096):
                 yield chunk
 
@@ -126,7 +131,7 @@ def submit_request(path: Path, webhook: str, **overrides: Any) -> SubmitRequest:
         "channel_map": CHANNELS,
         "diarization": False,
         "webhook_url": SecretStr(webhook),
-        "size_bytes": path.stat().st_size,
+        "size_bytes": size,
         "duration_seconds": TWO_SPEAKERS_S,
         "audio": chunks,
     }
