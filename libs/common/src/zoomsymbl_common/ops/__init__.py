@@ -1,1 +1,1 @@
-"""The ``zoomsymbl`` operator command: replay Kafka events and inspect meetings."""
+"""The ``zoomsymbl`` operator command (:mod:`.cli`): status, replay, topics, and subcommands other packages add."""
