@@ -12,8 +12,14 @@ every file (TLS material, data, log, pid file) lives under DIR. Listeners, all o
 - SSL: mutual TLS, a client certificate signed by the same CA is required (DIR/tls/client.pem, client.key).
 - CONTROLLER: plaintext, KRaft only.
 
+Authorization is on (StandardAuthorizer, nothing allowed without an ACL). Super users: ``admin``, the
+test users ``zoomsymbl`` and ``zoomsymbl256``, the mutual-TLS client (``CN=client``) and ANONYMOUS (the
+broker's own requests on the plaintext CONTROLLER listener). The users ``zoomsymbl-<service>``
+(ingest, mixer, submitter, transcriber, notifier, topics) may do only what ACLs allow: the tests
+grant them the ones docs/kafka-security.md lists (:func:`kafka_acls` runs kafka-acls' AclCommand).
+
 DIR/tls/other-ca.pem is a CA that signed nothing here (the "wrong CA" of the tests). The passwords are
-random per start and written only to DIR/secure-kafka.json (mode 0600).
+random per start and written only to DIR/secure-kafka.json and DIR/admin.properties (mode 0600).
 """
 
 from __future__ import annotations
@@ -32,7 +38,11 @@ else:  # run as `python scripts/infra.py`: scripts/ is on sys.path
     import infra  # type: ignore[no-redef]
 
 INFO_FILE = "secure-kafka.json"
+ADMIN_PROPERTIES = "admin.properties"
 SCRAM_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
+SUPER_USERS = ("admin", "zoomsymbl", "zoomsymbl256", "CN=client", "ANONYMOUS")
+# Users with no rights but their ACLs: one per principal of the ACL table in docs/kafka-security.md.
+ACL_USERS = tuple(f"zoomsymbl-{name}" for name in ("ingest", "mixer", "submitter", "transcriber", "notifier", "topics"))
 OPENSSL_TIMEOUT_S = 30.0
 
 
@@ -155,6 +165,9 @@ class SecureKafka(infra.Kafka):
             "ssl.truststore.type": "PEM",
             "ssl.truststore.location": str(tls / "ca.pem"),
             "listener.name.ssl.ssl.client.auth": "required",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": ";".join(f"User:{user}" for user in SUPER_USERS),
+            "allow.everyone.if.no.acl.found": "false",
         }
         for mechanism in SCRAM_MECHANISMS:
             overrides[f"listener.name.sasl_ssl.{mechanism.lower()}.sasl.jaas.config"] = jaas("admin", admin)
@@ -235,7 +248,7 @@ def up(work_dir: Path, deadline_s: float = infra.START_DEADLINE_S) -> SecureKafk
         "admin": {"mechanism": "SCRAM-SHA-512", "password": secrets.token_urlsafe(18)},
         "zoomsymbl": {"mechanism": "SCRAM-SHA-512", "password": secrets.token_urlsafe(18)},
         "zoomsymbl256": {"mechanism": "SCRAM-SHA-256", "password": secrets.token_urlsafe(18)},
-    }
+    } | {user: {"mechanism": "SCRAM-SHA-512", "password": secrets.token_urlsafe(18)} for user in ACL_USERS}
     server = SecureKafka(secure_config(work_dir, ports), users, secrets.token_urlsafe(18))
     server.build()
     server.prepare()
@@ -257,7 +270,27 @@ def up(work_dir: Path, deadline_s: float = infra.START_DEADLINE_S) -> SecureKafk
     path = work_dir / INFO_FILE
     path.touch(mode=0o600)
     path.write_text(json.dumps(asdict(info), indent=2) + "\n")
+    admin = work_dir / ADMIN_PROPERTIES
+    admin.touch(mode=0o600)
+    admin.write_text(
+        "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
+        f"sasl.jaas.config={jaas('admin', users['admin']['password'])}\n"
+        f"ssl.truststore.type=PEM\nssl.truststore.location={info.ca_file}\n"
+    )
     return info
+
+
+def kafka_acls(work_dir: Path, args: list[str], timeout: float = 60.0) -> str:
+    """Run Kafka's own kafka-acls (AclCommand) as ``admin`` against the broker under ``work_dir``; its stdout."""
+    info = read_info(work_dir.resolve())
+    if info is None:
+        raise infra.InfraError(f"no secured Kafka was started under {work_dir}")
+    cfg = secure_config(work_dir.resolve(), {})
+    classpath = f"{cfg.kafka_libs}/*"
+    config = str(work_dir.resolve() / ADMIN_PROPERTIES)
+    command = [infra.require_java(), "-XX:TieredStopAtLevel=1", "-cp", classpath, "org.apache.kafka.tools.AclCommand"]
+    base = ["--bootstrap-server", info.sasl_bootstrap, "--command-config", config]
+    return infra.run([*command, *base, *args], timeout, "kafka-acls")
 
 
 def down(work_dir: Path) -> bool:

@@ -9,17 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shlex
 import ssl
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import TopicAuthorizationFailedError
 from faststream.security import BaseSecurity, SASLScram256, SASLScram512
 from pydantic import SecretStr
 from zoomsymbl_common.errors import ConfigError, KafkaUnavailable
-from zoomsymbl_common.events import RecordingCompleted, stable_id
+from zoomsymbl_common.events import (
+    AudioMixed,
+    DeadLetter,
+    InsightsReady,
+    JobStatusReported,
+    JobSubmitted,
+    MeetingFailed,
+    RecordingCompleted,
+    stable_id,
+)
 from zoomsymbl_common.kafka import make_broker, publish_event, start_broker, topic_name
 from zoomsymbl_common.kafka_security import (
     KafkaSecurityRefused,
@@ -31,12 +45,18 @@ from zoomsymbl_common.logs import REDACTED, redact
 from zoomsymbl_common.ops.cli import main as zoomsymbl_main
 from zoomsymbl_common.ops.replay import ReplayRequest, retained
 from zoomsymbl_common.settings import InfraSettings, load_settings
-from zoomsymbl_common.topics import TopicPlan, create_topics, topic_specs
+from zoomsymbl_common.topics import TopicPlan, base_topics, create_topics, topic_specs
+from zoomsymbl_mixer.handlers import group_id as mixer_group
+from zoomsymbl_notifier.handlers import FAILURES_GROUP_ID as NOTIFIER_FAILURES_GROUP
+from zoomsymbl_notifier.handlers import GROUP_ID as NOTIFIER_GROUP
+from zoomsymbl_submitter.handlers import GROUP_ID as SUBMITTER_GROUP
+from zoomsymbl_transcriber.handlers import GROUP_ID as TRANSCRIBER_GROUP
 
 from scripts import infra as infra_script
 from scripts import secure_kafka
 
 SECRET = "Sw0rdfish-never-printed"  # a password that must appear in no message and no log line
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> InfraSettings:
@@ -302,3 +322,129 @@ async def test_mutual_tls_needs_the_client_certificate(secured: secure_kafka.Sec
     without = tls.model_copy(update={"kafka_ssl_cert_file": "", "kafka_ssl_key_file": ""})
     with pytest.raises(KafkaSecurityRefused, match="ZOOMSYMBL_KAFKA_SSL_CERT_FILE"):
         await check_connection(without)
+
+
+# ---------------------------------------------------------------- the ACL table of docs/kafka-security.md
+
+
+@dataclass(frozen=True)
+class KafkaUse:
+    """What one service does with Kafka, taken from its code: (topic, group) it consumes, topics it publishes to."""
+
+    reads: tuple[tuple[str, str], ...]
+    writes: tuple[str, ...]
+
+
+def dlq(topic: str) -> str:
+    return DeadLetter.topic_for(topic)
+
+
+# Unprefixed names (the private broker has no other tenants): the groups as each service's handlers build them.
+USES = {
+    "zoomsymbl-mixer": KafkaUse(
+        ((RecordingCompleted.topic, mixer_group("")),),
+        (AudioMixed.topic, MeetingFailed.topic, dlq(RecordingCompleted.topic)),
+    ),
+    "zoomsymbl-submitter": KafkaUse(
+        ((AudioMixed.topic, SUBMITTER_GROUP),), (JobSubmitted.topic, MeetingFailed.topic, dlq(AudioMixed.topic))
+    ),
+    "zoomsymbl-transcriber": KafkaUse(
+        ((JobSubmitted.topic, TRANSCRIBER_GROUP),), (JobStatusReported.topic, dlq(JobSubmitted.topic))
+    ),
+    "zoomsymbl-notifier": KafkaUse(
+        ((JobStatusReported.topic, NOTIFIER_GROUP), (MeetingFailed.topic, NOTIFIER_FAILURES_GROUP)),
+        (JobStatusReported.topic, InsightsReady.topic, dlq(JobStatusReported.topic), dlq(MeetingFailed.topic)),
+    ),
+}
+
+
+def documented_acl_commands() -> list[list[str]]:
+    """The `$ACL ...` commands of docs/kafka-security.md, as kafka-acls arguments (after --add)."""
+    text = (ROOT / "docs" / "kafka-security.md").read_text(encoding="utf-8")
+    block = text.split("```sh\nACL=", 1)[1].split("```", 1)[0].replace("\\\n", " ")
+    topics = " ".join(f"--topic {name}" for name in base_topics())
+    return [
+        ["--add", *shlex.split(line.strip().removeprefix("$ACL ").replace("$TOPICS", topics))]
+        for line in block.splitlines()
+        if line.strip().startswith("$ACL ")
+    ]
+
+
+def as_user(info: secure_kafka.SecureKafkaInfo, user: str) -> InfraSettings:
+    return sasl_settings(info, user, kafka_topic_prefix="")
+
+
+async def exercise(infra: InfraSettings, use: KafkaUse, admin: InfraSettings) -> None:
+    """Consume one message of each input with the service's group (offsets committed) and publish to each output."""
+    for topic, group in use.reads:
+        feeder = AIOKafkaProducer(bootstrap_servers=admin.kafka_bootstrap, acks="all", **client_options(admin))
+        await feeder.start()
+        try:
+            await feeder.send_and_wait(topic, b"{}")
+        finally:
+            await feeder.stop()
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=infra.kafka_bootstrap,
+            group_id=group,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            **client_options(infra),
+        )
+        await consumer.start()
+        try:
+            await asyncio.wait_for(consumer.getone(), timeout=60)
+            await consumer.commit()
+        finally:
+            await consumer.stop()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True, **client_options(infra)
+    )
+    await producer.start()
+    try:
+        for topic in use.writes:
+            await producer.send_and_wait(topic, b"{}")
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+async def test_the_documented_acls_are_enough_for_each_service_and_no_more(
+    secured: secure_kafka.SecureKafkaInfo, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    commands = documented_acl_commands()
+    assert len(commands) == 10, "docs/kafka-security.md: Write for ingest, Read and Write for 4 services, topics"
+    work_dir = Path(secured.ca_file).parents[1]
+    with ThreadPoolExecutor(max_workers=3) as pool:  # one JVM per command; three at a time on a small machine
+        list(pool.map(lambda args: secure_kafka.kafka_acls(work_dir, args), commands))
+
+    # The topics Job with its own user: creates every topic, then finds them all existing.
+    topics_user = as_user(secured, "zoomsymbl-topics")
+    specs = topic_specs(TopicPlan(partitions=1, replication=1))
+    security = client_options(topics_user)
+    assert set((await create_topics(topics_user.kafka_bootstrap, specs, 30, security)).values()) == {"created"}
+    assert set((await create_topics(topics_user.kafka_bootstrap, specs, 30, security)).values()) == {"exists"}
+
+    # ingest through the project's own broker, as the service publishes.
+    ingest = as_user(secured, "zoomsymbl-ingest")
+    broker = make_broker(ingest, "ingest")
+    await start_broker(broker, timeout=30)
+    try:
+        event = RecordingCompleted(event_id=stable_id("acme", "acl", "1"), tenant="acme", meeting_uuid="acl")
+        await publish_event(broker, ingest, event, timeout=30)
+    finally:
+        await broker.stop()
+
+    admin = as_user(secured, "admin")
+    await asyncio.gather(*(exercise(as_user(secured, user), use, admin) for user, use in USES.items()))
+
+    # No more than that: the mixer may not publish what the notifier publishes.
+    mixer = as_user(secured, "zoomsymbl-mixer")
+    producer = AIOKafkaProducer(bootstrap_servers=mixer.kafka_bootstrap, acks="all", **client_options(mixer))
+    await producer.start()
+    try:
+        with pytest.raises(TopicAuthorizationFailedError):
+            await producer.send_and_wait(InsightsReady.topic, b"{}")
+    finally:
+        await producer.stop()
