@@ -91,3 +91,11 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
 def examples_epilog(examples: tuple[str, ...]) -> str:
     """The ``--help`` epilog listing ``examples`` (use with :class:`argparse.RawDescriptionHelpFormatter`)."""
     return "examples:\n" + "\n".join(f"  {line}" for line in examples)
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value!r}")
+    return value

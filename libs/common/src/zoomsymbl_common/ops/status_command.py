@@ -11,7 +11,7 @@ import argparse
 import asyncio
 
 from zoomsymbl_common.mongo import make_mongo
-from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result
+from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result, positive_int
 from zoomsymbl_common.ops.output import printable
 from zoomsymbl_common.ops.status import format_history, format_listing, list_meetings, meeting_history
 from zoomsymbl_common.records import STAGE_ORDER
@@ -30,14 +30,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenant")
     parser.add_argument("--stage", choices=[*STAGE_ORDER, "failed"])
     parser.add_argument("--failed", action="store_true", help="failed meetings only (as --stage failed)")
-    parser.add_argument("--limit", type=_positive, default=50, help="most recently updated first (default: 50)")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value!r}")
-    return value
+    parser.add_argument("--limit", type=positive_int, default=50, help="most recently updated first (default: 50)")
 
 
 async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:

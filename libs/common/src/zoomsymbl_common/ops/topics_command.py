@@ -10,7 +10,7 @@ import argparse
 import asyncio
 
 from zoomsymbl_common.kafka_security import client_options
-from zoomsymbl_common.ops.command import Command, Result, add_json_flag, examples_epilog
+from zoomsymbl_common.ops.command import Command, Result, add_json_flag, examples_epilog, positive_int
 from zoomsymbl_common.settings import InfraSettings, load_settings
 from zoomsymbl_common.topics import TopicPlan, base_topics, create_topics, topic_specs
 
@@ -19,13 +19,6 @@ CREATE_EXAMPLES = (
     "zoomsymbl topics create --bootstrap kafka:9092 --partitions 6 --replication 3 --min-insync-replicas 2",
     "zoomsymbl topics create --replication 1 --json   # bootstrap and prefix from ZOOMSYMBL_KAFKA_*",
 )
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value!r}")
-    return value
 
 
 def _retention(text: str) -> int:
@@ -59,12 +52,12 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument(
         "--bootstrap", help="Kafka bootstrap servers, comma-separated (default: ZOOMSYMBL_KAFKA_BOOTSTRAP)"
     )
-    create.add_argument("--partitions", type=_positive, default=TopicPlan.partitions)
-    create.add_argument("--replication", type=_positive, default=TopicPlan.replication)
+    create.add_argument("--partitions", type=positive_int, default=TopicPlan.partitions)
+    create.add_argument("--replication", type=positive_int, default=TopicPlan.replication)
     create.add_argument("--retention-ms", type=_retention, default=TopicPlan.retention_ms)
-    create.add_argument("--dlq-partitions", type=_positive, default=TopicPlan.dlq_partitions)
+    create.add_argument("--dlq-partitions", type=positive_int, default=TopicPlan.dlq_partitions)
     create.add_argument("--dlq-retention-ms", type=_retention, default=TopicPlan.dlq_retention_ms)
-    create.add_argument("--min-insync-replicas", type=_positive, default=None)
+    create.add_argument("--min-insync-replicas", type=positive_int, default=None)
     create.add_argument("--timeout-s", type=float, default=60.0, help="how long to wait for Kafka to answer")
 
 
