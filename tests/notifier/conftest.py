@@ -23,9 +23,10 @@ from faststream.kafka.message import KafkaMessage
 from zoomsymbl_common.events import DeadLetter, Event, InsightsReady, JobStatusReported, MeetingFailed
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, make_broker, publish_event, topic_name
 from zoomsymbl_common.mongo import JOBS, MEETINGS, Document, Mongo
+from zoomsymbl_common.service import MONGO, TENANTS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import Tenants
-from zoomsymbl_notifier.app import HTTP, MONGO, REGISTRY, SETTINGS, TENANTS, build_pipeline
+from zoomsymbl_notifier.app import HTTP, REGISTRY, SETTINGS, build_pipeline
 from zoomsymbl_notifier.handlers import register_subscribers
 from zoomsymbl_notifier.jobs import JobRecord, Jobs
 from zoomsymbl_notifier.pipeline import Pipeline
