@@ -2,8 +2,8 @@
 
 The fixtures here are registered for the whole tree by ``tests/conftest.py``: ``tone_audio`` (two
 speakers on two channels), ``receiver`` (a loopback webhook receiver), ``session`` (an HTTP client
-session) and ``sandboxes`` (Symbl and AssemblyAI sandboxes started on demand, closed after the test).
-``submit_request`` and ``wait_completed`` are what the provider clients' tests send and wait for.
+session) and ``sandboxes`` (Symbl, AssemblyAI and LLM sandboxes started on demand, closed after the
+test). ``submit_request``, ``wait_completed`` and ``drain`` are what tests send to a provider and wait for.
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ from tests.support.eventually import eventually
 TWO_SPEAKERS = ([(0.5, 1.5)], [(2.0, 3.0)])
 TWO_SPEAKERS_S = 3.5
 FAST = JobTimings(0.1, 0.1)  # queued, then running: short enough for tests, long enough to be seen
+CHANNELS = (
+    ChannelAssignment(channel=1, participant_name="Elisa L", participant_email="elisa@example.com", file_ids=("f1",),
+                      offset_seconds=0.0),
+    ChannelAssignment(channel=2, participant_name="Bob K", file_ids=("f2",), offset_seconds=0.0),
+)  # fmt: skip
 
 
 @dataclass
@@ -101,13 +106,6 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 async def sandboxes(tmp_path: Path) -> AsyncIterator[ProviderSandboxes]:
     async with AsyncExitStack() as exits:
         yield ProviderSandboxes(tmp_path, exits)
-
-
-CHANNELS = (
-    ChannelAssignment(channel=1, participant_name="Elisa L", participant_email="elisa@example.com", file_ids=("f1",),
-                      offset_seconds=0.0),
-    ChannelAssignment(channel=2, participant_name="Bob K", file_ids=("f2",), offset_seconds=0.0),
-)  # fmt: skip
 
 
 def submit_request(source: Path | bytes, webhook: str, /, **overrides: Any) -> SubmitRequest:
