@@ -90,6 +90,27 @@ def test_sasl_ssl_reaches_every_service_and_the_topics_job(sasl: Rendered, monke
         assert InfraSettings().kafka_security_protocol == "SASL_SSL"
 
 
+def test_each_component_can_log_in_as_its_own_user() -> None:
+    # Least privilege: one principal per service and one for the topics Job, each with the ACLs of its row.
+    components = (*SERVICES, "topics")
+    users = {
+        f"kafka.security.users.{c}.{field}": f"zoomsymbl-{c}"
+        for c in components
+        for field in ("username", "existingSecret")
+    }
+    sets = {"kafka.security.protocol": "SASL_SSL", "kafka.security.ca.secretName": "ca"} | users | EVERY_SERVICE
+    for where, pod in kafka_pods(render(sets=sets)).items():
+        env = kafka_env(pod)
+        assert env["ZOOMSYMBL_KAFKA_SASL_USERNAME"] == f"zoomsymbl-{where}"
+        assert env["ZOOMSYMBL_KAFKA_SASL_PASSWORD"] == {
+            "secretKeyRef": {"name": f"zoomsymbl-{where}", "key": "password"}
+        }
+    # One override beside the chart-wide user: only that component changes.
+    mixed = render(sets=SASL | EVERY_SERVICE | {k: v for k, v in users.items() if ".mixer." in k})
+    names = {where: kafka_env(pod)["ZOOMSYMBL_KAFKA_SASL_USERNAME"] for where, pod in kafka_pods(mixed).items()}
+    assert names == {where: "zoomsymbl-mixer" if where == "mixer" else "zoomsymbl" for where in components}
+
+
 def test_the_scram_password_is_in_no_configmap_and_no_literal(sasl: Rendered) -> None:
     for configmap in sasl.of_kind("ConfigMap"):
         assert not any(key.startswith("ZOOMSYMBL_KAFKA_SASL_PASSWORD") for key in configmap.get("data") or {})
@@ -139,6 +160,19 @@ def test_hostname_check_is_on_unless_turned_off(sasl: Rendered) -> None:
         (MTLS | {"kafka.security.ca.secretName": "ca"}, "secretName or configMapName, not both"),
         ({"kafka.security.sasl": "x"}, "additional properties 'sasl' not allowed"),
         ({"kafka.security.existingSecret": "Not_A_Name"}, "/kafka/security/existingSecret"),
+        (
+            {"kafka.security.users.mixer.username": "m", "kafka.security.users.mixer.existingSecret": "m"},
+            "set it to SASL_SSL",
+        ),
+        (
+            {
+                "kafka.security.protocol": "SASL_SSL",
+                "kafka.security.users.mixer.username": "m",
+                "kafka.security.users.mixer.existingSecret": "m",
+            },
+            "needs a user for",
+        ),
+        ({"kafka.security.users.ingress.username": "x"}, "additional properties 'ingress' not allowed"),
     ],
 )
 def test_incomplete_or_insecure_kafka_security_values_are_refused(sets: dict[str, str], complaint: str) -> None:

@@ -53,7 +53,7 @@ spec:
                 name: {{ include "zoomsymbl.componentName" . }}
           env:
             {{- include "zoomsymbl.secretEnv" . | trim | nindent 12 }}
-            {{- include "zoomsymbl.kafkaSecurityEnv" $root | trim | nindent 12 }}
+            {{- include "zoomsymbl.kafkaSecurityEnv" . | trim | nindent 12 }}
             - name: POD_NAME
               valueFrom:
                 fieldRef:

@@ -8,15 +8,13 @@ Secret, the CA, the client certificate) must exist before the install.
 {{- define "zoomsymbl.kafkaCaDir" -}}/etc/zoomsymbl/kafka-ca{{- end }}
 {{- define "zoomsymbl.kafkaClientDir" -}}/etc/zoomsymbl/kafka-client{{- end }}
 
-{{/* Refuse incomplete or contradictory kafka.security values at render time, naming the keys. */}}
+{{/* Refuse incomplete or contradictory kafka.security values at render time, naming the keys (root context). */}}
 {{- define "zoomsymbl.kafkaSecurityCheck" -}}
 {{- $s := .Values.kafka.security -}}
-{{- if eq $s.protocol "SASL_SSL" }}
-{{- if or (not $s.username) (not $s.existingSecret) }}
-{{- fail "kafka.security.protocol SASL_SSL needs kafka.security.username and kafka.security.existingSecret (the Secret with the SCRAM password under kafka.security.passwordKey)" }}
+{{- if ne $s.protocol "SASL_SSL" }}
+{{- if or $s.username $s.existingSecret $s.users }}
+{{- fail (printf "kafka.security.username/existingSecret/users are set but kafka.security.protocol is %s: set it to SASL_SSL" $s.protocol) }}
 {{- end }}
-{{- else if or $s.username $s.existingSecret }}
-{{- fail (printf "kafka.security.username/existingSecret are set but kafka.security.protocol is %s: set it to SASL_SSL" $s.protocol) }}
 {{- end }}
 {{- if eq $s.protocol "PLAINTEXT" }}
 {{- if or $s.ca.secretName $s.ca.configMapName $s.clientCert.secretName }}
@@ -28,32 +26,52 @@ Secret, the CA, the client certificate) must exist before the install.
 {{- end }}
 {{- end }}
 
-{{/* env entries of a container that talks to Kafka (root context). */}}
+{{/*
+The SCRAM user of one component: (dict "root" $ "component" "mixer") -> "username secret key", from
+kafka.security.users.<component> when set, else the chart-wide kafka.security.username/existingSecret.
+*/}}
+{{- define "zoomsymbl.kafkaUser" -}}
+{{- $s := .root.Values.kafka.security -}}
+{{- $own := index ($s.users | default dict) .component | default dict -}}
+{{- $user := $own.username | default $s.username -}}
+{{- $secret := $own.existingSecret | default $s.existingSecret -}}
+{{- $key := $own.passwordKey | default $s.passwordKey -}}
+{{- if or (not $user) (not $secret) }}
+{{- fail (printf "kafka.security.protocol SASL_SSL needs a user for %s: kafka.security.username and kafka.security.existingSecret (the Secret with the SCRAM password under kafka.security.passwordKey), or kafka.security.users.%s" .component .component) }}
+{{- end }}
+{{- printf "%s %s %s" $user $secret $key }}
+{{- end }}
+
+{{/* env entries of a container that talks to Kafka: (dict "root" $ "component" "mixer"); the topics Job is "topics". */}}
 {{- define "zoomsymbl.kafkaSecurityEnv" -}}
-{{- include "zoomsymbl.kafkaSecurityCheck" . }}
-{{- $s := .Values.kafka.security -}}
+{{- include "zoomsymbl.kafkaSecurityCheck" .root }}
+{{- $s := .root.Values.kafka.security -}}
+{{- $login := list "" "" "" -}}
+{{- if eq $s.protocol "SASL_SSL" }}
+{{- $login = splitList " " (include "zoomsymbl.kafkaUser" .) -}}
+{{- end }}
 {{- $ca := "" -}}
 {{- if or $s.ca.secretName $s.ca.configMapName }}
-{{- $ca = printf "%s/ca.crt" (include "zoomsymbl.kafkaCaDir" .) -}}
+{{- $ca = printf "%s/ca.crt" (include "zoomsymbl.kafkaCaDir" .root) -}}
 {{- end }}
 {{- $cert := "" -}}
 {{- $key := "" -}}
 {{- if $s.clientCert.secretName }}
-{{- $cert = printf "%s/tls.crt" (include "zoomsymbl.kafkaClientDir" .) -}}
-{{- $key = printf "%s/tls.key" (include "zoomsymbl.kafkaClientDir" .) -}}
+{{- $cert = printf "%s/tls.crt" (include "zoomsymbl.kafkaClientDir" .root) -}}
+{{- $key = printf "%s/tls.key" (include "zoomsymbl.kafkaClientDir" .root) -}}
 {{- end }}
 - name: ZOOMSYMBL_KAFKA_SECURITY_PROTOCOL
   value: {{ $s.protocol | quote }}
 - name: ZOOMSYMBL_KAFKA_SASL_MECHANISM
   value: {{ $s.mechanism | quote }}
 - name: ZOOMSYMBL_KAFKA_SASL_USERNAME
-  value: {{ $s.username | quote }}
+  value: {{ index $login 0 | quote }}
 {{- if eq $s.protocol "SASL_SSL" }}
 - name: ZOOMSYMBL_KAFKA_SASL_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ $s.existingSecret }}
-      key: {{ $s.passwordKey }}
+      name: {{ index $login 1 }}
+      key: {{ index $login 2 }}
 {{- end }}
 - name: ZOOMSYMBL_KAFKA_SSL_CA_FILE
   value: {{ $ca | quote }}
