@@ -18,6 +18,7 @@ RejectReason = Literal[
     "invalid_json",
     "missing_fields",
     "account_mismatch",
+    "no_webhook_secret_configured",
 ]
 IgnoreReason = Literal["unsupported_event", "user_not_allowed"]
 Outcome = Literal["published", "duplicate", "ignored", "validated", "rejected", "unavailable"]

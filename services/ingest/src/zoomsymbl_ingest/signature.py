@@ -8,7 +8,9 @@ from typing import Literal
 
 from zoomsymbl_common.errors import ZoomsymblError
 
-SignatureProblem = Literal["missing_signature", "bad_signature", "bad_timestamp", "stale_timestamp"]
+SignatureProblem = Literal[
+    "missing_signature", "bad_signature", "bad_timestamp", "stale_timestamp", "no_webhook_secret_configured"
+]
 
 # Zoom sends seconds; a value this large can only be milliseconds, so both are understood.
 _MILLISECONDS_ABOVE = 100_000_000_000
