@@ -7,6 +7,7 @@ ports, with its own TLS material, and stop it by its pid afterwards; the shared 
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import logging
 import shlex
@@ -161,6 +162,35 @@ def test_unreadable_tls_files_are_a_config_error_naming_the_variable(
     with pytest.raises(ConfigError) as caught:
         broker_security(broken.model_copy(update={"kafka_ssl_key_file": str(garbage)}))
     assert "ZOOMSYMBL_KAFKA_SSL_CERT_FILE" in caught.value.variables and "not a certificate" not in str(caught.value)
+
+
+KAFKA_CLIENTS = {"AIOKafkaProducer", "AIOKafkaConsumer", "AIOKafkaAdminClient", "AIOKafkaClient", "KafkaBroker"}
+
+
+def kafka_client_calls() -> list[tuple[str, str]]:
+    """(where, source) of every construction of a Kafka client in the shipped code (libs and services)."""
+    calls: list[tuple[str, str]] = []
+    for path in sorted([*ROOT.glob("libs/*/src/**/*.py"), *ROOT.glob("services/*/src/**/*.py")]):
+        text = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Call):
+                name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+                if name in KAFKA_CLIENTS:
+                    where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                    calls.append((where, ast.get_source_segment(text, node) or ""))
+    return calls
+
+
+def test_every_kafka_client_in_the_code_gets_the_security_options() -> None:
+    # A client built without them would talk PLAINTEXT to a SASL_SSL cluster (and fail, or worse, succeed).
+    calls = kafka_client_calls()
+    assert len(calls) >= 5, "make_broker, the topics admin client and the replay consumers/producer at least"
+    unsecured = [
+        where
+        for where, source in calls
+        if "client_options(" not in source and "broker_security(" not in source and "**security" not in source
+    ]
+    assert unsecured == [], f"Kafka clients without zoomsymbl_common.kafka_security options: {unsecured}"
 
 
 # ---------------------------------------------------------------- a real SASL_SSL broker
