@@ -28,7 +28,6 @@ from zoomsymbl_notifier.jobs import JobRecord
 from zoomsymbl_notifier.settings import Settings
 from zoomsymbl_sandbox.symbl import SYMBL_STATE, SymblState
 
-from tests.support.eventually import eventually as eventually  # the notifier tests import it from here
 from tests.support.providers import submit_request
 
 SECRET = "notifier-tests-callback-secret-0123456789"

@@ -13,8 +13,9 @@ from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import Tenants
 from zoomsymbl_notifier.app import build_app
 
-from tests.notifier.harness import Submitter, SymblSandbox, eventually, make_settings, make_tenant
+from tests.notifier.harness import Submitter, SymblSandbox, make_settings, make_tenant
 from tests.notifier.harness_smtp import SmtpSink
+from tests.support.eventually import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -22,8 +22,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from zoomsymbl_common.mongo import EMAILS, INSIGHTS, JOBS, Mongo
 from zoomsymbl_common.settings import InfraSettings
 
-from tests.notifier.harness import APP_ID, APP_SECRET, SECRET, TENANT, Submitter, SymblSandbox, eventually
+from tests.notifier.harness import APP_ID, APP_SECRET, SECRET, TENANT, Submitter, SymblSandbox
 from tests.notifier.harness_smtp import SmtpSink, free_port
+from tests.support.eventually import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
