@@ -112,25 +112,27 @@ async def test_a_live_owner_keeps_its_claim_past_the_lease_and_a_dead_one_loses_
     """The claim lease is short; the owner's heartbeat renews it while the provider call runs."""
     clock = FakeClock()
     beats: list[float] = []
+    granted: asyncio.Queue[None] = asyncio.Queue()
 
     async def heartbeat_wait(seconds: float) -> None:
-        # The heartbeat's wait moves the clock instead of taking time.
+        # The heartbeat waits until the test lets that much time pass on the clock.
         beats.append(seconds)
+        await granted.get()
         clock.advance(seconds)
-        await asyncio.sleep(0)
+
+    async def renewed() -> bool:
+        doc = await mongo.db[JOBS].find_one({"_id": "key-hb"})
+        return doc is not None and doc["claimed_until"] == clock() + timedelta(seconds=60)
 
     owner = JobStore(mongo, "owner", 60, clock=clock, sleep=heartbeat_wait)
     rival = JobStore(mongo, "rival", 60, clock=clock)
-    start = clock()
     assert (await owner.claim("key-hb", FIELDS)).outcome == "claimed"
     async with owner.kept_alive("key-hb"):
-
-        async def three_leases_passed() -> bool:
-            return clock() - start > timedelta(seconds=180)
-
-        await eventually(three_leases_passed, what="the heartbeat to run through three leases")
-        assert (await rival.claim("key-hb", FIELDS)).outcome == "busy"
-    assert beats and all(b == pytest.approx(20) for b in beats), "a renewal every third of a lease"
+        for _ in range(9):  # three leases
+            granted.put_nowait(None)
+            await eventually(renewed, what="the heartbeat to renew the claim")
+            assert (await rival.claim("key-hb", FIELDS)).outcome == "busy"
+    assert beats[:9] == [20.0] * 9, "a renewal every third of a lease"
     # The body ended without recording a job (as if the owner died now): free within one lease.
     clock.advance(59)
     assert (await rival.claim("key-hb", FIELDS)).outcome == "busy"
