@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -28,17 +28,40 @@ def _timed_out(what: str, timeout: float, last: object) -> AssertionError:
     return AssertionError(f"timed out after {timeout:g} s waiting for {what}; last value: {seen}")
 
 
+@overload
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]],
+    *,
+    timeout: float = ...,
+    interval: float = ...,
+    max_interval: float = ...,
+    what: str | None = ...,
+) -> T: ...  # a truthy value: never None
+
+
+@overload
 async def eventually(
     probe: Callable[[], Awaitable[T]],
-    until: Callable[[T], object] = bool,
+    until: Callable[[T], object],
+    *,
+    timeout: float = ...,
+    interval: float = ...,
+    max_interval: float = ...,
+    what: str | None = ...,
+) -> T: ...
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]],
+    until: Callable[[Any], object] = bool,
     *,
     timeout: float = 20.0,
     interval: float = 0.05,
     max_interval: float = 0.5,
     what: str | None = None,
-) -> T:
+) -> Any:
     """The first value of ``await probe()`` that ``until`` accepts (truthy by default), within ``timeout`` s."""
-    last: T = _NOTHING
+    last: Any = _NOTHING
     pause = interval
     try:
         async with asyncio.timeout(timeout) as deadline:
