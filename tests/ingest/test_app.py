@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +29,7 @@ from tests.ingest.support import (
     recording_body,
     signed_headers,
 )
+from tests.support.eventually import eventually
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -73,15 +75,6 @@ async def wait_ready(client: TestClient[Any, Any], limit: float = 20.0) -> None:
         await asyncio.sleep(0.1)
 
 
-async def eventually(find: Callable[[dict[str, Any]], Awaitable[T | None]], query: dict[str, Any]) -> T:
-    """What ``find(query)`` returns once it returns something (within 10 s)."""
-    deadline = time.monotonic() + 10
-    while (found := await find(query)) is None:
-        assert time.monotonic() < deadline, f"nothing found for {query!r}"
-        await asyncio.sleep(0.05)
-    return found
-
-
 async def post(client: TestClient[Any, Any], body: bytes, path: str = "/webhooks/zoom") -> int:
     response = await client.post(path, data=body, headers=signed_headers(body))
     await response.read()
@@ -93,7 +86,9 @@ async def test_a_burst_of_20_identical_deliveries_is_one_event_on_kafka(infra: I
     async with running(infra) as client:
         statuses = await asyncio.gather(*(post(client, body) for _ in range(20)))
         # acme has OAuth credentials, so its token is written behind the answer: wait for it.
-        secret = await eventually(mongo.db[SECRETS].find_one, {"tenant": "acme", "meeting_uuid": "burst//uuid=="})
+        secret = await eventually(
+            partial(mongo.db[SECRETS].find_one, {"tenant": "acme", "meeting_uuid": "burst//uuid=="})
+        )
     assert statuses == [200] * 20
     [event] = await read_events(infra, expect=1)
     assert event.meeting_uuid == "burst//uuid=="
