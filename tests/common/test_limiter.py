@@ -182,6 +182,7 @@ async def test_waiting_for_a_token_sleeps_instead_of_polling(mongo: Mongo) -> No
 async def test_rate_is_shared_across_replicas(mongo: Mongo) -> None:
     """Three replicas on one clock grant ``burst`` at once, then one token per period between them."""
     clock = FakeClock()
+    clock.advance(0.075 - clock().timestamp() % 0.05)  # mid-period: each step below crosses one tick boundary
     replicas = [make(mongo, clock, rate_per_second=20.0, burst=2, max_in_flight=1000) for _ in range(3)]
     count = 0
 
