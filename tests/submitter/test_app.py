@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from tests.submitter.support import (
     wait_for_group,
     write_tenants,
 )
+from tests.support.eventually import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ACCOUNT = f"symbl:{APP_ID}"
@@ -92,12 +92,12 @@ def tone_flac(tmp_path: Path) -> Path:
 async def wait_for(
     condition: Callable[[], Awaitable[bool]], timeout: float, what: str, processes: list[SubmitterProcess]
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        if time.monotonic() > deadline:
-            logs = "\n---\n".join(p.tail() for p in processes)
-            raise AssertionError(f"timed out waiting for {what}\n{logs}")
-        await asyncio.sleep(0.25)
+    """``eventually`` that adds the tail of every submitter's log when it fails."""
+    try:
+        await eventually(condition, timeout=timeout, what=what)
+    except AssertionError as failed:
+        logs = "\n---\n".join(p.tail() for p in processes)
+        raise AssertionError(f"{failed}\n{logs}") from None
 
 
 def submitted_by(process: SubmitterProcess) -> int:
