@@ -11,7 +11,8 @@ from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 from zoomsymbl_common.attempts import AttemptKey, MongoAttempts
 from zoomsymbl_common.events import DeadLetter, RecordingCompleted
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, topic_name
-from zoomsymbl_common.mongo import ATTEMPT_TTL_SECONDS, CONSUMER_ATTEMPTS, Mongo, make_mongo, purge_expired
+from zoomsymbl_common.mongo import ATTEMPT_TTL_SECONDS, Mongo, make_mongo, purge_expired
+from zoomsymbl_common.records import CONSUMER_ATTEMPTS
 from zoomsymbl_common.settings import InfraSettings
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pymongo.errors import DuplicateKeyError
 from zoomsymbl_common.errors import MongoUnavailable
-from zoomsymbl_common.mongo import MEETINGS, RECEIPTS, Mongo, guarded, make_mongo
+from zoomsymbl_common.mongo import Mongo, guarded, make_mongo
+from zoomsymbl_common.records import MEETINGS, RECEIPTS
 from zoomsymbl_common.settings import InfraSettings
 
 pytestmark = pytest.mark.integration
@@ -48,7 +49,8 @@ async def test_unreachable_server_raises_a_typed_error(infra: InfraSettings) -> 
 async def test_expired_receipts_and_secrets_are_purged(mongo: Mongo) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from zoomsymbl_common.mongo import RECEIPT_TTL_SECONDS, SECRETS, purge_expired
+    from zoomsymbl_common.mongo import RECEIPT_TTL_SECONDS, purge_expired
+    from zoomsymbl_common.records import SECRETS
 
     now = datetime.now(tz=UTC)
     old = now - timedelta(seconds=RECEIPT_TTL_SECONDS + 60)

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from zoomsymbl_common.events import DeadLetter, RecordingCompleted, stable_id
-from zoomsymbl_common.mongo import MEETINGS, Mongo
+from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.ops.replay import ReplayRequest, decode, matches, regenerate, replay, reset_group
+from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 
 pytestmark = pytest.mark.integration

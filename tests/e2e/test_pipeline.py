@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from zoomsymbl_common.mongo import JOBS, MEETINGS, Mongo, make_mongo
+from zoomsymbl_common.mongo import Mongo, make_mongo
+from zoomsymbl_common.records import JOBS, MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_sandbox.stack import Stack, service_env
 from zoomsymbl_sandbox.zoom import MeetingSpec

@@ -24,7 +24,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from zoomsymbl_common.mongo import MEETINGS, make_mongo
+from zoomsymbl_common.mongo import make_mongo
+from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_sandbox.stack import HOST, Stack, StackConfig, free_port, running_stack
 from zoomsymbl_sandbox.zoom import MeetingSpec, demo_meeting_spec

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from zoomsymbl_common.mongo import MEETINGS, Mongo, make_mongo
+from zoomsymbl_common.mongo import Mongo, make_mongo
+from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_sandbox.stack import Stack
 

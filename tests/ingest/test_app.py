@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
-from zoomsymbl_common.mongo import RECEIPTS, SECRETS, Mongo
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.records import RECEIPTS, SECRETS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_ingest.app import build_app
 from zoomsymbl_ingest.settings import Settings

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from pydantic import SecretStr
 from zoomsymbl_common.events import RecordingCompleted, utcnow
-from zoomsymbl_common.mongo import RECEIPTS, SECRETS, Mongo
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.records import RECEIPTS, SECRETS
 from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import IngestMetrics
 from zoomsymbl_ingest.stores import Acknowledged, DownloadToken, MongoReceipts, MongoTokens, Receipt

@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 from zoomsymbl_common.events import AudioMixed, RecordingCompleted, utcnow
-from zoomsymbl_common.mongo import SECRETS, Mongo
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.records import SECRETS
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_common.zoom import ZoomClient

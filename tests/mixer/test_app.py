@@ -14,7 +14,8 @@ from aiokafka import AIOKafkaConsumer
 from zoomsymbl_common.attempts import AttemptKey, MongoAttempts
 from zoomsymbl_common.events import AudioMixed, DeadLetter, RecordingCompleted
 from zoomsymbl_common.kafka import make_broker, publish_event, start_broker, topic_name
-from zoomsymbl_common.mongo import CONSUMER_ATTEMPTS, MEETINGS, Mongo
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.records import CONSUMER_ATTEMPTS, MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.topics import TopicPlan, create_topics, topic_specs
 from zoomsymbl_mixer.app import build_app

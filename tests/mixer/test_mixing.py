@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from zoomsymbl_common.media_tools import run_tool
-from zoomsymbl_common.mongo import MEETINGS
+from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.storage import meeting_key
 from zoomsymbl_mixer.analytics import SilenceLog, first_sound
 from zoomsymbl_mixer.errors import DownloadRefused, NoCredentials, TrackInvalid, UnknownTenant, ZoomErrorBody

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from zoomsymbl_common.errors import PoisonInputError, RetryableError
 from zoomsymbl_common.events import RecordingFile
-from zoomsymbl_common.mongo import MEETINGS
+from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_mixer.space import SpaceNeeded, check_space, space_needed
 
 from tests.mixer.conftest import TYPICAL, Rig

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 from zoomsymbl_common.events import ChannelAssignment, RecordingCompleted, SpeakerStats, utcnow
-from zoomsymbl_common.mongo import MEETINGS, SECRETS, Mongo
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.records import MEETINGS, SECRETS
 from zoomsymbl_mixer.state import MeetingState, MixRecord, RawObject, audio_mixed
 
 pytestmark = pytest.mark.integration

@@ -22,7 +22,8 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.message import KafkaMessage
 from zoomsymbl_common.events import DeadLetter, Event, InsightsReady, JobStatusReported, MeetingFailed
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, make_broker, publish_event, topic_name
-from zoomsymbl_common.mongo import JOBS, MEETINGS, Document, Mongo
+from zoomsymbl_common.mongo import Document, Mongo
+from zoomsymbl_common.records import JOBS, MEETINGS
 from zoomsymbl_common.service import MONGO, TENANTS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import Tenants

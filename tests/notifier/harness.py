@@ -17,11 +17,12 @@ from pydantic import SecretStr
 from zoomsymbl_common.callback_tokens import make_callback_token
 from zoomsymbl_common.events import ChannelAssignment, utcnow
 from zoomsymbl_common.limiter import Limiter
-from zoomsymbl_common.mongo import JOBS, MEETINGS, Document, Mongo
+from zoomsymbl_common.mongo import Document, Mongo
 from zoomsymbl_common.providers.assemblyai import AssemblyAIProvider
 from zoomsymbl_common.providers.base import SubmitRequest
 from zoomsymbl_common.providers.factory import provider_account_key
 from zoomsymbl_common.providers.symbl import SymblProvider
+from zoomsymbl_common.records import JOBS, MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_notifier.jobs import JobRecord

@@ -9,8 +9,7 @@ from email.message import EmailMessage
 
 import pytest
 from zoomsymbl_common.events import JobStatusReported, MeetingFailed, RecordingCompleted, Service
-from zoomsymbl_common.mongo import JOBS, MEETINGS
-from zoomsymbl_common.records import Failure
+from zoomsymbl_common.records import JOBS, MEETINGS, Failure
 from zoomsymbl_sandbox.provider_testkit import CallbackReceiver
 
 from tests.notifier.conftest import Notifier

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 from zoomsymbl_common.events import utcnow
-from zoomsymbl_common.mongo import JOBS, Mongo
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.records import JOBS
 from zoomsymbl_notifier.jobs import JobRecord, Jobs
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from zoomsymbl_common.mongo import EMAILS, INSIGHTS, JOBS, Mongo
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.records import EMAILS, INSIGHTS, JOBS
 from zoomsymbl_common.settings import InfraSettings
 
 from tests.notifier.harness import APP_ID, APP_SECRET, SECRET, TENANT, Submitter, SymblSandbox

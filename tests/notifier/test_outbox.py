@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 from zoomsymbl_common.events import utcnow
-from zoomsymbl_common.mongo import EMAILS, Mongo
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.records import EMAILS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_notifier.mail import Envelope, SmtpTransport, compose
 from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 
 import pytest
 from zoomsymbl_common.events import utcnow
-from zoomsymbl_common.mongo import EMAIL_CLAIMS, EMAILS, Mongo
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.records import EMAIL_CLAIMS, EMAILS
 from zoomsymbl_notifier.mail import Envelope, SmtpTransport
 from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.limiter import Limiter
-from zoomsymbl_common.mongo import EARLY_CALLBACKS, JOBS
+from zoomsymbl_common.records import EARLY_CALLBACKS, JOBS
 from zoomsymbl_notifier.sweeper import Sweeper
 
 from tests.notifier.conftest import Notifier

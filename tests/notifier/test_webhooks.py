@@ -14,7 +14,8 @@ from pydantic import SecretStr
 from zoomsymbl_common.callback_tokens import make_callback_token
 from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import Event, JobStatusReported, utcnow
-from zoomsymbl_common.mongo import JOBS, Mongo
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.records import JOBS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_notifier.jobs import Jobs
 from zoomsymbl_notifier.webhooks import CALLBACK_DEPS, CallbackDeps, CallbackMetrics, add_webhook_routes

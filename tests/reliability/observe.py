@@ -19,7 +19,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 from pydantic import SecretStr
-from zoomsymbl_common.mongo import JOBS, LIMITER, MEETINGS, Mongo, make_mongo
+from zoomsymbl_common.mongo import Mongo, make_mongo
+from zoomsymbl_common.records import JOBS, LIMITER, MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 
 from tests.reliability.private_infra import PrivateInfra

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import bson
 import pytest
-from zoomsymbl_common.mongo import SECRETS
+from zoomsymbl_common.records import SECRETS
 from zoomsymbl_sandbox.stack import SERVICES, Stack
 
 from tests.reliability.meetings import tiny_meeting

@@ -25,6 +25,7 @@ from zoomsymbl_common.events import AudioMixed, JobSubmitted
 from zoomsymbl_common.limiter import Limiter
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.pool import ProviderPool
+from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
@@ -106,7 +107,7 @@ async def add_meetings(mongo: Mongo, events: list[AudioMixed]) -> None:
         {"tenant": e.tenant, "meeting_uuid": e.meeting_uuid, "generation": e.generation, "stage": "mixed"}
         for e in events
     ]
-    await mongo.db["meetings"].insert_many(docs)
+    await mongo.db[MEETINGS].insert_many(docs)
 
 
 @dataclass

@@ -20,7 +20,8 @@ from aiohttp.test_utils import TestServer
 from zoomsymbl_common.events import AudioMixed, JobSubmitted
 from zoomsymbl_common.kafka import make_broker, publish_event, topic_name
 from zoomsymbl_common.limiter import Limiter
-from zoomsymbl_common.mongo import JOBS, MEETINGS, Mongo
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.records import JOBS, MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.topics import TopicSpec, create_topics

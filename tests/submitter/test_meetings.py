@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from zoomsymbl_common.mongo import MEETINGS, Mongo
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_submitter.meetings import MeetingStore
 from zoomsymbl_submitter.parts import Part

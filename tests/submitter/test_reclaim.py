@@ -10,8 +10,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from zoomsymbl_common.clock import FakeClock
-from zoomsymbl_common.mongo import JOBS, Mongo
+from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.pool import ProviderPool
+from zoomsymbl_common.records import JOBS
 from zoomsymbl_sandbox.provider_jobs import JobTimings
 from zoomsymbl_sandbox.provider_testkit import make_tone_audio
 from zoomsymbl_sandbox.symbl import SYMBL_STATE, SymblConfig, build_symbl_app

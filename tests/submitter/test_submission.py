@@ -15,8 +15,9 @@ from zoomsymbl_common.callback_tokens import verify_callback_token
 from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError
 from zoomsymbl_common.events import AudioMixed, ChannelAssignment, JobSubmitted, utcnow
 from zoomsymbl_common.limiter import Limiter
-from zoomsymbl_common.mongo import JOBS, MEETINGS, Mongo
+from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.factory import provider_account_key
+from zoomsymbl_common.records import JOBS, MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants
