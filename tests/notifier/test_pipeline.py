@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import CollectorRegistry
 from zoomsymbl_common.events import MeetingFailed, RecordingCompleted
 from zoomsymbl_common.limiter import Limiter
-from zoomsymbl_common.mongo import EMAILS
+from zoomsymbl_common.records import EMAILS
+from zoomsymbl_notifier.metrics import FailureMetrics
 from zoomsymbl_sandbox.provider_testkit import CallbackReceiver
 
 from tests.notifier.conftest import Notifier
@@ -205,3 +207,34 @@ async def test_no_failure_notice_for_a_given_up_meeting_when_the_tenant_does_not
 
     assert notifier.smtp.messages == []
     assert await notifier.mongo.db[EMAILS].count_documents({"meeting_uuid": "m-quiet-mix"}) == 0
+
+
+async def test_each_failed_meeting_is_counted_by_who_failed_it_and_where(
+    notifier: Notifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counted: list[tuple[str, str]] = []
+    monkeypatch.setattr(notifier.pipeline, "count_failure", lambda service, stage: counted.append((service, stage)))
+    await notifier.submitter.meeting("m-count-mix", stage="failed")
+    await notifier.submitter.meeting("m-count-ok")
+    job = await notifier.submitter.submit("m-count-prov", webhook_url="http://127.0.0.1:9/unused")
+    tenant = make_tenant(notifier.symbl.url)
+
+    await notifier.pipeline.fail_meeting(job, tenant, "provider", "symbl job failed: nope")
+    mixed = RecordingCompleted(event_id="rc1", tenant="acme", meeting_uuid="m-count-mix")
+    await notifier.pipeline.on_meeting_failed(MeetingFailed.of(mixed, "mixer", "verify", "track unusable"), tenant)
+    # A late failure event about a meeting that is not failed (any more) is not a failed meeting.
+    healthy = RecordingCompleted(event_id="rc2", tenant="acme", meeting_uuid="m-count-ok")
+    await notifier.pipeline.on_meeting_failed(MeetingFailed.of(healthy, "mixer", "verify", "stale"), tenant)
+
+    assert counted == [("notifier", "provider"), ("mixer", "verify")]
+
+
+def test_the_failed_meetings_counter_is_exported_with_its_labels() -> None:
+    registry = CollectorRegistry()
+    FailureMetrics(registry).count("submitter", "submit")
+    assert (
+        registry.get_sample_value(
+            "zoomsymbl_notifier_meetings_failed_total", {"failed_by": "submitter", "stage": "submit"}
+        )
+        == 1
+    )

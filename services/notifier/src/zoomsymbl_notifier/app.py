@@ -34,7 +34,7 @@ from zoomsymbl_notifier.handlers import register_subscribers
 from zoomsymbl_notifier.insights import InsightsStore
 from zoomsymbl_notifier.jobs import Jobs
 from zoomsymbl_notifier.meetings import Meetings
-from zoomsymbl_notifier.metrics import CountingTransport, MailMetrics
+from zoomsymbl_notifier.metrics import CountingTransport, FailureMetrics, MailMetrics
 from zoomsymbl_notifier.outbox import Backoff, Outbox
 from zoomsymbl_notifier.pipeline import SERVICE, Pipeline
 from zoomsymbl_notifier.providers import EnginePool
@@ -112,6 +112,7 @@ def build_pipeline(app: web.Application, broker: KafkaBroker) -> Pipeline:
         engine_for=EnginePool(app[HTTP]),
         publish=publish,
         release_slot=SlotReleaser(mongo),
+        count_failure=FailureMetrics(app[REGISTRY]).count,
     )
 
 

@@ -31,6 +31,27 @@ class MailMetrics:
             self.failed.labels(reason)  # both series exist from the start, at 0, for rate() and alerts
 
 
+class FailureMetrics:
+    """``zoomsymbl_notifier_meetings_failed_total{failed_by, stage}``: meetings the pipeline gave up on.
+
+    Counted when the notifier learns a meeting failed (its own provider failures, and each ``meeting.failed.v1``
+    of a meeting still failed in that generation). A duplicate delivery of one failure event (a crash between
+    its publish and the commit) counts it twice; the alert looks at rates, not exact counts.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.failed = Counter(
+            "zoomsymbl_notifier_meetings_failed",
+            "Meetings failed, by the service that gave up (failed_by) and its stage.",
+            ["failed_by", "stage"],
+            registry=registry,
+        )
+
+    def count(self, service: str, stage: str) -> None:
+        """One more failed meeting (the stage bounded: it names a code path, not free text)."""
+        self.failed.labels(failed_by=service[:32], stage=stage[:32]).inc()
+
+
 class CountingTransport(SmtpTransport):
     """The SMTP transport, counting each attempt's outcome."""
 

@@ -61,6 +61,8 @@ class Pipeline:
     publish: Publish
     release_slot: ReleaseSlot
     engine_for: EngineFor = lambda _tenant: None
+    # Called once a meeting is known failed here, with the service that failed it and the stage (a metric).
+    count_failure: Callable[[str, str], None] = lambda _service, _stage: None
 
     def tenant_of(self, job: JobRecord) -> TenantConfig:
         """The tenant of ``job``, or :class:`UnknownJob`."""
@@ -112,6 +114,7 @@ class Pipeline:
         """Mark the meeting failed and send the failure notice once (when the tenant wants one)."""
         await self.meetings.fail(job.tenant, job.meeting_uuid, job.generation, stage, reason)
         log.warning("meeting failed", extra={**_ids(job), "stage": stage, "reason": reason})
+        self.count_failure(SERVICE, stage)
         await self._notify_failure(_key(job, "failure"), tenant, stage_text(SERVICE, stage), reason)
 
     async def on_meeting_failed(self, event: MeetingFailed, tenant: TenantConfig) -> None:
@@ -124,6 +127,7 @@ class Pipeline:
         if not await self.meetings.is_failed(event.tenant, event.meeting_uuid, event.generation):
             log.info("meeting is not failed in this generation, no notice", extra={**ids, "service": event.service})
             return
+        self.count_failure(event.service, event.stage)
         key = MailKey(event.tenant, event.meeting_uuid, event.generation, "failure")
         await self._notify_failure(key, tenant, stage_text(event.service, event.stage), event.reason)
 
