@@ -4,17 +4,20 @@
 #   scripts/jaeger.sh build    go build of github.com/jaegertracing/jaeger/cmd/jaeger v1.75.0 (a tool of the
 #                              module infra/jaeger) into .cache/jaeger/bin (cached)
 #   scripts/jaeger.sh up       start it on loopback with infra/jaeger/config.yaml (traces in memory)
-#   scripts/jaeger.sh down     stop exactly the process `up` started (its PID is in .cache/jaeger/run/pid)
+#   scripts/jaeger.sh down     stop exactly the process `up` started (its PID is in $JAEGER_RUN_DIR/pid)
+#   scripts/jaeger.sh status   "up <pid>" (exit 0) or "down" (exit 3)
 #
 # Ports (environment): JAEGER_OTLP_HTTP_PORT 14318, JAEGER_OTLP_GRPC_PORT 14317, JAEGER_QUERY_PORT 16686,
-# JAEGER_QUERY_GRPC_PORT 16685, JAEGER_HEALTH_PORT 13133; all bound to 127.0.0.1.
+# JAEGER_QUERY_GRPC_PORT 16685, JAEGER_HEALTH_PORT 13133; all bound to 127.0.0.1. JAEGER_RUN_DIR (default
+# .cache/jaeger/run) holds the PID and the log: a test gives its Jaeger its own folder and ports, so it neither
+# meets nor stops the one `make demo JAEGER=1` runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 JAEGER_VERSION=v1.75.0
 dir="$root/.cache/jaeger"
 binary="$dir/bin/jaeger"
-run="$dir/run"
+run="${JAEGER_RUN_DIR:-$dir/run}"
 export JAEGER_OTLP_HTTP_PORT="${JAEGER_OTLP_HTTP_PORT:-14318}" JAEGER_OTLP_GRPC_PORT="${JAEGER_OTLP_GRPC_PORT:-14317}"
 export JAEGER_QUERY_PORT="${JAEGER_QUERY_PORT:-16686}" JAEGER_QUERY_GRPC_PORT="${JAEGER_QUERY_GRPC_PORT:-16685}"
 export JAEGER_HEALTH_PORT="${JAEGER_HEALTH_PORT:-13133}"
@@ -56,9 +59,21 @@ cmd_down() {
   rm -f "$run/pid"
 }
 
+taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+cmd_status() {
+  if [[ -f "$run/pid" ]] && alive "$(cat "$run/pid")"; then echo "up $(cat "$run/pid")"; else echo "down"; return 3; fi
+}
+
 cmd_up() {
   [[ -x "$binary" ]] || die "$binary missing: run scripts/jaeger.sh build"
   if [[ -f "$run/pid" ]] && alive "$(cat "$run/pid")"; then die "already running (pid $(cat "$run/pid"))"; fi
+  # Another Jaeger (or anything) on a port would answer the readiness probe below in place of ours.
+  local port
+  for port in "$JAEGER_OTLP_HTTP_PORT" "$JAEGER_OTLP_GRPC_PORT" "$JAEGER_QUERY_PORT" "$JAEGER_QUERY_GRPC_PORT" \
+    "$JAEGER_HEALTH_PORT"; do
+    if taken "$port"; then die "port 127.0.0.1:$port is taken"; fi
+  done
   mkdir -p "$run"
   "$binary" --config "$root/infra/jaeger/config.yaml" >"$run/jaeger.log" 2>&1 </dev/null &
   echo $! >"$run/pid"
@@ -76,5 +91,6 @@ case "${1:-}" in
   build) cmd_build ;;
   up) cmd_up ;;
   down) cmd_down ;;
-  *) echo "usage: scripts/jaeger.sh build|up|down" >&2; exit 2 ;;
+  status) cmd_status ;;
+  *) echo "usage: scripts/jaeger.sh build|up|down|status" >&2; exit 2 ;;
 esac

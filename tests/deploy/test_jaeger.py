@@ -2,30 +2,25 @@
 
 The live test sends one two-service trace over OTLP/HTTP to Jaeger (scripts/jaeger.sh) and reads it back
 through /api/services and /api/traces/<id>, the endpoints Grafana's Jaeger data source calls. It skips unless
-`scripts/jaeger.sh build` has built .cache/jaeger/bin/jaeger. It does not run the zoomsymbl services.
+`scripts/jaeger.sh build` has built .cache/jaeger/bin/jaeger. The services' own trace of a meeting in Jaeger
+is tests/e2e/test_observability.py.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.deploy.helm_chart import ROOT, yaml_module
+from tests.support.eventually import eventually_sync
+from tests.support.jaeger import SCRIPT, Jaeger, get_json, running_jaeger
 
 GRAFANA = ROOT / "deploy" / "grafana"
-JAEGER = ROOT / ".cache" / "jaeger" / "bin" / "jaeger"
-SCRIPT = ROOT / "scripts" / "jaeger.sh"
-PORT_NAMES = ("OTLP_HTTP", "OTLP_GRPC", "QUERY", "QUERY_GRPC", "HEALTH")
 
 
 def provisioned(name: str) -> list[dict[str, Any]]:
@@ -47,34 +42,10 @@ def test_jaeger_datasource_sits_beside_tempo_and_links_to_its_logs_and_metrics()
     assert jaeger["jsonData"]["tracesToMetrics"]["datasourceUid"] == "prometheus"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def http_json(url: str, body: dict[str, Any] | None = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})  # noqa: S310
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (a loopback http URL built here)
-        return json.loads(response.read() or b"null")
-
-
 @pytest.fixture(scope="module")
-def jaeger_ports() -> Iterator[dict[str, int]]:
-    if not JAEGER.is_file():
-        pytest.skip(f"{JAEGER.relative_to(ROOT)} is missing: run `scripts/jaeger.sh build` (make jaeger-build)")
-    ports = {name: free_port() for name in PORT_NAMES}
-    env = {**os.environ, **{f"JAEGER_{name}_PORT": str(port) for name, port in ports.items()}}
-    up = subprocess.run(["bash", str(SCRIPT), "up"], capture_output=True, text=True, timeout=90, env=env, cwd=ROOT)
-    if up.returncode != 0:
-        subprocess.run(["bash", str(SCRIPT), "down"], capture_output=True, timeout=30, env=env, cwd=ROOT)
-        pytest.fail(f"scripts/jaeger.sh up failed:\n{up.stderr}")
-    try:
-        yield ports
-    finally:
-        subprocess.run(["bash", str(SCRIPT), "down"], capture_output=True, timeout=30, env=env, cwd=ROOT)
+def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jaeger]:
+    with running_jaeger(tmp_path_factory.mktemp("jaeger")) as running:
+        yield running
 
 
 def otlp_span(service: str, trace_id: str, span_id: str, parent: str, name: str) -> dict[str, Any]:
@@ -88,25 +59,34 @@ def otlp_span(service: str, trace_id: str, span_id: str, parent: str, name: str)
 
 
 @pytest.mark.integration
-def test_a_trace_sent_over_otlp_comes_back_through_the_query_api(jaeger_ports: dict[str, int]) -> None:
+def test_a_trace_sent_over_otlp_comes_back_through_the_query_api(jaeger: Jaeger) -> None:
     trace_id, root, child = secrets.token_hex(16), secrets.token_hex(8), secrets.token_hex(8)
     spans = [
         otlp_span("zoomsymbl-ingest", trace_id, root, "", "POST /webhooks/zoom"),
         otlp_span("zoomsymbl-mixer", trace_id, child, root, "mix meeting"),
     ]
-    http_json(f"http://127.0.0.1:{jaeger_ports['OTLP_HTTP']}/v1/traces", {"resourceSpans": spans})
-    query = f"http://127.0.0.1:{jaeger_ports['QUERY']}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            (trace,) = http_json(f"{query}/api/traces/{trace_id}")["data"]
-            break
-        except urllib.error.HTTPError as exc:  # 404 until the batch processor has flushed
-            if exc.code != 404 or time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    get_json(f"{jaeger.otlp_http}/v1/traces", {"resourceSpans": spans})
+    trace = eventually_sync(lambda: jaeger.trace(trace_id), timeout=30, what=f"trace {trace_id} in Jaeger")
+    assert trace is not None
     services = {trace["processes"][span["processID"]]["serviceName"] for span in trace["spans"]}
     assert services == {"zoomsymbl-ingest", "zoomsymbl-mixer"}
     roots = [span for span in trace["spans"] if not span["references"]]
     assert [span["spanID"] for span in roots] == [root]
-    assert {"zoomsymbl-ingest", "zoomsymbl-mixer"} <= set(http_json(f"{query}/api/services")["data"])
+    assert {"zoomsymbl-ingest", "zoomsymbl-mixer"} <= set(get_json(f"{jaeger.query}/api/services")["data"])
+
+
+@pytest.mark.integration
+def test_a_second_jaeger_on_a_taken_port_refuses_to_start(jaeger: Jaeger, tmp_path: Any) -> None:
+    """The script's readiness probe would otherwise find the first Jaeger and report the second one up."""
+    env = {f"JAEGER_{name}_PORT": str(port) for name, port in jaeger.ports.items()}
+    result = subprocess.run(
+        ["bash", str(SCRIPT), "up"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "JAEGER_RUN_DIR": str(tmp_path), **env},
+        cwd=ROOT,
+    )
+    assert result.returncode != 0
+    assert f"port 127.0.0.1:{jaeger.ports['OTLP_HTTP']} is taken" in result.stderr
+    assert not (tmp_path / "pid").exists()
