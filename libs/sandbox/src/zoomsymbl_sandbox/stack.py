@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -59,6 +59,10 @@ class StackConfig:
     extra_tenants: list[dict[str, Any]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    # How a service is started: None runs ``python -m zoomsymbl_<service>`` here; a function of (service, the
+    # environment service_env gives it) returning an argument list runs it otherwise (tests/deploy/test_images.py
+    # runs each one as a container). The process must forward SIGTERM and exit with the service.
+    service_command: Callable[[str, dict[str, str]], list[str]] | None = None
 
     def port(self, name: str) -> int:
         """The port of process ``name`` (allocated on first use)."""
@@ -159,17 +163,17 @@ class Stack:
         """Start process ``name`` (a sandbox or a service)."""
         run = self.config.run_dir
         if name in SANDBOXES:
-            args = ["-m", "zoomsymbl_sandbox", name, "--port", str(self.config.port(name))]
+            argv = [sys.executable, "-m", "zoomsymbl_sandbox", name, "--port", str(self.config.port(name))]
             if name != "otlp":
-                args += ["--config", str(run / f"{name}.json")]
+                argv += ["--config", str(run / f"{name}.json")]
             env = {**os.environ, **self.config.env}
         else:
-            args = ["-m", f"zoomsymbl_{name}"]
-            env = {**os.environ, **service_env(self.config, name)}
+            own = service_env(self.config, name)
+            command = self.config.service_command
+            argv = command(name, own) if command is not None else [sys.executable, "-m", f"zoomsymbl_{name}"]
+            env = {**os.environ, **own}
         log = (run / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         log.close()
         self.procs[name] = proc
         (run / f"{name}.pid").write_text(str(proc.pid))
