@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.deploy.helm_chart import ROOT, yaml_module
+from tests.support.promql import dashboard_queries
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "zoomsymbl-dashboard.json"
 METRIC_TYPES = {"Counter", "Histogram", "Gauge", "Summary"}
@@ -61,15 +62,15 @@ def all_exported_metrics() -> set[str]:
 
 
 def queried_metrics(dashboard: dict[str, Any]) -> set[str]:
-    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+    """The metric families the dashboard queries (series suffixes removed); the live check against the
+    services' /metrics pages is tests/e2e/test_observability.py."""
     names: set[str] = set()
-    for expr in exprs:
-        for name in re.findall(r"\b([a-z_]+)\s*(?:\{|\[)", expr):
-            base = name
-            for suffix in SUFFIXES:
-                base = base.removesuffix(suffix)
-            names.add(base)
-    return names - {"rate", "increase", "sum", "by", "histogram_quantile"}
+    for name in dashboard_queries(dashboard):
+        base = name
+        for suffix in SUFFIXES:
+            base = base.removesuffix(suffix)
+        names.add(base)
+    return names
 
 
 def test_metric_extraction_reads_literals_and_prefixed_f_strings() -> None:
