@@ -70,10 +70,10 @@ async def running(infra: InfraSettings, *, ready: bool = True) -> AsyncIterator[
 
 
 async def wait_ready(client: TestClient[Any, Any], limit: float = 20.0) -> None:
-    deadline = time.monotonic() + limit
-    while (await client.get("/readyz")).status != 200:
-        assert time.monotonic() < deadline, "ingest never became ready"
-        await asyncio.sleep(0.1)
+    async def status() -> int:
+        return (await client.get("/readyz")).status
+
+    await eventually(status, lambda code: code == 200, timeout=limit, what="ingest's /readyz to answer 200")
 
 
 async def post(client: TestClient[Any, Any], body: bytes, path: str = "/webhooks/zoom") -> int:

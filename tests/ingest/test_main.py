@@ -9,7 +9,6 @@ import asyncio
 import os
 import signal
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,6 +26,7 @@ from tests.ingest.support import (
     recording_body,
     signed_headers,
 )
+from tests.support.eventually import eventually
 
 pytestmark = pytest.mark.integration
 Process = asyncio.subprocess.Process
@@ -66,18 +66,17 @@ async def ingest_process(env: dict[str, str], log: Path) -> AsyncIterator[Proces
 
 
 async def wait_ready(port: int, process: Process, limit: float = 30.0) -> None:
-    deadline = time.monotonic() + limit
     async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
+
+        async def ready() -> bool:
             assert process.returncode is None, "ingest exited during start-up"
             try:
                 async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
-                    if response.status == 200:
-                        return
+                    return response.status == 200
             except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise AssertionError("ingest never became ready")
+                return False
+
+        await eventually(ready, timeout=limit, what="ingest's /readyz to answer 200")
 
 
 async def deliver(port: int, body: bytes) -> int:

@@ -23,6 +23,7 @@ from zoomsymbl_mixer.settings import Settings
 from zoomsymbl_sandbox.zoom import Fault, ZoomSandbox
 
 from tests.mixer.conftest import TYPICAL, Rig
+from tests.support.eventually import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -150,9 +151,11 @@ async def test_an_event_whose_attempts_all_died_with_the_process_is_dead_lettere
     assert rig.downloads() == downloads, "not downloaded or mixed a third time"
     doc = await mongo.db[MEETINGS].find_one({"tenant": "acme", "meeting_uuid": TYPICAL})
     assert doc is not None and doc["stage"] == "failed" and "cut short" in doc["failure"]["reason"]
-    async with asyncio.timeout(30):  # the count is dropped (and the metric counted) right after the dead letter
-        while await mongo.db[CONSUMER_ATTEMPTS].count_documents({}):  # noqa: ASYNC110 (MongoDB has no event)
-            await asyncio.sleep(0.05)
+    # The count is dropped (and the metric counted) right after the dead letter.
+    await eventually(
+        lambda: mongo.db[CONSUMER_ATTEMPTS].count_documents({}), lambda n: n == 0, timeout=30,
+        what="the attempt count dropped after the dead letter",
+    )  # fmt: skip
     async with aiohttp.ClientSession() as http, http.get(service.make_url("/metrics")) as response:
         metrics = await response.text()
     assert f'zoomsymbl_consumer_dead_letters_total{{error_type="Interrupted",topic="{topic}"}} 1.0' in metrics
