@@ -31,11 +31,9 @@ from zoomsymbl_common.records.names import (
     EMAILS,
     INSIGHTS,
     JOBS,
-    LIMITER,
     MEETINGS,
     RECEIPTS,
     SECRETS,
-    TRANSCRIPTIONS,
 )
 from zoomsymbl_common.settings import InfraSettings
 
@@ -109,25 +107,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
 }
 
-__all__ = [
-    "CONSUMER_ATTEMPTS",
-    "EARLY_CALLBACKS",
-    "EMAILS",
-    "EMAIL_CLAIMS",
-    "INSIGHTS",
-    "JOBS",
-    "LIMITER",
-    "MEETINGS",
-    "RECEIPTS",
-    "SECRETS",
-    "TRANSCRIPTIONS",
-    "Document",
-    "Mongo",
-    "ensure_indexes",
-    "guarded",
-    "make_mongo",
-    "purge_expired",
-]
+__all__ = ["Document", "Mongo", "ensure_indexes", "guarded", "make_mongo", "purge_expired"]
 _UNAVAILABLE = (ServerSelectionTimeoutError, ConnectionFailure, AutoReconnect, NetworkTimeout)
 
 
