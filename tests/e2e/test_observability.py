@@ -1,16 +1,18 @@
-"""The demo meeting as an operator sees it: its trace in a real Jaeger, and the dashboard's metrics on /metrics.
+"""The demo meeting as an operator sees it: its trace in a real Jaeger; the dashboard's and alerts' metrics.
 
 One stack started as ``make demo JAEGER=1`` starts it (``running_stack``, the default tenant: the AssemblyAI
 sandbox and its LLM Gateway, the demo meeting), its services exporting spans over OTLP/HTTP to a Jaeger v1.75.0
 that scripts/jaeger.sh started. The trace is read back through Jaeger's query API, the one Grafana's Jaeger
 data source reads. Without the Jaeger build (``make jaeger-build``) the stack exports to the OTLP sandbox
-instead and only the Jaeger test skips; the dashboard test runs either way.
+instead and only the Jaeger test skips; the metric tests run either way: every name the Grafana dashboard
+and the chart's PrometheusRule query is on the services' /metrics pages once the meeting went through.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import urllib.parse
 import urllib.request
 import uuid
@@ -28,11 +30,12 @@ from zoomsymbl_sandbox.zoom import demo_meeting_spec
 from tests.e2e.conftest import wait_for_mails
 from tests.support.eventually import eventually_sync
 from tests.support.jaeger import BINARY, Jaeger, get_json, running_jaeger
-from tests.support.promql import dashboard_queries, exposed_series
+from tests.support.promql import dashboard_queries, exposed_series, metric_names
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "zoomsymbl-dashboard.json"
+ALERTS = ROOT / "deploy" / "helm" / "zoomsymbl" / "templates" / "prometheusrule.yaml"
 RUN = uuid.uuid4().hex[:8]
 TENANT = "demo"
 SPEC = demo_meeting_spec(f"obs{RUN}==", host_email=f"host-obs-{RUN}@example.test", topic=f"Observability {RUN}")
@@ -150,18 +153,32 @@ def _metrics_page(stack: Stack, service: str) -> str:
         return text
 
 
-def test_every_metric_the_dashboard_queries_is_on_a_services_metrics_page(
-    stack: Stack, meeting: dict[str, Any]
-) -> None:
+@pytest.fixture(scope="module")
+def exposed(stack: Stack, meeting: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """Series names on the services' /metrics pages after the meeting: (declared, with a sample)."""
     declared: set[str] = set()
     sampled: set[str] = set()
     for service in SCRAPED:
         names, with_samples = exposed_series(_metrics_page(stack, service))
         declared |= names
         sampled |= with_samples
+    return declared, sampled
+
+
+def test_every_metric_the_dashboard_queries_is_on_a_services_metrics_page(exposed: tuple[set[str], set[str]]) -> None:
+    declared, sampled = exposed
     queried = dashboard_queries(json.loads(DASHBOARD.read_text(encoding="utf-8")))
     missing = {name: sorted(where) for name, where in queried.items() if name not in declared | set(EXTERNAL)}
     assert missing == {}, "the dashboard queries series no service exports (name → panels)"
     assert set(EXTERNAL) <= set(queried), "an entry of EXTERNAL no panel uses any more: remove it"
     assert set(queried) >= AFTER_ONE_MEETING, "the dashboard shows every stage's throughput and the e-mails"
     assert sorted(AFTER_ONE_MEETING - sampled) == [], "after one meeting each stage's series has a sample"
+
+
+def test_every_metric_the_charts_alerts_query_is_on_a_services_metrics_page(exposed: tuple[set[str], set[str]]) -> None:
+    declared, _ = exposed
+    # The template's own {{ ... }} braces go with the label matchers they sit in.
+    exprs = re.findall(r"^\s*expr:\s*(.+)$", ALERTS.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    assert exprs, f"no alert expressions found in {ALERTS.relative_to(ROOT)}"
+    queried = set().union(*(metric_names(expr) for expr in exprs))
+    assert sorted(queried - declared - set(EXTERNAL)) == [], "the alerts query series no service exports"
