@@ -15,10 +15,11 @@ from faststream.kafka import KafkaMessage, TestKafkaBroker
 from zoomsymbl_common.errors import MongoUnavailable
 from zoomsymbl_common.events import RecordingCompleted
 from zoomsymbl_common.kafka import make_broker, topic_name
+from zoomsymbl_common.service import TENANTS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import Tenants
 from zoomsymbl_ingest.app import create_app
-from zoomsymbl_ingest.handlers import INTAKE, TENANTS
+from zoomsymbl_ingest.handlers import INTAKE
 from zoomsymbl_ingest.intake import Intake, Publisher
 from zoomsymbl_ingest.metrics import IngestMetrics
 from zoomsymbl_ingest.producer import Producer

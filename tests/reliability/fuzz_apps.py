@@ -23,10 +23,11 @@ from pydantic import SecretStr
 from zoomsymbl_common.callback_tokens import make_callback_token
 from zoomsymbl_common.events import Event, RecordingCompleted
 from zoomsymbl_common.kafka import make_broker, topic_name
+from zoomsymbl_common.service import TENANTS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_ingest.app import create_app
-from zoomsymbl_ingest.handlers import INTAKE, TENANTS
+from zoomsymbl_ingest.handlers import INTAKE
 from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import IngestMetrics
 from zoomsymbl_ingest.producer import Producer
