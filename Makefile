@@ -61,10 +61,13 @@ typecheck: install ## mypy --strict on every package and the tests
 
 check: lint typecheck test ## everything CI checks
 
-demo: infra-up ## run the whole pipeline locally against the sandboxes and print the e-mail
-	$(UV) run --frozen python scripts/demo.py up
+# `make demo JAEGER=1`: the services export their spans to Jaeger (built when missing, ~10 min cold; started by
+# scripts/jaeger.sh unless one runs) and the demo prints each meeting's trace URL (docs/operations.md).
+JAEGER ?=
+demo: infra-up $(if $(filter 1,$(JAEGER)),jaeger-build) ## the whole pipeline against the sandboxes, print the e-mail (JAEGER=1: traces in Jaeger)
+	$(UV) run --frozen python scripts/demo.py up $(if $(filter 1,$(JAEGER)),--jaeger)
 
-demo-down: ## stop the demo's services and sandboxes (and the local servers)
+demo-down: ## stop the demo's services and sandboxes, the Jaeger the demo started (and the local servers)
 	$(UV) run --frozen python scripts/demo.py down
 	$(INFRA) down
 

@@ -9,7 +9,11 @@ e-mails are filled from what the espeak voices said.
     python scripts/demo.py up     start sandboxes + the four services, fire one signed recording.completed
                                   for a 3-participant meeting, wait for the e-mail, print it and the stages;
                                   everything keeps running for inspection
-    python scripts/demo.py down   stop what `up` started (recorded PIDs under .cache/demo)
+    python scripts/demo.py up --jaeger
+                                  the same, the services exporting their spans to a Jaeger (scripts/jaeger.sh up,
+                                  reused when one is already running); prints each meeting's trace URL
+    python scripts/demo.py down   stop what `up` started (recorded PIDs under .cache/demo, and the Jaeger
+                                  if `up --jaeger` started it)
 
 The local servers (Kafka, FerretDB, versitygw, SMTP sink) must be up: `make demo` runs `make infra-up` first.
 """
@@ -20,6 +24,7 @@ import asyncio
 import email
 import os
 import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -42,6 +47,10 @@ PORTS = {
 }
 MAILDIR = Path(os.environ.get("ZS_SMTP_MAILDIR", ROOT / ".cache" / "data" / "smtp" / "maildir"))
 HOST_EMAIL = "demo-host@example.test"
+JAEGER_SCRIPT = ROOT / "scripts" / "jaeger.sh"
+JAEGER_STARTED = RUN_DIR / "jaeger.started"  # present when `up --jaeger` started Jaeger (so `down` stops it)
+JAEGER_OTLP = f"http://127.0.0.1:{os.environ.get('JAEGER_OTLP_HTTP_PORT', '14318')}"
+JAEGER_QUERY = f"http://127.0.0.1:{os.environ.get('JAEGER_QUERY_PORT', '16686')}"
 
 
 def _ours(pid: int) -> bool:
@@ -68,7 +77,48 @@ def down() -> int:
             stopped += 1
         pid_file.unlink(missing_ok=True)
     print(f"demo: stopped {stopped} process(es)")
+    if JAEGER_STARTED.exists():
+        # The script stops exactly the PID its `up` recorded; a Jaeger the demo found running is left alone.
+        subprocess.run(["bash", str(JAEGER_SCRIPT), "down"], check=False, timeout=30)
+        JAEGER_STARTED.unlink()
     return 0
+
+
+def _jaeger_up() -> bool:
+    """Start Jaeger with the project script unless one already runs; False (and why) when it cannot."""
+    status = subprocess.run(["bash", str(JAEGER_SCRIPT), "status"], capture_output=True, text=True, timeout=30)
+    if status.returncode == 0:
+        print(f"demo: exporting spans to the Jaeger already running ({status.stdout.strip()})")
+        return True
+    started = subprocess.run(["bash", str(JAEGER_SCRIPT), "up"], capture_output=True, text=True, timeout=120)
+    if started.returncode != 0:
+        print(f"demo: Jaeger did not start (make jaeger-build builds it):\n{started.stderr}", file=sys.stderr)
+        return False
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    JAEGER_STARTED.touch()
+    print(f"demo: Jaeger started (scripts/jaeger.sh up); OTLP {JAEGER_OTLP}, query API {JAEGER_QUERY}")
+    return True
+
+
+async def _print_trace(tenant: str, trace_id: str) -> None:
+    """Where the meeting's trace is, once Jaeger holds its e-mail span (it ingests each export batch apart)."""
+    import aiohttp
+
+    url = f"{JAEGER_QUERY}/api/traces/{trace_id}"
+    services: set[str] = set()
+    spans: list[dict[str, object]] = []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(30):
+            async with session.get(url, timeout=aiohttp.ClientTimeout(10)) as response:
+                if response.status == 200:
+                    (trace,) = (await response.json())["data"]
+                    spans = trace["spans"]
+                    services = {trace["processes"][span["processID"]]["serviceName"] for span in spans}
+                    if any(span["operationName"] == "smtp send" for span in spans):
+                        break
+            await asyncio.sleep(0.5)
+    print(f"demo: trace of tenant {tenant!r}: {url}")
+    print(f"      {len(spans)} spans from {', '.join(sorted(services)) or 'no service yet'}")
 
 
 def _find_mail(meeting_topic: str, seen_before: set[Path]) -> EmailMessage | None:
@@ -113,15 +163,18 @@ async def _wait_mails(topics: dict[str, str], seen_before: set[Path], timeout: f
     return found
 
 
-async def up() -> int:
+async def up(*, jaeger: bool = False) -> int:
     """Start everything, send the meeting for both tenants, wait for the e-mails."""
     from zoomsymbl_common.mongo import make_mongo
     from zoomsymbl_common.ops.status import format_history, meeting_history
+    from zoomsymbl_common.records import MEETINGS
     from zoomsymbl_common.settings import InfraSettings
     from zoomsymbl_sandbox.stack import Stack, StackConfig
     from zoomsymbl_sandbox.zoom import demo_meeting_spec
 
     down()
+    if jaeger and not _jaeger_up():
+        return 1
     started = time.monotonic()
     run = uuid.uuid4().hex[:16]
     specs = {t: demo_meeting_spec(f"{t}{run}==", host_email=HOST_EMAIL, topic=topic) for t, topic in TENANTS.items()}
@@ -140,6 +193,8 @@ async def up() -> int:
         symbl={"timings": {"waiting_s": 1.0, "running_s": 2.0}, "max_concurrent_jobs": 2},
         assemblyai={"timings": {"waiting_s": 0.5, "running_s": 1.0}, "whisper_model": "packaged"},
         extra_tenants=[{"id": "local", "provider": "whisper", "llm_api_key": llm_key, "llm_auth_scheme": "raw"}],
+        # Without Jaeger the spans go to the stack's OTLP sandbox (GET :<port>/spans lists them).
+        env={"OTEL_EXPORTER_OTLP_ENDPOINT": JAEGER_OTLP} if jaeger else {},
     )
     stack = Stack(config)
     print(f"demo: starting sandboxes and services (logs in {RUN_DIR})")
@@ -158,6 +213,9 @@ async def up() -> int:
         if tenant in found:
             print(f"demo: e-mail for tenant {tenant!r}:")
             _print_mail(found[tenant])
+        doc = await mongo.db[MEETINGS].find_one({"tenant": tenant, "meeting_uuid": spec.uuid})
+        if jaeger and doc is not None and doc.get("trace_id"):
+            await _print_trace(tenant, str(doc["trace_id"]))
     await mongo.close()
     if len(found) < len(TENANTS):
         missing = sorted(set(TENANTS) - set(found))
@@ -178,7 +236,7 @@ def main() -> int:
     if command == "down":
         return down()
     if command == "up":
-        return asyncio.run(up())
+        return asyncio.run(up(jaeger="--jaeger" in sys.argv[2:]))
     print(__doc__)
     return 2
 
