@@ -7,7 +7,18 @@ import pytest
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.ops.cli import build_parser
 from zoomsymbl_common.ops.status import age, format_history, format_listing, list_meetings, meeting_history
-from zoomsymbl_common.records import EMAILS, JOBS, LIMITER, MEETINGS, Email, Failure, Job, Meeting, Progress
+from zoomsymbl_common.records import (
+    EMAILS,
+    JOBS,
+    LIMITER,
+    MEETINGS,
+    ChannelEntry,
+    Email,
+    Failure,
+    Job,
+    Meeting,
+    Progress,
+)
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -49,8 +60,13 @@ async def test_meeting_history_links_jobs_and_emails_without_secrets(mongo: Mong
         updated_at=NOW,
         trace_id="ab" * 16,
         transcription_progress=Progress(job_id="whisper-1", percent=62.5, channels_done=1, channels=2),
+        channel_map=[ChannelEntry(channel=1, participant_name="Zoë", participant_email="zoe@b.example")],
     )
-    await mongo.db[MEETINGS].insert_one(meeting.to_document())
+    objects = {
+        "mixed": {"bucket": "b", "key": "mixed/acme/bTE.flac", "size": 2048},
+        "raw": [{"file_id": "f-1", "key": "raw/acme/bTE/f-1.m4a", "size": 1024}],
+    }
+    await mongo.db[MEETINGS].insert_one({**meeting.to_document(), "objects": objects})
     job = Job(
         id="k1", idempotency_key="k1", job_ref="k1", tenant="acme", meeting_uuid="m1",
         provider="assemblyai", status="completed", job_id="j1",
@@ -74,6 +90,8 @@ async def test_meeting_history_links_jobs_and_emails_without_secrets(mongo: Mong
     assert "ab" * 16 in text
     assert "62.5% (1/2 channels, job whisper-1)" in text, "the self-hosted transcriber's progress is shown"
     assert "acct slot 3 held by k1" in text
+    assert "1: Zoë <zoe@b.example>" in text, "a channel map built in Python is kept"
+    assert "f-1: raw/acme/bTE/f-1.m4a (1024 bytes)" in text and "mixed: mixed/acme/bTE.flac (2048 bytes)" in text
     shown = text + json.dumps(history.as_json())
     assert "s3cr3t-token" not in shown
     assert "s3cr3t-raw" not in shown

@@ -204,6 +204,12 @@ def format_history(history: MeetingHistory) -> str:
     """A readable, secret-free rendering of :func:`meeting_history` (all outside text printable)."""
     meeting = history.meeting
     out = _meeting_lines(meeting)
+    mixed = meeting.objects.mixed
+    out += _section(
+        "files",
+        [f"{raw.file_id}: {raw.key} ({raw.size} bytes)" for raw in meeting.objects.raw]
+        + ([f"mixed: {mixed.key} ({mixed.size} bytes)"] if mixed else []),
+    )
     out += _section(
         "channel map",
         [f"{c.channel}: {c.participant_name} <{c.participant_email or '-'}>" for c in meeting.channel_map],

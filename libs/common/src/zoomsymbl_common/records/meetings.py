@@ -17,7 +17,12 @@ def _channel_entries(value: object) -> object:
     # entries without an integer channel are dropped, the rest is validated.
     if not isinstance(value, list | tuple):
         return value
-    return [item for item in value if isinstance(item, dict) and isinstance(item.get("channel"), int)]
+    return [
+        item
+        for item in value
+        if isinstance(item, ChannelEntry | SpeakerStat)
+        or (isinstance(item, dict) and isinstance(item.get("channel"), int))
+    ]
 
 
 class ChannelEntry(Record):
@@ -41,6 +46,21 @@ class StoredObject(Record):
     bucket: Key
     key: Key
     size: int = Field(ge=0)
+
+
+class RawTrack(Record):
+    """One participant file as the mixer stored it in S3 (``objects.raw``)."""
+
+    file_id: Key
+    key: Key
+    size: int = Field(0, ge=0)
+
+
+class MeetingObjects(Record):
+    """The meeting's objects in S3 (``objects``): the mixed file and the raw participant tracks."""
+
+    mixed: StoredObject | None = None
+    raw: list[RawTrack] = Field(default_factory=list, max_length=10_000)
 
 
 class SplitPart(Record):
@@ -95,6 +115,7 @@ class Meeting(Record):
     channel_map: Annotated[list[ChannelEntry], BeforeValidator(_channel_entries)] = Field(default_factory=list)
     speaker_stats: Annotated[list[SpeakerStat], BeforeValidator(_channel_entries)] = Field(default_factory=list)
     mix: dict[str, Any] | None = Field(None, description="The mixer's record of the last mix (its MixRecord).")
+    objects: MeetingObjects = Field(default_factory=MeetingObjects)
     split: SplitPlan | None = None
     provider: Provider | None = None
     part_count: int | None = Field(None, ge=1)
