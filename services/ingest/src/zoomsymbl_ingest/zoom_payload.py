@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
 from zoomsymbl_common.errors import ZoomsymblError
 from zoomsymbl_common.events import EventSource, RecordingCompleted, RecordingFile, stable_id, utcnow
 from zoomsymbl_common.logs import register_secret
+
+# Zoom's webhook download token is valid for 24 hours; it is redacted a little longer.
+DOWNLOAD_TOKEN_VALIDITY = timedelta(hours=25)
 
 PARTICIPANT_PREFIX = "Audio only - "
 _TOPIC_MAX = 512
@@ -63,7 +66,7 @@ def parse_webhook(body: bytes) -> Webhook:
     token = data.get("download_token")
     secret = SecretStr(token) if isinstance(token, str) and token else None
     if secret is not None:
-        register_secret(token)
+        register_secret(token, ttl=DOWNLOAD_TOKEN_VALIDITY)
     return Webhook(event=event, payload=payload, event_ts=_epoch_ms(data.get("event_ts")), download_token=secret)
 
 

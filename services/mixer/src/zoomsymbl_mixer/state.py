@@ -127,7 +127,9 @@ class MeetingState:
             secret = MeetingSecret.from_document(doc)
         except MalformedRecord:
             return None  # no usable token: the mixer falls back to the account's OAuth token
-        register_secret(secret.download_token)
+        # Redacted while it is valid (and a day beyond, for clocks that disagree); Zoom's tokens live 24 hours.
+        valid = secret.expires_at - utcnow() if secret.expires_at else timedelta(hours=24)
+        register_secret(secret.download_token, ttl=max(valid, timedelta(0)) + timedelta(days=1))
         return DownloadToken(SecretStr(secret.download_token), secret.expires_at)
 
     async def find_mix(self, tenant: str, meeting_uuid: str, input_hash: str) -> MixRecord | None:
