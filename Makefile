@@ -97,3 +97,12 @@ cluster-test: install helm cluster-build ## the chart on a local control plane +
 .PHONY: jaeger-build
 jaeger-build: ## build Jaeger v1.75.0 from the Go module proxy into .cache/jaeger (scripts/jaeger.sh up/down runs it)
 	bash scripts/jaeger.sh build
+
+# ---- the service images, built with podman from a debootstrap base; no Docker, no registry (docs/images.md)
+.PHONY: images images-test
+images: install ## the five service images with podman (podman/buildah/runc/debootstrap from Debian when missing)
+	bash scripts/images.sh build
+
+images-test: install infra-up images ## the images run read-only as 10001 without capabilities; the demo meeting through them
+	$(UV) run --frozen pytest tests/deploy/test_images.py $(PYTEST_ARGS)
+	@cat .cache/images/sizes.txt
