@@ -9,11 +9,11 @@ Utterances come from the real audio's speech segments. ``/_sandbox/*`` exists on
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
-import aiohttp
 from aiohttp import web
 
+from zoomsymbl_sandbox.provider_admin import add_admin_routes
 from zoomsymbl_sandbox.provider_assemblyai_state import (
     ASSEMBLYAI_STATE,
     UPLOAD_PREFIX,
@@ -23,7 +23,6 @@ from zoomsymbl_sandbox.provider_assemblyai_state import (
 from zoomsymbl_sandbox.provider_assemblyai_transcript import RequestError, parse_request, transcript_json
 from zoomsymbl_sandbox.provider_http import TransferError, json_error, stream_to_file
 from zoomsymbl_sandbox.provider_jobs import Job
-from zoomsymbl_sandbox.provider_stats import FaultsError
 
 __all__ = ["ASSEMBLYAI_STATE", "AssemblyAIConfig", "AssemblyAIState", "build_assemblyai_app"]
 
@@ -119,50 +118,14 @@ async def get_transcript(request: web.Request) -> web.Response:
     return web.json_response(transcript_json(job, state.webhook_status.get(job.id)))
 
 
-async def set_faults(request: web.Request) -> web.Response:
-    state = request.app[ASSEMBLYAI_STATE]
-    try:
-        body = await request.json()
-        if not isinstance(body, dict):
-            raise FaultsError("faults must be a JSON object")
-        state.faults.update(body)
-    except (ValueError, FaultsError) as exc:
-        return _error(400, str(exc))
-    return web.json_response(state.faults.snapshot())
-
-
-async def get_faults(request: web.Request) -> web.Response:
-    return web.json_response(request.app[ASSEMBLYAI_STATE].faults.snapshot())
-
-
-async def get_stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[ASSEMBLYAI_STATE].stats())
-
-
-async def healthz(_: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "sandbox": "assemblyai"})
-
-
-async def _http_session(app: web.Application) -> AsyncIterator[None]:
-    state = app[ASSEMBLYAI_STATE]
-    state.sender.session = aiohttp.ClientSession()
-    yield
-    await state.board.close()
-    await state.sender.close()
-
-
 def build_assemblyai_app(config: AssemblyAIConfig) -> web.Application:
     """The AssemblyAI sandbox as an aiohttp application."""
     config.storage_dir.mkdir(parents=True, exist_ok=True)
     app = web.Application(middlewares=[_errors_and_auth])
     app[ASSEMBLYAI_STATE] = AssemblyAIState(config)
-    app.cleanup_ctx.append(_http_session)
     app.router.add_post("/v2/upload", upload)
     app.router.add_get(UPLOAD_PREFIX + "{upload_id}", serve_upload)
     app.router.add_post("/v2/transcript", create_transcript)
     app.router.add_get("/v2/transcript/{transcript_id}", get_transcript)
-    app.router.add_post("/_sandbox/faults", set_faults)
-    app.router.add_get("/_sandbox/faults", get_faults)
-    app.router.add_get("/_sandbox/stats", get_stats)
-    app.router.add_get("/healthz", healthz)
+    add_admin_routes(app, ASSEMBLYAI_STATE, "assemblyai", _error)
     return app

@@ -11,12 +11,12 @@ imitates. ``/_sandbox/faults`` and ``/_sandbox/stats`` exist only here, for faul
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 
+from zoomsymbl_sandbox.provider_admin import add_admin_routes
 from zoomsymbl_sandbox.provider_audio import AudioError, probe_audio
 from zoomsymbl_sandbox.provider_http import (
     TransferError,
@@ -26,7 +26,6 @@ from zoomsymbl_sandbox.provider_http import (
     stream_to_file,
 )
 from zoomsymbl_sandbox.provider_jobs import Job
-from zoomsymbl_sandbox.provider_stats import FaultsError
 from zoomsymbl_sandbox.provider_symbl_conversations import add_conversation_routes
 from zoomsymbl_sandbox.provider_symbl_options import (
     OptionsError,
@@ -196,52 +195,15 @@ async def job_status(request: web.Request) -> web.Response:
     return web.json_response({"id": job.id, "status": STATUS[job.phase]})
 
 
-async def set_faults(request: web.Request) -> web.Response:
-    """SANDBOX only: inject faults (no Symbl page)."""
-    state = request.app[SYMBL_STATE]
-    try:
-        state.faults.update(await _json_body(request))
-    except (OptionsError, FaultsError) as exc:
-        return json_error(400, str(exc))
-    return web.json_response(state.faults.snapshot())
-
-
-async def get_faults(request: web.Request) -> web.Response:
-    """SANDBOX only: the faults still armed (no Symbl page)."""
-    return web.json_response(request.app[SYMBL_STATE].faults.snapshot())
-
-
-async def get_stats(request: web.Request) -> web.Response:
-    """SANDBOX only: what the sandbox saw, for assertions (no Symbl page)."""
-    return web.json_response(request.app[SYMBL_STATE].stats())
-
-
-async def healthz(_: web.Request) -> web.Response:
-    """SANDBOX only: liveness for the stack (no Symbl page)."""
-    return web.json_response({"status": "ok", "sandbox": "symbl"})
-
-
-async def _http_session(app: web.Application) -> AsyncIterator[None]:
-    state = app[SYMBL_STATE]
-    state.sender.session = aiohttp.ClientSession()
-    yield
-    await state.board.close()
-    await state.sender.close()
-
-
 def build_symbl_app(config: SymblConfig) -> web.Application:
     """The Symbl sandbox as an aiohttp application; run it with ``web.run_app`` or a test server."""
     config.storage_dir.mkdir(parents=True, exist_ok=True)
     app = web.Application(middlewares=[_errors_and_auth])
     app[SYMBL_STATE] = SymblState(config)
-    app.cleanup_ctx.append(_http_session)
     app.router.add_post("/oauth2/token:generate", generate_token)
     app.router.add_post("/v1/process/audio", process_audio)
     app.router.add_post("/v1/process/audio/url", process_audio_url)
     app.router.add_get("/v1/job/{job_id}", job_status)
     add_conversation_routes(app)
-    app.router.add_post("/_sandbox/faults", set_faults)
-    app.router.add_get("/_sandbox/faults", get_faults)
-    app.router.add_get("/_sandbox/stats", get_stats)
-    app.router.add_get("/healthz", healthz)
+    add_admin_routes(app, SYMBL_STATE, "symbl", json_error)
     return app
