@@ -30,7 +30,14 @@ from zoomsymbl_sandbox.zoom import demo_meeting_spec
 from tests.e2e.conftest import wait_for_mails
 from tests.support.eventually import eventually_sync
 from tests.support.jaeger import BINARY, Jaeger, get_json, running_jaeger
-from tests.support.promql import dashboard_queries, exposed_series, metric_names
+from tests.support.promql import (
+    dashboard_expressions,
+    dashboard_queries,
+    equality_matchers,
+    exposed_series,
+    grouping_labels,
+    metric_names,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,29 +160,48 @@ def _metrics_page(stack: Stack, service: str) -> str:
         return text
 
 
+Exposed = tuple[set[str], dict[str, list[dict[str, str]]]]
+
+
 @pytest.fixture(scope="module")
-def exposed(stack: Stack, meeting: dict[str, Any]) -> tuple[set[str], set[str]]:
-    """Series names on the services' /metrics pages after the meeting: (declared, with a sample)."""
+def exposed(stack: Stack, meeting: dict[str, Any]) -> Exposed:
+    """The services' /metrics pages after the meeting: declared series names, and each sample's labels by name."""
     declared: set[str] = set()
-    sampled: set[str] = set()
+    samples: dict[str, list[dict[str, str]]] = {}
     for service in SCRAPED:
-        names, with_samples = exposed_series(_metrics_page(stack, service))
+        names, page_samples = exposed_series(_metrics_page(stack, service))
         declared |= names
-        sampled |= with_samples
-    return declared, sampled
+        for name, labels in page_samples.items():
+            samples.setdefault(name, []).extend(labels)
+    return declared, samples
 
 
-def test_every_metric_the_dashboard_queries_is_on_a_services_metrics_page(exposed: tuple[set[str], set[str]]) -> None:
-    declared, sampled = exposed
-    queried = dashboard_queries(json.loads(DASHBOARD.read_text(encoding="utf-8")))
+def test_every_metric_the_dashboard_queries_is_on_a_services_metrics_page(exposed: Exposed) -> None:
+    declared, samples = exposed
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    queried = dashboard_queries(dashboard)
     missing = {name: sorted(where) for name, where in queried.items() if name not in declared | set(EXTERNAL)}
     assert missing == {}, "the dashboard queries series no service exports (name → panels)"
     assert set(EXTERNAL) <= set(queried), "an entry of EXTERNAL no panel uses any more: remove it"
     assert set(queried) >= AFTER_ONE_MEETING, "the dashboard shows every stage's throughput and the e-mails"
-    assert sorted(AFTER_ONE_MEETING - sampled) == [], "after one meeting each stage's series has a sample"
+    assert sorted(AFTER_ONE_MEETING - set(samples)) == [], "after one meeting each stage's series has a sample"
+    # Where a series has samples, the labels a panel filters and groups on are on them (a renamed label or
+    # outcome would leave the panel empty without any error).
+    wrong: list[str] = []
+    for title, expr in dashboard_expressions(dashboard):
+        for metric, label, value in equality_matchers(expr):
+            if metric in samples and not any(s.get(label) == value for s in samples[metric]):
+                wrong.append(f"{title}: no {metric} sample with {label}={value!r}")
+        for metric in metric_names(expr) & set(samples):
+            wrong += [
+                f"{title}: {metric} has no label {label!r}"
+                for label in grouping_labels(expr)
+                if not any(label in s for s in samples[metric])
+            ]
+    assert wrong == []
 
 
-def test_every_metric_the_charts_alerts_query_is_on_a_services_metrics_page(exposed: tuple[set[str], set[str]]) -> None:
+def test_every_metric_the_charts_alerts_query_is_on_a_services_metrics_page(exposed: Exposed) -> None:
     declared, _ = exposed
     # The template's own {{ ... }} braces go with the label matchers they sit in.
     exprs = re.findall(r"^\s*expr:\s*(.+)$", ALERTS.read_text(encoding="utf-8"), flags=re.MULTILINE)

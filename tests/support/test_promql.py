@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from tests.support.promql import dashboard_queries, exposed_series, metric_names
+from tests.support.promql import (
+    dashboard_queries,
+    equality_matchers,
+    exposed_series,
+    grouping_labels,
+    metric_names,
+)
 
 
 def test_metric_names_skips_functions_keywords_labels_strings_and_durations() -> None:
@@ -27,6 +33,12 @@ def test_exposed_series_names_declared_families_and_those_with_samples() -> None
         "# HELP d_total d\n# TYPE d_total counter\nd_total 1.0\n"
         "# HELP h h\n# TYPE h histogram\n"
     )
-    declared, sampled = exposed_series(page)
+    declared, samples = exposed_series(page)
     assert {"c_total", "d_total", "h_bucket", "h_count", "h_sum"} <= declared
-    assert sampled == {"d_total"}
+    assert samples == {"d_total": [{}]}
+
+
+def test_equality_matchers_and_grouping_labels() -> None:
+    expr = 'sum by (provider, outcome) (rate(x_total{ns=~"$n",outcome="submitted",a!="b",v="$var"}[5m]))'
+    assert equality_matchers(expr) == {("x_total", "outcome", "submitted")}
+    assert grouping_labels(expr + " / sum without(pod)(y)") == {"provider", "outcome", "pod"}
