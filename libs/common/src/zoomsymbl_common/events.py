@@ -20,6 +20,8 @@ Provider = Literal["symbl", "assemblyai", "whisper"]
 AudioFormat = Literal["flac", "wav", "opus", "m4a"]
 JobStatus = Literal["scheduled", "in_progress", "completed", "failed"]
 EventSource = Literal["webhook", "backfill", "replay"]
+Platform = Literal["zoom_meeting", "zoom_phone"]
+CallDirection = Literal["inbound", "outbound", "internal", "unknown"]
 Service = Literal["ingest", "mixer", "submitter", "notifier"]
 REASON_MAX = 1000
 STAGE_MAX = 64
@@ -72,6 +74,38 @@ class RecordingFile(BaseModel):
         return self.status == "completed"
 
 
+class CallParty(BaseModel):
+    """One end of a Zoom Phone call: a number (extension or E.164) and a display name, either may be empty."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    number: str = Field("", max_length=64, description="Extension or phone number as Zoom gives it.")
+    did_number: str = Field("", max_length=64, description="The direct (E.164) number when Zoom gives one.")
+    name: str = Field("", max_length=256, description="Display name as Zoom gives it.")
+
+
+class PhoneCall(BaseModel):
+    """The call a Zoom Phone recording belongs to (``phone.recording_completed`` / ``GET /phone/recordings``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    recording_id: str = Field(min_length=1, max_length=256, description="Zoom's recording id.")
+    call_id: str = Field("", max_length=128, description="Zoom's call id.")
+    call_log_id: str = Field("", max_length=128, description="Zoom's call log id.")
+    caller: CallParty = Field(default_factory=CallParty, description="Who called.")
+    callee: CallParty = Field(default_factory=CallParty, description="Who was called.")
+    direction: CallDirection = Field("unknown", description="Seen from the recorded user.")
+    duration_seconds: int | None = Field(None, ge=0, description="Call duration Zoom announced.")
+    start_time: datetime | None = Field(None, description="Call start (UTC).")
+    end_time: datetime | None = Field(None, description="Call end (UTC).")
+    recording_type: str = Field("", max_length=32, description="OnDemand or Automatic.")
+    owner_type: str = Field("", max_length=32, description="Whose recording: user, callQueue, commonArea, ...")
+    owner_id: str = Field("", max_length=128, description="Zoom id of the recorded user (or queue).")
+    owner_name: str = Field("", max_length=256, description="Display name of the recorded user (or queue).")
+    owner_extension: str = Field("", max_length=32, description="Extension number of the recorded user.")
+    user_id: str = Field("", max_length=128, description="Zoom user id the recording belongs to.")
+
+
 class RecordingCompleted(Event):
     """A Zoom cloud recording is ready (from a webhook, a backfill or a replay)."""
 
@@ -89,6 +123,8 @@ class RecordingCompleted(Event):
     has_download_token: bool = Field(False, description="A webhook download token is stored in MongoDB.")
     download_token_expires_at: datetime | None = Field(None, description="When that download token expires.")
     source: EventSource = Field("webhook", description="How the recording became known.")
+    platform: Platform = Field("zoom_meeting", description="A Zoom Meeting cloud recording or a Zoom Phone call.")
+    phone_call: PhoneCall | None = Field(None, description="The call's metadata (platform zoom_phone only).")
 
 
 class ChannelAssignment(BaseModel):
