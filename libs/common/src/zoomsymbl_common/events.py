@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zoomsymbl_common.logs import scrub
 
-Provider = Literal["symbl", "assemblyai", "whisper"]
+Provider = Literal["symbl", "assemblyai", "whisper", "zoom"]
 AudioFormat = Literal["flac", "wav", "opus", "m4a"]
 JobStatus = Literal["scheduled", "in_progress", "completed", "failed"]
 EventSource = Literal["webhook", "backfill", "replay"]
@@ -152,6 +152,17 @@ class SpeakerStats(BaseModel):
     longest_silence_seconds: float = Field(ge=0, description="Longest silent stretch.")
 
 
+class TranscriptObject(BaseModel):
+    """One of Zoom's own transcript files (WebVTT) of the meeting, as stored in S3 by the mixer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file_id: str = Field(min_length=1, max_length=256, description="Zoom's file id.")
+    kind: Literal["transcript", "cc"] = Field(description="Zoom's audio transcript (TRANSCRIPT) or captions (CC).")
+    key: str = Field(min_length=1, max_length=1024, description="S3 key (raw/{tenant}/{meeting_key}/{file_id}.vtt).")
+    size_bytes: int = Field(ge=0, description="Size of the stored file.")
+
+
 class AudioMixed(Event):
     """The participant tracks were merged, aligned, into one multichannel object in S3."""
 
@@ -169,6 +180,9 @@ class AudioMixed(Event):
     topic_text: str = Field("", description="Meeting topic.")
     host_email: str = Field("", description="Host e-mail.")
     diarization: bool = Field(False, description="One channel holds several speakers: ask the provider to diarize.")
+    transcripts: tuple[TranscriptObject, ...] = Field(
+        (), description="Zoom's own transcript files of the meeting in the mixed file's bucket (the zoom source)."
+    )
 
 
 class JobSubmitted(Event):
