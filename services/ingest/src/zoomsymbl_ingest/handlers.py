@@ -22,6 +22,7 @@ from zoomsymbl_common.tenants import TenantConfig, has_oauth
 
 from zoomsymbl_ingest.intake import Intake, host_allowed
 from zoomsymbl_ingest.metrics import IngestMetrics, Outcome, RejectReason
+from zoomsymbl_ingest.phone_payload import phone_owner, phone_recording_completed, phone_recordings
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_ingest.signature import SignatureRejected, encrypted_token, verify
 from zoomsymbl_ingest.zoom_payload import (
@@ -106,6 +107,8 @@ async def _dispatch(app: web.Application, tenant: TenantConfig, webhook: Webhook
         return on_url_validation(tenant, webhook)
     if webhook.event == "recording.completed":
         return await on_recording_completed(app, tenant, webhook)
+    if webhook.event == "phone.recording_completed":
+        return await on_phone_recording_completed(app, tenant, webhook)
     app[METRICS].ignore("unsupported_event")
     log.info("webhook ignored", extra={"tenant": tenant.id, "event": webhook.event[:64]})
     return "ignored", web.json_response({"status": "ignored", "reason": "unsupported_event"})
@@ -146,6 +149,40 @@ async def on_recording_completed(app: web.Application, tenant: TenantConfig, web
         extra={"tenant": tenant.id, "meeting_uuid": event.meeting_uuid, "event_id": event.event_id},
     )
     return outcome, web.json_response({"status": outcome, "event_id": event.event_id})
+
+
+async def on_phone_recording_completed(app: web.Application, tenant: TenantConfig, webhook: Webhook) -> Answer:
+    """Publish each recording of a Zoom Phone ``phone.recording_completed`` (once), 200 only once Kafka has them all.
+
+    Phone recordings come without a download token: the mixer downloads them with the tenant's OAuth token.
+    """
+    account_id = webhook.payload.get("account_id")
+    if tenant.zoom_account_id and account_id != tenant.zoom_account_id:
+        log.warning("phone recording of another zoom account refused", extra={"tenant": tenant.id})
+        return _refuse(app[METRICS], 403, "account_mismatch")
+    entries = [e for e in phone_recordings(webhook.payload) if host_allowed(tenant, *phone_owner(e))]
+    if not entries:
+        app[METRICS].ignore("user_not_allowed")
+        return "ignored", web.json_response({"status": "ignored", "reason": "user_not_allowed"})
+    events = [
+        phone_recording_completed(
+            tenant.id,
+            entry,
+            source="webhook",
+            account_id=account_id if isinstance(account_id, str) else "",
+            occurred_at=webhook.event_ts,
+        )
+        for entry in entries
+    ]
+    accepting = asyncio.gather(*(app[INTAKE].accept(event) for event in events))
+    outcomes = await asyncio.wait_for(accepting, app[SETTINGS].request_deadline_seconds)
+    outcome: Outcome = "published" if "published" in outcomes else "duplicate"
+    for event, each in zip(events, outcomes, strict=True):
+        log.info(
+            "phone recording published" if each == "published" else "phone recording already published",
+            extra={"tenant": tenant.id, "meeting_uuid": event.meeting_uuid, "event_id": event.event_id},
+        )
+    return outcome, web.json_response({"status": outcome, "event_ids": [e.event_id for e in events]})
 
 
 def _unavailable(metrics: IngestMetrics, tenant: TenantConfig, exc: Exception) -> Answer:
