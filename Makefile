@@ -104,5 +104,5 @@ images: install ## the five service images with podman (podman/buildah/runc/debo
 	bash scripts/images.sh build
 
 images-test: install infra-up images ## the images run read-only as 10001 without capabilities; the demo meeting through them
-	$(UV) run --frozen pytest tests/deploy/test_images.py $(PYTEST_ARGS)
+	ZS_IMAGES_TEST=1 $(UV) run --frozen pytest tests/deploy/test_images.py $(PYTEST_ARGS)
 	@cat .cache/images/sizes.txt

@@ -118,10 +118,11 @@ uv_image() {
 }
 
 services() {
-  local commit service started
+  local commit service started previous
   commit=$(git rev-parse HEAD)
   for service in "${SERVICES[@]}"; do
     started=$SECONDS
+    previous=$("${podman[@]}" image inspect --format '{{.Id}}' "localhost/zoomsymbl-$service:$IMAGE_TAG" 2>/dev/null || true)
     log "building localhost/zoomsymbl-$service:$IMAGE_TAG"
     "${podman[@]}" build --network host "${limits[@]}" -f deploy/docker/Dockerfile \
       --build-arg SERVICE="$service" --build-arg PORT="${PORT[$service]}" \
@@ -130,6 +131,10 @@ services() {
       -t "localhost/zoomsymbl-$service:$IMAGE_TAG" . >"$CACHE/build-$service.log" 2>&1 ||
       { tail -30 "$CACHE/build-$service.log" >&2; echo "build of $service failed: $CACHE/build-$service.log" >&2; exit 1; }
     log "built $service in $((SECONDS - started)) s"
+    # The image this tag named before is now untagged: remove it (only it; kept if something still uses it).
+    if [[ -n $previous && $previous != $("${podman[@]}" image inspect --format '{{.Id}}' "localhost/zoomsymbl-$service:$IMAGE_TAG") ]]; then
+      "${podman[@]}" rmi "$previous" >/dev/null 2>&1 || true
+    fi
   done
 }
 

@@ -6,8 +6,9 @@ what the chart mounts) as its only writable paths, host networking to reach the 
 prefix, database and bucket), and the sandboxes as host processes: the ``running_stack`` the demo uses, with a
 ``service_command`` that starts containers instead of processes. The demo meeting goes to the default tenant
 (AssemblyAI + its LLM Gateway) and to a tenant that uses the transcriber, so all five containers carry it.
-Skips unless podman is installed and the five images exist (`make images`); the images' sizes are written to
-.cache/images/sizes.txt (docs/images.md).
+Runs from `make images-test` (which builds the images from this checkout first and sets ZS_IMAGES_TEST=1);
+skips otherwise, and when podman or an image is missing. The images' sizes go to .cache/images/sizes.txt
+(docs/images.md).
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ def podman(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 def _missing() -> str | None:
+    if os.environ.get("ZS_IMAGES_TEST") != "1":
+        # Images built from an older checkout would test old code against today's sandboxes (in `make test`).
+        return "runs from make images-test, which builds the images from this checkout first (ZS_IMAGES_TEST=1)"
     if PODMAN is None:
         return "podman is not installed (make images installs it)"
     try:
