@@ -58,6 +58,8 @@ class SubmitRequest:
     # Where the audio is in our own object storage (a self-hosted provider reads it there).
     object_bucket: str = ""
     object_key: str = ""
+    # Zoom's own transcript of the meeting (WebVTT), for the ``zoom`` source; None when Zoom has none (yet).
+    transcript: AudioOpener | None = None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The account key names the provider account whose limits a job counts against (limiter document id,
 ``jobs.limiter_key``): the Symbl app id, a hash of the AssemblyAI API key, or ``whisper:local`` (the
-deployment's own transcriber) — never a secret.
+deployment's own transcriber), ``zoom:transcript`` (Zoom's transcript) — never a secret.
 Tenants sharing one provider account share its key, and therefore its limiter.
 """
 
@@ -21,9 +21,11 @@ from zoomsymbl_common.providers.assemblyai import AssemblyAIProvider
 from zoomsymbl_common.providers.base import SpeechProvider
 from zoomsymbl_common.providers.symbl import SymblProvider
 from zoomsymbl_common.providers.whisper import WhisperProvider
+from zoomsymbl_common.providers.zoom_transcript import ZoomTranscriptProvider
 from zoomsymbl_common.tenants import TenantConfig
 
 WHISPER_ACCOUNT = "whisper:local"
+ZOOM_ACCOUNT = "zoom:transcript"
 
 
 def provider_account_key(tenant: TenantConfig) -> str:
@@ -32,6 +34,8 @@ def provider_account_key(tenant: TenantConfig) -> str:
         return f"symbl:{tenant.symbl_app_id}"
     if tenant.provider == "whisper":
         return WHISPER_ACCOUNT
+    if tenant.provider == "zoom":
+        return ZOOM_ACCOUNT
     digest = hashlib.sha256(tenant.assemblyai_api_key.get_secret_value().encode("utf-8")).hexdigest()
     return f"assemblyai:{digest[:16]}"
 
@@ -45,12 +49,17 @@ def make_provider(
 ) -> SpeechProvider:
     """The client of ``tenant``'s provider; raises :class:`ConfigError` when its credentials are missing.
 
-    The ``whisper`` provider is our own transcriber, reached through MongoDB (``mongo``).
+    The ``whisper`` provider is our own transcriber and ``zoom`` Zoom's own transcript, both reached
+    through MongoDB (``mongo``).
     """
     if tenant.provider == "whisper":
         if mongo is None:
             raise ConfigError(f"tenant {tenant.id!r} uses whisper, which this service cannot reach without MongoDB")
         return WhisperProvider(mongo)
+    if tenant.provider == "zoom":
+        if mongo is None:
+            raise ConfigError(f"tenant {tenant.id!r} uses zoom, which this service cannot reach without MongoDB")
+        return ZoomTranscriptProvider(mongo)
     if tenant.provider == "symbl":
         secret = tenant.symbl_app_secret
         if not tenant.symbl_app_id or not secret.get_secret_value():

@@ -55,12 +55,13 @@ class StoredInsights(Record):
 
 
 class Utterance(Record):
-    """One utterance the transcriber found (times in seconds, rounded to milliseconds)."""
+    """One utterance the transcriber (or Zoom's transcript) has (times in seconds, rounded to milliseconds)."""
 
     channel: int = Field(ge=1)
     start: float = Field(ge=0)
     end: float = Field(ge=0)
     text: Annotated[str, Field(max_length=100_000)]
+    speaker: Annotated[str, Field(max_length=256)] | None = None  # named by the source (Zoom's transcript)
 
 
 class Transcription(Record):

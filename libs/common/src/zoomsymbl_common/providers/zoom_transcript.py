@@ -1,0 +1,127 @@
+"""The ``zoom`` source: Zoom's own audio transcript (WebVTT) instead of a speech provider.
+
+It speaks the provider interface like the self-hosted ``whisper`` provider, over MongoDB:
+
+- ``submit`` (submitter) reads the meeting's transcript file from our object storage (the mixer stored
+  it next to the audio), parses it (:mod:`zoomsymbl_common.webvtt`) and records the finished job in
+  ``transcriptions`` with every utterance and its speaker; nothing leaves the network and the job is
+  complete at once, so the submitter reports ``completed`` itself (``JobStatusReported(via="worker")``);
+- ``job_status`` and ``fetch_insights`` (notifier) read it back; the insights engine derives the summary,
+  topics, questions, action items, follow-ups and decisions, as for ``whisper``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import ValidationError
+from pymongo.asynchronous.collection import AsyncCollection
+
+from zoomsymbl_common.errors import PoisonInputError, RetryableError
+from zoomsymbl_common.events import Provider, utcnow
+from zoomsymbl_common.mongo import Document, Mongo, guarded
+from zoomsymbl_common.providers.base import (
+    AudioOpener,
+    Insights,
+    JobState,
+    ProviderLimits,
+    SubmitRequest,
+    SubmittedJob,
+    TranscriptMessage,
+)
+from zoomsymbl_common.records import TRANSCRIPTIONS, Transcription, Utterance
+from zoomsymbl_common.webvtt import Cue, parse
+
+SOURCE = "Zoom transcript"
+UNKNOWN_SPEAKER = "Unknown speaker"
+# A day of speech is a few MiB of WebVTT; the mixer refuses larger files, this is the second fence.
+MAX_TRANSCRIPT_BYTES = 64 << 20
+MAX_UTTERANCES = 200_000
+# The transcript is read, not uploaded: no size limit and no splitting past a week of audio.
+ZOOM_LIMITS = ProviderLimits(
+    max_file_seconds=7 * 24 * 3600,
+    max_upload_bytes=1 << 50,
+    max_url_bytes=1 << 50,
+    caps_concurrency_with_429=False,
+)
+
+
+async def read_bounded(opener: AudioOpener, limit: int = MAX_TRANSCRIPT_BYTES) -> bytes:
+    """All bytes ``opener`` streams; :class:`PoisonInputError` past ``limit``."""
+    data = bytearray()
+    async for chunk in opener():
+        data += chunk
+        if len(data) > limit:
+            raise PoisonInputError(f"Zoom's transcript is larger than {limit} bytes", stage="transcript")
+    return bytes(data)
+
+
+def utterances(cues: tuple[Cue, ...]) -> list[Document]:
+    """The cues as stored utterances (one channel: Zoom names the speakers itself)."""
+    return [
+        Utterance(channel=1, start=round(c.start, 3), end=round(c.end, 3), text=c.text, speaker=c.speaker).model_dump()
+        for c in cues[:MAX_UTTERANCES]
+    ]
+
+
+def messages_from(doc: Document) -> tuple[TranscriptMessage, ...]:
+    """The stored utterances as transcript messages under Zoom's speaker names (no channel to rename)."""
+    found = []
+    for raw in (doc.get("utterances") or [])[:MAX_UTTERANCES]:
+        try:
+            u = Utterance.model_validate(raw)
+        except ValidationError:
+            continue  # one unreadable utterance does not cost the transcript
+        found.append(TranscriptMessage(u.speaker or UNKNOWN_SPEAKER, u.text[:5000], u.start, max(u.start, u.end)))
+    return tuple(sorted(found, key=lambda m: m.start_seconds))
+
+
+class ZoomTranscriptProvider:
+    """:class:`~zoomsymbl_common.providers.base.SpeechProvider` over Zoom's own transcript."""
+
+    name: Provider = "zoom"
+    limits: ProviderLimits = ZOOM_LIMITS
+
+    def __init__(self, mongo: Mongo) -> None:
+        self._col: AsyncCollection[Document] = mongo.db[TRANSCRIPTIONS]
+
+    async def submit(self, request: SubmitRequest) -> SubmittedJob:
+        """Parse the transcript and record the finished job; poison when Zoom gave none or an empty one."""
+        if request.transcript is None:
+            raise PoisonInputError("Zoom has no transcript of this meeting", stage="transcript")
+        cues = parse(await read_bounded(request.transcript))
+        if not cues:
+            raise PoisonInputError("Zoom's transcript has no cue", stage="transcript")
+        job_id = f"zoom-{uuid.uuid4().hex}"
+        now = utcnow()
+        doc = Transcription(
+            id=job_id,
+            status="completed",
+            bucket=request.object_bucket,
+            object_key=request.object_key,
+            language=request.language,
+            duration_seconds=request.duration_seconds,
+            name=request.name[:1000],
+            created_at=now,
+            finished_at=now,
+            model=SOURCE,
+        ).to_document()
+        doc["utterances"] = utterances(cues)
+        await guarded(self._col.insert_one(doc))
+        return SubmittedJob(job_id=job_id, conversation_id=job_id)
+
+    async def job_status(self, job_id: str) -> JobState:
+        """Completed once recorded; a job nobody recorded is failed."""
+        doc = await guarded(self._col.find_one({"_id": job_id}, {"utterances": 0}))
+        if doc is None:
+            return JobState("failed", reason=f"no transcript job {job_id!r}")
+        return JobState(Transcription.from_document(doc).status)
+
+    async def fetch_insights(self, job: SubmittedJob) -> Insights:
+        """The transcript under Zoom's speaker names; the insights engine derives the rest."""
+        doc = await guarded(self._col.find_one({"_id": job.job_id}))
+        if doc is None:
+            raise PoisonInputError(f"no transcript job {job.job_id!r}", stage="insights")
+        if Transcription.from_document(doc).status != "completed":
+            raise RetryableError(f"transcript job {job.job_id!r} is not completed")
+        return Insights(messages=messages_from(doc), extra={"source": SOURCE})
