@@ -40,6 +40,7 @@ from zoomsymbl_mixer.hosts import GuardedResolver, HostPolicy
 from zoomsymbl_mixer.mixing import MixConfig, Mixer
 from zoomsymbl_mixer.settings import Settings
 from zoomsymbl_mixer.state import MeetingState
+from zoomsymbl_mixer.transcripts import TranscriptMixer
 
 SETTINGS = web.AppKey("settings", Settings)
 OBJECTS = web.AppKey("objects", ObjectStore)
@@ -132,20 +133,31 @@ async def _mixer(app: web.Application) -> AsyncIterator[None]:
 
     zoom = ZoomAccess(settings)
     try:
+        state = MeetingState(app[MONGO].db)
+        config = mix_config(settings)
+
+        async def announce(event: AudioMixed) -> None:
+            await transcripts.announce(event)
+
         mixer = Mixer(
-            state=MeetingState(app[MONGO].db),
+            state=state,
             objects=app[OBJECTS],
             tenants=app[TENANTS],
             fetcher_for=zoom.fetcher_for,
             api_for=zoom.api_for,
-            publish=publish,
-            config=mix_config(settings),
+            publish=announce,
+            config=config,
         )
+        # Zoom's own transcript files (TRANSCRIPT, CC) are stored first and named in AudioMixed.
+        transcripts = TranscriptMixer(
+            mixer, state, app[OBJECTS], app[TENANTS], zoom.fetcher_for, zoom.api_for, publish,
+            token_margin=config.token_margin,
+        )  # fmt: skip
         app[MIXER] = mixer
         register_subscribers(
             broker,
             make_consumer(app, broker, SERVICE, retry_policy(settings)),
-            partial(on_recording_completed, mixer=mixer, metrics=app[METRICS]),
+            partial(on_recording_completed, mixer=transcripts, metrics=app[METRICS]),
             give_up(mixer.state, app[METRICS], publish_failure),
             concurrent_meetings=settings.concurrent_meetings,
             max_poll_interval_ms=settings.kafka_max_poll_interval_ms,

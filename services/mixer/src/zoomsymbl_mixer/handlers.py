@@ -44,7 +44,7 @@ class MixerMetrics:
 class MeetingMixer(Protocol):
     """What the handler needs of :class:`~zoomsymbl_mixer.mixing.Mixer`."""
 
-    async def on_recording_completed(self, event: RecordingCompleted) -> AudioMixed: ...
+    async def on_recording_completed(self, event: RecordingCompleted) -> AudioMixed | None: ...
 
 
 class FailureMarker(Protocol):
@@ -58,8 +58,11 @@ def group_id(prefix: str) -> str:
     return f"{prefix}zoomsymbl-{SERVICE}"
 
 
-async def on_recording_completed(event: RecordingCompleted, mixer: MeetingMixer, metrics: MixerMetrics) -> AudioMixed:
-    """Mix one meeting; unexpected exceptions become retryable failures with a clear reason."""
+async def on_recording_completed(
+    event: RecordingCompleted, mixer: MeetingMixer, metrics: MixerMetrics
+) -> AudioMixed | None:
+    """Mix one meeting (None: only Zoom's transcripts came, stored); unexpected exceptions become
+    retryable failures with a clear reason."""
     started = time.monotonic()
     try:
         mixed = await mixer.on_recording_completed(event)
@@ -70,7 +73,7 @@ async def on_recording_completed(event: RecordingCompleted, mixer: MeetingMixer,
         metrics.meetings.labels("error").inc()
         log.exception("unexpected failure", extra={"tenant": event.tenant, "meeting_uuid": event.meeting_uuid})
         raise RetryableError(f"unexpected {type(exc).__name__} in the mixer") from exc
-    metrics.meetings.labels("mixed").inc()
+    metrics.meetings.labels("mixed" if mixed is not None else "transcripts_only").inc()
     metrics.seconds.observe(time.monotonic() - started)
     return mixed
 

@@ -10,11 +10,12 @@ redelivered event re-publishes the same ``AudioMixed`` instead of mixing again.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from zoomsymbl_common.events import (
@@ -23,14 +24,17 @@ from zoomsymbl_common.events import (
     ChannelAssignment,
     RecordingCompleted,
     SpeakerStats,
+    TranscriptObject,
     stable_id,
     utcnow,
 )
 from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.mongo import Document, guarded
 from zoomsymbl_common.records import (
+    CONVERSATIONS,
     MEETINGS,
     SECRETS,
+    ConversationMetadata,
     Failure,
     MalformedRecord,
     MeetingSecret,
@@ -112,6 +116,15 @@ def audio_mixed(event: RecordingCompleted, record: MixRecord) -> AudioMixed:
     )
 
 
+def with_transcripts(mixed: AudioMixed, transcripts: tuple[TranscriptObject, ...]) -> AudioMixed:
+    """``mixed`` naming Zoom's transcript files; they are inputs too, so a transcript that arrives after
+    the mix gives a new ``event_id`` (and the same files the same one)."""
+    if not transcripts:
+        return mixed
+    event_id = stable_id(mixed.event_id, *(t.file_id for t in transcripts))
+    return mixed.model_copy(update={"event_id": event_id, "transcripts": transcripts})
+
+
 class MeetingState:
     """Reads and writes of the mixer on ``meetings`` and ``meeting_secrets``."""
 
@@ -141,6 +154,41 @@ class MeetingState:
         )
         return MixRecord.model_validate(doc["mix"]) if doc and isinstance(doc.get("mix"), dict) else None
 
+    async def current_mix(self, tenant: str, meeting_uuid: str) -> MixRecord | None:
+        """The meeting's latest mix, whatever its inputs (a transcript arriving later joins it)."""
+        doc = await guarded(self.db[MEETINGS].find_one(meeting_key(tenant, meeting_uuid), {"mix": 1}))
+        return MixRecord.model_validate(doc["mix"]) if doc and isinstance(doc.get("mix"), dict) else None
+
+    async def transcripts_of(self, tenant: str, meeting_uuid: str) -> tuple[TranscriptObject, ...]:
+        """The Zoom transcript files stored for the meeting (transcript before captions)."""
+        doc = await guarded(self.db[MEETINGS].find_one(meeting_key(tenant, meeting_uuid), {"transcripts": 1}))
+        stored = doc.get("transcripts") if doc else None
+        found: dict[str, TranscriptObject] = {}
+        for raw in stored if isinstance(stored, list) else []:
+            try:
+                item = TranscriptObject.model_validate(raw)
+            except ValidationError:
+                continue  # an unreadable entry costs only itself
+            found[item.file_id] = item
+        return _ordered(found.values())
+
+    async def add_transcripts(
+        self, event: RecordingCompleted, found: tuple[TranscriptObject, ...]
+    ) -> tuple[TranscriptObject, ...]:
+        """Record ``found`` on the meeting (one entry per file id); all its transcript files afterwards."""
+        known = {t.file_id: t for t in await self.transcripts_of(event.tenant, event.meeting_uuid)}
+        if not found:
+            return _ordered(known.values())
+        known.update((t.file_id, t) for t in found)
+        merged = _ordered(known.values())
+        insert = meeting_insert(
+            host_email=event.host_email, topic=event.topic_text, generation=event.generation, created_at=utcnow()
+        )
+        update = {"$set": {"transcripts": [t.model_dump() for t in merged], "updated_at": utcnow()},
+                  "$setOnInsert": insert}  # fmt: skip
+        await guarded(self.db[MEETINGS].update_one(meeting_key(event.tenant, event.meeting_uuid), update, upsert=True))
+        return merged
+
     async def record_mix(self, event: RecordingCompleted, record: MixRecord) -> bool:
         """Store the mix on the meeting and advance it to ``mixed``; False when it was further along."""
         now = utcnow()
@@ -154,7 +202,13 @@ class MeetingState:
             ).to_document(),
             "objects.raw": [raw.model_dump() for raw in record.raw_objects],
             "updated_at": now,
+            "platform": event.platform,
         }
+        if event.phone_call is not None:
+            fields["call"] = event.phone_call.model_dump(mode="json")
+            # The phone user's e-mail is resolved by the mixer, after ingest: set it, not only on insert.
+            if event.host_email:
+                fields["host_email"] = event.host_email
         trace_id = current_trace_id()
         if trace_id:
             # The trace started by ingest's webhook span: `zoomsymbl status` shows it for Grafana/Tempo.
@@ -164,6 +218,15 @@ class MeetingState:
             return True
         await guarded(self.db[MEETINGS].update_one(meeting_key(event.tenant, event.meeting_uuid), {"$set": fields}))
         return False
+
+    async def store_metadata(self, metadata: ConversationMetadata) -> None:
+        """Keep the conversation's archive record (one per tenant and meeting; the latest mix wins)."""
+        document = metadata.to_document()
+        await guarded(
+            self.db[CONVERSATIONS].replace_one(
+                meeting_key(metadata.tenant, metadata.meeting_uuid), document, upsert=True
+            )
+        )
 
     async def mark_failed(self, event: RecordingCompleted, stage: str, reason: str) -> bool:
         """Mark the meeting failed by the mixer with ``stage`` and ``reason``, unless it moved on."""
@@ -184,3 +247,7 @@ class MeetingState:
         except DuplicateKeyError:
             return False
         return result.matched_count > 0 or result.upserted_id is not None
+
+
+def _ordered(items: Iterable[TranscriptObject]) -> tuple[TranscriptObject, ...]:
+    return tuple(sorted(items, key=lambda t: (t.kind != "transcript", t.file_id)))
