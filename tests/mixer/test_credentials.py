@@ -45,6 +45,9 @@ class FakeApi:
             raise self.recordings
         return self.recordings
 
+    async def user_email(self, user_id: str) -> str:
+        return ""
+
     async def past_meeting_participants(self, uuid: str) -> tuple[tuple[str, str], ...]:
         return ()
 

@@ -26,6 +26,7 @@ from pymongo.errors import (
 from zoomsymbl_common.errors import MongoUnavailable
 from zoomsymbl_common.records.names import (
     CONSUMER_ATTEMPTS,
+    CONVERSATIONS,
     EARLY_CALLBACKS,
     EMAIL_CLAIMS,
     EMAILS,
@@ -53,6 +54,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     MEETINGS: [
         IndexModel([("tenant", ASCENDING), ("meeting_uuid", ASCENDING)], unique=True, name="meeting_unique"),
         IndexModel([("stage", ASCENDING), ("updated_at", ASCENDING)], name="stage_updated"),
+    ],
+    CONVERSATIONS: [
+        IndexModel([("tenant", ASCENDING), ("meeting_uuid", ASCENDING)], unique=True, name="conversation_unique"),
     ],
     RECEIPTS: [
         IndexModel([("key", ASCENDING)], unique=True, name="receipt_unique"),

@@ -68,6 +68,14 @@ class RecordingPage:
 
 
 @dataclass(frozen=True)
+class PhoneRecordingPage:
+    """One page of ``GET /phone/recordings`` (the account's Zoom Phone call recordings)."""
+
+    recordings: tuple[JsonObject, ...]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
 class _Token:
     value: SecretStr
     refresh_at: float
@@ -129,6 +137,28 @@ class ZoomClient:
         items = tuple(m for m in meetings if isinstance(m, dict)) if isinstance(meetings, list) else ()
         token = data.get("next_page_token")
         return RecordingPage(meetings=items, next_page_token=token if isinstance(token, str) else "")
+
+    async def list_phone_recordings(
+        self, from_: date, to: date, page_token: str = "", *, page_size: int = MAX_PAGE_SIZE
+    ) -> PhoneRecordingPage:
+        """One page of the account's Zoom Phone recordings between two dates (at most one month).
+
+        ``GET /phone/recordings`` (scope ``phone:read:list_recordings:admin``, rate-limit label Medium).
+        """
+        params = {"from": from_.isoformat(), "to": to.isoformat(), "page_size": str(page_size)}
+        if page_token:
+            params["next_page_token"] = page_token
+        data = await self.get_json("/phone/recordings", params, what="list phone recordings")
+        entries = data.get("recordings")
+        items = tuple(r for r in entries if isinstance(r, dict)) if isinstance(entries, list) else ()
+        token = data.get("next_page_token")
+        return PhoneRecordingPage(recordings=items, next_page_token=token if isinstance(token, str) else "")
+
+    async def user_email(self, user_id: str) -> str:
+        """The e-mail of a Zoom user (``GET /users/{userId}``, scope ``user:read:user:admin``); empty if none."""
+        data = await self.get_json(f"/users/{quote(user_id, safe='')}", {}, what="get user")
+        email = data.get("email")
+        return email.strip()[:320] if isinstance(email, str) and "@" in email else ""
 
     async def get_meeting_recordings(self, uuid: str) -> JsonObject:
         """``GET /meetings/{uuid}/recordings`` (download URLs, participant files) for one meeting instance."""

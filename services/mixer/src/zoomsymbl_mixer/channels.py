@@ -20,9 +20,11 @@ from typing import Literal
 
 from zoomsymbl_common.events import ChannelAssignment, RecordingCompleted, RecordingFile
 
-InputKind = Literal["participants", "audio_only", "video"]
+InputKind = Literal["participants", "audio_only", "video", "phone"]
 OTHERS = "Others"
 MEETING_AUDIO = "Meeting audio"
+CALL_AUDIO = "Call audio"
+CALL_SIDES = ("Call side 1", "Call side 2")
 _AUDIO_TYPES = frozenset({"M4A", "MP4", "M4V", "MP3", "WAV", "AAC", "OGG", "OPUS", "FLAC", "WEBM"})
 _EXT = re.compile(r"^[a-z0-9]{1,8}$")
 
@@ -48,6 +50,8 @@ class Track:
     path: str
     duration: float
     sample_rate: int = 32_000
+    channels: int = 1
+    source_channel: int | None = None  # one channel of a multichannel file (a stereo phone recording)
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,14 @@ def _is_audio(file: RecordingFile, *, untyped_ok: bool = False) -> bool:
 
 
 def selections(event: RecordingCompleted) -> list[Selection]:
-    """Candidate inputs: participant tracks, else the ``audio_only`` M4A, else an MP4's audio."""
+    """Candidate inputs: participant tracks, else the ``audio_only`` M4A, else an MP4's audio.
+
+    A Zoom Phone recording is its one MP3: nothing else to choose from.
+    """
+    if event.platform == "zoom_phone":
+        return [Selection("phone", tuple(f for f in event.fallback_files if _is_audio(f)))] if any(
+            _is_audio(f) for f in event.fallback_files
+        ) else []
     found: list[Selection] = []
     tracks = tuple(f for f in event.participant_tracks if _is_audio(f, untyped_ok=True))
     if tracks:
@@ -174,13 +185,30 @@ def plan_mix(
     order = sorted(range(len(tracks)), key=lambda i: _order_key(tracks[i], delays[i]))
     groups = _group(tracks, delays, order)
     total = max(delays[i] / 1000 + t.duration for i, t in enumerate(tracks))
-    if kind != "participants":
+    if kind == "phone":
+        channels = _call_channels(tracks)
+    elif kind != "participants":
         channels = [Channel(MEETING_AUDIO, None, tuple(members), True) for members in groups]
     elif len(groups) <= max_channels:
         channels = [_own_channel(tracks, g) for g in groups]
     else:
         channels = _with_overflow(tracks, groups, max_channels, talk_seconds or {})
     return MixPlan(tuple(tracks), delays, tuple(channels), total)
+
+
+def split_stereo(track: Track) -> list[Track]:
+    """A two-channel phone recording as two tracks, one per side (each read from its own channel)."""
+    if track.channels != 2:
+        return [track]
+    return [dataclasses.replace(track, channels=1, source_channel=side) for side in (0, 1)]
+
+
+def _call_channels(tracks: Sequence[Track]) -> list[Channel]:
+    # Zoom documents phone recordings as mono: one shared channel, the provider separates the speakers.
+    # When Zoom gives two channels they are kept apart; which side is the caller Zoom does not say.
+    if len(tracks) == 2 and all(t.source_channel is not None for t in tracks):
+        return [Channel(name, None, (i,), False) for i, name in enumerate(CALL_SIDES)]
+    return [Channel(CALL_AUDIO, None, tuple(range(len(tracks))), True)]
 
 
 def _own_channel(tracks: Sequence[Track], members: Sequence[int]) -> Channel:

@@ -17,15 +17,18 @@ from datetime import timedelta
 from typing import Any, Literal, Protocol
 
 from pydantic import SecretStr
+from yarl import URL
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.tenants import TenantConfig, has_oauth
 from zoomsymbl_common.zoom import ZoomApiError, call_with_retries
 
-from zoomsymbl_mixer.errors import NoCredentials, TrackMissing
+from zoomsymbl_mixer.errors import DownloadRefused, NoCredentials, TrackMissing
+from zoomsymbl_mixer.hosts import host_matches
 from zoomsymbl_mixer.state import DownloadToken
 
 log = logging.getLogger("zoomsymbl.mixer.credentials")
 BearerKind = Literal["download_token", "oauth"]
+PHONE_DOWNLOAD_PATH = "/phone/recording/download/"
 
 
 class RecordingsApi(Protocol):
@@ -38,6 +41,8 @@ class RecordingsApi(Protocol):
     async def get_meeting_recordings(self, uuid: str) -> dict[str, Any]: ...
 
     async def past_meeting_participants(self, uuid: str) -> tuple[tuple[str, str], ...]: ...
+
+    async def user_email(self, user_id: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,30 @@ def download_urls(recordings: Mapping[str, Any]) -> dict[str, str]:
     return urls
 
 
+def phone_download_allowed(url: str, tenant: TenantConfig) -> bool:
+    """True when ``url`` is Zoom's phone-recording download endpoint, the only place a phone recording's
+    OAuth token goes: ``https://<a Zoom host>/v2/phone/recording/download/…`` on port 443, or the same path
+    under the tenant's ``zoom_api_base`` (where the token is sent anyway).
+
+    Phone webhooks carry no download token and the API lists no other URL, so the event's URL is used;
+    this rule keeps a leaked webhook secret from choosing where the account's token is sent.
+    """
+    if url.startswith(tenant.zoom_api_base.rstrip("/") + PHONE_DOWNLOAD_PATH):
+        return True
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return False
+    return (
+        parsed.scheme == "https"
+        and parsed.port == 443
+        and parsed.host is not None
+        and host_matches(parsed.host, tenant.download_allowed_hosts)
+        and parsed.path.startswith("/v2" + PHONE_DOWNLOAD_PATH)
+        and not parsed.user
+    )
+
+
 class Credentials:
     """The Bearer of one meeting; call :meth:`current`, and :meth:`rejected` when Zoom refuses it."""
 
@@ -74,8 +103,10 @@ class Credentials:
         *,
         margin: timedelta = timedelta(minutes=5),
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        phone: bool = False,
     ) -> None:
         self.tenant = tenant
+        self.phone = phone
         self._sleep = sleep
         self.meeting_uuid = meeting_uuid
         self.api = api if api is not None and has_oauth(tenant) else None
@@ -127,6 +158,10 @@ class Credentials:
         pick where our OAuth token is sent.
         """
         if bearer.kind != "oauth" or self.api is None:
+            return event_url
+        if self.phone:
+            if not phone_download_allowed(event_url, self.tenant):
+                raise DownloadRefused(URL(event_url).host or "?", "not Zoom's phone recording download endpoint")
             return event_url
         async with self._lock:
             if self._fresh is None:

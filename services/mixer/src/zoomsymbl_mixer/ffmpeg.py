@@ -93,8 +93,8 @@ def filter_graph(plan: MixPlan, sample_rate: int, silence: SilenceSettings | Non
     """Delay each track to its place on the meeting clock, pad it to the end, join into N channels."""
     total = _seconds(plan.total_seconds)
     parts = [
-        f"[{i}:a:0]aformat=sample_fmts=fltp:sample_rates={sample_rate}:channel_layouts=mono,"
-        f"adelay=delays={delay}:all=1,apad=whole_dur={total}[t{i}]"
+        f"[{i}:a:0]{_pick(plan.tracks[i].source_channel)}aformat=sample_fmts=fltp:sample_rates={sample_rate}"
+        f":channel_layouts=mono,adelay=delays={delay}:all=1,apad=whole_dur={total}[t{i}]"
         for i, delay in enumerate(plan.delays_ms)
     ]
     labels = []
@@ -117,6 +117,11 @@ def filter_graph(plan: MixPlan, sample_rate: int, silence: SilenceSettings | Non
         parts.append(f"{joined},asplit=2[out][an]")
         parts.append(f"[an]aresample={ANALYSIS_RATE}:filter_size=1:phase_shift=0,{silencedetect(silence)},anullsink")
     return ";".join(parts)
+
+
+def _pick(source_channel: int | None) -> str:
+    """Keep one channel of a multichannel input (a stereo phone recording's side), else nothing."""
+    return "" if source_channel is None else f"pan=mono|c0=c{source_channel},"
 
 
 def silencedetect(silence: SilenceSettings) -> str:

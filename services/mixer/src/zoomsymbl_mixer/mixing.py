@@ -26,7 +26,7 @@ from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.assemblyai import ASSEMBLYAI_LIMITS
 from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
-from zoomsymbl_common.zoom import ZoomApiError
+from zoomsymbl_common.zoom import ZoomApiError, call_with_retries
 
 from zoomsymbl_mixer.analytics import SilenceLog, speaker_stats
 from zoomsymbl_mixer.channels import (
@@ -38,6 +38,7 @@ from zoomsymbl_mixer.channels import (
     per_track,
     plan_mix,
     selections,
+    split_stereo,
     with_emails,
 )
 from zoomsymbl_mixer.credentials import Credentials, RecordingsApi
@@ -52,6 +53,7 @@ from zoomsymbl_mixer.ffmpeg import (
     merge_args,
     resolve_format,
 )
+from zoomsymbl_mixer.metadata import conversation_metadata, metadata_json, metadata_key
 from zoomsymbl_mixer.settings import OutputFormatSetting
 from zoomsymbl_mixer.space import check_space, space_needed
 from zoomsymbl_mixer.state import MeetingState, MixRecord, audio_mixed
@@ -116,6 +118,8 @@ class Mixer:
         tenant = self.tenants.get(event.tenant)
         if tenant is None:
             raise UnknownTenant(event.tenant)
+        if event.platform == "zoom_phone" and not event.host_email:
+            event = await self._with_phone_user(event, tenant)
         choices = selections(event)
         if not choices:
             raise NothingToMix("the recording lists no completed audio file")
@@ -127,10 +131,27 @@ class Mixer:
         else:
             log.info("mix exists, announcing it again", extra=_fields(event, input_hash=digest))
         await self.state.record_mix(event, record)
+        await self._store_metadata(event, record)
         mixed = audio_mixed(event, record)
         await self.publish(mixed)
         log.info("audio mixed", extra=_fields(event, channels=mixed.channels, seconds=mixed.duration_seconds))
         return mixed
+
+    async def _store_metadata(self, event: RecordingCompleted, record: MixRecord) -> None:
+        """The conversation's archive record, in MongoDB and as JSON next to its media in S3."""
+        metadata = conversation_metadata(event, record)
+        await self.state.store_metadata(metadata)
+        body = metadata_json(metadata)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield body
+
+        try:
+            await self.objects.put_stream(
+                metadata_key(event.tenant, event.meeting_uuid), chunks(), content_type="application/json"
+            )
+        except ObjectRejected as exc:
+            raise rejected_at("upload", exc) from exc
 
     def _params(self, tenant: TenantConfig) -> dict[str, object]:
         silence = self.config.silence
@@ -178,7 +199,8 @@ class Mixer:
             size_bytes=size,
             channel_map=plan.assignments(),
             speaker_stats=speaker_stats(merged.silence_log.silences(probe.duration), probe.duration),
-            diarization=choice.diarization or overflowed(plan),
+            # A channel several people share needs the provider to separate them (audio_only, Others, a mono call).
+            diarization=any(c.mixed for c in plan.channels),
             raw_objects=tuple(f.raw for f in fetched if f.raw is not None),
             missing_files=tuple(f.file.file_id for f in fetched if f.track is None),
         )
@@ -199,10 +221,31 @@ class Mixer:
             return plan
         return with_emails(plan, people)
 
+    async def _with_phone_user(self, event: RecordingCompleted, tenant: TenantConfig) -> RecordingCompleted:
+        """The phone call's recipient: the recorded user's Zoom e-mail (``GET /users/{id}``); Zoom's phone
+        payloads carry only the user's id. Without it the call is still processed, and nobody is e-mailed.
+        """
+        api = self.api_for(tenant)
+        call = event.phone_call
+        user_id = (call.user_id or call.owner_id) if call else event.host_id
+        if api is None or not user_id:
+            return event
+        try:
+            email = await call_with_retries(lambda: api.user_email(user_id))
+        except (ZoomApiError, RetryableError) as exc:
+            log.info("phone user's e-mail not available", extra=_fields(event, reason=str(exc)[:200]))
+            return event
+        return event.model_copy(update={"host_email": email}) if email else event
+
     async def _loader(self, event: RecordingCompleted, tenant: TenantConfig) -> TrackLoader:
         token = await self.state.download_token(event.tenant, event.meeting_uuid)
         credentials = Credentials(
-            tenant, event.meeting_uuid, token, self.api_for(tenant), margin=self.config.token_margin
+            tenant,
+            event.meeting_uuid,
+            token,
+            self.api_for(tenant),
+            margin=self.config.token_margin,
+            phone=event.platform == "zoom_phone",
         )
         return TrackLoader(
             self.objects,
@@ -225,6 +268,8 @@ class Mixer:
         raise NothingToMix(f"every file is missing at Zoom (tried: {', '.join(c.kind for c in choices)})")
 
     async def _plan(self, tracks: list[Track], tenant: TenantConfig, choice: Selection) -> MixPlan:
+        if choice.kind == "phone":  # one file, no merge: a stereo call keeps its two sides apart
+            return plan_mix([t for track in tracks for t in split_stereo(track)], max_channels=2, kind="phone")
         plan = plan_mix(tracks, max_channels=tenant.max_channels, kind=choice.kind)
         if not overflowed(plan):
             return plan

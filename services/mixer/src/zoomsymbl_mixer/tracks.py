@@ -140,7 +140,7 @@ class TrackLoader:
             except ObjectRejected as exc:
                 raise rejected_at("download", exc) from exc
             probe = await probe_file(local, file.file_id, self.probe_timeout)
-        track = Track(file, str(local), probe.duration, probe.sample_rate)
+        track = Track(file, str(local), probe.duration, probe.sample_rate, channels=probe.channels)
         return Fetched(file, track, RawObject(file_id=file.file_id, key=key, size=size))
 
     async def _fetch(self, file: RecordingFile, key: str, local: Path) -> int:
@@ -167,7 +167,8 @@ class TrackLoader:
             chunks = self.fetcher.stream(file.file_id, url, bearer.token, file.file_size)
             try:
                 async with aclosing(tee_to_file(chunks, local)) as teed:
-                    return await self.objects.put_stream(key, teed, content_type="audio/mp4", part_size=self.part_bytes)
+                    kind = "audio/mpeg" if extension(file) == "mp3" else "audio/mp4"
+                    return await self.objects.put_stream(key, teed, content_type=kind, part_size=self.part_bytes)
             except TokenRejected as exc:
                 log.warning("token rejected", extra={"file_id": file.file_id, "status": exc.status, "code": exc.code})
                 bearer = await self.credentials.rejected(bearer, exc.status, exc.code)

@@ -7,6 +7,14 @@ and one builder of the failure sub-document.
 """
 
 from zoomsymbl_common.records.base import Document, MalformedRecord, Record
+from zoomsymbl_common.records.conversations import (
+    ConversationMetadata,
+    ConversationType,
+    MediaInfo,
+    Party,
+    SourcePlatform,
+    SpeakerMetrics,
+)
 from zoomsymbl_common.records.jobs import EarlyCallback, Job, JobClaim, JobEvent
 from zoomsymbl_common.records.mail import Email, EmailClaim, EmailStatus, email_key
 from zoomsymbl_common.records.meetings import (
@@ -37,6 +45,7 @@ from zoomsymbl_common.records.misc import (
 from zoomsymbl_common.records.names import (
     COLLECTIONS,
     CONSUMER_ATTEMPTS,
+    CONVERSATIONS,
     EARLY_CALLBACKS,
     EMAIL_CLAIMS,
     EMAILS,
@@ -70,6 +79,7 @@ from zoomsymbl_common.records.order import (
 __all__ = [
     "COLLECTIONS",
     "CONSUMER_ATTEMPTS",
+    "CONVERSATIONS",
     "EARLY_CALLBACKS",
     "EMAILS",
     "EMAIL_CLAIMS",
@@ -87,6 +97,8 @@ __all__ = [
     "TRANSCRIPTIONS",
     "ChannelEntry",
     "ConsumerAttempt",
+    "ConversationMetadata",
+    "ConversationType",
     "Document",
     "EarlyCallback",
     "Email",
@@ -99,14 +111,18 @@ __all__ = [
     "LimiterSlot",
     "LimiterTick",
     "MalformedRecord",
+    "MediaInfo",
     "Meeting",
     "MeetingObjects",
     "MeetingSecret",
+    "Party",
     "Progress",
     "RawTrack",
     "Receipt",
     "ReceiptState",
     "Record",
+    "SourcePlatform",
+    "SpeakerMetrics",
     "SpeakerStat",
     "SplitPart",
     "SplitPlan",

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from zoomsymbl_common.events import Provider
+from zoomsymbl_common.events import PhoneCall, Platform, Provider
 from zoomsymbl_common.records.base import Document, Key, MeetingUuid, Name, Record, Tenant
 from zoomsymbl_common.records.order import Failure, Stage
 
@@ -110,6 +110,8 @@ class Meeting(Record):
     failure: Failure | None = None
     topic: Name = ""
     host_email: Annotated[str, Field(max_length=320)] | None = None
+    platform: Platform = Field("zoom_meeting", description="A Zoom Meeting or a Zoom Phone call (the mixer's).")
+    call: PhoneCall | None = Field(None, description="The phone call's metadata (Zoom Phone only).")
     start_time: datetime | None = None
     duration_seconds: float | None = Field(None, ge=0)
     channel_map: Annotated[list[ChannelEntry], BeforeValidator(_channel_entries)] = Field(default_factory=list)

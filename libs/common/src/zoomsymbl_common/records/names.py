@@ -28,6 +28,8 @@ TRANSCRIPTIONS = "transcriptions"
 """Work orders and results of the self-hosted transcriber (the ``whisper`` provider)."""
 CONSUMER_ATTEMPTS = "consumer_attempts"
 """Attempt counts of the consumer policy, one per (service, topic, event id)."""
+CONVERSATIONS = "conversations"
+"""One archive metadata record per meeting or phone call (the mixer's ``ConversationMetadata``)."""
 
 COLLECTIONS: frozenset[str] = frozenset(
     {
@@ -44,6 +46,7 @@ COLLECTIONS: frozenset[str] = frozenset(
         EARLY_CALLBACKS,
         TRANSCRIPTIONS,
         CONSUMER_ATTEMPTS,
+        CONVERSATIONS,
     }
 )
 """Every collection name above."""

@@ -1,0 +1,123 @@
+"""The archive metadata record of one conversation (meeting or phone call): built here, pure, no I/O.
+
+Written by the mixer after every mix, to MongoDB (``conversations``) and as JSON next to the media in
+S3 (:func:`metadata_key`). Speaker metrics are the mixer's own measurements of the mixed file.
+"""
+
+from __future__ import annotations
+
+import json
+
+from zoomsymbl_common.events import CallParty, RecordingCompleted, utcnow
+from zoomsymbl_common.records import ConversationMetadata, ConversationType, MediaInfo, Party, SpeakerMetrics
+from zoomsymbl_common.storage import meeting_key
+
+from zoomsymbl_mixer.state import MixRecord
+
+_VIDEO = ("speaker_view", "gallery_view", "active_speaker", "video")
+_SCREEN = ("shared_screen",)
+
+
+def metadata_key(tenant: str, meeting_uuid: str) -> str:
+    """``raw/{tenant}/{meeting_key}/metadata.json``: next to the raw media (a file id never ends in .json)."""
+    return f"raw/{tenant}/{meeting_key(meeting_uuid)}/metadata.json"
+
+
+def conversation_metadata(event: RecordingCompleted, record: MixRecord) -> ConversationMetadata:
+    """The record of ``event``'s conversation after ``record`` was mixed."""
+    stats = {s.channel: s for s in record.speaker_stats}
+    speakers = [
+        SpeakerMetrics(
+            channel=c.channel,
+            name=c.participant_name,
+            email=c.participant_email,
+            talk_seconds=stats[c.channel].talk_seconds if c.channel in stats else 0.0,
+            silence_ratio=stats[c.channel].silence_ratio if c.channel in stats else 0.0,
+            talk_over_ratio=stats[c.channel].talk_over_ratio if c.channel in stats else 0.0,
+            longest_silence_seconds=stats[c.channel].longest_silence_seconds if c.channel in stats else 0.0,
+        )
+        for c in record.channel_map
+    ]
+    files = (*event.participant_tracks, *event.fallback_files)
+    used = {raw.file_id for raw in record.raw_objects}
+    codecs = sorted({(f.file_type or f.file_extension).upper() for f in files if f.file_id in used} - {""})
+    media = MediaInfo(
+        original_codec=",".join(codecs),
+        original_objects=[raw.key for raw in record.raw_objects],
+        codec=record.format,
+        bucket=record.bucket,
+        object_key=record.object_key,
+        length_seconds=record.duration_seconds,
+        size_bytes=record.size_bytes,
+        channels=record.channels,
+    )
+    common = {
+        "tenant": event.tenant,
+        "meeting_uuid": event.meeting_uuid,
+        "generation": event.generation,
+        "topic": event.topic_text,
+        "recording_failed": bool(record.missing_files),
+        "missing_files": list(record.missing_files),
+        "media": media,
+        "speakers": speakers,
+        "written_at": utcnow(),
+    }
+    call = event.phone_call
+    if event.platform == "zoom_phone" and call is not None:
+        end = call.end_time
+        duration = float(call.duration_seconds) if call.duration_seconds is not None else record.duration_seconds
+        return ConversationMetadata.model_validate(
+            {
+                **common,
+                "source_platform": "Zoom Phone",
+                "conversation_types": ["voice"],
+                "platform_id": call.call_id or call.recording_id,
+                "start_time": call.start_time,
+                "end_time": end,
+                "duration_seconds": duration,
+                "recorded_user": Party(user=event.host_email, name=call.owner_name, number=call.owner_extension),
+                "recorded_user_id": call.user_id or call.owner_id,
+                "from": _party(call.caller),
+                "to": [_party(call.callee)],
+                "direction": call.direction,
+            }
+        )
+    start = event.start_time or min((f.recording_start for f in files if f.recording_start), default=None)
+    end = max((f.recording_end for f in files if f.recording_end), default=None)
+    duration = (end - start).total_seconds() if start and end and end >= start else record.duration_seconds
+    host = Party(user=event.host_email)
+    return ConversationMetadata.model_validate(
+        {
+            **common,
+            "source_platform": "Zoom Meeting",
+            "conversation_types": meeting_types(event),
+            "platform_id": str(event.meeting_id) if event.meeting_id is not None else event.meeting_uuid,
+            "start_time": start,
+            "end_time": end,
+            "duration_seconds": duration,
+            "recorded_user": host,
+            "recorded_user_id": event.host_id,
+            "from": host,
+            "to": [Party(user=c.participant_email or "", name=c.participant_name) for c in record.channel_map],
+        }
+    )
+
+
+def meeting_types(event: RecordingCompleted) -> list[ConversationType]:
+    """voice always; video and screen share when Zoom recorded them (``recording_type`` of the files)."""
+    kinds = {f.recording_type.lower() for f in event.fallback_files}
+    found: list[ConversationType] = ["voice"]
+    if any(marker in kind for kind in kinds for marker in _VIDEO):
+        found.append("video")
+    if any(marker in kind for kind in kinds for marker in _SCREEN):
+        found.append("screen_share")
+    return found
+
+
+def metadata_json(metadata: ConversationMetadata) -> bytes:
+    """The S3 copy: the same fields as MongoDB's, ISO-8601 times, UTF-8."""
+    return json.dumps(metadata.model_dump(mode="json", by_alias=True), ensure_ascii=False, indent=2).encode()
+
+
+def _party(party: CallParty) -> Party:
+    return Party(number=party.did_number or party.number, name=party.name)
