@@ -125,6 +125,24 @@ async def trigger_recording_completed(request: web.Request) -> web.Response:
     return web.json_response({"status": status})
 
 
+async def trigger_transcript_completed(request: web.Request) -> web.Response:
+    """POST /_sandbox/webhooks/transcript-completed: deliver `recording.transcript_completed` now."""
+    try:
+        order = _RecordingCompletedRequest.model_validate(await _json_body(request))
+    except ValidationError as exc:
+        return _invalid(exc)
+    sandbox = request.app[ZOOM_SANDBOX]
+    meeting = sandbox.meetings.get(order.meeting_uuid)
+    if meeting is None or not meeting.spec.transcript:
+        return web.json_response({"error": f"no transcript of meeting {order.meeting_uuid!r}"}, status=404)
+    if sandbox.base_url is None:
+        sandbox.bind(sandbox.base_url_for(request))
+    status = await sandbox.send_transcript_completed(
+        request.app[WEBHOOK_SESSION], order.target_url, order.meeting_uuid, event_ts=order.event_ts
+    )
+    return web.json_response({"status": status})
+
+
 async def trigger_url_validation(request: web.Request) -> web.Response:
     """POST /_sandbox/webhooks/url-validation: run Zoom's endpoint check against `target_url`."""
     try:
@@ -149,4 +167,5 @@ def add_control_routes(app: web.Application) -> None:
     app.router.add_post("/_sandbox/meetings", add_meeting)
     app.router.add_get("/_sandbox/meetings", list_meetings)
     app.router.add_post("/_sandbox/webhooks/recording-completed", trigger_recording_completed)
+    app.router.add_post("/_sandbox/webhooks/transcript-completed", trigger_transcript_completed)
     app.router.add_post("/_sandbox/webhooks/url-validation", trigger_url_validation)

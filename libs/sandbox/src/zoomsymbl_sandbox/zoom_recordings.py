@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid as uuid_lib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,11 @@ from zoomsymbl_sandbox.zoom_audio import MediaFile, MeetingMedia
 from zoomsymbl_sandbox.zoom_specs import MeetingSpec
 
 _FILE_ID_NAMESPACE = uuid_lib.UUID("6f1c3c2e-5a0b-4d7e-9a51-2f0c8e7d4b10")
-FileKind = Literal["audio_only", "video", "participant"]
+FileKind = Literal["audio_only", "video", "participant", "transcript", "cc"]
+_TEXT_KINDS: dict[str, tuple[str, str]] = {
+    "transcript": ("TRANSCRIPT", "audio_transcript"),
+    "cc": ("CC", "closed_caption"),
+}
 
 
 @dataclass(frozen=True)
@@ -33,11 +38,15 @@ class StoredFile:
     @property
     def content_type(self) -> str:
         """The MIME type the download answers with."""
+        if self.kind in _TEXT_KINDS:
+            return "text/vtt"
         return "video/mp4" if self.kind == "video" else "audio/mp4"
 
     @property
     def extension(self) -> str:
         """Zoom's upper-case `file_extension`."""
+        if self.kind in _TEXT_KINDS:
+            return "VTT"
         return "MP4" if self.kind == "video" else "M4A"
 
 
@@ -75,10 +84,15 @@ def _stored(
     )
 
 
-def recorded_meeting(spec: MeetingSpec, media: MeetingMedia) -> RecordedMeeting:
-    """Attach file ids and recording times to the generated media of `spec`."""
+def recorded_meeting(
+    spec: MeetingSpec, media: MeetingMedia, transcripts: Mapping[str, Path] | None = None
+) -> RecordedMeeting:
+    """Attach file ids and recording times to the generated media (and transcript files) of `spec`."""
     total = spec.total_duration_s
     files = [_stored(spec, "audio_only", media.mix, 0, total)]
+    for kind, path in (transcripts or {}).items():
+        text_kind: FileKind = "cc" if kind == "cc" else "transcript"
+        files.append(_stored(spec, text_kind, MediaFile(path, path.stat().st_size), 0, total))
     if media.video is not None:
         files.append(_stored(spec, "video", media.video, 0, total))
     if spec.separate_audio:
@@ -89,12 +103,15 @@ def recorded_meeting(spec: MeetingSpec, media: MeetingMedia) -> RecordedMeeting:
 
 def _recording_file(stored: StoredFile, base_url: str) -> dict[str, Any]:
     recording_type = "audio_only" if stored.kind == "audio_only" else "shared_screen_with_speaker_view"
+    file_type = stored.extension
+    if stored.kind in _TEXT_KINDS:
+        file_type, recording_type = _TEXT_KINDS[stored.kind]
     return {
         "id": stored.file_id,
         "meeting_id": stored.meeting_uuid,
         "recording_start": zoom_time(stored.recording_start),
         "recording_end": zoom_time(stored.recording_end),
-        "file_type": stored.extension,
+        "file_type": file_type,
         "file_extension": stored.extension,
         "file_size": stored.size,
         "play_url": f"{base_url}/rec/play/{stored.file_id}",
@@ -119,10 +136,13 @@ def _participant_file(stored: StoredFile, name: str, base_url: str) -> dict[str,
     }
 
 
-def meeting_object(meeting: RecordedMeeting, account_id: str, base_url: str) -> dict[str, Any]:
-    """The meeting as `payload.object` of `recording.completed` and as the Recordings API shows it."""
+def meeting_object(
+    meeting: RecordedMeeting, account_id: str, base_url: str, *, transcripts: bool = True
+) -> dict[str, Any]:
+    """The meeting as the Recordings API shows it; without ``transcripts`` as `recording.completed`
+    shows it (Zoom's transcript comes later, in `recording.transcript_completed`)."""
     spec = meeting.spec
-    recordings = [f for f in meeting.files if f.kind != "participant"]
+    recordings = [f for f in meeting.files if f.kind != "participant" and (transcripts or f.kind not in _TEXT_KINDS)]
     participants = [f for f in meeting.files if f.kind == "participant"]
     share = hashlib.sha256(spec.uuid.encode()).hexdigest()[:32]
     body: dict[str, Any] = {

@@ -51,6 +51,8 @@ class MeetingSpec(BaseModel):
     synthetic_speech: bool = Field(
         default=False, description="gated noise instead of espeak-ng: fast for hours-long meetings"
     )
+    transcript: bool = Field(default=False, description="Zoom's audio transcription: a TRANSCRIPT file (WebVTT)")
+    captions: bool = Field(default=False, description="with transcript: a closed-caption (CC) file too")
 
     @field_validator("start_time")
     @classmethod

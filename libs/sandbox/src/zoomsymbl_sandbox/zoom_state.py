@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -19,7 +20,14 @@ from zoomsymbl_sandbox.zoom_faults import FaultBook, SandboxStats
 from zoomsymbl_sandbox.zoom_recordings import RecordedMeeting, StoredFile, meeting_object, recorded_meeting
 from zoomsymbl_sandbox.zoom_specs import MeetingSpec, ZoomSandboxConfig
 from zoomsymbl_sandbox.zoom_tokens import TokenStore
-from zoomsymbl_sandbox.zoom_webhooks import UrlValidationResult, send_recording_completed, send_url_validation
+from zoomsymbl_sandbox.zoom_transcripts import transcript_completed_event, write_transcripts
+from zoomsymbl_sandbox.zoom_webhooks import (
+    UrlValidationResult,
+    encode_event,
+    post_signed,
+    send_recording_completed,
+    send_url_validation,
+)
 
 _CDN_URL_TTL_S = 300
 
@@ -47,7 +55,13 @@ class ZoomSandbox:
     async def add_meeting(self, spec: MeetingSpec) -> RecordedMeeting:
         """Record `spec`: generate its files and make them listable and downloadable."""
         media = await generate_meeting_media(spec, self.config.cache_dir)
-        meeting = recorded_meeting(spec, media)
+        texts = {}
+        if spec.transcript:
+            # One folder per spec: the same audio may be spoken under other names elsewhere.
+            folder = self.config.cache_dir / "transcripts" / hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
+            await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+            texts = await asyncio.to_thread(write_transcripts, spec, folder)
+        meeting = recorded_meeting(spec, media, texts)
         self.meetings[spec.uuid] = meeting
         self.files.update({f.file_id: f for f in meeting.files})
         return meeting
@@ -77,10 +91,12 @@ class ZoomSandbox:
         instances = [m for m in self.meetings.values() if m.spec.meeting_id == int(meeting_id_or_uuid)]
         return max(instances, key=lambda m: m.spec.start_time, default=None)
 
-    def meeting_object(self, meeting_uuid: str, request: web.Request | None = None) -> dict[str, Any]:
-        """The meeting object (as in webhooks and the API) of `meeting_uuid`."""
+    def meeting_object(
+        self, meeting_uuid: str, request: web.Request | None = None, *, transcripts: bool = True
+    ) -> dict[str, Any]:
+        """The meeting object (as in the API; without ``transcripts`` as in `recording.completed`)."""
         meeting = self.meetings[meeting_uuid]
-        return meeting_object(meeting, self.config.account_id, self.base_url_for(request))
+        return meeting_object(meeting, self.config.account_id, self.base_url_for(request), transcripts=transcripts)
 
     def issue_download_token(self, meeting_uuid: str, ttl_s: int | None = None) -> str:
         """A download token for one meeting's files, as a webhook or `download_access_token` carries."""
@@ -126,13 +142,25 @@ class ZoomSandbox:
         return await send_recording_completed(
             session,
             target_url,
-            self.meeting_object(meeting_uuid),
+            self.meeting_object(meeting_uuid, transcripts=False),
             self.config.webhook_secret,
             download_token=self.issue_download_token(meeting_uuid),
             event_ts=event_ts,
             timestamp=timestamp,
             signature=signature,
         )
+
+    async def send_transcript_completed(
+        self, session: aiohttp.ClientSession, target_url: str, meeting_uuid: str, *, event_ts: int | None = None
+    ) -> int:
+        """Deliver `recording.transcript_completed` (signed, a fresh download token) for a meeting with a transcript."""
+        self.stats.webhooks_sent += 1
+        event = transcript_completed_event(
+            self.meeting_object(meeting_uuid), self.issue_download_token(meeting_uuid), event_ts=event_ts
+        )
+        async with await post_signed(session, target_url, encode_event(event), self.config.webhook_secret) as answer:
+            await answer.read()
+            return answer.status
 
     async def send_url_validation(
         self, session: aiohttp.ClientSession, target_url: str, *, plain_token: str | None = None
