@@ -174,7 +174,8 @@ class TranscriptMixer:
         files = transcript_files(event.fallback_files)
         transcripts = await self._store(event, tenant, files) if files else ()
         if selections(event) or not files:
-            return await self.audio.on_recording_completed(event)
+            mixed = await self.audio.on_recording_completed(event)  # published through announce()
+            return with_transcripts(mixed, await self.state.transcripts_of(event.tenant, event.meeting_uuid))
         record = await self.state.current_mix(event.tenant, event.meeting_uuid)
         fields = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "transcripts": len(transcripts)}
         if record is None or tenant.provider != "zoom" or not transcripts:

@@ -1,0 +1,124 @@
+"""Zoom's transcript files stored next to the audio and named in ``AudioMixed``, against the sandbox,
+MongoDB and S3."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from zoomsymbl_common.events import AudioMixed, RecordingCompleted
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.tenants import Tenants
+from zoomsymbl_common.webvtt import parse
+from zoomsymbl_mixer.download import DownloadPolicy, Fetcher
+from zoomsymbl_mixer.errors import TrackInvalid
+from zoomsymbl_mixer.hosts import GuardedResolver, HostPolicy
+from zoomsymbl_mixer.state import MeetingState
+from zoomsymbl_mixer.tracks import raw_key
+from zoomsymbl_mixer.transcripts import TranscriptMixer, capped
+from zoomsymbl_sandbox.zoom import ZoomSandboxConfig, running_zoom_sandbox, typical_meeting_spec
+
+from tests.mixer.conftest import CACHE, Rig, sandbox_tenant
+
+pytestmark = [pytest.mark.integration]
+UUID = "mixer/Transcript//uuid=="
+SPEC = typical_meeting_spec(UUID).model_copy(update={"transcript": True, "captions": True})
+
+
+@pytest.fixture
+async def rig(mongo: Mongo, store: ObjectStore, tmp_path: Path) -> AsyncIterator[Rig]:
+    config = ZoomSandboxConfig(cache_dir=CACHE, meetings=(SPEC,), chunk_size=16384)
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private=True))
+    async with (
+        running_zoom_sandbox(config) as sandbox,
+        aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(sock_read=10)) as session,
+    ):
+        yield Rig(sandbox, mongo, store, tmp_path / "scratch", session, sandbox_tenant(sandbox))
+
+
+def wired(rig: Rig, *, max_bytes: int = 1 << 20) -> TranscriptMixer:
+    audio = rig.mixer()
+    hosts = HostPolicy(rig.tenant.download_allowed_hosts, rig.tenant.allow_private_download_hosts)
+    fetcher = Fetcher(rig.session, hosts, DownloadPolicy(base_delay=0.01, max_delay=0.05))
+
+    async def publish(event: AudioMixed) -> None:
+        rig.published.append(event)
+
+    transcripts = TranscriptMixer(
+        audio, audio.state, rig.store, Tenants([rig.tenant]), lambda _: fetcher, audio.api_for, publish,
+        max_bytes=max_bytes,
+    )  # fmt: skip
+    audio.publish = transcripts.announce
+    return transcripts
+
+
+def transcripts_only(event: RecordingCompleted) -> RecordingCompleted:
+    texts = tuple(f for f in event.fallback_files if f.file_type in ("TRANSCRIPT", "CC"))
+    return event.model_copy(update={"participant_tracks": (), "fallback_files": texts, "event_id": "late"})
+
+
+async def read(store: ObjectStore, key: str) -> bytes:
+    return b"".join([chunk async for chunk in store.get_stream(key)])
+
+
+async def test_transcripts_are_stored_as_vtt_and_named_in_audio_mixed(rig: Rig) -> None:
+    event = await rig.event(UUID)
+
+    mixed = await wired(rig).on_recording_completed(event)
+
+    assert mixed is not None and rig.published == [mixed]
+    assert [t.kind for t in mixed.transcripts] == ["transcript", "cc"]
+    transcript = mixed.transcripts[0]
+    assert transcript.key.startswith("raw/acme/") and transcript.key.endswith(".vtt")
+    stored = await read(rig.store, transcript.key)
+    assert [c.speaker for c in parse(stored)] == ["Elisa L", "Jean-Luc Pérez", "Zoë 🎧 Ng"]
+    assert mixed.channels == 3  # the audio is mixed as ever
+
+
+async def test_a_late_transcript_reannounces_the_mix_only_for_the_zoom_source(rig: Rig) -> None:
+    event = await rig.event(UUID)
+    audio = tuple(f for f in event.fallback_files if f.file_type not in ("TRANSCRIPT", "CC"))
+    plain = event.model_copy(update={"fallback_files": audio})
+    first = await wired(rig).on_recording_completed(plain)
+    assert first is not None and first.transcripts == ()
+
+    assert await wired(rig).on_recording_completed(transcripts_only(event)) is None  # an assemblyai tenant
+    assert len(rig.published) == 1
+    assert len(await MeetingState(rig.mongo.db).transcripts_of("acme", UUID)) == 2
+
+    rig.tenant = rig.tenant.model_copy(update={"provider": "zoom"})
+    again = await wired(rig).on_recording_completed(transcripts_only(event))
+
+    assert again is not None and rig.published[-1] == again
+    assert again.event_id != first.event_id and again.input_hash == first.input_hash
+    assert [t.kind for t in again.transcripts] == ["transcript", "cc"]
+    assert rig.downloads() > 0
+
+
+async def test_an_oversized_transcript_is_refused_and_not_kept_while_the_audio_is_mixed(rig: Rig) -> None:
+    event = await rig.event(UUID)
+    unannounced = tuple(
+        f.model_copy(update={"file_size": None}) if f.file_type == "CC" else f for f in event.fallback_files
+    )
+
+    mixed = await wired(rig, max_bytes=40).on_recording_completed(
+        event.model_copy(update={"fallback_files": unannounced})
+    )
+
+    assert mixed is not None and mixed.transcripts == () and mixed.channels == 3
+    for file in (f for f in unannounced if f.file_type in ("TRANSCRIPT", "CC")):
+        # TRANSCRIPT: refused by its announced size; CC (size unannounced): cut off while streaming.
+        assert not await rig.store.exists(raw_key("acme", UUID, file))
+
+
+async def test_the_cap_stops_a_stream_that_grows_past_it() -> None:
+    async def endless() -> AsyncGenerator[bytes, None]:
+        while True:
+            yield b"WEBVTT\n\n"
+
+    with pytest.raises(TrackInvalid, match="larger than 100 bytes"):
+        async for _ in capped(endless(), "f1", 100):
+            pass
