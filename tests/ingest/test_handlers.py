@@ -308,3 +308,53 @@ async def test_a_signed_recording_of_another_zoom_account_is_refused() -> None:
             assert (await same.post(recording_body())).status == 200
         finally:
             await same.client.close()
+
+
+def transcript_body(meeting_uuid: str = "4444AAAiAAAAAiAiAiiAii==") -> bytes:
+    """``recording.transcript_completed`` shaped as Zoom's webhook reference shows it: the meeting object
+    listing only its transcript file (``TRANSCRIPT``, ``audio_transcript``, VTT)."""
+    obj = {
+        **{
+            k: v
+            for k, v in meeting_object(meeting_uuid).items()
+            if k not in ("recording_files", "participant_audio_files")
+        },
+        "recording_count": 1,
+        "recording_files": [
+            {
+                "id": f"tr-{meeting_uuid}",
+                "meeting_id": meeting_uuid,
+                "recording_start": "2024-05-02T10:00:00Z",
+                "recording_end": "2024-05-02T10:30:00Z",
+                "file_type": "TRANSCRIPT",
+                "file_size": 4321,
+                "file_extension": "VTT",
+                "play_url": "https://zoom.us/rec/play/tr",
+                "download_url": "https://zoom.us/rec/download/tr",
+                "status": "completed",
+                "recording_type": "audio_transcript",
+            }
+        ],
+    }
+    body = json.loads(recording_body(obj))
+    return json.dumps({**body, "event": "recording.transcript_completed"}).encode()
+
+
+async def test_a_transcript_completed_webhook_is_published_once_after_its_recording(ingest: Ingest) -> None:
+    assert (await (await ingest.post(recording_body())).json())["status"] == "published"
+
+    first = await ingest.post(transcript_body())
+    again = await ingest.post(transcript_body())
+
+    assert first.status == 200 and (await first.json())["status"] == "published"
+    assert (await again.json())["status"] == "duplicate"
+    recording, transcript = ingest.events()
+    assert transcript.meeting_uuid == recording.meeting_uuid and transcript.event_id != recording.event_id
+    assert [(f.file_type, f.recording_type) for f in transcript.fallback_files] == [("TRANSCRIPT", "audio_transcript")]
+    assert transcript.participant_tracks == () and transcript.has_download_token
+
+
+async def test_an_unsigned_transcript_completed_webhook_is_refused(ingest: Ingest) -> None:
+    response = await ingest.post(transcript_body(), headers={"x-zm-signature": "v0=00", "x-zm-request-timestamp": "1"})
+    assert response.status == 401
+    assert ingest.kafka == []

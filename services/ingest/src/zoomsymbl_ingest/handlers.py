@@ -105,7 +105,8 @@ async def _answer(request: web.Request) -> Answer:
 async def _dispatch(app: web.Application, tenant: TenantConfig, webhook: Webhook) -> Answer:
     if webhook.event == "endpoint.url_validation":
         return on_url_validation(tenant, webhook)
-    if webhook.event == "recording.completed":
+    if webhook.event in ("recording.completed", "recording.transcript_completed"):
+        # Zoom's transcript (TRANSCRIPT/CC files) comes after the recording, in the same object shape.
         return await on_recording_completed(app, tenant, webhook)
     if webhook.event == "phone.recording_completed":
         return await on_phone_recording_completed(app, tenant, webhook)
