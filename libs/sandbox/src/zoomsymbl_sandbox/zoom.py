@@ -17,6 +17,12 @@ Routes:
   POST|GET /_sandbox/meetings                         record another `MeetingSpec` / list meetings
   POST /_sandbox/webhooks/recording-completed         {"meeting_uuid", "target_url", "event_ts"?}
   POST /_sandbox/webhooks/url-validation              {"target_url", "plain_token"?}
+Zoom Phone (zoom_phone.py, per Zoom's Phone API and webhook references):
+  GET  /v2/phone/recordings                           account's call recordings, from/to, next_page_token
+  GET  /v2/phone/recording/download/{recordingId}     the MP3 (48 kHz mono), OAuth Bearer only
+  GET  /v2/users/{userId}                             the user's e-mail (a phone recording's owner)
+  POST /_sandbox/phone/calls                          record a `PhoneCallSpec`
+  POST /_sandbox/webhooks/phone-recording-completed   {"recording_id", "target_url", "event_ts"?}
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from zoomsymbl_sandbox.zoom_download import cdn_download_handler, download_handl
 from zoomsymbl_sandbox.zoom_faults import DownloadRecord, Fault, FaultKind, SandboxStats
 from zoomsymbl_sandbox.zoom_http import classify_route, fault_response, meeting_path_id
 from zoomsymbl_sandbox.zoom_oauth import token_handler
+from zoomsymbl_sandbox.zoom_phone import PhoneCallSpec, demo_call_spec, phone_recording_entry
 from zoomsymbl_sandbox.zoom_signing import (
     encrypt_plain_token,
     is_valid_zoom_signature,
@@ -145,17 +152,20 @@ __all__ = [
     "MeetingMedia",
     "MeetingSpec",
     "ParticipantSpec",
+    "PhoneCallSpec",
     "SandboxStats",
     "UrlValidationResult",
     "ZoomSandbox",
     "ZoomSandboxConfig",
     "build_zoom_app",
+    "demo_call_spec",
     "demo_meeting_spec",
     "encrypt_plain_token",
     "generate_meeting_media",
     "is_valid_zoom_signature",
     "long_meeting_spec",
     "meeting_path_id",
+    "phone_recording_entry",
     "recording_completed_event",
     "running_zoom_sandbox",
     "send_recording_completed",

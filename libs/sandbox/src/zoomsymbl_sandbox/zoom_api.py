@@ -11,6 +11,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from zoomsymbl_sandbox.zoom_http import ZoomApiError, meeting_path_id, unauthorized
+from zoomsymbl_sandbox.zoom_phone import phone_recording_entry
 from zoomsymbl_sandbox.zoom_recordings import RecordedMeeting
 from zoomsymbl_sandbox.zoom_state import ZOOM_SANDBOX, ZoomSandbox
 from zoomsymbl_sandbox.zoom_tokens import bearer_token
@@ -91,6 +92,50 @@ def list_recordings(request: web.Request, sandbox: ZoomSandbox, user: str) -> di
     }
 
 
+def _page_offset(sandbox: ZoomSandbox, query: dict[str, str]) -> int:
+    if not query.get("next_page_token"):
+        return 0
+    found = sandbox.page_offset(query["next_page_token"])
+    if found is None:
+        raise ZoomApiError(400, 300, "The next page token is invalid or expired.")
+    return found
+
+
+def list_phone_recordings(request: web.Request, sandbox: ZoomSandbox) -> dict[str, Any]:
+    """GET /v2/phone/recordings: one page of the account's call recordings, newest first (zoom_phone.py)."""
+    query = dict(request.query)
+    start, to = recordings_window(query, sandbox.today())
+    size = page_size(query)
+    offset = _page_offset(sandbox, query)
+    matches = sorted(
+        (c for c in sandbox.phone_calls.values() if start <= c.spec.start_time.date() <= to),
+        key=lambda c: c.spec.start_time,
+        reverse=True,
+    )
+    page = matches[offset : offset + size]
+    more = offset + size < len(matches)
+    base = sandbox.base_url_for(request)
+    return {
+        "from": start.isoformat(),
+        "to": to.isoformat(),
+        "page_size": size,
+        "total_records": len(matches),
+        "next_page_token": sandbox.new_page_token(offset + size) if more else "",
+        "recordings": [phone_recording_entry(c, base) for c in page],
+    }
+
+
+def get_user(sandbox: ZoomSandbox, user: str) -> dict[str, Any]:
+    """GET /v2/users/{userId}: a phone recording's owner or a meeting host, by id or e-mail."""
+    for call in sandbox.phone_calls.values():
+        if user in (call.spec.owner_id, call.spec.owner_email):
+            return {"id": call.spec.owner_id, "email": call.spec.owner_email, "display_name": call.spec.owner_name}
+    for meeting in sandbox.meetings.values():
+        if user in (meeting.spec.host_id, meeting.spec.host_email):
+            return {"id": meeting.spec.host_id, "email": meeting.spec.host_email}
+    raise ZoomApiError(404, 1001, f"User does not exist: {user}.")
+
+
 def _meeting_at(sandbox: ZoomSandbox, raw_segment: str) -> RecordedMeeting:
     meeting_id = meeting_path_id(raw_segment)
     meeting = sandbox.find_meeting(meeting_id) if meeting_id is not None else None
@@ -138,13 +183,17 @@ def _route(request: web.Request, sandbox: ZoomSandbox, parts: list[str]) -> dict
             return get_recordings(request, sandbox, raw_id)
         case ["past_meetings", raw_id, "participants"]:
             return participants(sandbox, raw_id)
+        case ["phone", "recordings"]:
+            return list_phone_recordings(request, sandbox)
+        case ["users", user]:
+            return get_user(sandbox, unquote(user))
         case ["meetings", *_]:
             # A UUID with a raw "/" in it splits the path, exactly what breaks on real Zoom.
             raise ZoomApiError(*_NO_RECORDING)
     raise ZoomApiError(404, 404, "Not found.")
 
 
-async def v2_handler(request: web.Request) -> web.Response:
+async def v2_handler(request: web.Request) -> web.StreamResponse:
     """Entry point of every /v2/ request; the path is parsed raw so %2F and %252F stay distinct."""
     sandbox = request.app[ZOOM_SANDBOX]
     token = bearer_token(request.headers.get("Authorization"))
@@ -152,6 +201,12 @@ async def v2_handler(request: web.Request) -> web.Response:
     if check != "valid":
         return unauthorized(check)
     parts = request.rel_url.raw_path.split("/")[2:]
+    if parts[:3] == ["phone", "recording", "download"] and len(parts) == 4:
+        call = sandbox.phone_calls.get(unquote(parts[3]))
+        if call is None:
+            return ZoomApiError(404, 3301, "This recording does not exist.").response()
+        headers = {"Content-Type": "audio/mpeg", "Accept-Ranges": "bytes"}
+        return web.FileResponse(call.media.path, headers=headers)
     try:
         return web.json_response(_route(request, sandbox, parts))
     except ZoomApiError as exc:

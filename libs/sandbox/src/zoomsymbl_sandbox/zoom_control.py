@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from zoomsymbl_sandbox.zoom_faults import Fault, SandboxStats
+from zoomsymbl_sandbox.zoom_phone import PhoneCallSpec
 from zoomsymbl_sandbox.zoom_specs import MeetingSpec
 from zoomsymbl_sandbox.zoom_state import ZOOM_SANDBOX
 from zoomsymbl_sandbox.zoom_tokens import TokenKind
@@ -23,6 +24,13 @@ WEBHOOK_SESSION = web.AppKey("zoom_webhook_session", aiohttp.ClientSession)
 class _RecordingCompletedRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     meeting_uuid: str
+    target_url: str
+    event_ts: int | None = None
+
+
+class _PhoneRecordingCompletedRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    recording_id: str
     target_url: str
     event_ts: int | None = None
 
@@ -156,6 +164,34 @@ async def trigger_url_validation(request: web.Request) -> web.Response:
     return web.json_response(asdict(result))
 
 
+async def add_phone_call(request: web.Request) -> web.Response:
+    """POST /_sandbox/phone/calls: record one Zoom Phone call (a `PhoneCallSpec` as JSON)."""
+    try:
+        spec = PhoneCallSpec.model_validate(await _json_body(request))
+    except ValidationError as exc:
+        return _invalid(exc)
+    sandbox = request.app[ZOOM_SANDBOX]
+    await sandbox.add_phone_call(spec)
+    return web.json_response(sandbox.phone_recording(spec.recording_id, request), status=201)
+
+
+async def trigger_phone_recording_completed(request: web.Request) -> web.Response:
+    """POST /_sandbox/webhooks/phone-recording-completed: deliver the signed phone webhook now."""
+    try:
+        order = _PhoneRecordingCompletedRequest.model_validate(await _json_body(request))
+    except ValidationError as exc:
+        return _invalid(exc)
+    sandbox = request.app[ZOOM_SANDBOX]
+    if order.recording_id not in sandbox.phone_calls:
+        return web.json_response({"error": f"unknown phone recording {order.recording_id!r}"}, status=404)
+    if sandbox.base_url is None:
+        sandbox.bind(sandbox.base_url_for(request))
+    status = await sandbox.send_phone_recording_completed(
+        request.app[WEBHOOK_SESSION], order.target_url, order.recording_id, event_ts=order.event_ts
+    )
+    return web.json_response({"status": status})
+
+
 def add_control_routes(app: web.Application) -> None:
     """Register every `/_sandbox/` route on `app`."""
     app.router.add_post("/_sandbox/faults", add_faults)
@@ -169,3 +205,5 @@ def add_control_routes(app: web.Application) -> None:
     app.router.add_post("/_sandbox/webhooks/recording-completed", trigger_recording_completed)
     app.router.add_post("/_sandbox/webhooks/transcript-completed", trigger_transcript_completed)
     app.router.add_post("/_sandbox/webhooks/url-validation", trigger_url_validation)
+    app.router.add_post("/_sandbox/phone/calls", add_phone_call)
+    app.router.add_post("/_sandbox/webhooks/phone-recording-completed", trigger_phone_recording_completed)

@@ -10,7 +10,17 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-RouteName = Literal["oauth", "list_recordings", "get_recordings", "participants", "download", "cdn_download"]
+RouteName = Literal[
+    "oauth",
+    "list_recordings",
+    "get_recordings",
+    "participants",
+    "download",
+    "cdn_download",
+    "phone_recordings",
+    "phone_download",
+    "users",
+]
 FaultKind = Literal["status", "error_body", "truncate", "redirect"]
 _DOWNLOAD_ONLY: frozenset[FaultKind] = frozenset({"truncate", "redirect"})
 

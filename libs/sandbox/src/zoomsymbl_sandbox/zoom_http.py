@@ -73,6 +73,12 @@ def classify_route(raw_path: str) -> tuple[RouteName | None, str | None]:
         return "get_recordings", None
     if parts[2] == "past_meetings" and parts[-1] == "participants":
         return "participants", None
+    if parts[2:] == ["phone", "recordings"]:
+        return "phone_recordings", None
+    if parts[2:5] == ["phone", "recording", "download"] and len(parts) == 6:
+        return "phone_download", unquote(parts[5])
+    if parts[2] == "users" and len(parts) == 4:
+        return "users", None
     return None, None
 
 

@@ -17,6 +17,13 @@ from aiohttp import web
 
 from zoomsymbl_sandbox.zoom_audio import generate_meeting_media
 from zoomsymbl_sandbox.zoom_faults import FaultBook, SandboxStats
+from zoomsymbl_sandbox.zoom_phone import (
+    PhoneCallSpec,
+    RecordedCall,
+    generate_call_media,
+    phone_recording_completed_event,
+    phone_recording_entry,
+)
 from zoomsymbl_sandbox.zoom_recordings import RecordedMeeting, StoredFile, meeting_object, recorded_meeting
 from zoomsymbl_sandbox.zoom_specs import MeetingSpec, ZoomSandboxConfig
 from zoomsymbl_sandbox.zoom_tokens import TokenStore
@@ -43,6 +50,7 @@ class ZoomSandbox:
         self.stats = SandboxStats()
         self.meetings: dict[str, RecordedMeeting] = {}
         self.files: dict[str, StoredFile] = {}
+        self.phone_calls: dict[str, RecordedCall] = {}
         self.base_url: str | None = config.public_base_url
         self._page_tokens: dict[str, int] = {}
         self._cdn_key = secrets.token_bytes(32)
@@ -65,6 +73,35 @@ class ZoomSandbox:
         self.meetings[spec.uuid] = meeting
         self.files.update({f.file_id: f for f in meeting.files})
         return meeting
+
+    async def add_phone_call(self, spec: PhoneCallSpec) -> RecordedCall:
+        """Record a Zoom Phone call: generate its MP3, list it in /phone/recordings, serve its download."""
+        call = await generate_call_media(spec, self.config.cache_dir)
+        self.phone_calls[spec.recording_id] = call
+        return call
+
+    def phone_recording(self, recording_id: str, request: web.Request | None = None) -> dict[str, Any]:
+        """The ``recordings[]`` entry of one call, as in the webhook and the listing."""
+        return phone_recording_entry(self.phone_calls[recording_id], self.base_url_for(request))
+
+    async def send_phone_recording_completed(
+        self,
+        session: aiohttp.ClientSession,
+        target_url: str,
+        recording_id: str,
+        *,
+        event_ts: int | None = None,
+        signature: str | None = None,
+    ) -> int:
+        """Deliver a signed ``phone.recording_completed`` for one recorded call."""
+        self.stats.webhooks_sent += 1
+        ts = event_ts if event_ts is not None else int(self.clock() * 1000)
+        entries = [self.phone_recording(recording_id)]
+        body = encode_event(phone_recording_completed_event(entries, self.config.account_id, event_ts=ts))
+        secret = self.config.webhook_secret
+        async with await post_signed(session, target_url, body, secret, signature=signature) as response:
+            await response.read()
+            return response.status
 
     def bind(self, base_url: str) -> None:
         """Set the address clients reach this sandbox at (the base of every download URL)."""
