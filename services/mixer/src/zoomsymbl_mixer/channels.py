@@ -99,9 +99,11 @@ def selections(event: RecordingCompleted) -> list[Selection]:
     A Zoom Phone recording is its one MP3: nothing else to choose from.
     """
     if event.platform == "zoom_phone":
-        return [Selection("phone", tuple(f for f in event.fallback_files if _is_audio(f)))] if any(
-            _is_audio(f) for f in event.fallback_files
-        ) else []
+        return (
+            [Selection("phone", tuple(f for f in event.fallback_files if _is_audio(f)))]
+            if any(_is_audio(f) for f in event.fallback_files)
+            else []
+        )
     found: list[Selection] = []
     tracks = tuple(f for f in event.participant_tracks if _is_audio(f, untyped_ok=True))
     if tracks:

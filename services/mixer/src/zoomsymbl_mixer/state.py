@@ -239,6 +239,8 @@ class MeetingState:
         insert = meeting_insert(
             host_email=event.host_email, topic=event.topic_text, generation=event.generation, created_at=utcnow()
         )
+        # A field set here (a phone call's host_email) must not also be in $setOnInsert: MongoDB refuses both.
+        insert = {key: value for key, value in insert.items() if key not in fields}
         update: dict[str, Any] = {"$set": fields, "$setOnInsert": insert}
         if unset:
             update["$unset"] = unset
