@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import aiohttp
 from aiohttp import web
-from zoomsymbl_common.events import JobSubmitted, MeetingFailed
+from zoomsymbl_common.events import JobStatusReported, JobSubmitted, MeetingFailed
 from zoomsymbl_common.health import add_readiness_check
 from zoomsymbl_common.kafka import RetryPolicy, make_broker, publish_event
 from zoomsymbl_common.providers.pool import ProviderPool
@@ -126,10 +126,11 @@ async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     broker = make_broker(settings.infra, SERVICE)
 
-    async def publish(event: JobSubmitted | MeetingFailed) -> None:
+    async def publish(event: JobSubmitted | JobStatusReported | MeetingFailed) -> None:
         await publish_event(broker, settings.infra, event, timeout=settings.publish_timeout_seconds)
 
     submitter = _submitter(app, publish)
+    submitter.report = publish  # the zoom source's jobs are complete once submitted
     app[SUBMITTER] = submitter
     policy = RetryPolicy(
         max_attempts=settings.max_attempts,

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 from zoomsymbl_common.callback_tokens import TOKEN_TTL, make_callback_token
-from zoomsymbl_common.events import AudioMixed, JobSubmitted, Provider, stable_id
+from zoomsymbl_common.errors import PoisonInputError
+from zoomsymbl_common.events import AudioMixed, JobStatusReported, JobSubmitted, Provider, stable_id
 from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.mongo import Document
 from zoomsymbl_common.providers.base import AudioOpener, SubmitRequest, SubmittedJob
+from zoomsymbl_common.storage import meeting_key
 
 from zoomsymbl_submitter.parts import Part
 
@@ -101,6 +103,22 @@ def submit_request(
     )
 
 
+def transcript_key(event: AudioMixed) -> str | None:
+    """The object key of Zoom's transcript of the meeting (the audio transcript, else the captions).
+
+    Like the audio, it must be the mixer's file of that very tenant and meeting: an event naming any
+    other object is poison.
+    """
+    chosen = sorted(event.transcripts, key=lambda t: t.kind != "transcript")
+    if not chosen:
+        return None
+    key = chosen[0].key
+    rest = key.removeprefix(f"raw/{event.tenant}/{meeting_key(event.meeting_uuid)}/")
+    if rest == key or not rest.endswith(".vtt") or "/" in rest or ".." in rest:
+        raise PoisonInputError(f"audio.mixed names transcript {key!r}, not one of its own meeting", stage="validate")
+    return key
+
+
 def _shared(event: AudioMixed) -> bool:
     """One channel heard by several participants: the provider has to tell the voices apart."""
     return any(assignment.mixed or len(assignment.file_ids) > 1 for assignment in event.channel_map)
@@ -119,4 +137,19 @@ def job_submitted(event: AudioMixed, provider: Provider, part: Part, key: str, j
         part_index=part.index,
         part_count=part.count,
         part_offset_seconds=part.offset_seconds,
+    )
+
+
+def completed_at_once(event: AudioMixed, provider: Provider, job: SubmittedJob) -> JobStatusReported:
+    """The report of a job that finished when it was submitted (the ``zoom`` source): what a provider's
+    callback would become at the notifier; a stable id, so a republish is a recognisable duplicate."""
+    return JobStatusReported(
+        event_id=stable_id(JobStatusReported.topic, provider, job.job_id, "completed"),
+        tenant=event.tenant,
+        meeting_uuid=event.meeting_uuid,
+        generation=event.generation,
+        provider=provider,
+        job_id=job.job_id,
+        reported_status="completed",
+        via="worker",
     )

@@ -9,13 +9,14 @@ slot and the job's existence gives the slot and the claim back, so nothing leaks
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from zoomsymbl_common.errors import ConfigError, PoisonInputError, RetryableError, ZoomsymblError
-from zoomsymbl_common.events import AudioMixed, JobSubmitted
+from zoomsymbl_common.events import AudioMixed, JobStatusReported, JobSubmitted
 from zoomsymbl_common.limiter import Limiter, LimiterTimeout
 from zoomsymbl_common.providers.base import SpeechProvider, SubmittedJob
 from zoomsymbl_common.providers.pool import ProviderPool
@@ -33,6 +34,7 @@ from zoomsymbl_submitter.pools import LimiterPool
 
 log = logging.getLogger("zoomsymbl.submitter")
 Publish = Callable[[JobSubmitted], Awaitable[None]]
+Report = Callable[[JobStatusReported], Awaitable[None]]
 _BUSY_POLL_MAX = 1.0
 
 
@@ -78,11 +80,19 @@ class Submitter:
     metrics: SubmitterMetrics
     acquire_timeout: float = 30.0
     downmixer: Downmixer | None = None
+    # Where a job that finished at submission (the zoom source) is reported; else the sweeper finds it.
+    report: Report | None = None
 
     async def on_audio_mixed(self, event: AudioMixed) -> None:
         """Submit every part of ``event``'s mixed file exactly once and advance the meeting."""
         target = self._target(event)
         check_location(event, self.audio.bucket)
+        if target.provider.name == "zoom" and plan.transcript_key(event) is None:
+            # Zoom sends its transcript after the recording; the mixer announces the mix again with it.
+            log.info(
+                "waiting for zoom's transcript", extra={"tenant": event.tenant, "meeting_uuid": event.meeting_uuid}
+            )
+            return
         if self.downmixer is not None:
             # Symbl takes two channels at most: then the parts are cut from the mono mix.
             event = await self.downmixer.prepare(event, target.provider.name)
@@ -115,6 +125,7 @@ class Submitter:
                 job = SubmittedJob(stored.job_id or "", stored.conversation_id or "")
                 self.metrics.submissions.labels(target.provider.name, "duplicate").inc()
                 await self.publish(plan.job_submitted(event, target.provider.name, part, key, job))
+                await self._finished_at_once(event, target, job)
                 return
             if found is not None and found.outcome == "rejected" and stored is not None:
                 await target.limiter.release(key)  # taken in a race with the rejection: no job will hold it
@@ -149,7 +160,12 @@ class Submitter:
             },
         )
         await self.publish(plan.job_submitted(event, target.provider.name, part, key, job))
+        await self._finished_at_once(event, target, job)
         return True
+
+    async def _finished_at_once(self, event: AudioMixed, target: Target, job: SubmittedJob) -> None:
+        if target.provider.name == "zoom" and self.report is not None:
+            await self.report(plan.completed_at_once(event, target.provider.name, job))
 
     async def _acquire(self, target: Target, key: str) -> None:
         """Wait for a token and a slot; the message stays uncommitted meanwhile."""
@@ -173,6 +189,11 @@ class Submitter:
             url = self.audio.presigned_url(part.bucket, part.object_key)
             opener = self.audio.opener(part.bucket, part.object_key)
             request = plan.submit_request(event, part, target.tenant.language, hook, opener, url)
+            if name == "zoom":
+                text = plan.transcript_key(event)
+                request = dataclasses.replace(
+                    request, transcript=self.audio.opener(part.bucket, text) if text else None
+                )
             return await target.provider.submit(request)
         except PoisonInputError as exc:
             await self._give_back(target, key, "rejected", exc.reason, name)
