@@ -132,6 +132,7 @@ def _job(provider: str, ref: str, job_id: str) -> JobRecord:
             "provider": provider,
             "job_id": job_id,
             "job_ref": ref,
+            "idempotency_key": ref,
             "status": "in_progress",
         }
     )
