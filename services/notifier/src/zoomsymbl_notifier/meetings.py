@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pymongo.asynchronous.collection import AsyncCollection
-from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.events import PhoneCall, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.records import (
     MEETINGS,
@@ -43,6 +43,7 @@ class MeetingFacts:
     start_time: datetime | None = None
     duration_seconds: float | None = None
     speakers: tuple[Speaker, ...] = field(default_factory=tuple)
+    call: PhoneCall | None = None  # a Zoom Phone call's metadata (the mixer's), None for a meeting
 
 
 def facts_from_doc(doc: Document | None) -> MeetingFacts:
@@ -73,6 +74,7 @@ def facts_from_doc(doc: Document | None) -> MeetingFacts:
         start_time=meeting.start_time,
         duration_seconds=meeting.duration_seconds,
         speakers=speakers,
+        call=meeting.call if meeting.platform == "zoom_phone" else None,
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from zoomsymbl_common.events import CallParty, PhoneCall
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
 
 from zoomsymbl_notifier.meetings import MeetingFacts
@@ -59,10 +60,10 @@ def clean_line(value: str, limit: int = _SUBJECT_MAX) -> str:
     return " ".join("".join(chars).split())[:limit]
 
 
-def subject_for(topic: str, generation: int, failed: bool = False) -> str:
+def subject_for(topic: str, generation: int, failed: bool = False, *, call: bool = False) -> str:
     """Subject with the meeting topic; a re-run (generation > 0) is marked as an update."""
     name = clean_line(topic) or "your Zoom meeting"
-    head = "Processing failed" if failed else "Meeting summary"
+    head = "Processing failed" if failed else "Call summary" if call else "Meeting summary"
     prefix = f"[Update {generation}] " if generation > 0 else ""
     return clean_line(f"{prefix}{head}: {name}")
 
@@ -146,6 +147,23 @@ def _sections(insights: Insights, facts: MeetingFacts) -> list[tuple[str, list[s
     ]  # fmt: skip
 
 
+def _party(party: CallParty) -> str:
+    number = party.did_number or party.number
+    if party.name and number:
+        return f"{party.name} ({number})"
+    return party.name or number or "unknown"
+
+
+def call_line(call: PhoneCall) -> str:
+    """``Source: Zoom Phone call, Jack (+1209…) → Jill (1026), inbound, 0:00:43``: which call this is."""
+    parts = [f"{_party(call.caller)} → {_party(call.callee)}"]
+    if call.direction != "unknown":
+        parts.append(call.direction)
+    if call.duration_seconds is not None:
+        parts.append(clock(call.duration_seconds))
+    return clean_line("Source: Zoom Phone call, " + ", ".join(parts), 500)
+
+
 def _links(urls: Sequence[str]) -> list[str]:
     return [u for u in urls if u.lower().startswith(_LINK_SCHEMES) and clean_line(u, 2048) == u]
 
@@ -160,6 +178,14 @@ def meeting_report(insights: Insights, facts: MeetingFacts, generation: int, url
     links = _links(urls)
     text = [intro, ""]
     parts = [f"<p>{html.escape(intro)}</p>"]
+    source = clean_line(insights.extra.get("source", ""), 100)
+    if source:  # which transcription produced the report (the zoom source: "Zoom transcript")
+        text += [f"Source: {source}", ""]
+        parts.append(f"<p>Source: {html.escape(source)}</p>")
+    if facts.call is not None:
+        source = call_line(facts.call)
+        text += [source, ""]
+        parts.append(f"<p>{html.escape(source)}</p>")
     for title, lines in sections:
         text += [title, *(f"  - {line}" for line in lines or ["(none)"]), ""]
         items = "".join(f"<li>{html.escape(line)}</li>" for line in lines) or "<li>(none)</li>"
@@ -170,7 +196,8 @@ def meeting_report(insights: Insights, facts: MeetingFacts, generation: int, url
     text += ["", "The full transcript is attached (transcript.txt)."]
     parts.append("<p>The full transcript is attached (transcript.txt).</p>")
     body_html = _page(topic, "".join(parts))
-    return Report(subject_for(topic, generation), "\n".join(text) + "\n", body_html, transcript_text(insights.messages))
+    subject = subject_for(topic, generation, call=facts.call is not None)
+    return Report(subject, "\n".join(text) + "\n", body_html, transcript_text(insights.messages))
 
 
 def stage_text(service: str, stage: str) -> str:
