@@ -249,12 +249,20 @@ class Stack:
         self, meeting_uuid: str, *, tenant_path: bool = True, tenant: str | None = None
     ) -> int:
         """Make the Zoom sandbox deliver a signed ``recording.completed`` to ingest; returns ingest's status."""
+        return await self._trigger("recording-completed", meeting_uuid, tenant_path=tenant_path, tenant=tenant)
+
+    async def trigger_transcript_completed(self, meeting_uuid: str, *, tenant: str | None = None) -> int:
+        """Make the Zoom sandbox deliver a signed ``recording.transcript_completed`` (a meeting whose spec has
+        ``transcript``) to ingest; returns ingest's status."""
+        return await self._trigger("transcript-completed", meeting_uuid, tenant_path=True, tenant=tenant)
+
+    async def _trigger(self, route: str, meeting_uuid: str, *, tenant_path: bool, tenant: str | None) -> int:
         target = self.config.url("ingest") + (
             "/webhooks/zoom/" + (tenant or self.config.tenant) if tenant_path else "/webhooks/zoom"
         )
         async with aiohttp.ClientSession() as session:
             async with session.post(
-                self.config.url("zoom") + "/_sandbox/webhooks/recording-completed",
+                self.config.url("zoom") + f"/_sandbox/webhooks/{route}",
                 json={"meeting_uuid": meeting_uuid, "target_url": target},
                 timeout=aiohttp.ClientTimeout(30),
             ) as response:
