@@ -16,7 +16,7 @@ def test_a_zoom_transcript_report_says_so_in_text_and_html() -> None:
 
     assert "Source: Zoom transcript" in report.text
     assert "<p>Source: Zoom transcript</p>" in report.html
-    assert "Elisa L" in report.transcript
+    assert report.transcript is not None and "Elisa L" in report.transcript
 
 
 def test_a_source_line_is_one_clean_line_and_absent_without_a_source() -> None:
