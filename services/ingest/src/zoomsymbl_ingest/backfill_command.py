@@ -94,8 +94,11 @@ def summary(report: BackfillReport) -> str:
     line = (
         f"backfill of tenant {report.tenant!r} from {report.from_.isoformat()} to {report.to.isoformat()}:"
         f" seen={report.seen} new={report.new} skipped={report.skipped} failed={report.failed}"
+        f" (phone recordings: {report.phone_recordings})"
     )
-    # The error may quote what Zoom answered: outside text, shown printable.
+    # The errors may quote what Zoom answered: outside text, shown printable.
+    if report.phone_error:
+        line += f" (phone recordings not listed: {printable(report.phone_error)})"
     return line + (f" (listing stopped: {printable(report.error)})" if report.error else "")
 
 
