@@ -6,6 +6,7 @@
 #   bash scripts/images.sh tools     podman, buildah, runc, debootstrap from Debian's packages when missing
 #   bash scripts/images.sh base      only the local base image
 #   bash scripts/images.sh sizes     one line per service image: name, size
+#   bash scripts/images.sh prune     remove the untagged images earlier builds left (only this script's)
 #
 # The base: Debian ${DEBIAN_RELEASE} (minbase + python3) made by debootstrap from ${DEBIAN_MIRROR}; the root
 # filesystem tarball is kept in .cache/images/ and made again only when it is missing. On top of it goes the CA
@@ -32,6 +33,8 @@ ROOTFS_TAR=$CACHE/debian-$DEBIAN_RELEASE-minbase.tar
 ROOTFS_IMAGE=localhost/zoomsymbl-debian:$DEBIAN_RELEASE
 BASE_IMAGE=localhost/zoomsymbl-base:$DEBIAN_RELEASE
 UV_IMAGE=localhost/zoomsymbl-uv:local
+# Every image this script builds (and each build stage) carries it, so `prune` removes only ours.
+BUILT_BY=zoomsymbl.built-by=scripts/images.sh
 PODMAN_RUNTIME=${PODMAN_RUNTIME:-$(command -v runc || echo /usr/sbin/runc)}
 # crun (podman's default) fails here with "setrlimit RLIMIT_NOFILE: Operation not permitted"; runc with these
 # limits works (../shared/notes/local-kubernetes.md). --network host: the build reaches PyPI and Debian's mirror.
@@ -118,24 +121,29 @@ uv_image() {
 }
 
 services() {
-  local commit service started previous
+  local commit service started args
   commit=$(git rev-parse HEAD)
   for service in "${SERVICES[@]}"; do
     started=$SECONDS
-    previous=$("${podman[@]}" image inspect --format '{{.Id}}' "localhost/zoomsymbl-$service:$IMAGE_TAG" 2>/dev/null || true)
     log "building localhost/zoomsymbl-$service:$IMAGE_TAG"
-    "${podman[@]}" build --network host "${limits[@]}" -f deploy/docker/Dockerfile \
-      --build-arg SERVICE="$service" --build-arg PORT="${PORT[$service]}" \
-      --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg UV_IMAGE="$UV_IMAGE" \
-      --build-arg ZOOMSYMBL_BUILD_COMMIT="$commit" \
-      -t "localhost/zoomsymbl-$service:$IMAGE_TAG" . >"$CACHE/build-$service.log" 2>&1 ||
+    args=(build --network host "${limits[@]}" -f deploy/docker/Dockerfile --label "$BUILT_BY"
+      --build-arg SERVICE="$service" --build-arg PORT="${PORT[$service]}"
+      --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg UV_IMAGE="$UV_IMAGE")
+    # The build stage gets a tag of its own: its cached layers (the dependency installs) then survive `prune`.
+    { "${podman[@]}" "${args[@]}" --target build -t "localhost/zoomsymbl-$service-build:$IMAGE_TAG" . &&
+      "${podman[@]}" "${args[@]}" --build-arg ZOOMSYMBL_BUILD_COMMIT="$commit" \
+        -t "localhost/zoomsymbl-$service:$IMAGE_TAG" .; } >"$CACHE/build-$service.log" 2>&1 ||
       { tail -30 "$CACHE/build-$service.log" >&2; echo "build of $service failed: $CACHE/build-$service.log" >&2; exit 1; }
     log "built $service in $((SECONDS - started)) s"
-    # The image this tag named before is now untagged: remove it (only it; kept if something still uses it).
-    if [[ -n $previous && $previous != $("${podman[@]}" image inspect --format '{{.Id}}' "localhost/zoomsymbl-$service:$IMAGE_TAG") ]]; then
-      "${podman[@]}" rmi "$previous" >/dev/null 2>&1 || true
-    fi
   done
+}
+
+prune() {
+  # Untagged images of earlier builds (replaced images and build stages, with their layers): ~0.3-1.5 GB per
+  # image and rebuild otherwise. The current images and build stages are tagged, so their cached layers stay.
+  local removed
+  removed=$("${podman[@]}" image prune --force --filter "label=$BUILT_BY" | wc -l)
+  log "removed $removed untagged image(s) of earlier builds"
 }
 
 sizes() {
@@ -149,9 +157,10 @@ sizes() {
 
 mkdir -p "$CACHE"
 case "${1:-build}" in
-  build) tools; base; uv_image; services; sizes ;;
+  build) tools; base; uv_image; services; prune; sizes ;;
   tools) tools ;;
+  prune) prune ;;
   base) tools; base ;;
   sizes) sizes ;;
-  *) sed -n '2,9p' "$0"; exit 2 ;;
+  *) sed -n '2,10p' "$0"; exit 2 ;;
 esac
