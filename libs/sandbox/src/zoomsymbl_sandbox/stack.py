@@ -256,6 +256,31 @@ class Stack:
         ``transcript``) to ingest; returns ingest's status."""
         return await self._trigger("transcript-completed", meeting_uuid, tenant_path=True, tenant=tenant)
 
+    async def add_phone_call(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Record a Zoom Phone call (a ``PhoneCallSpec`` as JSON) in the Zoom sandbox; its ``recordings[]`` entry."""
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                self.config.url("zoom") + "/_sandbox/phone/calls", json=spec, timeout=aiohttp.ClientTimeout(120)
+            ) as response:
+                body: dict[str, Any] = await response.json()
+                if response.status != 201:
+                    raise RuntimeError(f"zoom sandbox refused the call: {response.status} {body}")
+                return body
+
+    async def trigger_phone_recording_completed(self, recording_id: str, *, tenant: str | None = None) -> int:
+        """Make the Zoom sandbox deliver a signed ``phone.recording_completed`` to ingest; returns ingest's status."""
+        target = self.config.url("ingest") + "/webhooks/zoom/" + (tenant or self.config.tenant)
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                self.config.url("zoom") + "/_sandbox/webhooks/phone-recording-completed",
+                json={"recording_id": recording_id, "target_url": target},
+                timeout=aiohttp.ClientTimeout(30),
+            ) as response:
+                body = await response.json()
+                if response.status != 200:
+                    raise RuntimeError(f"zoom sandbox refused: {response.status} {body}")
+                return int(body["status"])
+
     async def _trigger(self, route: str, meeting_uuid: str, *, tenant_path: bool, tenant: str | None) -> int:
         target = self.config.url("ingest") + (
             "/webhooks/zoom/" + (tenant or self.config.tenant) if tenant_path else "/webhooks/zoom"
