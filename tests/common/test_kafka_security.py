@@ -376,7 +376,8 @@ USES = {
         (AudioMixed.topic, MeetingFailed.topic, dlq(RecordingCompleted.topic)),
     ),
     "zoomsymbl-submitter": KafkaUse(
-        ((AudioMixed.topic, SUBMITTER_GROUP),), (JobSubmitted.topic, MeetingFailed.topic, dlq(AudioMixed.topic))
+        ((AudioMixed.topic, SUBMITTER_GROUP),),
+        (JobSubmitted.topic, JobStatusReported.topic, MeetingFailed.topic, dlq(AudioMixed.topic)),
     ),
     "zoomsymbl-transcriber": KafkaUse(
         ((JobSubmitted.topic, TRANSCRIBER_GROUP),), (JobStatusReported.topic, dlq(JobSubmitted.topic))
