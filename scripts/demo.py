@@ -37,20 +37,26 @@ from email.policy import default
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN_DIR = ROOT / ".cache" / "demo"
+# ZS_DEMO_* let a test run the demo beside a real one: its own folder, ports, topics, database, bucket and host.
+RUN_DIR = Path(os.environ.get("ZS_DEMO_RUN_DIR", ROOT / ".cache" / "demo"))
+NAME = os.environ.get("ZS_DEMO_NAME", "demo")
+_PORT_SHIFT = int(os.environ.get("ZS_DEMO_PORT_SHIFT", "0"))
 PORTS = {
-    "zoom": 9100,
-    "symbl": 9101,
-    "assemblyai": 9102,
-    "llm": 9103,
-    "ingest": 8080,
-    "mixer": 8081,
-    "submitter": 8082,
-    "notifier": 8083,
-    "transcriber": 8084,
+    name: port + _PORT_SHIFT
+    for name, port in {
+        "zoom": 9100,
+        "symbl": 9101,
+        "assemblyai": 9102,
+        "llm": 9103,
+        "ingest": 8080,
+        "mixer": 8081,
+        "submitter": 8082,
+        "notifier": 8083,
+        "transcriber": 8084,
+    }.items()
 }
 MAILDIR = Path(os.environ.get("ZS_SMTP_MAILDIR", ROOT / ".cache" / "data" / "smtp" / "maildir"))
-HOST_EMAIL = "demo-host@example.test"
+HOST_EMAIL = os.environ.get("ZS_DEMO_HOST_EMAIL", "demo-host@example.test")
 JAEGER_SCRIPT = ROOT / "scripts" / "jaeger.sh"
 JAEGER_STARTED = RUN_DIR / "jaeger.started"  # present when `up --jaeger` started Jaeger (so `down` stops it)
 JAEGER_OTLP = f"http://127.0.0.1:{os.environ.get('JAEGER_OTLP_HTTP_PORT', '14318')}"
@@ -198,9 +204,9 @@ async def up(*, jaeger: bool = False) -> int:
     llm_key = "sandbox-assemblyai-key"
     config = StackConfig(
         run_dir=RUN_DIR,
-        topic_prefix="demo-",
-        database="zoomsymbl_demo",
-        bucket="zoomsymbl-demo",
+        topic_prefix=f"{NAME}-",
+        database=f"zoomsymbl_{NAME}",
+        bucket=f"zoomsymbl-{NAME}",
         ports=dict(PORTS),
         zoom={
             "meetings": [s.model_dump(mode="json") for s in specs.values()],
