@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 from zoomsymbl_common.events import MeetingFailed, RecordingCompleted
 from zoomsymbl_common.limiter import Limiter
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.providers.pool import ProviderPool
 from zoomsymbl_common.records import EMAILS
+from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_notifier.metrics import FailureMetrics
+from zoomsymbl_notifier.pipeline import ran_as
 from zoomsymbl_sandbox.provider_testkit import CallbackReceiver
 
 from tests.notifier.conftest import Notifier
@@ -238,3 +243,13 @@ def test_the_failed_meetings_counter_is_exported_with_its_labels() -> None:
         )
         == 1
     )
+
+
+async def test_a_job_that_fell_back_to_zoom_transcript_is_asked_of_the_zoom_source(mongo: Mongo) -> None:
+    tenant = TenantConfig.model_validate({"id": "acme", "zoom_webhook_secret": "s", "assemblyai_api_key": "k"})
+    async with aiohttp.ClientSession() as session:
+        pool = ProviderPool(session, mongo=mongo)
+        own, fallback = pool.get(ran_as(tenant, "assemblyai")), pool.get(ran_as(tenant, "zoom"))
+
+    assert (own.name, fallback.name) == ("assemblyai", "zoom")
+    assert pool.get(tenant) is own

@@ -14,8 +14,9 @@ from zoomsymbl_common.providers.pool import ProviderPool
 from zoomsymbl_common.records import JOBS, TRANSCRIPTIONS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore, meeting_key
+from zoomsymbl_common.tenants import TenantConfig, Tenants
 
-from tests.submitter.support import add_meetings, audio_mixed, build_submitter, tenants_for, upload_for
+from tests.submitter.support import add_meetings, audio_mixed, build_submitter, tenant_json, tenants_for, upload_for
 
 pytestmark = pytest.mark.integration
 TRANSCRIPT = (Path(__file__).parents[1] / "common" / "fixtures" / "zoom" / "transcript.vtt").read_bytes()
@@ -79,3 +80,28 @@ async def test_a_transcript_of_another_meeting_is_poison(
 
     with pytest.raises(PoisonInputError, match="not one of its own meeting"):
         await submitter.on_audio_mixed(event)
+
+
+async def test_a_tenant_without_provider_credentials_falls_back_to_zoom_transcript_per_meeting(
+    infra: InfraSettings, mongo: Mongo, store: ObjectStore, session: aiohttp.ClientSession, tone_audio: Path
+) -> None:
+    published: list[JobSubmitted] = []
+    unconfigured = Tenants(
+        [TenantConfig.model_validate(tenant_json("assemblyai", "http://unused.invalid") | {"assemblyai_api_key": ""})]
+    )
+    submitter = build_submitter(infra, mongo, unconfigured, session, "http://n", published)
+    submitter.providers = ProviderPool(session, submit_timeout=30.0, mongo=mongo)
+    key, size = await upload_for(store, tone_audio, 3)
+    bare = audio_mixed(3, infra, key, size)
+    with_transcript = bare.model_copy(
+        update={"event_id": "mixed-3-tr", "transcripts": (await stored_transcript(store, "uuid/3=="),)}
+    )
+    await add_meetings(mongo, [bare])
+
+    with pytest.raises(PoisonInputError, match="cannot submit"):
+        await submitter.on_audio_mixed(bare)  # no provider and nothing of Zoom's: the meeting fails clearly
+    await submitter.on_audio_mixed(with_transcript)
+
+    assert [e.provider for e in published] == ["zoom"]
+    job = await mongo.db[JOBS].find_one({"provider": "zoom"})
+    assert job is not None and job["limiter_account_key"] == "zoom:transcript"

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from zoomsymbl_common.errors import PoisonInputError
-from zoomsymbl_common.events import Event, InsightsReady, MeetingFailed, stable_id
+from zoomsymbl_common.events import Event, InsightsReady, MeetingFailed, Provider, stable_id
 from zoomsymbl_common.insights_engine import InsightsEngine
 from zoomsymbl_common.providers.base import Insights, JobState, SpeechProvider, SubmittedJob
 from zoomsymbl_common.tenants import TenantConfig, Tenants
@@ -47,6 +47,11 @@ class UnknownJob(PoisonInputError):
         super().__init__(reason, stage="lookup")
 
 
+def ran_as(tenant: TenantConfig, provider: Provider) -> TenantConfig:
+    """``tenant`` as its job ran: a meeting without a usable provider falls back to Zoom's transcript (``zoom``)."""
+    return tenant if tenant.provider == provider else tenant.model_copy(update={"provider": provider})
+
+
 @dataclass
 class Pipeline:
     """The notifier's collaborators, and the flow from a confirmed status to the e-mail."""
@@ -74,7 +79,7 @@ class Pipeline:
     async def confirm_and_apply(self, job: JobRecord, via: str) -> None:
         """Ask the provider for the job's status, apply it (forward only) and act on a final one."""
         tenant = self.tenant_of(job)
-        provider = self.provider_for(tenant)
+        provider = self.provider_for(ran_as(tenant, job.provider))
         state = await provider.job_status(job.job_id)
         moved = await self.jobs.apply_status(job, state.status, state.reason, via)
         log.info(

@@ -17,7 +17,7 @@ from zoomsymbl_common.errors import ZoomsymblError
 from zoomsymbl_common.events import JobStatusReported, stable_id, utcnow
 
 from zoomsymbl_notifier.jobs import JobRecord
-from zoomsymbl_notifier.pipeline import Pipeline
+from zoomsymbl_notifier.pipeline import Pipeline, ran_as
 from zoomsymbl_notifier.statuses import is_terminal
 
 log = logging.getLogger("zoomsymbl.notifier.sweeper")
@@ -83,7 +83,7 @@ class Sweeper:
             log.warning("stale job of unknown tenant", extra={"tenant": job.tenant, "job_id": job.job_id})
             return False
         try:
-            state = await self._pipeline.provider_for(tenant).job_status(job.job_id)
+            state = await self._pipeline.provider_for(ran_as(tenant, job.provider)).job_status(job.job_id)
             if state.status == job.status and not is_terminal(state.status):
                 return False
             await self._pipeline.publish(_report(job, state.status))

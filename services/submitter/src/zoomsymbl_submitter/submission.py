@@ -110,8 +110,16 @@ class Submitter:
         try:
             provider = self.providers.get(tenant)
         except ConfigError as exc:
-            # Every meeting of this tenant fails the same way until an operator fixes the config.
-            raise PoisonInputError(f"tenant {tenant.id!r} cannot submit: {exc}", stage="config") from exc
+            if plan.transcript_key(event) is None:
+                # Every meeting of this tenant fails the same way until an operator fixes the config.
+                raise PoisonInputError(f"tenant {tenant.id!r} cannot submit: {exc}", stage="config") from exc
+            # No usable provider, but Zoom's transcript is there: this meeting runs on the zoom source.
+            log.warning(
+                "provider not configured, using zoom's transcript",
+                extra={"tenant": tenant.id, "meeting_uuid": event.meeting_uuid, "reason": str(exc)},
+            )
+            tenant = tenant.model_copy(update={"provider": "zoom"})
+            provider = self.providers.get(tenant)
         account_key = self.providers.account_key(tenant)
         return Target(tenant, provider, account_key, self.limiters.get(account_key))
 

@@ -44,9 +44,11 @@ class ProviderPool:
 
     def get(self, tenant: TenantConfig) -> SpeechProvider:
         """The client of ``tenant``'s provider; raises ``ConfigError`` when its credentials are missing."""
-        client = self._clients.get(tenant.id)
+        # Keyed by the provider too: a meeting that falls back to Zoom's transcript runs the tenant as "zoom".
+        key = f"{tenant.id}\x1f{tenant.provider}"
+        client = self._clients.get(key)
         if client is None:
-            client = self._clients[tenant.id] = self._make(tenant)
+            client = self._clients[key] = self._make(tenant)
         return client
 
     @staticmethod
