@@ -39,7 +39,9 @@ class TenantConfig(BaseModel):
     download_allowed_hosts: tuple[str, ...] = Field(ZOOM_DOWNLOAD_HOSTS, description="Hosts downloads may reach.")
     allow_private_download_hosts: bool = Field(False, description="Allow loopback/private download hosts (sandbox).")
     provider: Provider = Field(
-        "assemblyai", description="Speech-intelligence provider for this tenant (symbl only by explicit choice)."
+        "assemblyai",
+        description="Speech-intelligence provider for this tenant (symbl only by explicit choice; zoom: Zoom's own "
+        "transcript, no provider).",
     )
     language: str = Field("en-US", description="Spoken language code passed to the provider.")
     symbl_app_id: str = Field("", description="Symbl app id.")
