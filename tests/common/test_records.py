@@ -258,3 +258,11 @@ def test_channel_entries_without_a_channel_number_are_dropped_not_fatal() -> Non
     )
     assert [c.channel for c in meeting.channel_map] == [2]
     assert meeting.talk_seconds() == {1: 12.5}
+
+
+def test_transcript_entries_that_do_not_read_are_dropped_not_fatal() -> None:
+    good = {"file_id": "t1", "kind": "transcript", "key": "raw/acme/bQ/t1.vtt", "size_bytes": 12}
+    meeting = Meeting.from_document(
+        {"tenant": "acme", "meeting_uuid": "m", "transcripts": [good, {"file_id": "t2", "kind": "pdf"}, "junk"]}
+    )
+    assert [(t.file_id, t.kind) for t in meeting.transcripts] == [("t1", "transcript")]

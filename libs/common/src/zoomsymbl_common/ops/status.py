@@ -208,6 +208,7 @@ def format_history(history: MeetingHistory) -> str:
     out += _section(
         "files",
         [f"{raw.file_id}: {raw.key} ({raw.size} bytes)" for raw in meeting.objects.raw]
+        + [f"{t.file_id}: {t.key} ({t.size_bytes} bytes, Zoom {t.kind})" for t in meeting.transcripts]
         + ([f"mixed: {mixed.key} ({mixed.size} bytes)"] if mixed else []),
     )
     out += _section(

@@ -5,11 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, ValidationError
 
-from zoomsymbl_common.events import PhoneCall, Platform, Provider
+from zoomsymbl_common.events import PhoneCall, Platform, Provider, TranscriptObject
 from zoomsymbl_common.records.base import Document, Key, MeetingUuid, Name, Record, Tenant
 from zoomsymbl_common.records.order import Failure, Stage
+
+
+def _transcript_entries(value: object) -> object:
+    # As for channels: an unreadable entry is dropped, not the meeting.
+    if not isinstance(value, list | tuple):
+        return value
+    return [item for item in value if isinstance(item, TranscriptObject) or _valid_transcript(item)]
+
+
+def _valid_transcript(item: object) -> bool:
+    try:
+        TranscriptObject.model_validate(item)
+    except ValidationError:
+        return False
+    return True
 
 
 def _channel_entries(value: object) -> object:
@@ -118,6 +133,9 @@ class Meeting(Record):
     speaker_stats: Annotated[list[SpeakerStat], BeforeValidator(_channel_entries)] = Field(default_factory=list)
     mix: dict[str, Any] | None = Field(None, description="The mixer's record of the last mix (its MixRecord).")
     objects: MeetingObjects = Field(default_factory=MeetingObjects)
+    transcripts: Annotated[list[TranscriptObject], BeforeValidator(_transcript_entries)] = Field(
+        default_factory=list, description="Zoom's own transcript files stored by the mixer (TRANSCRIPT, CC)."
+    )
     split: SplitPlan | None = None
     provider: Provider | None = None
     part_count: int | None = Field(None, ge=1)
