@@ -77,7 +77,7 @@ def wire(
     published: Published = []
     consumer = Consumer(broker, INFRA, "mixer", RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002))
 
-    async def handle(event: RecordingCompleted) -> AudioMixed:
+    async def handle(event: RecordingCompleted) -> AudioMixed | None:
         return await on_recording_completed(event, mixer, metrics)
 
     async def publish_failure(event: MeetingFailed) -> None:
@@ -213,7 +213,7 @@ async def test_several_meetings_at_once_is_a_per_partition_worker_pool() -> None
     mixer, state, metrics = FakeMixer(), FakeState(), MixerMetrics(CollectorRegistry())
     consumer = Consumer(broker, INFRA, "mixer", RetryPolicy(max_attempts=1))
 
-    async def handle(event: RecordingCompleted) -> AudioMixed:
+    async def handle(event: RecordingCompleted) -> AudioMixed | None:
         return await on_recording_completed(event, mixer, metrics)
 
     register_subscribers(broker, consumer, handle, give_up(state, metrics, _never), concurrent_meetings=3)
