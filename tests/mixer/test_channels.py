@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from zoomsymbl_common.events import RecordingCompleted, RecordingFile
 from zoomsymbl_mixer.channels import (
+    CALL_AUDIO,
+    CALL_SIDES,
     MEETING_AUDIO,
     OTHERS,
     Track,
@@ -16,6 +18,7 @@ from zoomsymbl_mixer.channels import (
     per_track,
     plan_mix,
     selections,
+    split_stereo,
 )
 
 T0 = datetime(2025, 3, 1, 9, 0, 0, tzinfo=UTC)
@@ -182,3 +185,23 @@ def test_emails_fill_unshared_channels_by_name_and_ambiguous_names_get_none() ->
     )
     people = [("elisa l", "elisa@x.test"), ("Bob", "bob1@x.test"), ("Bob", "bob2@x.test"), ("Known", "other@x.test")]
     assert [c.email for c in with_emails(plan, people).channels] == ["elisa@x.test", None, "known@x.test", None]
+
+
+def test_a_phone_call_is_its_one_mp3_and_a_stereo_one_keeps_two_sides() -> None:
+    mp3 = RecordingFile(file_id="rec1", file_type="MP3", file_extension="mp3", download_url="https://zoom.us/x")
+    event = RecordingCompleted(
+        event_id="e", tenant="acme", meeting_uuid="phone:rec1", fallback_files=(mp3,), platform="zoom_phone"
+    )
+    [choice] = selections(event)
+    assert (choice.kind, choice.files) == ("phone", (mp3,))
+    mono = Track(mp3, "/tmp/rec1.mp3", 10.0, 48_000, channels=1)
+    plan = plan_mix(split_stereo(mono), max_channels=2, kind="phone")
+    assert [(c.name, c.mixed) for c in plan.channels] == [(CALL_AUDIO, True)]
+    stereo = Track(mp3, "/tmp/rec1.mp3", 10.0, 48_000, channels=2)
+    sides = split_stereo(stereo)
+    assert [t.source_channel for t in sides] == [0, 1]
+    plan = plan_mix(sides, max_channels=2, kind="phone")
+    assert [(c.name, c.mixed, c.members) for c in plan.channels] == [
+        (CALL_SIDES[0], False, (0,)),
+        (CALL_SIDES[1], False, (1,)),
+    ]

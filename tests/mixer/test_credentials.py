@@ -175,3 +175,24 @@ async def test_parallel_downloads_refused_with_the_same_oauth_token_count_as_one
     assert (fresh_a.kind, fresh_b.kind) == ("oauth", "oauth") and api.invalidated == 1
     with pytest.raises(NoCredentials, match="oauth token"):
         await creds.rejected(fresh_b, 401, 124)  # the fresh token refused too: that is a second refusal
+
+
+def test_a_phone_recordings_oauth_token_goes_only_to_zooms_phone_download_endpoint() -> None:
+    from zoomsymbl_mixer.credentials import phone_download_allowed
+
+    tenant = TenantConfig(id="acme", zoom_webhook_secret=SecretStr("s"))
+    sandbox = tenant.model_copy(update={"zoom_api_base": "http://127.0.0.1:9100/v2"})
+    assert phone_download_allowed("https://zoom.us/v2/phone/recording/download/R8Vs4cTSCRyyWA2nStDaqw", tenant)
+    assert phone_download_allowed("https://api.zoom.us/v2/phone/recording/download/abc", tenant)
+    assert phone_download_allowed("http://127.0.0.1:9100/v2/phone/recording/download/abc", sandbox)
+    for url in (
+        "http://zoom.us/v2/phone/recording/download/abc",  # not TLS
+        "https://zoom.us:8443/v2/phone/recording/download/abc",  # not 443
+        "https://evil.example/v2/phone/recording/download/abc",  # not Zoom
+        "https://zoom.us.evil.example/v2/phone/recording/download/abc",
+        "https://user@zoom.us/v2/phone/recording/download/abc",
+        "https://zoom.us/rec/download/abc",  # another endpoint
+        "http://127.0.0.1:9100/v2/phone/recording/download/abc",  # loopback, for a tenant not pointed there
+        "not a url",
+    ):
+        assert not phone_download_allowed(url, tenant), url

@@ -241,3 +241,16 @@ async def test_the_tools_get_a_minimal_environment_without_the_services_secrets(
     env = json.loads(result.stdout)
     assert not [name for name in env if name.startswith("ZOOMSYMBL_")]
     assert set(env) <= {"PATH", "LC_ALL", "LC_CTYPE"}  # LC_CTYPE: the interpreter may set it for itself
+
+
+def test_each_side_of_a_stereo_call_is_read_from_its_own_channel() -> None:
+    from zoomsymbl_mixer.channels import split_stereo
+
+    mp3 = RecordingFile(file_id="rec1", file_type="MP3", download_url="https://zoom.us/x")
+    sides = split_stereo(Track(mp3, "call.mp3", 20.0, 48_000, channels=2))
+    graph = filter_graph(plan_mix(sides, max_channels=2, kind="phone"), 48000, None)
+    assert "[0:a:0]pan=mono|c0=c0,aformat=" in graph
+    assert "[1:a:0]pan=mono|c0=c1,aformat=" in graph
+    assert "join=inputs=2:channel_layout=2 channels[out]" in graph
+    mono = plan_mix(split_stereo(Track(mp3, "call.mp3", 20.0, 48_000)), max_channels=2, kind="phone")
+    assert "pan=" not in filter_graph(mono, 48000, None)

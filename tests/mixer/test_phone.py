@@ -122,3 +122,13 @@ async def test_the_oauth_token_goes_only_to_zooms_phone_download_endpoint(rig: R
     forged = event.model_copy(update={"fallback_files": (elsewhere,)})
     with pytest.raises(DownloadRefused):
         await rig.mixer().on_recording_completed(forged)
+
+
+async def test_a_call_the_mixer_gives_up_on_is_recorded_failed_for_the_archive(rig: Rig) -> None:
+    event = await phone_event(rig, demo_call_spec("failedcall1"))
+    state = rig.mixer().state
+    assert await state.mark_failed(event, "download", "zoom refused file 'failedcall1': status 404")
+    doc = await rig.mongo.db[CONVERSATIONS].find_one({"tenant": "acme", "meeting_uuid": event.meeting_uuid})
+    record = ConversationMetadata.from_document(doc or {})
+    assert record.recording_failed and "status 404" in record.failure
+    assert record.source_platform == "Zoom Phone" and record.from_party.name == "Jack Chill"

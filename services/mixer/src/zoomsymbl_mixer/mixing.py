@@ -26,7 +26,7 @@ from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.assemblyai import ASSEMBLYAI_LIMITS
 from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
-from zoomsymbl_common.zoom import ZoomApiError, call_with_retries
+from zoomsymbl_common.zoom import ZoomApiError
 
 from zoomsymbl_mixer.analytics import SilenceLog, speaker_stats
 from zoomsymbl_mixer.channels import (
@@ -54,6 +54,7 @@ from zoomsymbl_mixer.ffmpeg import (
     resolve_format,
 )
 from zoomsymbl_mixer.metadata import conversation_metadata, metadata_json, metadata_key
+from zoomsymbl_mixer.phone import with_phone_user
 from zoomsymbl_mixer.settings import OutputFormatSetting
 from zoomsymbl_mixer.space import check_space, space_needed
 from zoomsymbl_mixer.state import MeetingState, MixRecord, audio_mixed
@@ -118,8 +119,8 @@ class Mixer:
         tenant = self.tenants.get(event.tenant)
         if tenant is None:
             raise UnknownTenant(event.tenant)
-        if event.platform == "zoom_phone" and not event.host_email:
-            event = await self._with_phone_user(event, tenant)
+        if event.platform == "zoom_phone":
+            event = await with_phone_user(event, self.api_for(tenant))
         choices = selections(event)
         if not choices:
             raise NothingToMix("the recording lists no completed audio file")
@@ -220,22 +221,6 @@ class Mixer:
             log.info("participant e-mails not available", extra=_fields(event, reason=str(exc)[:200]))
             return plan
         return with_emails(plan, people)
-
-    async def _with_phone_user(self, event: RecordingCompleted, tenant: TenantConfig) -> RecordingCompleted:
-        """The phone call's recipient: the recorded user's Zoom e-mail (``GET /users/{id}``); Zoom's phone
-        payloads carry only the user's id. Without it the call is still processed, and nobody is e-mailed.
-        """
-        api = self.api_for(tenant)
-        call = event.phone_call
-        user_id = (call.user_id or call.owner_id) if call else event.host_id
-        if api is None or not user_id:
-            return event
-        try:
-            email = await call_with_retries(lambda: api.user_email(user_id))
-        except (ZoomApiError, RetryableError) as exc:
-            log.info("phone user's e-mail not available", extra=_fields(event, reason=str(exc)[:200]))
-            return event
-        return event.model_copy(update={"host_email": email}) if email else event
 
     async def _loader(self, event: RecordingCompleted, tenant: TenantConfig) -> TrackLoader:
         token = await self.state.download_token(event.tenant, event.meeting_uuid)

@@ -45,6 +45,8 @@ from zoomsymbl_common.records import (
 )
 from zoomsymbl_common.telemetry import current_trace_id
 
+from zoomsymbl_mixer.metadata import failed_metadata
+
 SERVICE = "mixer"
 
 
@@ -231,7 +233,10 @@ class MeetingState:
     async def mark_failed(self, event: RecordingCompleted, stage: str, reason: str) -> bool:
         """Mark the meeting failed by the mixer with ``stage`` and ``reason``, unless it moved on."""
         failure = Failure.build(SERVICE, stage, reason)
-        return await self._advance(event, {**failure.fields(), "updated_at": failure.at})
+        marked = await self._advance(event, {**failure.fields(), "updated_at": failure.at})
+        if marked:  # the archive learns of a recording that could not be kept, and why
+            await self.store_metadata(failed_metadata(event, failure.reason))
+        return marked
 
     async def _advance(self, event: RecordingCompleted, fields: Document, unset: Document | None = None) -> bool:
         # Not yet mixed, or failed by the mixer itself; any generation (a forced replay re-mixes).

@@ -72,6 +72,7 @@ class ConversationMetadata(Record):
     topic: Name = ""
     recording_failed: bool = Field(False, description="Zoom no longer had some recorded file, or the mix failed.")
     missing_files: list[Key] = Field(default_factory=list, max_length=10_000)
+    failure: Annotated[str, Field(max_length=1000)] = Field("", description="Why the mixer gave up, if it did.")
     media: MediaInfo = Field(default_factory=MediaInfo)
     speakers: list[SpeakerMetrics] = Field(default_factory=list, max_length=1024)
     written_at: datetime | None = None
