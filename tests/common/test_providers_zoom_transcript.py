@@ -10,7 +10,8 @@ from pydantic import SecretStr
 from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.base import AudioOpener, SubmitRequest
-from zoomsymbl_common.providers.zoom_transcript import SOURCE, ZoomTranscriptProvider, read_bounded
+from zoomsymbl_common.providers.zoom_transcript import SOURCE, ZoomTranscriptProvider, read_bounded, utterances
+from zoomsymbl_common.webvtt import Cue
 
 pytestmark = [pytest.mark.integration]
 TRANSCRIPT = (Path(__file__).parent / "fixtures" / "zoom" / "transcript.vtt").read_bytes()
@@ -66,3 +67,9 @@ async def test_no_transcript_or_an_empty_one_is_poison_and_unknown_jobs_failed(m
 async def test_an_oversized_transcript_is_refused_while_streaming() -> None:
     with pytest.raises(PoisonInputError, match="larger than 100 bytes"):
         await read_bounded(opener(b"WEBVTT\n\n" + b"x" * 200), limit=100)
+
+
+def test_what_is_stored_stays_within_one_document() -> None:
+    cues = tuple(Cue(float(i), float(i) + 1, "word " * 200, "Elisa L") for i in range(100))
+    kept = utterances(cues, budget=20_000)
+    assert 0 < len(kept) < 100 and kept[-1]["speaker"] == "Elisa L"

@@ -37,6 +37,9 @@ UNKNOWN_SPEAKER = "Unknown speaker"
 # A day of speech is a few MiB of WebVTT; the mixer refuses larger files, this is the second fence.
 MAX_TRANSCRIPT_BYTES = 64 << 20
 MAX_UTTERANCES = 200_000
+# The job is one MongoDB document (16 MiB at most): a day of speech is ~3 MiB of text, a file of noise stops here.
+MAX_STORED_BYTES = 8 << 20
+_UTTERANCE_OVERHEAD = 96  # field names, times, speaker
 # The transcript is read, not uploaded: no size limit and no splitting past a week of audio.
 ZOOM_LIMITS = ProviderLimits(
     max_file_seconds=7 * 24 * 3600,
@@ -56,12 +59,16 @@ async def read_bounded(opener: AudioOpener, limit: int = MAX_TRANSCRIPT_BYTES) -
     return bytes(data)
 
 
-def utterances(cues: tuple[Cue, ...]) -> list[Document]:
-    """The cues as stored utterances (one channel: Zoom names the speakers itself)."""
-    return [
-        Utterance(channel=1, start=round(c.start, 3), end=round(c.end, 3), text=c.text, speaker=c.speaker).model_dump()
-        for c in cues[:MAX_UTTERANCES]
-    ]
+def utterances(cues: tuple[Cue, ...], budget: int = MAX_STORED_BYTES) -> list[Document]:
+    """The cues as stored utterances (one channel: Zoom names the speakers itself), the first ``budget`` bytes."""
+    stored: list[Document] = []
+    for c in cues[:MAX_UTTERANCES]:
+        budget -= len(c.text.encode("utf-8")) + len((c.speaker or "").encode("utf-8")) + _UTTERANCE_OVERHEAD
+        if budget < 0:
+            break
+        utterance = Utterance(channel=1, start=round(c.start, 3), end=round(c.end, 3), text=c.text, speaker=c.speaker)
+        stored.append(utterance.model_dump())
+    return stored
 
 
 def messages_from(doc: Document) -> tuple[TranscriptMessage, ...]:
