@@ -122,3 +122,19 @@ async def test_the_cap_stops_a_stream_that_grows_past_it() -> None:
     with pytest.raises(TrackInvalid, match="larger than 100 bytes"):
         async for _ in capped(endless(), "f1", 100):
             pass
+
+
+async def test_a_transcript_url_off_the_allowed_hosts_is_never_fetched(rig: Rig) -> None:
+    event = await rig.event(UUID)
+    offsite = tuple(
+        f.model_copy(update={"download_url": "https://evil.example.invalid/rec/download/cc"})
+        if f.file_type == "CC"
+        else f
+        for f in event.fallback_files
+    )
+
+    mixed = await wired(rig).on_recording_completed(event.model_copy(update={"fallback_files": offsite}))
+
+    assert mixed is not None and [t.kind for t in mixed.transcripts] == ["transcript"]
+    cc = next(f for f in offsite if f.file_type == "CC")
+    assert not await rig.store.exists(raw_key("acme", UUID, cc))
