@@ -62,13 +62,14 @@ tools() {
   done
   ((${#missing[@]} == 0)) && return 0
   if ! command -v apt-get >/dev/null || ! { ((EUID == 0)) || { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; }; then
-    echo "missing: ${missing[*]}; install them with: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+    echo "missing: ${missing[*]}; install them with: sudo apt-get install ${missing[*]}" >&2
     exit 1
   fi
   log "installing ${missing[*]} from Debian's packages"
   export DEBIAN_FRONTEND=noninteractive
   as_root apt-get update -qq
-  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # With the recommended packages (conmon, netavark, slirp4netns, uidmap, fuse-overlayfs…): the set proven here.
+  as_root apt-get install -y -qq "${missing[@]}" >/dev/null
   PODMAN_RUNTIME=$(command -v runc || echo /usr/sbin/runc)
   podman=(podman --runtime "$PODMAN_RUNTIME")
 }
