@@ -1,7 +1,7 @@
 """`scripts/demo.py up` as a user runs it (beside any real demo: its own folder, ports, topics, database, host).
 
-Asserts what the definition of done of issue 16 asks of the demo for Zoom Phone: the call's e-mail is printed,
-with its source named.
+Asserts what the definition of done of issue 16 asks of the demo: the Zoom Phone call's e-mail and the e-mail of
+the meeting whose tenant is on the ``zoom`` source are printed, each with its source named.
 """
 
 from __future__ import annotations
@@ -60,3 +60,8 @@ def test_the_demo_prints_the_phone_calls_email_with_its_source(tmp_path: Path) -
     assert f"To: demo-host-{run}@example.test" in phone_mail
     assert "Source: Zoom Phone call, Jack Chill (+12092592844) → Jill Chill (1026), inbound, 0:00:" in phone_mail
     assert "demo: all 4 e-mails received" in out
+    # The zoom source: the zoomtx tenant's e-mail, made from Zoom's own transcript and saying so.
+    assert "demo: ingest answered 200 to recording.transcript_completed for tenant 'zoomtx'" in out
+    zoom_mail = out.split("demo: e-mail for tenant 'zoomtx':", 1)[1].split("=" * 78)[1]
+    assert "Subject: Meeting summary: Release planning (Zoom transcript)" in zoom_mail
+    assert "Source: Zoom transcript" in zoom_mail and "Elisa L: Can we ship the release on Friday?" in zoom_mail
