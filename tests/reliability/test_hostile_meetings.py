@@ -138,7 +138,9 @@ async def test_hostile_topics_names_and_file_ids_are_harmless(
     assert "\r" not in str(mail["Subject"]) and "\n" not in str(mail["Subject"])
     assert box.copies(ATTACKER) == 0
     assert html is not None and "<script>alert(1)</script>" not in str(html.get_content())
-    assert len(forged_keys) == 4
+    # Four hostile tracks, each under its own encoded name, and the conversation's metadata record beside them.
+    assert len([k for k in forged_keys if not k.endswith("/metadata.json")]) == 4
+    assert sum(k.endswith("/metadata.json") for k in forged_keys) == 1
     assert all("/../" not in k and "\x00" not in k for k in keys)
     assert strays == []
 
