@@ -11,12 +11,23 @@ from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import JobStatusReported, JobSubmitted, TranscriptObject
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.pool import ProviderPool
-from zoomsymbl_common.records import JOBS, TRANSCRIPTIONS
+from zoomsymbl_common.records import JOBS, MEETINGS, TRANSCRIPTIONS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
+from zoomsymbl_sandbox.provider_jobs import JobTimings
+from zoomsymbl_sandbox.provider_testkit import make_tone_audio
 
-from tests.submitter.support import add_meetings, audio_mixed, build_submitter, tenant_json, tenants_for, upload_for
+from tests.submitter.support import (
+    add_meetings,
+    audio_mixed,
+    build_submitter,
+    mixed_key,
+    tenant_json,
+    tenants_for,
+    upload_for,
+)
+from tests.support.providers import ProviderSandboxes
 
 pytestmark = pytest.mark.integration
 TRANSCRIPT = (Path(__file__).parents[1] / "common" / "fixtures" / "zoom" / "transcript.vtt").read_bytes()
@@ -105,3 +116,44 @@ async def test_a_tenant_without_provider_credentials_falls_back_to_zoom_transcri
     assert [e.provider for e in published] == ["zoom"]
     job = await mongo.db[JOBS].find_one({"provider": "zoom"})
     assert job is not None and job["limiter_account_key"] == "zoom:transcript"
+
+
+async def test_a_submission_the_provider_rejects_runs_on_zoom_transcript_when_there_is_one(
+    infra: InfraSettings,
+    mongo: Mongo,
+    store: ObjectStore,
+    session: aiohttp.ClientSession,
+    sandboxes: ProviderSandboxes,
+    tmp_path: Path,
+) -> None:
+    symbl = await sandboxes.symbl(timings=JobTimings(0.05, 0.05))
+    published: list[JobSubmitted] = []
+    reported: list[JobStatusReported] = []
+    submitter = build_submitter(
+        infra, mongo, tenants_for("symbl", str(symbl.make_url(""))), session, "http://n", published
+    )
+    submitter.providers = ProviderPool(session, submit_timeout=30.0, mongo=mongo)
+
+    async def report(event: JobStatusReported) -> None:
+        reported.append(event)
+
+    submitter.report = report
+    mono = make_tone_audio(tmp_path / "mono.flac", [[(0.5, 1.5)]], 2.0)
+    key = mixed_key("uuid/6==")
+    size = await store.put_file(key, str(mono))  # 2 channels named, 1 in the file: Symbl answers 400
+    event = audio_mixed(6, infra, key, size, transcripts=(await stored_transcript(store, "uuid/6=="),))
+    await add_meetings(mongo, [event])
+
+    for _ in range(2):  # the redelivery finds the rejection stored and takes the same way
+        await submitter.on_audio_mixed(event)
+
+    assert [e.provider for e in published] == ["zoom", "zoom"] and len({e.job_id for e in published}) == 1
+    assert {(r.provider, r.reported_status) for r in reported} == {("zoom", "completed")}
+    rejected = await mongo.db[JOBS].find_one({"provider": "symbl"})
+    assert rejected is not None and rejected["status"] == "rejected"
+    zoom = await mongo.db[JOBS].find_one({"provider": "zoom"})
+    assert zoom is not None and zoom["job_id"] == published[0].job_id
+    assert zoom["fallback_reason"].startswith("symbl rejected the submission: symbl")
+    assert "channelMetadata" in zoom["fallback_reason"]
+    meeting = await mongo.db[MEETINGS].find_one({"meeting_uuid": "uuid/6=="})
+    assert meeting is not None and (meeting["stage"], meeting["provider"]) == ("submitted", "zoom")

@@ -10,8 +10,8 @@ from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import AudioMixed, JobStatusReported, JobSubmitted, Provider, stable_id
 from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.mongo import Document
+from zoomsymbl_common.providers import zoom_transcript
 from zoomsymbl_common.providers.base import AudioOpener, SubmitRequest, SubmittedJob
-from zoomsymbl_common.storage import meeting_key
 
 from zoomsymbl_submitter.parts import Part
 
@@ -109,14 +109,10 @@ def transcript_key(event: AudioMixed) -> str | None:
     Like the audio, it must be the mixer's file of that very tenant and meeting: an event naming any
     other object is poison.
     """
-    chosen = sorted(event.transcripts, key=lambda t: t.kind != "transcript")
-    if not chosen:
-        return None
-    key = chosen[0].key
-    rest = key.removeprefix(f"raw/{event.tenant}/{meeting_key(event.meeting_uuid)}/")
-    if rest == key or not rest.endswith(".vtt") or "/" in rest or ".." in rest:
-        raise PoisonInputError(f"audio.mixed names transcript {key!r}, not one of its own meeting", stage="validate")
-    return key
+    try:
+        return zoom_transcript.transcript_key(event.tenant, event.meeting_uuid, event.transcripts)
+    except PoisonInputError as exc:
+        raise PoisonInputError(f"audio.mixed {exc.reason}", stage="validate") from exc
 
 
 def _shared(event: AudioMixed) -> bool:

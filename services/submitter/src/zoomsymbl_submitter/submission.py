@@ -4,6 +4,14 @@ Per part: a finished submission is only announced again; otherwise the limiter s
 (waiting as long as it takes, without spinning), the submission is claimed in ``jobs``, the
 provider is called, the ids are stored, and ``JobSubmitted`` is published. Any failure between the
 slot and the job's existence gives the slot and the claim back, so nothing leaks.
+
+A provider that rejects the submission (:class:`PoisonInputError` at stage ``submit``) of a meeting whose
+``AudioMixed`` names Zoom's transcript does not fail the meeting: it is submitted to the ``zoom`` source
+instead, its job carrying the provider's reason (``fallback_reason``) for the report's source line. Only
+for a single-part meeting: the parts of a split one may already be accepted by the provider, and the
+notifier joins the parts of one meeting and generation, so a second, whole transcript would never join.
+A redelivery finds the rejection stored and takes the same way to the same (idempotent) zoom job. A
+provider job that fails later is the notifier's to fall back (``zoomsymbl_notifier.fallback``).
 """
 
 from __future__ import annotations
@@ -18,8 +26,10 @@ from dataclasses import dataclass
 from zoomsymbl_common.errors import ConfigError, PoisonInputError, RetryableError, ZoomsymblError
 from zoomsymbl_common.events import AudioMixed, JobStatusReported, JobSubmitted
 from zoomsymbl_common.limiter import Limiter, LimiterTimeout
+from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.providers.base import SpeechProvider, SubmittedJob
 from zoomsymbl_common.providers.pool import ProviderPool
+from zoomsymbl_common.providers.zoom_transcript import FALLBACK_REASON_LIMIT
 from zoomsymbl_common.storage import meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 
@@ -62,6 +72,8 @@ class Target:
     provider: SpeechProvider
     account_key: str
     limiter: Limiter
+    # Why this meeting runs on Zoom's transcript instead of the tenant's provider, when that failed.
+    fallback_reason: str | None = None
 
 
 @dataclass
@@ -93,15 +105,50 @@ class Submitter:
                 "waiting for zoom's transcript", extra={"tenant": event.tenant, "meeting_uuid": event.meeting_uuid}
             )
             return
+        mixed = event
         if self.downmixer is not None:
             # Symbl takes two channels at most: then the parts are cut from the mono mix.
             event = await self.downmixer.prepare(event, target.provider.name)
         parts = await self.planner.parts(event, target.provider.limits)
         if len(parts) > 1:
             self.metrics.parts.inc(len(parts))
+        try:
+            for part in parts:
+                await self.submit_part(event, target, part)
+        except PoisonInputError as exc:
+            if not self._may_fall_back(mixed, target, len(parts), exc):
+                raise
+            await self._fall_back(mixed, target, exc.reason)
+            return
+        await self.meetings.mark_submitted(event, target.provider.name, len(parts))
+
+    def _may_fall_back(self, event: AudioMixed, target: Target, part_count: int, exc: PoisonInputError) -> bool:
+        """The provider rejected a single-part meeting whose event names Zoom's transcript."""
+        return (
+            exc.stage == "submit"
+            and target.provider.name != "zoom"
+            and part_count == 1
+            and plan.transcript_key(event) is not None
+        )
+
+    async def _fall_back(self, event: AudioMixed, failed: Target, reason: str) -> None:
+        """Submit the meeting to the ``zoom`` source because ``failed``'s provider rejected it."""
+        why = scrub(f"{failed.provider.name} rejected the submission: {reason}", FALLBACK_REASON_LIMIT)
+        log.warning(
+            "provider rejected the submission, using zoom's transcript",
+            extra={"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "reason": why},
+        )
+        target = dataclasses.replace(self._zoom_target(failed.tenant), fallback_reason=why)
+        parts = await self.planner.parts(event, target.provider.limits)
         for part in parts:
             await self.submit_part(event, target, part)
         await self.meetings.mark_submitted(event, target.provider.name, len(parts))
+
+    def _zoom_target(self, tenant: TenantConfig) -> Target:
+        """``tenant``'s meeting on Zoom's transcript (no provider account: its limiter is the zoom one)."""
+        zoom = tenant.model_copy(update={"provider": "zoom"})
+        account_key = self.providers.account_key(zoom)
+        return Target(zoom, self.providers.get(zoom), account_key, self.limiters.get(account_key))
 
     def _target(self, event: AudioMixed) -> Target:
         tenant = self.tenants.get(event.tenant)
@@ -118,8 +165,7 @@ class Submitter:
                 "provider not configured, using zoom's transcript",
                 extra={"tenant": tenant.id, "meeting_uuid": event.meeting_uuid, "reason": str(exc)},
             )
-            tenant = tenant.model_copy(update={"provider": "zoom"})
-            provider = self.providers.get(tenant)
+            return self._zoom_target(tenant)
         account_key = self.providers.account_key(tenant)
         return Target(tenant, provider, account_key, self.limiters.get(account_key))
 
@@ -147,7 +193,10 @@ class Submitter:
     async def _claim_and_submit(self, event: AudioMixed, target: Target, part: Part, key: str) -> bool:
         """Slot, claim, provider, ids, event; False when another replica's claim got in first."""
         await self._acquire(target, key)
-        claim = await self.jobs.claim(key, plan.job_fields(event, target.provider.name, target.account_key, part))
+        fields = plan.job_fields(event, target.provider.name, target.account_key, part)
+        if target.fallback_reason is not None:
+            fields["fallback_reason"] = target.fallback_reason
+        claim = await self.jobs.claim(key, fields)
         if claim.outcome != "claimed":
             return False  # someone else's claim or result: look again
         async with self.jobs.kept_alive(key):

@@ -13,12 +13,14 @@ It speaks the provider interface like the self-hosted ``whisper`` provider, over
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from pydantic import ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
 
 from zoomsymbl_common.errors import PoisonInputError, RetryableError
-from zoomsymbl_common.events import Provider, utcnow
+from zoomsymbl_common.events import Provider, TranscriptObject, utcnow
+from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.providers.base import (
     AudioOpener,
@@ -30,6 +32,7 @@ from zoomsymbl_common.providers.base import (
     TranscriptMessage,
 )
 from zoomsymbl_common.records import TRANSCRIPTIONS, Transcription, Utterance
+from zoomsymbl_common.storage import meeting_key
 from zoomsymbl_common.webvtt import Cue, parse
 
 SOURCE = "Zoom transcript"
@@ -47,6 +50,30 @@ ZOOM_LIMITS = ProviderLimits(
     max_url_bytes=1 << 50,
     caps_concurrency_with_429=False,
 )
+
+
+FALLBACK_REASON_LIMIT = 300
+
+
+def fallback_source(reason: str) -> str:
+    """The report's source line of a meeting completed from Zoom's transcript because its provider failed."""
+    return f"{SOURCE}, because the speech provider failed ({scrub(reason, FALLBACK_REASON_LIMIT)})"
+
+
+def transcript_key(tenant: str, meeting_uuid: str, transcripts: Sequence[TranscriptObject]) -> str | None:
+    """The object key of Zoom's transcript of the meeting (the audio transcript, else the captions).
+
+    It must be the mixer's file of that very tenant and meeting (``raw/{tenant}/{meeting_key}/….vtt``):
+    a list naming any other object is poison, whoever wrote it.
+    """
+    chosen = sorted(transcripts, key=lambda t: t.kind != "transcript")
+    if not chosen:
+        return None
+    key = chosen[0].key
+    rest = key.removeprefix(f"raw/{tenant}/{meeting_key(meeting_uuid)}/")
+    if rest == key or not rest.endswith(".vtt") or "/" in rest or ".." in rest:
+        raise PoisonInputError(f"names transcript {key!r}, not one of its own meeting", stage="validate")
+    return key
 
 
 async def read_bounded(opener: AudioOpener, limit: int = MAX_TRANSCRIPT_BYTES) -> bytes:

@@ -53,6 +53,9 @@ class Job(Record):
     bucket: Key | None = None
     object_key: Key | None = None
     downmixed_from_channels: int | None = Field(None, ge=1)
+    fallback_reason: Reason | None = Field(
+        None, description="Set on a zoom job that replaced the tenant's failed provider: why it failed (scrubbed)."
+    )
     status: StoredJobStatus
     status_reason: Reason | None = None
     job_id: Short | None = None
