@@ -30,6 +30,7 @@ from zoomsymbl_common.service import (
 )
 from zoomsymbl_common.tenants import Tenants
 
+from zoomsymbl_notifier.fallback import Fallback
 from zoomsymbl_notifier.handlers import register_subscribers
 from zoomsymbl_notifier.insights import InsightsStore
 from zoomsymbl_notifier.jobs import Jobs
@@ -113,6 +114,7 @@ def build_pipeline(app: web.Application, broker: KafkaBroker) -> Pipeline:
         publish=publish,
         release_slot=SlotReleaser(mongo),
         count_failure=FailureMetrics(app[REGISTRY]).count,
+        fallback=Fallback(mongo, settings.infra),
     )
 
 

@@ -50,6 +50,7 @@ class JobRecord:
     trace_context: dict[str, str] | None = None
     sweeps: int = 0  # sweeper polls since the job last had news
     early_noted: bool = False  # a callback came before its id was stored; the sweeper asks at once
+    fallback_reason: str | None = None  # a zoom job that replaced the tenant's failed provider: why
 
     @property
     def slot_refs(self) -> tuple[str, ...]:
@@ -83,6 +84,7 @@ class JobRecord:
             processed=job.processed_at is not None,
             trace_context=job.trace_context if job.trace_context and "traceparent" in job.trace_context else None,
             sweeps=job.sweeps,
+            fallback_reason=job.fallback_reason,
         )
 
 

@@ -6,10 +6,13 @@ true once), insights stored (upsert), the meeting assembled when every part is s
 intent recorded (unique index) and then sent through the outbox. A meeting another service gave
 up on (``MeetingFailed``) gets its failure notice through the same outbox, under the same key as a
 provider failure's: one notice per meeting and generation, whoever failed it and however often.
+A failed provider job of a meeting with Zoom's transcript stored is replaced by a zoom job instead
+(:mod:`zoomsymbl_notifier.fallback`) and completes the meeting: one report, no notice.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,10 +21,12 @@ from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import Event, InsightsReady, MeetingFailed, Provider, stable_id
 from zoomsymbl_common.insights_engine import InsightsEngine
 from zoomsymbl_common.providers.base import Insights, JobState, SpeechProvider, SubmittedJob
+from zoomsymbl_common.providers.zoom_transcript import fallback_source
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 
 from zoomsymbl_notifier import insights as merging
 from zoomsymbl_notifier.enrichment import enrich
+from zoomsymbl_notifier.fallback import Fallback
 from zoomsymbl_notifier.insights import InsightsStore
 from zoomsymbl_notifier.jobs import JobRecord, Jobs
 from zoomsymbl_notifier.mail import Envelope, MailKind, compose, mail_domain, message_id, valid_address
@@ -68,6 +73,8 @@ class Pipeline:
     engine_for: EngineFor = lambda _tenant: None
     # Called once a meeting is known failed here, with the service that failed it and the stage (a metric).
     count_failure: Callable[[str, str], None] = lambda _service, _stage: None
+    # Completes a meeting from Zoom's transcript when its provider job failed (None: never).
+    fallback: Fallback | None = None
 
     def tenant_of(self, job: JobRecord) -> TenantConfig:
         """The tenant of ``job``, or :class:`UnknownJob`."""
@@ -100,6 +107,8 @@ class Pipeline:
         await self._release(job)
         if not job.insights_stored:
             raw = await provider.fetch_insights(SubmittedJob(job.job_id, job.conversation_id))
+            if job.fallback_reason:  # the report says why Zoom's transcript stood in for the provider
+                raw = dataclasses.replace(raw, extra={**raw.extra, "source": fallback_source(job.fallback_reason)})
             facts = await self.meetings.facts(job.tenant, job.meeting_uuid)
             found = await enrich(raw, facts, self.engine_for(tenant))
             await self.insights.put(job, found)
@@ -109,11 +118,26 @@ class Pipeline:
         await self.jobs.mark(job, "processed_at")
 
     async def on_failed(self, job: JobRecord, tenant: TenantConfig, state: JobState) -> None:
-        """Free the slot, mark the meeting failed with the provider's reason and tell the host."""
+        """Free the slot; complete the meeting from Zoom's transcript when one is stored, else mark it
+        failed with the provider's reason and tell the host."""
         await self._release(job)
         reason = f"{job.provider} job failed: {state.reason or 'no reason given'}"
-        await self.fail_meeting(job, tenant, "provider", reason)
+        if not await self._fell_back(job, tenant, reason):
+            await self.fail_meeting(job, tenant, "provider", reason)
         await self.jobs.mark(job, "processed_at")
+
+    async def _fell_back(self, job: JobRecord, tenant: TenantConfig, reason: str) -> bool:
+        """Complete ``job``'s meeting from Zoom's transcript; False when it cannot (see ``fallback``)."""
+        if self.fallback is None or job.provider == "zoom" or job.part_count > 1:
+            return False
+        zoom_tenant = ran_as(tenant, "zoom")
+        zoom = self.provider_for(zoom_tenant)
+        replacement = await self.fallback.replacement(job, zoom_tenant, zoom, reason)
+        if replacement is None:
+            return False
+        log.warning("provider job failed, completing from zoom's transcript", extra={**_ids(job), "reason": reason})
+        await self.on_completed(replacement, tenant, zoom)
+        return True
 
     async def fail_meeting(self, job: JobRecord, tenant: TenantConfig, stage: str, reason: str) -> None:
         """Mark the meeting failed and send the failure notice once (when the tenant wants one)."""

@@ -178,7 +178,7 @@ def meeting_report(insights: Insights, facts: MeetingFacts, generation: int, url
     links = _links(urls)
     text = [intro, ""]
     parts = [f"<p>{html.escape(intro)}</p>"]
-    source = clean_line(insights.extra.get("source", ""), 100)
+    source = clean_line(insights.extra.get("source", ""), 500)
     if source:  # which transcription produced the report (the zoom source: "Zoom transcript")
         text += [f"Source: {source}", ""]
         parts.append(f"<p>Source: {html.escape(source)}</p>")
