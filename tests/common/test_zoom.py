@@ -10,12 +10,27 @@ from pydantic import SecretStr
 from zoomsymbl_common.errors import RateLimitedError, RetryableError
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.kafka import RetryPolicy
-from zoomsymbl_common.zoom import ZoomApiError, ZoomClient, call_with_retries, encode_meeting_uuid, retry_after_seconds
+from zoomsymbl_common.zoom import (
+    DAILY_LIMIT_FALLBACK_WAIT,
+    DailyLimitError,
+    ZoomApiError,
+    ZoomClient,
+    call_with_retries,
+    encode_meeting_uuid,
+    retry_after_seconds,
+)
 from zoomsymbl_sandbox.zoom import Fault, ZoomSandbox, running_zoom_sandbox
 
 from tests.ingest.support import quick_meeting, sandbox_config, sandbox_tenant
 
-ODD_UUIDS = ("/ajXp112QmuoKj4854875==", "abc//def==", "4444AAAiAAAAAiAiAiiAii==", "a+b/c==")
+ODD_UUIDS = (
+    "/ajXp112QmuoKj4854875==",
+    "abc//def==",
+    "4444AAAiAAAAAiAiAiiAii==",
+    "a+b/c==",
+    "Qz9kT1uY/4mRpWc0Lx8vAg==",
+    "/x/y==",
+)
 TODAY = utcnow().date()
 
 
@@ -42,6 +57,10 @@ async def sandbox() -> AsyncIterator[ZoomSandbox]:
         ("a+b/c==", "a%2Bb%2Fc%3D%3D"),
         ("/ajXp112QmuoKj4854875==", "%252FajXp112QmuoKj4854875%253D%253D"),
         ("abc//def==", "abc%252F%252Fdef%253D%253D"),
+        # One "/" inside (not leading, not doubled): Zoom takes it encoded once.
+        ("Qz9kT1uY/4mRpWc0Lx8vAg==", "Qz9kT1uY%2F4mRpWc0Lx8vAg%3D%3D"),
+        # A leading "/" and another inside: twice, like every UUID that starts with "/".
+        ("/x/y==", "%252Fx%252Fy%253D%253D"),
     ],
 )
 def test_encode_meeting_uuid_follows_zooms_double_encoding_rule(uuid: str, encoded: str) -> None:
@@ -233,3 +252,29 @@ def test_provider_calls_read_dates_too_and_cap_at_an_hour() -> None:
 
 def test_dates_are_sent_as_iso_days() -> None:
     assert date(2024, 1, 5).isoformat() == "2024-01-05"
+
+
+async def test_a_spent_daily_limit_is_waited_out_until_the_reset_not_failed() -> None:
+    sleeps = Sleeps()
+    answers: list[RateLimitedError] = [
+        DailyLimitError("zoom list users rate limited", retry_after=9 * 3600.0),  # the ISO-8601 reset, 9 h away
+        DailyLimitError("zoom list users rate limited", retry_after=None),  # unreadable: look again later
+    ]
+
+    async def limited_twice() -> str:
+        if answers:
+            raise answers.pop(0)
+        return "listed"
+
+    # Neither the policy's cap on a 429 wait nor max_rate_limited applies to the daily budget.
+    assert await call_with_retries(limited_twice, sleep=sleeps, max_rate_limited=0) == "listed"
+    assert sleeps.waits == [9 * 3600.0, DAILY_LIMIT_FALLBACK_WAIT]
+
+
+async def test_a_daily_limit_429_is_told_apart_by_its_rate_limit_type(sandbox: ZoomSandbox) -> None:
+    sandbox.limits.daily = {"Light": 0}
+    async with ZoomClient(sandbox_tenant(sandbox)) as client:
+        with pytest.raises(DailyLimitError) as caught:
+            await client.get_meeting_recordings(ODD_UUIDS[2])
+    # Retry-After is the next UTC midnight as an ISO-8601 instant: at most a day away.
+    assert caught.value.retry_after is not None and 0 < caught.value.retry_after <= 86400

@@ -141,7 +141,9 @@ async def test_a_listing_that_keeps_failing_stops_the_run_with_an_error(sandbox:
 async def test_meetings_of_users_outside_the_allowlist_are_skipped(sandbox: ZoomSandbox) -> None:
     run = Run(sandbox, allowed_users=("someone-else@example.com",))
     report = await run.backfill()
-    assert counts(report) == (7, 0, 7, 0)
+    # The allowlist applies to the account's users: a user outside it is not even listed.
+    assert counts(report) == (0, 0, 0, 0)
+    assert (report.users, report.users_not_allowed) == ({}, 1)
     assert run.publisher.events == []
 
 

@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -30,6 +30,7 @@ CACHE = Path(__file__).resolve().parents[2] / ".cache" / "zoom-sandbox"
 SLASH_UUID = "/ajXp112QmuoKj4854875=="
 DOUBLE_SLASH_UUID = "abc//def=="
 PLAIN_UUID = "4444AAAiAAAAAiAiAiiAii=="
+INNER_SLASH_UUID = "Qz9kT1uY/4mRpWc0Lx8vAg=="  # one "/" inside: single encoding is enough on Zoom
 NO_SEPARATE_UUID = "mixOnlyMeetingUuid0000=="
 
 
@@ -47,6 +48,8 @@ CONFIG = ZoomSandboxConfig(
         typical_meeting_spec(SLASH_UUID, start_time=_at(10)),
         typical_meeting_spec(DOUBLE_SLASH_UUID, start_time=_at(12)),
         typical_meeting_spec(PLAIN_UUID, start_time=_at(14)),
+        # February: out of the March listings the paging tests count.
+        typical_meeting_spec(INNER_SLASH_UUID, start_time=_at(10) - timedelta(days=30)),
         typical_meeting_spec(NO_SEPARATE_UUID, start_time=_at(20), separate_audio=False),
     ),
 )
@@ -183,7 +186,7 @@ async def test_page_size_is_capped_at_300(zoom: Zoom) -> None:
     assert (status, body["page_size"]) == (200, 300)
 
 
-@pytest.mark.parametrize("uuid", [SLASH_UUID, DOUBLE_SLASH_UUID, PLAIN_UUID])
+@pytest.mark.parametrize("uuid", [SLASH_UUID, DOUBLE_SLASH_UUID, PLAIN_UUID, INNER_SLASH_UUID])
 async def test_double_encoded_uuid_is_found(zoom: Zoom, uuid: str) -> None:
     encoded = quote(quote(uuid, safe=""), safe="")
     status, body = await zoom.get_json(f"/v2/meetings/{encoded}/recordings", await zoom.token())
@@ -195,6 +198,20 @@ async def test_double_encoded_uuid_is_found(zoom: Zoom, uuid: str) -> None:
 @pytest.mark.parametrize("uuid", [SLASH_UUID, DOUBLE_SLASH_UUID])
 async def test_single_encoded_uuid_is_not_found(zoom: Zoom, uuid: str) -> None:
     status, body = await zoom.get_json(f"/v2/meetings/{quote(uuid, safe='')}/recordings", await zoom.token())
+    assert (status, body) == (404, {"code": 3301, "message": "This recording does not exist."})
+
+
+@pytest.mark.parametrize("uuid", [PLAIN_UUID, INNER_SLASH_UUID])
+async def test_single_encoded_uuid_without_a_leading_or_double_slash_is_found(zoom: Zoom, uuid: str) -> None:
+    status, body = await zoom.get_json(f"/v2/meetings/{quote(uuid, safe='')}/recordings", await zoom.token())
+    assert (status, body["uuid"]) == (200, uuid)
+
+
+@pytest.mark.parametrize("uuid", [INNER_SLASH_UUID, SLASH_UUID, DOUBLE_SLASH_UUID])
+async def test_a_uuid_sent_with_a_raw_slash_is_not_found(zoom: Zoom, uuid: str) -> None:
+    # "/" left unencoded splits the path: Zoom routes it nowhere and answers its "no recording" 404.
+    raw = quote(uuid, safe="/")
+    status, body = await zoom.get_json(f"/v2/meetings/{raw}/recordings", await zoom.token())
     assert (status, body) == (404, {"code": 3301, "message": "This recording does not exist."})
 
 

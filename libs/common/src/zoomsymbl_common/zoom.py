@@ -40,17 +40,32 @@ JsonObject = dict[str, Any]
 # Refresh this long before Zoom's stated expiry, so a token never expires mid-request.
 TOKEN_REFRESH_MARGIN_SECONDS = 300.0
 MAX_PAGE_SIZE = 300
+# A daily-limit 429 without a readable Retry-After: look again in an hour (the reset is the next UTC midnight).
+DAILY_LIMIT_FALLBACK_WAIT = 3600.0
 ZOOM_RETRY_POLICY = RetryPolicy(max_attempts=6, base_delay=1.0, max_delay=60.0, max_rate_limit_wait=300.0)
 
 
 class ZoomApiError(ZoomsymblError):
     """Zoom answered a client error (4xx other than 429) that repeating the call will not fix."""
 
-    def __init__(self, status: int, what: str, detail: str = "") -> None:
+    def __init__(self, status: int, what: str, detail: str = "", code: int | None = None) -> None:
         super().__init__(f"zoom {what} answered {status}" + (f": {detail!r}" if detail else ""))
         self.status = status
         self.what = what
         self.detail = detail
+        self.code = code
+
+    @property
+    def page_token_expired(self) -> bool:
+        """Zoom refused a ``next_page_token`` (older than 15 minutes, or unknown): the listing restarts.
+
+        Zoom answers it with 400 and its validation code 300 ("The next page token is invalid or expired.").
+        """
+        return self.status == 400 and self.code == 300 and "page token" in self.detail.lower()
+
+
+class DailyLimitError(RateLimitedError):
+    """A 429 with ``X-RateLimit-Type: Daily-limit``: the account's daily budget is spent until ``retry_after``."""
 
 
 def encode_meeting_uuid(uuid: str) -> str:
@@ -64,6 +79,14 @@ class RecordingPage:
     """One page of ``GET /users/{user}/recordings``."""
 
     meetings: tuple[JsonObject, ...]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class UserPage:
+    """One page of ``GET /users`` (the account's users of one status)."""
+
+    users: tuple[JsonObject, ...]
     next_page_token: str
 
 
@@ -91,8 +114,11 @@ class ZoomClient:
         session: aiohttp.ClientSession | None = None,
         timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """``clock`` times the token's refresh; ``wall_clock`` reads a ``Retry-After`` instant (tests inject both)."""
         self.tenant = tenant
+        self._wall_clock = wall_clock
         self._session = session or aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
         self._owns_session = session is None
         self._clock = clock
@@ -137,6 +163,23 @@ class ZoomClient:
         items = tuple(m for m in meetings if isinstance(m, dict)) if isinstance(meetings, list) else ()
         token = data.get("next_page_token")
         return RecordingPage(meetings=items, next_page_token=token if isinstance(token, str) else "")
+
+    async def list_users(
+        self, status: str = "active", page_token: str = "", *, page_size: int = MAX_PAGE_SIZE
+    ) -> UserPage:
+        """One page of the account's users of ``status`` (active, inactive or pending).
+
+        ``GET /users`` (scope ``user:read:list_users:admin``, rate-limit label Medium); a
+        ``next_page_token`` is valid 15 minutes.
+        """
+        params = {"status": status, "page_size": str(page_size)}
+        if page_token:
+            params["next_page_token"] = page_token
+        data = await self.get_json("/users", params, what="list users")
+        entries = data.get("users")
+        items = tuple(u for u in entries if isinstance(u, dict)) if isinstance(entries, list) else ()
+        token = data.get("next_page_token")
+        return UserPage(users=items, next_page_token=token if isinstance(token, str) else "")
 
     async def list_phone_recordings(
         self, from_: date, to: date, page_token: str = "", *, page_size: int = MAX_PAGE_SIZE
@@ -234,9 +277,10 @@ class ZoomClient:
         try:
             async with self._session.request(method, url, headers=headers, proxy=self.tenant.zoom_proxy) as response:
                 if response.status == 429:
-                    raise RateLimitedError(
-                        f"zoom {what} rate limited", retry_after=retry_after_seconds(response.headers)
-                    )
+                    daily = response.headers.get("X-RateLimit-Type", "").lower() == "daily-limit"
+                    error = DailyLimitError if daily else RateLimitedError
+                    wait = retry_after_seconds(response.headers, self._wall_clock())
+                    raise error(f"zoom {what} rate limited", retry_after=wait)
                 if response.status >= 500:
                     raise RetryableError(f"zoom {what} answered {response.status}")
                 if response.status < 300 and response.content_type != "application/json":
@@ -267,7 +311,8 @@ def _token_rejected(data: object) -> bool:
 def _json_or_raise(status: int, data: object, what: str) -> JsonObject:
     if status >= 400:
         detail = str(data.get("message", "")) if isinstance(data, dict) else ""
-        raise ZoomApiError(status, what, detail[:200])
+        code = data.get("code") if isinstance(data, dict) else None
+        raise ZoomApiError(status, what, detail[:200], code if isinstance(code, int) else None)
     if not isinstance(data, dict):
         # Zoom sometimes answers 200 with an HTML error page; the same call usually succeeds later.
         raise RetryableError(f"zoom {what} answered {status} without a JSON object")
@@ -318,13 +363,16 @@ async def call_with_retries(
     """Run ``operation``, waiting out 429s (``Retry-After`` or backoff) and retrying other retryable errors.
 
     Re-raises the last error once ``policy.max_attempts`` retryable failures or ``max_rate_limited``
-    429s happened; non-retryable errors propagate at once.
+    429s happened; non-retryable errors propagate at once. A spent daily budget (:class:`DailyLimitError`)
+    is waited out until its reset, however long, and is not counted: the work resumes instead of failing.
     """
     failures = 0
     limited = 0
     while True:
         try:
             return await operation()
+        except DailyLimitError as exc:
+            await sleep(exc.retry_after if exc.retry_after is not None else DAILY_LIMIT_FALLBACK_WAIT)
         except RateLimitedError as exc:
             limited += 1
             if limited > max_rate_limited:

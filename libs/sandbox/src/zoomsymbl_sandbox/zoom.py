@@ -3,10 +3,12 @@
 Imitated: the `recording.completed` and `endpoint.url_validation` webhooks (sent by the sandbox),
 Server-to-Server OAuth, the cloud recording API (with Zoom's double-encoding rule for UUIDs),
 recording downloads (Bearer only, byte ranges, redirects), and faults injected at run time.
+Rate limits per category and per day, with Zoom's 429 headers, when the config sets them (zoom_limits.py).
 
 Routes:
   POST /oauth/token                                   S2S OAuth (Basic client credentials)
-  GET  /v2/users/{userId|me}/recordings               listing, one month per call, next_page_token
+  GET  /v2/users?status=active|inactive|pending       the account's users, paged (zoom_users.py)
+  GET  /v2/users/{userId|me}/recordings               listing, one month per call, next_page_token (15 min)
   GET  /v2/meetings/{meetingId|uuid}/recordings       include_fields=download_access_token[&ttl=]
   GET  /v2/past_meetings/{uuid}/participants          names and e-mails
   GET  /rec/download/{file_id}                        Bearer only; Range; HEAD; may 302 to /dl/
@@ -77,8 +79,13 @@ async def _count_and_inject(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     sandbox.stats.requests[route] += 1
     fault = sandbox.faults.take(route, _FAULTS_IN_MIDDLEWARE, file_id)
+    # An injected fault answers first; then the account's rate limits (zoom_limits.py), as Zoom's gateway would.
+    limited = sandbox.limits.admit(route) if fault is None else None
     try:
-        response = fault_response(fault) if fault is not None else await handler(request)
+        if limited is not None:
+            response: web.StreamResponse = limited
+        else:
+            response = fault_response(fault) if fault is not None else await handler(request)
     except web.HTTPException as exc:
         _count_status(sandbox, route, exc.status)
         raise
@@ -122,13 +129,13 @@ def build_zoom_app(config: ZoomSandboxConfig, *, clock: Callable[[], float] = ti
 
 @asynccontextmanager
 async def running_zoom_sandbox(
-    config: ZoomSandboxConfig, *, host: str = "127.0.0.1", port: int = 0
+    config: ZoomSandboxConfig, *, host: str = "127.0.0.1", port: int = 0, clock: Callable[[], float] = time.time
 ) -> AsyncIterator[ZoomSandbox]:
     """Serve a Zoom sandbox on `host:port` (0 = a free port) for the duration of the block.
 
     The yielded sandbox is bound to its address: `sandbox.base_url` is e.g. "http://127.0.0.1:41234".
     """
-    app = build_zoom_app(config)
+    app = build_zoom_app(config, clock=clock)
     runner = web.AppRunner(app)
     await runner.setup()
     try:

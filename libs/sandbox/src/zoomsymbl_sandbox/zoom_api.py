@@ -15,6 +15,7 @@ from zoomsymbl_sandbox.zoom_phone import phone_recording_entry
 from zoomsymbl_sandbox.zoom_recordings import RecordedMeeting
 from zoomsymbl_sandbox.zoom_state import ZOOM_SANDBOX, ZoomSandbox
 from zoomsymbl_sandbox.zoom_tokens import bearer_token
+from zoomsymbl_sandbox.zoom_users import account_users, list_users
 
 MAX_PAGE_SIZE = 300
 DEFAULT_PAGE_SIZE = 30
@@ -58,22 +59,23 @@ def _hosted_by(sandbox: ZoomSandbox, user: str) -> list[RecordedMeeting]:
     hosted = [
         m for m in sandbox.meetings.values() if wanted.lower() in (m.spec.host_email.lower(), m.spec.host_id.lower())
     ]
-    if not hosted and wanted.lower() != sandbox.config.owner_email.lower():
+    known = {key.lower() for u in account_users(sandbox) for key in (u["id"], u["email"])}
+    if not hosted and wanted.lower() not in known:
         raise ZoomApiError(404, 1001, f"User does not exist: {user}.")
     return hosted
 
 
 def list_recordings(request: web.Request, sandbox: ZoomSandbox, user: str) -> dict[str, Any]:
-    """GET /v2/users/{userId}/recordings: one page of the user's meetings, newest first."""
+    """GET /v2/users/{userId}/recordings: one page of the user's meetings, newest first.
+
+    Per https://developers.zoom.us/docs/api/cloud-recording/#tag/cloud-recording/GET/users/{userId}/recordings:
+    ``from``/``to`` at most one month apart, ``page_size`` at most 300, a ``next_page_token`` valid 15 minutes
+    (expired or unknown: 400, code 300); rate-limit label Medium.
+    """
     query = dict(request.query)
     start, to = recordings_window(query, sandbox.today())
     size = page_size(query)
-    offset = 0
-    if query.get("next_page_token"):
-        found = sandbox.page_offset(query["next_page_token"])
-        if found is None:
-            raise ZoomApiError(400, 300, "The next page token is invalid or expired.")
-        offset = found
+    offset = _page_offset(sandbox, query)
     matches = sorted(
         (m for m in _hosted_by(sandbox, user) if start <= m.spec.start_time.date() <= to),
         key=lambda m: m.spec.start_time,
@@ -177,6 +179,9 @@ def participants(sandbox: ZoomSandbox, raw_segment: str) -> dict[str, Any]:
 
 def _route(request: web.Request, sandbox: ZoomSandbox, parts: list[str]) -> dict[str, Any]:
     match parts:
+        case ["users"]:
+            query = dict(request.query)
+            return list_users(request, sandbox, page_size(query), _page_offset(sandbox, query))
         case ["users", user, "recordings"]:
             return list_recordings(request, sandbox, unquote(user))
         case ["meetings", raw_id, "recordings"]:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 RouteName = Literal[
     "oauth",
+    "list_users",
     "list_recordings",
     "get_recordings",
     "participants",

@@ -67,6 +67,8 @@ def classify_route(raw_path: str) -> tuple[RouteName | None, str | None]:
         return "cdn_download", unquote(parts[2])
     if len(parts) < 3 or parts[1] != "v2":
         return None, None
+    if parts[2:] == ["users"]:
+        return "list_users", None
     if parts[2] == "users" and parts[-1] == "recordings":
         return "list_recordings", None
     if parts[2] == "meetings" and parts[-1] == "recordings":

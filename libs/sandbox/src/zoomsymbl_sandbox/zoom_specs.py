@@ -94,6 +94,14 @@ class ZoomSandboxConfig(BaseModel):
     download_redirect: DownloadRedirect = "none"
     offsite_base_url: str = "http://evil.example.invalid"
     scope: str = "cloud_recording:read:list_user_recordings:admin cloud_recording:read:recording:admin"
+    inactive_users: tuple[str, ...] = Field(default=(), description="hosts listed with status inactive")
+    page_token_ttl_s: int = Field(default=900, ge=1, description="a next_page_token's life (Zoom: 15 minutes)")
+    per_second_limits: dict[str, int] = Field(
+        default_factory=dict, description="requests a second per rate-limit category (zoom_limits.py); none: off"
+    )
+    daily_limits: dict[str, int] = Field(
+        default_factory=dict, description="requests a UTC day per category (Heavy also counts Resource-intensive)"
+    )
     chunk_size: int = Field(default=64 * 1024, ge=1)
     chunk_delay_s: float = Field(
         default=0.0, ge=0, description="pause between download chunks, so concurrency becomes observable"

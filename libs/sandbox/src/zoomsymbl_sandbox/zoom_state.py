@@ -17,6 +17,7 @@ from aiohttp import web
 
 from zoomsymbl_sandbox.zoom_audio import generate_meeting_media
 from zoomsymbl_sandbox.zoom_faults import FaultBook, SandboxStats
+from zoomsymbl_sandbox.zoom_limits import RateLimits
 from zoomsymbl_sandbox.zoom_phone import (
     PhoneCallSpec,
     RecordedCall,
@@ -52,7 +53,8 @@ class ZoomSandbox:
         self.files: dict[str, StoredFile] = {}
         self.phone_calls: dict[str, RecordedCall] = {}
         self.base_url: str | None = config.public_base_url
-        self._page_tokens: dict[str, int] = {}
+        self._page_tokens: dict[str, tuple[int, float]] = {}
+        self.limits = RateLimits(clock, config.per_second_limits, config.daily_limits)
         self._cdn_key = secrets.token_bytes(32)
 
     async def prepare(self) -> None:
@@ -143,12 +145,18 @@ class ZoomSandbox:
     def new_page_token(self, offset: int) -> str:
         """An opaque `next_page_token` standing for the listing position `offset`."""
         token = secrets.token_urlsafe(24)
-        self._page_tokens[token] = offset
+        self._page_tokens[token] = (offset, self.clock() + self.config.page_token_ttl_s)
         return token
 
     def page_offset(self, token: str) -> int | None:
-        """The listing position of a `next_page_token`, None if this sandbox never issued it."""
-        return self._page_tokens.get(token)
+        """The listing position of a `next_page_token`, None if never issued or expired (Zoom: 15 minutes)."""
+        offset, expires = self._page_tokens.get(token, (0, float("-inf")))
+        return offset if self.clock() < expires else None
+
+    def expire_page_tokens(self) -> int:
+        """Expire every `next_page_token` issued so far (as 15 minutes passing would); how many."""
+        self._page_tokens = {t: (offset, float("-inf")) for t, (offset, _) in self._page_tokens.items()}
+        return len(self._page_tokens)
 
     def cdn_query(self, file_id: str) -> str:
         """A signed, expiring query string for `/dl/<file_id>`, like the CDN URL Zoom redirects to."""

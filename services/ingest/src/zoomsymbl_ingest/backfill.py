@@ -1,5 +1,8 @@
 """Backfill: list a tenant's cloud recordings through the Zoom API and publish those never seen.
 
+Account-wide: every user of the account (backfill_users.py), each user's recordings
+(``GET /users/{userId}/recordings``, page_size 300), counted per user and in total.
+
 Catches up on recordings whose webhooks never arrived (ingest down for longer than Zoom's last
 retry, a webhook misconfigured). Uses the same intake as webhooks, so a recording already
 published is skipped and a repeated run publishes nothing new. Zoom lists at most one month per
@@ -35,6 +38,13 @@ from zoomsymbl_common.zoom import (
     call_with_retries,
 )
 
+from zoomsymbl_ingest.backfill_users import (
+    MAX_LISTING_RESTARTS,
+    AccountUser,
+    ListingRestartsExhaustedError,
+    UserCounts,
+    account_users,
+)
 from zoomsymbl_ingest.intake import Intake, host_allowed
 from zoomsymbl_ingest.phone_payload import phone_owner, phone_recording_completed
 from zoomsymbl_ingest.settings import Settings
@@ -59,6 +69,10 @@ class BackfillReport:
     error: str | None = None
     phone_recordings: int = 0
     phone_error: str | None = None
+    users: dict[str, UserCounts] = field(default_factory=dict)
+    users_not_allowed: int = 0
+    users_error: str | None = None
+    listing_restarts: int = 0
 
     @property
     def ok(self) -> bool:
@@ -109,8 +123,14 @@ class Backfill:
         """List every meeting recorded between the two dates (inclusive) and publish the unseen ones."""
         report = BackfillReport(self.tenant.id, from_, to)
         try:
+            listed = await account_users(self.client, self.tenant, self._retrying, page_size=self.page_size)
+            report.users_not_allowed, report.users_error = listed.not_allowed, listed.error
+            report.listing_restarts += listed.restarts
+            for user in listed.users:
+                report.users[user.label] = UserCounts()
             for start, end in month_windows(from_, to):
-                await self._window(start, end, report)
+                for user in listed.users:
+                    await self._window(user, start, end, report)
                 if self.phone and report.phone_error is None:
                     await self._phone_window(start, end, report)
         except ZoomsymblError as exc:
@@ -119,15 +139,36 @@ class Backfill:
         log.info("backfill finished", extra=report.as_dict())
         return report
 
-    async def _window(self, start: date, end: date, report: BackfillReport) -> None:
+    async def _window(self, user: AccountUser, start: date, end: date, report: BackfillReport) -> None:
+        counts = report.users[user.label]
+        done: set[str] = set()
         page_token = ""
+        restarts = 0
         while True:
-            listing = partial(self.client.list_recordings, start, end, page_token, page_size=self.page_size)
-            page = await self._retrying(listing)
+            listing = partial(
+                self.client.list_recordings, start, end, page_token, user=user.id, page_size=self.page_size
+            )
+            try:
+                page = await self._retrying(listing)
+            except ZoomApiError as exc:
+                if not exc.page_token_expired:
+                    raise
+                restarts += 1
+                report.listing_restarts += 1
+                if restarts > MAX_LISTING_RESTARTS:
+                    raise ListingRestartsExhaustedError(exc.status, "list recordings", exc.detail, exc.code) from None
+                log.info("page token expired, listing again", extra={"tenant": self.tenant.id, "user": user.label})
+                page_token = ""
+                continue
             for meeting in page.meetings:
+                key = str(meeting.get("uuid"))
+                if key in done:
+                    continue
+                done.add(key)
                 result = await self._meeting(meeting)
-                report.seen += 1
-                setattr(report, result, getattr(report, result) + 1)
+                for target in (report, counts):
+                    target.seen += 1
+                    setattr(target, result, getattr(target, result) + 1)
                 self.intake.metrics.backfill.labels(result="seen").inc()
                 self.intake.metrics.backfill.labels(result=result).inc()
             if not page.next_page_token:

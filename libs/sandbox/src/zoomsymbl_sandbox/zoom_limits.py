@@ -1,0 +1,96 @@
+"""SANDBOX: Zoom's account rate limits — per-category per-second limits and daily limits, with their headers.
+
+Per https://developers.zoom.us/docs/api/rate-limits/ (also https://marketplace.zoom.us/docs/api-reference/rate-limits):
+APIs are grouped by rate-limit label (Light, Medium, Heavy, Resource-intensive); each label has a
+per-second limit per account (Business+: 80, 60, 40 per second, Resource-intensive 20 a minute; Pro
+30, 20, 10) and Heavy plus Resource-intensive share a daily limit (60,000 a day on Business+, 30,000 on
+Pro; the Free plan has daily limits on Light and Medium too). A refused call answers 429 with
+``X-RateLimit-Category``, ``X-RateLimit-Type`` (``Per-second-limit`` or ``Daily-limit``),
+``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and, for a daily limit, ``Retry-After`` as an ISO-8601
+instant: the next UTC midnight, when daily counts reset.
+
+The sandbox counts on its own clock, so a test moves time instead of waiting. Limits are off unless the
+config sets them (``per_second_limits``, ``daily_limits``, keyed by category).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from aiohttp import web
+
+Category = Literal["Light", "Medium", "Heavy", "Resource-intensive"]
+# The rate-limit label of each sandbox route, as Zoom's API reference gives it.
+ROUTE_CATEGORY: dict[str, Category] = {
+    "list_users": "Medium",
+    "users": "Light",
+    "list_recordings": "Medium",
+    "get_recordings": "Light",
+    "participants": "Medium",
+    "phone_recordings": "Medium",
+}
+# Heavy and Resource-intensive APIs spend one daily budget.
+_DAILY_POOL: dict[Category, str] = {"Resource-intensive": "Heavy"}
+_PER_SECOND = "You have reached the maximum per-second rate limit for this API. Try again later."
+_DAILY = "You have reached the maximum daily rate limit for this API. Try again after {reset}."
+
+
+def next_utc_midnight(moment: datetime) -> datetime:
+    """The next 00:00 UTC after ``moment``, when Zoom's daily counts reset."""
+    day = moment.astimezone(UTC).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@dataclass
+class RateLimits:
+    """Counts requests per category and answers Zoom's 429 once a limit is reached."""
+
+    clock: Callable[[], float]
+    per_second: Mapping[str, int]
+    daily: Mapping[str, int]
+    _seconds: Counter[tuple[str, int]] = field(default_factory=Counter)
+    _days: Counter[tuple[str, str]] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
+
+    def admit(self, route: str) -> web.Response | None:
+        """None when the call may proceed (and is counted); else the 429 Zoom would send."""
+        category = ROUTE_CATEGORY.get(route)
+        if category is None:
+            return None
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        pool = _DAILY_POOL.get(category, category)
+        day_key = (pool, now.date().isoformat())
+        daily_limit = self.daily.get(pool)
+        if daily_limit is not None and self._days[day_key] >= daily_limit:
+            self.refused[f"{category} Daily-limit"] += 1
+            reset = next_utc_midnight(now).strftime("%Y-%m-%dT%H:%M:%SZ")
+            headers = _headers(category, "Daily-limit", daily_limit) | {"Retry-After": reset}
+            return web.json_response({"code": 429, "message": _DAILY.format(reset=reset)}, status=429, headers=headers)
+        second_key = (category, int(now.timestamp()))
+        second_limit = self.per_second.get(category)
+        if second_limit is not None and self._seconds[second_key] >= second_limit:
+            self.refused[f"{category} Per-second-limit"] += 1
+            headers = _headers(category, "Per-second-limit", second_limit)
+            return web.json_response({"code": 429, "message": _PER_SECOND}, status=429, headers=headers)
+        self._seconds[second_key] += 1
+        self._days[day_key] += 1
+        return None
+
+    def daily_used(self, category: str) -> int:
+        """Requests counted today (sandbox clock) against ``category``'s daily pool."""
+        pool = _DAILY_POOL.get(category, category)  # type: ignore[call-overload]
+        today = datetime.fromtimestamp(self.clock(), UTC).date().isoformat()
+        return self._days[(pool, today)]
+
+
+def _headers(category: str, kind: str, limit: int) -> dict[str, str]:
+    return {
+        "X-RateLimit-Category": category,
+        "X-RateLimit-Type": kind,
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": "0",
+    }
