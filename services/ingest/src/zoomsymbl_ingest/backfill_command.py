@@ -1,5 +1,8 @@
 """``zoomsymbl backfill``: publish a tenant's recordings whose webhooks never arrived.
 
+Account-wide: every user of the Zoom account the tenant's allowlist admits, with counts per user and in
+total (``--json``: ``users`` maps each user's e-mail to its counts).
+
 Lives in ingest (it publishes through ingest's intake, so its deduplication applies) and is exposed
 as a subcommand of ``zoomsymbl`` through the ``zoomsymbl.commands`` entry-point group. Before
 anything is published, MongoDB, Kafka and the Zoom API are each asked once, so a server that is
@@ -99,7 +102,17 @@ def summary(report: BackfillReport) -> str:
     # The errors may quote what Zoom answered: outside text, shown printable.
     if report.phone_error:
         line += f" (phone recordings not listed: {printable(report.phone_error)})"
-    return line + (f" (listing stopped: {printable(report.error)})" if report.error else "")
+    line += f" (listing stopped: {printable(report.error)})" if report.error else ""
+    line += f"\nusers: {len(report.users)} listed, {report.users_not_allowed} outside the allowlist"
+    line += f", {report.listing_restarts} listing restart(s) after an expired page token"
+    if report.users_error:
+        line += f" (account users not listed, only the app's owner: {printable(report.users_error)})"
+    for label, counts in sorted(report.users.items()):
+        line += (
+            f"\n  {printable(label)}: seen={counts.seen} new={counts.new}"
+            f" skipped={counts.skipped} failed={counts.failed}"
+        )
+    return line
 
 
 def run(args: argparse.Namespace) -> Result:
