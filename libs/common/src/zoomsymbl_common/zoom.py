@@ -32,6 +32,7 @@ from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.tenants import TenantConfig
+from zoomsymbl_common.zoom_quota import Priority, ZoomQuota, category_of
 
 log = logging.getLogger("zoomsymbl.zoom")
 T = TypeVar("T")
@@ -115,10 +116,18 @@ class ZoomClient:
         timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = utcnow,
+        quota: ZoomQuota | None = None,
+        priority: Priority = "priority",
     ) -> None:
-        """``clock`` times the token's refresh; ``wall_clock`` reads a ``Retry-After`` instant (tests inject both)."""
+        """``clock`` times the token's refresh; ``wall_clock`` reads a ``Retry-After`` instant (tests inject both).
+
+        With ``quota`` every API call first takes a slot of the account's shared allowance (zoom_quota.py):
+        ``priority`` for webhook-driven work, ``bulk`` for a backfill, which leaves the reserved share.
+        """
         self.tenant = tenant
         self._wall_clock = wall_clock
+        self._quota = quota
+        self._priority: Priority = priority
         self._session = session or aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
         self._owns_session = session is None
         self._clock = clock
@@ -240,12 +249,29 @@ class ZoomClient:
         for attempt in (1, 2):
             token = await self.access_token()
             headers = {"Authorization": f"Bearer {token.get_secret_value()}", "Accept": "application/json"}
-            status, data = await self._send("GET", url, what, headers=headers)
+            status, data = await self._counted(path, url, what, headers)
             if attempt == 1 and (status == 401 or _token_rejected(data)):
                 self.invalidate_token()
                 continue
             return _json_or_raise(status, data, what)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _counted(self, path: str, url: URL, what: str, headers: Mapping[str, str]) -> tuple[int, object]:
+        """``_send`` within the account's shared quota, when there is one; its 429s are reported to it."""
+        if self._quota is None:
+            return await self._send("GET", url, what, headers=headers)
+        category = category_of(path)
+        await self._quota.acquire(category, self._priority)
+        try:
+            return await self._send("GET", url, what, headers=headers)
+        except DailyLimitError as exc:
+            wait = exc.retry_after
+            reset = self._wall_clock() + timedelta(seconds=wait) if wait is not None else None
+            self._quota.note_rate_limited(category, "Daily-limit", reset)
+            raise
+        except RateLimitedError:
+            self._quota.note_rate_limited(category, "Per-second-limit")
+            raise
 
     async def _fetch_token(self) -> _Token:
         url = URL(self.tenant.zoom_oauth_url).update_query(

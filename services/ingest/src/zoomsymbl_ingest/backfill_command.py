@@ -24,6 +24,7 @@ from zoomsymbl_common.ops.output import printable
 from zoomsymbl_common.settings import load_settings
 from zoomsymbl_common.tenants import TenantConfig, has_oauth, load_tenants
 from zoomsymbl_common.zoom import ZoomClient, call_with_retries
+from zoomsymbl_common.zoom_quota import ZoomQuota
 
 from zoomsymbl_ingest.backfill import Backfill, BackfillReport, month_windows
 from zoomsymbl_ingest.intake import Intake
@@ -84,7 +85,9 @@ async def backfill(settings: Settings, tenant: TenantConfig, from_: date, to: da
             store_timeout=max(settings.mongo_timeout_seconds, 2.0),
             store_concurrency=settings.mongo_concurrency,
         )
-        async with ZoomClient(tenant) as client:
+        # A backfill is bulk work: it shares the account's allowance and leaves the reserved share to webhooks.
+        quota = ZoomQuota(mongo, tenant.zoom_account_id or tenant.id)
+        async with ZoomClient(tenant, quota=quota, priority="bulk") as client:
             await call_with_retries(client.access_token, policy=PREFLIGHT_POLICY)
             return await Backfill(intake, tenant, client).run(from_, to)
     finally:

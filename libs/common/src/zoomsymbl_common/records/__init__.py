@@ -41,6 +41,7 @@ from zoomsymbl_common.records.misc import (
     Transcription,
     TranscriptionStatus,
     Utterance,
+    ZoomQuotaSlot,
 )
 from zoomsymbl_common.records.names import (
     COLLECTIONS,
@@ -58,6 +59,7 @@ from zoomsymbl_common.records.names import (
     RECEIPTS,
     SECRETS,
     TRANSCRIPTIONS,
+    ZOOM_QUOTA,
 )
 from zoomsymbl_common.records.order import (
     JOB_STATUS_RANK,
@@ -95,6 +97,7 @@ __all__ = [
     "STAGE_ORDER",
     "TERMINAL",
     "TRANSCRIPTIONS",
+    "ZOOM_QUOTA",
     "ChannelEntry",
     "ConsumerAttempt",
     "ConversationMetadata",
@@ -133,6 +136,7 @@ __all__ = [
     "Transcription",
     "TranscriptionStatus",
     "Utterance",
+    "ZoomQuotaSlot",
     "email_key",
     "forward_filter",
     "is_terminal",

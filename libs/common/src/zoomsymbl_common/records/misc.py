@@ -110,6 +110,18 @@ class LimiterSlot(Record):
     expires_at: float
 
 
+class ZoomQuotaSlot(Record):
+    """A spent Zoom API request slot (``_id`` = ``{account}|{category}|{window}|{n}``, or ``|day|`` for the
+    daily Heavy budget); the unique ``_id`` makes each slot spendable once across replicas."""
+
+    id: Key = Field(alias="_id")
+    account: Key
+    category: str
+    window: int
+    slot: int = Field(ge=0)
+    at: float
+
+
 class LimiterTick(Record):
     """A spent token-bucket tick (``_id`` = ``{account}|{rate}|{tick}``)."""
 

@@ -28,6 +28,8 @@ TRANSCRIPTIONS = "transcriptions"
 """Work orders and results of the self-hosted transcriber (the ``whisper`` provider)."""
 CONSUMER_ATTEMPTS = "consumer_attempts"
 """Attempt counts of the consumer policy, one per (service, topic, event id)."""
+ZOOM_QUOTA = "zoom_quota"
+"""The Zoom API quota's spent slots: per-second ones per rate-limit category, the day's Heavy budget."""
 CONVERSATIONS = "conversations"
 """One archive metadata record per meeting or phone call (the mixer's ``ConversationMetadata``)."""
 
@@ -47,6 +49,7 @@ COLLECTIONS: frozenset[str] = frozenset(
         TRANSCRIPTIONS,
         CONSUMER_ATTEMPTS,
         CONVERSATIONS,
+        ZOOM_QUOTA,
     }
 )
 """Every collection name above."""
