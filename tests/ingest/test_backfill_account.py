@@ -9,6 +9,7 @@ the backfill's sleep moves the clock, not after hours.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -18,12 +19,17 @@ from datetime import time as clock_time
 import pytest
 from zoomsymbl_common.clock import FakeClock
 from zoomsymbl_common.events import Event, RecordingCompleted, utcnow
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.records import ZOOM_QUOTA
+from zoomsymbl_common.tenants import Tenants
 from zoomsymbl_common.zoom import ZoomClient
-from zoomsymbl_ingest.backfill import Backfill
+from zoomsymbl_common.zoom_quota import QuotaMetrics
+from zoomsymbl_ingest.backfill import Backfill, run_periodic_backfill
 from zoomsymbl_ingest.backfill_command import summary
 from zoomsymbl_ingest.backfill_users import UserCounts
 from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import IngestMetrics
+from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_ingest.zoom_payload import recording_completed
 from zoomsymbl_sandbox.zoom import MeetingSpec, ZoomSandbox, running_zoom_sandbox
 
@@ -36,6 +42,7 @@ from tests.ingest.support import (
     sandbox_tenant,
 )
 from tests.ingest.test_backfill import FAST
+from tests.support.eventually import eventually
 
 TODAY = utcnow().date()
 # 20:00 UTC today: the daily budget's reset is 4 hours away on this clock.
@@ -192,3 +199,31 @@ async def test_five_users_of_400_recordings_with_an_expired_token_and_the_daily_
         ("webhook_accept_max_seconds", round(max(delays), 4)),
     ]
     assert max(delays) < 1.0, f"a webhook waited {max(delays):.3f} s while the backfill ran"
+
+
+@pytest.mark.integration
+async def test_the_periodic_backfill_counts_its_calls_as_bulk_in_the_shared_quota(
+    account: ZoomSandbox, mongo: Mongo
+) -> None:
+    tenant = sandbox_tenant(account)
+    publisher = RecordingPublisher()
+    intake = Intake(publisher, MemoryReceipts(), MemoryTokens(), IngestMetrics.create())
+    metrics = QuotaMetrics.create()
+    settings = Settings(backfill_interval_seconds=1, backfill_lookback_days=2)
+    task = asyncio.create_task(
+        run_periodic_backfill(intake, Tenants([tenant]), settings, mongo=mongo, quota_metrics=metrics)
+    )
+
+    async def published() -> int:
+        return len(publisher.events)
+
+    try:
+        await eventually(published, timeout=10, what="the periodic backfill to publish")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    account_id = tenant.zoom_account_id
+    assert metrics.requests.labels(account_id, "Medium", "bulk")._value.get() >= 2  # users, then recordings
+    assert metrics.requests.labels(account_id, "Light", "bulk")._value.get() >= 1  # one meeting's files
+    assert await mongo.db[ZOOM_QUOTA].count_documents({"account": account_id}) >= 3

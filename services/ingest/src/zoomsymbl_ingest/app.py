@@ -12,6 +12,7 @@ from zoomsymbl_common.health import add_readiness_check
 from zoomsymbl_common.kafka import kafka_check, make_broker
 from zoomsymbl_common.mongo import Mongo, ensure_indexes, purge_expired
 from zoomsymbl_common.service import MONGO, TENANTS, background, mongo_context, new_app, tenants_context
+from zoomsymbl_common.zoom_quota import QuotaMetrics
 
 from zoomsymbl_ingest.backfill import run_periodic_backfill
 from zoomsymbl_ingest.handlers import INTAKE, METRICS, SETTINGS, add_webhook_routes
@@ -110,5 +111,8 @@ async def _backfill_ctx(app: web.Application) -> AsyncIterator[None]:
     if settings.backfill_interval_seconds <= 0:
         yield
         return
-    async with background(run_periodic_backfill(app[INTAKE], app[TENANTS], settings), "periodic-backfill"):
+    # The backfill's Zoom calls count in the account's shared quota; its metrics join ingest's /metrics.
+    quota_metrics = QuotaMetrics.create(app[METRICS].registry)
+    periodic = run_periodic_backfill(app[INTAKE], app[TENANTS], settings, mongo=app[MONGO], quota_metrics=quota_metrics)
+    async with background(periodic, "periodic-backfill"):
         yield

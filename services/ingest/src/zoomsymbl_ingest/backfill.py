@@ -28,6 +28,7 @@ from typing import Any, Literal, TypeVar
 from zoomsymbl_common.errors import ZoomsymblError
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.kafka import RetryPolicy
+from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.tenants import TenantConfig, Tenants, has_oauth
 from zoomsymbl_common.zoom import (
     MAX_PAGE_SIZE,
@@ -37,6 +38,7 @@ from zoomsymbl_common.zoom import (
     ZoomClient,
     call_with_retries,
 )
+from zoomsymbl_common.zoom_quota import QuotaMetrics, ZoomQuota
 
 from zoomsymbl_ingest.backfill_users import (
     MAX_LISTING_RESTARTS,
@@ -270,10 +272,18 @@ class Backfill:
         return await call_with_retries(operation, policy=self.policy, sleep=self.sleep)
 
 
-async def run_periodic_backfill(intake: Intake, tenants: Tenants, settings: Settings) -> None:
+async def run_periodic_backfill(
+    intake: Intake,
+    tenants: Tenants,
+    settings: Settings,
+    *,
+    mongo: Mongo | None = None,
+    quota_metrics: QuotaMetrics | None = None,
+) -> None:
     """Every ``backfill_interval_seconds``, backfill the last ``backfill_lookback_days`` of every OAuth tenant.
 
     The first run comes soon after start-up: a restart is exactly when webhooks may have been missed.
+    With ``mongo``, each run is bulk work within the account's shared Zoom quota (zoom_quota.py).
     """
     delay = min(30, settings.backfill_interval_seconds)
     while True:
@@ -281,7 +291,9 @@ async def run_periodic_backfill(intake: Intake, tenants: Tenants, settings: Sett
         delay = settings.backfill_interval_seconds
         today = utcnow().date()
         for tenant in filter(has_oauth, tenants.all()):
-            async with ZoomClient(tenant) as client:
+            metrics = quota_metrics or QuotaMetrics.create()
+            quota = ZoomQuota(mongo, tenant.zoom_account_id or tenant.id, metrics=metrics) if mongo else None
+            async with ZoomClient(tenant, quota=quota, priority="bulk") as client:
                 await Backfill(intake, tenant, client).run(
                     today - timedelta(days=settings.backfill_lookback_days), today
                 )
