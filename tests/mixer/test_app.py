@@ -108,6 +108,11 @@ async def test_a_recording_becomes_one_audio_mixed_event(service: TestServer, ri
     assert len(mixed.speaker_stats) == 3
     assert "download_token" not in raw.decode() and "Bearer" not in raw.decode()
     assert await rig.store.size(mixed.object_key) == mixed.size_bytes
+    # The recordings API calls of this webhook-driven meeting counted in the account's shared quota, as priority work.
+    async with aiohttp.ClientSession() as http, http.get(service.make_url("/metrics")) as response:
+        metrics = await response.text()
+    counted = [line for line in metrics.splitlines() if line.startswith("zoomsymbl_zoom_api_requests_total{")]
+    assert counted and all('priority="priority"' in line for line in counted), counted
 
 
 async def test_zooms_error_body_fails_the_meeting_and_dead_letters_the_event(

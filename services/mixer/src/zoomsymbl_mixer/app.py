@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from zoomsymbl_common.events import AudioMixed, MeetingFailed
 from zoomsymbl_common.health import add_readiness_check
 from zoomsymbl_common.kafka import RetryPolicy, make_broker, publish_event
+from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.service import (
     MONGO,
     TENANTS,
@@ -31,6 +32,7 @@ from zoomsymbl_common.service import (
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, has_oauth
 from zoomsymbl_common.zoom import ZoomClient
+from zoomsymbl_common.zoom_quota import QuotaMetrics, ZoomQuota
 
 from zoomsymbl_mixer.credentials import RecordingsApi
 from zoomsymbl_mixer.download import DownloadPolicy, Fetcher
@@ -46,6 +48,7 @@ SETTINGS = web.AppKey("settings", Settings)
 OBJECTS = web.AppKey("objects", ObjectStore)
 MIXER = web.AppKey("mixer", Mixer)
 METRICS = web.AppKey("metrics", MixerMetrics)
+QUOTA_METRICS = web.AppKey("quota_metrics", QuotaMetrics)
 
 
 def download_session(settings: Settings, *, allow_private: bool) -> aiohttp.ClientSession:
@@ -93,9 +96,17 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
 
 
 class ZoomAccess:
-    """The HTTP sessions of downloads and API calls, and the per-tenant fetchers and clients on them."""
+    """The HTTP sessions of downloads and API calls, and the per-tenant fetchers and clients on them.
 
-    def __init__(self, settings: Settings) -> None:
+    The mixer's Zoom API calls are webhook-driven work: they count in the account's shared quota (MongoDB,
+    ``zoom_quota.py``) as ``priority``, so they may use the share a backfill leaves free.
+    """
+
+    def __init__(
+        self, settings: Settings, mongo: Mongo | None = None, quota_metrics: QuotaMetrics | None = None
+    ) -> None:
+        self.mongo = mongo
+        self.quota_metrics = quota_metrics or QuotaMetrics.create()
         self.strict = download_session(settings, allow_private=False)
         self.private = download_session(settings, allow_private=True)
         self.api = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), cookie_jar=aiohttp.DummyCookieJar())
@@ -111,7 +122,12 @@ class ZoomAccess:
         """The tenant's Zoom API client (one per tenant: it caches the OAuth token), if it has OAuth."""
         if not has_oauth(tenant):
             return None
-        return self.clients.setdefault(tenant.id, ZoomClient(tenant, session=self.api))
+        client = self.clients.get(tenant.id)
+        if client is None:
+            account = tenant.zoom_account_id or tenant.id
+            quota = ZoomQuota(self.mongo, account, metrics=self.quota_metrics) if self.mongo is not None else None
+            client = self.clients[tenant.id] = ZoomClient(tenant, session=self.api, quota=quota, priority="priority")
+        return client
 
     async def close(self) -> None:
         """Close every session."""
@@ -131,7 +147,7 @@ async def _mixer(app: web.Application) -> AsyncIterator[None]:
         # As patient as the dead letter that follows: a timeout here redelivers the event and redoes the meeting.
         await publish_event(broker, settings.infra, event, timeout=kafka_timeout)
 
-    zoom = ZoomAccess(settings)
+    zoom = ZoomAccess(settings, app[MONGO], app[QUOTA_METRICS])
     try:
         state = MeetingState(app[MONGO].db)
         config = mix_config(settings)
@@ -183,5 +199,6 @@ def build_app(settings: Settings) -> web.Application:
     app = new_app(SERVICE, settings.infra, registry=registry, consumes=True)
     app[SETTINGS] = settings
     app[METRICS] = MixerMetrics(registry)
+    app[QUOTA_METRICS] = QuotaMetrics.create(registry)
     app.cleanup_ctx.extend([tenants_context(), mongo_context(), _storage, _mixer])
     return app
