@@ -65,6 +65,12 @@ class TenantConfig(BaseModel):
         (), description="Hosts are e-mailed only at these domains (e.g. the company's); empty = any domain."
     )
     failure_notice: bool = Field(True, description="E-mail the host a short notice when processing fails.")
+    reconcile_expect: Literal["allowlist", "cloud_recording", "any"] = Field(
+        "cloud_recording",
+        description="Which past meetings reconciliation expects in the archive: hosts in allowed_users, those "
+        "Zoom's dashboard says were cloud-recorded, or any.",
+    )
+    admin_emails: tuple[str, ...] = Field((), description="The tenant's administrators (reconciliation's digest).")
 
     def register_secrets(self) -> None:
         """Hand every secret of this tenant to the log redactor."""

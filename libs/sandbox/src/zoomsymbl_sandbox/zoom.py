@@ -11,6 +11,8 @@ Routes:
   GET  /v2/users/{userId|me}/recordings               listing, one month per call, next_page_token (15 min)
   GET  /v2/meetings/{meetingId|uuid}/recordings       include_fields=download_access_token[&ttl=]
   GET  /v2/past_meetings/{uuid}/participants          names and e-mails
+  GET  /v2/metrics/meetings?type=past&from=&to=       dashboard: past meetings, has_recording, paged (zoom_dashboard.py)
+  GET  /v2/metrics/meetings/{uuid}/participants       dashboard: who joined
   GET  /rec/download/{file_id}                        Bearer only; Range; HEAD; may 302 to /dl/
   GET  /dl/{file_id}?expires=&signature=              the signed "CDN" URL downloads redirect to
   POST|GET|DELETE /_sandbox/faults                    inject faults (see `Fault`)

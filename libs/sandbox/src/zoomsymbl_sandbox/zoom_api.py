@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from zoomsymbl_sandbox.zoom_dashboard import dashboard_participants, list_dashboard_meetings
 from zoomsymbl_sandbox.zoom_http import ZoomApiError, meeting_path_id, unauthorized
 from zoomsymbl_sandbox.zoom_phone import phone_recording_entry
 from zoomsymbl_sandbox.zoom_recordings import RecordedMeeting
@@ -188,6 +189,11 @@ def _route(request: web.Request, sandbox: ZoomSandbox, parts: list[str]) -> dict
             return get_recordings(request, sandbox, raw_id)
         case ["past_meetings", raw_id, "participants"]:
             return participants(sandbox, raw_id)
+        case ["metrics", "meetings"]:
+            query = dict(request.query)
+            return list_dashboard_meetings(request, sandbox, page_size(query), _page_offset(sandbox, query))
+        case ["metrics", "meetings", raw_id, "participants"]:
+            return dashboard_participants(sandbox, raw_id)
         case ["phone", "recordings"]:
             return list_phone_recordings(request, sandbox)
         case ["users", user]:

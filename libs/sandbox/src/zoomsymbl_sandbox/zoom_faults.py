@@ -21,6 +21,8 @@ RouteName = Literal[
     "phone_recordings",
     "phone_download",
     "users",
+    "dashboard_meetings",
+    "dashboard_participants",
 ]
 FaultKind = Literal["status", "error_body", "truncate", "redirect"]
 _DOWNLOAD_ONLY: frozenset[FaultKind] = frozenset({"truncate", "redirect"})

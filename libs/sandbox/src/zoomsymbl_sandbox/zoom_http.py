@@ -69,6 +69,10 @@ def classify_route(raw_path: str) -> tuple[RouteName | None, str | None]:
         return None, None
     if parts[2:] == ["users"]:
         return "list_users", None
+    if parts[2:] == ["metrics", "meetings"]:
+        return "dashboard_meetings", None
+    if parts[2:4] == ["metrics", "meetings"] and parts[-1] == "participants":
+        return "dashboard_participants", None
     if parts[2] == "users" and parts[-1] == "recordings":
         return "list_recordings", None
     if parts[2] == "meetings" and parts[-1] == "recordings":

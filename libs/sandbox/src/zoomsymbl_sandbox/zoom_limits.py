@@ -32,6 +32,8 @@ ROUTE_CATEGORY: dict[str, Category] = {
     "get_recordings": "Light",
     "participants": "Medium",
     "phone_recordings": "Medium",
+    "dashboard_meetings": "Resource-intensive",
+    "dashboard_participants": "Heavy",
 }
 # Heavy and Resource-intensive APIs spend one daily budget.
 _DAILY_POOL: dict[Category, str] = {"Resource-intensive": "Heavy"}

@@ -73,6 +73,28 @@ class MeetingSpec(BaseModel):
         return max(p.start_offset_s + p.duration_s for p in self.participants)
 
 
+class PastMeetingSpec(BaseModel):
+    """One past meeting instance as the dashboard reports it (no media: it may never have been recorded)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    uuid: str = Field(min_length=1)
+    meeting_id: int = Field(default=84_712_345_678, ge=1)
+    topic: str = "Sandbox meeting"
+    host_email: str = "host@example.com"
+    start_time: datetime
+    duration_s: int = Field(default=1800, ge=1)
+    has_recording: bool = False
+    participants: tuple[str, ...] = Field(default=(), description="participants' e-mails")
+
+    @field_validator("start_time")
+    @classmethod
+    def _utc_seconds(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("start_time must be timezone-aware")
+        return value.astimezone(UTC).replace(microsecond=0)
+
+
 class ZoomSandboxConfig(BaseModel):
     """Settings of one Zoom sandbox server."""
 
@@ -101,6 +123,9 @@ class ZoomSandboxConfig(BaseModel):
     )
     daily_limits: dict[str, int] = Field(
         default_factory=dict, description="requests a UTC day per category (Heavy also counts Resource-intensive)"
+    )
+    past_meetings: tuple[PastMeetingSpec, ...] = Field(
+        default=(), description="past meetings the dashboard reports besides the recorded ones (zoom_dashboard.py)"
     )
     chunk_size: int = Field(default=64 * 1024, ge=1)
     chunk_delay_s: float = Field(

@@ -19,12 +19,14 @@ from zoomsymbl_ingest.handlers import INTAKE, METRICS, SETTINGS, add_webhook_rou
 from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import IngestMetrics
 from zoomsymbl_ingest.producer import Producer
+from zoomsymbl_ingest.reconcile import run_periodic_reconciliation
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_ingest.stores import MongoReceipts, MongoTokens
 
 log = logging.getLogger("zoomsymbl.ingest")
 SERVICE = "ingest"
 PRODUCER = web.AppKey("producer", Producer)
+QUOTA_METRICS = web.AppKey("quota_metrics", QuotaMetrics)
 PURGE_INTERVAL_SECONDS = 3600.0
 
 
@@ -34,7 +36,15 @@ def build_app(settings: Settings) -> web.Application:
     # Without MongoDB ingest still publishes (only deduplication suffers), so a down server must not
     # keep it from starting: the indexes are created in the background as soon as the server answers.
     app.cleanup_ctx.extend(
-        [tenants_context(), mongo_context(indexes=False), _mongo_upkeep_ctx, _kafka_ctx, _intake_ctx, _backfill_ctx]
+        [
+            tenants_context(),
+            mongo_context(indexes=False),
+            _mongo_upkeep_ctx,
+            _kafka_ctx,
+            _intake_ctx,
+            _backfill_ctx,
+            _reconcile_ctx,
+        ]
     )
     return app
 
@@ -112,7 +122,25 @@ async def _backfill_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     # The backfill's Zoom calls count in the account's shared quota; its metrics join ingest's /metrics.
-    quota_metrics = QuotaMetrics.create(app[METRICS].registry)
+    quota_metrics = _quota_metrics(app)
     periodic = run_periodic_backfill(app[INTAKE], app[TENANTS], settings, mongo=app[MONGO], quota_metrics=quota_metrics)
     async with background(periodic, "periodic-backfill"):
         yield
+
+
+async def _reconcile_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if settings.reconcile_interval_seconds <= 0:  # off by default: the dashboard API needs a Business+ plan
+        yield
+        return
+    quota_metrics = _quota_metrics(app)
+    periodic = run_periodic_reconciliation(app[MONGO], app[TENANTS], settings, quota_metrics=quota_metrics)
+    async with background(periodic, "periodic-reconciliation"):
+        yield
+
+
+def _quota_metrics(app: web.Application) -> QuotaMetrics:
+    """The quota metrics on ingest's /metrics, registered once for the backfill and the reconciliation."""
+    if QUOTA_METRICS not in app:
+        app[QUOTA_METRICS] = QuotaMetrics.create(app[METRICS].registry)
+    return app[QUOTA_METRICS]

@@ -27,4 +27,8 @@ class Settings(ServiceSettings):
     mongo_concurrency: int = Field(4, ge=1, le=256, description="Most MongoDB operations in flight at once.")
     backfill_interval_seconds: int = Field(0, ge=0, description="Run the backfill every N seconds; 0 = off.")
     backfill_lookback_days: int = Field(3, ge=1, le=365, description="Days the periodic backfill looks back.")
+    reconcile_interval_seconds: int = Field(
+        0, ge=0, description="Reconcile every OAuth tenant's past meetings every N seconds (e.g. 86400); 0 = off."
+    )
+    reconcile_lookback_days: int = Field(2, ge=1, le=31, description="Days the scheduled reconciliation looks back.")
     shutdown_timeout_seconds: float = Field(20.0, gt=0, description="Grace period for in-flight requests.")

@@ -13,6 +13,7 @@ import asyncio
 from zoomsymbl_common.mongo import make_mongo
 from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result, positive_int
 from zoomsymbl_common.ops.output import printable
+from zoomsymbl_common.ops.reconciled import format_never_archived, never_archived
 from zoomsymbl_common.ops.status import format_history, format_listing, list_meetings, meeting_history
 from zoomsymbl_common.records import STAGE_ORDER
 from zoomsymbl_common.settings import InfraSettings, load_settings
@@ -50,7 +51,12 @@ async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
         }
         skipped = len(listing.malformed)
         note = f"{skipped} document(s) do not have the meeting shape and are not shown" if skipped else None
-        return Result(data=data, text=format_listing(listing.meetings), message=note)
+        text = format_listing(listing.meetings)
+        if args.failed or args.stage == "failed":  # and the meetings reconciliation found never archived
+            flagged = await never_archived(mongo, tenant=args.tenant, limit=args.limit)
+            data["never_archived"] = [r.model_dump(mode="json", by_alias=True) for r in flagged]
+            text += "\n" + format_never_archived(flagged)
+        return Result(data=data, text=text, message=note)
     finally:
         await mongo.close()
 

@@ -72,7 +72,12 @@ class ConversationMetadata(Record):
     topic: Name = ""
     recording_failed: bool = Field(False, description="Zoom no longer had some recorded file, or the mix failed.")
     missing_files: list[Key] = Field(default_factory=list, max_length=10_000)
-    failure: Annotated[str, Field(max_length=1000)] = Field("", description="Why the mixer gave up, if it did.")
+    failure: Annotated[str, Field(max_length=1000)] = Field(
+        "", description="Why the mixer gave up, or why reconciliation found the meeting missing."
+    )
+    reconciled_at: datetime | None = Field(
+        None, description="Set when reconciliation wrote this record: a past meeting that was never archived."
+    )
     media: MediaInfo = Field(default_factory=MediaInfo)
     speakers: list[SpeakerMetrics] = Field(default_factory=list, max_length=1024)
     written_at: datetime | None = None

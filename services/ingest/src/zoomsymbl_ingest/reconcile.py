@@ -1,0 +1,240 @@
+"""Reconciliation: past meetings from Zoom's dashboard compared with what the archive holds.
+
+``GET /metrics/meetings?type=past`` (Resource-intensive: each page spends one request of the account's
+daily Heavy budget, so the listing runs as ``bulk`` in the shared quota, page_size 300) lists every
+meeting that took place. A meeting the tenant's ``reconcile_expect`` policy says should have been
+recorded — ``allowlist``: its host is in ``allowed_users``; ``cloud_recording``: the dashboard says it
+had a cloud recording; ``any``: every meeting — but which the archive never saw (no ``meetings``
+document, no ingest receipt, no ``conversations`` record) gets a ``conversations`` record with
+``recording_failed`` and the reason. The record's unique (tenant, meeting_uuid) index makes a second
+run add nothing; a recording archived later replaces the record (the mixer's upsert).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from functools import partial
+from typing import Any, Literal
+
+from pymongo.errors import DuplicateKeyError
+from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.kafka import RetryPolicy
+from zoomsymbl_common.mongo import Mongo, guarded
+from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, RECEIPTS, ConversationMetadata, Party
+from zoomsymbl_common.tenants import TenantConfig, Tenants, has_oauth
+from zoomsymbl_common.zoom import MAX_PAGE_SIZE, ZOOM_RETRY_POLICY, JsonObject, ZoomClient, call_with_retries
+from zoomsymbl_common.zoom_quota import QuotaMetrics, ZoomQuota
+
+from zoomsymbl_ingest.backfill import month_windows
+from zoomsymbl_ingest.intake import host_allowed
+from zoomsymbl_ingest.settings import Settings
+
+log = logging.getLogger("zoomsymbl.ingest.reconcile")
+Expect = Literal["allowlist", "cloud_recording", "any"]
+MAX_LISTED = 1000
+"""Most missing meetings a report lists (the counts are always complete)."""
+NOT_RECEIVED = (
+    "Zoom's dashboard shows a cloud recording that never reached the archive (webhook lost; run zoomsymbl backfill)"
+)
+NOT_RECORDED = "the meeting ended without a cloud recording (the host did not record, or recording failed at Zoom)"
+
+
+@dataclass(frozen=True)
+class PastMeeting:
+    """One past meeting as the dashboard lists it."""
+
+    uuid: str
+    meeting_id: str
+    topic: str
+    host_email: str
+    start_time: datetime | None
+    end_time: datetime | None
+    has_recording: bool
+
+    @classmethod
+    def from_dashboard(cls, entry: JsonObject) -> PastMeeting | None:
+        """The meeting of one ``meetings[]`` entry; None without a UUID."""
+        uuid = entry.get("uuid")
+        if not isinstance(uuid, str) or not uuid:
+            return None
+        return cls(
+            uuid=uuid,
+            meeting_id=str(entry.get("id") or ""),
+            topic=str(entry.get("topic") or "")[:500],
+            host_email=str(entry.get("email") or "")[:320],
+            start_time=_instant(entry.get("start_time")),
+            end_time=_instant(entry.get("end_time")),
+            has_recording=entry.get("has_recording") is True or entry.get("recording") is True,
+        )
+
+
+def _instant(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def expected(meeting: PastMeeting, tenant: TenantConfig) -> bool:
+    """True when the tenant's ``reconcile_expect`` policy says ``meeting`` should be in the archive."""
+    policy: Expect = tenant.reconcile_expect
+    if policy == "any":
+        return True
+    if policy == "allowlist":
+        return host_allowed(tenant, "", meeting.host_email)
+    return meeting.has_recording
+
+
+def missing_record(tenant: str, meeting: PastMeeting, at: datetime) -> ConversationMetadata:
+    """The ``conversations`` record of an expected meeting the archive never saw."""
+    duration = (
+        (meeting.end_time - meeting.start_time).total_seconds()
+        if meeting.start_time and meeting.end_time and meeting.end_time >= meeting.start_time
+        else None
+    )
+    return ConversationMetadata.model_validate(
+        {
+            "tenant": tenant,
+            "meeting_uuid": meeting.uuid,
+            "source_platform": "Zoom Meeting",
+            "platform_id": meeting.meeting_id,
+            "start_time": meeting.start_time,
+            "end_time": meeting.end_time,
+            "duration_seconds": duration,
+            "recorded_user": Party(user=meeting.host_email),
+            "topic": meeting.topic,
+            "recording_failed": True,
+            "failure": NOT_RECEIVED if meeting.has_recording else NOT_RECORDED,
+            "reconciled_at": at,
+            "written_at": at,
+        }
+    )
+
+
+@dataclass
+class ReconcileReport:
+    """What one reconciliation run found; ``missing`` lists the meetings it flagged (at most MAX_LISTED)."""
+
+    tenant: str
+    from_: date
+    to: date
+    listed: int = 0
+    expected: int = 0
+    archived: int = 0
+    flagged: int = 0
+    already_flagged: int = 0
+    pages: int = 0
+    missing: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready counts and the flagged meetings."""
+        data = asdict(self)
+        data["from"], data["to"] = self.from_.isoformat(), self.to.isoformat()
+        del data["from_"]
+        return data
+
+
+@dataclass
+class Reconciliation:
+    """Reconciles one tenant's past meetings (its Zoom client) against the archive (MongoDB)."""
+
+    mongo: Mongo
+    tenant: TenantConfig
+    client: ZoomClient
+    policy: RetryPolicy = ZOOM_RETRY_POLICY
+    page_size: int = MAX_PAGE_SIZE
+    sleep: Callable[[float], Awaitable[Any]] = field(default=asyncio.sleep)
+
+    async def run(self, from_: date, to: date) -> ReconcileReport:
+        """List ``from_``..``to`` (one month per listing) page by page; flag each expected, unarchived meeting."""
+        report = ReconcileReport(self.tenant.id, from_, to)
+        for start, end in month_windows(from_, to):
+            token = ""
+            while True:
+                params = {"type": "past", "from": start.isoformat(), "to": end.isoformat()}
+                params |= {"page_size": str(self.page_size)} | ({"next_page_token": token} if token else {})
+                get = partial(self.client.get_json, "/metrics/meetings", params, what="list past meetings")
+                page = await call_with_retries(get, policy=self.policy, sleep=self.sleep)
+                report.pages += 1
+                entries = page.get("meetings")
+                listed = (
+                    [m for e in entries if isinstance(e, dict) if (m := PastMeeting.from_dashboard(e))]
+                    if isinstance(entries, list)
+                    else []
+                )
+                await self._reconcile(listed, report)
+                token = page.get("next_page_token") or ""
+                if not isinstance(token, str) or not token:
+                    break
+        log.info("reconciliation done", extra={"tenant": self.tenant.id, "flagged": report.flagged})
+        return report
+
+    async def _reconcile(self, meetings: list[PastMeeting], report: ReconcileReport) -> None:
+        report.listed += len(meetings)
+        wanted = [m for m in meetings if expected(m, self.tenant)]
+        report.expected += len(wanted)
+        known = await self._known({m.uuid for m in wanted})
+        now = utcnow()
+        for meeting in wanted:
+            if meeting.uuid in known:
+                report.archived += 1
+                continue
+            try:
+                record = missing_record(self.tenant.id, meeting, now)
+                await guarded(self.mongo.db[CONVERSATIONS].insert_one(record.to_document()))
+            except DuplicateKeyError:  # another run flagged it between the lookup and the insert
+                report.already_flagged += 1
+                continue
+            report.flagged += 1
+            log.warning("meeting never archived", extra={"tenant": self.tenant.id, "meeting_uuid": meeting.uuid})
+            if len(report.missing) < MAX_LISTED:
+                report.missing.append(_listed(meeting, record.failure))
+
+    async def _known(self, uuids: Iterable[str]) -> set[str]:
+        """The UUIDs among ``uuids`` the archive knows: a meeting, a receipt, or a record (ours counts apart)."""
+        query = {"tenant": self.tenant.id, "meeting_uuid": {"$in": sorted(uuids)}}
+        known: set[str] = set()
+        for name in (MEETINGS, RECEIPTS, CONVERSATIONS):
+            cursor = self.mongo.db[name].find(query, {"meeting_uuid": 1, "reconciled_at": 1})
+            for doc in await guarded(cursor.to_list(None)):
+                if name == CONVERSATIONS and doc.get("reconciled_at") is not None:
+                    continue  # a meeting flagged by an earlier run: the insert below counts it
+                known.add(str(doc["meeting_uuid"]))
+        return known
+
+
+def _listed(meeting: PastMeeting, reason: str) -> dict[str, Any]:
+    return {
+        "meeting_uuid": meeting.uuid,
+        "host": meeting.host_email,
+        "topic": meeting.topic,
+        "start_time": meeting.start_time.isoformat() if meeting.start_time else None,
+        "has_recording": meeting.has_recording,
+        "reason": reason,
+    }
+
+
+async def run_periodic_reconciliation(
+    mongo: Mongo, tenants: Tenants, settings: Settings, *, quota_metrics: QuotaMetrics | None = None
+) -> None:
+    """Every ``reconcile_interval_seconds``, reconcile the last ``reconcile_lookback_days`` of every OAuth tenant.
+
+    The window ends yesterday (UTC): today's meetings may still be recording or uploading. Bulk work in
+    the account's shared quota, so webhook-driven downloads keep their reserve.
+    """
+    while True:
+        await asyncio.sleep(settings.reconcile_interval_seconds)
+        yesterday = utcnow().date() - timedelta(days=1)
+        for tenant in filter(has_oauth, tenants.all()):
+            quota = ZoomQuota(
+                mongo, tenant.zoom_account_id or tenant.id, metrics=quota_metrics or QuotaMetrics.create()
+            )
+            async with ZoomClient(tenant, quota=quota, priority="bulk") as client:
+                start = yesterday - timedelta(days=settings.reconcile_lookback_days - 1)
+                await Reconciliation(mongo, tenant, client).run(start, yesterday)

@@ -1,0 +1,99 @@
+"""``zoomsymbl reconcile``: flag a tenant's past meetings that should have been archived and never were.
+
+Lists the past meetings of Zoom's dashboard (``GET /metrics/meetings``, scope
+``dashboard_meetings:read:admin``, a Business or higher plan) as bulk work in the account's shared
+quota, and writes a ``recording_failed`` record for each expected meeting the archive never saw
+(reconcile.py). ``zoomsymbl status --failed`` lists them afterwards. Exit code 0 when nothing is
+missing, 1 when meetings were flagged (now or by an earlier run), 3 when MongoDB or Zoom did not answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import date
+
+from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.mongo import ensure_indexes, make_mongo
+from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result, UsageError
+from zoomsymbl_common.ops.output import printable
+from zoomsymbl_common.settings import load_settings
+from zoomsymbl_common.tenants import TenantConfig
+from zoomsymbl_common.zoom import ZoomClient, call_with_retries
+from zoomsymbl_common.zoom_quota import ZoomQuota
+
+from zoomsymbl_ingest.backfill import month_windows
+from zoomsymbl_ingest.backfill_command import PREFLIGHT_POLICY, backfill_tenant
+from zoomsymbl_ingest.reconcile import ReconcileReport, Reconciliation
+from zoomsymbl_ingest.settings import Settings
+
+EXAMPLES = (
+    "zoomsymbl reconcile --tenant acme --from 2026-11-01 --to 2026-11-30",
+    "zoomsymbl reconcile --from 2026-12-01 --json   # the default tenant, up to today (UTC)",
+)
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    """``--tenant``, ``--from``, ``--to``."""
+    parser.add_argument("--tenant", help="tenant id (default: the default tenant)")
+    parser.add_argument(
+        "--from", dest="from_", type=date.fromisoformat, required=True, metavar="DATE", help="first day, YYYY-MM-DD"
+    )
+    parser.add_argument("--to", type=date.fromisoformat, metavar="DATE", help="last day (default: today, UTC)")
+
+
+async def reconcile(settings: Settings, tenant: TenantConfig, from_: date, to: date) -> ReconcileReport:
+    """Check MongoDB and the Zoom API, then reconcile ``from_``..``to`` as bulk work in the shared quota."""
+    mongo = make_mongo(settings.infra)
+    try:
+        await ensure_indexes(mongo)
+        quota = ZoomQuota(mongo, tenant.zoom_account_id or tenant.id)
+        async with ZoomClient(tenant, quota=quota, priority="bulk") as client:
+            await call_with_retries(client.access_token, policy=PREFLIGHT_POLICY)
+            return await Reconciliation(mongo, tenant, client).run(from_, to)
+    finally:
+        await mongo.close()
+
+
+def summary(report: ReconcileReport) -> str:
+    """What a person reads: the counts, then each meeting flagged by this run."""
+    line = (
+        f"reconciliation of tenant {report.tenant!r} from {report.from_.isoformat()} to {report.to.isoformat()}:"
+        f" listed={report.listed} expected={report.expected} archived={report.archived}"
+        f" flagged={report.flagged} already_flagged={report.already_flagged} (pages: {report.pages})"
+    )
+    for meeting in report.missing:  # dashboard text is outside text
+        line += (
+            f"\n  {printable(str(meeting['meeting_uuid']))} host={printable(str(meeting['host']))}"
+            f" start={meeting['start_time']}: {meeting['reason']}"
+        )
+    return line
+
+
+def run(args: argparse.Namespace) -> Result:
+    """Run one reconciliation; exit code 1 when expected meetings are missing from the archive."""
+    to = args.to or utcnow().date()
+    try:
+        month_windows(args.from_, to)
+    except ValueError as exc:
+        raise UsageError(str(exc).replace("backfill", "reconciliation")) from None
+    tenant = backfill_tenant(args.tenant)
+    report = asyncio.run(reconcile(load_settings(Settings), tenant, args.from_, to))
+    missing = report.flagged + report.already_flagged
+    if missing == 0:
+        return Result(data=report.as_dict(), text=summary(report))
+    why = f"{missing} expected meeting(s) were never archived (zoomsymbl status --failed lists them)"
+    return Result(data=report.as_dict(), text=summary(report), code=EXIT_FAILED, message=why)
+
+
+def register() -> Command:
+    """The ``reconcile`` subcommand (entry point ``zoomsymbl.commands``)."""
+    return Command(
+        name="reconcile",
+        summary="flag past meetings (Zoom dashboard) that should have been archived and never were",
+        description=__doc__ or "",
+        examples=EXAMPLES,
+        arguments=arguments,
+        run=run,
+        log_level="INFO",
+    )

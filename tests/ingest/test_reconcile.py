@@ -1,0 +1,190 @@
+"""Reconciliation (issue 17 item 3): past meetings from Zoom's dashboard against the archive.
+
+The done test: 3 of 50 past meetings were never archived; exactly those 3 get ``recording_failed``
+and are listed by the run and by ``zoomsymbl status --failed``; a second run adds nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.ops.cli import main
+from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, RECEIPTS
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.tenants import TenantConfig
+from zoomsymbl_common.zoom import ZoomClient
+from zoomsymbl_ingest.reconcile import PastMeeting, Reconciliation, expected
+from zoomsymbl_ingest.settings import Settings
+from zoomsymbl_sandbox.zoom import ZoomSandbox, running_zoom_sandbox
+from zoomsymbl_sandbox.zoom_specs import PastMeetingSpec
+
+from tests.ingest.support import SECRET, sandbox_config, sandbox_tenant
+from tests.ingest.test_backfill_command import backfill_env
+
+DAY = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def past(uuid: str, host: str = "ann@example.com", *, recorded: bool = True, hour: int = 0) -> PastMeetingSpec:
+    return PastMeetingSpec(uuid=uuid, host_email=host, start_time=DAY + timedelta(hours=hour), has_recording=recorded)
+
+
+def meeting(host: str, recorded: bool) -> PastMeeting:
+    return PastMeeting("u==", "1", "t", host, None, None, recorded)
+
+
+@pytest.mark.parametrize(
+    ("policy", "wanted"),
+    [
+        ("allowlist", {"ann-rec", "ann-no-rec"}),
+        ("cloud_recording", {"ann-rec", "bob-rec"}),
+        ("any", {"ann-rec", "ann-no-rec", "bob-rec", "bob-no-rec"}),
+    ],
+)
+def test_each_policy_expects_its_meetings(policy: str, wanted: set[str]) -> None:
+    tenant = TenantConfig.model_validate(
+        {"id": "acme", "zoom_webhook_secret": SECRET, "allowed_users": ["ann@example.com"], "reconcile_expect": policy}
+    )
+    cases = {
+        f"{host.split('@')[0]}-{'rec' if rec else 'no-rec'}": meeting(host, rec)
+        for host in ("ann@example.com", "bob@example.com")
+        for rec in (True, False)
+    }
+    assert {name for name, m in cases.items() if expected(m, tenant)} == wanted
+
+
+def test_the_schedule_is_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ZOOMSYMBL_INGEST_RECONCILE_INTERVAL_SECONDS", raising=False)
+    assert Settings().reconcile_interval_seconds == 0
+    monkeypatch.setenv("ZOOMSYMBL_INGEST_RECONCILE_INTERVAL_SECONDS", "86400")
+    assert Settings().reconcile_interval_seconds == 86_400
+
+
+async def archive(mongo: Mongo, tenant: str, uuids: list[str]) -> None:
+    """What the pipeline leaves for archived meetings: a meetings document, a receipt, or a record."""
+    for i, uuid in enumerate(uuids):
+        doc = {"tenant": tenant, "meeting_uuid": uuid}
+        if i % 3 == 0:
+            await mongo.db[MEETINGS].insert_one(doc | {"stage": "done"})
+        elif i % 3 == 1:
+            await mongo.db[RECEIPTS].insert_one(doc | {"key": f"k-{uuid}", "received_at": datetime.now(UTC)})
+        else:
+            await mongo.db[CONVERSATIONS].insert_one(doc | {"recording_failed": False})
+
+
+async def reconcile(sandbox: ZoomSandbox, mongo: Mongo, tenant: TenantConfig, page_size: int = 20) -> Any:
+    async with ZoomClient(tenant) as client:
+        return await Reconciliation(mongo, tenant, client, page_size=page_size).run(DAY.date(), date(2026, 11, 22))
+
+
+@pytest.mark.integration
+async def test_three_of_fifty_never_archived_are_flagged_once_and_listed(
+    infra: InfraSettings, mongo: Mongo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uuids = [f"m{i:02d}/x==" if i == 7 else f"m{i:02d}==" for i in range(50)]
+    lost = {uuids[7], uuids[23], uuids[41]}
+    config = sandbox_config(past_meetings=tuple(past(u, hour=i % 40) for i, u in enumerate(uuids)))
+    async with running_zoom_sandbox(config) as sandbox:
+        tenant = sandbox_tenant(sandbox)
+        await archive(mongo, "acme", [u for u in uuids if u not in lost])
+        first = await reconcile(sandbox, mongo, tenant)
+        second = await reconcile(sandbox, mongo, tenant)
+        pages = sandbox.stats.requests["dashboard_meetings"]
+    assert (first.listed, first.expected, first.archived, first.flagged, first.pages) == (50, 50, 47, 3, 3)
+    assert {m["meeting_uuid"] for m in first.missing} == lost
+    assert (second.flagged, second.already_flagged, second.missing) == (0, 3, [])
+    assert pages == 6  # 50 meetings at 20 a page, twice
+    records = await mongo.db[CONVERSATIONS].find({"recording_failed": True}).to_list(None)
+    assert sorted(r["meeting_uuid"] for r in records) == sorted(lost)
+    assert all("never reached the archive" in r["failure"] for r in records)
+
+    monkeypatch.setenv("ZOOMSYMBL_MONGO_URI", infra.mongo_uri.get_secret_value())
+    monkeypatch.setenv("ZOOMSYMBL_MONGO_DATABASE", infra.mongo_database)
+    assert await asyncio.to_thread(main, ["status", "--failed", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["never_archived"]
+    assert sorted(r["meeting_uuid"] for r in listed) == sorted(lost)
+    assert await asyncio.to_thread(main, ["status", "--failed"]) == 0
+    text = capsys.readouterr().out
+    assert "never archived (reconciliation): 3" in text and all(u in text for u in lost)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("policy", "flagged"),
+    [("allowlist", {"ann-off"}), ("cloud_recording", {"bob-on"}), ("any", {"ann-off", "bob-on", "bob-off"})],
+)
+async def test_the_tenant_policy_decides_which_unarchived_meetings_are_flagged(
+    mongo: Mongo, policy: str, flagged: set[str]
+) -> None:
+    specs = (
+        past("ann-on", recorded=True),
+        past("ann-off", recorded=False),
+        past("bob-on", "bob@example.com", recorded=True),
+        past("bob-off", "bob@example.com", recorded=False),
+    )
+    async with running_zoom_sandbox(sandbox_config(past_meetings=specs)) as sandbox:
+        tenant = sandbox_tenant(sandbox, allowed_users=("ann@example.com",), reconcile_expect=policy)
+        await archive(mongo, "acme", ["ann-on"])
+        report = await reconcile(sandbox, mongo, tenant)
+    assert {m["meeting_uuid"] for m in report.missing} == flagged
+    reasons = {m["meeting_uuid"]: m["reason"] for m in report.missing}
+    assert all(("never reached" in r) == u.endswith("-on") for u, r in reasons.items())
+
+
+async def zoomsymbl_reconcile(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "zoomsymbl_common.ops.cli", "reconcile", "--tenant", "acme", *args,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 90)
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+@pytest.mark.integration
+async def test_the_command_prints_counts_and_exits_1_while_meetings_are_missing(
+    infra: InfraSettings, mongo: Mongo
+) -> None:
+    specs = (past("kept=="), past("lost==", hour=1))
+    async with running_zoom_sandbox(sandbox_config(past_meetings=specs)) as sandbox:
+        base = sandbox.base_url_for()
+        env = backfill_env(
+            infra,
+            zoom_account_id=sandbox.config.account_id,
+            zoom_client_id=sandbox.config.client_id,
+            zoom_client_secret=sandbox.config.client_secret,
+            zoom_api_base=f"{base}/v2",
+            zoom_oauth_url=f"{base}/oauth/token",
+        )
+        window = ("--from", "2026-11-20", "--to", "2026-11-21")
+        code, stdout, stderr = await zoomsymbl_reconcile(env, *window, "--json")
+        assert code == 1, stderr
+        report = json.loads(stdout)
+        assert {k: report[k] for k in ("listed", "expected", "archived", "flagged")} == {
+            "listed": 2,
+            "expected": 2,
+            "archived": 0,
+            "flagged": 2,
+        }
+        await mongo.db[CONVERSATIONS].delete_one({"meeting_uuid": "kept=="})
+        await archive(mongo, "acme", ["kept=="])
+        code, stdout, stderr = await zoomsymbl_reconcile(env, *window)
+        assert code == 1 and "flagged=0 already_flagged=1" in stdout, stderr
+        await mongo.db[CONVERSATIONS].delete_one({"meeting_uuid": "lost=="})
+        await archive(mongo, "acme", ["lost=="])
+        code, stdout, stderr = await zoomsymbl_reconcile(env, *window, "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout)["archived"] == 2
+
+
+def test_a_reversed_range_is_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("ZOOMSYMBL_TENANT_ID", "acme")
+    monkeypatch.setenv("ZOOMSYMBL_TENANT_ZOOM_WEBHOOK_SECRET", SECRET)
+    monkeypatch.delenv("ZOOMSYMBL_TENANTS_FILE", raising=False)
+    assert main(["reconcile", "--from", "2026-02-01", "--to", "2026-01-01"]) == 2
+    assert "before it starts" in capsys.readouterr().err
