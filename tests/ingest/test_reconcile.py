@@ -7,19 +7,22 @@ and are listed by the run and by ``zoomsymbl status --failed``; a second run add
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from zoomsymbl_common.clock import FakeClock
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.ops.cli import main
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, RECEIPTS
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_common.tenants import TenantConfig
-from zoomsymbl_common.zoom import ZoomClient
-from zoomsymbl_ingest.reconcile import PastMeeting, Reconciliation, expected
+from zoomsymbl_common.tenants import TenantConfig, Tenants
+from zoomsymbl_common.zoom import JsonObject, ZoomClient
+from zoomsymbl_ingest.reconcile import PastMeeting, Reconciliation, expected, run_periodic_reconciliation
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_sandbox.zoom import ZoomSandbox, running_zoom_sandbox
 from zoomsymbl_sandbox.zoom_specs import PastMeetingSpec
@@ -188,3 +191,53 @@ def test_a_reversed_range_is_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     monkeypatch.delenv("ZOOMSYMBL_TENANTS_FILE", raising=False)
     assert main(["reconcile", "--from", "2026-02-01", "--to", "2026-01-01"]) == 2
     assert "before it starts" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+async def test_an_expired_page_token_lists_the_window_again_without_counting_twice(mongo: Mongo) -> None:
+    clock = FakeClock(datetime(2026, 12, 3, 12, 0, tzinfo=UTC))
+    uuids = [f"m{i:02d}==" for i in range(50)]
+    config = sandbox_config(past_meetings=tuple(past(u, hour=i % 40) for i, u in enumerate(uuids)))
+    async with running_zoom_sandbox(config, clock=lambda: clock().timestamp()) as sandbox:
+        tenant = sandbox_tenant(sandbox)
+        await archive(mongo, "acme", uuids[3:])
+        async with ZoomClient(tenant, wall_clock=clock) as client:
+            listing = client.get_json
+            calls = 0
+
+            async def slow_first_page(path: str, params: Mapping[str, str], *, what: str) -> JsonObject:
+                nonlocal calls
+                page = await listing(path, params, what=what)
+                calls += 1
+                if calls == 1:  # e.g. a wait for the daily reset: the token (15 minutes) has expired
+                    clock.advance(16 * 60)
+                return page
+
+            client.get_json = slow_first_page  # type: ignore[method-assign]
+            report = await Reconciliation(mongo, tenant, client, page_size=20).run(DAY.date(), date(2026, 11, 22))
+    assert (report.listing_restarts, report.pages) == (1, 4)
+    assert (report.listed, report.archived, report.flagged) == (50, 47, 3)
+    assert {m["meeting_uuid"] for m in report.missing} == set(uuids[:3])
+
+
+@pytest.mark.integration
+async def test_the_schedule_reconciles_the_days_up_to_yesterday(mongo: Mongo) -> None:
+    yesterday = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    specs = (
+        PastMeetingSpec(uuid="yesterday==", start_time=yesterday, has_recording=True),
+        PastMeetingSpec(uuid="today==", start_time=yesterday + timedelta(days=1), has_recording=True),
+    )
+    async with running_zoom_sandbox(sandbox_config(past_meetings=specs)) as sandbox:
+        settings = Settings(reconcile_interval_seconds=1, reconcile_lookback_days=2)
+        task = asyncio.create_task(run_periodic_reconciliation(mongo, Tenants([sandbox_tenant(sandbox)]), settings))
+        try:
+            for _ in range(100):
+                if await mongo.db[CONVERSATIONS].count_documents({"recording_failed": True}):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    records = await mongo.db[CONVERSATIONS].find({}).to_list(None)
+    assert [r["meeting_uuid"] for r in records] == ["yesterday=="]  # today's may still be uploading

@@ -26,10 +26,18 @@ from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, RECEIPTS, ConversationMetadata, Party
 from zoomsymbl_common.tenants import TenantConfig, Tenants, has_oauth
-from zoomsymbl_common.zoom import MAX_PAGE_SIZE, ZOOM_RETRY_POLICY, JsonObject, ZoomClient, call_with_retries
+from zoomsymbl_common.zoom import (
+    MAX_PAGE_SIZE,
+    ZOOM_RETRY_POLICY,
+    JsonObject,
+    ZoomApiError,
+    ZoomClient,
+    call_with_retries,
+)
 from zoomsymbl_common.zoom_quota import QuotaMetrics, ZoomQuota
 
 from zoomsymbl_ingest.backfill import month_windows
+from zoomsymbl_ingest.backfill_users import MAX_LISTING_RESTARTS
 from zoomsymbl_ingest.intake import host_allowed
 from zoomsymbl_ingest.settings import Settings
 
@@ -130,6 +138,7 @@ class ReconcileReport:
     flagged: int = 0
     already_flagged: int = 0
     pages: int = 0
+    listing_restarts: int = 0
     missing: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -154,26 +163,38 @@ class Reconciliation:
     async def run(self, from_: date, to: date) -> ReconcileReport:
         """List ``from_``..``to`` (one month per listing) page by page; flag each expected, unarchived meeting."""
         report = ReconcileReport(self.tenant.id, from_, to)
+        seen: set[str] = set()  # a listing restarted after an expired page token lists meetings again
         for start, end in month_windows(from_, to):
-            token = ""
-            while True:
-                params = {"type": "past", "from": start.isoformat(), "to": end.isoformat()}
-                params |= {"page_size": str(self.page_size)} | ({"next_page_token": token} if token else {})
-                get = partial(self.client.get_json, "/metrics/meetings", params, what="list past meetings")
-                page = await call_with_retries(get, policy=self.policy, sleep=self.sleep)
-                report.pages += 1
-                entries = page.get("meetings")
-                listed = (
-                    [m for e in entries if isinstance(e, dict) if (m := PastMeeting.from_dashboard(e))]
-                    if isinstance(entries, list)
-                    else []
-                )
-                await self._reconcile(listed, report)
-                token = page.get("next_page_token") or ""
-                if not isinstance(token, str) or not token:
-                    break
+            await self._window(start, end, report, seen)
         log.info("reconciliation done", extra={"tenant": self.tenant.id, "flagged": report.flagged})
         return report
+
+    async def _window(self, start: date, end: date, report: ReconcileReport, seen: set[str]) -> None:
+        token, restarts = "", 0
+        while True:
+            params = {"type": "past", "from": start.isoformat(), "to": end.isoformat()}
+            params |= {"page_size": str(self.page_size)} | ({"next_page_token": token} if token else {})
+            get = partial(self.client.get_json, "/metrics/meetings", params, what="list past meetings")
+            try:
+                page = await call_with_retries(get, policy=self.policy, sleep=self.sleep)
+            except ZoomApiError as exc:
+                # A token lives 15 minutes; a wait for the daily reset outlives it: list the window again.
+                if not (token and exc.page_token_expired) or restarts >= MAX_LISTING_RESTARTS:
+                    raise
+                token, restarts, report.listing_restarts = "", restarts + 1, report.listing_restarts + 1
+                continue
+            report.pages += 1
+            entries = page.get("meetings")
+            listed = (
+                [m for e in entries if isinstance(e, dict) if (m := PastMeeting.from_dashboard(e))]
+                if isinstance(entries, list)
+                else []
+            )
+            await self._reconcile([m for m in listed if m.uuid not in seen], report)
+            seen.update(m.uuid for m in listed)
+            token = page.get("next_page_token") or ""
+            if not isinstance(token, str) or not token:
+                return
 
     async def _reconcile(self, meetings: list[PastMeeting], report: ReconcileReport) -> None:
         report.listed += len(meetings)
