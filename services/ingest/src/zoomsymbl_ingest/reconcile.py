@@ -200,11 +200,14 @@ class Reconciliation:
         report.listed += len(meetings)
         wanted = [m for m in meetings if expected(m, self.tenant)]
         report.expected += len(wanted)
-        known = await self._known({m.uuid for m in wanted})
+        known, flagged_before = await self._known({m.uuid for m in wanted})
         now = utcnow()
         for meeting in wanted:
             if meeting.uuid in known:
                 report.archived += 1
+                continue
+            if meeting.uuid in flagged_before:
+                report.already_flagged += 1
                 continue
             try:
                 record = missing_record(self.tenant.id, meeting, now)
@@ -217,17 +220,17 @@ class Reconciliation:
             if len(report.missing) < MAX_LISTED:
                 report.missing.append(_listed(meeting, record.failure))
 
-    async def _known(self, uuids: Iterable[str]) -> set[str]:
-        """The UUIDs among ``uuids`` the archive knows: a meeting, a receipt, or a record (ours counts apart)."""
+    async def _known(self, uuids: Iterable[str]) -> tuple[set[str], set[str]]:
+        """Among ``uuids``: those the archive knows (a meeting, a receipt, a record), and those flagged before."""
         query = {"tenant": self.tenant.id, "meeting_uuid": {"$in": sorted(uuids)}}
         known: set[str] = set()
+        flagged: set[str] = set()
         for name in (MEETINGS, RECEIPTS, CONVERSATIONS):
             cursor = self.mongo.db[name].find(query, {"meeting_uuid": 1, "reconciled_at": 1})
             for doc in await guarded(cursor.to_list(None)):
-                if name == CONVERSATIONS and doc.get("reconciled_at") is not None:
-                    continue  # a meeting flagged by an earlier run: the insert below counts it
-                known.add(str(doc["meeting_uuid"]))
-        return known
+                reconciled = name == CONVERSATIONS and doc.get("reconciled_at") is not None
+                (flagged if reconciled else known).add(str(doc["meeting_uuid"]))
+        return known, flagged
 
 
 def _listed(meeting: PastMeeting, reason: str) -> dict[str, Any]:
