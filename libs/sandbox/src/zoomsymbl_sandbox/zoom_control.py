@@ -116,38 +116,30 @@ async def list_meetings(request: web.Request) -> web.Response:
 
 async def trigger_recording_completed(request: web.Request) -> web.Response:
     """POST /_sandbox/webhooks/recording-completed: make the sandbox deliver the webhook now."""
-    try:
-        order = _RecordingCompletedRequest.model_validate(await _json_body(request))
-    except ValidationError as exc:
-        return _invalid(exc)
-    sandbox = request.app[ZOOM_SANDBOX]
-    if order.meeting_uuid not in sandbox.meetings:
-        return web.json_response({"error": f"unknown meeting {order.meeting_uuid!r}"}, status=404)
-    if sandbox.base_url is None:
-        # Started without a known address (e.g. by web.run_app): the address this call came in on
-        # is the one the receiver will download from.
-        sandbox.bind(sandbox.base_url_for(request))
-    status = await sandbox.send_recording_completed(
-        request.app[WEBHOOK_SESSION], order.target_url, order.meeting_uuid, event_ts=order.event_ts
-    )
-    return web.json_response({"status": status})
+    return await _trigger(request, transcript=False)
 
 
 async def trigger_transcript_completed(request: web.Request) -> web.Response:
     """POST /_sandbox/webhooks/transcript-completed: deliver `recording.transcript_completed` now."""
+    return await _trigger(request, transcript=True)
+
+
+async def _trigger(request: web.Request, *, transcript: bool) -> web.Response:
     try:
         order = _RecordingCompletedRequest.model_validate(await _json_body(request))
     except ValidationError as exc:
         return _invalid(exc)
     sandbox = request.app[ZOOM_SANDBOX]
     meeting = sandbox.meetings.get(order.meeting_uuid)
-    if meeting is None or not meeting.spec.transcript:
-        return web.json_response({"error": f"no transcript of meeting {order.meeting_uuid!r}"}, status=404)
+    if meeting is None or (transcript and not meeting.spec.transcript):
+        what = "no transcript of meeting" if transcript else "unknown meeting"
+        return web.json_response({"error": f"{what} {order.meeting_uuid!r}"}, status=404)
     if sandbox.base_url is None:
+        # Started without a known address (e.g. by web.run_app): the address this call came in on
+        # is the one the receiver will download from.
         sandbox.bind(sandbox.base_url_for(request))
-    status = await sandbox.send_transcript_completed(
-        request.app[WEBHOOK_SESSION], order.target_url, order.meeting_uuid, event_ts=order.event_ts
-    )
+    send = sandbox.send_transcript_completed if transcript else sandbox.send_recording_completed
+    status = await send(request.app[WEBHOOK_SESSION], order.target_url, order.meeting_uuid, event_ts=order.event_ts)
     return web.json_response({"status": status})
 
 
