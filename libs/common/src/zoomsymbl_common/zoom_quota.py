@@ -33,6 +33,7 @@ from zoomsymbl_common.clock import Clock
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.records import ZOOM_QUOTA, ZoomQuotaSlot
+from zoomsymbl_common.tenants import TenantConfig
 
 Category = Literal["Light", "Medium", "Heavy", "Resource-intensive"]
 Priority = Literal["priority", "bulk"]
@@ -148,6 +149,11 @@ class ZoomQuota:
     metrics: QuotaMetrics = field(default_factory=QuotaMetrics.create)
     _spent_until: datetime | None = None
     _day_cursor: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of_tenant(cls, mongo: Mongo, tenant: TenantConfig, metrics: QuotaMetrics | None = None) -> ZoomQuota:
+        """The quota of ``tenant``'s Zoom account: every caller keys it alike, so replicas and services share it."""
+        return cls(mongo, tenant.zoom_account_id or tenant.id, metrics=metrics or QuotaMetrics.create())
 
     async def acquire(self, category: Category, priority: Priority = "bulk") -> None:
         """Wait until one request of ``category`` may be sent, then count it (daily budget first)."""

@@ -291,8 +291,7 @@ async def run_periodic_backfill(
         delay = settings.backfill_interval_seconds
         today = utcnow().date()
         for tenant in filter(has_oauth, tenants.all()):
-            metrics = quota_metrics or QuotaMetrics.create()
-            quota = ZoomQuota(mongo, tenant.zoom_account_id or tenant.id, metrics=metrics) if mongo else None
+            quota = ZoomQuota.of_tenant(mongo, tenant, quota_metrics) if mongo else None
             async with ZoomClient(tenant, quota=quota, priority="bulk") as client:
                 await Backfill(intake, tenant, client).run(
                     today - timedelta(days=settings.backfill_lookback_days), today

@@ -86,7 +86,7 @@ async def backfill(settings: Settings, tenant: TenantConfig, from_: date, to: da
             store_concurrency=settings.mongo_concurrency,
         )
         # A backfill is bulk work: it shares the account's allowance and leaves the reserved share to webhooks.
-        quota = ZoomQuota(mongo, tenant.zoom_account_id or tenant.id)
+        quota = ZoomQuota.of_tenant(mongo, tenant)
         async with ZoomClient(tenant, quota=quota, priority="bulk") as client:
             await call_with_retries(client.access_token, policy=PREFLIGHT_POLICY)
             return await Backfill(intake, tenant, client).run(from_, to)

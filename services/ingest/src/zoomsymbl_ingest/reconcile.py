@@ -256,9 +256,7 @@ async def run_periodic_reconciliation(
         await asyncio.sleep(settings.reconcile_interval_seconds)
         yesterday = utcnow().date() - timedelta(days=1)
         for tenant in filter(has_oauth, tenants.all()):
-            quota = ZoomQuota(
-                mongo, tenant.zoom_account_id or tenant.id, metrics=quota_metrics or QuotaMetrics.create()
-            )
+            quota = ZoomQuota.of_tenant(mongo, tenant, quota_metrics)
             async with ZoomClient(tenant, quota=quota, priority="bulk") as client:
                 start = yesterday - timedelta(days=settings.reconcile_lookback_days - 1)
                 await Reconciliation(mongo, tenant, client).run(start, yesterday)

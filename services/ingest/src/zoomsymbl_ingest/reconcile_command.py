@@ -47,7 +47,7 @@ async def reconcile(settings: Settings, tenant: TenantConfig, from_: date, to: d
     mongo = make_mongo(settings.infra)
     try:
         await ensure_indexes(mongo)
-        quota = ZoomQuota(mongo, tenant.zoom_account_id or tenant.id)
+        quota = ZoomQuota.of_tenant(mongo, tenant)
         async with ZoomClient(tenant, quota=quota, priority="bulk") as client:
             await call_with_retries(client.access_token, policy=PREFLIGHT_POLICY)
             return await Reconciliation(mongo, tenant, client).run(from_, to)

@@ -124,8 +124,7 @@ class ZoomAccess:
             return None
         client = self.clients.get(tenant.id)
         if client is None:
-            account = tenant.zoom_account_id or tenant.id
-            quota = ZoomQuota(self.mongo, account, metrics=self.quota_metrics) if self.mongo is not None else None
+            quota = ZoomQuota.of_tenant(self.mongo, tenant, self.quota_metrics) if self.mongo is not None else None
             client = self.clients[tenant.id] = ZoomClient(tenant, session=self.api, quota=quota, priority="priority")
         return client
 
