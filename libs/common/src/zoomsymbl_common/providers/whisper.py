@@ -16,20 +16,19 @@ from __future__ import annotations
 import uuid
 
 from pydantic import ValidationError
-from pymongo.asynchronous.collection import AsyncCollection
 
-from zoomsymbl_common.errors import PoisonInputError, RetryableError
+from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import Provider, utcnow
-from zoomsymbl_common.mongo import Document, Mongo, guarded
+from zoomsymbl_common.mongo import Document, guarded
 from zoomsymbl_common.providers.base import (
     Insights,
-    JobState,
     ProviderLimits,
     SubmitRequest,
     SubmittedJob,
     TranscriptMessage,
 )
-from zoomsymbl_common.records import TRANSCRIPTIONS, Transcription, Utterance
+from zoomsymbl_common.providers.transcriptions import StoredTranscriptions
+from zoomsymbl_common.records import Transcription, Utterance
 
 # The worker reads the file from our own storage: no upload limit; parts only past a day of audio.
 WHISPER_LIMITS = ProviderLimits(
@@ -72,14 +71,11 @@ def messages_from(doc: Document) -> tuple[TranscriptMessage, ...]:
     return tuple(sorted(found, key=lambda m: (m.start_seconds, m.channel or 0)))
 
 
-class WhisperProvider:
+class WhisperProvider(StoredTranscriptions):
     """:class:`~zoomsymbl_common.providers.base.SpeechProvider` for the self-hosted transcriber."""
 
     name: Provider = "whisper"
     limits: ProviderLimits = WHISPER_LIMITS
-
-    def __init__(self, mongo: Mongo) -> None:
-        self._col: AsyncCollection[Document] = mongo.db[TRANSCRIPTIONS]
 
     async def submit(self, request: SubmitRequest) -> SubmittedJob:
         """Record the work order; the submitter's ``JobSubmitted`` hands it to the transcriber."""
@@ -87,24 +83,8 @@ class WhisperProvider:
         await guarded(self._col.insert_one(transcription_doc(job_id, request)))
         return SubmittedJob(job_id=job_id, conversation_id=job_id)
 
-    async def job_status(self, job_id: str) -> JobState:
-        """The worker's status of ``job_id``; a job nobody recorded is failed."""
-        doc = await guarded(self._col.find_one({"_id": job_id}, {"utterances": 0}))
-        if doc is None:
-            return JobState("failed", reason=f"no transcription {job_id!r}")
-        job = Transcription.from_document(doc)
-        failed = job.status == "failed"
-        return JobState(job.status, reason=(job.error or "transcription failed") if failed else None)
-
     async def fetch_insights(self, job: SubmittedJob) -> Insights:
         """The transcript of a completed job; the insights engine derives the rest."""
-        doc = await guarded(self._col.find_one({"_id": job.job_id}))
-        if doc is None:
-            raise PoisonInputError(f"no transcription {job.job_id!r}", stage="insights")
-        record = Transcription.from_document(doc)
-        if record.status == "failed":
-            raise PoisonInputError(f"transcription failed: {record.error!r}", stage="insights")
-        if record.status != "completed":
-            raise RetryableError(f"transcription {job.job_id!r} is {record.status!r}, not completed")
+        record, doc = await self.completed(job.job_id)
         extra = {"transcribed_by": record.model} if record.model else {}
         return Insights(messages=messages_from(doc), extra=extra)

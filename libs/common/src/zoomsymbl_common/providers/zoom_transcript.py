@@ -16,22 +16,21 @@ import uuid
 from collections.abc import Sequence
 
 from pydantic import ValidationError
-from pymongo.asynchronous.collection import AsyncCollection
 
-from zoomsymbl_common.errors import PoisonInputError, RetryableError
+from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import Provider, TranscriptObject, utcnow
 from zoomsymbl_common.logs import scrub
-from zoomsymbl_common.mongo import Document, Mongo, guarded
+from zoomsymbl_common.mongo import Document, guarded
 from zoomsymbl_common.providers.base import (
     AudioOpener,
     Insights,
-    JobState,
     ProviderLimits,
     SubmitRequest,
     SubmittedJob,
     TranscriptMessage,
 )
-from zoomsymbl_common.records import TRANSCRIPTIONS, Transcription, Utterance
+from zoomsymbl_common.providers.transcriptions import StoredTranscriptions
+from zoomsymbl_common.records import Transcription, Utterance
 from zoomsymbl_common.storage import meeting_key
 from zoomsymbl_common.webvtt import Cue, parse
 
@@ -110,14 +109,11 @@ def messages_from(doc: Document) -> tuple[TranscriptMessage, ...]:
     return tuple(sorted(found, key=lambda m: m.start_seconds))
 
 
-class ZoomTranscriptProvider:
+class ZoomTranscriptProvider(StoredTranscriptions):
     """:class:`~zoomsymbl_common.providers.base.SpeechProvider` over Zoom's own transcript."""
 
     name: Provider = "zoom"
     limits: ProviderLimits = ZOOM_LIMITS
-
-    def __init__(self, mongo: Mongo) -> None:
-        self._col: AsyncCollection[Document] = mongo.db[TRANSCRIPTIONS]
 
     async def submit(self, request: SubmitRequest) -> SubmittedJob:
         """Parse the transcript and record the finished job; poison when Zoom gave none or an empty one."""
@@ -144,18 +140,7 @@ class ZoomTranscriptProvider:
         await guarded(self._col.insert_one(doc))
         return SubmittedJob(job_id=job_id, conversation_id=job_id)
 
-    async def job_status(self, job_id: str) -> JobState:
-        """Completed once recorded; a job nobody recorded is failed."""
-        doc = await guarded(self._col.find_one({"_id": job_id}, {"utterances": 0}))
-        if doc is None:
-            return JobState("failed", reason=f"no transcript job {job_id!r}")
-        return JobState(Transcription.from_document(doc).status)
-
     async def fetch_insights(self, job: SubmittedJob) -> Insights:
-        """The transcript under Zoom's speaker names; the insights engine derives the rest."""
-        doc = await guarded(self._col.find_one({"_id": job.job_id}))
-        if doc is None:
-            raise PoisonInputError(f"no transcript job {job.job_id!r}", stage="insights")
-        if Transcription.from_document(doc).status != "completed":
-            raise RetryableError(f"transcript job {job.job_id!r} is not completed")
+        """The transcript under Zoom's speaker names (complete once recorded); the engine derives the rest."""
+        _, doc = await self.completed(job.job_id)
         return Insights(messages=messages_from(doc), extra={"source": SOURCE})

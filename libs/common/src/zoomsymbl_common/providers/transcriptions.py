@@ -1,0 +1,42 @@
+"""The providers whose jobs are documents in MongoDB's ``transcriptions`` (whisper, zoom): status and results.
+
+Both record a job there (the transcriber fills a whisper job in later; a zoom job is complete when it is
+recorded), so asking for a job's status and reading a finished transcript are the same for both.
+"""
+
+from __future__ import annotations
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from zoomsymbl_common.errors import PoisonInputError, RetryableError
+from zoomsymbl_common.mongo import Document, Mongo, guarded
+from zoomsymbl_common.providers.base import JobState
+from zoomsymbl_common.records import TRANSCRIPTIONS, Transcription
+
+
+class StoredTranscriptions:
+    """Job status and completed transcripts read from ``transcriptions``."""
+
+    def __init__(self, mongo: Mongo) -> None:
+        self._col: AsyncCollection[Document] = mongo.db[TRANSCRIPTIONS]
+
+    async def job_status(self, job_id: str) -> JobState:
+        """The recorded status of ``job_id``; a job nobody recorded is failed."""
+        doc = await guarded(self._col.find_one({"_id": job_id}, {"utterances": 0}))
+        if doc is None:
+            return JobState("failed", reason=f"no transcription {job_id!r}")
+        job = Transcription.from_document(doc)
+        failed = job.status == "failed"
+        return JobState(job.status, reason=(job.error or "transcription failed") if failed else None)
+
+    async def completed(self, job_id: str) -> tuple[Transcription, Document]:
+        """The record and document of a completed job: poison when unknown or failed, retryable while running."""
+        doc = await guarded(self._col.find_one({"_id": job_id}))
+        if doc is None:
+            raise PoisonInputError(f"no transcription {job_id!r}", stage="insights")
+        record = Transcription.from_document(doc)
+        if record.status == "failed":
+            raise PoisonInputError(f"transcription failed: {record.error!r}", stage="insights")
+        if record.status != "completed":
+            raise RetryableError(f"transcription {job_id!r} is {record.status!r}, not completed")
+        return record, doc
