@@ -16,18 +16,18 @@ Speech is espeak-ng, like the meeting tracks: the caller with one voice, the cal
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import math
 import wave
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zoomsymbl_sandbox.zoom_audio import MediaFile, _cached, _timeout
+from zoomsymbl_sandbox.zoom_specs import an_hour_ago, user_id, utc_seconds
 from zoomsymbl_sandbox.zoom_subprocess import run_tool
 
 PHONE_SAMPLE_RATE = 48_000
@@ -37,10 +37,6 @@ _VOICES = {"caller": "en", "callee": "en+f3"}
 _MP3 = ("-c:a", "libmp3lame", "-ar", str(PHONE_SAMPLE_RATE), "-b:a", "64k")
 _QUIET = ("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
 Side = Literal["caller", "callee"]
-
-
-def _an_hour_ago() -> datetime:
-    return (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
 
 
 class PhoneCallSpec(BaseModel):
@@ -58,22 +54,19 @@ class PhoneCallSpec(BaseModel):
     owner_email: str = "host@example.com"
     owner_name: str = "Jill Chill"
     owner_extension: int = 1026
-    start_time: datetime = Field(default_factory=_an_hour_ago)
+    start_time: datetime = Field(default_factory=an_hour_ago)
     lines: tuple[tuple[Side, str], ...] = Field(min_length=1)
     stereo: bool = Field(False, description="caller left, callee right (Zoom documents mono)")
 
     @field_validator("start_time")
     @classmethod
     def _utc_seconds(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("start_time must be timezone-aware")
-        return value.astimezone(UTC).replace(microsecond=0)
+        return utc_seconds(value)
 
     @property
     def owner_id(self) -> str:
         """A stable Zoom-style user id derived from the owner's e-mail (like a meeting host's)."""
-        digest = hashlib.sha256(self.owner_email.lower().encode()).digest()
-        return base64.urlsafe_b64encode(digest).decode()[:22]
+        return user_id(self.owner_email)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 DownloadRedirect = Literal["none", "local", "offsite"]
 
 
-def _default_start_time() -> datetime:
+def user_id(email: str) -> str:
+    """The stable Zoom-style user id (22 url-safe characters) the sandbox gives the user with ``email``."""
+    digest = hashlib.sha256(email.lower().encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:22]
+
+
+def utc_seconds(value: datetime) -> datetime:
+    """``value`` in UTC to the second (Zoom's times have no fraction); a naive time is refused."""
+    if value.tzinfo is None:
+        raise ValueError("start_time must be timezone-aware")
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+def an_hour_ago() -> datetime:
     # An hour ago keeps a freshly started sandbox inside Zoom's default "last day" listing window.
     return (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
 
@@ -43,7 +56,7 @@ class MeetingSpec(BaseModel):
     meeting_id: int = Field(default=84_712_345_678, ge=1)
     topic: str = "Sandbox meeting"
     host_email: str = "host@example.com"
-    start_time: datetime = Field(default_factory=_default_start_time)
+    start_time: datetime = Field(default_factory=an_hour_ago)
     timezone: str = "Europe/Paris"
     participants: tuple[ParticipantSpec, ...] = Field(min_length=1)
     separate_audio: bool = Field(default=True, description="Zoom's 'separate audio file per participant'")
@@ -57,15 +70,12 @@ class MeetingSpec(BaseModel):
     @field_validator("start_time")
     @classmethod
     def _utc_seconds(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("start_time must be timezone-aware")
-        return value.astimezone(UTC).replace(microsecond=0)
+        return utc_seconds(value)
 
     @property
     def host_id(self) -> str:
         """A stable Zoom-style user id (22 url-safe characters) derived from the host e-mail."""
-        digest = hashlib.sha256(self.host_email.lower().encode()).digest()
-        return base64.urlsafe_b64encode(digest).decode()[:22]
+        return user_id(self.host_email)
 
     @property
     def total_duration_s(self) -> int:
@@ -90,9 +100,7 @@ class PastMeetingSpec(BaseModel):
     @field_validator("start_time")
     @classmethod
     def _utc_seconds(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("start_time must be timezone-aware")
-        return value.astimezone(UTC).replace(microsecond=0)
+        return utc_seconds(value)
 
 
 class ZoomSandboxConfig(BaseModel):
@@ -167,7 +175,7 @@ def typical_meeting_spec(
         uuid=uuid,
         topic="Launch plan sync",
         host_email=host_email,
-        start_time=start_time or _default_start_time(),
+        start_time=start_time or an_hour_ago(),
         participants=participants,
         separate_audio=separate_audio,
     )
@@ -198,7 +206,7 @@ def demo_meeting_spec(
         uuid=uuid,
         topic=topic,
         host_email=host_email,
-        start_time=_default_start_time(),
+        start_time=an_hour_ago(),
         participants=participants,
     )
 
@@ -215,7 +223,7 @@ def long_meeting_spec(
     return MeetingSpec(
         uuid=uuid,
         topic=f"Benchmark meeting ({hours:g} h)",
-        start_time=start_time or _default_start_time(),
+        start_time=start_time or an_hour_ago(),
         participants=people,
         include_video=False,
         synthetic_speech=True,

@@ -11,22 +11,15 @@ config's ``inactive_users`` are listed as inactive (their recordings stay listab
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from typing import Any
 
 from aiohttp import web
 
 from zoomsymbl_sandbox.zoom_http import ZoomApiError
+from zoomsymbl_sandbox.zoom_specs import user_id
 from zoomsymbl_sandbox.zoom_state import ZoomSandbox
 
 _STATUSES = ("active", "inactive", "pending")
-
-
-def user_id(email: str) -> str:
-    """The stable user id the sandbox gives the user with ``email`` (the one meeting specs use as host_id)."""
-    digest = hashlib.sha256(email.lower().encode()).digest()
-    return base64.urlsafe_b64encode(digest).decode()[:22]
 
 
 def account_users(sandbox: ZoomSandbox) -> list[dict[str, Any]]:
