@@ -100,6 +100,14 @@ class PhoneRecordingPage:
 
 
 @dataclass(frozen=True)
+class PastMeetingPage:
+    """One page of the dashboard's ``GET /metrics/meetings?type=past`` (the account's past meetings)."""
+
+    meetings: tuple[JsonObject, ...]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
 class _Token:
     value: SecretStr
     refresh_at: float
@@ -165,13 +173,9 @@ class ZoomClient:
     ) -> RecordingPage:
         """One page of the recordings of ``user`` between two dates (Zoom allows at most one month)."""
         params = {"from": from_.isoformat(), "to": to.isoformat(), "page_size": str(page_size)}
-        if page_token:
-            params["next_page_token"] = page_token
-        data = await self.get_json(f"/users/{quote(user, safe='')}/recordings", params, what="list recordings")
-        meetings = data.get("meetings")
-        items = tuple(m for m in meetings if isinstance(m, dict)) if isinstance(meetings, list) else ()
-        token = data.get("next_page_token")
-        return RecordingPage(meetings=items, next_page_token=token if isinstance(token, str) else "")
+        path = f"/users/{quote(user, safe='')}/recordings"
+        items, token = await self._page(path, params, "meetings", page_token, what="list recordings")
+        return RecordingPage(meetings=items, next_page_token=token)
 
     async def list_users(
         self, status: str = "active", page_token: str = "", *, page_size: int = MAX_PAGE_SIZE
@@ -182,13 +186,8 @@ class ZoomClient:
         ``next_page_token`` is valid 15 minutes.
         """
         params = {"status": status, "page_size": str(page_size)}
-        if page_token:
-            params["next_page_token"] = page_token
-        data = await self.get_json("/users", params, what="list users")
-        entries = data.get("users")
-        items = tuple(u for u in entries if isinstance(u, dict)) if isinstance(entries, list) else ()
-        token = data.get("next_page_token")
-        return UserPage(users=items, next_page_token=token if isinstance(token, str) else "")
+        items, token = await self._page("/users", params, "users", page_token, what="list users")
+        return UserPage(users=items, next_page_token=token)
 
     async def list_phone_recordings(
         self, from_: date, to: date, page_token: str = "", *, page_size: int = MAX_PAGE_SIZE
@@ -198,13 +197,28 @@ class ZoomClient:
         ``GET /phone/recordings`` (scope ``phone:read:list_recordings:admin``, rate-limit label Medium).
         """
         params = {"from": from_.isoformat(), "to": to.isoformat(), "page_size": str(page_size)}
-        if page_token:
-            params["next_page_token"] = page_token
-        data = await self.get_json("/phone/recordings", params, what="list phone recordings")
-        entries = data.get("recordings")
-        items = tuple(r for r in entries if isinstance(r, dict)) if isinstance(entries, list) else ()
+        items, token = await self._page(
+            "/phone/recordings", params, "recordings", page_token, what="list phone recordings"
+        )
+        return PhoneRecordingPage(recordings=items, next_page_token=token)
+
+    async def list_past_meetings(
+        self, from_: date, to: date, page_token: str = "", *, page_size: int = MAX_PAGE_SIZE
+    ) -> PastMeetingPage:
+        """One page of the account's past meetings between two dates (dashboard, at most one month)."""
+        params = {"type": "past", "from": from_.isoformat(), "to": to.isoformat(), "page_size": str(page_size)}
+        items, token = await self._page("/metrics/meetings", params, "meetings", page_token, what="list past meetings")
+        return PastMeetingPage(meetings=items, next_page_token=token)
+
+    async def _page(
+        self, path: str, params: Mapping[str, str], key: str, page_token: str, *, what: str
+    ) -> tuple[tuple[JsonObject, ...], str]:
+        """One page of a paged listing: the objects under ``key`` and the next page's token ("" on the last)."""
+        data = await self.get_json(path, {**params, "next_page_token": page_token} if page_token else params, what=what)
+        entries = data.get(key)
+        items = tuple(e for e in entries if isinstance(e, dict)) if isinstance(entries, list) else ()
         token = data.get("next_page_token")
-        return PhoneRecordingPage(recordings=items, next_page_token=token if isinstance(token, str) else "")
+        return items, token if isinstance(token, str) else ""
 
     async def user_email(self, user_id: str) -> str:
         """The e-mail of a Zoom user (``GET /users/{userId}``, scope ``user:read:user:admin``); empty if none."""

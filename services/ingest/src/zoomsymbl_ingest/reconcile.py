@@ -172,9 +172,7 @@ class Reconciliation:
     async def _window(self, start: date, end: date, report: ReconcileReport, seen: set[str]) -> None:
         token, restarts = "", 0
         while True:
-            params = {"type": "past", "from": start.isoformat(), "to": end.isoformat()}
-            params |= {"page_size": str(self.page_size)} | ({"next_page_token": token} if token else {})
-            get = partial(self.client.get_json, "/metrics/meetings", params, what="list past meetings")
+            get = partial(self.client.list_past_meetings, start, end, token, page_size=self.page_size)
             try:
                 page = await call_with_retries(get, policy=self.policy, sleep=self.sleep)
             except ZoomApiError as exc:
@@ -184,16 +182,11 @@ class Reconciliation:
                 token, restarts, report.listing_restarts = "", restarts + 1, report.listing_restarts + 1
                 continue
             report.pages += 1
-            entries = page.get("meetings")
-            listed = (
-                [m for e in entries if isinstance(e, dict) if (m := PastMeeting.from_dashboard(e))]
-                if isinstance(entries, list)
-                else []
-            )
+            listed = [m for e in page.meetings if (m := PastMeeting.from_dashboard(e))]
             await self._reconcile([m for m in listed if m.uuid not in seen], report)
             seen.update(m.uuid for m in listed)
-            token = page.get("next_page_token") or ""
-            if not isinstance(token, str) or not token:
+            token = page.next_page_token
+            if not token:
                 return
 
     async def _reconcile(self, meetings: list[PastMeeting], report: ReconcileReport) -> None:
