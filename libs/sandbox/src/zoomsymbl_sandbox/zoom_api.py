@@ -82,15 +82,11 @@ def list_recordings(request: web.Request, sandbox: ZoomSandbox, user: str) -> di
         key=lambda m: m.spec.start_time,
         reverse=True,
     )
-    page = matches[offset : offset + size]
-    more = offset + size < len(matches)
+    page, paging = sandbox.page_of(matches, offset, size)
     return {
         "from": start.isoformat(),
         "to": to.isoformat(),
-        "page_count": max(1, -(-len(matches) // size)),
-        "page_size": size,
-        "total_records": len(matches),
-        "next_page_token": sandbox.new_page_token(offset + size) if more else "",
+        **paging,
         "meetings": [sandbox.meeting_object(m.spec.uuid, request) for m in page],
     }
 

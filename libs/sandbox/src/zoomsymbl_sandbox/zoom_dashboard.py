@@ -88,15 +88,11 @@ def list_dashboard_meetings(request: web.Request, sandbox: ZoomSandbox, size: in
     matches = [] if kind == "live" else [m for m in past_meetings(sandbox) if start <= m.start_time.date() <= to]
     if kind == "pastOne":
         matches = [m for m in matches if len(m.participants) == 1]
-    page = matches[offset : offset + size]
-    more = offset + size < len(matches)
+    page, paging = sandbox.page_of(matches, offset, size)
     return {
         "from": start.isoformat(),
         "to": to.isoformat(),
-        "page_count": max(1, -(-len(matches) // size)),
-        "page_size": size,
-        "total_records": len(matches),
-        "next_page_token": sandbox.new_page_token(offset + size) if more else "",
+        **paging,
         "meetings": [_entry(m) for m in page],
     }
 

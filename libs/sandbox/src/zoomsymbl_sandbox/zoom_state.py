@@ -7,9 +7,9 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
@@ -38,6 +38,9 @@ from zoomsymbl_sandbox.zoom_webhooks import (
 )
 
 _CDN_URL_TTL_S = 300
+
+
+T = TypeVar("T")
 
 
 class ZoomSandbox:
@@ -141,6 +144,17 @@ class ZoomSandbox:
         """A download token for one meeting's files, as a webhook or `download_access_token` carries."""
         self.stats.download_tokens_issued += 1
         return self.tokens.issue_download(meeting_uuid, ttl_s or self.config.download_token_ttl_s)
+
+    def page_of(self, matches: Sequence[T], offset: int, size: int) -> tuple[Sequence[T], dict[str, Any]]:
+        """``size`` items of ``matches`` from ``offset`` and Zoom's paging fields (a token only when more follow)."""
+        more = offset + size < len(matches)
+        paging = {
+            "page_count": max(1, -(-len(matches) // size)),
+            "page_size": size,
+            "total_records": len(matches),
+            "next_page_token": self.new_page_token(offset + size) if more else "",
+        }
+        return matches[offset : offset + size], paging
 
     def new_page_token(self, offset: int) -> str:
         """An opaque `next_page_token` standing for the listing position `offset`."""

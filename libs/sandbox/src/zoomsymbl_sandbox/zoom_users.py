@@ -47,12 +47,5 @@ def list_users(request: web.Request, sandbox: ZoomSandbox, size: int, offset: in
     if status not in _STATUSES:
         raise ZoomApiError(400, 300, f"Invalid field: 'status' {status!r}.")
     matches = [u for u in account_users(sandbox) if u["status"] == status]
-    page = matches[offset : offset + size]
-    more = offset + size < len(matches)
-    return {
-        "page_count": max(1, -(-len(matches) // size)),
-        "page_size": size,
-        "total_records": len(matches),
-        "next_page_token": sandbox.new_page_token(offset + size) if more else "",
-        "users": page,
-    }
+    page, paging = sandbox.page_of(matches, offset, size)
+    return {**paging, "users": list(page)}
