@@ -270,26 +270,19 @@ class Stack:
     async def trigger_phone_recording_completed(self, recording_id: str, *, tenant: str | None = None) -> int:
         """Make the Zoom sandbox deliver a signed ``phone.recording_completed`` to ingest; returns ingest's status."""
         target = self.config.url("ingest") + "/webhooks/zoom/" + (tenant or self.config.tenant)
-        async with aiohttp.ClientSession() as session:
-            async with session.post(
-                self.config.url("zoom") + "/_sandbox/webhooks/phone-recording-completed",
-                json={"recording_id": recording_id, "target_url": target},
-                timeout=aiohttp.ClientTimeout(30),
-            ) as response:
-                body = await response.json()
-                if response.status != 200:
-                    raise RuntimeError(f"zoom sandbox refused: {response.status} {body}")
-                return int(body["status"])
+        return await self._order("phone-recording-completed", {"recording_id": recording_id, "target_url": target})
 
     async def _trigger(self, route: str, meeting_uuid: str, *, tenant_path: bool, tenant: str | None) -> int:
         target = self.config.url("ingest") + (
             "/webhooks/zoom/" + (tenant or self.config.tenant) if tenant_path else "/webhooks/zoom"
         )
+        return await self._order(route, {"meeting_uuid": meeting_uuid, "target_url": target})
+
+    async def _order(self, route: str, order: dict[str, str]) -> int:
+        """Ask the Zoom sandbox to deliver one webhook now; ingest's HTTP status."""
         async with aiohttp.ClientSession() as session:
             async with session.post(
-                self.config.url("zoom") + f"/_sandbox/webhooks/{route}",
-                json={"meeting_uuid": meeting_uuid, "target_url": target},
-                timeout=aiohttp.ClientTimeout(30),
+                self.config.url("zoom") + f"/_sandbox/webhooks/{route}", json=order, timeout=aiohttp.ClientTimeout(30)
             ) as response:
                 body = await response.json()
                 if response.status != 200:
