@@ -1,0 +1,75 @@
+"""Meeting page links: ``/m/{token}`` where the token names one tenant's meeting until it expires.
+
+The notifier signs, the web service verifies, both with the key ``ZOOMSYMBL_*_PAGE_KEY`` from one
+Kubernetes Secret (at least 16 bytes). The token is :mod:`zoomsymbl_common.signed_tokens`' format with
+the subject ``<tenant>\\x1f<meeting_uuid>`` and its own signing context, so a callback token never opens
+a page. Whoever holds the link sees the meeting until the expiry (the tenant's ``page_link_days``,
+default 30): tokens are secrets, registered with the log redactor where they are made and read.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import quote
+
+from pydantic import SecretStr
+
+from zoomsymbl_common.logs import register_secret
+from zoomsymbl_common.signed_tokens import sign, signing_key, verify
+
+_CONTEXT = b"zoomsymbl-page-v1\x1f"
+_SEPARATOR = "\x1f"
+DEFAULT_LINK_DAYS = 30
+_MAX_SUBJECT = 64 + 1 + 1024  # tenant id, separator, the longest meeting UUID we store
+PAGE_PATH = "/m/"
+
+
+@dataclass(frozen=True)
+class PageClaim:
+    """What a valid page token grants: one tenant's meeting until ``expires`` (Unix seconds)."""
+
+    tenant: str
+    meeting_uuid: str
+    expires: int
+
+
+def make_page_token(
+    key: SecretStr | str | bytes,
+    tenant: str,
+    meeting_uuid: str,
+    *,
+    ttl: timedelta = timedelta(days=DEFAULT_LINK_DAYS),
+    now: float | None = None,
+) -> str:
+    """The token of ``tenant``'s meeting ``meeting_uuid``, valid for ``ttl`` (registered with the redactor)."""
+    if not 0 < len(tenant) <= 64 or _SEPARATOR in tenant or not 0 < len(meeting_uuid) <= 1024:
+        raise ValueError("a page token needs a tenant without \\x1f and a meeting uuid of at most 1024 characters")
+    expires = int((time.time() if now is None else now) + ttl.total_seconds())
+    token = sign(_CONTEXT, signing_key(key, "page key"), f"{tenant}{_SEPARATOR}{meeting_uuid}", expires)
+    register_secret(token, ttl=ttl)
+    return token
+
+
+def verify_page_token(key: SecretStr | str | bytes, token: str, *, now: float | None = None) -> PageClaim | None:
+    """The meeting ``token`` opens, or None when it was altered, expired or is not a page token."""
+    found = verify(
+        _CONTEXT,
+        signing_key(key, "page key"),
+        token,
+        now=time.time() if now is None else now,
+        max_subject=_MAX_SUBJECT,
+    )
+    if found is None:
+        return None
+    subject, expires = found
+    tenant, separator, meeting_uuid = subject.partition(_SEPARATOR)
+    if not separator or not tenant or not meeting_uuid:
+        return None
+    return PageClaim(tenant, meeting_uuid, expires)
+
+
+def page_url(base_url: str, token: str) -> str:
+    """The page's address under ``base_url`` (e.g. ``https://zoomsymbl.example.com``)."""
+    return f"{base_url.rstrip('/')}{PAGE_PATH}{quote(token, safe='')}"

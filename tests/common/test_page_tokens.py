@@ -1,0 +1,57 @@
+"""Meeting page tokens: what they open, for how long, and what they refuse."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from zoomsymbl_common.callback_tokens import make_callback_token
+from zoomsymbl_common.page_tokens import PageClaim, make_page_token, page_url, verify_page_token
+from zoomsymbl_common.signed_tokens import b64, unb64
+
+KEY = "page-key-of-at-least-16-bytes"
+NOW = 1_800_000_000.0
+
+
+def test_a_token_opens_its_meeting_until_it_expires() -> None:
+    token = make_page_token(KEY, "acme", "/ab//c==", ttl=timedelta(days=30), now=NOW)
+    expires = int(NOW + 30 * 86400)
+    assert verify_page_token(KEY, token, now=NOW) == PageClaim("acme", "/ab//c==", expires)
+    assert verify_page_token(KEY, token, now=expires - 1) is not None
+    assert verify_page_token(KEY, token, now=expires) is None
+
+
+def test_another_key_or_a_changed_meeting_is_refused() -> None:
+    token = make_page_token(KEY, "acme", "meeting-1", now=NOW)
+    assert verify_page_token("another-key-of-16-bytes!", token, now=NOW) is None
+    subject, expiry, mac = token.split(".")
+    forged = b64(unb64(subject).replace(b"meeting-1", b"meeting-2"))
+    assert verify_page_token(KEY, f"{forged}.{expiry}.{mac}", now=NOW) is None
+    assert verify_page_token(KEY, f"{subject}.{int(expiry) + 86400}.{mac}", now=NOW) is None
+
+
+def test_a_callback_token_is_not_a_page_token() -> None:
+    callback = make_callback_token(KEY, "acme\x1fmeeting-1", now=NOW)
+    assert verify_page_token(KEY, callback, now=NOW) is None
+
+
+def test_short_keys_and_impossible_subjects_are_refused() -> None:
+    with pytest.raises(ValueError, match="16 bytes"):
+        make_page_token("short", "acme", "m", now=NOW)
+    with pytest.raises(ValueError, match="needs a tenant"):
+        make_page_token(KEY, "ac\x1fme", "m", now=NOW)
+    with pytest.raises(ValueError, match="needs a tenant"):
+        make_page_token(KEY, "acme", "x" * 1025, now=NOW)
+
+
+def test_the_url_escapes_nothing_it_needs_and_keeps_the_token_whole() -> None:
+    token = make_page_token(KEY, "acme", "m/1", now=NOW)
+    url = page_url("https://zs.example.com/", token)
+    assert url == f"https://zs.example.com/m/{token}"
+
+
+@given(st.text(max_size=2000))
+def test_any_text_is_refused_without_raising(text: str) -> None:
+    assert verify_page_token(KEY, text, now=NOW) is None
