@@ -27,7 +27,7 @@ from zoomsymbl_common.telemetry import tracer
 from zoomsymbl_notifier.report import Report
 from zoomsymbl_notifier.settings import Settings
 
-MailKind = Literal["report", "failure"]
+MailKind = Literal["report", "failure", "digest"]
 log = logging.getLogger("zoomsymbl.notifier.mail")
 _REPORTED_MAX = 1000
 _reported: set[str] = set()
