@@ -48,6 +48,7 @@ class StackConfig:
     tenant: str = "demo"
     provider: Literal["symbl", "assemblyai"] | None = None  # None: the tenant names none (the default applies)
     smtp_port: int = int(os.environ.get("ZS_SMTP_PORT", "2525"))
+    page_key: str = "stack-page-key-0123456789abcdef"  # signs and verifies meeting-page links (notifier, web)
     zoom: dict[str, Any] = field(default_factory=dict)
     symbl: dict[str, Any] = field(default_factory=dict)
     assemblyai: dict[str, Any] = field(default_factory=dict)
@@ -128,6 +129,8 @@ def service_env(config: StackConfig, service: str) -> dict[str, str]:
         env["ZOOMSYMBL_NOTIFIER_SMTP_HOST"] = HOST
         env["ZOOMSYMBL_NOTIFIER_SMTP_PORT"] = str(config.smtp_port)
         env["ZOOMSYMBL_NOTIFIER_MAIL_FROM"] = "zoomsymbl@localhost"
+        env["ZOOMSYMBL_NOTIFIER_PAGE_KEY"] = config.page_key
+        env["ZOOMSYMBL_NOTIFIER_PAGE_BASE_URL"] = config.url("web")
     return {**env, **config.env}
 
 
