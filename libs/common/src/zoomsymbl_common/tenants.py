@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.events import Provider
 from zoomsymbl_common.logs import register_secret
+from zoomsymbl_common.page_tokens import DEFAULT_LINK_DAYS
 
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 ZOOM_DOWNLOAD_HOSTS = ("zoom.us", "*.zoom.us", "zoom.com", "*.zoom.com", "zoomgov.com", "*.zoomgov.com")
@@ -65,6 +66,9 @@ class TenantConfig(BaseModel):
         (), description="Hosts are e-mailed only at these domains (e.g. the company's); empty = any domain."
     )
     failure_notice: bool = Field(True, description="E-mail the host a short notice when processing fails.")
+    page_link_days: int = Field(
+        DEFAULT_LINK_DAYS, ge=1, le=365, description="Days the meeting-page link in the report e-mail stays valid."
+    )
     reconcile_expect: Literal["allowlist", "cloud_recording", "any"] = Field(
         "cloud_recording",
         description="Which past meetings reconciliation expects in the archive: hosts in allowed_users, those "
@@ -115,6 +119,7 @@ class _SingleTenantEnv(BaseModel):
     extra_recipients: str = ""
     recipient_domains: str = ""
     failure_notice: bool = True
+    page_link_days: int = DEFAULT_LINK_DAYS
 
 
 class Tenants:

@@ -8,6 +8,7 @@ providers, Kafka with the consumer, sweeper task) and close in reverse; the shar
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -30,8 +31,9 @@ from zoomsymbl_common.service import (
 )
 from zoomsymbl_common.tenants import Tenants
 
+from zoomsymbl_notifier.digest import Digests
 from zoomsymbl_notifier.fallback import Fallback
-from zoomsymbl_notifier.handlers import register_subscribers
+from zoomsymbl_notifier.handlers import register_digests, register_subscribers
 from zoomsymbl_notifier.insights import InsightsStore
 from zoomsymbl_notifier.jobs import Jobs
 from zoomsymbl_notifier.meetings import Meetings
@@ -50,12 +52,16 @@ BROKER = web.AppKey("broker", KafkaBroker)
 PIPELINE = web.AppKey("pipeline", Pipeline)
 SWEEPER = web.AppKey("sweeper", Sweeper)
 REGISTRY = METRICS_REGISTRY  # the app's metrics registry (the health module's key)
+log = logging.getLogger("zoomsymbl.notifier.app")
 
 
 def build_app(settings: Settings, tenants: Tenants | None = None) -> web.Application:
     """The notifier, ready for ``web.run_app``; ``tenants`` defaults to :func:`load_tenants` at start-up."""
     register_secret(settings.callback_secret.get_secret_value())
     register_secret(settings.smtp_password.get_secret_value())
+    register_secret(settings.page_key.get_secret_value())
+    if not settings.page_key.get_secret_value():
+        log.info("no page key, report e-mails carry no meeting page link", extra={"setting": "page_key"})
     app = new_app(SERVICE, settings.infra, consumes=True, client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     add_webhook_routes(app)
@@ -81,7 +87,9 @@ async def _kafka(app: web.Application) -> AsyncIterator[None]:
         max_delay=settings.retry_max_delay_seconds,
     )
     consumer = make_consumer(app, broker, SERVICE, policy)
+    digests = Digests(app[MONGO], app[TENANTS], pipeline.outbox, settings.mail_from)
     register_subscribers(broker, consumer, pipeline, settings.kafka_session_timeout_ms)
+    register_digests(broker, consumer, digests, settings.kafka_session_timeout_ms)
 
     async def publish(event: Event, timeout: float) -> None:
         await publish_event(broker, infra, event, timeout=timeout)

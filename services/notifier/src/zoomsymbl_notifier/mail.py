@@ -104,7 +104,7 @@ class Envelope:
 
 
 def compose(report: Report, envelope: Envelope, msg_id: str) -> bytes:
-    """The message as bytes ready for SMTP: multipart text + HTML, transcript attached when present."""
+    """The message as bytes ready for SMTP: multipart text + HTML (with its inline chart), transcript attached."""
     msg = EmailMessage(policy=SMTP)
     msg["From"] = envelope.sender
     msg["To"] = ", ".join(envelope.to)
@@ -117,6 +117,12 @@ def compose(report: Report, envelope: Envelope, msg_id: str) -> bytes:
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(report.text)
     msg.add_alternative(report.html, subtype="html")
+    if report.chart is not None:
+        # multipart/related around the HTML: the chart travels with the part that shows it (cid:).
+        chart, cid = report.chart.png, f"<{report.chart.cid}>"
+        for part in msg.iter_parts():
+            if part.get_content_type() == "text/html":
+                part.add_related(chart, "image", "png", cid=cid, disposition="inline", filename="talk-time.png")
     if report.transcript is not None:
         msg.add_attachment(report.transcript, subtype="plain", filename="transcript.txt")
     return msg.as_bytes()

@@ -29,6 +29,7 @@ from zoomsymbl_notifier.enrichment import enrich
 from zoomsymbl_notifier.fallback import Fallback
 from zoomsymbl_notifier.insights import InsightsStore
 from zoomsymbl_notifier.jobs import JobRecord, Jobs
+from zoomsymbl_notifier.links import meeting_page_link
 from zoomsymbl_notifier.mail import Envelope, MailKind, compose, mail_domain, message_id, valid_address
 from zoomsymbl_notifier.meetings import MeetingFacts, Meetings
 from zoomsymbl_notifier.outbox import MailKey, Outbox
@@ -184,7 +185,8 @@ class Pipeline:
         await self.publish(_ready_event(job, [p for p, _ in stored], merged))
         await self.meetings.advance(job.tenant, job.meeting_uuid, job.generation, "completed")
         facts = await self.meetings.facts(job.tenant, job.meeting_uuid)
-        await self._mail(key, tenant, facts, meeting_report(merged, facts, job.generation, urls))
+        link = meeting_page_link(self.settings, tenant, job.meeting_uuid)
+        await self._mail(key, tenant, facts, meeting_report(merged, facts, job.generation, urls, link))
 
     async def deliver(self, key: MailKey) -> None:
         """Send a recorded e-mail now if due; a sent report moves the meeting to ``notified``."""

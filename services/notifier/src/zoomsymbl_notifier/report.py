@@ -6,6 +6,7 @@ HTML part, and the subject is stripped of line breaks and control characters so 
 
 from __future__ import annotations
 
+import hashlib
 import html
 import unicodedata
 from collections.abc import Sequence
@@ -15,7 +16,8 @@ from datetime import datetime
 from zoomsymbl_common.events import CallParty, PhoneCall
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
 
-from zoomsymbl_notifier.meetings import MeetingFacts
+from zoomsymbl_notifier.chart import colour, size, talk_time_png
+from zoomsymbl_notifier.meetings import MeetingFacts, Speaker
 
 _SUBJECT_MAX = 160
 _LINK_SCHEMES = ("https://", "http://")
@@ -45,13 +47,22 @@ _SERVICE_WORDS = {
 
 
 @dataclass(frozen=True)
+class InlineImage:
+    """A PNG the HTML part shows inline: ``<img src="cid:{cid}">`` (``cid`` without angle brackets)."""
+
+    cid: str
+    png: bytes
+
+
+@dataclass(frozen=True)
 class Report:
-    """A rendered e-mail: subject, two alternative bodies and an optional text attachment."""
+    """A rendered e-mail: subject, two alternative bodies, an optional text attachment and inline chart."""
 
     subject: str
     text: str
     html: str
     transcript: str | None = None
+    chart: InlineImage | None = None
 
 
 def clean_line(value: str, limit: int = _SUBJECT_MAX) -> str:
@@ -127,6 +138,32 @@ def talk_time_lines(facts: MeetingFacts) -> list[str]:
     ]
 
 
+def _speaker_name(speaker: Speaker) -> str:
+    return clean_line(speaker.name, 120) or f"Channel {speaker.channel}"
+
+
+def talk_time_chart(facts: MeetingFacts) -> tuple[InlineImage, str] | None:
+    """The talk-time chart (longest talker first) and its HTML with a colour legend; None without measures."""
+    measured = sorted((s for s in facts.speakers if s.talk_seconds is not None), key=lambda s: -(s.talk_seconds or 0.0))
+    seconds = [s.talk_seconds or 0.0 for s in measured]
+    png = talk_time_png(seconds)
+    if png is None:
+        return None
+    image = InlineImage(f"talk-time.{hashlib.sha256(png).hexdigest()[:16]}@zoomsymbl", png)
+    width, height = size(len(seconds))
+    total = sum(seconds)
+    rows = "".join(
+        f'<tr><td><span style="display:inline-block;width:10px;height:10px;background:{colour(i)}"></span></td>'
+        f"<td>{html.escape(_speaker_name(s))}</td><td>{clock(v)}</td><td>{100 * v / total:.0f}%</td></tr>"
+        for i, (s, v) in enumerate(zip(measured, seconds, strict=True))
+    )
+    markup = (
+        f'<p><img src="cid:{image.cid}" width="{width}" height="{height}" alt="Talk time per speaker"></p>'
+        f'<table role="presentation">{rows}</table>'
+    )
+    return image, markup
+
+
 def _sections(insights: Insights, facts: MeetingFacts) -> list[tuple[str, list[str]]]:
     summary = summary_lines(insights)
     if not summary and insights.extra.get("summary") == "not ready":
@@ -168,8 +205,10 @@ def _links(urls: Sequence[str]) -> list[str]:
     return [u for u in urls if u.lower().startswith(_LINK_SCHEMES) and clean_line(u, 2048) == u]
 
 
-def meeting_report(insights: Insights, facts: MeetingFacts, generation: int, urls: Sequence[str]) -> Report:
-    """The report e-mail of a completed meeting."""
+def meeting_report(
+    insights: Insights, facts: MeetingFacts, generation: int, urls: Sequence[str], page_link: str | None = None
+) -> Report:
+    """The report e-mail of a completed meeting; ``page_link`` is the meeting page's address (None: no page)."""
     topic = clean_line(facts.topic, 512) or "your Zoom meeting"
     intro = f"Here is what was said in {topic}."
     if generation > 0:
@@ -177,7 +216,12 @@ def meeting_report(insights: Insights, facts: MeetingFacts, generation: int, url
     sections = _sections(insights, facts)
     links = _links(urls)
     text = [intro, ""]
-    parts = [f"<p>{html.escape(intro)}</p>"]
+    chart = talk_time_chart(facts)
+    parts = [chart[1]] if chart else []
+    parts.append(f"<p>{html.escape(intro)}</p>")
+    if page_link is not None:
+        text += [f"See and hear the meeting: {page_link}", ""]
+        parts.append(f'<p><a href="{html.escape(page_link, quote=True)}">See and hear the meeting</a></p>')
     source = clean_line(insights.extra.get("source", ""), 500)
     if source:  # which transcription produced the report (the zoom source: "Zoom transcript")
         text += [f"Source: {source}", ""]
@@ -197,7 +241,9 @@ def meeting_report(insights: Insights, facts: MeetingFacts, generation: int, url
     parts.append("<p>The full transcript is attached (transcript.txt).</p>")
     body_html = _page(topic, "".join(parts))
     subject = subject_for(topic, generation, call=facts.call is not None)
-    return Report(subject, "\n".join(text) + "\n", body_html, transcript_text(insights.messages))
+    return Report(
+        subject, "\n".join(text) + "\n", body_html, transcript_text(insights.messages), chart[0] if chart else None
+    )
 
 
 def stage_text(service: str, stage: str) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 from zoomsymbl_common.service import ServiceSettings
 
@@ -38,6 +39,16 @@ class Settings(ServiceSettings):
     smtp_timeout_seconds: float = Field(20.0, gt=0, description="Timeout of one SMTP conversation step.")
     mail_from: str = Field("zoomsymbl@localhost", min_length=3, description="From address of every e-mail.")
 
+    page_key: SecretStr = Field(
+        SecretStr(""),
+        description="HMAC key of the meeting-page links (same as the web service's); empty = e-mails without a link.",
+    )
+    page_base_url: str = Field(
+        "",
+        validate_default=True,
+        description="Where the web service answers (https://zoomsymbl.example.com); required with PAGE_KEY.",
+    )
+
     mail_retry_base_seconds: float = Field(5.0, gt=0, description="First delay before re-sending a failed e-mail.")
     mail_retry_max_seconds: float = Field(300.0, gt=0, description="Longest delay between e-mail attempts.")
     mail_lease_seconds: float = Field(120.0, gt=0, description="A send claimed longer ago than this is retried.")
@@ -65,3 +76,29 @@ class Settings(ServiceSettings):
         if len(value.get_secret_value().encode()) < 16:
             raise ValueError("must be at least 16 bytes")
         return value
+
+    @field_validator("page_key")
+    @classmethod
+    def _page_key_long_enough(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value().encode()) < 16:
+            raise ValueError("must be empty (no meeting-page links) or at least 16 bytes")
+        return value
+
+    @field_validator("page_base_url")
+    @classmethod
+    def _page_base_url(cls, value: str, info: ValidationInfo) -> str:
+        key = info.data.get("page_key")
+        if not value:
+            if isinstance(key, SecretStr) and key.get_secret_value():
+                raise ValueError("required when ZOOMSYMBL_NOTIFIER_PAGE_KEY is set (the links need an address)")
+            return value
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.username is not None
+            or parts.query
+            or parts.fragment
+        ):
+            raise ValueError("must be an http(s) URL with a host and no credentials, query or fragment")
+        return value.rstrip("/")
