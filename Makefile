@@ -57,7 +57,7 @@ lint: install ## ruff
 typecheck: install ## mypy --strict on every package and the tests
 	$(UV) run --frozen mypy libs/common/src libs/sandbox/src services/ingest/src services/mixer/src \
 	  services/submitter/src services/notifier/src \
-	  libs/whisper/src services/transcriber/src scripts tests
+	  libs/whisper/src services/transcriber/src services/web/src scripts tests
 
 check: lint typecheck test ## everything CI checks
 

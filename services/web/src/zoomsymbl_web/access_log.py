@@ -1,0 +1,30 @@
+"""An access log that names the route, never the path: ``/m/{token}`` carries the page token."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+
+class RouteAccessLogger(AbstractAccessLogger):
+    """One line per request: method, route template, status, duration (no path, no query, no referrer)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        """Log ``request`` by its route (``/m/{token}``), so page tokens never reach the log."""
+        self.logger.info(
+            "http request",
+            extra={
+                "method": request.method,
+                "route": route_of(request),
+                "status": response.status,
+                "duration_ms": round(time * 1000, 1),
+            },
+        )
+
+
+def route_of(request: web.BaseRequest) -> str:
+    """The matched route's template, or a placeholder when no route matched."""
+    match_info = getattr(request, "match_info", None)
+    route = getattr(match_info, "route", None)
+    resource = getattr(route, "resource", None)
+    return resource.canonical if resource is not None else "(unmatched)"

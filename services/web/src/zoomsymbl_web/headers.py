@@ -1,0 +1,36 @@
+"""The response headers of every meeting-page answer: no caching, no referrer, a strict CSP. Pure."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from zoomsymbl_common.settings import InfraSettings
+
+PLAIN_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+"""The policy of every answer without script or media (errors, status pages, downloads)."""
+
+PAGE_HEADERS = {
+    "Cache-Control": "private, no-store, max-age=0",
+    "Pragma": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+"""Sent with every answer under ``/m/``: a page (or a download) names one meeting and must not linger."""
+
+
+def media_origin(infra: InfraSettings, public_url: str = "") -> str:
+    """The origin the browser fetches the presigned audio from (``public_url``, else the S3 endpoint)."""
+    if public_url:
+        parts = urlsplit(public_url)
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"{'https' if infra.s3_secure else 'http'}://{infra.s3_endpoint}"
+
+
+def page_csp(nonce: str, media: str) -> str:
+    """The meeting page's policy: only the nonce'd style and script, audio only from ``media``."""
+    return (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; media-src {media}; "
+        "img-src 'none'; connect-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )

@@ -1,0 +1,151 @@
+"""What one meeting's page shows, read from MongoDB through the typed records (``meetings``,
+``conversations``, ``insights``); the presentation is :mod:`zoomsymbl_web.render`'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from zoomsymbl_common.mongo import Mongo, guarded
+from zoomsymbl_common.providers.base import Insights
+from zoomsymbl_common.records import (
+    CONVERSATIONS,
+    INSIGHTS,
+    MEETINGS,
+    ConversationMetadata,
+    Meeting,
+    StoredInsights,
+    StoredObject,
+)
+
+from zoomsymbl_web import parts
+from zoomsymbl_web.timeline import Speaker
+
+_PROVIDER_NAMES = {
+    "assemblyai": "AssemblyAI",
+    "symbl": "Symbl.ai",
+    "whisper": "self-hosted Whisper",
+    "zoom": "Zoom transcript",
+}
+_READY_STAGES = frozenset({"completed", "notified"})
+
+
+@dataclass(frozen=True)
+class MeetingView:
+    """One processed meeting, everything the page and the downloads need."""
+
+    tenant: str
+    meeting_uuid: str
+    topic: str
+    host: str
+    start_time: datetime | None
+    duration_seconds: float
+    source: str
+    insights: Insights
+    speakers: tuple[Speaker, ...]
+    audio: StoredObject | None
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class NotReady:
+    """A meeting we know, whose transcript and insights are not there yet."""
+
+    topic: str
+    stage: str
+    failed: bool
+
+
+Lookup = MeetingView | NotReady | None
+"""The view, or :class:`NotReady`, or None: no such meeting."""
+
+
+def source_of(insights: Insights, provider: str | None) -> str:
+    """Where the transcript came from, in words: the notifier's ``extra.source`` else the provider's name."""
+    source = insights.extra.get("source", "").strip()
+    if source:
+        return source
+    return _PROVIDER_NAMES.get(provider or "", provider or "")
+
+
+def speakers_of(meeting: Meeting, conversation: ConversationMetadata | None) -> tuple[Speaker, ...]:
+    """The participants: the mixer's per-speaker metrics, else its channel map and talk times."""
+    if conversation is not None and conversation.speakers:
+        return tuple(
+            Speaker(s.name, s.channel, s.talk_seconds, s.silence_ratio, s.talk_over_ratio)
+            for s in sorted(conversation.speakers, key=lambda s: s.channel)
+        )
+    talk = meeting.talk_seconds()
+    return tuple(
+        Speaker(c.participant_name, c.channel, talk.get(c.channel))
+        for c in sorted(meeting.channel_map, key=lambda c: c.channel)
+    )
+
+
+def duration_of(meeting: Meeting, conversation: ConversationMetadata | None, insights: Insights) -> float:
+    """The meeting's length: Zoom's, the archive's, the mixed file's, else the last word's end."""
+    candidates = [
+        meeting.duration_seconds,
+        conversation.duration_seconds if conversation is not None else None,
+        conversation.media.length_seconds if conversation is not None else None,
+    ]
+    measured = next((c for c in candidates if c), None)
+    last = max((m.end_seconds for m in insights.messages), default=0.0)
+    return max(measured or 0.0, last)
+
+
+def host_of(meeting: Meeting, conversation: ConversationMetadata | None) -> str:
+    """The host (recorded user) by name and e-mail, as far as known."""
+    if conversation is not None:
+        user = conversation.recorded_user
+        if user.name and user.user:
+            return f"{user.name} <{user.user}>"
+        if user.name or user.user:
+            return user.name or user.user
+    return meeting.host_email or ""
+
+
+def view_of(
+    meeting: Meeting, conversation: ConversationMetadata | None, stored: list[StoredInsights]
+) -> MeetingView | NotReady:
+    """The page of ``meeting`` from its documents (pure); :class:`NotReady` until its insights are stored."""
+    topic = meeting.topic or (conversation.topic if conversation is not None else "")
+    current = [s for s in stored if s.generation == meeting.generation]
+    ready = meeting.stage in _READY_STAGES or (meeting.stage is None and current)
+    if not current or not ready:
+        return NotReady(topic, meeting.stage or "received", meeting.stage == "failed")
+    insights = parts.merged([(s.part_offset_seconds, s.insights) for s in current])
+    return MeetingView(
+        tenant=meeting.tenant,
+        meeting_uuid=meeting.meeting_uuid,
+        topic=topic,
+        host=host_of(meeting, conversation),
+        start_time=meeting.start_time or (conversation.start_time if conversation is not None else None),
+        duration_seconds=duration_of(meeting, conversation, insights),
+        source=source_of(insights, current[0].provider or meeting.provider),
+        insights=insights,
+        speakers=speakers_of(meeting, conversation),
+        audio=meeting.objects.mixed,
+        generation=meeting.generation,
+    )
+
+
+class MeetingPages:
+    """Reads a meeting's documents; three indexed finds per page."""
+
+    def __init__(self, mongo: Mongo) -> None:
+        self._db = mongo.db
+
+    async def lookup(self, tenant: str, meeting_uuid: str) -> Lookup:
+        """The page of ``tenant``'s meeting ``meeting_uuid`` (None when there is no such meeting)."""
+        key = {"tenant": tenant, "meeting_uuid": meeting_uuid}
+        doc = await guarded(self._db[MEETINGS].find_one(key))
+        if doc is None:
+            return None
+        meeting = Meeting.from_document(doc)
+        conv_doc = await guarded(self._db[CONVERSATIONS].find_one(key))
+        conversation = ConversationMetadata.from_document(conv_doc) if conv_doc is not None else None
+        cursor = self._db[INSIGHTS].find({**key, "generation": meeting.generation}).sort("part_index", 1)
+        stored = [StoredInsights.from_document(d) async for d in cursor]
+        return view_of(meeting, conversation, stored)

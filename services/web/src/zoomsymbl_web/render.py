@@ -1,0 +1,198 @@
+"""The meeting page and the plain status pages as HTML. Pure.
+
+Every text that came from outside (topic, names, e-mail addresses, transcript, provider and LLM text)
+goes through :func:`esc`; times go out as numbers in ``data-t`` attributes, which the script reads.
+The transcript is one ``"".join`` over the messages, so a 4-hour meeting renders in one pass.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from urllib.parse import quote
+
+from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
+
+from zoomsymbl_web.assets import SCRIPT, STYLE
+from zoomsymbl_web.exports import clock, speaker_name
+from zoomsymbl_web.meeting import MeetingView
+from zoomsymbl_web.timeline import Row
+
+_TRACK_WIDTH = 1000  # the timeline's SVG user units across the whole meeting
+_COLOURS = 12
+
+
+def esc(value: object) -> str:
+    """``value`` as HTML text or attribute value (quotes escaped too)."""
+    return html.escape(str(value), quote=True)
+
+
+def _t(seconds: float | None) -> str:
+    return "" if seconds is None else f' data-t="{seconds:.3f}" tabindex="0"'
+
+
+def _time(seconds: float | None) -> str:
+    return "" if seconds is None else f"<time>{clock(seconds)}</time>"
+
+
+def _percent(ratio: float | None) -> str:
+    return "–" if ratio is None else f"{100 * ratio:.0f}%"
+
+
+def _facts(view: MeetingView) -> str:
+    when = view.start_time.strftime("%Y-%m-%d %H:%M %Z").strip() if isinstance(view.start_time, datetime) else ""
+    facts = [("Host", view.host), ("Date", when), ("Duration", clock(view.duration_seconds)), ("Source", view.source)]
+    return "".join(f"<dt>{name}</dt><dd>{esc(value) or '–'}</dd>" for name, value in facts)
+
+
+def _track(row: Row, index: int, duration: float) -> str:
+    scale = _TRACK_WIDTH / duration if duration > 0 else 0.0
+    rects = "".join(
+        f'<rect x="{s.start * scale:.2f}" width="{max((s.end - s.start) * scale, 0.5):.2f}" height="10"'
+        f' data-t="{s.start:.3f}"></rect>'
+        for s in row.segments
+    )
+    return (
+        f'<svg class="track s{index % _COLOURS}" viewBox="0 0 {_TRACK_WIDTH} 10" preserveAspectRatio="none"'
+        f' role="img" aria-label="{esc(row.name)} speaking">{rects}</svg>'
+    )
+
+
+def timeline(rows: Sequence[Row], duration: float) -> str:
+    """The speaker table: name, segments over the meeting, talk time, share, silence and talk-over ratios."""
+    if not rows:
+        return '<p class="note">No participant was measured.</p>'
+    head = (
+        "<tr><th>Participant</th><th>Speaking</th><th class=n>Talk time</th><th class=n>Share</th>"
+        "<th class=n>Silence</th><th class=n>Talk-over</th></tr>"
+    )
+    body = "".join(
+        f'<tr class="speaker"><th{_t(row.first)}>{esc(row.name)}</th><td class="track">{_track(row, i, duration)}</td>'
+        f"<td class=n>{clock(row.talk_seconds)}</td><td class=n>{_percent(row.share)}</td>"
+        f"<td class=n>{_percent(row.silence_ratio)}</td><td class=n>{_percent(row.talk_over_ratio)}</td></tr>"
+        for i, row in enumerate(rows)
+    )
+    return f'<table class="timeline" id="timeline">{head}{body}</table>'
+
+
+def _due(value: str) -> str:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).date().isoformat()
+    except ValueError:
+        return value
+
+
+def _item(item: InsightItem) -> str:
+    who = f'<span class="who">{esc(item.speaker)}</span>' if item.speaker else ""
+    owner = item.assignee or item.assignee_email or ""
+    if item.assignee and item.assignee_email:
+        owner = f"{item.assignee} <{item.assignee_email}>"
+    notes = "".join(
+        [
+            f' <span class="owner">owner: {esc(owner)}</span>' if owner else "",
+            f' <span class="due">due: {esc(_due(item.due))}</span>' if item.due else "",
+        ]
+    )
+    return f"<li{_t(item.start_seconds)}>{_time(item.start_seconds)}{who}{esc(item.text)}{notes}</li>"
+
+
+def _list(key: str, title: str, items: Iterable[str], insights: Insights) -> str:
+    body = "".join(items)
+    if not body:
+        reason = insights.unavailable.get(key)
+        body = f'<li class="note">{"(unavailable: " + esc(reason) + ")" if reason else "(none)"}</li>'
+    return f'<section id="{key.replace("_", "-")}"><h2>{title}</h2><ul class="items">{body}</ul></section>'
+
+
+def _summary(insights: Insights) -> Iterable[str]:
+    for topic in insights.summary_topics:
+        end = f"–{clock(topic.end_seconds)}" if topic.end_seconds is not None else ""
+        span = f"<time>{clock(topic.start_seconds)}{end}</time>" if topic.start_seconds is not None else ""
+        head = f"<strong>{esc(topic.headline)}</strong>: " if topic.headline else ""
+        yield f"<li{_t(topic.start_seconds)}>{span}{head}{esc(topic.text)}</li>"
+    if not insights.summary_topics:
+        yield from (f"<li>{esc(line)}</li>" for line in insights.summary)
+
+
+def insights_sections(insights: Insights) -> str:
+    """Summary by topic, action items (with owner), questions, follow-ups, decisions, topics."""
+    return "".join(
+        [
+            _list("summary", "Summary", _summary(insights), insights),
+            _list("action_items", "Action items", map(_item, insights.action_items), insights),
+            _list("questions", "Questions", map(_item, insights.questions), insights),
+            _list("follow_ups", "Follow-ups", map(_item, insights.follow_ups), insights),
+            _list("decisions", "Decisions", map(_item, insights.decisions), insights),
+            _list("topics", "Topics", (f"<li>{esc(t.text)}</li>" for t in insights.topics), insights),
+        ]
+    )
+
+
+def transcript(messages: Sequence[TranscriptMessage], limit: int) -> str:
+    """The transcript lines (at most ``limit``), each clickable, with name and time; and the search box."""
+    shown = messages[:limit]
+    lines = "".join(
+        f'<li data-t="{m.start_seconds:.3f}" tabindex="0"><time>{clock(m.start_seconds)}</time>'
+        f'<span class="who">{esc(speaker_name(m))}</span><span class="x">{esc(m.text)}</span></li>'
+        for m in shown
+    )
+    more = (
+        f'<p class="note">The first {len(shown)} of {len(messages)} lines; the downloads hold all of them.</p>'
+        if len(messages) > len(shown)
+        else ""
+    )
+    search = (
+        '<div class="search"><input type="search" id="search" placeholder="Search the transcript"'
+        ' aria-label="Search the transcript" autocomplete="off"><span id="hits" aria-live="polite"></span></div>'
+    )
+    empty = "" if shown else '<p class="note">No speech was transcribed.</p>'
+    body = f'{search}{empty}<ol class="lines" id="lines">{lines}</ol>{more}'
+    return f'<section id="transcript"><h2>Transcript</h2>{body}</section>'
+
+
+def _downloads(token: str) -> str:
+    base = esc(quote(token, safe=""))
+    files = [
+        ("transcript.vtt", "WebVTT"),
+        ("transcript.srt", "SRT"),
+        ("transcript.txt", "Text"),
+        ("insights.json", "Insights (JSON)"),
+    ]
+    links = "".join(f'<a href="{base}/{name}" download>{label}</a>' for name, label in files)
+    return f'<nav class="downloads" aria-label="Downloads">{links}</nav>'
+
+
+def _player(audio_url: str | None) -> str:
+    if audio_url is None:
+        return '<p class="note">The meeting\'s audio is not available.</p>'
+    return f'<audio id="audio" controls preload="metadata" src="{esc(audio_url)}"></audio>'
+
+
+def meeting_page(
+    view: MeetingView, rows: Sequence[Row], *, token: str, audio_url: str | None, nonce: str, limit: int
+) -> str:
+    """The whole meeting page."""
+    title = view.topic or "Zoom meeting"
+    return "".join(
+        [
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            '<meta name="referrer" content="no-referrer">',
+            f'<title>{esc(title)}</title><style nonce="{nonce}">{STYLE}</style></head><body>',
+            f'<header><h1>{esc(title)}</h1><dl class="facts">{_facts(view)}</dl>{_downloads(token)}</header>',
+            f'<div class="player">{_player(audio_url)}</div>',
+            f'<section id="speakers"><h2>Speakers</h2>{timeline(rows, view.duration_seconds)}</section>',
+            insights_sections(view.insights),
+            transcript(view.insights.messages, limit),
+            f'<script nonce="{nonce}">{SCRIPT}</script></body></html>',
+        ]
+    )
+
+
+def plain_page(title: str, text: str) -> str:
+    """A page with a title and one paragraph, no script and no style (errors, not-ready meetings)."""
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">'
+        f"<title>{esc(title)}</title></head><body><h1>{esc(title)}</h1><p>{esc(text)}</p></body></html>"
+    )

@@ -1,0 +1,160 @@
+"""``GET /m/{token}`` and its downloads: the token checked, the meeting read, the page rendered.
+
+An altered or expired token (or one for a tenant no longer configured) gets the same plain 403 page, with
+no detail. A valid token is handed to the log redactor until it expires, before anything is logged; the
+access log names the route template only (:mod:`zoomsymbl_web.access_log`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from zoomsymbl_common.logs import register_secret
+from zoomsymbl_common.page_tokens import PageClaim, verify_page_token
+from zoomsymbl_common.records import StoredObject
+from zoomsymbl_common.tenants import Tenants
+
+from zoomsymbl_web import exports, render, timeline
+from zoomsymbl_web.headers import PAGE_HEADERS, PLAIN_CSP, page_csp
+from zoomsymbl_web.meeting import MeetingPages, MeetingView, NotReady
+from zoomsymbl_web.settings import Settings
+
+_MAX_TOKEN: Final = 4096
+Presign = Callable[[StoredObject, timedelta], str]
+
+
+class PageMetrics:
+    """Pages served by outcome, and the server time of each."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.pages = Counter(
+            "zoomsymbl_web_pages", "Meeting pages and downloads by outcome.", ["kind", "outcome"], registry=registry
+        )
+        self.seconds = Histogram(
+            "zoomsymbl_web_page_seconds",
+            "Server time of a meeting page.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5),
+            registry=registry,
+        )
+
+
+@dataclass(frozen=True)
+class PageDeps:
+    """What the routes need: settings, tenants, the meeting reader, the audio signer, the media origin."""
+
+    settings: Settings
+    tenants: Tenants
+    pages: MeetingPages
+    presign: Presign
+    media: str
+    metrics: PageMetrics
+
+
+PAGE_DEPS = web.AppKey("page_deps", PageDeps)
+_FILES: Final[dict[str, tuple[str, Callable[[MeetingView], str]]]] = {
+    "transcript.vtt": ("text/vtt", lambda v: exports.vtt(v.insights.messages)),
+    "transcript.srt": ("application/x-subrip", lambda v: exports.srt(v.insights.messages)),
+    "transcript.txt": ("text/plain", lambda v: exports.text(v.insights.messages)),
+    "insights.json": ("application/json", exports.insights_json),
+}
+
+
+def add_page_routes(app: web.Application) -> None:
+    """The page, its downloads, and the headers every answer under ``/m/`` carries."""
+    app.router.add_get("/m/{token}", page)
+    app.router.add_get("/m/{token}/{file}", download)
+    app.on_response_prepare.append(_page_headers)
+
+
+async def _page_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if not request.path.startswith("/m/"):
+        return
+    response.headers.update(PAGE_HEADERS)
+    response.headers.setdefault("Content-Security-Policy", PLAIN_CSP)
+
+
+def claim_of(deps: PageDeps, token: str, *, now: float | None = None) -> PageClaim | None:
+    """The meeting ``token`` opens, or None (altered, expired, too long, or its tenant is gone)."""
+    if not token or len(token) > _MAX_TOKEN:
+        return None
+    moment = time.time() if now is None else now
+    claim = verify_page_token(deps.settings.page_key, token, now=moment)
+    if claim is None:
+        return None
+    register_secret(token, ttl=timedelta(seconds=max(1.0, claim.expires - moment)))
+    return claim if deps.tenants.get(claim.tenant) is not None else None
+
+
+def _plain(status: int, title: str, text: str) -> web.Response:
+    return web.Response(status=status, text=render.plain_page(title, text), content_type="text/html")
+
+
+def forbidden() -> web.Response:
+    """The one answer to every refused token: no hint of why."""
+    return _plain(403, "Link not valid", "This link is not valid or has expired. Ask the meeting's host for a new one.")
+
+
+async def _lookup(request: web.Request, kind: str) -> tuple[PageDeps, MeetingView | web.Response]:
+    deps = request.app[PAGE_DEPS]
+    claim = claim_of(deps, request.match_info["token"])
+    if claim is None:
+        deps.metrics.pages.labels(kind, "forbidden").inc()
+        return deps, forbidden()
+    found = await deps.pages.lookup(claim.tenant, claim.meeting_uuid)
+    if found is None:
+        deps.metrics.pages.labels(kind, "not_found").inc()
+        return deps, _plain(404, "Meeting not found", "This meeting is not (or no longer) in the archive.")
+    if isinstance(found, NotReady):
+        deps.metrics.pages.labels(kind, "not_ready").inc()
+        if found.failed:
+            return deps, _plain(200, found.topic or "Zoom meeting", "This meeting could not be processed.")
+        text = "This meeting is still being processed; reload this page in a few minutes."
+        return deps, _plain(200, found.topic or "Zoom meeting", text)
+    return deps, found
+
+
+async def page(request: web.Request) -> web.Response:
+    """The meeting page (200), a plain page while it is processed (200), unknown (404), refused (403)."""
+    started = time.perf_counter()
+    deps, found = await _lookup(request, "page")
+    if isinstance(found, web.Response):
+        return found
+    settings = deps.settings
+    rows = timeline.rows(
+        found.speakers,
+        (timeline.Said(m.speaker, m.start_seconds, m.end_seconds, m.channel) for m in found.insights.messages),
+        found.duration_seconds,
+    )
+    audio = deps.presign(found.audio, timedelta(seconds=settings.audio_url_seconds)) if found.audio else None
+    nonce = secrets.token_urlsafe(18)
+    body = render.meeting_page(
+        found, rows, token=request.match_info["token"], audio_url=audio, nonce=nonce, limit=settings.max_messages
+    )
+    response = web.Response(text=body, content_type="text/html")
+    response.headers["Content-Security-Policy"] = page_csp(nonce, deps.media)
+    deps.metrics.pages.labels("page", "ok").inc()
+    deps.metrics.seconds.observe(time.perf_counter() - started)
+    return response
+
+
+async def download(request: web.Request) -> web.Response:
+    """A transcript (``transcript.vtt``, ``.srt``, ``.txt``) or the insights (``insights.json``) as a file."""
+    name = request.match_info["file"]
+    if name not in _FILES:
+        # Known token or not, an unknown file name says nothing about the token.
+        return _plain(404, "Not found", "There is no such download.")
+    deps, found = await _lookup(request, "download")
+    if isinstance(found, web.Response):
+        return found
+    content_type, make = _FILES[name]
+    response = web.Response(text=make(found), content_type=content_type, charset="utf-8")
+    response.headers["Content-Disposition"] = f'attachment; filename="meeting-{name}"'
+    deps.metrics.pages.labels("download", "ok").inc()
+    return response

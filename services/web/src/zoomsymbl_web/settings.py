@@ -1,0 +1,47 @@
+"""Settings of the web service (env prefix ``ZOOMSYMBL_WEB_``)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+from zoomsymbl_common.service import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    """Everything the web service reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="ZOOMSYMBL_WEB_", extra="ignore", frozen=True)
+
+    http_port: int = Field(8085, ge=1, le=65535, description="Port of the meeting page, /healthz, /readyz, /metrics.")
+    shutdown_timeout_seconds: float = Field(10.0, gt=0, description="Grace period for requests in flight on SIGTERM.")
+
+    page_key: SecretStr = Field(description="HMAC key of the page tokens (the notifier's page key, same Secret).")
+    audio_url_seconds: int = Field(
+        900, ge=60, le=43_200, description="Lifetime of the presigned audio URL a page hands out, in seconds."
+    )
+    audio_public_url: str = Field(
+        "",
+        description="Base URL browsers reach S3 at (https://s3.example.com) to sign audio URLs for; "
+        "empty = ZOOMSYMBL_S3_ENDPOINT as the services reach it.",
+    )
+    max_messages: int = Field(50_000, ge=1, description="Most transcript lines a page shows (the downloads hold all).")
+
+    @field_validator("page_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        # Tokens under a short key are guessable; the token module refuses such keys too.
+        if len(value.get_secret_value().encode()) < 16:
+            raise ValueError("must be at least 16 bytes")
+        return value
+
+    @field_validator("audio_public_url")
+    @classmethod
+    def _http_origin(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/") or parts.query:
+            raise ValueError("must be an http(s) origin such as https://s3.example.com")
+        return f"{parts.scheme}://{parts.netloc}"

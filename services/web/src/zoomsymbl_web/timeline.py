@@ -1,0 +1,145 @@
+"""The speaker timeline: one row per participant, their speech segments over the meeting, talk time and share. Pure.
+
+Segments come from the transcript's utterances (a channel per speaker when the transcript knows it, else the
+speaker's name); talk time and the silence and talk-over ratios from what the mixer measured, when it did.
+Every step is one pass over sorted spans, so a 4-hour meeting with thousands of utterances stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+MERGE_GAP_SECONDS = 1.0
+"""Two segments of one speaker closer than this are drawn as one (a breath is not a turn)."""
+MAX_SEGMENTS = 1500
+"""Most segments drawn per speaker; past it the shortest gaps are closed until it fits."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the meeting one speaker talks in, in seconds from the start."""
+
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """A participant as the mixer measured them (None: not measured)."""
+
+    name: str
+    channel: int | None = None
+    talk_seconds: float | None = None
+    silence_ratio: float | None = None
+    talk_over_ratio: float | None = None
+
+
+@dataclass(frozen=True)
+class Said:
+    """One utterance as far as the timeline cares: who (channel or name) and when."""
+
+    speaker: str
+    start: float
+    end: float
+    channel: int | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One timeline row."""
+
+    name: str
+    segments: tuple[Segment, ...]
+    talk_seconds: float
+    share: float
+    silence_ratio: float | None = None
+    talk_over_ratio: float | None = None
+    channel: int | None = None
+    first: float | None = field(default=None)
+
+
+def merge_segments(
+    spans: Iterable[tuple[float, float]],
+    duration: float,
+    *,
+    gap: float = MERGE_GAP_SECONDS,
+    limit: int = MAX_SEGMENTS,
+) -> tuple[Segment, ...]:
+    """``spans`` clipped to ``[0, duration]``, sorted, overlapping or nearer than ``gap`` merged, at most ``limit``."""
+    clipped = sorted((max(0.0, s), min(duration, e)) for s, e in spans if e > s)
+    merged: list[list[float]] = []
+    for start, end in clipped:
+        if end <= start:
+            continue
+        if merged and start - merged[-1][1] <= gap:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    if len(merged) > limit:
+        merged = _coarsen(merged, limit)
+    return tuple(Segment(round(s, 3), round(e, 3)) for s, e in merged)
+
+
+def _coarsen(merged: list[list[float]], limit: int) -> list[list[float]]:
+    # Close the smallest gaps first: keep the (limit - 1) widest gaps as the only breaks.
+    gaps = sorted(range(1, len(merged)), key=lambda i: merged[i][0] - merged[i - 1][1], reverse=True)
+    breaks = sorted(gaps[: limit - 1])
+    result: list[list[float]] = []
+    begin = 0
+    for index in [*breaks, len(merged)]:
+        result.append([merged[begin][0], merged[index - 1][1]])
+        begin = index
+    return result
+
+
+def _key(channel: int | None, name: str) -> str:
+    return f"c{channel}" if channel is not None else f"n{name.strip().lower()}"
+
+
+def rows(
+    speakers: Sequence[Speaker],
+    said: Iterable[Said],
+    duration: float,
+    *,
+    gap: float = MERGE_GAP_SECONDS,
+    limit: int = MAX_SEGMENTS,
+) -> list[Row]:
+    """One row per participant: the measured ``speakers`` first, then anyone only the transcript names."""
+    order: dict[str, Speaker] = {}
+    by_name: dict[str, str] = {}
+    for speaker in speakers:
+        key = _key(speaker.channel, speaker.name)
+        order.setdefault(key, speaker)
+        if speaker.name:
+            by_name.setdefault(_key(None, speaker.name), key)
+    spans: dict[str, list[tuple[float, float]]] = {key: [] for key in order}
+    for item in said:
+        key = _key(item.channel, item.speaker)
+        if key not in order:
+            key = by_name.get(_key(None, item.speaker), key)
+        if key not in order:
+            order[key] = Speaker(name=item.speaker, channel=item.channel)
+            spans[key] = []
+            if item.speaker:
+                by_name.setdefault(_key(None, item.speaker), key)
+        spans[key].append((item.start, item.end))
+    merged = {key: merge_segments(spans[key], duration, gap=gap, limit=limit) for key in order}
+    talk = {
+        key: s.talk_seconds if s.talk_seconds is not None else sum(g.end - g.start for g in merged[key])
+        for key, s in order.items()
+    }
+    total = sum(talk.values())
+    return [
+        Row(
+            name=speaker.name or (f"Channel {speaker.channel}" if speaker.channel is not None else "Speaker"),
+            segments=merged[key],
+            talk_seconds=talk[key],
+            share=talk[key] / total if total > 0 else 0.0,
+            silence_ratio=speaker.silence_ratio,
+            talk_over_ratio=speaker.talk_over_ratio,
+            channel=speaker.channel,
+            first=merged[key][0].start if merged[key] else None,
+        )
+        for key, speaker in order.items()
+    ]
