@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ from zoomsymbl_common.events import (
     JobStatusReported,
     JobSubmitted,
     MeetingFailed,
+    ReconciliationCompleted,
     RecordingCompleted,
     stable_id,
 )
@@ -48,6 +50,7 @@ from zoomsymbl_common.ops.replay import ReplayRequest, retained
 from zoomsymbl_common.settings import InfraSettings, load_settings
 from zoomsymbl_common.topics import TopicPlan, base_topics, create_topics, topic_specs
 from zoomsymbl_mixer.handlers import group_id as mixer_group
+from zoomsymbl_notifier.handlers import DIGESTS_GROUP_ID as NOTIFIER_DIGESTS_GROUP
 from zoomsymbl_notifier.handlers import FAILURES_GROUP_ID as NOTIFIER_FAILURES_GROUP
 from zoomsymbl_notifier.handlers import GROUP_ID as NOTIFIER_GROUP
 from zoomsymbl_submitter.handlers import GROUP_ID as SUBMITTER_GROUP
@@ -383,8 +386,18 @@ USES = {
         ((JobSubmitted.topic, TRANSCRIBER_GROUP),), (JobStatusReported.topic, dlq(JobSubmitted.topic))
     ),
     "zoomsymbl-notifier": KafkaUse(
-        ((JobStatusReported.topic, NOTIFIER_GROUP), (MeetingFailed.topic, NOTIFIER_FAILURES_GROUP)),
-        (JobStatusReported.topic, InsightsReady.topic, dlq(JobStatusReported.topic), dlq(MeetingFailed.topic)),
+        (
+            (JobStatusReported.topic, NOTIFIER_GROUP),
+            (MeetingFailed.topic, NOTIFIER_FAILURES_GROUP),
+            (ReconciliationCompleted.topic, NOTIFIER_DIGESTS_GROUP),
+        ),
+        (
+            JobStatusReported.topic,
+            InsightsReady.topic,
+            dlq(JobStatusReported.topic),
+            dlq(MeetingFailed.topic),
+            dlq(ReconciliationCompleted.topic),
+        ),
     ),
 }
 
@@ -464,6 +477,15 @@ async def test_the_documented_acls_are_enough_for_each_service_and_no_more(
     try:
         event = RecordingCompleted(event_id=stable_id("acme", "acl", "1"), tenant="acme", meeting_uuid="acl")
         await publish_event(broker, ingest, event, timeout=30)
+        window = date(2026, 12, 1)
+        digest = ReconciliationCompleted(
+            event_id=stable_id("acme", "acl", "2"),
+            tenant="acme",
+            meeting_uuid=ReconciliationCompleted.window_key(window, window),
+            window_from=window,
+            window_to=window,
+        )
+        await publish_event(broker, ingest, digest, timeout=30)
     finally:
         await broker.stop()
 

@@ -27,6 +27,7 @@ EXPECTED_BASES = {
     "provider.job-status.v1",
     "insights.ready.v1",
     "meeting.failed.v1",
+    "zoom.reconciliation-completed.v1",
 }
 
 

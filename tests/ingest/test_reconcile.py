@@ -15,7 +15,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
+from pydantic import SecretStr
 from zoomsymbl_common.clock import FakeClock
+from zoomsymbl_common.events import Event, ReconciliationCompleted
+from zoomsymbl_common.kafka import topic_name
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.ops.cli import main
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, RECEIPTS
@@ -29,6 +33,7 @@ from zoomsymbl_sandbox.zoom_specs import PastMeetingSpec
 
 from tests.ingest.support import SECRET, sandbox_config, sandbox_tenant
 from tests.ingest.test_backfill_command import backfill_env
+from tests.support.eventually import eventually
 
 DAY = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -174,6 +179,12 @@ async def test_the_command_prints_counts_and_exits_1_while_meetings_are_missing(
             "archived": 0,
             "flagged": 2,
         }
+        code, stdout, stderr = await zoomsymbl_reconcile(env, *window, "--digest")
+        assert code == 1, stderr
+        [published] = await read_topic(infra, ReconciliationCompleted.topic)
+        digest = ReconciliationCompleted.model_validate_json(published)
+        assert (digest.window_from, digest.window_to) == (date(2026, 11, 20), date(2026, 11, 21))
+        assert (digest.flagged, digest.already_flagged, set(digest.missing)) == (0, 2, {"kept==", "lost=="})
         await mongo.db[CONVERSATIONS].delete_one({"meeting_uuid": "kept=="})
         await archive(mongo, "acme", ["kept=="])
         code, stdout, stderr = await zoomsymbl_reconcile(env, *window)
@@ -183,6 +194,19 @@ async def test_the_command_prints_counts_and_exits_1_while_meetings_are_missing(
         code, stdout, stderr = await zoomsymbl_reconcile(env, *window, "--json")
     assert code == 0, stderr
     assert json.loads(stdout)["archived"] == 2
+
+
+async def read_topic(infra: InfraSettings, topic: str) -> list[bytes]:
+    """Every message on ``topic`` (under the test's prefix) so far."""
+    consumer = AIOKafkaConsumer(
+        topic_name(infra, topic), bootstrap_servers=infra.kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=10_000)
+        return [m.value for messages in batches.values() for m in messages if m.value is not None]
+    finally:
+        await consumer.stop()
 
 
 def test_a_reversed_range_is_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -221,23 +245,41 @@ async def test_an_expired_page_token_lists_the_window_again_without_counting_twi
 
 
 @pytest.mark.integration
-async def test_the_schedule_reconciles_the_days_up_to_yesterday(mongo: Mongo) -> None:
+async def test_the_schedule_reconciles_the_days_up_to_yesterday_and_publishes_each_run(mongo: Mongo) -> None:
     yesterday = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
     specs = (
         PastMeetingSpec(uuid="yesterday==", start_time=yesterday, has_recording=True),
         PastMeetingSpec(uuid="today==", start_time=yesterday + timedelta(days=1), has_recording=True),
     )
+    published: list[Event] = []
+
+    async def publish(event: Event) -> None:
+        published.append(event)
+
     async with running_zoom_sandbox(sandbox_config(past_meetings=specs)) as sandbox:
+        # A tenant whose Zoom refuses its credentials comes first: its failure must not stop the round.
+        broken = sandbox_tenant(sandbox, "broken", zoom_client_secret=SecretStr("wrong-secret"))
+        tenants = Tenants([broken, sandbox_tenant(sandbox)])
         settings = Settings(reconcile_interval_seconds=1, reconcile_lookback_days=2)
-        task = asyncio.create_task(run_periodic_reconciliation(mongo, Tenants([sandbox_tenant(sandbox)]), settings))
+        task = asyncio.create_task(run_periodic_reconciliation(mongo, tenants, settings, publish))
         try:
-            for _ in range(100):
-                if await mongo.db[CONVERSATIONS].count_documents({"recording_failed": True}):
-                    break
-                await asyncio.sleep(0.1)
+            await eventually(lambda: _events(published), bool, timeout=30, what="a reconciliation event")
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     records = await mongo.db[CONVERSATIONS].find({}).to_list(None)
     assert [r["meeting_uuid"] for r in records] == ["yesterday=="]  # today's may still be uploading
+    event = published[0]
+    assert isinstance(event, ReconciliationCompleted)
+    assert (event.tenant, event.window_to, event.window_from) == (
+        "acme",
+        yesterday.date(),
+        yesterday.date() - timedelta(days=1),
+    )
+    assert (event.listed, event.expected, event.flagged, event.missing) == (1, 1, 1, ("yesterday==",))
+    assert event.meeting_uuid == ReconciliationCompleted.window_key(event.window_from, event.window_to)
+
+
+async def _events(published: list[Event]) -> list[Event]:
+    return list(published)

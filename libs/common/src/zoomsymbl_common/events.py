@@ -9,8 +9,8 @@ MongoDB bound to the meeting.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
-from typing import ClassVar, Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -263,6 +263,37 @@ class MeetingFailed(Event):
         )
 
 
+MAX_DIGEST_MEETINGS = 1000
+"""Most meetings a reconciliation event names (its counts are always complete)."""
+
+
+class ReconciliationCompleted(Event):
+    """A reconciliation run compared one tenant's past meetings (a window of days) with the archive.
+
+    ``meeting_uuid`` is the run's window (``reconciliation/<from>/<to>``), not a meeting: the event's
+    key, the partition key and the digest e-mail's key. The same window reconciled again gives the
+    same event id, so the tenant's administrators get one digest per window however often it runs.
+    """
+
+    topic: ClassVar[str] = "zoom.reconciliation-completed.v1"
+
+    window_from: date = Field(description="First day reconciled (UTC).")
+    window_to: date = Field(description="Last day reconciled (UTC).")
+    listed: int = Field(0, ge=0, description="Past meetings the dashboard listed.")
+    expected: int = Field(0, ge=0, description="Of those, the meetings the tenant's policy expects archived.")
+    archived: int = Field(0, ge=0, description="Expected meetings the archive has.")
+    flagged: int = Field(0, ge=0, description="Expected meetings this run found missing for the first time.")
+    already_flagged: int = Field(0, ge=0, description="Expected meetings an earlier run found missing already.")
+    missing: tuple[Annotated[str, Field(min_length=1, max_length=256)], ...] = Field(
+        (), max_length=MAX_DIGEST_MEETINGS, description="UUIDs of the missing meetings (new and earlier ones)."
+    )
+
+    @staticmethod
+    def window_key(window_from: date, window_to: date) -> str:
+        """The ``meeting_uuid`` of a run over ``window_from``..``window_to``."""
+        return f"reconciliation/{window_from.isoformat()}/{window_to.isoformat()}"
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     RecordingCompleted,
     AudioMixed,
@@ -270,6 +301,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     JobStatusReported,
     InsightsReady,
     MeetingFailed,
+    ReconciliationCompleted,
 )
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from zoomsymbl_common.errors import MongoUnavailable
+from zoomsymbl_common.events import Event
 from zoomsymbl_common.health import add_readiness_check
 from zoomsymbl_common.kafka import kafka_check, make_broker
 from zoomsymbl_common.mongo import Mongo, ensure_indexes, purge_expired
@@ -134,7 +135,12 @@ async def _reconcile_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     quota_metrics = _quota_metrics(app)
-    periodic = run_periodic_reconciliation(app[MONGO], app[TENANTS], settings, quota_metrics=quota_metrics)
+    producer = app[PRODUCER]
+
+    async def publish(event: Event) -> None:  # the digest's event: the notifier e-mails the tenant's admins
+        await producer.publish(event, timeout=max(settings.publish_timeout_seconds, 10.0))
+
+    periodic = run_periodic_reconciliation(app[MONGO], app[TENANTS], settings, publish, quota_metrics=quota_metrics)
     async with background(periodic, "periodic-reconciliation"):
         yield
 

@@ -21,7 +21,8 @@ from functools import partial
 from typing import Any, Literal
 
 from pymongo.errors import DuplicateKeyError
-from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.errors import ZoomsymblError
+from zoomsymbl_common.events import MAX_DIGEST_MEETINGS, Event, ReconciliationCompleted, stable_id, utcnow
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, RECEIPTS, ConversationMetadata, Party
@@ -43,8 +44,10 @@ from zoomsymbl_ingest.settings import Settings
 
 log = logging.getLogger("zoomsymbl.ingest.reconcile")
 Expect = Literal["allowlist", "cloud_recording", "any"]
-MAX_LISTED = 1000
+MAX_LISTED = MAX_DIGEST_MEETINGS
 """Most missing meetings a report lists (the counts are always complete)."""
+MAX_EVENT_UUID = 256
+"""Longest meeting UUID an event may carry (Zoom's are 24 characters; longer ones are counted, not named)."""
 NOT_RECEIVED = (
     "Zoom's dashboard shows a cloud recording that never reached the archive (webhook lost; run zoomsymbl backfill)"
 )
@@ -140,12 +143,35 @@ class ReconcileReport:
     pages: int = 0
     listing_restarts: int = 0
     missing: list[dict[str, Any]] = field(default_factory=list)
+    missing_uuids: list[str] = field(default_factory=list)
+    """Every expected meeting found missing, by this run or an earlier one (at most MAX_LISTED): the digest's."""
+
+    def note_missing(self, uuid: str) -> None:
+        """Remember ``uuid`` for the digest (within MAX_LISTED)."""
+        if len(self.missing_uuids) < MAX_LISTED:
+            self.missing_uuids.append(uuid)
+
+    def completion_event(self) -> ReconciliationCompleted:
+        """The ``zoom.reconciliation-completed.v1`` event of this run (the same window gives the same id)."""
+        return ReconciliationCompleted(
+            event_id=stable_id(ReconciliationCompleted.topic, self.tenant, self.from_.isoformat(), self.to.isoformat()),
+            tenant=self.tenant,
+            meeting_uuid=ReconciliationCompleted.window_key(self.from_, self.to),
+            window_from=self.from_,
+            window_to=self.to,
+            listed=self.listed,
+            expected=self.expected,
+            archived=self.archived,
+            flagged=self.flagged,
+            already_flagged=self.already_flagged,
+            missing=tuple(u for u in self.missing_uuids if len(u) <= MAX_EVENT_UUID),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready counts and the flagged meetings."""
         data = asdict(self)
         data["from"], data["to"] = self.from_.isoformat(), self.to.isoformat()
-        del data["from_"]
+        del data["from_"], data["missing_uuids"]
         return data
 
 
@@ -201,14 +227,17 @@ class Reconciliation:
                 continue
             if meeting.uuid in flagged_before:
                 report.already_flagged += 1
+                report.note_missing(meeting.uuid)
                 continue
             try:
                 record = missing_record(self.tenant.id, meeting, now)
                 await guarded(self.mongo.db[CONVERSATIONS].insert_one(record.to_document()))
             except DuplicateKeyError:  # another run flagged it between the lookup and the insert
                 report.already_flagged += 1
+                report.note_missing(meeting.uuid)
                 continue
             report.flagged += 1
+            report.note_missing(meeting.uuid)
             log.warning("meeting never archived", extra={"tenant": self.tenant.id, "meeting_uuid": meeting.uuid})
             if len(report.missing) < MAX_LISTED:
                 report.missing.append(_listed(meeting, record.failure))
@@ -238,18 +267,55 @@ def _listed(meeting: PastMeeting, reason: str) -> dict[str, Any]:
 
 
 async def run_periodic_reconciliation(
-    mongo: Mongo, tenants: Tenants, settings: Settings, *, quota_metrics: QuotaMetrics | None = None
+    mongo: Mongo,
+    tenants: Tenants,
+    settings: Settings,
+    publish: Callable[[Event], Awaitable[None]],
+    *,
+    quota_metrics: QuotaMetrics | None = None,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
 ) -> None:
     """Every ``reconcile_interval_seconds``, reconcile the last ``reconcile_lookback_days`` of every OAuth tenant.
 
     The window ends yesterday (UTC): today's meetings may still be recording or uploading. Bulk work in
-    the account's shared quota, so webhook-driven downloads keep their reserve.
+    the account's shared quota, so webhook-driven downloads keep their reserve. Each run publishes
+    ``zoom.reconciliation-completed.v1`` (the notifier's digest to the tenant's administrators). A tenant
+    whose run fails (Zoom, MongoDB or Kafka not answering) is logged and tried again at the next round;
+    the other tenants go on.
     """
     while True:
-        await asyncio.sleep(settings.reconcile_interval_seconds)
+        await sleep(settings.reconcile_interval_seconds)
         yesterday = utcnow().date() - timedelta(days=1)
+        start = yesterday - timedelta(days=settings.reconcile_lookback_days - 1)
         for tenant in filter(has_oauth, tenants.all()):
-            quota = ZoomQuota.of_tenant(mongo, tenant, quota_metrics)
-            async with ZoomClient(tenant, quota=quota, priority="bulk") as client:
-                start = yesterday - timedelta(days=settings.reconcile_lookback_days - 1)
-                await Reconciliation(mongo, tenant, client).run(start, yesterday)
+            try:
+                await reconcile_and_publish(mongo, tenant, start, yesterday, publish, quota_metrics)
+            except (ZoomsymblError, TimeoutError) as exc:
+                log.error(
+                    "reconciliation failed, next round retries",
+                    extra={"tenant": tenant.id, "error": f"{type(exc).__name__}: {exc}"},
+                )
+
+
+async def reconcile_and_publish(
+    mongo: Mongo,
+    tenant: TenantConfig,
+    from_: date,
+    to: date,
+    publish: Callable[[Event], Awaitable[None]] | None,
+    quota_metrics: QuotaMetrics | None = None,
+    *,
+    preflight: RetryPolicy | None = None,
+) -> ReconcileReport:
+    """One reconciliation of ``tenant`` as bulk work in its account's quota; its event published when ``publish``.
+
+    With ``preflight``, the OAuth token is fetched first (bad credentials fail before any quota is spent).
+    """
+    quota = ZoomQuota.of_tenant(mongo, tenant, quota_metrics)
+    async with ZoomClient(tenant, quota=quota, priority="bulk") as client:
+        if preflight is not None:
+            await call_with_retries(client.access_token, policy=preflight)
+        report = await Reconciliation(mongo, tenant, client).run(from_, to)
+    if publish is not None:
+        await publish(report.completion_event())
+    return report

@@ -3,8 +3,10 @@
 Lists the past meetings of Zoom's dashboard (``GET /metrics/meetings``, scope
 ``dashboard_meetings:read:admin``, a Business or higher plan) as bulk work in the account's shared
 quota, and writes a ``recording_failed`` record for each expected meeting the archive never saw
-(reconcile.py). ``zoomsymbl status --failed`` lists them afterwards. Exit code 0 when nothing is
-missing, 1 when meetings were flagged (now or by an earlier run), 3 when MongoDB or Zoom did not answer.
+(reconcile.py). ``zoomsymbl status --failed`` lists them afterwards; with ``--digest`` the run's
+``zoom.reconciliation-completed.v1`` is published and the notifier e-mails the tenant's
+administrators (``admin_emails``) the digest, once per window. Exit code 0 when nothing is missing,
+1 when meetings were flagged (now or by an earlier run), 3 when MongoDB, Kafka or Zoom did not answer.
 """
 
 from __future__ import annotations
@@ -12,24 +14,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import date
+from functools import partial
 
 from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.kafka import make_broker, probe_bootstrap
 from zoomsymbl_common.mongo import ensure_indexes, make_mongo
 from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result, UsageError
 from zoomsymbl_common.ops.output import printable
 from zoomsymbl_common.settings import load_settings
 from zoomsymbl_common.tenants import TenantConfig
-from zoomsymbl_common.zoom import ZoomClient, call_with_retries
-from zoomsymbl_common.zoom_quota import ZoomQuota
 
 from zoomsymbl_ingest.backfill import month_windows
 from zoomsymbl_ingest.backfill_command import PREFLIGHT_POLICY, backfill_tenant
-from zoomsymbl_ingest.reconcile import ReconcileReport, Reconciliation
+from zoomsymbl_ingest.producer import Producer
+from zoomsymbl_ingest.reconcile import ReconcileReport, reconcile_and_publish
 from zoomsymbl_ingest.settings import Settings
 
 EXAMPLES = (
     "zoomsymbl reconcile --tenant acme --from 2026-11-01 --to 2026-11-30",
     "zoomsymbl reconcile --from 2026-12-01 --json   # the default tenant, up to today (UTC)",
+    "zoomsymbl reconcile --tenant acme --from 2026-12-02 --to 2026-12-02 --digest   # and e-mail the admins",
 )
 
 
@@ -40,18 +44,32 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         "--from", dest="from_", type=date.fromisoformat, required=True, metavar="DATE", help="first day, YYYY-MM-DD"
     )
     parser.add_argument("--to", type=date.fromisoformat, metavar="DATE", help="last day (default: today, UTC)")
+    parser.add_argument(
+        "--digest",
+        action="store_true",
+        help="publish the run's result to Kafka: the notifier e-mails the tenant's admin_emails (once per window)",
+    )
 
 
-async def reconcile(settings: Settings, tenant: TenantConfig, from_: date, to: date) -> ReconcileReport:
-    """Check MongoDB and the Zoom API, then reconcile ``from_``..``to`` as bulk work in the shared quota."""
+async def reconcile(
+    settings: Settings, tenant: TenantConfig, from_: date, to: date, *, digest: bool = False
+) -> ReconcileReport:
+    """Check MongoDB (and Kafka with ``digest``) and the Zoom API, then reconcile ``from_``..``to`` as bulk work."""
+    if digest:
+        await probe_bootstrap(settings.infra.kafka_bootstrap)
     mongo = make_mongo(settings.infra)
+    producer = Producer(make_broker(settings.infra, "ingest"), settings.infra) if digest else None
     try:
         await ensure_indexes(mongo)
-        quota = ZoomQuota.of_tenant(mongo, tenant)
-        async with ZoomClient(tenant, quota=quota, priority="bulk") as client:
-            await call_with_retries(client.access_token, policy=PREFLIGHT_POLICY)
-            return await Reconciliation(mongo, tenant, client).run(from_, to)
+        publish = None
+        if producer is not None:
+            await producer.wait_connected(timeout=30.0)
+            timeout = max(settings.publish_timeout_seconds, 10.0)
+            publish = partial(producer.publish, timeout=timeout)
+        return await reconcile_and_publish(mongo, tenant, from_, to, publish, preflight=PREFLIGHT_POLICY)
     finally:
+        if producer is not None:
+            await producer.close()
         await mongo.close()
 
 
@@ -78,7 +96,7 @@ def run(args: argparse.Namespace) -> Result:
     except ValueError as exc:
         raise UsageError(str(exc).replace("backfill", "reconciliation")) from None
     tenant = backfill_tenant(args.tenant)
-    report = asyncio.run(reconcile(load_settings(Settings), tenant, args.from_, to))
+    report = asyncio.run(reconcile(load_settings(Settings), tenant, args.from_, to, digest=args.digest))
     missing = report.flagged + report.already_flagged
     if missing == 0:
         return Result(data=report.as_dict(), text=summary(report))

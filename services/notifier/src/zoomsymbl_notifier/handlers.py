@@ -1,4 +1,5 @@
-"""The Kafka side of the notifier: the ``provider.job-status.v1`` and ``meeting.failed.v1`` consumers."""
+"""The Kafka side of the notifier: the ``provider.job-status.v1``, ``meeting.failed.v1`` and
+``zoom.reconciliation-completed.v1`` consumers."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
 from zoomsymbl_common.errors import PoisonInputError
-from zoomsymbl_common.events import Event, JobStatusReported, MeetingFailed
+from zoomsymbl_common.events import Event, JobStatusReported, MeetingFailed, ReconciliationCompleted
 from zoomsymbl_common.kafka import Consumer, topic_name
 
+from zoomsymbl_notifier.digest import Digests
 from zoomsymbl_notifier.pipeline import Pipeline, UnknownJob
 
 log = logging.getLogger("zoomsymbl.notifier.handlers")
 GROUP_ID = "zoomsymbl-notifier"
 # Its own group (under the topic prefix): failure notices never wait for a rebalance of job statuses.
 FAILURES_GROUP_ID = "zoomsymbl-notifier-failures"
+# And one for the reconciliation digests (a few a day per tenant).
+DIGESTS_GROUP_ID = "zoomsymbl-notifier-digests"
 # Give-ups that must not fail the meeting: a job we do not know is not one of our meetings, and
 # exhausted retries (provider or our servers down) are re-driven by the sweeper later.
 _NOT_THE_MEETINGS_FAULT = frozenset({"lookup", "retry", "parse"})
@@ -61,6 +65,12 @@ async def on_failure_given_up(event: Event | None, stage: str, reason: str) -> N
     log.error("meeting failure message given up, no notice sent", extra={**ids, "stage": stage, "reason": reason})
 
 
+async def on_digest_given_up(event: Event | None, stage: str, reason: str) -> None:
+    """No digest for that window (the records stay; ``zoomsymbl status --failed`` lists them): only log."""
+    ids = {"tenant": event.tenant, "window": event.meeting_uuid} if event else {}
+    log.error("reconciliation digest given up", extra={**ids, "stage": stage, "reason": reason})
+
+
 def register_subscribers(
     broker: KafkaBroker, consumer: Consumer, pipeline: Pipeline, session_timeout_ms: int = 10_000
 ) -> None:
@@ -92,3 +102,23 @@ def register_subscribers(
     )
     async def on_meeting_failed_message(msg: KafkaMessage = _RAW_MESSAGE) -> None:
         await consumer.consume(failures, msg.body, MeetingFailed, on_failure, on_failure_given_up)
+
+
+def register_digests(
+    broker: KafkaBroker, consumer: Consumer, digests: Digests, session_timeout_ms: int = 10_000
+) -> None:
+    """Subscribe the reconciliation digests to ``zoom.reconciliation-completed.v1`` under the shared policy."""
+    reconciliations = topic_name(consumer.infra, ReconciliationCompleted.topic)
+
+    @broker.subscriber(
+        reconciliations,
+        group_id=topic_name(consumer.infra, DIGESTS_GROUP_ID),
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=min(3_000, session_timeout_ms // 3),
+    )
+    async def on_reconciliation_message(msg: KafkaMessage = _RAW_MESSAGE) -> None:
+        await consumer.consume(
+            reconciliations, msg.body, ReconciliationCompleted, digests.on_reconciliation, on_digest_given_up
+        )
