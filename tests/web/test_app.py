@@ -1,0 +1,142 @@
+"""The web service against the real MongoDB and S3: a stored meeting's page, its audio, its parts, its downloads."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from pydantic import SecretStr
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.page_tokens import make_page_token, page_url
+from zoomsymbl_common.records import (
+    CONVERSATIONS,
+    INSIGHTS,
+    MEETINGS,
+    ConversationMetadata,
+    Meeting,
+    MeetingObjects,
+    SpeakerMetrics,
+    StoredInsights,
+    StoredObject,
+)
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.tenants import TenantConfig, Tenants
+from zoomsymbl_web.app import build_app
+from zoomsymbl_web.settings import Settings
+
+pytestmark = [pytest.mark.integration]
+
+KEY = "integration-page-key-0123456789"
+AUDIO = b"fLaC" + bytes(range(256)) * 8
+
+
+def _part(index: int, offset: float, speaker: str, channel: int, text: str) -> StoredInsights:
+    message = {"speaker": speaker, "text": text, "start_seconds": 5.0, "end_seconds": 9.0, "channel": channel}
+    return StoredInsights(
+        provider="assemblyai",
+        conversation_id=f"conv-{index}",
+        tenant="acme",
+        meeting_uuid="abc/==",
+        generation=1,
+        job_id=f"job-{index}",
+        part_index=index,
+        part_offset_seconds=offset,
+        insights={
+            "messages": [message],
+            "action_items": [{"text": f"task of part {index}", "assignee": speaker, "start_seconds": 6.0}],
+            "extra": {"source": "AssemblyAI (test)"},
+        },
+        stored_at=datetime.now(tz=UTC),
+    )
+
+
+@pytest.fixture
+async def service(infra: InfraSettings, mongo: Mongo, store: ObjectStore) -> AsyncIterator[str]:
+    settings = Settings(page_key=SecretStr(KEY), infra=infra)
+    tenants = Tenants([TenantConfig(id="acme", zoom_webhook_secret="w" * 20)])
+    server = TestServer(build_app(settings, tenants), host="127.0.0.1")
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+async def _store_meeting(mongo: Mongo, store: ObjectStore) -> None:
+    key = "mixed/acme/abc.flac"
+    await store.put_stream(key, _chunks(AUDIO), content_type="audio/flac")
+    meeting = Meeting(
+        tenant="acme",
+        meeting_uuid="abc/==",
+        generation=1,
+        stage="notified",
+        topic="Quarterly <review>",
+        host_email="host@example.test",
+        start_time=datetime(2026, 12, 1, 9, tzinfo=UTC),
+        duration_seconds=3 * 3600.0,
+        objects=MeetingObjects(mixed=StoredObject(bucket=store.bucket, key=key, size=len(AUDIO))),
+    )
+    conversation = ConversationMetadata(
+        tenant="acme",
+        meeting_uuid="abc/==",
+        source_platform="Zoom Meeting",
+        speakers=[
+            SpeakerMetrics(channel=1, name="Ana", talk_seconds=4.0, silence_ratio=0.9, talk_over_ratio=0.01),
+            SpeakerMetrics(channel=2, name="Bo", talk_seconds=4.0, silence_ratio=0.8, talk_over_ratio=0.02),
+        ],
+    )
+    await mongo.db[MEETINGS].insert_one(meeting.to_document())
+    await mongo.db[CONVERSATIONS].insert_one(conversation.to_document())
+    # Part 1 of the split recording starts 2 hours in; a stale generation must not show.
+    parts = [_part(1, 7200.0, "Bo", 2, "second part"), _part(0, 0.0, "Ana", 1, "first part")]
+    stale = _part(2, 0.0, "Old", 3, "stale generation").model_copy(update={"generation": 0, "conversation_id": "c-old"})
+    await mongo.db[INSIGHTS].insert_many([p.to_document() for p in [*parts, stale]])
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def test_the_page_of_a_stored_meeting_plays_its_audio_and_offsets_its_parts(
+    service: str, mongo: Mongo, store: ObjectStore
+) -> None:
+    await _store_meeting(mongo, store)
+    url = page_url(service, make_page_token(KEY, "acme", "abc/=="))
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{service}/readyz") as resp:
+            assert resp.status == 200, await resp.text()
+        async with session.get(url) as resp:
+            page = await resp.text()
+            assert resp.status == 200, page
+            csp = resp.headers["Content-Security-Policy"]
+        assert "Quarterly &lt;review&gt;" in page and "AssemblyAI (test)" in page
+        assert page.count('<tr class="speaker">') == 2
+        assert "stale generation" not in page
+        # The second part's line and action item sit 2 h later in the meeting than in their part.
+        assert '<li data-t="7205.000" tabindex="0"><time>2:00:05</time><span class="who">Bo</span>' in page
+        assert page.index("first part") < page.index("second part")
+        assert re.search(r'data-t="7206\.000"[^>]*><time>2:00:06</time>', page)
+        found = re.search(r'<audio id="audio" controls preload="metadata" src="([^"]+)"', page)
+        assert found is not None
+        audio_url = found.group(1).replace("&amp;", "&")
+        assert f"media-src {audio_url.split('/')[0]}//{audio_url.split('/')[2]};" in csp
+        async with session.get(audio_url) as resp:
+            assert resp.status == 200 and await resp.read() == AUDIO
+        async with session.get(url + "/transcript.srt") as resp:
+            srt = await resp.text()
+        assert "02:00:05,000 --> 02:00:09,000\nBo: second part" in srt
+        async with session.get(url.replace("/m/", "/m/x", 1)) as resp:
+            assert resp.status == 403
+
+
+async def test_a_meeting_still_being_processed_gets_a_plain_page(service: str, mongo: Mongo) -> None:
+    meeting = Meeting(tenant="acme", meeting_uuid="busy", stage="submitted", topic="Busy one")
+    await mongo.db[MEETINGS].insert_one(meeting.to_document())
+    async with aiohttp.ClientSession() as session:
+        async with session.get(page_url(service, make_page_token(KEY, "acme", "busy"))) as resp:
+            body = await resp.text()
+            assert resp.status == 200
+    assert "still being processed" in body and "<audio" not in body
