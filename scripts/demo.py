@@ -10,9 +10,9 @@ the LLM sandbox; its e-mail says "Source: Zoom transcript". The default tenant a
 sandbox records it (espeak, 48 kHz MP3 mono) and signs ``phone.recording_completed``; its e-mail goes to the phone
 user and says "Source: Zoom Phone call, caller → callee, direction, duration".
 
-    python scripts/demo.py up     start sandboxes + the four services, fire one signed recording.completed
+    python scripts/demo.py up     start sandboxes + the services, fire one signed recording.completed
                                   for a 3-participant meeting, wait for the e-mail, print it and the stages;
-                                  everything keeps running for inspection
+                                  and each meeting's page URL (the web service); everything keeps running
     python scripts/demo.py up --jaeger
                                   the same, the services exporting their spans to a Jaeger (scripts/jaeger.sh up,
                                   reused when one is already running); prints each meeting's trace URL
@@ -53,6 +53,7 @@ PORTS = {
         "submitter": 8082,
         "notifier": 8083,
         "transcriber": 8084,
+        "web": 8085,
     }.items()
 }
 MAILDIR = Path(os.environ.get("ZS_SMTP_MAILDIR", ROOT / ".cache" / "data" / "smtp" / "maildir"))
@@ -182,6 +183,19 @@ async def _wait_mails(topics: dict[str, str], seen_before: set[Path], timeout: f
     return found
 
 
+async def _print_pages(base_url: str, page_key: str, meetings: dict[str, str]) -> None:
+    """Each demo meeting's page (signed with the demo's page key, as the e-mail links it) and how it answers."""
+    import aiohttp
+    from zoomsymbl_common.page_tokens import make_page_token, page_url
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        for tenant, meeting_uuid in meetings.items():
+            url = page_url(base_url, make_page_token(page_key, tenant, meeting_uuid))
+            async with session.get(url) as resp:
+                status = resp.status
+            print(f"demo: meeting page of tenant {tenant!r} (HTTP {status}): {url}")
+
+
 async def up(*, jaeger: bool = False) -> int:
     """Start everything, send the meeting for every tenant, wait for the e-mails."""
     from zoomsymbl_common.mongo import make_mongo
@@ -189,7 +203,7 @@ async def up(*, jaeger: bool = False) -> int:
     from zoomsymbl_common.records import MEETINGS
     from zoomsymbl_common.settings import InfraSettings
     from zoomsymbl_ingest.phone_payload import call_title, phone_call
-    from zoomsymbl_sandbox.stack import Stack, StackConfig
+    from zoomsymbl_sandbox.stack import PAGE_KEY, Stack, StackConfig
     from zoomsymbl_sandbox.zoom import demo_call_spec, demo_meeting_spec
 
     down()
@@ -250,6 +264,7 @@ async def up(*, jaeger: bool = False) -> int:
         doc = await mongo.db[MEETINGS].find_one({"tenant": tenant, "meeting_uuid": spec.uuid})
         if jaeger and doc is not None and doc.get("trace_id"):
             await _print_trace(tenant, str(doc["trace_id"]))
+    await _print_pages(config.url("web"), PAGE_KEY, {tenant: spec.uuid for tenant, spec in specs.items()})
     history = await meeting_history(mongo, f"phone:{call.recording_id}")
     if history is not None:
         print(format_history(history))
@@ -262,8 +277,9 @@ async def up(*, jaeger: bool = False) -> int:
         print(f"demo: no e-mail after 240 s for {missing}; see the logs in {RUN_DIR}", file=sys.stderr)
         return 1
     print(f"demo: all {len(found)} e-mails received {time.monotonic() - started:.1f}s after start.")
-    print("demo: everything keeps running — ingest :8080, notifier :8083, transcriber :8084, Zoom sandbox :9100,")
-    print("      AssemblyAI sandbox :9102, LLM sandbox :9103 (Symbl sandbox :9101 for tenants that choose it);")
+    print("demo: everything keeps running — ingest :8080, notifier :8083, transcriber :8084, web :8085,")
+    print("      Zoom sandbox :9100, AssemblyAI sandbox :9102, LLM sandbox :9103 (Symbl sandbox :9101 for tenants")
+    print("      that choose it);")
     print(
         "      ZOOMSYMBL_MONGO_DATABASE=zoomsymbl_demo uv run zoomsymbl status lists meetings; `make demo-down` stops."
     )

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# `make images`: the five service images built with podman, without Docker and without an image registry
+# `make images`: the six service images built with podman, without Docker and without an image registry
 # (docs/images.md).
 #
-#   bash scripts/images.sh [build]   tools → base → uv image → the five images → their sizes (the default)
+#   bash scripts/images.sh [build]   tools → base → uv image → the six images → their sizes (the default)
 #   bash scripts/images.sh tools     podman, buildah, runc, debootstrap from Debian's packages when missing
 #   bash scripts/images.sh base      only the local base image
 #   bash scripts/images.sh sizes     one line per service image: name, size
@@ -16,7 +16,7 @@
 # defaults (python:3.11.13-slim-bookworm, ghcr.io/astral-sh/uv) are the public images.
 #
 # Settings (environment): IMAGE_TAG (local), DEBIAN_RELEASE (bookworm), DEBIAN_MIRROR, CA_BUNDLE, UV_BIN,
-# SERVICES (all five), IMAGES_CACHE (.cache/images: the rootfs tarball, build logs), PODMAN_RUNTIME (runc:
+# SERVICES (all six), IMAGES_CACHE (.cache/images: the rootfs tarball, build logs), PODMAN_RUNTIME (runc:
 # podman's default crun cannot set rlimits here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +26,8 @@ DEBIAN_RELEASE=${DEBIAN_RELEASE:-bookworm}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 UV_BIN=${UV_BIN:-.cache/tools/bin/uv}
-read -r -a SERVICES <<<"${SERVICES:-ingest mixer submitter notifier transcriber}"
-declare -A PORT=([ingest]=8080 [mixer]=8081 [submitter]=8082 [notifier]=8083 [transcriber]=8084)
+read -r -a SERVICES <<<"${SERVICES:-ingest mixer submitter notifier transcriber web}"
+declare -A PORT=([ingest]=8080 [mixer]=8081 [submitter]=8082 [notifier]=8083 [transcriber]=8084 [web]=8085)
 CACHE=${IMAGES_CACHE:-.cache/images}
 ROOTFS_TAR=$CACHE/debian-$DEBIAN_RELEASE-minbase.tar
 ROOTFS_IMAGE=localhost/zoomsymbl-debian:$DEBIAN_RELEASE

@@ -28,8 +28,11 @@ from zoomsymbl_submitter.app import build_app as build_submitter
 from zoomsymbl_submitter.settings import Settings as SubmitterSettings
 from zoomsymbl_transcriber.app import build_app as build_transcriber
 from zoomsymbl_transcriber.settings import Settings as TranscriberSettings
+from zoomsymbl_web.app import build_app as build_web
+from zoomsymbl_web.settings import Settings as WebSettings
 
 SECRET = "callback-secret-0123456789"
+PAGE_KEY = "page-key-0123456789abcdef"
 # What each service needs besides tenants before it gets as far as opening its resources.
 REQUIRED = {
     "ingest": {},
@@ -40,6 +43,7 @@ REQUIRED = {
     },
     "notifier": {"ZOOMSYMBL_NOTIFIER_CALLBACK_SECRET": SECRET},
     "transcriber": {},
+    "web": {"ZOOMSYMBL_WEB_PAGE_KEY": PAGE_KEY},
 }
 APPS: dict[str, Callable[[InfraSettings], web.Application]] = {
     "ingest": lambda infra: build_ingest(IngestSettings(infra=infra)),
@@ -51,6 +55,7 @@ APPS: dict[str, Callable[[InfraSettings], web.Application]] = {
     ),
     "notifier": lambda infra: build_notifier(NotifierSettings(infra=infra, callback_secret=SecretStr(SECRET))),
     "transcriber": lambda infra: build_transcriber(TranscriberSettings(infra=infra)),
+    "web": lambda infra: build_web(WebSettings(infra=infra, page_key=SecretStr(PAGE_KEY))),
 }
 CONSUMERS = ("mixer", "submitter", "notifier", "transcriber")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
-BASE_PORTS = (9100, 9101, 9102, 9103, 8080, 8081, 8082, 8083, 8084)
+BASE_PORTS = (9100, 9101, 9102, 9103, 8080, 8081, 8082, 8083, 8084, 8085)
 
 
 def free(port: int) -> bool:
@@ -60,6 +61,11 @@ def test_the_demo_prints_the_phone_calls_email_with_its_source(tmp_path: Path) -
     assert f"To: demo-host-{run}@example.test" in phone_mail
     assert "Source: Zoom Phone call, Jack Chill (+12092592844) → Jill Chill (1026), inbound, 0:00:" in phone_mail
     assert "demo: all 4 e-mails received" in out
+    # Each meeting's page on the web service, signed with the demo's page key (issue 19).
+    for tenant in ("demo", "local", "zoomtx"):
+        assert re.search(
+            rf"demo: meeting page of tenant '{tenant}' \(HTTP 200\): http://127\.0\.0\.1:\d+/m/[\w.-]+\n", out
+        ), tenant
     # The zoom source: the zoomtx tenant's e-mail, made from Zoom's own transcript and saying so.
     assert "demo: ingest answered 200 to recording.transcript_completed for tenant 'zoomtx'" in out
     zoom_mail = out.split("demo: e-mail for tenant 'zoomtx':", 1)[1].split("=" * 78)[1]

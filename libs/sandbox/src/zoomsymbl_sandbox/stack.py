@@ -1,4 +1,4 @@
-"""The whole pipeline as separate processes: SANDBOX servers + the four services (demo and e2e tests).
+"""The whole pipeline as separate processes: SANDBOX servers + the services (demo and e2e tests).
 
 Every process is started with ``sys.executable -m …``, logs to ``<run_dir>/<name>.log`` and has its
 PID in ``<run_dir>/<name>.pid``. The services are configured exactly as in production — environment
@@ -24,10 +24,11 @@ from typing import Any, Literal
 
 import aiohttp
 
-SERVICES = ("ingest", "mixer", "submitter", "notifier", "transcriber")
+SERVICES = ("ingest", "mixer", "submitter", "notifier", "transcriber", "web")
 SANDBOXES = ("zoom", "symbl", "assemblyai", "llm", "otlp")
 HOST = "127.0.0.1"
 CALLBACK_SECRET = "stack-callback-secret-0123456789"  # noqa: S105 - sandbox-only value
+PAGE_KEY = "stack-page-key-0123456789abcdef"  # sandbox-only: signs (notifier) and opens (web) the meeting pages
 
 
 def free_port() -> int:
@@ -129,6 +130,10 @@ def service_env(config: StackConfig, service: str) -> dict[str, str]:
         env["ZOOMSYMBL_NOTIFIER_SMTP_HOST"] = HOST
         env["ZOOMSYMBL_NOTIFIER_SMTP_PORT"] = str(config.smtp_port)
         env["ZOOMSYMBL_NOTIFIER_MAIL_FROM"] = "zoomsymbl@localhost"
+        env["ZOOMSYMBL_NOTIFIER_PAGE_KEY"] = PAGE_KEY
+        env["ZOOMSYMBL_NOTIFIER_PAGE_BASE_URL"] = config.url("web")
+    if service == "web":
+        env["ZOOMSYMBL_WEB_PAGE_KEY"] = PAGE_KEY
         env["ZOOMSYMBL_NOTIFIER_PAGE_KEY"] = config.page_key
         env["ZOOMSYMBL_NOTIFIER_PAGE_BASE_URL"] = config.url("web")
     return {**env, **config.env}
