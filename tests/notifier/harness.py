@@ -41,6 +41,8 @@ AAI_KEY = "sandbox-assemblyai-key"
 HOST = "host@example.com"
 ARCHIVE = "archive@example.com"
 SPEAKERS = (("Elisa L", "elisa@example.com"), ("Bob K", "bob@example.com"))
+PAGE_KEY = "notifier-tests-page-key-0123456789"
+PAGE_BASE_URL = "https://zoomsymbl.example.com"
 
 
 @dataclass
@@ -94,6 +96,8 @@ def make_settings(infra: InfraSettings, smtp_port: int, **overrides: Any) -> Set
         "sweeper_interval_seconds": 0.2,
         # Generous for a loaded test machine; the 503-after-deadline path has its own tests.
         "callback_deadline_seconds": 5.0,
+        "page_key": SecretStr(PAGE_KEY),
+        "page_base_url": PAGE_BASE_URL,
     }
     return Settings(**(fields | overrides))
 

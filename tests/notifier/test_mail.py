@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from zoomsymbl_common.providers.base import Insights
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_notifier.mail import (
@@ -24,9 +25,9 @@ from zoomsymbl_notifier.mail import (
     message_id,
     valid_address,
 )
-from zoomsymbl_notifier.meetings import MeetingFacts
+from zoomsymbl_notifier.meetings import MeetingFacts, Speaker
 from zoomsymbl_notifier.pipeline import envelope_for
-from zoomsymbl_notifier.report import Report
+from zoomsymbl_notifier.report import Report, meeting_report
 
 from tests.notifier.harness import make_settings
 from tests.notifier.harness_smtp import SmtpSink, free_port
@@ -42,6 +43,9 @@ def _parse(raw: bytes) -> email.message.EmailMessage:
 def test_message_has_text_html_and_the_transcript_attached() -> None:
     msg = _parse(compose(REPORT, ENVELOPE, "<id-1@zoomsymbl.test>"))
     assert msg.get_content_type() == "multipart/mixed"
+    assert [part.get_content_type() for part in msg.walk()] == [
+        "multipart/mixed", "multipart/alternative", "text/plain", "text/html", "text/plain"
+    ], "no chart, no image part"  # fmt: skip
     assert msg["Message-ID"] == "<id-1@zoomsymbl.test>"
     assert msg["Auto-Submitted"] == "auto-generated"
     assert (msg["To"], msg["Cc"]) == ("host@example.com", "archive@example.com")
@@ -51,6 +55,27 @@ def test_message_has_text_html_and_the_transcript_attached() -> None:
     attachments = list(msg.iter_attachments())
     assert [a.get_filename() for a in attachments] == ["transcript.txt"]
     assert attachments[0].get_content().splitlines() == ["[0:00:01] Ann: hi"]
+
+
+def test_the_report_links_the_page_in_both_parts_and_shows_the_chart_inline_in_the_html() -> None:
+    link = "https://zoomsymbl.example.com/m/abc.def"
+    facts = MeetingFacts(topic="Sync", speakers=(Speaker(1, "Ann", 90.0), Speaker(2, "Ben", 30.0)))
+    report = meeting_report(Insights(), facts, 0, [], link)
+    assert report.chart is not None
+    msg = _parse(compose(report, ENVELOPE, "<id-2@zoomsymbl.test>"))
+    assert [part.get_content_type() for part in msg.walk()] == [
+        "multipart/mixed", "multipart/alternative", "text/plain", "multipart/related", "text/html", "image/png",
+        "text/plain",
+    ]  # fmt: skip
+    plain, html = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert plain is not None and f"See and hear the meeting: {link}" in plain.get_content()
+    assert html is not None and f'<a href="{link}">See and hear the meeting</a>' in html.get_content()
+    [image] = [part for part in msg.walk() if part.get_content_type() == "image/png"]
+    assert image["Content-ID"] == f"<{report.chart.cid}>"
+    assert f'src="cid:{report.chart.cid}"' in html.get_content()
+    assert image.get_content_disposition() == "inline"
+    assert image.get_content() == report.chart.png
+    assert [a.get_filename() for a in msg.iter_attachments()] == ["transcript.txt"], "the chart is no attachment"
 
 
 def test_non_ascii_subject_and_names_survive_the_trip() -> None:

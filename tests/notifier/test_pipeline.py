@@ -7,13 +7,20 @@ Symbl sandbox calls them as Symbl would.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
+import logging
+import time
+from urllib.parse import unquote
 
 import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 from zoomsymbl_common.events import MeetingFailed, RecordingCompleted
 from zoomsymbl_common.limiter import Limiter
+from zoomsymbl_common.logs import JsonFormatter
 from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.page_tokens import PAGE_PATH, verify_page_token
 from zoomsymbl_common.providers.pool import ProviderPool
 from zoomsymbl_common.records import EMAILS
 from zoomsymbl_common.tenants import TenantConfig
@@ -22,7 +29,7 @@ from zoomsymbl_notifier.pipeline import ran_as
 from zoomsymbl_sandbox.provider_testkit import CallbackReceiver
 
 from tests.notifier.conftest import Notifier
-from tests.notifier.harness import ACCOUNT, ARCHIVE, HOST, make_tenant
+from tests.notifier.harness import ACCOUNT, ARCHIVE, HOST, PAGE_BASE_URL, PAGE_KEY, TENANT, make_tenant
 from tests.support.eventually import eventually
 
 pytestmark = pytest.mark.integration
@@ -58,6 +65,39 @@ async def test_completed_meeting_is_emailed_to_host_and_extra_recipients(notifie
     [ready] = notifier.ready
     assert ready.conversation_ids == (job.conversation_id,) and ready.counts["messages"] == 2
     assert (await Limiter(notifier.mongo, ACCOUNT).snapshot())["in_flight"] == 0
+
+
+async def test_the_email_links_the_meeting_page_and_the_token_stays_out_of_logs_and_events(
+    notifier: Notifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await notifier.submitter.meeting("m-link", topic="Weekly sync")
+    job = await notifier.submitter.submit("m-link")
+    await notifier.processed(job)
+
+    [message] = notifier.smtp.messages
+    [line] = [x for x in _text(message).splitlines() if x.startswith("See and hear the meeting: ")]
+    link = line.removeprefix("See and hear the meeting: ")
+    assert link.startswith(f"{PAGE_BASE_URL}{PAGE_PATH}")
+    token = unquote(link.removeprefix(f"{PAGE_BASE_URL}{PAGE_PATH}"))
+    claim = verify_page_token(PAGE_KEY, token)
+    assert claim is not None and (claim.tenant, claim.meeting_uuid) == (TENANT, "m-link")
+    assert abs(claim.expires - (time.time() + 30 * 86_400)) < 600, "the tenant's default page_link_days"
+    html = message.get_body(preferencelist=("html",))
+    assert html is not None and f'href="{link}"' in html.get_content()
+    [image] = [part for part in message.walk() if part.get_content_type() == "image/png"]
+    assert f'src="cid:{image["Content-ID"].strip("<>")}"' in html.get_content()
+
+    recorded = await notifier.mongo.db[EMAILS].find_one({"meeting_uuid": "m-link", "kind": "report"})
+    assert recorded is not None, "the outbox holds the message as sent"
+    assert line in _text(email.message_from_bytes(recorded["raw"], policy=email.policy.default))
+    [ready] = notifier.ready
+    assert token not in ready.model_dump_json() and link not in ready.model_dump_json()
+    assert caplog.records, "the flow logged"
+    for record in caplog.records:
+        assert token not in record.getMessage() and token not in str(record.__dict__), record.getMessage()
+    leak = logging.LogRecord("zoomsymbl.test", logging.INFO, __file__, 1, "oops %s", (link,), None)
+    assert token not in JsonFormatter().format(leak), "the token is registered with the redactor"
 
 
 async def test_ten_duplicate_completed_callbacks_send_one_email_and_free_one_slot(

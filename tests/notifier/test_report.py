@@ -111,3 +111,50 @@ def test_a_summary_by_topic_and_items_with_speakers_times_and_owner_addresses() 
     assert "[0:00:16] Send the notes (owner: Elisa L <elisa@x.test>)" in text
     assert "Decisions\n  - [0:00:08] Jean-Luc: Ship on Friday." in text
     assert "Follow-ups\n  - (unavailable: insights engine answered HTTP 503)" in text
+
+
+LINK = "https://zoomsymbl.example.com/m/tok.en-_"
+
+
+def test_the_page_link_is_near_the_top_of_both_parts() -> None:
+    report = meeting_report(INSIGHTS, FACTS, 0, [], LINK)
+    lines = report.text.splitlines()
+    assert lines[:3] == ["Here is what was said in Q3 <planning>.", "", f"See and hear the meeting: {LINK}"]
+    intro = report.html.index("Here is what was said")
+    assert report.html.index(f'<a href="{LINK}">See and hear the meeting</a>') > intro
+    assert report.html.index(f'<a href="{LINK}">') < report.html.index("<h2>Summary</h2>")
+
+
+def test_without_a_page_link_the_report_is_as_before() -> None:
+    report = meeting_report(INSIGHTS, FACTS, 0, [])
+    assert "See and hear" not in report.text and "See and hear" not in report.html
+    assert report.text.splitlines()[:3] == ["Here is what was said in Q3 <planning>.", "", "Summary"]
+
+
+def test_the_chart_opens_the_html_part_longest_talker_first_with_an_escaped_legend() -> None:
+    facts = MeetingFacts(
+        topic="Sync",
+        speakers=(Speaker(1, "Ann <img src=x>", 30.0), Speaker(2, "", 90.0), Speaker(3, "Cy", None)),
+    )
+    report = meeting_report(INSIGHTS, facts, 0, [], LINK)
+    assert report.chart is not None and report.chart.png.startswith(b"\x89PNG")
+    body = report.html.split("<body>", 1)[1]
+    assert body.startswith(f'<p><img src="cid:{report.chart.cid}" width="240" height=')
+    legend = body[: body.index("Here is what was said")]
+    assert "<img src=x>" not in report.html and "Ann &lt;img src=x&gt;" in legend
+    assert legend.index("Channel 2") < legend.index("Ann &lt;img"), "sorted by talk time"
+    assert "0:01:30</td><td>75%" in legend and "0:00:30</td><td>25%" in legend
+    assert "background:#1f77b4" in legend.split("Channel 2")[0], "the longest bar's colour beside its name"
+    assert "Cy" not in legend, "a speaker without measured talk time has no bar"
+
+
+def test_no_chart_without_talk_time_measures() -> None:
+    mono = MeetingFacts(topic="Call", speakers=(Speaker(1, "Caller", None),))
+    for facts in (mono, MeetingFacts(topic="Empty"), MeetingFacts(speakers=(Speaker(1, "A", 0.0),))):
+        report = meeting_report(INSIGHTS, facts, 0, [], LINK)
+        assert report.chart is None and "cid:" not in report.html
+
+
+def test_the_failure_notice_has_neither_link_nor_chart() -> None:
+    notice = failure_notice(FACTS, 0, "broken")
+    assert notice.chart is None and "http" not in notice.text and "<a " not in notice.html

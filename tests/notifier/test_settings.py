@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from zoomsymbl_common.errors import ConfigError
+from zoomsymbl_common.service import EXIT_CONFIG, load_or_exit
 from zoomsymbl_common.settings import load_settings
 from zoomsymbl_notifier.settings import Settings
 
@@ -26,3 +27,50 @@ def test_missing_or_invalid_values_name_the_variable(monkeypatch: pytest.MonkeyP
     with pytest.raises(ConfigError) as caught:
         load_settings(Settings)
     assert set(caught.value.variables) == {"ZOOMSYMBL_NOTIFIER_CALLBACK_SECRET", "ZOOMSYMBL_NOTIFIER_SMTP_SECURITY"}
+
+
+@pytest.fixture
+def base_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.setenv("ZOOMSYMBL_NOTIFIER_CALLBACK_SECRET", "a-secret-of-at-least-16-bytes")
+    for name in ("ZOOMSYMBL_NOTIFIER_PAGE_KEY", "ZOOMSYMBL_NOTIFIER_PAGE_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_without_a_page_key_there_is_no_link_and_no_base_url_is_needed(base_env: pytest.MonkeyPatch) -> None:
+    settings = load_settings(Settings)
+    assert settings.page_key.get_secret_value() == "" and settings.page_base_url == ""
+
+
+def test_a_page_key_needs_a_base_url_or_the_notifier_stops_with_exit_code_2(
+    base_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base_env.setenv("ZOOMSYMBL_NOTIFIER_PAGE_KEY", "a-page-key-of-at-least-16-bytes")
+    with pytest.raises(SystemExit) as exited:
+        load_or_exit("notifier", Settings)
+    assert exited.value.code == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "ZOOMSYMBL_NOTIFIER_PAGE_BASE_URL" in err and "a-page-key" not in err
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["zoomsymbl.example.com", "ftp://zoomsymbl.example.com", "https://", "https://u:p@h.example", "https://h/?a=1"],
+)
+def test_the_base_url_must_be_http_or_https_with_a_host(base_env: pytest.MonkeyPatch, url: str) -> None:
+    base_env.setenv("ZOOMSYMBL_NOTIFIER_PAGE_KEY", "a-page-key-of-at-least-16-bytes")
+    base_env.setenv("ZOOMSYMBL_NOTIFIER_PAGE_BASE_URL", url)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(Settings)
+    assert caught.value.variables == ("ZOOMSYMBL_NOTIFIER_PAGE_BASE_URL",)
+
+
+def test_a_short_page_key_is_refused_and_a_good_base_url_is_kept_without_its_slash(
+    base_env: pytest.MonkeyPatch,
+) -> None:
+    base_env.setenv("ZOOMSYMBL_NOTIFIER_PAGE_BASE_URL", "https://zoomsymbl.example.com/")
+    assert load_settings(Settings).page_base_url == "https://zoomsymbl.example.com"
+    base_env.setenv("ZOOMSYMBL_NOTIFIER_PAGE_KEY", "short")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(Settings)
+    assert caught.value.variables == ("ZOOMSYMBL_NOTIFIER_PAGE_KEY",)
