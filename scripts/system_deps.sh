@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The Debian packages the tests, the demo and the benchmarks call: ffmpeg/ffprobe (the mixer, the
-# sandboxes' media), espeak-ng (the Zoom sandbox's spoken tracks), curl (the download baseline).
+# sandboxes' media), espeak-ng (the Zoom sandbox's spoken tracks), curl (the download baseline), chromium and
+# chromium-driver (the meeting page's browser test, tests/e2e/test_demo.py).
 # Installs what is missing with apt-get when it can (root, or passwordless sudo); otherwise says
 # exactly what to install and fails.
 set -euo pipefail
 
-declare -A package_of=([ffmpeg]=ffmpeg [ffprobe]=ffmpeg [espeak-ng]=espeak-ng [curl]=curl)
+declare -A package_of=([ffmpeg]=ffmpeg [ffprobe]=ffmpeg [espeak-ng]=espeak-ng [curl]=curl [chromium]=chromium
+  [chromedriver]=chromium-driver)
 missing=()
-for tool in ffmpeg ffprobe espeak-ng curl; do
+for tool in ffmpeg ffprobe espeak-ng curl chromium chromedriver; do
   command -v "$tool" >/dev/null || missing+=("${package_of[$tool]}")
 done
 if ((${#missing[@]} == 0)); then

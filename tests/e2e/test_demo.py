@@ -13,12 +13,19 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from zoomsymbl_sandbox.zoom_specs import DEMO_SPEECH
+
+from tests.support.eventually import eventually
+from tests.support.webdriver import ELEMENT, browser_paths, chromium
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
+DEMO_SPEAKERS = [name for name, *_ in DEMO_SPEECH]  # the demo meeting's three participants
 BASE_PORTS = (9100, 9101, 9102, 9103, 8080, 8081, 8082, 8083, 8084, 8085)
 
 
@@ -39,22 +46,35 @@ def port_shift() -> int:
     raise RuntimeError("no free block of demo ports")
 
 
-def test_the_demo_prints_the_phone_calls_email_with_its_source(tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class DemoRun:
+    """What ``scripts/demo.py up`` printed; its services keep running until the module's tests are done."""
+
+    out: str
+    run: str
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     run = uuid.uuid4().hex[:8]
     env = {
         **os.environ,
-        "ZS_DEMO_RUN_DIR": str(tmp_path / "demo"),
+        "ZS_DEMO_RUN_DIR": str(tmp_path_factory.mktemp("demo")),
         "ZS_DEMO_NAME": f"demotest{run}",
         "ZS_DEMO_PORT_SHIFT": str(port_shift()),
         "ZS_DEMO_HOST_EMAIL": f"demo-host-{run}@example.test",
     }
-    demo = [sys.executable, str(ROOT / "scripts" / "demo.py")]
+    script = [sys.executable, str(ROOT / "scripts" / "demo.py")]
     try:
-        result = subprocess.run([*demo, "up"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=500)
+        result = subprocess.run([*script, "up"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=500)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        yield DemoRun(result.stdout, run)
     finally:
-        subprocess.run([*demo, "down"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    out = result.stdout
+        subprocess.run([*script, "down"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_the_demo_prints_the_phone_calls_email_with_its_source(demo: DemoRun) -> None:
+    out, run = demo.out, demo.run
     assert "demo: ingest answered 200 to phone.recording_completed for tenant 'demo'" in out
     assert "demo: e-mail of the Zoom Phone call (tenant 'demo'):" in out
     phone_mail = out.split("demo: e-mail of the Zoom Phone call (tenant 'demo'):", 1)[1]
@@ -71,3 +91,66 @@ def test_the_demo_prints_the_phone_calls_email_with_its_source(tmp_path: Path) -
     zoom_mail = out.split("demo: e-mail for tenant 'zoomtx':", 1)[1].split("=" * 78)[1]
     assert "Subject: Meeting summary: Release planning (Zoom transcript)" in zoom_mail
     assert "Source: Zoom transcript" in zoom_mail and "Elisa L: Can we ship the release on Friday?" in zoom_mail
+
+
+def page_url(out: str, tenant: str) -> str:
+    found = re.search(rf"demo: meeting page of tenant '{tenant}' \(HTTP 200\): (http://\S+/m/\S+)\n", out)
+    assert found, f"no page URL printed for {tenant!r}"
+    return found.group(1)
+
+
+def altered(url: str) -> str:
+    """The URL with one character of the token's MAC changed (still a well-formed token)."""
+    last = url[-1]
+    return url[:-1] + ("A" if last != "A" else "B")
+
+
+async def test_the_demo_meetings_page_in_headless_chromium(demo: DemoRun) -> None:
+    """Issue 19's browser test: console clean, one timeline row per participant, an action item seeks the
+    audio, the search highlights, an altered token gets 403; a screenshot is saved under .cache/."""
+    if browser_paths() is None:
+        pytest.fail("chromium and chromium-driver are missing: make system-deps installs them")
+    url = page_url(demo.out, "demo")
+    async with chromium(ROOT / ".cache" / "browser" / "chromedriver.log") as browser:
+        await browser.go(url)
+        assert await browser.run("return document.readyState") == "complete"
+        rows = await browser.run(
+            "return Array.from(document.querySelectorAll('#timeline tr.speaker th'), th => th.textContent)"
+        )
+        assert sorted(rows) == sorted(DEMO_SPEAKERS)
+
+        items = await browser.find_all("#action-items li[data-t]")
+        assert items, "the demo meeting has action items with a time"
+        start = float(await browser.run("return arguments[0].getAttribute('data-t')", {ELEMENT: items[-1]}))
+        assert start > 0
+        await browser.click(items[-1])
+        current = await eventually(
+            lambda: browser.run("return document.getElementById('audio').currentTime"),
+            lambda t: abs(float(t) - start) < 0.5,
+            timeout=10,
+            what="the audio at the action item's start",
+        )
+        assert abs(float(current) - start) < 0.5
+
+        [search] = await browser.find_all("#search")
+        await browser.type_into(search, "friday")
+        marks = await eventually(
+            lambda: browser.run("return Array.from(document.querySelectorAll('#lines mark'), m => m.textContent)"),
+            bool,
+            timeout=10,
+            what="highlighted matches",
+        )
+        assert all(m.lower() == "friday" for m in marks)
+        assert (await browser.run("return document.getElementById('hits').textContent")).endswith(
+            "match" if len(marks) == 1 else "matches"
+        )
+        await browser.screenshot(ROOT / ".cache" / "browser" / "meeting-page.png")
+        errors = [e for e in await browser.console() if e.get("level") == "SEVERE"]
+        assert errors == []
+
+        await browser.go(altered(url))
+        status = await browser.run("return performance.getEntriesByType('navigation')[0].responseStatus")
+        assert status == 403
+        assert await browser.run("return document.title") == "Link not valid"
+        body = await browser.run("return document.body.textContent")
+        assert "Release planning" not in body and "Elisa" not in body  # nothing of the meeting
