@@ -21,7 +21,9 @@ TRANSCRIBER_VALUES = ROOT / "deploy" / "helm" / "examples" / "transcriber-values
 # `make helm` builds .cache/bin/helm (Helm 4); ZS_HELM names another build to prove the chart with (Helm 3).
 HELM = Path(os.environ.get("ZS_HELM") or ROOT / ".cache" / "bin" / "helm")
 # Every service: a folder under services/ with a Dockerfile, and a values block of the chart.
-SERVICES = ("ingest", "mixer", "submitter", "notifier", "transcriber")
+SERVICES = ("ingest", "mixer", "submitter", "notifier", "transcriber", "web")
+# Services that talk to Kafka (the web service only reads MongoDB and signs S3 URLs: no Kafka credentials).
+KAFKA_SERVICES = tuple(s for s in SERVICES if s != "web")
 # Services the chart renders only when <service>.enabled (off by default: most tenants use a SaaS provider).
 OPTIONAL_SERVICES = ("transcriber",)
 # Services the chart renders with its defaults.

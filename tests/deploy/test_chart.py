@@ -256,6 +256,7 @@ TENANT_SECRETS_USED = {
     "submitter": {"symbl_app_secret", "assemblyai_api_key"},
     "notifier": {"symbl_app_secret", "assemblyai_api_key", "llm_api_key"},
     "transcriber": set(),
+    "web": set(),
 }
 
 
@@ -317,6 +318,28 @@ def test_generated_callback_secret_is_long_enough_for_the_submitter(defaults: Re
     assert len(data["callback-secret"]) >= 16
 
 
+def test_notifier_and_web_share_one_page_key_from_the_secret(defaults: Rendered) -> None:
+    data = defaults.secret_data(f"{RELEASE}-zoomsymbl-secrets")
+    assert len(data["page-key"]) >= 16 and data["page-key"] != data["callback-secret"]
+    ref = {"secretKeyRef": {"name": f"{RELEASE}-zoomsymbl-secrets", "key": "page-key"}}
+    assert defaults.container_env("notifier")["ZOOMSYMBL_NOTIFIER_PAGE_KEY"] == ref
+    assert defaults.container_env("web")["ZOOMSYMBL_WEB_PAGE_KEY"] == ref
+    given = render(sets={"secrets.pageKey": "page-key-of-my-own-0123"}).secret_data(f"{RELEASE}-zoomsymbl-secrets")
+    assert given["page-key"] == "page-key-of-my-own-0123"
+    assert run_helm(template_args(sets={"secrets.pageKey": "short"}), check=False).returncode != 0
+
+
+def test_the_links_in_the_emails_point_at_the_ingress_host_unless_web_public_url_says_otherwise(
+    defaults: Rendered,
+) -> None:
+    assert defaults.container_env("notifier")["ZOOMSYMBL_NOTIFIER_PAGE_BASE_URL"] == "https://zoomsymbl.example.com"
+    own = render(sets={"ingress.host": "meet.example.org"}).container_env("notifier")
+    assert own["ZOOMSYMBL_NOTIFIER_PAGE_BASE_URL"] == "https://meet.example.org"
+    public = render(sets={"web.publicUrl": "https://pages.example.org/"}).container_env("notifier")
+    assert public["ZOOMSYMBL_NOTIFIER_PAGE_BASE_URL"] == "https://pages.example.org"
+    assert "ZOOMSYMBL_WEB_PUBLIC_URL" not in defaults.container_env("web")
+
+
 def test_topics_job_runs_the_topics_tool_before_install_and_upgrade(production: Rendered) -> None:
     job = production.one("Job", "topics")
     annotations = job["metadata"]["annotations"]
@@ -343,11 +366,12 @@ def test_autoscaling_replaces_replicas_and_pdbs_follow_the_minimum(defaults: Ren
     assert {m["metadata"]["name"] for m in defaults.of_kind("PodDisruptionBudget")} == {
         f"{RELEASE}-zoomsymbl-ingest",
         f"{RELEASE}-zoomsymbl-notifier",
+        f"{RELEASE}-zoomsymbl-web",
     }
     assert defaults.of_kind("HorizontalPodAutoscaler") == []
     hpas = {m["spec"]["scaleTargetRef"]["name"] for m in production.of_kind("HorizontalPodAutoscaler")}
     assert hpas == {f"{RELEASE}-zoomsymbl-{s}" for s in ("ingest", "mixer", "submitter")}
-    assert len(production.of_kind("PodDisruptionBudget")) == 4
+    assert len(production.of_kind("PodDisruptionBudget")) == 5
 
 
 def test_autoscaled_deployments_start_at_the_hpa_minimum(every_service: Rendered, production: Rendered) -> None:
@@ -440,6 +464,7 @@ def test_ingress_exposes_only_the_webhook_paths(production: Rendered) -> None:
         "/webhooks/zoom": f"{RELEASE}-zoomsymbl-ingest",
         "/webhooks/symbl": f"{RELEASE}-zoomsymbl-notifier",
         "/webhooks/assemblyai": f"{RELEASE}-zoomsymbl-notifier",
+        "/m/": f"{RELEASE}-zoomsymbl-web",
     }
     assert ingress["spec"]["tls"] == [{"hosts": ["zoomsymbl.example.com"], "secretName": "zoomsymbl-tls"}]
 
@@ -484,7 +509,7 @@ def test_network_policies_admit_webhooks_only_to_the_webhook_services(production
     ingress_ns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
     for service, policy in policies.items():
         sources = [peer for rule in policy["spec"]["ingress"] for peer in rule["from"]]
-        assert (ingress_ns in sources) == (service in ("ingest", "notifier")), service
+        assert (ingress_ns in sources) == (service in ("ingest", "notifier", "web")), service
         assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
         assert policy["spec"]["egress"][0]["ports"][0] == {"port": 53, "protocol": "UDP"}
 

@@ -10,6 +10,7 @@ from zoomsymbl_common.settings import InfraSettings
 
 from tests.deploy.helm_chart import (
     EVERY_SERVICE,
+    KAFKA_SERVICES,
     KUBE_VERSIONS,
     PRODUCTION_VALUES,
     SERVICES,
@@ -41,7 +42,7 @@ def sasl() -> Rendered:
 
 def kafka_pods(rendered: Rendered) -> dict[str, Manifest]:
     """Pod spec of every service Deployment and of the topics Job, by component."""
-    pods = {service: rendered.one("Deployment", service)["spec"]["template"]["spec"] for service in SERVICES}
+    pods = {service: rendered.one("Deployment", service)["spec"]["template"]["spec"] for service in KAFKA_SERVICES}
     return pods | {"topics": rendered.one("Job", "topics")["spec"]["template"]["spec"]}
 
 
@@ -73,7 +74,7 @@ def test_plaintext_by_default_with_nothing_mounted() -> None:
 
 def test_sasl_ssl_reaches_every_service_and_the_topics_job(sasl: Rendered, monkeypatch: pytest.MonkeyPatch) -> None:
     pods = kafka_pods(sasl)
-    assert set(pods) == {*SERVICES, "topics"}
+    assert set(pods) == {*KAFKA_SERVICES, "topics"}
     for where, pod in pods.items():
         env = kafka_env(pod)
         assert env["ZOOMSYMBL_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", where
@@ -92,7 +93,7 @@ def test_sasl_ssl_reaches_every_service_and_the_topics_job(sasl: Rendered, monke
 
 def test_each_component_can_log_in_as_its_own_user() -> None:
     # Least privilege: one principal per service and one for the topics Job, each with the ACLs of its row.
-    components = (*SERVICES, "topics")
+    components = (*KAFKA_SERVICES, "topics")
     users = {
         f"kafka.security.users.{c}.{field}": f"zoomsymbl-{c}"
         for c in components
@@ -194,3 +195,11 @@ def test_secured_rendering_validates_against_the_kubernetes_schema(sasl: Rendere
     mtls = render(sets=MTLS | EVERY_SERVICE, kube=kube)
     for manifest in [*sasl.of_kind("Deployment"), *sasl.of_kind("Job"), *mtls.of_kind("Deployment")]:
         kv.validate(manifest, kube, strict=True)
+
+
+def test_the_web_pod_holds_no_kafka_credentials(sasl: Rendered) -> None:
+    # The web service faces the internet and reads only MongoDB and S3: no SCRAM password, CA or client key.
+    assert set(SERVICES) - set(KAFKA_SERVICES) == {"web"}
+    pod = sasl.one("Deployment", "web")["spec"]["template"]["spec"]
+    assert kafka_env(pod) == {}
+    assert not {v["name"] for v in pod["volumes"]} & {"kafka-ca", "kafka-client-cert"}

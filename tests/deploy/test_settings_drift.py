@@ -18,7 +18,16 @@ from pydantic_settings import BaseSettings
 from zoomsymbl_common.settings import InfraSettings, env_name
 from zoomsymbl_common.tenants import TenantConfig, _SingleTenantEnv, load_tenants
 
-from tests.deploy.helm_chart import CHART, EVERY_SERVICE, PRODUCTION_VALUES, SERVICES, Rendered, load_values, render
+from tests.deploy.helm_chart import (
+    CHART,
+    EVERY_SERVICE,
+    KAFKA_SERVICES,
+    PRODUCTION_VALUES,
+    SERVICES,
+    Rendered,
+    load_values,
+    render,
+)
 
 OTEL_VARS = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"}
 # Set by the chart only to be expanded as $(VAR) inside another variable (OTEL_RESOURCE_ATTRIBUTES).
@@ -26,7 +35,7 @@ EXPANSION_ONLY = {"POD_NAME", "POD_NAMESPACE"}
 # Fields the chart must never expose, with the reason.
 NOT_IN_CHART: dict[str, str] = {}
 # Settings filled from other values than <svc>.settings (they must not appear twice).
-DERIVED = {"http_host", "http_port", "scratch_dir", "work_dir", "smtp_ca_file", "model_dir"}
+DERIVED = {"http_host", "http_port", "scratch_dir", "work_dir", "smtp_ca_file", "model_dir", "page_base_url"}
 # Kafka over SASL_SSL (docs/kafka-security.md): the password from a Secret the release does not own.
 KAFKA_SASL = {
     "kafka.security.protocol": "SASL_SSL",
@@ -34,6 +43,7 @@ KAFKA_SASL = {
     "kafka.security.existingSecret": "zoomsymbl-kafka-user",
     "kafka.security.ca.secretName": "zoomsymbl-kafka-cluster-ca-cert",
 }
+_KAFKA_SECURITY = ("ZOOMSYMBL_KAFKA_SECURITY_", "ZOOMSYMBL_KAFKA_SASL_", "ZOOMSYMBL_KAFKA_SSL_")
 EXTERNAL_SECRETS = {"zoomsymbl-kafka-user": {"password": "kafka-scram-password"}}
 FULL_SECRETS = {
     "secrets.mongoUri": "mongodb://user:pw@mongo:27017/",
@@ -84,6 +94,9 @@ def read_vars(cls: type[BaseSettings]) -> dict[str, bool]:
 def service_vars(service: str) -> dict[str, bool]:
     """Everything ``service`` reads from its environment (env var → secret?)."""
     names = read_vars(settings_class(service)) | read_vars(InfraSettings)
+    if service not in KAFKA_SERVICES:
+        # Kafka's connection security is set only where Kafka is used (the web service gets no credentials).
+        names = {name: secret for name, secret in names.items() if not name.startswith(_KAFKA_SECURITY)}
     names["ZOOMSYMBL_TENANTS_FILE"] = False
     return names | dict.fromkeys(OTEL_VARS, False)
 
@@ -155,9 +168,10 @@ def test_rendered_environment_validates_as_the_service_settings(
     infra = InfraSettings()
     assert infra.mongo_uri.get_secret_value() == FULL_SECRETS["secrets.mongoUri"]
     assert infra.kafka_bootstrap == "zoomsymbl-kafka-kafka-bootstrap.kafka.svc:9092"
-    assert (infra.kafka_security_protocol, infra.kafka_sasl_username) == ("SASL_SSL", "zoomsymbl")
-    assert infra.kafka_sasl_password.get_secret_value() == "kafka-scram-password"
-    assert infra.kafka_ssl_ca_file.startswith("/etc/zoomsymbl/")
+    if service in KAFKA_SERVICES:
+        assert (infra.kafka_security_protocol, infra.kafka_sasl_username) == ("SASL_SSL", "zoomsymbl")
+        assert infra.kafka_sasl_password.get_secret_value() == "kafka-scram-password"
+        assert infra.kafka_ssl_ca_file.startswith("/etc/zoomsymbl/")
     tenants = load_tenants()
     assert [t.id for t in tenants.all()] == ["acme"] and tenants.default_id == "acme"
     acme = tenants.get("acme")

@@ -51,6 +51,7 @@ data:
   {{- end }}
   {{- if eq .component "notifier" }}
   {{ $prefix }}SMTP_CA_FILE: {{ include "zoomsymbl.smtpCaFile" $root | quote }}
+  {{ $prefix }}PAGE_BASE_URL: {{ include "zoomsymbl.webPublicUrl" $root | quote }}
   {{- end }}
   {{- if eq .component "transcriber" }}
   {{ $prefix }}MODEL_DIR: {{ include "zoomsymbl.transcriberModelDir" $root | quote }}
@@ -147,6 +148,11 @@ spec:
 {{/* Base URL providers call back: submitter.settings.notifier_public_url, else https://<ingress.host>. */}}
 {{- define "zoomsymbl.notifierPublicUrl" -}}
 {{- default (printf "https://%s" .Values.ingress.host) .Values.submitter.settings.notifier_public_url | trimSuffix "/" }}
+{{- end }}
+
+{{/* Base URL of the meeting pages (the notifier's links): web.publicUrl, else https://<ingress.host>. */}}
+{{- define "zoomsymbl.webPublicUrl" -}}
+{{- default (printf "https://%s" .Values.ingress.host) .Values.web.publicUrl | trimSuffix "/" }}
 {{- end }}
 
 {{/*

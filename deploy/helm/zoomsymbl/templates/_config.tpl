@@ -29,7 +29,8 @@ data:
   "mixer" (list "zoom_client_secret")
   "submitter" (list "symbl_app_secret" "assemblyai_api_key")
   "notifier" (list "symbl_app_secret" "assemblyai_api_key" "llm_api_key")
-  "transcriber" (list) -}}
+  "transcriber" (list)
+  "web" (list) -}}
 {{- index $used . | join " " -}}
 {{- end }}
 

@@ -53,7 +53,9 @@ spec:
                 name: {{ include "zoomsymbl.componentName" . }}
           env:
             {{- include "zoomsymbl.secretEnv" . | trim | nindent 12 }}
+            {{- if ne $c "web" }}{{/* the web service talks to no Kafka topic: no Kafka credentials in its pod */}}
             {{- include "zoomsymbl.kafkaSecurityEnv" . | trim | nindent 12 }}
+            {{- end }}
             - name: POD_NAME
               valueFrom:
                 fieldRef:
@@ -103,8 +105,10 @@ spec:
             - name: tenants
               mountPath: {{ include "zoomsymbl.tenantsDir" . }}
               readOnly: true
+            {{- if ne $c "web" }}
             {{- with include "zoomsymbl.kafkaSecurityMounts" $root | trim }}
             {{- . | nindent 12 }}
+            {{- end }}
             {{- end }}
             {{- if include "zoomsymbl.scratchSetting" $c }}
             - name: scratch
@@ -132,8 +136,10 @@ spec:
             items:
               - key: {{ include "zoomsymbl.tenantsKey" . }}
                 path: tenants.json
+        {{- if ne $c "web" }}
         {{- with include "zoomsymbl.kafkaSecurityVolumes" $root | trim }}
         {{- . | nindent 8 }}
+        {{- end }}
         {{- end }}
         {{- if include "zoomsymbl.scratchSetting" $c }}
         {{- include "zoomsymbl.scratchVolume" . | nindent 8 }}

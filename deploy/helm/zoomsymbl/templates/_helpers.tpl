@@ -49,12 +49,13 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
-{{/* The services this release runs, space-separated: the four always, the transcriber when transcriber.enabled. */}}
+{{/* The services this release runs, space-separated: five always, the transcriber when transcriber.enabled. */}}
 {{- define "zoomsymbl.components" -}}
 {{- $components := list "ingest" "mixer" "submitter" "notifier" -}}
 {{- if .Values.transcriber.enabled }}
 {{- $components = append $components "transcriber" -}}
 {{- end }}
+{{- $components = append $components "web" -}}
 {{- join " " $components }}
 {{- end }}
 
@@ -111,7 +112,8 @@ An environment value as a string. Helm reads every YAML number as float64, which
 
 {{/*
 Env vars read from the Secret, per component: (list ENV_NAME secret-key) pairs.
-Infra credentials for every service; the callback key for submitter and notifier; SMTP for the notifier.
+Infra credentials for every service; the callback key for submitter and notifier; SMTP for the notifier;
+the meeting-page key for the notifier (signs the links) and the web service (checks them).
 */}}
 {{- define "zoomsymbl.secretEnv" -}}
 {{- $pairs := list (list "ZOOMSYMBL_MONGO_URI" "mongo-uri") (list "ZOOMSYMBL_S3_ACCESS_KEY" "s3-access-key") (list "ZOOMSYMBL_S3_SECRET_KEY" "s3-secret-key") -}}
@@ -120,6 +122,9 @@ Infra credentials for every service; the callback key for submitter and notifier
 {{- end }}
 {{- if eq .component "notifier" }}
 {{- $pairs = append $pairs (list "ZOOMSYMBL_NOTIFIER_SMTP_PASSWORD" "smtp-password") -}}
+{{- end }}
+{{- if has .component (list "notifier" "web") }}
+{{- $pairs = append $pairs (list (printf "%sPAGE_KEY" (include "zoomsymbl.envPrefix" .component)) "page-key") -}}
 {{- end }}
 {{- $secret := include "zoomsymbl.secretName" .root -}}
 {{- range $pairs }}
