@@ -88,7 +88,9 @@ async def _kafka(app: web.Application) -> AsyncIterator[None]:
     )
     consumer = make_consumer(app, broker, SERVICE, policy)
     digests = Digests(app[MONGO], app[TENANTS], pipeline.outbox, settings.mail_from)
-    register_subscribers(broker, consumer, pipeline, settings.kafka_session_timeout_ms)
+    register_subscribers(
+        broker, consumer, pipeline, settings.kafka_session_timeout_ms, concurrent_jobs=settings.concurrent_jobs
+    )
     register_digests(broker, consumer, digests, settings.kafka_session_timeout_ms)
 
     async def publish(event: Event, timeout: float) -> None:

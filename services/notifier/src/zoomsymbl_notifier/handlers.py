@@ -72,9 +72,19 @@ async def on_digest_given_up(event: Event | None, stage: str, reason: str) -> No
 
 
 def register_subscribers(
-    broker: KafkaBroker, consumer: Consumer, pipeline: Pipeline, session_timeout_ms: int = 10_000
+    broker: KafkaBroker,
+    consumer: Consumer,
+    pipeline: Pipeline,
+    session_timeout_ms: int = 10_000,
+    *,
+    concurrent_jobs: int = 1,
 ) -> None:
-    """Subscribe the notifier to ``provider.job-status.v1`` and ``meeting.failed.v1`` under the shared policy."""
+    """Subscribe the notifier to ``provider.job-status.v1`` and ``meeting.failed.v1`` under the shared policy.
+
+    Above one ``concurrent_jobs``, FastStream runs one consumer per partition of the job-status topic (up to
+    that many) in the group: meetings on different partitions are handled at once, each meeting's statuses
+    (its key's partition) still in order, and the outbox keeps the one e-mail per meeting whatever runs at once.
+    """
     topic = topic_name(consumer.infra, JobStatusReported.topic)
     handler = partial(on_job_status_reported, pipeline)
     give_up = partial(on_give_up, pipeline)
@@ -88,6 +98,7 @@ def register_subscribers(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=min(3_000, session_timeout_ms // 3),
+        max_workers=concurrent_jobs,
     )
     async def on_job_status_message(msg: KafkaMessage = _RAW_MESSAGE) -> None:
         await consumer.consume(topic, msg.body, JobStatusReported, handler, give_up)

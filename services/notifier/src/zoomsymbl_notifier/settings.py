@@ -65,6 +65,13 @@ class Settings(ServiceSettings):
     kafka_session_timeout_ms: int = Field(
         10_000, ge=6_000, description="Consumer session timeout: how soon a dead replica's partitions move on."
     )
+    concurrent_jobs: int = Field(
+        6,
+        ge=1,
+        le=64,
+        description="Job statuses handled at once: one consumer per partition of provider.job-status.v1, up to this "
+        "many (each meeting's statuses stay in order; more than the topic's partitions idle).",
+    )
     retry_max_attempts: int = Field(6, ge=1, description="Attempts of a retryable failure before dead-lettering.")
     retry_base_delay_seconds: float = Field(0.5, gt=0, description="First backoff delay of the consumer.")
     retry_max_delay_seconds: float = Field(30.0, gt=0, description="Largest backoff delay of the consumer.")
