@@ -208,6 +208,17 @@ def limiter(lim: dict[str, Any]) -> list[str]:
     return [f"### Limiter: {lim['replicas']} replicas sharing one MongoDB", "", *table(["figure", "value"], rows), ""]
 
 
+def page(p: dict[str, Any]) -> list[str]:
+    rows = [
+        [f"{name}: server time, median / p95",
+         f"{cell(p[key]['server_median_ms'], ' ms')} / {cell(p[key]['server_p95_ms'], ' ms')}",
+         met(p[key]["server_median_ms"]["median"] < p["target_ms"])]
+        for key, name in (("cold", "cold (reads MongoDB)"), ("warm", "warm (page cache)"))
+    ]  # fmt: skip
+    title = f"### Meeting page: {p['hours']:g} h, {p['speakers']} speakers, {p['transcript_lines']} lines"
+    return [title, "", *table(["figure", "value", f"< {p['target_ms']:g} ms"], rows), ""]
+
+
 def e2e(e: dict[str, Any]) -> list[str]:
     single, many = e["summary"]["single"], e["summary"]["concurrent"]
     steps = {
@@ -261,7 +272,8 @@ def markdown(report: dict[str, Any]) -> str:
     b = report["benchmarks"]
     lines = ["## Performance", "", *machine_line(report)]
     sections = [("ingest", ingest), ("growth", mixer), ("growth", growth), ("growth", capacity),
-                ("download", download), ("limiter", limiter), ("e2e", e2e), ("whisper", whisper)]  # fmt: skip
+                ("download", download), ("limiter", limiter), ("e2e", e2e), ("whisper", whisper),
+                ("page", page)]  # fmt: skip
     failed: set[str] = set()
     for name, render in sections:
         if name not in b or name in failed:
@@ -271,7 +283,7 @@ def markdown(report: dict[str, Any]) -> str:
             failed.add(name)
             continue
         lines += render(b[name])
-    missing = [n for n in ("ingest", "limiter", "download", "growth", "e2e", "whisper") if n not in b]
+    missing = [n for n in ("ingest", "limiter", "download", "growth", "e2e", "whisper", "page") if n not in b]
     if missing:
         lines += [f"{NOT_RUN} in this run: {', '.join(missing)}.", ""]
     return "\n".join(lines)

@@ -27,6 +27,7 @@ from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_web.app import build_app
+from zoomsymbl_web.meeting import MeetingPages, MeetingView, NotReady
 from zoomsymbl_web.settings import Settings
 
 pytestmark = [pytest.mark.integration]
@@ -140,3 +141,22 @@ async def test_a_meeting_still_being_processed_gets_a_plain_page(service: str, m
             body = await resp.text()
             assert resp.status == 200
     assert "still being processed" in body and "<audio" not in body
+
+
+async def test_page_data_is_reused_within_a_generation_and_read_again_after_a_replay(
+    mongo: Mongo, store: ObjectStore
+) -> None:
+    await _store_meeting(mongo, store)
+    pages = MeetingPages(mongo, cache_size=1)
+    first = await pages.lookup("acme", "abc/==")
+    assert isinstance(first, MeetingView) and len(first.insights.messages) == 2
+    await mongo.db[INSIGHTS].delete_one({"conversation_id": "conv-1"})
+    assert await pages.lookup("acme", "abc/==") is first  # the same generation, unchanged: from memory
+    # A replay raises the generation (and writes the meeting): the cache no longer answers.
+    await mongo.db[MEETINGS].update_one({"meeting_uuid": "abc/=="}, {"$set": {"generation": 2, "stage": "received"}})
+    replayed = await pages.lookup("acme", "abc/==")
+    assert isinstance(replayed, NotReady) and replayed.stage == "received"
+    uncached = MeetingPages(mongo, cache_size=0)
+    await mongo.db[MEETINGS].update_one({"meeting_uuid": "abc/=="}, {"$set": {"generation": 1, "stage": "notified"}})
+    again = await uncached.lookup("acme", "abc/==")
+    assert isinstance(again, MeetingView) and len(again.insights.messages) == 1

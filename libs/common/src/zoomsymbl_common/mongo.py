@@ -79,6 +79,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     INSIGHTS: [
         IndexModel([("provider", ASCENDING), ("conversation_id", ASCENDING)], unique=True, name="insight_unique"),
+        # The meeting page (web): every part of one meeting's generation.
+        IndexModel(
+            [("tenant", ASCENDING), ("meeting_uuid", ASCENDING), ("generation", ASCENDING)], name="insight_meeting"
+        ),
     ],
     EMAILS: [
         IndexModel(

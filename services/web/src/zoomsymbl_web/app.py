@@ -61,7 +61,7 @@ async def _pages(app: web.Application) -> AsyncIterator[None]:
     app[PAGE_DEPS] = PageDeps(
         settings=settings,
         tenants=app[TENANTS],
-        pages=MeetingPages(app[MONGO]),
+        pages=MeetingPages(app[MONGO], cache_size=settings.page_cache_size),
         presign=presign,
         media=media_origin(settings.infra, settings.audio_public_url),
         metrics=PageMetrics(app[METRICS_REGISTRY]),

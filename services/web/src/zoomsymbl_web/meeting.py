@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -132,10 +133,18 @@ def view_of(
 
 
 class MeetingPages:
-    """Reads a meeting's documents; three indexed finds per page."""
+    """Reads a meeting's documents (three indexed finds) and keeps the last few pages' data in memory.
 
-    def __init__(self, mongo: Mongo) -> None:
+    The transcript and insights of a 4-hour meeting are megabytes that the database takes most of a
+    page's time to hand over; they do not change within a generation once the meeting is completed,
+    so a page reloaded, or its downloads, reuse them. The small meeting document is read every time:
+    a replay (new generation) or any later write to the meeting (its ``updated_at``) misses the cache.
+    """
+
+    def __init__(self, mongo: Mongo, *, cache_size: int = 8) -> None:
         self._db = mongo.db
+        self._cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, str, int], tuple[object, MeetingView]] = OrderedDict()
 
     async def lookup(self, tenant: str, meeting_uuid: str) -> Lookup:
         """The page of ``tenant``'s meeting ``meeting_uuid`` (None when there is no such meeting)."""
@@ -144,8 +153,20 @@ class MeetingPages:
         if doc is None:
             return None
         meeting = Meeting.from_document(doc)
+        slot = (tenant, meeting_uuid, meeting.generation)
+        version = (meeting.stage, meeting.updated_at)
+        cached = self._cache.get(slot)
+        if cached is not None and cached[0] == version:
+            self._cache.move_to_end(slot)
+            return cached[1]
         conv_doc = await guarded(self._db[CONVERSATIONS].find_one(key))
         conversation = ConversationMetadata.from_document(conv_doc) if conv_doc is not None else None
         cursor = self._db[INSIGHTS].find({**key, "generation": meeting.generation}).sort("part_index", 1)
         stored = [StoredInsights.from_document(d) async for d in cursor]
-        return view_of(meeting, conversation, stored)
+        view = view_of(meeting, conversation, stored)
+        if isinstance(view, MeetingView) and self._cache_size > 0:
+            self._cache[slot] = (version, view)
+            self._cache.move_to_end(slot)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return view

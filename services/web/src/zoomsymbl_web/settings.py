@@ -27,6 +27,9 @@ class Settings(ServiceSettings):
         "empty = ZOOMSYMBL_S3_ENDPOINT as the services reach it.",
     )
     max_messages: int = Field(50_000, ge=1, description="Most transcript lines a page shows (the downloads hold all).")
+    page_cache_size: int = Field(
+        8, ge=0, le=256, description="Completed meetings whose page data stays in memory (0 = none; ~10 MB for 4 h)."
+    )
 
     @field_validator("page_key")
     @classmethod
