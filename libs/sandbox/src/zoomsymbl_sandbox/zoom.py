@@ -23,6 +23,7 @@ Routes:
   POST /_sandbox/webhooks/url-validation              {"target_url", "plain_token"?}
 Zoom Phone (zoom_phone.py, per Zoom's Phone API and webhook references):
   GET  /v2/phone/recordings                           account's call recordings, from/to, next_page_token
+  GET  /v2/phone/call_history                         call history, recording_status, paged (zoom_call_history.py)
   GET  /v2/phone/recording/download/{recordingId}     the MP3 (48 kHz mono), OAuth Bearer only
   GET  /v2/users/{userId}                             the user's e-mail (a phone recording's owner)
   POST /_sandbox/phone/calls                          record a `PhoneCallSpec`

@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from zoomsymbl_sandbox.zoom_call_history import list_call_history
 from zoomsymbl_sandbox.zoom_dashboard import dashboard_participants, list_dashboard_meetings
 from zoomsymbl_sandbox.zoom_http import ZoomApiError, meeting_path_id, unauthorized
 from zoomsymbl_sandbox.zoom_phone import phone_recording_entry
@@ -192,6 +193,8 @@ def _route(request: web.Request, sandbox: ZoomSandbox, parts: list[str]) -> dict
             return dashboard_participants(sandbox, raw_id)
         case ["phone", "recordings"]:
             return list_phone_recordings(request, sandbox)
+        case ["phone", "call_history"]:
+            return list_call_history(request, sandbox, _page_offset(sandbox, dict(request.query)))
         case ["users", user]:
             return get_user(sandbox, unquote(user))
         case ["meetings", *_]:

@@ -19,6 +19,7 @@ RouteName = Literal[
     "download",
     "cdn_download",
     "phone_recordings",
+    "phone_call_history",
     "phone_download",
     "users",
     "dashboard_meetings",

@@ -81,6 +81,8 @@ def classify_route(raw_path: str) -> tuple[RouteName | None, str | None]:
         return "participants", None
     if parts[2:] == ["phone", "recordings"]:
         return "phone_recordings", None
+    if parts[2:] == ["phone", "call_history"]:
+        return "phone_call_history", None
     if parts[2:5] == ["phone", "recording", "download"] and len(parts) == 6:
         return "phone_download", unquote(parts[5])
     if parts[2] == "users" and len(parts) == 4:

@@ -32,6 +32,8 @@ ROUTE_CATEGORY: dict[str, Category] = {
     "get_recordings": "Light",
     "participants": "Medium",
     "phone_recordings": "Medium",
+    # Not confirmed by Zoom's pages found (zoom_call_history.py): Heavy, as the call-logs listing it replaces.
+    "phone_call_history": "Heavy",
     "dashboard_meetings": "Resource-intensive",
     "dashboard_participants": "Heavy",
 }

@@ -103,6 +103,31 @@ class PastMeetingSpec(BaseModel):
         return utc_seconds(value)
 
 
+class PastCallSpec(BaseModel):
+    """One past Zoom Phone call as the call history reports it (no media: it may never have been recorded).
+
+    ``recorded`` True and no ``PhoneCallSpec`` of it: recorded at Zoom, never delivered (webhook lost).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    call_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    direction: Literal["inbound", "outbound", "internal"] = "inbound"
+    owner_email: str = Field("host@example.com", description="the Zoom Phone user of the call (the recorded one)")
+    owner_name: str = "Jill Chill"
+    owner_extension: int = 1026
+    other_number: str = "+12092592844"
+    other_name: str = "Jack Chill"
+    start_time: datetime
+    duration_s: int = Field(default=120, ge=0)
+    recorded: bool = False
+
+    @field_validator("start_time")
+    @classmethod
+    def _utc_seconds(cls, value: datetime) -> datetime:
+        return utc_seconds(value)
+
+
 class ZoomSandboxConfig(BaseModel):
     """Settings of one Zoom sandbox server."""
 
@@ -134,6 +159,9 @@ class ZoomSandboxConfig(BaseModel):
     )
     past_meetings: tuple[PastMeetingSpec, ...] = Field(
         default=(), description="past meetings the dashboard reports besides the recorded ones (zoom_dashboard.py)"
+    )
+    past_calls: tuple[PastCallSpec, ...] = Field(
+        default=(), description="past calls the call history lists besides the recorded ones (zoom_call_history.py)"
     )
     chunk_size: int = Field(default=64 * 1024, ge=1)
     chunk_delay_s: float = Field(

@@ -8,6 +8,10 @@ had a cloud recording; ``any``: every meeting — but which the archive never sa
 document, no ingest receipt, no ``conversations`` record) gets a ``conversations`` record with
 ``recording_failed`` and the reason. The record's unique (tenant, meeting_uuid) index makes a second
 run add nothing; a recording archived later replaces the record (the mixer's upsert).
+
+Zoom Phone calls are reconciled in the same run, window by window, from the call history
+(reconcile_phone.py); their counts are the report's ``phone_*`` fields, and the run's event counts
+meetings and calls together.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from zoomsymbl_common.zoom_quota import QuotaMetrics, ZoomQuota
 from zoomsymbl_ingest.backfill import month_windows
 from zoomsymbl_ingest.backfill_users import MAX_LISTING_RESTARTS
 from zoomsymbl_ingest.intake import host_allowed
+from zoomsymbl_ingest.reconcile_phone import PhoneReconciliation
 from zoomsymbl_ingest.settings import Settings
 
 log = logging.getLogger("zoomsymbl.ingest.reconcile")
@@ -142,6 +147,16 @@ class ReconcileReport:
     already_flagged: int = 0
     pages: int = 0
     listing_restarts: int = 0
+    phone_listed: int = 0
+    phone_expected: int = 0
+    phone_archived: int = 0
+    phone_flagged: int = 0
+    phone_already_flagged: int = 0
+    phone_resolved: int = 0
+    """Calls flagged by an earlier run and archived since: their reconciliation records were deleted."""
+    phone_pages: int = 0
+    phone_error: str | None = None
+    """Why the call history was not listed (no Zoom Phone, no scope); the meetings were reconciled."""
     missing: list[dict[str, Any]] = field(default_factory=list)
     missing_uuids: list[str] = field(default_factory=list)
     """Every expected meeting found missing, by this run or an earlier one (at most MAX_LISTED): the digest's."""
@@ -151,6 +166,16 @@ class ReconcileReport:
         if len(self.missing_uuids) < MAX_LISTED:
             self.missing_uuids.append(uuid)
 
+    def list_missing(self, entry: dict[str, Any]) -> None:
+        """List a meeting or call this run flagged (within MAX_LISTED)."""
+        if len(self.missing) < MAX_LISTED:
+            self.missing.append(entry)
+
+    @property
+    def missing_total(self) -> int:
+        """Expected meetings and calls found missing, by this run or an earlier one."""
+        return self.flagged + self.already_flagged + self.phone_flagged + self.phone_already_flagged
+
     def completion_event(self) -> ReconciliationCompleted:
         """The ``zoom.reconciliation-completed.v1`` event of this run (the same window gives the same id)."""
         return ReconciliationCompleted(
@@ -159,11 +184,11 @@ class ReconcileReport:
             meeting_uuid=ReconciliationCompleted.window_key(self.from_, self.to),
             window_from=self.from_,
             window_to=self.to,
-            listed=self.listed,
-            expected=self.expected,
-            archived=self.archived,
-            flagged=self.flagged,
-            already_flagged=self.already_flagged,
+            listed=self.listed + self.phone_listed,
+            expected=self.expected + self.phone_expected,
+            archived=self.archived + self.phone_archived,
+            flagged=self.flagged + self.phone_flagged,
+            already_flagged=self.already_flagged + self.phone_already_flagged,
             missing=tuple(u for u in self.missing_uuids if len(u) <= MAX_EVENT_UUID),
         )
 
@@ -185,13 +210,18 @@ class Reconciliation:
     policy: RetryPolicy = ZOOM_RETRY_POLICY
     page_size: int = MAX_PAGE_SIZE
     sleep: Callable[[float], Awaitable[Any]] = field(default=asyncio.sleep)
+    phone: bool = True
 
     async def run(self, from_: date, to: date) -> ReconcileReport:
-        """List ``from_``..``to`` (one month per listing) page by page; flag each expected, unarchived meeting."""
+        """List ``from_``..``to`` (one month per listing) page by page; flag each expected, unarchived meeting
+        and, unless the account has no Zoom Phone, each expected, unarchived call."""
         report = ReconcileReport(self.tenant.id, from_, to)
         seen: set[str] = set()  # a listing restarted after an expired page token lists meetings again
+        calls = PhoneReconciliation(self.mongo, self.tenant, self.client, self.policy, self.page_size, self.sleep)
         for start, end in month_windows(from_, to):
             await self._window(start, end, report, seen)
+            if self.phone and report.phone_error is None:
+                await calls.window(start, end, report)
         log.info("reconciliation done", extra={"tenant": self.tenant.id, "flagged": report.flagged})
         return report
 
@@ -239,8 +269,7 @@ class Reconciliation:
             report.flagged += 1
             report.note_missing(meeting.uuid)
             log.warning("meeting never archived", extra={"tenant": self.tenant.id, "meeting_uuid": meeting.uuid})
-            if len(report.missing) < MAX_LISTED:
-                report.missing.append(_listed(meeting, record.failure))
+            report.list_missing(_listed(meeting, record.failure))
 
     async def _known(self, uuids: Iterable[str]) -> tuple[set[str], set[str]]:
         """Among ``uuids``: those the archive knows (a meeting, a receipt, a record), and those flagged before."""

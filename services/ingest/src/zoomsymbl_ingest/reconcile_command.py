@@ -3,10 +3,13 @@
 Lists the past meetings of Zoom's dashboard (``GET /metrics/meetings``, scope
 ``dashboard_meetings:read:admin``, a Business or higher plan) as bulk work in the account's shared
 quota, and writes a ``recording_failed`` record for each expected meeting the archive never saw
-(reconcile.py). ``zoomsymbl status --failed`` lists them afterwards; with ``--digest`` the run's
-``zoom.reconciliation-completed.v1`` is published and the notifier e-mails the tenant's
-administrators (``admin_emails``) the digest, once per window. Exit code 0 when nothing is missing,
-1 when meetings were flagged (now or by an earlier run), 3 when MongoDB, Kafka or Zoom did not answer.
+(reconcile.py), and likewise Zoom Phone calls from the call history (``GET /phone/call_history``, scope
+``phone:read:list_call_logs:admin``; without Zoom Phone the report notes ``phone_error`` and the
+meetings are still reconciled: reconcile_phone.py). ``zoomsymbl status --failed`` lists them
+afterwards; with ``--digest`` the run's ``zoom.reconciliation-completed.v1`` is published and the
+notifier e-mails the tenant's administrators (``admin_emails``) the digest, once per window. Exit code
+0 when nothing is missing, 1 when meetings or calls were flagged (now or by an earlier run), 3 when
+MongoDB, Kafka or Zoom did not answer.
 """
 
 from __future__ import annotations
@@ -80,10 +83,19 @@ def summary(report: ReconcileReport) -> str:
         f" listed={report.listed} expected={report.expected} archived={report.archived}"
         f" flagged={report.flagged} already_flagged={report.already_flagged} (pages: {report.pages})"
     )
+    if report.phone_error is not None:
+        line += f"\nphone calls not reconciled: {printable(report.phone_error)}"
+    else:
+        line += (
+            f"\nphone calls: listed={report.phone_listed} expected={report.phone_expected}"
+            f" archived={report.phone_archived} flagged={report.phone_flagged}"
+            f" already_flagged={report.phone_already_flagged} resolved={report.phone_resolved}"
+            f" (pages: {report.phone_pages})"
+        )
     for meeting in report.missing:  # dashboard text is outside text
         line += (
             f"\n  {printable(str(meeting['meeting_uuid']))} host={printable(str(meeting['host']))}"
-            f" start={meeting['start_time']}: {meeting['reason']}"
+            f" start={meeting['start_time']}: {printable(str(meeting['reason']))}"
         )
     return line
 
@@ -97,10 +109,10 @@ def run(args: argparse.Namespace) -> Result:
         raise UsageError(str(exc).replace("backfill", "reconciliation")) from None
     tenant = backfill_tenant(args.tenant)
     report = asyncio.run(reconcile(load_settings(Settings), tenant, args.from_, to, digest=args.digest))
-    missing = report.flagged + report.already_flagged
+    missing = report.missing_total
     if missing == 0:
         return Result(data=report.as_dict(), text=summary(report))
-    why = f"{missing} expected meeting(s) were never archived (zoomsymbl status --failed lists them)"
+    why = f"{missing} expected meeting(s) or call(s) were never archived (zoomsymbl status --failed lists them)"
     return Result(data=report.as_dict(), text=summary(report), code=EXIT_FAILED, message=why)
 
 

@@ -1,0 +1,278 @@
+"""Phone reconciliation: Zoom Phone's call history compared with what the archive holds.
+
+``GET /phone/call_history`` ("Get account's call history", scope ``phone:read:list_call_logs:admin``)
+lists every call of the account, one month per listing, 300 a page, as bulk work in the shared quota:
+one request per 300 calls. Each entry's ``recording_status`` (``recorded`` / ``non_recorded``) says
+whether Zoom recorded it; the Zoom users on the call are the sides whose extension type is ``user``
+(the user's side first: the callee of an inbound call, else the caller).
+
+Expected, by the tenant's ``reconcile_expect``: ``cloud_recording`` — the entry says ``recorded``;
+``allowlist`` — a Zoom user of the call is in ``allowed_users``; ``any`` — every call with a Zoom user.
+Archived: a ``meetings`` document whose ``call.call_id`` is the call's, or a ``conversations`` record of
+source ``Zoom Phone`` with ``platform_id`` the call id (the mixer's, ``meeting_uuid`` ``phone:{recording
+id}``). An expected call the archive lacks gets a ``conversations`` record under ``phone-call:{call id}``
+(never one of the pipeline's keys) with ``recording_failed``, ``reconciled_at`` and the reason. The
+recording may arrive later under its own key: the run that finds the call archived deletes its own
+``phone-call:`` record, so ``zoomsymbl status --failed`` and the digest (which read ``recording_failed``
+records by key) drop it.
+
+An account without Zoom Phone (403/404) or an app without the scope is noted as ``phone_error``: the
+meeting reconciliation goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from pymongo.errors import DuplicateKeyError
+from zoomsymbl_common.events import CallDirection, utcnow
+from zoomsymbl_common.kafka import RetryPolicy
+from zoomsymbl_common.mongo import Mongo, guarded
+from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, ConversationMetadata, Party
+from zoomsymbl_common.tenants import TenantConfig
+from zoomsymbl_common.zoom import (
+    MAX_PAGE_SIZE,
+    ZOOM_RETRY_POLICY,
+    JsonObject,
+    ZoomApiError,
+    ZoomClient,
+    call_with_retries,
+)
+
+from zoomsymbl_ingest.backfill_users import MAX_LISTING_RESTARTS
+from zoomsymbl_ingest.intake import host_allowed
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    from zoomsymbl_ingest.reconcile import ReconcileReport
+
+log = logging.getLogger("zoomsymbl.ingest.reconcile")
+CALL_KEY_PREFIX = "phone-call:"
+CALL_NOT_RECEIVED = (
+    "Zoom's call history says the call was recorded, and the recording never reached the archive"
+    " (webhook lost; run zoomsymbl backfill)"
+)
+CALL_NOT_RECORDED = "the call ended without a recording (recording_status non_recorded at Zoom)"
+_DIRECTIONS: dict[str, CallDirection] = {"inbound": "inbound", "outbound": "outbound"}
+
+
+@dataclass(frozen=True)
+class CallUser:
+    """A Zoom Phone user on one side of a call."""
+
+    id: str
+    email: str
+    name: str
+    extension: str
+
+
+@dataclass(frozen=True)
+class PastCall:
+    """One call as the call history lists it."""
+
+    call_id: str
+    direction: CallDirection
+    start_time: datetime | None
+    end_time: datetime | None
+    recorded: bool
+    users: tuple[CallUser, ...]
+    caller: Party
+    callee: Party
+
+    @property
+    def key(self) -> str:
+        """The ``meeting_uuid`` of its reconciliation record."""
+        return CALL_KEY_PREFIX + self.call_id
+
+    @classmethod
+    def from_history(cls, entry: JsonObject) -> PastCall | None:
+        """The call of one ``call_history[]`` entry; None without a ``call_id``."""
+        call_id = _text(entry.get("call_id"))[:256]
+        if not call_id:
+            return None
+        internal = _text(entry.get("connect_type")) == "internal"
+        direction = "internal" if internal else _DIRECTIONS.get(_text(entry.get("direction")), "unknown")
+        roles = ("callee", "caller") if direction == "inbound" else ("caller", "callee")
+        return cls(
+            call_id=call_id,
+            direction=direction,
+            start_time=_instant(entry.get("start_time")),
+            end_time=_instant(entry.get("end_time")),
+            recorded=entry.get("recording_status") == "recorded",
+            users=tuple(u for role in roles if (u := _user(entry, role))),
+            caller=_party(entry, "caller"),
+            callee=_party(entry, "callee"),
+        )
+
+
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else str(value) if isinstance(value, int) else ""
+
+
+def _instant(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _user(entry: JsonObject, role: str) -> CallUser | None:
+    kind = _text(entry.get(f"{role}_ext_type"))
+    user = CallUser(
+        id=_text(entry.get(f"{role}_ext_id"))[:128],
+        email=_text(entry.get(f"{role}_email"))[:320],
+        name=_text(entry.get(f"{role}_name"))[:200],
+        extension=_text(entry.get(f"{role}_ext_number"))[:64],
+    )
+    return user if kind in ("user", "") and (user.id or user.email) else None
+
+
+def _party(entry: JsonObject, role: str) -> Party:
+    number = _text(entry.get(f"{role}_did_number")) or _text(entry.get(f"{role}_ext_number"))
+    name = _text(entry.get(f"{role}_name"))[:200]
+    return Party(number=number[:64], user=_text(entry.get(f"{role}_email"))[:320], name=name)
+
+
+def call_expected(call: PastCall, tenant: TenantConfig) -> bool:
+    """True when the tenant's ``reconcile_expect`` policy says ``call`` should be in the archive."""
+    if tenant.reconcile_expect == "cloud_recording":
+        return call.recorded
+    if tenant.reconcile_expect == "allowlist":
+        return any(host_allowed(tenant, u.id, u.email) for u in call.users)
+    return bool(call.users)
+
+
+def missing_call_record(tenant: str, call: PastCall, at: datetime) -> ConversationMetadata:
+    """The ``conversations`` record of an expected call the archive never saw."""
+    user = call.users[0] if call.users else CallUser("", "", "", "")
+    start, end = call.start_time, call.end_time
+    duration = (end - start).total_seconds() if start and end and end >= start else None
+    caller = call.caller.name or call.caller.number
+    callee = call.callee.name or call.callee.number
+    return ConversationMetadata.model_validate(
+        {
+            "tenant": tenant,
+            "meeting_uuid": call.key,
+            "source_platform": "Zoom Phone",
+            "platform_id": call.call_id,
+            "start_time": start,
+            "end_time": end,
+            "duration_seconds": duration,
+            "recorded_user": Party(user=user.email, name=user.name, number=user.extension),
+            "recorded_user_id": user.id,
+            "from": call.caller,
+            "to": [call.callee],
+            "direction": call.direction,
+            "topic": f"Zoom Phone call ({call.direction}) {caller} -> {callee}"[:500],
+            "recording_failed": True,
+            "failure": CALL_NOT_RECEIVED if call.recorded else CALL_NOT_RECORDED,
+            "reconciled_at": at,
+            "written_at": at,
+        }
+    )
+
+
+@dataclass
+class PhoneReconciliation:
+    """Reconciles one tenant's call history, window by window, into the run's report."""
+
+    mongo: Mongo
+    tenant: TenantConfig
+    client: ZoomClient
+    policy: RetryPolicy = ZOOM_RETRY_POLICY
+    page_size: int = MAX_PAGE_SIZE
+    sleep: Callable[[float], Awaitable[Any]] = field(default=asyncio.sleep)
+    seen: set[str] = field(default_factory=set)  # a restarted listing lists calls again
+
+    async def window(self, start: date, end: date, report: ReconcileReport) -> None:
+        """List ``start``..``end`` page by page; on a Zoom refusal, note ``phone_error`` and stop."""
+        token, restarts = "", 0
+        while True:
+            get = partial(self.client.list_call_history, start, end, token, page_size=self.page_size)
+            try:
+                page = await call_with_retries(get, policy=self.policy, sleep=self.sleep)
+            except ZoomApiError as exc:
+                if token and exc.page_token_expired and restarts < MAX_LISTING_RESTARTS:
+                    token, restarts, report.listing_restarts = "", restarts + 1, report.listing_restarts + 1
+                    continue
+                # No Zoom Phone on the account (403/404), or the app lacks phone:read:list_call_logs:admin.
+                report.phone_error = str(exc)
+                log.warning("call history not listed", extra={"tenant": self.tenant.id, "error": str(exc)})
+                return
+            report.phone_pages += 1
+            listed = [c for e in page.calls if (c := PastCall.from_history(e))]
+            await self._reconcile([c for c in listed if c.call_id not in self.seen], report)
+            self.seen.update(c.call_id for c in listed)
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def _reconcile(self, calls: list[PastCall], report: ReconcileReport) -> None:
+        report.phone_listed += len(calls)
+        wanted = {c.call_id: c for c in calls if call_expected(c, self.tenant)}
+        report.phone_expected += len(wanted)
+        archived, flagged_before = await self._known(wanted.values())
+        resolved = [wanted[i].key for i in archived if wanted[i].key in flagged_before]
+        if resolved:  # archived since an earlier run flagged it: its record goes
+            query = {"tenant": self.tenant.id, "meeting_uuid": {"$in": resolved}, "reconciled_at": {"$ne": None}}
+            result = await guarded(self.mongo.db[CONVERSATIONS].delete_many(query))
+            report.phone_resolved += result.deleted_count
+        now = utcnow()
+        for call in wanted.values():
+            if call.call_id in archived:
+                report.phone_archived += 1
+            elif call.key in flagged_before:
+                report.phone_already_flagged += 1
+                report.note_missing(call.key)
+            else:
+                await self._flag(call, now, report)
+
+    async def _flag(self, call: PastCall, now: datetime, report: ReconcileReport) -> None:
+        record = missing_call_record(self.tenant.id, call, now)
+        try:
+            await guarded(self.mongo.db[CONVERSATIONS].insert_one(record.to_document()))
+        except DuplicateKeyError:  # another run flagged it between the lookup and the insert
+            report.phone_already_flagged += 1
+            report.note_missing(call.key)
+            return
+        report.phone_flagged += 1
+        report.note_missing(call.key)
+        log.warning("phone call never archived", extra={"tenant": self.tenant.id, "meeting_uuid": call.key})
+        report.list_missing(
+            {
+                "meeting_uuid": call.key,
+                "call_id": call.call_id,
+                "host": record.recorded_user.user or record.recorded_user_id,
+                "topic": record.topic,
+                "start_time": call.start_time.isoformat() if call.start_time else None,
+                "has_recording": call.recorded,
+                "reason": record.failure,
+            }
+        )
+
+    async def _known(self, calls: Iterable[PastCall]) -> tuple[set[str], set[str]]:
+        """Call ids the archive has, and the keys of the calls an earlier run flagged."""
+        wanted = list(calls)
+        ids = sorted(c.call_id for c in wanted)
+        tenant = self.tenant.id
+        archived: set[str] = set()
+        meetings = self.mongo.db[MEETINGS].find({"tenant": tenant, "call.call_id": {"$in": ids}}, {"call": 1})
+        for doc in await guarded(meetings.to_list(None)):
+            call = doc.get("call")
+            if isinstance(call, dict):
+                archived.add(str(call.get("call_id")))
+        query = {"tenant": tenant, "source_platform": "Zoom Phone", "platform_id": {"$in": ids}, "reconciled_at": None}
+        for doc in await guarded(self.mongo.db[CONVERSATIONS].find(query, {"platform_id": 1}).to_list(None)):
+            archived.add(str(doc["platform_id"]))
+        keys = sorted(c.key for c in wanted)
+        flagged_query = {"tenant": tenant, "meeting_uuid": {"$in": keys}, "reconciled_at": {"$ne": None}}
+        cursor = self.mongo.db[CONVERSATIONS].find(flagged_query, {"meeting_uuid": 1})
+        flagged = {str(doc["meeting_uuid"]) for doc in await guarded(cursor.to_list(None))}
+        return archived, flagged

@@ -1,0 +1,235 @@
+"""Phone reconciliation (issue 17 item 3): Zoom Phone's call history against the archive.
+
+20 calls: 17 archived (as the mixer leaves them: a ``meetings`` document with ``call.call_id`` or a
+``Zoom Phone`` record with the call id), 2 recorded and never received, 1 not recorded. Exactly the
+policy's ones are flagged, once; a restarted listing counts nothing twice; an account without Zoom
+Phone still has its meetings reconciled; a flagged call archived since leaves the digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from zoomsymbl_common.clock import FakeClock
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.ops.cli import main
+from zoomsymbl_common.records import CONVERSATIONS, MEETINGS
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.tenants import TenantConfig, Tenants
+from zoomsymbl_common.zoom import JsonObject, ZoomClient
+from zoomsymbl_ingest.reconcile import ReconcileReport, Reconciliation
+from zoomsymbl_ingest.reconcile_command import summary
+from zoomsymbl_ingest.reconcile_phone import PastCall, call_expected
+from zoomsymbl_notifier.digest import Digests
+from zoomsymbl_sandbox.zoom import Fault, ZoomSandbox, running_zoom_sandbox
+from zoomsymbl_sandbox.zoom_call_history import CallRecord, history_entry
+from zoomsymbl_sandbox.zoom_specs import PastCallSpec, PastMeetingSpec
+
+from tests.ingest.support import SECRET, sandbox_config, sandbox_tenant
+from tests.ingest.test_reconcile_digest import admin_tenant, outbox
+
+DAY = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+CALLS = [f"call{i:03d}" for i in range(20)]
+LOST = {"call017", "call018"}  # recorded at Zoom, never received
+UNRECORDED = "call019"
+
+
+def past_call(call_id: str, i: int, *, owner: str = "ann@example.com") -> PastCallSpec:
+    return PastCallSpec.model_validate(
+        {
+            "call_id": call_id,
+            "direction": ("inbound", "outbound", "internal")[i % 3],
+            "owner_email": owner,
+            "start_time": DAY + timedelta(hours=i % 40),
+            "recorded": call_id != UNRECORDED,
+        }
+    )
+
+
+def calls_config(**overrides: Any) -> Any:
+    return sandbox_config(past_calls=tuple(past_call(c, i) for i, c in enumerate(CALLS)), **overrides)
+
+
+async def archive_calls(mongo: Mongo, call_ids: list[str]) -> None:
+    """What the mixer leaves for an archived call: a meetings document and a Zoom Phone record."""
+    for i, call_id in enumerate(call_ids):
+        key = f"phone:rec-{call_id}"
+        if i % 2 == 0:
+            await mongo.db[MEETINGS].insert_one(
+                {"tenant": "acme", "meeting_uuid": key, "platform": "zoom_phone", "call": {"call_id": call_id}}
+            )
+        else:
+            await mongo.db[CONVERSATIONS].insert_one(
+                {"tenant": "acme", "meeting_uuid": key, "source_platform": "Zoom Phone", "platform_id": call_id,
+                 "recording_failed": False, "reconciled_at": None}
+            )  # fmt: skip
+
+
+async def reconcile(sandbox: ZoomSandbox, mongo: Mongo, tenant: TenantConfig, page_size: int = 8) -> ReconcileReport:
+    async with ZoomClient(tenant) as client:
+        return await Reconciliation(mongo, tenant, client, page_size=page_size).run(DAY.date(), date(2026, 11, 22))
+
+
+def entry(call_id: str, *, owner: str, recorded: bool) -> JsonObject:
+    spec = PastCallSpec(call_id=call_id, owner_email=owner, start_time=DAY, recorded=recorded)
+    return history_entry(CallRecord.of_past(spec))
+
+
+@pytest.mark.parametrize(
+    ("policy", "wanted"),
+    [
+        ("allowlist", {"ann-rec", "ann-no-rec"}),
+        ("cloud_recording", {"ann-rec", "bob-rec"}),
+        ("any", {"ann-rec", "ann-no-rec", "bob-rec", "bob-no-rec"}),
+    ],
+)
+def test_each_policy_expects_its_calls(policy: str, wanted: set[str]) -> None:
+    tenant = TenantConfig.model_validate(
+        {"id": "acme", "zoom_webhook_secret": SECRET, "allowed_users": ["ann@example.com"], "reconcile_expect": policy}
+    )
+    cases = {
+        f"{owner.split('@')[0]}-{'rec' if rec else 'no-rec'}": PastCall.from_history(
+            entry("c1", owner=owner, recorded=rec)
+        )
+        for owner in ("ann@example.com", "bob@example.com")
+        for rec in (True, False)
+    }
+    assert {name for name, call in cases.items() if call and call_expected(call, tenant)} == wanted
+
+
+def test_a_call_without_a_zoom_user_is_not_expected_even_with_policy_any() -> None:
+    tenant = TenantConfig.model_validate({"id": "acme", "zoom_webhook_secret": SECRET, "reconcile_expect": "any"})
+    queue = entry("c2", owner="ann@example.com", recorded=False) | {"callee_ext_type": "call_queue"}
+    call = PastCall.from_history(queue)
+    assert call is not None and call.users == () and not call_expected(call, tenant)
+    assert PastCall.from_history({"direction": "inbound"}) is None  # no call_id
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("policy", "flagged"), [("any", {*LOST, UNRECORDED}), ("cloud_recording", LOST)])
+async def test_exactly_the_expected_unarchived_calls_are_flagged_once_and_listed(
+    infra: InfraSettings,
+    mongo: Mongo,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    policy: str,
+    flagged: set[str],
+) -> None:
+    async with running_zoom_sandbox(calls_config()) as sandbox:
+        tenant = sandbox_tenant(sandbox, reconcile_expect=policy)
+        await archive_calls(mongo, [c for c in CALLS if c not in LOST and c != UNRECORDED])
+        first = await reconcile(sandbox, mongo, tenant)
+        second = await reconcile(sandbox, mongo, tenant)
+        pages = sandbox.stats.requests["phone_call_history"]
+    expected = 20 if policy == "any" else 19
+    assert (first.phone_listed, first.phone_expected, first.phone_archived) == (20, expected, 17)
+    assert (first.phone_flagged, first.phone_already_flagged, first.phone_pages, first.phone_error) == (
+        len(flagged),
+        0,
+        3,
+        None,
+    )
+    keys = {f"phone-call:{c}" for c in flagged}
+    assert {m["meeting_uuid"] for m in first.missing} == keys and set(first.missing_uuids) == keys
+    assert (second.phone_flagged, second.phone_already_flagged, second.missing) == (0, len(flagged), [])
+    assert set(second.completion_event().missing) == keys and second.completion_event().already_flagged == len(keys)
+    assert pages == 6  # 20 calls at 8 a page, twice
+    records = await mongo.db[CONVERSATIONS].find({"reconciled_at": {"$ne": None}}).to_list(None)
+    assert sorted(r["meeting_uuid"] for r in records) == sorted(keys)
+    reasons = {r["platform_id"]: r["failure"] for r in records}
+    assert all(("never reached" in reason) == (call != UNRECORDED) for call, reason in reasons.items())
+    assert {r["source_platform"] for r in records} == {"Zoom Phone"} and all(r["recording_failed"] for r in records)
+    assert {r["recorded_user"]["user"] for r in records} == {"ann@example.com"}
+
+    monkeypatch.setenv("ZOOMSYMBL_MONGO_URI", infra.mongo_uri.get_secret_value())
+    monkeypatch.setenv("ZOOMSYMBL_MONGO_DATABASE", infra.mongo_database)
+    assert await asyncio.to_thread(main, ["status", "--failed", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["never_archived"]
+    assert sorted(r["meeting_uuid"] for r in listed) == sorted(keys)
+
+
+@pytest.mark.integration
+async def test_an_expired_call_history_page_token_lists_the_window_again_without_counting_twice(mongo: Mongo) -> None:
+    clock = FakeClock(datetime(2026, 12, 3, 12, 0, tzinfo=UTC))
+    async with running_zoom_sandbox(calls_config(), clock=lambda: clock().timestamp()) as sandbox:
+        tenant = sandbox_tenant(sandbox, reconcile_expect="any")
+        await archive_calls(mongo, CALLS[3:])
+        async with ZoomClient(tenant, wall_clock=clock) as client:
+            listing = client.get_json
+            history_pages = 0
+
+            async def slow_first_page(path: str, params: Mapping[str, str], *, what: str) -> JsonObject:
+                nonlocal history_pages
+                page = await listing(path, params, what=what)
+                if path == "/phone/call_history":
+                    history_pages += 1
+                    if history_pages == 1:  # e.g. a wait for the daily reset: the token (15 minutes) has expired
+                        clock.advance(16 * 60)
+                return page
+
+            client.get_json = slow_first_page  # type: ignore[method-assign]
+            report = await Reconciliation(mongo, tenant, client, page_size=8).run(DAY.date(), date(2026, 11, 22))
+    assert (report.listing_restarts, report.phone_pages) == (1, 4)
+    assert (report.phone_listed, report.phone_archived, report.phone_flagged) == (20, 17, 3)
+    assert {m["meeting_uuid"] for m in report.missing} == {f"phone-call:{c}" for c in CALLS[:3]}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("status", [403, 404])
+async def test_an_account_without_zoom_phone_still_has_its_meetings_reconciled(mongo: Mongo, status: int) -> None:
+    meetings = (PastMeetingSpec(uuid="lost==", start_time=DAY, has_recording=True),)
+    async with running_zoom_sandbox(calls_config(past_meetings=meetings)) as sandbox:
+        sandbox.faults.add(Fault(route="phone_call_history", kind="status", status=status))
+        tenant = sandbox_tenant(sandbox, reconcile_expect="any")
+        async with ZoomClient(tenant) as client:  # two windows: the second is not asked again
+            report = await Reconciliation(mongo, tenant, client).run(date(2026, 10, 15), date(2026, 11, 22))
+        listings = sandbox.stats.requests["phone_call_history"]
+    assert (report.listed, report.flagged, report.missing_uuids) == (1, 1, ["lost=="])
+    assert report.phone_error is not None and str(status) in report.phone_error
+    assert (report.phone_listed, report.phone_flagged, listings) == (0, 0, 1)
+    assert await mongo.db[CONVERSATIONS].count_documents({"source_platform": "Zoom Phone"}) == 0
+
+
+@pytest.mark.integration
+async def test_a_flagged_call_archived_since_is_resolved_and_leaves_the_digest(
+    infra: InfraSettings, mongo: Mongo
+) -> None:
+    async with running_zoom_sandbox(calls_config()) as sandbox:
+        tenant = sandbox_tenant(sandbox, reconcile_expect="any")
+        await archive_calls(mongo, CALLS[:17])
+        first = await reconcile(sandbox, mongo, tenant)
+        digests = Digests(mongo, Tenants([admin_tenant("")]), outbox(mongo, infra, 1), "zs@example.com")
+        before = await digests.still_missing(first.completion_event())
+        # The recording of call017 arrives after all (backfill): the mixer archives it under its own key.
+        await archive_calls(mongo, ["call017"])
+        second = await reconcile(sandbox, mongo, tenant)
+        third = await reconcile(sandbox, mongo, tenant)
+        after_first = await digests.still_missing(first.completion_event())
+        after_second = await digests.still_missing(second.completion_event())
+    assert {m.meeting_uuid for m in before} == {"phone-call:call017", "phone-call:call018", "phone-call:call019"}
+    assert (second.phone_resolved, second.phone_archived, second.phone_already_flagged, second.phone_flagged) == (
+        1,
+        18,
+        2,
+        0,
+    )
+    assert (third.phone_resolved, third.phone_archived, third.phone_flagged) == (0, 18, 0)
+    assert "phone-call:call017" not in second.completion_event().missing
+    assert {m.meeting_uuid for m in after_first} == {"phone-call:call018", "phone-call:call019"}
+    assert {m.meeting_uuid for m in after_second} == {"phone-call:call018", "phone-call:call019"}
+    assert await mongo.db[CONVERSATIONS].count_documents({"meeting_uuid": "phone-call:call017"}) == 0
+    assert all(m.host == "ann@example.com" and "call" in m.topic for m in after_second)
+
+
+def test_the_command_summary_says_what_happened_to_the_calls() -> None:
+    report = ReconcileReport("acme", DAY.date(), DAY.date(), flagged=1, phone_flagged=2, phone_already_flagged=1)
+    assert report.missing_total == 4 and report.completion_event().flagged == 3
+    assert "phone calls: listed=0 expected=0 archived=0 flagged=2 already_flagged=1" in summary(report)
+    report.phone_error = "zoom list call history answered 403: 'no \x1b[31mphone'"
+    text = summary(report)
+    assert "phone calls not reconciled: zoom list call history answered 403" in text and "\x1b" not in text
