@@ -7,8 +7,14 @@ Each run, in turn and alternating (``--runs`` ≥ 3):
 - ``curl``: ``curl --fail -H "Authorization: Bearer …" -o scratch/file`` (the baseline: bytes to disk);
 - ``fetch``: the mixer's ``Fetcher.stream`` (Bearer auth, redirect and resume logic, error-body check)
   written to a scratch file: the client code alone;
-- ``step``: what the mixer does per file: ``Fetcher.stream`` → ``tee_to_file`` (scratch copy for
-  ffmpeg) → ``ObjectStore.put_stream`` (S3 multipart upload of the raw track), as ``TrackLoader``.
+- ``step-before``: the download step up to 2026-12-03: ``Fetcher.stream`` → ``tee_to_file`` →
+  ``ObjectStore.put_stream`` (one part at a time, one thread);
+- ``step``: what the mixer does per file now (``TrackLoader``): ``Fetcher.stream`` → ``tee_to_file``
+  (scratch copy for ffmpeg) → ``PartUploads`` (each finished part read back from the scratch file and
+  sent, ``upload_parallel`` parts at once, ``part_bytes`` each), with the mixer's defaults;
+- ``step-<MiB>x<n>``: the same with other part sizes and parallelism (how the defaults were chosen);
+- ``s3-alone``: only the S3 upload of the finished file, ``PartUploads`` with the defaults: the floor
+  of any step that stores every byte in S3 on this server.
 
 Reports MB/s per path (median and spread) and each path's time as a multiple of curl's, paired run
 by run. The sandbox is the same server for all three, so its own cost cancels out of the ratio.
@@ -44,12 +50,16 @@ from zoomsymbl_common.zoom import ZoomClient
 from zoomsymbl_mixer.app import download_policy, download_session
 from zoomsymbl_mixer.download import Fetcher
 from zoomsymbl_mixer.hosts import HostPolicy
+from zoomsymbl_mixer.mixing import MixConfig
 from zoomsymbl_mixer.settings import Settings
 from zoomsymbl_mixer.tracks import tee_to_file
+from zoomsymbl_mixer.upload import PartUploads
 from zoomsymbl_sandbox.zoom import ZoomSandboxConfig, long_meeting_spec
 
 SANDBOX = ZoomSandboxConfig()
-PATHS = ("curl", "fetch", "step")
+MIX = MixConfig(scratch_dir=Path("."))  # the mixer's defaults: raw part size and parts in flight
+VARIANTS = {"step-8x1": (8, 1), "step-8x2": (8, 2), "step-16x4": (16, 4), "step-32x4": (32, 4)}
+PATHS = ("curl", "fetch", "s3-alone", "step-before", "step", *VARIANTS)
 
 
 @contextlib.asynccontextmanager
@@ -136,14 +146,56 @@ async def fetch(fetcher: Fetcher, url: str, token: SecretStr, size: int, out: Pa
     return time.perf_counter() - started
 
 
-async def step(fetcher: Fetcher, store: ObjectStore, url: str, token: SecretStr, size: int, out: Path) -> float:
-    """Seconds of the mixer's per-file download step: stream, scratch copy and S3 upload at once."""
+async def step_before(fetcher: Fetcher, store: ObjectStore, url: str, token: SecretStr, size: int, out: Path) -> float:
+    """Seconds of the download step before 2026-12-03: stream, scratch copy and a one-thread S3 upload."""
     key = f"raw/bench/{uuid.uuid4().hex}.m4a"
     started = time.perf_counter()
     teed = tee_to_file(fetcher.stream("bench", url, token, size), out)
     stored = await store.put_stream(key, teed, content_type="audio/mp4", part_size=Settings().raw_part_bytes)
     seconds = time.perf_counter() - started
     assert stored == size, (stored, size)
+    await store.remove(key)
+    return seconds
+
+
+async def step(
+    fetcher: Fetcher, store: ObjectStore, url: str, token: SecretStr, size: int, out: Path, part_mib: int, parallel: int
+) -> float:
+    """Seconds of the mixer's per-file download step: stream, scratch copy and parallel part uploads at once."""
+    key = f"raw/bench/{uuid.uuid4().hex}.m4a"
+    uploads = PartUploads(store, part_bytes=part_mib << 20, parallel=parallel)
+    started = time.perf_counter()
+    try:
+        teed = tee_to_file(fetcher.stream("bench", url, token, size), out)
+        stored = await uploads.upload(key, teed, out, content_type="audio/mp4")
+    finally:
+        uploads.close()
+    seconds = time.perf_counter() - started
+    assert stored == size, (stored, size)
+    await store.remove(key)
+    return seconds
+
+
+async def _sized(size: int) -> AsyncIterator[bytes]:
+    """Pieces as long as the finished file (the uploader reads the bytes from the file, not from these)."""
+    left = size
+    while left > 0:
+        yield bytes(min(left, 1 << 20))
+        left -= 1 << 20
+
+
+async def s3_alone(store: ObjectStore, path: Path, size: int) -> float:
+    """Seconds of the S3 upload alone of a finished file, with the mixer's part size and parallelism."""
+    key = f"raw/bench/{uuid.uuid4().hex}.m4a"
+    uploads = PartUploads(store, part_bytes=MIX.part_bytes, parallel=MIX.upload_parallel)
+
+    started = time.perf_counter()
+    try:
+        stored = await uploads.upload(key, _sized(size), path, content_type="audio/mp4")
+    finally:
+        uploads.close()
+    seconds = time.perf_counter() - started
+    assert stored == size
     await store.remove(key)
     return seconds
 
@@ -165,7 +217,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             for run in range(args.runs):
                 seconds["curl"].append(await asyncio.to_thread(curl, url, token, work / "curl.m4a"))
                 seconds["fetch"].append(await fetch(fetcher, url, token, size, work / "fetch.m4a"))
-                seconds["step"].append(await step(fetcher, store, url, token, size, work / "step.m4a"))
+                seconds["s3-alone"].append(await s3_alone(store, work / "curl.m4a", size))
+                seconds["step-before"].append(await step_before(fetcher, store, url, token, size, work / "s.m4a"))
+                defaults = (MIX.part_bytes >> 20, MIX.upload_parallel)
+                seconds["step"].append(await step(fetcher, store, url, token, size, work / "s.m4a", *defaults))
+                for name, (part_mib, parallel) in VARIANTS.items():
+                    seconds[name].append(
+                        await step(fetcher, store, url, token, size, work / "s.m4a", part_mib, parallel)
+                    )
                 log(f"download run {run + 1}: " + ", ".join(f"{p} {seconds[p][-1]:.2f}s" for p in PATHS))
     finally:
         await session.close()
@@ -186,6 +245,7 @@ def report(args: argparse.Namespace, size: int, seconds: dict[str, list[float]])
     }
     return {
         "benchmark": "download",
+        "defaults": {"part_mib": MIX.part_bytes >> 20, "parallel": MIX.upload_parallel},
         "what": "one Zoom participant track over loopback from the Zoom sandbox: curl vs the mixer's code",
         "config": {"hours": args.hours, "runs": args.runs, "file_bytes": size},
         "paths": paths,

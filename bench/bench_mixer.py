@@ -43,6 +43,7 @@ import aiohttp
 from common import MIN_RUNS, log, spread, write_result
 from pydantic import SecretStr
 from zoomsymbl_common.events import AudioMixed, RecordingCompleted, RecordingFile
+from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.mongo import Mongo, make_mongo
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
@@ -53,7 +54,7 @@ from zoomsymbl_mixer.app import download_policy, download_session, mix_config
 from zoomsymbl_mixer.channels import Track, plan_mix
 from zoomsymbl_mixer.credentials import RecordingsApi
 from zoomsymbl_mixer.download import Fetcher
-from zoomsymbl_mixer.ffmpeg import Probe, merge_args, parse_probe, probe_args, resolve_format, run_tool
+from zoomsymbl_mixer.ffmpeg import Probe, merge_args, parse_probe, probe_args, resolve_format
 from zoomsymbl_mixer.hosts import HostPolicy
 from zoomsymbl_mixer.mixing import Mixer
 from zoomsymbl_mixer.settings import Settings
@@ -187,8 +188,8 @@ async def local_copies(
         path = folder / f"{index:04d}.m4a"
         async for _ in tee_to_file(fetcher.stream(file.file_id, file.download_url, token, file.file_size), path):
             pass
-        _, out = await run_tool(probe_args(path), timeout=120, capture_stdout=True)
-        probe = parse_probe(out)
+        probed = await run_tool(probe_args(path), timeout=120, capture_stdout=True)
+        probe = parse_probe(probed.stdout)
         assert probe is not None
         copies.append((path, probe))
     return copies
@@ -204,7 +205,7 @@ async def bare_merge(tracks: list[tuple[Path, Probe]], work: Path) -> tuple[floa
     fmt = resolve_format("auto", len(plan.channels))
     args = merge_args(plan, work / f"bare.{fmt}", fmt, sample_rate=32000, silence=None)
     started, cpu = time.perf_counter(), cpu_seconds()
-    result, _ = await run_tool(args, timeout=4 * 3600)
+    result = await run_tool(args, timeout=4 * 3600)
     elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     assert result.returncode == 0, result.tail
     (work / f"bare.{fmt}").unlink()

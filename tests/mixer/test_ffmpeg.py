@@ -22,6 +22,7 @@ from zoomsymbl_mixer.ffmpeg import (
     probe_args,
     resolve_format,
 )
+from zoomsymbl_mixer.tracks import as_adts, probe_file
 
 from tests.hostile_media import DEMUXERS, MANIFESTS, make_canary, write_manifest
 
@@ -254,3 +255,22 @@ def test_each_side_of_a_stereo_call_is_read_from_its_own_channel() -> None:
     assert "join=inputs=2:channel_layout=2 channels[out]" in graph
     mono = plan_mix(split_stereo(Track(mp3, "call.mp3", 20.0, 48_000)), max_channels=2, kind="phone")
     assert "pan=" not in filter_graph(mono, 48000, None)
+
+
+async def _pcm(path: Path, graph: str = "anull") -> bytes:
+    out = path.with_suffix(".raw")
+    args = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(path), "-af", graph]
+    result = await run_tool([*args, "-f", "s16le", str(out)], timeout=60)
+    assert result.returncode == 0, result.tail
+    return out.read_bytes()
+
+
+async def test_an_mp4_track_copied_to_adts_mixes_sample_for_sample_as_the_mp4(tmp_path: Path) -> None:
+    source = await make_track(tmp_path / "a.m4a", seconds=3.0)
+    reference = await _pcm(source)
+    probe = await probe_file(source, "a", 60)
+    path, skip = await as_adts(source, probe, 60)
+    assert path.suffix == ".aac"
+    assert not source.exists()  # scratch holds the track once
+    assert skip > 0  # AAC encoders prime; the MP4's edit list hid it
+    assert await _pcm(path, f"atrim=start_sample={skip},asetpts=PTS-STARTPTS") == reference

@@ -52,6 +52,7 @@ class Track:
     sample_rate: int = 32_000
     channels: int = 1
     source_channel: int | None = None  # one channel of a multichannel file (a stereo phone recording)
+    skip_samples: int = 0  # encoder priming to drop: an MP4's edit list said so, the ADTS copy cannot
 
 
 @dataclass(frozen=True)

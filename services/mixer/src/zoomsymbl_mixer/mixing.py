@@ -80,6 +80,7 @@ class MixConfig:
     probe_timeout: float = 120.0
     concurrency: int = 4
     part_bytes: int = 8 << 20
+    upload_parallel: int = 4  # raw-track parts in flight per meeting (bench_download.py chose it)
     token_margin: timedelta = timedelta(minutes=5)
 
 
@@ -238,6 +239,7 @@ class Mixer:
             credentials,
             concurrency=self.config.concurrency,
             part_bytes=self.config.part_bytes,
+            upload_parallel=self.config.upload_parallel,
             probe_timeout=self.config.probe_timeout,
         )
 

@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from zoomsymbl_common.errors import ObjectNotFound, ObjectRejected
 from zoomsymbl_common.events import RecordingFile
@@ -27,13 +28,15 @@ from zoomsymbl_mixer.channels import Track, extension
 from zoomsymbl_mixer.credentials import Credentials
 from zoomsymbl_mixer.download import Fetcher
 from zoomsymbl_mixer.errors import NoCredentials, TokenRejected, TrackInvalid, TrackMissing, rejected_at
-from zoomsymbl_mixer.ffmpeg import Probe, parse_probe, probe_args
+from zoomsymbl_mixer.ffmpeg import Probe, adts_args, parse_priming, parse_probe, priming_args, probe_args
 from zoomsymbl_mixer.state import RawObject
+from zoomsymbl_mixer.upload import PartUploads
 
 log = logging.getLogger("zoomsymbl.mixer.tracks")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")  # any length: bounded_segment keeps a readable prefix
 _ENCODED = "b64-"
 COALESCE_BYTES = 1 << 20  # S3 parts are assembled from these; fewer, larger pieces copy less
+_MP4_SUFFIXES = frozenset({".m4a", ".mp4", ".m4v"})
 
 
 def raw_key(tenant: str, meeting_uuid: str, file: RecordingFile) -> str:
@@ -54,7 +57,7 @@ def raw_key(tenant: str, meeting_uuid: str, file: RecordingFile) -> str:
 async def tee_to_file(
     chunks: AsyncGenerator[bytes, None], path: Path, coalesce: int = COALESCE_BYTES
 ) -> AsyncGenerator[bytes, None]:
-    """Yield ``chunks`` regrouped into pieces of about ``coalesce`` bytes, writing each to ``path`` first."""
+    """Yield ``chunks`` regrouped into pieces of about ``coalesce`` bytes, each written to ``path`` (flushed) first."""
     handle = await asyncio.to_thread(path.open, "wb")
     buffer = bytearray()
     try:
@@ -64,14 +67,19 @@ async def tee_to_file(
                 if len(buffer) >= coalesce:
                     piece = bytes(buffer)
                     buffer.clear()
-                    await asyncio.to_thread(handle.write, piece)
+                    await asyncio.to_thread(_write, handle, piece)
                     yield piece
         if buffer:
             piece = bytes(buffer)
-            await asyncio.to_thread(handle.write, piece)
+            await asyncio.to_thread(_write, handle, piece)
             yield piece
     finally:
         await asyncio.to_thread(handle.close)
+
+
+def _write(handle: BinaryIO, piece: bytes) -> None:
+    handle.write(piece)
+    handle.flush()  # the S3 upload reads parts back from the file as soon as a piece is yielded
 
 
 async def probe_file(path: Path, file_id: str, timeout: float) -> Probe:
@@ -82,6 +90,26 @@ async def probe_file(path: Path, file_id: str, timeout: float) -> Probe:
         detail = refusal(result.tail) or (result.tail[-1] if result.tail else "no decodable audio stream")
         raise TrackInvalid(file_id, f"ffprobe: {detail}")
     return probe
+
+
+async def as_adts(local: Path, probe: Probe, timeout: float) -> tuple[Path, int]:
+    """The AAC of an MP4 track copied into ADTS (the MP4 removed) and its priming; else ``local`` as it is.
+
+    An MP4 input costs ffmpeg memory in proportion to its length for the whole merge (its index);
+    ADTS costs none. Where the copy cannot be made the MP4 is mixed as it is: only memory is at stake.
+    """
+    if probe.codec != "aac" or local.suffix.lower() not in _MP4_SUFFIXES:
+        return local, 0
+    first = await run_tool(priming_args(local), timeout=timeout, capture_stdout=True)
+    skip = parse_priming(first.stdout, probe.sample_rate) if first.returncode == 0 else None
+    target = local.with_suffix(".aac")
+    copied = await run_tool(adts_args(local, target), timeout=timeout) if skip is not None else None
+    if skip is None or copied is None or copied.returncode != 0:
+        log.warning("track kept as mp4", extra={"path": local.name, "why": copied.tail[-1:] if copied else "probe"})
+        await asyncio.to_thread(target.unlink, True)
+        return local, 0
+    await asyncio.to_thread(local.unlink)
+    return target, skip
 
 
 @dataclass(frozen=True)
@@ -104,12 +132,14 @@ class TrackLoader:
         *,
         concurrency: int = 4,
         part_bytes: int = 8 << 20,
+        upload_parallel: int = 4,
         probe_timeout: float = 120.0,
     ) -> None:
         self.objects = objects
         self.fetcher = fetcher
         self.credentials = credentials
         self.part_bytes = part_bytes
+        self.upload_parallel = upload_parallel
         self.probe_timeout = probe_timeout
         self._slots = asyncio.Semaphore(concurrency)
 
@@ -117,8 +147,11 @@ class TrackLoader:
         self, tenant: str, meeting_uuid: str, files: Sequence[RecordingFile], scratch: Path
     ) -> list[Fetched]:
         """Every file (in input order); the first failure cancels the others."""
+        uploads = PartUploads(self.objects, part_bytes=self.part_bytes, parallel=self.upload_parallel)
         tasks = [
-            asyncio.ensure_future(self._load(tenant, meeting_uuid, file, scratch / f"{index:04d}.{extension(file)}"))
+            asyncio.ensure_future(
+                self._load(tenant, meeting_uuid, file, scratch / f"{index:04d}.{extension(file)}", uploads)
+            )
             for index, file in enumerate(files)
         ]
         try:
@@ -128,27 +161,32 @@ class TrackLoader:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        finally:
+            uploads.close()
 
-    async def _load(self, tenant: str, meeting_uuid: str, file: RecordingFile, local: Path) -> Fetched:
+    async def _load(
+        self, tenant: str, meeting_uuid: str, file: RecordingFile, local: Path, uploads: PartUploads
+    ) -> Fetched:
         key = raw_key(tenant, meeting_uuid, file)
         async with self._slots:
             try:
-                size = await self._fetch(file, key, local)
+                size = await self._fetch(file, key, local, uploads)
             except TrackMissing as exc:
                 log.warning("file missing at zoom", extra={"file_id": file.file_id, "code": exc.code})
                 return Fetched(file, None, None)
             except ObjectRejected as exc:
                 raise rejected_at("download", exc) from exc
             probe = await probe_file(local, file.file_id, self.probe_timeout)
-        track = Track(file, str(local), probe.duration, probe.sample_rate, channels=probe.channels)
+            path, skip = await as_adts(local, probe, self.probe_timeout)
+        track = Track(file, str(path), probe.duration, probe.sample_rate, channels=probe.channels, skip_samples=skip)
         return Fetched(file, track, RawObject(file_id=file.file_id, key=key, size=size))
 
-    async def _fetch(self, file: RecordingFile, key: str, local: Path) -> int:
+    async def _fetch(self, file: RecordingFile, key: str, local: Path, uploads: PartUploads) -> int:
         if file.file_size is not None and await self._stored_size(key) == file.file_size:
             await self.objects.get_file(key, str(local))
             log.info("raw track reused from storage", extra={"file_id": file.file_id})
             return file.file_size
-        size = await self._download(file, key, local)
+        size = await self._download(file, key, local, uploads)
         if file.file_size is not None and size != file.file_size:
             await self.objects.remove(key)
             raise TrackInvalid(file.file_id, f"received {size} bytes, Zoom announced {file.file_size}")
@@ -160,7 +198,7 @@ class TrackLoader:
         except ObjectNotFound:
             return None
 
-    async def _download(self, file: RecordingFile, key: str, local: Path) -> int:
+    async def _download(self, file: RecordingFile, key: str, local: Path, uploads: PartUploads) -> int:
         bearer = await self.credentials.current()
         for _ in range(3):
             url = await self.credentials.url_for(file.file_id, file.download_url, bearer)
@@ -168,7 +206,7 @@ class TrackLoader:
             try:
                 async with aclosing(tee_to_file(chunks, local)) as teed:
                     kind = "audio/mpeg" if extension(file) == "mp3" else "audio/mp4"
-                    return await self.objects.put_stream(key, teed, content_type=kind, part_size=self.part_bytes)
+                    return await uploads.upload(key, teed, local, content_type=kind)
             except TokenRejected as exc:
                 log.warning("token rejected", extra={"file_id": file.file_id, "status": exc.status, "code": exc.code})
                 bearer = await self.credentials.rejected(bearer, exc.status, exc.code)
