@@ -178,9 +178,11 @@ class Mixer:
         # Room for the tracks and the mix first: running out half-way gets the pod evicted, again and again.
         check_space(scratch, space_needed(choices[0].files, tenant.max_channels))
         with tracer.start_as_current_span("mixer.download"):
-            choice, fetched = await self._load(event, await self._loader(event, tenant), choices, scratch)
+            loader = await self._loader(event, tenant, ranked=len(choices[0].files) > tenant.max_channels)
+            choice, fetched = await self._load(event, loader, choices, scratch)
         with tracer.start_as_current_span("mixer.merge"):
-            plan = await self._plan([f.track for f in fetched if f.track is not None], tenant, choice)
+            talk = {f.file.file_id: f.talk_seconds for f in fetched if f.talk_seconds is not None}
+            plan = await self._plan([f.track for f in fetched if f.track is not None], tenant, choice, talk)
             plan = await self._with_emails(plan, event, tenant)
             merged = await self._merge(plan, scratch)
         with tracer.start_as_current_span("mixer.upload"):
@@ -223,7 +225,7 @@ class Mixer:
             return plan
         return with_emails(plan, people)
 
-    async def _loader(self, event: RecordingCompleted, tenant: TenantConfig) -> TrackLoader:
+    async def _loader(self, event: RecordingCompleted, tenant: TenantConfig, *, ranked: bool) -> TrackLoader:
         token = await self.state.download_token(event.tenant, event.meeting_uuid)
         credentials = Credentials(
             tenant,
@@ -241,6 +243,10 @@ class Mixer:
             part_bytes=self.config.part_bytes,
             upload_parallel=self.config.upload_parallel,
             probe_timeout=self.config.probe_timeout,
+            # Above max_channels the plan needs every track's talk time: measured per track while the
+            # others download, not in a second pass over all tracks joined (superlinear in tracks).
+            talk=self.config.silence if ranked else None,
+            talk_timeout=self.config.ffmpeg_timeout,
         )
 
     async def _load(
@@ -254,12 +260,16 @@ class Mixer:
             log.warning("every file of a choice is missing", extra=_fields(event, kind=choice.kind))
         raise NothingToMix(f"every file is missing at Zoom (tried: {', '.join(c.kind for c in choices)})")
 
-    async def _plan(self, tracks: list[Track], tenant: TenantConfig, choice: Selection) -> MixPlan:
+    async def _plan(
+        self, tracks: list[Track], tenant: TenantConfig, choice: Selection, talk: dict[str, float]
+    ) -> MixPlan:
         if choice.kind == "phone":  # one file, no merge: a stereo call keeps its two sides apart
             return plan_mix([t for track in tracks for t in split_stereo(track)], max_channels=2, kind="phone")
         plan = plan_mix(tracks, max_channels=tenant.max_channels, kind=choice.kind)
         if not overflowed(plan):
             return plan
+        if all(t.file.file_id in talk for t in tracks):
+            return plan_mix(tracks, max_channels=tenant.max_channels, kind=choice.kind, talk_seconds=talk)
         # Ranking by talk time needs one analysis pass; only meetings above max_channels pay for it.
         log_ = SilenceLog(channels=len(tracks))
         args = analysis_args(per_track(plan), sample_rate=_rate(plan), silence=self.config.silence)

@@ -24,11 +24,21 @@ from zoomsymbl_common.events import RecordingFile
 from zoomsymbl_common.media_tools import refusal, run_tool
 from zoomsymbl_common.storage import ObjectStore, bounded_segment, meeting_key
 
+from zoomsymbl_mixer.analytics import SilenceLog, speaker_stats
 from zoomsymbl_mixer.channels import Track, extension
 from zoomsymbl_mixer.credentials import Credentials
 from zoomsymbl_mixer.download import Fetcher
 from zoomsymbl_mixer.errors import NoCredentials, TokenRejected, TrackInvalid, TrackMissing, rejected_at
-from zoomsymbl_mixer.ffmpeg import Probe, adts_args, parse_priming, parse_probe, priming_args, probe_args
+from zoomsymbl_mixer.ffmpeg import (
+    Probe,
+    SilenceSettings,
+    adts_args,
+    parse_priming,
+    parse_probe,
+    priming_args,
+    probe_args,
+    talk_args,
+)
 from zoomsymbl_mixer.state import RawObject
 from zoomsymbl_mixer.upload import PartUploads
 
@@ -119,6 +129,7 @@ class Fetched:
     file: RecordingFile
     track: Track | None
     raw: RawObject | None
+    talk_seconds: float | None = None  # measured when the loader was asked to (more tracks than channels)
 
 
 class TrackLoader:
@@ -134,6 +145,8 @@ class TrackLoader:
         part_bytes: int = 8 << 20,
         upload_parallel: int = 4,
         probe_timeout: float = 120.0,
+        talk: SilenceSettings | None = None,
+        talk_timeout: float = 4 * 3600.0,
     ) -> None:
         self.objects = objects
         self.fetcher = fetcher
@@ -141,6 +154,8 @@ class TrackLoader:
         self.part_bytes = part_bytes
         self.upload_parallel = upload_parallel
         self.probe_timeout = probe_timeout
+        self.talk = talk
+        self.talk_timeout = talk_timeout
         self._slots = asyncio.Semaphore(concurrency)
 
     async def load_all(
@@ -178,8 +193,19 @@ class TrackLoader:
                 raise rejected_at("download", exc) from exc
             probe = await probe_file(local, file.file_id, self.probe_timeout)
             path, skip = await as_adts(local, probe, self.probe_timeout)
+            talk = None if self.talk is None else await self._talk(path, skip, probe.duration, file.file_id)
         track = Track(file, str(path), probe.duration, probe.sample_rate, channels=probe.channels, skip_samples=skip)
-        return Fetched(file, track, RawObject(file_id=file.file_id, key=key, size=size))
+        return Fetched(file, track, RawObject(file_id=file.file_id, key=key, size=size), talk)
+
+    async def _talk(self, path: Path, skip: int, duration: float, file_id: str) -> float:
+        """Seconds of talk in one track (its silences from ffmpeg's silencedetect, complemented)."""
+        assert self.talk is not None
+        silences = SilenceLog(channels=1)
+        args = talk_args(path, skip_samples=skip, silence=self.talk)
+        result = await run_tool(args, timeout=self.talk_timeout, on_line=silences.feed)
+        if result.returncode != 0:
+            raise TrackInvalid(file_id, f"talk-time analysis: ffmpeg exit {result.returncode}")
+        return speaker_stats(silences.silences(duration), duration)[0].talk_seconds
 
     async def _fetch(self, file: RecordingFile, key: str, local: Path, uploads: PartUploads) -> int:
         if file.file_size is not None and await self._stored_size(key) == file.file_size:
