@@ -37,6 +37,7 @@ EVENING = datetime(2026, 12, 3, 20, 0, 0, 250000, tzinfo=UTC)
         ("/metrics/meetings", "Resource-intensive"),
         ("/metrics/meetings/123/participants", "Heavy"),
         ("/report/meetings/123/participants", "Heavy"),
+        ("/phone/call_history", "Heavy"),
     ],
 )
 def test_each_path_has_zooms_rate_limit_label(path: str, category: str) -> None:

@@ -63,10 +63,10 @@ def test_the_digest_escapes_outside_text_and_says_how_many_it_does_not_list() ->
         "u1==", "<script>alert(1)</script>\r\nBcc: x@evil.test", "eve@example.com", None, "never reached"
     )
     report = digest_report(event(listed=9, expected=5, archived=2, flagged=2, already_flagged=1), [hostile])
-    assert report.subject == "Zoom archive: 1 meeting(s) not archived (2026-11-20 to 2026-11-20)"
+    assert report.subject == "Zoom archive: 1 meeting(s) or call(s) not archived (2026-11-20 to 2026-11-20)"
     assert "<script>" not in report.html and "&lt;script&gt;" in report.html
     assert "\r" not in report.text and "\nBcc:" not in report.text
-    assert "listed 9 meeting(s), 5 expected in the archive, 2 archived" in report.text
+    assert "listed 9 past meeting(s) and call(s), 5 expected in the archive, 2 archived" in report.text
     assert "2 more are not listed here" in report.text
     assert "start unknown" in report.text
 
@@ -169,10 +169,10 @@ async def test_three_of_fifty_never_archived_are_in_one_digest_to_the_admins(
 
     [digest] = smtp.messages
     assert smtp.recipients == [list(ADMINS)]
-    assert digest["Subject"].startswith("Zoom archive: 3 meeting(s) not archived")
+    assert str(digest["Subject"]).strip().startswith("Zoom archive: 3 meeting(s) or call(s) not archived")
     text = plain(digest)
-    assert {u for u in uuids if f"meeting {u}:" in text} == lost
-    assert "listed 50 meeting(s), 50 expected in the archive, 47 archived" in text
+    assert {u for u in uuids if f"  {u}: " in text} == lost
+    assert "listed 50 past meeting(s) and call(s), 50 expected in the archive, 47 archived" in text
     flagged = await mongo.db[CONVERSATIONS].count_documents({"recording_failed": True})
     assert flagged == 3
 
@@ -211,4 +211,4 @@ async def test_a_meeting_archived_since_and_a_tenant_without_admins_get_no_line_
         await smtp.stop()
     [digest] = smtp.messages
     text = plain(digest)
-    assert "meeting still==:" in text and "late==" not in text
+    assert "  still==: " in text and "late==" not in text

@@ -85,8 +85,8 @@ def category_of(path: str) -> Category:
     parts = path.split("?")[0].strip("/").split("/")
     if "/".join(parts[:2]) in _RESOURCE_INTENSIVE and len(parts) == 2:
         return "Resource-intensive"
-    if parts[0] in ("metrics", "report"):
-        return "Heavy"
+    if parts[0] in ("metrics", "report") or parts[:2] == ["phone", "call_history"]:
+        return "Heavy"  # the call history's label is assumed Heavy, like the call-logs listing it replaces
     shape = tuple("*" if i == 1 and len(parts) == 3 else p for i, p in enumerate(parts))
     if shape in _MEDIUM_LISTS or parts[:2] == ["phone", "recordings"]:
         return "Medium"

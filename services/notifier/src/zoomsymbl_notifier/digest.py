@@ -50,21 +50,23 @@ class MissingMeeting:
 def digest_report(event: ReconciliationCompleted, missing: Sequence[MissingMeeting]) -> Report:
     """The digest's subject, text and HTML (every outside text escaped in the HTML). Pure."""
     window = f"{event.window_from.isoformat()} to {event.window_to.isoformat()}"
-    subject = f"Zoom archive: {len(missing)} meeting(s) not archived ({window})"
+    subject = f"Zoom archive: {len(missing)} meeting(s) or call(s) not archived ({window})"
     intro = (
-        f"Reconciliation of {window} (UTC): Zoom's dashboard listed {event.listed} meeting(s), {event.expected} "
-        f"expected in the archive, {event.archived} archived. These {len(missing)} are not:"
+        f"Reconciliation of {window} (UTC): Zoom listed {event.listed} past meeting(s) and call(s), "
+        f"{event.expected} expected in the archive, {event.archived} archived. These {len(missing)} are not:"
     )
     rows = [_row(m) for m in missing]
     text_lines = [intro, ""]
     for start, host, topic, uuid, reason in rows:
-        text_lines += [f"- {start}  {host}  {topic}", f"  meeting {uuid}: {reason}"]
+        text_lines += [f"- {start}  {host}  {topic}", f"  {uuid}: {reason}"]
     more = event.flagged + event.already_flagged - len(missing)
     footer = "zoomsymbl status --failed lists every meeting that was never archived."
     if more > 0:
         footer = f"{more} more are not listed here (or were archived since). " + footer
     text_lines += ["", footer]
-    head = "".join(f"<th>{h}</th>" for h in ("Start (UTC)", "Host", "Topic", "Meeting UUID", "Why"))
+    head = "".join(
+        f"<th>{h}</th>" for h in ("Start (UTC)", "Host or phone user", "Topic", "Meeting UUID or call", "Why")
+    )
     body_rows = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     body = (
         f"<p>{html.escape(intro)}</p><table><thead><tr>{head}</tr></thead><tbody>{body_rows}</tbody></table>"
