@@ -17,6 +17,7 @@ from zoomsymbl_common.service import MONGO, TENANTS, mongo_context, new_app, ten
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import Tenants
 
+from zoomsymbl_web.audio import s3_reader
 from zoomsymbl_web.headers import media_origin
 from zoomsymbl_web.meeting import MeetingPages
 from zoomsymbl_web.routes import PAGE_DEPS, PageDeps, PageMetrics, add_page_routes
@@ -58,12 +59,15 @@ async def _pages(app: web.Application) -> AsyncIterator[None]:
         register_secret(url, ttl=expires)
         return url
 
+    # Browsers reach S3 only where audio_public_url says so; otherwise the page streams the audio itself.
+    public = bool(settings.audio_public_url)
     app[PAGE_DEPS] = PageDeps(
         settings=settings,
         tenants=app[TENANTS],
         pages=MeetingPages(app[MONGO], cache_size=settings.page_cache_size),
-        presign=presign,
-        media=media_origin(settings.infra, settings.audio_public_url),
+        presign=presign if public else None,
+        media=media_origin(settings.infra, settings.audio_public_url) if public else "'self'",
         metrics=PageMetrics(app[METRICS_REGISTRY]),
+        read_audio=None if public else s3_reader(store),
     )
     yield

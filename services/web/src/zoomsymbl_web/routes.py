@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
+from urllib.parse import quote
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -22,6 +23,7 @@ from zoomsymbl_common.records import StoredObject
 from zoomsymbl_common.tenants import Tenants
 
 from zoomsymbl_web import exports, render, timeline
+from zoomsymbl_web.audio import AudioReader, RangeNotSatisfiable, byte_range, content_type
 from zoomsymbl_web.headers import PAGE_HEADERS, PLAIN_CSP, page_csp
 from zoomsymbl_web.meeting import MeetingPages, MeetingView, NotReady
 from zoomsymbl_web.settings import Settings
@@ -47,14 +49,20 @@ class PageMetrics:
 
 @dataclass(frozen=True)
 class PageDeps:
-    """What the routes need: settings, tenants, the meeting reader, the audio signer, the media origin."""
+    """What the routes need: settings, tenants, the meeting reader, how the audio reaches the browser.
+
+    With ``presign`` (S3 reachable by browsers at ``audio_public_url``) the page hands out a presigned S3
+    URL and ``media`` is that origin; without, the player streams ``/m/{token}/audio`` through
+    ``read_audio`` and ``media`` is ``'self'``.
+    """
 
     settings: Settings
     tenants: Tenants
     pages: MeetingPages
-    presign: Presign
+    presign: Presign | None
     media: str
     metrics: PageMetrics
+    read_audio: AudioReader | None = None
 
 
 PAGE_DEPS = web.AppKey("page_deps", PageDeps)
@@ -69,6 +77,7 @@ _FILES: Final[dict[str, tuple[str, Callable[[MeetingView], str]]]] = {
 def add_page_routes(app: web.Application) -> None:
     """The page, its downloads, and the headers every answer under ``/m/`` carries."""
     app.router.add_get("/m/{token}", page)
+    app.router.add_get("/m/{token}/audio", audio)
     app.router.add_get("/m/{token}/{file}", download)
     app.on_response_prepare.append(_page_headers)
 
@@ -132,7 +141,11 @@ async def page(request: web.Request) -> web.Response:
         (timeline.Said(m.speaker, m.start_seconds, m.end_seconds, m.channel) for m in found.insights.messages),
         found.duration_seconds,
     )
-    audio = deps.presign(found.audio, timedelta(seconds=settings.audio_url_seconds)) if found.audio else None
+    audio = None
+    if found.audio is not None:
+        token = request.match_info["token"]
+        lifetime = timedelta(seconds=settings.audio_url_seconds)
+        audio = deps.presign(found.audio, lifetime) if deps.presign else f"/m/{quote(token, safe='')}/audio"
     nonce = secrets.token_urlsafe(18)
     body = render.meeting_page(
         found, rows, token=request.match_info["token"], audio_url=audio, nonce=nonce, limit=settings.max_messages
@@ -160,4 +173,32 @@ async def download(request: web.Request) -> web.Response:
     response = web.Response(text=make(found), content_type=content_type, charset="utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="meeting-{name}"'
     deps.metrics.pages.labels("download", "ok").inc()
+    return response
+
+
+async def audio(request: web.Request) -> web.StreamResponse:
+    """The meeting's mixed audio (200 whole, 206 for a ``Range``, 416 past its end), under the page's token."""
+    deps, found = await _lookup(request, "audio")
+    if isinstance(found, web.Response):
+        return found
+    if found.audio is None or deps.read_audio is None:
+        return _plain(404, "Not found", "The meeting's audio is not available here.")
+    size = found.audio.size
+    try:
+        wanted = byte_range(request.headers.get("Range"), size)
+    except RangeNotSatisfiable as exc:
+        return web.Response(status=416, headers={"Content-Range": str(exc)})
+    start, end = wanted if wanted is not None else (0, size - 1)
+    response = web.StreamResponse(status=206 if wanted is not None else 200)
+    response.content_type = content_type(found.audio.key)
+    response.headers["Accept-Ranges"] = "bytes"
+    response.content_length = max(0, end - start + 1)
+    if wanted is not None:
+        response.headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    await response.prepare(request)
+    if size > 0:
+        async for chunk in deps.read_audio(found.audio, start, end):
+            await response.write(chunk)
+    await response.write_eof()
+    deps.metrics.pages.labels("audio", "ok").inc()
     return response

@@ -23,8 +23,8 @@ class Settings(ServiceSettings):
     )
     audio_public_url: str = Field(
         "",
-        description="Base URL browsers reach S3 at (https://s3.example.com) to sign audio URLs for; "
-        "empty = ZOOMSYMBL_S3_ENDPOINT as the services reach it.",
+        description="Base URL browsers reach S3 at (https://s3.example.com): the page hands out presigned audio URLs "
+        "for it; empty = the page streams the audio itself (/m/{token}/audio, range requests).",
     )
     max_messages: int = Field(50_000, ge=1, description="Most transcript lines a page shows (the downloads hold all).")
     page_cache_size: int = Field(
