@@ -33,6 +33,7 @@ from typing import Any
 
 import aiohttp
 from common import free_port, log, percentile, spread, write_result
+from zoomsymbl_common import stored_insights
 from zoomsymbl_common.mongo import Mongo, make_mongo
 from zoomsymbl_common.page_tokens import make_page_token, page_url
 from zoomsymbl_common.records import (
@@ -117,7 +118,8 @@ async def synthesize(mongo: Mongo, hours: float, speakers: int, meeting_uuid: st
             job_id=f"job-{i}",
             part_index=i,
             part_offset_seconds=i * half,
-            insights=_insights(rng, i * half, (i + 1) * half, speakers),
+            # As the notifier stores it (the transcript compressed: zoomsymbl_common.stored_insights).
+            insights=stored_insights.encode(stored_insights.decode(_insights(rng, i * half, (i + 1) * half, speakers))),
             stored_at=datetime.now(tz=UTC),
         )
         for i in range(2)
@@ -125,7 +127,7 @@ async def synthesize(mongo: Mongo, hours: float, speakers: int, meeting_uuid: st
     await mongo.db[MEETINGS].insert_one(meeting.to_document())
     await mongo.db[CONVERSATIONS].insert_one(conversation.to_document())
     await mongo.db[INSIGHTS].insert_many([p.to_document() for p in parts])
-    return sum(len(p.insights["messages"]) for p in parts)
+    return sum(len(stored_insights.decode(p.insights).messages) for p in parts)
 
 
 async def wait_ready(url: str, proc: asyncio.subprocess.Process, timeout: float = 60.0) -> None:

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
+from zoomsymbl_common import stored_insights
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.providers.base import Insights
 from zoomsymbl_common.records import (
@@ -20,7 +21,6 @@ from zoomsymbl_common.records import (
     StoredObject,
 )
 
-from zoomsymbl_web import parts
 from zoomsymbl_web.timeline import Speaker
 
 _PROVIDER_NAMES = {
@@ -116,7 +116,7 @@ def view_of(
     ready = meeting.stage in _READY_STAGES or (meeting.stage is None and current)
     if not current or not ready:
         return NotReady(topic, meeting.stage or "received", meeting.stage == "failed")
-    insights = parts.merged([(s.part_offset_seconds, s.insights) for s in current])
+    insights = stored_insights.merge([(s.part_offset_seconds, stored_insights.decode(s.insights)) for s in current])
     return MeetingView(
         tenant=meeting.tenant,
         meeting_uuid=meeting.meeting_uuid,

@@ -1,0 +1,70 @@
+"""The stored shape of insights: the transcript compressed, old documents still read, hostile ones bounded."""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import bson
+from hypothesis import given
+from hypothesis import strategies as st
+from zoomsymbl_common.providers.base import InsightItem, Insights, SummaryTopic, TranscriptMessage
+from zoomsymbl_common.stored_insights import MAX_TRANSCRIPT_BYTES, decode, encode, merge
+
+INSIGHTS = Insights(
+    messages=(
+        TranscriptMessage("Ana", "hello <b>", 1.0, 2.5, email="ana@example.test", channel=1),
+        TranscriptMessage("Bo", "Zoë 🎧 says hi", 3.0, 4.0, channel=2),
+    ),
+    action_items=(InsightItem("Ship it", assignee="Bo", start_seconds=3.0),),
+    topics=(InsightItem("Release"),),
+    summary=("A short meeting.",),
+    summary_topics=(SummaryTopic("Release", "We ship.", 1.0, 4.0),),
+    unavailable={"questions": "the model did not answer"},
+)
+
+
+def test_a_round_trip_through_bson_gives_the_same_insights_with_the_transcript_compressed() -> None:
+    doc = encode(INSIGHTS)
+    assert "messages" not in doc and isinstance(doc["messages_z"], bytes)
+    stored = bson.decode(bson.encode({"insights": doc}))["insights"]
+    assert decode(stored) == INSIGHTS
+
+
+def test_documents_stored_before_the_compression_are_read_as_they_are() -> None:
+    old = {
+        "messages": [{"speaker": "Ana", "text": "hi", "start_seconds": 1, "end_seconds": 2, "channel": 1}],
+        "questions": [{"text": "Why?", "start_seconds": 1.5}],
+    }
+    read = decode(old)
+    assert read.messages == (TranscriptMessage("Ana", "hi", 1.0, 2.0, channel=1),)
+    assert read.questions[0].start_seconds == 1.5
+
+
+def test_a_compressed_transcript_larger_than_any_meeting_or_not_json_reads_as_empty() -> None:
+    bomb = zlib.compress(b"[" + b" " * (MAX_TRANSCRIPT_BYTES + 10) + b"]", 9)
+    assert decode({"messages_z": bomb}).messages == ()
+    assert decode({"messages_z": b"not zlib"}).messages == ()
+    assert decode({"messages_z": zlib.compress(b'{"a": 1}')}).messages == ()
+
+
+def test_malformed_rows_become_empty_fields_not_errors() -> None:
+    rows = [["Ana", "ok", 1, 2, None, 1], ["Bo"], [None, None, "x", True, 5, True], "not a row"]
+    read = decode({"messages_z": zlib.compress(json.dumps(rows).encode())})
+    assert [(m.speaker, m.text, m.start_seconds, m.channel) for m in read.messages] == [
+        ("Ana", "ok", 1.0, 1),
+        ("Bo", "", 0.0, None),
+        ("", "", 0.0, None),
+    ]
+
+
+def test_parts_are_shifted_to_meeting_time_and_merged_in_order() -> None:
+    second = Insights(messages=(TranscriptMessage("Bo", "later", 1.0, 2.0),), topics=(InsightItem("release"),))
+    merged = merge([(7200.0, second), (0.0, INSIGHTS)])
+    assert [m.start_seconds for m in merged.messages] == [1.0, 3.0, 7201.0]
+    assert [t.text for t in merged.topics] == ["Release"]  # the same topic once
+
+
+@given(st.dictionaries(st.text(max_size=12), st.recursive(st.none() | st.integers() | st.text(), st.lists)))
+def test_any_stored_document_decodes_without_raising(doc: dict[str, object]) -> None:
+    decode(doc)
