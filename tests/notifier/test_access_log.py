@@ -7,7 +7,7 @@ import logging
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from zoomsymbl_notifier.access_log import RouteAccessLogger
+from zoomsymbl_common.access_log import RouteAccessLogger
 
 
 async def test_access_log_names_the_route_not_the_path(caplog: pytest.LogCaptureFixture) -> None:

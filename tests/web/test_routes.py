@@ -13,13 +13,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
+from zoomsymbl_common.access_log import RouteAccessLogger
 from zoomsymbl_common.callback_tokens import make_callback_token
 from zoomsymbl_common.page_tokens import make_page_token
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
 from zoomsymbl_common.records import StoredObject
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig, Tenants
-from zoomsymbl_web.access_log import RouteAccessLogger
 from zoomsymbl_web.meeting import Lookup, MeetingPages, MeetingView, NotReady
 from zoomsymbl_web.routes import PAGE_DEPS, PageDeps, PageMetrics, add_page_routes
 from zoomsymbl_web.settings import Settings

@@ -219,9 +219,20 @@ class ObjectStore:
         stat = await self._call(self.client.stat_object, self.bucket, result.object_name)
         return int(stat.size or 0)
 
-    async def get_stream(self, key: str, *, chunk_size: int = 1 << 20, offset: int = 0) -> AsyncIterator[bytes]:
-        """Yield the bytes of ``key`` (from ``offset``) in chunks of at most ``chunk_size``."""
-        response: Any = await self._call(self.client.get_object, self.bucket, key, offset=offset)
+    async def get_stream(
+        self,
+        key: str,
+        *,
+        chunk_size: int = 1 << 20,
+        offset: int = 0,
+        length: int = 0,
+        bucket: str | None = None,
+    ) -> AsyncIterator[bytes]:
+        """Yield the bytes of ``key`` (from ``offset``, ``length`` of them; 0 = to the end) in chunks of at most
+        ``chunk_size``, from this store's bucket or ``bucket``."""
+        response: Any = await self._call(
+            self.client.get_object, bucket or self.bucket, key, offset=offset, length=length
+        )
         try:
             while True:
                 chunk: bytes = await self._call(response.read, chunk_size)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from zoomsymbl_common.access_log import RouteAccessLogger
 from zoomsymbl_common.service import run
 
-from zoomsymbl_notifier.access_log import RouteAccessLogger
 from zoomsymbl_notifier.app import build_app
 from zoomsymbl_notifier.settings import Settings
 

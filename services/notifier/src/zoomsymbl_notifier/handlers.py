@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import TypeVar
 
 from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
 from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import Event, JobStatusReported, MeetingFailed, ReconciliationCompleted
-from zoomsymbl_common.kafka import Consumer, topic_name
+from zoomsymbl_common.kafka import Consumer, GiveUp, topic_name
 
 from zoomsymbl_notifier.digest import Digests
 from zoomsymbl_notifier.pipeline import Pipeline, UnknownJob
@@ -26,6 +28,7 @@ DIGESTS_GROUP_ID = "zoomsymbl-notifier-digests"
 # exhausted retries (provider or our servers down) are re-driven by the sweeper later.
 _NOT_THE_MEETINGS_FAULT = frozenset({"lookup", "retry", "parse"})
 _RAW_MESSAGE = Context("message")
+E = TypeVar("E", bound=Event)
 
 
 async def on_job_status_reported(pipeline: Pipeline, event: JobStatusReported) -> None:
@@ -71,6 +74,33 @@ async def on_digest_given_up(event: Event | None, stage: str, reason: str) -> No
     log.error("reconciliation digest given up", extra={**ids, "stage": stage, "reason": reason})
 
 
+def _subscribe(
+    broker: KafkaBroker,
+    consumer: Consumer,
+    event_type: type[E],
+    group: str,
+    handler: Callable[[E], Awaitable[None]],
+    give_up: GiveUp,
+    session_timeout_ms: int,
+    max_workers: int = 1,
+) -> None:
+    """One subscriber of ``event_type``'s topic in consumer group ``group`` (both under the topic prefix, so
+    stacks sharing a Kafka never rebalance each other) under the shared consumer policy."""
+    topic = topic_name(consumer.infra, event_type.topic)
+
+    @broker.subscriber(
+        topic,
+        group_id=topic_name(consumer.infra, group),
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=min(3_000, session_timeout_ms // 3),
+        max_workers=max_workers,
+    )
+    async def on_message(msg: KafkaMessage = _RAW_MESSAGE) -> None:
+        await consumer.consume(topic, msg.body, event_type, handler, give_up)
+
+
 def register_subscribers(
     broker: KafkaBroker,
     consumer: Consumer,
@@ -85,51 +115,20 @@ def register_subscribers(
     that many) in the group: meetings on different partitions are handled at once, each meeting's statuses
     (its key's partition) still in order, and the outbox keeps the one e-mail per meeting whatever runs at once.
     """
-    topic = topic_name(consumer.infra, JobStatusReported.topic)
-    handler = partial(on_job_status_reported, pipeline)
-    give_up = partial(on_give_up, pipeline)
-    failures = topic_name(consumer.infra, MeetingFailed.topic)
-    on_failure = partial(on_meeting_failed, pipeline)
-
-    @broker.subscriber(
-        topic,
-        group_id=topic_name(consumer.infra, GROUP_ID),  # prefixed: stacks sharing a Kafka never rebalance each other
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        session_timeout_ms=session_timeout_ms,
-        heartbeat_interval_ms=min(3_000, session_timeout_ms // 3),
-        max_workers=concurrent_jobs,
-    )
-    async def on_job_status_message(msg: KafkaMessage = _RAW_MESSAGE) -> None:
-        await consumer.consume(topic, msg.body, JobStatusReported, handler, give_up)
-
-    @broker.subscriber(
-        failures,
-        group_id=topic_name(consumer.infra, FAILURES_GROUP_ID),
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        session_timeout_ms=session_timeout_ms,
-        heartbeat_interval_ms=min(3_000, session_timeout_ms // 3),
-    )
-    async def on_meeting_failed_message(msg: KafkaMessage = _RAW_MESSAGE) -> None:
-        await consumer.consume(failures, msg.body, MeetingFailed, on_failure, on_failure_given_up)
+    jobs = partial(on_job_status_reported, pipeline)
+    _subscribe(
+        broker, consumer, JobStatusReported, GROUP_ID, jobs, partial(on_give_up, pipeline), session_timeout_ms,
+        concurrent_jobs,
+    )  # fmt: skip
+    failed = partial(on_meeting_failed, pipeline)
+    _subscribe(broker, consumer, MeetingFailed, FAILURES_GROUP_ID, failed, on_failure_given_up, session_timeout_ms)
 
 
 def register_digests(
     broker: KafkaBroker, consumer: Consumer, digests: Digests, session_timeout_ms: int = 10_000
 ) -> None:
     """Subscribe the reconciliation digests to ``zoom.reconciliation-completed.v1`` under the shared policy."""
-    reconciliations = topic_name(consumer.infra, ReconciliationCompleted.topic)
-
-    @broker.subscriber(
-        reconciliations,
-        group_id=topic_name(consumer.infra, DIGESTS_GROUP_ID),
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        session_timeout_ms=session_timeout_ms,
-        heartbeat_interval_ms=min(3_000, session_timeout_ms // 3),
-    )
-    async def on_reconciliation_message(msg: KafkaMessage = _RAW_MESSAGE) -> None:
-        await consumer.consume(
-            reconciliations, msg.body, ReconciliationCompleted, digests.on_reconciliation, on_digest_given_up
-        )
+    _subscribe(
+        broker, consumer, ReconciliationCompleted, DIGESTS_GROUP_ID, digests.on_reconciliation, on_digest_given_up,
+        session_timeout_ms,
+    )  # fmt: skip

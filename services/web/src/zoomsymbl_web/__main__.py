@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from zoomsymbl_common.access_log import RouteAccessLogger
 from zoomsymbl_common.service import run
 
-from zoomsymbl_web.access_log import RouteAccessLogger
 from zoomsymbl_web.app import build_app
 from zoomsymbl_web.settings import Settings
 

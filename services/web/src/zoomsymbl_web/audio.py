@@ -9,9 +9,8 @@ as the page: one ``Range`` (``bytes=a-b``, ``bytes=a-``, ``bytes=-n``) per reque
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Final
+from typing import Final
 
 from zoomsymbl_common.records import StoredObject
 from zoomsymbl_common.storage import ObjectStore
@@ -69,21 +68,9 @@ def content_type(key: str) -> str:
 
 
 def s3_reader(store: ObjectStore) -> AudioReader:
-    """Reads a byte range of any bucket's object with ``store``'s client (in a worker thread, chunk by chunk)."""
+    """Reads a byte range of a stored object (any bucket) with ``store``'s client, chunk by chunk."""
 
-    async def read(obj: StoredObject, start: int, end: int) -> AsyncIterator[bytes]:
-        length = end - start + 1
-        response: Any = await asyncio.to_thread(
-            store.client.get_object, obj.bucket, obj.key, offset=start, length=length
-        )
-        try:
-            while True:
-                chunk: bytes = await asyncio.to_thread(response.read, CHUNK)
-                if not chunk:
-                    return
-                yield chunk
-        finally:
-            response.close()
-            response.release_conn()
+    def read(obj: StoredObject, start: int, end: int) -> AsyncIterator[bytes]:
+        return store.get_stream(obj.key, chunk_size=CHUNK, offset=start, length=end - start + 1, bucket=obj.bucket)
 
     return read

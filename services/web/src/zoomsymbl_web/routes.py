@@ -2,7 +2,7 @@
 
 An altered or expired token (or one for a tenant no longer configured) gets the same plain 403 page, with
 no detail. A valid token is handed to the log redactor until it expires, before anything is logged; the
-access log names the route template only (:mod:`zoomsymbl_web.access_log`).
+access log names the route template only (:mod:`zoomsymbl_common.access_log`).
 """
 
 from __future__ import annotations

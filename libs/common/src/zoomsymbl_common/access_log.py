@@ -1,4 +1,8 @@
-"""An access log that names the route, never the path: ``/m/{token}`` carries the page token."""
+"""An access log that names the route, never the path: some paths carry secrets.
+
+The notifier's Symbl callbacks (``/webhooks/symbl/{token}``) and the web service's meeting pages
+(``/m/{token}``) hold a token in the path; the log line gets the matched route's template instead.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,10 @@ from aiohttp.abc import AbstractAccessLogger
 
 
 class RouteAccessLogger(AbstractAccessLogger):
-    """One line per request: method, route template, status, duration (no path, no query, no referrer)."""
+    """One JSON-friendly line per request: method, route template, status, duration (no path, query, referrer)."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        """Log ``request`` by its route (``/m/{token}``), so page tokens never reach the log."""
+        """Log ``request`` by its route (e.g. ``/m/{token}``), so tokens never reach the log."""
         self.logger.info(
             "http request",
             extra={
