@@ -10,6 +10,7 @@ bench_limiter.py (three times: it measures once per call), bench_download.py (vs
 bench_growth.py (the mixer's curves and its headline vs the bare ffmpeg merge, through
 bench_mixer.py's worker), bench_e2e.py, bench_whisper.py (the transcriber vs faster-whisper's API),
 bench_page.py (the meeting page of a 4-hour, 32-speaker meeting, cold and from the page cache).
+Then bench_notifier.py (the notifier alone, 100 meetings completing at once: concurrent_jobs 1 vs 6).
 Each writes bench/results/<name>.json; this script then
 writes bench/results/latest.json (machine facts, every figure with median and spread over ≥ 3
 runs, the targets) and bench/results/latest.md (the tables docs/performance.md shows).
@@ -50,6 +51,7 @@ def commands(size: str) -> dict[str, list[list[str]]]:
     e2e = {"quick": ["--quick"], "default": [], "full": []}[size]
     whisper = {"quick": ["--minutes", "2"], "default": [], "full": ["--minutes", "60"]}[size]
     page = {"quick": ["--quick"], "default": [], "full": ["--requests", "50"]}[size]
+    notifier = {"quick": ["--quick"], "default": [], "full": []}[size]
     return {
         "ingest": [["bench_ingest.py", *ingest]],
         "limiter": [["bench_limiter.py", *limiter]] * 3,
@@ -58,6 +60,7 @@ def commands(size: str) -> dict[str, list[list[str]]]:
         "e2e": [["bench_e2e.py", *e2e]],
         "whisper": [["bench_whisper.py", *whisper]],
         "page": [["bench_page.py", *page]],
+        "notifier": [["bench_notifier.py", *notifier]],
     }
 
 
