@@ -54,10 +54,11 @@ lint: install ## ruff
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 
-typecheck: install ## mypy --strict on every package and the tests
+typecheck: install ## mypy --strict on every package, the tests and the benchmarks
 	$(UV) run --frozen mypy libs/common/src libs/sandbox/src services/ingest/src services/mixer/src \
 	  services/submitter/src services/notifier/src \
 	  libs/whisper/src services/transcriber/src services/web/src scripts tests
+	MYPYPATH=bench $(UV) run --frozen mypy bench/*.py  # the benchmarks import bench/common.py as "common"
 
 check: lint typecheck test ## everything CI checks
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from common import write_result
 from zoomsymbl_common.events import RecordingFile
+from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_mixer.channels import Track, plan_mix
 from zoomsymbl_mixer.ffmpeg import (
     EXTENSIONS,
@@ -42,7 +43,6 @@ from zoomsymbl_mixer.ffmpeg import (
     merge_args,
     parse_probe,
     probe_args,
-    run_tool,
 )
 from zoomsymbl_sandbox.zoom_audio import SAMPLE_RATE, generate_meeting_media
 from zoomsymbl_sandbox.zoom_specs import long_meeting_spec
@@ -83,7 +83,7 @@ async def speech_tracks(speakers: int, seconds: int, folder: Path) -> list[Path]
 
 
 async def _run(args: list[str]) -> None:
-    result, _ = await run_tool(args, timeout=600)
+    result = await run_tool(args, timeout=600)
     assert result.returncode == 0, result.tail
 
 
@@ -95,7 +95,7 @@ async def noise_tracks(speakers: int, seconds: int, folder: Path) -> list[Path]:
         source = f"anoisesrc=color=pink:sample_rate={SAMPLE_RATE}:amplitude=0.4:seed={index + 1}"
         args = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source]
         args += ["-t", str(seconds), "-af", "lowpass=f=3400,highpass=f=120", "-c:a", "flac", str(path)]
-        result, _ = await run_tool(args, timeout=600)
+        result = await run_tool(args, timeout=600)
         assert result.returncode == 0, result.tail
         paths.append(path)
     return paths
@@ -115,10 +115,10 @@ async def merged_size(paths: list[Path], seconds: int, fmt: OutputFormat, out: P
     plan = plan_mix(tracks, max_channels=len(tracks))
     target = out / f"mixed.{EXTENSIONS[fmt]}"
     before = children_cpu()
-    result, _ = await run_tool(merge_args(plan, target, fmt, sample_rate=SAMPLE_RATE, silence=None), timeout=3600)
+    result = await run_tool(merge_args(plan, target, fmt, sample_rate=SAMPLE_RATE, silence=None), timeout=3600)
     cpu = children_cpu() - before
     assert result.returncode == 0, result.tail
-    _, probed = await run_tool(probe_args(target), timeout=120, capture_stdout=True)
+    probed = (await run_tool(probe_args(target), timeout=120, capture_stdout=True)).stdout
     probe = parse_probe(probed)
     assert probe is not None, probed
     size = target.stat().st_size

@@ -24,8 +24,9 @@ from typing import Any
 from common import log, percentile
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
-from zoomsymbl_common.mongo import EMAILS, JOBS, MEETINGS, RECEIPTS, make_mongo
 from zoomsymbl_common.mongo import Document as Doc
+from zoomsymbl_common.mongo import make_mongo
+from zoomsymbl_common.records import EMAILS, JOBS, MEETINGS, RECEIPTS
 from zoomsymbl_common.settings import InfraSettings
 
 DONE = "e-mailed"
