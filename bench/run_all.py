@@ -5,7 +5,7 @@
     uv run python bench/run_all.py --full     # longer ingest and limiter runs
     uv run python bench/run_all.py --only ingest --only download
 
-Runs, in this order, each as its own process: bench_ingest.py (vs bare aiohttp + HMAC),
+Runs, in this order, each as its own process: bench_ingest.py (vs a durable receiver and bare aiohttp + HMAC),
 bench_limiter.py (three times: it measures once per call), bench_download.py (vs curl),
 bench_growth.py (the mixer's curves and its headline vs the bare ffmpeg merge, through
 bench_mixer.py's worker), bench_e2e.py, bench_whisper.py (the transcriber vs faster-whisper's API),
