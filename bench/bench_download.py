@@ -240,6 +240,8 @@ def report(args: argparse.Namespace, size: int, seconds: dict[str, list[float]])
             "seconds": spread(seconds[p]),
             "mib_per_s": spread((mib / s for s in seconds[p]), 1),
             "vs_curl": spread(s / c for s, c in zip(seconds[p], seconds["curl"], strict=True)),
+            # The S3 server's own floor: no step that stores every byte can beat its upload alone.
+            "vs_s3_alone": spread(s / c for s, c in zip(seconds[p], seconds["s3-alone"], strict=True)),
         }
         for p in PATHS
     }

@@ -185,6 +185,31 @@ def summarize(point: dict[str, Any], rows: list[dict[str, Any]], speed: float) -
     return out
 
 
+RATIOS = {
+    # issue 21: figure -> (point, its baseline point, field); each run's value over the same run's baseline.
+    "mixer_rss_8h_over_1h": ("480min-8p", "60min-8p", "peak_rss_mib"),
+    "ffmpeg_rss_8h_over_1h": ("480min-8p", "60min-8p", "peak_ffmpeg_rss_mib"),
+    "scratch_8h_over_output_plus_one_track": ("480min-8p", "480min-8p", "peak_scratch_bytes"),
+    "time_64_over_32_speakers": ("10min-64p", "10min-32p", "mixer_seconds"),
+    "cpu_64_over_32_speakers": ("10min-64p", "10min-32p", "mixer_cpu_seconds"),
+}
+
+
+def ratios(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Issue 21's figures, each a ratio to its baseline measured in the same run (runs paired in order)."""
+    found: dict[str, Any] = {}
+    for name, (point, base, field) in RATIOS.items():
+        if not rows.get(point) or not rows.get(base):
+            continue
+        if name.startswith("scratch"):
+            # Scratch held at once over what it must hold: the mix plus the largest raw track.
+            values = [r[field] / (r["mixed_bytes"] + r["raw_bytes"] / r["participants"]) for r in rows[point]]
+        else:
+            values = [r[field] / b[field] for r, b in zip(rows[point], rows[base], strict=True)]
+        found[name] = spread(values)
+    return found
+
+
 def capacity(headline: dict[str, Any], cores: int) -> dict[str, Any]:
     """Meetings of the headline kind one mixer replica finishes per day."""
     wall, cpu = headline["mixer_seconds"]["median"], headline["mixer_cpu_seconds"]["median"]
@@ -200,7 +225,7 @@ def capacity(headline: dict[str, Any], cores: int) -> dict[str, Any]:
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     CACHE.mkdir(parents=True, exist_ok=True)
-    plan = points(args.size)
+    plan = [p for p in points(args.size) if not args.only or p["name"] in args.only]
     log(f"growth: {len(plan)} points x {args.runs} runs ({args.size})")
     speeds = await decode_speed(args.runs)
     rows: dict[str, list[dict[str, Any]]] = {p["name"]: [] for p in plan}
@@ -213,7 +238,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 log(f"growth {point['name']} run {run}: {time.monotonic() - started:.0f}s")
     speed = statistics.median(speeds)
     summary = [summarize(p, rows[p["name"]], speed) for p in plan]
-    headline = next(s for s, p in zip(summary, plan, strict=True) if p["bare"])
+    headline = next((s for s, p in zip(summary, plan, strict=True) if p["bare"]), summary[0])
     return {
         "benchmark": "growth",
         "what": "the mixer step (download, probe, merge with analytics, upload) by meeting length and participants",
@@ -222,6 +247,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_target": 1.25,
         "headline": headline["name"],
         "points": summary,
+        "ratios": ratios(rows),
         "capacity": capacity(headline, len(os.sched_getaffinity(0))),
         "raw": rows,
     }
@@ -234,6 +260,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sizes.add_argument("--full", dest="size", action="store_const", const="full", help="same points as the default")
     parser.set_defaults(size="default")
     parser.add_argument("--runs", type=int, default=3, help="runs per point (≥3)")
+    parser.add_argument("--only", action="append", help="only these points (e.g. 480min-8p); repeatable")
     args = parser.parse_args(argv)
     if args.runs < MIN_RUNS:
         parser.error("--runs must be at least 3 (a median needs a spread)")
