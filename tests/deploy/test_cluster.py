@@ -89,7 +89,7 @@ def deployments(kube: Kube, namespace: str) -> dict[str, dict[str, Any]]:
 
 def assert_all_ready(kube: Kube, namespace: str) -> dict[str, dict[str, Any]]:
     found = deployments(kube, namespace)
-    assert sorted(found) == ["ingest", "mixer", "notifier", "submitter"]
+    assert sorted(found) == ["ingest", "mixer", "notifier", "submitter", "web"]
     for component, deployment in found.items():
         status = deployment["status"]
         want = deployment["spec"]["replicas"]
@@ -164,11 +164,12 @@ def test_install_with_defaults_waits_for_every_service(kube: Kube) -> None:
         "mixer": 1,
         "submitter": 1,
         "notifier": 2,
+        "web": 2,
     }
     # The topics hook ran once, succeeded and deleted itself (hook-delete-policy hook-succeeded).
     assert hook_runs(kube, DEFAULTS_NS, f"{RELEASE}-zoomsymbl-topics") == 1
     assert kube.get("jobs", "-n", DEFAULTS_NS)["items"] == []
-    assert len(kube.get("pdb", "-n", DEFAULTS_NS)["items"]) == 2
+    assert len(kube.get("pdb", "-n", DEFAULTS_NS)["items"]) == 3  # ingest, notifier, web (2 replicas each)
 
 
 def test_helm_test_passes(kube: Kube) -> None:
@@ -276,8 +277,8 @@ def test_install_with_the_production_example_starts_at_the_hpa_minimum(kube: Kub
     # No Prometheus Operator here: no ServiceMonitor (it would have failed the install), and the notes say so.
     assert "kind: ServiceMonitor" not in kube.helm("get", "manifest", PROD_RELEASE, "-n", PRODUCTION_NS).stdout
     assert "no ServiceMonitor was created" in output
-    assert len(kube.get("networkpolicy", "-n", PRODUCTION_NS)["items"]) == 4
-    assert len(kube.get("pdb", "-n", PRODUCTION_NS)["items"]) == 4
+    assert len(kube.get("networkpolicy", "-n", PRODUCTION_NS)["items"]) == 5  # + the web pods' (ingress)
+    assert len(kube.get("pdb", "-n", PRODUCTION_NS)["items"]) == 5
 
 
 def test_upgrade_keeps_the_hpa_scale_and_adds_the_service_monitor_once_served(kube: Kube) -> None:
