@@ -101,7 +101,7 @@ jaeger-build: ## build Jaeger v1.75.0 from the Go module proxy into .cache/jaege
 
 # ---- the service images, built with podman from a debootstrap base; no Docker, no registry (docs/images.md)
 .PHONY: images images-test
-images: install ## the five service images with podman (podman/buildah/runc/debootstrap from Debian when missing)
+images: install ## the six service images with podman (podman/buildah/runc/debootstrap from Debian when missing)
 	UV_BIN=$(UV) bash scripts/images.sh build
 
 images-test: install infra-up images ## the images run read-only as 10001 without capabilities; the demo meeting through them
