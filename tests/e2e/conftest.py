@@ -82,6 +82,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "ZOOMSYMBL_SUBMITTER_BURST": "10",
             "ZOOMSYMBL_MIXER_CONCURRENT_MEETINGS": "2",
             "ZOOMSYMBL_NOTIFIER_SUMMARY_RETRY_DELAY_SECONDS": "0.2",
+            # A callback refused under load (503 after the 0.9 s deadline; Symbl does not retry) is recovered by
+            # the sweeper's poll, as in production, but within the tests' timeouts rather than after 15 minutes.
+            "ZOOMSYMBL_NOTIFIER_SWEEPER_STALE_AFTER_SECONDS": "30",
+            "ZOOMSYMBL_NOTIFIER_SWEEPER_INTERVAL_SECONDS": "5",
         },
     )
     with running_stack(config) as running:
