@@ -24,7 +24,6 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any, Literal
 
-from pymongo.errors import DuplicateKeyError
 from zoomsymbl_common.errors import ZoomsymblError
 from zoomsymbl_common.events import MAX_DIGEST_MEETINGS, Event, ReconciliationCompleted, stable_id, utcnow
 from zoomsymbl_common.kafka import RetryPolicy
@@ -35,15 +34,14 @@ from zoomsymbl_common.zoom import (
     MAX_PAGE_SIZE,
     ZOOM_RETRY_POLICY,
     JsonObject,
-    ZoomApiError,
     ZoomClient,
     call_with_retries,
 )
 from zoomsymbl_common.zoom_quota import QuotaMetrics, ZoomQuota
 
 from zoomsymbl_ingest.backfill import month_windows
-from zoomsymbl_ingest.backfill_users import MAX_LISTING_RESTARTS
 from zoomsymbl_ingest.intake import host_allowed
+from zoomsymbl_ingest.reconcile_pages import insert_flag, listed_pages
 from zoomsymbl_ingest.reconcile_phone import PhoneReconciliation
 from zoomsymbl_ingest.settings import Settings
 
@@ -161,6 +159,10 @@ class ReconcileReport:
     missing_uuids: list[str] = field(default_factory=list)
     """Every expected meeting found missing, by this run or an earlier one (at most MAX_LISTED): the digest's."""
 
+    def count_restart(self) -> None:
+        """One listing started again after an expired page token."""
+        self.listing_restarts += 1
+
     def note_missing(self, uuid: str) -> None:
         """Remember ``uuid`` for the digest (within MAX_LISTED)."""
         if len(self.missing_uuids) < MAX_LISTED:
@@ -226,24 +228,12 @@ class Reconciliation:
         return report
 
     async def _window(self, start: date, end: date, report: ReconcileReport, seen: set[str]) -> None:
-        token, restarts = "", 0
-        while True:
-            get = partial(self.client.list_past_meetings, start, end, token, page_size=self.page_size)
-            try:
-                page = await call_with_retries(get, policy=self.policy, sleep=self.sleep)
-            except ZoomApiError as exc:
-                # A token lives 15 minutes; a wait for the daily reset outlives it: list the window again.
-                if not (token and exc.page_token_expired) or restarts >= MAX_LISTING_RESTARTS:
-                    raise
-                token, restarts, report.listing_restarts = "", restarts + 1, report.listing_restarts + 1
-                continue
+        fetch = partial(self.client.list_past_meetings, start, end, page_size=self.page_size)
+        async for page in listed_pages(fetch, report.count_restart, policy=self.policy, sleep=self.sleep):
             report.pages += 1
             listed = [m for e in page.meetings if (m := PastMeeting.from_dashboard(e))]
             await self._reconcile([m for m in listed if m.uuid not in seen], report)
             seen.update(m.uuid for m in listed)
-            token = page.next_page_token
-            if not token:
-                return
 
     async def _reconcile(self, meetings: list[PastMeeting], report: ReconcileReport) -> None:
         report.listed += len(meetings)
@@ -259,10 +249,8 @@ class Reconciliation:
                 report.already_flagged += 1
                 report.note_missing(meeting.uuid)
                 continue
-            try:
-                record = missing_record(self.tenant.id, meeting, now)
-                await guarded(self.mongo.db[CONVERSATIONS].insert_one(record.to_document()))
-            except DuplicateKeyError:  # another run flagged it between the lookup and the insert
+            record = missing_record(self.tenant.id, meeting, now)
+            if not await insert_flag(self.mongo, record):
                 report.already_flagged += 1
                 report.note_missing(meeting.uuid)
                 continue

@@ -30,7 +30,6 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from pymongo.errors import DuplicateKeyError
 from zoomsymbl_common.events import CallDirection, utcnow
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.mongo import Mongo, guarded
@@ -42,11 +41,10 @@ from zoomsymbl_common.zoom import (
     JsonObject,
     ZoomApiError,
     ZoomClient,
-    call_with_retries,
 )
 
-from zoomsymbl_ingest.backfill_users import MAX_LISTING_RESTARTS
 from zoomsymbl_ingest.intake import host_allowed
+from zoomsymbl_ingest.reconcile_pages import insert_flag, listed_pages
 
 if TYPE_CHECKING:
     from datetime import date
@@ -193,26 +191,17 @@ class PhoneReconciliation:
 
     async def window(self, start: date, end: date, report: ReconcileReport) -> None:
         """List ``start``..``end`` page by page; on a Zoom refusal, note ``phone_error`` and stop."""
-        token, restarts = "", 0
-        while True:
-            get = partial(self.client.list_call_history, start, end, token, page_size=self.page_size)
-            try:
-                page = await call_with_retries(get, policy=self.policy, sleep=self.sleep)
-            except ZoomApiError as exc:
-                if token and exc.page_token_expired and restarts < MAX_LISTING_RESTARTS:
-                    token, restarts, report.listing_restarts = "", restarts + 1, report.listing_restarts + 1
-                    continue
-                # No Zoom Phone on the account (403/404), or the app lacks phone:read:list_call_logs:admin.
-                report.phone_error = str(exc)
-                log.warning("call history not listed", extra={"tenant": self.tenant.id, "error": str(exc)})
-                return
-            report.phone_pages += 1
-            listed = [c for e in page.calls if (c := PastCall.from_history(e))]
-            await self._reconcile([c for c in listed if c.call_id not in self.seen], report)
-            self.seen.update(c.call_id for c in listed)
-            token = page.next_page_token
-            if not token:
-                return
+        fetch = partial(self.client.list_call_history, start, end, page_size=self.page_size)
+        try:
+            async for page in listed_pages(fetch, report.count_restart, policy=self.policy, sleep=self.sleep):
+                report.phone_pages += 1
+                listed = [c for e in page.calls if (c := PastCall.from_history(e))]
+                await self._reconcile([c for c in listed if c.call_id not in self.seen], report)
+                self.seen.update(c.call_id for c in listed)
+        except ZoomApiError as exc:
+            # No Zoom Phone on the account (403/404), or the app lacks phone:read:list_call_logs:admin.
+            report.phone_error = str(exc)
+            log.warning("call history not listed", extra={"tenant": self.tenant.id, "error": str(exc)})
 
     async def _reconcile(self, calls: list[PastCall], report: ReconcileReport) -> None:
         report.phone_listed += len(calls)
@@ -236,9 +225,7 @@ class PhoneReconciliation:
 
     async def _flag(self, call: PastCall, now: datetime, report: ReconcileReport) -> None:
         record = missing_call_record(self.tenant.id, call, now)
-        try:
-            await guarded(self.mongo.db[CONVERSATIONS].insert_one(record.to_document()))
-        except DuplicateKeyError:  # another run flagged it between the lookup and the insert
+        if not await insert_flag(self.mongo, record):
             report.phone_already_flagged += 1
             report.note_missing(call.key)
             return
