@@ -33,16 +33,14 @@ import argparse
 import asyncio
 import json
 import shutil
-import signal
 import sys
 import time
 import uuid
 from datetime import datetime
-from types import FrameType
 from typing import Any
 
 import aiohttp
-from common import CACHE, MIN_RUNS, ROOT, log, spread, write_result
+from common import CACHE, MIN_RUNS, ROOT, log, spread, stop_on_sigterm, write_result
 from e2e_records import E2eFailed, check, completed_callbacks, describe, timeline, wait_final
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import make_mongo
@@ -282,14 +280,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def interrupted(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM (run_all's timeout, a CI cancel) unwinds like Ctrl-C, so the stack's processes are stopped."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    signal.signal(signal.SIGTERM, interrupted)
+    stop_on_sigterm()
     try:
         result = asyncio.run(bench(args))
     except E2eFailed as exc:

@@ -44,7 +44,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -53,7 +52,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import aiohttp
@@ -62,7 +60,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import DefaultPartitioner
-from common import CACHE, MIN_RUNS, RESULTS, ROOT, log, percentile, spread, write_result
+from common import CACHE, MIN_RUNS, RESULTS, ROOT, log, percentile, spread, stop_on_sigterm, write_result
 from e2e_records import completed_callbacks
 from pydantic import SecretStr
 from zoomsymbl_common.callback_tokens import make_callback_token
@@ -601,14 +599,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def interrupted(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM (run_all's timeout) unwinds like Ctrl-C, so the stack's processes are stopped."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    signal.signal(signal.SIGTERM, interrupted)
+    stop_on_sigterm()
     started = time.monotonic()
     try:
         result = asyncio.run(bench(args))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import socket
 import statistics
 import subprocess
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import psutil
@@ -125,3 +127,13 @@ def dir_bytes(path: Path) -> int:
             except OSError:
                 continue
     return total
+
+
+def interrupted(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (run_all's timeout, a CI cancel) unwinds like Ctrl-C, so a bench's processes are stopped."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM unwind like Ctrl-C (see :func:`interrupted`)."""
+    signal.signal(signal.SIGTERM, interrupted)
