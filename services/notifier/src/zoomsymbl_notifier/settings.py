@@ -66,12 +66,11 @@ class Settings(ServiceSettings):
         10_000, ge=6_000, description="Consumer session timeout: how soon a dead replica's partitions move on."
     )
     concurrent_jobs: int = Field(
-        1,
+        6,
         ge=1,
         le=64,
         description="Job statuses handled at once: one consumer per partition of provider.job-status.v1, up to this "
-        "many (each meeting's statuses stay in order). 1 by default: on the local MongoDB-wire server 6 was slower "
-        "(docs/performance.md); raise it where MongoDB has headroom.",
+        "many (each meeting's statuses stay in order; more than the topic's partitions idle).",
     )
     retry_max_attempts: int = Field(6, ge=1, description="Attempts of a retryable failure before dead-lettering.")
     retry_base_delay_seconds: float = Field(0.5, gt=0, description="First backoff delay of the consumer.")
