@@ -32,6 +32,8 @@ ODD_UUIDS = (
     "/x/y==",
 )
 TODAY = utcnow().date()
+# The sandbox's meetings started an hour ago: in the first hour after midnight (UTC) that is yesterday.
+YESTERDAY = TODAY - timedelta(days=1)
 
 
 class Sleeps:
@@ -127,7 +129,7 @@ async def test_429_waits_retry_after_then_succeeds(sandbox: ZoomSandbox) -> None
     sandbox.faults.add(Fault(route="list_recordings", kind="status", status=429, retry_after=7, count=2))
     sleeps = Sleeps()
     async with ZoomClient(sandbox_tenant(sandbox)) as client:
-        page = await call_with_retries(lambda: client.list_recordings(TODAY, TODAY), sleep=sleeps)
+        page = await call_with_retries(lambda: client.list_recordings(YESTERDAY, TODAY), sleep=sleeps)
     assert len(page.meetings) == len(ODD_UUIDS)
     assert sleeps.waits == [7, 7]
 
@@ -162,7 +164,7 @@ async def test_server_errors_and_html_answers_are_retried_then_given_up(sandbox:
 async def test_a_200_carrying_an_invalid_token_error_refreshes_the_token(sandbox: ZoomSandbox) -> None:
     sandbox.faults.add(Fault(route="list_recordings", kind="error_body", body="json"))
     async with ZoomClient(sandbox_tenant(sandbox)) as client:
-        page = await client.list_recordings(TODAY, TODAY)
+        page = await client.list_recordings(YESTERDAY, TODAY)
     assert len(page.meetings) == len(ODD_UUIDS)
     assert sandbox.stats.token_issues == 2
 
@@ -183,7 +185,7 @@ async def test_calls_go_through_the_tenants_proxy(sandbox: ZoomSandbox) -> None:
         zoom_proxy=sandbox.base_url_for(),
     )
     async with ZoomClient(tenant) as client:
-        page = await client.list_recordings(TODAY, TODAY)
+        page = await client.list_recordings(YESTERDAY, TODAY)
     assert len(page.meetings) == len(ODD_UUIDS)
 
 
