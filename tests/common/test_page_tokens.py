@@ -32,6 +32,14 @@ def test_another_key_or_a_changed_meeting_is_refused() -> None:
     assert verify_page_token(KEY, f"{subject}.{int(expiry) + 86400}.{mac}", now=NOW) is None
 
 
+def test_every_other_last_character_of_the_mac_is_refused() -> None:
+    # The MAC's last base64 character carries spare bits: a non-canonical spelling of the same bytes is refused too.
+    token = make_page_token(KEY, "acme", "meeting-1", now=NOW)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    others = [token[:-1] + c for c in alphabet if c != token[-1]]
+    assert [t for t in others if verify_page_token(KEY, t, now=NOW) is not None] == []
+
+
 def test_a_callback_token_is_not_a_page_token() -> None:
     callback = make_callback_token(KEY, "acme\x1fmeeting-1", now=NOW)
     assert verify_page_token(KEY, callback, now=NOW) is None

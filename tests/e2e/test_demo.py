@@ -100,9 +100,9 @@ def page_url(out: str, tenant: str) -> str:
 
 
 def altered(url: str) -> str:
-    """The URL with one character of the token's MAC changed (still a well-formed token)."""
-    last = url[-1]
-    return url[:-1] + ("A" if last != "A" else "B")
+    """The URL with one character in the middle of the token's MAC changed (still a well-formed token)."""
+    at = len(url) - 10
+    return url[:at] + ("A" if url[at] != "A" else "B") + url[at + 1 :]
 
 
 async def test_the_demo_meetings_page_in_headless_chromium(demo: DemoRun) -> None:

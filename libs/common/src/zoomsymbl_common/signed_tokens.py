@@ -69,7 +69,11 @@ def verify(context: bytes, key: bytes, token: str, *, now: float, max_subject: i
     except (binascii.Error, ValueError):
         return None
     expires = int(expiry_part)
-    if len(mac) != _MAC_LEN or b64(subject.encode("utf-8")) != subject_part or str(expires) != expiry_part:
+    # Canonical encodings only: base64 without padding leaves spare bits in the last character, so another
+    # character there could decode to the same bytes (an altered token must not pass as the original).
+    if len(mac) != _MAC_LEN or b64(mac) != mac_part or b64(subject.encode("utf-8")) != subject_part:
+        return None
+    if str(expires) != expiry_part:
         return None
     if not hmac.compare_digest(mac, _mac(context, key, subject, expires)):
         return None
