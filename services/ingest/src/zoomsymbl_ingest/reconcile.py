@@ -245,17 +245,15 @@ class Reconciliation:
             if meeting.uuid in known:
                 report.archived += 1
                 continue
+            report.note_missing(meeting.uuid)  # missing, whoever flagged it
             if meeting.uuid in flagged_before:
                 report.already_flagged += 1
-                report.note_missing(meeting.uuid)
                 continue
             record = missing_record(self.tenant.id, meeting, now)
             if not await insert_flag(self.mongo, record):
                 report.already_flagged += 1
-                report.note_missing(meeting.uuid)
                 continue
             report.flagged += 1
-            report.note_missing(meeting.uuid)
             log.warning("meeting never archived", extra={"tenant": self.tenant.id, "meeting_uuid": meeting.uuid})
             report.list_missing(_listed(meeting, record.failure))
 

@@ -217,9 +217,10 @@ class PhoneReconciliation:
         for call in wanted.values():
             if call.call_id in archived:
                 report.phone_archived += 1
-            elif call.key in flagged_before:
+                continue
+            report.note_missing(call.key)  # missing, whoever flagged it
+            if call.key in flagged_before:
                 report.phone_already_flagged += 1
-                report.note_missing(call.key)
             else:
                 await self._flag(call, now, report)
 
@@ -227,10 +228,8 @@ class PhoneReconciliation:
         record = missing_call_record(self.tenant.id, call, now)
         if not await insert_flag(self.mongo, record):
             report.phone_already_flagged += 1
-            report.note_missing(call.key)
             return
         report.phone_flagged += 1
-        report.note_missing(call.key)
         log.warning("phone call never archived", extra={"tenant": self.tenant.id, "meeting_uuid": call.key})
         report.list_missing(
             {
