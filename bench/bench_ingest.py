@@ -32,6 +32,7 @@ import hashlib
 import itertools
 import json
 import os
+import shutil
 import socket
 import sys
 import time
@@ -57,6 +58,7 @@ from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_ingest.signature import SignatureRejected, sign, verify
 
 SELF = Path(__file__).resolve()
+PROFILES = SELF.parent / "results" / "profiles"
 APPS = ("baseline", "durable", "after", "after-oauth")
 INGEST_APPS = ("after", "after-oauth")
 SECRET = "bench-webhook-secret-0123456789"  # noqa: S105 (a benchmark's own test value)
@@ -278,8 +280,8 @@ def ingest_env(infra: InfraSettings, port: int, kind: str = "after") -> dict[str
 
 
 @asynccontextmanager
-async def server(kind: str, infra: InfraSettings) -> AsyncIterator[int]:
-    """Start an ingest app or a baseline in its own process; yield its port once it is ready."""
+async def server(kind: str, infra: InfraSettings, pids: list[int] | None = None) -> AsyncIterator[int]:
+    """Start an ingest app or a baseline in its own process; yield its port once it is ready (pid into ``pids``)."""
     port = free_port()
     env = dict(os.environ)
     if kind in INGEST_APPS:
@@ -293,6 +295,8 @@ async def server(kind: str, infra: InfraSettings) -> AsyncIterator[int]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, *args, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
     )
+    if pids is not None:
+        pids.append(process.pid)
     try:
         await wait_ready(port, process)
         yield port
@@ -512,18 +516,76 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def profile(kind: str, args: argparse.Namespace) -> Path:
+    """Sample ``kind``'s server with py-spy while it is under load; the collapsed stacks (speedscope opens them)."""
+    tag = f"bench{uuid.uuid4().hex[:8]}"
+    infra = InfraSettings().model_copy(
+        update={"kafka_topic_prefix": f"{tag}-", "mongo_database": f"bench_ingest_{tag}"}
+    )
+    out = PROFILES / f"ingest-{kind}.collapsed.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pids: list[int] = []
+    async with server(kind, infra, pids) as port:
+        await load(port, seconds=args.warmup, concurrency=args.concurrency, run=f"{tag}w")
+        spy = await asyncio.create_subprocess_exec(
+            *py_spy(), "record", "--pid", str(pids[0]), "--rate", "200", "--duration", str(int(args.duration)),
+            "--format", "raw", "--output", str(out), "--nonblocking",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        result = await load(port, seconds=args.duration + 1, concurrency=args.concurrency, run=tag)
+        await spy.wait()
+    if kind in INGEST_APPS:
+        DATABASES.append(infra)
+    print(json.dumps({"app": kind, "profiled": str(out), **result}), file=sys.stderr)
+    print(summarize_profile(out))
+    return out
+
+
+def py_spy() -> list[str]:
+    """py-spy from PATH, else through uvx (the project's uv)."""
+    found = shutil.which("py-spy")
+    if found:
+        return [found]
+    uvx = shutil.which("uvx") or str(SELF.parents[1] / ".cache/tools/bin/uvx")
+    return [uvx, "py-spy"]
+
+
+def summarize_profile(path: Path, top: int = 30) -> str:
+    """Inclusive share of samples per function (each counted once per stack), largest first, as Markdown."""
+    totals: dict[str, int] = {}
+    samples = 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples += int(count)
+        for frame in {_frame(f) for f in stack.split(";")}:
+            totals[frame] = totals.get(frame, 0) + int(count)
+    rows = sorted(totals.items(), key=lambda kv: -kv[1])[:top]
+    lines = [f"{samples} samples", "", "| share | frame |", "|---|---|"]
+    lines += [f"| {100 * n / samples:.1f} % | `{frame}` |" for frame, n in rows]
+    return "\n".join(lines)
+
+
+def _frame(raw: str) -> str:
+    """``function (file.py)`` of py-spy's ``function (/path/file.py:line)``."""
+    function, _, where = raw.partition(" (")
+    return f"{function} ({where.split(':')[0].rsplit('/', 1)[-1].rstrip(')')})"
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=3, help="runs per app (≥3)")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each run")
     parser.add_argument("--concurrency", type=int, default=64, help="concurrent connections")
+    parser.add_argument("--profile", choices=APPS, help="sample this app with py-spy under load instead of the runs")
     parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-durable", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
     parser.add_argument("--topic", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve_baseline is None and args.serve_durable is None and args.runs < MIN_RUNS:
+    if args.serve_baseline is None and args.serve_durable is None and args.profile is None and args.runs < MIN_RUNS:
         parser.error("--runs must be at least 3 (a median needs a spread)")
     return args
 
@@ -536,6 +598,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.serve_durable is not None:
         app = durable_app(args.bootstrap, args.topic)
         web.run_app(app, host="127.0.0.1", port=args.serve_durable, print=None, access_log=None)
+        return
+    if args.profile is not None:
+        asyncio.run(profile(args.profile, args))
         return
     report = asyncio.run(bench(args))
     write_result("ingest", report)

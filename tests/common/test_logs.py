@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from zoomsymbl_common import logs
-from zoomsymbl_common.logs import JsonFormatter, redact, register_secret, register_uri_password, scrub
+from zoomsymbl_common.logs import JsonFormatter, LogSampler, redact, register_secret, register_uri_password, scrub
 
 
 def _format(record_msg: str, **extra: object) -> dict[str, object]:
@@ -148,3 +148,19 @@ def test_a_configuration_secret_is_never_forgotten(monkeypatch: pytest.MonkeyPat
     for n in range(100):
         logs.register_secret(f"churn-{n}-{uuid.uuid4().hex}", ttl=timedelta(hours=1))
     assert config not in logs.redact(config)
+
+
+def test_the_sampler_writes_a_burst_then_its_rate_and_counts_what_it_left_out() -> None:
+    now = [0.0]
+    sampler = LogSampler(per_second=2.0, burst=3, clock=lambda: now[0])
+    assert [sampler.take() for _ in range(5)] == [0, 0, 0, None, None]  # the burst, then nothing
+    now[0] += 0.5  # one line's worth of time
+    assert sampler.take() == 2  # written, saying two were left out
+    assert sampler.take() is None
+    now[0] += 10.0  # a quiet spell refills the burst, not more
+    assert [sampler.take() for _ in range(4)] == [1, 0, 0, None]
+
+
+def test_a_plain_token_is_redacted_like_any_other() -> None:
+    register_secret("plainToken-0123456789abcdef", ttl=timedelta(minutes=1))
+    assert redact('{"url": "https://x/?t=plainToken-0123456789abcdef"}') == '{"url": "https://x/?t=[redacted]"}'

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from zoomsymbl_common.events import Event, RecordingCompleted
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig, Tenants
-from zoomsymbl_ingest.stores import Acknowledged, DownloadToken, Receipt
+from zoomsymbl_ingest.stores import DownloadToken, Receipt
 from zoomsymbl_sandbox.zoom import (
     MeetingSpec,
     ParticipantSpec,
@@ -115,49 +115,26 @@ def signed_headers(body: bytes, secret: str = SECRET, *, timestamp: int | None =
 
 
 class MemoryReceipts:
-    """Receipts in a dict (claimed or published), optionally failing like an unreachable MongoDB."""
+    """Receipts in a dict, optionally failing like an unreachable MongoDB."""
 
     def __init__(self) -> None:
         self.receipts: dict[str, Receipt] = {}
-        self.states: dict[str, str] = {}
         self.error: Exception | None = None
-        self.claim_calls = 0
+        self.record_calls = 0
 
-    async def claim(self, receipts: Sequence[Receipt]) -> set[str]:
+    async def record(self, receipts: Sequence[Receipt]) -> None:
         self._fail()
-        self.claim_calls += 1
-        existing = {r.key for r in receipts if r.key in self.receipts}
+        self.record_calls += 1
         for receipt in receipts:
-            if receipt.key not in existing:
-                self.receipts[receipt.key] = receipt
-                self.states[receipt.key] = "claimed"
-        return existing
-
-    async def published(self, keys: Sequence[str]) -> set[str]:
-        self._fail()
-        return {key for key in keys if self.states.get(key) == "published"}
-
-    async def mark_published(self, acknowledged: Sequence[Acknowledged]) -> None:
-        self._fail()
-        for done in acknowledged:
-            self.receipts.setdefault(done.receipt.key, done.receipt)
-            self.states[done.receipt.key] = "published"
-
-    async def release(self, key: str) -> None:
-        self._fail()
-        if self.states.get(key) == "claimed":
-            del self.receipts[key], self.states[key]
+            self.receipts.setdefault(receipt.key, receipt)
 
     async def meeting_seen(self, tenant: str, meeting_uuid: str) -> bool:
         self._fail()
-        return any(
-            r.tenant == tenant and r.meeting_uuid == meeting_uuid and self.states[k] == "published"
-            for k, r in self.receipts.items()
-        )
+        return any(r.tenant == tenant and r.meeting_uuid == meeting_uuid for r in self.receipts.values())
 
     def published_keys(self) -> set[str]:
-        """The keys whose receipt says published."""
-        return {key for key, state in self.states.items() if state == "published"}
+        """The keys of the receipts written."""
+        return set(self.receipts)
 
     def _fail(self) -> None:
         if self.error is not None:

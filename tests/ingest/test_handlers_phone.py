@@ -9,12 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faststream.kafka import KafkaMessage, TestKafkaBroker
-from zoomsymbl_common.kafka import make_broker
-from zoomsymbl_ingest.producer import Producer
 
-from tests.ingest.support import signed_headers, tenants
-from tests.ingest.test_handlers import INFRA, TOPIC, Ingest, serve
+from tests.ingest.support import RecordingPublisher, signed_headers, tenants
+from tests.ingest.test_handlers import Ingest, serve
 
 DOCUMENTED = Path(__file__).parent / "fixtures" / "phone.recording_completed.json"
 
@@ -30,21 +27,14 @@ def phone_body(account_id: str = "AAAAAABBBB", **entry_changes: Any) -> bytes:
 
 @pytest.fixture
 async def phone_ingest() -> AsyncIterator[Ingest]:
-    broker = make_broker(INFRA, "ingest")
-    received: list[KafkaMessage] = []
-
-    @broker.subscriber(TOPIC)
-    async def on_published(msg: KafkaMessage) -> None:
-        received.append(msg)
-
-    async with TestKafkaBroker(broker) as test_broker:
-        running = await serve(
-            Producer(test_broker, INFRA, connected=True),
-            tenants(allowed_users=(), zoom_account_id="AAAAAABBBB", zoom_client_id="c", zoom_client_secret="s"),
-        )
-        running.kafka = received
-        yield running
-        await running.client.close()
+    publisher = RecordingPublisher()
+    running = await serve(
+        publisher,
+        tenants(allowed_users=(), zoom_account_id="AAAAAABBBB", zoom_client_id="c", zoom_client_secret="s"),
+    )
+    running.kafka = publisher.events
+    yield running
+    await running.client.close()
 
 
 async def test_a_phone_recording_is_on_kafka_before_the_200(phone_ingest: Ingest) -> None:
@@ -95,12 +85,12 @@ async def test_a_phone_payload_without_recordings_is_a_bad_request(phone_ingest:
 
 
 async def test_a_phone_user_outside_the_allowlist_is_ignored() -> None:
-    broker = make_broker(INFRA, "ingest")
-    async with TestKafkaBroker(broker) as test_broker:
-        running = await serve(Producer(test_broker, INFRA, connected=True), tenants(allowed_users=("someone-else",)))
-        try:
-            response = await running.post(phone_body())
-            assert response.status == 200
-            assert (await response.json())["reason"] == "user_not_allowed"
-        finally:
-            await running.client.close()
+    publisher = RecordingPublisher()
+    running = await serve(publisher, tenants(allowed_users=("someone-else",)))
+    try:
+        response = await running.post(phone_body())
+        assert response.status == 200
+        assert (await response.json())["reason"] == "user_not_allowed"
+    finally:
+        await running.client.close()
+    assert publisher.events == []

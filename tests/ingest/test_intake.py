@@ -12,7 +12,7 @@ from zoomsymbl_common.errors import KafkaUnavailable, MongoUnavailable
 from zoomsymbl_common.events import Event, RecordingCompleted, utcnow
 from zoomsymbl_ingest.intake import Intake, host_allowed
 from zoomsymbl_ingest.metrics import IngestMetrics
-from zoomsymbl_ingest.stores import Receipt
+from zoomsymbl_ingest.stores import DownloadToken
 from zoomsymbl_ingest.zoom_payload import recording_completed
 
 from tests.ingest.support import (
@@ -46,41 +46,37 @@ def parts() -> Parts:
     return Parts()
 
 
-async def test_a_recording_is_published_once_and_its_receipt_written(parts: Parts) -> None:
+async def test_a_recording_is_published_once_and_its_receipt_written_behind(parts: Parts) -> None:
     assert await parts.intake.accept(event()) == "published"
     assert await parts.intake.accept(event()) == "duplicate"
     assert [e.event_id for e in parts.publisher.events] == [event().event_id]
-    assert set(parts.receipts.receipts) == {event().event_id}  # claimed before the publish
     await parts.intake.close()
     assert parts.receipts.published_keys() == {event().event_id}
     assert parts.count("zoomsymbl_ingest_duplicates_total", source="webhook") == 1
 
 
-async def test_a_receipt_from_an_earlier_process_counts_as_seen(parts: Parts) -> None:
-    await parts.intake.accept(event())
-    await parts.intake.close()  # a graceful shutdown writes the queued marks
-    restarted = Intake(parts.publisher, parts.receipts, parts.tokens, parts.metrics)
-    assert await restarted.accept(event(source="backfill")) == "duplicate"
-    assert len(parts.publisher.events) == 1
+async def test_nothing_is_asked_of_mongodb_before_the_publish(parts: Parts) -> None:
+    class Checking(RecordingPublisher):
+        async def publish(self, event: Event, *, timeout: float) -> None:
+            assert parts.receipts.record_calls == 0, "a receipt was written before Kafka acknowledged"
+            await super().publish(event, timeout=timeout)
 
-
-async def test_a_claim_never_marked_published_is_published_again_with_the_same_id(parts: Parts) -> None:
-    # A crash after Kafka's acknowledgement but before the mark was written: the next delivery
-    # must not be taken for a duplicate (the first might not have reached Kafka), so it publishes
-    # again, and the same event_id lets consumers drop the repeat.
-    parts.receipts.states[event().event_id] = "claimed"
-    parts.receipts.receipts[event().event_id] = Receipt(event().event_id, "acme", "m-1==", event().event_id, "webhook")
+    parts.intake.publisher = Checking()
+    parts.receipts.error = MongoUnavailable("would have blocked the answer")
     assert await parts.intake.accept(event()) == "published"
+
+
+async def test_another_replica_or_a_restart_publishes_a_duplicate_with_the_same_id(parts: Parts) -> None:
+    # Deduplication across replicas and restarts is the consumers' (by event_id), not a MongoDB
+    # round trip before every publish: the repeat carries the same event_id.
+    await parts.intake.accept(event())
     await parts.intake.close()
+    restarted = Intake(parts.publisher, parts.receipts, parts.tokens, parts.metrics)
+    assert await restarted.accept(event(source="backfill")) == "published"
+    first, again = parts.publisher.events
+    assert first.event_id == again.event_id
+    await restarted.close()
     assert parts.receipts.published_keys() == {event().event_id}
-    assert [e.event_id for e in parts.publisher.events] == [event().event_id]
-
-
-async def test_without_write_behind_the_mark_is_written_before_the_answer(parts: Parts) -> None:
-    intake = Intake(parts.publisher, parts.receipts, parts.tokens, parts.metrics, marks_behind=False)
-    assert await intake.accept(event()) == "published"
-    assert parts.receipts.published_keys() == {event().event_id}
-    assert intake.backlog == 0
 
 
 async def test_a_burst_of_identical_deliveries_publishes_once(parts: Parts) -> None:
@@ -102,14 +98,17 @@ async def test_concurrent_recordings_share_mongodb_round_trips(parts: Parts) -> 
     assert accepted == ["published"] * 50
     assert len(parts.publisher.events) == 50
     assert len(parts.tokens.tokens) == 50  # each durable before its event was published
-    assert parts.receipts.claim_calls < 50
+    await parts.intake.close()
+    assert len(parts.receipts.receipts) == 50
+    assert parts.receipts.record_calls < 50
 
 
 async def test_kafka_failure_records_nothing_so_a_retry_publishes(parts: Parts) -> None:
     parts.publisher.error = KafkaUnavailable("down")
     with pytest.raises(KafkaUnavailable):
         await parts.intake.accept(event())
-    assert parts.receipts.receipts == {}  # the claim was dropped again
+    await parts.intake.close()
+    assert parts.receipts.receipts == {}  # nothing recorded: Zoom's retry publishes
     parts.publisher.error = None
     assert await parts.intake.accept(event()) == "published"
     assert len(parts.publisher.events) == 1
@@ -161,7 +160,7 @@ async def test_mongodb_down_still_publishes_and_counts_the_skipped_steps(parts: 
     assert len(parts.publisher.events) == 1
     await parts.intake.close(timeout=0.3)  # the token and the mark could never be written
     assert parts.tokens.tokens == {}  # the mixer falls back to OAuth
-    for operation in ("receipt_lookup", "token_store", "receipt_insert"):
+    for operation in ("token_store", "receipt_insert"):
         assert parts.count("zoomsymbl_ingest_store_errors_total", operation=operation) == 1
 
 
@@ -172,7 +171,7 @@ async def test_a_write_that_fails_for_a_while_is_retried_behind_the_answer(parts
     assert parts.intake.backlog == 2
     parts.receipts.error = parts.tokens.error = None  # MongoDB is back
     await parts.intake.close()
-    assert parts.receipts.published_keys() == {event().event_id}  # written whole: it was never claimed
+    assert parts.receipts.published_keys() == {event().event_id}
     assert ("acme", "m-1==") in parts.tokens.tokens
     assert parts.count("zoomsymbl_ingest_store_errors_total", operation="receipt_insert") == 0
 
@@ -183,36 +182,44 @@ async def test_a_token_only_tenant_is_refused_rather_than_published_without_its_
     with pytest.raises(MongoUnavailable):
         await parts.intake.accept(event(), SecretStr(DOWNLOAD_TOKEN), expires, token_required=True)
     assert parts.publisher.events == []
-    assert parts.receipts.receipts == {}  # nor claimed
+    await parts.intake.close()
+    assert parts.receipts.receipts == {}  # nor recorded
     parts.tokens.error = None  # Zoom's retry, once MongoDB is back
     assert await parts.intake.accept(event(), SecretStr(DOWNLOAD_TOKEN), expires, token_required=True) == "published"
 
 
 async def test_a_hanging_mongodb_is_given_up_on_within_the_store_timeout(parts: Parts) -> None:
-    class Hanging(MemoryReceipts):
-        async def claim(self, receipts: Sequence[Receipt]) -> set[str]:
+    class Hanging(MemoryTokens):
+        async def put_many(self, tokens: Sequence[DownloadToken]) -> None:
             await asyncio.sleep(60)
-            return set()
 
-    intake = Intake(parts.publisher, Hanging(), parts.tokens, parts.metrics, store_timeout=0.05)
-    assert await asyncio.wait_for(intake.accept(event()), 5) == "published"
+    intake = Intake(parts.publisher, parts.receipts, Hanging(), parts.metrics, store_timeout=0.05)
+    expires = utcnow() + timedelta(hours=1)
+    with pytest.raises(MongoUnavailable):  # a token-only tenant's token must be stored first
+        await asyncio.wait_for(intake.accept(event(), SecretStr(DOWNLOAD_TOKEN), expires, token_required=True), 5)
+    assert parts.count("zoomsymbl_ingest_store_errors_total", operation="token_store") == 1
 
 
 async def test_only_a_few_mongodb_operations_run_at_once(parts: Parts) -> None:
-    class Counting(MemoryReceipts):
+    class Counting(MemoryTokens):
         active = peak = 0
 
-        async def claim(self, receipts: Sequence[Receipt]) -> set[str]:
+        async def put_many(self, tokens: Sequence[DownloadToken]) -> None:
             Counting.active += 1
             Counting.peak = max(Counting.peak, Counting.active)
             await asyncio.sleep(0.01)
             Counting.active -= 1
-            return await super().claim(receipts)
+            await super().put_many(tokens)
 
-    intake = Intake(parts.publisher, Counting(), parts.tokens, parts.metrics, store_concurrency=2)
-    await asyncio.gather(*(intake.accept(event(f"m-{i}==")) for i in range(10)))
+    tokens = Counting()
+    intake = Intake(parts.publisher, parts.receipts, tokens, parts.metrics, store_concurrency=2)
+    expires = utcnow() + timedelta(hours=1)
+    await asyncio.gather(
+        *(intake.accept(event(f"m-{i}=="), SecretStr(DOWNLOAD_TOKEN), expires, token_required=True) for i in range(10))
+    )
     assert 1 <= Counting.peak <= 2
     assert len(parts.publisher.events) == 10
+    assert len(tokens.tokens) == 10
 
 
 async def test_meeting_seen_looks_at_any_file_set_of_the_meeting(parts: Parts) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from aiokafka import AIOKafkaConsumer
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import RecordingCompleted
-from zoomsymbl_common.kafka import kafka_check, make_broker
+from zoomsymbl_common.kafka import event_key, topic_name
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_ingest.producer import Producer
 
@@ -16,12 +19,12 @@ EVENT = RecordingCompleted(event_id="e-1", tenant="acme", meeting_uuid="abc//def
 
 async def test_an_unconnected_producer_refuses_at_once_and_closes_cleanly() -> None:
     infra = InfraSettings(kafka_bootstrap=f"127.0.0.1:{free_port()}")
-    producer = Producer(make_broker(infra, "ingest"), infra)
+    producer = Producer(infra)
     producer.start()
     with pytest.raises(KafkaUnavailable):
         await producer.publish(EVENT, timeout=1.0)
     with pytest.raises(KafkaUnavailable):
-        await kafka_check(producer.broker)()
+        await producer.check()
     with pytest.raises(KafkaUnavailable):
         await producer.wait_connected(timeout=0.3)
     await producer.close()
@@ -30,13 +33,49 @@ async def test_an_unconnected_producer_refuses_at_once_and_closes_cleanly() -> N
 
 @pytest.mark.integration
 async def test_it_connects_in_the_background_and_publishes(infra: InfraSettings) -> None:
-    producer = Producer(make_broker(infra, "ingest"), infra)
+    producer = Producer(infra)
     await producer.wait_connected(timeout=20.0)
     try:
-        await kafka_check(producer.broker)()
+        await producer.check()
         await producer.publish(EVENT, timeout=10.0)
     finally:
         await producer.close()
     assert await read_events(infra, expect=1, quiet=0.5) == [EVENT]
     with pytest.raises(KafkaUnavailable):  # after close: refused, not hung
         await producer.publish(EVENT, timeout=1.0)
+    with pytest.raises(KafkaUnavailable):
+        await producer.check()
+
+
+@pytest.mark.integration
+async def test_a_webhooks_publish_carries_its_trace_key_and_ids_and_nothing_else(infra: InfraSettings) -> None:
+    """The consumers continue the webhook's trace from ``traceparent`` and partition by meeting."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):  # the first test to need spans installs the SDK
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    producer = Producer(infra)
+    await producer.wait_connected(timeout=20.0)
+    try:
+        with provider.get_tracer("test").start_as_current_span("POST /webhooks/zoom") as span:
+            await producer.publish(EVENT, timeout=10.0)
+        await producer.publish(EVENT.model_copy(update={"event_id": "e-2"}), timeout=10.0)  # outside any span
+    finally:
+        await producer.close()
+    topic = topic_name(infra, RecordingCompleted.topic)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra.kafka_bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        records = [await consumer.getone(), await consumer.getone()]
+    finally:
+        await consumer.stop()
+    first, second = (dict(r.headers) for r in records)
+    assert set(first) == {"event_id", "event_type", "traceparent"}
+    assert first["event_id"] == b"e-1"
+    assert first["event_type"] == b"RecordingCompleted"
+    webhook = span.get_span_context()
+    _, trace_id, parent_id, _ = first["traceparent"].decode().split("-")
+    assert (trace_id, parent_id) == (format(webhook.trace_id, "032x"), format(webhook.span_id, "016x"))
+    assert records[0].key == event_key(EVENT)
+    _, other_trace, _, _ = second["traceparent"].decode().split("-")
+    assert other_trace != trace_id  # the backfill's publish starts a trace of its own

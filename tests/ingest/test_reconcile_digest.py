@@ -121,7 +121,7 @@ def one_round() -> Callable[[float], Awaitable[None]]:
 
 async def scheduled_round(mongo: Mongo, tenants: Tenants, infra: InfraSettings) -> None:
     """One round of ingest's schedule, publishing through ingest's producer on the real Kafka."""
-    producer = Producer(make_broker(infra, "ingest"), infra)
+    producer = Producer(infra)
     await producer.wait_connected(timeout=60)
     settings = Settings(reconcile_interval_seconds=86_400, reconcile_lookback_days=1)
     publish = partial(producer.publish, timeout=30.0)

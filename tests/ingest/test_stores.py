@@ -12,7 +12,7 @@ from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.records import RECEIPTS, SECRETS
 from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import IngestMetrics
-from zoomsymbl_ingest.stores import Acknowledged, DownloadToken, MongoReceipts, MongoTokens, Receipt
+from zoomsymbl_ingest.stores import DownloadToken, MongoReceipts, MongoTokens, Receipt
 from zoomsymbl_ingest.zoom_payload import recording_completed
 
 from tests.ingest.support import DOWNLOAD_TOKEN, RecordingPublisher, meeting_object
@@ -24,38 +24,22 @@ def receipt(key: str, meeting_uuid: str = "abc//def==") -> Receipt:
     return Receipt(key=key, tenant="acme", meeting_uuid=meeting_uuid, event_id=key, source="webhook")
 
 
-async def test_a_claim_is_won_once_among_racing_replicas(mongo: Mongo) -> None:
+async def test_a_recorded_receipt_makes_its_meeting_seen(mongo: Mongo) -> None:
     receipts = MongoReceipts(mongo)
-    outcomes = await asyncio.gather(*(receipts.claim([receipt("k1"), receipt(f"other-{i}")]) for i in range(5)))
-    assert sorted(len(existing) for existing in outcomes) == [0, 1, 1, 1, 1]  # one winner for "k1"
-    assert all(existing <= {"k1"} for existing in outcomes)
-    assert await mongo.db[RECEIPTS].count_documents({"key": "k1"}) == 1
-    assert await receipts.published(["k1"]) == set()  # claimed, not yet acknowledged
     assert not await receipts.meeting_seen("acme", "abc//def==")
-
-
-async def test_a_marked_receipt_is_published_and_its_meeting_seen(mongo: Mongo) -> None:
-    receipts = MongoReceipts(mongo)
-    await receipts.claim([receipt("k1"), receipt("k2", "zz==")])
-    await receipts.mark_published([Acknowledged(receipt("k1"), True), Acknowledged(receipt("never-claimed"), False)])
-    assert await receipts.published(["k1", "k2", "never-claimed", "unknown"]) == {"k1", "never-claimed"}
+    await receipts.record([receipt("k1"), receipt("k2", "zz==")])
     assert await receipts.meeting_seen("acme", "abc//def==")
+    assert await receipts.meeting_seen("acme", "zz==")
     assert not await receipts.meeting_seen("globex", "abc//def==")
     assert not await receipts.meeting_seen("acme", "abc/def==")
-    assert not await receipts.meeting_seen("acme", "zz==")
-    await receipts.mark_published([Acknowledged(receipt("k1"), True)])  # a repeat changes nothing
     assert await mongo.db[RECEIPTS].count_documents({"state": "published"}) == 2
-    assert await receipts.claim([receipt("never-claimed")]) == {"never-claimed"}
 
 
-async def test_a_released_claim_can_be_claimed_again(mongo: Mongo) -> None:
+async def test_replicas_recording_the_same_receipt_leave_one(mongo: Mongo) -> None:
     receipts = MongoReceipts(mongo)
-    await receipts.claim([receipt("k1"), receipt("k2")])
-    await receipts.mark_published([Acknowledged(receipt("k2"), True)])
-    await receipts.release("k1")
-    assert sorted([d["key"] async for d in mongo.db[RECEIPTS].find({})]) == ["k2", "k2.published"]
-    assert await receipts.claim([receipt("k1"), receipt("k2")]) == {"k2"}  # k1 starts afresh
-    assert await receipts.published(["k1", "k2"]) == {"k2"}
+    await asyncio.gather(*(receipts.record([receipt("k1"), receipt(f"other-{i}")]) for i in range(5)))
+    assert await mongo.db[RECEIPTS].count_documents({"receipt": "k1"}) == 1
+    assert await mongo.db[RECEIPTS].count_documents({"state": "published"}) == 6
 
 
 async def test_a_download_token_is_stored_per_meeting_and_replaced(mongo: Mongo) -> None:
@@ -104,7 +88,7 @@ async def test_the_intake_on_mongodb_publishes_once_and_writes_everything_by_clo
     assert first == ["published"] * 30
     assert again == ["duplicate"] * 30
     assert len(publisher.events) == 30
-    assert await mongo.db[RECEIPTS].count_documents({"state": "published"}) == 30  # one mark per recording
+    assert await mongo.db[RECEIPTS].count_documents({}) == 30  # one receipt per recording, nothing else
     assert await mongo.db[SECRETS].count_documents({"tenant": "acme"}) == 30
     restarted = Intake(publisher, MongoReceipts(mongo), MongoTokens(mongo), IngestMetrics.create())
-    assert await restarted.accept(event(7)) == "duplicate"
+    assert await restarted.meeting_seen("acme", "m-7==")  # what the backfill asks before publishing

@@ -17,12 +17,10 @@ from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from faststream.kafka import KafkaMessage, TestKafkaBroker
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from zoomsymbl_common.callback_tokens import make_callback_token
-from zoomsymbl_common.events import Event, RecordingCompleted
-from zoomsymbl_common.kafka import make_broker, topic_name
+from zoomsymbl_common.events import Event
 from zoomsymbl_common.service import TENANTS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig, Tenants
@@ -30,7 +28,6 @@ from zoomsymbl_ingest.app import create_app
 from zoomsymbl_ingest.handlers import INTAKE
 from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import IngestMetrics
-from zoomsymbl_ingest.producer import Producer
 from zoomsymbl_ingest.settings import Settings as IngestSettings
 from zoomsymbl_ingest.signature import sign
 from zoomsymbl_notifier.jobs import JobRecord, Jobs
@@ -93,7 +90,7 @@ class IngestUnderTest:
     """The in-memory ingest app and what reached its Kafka topic."""
 
     client: TestClient[Any, Any]
-    kafka: list[KafkaMessage]
+    kafka: list[bytes]
     max_bytes: int
     tally: Tally = field(default_factory=Tally)
 
@@ -195,12 +192,13 @@ async def _chunks(body: bytes) -> Any:
 @asynccontextmanager
 async def running_ingest(max_bytes: int) -> AsyncIterator[IngestUnderTest]:
     """Ingest's real routes and intake, an in-memory Kafka broker, tenants ``acme`` (default) and ``globex``."""
-    broker = make_broker(INFRA, "ingest")
-    received: list[KafkaMessage] = []
+    received: list[bytes] = []
 
-    @broker.subscriber(topic_name(INFRA, RecordingCompleted.topic))
-    async def on_published(msg: KafkaMessage) -> None:
-        received.append(msg)
+    class Bodies:
+        """What Kafka would have been given: each event's JSON (its headers: tests/ingest/test_producer.py)."""
+
+        async def publish(self, event: Event, *, timeout: float) -> None:
+            received.append(event.model_dump_json().encode())
 
     metrics = IngestMetrics.create()
     app = create_app(IngestSettings(infra=INFRA, max_body_bytes=max_bytes), metrics)
@@ -211,11 +209,9 @@ async def running_ingest(max_bytes: int) -> AsyncIterator[IngestUnderTest]:
         ],
         default="acme",
     )
-    async with TestKafkaBroker(broker) as test_broker:
-        producer = Producer(test_broker, INFRA, connected=True)
-        app[INTAKE] = Intake(producer, MemoryReceipts(), MemoryTokens(), metrics, store_timeout=0.5)
-        async with TestClient(TestServer(app)) as client:
-            yield IngestUnderTest(client, received, max_bytes)
+    app[INTAKE] = Intake(Bodies(), MemoryReceipts(), MemoryTokens(), metrics, store_timeout=0.5)
+    async with TestClient(TestServer(app)) as client:
+        yield IngestUnderTest(client, received, max_bytes)
 
 
 @asynccontextmanager

@@ -50,7 +50,7 @@ async def ingest() -> AsyncIterator[IngestUnderTest]:
         yield running
         alive = (await running.client.get("/healthz")).status
     received = running.kafka
-    events = [RecordingCompleted.model_validate_json(m.body) for m in received]
+    events = [RecordingCompleted.model_validate_json(body) for body in received]
     tally = running.tally
     record(
         "fuzz ingest webhook",
@@ -116,8 +116,7 @@ async def test_ingest_answers_every_generated_webhook_without_a_crash(
     assert status in ingest_expectation(sent), (status, answer, sent)
     assert published == (1 if status == 200 and answer.get("status") == "published" else 0), (status, answer)
     if published:
-        event = ingest.kafka[-1]
-        assert DOWNLOAD_TOKEN.encode() not in event.body + b"".join(v.encode() for v in event.headers.values())
+        assert DOWNLOAD_TOKEN.encode() not in ingest.kafka[-1]
 
 
 def notifier_expectation(sent: CallbackRequest) -> set[int]:

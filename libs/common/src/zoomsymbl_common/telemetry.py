@@ -63,6 +63,19 @@ def context_from(carrier: Mapping[str, str] | None) -> Context | None:
     return propagate.extract(dict(carrier))
 
 
+_TRACERS: dict[str, tuple[trace.TracerProvider, trace.Tracer]] = {}
+
+
 def tracer(name: str = "zoomsymbl") -> trace.Tracer:
-    """The tracer every zoomsymbl module uses."""
-    return trace.get_tracer(name)
+    """The tracer every zoomsymbl module uses, made once per tracer provider.
+
+    ``trace.get_tracer`` builds a new tracer (and compares instrumentation scopes) on every call:
+    6 % of ingest's CPU per webhook before it was kept here (issue 21).
+    """
+    provider = trace.get_tracer_provider()
+    cached = _TRACERS.get(name)
+    if cached is not None and cached[0] is provider:
+        return cached[1]
+    made = provider.get_tracer(name)
+    _TRACERS[name] = (provider, made)
+    return made

@@ -10,7 +10,6 @@ from aiohttp import web
 from zoomsymbl_common.errors import MongoUnavailable
 from zoomsymbl_common.events import Event
 from zoomsymbl_common.health import add_readiness_check
-from zoomsymbl_common.kafka import kafka_check, make_broker
 from zoomsymbl_common.mongo import Mongo, ensure_indexes, purge_expired
 from zoomsymbl_common.service import MONGO, TENANTS, background, mongo_context, new_app, tenants_context
 from zoomsymbl_common.zoom_quota import QuotaMetrics
@@ -95,9 +94,9 @@ async def _purge_expired_forever(mongo: Mongo) -> None:
 
 async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    producer = Producer(make_broker(settings.infra, SERVICE), settings.infra)
+    producer = Producer(settings.infra, service=SERVICE)
     app[PRODUCER] = producer
-    add_readiness_check(app, "kafka", kafka_check(producer.broker))
+    add_readiness_check(app, "kafka", producer.check)
     producer.start()
     yield
     await producer.close()
@@ -115,6 +114,8 @@ async def _intake_ctx(app: web.Application) -> AsyncIterator[None]:
         store_concurrency=settings.mongo_concurrency,
     )
     yield
+    # Receipts and late tokens queued behind the answers: written before MongoDB closes (contexts unwind in reverse).
+    await app[INTAKE].close(timeout=max(5.0, settings.shutdown_timeout_seconds / 2))
 
 
 async def _backfill_ctx(app: web.Application) -> AsyncIterator[None]:

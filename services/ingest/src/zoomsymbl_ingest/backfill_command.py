@@ -17,7 +17,7 @@ from datetime import date
 
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.events import utcnow
-from zoomsymbl_common.kafka import RetryPolicy, make_broker, probe_bootstrap
+from zoomsymbl_common.kafka import RetryPolicy, probe_bootstrap
 from zoomsymbl_common.mongo import ensure_indexes, make_mongo
 from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result, UsageError
 from zoomsymbl_common.ops.output import printable
@@ -72,7 +72,8 @@ async def backfill(settings: Settings, tenant: TenantConfig, from_: date, to: da
     """Check MongoDB, Kafka and the Zoom API, then run one backfill through ingest's intake."""
     await probe_bootstrap(settings.infra.kafka_bootstrap)
     mongo = make_mongo(settings.infra)
-    producer = Producer(make_broker(settings.infra, "ingest"), settings.infra)
+    producer = Producer(settings.infra)
+    intake: Intake | None = None
     try:
         await ensure_indexes(mongo)
         await producer.wait_connected(timeout=30.0)
@@ -91,6 +92,8 @@ async def backfill(settings: Settings, tenant: TenantConfig, from_: date, to: da
             await call_with_retries(client.access_token, policy=PREFLIGHT_POLICY)
             return await Backfill(intake, tenant, client).run(from_, to)
     finally:
+        if intake is not None:
+            await intake.close()  # the receipts written behind each publish: later backfills skip these meetings
         await producer.close()
         await mongo.close()
 

@@ -16,6 +16,7 @@ from datetime import timedelta
 from aiohttp import web
 from opentelemetry.trace import SpanKind
 from zoomsymbl_common.errors import InfrastructureUnavailable
+from zoomsymbl_common.logs import LogSampler
 from zoomsymbl_common.service import TENANTS
 from zoomsymbl_common.telemetry import tracer
 from zoomsymbl_common.tenants import TenantConfig, has_oauth
@@ -40,6 +41,8 @@ log = logging.getLogger("zoomsymbl.ingest.webhooks")
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", IngestMetrics)
 INTAKE = web.AppKey("intake", Intake)
+# "recording published" at most this often: one line per webhook costs CPU at high rates (issue 21).
+PUBLISHED_LINES = web.AppKey("published_lines", LogSampler)
 
 # Zoom's download_token is valid for about a day after the event.
 DOWNLOAD_TOKEN_LIFETIME = timedelta(hours=24)
@@ -48,6 +51,7 @@ Answer = tuple[Outcome, web.Response]
 
 def add_webhook_routes(app: web.Application) -> None:
     """``POST /webhooks/zoom`` (default tenant) and ``POST /webhooks/zoom/{tenant}``."""
+    app[PUBLISHED_LINES] = LogSampler()
     app.router.add_post("/webhooks/zoom", on_webhook)
     app.router.add_post("/webhooks/zoom/{tenant}", on_webhook)
 
@@ -143,12 +147,16 @@ async def on_recording_completed(app: web.Application, tenant: TenantConfig, web
         account_id=account_id if isinstance(account_id, str) else "",
     )
     expires_at = (webhook.event_ts or event.occurred_at) + DOWNLOAD_TOKEN_LIFETIME
-    accepting = app[INTAKE].accept(event, webhook.download_token, expires_at, token_required=not has_oauth(tenant))
-    outcome = await asyncio.wait_for(accepting, app[SETTINGS].request_deadline_seconds)
-    log.info(
-        "recording published" if outcome == "published" else "recording already published",
-        extra={"tenant": tenant.id, "meeting_uuid": event.meeting_uuid, "event_id": event.event_id},
-    )
+    async with asyncio.timeout(app[SETTINGS].request_deadline_seconds):
+        outcome = await app[INTAKE].accept(
+            event, webhook.download_token, expires_at, token_required=not has_oauth(tenant)
+        )
+    if (unlogged := app[PUBLISHED_LINES].take()) is not None:
+        log.info(
+            "recording published" if outcome == "published" else "recording already published",
+            extra={"tenant": tenant.id, "meeting_uuid": event.meeting_uuid, "event_id": event.event_id}
+            | ({"unlogged": unlogged} if unlogged else {}),
+        )
     return outcome, web.json_response({"status": outcome, "event_id": event.event_id})
 
 

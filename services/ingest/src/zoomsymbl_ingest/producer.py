@@ -1,8 +1,16 @@
-"""ingest's Kafka producer: connects in the background, so the app starts (and answers 503) without Kafka.
+"""ingest's Kafka producer (aiokafka): connects in the background, so the app starts (and answers 503) without Kafka.
 
 Zoom retries a webhook only if we answer an error quickly, so a request never waits for a
-connection: until the broker is connected, :meth:`Producer.publish` fails at once with
-:class:`KafkaUnavailable`. Closing stops the broker, which flushes what the producer still holds.
+connection: until the producer is connected, :meth:`Producer.publish` fails at once with
+:class:`KafkaUnavailable`. Closing stops the producer, which flushes what it still holds.
+
+Every webhook's path ends here, so it is kept short (issue 21): one ``send_and_wait`` of the
+event's JSON with acks=all and the idempotent producer. The W3C context of the webhook's server
+span travels in the message's ``traceparent`` header (the consumers' FastStream telemetry
+middleware continues the trace from it), beside the ``event_id``/``event_type`` headers every
+zoomsymbl publisher sets; a publish outside any span (backfill, reconciliation) gets a PRODUCER
+span of its own. FastStream's publish path (middleware, a span per publish) took 13.7 % of
+ingest's profile samples before (bench/results/profiles/).
 """
 
 from __future__ import annotations
@@ -11,38 +19,34 @@ import asyncio
 import contextlib
 import logging
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from faststream.exceptions import FastStreamException
-from faststream.kafka import KafkaBroker
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
 from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import Event
-from zoomsymbl_common.kafka import publish_event, start_broker
+from zoomsymbl_common.kafka import event_key, probe_bootstrap, topic_name
+from zoomsymbl_common.kafka_security import check_connection, client_options
 from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.telemetry import tracer
 
 log = logging.getLogger("zoomsymbl.ingest.producer")
+CONNECT_TIMEOUT_SECONDS = 10.0
 
 
 class Producer:
     """Publishes events once Kafka acknowledged them, or raises :class:`KafkaUnavailable`."""
 
-    def __init__(
-        self,
-        broker: KafkaBroker,
-        infra: InfraSettings,
-        *,
-        connected: bool = False,
-    ) -> None:
-        self.broker = broker
+    def __init__(self, infra: InfraSettings, *, service: str = "ingest") -> None:
         self.infra = infra
-        self._connected = asyncio.Event()
-        if connected:
-            self._connected.set()
+        self.service = service
+        self._client: AIOKafkaProducer | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
     def connected(self) -> bool:
-        """True once the broker started."""
-        return self._connected.is_set()
+        """True once the producer started (and until it is closed)."""
+        return self._client is not None
 
     def start(self) -> None:
         """Begin connecting in the background (retrying until it works or :meth:`close`)."""
@@ -52,43 +56,92 @@ class Producer:
     async def wait_connected(self, timeout: float) -> None:
         """Wait until connected; raises :class:`KafkaUnavailable` after ``timeout`` seconds."""
         self.start()
-        try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
-        except TimeoutError:
-            raise KafkaUnavailable(f"no connection to {self.infra.kafka_bootstrap!r} within {timeout}s") from None
+        if self._task is not None and not self.connected:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                raise KafkaUnavailable(f"no connection to {self.infra.kafka_bootstrap!r} within {timeout}s") from None
 
-    async def publish(self, event: Event, *, timeout: float) -> None:
-        """Publish ``event``; return only after Kafka acknowledged it (acks=all)."""
-        if not self.connected:
+    async def check(self, timeout: float = 2.0) -> None:
+        """Readiness: connected, and the cluster answers a metadata request within ``timeout``."""
+        client = self._client
+        if client is None:
             raise KafkaUnavailable("not connected")
         try:
-            await publish_event(self.broker, self.infra, event, timeout=timeout)
-        except FastStreamException as exc:  # e.g. IncorrectState while the broker is stopping
-            raise KafkaUnavailable(f"publish refused: {type(exc).__name__}") from exc
+            async with asyncio.timeout(timeout):
+                await client.client.fetch_all_metadata()
+        except (TimeoutError, KafkaError, OSError) as exc:
+            raise KafkaUnavailable(f"no answer to a metadata request: {type(exc).__name__}") from exc
+
+    async def publish(self, event: Event, *, timeout: float) -> None:
+        """Publish ``event`` to its topic; return only after Kafka acknowledged it (acks=all)."""
+        client = self._client
+        if client is None:
+            raise KafkaUnavailable("not connected")
+        topic = topic_name(self.infra, event.topic)
+        if trace.get_current_span().get_span_context().is_valid:
+            await self._send(client, topic, event, timeout)  # a webhook's: its server span is the parent
+            return
+        # The backfill's and the reconciliation's publishes start the meeting's trace here.
+        attributes = {"messaging.system": "kafka", "messaging.destination.name": topic}
+        with tracer().start_as_current_span(f"{topic} publish", kind=SpanKind.PRODUCER, attributes=attributes):
+            await self._send(client, topic, event, timeout)
+
+    async def _send(self, client: AIOKafkaProducer, topic: str, event: Event, timeout: float) -> None:
+        carrier = {"event_id": event.event_id, "event_type": type(event).__name__}
+        propagate.inject(carrier)  # traceparent (and tracestate): the consumers continue this trace
+        headers = [(name, value.encode()) for name, value in carrier.items()]
+        body = event.model_dump_json().encode()
+        try:
+            async with asyncio.timeout(timeout):
+                await client.send_and_wait(topic, body, event_key(event), headers=headers)
+        except (TimeoutError, KafkaError) as exc:
+            # A timed-out send may still land (at least once: the consumers deduplicate by event_id).
+            raise KafkaUnavailable(f"publish to {topic!r} not acknowledged: {type(exc).__name__}") from exc
 
     async def close(self, timeout: float = 15.0) -> None:
-        """Stop connecting, or stop the broker (flushing the producer) when connected."""
+        """Stop connecting, or stop the producer (flushing what it holds) when connected."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self.connected:
+            self._task = None
+        client, self._client = self._client, None
+        if client is not None:
             try:
-                await asyncio.wait_for(self.broker.stop(), timeout)
+                await asyncio.wait_for(client.stop(), timeout)
             except (TimeoutError, KafkaError) as exc:
                 log.warning("kafka producer did not flush cleanly", extra={"error": type(exc).__name__})
-            self._connected.clear()
 
     async def _connect_forever(self) -> None:
         delay = 0.25
         while True:
             try:
-                await start_broker(self.broker, timeout=10.0)
+                self._client = await self._connect()
             except KafkaUnavailable as exc:
                 log.warning("kafka not reachable yet", extra={"error": str(exc)})
             else:
-                self._connected.set()
                 log.info("kafka connected", extra={"bootstrap": self.infra.kafka_bootstrap})
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    async def _connect(self) -> AIOKafkaProducer:
+        # Probe first: aiokafka's start() against nothing waits out its whole request timeout.
+        await probe_bootstrap(self.infra.kafka_bootstrap, timeout=3.0)
+        # TLS handshake and SASL login too: a refusal is named here (KafkaSecurityRefused), not "cannot connect".
+        await check_connection(self.infra, timeout=5.0)
+        client = AIOKafkaProducer(
+            bootstrap_servers=self.infra.kafka_bootstrap,
+            client_id=f"zoomsymbl-{self.service}",
+            acks="all",
+            enable_idempotence=True,
+            request_timeout_ms=max(self.infra.kafka_request_timeout_ms, 1000),
+            **client_options(self.infra),
+        )
+        try:
+            await asyncio.wait_for(client.start(), CONNECT_TIMEOUT_SECONDS)
+        except (TimeoutError, KafkaError, OSError) as exc:
+            await client.stop()
+            raise KafkaUnavailable(f"cannot connect: {type(exc).__name__}") from exc
+        return client

@@ -20,7 +20,7 @@ from datetime import date
 from functools import partial
 
 from zoomsymbl_common.events import utcnow
-from zoomsymbl_common.kafka import make_broker, probe_bootstrap
+from zoomsymbl_common.kafka import probe_bootstrap
 from zoomsymbl_common.mongo import ensure_indexes, make_mongo
 from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result, UsageError
 from zoomsymbl_common.ops.output import printable
@@ -61,7 +61,7 @@ async def reconcile(
     if digest:
         await probe_bootstrap(settings.infra.kafka_bootstrap)
     mongo = make_mongo(settings.infra)
-    producer = Producer(make_broker(settings.infra, "ingest"), settings.infra) if digest else None
+    producer = Producer(settings.infra) if digest else None
     try:
         await ensure_indexes(mongo)
         publish = None

@@ -1,14 +1,13 @@
 """What ingest keeps in MongoDB: delivery receipts (deduplication) and webhook download tokens.
 
-A recording's receipt is *claimed* before its event is published: a document ``{_id: key, key,
-state: "claimed"}``. Once Kafka acknowledged the event a second document, the *mark*
-``{_id: key + ".published", receipt: key, state: "published"}``, says so. Both are inserts: the
-unique index answers "was this recording seen?" atomically, and an insert costs the same whatever
-the collection's size, while an update or a query by a field other than ``_id`` may scan the whole
-collection under the writer's lock on servers that cannot use an index for it (the local FerretDB
-on SQLite). A claim without a mark (a crash, or a mark still queued) only means the next delivery
-publishes again with the same ``event_id``, never that a recording is lost. Both documents carry
-``received_at``, so the receipts' TTL removes them together.
+A recording's receipt is written once Kafka acknowledged its event (behind the webhook's answer):
+a document ``{_id: key + ".published", receipt: key, state: "published"}``. It is an insert: an
+insert costs the same whatever the collection's size, while an update or a query by a field other
+than ``_id`` may scan the whole collection under the writer's lock on servers that cannot use an
+index for it (the local FerretDB on SQLite); a receipt that exists already (a duplicate published
+by another replica) is refused as a duplicate key, with the same outcome. Receipts of releases
+before issue 21 also left a ``{_id: key, state: "claimed"}`` document per recording; nothing
+reads those any more, and the receipts' TTL on ``received_at`` removes them.
 
 Download tokens live in ``meeting_secrets`` until their TTL removes them; they are never written to
 Kafka. Both stores take batches: one round trip for many requests.
@@ -26,7 +25,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 from zoomsymbl_common.events import EventSource, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
-from zoomsymbl_common.records import RECEIPTS, SECRETS, MeetingSecret, ReceiptState, meeting_key
+from zoomsymbl_common.records import RECEIPTS, SECRETS, MeetingSecret, meeting_key
 from zoomsymbl_common.records import Receipt as ReceiptRecord
 
 _DUPLICATE_KEY = 11000
@@ -35,7 +34,7 @@ MARK_SUFFIX = ".published"
 
 @dataclass(frozen=True)
 class Receipt:
-    """Proof that the event for one recording (one file set) was claimed or acknowledged by Kafka."""
+    """Proof that the event for one recording (one file set) was acknowledged by Kafka."""
 
     key: str
     tenant: str
@@ -54,28 +53,11 @@ class DownloadToken:
     expires_at: datetime
 
 
-@dataclass(frozen=True)
-class Acknowledged:
-    """An event Kafka acknowledged, and whether its receipt is known to be claimed (else it is written too)."""
-
-    receipt: Receipt
-    claimed: bool
-
-
 class ReceiptStore(Protocol):
-    """Where receipts are claimed, looked up and marked."""
+    """Where receipts are recorded and looked up."""
 
-    async def claim(self, receipts: Sequence[Receipt]) -> set[str]:
-        """Insert each receipt as claimed; return the keys that already had a receipt (of any state)."""
-
-    async def published(self, keys: Sequence[str]) -> set[str]:
-        """Those of ``keys`` whose receipt says published."""
-
-    async def mark_published(self, acknowledged: Sequence[Acknowledged]) -> None:
-        """Record that these events were acknowledged (and claim the receipts not known to be claimed)."""
-
-    async def release(self, key: str) -> None:
-        """Drop the claim of an event Kafka did not acknowledge, so the retry starts afresh."""
+    async def record(self, receipts: Sequence[Receipt]) -> None:
+        """Record that these recordings' events were acknowledged by Kafka (a repeat changes nothing)."""
 
     async def meeting_seen(self, tenant: str, meeting_uuid: str) -> bool:
         """True when a published receipt of this meeting exists (whatever its file set)."""
@@ -113,24 +95,9 @@ class MongoReceipts:
 
     mongo: Mongo
 
-    async def claim(self, receipts: Sequence[Receipt]) -> set[str]:
-        found = await insert_new(self.mongo.db[RECEIPTS], [_receipt_doc(r, "claimed") for r in receipts])
-        return {receipts[i].key for i in found}
-
-    async def published(self, keys: Sequence[str]) -> set[str]:
-        marks = [key + MARK_SUFFIX for key in keys]
-        cursor = self.mongo.db[RECEIPTS].find({"key": {"$in": marks}, "state": "published"}, {"receipt": 1})
-        found = await guarded(cursor.to_list(None))
-        return {str(doc["receipt"]) for doc in found} & set(keys)
-
-    async def mark_published(self, acknowledged: Sequence[Acknowledged]) -> None:
-        docs = [_receipt_doc(a.receipt, "claimed") for a in acknowledged if not a.claimed]
-        docs += [_receipt_doc(a.receipt, "published") for a in acknowledged]
-        # Marks that exist already (a repeat, another replica) are refused as duplicates: same outcome.
-        await insert_new(self.mongo.db[RECEIPTS], docs)
-
-    async def release(self, key: str) -> None:
-        await guarded(self.mongo.db[RECEIPTS].delete_one({"_id": key, "state": "claimed"}))
+    async def record(self, receipts: Sequence[Receipt]) -> None:
+        # Receipts that exist already (a repeat, another replica) are refused as duplicates: same outcome.
+        await insert_new(self.mongo.db[RECEIPTS], [_receipt_doc(r) for r in receipts])
 
     async def meeting_seen(self, tenant: str, meeting_uuid: str) -> bool:
         query = {**meeting_key(tenant, meeting_uuid), "state": "published"}
@@ -138,8 +105,8 @@ class MongoReceipts:
         return found is not None
 
 
-def _receipt_doc(receipt: Receipt, state: ReceiptState) -> Document:
-    key = receipt.key if state == "claimed" else receipt.key + MARK_SUFFIX
+def _receipt_doc(receipt: Receipt) -> Document:
+    key = receipt.key + MARK_SUFFIX
     return ReceiptRecord(
         id=key,
         key=key,
@@ -148,7 +115,7 @@ def _receipt_doc(receipt: Receipt, state: ReceiptState) -> Document:
         meeting_uuid=receipt.meeting_uuid,
         event_id=receipt.event_id,
         source=receipt.source,
-        state=state,
+        state="published",
         received_at=utcnow(),
     ).to_document()
 
