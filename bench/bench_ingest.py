@@ -2,20 +2,21 @@
 
 Every server runs as its own process; this process is the load generator: ``--concurrency``
 connections (64 by default) each post signed ``recording.completed`` webhooks, every one a new
-recording (the full path: claim or look up the receipt, keep the token, publish with acks=all,
-write the receipt). Four apps alternate ``--runs`` times (≥3), so drift in machine load hits all:
+recording (the full path: parse, keep the token, publish with acks=all, answer, write the receipt
+behind the answer). Five apps alternate ``--runs`` times (≥3), so drift in machine load hits all:
 
 - ``baseline``: bare aiohttp, reads the body and checks the signature, answers 200 (no durable write;
   the old target's yardstick, still reported);
 - ``durable``: bare aiohttp + the signature check + aiokafka ``send_and_wait`` of the body with acks=all
   and an idempotent producer, 200 after the acknowledgement — the fair ceiling of any receiver whose
-  200 means "on Kafka" (issue 21), to the same broker as ingest;
+  200 means "on Kafka" (issue 21), to the same broker as ingest, on asyncio's event loop (issue 21's yardstick);
+- ``durable-uvloop``: the same receiver on uvloop, the loop ingest runs on since issue 21 (like for like);
 - ``after``: ingest as it is, for a tenant without OAuth credentials (its download token must be
   in MongoDB before the 200);
 - ``after-oauth``: ingest as it is, for a tenant with OAuth credentials (token written behind).
 
 The report gives, per app, the median and spread (min-max) of throughput and latency percentiles,
-and each app's throughput as a fraction of the bare baseline's and of the durable one's (run by run).
+and each app's throughput as a fraction of the bare baseline's and of both durable ones' (run by run).
 After each run that publishes, the topic's end offsets are compared with the number of 200s: an
 accepted webhook must be on Kafka.
 
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import uvloop
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -59,7 +61,7 @@ from zoomsymbl_ingest.signature import SignatureRejected, sign, verify
 
 SELF = Path(__file__).resolve()
 PROFILES = SELF.parent / "results" / "profiles"
-APPS = ("baseline", "durable", "after", "after-oauth")
+APPS = ("baseline", "durable", "durable-uvloop", "after", "after-oauth")
 INGEST_APPS = ("after", "after-oauth")
 SECRET = "bench-webhook-secret-0123456789"  # noqa: S105 (a benchmark's own test value)
 PATH = "/webhooks/zoom"
@@ -287,9 +289,10 @@ async def server(kind: str, infra: InfraSettings, pids: list[int] | None = None)
     if kind in INGEST_APPS:
         args = ["-m", "zoomsymbl_ingest"]
         env = ingest_env(infra, port, kind)
-    elif kind == "durable":
+    elif kind in ("durable", "durable-uvloop"):
         topic = f"{infra.kafka_topic_prefix}{RecordingCompleted.topic}"
         args = [str(SELF), "--serve-durable", str(port), "--bootstrap", infra.kafka_bootstrap, "--topic", topic]
+        args += ["--uvloop"] if kind == "durable-uvloop" else []
     else:
         args = [str(SELF), "--serve-baseline", str(port)]
     process = await asyncio.create_subprocess_exec(
@@ -454,7 +457,7 @@ def aggregate(runs: list[dict[str, Any]], by_app: dict[str, list[dict[str, Any]]
     out: dict[str, Any] = {m: spread((r[m] for r in runs), 2) for m in ("throughput_rps", "p50_ms", "p99_ms")}
     out["error_share"] = spread((1 - r["ok"] / max(r["requests"], 1) for r in runs), 3)
     out["errors"] = sum(r["requests"] - r["ok"] for r in runs)
-    for yardstick in ("baseline", "durable"):
+    for yardstick in ("baseline", "durable", "durable-uvloop"):
         if runs and runs[0]["app"] != yardstick and by_app.get(yardstick):
             pairs = zip(runs, by_app[yardstick], strict=True)
             ratios = (r["throughput_rps"] / max(b["throughput_rps"], 1e-9) for r, b in pairs)
@@ -476,6 +479,8 @@ def targets(summary: dict[str, Any]) -> dict[str, Any]:
         found[app] = {
             "throughput_ratio_to_durable": ratio,
             "throughput_ratio_to_bare": summary[app]["vs_baseline_throughput"]["median"],
+            # ingest runs on uvloop: the same receiver on uvloop, for a like-for-like reading.
+            "throughput_ratio_to_durable_uvloop": summary[app]["vs_durable-uvloop_throughput"]["median"],
             "throughput_target": THROUGHPUT_TARGET,
             "throughput_met": ratio >= THROUGHPUT_TARGET,
             "p99_ms": p99,
@@ -536,6 +541,7 @@ async def profile(kind: str, args: argparse.Namespace) -> Path:
         await spy.wait()
     if kind in INGEST_APPS:
         DATABASES.append(infra)
+        await drop_databases()
     print(json.dumps({"app": kind, "profiled": str(out), **result}), file=sys.stderr)
     print(summarize_profile(out))
     return out
@@ -584,6 +590,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--serve-durable", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
     parser.add_argument("--topic", help=argparse.SUPPRESS)
+    parser.add_argument("--uvloop", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_baseline is None and args.serve_durable is None and args.profile is None and args.runs < MIN_RUNS:
         parser.error("--runs must be at least 3 (a median needs a spread)")
@@ -597,7 +604,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.serve_durable is not None:
         app = durable_app(args.bootstrap, args.topic)
-        web.run_app(app, host="127.0.0.1", port=args.serve_durable, print=None, access_log=None)
+        loop = uvloop.new_event_loop() if args.uvloop else None
+        web.run_app(app, host="127.0.0.1", port=args.serve_durable, print=None, access_log=None, loop=loop)
         return
     if args.profile is not None:
         asyncio.run(profile(args.profile, args))

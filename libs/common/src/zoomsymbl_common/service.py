@@ -92,8 +92,12 @@ def serve(
     build_app: Callable[[S], web.Application],
     *,
     access_log_class: type[AbstractAccessLogger] | None = None,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
 ) -> None:
-    """Trace, build the app and serve it until SIGTERM; a ConfigError while resources open exits 2."""
+    """Trace, build the app and serve it until SIGTERM; a ConfigError while resources open exits 2.
+
+    ``loop_factory`` makes the event loop (ingest: uvloop's, for the webhook rate); asyncio's otherwise.
+    """
     stop_tracing = setup_tracing(f"zoomsymbl-{service}")
     logging_options: dict[str, Any] = (
         {"access_log_class": access_log_class} if access_log_class is not None else {"access_log": None}
@@ -101,6 +105,7 @@ def serve(
     try:
         web.run_app(
             build_app(settings),
+            loop=loop_factory() if loop_factory is not None else None,
             host=settings.http_host,
             port=settings.http_port,
             shutdown_timeout=settings.shutdown_timeout_seconds,
