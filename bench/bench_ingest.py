@@ -368,9 +368,16 @@ async def one_run(kind: str, index: int, args: argparse.Namespace) -> dict[str, 
     infra = InfraSettings().model_copy(
         update={"kafka_topic_prefix": f"{tag}-", "mongo_database": f"bench_ingest_{tag}"}
     )
-    async with server(kind, infra) as port:
+    pids: list[int] = []
+    async with server(kind, infra, pids) as port:
         warmup = await load(port, seconds=args.warmup, concurrency=args.concurrency, run=f"{tag}w")
+        cpu_before = process_cpu_seconds(pids[0])
         result = await load(port, seconds=args.duration, concurrency=args.concurrency, run=tag)
+        # The server's own CPU per answer: what the app costs, whatever the other processes on these
+        # 2 cores (load generator, Kafka, the MongoDB-wire server) leave it.
+        result["server_cpu_us_per_request"] = round(
+            1e6 * (process_cpu_seconds(pids[0]) - cpu_before) / max(result["requests"], 1), 1
+        )
         if kind in INGEST_APPS:
             result["degraded"] = await degraded_counts(port)
     result.update({"app": kind, "run": index})
@@ -383,6 +390,12 @@ async def one_run(kind: str, index: int, args: argparse.Namespace) -> dict[str, 
         if kind in INGEST_APPS:
             DATABASES.append(infra)
     return result
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def drop_databases() -> None:
@@ -454,7 +467,8 @@ def _event(i: int) -> RecordingCompleted:
 def aggregate(runs: list[dict[str, Any]], by_app: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Median and spread per metric; each throughput ratio is taken run by run against the baseline's run
     next to it (same minute, same machine load), then its median."""
-    out: dict[str, Any] = {m: spread((r[m] for r in runs), 2) for m in ("throughput_rps", "p50_ms", "p99_ms")}
+    metrics = ("throughput_rps", "p50_ms", "p99_ms", "server_cpu_us_per_request")
+    out: dict[str, Any] = {m: spread((r[m] for r in runs), 2) for m in metrics}
     out["error_share"] = spread((1 - r["ok"] / max(r["requests"], 1) for r in runs), 3)
     out["errors"] = sum(r["requests"] - r["ok"] for r in runs)
     for yardstick in ("baseline", "durable", "durable-uvloop"):
@@ -462,6 +476,9 @@ def aggregate(runs: list[dict[str, Any]], by_app: dict[str, list[dict[str, Any]]
             pairs = zip(runs, by_app[yardstick], strict=True)
             ratios = (r["throughput_rps"] / max(b["throughput_rps"], 1e-9) for r, b in pairs)
             out[f"vs_{yardstick}_throughput"] = spread(ratios)
+            pairs = zip(runs, by_app[yardstick], strict=True)
+            costs = (r["server_cpu_us_per_request"] / max(b["server_cpu_us_per_request"], 1e-9) for r, b in pairs)
+            out[f"vs_{yardstick}_cpu_per_request"] = spread(costs)
     if runs and runs[0]["app"] != "baseline":
         out["every_200_on_kafka"] = all(r.get("every_200_on_kafka", False) for r in runs)
     return out

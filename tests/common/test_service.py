@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -15,7 +16,15 @@ from prometheus_client import generate_latest
 from pydantic import SecretStr
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.health import METRICS_REGISTRY
-from zoomsymbl_common.service import EXIT_CONFIG, NO_TENANT, TENANTS, background, new_app, tenants_context
+from zoomsymbl_common.service import (
+    EXIT_CONFIG,
+    NO_TENANT,
+    TENANTS,
+    background,
+    new_app,
+    quiet_garbage_collector,
+    tenants_context,
+)
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_ingest.app import build_app as build_ingest
@@ -145,3 +154,14 @@ async def test_a_background_task_is_stopped_within_its_grace_then_cancelled() ->
     async with background(stubborn(), "stubborn", grace=0.05, stop=lambda: None) as task:
         pass
     assert task.cancelled()
+
+
+def test_what_lives_at_start_up_is_kept_out_of_the_collectors_way() -> None:
+    before = gc.get_threshold()
+    try:
+        quiet_garbage_collector(young_threshold=12_345)
+        assert gc.get_freeze_count() > 1000  # modules, classes, settings: frozen, never walked again
+        assert gc.get_threshold() == (12_345, before[1], before[2])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -103,8 +104,10 @@ def serve(
         {"access_log_class": access_log_class} if access_log_class is not None else {"access_log": None}
     )
     try:
+        app = build_app(settings)
+        quiet_garbage_collector()
         web.run_app(
-            build_app(settings),
+            app,
             loop=loop_factory() if loop_factory is not None else None,
             host=settings.http_host,
             port=settings.http_port,
@@ -116,6 +119,22 @@ def serve(
         config_exit(service, exc)
     finally:
         stop_tracing()
+
+
+def quiet_garbage_collector(young_threshold: int = 10_000) -> None:
+    """Keep the cyclic garbage collector off the request path.
+
+    Everything alive once the app is built (modules, settings, the app) lives as long as the process,
+    yet every full collection walked it again: in ingest under load 10 full collections of ~50 ms
+    each in 10 s, the slowest requests waiting behind them, and about a tenth of its CPU in the
+    collector (issue 21). ``gc.freeze()`` moves those objects out of the collector's sight, and a
+    higher first threshold lets a request's short-lived objects die by reference count before a
+    young collection looks at them (measured: 1 young collection instead of ~1,200 per run at 20,000).
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(young_threshold, middle, old)
 
 
 def run(
