@@ -7,8 +7,9 @@ meetings at once but one meeting handled twice at once: a consumer group of seve
 rebalances (another consumer or replica joins, a pod restarts), and a partition moves to a new owner
 while its message is still being handled; the new owner reads from the last committed offset, so
 the same completion runs in two handlers together. Only the outbox stands between that and two
-e-mails: the handler checks ``outbox.exists`` and, a few awaits later (insights event, meeting
-stage, composing), records the intent, whose unique index ``email_unique`` refuses the second one.
+e-mails: each handler, having stored the insights itself, records the intent already claimed for its
+first send (insights event, meeting stage and composing come first), and the unique index
+``email_unique`` refuses the second one, whose handler then finds the e-mail sent or being sent.
 
 The test makes that race happen on purpose, with positive signals and no sleeps: two notifier
 processes with ``concurrent_jobs=6`` share the group (twelve consumers, six partitions); the Symbl
@@ -17,14 +18,14 @@ cover all six partitions complete at once while only the first process runs; onc
 partition's handler is held, the second process joins, the group rebalances, and the moved
 partitions' messages are delivered again (more status requests are held than partitions are busy).
 Then everything is released together: the original and the redelivered handler of each moved
-meeting race through ``exists`` → ``record``. The test asserts exactly one ``emails`` document and
+meeting race through insights → claimed intent. The test asserts exactly one ``emails`` document and
 exactly one SMTP message per meeting, after the consumer groups have committed everything.
 
-It can fail: without the unique index both racing handlers pass ``exists`` (both were held before
-it and released together) and both insert an intent, so a moved meeting has two ``emails``
-documents (and a second message once the first claim's lease lapses). A consumer mode that handled
-one partition's messages at once, or a rebalance that lost a completion (a meeting with no e-mail),
-fails it too. The speed of ``concurrent_jobs`` is measured in bench/bench_notifier.py, not here.
+It can fail: without the unique index both racing handlers (held at the provider's status call and
+released together) insert an intent claimed for sending, so a moved meeting has two ``emails``
+documents and two messages. A consumer mode that handled one partition's messages at once, or a
+rebalance that lost a completion (a meeting with no e-mail), fails it too. The speed of
+``concurrent_jobs`` is measured in bench/bench_notifier.py, not here.
 """
 
 from __future__ import annotations

@@ -137,6 +137,24 @@ async def test_late_and_replayed_callbacks_change_nothing(notifier: Notifier, re
     assert len(notifier.smtp.messages) == 1
 
 
+async def test_a_final_status_stored_by_another_handler_after_the_read_is_acted_on(
+    notifier: Notifier, receiver: CallbackReceiver
+) -> None:
+    """The handler acts on the job as it read it, without reading it again, unless the provider's final
+    status is news to that read: another handler stored it in between, and may not get as far."""
+    await notifier.submitter.meeting("m-meanwhile")
+    job = await notifier.submitter.submit("m-meanwhile", webhook_url=f"{receiver.base_url}/cb")
+    await notifier.sandbox_done(job)
+    assert job.status == "scheduled"
+    assert await notifier.jobs.apply_status(job, "completed", None, "callback")  # the other handler
+
+    await notifier.pipeline.confirm_and_apply(job, "sweeper")
+
+    assert len(notifier.smtp.messages) == 1
+    assert (await notifier.meeting("m-meanwhile"))["stage"] == "notified"
+    assert (await notifier.job(job)).get("processed_at") is not None
+
+
 async def test_forged_callback_is_refused_and_the_meeting_is_untouched(notifier: Notifier) -> None:
     await notifier.submitter.meeting("m-forged")
     job = await notifier.submitter.submit("m-forged", webhook_url="http://127.0.0.1:9/unused")

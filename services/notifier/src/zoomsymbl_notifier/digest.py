@@ -120,8 +120,8 @@ class Digests:
             return
         envelope = Envelope(sender=self._mail_from, to=admins)
         msg_id = message_id(key.tenant, key.meeting_uuid, key.generation, key.kind, mail_domain(self._mail_from))
-        await self._outbox.record(key, envelope, msg_id, compose(digest_report(event, missing), envelope, msg_id))
-        outcome = await self._outbox.deliver(key)
+        raw = compose(digest_report(event, missing), envelope, msg_id)
+        outcome = await self._outbox.send(key, envelope, msg_id, raw)
         log.info("reconciliation digest", extra={**ids, "meetings": len(missing), "outcome": outcome})
 
     async def still_missing(self, event: ReconciliationCompleted) -> list[MissingMeeting]:

@@ -16,6 +16,7 @@ from zoomsymbl_common.events import Event, JobStatusReported, MeetingFailed, Rec
 from zoomsymbl_common.kafka import Consumer, GiveUp, topic_name
 
 from zoomsymbl_notifier.digest import Digests
+from zoomsymbl_notifier.jobs import is_finished
 from zoomsymbl_notifier.pipeline import Pipeline, UnknownJob
 
 log = logging.getLogger("zoomsymbl.notifier.handlers")
@@ -32,12 +33,23 @@ E = TypeVar("E", bound=Event)
 
 
 async def on_job_status_reported(pipeline: Pipeline, event: JobStatusReported) -> None:
-    """Confirm the reported status with the provider and act on it (idempotent)."""
+    """Confirm the reported status with the provider and act on it (idempotent).
+
+    A job already finished here (final status, every step done) is left alone: no status can replace
+    a final one, and what may still be pending (an e-mail waiting for SMTP) is the outbox sweep's. A
+    redelivered or replayed report then costs one read.
+    """
     job = await pipeline.jobs.by_provider_id(event.provider, event.job_id)
     if job is None:
         raise UnknownJob(f"no {event.provider} job {event.job_id!r} is recorded")
     if (job.tenant, job.meeting_uuid) != (event.tenant, event.meeting_uuid):
         raise UnknownJob(f"job {event.job_id!r} does not belong to meeting {event.meeting_uuid!r}")
+    if is_finished(job):
+        log.info(
+            "job already finished, report ignored",
+            extra={"tenant": job.tenant, "meeting_uuid": job.meeting_uuid, "job_id": job.job_id, "via": event.via},
+        )
+        return
     await pipeline.confirm_and_apply(job, event.via)
 
 

@@ -54,8 +54,9 @@ class InsightsStore:
     def __init__(self, mongo: Mongo) -> None:
         self._col: AsyncCollection[Document] = mongo.db[INSIGHTS]
 
-    async def put(self, job: JobRecord, insights: Insights) -> None:
-        """Store (or overwrite with the same facts) the insights of ``job``'s conversation."""
+    async def put(self, job: JobRecord, insights: Insights) -> Insights:
+        """Store (or overwrite with the same facts) the insights of ``job``'s conversation; returns them as
+        :meth:`get` would read them back, so the caller that just stored them need not read them again."""
         key = {"provider": job.provider, "conversation_id": job.conversation_id}
         doc = StoredInsights(
             provider=job.provider,
@@ -74,6 +75,7 @@ class InsightsStore:
         except DuplicateKeyError:
             # Two deliveries raced on the upsert; the other one inserted, ours now updates.
             await guarded(self._col.update_one(key, {"$set": doc}))
+        return from_doc(StoredInsights.from_document(doc).insights)
 
     async def get(self, job: JobRecord) -> Insights | None:
         """The stored insights of ``job``'s conversation."""

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from zoomsymbl_common.events import PhoneCall, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
@@ -96,6 +97,18 @@ class Meetings:
     async def advance(self, tenant: str, meeting_uuid: str, generation: int, stage: Stage) -> bool:
         """Move the meeting to ``stage`` if it is at an earlier one in this generation; True if it moved."""
         return await self._move(tenant, meeting_uuid, generation, stage, stage_fields(stage, utcnow()))
+
+    async def advance_and_read(
+        self, tenant: str, meeting_uuid: str, generation: int, stage: Stage
+    ) -> MeetingFacts | None:
+        """:meth:`advance`, returning the meeting's facts when it moved (None when it did not).
+
+        One round trip for what the e-mail needs later anyway: the document as the move left it.
+        """
+        query = forward_filter(tenant, meeting_uuid, stage, generation=generation)
+        update = {"$set": stage_fields(stage, utcnow())}
+        doc = await guarded(self._col.find_one_and_update(query, update, return_document=ReturnDocument.AFTER))
+        return facts_from_doc(doc) if doc is not None else None
 
     async def fail(self, tenant: str, meeting_uuid: str, generation: int, stage: str, reason: str) -> bool:
         """Mark the meeting failed at ``stage`` with ``reason`` (unless it finished or failed already)."""

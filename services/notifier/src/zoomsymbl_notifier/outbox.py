@@ -1,12 +1,15 @@
 """The ``emails`` outbox: the intent to send is recorded before sending, the send right after.
 
 One document per (tenant, meeting, generation, kind), guarded by the unique index ``email_unique``:
-a second intent is a ``DuplicateKeyError`` and sends nothing. Each send attempt is claimed by inserting
-``{_id: <e-mail key>|<attempt number>}`` into ``email_claims``: of two replicas, or a handler and the
-sweeper, that read the same due e-mail only the one whose insert succeeds talks to the SMTP server. (A
-conditional ``find_one_and_update`` would do on MongoDB, but the local MongoDB-wire server does not
-isolate concurrent conditional updates, and a unique insert is the stronger contract anyway.) A claim
-whose holder died is taken over once its lease expires, under the next attempt number.
+a second intent is a ``DuplicateKeyError`` and sends nothing. Each later send attempt is claimed by
+inserting ``{_id: <e-mail key>|<attempt number>}`` into ``email_claims``: of two replicas, or a handler
+and the sweeper, that read the same due e-mail only the one whose insert succeeds talks to the SMTP
+server. (A conditional ``find_one_and_update`` would do on MongoDB, but the local MongoDB-wire server
+does not isolate concurrent conditional updates, and a unique insert is the stronger contract anyway.)
+The first attempt of an e-mail sent as it is recorded (:meth:`Outbox.send`) needs no claim of its own:
+the insert of the intent is that unique insert, and it records the e-mail already ``sending`` under a
+lease, so nobody else can have read it due. A claim whose holder died (or an intent whose recorder
+died mid-send) is taken over once its lease expires, under the next attempt number.
 """
 
 from __future__ import annotations
@@ -80,36 +83,44 @@ class Outbox:
         return await guarded(self._col.find_one(key.query(), {"_id": 1})) is not None
 
     async def record(self, key: MailKey, envelope: Envelope, msg_id: str, raw: bytes | None) -> bool:
-        """Record the intent to send ``raw``; False when one was recorded before (nothing changes)."""
-        now = utcnow()
-        email = Email(
-            tenant=key.tenant,
-            meeting_uuid=key.meeting_uuid,
-            generation=key.generation,
-            kind=key.kind,
-            message_id=msg_id,
-            sender=envelope.envelope_sender,
-            recipients=list(envelope.recipients),
-            raw=raw,
-            status="pending" if raw is not None and envelope.recipients else "skipped",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        doc = email.to_document()
-        for unset in ("lease_until", "sent_at", "last_error"):
-            del doc[unset]  # absent until set: the claim filters and ``_finish`` rely on it
-        try:
-            await guarded(self._col.insert_one(doc))
-        except DuplicateKeyError:
-            return False
-        return True
+        """Record the intent to send ``raw`` (sent by :meth:`deliver`); False when one was recorded before
+        (nothing changes)."""
+        return await self._insert(_intent(key, envelope, msg_id, raw))
+
+    async def send(self, key: MailKey, envelope: Envelope, msg_id: str, raw: bytes | None) -> Outcome:
+        """Record the intent to send ``raw`` and send it now; when one was recorded before, :meth:`deliver` it.
+
+        The intent is inserted claimed for its first attempt (``sending``, attempt 1, leased): two round
+        trips for a first send (the insert, the outcome) instead of a record, a read, a claim and a mark.
+        """
+        email = _intent(key, envelope, msg_id, raw)
+        if email.status == "pending":
+            lease_until = utcnow() + timedelta(seconds=self._backoff.lease)
+            email = email.model_copy(update={"status": "sending", "attempts": 1, "lease_until": lease_until})
+        if not await self._insert(email):
+            return await self.deliver(key)
+        return await self._attempt(key, email) if email.status == "sending" else "skipped"
 
     async def deliver(self, key: MailKey) -> Outcome:
         """Send the recorded e-mail if it is due and not sent or claimed by someone else."""
         email = await self._claim(key)
         if email is None:
             return await self._settled(key)
+        return await self._attempt(key, email)
+
+    async def _insert(self, email: Email) -> bool:
+        doc = email.to_document()
+        for unset in ("lease_until", "sent_at", "last_error"):
+            if doc[unset] is None:
+                del doc[unset]  # absent until set: the claim filters and ``_finish`` rely on it
+        try:
+            await guarded(self._col.insert_one(doc))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def _attempt(self, key: MailKey, email: Email) -> Outcome:
+        """Hand ``email``, claimed by this caller, to the SMTP server and record the outcome."""
         try:
             await self._transport.send(email.sender, tuple(email.recipients), email.raw or b"")
         except SmtpUnavailable as exc:
@@ -180,6 +191,25 @@ class Outbox:
     async def _finish(self, key: MailKey, status: EmailStatus, **fields: object) -> None:
         update = {"$set": {"status": status, **fields}, "$unset": {"lease_until": ""}}
         await guarded(self._col.update_one({**key.query(), "status": "sending"}, update))
+
+
+def _intent(key: MailKey, envelope: Envelope, msg_id: str, raw: bytes | None) -> Email:
+    """A new e-mail of ``key``: due now, or ``skipped`` when there is nothing to send or nobody to send it to."""
+    now = utcnow()
+    return Email(
+        tenant=key.tenant,
+        meeting_uuid=key.meeting_uuid,
+        generation=key.generation,
+        kind=key.kind,
+        message_id=msg_id,
+        sender=envelope.envelope_sender,
+        recipients=list(envelope.recipients),
+        raw=raw,
+        status="pending" if raw is not None and envelope.recipients else "skipped",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
 
 
 def _claimable() -> Document:

@@ -8,6 +8,11 @@ up on (``MeetingFailed``) gets its failure notice through the same outbox, under
 provider failure's: one notice per meeting and generation, whoever failed it and however often.
 A failed provider job of a meeting with Zoom's transcript stored is replaced by a zoom job instead
 (:mod:`zoomsymbl_notifier.fallback`) and completes the meeting: one report, no notice.
+
+The MongoDB-wire server bounds the notifier's throughput (docs/performance.md), so a completion reads
+nothing twice: the handler's read of the job and the meeting's facts (returned by its stage move) are
+passed down, insights just stored are not read back, a one-part meeting's parts are not looked up, a
+first send is recorded already claimed; ``tests/notifier/test_round_trips.py`` holds the count.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from zoomsymbl_common.errors import PoisonInputError
-from zoomsymbl_common.events import Event, InsightsReady, MeetingFailed, Provider, stable_id
+from zoomsymbl_common.events import Event, InsightsReady, JobStatus, MeetingFailed, Provider, stable_id
 from zoomsymbl_common.insights_engine import InsightsEngine
 from zoomsymbl_common.providers.base import Insights, JobState, SpeechProvider, SubmittedJob
 from zoomsymbl_common.providers.zoom_transcript import fallback_source
@@ -32,10 +37,10 @@ from zoomsymbl_notifier.jobs import JobRecord, Jobs
 from zoomsymbl_notifier.links import meeting_page_link
 from zoomsymbl_notifier.mail import Envelope, MailKind, compose, mail_domain, message_id, valid_address
 from zoomsymbl_notifier.meetings import MeetingFacts, Meetings
-from zoomsymbl_notifier.outbox import MailKey, Outbox
+from zoomsymbl_notifier.outbox import MailKey, Outbox, Outcome
 from zoomsymbl_notifier.report import Report, failure_notice, meeting_report, stage_text
 from zoomsymbl_notifier.settings import Settings
-from zoomsymbl_notifier.statuses import stage_for_status
+from zoomsymbl_notifier.statuses import is_terminal, stage_for_status
 
 log = logging.getLogger("zoomsymbl.notifier.pipeline")
 SERVICE = "notifier"
@@ -85,7 +90,10 @@ class Pipeline:
         return tenant
 
     async def confirm_and_apply(self, job: JobRecord, via: str) -> None:
-        """Ask the provider for the job's status, apply it (forward only) and act on a final one."""
+        """Ask the provider for the job's status, apply it (forward only) and act on a final one.
+
+        ``job`` is the document as the caller just read it; it is not read again (see :meth:`_current`).
+        """
         tenant = self.tenant_of(job)
         provider = self.provider_for(ran_as(tenant, job.provider))
         state = await provider.job_status(job.job_id)
@@ -94,28 +102,46 @@ class Pipeline:
             "job status confirmed",
             extra={**_ids(job), "status": state.status, "stored": job.status, "moved": moved, "via": via},
         )
+        facts = None
         stage = stage_for_status(state.status)
         if moved and stage is not None:
-            await self.meetings.advance(job.tenant, job.meeting_uuid, job.generation, stage)
-        current = await self.jobs.by_provider_id(job.provider, job.job_id) or job
+            facts = await self.meetings.advance_and_read(job.tenant, job.meeting_uuid, job.generation, stage)
+        current = await self._current(job, state.status, moved)
         if current.status == "completed":
-            await self.on_completed(current, tenant, provider)
+            await self.on_completed(current, tenant, provider, facts)
         elif current.status == "failed":
             await self.on_failed(current, tenant, state)
 
-    async def on_completed(self, job: JobRecord, tenant: TenantConfig, provider: SpeechProvider) -> None:
-        """Free the slot, store the insights, and finish the meeting if this was its last part."""
+    async def _current(self, job: JobRecord, status: JobStatus, moved: bool) -> JobRecord:
+        """``job`` as stored now: after a move, with the status just written; without one, as read, unless
+        the provider's final status is news to that read (another handler wrote a status in between)."""
+        if moved:
+            return dataclasses.replace(job, status=status, sweeps=0)
+        if is_terminal(status) and job.status != status:
+            return await self.jobs.by_provider_id(job.provider, job.job_id) or job
+        return job
+
+    async def on_completed(
+        self, job: JobRecord, tenant: TenantConfig, provider: SpeechProvider, facts: MeetingFacts | None = None
+    ) -> None:
+        """Free the slot, store the insights, and finish the meeting if this was its last part.
+
+        ``facts``: the meeting's, when the caller has read them already.
+        """
         await self._release(job)
+        fresh = None
         if not job.insights_stored:
             raw = await provider.fetch_insights(SubmittedJob(job.job_id, job.conversation_id))
             if job.fallback_reason:  # the report says why Zoom's transcript stood in for the provider
                 raw = dataclasses.replace(raw, extra={**raw.extra, "source": fallback_source(job.fallback_reason)})
-            facts = await self.meetings.facts(job.tenant, job.meeting_uuid)
+            if facts is None:
+                facts = await self.meetings.facts(job.tenant, job.meeting_uuid)
             found = await enrich(raw, facts, self.engine_for(tenant))
-            await self.insights.put(job, found)
+            fresh = await self.insights.put(job, found)
             await self.jobs.mark(job, "insights_stored_at")
+            job = dataclasses.replace(job, insights_stored=True)
             log.info("insights stored", extra={**_ids(job), **merging.counts(found)})
-        await self.assemble(job, tenant)
+        await self.assemble(job, tenant, facts, fresh)
         await self.jobs.mark(job, "processed_at")
 
     async def on_failed(self, job: JobRecord, tenant: TenantConfig, state: JobState) -> None:
@@ -167,16 +193,28 @@ class Pipeline:
         facts = await self.meetings.facts(key.tenant, key.meeting_uuid)
         await self._mail(key, tenant, facts, failure_notice(facts, key.generation, reason, stage))
 
-    async def assemble(self, job: JobRecord, tenant: TenantConfig) -> None:
-        """When every part's insights are stored: announce them and e-mail the host (once)."""
-        parts = await self._ready_parts(job)
+    async def assemble(
+        self,
+        job: JobRecord,
+        tenant: TenantConfig,
+        facts: MeetingFacts | None = None,
+        fresh: Insights | None = None,
+    ) -> None:
+        """When every part's insights are stored: announce them and e-mail the host (once).
+
+        ``fresh``: ``job``'s insights as this run just stored them. No earlier run can then have got
+        this far (it would have marked them stored before assembling), so the outbox is not asked
+        first whether the report was recorded: a concurrent run of the same meeting is stopped by the
+        outbox's unique insert, as it was when both asked at once. ``facts``: the meeting's, if read.
+        """
+        parts = await self._ready_parts(job, fresh is not None)
         if parts is None:
             return
         key = _key(job, "report")
-        if await self.outbox.exists(key):
+        if fresh is None and await self.outbox.exists(key):
             await self.deliver(key)
             return
-        loaded = [(p, await self.insights.get(p)) for p in parts]
+        loaded = [(p, fresh if fresh is not None and p.key == job.key else await self.insights.get(p)) for p in parts]
         stored = [(p, ins) for p, ins in loaded if ins is not None]
         if len(stored) != len(parts):
             raise PoisonInputError(f"insights of meeting {job.meeting_uuid!r} vanished", stage="assemble")
@@ -184,17 +222,26 @@ class Pipeline:
         urls = merging.summary_urls([ins for _, ins in stored])
         await self.publish(_ready_event(job, [p for p, _ in stored], merged))
         await self.meetings.advance(job.tenant, job.meeting_uuid, job.generation, "completed")
-        facts = await self.meetings.facts(job.tenant, job.meeting_uuid)
+        if facts is None:
+            facts = await self.meetings.facts(job.tenant, job.meeting_uuid)
         link = meeting_page_link(self.settings, tenant, job.meeting_uuid)
         await self._mail(key, tenant, facts, meeting_report(merged, facts, job.generation, urls, link))
 
     async def deliver(self, key: MailKey) -> None:
         """Send a recorded e-mail now if due; a sent report moves the meeting to ``notified``."""
-        outcome = await self.outbox.deliver(key)
+        await self._delivered(key, await self.outbox.deliver(key))
+
+    async def _delivered(self, key: MailKey, outcome: Outcome) -> None:
         if outcome in ("sent", "already_sent") and key.kind == "report":
             await self.meetings.advance(key.tenant, key.meeting_uuid, key.generation, "notified")
 
-    async def _ready_parts(self, job: JobRecord) -> list[JobRecord] | None:
+    async def _ready_parts(self, job: JobRecord, fresh: bool) -> list[JobRecord] | None:
+        """The meeting's parts when every one is completed with its insights stored, else None.
+
+        A one-part meeting whose insights this run stored is ready as it is: nothing to look up.
+        """
+        if fresh and job.part_count == 1:
+            return [job]
         parts = await self.jobs.parts(job)
         expected = max([p.part_count for p in parts] or [job.part_count])
         done = {p.part_index: p for p in parts if p.status == "completed" and p.insights_stored}
@@ -214,8 +261,7 @@ class Pipeline:
                 extra={"tenant": key.tenant, "meeting_uuid": key.meeting_uuid, "generation": key.generation,
                        "kind": key.kind},
             )  # fmt: skip
-        await self.outbox.record(key, envelope, msg_id, raw)
-        await self.deliver(key)
+        await self._delivered(key, await self.outbox.send(key, envelope, msg_id, raw))
 
     async def _release(self, job: JobRecord) -> None:
         if await self.release_slot(job):

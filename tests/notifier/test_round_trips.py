@@ -1,0 +1,169 @@
+"""How many MongoDB round trips one completion costs the notifier: a ceiling, so it cannot creep back up.
+
+The local MongoDB-wire server is the shared bound of the notifier's throughput (docs/performance.md,
+"Notifier: 100 meetings completing at once"): each command costs a few milliseconds of its CPU, and
+100 meetings completing at once queue behind each other there. So the count of commands one
+completion sends is a property worth pinning, measured here with pymongo's command monitoring on a
+client of the notifier's own: every command of one job status message as the consumer policy runs
+it (attempts counted in MongoDB, as the service does), from the attempt counted to the count dropped,
+the e-mail accepted by SMTP in between. The callback endpoint's job lookup (one ``find`` before the
+message exists) is not part of it.
+
+It can fail: one more read or write on the path pushes the count over the ceiling, and the failure
+lists every command with its collection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from pymongo import AsyncMongoClient, monitoring
+from zoomsymbl_common.attempts import MongoAttempts
+from zoomsymbl_common.events import Event, InsightsReady, JobStatusReported, stable_id
+from zoomsymbl_common.kafka import Consumer, make_broker, topic_name
+from zoomsymbl_common.mongo import Document, Mongo
+from zoomsymbl_common.records import EMAILS
+from zoomsymbl_common.service import MONGO, TENANTS
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.tenants import Tenants
+from zoomsymbl_notifier.app import HTTP, REGISTRY, SETTINGS, build_pipeline
+from zoomsymbl_notifier.handlers import on_give_up, on_job_status_reported
+from zoomsymbl_notifier.jobs import JobRecord
+from zoomsymbl_notifier.pipeline import Pipeline
+from zoomsymbl_sandbox.provider_testkit import CallbackReceiver
+
+from tests.notifier.harness import Submitter, SymblSandbox, make_settings, make_tenant
+from tests.notifier.harness_smtp import SmtpSink
+from tests.support.eventually import eventually
+
+pytestmark = pytest.mark.integration
+
+# The commands of one first completion of a one-part meeting, and of a redelivery of it: 22 and 12
+# before reads were passed down instead of repeated and a first send was recorded claimed (issue 21).
+# A first completion: attempt counted, job read, status applied, meeting to processing (its facts
+# returned), slot freed, insights stored, job marked, meeting completed, e-mail recorded claimed, e-mail
+# marked sent, meeting notified, job marked processed, attempt count dropped.
+FIRST_COMPLETION_MAX = 13
+# A redelivery of a finished job: attempt counted, job read, attempt count dropped.
+REDELIVERY_MAX = 3
+
+
+class Commands(monitoring.CommandListener):
+    """Every command the client sent, as ``(command, collection)``."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.sent.append((event.command_name, str(event.command.get(event.command_name, ""))))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@dataclasses.dataclass
+class Counted:
+    """The notifier's pipeline on a client whose commands are counted, under the service's consumer policy."""
+
+    pipeline: Pipeline
+    consumer: Consumer
+    commands: Commands
+    ready: list[Event]
+
+    async def handle(self, event: JobStatusReported) -> list[tuple[str, str]]:
+        """Run ``event`` as the job-status consumer does; the commands it sent."""
+        self.commands.sent.clear()
+        topic = topic_name(self.consumer.infra, JobStatusReported.topic)
+        await self.consumer.consume(
+            topic,
+            event.model_dump_json().encode(),
+            JobStatusReported,
+            partial(on_job_status_reported, self.pipeline),
+            partial(on_give_up, self.pipeline),
+        )
+        return list(self.commands.sent)
+
+
+@pytest.fixture
+async def counted(infra: InfraSettings, mongo: Mongo, symbl: SymblSandbox, smtp: SmtpSink) -> AsyncIterator[Counted]:
+    commands = Commands()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(
+        infra.mongo_uri.get_secret_value(), tz_aware=True, event_listeners=[commands]
+    )
+    ready: list[Event] = []
+
+    async def publish(event: Event) -> None:
+        ready.append(event)
+
+    async with aiohttp.ClientSession() as session:
+        app = web.Application()
+        app[SETTINGS], app[TENANTS] = make_settings(infra, smtp.port), Tenants([make_tenant(symbl.url)])
+        app[MONGO], app[HTTP], app[REGISTRY] = Mongo(client, client[infra.mongo_database]), session, CollectorRegistry()
+        broker = make_broker(infra, "notifier")  # never started: only a dead letter would use it
+        pipeline = dataclasses.replace(build_pipeline(app, broker), publish=publish)
+        consumer = Consumer(broker, infra, "notifier", attempts=MongoAttempts(app[MONGO]))
+        yield Counted(pipeline, consumer, commands, ready)
+    await client.close()
+
+
+async def _completed_job(
+    mongo: Mongo, symbl: SymblSandbox, receiver: CallbackReceiver, tone_audio: Path, meeting_uuid: str
+) -> JobRecord:
+    """A one-part meeting whose Symbl job finished (its callbacks went elsewhere)."""
+    async with aiohttp.ClientSession() as session:
+        submitter = Submitter(mongo, session, symbl.url, tone_audio)
+        await submitter.meeting(meeting_uuid)
+        job = await submitter.submit(meeting_uuid, webhook_url=f"{receiver.base_url}/cb")
+
+    async def finished() -> bool:
+        sandbox_job = symbl.state.board.jobs.get(job.job_id)
+        return sandbox_job is not None and sandbox_job.finished
+
+    await eventually(finished, what="the sandbox job to finish")
+    return job
+
+
+def _report(job: JobRecord, via: str) -> JobStatusReported:
+    return JobStatusReported(
+        event_id=stable_id(via, job.provider, job.job_id, "completed"),
+        tenant=job.tenant,
+        meeting_uuid=job.meeting_uuid,
+        generation=job.generation,
+        provider=job.provider,
+        job_id=job.job_id,
+        reported_status="completed",
+        via=via,
+    )
+
+
+async def test_a_completion_and_its_redelivery_stay_within_their_round_trips(
+    counted: Counted,
+    mongo: Mongo,
+    symbl: SymblSandbox,
+    smtp: SmtpSink,
+    receiver: CallbackReceiver,
+    tone_audio: Path,
+) -> None:
+    job = await _completed_job(mongo, symbl, receiver, tone_audio, "m-round-trips")
+
+    first = await counted.handle(_report(job, "callback"))
+
+    assert len(smtp.messages) == 1, "the completion was e-mailed"
+    assert [type(e) for e in counted.ready] == [InsightsReady]
+    assert len(first) <= FIRST_COMPLETION_MAX, f"{len(first)} round trips: {first}"
+
+    again = await counted.handle(_report(job, "sweeper"))
+
+    assert len(smtp.messages) == 1 and len(counted.ready) == 1, "a redelivery sends and announces nothing again"
+    assert await mongo.db[EMAILS].count_documents({"meeting_uuid": "m-round-trips"}) == 1
+    assert len(again) <= REDELIVERY_MAX, f"{len(again)} round trips: {again}"
