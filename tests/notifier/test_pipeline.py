@@ -21,6 +21,7 @@ from zoomsymbl_common.limiter import Limiter
 from zoomsymbl_common.logs import JsonFormatter
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.page_tokens import PAGE_PATH, verify_page_token
+from zoomsymbl_common.providers.base import Insights, TranscriptMessage
 from zoomsymbl_common.providers.pool import ProviderPool
 from zoomsymbl_common.records import EMAILS
 from zoomsymbl_common.tenants import TenantConfig
@@ -153,6 +154,29 @@ async def test_a_final_status_stored_by_another_handler_after_the_read_is_acted_
     assert len(notifier.smtp.messages) == 1
     assert (await notifier.meeting("m-meanwhile"))["stage"] == "notified"
     assert (await notifier.job(job)).get("processed_at") is not None
+
+
+async def test_insights_a_dead_run_stored_without_marking_them_are_kept_not_fetched_again(
+    notifier: Notifier, receiver: CallbackReceiver
+) -> None:
+    """A one-part meeting's run marks its insights stored only at its end, with ``processed_at``: a run
+    that died in between left them unmarked, and the redelivery finds them instead of asking the
+    provider (and the insights engine) again, so the page and the e-mail show the same insights."""
+    await notifier.submitter.meeting("m-died")
+    job = await notifier.submitter.submit("m-died", webhook_url=f"{receiver.base_url}/cb")
+    await notifier.sandbox_done(job)
+    assert await notifier.jobs.apply_status(job, "completed", None, "callback")  # the run that died
+    said = TranscriptMessage(speaker="Elisa L", text="kept from the run that died", start_seconds=0, end_seconds=1)
+    await notifier.pipeline.insights.put(job, Insights(messages=(said,)))
+
+    assert await notifier.callback(job, "completed") == 200
+    doc = await notifier.processed(job)
+
+    assert doc["insights_stored_at"] is not None
+    [message] = notifier.smtp.messages
+    [transcript] = list(message.iter_attachments())
+    assert transcript.get_content().splitlines() == ["[0:00:00] Elisa L: kept from the run that died"]
+    assert (await notifier.meeting("m-died"))["stage"] == "notified"
 
 
 async def test_forged_callback_is_refused_and_the_meeting_is_untouched(notifier: Notifier) -> None:

@@ -29,7 +29,7 @@ from zoomsymbl_common.attempts import MongoAttempts
 from zoomsymbl_common.events import Event, InsightsReady, JobStatusReported, stable_id
 from zoomsymbl_common.kafka import Consumer, make_broker, topic_name
 from zoomsymbl_common.mongo import Document, Mongo
-from zoomsymbl_common.records import EMAILS
+from zoomsymbl_common.records import EMAILS, JOBS
 from zoomsymbl_common.service import MONGO, TENANTS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import Tenants
@@ -48,9 +48,9 @@ pytestmark = pytest.mark.integration
 # The commands of one first completion of a one-part meeting, and of a redelivery of it: 22 and 12
 # before reads were passed down instead of repeated and a first send was recorded claimed (issue 21).
 # A first completion: attempt counted, job read, status applied, meeting to processing (its facts
-# returned), slot freed, insights stored, job marked, meeting completed, e-mail recorded claimed, e-mail
-# marked sent, meeting notified, job marked processed, attempt count dropped.
-FIRST_COMPLETION_MAX = 13
+# returned), slot freed, insights stored, meeting completed, e-mail recorded claimed, e-mail marked
+# sent, meeting notified, job marked (insights stored, processed), attempt count dropped.
+FIRST_COMPLETION_MAX = 12
 # A redelivery of a finished job: attempt counted, job read, attempt count dropped.
 REDELIVERY_MAX = 3
 
@@ -161,6 +161,8 @@ async def test_a_completion_and_its_redelivery_stay_within_their_round_trips(
     assert len(smtp.messages) == 1, "the completion was e-mailed"
     assert [type(e) for e in counted.ready] == [InsightsReady]
     assert len(first) <= FIRST_COMPLETION_MAX, f"{len(first)} round trips: {first}"
+    done = await mongo.db[JOBS].find_one({"_id": job.key})
+    assert done is not None and done["processed_at"] and done["insights_stored_at"], "every step recorded"
 
     again = await counted.handle(_report(job, "sweeper"))
 

@@ -26,6 +26,9 @@ from zoomsymbl_common.records import (
     job_forward_filter,
 )
 
+Mark = Literal["insights_stored_at", "processed_at"]
+"""A step of the notifier's that :meth:`Jobs.mark` records on a job."""
+
 
 @dataclass(frozen=True)
 class JobRecord:
@@ -120,10 +123,12 @@ class Jobs:
         )
         return result.modified_count == 1
 
-    async def mark(self, job: JobRecord, field: Literal["insights_stored_at", "processed_at"]) -> None:
-        """Record a finished step (``insights_stored_at``, ``processed_at``) once."""
+    async def mark(self, job: JobRecord, field: Mark, *also: Mark) -> None:
+        """Record a finished step (``insights_stored_at``, ``processed_at``) once, with ``also`` in the same
+        update (the match is on ``field`` unset)."""
         now = utcnow()
-        await guarded(self._col.update_one({"_id": job.key, field: None}, {"$set": {field: now, "updated_at": now}}))
+        fields = dict.fromkeys((field, *also), now)
+        await guarded(self._col.update_one({"_id": job.key, field: None}, {"$set": {**fields, "updated_at": now}}))
 
     async def parts(self, job: JobRecord) -> list[JobRecord]:
         """Every job of the same meeting and generation, in part order."""

@@ -33,7 +33,7 @@ from zoomsymbl_notifier import insights as merging
 from zoomsymbl_notifier.enrichment import enrich
 from zoomsymbl_notifier.fallback import Fallback
 from zoomsymbl_notifier.insights import InsightsStore
-from zoomsymbl_notifier.jobs import JobRecord, Jobs
+from zoomsymbl_notifier.jobs import JobRecord, Jobs, Mark
 from zoomsymbl_notifier.links import meeting_page_link
 from zoomsymbl_notifier.mail import Envelope, MailKind, compose, mail_domain, message_id, valid_address
 from zoomsymbl_notifier.meetings import MeetingFacts, Meetings
@@ -108,7 +108,7 @@ class Pipeline:
             facts = await self.meetings.advance_and_read(job.tenant, job.meeting_uuid, job.generation, stage)
         current = await self._current(job, state.status, moved)
         if current.status == "completed":
-            await self.on_completed(current, tenant, provider, facts)
+            await self.on_completed(current, tenant, provider, facts, first=moved)
         elif current.status == "failed":
             await self.on_failed(current, tenant, state)
 
@@ -122,27 +122,50 @@ class Pipeline:
         return job
 
     async def on_completed(
-        self, job: JobRecord, tenant: TenantConfig, provider: SpeechProvider, facts: MeetingFacts | None = None
+        self,
+        job: JobRecord,
+        tenant: TenantConfig,
+        provider: SpeechProvider,
+        facts: MeetingFacts | None = None,
+        *,
+        first: bool = False,
     ) -> None:
         """Free the slot, store the insights, and finish the meeting if this was its last part.
 
-        ``facts``: the meeting's, when the caller has read them already.
+        ``facts``: the meeting's, when the caller has read them already. ``first``: this run moved the
+        job to ``completed``, so no earlier run stored its insights; otherwise stored insights whose
+        mark is missing (their run died before setting it) are found and kept, not fetched again. The
+        mark is what the runs of a meeting's other parts look for: a one-part meeting has none, so a
+        run that stored its insights sets the mark with ``processed_at``, in one update at the end.
         """
         await self._release(job)
         fresh = None
+        marks: list[Mark] = ["processed_at"]
         if not job.insights_stored:
-            raw = await provider.fetch_insights(SubmittedJob(job.job_id, job.conversation_id))
-            if job.fallback_reason:  # the report says why Zoom's transcript stood in for the provider
-                raw = dataclasses.replace(raw, extra={**raw.extra, "source": fallback_source(job.fallback_reason)})
-            if facts is None:
-                facts = await self.meetings.facts(job.tenant, job.meeting_uuid)
-            found = await enrich(raw, facts, self.engine_for(tenant))
-            fresh = await self.insights.put(job, found)
-            await self.jobs.mark(job, "insights_stored_at")
+            kept = None if first else await self.insights.get(job)
+            if kept is None:
+                fresh, facts = await self._store_insights(job, tenant, provider, facts)
+            if kept is None and job.part_count == 1:
+                marks.append("insights_stored_at")
+            else:
+                await self.jobs.mark(job, "insights_stored_at")
             job = dataclasses.replace(job, insights_stored=True)
-            log.info("insights stored", extra={**_ids(job), **merging.counts(found)})
         await self.assemble(job, tenant, facts, fresh)
-        await self.jobs.mark(job, "processed_at")
+        await self.jobs.mark(job, *marks)
+
+    async def _store_insights(
+        self, job: JobRecord, tenant: TenantConfig, provider: SpeechProvider, facts: MeetingFacts | None
+    ) -> tuple[Insights, MeetingFacts]:
+        """Fetch, enrich and store ``job``'s insights; they as stored, and the meeting's facts."""
+        raw = await provider.fetch_insights(SubmittedJob(job.job_id, job.conversation_id))
+        if job.fallback_reason:  # the report says why Zoom's transcript stood in for the provider
+            raw = dataclasses.replace(raw, extra={**raw.extra, "source": fallback_source(job.fallback_reason)})
+        if facts is None:
+            facts = await self.meetings.facts(job.tenant, job.meeting_uuid)
+        found = await enrich(raw, facts, self.engine_for(tenant))
+        stored = await self.insights.put(job, found)
+        log.info("insights stored", extra={**_ids(job), **merging.counts(found)})
+        return stored, facts
 
     async def on_failed(self, job: JobRecord, tenant: TenantConfig, state: JobState) -> None:
         """Free the slot; complete the meeting from Zoom's transcript when one is stored, else mark it
@@ -203,8 +226,8 @@ class Pipeline:
         """When every part's insights are stored: announce them and e-mail the host (once).
 
         ``fresh``: ``job``'s insights as this run just stored them. No earlier run can then have got
-        this far (it would have marked them stored before assembling), so the outbox is not asked
-        first whether the report was recorded: a concurrent run of the same meeting is stopped by the
+        this far (it would have stored them before assembling), so the outbox is not asked first
+        whether the report was recorded: a concurrent run of the same meeting is stopped by the
         outbox's unique insert, as it was when both asked at once. ``facts``: the meeting's, if read.
         """
         parts = await self._ready_parts(job, fresh is not None)
@@ -238,7 +261,8 @@ class Pipeline:
     async def _ready_parts(self, job: JobRecord, fresh: bool) -> list[JobRecord] | None:
         """The meeting's parts when every one is completed with its insights stored, else None.
 
-        A one-part meeting whose insights this run stored is ready as it is: nothing to look up.
+        A one-part meeting whose insights this run stored is ready as it is: nothing to look up (its
+        mark is not even set yet).
         """
         if fresh and job.part_count == 1:
             return [job]
