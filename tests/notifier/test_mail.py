@@ -21,12 +21,12 @@ from zoomsymbl_notifier.mail import (
     SmtpTransport,
     SmtpUnavailable,
     compose,
+    envelope_for,
     mail_domain,
     message_id,
     valid_address,
 )
 from zoomsymbl_notifier.meetings import MeetingFacts, Speaker
-from zoomsymbl_notifier.pipeline import envelope_for
 from zoomsymbl_notifier.report import Report, meeting_report
 
 from tests.notifier.harness import make_settings

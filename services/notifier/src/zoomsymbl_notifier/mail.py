@@ -1,4 +1,4 @@
-"""Composing a MIME message and handing it to an SMTP server (stdlib smtplib in a worker thread).
+"""Addressing and composing a MIME message and handing it to an SMTP server (stdlib smtplib in a worker thread).
 
 The Message-ID is derived from (tenant, meeting, generation, kind), so the rare repeat SMTP cannot
 rule out (a crash between the server's 250 and our record of it) carries the same Message-ID and
@@ -23,7 +23,9 @@ from opentelemetry.trace import SpanKind
 from zoomsymbl_common.errors import InfrastructureUnavailable, ZoomsymblError
 from zoomsymbl_common.events import stable_id, utcnow
 from zoomsymbl_common.telemetry import tracer
+from zoomsymbl_common.tenants import TenantConfig
 
+from zoomsymbl_notifier.meetings import MeetingFacts
 from zoomsymbl_notifier.report import Report
 from zoomsymbl_notifier.settings import Settings
 
@@ -101,6 +103,29 @@ class Envelope:
     def recipients(self) -> tuple[str, ...]:
         """Every address the SMTP server must deliver to."""
         return tuple(dict.fromkeys((*self.to, *self.cc)))
+
+
+def host_allowed(address: str, domains: tuple[str, ...]) -> bool:
+    """``address`` is in one of the tenant's ``recipient_domains`` (or the tenant allows any)."""
+    if not domains:
+        return True
+    domain = address.rpartition("@")[2].casefold()
+    return any(domain == d.casefold().lstrip("@") for d in domains)
+
+
+def envelope_for(mail_from: str, facts: MeetingFacts, tenant: TenantConfig) -> Envelope:
+    """The host in To, the tenant's extra recipients in Cc; invalid addresses are left out.
+
+    The host address travels in Kafka events: with ``recipient_domains`` set, a host outside them (a
+    forged event's attacker address) gets nothing, and only the tenant's own recipients are mailed.
+    """
+    host = valid_address(facts.host_email)
+    if host and not host_allowed(host, tenant.recipient_domains):
+        log.warning("host address outside the tenant's recipient domains, not mailed", extra={"tenant": tenant.id})
+        host = None
+    to = (host,) if host else ()
+    extra = tuple(a for a in (valid_address(r) for r in tenant.extra_recipients) if a and a != host)
+    return Envelope(sender=mail_from, to=to or extra[:1], cc=extra if to else extra[1:])
 
 
 def compose(report: Report, envelope: Envelope, msg_id: str) -> bytes:

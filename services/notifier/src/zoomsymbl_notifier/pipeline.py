@@ -35,7 +35,7 @@ from zoomsymbl_notifier.fallback import Fallback
 from zoomsymbl_notifier.insights import InsightsStore
 from zoomsymbl_notifier.jobs import JobRecord, Jobs, Mark
 from zoomsymbl_notifier.links import meeting_page_link
-from zoomsymbl_notifier.mail import Envelope, MailKind, compose, mail_domain, message_id, valid_address
+from zoomsymbl_notifier.mail import MailKind, compose, envelope_for, mail_domain, message_id
 from zoomsymbl_notifier.meetings import MeetingFacts, Meetings
 from zoomsymbl_notifier.outbox import MailKey, Outbox, Outcome
 from zoomsymbl_notifier.report import Report, failure_notice, meeting_report, stage_text
@@ -290,29 +290,6 @@ class Pipeline:
     async def _release(self, job: JobRecord) -> None:
         if await self.release_slot(job):
             log.info("limiter slot released", extra=_ids(job))
-
-
-def host_allowed(address: str, domains: tuple[str, ...]) -> bool:
-    """``address`` is in one of the tenant's ``recipient_domains`` (or the tenant allows any)."""
-    if not domains:
-        return True
-    domain = address.rpartition("@")[2].casefold()
-    return any(domain == d.casefold().lstrip("@") for d in domains)
-
-
-def envelope_for(mail_from: str, facts: MeetingFacts, tenant: TenantConfig) -> Envelope:
-    """The host in To, the tenant's extra recipients in Cc; invalid addresses are left out.
-
-    The host address travels in Kafka events: with ``recipient_domains`` set, a host outside them (a
-    forged event's attacker address) gets nothing, and only the tenant's own recipients are mailed.
-    """
-    host = valid_address(facts.host_email)
-    if host and not host_allowed(host, tenant.recipient_domains):
-        log.warning("host address outside the tenant's recipient domains, not mailed", extra={"tenant": tenant.id})
-        host = None
-    to = (host,) if host else ()
-    extra = tuple(a for a in (valid_address(r) for r in tenant.extra_recipients) if a and a != host)
-    return Envelope(sender=mail_from, to=to or extra[:1], cc=extra if to else extra[1:])
 
 
 def _key(job: JobRecord, kind: MailKind) -> MailKey:
