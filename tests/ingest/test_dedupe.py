@@ -139,3 +139,18 @@ async def test_a_full_queue_holds_callers_back_and_a_failing_store_is_given_up_o
     await queue.close(timeout=2)
     assert sum(given_up) == 3
     assert len(queue) == 0
+
+
+async def test_with_a_linger_what_arrives_meanwhile_goes_in_the_same_batch() -> None:
+    batches: list[list[str]] = []
+
+    async def write(items: list[str]) -> None:
+        batches.append(list(items))
+
+    queue = WriteBehind(write, key=str, retry_on=(), on_give_up=lambda n, e: None, linger=0.05)
+    assert await queue.put("a", timeout=1)
+    await asyncio.sleep(0)  # the writer has started and lingers
+    for item in "bcd":
+        assert await queue.put(item, timeout=1)
+    assert await queue.close(timeout=5) == 0
+    assert batches == [["a", "b", "c", "d"]]  # one round trip; without the linger "a" went alone

@@ -222,6 +222,13 @@ async def test_only_a_few_mongodb_operations_run_at_once(parts: Parts) -> None:
     assert len(tokens.tokens) == 10
 
 
+async def test_a_receipt_still_queued_counts_for_meeting_seen(parts: Parts) -> None:
+    await parts.intake.accept(event("m-4=="))
+    assert parts.receipts.receipts == {}  # behind the answer, lingering to fill a batch
+    assert await parts.intake.meeting_seen("acme", "m-4==")  # the backfill in this process skips it
+    assert not await parts.intake.meeting_seen("acme", "m-5==")
+
+
 async def test_meeting_seen_looks_at_any_file_set_of_the_meeting(parts: Parts) -> None:
     await parts.intake.accept(event("m-2=="))
     await parts.intake.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, OrderedDict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Generic, TypeVar
 
@@ -156,8 +156,10 @@ class WriteBehind(Generic[T]):
         attempts: int = 5,
         retry_delay: float = 0.2,
         write_timeout: float = 10.0,
+        linger: float = 0.0,
     ) -> None:
         self._write, self._key, self._on_give_up = write, key, on_give_up
+        self._linger = linger
         self._retryable: tuple[type[Exception], ...] = (*retry_on, TimeoutError)
         self._capacity, self._max_batch, self._attempts = capacity, max_batch, attempts
         self._retry_delay, self._write_timeout = retry_delay, write_timeout
@@ -171,6 +173,10 @@ class WriteBehind(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._queue)
+
+    def queued(self) -> Iterator[T]:
+        """The items not yet written (do not put while iterating)."""
+        return iter(self._queue)
 
     async def put(self, item: T, timeout: float) -> bool:
         """Queue ``item``; False when no room appeared within ``timeout`` (the item is not queued)."""
@@ -206,6 +212,8 @@ class WriteBehind(Generic[T]):
 
     async def _drain(self) -> None:
         while self._queue:
+            if self._linger and len(self._queue) < self._max_batch:
+                await asyncio.sleep(self._linger)  # let the batch fill: one round trip for many items
             # Peek, do not pop: until written, the items count as pending.
             batch = [self._queue[i] for i in range(min(len(self._queue), self._max_batch))]
             await self._write_batch(batch)
