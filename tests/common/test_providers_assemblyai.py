@@ -160,3 +160,27 @@ async def test_a_providers_error_never_carries_our_presigned_url(
     with pytest.raises(PoisonInputError) as caught:
         await provider.fetch_insights(job)
     assert "deadbeef" not in str(caught.value)
+
+
+async def test_a_completion_reads_the_whole_transcript_once(sandboxes: ProviderSandboxes, tone_audio: Path) -> None:
+    """The status check's finished transcript serves the insights read right after it, once."""
+    server = await sandboxes.assemblyai()
+    gets: list[str] = []
+
+    async def on_start(_: aiohttp.ClientSession, __: Any, params: aiohttp.TraceRequestStartParams) -> None:
+        if params.method == "GET" and params.url.path.startswith("/v2/transcript/"):
+            gets.append(params.url.path)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    async with aiohttp.ClientSession(trace_configs=[trace]) as traced:
+        provider = client(traced, server)
+        job = await provider.submit(request(tone_audio, "http://127.0.0.1:9/hook"))
+        await wait_completed(provider, job.job_id)
+        gets.clear()
+        assert (await provider.job_status(job.job_id)).status == "completed"
+        first = await provider.fetch_insights(job)
+        assert len(gets) == 1
+        again = await provider.fetch_insights(job)  # a retry asks the provider again: kept for one read only
+        assert len(gets) == 2
+    assert first == again

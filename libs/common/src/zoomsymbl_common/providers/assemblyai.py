@@ -7,6 +7,8 @@ header of our choice whose value is the per-job callback token.
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
@@ -54,6 +56,12 @@ SPEECH_UNDERSTANDING_LANGUAGES = frozenset(
 model, which the LLM-based summarization and action items run over); others get a transcript and the
 insights engine's sections only."""
 _SHORT = aiohttp.ClientTimeout(total=60, sock_connect=10)
+# A finished transcript the status check just fetched is what the insights read next, within
+# milliseconds: kept (a few, briefly, used once) so one completion costs one GET of the whole
+# transcript, not two (issue 21: the notifier's completions wait on these calls).
+_FINISHED_KEPT = 8
+_FINISHED_TTL_SECONDS = 60.0
+_FINISHED = ("completed", "error")
 
 
 def assemblyai_language(language: str) -> str:
@@ -151,6 +159,7 @@ class AssemblyAIProvider:
         self._base = api_base.rstrip("/")
         self._headers = {"authorization": api_key}
         self._submit_timeout = aiohttp.ClientTimeout(total=submit_timeout, sock_connect=10)
+        self._finished: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
 
     async def submit(self, request: SubmitRequest) -> SubmittedJob:
         """Create a transcript from ``request.audio_url``, or upload the stream first (``/v2/upload``)."""
@@ -174,7 +183,7 @@ class AssemblyAIProvider:
     async def job_status(self, job_id: str) -> JobState:
         """Status from ``GET /v2/transcript/{id}``; a transcript AssemblyAI does not know is failed."""
         try:
-            data = await self._transcript(job_id)
+            data = await self._transcript(job_id, keep=True)
         except PoisonInputError as exc:
             if "HTTP 404" in exc.reason:
                 return JobState("failed", reason=f"assemblyai does not know transcript {job_id!r}")
@@ -185,7 +194,7 @@ class AssemblyAIProvider:
 
     async def fetch_insights(self, job: SubmittedJob) -> Insights:
         """Per-channel (or per-speaker) utterances, summary by topic, action items and topics of a transcript."""
-        data = await self._transcript(job.job_id)
+        data = self._kept(job.job_id) or await self._transcript(job.job_id)
         status = data.get("status")
         if status == "error":
             raise PoisonInputError(
@@ -206,14 +215,30 @@ class AssemblyAIProvider:
             unavailable={k: v for k, v in missing.items() if v},
         )
 
-    async def _transcript(self, transcript_id: str) -> dict[str, Any]:
+    async def _transcript(self, transcript_id: str, *, keep: bool = False) -> dict[str, Any]:
         async with (
             transport_errors("assemblyai", "get transcript"),
             self._session.get(
                 f"{self._base}/v2/transcript/{transcript_id}", headers=self._headers, timeout=_SHORT
             ) as resp,
         ):
-            return await read_json("assemblyai", "get transcript", resp, stage="status")
+            data = await read_json("assemblyai", "get transcript", resp, stage="status")
+        if keep and data.get("status") in _FINISHED:  # final: it will not change; next come the insights
+            now = time.monotonic()
+            self._finished[transcript_id] = (now, data)
+            self._finished.move_to_end(transcript_id)
+            while len(self._finished) > _FINISHED_KEPT or (
+                self._finished and next(iter(self._finished.values()))[0] < now - _FINISHED_TTL_SECONDS
+            ):
+                self._finished.popitem(last=False)
+        return data
+
+    def _kept(self, transcript_id: str) -> dict[str, Any] | None:
+        """The finished transcript fetched moments ago (once: it is forgotten as it is handed out)."""
+        kept = self._finished.pop(transcript_id, None)
+        if kept is None or kept[0] < time.monotonic() - _FINISHED_TTL_SECONDS:
+            return None
+        return kept[1]
 
     async def _upload(self, request: SubmitRequest) -> str:
         assert request.audio is not None
