@@ -156,6 +156,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.set_defaults(size="default")
     parser.add_argument("--only", action="append", choices=list(commands("default")), help="run only these")
     parser.add_argument("--report-only", action="store_true", help="only render latest.md from latest.json")
+    parser.add_argument(
+        "--collect",
+        action="append",
+        choices=list(commands("default")),
+        help="lay bench/results/<name>.json (that benchmark run on its own) over latest.json, without running it",
+    )
     return parser.parse_args(argv)
 
 
@@ -167,20 +173,28 @@ def main(argv: list[str] | None = None) -> None:
     machine = machine_facts()
     started = time.monotonic()
     benchmarks: dict[str, Any] = {}
+    for name in args.collect or ():
+        found = read_result(name)
+        if found is None:
+            raise SystemExit(f"bench/results/{name}.json does not exist: run bench/bench_{name}.py first")
+        body = {k: v for k, v in found.items() if k != "machine"}
+        benchmarks[name] = {"status": "ok", "seconds": 0, **body, "measured_at": found["machine"]["date"]}
     for name, calls in commands(args.size).items():
+        if args.collect:
+            break
         if args.only and name not in args.only:
             continue
         benchmarks[name] = summarize(name, run(name, calls))
         log(f"{name}: {benchmarks[name]['status']} in {benchmarks[name]['seconds']}s")
     for result in benchmarks.values():
-        result["measured_at"] = machine["date"]
+        result.setdefault("measured_at", machine["date"])
     report = {
         "machine": machine,
         "size": args.size,
         "seconds": round(time.monotonic() - started),
         "benchmarks": benchmarks,
     }
-    if args.only:
+    if args.only or args.collect:
         report = merged(report)
     RESULTS.mkdir(parents=True, exist_ok=True)
     write(RESULTS / "latest.json", json.dumps(report, indent=2) + "\n")
