@@ -77,14 +77,19 @@ class Intake:
     locks: KeyedLocks = field(default_factory=KeyedLocks)
     recent: RecentKeys = field(default_factory=RecentKeys)
     write_behind_capacity: int = 10_000
-    write_behind_linger: float = 0.2  # seconds a write-behind batch may wait to fill (issue 21: +11 % webhooks/s)
+    # Seconds a batch of receipts may wait to fill (issue 21): nothing reads a receipt soon. Late tokens are
+    # written at once: the mixer looks for the token as soon as it has the event, and one it cannot find
+    # sends it to the Zoom API (OAuth) instead, which spends the account's quota.
+    receipt_linger: float = 0.2
 
     def __post_init__(self) -> None:
         # A few MongoDB operations at a time: more only queue inside the server, and some servers
         # (SQLite-backed FerretDB) lose most of their throughput to lock contention beyond a handful.
         self._store_gate = asyncio.Semaphore(self.store_concurrency)
         self._token_writes = Coalescer(self._token_batch, parallel=self.store_concurrency)
-        self._receipts: WriteBehind[Receipt] = self._write_behind(self._receipt_batch, _receipt_key, "receipt_insert")
+        self._receipts: WriteBehind[Receipt] = self._write_behind(
+            self._receipt_batch, _receipt_key, "receipt_insert", linger=self.receipt_linger
+        )
         self._late_tokens: WriteBehind[DownloadToken] = self._write_behind(
             self._late_token_batch, _meeting_key, "token_store"
         )
@@ -171,7 +176,12 @@ class Intake:
         await self._gated(partial(self.tokens.put_many, tokens))
 
     def _write_behind(
-        self, write: Callable[[list[T]], Awaitable[None]], key: Callable[[T], str], operation: StoreOperation
+        self,
+        write: Callable[[list[T]], Awaitable[None]],
+        key: Callable[[T], str],
+        operation: StoreOperation,
+        *,
+        linger: float = 0.0,
     ) -> WriteBehind[T]:
         return WriteBehind(
             write,
@@ -180,7 +190,7 @@ class Intake:
             on_give_up=partial(self._gave_up, operation),
             capacity=self.write_behind_capacity,
             write_timeout=max(10.0, self.store_timeout * 4),
-            linger=self.write_behind_linger,
+            linger=linger,
         )
 
     def _duplicate(self, event: RecordingCompleted) -> Accepted:
