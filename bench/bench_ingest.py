@@ -363,11 +363,16 @@ async def kafka_count(infra: InfraSettings) -> int:
 # ------------------------------------------------------------------ the runs
 
 
-async def one_run(kind: str, index: int, args: argparse.Namespace) -> dict[str, Any]:
+def fresh_infra() -> tuple[str, InfraSettings]:
+    """A run's tag, and infra settings with a topic prefix and a database of that run's own."""
     tag = f"bench{uuid.uuid4().hex[:8]}"
-    infra = InfraSettings().model_copy(
+    return tag, InfraSettings().model_copy(
         update={"kafka_topic_prefix": f"{tag}-", "mongo_database": f"bench_ingest_{tag}"}
     )
+
+
+async def one_run(kind: str, index: int, args: argparse.Namespace) -> dict[str, Any]:
+    tag, infra = fresh_infra()
     pids: list[int] = []
     async with server(kind, infra, pids) as port:
         warmup = await load(port, seconds=args.warmup, concurrency=args.concurrency, run=f"{tag}w")
@@ -540,10 +545,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 async def profile(kind: str, args: argparse.Namespace) -> Path:
     """Sample ``kind``'s server with py-spy while it is under load; the collapsed stacks (speedscope opens them)."""
-    tag = f"bench{uuid.uuid4().hex[:8]}"
-    infra = InfraSettings().model_copy(
-        update={"kafka_topic_prefix": f"{tag}-", "mongo_database": f"bench_ingest_{tag}"}
-    )
+    tag, infra = fresh_infra()
     out = PROFILES / f"ingest-{kind}.collapsed.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
     pids: list[int] = []

@@ -13,6 +13,7 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable
 
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -64,6 +65,16 @@ async def start_broker(broker: KafkaBroker, *, timeout: float = 10.0) -> None:
         await asyncio.wait_for(broker.start(), timeout=timeout)
     except (TimeoutError, KafkaError, OSError) as exc:
         await broker.stop()
+        raise KafkaUnavailable(f"cannot connect: {type(exc).__name__}") from exc
+
+
+async def start_client(client: AIOKafkaConsumer | AIOKafkaProducer, *, timeout: float | None = None) -> None:
+    """Start an aiokafka ``client``; Kafka not answering (within ``timeout``) becomes :class:`KafkaUnavailable`,
+    and the client is stopped again (one that failed to start still holds its connections)."""
+    try:
+        await asyncio.wait_for(client.start(), timeout)
+    except (TimeoutError, KafkaError, OSError) as exc:
+        await client.stop()
         raise KafkaUnavailable(f"cannot connect: {type(exc).__name__}") from exc
 
 

@@ -25,7 +25,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import Event
-from zoomsymbl_common.kafka import event_key, probe_bootstrap, topic_name
+from zoomsymbl_common.kafka import event_key, probe_bootstrap, start_client, topic_name
 from zoomsymbl_common.kafka_security import check_connection, client_options
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.telemetry import tracer
@@ -139,9 +139,5 @@ class Producer:
             request_timeout_ms=max(self.infra.kafka_request_timeout_ms, 1000),
             **client_options(self.infra),
         )
-        try:
-            await asyncio.wait_for(client.start(), CONNECT_TIMEOUT_SECONDS)
-        except (TimeoutError, KafkaError, OSError) as exc:
-            await client.stop()
-            raise KafkaUnavailable(f"cannot connect: {type(exc).__name__}") from exc
+        await start_client(client, timeout=CONNECT_TIMEOUT_SECONDS)
         return client

@@ -17,13 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from pymongo import ReturnDocument
 
-from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import EVENT_TYPES, DeadLetter, Event, stable_id
-from zoomsymbl_common.kafka import event_key
+from zoomsymbl_common.kafka import event_key, start_client
 from zoomsymbl_common.kafka_security import client_options
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.records import MEETINGS, Meeting, meeting_key
@@ -116,7 +114,7 @@ async def retained(infra: InfraSettings, topic: str, request: ReplayRequest) -> 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False, **client_options(infra)
     )
-    await _start(consumer)
+    await start_client(consumer)
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(await _partitions(consumer, topic))]
         if not partitions:
@@ -162,7 +160,7 @@ async def replay(infra: InfraSettings, mongo: Mongo | None, request: ReplayReque
     producer = AIOKafkaProducer(
         bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True, **client_options(infra)
     )
-    await _start(producer)
+    await start_client(producer)
     published: set[tuple[str, str]] = set()
     try:
         async for source, value in retained(infra, topic, request):
@@ -215,7 +213,7 @@ async def reset_group(infra: InfraSettings, group: str, topic: str, since: datet
     consumer = AIOKafkaConsumer(
         bootstrap_servers=infra.kafka_bootstrap, group_id=group, enable_auto_commit=False, **client_options(infra)
     )
-    await _start(consumer)
+    await start_client(consumer)
     try:
         partitions = [TopicPartition(full, p) for p in sorted(await _partitions(consumer, full))]
         consumer.assign(partitions)
@@ -224,15 +222,6 @@ async def reset_group(infra: InfraSettings, group: str, topic: str, since: datet
         return {tp.partition: offset for tp, offset in positions.items()}
     finally:
         await consumer.stop()
-
-
-async def _start(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
-    """Start ``client``; Kafka not answering becomes :class:`KafkaUnavailable` (the client is stopped)."""
-    try:
-        await client.start()
-    except (KafkaError, OSError) as exc:
-        await client.stop()
-        raise KafkaUnavailable(f"cannot connect: {type(exc).__name__}") from exc
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:

@@ -224,12 +224,9 @@ class AssemblyAIProvider:
         ):
             data = await read_json("assemblyai", "get transcript", resp, stage="status")
         if keep and data.get("status") in _FINISHED:  # final: it will not change; next come the insights
-            now = time.monotonic()
-            self._finished[transcript_id] = (now, data)
+            self._finished[transcript_id] = (time.monotonic(), data)
             self._finished.move_to_end(transcript_id)
-            while len(self._finished) > _FINISHED_KEPT or (
-                self._finished and next(iter(self._finished.values()))[0] < now - _FINISHED_TTL_SECONDS
-            ):
+            while len(self._finished) > _FINISHED_KEPT:  # the oldest go; a stale one is refused by _kept
                 self._finished.popitem(last=False)
         return data
 
