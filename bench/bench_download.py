@@ -58,7 +58,7 @@ from zoomsymbl_sandbox.zoom import ZoomSandboxConfig, long_meeting_spec
 
 SANDBOX = ZoomSandboxConfig()
 MIX = MixConfig(scratch_dir=Path("."))  # the mixer's defaults: raw part size and parts in flight
-VARIANTS = {"step-8x1": (8, 1), "step-8x2": (8, 2), "step-16x4": (16, 4), "step-32x4": (32, 4)}
+VARIANTS = {"step-8x4": (8, 4), "step-8x2": (8, 2), "step-5x4": (5, 4), "step-5x3": (5, 3), "step-5x2": (5, 2)}
 PATHS = ("curl", "fetch", "s3-alone", "step-before", "step", *VARIANTS)
 
 

@@ -1,18 +1,27 @@
-"""Attempt counts in MongoDB: shared by every process of a service, gone when the message is done."""
+"""Attempt counts in MongoDB: shared by every process of a service, gone when the message is done.
+
+Gone behind the message: a forgotten count is queued and deleted in batches (one command), not
+on the message's path; begun again before that delete, it restarts at 1, never continues.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+from pymongo import DeleteOne
 from zoomsymbl_common.attempts import AttemptKey, MongoAttempts
+from zoomsymbl_common.errors import MongoUnavailable
 from zoomsymbl_common.events import DeadLetter, RecordingCompleted
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, topic_name
 from zoomsymbl_common.mongo import ATTEMPT_TTL_SECONDS, Mongo, make_mongo, purge_expired
 from zoomsymbl_common.records import CONSUMER_ATTEMPTS
+from zoomsymbl_common.service import ATTEMPTS, mongo_context, new_app
 from zoomsymbl_common.settings import InfraSettings
 
 pytestmark = pytest.mark.integration
@@ -33,6 +42,154 @@ async def test_begin_counts_and_forget_drops_the_count(mongo: Mongo) -> None:
     assert other.number == 1, "each consumer group counts on its own"
     await attempts.forget(KEY)
     assert (await attempts.begin(KEY)).number == 1
+    await attempts.close()
+
+
+async def _count(mongo: Mongo, key: AttemptKey = KEY) -> int | None:
+    doc = await mongo.db[CONSUMER_ATTEMPTS].find_one({"_id": key.doc_id})
+    return None if doc is None else int(doc["count"])
+
+
+@dataclass
+class Deletes:
+    """The collection's batched deletes (``bulk_write``), held at a gate or failed on request."""
+
+    real: Any
+    calls: list[list[str]] = field(default_factory=list)
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    sent: asyncio.Event = field(default_factory=asyncio.Event)
+    fail: bool = False
+
+    async def bulk_write(self, requests: list[DeleteOne], **options: Any) -> Any:
+        self.calls.append([request._filter["_id"] for request in requests])
+        self.sent.set()
+        await self.gate.wait()
+        if self.fail:
+            raise MongoUnavailable("ServerSelectionTimeoutError")
+        return await self.real.bulk_write(requests, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def _watched(attempts: MongoAttempts, *, open_gate: bool = True) -> Deletes:
+    deletes = Deletes(attempts._collection)
+    if open_gate:
+        deletes.gate.set()
+    attempts._collection = deletes  # type: ignore[assignment]
+    return deletes
+
+
+async def test_forgotten_counts_are_deleted_behind_in_one_batch_and_on_close(mongo: Mongo) -> None:
+    attempts = MongoAttempts(mongo, linger=0.2)
+    deletes = _watched(attempts)
+    keys = [AttemptKey("notifier", KEY.topic, f"evt-{i}") for i in range(5)]
+    for key in keys:
+        await attempts.begin(key)
+    for key in keys:
+        await attempts.forget(key)
+    assert deletes.calls == [], "forget returns before anything is deleted"
+    assert [await _count(mongo, key) for key in keys] == [1] * 5
+    await eventually_deleted(mongo, keys)
+    assert deletes.calls == [[key.doc_id for key in keys]], "one command for all five"
+
+    lazy = MongoAttempts(mongo, linger=3600)
+    await lazy.begin(KEY)
+    await lazy.forget(KEY)
+    assert await _count(mongo) == 1 and lazy.pending == 1
+    await lazy.close()
+    assert await _count(mongo) is None, "close deletes what is queued"
+    await lazy.begin(KEY)
+    await lazy.forget(KEY)
+    assert await _count(mongo) is None, "after close, forget deletes at once"
+    await attempts.close()
+
+
+async def eventually_deleted(mongo: Mongo, keys: list[AttemptKey]) -> None:
+    for _ in range(100):
+        if await mongo.db[CONSUMER_ATTEMPTS].count_documents({"_id": {"$in": [k.doc_id for k in keys]}}) == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the forgotten counts were not deleted behind")
+
+
+async def test_a_message_begun_again_before_its_delete_restarts_at_one(mongo: Mongo) -> None:
+    attempts = MongoAttempts(mongo, linger=3600)
+    for _ in range(3):
+        await attempts.begin(KEY)
+    await attempts.failed(KEY, "zoom answered 502")
+    await attempts.begin(KEY)
+    await attempts.forget(KEY)  # done at its 4th attempt; the delete is queued
+    again = await attempts.begin(KEY)  # redelivered (an uncommitted offset, a replay) before the delete
+    assert (again.number, again.last_error) == (1, None), "not 5: the done attempts are not counted again"
+    assert attempts.pending == 0, "the queued delete is dropped: it would delete the new count"
+    await attempts.flush()
+    assert await _count(mongo) == 1, "the new attempt's count stays"
+    assert (await attempts.begin(KEY)).number == 2
+    await attempts.close()
+
+
+async def test_a_message_begun_while_its_delete_is_in_flight_waits_for_it(mongo: Mongo) -> None:
+    attempts = MongoAttempts(mongo, linger=3600)
+    deletes = _watched(attempts, open_gate=False)
+    for _ in range(3):
+        await attempts.begin(KEY)
+    await attempts.forget(KEY)
+    flush = asyncio.create_task(attempts.flush())
+    await deletes.sent.wait()
+    begin = asyncio.create_task(attempts.begin(KEY))
+    await asyncio.sleep(0.2)
+    assert not begin.done(), "begin waits while the delete is in flight"
+    deletes.gate.set()
+    await flush
+    assert (await begin).number == 1, "counted after the delete, from 1"
+    assert await _count(mongo) == 1, "and the delete did not take the new count"
+    await attempts.close()
+
+
+async def test_a_delete_that_fails_is_queued_again_and_a_begin_meanwhile_restarts_at_one(mongo: Mongo) -> None:
+    attempts = MongoAttempts(mongo, linger=3600)
+    deletes = _watched(attempts)
+    deletes.fail = True
+    await attempts.begin(KEY)
+    await attempts.begin(KEY)
+    await attempts.forget(KEY)
+    with pytest.raises(MongoUnavailable):
+        await attempts.flush()
+    assert attempts.pending == 1 and await _count(mongo) == 2, "not deleted, still queued"
+    assert (await attempts.begin(KEY)).number == 1, "restarts at 1 all the same"
+    deletes.fail = False
+    other = AttemptKey("notifier", KEY.topic, "evt-other")
+    await attempts.begin(other)
+    await attempts.forget(other)
+    await attempts.close()
+    assert (await _count(mongo), await _count(mongo, other)) == (1, None)
+
+
+async def test_the_queue_is_bounded_a_full_one_is_deleted_before_forget_returns(mongo: Mongo) -> None:
+    attempts = MongoAttempts(mongo, linger=3600, max_pending=3, batch=2)
+    deletes = _watched(attempts)
+    keys = [AttemptKey("notifier", KEY.topic, f"evt-{i}") for i in range(3)]
+    for key in keys:
+        await attempts.begin(key)
+        await attempts.forget(key)
+    assert attempts.pending == 0 and deletes.calls == [[k.doc_id for k in keys[:2]], [keys[2].doc_id]]
+    assert [await _count(mongo, key) for key in keys] == [None] * 3
+    await attempts.close()
+
+
+async def test_the_service_skeleton_deletes_what_is_queued_before_mongodb_closes(
+    infra: InfraSettings, mongo: Mongo
+) -> None:
+    app = new_app("notifier", infra)
+    context = mongo_context(indexes=False)(app)
+    await anext(context)
+    attempts = app[ATTEMPTS]
+    await attempts.begin(KEY)
+    await attempts.forget(KEY)
+    with pytest.raises(StopAsyncIteration):
+        await anext(context)
+    assert await _count(mongo) is None, "deleted on shutdown"
 
 
 async def test_a_count_left_behind_expires(mongo: Mongo) -> None:
@@ -84,12 +241,14 @@ async def test_a_redelivery_after_a_crash_continues_the_count_in_a_new_process(
         waiter.cancel()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await client.close()
+        await client.close()  # killed: nothing of this process's is closed cleanly
     assert (runs, found) == (3, [])
     client = make_mongo(infra)
+    attempts = MongoAttempts(client)
     try:
-        consumer = Consumer(broker, infra, "mixer", policy, attempts=MongoAttempts(client))
+        consumer = Consumer(broker, infra, "mixer", policy, attempts=attempts)
         await consumer.consume(topic, body, RecordingCompleted, evicted)
+        await attempts.close()
     finally:
         await client.close()
     assert runs == 3, "a fourth run would be evicted again"

@@ -57,3 +57,20 @@ async def test_a_broken_download_leaves_no_object(store: ObjectStore, tmp_path: 
         uploads.close()
     with pytest.raises(ObjectNotFound):
         await store.size("raw/t/b.m4a")
+
+
+@pytest.mark.parametrize("size", [PART * 2 + 7, PART, 999])
+async def test_a_finished_file_goes_up_in_parts_with_its_content_type(
+    store: ObjectStore, tmp_path: Path, size: int
+) -> None:
+    data = os.urandom(size)
+    (tmp_path / "mix.flac").write_bytes(data)
+    uploads = PartUploads(store, part_bytes=PART, parallel=2)
+    try:
+        sent = await uploads.upload_file("mixed/t/m.flac", tmp_path / "mix.flac", content_type="audio/flac")
+    finally:
+        uploads.close()
+    assert sent == size
+    assert await stored(store, "mixed/t/m.flac") == data
+    stat = await store._call(store.client.stat_object, store.bucket, "mixed/t/m.flac")
+    assert stat.content_type == "audio/flac"

@@ -59,6 +59,36 @@ async def test_lookup_by_reference_and_slot_references(mongo: Mongo) -> None:
     assert await jobs.by_ref("nope") is None
 
 
+async def test_lookup_by_reference_reads_the_job_stored_under_its_ref_by_id(mongo: Mongo) -> None:
+    jobs = Jobs(mongo)
+    await _insert(mongo, _id="ref-j-3", idempotency_key="ref-j-3", job_id="j-3")  # as the submitter stores it
+    found = await jobs.by_ref("ref-j-3")
+    assert found is not None and (found.key, found.job_id) == ("ref-j-3", "j-3")
+    # A document whose _id happens to be the ref but which was issued for another ref is not that job.
+    await _insert(mongo, _id="ref-j-4", job_ref="ref-other", job_id="j-4")
+    await _insert(mongo, job_id="j-5", job_ref="ref-j-4")
+    found = await jobs.by_ref("ref-j-4")
+    assert found is not None and found.job_id == "j-5"
+    assert await jobs.by_ref("ref-other") is not None
+
+
+async def test_a_job_read_lately_is_found_by_its_provider_id_and_a_stale_hint_is_not_trusted(mongo: Mongo) -> None:
+    jobs = Jobs(mongo, known_ids=2)
+    await _insert(mongo, _id="ref-a", job_ref="ref-a", job_id="a")
+    await _insert(mongo, _id="ref-b", job_ref="ref-b", job_id="b")
+    assert await jobs.by_ref("ref-a") is not None
+    found = await jobs.by_provider_id("symbl", "a")
+    assert found is not None and found.key == "ref-a"
+    # The document under the remembered _id no longer names that provider job (replaced meanwhile):
+    await mongo.db[JOBS].delete_one({"_id": "ref-a"})
+    await _insert(mongo, _id="ref-a", job_ref="ref-a", job_id="a-resubmitted")
+    await _insert(mongo, _id="ref-a2", job_ref="ref-a2", job_id="a")
+    found = await jobs.by_provider_id("symbl", "a")
+    assert found is not None and found.key == "ref-a2", "found by provider and job id, not by the stale hint"
+    assert await jobs.by_provider_id("assemblyai", "b") is None, "the provider is part of the key"
+    assert await jobs.by_provider_id("symbl", "nope") is None
+
+
 async def test_parts_of_a_meeting_come_in_part_order(mongo: Mongo) -> None:
     jobs = Jobs(mongo)
     second = await _insert(mongo, job_id="p1", part_index=1, part_count=2)

@@ -10,7 +10,8 @@ handlers; this module does the rest, the same way in each:
 - :func:`new_app`: ``/healthz``, ``/readyz``, ``/metrics``, ``/version`` and ``zoomsymbl_build_info``.
 - :func:`tenants_context`: no service starts without a tenant (one message for all).
 - :func:`mongo_context`, :func:`running_broker`, :func:`make_consumer`: MongoDB and Kafka opened,
-  checked by ``/readyz`` and closed the same way everywhere.
+  checked by ``/readyz`` and closed the same way everywhere; the consumers' attempt counts
+  (``app[ATTEMPTS]``) deleted behind the messages, and what is left deleted before MongoDB closes.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ log = logging.getLogger("zoomsymbl.service")
 INFRA = web.AppKey("infra", InfraSettings)
 TENANTS = web.AppKey("tenants", Tenants)
 MONGO = web.AppKey("mongo", Mongo)
+ATTEMPTS = web.AppKey("attempts", MongoAttempts)
 CONSUMER_METRICS = web.AppKey("consumer_metrics", ConsumerMetrics)
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
@@ -209,17 +211,25 @@ async def _check_symbl_hosts(app: web.Application, tenants: Tenants) -> None:
 
 
 def mongo_context(*, indexes: bool = True) -> CleanupContext:
-    """Open MongoDB (``app[MONGO]``), create the indexes first unless ``indexes`` is False, check it in /readyz."""
+    """Open MongoDB (``app[MONGO]``), create the indexes first unless ``indexes`` is False, check it in /readyz.
+
+    ``app[ATTEMPTS]`` is the consumers' attempt store on it (:func:`make_consumer`): it deletes the
+    counts of done messages behind them, and the rest when this context closes — after the contexts
+    opened later (Kafka, its consumers) have closed, before MongoDB does.
+    """
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         mongo = make_mongo(app[INFRA])
+        attempts = MongoAttempts(mongo)
         try:
             if indexes:
                 await ensure_indexes(mongo)
             app[MONGO] = mongo
+            app[ATTEMPTS] = attempts
             add_readiness_check(app, "mongo", mongo.ping)
             yield
         finally:
+            await attempts.close()
             await mongo.close()
 
     return context
@@ -237,9 +247,11 @@ async def running_broker(app: web.Application, broker: KafkaBroker, *, timeout: 
 
 
 def make_consumer(app: web.Application, broker: KafkaBroker, service: str, policy: RetryPolicy) -> Consumer:
-    """The consumer policy of ``service``: attempts counted in MongoDB, dead letters counted on the app's registry."""
+    """The consumer policy of ``service``: attempts counted in MongoDB (``app[ATTEMPTS]``, from
+    :func:`mongo_context`, which deletes what is left of them on shutdown), dead letters counted on
+    the app's registry."""
     metrics = app[CONSUMER_METRICS]  # a KeyError here: new_app(..., consumes=True) was forgotten
-    return Consumer(broker, app[INFRA], service, policy, attempts=MongoAttempts(app[MONGO]), metrics=metrics)
+    return Consumer(broker, app[INFRA], service, policy, attempts=app[ATTEMPTS], metrics=metrics)
 
 
 @contextlib.asynccontextmanager

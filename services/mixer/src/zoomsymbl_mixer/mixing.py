@@ -59,6 +59,7 @@ from zoomsymbl_mixer.settings import OutputFormatSetting
 from zoomsymbl_mixer.space import check_space, space_needed
 from zoomsymbl_mixer.state import MeetingState, MixRecord, audio_mixed
 from zoomsymbl_mixer.tracks import Fetched, TrackLoader, probe_file
+from zoomsymbl_mixer.upload import PartUploads
 
 log = logging.getLogger("zoomsymbl.mixer")
 tracer = trace.get_tracer("zoomsymbl.mixer")
@@ -187,10 +188,13 @@ class Mixer:
             merged = await self._merge(plan, scratch)
         with tracer.start_as_current_span("mixer.upload"):
             key = f"mixed/{event.tenant}/{meeting_key(event.meeting_uuid)}.{EXTENSIONS[merged.format]}"
+            uploads = PartUploads(self.objects, part_bytes=self.config.part_bytes, parallel=self.config.upload_parallel)
             try:
-                size = await self.objects.put_file(key, str(merged.path), content_type=CONTENT_TYPES[merged.format])
+                size = await uploads.upload_file(key, merged.path, content_type=CONTENT_TYPES[merged.format])
             except ObjectRejected as exc:
                 raise rejected_at("upload", exc) from exc
+            finally:
+                uploads.close()
         probe = await probe_file(merged.path, "mixed", self.config.probe_timeout)
         return MixRecord(
             input_hash=digest,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 import re
 from collections.abc import AsyncGenerator, Sequence
@@ -39,6 +40,7 @@ from zoomsymbl_mixer.ffmpeg import (
     probe_args,
     talk_args,
 )
+from zoomsymbl_mixer.mp4 import NOT_PLAIN, copy_args, parse_copy
 from zoomsymbl_mixer.state import RawObject
 from zoomsymbl_mixer.upload import PartUploads
 
@@ -102,11 +104,44 @@ async def probe_file(path: Path, file_id: str, timeout: float) -> Probe:
     return probe
 
 
-async def as_adts(local: Path, probe: Probe, timeout: float) -> tuple[Path, int]:
-    """The AAC of an MP4 track copied into ADTS (the MP4 removed) and its priming; else ``local`` as it is.
+async def prepare(local: Path, file_id: str, timeout: float) -> tuple[Probe, Path, int]:
+    """A downloaded track made ready to mix: its probe, the file to mix and the samples to skip at its start.
 
-    An MP4 input costs ffmpeg memory in proportion to its length for the whole merge (its index);
-    ADTS costs none. Where the copy cannot be made the MP4 is mixed as it is: only memory is at stake.
+    An MP4's AAC is copied into ADTS first (:mod:`zoomsymbl_mixer.mp4`, a child process holding no
+    table in memory) and the copy is probed, so no ffmpeg process opens the MP4: ffmpeg's MP4 demuxer
+    holds an index entry per frame (96 MiB of RSS to open an 8 h track). The duration is the MP4's as ffprobe reports it
+    (an ADTS file has none, only an estimate). Where that copy cannot be made (not plain AAC in MP4)
+    or its probe fails, the MP4 itself is probed and copied by ffmpeg (:func:`as_adts`).
+    """
+    if local.suffix.lower() in _MP4_SUFFIXES:
+        target = local.with_suffix(".aac")
+        result = await run_tool(copy_args(local, target), timeout=timeout, capture_stdout=True)
+        copy = parse_copy(result.stdout) if result.returncode == 0 else None
+        if copy is None:
+            level = logging.INFO if result.returncode == NOT_PLAIN else logging.WARNING
+            log.log(level, "track left to ffmpeg", extra={"path": local.name, "why": result.tail[-1:]})
+            await asyncio.to_thread(target.unlink, True)
+        else:
+            try:
+                probe = await probe_file(target, file_id, timeout)
+            except TrackInvalid as exc:
+                log.warning("adts copy not readable, probing the mp4", extra={"path": local.name, "why": str(exc)})
+                await asyncio.to_thread(target.unlink, True)
+            else:
+                await asyncio.to_thread(local.unlink)
+                skip = copy.priming_samples(probe.sample_rate)
+                return dataclasses.replace(probe, duration=copy.duration), target, skip
+    probe = await probe_file(local, file_id, timeout)
+    path, skip = await as_adts(local, probe, timeout)
+    return probe, path, skip
+
+
+async def as_adts(local: Path, probe: Probe, timeout: float) -> tuple[Path, int]:
+    """The AAC of an MP4 copied into ADTS by ffmpeg (the MP4 removed) and its priming; else ``local`` as it is.
+
+    :func:`prepare`'s fallback for the MP4s :mod:`zoomsymbl_mixer.mp4` does not copy. An MP4 input
+    costs ffmpeg memory in proportion to its length for the whole merge (its index); ADTS costs none.
+    Where the copy cannot be made the MP4 is mixed as it is: only memory is at stake.
     """
     if probe.codec != "aac" or local.suffix.lower() not in _MP4_SUFFIXES:
         return local, 0
@@ -191,8 +226,7 @@ class TrackLoader:
                 return Fetched(file, None, None)
             except ObjectRejected as exc:
                 raise rejected_at("download", exc) from exc
-            probe = await probe_file(local, file.file_id, self.probe_timeout)
-            path, skip = await as_adts(local, probe, self.probe_timeout)
+            probe, path, skip = await prepare(local, file.file_id, self.probe_timeout)
             talk = None if self.talk is None else await self._talk(path, skip, probe.duration, file.file_id)
         track = Track(file, str(path), probe.duration, probe.sample_rate, channels=probe.channels, skip_samples=skip)
         return Fetched(file, track, RawObject(file_id=file.file_id, key=key, size=size), talk)

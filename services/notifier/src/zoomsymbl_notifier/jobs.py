@@ -7,6 +7,7 @@ so redeliveries and late messages match nothing.
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -94,19 +95,51 @@ class JobRecord:
 class Jobs:
     """Reads and conditional updates of ``jobs``."""
 
-    def __init__(self, mongo: Mongo) -> None:
+    def __init__(self, mongo: Mongo, *, known_ids: int = 4096) -> None:
         self._col: AsyncCollection[Document] = mongo.db[JOBS]
         self._early: AsyncCollection[Document] = mongo.db[EARLY_CALLBACKS]
+        # (provider, provider's job id) -> the job's _id, for the jobs this process read lately (the
+        # callback endpoint's, the sweeper's): a hint, checked against the document it finds.
+        self._ids: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._known_ids = known_ids
 
     async def by_ref(self, job_ref: str) -> JobRecord | None:
-        """The job a callback token was issued for."""
-        doc = await guarded(self._col.find_one({"job_ref": job_ref}))
-        return JobRecord.from_doc(doc) if doc else None
+        """The job a callback token was issued for.
+
+        Read by ``_id`` first: the submitter and the fallback store a job under its ref (``_id`` =
+        ``job_ref``), and the local FerretDB finds a document without scanning the collection only
+        by ``_id`` alone (a burst of callbacks made one scan of ``jobs`` each, issue 21). A document
+        stored otherwise is still found, by ``job_ref``, with a second read.
+        """
+        doc = await guarded(self._col.find_one({"_id": job_ref}))
+        if doc is None or doc.get("job_ref") != job_ref:
+            doc = await guarded(self._col.find_one({"job_ref": job_ref}))
+        return self._remember(JobRecord.from_doc(doc)) if doc else None
 
     async def by_provider_id(self, provider: Provider, job_id: str) -> JobRecord | None:
-        """The job the provider knows as ``job_id``."""
+        """The job the provider knows as ``job_id``.
+
+        A job this process read lately (its callback came here, the sweeper polled it) is read by
+        ``_id`` alone, which the local FerretDB answers without scanning ``jobs``; the document found
+        must still name ``provider`` and ``job_id``, else (and for any other job) it is found by them.
+        """
+        known = self._ids.get((provider, job_id))
+        if known is not None:
+            doc = await guarded(self._col.find_one({"_id": known}))
+            if doc is not None and (doc.get("provider"), doc.get("job_id")) == (provider, job_id):
+                return JobRecord.from_doc(doc)
+            self._ids.pop((provider, job_id), None)
         doc = await guarded(self._col.find_one({"provider": provider, "job_id": job_id}))
-        return JobRecord.from_doc(doc) if doc else None
+        return self._remember(JobRecord.from_doc(doc)) if doc else None
+
+    def _remember(self, job: JobRecord) -> JobRecord:
+        """Note ``job``'s ``_id`` under its provider's id (the most recent :attr:`_known_ids` jobs)."""
+        if job.job_id:
+            self._ids[(job.provider, job.job_id)] = job.key
+            self._ids.move_to_end((job.provider, job.job_id))
+            while len(self._ids) > self._known_ids:
+                self._ids.popitem(last=False)
+        return job
 
     async def apply_status(self, job: JobRecord, status: JobStatus, reason: str | None, via: str) -> bool:
         """Move the job to ``status`` unless it already reached it or beyond; True if it moved."""
@@ -158,7 +191,7 @@ class Jobs:
         cursor = self._col.find(query).sort("updated_at", 1).limit(limit)
         seen = {job.key for job in found}
         found += [job for d in await guarded(cursor.to_list(None)) if (job := JobRecord.from_doc(d)).key not in seen]
-        return found[:limit]
+        return [self._remember(job) for job in found[:limit]]
 
     async def _early_noted(self, limit: int) -> list[JobRecord]:
         # Newest first, so notes of jobs whose id never came (a rejected submission) cannot crowd out
