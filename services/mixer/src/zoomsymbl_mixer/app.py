@@ -72,6 +72,7 @@ def mix_config(settings: Settings) -> MixConfig:
         probe_timeout=settings.ffprobe_timeout_seconds,
         concurrency=settings.download_concurrency,
         part_bytes=settings.raw_part_bytes,
+        upload_parallel=settings.upload_parallel,
         token_margin=timedelta(seconds=settings.token_expiry_margin_seconds),
     )
 

@@ -80,8 +80,10 @@ class MixConfig:
     ffmpeg_timeout: float = 4 * 3600.0
     probe_timeout: float = 120.0
     concurrency: int = 4
-    part_bytes: int = 8 << 20
-    upload_parallel: int = 4  # raw-track parts in flight per meeting (bench_download.py chose it)
+    part_bytes: int = 5 << 20
+    # S3 parts in flight per meeting, raw tracks and the mix: 5 MiB x 2 is as fast as 8 MiB x 4 here and
+    # holds a third of the memory (bench_download.py, docs/performance.md).
+    upload_parallel: int = 2
     token_margin: timedelta = timedelta(minutes=5)
 
 

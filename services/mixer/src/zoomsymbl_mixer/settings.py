@@ -47,7 +47,8 @@ class Settings(ServiceSettings):
     )
     download_read_timeout_seconds: float = Field(60.0, gt=0, description="Longest wait for the next bytes.")
     download_chunk_bytes: int = Field(1 << 20, ge=1 << 12, description="Read size of a download.")
-    raw_part_bytes: int = Field(8 << 20, ge=5 << 20, description="S3 multipart part size of raw tracks.")
+    raw_part_bytes: int = Field(5 << 20, ge=5 << 20, description="S3 multipart part size of raw tracks and of the mix.")
+    upload_parallel: int = Field(2, ge=1, le=16, description="S3 parts in flight per meeting (raw tracks and the mix).")
     max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed per download.")
     token_expiry_margin_seconds: float = Field(
         300.0, ge=0, description="A download token this close to its expiry is not used."
