@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 import pytest
@@ -41,9 +42,12 @@ def participant_offsets(rig: Rig, meeting_uuid: str) -> dict[str, float]:
     return {p.name: float(p.start_offset_s) for p in spec.participants}
 
 
-async def test_one_aligned_channel_per_participant(rig: Rig, tmp_path: Path) -> None:
+async def test_one_aligned_channel_per_participant(rig: Rig, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     event = await rig.event(TYPICAL)
-    mixed = await rig.mixer().on_recording_completed(event)
+    with caplog.at_level(logging.INFO, logger="zoomsymbl.mixer.tracks"):
+        mixed = await rig.mixer().on_recording_completed(event)
+    # Zoom's M4A tracks go through the mixer's own MP4 -> ADTS copy (mp4.py), not ffmpeg's, which holds an index.
+    assert [r.getMessage() for r in caplog.records if "ffmpeg" in r.getMessage() or "mp4" in r.getMessage()] == []
 
     assert [c.participant_name for c in mixed.channel_map] == ["Elisa L", "Jean-Luc Pérez", "Zoë 🎧 Ng"]
     # Zoom's webhook carries no e-mails; the past-meeting participants API has them for who signed in.
