@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import struct
 import subprocess
 from pathlib import Path
@@ -218,3 +219,28 @@ async def test_prepare_falls_back_to_ffmpeg_for_what_it_does_not_copy(tmp_path: 
     assert path.suffix == ".aac" and not source.exists()  # ffmpeg made the copy
     assert probe.codec == "aac" and probe.duration == pytest.approx(3.0, abs=0.05)
     assert skip >= 0
+
+
+@pytest.mark.parametrize("layout", [(), ("-movflags", "+faststart")])
+def test_corrupted_tables_are_refused_or_copied_never_a_crash(tmp_path: Path, layout: tuple[str, ...]) -> None:
+    """Untrusted bytes: any byte of the index changed, the copy ends in NotPlainAac or a file, nothing else."""
+    data = tone(tmp_path / "a.m4a", *layout, seconds=1.0).read_bytes()
+    start, size, _ = box(data, b"moov")
+    rng = random.Random(21)
+    outcomes = {"copied": 0, "refused": 0}
+    for trial in range(400):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            mutated[start + rng.randrange(size)] = rng.randrange(256)
+        source = tmp_path / f"m{trial}.m4a"
+        source.write_bytes(mutated)
+        try:
+            copy = copy_to_adts(source, tmp_path / "out.aac")
+        except NotPlainAac:
+            outcomes["refused"] += 1
+            assert not (tmp_path / "out.aac").exists()
+        else:
+            outcomes["copied"] += 1
+            assert copy.frames > 0 and (tmp_path / "out.aac").stat().st_size > 7 * copy.frames
+        source.unlink()
+    assert outcomes["copied"] > 0 and outcomes["refused"] > 0  # both ways were exercised
