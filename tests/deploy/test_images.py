@@ -214,6 +214,10 @@ async def test_the_demo_meeting_reaches_its_e_mail_through_the_five_containers(s
         assert "Zoë 🎧 Ng" in text, f"{tenant}: {text}"
     for service in SERVICES:
         assert stack.procs[service].poll() is None, f"{service} container exited; see {stack.log(service)}"
+    # The mixer's own MP4 -> ADTS copy (a child Python process) ran in the read-only image; ffmpeg's is only a fallback.
+    mixer_log = stack.log("mixer").read_text(encoding="utf-8", errors="replace")
+    assert "audio mixed" in mixer_log, f"the mixer's INFO lines are not in {stack.log('mixer')}"
+    assert "track left to ffmpeg" not in mixer_log, f"see {stack.log('mixer')}"
 
 
 @pytest.mark.parametrize("service", SERVICES)
