@@ -7,6 +7,7 @@ on the message's path; begun again before that delete, it restarts at 1, never c
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -59,6 +60,7 @@ class Deletes:
     gate: asyncio.Event = field(default_factory=asyncio.Event)
     sent: asyncio.Event = field(default_factory=asyncio.Event)
     fail: bool = False
+    bug: bool = False
 
     async def bulk_write(self, requests: list[DeleteOne], **options: Any) -> Any:
         self.calls.append([request._filter["_id"] for request in requests])
@@ -66,6 +68,8 @@ class Deletes:
         await self.gate.wait()
         if self.fail:
             raise MongoUnavailable("ServerSelectionTimeoutError")
+        if self.bug:
+            raise TypeError("a bug in the delete")
         return await self.real.bulk_write(requests, **options)
 
     def __getattr__(self, name: str) -> Any:
@@ -164,6 +168,30 @@ async def test_a_delete_that_fails_is_queued_again_and_a_begin_meanwhile_restart
     await attempts.forget(other)
     await attempts.close()
     assert (await _count(mongo), await _count(mongo, other)) == (1, None)
+
+
+async def _drained(attempts: MongoAttempts) -> None:
+    for _ in range(1000):
+        if not attempts.pending:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the queued counts were neither deleted nor given up")
+
+
+async def test_a_delete_that_fails_for_another_reason_is_not_retried_its_counts_expire(
+    mongo: Mongo, caplog: pytest.LogCaptureFixture
+) -> None:
+    attempts = MongoAttempts(mongo, linger=0.01)
+    deletes = _watched(attempts)
+    deletes.bug = True
+    await attempts.begin(KEY)
+    with caplog.at_level(logging.ERROR, logger="zoomsymbl.attempts"):
+        await attempts.forget(KEY)
+        await asyncio.wait_for(deletes.sent.wait(), timeout=10)
+        await _drained(attempts)  # given up, not retried every second
+    assert len(deletes.calls) == 1 and await _count(mongo) == 1, "one try, the count left to its TTL"
+    assert [r.getMessage() for r in caplog.records] == ["attempt counts left to expire"]
+    await attempts.close()
 
 
 async def test_the_queue_is_bounded_a_full_one_is_deleted_before_forget_returns(mongo: Mongo) -> None:

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from pymongo import DeleteOne, ReturnDocument
 
+from zoomsymbl_common.errors import MongoUnavailable
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.records import CONSUMER_ATTEMPTS, ConsumerAttempt
 
@@ -241,10 +242,13 @@ class MongoAttempts:
             self._wake.clear()
             try:
                 await self.flush()
-            except Exception as exc:  # a delete that failed is tried again
+            except MongoUnavailable as exc:  # MongoDB away: the deletes are tried again
                 log.warning("attempt counts not deleted yet", extra={"counts": len(self._pending), "error": str(exc)})
                 await asyncio.sleep(max(self._linger, 1.0))
                 self._wake.set()
+            except Exception:  # anything else would fail again: the queued counts are left to expire (TTL)
+                log.exception("attempt counts left to expire", extra={"counts": len(self._pending)})
+                self._pending.clear()
 
     def _requeue(self, ids: list[str]) -> None:
         """Put deletes back in the queue, as far as it has room (a count left out expires by TTL)."""
