@@ -34,6 +34,18 @@ def test_inputs_at_their_size_or_a_generous_bound_and_the_output_at_its_worst_ca
     assert needed.output == int(2 * 3600 * 48_000 * 2 * 1.01)  # two channels of 16-bit PCM at 48 kHz
 
 
+def test_without_meeting_times_the_copies_of_the_tracks_loaded_at_once_are_counted() -> None:
+    files = [
+        RecordingFile(file_id=f"f{i}", download_url=f"https://zoom.us/rec/download/f{i}", file_size=size)
+        for i, size in enumerate([10_000_000, 40_000_000, 30_000_000, 20_000_000])
+    ]
+    needed = space_needed(files, max_channels=32, loaded_at_once=2)
+    assert needed.output == 0  # Zoom gave no times: no bound on the mix from them
+    assert needed.copies == int((40_000_000 + 30_000_000) * 1.05)  # the two largest, MP4 and copy both on disk
+    assert needed.total == 100_000_000 + needed.copies
+    assert space_needed(files, max_channels=32, loaded_at_once=9).copies == int(100_000_000 * 1.05)
+
+
 def test_32_speakers_for_8_hours_need_more_than_a_20_gib_volume() -> None:
     needed = space_needed([track(i, 250_000_000, hours=8) for i in range(32)], max_channels=32)
     assert needed.total > 20 * 2**30

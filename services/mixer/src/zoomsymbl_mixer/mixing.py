@@ -179,7 +179,9 @@ class Mixer:
         self, event: RecordingCompleted, tenant: TenantConfig, choices: Sequence[Selection], digest: str, scratch: Path
     ) -> MixRecord:
         # Room for the tracks and the mix first: running out half-way gets the pod evicted, again and again.
-        check_space(scratch, space_needed(choices[0].files, tenant.max_channels))
+        check_space(
+            scratch, space_needed(choices[0].files, tenant.max_channels, loaded_at_once=self.config.concurrency)
+        )
         with tracer.start_as_current_span("mixer.download"):
             loader = await self._loader(event, tenant, ranked=len(choices[0].files) > tenant.max_channels)
             choice, fetched = await self._load(event, loader, choices, scratch)

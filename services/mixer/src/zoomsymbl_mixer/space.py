@@ -2,8 +2,10 @@
 
 A mixer that runs out of disk half-way is evicted by the kubelet and the message is redelivered to the
 next pod, which runs out again. So the space is estimated first: every input at its announced size (or a
-generous bound when Zoom gave none) plus the output at its worst case (16-bit PCM at 48 kHz: WAV, and
-FLAC's bound; Opus is far smaller). More than the volume holds at all fails the meeting with the reason;
+generous bound when Zoom gave none) plus the larger of the output at its worst case (16-bit PCM at 48 kHz:
+WAV, and FLAC's bound; Opus is far smaller) and the ADTS copies of the tracks being loaded at once (each
+MP4 and its copy are both on disk until the copy is probed; the mix only starts when every copy is done).
+More than the volume holds at all fails the meeting with the reason;
 more than is free now (other meetings are in flight) is retried later.
 """
 
@@ -21,6 +23,7 @@ from zoomsymbl_mixer.ffmpeg import FLAC_OVERHEAD, pcm_bytes
 
 UNANNOUNCED_TRACK_BYTES_PER_SECOND = 16_000  # 128 kbit/s, above Zoom's audio tracks
 WORST_RATE = 48_000
+ADTS_OVERHEAD = 1.05
 
 
 @dataclass(frozen=True)
@@ -29,10 +32,11 @@ class SpaceNeeded:
 
     inputs: int
     output: int
+    copies: int = 0
 
     @property
     def total(self) -> int:
-        return self.inputs + self.output
+        return self.inputs + max(self.output, self.copies)
 
 
 def span_seconds(files: Sequence[RecordingFile]) -> float:
@@ -42,15 +46,18 @@ def span_seconds(files: Sequence[RecordingFile]) -> float:
     return max(0.0, (max(ends) - min(starts)).total_seconds()) if starts and ends else 0.0
 
 
-def space_needed(files: Sequence[RecordingFile], max_channels: int) -> SpaceNeeded:
-    """The worst case for mixing ``files`` into at most ``max_channels`` channels."""
+def space_needed(files: Sequence[RecordingFile], max_channels: int, *, loaded_at_once: int = 4) -> SpaceNeeded:
+    """The worst case for mixing ``files`` into at most ``max_channels`` channels, ``loaded_at_once`` loaded at once."""
     seconds = span_seconds(files)
-    inputs = sum(
-        f.file_size if f.file_size is not None else int(seconds * UNANNOUNCED_TRACK_BYTES_PER_SECOND) for f in files
+    sizes = sorted(
+        (f.file_size if f.file_size is not None else int(seconds * UNANNOUNCED_TRACK_BYTES_PER_SECOND) for f in files),
+        reverse=True,
     )
     channels = max(1, min(len(files), max_channels))
     output = int(pcm_bytes(channels, seconds, WORST_RATE) * FLAC_OVERHEAD)
-    return SpaceNeeded(inputs, output)
+    # An ADTS copy adds 7 bytes per AAC frame of 100-400 bytes: within 5 % of its MP4.
+    copies = int(sum(sizes[: max(1, loaded_at_once)]) * ADTS_OVERHEAD)
+    return SpaceNeeded(sum(sizes), output, copies)
 
 
 def check_space(scratch: Path, needed: SpaceNeeded) -> None:
