@@ -14,7 +14,10 @@ Each run, in turn and alternating (``--runs`` ≥ 3):
   sent, ``upload_parallel`` parts at once, ``part_bytes`` each), with the mixer's defaults;
 - ``step-<MiB>x<n>``: the same with other part sizes and parallelism (how the defaults were chosen);
 - ``s3-alone``: only the S3 upload of the finished file, ``PartUploads`` with the defaults: the floor
-  of any step that stores every byte in S3 on this server.
+  of any step that stores every byte in S3 on this server;
+- ``s3-curl``: the same file PUT to the same S3 server by curl (``--aws-sigv4``, one request, unsigned
+  payload): the server's own speed for the bytes, without any of our client code (is it the client or
+  the server that bounds ``s3-alone``?).
 
 Reports MB/s per path (median and spread) and each path's time as a multiple of curl's, paired run
 by run. The sandbox is the same server for all three, so its own cost cancels out of the ratio.
@@ -59,7 +62,7 @@ from zoomsymbl_sandbox.zoom import ZoomSandboxConfig, long_meeting_spec
 SANDBOX = ZoomSandboxConfig()
 MIX = MixConfig(scratch_dir=Path("."))  # the mixer's defaults: raw part size and parts in flight
 VARIANTS = {"step-8x4": (8, 4), "step-8x2": (8, 2), "step-5x4": (5, 4), "step-5x3": (5, 3), "step-5x2": (5, 2)}
-PATHS = ("curl", "fetch", "s3-alone", "step-before", "step", *VARIANTS)
+PATHS = ("curl", "fetch", "s3-alone", "s3-curl", "step-before", "step", *VARIANTS)
 
 
 @contextlib.asynccontextmanager
@@ -136,6 +139,25 @@ def curl(url: str, token: SecretStr, out: Path) -> float:
     return seconds
 
 
+def s3_curl(infra: InfraSettings, bucket: str, path: Path) -> float:
+    """Seconds curl takes to PUT ``path`` into ``bucket`` (SigV4, unsigned payload); credentials in a config file."""
+    config = path.with_suffix(".s3rc")
+    user = f"{infra.s3_access_key.get_secret_value()}:{infra.s3_secret_key.get_secret_value()}"
+    config.write_text(f'user = "{user}"\naws-sigv4 = "aws:amz:{infra.s3_region}:s3"\n', encoding="utf-8")
+    scheme = "https" if infra.s3_secure else "http"
+    url = f"{scheme}://{infra.s3_endpoint}/{bucket}/bench/{uuid.uuid4().hex}.m4a"
+    unsigned = "x-amz-content-sha256: UNSIGNED-PAYLOAD"
+    common = ["curl", "--fail", "--silent", "--show-error", "-K", str(config), "-H", unsigned]
+    try:
+        started = time.perf_counter()
+        subprocess.run([*common, "-o", "/dev/null", "-T", str(path), url], check=True, timeout=600)
+        seconds = time.perf_counter() - started
+        subprocess.run([*common, "-o", "/dev/null", "-X", "DELETE", url], check=True, timeout=60)
+    finally:
+        config.unlink()
+    return seconds
+
+
 async def fetch(fetcher: Fetcher, url: str, token: SecretStr, size: int, out: Path) -> float:
     """Seconds the mixer's client takes to stream the file into ``out``."""
     started = time.perf_counter()
@@ -203,7 +225,8 @@ async def s3_alone(store: ObjectStore, path: Path, size: int) -> float:
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-download-", dir=CACHE if CACHE.is_dir() else None))
     bucket = f"bench-download-{uuid.uuid4().hex[:8]}"
-    store = ObjectStore(InfraSettings().model_copy(update={"s3_bucket": bucket}))
+    infra = InfraSettings().model_copy(update={"s3_bucket": bucket})
+    store = ObjectStore(infra)
     await store.ensure_bucket()
     settings = Settings()
     session = download_session(settings, allow_private=True)
@@ -218,6 +241,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 seconds["curl"].append(await asyncio.to_thread(curl, url, token, work / "curl.m4a"))
                 seconds["fetch"].append(await fetch(fetcher, url, token, size, work / "fetch.m4a"))
                 seconds["s3-alone"].append(await s3_alone(store, work / "curl.m4a", size))
+                seconds["s3-curl"].append(await asyncio.to_thread(s3_curl, infra, bucket, work / "curl.m4a"))
                 seconds["step-before"].append(await step_before(fetcher, store, url, token, size, work / "s.m4a"))
                 defaults = (MIX.part_bytes >> 20, MIX.upload_parallel)
                 seconds["step"].append(await step(fetcher, store, url, token, size, work / "s.m4a", *defaults))
@@ -242,6 +266,8 @@ def report(args: argparse.Namespace, size: int, seconds: dict[str, list[float]])
             "vs_curl": spread(s / c for s, c in zip(seconds[p], seconds["curl"], strict=True)),
             # The S3 server's own floor: no step that stores every byte can beat its upload alone.
             "vs_s3_alone": spread(s / c for s, c in zip(seconds[p], seconds["s3-alone"], strict=True)),
+            # ... and the server's own: one PUT of the same bytes by curl, none of our code involved.
+            "vs_s3_curl": spread(s / c for s, c in zip(seconds[p], seconds["s3-curl"], strict=True)),
         }
         for p in PATHS
     }

@@ -20,15 +20,18 @@ and each app's throughput as a fraction of the bare baseline's and of both durab
 After each run that publishes, the topic's end offsets are compared with the number of 200s: an
 accepted webhook must be on Kafka.
 
-    uv run python bench/bench_ingest.py [--runs 3] [--duration 10] [--concurrency 64]
+    uv run python bench/bench_ingest.py [--runs 3] [--duration 10] [--concurrency 64] [--mongo postgresql]
 
-Prints JSON on stdout and writes bench/results/ingest.json. Needs the local servers (make infra-up).
+Prints JSON on stdout and writes bench/results/ingest.json (``ingest-postgresql.json`` with ``--mongo
+postgresql``: ingest's MongoDB is then FerretDB on PostgreSQL, see mongo_pg.py). Needs the local
+servers (make infra-up).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
@@ -49,7 +52,8 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from common import MIN_RUNS, spread, write_result  # bench/ is on sys.path (the script's folder)
+from common import CACHE, MIN_RUNS, spread, write_result  # bench/ is on sys.path (the script's folder)
+from mongo_pg import ferretdb_on_postgresql
 from pymongo.errors import PyMongoError
 from zoomsymbl_common.errors import ZoomsymblError
 from zoomsymbl_common.events import RecordingCompleted
@@ -610,6 +614,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
     parser.add_argument("--topic", help=argparse.SUPPRESS)
     parser.add_argument("--uvloop", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--mongo",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="ingest's MongoDB-wire server: the local FerretDB on SQLite, or FerretDB on PostgreSQL (mongo_pg.py)",
+    )
     args = parser.parse_args(argv)
     if args.serve_baseline is None and args.serve_durable is None and args.profile is None and args.runs < MIN_RUNS:
         parser.error("--runs must be at least 3 (a median needs a spread)")
@@ -626,11 +636,15 @@ def main(argv: list[str] | None = None) -> None:
         loop = uvloop.new_event_loop() if args.uvloop else None
         web.run_app(app, host="127.0.0.1", port=args.serve_durable, print=None, access_log=None, loop=loop)
         return
-    if args.profile is not None:
-        asyncio.run(profile(args.profile, args))
-        return
-    report = asyncio.run(bench(args))
-    write_result("ingest", report)
+    with contextlib.ExitStack() as servers:
+        if args.mongo == "postgresql":  # for ingest's processes and this one's checks
+            os.environ["ZOOMSYMBL_MONGO_URI"] = servers.enter_context(ferretdb_on_postgresql(CACHE))
+        if args.profile is not None:
+            asyncio.run(profile(args.profile, args))
+            return
+        report = asyncio.run(bench(args))
+    report["mongo"] = args.mongo
+    write_result("ingest" if args.mongo == "sqlite" else f"ingest-{args.mongo}", report)
     print(json.dumps({k: report[k] for k in ("summary", "targets")}, indent=2))
 
 

@@ -30,10 +30,16 @@ notifier's consumer group has committed every job status (a positive signal), th
 e-mails per meeting in ``emails`` and in the SMTP sink's maildir: anything but exactly one each fails
 the bench (exit 1).
 
-    uv run python bench/bench_notifier.py [--quick] [--runs 3] [--meetings 100] [--concurrent-jobs 6]
+With ``--mongo postgresql`` the notifier (and this bench) use FerretDB on PostgreSQL instead of the
+local FerretDB on SQLite (``mongo_pg.py``): the same wire protocol, but filters run inside the
+database, as on any MongoDB with indexes; the SQLite backend decodes every document of a collection
+for each filter that is not ``_id`` alone, which bounded this benchmark.
 
-Writes bench/results/notifier.json; run alone, also merges it into bench/results/latest.json as
-``run_all.py --only notifier`` does.
+    uv run python bench/bench_notifier.py [--quick] [--runs 3] [--meetings 100] [--concurrent-jobs 6]
+                                          [--mongo sqlite|postgresql]
+
+Writes bench/results/notifier.json (``notifier-postgresql.json`` with ``--mongo postgresql``); with
+``--merge``, also merges it into bench/results/latest.json as ``run_all.py --only notifier`` does.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import DefaultPartitioner
 from common import CACHE, MIN_RUNS, RESULTS, ROOT, log, percentile, spread, stop_on_sigterm, write_result
 from e2e_records import completed_callbacks
+from mongo_pg import ferretdb_on_postgresql
 from pydantic import SecretStr
 from zoomsymbl_common.callback_tokens import make_callback_token
 from zoomsymbl_common.events import ChannelAssignment, utcnow
@@ -81,6 +88,10 @@ TENANT = "bench"
 API_KEY = "sandbox-assemblyai-key"
 CALLBACK_HEADER = "x-zoomsymbl-callback"  # the submitter's and notifier's default
 PARTITIONS = 6  # the chart's default
+MONGO_SERVERS = {
+    "sqlite": "the local FerretDB 1.24 on SQLite (what the tests use)",
+    "postgresql": "FerretDB 1.24 on PostgreSQL (filters run in the database)",
+}
 JOB_STATUS_TOPIC = "provider.job-status.v1"
 NOTIFIER_GROUP = "zoomsymbl-notifier"
 SPEAKERS = (("Elisa L", "elisa@example.com"), ("Bob K", "bob@example.com"))
@@ -498,7 +509,20 @@ async def measure(
 # ------------------------------------------------------------------ the benchmark
 
 
+def result_name(args: argparse.Namespace) -> str:
+    """``notifier`` on the local server, ``notifier-postgresql`` on FerretDB on PostgreSQL."""
+    return "notifier" if args.mongo == "sqlite" else f"notifier-{args.mongo}"
+
+
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    if args.mongo == "sqlite":
+        return await _bench(args)
+    with ferretdb_on_postgresql(CACHE) as uri:
+        os.environ["ZOOMSYMBL_MONGO_URI"] = uri  # this process's observers and the notifier's process
+        return await _bench(args)
+
+
+async def _bench(args: argparse.Namespace) -> dict[str, Any]:
     base = uuid.uuid4().hex[:6]
     audio_dir = CACHE / f"notifier-{base}-audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
@@ -554,6 +578,7 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> d
         "what": "provider completion (callback accepted) to report e-mail accepted by SMTP, the notifier alone, "
         f"{args.meetings} meetings completing at once, concurrent_jobs=1 (baseline) vs {args.concurrent_jobs}",
         "path": "default tenant: AssemblyAI sandbox + LLM sandbox insights",
+        "mongo": MONGO_SERVERS[args.mongo],
         # Which code ran: the working tree, or a snapshot on PYTHONPATH (others edit the tree meanwhile).
         "notifier_code": str(Path(importlib.util.find_spec("zoomsymbl_notifier").origin or "?").parent),  # type: ignore[union-attr]
         "partitions": PARTITIONS,
@@ -565,7 +590,7 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> d
     }
 
 
-def merge_latest(result: dict[str, Any], size: str) -> None:
+def merge_latest(result: dict[str, Any], size: str, name: str) -> None:
     """Lay this result over bench/results/latest.json as ``run_all.py --only notifier`` does."""
     path = RESULTS / "latest.json"
     if not path.is_file():
@@ -578,7 +603,7 @@ def merge_latest(result: dict[str, Any], size: str) -> None:
         entry.setdefault("measured_at", previous["machine"]["date"])
     body = {k: v for k, v in result.items() if k != "machine"}
     now = datetime.now(tz=UTC).isoformat(timespec="seconds")
-    previous["benchmarks"]["notifier"] = {"status": "ok", "seconds": body.pop("seconds", 0), **body, "measured_at": now}
+    previous["benchmarks"][name] = {"status": "ok", "seconds": body.pop("seconds", 0), **body, "measured_at": now}
     path.write_text(json.dumps(previous, indent=2) + "\n", encoding="utf-8")
     log(f"merged into {path.relative_to(ROOT)}")
 
@@ -591,6 +616,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--concurrent-jobs", type=int, default=6, help="the notifier setting measured")
     parser.add_argument("--stall", type=float, default=300.0, help="give up when nothing moved for this long")
     parser.add_argument("--merge", action="store_true", help="also merge into bench/results/latest.json")
+    parser.add_argument(
+        "--mongo", choices=list(MONGO_SERVERS), default="sqlite", help="the MongoDB-wire server (see mongo_pg.py)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.meetings = min(args.meetings, 30)
@@ -612,9 +640,9 @@ def main(argv: list[str] | None = None) -> None:
         log(f"notifier benchmark interrupted ({exc or 'Ctrl-C'}); the stack was stopped")
         sys.exit(130)
     result["seconds"] = round(time.monotonic() - started)
-    write_result("notifier", result)
+    write_result(result_name(args), result)
     if args.merge:
-        merge_latest(result, "quick" if args.quick else "default")
+        merge_latest(result, "quick" if args.quick else "default", result_name(args))
     print(json.dumps({"summary": result["summary"], "ratio_to_baseline": result["ratio_to_baseline"]}, indent=2))
 
 

@@ -10,7 +10,9 @@ bench_limiter.py (three times: it measures once per call), bench_download.py (vs
 bench_growth.py (the mixer's curves and its headline vs the bare ffmpeg merge, through
 bench_mixer.py's worker), bench_e2e.py, bench_whisper.py (the transcriber vs faster-whisper's API),
 bench_page.py (the meeting page of a 4-hour, 32-speaker meeting, cold and from the page cache).
-Then bench_notifier.py (the notifier alone, 100 meetings completing at once: concurrent_jobs 1 vs 6).
+Then bench_notifier.py (the notifier alone, 100 meetings completing at once: concurrent_jobs 1 vs 6), on
+the local FerretDB on SQLite and again on FerretDB on PostgreSQL (``notifier-postgresql``; needs Debian's
+postgresql package).
 Each writes bench/results/<name>.json; this script then
 writes bench/results/latest.json (machine facts, every figure with median and spread over ≥ 3
 runs, the targets) and bench/results/latest.md (the tables docs/performance.md shows).
@@ -61,6 +63,8 @@ def commands(size: str) -> dict[str, list[list[str]]]:
         "whisper": [["bench_whisper.py", *whisper]],
         "page": [["bench_page.py", *page]],
         "notifier": [["bench_notifier.py", *notifier]],
+        # The same on FerretDB on PostgreSQL, which filters in the database (bench/mongo_pg.py).
+        "notifier-postgresql": [["bench_notifier.py", *notifier, "--mongo", "postgresql"]],
     }
 
 

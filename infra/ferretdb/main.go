@@ -1,5 +1,6 @@
 // Command zoomsymbl-ferretdb runs FerretDB 1.24 (MongoDB wire protocol, SQLite backend) for local
-// development and tests. It embeds the github.com/FerretDB/FerretDB/ferretdb package because a plain
+// development and tests; with --postgresql-url it uses the PostgreSQL backend instead, which filters
+// in the database (the benchmarks compare both). It embeds the github.com/FerretDB/FerretDB/ferretdb package because a plain
 // `go install .../cmd/ferretdb` from the module proxy lacks the generated version file and panics.
 package main
 
@@ -19,6 +20,7 @@ func main() {
 	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
 	dataDir := flag.String("data-dir", "data/ferretdb", "directory for the SQLite databases")
 	logLevel := flag.String("log-level", "warn", "log level: debug, info, warn, error")
+	postgresURL := flag.String("postgresql-url", "", "use the PostgreSQL backend at this URL instead of SQLite")
 	flag.Parse()
 
 	var level slog.Level
@@ -32,12 +34,16 @@ func main() {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	f, err := ferretdb.New(&ferretdb.Config{
+	config := ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: *listen},
 		Logger:    logger,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + *dataDir + "/",
-	})
+	}
+	if *postgresURL != "" {
+		config.Handler, config.SQLiteURL, config.PostgreSQLURL = "postgresql", "", *postgresURL
+	}
+	f, err := ferretdb.New(&config)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ferretdb: %v\n", err)
 		os.Exit(1)
