@@ -72,7 +72,10 @@ def ferretdb_on_postgresql(work: Path) -> Iterator[str]:
     folder.mkdir(parents=True)
     as_user: list[str] = []
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        owner = pwd.getpwnam("postgres")
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            raise PostgresMissing("running as root needs the postgres user (Debian's postgresql package adds it)") from None
         os.chown(folder, owner.pw_uid, owner.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
     data, pg_port, port = folder / "data", free_port(), free_port()
