@@ -75,7 +75,7 @@ def ferretdb_on_postgresql(work: Path) -> Iterator[str]:
         try:
             owner = pwd.getpwnam("postgres")
         except KeyError:
-            raise PostgresMissing("running as root needs the postgres user (Debian's postgresql package adds it)") from None
+            raise PostgresMissing("as root, PostgreSQL needs the postgres user (Debian's package adds it)") from None
         os.chown(folder, owner.pw_uid, owner.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
     data, pg_port, port = folder / "data", free_port(), free_port()
