@@ -148,6 +148,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             {"id": "local", "provider": "whisper", "llm_api_key": "sandbox-assemblyai-key", "llm_auth_scheme": "raw"}
         ],
         service_command=container_command(run_dir),
+        # The demo meetings last seconds, which the mixer mixes from their MP4s; copying them to ADTS anyway
+        # runs the mixer's own MP4 reader (a child Python process) inside the read-only image.
+        env={"ZOOMSYMBL_MIXER_MP4_DIRECT_TRACK_HOURS": "0"},
     )
     try:
         with running_stack(config) as running:
@@ -217,6 +220,7 @@ async def test_the_demo_meeting_reaches_its_e_mail_through_the_five_containers(s
     # The mixer's own MP4 -> ADTS copy (a child Python process) ran in the read-only image; ffmpeg's is only a fallback.
     mixer_log = stack.log("mixer").read_text(encoding="utf-8", errors="replace")
     assert "audio mixed" in mixer_log, f"the mixer's INFO lines are not in {stack.log('mixer')}"
+    assert "mp4 tracks copied to adts" in mixer_log, f"see {stack.log('mixer')}"
     assert "track left to ffmpeg" not in mixer_log, f"see {stack.log('mixer')}"
 
 

@@ -42,12 +42,23 @@ def participant_offsets(rig: Rig, meeting_uuid: str) -> dict[str, float]:
     return {p.name: float(p.start_offset_s) for p in spec.participants}
 
 
-async def test_one_aligned_channel_per_participant(rig: Rig, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    ("direct_hours", "decision"),
+    [(12.0, "mp4 tracks mixed as they are"), (0.0, "mp4 tracks copied to adts")],
+    ids=["short-meeting-mp4", "copied-to-adts"],
+)
+async def test_one_aligned_channel_per_participant(
+    rig: Rig, tmp_path: Path, caplog: pytest.LogCaptureFixture, direct_hours: float, decision: str
+) -> None:
     event = await rig.event(TYPICAL)
-    with caplog.at_level(logging.INFO, logger="zoomsymbl.mixer.tracks"):
-        mixed = await rig.mixer().on_recording_completed(event)
-    # Zoom's M4A tracks go through the mixer's own MP4 -> ADTS copy (mp4.py), not ffmpeg's, which holds an index.
-    assert [r.getMessage() for r in caplog.records if "ffmpeg" in r.getMessage() or "mp4" in r.getMessage()] == []
+    with caplog.at_level(logging.INFO, logger="zoomsymbl.mixer"):
+        mixed = await rig.mixer(mp4_direct_track_hours=direct_hours).on_recording_completed(event)
+    # 3 tracks of seconds are mixed from their MP4s (ffmpeg's index of them is tiny; ADTS decodes slower); with
+    # the limit at 0 they go through the mixer's own MP4 -> ADTS copy (mp4.py), never ffmpeg's fallback copy.
+    decisions = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mp4 tracks")]
+    assert decisions == [decision]
+    tracks = [r.getMessage() for r in caplog.records if r.name == "zoomsymbl.mixer.tracks"]
+    assert [m for m in tracks if "ffmpeg" in m or "mp4" in m] == []
 
     assert [c.participant_name for c in mixed.channel_map] == ["Elisa L", "Jean-Luc Pérez", "Zoë 🎧 Ng"]
     # Zoom's webhook carries no e-mails; the past-meeting participants API has them for who signed in.

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import AsyncGenerator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from zoomsymbl_common.events import RecordingFile
 from zoomsymbl_common.storage import meeting_key, meeting_uuid_from_key
 from zoomsymbl_mixer.errors import TrackInvalid
-from zoomsymbl_mixer.tracks import probe_file, raw_key, tee_to_file
+from zoomsymbl_mixer.tracks import probe_file, raw_key, tee_to_file, track_hours
 
 
 def file(file_id: str, ext: str = "M4A") -> RecordingFile:
@@ -52,3 +54,18 @@ async def test_a_file_that_is_not_audio_is_an_invalid_track(tmp_path: Path) -> N
     with pytest.raises(TrackInvalid, match="'f1' is unusable: ffprobe") as caught:
         await probe_file(page, "f1", timeout=30)
     assert caught.value.stage == "verify"
+
+
+def test_track_hours_add_up_each_file_and_are_unbounded_without_zoom_times() -> None:
+    start = datetime(2026, 12, 4, 9, tzinfo=UTC)
+
+    def timed(file_id: str, minutes: float) -> RecordingFile:
+        end = start + timedelta(minutes=minutes)
+        return file(file_id).model_copy(update={"recording_start": start, "recording_end": end})
+
+    # Eight one-hour tracks: 8 track-hours, whatever their overlap (ffmpeg indexes each file's frames).
+    assert track_hours([timed(f"t{i}", 60) for i in range(8)]) == pytest.approx(8.0)
+    assert track_hours([timed("a", 30), timed("b", 90)]) == pytest.approx(2.0)
+    assert track_hours([]) == 0.0
+    # One file without times: its length is unknown, so the meeting counts as long (copied to ADTS).
+    assert track_hours([timed("a", 30), file("b")]) == math.inf

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from opentelemetry import trace
 from zoomsymbl_common.errors import ObjectRejected, RetryableError
-from zoomsymbl_common.events import AudioMixed, RecordingCompleted
+from zoomsymbl_common.events import AudioMixed, RecordingCompleted, RecordingFile
 from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.assemblyai import ASSEMBLYAI_LIMITS
 from zoomsymbl_common.storage import ObjectStore, meeting_key
@@ -58,7 +59,7 @@ from zoomsymbl_mixer.phone import with_phone_user
 from zoomsymbl_mixer.settings import OutputFormatSetting
 from zoomsymbl_mixer.space import check_space, space_needed
 from zoomsymbl_mixer.state import MeetingState, MixRecord, audio_mixed
-from zoomsymbl_mixer.tracks import Fetched, TrackLoader, probe_file
+from zoomsymbl_mixer.tracks import Fetched, TrackLoader, probe_file, track_hours
 from zoomsymbl_mixer.upload import PartUploads
 
 log = logging.getLogger("zoomsymbl.mixer")
@@ -85,6 +86,10 @@ class MixConfig:
     # holds a third of the memory (bench_download.py, docs/performance.md).
     upload_parallel: int = 2
     token_margin: timedelta = timedelta(minutes=5)
+    # Tracks adding up to at most this many hours are mixed from their MP4s (ffmpeg's index: ~3-6 MiB per
+    # track-hour, held through the merge); longer meetings are copied to ADTS first (flat memory, 10-17 %
+    # more decode CPU). 0: always copy. docs/performance.md, "Mixer, third pass".
+    mp4_direct_track_hours: float = 12.0
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,7 @@ class Mixer:
             scratch, space_needed(choices[0].files, tenant.max_channels, loaded_at_once=self.config.concurrency)
         )
         with tracer.start_as_current_span("mixer.download"):
-            loader = await self._loader(event, tenant, ranked=len(choices[0].files) > tenant.max_channels)
+            loader = await self._loader(event, tenant, choices[0].files)
             choice, fetched = await self._load(event, loader, choices, scratch)
         with tracer.start_as_current_span("mixer.merge"):
             talk = {f.file.file_id: f.talk_seconds for f in fetched if f.talk_seconds is not None}
@@ -233,8 +238,16 @@ class Mixer:
             return plan
         return with_emails(plan, people)
 
-    async def _loader(self, event: RecordingCompleted, tenant: TenantConfig, *, ranked: bool) -> TrackLoader:
+    async def _loader(
+        self, event: RecordingCompleted, tenant: TenantConfig, files: Sequence[RecordingFile]
+    ) -> TrackLoader:
         token = await self.state.download_token(event.tenant, event.meeting_uuid)
+        hours = track_hours(files)
+        copy_mp4 = hours > self.config.mp4_direct_track_hours
+        log.info(
+            "mp4 tracks copied to adts" if copy_mp4 else "mp4 tracks mixed as they are",
+            extra={"meeting_uuid": event.meeting_uuid, "track_hours": round(hours, 2) if hours != math.inf else None},
+        )
         credentials = Credentials(
             tenant,
             event.meeting_uuid,
@@ -253,8 +266,9 @@ class Mixer:
             probe_timeout=self.config.probe_timeout,
             # Above max_channels the plan needs every track's talk time: measured per track while the
             # others download, not in a second pass over all tracks joined (superlinear in tracks).
-            talk=self.config.silence if ranked else None,
+            talk=self.config.silence if len(files) > tenant.max_channels else None,
             talk_timeout=self.config.ffmpeg_timeout,
+            copy_mp4=copy_mp4,
         )
 
     async def _load(

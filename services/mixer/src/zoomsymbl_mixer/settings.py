@@ -49,6 +49,15 @@ class Settings(ServiceSettings):
     download_chunk_bytes: int = Field(1 << 20, ge=1 << 12, description="Read size of a download.")
     raw_part_bytes: int = Field(5 << 20, ge=5 << 20, description="S3 multipart part size of raw tracks and of the mix.")
     upload_parallel: int = Field(2, ge=1, le=16, description="S3 parts in flight per meeting (raw tracks and the mix).")
+    mp4_direct_track_hours: float = Field(
+        12.0,
+        ge=0,
+        description=(
+            "A meeting whose tracks add up to at most this many hours is mixed from its MP4s (ffmpeg indexes every"
+            " frame: about 3-6 MiB of memory per track-hour); longer ones are copied to ADTS first (memory flat in"
+            " length, 10-17 % more decode CPU). 0: always copy."
+        ),
+    )
     max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed per download.")
     token_expiry_margin_seconds: float = Field(
         300.0, ge=0, description="A download token this close to its expiry is not used."
