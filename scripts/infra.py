@@ -364,6 +364,10 @@ class Server:
     def wipe(self) -> None:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
+    def advice(self) -> str | None:
+        """A line for the developer about this server's data (printed by ``up`` and ``status``), or None."""
+        return None
+
     @property
     def addresses(self) -> str:
         return ",".join(f"{HOST}:{self.cfg.ports[env]}" for env in self.port_envs)
@@ -452,6 +456,11 @@ def render_server_properties(
     )
 
 
+# The broker's heap, and how many partitions of earlier tests make `up` and `status` say how to start empty.
+KAFKA_HEAP = "-Xmx1g"
+KAFKA_PARTITIONS_ADVISED = 5_000
+
+
 class Kafka(Server):
     name = "kafka"
     program = "kafka.Kafka"
@@ -511,10 +520,22 @@ class Kafka(Server):
             raise InfraError(f"kafka: StorageTool random-uuid printed {cluster_id!r}, not a cluster id")
         run([*tool, "format", "-t", cluster_id, "-c", str(self.properties)], 40, "kafka: formatting storage")
 
+    def advice(self) -> str | None:
+        # Every test's topics are its own and stay: each partition costs the broker heap, and a day of tests
+        # and benchmarks (thousands of partitions) ran 512 MiB out of memory on 2026-12-04.
+        log_dir = self.data_dir / "logs"
+        partitions = sum(1 for p in log_dir.glob("*-*") if p.is_dir() and not p.name.startswith("__"))
+        if partitions <= KAFKA_PARTITIONS_ADVISED:
+            return None
+        return (
+            f"kafka holds {partitions} partitions of earlier tests; near {KAFKA_PARTITIONS_ADVISED * 3} its heap "
+            "runs out: `make infra-down` then `make infra-up ZS_RESET=1` starts it empty"
+        )
+
     def command(self) -> list[str]:
         return [
             require_java(),
-            "-Xmx512m",
+            KAFKA_HEAP,
             "-Xms256m",
             "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
@@ -847,6 +868,9 @@ def cmd_up(cfg: Config, reset: bool, only: Sequence[str] = ()) -> int:
         raise InfraError("\n\n".join(failures))
     for name in MEDIA_TOOLS:
         print(f"{name:<8} {media_tool_status(name)[1]}")
+    for server in servers:
+        if (advice := server.advice()) is not None:
+            print(f"{server.name:<8} {advice}")
     print('all up; for the environment run: eval "$(uv run python scripts/infra.py env)"')
     return 0
 
@@ -887,6 +911,8 @@ def cmd_status(cfg: Config) -> int:
         print(
             f"{server.name:<8} {state:<8} pid={pid or '-'!s:<8} {server.address:<16} {shown(server.log_file)}{detail}"
         )
+        if (advice := server.advice()) is not None:
+            print(f"{server.name:<8} {advice}")
     for name in MEDIA_TOOLS:
         found, detail = media_tool_status(name)
         all_up = all_up and found

@@ -112,6 +112,23 @@ def test_server_properties_escape_backslashes() -> None:
     assert "log.dirs=/data/a\\\\b\n" in infra.render_server_properties(1, 2, Path("/data/a\\b"))
 
 
+def test_kafka_advises_a_fresh_start_only_past_thousands_of_test_partitions(tmp_path: Path) -> None:
+    [kafka] = infra.make_servers(infra.load_config({}, root=tmp_path), ["kafka"])
+    log_dir = kafka.data_dir / "logs"
+    log_dir.mkdir(parents=True)
+    assert kafka.advice() is None  # a fresh broker
+    for n in range(infra.KAFKA_PARTITIONS_ADVISED):
+        (log_dir / f"t-{n:05d}-provider.job-status.v1-0").mkdir()
+    for internal in ("__consumer_offsets-0", "__cluster_metadata-0"):
+        (log_dir / internal).mkdir()
+    (log_dir / "meta.properties").write_text("")
+    assert kafka.advice() is None  # at the threshold: internal topics and files do not count
+    (log_dir / "t-extra-topic-0").mkdir()
+    advice = kafka.advice()
+    assert advice is not None
+    assert f"{infra.KAFKA_PARTITIONS_ADVISED + 1} partitions" in advice and "ZS_RESET=1" in advice
+
+
 @pytest.mark.parametrize(
     ("output", "major"),
     [
