@@ -85,6 +85,26 @@ async def test_one_aligned_channel_per_participant(
     assert list(rig.scratch.iterdir()) == []
 
 
+async def test_tracks_longer_than_zoom_said_are_copied_to_adts_after_all(
+    rig: Rig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Zoom's times (untrusted) say each track lasts 0 s, so the MP4s are chosen; the probes find ~16 s each, which
+    # is past a limit of 0.005 h (18 s) in all: the tracks are copied before the merge, never mixed from the MP4s.
+    event = await rig.event(TYPICAL)
+    short = tuple(f.model_copy(update={"recording_end": f.recording_start}) for f in event.participant_tracks)
+    event = event.model_copy(update={"participant_tracks": short})
+    with caplog.at_level(logging.INFO, logger="zoomsymbl.mixer"):
+        mixed = await rig.mixer(mp4_direct_track_hours=0.005).on_recording_completed(event)
+    messages = [r.getMessage() for r in caplog.records]
+    assert "mp4 tracks mixed as they are" in messages
+    assert "tracks longer than zoom said, copying them to adts" in messages
+    assert not [m for m in messages if "left to ffmpeg" in m or "kept as mp4" in m]
+    offsets = participant_offsets(rig, TYPICAL)
+    starts = await first_sounds(await fetch_mixed(rig, mixed.object_key, tmp_path), 3)
+    assert starts == pytest.approx([offsets[c.participant_name] + LEAD_IN_S for c in mixed.channel_map], abs=0.05)
+    assert list(rig.scratch.iterdir()) == []
+
+
 async def test_a_redelivered_event_does_no_new_work(rig: Rig) -> None:
     event = await rig.event(TYPICAL)
     mixer = rig.mixer()

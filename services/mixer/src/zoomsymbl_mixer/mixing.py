@@ -10,6 +10,7 @@ configured scratch directory and are removed however the meeting ends.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import shutil
@@ -59,7 +60,7 @@ from zoomsymbl_mixer.phone import with_phone_user
 from zoomsymbl_mixer.settings import OutputFormatSetting
 from zoomsymbl_mixer.space import check_space, space_needed
 from zoomsymbl_mixer.state import MeetingState, MixRecord, audio_mixed
-from zoomsymbl_mixer.tracks import Fetched, TrackLoader, probe_file, track_hours
+from zoomsymbl_mixer.tracks import Fetched, TrackLoader, prepare, probe_file, track_hours
 from zoomsymbl_mixer.upload import PartUploads
 
 log = logging.getLogger("zoomsymbl.mixer")
@@ -190,6 +191,8 @@ class Mixer:
         with tracer.start_as_current_span("mixer.download"):
             loader = await self._loader(event, tenant, choices[0].files)
             choice, fetched = await self._load(event, loader, choices, scratch)
+            if not loader.copy_mp4:
+                fetched = await self._copied_if_long(event, fetched)
         with tracer.start_as_current_span("mixer.merge"):
             talk = {f.file.file_id: f.talk_seconds for f in fetched if f.talk_seconds is not None}
             plan = await self._plan([f.track for f in fetched if f.track is not None], tenant, choice, talk)
@@ -281,6 +284,25 @@ class Mixer:
                 return choice, fetched
             log.warning("every file of a choice is missing", extra=_fields(event, kind=choice.kind))
         raise NothingToMix(f"every file is missing at Zoom (tried: {', '.join(c.kind for c in choices)})")
+
+    async def _copied_if_long(self, event: RecordingCompleted, fetched: list[Fetched]) -> list[Fetched]:
+        """The tracks, copied to ADTS after all when they are longer than Zoom's times said (the merge would hold
+        their MP4 index): Zoom's times chose the MP4s, the probed durations have the last word."""
+        hours = sum(f.track.duration for f in fetched if f.track is not None) / 3600
+        if hours <= self.config.mp4_direct_track_hours:
+            return fetched
+        log.warning(
+            "tracks longer than zoom said, copying them to adts",
+            extra={"meeting_uuid": event.meeting_uuid, "track_hours": round(hours, 2)},
+        )
+        copied: list[Fetched] = []
+        for each in fetched:
+            track = each.track
+            if track is not None:
+                _, path, skip = await prepare(Path(track.path), each.file.file_id, self.config.probe_timeout)
+                each = dataclasses.replace(each, track=dataclasses.replace(track, path=str(path), skip_samples=skip))
+            copied.append(each)
+        return copied
 
     async def _plan(
         self, tracks: list[Track], tenant: TenantConfig, choice: Selection, talk: dict[str, float]
