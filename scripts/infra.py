@@ -521,8 +521,9 @@ class Kafka(Server):
         run([*tool, "format", "-t", cluster_id, "-c", str(self.properties)], 40, "kafka: formatting storage")
 
     def advice(self) -> str | None:
-        # Every test's topics are its own and stay: each partition costs the broker heap, and a day of tests
-        # and benchmarks (thousands of partitions) ran 512 MiB out of memory on 2026-12-04.
+        # Every test's topics are its own; a session deletes its own at its end (tests/support/names.py), but
+        # interrupted sessions and benchmarks leave theirs. Each partition costs the broker heap: a day of tests
+        # and benchmarks (thousands of partitions, before the clean-up) ran 512 MiB out of memory on 2026-12-04.
         log_dir = self.data_dir / "logs"
         partitions = sum(1 for p in log_dir.glob("*-*") if p.is_dir() and not p.name.startswith("__"))
         if partitions <= KAFKA_PARTITIONS_ADVISED:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,12 +11,20 @@ from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 
+from tests.support.names import SESSION_TOKENS, delete_session_topics, token
+
 # The provider sandboxes, their audio, a webhook receiver and an HTTP session: one set for every folder.
 pytest_plugins = ("tests.support.providers",)
 
 
 def _unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:12]}"
+    return f"{prefix}{token(12)}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Delete the Kafka topics this session made (tests/support/names.py): Kafka would keep them for ever."""
+    if SESSION_TOKENS:
+        asyncio.run(delete_session_topics(InfraSettings().kafka_bootstrap, SESSION_TOKENS))
 
 
 @pytest.fixture

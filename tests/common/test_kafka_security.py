@@ -58,6 +58,7 @@ from zoomsymbl_transcriber.handlers import GROUP_ID as TRANSCRIBER_GROUP
 
 from scripts import infra as infra_script
 from scripts import secure_kafka
+from tests.support.names import token
 
 SECRET = "Sw0rdfish-never-printed"  # a password that must appear in no message and no log line
 ROOT = Path(__file__).resolve().parents[2]
@@ -221,7 +222,7 @@ def sasl_settings(info: secure_kafka.SecureKafkaInfo, user: str = "zoomsymbl", *
     spec = info.users[user]
     base = InfraSettings(
         kafka_bootstrap=info.sasl_bootstrap,
-        kafka_topic_prefix=f"sec-{uuid.uuid4().hex[:10]}-",
+        kafka_topic_prefix=f"sec-{token(10)}-",
         kafka_security_protocol="SASL_SSL",
         kafka_sasl_mechanism=spec["mechanism"],
         kafka_sasl_username=user,

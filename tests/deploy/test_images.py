@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import subprocess
-import uuid
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -29,6 +28,7 @@ from zoomsymbl_sandbox.stack import SERVICES, Stack, StackConfig, running_stack
 from zoomsymbl_sandbox.zoom import demo_meeting_spec
 
 from tests.e2e.conftest import mails_for, wait_for_mails
+from tests.support.names import token
 
 ROOT = Path(__file__).resolve().parents[2]
 TAG = os.environ.get("ZS_IMAGE_TAG", "local")
@@ -36,7 +36,7 @@ IMAGES = {service: f"localhost/zoomsymbl-{service}:{TAG}" for service in SERVICE
 PODMAN = shutil.which("podman")
 # podman's default runtime (crun) cannot set rlimits on this kind of machine; runc can (docs/images.md).
 RUNTIME = shutil.which("runc") or "/usr/sbin/runc"
-RUN = uuid.uuid4().hex[:8]
+RUN = token()
 # The chart's scratch volumes: the variable that names the directory, mounted at /scratch.
 SCRATCH_VARIABLE = {
     "mixer": "ZOOMSYMBL_MIXER_SCRATCH_DIR",

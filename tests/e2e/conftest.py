@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email
-import uuid
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import default
@@ -17,9 +16,10 @@ from zoomsymbl_sandbox.zoom import MeetingSpec, ParticipantSpec
 from tests.conftest import maildir
 from tests.support.consumer_lag import wait_drained
 from tests.support.eventually import eventually
+from tests.support.names import token
 
 ROOT = Path(__file__).resolve().parents[2]
-RUN_ID = uuid.uuid4().hex[:8]
+RUN_ID = token()
 NAMES = [
     "Elisa L",
     "Jean-Luc Pérez",

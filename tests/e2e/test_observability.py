@@ -15,7 +15,6 @@ import json
 import re
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from zoomsymbl_sandbox.zoom import demo_meeting_spec
 from tests.e2e.conftest import wait_for_mails
 from tests.support.eventually import eventually_sync
 from tests.support.jaeger import BINARY, Jaeger, get_json, running_jaeger
+from tests.support.names import token
 from tests.support.promql import (
     dashboard_expressions,
     dashboard_queries,
@@ -43,7 +43,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "zoomsymbl-dashboard.json"
 ALERTS = ROOT / "deploy" / "helm" / "zoomsymbl" / "templates" / "prometheusrule.yaml"
-RUN = uuid.uuid4().hex[:8]
+RUN = token()
 TENANT = "demo"
 SPEC = demo_meeting_spec(f"obs{RUN}==", host_email=f"host-obs-{RUN}@example.test", topic=f"Observability {RUN}")
 # The default tenant's meeting is worked on by these four; the transcriber works only for provider "whisper".

@@ -7,7 +7,6 @@ completes the meeting from the stored transcript and e-mails one report naming t
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,10 +20,11 @@ from zoomsymbl_sandbox.zoom import demo_meeting_spec
 
 from tests.e2e.conftest import mails_for, settled, wait_for_mails
 from tests.support.eventually import eventually
+from tests.support.names import token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
-RUN = uuid.uuid4().hex[:8]
+RUN = token()
 SPEC = demo_meeting_spec(f"fallback{RUN}==", host_email=f"host-fallback-{RUN}@example.test").model_copy(
     update={"transcript": True}
 )

@@ -18,7 +18,6 @@ import json
 import re
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -31,10 +30,11 @@ from zoomsymbl_sandbox.stack import HOST, Stack, StackConfig, free_port, running
 from zoomsymbl_sandbox.zoom import MeetingSpec, demo_meeting_spec
 
 from tests.e2e.conftest import mails_for, wait_for_mails
+from tests.support.names import token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
-RUN = uuid.uuid4().hex[:8]
+RUN = token()
 TENANTS = ("gateway", "symbl", "selfhosted", "local")
 SPECS = {t: demo_meeting_spec(f"prov{RUN}{t}==", host_email=f"host-{t}-{RUN}@example.test") for t in TENANTS}
 SELF_HOSTED_KEY = "self-hosted-llm-key"

@@ -9,7 +9,6 @@ user gets a report that names the call. The conversation's metadata record is in
 from __future__ import annotations
 
 import email
-import uuid
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import default
@@ -25,10 +24,11 @@ from zoomsymbl_sandbox.zoom import demo_call_spec
 from tests.conftest import maildir
 from tests.e2e.conftest import settled
 from tests.support.eventually import eventually
+from tests.support.names import token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
-RUN = uuid.uuid4().hex[:8]
+RUN = token()
 OWNER = f"jill-{RUN}@example.test"
 CALL = demo_call_spec(f"phone{RUN}", owner_email=OWNER)
 

@@ -8,7 +8,6 @@ the sections and e-mails the host a report that says it came from Zoom's transcr
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,10 +20,11 @@ from zoomsymbl_sandbox.zoom import demo_meeting_spec
 
 from tests.e2e.conftest import mails_for, settled, wait_for_mails
 from tests.e2e.test_providers import sections, transcript_by_speaker, words
+from tests.support.names import token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
-RUN = uuid.uuid4().hex[:8]
+RUN = token()
 SPEC = demo_meeting_spec(f"zoomtx{RUN}==", host_email=f"host-zoomtx-{RUN}@example.test").model_copy(
     update={"transcript": True, "captions": True}
 )

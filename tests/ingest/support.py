@@ -6,7 +6,6 @@ import asyncio
 import json
 import socket
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +24,8 @@ from zoomsymbl_sandbox.zoom import (
     ZoomSandboxConfig,
     sign_zoom_webhook,
 )
+
+from tests.support import names
 
 SECRET = "test-webhook-secret-0123456789"
 OTHER_SECRET = "other-tenant-secret-9876543210"
@@ -180,7 +181,7 @@ def free_port() -> int:
 
 def isolated_infra(**overrides: Any) -> InfraSettings:
     """Infra settings with a topic prefix and a database of this test's own."""
-    tag = uuid.uuid4().hex[:12]
+    tag = names.token(12)
     values: dict[str, Any] = {"kafka_topic_prefix": f"test-{tag}-", "mongo_database": f"test_ingest_{tag}"}
     return InfraSettings(**{**values, **overrides})
 

@@ -9,7 +9,6 @@ own budgets instead).
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 from zoomsymbl_sandbox.stack import SANDBOXES, SERVICES, StackConfig
@@ -17,9 +16,10 @@ from zoomsymbl_sandbox.zoom_tokens import _JWT_HEADER
 
 from tests.reliability.private_infra import S3_SECRET_KEY, SMTP_PASSWORD, PrivateInfra, free_ports
 from tests.reliability.sizes import SIZES
+from tests.support.names import token
 
 ROOT = Path(__file__).resolve().parents[2]
-RUN_ID = uuid.uuid4().hex[:8]
+RUN_ID = token()
 TENANT = "acme"
 # Recognisable values of every secret, so the secrets scan can find any leak of them.
 WEBHOOK_SECRET = "WHSECRET-rel-1b6f0d9e3a"
