@@ -12,7 +12,6 @@ import re
 import socket
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from zoomsymbl_sandbox.zoom_specs import DEMO_SPEECH
 
 from tests.support.eventually import eventually
+from tests.support.names import token
 from tests.support.webdriver import ELEMENT, browser_paths, chromium
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -56,11 +56,11 @@ class DemoRun:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
-    run = uuid.uuid4().hex[:8]
+    run = token()
     env = {
         **os.environ,
         "ZS_DEMO_RUN_DIR": str(tmp_path_factory.mktemp("demo")),
-        "ZS_DEMO_NAME": f"demotest{run}",
+        "ZS_DEMO_NAME": f"demotest-{run}",  # its topics carry the session's token: deleted at the session's end
         "ZS_DEMO_PORT_SHIFT": str(port_shift()),
         "ZS_DEMO_HOST_EMAIL": f"demo-host-{run}@example.test",
     }
