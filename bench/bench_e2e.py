@@ -40,7 +40,7 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
-from common import CACHE, MIN_RUNS, ROOT, log, spread, stop_on_sigterm, write_result
+from common import CACHE, MIN_RUNS, ROOT, delete_topics, log, spread, stop_on_sigterm, write_result
 from e2e_records import E2eFailed, check, completed_callbacks, describe, timeline, wait_final
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import make_mongo
@@ -212,6 +212,7 @@ async def fresh_run(
     finally:
         stack.stop()
         await drop(infra)
+        await delete_topics(infra.kafka_bootstrap, config.topic_prefix)
         if ok:
             shutil.rmtree(config.run_dir, ignore_errors=True)
         else:

@@ -66,7 +66,18 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import DefaultPartitioner
-from common import CACHE, MIN_RUNS, RESULTS, ROOT, log, percentile, spread, stop_on_sigterm, write_result
+from common import (
+    CACHE,
+    MIN_RUNS,
+    RESULTS,
+    ROOT,
+    delete_topics,
+    log,
+    percentile,
+    spread,
+    stop_on_sigterm,
+    write_result,
+)
 from e2e_records import completed_callbacks
 from mongo_pg import ferretdb_on_postgresql
 from pydantic import SecretStr
@@ -437,6 +448,7 @@ async def one_run(args: argparse.Namespace, audio: Path, tag: str, jobs_at_once:
         stack.stop()
         await mongo.client.drop_database(config.database)
         await mongo.close()
+        await delete_topics(bootstrap, prefix)
         if ok:
             shutil.rmtree(config.run_dir, ignore_errors=True)
         else:

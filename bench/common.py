@@ -137,3 +137,33 @@ def interrupted(signum: int, frame: FrameType | None) -> None:
 def stop_on_sigterm() -> None:
     """Make SIGTERM unwind like Ctrl-C (see :func:`interrupted`)."""
     signal.signal(signal.SIGTERM, interrupted)
+
+
+async def delete_topics(bootstrap: str, prefix: str, timeout: float = 30.0) -> int:
+    """Delete the Kafka topics whose names start with ``prefix`` (one run's own); how many; 0 if Kafka is away.
+
+    Kafka keeps every topic, and each partition costs the broker heap: the benchmarks' runs (6 partitions a
+    topic for the notifier's) would otherwise pile up beside the tests' (``tests/support/names.py``).
+    """
+    import asyncio
+    import contextlib
+
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    if not prefix:
+        return 0  # never "every topic"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    try:
+        async with asyncio.timeout(timeout):
+            await admin.start()
+            doomed = [name for name in await admin.list_topics() if name.startswith(prefix)]
+            if doomed:
+                await admin.delete_topics(doomed, timeout_ms=int(timeout * 1000))
+            return len(doomed)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        log(f"topics {prefix}* not deleted: {type(exc).__name__}")
+        return 0
+    finally:
+        with contextlib.suppress(KafkaError, OSError):
+            await admin.close()
