@@ -73,6 +73,7 @@ demo-down: ## stop the demo's services and sandboxes, the Jaeger the demo starte
 	$(INFRA) down
 
 bench: infra-up ## every benchmark, with its baseline in the same run → bench/results/
+	bash scripts/system_deps.sh bench
 	$(UV) run --frozen python bench/run_all.py
 
 clean: infra-down ## stop servers and delete every cached build and data dir

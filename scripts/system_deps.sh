@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The Debian packages the tests, the demo and the benchmarks call: ffmpeg/ffprobe (the mixer, the
 # sandboxes' media), espeak-ng (the Zoom sandbox's spoken tracks), curl (the download baseline), chromium and
-# chromium-driver (the meeting page's browser test, tests/e2e/test_demo.py).
+# chromium-driver (the meeting page's browser test, tests/e2e/test_demo.py). With the argument `bench`, also
+# postgresql (the benchmarks' FerretDB on PostgreSQL, bench/mongo_pg.py; Debian keeps its programs in
+# /usr/lib/postgresql/<version>/bin, off PATH).
 # Installs what is missing with apt-get when it can (root, or passwordless sudo); otherwise says
 # exactly what to install and fails.
 set -euo pipefail
@@ -12,6 +14,9 @@ missing=()
 for tool in ffmpeg ffprobe espeak-ng curl chromium chromedriver; do
   command -v "$tool" >/dev/null || missing+=("${package_of[$tool]}")
 done
+if [[ "${1:-}" == bench ]] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  missing+=(postgresql)
+fi
 if ((${#missing[@]} == 0)); then
   exit 0
 fi
