@@ -52,7 +52,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from common import CACHE, MIN_RUNS, spread, write_result  # bench/ is on sys.path (the script's folder)
+from common import CACHE, MIN_RUNS, delete_topics, spread, write_result  # bench/ is on sys.path (the script's folder)
 from mongo_pg import ferretdb_on_postgresql
 from pymongo.errors import PyMongoError
 from zoomsymbl_common.errors import ZoomsymblError
@@ -71,6 +71,7 @@ SECRET = "bench-webhook-secret-0123456789"  # noqa: S105 (a benchmark's own test
 PATH = "/webhooks/zoom"
 MONGO_CONCURRENCY = 4  # ingest's default ZOOMSYMBL_INGEST_MONGO_CONCURRENCY
 DATABASES: list[InfraSettings] = []  # dropped once every run is over
+TOPIC_PREFIXES: list[str] = []  # the publishing runs' topics, deleted then too
 
 
 # ------------------------------------------------------------------ the baseline server
@@ -398,6 +399,7 @@ async def one_run(kind: str, index: int, args: argparse.Namespace) -> dict[str, 
         result["every_200_on_kafka"] = result["kafka_events"] >= accepted
         if kind in INGEST_APPS:
             DATABASES.append(infra)
+        TOPIC_PREFIXES.append(infra.kafka_topic_prefix)
     return result
 
 
@@ -408,8 +410,8 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 async def drop_databases() -> None:
-    """Drop the runs' databases at the very end: the local FerretDB has crashed when a database was
-    dropped while it was still busy with the next run's load."""
+    """Drop the runs' databases and delete their topics at the very end: the local FerretDB has crashed when a
+    database was dropped while it was still busy with the next run's load."""
     await asyncio.sleep(1.0)
     for infra in DATABASES:
         mongo = make_mongo(infra)
@@ -417,6 +419,9 @@ async def drop_databases() -> None:
             await mongo.client.drop_database(infra.mongo_database)
         finally:
             await mongo.close()
+    bootstrap = InfraSettings().kafka_bootstrap
+    for prefix in sorted({*TOPIC_PREFIXES, *(infra.kafka_topic_prefix for infra in DATABASES)}):
+        await delete_topics(bootstrap, prefix)
 
 
 async def dependency_capacity(concurrency: int, count: int = 512) -> dict[str, float]:
