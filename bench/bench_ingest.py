@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import itertools
 import json
@@ -53,7 +52,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from common import CACHE, MIN_RUNS, delete_topics, spread, write_result  # bench/ is on sys.path (the script's folder)
-from mongo_pg import ferretdb_on_postgresql
+from mongo_pg import MONGO_SERVERS, mongo_server, result_name
 from pymongo.errors import PyMongoError
 from zoomsymbl_common.errors import ZoomsymblError
 from zoomsymbl_common.events import RecordingCompleted
@@ -70,8 +69,8 @@ INGEST_APPS = ("after", "after-oauth")
 SECRET = "bench-webhook-secret-0123456789"  # noqa: S105 (a benchmark's own test value)
 PATH = "/webhooks/zoom"
 MONGO_CONCURRENCY = 4  # ingest's default ZOOMSYMBL_INGEST_MONGO_CONCURRENCY
-DATABASES: list[InfraSettings] = []  # dropped once every run is over
-TOPIC_PREFIXES: list[str] = []  # the publishing runs' topics, deleted then too
+# The runs' settings: their databases dropped (a no-op where a run used none) and topics deleted at the end.
+USED: list[InfraSettings] = []
 
 
 # ------------------------------------------------------------------ the baseline server
@@ -397,9 +396,7 @@ async def one_run(kind: str, index: int, args: argparse.Namespace) -> dict[str, 
         result["kafka_events"] = await kafka_count(infra)
         result["accepted_including_warmup"] = accepted
         result["every_200_on_kafka"] = result["kafka_events"] >= accepted
-        if kind in INGEST_APPS:
-            DATABASES.append(infra)
-        TOPIC_PREFIXES.append(infra.kafka_topic_prefix)
+        USED.append(infra)
     return result
 
 
@@ -413,15 +410,13 @@ async def drop_databases() -> None:
     """Drop the runs' databases and delete their topics at the very end: the local FerretDB has crashed when a
     database was dropped while it was still busy with the next run's load."""
     await asyncio.sleep(1.0)
-    for infra in DATABASES:
+    for infra in USED:
         mongo = make_mongo(infra)
         try:
             await mongo.client.drop_database(infra.mongo_database)
         finally:
             await mongo.close()
-    bootstrap = InfraSettings().kafka_bootstrap
-    for prefix in sorted({*TOPIC_PREFIXES, *(infra.kafka_topic_prefix for infra in DATABASES)}):
-        await delete_topics(bootstrap, prefix)
+        await delete_topics(infra.kafka_bootstrap, infra.kafka_topic_prefix)
 
 
 async def dependency_capacity(concurrency: int, count: int = 512) -> dict[str, float]:
@@ -463,7 +458,7 @@ async def dependency_capacity(concurrency: int, count: int = 512) -> dict[str, f
     finally:
         await broker.stop()
         await mongo.close()
-        DATABASES.append(infra)
+        USED.append(infra)
 
 
 async def batch_rate(collection: Any, batches: int = 16, size: int = 64) -> float:
@@ -568,7 +563,7 @@ async def profile(kind: str, args: argparse.Namespace) -> Path:
         result = await load(port, seconds=args.duration + 1, concurrency=args.concurrency, run=tag)
         await spy.wait()
     if kind in INGEST_APPS:
-        DATABASES.append(infra)
+        USED.append(infra)
         await drop_databases()
     print(json.dumps({"app": kind, "profiled": str(out), **result}), file=sys.stderr)
     print(summarize_profile(out))
@@ -621,7 +616,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--uvloop", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--mongo",
-        choices=("sqlite", "postgresql"),
+        choices=list(MONGO_SERVERS),
         default="sqlite",
         help="ingest's MongoDB-wire server: the local FerretDB on SQLite, or FerretDB on PostgreSQL (mongo_pg.py)",
     )
@@ -641,15 +636,13 @@ def main(argv: list[str] | None = None) -> None:
         loop = uvloop.new_event_loop() if args.uvloop else None
         web.run_app(app, host="127.0.0.1", port=args.serve_durable, print=None, access_log=None, loop=loop)
         return
-    with contextlib.ExitStack() as servers:
-        if args.mongo == "postgresql":  # for ingest's processes and this one's checks
-            os.environ["ZOOMSYMBL_MONGO_URI"] = servers.enter_context(ferretdb_on_postgresql(CACHE))
+    with mongo_server(args.mongo, CACHE):  # for ingest's processes and this one's checks
         if args.profile is not None:
             asyncio.run(profile(args.profile, args))
             return
         report = asyncio.run(bench(args))
     report["mongo"] = args.mongo
-    write_result("ingest" if args.mongo == "sqlite" else f"ingest-{args.mongo}", report)
+    write_result(result_name("ingest", args.mongo), report)
     print(json.dumps({k: report[k] for k in ("summary", "targets")}, indent=2))
 
 

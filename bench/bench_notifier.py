@@ -79,7 +79,7 @@ from common import (
     write_result,
 )
 from e2e_records import completed_callbacks
-from mongo_pg import ferretdb_on_postgresql
+from mongo_pg import MONGO_SERVERS, mongo_server, result_name
 from pydantic import SecretStr
 from zoomsymbl_common.callback_tokens import make_callback_token
 from zoomsymbl_common.events import ChannelAssignment, utcnow
@@ -99,10 +99,6 @@ TENANT = "bench"
 API_KEY = "sandbox-assemblyai-key"
 CALLBACK_HEADER = "x-zoomsymbl-callback"  # the submitter's and notifier's default
 PARTITIONS = 6  # the chart's default
-MONGO_SERVERS = {
-    "sqlite": "the local FerretDB 1.24 on SQLite (what the tests use)",
-    "postgresql": "FerretDB 1.24 on PostgreSQL (filters run in the database)",
-}
 JOB_STATUS_TOPIC = "provider.job-status.v1"
 NOTIFIER_GROUP = "zoomsymbl-notifier"
 SPEAKERS = (("Elisa L", "elisa@example.com"), ("Bob K", "bob@example.com"))
@@ -521,20 +517,7 @@ async def measure(
 # ------------------------------------------------------------------ the benchmark
 
 
-def result_name(args: argparse.Namespace) -> str:
-    """``notifier`` on the local server, ``notifier-postgresql`` on FerretDB on PostgreSQL."""
-    return "notifier" if args.mongo == "sqlite" else f"notifier-{args.mongo}"
-
-
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    if args.mongo == "sqlite":
-        return await _bench(args)
-    with ferretdb_on_postgresql(CACHE) as uri:
-        os.environ["ZOOMSYMBL_MONGO_URI"] = uri  # this process's observers and the notifier's process
-        return await _bench(args)
-
-
-async def _bench(args: argparse.Namespace) -> dict[str, Any]:
     base = uuid.uuid4().hex[:6]
     audio_dir = CACHE / f"notifier-{base}-audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
@@ -644,7 +627,8 @@ def main(argv: list[str] | None = None) -> None:
     stop_on_sigterm()
     started = time.monotonic()
     try:
-        result = asyncio.run(bench(args))
+        with mongo_server(args.mongo, CACHE):  # this process's observers and the notifier's process
+            result = asyncio.run(bench(args))
     except BenchFailed as exc:
         log(f"notifier benchmark failed: {exc}")
         sys.exit(1)
@@ -652,9 +636,10 @@ def main(argv: list[str] | None = None) -> None:
         log(f"notifier benchmark interrupted ({exc or 'Ctrl-C'}); the stack was stopped")
         sys.exit(130)
     result["seconds"] = round(time.monotonic() - started)
-    write_result(result_name(args), result)
+    name = result_name("notifier", args.mongo)
+    write_result(name, result)
     if args.merge:
-        merge_latest(result, "quick" if args.quick else "default", result_name(args))
+        merge_latest(result, "quick" if args.quick else "default", name)
     print(json.dumps({"summary": result["summary"], "ratio_to_baseline": result["ratio_to_baseline"]}, indent=2))
 
 

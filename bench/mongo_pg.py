@@ -32,6 +32,13 @@ WRAPPER = ROOT / "infra" / "ferretdb"
 READY_SECONDS = 60.0
 
 
+# ``--mongo`` of the benchmarks that take it: what each choice runs on.
+MONGO_SERVERS = {
+    "sqlite": "the local FerretDB 1.24 on SQLite (what the tests use)",
+    "postgresql": "FerretDB 1.24 on PostgreSQL (filters run in the database)",
+}
+
+
 class PostgresMissing(RuntimeError):
     """PostgreSQL's server programs are not installed (``apt-get install postgresql``)."""
 
@@ -135,3 +142,20 @@ def _wait_ready(uri: str, process: subprocess.Popen[bytes]) -> None:
         finally:
             client.close()
         time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def mongo_server(choice: str, work: Path) -> Iterator[None]:
+    """``--mongo``: the local server as it is (``sqlite``), or FerretDB on PostgreSQL for the time inside, found
+    by this process and the services it starts through ``ZOOMSYMBL_MONGO_URI``."""
+    if choice == "sqlite":
+        yield
+        return
+    with ferretdb_on_postgresql(work) as uri:
+        os.environ["ZOOMSYMBL_MONGO_URI"] = uri
+        yield
+
+
+def result_name(name: str, choice: str) -> str:
+    """``bench/results/<name>.json`` on the local server, ``<name>-postgresql.json`` on the other."""
+    return name if choice == "sqlite" else f"{name}-{choice}"
