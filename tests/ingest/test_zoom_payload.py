@@ -158,3 +158,25 @@ def test_missing_object_and_plain_token_are_named() -> None:
 @pytest.mark.parametrize("event_ts", [None, "soon", -1, True, 10**30])
 def test_an_unreadable_event_ts_is_dropped(event_ts: object) -> None:
     assert parse_webhook(json.dumps({"event": "x", "event_ts": event_ts}).encode()).event_ts is None
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"event": "x", "payload": {"uuid": "\\ud800=="}}', "escape"),  # a lone surrogate, escaped
+        (b'{"event": "x", "payload": {"uuid": "\xed\xa0\x80=="}}', "unicode"),  # ... and encoded as UTF-8
+        (b"[" * 300 + b"]" * 300, "nested too deeply"),
+        (b'{"event": "x", "event_ts": ' + b"9" * 4301 + b"}", "out of range"),
+        (b'{"event": "x"} {"event": "y"}', "trailing"),
+    ],
+)
+def test_parse_webhook_refuses_json_nothing_could_store(body: bytes, reason: str) -> None:
+    with pytest.raises(PayloadError, match=f"body is not JSON: .*{reason}") as caught:
+        parse_webhook(body)
+    assert caught.value.field == ""
+
+
+def test_parse_webhook_keeps_escaped_pairs_and_long_numbers() -> None:
+    webhook = parse_webhook(b'{"event": "x", "payload": {"topic": "\\ud83c\\udfa7", "n": ' + b"9" * 4300 + b"}}")
+    assert webhook.payload["topic"] == "🎧"
+    assert webhook.payload["n"] == int("9" * 4300)
