@@ -21,6 +21,10 @@ Each run, in turn and alternating (``--runs`` ≥ 3):
 
 Reports MB/s per path (median and spread) and each path's time as a multiple of curl's, paired run
 by run. The sandbox is the same server for all three, so its own cost cancels out of the ratio.
+With the local S3 server's PID at hand (.cache/run/s3.pid) each path also reports the bytes that
+server wrote per byte of the file (``s3_server_writes``): versitygw's posix backend copies a
+multipart upload's parts into the object when it completes, so any multipart path costs it twice
+the writes of a single PUT (read in its source: backend/posix/posix.go, CompleteMultipartUpload).
 
     uv run python bench/bench_download.py [--hours 8] [--runs 3]
 
@@ -33,13 +37,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +163,26 @@ def s3_curl(infra: InfraSettings, bucket: str, path: Path) -> float:
     return seconds
 
 
+def s3_server_pid() -> int | None:
+    """The local S3 server's PID as scripts/infra.py recorded it, when its I/O counters are readable here."""
+    run_dir = Path(os.environ.get("ZS_RUN_DIR", "").strip() or ROOT / ".cache" / "run")
+    try:
+        pid = int((run_dir / "s3.pid").read_text().split()[0])
+        written_bytes(pid)
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid
+
+
+def written_bytes(pid: int) -> int:
+    """Bytes ``pid`` has caused to be written to storage (``write_bytes`` of /proc/<pid>/io)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name == "write_bytes":
+            return int(value)
+    raise ValueError(f"/proc/{pid}/io has no write_bytes")
+
+
 async def fetch(fetcher: Fetcher, url: str, token: SecretStr, size: int, out: Path) -> float:
     """Seconds the mixer's client takes to stream the file into ``out``."""
     started = time.perf_counter()
@@ -231,6 +256,16 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     settings = Settings()
     session = download_session(settings, allow_private=True)
     seconds: dict[str, list[float]] = {p: [] for p in PATHS}
+    server_writes: dict[str, list[float]] = {p: [] for p in PATHS}
+    server = s3_server_pid()
+
+    async def measure(path: str, run: Awaitable[float]) -> None:
+        """The path's seconds, and the bytes the S3 server wrote meanwhile per byte of the file."""
+        before = written_bytes(server) if server is not None else 0
+        seconds[path].append(await run)
+        if server is not None:
+            server_writes[path].append((written_bytes(server) - before) / size)
+
     try:
         async with zoom_sandbox(args.hours, work) as base:
             url, size = await the_file(base)
@@ -238,26 +273,26 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             token = await ZoomClient(tenant, session=session).access_token()
             fetcher = Fetcher(session, HostPolicy(tenant.download_allowed_hosts, True), download_policy(settings))
             for run in range(args.runs):
-                seconds["curl"].append(await asyncio.to_thread(curl, url, token, work / "curl.m4a"))
-                seconds["fetch"].append(await fetch(fetcher, url, token, size, work / "fetch.m4a"))
-                seconds["s3-alone"].append(await s3_alone(store, work / "curl.m4a", size))
-                seconds["s3-curl"].append(await asyncio.to_thread(s3_curl, infra, bucket, work / "curl.m4a"))
-                seconds["step-before"].append(await step_before(fetcher, store, url, token, size, work / "s.m4a"))
+                await measure("curl", asyncio.to_thread(curl, url, token, work / "curl.m4a"))
+                await measure("fetch", fetch(fetcher, url, token, size, work / "fetch.m4a"))
+                await measure("s3-alone", s3_alone(store, work / "curl.m4a", size))
+                await measure("s3-curl", asyncio.to_thread(s3_curl, infra, bucket, work / "curl.m4a"))
+                await measure("step-before", step_before(fetcher, store, url, token, size, work / "s.m4a"))
                 defaults = (MIX.part_bytes >> 20, MIX.upload_parallel)
-                seconds["step"].append(await step(fetcher, store, url, token, size, work / "s.m4a", *defaults))
+                await measure("step", step(fetcher, store, url, token, size, work / "s.m4a", *defaults))
                 for name, (part_mib, parallel) in VARIANTS.items():
-                    seconds[name].append(
-                        await step(fetcher, store, url, token, size, work / "s.m4a", part_mib, parallel)
-                    )
+                    await measure(name, step(fetcher, store, url, token, size, work / "s.m4a", part_mib, parallel))
                 log(f"download run {run + 1}: " + ", ".join(f"{p} {seconds[p][-1]:.2f}s" for p in PATHS))
     finally:
         await session.close()
         await asyncio.to_thread(store.client.remove_bucket, bucket)
         shutil.rmtree(work, ignore_errors=True)
-    return report(args, size, seconds)
+    return report(args, size, seconds, server_writes)
 
 
-def report(args: argparse.Namespace, size: int, seconds: dict[str, list[float]]) -> dict[str, Any]:
+def report(
+    args: argparse.Namespace, size: int, seconds: dict[str, list[float]], server_writes: dict[str, list[float]]
+) -> dict[str, Any]:
     mib = size / (1 << 20)
     paths = {
         p: {
@@ -268,6 +303,9 @@ def report(args: argparse.Namespace, size: int, seconds: dict[str, list[float]])
             "vs_s3_alone": spread(s / c for s, c in zip(seconds[p], seconds["s3-alone"], strict=True)),
             # ... and the server's own: one PUT of the same bytes by curl, none of our code involved.
             "vs_s3_curl": spread(s / c for s, c in zip(seconds[p], seconds["s3-curl"], strict=True)),
+            # Bytes the local S3 server wrote (its /proc/<pid>/io) per byte of the file: a multipart upload
+            # costs versitygw's posix backend 2 (the parts, then their copy into the object), a PUT 1.
+            "s3_server_writes": spread(server_writes[p], 2),
         }
         for p in PATHS
     }

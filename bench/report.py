@@ -53,16 +53,20 @@ def machine_line(report: dict[str, Any]) -> list[str]:
 
 
 def _separately(report: dict[str, Any]) -> list[str]:
-    """A note for benchmarks measured in another ``run_all`` than the machine facts' one."""
+    """A note for benchmarks measured in another ``run_all`` than the machine facts' one, or on another CPU."""
+    machine = report["machine"]
+    here = (machine["date"], machine["cpu_model"])
     other = {
-        name: b["measured_at"]
+        name: when
         for name, b in report["benchmarks"].items()
-        if b.get("measured_at", report["machine"]["date"]) != report["machine"]["date"]
+        if (when := (b.get("measured_at", here[0]), b.get("measured_on", here[1]))) != here
     }
     if not other:
         return []
-    when = ", ".join(f"{name} at {at}" for name, at in sorted(other.items()))
-    return [f"Measured in an earlier `run_all` of the same size: {when}; the rest at {report['machine']['date']}.", ""]
+    listed = ", ".join(
+        f"{name} at {at}" + ("" if cpu == here[1] else f" on {cpu}") for name, (at, cpu) in sorted(other.items())
+    )
+    return [f"Measured in another `run_all` of the same size: {listed}; the rest at {here[0]} on {here[1]}.", ""]
 
 
 def ingest(b: dict[str, Any]) -> list[str]:
@@ -184,7 +188,13 @@ def download(d: dict[str, Any]) -> list[str]:
     }
     labels = {p: label for p, label in labels.items() if p in d["paths"]}  # s3-curl since 2026-12-04
     rows = [
-        [label, cell(d["paths"][p]["mib_per_s"]), cell(d["paths"][p]["vs_curl"]), cell(d["paths"][p].get("vs_s3_curl"))]
+        [
+            label,
+            cell(d["paths"][p]["mib_per_s"]),
+            cell(d["paths"][p]["vs_curl"]),
+            cell(d["paths"][p].get("vs_s3_curl")),
+            cell(d["paths"][p].get("s3_server_writes")),  # since 2026-12-04 16:00
+        ]
         for p, label in labels.items()
     ]
     mib = d["config"]["file_bytes"] / (1 << 20)
@@ -192,7 +202,16 @@ def download(d: dict[str, Any]) -> list[str]:
         f"### Download: one {d['config']['hours']:g} h participant track ({mib:,.0f} MiB) "
         "from the Zoom sandbox over loopback",
         "",
-        *table(["path", "MiB/s", "time ÷ curl's", "time ÷ the S3 server's own PUT (curl)"], rows),
+        *table(
+            [
+                "path",
+                "MiB/s",
+                "time ÷ curl's",
+                "time ÷ the S3 server's own PUT (curl)",
+                "bytes the S3 server wrote ÷ the file's",
+            ],
+            rows,
+        ),
         "",
     ]
 

@@ -182,7 +182,13 @@ def main(argv: list[str] | None = None) -> None:
         if found is None:
             raise SystemExit(f"bench/results/{name}.json does not exist: run bench/bench_{name}.py first")
         body = {k: v for k, v in found.items() if k != "machine"}
-        benchmarks[name] = {"status": "ok", "seconds": 0, **body, "measured_at": found["machine"]["date"]}
+        benchmarks[name] = {
+            "status": "ok",
+            "seconds": 0,
+            **body,
+            "measured_at": found["machine"]["date"],
+            "measured_on": found["machine"]["cpu_model"],
+        }
     for name, calls in commands(args.size).items():
         if args.collect:
             break
@@ -192,6 +198,7 @@ def main(argv: list[str] | None = None) -> None:
         log(f"{name}: {benchmarks[name]['status']} in {benchmarks[name]['seconds']}s")
     for result in benchmarks.values():
         result.setdefault("measured_at", machine["date"])
+        result.setdefault("measured_on", machine["cpu_model"])
     report = {
         "machine": machine,
         "size": args.size,
@@ -217,6 +224,8 @@ def merged(report: dict[str, Any]) -> dict[str, Any]:
         return report
     for result in previous["benchmarks"].values():
         result.setdefault("measured_at", previous["machine"]["date"])
+        # The machine kind's host can change between sessions (an Intel Xeon one day, an AMD EPYC the next).
+        result.setdefault("measured_on", previous["machine"]["cpu_model"])
     benchmarks = {**previous["benchmarks"], **report["benchmarks"]}
     return {**report, "seconds": sum(b.get("seconds", 0) for b in benchmarks.values()), "benchmarks": benchmarks}
 
