@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import sys
@@ -23,6 +24,7 @@ from zoomsymbl_common.service import (
     background,
     new_app,
     quiet_garbage_collector,
+    raise_if_cancelled,
     tenants_context,
 )
 from zoomsymbl_common.settings import InfraSettings
@@ -165,3 +167,39 @@ def test_what_lives_at_start_up_is_kept_out_of_the_collectors_way() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+async def _swallows_the_first_cancellation(rounds: list[int]) -> None:
+    """A loop in which a library drops one cancellation, as Python 3.11's asyncio.wait_for can (pymongo uses it)."""
+    with contextlib.suppress(asyncio.CancelledError):  # dropped: the task goes on
+        await asyncio.sleep(3600)
+    while True:
+        rounds.append(1)
+        await asyncio.sleep(0.01)
+
+
+async def test_background_stops_a_task_that_dropped_its_cancellation() -> None:
+    rounds: list[int] = []
+    async with background(_swallows_the_first_cancellation(rounds), "dropping") as task:
+        await asyncio.sleep(0)  # the task waits in its sleep
+    assert task.done() and task.cancelled()
+    assert rounds, "the first cancellation was not dropped, so the test proves nothing"
+
+
+async def test_a_periodic_loop_stops_at_the_next_round_after_a_dropped_cancellation() -> None:
+    rounds: list[int] = []
+
+    async def periodic() -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # dropped
+            await asyncio.sleep(3600)
+        while True:
+            await asyncio.sleep(0.01)
+            raise_if_cancelled()
+            rounds.append(1)
+
+    task = asyncio.create_task(periodic())
+    await asyncio.sleep(0)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert task in done and task.cancelled()
+    assert rounds == []

@@ -251,3 +251,23 @@ def test_host_allowed(allowed: tuple[str, ...], host_id: str, host_email: str, e
     tenant = tenants(allowed_users=allowed).default()
     assert tenant is not None
     assert host_allowed(tenant, host_id, host_email) is expected
+
+
+@pytest.mark.parametrize("turns", range(1, 13))
+async def test_a_cancelled_caller_stays_cancelled_when_mongodb_answers_at_once(parts: Parts, turns: int) -> None:
+    """Python 3.11's ``asyncio.wait_for`` returned the inner result and dropped a cancellation that came in the loop
+    turn between the answer and the caller's wake-up; the periodic backfill, which asks ``meeting_seen`` in a loop,
+    then never stopped (its test hung on the slower host of 2026-12-04, and so would ingest's shutdown)."""
+
+    async def ask_forever() -> None:
+        while True:
+            await parts.intake.meeting_seen("acme", "m-1==")
+            await asyncio.sleep(0)  # as a backfill waits for Zoom between two questions
+
+    task = asyncio.create_task(ask_forever())
+    for _ in range(turns):  # cancel at each loop turn of one call in turn: one of them is the window
+        await asyncio.sleep(0)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert task in done, f"the cancellation {turns} loop turns into a call was lost: the caller runs on"
+    assert task.cancelled()

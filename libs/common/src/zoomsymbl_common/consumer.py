@@ -49,14 +49,12 @@ async def dead_letter(
     """Publish ``letter`` to the dead-letter topic of its source topic (acknowledged, or raises)."""
     destination = DeadLetter.topic_for(letter.source_topic)
     try:
-        await asyncio.wait_for(
-            broker.publish(
+        async with asyncio.timeout(timeout):
+            await broker.publish(
                 letter.model_dump_json().encode(),
                 topic=destination,
                 headers={"reason": letter.reason[:200], "event_id": letter.event_id or ""},
-            ),
-            timeout=timeout,
-        )
+            )
     except (TimeoutError, KafkaError) as exc:
         raise KafkaUnavailable(f"dead-letter to {destination!r} not acknowledged") from exc
     log.warning(

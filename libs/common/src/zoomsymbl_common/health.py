@@ -89,7 +89,8 @@ async def _readyz(request: web.Request) -> web.Response:
     results: dict[str, str] = {}
     for name, check in request.app[READINESS_CHECKS].items():
         try:
-            await asyncio.wait_for(check(), timeout=3.0)
+            async with asyncio.timeout(3.0):
+                await check()
             results[name] = "ok"
         except ConfigError as exc:
             # The operator has to fix the configuration: say what is wrong (these messages carry no secret).

@@ -62,7 +62,8 @@ async def start_broker(broker: KafkaBroker, *, timeout: float = 10.0) -> None:
         # TLS handshake and SASL login too: a refusal is named here (KafkaSecurityRefused), not "cannot connect".
         await check_connection(infra, timeout=min(timeout, 5.0))
     try:
-        await asyncio.wait_for(broker.start(), timeout=timeout)
+        async with asyncio.timeout(timeout):
+            await broker.start()
     except (TimeoutError, KafkaError, OSError) as exc:
         await broker.stop()
         raise KafkaUnavailable(f"cannot connect: {type(exc).__name__}") from exc
@@ -72,7 +73,8 @@ async def start_client(client: AIOKafkaConsumer | AIOKafkaProducer, *, timeout: 
     """Start an aiokafka ``client``; Kafka not answering (within ``timeout``) becomes :class:`KafkaUnavailable`,
     and the client is stopped again (one that failed to start still holds its connections)."""
     try:
-        await asyncio.wait_for(client.start(), timeout)
+        async with asyncio.timeout(timeout):
+            await client.start()
     except (TimeoutError, KafkaError, OSError) as exc:
         await client.stop()
         raise KafkaUnavailable(f"cannot connect: {type(exc).__name__}") from exc
@@ -98,7 +100,8 @@ async def probe_bootstrap(servers: list[str] | str, *, timeout: float = 3.0) -> 
     for server in hosts:
         host, _, port = server.strip().rpartition(":")
         try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host or "localhost", int(port)), timeout)
+            async with asyncio.timeout(timeout):
+                _, writer = await asyncio.open_connection(host or "localhost", int(port))
         except (OSError, TimeoutError, ValueError):
             continue
         writer.close()
@@ -132,14 +135,12 @@ async def publish_event(
     deadline = timeout if timeout is not None else infra.kafka_request_timeout_ms / 1000
     destination = topic or topic_name(infra, event.topic)
     try:
-        await asyncio.wait_for(
-            broker.publish(
+        async with asyncio.timeout(deadline):
+            await broker.publish(
                 event.model_dump_json().encode(),
                 topic=destination,
                 key=event_key(event),
                 headers={"event_id": event.event_id, "event_type": type(event).__name__},
-            ),
-            timeout=deadline,
-        )
+            )
     except (TimeoutError, KafkaError) as exc:
         raise KafkaUnavailable(f"publish to {destination!r} not acknowledged: {type(exc).__name__}") from exc

@@ -108,9 +108,10 @@ async def check_connection(infra: InfraSettings, *, timeout: float = 5.0) -> Non
     for server in servers:
         host, _, port = server.rpartition(":")
         try:
-            conn = await asyncio.wait_for(
-                create_conn(host or "localhost", int(port), request_timeout_ms=int(timeout * 1000), **options), timeout
-            )
+            async with asyncio.timeout(timeout):
+                conn = await create_conn(
+                    host or "localhost", int(port), request_timeout_ms=int(timeout * 1000), **options
+                )
         except (OSError, TimeoutError, ValueError, KafkaConnectionError, SaslAuthenticationFailed) as exc:
             if (refusal := explain_refusal(infra, server, exc)) is not None:
                 raise KafkaSecurityRefused(refusal) from None

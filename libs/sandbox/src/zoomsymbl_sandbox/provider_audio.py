@@ -134,7 +134,8 @@ async def run_tool(args: list[str], timeout_s: float) -> tuple[int, str, str]:
     """Run ffmpeg/ffprobe; returns (exit code, stdout, stderr). Kills the process on timeout."""
     proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            out, err = await proc.communicate()
     except TimeoutError:
         proc.kill()
         await proc.wait()

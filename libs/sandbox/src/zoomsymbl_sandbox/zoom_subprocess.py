@@ -21,7 +21,8 @@ async def run_tool(args: list[str], *, timeout: float) -> bytes:
         *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+        async with asyncio.timeout(timeout):
+            stdout, stderr = await process.communicate()
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             process.kill()

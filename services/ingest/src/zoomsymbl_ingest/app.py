@@ -11,7 +11,15 @@ from zoomsymbl_common.errors import MongoUnavailable
 from zoomsymbl_common.events import Event
 from zoomsymbl_common.health import add_readiness_check
 from zoomsymbl_common.mongo import Mongo, ensure_indexes, purge_expired
-from zoomsymbl_common.service import MONGO, TENANTS, background, mongo_context, new_app, tenants_context
+from zoomsymbl_common.service import (
+    MONGO,
+    TENANTS,
+    background,
+    mongo_context,
+    new_app,
+    raise_if_cancelled,
+    tenants_context,
+)
 from zoomsymbl_common.zoom_quota import QuotaMetrics
 
 from zoomsymbl_ingest.backfill import run_periodic_backfill
@@ -84,6 +92,7 @@ async def _purge_expired_forever(mongo: Mongo) -> None:
     # until someone deletes them; ingest writes both, so it cleans up. Harmless where TTL works.
     while True:
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+        raise_if_cancelled()  # a cancellation that pymongo dropped during the last round
         try:
             removed = await purge_expired(mongo)
         except MongoUnavailable as exc:

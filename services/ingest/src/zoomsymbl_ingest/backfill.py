@@ -29,6 +29,7 @@ from zoomsymbl_common.errors import ZoomsymblError
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.service import raise_if_cancelled
 from zoomsymbl_common.tenants import TenantConfig, Tenants, has_oauth
 from zoomsymbl_common.zoom import (
     MAX_PAGE_SIZE,
@@ -288,6 +289,7 @@ async def run_periodic_backfill(
     delay = min(30, settings.backfill_interval_seconds)
     while True:
         await asyncio.sleep(delay)
+        raise_if_cancelled()  # a cancellation that pymongo dropped during the last round
         delay = settings.backfill_interval_seconds
         today = utcnow().date()
         for tenant in filter(has_oauth, tenants.all()):

@@ -183,7 +183,8 @@ class WriteBehind(Generic[T]):
         if len(self._queue) >= self._capacity:
             async with self._room:
                 try:
-                    await asyncio.wait_for(self._room.wait_for(self._has_room), timeout)
+                    async with asyncio.timeout(timeout):
+                        await self._room.wait_for(self._has_room)
                 except TimeoutError:
                     return False
         self._queue.append(item)
@@ -196,7 +197,8 @@ class WriteBehind(Generic[T]):
         """Write what is queued within ``timeout``; returns how many items were given up."""
         if self._task is not None and not self._task.done():
             with suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(self._task)
             if not self._task.done():
                 self._task.cancel()
                 with suppress(asyncio.CancelledError):
@@ -225,7 +227,8 @@ class WriteBehind(Generic[T]):
         delay = self._retry_delay
         for attempt in range(1, self._attempts + 1):
             try:
-                await asyncio.wait_for(self._write(batch), self._write_timeout)
+                async with asyncio.timeout(self._write_timeout):
+                    await self._write(batch)
                 return
             except self._retryable as exc:
                 if attempt == self._attempts:

@@ -184,7 +184,8 @@ async def on_phone_recording_completed(app: web.Application, tenant: TenantConfi
         for entry in entries
     ]
     accepting = asyncio.gather(*(app[INTAKE].accept(event) for event in events))
-    outcomes = await asyncio.wait_for(accepting, app[SETTINGS].request_deadline_seconds)
+    async with asyncio.timeout(app[SETTINGS].request_deadline_seconds):
+        outcomes = await accepting
     outcome: Outcome = "published" if "published" in outcomes else "duplicate"
     for event, each in zip(events, outcomes, strict=True):
         log.info(

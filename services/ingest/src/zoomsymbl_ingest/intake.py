@@ -136,9 +136,8 @@ class Intake:
         """
         if any(r.tenant == tenant and r.meeting_uuid == meeting_uuid for r in self._receipts.queued()):
             return True
-        return await asyncio.wait_for(
-            self._gated(partial(self.receipts.meeting_seen, tenant, meeting_uuid)), self.store_timeout * 4
-        )
+        async with asyncio.timeout(self.store_timeout * 4):
+            return await self._gated(partial(self.receipts.meeting_seen, tenant, meeting_uuid))
 
     @property
     def backlog(self) -> int:
@@ -159,7 +158,8 @@ class Intake:
                 self._gave_up("token_store", 1, TimeoutError("write-behind queue full"))
             return queued
         try:
-            await asyncio.wait_for(self._token_writes.submit(token), self.store_timeout)
+            async with asyncio.timeout(self.store_timeout):
+                await self._token_writes.submit(token)
         except SKIPPED as exc:
             self._gave_up("token_store", 1, exc)
             return False
@@ -204,7 +204,8 @@ class Intake:
 
     async def _store(self, work: Callable[[], Awaitable[T]]) -> T:
         """A MongoDB step on the request's path: gated, and given up after ``store_timeout``."""
-        return await asyncio.wait_for(self._gated(work), self.store_timeout)
+        async with asyncio.timeout(self.store_timeout):
+            return await self._gated(work)
 
     def _gave_up(self, operation: StoreOperation, count: int, exc: BaseException) -> None:
         """Count MongoDB steps skipped because MongoDB failed or was too slow."""

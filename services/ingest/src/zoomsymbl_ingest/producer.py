@@ -58,7 +58,8 @@ class Producer:
         self.start()
         if self._task is not None and not self.connected:
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(self._task)
             except TimeoutError:
                 raise KafkaUnavailable(f"no connection to {self.infra.kafka_bootstrap!r} within {timeout}s") from None
 
@@ -109,7 +110,8 @@ class Producer:
         client, self._client = self._client, None
         if client is not None:
             try:
-                await asyncio.wait_for(client.stop(), timeout)
+                async with asyncio.timeout(timeout):
+                    await client.stop()
             except (TimeoutError, KafkaError) as exc:
                 log.warning("kafka producer did not flush cleanly", extra={"error": type(exc).__name__})
 

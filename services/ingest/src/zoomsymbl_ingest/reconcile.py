@@ -29,6 +29,7 @@ from zoomsymbl_common.events import MAX_DIGEST_MEETINGS, Event, ReconciliationCo
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, RECEIPTS, ConversationMetadata, Party
+from zoomsymbl_common.service import raise_if_cancelled
 from zoomsymbl_common.tenants import TenantConfig, Tenants, has_oauth
 from zoomsymbl_common.zoom import (
     MAX_PAGE_SIZE,
@@ -300,6 +301,7 @@ async def run_periodic_reconciliation(
     """
     while True:
         await sleep(settings.reconcile_interval_seconds)
+        raise_if_cancelled()  # a cancellation that pymongo dropped during the last round
         yesterday = utcnow().date() - timedelta(days=1)
         start = yesterday - timedelta(days=settings.reconcile_lookback_days - 1)
         for tenant in filter(has_oauth, tenants.all()):

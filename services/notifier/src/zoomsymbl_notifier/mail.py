@@ -168,9 +168,8 @@ class SmtpTransport:
         }
         with tracer().start_as_current_span("smtp send", kind=SpanKind.CLIENT, attributes=attributes):
             try:
-                await asyncio.wait_for(
-                    asyncio.to_thread(self._send_blocking, sender, recipients, raw), timeout=deadline
-                )
+                async with asyncio.timeout(deadline):
+                    await asyncio.to_thread(self._send_blocking, sender, recipients, raw)
             except TimeoutError:
                 raise SmtpUnavailable(f"no answer within {deadline!r} s") from None
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from zoomsymbl_common.errors import ZoomsymblError
 from zoomsymbl_common.events import JobStatusReported, stable_id, utcnow
+from zoomsymbl_common.service import raise_if_cancelled
 
 from zoomsymbl_notifier.jobs import JobRecord
 from zoomsymbl_notifier.pipeline import Pipeline, ran_as
@@ -45,6 +46,7 @@ class Sweeper:
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Sweep until ``stop`` is set; a round in progress is finished, never cut off mid-send."""
         while not stop.is_set():
+            raise_if_cancelled()  # a cancellation that pymongo dropped during the last round
             try:
                 await self.sweep()
             except ZoomsymblError as exc:
@@ -54,7 +56,8 @@ class Sweeper:
                 # loudly, and the loop must live on to try again next round.
                 log.exception("sweep crashed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._settings.sweeper_interval_seconds)
+                async with asyncio.timeout(self._settings.sweeper_interval_seconds):
+                    await stop.wait()
 
     async def sweep(self) -> SweepReport:
         """One round: stale jobs first, then the outbox."""
