@@ -91,8 +91,8 @@ async def _purge_expired_forever(mongo: Mongo) -> None:
     # Servers without TTL indexes (the local FerretDB) keep expired receipts and download tokens
     # until someone deletes them; ingest writes both, so it cleans up. Harmless where TTL works.
     while True:
+        raise_if_cancelled()  # a cancellation that pymongo dropped during the last round, before the next wait
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)
-        raise_if_cancelled()  # a cancellation that pymongo dropped during the last round
         try:
             removed = await purge_expired(mongo)
         except MongoUnavailable as exc:

@@ -288,8 +288,8 @@ async def run_periodic_backfill(
     """
     delay = min(30, settings.backfill_interval_seconds)
     while True:
+        raise_if_cancelled()  # a cancellation that pymongo dropped during the last round, before the next wait
         await asyncio.sleep(delay)
-        raise_if_cancelled()  # a cancellation that pymongo dropped during the last round
         delay = settings.backfill_interval_seconds
         today = utcnow().date()
         for tenant in filter(has_oauth, tenants.all()):

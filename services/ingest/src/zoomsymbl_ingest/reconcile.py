@@ -300,8 +300,8 @@ async def run_periodic_reconciliation(
     the other tenants go on.
     """
     while True:
+        raise_if_cancelled()  # a cancellation that pymongo dropped during the last round, before the next wait
         await sleep(settings.reconcile_interval_seconds)
-        raise_if_cancelled()  # a cancellation that pymongo dropped during the last round
         yesterday = utcnow().date() - timedelta(days=1)
         start = yesterday - timedelta(days=settings.reconcile_lookback_days - 1)
         for tenant in filter(has_oauth, tenants.all()):

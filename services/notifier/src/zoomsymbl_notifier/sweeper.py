@@ -46,7 +46,6 @@ class Sweeper:
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Sweep until ``stop`` is set; a round in progress is finished, never cut off mid-send."""
         while not stop.is_set():
-            raise_if_cancelled()  # a cancellation that pymongo dropped during the last round
             try:
                 await self.sweep()
             except ZoomsymblError as exc:
@@ -55,6 +54,7 @@ class Sweeper:
                 # The sweeper is the safety net for lost callbacks: an unexpected error is logged
                 # loudly, and the loop must live on to try again next round.
                 log.exception("sweep crashed")
+            raise_if_cancelled()  # a cancellation that pymongo dropped during the last round, before the next wait
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._settings.sweeper_interval_seconds):
                     await stop.wait()
