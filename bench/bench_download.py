@@ -9,10 +9,13 @@ Each run, in turn and alternating (``--runs`` ≥ 3):
   written to a scratch file: the client code alone;
 - ``step-before``: the download step up to 2026-12-03: ``Fetcher.stream`` → ``tee_to_file`` →
   ``ObjectStore.put_stream`` (one part at a time, one thread);
-- ``step``: what the mixer does per file now (``TrackLoader``): ``Fetcher.stream`` → ``tee_to_file``
-  (scratch copy for ffmpeg) → ``PartUploads`` (each finished part read back from the scratch file and
-  sent, ``upload_parallel`` parts at once, ``part_bytes`` each), with the mixer's defaults;
-- ``step-<MiB>x<n>``: the same with other part sizes and parallelism (how the defaults were chosen);
+- ``step``: what the mixer does per file now (``TrackLoader``, a file whose size Zoom announced):
+  ``Fetcher.stream`` → ``tee_to_file`` (scratch copy for ffmpeg) → ``PartUploads`` with the size: one
+  streamed, chunk-signed PUT whose body is read back from the scratch file as the download writes it;
+- ``step-multipart``: the step as it was before the streamed PUT (2026-12-04): the same, but each
+  finished part read back and sent as a multipart upload, ``upload_parallel`` parts at once,
+  ``part_bytes`` each, with the mixer's defaults (what a file of unannounced size still gets);
+- ``step-<MiB>x<n>``: the multipart step with other part sizes and parallelism (how they were chosen);
 - ``s3-alone``: only the S3 upload of the finished file, ``PartUploads`` with the defaults: the floor
   of any step that stores every byte in S3 on this server;
 - ``s3-curl``: the same file PUT to the same S3 server by curl (``--aws-sigv4``, one request, unsigned
@@ -67,7 +70,7 @@ from zoomsymbl_sandbox.zoom import ZoomSandboxConfig, long_meeting_spec
 SANDBOX = ZoomSandboxConfig()
 MIX = MixConfig(scratch_dir=Path("."))  # the mixer's defaults: raw part size and parts in flight
 VARIANTS = {"step-8x4": (8, 4), "step-8x2": (8, 2), "step-5x4": (5, 4), "step-5x3": (5, 3), "step-5x2": (5, 2)}
-PATHS = ("curl", "fetch", "s3-alone", "s3-curl", "step-before", "step", *VARIANTS)
+PATHS = ("curl", "fetch", "s3-alone", "s3-curl", "step-before", "step", "step-multipart", *VARIANTS)
 
 
 @contextlib.asynccontextmanager
@@ -206,15 +209,25 @@ async def step_before(fetcher: Fetcher, store: ObjectStore, url: str, token: Sec
 
 
 async def step(
-    fetcher: Fetcher, store: ObjectStore, url: str, token: SecretStr, size: int, out: Path, part_mib: int, parallel: int
+    fetcher: Fetcher,
+    store: ObjectStore,
+    url: str,
+    token: SecretStr,
+    size: int,
+    out: Path,
+    part_mib: int,
+    parallel: int,
+    *,
+    streamed: bool = False,
 ) -> float:
-    """Seconds of the mixer's per-file download step: stream, scratch copy and parallel part uploads at once."""
+    """Seconds of the mixer's per-file download step: stream and scratch copy, with one streamed PUT or parts."""
     key = f"raw/bench/{uuid.uuid4().hex}.m4a"
     uploads = PartUploads(store, part_bytes=part_mib << 20, parallel=parallel)
     started = time.perf_counter()
     try:
         teed = tee_to_file(fetcher.stream("bench", url, token, size), out)
-        stored = await uploads.upload(key, teed, out, content_type="audio/mp4")
+        # With the size announced (as the mixer does for a file whose size Zoom gave), one streamed PUT.
+        stored = await uploads.upload(key, teed, out, content_type="audio/mp4", size=size if streamed else None)
     finally:
         uploads.close()
     seconds = time.perf_counter() - started
@@ -279,7 +292,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 await measure("s3-curl", asyncio.to_thread(s3_curl, infra, bucket, work / "curl.m4a"))
                 await measure("step-before", step_before(fetcher, store, url, token, size, work / "s.m4a"))
                 defaults = (MIX.part_bytes >> 20, MIX.upload_parallel)
-                await measure("step", step(fetcher, store, url, token, size, work / "s.m4a", *defaults))
+                await measure("step", step(fetcher, store, url, token, size, work / "s.m4a", *defaults, streamed=True))
+                await measure("step-multipart", step(fetcher, store, url, token, size, work / "s.m4a", *defaults))
                 for name, (part_mib, parallel) in VARIANTS.items():
                     await measure(name, step(fetcher, store, url, token, size, work / "s.m4a", part_mib, parallel))
                 log(f"download run {run + 1}: " + ", ".join(f"{p} {seconds[p][-1]:.2f}s" for p in PATHS))

@@ -182,7 +182,8 @@ def download(d: dict[str, Any]) -> list[str]:
     labels = {
         "curl": "`curl` to a file (baseline)",
         "fetch": "mixer's client (Bearer, redirects, resume, error-body check) to a file",
-        "step": "mixer's download step: client → scratch file + S3 multipart upload",
+        "step": "mixer's download step: client → scratch file + one streamed S3 PUT (size announced)",
+        "step-multipart": "the step with an S3 multipart upload (before 2026-12-04 20:00; size unannounced)",
         "s3-alone": "S3 upload alone of the finished file (our multipart client, the mixer's defaults)",
         "s3-curl": "S3 upload alone by `curl --aws-sigv4` (one PUT, no code of ours)",
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from zoomsymbl_common.media_tools import run_tool
@@ -13,6 +14,7 @@ from zoomsymbl_common.storage import meeting_key
 from zoomsymbl_mixer.analytics import SilenceLog, first_sound
 from zoomsymbl_mixer.errors import DownloadRefused, NoCredentials, TrackInvalid, UnknownTenant, ZoomErrorBody
 from zoomsymbl_mixer.ffmpeg import parse_probe, probe_args
+from zoomsymbl_mixer.upload import PartUploads
 from zoomsymbl_sandbox.zoom import LEAD_IN_S, Fault
 
 from tests.hostile_media import DEMUXERS, make_canary, write_manifest
@@ -125,6 +127,36 @@ async def test_raw_tracks_already_in_storage_are_not_downloaded_again(rig: Rig) 
     second = await rig.mixer().on_recording_completed(event)
     assert rig.downloads() == downloads
     assert second.channel_map == first.channel_map
+
+
+@pytest.mark.parametrize(("single_put_max", "streamed"), [(5 << 30, True), (0, False)], ids=["one-put", "multipart"])
+async def test_each_track_goes_to_s3_in_one_put_of_the_size_zoom_announced(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, single_put_max: int, streamed: bool
+) -> None:
+    calls: list[tuple[str, int | None]] = []
+    upload = PartUploads.upload
+
+    async def recorded(self: PartUploads, key: str, *args: Any, size: int | None = None, **kwargs: Any) -> int:
+        calls.append((key.rsplit("/", 1)[-1], size))
+        return await upload(self, key, *args, size=size, **kwargs)
+
+    monkeypatch.setattr(PartUploads, "upload", recorded)
+    streams = PartUploads._streamed
+    sent_streamed: list[int] = []
+
+    async def counted(self: PartUploads, key: str, lengths: Any, path: Path, size: int, content_type: str) -> int:
+        sent_streamed.append(size)
+        return await streams(self, key, lengths, path, size, content_type)
+
+    monkeypatch.setattr(PartUploads, "_streamed", counted)
+    event = await rig.event(TYPICAL)
+    await rig.mixer(single_put_max=single_put_max).on_recording_completed(event)
+    announced = {f"{f.file_id}.m4a": f.file_size for f in event.participant_tracks}
+    assert None not in announced.values()  # the sandbox announces every size, as Zoom does
+    assert sorted(calls) == sorted(announced.items())
+    assert sorted(sent_streamed) == (sorted(s for s in announced.values() if s is not None) if streamed else [])
+    for name, size in announced.items():
+        assert await rig.store.size(f"raw/acme/{meeting_key(TYPICAL)}/{name}") == size
 
 
 async def test_a_track_truncated_by_the_server_is_resumed(rig: Rig, tmp_path: Path) -> None:

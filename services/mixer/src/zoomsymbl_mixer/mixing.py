@@ -26,6 +26,7 @@ from zoomsymbl_common.errors import ObjectRejected, RetryableError
 from zoomsymbl_common.events import AudioMixed, RecordingCompleted, RecordingFile
 from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.assemblyai import ASSEMBLYAI_LIMITS
+from zoomsymbl_common.s3_chunked import MAX_SINGLE_PUT_BYTES
 from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_common.zoom import ZoomApiError
@@ -86,6 +87,8 @@ class MixConfig:
     # S3 parts in flight per meeting, raw tracks and the mix: 5 MiB x 2 is as fast as 8 MiB x 4 here and
     # holds a third of the memory (bench_download.py, docs/performance.md).
     upload_parallel: int = 2
+    # Raw tracks of an announced size up to this go up in one streamed PUT while they download (upload.py).
+    single_put_max: int = MAX_SINGLE_PUT_BYTES
     token_margin: timedelta = timedelta(minutes=5)
     # Tracks adding up to at most this many hours are mixed from their MP4s (ffmpeg's index: ~3-6 MiB per
     # track-hour, held through the merge); longer meetings are copied to ADTS first (flat memory, 10-17 %
@@ -266,6 +269,7 @@ class Mixer:
             concurrency=self.config.concurrency,
             part_bytes=self.config.part_bytes,
             upload_parallel=self.config.upload_parallel,
+            single_put_max=self.config.single_put_max,
             probe_timeout=self.config.probe_timeout,
             # Above max_channels the plan needs every track's talk time: measured per track while the
             # others download, not in a second pass over all tracks joined (superlinear in tracks).

@@ -24,6 +24,7 @@ from typing import BinaryIO
 from zoomsymbl_common.errors import ObjectNotFound, ObjectRejected
 from zoomsymbl_common.events import RecordingFile
 from zoomsymbl_common.media_tools import refusal, run_tool
+from zoomsymbl_common.s3_chunked import MAX_SINGLE_PUT_BYTES
 from zoomsymbl_common.storage import ObjectStore, bounded_segment, meeting_key
 
 from zoomsymbl_mixer.analytics import SilenceLog, speaker_stats
@@ -195,6 +196,7 @@ class TrackLoader:
         concurrency: int = 4,
         part_bytes: int = 5 << 20,
         upload_parallel: int = 2,
+        single_put_max: int = MAX_SINGLE_PUT_BYTES,
         probe_timeout: float = 120.0,
         talk: SilenceSettings | None = None,
         talk_timeout: float = 4 * 3600.0,
@@ -206,6 +208,8 @@ class TrackLoader:
         self.credentials = credentials
         self.part_bytes = part_bytes
         self.upload_parallel = upload_parallel
+        self.single_put_max = single_put_max
+        self.concurrency = concurrency
         self.probe_timeout = probe_timeout
         self.talk = talk
         self.talk_timeout = talk_timeout
@@ -215,7 +219,13 @@ class TrackLoader:
         self, tenant: str, meeting_uuid: str, files: Sequence[RecordingFile], scratch: Path
     ) -> list[Fetched]:
         """Every file (in input order); the first failure cancels the others."""
-        uploads = PartUploads(self.objects, part_bytes=self.part_bytes, parallel=self.upload_parallel)
+        uploads = PartUploads(
+            self.objects,
+            part_bytes=self.part_bytes,
+            parallel=self.upload_parallel,
+            single_put_max=self.single_put_max,
+            streams=self.concurrency,
+        )
         tasks = [
             asyncio.ensure_future(
                 self._load(tenant, meeting_uuid, file, scratch / f"{index:04d}.{extension(file)}", uploads)
@@ -284,7 +294,8 @@ class TrackLoader:
             try:
                 async with aclosing(tee_to_file(chunks, local)) as teed:
                     kind = "audio/mpeg" if extension(file) == "mp3" else "audio/mp4"
-                    return await uploads.upload(key, teed, local, content_type=kind)
+                    # Zoom's file_size: the fetcher yields exactly that many bytes or fails, so it can be announced.
+                    return await uploads.upload(key, teed, local, content_type=kind, size=file.file_size)
             except TokenRejected as exc:
                 log.warning("token rejected", extra={"file_id": file.file_id, "status": exc.status, "code": exc.code})
                 bearer = await self.credentials.rejected(bearer, exc.status, exc.code)
