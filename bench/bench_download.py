@@ -40,7 +40,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -52,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from common import CACHE, MIN_RUNS, ROOT, free_port, log, spread, write_result
+from common import CACHE, MIN_RUNS, ROOT, free_port, infra_pid, log, spread, write_result
 from pydantic import SecretStr
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
@@ -168,11 +167,12 @@ def s3_curl(infra: InfraSettings, bucket: str, path: Path) -> float:
 
 def s3_server_pid() -> int | None:
     """The local S3 server's PID as scripts/infra.py recorded it, when its I/O counters are readable here."""
-    run_dir = Path(os.environ.get("ZS_RUN_DIR", "").strip() or ROOT / ".cache" / "run")
+    pid = infra_pid("s3")
+    if pid is None:
+        return None
     try:
-        pid = int((run_dir / "s3.pid").read_text().split()[0])
         written_bytes(pid)
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError):
         return None
     return pid
 

@@ -46,12 +46,20 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 import uvloop
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from common import CACHE, MIN_RUNS, delete_topics, spread, write_result  # bench/ is on sys.path (the script's folder)
+from common import (  # bench/ is on sys.path (the script's folder)
+    CACHE,
+    MIN_RUNS,
+    delete_topics,
+    infra_pid,
+    spread,
+    write_result,
+)
 from mongo_pg import MONGO_SERVERS, mongo_server, result_name
 from pymongo.errors import PyMongoError
 from zoomsymbl_common.errors import ZoomsymblError
@@ -380,13 +388,24 @@ async def one_run(kind: str, index: int, args: argparse.Namespace) -> dict[str, 
     pids: list[int] = []
     async with server(kind, infra, pids) as port:
         warmup = await load(port, seconds=args.warmup, concurrency=args.concurrency, run=f"{tag}w")
-        cpu_before = process_cpu_seconds(pids[0])
+        # Every process on these 2 cores: the server, the load generator (this one), Kafka and the
+        # MongoDB-wire server (the local one only: mongo_pg's processes are not ours to name).
+        named = {"server": pids[0], "load_generator": os.getpid(), "kafka": infra_pid("kafka")}
+        named["mongo"] = infra_pid("mongo") if args.mongo == "sqlite" else None
+        processes = {name: pid for name, pid in named.items() if pid is not None}
+        cpu_before = {name: process_cpu_seconds(pid) for name, pid in processes.items()}
+        busy_before, started = machine_busy_seconds(), time.monotonic()
         result = await load(port, seconds=args.duration, concurrency=args.concurrency, run=tag)
-        # The server's own CPU per answer: what the app costs, whatever the other processes on these
-        # 2 cores (load generator, Kafka, the MongoDB-wire server) leave it.
-        result["server_cpu_us_per_request"] = round(
-            1e6 * (process_cpu_seconds(pids[0]) - cpu_before) / max(result["requests"], 1), 1
-        )
+        busy, elapsed = machine_busy_seconds() - busy_before, time.monotonic() - started
+        requests = max(result["requests"], 1)
+        # CPU per answer of each process: the server's own is what the app costs, whatever the others leave it.
+        per_request = {
+            name: round(1e6 * (process_cpu_seconds(processes[name]) - before) / requests, 1)
+            for name, before in cpu_before.items()
+        }
+        result["server_cpu_us_per_request"] = per_request["server"]
+        result["cpu_us_per_request"] = per_request
+        result["machine_busy_cores"] = round(busy / elapsed, 2)  # of psutil.cpu_count() cores
         if kind in INGEST_APPS:
             result["degraded"] = await degraded_counts(port)
     result.update({"app": kind, "run": index})
@@ -404,6 +423,12 @@ def process_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` so far (Linux ``/proc/<pid>/stat``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores of this machine spent not idle so far (``/proc/stat``)."""
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
 
 
 async def drop_databases() -> None:
@@ -476,8 +501,13 @@ def _event(i: int) -> RecordingCompleted:
 def aggregate(runs: list[dict[str, Any]], by_app: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Median and spread per metric; each throughput ratio is taken run by run against the baseline's run
     next to it (same minute, same machine load), then its median."""
-    metrics = ("throughput_rps", "p50_ms", "p99_ms", "server_cpu_us_per_request")
+    metrics = ("throughput_rps", "p50_ms", "p99_ms", "server_cpu_us_per_request", "machine_busy_cores")
     out: dict[str, Any] = {m: spread((r[m] for r in runs), 2) for m in metrics}
+    processes = sorted({name for r in runs for name in r["cpu_us_per_request"]})
+    out["cpu_us_per_request"] = {
+        name: spread((r["cpu_us_per_request"][name] for r in runs if name in r["cpu_us_per_request"]), 1)
+        for name in processes
+    }
     out["error_share"] = spread((1 - r["ok"] / max(r["requests"], 1) for r in runs), 3)
     out["errors"] = sum(r["requests"] - r["ok"] for r in runs)
     for yardstick in ("baseline", "durable", "durable-uvloop"):

@@ -105,6 +105,16 @@ def read_result(name: str) -> dict[str, Any] | None:
     return data
 
 
+def infra_pid(name: str) -> int | None:
+    """The PID ``scripts/infra.py`` recorded for local server ``name`` (kafka, mongo, s3, smtp), while it runs."""
+    run_dir = Path(os.environ.get("ZS_RUN_DIR", "").strip() or ROOT / ".cache" / "run")
+    try:
+        pid = int((run_dir / f"{name}.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if psutil.pid_exists(pid) else None
+
+
 def free_port() -> int:
     """A TCP port on loopback nobody listens on right now."""
     with socket.socket() as sock:

@@ -114,7 +114,23 @@ def ingest(b: dict[str, Any]) -> list[str]:
             rows,
         ),
         "",
+        *_ingest_machine(s, names),
     ]
+
+
+def _ingest_machine(s: dict[str, Any], names: dict[str, str]) -> list[str]:
+    """Where the machine's CPU went per webhook, process by process (results since 2026-12-04 20:30)."""
+    processes = ("server", "load_generator", "kafka", "mongo")
+    rows = [
+        [label, cell(s[app]["machine_busy_cores"])]
+        + [cell(s[app]["cpu_us_per_request"][p]) if p in s[app]["cpu_us_per_request"] else "–" for p in processes]
+        for app, label in names.items()
+        if app in s and "cpu_us_per_request" in s[app]
+    ]
+    if not rows:
+        return []
+    headers = ["server", "machine busy, cores", "server µs", "load generator µs", "Kafka µs", "MongoDB-wire server µs"]
+    return ["CPU per answered webhook, by process (all on the same cores):", "", *table(headers, rows), ""]
 
 
 def mixer(g: dict[str, Any]) -> list[str]:
