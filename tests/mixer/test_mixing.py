@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 from zoomsymbl_common.media_tools import run_tool
-from zoomsymbl_common.records import MEETINGS
+from zoomsymbl_common.records import MEETINGS, SECRETS
 from zoomsymbl_common.storage import meeting_key
 from zoomsymbl_mixer.analytics import SilenceLog, first_sound
 from zoomsymbl_mixer.errors import DownloadRefused, NoCredentials, TrackInvalid, UnknownTenant, ZoomErrorBody
@@ -235,6 +236,46 @@ async def test_an_expired_download_token_falls_back_to_oauth(rig: Rig) -> None:
     auths = {r.auth for records in rig.sandbox.stats.downloads.values() for r in records}
     assert auths == {"oauth"}
     assert rig.sandbox.stats.requests["get_recordings"] == 1
+
+
+async def test_a_download_token_the_event_announces_is_waited_for(rig: Rig) -> None:
+    """Ingest writes the token behind its answer: the mixer may get the event first, and waits for the token."""
+    event = await rig.event(TYPICAL)
+    stored = await rig.mongo.db[SECRETS].find_one_and_delete({"meeting_uuid": TYPICAL})
+    assert stored is not None and event.has_download_token
+
+    async def written_late() -> None:
+        await asyncio.sleep(0.4)
+        await rig.mongo.db[SECRETS].insert_one(stored)
+
+    late = asyncio.create_task(written_late())
+    mixed = await rig.mixer().on_recording_completed(event)
+    await late
+    assert mixed.channels == 3
+    auths = {r.auth for records in rig.sandbox.stats.downloads.values() for r in records}
+    assert auths == {"download_token"}
+    assert rig.sandbox.stats.requests["get_recordings"] == 0  # no API quota spent on new URLs
+
+
+async def test_an_announced_token_that_never_comes_leaves_oauth_after_the_wait(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    event = await rig.event(TYPICAL)
+    await rig.mongo.db[SECRETS].delete_many({"meeting_uuid": TYPICAL})
+    with caplog.at_level(logging.INFO, logger="zoomsymbl.mixer"):
+        mixed = await rig.mixer(token_wait=0.3).on_recording_completed(event)
+    assert mixed.channels == 3
+    auths = {r.auth for records in rig.sandbox.stats.downloads.values() for r in records}
+    assert auths == {"oauth"}
+    assert "announced download token not in mongodb, using oauth" in [r.getMessage() for r in caplog.records]
+
+
+async def test_an_event_without_a_token_is_not_kept_waiting(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    event = (await rig.event(TYPICAL)).model_copy(update={"has_download_token": False})
+    await rig.mongo.db[SECRETS].delete_many({"meeting_uuid": TYPICAL})
+    with caplog.at_level(logging.INFO, logger="zoomsymbl.mixer"):
+        await rig.mixer(token_wait=300).on_recording_completed(event)  # a wait would hit the test's timeout
+    assert not [r for r in caplog.records if "announced download token" in r.getMessage()]
 
 
 async def test_a_revoked_download_token_without_oauth_fails_clearly(rig: Rig) -> None:

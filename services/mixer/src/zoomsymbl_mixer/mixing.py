@@ -15,6 +15,7 @@ import logging
 import math
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from opentelemetry import trace
 from zoomsymbl_common.errors import ObjectRejected, RetryableError
-from zoomsymbl_common.events import AudioMixed, RecordingCompleted, RecordingFile
+from zoomsymbl_common.events import AudioMixed, RecordingCompleted, RecordingFile, utcnow
 from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.assemblyai import ASSEMBLYAI_LIMITS
 from zoomsymbl_common.s3_chunked import MAX_SINGLE_PUT_BYTES
@@ -60,7 +61,7 @@ from zoomsymbl_mixer.metadata import conversation_metadata, metadata_json, metad
 from zoomsymbl_mixer.phone import with_phone_user
 from zoomsymbl_mixer.settings import OutputFormatSetting
 from zoomsymbl_mixer.space import check_space, space_needed
-from zoomsymbl_mixer.state import MeetingState, MixRecord, audio_mixed
+from zoomsymbl_mixer.state import DownloadToken, MeetingState, MixRecord, audio_mixed
 from zoomsymbl_mixer.tracks import Fetched, TrackLoader, prepare, probe_file, track_hours
 from zoomsymbl_mixer.upload import PartUploads
 
@@ -90,6 +91,9 @@ class MixConfig:
     # Raw tracks of an announced size up to this go up in one streamed PUT while they download (upload.py).
     single_put_max: int = MAX_SINGLE_PUT_BYTES
     token_margin: timedelta = timedelta(minutes=5)
+    # A download token the event announces (``has_download_token``) but MongoDB does not hold yet is waited
+    # for this long: ingest writes a tenant-with-OAuth's token behind its answer, in batches.
+    token_wait: float = 5.0
     # Tracks adding up to at most this many hours are mixed from their MP4s (ffmpeg's index: ~3-6 MiB per
     # track-hour, held through the merge); longer meetings are copied to ADTS first (flat memory, 10-17 %
     # more decode CPU). 0: always copy. docs/performance.md, "Mixer, third pass".
@@ -247,7 +251,7 @@ class Mixer:
     async def _loader(
         self, event: RecordingCompleted, tenant: TenantConfig, files: Sequence[RecordingFile]
     ) -> TrackLoader:
-        token = await self.state.download_token(event.tenant, event.meeting_uuid)
+        token = await self._announced_token(event)
         hours = track_hours(files)
         copy_mp4 = hours > self.config.mp4_direct_track_hours
         log.info(
@@ -277,6 +281,33 @@ class Mixer:
             talk_timeout=self.config.ffmpeg_timeout,
             copy_mp4=copy_mp4,
         )
+
+    async def _announced_token(self, event: RecordingCompleted) -> DownloadToken | None:
+        """The webhook's download token; one the event announces but MongoDB does not hold yet is waited for.
+
+        Ingest writes the token of a tenant with OAuth credentials behind its answer, a batch every few
+        milliseconds, so the event can reach the mixer first. Without the token the mixer would spend the
+        account's API quota on new download URLs, and a meeting whose files only the webhook's URLs reach
+        would fail. The wait ends at ``token_wait`` seconds, or at once when the token has expired.
+        """
+        token = await self.state.download_token(event.tenant, event.meeting_uuid)
+        if token is not None or not event.has_download_token:
+            return token
+        started = time.monotonic()
+        delay = 0.05
+        while (left := self.config.token_wait - (time.monotonic() - started)) > 0:
+            expires = event.download_token_expires_at
+            if expires is not None and expires <= utcnow():
+                break
+            await asyncio.sleep(min(delay, left))
+            delay = min(delay * 2, 1.0)
+            token = await self.state.download_token(event.tenant, event.meeting_uuid)
+            if token is not None:
+                waited = round(time.monotonic() - started, 3)
+                log.info("announced download token arrived", extra=_fields(event, waited_s=waited))
+                return token
+        log.warning("announced download token not in mongodb, using oauth", extra=_fields(event))
+        return None
 
     async def _load(
         self, event: RecordingCompleted, loader: TrackLoader, choices: Sequence[Selection], scratch: Path

@@ -72,6 +72,15 @@ class Settings(ServiceSettings):
     token_expiry_margin_seconds: float = Field(
         300.0, ge=0, description="A download token this close to its expiry is not used."
     )
+    download_token_wait_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description=(
+            "How long a download token the event announces, but MongoDB does not hold yet, is waited for before"
+            " the tenant's OAuth token is used (ingest writes it behind its answer)."
+        ),
+    )
     s3_timeout_seconds: float = Field(
         900.0, gt=0, description="S3 read timeout; completing a multi-GiB multipart upload can take minutes."
     )
