@@ -18,6 +18,8 @@ Each run, in turn and alternating (``--runs`` ≥ 3):
 - ``step-<MiB>x<n>``: the multipart step with other part sizes and parallelism (how they were chosen);
 - ``s3-alone``: only the S3 upload of the finished file, ``PartUploads`` with the defaults: the floor
   of any step that stores every byte in S3 on this server;
+- ``s3-alone-put``: the mixer's upload of a finished file as it sends the mix now (``PartUploads.upload_file``:
+  one streamed, chunk-signed PUT up to 5 GiB);
 - ``s3-curl``: the same file PUT to the same S3 server by curl (``--aws-sigv4``, one request, unsigned
   payload): the server's own speed for the bytes, without any of our client code (is it the client or
   the server that bounds ``s3-alone``?).
@@ -69,7 +71,7 @@ from zoomsymbl_sandbox.zoom import ZoomSandboxConfig, long_meeting_spec
 SANDBOX = ZoomSandboxConfig()
 MIX = MixConfig(scratch_dir=Path("."))  # the mixer's defaults: raw part size and parts in flight
 VARIANTS = {"step-8x4": (8, 4), "step-8x2": (8, 2), "step-5x4": (5, 4), "step-5x3": (5, 3), "step-5x2": (5, 2)}
-PATHS = ("curl", "fetch", "s3-alone", "s3-curl", "step-before", "step", "step-multipart", *VARIANTS)
+PATHS = ("curl", "fetch", "s3-alone", "s3-alone-put", "s3-curl", "step-before", "step", "step-multipart", *VARIANTS)
 
 
 @contextlib.asynccontextmanager
@@ -260,6 +262,21 @@ async def s3_alone(store: ObjectStore, path: Path, size: int) -> float:
     return seconds
 
 
+async def s3_alone_put(store: ObjectStore, path: Path, size: int) -> float:
+    """Seconds of the upload of a finished file as the mixer sends its mix: one streamed PUT."""
+    key = f"raw/bench/{uuid.uuid4().hex}.m4a"
+    uploads = PartUploads(store, part_bytes=MIX.part_bytes, parallel=MIX.upload_parallel)
+    started = time.perf_counter()
+    try:
+        stored = await uploads.upload_file(key, path, content_type="audio/mp4")
+    finally:
+        uploads.close()
+    seconds = time.perf_counter() - started
+    assert stored == size
+    await store.remove(key)
+    return seconds
+
+
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-download-", dir=CACHE if CACHE.is_dir() else None))
     bucket = f"bench-download-{uuid.uuid4().hex[:8]}"
@@ -289,6 +306,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 await measure("curl", asyncio.to_thread(curl, url, token, work / "curl.m4a"))
                 await measure("fetch", fetch(fetcher, url, token, size, work / "fetch.m4a"))
                 await measure("s3-alone", s3_alone(store, work / "curl.m4a", size))
+                await measure("s3-alone-put", s3_alone_put(store, work / "curl.m4a", size))
                 await measure("s3-curl", asyncio.to_thread(s3_curl, infra, bucket, work / "curl.m4a"))
                 await measure("step-before", step_before(fetcher, store, url, token, size, work / "s.m4a"))
                 defaults = (MIX.part_bytes >> 20, MIX.upload_parallel)

@@ -201,6 +201,7 @@ def download(d: dict[str, Any]) -> list[str]:
         "step": "mixer's download step: client → scratch file + one streamed S3 PUT (size announced)",
         "step-multipart": "the step with an S3 multipart upload (before 2026-12-04 20:00; size unannounced)",
         "s3-alone": "S3 upload alone of the finished file (our multipart client, the mixer's defaults)",
+        "s3-alone-put": "S3 upload alone of the finished file in one streamed PUT (how the mix goes up)",
         "s3-curl": "S3 upload alone by `curl --aws-sigv4` (one PUT, no code of ours)",
     }
     labels = {p: label for p, label in labels.items() if p in d["paths"]}  # s3-curl since 2026-12-04

@@ -131,7 +131,7 @@ async def test_raw_tracks_already_in_storage_are_not_downloaded_again(rig: Rig) 
 
 
 @pytest.mark.parametrize(("single_put_max", "streamed"), [(5 << 30, True), (0, False)], ids=["one-put", "multipart"])
-async def test_each_track_goes_to_s3_in_one_put_of_the_size_zoom_announced(
+async def test_each_track_and_the_mix_go_to_s3_in_one_put_of_a_size_known_beforehand(
     rig: Rig, monkeypatch: pytest.MonkeyPatch, single_put_max: int, streamed: bool
 ) -> None:
     calls: list[tuple[str, int | None]] = []
@@ -144,18 +144,23 @@ async def test_each_track_goes_to_s3_in_one_put_of_the_size_zoom_announced(
     monkeypatch.setattr(PartUploads, "upload", recorded)
     streams = PartUploads._streamed
     sent_streamed: list[int] = []
+    mixes_streamed: list[str] = []
 
     async def counted(self: PartUploads, key: str, lengths: Any, path: Path, size: int, content_type: str) -> int:
-        sent_streamed.append(size)
+        if key.startswith("raw/"):
+            sent_streamed.append(size)
+        else:
+            mixes_streamed.append(key)
         return await streams(self, key, lengths, path, size, content_type)
 
     monkeypatch.setattr(PartUploads, "_streamed", counted)
     event = await rig.event(TYPICAL)
-    await rig.mixer(single_put_max=single_put_max).on_recording_completed(event)
+    mixed = await rig.mixer(single_put_max=single_put_max).on_recording_completed(event)
     announced = {f"{f.file_id}.m4a": f.file_size for f in event.participant_tracks}
     assert None not in announced.values()  # the sandbox announces every size, as Zoom does
     assert sorted(calls) == sorted(announced.items())
     assert sorted(sent_streamed) == (sorted(s for s in announced.values() if s is not None) if streamed else [])
+    assert mixes_streamed == ([mixed.object_key] if streamed else [])  # the mix the same way
     for name, size in announced.items():
         assert await rig.store.size(f"raw/acme/{meeting_key(TYPICAL)}/{name}") == size
 

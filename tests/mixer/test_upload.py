@@ -65,13 +65,13 @@ async def test_a_broken_download_leaves_no_object(store: ObjectStore, tmp_path: 
         await store.size("raw/t/b.m4a")
 
 
-@pytest.mark.parametrize("size", [PART * 2 + 7, PART, 999])
-async def test_a_finished_file_goes_up_in_parts_with_its_content_type(
-    store: ObjectStore, tmp_path: Path, size: int
+@pytest.mark.parametrize(("size", "single_put_max"), [(PART * 2 + 7, 0), (PART, 0), (999, 0), (PART * 2 + 7, 5 << 30)])
+async def test_a_finished_file_goes_up_with_its_content_type(
+    store: ObjectStore, tmp_path: Path, size: int, single_put_max: int
 ) -> None:
     data = os.urandom(size)
     (tmp_path / "mix.flac").write_bytes(data)
-    uploads = PartUploads(store, part_bytes=PART, parallel=2)
+    uploads = PartUploads(store, part_bytes=PART, parallel=2, single_put_max=single_put_max)
     try:
         sent = await uploads.upload_file("mixed/t/m.flac", tmp_path / "mix.flac", content_type="audio/flac")
     finally:
@@ -80,6 +80,8 @@ async def test_a_finished_file_goes_up_in_parts_with_its_content_type(
     assert await stored(store, "mixed/t/m.flac") == data
     stat = await store._call(store.client.stat_object, store.bucket, "mixed/t/m.flac")
     assert stat.content_type == "audio/flac"
+    one_put = single_put_max >= size or size < PART  # below one part it was always a single PUT
+    assert ((stat.etag or "") == hashlib.md5(data).hexdigest()) == one_put  # noqa: S324 (S3's ETag)
 
 
 # ------------------------------------------------------------------ one streamed PUT (a size known beforehand)

@@ -73,7 +73,7 @@ def mix_config(settings: Settings) -> MixConfig:
         concurrency=settings.download_concurrency,
         part_bytes=settings.raw_part_bytes,
         upload_parallel=settings.upload_parallel,
-        single_put_max=settings.raw_single_put_max_bytes,
+        single_put_max=settings.single_put_max_bytes,
         mp4_direct_track_hours=settings.mp4_direct_track_hours,
         token_margin=timedelta(seconds=settings.token_expiry_margin_seconds),
         token_wait=settings.download_token_wait_seconds,

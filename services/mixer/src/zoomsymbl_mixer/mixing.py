@@ -88,7 +88,7 @@ class MixConfig:
     # S3 parts in flight per meeting, raw tracks and the mix: 5 MiB x 2 is as fast as 8 MiB x 4 here and
     # holds a third of the memory (bench_download.py, docs/performance.md).
     upload_parallel: int = 2
-    # Raw tracks of an announced size up to this go up in one streamed PUT while they download (upload.py).
+    # Raw tracks of an announced size, and the mix, up to this go up in one streamed PUT (upload.py).
     single_put_max: int = MAX_SINGLE_PUT_BYTES
     token_margin: timedelta = timedelta(minutes=5)
     # A download token the event announces (``has_download_token``) but MongoDB does not hold yet is waited
@@ -207,7 +207,12 @@ class Mixer:
             merged = await self._merge(plan, scratch)
         with tracer.start_as_current_span("mixer.upload"):
             key = f"mixed/{event.tenant}/{meeting_key(event.meeting_uuid)}.{EXTENSIONS[merged.format]}"
-            uploads = PartUploads(self.objects, part_bytes=self.config.part_bytes, parallel=self.config.upload_parallel)
+            uploads = PartUploads(
+                self.objects,
+                part_bytes=self.config.part_bytes,
+                parallel=self.config.upload_parallel,
+                single_put_max=self.config.single_put_max,
+            )
             try:
                 size = await uploads.upload_file(key, merged.path, content_type=CONTENT_TYPES[merged.format])
             except ObjectRejected as exc:

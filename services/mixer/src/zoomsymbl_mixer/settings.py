@@ -49,14 +49,14 @@ class Settings(ServiceSettings):
     download_chunk_bytes: int = Field(1 << 20, ge=1 << 12, description="Read size of a download.")
     raw_part_bytes: int = Field(5 << 20, ge=5 << 20, description="S3 multipart part size of raw tracks and of the mix.")
     upload_parallel: int = Field(2, ge=1, le=16, description="S3 parts in flight per meeting (raw tracks and the mix).")
-    raw_single_put_max_bytes: int = Field(
+    single_put_max_bytes: int = Field(
         5 << 30,
         ge=0,
         le=5 << 30,
         description=(
-            "A raw track whose size Zoom announced, up to this many bytes, goes to S3 in one streamed PUT (SigV4"
-            " chunk-signed) while it downloads: the server writes it once, where a multipart upload costs some"
-            " servers a second copy at completion. 0: multipart always (an S3 server without aws-chunked support)."
+            "A raw track whose size Zoom announced, and the mix, up to this many bytes, go to S3 in one streamed PUT"
+            " (SigV4 chunk-signed; a track while it downloads): the server writes them once, where a multipart upload"
+            " costs some servers a second copy at completion. 0: multipart always (an S3 server without aws-chunked)."
         ),
     )
     mp4_direct_track_hours: float = Field(

@@ -119,15 +119,19 @@ class PartUploads:
         return await self._upload(key, lengths(), path, content_type)
 
     async def upload_file(self, key: str, path: Path, *, content_type: str) -> int:
-        """Upload the finished file ``path`` as ``key``, ``parallel`` parts at a time; its size.
+        """Upload the finished file ``path`` as ``key``; its size.
 
-        ``minio``'s ``fput_object`` holds its three parallel parts and the one it is reading (four
-        8 MiB parts, ~40 MiB of RSS measured for the mix of 8 h): this holds ``parallel`` parts.
+        Up to ``single_put_max`` in one streamed PUT (one MiB in memory; the server writes it once),
+        larger ones ``parallel`` parts at a time. ``minio``'s ``fput_object`` holds its three parallel
+        parts and the one it is reading (four 8 MiB parts, ~40 MiB of RSS measured for the mix of 8 h).
         """
+        size = (await asyncio.to_thread(path.stat)).st_size
 
         async def whole() -> AsyncIterator[int]:
-            yield (await asyncio.to_thread(path.stat)).st_size
+            yield size
 
+        if size <= self.single_put_max:
+            return await self._streamed(key, whole(), path, size, content_type)
         return await self._upload(key, whole(), path, content_type)
 
     async def _upload(self, key: str, lengths: AsyncIterator[int], path: Path, content_type: str) -> int:
