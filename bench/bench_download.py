@@ -246,29 +246,17 @@ async def _sized(size: int) -> AsyncIterator[bytes]:
         left -= 1 << 20
 
 
-async def s3_alone(store: ObjectStore, path: Path, size: int) -> float:
-    """Seconds of the S3 upload alone of a finished file, with the mixer's part size and parallelism."""
-    key = f"raw/bench/{uuid.uuid4().hex}.m4a"
-    uploads = PartUploads(store, part_bytes=MIX.part_bytes, parallel=MIX.upload_parallel)
-
-    started = time.perf_counter()
-    try:
-        stored = await uploads.upload(key, _sized(size), path, content_type="audio/mp4")
-    finally:
-        uploads.close()
-    seconds = time.perf_counter() - started
-    assert stored == size
-    await store.remove(key)
-    return seconds
-
-
-async def s3_alone_put(store: ObjectStore, path: Path, size: int) -> float:
-    """Seconds of the upload of a finished file as the mixer sends its mix: one streamed PUT."""
+async def s3_alone(store: ObjectStore, path: Path, size: int, *, one_put: bool = False) -> float:
+    """Seconds of the S3 upload alone of a finished file: in parts (the mixer's part size and parallelism), or
+    with ``one_put`` as the mixer sends its mix (``upload_file``: one streamed PUT)."""
     key = f"raw/bench/{uuid.uuid4().hex}.m4a"
     uploads = PartUploads(store, part_bytes=MIX.part_bytes, parallel=MIX.upload_parallel)
     started = time.perf_counter()
     try:
-        stored = await uploads.upload_file(key, path, content_type="audio/mp4")
+        if one_put:
+            stored = await uploads.upload_file(key, path, content_type="audio/mp4")
+        else:
+            stored = await uploads.upload(key, _sized(size), path, content_type="audio/mp4")
     finally:
         uploads.close()
     seconds = time.perf_counter() - started
@@ -306,7 +294,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 await measure("curl", asyncio.to_thread(curl, url, token, work / "curl.m4a"))
                 await measure("fetch", fetch(fetcher, url, token, size, work / "fetch.m4a"))
                 await measure("s3-alone", s3_alone(store, work / "curl.m4a", size))
-                await measure("s3-alone-put", s3_alone_put(store, work / "curl.m4a", size))
+                await measure("s3-alone-put", s3_alone(store, work / "curl.m4a", size, one_put=True))
                 await measure("s3-curl", asyncio.to_thread(s3_curl, infra, bucket, work / "curl.m4a"))
                 await measure("step-before", step_before(fetcher, store, url, token, size, work / "s.m4a"))
                 defaults = (MIX.part_bytes >> 20, MIX.upload_parallel)
