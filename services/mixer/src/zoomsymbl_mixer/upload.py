@@ -148,13 +148,15 @@ class PartUploads:
                     parts.append(await self._part(key, upload_id, path, sent, self.part_bytes, number))
                     sent += self.part_bytes
             if upload_id is None:  # smaller than one part: one PUT
-                await self._call(self.objects.client.fput_object, self.objects.bucket, key, str(path), content_type)
+                client, bucket = self.objects.client, self.objects.bucket
+                await self._call(key, client.fput_object, bucket, key, str(path), content_type)
                 return written
             if written > sent:
                 number += 1
                 parts.append(await self._part(key, upload_id, path, sent, written - sent, number))
             done = list(await asyncio.gather(*parts))
-            await self._call(self.objects.client._complete_multipart_upload, self.objects.bucket, key, upload_id, done)
+            client, bucket = self.objects.client, self.objects.bucket
+            await self._call(key, client._complete_multipart_upload, bucket, key, upload_id, done)
             return written
         except BaseException:
             for task in parts:
@@ -172,7 +174,7 @@ class PartUploads:
         from the scratch file, the rest as it arrives, so the download never starts over for it.
         """
         progress = _Progress()
-        sending = self._call_in(self._streams, self._put_streamed, key, path, size, content_type, progress)
+        sending = self._call_in(self._streams, key, self._put_streamed, key, path, size, content_type, progress)
         put = asyncio.ensure_future(sending)
         written = 0
         try:
@@ -241,7 +243,7 @@ class PartUploads:
     async def _start(self, key: str, content_type: str) -> str:
         client = self.objects.client
         return await self._call(
-            client._create_multipart_upload, self.objects.bucket, key, {"Content-Type": content_type}
+            key, client._create_multipart_upload, self.objects.bucket, key, {"Content-Type": content_type}
         )
 
     async def _part(
@@ -260,7 +262,7 @@ class PartUploads:
 
         async def run() -> Part:
             try:
-                return await self._call(send)
+                return await self._call(key, send)
             finally:
                 self._slots.release()
 
@@ -269,17 +271,17 @@ class PartUploads:
     async def _abort(self, key: str, upload_id: str) -> None:
         # Best effort: an abandoned upload costs storage, never correctness.
         with contextlib.suppress(StorageUnavailable, S3Error):
-            await self._call(self.objects.client._abort_multipart_upload, self.objects.bucket, key, upload_id)
+            await self._call(key, self.objects.client._abort_multipart_upload, self.objects.bucket, key, upload_id)
 
-    async def _call(self, fn: Callable[..., T], *args: object) -> T:
-        """``fn`` in this pool, with minio's and urllib3's errors translated as ``ObjectStore`` does."""
-        return await self._call_in(self._pool, fn, *args)
+    async def _call(self, key: str, fn: Callable[..., T], *args: object) -> T:
+        """``fn`` in this pool; minio's and urllib3's errors about ``key`` translated as ``ObjectStore`` does."""
+        return await self._call_in(self._pool, key, fn, *args)
 
-    async def _call_in(self, pool: Executor, fn: Callable[..., T], *args: object) -> T:
+    async def _call_in(self, pool: Executor, key: str, fn: Callable[..., T], *args: object) -> T:
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
         except S3Error as exc:
-            translated = translate_s3_error(exc, self.objects.bucket, str(args[1]) if len(args) > 1 else "?")
+            translated = translate_s3_error(exc, self.objects.bucket, key)
             if translated is None:
                 raise
             raise translated from exc
