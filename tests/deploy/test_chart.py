@@ -456,6 +456,38 @@ def test_smtp_ca_bundle_is_mounted_where_the_notifier_reads_it(defaults: Rendere
     assert volume["secret"]["items"] == [{"key": "bundle.pem", "path": "ca.crt"}]
 
 
+@pytest.mark.parametrize("source", ["secret", "configMap"])
+def test_s3_ca_bundle_is_mounted_in_every_service_where_it_reads_it(defaults: Rendered, source: str) -> None:
+    assert defaults.container_env("mixer")["ZOOMSYMBL_S3_CA_FILE"] == ""
+    name = "secretName" if source == "secret" else "configMapName"
+    sets = EVERY_SERVICE | {"s3.secure": "true", f"s3.ca.{name}": "corp-ca", "s3.ca.key": "bundle.pem"}
+    rendered = render(sets=sets)
+    for service in SERVICES:  # every service validates ZOOMSYMBL_S3_CA_FILE at start-up, so each needs the file
+        path = rendered.container_env(service)["ZOOMSYMBL_S3_CA_FILE"]
+        spec = rendered.one("Deployment", service)["spec"]["template"]["spec"]
+        mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "s3-ca")
+        volume = next(v for v in spec["volumes"] if v["name"] == "s3-ca")
+        assert path == f"{mount['mountPath']}/ca.crt", service
+        assert mount["readOnly"] is True
+        reference = volume[source]
+        assert reference.get("secretName", reference.get("name")) == "corp-ca"
+        assert reference["items"] == [{"key": "bundle.pem", "path": "ca.crt"}]
+
+
+@pytest.mark.parametrize(
+    ("sets", "complaint"),
+    [
+        ({"s3.ca.secretName": "corp-ca"}, "s3.secure is false"),
+        ({"s3.secure": "true", "s3.ca.secretName": "a", "s3.ca.configMapName": "b"}, "not both"),
+        ({"s3.secure": "true", "s3.ca.secretName": "Not_A_Name"}, "/s3/ca/secretName"),
+    ],
+)
+def test_contradictory_s3_ca_values_are_refused(sets: dict[str, str], complaint: str) -> None:
+    proc = run_helm(template_args(sets=sets), check=False)
+    assert proc.returncode != 0, f"{sets} was accepted"
+    assert complaint in proc.stderr
+
+
 def test_ingress_exposes_only_the_webhook_paths(production: Rendered) -> None:
     (ingress,) = production.of_kind("Ingress")
     (rule,) = ingress["spec"]["rules"]

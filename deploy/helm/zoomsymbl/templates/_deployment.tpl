@@ -110,6 +110,9 @@ spec:
             {{- . | nindent 12 }}
             {{- end }}
             {{- end }}
+            {{- with include "zoomsymbl.s3CaMounts" $root | trim }}
+            {{- . | nindent 12 }}
+            {{- end }}
             {{- if include "zoomsymbl.scratchSetting" $c }}
             - name: scratch
               mountPath: {{ $svc.scratch.mountPath }}
@@ -140,6 +143,9 @@ spec:
         {{- with include "zoomsymbl.kafkaSecurityVolumes" $root | trim }}
         {{- . | nindent 8 }}
         {{- end }}
+        {{- end }}
+        {{- with include "zoomsymbl.s3CaVolumes" $root | trim }}
+        {{- . | nindent 8 }}
         {{- end }}
         {{- if include "zoomsymbl.scratchSetting" $c }}
         {{- include "zoomsymbl.scratchVolume" . | nindent 8 }}

@@ -17,8 +17,8 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed, UnsupportedSaslMechanismError
 from faststream.security import BaseSecurity, SASLScram256, SASLScram512
 
-from zoomsymbl_common.errors import ConfigError, KafkaUnavailable
-from zoomsymbl_common.settings import InfraSettings, env_name
+from zoomsymbl_common.errors import KafkaUnavailable
+from zoomsymbl_common.settings import InfraSettings, env_name, file_setting_error
 
 
 class KafkaSecurityRefused(KafkaUnavailable):
@@ -47,7 +47,7 @@ def ssl_context(infra: InfraSettings) -> ssl.SSLContext | None:
     try:
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
     except (OSError, ssl.SSLError) as exc:
-        raise _file_error({"kafka_ssl_ca_file": infra.kafka_ssl_ca_file}, exc) from None
+        raise file_setting_error({"kafka_ssl_ca_file": infra.kafka_ssl_ca_file}, exc) from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = infra.kafka_ssl_check_hostname
     if infra.kafka_ssl_cert_file:
@@ -55,7 +55,7 @@ def ssl_context(infra: InfraSettings) -> ssl.SSLContext | None:
             context.load_cert_chain(infra.kafka_ssl_cert_file, infra.kafka_ssl_key_file or None)
         except (OSError, ssl.SSLError) as exc:
             files = {"kafka_ssl_cert_file": infra.kafka_ssl_cert_file, "kafka_ssl_key_file": infra.kafka_ssl_key_file}
-            raise _file_error(files, exc) from None
+            raise file_setting_error(files, exc) from None
     return context
 
 
@@ -86,14 +86,6 @@ def broker_security(infra: InfraSettings) -> BaseSecurity | None:
     return scram(
         infra.kafka_sasl_username, infra.kafka_sasl_password.get_secret_value(), ssl_context=context, use_ssl=True
     )
-
-
-def _file_error(files: dict[str, str], exc: OSError) -> ConfigError:
-    # Name the variables and the paths; an ssl error's text says what is wrong with a file, never its content.
-    names = tuple(env_name(InfraSettings, field) for field in files)
-    shown = ", ".join(f"{env_name(InfraSettings, field)}={path!r}" for field, path in files.items())
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    return ConfigError(f"cannot use {shown}: {reason}", variables=names)
 
 
 async def check_connection(infra: InfraSettings, *, timeout: float = 5.0) -> None:

@@ -8,6 +8,7 @@ embeds :class:`InfraSettings` (prefix ``ZOOMSYMBL_``) for the servers all servic
 from __future__ import annotations
 
 import functools
+import ssl
 from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -50,6 +51,7 @@ class InfraSettings(BaseSettings):
     s3_access_key: SecretStr = Field(SecretStr("zoomsymbl"), description="S3 access key.")
     s3_secret_key: SecretStr = Field(SecretStr("zoomsymbl-local-secret"), description="S3 secret key.")
     s3_secure: bool = Field(False, description="Use HTTPS for S3.")
+    s3_ca_file: str = Field("", description="PEM file of the CAs trusted for S3 over HTTPS; empty = system CAs.")
     s3_region: str = Field("us-east-1", description="S3 region.")
     s3_bucket: str = Field("zoomsymbl", description="Bucket for raw tracks and mixed files.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
@@ -68,14 +70,27 @@ class InfraSettings(BaseSettings):
         return text
 
     def model_post_init(self, context: Any, /) -> None:
-        """Hand every password to the log redactor as soon as it is read, then check the Kafka security set."""
+        """Hand every password to the log redactor as soon as it is read, then check the TLS and Kafka security sets."""
         register_uri_password(self.mongo_uri.get_secret_value())
         register_secret(self.s3_secret_key.get_secret_value())
         register_secret(self.kafka_sasl_password.get_secret_value())
+        self._check_s3_ca_file()
         problems = kafka_security_problems(self)
         if problems:
             names = tuple(sorted({name for _, names in problems for name in names}))
             raise ConfigError("invalid Kafka security settings: " + "; ".join(m for m, _ in problems), variables=names)
+
+    def _check_s3_ca_file(self) -> None:
+        """A CA file needs HTTPS and must load: checked at start-up, not at the first S3 call."""
+        if not self.s3_ca_file:
+            return
+        ca, secure = env_name(type(self), "s3_ca_file"), env_name(type(self), "s3_secure")
+        if not self.s3_secure:
+            raise ConfigError(f"{ca} set but {secure}=false uses no TLS (set it to true)", variables=(ca, secure))
+        try:
+            ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.s3_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise file_setting_error({"s3_ca_file": self.s3_ca_file}, exc) from None
 
 
 def kafka_security_problems(infra: InfraSettings) -> list[tuple[str, tuple[str, ...]]]:
@@ -114,6 +129,15 @@ def kafka_security_problems(infra: InfraSettings) -> list[tuple[str, tuple[str, 
         pair = (name("kafka_ssl_cert_file"), name("kafka_ssl_key_file"))
         problems.append((f"mutual TLS needs both {pair[0]} and {pair[1]}", pair))
     return problems
+
+
+def file_setting_error(files: dict[str, str], exc: OSError) -> ConfigError:
+    """The error of a file setting that cannot be used: the variables and paths, never the file's content."""
+    # An ssl error's text says what is wrong with a file, never what it holds.
+    names = tuple(env_name(InfraSettings, field) for field in files)
+    shown = ", ".join(f"{env_name(InfraSettings, field)}={path!r}" for field, path in files.items())
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return ConfigError(f"cannot use {shown}: {reason}", variables=names)
 
 
 def _is_set(value: str | SecretStr) -> bool:

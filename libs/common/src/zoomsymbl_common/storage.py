@@ -12,6 +12,7 @@ import base64
 import functools
 import hashlib
 import io
+import ssl
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -22,7 +23,7 @@ from minio import Minio
 from minio.error import S3Error, ServerError
 
 from zoomsymbl_common.errors import ObjectNotFound, ObjectRejected, StorageUnavailable, ZoomsymblError
-from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.settings import InfraSettings, file_setting_error
 
 MIN_PART_SIZE: Final = 5 * 1024 * 1024
 DEFAULT_PART_SIZE: Final = 8 * 1024 * 1024
@@ -128,6 +129,22 @@ class _QueueReader(io.RawIOBase):
         return chunk
 
 
+def tls_context(infra: InfraSettings) -> ssl.SSLContext | None:
+    """The TLS context of S3 over HTTPS (None without ``s3_secure``); an unusable CA file raises :class:`ConfigError`.
+
+    The server's certificate and host name are always verified: against ``ZOOMSYMBL_S3_CA_FILE`` alone
+    when it is set (a private CA, e.g. an in-cluster MinIO or Ceph), else against the system CAs.
+    """
+    if not infra.s3_secure:
+        return None
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=infra.s3_ca_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise file_setting_error({"s3_ca_file": infra.s3_ca_file}, exc) from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
 class ObjectStore:
     """Streaming put/get, stat, delete and presigned GET on one bucket."""
 
@@ -136,6 +153,7 @@ class ObjectStore:
             timeout=urllib3.Timeout(connect=min(timeout, 5.0), read=timeout),
             retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
             maxsize=16,
+            ssl_context=tls_context(infra),
         )
         self.client = Minio(
             infra.s3_endpoint,
