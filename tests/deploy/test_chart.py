@@ -456,22 +456,29 @@ def test_smtp_ca_bundle_is_mounted_where_the_notifier_reads_it(defaults: Rendere
     assert volume["secret"]["items"] == [{"key": "bundle.pem", "path": "ca.crt"}]
 
 
+@pytest.mark.parametrize("store", ["s3", "mongo"])
 @pytest.mark.parametrize("source", ["secret", "configMap"])
-def test_s3_ca_bundle_is_mounted_in_every_service_where_it_reads_it(defaults: Rendered, source: str) -> None:
-    assert defaults.container_env("mixer")["ZOOMSYMBL_S3_CA_FILE"] == ""
+def test_ca_bundles_are_mounted_in_every_service_where_it_reads_them(
+    defaults: Rendered, store: str, source: str
+) -> None:
+    variable = f"ZOOMSYMBL_{store.upper()}_CA_FILE"
+    assert defaults.container_env("mixer")[variable] == ""
     name = "secretName" if source == "secret" else "configMapName"
-    sets = EVERY_SERVICE | {"s3.secure": "true", f"s3.ca.{name}": "corp-ca", "s3.ca.key": "bundle.pem"}
+    sets = EVERY_SERVICE | {"s3.secure": "true", f"{store}.ca.{name}": "corp-ca", f"{store}.ca.key": "bundle.pem"}
     rendered = render(sets=sets)
-    for service in SERVICES:  # every service validates ZOOMSYMBL_S3_CA_FILE at start-up, so each needs the file
-        path = rendered.container_env(service)["ZOOMSYMBL_S3_CA_FILE"]
+    for service in SERVICES:  # every service checks both CA files at start-up, so each needs the file
+        path = rendered.container_env(service)[variable]
         spec = rendered.one("Deployment", service)["spec"]["template"]["spec"]
-        mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "s3-ca")
-        volume = next(v for v in spec["volumes"] if v["name"] == "s3-ca")
+        mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == f"{store}-ca")
+        volume = next(v for v in spec["volumes"] if v["name"] == f"{store}-ca")
         assert path == f"{mount['mountPath']}/ca.crt", service
         assert mount["readOnly"] is True
         reference = volume[source]
         assert reference.get("secretName", reference.get("name")) == "corp-ca"
         assert reference["items"] == [{"key": "bundle.pem", "path": "ca.crt"}]
+        other = "mongo" if store == "s3" else "s3"
+        assert rendered.container_env(service)[f"ZOOMSYMBL_{other.upper()}_CA_FILE"] == ""
+        assert all(v["name"] != f"{other}-ca" for v in spec["volumes"])
 
 
 @pytest.mark.parametrize(
@@ -479,10 +486,12 @@ def test_s3_ca_bundle_is_mounted_in_every_service_where_it_reads_it(defaults: Re
     [
         ({"s3.ca.secretName": "corp-ca"}, "s3.secure is false"),
         ({"s3.secure": "true", "s3.ca.secretName": "a", "s3.ca.configMapName": "b"}, "not both"),
+        ({"mongo.ca.secretName": "a", "mongo.ca.configMapName": "b"}, "mongo.ca: set secretName or configMapName"),
         ({"s3.secure": "true", "s3.ca.secretName": "Not_A_Name"}, "/s3/ca/secretName"),
+        ({"mongo.ca.configMapName": "Not_A_Name"}, "/mongo/ca/configMapName"),
     ],
 )
-def test_contradictory_s3_ca_values_are_refused(sets: dict[str, str], complaint: str) -> None:
+def test_contradictory_ca_values_are_refused(sets: dict[str, str], complaint: str) -> None:
     proc = run_helm(template_args(sets=sets), check=False)
     assert proc.returncode != 0, f"{sets} was accepted"
     assert complaint in proc.stderr

@@ -11,9 +11,10 @@ data:
   ZOOMSYMBL_KAFKA_REQUEST_TIMEOUT_MS: {{ include "zoomsymbl.envValue" .Values.kafka.requestTimeoutMs | quote }}
   ZOOMSYMBL_MONGO_DATABASE: {{ .Values.mongo.database | quote }}
   ZOOMSYMBL_MONGO_TIMEOUT_MS: {{ include "zoomsymbl.envValue" .Values.mongo.timeoutMs | quote }}
+  ZOOMSYMBL_MONGO_CA_FILE: {{ include "zoomsymbl.caFile" (dict "root" . "store" "mongo") | quote }}
   ZOOMSYMBL_S3_ENDPOINT: {{ .Values.s3.endpoint | quote }}
   ZOOMSYMBL_S3_SECURE: {{ .Values.s3.secure | toString | quote }}
-  ZOOMSYMBL_S3_CA_FILE: {{ include "zoomsymbl.s3CaFile" . | quote }}
+  ZOOMSYMBL_S3_CA_FILE: {{ include "zoomsymbl.caFile" (dict "root" . "store" "s3") | quote }}
   ZOOMSYMBL_S3_REGION: {{ .Values.s3.region | quote }}
   ZOOMSYMBL_S3_BUCKET: {{ .Values.s3.bucket | quote }}
   ZOOMSYMBL_LOG_LEVEL: {{ .Values.logLevel | quote }}

@@ -110,7 +110,7 @@ spec:
             {{- . | nindent 12 }}
             {{- end }}
             {{- end }}
-            {{- with include "zoomsymbl.s3CaMounts" $root | trim }}
+            {{- with include "zoomsymbl.caMounts" $root | trim }}
             {{- . | nindent 12 }}
             {{- end }}
             {{- if include "zoomsymbl.scratchSetting" $c }}
@@ -144,7 +144,7 @@ spec:
         {{- . | nindent 8 }}
         {{- end }}
         {{- end }}
-        {{- with include "zoomsymbl.s3CaVolumes" $root | trim }}
+        {{- with include "zoomsymbl.caVolumes" $root | trim }}
         {{- . | nindent 8 }}
         {{- end }}
         {{- if include "zoomsymbl.scratchSetting" $c }}

@@ -17,13 +17,15 @@ from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     AutoReconnect,
+    ConfigurationError,
     ConnectionFailure,
     NetworkTimeout,
     OperationFailure,
     ServerSelectionTimeoutError,
 )
 
-from zoomsymbl_common.errors import MongoUnavailable
+from zoomsymbl_common.errors import ConfigError, MongoUnavailable
+from zoomsymbl_common.logs import redact
 from zoomsymbl_common.records.names import (
     CONSUMER_ATTEMPTS,
     CONVERSATIONS,
@@ -36,7 +38,7 @@ from zoomsymbl_common.records.names import (
     RECEIPTS,
     SECRETS,
 )
-from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.settings import InfraSettings, env_name
 
 Document = dict[str, Any]
 log = logging.getLogger("zoomsymbl.mongo")
@@ -138,14 +140,24 @@ class Mongo:
 def make_mongo(infra: InfraSettings, database: str | None = None) -> Mongo:
     """A client that fails within ``mongo_timeout_ms`` instead of hanging when the server is down."""
     timeout = infra.mongo_timeout_ms
-    client: AsyncMongoClient[Document] = AsyncMongoClient(
-        infra.mongo_uri.get_secret_value(),
-        serverSelectionTimeoutMS=timeout,
-        connectTimeoutMS=timeout,
-        socketTimeoutMS=max(timeout, 10_000),
-        tz_aware=True,
-        appname="zoomsymbl",
-    )
+    # A private CA (ZOOMSYMBL_MONGO_CA_FILE) implies TLS; the server's certificate and host are always verified.
+    tls: dict[str, Any] = {"tlsCAFile": infra.mongo_ca_file} if infra.mongo_ca_file else {}
+    try:
+        client: AsyncMongoClient[Document] = AsyncMongoClient(
+            infra.mongo_uri.get_secret_value(),
+            serverSelectionTimeoutMS=timeout,
+            connectTimeoutMS=timeout,
+            socketTimeoutMS=max(timeout, 10_000),
+            tz_aware=True,
+            appname="zoomsymbl",
+            **tls,
+        )
+    except ConfigurationError as exc:
+        # E.g. tls=false in the URI beside a CA file, or a URI pymongo cannot parse; its password is redacted.
+        names = tuple(env_name(InfraSettings, f) for f in ("mongo_uri", *(["mongo_ca_file"] if tls else [])))
+        raise ConfigError(
+            f"invalid MongoDB settings ({', '.join(names)}): {redact(str(exc))}", variables=names
+        ) from None
     return Mongo(client=client, db=client[database or infra.mongo_database])
 
 

@@ -47,6 +47,9 @@ class InfraSettings(BaseSettings):
     )
     mongo_database: str = Field("zoomsymbl", description="MongoDB database name.")
     mongo_timeout_ms: int = Field(2000, ge=100, description="Server selection and socket timeout in milliseconds.")
+    mongo_ca_file: str = Field(
+        "", description="PEM file of the CAs trusted for MongoDB over TLS (implies TLS); empty = system CAs."
+    )
     s3_endpoint: str = Field("127.0.0.1:7070", description="S3 endpoint host:port (no scheme).")
     s3_access_key: SecretStr = Field(SecretStr("zoomsymbl"), description="S3 access key.")
     s3_secret_key: SecretStr = Field(SecretStr("zoomsymbl-local-secret"), description="S3 secret key.")
@@ -74,23 +77,25 @@ class InfraSettings(BaseSettings):
         register_uri_password(self.mongo_uri.get_secret_value())
         register_secret(self.s3_secret_key.get_secret_value())
         register_secret(self.kafka_sasl_password.get_secret_value())
-        self._check_s3_ca_file()
+        self._check_ca_files()
         problems = kafka_security_problems(self)
         if problems:
             names = tuple(sorted({name for _, names in problems for name in names}))
             raise ConfigError("invalid Kafka security settings: " + "; ".join(m for m, _ in problems), variables=names)
 
-    def _check_s3_ca_file(self) -> None:
-        """A CA file needs HTTPS and must load: checked at start-up, not at the first S3 call."""
-        if not self.s3_ca_file:
-            return
-        ca, secure = env_name(type(self), "s3_ca_file"), env_name(type(self), "s3_secure")
-        if not self.s3_secure:
+    def _check_ca_files(self) -> None:
+        """A CA file must load, and S3's needs HTTPS: checked at start-up, not at the first call."""
+        if self.s3_ca_file and not self.s3_secure:
+            ca, secure = env_name(type(self), "s3_ca_file"), env_name(type(self), "s3_secure")
             raise ConfigError(f"{ca} set but {secure}=false uses no TLS (set it to true)", variables=(ca, secure))
-        try:
-            ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.s3_ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise file_setting_error({"s3_ca_file": self.s3_ca_file}, exc) from None
+        for field in ("s3_ca_file", "mongo_ca_file"):
+            path = getattr(self, field)
+            if not path:
+                continue
+            try:
+                ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=path)
+            except (OSError, ssl.SSLError) as exc:
+                raise file_setting_error({field: path}, exc) from None
 
 
 def kafka_security_problems(infra: InfraSettings) -> list[tuple[str, tuple[str, ...]]]:
