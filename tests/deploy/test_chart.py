@@ -555,6 +555,33 @@ def test_network_policies_admit_webhooks_only_to_the_webhook_services(production
         assert policy["spec"]["egress"][0]["ports"][0] == {"port": 53, "protocol": "UDP"}
 
 
+def test_services_with_their_own_egress_rules_get_those_instead_of_the_shared_ones(
+    production_every_service: Rendered,
+) -> None:
+    """The production example keeps web and the transcriber inside the cluster; a map entry replaces `rules`."""
+    policies = {component_of(m): m for m in production_every_service.of_kind("NetworkPolicy") if component_of(m)}
+
+    def reaches_internet(service: str) -> bool:
+        return any("ipBlock" in peer for rule in policies[service]["spec"]["egress"] for peer in rule.get("to", []))
+
+    assert {s for s in SERVICES if not reaches_internet(s)} == {"web", "transcriber"}
+    web_ports = [[p["port"] for p in rule["ports"]] for rule in policies["web"]["spec"]["egress"]]
+    assert web_ports == [[53, 53], [27017], [443, 9000], [4318]]  # DNS, MongoDB, MinIO, OTLP: no Kafka either
+    only_dns = render(sets={"networkPolicy.enabled": "true", "networkPolicy.egress.restrict": "true"})
+    shared = {"networkPolicy.egress.rules[0].ports[0].port": "9092"}
+    alone = render(
+        sets={"networkPolicy.enabled": "true", "networkPolicy.egress.restrict": "true", **shared}
+        | {"networkPolicy.egress.components.web[0].ports[0].port": "27017"}
+    )
+    for rendered, service, expected in (
+        (only_dns, "mixer", [[53, 53]]),
+        (alone, "mixer", [[53, 53], [9092]]),
+        (alone, "web", [[53, 53], [27017]]),
+    ):
+        (policy,) = [m for m in rendered.of_kind("NetworkPolicy") if component_of(m) == service]
+        assert [[p["port"] for p in rule["ports"]] for rule in policy["spec"]["egress"]] == expected, service
+
+
 def test_service_monitor_scrapes_metrics_of_every_service(production_every_service: Rendered) -> None:
     production = production_every_service
     (monitor,) = production.of_kind("ServiceMonitor")
