@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 from pathlib import Path
@@ -481,6 +482,18 @@ def test_ca_bundles_are_mounted_in_every_service_where_it_reads_them(
         assert all(v["name"] != f"{other}-ca" for v in spec["volumes"])
 
 
+def test_otlp_ca_bundle_is_named_in_the_sdks_variable_only_when_set(defaults: Rendered) -> None:
+    sdk_env = importlib.import_module("opentelemetry.sdk.environment_variables")
+    assert sdk_env.OTEL_EXPORTER_OTLP_CERTIFICATE == "OTEL_EXPORTER_OTLP_CERTIFICATE"
+    assert "OTEL_EXPORTER_OTLP_CERTIFICATE" not in defaults.container_env("mixer")
+    sets = {"otel.endpoint": "https://tempo.monitoring:4318", "otel.ca.secretName": "tempo-ca"}
+    rendered = render(sets=EVERY_SERVICE | sets)
+    for service in SERVICES:
+        spec = rendered.one("Deployment", service)["spec"]["template"]["spec"]
+        mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "otel-ca")
+        assert rendered.container_env(service)["OTEL_EXPORTER_OTLP_CERTIFICATE"] == f"{mount['mountPath']}/ca.crt"
+
+
 @pytest.mark.parametrize(
     ("sets", "complaint"),
     [
@@ -489,6 +502,8 @@ def test_ca_bundles_are_mounted_in_every_service_where_it_reads_them(
         ({"mongo.ca.secretName": "a", "mongo.ca.configMapName": "b"}, "mongo.ca: set secretName or configMapName"),
         ({"s3.secure": "true", "s3.ca.secretName": "Not_A_Name"}, "/s3/ca/secretName"),
         ({"mongo.ca.configMapName": "Not_A_Name"}, "/mongo/ca/configMapName"),
+        ({"otel.endpoint": "http://tempo:4318", "otel.ca.secretName": "tempo-ca"}, "not an https:// URL"),
+        ({"otel.ca.secretName": "tempo-ca"}, "not an https:// URL"),
     ],
 )
 def test_contradictory_ca_values_are_refused(sets: dict[str, str], complaint: str) -> None:

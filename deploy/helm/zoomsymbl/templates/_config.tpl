@@ -22,6 +22,10 @@ data:
   {{- with .Values.otel.endpoint }}
   OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
   {{- end }}
+  {{- /* Only when set: no empty path for the SDK to interpret (the system CAs are its default). */}}
+  {{- with include "zoomsymbl.caFile" (dict "root" . "store" "otel") }}
+  OTEL_EXPORTER_OTLP_CERTIFICATE: {{ . | quote }}
+  {{- end }}
 {{- end }}
 
 {{/* The tenant secrets each component uses; every other secret field is blanked in its copy of the file. */}}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
@@ -27,7 +28,7 @@ def setup_tracing(service_name: str, exporter: SpanExporter | None = None) -> Ca
     if exporter is None and os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        exporter = OTLPSpanExporter()
+        exporter = OTLPSpanExporter(session=otlp_session())
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
@@ -37,6 +38,26 @@ def setup_tracing(service_name: str, exporter: SpanExporter | None = None) -> Ca
         provider.shutdown()
 
     return shutdown
+
+
+def otlp_session() -> Any:
+    """The exporter's ``requests`` session: its CA bundle (the SDK's ``OTEL_EXPORTER_OTLP_CERTIFICATE``) holds.
+
+    ``requests`` replaces a session's bundle on every request by ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``
+    when either is set (psf/requests#3829), so a private CA for the OTLP endpoint (chart: ``otel.ca``) would be
+    ignored and every export refused on hosts that set them. Without a configured bundle the environment's
+    still applies, as ``requests`` does it; proxies from the environment apply either way.
+    """
+    import requests
+
+    class PinnedBundleSession(requests.Session):
+        def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+            merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if verify is None and self.verify is not True:
+                merged["verify"] = self.verify
+            return merged
+
+    return PinnedBundleSession()
 
 
 def current_trace_id() -> str | None:
