@@ -23,6 +23,7 @@ from zoomsymbl_common.mongo import make_mongo
 from zoomsymbl_common.settings import InfraSettings
 
 from scripts import secure_kafka
+from tests.support.readiness import readyz
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 PASSWORD = "mongo-pass-0f3c9d"  # a test value that must never show
@@ -108,11 +109,18 @@ async def test_a_server_certificate_the_trusted_ca_did_not_sign_is_refused(
     try:
         with pytest.raises(MongoUnavailable) as refused:
             await mongo.ping()
+        status, body = await readyz("mongo", mongo.ping)  # what the operator sees
     finally:
         await mongo.close()
     assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value.__cause__)
     assert PASSWORD not in str(refused.value) + str(refused.value.__cause__)
     assert proxy.handshakes == 0
+    assert status == 503
+    assert body["checks"]["mongo"] == (
+        "unavailable: MongoUnavailable (TLS: the server's certificate was refused: "
+        "unable to get local issuer certificate; check ZOOMSYMBL_MONGO_CA_FILE)"
+    )
+    assert PASSWORD not in str(body)
 
 
 def test_tls_switched_off_beside_a_ca_file_or_an_unusable_ca_file_stops_the_start(

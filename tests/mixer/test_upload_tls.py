@@ -26,6 +26,7 @@ from zoomsymbl_common.storage import ObjectStore
 from scripts import infra as infra_script
 from scripts import secure_kafka
 from tests.mixer.test_upload import PART, chunks, stored, streamed
+from tests.support.readiness import readyz
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 START_TIMEOUT_S = 30.0
@@ -127,6 +128,13 @@ async def test_a_server_whose_certificate_the_trusted_cas_did_not_sign_is_refuse
         await store.ping()
     assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value)
     assert secret not in str(refused.value)
+    # The operator sees why in /readyz, and which variable names the trusted CAs.
+    status, body = await readyz("s3", store.ping)
+    assert status == 503
+    assert body["checks"]["s3"] == (
+        "unavailable: StorageUnavailable (TLS: the server's certificate was refused: "
+        "unable to get local issuer certificate; check ZOOMSYMBL_S3_CA_FILE)"
+    )
     system_cas = _settings(infra, tls_s3, tls_s3.ca_file).model_copy(update={"s3_ca_file": ""})
     with pytest.raises(StorageUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
         await ObjectStore(system_cas).ping()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -25,6 +27,13 @@ READINESS_CHECKS = web.AppKey("readiness_checks", dict[str, Check])
 SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)
 METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 UNKNOWN = "unknown"
+# The variable naming the CAs a check's connection trusts, said when the server's certificate was refused (Kafka
+# explains its own refusals at start-up: kafka_security.check_connection).
+CA_VARIABLES = {"s3": "ZOOMSYMBL_S3_CA_FILE", "mongo": "ZOOMSYMBL_MONGO_CA_FILE"}
+# OpenSSL's marker of a refused certificate, in the texts of clients (pymongo) that keep no ssl exception as a cause.
+_VERIFY_TEXT = re.compile(
+    r"CERTIFICATE_VERIFY_FAILED\] certificate verify failed(?:: ([^()'\"\]\n]{1,200}?))?\s*\(_ssl"
+)
 
 
 @dataclass(frozen=True)
@@ -96,11 +105,45 @@ async def _readyz(request: web.Request) -> web.Response:
             # The operator has to fix the configuration: say what is wrong (these messages carry no secret).
             results[name] = f"unavailable: {exc}"
         except (TimeoutError, ZoomsymblError, OSError) as exc:
-            results[name] = f"unavailable: {type(exc).__name__}"
+            results[name] = f"unavailable: {type(exc).__name__}{_tls_hint(name, exc)}"
     ready = all(value == "ok" for value in results.values())
     return web.json_response(
         {"status": "ready" if ready else "not ready", "checks": results}, status=200 if ready else 503
     )
+
+
+def _tls_hint(check: str, exc: BaseException) -> str:
+    """A fixed text when the failure was a refused server certificate, else "".
+
+    Only OpenSSL's verification message (e.g. "unable to get local issuer certificate", "Hostname
+    mismatch, certificate is not valid for 'host'") is repeated: it names no credential. Everything
+    else of the error stays in the service's log, as before.
+    """
+    chain = _chain(exc)
+    verify = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
+    if verify is not None:
+        detail = str(verify.verify_message or "certificate verify failed")
+    else:
+        # Clients that keep only the text (pymongo's server selection error): OpenSSL's words in it.
+        found = next((m for e in chain if (m := _VERIFY_TEXT.search(str(e)))), None)
+        if found is None:
+            return ""
+        detail = found.group(1) or "certificate verify failed"
+    variable = CA_VARIABLES.get(check)
+    return f" (TLS: the server's certificate was refused: {detail[:200]}{f'; check {variable}' if variable else ''})"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc``, its causes and contexts, and urllib3's ``reason`` (where a MaxRetryError keeps its cause)."""
+    found: list[BaseException] = []
+    pending: list[object] = [exc]
+    while pending and len(found) < 20:
+        current = pending.pop(0)
+        if not isinstance(current, BaseException) or any(current is e for e in found):
+            continue
+        found.append(current)
+        pending.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
+    return found
 
 
 async def _metrics(request: web.Request) -> web.Response:
