@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +21,8 @@ from zoomsymbl_common.errors import ConfigError, MongoUnavailable
 from zoomsymbl_common.mongo import make_mongo
 from zoomsymbl_common.settings import InfraSettings
 
-from scripts import secure_kafka
 from tests.support.readiness import readyz
+from tests.support.tls import TlsMaterial, make_tls_material
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 PASSWORD = "mongo-pass-0f3c9d"  # a test value that must never show
@@ -39,22 +38,17 @@ class TlsProxy:
 
 
 @pytest.fixture(scope="module")
-def tls_material(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("mongo-tls")
-    for name in ("ca", "other-ca"):
-        secure_kafka.make_ca(folder, name)
-    secure_kafka.make_leaf(folder, "server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
-    return folder
+def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
+    return make_tls_material(tmp_path_factory.mktemp("mongo-tls"))
 
 
 @pytest.fixture
-async def proxy(tls_material: Path, infra: InfraSettings) -> AsyncIterator[TlsProxy]:
+async def proxy(tls_material: TlsMaterial, infra: InfraSettings) -> AsyncIterator[TlsProxy]:
     """TLS on a free port, forwarded to the local MongoDB-wire server."""
     upstream = urlsplit(infra.mongo_uri.get_secret_value())
     host, port = upstream.hostname or "127.0.0.1", upstream.port or 27017
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tls_material / "server.pem", tls_material / "server.key")
-    state = TlsProxy(0, tls_material / "ca.pem", tls_material / "other-ca.pem")
+    context = tls_material.server_context()
+    state = TlsProxy(0, tls_material.ca_file, tls_material.other_ca_file)
 
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, OSError):
@@ -124,11 +118,11 @@ async def test_a_server_certificate_the_trusted_ca_did_not_sign_is_refused(
 
 
 def test_tls_switched_off_beside_a_ca_file_or_an_unusable_ca_file_stops_the_start(
-    infra: InfraSettings, tls_material: Path, tmp_path: Path
+    infra: InfraSettings, tls_material: TlsMaterial, tmp_path: Path
 ) -> None:
     uri = f"mongodb://zoomsymbl:{PASSWORD}@127.0.0.1:1/?tls=false"
     with pytest.raises(ConfigError) as contradicting:
-        make_mongo(_settings(infra, uri, tls_material / "ca.pem"))
+        make_mongo(_settings(infra, uri, tls_material.ca_file))
     assert contradicting.value.variables == ("ZOOMSYMBL_MONGO_URI", "ZOOMSYMBL_MONGO_CA_FILE")
     assert "tls" in str(contradicting.value).lower()
     assert PASSWORD not in str(contradicting.value)

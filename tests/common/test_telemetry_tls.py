@@ -9,7 +9,6 @@ openssl as the secured Kafka's is): the SDK we ship honours that variable, and r
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from zoomsymbl_common.telemetry import otlp_session
 
-from scripts import secure_kafka
+from tests.support.tls import TlsMaterial, make_tls_material
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -31,21 +30,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 @dataclass
 class Receiver:
     endpoint: str
-    folder: Path
+    tls: TlsMaterial
     bodies: list[bytes] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
-def tls_material(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("otlp-tls")
-    for name in ("ca", "other-ca"):
-        secure_kafka.make_ca(folder, name)
-    secure_kafka.make_leaf(folder, "server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
-    return folder
+def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
+    return make_tls_material(tmp_path_factory.mktemp("otlp-tls"))
 
 
 @pytest.fixture
-async def receiver(tls_material: Path) -> AsyncIterator[Receiver]:
+async def receiver(tls_material: TlsMaterial) -> AsyncIterator[Receiver]:
     """``POST /v1/traces`` over HTTPS, keeping every body."""
     bodies: list[bytes] = []
 
@@ -57,9 +52,7 @@ async def receiver(tls_material: Path) -> AsyncIterator[Receiver]:
     app.router.add_post("/v1/traces", traces)
     runner = web.AppRunner(app)
     await runner.setup()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tls_material / "server.pem", tls_material / "server.key")
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls_material.server_context())
     await site.start()
     port = runner.addresses[0][1]
     try:
@@ -104,7 +97,7 @@ async def export(
 async def test_spans_reach_an_https_endpoint_checked_against_the_private_ca(
     receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ca, other = receiver.folder / "ca.pem", receiver.folder / "other-ca.pem"
+    ca, other = receiver.tls.ca_file, receiver.tls.other_ca_file
     result = await export(receiver, monkeypatch, "mixer.merge-over-tls", ca_file=ca, env_bundle=other)
     assert result is SpanExportResult.SUCCESS
     assert len(receiver.bodies) == 1
@@ -114,7 +107,7 @@ async def test_spans_reach_an_https_endpoint_checked_against_the_private_ca(
 async def test_an_endpoint_certificate_another_ca_signed_gets_no_span(
     receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ca, other = receiver.folder / "ca.pem", receiver.folder / "other-ca.pem"
+    ca, other = receiver.tls.ca_file, receiver.tls.other_ca_file
     result = await export(receiver, monkeypatch, "never-sent", ca_file=other, env_bundle=ca)
     assert result is SpanExportResult.FAILURE
     assert receiver.bodies == []
@@ -123,6 +116,6 @@ async def test_an_endpoint_certificate_another_ca_signed_gets_no_span(
 async def test_without_an_otlp_bundle_the_environments_still_applies(
     receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ca = receiver.folder / "ca.pem"
+    ca = receiver.tls.ca_file
     assert await export(receiver, monkeypatch, "env-bundle", ca_file=None, env_bundle=ca) is SpanExportResult.SUCCESS
     assert len(receiver.bodies) == 1

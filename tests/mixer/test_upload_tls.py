@@ -2,7 +2,7 @@
 
 The server is the project's own versitygw binary (``make infra-up`` builds it), started here by PID with
 ``--cert``/``--key`` on a free port and a data folder of its own; the CA and the server certificate
-(127.0.0.1, localhost) are made with openssl as the secured Kafka's are (scripts/secure_kafka.py).
+(127.0.0.1, localhost) are made with openssl (tests/support/tls.py).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 
 from scripts import infra as infra_script
-from scripts import secure_kafka
 from tests.mixer.test_upload import PART, chunks, stored, streamed
 from tests.support.readiness import readyz
+from tests.support.tls import make_tls_material
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 START_TIMEOUT_S = 30.0
@@ -63,10 +63,7 @@ def _wait_for_tls(port: int, ca_file: Path, process: subprocess.Popen[bytes], lo
 @pytest.fixture(scope="module")
 def tls_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsS3]:
     """A TLS-only versitygw with the local server's credentials, stopped by its PID afterwards."""
-    folder = tmp_path_factory.mktemp("s3-tls")
-    for name in ("ca", "other-ca"):
-        secure_kafka.make_ca(folder, name)
-    secure_kafka.make_leaf(folder, "server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    tls = make_tls_material(folder := tmp_path_factory.mktemp("s3-tls"))
     for sub in ("buckets", "meta"):
         (folder / sub).mkdir()
     cfg = infra_script.load_config(os.environ)
@@ -79,15 +76,15 @@ def tls_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsS3]:
     env = {"PATH": os.environ.get("PATH", ""), "ROOT_ACCESS_KEY_ID": access, "ROOT_SECRET_ACCESS_KEY": secret}
     log = folder / "versitygw.log"
     command = [
-        str(binary), "--port", f"127.0.0.1:{port}", "--cert", str(folder / "server.pem"),
-        "--key", str(folder / "server.key"), "--quiet", "posix", "--sidecar", str(folder / "meta"),
+        str(binary), "--port", f"127.0.0.1:{port}", "--cert", str(tls.cert_file),
+        "--key", str(tls.key_file), "--quiet", "posix", "--sidecar", str(folder / "meta"),
         str(folder / "buckets"),
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_for_tls(port, folder / "ca.pem", process, log)
-        yield TlsS3(f"127.0.0.1:{port}", folder / "ca.pem", folder / "other-ca.pem")
+        _wait_for_tls(port, tls.ca_file, process, log)
+        yield TlsS3(f"127.0.0.1:{port}", tls.ca_file, tls.other_ca_file)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
