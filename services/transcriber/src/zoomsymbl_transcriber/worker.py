@@ -3,8 +3,10 @@
 The work order is the submitter's ``JobSubmitted(provider="whisper")``; the job itself is the
 ``transcriptions`` document the submitter wrote. Every step is idempotent: a finished job is only
 reported again; a job another worker holds is retried after its lease; a crash mid-way leaves a lease
-that expires, and the redelivered work order takes the job over. The result is reported as
-``JobStatusReported(via="worker")`` — the notifier confirms it, exactly like a provider's callback.
+that expires, and the redelivered work order takes the job over. A run that fails here for any other
+reason than the audio (an S3 or MongoDB outage, a bug) leaves its lease behind too: the retry of the
+same worker takes it again at once. The result is reported as ``JobStatusReported(via="worker")`` —
+the notifier confirms it, exactly like a provider's callback.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -70,6 +72,8 @@ class Worker:
     lease_seconds: float
     model_name: str
     clock: Clock = utcnow
+    # The jobs this worker is transcribing right now: only these of its own leases are not up for taking.
+    _running: set[str] = field(default_factory=set, init=False, repr=False)
 
     @property
     def _jobs(self) -> AsyncCollection[Document]:
@@ -89,13 +93,28 @@ class Worker:
         if job.status in ("completed", "failed"):
             await self._report(event, job.status)
             return
-        if not await self._claim(event.job_id):
-            raise RetryableError(f"transcription {event.job_id!r} is held by another worker", retry_after=30.0)
-        await self._run(event, job)
+        if event.job_id in self._running:
+            raise RetryableError(f"transcription {event.job_id!r} is already being transcribed here", retry_after=30.0)
+        self._running.add(event.job_id)  # before the first await: a second delivery meanwhile sees it
+        try:
+            if not await self._claim(event.job_id):
+                raise self._held(job)
+            await self._run(event, job)
+        finally:
+            self._running.discard(event.job_id)
 
     async def _claim(self, job_id: str) -> bool:
+        """Take the job: new, abandoned (lease run out), or left behind by a failed run of this very worker.
+
+        A live lease of ours while no run of ours is in flight (``_running``) is what a run that raised
+        leaves behind (S3 or MongoDB down, a bug; a write to release it could fail the same way). The
+        owner is unique per process, so taking it back never runs the job twice; another worker's live
+        lease is still respected.
+        """
         now = self.clock()
-        free = {"$or": [{"status": "scheduled"}, {"status": "in_progress", "lease_until": {"$lt": now}}]}
+        mine = {"status": "in_progress", "owner": self.owner}
+        abandoned = {"status": "in_progress", "lease_until": {"$lt": now}}
+        free = {"$or": [{"status": "scheduled"}, abandoned, mine]}
         update = {
             "$set": {
                 "status": "in_progress",
@@ -105,7 +124,16 @@ class Worker:
             }
         }
         result = await guarded(self._jobs.update_one({"_id": job_id, **free}, update))
-        return result.modified_count == 1
+        # Matched, not modified: taking our own lease back within the same clock tick changes no field.
+        return result.matched_count == 1
+
+    def _held(self, job: Transcription) -> RetryableError:
+        """Why the job cannot be taken: who holds it, until when (as read before the claim)."""
+        holder = f" ({job.owner!r}, lease until {job.lease_until.isoformat()})" if job.owner and job.lease_until else ""
+        left = (job.lease_until - self.clock()).total_seconds() if job.lease_until else 0.0
+        return RetryableError(
+            f"transcription {job.id!r} is held by another worker{holder}", retry_after=max(left, 30.0)
+        )
 
     async def _run(self, event: JobSubmitted, job: Transcription) -> None:
         job_id, channels = event.job_id, job.channels
