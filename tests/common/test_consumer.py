@@ -5,12 +5,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 from prometheus_client import CollectorRegistry
 from zoomsymbl_common.attempts import AttemptKey, AttemptStore, MemoryAttempts
-from zoomsymbl_common.errors import MongoUnavailable, PoisonInputError, RateLimitedError, RetryableError
+from zoomsymbl_common.errors import (
+    KafkaUnavailable,
+    MongoUnavailable,
+    PoisonInputError,
+    RateLimitedError,
+    RetryableError,
+)
 from zoomsymbl_common.events import DeadLetter, Event, RecordingCompleted
 from zoomsymbl_common.kafka import Consumer, ConsumerMetrics, RetryPolicy, topic_name
 from zoomsymbl_common.logs import register_secret
@@ -194,3 +202,81 @@ async def test_the_reason_after_restarts_names_the_last_error_noted(rig: Rig) ->
 async def test_without_a_shared_store_each_restart_starts_counting_again(rig: Rig) -> None:
     runs = [await _killed_during_the_handler(rig.consumer()) for _ in range(POLICY.max_attempts + 2)]
     assert runs == [1] * 5 and rig.letters == []  # the in-memory default: what a persistent store fixes
+
+
+class HookBroke(RuntimeError):
+    """A bug in a service's give-up hook."""
+
+
+async def test_a_give_up_hook_that_raises_still_dead_letters_the_message_and_consume_returns(rig: Rig) -> None:
+    register_secret("hook-secret-0042")
+    calls: list[str] = []
+
+    async def broken_hook(event: Event | None, stage: str, reason: str) -> None:
+        calls.append(reason)
+        raise HookBroke("marking failed with hook-secret-0042 at https://mongo.example/db?password=x")
+
+    consumer = rig.consumer()
+    handler, _ = failing(PoisonInputError("not audio", stage="verify"))
+    await consumer.consume(TOPIC, BODY, RecordingCompleted, handler, broken_hook)  # returns: the offset is committed
+    assert calls == ["not audio"], "the hook ran once"
+    [letter] = rig.letters
+    assert (
+        letter.reason
+        == "not audio; the give-up hook failed: HookBroke: marking failed with [redacted] at https://mongo.example/…"
+    )
+    assert (letter.error_type, letter.event_id) == ("PoisonInputError", EVENT.event_id)
+    assert dead_letters(consumer, "PoisonInputError") == 1
+
+
+async def test_an_outage_in_the_give_up_hook_is_not_dead_lettered_but_backed_off_and_raised(rig: Rig) -> None:
+    # Hooks announce the failure before the dead letter: the message must come again, not after at once.
+    pauses: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    async def hook(event: Event | None, stage: str, reason: str) -> None:
+        await rig.on_give_up(event, stage, reason)
+        raise KafkaUnavailable("publish not acknowledged")
+
+    consumer = Consumer(rig.broker, INFRA, "svc", POLICY, sleep=sleep)
+    handler, _ = failing(PoisonInputError("not audio", stage="verify"))
+    with pytest.raises(KafkaUnavailable):  # the offset is not committed
+        await consumer.consume(TOPIC, BODY, RecordingCompleted, handler, hook)
+    assert (rig.given_up, rig.letters) == ([("verify", "not audio")], [])
+    assert len(pauses) == 1, "one backoff before the redelivery"
+
+
+def _publish_failing(broker: KafkaBroker, monkeypatch: pytest.MonkeyPatch, failures: int) -> None:
+    """Kafka refuses the next ``failures`` publishes of ``broker`` (as during an outage), then takes them."""
+    publish = broker.publish
+    left = [failures]
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        if left[0] > 0:
+            left[0] -= 1
+            raise KafkaConnectionError("kafka down")
+        return await publish(*args, **kwargs)
+
+    monkeypatch.setattr(broker, "publish", flaky)
+
+
+async def test_an_outage_while_dead_lettering_is_waited_out_without_running_the_hook_again(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _publish_failing(rig.broker, monkeypatch, 2)
+    handler, calls = failing(PoisonInputError("not audio", stage="verify"))
+    await rig.consumer().consume(TOPIC, BODY, RecordingCompleted, handler, rig.on_give_up)
+    assert calls == [1] and rig.given_up == [("verify", "not audio")]
+    assert [letter.reason for letter in rig.letters] == ["not audio"]
+
+
+async def test_a_dead_letter_outage_longer_than_the_wait_leaves_consume_so_the_offset_is_not_committed(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _publish_failing(rig.broker, monkeypatch, 1)
+    consumer = Consumer(rig.broker, INFRA, "svc", RetryPolicy(max_outage_wait=0.0), sleep=_no_sleep)
+    with pytest.raises(KafkaUnavailable):
+        await consumer.consume(TOPIC, b"{not json", RecordingCompleted, failing()[0], rig.on_give_up)
+    assert rig.letters == []

@@ -5,8 +5,10 @@ go to ``<topic>.dlq`` at once; retryable errors and exceptions no zoomsymbl code
 retried with backoff and dead-lettered after the attempt budget; 429s and outages of our own
 servers (Kafka, MongoDB, S3) wait without spending it. Attempts are counted before they run (in
 MongoDB where a service gives a store), so a message that kills its consumer is dead-lettered too.
-A failure to dead-letter propagates, so the offset is not committed. Dead letters are counted by
-the class of their reason. ``zoomsymbl_common.kafka`` re-exports these names.
+A give-up hook that fails does not stop the dead letter (its reason says so), unless the failure
+is an outage of our servers. An outage while dead-lettering is waited out like any other; past
+that wait it propagates, so the offset is not committed. Dead letters are counted by the class of
+their reason. ``zoomsymbl_common.kafka`` re-exports these names.
 """
 
 from __future__ import annotations
@@ -116,9 +118,11 @@ class Consumer:
     Every exception a handler raises has an outcome: poison is dead-lettered at once; retryable
     failures and exceptions no zoomsymbl code anticipated (a ``KeyError``, a ``TypeError``: a bug)
     are retried within ``policy.max_attempts`` and then dead-lettered with the reason; 429s and
-    outages of our own servers wait without spending attempts. Only a failure to dead-letter (and
-    cancellation) leaves :meth:`consume`, so the offset is not committed. ``attempts`` counts each
-    message's attempts (:class:`~zoomsymbl_common.attempts.MongoAttempts` survives restarts).
+    outages of our own servers wait without spending attempts. A give-up hook that fails is logged
+    and named in the dead letter's reason. Only an outage during the hook, a failure to dead-letter
+    that outlasts the outage wait, and cancellation leave :meth:`consume`, so the offset is not
+    committed. ``attempts`` counts each message's attempts
+    (:class:`~zoomsymbl_common.attempts.MongoAttempts` survives restarts).
     """
 
     broker: KafkaBroker
@@ -210,15 +214,33 @@ class Consumer:
             reason = f"gave up after {delivery.waited:.0f} s of infrastructure outage: {exc}"
             await self._give_up(delivery, event, reason, type(exc).__name__, attempt)
             return False
+        await self._pause(delivery, exc, event.event_id)
+        return True
+
+    async def _pause(self, delivery: _Delivery, exc: InfrastructureUnavailable, event_id: str | None) -> None:
+        """One backoff of the outage wait of ``delivery`` (counted towards ``policy.max_outage_wait``)."""
         delivery.waits += 1
         delay = self.policy.delay(min(delivery.waits, 20))
         log.warning(
             "infrastructure unavailable, waiting",
-            extra={"error": str(exc), "waited": round(delivery.waited, 1), "delay": delay, "event_id": event.event_id},
+            extra={"error": str(exc), "waited": round(delivery.waited, 1), "delay": delay, "event_id": event_id},
         )
         delivery.waited += delay
         await self.sleep(delay)
-        return True
+
+    async def _dead_letter(self, delivery: _Delivery, letter: DeadLetter) -> None:
+        """Publish ``letter``, waiting out a Kafka outage while the outage budget lasts (then it propagates).
+
+        Waited out here because a redelivery would come back at once and run the give-up hook again.
+        """
+        while True:
+            try:
+                await dead_letter(self.broker, self.infra, letter)
+                return
+            except InfrastructureUnavailable as exc:
+                if delivery.waited >= self.policy.max_outage_wait:
+                    raise
+                await self._pause(delivery, exc, letter.event_id)
 
     async def _bookkeep(self, operation: Callable[[AttemptKey], Awaitable[None]], delivery: _Delivery) -> None:
         """Counting must not fail a message: a count left behind expires (``ATTEMPT_TTL_SECONDS``)."""
@@ -238,8 +260,9 @@ class Consumer:
         attempts: int,
         stage: str = "retry",
     ) -> None:
-        if delivery.on_give_up is not None:
-            await delivery.on_give_up(event, stage, reason)
+        """Run the give-up hook, then dead-letter the message (acknowledged, or raises: offset not committed)."""
+        event_id = event.event_id if event else None
+        reason = await self._run_hook(delivery, event, stage, reason)
         letter = DeadLetter(
             source_topic=delivery.topic,
             service=self.service,
@@ -247,11 +270,31 @@ class Consumer:
             error_type=error_type,
             attempts=max(1, attempts),  # at least one: a wait for our servers before the first also counts
             payload=delivery.body.decode("utf-8", errors="replace"),
-            event_id=event.event_id if event else None,
+            event_id=event_id,
         )
-        await dead_letter(self.broker, self.infra, letter)
+        await self._dead_letter(delivery, letter)
         self.metrics.dead_letters.labels(delivery.topic, error_type).inc()
         await self._bookkeep(self.attempts.forget, delivery)
+
+    async def _run_hook(self, delivery: _Delivery, event: Event | None, stage: str, reason: str) -> str:
+        """Run ``on_give_up``; the reason to dead-letter with, naming the hook's failure if it failed.
+
+        An outage of our own servers propagates (after one backoff, so the message does not come back at
+        once): hooks announce the failure before the dead letter, and a redelivery announces it again.
+        """
+        hook = delivery.on_give_up
+        if hook is None:
+            return reason
+        event_id = event.event_id if event else None
+        try:
+            await hook(event, stage, reason)
+        except InfrastructureUnavailable as exc:
+            await self._pause(delivery, exc, event_id)
+            raise
+        except Exception as exc:  # a bug in the hook: redelivery would fail the same way and block the partition
+            log.exception("give-up hook failed", extra={"event_id": event_id, "topic": delivery.topic, "stage": stage})
+            return f"{reason}; the give-up hook failed: {scrub(f'{type(exc).__name__}: {exc}', 500)}"
+        return reason
 
 
 def _first_error(exc: ValidationError) -> str:

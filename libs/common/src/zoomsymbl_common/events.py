@@ -111,7 +111,9 @@ class RecordingCompleted(Event):
 
     topic: ClassVar[str] = "zoom.recording-completed.v1"
 
-    meeting_id: int | None = Field(None, description="Zoom meeting number.")
+    # Zoom's meeting numbers have 9 to 12 digits; the bound keeps a forged giant out of everything
+    # downstream that copies the number into a bounded field (the mixer's platform_id).
+    meeting_id: int | None = Field(None, ge=0, lt=10**19, description="Zoom meeting number (below 10**19).")
     account_id: str = Field("", max_length=128, description="Zoom account id.")
     host_id: str = Field("", max_length=128, description="Zoom user id of the host.")
     host_email: str = Field("", max_length=320, description="Host e-mail: the report's recipient.")
