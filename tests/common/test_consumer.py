@@ -121,6 +121,38 @@ async def test_the_reason_of_an_unexpected_exception_is_scrubbed(rig: Rig) -> No
     assert letter.reason == "gave up after 3 attempts: ValueError: bad answer from https://bucket.s3/… with [redacted]"
 
 
+class NotingAttempts(MemoryAttempts):
+    """Keeps every reason noted for a failed attempt (what MongoAttempts stores as ``last_error``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.noted: list[str] = []
+
+    async def failed(self, key: AttemptKey, reason: str) -> None:
+        self.noted.append(reason)
+        await super().failed(key, reason)
+
+
+@pytest.mark.parametrize(
+    "outcomes",
+    [
+        [PoisonInputError("not audio: https://bucket.s3/raw/x.m4a?X-Amz-Signature=abc quoted", stage="verify")],
+        [RetryableError("S3 said 503 for https://bucket.s3/raw/x.m4a?X-Amz-Signature=abc")] * 3,
+    ],
+    ids=["poison", "retryable"],
+)
+async def test_every_reason_is_scrubbed_before_it_leaves(rig: Rig, outcomes: list[BaseException]) -> None:
+    attempts = NotingAttempts()
+    handler, _ = failing(*outcomes)
+    await rig.consumer(attempts).consume(TOPIC, BODY, RecordingCompleted, handler, rig.on_give_up)
+    [letter] = rig.letters
+    [(_, hook_reason)] = rig.given_up
+    noted = attempts.noted
+    for text in (letter.reason, hook_reason, *noted):
+        assert "X-Amz-Signature" not in text and "https://bucket.s3/…" in text
+    assert len(noted) == len(outcomes) - 1  # each failed attempt before the last was noted
+
+
 async def test_every_dead_letter_is_counted_by_the_class_of_its_reason(rig: Rig) -> None:
     registry = CollectorRegistry()
     consumer = rig.consumer(registry=registry)

@@ -196,6 +196,7 @@ class Consumer:
 
     async def _retry(self, delivery: _Delivery, event: Event, error: str, error_type: str, attempt: int) -> bool:
         """Dead-letter after the last attempt (True), else note the error and back off (False)."""
+        error = scrub(error, 1000)  # noted in MongoDB and logged: a provider's or S3's text may quote a signed URL
         if attempt >= self.policy.max_attempts:
             await self._give_up(delivery, event, f"gave up after {attempt} attempts: {error}", error_type, attempt)
             return True
@@ -261,6 +262,9 @@ class Consumer:
         stage: str = "retry",
     ) -> None:
         """Run the give-up hook, then dead-letter the message (acknowledged, or raises: offset not committed)."""
+        # Reasons quote outside text (Zoom's or S3's error bodies, a provider's message): the letter goes to
+        # Kafka, its header and the log, the hook's copy into MongoDB and e-mails.
+        reason = scrub(reason, 2000)
         event_id = event.event_id if event else None
         reason = await self._run_hook(delivery, event, stage, reason)
         letter = DeadLetter(
