@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 
@@ -13,8 +14,10 @@ from zoomsymbl_ingest.backfill_command import summary
 from zoomsymbl_ingest.phone_payload import phone_recording_completed
 from zoomsymbl_sandbox.zoom import Fault, PhoneCallSpec, ZoomSandbox, running_zoom_sandbox
 
-from tests.ingest.support import sandbox_config
+from tests.ingest.support import RecordingPublisher, sandbox_config
 from tests.ingest.test_backfill import FAST, TODAY, Run
+from tests.ingest.test_handlers_phone import DOCUMENTED
+from tests.ingest.test_paging import FakeZoom, backfill_of
 
 # Over two calendar months (two listing windows), more than one page each at page_size 2.
 CALLS = {"call-a": 1, "call-b": 2, "call-c": 3, "call-d": 33, "call-e": 34, "call-f": 35}
@@ -104,3 +107,18 @@ async def test_the_phone_listing_is_paced_under_the_category_limit(sandbox: Zoom
         job.clock = lambda: 0.0  # a clock that never moves: every listing call after the first waits
         await job.run(TODAY - timedelta(days=4), TODAY)
     assert waits and all(w == pytest.approx(0.05) for w in waits)
+
+
+async def test_a_phone_recording_no_event_can_hold_is_counted_and_the_run_goes_on() -> None:
+    documented = json.loads(DOCUMENTED.read_text())["payload"]["object"]["recordings"][0]
+    entries = ({**documented, "id": "r" * 251}, {**documented, "id": "good-recording"})
+    zoom = FakeZoom(lambda _: "", phone_entries=entries)  # one page, then the end
+    job, metrics = backfill_of(zoom)
+    report = await job.run(TODAY, TODAY)
+    assert report.error is None
+    assert (report.phone_recordings, report.new, report.failed) == (2, 1, 1)
+    published = job.intake.publisher
+    assert isinstance(published, RecordingPublisher)
+    assert [e.meeting_uuid for e in published.events] == ["phone:good-recording"]
+    labels = {"source": "backfill"}
+    assert metrics.registry.get_sample_value("zoomsymbl_ingest_invalid_recordings_total", labels) == 1

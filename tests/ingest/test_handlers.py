@@ -17,6 +17,7 @@ from zoomsymbl_common.kafka import topic_name
 from zoomsymbl_common.service import TENANTS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import Tenants
+from zoomsymbl_ingest import handlers
 from zoomsymbl_ingest.app import create_app
 from zoomsymbl_ingest.handlers import INTAKE
 from zoomsymbl_ingest.intake import Intake, Publisher
@@ -344,4 +345,39 @@ async def test_a_transcript_completed_webhook_is_published_once_after_its_record
 async def test_an_unsigned_transcript_completed_webhook_is_refused(ingest: Ingest) -> None:
     response = await ingest.post(transcript_body(), headers={"x-zm-signature": "v0=00", "x-zm-request-timestamp": "1"})
     assert response.status == 401
+    assert ingest.kafka == []
+
+
+async def test_a_meeting_uuid_too_long_for_an_event_is_a_bad_request_with_a_short_detail(ingest: Ingest) -> None:
+    uuid = "u" * 2000
+    response = await ingest.post(recording_body({**meeting_object(), "uuid": uuid}, token=None))
+    assert response.status == 400
+    answer = await response.json()
+    assert answer["error"] == "missing_fields"
+    assert "meeting_uuid" in answer["detail"] and len(answer["detail"]) <= 300
+    assert ingest.kafka == []
+
+
+async def test_an_event_refused_past_the_payload_mapping_is_a_bad_request_not_a_crash(
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unchecked(tenant: str, obj: Any, **_: Any) -> RecordingCompleted:
+        # A bound the mapping does not know of yet (libs/common tightens events on its own schedule).
+        return RecordingCompleted(event_id="e", tenant=tenant, meeting_uuid=str(obj["uuid"]) * 300)
+
+    monkeypatch.setattr(handlers, "recording_completed", unchecked)
+    response = await ingest.post(recording_body())
+    assert response.status == 400
+    answer = await response.json()
+    assert answer["error"] == "missing_fields" and "meeting_uuid" in answer["detail"]
+    assert len(answer["detail"]) <= 300
+    assert ingest.kafka == []
+
+
+async def test_a_meeting_number_beyond_the_events_bound_is_a_bad_request(ingest: Ingest) -> None:
+    response = await ingest.post(recording_body({**meeting_object(), "id": 10**20}))
+    assert response.status == 400
+    answer = await response.json()
+    assert answer["error"] == "missing_fields" and "meeting_id" in answer["detail"]
+    assert DOWNLOAD_TOKEN not in json.dumps(answer)
     assert ingest.kafka == []

@@ -94,3 +94,81 @@ async def test_a_phone_user_outside_the_allowlist_is_ignored() -> None:
     finally:
         await running.client.close()
     assert publisher.events == []
+
+
+def phone_entries_body(*changes: dict[str, Any], account_id: str = "AAAAAABBBB") -> bytes:
+    """Zoom's documented example with one recording per ``changes`` (each applied to the documented entry)."""
+    data = json.loads(DOCUMENTED.read_text())
+    data["event_ts"] = int(time.time() * 1000)
+    data["payload"]["account_id"] = account_id
+    documented = data["payload"]["object"]["recordings"][0]
+    data["payload"]["object"]["recordings"] = [{**documented, **change} for change in changes]
+    return json.dumps(data).encode()
+
+
+# 250 characters is the most a recording id may have: "phone:" + id is the event's meeting_uuid (at most 256).
+OVERSIZE_ID = "r" * 251
+SIGNED_URL = "https://zoom.us/v2/phone/recording/download/abc?access_token=very-secret-access-token"
+
+
+@pytest.fixture
+async def roomy_phone_ingest() -> AsyncIterator[Ingest]:
+    """Like ``phone_ingest``, with room for a webhook of several recordings."""
+    publisher = RecordingPublisher()
+    running = await serve(
+        publisher,
+        tenants(allowed_users=(), zoom_account_id="AAAAAABBBB", zoom_client_id="c", zoom_client_secret="s"),
+        max_body_bytes=16384,
+    )
+    running.kafka = publisher.events
+    yield running
+    await running.client.close()
+
+
+async def test_a_recording_id_too_long_for_an_event_is_a_bad_request_not_a_crash(phone_ingest: Ingest) -> None:
+    response = await phone_ingest.post(phone_body(id=OVERSIZE_ID, download_url=SIGNED_URL))
+    assert response.status == 400
+    answer = await response.json()
+    assert answer["error"] == "missing_fields"
+    assert "meeting_uuid" in answer["detail"]
+    assert len(answer["detail"]) <= 300 and OVERSIZE_ID not in answer["detail"]
+    assert "very-secret-access-token" not in json.dumps(answer)
+    assert phone_ingest.kafka == []
+    assert phone_ingest.count("zoomsymbl_ingest_webhooks_rejected_total", reason="missing_fields") == 1
+
+
+async def test_an_account_id_too_long_for_an_event_is_a_bad_request_not_a_crash() -> None:
+    publisher = RecordingPublisher()
+    running = await serve(publisher, tenants(allowed_users=(), zoom_client_id="c", zoom_client_secret="s"))
+    try:
+        response = await running.post(phone_body(account_id="a" * 129))  # no zoom_account_id to compare with
+        assert response.status == 400
+        assert "account_id" in (await response.json())["detail"]
+    finally:
+        await running.client.close()
+    assert publisher.events == []
+
+
+async def test_the_good_recordings_of_a_webhook_are_published_and_the_broken_ones_skipped(
+    roomy_phone_ingest: Ingest,
+) -> None:
+    body = phone_entries_body({"id": OVERSIZE_ID}, {"id": "good-recording"}, {"id": "no-url", "download_url": ""})
+    response = await roomy_phone_ingest.post(body)
+    assert response.status == 200
+    answer = await response.json()
+    assert (answer["status"], answer["skipped"]) == ("published", 2)
+    [event] = roomy_phone_ingest.events()
+    assert event.meeting_uuid == "phone:good-recording" and answer["event_ids"] == [event.event_id]
+    assert roomy_phone_ingest.count("zoomsymbl_ingest_invalid_recordings_total", source="webhook") == 2
+    # Zoom's retry of the same body finds the good recording published already, and nothing else to publish.
+    again = await roomy_phone_ingest.post(body)
+    assert again.status == 200 and (await again.json())["status"] == "duplicate"
+    assert len(roomy_phone_ingest.kafka) == 1
+
+
+async def test_a_webhook_of_broken_recordings_only_is_a_bad_request(roomy_phone_ingest: Ingest) -> None:
+    body = phone_entries_body({"id": OVERSIZE_ID}, {"id": "no-url", "download_url": ""})
+    response = await roomy_phone_ingest.post(body)
+    assert response.status == 400
+    assert (await response.json())["error"] == "missing_fields"
+    assert roomy_phone_ingest.kafka == []

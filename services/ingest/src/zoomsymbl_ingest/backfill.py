@@ -49,6 +49,8 @@ from zoomsymbl_ingest.backfill_users import (
     account_users,
 )
 from zoomsymbl_ingest.intake import Intake, host_allowed
+from zoomsymbl_ingest.metrics import ListingCut
+from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, MAX_USER_PAGES, PageWalk
 from zoomsymbl_ingest.phone_payload import phone_owner, phone_recording_completed
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_ingest.zoom_payload import PayloadError, host_of, recording_completed
@@ -76,11 +78,13 @@ class BackfillReport:
     users_not_allowed: int = 0
     users_error: str | None = None
     listing_restarts: int = 0
+    listings_cut_short: int = 0
+    """Listings stopped at the page cap or at a repeated page token (paging.py): some may be unread."""
 
     @property
     def ok(self) -> bool:
-        """True when every listed meeting was published or skipped."""
-        return self.failed == 0 and self.error is None
+        """True when every listing was read to its end and every listed meeting was published or skipped."""
+        return self.failed == 0 and self.error is None and self.listings_cut_short == 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready counts."""
@@ -126,7 +130,9 @@ class Backfill:
         """List every meeting recorded between the two dates (inclusive) and publish the unseen ones."""
         report = BackfillReport(self.tenant.id, from_, to)
         try:
-            listed = await account_users(self.client, self.tenant, self._retrying, page_size=self.page_size)
+            listed = await account_users(
+                self.client, self.tenant, self._retrying, page_size=self.page_size, on_cut=partial(self._cut, report)
+            )
             report.users_not_allowed, report.users_error = listed.not_allowed, listed.error
             report.listing_restarts += listed.restarts
             for user in listed.users:
@@ -147,6 +153,7 @@ class Backfill:
         done: set[str] = set()
         page_token = ""
         restarts = 0
+        walk = PageWalk(self.tenant.id, "list recordings", MAX_USER_PAGES, partial(self._cut, report))
         while True:
             listing = partial(
                 self.client.list_recordings, start, end, page_token, user=user.id, page_size=self.page_size
@@ -162,6 +169,7 @@ class Backfill:
                     raise ListingRestartsExhaustedError(exc.status, "list recordings", exc.detail, exc.code) from None
                 log.info("page token expired, listing again", extra={"tenant": self.tenant.id, "user": user.label})
                 page_token = ""
+                walk.restart()
                 continue
             for meeting in page.meetings:
                 key = str(meeting.get("uuid"))
@@ -174,13 +182,14 @@ class Backfill:
                     setattr(target, result, getattr(target, result) + 1)
                 self.intake.metrics.backfill.labels(result="seen").inc()
                 self.intake.metrics.backfill.labels(result=result).inc()
-            if not page.next_page_token:
+            page_token = walk.next_token(page.next_page_token)
+            if not page_token:
                 return
-            page_token = page.next_page_token
 
     async def _phone_window(self, start: date, end: date, report: BackfillReport) -> None:
         page_token = ""
         last_call = -1e9
+        walk = PageWalk(self.tenant.id, "list phone recordings", MAX_ACCOUNT_PAGES, partial(self._cut, report))
         while True:
             # The phone listing's category allows 20 requests a second per account: stay under it.
             wait = last_call + 1 / self.phone_requests_per_second - self.clock()
@@ -202,9 +211,17 @@ class Backfill:
                 setattr(report, result, getattr(report, result) + 1)
                 self.intake.metrics.backfill.labels(result="seen").inc()
                 self.intake.metrics.backfill.labels(result=result).inc()
-            if not page.next_page_token:
+            page_token = walk.next_token(page.next_page_token)
+            if not page_token:
                 return
-            page_token = page.next_page_token
+
+    def _cut(self, report: BackfillReport, reason: ListingCut) -> None:
+        report.listings_cut_short += 1
+        self.intake.metrics.listing_cut(reason)
+
+    def _count_invalid(self, exc: Exception) -> None:
+        if isinstance(exc, PayloadError):
+            self.intake.metrics.invalid_recording("backfill")
 
     async def _phone_recording(self, entry: JsonObject) -> MeetingResult:
         try:
@@ -219,9 +236,12 @@ class Backfill:
                 return "skipped"
             outcome = await self.intake.accept(event)
         except (ZoomsymblError, TimeoutError) as exc:
+            # An entry no event can be built of (PayloadError) is counted and skipped: the run goes on.
+            self._count_invalid(exc)
+            recording = str(entry.get("id"))[:128]
             log.warning(
                 "backfill of a phone recording failed",
-                extra={"tenant": self.tenant.id, "recording": entry.get("id"), "error": f"{type(exc).__name__}: {exc}"},
+                extra={"tenant": self.tenant.id, "recording": recording, "error": f"{type(exc).__name__}: {exc}"},
             )
             return "failed"
         if outcome == "published":
@@ -237,6 +257,7 @@ class Backfill:
         try:
             return await self._import(meeting)
         except (ZoomsymblError, TimeoutError) as exc:
+            self._count_invalid(exc)
             log.warning(
                 "backfill of a meeting failed",
                 extra={"tenant": self.tenant.id, "meeting_uuid": uuid, "error": f"{type(exc).__name__}: {exc}"},

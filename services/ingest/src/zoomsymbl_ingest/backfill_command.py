@@ -111,6 +111,8 @@ def summary(report: BackfillReport) -> str:
     line += f" (listing stopped: {printable(report.error)})" if report.error else ""
     line += f"\nusers: {len(report.users)} listed, {report.users_not_allowed} outside the allowlist"
     line += f", {report.listing_restarts} listing restart(s) after an expired page token"
+    if report.listings_cut_short:
+        line += f", {report.listings_cut_short} listing(s) cut short (page cap or repeated page token)"
     if report.users_error:
         line += f" (account users not listed, only the app's owner: {printable(report.users_error)})"
     for label, counts in sorted(report.users.items()):
@@ -122,7 +124,7 @@ def summary(report: BackfillReport) -> str:
 
 
 def run(args: argparse.Namespace) -> Result:
-    """Run one backfill; exit code 1 when a meeting failed or the listing stopped."""
+    """Run one backfill; exit code 1 when a meeting failed, or a listing stopped or was cut short."""
     to = args.to or utcnow().date()
     try:
         month_windows(args.from_, to)  # a reversed range is refused before connecting to anything
@@ -133,7 +135,11 @@ def run(args: argparse.Namespace) -> Result:
     report = asyncio.run(backfill(settings, tenant, args.from_, to))
     if report.ok:
         return Result(data=report.as_dict(), text=summary(report))
-    why = report.error or f"{report.failed} meeting(s) could not be published (see the log lines above)"
+    why = report.error or (
+        f"{report.failed} meeting(s) could not be published (see the log lines above)"
+        if report.failed
+        else f"{report.listings_cut_short} listing(s) cut short: recordings beyond them were not listed"
+    )
     return Result(data=report.as_dict(), text=summary(report), code=EXIT_FAILED, message=why)
 
 

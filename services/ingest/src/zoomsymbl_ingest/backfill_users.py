@@ -19,6 +19,8 @@ from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_common.zoom import MAX_PAGE_SIZE, UserPage, ZoomApiError, ZoomClient
 
 from zoomsymbl_ingest.intake import host_allowed
+from zoomsymbl_ingest.metrics import ListingCut
+from zoomsymbl_ingest.paging import MAX_USER_PAGES, PageWalk
 
 log = logging.getLogger("zoomsymbl.ingest.backfill")
 T = TypeVar("T")
@@ -72,13 +74,18 @@ async def account_users(
     *,
     statuses: tuple[str, ...] = USER_STATUSES,
     page_size: int = MAX_PAGE_SIZE,
+    on_cut: Callable[[ListingCut], None] = lambda _: None,
 ) -> AccountUsers:
-    """Every user of the account with one of ``statuses`` that the tenant's allowlist admits."""
+    """Every user of the account with one of ``statuses`` that the tenant's allowlist admits.
+
+    A listing cut short (see paging.py) is told to ``on_cut``; the users read until then are walked.
+    """
     found: dict[str, AccountUser] = {}
     result = AccountUsers(users=[])
     try:
         for status in statuses:
-            result.restarts += await _list_status(client, retrying, status, page_size, found)
+            walk = PageWalk(tenant.id, f"list users ({status})", MAX_USER_PAGES, on_cut)
+            result.restarts += await _list_status(client, retrying, status, page_size, found, walk)
     except ZoomApiError as exc:
         if isinstance(exc, ListingRestartsExhaustedError):
             raise
@@ -94,7 +101,12 @@ async def account_users(
 
 
 async def _list_status(
-    client: ZoomClient, retrying: Retrying[UserPage], status: str, page_size: int, found: dict[str, AccountUser]
+    client: ZoomClient,
+    retrying: Retrying[UserPage],
+    status: str,
+    page_size: int,
+    found: dict[str, AccountUser],
+    walk: PageWalk,
 ) -> int:
     restarts = 0
     token = ""
@@ -108,11 +120,12 @@ async def _list_status(
             if restarts > MAX_LISTING_RESTARTS:
                 raise ListingRestartsExhaustedError(exc.status, "list users", exc.detail, exc.code) from None
             token = ""
+            walk.restart()
             continue
         for entry in page.users:
             uid, email = entry.get("id"), entry.get("email")
             if isinstance(uid, str) and uid:
                 found.setdefault(uid, AccountUser(id=uid, email=email if isinstance(email, str) else ""))
-        if not page.next_page_token:
+        token = walk.next_token(page.next_page_token)
+        if not token:
             return restarts
-        token = page.next_page_token

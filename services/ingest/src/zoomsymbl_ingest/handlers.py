@@ -1,9 +1,10 @@
 """The webhook endpoint: verify, parse, answer url_validation, hand recordings to the intake.
 
 Outcomes: 401 bad/missing signature or stale timestamp, 404 unknown tenant, 400 not JSON or
-missing fields, 413 body too large, 200 for ignored event types, 200 only after Kafka
-acknowledged a recording (or it was a duplicate), 503 when Kafka (or the deadline) failed, so
-Zoom retries.
+missing fields or a value no event can hold, 413 body too large, 200 for ignored event types,
+200 only after Kafka acknowledged a recording (or it was a duplicate), 503 when Kafka (or the
+deadline) failed, so Zoom retries. A phone webhook's entries stand alone: the good ones are
+published (200, ``skipped`` counts the others), 400 only when none is good.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 from opentelemetry.trace import SpanKind
+from pydantic import ValidationError
 from zoomsymbl_common.errors import InfrastructureUnavailable
-from zoomsymbl_common.logs import LogSampler
+from zoomsymbl_common.events import RecordingCompleted
+from zoomsymbl_common.logs import LogSampler, scrub
 from zoomsymbl_common.service import TENANTS
 from zoomsymbl_common.telemetry import tracer
 from zoomsymbl_common.tenants import TenantConfig, has_oauth
@@ -34,6 +39,7 @@ from zoomsymbl_ingest.zoom_payload import (
     plain_token,
     recording_completed,
     recording_object,
+    refused_event,
 )
 
 log = logging.getLogger("zoomsymbl.ingest.webhooks")
@@ -47,6 +53,7 @@ PUBLISHED_LINES = web.AppKey("published_lines", LogSampler)
 # Zoom's download_token is valid for about a day after the event.
 DOWNLOAD_TOKEN_LIFETIME = timedelta(hours=24)
 Answer = tuple[Outcome, web.Response]
+DETAIL_MAX = 300
 
 
 def add_webhook_routes(app: web.Application) -> None:
@@ -100,8 +107,14 @@ async def _answer(request: web.Request) -> Answer:
         log.warning("webhook rejected", extra={"tenant": tenant.id, "reason": exc.reason})
         return _refuse(metrics, 401, exc.reason)
     except PayloadError as exc:
-        log.warning("webhook unreadable", extra={"tenant": tenant.id, "error": str(exc)})
-        return _refuse(metrics, 400, "missing_fields" if exc.field else "invalid_json", str(exc))
+        log.warning("webhook unreadable", extra={"tenant": tenant.id, "error": _detail(exc)})
+        return _refuse(metrics, 400, "missing_fields" if exc.field else "invalid_json", _detail(exc))
+    except ValidationError as exc:
+        # The payload modules turn a refused event into a PayloadError; this one escaped them. Still the
+        # body's fault, so 400 (Zoom's retry would meet the same refusal), never the 500 of a crash.
+        refused = refused_event("event", exc)
+        log.warning("webhook unreadable", extra={"tenant": tenant.id, "error": _detail(refused)})
+        return _refuse(metrics, 400, "missing_fields", _detail(refused))
     except (InfrastructureUnavailable, TimeoutError) as exc:
         return _unavailable(metrics, tenant, exc)
 
@@ -164,6 +177,7 @@ async def on_phone_recording_completed(app: web.Application, tenant: TenantConfi
     """Publish each recording of a Zoom Phone ``phone.recording_completed`` (once), 200 only once Kafka has them all.
 
     Phone recordings come without a download token: the mixer downloads them with the tenant's OAuth token.
+    An entry no event can be built of is skipped (``skipped`` in the answer), see :func:`_phone_events`.
     """
     account_id = webhook.payload.get("account_id")
     if tenant.zoom_account_id and account_id != tenant.zoom_account_id:
@@ -173,16 +187,7 @@ async def on_phone_recording_completed(app: web.Application, tenant: TenantConfi
     if not entries:
         app[METRICS].ignore("user_not_allowed")
         return "ignored", web.json_response({"status": "ignored", "reason": "user_not_allowed"})
-    events = [
-        phone_recording_completed(
-            tenant.id,
-            entry,
-            source="webhook",
-            account_id=account_id if isinstance(account_id, str) else "",
-            occurred_at=webhook.event_ts,
-        )
-        for entry in entries
-    ]
+    events = _phone_events(app, tenant, webhook, entries)
     accepting = asyncio.gather(*(app[INTAKE].accept(event) for event in events))
     async with asyncio.timeout(app[SETTINGS].request_deadline_seconds):
         outcomes = await accepting
@@ -192,7 +197,41 @@ async def on_phone_recording_completed(app: web.Application, tenant: TenantConfi
             "phone recording published" if each == "published" else "phone recording already published",
             extra={"tenant": tenant.id, "meeting_uuid": event.meeting_uuid, "event_id": event.event_id},
         )
-    return outcome, web.json_response({"status": outcome, "event_ids": [e.event_id for e in events]})
+    skipped = {"skipped": len(entries) - len(events)} if len(events) < len(entries) else {}
+    return outcome, web.json_response({"status": outcome, "event_ids": [e.event_id for e in events], **skipped})
+
+
+def _phone_events(
+    app: web.Application, tenant: TenantConfig, webhook: Webhook, entries: list[Mapping[str, Any]]
+) -> list[RecordingCompleted]:
+    """The events of the entries that make one; the others are counted, logged and skipped.
+
+    Zoom answers a non-2xx by sending the same body again (and again): an entry that cannot become an
+    event now never will, so refusing the webhook would only lose the good recordings beside it. With no
+    good entry at all the first entry's :class:`PayloadError` stands (400: nothing to publish, and the
+    sender sees why).
+    """
+    account_id = webhook.payload.get("account_id")
+    events: list[RecordingCompleted] = []
+    first_error: PayloadError | None = None
+    for entry in entries:
+        try:
+            event = phone_recording_completed(
+                tenant.id,
+                entry,
+                source="webhook",
+                account_id=account_id if isinstance(account_id, str) else "",
+                occurred_at=webhook.event_ts,
+            )
+        except PayloadError as exc:
+            first_error = first_error or exc
+            app[METRICS].invalid_recording("webhook")
+            log.warning("phone recording skipped", extra={"tenant": tenant.id, "error": _detail(exc)})
+            continue
+        events.append(event)
+    if first_error is not None and not events:
+        raise first_error
+    return events
 
 
 def _unavailable(metrics: IngestMetrics, tenant: TenantConfig, exc: Exception) -> Answer:
@@ -201,6 +240,11 @@ def _unavailable(metrics: IngestMetrics, tenant: TenantConfig, exc: Exception) -
     log.warning("webhook not durable, answering 503", extra={"tenant": tenant.id, "component": component})
     metrics.unavailable.labels(component=component).inc()
     return "unavailable", web.json_response({"error": f"{component} unavailable"}, status=503)
+
+
+def _detail(exc: PayloadError) -> str:
+    # Answered to whoever holds the secret and logged: short, and scrubbed of URLs and tokens just in case.
+    return scrub(str(exc), DETAIL_MAX)
 
 
 def _refuse(metrics: IngestMetrics, status: int, reason: RejectReason, detail: str = "") -> Answer:

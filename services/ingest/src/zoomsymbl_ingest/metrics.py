@@ -24,6 +24,7 @@ IgnoreReason = Literal["unsupported_event", "user_not_allowed"]
 Outcome = Literal["published", "duplicate", "ignored", "validated", "rejected", "unavailable"]
 StoreOperation = Literal["receipt_lookup", "receipt_insert", "token_store"]
 BackfillResult = Literal["seen", "new", "skipped", "failed"]
+ListingCut = Literal["page_cap", "repeated_token"]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0)
 
@@ -41,6 +42,8 @@ class IngestMetrics:
     unavailable: Counter
     store_errors: Counter
     backfill: Counter
+    invalid_recordings: Counter
+    listings_cut: Counter
     latency: Histogram
 
     @classmethod
@@ -60,6 +63,18 @@ class IngestMetrics:
                 f"{prefix}_store_errors", "MongoDB operations skipped (down or slow).", ["operation"], registry=reg
             ),
             backfill=Counter(f"{prefix}_backfill_meetings", "Backfill meetings by result.", ["result"], registry=reg),
+            invalid_recordings=Counter(
+                f"{prefix}_invalid_recordings",
+                "Recordings skipped because no event could be built of them.",
+                ["source"],
+                registry=reg,
+            ),
+            listings_cut=Counter(
+                f"{prefix}_listings_cut_short",
+                "Zoom listings stopped at the page cap or at a page token seen before.",
+                ["reason"],
+                registry=reg,
+            ),
             latency=Histogram(
                 f"{prefix}_webhook_seconds",
                 "Webhook handling time by outcome.",
@@ -84,6 +99,14 @@ class IngestMetrics:
     def duplicate(self, source: EventSource) -> None:
         """Count a recording that was already published."""
         self.duplicates.labels(source=source).inc()
+
+    def invalid_recording(self, source: EventSource) -> None:
+        """Count a recording skipped because no event could be built of it."""
+        self.invalid_recordings.labels(source=source).inc()
+
+    def listing_cut(self, reason: ListingCut) -> None:
+        """Count a Zoom listing that ended before Zoom said it was done."""
+        self.listings_cut.labels(reason=reason).inc()
 
     def store_error(self, operation: StoreOperation) -> None:
         """Count a MongoDB operation that was skipped."""

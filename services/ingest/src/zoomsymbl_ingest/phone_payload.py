@@ -28,7 +28,7 @@ from zoomsymbl_common.events import (
     utcnow,
 )
 
-from zoomsymbl_ingest.zoom_payload import PayloadError, _text, _when
+from zoomsymbl_ingest.zoom_payload import PayloadError, _text, _when, quoted, refused_event
 
 PHONE_PREFIX = "phone:"
 _DIRECTIONS: dict[str, CallDirection] = {"inbound": "inbound", "outbound": "outbound", "internal": "internal"}
@@ -84,9 +84,7 @@ def phone_call(entry: Mapping[str, Any]) -> PhoneCall:
     try:
         return PhoneCall.model_validate(fields)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise PayloadError(f"phone recording {recording_id!r}: {where}: {err['msg']}", field=where) from None
+        raise refused_event(f"phone recording {quoted(recording_id)}", exc) from None
 
 
 def phone_recording_completed(
@@ -98,13 +96,41 @@ def phone_recording_completed(
     occurred_at: datetime | None = None,
     owner_email: str = "",
 ) -> RecordingCompleted:
-    """The event of one phone recording; ``event_id`` derives from (tenant, recording id), like a meeting's."""
+    """The event of one phone recording; ``event_id`` derives from (tenant, recording id), like a meeting's.
+
+    Raises :class:`PayloadError` for an entry no event can be built of (no id or download URL, a value
+    beyond the event's bounds: a recording id over 250 characters, an account id over 128).
+    """
     call = phone_call(entry)
     url = _text(entry.get("download_url"))
     if not url:
-        raise PayloadError(f"phone recording {call.recording_id!r} has no download_url", field="download_url")
+        raise PayloadError(f"phone recording {quoted(call.recording_id)} has no download_url", field="download_url")
     uuid = phone_meeting_uuid(call.recording_id)
-    file = RecordingFile(
+    owner_id, payload_email = phone_owner(entry)
+    minutes = -(-call.duration_seconds // 60) if call.duration_seconds is not None else None
+    try:
+        return RecordingCompleted(
+            event_id=stable_id(tenant, uuid, call.recording_id),
+            tenant=tenant,
+            meeting_uuid=uuid,
+            occurred_at=occurred_at or call.end_time or utcnow(),
+            account_id=account_id,
+            host_id=owner_id[:128],
+            host_email=(owner_email or payload_email)[:320],
+            topic_text=call_title(call),
+            start_time=call.start_time,
+            duration_minutes=minutes,
+            fallback_files=(_phone_file(call, url),),
+            source=source,
+            platform="zoom_phone",
+            phone_call=call,
+        )
+    except ValidationError as exc:
+        raise refused_event(f"phone recording {quoted(call.recording_id)}", exc) from None
+
+
+def _phone_file(call: PhoneCall, url: str) -> RecordingFile:
+    return RecordingFile(
         file_id=call.recording_id,
         recording_type="phone_call",
         participant_name=None,
@@ -114,24 +140,6 @@ def phone_recording_completed(
         file_type="MP3",
         file_extension="mp3",
         download_url=url[:2048],
-    )
-    owner_id, payload_email = phone_owner(entry)
-    minutes = -(-call.duration_seconds // 60) if call.duration_seconds is not None else None
-    return RecordingCompleted(
-        event_id=stable_id(tenant, uuid, call.recording_id),
-        tenant=tenant,
-        meeting_uuid=uuid,
-        occurred_at=occurred_at or call.end_time or utcnow(),
-        account_id=account_id,
-        host_id=owner_id[:128],
-        host_email=(owner_email or payload_email)[:320],
-        topic_text=call_title(call),
-        start_time=call.start_time,
-        duration_minutes=minutes,
-        fallback_files=(file,),
-        source=source,
-        platform="zoom_phone",
-        phone_call=call,
     )
 
 

@@ -42,6 +42,8 @@ from zoomsymbl_common.zoom_quota import QuotaMetrics, ZoomQuota
 
 from zoomsymbl_ingest.backfill import month_windows
 from zoomsymbl_ingest.intake import host_allowed
+from zoomsymbl_ingest.metrics import ListingCut
+from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk
 from zoomsymbl_ingest.reconcile_pages import insert_flag, listed_pages
 from zoomsymbl_ingest.reconcile_phone import PhoneReconciliation
 from zoomsymbl_ingest.settings import Settings
@@ -146,6 +148,8 @@ class ReconcileReport:
     already_flagged: int = 0
     pages: int = 0
     listing_restarts: int = 0
+    listings_cut_short: int = 0
+    """Listings stopped at the page cap or at a repeated page token (paging.py): some entries unread."""
     phone_listed: int = 0
     phone_expected: int = 0
     phone_archived: int = 0
@@ -163,6 +167,10 @@ class ReconcileReport:
     def count_restart(self) -> None:
         """One listing started again after an expired page token."""
         self.listing_restarts += 1
+
+    def count_cut(self, reason: ListingCut) -> None:
+        """One listing ended early (``reason``): the run goes on with what it read."""
+        self.listings_cut_short += 1
 
     def note_missing(self, uuid: str) -> None:
         """Remember ``uuid`` for the digest (within MAX_LISTED)."""
@@ -230,7 +238,8 @@ class Reconciliation:
 
     async def _window(self, start: date, end: date, report: ReconcileReport, seen: set[str]) -> None:
         fetch = partial(self.client.list_past_meetings, start, end, page_size=self.page_size)
-        async for page in listed_pages(fetch, report.count_restart, policy=self.policy, sleep=self.sleep):
+        walk = PageWalk(self.tenant.id, "list past meetings", MAX_ACCOUNT_PAGES, report.count_cut)
+        async for page in listed_pages(fetch, report.count_restart, walk, policy=self.policy, sleep=self.sleep):
             report.pages += 1
             listed = [m for e in page.meetings if (m := PastMeeting.from_dashboard(e))]
             await self._reconcile([m for m in listed if m.uuid not in seen], report)

@@ -83,6 +83,8 @@ def summary(report: ReconcileReport) -> str:
         f" listed={report.listed} expected={report.expected} archived={report.archived}"
         f" flagged={report.flagged} already_flagged={report.already_flagged} (pages: {report.pages})"
     )
+    if report.listings_cut_short:
+        line += f"\n{report.listings_cut_short} listing(s) cut short (page cap or repeated page token)"
     if report.phone_error is not None:
         line += f"\nphone calls not reconciled: {printable(report.phone_error)}"
     else:

@@ -13,6 +13,7 @@ from zoomsymbl_common.records import CONVERSATIONS, ConversationMetadata
 from zoomsymbl_common.zoom import ZoomApiError, call_with_retries
 
 from zoomsymbl_ingest.backfill_users import MAX_LISTING_RESTARTS
+from zoomsymbl_ingest.paging import PageWalk
 
 
 class Paged(Protocol):
@@ -28,6 +29,7 @@ P = TypeVar("P", bound=Paged)
 async def listed_pages(
     fetch: Callable[[str], Awaitable[P]],
     on_restart: Callable[[], None],
+    walk: PageWalk,
     *,
     policy: RetryPolicy,
     sleep: Callable[[float], Awaitable[Any]],
@@ -36,7 +38,8 @@ async def listed_pages(
 
     A token lives 15 minutes and a wait for the daily reset outlives it: an expired token lists the window
     again from the start (at most ``MAX_LISTING_RESTARTS`` times, each told to ``on_restart``); callers skip
-    what they saw. Any other refusal is the caller's :class:`ZoomApiError`.
+    what they saw. Any other refusal is the caller's :class:`ZoomApiError`. ``walk`` ends the listing early
+    at a repeated page token or its page cap (paging.py), and says so.
     """
     token, restarts = "", 0
     while True:
@@ -46,10 +49,11 @@ async def listed_pages(
             if not (token and exc.page_token_expired) or restarts >= MAX_LISTING_RESTARTS:
                 raise
             token, restarts = "", restarts + 1
+            walk.restart()
             on_restart()
             continue
         yield page
-        token = page.next_page_token
+        token = walk.next_token(page.next_page_token)
         if not token:
             return
 

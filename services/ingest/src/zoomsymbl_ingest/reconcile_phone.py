@@ -44,6 +44,7 @@ from zoomsymbl_common.zoom import (
 )
 
 from zoomsymbl_ingest.intake import host_allowed
+from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk
 from zoomsymbl_ingest.reconcile_pages import insert_flag, listed_pages
 
 if TYPE_CHECKING:
@@ -192,8 +193,9 @@ class PhoneReconciliation:
     async def window(self, start: date, end: date, report: ReconcileReport) -> None:
         """List ``start``..``end`` page by page; on a Zoom refusal, note ``phone_error`` and stop."""
         fetch = partial(self.client.list_call_history, start, end, page_size=self.page_size)
+        walk = PageWalk(self.tenant.id, "list call history", MAX_ACCOUNT_PAGES, report.count_cut)
         try:
-            async for page in listed_pages(fetch, report.count_restart, policy=self.policy, sleep=self.sleep):
+            async for page in listed_pages(fetch, report.count_restart, walk, policy=self.policy, sleep=self.sleep):
                 report.phone_pages += 1
                 listed = [c for e in page.calls if (c := PastCall.from_history(e))]
                 await self._reconcile([c for c in listed if c.call_id not in self.seen], report)

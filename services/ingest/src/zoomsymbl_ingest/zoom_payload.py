@@ -25,6 +25,8 @@ DOWNLOAD_TOKEN_VALIDITY = timedelta(hours=25)
 
 PARTICIPANT_PREFIX = "Audio only - "
 _TOPIC_MAX = 512
+_QUOTED_MAX = 64
+_RULE_MAX = 160
 
 
 class PayloadError(ZoomsymblError):
@@ -139,9 +141,25 @@ def recording_completed(
             source=source,
         )
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise PayloadError(f"meeting {uuid!r}: {where}: {err['msg']}", field=where) from None
+        raise refused_event(f"meeting {quoted(uuid)}", exc) from None
+
+
+def quoted(value: str) -> str:
+    """``value`` quoted for a message, cut short: ids come from outside and an error detail stays small."""
+    if len(value) <= _QUOTED_MAX:
+        return repr(value)
+    return f"{value[:_QUOTED_MAX]!r}… ({len(value)} characters)"
+
+
+def refused_event(what: str, exc: ValidationError) -> PayloadError:
+    """The :class:`PayloadError` of a model pydantic refused: which field and which rule, never the value.
+
+    pydantic's ``msg`` states the rule ("String should have at most 256 characters") without the input,
+    so a download URL or token in the payload never reaches the 400's detail or the log.
+    """
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])[:_QUOTED_MAX]
+    return PayloadError(f"{what}: {where}: {err['msg'][:_RULE_MAX]}", field=where or "payload")
 
 
 def _meeting_files(obj: Mapping[str, Any]) -> tuple[str, tuple[RecordingFile, ...], tuple[RecordingFile, ...]]:
@@ -151,7 +169,8 @@ def _meeting_files(obj: Mapping[str, Any]) -> tuple[str, tuple[RecordingFile, ..
     tracks = _files(obj.get("participant_audio_files"), participant=True)
     fallback = _files(obj.get("recording_files"), participant=False)
     if not tracks and not fallback:
-        raise PayloadError(f"meeting {uuid!r} has no usable recording file", field="payload.object.recording_files")
+        where = "payload.object.recording_files"
+        raise PayloadError(f"meeting {quoted(uuid)} has no usable recording file", field=where)
     return uuid, tracks, fallback
 
 
