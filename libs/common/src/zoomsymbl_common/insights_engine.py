@@ -10,12 +10,14 @@ The model's answer is untrusted input: it is validated against :class:`EngineAns
 asked for once more when it is not valid JSON of that shape, and otherwise the sections are reported
 unavailable; a failing endpoint is retried briefly and then reported the same way. Nothing here raises
 for a bad answer: a report without questions is better than no report. A transcript longer than the
-context budget is cut into windows on utterance boundaries and the windows' items merged without duplicates.
+context budget is cut into windows on utterance boundaries and the windows' items merged without duplicates;
+the merged result is bounded as a provider's items are (:data:`MAX_ITEMS` a section, summary topics included).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import re
@@ -29,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from zoomsymbl_common.errors import RetryableError, ZoomsymblError
 from zoomsymbl_common.logs import redact
+from zoomsymbl_common.providers.assemblyai_understanding import MAX_ITEMS
 from zoomsymbl_common.providers.base import InsightItem, SummaryTopic, TranscriptMessage
 from zoomsymbl_common.providers.http import read_json, transport_errors
 
@@ -37,6 +40,10 @@ Section = Literal["questions", "action_items", "follow_ups", "decisions"]
 SECTIONS: tuple[Section, ...] = ("questions", "action_items", "follow_ups", "decisions")
 _CHARS_PER_TOKEN = 3.5  # conservative for English and most Latin-script text
 _PROMPT_TOKENS = 600  # the instructions and the schema
+ENGINE_ANSWER_BYTES = 16 * 1024 * 1024
+"""Most bytes of one chat-completions answer read. Its content is at most ``max_output_tokens`` (4,000 by
+default; a token is a few characters, at most 6 bytes each once JSON-escaped: ~100 KB), with reasoning text
+where a server returns it counted in the same tokens; 16 MiB leaves room for configurations of 100,000+."""
 
 
 class EngineItem(BaseModel):
@@ -173,7 +180,7 @@ def parse_answer(data: dict[str, Any]) -> EngineAnswer:
     text = re.sub(r"^```(?:json)?\s*|\s*```$", "", content.strip())
     try:
         return EngineAnswer.model_validate(json.loads(text))
-    except (ValueError, ValidationError) as exc:
+    except (ValueError, ValidationError, RecursionError) as exc:  # RecursionError: nested beyond the parser
         raise EngineAnswerInvalid(f"the answer is not valid insights JSON ({type(exc).__name__})") from None
 
 
@@ -244,12 +251,20 @@ def merge_topics(answers: Sequence[EngineAnswer]) -> tuple[InsightItem, ...]:
 
 
 def merge_items(groups: Sequence[Sequence[InsightItem]]) -> tuple[InsightItem, ...]:
-    """Items of every window, the first of each duplicate text kept, in meeting order."""
+    """Items of every window, the first of each duplicate text kept, in meeting order (the first MAX_ITEMS:
+    each window is bounded, but a long meeting has as many windows as it needs)."""
     seen: dict[str, InsightItem] = {}
     for group in groups:
         for item in group:
             seen.setdefault(_key(item.text), item)
-    return tuple(sorted(seen.values(), key=lambda i: i.start_seconds if i.start_seconds is not None else 1e12))
+    ordered = sorted(seen.values(), key=lambda i: i.start_seconds if i.start_seconds is not None else 1e12)
+    return tuple(ordered[:MAX_ITEMS])
+
+
+def merge_summaries(answers: Sequence[EngineAnswer], people: People) -> tuple[SummaryTopic, ...]:
+    """Every window's summary topics in window order, the first MAX_ITEMS (each at most ~2,200 characters)."""
+    topics = (t for a in answers for t in to_summary(a, people))
+    return tuple(itertools.islice(topics, MAX_ITEMS))
 
 
 Sleep = Callable[[float], Awaitable[Any]]
@@ -289,7 +304,7 @@ class InsightsEngine:
             unavailable = {s: why[:300] for s in (*SECTIONS, "summary", "topics")}
             log.warning("insights engine sections unavailable", extra={"failed_windows": len(failures)})
         sections = {s: merge_items([to_items(a, s, people) for a in answers]) for s in SECTIONS}
-        summary = tuple(t for a in answers for t in to_summary(a, people))
+        summary = merge_summaries(answers, people)
         return EngineResult(unavailable=unavailable, summary_topics=summary, topics=merge_topics(answers), **sections)
 
     async def _window(self, lines: list[str]) -> EngineAnswer:
@@ -322,4 +337,6 @@ class InsightsEngine:
             transport_errors("insights engine", "chat completion"),
             self._session.post(self._url, json=body, headers=self._headers(), timeout=timeout) as resp,
         ):
-            return await read_json("insights engine", "chat completion", resp, stage="insights")
+            return await read_json(
+                "insights engine", "chat completion", resp, stage="insights", max_bytes=ENGINE_ANSWER_BYTES
+            )

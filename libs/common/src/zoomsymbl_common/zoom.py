@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import codecs
 import json
 import logging
 import time
@@ -44,6 +45,11 @@ MAX_PAGE_SIZE = 300
 # A daily-limit 429 without a readable Retry-After: look again in an hour (the reset is the next UTC midnight).
 DAILY_LIMIT_FALLBACK_WAIT = 3600.0
 ZOOM_RETRY_POLICY = RetryPolicy(max_attempts=6, base_delay=1.0, max_delay=60.0, max_rate_limit_wait=300.0)
+# Zoom's largest answers are listing pages of at most 300 entries (a page of meetings with their recording
+# files, of users, of participants: ~1-2 KB an entry, well under 1 MB a page). 16 MiB is over ten times that,
+# and bounds what an answer (a proxy's, or a gzip bomb: the bound applies after decompression) can make us hold.
+MAX_ZOOM_ANSWER_BYTES = 16 * 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
 
 
 class ZoomApiError(ZoomsymblError):
@@ -346,23 +352,60 @@ class ZoomClient:
                     raise error(f"zoom {what} rate limited", retry_after=wait)
                 if response.status >= 500:
                     raise RetryableError(f"zoom {what} answered {response.status}")
-                if response.status < 300 and response.content_type != "application/json":
-                    # Zoom's quirk: a 200 carrying an HTML page or an error, labelled text/html.
-                    body = await response.text(errors="replace")
-                    return 401 if _token_rejected(_loads(body)) else response.status, None
-                try:
-                    data: object = await response.json(content_type=None)
-                except ValueError:
-                    data = None
-                return response.status, data
+                return await _answer(response, what)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RetryableError(f"zoom {what} unreachable: {type(exc).__name__}") from None
 
 
+async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The (decompressed) body of ``response``, or None when it is longer than ``limit`` bytes.
+
+    Read in chunks and abandoned past ``limit``, where ``read()`` would hold any answer whole; the
+    connection of an abandoned answer is closed on release, not reused.
+    """
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        return None
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+async def _answer(response: aiohttp.ClientResponse, what: str) -> tuple[int, object]:
+    """``(status, parsed JSON or None)`` of an answer that is neither a 429 nor a 5xx, read within the bound."""
+    body = await read_bounded(response, MAX_ZOOM_ANSWER_BYTES)
+    if body is None:
+        if response.status < 300:
+            # Unusable like Zoom's other bad 200s (an HTML page for JSON): retryable, within the retry budget
+            # every caller already has; a 4xx keeps its status (ZoomApiError) without a detail.
+            raise RetryableError(f"zoom {what} answered more than {MAX_ZOOM_ANSWER_BYTES} bytes")
+        return response.status, None
+    if response.status < 300 and response.content_type != "application/json":
+        # Zoom's quirk: a 200 carrying an HTML page or an error, labelled text/html.
+        text = body.decode(_charset(response), errors="replace")
+        return 401 if _token_rejected(_loads(text)) else response.status, None
+    try:
+        return response.status, _loads(body.decode(_charset(response)))
+    except ValueError:  # not text in its charset: as unreadable as invalid JSON
+        return response.status, None
+
+
+def _charset(response: aiohttp.ClientResponse) -> str:
+    """The answer's declared charset when Python knows it, else UTF-8 (JSON's default)."""
+    try:
+        return codecs.lookup(response.charset or "utf-8").name
+    except LookupError:
+        return "utf-8"
+
+
 def _loads(text: str) -> object:
+    """Parsed JSON, or None when ``text`` is not JSON (nesting too deep for the parser counts as not JSON)."""
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

@@ -18,6 +18,7 @@ from zoomsymbl_common.errors import PoisonInputError, RetryableError
 from zoomsymbl_common.events import JobStatus, Provider
 from zoomsymbl_common.logs import register_secret, scrub
 from zoomsymbl_common.providers import assemblyai_understanding as understanding_reader
+from zoomsymbl_common.providers.assemblyai_understanding import MAX_ITEMS, MAX_TEXT
 from zoomsymbl_common.providers.base import (
     InsightItem,
     Insights,
@@ -28,6 +29,7 @@ from zoomsymbl_common.providers.base import (
     TranscriptMessage,
 )
 from zoomsymbl_common.providers.http import close_stream, read_json, transport_errors
+from zoomsymbl_common.providers.symbl_insights import MAX_MESSAGES, bound_transcript, finite_number
 
 # How long an upload URL is worth redacting: it is usable with our API key only, for the job's life.
 UPLOAD_URL_TTL = timedelta(days=2)
@@ -109,36 +111,41 @@ def speech_understanding_request(language: str) -> dict[str, Any]:
 
 
 def _seconds(value: object) -> float:
-    return float(value) / 1000.0 if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+    number = finite_number(value)
+    return number / 1000.0 if number is not None else 0.0
 
 
 def parse_utterances(raw: object) -> tuple[TranscriptMessage, ...]:
-    """Utterances → messages; with multichannel the speaker is the channel ("Channel 2")."""
+    """Utterances → messages; with multichannel the speaker is the channel ("Channel 2").
+
+    Bounded as every transcript is (:func:`~zoomsymbl_common.providers.symbl_insights.bound_transcript`).
+    """
     if not isinstance(raw, list):
         return ()
     messages = []
-    for entry in raw:
-        if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
-            continue
-        channel_text = entry.get("channel")
-        channel = int(channel_text) if isinstance(channel_text, str) and channel_text.isdigit() else None
+    # AssemblyAI answers in time order: the count bound is taken before the work, and the time sort keeps it.
+    for entry in [e for e in raw if isinstance(e, dict) and isinstance(e.get("text"), str)][:MAX_MESSAGES]:
+        channel = _channel(entry.get("channel"))
         label = entry.get("speaker")
         speaker = f"Channel {channel}" if channel is not None else f"Speaker {label or 'A'}"
         start, end = _seconds(entry.get("start")), _seconds(entry.get("end"))
         messages.append(TranscriptMessage(speaker, entry["text"], start, max(start, end), channel=channel))
-    return tuple(sorted(messages, key=lambda m: m.start_seconds))
+    return bound_transcript(sorted(messages, key=lambda m: m.start_seconds))
+
+
+def _channel(value: object) -> int | None:
+    # A channel is a small number ("1", "2"). isdigit() alone let "²" through to int(), which refuses it.
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdecimal() and len(value) <= 6 else None
 
 
 def parse_topics(raw: object) -> tuple[InsightItem, ...]:
-    """``iab_categories_result.summary`` ({"A>B>C": relevance}) → topics, most relevant first."""
+    """``iab_categories_result.summary`` ({"A>B>C": relevance}) → topics, most relevant first (at most MAX_ITEMS)."""
     summary = raw.get("summary") if isinstance(raw, dict) else None
     if not isinstance(summary, dict):
         return ()
-    ranked = sorted(
-        ((str(label), float(score)) for label, score in summary.items() if isinstance(score, int | float)),
-        key=lambda item: -item[1],
-    )
-    return tuple(InsightItem(text=label.split(">")[-1], score=score) for label, score in ranked)
+    scored = ((str(label), finite_number(score)) for label, score in summary.items())
+    ranked = sorted(((label, score) for label, score in scored if score is not None), key=lambda item: -item[1])
+    return tuple(InsightItem(text=label.split(">")[-1][:MAX_TEXT], score=score) for label, score in ranked[:MAX_ITEMS])
 
 
 class AssemblyAIProvider:

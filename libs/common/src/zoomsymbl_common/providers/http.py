@@ -2,6 +2,7 @@
 
 429 → :class:`RateLimitedError` (wait, no retry budget spent); 5xx, timeouts and connection errors →
 :class:`RetryableError`; any other 4xx → :class:`PoisonInputError` carrying the provider's message.
+An answer is read only up to a byte bound; a 2xx answer past it is a :class:`PoisonInputError`.
 Every message passes through the log redactor first: a provider may echo our webhook URL (which
 holds the callback token) or a presigned URL back in an error.
 """
@@ -17,9 +18,18 @@ import aiohttp
 
 from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError
 from zoomsymbl_common.logs import scrub
-from zoomsymbl_common.zoom import retry_after_seconds
+from zoomsymbl_common.zoom import read_bounded, retry_after_seconds
 
 _MAX_MESSAGE = 300
+MAX_ANSWER_BYTES = 128 * 1024 * 1024
+"""Most bytes of one provider answer read (after decompression).
+
+The largest real answer is a finished AssemblyAI transcript: every word twice (top level and in its
+utterance) with times, confidence, speaker and channel, ~240 bytes a word as measured on a synthetic 10-hour
+transcript at 180 words a minute (25.7 MB). AssemblyAI takes files of up to 10 hours; at a fast 300 words a
+minute that is 180,000 words, ~43 MB; a Symbl ``messages`` answer with words is of the same order. 128 MiB
+is about three times that worst case, and still a bounded allocation."""
+_TOO_LARGE = b"(answer too large to read)"
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
@@ -33,7 +43,7 @@ def provider_message(body: bytes) -> str:
     text = body.decode("utf-8", errors="replace")
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         data = None
     if isinstance(data, dict):
         for key in ("message", "error", "detail", "msg"):
@@ -71,14 +81,27 @@ async def transport_errors(provider: str, action: str) -> AsyncIterator[None]:
 
 
 async def read_json(
-    provider: str, action: str, response: aiohttp.ClientResponse, stage: str = "submit"
+    provider: str,
+    action: str,
+    response: aiohttp.ClientResponse,
+    stage: str = "submit",
+    *,
+    max_bytes: int = MAX_ANSWER_BYTES,
 ) -> dict[str, Any]:
-    """The JSON object of a 2xx ``response``; anything else raises the matching error."""
-    body = await response.read()
+    """The JSON object of a 2xx ``response``; anything else raises the matching error.
+
+    An answer longer than ``max_bytes`` is not read further: an error status still raises its own error;
+    a 2xx raises :class:`PoisonInputError` (asking again returns the same answer, so retrying only delays
+    the outcome; every caller already handles the type, the insights engine as a failed window).
+    """
+    body = await read_bounded(response, max_bytes)
+    if body is None:
+        raise_for_status(provider, action, response.status, _TOO_LARGE, response.headers, stage)
+        raise PoisonInputError(f"{provider} {action} answered more than {max_bytes} bytes", stage=stage)
     raise_for_status(provider, action, response.status, body, response.headers, stage)
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes, as unusable
         raise RetryableError(f"{provider} {action} answered non-JSON with HTTP {response.status}") from None
     if not isinstance(data, dict):
         raise RetryableError(f"{provider} {action} answered a JSON {type(data).__name__}, not an object")

@@ -3,41 +3,99 @@
 Symbl's answers vary between API versions (``timeOffset``/``duration`` in seconds on newer
 messages, only ISO ``startTime``/``endTime`` on older ones; ``from.userId`` holding the e-mail), so
 every field is read defensively and a malformed entry is skipped rather than failing the meeting.
+Every answer is also bounded (it is stored and e-mailed): items as AssemblyAI's Speech Understanding
+readers bound them, the transcript by :func:`bound_transcript`, which the AssemblyAI reader shares.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import dataclasses
+import logging
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
+from zoomsymbl_common.providers.assemblyai_understanding import MAX_ITEMS, MAX_TEXT
 from zoomsymbl_common.providers.base import InsightItem, TranscriptMessage
+
+log = logging.getLogger("zoomsymbl.providers")
+MAX_MESSAGES = 50_000
+"""Most transcript messages kept: one every 0.72 s of a 10-hour meeting (the longest file a provider takes);
+a measured synthetic 10-hour meeting at 180 words a minute has 7,200 utterances of 15 words."""
+MAX_TRANSCRIPT_BYTES = 4 * 1024 * 1024
+"""Most UTF-8 bytes of a transcript's text, names and e-mails (plus ~64 a message for the rest of a stored row).
+
+The transcript is stored with the rest of the insights in one MongoDB document (16 MiB at most). That
+synthetic 10-hour meeting is ~1 MB as stored rows (before compression, which shrinks real speech ~5x); 4 MiB
+is four times it, and leaves the rest of the document room for every item section full (~11 MB even if
+each of their characters took 4 bytes), since text that resists compression is what a hostile answer sends."""
+MAX_NAME = 200
+MAX_EMAIL = 320  # RFC 5321's path limit is 256; a longer value is no address
+MAX_SUMMARY_TEXT = 10 * MAX_TEXT
+"""A summary answered as one string (older answers) is the whole summary, not one line of it."""
+_ROW_BYTES = 64
 
 
 def _iso(value: object) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    # One naive time among aware ones would make the subtraction below raise: read naive as UTC.
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+def finite_number(value: object) -> float | None:
+    """A finite float of a JSON number (JSON's ints are unbounded, and Python's parser accepts NaN/Infinity)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _email(person: dict[str, Any]) -> str | None:
     for key in ("email", "userId"):
         value = person.get(key)
-        if isinstance(value, str) and "@" in value:
+        if isinstance(value, str) and "@" in value and len(value) <= MAX_EMAIL:
             return value
     return None
 
 
+def _bytes(text: str | None) -> int:
+    return len(text.encode("utf-8", errors="replace")) if text else 0
+
+
+def bound_transcript(messages: Iterable[TranscriptMessage]) -> tuple[TranscriptMessage, ...]:
+    """The first ``messages`` within :data:`MAX_MESSAGES` and :data:`MAX_TRANSCRIPT_BYTES`, speaker names cut
+    to :data:`MAX_NAME`; the message that crosses the byte budget keeps the text that fits, and the rest go."""
+    kept: list[TranscriptMessage] = []
+    left = MAX_TRANSCRIPT_BYTES
+    for message in messages:
+        if len(kept) == MAX_MESSAGES or left <= 0:
+            log.warning("transcript cut to its bounds", extra={"messages_kept": len(kept)})
+            break
+        speaker = message.speaker[:MAX_NAME]
+        left -= _ROW_BYTES + _bytes(speaker) + _bytes(message.email)
+        text = message.text
+        if _bytes(text) > left:
+            text = text.encode("utf-8", errors="replace")[: max(left, 0)].decode("utf-8", errors="ignore")
+        left -= _bytes(text)
+        changed = speaker != message.speaker or text != message.text
+        kept.append(dataclasses.replace(message, speaker=speaker, text=text) if changed else message)
+    return tuple(kept)
+
+
 def _times(raw: dict[str, Any], origin: datetime | None) -> tuple[float, float]:
     """Start and end in seconds from the conversation's start."""
-    start = _number(raw.get("timeOffset"))
-    duration = _number(raw.get("duration"))
+    start = finite_number(raw.get("timeOffset"))
+    duration = finite_number(raw.get("duration"))
     began, ended = _iso(raw.get("startTime")), _iso(raw.get("endTime"))
     if start is None:
         start = (began - origin).total_seconds() if began and origin else 0.0
@@ -50,7 +108,8 @@ def parse_messages(raw: object) -> tuple[TranscriptMessage, ...]:
     """``GET /v1/conversations/{id}/messages`` → transcript messages in time order."""
     if not isinstance(raw, list):
         return ()
-    entries = [m for m in raw if isinstance(m, dict) and isinstance(m.get("text"), str)]
+    # Symbl answers in time order: the bound is taken before the work, and the time sort keeps it.
+    entries = [m for m in raw if isinstance(m, dict) and isinstance(m.get("text"), str)][:MAX_MESSAGES]
     starts = [t for t in (_iso(m.get("startTime")) for m in entries) if t is not None]
     origin = min(starts) if starts else None
     messages = []
@@ -69,15 +128,17 @@ def parse_messages(raw: object) -> tuple[TranscriptMessage, ...]:
                 channel=channel if isinstance(channel, int) and not isinstance(channel, bool) else None,
             )
         )
-    return tuple(sorted(messages, key=lambda m: m.start_seconds))
+    return bound_transcript(sorted(messages, key=lambda m: m.start_seconds))
 
 
 def parse_items(raw: object) -> tuple[InsightItem, ...]:
     """Topics, questions, action items or follow-ups → insight items."""
     if not isinstance(raw, list):
         return ()
-    items = []
+    items: list[InsightItem] = []
     for entry in raw:
+        if len(items) == MAX_ITEMS:
+            break
         if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
             continue
         assignee = entry.get("assignee") if isinstance(entry.get("assignee"), dict) else {}
@@ -86,10 +147,10 @@ def parse_items(raw: object) -> tuple[InsightItem, ...]:
         due = entry.get("dueBy")
         items.append(
             InsightItem(
-                text=entry["text"],
-                assignee=str(name) if name else None,
-                due=due if isinstance(due, str) and due else None,
-                score=_number(entry.get("score")),
+                text=entry["text"][:MAX_TEXT],
+                assignee=str(name)[:MAX_NAME] if name else None,
+                due=due[:64] if isinstance(due, str) and due else None,
+                score=finite_number(entry.get("score")),
             )
         )
     return tuple(items)
@@ -98,7 +159,8 @@ def parse_items(raw: object) -> tuple[InsightItem, ...]:
 def parse_summary(raw: object) -> tuple[str, ...]:
     """``GET /v1/conversations/{id}/summary`` → summary lines."""
     if isinstance(raw, str):
-        return (raw,) if raw.strip() else ()
+        return (raw[:MAX_SUMMARY_TEXT],) if raw.strip() else ()
     if not isinstance(raw, list):
         return ()
-    return tuple(e["text"] for e in raw if isinstance(e, dict) and isinstance(e.get("text"), str) and e["text"])
+    lines = (e["text"] for e in raw if isinstance(e, dict) and isinstance(e.get("text"), str) and e["text"])
+    return tuple(line[:MAX_TEXT] for line in islice(lines, MAX_ITEMS))

@@ -1,0 +1,101 @@
+"""The insights engine against hostile answers: too big, too deep, too many items across windows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from zoomsymbl_common.insights_engine import (
+    ENGINE_ANSWER_BYTES,
+    SECTIONS,
+    EngineAnswer,
+    EngineAnswerInvalid,
+    EngineConfig,
+    EngineTopic,
+    InsightsEngine,
+    People,
+    merge_items,
+    merge_summaries,
+    parse_answer,
+)
+from zoomsymbl_common.providers.assemblyai_understanding import MAX_ITEMS
+from zoomsymbl_common.providers.base import InsightItem, TranscriptMessage
+
+NESTED = "[" * 100_000 + "]" * 100_000
+MEETING = (TranscriptMessage("Elisa L", "Can we ship on Friday?", 0.5, 4.0),)
+PEOPLE = People({"Elisa L": "elisa@example.com"}, 60.0)
+
+
+def completion(content: str) -> dict[str, object]:
+    return {"choices": [{"message": {"role": "assistant", "content": content}}]}
+
+
+async def no_sleep(_: float) -> None:
+    return None
+
+
+@pytest.fixture
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[TestServer]:
+    """An OpenAI-compatible endpoint that answers every chat completion with ``request.param``'s body."""
+    body: bytes = request.param
+
+    async def answer(_: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", answer)
+    running = TestServer(app)
+    await running.start_server()
+    yield running
+    await running.close()
+
+
+def engine(session: aiohttp.ClientSession, server: TestServer) -> InsightsEngine:
+    config = EngineConfig(base_url=str(server.make_url("/v1")), model="m", backoff_seconds=0.0)
+    return InsightsEngine(session, config, sleep=no_sleep)
+
+
+def test_a_deeply_nested_answer_is_an_invalid_answer() -> None:
+    with pytest.raises(EngineAnswerInvalid, match="not valid insights JSON"):
+        parse_answer(completion(NESTED))
+
+
+@pytest.mark.parametrize(
+    ("server", "why"),
+    [
+        pytest.param(json.dumps(completion(NESTED)).encode(), "not valid insights JSON", id="nested content"),
+        pytest.param(b'{"choices": ' + NESTED.encode() + b"}", "answered non-JSON", id="nested answer"),
+        pytest.param(b" " * (ENGINE_ANSWER_BYTES + 1), "answered more than", id="oversized answer"),
+    ],
+    indirect=["server"],
+)
+async def test_a_hostile_answer_makes_the_sections_unavailable_and_raises_nothing(
+    session: aiohttp.ClientSession, server: TestServer, why: str
+) -> None:
+    result = await engine(session, server).derive(MEETING, PEOPLE)
+    assert set(result.unavailable) == {*SECTIONS, "summary", "topics"}
+    assert result.questions == ()
+    assert "insights engine failed for 1 of 1 parts" in result.unavailable["questions"]
+    assert why in result.unavailable["questions"]
+
+
+def test_items_merged_from_many_windows_are_bounded_and_the_earliest_kept() -> None:
+    windows = [
+        [InsightItem(text=f"question {w}-{i} " + "x" * 1_000, start_seconds=w * 100 + i) for i in range(100)]
+        for w in range(200)
+    ]
+    merged = merge_items(windows)
+    assert len(merged) == MAX_ITEMS
+    assert [i.start_seconds for i in merged] == [float(s) for s in range(MAX_ITEMS)]
+
+
+def test_the_summary_merged_from_many_windows_is_bounded() -> None:
+    topic = EngineTopic(headline="h" * 200, text="t" * 2_000)
+    answers = [EngineAnswer(summary=[topic] * 50) for _ in range(400)]
+    summary = merge_summaries(answers, PEOPLE)
+    assert len(summary) == MAX_ITEMS
+    assert sum(len(t.headline) + len(t.text) for t in summary) <= MAX_ITEMS * 2_200
