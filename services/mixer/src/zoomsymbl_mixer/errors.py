@@ -68,6 +68,14 @@ class NothingToMix(PoisonInputError):
         super().__init__(f"nothing to mix: {why}", stage="download")
 
 
+class MeetingTooLong(PoisonInputError):
+    """Zoom's times or the tracks' start times and lengths would make a mix longer than the meeting can be."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"implausible meeting length: {why}", stage="verify")
+        self.why = why
+
+
 class MergeFailed(PoisonInputError):
     """ffmpeg could not merge the tracks (corrupt audio or an impossible output)."""
 

@@ -33,6 +33,7 @@ from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_common.zoom import ZoomApiError
 
 from zoomsymbl_mixer.analytics import SilenceLog, speaker_stats
+from zoomsymbl_mixer.bounds import check_plan, check_schedule, longest_mix
 from zoomsymbl_mixer.channels import (
     MixPlan,
     Selection,
@@ -60,7 +61,7 @@ from zoomsymbl_mixer.ffmpeg import (
 from zoomsymbl_mixer.metadata import conversation_metadata, metadata_json, metadata_key
 from zoomsymbl_mixer.phone import with_phone_user
 from zoomsymbl_mixer.settings import OutputFormatSetting
-from zoomsymbl_mixer.space import check_space, space_needed
+from zoomsymbl_mixer.space import check_space, output_needed, space_needed, span_seconds
 from zoomsymbl_mixer.state import DownloadToken, MeetingState, MixRecord, audio_mixed
 from zoomsymbl_mixer.tracks import Fetched, TrackLoader, prepare, probe_file, track_hours
 from zoomsymbl_mixer.upload import PartUploads
@@ -152,6 +153,8 @@ class Mixer:
         await self._store_metadata(event, record)
         mixed = audio_mixed(event, record)
         await self.publish(mixed)
+        # From here on the submitter owns the meeting: a later give-up of this event must not fail it.
+        await self.state.mark_announced(event)
         log.info("audio mixed", extra=_fields(event, channels=mixed.channels, seconds=mixed.duration_seconds))
         return mixed
 
@@ -191,6 +194,9 @@ class Mixer:
     async def _mix(
         self, event: RecordingCompleted, tenant: TenantConfig, choices: Sequence[Selection], digest: str, scratch: Path
     ) -> MixRecord:
+        # Zoom's own times first: days between start times would pad every track to days (and fail check_space
+        # with a misleading reason when the ends are known).
+        check_schedule(choices[0].files)
         # Room for the tracks and the mix first: running out half-way gets the pod evicted, again and again.
         check_space(
             scratch, space_needed(choices[0].files, tenant.max_channels, loaded_at_once=self.config.concurrency)
@@ -203,6 +209,9 @@ class Mixer:
         with tracer.start_as_current_span("mixer.merge"):
             talk = {f.file.file_id: f.talk_seconds for f in fetched if f.talk_seconds is not None}
             plan = await self._plan([f.track for f in fetched if f.track is not None], tenant, choice, talk)
+            if plan.total_seconds > span_seconds(choice.files):
+                # check_space sized the mix by Zoom's times (none: no mix at all); the probed tracks run longer.
+                check_space(scratch, output_needed(len(plan.channels), plan.total_seconds))
             plan = await self._with_emails(plan, event, tenant)
             merged = await self._merge(plan, scratch)
         with tracer.start_as_current_span("mixer.upload"):
@@ -348,8 +357,12 @@ class Mixer:
         self, tracks: list[Track], tenant: TenantConfig, choice: Selection, talk: dict[str, float]
     ) -> MixPlan:
         if choice.kind == "phone":  # one file, no merge: a stereo call keeps its two sides apart
-            return plan_mix([t for track in tracks for t in split_stereo(track)], max_channels=2, kind="phone")
+            plan = plan_mix([t for track in tracks for t in split_stereo(track)], max_channels=2, kind="phone")
+            check_plan(plan, longest_mix(choice.files))
+            return plan
         plan = plan_mix(tracks, max_channels=tenant.max_channels, kind=choice.kind)
+        # Before any ffmpeg pass: each pads every track to the plan's end.
+        check_plan(plan, longest_mix(choice.files))
         if not overflowed(plan):
             return plan
         if all(t.file.file_id in talk for t in tracks):

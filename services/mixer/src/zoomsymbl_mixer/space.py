@@ -6,7 +6,8 @@ generous bound when Zoom gave none) plus the larger of the output at its worst c
 WAV, and FLAC's bound; Opus is far smaller) and the ADTS copies of the tracks being loaded at once (each
 MP4 and its copy are both on disk until the copy is probed; the mix only starts when every copy is done).
 More than the volume holds at all fails the meeting with the reason;
-more than is free now (other meetings are in flight) is retried later.
+more than is free now (other meetings are in flight) is retried later. Once the tracks are probed and the
+mix planned, a mix longer than Zoom's times said (or without them) is checked again at its planned length.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ def space_needed(files: Sequence[RecordingFile], max_channels: int, *, loaded_at
     # An ADTS copy adds 7 bytes per AAC frame of 100-400 bytes: within 5 % of its MP4.
     copies = int(sum(sizes[: max(1, loaded_at_once)]) * ADTS_OVERHEAD)
     return SpaceNeeded(sum(sizes), output, copies)
+
+
+def output_needed(channels: int, seconds: float) -> SpaceNeeded:
+    """The worst case of the mix alone, once the tracks are on disk (the volume's free space counts them)."""
+    return SpaceNeeded(0, int(pcm_bytes(max(1, channels), seconds, WORST_RATE) * FLAC_OVERHEAD))
 
 
 def check_space(scratch: Path, needed: SpaceNeeded) -> None:

@@ -6,6 +6,12 @@ mixer itself); an upsert whose filter does not match an existing, further-along 
 with the unique (tenant, meeting_uuid) index, and that ``DuplicateKeyError`` means "leave the stage
 alone". The finished mix is kept on the meeting under ``mix`` keyed by its ``input_hash``, so a
 redelivered event re-publishes the same ``AudioMixed`` instead of mixing again.
+
+Between recording the mix and publishing ``AudioMixed`` the meeting is at ``mixed`` but nobody
+downstream knows of it: the move to ``mixed`` sets ``audio_mixed_pending`` and the mixer unsets it once
+Kafka acknowledged ``AudioMixed``. A give-up may fail a meeting still pending (the mix was recorded,
+never announced: the metadata upload or the announcement failed for good); one whose ``AudioMixed``
+went out belongs to the submitter, and a stale give-up (a redelivered duplicate) leaves it alone.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ from zoomsymbl_common.telemetry import current_trace_id
 from zoomsymbl_mixer.metadata import failed_metadata
 
 SERVICE = "mixer"
+PENDING = "audio_mixed_pending"
+"""Set on the move to ``mixed``, unset once ``AudioMixed`` is published: the mix nobody downstream knows of."""
 
 
 class RawObject(BaseModel):
@@ -215,7 +223,7 @@ class MeetingState:
         if trace_id:
             # The trace started by ingest's webhook span: `zoomsymbl status` shows it for Grafana/Tempo.
             fields["trace_id"] = trace_id
-        advance: Document = {**fields, "stage": "mixed", "mixed_at": now}
+        advance: Document = {**fields, "stage": "mixed", "mixed_at": now, PENDING: True}
         if await self._advance(event, advance, unset={"failure": ""}):
             return True
         await guarded(self.db[MEETINGS].update_one(meeting_key(event.tenant, event.meeting_uuid), {"$set": fields}))
@@ -230,13 +238,29 @@ class MeetingState:
             )
         )
 
+    async def mark_announced(self, event: RecordingCompleted) -> None:
+        """Note that ``AudioMixed`` went out: the meeting has moved on and the mixer may no longer fail it."""
+        await guarded(
+            self.db[MEETINGS].update_one(meeting_key(event.tenant, event.meeting_uuid), {"$unset": {PENDING: ""}})
+        )
+
     async def mark_failed(self, event: RecordingCompleted, stage: str, reason: str) -> bool:
-        """Mark the meeting failed by the mixer with ``stage`` and ``reason``, unless it moved on."""
+        """Mark the meeting failed by the mixer with ``stage`` and ``reason``, unless it moved on.
+
+        Moved on: past ``mixed``, failed by another service, or ``mixed`` with its ``AudioMixed`` published.
+        """
         failure = Failure.build(SERVICE, stage, reason)
-        marked = await self._advance(event, {**failure.fields(), "updated_at": failure.at})
+        fields = {**failure.fields(), "updated_at": failure.at}
+        marked = await self._advance(event, fields) or await self._fail_unannounced(event, fields)
         if marked:  # the archive learns of a recording that could not be kept, and why
             await self.store_metadata(failed_metadata(event, failure.reason))
         return marked
+
+    async def _fail_unannounced(self, event: RecordingCompleted, fields: Document) -> bool:
+        # Only this filter lets a failure replace "mixed": the flag is gone once AudioMixed was published.
+        query = {**meeting_key(event.tenant, event.meeting_uuid), "stage": "mixed", PENDING: True}
+        result = await guarded(self.db[MEETINGS].update_one(query, {"$set": fields, "$unset": {PENDING: ""}}))
+        return result.matched_count > 0
 
     async def _advance(self, event: RecordingCompleted, fields: Document, unset: Document | None = None) -> bool:
         # Not yet mixed, or failed by the mixer itself; any generation (a forced replay re-mixes).

@@ -28,6 +28,7 @@ from zoomsymbl_common.s3_chunked import MAX_SINGLE_PUT_BYTES
 from zoomsymbl_common.storage import ObjectStore, bounded_segment, meeting_key
 
 from zoomsymbl_mixer.analytics import SilenceLog, speaker_stats
+from zoomsymbl_mixer.bounds import check_track, longest_mix
 from zoomsymbl_mixer.channels import Track, extension
 from zoomsymbl_mixer.credentials import Credentials
 from zoomsymbl_mixer.download import Fetcher
@@ -226,9 +227,10 @@ class TrackLoader:
             single_put_max=self.single_put_max,
             streams=self.concurrency,
         )
+        longest = longest_mix(files)
         tasks = [
             asyncio.ensure_future(
-                self._load(tenant, meeting_uuid, file, scratch / f"{index:04d}.{extension(file)}", uploads)
+                self._load(tenant, meeting_uuid, file, scratch / f"{index:04d}.{extension(file)}", uploads, longest)
             )
             for index, file in enumerate(files)
         ]
@@ -243,7 +245,7 @@ class TrackLoader:
             uploads.close()
 
     async def _load(
-        self, tenant: str, meeting_uuid: str, file: RecordingFile, local: Path, uploads: PartUploads
+        self, tenant: str, meeting_uuid: str, file: RecordingFile, local: Path, uploads: PartUploads, longest: float
     ) -> Fetched:
         key = raw_key(tenant, meeting_uuid, file)
         async with self._slots:
@@ -255,6 +257,9 @@ class TrackLoader:
             except ObjectRejected as exc:
                 raise rejected_at("download", exc) from exc
             probe, path, skip = await prepare(local, file.file_id, self.probe_timeout, to_adts=self.copy_mp4)
+            # The length is the file's own claim: checked against its bytes and Zoom's clock before anything
+            # pads, analyses or mixes to it.
+            check_track(file.file_id, probe.codec, size, probe.duration, longest)
             talk = None if self.talk is None else await self._talk(path, skip, probe.duration, file.file_id)
         track = Track(file, str(path), probe.duration, probe.sample_rate, channels=probe.channels, skip_samples=skip)
         return Fetched(file, track, RawObject(file_id=file.file_id, key=key, size=size), talk)
