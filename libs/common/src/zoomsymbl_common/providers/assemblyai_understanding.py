@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoomsymbl_common.providers.base import InsightItem, SummaryTopic
+from zoomsymbl_common.providers.base import InsightItem, SummaryTopic, finite_number
 
 MAX_ITEMS = 200
 MAX_TEXT = 2_000
 
 
 def _ms(value: object) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value) / 1000.0
-    return None
+    # JSON's integers are unbounded (10**400 overflows a float) and its parser takes Infinity: both are absent.
+    number = finite_number(value)
+    return number / 1000.0 if number is not None and number >= 0 else None
 
 
 def _text(value: object, limit: int = MAX_TEXT) -> str:

@@ -6,7 +6,10 @@ the defaults and a sandbox is reached only by configuring its base URL.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import dataclasses
+import logging
+import math
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -15,10 +18,24 @@ from pydantic import SecretStr
 from zoomsymbl_common.events import ChannelAssignment, JobStatus, Provider
 from zoomsymbl_common.logs import scrub
 
+log = logging.getLogger("zoomsymbl.providers")
 AudioOpener = Callable[[], AsyncIterator[bytes]]
 """Opens a fresh stream of the audio bytes (may be called again for a retry)."""
 AudioPath = Literal["upload", "url"]
 """How the audio reaches the provider: its bytes in a request (``upload``), or a URL it fetches (``url``)."""
+MAX_MESSAGES = 50_000
+"""Most transcript messages kept: one every 0.72 s of a 10-hour meeting (the longest file a provider takes);
+a measured synthetic 10-hour meeting at 180 words a minute has 7,200 utterances of 15 words."""
+MAX_TRANSCRIPT_BYTES = 4 * 1024 * 1024
+"""Most UTF-8 bytes of a transcript's text, names and e-mails (plus ~64 a message for the rest of a stored row).
+
+The transcript is stored with the rest of the insights in one MongoDB document (16 MiB at most). That
+synthetic 10-hour meeting is ~1 MB as stored rows (before compression, which shrinks real speech ~5x); 4 MiB
+is four times it, and leaves the rest of the document room for every item section full (~11 MB even if
+each of their characters took 4 bytes), since text that resists compression is what a hostile answer sends."""
+MAX_NAME = 200
+"""Most characters of a speaker's name."""
+_ROW_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -166,3 +183,42 @@ class SpeechProvider(Protocol):
     async def fetch_insights(self, job: SubmittedJob) -> Insights:
         """Transcript, topics, questions, action items, follow-ups and summary of a completed job."""
         ...
+
+
+def finite_number(value: object) -> float | None:
+    """A finite float of a JSON number (JSON's ints are unbounded, and Python's parser accepts NaN/Infinity)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _bytes(text: str | None) -> int:
+    return len(text.encode("utf-8", errors="replace")) if text else 0
+
+
+def bound_transcript(messages: Iterable[TranscriptMessage]) -> tuple[TranscriptMessage, ...]:
+    """The first ``messages`` within :data:`MAX_MESSAGES` and :data:`MAX_TRANSCRIPT_BYTES`, speaker names cut
+    to :data:`MAX_NAME`; the message that crosses the byte budget keeps the text that fits, and the rest go.
+
+    Every transcript path (Symbl, AssemblyAI, the self-hosted transcriber, Zoom's transcript) ends here, so a
+    hostile or merely enormous transcript is bounded the same way whatever its source.
+    """
+    kept: list[TranscriptMessage] = []
+    left = MAX_TRANSCRIPT_BYTES
+    for message in messages:
+        if len(kept) == MAX_MESSAGES or left <= 0:
+            log.warning("transcript cut to its bounds", extra={"messages_kept": len(kept)})
+            break
+        speaker = message.speaker[:MAX_NAME]
+        left -= _ROW_BYTES + _bytes(speaker) + _bytes(message.email)
+        text = message.text
+        if _bytes(text) > left:
+            text = text.encode("utf-8", errors="replace")[: max(left, 0)].decode("utf-8", errors="ignore")
+        left -= _bytes(text)
+        changed = speaker != message.speaker or text != message.text
+        kept.append(dataclasses.replace(message, speaker=speaker, text=text) if changed else message)
+    return tuple(kept)

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import SecretStr
@@ -61,6 +63,24 @@ _STATUSES: dict[str, JobStatus] = {
     "failed": "failed",
 }
 _SHORT = aiohttp.ClientTimeout(total=60, sock_connect=10)
+MAX_SUMMARY_URL = 2_048
+"""Most characters of the summary page's URL: it is e-mailed as a link, and a real one is ~100."""
+
+
+def summary_page_url(value: object, schemes: tuple[str, ...] = ("https",)) -> str | None:
+    """``value`` if it can be e-mailed as a link: a URL of one of ``schemes`` with a host, at most
+    :data:`MAX_SUMMARY_URL` characters, no whitespace and no control or format character (which could end
+    the link early or disguise it); anything else is no summary page."""
+    if not isinstance(value, str) or not value or len(value) > MAX_SUMMARY_URL:
+        return None
+    if any(c.isspace() or unicodedata.category(c).startswith("C") for c in value):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return None
+    written_out = value[: len(parts.scheme) + 3].lower() == f"{parts.scheme}://"  # not "https:host/…"
+    return value if parts.scheme in schemes and written_out and parts.hostname else None
 
 
 @dataclass
@@ -139,6 +159,8 @@ class SymblProvider:
         self._summary_attempts = summary_attempts
         self._summary_delay = summary_delay
         self._sleep = sleep
+        # Symbl's pages are https; a local stand-in reached over plain http (the sandbox) links to its own host.
+        self._page_schemes = ("https",) if self._base.startswith("https://") else ("https", "http")
 
     async def submit(self, request: SubmitRequest) -> SubmittedJob:
         """Start a job from ``request.audio_url`` when given, else from the audio stream.
@@ -213,8 +235,7 @@ class SymblProvider:
             data = await self._call("POST", f"{base}/experiences", "experiences", stage="insights", json_body=body)
         except PoisonInputError:
             return None
-        url = data.get("url")
-        return url if isinstance(url, str) and url else None
+        return summary_page_url(data.get("url"), self._page_schemes)
 
     async def _call(
         self,
@@ -269,4 +290,4 @@ class SymblProvider:
         return kwargs
 
 
-__all__ = ["SYMBL_LIMITS", "SymblProvider", "SymblToken", "as_query", "symbl_options"]
+__all__ = ["SYMBL_LIMITS", "SymblProvider", "SymblToken", "as_query", "summary_page_url", "symbl_options"]

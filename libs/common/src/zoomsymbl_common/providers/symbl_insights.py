@@ -4,38 +4,30 @@ Symbl's answers vary between API versions (``timeOffset``/``duration`` in second
 messages, only ISO ``startTime``/``endTime`` on older ones; ``from.userId`` holding the e-mail), so
 every field is read defensively and a malformed entry is skipped rather than failing the meeting.
 Every answer is also bounded (it is stored and e-mailed): items as AssemblyAI's Speech Understanding
-readers bound them, the transcript by :func:`bound_transcript`, which the AssemblyAI reader shares.
+readers bound them, the transcript by :func:`~zoomsymbl_common.providers.base.bound_transcript`, which every
+transcript path shares (it lives in :mod:`~zoomsymbl_common.providers.base`; the names stay importable here).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import logging
-import math
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
 from zoomsymbl_common.providers.assemblyai_understanding import MAX_ITEMS, MAX_TEXT
-from zoomsymbl_common.providers.base import InsightItem, TranscriptMessage
+from zoomsymbl_common.providers.base import (
+    MAX_MESSAGES,
+    MAX_NAME,
+    MAX_TRANSCRIPT_BYTES,
+    InsightItem,
+    TranscriptMessage,
+    bound_transcript,
+    finite_number,
+)
 
-log = logging.getLogger("zoomsymbl.providers")
-MAX_MESSAGES = 50_000
-"""Most transcript messages kept: one every 0.72 s of a 10-hour meeting (the longest file a provider takes);
-a measured synthetic 10-hour meeting at 180 words a minute has 7,200 utterances of 15 words."""
-MAX_TRANSCRIPT_BYTES = 4 * 1024 * 1024
-"""Most UTF-8 bytes of a transcript's text, names and e-mails (plus ~64 a message for the rest of a stored row).
-
-The transcript is stored with the rest of the insights in one MongoDB document (16 MiB at most). That
-synthetic 10-hour meeting is ~1 MB as stored rows (before compression, which shrinks real speech ~5x); 4 MiB
-is four times it, and leaves the rest of the document room for every item section full (~11 MB even if
-each of their characters took 4 bytes), since text that resists compression is what a hostile answer sends."""
-MAX_NAME = 200
 MAX_EMAIL = 320  # RFC 5321's path limit is 256; a longer value is no address
 MAX_SUMMARY_TEXT = 10 * MAX_TEXT
 """A summary answered as one string (older answers) is the whole summary, not one line of it."""
-_ROW_BYTES = 64
 
 
 def _iso(value: object) -> datetime | None:
@@ -49,47 +41,12 @@ def _iso(value: object) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def finite_number(value: object) -> float | None:
-    """A finite float of a JSON number (JSON's ints are unbounded, and Python's parser accepts NaN/Infinity)."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _email(person: dict[str, Any]) -> str | None:
     for key in ("email", "userId"):
         value = person.get(key)
         if isinstance(value, str) and "@" in value and len(value) <= MAX_EMAIL:
             return value
     return None
-
-
-def _bytes(text: str | None) -> int:
-    return len(text.encode("utf-8", errors="replace")) if text else 0
-
-
-def bound_transcript(messages: Iterable[TranscriptMessage]) -> tuple[TranscriptMessage, ...]:
-    """The first ``messages`` within :data:`MAX_MESSAGES` and :data:`MAX_TRANSCRIPT_BYTES`, speaker names cut
-    to :data:`MAX_NAME`; the message that crosses the byte budget keeps the text that fits, and the rest go."""
-    kept: list[TranscriptMessage] = []
-    left = MAX_TRANSCRIPT_BYTES
-    for message in messages:
-        if len(kept) == MAX_MESSAGES or left <= 0:
-            log.warning("transcript cut to its bounds", extra={"messages_kept": len(kept)})
-            break
-        speaker = message.speaker[:MAX_NAME]
-        left -= _ROW_BYTES + _bytes(speaker) + _bytes(message.email)
-        text = message.text
-        if _bytes(text) > left:
-            text = text.encode("utf-8", errors="replace")[: max(left, 0)].decode("utf-8", errors="ignore")
-        left -= _bytes(text)
-        changed = speaker != message.speaker or text != message.text
-        kept.append(dataclasses.replace(message, speaker=speaker, text=text) if changed else message)
-    return tuple(kept)
 
 
 def _times(raw: dict[str, Any], origin: datetime | None) -> tuple[float, float]:
@@ -164,3 +121,17 @@ def parse_summary(raw: object) -> tuple[str, ...]:
         return ()
     lines = (e["text"] for e in raw if isinstance(e, dict) and isinstance(e.get("text"), str) and e["text"])
     return tuple(line[:MAX_TEXT] for line in islice(lines, MAX_ITEMS))
+
+
+__all__ = [
+    "MAX_EMAIL",
+    "MAX_MESSAGES",
+    "MAX_NAME",
+    "MAX_SUMMARY_TEXT",
+    "MAX_TRANSCRIPT_BYTES",
+    "bound_transcript",
+    "finite_number",
+    "parse_items",
+    "parse_messages",
+    "parse_summary",
+]

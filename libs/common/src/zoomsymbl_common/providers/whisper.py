@@ -26,6 +26,7 @@ from zoomsymbl_common.providers.base import (
     SubmitRequest,
     SubmittedJob,
     TranscriptMessage,
+    bound_transcript,
 )
 from zoomsymbl_common.providers.transcriptions import StoredTranscriptions
 from zoomsymbl_common.records import Transcription, Utterance
@@ -58,7 +59,11 @@ def transcription_doc(job_id: str, request: SubmitRequest) -> Document:
 
 
 def messages_from(doc: Document) -> tuple[TranscriptMessage, ...]:
-    """The stored utterances as transcript messages ("Channel N"; the notifier names them)."""
+    """The stored utterances as transcript messages ("Channel N"; the notifier names them), in time order.
+
+    Bounded as every provider's transcript is (:func:`~zoomsymbl_common.providers.base.bound_transcript`):
+    the worker caps the number of utterances, not their total size, and the earliest are the ones kept.
+    """
     found = []
     for raw in (doc.get("utterances") or [])[:MAX_UTTERANCES]:
         try:
@@ -68,7 +73,7 @@ def messages_from(doc: Document) -> tuple[TranscriptMessage, ...]:
         found.append(
             TranscriptMessage(f"Channel {u.channel}", u.text[:5000], u.start, max(u.start, u.end), channel=u.channel)
         )
-    return tuple(sorted(found, key=lambda m: (m.start_seconds, m.channel or 0)))
+    return bound_transcript(sorted(found, key=lambda m: (m.start_seconds, m.channel or 0)))
 
 
 class WhisperProvider(StoredTranscriptions):

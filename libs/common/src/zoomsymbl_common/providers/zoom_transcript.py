@@ -28,6 +28,7 @@ from zoomsymbl_common.providers.base import (
     SubmitRequest,
     SubmittedJob,
     TranscriptMessage,
+    bound_transcript,
 )
 from zoomsymbl_common.providers.transcriptions import StoredTranscriptions
 from zoomsymbl_common.records import Transcription, Utterance
@@ -98,7 +99,8 @@ def utterances(cues: tuple[Cue, ...], budget: int = MAX_STORED_BYTES) -> list[Do
 
 
 def messages_from(doc: Document) -> tuple[TranscriptMessage, ...]:
-    """The stored utterances as transcript messages under Zoom's speaker names (no channel to rename)."""
+    """The stored utterances as transcript messages under Zoom's speaker names (no channel to rename), in time
+    order; the earliest within :func:`~zoomsymbl_common.providers.base.bound_transcript`, as every provider's."""
     found = []
     for raw in (doc.get("utterances") or [])[:MAX_UTTERANCES]:
         try:
@@ -106,7 +108,7 @@ def messages_from(doc: Document) -> tuple[TranscriptMessage, ...]:
         except ValidationError:
             continue  # one unreadable utterance does not cost the transcript
         found.append(TranscriptMessage(u.speaker or UNKNOWN_SPEAKER, u.text[:5000], u.start, max(u.start, u.end)))
-    return tuple(sorted(found, key=lambda m: m.start_seconds))
+    return bound_transcript(sorted(found, key=lambda m: m.start_seconds))
 
 
 class ZoomTranscriptProvider(StoredTranscriptions):
