@@ -9,8 +9,10 @@ from datetime import timedelta
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from pydantic import ValidationError
 from zoomsymbl_common import logs
 from zoomsymbl_common.logs import JsonFormatter, LogSampler, redact, register_secret, register_uri_password, scrub
+from zoomsymbl_common.records import MalformedRecord, MeetingSecret
 
 
 def _format(record_msg: str, **extra: object) -> dict[str, object]:
@@ -66,6 +68,27 @@ def test_many_registered_secrets_are_each_redacted_longest_first() -> None:
 )
 def test_scrub_keeps_hosts_and_plain_words_and_masks_everything_else(text: str, expected: str) -> None:
     assert scrub(text) == expected
+    assert scrub(scrub(text)) == expected, "idempotent"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('provider said {"access_token": "tok-0201"}', 'provider said {"access_token": "[redacted]"}'),
+        ('{"download_token":"tok-0202","id":7}', '{"download_token":"[redacted]","id":7}'),
+        ('{"appSecret": "tok-0203"}', '{"appSecret": "[redacted]"}'),
+        ("{'password': 'tok-0204', 'user': 'bob'}", "{'password': '[redacted]', 'user': 'bob'}"),
+        ('body "{\\"client_secret\\": \\"tok-0205\\"}"', 'body "{\\"client_secret\\": \\"[redacted]\\"}"'),
+        ("state=x%26access_token%3Dtok-0206", "state=x%26access_token%3D[redacted]"),
+        ("fetch https%3A%2F%2Fb.example%2Fk%3FX-Amz-Signature%3Dtok-0207 failed", "fetch https://b.example/… failed"),
+        ("see https%3a%2f%2fuser%3Atok-0208%40b.example%3A8443%2Fk", "see https://b.example%3A8443/…"),
+        ('{"url":"https:\\/\\/b.example\\/k?X-Amz-Signature=tok-0209"}', '{"url":"https://b.example/…"}'),
+        ("next%3Dhttps://b.example/k?sig=tok-0210", "next%3Dhttps://b.example/…"),
+    ],
+)
+def test_scrub_masks_secrets_in_json_pairs_and_encoded_or_escaped_urls(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+    assert "tok-02" not in scrub(text)
     assert scrub(scrub(text)) == expected, "idempotent"
 
 
@@ -164,3 +187,17 @@ def test_the_sampler_writes_a_burst_then_its_rate_and_counts_what_it_left_out() 
 def test_a_plain_token_is_redacted_like_any_other() -> None:
     register_secret("plainToken-0123456789abcdef", ttl=timedelta(minutes=1))
     assert redact('{"url": "https://x/?t=plainToken-0123456789abcdef"}') == '{"url": "https://x/?t=[redacted]"}'
+
+
+def test_a_stored_download_token_is_shown_by_no_repr_and_no_validation_error() -> None:
+    # Not registered with the redactor: a traceback or a debug line must not need redact() to hide it.
+    # (Belongs with the record tests in test_records.py; kept here, with the other secret-hygiene tests.)
+    token = f"dl-token-{uuid.uuid4().hex}"
+    secret = MeetingSecret(tenant="acme", meeting_uuid="m", download_token=token)
+    assert token not in repr(secret) and token not in str(secret)
+    assert secret.to_document()["download_token"] == token, "stored and read as before"
+    with pytest.raises(MalformedRecord) as caught:
+        MeetingSecret.from_document({"tenant": "acme", "meeting_uuid": "m", "download_token": token + "x" * 8192})
+    assert isinstance(caught.value.__cause__, ValidationError)
+    # pydantic shows an input's first characters: of a token, that is a part of the secret.
+    assert token[:20] not in str(caught.value) and token[:20] not in str(caught.value.__cause__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -12,11 +13,14 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from zoomsymbl_common.callback_tokens import verify_callback_token
-from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError
+from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError, ZoomsymblError
 from zoomsymbl_common.events import AudioMixed, ChannelAssignment, JobSubmitted, utcnow
 from zoomsymbl_common.limiter import Limiter
+from zoomsymbl_common.logs import JsonFormatter
 from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.providers.base import SubmitRequest, SubmittedJob
 from zoomsymbl_common.providers.factory import provider_account_key
+from zoomsymbl_common.providers.symbl import SymblProvider
 from zoomsymbl_common.records import JOBS, MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
@@ -404,3 +408,44 @@ async def test_an_event_naming_audio_other_than_its_own_meetings_mix_is_poison(
     assert caught.value.stage == "validate"
     assert published == []
     assert stats(symbl)["submissions_by_name"] == {}
+
+
+@pytest.mark.parametrize(
+    ("raised", "seen", "stored"),
+    [
+        (RuntimeError, RuntimeError, "RuntimeError: upload to https://s3.example/… failed"),
+        (ZoomsymblError, RetryableError, "upload to https://s3.example/… failed"),
+    ],
+)
+async def test_an_unexpected_failure_quoting_a_presigned_url_is_stored_and_logged_scrubbed(
+    rig: Rig,
+    infra: InfraSettings,
+    mongo: Mongo,
+    uploaded: Upload,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    raised: type[Exception],
+    seen: type[Exception],
+    stored: str,
+) -> None:
+    signed = "https://s3.example/mixed/acme/m.flac?X-Amz-Credential=AKIA&X-Amz-Signature=feed0123beef"
+
+    async def failing(self: SymblProvider, request: SubmitRequest) -> SubmittedJob:
+        raise raised(f"upload to {signed} failed")
+
+    monkeypatch.setattr(SymblProvider, "submit", failing)
+    submitter, _ = rig
+    event = audio_mixed(31, infra, *await uploaded(31))
+    with caplog.at_level(logging.INFO, logger="zoomsymbl.submitter"), pytest.raises(seen) as caught:
+        await submitter.on_audio_mixed(event)
+
+    job = await mongo.db[JOBS].find_one({})
+    assert job is not None and job["status"] == "retrying"
+    reasons = [job["last_error"], *(entry.get("reason") or "" for entry in job["history"])]
+    logged = "\n".join(JsonFormatter().format(record) for record in caplog.records)
+    if seen is RetryableError:  # what the consumer stores as the attempt's error and dead-letters with
+        reasons.append(str(caught.value))
+    for text in (*reasons, logged):
+        assert "X-Amz-Signature" not in text and "feed0123beef" not in text
+    assert job["last_error"] == stored, "the reason stays readable"
+    assert await slots(mongo) == []

@@ -39,12 +39,24 @@ _ephemeral: dict[str, float] = {}  # form → monotonic expiry
 _expiries: list[tuple[float, str]] = []  # heap of (expiry, form); an entry superseded by a later one is skipped
 # A URL (its userinfo, path, query and fragment may all be capabilities), a credential after an
 # auth scheme, and a ``name=value`` / ``name: value`` pair whose name says it is a secret.
+# Every repetition that can fail and be retried from the next position is bounded (or its
+# alternatives cannot overlap), so scrubbing a hostile provider body stays linear in its length.
 _PLAIN = re.compile(r"[A-Za-z0-9._~+/=:@%-]*")  # characters neither repr() nor JSON escape
-_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s?#'\"<>]*)([^\s'\"<>]*)")
+_URL = re.compile(r"(?i)([a-z][a-z0-9+.-]{0,30}://)([^/\s?#'\"<>]*)([^\s'\"<>]*)")
+# A URL inside a query string or a form body (``https%3A%2F%2Fhost%2Fk%3FX-Amz-Signature%3D…``) or a
+# JSON body whose encoder escapes slashes (``https:\/\/host\/k?…``): the same capabilities in disguise.
+_DISGUISED_URL = re.compile(
+    r"(?i)([a-z][a-z0-9+.-]{0,30})(?:%3A%2F%2F|:\\/\\/)"
+    r"((?:[^\s'\"<>%/\\?#]|%(?!2F|3F|23)[0-9a-f]{2})*)"
+    r"((?:%2F|%3F|%23|\\?/|[?#])[^\s'\"<>]*)?"
+)
 _AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic)\s+[a-z0-9._~+/=-]+")
+# The name may be closed by a quote (``{"access_token": "…"}``, ``{'appSecret': …}``, or ``\"`` when
+# that JSON is itself quoted in a JSON string) and its separator percent-encoded (``token%3D…``).
 _SECRET_PAIR = re.compile(
-    r"(?i)\b([a-z_-]*(?:token|secret|password|passwd|signature|api[_-]?key|authorization)[a-z_-]*)"
-    r"(\s*[=:]\s*)(['\"]?)[^\s'\"&,;]+"
+    r"(?i)(?:\b|(?<=%[0-9a-f]{2}))"  # a name glued to an encoded separator (``%26access_token%3D…``) counts
+    r"([a-z_-]{0,64}(?:token|secret|password|passwd|signature|api[_-]?key|authorization)[a-z_-]{0,64})"
+    r"(\\?['\"]?\s{0,16}(?:[=:]|%3[ad])\s{0,16})(\\?['\"]?)(?:[^\s'\"&,;\\]|\\(?!['\"]))+"
 )
 
 
@@ -135,10 +147,17 @@ def scrub(text: str, limit: int = 1000) -> str:
     and credentials after ``Bearer``/``Basic`` or in ``token=…``-like pairs are masked. Idempotent.
     """
     text = redact(text)
+    text = _DISGUISED_URL.sub(_disguised_url, text)
     text = _URL.sub(lambda m: m[1] + m[2].rpartition("@")[2] + ("/…" if m[3] else ""), text)
     text = _AUTH_SCHEME.sub(lambda m: f"{m[1]} {REDACTED}", text)
     text = _SECRET_PAIR.sub(lambda m: f"{m[1]}{m[2]}{m[3]}{REDACTED}", text)
     return text[:limit]
+
+
+def _disguised_url(match: re.Match[str]) -> str:
+    """A percent-encoded or slash-escaped URL as a plain ``scheme://host/…`` (its userinfo dropped)."""
+    host = match[2].rpartition("@")[2].rpartition("%40")[2]
+    return f"{match[1]}://{host}" + ("/…" if match[3] else "")
 
 
 class JsonFormatter(logging.Formatter):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from typing import Literal
 from opentelemetry.trace import SpanKind
 from zoomsymbl_common.errors import InfrastructureUnavailable, ZoomsymblError
 from zoomsymbl_common.events import stable_id, utcnow
+from zoomsymbl_common.logs import REDACTED, scrub
+from zoomsymbl_common.page_tokens import PAGE_PATH
 from zoomsymbl_common.telemetry import tracer
 from zoomsymbl_common.tenants import TenantConfig
 
@@ -32,6 +35,9 @@ from zoomsymbl_notifier.settings import Settings
 MailKind = Literal["report", "failure", "digest"]
 log = logging.getLogger("zoomsymbl.notifier.mail")
 _REPORTED_MAX = 1000
+_DETAIL_MAX = 500  # of an SMTP server's reply kept in an error
+# A page link quoted without its scheme (``pages.example.com/m/<token>``), which scrub() takes for words.
+_PAGE_LINK = re.compile(re.escape(PAGE_PATH) + r"[^\s'\"<>]+")
 _reported: set[str] = set()
 
 
@@ -206,6 +212,10 @@ class SmtpTransport:
 
 
 def _classified(code: int, detail: str) -> ZoomsymblError:
+    # The server's reply may quote the message, and the e-mail links the meeting page by its token:
+    # scrubbed here, once, so the stored last_error, the log line and the span's exception event all
+    # get the safe text. redact() alone is not enough: after a restart the token is registered no more.
+    detail = _PAGE_LINK.sub(PAGE_PATH + REDACTED, scrub(detail, _DETAIL_MAX))
     # 5xx on recipients or content is final; 4xx and refused authentication may pass later.
     if 500 <= code < 600 and code not in (530, 534, 535, 538):
         return MailRejected(code, detail)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import Event, InsightsReady, JobStatus, MeetingFailed, Provider, stable_id
 from zoomsymbl_common.insights_engine import InsightsEngine
+from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.providers.base import Insights, JobState, SpeechProvider, SubmittedJob
 from zoomsymbl_common.providers.zoom_transcript import fallback_source
 from zoomsymbl_common.tenants import TenantConfig, Tenants
@@ -191,6 +192,9 @@ class Pipeline:
 
     async def fail_meeting(self, job: JobRecord, tenant: TenantConfig, stage: str, reason: str) -> None:
         """Mark the meeting failed and send the failure notice once (when the tenant wants one)."""
+        # A consumer's give-up reason quotes an exception as it was (a presigned URL, a token): the
+        # stored copy, the log line and the e-mail all get it scrubbed.
+        reason = scrub(reason)
         await self.meetings.fail(job.tenant, job.meeting_uuid, job.generation, stage, reason)
         log.warning("meeting failed", extra={**_ids(job), "stage": stage, "reason": reason})
         self.count_failure(SERVICE, stage)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from zoomsymbl_common.events import CallParty, PhoneCall
+from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
 
 from zoomsymbl_notifier.chart import colour, size, talk_time_png
@@ -254,9 +255,13 @@ def stage_text(service: str, stage: str) -> str:
 
 
 def failure_notice(facts: MeetingFacts, generation: int, reason: str, stage: str = "") -> Report:
-    """The short notice sent when a meeting could not be processed: at which ``stage`` and why."""
+    """The short notice sent when a meeting could not be processed: at which ``stage`` and why.
+
+    ``reason`` is scrubbed here whoever failed the meeting: a consumer's give-up reason may quote an
+    exception that carries a presigned URL or a token, and an e-mail leaves our hands for good.
+    """
     topic = clean_line(facts.topic, 512) or "your Zoom meeting"
-    why = clean_line(reason, 500) or "unknown reason"
+    why = clean_line(scrub(reason), 500) or "unknown reason"
     where = clean_line(stage, 200)
     lines = [f"We could not produce the summary of {topic}.", *([f"Stage: {where}"] if where else []), f"Reason: {why}"]
     text = "\n".join(lines) + "\n"

@@ -260,12 +260,15 @@ class Submitter:
             raise
         except ZoomsymblError as exc:
             await self._give_back(target, key, "retrying", str(exc), name)
-            raise RetryableError(f"submission failed: {exc}") from exc
+            raise RetryableError(f"submission failed: {scrub(str(exc))}") from exc
         except Exception as exc:
             await self._give_back(target, key, "retrying", f"{type(exc).__name__}: {exc}", name)
             raise
 
     async def _give_back(self, target: Target, key: str, status: str, reason: str, provider: str) -> None:
+        # The reason may quote an exception as it was (an HTTP client's error names the presigned URL
+        # it fetched): jobs.last_error, its history and the log line get it scrubbed.
+        reason = scrub(reason)
         freed = await target.limiter.release(key)
         await self.jobs.release_claim(key, "rejected" if status == "rejected" else "retrying", reason)
         self.metrics.submissions.labels(provider, status).inc()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from zoomsymbl_common.events import EventSource, Provider
 from zoomsymbl_common.records.base import Key, MeetingUuid, Reason, Record, Tenant
@@ -32,9 +32,13 @@ class Receipt(Record):
 class MeetingSecret(Record):
     """A meeting's webhook download token (a secret) until its TTL removes it."""
 
+    # Neither its repr nor a validation error (chained under MalformedRecord into a traceback) shows the
+    # token: it stays a plain str because ingest stores it and the mixer reads it as such.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     tenant: Tenant
     meeting_uuid: MeetingUuid
-    download_token: Annotated[str, Field(min_length=1, max_length=8192)]
+    download_token: Annotated[str, Field(min_length=1, max_length=8192, repr=False)]
     expires_at: datetime | None = None
     updated_at: datetime | None = None
 
