@@ -97,6 +97,30 @@ async def test_a_released_claim_is_claimed_again_without_the_crash_mark(mongo: M
 
 
 @pytest.mark.integration
+async def test_every_submission_after_an_attempt_the_provider_may_have_accepted_is_flagged(mongo: Mongo) -> None:
+    store = JobStore(mongo, "me", 60)
+    await store.claim("key-1", FIELDS)
+    await store.release_claim("key-1", "retrying", "symbl submit timed out", maybe_submitted=True)
+    second = await store.claim("key-1", FIELDS)
+    # The second attempt certainly made no job; the first may still have: the third is a possible duplicate too.
+    await store.release_claim("key-1", "retrying", "symbl submit failed: ClientConnectorError")
+    third = await store.claim("key-1", FIELDS)
+    assert (second.outcome, second.resubmission, third.outcome, third.resubmission) == (
+        "claimed",
+        True,
+        "claimed",
+        True,
+    )
+    doc = await mongo.db[JOBS].find_one({"_id": "key-1"})
+    assert doc is not None
+    assert (doc["resubmitted_after_crash"], doc["maybe_submitted"], doc["maybe_submitted_reason"]) == (
+        True,
+        True,
+        "symbl submit timed out",
+    )
+
+
+@pytest.mark.integration
 async def test_a_recorded_job_is_never_overwritten(mongo: Mongo) -> None:
     store = JobStore(mongo, "me", 60)
     await store.claim("key-1", FIELDS)

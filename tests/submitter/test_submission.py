@@ -20,6 +20,7 @@ from zoomsymbl_common.logs import JsonFormatter
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.base import SubmitRequest, SubmittedJob
 from zoomsymbl_common.providers.factory import provider_account_key
+from zoomsymbl_common.providers.http import transport_errors
 from zoomsymbl_common.providers.symbl import SymblProvider
 from zoomsymbl_common.records import JOBS, MEETINGS
 from zoomsymbl_common.settings import InfraSettings
@@ -41,6 +42,7 @@ from tests.submitter.support import (
     add_meetings,
     audio_mixed,
     build_submitter,
+    free_port,
     mixed_key,
     tenants_for,
     upload_for,
@@ -167,7 +169,8 @@ async def test_a_rejected_input_fails_the_meeting_and_frees_the_slot(
     assert published == []
 
 
-@pytest.mark.parametrize(("status", "error"), [(429, RateLimitedError), (503, RetryableError)])
+# A 503 may come from a gateway whose provider behind it accepted the job: the next submission is flagged.
+@pytest.mark.parametrize(("status", "error", "flagged"), [(429, RateLimitedError, False), (503, RetryableError, True)])
 async def test_a_refused_attempt_frees_the_slot_and_the_next_one_submits(
     rig: Rig,
     infra: InfraSettings,
@@ -176,6 +179,7 @@ async def test_a_refused_attempt_frees_the_slot_and_the_next_one_submits(
     uploaded: Upload,
     status: int,
     error: type[Exception],
+    flagged: bool,
 ) -> None:
     submitter, published = rig
     symbl.app[SYMBL_STATE].faults.update({"reject_next": 1, "reject_status": status})
@@ -187,7 +191,78 @@ async def test_a_refused_attempt_frees_the_slot_and_the_next_one_submits(
     assert stats(symbl)["submissions_by_name"] == {"Meeting 4": 1}
     job = await mongo.db[JOBS].find_one({})
     assert job is not None and job["submit_attempts"] == 2
+    assert bool(job.get("resubmitted_after_crash")) is flagged
+    assert len(published) == 1
+
+
+def failing_first(
+    monkeypatch: pytest.MonkeyPatch, fail: Callable[[SymblProvider, SubmitRequest], Awaitable[None]]
+) -> None:
+    """Symbl's client, except that its first submit ends in ``fail`` (which raises) instead of an answer."""
+    real = SymblProvider.submit
+    calls: list[str] = []
+
+    async def submit(self: SymblProvider, request: SubmitRequest) -> SubmittedJob:
+        calls.append(request.name)
+        if len(calls) == 1:
+            await fail(self, request)
+            raise AssertionError("fail did not raise")
+        return await real(self, request)
+
+    monkeypatch.setattr(SymblProvider, "submit", submit)
+
+
+async def accepted_then_timed_out(provider: SymblProvider, request: SubmitRequest) -> None:
+    """Symbl creates the job, but its answer does not arrive in time (the client's timeout, as aiohttp raises it)."""
+    await SymblProvider.submit(provider, request)
+    async with transport_errors("symbl", "submit"):
+        raise TimeoutError
+
+
+async def connection_refused(provider: SymblProvider, request: SubmitRequest) -> None:
+    """Symbl's host refuses the connection: not a byte of the request is sent."""
+    async with aiohttp.ClientSession() as http, transport_errors("symbl", "submit"):
+        await http.post(f"http://127.0.0.1:{free_port()}/v1/process/audio", data=b"")
+
+
+async def test_a_job_the_provider_accepted_while_our_call_timed_out_is_flagged_when_submitted_again(
+    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, uploaded: Upload, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submitter, published = rig
+    failing_first(monkeypatch, accepted_then_timed_out)
+    event = audio_mixed(41, infra, *await uploaded(41))
+    with pytest.raises(RetryableError, match="timed out"):
+        await submitter.on_audio_mixed(event)
+    released = await mongo.db[JOBS].find_one({})
+    assert released is not None and (released["status"], released["maybe_submitted"]) == ("retrying", True)
+
+    await submitter.on_audio_mixed(event)  # the redelivery
+
+    assert stats(symbl)["submissions_by_name"] == {"Meeting 41": 2}, "two jobs at the provider"
+    job = await mongo.db[JOBS].find_one({})
+    assert job is not None and job["job_id"] and job["submit_attempts"] == 2
+    assert job["resubmitted_after_crash"] is True, "a second job is acceptable only when flagged"
+    assert "timed out" in job["maybe_submitted_reason"]
+    assert any("may have created a job" in (entry.get("reason") or "") for entry in job["history"])
+    assert len(published) == 1
+
+
+async def test_a_submission_whose_connection_was_refused_is_not_flagged_when_submitted_again(
+    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, uploaded: Upload, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submitter, published = rig
+    failing_first(monkeypatch, connection_refused)
+    event = audio_mixed(42, infra, *await uploaded(42))
+    with pytest.raises(RetryableError, match="ClientConnectorError"):
+        await submitter.on_audio_mixed(event)
+
+    await submitter.on_audio_mixed(event)
+
+    assert stats(symbl)["submissions_by_name"] == {"Meeting 42": 1}
+    job = await mongo.db[JOBS].find_one({})
+    assert job is not None and job["job_id"] and job["submit_attempts"] == 2
     assert not job.get("resubmitted_after_crash")
+    assert not job.get("maybe_submitted")
     assert len(published) == 1
 
 

@@ -7,11 +7,22 @@ longest a submission may take. Then the provider is called, then ``job_id``/``co
 set with ``status: "scheduled"``,
 and only then is the Kafka offset committed. A redelivery therefore finds either the finished job
 (publish again, submit nothing), a live claim (another replica is at it: wait), a failed attempt
-(``retrying``: no job exists, claim it again), a rejection (``rejected``: fail the same way), or an
-expired ``submitting`` claim: the owner died mid-submit. Whether the provider had accepted that
-submission cannot be asked (neither API lists jobs by name), so it is submitted once more and the
-document records ``resubmitted_after_crash``. That window (provider answered, process died before
-the ids were written) is the only way a duplicate job can arise.
+(``retrying``: claim it again), a rejection (``rejected``: fail the same way), or an
+expired ``submitting`` claim: the owner died mid-submit.
+
+Whether the provider had accepted an earlier attempt cannot be asked (neither API lists jobs by name),
+so a duplicate job can arise in exactly these ways, and each resubmission that may be one is flagged
+``resubmitted_after_crash`` (the one flag the reliability suite accepts a second job for):
+
+- the owner died after the provider answered and before the ids were written, or could not write
+  them (MongoDB gone for longer than :meth:`JobStore.record_submitted` retries; the provider's job id
+  is then logged): its claim expires and the next owner submits again;
+- an attempt failed in a way that does not tell whether the provider got the request
+  (:func:`zoomsymbl_submitter.ambiguity.maybe_accepted`: a timeout or a lost connection after
+  connecting, a 5xx, 408/409/425, a 2xx that is not JSON): the claim is released as ``retrying`` with
+  ``maybe_submitted: true`` and ``maybe_submitted_reason``, which stay set, so every later submission
+  of the job is flagged. A failure that certainly left no job (no connection made, 429, another 4xx,
+  our own S3 or MongoDB) releases the claim unmarked, and the next submission is no duplicate.
 """
 
 from __future__ import annotations
@@ -62,6 +73,13 @@ def inspect(job: Job, now: datetime) -> Claim:
     if job.status == "submitting" and until is not None and until > now:
         return Claim("busy", job, (until - now).total_seconds())
     return Claim("free", job)
+
+
+def earlier_job_reason(doc: Document) -> str | None:
+    """Why an earlier, failed attempt of the stored submission ``doc`` may have created a job; None if none did."""
+    if doc.get("maybe_submitted") is not True:
+        return None
+    return str(doc.get("maybe_submitted_reason") or "unknown")
 
 
 class JobStore:
@@ -117,20 +135,24 @@ class JobStore:
             return Claim("claimed", job)
         except DuplicateKeyError:
             pass
-        existing = await self.get(key)
-        if existing is None:  # deleted by an operator between the two calls
+        # Read raw: ``maybe_submitted`` is the submitter's own bookkeeping, not a field of the shared model.
+        stored = await guarded(self._col.find_one({"_id": key}))
+        if stored is None:  # deleted by an operator between the two calls
             return Claim("busy", None, 0.1)
+        existing = Job.from_document(stored)
         found = inspect(existing, self.now())
         if found.outcome != "free":
             return found
-        return await self._take_over(existing, crashed=existing.status == "submitting")
+        crashed = existing.status == "submitting"
+        return await self._take_over(existing, crashed=crashed, maybe_submitted=earlier_job_reason(stored))
 
-    async def _take_over(self, job: Job, crashed: bool) -> Claim:
+    async def _take_over(self, job: Job, crashed: bool, maybe_submitted: str | None = None) -> Claim:
         """Claim a submission whose previous attempt failed or whose owner vanished.
 
         The attempt number is claimed by inserting ``{key}#{attempt}`` into ``job_claims``: the
         insert is what a unique key makes atomic (a conditional update is not, on FerretDB), so
-        exactly one replica wins each attempt.
+        exactly one replica wins each attempt. ``maybe_submitted``: why an earlier attempt may have
+        created a job although it failed (None: none did); like a crash, it flags this submission.
         """
         now = self.now()
         attempt = job.submit_attempts + 1
@@ -146,12 +168,23 @@ class JobStore:
             "submit_attempts": attempt,
             "updated_at": now,
         }
-        if crashed:
+        resubmission = crashed or maybe_submitted is not None
+        if resubmission:
+            # The flag the reliability suite (and an operator) accepts a second provider job for.
             fields["resubmitted_after_crash"] = True
+        if crashed:
             log.warning("resubmitting after a crash mid-submit", extra={"job_ref": job.id, "attempt": attempt})
-        entry = JobEvent(status="submitting", at=now, owner=self.owner, after_crash=crashed).to_document()
-        await guarded(self._col.update_one({"_id": job.id}, {"$set": fields, "$push": {"history": entry}}))
-        return Claim("claimed", job.model_copy(update=fields), resubmission=crashed)
+        if maybe_submitted is not None:
+            log.warning(
+                "resubmitting after an attempt the provider may have accepted",
+                extra={"job_ref": job.id, "attempt": attempt, "reason": maybe_submitted},
+            )
+        why = f"an earlier attempt may have created a job: {maybe_submitted}" if maybe_submitted else None
+        entry = JobEvent(status="submitting", at=now, owner=self.owner, after_crash=crashed, reason=why)
+        await guarded(
+            self._col.update_one({"_id": job.id}, {"$set": fields, "$push": {"history": entry.to_document()}})
+        )
+        return Claim("claimed", job.model_copy(update=fields), resubmission=resubmission)
 
     async def renew(self, key: str) -> bool:
         """Extend our live claim on ``key`` by one lease; False when it is no longer ours."""
@@ -215,14 +248,23 @@ class JobStore:
             return False
         return True
 
-    async def release_claim(self, key: str, status: Literal["retrying", "rejected"], reason: str) -> None:
-        """Give the claim up after a failure that left no job at the provider."""
+    async def release_claim(
+        self, key: str, status: Literal["retrying", "rejected"], reason: str, *, maybe_submitted: bool = False
+    ) -> None:
+        """Give the claim up after a failed provider call.
+
+        ``maybe_submitted``: the failure does not rule out a job at the provider; marks the document so
+        that every later submission of it is flagged (never unmarked: that job may still exist).
+        """
         now = self.now()
+        fields: Document = {"status": status, "last_error": reason[:1000], "claimed_until": now, "updated_at": now}
+        if maybe_submitted:
+            fields |= {"maybe_submitted": True, "maybe_submitted_reason": reason[:300]}
         await guarded(
             self._col.update_one(
                 {"_id": key, "claim_owner": self.owner, "status": "submitting", "job_id": None},
                 {
-                    "$set": {"status": status, "last_error": reason[:1000], "claimed_until": now, "updated_at": now},
+                    "$set": fields,
                     "$push": {"history": JobEvent(status=status, at=now, reason=reason[:300]).to_document()},
                 },
             )

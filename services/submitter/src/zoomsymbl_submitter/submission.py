@@ -3,7 +3,9 @@
 Per part: a finished submission is only announced again; otherwise the limiter slot is taken
 (waiting as long as it takes, without spinning), the submission is claimed in ``jobs``, the
 provider is called, the ids are stored, and ``JobSubmitted`` is published. Any failure between the
-slot and the job's existence gives the slot and the claim back, so nothing leaks.
+slot and the job's existence gives the slot and the claim back, so nothing leaks; one that may have left a
+job at the provider all the same (:mod:`zoomsymbl_submitter.ambiguity`) marks the claim, so that the next
+submission is flagged as a possible duplicate (:mod:`zoomsymbl_submitter.jobs`).
 
 A provider that rejects the submission (:class:`PoisonInputError` at stage ``submit``) of a meeting whose
 ``AudioMixed`` names Zoom's transcript does not fail the meeting: it is submitted to the ``zoom`` source
@@ -23,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from zoomsymbl_common.errors import ConfigError, PoisonInputError, RetryableError, ZoomsymblError
+from zoomsymbl_common.errors import ConfigError, MongoUnavailable, PoisonInputError, RetryableError, ZoomsymblError
 from zoomsymbl_common.events import AudioMixed, JobStatusReported, JobSubmitted
 from zoomsymbl_common.limiter import Limiter, LimiterTimeout
 from zoomsymbl_common.logs import scrub
@@ -34,6 +36,7 @@ from zoomsymbl_common.storage import meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 
 from zoomsymbl_submitter import plan
+from zoomsymbl_submitter.ambiguity import maybe_accepted
 from zoomsymbl_submitter.audio import AudioSource
 from zoomsymbl_submitter.downmix import Downmixer
 from zoomsymbl_submitter.jobs import JobStore, inspect
@@ -204,7 +207,14 @@ class Submitter:
         self.metrics.submissions.labels(
             target.provider.name, "resubmitted" if claim.resubmission else "submitted"
         ).inc()
-        await self.jobs.record_submitted(key, job)
+        try:
+            await self.jobs.record_submitted(key, job)
+        except MongoUnavailable:
+            # The claim lapses and the job is submitted again (flagged): this id is the one left behind.
+            log.error(
+                "provider job not recorded, it will be submitted again", extra={"job_ref": key, "job_id": job.job_id}
+            )
+            raise
         log.info(
             "job submitted",
             extra={
@@ -253,23 +263,31 @@ class Submitter:
                 )
             return await target.provider.submit(request)
         except PoisonInputError as exc:
-            await self._give_back(target, key, "rejected", exc.reason, name)
+            await self._give_back(target, key, "rejected", exc.reason, name, exc)
             raise
         except RetryableError as exc:
-            await self._give_back(target, key, "retrying", str(exc), name)
+            await self._give_back(target, key, "retrying", str(exc), name, exc)
             raise
         except ZoomsymblError as exc:
-            await self._give_back(target, key, "retrying", str(exc), name)
+            await self._give_back(target, key, "retrying", str(exc), name, exc)
             raise RetryableError(f"submission failed: {scrub(str(exc))}") from exc
         except Exception as exc:
-            await self._give_back(target, key, "retrying", f"{type(exc).__name__}: {exc}", name)
+            await self._give_back(target, key, "retrying", f"{type(exc).__name__}: {exc}", name, exc)
             raise
 
-    async def _give_back(self, target: Target, key: str, status: str, reason: str, provider: str) -> None:
+    async def _give_back(
+        self, target: Target, key: str, status: str, reason: str, provider: str, exc: BaseException
+    ) -> None:
         # The reason may quote an exception as it was (an HTTP client's error names the presigned URL
         # it fetched): jobs.last_error, its history and the log line get it scrubbed.
         reason = scrub(reason)
         freed = await target.limiter.release(key)
-        await self.jobs.release_claim(key, "rejected" if status == "rejected" else "retrying", reason)
+        maybe = status != "rejected" and maybe_accepted(exc)
+        await self.jobs.release_claim(
+            key, "rejected" if status == "rejected" else "retrying", reason, maybe_submitted=maybe
+        )
         self.metrics.submissions.labels(provider, status).inc()
-        log.warning("submission failed", extra={"job_ref": key, "status": status, "reason": reason, "freed": freed})
+        log.warning(
+            "submission failed",
+            extra={"job_ref": key, "status": status, "reason": reason, "freed": freed, "maybe_submitted": maybe},
+        )
