@@ -17,6 +17,7 @@ from zoomsymbl_common.kafka import Consumer, GiveUp, topic_name
 
 from zoomsymbl_notifier.digest import Digests
 from zoomsymbl_notifier.jobs import is_finished
+from zoomsymbl_notifier.outbox import MailKey
 from zoomsymbl_notifier.pipeline import Pipeline, UnknownJob
 
 log = logging.getLogger("zoomsymbl.notifier.handlers")
@@ -26,8 +27,16 @@ FAILURES_GROUP_ID = "zoomsymbl-notifier-failures"
 # And one for the reconciliation digests (a few a day per tenant).
 DIGESTS_GROUP_ID = "zoomsymbl-notifier-digests"
 # Give-ups that must not fail the meeting: a job we do not know is not one of our meetings, and
-# exhausted retries (provider or our servers down) are re-driven by the sweeper later.
+# exhausted retries (provider or our servers down) are re-driven by the sweeper later...
 _NOT_THE_MEETINGS_FAULT = frozenset({"lookup", "retry", "parse"})
+# ...but only so often: each sweep reports the job under a new event id, with a fresh budget, so a
+# fault that repeats every time (a bug on this meeting's data, a provider failing one conversation for
+# good) would cost provider calls and dead letters forever, the host hearing nothing. The sweeper
+# reports a job at least every 8 stale periods (sweeper.MAX_BACKOFF): the meeting fails within about
+# this many of them.
+GIVE_UPS_BEFORE_FAILING = 3
+# The consumer's reason for a give-up after waiting out our own servers: no fault of the meeting's.
+_OUTAGE = "of infrastructure outage"
 _RAW_MESSAGE = Context("message")
 E = TypeVar("E", bound=Event)
 
@@ -54,7 +63,11 @@ async def on_job_status_reported(pipeline: Pipeline, event: JobStatusReported) -
 
 
 async def on_give_up(pipeline: Pipeline, event: Event | None, stage: str, reason: str) -> None:
-    """Poison input fails the meeting (with a notice to the host); other give-ups only log."""
+    """Poison input fails the meeting (with a notice to the host), and so do retries exhausted once
+    too often (:data:`GIVE_UPS_BEFORE_FAILING`); other give-ups only log."""
+    if isinstance(event, JobStatusReported) and stage == "retry" and _OUTAGE not in reason:
+        await _retries_exhausted(pipeline, event, reason)
+        return
     if not isinstance(event, JobStatusReported) or stage in _NOT_THE_MEETINGS_FAULT:
         log.error("job status message given up", extra={"stage": stage, "reason": reason})
         return
@@ -64,6 +77,28 @@ async def on_give_up(pipeline: Pipeline, event: Event | None, stage: str, reason
         return
     await pipeline.fail_meeting(job, tenant, stage, reason)
     await pipeline.jobs.mark(job, "processed_at")
+
+
+async def _retries_exhausted(pipeline: Pipeline, event: JobStatusReported, reason: str) -> None:
+    """Count the give-up on ``event``'s job; at :data:`GIVE_UPS_BEFORE_FAILING`, fail its meeting."""
+    job = await pipeline.jobs.by_provider_id(event.provider, event.job_id)
+    tenant = pipeline.tenants.get(event.tenant)
+    ids = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "job_id": event.job_id}
+    if job is None or tenant is None or (job.tenant, job.meeting_uuid) != (event.tenant, event.meeting_uuid):
+        log.error("job status message given up", extra={**ids, "stage": "retry", "reason": reason})
+        return
+    if is_finished(job):  # finished by another report meanwhile: nothing is stuck
+        return
+    give_ups = await pipeline.jobs.count_give_up(job)
+    if give_ups < GIVE_UPS_BEFORE_FAILING:
+        log.error("job status message given up, the sweeper reports the job again", extra={**ids, "give_ups": give_ups})
+        return
+    if await pipeline.outbox.exists(MailKey(job.tenant, job.meeting_uuid, job.generation, "report")):
+        # The report is recorded (sent, or the outbox sends it): a failure notice would be a second e-mail.
+        log.error("job given up after its meeting's report, not failed", extra={**ids, "give_ups": give_ups})
+    else:
+        await pipeline.fail_meeting(job, tenant, "retry", f"{give_ups} rounds of retries failed; the last: {reason}")
+    await pipeline.jobs.mark(job, "processed_at")  # no more sweeps of it: the sweeper skips processed jobs
 
 
 async def on_meeting_failed(pipeline: Pipeline, event: MeetingFailed) -> None:

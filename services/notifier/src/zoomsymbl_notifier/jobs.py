@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from zoomsymbl_common.events import JobStatus, Provider, utcnow
@@ -162,6 +163,15 @@ class Jobs:
         now = utcnow()
         fields = dict.fromkeys((field, *also), now)
         await guarded(self._col.update_one({"_id": job.key, field: None}, {"$set": {**fields, "updated_at": now}}))
+
+    async def count_give_up(self, job: JobRecord) -> int:
+        """Note that the consumer gave up on a report of ``job`` once more; how often it has so far."""
+        doc = await guarded(
+            self._col.find_one_and_update(
+                {"_id": job.key}, {"$inc": {"give_ups": 1}}, return_document=ReturnDocument.AFTER
+            )
+        )
+        return int(doc.get("give_ups", 0)) if doc else 0
 
     async def parts(self, job: JobRecord) -> list[JobRecord]:
         """Every job of the same meeting and generation, in part order."""

@@ -8,10 +8,13 @@ mail clients fold the two copies into one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import smtplib
+import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.headerregistry import Address
@@ -36,6 +39,8 @@ MailKind = Literal["report", "failure", "digest"]
 log = logging.getLogger("zoomsymbl.notifier.mail")
 _REPORTED_MAX = 1000
 _DETAIL_MAX = 500  # of an SMTP server's reply kept in an error
+_SEND_STEPS = 12  # socket steps of one send, at most (see longest_send)
+_LEASE_SHARE = 0.9  # of the outbox's lease a send may take (the rest: ending the thread, recording the outcome)
 # A page link quoted without its scheme (``pages.example.com/m/<token>``), which scrub() takes for words.
 _PAGE_LINK = re.compile(re.escape(PAGE_PATH) + r"[^\s'\"<>]+")
 _reported: set[str] = set()
@@ -162,22 +167,32 @@ def compose(report: Report, envelope: Envelope, msg_id: str) -> bytes:
 class SmtpTransport:
     """Sends raw messages with the configured server, security and credentials."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, patience: float | None = None) -> None:
         self._settings = settings
+        # After this long a send is logged as slow, but still awaited: see :meth:`send`.
+        self._patience = settings.smtp_timeout_seconds * 4 if patience is None else patience
 
     async def send(self, sender: str, recipients: tuple[str, ...], raw: bytes) -> None:
-        """Deliver ``raw``; :class:`SmtpUnavailable` to retry, :class:`MailRejected` to stop."""
-        deadline = self._settings.smtp_timeout_seconds * 4
+        """Deliver ``raw``; :class:`SmtpUnavailable` to retry, :class:`MailRejected` to stop.
+
+        The outcome is always the worker thread's own: a thread cannot be stopped, so giving up on it
+        while it may still complete DATA would have the outbox retry an e-mail that does arrive (two
+        copies). It ends by itself within :func:`longest_send` (its watchdog cuts the connection then).
+        Cancelled (shutdown), the thread runs on and the e-mail stays ``sending`` under its lease, which
+        outlasts that bound.
+        """
         attributes: dict[str, str | int] = {
             "server.address": self._settings.smtp_host,
             "server.port": self._settings.smtp_port,
         }
         with tracer().start_as_current_span("smtp send", kind=SpanKind.CLIENT, attributes=attributes):
+            worker = asyncio.ensure_future(asyncio.to_thread(self._send_blocking, sender, recipients, raw))
             try:
-                async with asyncio.timeout(deadline):
-                    await asyncio.to_thread(self._send_blocking, sender, recipients, raw)
+                async with asyncio.timeout(self._patience):
+                    await asyncio.shield(worker)
             except TimeoutError:
-                raise SmtpUnavailable(f"no answer within {deadline!r} s") from None
+                log.warning("smtp server slow, waiting for the outcome", extra={"waited": self._patience})
+                await asyncio.shield(worker)
 
     def _tls(self) -> ssl.SSLContext:
         # Certificates are always verified; a private CA is trusted through smtp_ca_file.
@@ -195,7 +210,8 @@ class SmtpTransport:
     def _send_blocking(self, sender: str, recipients: tuple[str, ...], raw: bytes) -> None:
         s = self._settings
         try:
-            with self._connect() as client:
+            with _Watchdog(longest_send(s)) as watchdog, self._connect() as client:
+                watchdog.watch(client)
                 if s.smtp_username:
                     client.login(s.smtp_username, s.smtp_password.get_secret_value())
                 client.sendmail(sender, list(recipients), raw)
@@ -209,6 +225,61 @@ class SmtpTransport:
             raise _classified(exc.smtp_code, _text(exc.smtp_error)) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise SmtpUnavailable(type(exc).__name__) from None
+
+
+def longest_send(settings: Settings) -> float:
+    """How long one send's worker thread may run at most: its watchdog cuts the connection then.
+
+    ``_SEND_STEPS`` socket steps of ``smtp_timeout_seconds`` each (connect, greeting, EHLO, STARTTLS,
+    EHLO again, AUTH in two round trips, MAIL, RCPT, DATA, the message, its final reply), and never
+    as long as the outbox's lease (``mail_lease_seconds``): while the thread may still deliver, no
+    other deliverer may take the e-mail over. 240 s, cut to 108 s by the default 120 s lease.
+    """
+    return min(settings.smtp_timeout_seconds * _SEND_STEPS, settings.mail_lease_seconds * _LEASE_SHARE)
+
+
+class _Watchdog:
+    """Cuts the connection of a send still running after ``seconds``.
+
+    The per-step socket timeouts alone bound no send: a server may trickle a reply line by line.
+    A connection cut after the message went out may still leave a delivered copy behind (the rare
+    repeat the Message-ID folds), but only past a bound no working server comes near.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._client: smtplib.SMTP | None = None
+        self._expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, client: smtplib.SMTP) -> None:
+        """Cut ``client``'s connection when the time is up (now, if it is already)."""
+        with self._lock:
+            self._client, expired = client, self._expired
+        if expired:
+            _cut(client)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self._expired, client = True, self._client
+        if client is not None:
+            _cut(client)
+
+
+def _cut(client: smtplib.SMTP) -> None:
+    # shutdown() (not close()) wakes a recv() blocked in the worker thread at once.
+    sock = client.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _classified(code: int, detail: str) -> ZoomsymblError:
