@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from zoomsymbl_common.consumer import OUTAGE_GIVE_UP
 from zoomsymbl_common.errors import RetryableError
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.providers.base import Insights, SpeechProvider, SubmittedJob
 from zoomsymbl_common.records import JOBS
 from zoomsymbl_common.tenants import TenantConfig
-from zoomsymbl_notifier.handlers import GIVE_UPS_BEFORE_FAILING
+from zoomsymbl_notifier.handlers import GIVE_UPS_BEFORE_FAILING, on_give_up
 from zoomsymbl_notifier.jobs import JobRecord
-from zoomsymbl_notifier.sweeper import Sweeper
+from zoomsymbl_notifier.sweeper import Sweeper, _report
 
 from tests.notifier.conftest import Notifier
 
@@ -113,3 +114,15 @@ async def test_a_job_given_up_after_its_report_was_sent_gets_no_failure_notice(
     assert (await notifier.meeting("m-reported"))["stage"] != "failed"
     assert await _sweep_when_stale(notifier, job) == 0, "given up for good, without a second e-mail"
     assert len(notifier.smtp.messages) == 1
+
+
+async def test_give_ups_after_an_outage_of_our_servers_never_fail_the_meeting(notifier: Notifier) -> None:
+    job = await _completed_without_callbacks(notifier, "m-outage")
+    reason = f"gave up after 1800 s {OUTAGE_GIVE_UP}: MongoUnavailable: down"
+    for _ in range(GIVE_UPS_BEFORE_FAILING + 1):
+        await on_give_up(notifier.pipeline, _report(job, "completed"), "retry", reason)
+    meeting = await notifier.meeting("m-outage")
+    assert meeting["stage"] != "failed"
+    assert notifier.smtp.messages == []
+    stored = await notifier.mongo.db[JOBS].find_one({"_id": job.key})
+    assert stored is not None and "give_ups" not in stored and stored.get("processed_at") is None

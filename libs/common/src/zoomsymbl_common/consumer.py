@@ -86,6 +86,10 @@ class RetryPolicy:
 GiveUp = Callable[[Event | None, str, str], Awaitable[None]]
 
 
+OUTAGE_GIVE_UP = "of infrastructure outage"
+"""In the reason of every give-up after waiting out our own servers: hooks tell it from the message's own fault."""
+
+
 class ConsumerMetrics:
     """The consumer policy's metrics on one app's registry (a private one when none is given)."""
 
@@ -212,7 +216,7 @@ class Consumer:
     async def _wait_out(self, delivery: _Delivery, event: Event, exc: InfrastructureUnavailable, attempt: int) -> bool:
         """Wait for our own servers without spending attempts (True), or dead-letter once waited too long."""
         if delivery.waited >= self.policy.max_outage_wait:
-            reason = f"gave up after {delivery.waited:.0f} s of infrastructure outage: {exc}"
+            reason = f"gave up after {delivery.waited:.0f} s {OUTAGE_GIVE_UP}: {exc}"
             await self._give_up(delivery, event, reason, type(exc).__name__, attempt)
             return False
         await self._pause(delivery, exc, event.event_id)

@@ -11,6 +11,7 @@ from typing import TypeVar
 from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
+from zoomsymbl_common.consumer import OUTAGE_GIVE_UP
 from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import Event, JobStatusReported, MeetingFailed, ReconciliationCompleted
 from zoomsymbl_common.kafka import Consumer, GiveUp, topic_name
@@ -35,8 +36,6 @@ _NOT_THE_MEETINGS_FAULT = frozenset({"lookup", "retry", "parse"})
 # reports a job at least every 8 stale periods (sweeper.MAX_BACKOFF): the meeting fails within about
 # this many of them.
 GIVE_UPS_BEFORE_FAILING = 3
-# The consumer's reason for a give-up after waiting out our own servers: no fault of the meeting's.
-_OUTAGE = "of infrastructure outage"
 _RAW_MESSAGE = Context("message")
 E = TypeVar("E", bound=Event)
 
@@ -65,7 +64,7 @@ async def on_job_status_reported(pipeline: Pipeline, event: JobStatusReported) -
 async def on_give_up(pipeline: Pipeline, event: Event | None, stage: str, reason: str) -> None:
     """Poison input fails the meeting (with a notice to the host), and so do retries exhausted once
     too often (:data:`GIVE_UPS_BEFORE_FAILING`); other give-ups only log."""
-    if isinstance(event, JobStatusReported) and stage == "retry" and _OUTAGE not in reason:
+    if isinstance(event, JobStatusReported) and stage == "retry" and OUTAGE_GIVE_UP not in reason:
         await _retries_exhausted(pipeline, event, reason)
         return
     if not isinstance(event, JobStatusReported) or stage in _NOT_THE_MEETINGS_FAULT:
