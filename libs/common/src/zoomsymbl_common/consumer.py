@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from zoomsymbl_common.attempts import AttemptKey, AttemptStore, MemoryAttempts
 from zoomsymbl_common.errors import (
+    HeldElsewhere,
     InfrastructureUnavailable,
     KafkaUnavailable,
     PoisonInputError,
@@ -179,10 +180,11 @@ class Consumer:
         except PoisonInputError as exc:
             await self._give_up(delivery, event, exc.reason, type(exc).__name__, attempt, exc.stage)
             return True
-        except RateLimitedError as exc:
+        except (RateLimitedError, HeldElsewhere) as exc:
             await self._bookkeep(self.attempts.refund, delivery)
             wait = min(exc.retry_after or self.policy.delay(1), self.policy.max_rate_limit_wait)
-            log.info("rate limited, waiting", extra={"seconds": wait, "event_id": event.event_id})
+            what = "held elsewhere" if isinstance(exc, HeldElsewhere) else "rate limited"
+            log.info(f"{what}, waiting", extra={"seconds": wait, "event_id": event.event_id})
             await self.sleep(wait)
             return False
         except InfrastructureUnavailable as exc:

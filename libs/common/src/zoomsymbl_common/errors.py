@@ -33,6 +33,13 @@ class RateLimitedError(RetryableError):
     """An upstream answered 429; wait ``retry_after`` seconds (when known) without spending retry budget."""
 
 
+class HeldElsewhere(RetryableError):
+    """Another live worker holds the work under a lease; wait ``retry_after`` seconds without spending retry budget.
+
+    The holder finishes it, or its lease runs out (it died) and the next try takes the work over.
+    """
+
+
 class PoisonInputError(ZoomsymblError):
     """The input can never be processed (invalid event, corrupt audio); dead-letter it with ``reason``."""
 

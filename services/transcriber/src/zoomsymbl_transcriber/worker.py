@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pymongo.asynchronous.collection import AsyncCollection
 from zoomsymbl_common.clock import Clock
-from zoomsymbl_common.errors import PoisonInputError, RetryableError
+from zoomsymbl_common.errors import HeldElsewhere, PoisonInputError, RetryableError
 from zoomsymbl_common.events import JobStatusReported, JobSubmitted, stable_id, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.providers.whisper import MAX_UTTERANCES
@@ -127,13 +127,15 @@ class Worker:
         # Matched, not modified: taking our own lease back within the same clock tick changes no field.
         return result.matched_count == 1
 
-    def _held(self, job: Transcription) -> RetryableError:
-        """Why the job cannot be taken: who holds it, until when (as read before the claim)."""
+    def _held(self, job: Transcription) -> HeldElsewhere:
+        """Why the job cannot be taken: who holds it, until when (as read before the claim).
+
+        Waited out without spending attempts (the consumer sleeps ``retry_after``, capped): the holder
+        finishes the job, or it died and its lease runs out, and then this worker takes the job over.
+        """
         holder = f" ({job.owner!r}, lease until {job.lease_until.isoformat()})" if job.owner and job.lease_until else ""
         left = (job.lease_until - self.clock()).total_seconds() if job.lease_until else 0.0
-        return RetryableError(
-            f"transcription {job.id!r} is held by another worker{holder}", retry_after=max(left, 30.0)
-        )
+        return HeldElsewhere(f"transcription {job.id!r} is held by another worker{holder}", retry_after=max(left, 30.0))
 
     async def _run(self, event: JobSubmitted, job: Transcription) -> None:
         job_id, channels = event.job_id, job.channels
