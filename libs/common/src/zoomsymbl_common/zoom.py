@@ -28,6 +28,7 @@ import aiohttp
 from pydantic import SecretStr
 from yarl import URL
 
+from zoomsymbl_common.bounded import read_bounded
 from zoomsymbl_common.errors import RateLimitedError, RetryableError, ZoomsymblError
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.kafka import RetryPolicy
@@ -49,7 +50,6 @@ ZOOM_RETRY_POLICY = RetryPolicy(max_attempts=6, base_delay=1.0, max_delay=60.0, 
 # files, of users, of participants: ~1-2 KB an entry, well under 1 MB a page). 16 MiB is over ten times that,
 # and bounds what an answer (a proxy's, or a gzip bomb: the bound applies after decompression) can make us hold.
 MAX_ZOOM_ANSWER_BYTES = 16 * 1024 * 1024
-_CHUNK_BYTES = 64 * 1024
 
 
 class ZoomApiError(ZoomsymblError):
@@ -355,23 +355,6 @@ class ZoomClient:
                 return await _answer(response, what)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RetryableError(f"zoom {what} unreachable: {type(exc).__name__}") from None
-
-
-async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
-    """The (decompressed) body of ``response``, or None when it is longer than ``limit`` bytes.
-
-    Read in chunks and abandoned past ``limit``, where ``read()`` would hold any answer whole; the
-    connection of an abandoned answer is closed on release, not reused.
-    """
-    declared = response.content_length
-    if declared is not None and declared > limit:
-        return None
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
 
 
 async def _answer(response: aiohttp.ClientResponse, what: str) -> tuple[int, object]:

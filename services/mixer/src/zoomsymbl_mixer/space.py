@@ -20,6 +20,7 @@ from pathlib import Path
 from zoomsymbl_common.errors import PoisonInputError, RetryableError
 from zoomsymbl_common.events import RecordingFile
 
+from zoomsymbl_mixer.bounds import zoom_span
 from zoomsymbl_mixer.ffmpeg import FLAC_OVERHEAD, pcm_bytes
 
 UNANNOUNCED_TRACK_BYTES_PER_SECOND = 16_000  # 128 kbit/s, above Zoom's audio tracks
@@ -42,9 +43,7 @@ class SpaceNeeded:
 
 def span_seconds(files: Sequence[RecordingFile]) -> float:
     """The meeting time the files cover (first start to last end), 0 when Zoom gave no times."""
-    starts = [f.recording_start for f in files if f.recording_start is not None]
-    ends = [f.recording_end for f in files if f.recording_end is not None]
-    return max(0.0, (max(ends) - min(starts)).total_seconds()) if starts and ends else 0.0
+    return zoom_span(files) or 0.0
 
 
 def space_needed(files: Sequence[RecordingFile], max_channels: int, *, loaded_at_once: int = 4) -> SpaceNeeded:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter
+from zoomsymbl_common.bounded import collect
 from zoomsymbl_common.callback_tokens import verify_callback_token
 from zoomsymbl_common.errors import InfrastructureUnavailable
 from zoomsymbl_common.events import Event, JobStatusReported, Provider, stable_id
@@ -143,14 +144,10 @@ class _TooLarge(Exception):
 
 async def _read(request: web.Request, limit: int) -> bytes:
     # Content-Length may be absent (chunked); count what actually arrives.
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(4096):
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+    body = await collect(request.content.iter_chunked(4096), limit)
+    if body is None:
+        raise _TooLarge
+    return body
 
 
 def _answer(deps: CallbackDeps, provider: Provider, status: int, message: str) -> web.Response:

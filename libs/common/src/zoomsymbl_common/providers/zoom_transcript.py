@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from zoomsymbl_common.bounded import collect
 from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import Provider, TranscriptObject, utcnow
 from zoomsymbl_common.logs import scrub
@@ -78,12 +79,10 @@ def transcript_key(tenant: str, meeting_uuid: str, transcripts: Sequence[Transcr
 
 async def read_bounded(opener: AudioOpener, limit: int = MAX_TRANSCRIPT_BYTES) -> bytes:
     """All bytes ``opener`` streams; :class:`PoisonInputError` past ``limit``."""
-    data = bytearray()
-    async for chunk in opener():
-        data += chunk
-        if len(data) > limit:
-            raise PoisonInputError(f"Zoom's transcript is larger than {limit} bytes", stage="transcript")
-    return bytes(data)
+    data = await collect(opener(), limit)
+    if data is None:
+        raise PoisonInputError(f"Zoom's transcript is larger than {limit} bytes", stage="transcript")
+    return data
 
 
 def utterances(cues: tuple[Cue, ...], budget: int = MAX_STORED_BYTES) -> list[Document]:
