@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -121,3 +122,32 @@ def test_a_meeting_failure_reason_never_carries_a_secret() -> None:
     assert MeetingFailed.model_validate({**data, "reason": reason}).reason == failed.reason
     assert len(MeetingFailed.of(_recording(), "mixer", "x" * 100, "r" * 5000).reason) == 1000
     assert MeetingFailed.of(_recording(), "submitter", "", "").reason == "no reason given"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://zoom.us/rec/download/f1", "https://zoom.us/rec/download/f1"),
+        ("https://zoom.us/rec/download/f1?access_token=secret-1&type=m4a", "https://zoom.us/rec/download/f1?type=m4a"),
+        ("https://zoom.us/rec/download/f1?Access_Token=secret-1", "https://zoom.us/rec/download/f1"),
+        ("https://zoom.us/rec/download/f1?access%5Ftoken=secret-1", "https://zoom.us/rec/download/f1"),
+        ("https://zoom.us/rec/download/f1?token=secret-1&download_token=secret-2", "https://zoom.us/rec/download/f1"),
+        ("https://zoom.us/rec/download/f1#access_token=secret-1", "https://zoom.us/rec/download/f1"),
+        ("https://zoom.us/rec/download/f1?type=m4a", "https://zoom.us/rec/download/f1?type=m4a"),
+    ],
+)
+def test_a_download_url_never_carries_a_token_into_an_event(url: str, expected: str) -> None:
+    event = _recording().model_copy(update={"participant_tracks": ()})
+    file = RecordingFile(file_id="f1", download_url=url)
+    assert file.download_url == expected
+    data = event.model_dump(mode="json") | {"participant_tracks": [{"file_id": "f1", "download_url": url}]}
+    published = RecordingCompleted.model_validate(data).model_dump_json()
+    assert "secret-" not in published
+    # An event already on Kafka with such a URL (written before this rule) loses the token when read.
+    raw = json.dumps(data)
+    assert "secret-" not in RecordingCompleted.model_validate_json(raw).model_dump_json()
+
+
+def test_a_download_url_yarl_cannot_read_is_refused() -> None:
+    with pytest.raises(ValidationError, match="download_url"):
+        RecordingFile(file_id="f1", download_url="https://[::1?access_token=x")

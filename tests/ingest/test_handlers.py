@@ -120,6 +120,18 @@ async def test_a_recording_is_on_kafka_before_the_200(ingest: Ingest) -> None:
     assert ingest.count("zoomsymbl_ingest_events_published_total", source="webhook") == 1
 
 
+async def test_a_token_in_a_download_url_stays_off_kafka(ingest: Ingest) -> None:
+    obj = meeting_object()
+    signed = "?access_token=url-token-very-secret&type=m4a"
+    for key in ("participant_audio_files", "recording_files"):
+        obj[key] = [{**entry, "download_url": entry["download_url"] + signed} for entry in obj[key]]
+    response = await ingest.post(recording_body(obj))
+    assert response.status == 200
+    [event] = ingest.events()
+    assert event.participant_tracks[0].download_url == "https://zoom.us/rec/download/p0?type=m4a"
+    assert "url-token-very-secret" not in ingest.kafka[0].model_dump_json()
+
+
 async def test_a_retried_delivery_answers_200_and_publishes_nothing_new(ingest: Ingest) -> None:
     body = recording_body()
     first = await ingest.post(body)
@@ -353,7 +365,7 @@ async def test_a_meeting_uuid_too_long_for_an_event_is_a_bad_request_with_a_shor
     response = await ingest.post(recording_body({**meeting_object(), "uuid": uuid}, token=None))
     assert response.status == 400
     answer = await response.json()
-    assert answer["error"] == "missing_fields"
+    assert answer["error"] == "invalid_fields"
     assert "meeting_uuid" in answer["detail"] and len(answer["detail"]) <= 300
     assert ingest.kafka == []
 
@@ -369,7 +381,7 @@ async def test_an_event_refused_past_the_payload_mapping_is_a_bad_request_not_a_
     response = await ingest.post(recording_body())
     assert response.status == 400
     answer = await response.json()
-    assert answer["error"] == "missing_fields" and "meeting_uuid" in answer["detail"]
+    assert answer["error"] == "invalid_fields" and "meeting_uuid" in answer["detail"]
     assert len(answer["detail"]) <= 300
     assert ingest.kafka == []
 
@@ -378,6 +390,6 @@ async def test_a_meeting_number_beyond_the_events_bound_is_a_bad_request(ingest:
     response = await ingest.post(recording_body({**meeting_object(), "id": 10**20}))
     assert response.status == 400
     answer = await response.json()
-    assert answer["error"] == "missing_fields" and "meeting_id" in answer["detail"]
+    assert answer["error"] == "invalid_fields" and "meeting_id" in answer["detail"]
     assert DOWNLOAD_TOKEN not in json.dumps(answer)
     assert ingest.kafka == []

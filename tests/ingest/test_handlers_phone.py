@@ -129,12 +129,12 @@ async def test_a_recording_id_too_long_for_an_event_is_a_bad_request_not_a_crash
     response = await phone_ingest.post(phone_body(id=OVERSIZE_ID, download_url=SIGNED_URL))
     assert response.status == 400
     answer = await response.json()
-    assert answer["error"] == "missing_fields"
+    assert answer["error"] == "invalid_fields"
     assert "meeting_uuid" in answer["detail"]
     assert len(answer["detail"]) <= 300 and OVERSIZE_ID not in answer["detail"]
     assert "very-secret-access-token" not in json.dumps(answer)
     assert phone_ingest.kafka == []
-    assert phone_ingest.count("zoomsymbl_ingest_webhooks_rejected_total", reason="missing_fields") == 1
+    assert phone_ingest.count("zoomsymbl_ingest_webhooks_rejected_total", reason="invalid_fields") == 1
 
 
 async def test_an_account_id_too_long_for_an_event_is_a_bad_request_not_a_crash() -> None:
@@ -170,5 +170,28 @@ async def test_a_webhook_of_broken_recordings_only_is_a_bad_request(roomy_phone_
     body = phone_entries_body({"id": OVERSIZE_ID}, {"id": "no-url", "download_url": ""})
     response = await roomy_phone_ingest.post(body)
     assert response.status == 400
-    assert (await response.json())["error"] == "missing_fields"
+    assert (await response.json())["error"] == "invalid_fields"
     assert roomy_phone_ingest.kafka == []
+
+
+async def test_a_token_in_a_phone_download_url_stays_off_kafka(roomy_phone_ingest: Ingest) -> None:
+    response = await roomy_phone_ingest.post(phone_entries_body({"id": "signed", "download_url": SIGNED_URL}))
+    assert response.status == 200
+    [event] = roomy_phone_ingest.events()
+    assert event.fallback_files[0].download_url == "https://zoom.us/v2/phone/recording/download/abc"
+    assert "very-secret-access-token" not in roomy_phone_ingest.kafka[0].model_dump_json()
+
+
+async def test_a_phone_download_url_too_long_for_an_event_is_skipped_not_cut(roomy_phone_ingest: Ingest) -> None:
+    long_url = "https://zoom.us/v2/phone/recording/download/" + "x" * 2048
+    body = phone_entries_body({"id": "long-url", "download_url": long_url}, {"id": "good-recording"})
+    response = await roomy_phone_ingest.post(body)
+    assert response.status == 200
+    assert (await response.json())["skipped"] == 1
+    [event] = roomy_phone_ingest.events()
+    assert event.meeting_uuid == "phone:good-recording"
+    alone = await roomy_phone_ingest.post(phone_entries_body({"id": "long-url", "download_url": long_url}))
+    assert alone.status == 400
+    answer = await alone.json()
+    assert answer["error"] == "invalid_fields" and "download_url" in answer["detail"]
+    assert long_url[:60] not in json.dumps(answer)

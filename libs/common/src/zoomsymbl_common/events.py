@@ -3,7 +3,7 @@
 Every event carries ``event_id`` (the idempotency key), ``tenant``, ``meeting_uuid`` and
 ``occurred_at``. The topic is on the model (``Model.topic``). A breaking change is a new topic
 (``.v2``), never an edit here. Secrets are never fields of an event: download tokens stay in
-MongoDB bound to the meeting.
+MongoDB bound to the meeting, and a token in a download URL's query is dropped when the event is built.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from zoomsymbl_common.download_urls import without_token_params
 from zoomsymbl_common.logs import scrub
 
 Provider = Literal["symbl", "assemblyai", "whisper", "zoom"]
@@ -65,8 +66,17 @@ class RecordingFile(BaseModel):
     file_size: int | None = Field(None, ge=0, description="Size in bytes announced by Zoom.")
     file_type: str = Field("", max_length=32, description="Zoom's file_type (M4A, MP4, ...).")
     file_extension: str = Field("", max_length=16, description="Zoom's file_extension.")
-    download_url: str = Field(min_length=1, max_length=2048, description="URL to GET with a Bearer token.")
+    download_url: str = Field(
+        min_length=1, max_length=2048, description="URL to GET with a Bearer token; never with a token in it."
+    )
     status: str = Field("completed", max_length=32, description="Zoom's status; only 'completed' is usable.")
+
+    @field_validator("download_url", mode="before")
+    @classmethod
+    def _no_token_in_url(cls, value: object) -> object:
+        """A token in the URL's query (``?access_token=…``) is dropped before the event exists: events go to
+        Kafka, and tokens travel only in MongoDB and ``Authorization`` headers."""
+        return without_token_params(value) if isinstance(value, str) else value
 
     @property
     def completed(self) -> bool:

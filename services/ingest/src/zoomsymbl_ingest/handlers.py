@@ -108,13 +108,13 @@ async def _answer(request: web.Request) -> Answer:
         return _refuse(metrics, 401, exc.reason)
     except PayloadError as exc:
         log.warning("webhook unreadable", extra={"tenant": tenant.id, "error": _detail(exc)})
-        return _refuse(metrics, 400, "missing_fields" if exc.field else "invalid_json", _detail(exc))
+        return _refuse(metrics, 400, exc.reason, _detail(exc))
     except ValidationError as exc:
         # The payload modules turn a refused event into a PayloadError; this one escaped them. Still the
         # body's fault, so 400 (Zoom's retry would meet the same refusal), never the 500 of a crash.
         refused = refused_event("event", exc)
         log.warning("webhook unreadable", extra={"tenant": tenant.id, "error": _detail(refused)})
-        return _refuse(metrics, 400, "missing_fields", _detail(refused))
+        return _refuse(metrics, 400, refused.reason, _detail(refused))
     except (InfrastructureUnavailable, TimeoutError) as exc:
         return _unavailable(metrics, tenant, exc)
 

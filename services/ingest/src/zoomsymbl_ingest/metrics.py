@@ -17,6 +17,7 @@ RejectReason = Literal[
     "body_too_large",
     "invalid_json",
     "missing_fields",
+    "invalid_fields",
     "account_mismatch",
     "no_webhook_secret_configured",
 ]

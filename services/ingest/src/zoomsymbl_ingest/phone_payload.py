@@ -139,7 +139,7 @@ def _phone_file(call: PhoneCall, url: str) -> RecordingFile:
         file_size=None,  # Zoom does not announce it for phone recordings; ffprobe still checks the file
         file_type="MP3",
         file_extension="mp3",
-        download_url=url[:2048],
+        download_url=url,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import SecretStr, ValidationError
 from pydantic_core import from_json
@@ -30,11 +30,20 @@ _RULE_MAX = 160
 
 
 class PayloadError(ZoomsymblError):
-    """A Zoom body is not JSON, or lacks a field zoomsymbl needs; ``field`` names it."""
+    """A Zoom body is not JSON, lacks a field zoomsymbl needs, or has one with a value an event refuses
+    (``invalid``: too long, out of range); ``field`` names it."""
 
-    def __init__(self, message: str, *, field: str = "") -> None:
+    def __init__(self, message: str, *, field: str = "", invalid: bool = False) -> None:
         super().__init__(message)
         self.field = field
+        self.invalid = invalid
+
+    @property
+    def reason(self) -> Literal["invalid_json", "missing_fields", "invalid_fields"]:
+        """The reason a 400 is counted under: ``invalid_json``, ``missing_fields`` or ``invalid_fields``."""
+        if self.invalid:
+            return "invalid_fields"
+        return "missing_fields" if self.field else "invalid_json"
 
 
 @dataclass(frozen=True)
@@ -159,7 +168,7 @@ def refused_event(what: str, exc: ValidationError) -> PayloadError:
     """
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"])[:_QUOTED_MAX]
-    return PayloadError(f"{what}: {where}: {err['msg'][:_RULE_MAX]}", field=where or "payload")
+    return PayloadError(f"{what}: {where}: {err['msg'][:_RULE_MAX]}", field=where or "payload", invalid=True)
 
 
 def _meeting_files(obj: Mapping[str, Any]) -> tuple[str, tuple[RecordingFile, ...], tuple[RecordingFile, ...]]:

@@ -23,6 +23,7 @@ from typing import Any, Final
 import aiohttp
 from pydantic import SecretStr
 from yarl import URL
+from zoomsymbl_common import download_urls
 from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.zoom import retry_after_seconds
 
@@ -44,7 +45,6 @@ log = logging.getLogger("zoomsymbl.mixer.download")
 REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _ERROR_TYPES: Final = ("application/json", "text/html")
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-_TOKEN_PARAMS: Final = frozenset({"access_token", "token", "download_token"})
 MAX_ERROR_BODY: Final = 64 * 1024
 
 
@@ -75,12 +75,11 @@ class _Broken(Exception):
 
 
 def without_token_params(url: str) -> URL:
-    """``url`` without query parameters that would carry a token (tokens go in headers only)."""
-    parsed = URL(url, encoded=True)
-    if not any(name.lower() in _TOKEN_PARAMS for name in parsed.query):
-        return parsed
-    kept = [(k, v) for k, v in parsed.query.items() if k.lower() not in _TOKEN_PARAMS]
-    return parsed.with_query(kept)
+    """``url`` without query parameters that would carry a token (tokens go in headers only).
+
+    Events carry such URLs stripped already; a URL from Zoom's recordings API may still have them.
+    """
+    return URL(download_urls.without_token_params(url), encoded=True)
 
 
 def parse_error_body(body: bytes) -> tuple[int | None, str]:
