@@ -84,6 +84,9 @@ def test_scrub_keeps_hosts_and_plain_words_and_masks_everything_else(text: str, 
         ("see https%3a%2f%2fuser%3Atok-0208%40b.example%3A8443%2Fk", "see https://b.example%3A8443/…"),
         ('{"url":"https:\\/\\/b.example\\/k?X-Amz-Signature=tok-0209"}', '{"url":"https://b.example/…"}'),
         ("next%3Dhttps://b.example/k?sig=tok-0210", "next%3Dhttps://b.example/…"),
+        ("u=https%253A%252F%252Fb.example%252Fk%253FX-Amz-Signature%253Dtok-0211", "u=https://b.example/…"),
+        ("https%253A%252F%252Fuser%253Atok-0212%2540b.example%252Fk", "https://b.example/…"),
+        ("state=x%2526access_token%253Dtok-0213", "state=x%2526access_token%253D[redacted]"),
     ],
 )
 def test_scrub_masks_secrets_in_json_pairs_and_encoded_or_escaped_urls(text: str, expected: str) -> None:

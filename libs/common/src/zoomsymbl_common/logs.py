@@ -45,18 +45,19 @@ _PLAIN = re.compile(r"[A-Za-z0-9._~+/=:@%-]*")  # characters neither repr() nor 
 _URL = re.compile(r"(?i)([a-z][a-z0-9+.-]{0,30}://)([^/\s?#'\"<>]*)([^\s'\"<>]*)")
 # A URL inside a query string or a form body (``https%3A%2F%2Fhost%2Fk%3FX-Amz-Signature%3D…``) or a
 # JSON body whose encoder escapes slashes (``https:\/\/host\/k?…``): the same capabilities in disguise.
+# Encoded twice (``https%253A%252F%252F…``: a redirect target inside a query inside a query) counts as well.
 _DISGUISED_URL = re.compile(
-    r"(?i)([a-z][a-z0-9+.-]{0,30})(?:%3A%2F%2F|:\\/\\/)"
-    r"((?:[^\s'\"<>%/\\?#]|%(?!2F|3F|23)[0-9a-f]{2})*)"
-    r"((?:%2F|%3F|%23|\\?/|[?#])[^\s'\"<>]*)?"
+    r"(?i)([a-z][a-z0-9+.-]{0,30})(?:%(?:25)?3A%(?:25)?2F%(?:25)?2F|:\\/\\/)"
+    r"((?:[^\s'\"<>%/\\?#]|%(?!(?:25)?(?:2F|3F|23))[0-9a-f]{2})*)"
+    r"((?:%(?:25)?(?:2F|3F|23)|\\?/|[?#])[^\s'\"<>]*)?"
 )
 _AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic)\s+[a-z0-9._~+/=-]+")
 # The name may be closed by a quote (``{"access_token": "…"}``, ``{'appSecret': …}``, or ``\"`` when
 # that JSON is itself quoted in a JSON string) and its separator percent-encoded (``token%3D…``).
 _SECRET_PAIR = re.compile(
-    r"(?i)(?:\b|(?<=%[0-9a-f]{2}))"  # a name glued to an encoded separator (``%26access_token%3D…``) counts
+    r"(?i)(?:\b|(?<=%[0-9a-f]{2})|(?<=%25[0-9a-f]{2}))"  # a name glued to an encoded separator (``%26access_token%3D…``) counts
     r"([a-z_-]{0,64}(?:token|secret|password|passwd|signature|api[_-]?key|authorization)[a-z_-]{0,64})"
-    r"(\\?['\"]?\s{0,16}(?:[=:]|%3[ad])\s{0,16})(\\?['\"]?)(?:[^\s'\"&,;\\]|\\(?!['\"]))+"
+    r"(\\?['\"]?\s{0,16}(?:[=:]|%(?:25)?3[ad])\s{0,16})(\\?['\"]?)(?:[^\s'\"&,;\\]|\\(?!['\"]))+"
 )
 
 
@@ -156,7 +157,7 @@ def scrub(text: str, limit: int = 1000) -> str:
 
 def _disguised_url(match: re.Match[str]) -> str:
     """A percent-encoded or slash-escaped URL as a plain ``scheme://host/…`` (its userinfo dropped)."""
-    host = match[2].rpartition("@")[2].rpartition("%40")[2]
+    host = match[2].rpartition("@")[2].rpartition("%40")[2].rpartition("%2540")[2]
     return f"{match[1]}://{host}" + ("/…" if match[3] else "")
 
 
