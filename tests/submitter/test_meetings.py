@@ -101,3 +101,33 @@ async def test_a_plan_cut_into_more_parts_than_planned_is_found_under_the_planne
     await meetings.save_split_plan(EVENT, parts, planned=2)
     assert await meetings.split_plan(EVENT, 2) == parts
     assert await meetings.split_plan(EVENT, 3) is None
+
+
+@pytest.mark.parametrize("at", ["mixed", "processing"])
+async def test_a_stale_give_up_after_the_submission_leaves_the_meeting_alone(mongo: Mongo, at: str) -> None:
+    """The last attempt submitted every part, the process died before the offset commit, and the redelivery
+    found no attempt left: its give-up must not fail a meeting whose jobs are at the provider. ``processing``:
+    a part's job reported before the last part went in, so the meeting was further along already."""
+    await mongo.db[MEETINGS].insert_one(
+        {"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "generation": 0, "stage": at}
+    )
+    meetings = MeetingStore(mongo)
+    assert await meetings.mark_submitted(EVENT, "symbl", 2) == (at == "mixed")
+    assert not await meetings.mark_failed(EVENT, "submit", "gave up after 5 attempts; the last was cut short")
+    assert await stage(mongo) == ("submitted" if at == "mixed" else at)
+
+
+async def test_a_submission_of_an_earlier_generation_does_not_shield_the_next_one(mongo: Mongo) -> None:
+    await mongo.db[MEETINGS].insert_one(
+        {"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "generation": 0, "stage": "mixed"}
+    )
+    meetings = MeetingStore(mongo)
+    assert await meetings.mark_submitted(EVENT, "symbl", 1)
+    await mongo.db[MEETINGS].update_one({"meeting_uuid": EVENT.meeting_uuid}, {"$inc": {"generation": 1}})
+    replayed = EVENT.model_copy(update={"generation": 1})
+    assert not await meetings.mark_submitted(replayed, "symbl", 1)  # "submitted" already: the stage stays
+    doc = await mongo.db[MEETINGS].find_one({"meeting_uuid": EVENT.meeting_uuid})
+    assert doc is not None and doc["submitted_generation"] == 1
+    await mongo.db[MEETINGS].update_one({"meeting_uuid": EVENT.meeting_uuid}, {"$set": {"submitted_generation": 0}})
+    assert await meetings.mark_failed(replayed, "submit", "symbl answered HTTP 400")
+    assert await stage(mongo) == "failed"

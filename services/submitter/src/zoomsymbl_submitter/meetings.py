@@ -33,24 +33,41 @@ class MeetingStore:
         self._col: AsyncCollection[Document] = mongo.db[MEETINGS]
 
     async def mark_submitted(self, event: AudioMixed, provider: Provider, part_count: int) -> bool:
-        """Advance the meeting to ``submitted``; True if it moved."""
+        """Advance the meeting to ``submitted``; True if it moved.
+
+        Either way the meeting notes that this generation's submission is done (``submitted_generation``):
+        a meeting already further along (a part's job reported before the last part went in) too.
+        """
         now = utcnow()
-        fields = {**stage_fields("submitted", now), "submitted_at": now, "provider": provider, "part_count": part_count}
+        fields = {
+            **stage_fields("submitted", now),
+            "submitted_at": now,
+            "provider": provider,
+            "part_count": part_count,
+            "submitted_generation": event.generation,
+        }
         query = forward_filter(event.tenant, event.meeting_uuid, "submitted", generation=event.generation)
         result = await guarded(self._col.update_one(query, {"$set": fields}))
-        return result.modified_count == 1
+        if result.modified_count == 1:
+            return True
+        this_generation = {**meeting_key(event.tenant, event.meeting_uuid), "generation": event.generation}
+        await guarded(self._col.update_one(this_generation, {"$set": {"submitted_generation": event.generation}}))
+        return False
 
     async def mark_failed(self, event: AudioMixed, stage: str, reason: str) -> bool:
         """Mark the meeting failed by the submitter at ``stage`` (unless it completed); True if it moved.
 
         A meeting the submitter itself failed before is marked again (True): a redelivery after a crash
-        between marking and announcing the failure must announce it.
+        between marking and announcing the failure must announce it. A meeting whose submission for this
+        generation is done is left alone: a give-up then is stale (the process died after the last
+        attempt succeeded and before the offset was committed, and the redelivery found no attempt left).
         """
         failure = Failure.build(SERVICE, stage, reason)
         fields = {**stage_fields("failed", failure.at), **failure.fields()}
         query = forward_filter(
             event.tenant, event.meeting_uuid, "failed", generation=event.generation, refail_by=SERVICE
         )
+        query["submitted_generation"] = {"$ne": event.generation}
         result = await guarded(self._col.update_one(query, {"$set": fields}))
         return result.modified_count == 1
 

@@ -139,6 +139,9 @@ class Meeting(Record):
     split: SplitPlan | None = None
     provider: Provider | None = None
     part_count: int | None = Field(None, ge=1)
+    submitted_generation: int | None = Field(
+        None, ge=0, description="The generation whose every part the submitter handed to the provider."
+    )
     trace_id: Annotated[str, Field(max_length=64)] | None = None
     transcription_progress: Progress | None = None
     created_at: datetime | None = None
