@@ -55,7 +55,8 @@ _AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic)\s+[a-z0-9._~+/=-]+")
 # The name may be closed by a quote (``{"access_token": "…"}``, ``{'appSecret': …}``, or ``\"`` when
 # that JSON is itself quoted in a JSON string) and its separator percent-encoded (``token%3D…``).
 _SECRET_PAIR = re.compile(
-    r"(?i)(?:\b|(?<=%[0-9a-f]{2})|(?<=%25[0-9a-f]{2}))"  # a name glued to an encoded separator (``%26access_token%3D…``) counts
+    # a name glued to an encoded separator (``%26access_token%3D…``, or ``%2526…`` encoded twice) counts
+    r"(?i)(?:\b|(?<=%[0-9a-f]{2})|(?<=%25[0-9a-f]{2}))"
     r"([a-z_-]{0,64}(?:token|secret|password|passwd|signature|api[_-]?key|authorization)[a-z_-]{0,64})"
     r"(\\?['\"]?\s{0,16}(?:[=:]|%(?:25)?3[ad])\s{0,16})(\\?['\"]?)(?:[^\s'\"&,;\\]|\\(?!['\"]))+"
 )
