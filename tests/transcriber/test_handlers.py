@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 from zoomsymbl_common.clock import FakeClock
-from zoomsymbl_common.errors import RetryableError, StorageUnavailable
+from zoomsymbl_common.errors import ConfigError, RetryableError, StorageUnavailable
 from zoomsymbl_common.events import DeadLetter, JobSubmitted
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, topic_name
 from zoomsymbl_common.mongo import Mongo
@@ -207,3 +207,33 @@ async def test_a_second_delivery_while_this_worker_runs_the_job_does_not_run_it_
     await first
     assert (rig.store.downloads, rig.model.channels) == (1, [1])
     assert (await rig.provider.job_status(job.job_id)).status == "completed"
+
+
+async def test_audio_gone_from_the_bucket_fails_the_job_at_once_naming_it(rig: Rig) -> None:
+    """Deleted, or expired by a lifecycle rule before its turn came: no retry brings it back."""
+    job = await rig.provider.submit(request("mixed/acme/gone.flac", rig.store.bucket))
+
+    await rig.deliver(submitted(job.job_id))
+
+    state = await rig.provider.job_status(job.job_id)
+    assert state.status == "failed"
+    assert state.reason is not None and "'mixed/acme/gone.flac' not found" in state.reason
+    assert rig.store.downloads == 1, "not retried"
+    assert rig.letters == []
+    assert [e.reported_status for e in rig.reports.events] == ["failed"]
+
+
+async def test_a_job_naming_a_bucket_that_is_not_ours_fails_at_once(rig: Rig) -> None:
+    job = await rig.provider.submit(request(KEY, "someone-elses-bucket"))
+
+    def store_for(bucket: str) -> ObjectStore:  # the rule of the service's own (app.py) store_for
+        if bucket != rig.store.bucket:
+            raise ConfigError(f"transcription audio in bucket {bucket!r}, not the configured {rig.store.bucket!r}")
+        return rig.store
+
+    rig.worker.store_for = store_for
+    await rig.deliver(submitted(job.job_id))
+
+    state = await rig.provider.job_status(job.job_id)
+    assert state.status == "failed" and state.reason is not None and "someone-elses-bucket" in state.reason
+    assert rig.store.downloads == 0 and rig.letters == []

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pymongo.asynchronous.collection import AsyncCollection
 from zoomsymbl_common.clock import Clock
-from zoomsymbl_common.errors import HeldElsewhere, PoisonInputError, RetryableError
+from zoomsymbl_common.errors import ConfigError, HeldElsewhere, ObjectNotFound, PoisonInputError, RetryableError
 from zoomsymbl_common.events import JobStatusReported, JobSubmitted, stable_id, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.providers.whisper import MAX_UTTERANCES
@@ -150,9 +150,12 @@ class Worker:
             for channel in range(1, channels + 1):
                 found += await self.transcriber.transcribe_channel(path, channel)
                 await self._progress(event, job_id, 100.0 * sum(shares[:channel]), channel, channels)
-        except TranscriberError as exc:
-            await self._finish(event, job_id, "failed", {"error": exc.message[:500]})
-            log.warning("transcription failed", extra={**ids, "reason": exc.message[:300]})
+        except (TranscriberError, ObjectNotFound, ConfigError) as exc:
+            # Failed for good, never retried: audio the model cannot read, audio no longer in the bucket
+            # (deleted, or a lifecycle rule expired it), a job naming a bucket that is not ours.
+            reason = exc.message if isinstance(exc, TranscriberError) else str(exc)
+            await self._finish(event, job_id, "failed", {"error": reason[:500]})
+            log.warning("transcription failed", extra={**ids, "reason": reason[:300]})
             return
         finally:
             with contextlib.suppress(FileNotFoundError):
