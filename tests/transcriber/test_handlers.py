@@ -6,6 +6,7 @@ Real MongoDB and S3; the Kafka side in memory (TestKafkaBroker); a stub model, s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -237,3 +238,27 @@ async def test_a_job_naming_a_bucket_that_is_not_ours_fails_at_once(rig: Rig) ->
     state = await rig.provider.job_status(job.job_id)
     assert state.status == "failed" and state.reason is not None and "someone-elses-bucket" in state.reason
     assert rig.store.downloads == 0 and rig.letters == []
+
+
+async def test_a_run_cancelled_by_a_shutdown_lets_its_lease_go_and_another_worker_takes_the_job_at_once(
+    rig: Rig,
+) -> None:
+    job = await rig.provider.submit(request(KEY, rig.store.bucket, channels=1))
+    rig.model.gate = asyncio.Event()
+    running = asyncio.create_task(rig.worker.on_job_submitted(submitted(job.job_id)))
+    await rig.model.started.wait()
+
+    running.cancel()  # SIGTERM: the service cancels what is still running after its grace period
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    stored = await rig.job(job.job_id)
+    assert (stored["status"], stored["owner"]) == ("in_progress", "this-worker")
+
+    clock = rig.worker.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(1.0)  # a second later, not the 900 s of the lease
+    rig.model.gate.set()
+    successor = dataclasses.replace(rig.worker, owner="next-worker")
+    await successor.on_job_submitted(submitted(job.job_id))
+    assert (await rig.provider.job_status(job.job_id)).status == "completed"
+    assert (await rig.job(job.job_id))["owner"] == "next-worker"

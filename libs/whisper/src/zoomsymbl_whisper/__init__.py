@@ -10,7 +10,15 @@ from zoomsymbl_whisper.transcriber import (
     ModelConfig,
     Transcriber,
     TranscriberError,
+    TranscriptionStopped,
     packaged_model_dir,
 )
 
-__all__ = ["ChannelUtterance", "ModelConfig", "Transcriber", "TranscriberError", "packaged_model_dir"]
+__all__ = [
+    "ChannelUtterance",
+    "ModelConfig",
+    "Transcriber",
+    "TranscriberError",
+    "TranscriptionStopped",
+    "packaged_model_dir",
+]

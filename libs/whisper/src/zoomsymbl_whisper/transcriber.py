@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +30,25 @@ class TranscriberError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class TranscriptionStopped(Exception):
+    """The caller went away (cancelled): the worker thread stopped early, and nobody reads its result."""
+
+
+def _check(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise TranscriptionStopped
+
+
+async def _stoppable(work: Callable[..., list[ChannelUtterance]], *args: Any) -> list[ChannelUtterance]:
+    """``work(*args, stop)`` in a worker thread; a cancellation sets ``stop`` so the thread ends soon too."""
+    stop = threading.Event()
+    try:
+        return await asyncio.to_thread(work, *args, stop)
+    except asyncio.CancelledError:
+        stop.set()
+        raise
 
 
 @dataclass(frozen=True)
@@ -109,25 +128,30 @@ class Transcriber:
 
     async def transcribe(self, path: Path, channels: int) -> list[ChannelUtterance]:
         """Every channel's utterances, in start order."""
-        return await asyncio.to_thread(self.transcribe_sync, path, channels)
+        return await _stoppable(self.transcribe_sync, path, channels)
 
-    def transcribe_sync(self, path: Path, channels: int) -> list[ChannelUtterance]:
+    def transcribe_sync(self, path: Path, channels: int, stop: threading.Event | None = None) -> list[ChannelUtterance]:
         """Blocking :meth:`transcribe`."""
         self.load()
         found: list[ChannelUtterance] = []
         for channel in range(1, channels + 1):
-            found += self.channel_sync(path, channel)
+            found += self.channel_sync(path, channel, stop)
         return sorted(found, key=lambda u: (u.start_seconds, u.channel))
 
     async def transcribe_channel(self, path: Path, channel: int) -> list[ChannelUtterance]:
-        """One channel's utterances (1-based), in a worker thread: callers report progress between channels."""
-        return await asyncio.to_thread(self.channel_sync, path, channel)
+        """One channel's utterances (1-based), in a worker thread: callers report progress between channels.
 
-    def channel_sync(self, path: Path, channel: int) -> list[ChannelUtterance]:
-        """Blocking :meth:`transcribe_channel`."""
+        Cancelled, it returns at once and the thread stops at its next segment (a thread cannot be killed,
+        and a shutdown must not wait for the model to finish an hour of audio nobody will read).
+        """
+        return await _stoppable(self.channel_sync, path, channel)
+
+    def channel_sync(self, path: Path, channel: int, stop: threading.Event | None = None) -> list[ChannelUtterance]:
+        """Blocking :meth:`transcribe_channel`; raises :class:`TranscriptionStopped` once ``stop`` is set."""
         self.load()
         found: list[ChannelUtterance] = []
         for offset, samples in self._windows(path, channel):
+            _check(stop)
             if not np.any(np.abs(samples) > 1e-3):
                 continue  # digital silence: nothing for VAD or the model to look at
             segments, _ = self._model.transcribe(
@@ -137,7 +161,8 @@ class Transcriber:
                 vad_filter=True,
                 condition_on_previous_text=False,
             )
-            for seg in segments:
+            for seg in segments:  # lazy: each segment is decoded when asked for
+                _check(stop)
                 text = str(seg.text).strip()
                 if text:
                     found.append(ChannelUtterance(channel, offset + float(seg.start), offset + float(seg.end), text))

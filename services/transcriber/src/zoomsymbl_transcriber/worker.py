@@ -5,12 +5,15 @@ The work order is the submitter's ``JobSubmitted(provider="whisper")``; the job 
 reported again; a job another worker holds is retried after its lease; a crash mid-way leaves a lease
 that expires, and the redelivered work order takes the job over. A run that fails here for any other
 reason than the audio (an S3 or MongoDB outage, a bug) leaves its lease behind too: the retry of the
-same worker takes it again at once. The result is reported as ``JobStatusReported(via="worker")`` —
-the notifier confirms it, exactly like a provider's callback.
+same worker takes it again at once. A run cancelled because the service stops ends its lease on the way
+out, so another worker takes the job over at once (the model thread stops at its next segment). The
+result is reported as ``JobStatusReported(via="worker")``: the notifier confirms it, exactly like a
+provider's callback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -21,7 +24,14 @@ from pathlib import Path
 
 from pymongo.asynchronous.collection import AsyncCollection
 from zoomsymbl_common.clock import Clock
-from zoomsymbl_common.errors import ConfigError, HeldElsewhere, ObjectNotFound, PoisonInputError, RetryableError
+from zoomsymbl_common.errors import (
+    ConfigError,
+    HeldElsewhere,
+    InfrastructureUnavailable,
+    ObjectNotFound,
+    PoisonInputError,
+    RetryableError,
+)
 from zoomsymbl_common.events import JobStatusReported, JobSubmitted, stable_id, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.providers.whisper import MAX_UTTERANCES
@@ -40,6 +50,7 @@ from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_whisper import ChannelUtterance, Transcriber, TranscriberError
 
 log = logging.getLogger("zoomsymbl.transcriber")
+_LET_GO_SECONDS = 5.0
 Publish = Callable[[JobStatusReported], Awaitable[None]]
 
 
@@ -157,6 +168,9 @@ class Worker:
             await self._finish(event, job_id, "failed", {"error": reason[:500]})
             log.warning("transcription failed", extra={**ids, "reason": reason[:300]})
             return
+        except asyncio.CancelledError:
+            await self._let_go(job_id)
+            raise
         finally:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
@@ -172,6 +186,23 @@ class Worker:
                 "seconds": round(time.monotonic() - started, 1),
             },
         )
+
+    async def _let_go(self, job_id: str) -> None:
+        """End this worker's lease on ``job_id`` now (the service is stopping): the next worker takes the job
+        over at once instead of waiting the lease out. Best effort within a few seconds; if MongoDB cannot be
+        reached, the lease runs out as it would after a crash."""
+        try:
+            async with asyncio.timeout(_LET_GO_SECONDS):
+                await guarded(
+                    self._jobs.update_one(
+                        {"_id": job_id, "owner": self.owner, "status": "in_progress"},
+                        {"$set": {"lease_until": self.clock()}},
+                    )
+                )
+        except (TimeoutError, InfrastructureUnavailable) as exc:
+            log.warning("lease not let go, it runs out", extra={"job_id": job_id, "error": type(exc).__name__})
+        else:
+            log.info("transcription interrupted, lease let go", extra={"job_id": job_id})
 
     async def _meeting(self, event: JobSubmitted) -> Meeting | None:
         """The meeting (for its talk time); None when unknown or unreadable (progress then counts channels)."""

@@ -1,0 +1,88 @@
+"""A cancelled transcription stops its worker thread at the next segment (real ffmpeg, a stand-in model)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from zoomsymbl_whisper import ChannelUtterance, ModelConfig, Transcriber, TranscriptionStopped
+
+
+class HeldModel:
+    """Answers one segment per window, each window held until ``gate`` opens; counts the windows it saw."""
+
+    def __init__(self) -> None:
+        self.windows = 0
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def transcribe(self, samples: Any, **_: Any) -> tuple[list[SimpleNamespace], None]:
+        self.windows += 1
+        self.entered.set()
+        assert self.gate.wait(30)
+        return [SimpleNamespace(text="words", start=0.0, end=1.0)], None
+
+
+class Watched(Transcriber):
+    """Tells when its worker thread has ended, and how."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.ended = threading.Event()
+        self.outcome: BaseException | list[ChannelUtterance] | None = None
+
+    def channel_sync(self, path: Path, channel: int, stop: threading.Event | None = None) -> list[ChannelUtterance]:
+        try:
+            self.outcome = super().channel_sync(path, channel, stop)
+            return self.outcome
+        except BaseException as exc:
+            self.outcome = exc
+            raise
+        finally:
+            self.ended.set()
+
+
+@pytest.fixture
+def tone(tmp_path: Path) -> Path:
+    """Five seconds of a tone (not silence: every window reaches the model)."""
+    path = tmp_path / "tone.flac"
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=5",
+         "-ac", "1", str(path)],
+        check=True,
+        timeout=30,
+    )  # fmt: skip
+    return path
+
+
+async def test_a_cancelled_channel_stops_its_thread_at_the_next_segment(tone: Path) -> None:
+    model = HeldModel()
+    transcriber = Watched(ModelConfig(Path("no-model"), window_seconds=1.0))
+    transcriber._model = model  # loaded: the stand-in
+
+    task = asyncio.create_task(transcriber.transcribe_channel(tone, 1))
+    assert await asyncio.to_thread(model.entered.wait, 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    model.gate.set()
+
+    assert await asyncio.to_thread(transcriber.ended.wait, 30)
+    assert isinstance(transcriber.outcome, TranscriptionStopped)
+    assert model.windows == 1, "the four windows after the cancellation were never transcribed"
+
+
+async def test_an_uncancelled_channel_reads_every_window(tone: Path) -> None:
+    model = HeldModel()
+    model.gate.set()
+    transcriber = Watched(ModelConfig(Path("no-model"), window_seconds=1.0))
+    transcriber._model = model
+
+    found = await transcriber.transcribe_channel(tone, 1)
+
+    assert model.windows == 5 and [u.start_seconds for u in found] == [0.0, 1.0, 2.0, 3.0, 4.0]
