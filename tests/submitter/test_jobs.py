@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from pymongo.errors import ServerSelectionTimeoutError
 from zoomsymbl_common.clock import FakeClock
+from zoomsymbl_common.errors import MongoUnavailable
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.base import SubmittedJob
 from zoomsymbl_common.records import JOBS, Job
-from zoomsymbl_submitter.jobs import JobStore, inspect
+from zoomsymbl_submitter.jobs import RECORD_PATIENCE_SECONDS, JobStore, inspect
 
 from tests.support.eventually import eventually
 
@@ -164,3 +167,53 @@ async def test_a_live_owner_keeps_its_claim_past_the_lease_and_a_dead_one_loses_
     claim = await rival.claim("key-hb", FIELDS)
     assert (claim.outcome, claim.resubmission) == ("claimed", True)
     assert not await owner.renew("key-hb"), "the claim is the rival's now"
+
+
+class DownFor:
+    """The jobs collection, whose updates fail as an unreachable MongoDB does for the first ``calls``."""
+
+    def __init__(self, collection: Any, calls: int) -> None:
+        self._collection = collection
+        self.calls_left = calls
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+    async def update_one(self, *args: Any, **kwargs: Any) -> Any:
+        if self.calls_left > 0:
+            self.calls_left -= 1
+            raise ServerSelectionTimeoutError("No servers found yet")
+        return await self._collection.update_one(*args, **kwargs)
+
+
+@pytest.mark.integration
+async def test_the_providers_job_id_is_kept_through_a_mongodb_outage_of_minutes(mongo: Mongo) -> None:
+    """The job exists at the provider: the submitter waits for MongoDB rather than let the claim lapse into
+    a second submission (it gave up after ~48 s before)."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    store = JobStore(mongo, "me", 60, sleep=sleep)
+    await store.claim("key-1", FIELDS)
+    store._col = DownFor(store._col, calls=40)  # type: ignore[assignment]
+    assert await store.record_submitted("key-1", SubmittedJob("job-1", "conv-1"))
+    assert sum(slept) > 290, "nearly five minutes of outage waited out"
+    stored = await store.get("key-1")
+    assert stored is not None and (stored.status, stored.job_id) == ("scheduled", "job-1")
+
+
+@pytest.mark.integration
+async def test_an_endless_mongodb_outage_is_given_up_after_the_patience(mongo: Mongo) -> None:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    store = JobStore(mongo, "me", 60, sleep=sleep)
+    await store.claim("key-1", FIELDS)
+    store._col = DownFor(store._col, calls=10**6)  # type: ignore[assignment]
+    with pytest.raises(MongoUnavailable):
+        await store.record_submitted("key-1", SubmittedJob("job-1", "conv-1"))
+    assert RECORD_PATIENCE_SECONDS <= sum(slept) <= RECORD_PATIENCE_SECONDS + 8

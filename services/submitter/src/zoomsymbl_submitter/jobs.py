@@ -15,8 +15,8 @@ so a duplicate job can arise in exactly these ways, and each resubmission that m
 ``resubmitted_after_crash`` (the one flag the reliability suite accepts a second job for):
 
 - the owner died after the provider answered and before the ids were written, or could not write
-  them (MongoDB gone for longer than :meth:`JobStore.record_submitted` retries; the provider's job id
-  is then logged): its claim expires and the next owner submits again;
+  them (MongoDB gone for longer than :meth:`JobStore.record_submitted` waits, 30 minutes; the provider's
+  job id is then logged): its claim expires and the next owner submits again;
 - an attempt failed in a way that does not tell whether the provider got the request
   (:func:`zoomsymbl_submitter.ambiguity.maybe_accepted`: a timeout or a lost connection after
   connecting, a 5xx, 408/409/425, a 2xx that is not JSON): the claim is released as ``retrying`` with
@@ -47,6 +47,9 @@ from zoomsymbl_common.telemetry import current_traceparent
 
 log = logging.getLogger("zoomsymbl.submitter.jobs")
 ClaimOutcome = Literal["claimed", "free", "busy", "done", "rejected"]
+RECORD_PATIENCE_SECONDS = 1800.0
+"""How long :meth:`JobStore.record_submitted` waits for MongoDB (as long as the consumer waits out an outage of
+our own servers, and well inside the submitter's Kafka poll interval of an hour)."""
 
 
 @dataclass(frozen=True)
@@ -235,14 +238,20 @@ class JobStore:
             },
             "$push": {"history": JobEvent(status="scheduled", at=now, job_id=job.job_id).to_document()},
         }
-        for attempt in range(1, 9):
+        waited, attempt = 0.0, 0
+        while True:
+            attempt += 1
             try:
                 result = await guarded(self._col.update_one({"_id": key, "job_id": None}, update))
                 break
             except MongoUnavailable:
-                if attempt == 8:
+                # The provider's job exists now: nothing better to do than to wait for MongoDB. Given up,
+                # the claim lapses and the job is submitted again (flagged), a second job at the provider.
+                if waited >= RECORD_PATIENCE_SECONDS:
                     raise
-                await self._sleep(min(0.25 * 2**attempt, 8.0))
+                delay = min(0.25 * 2**attempt, 8.0)
+                await self._sleep(delay)
+                waited += delay
         if result.modified_count != 1:
             log.error("provider job not recorded: the submission already has one", extra={"job_ref": key})
             return False
