@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -241,12 +242,14 @@ class JobStore:
         waited, attempt = 0.0, 0
         while True:
             attempt += 1
+            started = time.monotonic()
             try:
                 result = await guarded(self._col.update_one({"_id": key, "job_id": None}, update))
                 break
             except MongoUnavailable:
                 # The provider's job exists now: nothing better to do than to wait for MongoDB. Given up,
                 # the claim lapses and the job is submitted again (flagged), a second job at the provider.
+                waited += time.monotonic() - started  # the driver's own wait for a server counts too
                 if waited >= RECORD_PATIENCE_SECONDS:
                     raise
                 delay = min(0.25 * 2**attempt, 8.0)
