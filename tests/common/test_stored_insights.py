@@ -68,3 +68,14 @@ def test_parts_are_shifted_to_meeting_time_and_merged_in_order() -> None:
 @given(st.dictionaries(st.text(max_size=12), st.recursive(st.none() | st.integers() | st.text(), st.lists)))
 def test_any_stored_document_decodes_without_raising(doc: dict[str, object]) -> None:
     decode(doc)
+
+
+def test_times_no_clock_can_show_read_as_absent() -> None:
+    """``1e999`` in a provider's JSON is infinity to Python: every time format and the JSON export broke on it."""
+    rows = [["Ana", "inf", 1e999, 2, None, 1], ["Bo", "nan", float("nan"), float("nan"), None, 2],
+            ["Cy", "huge", 1e300, 1e306, None, 3], ["Di", "ok", 5.5, 6.5, None, 4]]  # fmt: skip
+    items = [{"text": "t", "start_seconds": float("-inf"), "score": float("nan")}, {"text": "u", "start_seconds": 2.0}]
+    read = decode({"messages_z": zlib.compress(json.dumps(rows).encode()), "action_items": items})
+    assert [(m.start_seconds, m.end_seconds) for m in read.messages] == [(0.0, 2.0), (0.0, 0.0), (0.0, 0.0), (5.5, 6.5)]
+    assert [(i.start_seconds, i.score) for i in read.action_items] == [(None, None), (2.0, None)]
+    bson.encode({"i": encode(read)})  # and it stores again

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -171,3 +172,24 @@ async def test_page_data_is_reused_within_a_generation_and_read_again_after_a_re
     await mongo.db[MEETINGS].update_one({"meeting_uuid": "abc/=="}, {"$set": {"generation": 1, "stage": "notified"}})
     again = await uncached.lookup("acme", "abc/==")
     assert isinstance(again, MeetingView) and len(again.insights.messages) == 1
+
+
+async def test_audio_gone_from_s3_or_shorter_than_recorded_is_answered_honestly(
+    service: str, mongo: Mongo, store: ObjectStore
+) -> None:
+    """Real S3: the object is opened before the status line (gone: 404, not an empty 200), and a file shorter
+    than the meeting document says ends the connection instead of leaving the player waiting."""
+    await _store_meeting(mongo, store)
+    url = page_url(service, make_page_token(KEY, "acme", "abc/==")) + "/audio"
+    await mongo.db[MEETINGS].update_one({"meeting_uuid": "abc/=="}, {"$set": {"objects.mixed.size": len(AUDIO) + 100}})
+    async with aiohttp.ClientSession() as session:
+        async with session.head(url) as resp:
+            assert resp.status == 200 and resp.headers["Content-Length"] == str(len(AUDIO) + 100)
+        async with session.get(url) as resp:
+            assert resp.status == 200
+            async with asyncio.timeout(10):
+                with pytest.raises(aiohttp.ClientPayloadError):
+                    await resp.read()
+        store.client.remove_object(store.bucket, "mixed/acme/abc.flac")
+        async with session.get(url) as resp:
+            assert resp.status == 404 and "no longer in the archive" in await resp.text()

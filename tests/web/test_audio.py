@@ -23,6 +23,8 @@ from zoomsymbl_web.audio import RangeNotSatisfiable, byte_range, content_type
         ("bytes=-", None),
         ("bytes=9-3", None),
         ("bytes=1" + "0" * 30 + "-", None),  # absurdly long numbers are not parsed
+        ("bytes=\u00b2-", None),  # a digit to str.isdigit, not to int(): was a 500
+        ("bytes=\u0661\u0662-", None),  # Arabic-Indic digits: was read as bytes 12-
     ],
 )
 def test_a_range_header_names_one_inclusive_range_or_the_whole_object(

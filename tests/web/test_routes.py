@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -15,9 +19,10 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from zoomsymbl_common.access_log import RouteAccessLogger
 from zoomsymbl_common.callback_tokens import make_callback_token
+from zoomsymbl_common.errors import MongoUnavailable, ObjectNotFound, ObjectRejected, StorageUnavailable
 from zoomsymbl_common.page_tokens import make_page_token
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
-from zoomsymbl_common.records import StoredObject
+from zoomsymbl_common.records import MalformedRecord, StoredObject
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_web.meeting import Lookup, MeetingPages, MeetingView, NotReady
@@ -51,7 +56,7 @@ def _view() -> MeetingView:
             action_items=(InsightItem("Ship it", assignee="Bo", start_seconds=1.0),),
         ),
         speakers=(Speaker("Ana", 1, 1.0),),
-        audio=StoredObject(bucket="b", key="mixed/acme/x.flac", size=10),
+        audio=StoredObject(bucket=InfraSettings().s3_bucket, key="mixed/acme/x.flac", size=10),
     )
 
 
@@ -148,3 +153,148 @@ async def test_downloads(client: TestClient[web.Request, web.Application]) -> No
         assert snippet in await resp.text()
         _assert_private(resp.headers)
     assert (await client.get(_url(token, "/audio.flac"))).status == 404
+
+
+class DownPages(MeetingPages):
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def lookup(self, tenant: str, meeting_uuid: str) -> Lookup:
+        raise self.error
+
+
+async def _serve(pages: MeetingPages, **deps: Any) -> TestClient[web.Request, web.Application]:
+    app = web.Application()
+    app[PAGE_DEPS] = PageDeps(
+        settings=Settings(page_key=SecretStr(KEY), infra=InfraSettings()),
+        tenants=Tenants([TenantConfig(id="acme", zoom_webhook_secret="s" * 20)]),
+        pages=pages,
+        presign=deps.pop("presign", None),
+        media="'self'",
+        metrics=PageMetrics(CollectorRegistry()),
+        **deps,
+    )
+    add_page_routes(app)
+    test_client = TestClient(TestServer(app))
+    await test_client.start_server()
+    return test_client
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(MongoUnavailable("ServerSelectionTimeoutError"), 503), (MalformedRecord("Meeting", "stage: bad"), 500)],
+)
+async def test_an_unreachable_or_unreadable_archive_gets_a_plain_page_not_a_crash(
+    error: Exception, status: int
+) -> None:
+    client = await _serve(DownPages(error))
+    try:
+        token = make_page_token(KEY, "acme", "ready==")
+        for suffix in ("", "/transcript.vtt", "/audio"):
+            resp = await client.get(_url(token, suffix))
+            assert resp.status == status, suffix
+            body = await resp.text()
+            assert "Traceback" not in body and "<!doctype html>" in body.lower()
+            _assert_private(resp.headers)
+            if status == 503:
+                assert resp.headers["Retry-After"] == "30"
+    finally:
+        await client.close()
+
+
+async def test_audio_outside_our_bucket_is_neither_signed_nor_streamed() -> None:
+    """The meeting document names the audio's bucket; only the configured one is ever read or signed."""
+    view = _view()
+    foreign = dataclasses.replace(view, audio=StoredObject(bucket="someone-else", key="x.flac", size=10))
+    signed: list[str] = []
+    reads: list[str] = []
+
+    async def read(obj: StoredObject, start: int, end: int) -> AsyncIterator[bytes]:
+        reads.append(obj.bucket)
+        yield b"x"
+
+    def presign(obj: StoredObject, ttl: timedelta) -> str:
+        signed.append(obj.bucket)
+        return "https://s3.example.test/x"
+
+    for deps in ({"presign": presign}, {"read_audio": read}):
+        client = await _serve(FakePages({("acme", "ready=="): foreign}), **deps)
+        try:
+            token = make_page_token(KEY, "acme", "ready==")
+            page = await client.get(_url(token))
+            assert page.status == 200 and "<audio" not in await page.text()
+            assert (await client.get(_url(token, "/audio"))).status == 404
+        finally:
+            await client.close()
+    assert signed == [] and reads == []
+
+
+async def test_a_key_the_signer_refuses_leaves_the_page_without_a_player() -> None:
+    def presign(obj: StoredObject, ttl: timedelta) -> str:
+        raise ValueError("object name cannot contain '..'")
+
+    client = await _serve(FakePages({("acme", "ready=="): _view()}), presign=presign)
+    try:
+        page = await client.get(_url(make_page_token(KEY, "acme", "ready==")))
+        body = await page.text()
+        assert page.status == 200 and "Weekly &lt;sync&gt;" in body and "<audio" not in body
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (ObjectNotFound("b", "mixed/acme/x.flac"), 404),
+        (StorageUnavailable("ReadTimeoutError"), 503),
+        (ObjectRejected("b", "mixed/acme/x.flac", "InvalidRange"), 502),
+    ],
+)
+async def test_an_audio_object_that_cannot_be_opened_is_answered_before_any_200(error: Exception, status: int) -> None:
+    async def read(obj: StoredObject, start: int, end: int) -> AsyncIterator[bytes]:
+        raise error
+        yield b""  # an async generator, as the S3 reader is: it fails on its first chunk
+
+    client = await _serve(FakePages({("acme", "ready=="): _view()}), read_audio=read)
+    try:
+        resp = await client.get(_url(make_page_token(KEY, "acme", "ready=="), "/audio"))
+        assert resp.status == status and "audio" not in resp.content_type
+    finally:
+        await client.close()
+
+
+async def test_a_head_request_for_the_audio_reads_nothing_and_sends_no_body() -> None:
+    reads: list[tuple[int, int]] = []
+
+    async def read(obj: StoredObject, start: int, end: int) -> AsyncIterator[bytes]:
+        reads.append((start, end))
+        yield b"0123456789"[start : end + 1]
+
+    client = await _serve(FakePages({("acme", "ready=="): _view()}), read_audio=read)
+    try:
+        url = _url(make_page_token(KEY, "acme", "ready=="), "/audio")
+        head = await client.head(url, headers={"Range": "bytes=2-5"})
+        assert head.status == 206 and head.headers["Content-Length"] == "4" and await head.read() == b""
+        # The same connection goes on cleanly: no body bytes were left on it.
+        after = await client.get(url, headers={"Range": "bytes=2-5"})
+        assert after.status == 206 and await after.read() == b"2345"
+        assert reads == [(2, 5)]
+    finally:
+        await client.close()
+
+
+async def test_audio_shorter_than_announced_ends_the_connection_instead_of_hanging() -> None:
+    """The stored size says 10 bytes; S3 has 4. The browser must see the cut, not wait for six more bytes."""
+
+    async def read(obj: StoredObject, start: int, end: int) -> AsyncIterator[bytes]:
+        yield b"0123"
+
+    client = await _serve(FakePages({("acme", "ready=="): _view()}), read_audio=read)
+    try:
+        resp = await client.get(_url(make_page_token(KEY, "acme", "ready=="), "/audio"))
+        assert resp.status == 200
+        async with asyncio.timeout(10):
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await resp.read()
+    finally:
+        await client.close()

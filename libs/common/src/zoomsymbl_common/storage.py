@@ -13,7 +13,7 @@ import functools
 import hashlib
 import io
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Final, TypeVar
@@ -245,7 +245,7 @@ class ObjectStore:
         offset: int = 0,
         length: int = 0,
         bucket: str | None = None,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Yield the bytes of ``key`` (from ``offset``, ``length`` of them; 0 = to the end) in chunks of at most
         ``chunk_size``, from this store's bucket or ``bucket``."""
         response: Any = await self._call(

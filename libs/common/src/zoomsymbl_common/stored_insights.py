@@ -21,11 +21,13 @@ from typing import Any, Final
 
 from bson import Binary
 
-from zoomsymbl_common.providers.base import InsightItem, Insights, SummaryTopic, TranscriptMessage
+from zoomsymbl_common.providers.base import InsightItem, Insights, SummaryTopic, TranscriptMessage, finite_number
 
 ITEM_KINDS: Final = ("topics", "questions", "action_items", "follow_ups", "decisions")
 MAX_TRANSCRIPT_BYTES: Final = 64 * 1024 * 1024
 """Most bytes a stored transcript may inflate to (a 24-hour meeting is ~6 MB): more is treated as empty."""
+MAX_NUMBER: Final = 1e7
+"""Largest time or score read back (115 days: no meeting is that long)."""
 _ITEM_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(InsightItem))
 
 
@@ -172,7 +174,10 @@ def _topic(raw: Mapping[str, Any]) -> SummaryTopic:
 
 
 def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A finite number within :data:`MAX_NUMBER`, else None (NaN, ±infinity or 1e300 would break every
+    time format and make the JSON export invalid)."""
+    number = finite_number(value)
+    return number if number is not None and abs(number) <= MAX_NUMBER else None
 
 
 def _text(value: object) -> str | None:

@@ -9,7 +9,7 @@ as the page: one ``Range`` (``bytes=a-b``, ``bytes=a-``, ``bytes=-n``) per reque
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Final
 
 from zoomsymbl_common.records import StoredObject
@@ -24,7 +24,7 @@ CONTENT_TYPES: Final = {
     "m4a": "audio/mp4",
     "mp3": "audio/mpeg",
 }
-AudioReader = Callable[[StoredObject, int, int], AsyncIterator[bytes]]
+AudioReader = Callable[[StoredObject, int, int], AsyncGenerator[bytes, None]]
 """Reads bytes ``start``..``end`` (inclusive) of a stored object."""
 
 
@@ -44,7 +44,7 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
     first, dash, last = spec.strip().partition("-")
-    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == "") or first == last == "":
+    if not dash or not _digits(first) or not _digits(last) or first == last == "":
         return None
     if len(first) > 19 or len(last) > 19:
         return None
@@ -62,15 +62,21 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
+def _digits(text: str) -> bool:
+    """Empty or ASCII digits only (``str.isdigit`` also takes ``²`` and ``١``, which ``int`` refuses or reads)."""
+    return text == "" or (text.isascii() and text.isdigit())
+
+
 def content_type(key: str) -> str:
     """The audio MIME type of an object key's extension."""
     return CONTENT_TYPES.get(key.rsplit(".", 1)[-1].lower(), "application/octet-stream")
 
 
 def s3_reader(store: ObjectStore) -> AudioReader:
-    """Reads a byte range of a stored object (any bucket) with ``store``'s client, chunk by chunk."""
+    """Reads a byte range of a stored object with ``store``'s client, chunk by chunk (the routes hand it only
+    objects in the configured bucket)."""
 
-    def read(obj: StoredObject, start: int, end: int) -> AsyncIterator[bytes]:
+    def read(obj: StoredObject, start: int, end: int) -> AsyncGenerator[bytes, None]:
         return store.get_stream(obj.key, chunk_size=CHUNK, offset=start, length=end - start + 1, bucket=obj.bucket)
 
     return read

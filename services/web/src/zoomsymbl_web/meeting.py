@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,8 @@ _PROVIDER_NAMES = {
     "zoom": "Zoom transcript",
 }
 _READY_STAGES = frozenset({"completed", "notified"})
+MAX_PARTS = 1000
+"""Most parts of one recording read for a page (a split 30-hour meeting has a handful)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ def duration_of(meeting: Meeting, conversation: ConversationMetadata | None, ins
         conversation.duration_seconds if conversation is not None else None,
         conversation.media.length_seconds if conversation is not None else None,
     ]
-    measured = next((c for c in candidates if c), None)
+    measured = next((c for c in candidates if c and math.isfinite(c) and c <= stored_insights.MAX_NUMBER), None)
     last = max((m.end_seconds for m in insights.messages), default=0.0)
     return max(measured or 0.0, last)
 
@@ -161,8 +164,7 @@ class MeetingPages:
             return cached[1]
         conv_doc = await guarded(self._db[CONVERSATIONS].find_one(key))
         conversation = ConversationMetadata.from_document(conv_doc) if conv_doc is not None else None
-        cursor = self._db[INSIGHTS].find({**key, "generation": meeting.generation}).sort("part_index", 1)
-        stored = [StoredInsights.from_document(d) async for d in cursor]
+        stored = await guarded(self._parts(key, meeting.generation))
         view = view_of(meeting, conversation, stored)
         if isinstance(view, MeetingView) and self._cache_size > 0:
             self._cache[slot] = (version, view)
@@ -170,3 +172,9 @@ class MeetingPages:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return view
+
+    async def _parts(self, key: dict[str, str], generation: int) -> list[StoredInsights]:
+        """The stored insights of each part of this generation, in order (at most :data:`MAX_PARTS`)."""
+        query = {**key, "generation": generation}
+        cursor = self._db[INSIGHTS].find(query).sort("part_index", 1).limit(MAX_PARTS)
+        return [StoredInsights.from_document(d) async for d in cursor]

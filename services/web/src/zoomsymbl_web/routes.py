@@ -7,19 +7,22 @@ access log names the route template only (:mod:`zoomsymbl_common.access_log`).
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 from urllib.parse import quote
 
 from aiohttp import web
+from minio.error import S3Error
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from zoomsymbl_common.logs import register_secret
+from zoomsymbl_common.errors import InfrastructureUnavailable, ObjectNotFound, ZoomsymblError
+from zoomsymbl_common.logs import register_secret, scrub
 from zoomsymbl_common.page_tokens import PageClaim, verify_page_token
-from zoomsymbl_common.records import StoredObject
+from zoomsymbl_common.records import MalformedRecord, StoredObject
 from zoomsymbl_common.tenants import Tenants
 
 from zoomsymbl_web import exports, render, timeline
@@ -28,6 +31,7 @@ from zoomsymbl_web.headers import PAGE_HEADERS, PLAIN_CSP, page_csp
 from zoomsymbl_web.meeting import MeetingPages, MeetingView, NotReady
 from zoomsymbl_web.settings import Settings
 
+log = logging.getLogger("zoomsymbl.web.routes")
 _MAX_TOKEN: Final = 4096
 Presign = Callable[[StoredObject, timedelta], str]
 
@@ -105,6 +109,14 @@ def _plain(status: int, title: str, text: str) -> web.Response:
     return web.Response(status=status, text=render.plain_page(title, text), content_type="text/html")
 
 
+def unavailable() -> web.Response:
+    """MongoDB or S3 did not answer: try again shortly (503, ``Retry-After``)."""
+    text = "The archive cannot be reached right now. Reload this page in a minute."
+    response = _plain(503, "Try again shortly", text)
+    response.headers["Retry-After"] = "30"
+    return response
+
+
 def forbidden() -> web.Response:
     """The one answer to every refused token: no hint of why."""
     return _plain(403, "Link not valid", "This link is not valid or has expired. Ask the meeting's host for a new one.")
@@ -116,7 +128,17 @@ async def _lookup(request: web.Request, kind: str) -> tuple[PageDeps, MeetingVie
     if claim is None:
         deps.metrics.pages.labels(kind, "forbidden").inc()
         return deps, forbidden()
-    found = await deps.pages.lookup(claim.tenant, claim.meeting_uuid)
+    try:
+        found = await deps.pages.lookup(claim.tenant, claim.meeting_uuid)
+    except InfrastructureUnavailable as exc:
+        deps.metrics.pages.labels(kind, "unavailable").inc()
+        log.warning("meeting not read, server unavailable", extra={"error": type(exc).__name__})
+        return deps, unavailable()
+    except MalformedRecord as exc:
+        deps.metrics.pages.labels(kind, "unreadable").inc()
+        log.error("meeting documents unreadable", extra={"error": str(exc)[:300]})
+        text = "This meeting's records cannot be read. Tell your administrator."
+        return deps, _plain(500, "Meeting unreadable", text)
     if found is None:
         deps.metrics.pages.labels(kind, "not_found").inc()
         return deps, _plain(404, "Meeting not found", "This meeting is not (or no longer) in the archive.")
@@ -142,10 +164,14 @@ async def page(request: web.Request) -> web.Response:
         found.duration_seconds,
     )
     audio = None
-    if found.audio is not None:
+    stored = playable(deps, found)
+    if stored is not None:
         token = request.match_info["token"]
         lifetime = timedelta(seconds=settings.audio_url_seconds)
-        audio = deps.presign(found.audio, lifetime) if deps.presign else f"/m/{quote(token, safe='')}/audio"
+        try:
+            audio = deps.presign(stored, lifetime) if deps.presign else f"/m/{quote(token, safe='')}/audio"
+        except ValueError as exc:  # minio refuses a key or bucket name it cannot sign: the page, without a player
+            log.error("audio not signed", extra={"error": str(exc)[:200]})
     nonce = secrets.token_urlsafe(18)
     body = render.meeting_page(
         found, rows, token=request.match_info["token"], audio_url=audio, nonce=nonce, limit=settings.max_messages
@@ -176,29 +202,84 @@ async def download(request: web.Request) -> web.Response:
     return response
 
 
+def playable(deps: PageDeps, found: MeetingView) -> StoredObject | None:
+    """The meeting's mixed audio when it is in our own bucket (the document names it; nothing else is read)."""
+    stored = found.audio
+    if stored is None or stored.bucket != deps.settings.infra.s3_bucket or not stored.key:
+        return None
+    return stored
+
+
 async def audio(request: web.Request) -> web.StreamResponse:
-    """The meeting's mixed audio (200 whole, 206 for a ``Range``, 416 past its end), under the page's token."""
+    """The meeting's mixed audio (200 whole, 206 for a ``Range``, 416 past its end), under the page's token.
+
+    The object is opened before the status line goes out, so a missing object is a 404 and S3 down a 503;
+    a body that ends short of what was announced (the stored size was wrong, S3 failed mid-way) closes the
+    connection, so the browser sees it cut rather than waiting for bytes that never come.
+    """
     deps, found = await _lookup(request, "audio")
     if isinstance(found, web.Response):
         return found
-    if found.audio is None or deps.read_audio is None:
+    stored = playable(deps, found)
+    if stored is None or deps.read_audio is None:
         return _plain(404, "Not found", "The meeting's audio is not available here.")
-    size = found.audio.size
+    size = stored.size
     try:
         wanted = byte_range(request.headers.get("Range"), size)
     except RangeNotSatisfiable as exc:
         return web.Response(status=416, headers={"Content-Range": str(exc)})
     start, end = wanted if wanted is not None else (0, size - 1)
     response = web.StreamResponse(status=206 if wanted is not None else 200)
-    response.content_type = content_type(found.audio.key)
+    response.content_type = content_type(stored.key)
     response.headers["Accept-Ranges"] = "bytes"
     response.content_length = max(0, end - start + 1)
     if wanted is not None:
         response.headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    if request.method == "HEAD" or size <= 0:
+        await response.prepare(request)
+        await response.write_eof()
+        deps.metrics.pages.labels("audio", "ok").inc()
+        return response
+    chunks = deps.read_audio(stored, start, end)
+    try:
+        first = await anext(chunks, b"")
+    except ObjectNotFound:
+        deps.metrics.pages.labels("audio", "not_found").inc()
+        return _plain(404, "Not found", "The meeting's audio is no longer in the archive.")
+    except InfrastructureUnavailable:
+        deps.metrics.pages.labels("audio", "unavailable").inc()
+        return unavailable()
+    except (ZoomsymblError, S3Error) as exc:
+        deps.metrics.pages.labels("audio", "failed").inc()
+        log.error("audio not read", extra={"error": scrub(f"{type(exc).__name__}: {exc}", 300)})
+        return _plain(502, "Audio unavailable", "The meeting's audio cannot be read right now.")
     await response.prepare(request)
-    if size > 0:
-        async for chunk in deps.read_audio(found.audio, start, end):
-            await response.write(chunk)
+    sent = await _stream(response, first, chunks, response.content_length)
+    if sent < response.content_length:
+        # Fewer bytes than announced: end the connection, or the browser waits for the rest until it times out.
+        response.force_close()
+        deps.metrics.pages.labels("audio", "cut_short").inc()
+        log.warning("audio cut short", extra={"sent": sent, "announced": response.content_length})
+    else:
+        deps.metrics.pages.labels("audio", "ok").inc()
     await response.write_eof()
-    deps.metrics.pages.labels("audio", "ok").inc()
     return response
+
+
+async def _stream(response: web.StreamResponse, first: bytes, rest: AsyncGenerator[bytes, None], announced: int) -> int:
+    """Write ``first`` and then ``rest`` (never past ``announced`` bytes); how many bytes went out."""
+    sent = 0
+    chunk: bytes | None = first
+    try:
+        while chunk:
+            chunk = chunk[: announced - sent]
+            await response.write(chunk)
+            sent += len(chunk)
+            if sent >= announced:
+                break
+            chunk = await anext(rest, b"")
+    except (ZoomsymblError, S3Error) as exc:
+        log.warning("audio read failed mid-way", extra={"error": scrub(f"{type(exc).__name__}: {exc}", 300)})
+    finally:
+        await rest.aclose()
+    return sent
