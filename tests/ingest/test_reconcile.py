@@ -6,12 +6,14 @@ and are listed by the run and by ``zoomsymbl status --failed``; a second run add
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
 import sys
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -25,11 +27,20 @@ from zoomsymbl_common.ops.cli import main
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, RECEIPTS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig, Tenants
-from zoomsymbl_common.zoom import JsonObject, ZoomClient
-from zoomsymbl_ingest.reconcile import PastMeeting, Reconciliation, expected, run_periodic_reconciliation
+from zoomsymbl_common.zoom import JsonObject, ZoomApiError, ZoomClient
+from zoomsymbl_ingest import reconcile as reconcile_module
+from zoomsymbl_ingest import reconcile_command
+from zoomsymbl_ingest.reconcile import (
+    PastMeeting,
+    ReconcileReport,
+    Reconciliation,
+    expected,
+    run_periodic_reconciliation,
+)
+from zoomsymbl_ingest.reconcile_command import summary
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_sandbox.zoom import ZoomSandbox, running_zoom_sandbox
-from zoomsymbl_sandbox.zoom_specs import PastMeetingSpec
+from zoomsymbl_sandbox.zoom_specs import PastCallSpec, PastMeetingSpec
 
 from tests.ingest.support import SECRET, sandbox_config, sandbox_tenant
 from tests.ingest.test_backfill_command import backfill_env
@@ -283,3 +294,90 @@ async def test_the_schedule_reconciles_the_days_up_to_yesterday_and_publishes_ea
 
 async def _events(published: list[Event]) -> list[Event]:
     return list(published)
+
+
+@pytest.mark.integration
+async def test_dashboard_entries_no_record_can_hold_are_skipped_and_the_run_goes_on(mongo: Mongo) -> None:
+    """A UUID past the archive's bound made the record model raise; a time without its offset next to one
+    with it raised TypeError: either ended the whole run (a traceback, the periodic task gone)."""
+    uuids = [f"m{i:02d}==" for i in range(5)]
+    config = sandbox_config(past_meetings=tuple(past(u, hour=i) for i, u in enumerate(uuids)))
+    odd = [
+        {"uuid": "u" * 1100, "id": 1, "email": "ann@example.com", "has_recording": True},
+        {"uuid": "naive==", "id": 2, "email": "ann@example.com", "has_recording": True,
+         "start_time": "2026-11-20T09:00:00", "end_time": "2026-11-20T10:00:00Z"},
+    ]  # fmt: skip
+    async with running_zoom_sandbox(config) as sandbox:
+        tenant = sandbox_tenant(sandbox)
+        async with ZoomClient(tenant) as client:
+            listing = client.get_json
+
+            async def with_odd_entries(path: str, params: Mapping[str, str], *, what: str) -> JsonObject:
+                page = await listing(path, params, what=what)
+                if path == "/metrics/meetings" and not params.get("next_page_token"):
+                    page = {**page, "meetings": [*page["meetings"], *odd]}
+                return page
+
+            client.get_json = with_odd_entries  # type: ignore[method-assign]
+            report = await Reconciliation(mongo, tenant, client, page_size=20).run(DAY.date(), date(2026, 11, 22))
+    assert (report.listed, report.flagged, report.invalid) == (7, 6, 1)
+    naive = await mongo.db[CONVERSATIONS].find_one({"meeting_uuid": "naive=="})
+    assert naive is not None and naive["duration_seconds"] == 3600.0  # read as UTC
+    assert report.complete
+
+
+@pytest.mark.integration
+async def test_a_call_history_refused_after_some_pages_is_an_incomplete_run_without_a_digest(
+    mongo: Mongo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = tuple(
+        PastCallSpec(call_id=f"call{i:02d}", owner_email="ann@example.com", start_time=DAY, recorded=True)
+        for i in range(10)
+    )
+    async with running_zoom_sandbox(sandbox_config(past_calls=calls)) as sandbox:
+        tenant = sandbox_tenant(sandbox, reconcile_expect="any")
+        async with ZoomClient(tenant) as client:
+            listing = client.get_json
+
+            async def refused_later(path: str, params: Mapping[str, str], *, what: str) -> JsonObject:
+                if path == "/phone/call_history" and params.get("next_page_token"):
+                    raise ZoomApiError(403, what, "Access denied")
+                return await listing(path, params, what=what)
+
+            client.get_json = refused_later  # type: ignore[method-assign]
+            monkeypatch.setattr(reconcile_module, "ZoomClient", lambda *a, **k: contextlib.nullcontext(client))
+            monkeypatch.setattr(reconcile_module, "Reconciliation", partial(Reconciliation, page_size=4))
+            published: list[Event] = []
+
+            async def publish(event: Event) -> None:
+                published.append(event)
+
+            report = await reconcile_module.reconcile_and_publish(mongo, tenant, DAY.date(), DAY.date(), publish)
+    assert (report.phone_pages, report.phone_listed) == (1, 4) and report.phone_partial and not report.complete
+    assert published == [], "a partial run's digest would take the window's id from the next complete run"
+    assert "after some pages, the rest not reconciled" in summary(report)
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "says"),
+    [
+        ({}, 0, None),
+        ({"listings_cut_short": 1}, 1, "not read to their end"),
+        ({"phone_error": "zoom list call history answered 403", "phone_partial": True}, 1, "not read to their end"),
+        ({"phone_error": "zoom list call history answered 403"}, 0, None),  # no Zoom Phone: the meetings are whole
+        ({"flagged": 2}, 1, "2 expected meeting(s)"),
+    ],
+)
+def test_the_command_exits_1_when_a_listing_was_not_read_to_its_end(
+    monkeypatch: pytest.MonkeyPatch, changes: dict[str, Any], code: int, says: str | None
+) -> None:
+    async def fake_reconcile(*args: Any, **kwargs: Any) -> ReconcileReport:
+        return ReconcileReport("acme", DAY.date(), DAY.date(), **changes)
+
+    monkeypatch.setattr(reconcile_command, "reconcile", fake_reconcile)
+    monkeypatch.setattr(reconcile_command, "backfill_tenant", lambda tenant: None)
+    monkeypatch.setattr(reconcile_command, "load_settings", lambda settings: None)
+    args = argparse.Namespace(from_=DAY.date(), to=DAY.date(), tenant=None, digest=False)
+    result = reconcile_command.run(args)
+    assert result.code == code
+    assert (result.message is None) if says is None else (result.message is not None and says in result.message)

@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any, Literal
 
+from pydantic import ValidationError
 from zoomsymbl_common.errors import ZoomsymblError
 from zoomsymbl_common.events import MAX_DIGEST_MEETINGS, Event, ReconciliationCompleted, stable_id, utcnow
 from zoomsymbl_common.kafka import RetryPolicy
@@ -47,6 +48,7 @@ from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk
 from zoomsymbl_ingest.reconcile_pages import insert_flag, listed_pages
 from zoomsymbl_ingest.reconcile_phone import PhoneReconciliation
 from zoomsymbl_ingest.settings import Settings
+from zoomsymbl_ingest.zoom_payload import _when
 
 log = logging.getLogger("zoomsymbl.ingest.reconcile")
 Expect = Literal["allowlist", "cloud_recording", "any"]
@@ -83,19 +85,10 @@ class PastMeeting:
             meeting_id=str(entry.get("id") or ""),
             topic=str(entry.get("topic") or "")[:500],
             host_email=str(entry.get("email") or "")[:320],
-            start_time=_instant(entry.get("start_time")),
-            end_time=_instant(entry.get("end_time")),
+            start_time=_when(entry.get("start_time")),
+            end_time=_when(entry.get("end_time")),
             has_recording=entry.get("has_recording") is True or entry.get("recording") is True,
         )
-
-
-def _instant(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def expected(meeting: PastMeeting, tenant: TenantConfig) -> bool:
@@ -160,6 +153,10 @@ class ReconcileReport:
     phone_pages: int = 0
     phone_error: str | None = None
     """Why the call history was not listed (no Zoom Phone, no scope); the meetings were reconciled."""
+    phone_partial: bool = False
+    """The call history failed after its first page: the calls after it were not reconciled."""
+    invalid: int = 0
+    """Listed entries no record can be made of (an id past the archive's bounds): skipped, logged."""
     missing: list[dict[str, Any]] = field(default_factory=list)
     missing_uuids: list[str] = field(default_factory=list)
     """Every expected meeting found missing, by this run or an earlier one (at most MAX_LISTED): the digest's."""
@@ -171,6 +168,19 @@ class ReconcileReport:
     def count_cut(self, reason: ListingCut) -> None:
         """One listing ended early (``reason``): the run goes on with what it read."""
         self.listings_cut_short += 1
+
+    def skip_invalid(self, key: str, exc: ValidationError) -> None:
+        """One listed meeting or call no record can be made of: counted, logged, the run goes on."""
+        self.invalid += 1
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        log.warning("listed entry skipped", extra={"tenant": self.tenant, "key": key[:64], "field": where,
+                                                   "rule": error["msg"][:160]})  # fmt: skip
+
+    @property
+    def complete(self) -> bool:
+        """Every listing was read to its end: what was not flagged is archived (a digest may say so)."""
+        return self.listings_cut_short == 0 and not self.phone_partial
 
     def note_missing(self, uuid: str) -> None:
         """Remember ``uuid`` for the digest (within MAX_LISTED)."""
@@ -259,7 +269,11 @@ class Reconciliation:
             if meeting.uuid in flagged_before:
                 report.already_flagged += 1
                 continue
-            record = missing_record(self.tenant.id, meeting, now)
+            try:
+                record = missing_record(self.tenant.id, meeting, now)
+            except ValidationError as exc:
+                report.skip_invalid(meeting.uuid, exc)
+                continue
             if not await insert_flag(self.mongo, record):
                 report.already_flagged += 1
                 continue
@@ -342,6 +356,9 @@ async def reconcile_and_publish(
         if preflight is not None:
             await call_with_retries(client.access_token, policy=preflight)
         report = await Reconciliation(mongo, tenant, client).run(from_, to)
-    if publish is not None:
+    if publish is not None and report.complete:
         await publish(report.completion_event())
+    elif publish is not None:
+        # Its id is the window's: a digest of a partial run would make the next, complete run's a duplicate.
+        log.warning("reconciliation incomplete, no digest", extra={"tenant": tenant.id, "from": from_.isoformat()})
     return report

@@ -85,8 +85,11 @@ def summary(report: ReconcileReport) -> str:
     )
     if report.listings_cut_short:
         line += f"\n{report.listings_cut_short} listing(s) cut short (page cap or repeated page token)"
+    if report.invalid:
+        line += f"\n{report.invalid} listed entr(y/ies) skipped: no record can hold them (see the log)"
     if report.phone_error is not None:
-        line += f"\nphone calls not reconciled: {printable(report.phone_error)}"
+        partly = "after some pages, the rest " if report.phone_partial else ""
+        line += f"\nphone calls {partly}not reconciled: {printable(report.phone_error)}"
     else:
         line += (
             f"\nphone calls: listed={report.phone_listed} expected={report.phone_expected}"
@@ -103,7 +106,8 @@ def summary(report: ReconcileReport) -> str:
 
 
 def run(args: argparse.Namespace) -> Result:
-    """Run one reconciliation; exit code 1 when expected meetings are missing from the archive."""
+    """Run one reconciliation; exit code 1 when expected meetings are missing from the archive, or when a
+    listing was not read to its end (what it did not read is neither flagged nor known to be archived)."""
     to = args.to or utcnow().date()
     try:
         month_windows(args.from_, to)
@@ -112,9 +116,11 @@ def run(args: argparse.Namespace) -> Result:
     tenant = backfill_tenant(args.tenant)
     report = asyncio.run(reconcile(load_settings(Settings), tenant, args.from_, to, digest=args.digest))
     missing = report.missing_total
-    if missing == 0:
+    if missing == 0 and report.complete:
         return Result(data=report.as_dict(), text=summary(report))
     why = f"{missing} expected meeting(s) or call(s) were never archived (zoomsymbl status --failed lists them)"
+    if not report.complete:
+        why = "some listings were not read to their end; run it again" + (f"; {why}" if missing else "")
     return Result(data=report.as_dict(), text=summary(report), code=EXIT_FAILED, message=why)
 
 

@@ -30,6 +30,7 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
 from zoomsymbl_common.events import CallDirection, utcnow
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.mongo import Mongo, guarded
@@ -46,6 +47,7 @@ from zoomsymbl_common.zoom import (
 from zoomsymbl_ingest.intake import host_allowed
 from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk
 from zoomsymbl_ingest.reconcile_pages import insert_flag, listed_pages
+from zoomsymbl_ingest.zoom_payload import _when
 
 if TYPE_CHECKING:
     from datetime import date
@@ -102,8 +104,8 @@ class PastCall:
         return cls(
             call_id=call_id,
             direction=direction,
-            start_time=_instant(entry.get("start_time")),
-            end_time=_instant(entry.get("end_time")),
+            start_time=_when(entry.get("start_time")),
+            end_time=_when(entry.get("end_time")),
             recorded=entry.get("recording_status") == "recorded",
             users=tuple(u for role in roles if (u := _user(entry, role))),
             caller=_party(entry, "caller"),
@@ -113,13 +115,6 @@ class PastCall:
 
 def _text(value: object) -> str:
     return value.strip() if isinstance(value, str) else str(value) if isinstance(value, int) else ""
-
-
-def _instant(value: object) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
-    except ValueError:
-        return None
 
 
 def _user(entry: JsonObject, role: str) -> CallUser | None:
@@ -201,9 +196,14 @@ class PhoneReconciliation:
                 await self._reconcile([c for c in listed if c.call_id not in self.seen], report)
                 self.seen.update(c.call_id for c in listed)
         except ZoomApiError as exc:
-            # No Zoom Phone on the account (403/404), or the app lacks phone:read:list_call_logs:admin.
+            # On the run's first page: no Zoom Phone on the account (403/404), or the app lacks
+            # phone:read:list_call_logs:admin. After a page was read: the calls after it stay unreconciled.
             report.phone_error = str(exc)
-            log.warning("call history not listed", extra={"tenant": self.tenant.id, "error": str(exc)})
+            report.phone_partial = report.phone_pages > 0
+            log.warning(
+                "call history not listed",
+                extra={"tenant": self.tenant.id, "error": str(exc), "pages": report.phone_pages},
+            )
 
     async def _reconcile(self, calls: list[PastCall], report: ReconcileReport) -> None:
         report.phone_listed += len(calls)
@@ -227,7 +227,11 @@ class PhoneReconciliation:
                 await self._flag(call, now, report)
 
     async def _flag(self, call: PastCall, now: datetime, report: ReconcileReport) -> None:
-        record = missing_call_record(self.tenant.id, call, now)
+        try:
+            record = missing_call_record(self.tenant.id, call, now)
+        except ValidationError as exc:
+            report.skip_invalid(call.key, exc)
+            return
         if not await insert_flag(self.mongo, record):
             report.phone_already_flagged += 1
             return
