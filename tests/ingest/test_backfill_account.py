@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
+from typing import Any
 
 import pytest
 from zoomsymbl_common.clock import FakeClock
@@ -22,9 +23,9 @@ from zoomsymbl_common.events import Event, RecordingCompleted, utcnow
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.records import ZOOM_QUOTA
 from zoomsymbl_common.tenants import Tenants
-from zoomsymbl_common.zoom import ZoomClient
+from zoomsymbl_common.zoom import JsonObject, ZoomApiError, ZoomClient
 from zoomsymbl_common.zoom_quota import QuotaMetrics
-from zoomsymbl_ingest.backfill import Backfill, run_periodic_backfill
+from zoomsymbl_ingest.backfill import Backfill, BackfillReport, run_periodic_backfill
 from zoomsymbl_ingest.backfill_command import summary
 from zoomsymbl_ingest.backfill_users import UserCounts
 from zoomsymbl_ingest.intake import Intake
@@ -124,7 +125,13 @@ async def test_every_user_of_the_account_is_backfilled_and_counted_per_user(
     )
     assert set(backfilled.values()) == {1} and len(backfilled) == 8
     assert "ann@example.com: seen=5 new=4 skipped=1 failed=0" in summary(report)
-    assert report.as_dict()["users"]["bob@example.com"] == {"seen": 4, "new": 4, "skipped": 0, "failed": 0}
+    assert report.as_dict()["users"]["bob@example.com"] == {
+        "seen": 4,
+        "new": 4,
+        "skipped": 0,
+        "failed": 0,
+        "error": None,
+    }
 
 
 USERS = 5
@@ -227,3 +234,89 @@ async def test_the_periodic_backfill_counts_its_calls_as_bulk_in_the_shared_quot
     assert metrics.requests.labels(account_id, "Medium", "bulk")._value.get() >= 2  # users, then recordings
     assert metrics.requests.labels(account_id, "Light", "bulk")._value.get() >= 1  # one meeting's files
     assert await mongo.db[ZOOM_QUOTA].count_documents({"account": account_id}) >= 3
+
+
+async def _run_with(
+    account: ZoomSandbox, clock: FakeClock, tamper: Callable[[str, Mapping[str, str]], JsonObject | None], **kwargs: Any
+) -> tuple[BackfillReport, RecordingPublisher]:
+    """A backfill of every user of ``account`` whose Zoom answers ``tamper`` may replace (or refuse by raising)."""
+    tenant = sandbox_tenant(account, allowed_users=("ann@example.com", "bob@example.com", "eve@example.com"))
+    publisher = RecordingPublisher()
+    intake = Intake(publisher, MemoryReceipts(), MemoryTokens(), IngestMetrics.create())
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    async with ZoomClient(tenant, wall_clock=clock) as client:
+        real = client.get_json
+
+        async def get_json(path: str, params: Mapping[str, str], *, what: str) -> JsonObject:
+            return tamper(path, params) or await real(path, params, what=what)
+
+        client.get_json = get_json  # type: ignore[method-assign]
+        job = Backfill(intake, tenant, client, policy=FAST, sleep=no_sleep, page_size=2, **kwargs)
+        report = await job.run(TODAY - timedelta(days=45), TODAY)
+    return report, publisher
+
+
+async def test_a_user_zoom_refuses_is_noted_and_the_others_are_backfilled(
+    account: ZoomSandbox, clock: FakeClock
+) -> None:
+    """The first user listed is deleted during the run (404 on their recordings): before, the run ended there."""
+    gone: list[str] = []
+
+    def tamper(path: str, params: Mapping[str, str]) -> JsonObject | None:
+        if path.startswith("/users/") and path.endswith("/recordings") and (not gone or gone[0] == path):
+            gone[:1] = [path]
+            raise ZoomApiError(404, "list recordings", "User does not exist.", 1001)
+        return None
+
+    report, publisher = await _run_with(account, clock, tamper, phone=False)
+    assert not report.ok and report.error is None and report.listings_failed == 1
+    refused = [label for label, counts in report.users.items() if counts.error is not None]
+    assert len(refused) == 1 and "404" in str(report.users[refused[0]].error)
+    expected = {"ann@example.com": 5, "bob@example.com": 4, "eve@example.com": 3}
+    assert {label: counts.new for label, counts in report.users.items()} == {**expected, refused[0]: 0}
+    assert len(publisher.events) == 12 - expected[refused[0]]
+
+
+async def test_users_listed_in_part_are_backfilled_and_the_run_is_not_ok(
+    account: ZoomSandbox, clock: FakeClock
+) -> None:
+    """Zoom refused the inactive users' listing after the active ones were read: before, every user found
+    was dropped and only the app's own user ("me") was walked, and the run said ok."""
+
+    def tamper(path: str, params: Mapping[str, str]) -> JsonObject | None:
+        if path == "/users" and params.get("status") == "inactive":
+            raise ZoomApiError(403, "list users", "Invalid access token, does not contain scopes.", 4711)
+        return None
+
+    report, publisher = await _run_with(account, clock, tamper, phone=False)
+    assert not report.ok and report.users_error is not None and report.listings_failed == 1
+    assert set(report.users) == {"ann@example.com", "eve@example.com"}  # bob is inactive: not listed
+    assert len(publisher.events) == 8
+
+
+async def test_recording_details_of_another_meeting_are_refused(account: ZoomSandbox, clock: FakeClock) -> None:
+    swapped: list[str] = []
+
+    def tamper(path: str, params: Mapping[str, str]) -> JsonObject | None:
+        if path.startswith("/meetings/") and "ann" in path and not swapped:
+            swapped.append(path)
+            return account.meeting_object("eve/0001==")  # the detail names eve's meeting
+        return None
+
+    report, publisher = await _run_with(account, clock, tamper, phone=False)
+    published = [e.meeting_uuid for e in publisher.events if isinstance(e, RecordingCompleted)]
+    assert swapped and report.failed == 1 and not report.ok
+    assert sorted(published) == sorted(set(published)) and len(published) == 11
+
+
+def test_the_summary_names_refused_users_and_listings() -> None:
+    report = BackfillReport("acme", TODAY, TODAY, listings_failed=2, users_error="zoom list users answered 403")
+    report.users = {"ann@example.com": UserCounts(seen=1, new=1), "bob@example.com": UserCounts(error="answered 404")}
+    text = summary(report)
+    assert "2 listing(s) refused part-way by Zoom" in text and "only those read before" in text
+    assert "bob@example.com: seen=0 new=0 skipped=0 failed=0 (not listed: answered 404)" in text
+    report.users = {"me": UserCounts()}
+    assert "only the app's owner" in summary(report)

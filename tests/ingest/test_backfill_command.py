@@ -26,6 +26,8 @@ OAUTH = {"ACCOUNT_ID": "a", "CLIENT_ID": "c", "CLIENT_SECRET": "s-123456"}
         (["--tenant", "nobody", "--from", "2024-01-01"], "unknown tenant 'nobody'"),
         (["--from", "2024-01-01"], "no Server-to-Server OAuth credentials"),
         (["--from", "2024-02-01", "--to", "2024-01-01"], "before it starts"),
+        (["--from", "0001-01-01", "--to", "2024-02-01"], "longer than 120"),  # 24,000 listings per user
+        (["--from", "2024-02-01", "--to", "9999-12-31"], "after today"),  # was a confusing "year 10000"
     ],
 )
 def test_a_backfill_that_cannot_run_says_why_with_exit_2(
@@ -34,7 +36,7 @@ def test_a_backfill_that_cannot_run_says_why_with_exit_2(
     monkeypatch.setenv("ZOOMSYMBL_TENANT_ID", "acme")
     monkeypatch.setenv("ZOOMSYMBL_TENANT_ZOOM_WEBHOOK_SECRET", SECRET)
     monkeypatch.delenv("ZOOMSYMBL_TENANTS_FILE", raising=False)
-    if "2024-02-01" in argv:
+    if "2024-02-01" in argv or "0001-01-01" in argv:
         for name, value in OAUTH.items():
             monkeypatch.setenv(f"ZOOMSYMBL_TENANT_ZOOM_{name}", value)
     assert main(["backfill", *argv]) == 2

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from zoomsymbl_common.events import RecordingCompleted
+from zoomsymbl_common.events import Event, RecordingCompleted
 from zoomsymbl_common.zoom import ZoomClient
 from zoomsymbl_ingest.backfill import Backfill, BackfillReport
 from zoomsymbl_ingest.backfill_command import summary
@@ -122,3 +122,38 @@ async def test_a_phone_recording_no_event_can_hold_is_counted_and_the_run_goes_o
     assert [e.meeting_uuid for e in published.events] == ["phone:good-recording"]
     labels = {"source": "backfill"}
     assert metrics.registry.get_sample_value("zoomsymbl_ingest_invalid_recordings_total", labels) == 1
+
+
+class AfterFirstEvent(RecordingPublisher):
+    """Publishes like Kafka; after the first event, ``then`` runs once (a page has been read by then)."""
+
+    def __init__(self, then: Callable[[], object]) -> None:
+        super().__init__()
+        self.then: Callable[[], object] | None = then
+
+    async def publish(self, event: Event, *, timeout: float) -> None:
+        await super().publish(event, timeout=timeout)
+        then, self.then = self.then, None
+        if then is not None:
+            then()
+
+
+async def test_an_expired_phone_page_token_lists_the_window_again(sandbox: ZoomSandbox) -> None:
+    """Before, an expired token was taken for "no Zoom Phone": the listing stopped for this window and all later."""
+    run = Run(sandbox)
+    run.publisher = AfterFirstEvent(sandbox.expire_page_tokens)
+    run.intake.publisher = run.publisher
+    report = await run.backfill(days=45, page_size=2)
+    assert report.ok and report.phone_error is None and report.listing_restarts == 1
+    assert run.published() == {f"phone:{r}" for r in CALLS}
+    assert counts(report)[1] == 6
+
+
+async def test_a_phone_listing_refused_after_a_page_is_not_an_ok_run(sandbox: ZoomSandbox) -> None:
+    run = Run(sandbox)
+    run.publisher = AfterFirstEvent(lambda: sandbox.faults.add(Fault(route="phone_recordings", kind="status",
+                                                                     status=403, count=10)))  # fmt: skip
+    run.intake.publisher = run.publisher
+    report = await run.backfill(days=45, page_size=2)
+    assert report.phone_error is not None and "403" in report.phone_error
+    assert not report.ok and report.listings_failed == 1 and report.phone_pages == 1

@@ -226,6 +226,10 @@ def test_a_reversed_range_is_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     monkeypatch.delenv("ZOOMSYMBL_TENANTS_FILE", raising=False)
     assert main(["reconcile", "--from", "2026-02-01", "--to", "2026-01-01"]) == 2
     assert "before it starts" in capsys.readouterr().err
+    assert main(["reconcile", "--from", "0001-01-01", "--to", "2026-01-01"]) == 2
+    assert "longer than 120" in capsys.readouterr().err
+    assert main(["reconcile", "--from", "2026-01-01", "--to", "9999-12-31"]) == 2
+    assert "after today" in capsys.readouterr().err
 
 
 @pytest.mark.integration

@@ -73,6 +73,7 @@ class BackfillReport:
     failed: int = 0
     error: str | None = None
     phone_recordings: int = 0
+    phone_pages: int = 0
     phone_error: str | None = None
     users: dict[str, UserCounts] = field(default_factory=dict)
     users_not_allowed: int = 0
@@ -80,11 +81,14 @@ class BackfillReport:
     listing_restarts: int = 0
     listings_cut_short: int = 0
     """Listings stopped at the page cap or at a repeated page token (paging.py): some may be unread."""
+    listings_failed: int = 0
+    """Listings Zoom refused part-way (a user deleted during the run, the phone listing after some pages, the
+    users listing after its first page): what they had not read yet is unread, the rest of the run went on."""
 
     @property
     def ok(self) -> bool:
         """True when every listing was read to its end and every listed meeting was published or skipped."""
-        return self.failed == 0 and self.error is None and self.listings_cut_short == 0
+        return self.failed == 0 and self.error is None and self.listings_cut_short == 0 and self.listings_failed == 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready counts."""
@@ -104,6 +108,23 @@ def month_windows(from_: date, to: date) -> list[tuple[date, date]]:
         end = min(_add_month(start) - timedelta(days=1), to)
         windows.append((start, end))
         start = end + timedelta(days=1)
+    return windows
+
+
+MAX_RANGE_MONTHS = 120
+"""The longest range a command walks (ten years): each month is a listing per user and one of the phone."""
+
+
+def command_windows(from_: date, to: date, today: date) -> list[tuple[date, date]]:
+    """The month windows of an operator's range: refused (ValueError, a usage error) when reversed, ending
+    after ``today``, or longer than :data:`MAX_RANGE_MONTHS` (``--from 0001-01-01`` would be 24,000 windows)."""
+    if to > today:
+        raise ValueError(f"range ends ({to.isoformat()!r}) after today ({today.isoformat()!r})")
+    windows = month_windows(from_, to)
+    if len(windows) > MAX_RANGE_MONTHS:
+        raise ValueError(
+            f"range of {len(windows)} months is longer than {MAX_RANGE_MONTHS}: run it in parts of ten years at most"
+        )
     return windows
 
 
@@ -135,11 +156,14 @@ class Backfill:
             )
             report.users_not_allowed, report.users_error = listed.not_allowed, listed.error
             report.listing_restarts += listed.restarts
+            report.listings_failed += listed.partial
             for user in listed.users:
                 report.users[user.label] = UserCounts()
+            refused: set[str] = set()  # users Zoom refused to list (deleted during the run): not asked again
             for start, end in month_windows(from_, to):
                 for user in listed.users:
-                    await self._window(user, start, end, report)
+                    if user.label not in refused:
+                        await self._user_window(user, start, end, report, refused)
                 if self.phone and report.phone_error is None:
                     await self._phone_window(start, end, report)
         except ZoomsymblError as exc:
@@ -147,6 +171,22 @@ class Backfill:
             log.error("backfill listing failed", extra={"tenant": self.tenant.id, "error": str(exc)})
         log.info("backfill finished", extra=report.as_dict())
         return report
+
+    async def _user_window(
+        self, user: AccountUser, start: date, end: date, report: BackfillReport, refused: set[str]
+    ) -> None:
+        """One user's window; a refusal of this user alone (404: deleted during the run, 400, 403) is noted on
+        the user and the run goes on with the others. A 401, or the restarts running out, ends the run."""
+        try:
+            await self._window(user, start, end, report)
+        except ZoomApiError as exc:
+            if exc.status == 401 or isinstance(exc, ListingRestartsExhaustedError):
+                raise
+            refused.add(user.label)
+            report.users[user.label].error = str(exc)
+            report.listings_failed += 1
+            log.warning("user's recordings not listed", extra={"tenant": self.tenant.id, "user": user.label,
+                                                               "error": str(exc)})  # fmt: skip
 
     async def _window(self, user: AccountUser, start: date, end: date, report: BackfillReport) -> None:
         counts = report.users[user.label]
@@ -189,6 +229,7 @@ class Backfill:
     async def _phone_window(self, start: date, end: date, report: BackfillReport) -> None:
         page_token = ""
         last_call = -1e9
+        restarts = 0
         walk = PageWalk(self.tenant.id, "list phone recordings", MAX_ACCOUNT_PAGES, partial(self._cut, report))
         while True:
             # The phone listing's category allows 20 requests a second per account: stay under it.
@@ -200,10 +241,21 @@ class Backfill:
             try:
                 page = await self._retrying(listing)
             except ZoomApiError as exc:
-                # No Zoom Phone on the account, or the app lacks phone:read:list_recordings:admin.
+                if exc.page_token_expired and restarts < MAX_LISTING_RESTARTS:
+                    restarts += 1
+                    report.listing_restarts += 1
+                    log.info("page token expired, listing again", extra={"tenant": self.tenant.id, "what": "phone"})
+                    page_token = ""
+                    walk.restart()
+                    continue
+                # On the run's first page: no Zoom Phone on the account, or the app lacks
+                # phone:read:list_recordings:admin. After a page was read: the rest is unread.
                 report.phone_error = str(exc)
+                if report.phone_pages:
+                    report.listings_failed += 1
                 log.warning("phone recordings not listed", extra={"tenant": self.tenant.id, "error": str(exc)})
                 return
+            report.phone_pages += 1
             for entry in page.recordings:
                 result = await self._phone_recording(entry)
                 report.seen += 1
@@ -275,6 +327,9 @@ class Backfill:
             self.intake.metrics.duplicate("backfill")
             return "skipped"
         details = await self._retrying(partial(self.client.get_meeting_recordings, uuid))
+        if details.get("uuid", uuid) != uuid:
+            # The detail of another meeting: never publish it under (or instead of) the listed one.
+            raise PayloadError("the recording details name another meeting than the listing", field="uuid")
         # The listing may know fields the detail lacks (and vice versa); the detail wins.
         merged = {**meeting, **details}
         if not host_allowed(self.tenant, *host_of(merged)):

@@ -26,7 +26,7 @@ from zoomsymbl_common.tenants import TenantConfig, has_oauth, load_tenants
 from zoomsymbl_common.zoom import ZoomClient, call_with_retries
 from zoomsymbl_common.zoom_quota import ZoomQuota
 
-from zoomsymbl_ingest.backfill import Backfill, BackfillReport, month_windows
+from zoomsymbl_ingest.backfill import Backfill, BackfillReport, command_windows
 from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import IngestMetrics
 from zoomsymbl_ingest.producer import Producer
@@ -113,13 +113,17 @@ def summary(report: BackfillReport) -> str:
     line += f", {report.listing_restarts} listing restart(s) after an expired page token"
     if report.listings_cut_short:
         line += f", {report.listings_cut_short} listing(s) cut short (page cap or repeated page token)"
+    if report.listings_failed:
+        line += f", {report.listings_failed} listing(s) refused part-way by Zoom"
     if report.users_error:
-        line += f" (account users not listed, only the app's owner: {printable(report.users_error)})"
+        whom = "only the app's owner" if list(report.users) == ["me"] else "only those read before"
+        line += f" (account users not listed in full, {whom}: {printable(report.users_error)})"
     for label, counts in sorted(report.users.items()):
         line += (
             f"\n  {printable(label)}: seen={counts.seen} new={counts.new}"
             f" skipped={counts.skipped} failed={counts.failed}"
         )
+        line += f" (not listed: {printable(counts.error)})" if counts.error else ""
     return line
 
 
@@ -127,7 +131,7 @@ def run(args: argparse.Namespace) -> Result:
     """Run one backfill; exit code 1 when a meeting failed, or a listing stopped or was cut short."""
     to = args.to or utcnow().date()
     try:
-        month_windows(args.from_, to)  # a reversed range is refused before connecting to anything
+        command_windows(args.from_, to, utcnow().date())  # a bad range is refused before connecting
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     tenant = backfill_tenant(args.tenant)
@@ -138,7 +142,8 @@ def run(args: argparse.Namespace) -> Result:
     why = report.error or (
         f"{report.failed} meeting(s) could not be published (see the log lines above)"
         if report.failed
-        else f"{report.listings_cut_short} listing(s) cut short: recordings beyond them were not listed"
+        else f"{report.listings_cut_short + report.listings_failed} listing(s) cut short or refused part-way:"
+        " recordings beyond them were not listed"
     )
     return Result(data=report.as_dict(), text=summary(report), code=EXIT_FAILED, message=why)
 

@@ -55,6 +55,8 @@ class UserCounts:
     new: int = 0
     skipped: int = 0
     failed: int = 0
+    error: str | None = None
+    """Why Zoom refused to list this user's recordings (e.g. deleted during the run); the others went on."""
 
 
 @dataclass
@@ -65,6 +67,8 @@ class AccountUsers:
     not_allowed: int = 0
     restarts: int = 0
     error: str | None = None
+    partial: bool = False
+    """Zoom refused the listing after some users were read: those are walked, any others are not."""
 
 
 async def account_users(
@@ -90,8 +94,11 @@ async def account_users(
         if isinstance(exc, ListingRestartsExhaustedError):
             raise
         result.error = str(exc)
-        log.warning("account users not listed, backfilling me only", extra={"tenant": tenant.id, "error": str(exc)})
-        return AccountUsers(users=[AccountUser(id="me", email="")], error=str(exc))
+        if not found:  # no user:read scope (or no users at all): the app's own user, as before accounts
+            log.warning("account users not listed, backfilling me only", extra={"tenant": tenant.id, "error": str(exc)})
+            return AccountUsers(users=[AccountUser(id="me", email="")], error=str(exc))
+        result.partial = True
+        log.warning("account users listed in part", extra={"tenant": tenant.id, "error": str(exc), "users": len(found)})
     for user in found.values():
         if host_allowed(tenant, user.id, user.email):
             result.users.append(user)

@@ -27,7 +27,7 @@ from zoomsymbl_common.ops.output import printable
 from zoomsymbl_common.settings import load_settings
 from zoomsymbl_common.tenants import TenantConfig
 
-from zoomsymbl_ingest.backfill import month_windows
+from zoomsymbl_ingest.backfill import command_windows
 from zoomsymbl_ingest.backfill_command import PREFLIGHT_POLICY, backfill_tenant
 from zoomsymbl_ingest.producer import Producer
 from zoomsymbl_ingest.reconcile import ReconcileReport, reconcile_and_publish
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> Result:
     listing was not read to its end (what it did not read is neither flagged nor known to be archived)."""
     to = args.to or utcnow().date()
     try:
-        month_windows(args.from_, to)
+        command_windows(args.from_, to, utcnow().date())
     except ValueError as exc:
         raise UsageError(str(exc).replace("backfill", "reconciliation")) from None
     tenant = backfill_tenant(args.tenant)
