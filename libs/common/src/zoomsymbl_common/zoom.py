@@ -15,6 +15,7 @@ import base64
 import codecs
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.tenants import TenantConfig
-from zoomsymbl_common.zoom_quota import Priority, ZoomQuota, category_of
+from zoomsymbl_common.zoom_quota import DAILY_RESET_MARGIN, Priority, ZoomQuota, category_of, latest_daily_reset
 
 log = logging.getLogger("zoomsymbl.zoom")
 T = TypeVar("T")
@@ -43,8 +44,18 @@ JsonObject = dict[str, Any]
 # Refresh this long before Zoom's stated expiry, so a token never expires mid-request.
 TOKEN_REFRESH_MARGIN_SECONDS = 300.0
 MAX_PAGE_SIZE = 300
-# A daily-limit 429 without a readable Retry-After: look again in an hour (the reset is the next UTC midnight).
+# A daily-limit 429 is waited out at least DAILY_LIMIT_MIN_WAIT (``Retry-After: 0`` or a reset already past must not
+# repeat the call at once) and at most until the next 00:00 UTC plus DAILY_RESET_MARGIN (zoom_quota.py), when Zoom
+# has reset its daily limits; that long too without a usable Retry-After. Never longer than DAILY_LIMIT_MAX_WAIT.
+DAILY_LIMIT_MIN_WAIT = 60.0
+DAILY_LIMIT_MAX_WAIT = 86400.0 + DAILY_RESET_MARGIN.total_seconds()
+# A DailyLimitError that names no wait (ZoomClient's always name one): look again in an hour.
 DAILY_LIMIT_FALLBACK_WAIT = 3600.0
+# call_with_retries waits for the daily reset at most this often per call; a daily limit still spent is then raised.
+DAILY_LIMIT_MAX_WAITS = 3
+# A Retry-After further off than this (a date in 9999, 1e12) is no wait a server means: read as absent. Zoom's
+# longest, the daily reset, is less than a day away.
+MAX_RETRY_AFTER_SECONDS = 2 * 86400.0
 ZOOM_RETRY_POLICY = RetryPolicy(max_attempts=6, base_delay=1.0, max_delay=60.0, max_rate_limit_wait=300.0)
 # Zoom's largest answers are listing pages of at most 300 entries (a page of meetings with their recording
 # files, of users, of participants: ~1-2 KB an entry, well under 1 MB a page). 16 MiB is over ten times that,
@@ -346,10 +357,11 @@ class ZoomClient:
         try:
             async with self._session.request(method, url, headers=headers, proxy=self.tenant.zoom_proxy) as response:
                 if response.status == 429:
-                    daily = response.headers.get("X-RateLimit-Type", "").lower() == "daily-limit"
-                    error = DailyLimitError if daily else RateLimitedError
-                    wait = retry_after_seconds(response.headers, self._wall_clock())
-                    raise error(f"zoom {what} rate limited", retry_after=wait)
+                    now = self._wall_clock()
+                    wait = retry_after_seconds(response.headers, now)
+                    if response.headers.get("X-RateLimit-Type", "").lower() == "daily-limit":
+                        raise DailyLimitError(f"zoom {what} rate limited", retry_after=daily_limit_wait(wait, now))
+                    raise RateLimitedError(f"zoom {what} rate limited", retry_after=wait)
                 if response.status >= 500:
                     raise RetryableError(f"zoom {what} answered {response.status}")
                 return await _answer(response, what)
@@ -409,7 +421,8 @@ def _json_or_raise(status: int, data: object, what: str) -> JsonObject:
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """``Retry-After`` in seconds, or None when absent or unreadable.
+    """``Retry-After`` in seconds, or None when absent, unreadable, not finite (``inf``, ``nan``) or absurd
+    (further off than :data:`MAX_RETRY_AFTER_SECONDS`): callers then wait as if Zoom had sent none.
 
     Zoom answers in three forms: seconds (``30``), an HTTP date (``Thu, 04 Dec 2026 00:00:00 GMT``) and,
     for its daily limits, an ISO-8601 instant (``2026-12-04T00:00:00Z``, the next UTC midnight).
@@ -418,18 +431,34 @@ def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None)
     if not raw:
         return None
     try:
-        return max(0.0, float(raw))
+        seconds = float(raw)
     except ValueError:
-        pass
-    moment = now or utcnow()
-    when = _http_date(raw) or _iso_instant(raw)
-    return max(0.0, (when - moment).total_seconds()) if when is not None else None
+        when = _http_date(raw) or _iso_instant(raw)
+        if when is None:
+            return None
+        seconds = (when - (now or utcnow())).total_seconds()
+    if not math.isfinite(seconds) or seconds > MAX_RETRY_AFTER_SECONDS:
+        return None
+    return max(0.0, seconds)
+
+
+def daily_limit_wait(seconds: float | None, now: datetime) -> float:
+    """How long to wait out a daily-limit 429 whose ``Retry-After`` read ``seconds`` at ``now``.
+
+    At most until the next 00:00 UTC plus the margin, when Zoom's daily limits have reset whatever it
+    announced, and that long when it announced nothing usable (None, not finite); at least
+    :data:`DAILY_LIMIT_MIN_WAIT`, so ``Retry-After: 0`` cannot make a caller spin.
+    """
+    latest = (latest_daily_reset(now) - now).total_seconds()
+    if seconds is None or not math.isfinite(seconds):
+        return latest
+    return min(max(seconds, DAILY_LIMIT_MIN_WAIT), latest)
 
 
 def _http_date(raw: str) -> datetime | None:
     try:
         when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a year or hour of 20 digits
         return None
     return when if when.tzinfo else None
 
@@ -448,20 +477,33 @@ async def call_with_retries(
     policy: RetryPolicy = ZOOM_RETRY_POLICY,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     max_rate_limited: int = 20,
+    max_daily_waits: int = DAILY_LIMIT_MAX_WAITS,
 ) -> T:
     """Run ``operation``, waiting out 429s (``Retry-After`` or backoff) and retrying other retryable errors.
 
     Re-raises the last error once ``policy.max_attempts`` retryable failures or ``max_rate_limited``
     429s happened; non-retryable errors propagate at once. A spent daily budget (:class:`DailyLimitError`)
-    is waited out until its reset, however long, and is not counted: the work resumes instead of failing.
+    is waited out until its reset (its ``Retry-After``, else an hour; at least :data:`DAILY_LIMIT_MIN_WAIT`,
+    at most :data:`DAILY_LIMIT_MAX_WAIT`) without counting against the others: the work resumes instead of
+    failing. Still spent after ``max_daily_waits`` such waits, it is raised as a :class:`DailyLimitError`.
     """
     failures = 0
     limited = 0
+    daily_waits = 0
     while True:
         try:
             return await operation()
         except DailyLimitError as exc:
-            await sleep(exc.retry_after if exc.retry_after is not None else DAILY_LIMIT_FALLBACK_WAIT)
+            told = exc.retry_after
+            wait = told if told is not None and math.isfinite(told) else DAILY_LIMIT_FALLBACK_WAIT
+            wait = min(max(wait, DAILY_LIMIT_MIN_WAIT), DAILY_LIMIT_MAX_WAIT)
+            daily_waits += 1
+            if daily_waits > max_daily_waits:
+                raise DailyLimitError(
+                    f"{exc}: the daily limit was still spent after {max_daily_waits} waits for its reset",
+                    retry_after=wait,
+                ) from exc
+            await sleep(wait)
         except RateLimitedError as exc:
             limited += 1
             if limited > max_rate_limited:

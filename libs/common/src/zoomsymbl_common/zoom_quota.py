@@ -41,6 +41,9 @@ DAILY_CATEGORIES: frozenset[Category] = frozenset({"Heavy", "Resource-intensive"
 _RESOURCE_INTENSIVE = frozenset({"metrics/meetings", "metrics/webinars", "metrics/zoomrooms", "metrics/im"})
 _MEDIUM_LISTS = (("users",), ("users", "*", "recordings"), ("past_meetings", "*", "participants"))
 _SWEEP_EVERY = 64  # whoever wins slot 0 of a window divisible by this deletes slots of long-past windows
+# Zoom resets its daily limits at 00:00 UTC; a daily-limit reset is believed up to this long after that midnight
+# (clocks differ a little), never later: a reset Zoom dates further off (9999-12-31) would hold work for good.
+DAILY_RESET_MARGIN = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,11 @@ def next_utc_midnight(moment: datetime) -> datetime:
     """The next 00:00 UTC after ``moment``: when Zoom's daily counts reset."""
     day = moment.astimezone(UTC).date() + timedelta(days=1)
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def latest_daily_reset(moment: datetime) -> datetime:
+    """The latest a daily limit spent at ``moment`` can reset: the next 00:00 UTC plus :data:`DAILY_RESET_MARGIN`."""
+    return next_utc_midnight(moment) + DAILY_RESET_MARGIN
 
 
 @dataclass
@@ -175,10 +183,15 @@ class ZoomQuota:
             await self.sleep((window + 1) * limit.window_seconds - now.timestamp())
 
     def note_rate_limited(self, category: Category, kind: str, reset: datetime | None = None) -> None:
-        """Zoom answered 429 (``kind`` = its ``X-RateLimit-Type``); a Daily-limit holds work until ``reset``."""
+        """Zoom answered 429 (``kind`` = its ``X-RateLimit-Type``); a Daily-limit holds work until ``reset``.
+
+        Without ``reset`` the hold ends at the next 00:00 UTC; a ``reset`` later than that midnight plus
+        :data:`DAILY_RESET_MARGIN` is cut to it (Zoom's daily limits reset at midnight, whatever the header said).
+        """
         self.metrics.rate_limited.labels(self.account, category, kind).inc()
         if kind.lower() == "daily-limit":
-            self._spent_until = reset or next_utc_midnight(self.clock())
+            now = self.clock()
+            self._spent_until = next_utc_midnight(now) if reset is None else min(reset, latest_daily_reset(now))
             self.metrics.budget_left.labels(self.account).set(0)
 
     async def _spend_daily(self, priority: Priority) -> None:
