@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import RecordingCompleted, utcnow
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.tenants import Tenants, has_oauth
@@ -194,3 +195,13 @@ def test_month_windows_are_contiguous_and_each_accepted_by_zoom(start: date, len
         assert next_start == previous_end + timedelta(days=1)
     for window_start, window_end in windows:
         assert window_start <= window_end <= one_month_after(window_start)
+
+
+async def test_kafka_down_mid_run_stops_it_instead_of_failing_every_meeting(sandbox: ZoomSandbox) -> None:
+    """Before, each meeting still spent its Zoom details call and ended "failed", the run going on to the end."""
+    run = Run(sandbox)
+    run.publisher.error = KafkaUnavailable("publish not acknowledged in 2 s")
+    report = await run.backfill()
+    assert report.error is not None and "kafka unavailable" in report.error and not report.ok
+    assert (report.new, report.failed) == (0, 0)
+    assert sandbox.stats.requests["get_recordings"] == 1, "one Zoom call, not one per meeting"

@@ -25,7 +25,7 @@ from datetime import date, timedelta
 from functools import partial
 from typing import Any, Literal, TypeVar
 
-from zoomsymbl_common.errors import ZoomsymblError
+from zoomsymbl_common.errors import InfrastructureUnavailable, ZoomsymblError
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.mongo import Mongo
@@ -166,9 +166,9 @@ class Backfill:
                         await self._user_window(user, start, end, report, refused)
                 if self.phone and report.phone_error is None:
                     await self._phone_window(start, end, report)
-        except ZoomsymblError as exc:
-            report.error = str(exc)
-            log.error("backfill listing failed", extra={"tenant": self.tenant.id, "error": str(exc)})
+        except (ZoomsymblError, TimeoutError) as exc:
+            report.error = str(exc) or type(exc).__name__
+            log.error("backfill stopped", extra={"tenant": self.tenant.id, "error": report.error})
         log.info("backfill finished", extra=report.as_dict())
         return report
 
@@ -287,7 +287,9 @@ class Backfill:
                 self.intake.metrics.duplicate("backfill")
                 return "skipped"
             outcome = await self.intake.accept(event)
-        except (ZoomsymblError, TimeoutError) as exc:
+        except (InfrastructureUnavailable, TimeoutError):
+            raise  # our own servers: the run stops, as for a meeting
+        except ZoomsymblError as exc:
             # An entry no event can be built of (PayloadError) is counted and skipped: the run goes on.
             self._count_invalid(exc)
             recording = str(entry.get("id"))[:128]
@@ -308,7 +310,11 @@ class Backfill:
         uuid = meeting.get("uuid")
         try:
             return await self._import(meeting)
-        except (ZoomsymblError, TimeoutError) as exc:
+        except (InfrastructureUnavailable, TimeoutError):
+            # Kafka (or MongoDB) did not answer: every meeting after this one would spend a Zoom call and
+            # fail the same way. The run stops (the next run, or the periodic round, takes it up again).
+            raise
+        except ZoomsymblError as exc:
             self._count_invalid(exc)
             log.warning(
                 "backfill of a meeting failed",
