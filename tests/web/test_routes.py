@@ -298,3 +298,25 @@ async def test_audio_shorter_than_announced_ends_the_connection_instead_of_hangi
                 await resp.read()
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("", ""),
+        ("https://s3.example.test/", "https://s3.example.test"),
+        ("http://s3.example.test:9000", "http://s3.example.test:9000"),
+        ("https://s3.example.test/bucket", None),
+        ("ftp://s3.example.test", None),
+        ("https://key:secret@s3.example.test", None),  # would be published in every page's CSP header
+    ],
+)
+def test_the_public_s3_address_is_a_bare_origin(value: str, accepted: str | None) -> None:
+    if accepted is None:
+        with pytest.raises(ValueError, match="audio_public_url"):
+            Settings(page_key=SecretStr(KEY), infra=InfraSettings(), audio_public_url=value)
+    else:
+        assert (
+            Settings(page_key=SecretStr(KEY), infra=InfraSettings(), audio_public_url=value).audio_public_url
+            == accepted
+        )

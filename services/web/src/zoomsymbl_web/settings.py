@@ -47,4 +47,6 @@ class Settings(ServiceSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/") or parts.query:
             raise ValueError("must be an http(s) origin such as https://s3.example.com")
+        if "@" in parts.netloc:  # it goes into every page's CSP header: a user:password would be published
+            raise ValueError("must not hold credentials (user:password@): the S3 keys sign the URLs")
         return f"{parts.scheme}://{parts.netloc}"
