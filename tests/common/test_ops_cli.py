@@ -10,9 +10,11 @@ import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaTimeoutError
 from zoomsymbl_common.events import RecordingCompleted, stable_id
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.ops import cli
@@ -165,14 +167,100 @@ async def test_a_bad_setting_is_exit_2_naming_the_variable() -> None:
     assert_one_clear_line(ran, "ZOOMSYMBL_MONGO_TIMEOUT_MS")
 
 
-async def _produce(infra: InfraSettings, events: list[RecordingCompleted]) -> None:
+# Each would be ignored by --group, which moves the whole group to --since.
+NOT_WITH_GROUP = (["--dry-run"], ["--tenant", "acme"], ["--meeting", "m1"], ["--until", "2026-06-02"], ["--force"])
+
+
+@pytest.mark.parametrize("option", [*NOT_WITH_GROUP, ["--force", "--yes"]])
+def test_group_refuses_an_option_it_would_ignore_as_a_usage_error(
+    option: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ZOOMSYMBL_KAFKA_BOOTSTRAP", f"127.0.0.1:{closed_port()}")  # refused before connecting
+    args = ["replay", "--topic", TOPIC, "--group", "g", "--since", "2026-06-01", *option, "--json"]
+    assert cli.main(args) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert_one_clear_line(Ran(EXIT_USAGE, captured.out, captured.err), "--group cannot be combined with", option[0])
+    assert json.loads(captured.out)["error"]["kind"] == "usage"
+
+
+def test_replaying_a_topic_that_is_not_an_event_topic_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ZOOMSYMBL_KAFKA_BOOTSTRAP", f"127.0.0.1:{closed_port()}")  # refused before connecting
+    for topic in ("__consumer_offsets", "victim.v1.dlq"):
+        assert cli.main(["replay", "--topic", topic, "--dry-run"]) == EXIT_USAGE
+        captured = capsys.readouterr()
+        assert_one_clear_line(Ran(EXIT_USAGE, captured.out, captured.err), "is not an event topic", "audio.mixed.v1")
+
+
+async def _produce(infra: InfraSettings, events: list[RecordingCompleted], *garbage: bytes) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()
     try:
-        for event in events:
-            await producer.send_and_wait(infra.kafka_topic_prefix + TOPIC, event.model_dump_json().encode())
+        for body in [*(event.model_dump_json().encode() for event in events), *garbage]:
+            await producer.send_and_wait(infra.kafka_topic_prefix + TOPIC, body)
     finally:
         await producer.stop()
+
+
+def _events(*meetings: str) -> list[RecordingCompleted]:
+    return [RecordingCompleted(event_id=stable_id("acme", m), tenant="acme", meeting_uuid=m) for m in meetings]
+
+
+@pytest.mark.integration
+async def test_group_with_dry_run_leaves_the_groups_offsets_where_they_were(infra: InfraSettings) -> None:
+    await _produce(infra, _events("m1", "m2"))
+    group = infra.kafka_topic_prefix + "group"
+    ran = await zoomsymbl("replay", "--topic", TOPIC, "--group", group, "--dry-run", env=cli_env(infra))
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        topic = infra.kafka_topic_prefix + TOPIC
+        await consumer._client.force_metadata_update()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        assert partitions
+        assert [await consumer.committed(tp) for tp in partitions] == [None] * len(partitions), "nothing committed"
+    finally:
+        await consumer.stop()
+    assert ran.code == EXIT_USAGE, ran.err
+    assert_one_clear_line(ran, "--group cannot be combined with --dry-run")
+
+
+@pytest.mark.integration
+async def test_replay_skips_and_counts_messages_that_are_not_events(infra: InfraSettings) -> None:
+    await _produce(infra, _events("m1"), b"not json", b"[1, 2]", b'{"tenant": "acme"}')
+    ran = await zoomsymbl("replay", "--topic", TOPIC, env=cli_env(infra))
+    assert ran.code == 0, ran.err
+    assert "Traceback" not in ran.err
+    assert "scanned=4 matched=1 published=1 skipped=0 invalid=3 misrouted=0" in ran.out
+    assert await _retained(infra) == 5
+
+
+@pytest.mark.integration
+def test_a_replay_stopped_by_kafka_reports_its_counts_so_far(
+    infra: InfraSettings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_produce(infra, _events("m1", "m2", "m3")))
+    for name, value in cli_env(infra).items():
+        if name.startswith("ZOOMSYMBL_"):
+            monkeypatch.setenv(name, value)
+    send = AIOKafkaProducer.send_and_wait
+    sent: list[object] = []
+
+    async def send_once(self: AIOKafkaProducer, *args: Any, **kwargs: Any) -> Any:
+        if sent:
+            raise KafkaTimeoutError()
+        sent.append(args)
+        return await send(self, *args, **kwargs)
+
+    monkeypatch.setattr(AIOKafkaProducer, "send_and_wait", send_once)
+    assert cli.main(["replay", "--topic", TOPIC, "--json"]) == EXIT_UNAVAILABLE
+    captured = capsys.readouterr()
+    ran = Ran(EXIT_UNAVAILABLE, captured.out, captured.err)
+    assert_one_clear_line(ran, "kafka unavailable", "replay stopped after scanned=2 matched=2 published=1")
+    document = json.loads(captured.out)
+    assert (document["matched"], document["published"]) == (2, 1)
+    assert (document["error"]["kind"], document["error"]["server"]) == ("unavailable", "kafka")
 
 
 async def _retained(infra: InfraSettings) -> int:
@@ -185,9 +273,7 @@ async def test_forced_replay_without_a_filter_counts_and_refuses_unless_yes(infr
     await mongo.db[MEETINGS].insert_many(
         [Meeting(tenant="acme", meeting_uuid=m, stage="notified").to_document() for m in meetings]
     )
-    await _produce(
-        infra, [RecordingCompleted(event_id=stable_id("acme", m), tenant="acme", meeting_uuid=m) for m in meetings]
-    )
+    await _produce(infra, _events(*meetings))
     env = cli_env(infra)
 
     refused = await zoomsymbl("replay", "--topic", TOPIC, "--force", "--json", env=env)

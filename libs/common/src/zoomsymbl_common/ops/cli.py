@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -36,6 +37,7 @@ from zoomsymbl_common.ops.command import (
     examples_epilog,
 )
 from zoomsymbl_common.ops.output import json_text, printable
+from zoomsymbl_common.ops.replay import ReplayStopped, progress
 
 BUILT_IN: tuple[Callable[[], Command], ...] = (
     status_command.register,
@@ -133,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def failure(exc: Exception) -> tuple[int, str, dict[str, Any]]:
     """(exit code, one printable line, JSON error) for an error a command raised."""
+    if isinstance(exc, ReplayStopped):
+        return _stopped(exc)
     line = printable(redact(str(exc) if isinstance(exc, ZoomsymblError) else f"{type(exc).__name__}: {exc}"))
     detail: dict[str, Any] = {}
     if isinstance(exc, ConfigError | CommandUnavailable | UsageError):
@@ -148,6 +152,14 @@ def failure(exc: Exception) -> tuple[int, str, dict[str, Any]]:
     else:
         code, detail["kind"] = EXIT_FAILED, "failed"
     return code, line, {"error": {**detail, "message": line, "exit_code": code}}
+
+
+def _stopped(exc: ReplayStopped) -> tuple[int, str, dict[str, Any]]:
+    """A replay stopped part-way: the exit code and line of what stopped it, with what it had done by then."""
+    code, line, document = failure(exc.cause)
+    line += f" (replay stopped after {progress(exc.counts)})"
+    document["error"]["message"] = line
+    return code, line, {**asdict(exc.counts), **document}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,30 +4,47 @@ Without ``force`` a replay re-publishes events unchanged: every handler is idemp
 is done twice. With ``force`` each meeting's generation is bumped in MongoDB (one atomic ``$inc``)
 and the event is re-published under that generation with a new ``event_id``: the meeting is
 processed again (new provider job, an e-mail marked as an update). A dead-letter topic replays
-the original messages onto their source topic.
+the original messages onto the topic it is the dead-letter topic of.
+
+Retained messages are outside input: anyone who can write to Kafka chose them. Only the pipeline's
+event topics are replayed, and only onto themselves: the destination is the topic read, or for
+``<topic>.dlq`` the ``<topic>`` its name says, never a topic a letter names (a letter naming
+another is counted in ``misrouted`` and skipped). Every message is validated against the
+destination's event model before it is matched or published: one that is not (not JSON, not that
+event, a letter without its payload) is counted in ``invalid`` and skipped, and the replay goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from aiokafka.structs import OffsetAndMetadata
 from pymongo import ReturnDocument
+from pymongo.errors import PyMongoError
 
+from zoomsymbl_common.errors import KafkaUnavailable, ZoomsymblError
 from zoomsymbl_common.events import EVENT_TYPES, DeadLetter, Event, stable_id
 from zoomsymbl_common.kafka import event_key, start_client
 from zoomsymbl_common.kafka_security import client_options
 from zoomsymbl_common.mongo import Mongo, guarded
+from zoomsymbl_common.ops.command import UsageError
 from zoomsymbl_common.records import MEETINGS, Meeting, meeting_key
 from zoomsymbl_common.settings import InfraSettings
 
 EVENTS_BY_TOPIC: dict[str, type[Event]] = {event.topic: event for event in EVENT_TYPES}
+DLQ_SUFFIX = DeadLetter.topic_for("")
+"""What a dead-letter topic adds to its source topic's name (``DeadLetter.topic_for`` appends it)."""
+READ_IDLE_S = 30.0
+"""How long reading may go without a record or a moved position before the replay stops (Kafka is not serving)."""
+# What stops a replay part-way: our servers, and what their clients raise that our code does not translate.
+STOPPING_ERRORS = (ZoomsymblError, KafkaError, PyMongoError, OSError)
 
 
 @dataclass(frozen=True)
@@ -45,13 +62,36 @@ class ReplayRequest:
 
 @dataclass
 class ReplayCounts:
-    """What a replay did."""
+    """What a replay did; ``invalid`` and ``misrouted`` messages are skipped, not counted as ``matched``."""
 
     scanned: int = 0
     matched: int = 0
     published: int = 0
     skipped: int = 0
+    invalid: int = 0
+    misrouted: int = 0
     generations: dict[str, int] = field(default_factory=dict)
+
+
+class Misrouted(ValueError):
+    """A dead letter whose ``source_topic`` is not the topic its dead-letter topic belongs to."""
+
+
+class ReplayStopped(ZoomsymblError):
+    """A replay that stopped part-way (a server gone, a send refused): ``counts`` is what it had done by then."""
+
+    def __init__(self, counts: ReplayCounts, cause: Exception) -> None:
+        super().__init__(f"replay stopped after {progress(counts)}: {type(cause).__name__}: {cause}")
+        self.counts = counts
+        self.cause = cause
+
+
+def progress(counts: ReplayCounts) -> str:
+    """The counts as ``name=value`` pairs (no generations), for one line a person reads."""
+    return (
+        f"scanned={counts.scanned} matched={counts.matched} published={counts.published} skipped={counts.skipped}"
+        f" invalid={counts.invalid} misrouted={counts.misrouted}"
+    )
 
 
 def base_topic(infra: InfraSettings, topic: str) -> str:
@@ -60,14 +100,35 @@ def base_topic(infra: InfraSettings, topic: str) -> str:
     return topic[len(prefix) :] if prefix and topic.startswith(prefix) else topic
 
 
-def decode(infra: InfraSettings, topic: str, value: bytes) -> tuple[str, bytes, dict[str, Any]]:
-    """(destination base topic, message body, parsed body) for one retained message."""
+def destination(infra: InfraSettings, topic: str) -> str:
+    """The base topic messages of ``topic`` are replayed onto: ``topic`` itself, or the source of a dead-letter topic.
+
+    Raises :class:`UsageError` when that topic has no event model: nothing else is ever published.
+    """
     name = base_topic(infra, topic)
-    if name.endswith(".dlq"):
+    target = name.removesuffix(DLQ_SUFFIX)
+    if target not in EVENTS_BY_TOPIC:
+        known = ", ".join(sorted(EVENTS_BY_TOPIC))
+        raise UsageError(
+            f"{topic!r} is not an event topic or its dead-letter topic; replay takes {known} (or <topic>{DLQ_SUFFIX})"
+        )
+    return target
+
+
+def decode(infra: InfraSettings, topic: str, value: bytes) -> tuple[str, Event]:
+    """(destination base topic, the event validated against its model) for one retained message of ``topic``.
+
+    Raises :class:`Misrouted` for a dead letter of another topic, and ``ValueError`` (pydantic's
+    ``ValidationError``) for anything that is not a valid event of the destination topic.
+    """
+    target = destination(infra, topic)
+    body: bytes | str = value
+    if target != base_topic(infra, topic):
         letter = DeadLetter.model_validate_json(value)
-        body = letter.payload.encode("utf-8")
-        return base_topic(infra, letter.source_topic), body, json.loads(body)
-    return name, value, json.loads(value)
+        if base_topic(infra, letter.source_topic) != target:
+            raise Misrouted(f"a dead letter of {target!r} names {letter.source_topic!r}")
+        body = letter.payload
+    return target, EVENTS_BY_TOPIC[target].model_validate_json(body)
 
 
 def unfiltered(request: ReplayRequest) -> bool:
@@ -75,11 +136,11 @@ def unfiltered(request: ReplayRequest) -> bool:
     return not (request.tenant or request.meeting or request.since or request.until)
 
 
-def matches(request: ReplayRequest, data: dict[str, Any]) -> bool:
+def matches(request: ReplayRequest, event: Event) -> bool:
     """True when the event passes the tenant and meeting filters."""
-    if request.tenant and data.get("tenant") != request.tenant:
+    if request.tenant and event.tenant != request.tenant:
         return False
-    return not (request.meeting and data.get("meeting_uuid") != request.meeting)
+    return not (request.meeting and event.meeting_uuid != request.meeting)
 
 
 async def bump_generation(mongo: Mongo, tenant: str, meeting_uuid: str) -> int:
@@ -109,10 +170,19 @@ def regenerate(event: Event, generation: int) -> Event:
     return event.model_copy(update=update)
 
 
-async def retained(infra: InfraSettings, topic: str, request: ReplayRequest) -> AsyncIterator[tuple[str, bytes]]:
-    """Every retained message of ``topic`` between ``since`` and ``until`` (end offsets fixed at start)."""
+async def retained(infra: InfraSettings, topic: str, request: ReplayRequest) -> AsyncGenerator[tuple[str, bytes]]:
+    """Every retained message of ``topic`` between ``since`` and ``until`` (end offsets fixed at start).
+
+    A partition is read once its position reaches the end offset read at the start, whether or not a
+    record sits there: a transaction marker, or retention deleting the rest while it is read, leaves
+    none (reading then goes on from the earliest offset still retained). Reading that makes no
+    progress for :data:`READ_IDLE_S` seconds raises :class:`KafkaUnavailable`.
+    """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False, **client_options(infra)
+        bootstrap_servers=infra.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **client_options(infra),
     )
     await start_client(consumer)
     try:
@@ -125,20 +195,46 @@ async def retained(infra: InfraSettings, topic: str, request: ReplayRequest) -> 
         for tp, offset in starts.items():
             consumer.seek(tp, offset)
         until_ms = int(request.until.timestamp() * 1000) if request.until else None
-        remaining = {tp for tp in partitions if starts[tp] < ends[tp]}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+        positions = {tp: starts[tp] for tp in partitions if starts[tp] < ends[tp]}
+        idle_since = asyncio.get_running_loop().time()
+        while positions:
+            batch = await consumer.getmany(*positions, timeout_ms=1000)
             for tp, records in batch.items():
                 for record in records:
                     if record.offset >= ends[tp]:
-                        remaining.discard(tp)
                         break
                     if (until_ms is None or record.timestamp <= until_ms) and record.value is not None:
                         yield topic, record.value
-                    if record.offset + 1 >= ends[tp]:
-                        remaining.discard(tp)
+            moved = await _advance(consumer, positions, ends)
+            if batch or moved:
+                idle_since = asyncio.get_running_loop().time()
+            elif asyncio.get_running_loop().time() - idle_since > READ_IDLE_S:
+                raise KafkaUnavailable(_stalled(positions, ends))
     finally:
         await consumer.stop()
+
+
+async def _advance(
+    consumer: AIOKafkaConsumer, positions: dict[TopicPartition, int], ends: dict[TopicPartition, int]
+) -> bool:
+    """Update ``positions`` from the consumer, dropping the partitions read to their end; True when one moved."""
+    moved = False
+    for tp in list(positions):
+        position = await consumer.position(tp)
+        moved = moved or position != positions[tp]
+        if position >= ends[tp]:
+            del positions[tp]
+        else:
+            positions[tp] = position
+    return moved
+
+
+def _stalled(positions: dict[TopicPartition, int], ends: dict[TopicPartition, int]) -> str:
+    """Why reading stopped: the partitions that gave nothing for :data:`READ_IDLE_S` seconds, and where."""
+    where = ", ".join(
+        f"{tp.topic}[{tp.partition}] at offset {offset} of {ends[tp]}" for tp, offset in positions.items()
+    )
+    return f"no record for {READ_IDLE_S:g} s reading {where}"
 
 
 async def _start_offsets(
@@ -154,49 +250,58 @@ async def _start_offsets(
 
 
 async def replay(infra: InfraSettings, mongo: Mongo | None, request: ReplayRequest) -> ReplayCounts:
-    """Re-publish the retained events that ``request`` selects; returns the counts."""
-    counts = ReplayCounts()
+    """Re-publish the retained events that ``request`` selects; returns the counts.
+
+    Raises :class:`UsageError` for a topic that is not an event topic (before reading anything), and
+    :class:`ReplayStopped`, with the counts so far, when a server or a send stops it part-way.
+    """
+    target = destination(infra, request.topic)
     topic = infra.kafka_topic_prefix + base_topic(infra, request.topic)
     producer = AIOKafkaProducer(
         bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True, **client_options(infra)
     )
     await start_client(producer)
-    published: set[tuple[str, str]] = set()
+    counts = ReplayCounts()
+    published: set[str] = set()
     try:
-        async for source, value in retained(infra, topic, request):
-            counts.scanned += 1
-            destination, body, data = decode(infra, source, value)
-            if not matches(request, data):
-                continue
-            counts.matched += 1
-            if request.dry_run:
-                continue
-            body, key, event_id = await _prepare(infra, mongo, request, destination, body, counts)
-            if event_id is not None and (destination, event_id) in published:
-                counts.skipped += 1  # the same event retained twice (a duplicate, or an earlier replay)
-                continue
-            if event_id is not None:
-                published.add((destination, event_id))
-            await producer.send_and_wait(infra.kafka_topic_prefix + destination, body, key=key)
-            counts.published += 1
+        async with aclosing(retained(infra, topic, request)) as messages:  # its consumer stops even on an error
+            async for _, value in messages:
+                counts.scanned += 1
+                event = _readable(infra, topic, value, counts)
+                if event is None or not matches(request, event):
+                    continue
+                counts.matched += 1
+                if request.dry_run:
+                    continue
+                body, key, event_id = await _prepare(mongo, request, event, counts)
+                if event_id in published:
+                    counts.skipped += 1  # the same event retained twice (a duplicate, or an earlier replay)
+                    continue
+                published.add(event_id)
+                await _send(producer, infra.kafka_topic_prefix + target, body, key)
+                counts.published += 1
+    except STOPPING_ERRORS as exc:
+        raise ReplayStopped(counts, exc) from exc
     finally:
         await producer.stop()
     return counts
 
 
+def _readable(infra: InfraSettings, topic: str, value: bytes, counts: ReplayCounts) -> Event | None:
+    """The event of one retained message, or None (counted as ``invalid`` or ``misrouted``) when there is none."""
+    try:
+        return decode(infra, topic, value)[1]
+    except Misrouted:
+        counts.misrouted += 1
+    except ValueError:  # not JSON, not the event (pydantic's ValidationError), text that is not UTF-8
+        counts.invalid += 1
+    return None
+
+
 async def _prepare(
-    infra: InfraSettings,
-    mongo: Mongo | None,
-    request: ReplayRequest,
-    destination: str,
-    body: bytes,
-    counts: ReplayCounts,
-) -> tuple[bytes, bytes | None, str | None]:
-    """The body and key to publish, and the event id (None for a topic without an event model)."""
-    model = EVENTS_BY_TOPIC.get(destination)
-    if model is None:
-        return body, None, None
-    event = model.model_validate_json(body)
+    mongo: Mongo | None, request: ReplayRequest, event: Event, counts: ReplayCounts
+) -> tuple[bytes, bytes, str]:
+    """The body and key to publish, and the event id."""
     if request.force:
         if mongo is None:
             raise ValueError("--force needs MongoDB to bump the meeting's generation")
@@ -205,6 +310,14 @@ async def _prepare(
             counts.generations[meeting] = await bump_generation(mongo, event.tenant, event.meeting_uuid)
         event = regenerate(event, counts.generations[meeting])
     return event.model_dump_json().encode(), event_key(event), event.event_id
+
+
+async def _send(producer: AIOKafkaProducer, topic: str, body: bytes, key: bytes) -> None:
+    """Publish one event and wait for Kafka's acknowledgement; no answer in time is :class:`KafkaUnavailable`."""
+    try:
+        await producer.send_and_wait(topic, body, key=key)
+    except (KafkaTimeoutError, KafkaConnectionError) as exc:
+        raise KafkaUnavailable(f"publish to {topic!r} not acknowledged: {type(exc).__name__}") from exc
 
 
 async def reset_group(infra: InfraSettings, group: str, topic: str, since: datetime | None) -> dict[int, int]:

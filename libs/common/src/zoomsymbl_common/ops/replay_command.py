@@ -4,6 +4,13 @@ Without ``--force`` handlers do nothing twice. With ``--force`` each selected me
 again under a new generation (a new provider job, an e-mail marked as an update), so ``--force``
 needs a selection (``--tenant``, ``--meeting``, ``--since``/``--until``) or ``--yes``: without them
 the command only counts what it would reprocess and exits with code 4.
+
+Only the pipeline's event topics and their ``.dlq`` topics are replayed, each onto itself or, for
+``.dlq``, onto the topic its name says: messages that are not a valid event of that topic
+(``invalid``) and dead letters naming another topic (``misrouted``) are counted and skipped. A
+replay that a server or a send stops part-way reports its counts so far with the error. ``--group``
+moves the whole group to ``--since`` and nothing else, so it refuses ``--dry-run``, ``--tenant``,
+``--meeting``, ``--until``, ``--force`` and ``--yes`` (exit code 2) rather than ignore them.
 """
 
 from __future__ import annotations
@@ -15,8 +22,16 @@ from datetime import UTC, datetime
 
 from zoomsymbl_common.kafka import probe_bootstrap
 from zoomsymbl_common.mongo import make_mongo
-from zoomsymbl_common.ops.command import EXIT_REFUSED, Command, Result
-from zoomsymbl_common.ops.replay import ReplayCounts, ReplayRequest, replay, reset_group, unfiltered
+from zoomsymbl_common.ops.command import EXIT_REFUSED, Command, Result, UsageError
+from zoomsymbl_common.ops.replay import (
+    ReplayCounts,
+    ReplayRequest,
+    destination,
+    progress,
+    replay,
+    reset_group,
+    unfiltered,
+)
 from zoomsymbl_common.settings import InfraSettings, load_settings
 
 EXAMPLES = (
@@ -24,6 +39,15 @@ EXAMPLES = (
     "zoomsymbl replay --topic audio.mixed.v1 --meeting 'aBcD1234+xyz==' --force",
     "zoomsymbl replay --topic audio.mixed.v1.dlq --since 2026-06-01T00:00 --tenant acme",
     "zoomsymbl replay --topic audio.mixed.v1 --group zoomsymbl-submitter --since 2026-06-01T00:00",
+)
+# What --group would ignore (it moves the whole group to --since), as (argument, option): refused, not ignored.
+NOT_WITH_GROUP = (
+    ("dry_run", "--dry-run"),
+    ("tenant", "--tenant"),
+    ("meeting", "--meeting"),
+    ("until", "--until"),
+    ("force", "--force"),
+    ("yes", "--yes"),
 )
 
 
@@ -42,7 +66,10 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="count only")
     parser.add_argument("--force", action="store_true", help="reprocess under a new generation")
     parser.add_argument("--yes", action="store_true", help="confirm --force without a selection (every event)")
-    parser.add_argument("--group", help="instead of re-publishing, move this (stopped) consumer group to --since")
+    parser.add_argument(
+        "--group",
+        help="instead of re-publishing, move this (stopped) consumer group to --since (no other option)",
+    )
 
 
 def _request(args: argparse.Namespace) -> ReplayRequest:
@@ -63,14 +90,26 @@ def _counted(request: ReplayRequest, counts: ReplayCounts, mode: str) -> dict[st
 
 def _line(mode: str, counts: ReplayCounts) -> str:
     return (
-        f"replay ({mode}): scanned={counts.scanned} matched={counts.matched} published={counts.published}"
-        f" skipped={counts.skipped} (same event retained twice)"
+        f"replay ({mode}): {progress(counts)} (skipped: the same event retained twice;"
+        " invalid: not a valid event of the topic; misrouted: a dead letter naming another topic)"
     )
 
 
+def refuse_group_conflicts(args: argparse.Namespace) -> None:
+    """Raise :class:`UsageError` when ``--group`` comes with an option it would ignore (a dry run that moves it)."""
+    ignored = [option for name, option in NOT_WITH_GROUP if getattr(args, name)]
+    if args.group and ignored:
+        raise UsageError(
+            f"--group cannot be combined with {', '.join(ignored)}: it moves the whole group to --since, with no"
+            " dry run, filter, --until or --force; drop them, or drop --group to re-publish instead"
+        )
+
+
 async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
-    await probe_bootstrap(infra.kafka_bootstrap)
     request = _request(args)
+    if not args.group:
+        destination(infra, request.topic)  # a topic that is not an event topic is refused before connecting
+    await probe_bootstrap(infra.kafka_bootstrap)
     if args.group:
         offsets = await reset_group(infra, args.group, request.topic, request.since)
         data = {"topic": request.topic, "group": args.group, "offsets": {str(p): o for p, o in offsets.items()}}
@@ -96,6 +135,7 @@ async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
 
 def run(args: argparse.Namespace) -> Result:
     """Replay or rewind as ``args`` ask."""
+    refuse_group_conflicts(args)
     return asyncio.run(_run(load_settings(InfraSettings), args))
 
 
