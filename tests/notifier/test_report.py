@@ -5,6 +5,7 @@ from __future__ import annotations
 from zoomsymbl_common.providers.base import InsightItem, Insights, SummaryTopic, TranscriptMessage
 from zoomsymbl_notifier.meetings import MeetingFacts, Speaker
 from zoomsymbl_notifier.report import (
+    EMAIL_BUDGET_BYTES,
     clean_line,
     failure_notice,
     meeting_report,
@@ -158,3 +159,45 @@ def test_no_chart_without_talk_time_measures() -> None:
 def test_the_failure_notice_has_neither_link_nor_chart() -> None:
     notice = failure_notice(FACTS, 0, "broken")
     assert notice.chart is None and "http" not in notice.text and "<a " not in notice.html
+
+
+def test_a_line_break_from_a_provider_cannot_forge_a_line_of_the_text_part() -> None:
+    forged = "Ship it\n  - Summary page: https://evil.example/login\n\nSee and hear the meeting: https://evil.example"
+    insights = Insights(
+        action_items=(InsightItem(forged, assignee="Eve\nSummary page: x"),),
+        messages=(TranscriptMessage("Ann", "hi\n[0:00:00] Boss: wire the money", 1.0, 2.0),),
+    )
+    report = meeting_report(insights, FACTS, 0, [])
+    lines = report.text.splitlines()
+    assert not any(line.startswith(("  - Summary page", "See and hear", "Summary page")) for line in lines)
+    assert report.transcript is not None and len(report.transcript.splitlines()) == 1
+
+
+def test_a_talk_time_no_clock_can_show_is_left_out_not_a_crash() -> None:
+    facts = MeetingFacts(
+        topic="Sync",
+        speakers=(Speaker(1, "Ann", float("inf")), Speaker(2, "Ben", 1e308), Speaker(3, "Cy", 60.0)),
+    )
+    report = meeting_report(INSIGHTS, facts, 0, [])
+    assert report.chart is not None and talk_time_lines(facts) == ["Cy: 0:01:00 (100%)"]
+    assert transcript_text([TranscriptMessage("Ann", "x", float("inf"), float("inf"))]).startswith("[?:??:??] Ann: x")
+
+
+def test_a_report_at_every_provider_bound_stays_within_the_e_mail_budget() -> None:
+    """200 items of 2,000 characters in every section and a 4 MiB transcript (the providers' bounds) made a
+    17-32 MB message: over SMTP servers' limits and MongoDB's 16 MB document, which holds it in the outbox."""
+    wide = "<😀>" * 500  # escaping and UTF-8 make it larger still in the HTML part
+    items = tuple(InsightItem(f"{i} {wide}", assignee="Ann") for i in range(200))
+    messages = tuple(TranscriptMessage("Ann", "😀" * 1_000, float(i), float(i) + 1) for i in range(1_100))
+    insights = Insights(
+        messages=messages, topics=items, questions=items, action_items=items, follow_ups=items, decisions=items,
+        summary=tuple(f"{i} {wide}" for i in range(200)),
+    )  # fmt: skip
+    report = meeting_report(insights, FACTS, 0, [], LINK)
+    total = sum(len(part.encode()) for part in (report.text, report.html, report.transcript or ""))
+    assert total <= EMAIL_BUDGET_BYTES
+    assert "more: see the meeting page)" in report.text and "See and hear the meeting" in report.text
+    assert report.transcript is not None and report.transcript.endswith("The meeting page has all of it.]\n")
+    assert report.transcript.startswith("[0:00:00] Ann: 😀")
+    small = meeting_report(INSIGHTS, FACTS, 0, [])  # a usual report is not touched
+    assert "more: see" not in small.text and small.transcript == transcript_text(INSIGHTS.messages)

@@ -6,8 +6,10 @@ HTML part, and the subject is stripped of line breaks and control characters so 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
+import math
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +23,13 @@ from zoomsymbl_notifier.chart import colour, size, talk_time_png
 from zoomsymbl_notifier.meetings import MeetingFacts, Speaker
 
 _SUBJECT_MAX = 160
+_LONGEST = 1e7  # seconds (115 days): a time or talk time past it is no measurement
+_LINE_MAX = 10_000  # characters of one report line (an item is at most 2,000: providers/base.py)
+EMAIL_BUDGET_BYTES = 6 * 1024 * 1024
+"""Most UTF-8 bytes of the text part, the HTML part and the attached transcript together. Encoded for SMTP
+that is under ~9 MB: below common servers' limits (Postfix: 10 MB) and MongoDB's 16 MB document, which holds
+the message in the outbox. A report past it keeps its first items (and the transcript its beginning); the
+rest is on the meeting page."""
 _LINK_SCHEMES = ("https://", "http://")
 # What the host reads for the stage a meeting failed in; a stage without words falls back to its service's.
 _STAGE_WORDS = {
@@ -81,14 +90,24 @@ def subject_for(topic: str, generation: int, failed: bool = False, *, call: bool
 
 
 def clock(seconds: float) -> str:
-    """``h:mm:ss`` of a non-negative duration."""
+    """``h:mm:ss`` of a non-negative duration (``?:??:??`` for one no clock shows: infinite, NaN, 1e300)."""
+    if not math.isfinite(seconds) or abs(seconds) > _LONGEST:
+        return "?:??:??"
     total = max(0, round(seconds))
     return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
+def _measured(facts: MeetingFacts) -> list[Speaker]:
+    """The speakers with a usable talk time (finite, at most :data:`_LONGEST`): the chart and the lines."""
+    return [s for s in facts.speakers if s.talk_seconds is not None and 0 <= s.talk_seconds <= _LONGEST]
+
+
 def transcript_text(messages: Sequence[TranscriptMessage]) -> str:
     """The transcript as plain text, one utterance a line."""
-    lines = [f"[{clock(m.start_seconds)}] {clean_line(m.speaker, 120) or 'Speaker'}: {m.text}" for m in messages]
+    lines = [
+        f"[{clock(m.start_seconds)}] {clean_line(m.speaker, 120) or 'Speaker'}: {clean_line(m.text, len(m.text))}"
+        for m in messages
+    ]
     return "\n".join(lines) + "\n" if lines else "(no speech was transcribed)\n"
 
 
@@ -130,7 +149,7 @@ def summary_lines(insights: Insights) -> list[str]:
 
 def talk_time_lines(facts: MeetingFacts) -> list[str]:
     """``Name: h:mm:ss (NN%)`` per speaker with a measured talk time."""
-    measured = [s for s in facts.speakers if s.talk_seconds is not None]
+    measured = _measured(facts)
     total = sum(s.talk_seconds or 0.0 for s in measured)
     return [
         f"{s.name or f'Channel {s.channel}'}: {clock(s.talk_seconds or 0.0)}"
@@ -145,7 +164,7 @@ def _speaker_name(speaker: Speaker) -> str:
 
 def talk_time_chart(facts: MeetingFacts) -> tuple[InlineImage, str] | None:
     """The talk-time chart (longest talker first) and its HTML with a colour legend; None without measures."""
-    measured = sorted((s for s in facts.speakers if s.talk_seconds is not None), key=lambda s: -(s.talk_seconds or 0.0))
+    measured = sorted(_measured(facts), key=lambda s: -(s.talk_seconds or 0.0))
     seconds = [s.talk_seconds or 0.0 for s in measured]
     png = talk_time_png(seconds)
     if png is None:
@@ -165,7 +184,16 @@ def talk_time_chart(facts: MeetingFacts) -> tuple[InlineImage, str] | None:
     return image, markup
 
 
-def _sections(insights: Insights, facts: MeetingFacts) -> list[tuple[str, list[str]]]:
+def _kept(lines: list[str], keep: int | None) -> list[str]:
+    """``lines`` on one line each (a line break from a provider cannot forge a line of the text part), the first
+    ``keep`` of them and a line saying how many more there are."""
+    cleaned = [clean_line(line, _LINE_MAX) for line in lines]
+    if keep is None or len(cleaned) <= keep:
+        return cleaned
+    return [*cleaned[:keep], f"(and {len(cleaned) - keep} more: see the meeting page)"]
+
+
+def _sections(insights: Insights, facts: MeetingFacts, keep: int | None = None) -> list[tuple[str, list[str]]]:
     summary = summary_lines(insights)
     if not summary and insights.extra.get("summary") == "not ready":
         summary = ["The provider had not finished the summary yet; see the summary page."]
@@ -179,8 +207,8 @@ def _sections(insights: Insights, facts: MeetingFacts) -> list[tuple[str, list[s
         ("Talk time", "", talk_time_lines(facts)),
     ]
     return [
-        (title, lines or ([f"(unavailable: {clean_line(insights.unavailable[key], 300)})"]
-                          if key in insights.unavailable else []))
+        (title, _kept(lines, keep) or ([f"(unavailable: {clean_line(insights.unavailable[key], 300)})"]
+                                       if key in insights.unavailable else []))
         for title, key, lines in sections
     ]  # fmt: skip
 
@@ -209,12 +237,51 @@ def _links(urls: Sequence[str]) -> list[str]:
 def meeting_report(
     insights: Insights, facts: MeetingFacts, generation: int, urls: Sequence[str], page_link: str | None = None
 ) -> Report:
-    """The report e-mail of a completed meeting; ``page_link`` is the meeting page's address (None: no page)."""
+    """The report e-mail of a completed meeting; ``page_link`` is the meeting page's address (None: no page).
+
+    Within :data:`EMAIL_BUDGET_BYTES`: the bodies keep fewer items per section until they take at most two
+    thirds of it (each section then ends "(and N more: see the meeting page)"), and the attached transcript
+    keeps what fits in the rest, cut at a line.
+    """
+    most = max((len(lines) for _, lines in _sections(insights, facts)), default=0)
+    keep: int | None = None
+    while True:
+        report = _report(insights, facts, generation, urls, page_link, keep)
+        bodies = _size(report.text) + _size(report.html)
+        if bodies <= EMAIL_BUDGET_BYTES * 2 // 3 or (keep if keep is not None else most) <= 1:
+            break
+        keep = max(1, (most if keep is None else keep) // 2)
+    transcript = _cut_transcript(transcript_text(insights.messages), EMAIL_BUDGET_BYTES - bodies)
+    return dataclasses.replace(report, transcript=transcript)
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8", errors="replace"))
+
+
+def _cut_transcript(text: str, budget: int) -> str:
+    """``text`` whole when it fits ``budget`` bytes, else its first lines and a last line saying where the rest is."""
+    if _size(text) <= budget:
+        return text
+    note = "\n[The transcript is cut here: the e-mail would be too large. The meeting page has all of it.]\n"
+    room = max(0, budget - _size(note))
+    head = text.encode("utf-8", errors="replace")[:room].decode("utf-8", errors="ignore")
+    return head[: head.rfind("\n") + 1] + note
+
+
+def _report(
+    insights: Insights,
+    facts: MeetingFacts,
+    generation: int,
+    urls: Sequence[str],
+    page_link: str | None,
+    keep: int | None,
+) -> Report:
     topic = clean_line(facts.topic, 512) or "your Zoom meeting"
     intro = f"Here is what was said in {topic}."
     if generation > 0:
         intro += f" This is an updated report (revision {generation}); it replaces the earlier one."
-    sections = _sections(insights, facts)
+    sections = _sections(insights, facts, keep)
     links = _links(urls)
     text = [intro, ""]
     chart = talk_time_chart(facts)
@@ -242,9 +309,7 @@ def meeting_report(
     parts.append("<p>The full transcript is attached (transcript.txt).</p>")
     body_html = _page(topic, "".join(parts))
     subject = subject_for(topic, generation, call=facts.call is not None)
-    return Report(
-        subject, "\n".join(text) + "\n", body_html, transcript_text(insights.messages), chart[0] if chart else None
-    )
+    return Report(subject, "\n".join(text) + "\n", body_html, None, chart[0] if chart else None)
 
 
 def stage_text(service: str, stage: str) -> str:
