@@ -99,3 +99,22 @@ def test_the_summary_merged_from_many_windows_is_bounded() -> None:
     summary = merge_summaries(answers, PEOPLE)
     assert len(summary) == MAX_ITEMS
     assert sum(len(t.headline) + len(t.text) for t in summary) <= MAX_ITEMS * 2_200
+
+
+def test_an_answer_past_a_bound_keeps_everything_within_it() -> None:
+    """A participant can make the model overrun a bound ("list a hundred action items"): before, one item of
+    501 characters, a 31st topic or a time of NaN threw the whole window's answer away."""
+    answer = {
+        "questions": [{"text": "q" * 501, "speaker": "Elisa L", "time": float("nan")}, {"text": ""}, "not an item"],
+        "action_items": [{"text": f"task {i}", "time": 2.0} for i in range(150)],
+        "topics": [f"topic {i}" for i in range(31)],
+        "summary": [{"headline": "h" * 300, "text": "t", "start": -1, "end": float("inf")}],
+        "decisions": "not a list",
+    }
+    parsed = parse_answer(completion(json.dumps(answer)))
+    assert [(len(q.text), q.time) for q in parsed.questions] == [(500, None)]
+    assert len(parsed.action_items) == 100 and parsed.action_items[0].text == "task 0"
+    assert len(parsed.topics) == 30 and parsed.decisions == []
+    assert [(len(t.headline), t.start, t.end) for t in parsed.summary] == [(200, None, None)]
+    with pytest.raises(EngineAnswerInvalid):
+        parse_answer(completion(json.dumps([answer])))  # not an object at all: asked again

@@ -20,6 +20,7 @@ import asyncio
 import itertools
 import json
 import logging
+import math
 import re
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
@@ -81,6 +82,14 @@ class EngineAnswer(BaseModel):
     follow_ups: list[EngineItem] = Field(default_factory=list, max_length=100)
     decisions: list[EngineItem] = Field(default_factory=list, max_length=100)
 
+
+_ENTRY_MODELS: dict[str, type[BaseModel]] = {
+    "summary": EngineTopic,
+    "questions": EngineItem,
+    "action_items": EngineItem,
+    "follow_ups": EngineItem,
+    "decisions": EngineItem,
+}
 
 INSTRUCTIONS = (
     "You read the transcript of a meeting and extract, as JSON matching the given schema: "
@@ -179,9 +188,61 @@ def parse_answer(data: dict[str, Any]) -> EngineAnswer:
         raise EngineAnswerInvalid("the answer's content is not text")
     text = re.sub(r"^```(?:json)?\s*|\s*```$", "", content.strip())
     try:
-        return EngineAnswer.model_validate(json.loads(text))
-    except (ValueError, ValidationError, RecursionError) as exc:  # RecursionError: nested beyond the parser
+        data = json.loads(text)
+        return EngineAnswer.model_validate(data)
+    except ValidationError as exc:
+        if isinstance(data, dict):
+            # One item too long, 31 topics, a time of NaN: keep what is valid rather than lose the window.
+            log.info("insights engine answer salvaged", extra={"errors": exc.error_count()})
+            return salvage(data)
+        raise EngineAnswerInvalid("the answer is not valid insights JSON (ValidationError)") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested beyond the parser
         raise EngineAnswerInvalid(f"the answer is not valid insights JSON ({type(exc).__name__})") from None
+
+
+def salvage(data: dict[str, Any]) -> EngineAnswer:
+    """What can be kept of an answer :class:`EngineAnswer` refused: lists cut to their bounds, texts cut to
+    theirs, times that are not a finite, non-negative number dropped, and every entry still invalid (no
+    text, a text that is not a string) left out. A participant can make the model overrun a bound by what
+    they say ("list a hundred action items"); that must not cost the meeting its other insights."""
+    fields: dict[str, Any] = {}
+    for name, info in EngineAnswer.model_fields.items():
+        raw = data.get(name)
+        if not isinstance(raw, list):
+            continue
+        limit = _max_length(info.metadata) or len(raw)
+        model = _ENTRY_MODELS.get(name)
+        if model is None:  # topics: a list of strings
+            fields[name] = [t[:100] for t in raw[:limit] if isinstance(t, str)]
+            continue
+        kept: list[BaseModel] = []
+        for entry in raw:
+            if len(kept) == limit:
+                break
+            if isinstance(entry, dict):
+                try:
+                    kept.append(model.model_validate(_fitted(entry, model)))
+                except ValidationError:
+                    continue
+        fields[name] = kept
+    return EngineAnswer.model_validate(fields)
+
+
+def _max_length(metadata: Sequence[object]) -> int | None:
+    """The ``max_length`` a field's constraints name (pydantic keeps it as ``annotated_types.MaxLen``)."""
+    return next((limit for m in metadata if isinstance(limit := getattr(m, "max_length", None), int)), None)
+
+
+def _fitted(entry: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    fitted = dict(entry)
+    for name, info in model.model_fields.items():
+        value = fitted.get(name)
+        limit = _max_length(info.metadata)
+        if isinstance(value, str) and limit is not None:
+            fitted[name] = value[:limit]
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            fitted[name] = value if math.isfinite(value) and value >= 0 else None
+    return fitted
 
 
 def _clean(value: str, limit: int) -> str:
