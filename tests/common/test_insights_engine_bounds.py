@@ -118,3 +118,31 @@ def test_an_answer_past_a_bound_keeps_everything_within_it() -> None:
     assert [(len(t.headline), t.start, t.end) for t in parsed.summary] == [(200, None, None)]
     with pytest.raises(EngineAnswerInvalid):
         parse_answer(completion(json.dumps([answer])))  # not an object at all: asked again
+
+
+async def test_the_windows_the_engines_deadline_leaves_no_time_for_are_reported_unavailable(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Each window may take 3 attempts of 300 s: a long meeting's 40 windows took hours, past the notifier's
+    Kafka poll interval (another consumer then handled the same job again)."""
+    now = [0.0]
+    calls = []
+
+    async def slow(_: web.Request) -> web.Response:
+        calls.append(now[0])
+        now[0] += 600.0  # each answer takes ten minutes of the clock
+        return web.json_response(completion(json.dumps({"questions": [{"text": f"q{len(calls)}"}]})))
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", slow)
+    running = TestServer(app)
+    await running.start_server()
+    try:
+        config = EngineConfig(base_url=str(running.make_url("/v1")), model="m", context_tokens=4_600 + 700)
+        lines = tuple(TranscriptMessage("Elisa L", "word " * 1_000, float(i), i + 1.0) for i in range(6))
+        result = await InsightsEngine(session, config, sleep=no_sleep, clock=lambda: now[0]).derive(lines, PEOPLE)
+    finally:
+        await running.close()
+    assert len(calls) == 2, "the third window starts after the 900 s deadline: not asked"
+    assert [q.text for q in result.questions] == ["q1", "q2"]
+    assert "not asked: the parts before took the engine's 900 s" in result.unavailable["questions"]

@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import re
+import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -115,6 +116,9 @@ class EngineConfig:
     structured_output: bool = True
     attempts: int = 3
     backoff_seconds: float = 2.0
+    deadline_seconds: float = 900.0
+    """The longest one meeting's insights may take, every window together: the windows not asked by then are
+    reported unavailable (the notifier's job-status consumer polls Kafka again within its poll interval)."""
 
 
 @dataclass(frozen=True)
@@ -334,10 +338,17 @@ Sleep = Callable[[float], Awaitable[Any]]
 class InsightsEngine:
     """A client of one OpenAI-compatible endpoint."""
 
-    def __init__(self, session: aiohttp.ClientSession, config: EngineConfig, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        config: EngineConfig,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._session = session
         self.config = config
         self._sleep = sleep
+        self._clock = clock
         self._url = config.base_url.rstrip("/") + "/chat/completions"
 
     def _headers(self) -> dict[str, str]:
@@ -354,11 +365,19 @@ class InsightsEngine:
         parts = windows(messages, budget)
         answers: list[EngineAnswer] = []
         failures: list[str] = []
+        deadline = self._clock() + self.config.deadline_seconds
         for part in parts:
+            left = deadline - self._clock()
+            if left <= 0:
+                failures.append(f"not asked: the parts before took the engine's {self.config.deadline_seconds:g} s")
+                continue
             try:
-                answers.append(await self._window([transcript_line(m) for m in part]))
+                async with asyncio.timeout(left):
+                    answers.append(await self._window([transcript_line(m) for m in part]))
             except ZoomsymblError as exc:
                 failures.append(redact(str(exc))[:200])
+            except TimeoutError:
+                failures.append(f"the engine took longer than its {self.config.deadline_seconds:g} s")
         unavailable: dict[str, str] = {}
         if failures:
             why = f"insights engine failed for {len(failures)} of {len(parts)} parts of the transcript: {failures[0]}"

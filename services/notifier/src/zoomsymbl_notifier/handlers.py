@@ -36,6 +36,10 @@ _NOT_THE_MEETINGS_FAULT = frozenset({"lookup", "retry", "parse"})
 # reports a job at least every 8 stale periods (sweeper.MAX_BACKOFF): the meeting fails within about
 # this many of them.
 GIVE_UPS_BEFORE_FAILING = 3
+# How long one job-status message may take before Kafka gives its partition to another consumer: the insights
+# engine's deadline (EngineConfig.deadline_seconds, 15 min) plus the provider's transcript, storing and the
+# e-mail's hand-over to the outbox. aiokafka's default (5 min) let a long meeting be handled twice.
+JOB_STATUS_POLL_INTERVAL_MS = 30 * 60 * 1000
 _RAW_MESSAGE = Context("message")
 E = TypeVar("E", bound=Event)
 
@@ -129,6 +133,7 @@ def _subscribe(
     give_up: GiveUp,
     session_timeout_ms: int,
     max_workers: int = 1,
+    max_poll_interval_ms: int = 300_000,
 ) -> None:
     """One subscriber of ``event_type``'s topic in consumer group ``group`` (both under the topic prefix, so
     stacks sharing a Kafka never rebalance each other) under the shared consumer policy."""
@@ -142,6 +147,7 @@ def _subscribe(
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=min(3_000, session_timeout_ms // 3),
         max_workers=max_workers,
+        max_poll_interval_ms=max_poll_interval_ms,
     )
     async def on_message(msg: KafkaMessage = _RAW_MESSAGE) -> None:
         await consumer.consume(topic, msg.body, event_type, handler, give_up)
@@ -164,7 +170,7 @@ def register_subscribers(
     jobs = partial(on_job_status_reported, pipeline)
     _subscribe(
         broker, consumer, JobStatusReported, GROUP_ID, jobs, partial(on_give_up, pipeline), session_timeout_ms,
-        concurrent_jobs,
+        concurrent_jobs, JOB_STATUS_POLL_INTERVAL_MS,
     )  # fmt: skip
     failed = partial(on_meeting_failed, pipeline)
     _subscribe(broker, consumer, MeetingFailed, FAILURES_GROUP_ID, failed, on_failure_given_up, session_timeout_ms)
