@@ -18,9 +18,11 @@ from zoomsymbl_common.insights_engine import (
     EngineTopic,
     InsightsEngine,
     People,
+    estimate_tokens,
     merge_items,
     merge_summaries,
     parse_answer,
+    windows,
 )
 from zoomsymbl_common.providers.assemblyai_understanding import MAX_ITEMS
 from zoomsymbl_common.providers.base import InsightItem, TranscriptMessage
@@ -146,3 +148,13 @@ async def test_the_windows_the_engines_deadline_leaves_no_time_for_are_reported_
     assert len(calls) == 2, "the third window starts after the 900 s deadline: not asked"
     assert [q.text for q in result.questions] == ["q1", "q2"]
     assert "not asked: the parts before took the engine's 900 s" in result.unavailable["questions"]
+
+
+def test_text_in_other_scripts_is_counted_a_token_a_character() -> None:
+    """Counted as Latin (3.5 characters a token), 100,000 characters of Japanese went into one window of a 32K
+    context; the model's tokenizer makes at least one token of each."""
+    assert estimate_tokens("会議の議事録" * 1_000) >= 6_000
+    assert estimate_tokens("minutes of the meeting " * 100) < 700
+    messages = tuple(TranscriptMessage("Aiko", "会議" * 1_250, float(i), i + 1.0) for i in range(20))
+    parts = windows(messages, 27_400)  # 50,000 characters: one window of "14,300 tokens" before
+    assert len(parts) == 2 and all(sum(estimate_tokens(m.text) for m in part) <= 27_400 for part in parts)

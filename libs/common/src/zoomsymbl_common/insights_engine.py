@@ -41,6 +41,7 @@ log = logging.getLogger("zoomsymbl.insights_engine")
 Section = Literal["questions", "action_items", "follow_ups", "decisions"]
 SECTIONS: tuple[Section, ...] = ("questions", "action_items", "follow_ups", "decisions")
 _CHARS_PER_TOKEN = 3.5  # conservative for English and most Latin-script text
+_OTHER_SCRIPTS = re.compile(r"[^\u0000-\u052f]")  # past Latin, Greek and Cyrillic
 _PROMPT_TOKENS = 600  # the instructions and the schema
 ENGINE_ANSWER_BYTES = 16 * 1024 * 1024
 """Most bytes of one chat-completions answer read. Its content is at most ``max_output_tokens`` (4,000 by
@@ -144,8 +145,11 @@ def transcript_line(message: TranscriptMessage) -> str:
 
 
 def estimate_tokens(text: str) -> int:
-    """A conservative token count (no tokenizer of the model at hand)."""
-    return int(len(text) / _CHARS_PER_TOKEN) + 1
+    """A conservative token count (no tokenizer of the model at hand): 3.5 characters a token for Latin, Greek
+    and Cyrillic, one token a character for every other script (Chinese, Japanese, Korean, Arabic, Hindi text
+    takes one or more tokens a character: counted as Latin, a window overran a 32K context)."""
+    other = len(_OTHER_SCRIPTS.findall(text))
+    return int((len(text) - other) / _CHARS_PER_TOKEN) + other + 1
 
 
 def windows(messages: Sequence[TranscriptMessage], budget_tokens: int) -> list[list[TranscriptMessage]]:
