@@ -116,6 +116,41 @@ def test_an_address_the_email_package_cannot_parse_is_none_and_logged_once(caplo
     assert logged.count(typo) == 1
 
 
+def test_an_internationalised_domain_is_idna_encoded_and_a_unicode_local_part_refused() -> None:
+    """Our SMTP client speaks no SMTPUTF8: a Unicode domain travels as its ``xn--`` form, or not at all."""
+    assert valid_address("joe@exämple.com") == "joe@xn--exmple-cua.com"
+    assert valid_address(" joe@EXÄMPLE.com ") == "joe@xn--exmple-cua.com"
+    assert valid_address("ann@☃.net") == "ann@xn--n3h.net"
+    assert valid_address("joe@xn--exmple-cua.com") == "joe@xn--exmple-cua.com"
+    refused = (
+        "jöe@example.com",  # a Unicode local part needs SMTPUTF8
+        "joe@straße.de",  # IDNA 2003 would send it to strasse.de, another domain
+        "joe@ｅｘäｍｐｌｅ.com",  # full-width letters: IDNA would map them to other ones
+        f"joe@{'ä' * 64}.com",  # a label IDNA refuses (too long)
+        "joe@exämple..com",  # an empty label
+    )
+    for bad in refused:
+        assert valid_address(bad) is None, bad
+
+
+def test_an_address_with_hidden_characters_is_refused_not_altered() -> None:
+    """The email package reads ``a@b.com`` U+2028 ``x`` as ``a@b.comx``; IDNA drops a soft hyphen: neither may pass."""
+    hidden = (
+        "a@b.com\u2028x",  # line separator
+        "a@b.com\u2029x",  # paragraph separator
+        "a@b.com\u0085x",  # next line
+        "a@exa\u00admple.com",  # soft hyphen (IDNA would read example.com)
+        "a@ex\u200bämple.com",  # zero-width space
+        "a@b.c\u202eom",  # right-to-left override
+        "a@b.com\x0b",  # vertical tab, at the end
+        "a@b.com\t",
+        "a\x1b@b.com",
+        "a@b.com\u00a0",  # no-break space
+    )
+    for bad in hidden:
+        assert valid_address(bad) is None, repr(bad)
+
+
 def test_one_typo_among_extra_recipients_costs_only_that_address() -> None:
     tenant = TenantConfig(
         id="acme",
@@ -220,3 +255,58 @@ async def test_tls_modes_verify_the_server_certificate(certificate: tuple[Path, 
     finally:
         await sink.stop()
     assert len(sink.messages) == 1
+
+
+async def test_an_idn_host_and_recipient_are_sent_with_their_xn_domains(smtp: SmtpSink) -> None:
+    """``joe@exämple.com`` (a Zoom host, a tenant's extra recipient) once made smtplib raise UnicodeEncodeError."""
+    tenant = TenantConfig(
+        id="acme", zoom_webhook_secret=SecretStr("whsec-acme"), extra_recipients=("archiv@bücher.example",)
+    )
+    envelope = envelope_for("Zoomsymbl <bot@zoomsymbl.test>", MeetingFacts(host_email="joe@exämple.com"), tenant)
+    assert (envelope.to, envelope.cc) == (("joe@xn--exmple-cua.com",), ("archiv@xn--bcher-kva.example",))
+
+    await _transport(smtp.port).send(envelope.envelope_sender, envelope.recipients, compose(REPORT, envelope, "<i@z>"))
+
+    assert smtp.recipients == [["joe@xn--exmple-cua.com", "archiv@xn--bcher-kva.example"]]
+    [msg] = smtp.messages
+    assert (msg["To"], msg["Cc"]) == ("joe@xn--exmple-cua.com", "archiv@xn--bcher-kva.example")
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    ["joe@exämple.com", "jöe@example.com", "a@b.com\r\nRCPT TO:<thief@evil.test>"],
+    ids=["unicode-domain", "unicode-local-part", "line-break"],
+)
+async def test_an_address_smtplib_cannot_send_is_rejected_for_good(smtp: SmtpSink, recipient: str) -> None:
+    """An address stored before it was checked (an outbox e-mail of an older release): smtplib raises
+    UnicodeEncodeError or ValueError for it, which must be a refusal, never an unclassified error."""
+    raw = compose(REPORT, ENVELOPE, "<u@zoomsymbl.test>")
+    with pytest.raises(MailRejected) as refused:
+        await _transport(smtp.port).send("bot@zoomsymbl.test", ("archive@example.com", recipient), raw)
+    assert "not plain ASCII SMTP" in refused.value.detail
+    assert recipient not in str(refused.value) and "thief" not in str(refused.value), "the address is not quoted"
+    with pytest.raises(MailRejected):
+        await _transport(smtp.port).send("bøt@zoomsymbl.test", ("archive@example.com",), raw)
+    assert smtp.messages == [], "nothing delivered, not even to the recipients that could be sent"
+
+
+async def test_an_encoding_error_of_smtplib_itself_is_a_refusal_too(
+    smtp: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the transport's own check (as if it missed a case), smtplib's UnicodeEncodeError is still a refusal."""
+    monkeypatch.setattr("zoomsymbl_notifier.mail._sendable", lambda address: True, raising=False)
+    with pytest.raises(MailRejected, match="not plain ASCII SMTP"):
+        await _transport(smtp.port).send("bot@zoomsymbl.test", ("joe@exämple.com",), b"Subject: x\r\n\r\nx\r\n")
+    assert smtp.messages == []
+
+
+async def test_credentials_smtplib_cannot_encode_are_retried_like_refused_ones() -> None:
+    """A password with a non-ASCII character is a setting an operator fixes: every e-mail waits, none is lost."""
+    sink = SmtpSink(credentials=("mailer", "pässword"))
+    await sink.start()
+    try:
+        with pytest.raises(SmtpUnavailable, match="credentials not sendable"):
+            await _send(_transport(sink.port, smtp_username="mailer", smtp_password=SecretStr("pässword")))
+    finally:
+        await sink.stop()
+    assert sink.messages == []

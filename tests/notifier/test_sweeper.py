@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from datetime import timedelta
 
 import pytest
+from zoomsymbl_common.errors import MongoUnavailable
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.limiter import Limiter
-from zoomsymbl_common.records import EARLY_CALLBACKS, JOBS
+from zoomsymbl_common.records import EARLY_CALLBACKS, EMAILS, JOBS
+from zoomsymbl_notifier.mail import Envelope
+from zoomsymbl_notifier.outbox import MailKey, Outcome
 from zoomsymbl_notifier.sweeper import Sweeper
 
 from tests.notifier.conftest import Notifier
-from tests.notifier.harness import ACCOUNT
+from tests.notifier.harness import ACCOUNT, TENANT
 from tests.support.eventually import eventually
 
 pytestmark = pytest.mark.integration
@@ -161,3 +165,85 @@ async def test_notes_of_jobs_that_never_got_an_id_are_dropped_not_polled(notifie
 
     assert report.polled == 0
     assert [n["_id"] for n in await early.find({}).to_list(None)] == [waiting["_id"]], "kept until its id comes"
+
+
+POISONED = MailKey(TENANT, "m-poisoned", 0, "failure")
+GOOD = (MailKey(TENANT, "m-good-1", 0, "failure"), MailKey(TENANT, "m-good-2", 0, "failure"))
+
+
+def _raw(key: MailKey) -> bytes:
+    return f"Message-ID: <{key.meeting_uuid}@zoomsymbl.test>\r\nSubject: failed\r\n\r\nbody\r\n".encode()
+
+
+async def _outbox_with_a_poisoned_email_first(notifier: Notifier, recipient: str = "host@example.com") -> None:
+    """The poisoned e-mail (to ``recipient``) the oldest of the outbox, due before the two good ones."""
+    outbox = notifier.pipeline.outbox
+    await outbox.record(POISONED, Envelope("bot@zoomsymbl.test", (recipient,)), "<p@zoomsymbl.test>", _raw(POISONED))
+    past = utcnow() - timedelta(hours=1)
+    await notifier.mongo.db[EMAILS].update_one(POISONED.query(), {"$set": {"next_attempt_at": past}})
+    for key in GOOD:
+        await outbox.record(key, Envelope("bot@zoomsymbl.test", ("host@example.com",)), "<g@zoomsymbl.test>", _raw(key))
+    assert await outbox.due(10) == [POISONED, *GOOD]
+
+
+def _sent(notifier: Notifier) -> list[str]:
+    return sorted(str(m["Message-ID"]) for m in notifier.smtp.messages)
+
+
+async def test_an_email_stuck_sending_with_an_unsendable_address_costs_the_others_nothing(notifier: Notifier) -> None:
+    """The audit's case: ``joe@exämple.com`` recorded by an older release, the e-mail left ``sending`` by a
+    UnicodeEncodeError, due again first of every round once its lease was over, and each round ended by it."""
+    await _outbox_with_a_poisoned_email_first(notifier, recipient="joe@exämple.com")
+    past = utcnow() - timedelta(hours=1)
+    stuck = {"status": "sending", "attempts": 3, "lease_until": past}
+    await notifier.mongo.db[EMAILS].update_one(POISONED.query(), {"$set": stuck})
+
+    report = await Sweeper(notifier.pipeline).sweep()
+
+    assert report.mails_tried == 3
+    assert _sent(notifier) == ["<m-good-1@zoomsymbl.test>", "<m-good-2@zoomsymbl.test>"]
+    doc = await notifier.mongo.db[EMAILS].find_one(POISONED.query())
+    assert doc is not None and doc["status"] == "rejected" and "not plain ASCII SMTP" in doc["last_error"]
+    assert await notifier.pipeline.outbox.due(10) == []
+
+
+@pytest.mark.parametrize("poison", ["malformed record", "bug"])
+async def test_one_due_email_that_fails_is_logged_and_the_round_goes_on(
+    notifier: Notifier, poison: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _outbox_with_a_poisoned_email_first(notifier)
+    if poison == "malformed record":  # a document no release could have written: MalformedRecord on every read
+        await notifier.mongo.db[EMAILS].update_one(POISONED.query(), {"$set": {"recipients": ["x" * 400]}})
+    else:  # a bug on this e-mail's data, whatever it is
+        deliver = notifier.pipeline.outbox.deliver
+
+        async def buggy(key: MailKey) -> Outcome:
+            if key == POISONED:
+                raise KeyError("recipients")
+            return await deliver(key)
+
+        monkeypatch.setattr(notifier.pipeline.outbox, "deliver", buggy)
+
+    with caplog.at_level(logging.WARNING, logger="zoomsymbl.notifier.sweeper"):
+        report = await Sweeper(notifier.pipeline).sweep()
+
+    assert report.mails_tried == 3
+    assert _sent(notifier) == ["<m-good-1@zoomsymbl.test>", "<m-good-2@zoomsymbl.test>"]
+    [logged] = [r for r in caplog.records if r.__dict__.get("meeting_uuid") == POISONED.meeting_uuid]
+    assert ("malformed Email" if poison == "malformed record" else "KeyError") in str(logged.__dict__["error"])
+    assert await notifier.pipeline.outbox.due(10) == [POISONED], "tried again next round"
+
+
+async def test_an_outage_of_mongodb_still_ends_the_round(notifier: Notifier, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every other e-mail would wait for MongoDB the same way: the round ends, the next one tries again."""
+    await _outbox_with_a_poisoned_email_first(notifier)
+    tried: list[MailKey] = []
+
+    async def down(key: MailKey) -> Outcome:
+        tried.append(key)
+        raise MongoUnavailable("ServerSelectionTimeoutError")
+
+    monkeypatch.setattr(notifier.pipeline.outbox, "deliver", down)
+    with pytest.raises(MongoUnavailable):
+        await Sweeper(notifier.pipeline).sweep()
+    assert tried == [POISONED] and notifier.smtp.messages == []

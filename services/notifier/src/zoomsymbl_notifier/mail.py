@@ -15,6 +15,7 @@ import smtplib
 import socket
 import ssl
 import threading
+import unicodedata
 from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.headerregistry import Address
@@ -43,6 +44,7 @@ _SEND_STEPS = 12  # socket steps of one send, at most (see longest_send)
 _LEASE_SHARE = 0.9  # of the outbox's lease a send may take (the rest: ending the thread, recording the outcome)
 # A page link quoted without its scheme (``pages.example.com/m/<token>``), which scrub() takes for words.
 _PAGE_LINK = re.compile(re.escape(PAGE_PATH) + r"[^\s'\"<>]+")
+_REFUSED_HERE = 0  # MailRejected.code of a message refused before any server reply (no SMTP code is 0)
 _reported: set[str] = set()
 
 
@@ -74,19 +76,55 @@ def mail_domain(mail_from: str) -> str:
 
 
 def valid_address(value: str) -> str | None:
-    """``value`` as one plain addr-spec, or None when it is not one (or tries to smuggle headers).
+    """``value`` as one plain ASCII addr-spec, or None when it is not one (or tries to smuggle headers).
+
+    Our SMTP client speaks no SMTPUTF8: a domain in Unicode (``joe@exämple.com``) is IDNA-encoded
+    (``joe@xn--exmple-cua.com``), a local part in Unicode is refused, and so is a domain IDNA refuses or
+    would turn into another one (``straße.de`` is not ``strasse.de``). Nothing is dropped in passing: an
+    address holding a control, format or line-separator character (``a@b.com`` U+2028 ``x``, which the
+    email package reads as ``a@b.comx``) is refused, not altered.
 
     Never raises: one typo among a tenant's extra recipients (``x@y.com@evil.com`` makes the email
     package raise ``HeaderParseError``) must cost that address only, not every e-mail of the tenant.
     """
     if not value or any(c in value for c in '\r\n\0,;<>"') or len(value) > 320:
         return None
+    spec = value.strip(" ")
     try:
-        address = Address(addr_spec=value.strip())
+        address = Address(addr_spec=spec)
     except (ValueError, IndexError, HeaderParseError):
         _report_invalid(value)
         return None
-    return address.addr_spec if address.domain and address.username else None
+    if not (address.domain and address.username):
+        return None
+    # The parser drops some characters (U+2028) and quotes odd local parts: only what it read as written passes.
+    domain = None if _hidden(value) or address.addr_spec != spec else _ascii_domain(address.domain)
+    plain = f"{spec.rpartition('@')[0]}@{domain}"
+    if domain is None or not plain.isascii() or len(plain) > 320:
+        _report_invalid(value)
+        return None
+    return plain
+
+
+def _hidden(value: str) -> bool:
+    """``value`` holds a character not seen, or dropped on the way: control, format, separator, unassigned."""
+    return any(c != " " and unicodedata.category(c)[0] in "CZ" for c in value)
+
+
+def _ascii_domain(domain: str) -> str | None:
+    """``domain`` as SMTP can carry it (IDNA for a Unicode one); None when IDNA refuses or changes it.
+
+    Python's IDNA codec maps before it encodes (``ß`` to ``ss``, full-width letters to ASCII): the result
+    must decode back to ``domain`` itself, up to case, or it names another domain than the one written.
+    """
+    if domain.isascii():
+        return domain
+    try:
+        encoded = domain.encode("idna")
+        back = encoded.decode("idna")
+    except UnicodeError:
+        return None
+    return encoded.decode("ascii") if back.lower() == unicodedata.normalize("NFC", domain).lower() else None
 
 
 def _report_invalid(value: str) -> None:
@@ -209,12 +247,25 @@ class SmtpTransport:
 
     def _send_blocking(self, sender: str, recipients: tuple[str, ...], raw: bytes) -> None:
         s = self._settings
+        unsendable = _unsendable(sender, recipients)
+        if unsendable:
+            raise MailRejected(_REFUSED_HERE, unsendable)
         try:
             with _Watchdog(longest_send(s)) as watchdog, self._connect() as client:
                 watchdog.watch(client)
                 if s.smtp_username:
-                    client.login(s.smtp_username, s.smtp_password.get_secret_value())
-                client.sendmail(sender, list(recipients), raw)
+                    try:
+                        client.login(s.smtp_username, s.smtp_password.get_secret_value())
+                    except ValueError:  # credentials smtplib cannot encode: an operator can fix them, so retry
+                        raise SmtpUnavailable("credentials not sendable") from None
+                try:
+                    client.sendmail(sender, list(recipients), raw)
+                except ValueError as exc:
+                    # smtplib writes commands in ASCII and refuses line breaks in them (UnicodeEncodeError is a
+                    # ValueError): an address, or a message, it cannot send now it never will. Its text quotes
+                    # the address, so only its class is kept.
+                    detail = f"not sent: an address or the message is not plain ASCII SMTP ({type(exc).__name__})"
+                    raise MailRejected(_REFUSED_HERE, detail) from None
         except smtplib.SMTPSenderRefused as exc:
             # Our own From is refused: a configuration matter that an operator can fix, so retry.
             raise SmtpUnavailable(f"sender refused: {exc.smtp_code!r}") from None
@@ -225,6 +276,25 @@ class SmtpTransport:
             raise _classified(exc.smtp_code, _text(exc.smtp_error)) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise SmtpUnavailable(type(exc).__name__) from None
+
+
+def _unsendable(sender: str, recipients: tuple[str, ...]) -> str | None:
+    """Why smtplib cannot send to these addresses as they are (None when it can).
+
+    It writes commands in ASCII (no SMTPUTF8 here), and it rewrites each address with ``parseaddr`` first:
+    ``a@b.com x`` would go to ``a@b.comx``, ``a@b.com`` CR LF ``...`` to ``a@b.com``. Neither may happen to an
+    address of the outbox (one recorded before :func:`valid_address` checked it): such an e-mail is refused.
+    The reason names no address: it is stored and logged.
+    """
+    if not _sendable(sender):
+        return "not sent: the sender address is not plain ASCII SMTP"
+    if not all(_sendable(r) for r in recipients):
+        return "not sent: a recipient address is not plain ASCII SMTP"
+    return None
+
+
+def _sendable(address: str) -> bool:
+    return address.isascii() and smtplib.quoteaddr(address) == f"<{address}>"
 
 
 def longest_send(settings: Settings) -> float:

@@ -22,6 +22,7 @@ from typing import Literal
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.records import EMAIL_CLAIMS, EMAILS, Email, EmailClaim, EmailStatus, email_key
 
@@ -30,6 +31,11 @@ from zoomsymbl_notifier.mail import Envelope, MailKind, MailRejected, SmtpTransp
 log = logging.getLogger("zoomsymbl.notifier.outbox")
 # Claims inserted by deliverers that died before marking the e-mail, skipped before giving up.
 _MAX_ORPHANED_CLAIMS = 20
+# Unexpected errors of the transport (not an outage, not a refusal) an e-mail meets before it is given up,
+# counted in its document under _UNEXPECTED (a field the Email model ignores when read).
+_MAX_UNEXPECTED_ERRORS = 10
+_UNEXPECTED = "unexpected_errors"
+_REASON_MAX = 1000  # of a stored last_error
 Outcome = Literal["sent", "already_sent", "busy", "retry_later", "rejected", "skipped"]
 
 
@@ -132,9 +138,35 @@ class Outbox:
             await self._finish(key, "rejected", last_error=str(exc))
             log.error("e-mail rejected by the smtp server", extra={**_log(key), "error": str(exc)})
             return "rejected"
+        except Exception as exc:  # a bug, or what the transport does not classify: never left ``sending``
+            return await self._failed(key, email, exc)
         await self._finish(key, "sent", sent_at=utcnow())
         log.info("e-mail sent", extra={**_log(key), "message_id": email.message_id})
         return "sent"
+
+    async def _failed(self, key: MailKey, email: Email, exc: Exception) -> Outcome:
+        """Record an unexpected error of the transport as a failed attempt: retried with backoff like an
+        outage, until the e-mail has met ``_MAX_UNEXPECTED_ERRORS`` of them; then it is given up as
+        ``rejected``, with the reason. Outages between them (``SmtpUnavailable``) do not count.
+
+        Left ``sending``, the e-mail would be due again after every lease, first of its round, for ever.
+        """
+        reason = scrub(f"{type(exc).__name__}: {exc}", _REASON_MAX)  # stored and logged: its text may quote a URL
+        doc = await guarded(self._col.find_one(key.query(), {_UNEXPECTED: 1}))
+        errors = int((doc or {}).get(_UNEXPECTED, 0)) + 1
+        if errors >= _MAX_UNEXPECTED_ERRORS:
+            reason = f"gave up after {errors} unexpected errors: {reason}"[:_REASON_MAX]
+            await self._finish(key, "rejected", last_error=reason, **{_UNEXPECTED: errors})
+            log.error("e-mail given up after unexpected errors", extra={**_log(key), "error": reason}, exc_info=exc)
+            return "rejected"
+        wait = self._backoff.after(email.attempts)
+        await self._finish(key, "pending", next_attempt_at=utcnow() + wait, last_error=reason, **{_UNEXPECTED: errors})
+        log.error(
+            "e-mail not sent: unexpected error, will retry",
+            extra={**_log(key), "error": reason, "retry_in": str(wait), "errors": errors},
+            exc_info=exc,
+        )
+        return "retry_later"
 
     async def due(self, limit: int) -> list[MailKey]:
         """E-mails waiting for a (re)try now, oldest first."""

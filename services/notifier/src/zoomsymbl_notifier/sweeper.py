@@ -2,7 +2,8 @@
 
 Each round it (1) asks the provider about every job that has not finished here and has had no news
 for ``sweeper_stale_after_seconds`` and publishes what it learns as ``JobStatusReported(via="sweeper")``
-(the same path a callback takes), and (2) retries e-mails that are due in the outbox.
+(the same path a callback takes), and (2) retries e-mails that are due in the outbox, each on its own: one
+e-mail's trouble never stops the others.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from zoomsymbl_common.errors import ZoomsymblError
+from zoomsymbl_common.errors import InfrastructureUnavailable, ZoomsymblError
 from zoomsymbl_common.events import JobStatusReported, stable_id, utcnow
+from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.service import raise_if_cancelled
 
 from zoomsymbl_notifier.jobs import JobRecord
+from zoomsymbl_notifier.outbox import MailKey
 from zoomsymbl_notifier.pipeline import Pipeline, ran_as
 from zoomsymbl_notifier.statuses import is_terminal
 
@@ -69,10 +72,28 @@ class Sweeper:
             reported += int(await self._poll(job))
         due = await self._pipeline.outbox.due(self._settings.sweeper_batch_size)
         for key in due:
-            await self._pipeline.deliver(key)
+            await self._deliver(key)
         if stale or due:
             log.info("sweep done", extra={"polled": len(stale), "reported": reported, "mails_tried": len(due)})
         return SweepReport(polled=len(stale), reported=reported, mails_tried=len(due))
+
+    async def _deliver(self, key: MailKey) -> None:
+        """Retry one due e-mail; its own trouble is logged and never costs the others of the round.
+
+        An outage of MongoDB (or Kafka) ends the round: every other e-mail would wait for it the same way.
+        """
+        try:
+            await self._pipeline.deliver(key)
+        except InfrastructureUnavailable:
+            raise
+        except ZoomsymblError as exc:
+            log.warning(
+                "due e-mail not retried, will try again", extra={**_mail_ids(key), "error": scrub(str(exc), 500)}
+            )
+        except Exception as exc:
+            # A bug on one e-mail's data: logged loudly, with a scrubbed reason, and the round goes on.
+            reason = scrub(f"{type(exc).__name__}: {exc}", 500)
+            log.exception("due e-mail crashed its retry", extra={**_mail_ids(key), "error": reason})
 
     async def _poll(self, job: JobRecord) -> bool:
         """Ask the provider about ``job``; publish a report when it progressed or has work left here."""
@@ -95,6 +116,10 @@ class Sweeper:
             log.warning("stale job not re-driven, will poll again", extra={"job_id": job.job_id, "error": str(exc)})
             return False
         return True
+
+
+def _mail_ids(key: MailKey) -> dict[str, object]:
+    return {"tenant": key.tenant, "meeting_uuid": key.meeting_uuid, "generation": key.generation, "kind": key.kind}
 
 
 def _report(job: JobRecord, status: str) -> JobStatusReported:
