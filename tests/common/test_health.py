@@ -34,3 +34,18 @@ async def test_a_certificate_for_another_host_is_named_with_openssl_s_reason() -
         "Hostname mismatch, certificate is not valid for 's3.internal'; check ZOOMSYMBL_S3_CA_FILE)"
     )
     assert "credentials" not in str(body)
+
+
+async def test_a_check_that_is_only_reported_leaves_the_service_ready_and_says_degraded() -> None:
+    async def up() -> None:
+        return None
+
+    async def down() -> None:
+        raise MongoUnavailable("connection refused")
+
+    status, body = await readyz("kafka", up, ("mongo", down, False))
+    assert (status, body["status"], body["checks"]["mongo"]) == (200, "degraded", "unavailable: MongoUnavailable")
+    status, body = await readyz("kafka", down, ("mongo", up, False))
+    assert (status, body["status"]) == (503, "not ready"), "a required check still decides"
+    status, body = await readyz("kafka", up, ("mongo", up, False))
+    assert (status, body["status"]) == (200, "ready")

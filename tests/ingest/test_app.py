@@ -129,8 +129,10 @@ async def test_mongodb_down_still_publishes_for_a_tenant_with_oauth(infra: Infra
             await asyncio.sleep(0.2)
         assert status == 200
         ready = await client.get("/readyz")
-        assert ready.status == 503
-        assert (await ready.json())["checks"]["mongo"].startswith("unavailable")
+        # Still ready: out of the Service, every pod would leave Zoom's webhooks to the Ingress's 503.
+        assert ready.status == 200
+        answer = await ready.json()
+        assert answer["status"] == "degraded" and answer["checks"]["mongo"].startswith("unavailable")
     assert [e.meeting_uuid for e in await read_events(infra, expect=1)] == ["no-mongo=="]
 
 

@@ -69,10 +69,11 @@ async def test_the_running_sweeper_completes_a_meeting_whose_callbacks_were_lost
     assert symbl.state.stats()["callbacks"] == {"dropped": 2}
 
 
-async def test_a_symbl_tenant_on_a_host_that_does_not_resolve_keeps_the_notifier_unready(
+async def test_a_symbl_tenant_on_a_host_that_does_not_resolve_is_named_and_the_notifier_stays_ready(
     infra: InfraSettings, smtp: SmtpSink
 ) -> None:
-    """Symbl's API hosts have not resolved since 2026-08: /readyz says so, naming the host, before any meeting."""
+    """Symbl's API hosts have not resolved since 2026-08: /readyz says so, naming the host, before any meeting.
+    The notifier stays ready: its webhooks serve every tenant (unready, AssemblyAI's callbacks got 503s)."""
     settings = make_settings(infra, smtp.port)
     tenant = make_tenant("https://api.symbl.invalid")
     server = TestServer(build_app(settings, Tenants([tenant])), host="127.0.0.1")
@@ -81,7 +82,7 @@ async def test_a_symbl_tenant_on_a_host_that_does_not_resolve_keeps_the_notifier
         async with aiohttp.ClientSession() as session:
             async with session.get(str(server.make_url("/readyz"))) as resp:
                 body = await resp.json()
-        assert resp.status == 503
+        assert resp.status == 200 and body["status"] == "degraded"
         assert "api.symbl.invalid" in body["checks"]["symbl-dns"]
     finally:
         await server.close()

@@ -24,6 +24,7 @@ from zoomsymbl_common.errors import ConfigError, ZoomsymblError
 
 Check = Callable[[], Awaitable[None]]
 READINESS_CHECKS = web.AppKey("readiness_checks", dict[str, Check])
+OPTIONAL_CHECKS = web.AppKey("optional_checks", set[str])
 SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)
 METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 UNKNOWN = "unknown"
@@ -57,6 +58,7 @@ class BuildInfo:
 def add_health_routes(app: web.Application, registry: CollectorRegistry = REGISTRY) -> None:
     """Register the three routes and the shutdown hook that turns readiness off."""
     app[READINESS_CHECKS] = {}
+    app[OPTIONAL_CHECKS] = set()
     app[SHUTTING_DOWN] = asyncio.Event()
     app[METRICS_REGISTRY] = registry
     app.router.add_get("/healthz", _healthz)
@@ -83,9 +85,13 @@ def add_version_route(app: web.Application, service: str) -> None:
     app.router.add_get("/version", version)
 
 
-def add_readiness_check(app: web.Application, name: str, check: Check) -> None:
-    """``/readyz`` succeeds only while ``check()`` returns without raising."""
+def add_readiness_check(app: web.Application, name: str, check: Check, *, required: bool = True) -> None:
+    """``/readyz`` succeeds only while ``check()`` returns without raising; with ``required`` False its failure
+    shows in the answer (``"status": "degraded"``) and the pod stays ready: a service that still does its work
+    without that server (ingest without MongoDB) must not leave the Service without endpoints."""
     app[READINESS_CHECKS][name] = check
+    if not required:
+        app[OPTIONAL_CHECKS].add(name)
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -106,10 +112,10 @@ async def _readyz(request: web.Request) -> web.Response:
             results[name] = f"unavailable: {exc}"
         except (TimeoutError, ZoomsymblError, OSError) as exc:
             results[name] = f"unavailable: {type(exc).__name__}{_tls_hint(name, exc)}"
-    ready = all(value == "ok" for value in results.values())
-    return web.json_response(
-        {"status": "ready" if ready else "not ready", "checks": results}, status=200 if ready else 503
-    )
+    optional = request.app[OPTIONAL_CHECKS]
+    ready = all(value == "ok" for name, value in results.items() if name not in optional)
+    status = "not ready" if not ready else "ready" if all(v == "ok" for v in results.values()) else "degraded"
+    return web.json_response({"status": status, "checks": results}, status=200 if ready else 503)
 
 
 def _tls_hint(check: str, exc: BaseException) -> str:

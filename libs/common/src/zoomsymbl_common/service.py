@@ -22,7 +22,7 @@ import gc
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -183,35 +183,40 @@ def require_tenants(tenants: Tenants) -> Tenants:
     return tenants
 
 
-def tenants_context(tenants: Tenants | None = None, *, symbl_dns: bool = False) -> CleanupContext:
+def tenants_context(
+    tenants: Tenants | None = None, *, symbl_dns: Literal["required", "reported"] | None = None
+) -> CleanupContext:
     """Load the tenants (or take ``tenants``), refusing to start without one.
 
-    With ``symbl_dns``, ``/readyz`` fails naming the host while a Symbl tenant's API host does not
-    resolve (Symbl's hosts have not resolved since 2026-08): said at deployment, before any meeting.
+    With ``symbl_dns``, ``/readyz`` names the host while a Symbl tenant's API host does not resolve
+    (Symbl's hosts have not resolved since 2026-08): said at deployment, before any meeting. ``required``
+    fails readiness (the submitter, which would submit there); ``reported`` only says so (the notifier,
+    whose webhooks serve every tenant, stays ready).
     """
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         app[TENANTS] = require_tenants(tenants if tenants is not None else load_tenants())
         log.info("tenants loaded", extra={"tenants": {t.id: t.provider for t in app[TENANTS].all()}})
-        if symbl_dns:
-            await _check_symbl_hosts(app, app[TENANTS])
+        if symbl_dns is not None:
+            await _check_symbl_hosts(app, app[TENANTS], required=symbl_dns == "required")
         yield
 
     return context
 
 
-async def _check_symbl_hosts(app: web.Application, tenants: Tenants) -> None:
+async def _check_symbl_hosts(app: web.Application, tenants: Tenants, *, required: bool) -> None:
     urls = sorted({t.symbl_api_base for t in tenants.all() if t.provider == "symbl"})
     if not urls:
         return
-    add_readiness_check(app, "symbl-dns", resolvable_check(urls, what="symbl API"))
+    add_readiness_check(app, "symbl-dns", resolvable_check(urls, what="symbl API"), required=required)
     missing = await unresolvable_hosts(urls)
     if missing:
         log.error("symbl api host does not resolve", extra={"hosts": missing})
 
 
-def mongo_context(*, indexes: bool = True) -> CleanupContext:
-    """Open MongoDB (``app[MONGO]``), create the indexes first unless ``indexes`` is False, check it in /readyz.
+def mongo_context(*, indexes: bool = True, required: bool = True) -> CleanupContext:
+    """Open MongoDB (``app[MONGO]``), create the indexes first unless ``indexes`` is False, check it in /readyz
+    (a failure only reported, the pod still ready, unless ``required``).
 
     ``app[ATTEMPTS]`` is the consumers' attempt store on it (:func:`make_consumer`): it deletes the
     counts of done messages behind them, and the rest when this context closes — after the contexts
@@ -226,7 +231,7 @@ def mongo_context(*, indexes: bool = True) -> CleanupContext:
                 await ensure_indexes(mongo)
             app[MONGO] = mongo
             app[ATTEMPTS] = attempts
-            add_readiness_check(app, "mongo", mongo.ping)
+            add_readiness_check(app, "mongo", mongo.ping, required=required)
             yield
         finally:
             await attempts.close()

@@ -42,11 +42,12 @@ def build_app(settings: Settings) -> web.Application:
     """The ingest app; resources open on start-up and close on shutdown."""
     app = create_app(settings, IngestMetrics.create())
     # Without MongoDB ingest still publishes (only deduplication suffers), so a down server must not
-    # keep it from starting: the indexes are created in the background as soon as the server answers.
+    # keep it from starting, nor from being ready (every pod out of the Service: Zoom's webhooks get the
+    # Ingress's 503); /readyz says "degraded". The indexes are created as soon as the server answers.
     app.cleanup_ctx.extend(
         [
             tenants_context(),
-            mongo_context(indexes=False),
+            mongo_context(indexes=False, required=False),
             _mongo_upkeep_ctx,
             _kafka_ctx,
             _intake_ctx,

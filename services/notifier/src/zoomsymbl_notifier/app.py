@@ -65,7 +65,7 @@ def build_app(settings: Settings, tenants: Tenants | None = None) -> web.Applica
     app = new_app(SERVICE, settings.infra, consumes=True, client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     add_webhook_routes(app)
-    app.cleanup_ctx.extend([tenants_context(tenants, symbl_dns=True), mongo_context(), _http, _kafka, _sweeper])
+    app.cleanup_ctx.extend([tenants_context(tenants, symbl_dns="reported"), mongo_context(), _http, _kafka, _sweeper])
     return app
 
 

@@ -53,7 +53,7 @@ def build_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app.cleanup_ctx.extend(
-        [tenants_context(symbl_dns=True), mongo_context(), _storage_ctx, _http_ctx, _kafka_ctx, _reclaim_ctx]
+        [tenants_context(symbl_dns="required"), mongo_context(), _storage_ctx, _http_ctx, _kafka_ctx, _reclaim_ctx]
     )
     return app
 
