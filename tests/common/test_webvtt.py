@@ -6,10 +6,17 @@ import itertools
 from pathlib import Path
 
 import pytest
+from zoomsymbl_common import webvtt
 from zoomsymbl_common.errors import PoisonInputError
-from zoomsymbl_common.webvtt import Cue, attributed, parse
+from zoomsymbl_common.webvtt import MAX_TEXT, Cue, attributed, parse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "zoom"
+HOSTILE_CUE = 400_000
+"""Characters of one hostile cue (captions can hold text a participant typed). The tag patterns before the fix
+rescanned the rest of the cue at every "<" that no ">" closed: 22 s for 40,000 "<", 33 s for 40,000 characters of
+"<v ", and the square of that for this many (about an hour), on the event loop. A test cannot count the regex
+engine's steps and the project times nothing in tests, so the size is the check: read in linear time it is a
+fraction of a second; a quadratic pattern does not pass slowly, it stops the suite at pytest's timeout."""
 
 
 def test_zoom_transcript_speakers_multiline_cues_and_utf8_names() -> None:
@@ -77,10 +84,47 @@ def test_not_webvtt_is_poison(raw: bytes) -> None:
         ("Ratio 3: 1 wins", (None, "Ratio 3: 1 wins")),
         ("no speaker here", (None, "no speaker here")),
         ("A&amp;B Team: go", ("A&B Team", "go")),
+        ("<v.loud Ana>Hi <c.yellow>there</c> <00:00:01.000><b>now</b></v>", ("Ana", "Hi there now")),
+        ("<v\tRoger Bingham>We are in <i>New York</i>", ("Roger Bingham", "We are in New York")),
+        ("<lang en-US>hello</lang> <ruby>漢<rt>kan</rt></ruby>", (None, "hello 漢kan")),
+        ("a < b and x <3 you", (None, "a < b and x <3 you")),
+        ("&lt;b&gt; is how a tag is written", (None, "<b> is how a tag is written")),
     ],
 )
 def test_speaker_attribution(raw: str, expected: tuple[str | None, str]) -> None:
     assert attributed(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["<", "<v ", "<v.", "</", "< ", "<c.x ", "<v Ann"],
+    ids=["lt", "voice", "class", "end", "lt-space", "c", "name"],
+)
+def test_tags_no_gt_closes_are_read_in_linear_time(unit: str) -> None:
+    """See :data:`HOSTILE_CUE`: each of these took quadratic time before the fix; nothing closes, nothing goes."""
+    raw = unit * (HOSTILE_CUE // len(unit))
+    assert attributed(raw) == (None, raw.strip())
+
+
+def test_a_voice_tag_followed_by_a_run_of_spaces_is_read_in_linear_time() -> None:
+    """See :data:`HOSTILE_CUE`: "whitespace, then a name" could be split at every space of the run."""
+    spaces = " " * HOSTILE_CUE
+    assert attributed(f"<v{spaces}") == (None, "<v")
+    assert attributed(f"<v{spaces}x") == (None, f"<v{spaces}x")
+    assert attributed(f"<v{spaces}Ann>hi") == ("Ann", "hi")
+
+
+def test_a_hostile_caption_cue_is_cut_and_the_transcript_goes_on() -> None:
+    """See :data:`HOSTILE_CUE`: one cue of 400,000 characters of unclosed voice tags, in a whole document."""
+    line = ("<v " * (HOSTILE_CUE // 3)).strip()
+    doc = f"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n{line}\n\n00:00:03.000 --> 00:00:04.000\nAnn: still here\n"
+    assert parse(doc.encode()) == (Cue(1.0, 2.0, line[:MAX_TEXT]), Cue(3.0, 4.0, "still here", "Ann"))
+
+
+def test_a_cue_is_read_to_its_bound_only() -> None:
+    # Markup past MAX_RAW_TEXT characters is never read: no pattern scans more of one cue than that.
+    doc = f"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n{'x' * webvtt.MAX_RAW_TEXT}<v Eve>\n"
+    assert parse(doc) == (Cue(1.0, 2.0, "x" * MAX_TEXT),)
 
 
 def _clock(seconds: float) -> str:

@@ -8,6 +8,11 @@ line, a timing line (``00:01:02.500 --> 00:01:05.000``, hours optional, cue sett
 ``NOTE``, ``STYLE`` and ``REGION`` blocks carry no speech and are skipped. Line ends may be LF,
 CRLF or CR; a UTF-8 byte-order mark is ignored. A block that does not parse is skipped rather than
 losing the transcript.
+
+Captions can hold text a participant typed, and :func:`parse` runs on the event loop: every pattern here
+works in time linear in its input. A tag never spans a ``<`` (in WebVTT a ``<`` always opens a tag; a literal
+one is ``&lt;``), so a ``<`` that is never closed costs a scan to the next ``<``, not to the end of the text,
+and a cue's raw text is cut to :data:`MAX_RAW_TEXT` before any pattern sees it.
 """
 
 from __future__ import annotations
@@ -21,10 +26,17 @@ from zoomsymbl_common.errors import PoisonInputError
 MAX_CUES = 500_000
 MAX_TEXT = 5_000
 MAX_SPEAKER = 200
+MAX_RAW_TEXT = 4 * MAX_TEXT
+"""Most characters of a cue's text as written (tags and character references included) that are read: room for
+:data:`MAX_TEXT` characters of text with a tag around every word; what lies past it is never kept anyway."""
 _TIME = r"(?:(\d{1,3}):)?(\d{1,2}):(\d{2})[.,](\d{1,3})"
 _TIMING = re.compile(rf"^\s*{_TIME}\s+-->\s+{_TIME}(?:\s+.*)?$")
-_VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]+)>")
-_TAG = re.compile(r"</?[^>\s]*(?:\s[^>]*)?>")
+# A voice tag, ``<v Name>`` or ``<v.class Name>``: the name is group 1 (stripped by the caller). One way only
+# to split "whitespace, then the name" (a single \s, the rest in the group), and no part may cross a "<":
+# "<v" followed by 400,000 spaces, or by "<v " 100,000 times, is read in linear time.
+_VOICE = re.compile(r"<v(?:\.[^\s<>]*)?(\s[^<>]+)>")
+# Any other tag (``<b>``, ``</c>``, ``<c.yellow>``, ``<lang en>``, ``<00:01.000>``), never across a "<".
+_TAG = re.compile(r"</?[^<>\s]*(?:\s[^<>]*)?>")
 # "Name: text": a name of up to MAX_SPEAKER characters before the first ": ". A clock time ("at 10:30 we")
 # or a URL ("https://…") is not a name, so the prefix must not end in a digit or contain "//".
 _PREFIX = re.compile(rf"^(?P<name>[^:\n]{{1,{MAX_SPEAKER}}}?):\s+(?P<text>.*)$", re.DOTALL)
@@ -79,7 +91,7 @@ def parse_block(block: str) -> Cue | None:
     if timing is None:
         return None
     start, end = _seconds(*timing.groups()[:4]), _seconds(*timing.groups()[4:])
-    speaker, words = attributed(" ".join(line.strip() for line in lines[index + 1 :]))
+    speaker, words = attributed(" ".join(line.strip() for line in lines[index + 1 :])[:MAX_RAW_TEXT])
     if not words:
         return None
     return Cue(start=start, end=max(start, end), text=words[:MAX_TEXT], speaker=speaker)

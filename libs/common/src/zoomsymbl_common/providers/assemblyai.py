@@ -27,6 +27,7 @@ from zoomsymbl_common.providers.base import (
     SubmitRequest,
     SubmittedJob,
     TranscriptMessage,
+    encodable,
 )
 from zoomsymbl_common.providers.http import close_stream, read_json, transport_errors
 from zoomsymbl_common.providers.symbl_insights import MAX_MESSAGES, bound_transcript, finite_number
@@ -145,7 +146,9 @@ def parse_topics(raw: object) -> tuple[InsightItem, ...]:
         return ()
     scored = ((str(label), finite_number(score)) for label, score in summary.items())
     ranked = sorted(((label, score) for label, score in scored if score is not None), key=lambda item: -item[1])
-    return tuple(InsightItem(text=label.split(">")[-1][:MAX_TEXT], score=score) for label, score in ranked[:MAX_ITEMS])
+    return tuple(
+        InsightItem(text=encodable(label.split(">")[-1][:MAX_TEXT]), score=score) for label, score in ranked[:MAX_ITEMS]
+    )
 
 
 class AssemblyAIProvider:
@@ -185,6 +188,11 @@ class AssemblyAIProvider:
         transcript_id = data.get("id")
         if not isinstance(transcript_id, str) or not transcript_id:
             raise PoisonInputError("assemblyai accepted the transcript but answered without an id", stage="submit")
+        if encodable(transcript_id) != transcript_id:
+            # A lone surrogate (valid JSON, no UTF-8 holds it) cannot be stored, and a replaced id names no job.
+            raise PoisonInputError(
+                "assemblyai accepted the transcript but answered an id no UTF-8 holds", stage="submit"
+            )
         return SubmittedJob(job_id=transcript_id, conversation_id=transcript_id)
 
     async def job_status(self, job_id: str) -> JobState:

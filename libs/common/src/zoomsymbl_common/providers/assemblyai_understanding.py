@@ -4,15 +4,16 @@ Documented at https://www.assemblyai.com/docs/speech-understanding/migration-gui
 summary moved from the top-level ``summary`` to ``speech_understanding.response.summarization.summary``:
 a list of topics, each with ``headline``, ``text``, ``start`` and ``end`` in milliseconds) and announced
 at https://www.assemblyai.com/blog/summarization-action-items-update (2026-08-11: action items with
-timestamps and a quote). Every field is provider input: read defensively, bounded, a malformed entry is
-skipped; a section whose ``status`` is not ``completed`` is reported as unavailable with that status.
+timestamps and a quote). Every field is provider input: read defensively, bounded, lone surrogates replaced
+(:func:`~zoomsymbl_common.providers.base.encodable`), a malformed entry is skipped; a section whose ``status``
+is not ``completed`` is reported as unavailable with that status.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from zoomsymbl_common.providers.base import InsightItem, SummaryTopic, finite_number
+from zoomsymbl_common.providers.base import InsightItem, SummaryTopic, encodable, finite_number
 
 MAX_ITEMS = 200
 MAX_TEXT = 2_000
@@ -25,7 +26,7 @@ def _ms(value: object) -> float | None:
 
 
 def _text(value: object, limit: int = MAX_TEXT) -> str:
-    return value.strip()[:limit] if isinstance(value, str) else ""
+    return encodable(value.strip()[:limit]) if isinstance(value, str) else ""
 
 
 def _section(response: object, name: str) -> tuple[dict[str, Any] | None, str | None]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, overload
 
 from pydantic import SecretStr
 
@@ -36,6 +37,7 @@ each of their characters took 4 bytes), since text that resists compression is w
 MAX_NAME = 200
 """Most characters of a speaker's name."""
 _ROW_BYTES = 64
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class JobState:
 
     def __post_init__(self) -> None:
         if self.reason is not None:
-            object.__setattr__(self, "reason", scrub(self.reason, 1000))
+            object.__setattr__(self, "reason", encodable(scrub(self.reason, 1000)))
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,26 @@ class SpeechProvider(Protocol):
         ...
 
 
+@overload
+def encodable(text: str) -> str: ...
+
+
+@overload
+def encodable(text: None) -> None: ...
+
+
+def encodable(text: str | None) -> str | None:
+    """``text`` with every lone UTF-16 surrogate (U+D800–U+DFFF) replaced by U+FFFD, the replacement character.
+
+    Python's JSON parser accepts an escaped lone surrogate (``"a\\ud800b"``) and hands it on as a code point no
+    UTF-8 holds: stored as it came, it made BSON (and any UTF-8 encoder) raise, every retry of the store ran the
+    insights engine again, and the meeting failed instead of getting its report. Every text a provider's answer
+    yields passes here once, in the parser that reads it (transcripts in :func:`bound_transcript`). A text
+    without one is returned as it is.
+    """
+    return _SURROGATE.sub("\ufffd", text) if text else text
+
+
 def finite_number(value: object) -> float | None:
     """A finite float of a JSON number (JSON's ints are unbounded, and Python's parser accepts NaN/Infinity)."""
     if not isinstance(value, int | float) or isinstance(value, bool):
@@ -202,7 +224,8 @@ def _bytes(text: str | None) -> int:
 
 def bound_transcript(messages: Iterable[TranscriptMessage]) -> tuple[TranscriptMessage, ...]:
     """The first ``messages`` within :data:`MAX_MESSAGES` and :data:`MAX_TRANSCRIPT_BYTES`, speaker names cut
-    to :data:`MAX_NAME`; the message that crosses the byte budget keeps the text that fits, and the rest go.
+    to :data:`MAX_NAME`, lone surrogates replaced (:func:`encodable`); the message that crosses the byte budget
+    keeps the text that fits, and the rest go.
 
     Every transcript path (Symbl, AssemblyAI, the self-hosted transcriber, Zoom's transcript) ends here, so a
     hostile or merely enormous transcript is bounded the same way whatever its source.
@@ -213,12 +236,12 @@ def bound_transcript(messages: Iterable[TranscriptMessage]) -> tuple[TranscriptM
         if len(kept) == MAX_MESSAGES or left <= 0:
             log.warning("transcript cut to its bounds", extra={"messages_kept": len(kept)})
             break
-        speaker = message.speaker[:MAX_NAME]
-        left -= _ROW_BYTES + _bytes(speaker) + _bytes(message.email)
-        text = message.text
+        speaker, email = encodable(message.speaker[:MAX_NAME]), encodable(message.email)
+        left -= _ROW_BYTES + _bytes(speaker) + _bytes(email)
+        text = encodable(message.text)
         if _bytes(text) > left:
             text = text.encode("utf-8", errors="replace")[: max(left, 0)].decode("utf-8", errors="ignore")
         left -= _bytes(text)
-        changed = speaker != message.speaker or text != message.text
-        kept.append(dataclasses.replace(message, speaker=speaker, text=text) if changed else message)
+        changed = speaker != message.speaker or text != message.text or email != message.email
+        kept.append(dataclasses.replace(message, speaker=speaker, text=text, email=email) if changed else message)
     return tuple(kept)

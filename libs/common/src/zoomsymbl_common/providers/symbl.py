@@ -45,6 +45,7 @@ from zoomsymbl_common.providers.base import (
     ProviderLimits,
     SubmitRequest,
     SubmittedJob,
+    encodable,
 )
 from zoomsymbl_common.providers.http import close_stream, read_json, transport_errors
 from zoomsymbl_common.providers.symbl_insights import parse_items, parse_messages, parse_summary
@@ -181,6 +182,9 @@ class SymblProvider:
         if not isinstance(job_id, str) or not isinstance(conversation_id, str) or not job_id or not conversation_id:
             # Resubmitting could start a second job; better to fail this meeting loudly.
             raise PoisonInputError("symbl accepted the audio but answered without jobId/conversationId", stage="submit")
+        if encodable(job_id + conversation_id) != job_id + conversation_id:
+            # A lone surrogate (valid JSON, no UTF-8 holds it) cannot be stored, and a replaced id names no job.
+            raise PoisonInputError("symbl accepted the audio but answered an id no UTF-8 holds", stage="submit")
         return SubmittedJob(job_id=job_id, conversation_id=conversation_id)
 
     async def job_status(self, job_id: str) -> JobState:

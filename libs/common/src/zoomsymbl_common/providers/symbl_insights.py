@@ -3,9 +3,11 @@
 Symbl's answers vary between API versions (``timeOffset``/``duration`` in seconds on newer
 messages, only ISO ``startTime``/``endTime`` on older ones; ``from.userId`` holding the e-mail), so
 every field is read defensively and a malformed entry is skipped rather than failing the meeting.
-Every answer is also bounded (it is stored and e-mailed): items as AssemblyAI's Speech Understanding
-readers bound them, the transcript by :func:`~zoomsymbl_common.providers.base.bound_transcript`, which every
-transcript path shares (it lives in :mod:`~zoomsymbl_common.providers.base`; the names stay importable here).
+Every text has its lone surrogates replaced (:func:`~zoomsymbl_common.providers.base.encodable`: they are
+valid JSON, not UTF-8). Every answer is also bounded (it is stored and e-mailed): items as AssemblyAI's
+Speech Understanding readers bound them, the transcript by
+:func:`~zoomsymbl_common.providers.base.bound_transcript`, which every transcript path shares (it lives in
+:mod:`~zoomsymbl_common.providers.base`; the names stay importable here).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from zoomsymbl_common.providers.base import (
     InsightItem,
     TranscriptMessage,
     bound_transcript,
+    encodable,
     finite_number,
 )
 
@@ -104,9 +107,9 @@ def parse_items(raw: object) -> tuple[InsightItem, ...]:
         due = entry.get("dueBy")
         items.append(
             InsightItem(
-                text=entry["text"][:MAX_TEXT],
-                assignee=str(name)[:MAX_NAME] if name else None,
-                due=due[:64] if isinstance(due, str) and due else None,
+                text=encodable(entry["text"][:MAX_TEXT]),
+                assignee=encodable(str(name)[:MAX_NAME]) if name else None,
+                due=encodable(due[:64]) if isinstance(due, str) and due else None,
                 score=finite_number(entry.get("score")),
             )
         )
@@ -116,11 +119,11 @@ def parse_items(raw: object) -> tuple[InsightItem, ...]:
 def parse_summary(raw: object) -> tuple[str, ...]:
     """``GET /v1/conversations/{id}/summary`` → summary lines."""
     if isinstance(raw, str):
-        return (raw[:MAX_SUMMARY_TEXT],) if raw.strip() else ()
+        return (encodable(raw[:MAX_SUMMARY_TEXT]),) if raw.strip() else ()
     if not isinstance(raw, list):
         return ()
     lines = (e["text"] for e in raw if isinstance(e, dict) and isinstance(e.get("text"), str) and e["text"])
-    return tuple(line[:MAX_TEXT] for line in islice(lines, MAX_ITEMS))
+    return tuple(encodable(line[:MAX_TEXT]) for line in islice(lines, MAX_ITEMS))
 
 
 __all__ = [
