@@ -112,6 +112,17 @@ def test_helm_lint_strict_passes(values: str) -> None:
         ({"transcriber.model.claim": "models"}, "additional properties 'claim' not allowed"),
         ({"transcriber.resources.limits.nvidia\\.com/gpu": "1"}, None),
         ({"submitter.settings.whisper_max_in_flight": "0"}, "/submitter/settings/whisper_max_in_flight"),
+        # Values the services refuse at start-up (a crash-looping pod) are refused by the chart instead.
+        ({"web.publicUrl": "https://u:p@links.example.com"}, "/web/publicUrl"),
+        ({"web.publicUrl": "https://links.example.com/?a=1"}, "/web/publicUrl"),
+        ({"web.publicUrl": "https://links.example.com/pages"}, None),
+        ({"submitter.settings.public_s3_endpoint": "s3.example.com"}, "/submitter/settings/public_s3_endpoint"),
+        ({"submitter.settings.public_s3_endpoint": "https://s3.example.com"}, None),
+        # The hardening is not a default to turn off.
+        ({"containerSecurityContext.privileged": "true"}, "/containerSecurityContext/privileged"),
+        ({"containerSecurityContext.runAsNonRoot": "false"}, "/containerSecurityContext/runAsNonRoot"),
+        ({"containerSecurityContext.capabilities.add[0]": "SYS_ADMIN"}, "/containerSecurityContext/capabilities/add"),
+        ({"containerSecurityContext.readOnlyRootFilesystem": "false"}, "readOnlyRootFilesystem"),
     ],
 )
 def test_schema_rejects_wrong_types_and_unknown_keys(sets: dict[str, str], complaint: str | None) -> None:
@@ -302,16 +313,30 @@ def test_existing_secret_replaces_the_chart_secret(production_every_service: Ren
         if isinstance(ref, dict) and "secretKeyRef" in ref
     }
     assert names == {"zoomsymbl-credentials"}
-    for service in SERVICES:
+    for service in SERVICES:  # the example holds one tenants file per service: no pod gets every tenant secret
         volumes = production.one("Deployment", service)["spec"]["template"]["spec"]["volumes"]
         assert {
             "name": "tenants",
             "secret": {
                 "secretName": "zoomsymbl-credentials",
                 "defaultMode": 0o440,
-                "items": [{"key": "tenants.json", "path": "tenants.json"}],
+                "items": [{"key": f"tenants-{service}.json", "path": "tenants.json"}],
             },
         } in volumes
+
+
+def test_ingest_the_pod_facing_the_internet_holds_no_s3_keys(every_service: Rendered) -> None:
+    for service in SERVICES:
+        env = every_service.container_env(service)
+        held = {"ZOOMSYMBL_S3_ACCESS_KEY", "ZOOMSYMBL_S3_SECRET_KEY"} & set(env)
+        assert held == (set() if service == "ingest" else {"ZOOMSYMBL_S3_ACCESS_KEY", "ZOOMSYMBL_S3_SECRET_KEY"})
+        assert "ZOOMSYMBL_MONGO_URI" in env
+
+
+def test_the_chart_made_secret_outlives_an_uninstall(defaults: Rendered) -> None:
+    """Its generated page key signs every link already e-mailed: a reinstall must find it again."""
+    (secret,) = defaults.of_kind("Secret")
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
 
 def test_generated_callback_secret_is_long_enough_for_the_submitter(defaults: Rendered) -> None:
@@ -557,6 +582,22 @@ def test_the_denied_ranges_give_way_to_a_stricter_egress_allow_list() -> None:
     strict = render(sets={"networkPolicy.enabled": "true", "networkPolicy.egress.restrict": "true"})
     assert _denied_egress(strict) == []
     assert _denied_egress(render(sets={"networkPolicy.deniedEgress.enabled": "false"})) == []
+
+
+def test_the_production_examples_internet_egress_excludes_the_metadata_service(
+    production_every_service: Rendered,
+) -> None:
+    """Its allow-list replaces the denied-ranges policy: every rule open to the internet must deny link-local
+    (169.254.169.254 answers on port 80 in most clouds, but some serve 443) and CGNAT addresses itself."""
+    opened = [
+        block["ipBlock"]
+        for policy in production_every_service.of_kind("NetworkPolicy")
+        for rule in policy["spec"].get("egress", [])
+        for block in rule.get("to", [])
+        if block.get("ipBlock", {}).get("cidr") == "0.0.0.0/0"
+    ]
+    assert opened, "the example opens the internet to some services"
+    assert all({"169.254.0.0/16", "100.64.0.0/10"} <= set(b.get("except", [])) for b in opened)
 
 
 def test_network_policies_admit_webhooks_only_to_the_webhook_services(production_every_service: Rendered) -> None:

@@ -91,12 +91,18 @@ def read_vars(cls: type[BaseSettings]) -> dict[str, bool]:
     return names
 
 
+_S3_KEYS = frozenset({"ZOOMSYMBL_S3_ACCESS_KEY", "ZOOMSYMBL_S3_SECRET_KEY"})
+
+
 def service_vars(service: str) -> dict[str, bool]:
     """Everything ``service`` reads from its environment (env var → secret?)."""
     names = read_vars(settings_class(service)) | read_vars(InfraSettings)
     if service not in KAFKA_SERVICES:
         # Kafka's connection security is set only where Kafka is used (the web service gets no credentials).
         names = {name: secret for name, secret in names.items() if not name.startswith(_KAFKA_SECURITY)}
+    if service == "ingest":
+        # Ingest never touches S3 (the one pod facing the internet): its keys stay out of it.
+        names = {name: secret for name, secret in names.items() if name not in _S3_KEYS}
     names["ZOOMSYMBL_TENANTS_FILE"] = False
     return names | dict.fromkeys(OTEL_VARS, False)
 

@@ -112,11 +112,15 @@ An environment value as a string. Helm reads every YAML number as float64, which
 
 {{/*
 Env vars read from the Secret, per component: (list ENV_NAME secret-key) pairs.
-Infra credentials for every service; the callback key for submitter and notifier; SMTP for the notifier;
+MongoDB for every service; S3 for every service but ingest (it never reads or writes an object, and it is
+the one that faces the internet); the callback key for submitter and notifier; SMTP for the notifier;
 the meeting-page key for the notifier (signs the links) and the web service (checks them).
 */}}
 {{- define "zoomsymbl.secretEnv" -}}
-{{- $pairs := list (list "ZOOMSYMBL_MONGO_URI" "mongo-uri") (list "ZOOMSYMBL_S3_ACCESS_KEY" "s3-access-key") (list "ZOOMSYMBL_S3_SECRET_KEY" "s3-secret-key") -}}
+{{- $pairs := list (list "ZOOMSYMBL_MONGO_URI" "mongo-uri") -}}
+{{- if ne .component "ingest" }}
+{{- $pairs = concat $pairs (list (list "ZOOMSYMBL_S3_ACCESS_KEY" "s3-access-key") (list "ZOOMSYMBL_S3_SECRET_KEY" "s3-secret-key")) -}}
+{{- end }}
 {{- if has .component (list "submitter" "notifier") }}
 {{- $pairs = append $pairs (list (printf "%sCALLBACK_SECRET" (include "zoomsymbl.envPrefix" .component)) "callback-secret") -}}
 {{- end }}
