@@ -470,6 +470,23 @@ def test_mixer_scratch_volume_is_sized_and_is_where_the_mixer_writes(defaults: R
     assert (claim["storageClassName"], claim["resources"]["requests"]["storage"]) == ("fast-ssd", "50Gi")
 
 
+def test_a_scratch_on_the_nodes_disk_is_reserved_there(every_service: Rendered, production: Rendered) -> None:
+    """An emptyDir's sizeLimit only evicts its own pod once full: requested as ephemeral storage, the scheduler
+    keeps that much of the node's disk for it, so a long meeting cannot push the node into DiskPressure."""
+    for service, size in (("mixer", "20Gi"), ("submitter", "10Gi"), ("transcriber", "10Gi")):
+        (container,) = every_service.one("Deployment", service)["spec"]["template"]["spec"]["containers"]
+        assert container["resources"]["requests"]["ephemeral-storage"] == size, service
+        assert container["resources"]["requests"]["memory"], "the other requests are kept"
+    for service in ("ingest", "notifier", "web"):
+        (container,) = every_service.one("Deployment", service)["spec"]["template"]["spec"]["containers"]
+        assert "ephemeral-storage" not in container["resources"].get("requests", {})
+    (on_a_claim,) = production.one("Deployment", "mixer")["spec"]["template"]["spec"]["containers"]
+    assert "ephemeral-storage" not in on_a_claim["resources"]["requests"], "a PVC is not the node's disk"
+    own = render(sets={"mixer.resources.requests.ephemeral-storage": "5Gi"})
+    (container,) = own.one("Deployment", "mixer")["spec"]["template"]["spec"]["containers"]
+    assert container["resources"]["requests"]["ephemeral-storage"] == "5Gi"
+
+
 def test_smtp_ca_bundle_is_mounted_where_the_notifier_reads_it(defaults: Rendered) -> None:
     assert defaults.container_env("notifier")["ZOOMSYMBL_NOTIFIER_SMTP_CA_FILE"] == ""
     rendered = render(sets={"notifier.smtpCa.secretName": "corp-ca", "notifier.smtpCa.key": "bundle.pem"})

@@ -96,7 +96,7 @@ spec:
                 command: ["sleep", {{ $svc.preStopSleepSeconds | quote }}]
           {{- end }}
           resources:
-            {{- toYaml $svc.resources | nindent 12 }}
+            {{- toYaml (include "zoomsymbl.resources" . | fromYaml) | nindent 12 }}
           securityContext:
             {{- toYaml $root.Values.containerSecurityContext | nindent 12 }}
           volumeMounts:
@@ -189,6 +189,22 @@ spec:
             matchLabels:
               {{- include "zoomsymbl.componentSelectorLabels" . | nindent 14 }}
         {{- end }}
+{{- end }}
+
+{{/* The container's resources; a scratch emptyDir's size is also requested as ephemeral storage (unless set), so
+the scheduler reserves the node's disk for it instead of letting a long meeting push the node into DiskPressure
+and get pods of other services evicted. */}}
+{{- define "zoomsymbl.resources" -}}
+{{- $svc := index .root.Values .component -}}
+{{- $resources := deepCopy (default dict $svc.resources) -}}
+{{- if and (include "zoomsymbl.scratchSetting" .component) (not $svc.scratch.storageClassName) -}}
+{{- $requests := default dict $resources.requests -}}
+{{- if not (hasKey $requests "ephemeral-storage") -}}
+{{- $_ := set $requests "ephemeral-storage" $svc.scratch.size -}}
+{{- end -}}
+{{- $_ := set $resources "requests" $requests -}}
+{{- end -}}
+{{- toYaml $resources -}}
 {{- end }}
 
 {{/* A scratch volume (mixer, submitter, transcriber): an emptyDir with a size limit, or a generic ephemeral PVC. */}}
