@@ -179,6 +179,16 @@ def test_a_host_outside_the_tenants_recipient_domains_gets_nothing() -> None:
     assert lookalike.to == ("archive@example.com",)
 
 
+@pytest.mark.parametrize("listed", ["exämple.de", "xn--exmple-cua.de", "@EXÄMPLE.de"])
+def test_an_internationalised_host_domain_matches_its_listing_in_either_form(listed: str) -> None:
+    """The host's address arrives IDNA-encoded (valid_address); the tenant may list its domain in Unicode."""
+    tenant = TenantConfig(id="acme", zoom_webhook_secret=SecretStr("whsec-acme"), recipient_domains=(listed,))
+    inside = envelope_for("bot@zoomsymbl.test", MeetingFacts(host_email="host@exämple.de"), tenant)
+    assert inside.to == ("host@xn--exmple-cua.de",)
+    outside = envelope_for("bot@zoomsymbl.test", MeetingFacts(host_email="host@example.de"), tenant)
+    assert outside.to == ()
+
+
 def test_envelope_sender_drops_the_display_name() -> None:
     assert ENVELOPE.envelope_sender == "bot@zoomsymbl.test"
     assert mail_domain("Zoomsymbl <bot@zoomsymbl.test>") == "zoomsymbl.test"

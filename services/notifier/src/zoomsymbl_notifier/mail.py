@@ -155,11 +155,13 @@ class Envelope:
 
 
 def host_allowed(address: str, domains: tuple[str, ...]) -> bool:
-    """``address`` is in one of the tenant's ``recipient_domains`` (or the tenant allows any)."""
+    """``address`` (as :func:`valid_address` gives it: an IDNA domain) is in one of the tenant's
+    ``recipient_domains``, written in Unicode or IDNA (or the tenant allows any)."""
     if not domains:
         return True
     domain = address.rpartition("@")[2].casefold()
-    return any(domain == d.casefold().lstrip("@") for d in domains)
+    allowed = {(_ascii_domain(d.strip().lstrip("@")) or "").casefold() for d in domains}
+    return domain in allowed - {""}
 
 
 def envelope_for(mail_from: str, facts: MeetingFacts, tenant: TenantConfig) -> Envelope:
