@@ -25,27 +25,18 @@ from zoomsymbl_common.providers.symbl_insights import (
     parse_summary,
 )
 
+from tests.support.http_servers import Handler, Servers
+
 NESTED = "[" * 100_000 + "]" * 100_000
 MONGO_DOCUMENT_LIMIT = 16 * 1024 * 1024
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[TestServer]]]:
     """Starts a server answering every GET with ``handler``."""
-    servers: list[TestServer] = []
-
-    async def start(handler: Handler) -> TestServer:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handler)
-        server = TestServer(app)
-        await server.start_server()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        await server.close()
+    servers = Servers()
+    yield servers.start
+    await servers.close()
 
 
 def streamed(status: int, size: int) -> Handler:

@@ -28,6 +28,7 @@ from zoomsymbl_common.providers.base import Insights, JobState, SubmittedJob, Tr
 from zoomsymbl_common.providers.symbl import SymblProvider
 from zoomsymbl_common.providers.symbl_insights import parse_items, parse_messages, parse_summary
 
+from tests.support.http_servers import Servers
 from tests.support.providers import submit_request
 
 LONE = "\ud800"
@@ -165,7 +166,7 @@ def test_a_job_s_failure_reason_is_replaced_too() -> None:
 @pytest.fixture
 async def serve() -> AsyncIterator[Callable[[Routes], Awaitable[TestServer]]]:
     """Starts a server answering each path of ``routes`` with its JSON (sent as text, as a provider would)."""
-    servers: list[TestServer] = []
+    servers = Servers()
 
     async def start(routes: Routes) -> TestServer:
         async def handler(request: web.Request) -> web.Response:
@@ -173,16 +174,10 @@ async def serve() -> AsyncIterator[Callable[[Routes], Awaitable[TestServer]]]:
                 return web.json_response({"error": "not found"}, status=404)
             return web.Response(text=json.dumps(routes[request.path]), content_type="application/json")
 
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handler)
-        server = TestServer(app)
-        await server.start_server()
-        servers.append(server)
-        return server
+        return await servers.start(handler)
 
     yield start
-    for server in servers:
-        await server.close()
+    await servers.close()
 
 
 async def test_assemblyai_insights_over_http_are_stored(

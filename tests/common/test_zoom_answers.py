@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from pydantic import SecretStr
 from zoomsymbl_common.errors import RetryableError
-from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_common.zoom import MAX_ZOOM_ANSWER_BYTES, ZoomApiError, ZoomClient
+
+from tests.support.zoom_api import tenant_of
 
 NESTED = "[" * 100_000 + "]" * 100_000
 
@@ -45,15 +45,7 @@ async def zoom() -> AsyncIterator[tuple[Answers, ZoomClient]]:
     app.router.add_post("/oauth/token", answers.token)
     app.router.add_get("/v2/{tail:.*}", answers.api)
     async with TestServer(app) as server:
-        tenant = TenantConfig(
-            id="acme",
-            zoom_webhook_secret=SecretStr("secret"),
-            zoom_account_id="account",
-            zoom_client_id="client",
-            zoom_client_secret=SecretStr("client-secret"),
-            zoom_api_base=str(server.make_url("/v2")),
-            zoom_oauth_url=str(server.make_url("/oauth/token")),
-        )
+        tenant = tenant_of(server)
         async with ZoomClient(tenant) as client:
             yield answers, client
 

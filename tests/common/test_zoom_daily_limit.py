@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from pydantic import SecretStr
 from zoomsymbl_common.clock import FakeClock
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.tenants import TenantConfig
@@ -28,6 +27,9 @@ from zoomsymbl_common.zoom import (
     retry_after_seconds,
 )
 from zoomsymbl_common.zoom_quota import ZoomQuota
+
+from tests.common.test_zoom_quota import Sleeper
+from tests.support.zoom_api import tenant_of
 
 # 20:00 UTC: Zoom's daily reset is 4 hours away, the latest reset believed 4 hours and 5 minutes away.
 EVENING = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
@@ -75,15 +77,7 @@ async def zoom() -> AsyncIterator[tuple[DailyLimited, TenantConfig]]:
     app.router.add_post("/oauth/token", answers.token)
     app.router.add_get("/v2/{tail:.*}", answers.api)
     async with TestServer(app) as server:
-        tenant = TenantConfig(
-            id="acme",
-            zoom_webhook_secret=SecretStr("secret"),
-            zoom_account_id="account",
-            zoom_client_id="client",
-            zoom_client_secret=SecretStr("client-secret"),
-            zoom_api_base=str(server.make_url("/v2")),
-            zoom_oauth_url=str(server.make_url("/oauth/token")),
-        )
+        tenant = tenant_of(server)
         yield answers, tenant
 
 
@@ -181,18 +175,6 @@ async def test_fewer_daily_waits_may_be_asked_for() -> None:
     with pytest.raises(DailyLimitError, match="after 1 waits"):
         await call_with_retries(always_spent, sleep=sleeps, max_daily_waits=1)
     assert sleeps.waits == [600.0]
-
-
-class Sleeper:
-    """A fake sleep that moves ``clock`` (the quota's waits are checked by the time they cover)."""
-
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.clock.advance(seconds)
 
 
 @pytest.mark.integration

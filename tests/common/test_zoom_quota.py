@@ -50,6 +50,8 @@ def test_bulk_callers_leave_a_quarter_of_every_allowance_to_priority_callers() -
 
 
 class Sleeper:
+    """A fake sleep that moves ``clock`` (the quota's waits are checked by the time they cover)."""
+
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.waits: list[float] = []
