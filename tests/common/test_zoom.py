@@ -10,6 +10,7 @@ from pydantic import SecretStr
 from zoomsymbl_common.errors import RateLimitedError, RetryableError
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.kafka import RetryPolicy
+from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_common.zoom import (
     DAILY_LIMIT_FALLBACK_WAIT,
     DailyLimitError,
@@ -67,6 +68,23 @@ async def sandbox() -> AsyncIterator[ZoomSandbox]:
 )
 def test_encode_meeting_uuid_follows_zooms_double_encoding_rule(uuid: str, encoded: str) -> None:
     assert encode_meeting_uuid(uuid) == encoded
+
+
+@pytest.mark.parametrize("value", [".", ".."])
+async def test_an_id_of_dots_never_becomes_a_path_to_another_endpoint(value: str) -> None:
+    """Percent-encoding leaves dots alone: ``/users/../recordings`` would ask another endpoint, with the token."""
+    with pytest.raises(ZoomApiError, match="is not a Zoom id"):
+        encode_meeting_uuid(value)
+    tenant = TenantConfig(
+        id="acme", zoom_webhook_secret=SecretStr("s"), zoom_account_id="a", zoom_client_id="c",
+        zoom_client_secret=SecretStr("x"), zoom_api_base="https://127.0.0.1:9/v2",
+    )  # fmt: skip  # nothing listens there: a request would fail otherwise, not with ZoomApiError
+    async with ZoomClient(tenant) as client:
+        with pytest.raises(ZoomApiError, match="user id"):
+            await client.list_recordings(date(2026, 12, 1), date(2026, 12, 5), user=value)
+        with pytest.raises(ZoomApiError, match="meeting uuid"):
+            await client.get_meeting_recordings(value)
+    assert encode_meeting_uuid("...") == "..."  # three dots is a name, not a step up
 
 
 @pytest.mark.parametrize("uuid", ODD_UUIDS)

@@ -88,8 +88,17 @@ class DailyLimitError(RateLimitedError):
 
 def encode_meeting_uuid(uuid: str) -> str:
     """``uuid`` as one URL path segment; Zoom wants it encoded twice when it starts with ``/`` or has ``//``."""
-    once = quote(uuid, safe="")
+    once = path_segment(uuid, "meeting uuid")
     return quote(once, safe="") if uuid.startswith("/") or "//" in uuid else once
+
+
+def path_segment(value: str, what: str) -> str:
+    """``value`` (an id from Zoom or an event) as one URL path segment; ``.`` and ``..`` are refused
+    (:class:`ZoomApiError`, a 400 of our own): percent-encoding leaves dots alone, and ``/users/../recordings``
+    would ask another endpoint of the same API, with the account's token, than the one meant."""
+    if value in (".", ".."):
+        raise ZoomApiError(400, what, f"{value!r} is not a Zoom id")
+    return quote(value, safe="")
 
 
 @dataclass(frozen=True)
@@ -198,7 +207,7 @@ class ZoomClient:
     ) -> RecordingPage:
         """One page of the recordings of ``user`` between two dates (Zoom allows at most one month)."""
         params = {"from": from_.isoformat(), "to": to.isoformat(), "page_size": str(page_size)}
-        path = f"/users/{quote(user, safe='')}/recordings"
+        path = f"/users/{path_segment(user, 'user id')}/recordings"
         items, token = await self._page(path, params, "meetings", page_token, what="list recordings")
         return RecordingPage(meetings=items, next_page_token=token)
 
@@ -262,7 +271,7 @@ class ZoomClient:
 
     async def user_email(self, user_id: str) -> str:
         """The e-mail of a Zoom user (``GET /users/{userId}``, scope ``user:read:user:admin``); empty if none."""
-        data = await self.get_json(f"/users/{quote(user_id, safe='')}", {}, what="get user")
+        data = await self.get_json(f"/users/{path_segment(user_id, 'user id')}", {}, what="get user")
         email = data.get("email")
         return email.strip()[:320] if isinstance(email, str) and "@" in email else ""
 
