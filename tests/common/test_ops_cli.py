@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaTimeoutError
+from pymongo import MongoClient
 from zoomsymbl_common.events import RecordingCompleted, stable_id
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.ops import cli
@@ -171,7 +172,7 @@ async def test_a_bad_setting_is_exit_2_naming_the_variable() -> None:
 NOT_WITH_GROUP = (["--dry-run"], ["--tenant", "acme"], ["--meeting", "m1"], ["--until", "2026-06-02"], ["--force"])
 
 
-@pytest.mark.parametrize("option", [*NOT_WITH_GROUP, ["--force", "--yes"]])
+@pytest.mark.parametrize("option", [*NOT_WITH_GROUP, ["--force", "--yes"], ["--resume", "3f9c2a7d1b6e4c08"]])
 def test_group_refuses_an_option_it_would_ignore_as_a_usage_error(
     option: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -261,6 +262,67 @@ def test_a_replay_stopped_by_kafka_reports_its_counts_so_far(
     document = json.loads(captured.out)
     assert (document["matched"], document["published"]) == (2, 1)
     assert (document["error"]["kind"], document["error"]["server"]) == ("unavailable", "kafka")
+
+
+@pytest.mark.integration
+def test_a_forced_replay_stopped_part_way_resumes_without_bumping_a_meeting_twice(
+    infra: InfraSettings, mongo: Mongo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Re-running a stopped forced replay must not give the meetings it already reprocessed a second update."""
+    meetings = ("m1", "m2", "m3")
+    asyncio.run(_produce(infra, _events(*meetings)))
+    for name, value in cli_env(infra).items():
+        if name.startswith("ZOOMSYMBL_"):
+            monkeypatch.setenv(name, value)
+    send = AIOKafkaProducer.send_and_wait
+    sent: list[object] = []
+
+    async def send_once(self: AIOKafkaProducer, *args: Any, **kwargs: Any) -> Any:
+        if sent:
+            raise KafkaTimeoutError()
+        sent.append(args)
+        return await send(self, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(AIOKafkaProducer, "send_and_wait", send_once)
+        assert cli.main(["replay", "--topic", TOPIC, "--tenant", "acme", "--force"]) == EXIT_UNAVAILABLE
+    err = capsys.readouterr().err
+    [replay_id] = {word for word in err.split() if len(word) == 16 and word.isalnum()}
+    assert f"--resume {replay_id}" in err.splitlines()[-1], "the error line says how to finish it"
+
+    def generations() -> dict[str, int]:  # this test's loop is cli.main's: read with a client of no loop
+        client: MongoClient[dict[str, Any]] = MongoClient(infra.mongo_uri.get_secret_value())
+        try:
+            docs = list(client[infra.mongo_database][MEETINGS].find({}))
+        finally:
+            client.close()
+        return {doc["meeting_uuid"]: doc["generation"] for doc in docs}
+
+    stopped = generations()
+    assert sorted(stopped.values()) == [1, 1], "two meetings bumped before the second send failed"
+    resumed = ["replay", "--topic", TOPIC, "--tenant", "acme", "--force", "--resume", replay_id, "--json"]
+    assert cli.main(resumed) == 0
+    document = json.loads(capsys.readouterr().out)
+    # The three events, and m1's already re-published under generation 1 (published again under the same one).
+    assert (document["matched"], document["published"], document["replay_id"]) == (4, 4, replay_id)
+    assert document["generations"] == {f"acme/{m}": 1 for m in meetings}
+    assert generations() == dict.fromkeys(meetings, 1), "each meeting reprocessed once by this replay"
+    assert cli.main(resumed) == 0
+    capsys.readouterr()
+    assert generations() == dict.fromkeys(meetings, 1), "resuming a finished replay changes nothing"
+    assert cli.main(["replay", "--topic", TOPIC, "--meeting", "m1", "--force"]) == 0
+    assert "starting forced replay" in capsys.readouterr().err
+    assert generations() == {"m1": 2, "m2": 1, "m3": 1}, "a new forced replay reprocesses again"
+
+
+@pytest.mark.parametrize("options", [["--resume", "3f9c2a7d1b6e4c08"], ["--force", "--dry-run", "--resume", "x1"]])
+def test_resume_without_a_forced_replay_is_a_usage_error(
+    options: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ZOOMSYMBL_KAFKA_BOOTSTRAP", f"127.0.0.1:{closed_port()}")  # refused before connecting
+    assert cli.main(["replay", "--topic", TOPIC, "--meeting", "m1", *options]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert_one_clear_line(Ran(EXIT_USAGE, captured.out, captured.err), "--resume finishes a forced replay")
 
 
 async def _retained(infra: InfraSettings) -> int:

@@ -101,6 +101,23 @@ async def test_forced_replay_bumps_the_generation(infra: InfraSettings, mongo: M
     assert doc["generation"] == 1
 
 
+async def test_a_replay_id_bumps_each_meeting_once(infra: InfraSettings, mongo: Mongo) -> None:
+    """The same forced replay run again (resumed) keeps the generation it gave; another one bumps it."""
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "m1", "stage": "notified"})
+    await _produce(infra, TOPIC, [_event(t, "m1").model_dump_json().encode() for t in ("acme", "beta")])
+    first = await replay(infra, mongo, ReplayRequest(topic=TOPIC, force=True, replay_id="r1"))
+    again = await replay(infra, mongo, ReplayRequest(topic=TOPIC, force=True, replay_id="r1"))
+    assert first.generations == again.generations == {"acme/m1": 1, "beta/m1": 1}
+    assert (first.replay_id, again.replay_id) == ("r1", "r1")
+    other = await replay(infra, mongo, ReplayRequest(topic=TOPIC, force=True, tenant="acme"))
+    assert other.replay_id not in (None, "r1")
+    assert other.generations == {"acme/m1": 2}
+    docs = {doc["tenant"]: doc async for doc in mongo.db[MEETINGS].find({})}
+    assert (docs["acme"]["generation"], docs["beta"]["generation"]) == (2, 1)
+    assert docs["acme"]["forced_replays"] == ["r1", other.replay_id]
+    assert docs["acme"]["stage"] == "notified"
+
+
 async def test_since_selects_by_time_and_group_reset(infra: InfraSettings) -> None:
     await _produce(infra, TOPIC, [_event("acme", "old").model_dump_json().encode()])
     await asyncio.sleep(1.2)

@@ -158,6 +158,8 @@ def _stopped(exc: ReplayStopped) -> tuple[int, str, dict[str, Any]]:
     """A replay stopped part-way: the exit code and line of what stopped it, with what it had done by then."""
     code, line, document = failure(exc.cause)
     line += f" (replay stopped after {progress(exc.counts)})"
+    if exc.counts.replay_id:
+        line += f"; to finish it without reprocessing a meeting twice, run it with --resume {exc.counts.replay_id}"
     document["error"]["message"] = line
     return code, line, {**asdict(exc.counts), **document}
 

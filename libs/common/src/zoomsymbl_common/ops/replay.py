@@ -3,7 +3,10 @@
 Without ``force`` a replay re-publishes events unchanged: every handler is idempotent, so nothing
 is done twice. With ``force`` each meeting's generation is bumped in MongoDB (one atomic ``$inc``)
 and the event is re-published under that generation with a new ``event_id``: the meeting is
-processed again (new provider job, an e-mail marked as an update). A dead-letter topic replays
+processed again (new provider job, an e-mail marked as an update). Each forced replay has an id,
+recorded on every meeting it bumped (``forced_replays``): run again with the same id (``--resume``)
+after it stopped part-way, a replay re-publishes the meetings it already bumped under their current
+generation instead of bumping them again (so no host gets a second update). A dead-letter topic replays
 the original messages onto the topic it is the dead-letter topic of.
 
 Retained messages are outside input: anyone who can write to Kafka chose them. Only the pipeline's
@@ -17,6 +20,8 @@ event, a letter without its payload) is counted in ``invalid`` and skipped, and 
 from __future__ import annotations
 
 import asyncio
+import re
+import uuid
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -27,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from aiokafka.structs import OffsetAndMetadata
 from pymongo import ReturnDocument
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from zoomsymbl_common.errors import KafkaUnavailable, ZoomsymblError
 from zoomsymbl_common.events import EVENT_TYPES, DeadLetter, Event, stable_id
@@ -43,6 +48,10 @@ DLQ_SUFFIX = DeadLetter.topic_for("")
 """What a dead-letter topic adds to its source topic's name (``DeadLetter.topic_for`` appends it)."""
 READ_IDLE_S = 30.0
 """How long reading may go without a record or a moved position before the replay stops (Kafka is not serving)."""
+FORCED_REPLAYS_KEPT = 16
+"""How many forced replays' ids a meeting remembers (``forced_replays``, newest last)."""
+REPLAY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""What a forced replay's id may be (it is stored on meetings and printed)."""
 # What stops a replay part-way: our servers, and what their clients raise that our code does not translate.
 STOPPING_ERRORS = (ZoomsymblError, KafkaError, PyMongoError, OSError)
 
@@ -58,11 +67,16 @@ class ReplayRequest:
     meeting: str | None = None
     dry_run: bool = False
     force: bool = False
+    replay_id: str | None = None
+    """A forced replay's id (a new one when None); the id of one that stopped part-way resumes it."""
 
 
 @dataclass
 class ReplayCounts:
-    """What a replay did; ``invalid`` and ``misrouted`` messages are skipped, not counted as ``matched``."""
+    """What a replay did; ``invalid`` and ``misrouted`` messages are skipped, not counted as ``matched``.
+
+    ``replay_id`` is the forced replay's id (None for any other replay).
+    """
 
     scanned: int = 0
     matched: int = 0
@@ -71,6 +85,12 @@ class ReplayCounts:
     invalid: int = 0
     misrouted: int = 0
     generations: dict[str, int] = field(default_factory=dict)
+    replay_id: str | None = None
+
+
+def new_replay_id() -> str:
+    """A new forced replay's id."""
+    return uuid.uuid4().hex[:16]
 
 
 class Misrouted(ValueError):
@@ -143,20 +163,34 @@ def matches(request: ReplayRequest, event: Event) -> bool:
     return not (request.meeting and event.meeting_uuid != request.meeting)
 
 
-async def bump_generation(mongo: Mongo, tenant: str, meeting_uuid: str) -> int:
-    """Atomically increment and return the meeting's generation (a forced replay's new generation).
+async def bump_generation(mongo: Mongo, tenant: str, meeting_uuid: str, replay_id: str) -> int:
+    """The meeting's generation for forced replay ``replay_id``: incremented once per replay id.
 
-    A meeting never stored yet gets a document with its key and generation only (no stage).
+    The first call for a meeting and ``replay_id`` increments the generation and records the id in
+    ``forced_replays`` in one atomic update; a later call with the same id (the replay resumed after
+    it stopped) returns the meeting's current generation and changes nothing. A meeting never stored
+    yet gets a document with its key, generation and ``forced_replays`` only (no stage).
     """
-    doc = await guarded(
-        mongo.db[MEETINGS].find_one_and_update(
-            meeting_key(tenant, meeting_uuid),
-            {"$inc": {"generation": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-    )
-    return Meeting.from_document(doc).generation if doc else 1
+    meetings = mongo.db[MEETINGS]
+    key = meeting_key(tenant, meeting_uuid)
+    current = await guarded(meetings.find_one(key))
+    if current is None or replay_id not in (current.get("forced_replays") or []):
+        try:
+            doc = await guarded(
+                meetings.find_one_and_update(
+                    {**key, "forced_replays": {"$ne": replay_id}},
+                    {
+                        "$inc": {"generation": 1},
+                        "$push": {"forced_replays": {"$each": [replay_id], "$slice": -FORCED_REPLAYS_KEPT}},
+                    },
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            )
+        except DuplicateKeyError:  # bumped by this replay id since it was read: the upsert met the unique key
+            doc = None
+        current = doc or await guarded(meetings.find_one(key))
+    return Meeting.from_document(current).generation if current else 1
 
 
 def regenerate(event: Event, generation: int) -> Event:
@@ -262,6 +296,8 @@ async def replay(infra: InfraSettings, mongo: Mongo | None, request: ReplayReque
     )
     await start_client(producer)
     counts = ReplayCounts()
+    if request.force and not request.dry_run:
+        counts.replay_id = request.replay_id or new_replay_id()
     published: set[str] = set()
     try:
         async with aclosing(retained(infra, topic, request)) as messages:  # its consumer stops even on an error
@@ -303,11 +339,12 @@ async def _prepare(
 ) -> tuple[bytes, bytes, str]:
     """The body and key to publish, and the event id."""
     if request.force:
-        if mongo is None:
-            raise ValueError("--force needs MongoDB to bump the meeting's generation")
+        if mongo is None or counts.replay_id is None:
+            raise ValueError("--force needs MongoDB and a replay id to bump the meeting's generation")
         meeting = f"{event.tenant}/{event.meeting_uuid}"
         if meeting not in counts.generations:
-            counts.generations[meeting] = await bump_generation(mongo, event.tenant, event.meeting_uuid)
+            generation = await bump_generation(mongo, event.tenant, event.meeting_uuid, counts.replay_id)
+            counts.generations[meeting] = generation
         event = regenerate(event, counts.generations[meeting])
     return event.model_dump_json().encode(), event_key(event), event.event_id
 

@@ -3,20 +3,24 @@
 Without ``--force`` handlers do nothing twice. With ``--force`` each selected meeting is processed
 again under a new generation (a new provider job, an e-mail marked as an update), so ``--force``
 needs a selection (``--tenant``, ``--meeting``, ``--since``/``--until``) or ``--yes``: without them
-the command only counts what it would reprocess and exits with code 4.
+the command only counts what it would reprocess and exits with code 4. A forced replay prints its
+id on stderr first; when it stops part-way (a server gone, Ctrl-C), the same command with
+``--resume <id>`` finishes it: meetings it already reprocessed keep their generation (no second
+update e-mail), the others get a new one.
 
 Only the pipeline's event topics and their ``.dlq`` topics are replayed, each onto itself or, for
 ``.dlq``, onto the topic its name says: messages that are not a valid event of that topic
 (``invalid``) and dead letters naming another topic (``misrouted``) are counted and skipped. A
 replay that a server or a send stops part-way reports its counts so far with the error. ``--group``
 moves the whole group to ``--since`` and nothing else, so it refuses ``--dry-run``, ``--tenant``,
-``--meeting``, ``--until``, ``--force`` and ``--yes`` (exit code 2) rather than ignore them.
+``--meeting``, ``--until``, ``--force``, ``--yes`` and ``--resume`` (exit code 2) rather than ignore them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 
@@ -24,9 +28,11 @@ from zoomsymbl_common.kafka import probe_bootstrap
 from zoomsymbl_common.mongo import make_mongo
 from zoomsymbl_common.ops.command import EXIT_REFUSED, Command, Result, UsageError
 from zoomsymbl_common.ops.replay import (
+    REPLAY_ID,
     ReplayCounts,
     ReplayRequest,
     destination,
+    new_replay_id,
     progress,
     replay,
     reset_group,
@@ -37,6 +43,7 @@ from zoomsymbl_common.settings import InfraSettings, load_settings
 EXAMPLES = (
     "zoomsymbl replay --topic zoom.recording-completed.v1 --since 2026-06-01T00:00 --until 2026-06-02T00:00 --dry-run",
     "zoomsymbl replay --topic audio.mixed.v1 --meeting 'aBcD1234+xyz==' --force",
+    "zoomsymbl replay --topic audio.mixed.v1 --tenant acme --since 2026-06-01T00:00 --force --resume 3f9c2a7d1b6e4c08",
     "zoomsymbl replay --topic audio.mixed.v1.dlq --since 2026-06-01T00:00 --tenant acme",
     "zoomsymbl replay --topic audio.mixed.v1 --group zoomsymbl-submitter --since 2026-06-01T00:00",
 )
@@ -48,12 +55,19 @@ NOT_WITH_GROUP = (
     ("until", "--until"),
     ("force", "--force"),
     ("yes", "--yes"),
+    ("resume", "--resume"),
 )
 
 
 def _when(value: str) -> datetime:
     moment = datetime.fromisoformat(value)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _replay_id(value: str) -> str:
+    if not REPLAY_ID.fullmatch(value):
+        raise argparse.ArgumentTypeError("a replay id is 1 to 64 letters, digits, '-' or '_' (as printed by --force)")
+    return value
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +80,12 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="count only")
     parser.add_argument("--force", action="store_true", help="reprocess under a new generation")
     parser.add_argument("--yes", action="store_true", help="confirm --force without a selection (every event)")
+    parser.add_argument(
+        "--resume",
+        type=_replay_id,
+        metavar="ID",
+        help="finish the forced replay ID that stopped part-way (meetings it reprocessed are not reprocessed again)",
+    )
     parser.add_argument(
         "--group",
         help="instead of re-publishing, move this (stopped) consumer group to --since (no other option)",
@@ -81,6 +101,7 @@ def _request(args: argparse.Namespace) -> ReplayRequest:
         meeting=args.meeting,
         dry_run=args.dry_run,
         force=args.force,
+        replay_id=args.resume,
     )
 
 
@@ -93,6 +114,14 @@ def _line(mode: str, counts: ReplayCounts) -> str:
         f"replay ({mode}): {progress(counts)} (skipped: the same event retained twice;"
         " invalid: not a valid event of the topic; misrouted: a dead letter naming another topic)"
     )
+
+
+def refuse_conflicts(args: argparse.Namespace) -> None:
+    """Raise :class:`UsageError` for options that would be ignored: see :func:`refuse_group_conflicts`, and
+    ``--resume`` without ``--force`` or with ``--dry-run``."""
+    refuse_group_conflicts(args)
+    if args.resume and (not args.force or args.dry_run):
+        raise UsageError("--resume finishes a forced replay: it needs --force and cannot be a --dry-run")
 
 
 def refuse_group_conflicts(args: argparse.Namespace) -> None:
@@ -124,6 +153,15 @@ async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
         text = _line("dry run", counts)
         return Result(data=_counted(request, counts, "refused"), text=text, code=EXIT_REFUSED, message=message)
     mode = "dry run" if request.dry_run else ("forced" if request.force else "idempotent")
+    if request.force and not request.dry_run:
+        request = replace(request, replay_id=request.replay_id or new_replay_id())
+        verb = "resuming" if args.resume else "starting"
+        print(
+            f"zoomsymbl replay: {verb} forced replay {request.replay_id}; if it stops part-way, run the same"
+            f" command with --resume {request.replay_id}",
+            file=sys.stderr,
+            flush=True,
+        )
     mongo = make_mongo(infra) if request.force and not request.dry_run else None
     try:
         counts = await replay(infra, mongo, request)
@@ -135,7 +173,7 @@ async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
 
 def run(args: argparse.Namespace) -> Result:
     """Replay or rewind as ``args`` ask."""
-    refuse_group_conflicts(args)
+    refuse_conflicts(args)
     return asyncio.run(_run(load_settings(InfraSettings), args))
 
 
