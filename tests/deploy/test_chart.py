@@ -458,6 +458,17 @@ def test_consumers_cannot_autoscale_past_the_partition_count(service: str) -> No
     assert run_helm(template_args(sets=sets | {"topics.partitions": "7"}), check=False).returncode == 0
 
 
+def test_the_mixer_poll_interval_must_outlast_two_ffmpeg_runs_and_the_transfers() -> None:
+    """A shorter one gives a meeting still mixing to another replica, which mixes it again."""
+    sets = EVERY_SERVICE | {"mixer.settings.ffmpeg_timeout_seconds": "14400"}
+    refused = run_helm(template_args(sets=sets | {"mixer.settings.kafka_max_poll_interval_ms": "7200000"}), check=False)
+    assert refused.returncode != 0
+    assert "mixer.settings.kafka_max_poll_interval_ms (7200000) must be at least" in refused.stderr
+    assert "32400000 ms" in refused.stderr
+    enough = sets | {"mixer.settings.kafka_max_poll_interval_ms": "32400000"}
+    assert run_helm(template_args(sets=enough), check=False).returncode == 0
+
+
 def test_mixer_scratch_volume_is_sized_and_is_where_the_mixer_writes(defaults: Rendered, production: Rendered) -> None:
     spec = defaults.one("Deployment", "mixer")["spec"]["template"]["spec"]
     scratch = next(v for v in spec["volumes"] if v["name"] == "scratch")

@@ -113,7 +113,7 @@ def register_subscribers(
     on_give_up: GiveUp,
     *,
     concurrent_meetings: int = 1,
-    max_poll_interval_ms: int = 2 * 3600 * 1000,
+    max_poll_interval_ms: int = 7 * 3600 * 1000,
 ) -> None:
     """Register the ``zoom.recording-completed.v1`` subscriber on ``broker`` (before it starts)."""
     topic = topic_name(consumer.infra, RecordingCompleted.topic)

@@ -82,7 +82,7 @@ class MixConfig:
     opus_complexity: int = 0
     # ``auto`` keeps FLAC only while it surely fits the default provider's smallest limit in one file.
     flac_max_bytes: int = ASSEMBLYAI_LIMITS.max_upload_bytes
-    ffmpeg_timeout: float = 4 * 3600.0
+    ffmpeg_timeout: float = 3 * 3600.0
     probe_timeout: float = 120.0
     concurrency: int = 4
     part_bytes: int = 5 << 20

@@ -6,11 +6,15 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 from zoomsymbl_common.service import ServiceSettings
 
 OutputFormatSetting = Literal["auto", "flac", "wav", "opus"]
+
+
+TRANSFER_ALLOWANCE_SECONDS = 3600.0
+"""What the poll interval allows a meeting's downloads and uploads on top of its two ffmpeg runs."""
 
 
 class Settings(ServiceSettings):
@@ -84,11 +88,40 @@ class Settings(ServiceSettings):
     s3_timeout_seconds: float = Field(
         900.0, gt=0, description="S3 read timeout; completing a multi-GiB multipart upload can take minutes."
     )
-    ffmpeg_timeout_seconds: float = Field(4 * 3600.0, gt=0, description="Longest merge (ffmpeg) run.")
+    ffmpeg_timeout_seconds: float = Field(
+        3 * 3600.0,
+        gt=0,
+        description=(
+            "Longest ffmpeg run (the merge; the talk-time analysis of a meeting above max_channels is another)."
+            " A 30 h meeting of 64 speakers is estimated at about 70 min on a 2-core Xeon."
+        ),
+    )
     ffprobe_timeout_seconds: float = Field(120.0, gt=0, description="Longest ffprobe run.")
     silence_threshold_db: float = Field(-40.0, le=0, description="Below this level a channel counts as silent.")
     silence_min_seconds: float = Field(0.5, gt=0, description="Shortest pause counted as silence.")
     kafka_max_poll_interval_ms: int = Field(
-        2 * 3600 * 1000, ge=60_000, description="Longest handler run before Kafka reassigns the partition."
+        7 * 3600 * 1000,
+        ge=60_000,
+        description=(
+            "Longest handler run before Kafka reassigns the partition; at least two ffmpeg runs"
+            " (2 x ffmpeg_timeout_seconds) plus one hour for downloads and uploads."
+        ),
     )
     shutdown_timeout_seconds: float = Field(60.0, gt=0, description="Grace period for in-flight meetings.")
+
+    @field_validator("kafka_max_poll_interval_ms")
+    @classmethod
+    def _outlasts_the_mix(cls, value: int, info: ValidationInfo) -> int:
+        """A meeting's handler may run two ffmpeg passes and its transfers: the poll interval must outlast them.
+
+        Otherwise Kafka gives the partition to another replica while the first still mixes: the
+        meeting is mixed twice at once, and again on every rebalance.
+        """
+        ffmpeg = info.data.get("ffmpeg_timeout_seconds")
+        if ffmpeg is not None and value < (2 * ffmpeg + TRANSFER_ALLOWANCE_SECONDS) * 1000:
+            needed = int((2 * ffmpeg + TRANSFER_ALLOWANCE_SECONDS) * 1000)
+            raise ValueError(
+                f"must be at least 2 x ffmpeg_timeout_seconds + {TRANSFER_ALLOWANCE_SECONDS:g} s = {needed} ms:"
+                " a handler running longer than the poll interval has its meeting mixed again by another replica"
+            )
+        return value
