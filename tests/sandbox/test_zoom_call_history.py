@@ -37,7 +37,7 @@ def call(i: int, *, recorded: bool = False, direction: str = "inbound") -> PastC
 async def sandbox() -> AsyncIterator[tuple[ZoomSandbox, FakeClock]]:
     clock = FakeClock(NOW)
     calls = (call(0, recorded=True), call(1), call(2, direction="outbound"), call(3), call(4, recorded=True))
-    config = sandbox_config(past_calls=calls, daily_limits={"Heavy": 2})
+    config = sandbox_config(past_calls=calls, daily_limits={"Phone Heavy": 2})
     async with running_zoom_sandbox(config, clock=lambda: clock().timestamp()) as running:
         yield running, clock
 
@@ -49,7 +49,7 @@ async def test_calls_are_paged_newest_first_with_recording_status_and_the_users_
     async with ZoomClient(sandbox_tenant(running), wall_clock=clock) as zoom:
         first = await zoom.list_call_history(DAY.date(), DAY.date(), page_size=3)
         second = await zoom.list_call_history(DAY.date(), DAY.date(), first.next_page_token, page_size=3)
-        # The Heavy daily budget (2 here) is spent: the Daily-limit 429 with the ISO-8601 reset.
+        # The Phone API's Heavy daily budget (2 here) is spent: the Daily-limit 429 with the ISO-8601 reset.
         with pytest.raises(DailyLimitError):
             await zoom.list_call_history(DAY.date(), DAY.date())
     calls = [*first.calls, *second.calls]
@@ -65,7 +65,7 @@ async def test_calls_are_paged_newest_first_with_recording_status_and_the_users_
         "",
     )
     assert all(c["call_history_uuid"] and c["id"] for c in calls)
-    assert running.limits.refused == {"Heavy Daily-limit": 1}
+    assert running.limits.refused == {"Phone Heavy Daily-limit": 1}
 
 
 @pytest.mark.parametrize(

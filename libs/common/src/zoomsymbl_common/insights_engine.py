@@ -4,7 +4,9 @@ chat-completions endpoint (AssemblyAI's LLM Gateway, a self-hosted vLLM, llama.c
 Contract: ``POST {base_url}/chat/completions`` with ``model``, ``messages``, ``max_tokens``,
 ``response_format`` (JSON schema); the answer's ``choices[0].message.content`` is JSON. Documented at
 https://www.assemblyai.com/docs/llm-gateway/chat-completions (the Gateway authorises with the raw API key
-in ``Authorization``; OpenAI-style servers with ``Bearer``).
+in ``Authorization``; OpenAI-style servers with ``Bearer``). The Gateway's Claude and gpt-oss models do not support
+structured outputs (https://www.assemblyai.com/docs/llm-gateway/structured-outputs), so no ``response_format`` is
+sent for those model names: the instructions ask for the JSON and the answer is validated either way.
 
 The model's answer is untrusted input: it is validated against :class:`EngineAnswer` (bounded sizes),
 asked for once more when it is not valid JSON of that shape, and otherwise the sections are reported
@@ -180,10 +182,18 @@ def request_body(config: EngineConfig, lines: Sequence[str]) -> dict[str, Any]:
         "max_tokens": config.max_output_tokens,
         "temperature": 0,
     }
-    if config.structured_output:
+    if config.structured_output and supports_structured_output(config.model):
         schema = EngineAnswer.model_json_schema()
         body["response_format"] = {"type": "json_schema", "json_schema": {"name": "meeting_insights", "schema": schema}}
     return body
+
+
+_NO_STRUCTURED_OUTPUT = ("claude", "gpt-oss")
+
+
+def supports_structured_output(model: str) -> bool:
+    """False for the model families the LLM Gateway documents without structured outputs (Claude, gpt-oss)."""
+    return not model.strip().lower().startswith(_NO_STRUCTURED_OUTPUT)
 
 
 def parse_answer(data: dict[str, Any]) -> EngineAnswer:

@@ -35,7 +35,14 @@ from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.tenants import TenantConfig
-from zoomsymbl_common.zoom_quota import DAILY_RESET_MARGIN, Priority, ZoomQuota, category_of, latest_daily_reset
+from zoomsymbl_common.zoom_quota import (
+    DAILY_RESET_MARGIN,
+    Priority,
+    ZoomQuota,
+    api_family,
+    category_of,
+    latest_daily_reset,
+)
 
 log = logging.getLogger("zoomsymbl.zoom")
 T = TypeVar("T")
@@ -323,17 +330,17 @@ class ZoomClient:
         """``_send`` within the account's shared quota, when there is one; its 429s are reported to it."""
         if self._quota is None:
             return await self._send("GET", url, what, headers=headers)
-        category = category_of(path)
-        await self._quota.acquire(category, self._priority)
+        category, family = category_of(path), api_family(path)
+        await self._quota.acquire(category, self._priority, family)
         try:
             return await self._send("GET", url, what, headers=headers)
         except DailyLimitError as exc:
             wait = exc.retry_after
             reset = self._wall_clock() + timedelta(seconds=wait) if wait is not None else None
-            self._quota.note_rate_limited(category, "Daily-limit", reset)
+            self._quota.note_rate_limited(category, "Daily-limit", reset, family)
             raise
         except RateLimitedError:
-            self._quota.note_rate_limited(category, "Per-second-limit")
+            self._quota.note_rate_limited(category, "Per-second-limit", family=family)
             raise
 
     async def _fetch_token(self) -> _Token:

@@ -3,10 +3,14 @@
 Zoom limits an account per rate-limit label (https://developers.zoom.us/docs/api/rate-limits/): each
 label has a per-second allowance (Business+: Light 80, Medium 60, Heavy 40 a second, Resource-intensive
 20 a minute; Pro: 30, 20, 10 a second, 10 a minute) and Heavy plus Resource-intensive share a daily
-budget (Business+ 60,000, Pro 30,000 a UTC day). Every replica and every app on the account spends the
-same allowance, so the count lives in MongoDB, as the provider limiter's does (limiter.py): each request
+budget (Business+ 60,000, Pro 30,000 a UTC day). "Zoom Phone APIs have unique rate limits": the Phone API
+(``/phone/...``) has its own, lower table (Business+: Light 40, Medium 20, Heavy 10 a second, Resource-intensive
+10 a minute, Heavy plus Resource-intensive 30,000 a day; Pro: 20, 10, 5 a second, 5 a minute, 15,000 a day), so
+its calls are counted apart (family ``phone``), against those limits. Every replica and every app on the account
+spends the same allowance, so the count lives in MongoDB, as the provider limiter's does (limiter.py): each request
 inserts one slot document whose ``_id`` is unique — ``{account}|{category}|{window}|{n}`` with ``n`` below
-the window's allowance, ``{account}|day|{yyyymmdd}|{n}`` for the daily budget. An insert either wins the
+the window's allowance, ``{account}|day|{yyyymmdd}|{n}`` for the daily budget (``{account}|phone|{category}|…``
+and ``{account}|phoneday|…`` for the Phone API's). An insert either wins the
 slot or gets ``DuplicateKeyError`` and tries the next number; no counter is incremented (FerretDB loses
 concurrent ``$inc`` on one document).
 
@@ -37,9 +41,12 @@ from zoomsymbl_common.tenants import TenantConfig
 
 Category = Literal["Light", "Medium", "Heavy", "Resource-intensive"]
 Priority = Literal["priority", "bulk"]
+Family = Literal["api", "phone"]
 DAILY_CATEGORIES: frozenset[Category] = frozenset({"Heavy", "Resource-intensive"})
 _RESOURCE_INTENSIVE = frozenset({"metrics/meetings", "metrics/webinars", "metrics/zoomrooms", "metrics/im"})
 _MEDIUM_LISTS = (("users",), ("users", "*", "recordings"), ("past_meetings", "*", "participants"))
+# The slot category (and ``_id`` part) of each family's daily budget; "day" is the meeting API's, as before.
+_DAY_POOLS: dict[Family, str] = {"api": "day", "phone": "phoneday"}
 _SWEEP_EVERY = 64  # whoever wins slot 0 of a window divisible by this deletes slots of long-past windows
 # Zoom resets its daily limits at 00:00 UTC; a daily-limit reset is believed up to this long after that midnight
 # (clocks differ a little), never later: a reset Zoom dates further off (9999-12-31) would hold work for good.
@@ -61,6 +68,31 @@ class ZoomPlan:
     limits: Mapping[Category, CategoryLimit]
     daily_heavy: int
     reserve: float = 0.25
+    phone_limits: Mapping[Category, CategoryLimit] = field(default_factory=lambda: dict(_BUSINESS_PLUS_PHONE))
+    phone_daily_heavy: int = 30_000
+
+    def limit(self, family: Family, category: Category) -> CategoryLimit:
+        """The per-window limit of ``category`` in the API ``family``."""
+        return (self.phone_limits if family == "phone" else self.limits)[category]
+
+    def daily(self, family: Family) -> int:
+        """The Heavy plus Resource-intensive daily budget of the API ``family``."""
+        return self.phone_daily_heavy if family == "phone" else self.daily_heavy
+
+
+# https://developers.zoom.us/docs/api/rate-limits/ ("Zoom Phone APIs have unique rate limits").
+_BUSINESS_PLUS_PHONE: dict[Category, CategoryLimit] = {
+    "Light": CategoryLimit(40),
+    "Medium": CategoryLimit(20),
+    "Heavy": CategoryLimit(10),
+    "Resource-intensive": CategoryLimit(10, 60),
+}
+_PRO_PHONE: dict[Category, CategoryLimit] = {
+    "Light": CategoryLimit(20),
+    "Medium": CategoryLimit(10),
+    "Heavy": CategoryLimit(5),
+    "Resource-intensive": CategoryLimit(5, 60),
+}
 
 
 BUSINESS_PLUS = ZoomPlan(
@@ -80,6 +112,8 @@ PRO = ZoomPlan(
         "Resource-intensive": CategoryLimit(10, 60),
     },
     daily_heavy=30_000,
+    phone_limits=_PRO_PHONE,
+    phone_daily_heavy=15_000,
 )
 
 
@@ -94,6 +128,11 @@ def category_of(path: str) -> Category:
     if shape in _MEDIUM_LISTS or parts[:2] == ["phone", "recordings"]:
         return "Medium"
     return "Light"
+
+
+def api_family(path: str) -> Family:
+    """``phone`` for the Phone API (``/phone/...``), which Zoom limits apart; else ``api``."""
+    return "phone" if path.split("?")[0].strip("/").split("/")[0] == "phone" else "api"
 
 
 def allowance(limit: int, priority: Priority, reserve: float) -> int:
@@ -155,7 +194,7 @@ class ZoomQuota:
     clock: Clock = utcnow
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
     metrics: QuotaMetrics = field(default_factory=QuotaMetrics.create)
-    _spent_until: datetime | None = None
+    _spent_until: dict[Family, datetime] = field(default_factory=dict)
     _day_cursor: dict[str, int] = field(default_factory=dict)
 
     @classmethod
@@ -163,17 +202,18 @@ class ZoomQuota:
         """The quota of ``tenant``'s Zoom account: every caller keys it alike, so replicas and services share it."""
         return cls(mongo, tenant.zoom_account_id or tenant.id, metrics=metrics or QuotaMetrics.create())
 
-    async def acquire(self, category: Category, priority: Priority = "bulk") -> None:
-        """Wait until one request of ``category`` may be sent, then count it (daily budget first)."""
+    async def acquire(self, category: Category, priority: Priority = "bulk", family: Family = "api") -> None:
+        """Wait until one request of ``category`` (of the API ``family``) may be sent, then count it (daily first)."""
         if category in DAILY_CATEGORIES:
-            await self._spend_daily(priority)
-        limit = self.plan.limits[category]
+            await self._spend_daily(priority, family)
+        limit = self.plan.limit(family, category)
+        prefix = f"{self.account}|{category}" if family == "api" else f"{self.account}|phone|{category}"
         while True:
             now = self.clock()
             window = int(now.timestamp() // limit.window_seconds)
             if await self._take(
-                f"{self.account}|{category}",
-                category,
+                prefix,
+                category if family == "api" else f"phone {category}",
                 window,
                 allowance(limit.requests, priority, self.plan.reserve),
                 now,
@@ -182,8 +222,10 @@ class ZoomQuota:
                 return
             await self.sleep((window + 1) * limit.window_seconds - now.timestamp())
 
-    def note_rate_limited(self, category: Category, kind: str, reset: datetime | None = None) -> None:
-        """Zoom answered 429 (``kind`` = its ``X-RateLimit-Type``); a Daily-limit holds work until ``reset``.
+    def note_rate_limited(
+        self, category: Category, kind: str, reset: datetime | None = None, family: Family = "api"
+    ) -> None:
+        """Zoom answered 429 (``kind``: its ``X-RateLimit-Type``); a Daily-limit holds ``family`` until ``reset``.
 
         Without ``reset`` the hold ends at the next 00:00 UTC; a ``reset`` later than that midnight plus
         :data:`DAILY_RESET_MARGIN` is cut to it (Zoom's daily limits reset at midnight, whatever the header said).
@@ -191,23 +233,28 @@ class ZoomQuota:
         self.metrics.rate_limited.labels(self.account, category, kind).inc()
         if kind.lower() == "daily-limit":
             now = self.clock()
-            self._spent_until = next_utc_midnight(now) if reset is None else min(reset, latest_daily_reset(now))
-            self.metrics.budget_left.labels(self.account).set(0)
+            self._spent_until[family] = next_utc_midnight(now) if reset is None else min(reset, latest_daily_reset(now))
+            if family == "api":
+                self.metrics.budget_left.labels(self.account).set(0)
 
-    async def _spend_daily(self, priority: Priority) -> None:
-        budget = allowance(self.plan.daily_heavy, priority, self.plan.reserve)
+    async def _spend_daily(self, priority: Priority, family: Family) -> None:
+        daily = self.plan.daily(family)
+        budget = allowance(daily, priority, self.plan.reserve)
+        pool = _DAY_POOLS[family]
         while True:
             now = self.clock()
-            if self._spent_until is not None and now < self._spent_until:
-                await self.sleep((self._spent_until - now).total_seconds())
+            spent_until = self._spent_until.get(family)
+            if spent_until is not None and now < spent_until:
+                await self.sleep((spent_until - now).total_seconds())
                 continue
             day = int(now.astimezone(UTC).strftime("%Y%m%d"))
-            key = str(day)
+            key = f"{pool}|{day}"
             start = self._day_cursor.get(key, 0)
-            if start < budget and await self._take(f"{self.account}|day", "day", day, budget, now, start=start):
-                self.metrics.budget_left.labels(self.account).set(self.plan.daily_heavy - self._day_cursor[key])
+            if start < budget and await self._take(f"{self.account}|{pool}", pool, day, budget, now, start=start):
+                if family == "api":
+                    self.metrics.budget_left.labels(self.account).set(daily - self._day_cursor[key])
                 return
-            self._spent_until = next_utc_midnight(now)
+            self._spent_until[family] = next_utc_midnight(now)
 
     async def _take(self, prefix: str, category: str, window: int, slots: int, now: datetime, start: int = 0) -> bool:
         """Win one slot number below ``slots`` in ``window`` (True), or find them all taken (False)."""
@@ -225,11 +272,13 @@ class ZoomQuota:
                 await guarded(collection.insert_one(slot.to_document()))
             except DuplicateKeyError:
                 continue
-            if category == "day":
-                self._day_cursor[str(window)] = n + 1
+            if category in _DAY_POOLS.values():
+                self._day_cursor[f"{category}|{window}"] = n + 1
                 if n == 0:  # the day's first request: earlier days' slots go
                     await guarded(
-                        collection.delete_many({"account": self.account, "category": "day", "window": {"$lt": window}})
+                        collection.delete_many(
+                            {"account": self.account, "category": category, "window": {"$lt": window}}
+                        )
                     )
             elif n == 0 and window % _SWEEP_EVERY == 0:
                 # Slots of windows a minute old can never be contended again.
@@ -238,13 +287,15 @@ class ZoomQuota:
                     collection.delete_many({"account": self.account, "category": category, "at": {"$lt": horizon}})
                 )
             return True
-        if category == "day":
-            self._day_cursor[str(window)] = slots
+        if category in _DAY_POOLS.values():
+            self._day_cursor[f"{category}|{window}"] = slots
         return False
 
-    def budget_left(self) -> int:
-        """The daily Heavy budget left today as this replica last counted it (0 once Zoom said it is spent)."""
+    def budget_left(self, family: Family = "api") -> int:
+        """``family``'s daily Heavy budget left today as this replica last counted it (0 once Zoom said it is spent)."""
         now = self.clock()
-        if self._spent_until is not None and now < self._spent_until:
+        spent_until = self._spent_until.get(family)
+        if spent_until is not None and now < spent_until:
             return 0
-        return self.plan.daily_heavy - self._day_cursor.get(now.astimezone(UTC).strftime("%Y%m%d"), 0)
+        day = f"{_DAY_POOLS[family]}|{now.astimezone(UTC).strftime('%Y%m%d')}"
+        return self.plan.daily(family) - self._day_cursor.get(day, 0)

@@ -2,7 +2,8 @@
 
 Follows AssemblyAI's public contract: ``authorization: <api key>``, ``POST /v2/upload`` for raw bytes,
 ``POST /v2/transcript`` that always accepts (jobs over the concurrency cap wait as "queued"), status
-queued -> processing -> completed|error, and one webhook on completion carrying the caller's auth header.
+queued -> processing -> completed|error, and a webhook on completion carrying the caller's auth header, retried
+without a 2xx up to 10 attempts and stopped by a 4xx (https://www.assemblyai.com/docs/deployment/webhooks-for-pre-recorded-audio).
 Utterances come from the real audio's speech segments. ``/_sandbox/*`` exists only in the sandbox.
 """
 
@@ -88,8 +89,10 @@ def _admit(state: AssemblyAIState) -> web.Response | None:
 
 async def create_transcript(request: web.Request) -> web.Response:
     """``POST /v2/transcript`` (https://www.assemblyai.com/docs/api-reference/transcripts/submit): deprecated
-    summary parameters, unknown Speech Understanding tasks and IAB topics for non-English are refused with 400
-    (see :mod:`zoomsymbl_sandbox.provider_assemblyai_transcript`); jobs over the cap are queued, never refused."""
+    summary parameters, the singular ``speech_model``
+    (https://www.assemblyai.com/docs/pre-recorded-audio/select-the-speech-model), unknown Speech Understanding
+    tasks and IAB topics for non-English are refused with 400 (see
+    :mod:`zoomsymbl_sandbox.provider_assemblyai_transcript`); jobs over the cap are queued, never refused."""
     state = request.app[ASSEMBLYAI_STATE]
     if (rejected := _admit(state)) is not None:
         return rejected

@@ -1,11 +1,16 @@
 """SANDBOX OpenAI-compatible chat completions (an LLM that is not one), for tests and ``make demo``.
 
-Imitates ``POST /v1/chat/completions`` as documented by AssemblyAI's LLM Gateway
-(https://www.assemblyai.com/docs/llm-gateway/chat-completions: raw API key in ``Authorization``, models
-such as ``claude-sonnet-4-6``) and by OpenAI-style servers (https://platform.openai.com/docs/api-reference/chat/create,
-vLLM's and llama.cpp's OpenAI-compatible servers: ``Authorization: Bearer <key>``): ``model`` must be one
-the server serves, ``messages`` a non-empty list, a prompt longer than the context window minus
-``max_tokens`` is refused with ``context_length_exceeded``, errors are ``{"error": {"message", "type", "code"}}``.
+Imitates ``POST /v1/chat/completions`` as documented by AssemblyAI's LLM Gateway (``dialect="llm-gateway"``, the
+default with ``auth="raw"``; https://www.assemblyai.com/docs/llm-gateway/chat-completions: raw API key in
+``Authorization``, models such as ``claude-sonnet-4-6``, roles user/assistant/system/tool, ``temperature`` in
+[0, 2], ``max_tokens`` in [1, context length), answers with ``request_id``, ``choices``, ``request`` and ``usage``
+``{input_tokens, output_tokens, total_tokens}``, errors ``{"error": {"code": <HTTP status>, "message", "metadata"}}``;
+https://www.assemblyai.com/docs/llm-gateway/structured-outputs: ``response_format`` is ``json_schema`` only, with a
+``json_schema.name`` and ``.schema``, and Claude and gpt-oss models do not support it, refused here with 400) and by
+OpenAI-style servers (``dialect="openai"``; https://platform.openai.com/docs/api-reference/chat/create, vLLM's and
+llama.cpp's OpenAI-compatible servers: ``Authorization: Bearer <key>``, errors ``{"error": {"message", "type",
+"code"}}``). Both: ``model`` must be one the server serves, ``messages`` a non-empty list, a prompt longer than the
+context window minus ``max_tokens`` is refused with ``context_length_exceeded``.
 
 The answer is deterministic, schema-valid JSON derived from the transcript lines (``[seconds] Name: words``)
 in the prompt by :mod:`zoomsymbl_sandbox.provider_understanding`, so tests can assert content.
@@ -38,6 +43,12 @@ class LLMConfig:
     auth: Literal["raw", "bearer", "none"] = "bearer"
     models: tuple[str, ...] = ("claude-sonnet-4-6", "sandbox-model")
     context_tokens: int = 128_000
+    dialect: Literal["llm-gateway", "openai"] | None = None
+    """Whose request checks and answer shapes; None: the LLM Gateway's with ``auth="raw"``, else OpenAI's."""
+
+    @property
+    def gateway(self) -> bool:
+        return self.dialect == "llm-gateway" if self.dialect is not None else self.auth == "raw"
 
 
 @dataclass
@@ -58,7 +69,16 @@ class LLMState:
 LLM_STATE = web.AppKey("llm_state", LLMState)
 
 
-def _error(status: int, message: str, code: str, kind: str = "invalid_request_error") -> web.Response:
+_GATEWAY_ROLES = ("user", "assistant", "system", "tool")
+# Structured Outputs: "Claude and gpt-oss models do not currently support structured outputs".
+_GATEWAY_NO_SCHEMA = ("claude", "gpt-oss")
+
+
+def _error(
+    status: int, message: str, code: str, kind: str = "invalid_request_error", *, gateway: bool = False
+) -> web.Response:
+    if gateway:
+        return web.json_response({"error": {"code": status, "message": message, "metadata": {}}}, status=status)
     return web.json_response({"error": {"message": message, "type": kind, "code": code}}, status=status)
 
 
@@ -114,67 +134,123 @@ def _refuse(state: LLMState, code: str, response: web.Response) -> web.Response:
     return response
 
 
-def _check(body: object, config: LLMConfig) -> tuple[str, int] | web.Response:
-    """(prompt text, max_tokens) of a valid request, or the error answer."""
+@dataclass(frozen=True)
+class Refusal:
+    """An invalid request: the HTTP status, the message and the OpenAI-style error code."""
+
+    status: int
+    message: str
+    code: str
+
+
+def _gateway_check(body: dict[str, Any], messages: list[Any]) -> Refusal | None:
+    """What the LLM Gateway refuses beyond the common checks (its Chat Completions and Structured Outputs pages)."""
+    if any(m.get("role") not in _GATEWAY_ROLES for m in messages):
+        return Refusal(400, f"message role must be one of {', '.join(_GATEWAY_ROLES)}", "invalid_messages")
+    response_format = body.get("response_format")
+    if response_format is None:
+        return None
+    schema = response_format.get("json_schema") if isinstance(response_format, dict) else None
+    if (
+        not isinstance(response_format, dict)
+        or response_format.get("type") != "json_schema"
+        or not isinstance(schema, dict)
+        or not isinstance(schema.get("name"), str)
+        or not isinstance(schema.get("schema"), dict)
+    ):
+        shape = "response_format must be {type: json_schema, json_schema: {name, schema}}"
+        return Refusal(400, shape, "invalid_response_format")
+    if str(body.get("model")).startswith(_GATEWAY_NO_SCHEMA):
+        unsupported = f"model {body.get('model')!r} does not support structured outputs"
+        return Refusal(400, unsupported, "invalid_response_format")
+    return None
+
+
+def _check(body: object, config: LLMConfig) -> tuple[str, int] | Refusal:
+    """(prompt text, max_tokens) of a valid request, or why it is refused."""
     if not isinstance(body, dict):
-        return _error(400, "request body must be a JSON object", "invalid_request")
+        return Refusal(400, "request body must be a JSON object", "invalid_request")
     if body.get("model") not in config.models:
-        return _error(404, f"The model {body.get('model')!r} does not exist", "model_not_found")
+        return Refusal(404, f"The model {body.get('model')!r} does not exist", "model_not_found")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        return _error(400, "messages must be a non-empty array", "invalid_messages")
+        return Refusal(400, "messages must be a non-empty array", "invalid_messages")
     texts = [m.get("content") for m in messages if isinstance(m, dict)]
     if len(texts) != len(messages) or not all(isinstance(t, str) for t in texts):
-        return _error(400, "every message needs a role and string content", "invalid_messages")
+        return Refusal(400, "every message needs a role and string content", "invalid_messages")
     max_tokens = body.get("max_tokens", 1024)
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        return _error(400, "max_tokens must be a positive integer", "invalid_max_tokens")
-    response_format = body.get("response_format")
-    if response_format is not None and (
-        not isinstance(response_format, dict) or response_format.get("type") not in ("json_schema", "json_object")
-    ):
-        return _error(400, "response_format.type must be json_schema or json_object", "invalid_response_format")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or not 1 <= max_tokens < config.context_tokens:
+        return Refusal(400, f"max_tokens must be an integer in [1, {config.context_tokens})", "invalid_max_tokens")
+    temperature = body.get("temperature", 1)
+    if not isinstance(temperature, int | float) or isinstance(temperature, bool) or not 0 <= temperature <= 2:
+        return Refusal(400, "temperature must be a number in [0, 2]", "invalid_temperature")
+    if config.gateway:
+        refused = _gateway_check(body, messages)
+        if refused is not None:
+            return refused
+    else:
+        response_format = body.get("response_format")
+        if response_format is not None and (
+            not isinstance(response_format, dict) or response_format.get("type") not in ("json_schema", "json_object")
+        ):
+            return Refusal(400, "response_format.type must be json_schema or json_object", "invalid_response_format")
     return "\n".join(str(t) for t in texts), max_tokens
 
 
+def _answer(state: LLMState, body: dict[str, Any], content: str, tokens: int) -> dict[str, Any]:
+    """The completion in the dialect's shape (the Gateway's ``request_id``/``request``/``usage.input_tokens``)."""
+    output_tokens = len(content) // _CHARS_PER_TOKEN
+    if state.config.gateway:
+        return {
+            "request_id": f"sandbox-{state.calls}",
+            "choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "request": {k: v for k, v in body.items() if k not in ("messages", "prompt")},
+            "usage": {"input_tokens": tokens, "output_tokens": output_tokens, "total_tokens": tokens + output_tokens},
+        }
+    return {
+        "id": f"chatcmpl-sandbox-{state.calls}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body["model"],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": tokens, "completion_tokens": output_tokens, "total_tokens": tokens + output_tokens},
+    }
+
+
 async def chat_completions(request: web.Request) -> web.Response:
-    """``POST /v1/chat/completions``."""
+    """``POST /v1/chat/completions`` (https://www.assemblyai.com/docs/llm-gateway/chat-completions and
+    https://www.assemblyai.com/docs/llm-gateway/structured-outputs; https://platform.openai.com/docs/api-reference/chat/create)."""
     state = request.app[LLM_STATE]
+    gateway = state.config.gateway
     state.calls += 1
     if not _authorised(request, state.config):
-        return _refuse(state, "auth", _error(401, "Invalid API key", "invalid_api_key", "authentication_error"))
+        return _refuse(
+            state, "auth", _error(401, "Invalid API key", "invalid_api_key", "authentication_error", gateway=gateway)
+        )
     try:
         body = await request.json()
     except ValueError:
-        return _refuse(state, "json", _error(400, "request body must be JSON", "invalid_json"))
+        return _refuse(state, "json", _error(400, "request body must be JSON", "invalid_json", gateway=gateway))
     checked = _check(body, state.config)
-    if isinstance(checked, web.Response):
-        return _refuse(state, "request", checked)
+    if isinstance(checked, Refusal):
+        return _refuse(state, "request", _error(checked.status, checked.message, checked.code, gateway=gateway))
     prompt, max_tokens = checked
     tokens = len(prompt) // _CHARS_PER_TOKEN + 1
     state.max_prompt_tokens = max(state.max_prompt_tokens, tokens)
     if tokens + max_tokens > state.config.context_tokens:
         message = f"maximum context length is {state.config.context_tokens} tokens, requested {tokens + max_tokens}"
-        return _refuse(state, "context", _error(400, message, "context_length_exceeded"))
+        return _refuse(state, "context", _error(400, message, "context_length_exceeded", gateway=gateway))
     if state.fail_next > 0:
         state.fail_next -= 1
-        return _refuse(state, "fault", _error(state.fail_status, "Injected sandbox fault", "server_error", "api_error"))
+        fault = _error(state.fail_status, "Injected sandbox fault", "server_error", "api_error", gateway=gateway)
+        return _refuse(state, "fault", fault)
     state.prompts.append(prompt)
     content = json.dumps(answer_for(transcript_lines(prompt)))
     if state.invalid_json_next > 0:
         state.invalid_json_next -= 1
         content = "Sure! Here are the insights: {questions: [unfinished"
     state.answered += 1
-    return web.json_response(
-        {
-            "id": f"chatcmpl-sandbox-{state.calls}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": tokens, "completion_tokens": len(content) // 4, "total_tokens": tokens},
-        }
-    )
+    return web.json_response(_answer(state, body, content, tokens))
 
 
 async def set_faults(request: web.Request) -> web.Response:

@@ -44,7 +44,11 @@ class AssemblyAIConfig:
     timings: JobTimings = field(default_factory=JobTimings)
     fail_marker: str = "[fail]"
     silence: SilenceSettings = field(default_factory=SilenceSettings)
-    webhook_timeout_s: float = 5.0
+    # Webhooks for pre-recorded audio (https://www.assemblyai.com/docs/deployment/webhooks-for-pre-recorded-audio):
+    # a 2xx within 10 s, else retried up to 10 attempts in all; a 4xx stops them. The spacing is not documented.
+    webhook_timeout_s: float = 10.0
+    webhook_attempts: int = 10
+    webhook_retry_interval_s: float = 1.0
     allow_non_loopback: bool = False
     public_base_url: str | None = None
     tool_timeout_s: float = 900.0
@@ -61,7 +65,13 @@ class AssemblyAIState:
         self.faults = Faults()
         self.log = SubmitLog()
         self.limiter = RateLimiter(config.rate_limit_per_s, config.rate_burst)
-        self.sender = WebhookSender(self.faults, config.webhook_timeout_s, config.allow_non_loopback)
+        self.sender = WebhookSender(
+            self.faults,
+            config.webhook_timeout_s,
+            config.allow_non_loopback,
+            attempts=config.webhook_attempts,
+            retry_interval_s=config.webhook_retry_interval_s,
+        )
         # AssemblyAI queues jobs above the account's concurrency instead of refusing them.
         self.board: JobBoard[TranscriptRequest] = JobBoard(
             config.max_concurrent_jobs, config.timings, self._analyse_and_clean, self._notify, queue_when_full=True
@@ -134,7 +144,7 @@ class AssemblyAIState:
                 discard(job.audio_path)
 
     async def _notify(self, job: Job[TranscriptRequest]) -> None:
-        """AssemblyAI calls the webhook once, when the transcript is completed or failed."""
+        """AssemblyAI calls the webhook when the transcript is completed or failed (retried as documented)."""
         req = job.request
         if not job.finished or not req.webhook_url:
             return

@@ -3,7 +3,9 @@
 Follows https://www.assemblyai.com/docs/api-reference/transcripts/submit as of 2026: the deprecated
 top-level ``summarization``, ``summary_model``, ``summary_type`` and ``auto_chapters`` are refused with
 400 naming the replacement (https://www.assemblyai.com/docs/speech-understanding/migration-guides/summarization
-and .../migration-guides/auto-chapters), so a client can never depend on them; summaries and action items
+and .../migration-guides/auto-chapters), so a client can never depend on them, as is the singular ``speech_model``
+(AssemblyAI answers 400 "speech_model is deprecated. Use "speech_models" instead":
+https://www.assemblyai.com/docs/pre-recorded-audio/select-the-speech-model); summaries and action items
 come from ``speech_understanding.request`` and are answered in ``speech_understanding.response``
 (topics with ``headline``, ``text``, ``start``, ``end``; action items with ``text``, ``start``, ``end``,
 ``quote``: https://www.assemblyai.com/blog/summarization-action-items-update); ``iab_categories`` gives
@@ -73,6 +75,7 @@ DEPRECATED = {
     "summary_model": "speech_understanding.request.summarization (effort)",
     "summary_type": "speech_understanding.request.summarization.summary_type",
     "auto_chapters": "speech_understanding.request.summarization",
+    "speech_model": "speech_models",
 }
 _UNDERSTANDING_TASKS = ("summarization", "action_items", "translation", "speaker_identification", "custom_formatting")
 

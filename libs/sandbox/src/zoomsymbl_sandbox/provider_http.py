@@ -117,13 +117,19 @@ class CallbackRecord:
 
 @dataclass
 class WebhookSender:
-    """Posts job-status callbacks, honouring the drop/duplicate faults and recording every attempt."""
+    """Posts job-status callbacks, honouring the drop/duplicate faults and recording every attempt.
+
+    ``attempts`` > 1 retries a delivery that got no answer in ``timeout_s`` or an answer that is neither 2xx
+    nor 4xx, ``retry_interval_s`` apart; a 4xx stops it (AssemblyAI's documented webhook behaviour).
+    """
 
     faults: Faults
     timeout_s: float = 5.0
     allow_any_host: bool = False
     session: aiohttp.ClientSession | None = None
     records: list[CallbackRecord] = field(default_factory=list)
+    attempts: int = 1
+    retry_interval_s: float = 1.0
 
     async def send(self, url: str, payload: dict[str, object], headers: Mapping[str, str]) -> int | None:
         """Returns the receiver's HTTP status of the last post (None if dropped, refused or failed)."""
@@ -133,23 +139,37 @@ class WebhookSender:
         copies = 2 if self.faults.take("duplicate_callbacks") else 1
         status: int | None = None
         for copy in range(copies):
-            status = await self._post(url, payload, headers, "duplicate" if copy else "sent")
+            status = await self._deliver(url, payload, headers, "duplicate" if copy else "sent")
         return status
 
-    async def _post(self, url: str, payload: dict[str, object], headers: Mapping[str, str], outcome: str) -> int | None:
+    async def _deliver(
+        self, url: str, payload: dict[str, object], headers: Mapping[str, str], outcome: str
+    ) -> int | None:
+        status, retryable = await self._post(url, payload, headers, outcome)
+        for _ in range(self.attempts - 1):
+            if not retryable:
+                break
+            await asyncio.sleep(self.retry_interval_s)
+            status, retryable = await self._post(url, payload, headers, "retry")
+        return status
+
+    async def _post(
+        self, url: str, payload: dict[str, object], headers: Mapping[str, str], outcome: str
+    ) -> tuple[int | None, bool]:
+        """(the receiver's status, whether another attempt may follow)."""
         if self.session is None or not (is_loopback_url(url) or (self.allow_any_host and is_http_url(url))):
             self.records.append(CallbackRecord(url, payload, None, "refused"))
-            return None
+            return None, False
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
             async with self.session.post(url, json=payload, headers=dict(headers), timeout=timeout) as resp:
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError):
-            # A real provider does not retry forever either; the client must poll.
+            # A real provider does not retry forever either (``attempts``); the client must poll.
             self.records.append(CallbackRecord(url, payload, None, "failed"))
-            return None
+            return None, True
         self.records.append(CallbackRecord(url, payload, status, outcome))
-        return status
+        return status, not (200 <= status < 300 or 400 <= status < 500)
 
     def snapshot(self) -> dict[str, object]:
         outcomes: dict[str, int] = {}

@@ -37,10 +37,28 @@ def _parse_day(value: str, field: str) -> date:
         raise ZoomApiError(400, 300, f"Invalid field: {field!r} must be yyyy-mm-dd.") from None
 
 
-def recordings_window(query: dict[str, str], today: date) -> tuple[date, date]:
-    """The `from`/`to` days of a listing; Zoom lists at most one month per call."""
+def recordings_window(query: dict[str, str], today: date, *, documented_defaults: bool = False) -> tuple[date, date]:
+    """The `from`/`to` days of a listing; Zoom lists at most one month per call.
+
+    With ``documented_defaults`` (the cloud-recording listing), a missing ``from`` is today and, when ``to``
+    is missing too, ``to`` is tomorrow: Zoom's reference gives a call on 2020-06-30 without either the window
+    ``from`` 2020-06-30 ``to`` 2020-07-01. Otherwise (no documented default) ``to`` is today and ``from``
+    the day before.
+    """
+    if documented_defaults:
+        start = _parse_day(query["from"], "from") if "from" in query else today
+        to = (
+            _parse_day(query["to"], "to")
+            if "to" in query
+            else (today if "from" in query else today + timedelta(days=1))
+        )
+        return _checked_window(start, to)
     to = _parse_day(query["to"], "to") if "to" in query else today
     start = _parse_day(query["from"], "from") if "from" in query else to - timedelta(days=1)
+    return _checked_window(start, to)
+
+
+def _checked_window(start: date, to: date) -> tuple[date, date]:
     if start > to:
         raise ZoomApiError(400, 300, "The 'from' date must not be later than the 'to' date.")
     if to > one_month_after(start):
@@ -71,11 +89,12 @@ def list_recordings(request: web.Request, sandbox: ZoomSandbox, user: str) -> di
     """GET /v2/users/{userId}/recordings: one page of the user's meetings, newest first.
 
     Per https://developers.zoom.us/docs/api/cloud-recording/#tag/cloud-recording/GET/users/{userId}/recordings:
-    ``from``/``to`` at most one month apart, ``page_size`` at most 300, a ``next_page_token`` valid 15 minutes
+    ``from``/``to`` at most one month apart (``from`` defaults to the current date; without either, the window
+    is today to tomorrow), ``page_size`` at most 300, a ``next_page_token`` valid 15 minutes
     (expired or unknown: 400, code 300); rate-limit label Medium.
     """
     query = dict(request.query)
-    start, to = recordings_window(query, sandbox.today())
+    start, to = recordings_window(query, sandbox.today(), documented_defaults=True)
     size = page_size(query)
     offset = _page_offset(sandbox, query)
     matches = sorted(

@@ -23,7 +23,8 @@ recorded user" is not documented; the ``user``-type extension on the user's side
 
 The sandbox's call history: one entry per recorded call (each ``PhoneCallSpec``, ``recorded``) and the
 config's ``past_calls`` (not recorded, or recorded and never delivered). 429s and the Heavy budget come
-from the middleware (route ``phone_call_history``), like every listing.
+from the middleware (route ``phone_call_history``), like every listing: the Phone API's own limits, config keys
+``Phone Heavy`` (https://developers.zoom.us/docs/api/rate-limits/, "Zoom Phone APIs have unique rate limits").
 """
 
 from __future__ import annotations

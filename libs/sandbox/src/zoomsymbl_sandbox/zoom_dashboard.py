@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from zoomsymbl_sandbox.zoom_http import ZoomApiError
+from zoomsymbl_sandbox.zoom_http import ZoomApiError, meeting_path_id
 from zoomsymbl_sandbox.zoom_specs import PastMeetingSpec
 from zoomsymbl_sandbox.zoom_state import ZoomSandbox
 
@@ -98,10 +98,15 @@ def list_dashboard_meetings(request: web.Request, sandbox: ZoomSandbox, size: in
 
 
 def dashboard_participants(sandbox: ZoomSandbox, raw_segment: str) -> dict[str, Any]:
-    """GET /v2/metrics/meetings/{meetingId}/participants: who joined (a double-encoded UUID is decoded twice)."""
-    wanted = unquote(raw_segment)
-    wanted = unquote(wanted) if wanted.startswith("/") or "%2F" in wanted.upper() else wanted
-    for meeting in past_meetings(sandbox):
+    """GET /v2/metrics/meetings/{meetingId}/participants: who joined, by Zoom's double-encoding rule.
+
+    Per https://developers.zoom.us/docs/api/accounts/#tag/dashboards/GET/metrics/meetings/{meetingId}/participants
+    (as every meeting-UUID path): a UUID that starts with "/" or contains "//" must be double-encoded; sent
+    single-encoded, Zoom's gateway splits it and answers 404 (``meeting_path_id``), so the sandbox does too.
+    """
+    found = meeting_path_id(raw_segment)
+    wanted = found if found is not None else unquote(raw_segment)
+    for meeting in past_meetings(sandbox) if found is not None else []:
         if wanted in (meeting.uuid, str(meeting.meeting_id)):
             people = [
                 {"id": str(i), "email": e, "user_name": e.split("@")[0]} for i, e in enumerate(meeting.participants)

@@ -9,6 +9,12 @@ Pro; the Free plan has daily limits on Light and Medium too). A refused call ans
 ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and, for a daily limit, ``Retry-After`` as an ISO-8601
 instant: the next UTC midnight, when daily counts reset.
 
+"Zoom Phone APIs have unique rate limits" (same page): the Phone API (``/v2/phone/...``) has its own table
+(Business+: Light 40, Medium 20, Heavy 10 a second, Resource-intensive 10 a minute, 30,000 a day shared by
+Heavy and Resource-intensive). Its calls never spend the meeting API's allowance nor the reverse: the sandbox
+counts them apart, under the config keys ``Phone Light``, ``Phone Medium``, ``Phone Heavy`` (a 429 still names
+the label alone in ``X-RateLimit-Category``).
+
 The sandbox counts on its own clock, so a test moves time instead of waiting. Limits are off unless the
 config sets them (``per_second_limits``, ``daily_limits``, keyed by category).
 """
@@ -25,6 +31,8 @@ from aiohttp import web
 
 Category = Literal["Light", "Medium", "Heavy", "Resource-intensive"]
 # The rate-limit label of each sandbox route, as Zoom's API reference gives it.
+# Routes of the Phone API, limited apart from the rest (their limits are keyed "Phone <label>").
+PHONE_ROUTES = frozenset({"phone_recordings", "phone_call_history", "phone_download"})
 ROUTE_CATEGORY: dict[str, Category] = {
     "list_users": "Medium",
     "users": "Light",
@@ -65,19 +73,21 @@ class RateLimits:
         category = ROUTE_CATEGORY.get(route)
         if category is None:
             return None
+        family = "Phone " if route in PHONE_ROUTES else ""
+        key = family + category
         now = datetime.fromtimestamp(self.clock(), UTC)
-        pool = _DAILY_POOL.get(category, category)
+        pool = family + _DAILY_POOL.get(category, category)
         day_key = (pool, now.date().isoformat())
         daily_limit = self.daily.get(pool)
         if daily_limit is not None and self._days[day_key] >= daily_limit:
-            self.refused[f"{category} Daily-limit"] += 1
+            self.refused[f"{key} Daily-limit"] += 1
             reset = next_utc_midnight(now).strftime("%Y-%m-%dT%H:%M:%SZ")
             headers = _headers(category, "Daily-limit", daily_limit) | {"Retry-After": reset}
             return web.json_response({"code": 429, "message": _DAILY.format(reset=reset)}, status=429, headers=headers)
-        second_key = (category, int(now.timestamp()))
-        second_limit = self.per_second.get(category)
+        second_key = (key, int(now.timestamp()))
+        second_limit = self.per_second.get(key)
         if second_limit is not None and self._seconds[second_key] >= second_limit:
-            self.refused[f"{category} Per-second-limit"] += 1
+            self.refused[f"{key} Per-second-limit"] += 1
             headers = _headers(category, "Per-second-limit", second_limit)
             return web.json_response({"code": 429, "message": _PER_SECOND}, status=429, headers=headers)
         self._seconds[second_key] += 1
@@ -85,8 +95,9 @@ class RateLimits:
         return None
 
     def daily_used(self, category: str) -> int:
-        """Requests counted today (sandbox clock) against ``category``'s daily pool."""
-        pool = _DAILY_POOL.get(category, category)  # type: ignore[call-overload]
+        """Requests counted today (sandbox clock) against ``category``'s daily pool (``Phone …``: the Phone API's)."""
+        family, _, label = category.rpartition(" ") if category.startswith("Phone ") else ("", "", category)
+        pool = (family + " " if family else "") + _DAILY_POOL.get(label, label)  # type: ignore[call-overload]
         today = datetime.fromtimestamp(self.clock(), UTC).date().isoformat()
         return self._days[(pool, today)]
 

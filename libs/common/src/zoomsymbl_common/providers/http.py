@@ -40,12 +40,16 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def provider_message(body: bytes) -> str:
-    """The human part of an error body (``message``/``error``/``detail``), redacted and shortened."""
+    """The human part of an error body (``message``/``error``/``detail``, or ``error.message`` as the LLM Gateway
+    and OpenAI-style servers nest it: https://www.assemblyai.com/docs/llm-gateway/chat-completions), redacted and
+    shortened."""
     text = body.decode("utf-8", errors="replace")
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        data = data["error"]
     if isinstance(data, dict):
         for key in ("message", "error", "detail", "msg"):
             if isinstance(data.get(key), str):

@@ -116,7 +116,8 @@ class LimiterSlot(Record):
 
 class ZoomQuotaSlot(Record):
     """A spent Zoom API request slot (``_id`` = ``{account}|{category}|{window}|{n}``, or ``|day|`` for the
-    daily Heavy budget); the unique ``_id`` makes each slot spendable once across replicas."""
+    daily Heavy budget; ``{account}|phone|{category}|…`` and ``|phoneday|`` for the Phone API's own limits);
+    the unique ``_id`` makes each slot spendable once across replicas."""
 
     id: Key = Field(alias="_id")
     account: Key

@@ -1,0 +1,114 @@
+"""The LLM sandbox in the LLM Gateway's dialect refuses and answers as AssemblyAI's published pages say, and the
+insights engine works against it with the tenant default (``claude-sonnet-4-6``, raw key).
+
+- https://www.assemblyai.com/docs/llm-gateway/chat-completions: roles user/assistant/system/tool, ``temperature``
+  in [0, 2], ``max_tokens`` in [1, context length); answer ``request_id``, ``choices``, ``usage.input_tokens``;
+  errors ``{"error": {"code": <status>, "message", "metadata"}}``.
+- https://www.assemblyai.com/docs/llm-gateway/structured-outputs: ``response_format`` is ``json_schema`` only;
+  "Claude and gpt-oss models do not currently support structured outputs".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+from pydantic import SecretStr
+from zoomsymbl_common.insights_engine import EngineConfig, InsightsEngine, People, request_body
+from zoomsymbl_common.providers.base import TranscriptMessage
+
+from tests.support.providers import ProviderSandboxes
+
+KEY = "gateway-key"
+MEETING = (
+    TranscriptMessage("Elisa L", "Can we ship the release on Friday?", 0.5, 3.0),
+    TranscriptMessage("Bob K", "I will send the release notes tomorrow.", 3.5, 6.0),
+)
+PEOPLE = People({"Elisa L": "elisa@example.com", "Bob K": "bob@example.com"})
+SCHEMA = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+
+
+async def _gateway(sandboxes: ProviderSandboxes) -> TestServer:
+    return await sandboxes.llm(api_key=KEY, auth="raw", models=("claude-sonnet-4-6", "gpt-5", "gpt-oss-120b"))
+
+
+async def _post(session: aiohttp.ClientSession, server: TestServer, **body: Any) -> tuple[int, dict[str, Any]]:
+    request = {"model": "gpt-5", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 100} | body
+    async with session.post(
+        str(server.make_url("/v1/chat/completions")), json=request, headers={"Authorization": KEY}
+    ) as resp:
+        answer: dict[str, Any] = await resp.json()
+        return resp.status, answer
+
+
+async def test_structured_outputs_are_refused_for_claude_and_gpt_oss(
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession
+) -> None:
+    server = await _gateway(sandboxes)
+    for model in ("claude-sonnet-4-6", "gpt-oss-120b"):
+        status, answer = await _post(session, server, model=model, response_format=SCHEMA)
+        assert status == 400, model
+        assert "structured outputs" in answer["error"]["message"]
+    assert (await _post(session, server, response_format=SCHEMA))[0] == 200
+    assert (await _post(session, server, response_format={"type": "json_object"}))[0] == 400
+
+
+async def test_out_of_range_values_and_unknown_roles_are_refused(
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession
+) -> None:
+    server = await _gateway(sandboxes)
+    for bad in (
+        {"temperature": 2.5},
+        {"temperature": -0.1},
+        {"max_tokens": 0},
+        {"max_tokens": 128_000},
+        {"messages": [{"role": "developer", "content": "Hi"}]},
+    ):
+        assert (await _post(session, server, **bad))[0] == 400, bad
+
+
+async def test_answers_and_errors_have_the_gateways_shape(
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession
+) -> None:
+    server = await _gateway(sandboxes)
+    status, answer = await _post(session, server)
+    assert status == 200
+    assert {"request_id", "choices", "usage"} <= answer.keys()
+    assert set(answer["usage"]) == {"input_tokens", "output_tokens", "total_tokens"}
+    assert answer["choices"][0]["finish_reason"] == "stop"
+    status, error = await _post(session, server, model="no-such-model")
+    assert status == 404
+    assert error == {"error": {"code": 404, "message": "The model 'no-such-model' does not exist", "metadata": {}}}
+
+
+def test_no_response_format_is_sent_to_models_without_structured_outputs() -> None:
+    lines = ["[0.5] Elisa L: Hello"]
+    for model in ("claude-sonnet-4-6", "gpt-oss-120b"):
+        assert "response_format" not in request_body(EngineConfig(base_url="http://x/v1", model=model), lines)
+    assert "response_format" in request_body(EngineConfig(base_url="http://x/v1", model="gpt-5"), lines)
+
+
+async def test_the_engine_gets_insights_from_the_gateway_with_the_default_model(
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession
+) -> None:
+    server = await _gateway(sandboxes)
+    config = EngineConfig(
+        base_url=str(server.make_url("/v1")), model="claude-sonnet-4-6", api_key=SecretStr(KEY), auth_scheme="raw"
+    )
+    result = await InsightsEngine(session, config).derive(MEETING, PEOPLE)
+    assert result.unavailable == {}
+    assert [q.text for q in result.questions] == ["Can we ship the release on Friday?"]
+
+
+async def test_a_gateway_error_is_reported_by_its_message(
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession
+) -> None:
+    server = await _gateway(sandboxes)
+    config = EngineConfig(
+        base_url=str(server.make_url("/v1")), model="gpt-4o-mini", api_key=SecretStr(KEY), auth_scheme="raw"
+    )
+    result = await InsightsEngine(session, config).derive(MEETING, PEOPLE)
+    reason = result.unavailable["questions"]
+    assert "The model 'gpt-4o-mini' does not exist" in reason
+    assert "metadata" not in reason and KEY not in reason

@@ -1,0 +1,105 @@
+"""The AssemblyAI sandbox refuses and retries what AssemblyAI's published documentation says it does.
+
+- the singular ``speech_model`` is refused with 400 ("speech_model is deprecated. Use "speech_models" instead"):
+  https://www.assemblyai.com/docs/pre-recorded-audio/select-the-speech-model
+- a webhook delivery without a 2xx is retried, up to 10 attempts in all, and a 4xx stops the retries:
+  https://www.assemblyai.com/docs/deployment/webhooks-for-pre-recorded-audio
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from zoomsymbl_sandbox.provider_jobs import JobTimings
+
+from tests.support.eventually import eventually
+from tests.support.providers import ProviderSandboxes
+
+KEY = {"authorization": "sandbox-assemblyai-key"}
+
+
+@dataclass
+class ScriptedReceiver:
+    """A webhook receiver that answers each delivery with the next status of ``script`` (the last one repeats)."""
+
+    script: list[int]
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+    async def receive(self, request: web.Request) -> web.Response:
+        self.deliveries.append(await request.json())
+        status = self.script[min(len(self.deliveries), len(self.script)) - 1]
+        return web.Response(status=status)
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[tuple[ScriptedReceiver, str]]:
+    receiver = ScriptedReceiver([200])
+    app = web.Application()
+    app.router.add_post("/hook", receiver.receive)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield receiver, str(server.make_url("/hook"))
+    await server.close()
+
+
+async def _client(sandboxes: ProviderSandboxes, **config: Any) -> TestClient[Any, Any]:
+    defaults: dict[str, Any] = {"timings": JobTimings(0.05, 0.05), "webhook_retry_interval_s": 0.01}
+    return await sandboxes.client(await sandboxes.assemblyai(**(defaults | config)))
+
+
+async def test_the_singular_speech_model_is_refused(sandboxes: ProviderSandboxes) -> None:
+    client = await _client(sandboxes)
+    body = {"audio_url": "http://127.0.0.1:9/a.flac", "speech_model": "best"}
+    resp = await client.post("/v2/transcript", json=body, headers=KEY)
+    assert resp.status == 400
+    assert "speech_models" in (await resp.json())["error"]
+
+
+async def _finished_webhook(client: TestClient[Any, Any], audio: Path, hook: str) -> dict[str, Any]:
+    upload = await client.post("/v2/upload", data=audio.read_bytes(), headers=KEY)
+    created = await client.post(
+        "/v2/transcript", json={"audio_url": (await upload.json())["upload_url"], "webhook_url": hook}, headers=KEY
+    )
+    transcript_id = (await created.json())["id"]
+
+    async def transcript() -> dict[str, Any]:
+        body: dict[str, Any] = await (await client.get(f"/v2/transcript/{transcript_id}", headers=KEY)).json()
+        return body
+
+    return await eventually(
+        transcript, lambda t: t["webhook_status_code"] is not None, what="the webhook's final status"
+    )
+
+
+async def test_a_webhook_without_a_2xx_is_delivered_again(
+    sandboxes: ProviderSandboxes, scripted: tuple[ScriptedReceiver, str], tone_audio: Path
+) -> None:
+    receiver, hook = scripted
+    receiver.script = [503, 500, 200]
+    done = await _finished_webhook(await _client(sandboxes), tone_audio, hook)
+    assert done["webhook_status_code"] == 200
+    assert [d["status"] for d in receiver.deliveries] == ["completed"] * 3
+
+
+async def test_webhook_attempts_stop_at_ten(
+    sandboxes: ProviderSandboxes, scripted: tuple[ScriptedReceiver, str], tone_audio: Path
+) -> None:
+    receiver, hook = scripted
+    receiver.script = [503]
+    done = await _finished_webhook(await _client(sandboxes), tone_audio, hook)
+    assert (done["webhook_status_code"], len(receiver.deliveries)) == (503, 10)
+
+
+async def test_a_4xx_stops_the_webhook_retries(
+    sandboxes: ProviderSandboxes, scripted: tuple[ScriptedReceiver, str], tone_audio: Path
+) -> None:
+    receiver, hook = scripted
+    receiver.script = [401, 200]
+    done = await _finished_webhook(await _client(sandboxes), tone_audio, hook)
+    assert (done["webhook_status_code"], len(receiver.deliveries)) == (401, 1)
