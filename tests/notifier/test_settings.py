@@ -74,3 +74,20 @@ def test_a_short_page_key_is_refused_and_a_good_base_url_is_kept_without_its_sla
     with pytest.raises(ConfigError) as caught:
         load_settings(Settings)
     assert caught.value.variables == ("ZOOMSYMBL_NOTIFIER_PAGE_KEY",)
+
+
+def test_give_ups_before_failing_defaults_to_three_and_is_read_from_the_environment(
+    base_env: pytest.MonkeyPatch,
+) -> None:
+    base_env.delenv("ZOOMSYMBL_NOTIFIER_GIVE_UPS_BEFORE_FAILING", raising=False)
+    assert load_settings(Settings).give_ups_before_failing == 3
+    base_env.setenv("ZOOMSYMBL_NOTIFIER_GIVE_UPS_BEFORE_FAILING", "1")
+    assert load_settings(Settings).give_ups_before_failing == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "11", "2.5", "many"])
+def test_give_ups_before_failing_out_of_range_is_refused(base_env: pytest.MonkeyPatch, value: str) -> None:
+    base_env.setenv("ZOOMSYMBL_NOTIFIER_GIVE_UPS_BEFORE_FAILING", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(Settings)
+    assert caught.value.variables == ("ZOOMSYMBL_NOTIFIER_GIVE_UPS_BEFORE_FAILING",)

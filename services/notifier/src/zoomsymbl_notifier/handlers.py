@@ -30,12 +30,11 @@ DIGESTS_GROUP_ID = "zoomsymbl-notifier-digests"
 # Give-ups that must not fail the meeting: a job we do not know is not one of our meetings, and
 # exhausted retries (provider or our servers down) are re-driven by the sweeper later...
 _NOT_THE_MEETINGS_FAULT = frozenset({"lookup", "retry", "parse"})
-# ...but only so often: each sweep reports the job under a new event id, with a fresh budget, so a
-# fault that repeats every time (a bug on this meeting's data, a provider failing one conversation for
-# good) would cost provider calls and dead letters forever, the host hearing nothing. The sweeper
-# reports a job at least every 8 stale periods (sweeper.MAX_BACKOFF): the meeting fails within about
-# this many of them.
-GIVE_UPS_BEFORE_FAILING = 3
+# ...but only so often (Settings.give_ups_before_failing): each sweep reports the job under a new event
+# id, with a fresh budget, so a fault that repeats every time (a bug on this meeting's data, a provider
+# failing one conversation for good) would cost provider calls and dead letters forever, the host
+# hearing nothing. The sweeper reports a job at least every 8 stale periods (sweeper.MAX_BACKOFF): the
+# meeting fails within about 8 stale periods per give-up the setting allows.
 # How long one job-status message may take before Kafka gives its partition to another consumer: the insights
 # engine's deadline (EngineConfig.deadline_seconds, 15 min) plus the provider's transcript, storing and the
 # e-mail's hand-over to the outbox. aiokafka's default (5 min) let a long meeting be handled twice.
@@ -47,9 +46,10 @@ E = TypeVar("E", bound=Event)
 async def on_job_status_reported(pipeline: Pipeline, event: JobStatusReported) -> None:
     """Confirm the reported status with the provider and act on it (idempotent).
 
-    A job already finished here (final status, every step done) is left alone: no status can replace
-    a final one, and what may still be pending (an e-mail waiting for SMTP) is the outbox sweep's. A
-    redelivered or replayed report then costs one read.
+    A job already finished here (final status, every step done; or given up, its meeting failed) is
+    left alone: no status can replace a final one, what may still be pending (an e-mail waiting for
+    SMTP) is the outbox sweep's, and a given-up job's meeting told its host it failed. A redelivered,
+    replayed or late report then costs one read.
     """
     job = await pipeline.jobs.by_provider_id(event.provider, event.job_id)
     if job is None:
@@ -67,7 +67,7 @@ async def on_job_status_reported(pipeline: Pipeline, event: JobStatusReported) -
 
 async def on_give_up(pipeline: Pipeline, event: Event | None, stage: str, reason: str) -> None:
     """Poison input fails the meeting (with a notice to the host), and so do retries exhausted once
-    too often (:data:`GIVE_UPS_BEFORE_FAILING`); other give-ups only log."""
+    too often (``give_ups_before_failing``); other give-ups only log."""
     if isinstance(event, JobStatusReported) and stage == "retry" and OUTAGE_GIVE_UP not in reason:
         await _retries_exhausted(pipeline, event, reason)
         return
@@ -83,17 +83,17 @@ async def on_give_up(pipeline: Pipeline, event: Event | None, stage: str, reason
 
 
 async def _retries_exhausted(pipeline: Pipeline, event: JobStatusReported, reason: str) -> None:
-    """Count the give-up on ``event``'s job; at :data:`GIVE_UPS_BEFORE_FAILING`, fail its meeting."""
+    """Count the give-up on ``event``'s job; at ``give_ups_before_failing``, fail its meeting."""
     job = await pipeline.jobs.by_provider_id(event.provider, event.job_id)
     tenant = pipeline.tenants.get(event.tenant)
     ids = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "job_id": event.job_id}
     if job is None or tenant is None or (job.tenant, job.meeting_uuid) != (event.tenant, event.meeting_uuid):
         log.error("job status message given up", extra={**ids, "stage": "retry", "reason": reason})
         return
-    if is_finished(job):  # finished by another report meanwhile: nothing is stuck
+    if is_finished(job):  # finished by another report meanwhile, or given up already: nothing is stuck
         return
     give_ups = await pipeline.jobs.count_give_up(job)
-    if give_ups < GIVE_UPS_BEFORE_FAILING:
+    if give_ups < pipeline.settings.give_ups_before_failing:
         log.error("job status message given up, the sweeper reports the job again", extra={**ids, "give_ups": give_ups})
         return
     if await pipeline.outbox.exists(MailKey(job.tenant, job.meeting_uuid, job.generation, "report")):

@@ -20,7 +20,6 @@ from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.records import (
     EARLY_CALLBACKS,
     JOBS,
-    TERMINAL,
     EarlyCallback,
     Job,
     JobEvent,
@@ -230,5 +229,10 @@ class Jobs:
 
 
 def is_finished(job: JobRecord) -> bool:
-    """The job reached a final status and everything the notifier does for it is done."""
-    return job.status in TERMINAL and job.processed
+    """Everything the notifier does for the job is done: it reached a final status and was acted on,
+    or it was given up (its meeting failed, see ``handlers.on_give_up``) whatever its status.
+
+    A given-up job's later news (a late callback, a redelivered or replayed report) must not complete
+    the meeting its host was told had failed.
+    """
+    return job.processed

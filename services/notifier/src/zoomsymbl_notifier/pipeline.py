@@ -7,7 +7,9 @@ intent recorded (unique index) and then sent through the outbox. A meeting anoth
 up on (``MeetingFailed``) gets its failure notice through the same outbox, under the same key as a
 provider failure's: one notice per meeting and generation, whoever failed it and however often.
 A failed provider job of a meeting with Zoom's transcript stored is replaced by a zoom job instead
-(:mod:`zoomsymbl_notifier.fallback`) and completes the meeting: one report, no notice.
+(:mod:`zoomsymbl_notifier.fallback`) and completes the meeting: one report, no notice. The other way
+round, a meeting failed in a generation gets no report of it afterwards, whichever job of that
+generation completes later (:meth:`Pipeline._completes`): the host was told it failed.
 
 The MongoDB-wire server bounds the notifier's throughput (docs/performance.md), so a completion reads
 nothing twice: the handler's read of the job and the meeting's facts (returned by its stage move) are
@@ -227,7 +229,8 @@ class Pipeline:
         facts: MeetingFacts | None = None,
         fresh: Insights | None = None,
     ) -> None:
-        """When every part's insights are stored: announce them and e-mail the host (once).
+        """When every part's insights are stored: announce them and e-mail the host (once), unless the
+        meeting failed in this generation (see :meth:`_completes`).
 
         ``fresh``: ``job``'s insights as this run just stored them. No earlier run can then have got
         this far (it would have stored them before assembling), so the outbox is not asked first
@@ -247,12 +250,28 @@ class Pipeline:
             raise PoisonInputError(f"insights of meeting {job.meeting_uuid!r} vanished", stage="assemble")
         merged = merging.merge([(p.part_offset_seconds, ins) for p, ins in stored])
         urls = merging.summary_urls([ins for _, ins in stored])
+        if not await self._completes(job):
+            return
         await self.publish(_ready_event(job, [p for p, _ in stored], merged))
-        await self.meetings.advance(job.tenant, job.meeting_uuid, job.generation, "completed")
         if facts is None:
             facts = await self.meetings.facts(job.tenant, job.meeting_uuid)
         link = meeting_page_link(self.settings, tenant, job.meeting_uuid)
         await self._mail(key, tenant, facts, meeting_report(merged, facts, job.generation, urls, link))
+
+    async def _completes(self, job: JobRecord) -> bool:
+        """Move ``job``'s meeting to ``completed``; False when its generation is failed instead.
+
+        One story per meeting and generation: a meeting failed here (retries given up, the host told)
+        stays failed, so insights that arrive after all (a crash between the failure and the job's
+        mark let a late report through) get no announcement and no report. Only a move that did not
+        happen costs the extra read: a redelivery's, when the meeting is completed already.
+        """
+        if await self.meetings.advance(job.tenant, job.meeting_uuid, job.generation, "completed"):
+            return True
+        if not await self.meetings.is_failed(job.tenant, job.meeting_uuid, job.generation):
+            return True
+        log.warning("meeting failed in this generation, no report", extra=_ids(job))
+        return False
 
     async def deliver(self, key: MailKey) -> None:
         """Send a recorded e-mail now if due; a sent report moves the meeting to ``notified``."""

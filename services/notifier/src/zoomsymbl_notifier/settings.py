@@ -58,6 +58,13 @@ class Settings(ServiceSettings):
         900.0, gt=0, description="A job without news for this long is polled at the provider."
     )
     sweeper_batch_size: int = Field(100, ge=1, description="Most jobs polled per sweep.")
+    give_ups_before_failing: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="Rounds of exhausted retries of one job (each sweep re-reports it with a fresh budget) before "
+        "its meeting fails with a notice; outages of our own servers do not count.",
+    )
 
     summary_retry_attempts: int = Field(6, ge=1, description="Tries of a summary that is still being prepared.")
     summary_retry_delay_seconds: float = Field(2.0, ge=0, description="First wait between tries (doubles, <= 30 s).")
