@@ -17,6 +17,8 @@ from zoomsymbl_common.providers.assemblyai import (
     transcript_body,
 )
 from zoomsymbl_common.providers.base import JobState, SubmitRequest
+from zoomsymbl_common.providers.factory import make_provider
+from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_sandbox.assemblyai import ASSEMBLYAI_STATE
 from zoomsymbl_sandbox.provider_jobs import JobTimings
 from zoomsymbl_sandbox.provider_testkit import CallbackReceiver
@@ -77,6 +79,35 @@ def test_a_single_shared_channel_asks_for_speaker_labels_and_no_english_extras_e
 def test_topics_are_parsed_most_relevant_first() -> None:
     topics = parse_topics({"summary": {"Business>Meetings": 0.4, "Technology>Software": 0.9}})
     assert [(t.text, t.score) for t in topics] == [("Software", 0.9), ("Meetings", 0.4)]
+
+
+def test_every_body_names_its_speech_models_so_the_account_default_never_decides() -> None:
+    submit = request(Path(__file__), "https://x")
+    assert transcript_body(submit, "https://audio")["speech_models"] == ["assemblyai-stt-3-7", "universal-2"]
+    assert transcript_body(submit, "https://audio", ("universal-2",))["speech_models"] == ["universal-2"]
+
+
+async def test_the_tenants_speech_models_reach_assemblyai_in_order(
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession, receiver: CallbackReceiver, tone_audio: Path
+) -> None:
+    server = await sandboxes.assemblyai()
+    tenant = TenantConfig.model_validate(
+        {
+            "id": "acme",
+            "zoom_webhook_secret": "zoom-secret-123",
+            "assemblyai_api_key": KEY,
+            "assemblyai_api_base": str(server.make_url("")),
+            "assemblyai_speech_models": ["universal-3-pro", "assemblyai-stt-3-7"],
+        }
+    )
+    provider = make_provider(tenant, session)
+    job = await provider.submit(request(tone_audio, f"{receiver.base_url}/webhooks/assemblyai"))
+    await wait_completed(provider, job.job_id)
+    url = server.make_url(f"/v2/transcript/{job.job_id}")
+    async with session.get(url, headers={"authorization": KEY}) as resp:
+        transcript = await resp.json()
+    assert transcript["speech_models"] == ["universal-3-pro", "assemblyai-stt-3-7"]
+    assert transcript["speech_model_used"] == "universal-3-pro"
 
 
 async def test_an_uploaded_recording_is_transcribed_per_channel_with_an_authenticated_webhook(

@@ -121,3 +121,54 @@ def test_an_invalid_tenant_variable_never_prints_a_value() -> None:
     with pytest.raises(ConfigError) as info:
         load_tenants(env)
     assert "id: String should match pattern" in str(info.value) and "Not/Valid" not in str(info.value)
+
+
+def test_speech_models_default_to_stt_3_7_then_universal_2_and_are_read_from_env_and_file(tmp_path: Path) -> None:
+    env = {"ZOOMSYMBL_TENANT_ID": "acme", "ZOOMSYMBL_TENANT_ZOOM_WEBHOOK_SECRET": "whsec-models-1"}
+    default = load_tenants(env).get("acme")
+    assert default is not None
+    assert default.assemblyai_speech_models == ("assemblyai-stt-3-7", "universal-2")
+    env["ZOOMSYMBL_TENANT_ASSEMBLYAI_SPEECH_MODELS"] = "universal-3-5-pro, universal-2"
+    pinned = load_tenants(env).get("acme")
+    assert pinned is not None and pinned.assemblyai_speech_models == ("universal-3-5-pro", "universal-2")
+    path = tmp_path / "tenants.json"
+    tenant = {"id": "beta", "zoom_webhook_secret": "s2-secret", "assemblyai_speech_models": ["assemblyai-stt-3-7"]}
+    path.write_text(json.dumps({"tenants": [tenant]}))
+    beta = load_tenants({"ZOOMSYMBL_TENANTS_FILE": str(path)}).get("beta")
+    assert beta is not None and beta.assemblyai_speech_models == ("assemblyai-stt-3-7",)
+
+
+@pytest.mark.parametrize(
+    ("models", "problem"),
+    [
+        ([], "at least 1 item"),
+        (
+            ["universal2"],
+            "Input should be 'assemblyai-stt-3-7', 'universal-3-5-pro', 'universal-3-pro' or 'universal-2'",
+        ),
+        (["best"], "literal_error"),
+        (["universal-2", "universal-2"], "a model is listed twice"),
+        (["assemblyai-stt-3-7", "universal-3-5-pro", "universal-3-pro", "universal-2", "universal-2"], "at most 4"),
+        ("universal-2", "tuple_type"),
+    ],
+)
+def test_speech_models_a_submission_would_fail_on_are_refused_when_the_tenants_load(
+    tmp_path: Path, models: object, problem: str
+) -> None:
+    path = tmp_path / "tenants.json"
+    tenant = {"id": "acme", "zoom_webhook_secret": "whsec-models-2", "assemblyai_speech_models": models}
+    path.write_text(json.dumps({"tenants": [tenant]}))
+    with pytest.raises(ConfigError) as info:
+        load_tenants({"ZOOMSYMBL_TENANTS_FILE": str(path)})
+    assert "tenants[0].assemblyai_speech_models" in str(info.value) and problem in str(info.value)
+    assert "whsec-models-2" not in str(info.value)
+
+
+def test_an_unknown_speech_model_in_the_env_form_names_the_variable() -> None:
+    env = {
+        "ZOOMSYMBL_TENANT_ZOOM_WEBHOOK_SECRET": "whsec-models-3",
+        "ZOOMSYMBL_TENANT_ASSEMBLYAI_SPEECH_MODELS": "assemblyai-stt-3-7,universal-2,nano",
+    }
+    with pytest.raises(ConfigError) as info:
+        load_tenants(env)
+    assert "assemblyai_speech_models.2" in str(info.value) and "universal-2" in str(info.value)

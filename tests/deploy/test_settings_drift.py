@@ -214,6 +214,23 @@ def test_tenant_schema_matches_tenant_config() -> None:
     assert set(tenant["required"]) == required
 
 
+def test_tenant_schema_lists_of_choices_take_exactly_the_tenant_config_items_and_bounds() -> None:
+    # A model id the schema refuses cannot be configured through the chart; one it allows fails at start-up.
+    tenant = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))["$defs"]["tenant"]
+    checked = []
+    for name, info in TenantConfig.model_fields.items():
+        args = get_args(info.annotation)
+        if get_origin(info.annotation) is not tuple or not args or get_origin(args[0]) is not Literal:
+            continue
+        prop = tenant["properties"][name]
+        bounds = {type(m).__name__: getattr(m, "min_length", getattr(m, "max_length", None)) for m in info.metadata}
+        assert prop["items"]["enum"] == list(get_args(args[0]))
+        assert (prop.get("minItems"), prop.get("maxItems")) == (bounds.get("MinLen"), bounds.get("MaxLen"))
+        assert prop.get("uniqueItems") is True
+        checked.append(name)
+    assert "assemblyai_speech_models" in checked
+
+
 def test_tenant_schema_allows_exactly_the_tenant_config_choices() -> None:
     # A provider the services know but the schema refuses cannot be configured through the chart at all.
     tenant = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))["$defs"]["tenant"]

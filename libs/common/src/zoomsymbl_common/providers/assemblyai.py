@@ -31,6 +31,7 @@ from zoomsymbl_common.providers.base import (
 )
 from zoomsymbl_common.providers.http import close_stream, read_json, transport_errors
 from zoomsymbl_common.providers.symbl_insights import MAX_MESSAGES, bound_transcript, finite_number
+from zoomsymbl_common.tenants import DEFAULT_ASSEMBLYAI_SPEECH_MODELS
 
 # How long an upload URL is worth redacting: it is usable with our API key only, for the job's life.
 UPLOAD_URL_TTL = timedelta(days=2)
@@ -75,8 +76,14 @@ def assemblyai_language(language: str) -> str:
     return base or "en_us"
 
 
-def transcript_body(request: SubmitRequest, audio_url: str) -> dict[str, Any]:
+def transcript_body(
+    request: SubmitRequest, audio_url: str, speech_models: tuple[str, ...] = DEFAULT_ASSEMBLYAI_SPEECH_MODELS
+) -> dict[str, Any]:
     """The JSON of ``POST /v2/transcript`` for ``request`` (contains secrets: never log it).
+
+    ``speech_models`` is always sent: without it AssemblyAI uses the account's default model, which it
+    changes (to assemblyai-stt-3-7 on 2026-12-08, with no fallback to another model for a language it
+    lacks: https://assemblyai.com/docs/pre-recorded-audio/assemblyai-stt-3-7-migration-guide).
 
     Only current parameters: summary and action items through ``speech_understanding.request`` (the old
     top-level summary and chapter parameters are deprecated, see the migration guides), topics through
@@ -87,6 +94,7 @@ def transcript_body(request: SubmitRequest, audio_url: str) -> dict[str, Any]:
         "audio_url": audio_url,
         "language_code": language,
         "webhook_url": request.webhook_url.get_secret_value(),
+        "speech_models": list(speech_models),
     }
     if request.webhook_auth_header is not None:
         name, value = request.webhook_auth_header
@@ -164,9 +172,11 @@ class AssemblyAIProvider:
         api_key: str,
         api_base: str = "https://api.assemblyai.com",
         submit_timeout: float = 900.0,
+        speech_models: tuple[str, ...] = DEFAULT_ASSEMBLYAI_SPEECH_MODELS,
     ) -> None:
         self._session = session
         self._base = api_base.rstrip("/")
+        self._speech_models = speech_models
         self._headers = {"authorization": api_key}
         self._submit_timeout = aiohttp.ClientTimeout(total=submit_timeout, sock_connect=10)
         self._finished: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
@@ -179,7 +189,7 @@ class AssemblyAIProvider:
             audio_url = await self._upload(request)
         else:
             raise PoisonInputError("submit request has neither audio nor audio_url", stage="submit")
-        body = transcript_body(request, audio_url)
+        body = transcript_body(request, audio_url, self._speech_models)
         async with (
             transport_errors("assemblyai", "transcript"),
             self._session.post(f"{self._base}/v2/transcript", json=body, headers=self._headers, timeout=_SHORT) as resp,

@@ -82,7 +82,13 @@ def make_provider(
             variables=("ZOOMSYMBL_TENANT_ASSEMBLYAI_API_KEY",),
         )
     register_secret(key)
-    return AssemblyAIProvider(session, api_key=key, api_base=tenant.assemblyai_api_base, submit_timeout=submit_timeout)
+    return AssemblyAIProvider(
+        session,
+        api_key=key,
+        api_base=tenant.assemblyai_api_base,
+        submit_timeout=submit_timeout,
+        speech_models=tenant.assemblyai_speech_models,
+    )
 
 
 ASSEMBLYAI_LLM_GATEWAY = "https://llm-gateway.assemblyai.com/v1"
