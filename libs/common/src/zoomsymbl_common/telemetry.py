@@ -2,19 +2,28 @@
 
 Trace context crosses Kafka in W3C ``traceparent`` headers (FastStream's telemetry middleware
 injects and extracts them), so one trace runs from the Zoom webhook to the e-mail.
+
+Every span leaves the process through :class:`ScrubbingExporter`: its name, attributes, events (an
+exception's message and stack trace, with the causes chained to it), links and status pass
+:func:`~zoomsymbl_common.logs.scrub` first, as a log line passes the redactor.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import Link, Status
+from opentelemetry.util.types import AnyValue, Attributes
+
+from zoomsymbl_common.logs import scrub
 
 
 def setup_tracing(service_name: str, exporter: SpanExporter | None = None) -> Callable[[], None]:
@@ -30,7 +39,7 @@ def setup_tracing(service_name: str, exporter: SpanExporter | None = None) -> Ca
 
         exporter = OTLPSpanExporter(session=otlp_session())
     if exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        provider.add_span_processor(BatchSpanProcessor(ScrubbingExporter(exporter)))
     trace.set_tracer_provider(provider)
 
     def shutdown() -> None:
@@ -38,6 +47,69 @@ def setup_tracing(service_name: str, exporter: SpanExporter | None = None) -> Ca
         provider.shutdown()
 
     return shutdown
+
+
+class ScrubbingExporter(SpanExporter):
+    """Exports through ``inner`` each span with every text scrubbed (:func:`scrubbed_span`).
+
+    ``start_as_current_span`` records any exception that leaves its block, and the SDK stores its
+    message and its whole stack trace, the chained causes included (an aiohttp timeout quoting the
+    URL it fetched, a pymongo error quoting a document): such text must not reach Jaeger/Tempo raw.
+    """
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self._inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Export the scrubbed copies of ``spans``."""
+        return self._inner.export([scrubbed_span(span) for span in spans])
+
+    def shutdown(self) -> None:
+        """Shut the inner exporter down."""
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flush the inner exporter."""
+        return self._inner.force_flush(timeout_millis)
+
+
+def scrubbed_span(span: ReadableSpan) -> ReadableSpan:
+    """``span`` with its name, attribute values, events, links and status description scrubbed."""
+    status = span.status
+    if status.description:
+        status = Status(status.status_code, _text(status.description))
+    return ReadableSpan(
+        name=_text(span.name),
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=_attributes(span.attributes),
+        events=[Event(e.name, _attributes(e.attributes), e.timestamp) for e in span.events],
+        links=[Link(link.context, _attributes(link.attributes)) for link in span.links],
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def _text(value: str) -> str:
+    return scrub(value, sys.maxsize)  # scrubbed, not shortened: the SDK's attribute limits apply already
+
+
+def _attributes(attributes: Attributes) -> dict[str, AnyValue]:
+    return {key: _value(value) for key, value in (attributes or {}).items()}
+
+
+def _value(value: AnyValue) -> AnyValue:
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, Mapping):
+        return {key: _value(item) for key, item in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, bytes):
+        return [_value(item) for item in value]
+    return value
 
 
 def otlp_session() -> Any:
