@@ -204,3 +204,18 @@ def test_a_stored_download_token_is_shown_by_no_repr_and_no_validation_error() -
     assert isinstance(caught.value.__cause__, ValidationError)
     # pydantic shows an input's first characters: of a token, that is a part of the secret.
     assert token[:20] not in str(caught.value) and token[:20] not in str(caught.value.__cause__)
+
+
+def test_a_logged_traceback_loses_an_unregistered_token_its_chained_cause_quotes() -> None:
+    """aiohttp names the URL it timed out on; a chained cause's text lands in the traceback of ``log.exception``."""
+    token = "unregistered-" + uuid.uuid4().hex
+    try:
+        try:
+            raise TimeoutError(f"Connection timeout to host https://zoom.us/rec/download/abc?access_token={token}")
+        except TimeoutError as cause:
+            raise RuntimeError("download failed") from cause
+    except RuntimeError:
+        record = logging.LogRecord("zoomsymbl.test", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    line = json.loads(JsonFormatter().format(record))
+    assert "download failed" in line["exc"] and "Connection timeout to host https://zoom.us/" in line["exc"]
+    assert token not in json.dumps(line)

@@ -180,7 +180,9 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            # Scrubbed, not only redacted: a chained cause may quote a URL whose token nobody registered
+            # (an aiohttp timeout names the URL it fetched). Not shortened: the whole trace is the point.
+            entry["exc"] = scrub(self.formatException(record.exc_info), sys.maxsize)
         return redact(json.dumps(entry, default=str, ensure_ascii=False))
 
 
