@@ -26,6 +26,16 @@ CallDirection = Literal["inbound", "outbound", "internal", "unknown"]
 Service = Literal["ingest", "mixer", "submitter", "notifier"]
 REASON_MAX = 1000
 STAGE_MAX = 64
+MAX_MIX_CHANNELS = 64
+"""Most channels a mixed file has (a tenant's ``max_channels`` is at most 64; a phone call has two)."""
+MAX_MIX_SECONDS = 48 * 3600
+"""Longest mixed file an event may announce: the mixer refuses mixes past 31 h (Zoom ends a meeting after
+30 h); the submitter plans parts and the transcriber its work from these numbers, so a forged event must not
+announce days of audio (tens of thousands of ffmpeg passes) or a billion channels (a filter string of gigabytes)."""
+MAX_TRANSCRIPT_FILES = 100
+"""Most Zoom transcript files (TRANSCRIPT, CC) one ``AudioMixed`` names."""
+JOB_ID_MAX = 256
+"""Longest provider job or conversation id an event carries (the providers' are UUIDs or a few dozen digits)."""
 
 
 def utcnow() -> datetime:
@@ -144,11 +154,15 @@ class ChannelAssignment(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    channel: int = Field(ge=1, description="1-based channel number in the mixed file.")
+    channel: int = Field(ge=1, le=MAX_MIX_CHANNELS, description="1-based channel number in the mixed file.")
     participant_name: str = Field(description="Speaker name (or 'Others' for a mixed overflow channel).")
     participant_email: str | None = Field(None, description="Speaker e-mail when known.")
-    file_ids: tuple[str, ...] = Field(description="Zoom file ids heard on this channel.")
-    offset_seconds: float = Field(ge=0, description="Delay applied so the track is aligned to the meeting.")
+    file_ids: tuple[Annotated[str, Field(min_length=1, max_length=256)], ...] = Field(
+        description="Zoom file ids heard on this channel."
+    )
+    offset_seconds: float = Field(
+        ge=0, le=MAX_MIX_SECONDS, description="Delay applied so the track is aligned to the meeting."
+    )
     mixed: bool = Field(False, description="True when several participants share this channel.")
 
 
@@ -157,7 +171,7 @@ class SpeakerStats(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    channel: int = Field(ge=1, description="1-based channel number.")
+    channel: int = Field(ge=1, le=MAX_MIX_CHANNELS, description="1-based channel number.")
     talk_seconds: float = Field(ge=0, description="Seconds with speech on this channel.")
     silence_ratio: float = Field(ge=0, le=1, description="Share of the meeting this channel was silent.")
     talk_over_ratio: float = Field(ge=0, le=1, description="Share of talk time overlapping another channel.")
@@ -180,20 +194,32 @@ class AudioMixed(Event):
 
     topic: ClassVar[str] = "audio.mixed.v1"
 
-    bucket: str = Field(description="S3 bucket of the mixed file.")
-    object_key: str = Field(description="S3 key of the mixed file.")
+    bucket: str = Field(max_length=63, description="S3 bucket of the mixed file (an S3 name: at most 63 characters).")
+    object_key: str = Field(
+        min_length=1, max_length=1024, description="S3 key of the mixed file (mixed/{tenant}/{meeting_key}.{ext})."
+    )
     format: AudioFormat = Field(description="Container/codec of the mixed file.")
-    channels: int = Field(ge=1, description="Number of channels.")
-    duration_seconds: float = Field(ge=0, description="Duration of the mixed file.")
+    channels: int = Field(ge=1, le=MAX_MIX_CHANNELS, description="Number of channels (at most 64).")
+    duration_seconds: float = Field(
+        ge=0, le=MAX_MIX_SECONDS, description="Duration of the mixed file (at most 48 h; finite)."
+    )
     size_bytes: int = Field(ge=0, description="Size of the mixed file.")
-    input_hash: str = Field(description="Hash of the input file set; part of the submission idempotency key.")
-    channel_map: tuple[ChannelAssignment, ...] = Field(description="Channel → participant.")
-    speaker_stats: tuple[SpeakerStats, ...] = Field((), description="Talk analytics per channel.")
-    topic_text: str = Field("", description="Meeting topic.")
+    input_hash: str = Field(
+        min_length=1, max_length=128, description="Hash of the input file set; part of the submission idempotency key."
+    )
+    channel_map: tuple[ChannelAssignment, ...] = Field(
+        max_length=MAX_MIX_CHANNELS, description="Channel → participant (one entry per channel, at most 64)."
+    )
+    speaker_stats: tuple[SpeakerStats, ...] = Field(
+        (), max_length=MAX_MIX_CHANNELS, description="Talk analytics per channel."
+    )
+    topic_text: str = Field("", max_length=512, description="Meeting topic.")
     host_email: str = Field("", description="Host e-mail.")
     diarization: bool = Field(False, description="One channel holds several speakers: ask the provider to diarize.")
     transcripts: tuple[TranscriptObject, ...] = Field(
-        (), description="Zoom's own transcript files of the meeting in the mixed file's bucket (the zoom source)."
+        (),
+        max_length=MAX_TRANSCRIPT_FILES,
+        description="Zoom's own transcript files of the meeting in the mixed file's bucket (the zoom source).",
     )
 
 
@@ -203,8 +229,8 @@ class JobSubmitted(Event):
     topic: ClassVar[str] = "provider.job-submitted.v1"
 
     provider: Provider = Field(description="Which provider runs the job.")
-    job_id: str = Field(description="Provider's job id.")
-    conversation_id: str = Field(description="Provider's conversation/transcript id.")
+    job_id: str = Field(max_length=JOB_ID_MAX, description="Provider's job id.")
+    conversation_id: str = Field(max_length=JOB_ID_MAX, description="Provider's conversation/transcript id.")
     part_index: int = Field(0, ge=0, description="0-based part number when a long file was split.")
     part_count: int = Field(1, ge=1, description="Number of parts of this meeting.")
     part_offset_seconds: float = Field(0, ge=0, description="Where this part starts in the meeting.")
@@ -216,7 +242,7 @@ class JobStatusReported(Event):
     topic: ClassVar[str] = "provider.job-status.v1"
 
     provider: Provider = Field(description="Which provider reported.")
-    job_id: str = Field(description="Provider's job id.")
+    job_id: str = Field(max_length=JOB_ID_MAX, description="Provider's job id.")
     reported_status: str = Field(max_length=64, description="Status as reported; confirmed with the job API.")
     via: Literal["callback", "sweeper", "worker"] = Field(
         "callback", description="How the status arrived (worker: our own transcriber finished the job)."

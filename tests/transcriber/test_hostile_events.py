@@ -1,0 +1,74 @@
+"""A forged ``provider.job-submitted.v1`` work order with an oversized job id is refused when it is parsed.
+
+Before, the transcriber handled it: looked the id up in MongoDB, gave up (no such transcription) and reported
+``JobStatusReported(status=failed)`` on ``provider.job-status.v1``, a 100 kB job id copied into it: one forged
+message became a second one for the notifier. Real MongoDB; the Kafka side in memory (TestKafkaBroker); a stub model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+from zoomsymbl_common.clock import FakeClock
+from zoomsymbl_common.errors import ConfigError
+from zoomsymbl_common.events import DeadLetter, JobSubmitted
+from zoomsymbl_common.kafka import Consumer, RetryPolicy, topic_name
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_transcriber.handlers import register_subscribers
+from zoomsymbl_transcriber.worker import Worker
+from zoomsymbl_whisper import ModelConfig, Transcriber
+
+from tests.transcriber.test_worker import Reports, submitted
+
+pytestmark = [pytest.mark.integration]
+POLICY = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.002)
+
+
+def no_store(bucket: str) -> ObjectStore:
+    raise ConfigError(f"no object may be read in this test (bucket {bucket!r})")
+
+
+@pytest.mark.parametrize("field", ["job_id", "conversation_id"])
+async def test_a_work_order_with_a_100_kb_id_is_dead_lettered_and_not_echoed(
+    mongo: Mongo, infra: InfraSettings, tmp_path: Path, field: str
+) -> None:
+    reports = Reports()
+    worker = Worker(
+        mongo=mongo,
+        store_for=no_store,
+        transcriber=Transcriber(ModelConfig(Path("no-model"))),
+        publish=reports,
+        scratch_dir=tmp_path / "scratch",
+        owner="this-worker",
+        lease_seconds=900,
+        model_name="stub",
+        clock=FakeClock(),
+    )
+    broker = KafkaBroker()
+    register_subscribers(
+        broker,
+        Consumer(broker, infra, "transcriber", POLICY),
+        worker,
+        worker.on_job_submitted,
+        max_poll_interval_ms=60_000,
+    )
+    topic = topic_name(infra, JobSubmitted.topic)
+    letters: list[DeadLetter] = []
+
+    @broker.subscriber(DeadLetter.topic_for(topic))
+    async def dead(message: KafkaMessage) -> None:
+        letters.append(DeadLetter.model_validate_json(message.body))
+
+    body = json.loads(submitted("whisper-0123").model_dump_json())
+    body[field] = "whisper-" + "x" * 100_000
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(json.dumps(body).encode(), topic=topic)
+
+    assert reports.events == [], "nothing echoed on provider.job-status.v1"
+    [letter] = letters
+    assert letter.reason.startswith("invalid JobSubmitted")
