@@ -28,10 +28,10 @@ from zoomsymbl_transcriber.handlers import register_subscribers
 from zoomsymbl_transcriber.worker import Worker
 from zoomsymbl_whisper import ChannelUtterance, ModelConfig, Transcriber
 
-from tests.transcriber.test_worker import Reports, request, submitted
+from tests.transcriber.test_worker import M1_KEY, Reports, request, submitted
 
 pytestmark = [pytest.mark.integration]
-KEY = "mixed/acme/m1.flac"
+KEY = M1_KEY
 POLICY = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002)
 
 
@@ -212,13 +212,14 @@ async def test_a_second_delivery_while_this_worker_runs_the_job_does_not_run_it_
 
 async def test_audio_gone_from_the_bucket_fails_the_job_at_once_naming_it(rig: Rig) -> None:
     """Deleted, or expired by a lifecycle rule before its turn came: no retry brings it back."""
-    job = await rig.provider.submit(request("mixed/acme/gone.flac", rig.store.bucket))
+    gone = M1_KEY.replace(".flac", ".part2.flac")  # a key of the meeting that the bucket does not hold
+    job = await rig.provider.submit(request(gone, rig.store.bucket))
 
     await rig.deliver(submitted(job.job_id))
 
     state = await rig.provider.job_status(job.job_id)
     assert state.status == "failed"
-    assert state.reason is not None and "'mixed/acme/gone.flac' not found" in state.reason
+    assert state.reason is not None and f"{gone!r} not found" in state.reason
     assert rig.store.downloads == 1, "not retried"
     assert rig.letters == []
     assert [e.reported_status for e in rig.reports.events] == ["failed"]

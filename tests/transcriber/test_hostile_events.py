@@ -17,13 +17,15 @@ from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.events import DeadLetter, JobSubmitted
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, topic_name
 from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.providers.whisper import WhisperProvider
+from zoomsymbl_common.records import MEETINGS, TRANSCRIPTIONS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_transcriber.handlers import register_subscribers
 from zoomsymbl_transcriber.worker import Worker
 from zoomsymbl_whisper import ModelConfig, Transcriber
 
-from tests.transcriber.test_worker import Reports, submitted
+from tests.transcriber.test_worker import M1_KEY, Reports, request, submitted
 
 pytestmark = [pytest.mark.integration]
 POLICY = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.002)
@@ -72,3 +74,50 @@ async def test_a_work_order_with_a_100_kb_id_is_dead_lettered_and_not_echoed(
     assert reports.events == [], "nothing echoed on provider.job-status.v1"
     [letter] = letters
     assert letter.reason.startswith("invalid JobSubmitted")
+
+
+@pytest.mark.parametrize(("tenant", "meeting", "status"), [("beta", "m1", "scheduled"), ("acme", "m2", "completed")])
+async def test_a_work_order_named_by_another_tenants_or_meetings_event_is_left_alone(
+    mongo: Mongo, infra: InfraSettings, tmp_path: Path, tenant: str, meeting: str, status: str
+) -> None:
+    """acme's job id in an event of tenant beta (or of acme's meeting m2): dead-lettered, the job untouched.
+
+    Before, a scheduled job was transcribed under the forger's ids (its progress written onto their meeting)
+    and a finished one reported again; a give-up would have failed acme's transcription.
+    """
+    reports = Reports()
+    worker = Worker(
+        mongo=mongo,
+        store_for=no_store,
+        transcriber=Transcriber(ModelConfig(Path("no-model"))),
+        publish=reports,
+        scratch_dir=tmp_path / "scratch",
+        owner="this-worker",
+        lease_seconds=900,
+        model_name="stub",
+        clock=FakeClock(),
+    )
+    job = await WhisperProvider(mongo).submit(request(M1_KEY, "zoomsymbl-audio"))
+    await mongo.db[TRANSCRIPTIONS].update_one({"_id": job.job_id}, {"$set": {"status": status}})
+    before = await mongo.db[TRANSCRIPTIONS].find_one({"_id": job.job_id})
+    broker = KafkaBroker()
+    register_subscribers(
+        broker, Consumer(broker, infra, "transcriber", POLICY), worker, worker.on_job_submitted,
+        max_poll_interval_ms=60_000,
+    )  # fmt: skip
+    topic = topic_name(infra, JobSubmitted.topic)
+    letters: list[DeadLetter] = []
+
+    @broker.subscriber(DeadLetter.topic_for(topic))
+    async def dead(message: KafkaMessage) -> None:
+        letters.append(DeadLetter.model_validate_json(message.body))
+
+    forged = submitted(job.job_id).model_copy(update={"tenant": tenant, "meeting_uuid": meeting})
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(forged.model_dump_json().encode(), topic=topic)
+
+    [letter] = letters
+    assert "not a work order of this event's tenant and meeting" in letter.reason
+    assert reports.events == [], "nothing reported for the job"
+    assert await mongo.db[TRANSCRIPTIONS].find_one({"_id": job.job_id}) == before, "the job is untouched"
+    assert await mongo.db[MEETINGS].count_documents({}) == 0, "no progress written onto any meeting"

@@ -19,7 +19,7 @@ from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.base import SubmitRequest, SubmittedJob
 from zoomsymbl_common.providers.whisper import WhisperProvider
 from zoomsymbl_common.records import MEETINGS, TRANSCRIPTIONS, Meeting
-from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_transcriber.worker import Worker, talk_shares
 from zoomsymbl_whisper import ModelConfig, Transcriber, packaged_model_dir
 
@@ -56,6 +56,10 @@ class Reports:
 
     async def __call__(self, event: JobStatusReported) -> None:
         self.events.append(event)
+
+
+M1_KEY = f"mixed/acme/{meeting_key('m1')}.flac"
+"""The mixer's file of meeting m1 of tenant acme, whose work orders ``submitted`` names."""
 
 
 def request(key: str, bucket: str, channels: int = 2) -> SubmitRequest:
@@ -121,8 +125,8 @@ async def test_a_job_is_transcribed_per_channel_stored_and_reported(
         {"tenant": "acme", "meeting_uuid": "m1", "speaker_stats": [{"channel": 1, "talk_seconds": 3.0},
                                                                     {"channel": 2, "talk_seconds": 1.0}]}
     )  # fmt: skip
-    await store.put_file("mixed/acme/m1.flac", str(two_speakers))
-    job = await provider.submit(request("mixed/acme/m1.flac", store.bucket))
+    await store.put_file(M1_KEY, str(two_speakers))
+    job = await provider.submit(request(M1_KEY, store.bucket))
     assert (await provider.job_status(job.job_id)).status == "scheduled"
 
     await worker.on_job_submitted(submitted(job.job_id))
@@ -151,7 +155,7 @@ async def test_a_job_held_by_a_live_worker_is_retried_later_and_other_providers_
     rig: tuple[Worker, Reports, WhisperProvider], store: ObjectStore, mongo: Mongo, clock: FakeClock
 ) -> None:
     worker, reports, provider = rig
-    job = await provider.submit(request("mixed/acme/held.flac", store.bucket))
+    job = await provider.submit(request(M1_KEY, store.bucket))
     await mongo.db[TRANSCRIPTIONS].update_one(
         {"_id": job.job_id},
         {"$set": {"status": "in_progress", "owner": "other", "lease_until": clock() + timedelta(minutes=5)}},
@@ -170,8 +174,8 @@ async def test_a_dead_workers_job_is_taken_over_once_its_lease_ran_out(
     worker, reports, provider = rig
     junk = tmp_path / "junk.flac"
     junk.write_bytes(b"<html>not audio</html>" * 100)
-    await store.put_file("mixed/acme/orphan.flac", str(junk))
-    job = await provider.submit(request("mixed/acme/orphan.flac", store.bucket, channels=1))
+    await store.put_file(M1_KEY, str(junk))
+    job = await provider.submit(request(M1_KEY, store.bucket, channels=1))
     await mongo.db[TRANSCRIPTIONS].update_one(
         {"_id": job.job_id},
         {"$set": {"status": "in_progress", "owner": "dead", "lease_until": clock() + timedelta(minutes=5)}},
@@ -190,8 +194,8 @@ async def test_undecodable_audio_fails_the_job_with_the_reason_and_unknown_jobs_
     worker, reports, provider = rig
     junk = tmp_path / "junk.flac"
     junk.write_bytes(b"<html>not audio</html>" * 100)
-    await store.put_file("mixed/acme/junk.flac", str(junk))
-    job = await provider.submit(request("mixed/acme/junk.flac", store.bucket, channels=1))
+    await store.put_file(M1_KEY, str(junk))
+    job = await provider.submit(request(M1_KEY, store.bucket, channels=1))
     await worker.on_job_submitted(submitted(job.job_id))
     state = await provider.job_status(job.job_id)
     assert state.status == "failed"

@@ -16,6 +16,8 @@ from faststream.kafka.message import KafkaMessage
 from zoomsymbl_common.events import Event, JobSubmitted
 from zoomsymbl_common.kafka import Consumer, topic_name
 
+from zoomsymbl_transcriber.worker import FOREIGN
+
 log = logging.getLogger("zoomsymbl.transcriber.handlers")
 GROUP_ID = "zoomsymbl-transcriber"
 Handler = Callable[[JobSubmitted], Awaitable[None]]
@@ -37,7 +39,9 @@ def register_subscribers(
     group_id = topic_name(consumer.infra, GROUP_ID)
 
     async def give_up(event: Event | None, stage: str, reason: str) -> None:
-        if isinstance(event, JobSubmitted) and event.provider == "whisper":
+        # A foreign work order (another tenant's or meeting's job id) is only dead-lettered: failing the job
+        # it names would let any event fail someone else's transcription.
+        if isinstance(event, JobSubmitted) and event.provider == "whisper" and stage != FOREIGN:
             await worker.give_up(event, stage, reason)
         else:
             log.error("job-submitted message dead-lettered", extra={"stage": stage, "reason": reason})

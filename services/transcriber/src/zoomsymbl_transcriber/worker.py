@@ -47,9 +47,12 @@ from zoomsymbl_common.records import (
     meeting_key,
 )
 from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.storage import meeting_key as key_segment
 from zoomsymbl_whisper import ChannelUtterance, Transcriber, TranscriberError
 
 log = logging.getLogger("zoomsymbl.transcriber")
+FOREIGN = "foreign"
+"""The stage of a work order named by an event of another tenant or meeting: dead-lettered, the job left alone."""
 _LET_GO_SECONDS = 5.0
 Publish = Callable[[JobStatusReported], Awaitable[None]]
 
@@ -101,6 +104,10 @@ class Worker:
             job = Transcription.from_document(doc)
         except MalformedRecord as exc:
             raise PoisonInputError(str(exc), stage="transcribe") from exc
+        if not of_meeting(job, event.tenant, event.meeting_uuid):
+            raise PoisonInputError(
+                f"transcription {event.job_id!r} is not a work order of this event's tenant and meeting", stage=FOREIGN
+            )
         if job.status in ("completed", "failed"):
             await self._report(event, job.status)
             return
@@ -253,3 +260,12 @@ class Worker:
                 via="worker",
             )
         )
+
+
+def of_meeting(job: Transcription, tenant: str, meeting_uuid: str) -> bool:
+    """True when ``job``'s audio is the mixer's file of that tenant's meeting (``mixed/{tenant}/{meeting_key}.…``).
+
+    The work order holds no tenant: its audio's key says whose it is, as the submitter made it. An event naming
+    another tenant's (or meeting's) job id must not move that job, nor write its progress onto its own meeting.
+    """
+    return job.object_key.startswith(f"mixed/{tenant}/{key_segment(meeting_uuid)}.")
