@@ -237,11 +237,9 @@ async def test_replay_skips_and_counts_messages_that_are_not_events(infra: Infra
     assert await _retained(infra) == 5
 
 
-@pytest.mark.integration
-def test_a_replay_stopped_by_kafka_reports_its_counts_so_far(
-    infra: InfraSettings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    asyncio.run(_produce(infra, _events("m1", "m2", "m3")))
+def _cli_in_process_with_one_send(infra: InfraSettings, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The command's settings in this process's environment, and a ``send_and_wait`` that Kafka times out after
+    its first send (patch it in where the test wants Kafka to stop)."""
     for name, value in cli_env(infra).items():
         if name.startswith("ZOOMSYMBL_"):
             monkeypatch.setenv(name, value)
@@ -254,6 +252,15 @@ def test_a_replay_stopped_by_kafka_reports_its_counts_so_far(
         sent.append(args)
         return await send(self, *args, **kwargs)
 
+    return send_once
+
+
+@pytest.mark.integration
+def test_a_replay_stopped_by_kafka_reports_its_counts_so_far(
+    infra: InfraSettings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_produce(infra, _events("m1", "m2", "m3")))
+    send_once = _cli_in_process_with_one_send(infra, monkeypatch)
     monkeypatch.setattr(AIOKafkaProducer, "send_and_wait", send_once)
     assert cli.main(["replay", "--topic", TOPIC, "--json"]) == EXIT_UNAVAILABLE
     captured = capsys.readouterr()
@@ -271,18 +278,7 @@ def test_a_forced_replay_stopped_part_way_resumes_without_bumping_a_meeting_twic
     """Re-running a stopped forced replay must not give the meetings it already reprocessed a second update."""
     meetings = ("m1", "m2", "m3")
     asyncio.run(_produce(infra, _events(*meetings)))
-    for name, value in cli_env(infra).items():
-        if name.startswith("ZOOMSYMBL_"):
-            monkeypatch.setenv(name, value)
-    send = AIOKafkaProducer.send_and_wait
-    sent: list[object] = []
-
-    async def send_once(self: AIOKafkaProducer, *args: Any, **kwargs: Any) -> Any:
-        if sent:
-            raise KafkaTimeoutError()
-        sent.append(args)
-        return await send(self, *args, **kwargs)
-
+    send_once = _cli_in_process_with_one_send(infra, monkeypatch)
     with monkeypatch.context() as patched:
         patched.setattr(AIOKafkaProducer, "send_and_wait", send_once)
         assert cli.main(["replay", "--topic", TOPIC, "--tenant", "acme", "--force"]) == EXIT_UNAVAILABLE

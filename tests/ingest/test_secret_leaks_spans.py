@@ -6,32 +6,17 @@ redactor of the log lines never sees that text, so the exporter must scrub it (`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from bson.errors import InvalidDocument
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.util._once import Once
-from zoomsymbl_common.telemetry import setup_tracing
 
+from tests.common.test_secret_leaks_telemetry import exported  # noqa: F401 (the fixture)
 from tests.ingest.support import DOWNLOAD_TOKEN, RecordingPublisher, recording_body
 from tests.ingest.test_handlers import serve
 
 
-@pytest.fixture
-def exported(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    """Spans as ``setup_tracing`` hands them to its exporter (the global provider swapped for this test)."""
-    monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
-    monkeypatch.setattr(trace, "_TRACER_PROVIDER_SET_ONCE", Once())
-    exporter = InMemorySpanExporter()
-    stop = setup_tracing("zoomsymbl-ingest-test", exporter=exporter)
-    yield exporter
-    stop()
-
-
 async def test_an_unanticipated_store_failure_quoting_the_token_leaves_no_token_on_the_span(
-    exported: InMemorySpanExporter,
+    exported: InMemorySpanExporter,  # noqa: F811 (the imported fixture)
 ) -> None:
     # A tenant without OAuth: the token is written before the answer, so the store's failure escapes the span.
     running = await serve(RecordingPublisher())

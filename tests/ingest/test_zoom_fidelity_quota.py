@@ -15,22 +15,11 @@ from zoomsymbl_common.zoom import DailyLimitError, ZoomClient
 from zoomsymbl_common.zoom_quota import BUSINESS_PLUS, ZoomQuota
 from zoomsymbl_sandbox.zoom import running_zoom_sandbox
 
+from tests.common.test_zoom_quota import Sleeper
 from tests.ingest.support import sandbox_config, sandbox_tenant
 
 pytestmark = pytest.mark.integration
 EVENING = datetime(2026, 12, 3, 20, 0, 0, 250000, tzinfo=UTC)
-
-
-class Sleeper:
-    """A fake sleep that moves ``clock``; the waits it was asked for are kept."""
-
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.clock.advance(seconds)
 
 
 def test_phone_paths_belong_to_the_phone_family() -> None:

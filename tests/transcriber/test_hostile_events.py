@@ -35,12 +35,9 @@ def no_store(bucket: str) -> ObjectStore:
     raise ConfigError(f"no object may be read in this test (bucket {bucket!r})")
 
 
-@pytest.mark.parametrize("field", ["job_id", "conversation_id"])
-async def test_a_work_order_with_a_100_kb_id_is_dead_lettered_and_not_echoed(
-    mongo: Mongo, infra: InfraSettings, tmp_path: Path, field: str
-) -> None:
-    reports = Reports()
-    worker = Worker(
+def stub_worker(mongo: Mongo, reports: Reports, tmp_path: Path) -> Worker:
+    """A worker that may read no audio and has no model: these work orders must never get that far."""
+    return Worker(
         mongo=mongo,
         store_for=no_store,
         transcriber=Transcriber(ModelConfig(Path("no-model"))),
@@ -51,6 +48,14 @@ async def test_a_work_order_with_a_100_kb_id_is_dead_lettered_and_not_echoed(
         model_name="stub",
         clock=FakeClock(),
     )
+
+
+@pytest.mark.parametrize("field", ["job_id", "conversation_id"])
+async def test_a_work_order_with_a_100_kb_id_is_dead_lettered_and_not_echoed(
+    mongo: Mongo, infra: InfraSettings, tmp_path: Path, field: str
+) -> None:
+    reports = Reports()
+    worker = stub_worker(mongo, reports, tmp_path)
     broker = KafkaBroker()
     register_subscribers(
         broker,
@@ -86,17 +91,7 @@ async def test_a_work_order_named_by_another_tenants_or_meetings_event_is_left_a
     and a finished one reported again; a give-up would have failed acme's transcription.
     """
     reports = Reports()
-    worker = Worker(
-        mongo=mongo,
-        store_for=no_store,
-        transcriber=Transcriber(ModelConfig(Path("no-model"))),
-        publish=reports,
-        scratch_dir=tmp_path / "scratch",
-        owner="this-worker",
-        lease_seconds=900,
-        model_name="stub",
-        clock=FakeClock(),
-    )
+    worker = stub_worker(mongo, reports, tmp_path)
     job = await WhisperProvider(mongo).submit(request(M1_KEY, "zoomsymbl-audio"))
     await mongo.db[TRANSCRIPTIONS].update_one({"_id": job.job_id}, {"$set": {"status": status}})
     before = await mongo.db[TRANSCRIPTIONS].find_one({"_id": job.job_id})
