@@ -37,7 +37,7 @@ from zoomsymbl_common.errors import RetryableError, ZoomsymblError
 from zoomsymbl_common.logs import redact
 from zoomsymbl_common.providers.assemblyai_understanding import MAX_ITEMS
 from zoomsymbl_common.providers.base import InsightItem, SummaryTopic, TranscriptMessage
-from zoomsymbl_common.providers.http import read_json, transport_errors
+from zoomsymbl_common.providers.http import direct_request, read_json, transport_errors
 
 log = logging.getLogger("zoomsymbl.insights_engine")
 Section = Literal["questions", "action_items", "follow_ups", "decisions"]
@@ -429,7 +429,9 @@ class InsightsEngine:
         timeout = aiohttp.ClientTimeout(total=300, sock_connect=10)
         async with (
             transport_errors("insights engine", "chat completion"),
-            self._session.post(self._url, json=body, headers=self._headers(), timeout=timeout) as resp,
+            direct_request(
+                self._session, "POST", self._url, json=body, headers=self._headers(), timeout=timeout
+            ) as resp,
         ):
             return await read_json(
                 "insights engine", "chat completion", resp, stage="insights", max_bytes=ENGINE_ANSWER_BYTES

@@ -371,7 +371,11 @@ class ZoomClient:
     ) -> tuple[int, object]:
         """``(status, parsed JSON or None)``; 429/5xx/network errors raise their retryable errors."""
         try:
-            async with self._session.request(method, url, headers=headers, proxy=self.tenant.zoom_proxy) as response:
+            # Redirects are not followed: the answering side must not choose where our token (or the next
+            # request) goes, nor whose answer we read as Zoom's (the JSON API and the token endpoint never redirect).
+            async with self._session.request(
+                method, url, headers=headers, proxy=self.tenant.zoom_proxy, allow_redirects=False
+            ) as response:
                 if response.status == 429:
                     now = self._wall_clock()
                     wait = retry_after_seconds(response.headers, now)
@@ -380,9 +384,20 @@ class ZoomClient:
                     raise RateLimitedError(f"zoom {what} rate limited", retry_after=wait)
                 if response.status >= 500:
                     raise RetryableError(f"zoom {what} answered {response.status}")
+                if 300 <= response.status < 400:
+                    raise ZoomApiError(response.status, what, f"a redirect to {_host_of(response)} was not followed")
                 return await _answer(response, what)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RetryableError(f"zoom {what} unreachable: {type(exc).__name__}") from None
+
+
+def _host_of(response: aiohttp.ClientResponse) -> str:
+    """The host a redirect names, never its path or query (a signed URL's secret may be there)."""
+    try:
+        host = URL(response.headers.get("Location", "")).host
+    except ValueError:
+        return "an invalid URL"
+    return repr(host[:255]) if host else "the same host"
 
 
 async def _answer(response: aiohttp.ClientResponse, what: str) -> tuple[int, object]:

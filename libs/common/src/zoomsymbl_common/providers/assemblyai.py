@@ -29,7 +29,7 @@ from zoomsymbl_common.providers.base import (
     TranscriptMessage,
     encodable,
 )
-from zoomsymbl_common.providers.http import close_stream, read_json, transport_errors
+from zoomsymbl_common.providers.http import close_stream, direct_request, read_json, transport_errors
 from zoomsymbl_common.providers.symbl_insights import MAX_MESSAGES, bound_transcript, finite_number
 from zoomsymbl_common.tenants import DEFAULT_ASSEMBLYAI_SPEECH_MODELS
 
@@ -192,7 +192,9 @@ class AssemblyAIProvider:
         body = transcript_body(request, audio_url, self._speech_models)
         async with (
             transport_errors("assemblyai", "transcript"),
-            self._session.post(f"{self._base}/v2/transcript", json=body, headers=self._headers, timeout=_SHORT) as resp,
+            direct_request(
+                self._session, "POST", f"{self._base}/v2/transcript", json=body, headers=self._headers, timeout=_SHORT
+            ) as resp,
         ):
             data = await read_json("assemblyai", "transcript", resp)
         transcript_id = data.get("id")
@@ -243,8 +245,12 @@ class AssemblyAIProvider:
     async def _transcript(self, transcript_id: str, *, keep: bool = False) -> dict[str, Any]:
         async with (
             transport_errors("assemblyai", "get transcript"),
-            self._session.get(
-                f"{self._base}/v2/transcript/{transcript_id}", headers=self._headers, timeout=_SHORT
+            direct_request(
+                self._session,
+                "GET",
+                f"{self._base}/v2/transcript/{transcript_id}",
+                headers=self._headers,
+                timeout=_SHORT,
             ) as resp,
         ):
             data = await read_json("assemblyai", "get transcript", resp, stage="status")
@@ -271,8 +277,13 @@ class AssemblyAIProvider:
         try:
             async with (
                 transport_errors("assemblyai", "upload"),
-                self._session.post(
-                    f"{self._base}/v2/upload", data=stream, headers=headers, timeout=self._submit_timeout
+                direct_request(
+                    self._session,
+                    "POST",
+                    f"{self._base}/v2/upload",
+                    data=stream,
+                    headers=headers,
+                    timeout=self._submit_timeout,
                 ) as resp,
             ):
                 data = await read_json("assemblyai", "upload", resp)

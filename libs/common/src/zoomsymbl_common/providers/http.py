@@ -1,6 +1,9 @@
-"""HTTP plumbing shared by the provider clients: status → error type, Retry-After, safe error text.
+"""HTTP plumbing shared by the provider clients: the request, status → error type, Retry-After, safe error text.
 
-429 → :class:`RateLimitedError` (wait, no retry budget spent); 5xx, timeouts and connection errors →
+Every provider and insights-engine request goes through :func:`direct_request`, which never follows a redirect: the
+host is the configured one, not one an answer names (aiohttp follows redirects by default, resending the body of
+a 307/308 and every header but ``Authorization`` to the new host, https to http included). A 3xx is an error
+like a 4xx. 429 → :class:`RateLimitedError` (wait, no retry budget spent); 5xx, timeouts and connection errors →
 :class:`RetryableError`; any other 4xx → :class:`PoisonInputError` carrying the provider's message.
 An answer is read only up to a byte bound; a 2xx answer past it is a :class:`PoisonInputError`.
 Every message passes through the log redactor first: a provider may echo our webhook URL (which
@@ -11,8 +14,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -31,6 +35,26 @@ transcript at 180 words a minute (25.7 MB). AssemblyAI takes files of up to 10 h
 minute that is 180,000 words, ~43 MB; a Symbl ``messages`` answer with words is of the same order. 128 MiB
 is about three times that worst case, and still a bounded allocation."""
 _TOO_LARGE = b"(answer too large to read)"
+
+
+def direct_request(
+    session: aiohttp.ClientSession, method: str, url: str, **kwargs: Any
+) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+    """``session.request(method, url, **kwargs)`` that does not follow a redirect (:func:`read_json` refuses it).
+
+    A redirect would let the answering side choose where our key, token, callback secret or transcript goes
+    next: a provider's answer is untrusted input, and secrets go to the configured host only.
+    """
+    return session.request(method, url, allow_redirects=False, **kwargs)
+
+
+def _redirect_target(headers: Mapping[str, str]) -> str:
+    """The host a redirect names (never its path or query, which may carry a signed URL's secret)."""
+    try:
+        host = urlsplit(headers.get("Location", "")).hostname
+    except ValueError:
+        return "an invalid URL"
+    return repr(scrub(host, 255)) if host else "the same host"
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
@@ -62,9 +86,15 @@ def provider_message(body: bytes) -> str:
 def raise_for_status(
     provider: str, action: str, status: int, body: bytes, headers: Mapping[str, str], stage: str = "submit"
 ) -> None:
-    """Raise the error type that ``status`` calls for; return for 2xx."""
+    """Raise the error type that ``status`` calls for; return for 2xx (a 3xx is a :class:`PoisonInputError`)."""
     if 200 <= status < 300:
         return
+    if 300 <= status < 400:
+        raise PoisonInputError(
+            f"{provider} {action} answered a redirect (HTTP {status}) to {_redirect_target(headers)}, not followed:"
+            " configure the address the API answers at",
+            stage=stage,
+        )
     message = provider_message(body)
     what = f"{provider} {action} answered HTTP {status}: {message!r}"
     if status == 429:

@@ -47,7 +47,7 @@ from zoomsymbl_common.providers.base import (
     SubmittedJob,
     encodable,
 )
-from zoomsymbl_common.providers.http import close_stream, read_json, transport_errors
+from zoomsymbl_common.providers.http import close_stream, direct_request, read_json, transport_errors
 from zoomsymbl_common.providers.symbl_insights import parse_items, parse_messages, parse_summary
 from zoomsymbl_common.providers.symbl_options import UPLOAD_CONTENT_TYPE, as_query, check_channels, symbl_options
 
@@ -121,7 +121,7 @@ class SymblToken:
         body = {"type": "application", "appId": self._app_id, "appSecret": self._app_secret.get_secret_value()}
         async with (
             transport_errors("symbl", "token:generate"),
-            self._session.post(self._url, json=body, timeout=_SHORT) as resp,
+            direct_request(self._session, "POST", self._url, json=body, timeout=_SHORT) as resp,
         ):
             data = await read_json("symbl", "token:generate", resp)
         token, lifetime = data.get("accessToken"), data.get("expiresIn")
@@ -259,7 +259,7 @@ class SymblProvider:
             try:
                 async with (
                     transport_errors("symbl", action),
-                    self._session.request(method, f"{self._base}{path}", **kwargs) as resp,
+                    direct_request(self._session, method, f"{self._base}{path}", **kwargs) as resp,
                 ):
                     if resp.status != 401 or attempt == 2:
                         return await read_json("symbl", action, resp, stage)
