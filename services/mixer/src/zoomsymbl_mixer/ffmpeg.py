@@ -90,11 +90,17 @@ def _seconds(value: float) -> str:
 
 
 def filter_graph(plan: MixPlan, sample_rate: int, silence: SilenceSettings | None) -> str:
-    """Delay each track to its place on the meeting clock, pad it to the end, join into N channels."""
+    """Delay each track to its place on the meeting clock, pad or cut it to the end, join into N channels.
+
+    The end is the plan's (``total_seconds``, the tracks' probed lengths that :mod:`zoomsymbl_mixer.bounds`
+    checked), not where a track's bytes run out: a header may claim less than the file holds (an MP4's
+    movie header saying 2 s over 20 s of frames), and without the cut a meeting of such tracks came out as
+    long as the frames, past every bound. ``atrim`` counts from a track's first sample, like ``apad``.
+    """
     total = _seconds(plan.total_seconds)
     parts = [
         f"[{i}:a:0]{_skip(plan.tracks[i].skip_samples)}{_pick(plan.tracks[i].source_channel)}aformat=sample_fmts=fltp:sample_rates={sample_rate}"
-        f":channel_layouts=mono,adelay=delays={delay}:all=1,apad=whole_dur={total}[t{i}]"
+        f":channel_layouts=mono,adelay=delays={delay}:all=1,apad=whole_dur={total},atrim=duration={total}[t{i}]"
         for i, delay in enumerate(plan.delays_ms)
     ]
     labels = []
