@@ -16,7 +16,7 @@ from zoomsymbl_common.events import RecordingFile
 from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_mixer.bounds import check_plan, check_track, longest_mix
 from zoomsymbl_mixer.channels import Track, extension, plan_mix
-from zoomsymbl_mixer.ffmpeg import OutputFormat, SilenceSettings, analysis_args, merge_args
+from zoomsymbl_mixer.ffmpeg import OutputFormat, SilenceSettings, analysis_args, merge_args, talk_args
 from zoomsymbl_mixer.tracks import prepare, probe_file
 
 from tests.mixer.test_bounds import with_movie_duration
@@ -90,6 +90,19 @@ async def test_the_talk_time_analysis_of_the_meeting_covers_the_plan_and_no_more
     # ffmpeg's last progress line names the time it reached; before the fix 00:00:20.00.
     reached = [line for line in lines if "time=" in line][-1]
     assert "time=00:00:02.00" in reached, reached
+
+
+async def test_a_tracks_own_talk_time_run_decodes_its_checked_length_and_no_more(tmp_path: Path) -> None:
+    """Above max_channels each track's talk time is measured alone, while the others download."""
+    track = await loaded(await lying_track(tmp_path / "0000.m4a"), zoom_file("a", 0.0), to_adts=False)
+    lines: list[str] = []
+    args = talk_args(
+        Path(track.path), skip_samples=track.skip_samples, silence=SilenceSettings(), duration=track.duration
+    )
+    result = await run_tool(args, timeout=120, on_line=lines.append)
+    assert result.returncode == 0, result.tail
+    reached = [line for line in lines if "time=" in line][-1]
+    assert "time=00:00:02.00" in reached, reached  # before: 00:00:20, every frame the file held
 
 
 HOSTILE = "x'; [a]amix,-i;file:/etc/passwd\\:\n-metadata"

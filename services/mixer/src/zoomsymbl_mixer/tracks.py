@@ -268,7 +268,7 @@ class TrackLoader:
         """Seconds of talk in one track (its silences from ffmpeg's silencedetect, complemented)."""
         assert self.talk is not None
         silences = SilenceLog(channels=1)
-        args = talk_args(path, skip_samples=skip, silence=self.talk)
+        args = talk_args(path, skip_samples=skip, silence=self.talk, duration=duration)
         result = await run_tool(args, timeout=self.talk_timeout, on_line=silences.feed)
         if result.returncode != 0:
             raise TrackInvalid(file_id, f"talk-time analysis: ffmpeg exit {result.returncode}")
