@@ -33,6 +33,7 @@ from zoomsymbl_common.records.names import (
     EMAIL_CLAIMS,
     EMAILS,
     INSIGHTS,
+    JOB_CLAIMS,
     JOBS,
     MEETINGS,
     RECEIPTS,
@@ -56,9 +57,22 @@ INDEXES: dict[str, list[IndexModel]] = {
     MEETINGS: [
         IndexModel([("tenant", ASCENDING), ("meeting_uuid", ASCENDING)], unique=True, name="meeting_unique"),
         IndexModel([("stage", ASCENDING), ("updated_at", ASCENDING)], name="stage_updated"),
+        # Ops CLI: ``zoomsymbl status`` lists the most recently updated meetings of every tenant, and
+        # ``zoomsymbl status <uuid>`` finds a meeting by its UUID without a tenant.
+        IndexModel([("updated_at", ASCENDING)], name="meeting_recent"),
+        IndexModel([("meeting_uuid", ASCENDING)], name="meeting_uuid"),
+        # Phone reconciliation: which of a page of calls have a meeting (``call.call_id``).
+        IndexModel([("tenant", ASCENDING), ("call.call_id", ASCENDING)], name="meeting_call"),
     ],
     CONVERSATIONS: [
         IndexModel([("tenant", ASCENDING), ("meeting_uuid", ASCENDING)], unique=True, name="conversation_unique"),
+        # Phone reconciliation: which of a page of calls the archive holds a record of (``platform_id``).
+        IndexModel(
+            [("tenant", ASCENDING), ("source_platform", ASCENDING), ("platform_id", ASCENDING)],
+            name="conversation_platform_id",
+        ),
+        # ``zoomsymbl status --failed``: the meetings reconciliation flagged, newest first.
+        IndexModel([("recording_failed", ASCENDING), ("start_time", ASCENDING)], name="conversation_failed_start"),
     ],
     RECEIPTS: [
         IndexModel([("key", ASCENDING)], unique=True, name="receipt_unique"),
@@ -106,6 +120,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     EMAIL_CLAIMS: [
         IndexModel([("claimed_at", ASCENDING)], expireAfterSeconds=RECEIPT_TTL_SECONDS, name="email_claim_ttl"),
     ],
+    # The submitter's attempt markers ``{job_ref}#{n}``, one per retried submission: a marker only has to
+    # outlive the job's ``submit_attempts`` reaching n (seconds), so 30 days is generous.
+    JOB_CLAIMS: [
+        IndexModel([("at", ASCENDING)], expireAfterSeconds=RECEIPT_TTL_SECONDS, name="job_claim_ttl"),
+    ],
     # Provider callbacks that came before the submitter stored the job id, ``_id`` = the job's ``_id``:
     # an insert, never an update of the job (FerretDB would lose the submitter's concurrent update).
     EARLY_CALLBACKS: [
@@ -117,7 +136,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
 }
 
-__all__ = ["Document", "Mongo", "ensure_indexes", "guarded", "make_mongo", "purge_expired"]
+__all__ = ["Document", "Mongo", "ensure_indexes", "guarded", "make_mongo", "purge_expired", "ttl_fields"]
 _UNAVAILABLE = (ServerSelectionTimeoutError, ConnectionFailure, AutoReconnect, NetworkTimeout)
 
 
@@ -180,18 +199,24 @@ async def ensure_indexes(mongo: Mongo) -> None:
 
 
 async def purge_expired(mongo: Mongo, *, now: datetime | None = None) -> int:
-    """Delete what a TTL index would have deleted; returns the number of documents removed."""
+    """Delete what the TTL indexes of :data:`INDEXES` would have deleted; returns the number of documents removed."""
     moment = now or datetime.now(tz=UTC)
-    receipts = await guarded(
-        mongo.db[RECEIPTS].delete_many({"received_at": {"$lt": moment - timedelta(seconds=RECEIPT_TTL_SECONDS)}})
-    )
-    secrets = await guarded(mongo.db[SECRETS].delete_many({"expires_at": {"$lt": moment}}))
-    attempts = await guarded(
-        mongo.db[CONSUMER_ATTEMPTS].delete_many(
-            {"updated_at": {"$lt": moment - timedelta(seconds=ATTEMPT_TTL_SECONDS)}}
-        )
-    )
-    return int(receipts.deleted_count) + int(secrets.deleted_count) + int(attempts.deleted_count)
+    removed = 0
+    for collection, field, seconds in ttl_fields():
+        cutoff = moment - timedelta(seconds=seconds)
+        result = await guarded(mongo.db[collection].delete_many({field: {"$lt": cutoff}}))
+        removed += int(result.deleted_count)
+    return removed
+
+
+def ttl_fields() -> list[tuple[str, str, int]]:
+    """Every TTL index of :data:`INDEXES` as (collection, date field, seconds after which a document expires)."""
+    return [
+        (collection, next(iter(model.document["key"])), int(model.document["expireAfterSeconds"]))
+        for collection, models in INDEXES.items()
+        for model in models
+        if "expireAfterSeconds" in model.document
+    ]
 
 
 async def guarded(operation: Awaitable[T]) -> T:

@@ -89,8 +89,9 @@ async def _ensure_indexes_forever(mongo: Mongo) -> None:
 
 
 async def _purge_expired_forever(mongo: Mongo) -> None:
-    # Servers without TTL indexes (the local FerretDB) keep expired receipts and download tokens
-    # until someone deletes them; ingest writes both, so it cleans up. Harmless where TTL works.
+    # Servers without TTL indexes (the local FerretDB) keep expired documents (receipts, download
+    # tokens, claims, attempt counts...) until someone deletes them; ingest cleans up for every
+    # service. Harmless where TTL works.
     while True:
         raise_if_cancelled()  # a cancellation that pymongo dropped during the last round, before the next wait
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)
