@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime, parseaddr
 from typing import Literal
 
@@ -44,6 +44,8 @@ _SEND_STEPS = 12  # socket steps of one send, at most (see longest_send)
 _LEASE_SHARE = 0.9  # of the outbox's lease a send may take (the rest: ending the thread, recording the outcome)
 # A page link quoted without its scheme (``pages.example.com/m/<token>``), which scrub() takes for words.
 _PAGE_LINK = re.compile(re.escape(PAGE_PATH) + r"[^\s'\"<>]+")
+_ADDRESS_HEADERS = frozenset({"to", "cc"})
+_SMTP_LINE_MAX = 998  # octets of one line SMTP carries (RFC 5321 4.5.3.1.6)
 _REFUSED_HERE = 0  # MailRejected.code of a message refused before any server reply (no SMTP code is 0)
 _reported: set[str] = set()
 
@@ -179,14 +181,39 @@ def envelope_for(mail_from: str, facts: MeetingFacts, tenant: TenantConfig) -> E
     return Envelope(sender=mail_from, to=to or extra[:1], cc=extra if to else extra[1:])
 
 
+class _MailPolicy(EmailPolicy):
+    """SMTP's policy, except that a To or Cc holding an address too long for a 78-character line folds at 998.
+
+    Folding at 78, the email package (Python 3.11) writes an empty line after each address that does not fit a
+    line: that empty line ends the header block, and Subject, Message-ID and the MIME headers became body text.
+    """
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() in _ADDRESS_HEADERS and self.max_line_length:
+            room = self.max_line_length - len(name) - 3  # "To: " before, "," after
+            if any(len(address.strip()) > room for address in str(value).split(",")):
+                return super(_MailPolicy, self.clone(max_line_length=_SMTP_LINE_MAX)).fold_binary(name, value)
+        return super().fold_binary(name, value)
+
+
+_POLICY = _MailPolicy() + SMTP
+
+
+def _as_written(value: str) -> str:
+    """``value`` for an unstructured header that reads as written: ``=?`` starts an RFC 2047 encoded word, which
+    the email package decodes on the spot (a topic ``=?utf-8?b?DQpCY2M6IGV2aWxAeA==?=`` wrote a CR LF and a
+    ``Bcc:`` header of its own) and mail readers decode on display (hidden characters). ``= ?`` stays text."""
+    return value.replace("=?", "= ?")
+
+
 def compose(report: Report, envelope: Envelope, msg_id: str) -> bytes:
     """The message as bytes ready for SMTP: multipart text + HTML (with its inline chart), transcript attached."""
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=_POLICY)
     msg["From"] = envelope.sender
     msg["To"] = ", ".join(envelope.to)
     if envelope.cc:
         msg["Cc"] = ", ".join(envelope.cc)
-    msg["Subject"] = report.subject
+    msg["Subject"] = _as_written(report.subject)
     msg["Message-ID"] = msg_id
     msg["Date"] = format_datetime(utcnow())
     # Tells auto-responders and vacation replies not to answer a machine.

@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from zoomsymbl_common.events import CallParty, PhoneCall
 from zoomsymbl_common.logs import scrub
@@ -231,7 +232,20 @@ def call_line(call: PhoneCall) -> str:
 
 
 def _links(urls: Sequence[str]) -> list[str]:
-    return [u for u in urls if u.lower().startswith(_LINK_SCHEMES) and clean_line(u, 2048) == u]
+    return [u for u in urls if _linkable(u)]
+
+
+def _linkable(url: str) -> bool:
+    """``url`` is an http(s) address whose host reads as written: no user part (in
+    ``https://meetinginsights.symbl.ai@evil.example/`` the host is ``evil.example``), no backslash (which browsers
+    read as ``/``), nothing but ASCII (a Unicode host can imitate another: ``symbl.\u0430i``)."""
+    if not url.lower().startswith(_LINK_SCHEMES) or clean_line(url, 2048) != url or not url.isascii() or "\\" in url:
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+    return bool(parts.hostname) and "@" not in parts.netloc
 
 
 def meeting_report(
