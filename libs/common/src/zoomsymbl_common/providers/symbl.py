@@ -71,8 +71,12 @@ MAX_SUMMARY_URL = 2_048
 def summary_page_url(value: object, schemes: tuple[str, ...] = ("https",)) -> str | None:
     """``value`` if it can be e-mailed as a link: a URL of one of ``schemes`` with a host, at most
     :data:`MAX_SUMMARY_URL` characters, no whitespace and no control or format character (which could end
-    the link early or disguise it); anything else is no summary page."""
+    the link early or disguise it), and a host that reads as written: ASCII only (a Unicode host imitates
+    another: ``symbl.\u0430i``), no user part (``https://meetinginsights.symbl.ai@evil.example/`` goes to
+    ``evil.example``), no backslash (read as ``/`` by browsers); anything else is no summary page."""
     if not isinstance(value, str) or not value or len(value) > MAX_SUMMARY_URL:
+        return None
+    if not value.isascii() or "\\" in value:
         return None
     if any(c.isspace() or unicodedata.category(c).startswith("C") for c in value):
         return None
@@ -81,7 +85,7 @@ def summary_page_url(value: object, schemes: tuple[str, ...] = ("https",)) -> st
     except ValueError:  # e.g. an unclosed IPv6 bracket
         return None
     written_out = value[: len(parts.scheme) + 3].lower() == f"{parts.scheme}://"  # not "https:host/…"
-    return value if parts.scheme in schemes and written_out and parts.hostname else None
+    return value if parts.scheme in schemes and written_out and parts.hostname and "@" not in parts.netloc else None
 
 
 @dataclass
