@@ -80,6 +80,7 @@ def test_the_demo_prints_the_phone_calls_email_with_its_source(demo: DemoRun) ->
     phone_mail = out.split("demo: e-mail of the Zoom Phone call (tenant 'demo'):", 1)[1]
     assert f"To: demo-host-{run}@example.test" in phone_mail
     assert "Source: Zoom Phone call, Jack Chill (+12092592844) → Jill Chill (1026), inbound, 0:00:" in phone_mail
+    assert re.search(r"\nWhen: \d{4}-\d\d-\d\d \d\d:\d\d UTC \(0:00:\d\d\)\n", phone_mail), "when the call was held"
     assert "demo: all 4 e-mails received" in out
     # Each meeting's page on the web service, signed with the demo's page key (issue 19).
     for tenant in ("demo", "local", "zoomtx"):
@@ -91,6 +92,7 @@ def test_the_demo_prints_the_phone_calls_email_with_its_source(demo: DemoRun) ->
     zoom_mail = out.split("demo: e-mail for tenant 'zoomtx':", 1)[1].split("=" * 78)[1]
     assert "Subject: Meeting summary: Release planning (Zoom transcript)" in zoom_mail
     assert "Source: Zoom transcript" in zoom_mail and "Elisa L: Can we ship the release on Friday?" in zoom_mail
+    assert re.search(r"\nWhen: \d{4}-\d\d-\d\d \d\d:\d\d UTC", zoom_mail), "when the meeting was held"
 
 
 def page_url(out: str, tenant: str) -> str:

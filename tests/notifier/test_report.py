@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
 from zoomsymbl_common.providers.base import InsightItem, Insights, SummaryTopic, TranscriptMessage
 from zoomsymbl_notifier.meetings import MeetingFacts, Speaker
 from zoomsymbl_notifier.report import (
@@ -201,3 +204,16 @@ def test_a_report_at_every_provider_bound_stays_within_the_e_mail_budget() -> No
     assert report.transcript.startswith("[0:00:00] Ann: 😀")
     small = meeting_report(INSIGHTS, FACTS, 0, [])  # a usual report is not touched
     assert "more: see" not in small.text and small.transcript == transcript_text(INSIGHTS.messages)
+
+
+def test_the_report_says_when_the_meeting_was_held_in_utc() -> None:
+    """A recurring meeting's reports share a topic: the date and time tell them apart (as on the page)."""
+    new_york = timezone(timedelta(hours=-5))
+    facts = replace(FACTS, start_time=datetime(2026, 12, 1, 9, 0, tzinfo=new_york), duration_seconds=2712.4)
+    report = meeting_report(INSIGHTS, facts, 0, [])
+    assert "When: 2026-12-01 14:00 UTC (0:45:12)\n" in report.text
+    assert "<p>When: 2026-12-01 14:00 UTC (0:45:12)</p>" in report.html
+    assert report.text.index("When:") < report.text.index("Summary")
+    unknown = meeting_report(INSIGHTS, replace(facts, duration_seconds=None), 0, [])
+    assert "When: 2026-12-01 14:00 UTC\n" in unknown.text
+    assert "When:" not in meeting_report(INSIGHTS, FACTS, 0, []).text, "no start time recorded: no line"

@@ -51,7 +51,7 @@ from zoomsymbl_common.records import (
 )
 from zoomsymbl_common.telemetry import current_trace_id
 
-from zoomsymbl_mixer.metadata import failed_metadata
+from zoomsymbl_mixer.metadata import conversation_metadata, failed_metadata
 
 SERVICE = "mixer"
 PENDING = "audio_mixed_pending"
@@ -214,6 +214,12 @@ class MeetingState:
             "updated_at": now,
             "platform": event.platform,
         }
+        # When it was held, as the archive record says (the e-mail and the page tell recurring meetings apart).
+        held = conversation_metadata(event, record)
+        if held.start_time is not None:
+            fields["start_time"] = held.start_time
+        if held.duration_seconds is not None:
+            fields["duration_seconds"] = held.duration_seconds
         if event.phone_call is not None:
             fields["call"] = event.phone_call.model_dump(mode="json")
             # The phone user's e-mail is resolved by the mixer, after ingest: set it, not only on insert.

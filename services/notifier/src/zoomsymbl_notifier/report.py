@@ -13,7 +13,7 @@ import math
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from zoomsymbl_common.events import CallParty, PhoneCall
@@ -96,6 +96,18 @@ def clock(seconds: float) -> str:
         return "?:??:??"
     total = max(0, round(seconds))
     return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+def when_line(facts: MeetingFacts) -> str | None:
+    """``When: 2026-12-01 14:00 UTC (0:45:00)``: which meeting of a recurring series this is (the page says the
+    same); None when the mixer recorded no start time."""
+    start = facts.start_time
+    if start is None:
+        return None
+    moment = start.astimezone(UTC) if start.tzinfo else start.replace(tzinfo=UTC)
+    line = f"When: {moment:%Y-%m-%d %H:%M} UTC"
+    duration = facts.duration_seconds
+    return f"{line} ({clock(duration)})" if duration is not None and duration > 0 else line
 
 
 def _measured(facts: MeetingFacts) -> list[Speaker]:
@@ -301,6 +313,10 @@ def _report(
     chart = talk_time_chart(facts)
     parts = [chart[1]] if chart else []
     parts.append(f"<p>{html.escape(intro)}</p>")
+    when = when_line(facts)
+    if when is not None:
+        text += [when, ""]
+        parts.append(f"<p>{html.escape(when)}</p>")
     if page_link is not None:
         text += [f"See and hear the meeting: {page_link}", ""]
         parts.append(f'<p><a href="{html.escape(page_link, quote=True)}">See and hear the meeting</a></p>')
