@@ -2,13 +2,15 @@
 
 WebVTT times use ``.`` before the milliseconds and SRT ``,``; hours are never wrapped (a 4-hour meeting
 gives ``04:00:00.000``). Cue text is one line: a blank line would end the cue, ``-->`` would start a new
-timing, so line breaks collapse and VTT's ``&``, ``<``, ``>`` are escaped.
+timing, so line breaks collapse, ``-->`` (however many dashes) becomes ``->``, control characters are
+dropped and VTT's ``&``, ``<``, ``>`` are escaped.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,9 +28,18 @@ def timestamp(seconds: float, separator: str = ".") -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
 
 
+_ARROW = re.compile(r"--+>")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def one_line(text: str) -> str:
-    """``text`` on one line: every run of whitespace (line breaks included) becomes one space, ``-->`` defused."""
-    return " ".join(text.split()).replace("-->", "->")
+    """``text`` on one line: every run of whitespace (line breaks included) becomes one space, ``-->`` defused.
+
+    Every run of dashes before ``>`` goes (``--->`` too: a single ``replace`` would leave ``-->`` of it), so a
+    speaker's name cannot put a timing line into an SRT cue, which SRT readers (ffmpeg's) then start a cue at.
+    The other control characters go too: an ESC in a transcript would drive the terminal that shows the text file.
+    """
+    return _ARROW.sub("->", _CONTROL.sub("", " ".join(text.split())))
 
 
 def speaker_name(message: TranscriptMessage) -> str:
