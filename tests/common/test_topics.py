@@ -43,8 +43,13 @@ def test_specs_apply_prefix_partitions_and_retention_separately_for_dead_letters
     )
     specs = {spec.name: spec for spec in topic_specs(plan)}
     main_topic, dlq = specs["p-audio.mixed.v1"], specs["p-audio.mixed.v1.dlq"]
-    assert (main_topic.partitions, main_topic.replication, main_topic.configs) == (12, 3, {"retention.ms": "1000"})
-    assert (dlq.partitions, dlq.replication, dlq.configs) == (2, 3, {"retention.ms": "5000"})
+    delete = {"cleanup.policy": "delete"}
+    assert (main_topic.partitions, main_topic.replication, main_topic.configs) == (
+        12,
+        3,
+        {**delete, "retention.ms": "1000"},
+    )
+    assert (dlq.partitions, dlq.replication, dlq.configs) == (2, 3, {**delete, "retention.ms": "5000"})
     assert all(name.startswith("p-") for name in specs)
 
 

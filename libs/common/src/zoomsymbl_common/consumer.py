@@ -42,20 +42,31 @@ log = logging.getLogger("zoomsymbl.kafka")
 E = TypeVar("E", bound=Event)
 
 
+def event_key(event: Event) -> bytes:
+    """Partition key: all events of one meeting (and its dead letters) land on one partition, in order."""
+    return f"{event.tenant}\x1f{event.meeting_uuid}".encode()
+
+
 async def dead_letter(
     broker: KafkaBroker,
     infra: InfraSettings,
     letter: DeadLetter,
     *,
     timeout: float = 10.0,
+    key: bytes | None = None,
 ) -> None:
-    """Publish ``letter`` to the dead-letter topic of its source topic (acknowledged, or raises)."""
+    """Publish ``letter`` to the dead-letter topic of its source topic (acknowledged, or raises).
+
+    ``key`` is the meeting's :func:`event_key` when the message parsed far enough:
+    a meeting's dead letters then share one partition, in order, like its events.
+    """
     destination = DeadLetter.topic_for(letter.source_topic)
     try:
         async with asyncio.timeout(timeout):
             await broker.publish(
                 letter.model_dump_json().encode(),
                 topic=destination,
+                key=key,
                 headers={"reason": letter.reason[:200], "event_id": letter.event_id or ""},
             )
     except (TimeoutError, KafkaError) as exc:
@@ -235,14 +246,14 @@ class Consumer:
         delivery.waited += delay
         await self.sleep(delay)
 
-    async def _dead_letter(self, delivery: _Delivery, letter: DeadLetter) -> None:
+    async def _dead_letter(self, delivery: _Delivery, letter: DeadLetter, key: bytes | None) -> None:
         """Publish ``letter``, waiting out a Kafka outage while the outage budget lasts (then it propagates).
 
         Waited out here because a redelivery would come back at once and run the give-up hook again.
         """
         while True:
             try:
-                await dead_letter(self.broker, self.infra, letter)
+                await dead_letter(self.broker, self.infra, letter, key=key)
                 return
             except InfrastructureUnavailable as exc:
                 if delivery.waited >= self.policy.max_outage_wait:
@@ -282,7 +293,7 @@ class Consumer:
             payload=delivery.body.decode("utf-8", errors="replace"),
             event_id=event_id,
         )
-        await self._dead_letter(delivery, letter)
+        await self._dead_letter(delivery, letter, event_key(event) if event else None)
         self.metrics.dead_letters.labels(delivery.topic, error_type).inc()
         await self._bookkeep(self.attempts.forget, delivery)
 

@@ -23,6 +23,7 @@ from zoomsymbl_common.consumer import ConsumerMetrics as ConsumerMetrics
 from zoomsymbl_common.consumer import GiveUp as GiveUp
 from zoomsymbl_common.consumer import RetryPolicy as RetryPolicy
 from zoomsymbl_common.consumer import dead_letter as dead_letter
+from zoomsymbl_common.consumer import event_key as event_key
 from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import Event
 from zoomsymbl_common.kafka_security import broker_security, check_connection
@@ -113,11 +114,6 @@ async def probe_bootstrap(servers: list[str] | str, *, timeout: float = 3.0) -> 
 def topic_name(infra: InfraSettings, base: str) -> str:
     """The full topic name for ``base`` (e.g. ``audio.mixed.v1``) under the configured prefix."""
     return f"{infra.kafka_topic_prefix}{base}"
-
-
-def event_key(event: Event) -> bytes:
-    """Partition key: all events of one meeting land on one partition, in order."""
-    return f"{event.tenant}\x1f{event.meeting_uuid}".encode()
 
 
 async def publish_event(

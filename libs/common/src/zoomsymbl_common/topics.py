@@ -4,7 +4,8 @@ The operator command is ``zoomsymbl topics create`` / ``zoomsymbl topics list``
 (:mod:`zoomsymbl_common.ops.topics_command`); the Helm chart runs ``create`` in a
 pre-install/pre-upgrade Job. A topic that already exists is left as it is: adding partitions would
 move meetings to other partitions and break their order, and retention is the platform team's to
-change; a partition count below the requested one is reported.
+change. What differs from the plan (fewer partitions, another replication factor, ``retention.ms``,
+``min.insync.replicas``, ``cleanup.policy``) is reported: logged, and the topic's outcome is ``differs``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from zoomsymbl_common.errors import KafkaUnavailable, ZoomsymblError
@@ -24,7 +26,7 @@ from zoomsymbl_common.kafka_security import KafkaClientOptions
 
 log = logging.getLogger("zoomsymbl.topics")
 TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
-Outcome = Literal["created", "exists"]
+Outcome = Literal["created", "exists", "differs"]
 
 
 class TopicCreationFailed(ZoomsymblError):
@@ -70,7 +72,9 @@ def topic_specs(plan: TopicPlan) -> list[TopicSpec]:
     specs: list[TopicSpec] = []
     for base in base_topics():
         dlq = base.endswith(".dlq")
-        configs = {"retention.ms": str(plan.dlq_retention_ms if dlq else plan.retention_ms)}
+        # Explicit, not the broker's default: under log.cleanup.policy=compact a meeting's events, all under
+        # one key, would be compacted down to its last one.
+        configs = {"cleanup.policy": "delete", "retention.ms": str(plan.dlq_retention_ms if dlq else plan.retention_ms)}
         if plan.min_insync_replicas is not None:
             configs["min.insync.replicas"] = str(plan.min_insync_replicas)
         specs.append(
@@ -134,21 +138,88 @@ async def create_topics(
         outcomes = classify(response.to_object()["topic_errors"])
         existing = [s for s in specs if outcomes.get(s.name) == "exists"]
         if existing:
-            described = await admin.describe_topics([s.name for s in existing])
-            _warn_on_fewer_partitions(existing, described)
+            for name in await _report_differences(admin, existing):
+                outcomes[name] = "differs"
         return outcomes
     finally:
         await admin.close()
 
 
-def _warn_on_fewer_partitions(specs: Sequence[TopicSpec], described: Sequence[dict[str, Any]]) -> None:
-    wanted = {s.name: s.partitions for s in specs}
-    for topic in described:
-        have = len(topic.get("partitions", []))
-        name = str(topic.get("topic"))
-        if name in wanted and have < wanted[name]:
-            # Not changed on purpose: more partitions re-map keys and break per-meeting order.
+async def _describe(
+    admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec], attempts: int = 10
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
+    """Partitions and configs of each topic of ``specs`` that Kafka describes without an error.
+
+    A topic created a moment ago (by another Job) may not be in the broker's metadata yet: retried a few times.
+    """
+    resources = [ConfigResource(ConfigResourceType.TOPIC, s.name, configs=dict(s.configs)) for s in specs]
+    topics: dict[str, dict[str, Any]] = {}
+    configs: dict[str, dict[str, str]] = {}
+    for attempt in range(attempts):
+        if attempt:
+            await asyncio.sleep(0.5)
+        described = {str(t.get("topic")): t for t in await admin.describe_topics([s.name for s in specs])}
+        configs = _config_values(await admin.describe_configs(resources))
+        topics = {n: t for n, t in described.items() if t.get("error_code") == 0 and n in configs}
+        if len(topics) == len(specs):
+            break
+    return topics, configs
+
+
+async def _report_differences(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> set[str]:
+    """Log how each existing topic differs from its spec (left unchanged); the names of those that differ.
+
+    A check refused (a Kafka user without DescribeConfigs, say) is logged, never fails the creation.
+    """
+    try:
+        topics, configs = await _describe(admin, specs)
+    except KafkaError as exc:
+        log.warning("existing topics' settings not checked", extra={"error": type(exc).__name__})
+        return set()
+    differing: set[str] = set()
+    for spec in specs:
+        if spec.name not in topics:
             log.warning(
-                "existing topic has fewer partitions than requested; left unchanged",
-                extra={"topic": name, "partitions": have, "requested": wanted[name]},
+                "existing topic could not be described; its settings were not checked", extra={"topic": spec.name}
             )
+            continue
+        differences = differences_from(spec, topics[spec.name], configs[spec.name])
+        for setting, (have, requested) in differences.items():
+            # Not changed on purpose: more partitions re-map keys and break per-meeting order; retention,
+            # replicas and the rest are the platform team's (and a changed value may be theirs).
+            log.warning(
+                "existing topic differs from the plan; left unchanged",
+                extra={"topic": spec.name, "setting": setting, "value": have, "requested": requested},
+            )
+        if differences:
+            differing.add(spec.name)
+    return differing
+
+
+def differences_from(spec: TopicSpec, described: dict[str, Any], configs: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """``setting -> (value, requested)`` where the existing topic falls short of or differs from ``spec``.
+
+    More partitions than requested is not a difference: partitions are only ever added (by whoever owns the cluster).
+    """
+    partitions = described.get("partitions") or []
+    found: dict[str, tuple[str, str]] = {}
+    if len(partitions) < spec.partitions:
+        found["partitions"] = (str(len(partitions)), str(spec.partitions))
+    replicas = {len(p.get("replicas") or []) for p in partitions}
+    if replicas and replicas != {spec.replication}:
+        found["replication"] = (",".join(str(r) for r in sorted(replicas)), str(spec.replication))
+    for setting, requested in sorted(spec.configs.items()):
+        have = configs.get(setting)
+        if have != requested:
+            found[setting] = (str(have), requested)
+    return found
+
+
+def _config_values(responses: Sequence[Any]) -> dict[str, dict[str, str]]:
+    """``topic -> {config: value}`` of the topics DescribeConfigs described (entries start with name and value)."""
+    values: dict[str, dict[str, str]] = {}
+    for response in responses:
+        for error_code, _, _, name, entries, *_ in response.resources:
+            if error_code == 0:
+                values[str(name)] = {str(e[0]): str(e[1]) for e in entries}
+    return values

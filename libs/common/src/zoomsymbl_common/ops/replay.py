@@ -210,12 +210,15 @@ async def retained(infra: InfraSettings, topic: str, request: ReplayRequest) -> 
     A partition is read once its position reaches the end offset read at the start, whether or not a
     record sits there: a transaction marker, or retention deleting the rest while it is read, leaves
     none (reading then goes on from the earliest offset still retained). Reading that makes no
-    progress for :data:`READ_IDLE_S` seconds raises :class:`KafkaUnavailable`.
+    progress for :data:`READ_IDLE_S` seconds raises :class:`KafkaUnavailable`. Records of aborted
+    transactions are skipped (``read_committed``); the end offsets then stop before any open transaction.
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=infra.kafka_bootstrap,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        # An aborted transaction's records stay in the log; they were never acknowledged, so never replayed.
+        isolation_level="read_committed",
         **client_options(infra),
     )
     await start_client(consumer)

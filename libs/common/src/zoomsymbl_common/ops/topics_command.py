@@ -1,6 +1,7 @@
 """``zoomsymbl topics``: list the Kafka topic names, or create every topic (the Helm chart's pre-install Job).
 
-A topic that already exists is left as it is (see :mod:`zoomsymbl_common.topics`); exit status 0
+A topic that already exists is left as it is (see :mod:`zoomsymbl_common.topics`); one whose settings
+differ from the command line's is listed as ``differs`` and each difference is logged. Exit status 0
 when every topic exists afterwards.
 """
 
