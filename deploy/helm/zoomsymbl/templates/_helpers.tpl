@@ -103,11 +103,26 @@ An environment value as a string. Helm reads every YAML number as float64, which
 {{- printf "ZOOMSYMBL_%s_" (upper .) }}
 {{- end }}
 
-{{/* Seconds from SIGTERM to SIGKILL: preStop drain + the service's own shutdown timeout + margin. */}}
+{{/*
+Seconds from SIGTERM to SIGKILL: preStop drain + the service's own shutdown timeout (aiohttp's drain of requests in
+flight) + what its cleanup waits for after that + margin. The notifier's cleanup waits twice more, one after the
+other: its sweeper's round gets shutdown_timeout_seconds again, then its Kafka consumers' messages in hand up to
+30 s (make_broker's graceful_timeout in libs/common kafka.py); measured 55 s for those two alone, so without them
+the notifier was killed mid-message (docs/operations.md, "Upgrades").
+*/}}
 {{- define "zoomsymbl.terminationGrace" -}}
 {{- $svc := index .root.Values .component -}}
 {{- $shutdown := int (ceil (index $svc.settings "shutdown_timeout_seconds")) -}}
-{{- add $svc.preStopSleepSeconds $shutdown $svc.terminationMarginSeconds }}
+{{- $cleanup := 0 -}}
+{{- if eq .component "notifier" -}}
+{{- $cleanup = add $shutdown (include "zoomsymbl.consumerDrainSeconds" .root) -}}
+{{- end -}}
+{{- add $svc.preStopSleepSeconds $shutdown $cleanup $svc.terminationMarginSeconds }}
+{{- end }}
+
+{{/* How long a stopping broker waits for the messages its consumers have in hand (make_broker's graceful_timeout). */}}
+{{- define "zoomsymbl.consumerDrainSeconds" -}}
+30
 {{- end }}
 
 {{/*
