@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import numpy as np
 
@@ -22,6 +22,10 @@ SAMPLE_RATE = 16_000
 AUDIO_DEMUXERS = "flac,wav,ogg,mov,mp3,aac,matroska"
 """What ffmpeg may read the file as: audio containers, never a playlist or manifest that names other files."""
 _BYTES_PER_SAMPLE = 4  # f32le
+_STDERR_TAIL = 4096
+"""Bytes of ffmpeg's messages kept for an error (a damaged file logs one line per bad frame: megabytes)."""
+_MODEL_FILES = ("model.bin", "tokenizer.json")
+"""What a model directory must hold: without tokenizer.json, faster-whisper fetches one from the Hugging Face Hub."""
 
 
 class TranscriberError(Exception):
@@ -111,8 +115,11 @@ class Transcriber:
         with self._load_lock:
             if self._model is not None:
                 return
-            if not (self.config.model_dir / "model.bin").is_file():
-                raise TranscriberError(f"no CTranslate2 Whisper model in {str(self.config.model_dir)!r}")
+            missing = [name for name in _MODEL_FILES if not (self.config.model_dir / name).is_file()]
+            if missing:
+                raise TranscriberError(
+                    f"no CTranslate2 Whisper model in {str(self.config.model_dir)!r} (missing: {', '.join(missing)})"
+                )
             from faster_whisper import WhisperModel  # type: ignore[import-untyped]
 
             try:
@@ -180,15 +187,31 @@ class Transcriber:
         ) as proc:
             assert proc.stdout is not None
             assert proc.stderr is not None
-            offset = 0.0
-            while True:
-                chunk = proc.stdout.read(window_bytes)
-                if not chunk:
-                    break
-                usable = len(chunk) - len(chunk) % _BYTES_PER_SAMPLE
-                samples = np.frombuffer(chunk[:usable], dtype=np.float32)
-                yield offset, samples
-                offset += len(samples) / SAMPLE_RATE
-            error = proc.stderr.read().decode("utf-8", errors="replace").strip()
-            if proc.wait() != 0:
+            # Read stderr all along: ffmpeg blocks once the pipe's 64 KiB are full, and so would this read.
+            tail = bytearray()
+            drain = threading.Thread(target=_keep_tail, args=(proc.stderr, tail), daemon=True)
+            drain.start()
+            read_all = False
+            try:
+                offset = 0.0
+                while chunk := proc.stdout.read(window_bytes):
+                    usable = len(chunk) - len(chunk) % _BYTES_PER_SAMPLE
+                    samples = np.frombuffer(chunk[:usable], dtype=np.float32)
+                    yield offset, samples
+                    offset += len(samples) / SAMPLE_RATE
+                read_all = True
+            finally:
+                if not read_all:
+                    proc.kill()  # stopped early: nobody reads the rest
+                code = proc.wait()
+                drain.join()  # ends with ffmpeg (its stderr closes), before the streams are closed
+            error = tail.decode("utf-8", errors="replace").strip()
+            if code != 0:
                 raise TranscriberError(f"ffmpeg could not decode channel {channel}: {error[-300:]!r}")
+
+
+def _keep_tail(stream: IO[bytes], tail: bytearray) -> None:
+    """Read ``stream`` to its end, keeping only its last ``_STDERR_TAIL`` bytes in ``tail``."""
+    for block in iter(lambda: stream.read(4096), b""):
+        tail += block
+        del tail[:-_STDERR_TAIL]

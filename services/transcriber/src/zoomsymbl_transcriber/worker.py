@@ -34,7 +34,6 @@ from zoomsymbl_common.errors import (
 )
 from zoomsymbl_common.events import JobStatusReported, JobSubmitted, stable_id, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
-from zoomsymbl_common.providers.whisper import MAX_UTTERANCES
 from zoomsymbl_common.records import (
     MEETINGS,
     TRANSCRIPTIONS,
@@ -43,12 +42,13 @@ from zoomsymbl_common.records import (
     Progress,
     Transcription,
     TranscriptionStatus,
-    Utterance,
     meeting_key,
 )
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.storage import meeting_key as key_segment
 from zoomsymbl_whisper import ChannelUtterance, Transcriber, TranscriberError
+
+from zoomsymbl_transcriber.transcript import stored_utterances
 
 log = logging.getLogger("zoomsymbl.transcriber")
 FOREIGN = "foreign"
@@ -65,12 +65,6 @@ def talk_shares(meeting: Meeting | None, channels: int) -> list[float]:
             talk[channel] = seconds
     total = sum(talk.values())
     return [talk[c] / total if total > 0 else 1.0 / channels for c in range(1, channels + 1)]
-
-
-def utterance_doc(u: ChannelUtterance) -> Document:
-    """What is stored per utterance (times rounded to milliseconds)."""
-    start, end = round(u.start_seconds, 3), round(u.end_seconds, 3)
-    return Utterance(channel=u.channel, start=start, end=end, text=u.text).to_document()
 
 
 @dataclass
@@ -182,7 +176,10 @@ class Worker:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         found.sort(key=lambda u: (u.start_seconds, u.channel))
-        fields = {"utterances": [utterance_doc(u) for u in found[:MAX_UTTERANCES]], "model": self.model_name}
+        stored = stored_utterances(found)
+        if len(stored) < len(found):
+            log.warning("transcript cut to fit its document", extra={**ids, "kept": len(stored), "found": len(found)})
+        fields = {"utterances": stored, "model": self.model_name}
         await self._finish(event, job_id, "completed", fields)
         log.info(
             "transcribed",
