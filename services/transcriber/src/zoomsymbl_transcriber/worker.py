@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -158,10 +158,11 @@ class Worker:
         found: list[ChannelUtterance] = []
         try:
             self.scratch_dir.mkdir(parents=True, exist_ok=True)
-            await self.store_for(job.bucket).get_file(job.object_key, str(path))
-            for channel in range(1, channels + 1):
-                found += await self.transcriber.transcribe_channel(path, channel)
-                await self._progress(event, job_id, 100.0 * sum(shares[:channel]), channel, channels)
+            async with self._lease_kept(job_id):
+                await self.store_for(job.bucket).get_file(job.object_key, str(path))
+                for channel in range(1, channels + 1):
+                    found += await self.transcriber.transcribe_channel(path, channel)
+                    await self._progress(event, job_id, 100.0 * sum(shares[:channel]), channel, channels)
         except (TranscriberError, ObjectNotFound, ConfigError) as exc:
             # Failed for good, never retried: audio the model cannot read, audio no longer in the bucket
             # (deleted, or a lifecycle rule expired it), a job naming a bucket that is not ours.
@@ -190,6 +191,31 @@ class Worker:
                 "seconds": round(time.monotonic() - started, 1),
             },
         )
+
+    @contextlib.asynccontextmanager
+    async def _lease_kept(self, job_id: str) -> AsyncIterator[None]:
+        """Renew the lease every third of its length while the block runs: one channel of a long meeting (or the
+        download) may outlast ``lease_seconds``, and another worker would take the job over mid-run."""
+        renewing = asyncio.create_task(self._renew_lease(job_id))
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+
+    async def _renew_lease(self, job_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            lease = self.clock() + timedelta(seconds=self.lease_seconds)
+            try:
+                await guarded(
+                    self._jobs.update_one(
+                        {"_id": job_id, "owner": self.owner, "status": "in_progress"}, {"$set": {"lease_until": lease}}
+                    )
+                )
+            except InfrastructureUnavailable as exc:  # the next round tries again; the lease may run out meanwhile
+                log.warning("lease not renewed", extra={"job_id": job_id, "error": type(exc).__name__})
 
     async def _let_go(self, job_id: str) -> None:
         """End this worker's lease on ``job_id`` now (the service is stopping): the next worker takes the job
