@@ -172,7 +172,7 @@ class Limiter:
                 freed += result.deleted_count
                 log.warning("limiter slot reclaimed", extra={"account": self.account_key, "job_ref": slot.ref})
             else:
-                await self._renew(slot_id)
+                await self._renew(slot_id, slot.ref)
         return freed
 
     async def slots(self) -> list[Slot]:
@@ -203,8 +203,9 @@ class Limiter:
             slots = await self.slots()
             held = next((slot for slot in slots if slot.ref == job_ref), None)
             if held is not None:
-                await self._renew(self._slot_id(held.number))
-                return False
+                if await self._renew(self._slot_id(held.number), job_ref):
+                    return False
+                continue  # released (and maybe taken by another job) since the read: look again
             free = free_slot_numbers({slot.number for slot in slots}, self.max_in_flight)
             if free:
                 if await self._insert_slot(job_ref, random.choice(free)):
@@ -236,10 +237,14 @@ class Limiter:
             return False
         return True
 
-    async def _renew(self, slot_id: str) -> None:
-        await guarded(
-            self._slots.update_one({"_id": slot_id}, {"$set": {"expires_at": self._now() + self.lease_seconds}})
+    async def _renew(self, slot_id: str, job_ref: str) -> bool:
+        """Extend the lease of slot ``slot_id`` if ``job_ref`` still holds it (a slot number read a moment
+        ago may have been released and taken by another job since); False when it does not."""
+        query = {"_id": slot_id, "ref": job_ref}
+        result = await guarded(
+            self._slots.update_one(query, {"$set": {"expires_at": self._now() + self.lease_seconds}})
         )
+        return result.matched_count == 1
 
     async def _spend_tick(self) -> float | None:
         """Spend a tick (None), or say how long until the next one falls due (seconds)."""

@@ -131,16 +131,16 @@ class Outbox:
             await self._transport.send(email.sender, tuple(email.recipients), email.raw or b"")
         except SmtpUnavailable as exc:
             wait = self._backoff.after(email.attempts)
-            await self._finish(key, "pending", next_attempt_at=utcnow() + wait, last_error=str(exc))
+            await self._finish(key, email.attempts, "pending", next_attempt_at=utcnow() + wait, last_error=str(exc))
             log.warning("e-mail not sent, will retry", extra={**_log(key), "error": str(exc), "retry_in": str(wait)})
             return "retry_later"
         except MailRejected as exc:
-            await self._finish(key, "rejected", last_error=str(exc))
+            await self._finish(key, email.attempts, "rejected", last_error=str(exc))
             log.error("e-mail rejected by the smtp server", extra={**_log(key), "error": str(exc)})
             return "rejected"
         except Exception as exc:  # a bug, or what the transport does not classify: never left ``sending``
             return await self._failed(key, email, exc)
-        await self._finish(key, "sent", sent_at=utcnow())
+        await self._finish(key, email.attempts, "sent", sent_at=utcnow())
         log.info("e-mail sent", extra={**_log(key), "message_id": email.message_id})
         return "sent"
 
@@ -156,11 +156,13 @@ class Outbox:
         errors = int((doc or {}).get(_UNEXPECTED, 0)) + 1
         if errors >= _MAX_UNEXPECTED_ERRORS:
             reason = f"gave up after {errors} unexpected errors: {reason}"[:_REASON_MAX]
-            await self._finish(key, "rejected", last_error=reason, **{_UNEXPECTED: errors})
+            await self._finish(key, email.attempts, "rejected", last_error=reason, **{_UNEXPECTED: errors})
             log.error("e-mail given up after unexpected errors", extra={**_log(key), "error": reason}, exc_info=exc)
             return "rejected"
         wait = self._backoff.after(email.attempts)
-        await self._finish(key, "pending", next_attempt_at=utcnow() + wait, last_error=reason, **{_UNEXPECTED: errors})
+        await self._finish(
+            key, email.attempts, "pending", next_attempt_at=utcnow() + wait, last_error=reason, **{_UNEXPECTED: errors}
+        )
         log.error(
             "e-mail not sent: unexpected error, will retry",
             extra={**_log(key), "error": reason, "retry_in": str(wait), "errors": errors},
@@ -185,11 +187,13 @@ class Outbox:
         if attempt is None:
             return None
         lease_until = now + timedelta(seconds=self._backoff.lease)
-        await guarded(
-            self._col.update_one(
-                key.query(), {"$set": {"status": "sending", "lease_until": lease_until, "attempts": attempt}}
-            )
-        )
+        # Only if the e-mail is still as read: a read older than a lease (a stalled replica) may be of an
+        # e-mail sent since, whose claim this one merely outlived.
+        as_read = {**key.query(), "status": email.status, "attempts": email.attempts}
+        update = {"$set": {"status": "sending", "lease_until": lease_until, "attempts": attempt}}
+        if (await guarded(self._col.update_one(as_read, update))).matched_count != 1:
+            log.warning("e-mail changed since it was read due, not sent", extra={**_log(key), "attempt": attempt})
+            return None
         return email.model_copy(update={"status": "sending", "lease_until": lease_until, "attempts": attempt})
 
     async def _claim_attempt(self, key: MailKey, attempt: int, now: datetime) -> int | None:
@@ -220,9 +224,17 @@ class Outbox:
         }
         return settled.get(status, "skipped")
 
-    async def _finish(self, key: MailKey, status: EmailStatus, **fields: object) -> None:
+    async def _finish(self, key: MailKey, attempt: int, status: EmailStatus, **fields: object) -> None:
+        """Record the outcome of send attempt ``attempt``. A failure is dropped when the e-mail was taken over
+        since (the lease ran out first): a newer attempt is under way, and its own outcome counts. A success
+        counts whatever attempt is under way or due: another send could only be a second copy."""
         update = {"$set": {"status": status, **fields}, "$unset": {"lease_until": ""}}
-        await guarded(self._col.update_one({**key.query(), "status": "sending"}, update))
+        if status == "sent":
+            mine = {**key.query(), "status": {"$in": ["sending", "pending"]}}
+        else:
+            mine = {**key.query(), "status": "sending", "attempts": attempt}
+        if (await guarded(self._col.update_one(mine, update))).matched_count != 1:
+            log.warning("outcome of an overtaken send attempt not recorded", extra={**_log(key), "attempt": attempt})
 
 
 def _intent(key: MailKey, envelope: Envelope, msg_id: str, raw: bytes | None) -> Email:

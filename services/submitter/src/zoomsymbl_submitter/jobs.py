@@ -48,6 +48,8 @@ from zoomsymbl_common.telemetry import current_traceparent
 
 log = logging.getLogger("zoomsymbl.submitter.jobs")
 ClaimOutcome = Literal["claimed", "free", "busy", "done", "rejected"]
+# Markers of takeovers whose owner died before writing them into the job, skipped before giving up.
+_MAX_ORPHANED_MARKERS = 20
 RECORD_PATIENCE_SECONDS = 1800.0
 """How long :meth:`JobStore.record_submitted` waits for MongoDB (as long as the consumer waits out an outage of
 our own servers, and well inside the submitter's Kafka poll interval of an hour)."""
@@ -159,11 +161,8 @@ class JobStore:
         created a job although it failed (None: none did); like a crash, it flags this submission.
         """
         now = self.now()
-        attempt = job.submit_attempts + 1
-        marker = JobClaim(id=JobClaim.id_of(job.id, attempt), owner=self.owner, at=now)
-        try:
-            await guarded(self._claims.insert_one(marker.to_document()))
-        except DuplicateKeyError:
+        attempt = await self._claim_attempt(job, now)
+        if attempt is None:
             return Claim("busy", job, 0.05)  # another replica took this attempt: look again
         fields: Document = {
             "status": "submitting",
@@ -185,10 +184,30 @@ class JobStore:
             )
         why = f"an earlier attempt may have created a job: {maybe_submitted}" if maybe_submitted else None
         entry = JobEvent(status="submitting", at=now, owner=self.owner, after_crash=crashed, reason=why)
-        await guarded(
-            self._col.update_one({"_id": job.id}, {"$set": fields, "$push": {"history": entry.to_document()}})
-        )
+        # Only if the job is still as read: a read older than a lease (a stalled replica) may be of a job
+        # taken over and submitted since, whose marker this one merely outlived.
+        as_read = {"_id": job.id, "status": job.status, "submit_attempts": job.submit_attempts, "job_id": None}
+        update = {"$set": fields, "$push": {"history": entry.to_document()}}
+        if (await guarded(self._col.update_one(as_read, update))).matched_count != 1:
+            return Claim("busy", job, 0.05)
         return Claim("claimed", job.model_copy(update=fields), resubmission=resubmission)
+
+    async def _claim_attempt(self, job: Job, now: datetime) -> int | None:
+        """Insert the marker of the next attempt of ``job``, or of a later one past markers whose owner died
+        before writing them into the job (older than a lease); None while a live marker is someone else's."""
+        first = job.submit_attempts + 1
+        for attempt in range(first, first + _MAX_ORPHANED_MARKERS):
+            marker = JobClaim(id=JobClaim.id_of(job.id, attempt), owner=self.owner, at=now)
+            try:
+                await guarded(self._claims.insert_one(marker.to_document()))
+            except DuplicateKeyError:
+                held = await guarded(self._claims.find_one({"_id": marker.id}))
+                if held is None or JobClaim.from_document(held).at + self._claim > now:
+                    return None
+                continue
+            return attempt
+        log.error("too many orphaned submission markers", extra={"job_ref": job.id, "attempt": first})
+        return None
 
     async def renew(self, key: str) -> bool:
         """Extend our live claim on ``key`` by one lease; False when it is no longer ours."""
