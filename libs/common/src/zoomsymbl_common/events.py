@@ -12,7 +12,7 @@ import hashlib
 from datetime import UTC, date, datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from zoomsymbl_common.download_urls import without_token_params
 from zoomsymbl_common.logs import scrub
@@ -43,6 +43,24 @@ def utcnow() -> datetime:
     return datetime.now(tz=UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a naive one is taken as UTC (what every time of an event is).
+
+    Raises ``ValueError`` (a validation error in a model) for an aware time UTC cannot hold: year 1 east
+    of UTC, or 9999 west of it.
+    """
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()!r} is out of range in UTC") from None
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+"""A time of an event: always aware UTC, so two of them (and :func:`utcnow`) can be compared and subtracted."""
+
+
 def stable_id(*parts: str) -> str:
     """A deterministic id for the same inputs (sha256 of the parts, 32 hex digits)."""
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
@@ -58,7 +76,7 @@ class Event(BaseModel):
     event_id: str = Field(min_length=1, max_length=128, description="Idempotency key of this event.")
     tenant: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="Tenant (Zoom account) id.")
     meeting_uuid: str = Field(min_length=1, max_length=256, description="Zoom meeting instance UUID, verbatim.")
-    occurred_at: datetime = Field(default_factory=utcnow, description="When the fact happened (UTC).")
+    occurred_at: UtcDatetime = Field(default_factory=utcnow, description="When the fact happened (UTC).")
     generation: int = Field(0, ge=0, description="Processing generation; a forced replay increments it.")
 
 
@@ -71,8 +89,8 @@ class RecordingFile(BaseModel):
     recording_type: str = Field("", max_length=64, description="Zoom's recording_type (audio_only, ...).")
     participant_name: str | None = Field(None, max_length=256, description="Speaker name from file_name.")
     participant_email: str | None = Field(None, max_length=320, description="Speaker e-mail when Zoom knows it.")
-    recording_start: datetime | None = Field(None, description="When this file's audio starts (UTC).")
-    recording_end: datetime | None = Field(None, description="When this file's audio ends (UTC).")
+    recording_start: UtcDatetime | None = Field(None, description="When this file's audio starts (UTC).")
+    recording_end: UtcDatetime | None = Field(None, description="When this file's audio ends (UTC).")
     file_size: int | None = Field(None, ge=0, description="Size in bytes announced by Zoom.")
     file_type: str = Field("", max_length=32, description="Zoom's file_type (M4A, MP4, ...).")
     file_extension: str = Field("", max_length=16, description="Zoom's file_extension.")
@@ -116,8 +134,8 @@ class PhoneCall(BaseModel):
     callee: CallParty = Field(default_factory=CallParty, description="Who was called.")
     direction: CallDirection = Field("unknown", description="Seen from the recorded user.")
     duration_seconds: int | None = Field(None, ge=0, description="Call duration Zoom announced.")
-    start_time: datetime | None = Field(None, description="Call start (UTC).")
-    end_time: datetime | None = Field(None, description="Call end (UTC).")
+    start_time: UtcDatetime | None = Field(None, description="Call start (UTC).")
+    end_time: UtcDatetime | None = Field(None, description="Call end (UTC).")
     recording_type: str = Field("", max_length=32, description="OnDemand or Automatic.")
     owner_type: str = Field("", max_length=32, description="Whose recording: user, callQueue, commonArea, ...")
     owner_id: str = Field("", max_length=128, description="Zoom id of the recorded user (or queue).")
@@ -138,12 +156,12 @@ class RecordingCompleted(Event):
     host_id: str = Field("", max_length=128, description="Zoom user id of the host.")
     host_email: str = Field("", max_length=320, description="Host e-mail: the report's recipient.")
     topic_text: str = Field("", max_length=512, description="Meeting topic as typed by the host.")
-    start_time: datetime | None = Field(None, description="Meeting start (UTC).")
+    start_time: UtcDatetime | None = Field(None, description="Meeting start (UTC).")
     duration_minutes: int | None = Field(None, ge=0, description="Meeting duration announced by Zoom.")
     participant_tracks: tuple[RecordingFile, ...] = Field((), description="One audio file per participant.")
     fallback_files: tuple[RecordingFile, ...] = Field((), description="Other recording files (audio_only, MP4).")
     has_download_token: bool = Field(False, description="A webhook download token is stored in MongoDB.")
-    download_token_expires_at: datetime | None = Field(None, description="When that download token expires.")
+    download_token_expires_at: UtcDatetime | None = Field(None, description="When that download token expires.")
     source: EventSource = Field("webhook", description="How the recording became known.")
     platform: Platform = Field("zoom_meeting", description="A Zoom Meeting cloud recording or a Zoom Phone call.")
     phone_call: PhoneCall | None = Field(None, description="The call's metadata (platform zoom_phone only).")
@@ -355,7 +373,7 @@ class DeadLetter(BaseModel):
     attempts: int = Field(ge=1, description="How many times processing was tried.")
     payload: str = Field(description="The original message body (UTF-8, replaced on decode errors).")
     event_id: str | None = Field(None, description="Event id when the body parsed far enough.")
-    failed_at: datetime = Field(default_factory=utcnow, description="When it was dead-lettered.")
+    failed_at: UtcDatetime = Field(default_factory=utcnow, description="When it was dead-lettered.")
 
     @staticmethod
     def topic_for(source_topic: str) -> str:

@@ -20,7 +20,7 @@ from aiohttp import web
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from zoomsymbl_common.errors import InfrastructureUnavailable
-from zoomsymbl_common.events import RecordingCompleted
+from zoomsymbl_common.events import RecordingCompleted, utcnow
 from zoomsymbl_common.logs import LogSampler, scrub
 from zoomsymbl_common.service import TENANTS
 from zoomsymbl_common.telemetry import tracer
@@ -159,7 +159,9 @@ async def on_recording_completed(app: web.Application, tenant: TenantConfig, web
         occurred_at=webhook.event_ts,
         account_id=account_id if isinstance(account_id, str) else "",
     )
-    expires_at = (webhook.event_ts or event.occurred_at) + DOWNLOAD_TOKEN_LIFETIME
+    # Counted from the delivery at the latest: the body's times are not checked against any clock, and one
+    # in the future would keep a dead token in use (or, near year 9999, overflow into a 500).
+    expires_at = min(webhook.event_ts or event.occurred_at, utcnow()) + DOWNLOAD_TOKEN_LIFETIME
     async with asyncio.timeout(app[SETTINGS].request_deadline_seconds):
         outcome = await app[INTAKE].accept(
             event, webhook.download_token, expires_at, token_required=not has_oauth(tenant)
