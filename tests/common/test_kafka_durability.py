@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from zoomsymbl_common.consumer import Consumer, RetryPolicy
 from zoomsymbl_common.errors import PoisonInputError
@@ -19,6 +19,8 @@ from zoomsymbl_common.events import DeadLetter, RecordingCompleted, stable_id
 from zoomsymbl_common.kafka import event_key, make_broker, start_broker, topic_name
 from zoomsymbl_common.ops.replay import ReplayRequest, replay
 from zoomsymbl_common.settings import InfraSettings
+
+from tests.common.test_kafka_integration import first_record
 
 pytestmark = pytest.mark.integration
 TOPIC = RecordingCompleted.topic
@@ -60,12 +62,7 @@ async def test_replay_does_not_republish_an_aborted_transactions_records(infra: 
 
 
 async def _first_record(infra: InfraSettings, topic: str) -> tuple[bytes | None, bytes]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra.kafka_bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        record = await asyncio.wait_for(consumer.getone(), timeout=30)
-    finally:
-        await consumer.stop()
+    record = await first_record(infra, topic)
     assert record.value is not None
     return record.key, record.value
 

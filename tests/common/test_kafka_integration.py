@@ -7,6 +7,7 @@ import time
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from zoomsymbl_common.errors import KafkaUnavailable
@@ -17,13 +18,20 @@ from zoomsymbl_common.settings import InfraSettings
 pytestmark = pytest.mark.integration
 
 
-async def _read_one(infra: InfraSettings, topic: str) -> tuple[bytes, dict[str, bytes]]:
+async def first_record(infra: InfraSettings, topic: str) -> ConsumerRecord[bytes, bytes]:
+    """The first record of ``topic`` (waited for up to 30 s), with a value."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra.kafka_bootstrap, auto_offset_reset="earliest")
     await consumer.start()
     try:
         record = await asyncio.wait_for(consumer.getone(), timeout=30)
     finally:
         await consumer.stop()
+    assert record.value is not None
+    return record
+
+
+async def _read_one(infra: InfraSettings, topic: str) -> tuple[bytes, dict[str, bytes]]:
+    record = await first_record(infra, topic)
     assert record.value is not None
     return record.value, dict(record.headers)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,15 +71,6 @@ async def serve(publisher: Publisher, registry: Tenants | None = None, **setting
     client = TestClient(TestServer(app))
     await client.start_server()
     return Ingest(client, metrics, receipts, tokens)
-
-
-@pytest.fixture
-async def ingest() -> AsyncIterator[Ingest]:
-    publisher = RecordingPublisher()
-    running = await serve(publisher)
-    running.kafka = publisher.events
-    yield running
-    await running.client.close()
 
 
 async def test_url_validation_answers_zooms_challenge(ingest: Ingest) -> None:

@@ -7,28 +7,18 @@ times lie at the edge of what ``datetime`` holds must get an answer Zoom can act
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from zoomsymbl_common.events import utcnow
 
-from tests.ingest.support import RecordingPublisher, meeting_object, recording_body
-from tests.ingest.test_handlers import Ingest, serve
+from tests.ingest.support import meeting_object, recording_body
+from tests.ingest.test_handlers import Ingest
 
 # 9999-12-31T23:59:59.999Z: the last millisecond ``datetime`` holds; a day later is past its range.
 LAST_MILLISECOND = 253402300799999
 YEAR_3000 = 32503680000000
-
-
-@pytest.fixture
-async def ingest() -> AsyncIterator[Ingest]:
-    publisher = RecordingPublisher()
-    running = await serve(publisher)
-    running.kafka = publisher.events
-    yield running
-    await running.client.close()
 
 
 def with_event_ts(body: bytes, event_ts: object) -> bytes:
