@@ -26,48 +26,27 @@ GIVE_UPS = 3  # the default of Settings.give_ups_before_failing
 
 
 class InsightsOutage:
-    """Every provider of the pipeline, with ``fetch_insights`` failing (retryably) while ``failing``."""
+    """Every provider of the pipeline (or only those named in ``only``), with ``fetch_insights`` failing
+    (retryably) while ``failing``; ``calls`` counts the failing providers' calls."""
 
-    def __init__(self, notifier: Notifier) -> None:
+    def __init__(self, notifier: Notifier, only: tuple[str, ...] = ()) -> None:
         self.failing = True
         self.calls = 0
+        self._only = only
         self._real = notifier.pipeline.provider_for
         notifier.pipeline.provider_for = self._provider_for
 
     def _provider_for(self, tenant: TenantConfig) -> SpeechProvider:
         provider = self._real(tenant)
+        if self._only and tenant.provider not in self._only:
+            return provider
         real_fetch = type(provider).fetch_insights
         outage = self
 
         async def fetch_insights(job: SubmittedJob) -> Insights:
             outage.calls += 1
             if outage.failing:
-                raise RetryableError("insights answered 503 for this conversation")
-            return await real_fetch(provider, job)
-
-        provider.fetch_insights = fetch_insights  # type: ignore[method-assign]
-        return provider
-
-
-class ZoomInsightsOutage:
-    """The zoom provider (Zoom's transcript standing in for a failed job) failing ``fetch_insights``
-    (retryably) while ``failing``; the tenant's own provider works."""
-
-    def __init__(self, notifier: Notifier) -> None:
-        self.failing = True
-        self._real = notifier.pipeline.provider_for
-        notifier.pipeline.provider_for = self._provider_for
-
-    def _provider_for(self, tenant: TenantConfig) -> SpeechProvider:
-        provider = self._real(tenant)
-        if tenant.provider != "zoom":
-            return provider
-        real_fetch = type(provider).fetch_insights
-        outage = self
-
-        async def fetch_insights(job: SubmittedJob) -> Insights:
-            if outage.failing:
-                raise RetryableError("insights engine answered 503 for this transcript")
+                raise RetryableError(f"insights of {tenant.provider} answered 503 for this conversation")
             return await real_fetch(provider, job)
 
         provider.fetch_insights = fetch_insights  # type: ignore[method-assign]
@@ -251,7 +230,7 @@ async def test_a_replacement_zoom_job_completing_after_the_meeting_failed_sends_
     """The provider job failed and Zoom's transcript replaces it, but the replacement's insights fail round after
     round: the meeting fails with a notice. When they come through later (the sweeper reports the replacement
     job), the job finishes without a report: the host was told the meeting failed, and it stays failed."""
-    outage = ZoomInsightsOutage(notifier)
+    outage = InsightsOutage(notifier, only=("zoom",))  # Zoom's transcript standing in for a failed job
     transcript = await stored_transcript(store, "m-replaced")
     notifier.symbl.state.faults.update({"drop_callbacks": 100})
     await notifier.submitter.meeting("m-replaced", topic="Budget review", transcripts=[transcript])
