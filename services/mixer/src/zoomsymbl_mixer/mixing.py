@@ -27,6 +27,7 @@ from zoomsymbl_common.errors import ObjectRejected, RetryableError
 from zoomsymbl_common.events import AudioMixed, RecordingCompleted, RecordingFile, utcnow
 from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.assemblyai import ASSEMBLYAI_LIMITS
+from zoomsymbl_common.records import ConversationMetadata
 from zoomsymbl_common.s3_chunked import MAX_SINGLE_PUT_BYTES
 from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
@@ -149,8 +150,9 @@ class Mixer:
                 record = await self._mix(event, tenant, choices, digest, scratch)
         else:
             log.info("mix exists, announcing it again", extra=_fields(event, input_hash=digest))
-        await self.state.record_mix(event, record)
-        await self._store_metadata(event, record)
+        metadata = conversation_metadata(event, record)
+        await self.state.record_mix(event, record, metadata)
+        await self._store_metadata(event, metadata)
         mixed = audio_mixed(event, record)
         await self.publish(mixed)
         # From here on the submitter owns the meeting: a later give-up of this event must not fail it.
@@ -158,9 +160,8 @@ class Mixer:
         log.info("audio mixed", extra=_fields(event, channels=mixed.channels, seconds=mixed.duration_seconds))
         return mixed
 
-    async def _store_metadata(self, event: RecordingCompleted, record: MixRecord) -> None:
+    async def _store_metadata(self, event: RecordingCompleted, metadata: ConversationMetadata) -> None:
         """The conversation's archive record, in MongoDB and as JSON next to its media in S3."""
-        metadata = conversation_metadata(event, record)
         await self.state.store_metadata(metadata)
         body = metadata_json(metadata)
 

@@ -199,8 +199,14 @@ class MeetingState:
         await guarded(self.db[MEETINGS].update_one(meeting_key(event.tenant, event.meeting_uuid), update, upsert=True))
         return merged
 
-    async def record_mix(self, event: RecordingCompleted, record: MixRecord) -> bool:
-        """Store the mix on the meeting and advance it to ``mixed``; False when it was further along."""
+    async def record_mix(
+        self, event: RecordingCompleted, record: MixRecord, held: ConversationMetadata | None = None
+    ) -> bool:
+        """Store the mix on the meeting and advance it to ``mixed``; False when it was further along.
+
+        ``held``: the conversation's archive record of this mix (made here when not given); its start and length
+        go on the meeting too.
+        """
         now = utcnow()
         mix = record.model_dump(mode="json")
         fields: Document = {
@@ -215,7 +221,7 @@ class MeetingState:
             "platform": event.platform,
         }
         # When it was held, as the archive record says (the e-mail and the page tell recurring meetings apart).
-        held = conversation_metadata(event, record)
+        held = held or conversation_metadata(event, record)
         if held.start_time is not None:
             fields["start_time"] = held.start_time
         if held.duration_seconds is not None:
