@@ -95,3 +95,27 @@ async def test_meeting_history_links_jobs_and_emails_without_secrets(mongo: Mong
     shown = text + json.dumps(history.as_json())
     assert "s3cr3t-token" not in shown
     assert "s3cr3t-raw" not in shown
+
+
+@pytest.mark.parametrize("expires_at", [1e300, -1e300])  # (FerretDB refuses infinity and drops NaN reads)
+async def test_a_limiter_slot_with_an_unreadable_time_does_not_break_the_history(
+    mongo: Mongo, expires_at: float
+) -> None:
+    """Unix seconds as stored: a year past 9999 (or NaN, infinity) made ``zoomsymbl status <uuid>`` crash."""
+    await mongo.db[MEETINGS].insert_one(Meeting(tenant="acme", meeting_uuid="m1", stage="submitted").to_document())
+    await mongo.db[JOBS].insert_one(
+        Job(
+            id="k1",
+            idempotency_key="k1",
+            job_ref="k1",
+            tenant="acme",
+            meeting_uuid="m1",
+            provider="symbl",
+            status="scheduled",
+        ).to_document()
+    )
+    slot = {"_id": "acct|0", "key": "acct", "account": "acct", "slot": 0, "ref": "k1", "acquired_at": 1.0}
+    await mongo.db[LIMITER].insert_one({**slot, "expires_at": expires_at})
+    history = await meeting_history(mongo, "m1")
+    assert history is not None
+    assert "acct slot 0 held by k1 until ?" in format_history(history)

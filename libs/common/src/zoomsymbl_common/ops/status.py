@@ -169,7 +169,10 @@ def _when(moment: datetime | float | None) -> str:
     if moment is None:
         return "-"
     if isinstance(moment, float):
-        return datetime.fromtimestamp(moment, tz=UTC).isoformat(timespec="seconds")
+        try:  # Unix seconds as stored (a limiter slot's): NaN, ±inf or years past 9999 read as nothing
+            return datetime.fromtimestamp(moment, tz=UTC).isoformat(timespec="seconds")
+        except (ValueError, OverflowError, OSError):
+            return "?"
     return moment.isoformat(timespec="seconds")
 
 
