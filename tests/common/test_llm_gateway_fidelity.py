@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
-from zoomsymbl_common.insights_engine import EngineConfig, InsightsEngine, People, request_body
+from zoomsymbl_common.insights_engine import EngineConfig, EngineResult, InsightsEngine, People, request_body
 from zoomsymbl_common.providers.base import TranscriptMessage
 
 from tests.support.providers import ProviderSandboxes
@@ -89,14 +89,17 @@ def test_no_response_format_is_sent_to_models_without_structured_outputs() -> No
     assert "response_format" in request_body(EngineConfig(base_url="http://x/v1", model="gpt-5"), lines)
 
 
+async def _derive(sandboxes: ProviderSandboxes, session: aiohttp.ClientSession, model: str) -> EngineResult:
+    """The insights engine's answer for the test meeting from the Gateway sandbox, asking ``model``."""
+    server = await _gateway(sandboxes)
+    config = EngineConfig(base_url=str(server.make_url("/v1")), model=model, api_key=SecretStr(KEY), auth_scheme="raw")
+    return await InsightsEngine(session, config).derive(MEETING, PEOPLE)
+
+
 async def test_the_engine_gets_insights_from_the_gateway_with_the_default_model(
     sandboxes: ProviderSandboxes, session: aiohttp.ClientSession
 ) -> None:
-    server = await _gateway(sandboxes)
-    config = EngineConfig(
-        base_url=str(server.make_url("/v1")), model="claude-sonnet-4-6", api_key=SecretStr(KEY), auth_scheme="raw"
-    )
-    result = await InsightsEngine(session, config).derive(MEETING, PEOPLE)
+    result = await _derive(sandboxes, session, "claude-sonnet-4-6")
     assert result.unavailable == {}
     assert [q.text for q in result.questions] == ["Can we ship the release on Friday?"]
 
@@ -104,11 +107,7 @@ async def test_the_engine_gets_insights_from_the_gateway_with_the_default_model(
 async def test_a_gateway_error_is_reported_by_its_message(
     sandboxes: ProviderSandboxes, session: aiohttp.ClientSession
 ) -> None:
-    server = await _gateway(sandboxes)
-    config = EngineConfig(
-        base_url=str(server.make_url("/v1")), model="gpt-4o-mini", api_key=SecretStr(KEY), auth_scheme="raw"
-    )
-    result = await InsightsEngine(session, config).derive(MEETING, PEOPLE)
+    result = await _derive(sandboxes, session, "gpt-4o-mini")
     reason = result.unavailable["questions"]
     assert "The model 'gpt-4o-mini' does not exist" in reason
     assert "metadata" not in reason and KEY not in reason

@@ -21,7 +21,7 @@ from zoomsymbl_sandbox.zoom_specs import DEMO_SPEECH
 
 from tests.support.eventually import eventually
 from tests.support.names import token
-from tests.support.webdriver import ELEMENT, browser_paths, chromium
+from tests.support.webdriver import ELEMENT, browser_paths, chromium, search_highlights
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,14 +134,7 @@ async def test_the_demo_meetings_page_in_headless_chromium(demo: DemoRun) -> Non
         )
         assert abs(float(current) - start) < 0.5
 
-        [search] = await browser.find_all("#search")
-        await browser.type_into(search, "friday")
-        marks = await eventually(
-            lambda: browser.run("return Array.from(document.querySelectorAll('#lines mark'), m => m.textContent)"),
-            bool,
-            timeout=10,
-            what="highlighted matches",
-        )
+        marks = await search_highlights(browser, "friday", "highlighted matches")
         assert all(m.lower() == "friday" for m in marks)
         assert (await browser.run("return document.getElementById('hits').textContent")).endswith(
             "match" if len(marks) == 1 else "matches"

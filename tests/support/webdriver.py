@@ -21,6 +21,8 @@ from typing import Any
 
 import aiohttp
 
+from tests.support.eventually import eventually
+
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C element reference key
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 DRIVER = ("/usr/bin/chromedriver",)
@@ -85,6 +87,19 @@ class Browser:
         data = await self.call("GET", "/screenshot")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
+
+
+async def search_highlights(browser: Browser, text: str, what: str) -> list[str]:
+    """Type ``text`` into the meeting page's search box; the highlighted matches, once there are any."""
+    [search] = await browser.find_all("#search")
+    await browser.type_into(search, text)
+    marks: list[str] = await eventually(
+        lambda: browser.run("return Array.from(document.querySelectorAll('#lines mark'), m => m.textContent)"),
+        bool,
+        timeout=10,
+        what=what,
+    )
+    return marks
 
 
 def _free_port() -> int:

@@ -26,8 +26,7 @@ from zoomsymbl_web.routes import PAGE_DEPS, PageDeps, PageMetrics, add_page_rout
 from zoomsymbl_web.settings import Settings
 from zoomsymbl_web.timeline import Speaker
 
-from tests.support.eventually import eventually
-from tests.support.webdriver import browser_paths, chromium
+from tests.support.webdriver import browser_paths, chromium, search_highlights
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "web-injection-browser-key-0123456789"
@@ -121,14 +120,7 @@ async def test_hostile_text_is_text_in_the_browser_and_in_the_search(page_url: s
         assert lines == list(PAYLOADS)
 
         # The search rebuilds each matching line; the payloads must come back as text there too.
-        [search] = await browser.find_all("#search")
-        await browser.type_into(search, "pwned")
-        marks = await eventually(
-            lambda: browser.run("return Array.from(document.querySelectorAll('#lines mark'), m => m.textContent)"),
-            bool,
-            timeout=10,
-            what="the search's highlights",
-        )
+        marks = await search_highlights(browser, "pwned", "the search's highlights")
         assert set(marks) == {"pwned"}
         assert await browser.run("return document.querySelectorAll(arguments[0]).length", FOREIGN) == 0
         assert await browser.run("return Array.from(document.querySelectorAll('#lines .x'), x => x.textContent)") == (
