@@ -8,11 +8,13 @@ import time
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
+from faststream.kafka import KafkaMessage
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import RecordingCompleted, stable_id
 from zoomsymbl_common.kafka import make_broker, publish_event, start_broker, topic_name
+from zoomsymbl_common.service import ServiceSettings, service_broker
 from zoomsymbl_common.settings import InfraSettings
 
 pytestmark = pytest.mark.integration
@@ -76,3 +78,38 @@ async def test_publish_without_acknowledgement_raises_a_typed_error(infra: Infra
             await publish_event(broker, infra, event, timeout=1.5, topic="bad topic name!")
     finally:
         await broker.stop()
+
+
+@pytest.mark.parametrize("released", [False, True], ids=["cut-short", "finishes"])
+async def test_a_stopping_service_gives_the_message_in_hand_its_own_shutdown_timeout(
+    infra: InfraSettings, released: bool
+) -> None:
+    """The broker of a service waits ``shutdown_timeout_seconds`` for its consumers' work, not a fixed 30 s
+    (the chart's termination grace is made of that setting; a mixer promised 60 s got 30)."""
+    settings = ServiceSettings(infra=infra, shutdown_timeout_seconds=0.5 if not released else 60)
+    broker = service_broker(settings, "test")
+    topic = topic_name(infra, RecordingCompleted.topic)
+    started, release = asyncio.Event(), asyncio.Event()
+    outcome: list[str] = []
+
+    @broker.subscriber(topic, group_id=f"{infra.kafka_topic_prefix}grace", auto_offset_reset="earliest")
+    async def handle(message: KafkaMessage) -> None:
+        started.set()
+        try:
+            await release.wait()
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+            raise
+        outcome.append("finished")
+
+    await start_broker(broker)
+    try:
+        await broker.publish(b"{}", topic=topic)
+        await asyncio.wait_for(started.wait(), timeout=60)
+    finally:
+        stopping = asyncio.create_task(broker.stop())
+        if released:
+            release.set()
+        async with asyncio.timeout(20):  # a fixed 30 s grace hung here until the handler was cancelled
+            await stopping
+    assert outcome == (["finished"] if released else ["cancelled"])

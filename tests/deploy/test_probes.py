@@ -1,8 +1,8 @@
 """Probes and shutdown of the chart against what each service does (docs/operations.md, "Upgrades").
 
-/readyz runs its checks one after another, each up to 3 s (zoomsymbl_common.health); the notifier's cleanup waits
-for its sweeper's round (shutdown_timeout_seconds) and then for its Kafka consumers (30 s, make_broker's
-graceful_timeout), after aiohttp's own drain.
+/readyz runs its checks one after another, each up to 3 s (zoomsymbl_common.health). After aiohttp's own drain
+(shutdown_timeout_seconds) a consuming service's broker waits shutdown_timeout_seconds again for the messages in hand
+(service_broker's graceful_timeout); the notifier's cleanup first waits for its sweeper's round (the same again).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ READINESS_CHECKS = {
     "transcriber": ("mongo", "kafka"),
     "web": ("mongo", "s3"),
 }
-CONSUMER_DRAIN = 30  # seconds: make_broker's graceful_timeout
+CONSUMERS = ("mixer", "submitter", "notifier", "transcriber")  # each stops a broker from service_broker
 TRACE_FLUSH = 5  # seconds: the tracer's flush after the server stopped
 VALUE_SETS = {
     "defaults": ((), EVERY_SERVICE),
@@ -52,7 +52,7 @@ def test_the_notifier_is_not_killed_while_its_sweeper_and_consumers_finish(sets:
     (container,) = spec["containers"]
     sleep = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
     # One after the other: requests in flight, the sweeper's round, the consumers' messages, the trace flush.
-    needed = sleep + shutdown + shutdown + CONSUMER_DRAIN + TRACE_FLUSH
+    needed = sleep + shutdown + shutdown + shutdown + TRACE_FLUSH
     assert spec["terminationGracePeriodSeconds"] >= needed
 
 
@@ -62,4 +62,17 @@ def test_the_production_notifier_also_gets_its_whole_shutdown() -> None:
     spec = rendered.one("Deployment", "notifier")["spec"]["template"]["spec"]
     (container,) = spec["containers"]
     sleep = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
-    assert spec["terminationGracePeriodSeconds"] >= sleep + 2 * shutdown + CONSUMER_DRAIN + TRACE_FLUSH
+    assert spec["terminationGracePeriodSeconds"] >= sleep + 3 * shutdown + TRACE_FLUSH
+
+
+@pytest.mark.parametrize("values", list(VALUE_SETS), ids=list(VALUE_SETS))
+@pytest.mark.parametrize("service", CONSUMERS)
+def test_a_consumers_message_in_hand_gets_its_whole_shutdown_timeout_before_the_kill(service: str, values: str) -> None:
+    files, sets = VALUE_SETS[values]
+    rendered = render(files, sets={**sets, f"{service}.settings.shutdown_timeout_seconds": "300"})
+    shutdown = float(rendered.container_env(service)[f"ZOOMSYMBL_{service.upper()}_SHUTDOWN_TIMEOUT_SECONDS"])
+    spec = rendered.one("Deployment", service)["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    sleep = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
+    # Requests in flight, then the broker's wait for the messages in hand (300 s each), then the trace flush.
+    assert spec["terminationGracePeriodSeconds"] >= sleep + 2 * shutdown + TRACE_FLUSH, service

@@ -105,24 +105,23 @@ An environment value as a string. Helm reads every YAML number as float64, which
 
 {{/*
 Seconds from SIGTERM to SIGKILL: preStop drain + the service's own shutdown timeout (aiohttp's drain of requests in
-flight) + what its cleanup waits for after that + margin. The notifier's cleanup waits twice more, one after the
-other: its sweeper's round gets shutdown_timeout_seconds again, then its Kafka consumers' messages in hand up to
-30 s (make_broker's graceful_timeout in libs/common kafka.py); measured 55 s for those two alone, so without them
-the notifier was killed mid-message (docs/operations.md, "Upgrades").
+flight) + what its cleanup waits for after that + margin. A service that consumes Kafka (mixer, submitter, notifier,
+transcriber) then stops its broker, which waits shutdown_timeout_seconds again for the messages its consumers have in
+hand (service_broker in libs/common service.py; a fixed 30 s before, which cut the mixer's meeting in hand half-way
+through the 60 s its setting promised). The notifier's cleanup waits once more before that, for its sweeper's round
+(shutdown_timeout_seconds); without these waits the notifier was killed mid-message (docs/operations.md, "Upgrades").
 */}}
 {{- define "zoomsymbl.terminationGrace" -}}
 {{- $svc := index .root.Values .component -}}
 {{- $shutdown := int (ceil (index $svc.settings "shutdown_timeout_seconds")) -}}
 {{- $cleanup := 0 -}}
+{{- if has .component (list "mixer" "submitter" "notifier" "transcriber") -}}
+{{- $cleanup = $shutdown -}}
+{{- end -}}
 {{- if eq .component "notifier" -}}
-{{- $cleanup = add $shutdown (include "zoomsymbl.consumerDrainSeconds" .root) -}}
+{{- $cleanup = add $cleanup $shutdown -}}
 {{- end -}}
 {{- add $svc.preStopSleepSeconds $shutdown $cleanup $svc.terminationMarginSeconds }}
-{{- end }}
-
-{{/* How long a stopping broker waits for the messages its consumers have in hand (make_broker's graceful_timeout). */}}
-{{- define "zoomsymbl.consumerDrainSeconds" -}}
-30
 {{- end }}
 
 {{/*

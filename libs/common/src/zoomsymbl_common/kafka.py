@@ -33,9 +33,12 @@ _BOOTSTRAP: weakref.WeakKeyDictionary[KafkaBroker, str] = weakref.WeakKeyDiction
 _INFRA: weakref.WeakKeyDictionary[KafkaBroker, InfraSettings] = weakref.WeakKeyDictionary()
 
 
-def make_broker(infra: InfraSettings, service: str) -> KafkaBroker:
+def make_broker(infra: InfraSettings, service: str, *, graceful_timeout: float = 30.0) -> KafkaBroker:
     """A broker whose publishes are durable (acks=all, idempotent) and traced (W3C headers).
 
+    Stopping it waits up to ``graceful_timeout`` seconds for the messages its subscribers have in hand, then
+    cancels them (uncommitted: redelivered). A service passes its ``shutdown_timeout_seconds``
+    (:func:`zoomsymbl_common.service.service_broker`), which the chart's termination grace is made of.
     TLS and SASL come from :func:`zoomsymbl_common.kafka_security.broker_security` (docs/kafka-security.md).
     """
     broker = KafkaBroker(
@@ -48,7 +51,7 @@ def make_broker(infra: InfraSettings, service: str) -> KafkaBroker:
         middlewares=(KafkaTelemetryMiddleware(),),
         logger=logging.getLogger(f"zoomsymbl.{service}.faststream"),
         log_level=logging.DEBUG,
-        graceful_timeout=30.0,
+        graceful_timeout=graceful_timeout,
     )
     _BOOTSTRAP[broker] = infra.kafka_bootstrap
     _INFRA[broker] = infra

@@ -35,7 +35,7 @@ from zoomsymbl_common.attempts import MongoAttempts
 from zoomsymbl_common.consumer import Consumer, ConsumerMetrics, RetryPolicy
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.health import METRICS_REGISTRY, add_health_routes, add_readiness_check, add_version_route
-from zoomsymbl_common.kafka import kafka_check, start_broker
+from zoomsymbl_common.kafka import kafka_check, make_broker, start_broker
 from zoomsymbl_common.logs import setup_logging
 from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
 from zoomsymbl_common.providers.dns import resolvable_check, unresolvable_hosts
@@ -238,6 +238,15 @@ def mongo_context(*, indexes: bool = True, required: bool = True) -> CleanupCont
             await mongo.close()
 
     return context
+
+
+def service_broker(settings: ServiceSettings, service: str) -> KafkaBroker:
+    """The broker of a consuming ``service``: on SIGTERM its messages in hand get ``shutdown_timeout_seconds``.
+
+    That is the grace each service's setting promises and the chart's ``terminationGracePeriodSeconds`` counts
+    (``zoomsymbl.terminationGrace``); a fixed 30 s cancelled the mixer's meeting in hand half-way through its 60 s.
+    """
+    return make_broker(settings.infra, service, graceful_timeout=settings.shutdown_timeout_seconds)
 
 
 @contextlib.asynccontextmanager

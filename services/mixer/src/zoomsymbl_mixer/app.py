@@ -18,7 +18,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from zoomsymbl_common.events import AudioMixed, MeetingFailed
 from zoomsymbl_common.health import add_readiness_check
-from zoomsymbl_common.kafka import RetryPolicy, make_broker, publish_event
+from zoomsymbl_common.kafka import RetryPolicy, publish_event
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.service import (
     MONGO,
@@ -27,6 +27,7 @@ from zoomsymbl_common.service import (
     mongo_context,
     new_app,
     running_broker,
+    service_broker,
     tenants_context,
 )
 from zoomsymbl_common.storage import ObjectStore
@@ -140,7 +141,7 @@ class ZoomAccess:
 
 async def _mixer(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    broker = make_broker(settings.infra, SERVICE)
+    broker = service_broker(settings, SERVICE)
     kafka_timeout = max(10.0, settings.infra.kafka_request_timeout_ms / 1000)
 
     async def publish(event: AudioMixed) -> None:

@@ -16,7 +16,7 @@ from aiohttp import web
 from faststream.kafka import KafkaBroker
 from zoomsymbl_common.events import Event
 from zoomsymbl_common.health import METRICS_REGISTRY
-from zoomsymbl_common.kafka import RetryPolicy, make_broker, publish_event
+from zoomsymbl_common.kafka import RetryPolicy, publish_event
 from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.providers.pool import ProviderPool, SummaryWait
 from zoomsymbl_common.service import (
@@ -27,6 +27,7 @@ from zoomsymbl_common.service import (
     mongo_context,
     new_app,
     running_broker,
+    service_broker,
     tenants_context,
 )
 from zoomsymbl_common.tenants import Tenants
@@ -79,7 +80,7 @@ async def _http(app: web.Application) -> AsyncIterator[None]:
 async def _kafka(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     infra = settings.infra
-    broker = make_broker(infra, SERVICE)
+    broker = service_broker(settings, SERVICE)
     pipeline = build_pipeline(app, broker)
     policy = RetryPolicy(
         max_attempts=settings.retry_max_attempts,

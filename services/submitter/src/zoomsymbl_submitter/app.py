@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 from zoomsymbl_common.events import JobStatusReported, JobSubmitted, MeetingFailed
 from zoomsymbl_common.health import add_readiness_check
-from zoomsymbl_common.kafka import RetryPolicy, make_broker, publish_event
+from zoomsymbl_common.kafka import RetryPolicy, publish_event
 from zoomsymbl_common.providers.pool import ProviderPool
 from zoomsymbl_common.service import (
     MONGO,
@@ -22,6 +22,7 @@ from zoomsymbl_common.service import (
     mongo_context,
     new_app,
     running_broker,
+    service_broker,
     tenants_context,
 )
 
@@ -124,7 +125,7 @@ def _submitter(app: web.Application, publish: Publish) -> Submitter:
 
 async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    broker = make_broker(settings.infra, SERVICE)
+    broker = service_broker(settings, SERVICE)
 
     async def publish(event: JobSubmitted | JobStatusReported | MeetingFailed) -> None:
         await publish_event(broker, settings.infra, event, timeout=settings.publish_timeout_seconds)

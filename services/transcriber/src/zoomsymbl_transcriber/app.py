@@ -13,8 +13,16 @@ from pathlib import Path
 from aiohttp import web
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.events import JobStatusReported
-from zoomsymbl_common.kafka import RetryPolicy, make_broker, publish_event
-from zoomsymbl_common.service import MONGO, make_consumer, mongo_context, new_app, running_broker, tenants_context
+from zoomsymbl_common.kafka import RetryPolicy, publish_event
+from zoomsymbl_common.service import (
+    MONGO,
+    make_consumer,
+    mongo_context,
+    new_app,
+    running_broker,
+    service_broker,
+    tenants_context,
+)
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_whisper import ModelConfig, Transcriber, TranscriberError, packaged_model_dir
 
@@ -67,7 +75,7 @@ async def _model_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     infra = settings.infra
-    broker = make_broker(infra, SERVICE)
+    broker = service_broker(settings, SERVICE)
 
     async def publish(event: JobStatusReported) -> None:
         await publish_event(broker, infra, event, timeout=settings.publish_timeout_seconds)
