@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import psutil
 import pytest
 from zoomsymbl_common.errors import ObjectNotFound, StorageUnavailable
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
+
+from tests.support.eventually import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +57,36 @@ async def test_500_mb_object_streams_through_with_bounded_memory(store: ObjectSt
     assert received == total
     assert got_digest.hexdigest() == sent_digest.hexdigest()
     assert peak - before < 50 * MIB, f"RSS grew by {(peak - before) / MIB:.1f} MiB"
+
+
+async def test_a_file_download_is_the_object(store: ObjectStore, tmp_path: Path) -> None:
+    sent = hashlib.sha256()
+    await store.put_stream("files/whole.bin", _pattern(3 * MIB + 17, MIB, sent), part_size=8 * MIB)
+    await store.get_file("files/whole.bin", str(tmp_path / "whole.bin"))
+    assert hashlib.sha256((tmp_path / "whole.bin").read_bytes()).hexdigest() == sent.hexdigest()
+    assert [p.name for p in tmp_path.iterdir()] == ["whole.bin"]
+
+
+async def test_a_file_download_cut_short_leaves_nothing_on_disk(store: ObjectStore, tmp_path: Path) -> None:
+    await store.put_stream("files/cut.bin", _pattern(256 * MIB, MIB, hashlib.sha256()), part_size=16 * MIB)
+    loop = asyncio.get_running_loop()
+    threads = ThreadPoolExecutor(4)
+    loop.set_default_executor(threads)
+    try:
+        download = asyncio.create_task(store.get_file("files/cut.bin", str(tmp_path / "job.audio")))
+
+        async def started() -> bool:
+            return any(p.stat().st_size > 0 for p in tmp_path.iterdir())
+
+        await eventually(started, interval=0.001, max_interval=0.001, what="the download's first bytes")
+        download.cancel()  # the service stops (SIGTERM) mid-download
+        with pytest.raises(asyncio.CancelledError):
+            await download
+        threads.shutdown(wait=True)  # whatever a thread of the download still had to do is done now
+    finally:
+        loop.set_default_executor(ThreadPoolExecutor())
+    # minio's fget_object finished the download in its thread and renamed it into place: 256 MiB nobody deletes.
+    assert list(tmp_path.iterdir()) == []
 
 
 async def test_failed_producer_aborts_the_upload(store: ObjectStore) -> None:

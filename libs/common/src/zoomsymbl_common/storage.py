@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import hashlib
 import io
+import os
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -261,9 +263,24 @@ class ObjectStore:
             response.close()
             response.release_conn()
 
-    async def get_file(self, key: str, path: str) -> None:
-        """Download ``key`` into a local file."""
-        await self._call(self.client.fget_object, self.bucket, key, path)
+    async def get_file(self, key: str, path: str, *, chunk_size: int = 1 << 20) -> None:
+        """Download ``key`` into the local file ``path``; however the download ends early (an error, a cancellation),
+        nothing of it is left on disk.
+
+        Written chunk by chunk from this task, not by minio's ``fget_object`` in one thread: that one left
+        ``<path>.<etag>.part.minio`` behind when the connection dropped, and, its caller cancelled (a SIGTERM), its
+        thread went on to finish the download and rename it into place after the caller had cleaned up: a whole
+        mixed file in the transcriber's scratch directory that nothing would ever delete.
+        """
+        handle = await self._call(open, path, "wb")
+        try:
+            async for chunk in self.get_stream(key, chunk_size=chunk_size):
+                await self._call(handle.write, chunk)
+            await self._call(handle.close)
+        except BaseException:
+            handle.close()
+            _unlink_quietly(path)  # at once: a second cancellation must not skip it
+            raise
 
     async def size(self, key: str) -> int:
         """The size of ``key`` in bytes; raises :class:`ObjectNotFound`."""
@@ -312,6 +329,11 @@ class ObjectStore:
             raise StorageUnavailable(f"ServerError {exc.status_code!r}") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 async def _put_unless_done(
