@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from zoomsymbl_common.events import AudioMixed, DeadLetter, RecordingCompleted
 from zoomsymbl_common.kafka import make_broker, publish_event, start_broker, topic_name
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.records import CONSUMER_ATTEMPTS, MEETINGS
+from zoomsymbl_common.scratch import LOCK
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.topics import TopicPlan, create_topics, topic_specs
 from zoomsymbl_mixer.app import build_app
@@ -45,6 +47,14 @@ def tenants_file(rig: Rig, path: Path) -> Path:
 async def service(
     rig: Rig, infra: InfraSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[TestServer]:
+    async with running_mixer(rig, infra, tmp_path, monkeypatch) as server:
+        yield server
+
+
+@contextlib.asynccontextmanager
+async def running_mixer(
+    rig: Rig, infra: InfraSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[TestServer]:
     await create_topics(infra.kafka_bootstrap, topic_specs(TopicPlan(1, 1, prefix=infra.kafka_topic_prefix)))
     monkeypatch.setenv("ZOOMSYMBL_TENANTS_FILE", str(tenants_file(rig, tmp_path / "tenants.json")))
     settings = Settings(
@@ -56,8 +66,25 @@ async def service(
     )
     server = TestServer(build_app(settings), host="127.0.0.1")
     await server.start_server()
-    yield server
-    await server.close()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+async def test_the_scratch_of_a_killed_run_is_swept_when_the_mixer_starts(
+    rig: Rig, infra: InfraSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An OOM kill mid-mix: the container restarts in the same pod, whose emptyDir kept the meeting's files.
+    left = rig.scratch / "meeting-k1ll3d"
+    left.mkdir(parents=True)
+    (left / "0001.m4a").write_bytes(b"\0" * 65536)
+    (left / LOCK).touch()
+    unrelated = rig.scratch / "operator-notes"
+    unrelated.mkdir()
+    async with running_mixer(rig, infra, tmp_path, monkeypatch):
+        assert not left.exists()
+        assert unrelated.exists()
 
 
 async def read(infra: InfraSettings, topic: str, count: int = 1, timeout: float = 60) -> list[bytes]:

@@ -22,6 +22,7 @@ from zoomsymbl_common.kafka import make_broker, publish_event, topic_name
 from zoomsymbl_common.limiter import Limiter
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.records import JOBS, MEETINGS
+from zoomsymbl_common.scratch import LOCK
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.topics import TopicSpec, create_topics
@@ -235,5 +236,26 @@ async def test_a_symbl_tenant_whose_api_host_does_not_resolve_keeps_the_submitte
         )
         logged = [json.loads(line) for line in process.tail(200).splitlines() if line.startswith("{")]
         assert any(entry["msg"] == "symbl api host does not resolve" and entry["hosts"] == [host] for entry in logged)
+    finally:
+        process.stop()
+
+
+async def test_the_scratch_of_a_killed_run_is_swept_when_the_submitter_starts(
+    infra: InfraSettings, tmp_path: Path
+) -> None:
+    # A split or downmix killed mid-way (OOM): the restarted container finds the files in the pod's volume.
+    work = tmp_path / "work"
+    leftovers = [work / "zoomsymbl-split-k1ll3d", work / "zoomsymbl-downmix-k1ll3d"]
+    for left in leftovers:
+        left.mkdir(parents=True)
+        (left / "mixed.flac").write_bytes(b"\0" * 65536)
+        (left / LOCK).touch()
+    (work / "operator-notes").mkdir()
+    tenants = write_tenants(tmp_path / "tenants.json", "symbl", "http://127.0.0.1:9")
+    env = submitter_env(infra, tenants, "http://127.0.0.1:9", free_port(), work_dir=work)
+    process = SubmitterProcess(env, tmp_path / "submitter.log").start()
+    try:
+        await process.wait_ready()
+        assert sorted(p.name for p in work.iterdir()) == ["operator-notes"], process.tail()
     finally:
         process.stop()

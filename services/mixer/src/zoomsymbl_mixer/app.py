@@ -9,6 +9,7 @@ nothing leaks between tenants.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from functools import partial
@@ -20,6 +21,7 @@ from zoomsymbl_common.events import AudioMixed, MeetingFailed
 from zoomsymbl_common.health import add_readiness_check
 from zoomsymbl_common.kafka import RetryPolicy, publish_event
 from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.scratch import sweep
 from zoomsymbl_common.service import (
     MONGO,
     TENANTS,
@@ -40,7 +42,7 @@ from zoomsymbl_mixer.download import DownloadPolicy, Fetcher
 from zoomsymbl_mixer.ffmpeg import SilenceSettings
 from zoomsymbl_mixer.handlers import SERVICE, MixerMetrics, give_up, on_recording_completed, register_subscribers
 from zoomsymbl_mixer.hosts import GuardedResolver, HostPolicy
-from zoomsymbl_mixer.mixing import MixConfig, Mixer
+from zoomsymbl_mixer.mixing import SCRATCH_PREFIX, MixConfig, Mixer
 from zoomsymbl_mixer.settings import Settings
 from zoomsymbl_mixer.state import MeetingState
 from zoomsymbl_mixer.transcripts import TranscriptMixer
@@ -151,6 +153,7 @@ async def _mixer(app: web.Application) -> AsyncIterator[None]:
         # As patient as the dead letter that follows: a timeout here redelivers the event and redoes the meeting.
         await publish_event(broker, settings.infra, event, timeout=kafka_timeout)
 
+    await asyncio.to_thread(sweep, settings.scratch_dir, SCRATCH_PREFIX)  # a killed run's tracks, before new work
     zoom = ZoomAccess(settings, app[MONGO], app[QUOTA_METRICS])
     try:
         state = MeetingState(app[MONGO].db)

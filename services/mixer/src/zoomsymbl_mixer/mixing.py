@@ -13,11 +13,9 @@ import asyncio
 import dataclasses
 import logging
 import math
-import shutil
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +27,7 @@ from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.assemblyai import ASSEMBLYAI_LIMITS
 from zoomsymbl_common.records import ConversationMetadata
 from zoomsymbl_common.s3_chunked import MAX_SINGLE_PUT_BYTES
+from zoomsymbl_common.scratch import work_dir
 from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_common.zoom import ZoomApiError
@@ -67,6 +66,8 @@ from zoomsymbl_mixer.state import DownloadToken, MeetingState, MixRecord, audio_
 from zoomsymbl_mixer.tracks import Fetched, TrackLoader, prepare, probe_file, track_hours
 from zoomsymbl_mixer.upload import PartUploads
 
+SCRATCH_PREFIX = "meeting-"
+"""The name of each meeting's directory under ``scratch_dir`` starts so (swept at start-up when left behind)."""
 log = logging.getLogger("zoomsymbl.mixer")
 tracer = trace.get_tracer("zoomsymbl.mixer")
 MAX_SAMPLE_RATE = 48_000
@@ -183,14 +184,8 @@ class Mixer:
             "silence": [silence.threshold_db, silence.min_seconds],
         }
 
-    @asynccontextmanager
-    async def _scratch(self) -> AsyncIterator[Path]:
-        await asyncio.to_thread(self.config.scratch_dir.mkdir, parents=True, exist_ok=True)
-        path = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="meeting-", dir=self.config.scratch_dir))
-        try:
-            yield path
-        finally:
-            await asyncio.to_thread(shutil.rmtree, path, True)
+    def _scratch(self) -> AbstractAsyncContextManager[Path]:
+        return work_dir(self.config.scratch_dir, SCRATCH_PREFIX)
 
     async def _mix(
         self, event: RecordingCompleted, tenant: TenantConfig, choices: Sequence[Selection], digest: str, scratch: Path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -14,6 +15,7 @@ from zoomsymbl_common.events import JobStatusReported, JobSubmitted, MeetingFail
 from zoomsymbl_common.health import add_readiness_check
 from zoomsymbl_common.kafka import RetryPolicy, publish_event
 from zoomsymbl_common.providers.pool import ProviderPool
+from zoomsymbl_common.scratch import scratch_root, sweep
 from zoomsymbl_common.service import (
     MONGO,
     TENANTS,
@@ -27,12 +29,12 @@ from zoomsymbl_common.service import (
 )
 
 from zoomsymbl_submitter.audio import AudioSource
-from zoomsymbl_submitter.downmix import Downmixer
+from zoomsymbl_submitter.downmix import DOWNMIX_PREFIX, Downmixer
 from zoomsymbl_submitter.handlers import register_subscribers
 from zoomsymbl_submitter.jobs import JobStore
 from zoomsymbl_submitter.meetings import MeetingStore
 from zoomsymbl_submitter.metrics import SubmitterMetrics
-from zoomsymbl_submitter.parts import PartPlanner, SplitSettings
+from zoomsymbl_submitter.parts import SPLIT_PREFIX, PartPlanner, SplitSettings
 from zoomsymbl_submitter.plan import CallbackConfig
 from zoomsymbl_submitter.pools import LimiterPool, LimiterSettings
 from zoomsymbl_submitter.reclaim import Reclaimer
@@ -130,6 +132,8 @@ async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     async def publish(event: JobSubmitted | JobStatusReported | MeetingFailed) -> None:
         await publish_event(broker, settings.infra, event, timeout=settings.publish_timeout_seconds)
 
+    for prefix in (SPLIT_PREFIX, DOWNMIX_PREFIX):  # a killed run's files, before new work
+        await asyncio.to_thread(sweep, scratch_root(settings.work_dir), prefix)
     submitter = _submitter(app, publish)
     submitter.report = publish  # the zoom source's jobs are complete once submitted
     app[SUBMITTER] = submitter

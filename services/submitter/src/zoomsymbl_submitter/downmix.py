@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from zoomsymbl_common.events import AudioMixed, Provider
 from zoomsymbl_common.media_tools import MIXED_AUDIO, input_guard, run_tool
 from zoomsymbl_common.providers.symbl_options import MAX_CHANNELS as SYMBL_MAX_CHANNELS
+from zoomsymbl_common.scratch import scratch_root, work_dir
 
 from zoomsymbl_submitter.audio import AudioSource
 from zoomsymbl_submitter.splitting import EXTENSIONS
 
+DOWNMIX_PREFIX = "zoomsymbl-downmix-"
+"""The name of the scratch directory of a downmix starts so (swept at start-up when left behind)."""
 log = logging.getLogger("zoomsymbl.submitter.downmix")
 
 MAX_CHANNELS: Mapping[Provider, int] = {"symbl": SYMBL_MAX_CHANNELS}
@@ -104,7 +106,7 @@ class Downmixer:
     async def _mix(self, event: AudioMixed, key: str) -> int:
         await self._audio.size(event.bucket, event.object_key)  # a missing mixed file is poison, not a crash
         store = self._audio.store(event.bucket)
-        with tempfile.TemporaryDirectory(prefix="zoomsymbl-downmix-", dir=self._work_dir) as scratch:
+        async with work_dir(scratch_root(self._work_dir), DOWNMIX_PREFIX) as scratch:
             source = str(Path(scratch) / f"mixed.{EXTENSIONS[event.format]}")
             target = str(Path(scratch) / "mono.flac")
             await store.get_file(event.object_key, source)

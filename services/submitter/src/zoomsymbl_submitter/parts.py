@@ -14,7 +14,6 @@ parts, about twice its size.
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,10 +23,13 @@ from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import AudioMixed
 from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.base import ProviderLimits
+from zoomsymbl_common.scratch import scratch_root, work_dir
 
 from zoomsymbl_submitter import splitting
 from zoomsymbl_submitter.audio import AudioSource
 
+SPLIT_PREFIX = "zoomsymbl-split-"
+"""The name of the scratch directory of a split starts so (swept at start-up when left behind)."""
 log = logging.getLogger("zoomsymbl.submitter.parts")
 
 
@@ -119,7 +121,7 @@ class PartPlanner:
         )
         store = self._audio.store(event.bucket)
         ext = splitting.EXTENSIONS[event.format]
-        with tempfile.TemporaryDirectory(prefix="zoomsymbl-split-", dir=self._settings.work_dir) as scratch:
+        async with work_dir(scratch_root(self._settings.work_dir), SPLIT_PREFIX) as scratch:
             source = str(Path(scratch) / f"mixed.{ext}")
             await store.get_file(event.object_key, source)
             cuts = await self._cuts(source, event, count, max_seconds)
