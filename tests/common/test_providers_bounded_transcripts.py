@@ -106,10 +106,26 @@ def test_the_bounds_stay_importable_where_they_were() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", [SYMBL_PAGE, "https://a.example/" + "p" * (MAX_SUMMARY_URL - 18), "HTTPS://a.example/s"]
+    "url",
+    [
+        SYMBL_PAGE,
+        "https://symbl.ai/" + "p" * (MAX_SUMMARY_URL - 17),
+        "HTTPS://meetinginsights.symbl.ai/s",
+        "https://MeetingInsights.Symbl.AI./s",
+    ],
 )
-def test_a_plain_https_summary_page_is_kept(url: str) -> None:
+def test_a_plain_https_summary_page_on_symbls_domain_is_kept(url: str) -> None:
     assert summary_page_url(url) == url
+
+
+@pytest.mark.parametrize(
+    "url", ["https://evil.example/meeting/1", "https://symbl.ai.evil.example/m", "https://notsymbl.ai/m"]
+)
+def test_a_summary_page_on_another_host_is_none_unless_it_is_the_configured_apis(url: str) -> None:
+    # Any https host was e-mailed as "the summary page": a hostile or hijacked answer chose where hosts go.
+    assert summary_page_url(url) is None
+    host = url.split("/")[2]
+    assert summary_page_url(url, hosts=(host,)) == url
 
 
 @pytest.mark.parametrize(
@@ -123,7 +139,7 @@ def test_a_plain_https_summary_page_is_kept(url: str) -> None:
         "https://",
         "https:///path",
         "https://[::1",
-        "https://a.example/" + "p" * (MAX_SUMMARY_URL - 17),
+        "https://symbl.ai/" + "p" * (MAX_SUMMARY_URL - 16),
         "https://a.example/a b",
         "https://a.example/a\r\nBcc: victim@example.com",
         "https://a.example/\x00",
@@ -169,6 +185,7 @@ def _symbl(session: aiohttp.ClientSession, page: object, monkeypatch: pytest.Mon
         "javascript:alert(1)",
         "https://a.example/" + "p" * 10_000,
         "https://a.example/a\nb",
+        "https://phishing.example/meeting/1",
     ],
 )
 async def test_a_hostile_summary_page_is_not_emailed_and_the_summary_stays(

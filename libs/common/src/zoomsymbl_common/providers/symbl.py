@@ -68,12 +68,19 @@ MAX_SUMMARY_URL = 2_048
 """Most characters of the summary page's URL: it is e-mailed as a link, and a real one is ~100."""
 
 
-def summary_page_url(value: object, schemes: tuple[str, ...] = ("https",)) -> str | None:
+SUMMARY_PAGE_DOMAIN = "symbl.ai"
+"""Symbl's summary pages are on this domain (``https://meetinginsights.symbl.ai/meeting/#/…``)."""
+
+
+def summary_page_url(value: object, schemes: tuple[str, ...] = ("https",), hosts: tuple[str, ...] = ()) -> str | None:
     """``value`` if it can be e-mailed as a link: a URL of one of ``schemes`` with a host, at most
     :data:`MAX_SUMMARY_URL` characters, no whitespace and no control or format character (which could end
     the link early or disguise it), and a host that reads as written: ASCII only (a Unicode host imitates
     another: ``symbl.\u0430i``), no user part (``https://meetinginsights.symbl.ai@evil.example/`` goes to
-    ``evil.example``), no backslash (read as ``/`` by browsers); anything else is no summary page."""
+    ``evil.example``), no backslash (read as ``/`` by browsers); anything else is no summary page.
+
+    The host must be :data:`SUMMARY_PAGE_DOMAIN` or under it, or one of ``hosts`` (the configured API's own
+    host, for a Symbl-compatible server): an answer cannot send the host to a page of its choosing."""
     if not isinstance(value, str) or not value or len(value) > MAX_SUMMARY_URL:
         return None
     if not value.isascii() or "\\" in value:
@@ -85,7 +92,11 @@ def summary_page_url(value: object, schemes: tuple[str, ...] = ("https",)) -> st
     except ValueError:  # e.g. an unclosed IPv6 bracket
         return None
     written_out = value[: len(parts.scheme) + 3].lower() == f"{parts.scheme}://"  # not "https:host/…"
-    return value if parts.scheme in schemes and written_out and parts.hostname and "@" not in parts.netloc else None
+    if parts.scheme not in schemes or not written_out or not parts.hostname or "@" in parts.netloc:
+        return None
+    host = parts.hostname.rstrip(".")
+    ours = host == SUMMARY_PAGE_DOMAIN or host.endswith(f".{SUMMARY_PAGE_DOMAIN}") or host in hosts
+    return value if ours else None
 
 
 @dataclass
@@ -166,6 +177,7 @@ class SymblProvider:
         self._sleep = sleep
         # Symbl's pages are https; a local stand-in reached over plain http (the sandbox) links to its own host.
         self._page_schemes = ("https",) if self._base.startswith("https://") else ("https", "http")
+        self._page_hosts = tuple(h for h in (urlsplit(self._base).hostname,) if h)
 
     async def submit(self, request: SubmitRequest) -> SubmittedJob:
         """Start a job from ``request.audio_url`` when given, else from the audio stream.
@@ -243,7 +255,7 @@ class SymblProvider:
             data = await self._call("POST", f"{base}/experiences", "experiences", stage="insights", json_body=body)
         except PoisonInputError:
             return None
-        return summary_page_url(data.get("url"), self._page_schemes)
+        return summary_page_url(data.get("url"), self._page_schemes, self._page_hosts)
 
     async def _call(
         self,
