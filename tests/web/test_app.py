@@ -118,7 +118,7 @@ async def test_the_page_of_a_stored_meeting_plays_its_audio_and_offsets_its_part
         assert page.count('<tr class="speaker">') == 2
         assert "stale generation" not in page
         # The second part's line and action item sit 2 h later in the meeting than in their part.
-        assert '<li data-t="7205.000" tabindex="0"><time>2:00:05</time><span class="who">Bo</span>' in page
+        assert '<li data-t="7205.000" tabindex="0"><time>2:00:05</time><bdi class="who">Bo</bdi>' in page
         assert page.index("first part") < page.index("second part")
         assert re.search(r'data-t="7206\.000"[^>]*><time>2:00:06</time>', page)
         found = re.search(r'<audio id="audio" controls preload="metadata" src="([^"]+)"', page)

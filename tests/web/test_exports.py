@@ -69,3 +69,39 @@ def test_insights_json_holds_the_meeting_and_its_items() -> None:
         "assignee": "Bo",
     }
     assert doc["speakers"][0]["talk_seconds"] == 30.0
+
+
+BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+def test_no_bidi_control_reaches_a_transcript_file() -> None:
+    """Plain text cannot isolate a field: U+202E in a name would reverse the rest of its line in any viewer."""
+    messages = (
+        TranscriptMessage("\u202eAna", "\u2067hello\u202c 10\u200f 20", 1.0, 2.0, channel=1),
+        TranscriptMessage("\u061c\u200e", "-\u202e-> still one cue", 3.0, 4.0, channel=2),
+    )
+    for body in (exports.vtt(messages), exports.srt(messages), exports.text(messages)):
+        assert not set(body) & set(BIDI_CONTROLS), body
+        assert "Ana" in body and "hello 10 20" in body and "Speaker 2" in body
+        assert body.count("-->") == (0 if body.startswith("[") else len(messages))
+
+
+def test_insights_json_escapes_bidi_controls_and_keeps_the_strings() -> None:
+    view = MeetingView(
+        tenant="acme",
+        meeting_uuid="u==",
+        topic=f"Plan{BIDI_CONTROLS}",
+        host="\u202eAna",
+        start_time=None,
+        duration_seconds=60.0,
+        source="Zoom transcript",
+        insights=Insights(messages=(TranscriptMessage("\u202eAna", "\u2067hi", 1.0, 2.0),)),
+        speakers=(Speaker("\u202eAna", 1, 1.0),),
+        audio=None,
+    )
+    body = exports.insights_json(view)
+    assert not set(body) & set(BIDI_CONTROLS)
+    assert "\\u202e" in body
+    doc = json.loads(body)
+    assert doc["topic"] == f"Plan{BIDI_CONTROLS}" and doc["host"] == "\u202eAna"
+    assert doc["insights"]["messages"][0]["speaker"] == "\u202eAna" and doc["speakers"][0]["name"] == "\u202eAna"

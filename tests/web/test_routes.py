@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from zoomsymbl_common.access_log import RouteAccessLogger
 from zoomsymbl_common.callback_tokens import make_callback_token
 from zoomsymbl_common.errors import MongoUnavailable, ObjectNotFound, ObjectRejected, StorageUnavailable
+from zoomsymbl_common.logs import JsonFormatter
 from zoomsymbl_common.page_tokens import make_page_token
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
 from zoomsymbl_common.records import MalformedRecord, StoredObject
@@ -298,6 +299,38 @@ async def test_audio_shorter_than_announced_ends_the_connection_instead_of_hangi
                 await resp.read()
     finally:
         await client.close()
+
+
+# Shaped like a page token and never registered with the log redactor: a web pod registers a token only once a page
+# it served has checked it, so the first request a pod sees with a link is the case that matters.
+UNREGISTERED = "YWNtZR9yZWFkeT09.1799999999.x7Rq2LmK9vWpT4sY6nB1cD3fG5hJ8kL0zX2aQ4eR6tU"
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        f"GET /m/{UNREGISTERED}\x01 HTTP/1.1",  # a control character in the path
+        f"GET /m/{UNREGISTERED}?utm_source={'x' * 9000} HTTP/1.1",  # past aiohttp's 8,190 bytes (a tracker's query)
+    ],
+)
+async def test_a_request_aiohttp_cannot_parse_is_refused_without_its_page_link_in_the_log(
+    request_line: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiohttp answers such a request 400 before any route and logs its parser's error, which quotes the path."""
+    client = await _serve(FakePages({}))
+    try:
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        writer.write(f"{request_line}\r\nHost: x\r\nConnection: close\r\n\r\n".encode("latin-1"))
+        await writer.drain()
+        async with asyncio.timeout(30):
+            answer = await reader.read()
+        writer.close()
+    finally:
+        await client.close()
+    assert answer.split(b"\r\n", 1)[0].endswith(b" 400 Bad Request")
+    logged = [JsonFormatter().format(r) for r in caplog.records if r.name == "aiohttp.server"]
+    assert any("/m/[redacted]" in line for line in logged), logged  # still logged, without the link
+    assert not any(UNREGISTERED[:16] in line or UNREGISTERED[-16:] in line for line in logged), logged
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@
 
 WebVTT times use ``.`` before the milliseconds and SRT ``,``; hours are never wrapped (a 4-hour meeting
 gives ``04:00:00.000``). Cue text is one line: a blank line would end the cue, ``-->`` would start a new
-timing, so line breaks collapse, ``-->`` (however many dashes) becomes ``->``, control characters are
-dropped and VTT's ``&``, ``<``, ``>`` are escaped.
+timing, so line breaks collapse, ``-->`` (however many dashes) becomes ``->``, control characters and bidi
+controls are dropped and VTT's ``&``, ``<``, ``>`` are escaped. The JSON keeps bidi controls as ``\\uXXXX``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from zoomsymbl_common.providers.base import TranscriptMessage
 
+from zoomsymbl_web.bidi import json_escaped, plain
 from zoomsymbl_web.meeting import MeetingView
 
 
@@ -37,9 +38,10 @@ def one_line(text: str) -> str:
 
     Every run of dashes before ``>`` goes (``--->`` too: a single ``replace`` would leave ``-->`` of it), so a
     speaker's name cannot put a timing line into an SRT cue, which SRT readers (ffmpeg's) then start a cue at.
-    The other control characters go too: an ESC in a transcript would drive the terminal that shows the text file.
+    The other control characters go too: an ESC in a transcript would drive the terminal that shows the text file;
+    and the bidi controls, which a text file cannot isolate: a name with U+202E would reverse the rest of its line.
     """
-    return _ARROW.sub("->", _CONTROL.sub("", " ".join(text.split())))
+    return _ARROW.sub("->", _CONTROL.sub("", " ".join(plain(text).split())))
 
 
 def speaker_name(message: TranscriptMessage) -> str:
@@ -114,4 +116,4 @@ def insights_json(view: MeetingView) -> str:
         "speakers": [dataclasses.asdict(s) for s in view.speakers],
         "insights": dataclasses.asdict(view.insights),
     }
-    return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+    return json_escaped(json.dumps(document, ensure_ascii=False, indent=1)) + "\n"

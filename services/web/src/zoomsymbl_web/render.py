@@ -1,7 +1,8 @@
 """The meeting page and the plain status pages as HTML. Pure.
 
 Every text that came from outside (topic, names, e-mail addresses, transcript, provider and LLM text)
-goes through :func:`esc`; times go out as numbers in ``data-t`` attributes, which the script reads.
+goes through :func:`esc`, as a field of its own (:func:`field`: a ``<bdi>``, so its direction reaches no
+neighbour) where markup can hold it; times go out as numbers in ``data-t`` attributes, which the script reads.
 The transcript is one ``"".join`` over the messages, so a 4-hour meeting renders in one pass.
 """
 
@@ -15,6 +16,7 @@ from urllib.parse import quote
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
 
 from zoomsymbl_web.assets import SCRIPT, STYLE
+from zoomsymbl_web.bidi import isolatable, plain
 from zoomsymbl_web.exports import clock, speaker_name
 from zoomsymbl_web.meeting import MeetingView
 from zoomsymbl_web.timeline import Row
@@ -26,6 +28,17 @@ _COLOURS = 12
 def esc(value: object) -> str:
     """``value`` as HTML text or attribute value (quotes escaped too)."""
     return html.escape(str(value), quote=True)
+
+
+def field(value: object, css: str = "") -> str:
+    """``value`` as an isolated field (``<bdi>``): its right-to-left text or marks reorder nothing around it."""
+    attr = f' class="{css}"' if css else ""
+    return f"<bdi{attr}>{esc(isolatable(str(value)))}</bdi>"
+
+
+def flat(value: object) -> str:
+    """``value`` where nothing can isolate it (the title, an attribute): escaped, without bidi controls."""
+    return esc(plain(str(value)))
 
 
 def _t(seconds: float | None) -> str:
@@ -43,7 +56,7 @@ def _percent(ratio: float | None) -> str:
 def _facts(view: MeetingView) -> str:
     when = view.start_time.strftime("%Y-%m-%d %H:%M %Z").strip() if isinstance(view.start_time, datetime) else ""
     facts = [("Host", view.host), ("Date", when), ("Duration", clock(view.duration_seconds)), ("Source", view.source)]
-    return "".join(f"<dt>{name}</dt><dd>{esc(value) or '–'}</dd>" for name, value in facts)
+    return "".join(f"<dt>{name}</dt><dd>{field(value) if value else '–'}</dd>" for name, value in facts)
 
 
 def _track(row: Row, index: int, duration: float) -> str:
@@ -55,7 +68,7 @@ def _track(row: Row, index: int, duration: float) -> str:
     )
     return (
         f'<svg class="track s{index % _COLOURS}" viewBox="0 0 {_TRACK_WIDTH} 10" preserveAspectRatio="none"'
-        f' role="img" aria-label="{esc(row.name)} speaking">{rects}</svg>'
+        f' role="img" aria-label="{flat(row.name)} speaking">{rects}</svg>'
     )
 
 
@@ -68,7 +81,8 @@ def timeline(rows: Sequence[Row], duration: float) -> str:
         "<th class=n>Silence</th><th class=n>Talk-over</th></tr>"
     )
     body = "".join(
-        f'<tr class="speaker"><th{_t(row.first)}>{esc(row.name)}</th><td class="track">{_track(row, i, duration)}</td>'
+        f'<tr class="speaker"><th{_t(row.first)}>{field(row.name)}</th>'
+        f'<td class="track">{_track(row, i, duration)}</td>'
         f"<td class=n>{clock(row.talk_seconds)}</td><td class=n>{_percent(row.share)}</td>"
         f"<td class=n>{_percent(row.silence_ratio)}</td><td class=n>{_percent(row.talk_over_ratio)}</td></tr>"
         for i, row in enumerate(rows)
@@ -84,24 +98,24 @@ def _due(value: str) -> str:
 
 
 def _item(item: InsightItem) -> str:
-    who = f'<span class="who">{esc(item.speaker)}</span>' if item.speaker else ""
-    owner = item.assignee or item.assignee_email or ""
+    who = field(item.speaker, "who") if item.speaker else ""
+    owner = field(item.assignee or item.assignee_email) if item.assignee or item.assignee_email else ""
     if item.assignee and item.assignee_email:
-        owner = f"{item.assignee} <{item.assignee_email}>"
+        owner = f"{field(item.assignee)} &lt;{field(item.assignee_email)}&gt;"
     notes = "".join(
         [
-            f' <span class="owner">owner: {esc(owner)}</span>' if owner else "",
-            f' <span class="due">due: {esc(_due(item.due))}</span>' if item.due else "",
+            f' <span class="owner">owner: {owner}</span>' if owner else "",
+            f' <span class="due">due: {field(_due(item.due))}</span>' if item.due else "",
         ]
     )
-    return f"<li{_t(item.start_seconds)}>{_time(item.start_seconds)}{who}{esc(item.text)}{notes}</li>"
+    return f"<li{_t(item.start_seconds)}>{_time(item.start_seconds)}{who}{field(item.text)}{notes}</li>"
 
 
 def _list(key: str, title: str, items: Iterable[str], insights: Insights) -> str:
     body = "".join(items)
     if not body:
         reason = insights.unavailable.get(key)
-        body = f'<li class="note">{"(unavailable: " + esc(reason) + ")" if reason else "(none)"}</li>'
+        body = f'<li class="note">{"(unavailable: " + field(reason) + ")" if reason else "(none)"}</li>'
     return f'<section id="{key.replace("_", "-")}"><h2>{title}</h2><ul class="items">{body}</ul></section>'
 
 
@@ -109,10 +123,10 @@ def _summary(insights: Insights) -> Iterable[str]:
     for topic in insights.summary_topics:
         end = f"–{clock(topic.end_seconds)}" if topic.end_seconds is not None else ""
         span = f"<time>{clock(topic.start_seconds)}{end}</time>" if topic.start_seconds is not None else ""
-        head = f"<strong>{esc(topic.headline)}</strong>: " if topic.headline else ""
-        yield f"<li{_t(topic.start_seconds)}>{span}{head}{esc(topic.text)}</li>"
+        head = f"<strong>{field(topic.headline)}</strong>: " if topic.headline else ""
+        yield f"<li{_t(topic.start_seconds)}>{span}{head}{field(topic.text)}</li>"
     if not insights.summary_topics:
-        yield from (f"<li>{esc(line)}</li>" for line in insights.summary)
+        yield from (f"<li>{field(line)}</li>" for line in insights.summary)
 
 
 def insights_sections(insights: Insights) -> str:
@@ -124,7 +138,7 @@ def insights_sections(insights: Insights) -> str:
             _list("questions", "Questions", map(_item, insights.questions), insights),
             _list("follow_ups", "Follow-ups", map(_item, insights.follow_ups), insights),
             _list("decisions", "Decisions", map(_item, insights.decisions), insights),
-            _list("topics", "Topics", (f"<li>{esc(t.text)}</li>" for t in insights.topics), insights),
+            _list("topics", "Topics", (f"<li>{field(t.text)}</li>" for t in insights.topics), insights),
         ]
     )
 
@@ -134,7 +148,7 @@ def transcript(messages: Sequence[TranscriptMessage], limit: int) -> str:
     shown = messages[:limit]
     lines = "".join(
         f'<li data-t="{m.start_seconds:.3f}" tabindex="0"><time>{clock(m.start_seconds)}</time>'
-        f'<span class="who">{esc(speaker_name(m))}</span><span class="x">{esc(m.text)}</span></li>'
+        f"{field(speaker_name(m), 'who')}{field(m.text, 'x')}</li>"
         for m in shown
     )
     more = (
@@ -179,8 +193,8 @@ def meeting_page(
             '<!doctype html><html lang="en"><head><meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             '<meta name="referrer" content="no-referrer">',
-            f'<title>{esc(title)}</title><style nonce="{nonce}">{STYLE}</style></head><body>',
-            f'<header><h1>{esc(title)}</h1><dl class="facts">{_facts(view)}</dl>{_downloads(token)}</header>',
+            f'<title>{flat(title)}</title><style nonce="{nonce}">{STYLE}</style></head><body>',
+            f'<header><h1>{field(title)}</h1><dl class="facts">{_facts(view)}</dl>{_downloads(token)}</header>',
             f'<div class="player">{_player(audio_url)}</div>',
             f'<section id="speakers"><h2>Speakers</h2>{timeline(rows, view.duration_seconds)}</section>',
             insights_sections(view.insights),
@@ -194,5 +208,5 @@ def plain_page(title: str, text: str) -> str:
     """A page with a title and one paragraph, no script and no style (errors, not-ready meetings)."""
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">'
-        f"<title>{esc(title)}</title></head><body><h1>{esc(title)}</h1><p>{esc(text)}</p></body></html>"
+        f"<title>{flat(title)}</title></head><body><h1>{field(title)}</h1><p>{esc(text)}</p></body></html>"
     )

@@ -25,7 +25,7 @@ from zoomsymbl_common.page_tokens import PageClaim, verify_page_token
 from zoomsymbl_common.records import MalformedRecord, StoredObject
 from zoomsymbl_common.tenants import Tenants
 
-from zoomsymbl_web import exports, render, timeline
+from zoomsymbl_web import exports, redaction, render, timeline
 from zoomsymbl_web.audio import AudioReader, RangeNotSatisfiable, byte_range, content_type
 from zoomsymbl_web.headers import PAGE_HEADERS, PLAIN_CSP, page_csp
 from zoomsymbl_web.meeting import MeetingPages, MeetingView, NotReady
@@ -79,7 +79,8 @@ _FILES: Final[dict[str, tuple[str, Callable[[MeetingView], str]]]] = {
 
 
 def add_page_routes(app: web.Application) -> None:
-    """The page, its downloads, and the headers every answer under ``/m/`` carries."""
+    """The page, its downloads, the headers every answer under ``/m/`` carries; no page path in aiohttp's errors."""
+    redaction.install()
     app.router.add_get("/m/{token}", page)
     app.router.add_get("/m/{token}/audio", audio)
     app.router.add_get("/m/{token}/{file}", download)
