@@ -21,6 +21,7 @@ from zoomsymbl_notifier.jobs import Jobs
 from zoomsymbl_notifier.webhooks import CALLBACK_DEPS, CallbackDeps, CallbackMetrics, add_webhook_routes
 
 from tests.notifier.harness import SECRET, make_settings
+from tests.support.http_servers import raw_request
 
 pytestmark = pytest.mark.integration
 HEADER = "x-zoomsymbl-callback"
@@ -158,3 +159,21 @@ async def test_error_answers_never_echo_the_token(client: TestClient[Any, Any]) 
 def test_settings_refuse_a_short_callback_secret() -> None:
     with pytest.raises(ValueError, match="at least 16 bytes"):
         make_settings(InfraSettings(), 25, callback_secret=SecretStr("short"))
+
+
+# Shaped like a callback token and made by no one in this process: the submitter makes them, in another.
+UNREGISTERED = "cmVmLXNqLTE.1797064005.SHt5f7QcQVVZZgFF3rG-FuhhvU-gNRoryIPzEjMgxjs"
+
+
+@pytest.mark.parametrize("tail", ["\x01", "?x=" + "y" * 9000], ids=["control-character", "over-8190-bytes"])
+async def test_a_callback_aiohttp_cannot_parse_is_refused_without_its_token_in_the_log(
+    client: TestClient[Any, Any], tail: str
+) -> None:
+    """aiohttp refuses such a request before any route and logs its parser's error, which quotes the path: the
+    callback token is not registered with the redactor until a callback carrying it has been checked."""
+    token = UNREGISTERED
+    server = client.server
+    status, logged = await raw_request(server.host, server.port or 0, f"POST /webhooks/symbl/{token}{tail} HTTP/1.1")
+    assert status.endswith(" 400 Bad Request")
+    assert any("/webhooks/symbl/[redacted]" in line for line in logged), logged
+    assert not any(token[:16] in line or token[-16:] in line for line in logged), logged

@@ -28,3 +28,31 @@ class Servers:
     async def close(self) -> None:
         for server in self._started:
             await server.close()
+
+
+async def raw_request(host: str, port: int, request_line: str) -> tuple[str, list[str]]:
+    """Send ``request_line`` as it is (no client would) and return the answer's status line and the JSON log lines
+    of aiohttp's server logger meanwhile (a parser's refusal is logged there, at ERROR)."""
+    import asyncio
+    import logging
+
+    from zoomsymbl_common.logs import JsonFormatter
+
+    lines: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(JsonFormatter().format(record))
+
+    capture, server_log = Capture(), logging.getLogger("aiohttp.server")
+    server_log.addHandler(capture)
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(f"{request_line}\r\nHost: x\r\nConnection: close\r\n\r\n".encode("latin-1"))
+        await writer.drain()
+        async with asyncio.timeout(30):
+            answer = await reader.read()
+        writer.close()
+    finally:
+        server_log.removeHandler(capture)
+    return answer.split(b"\r\n", 1)[0].decode("latin-1"), lines

@@ -20,7 +20,6 @@ from pydantic import SecretStr
 from zoomsymbl_common.access_log import RouteAccessLogger
 from zoomsymbl_common.callback_tokens import make_callback_token
 from zoomsymbl_common.errors import MongoUnavailable, ObjectNotFound, ObjectRejected, StorageUnavailable
-from zoomsymbl_common.logs import JsonFormatter
 from zoomsymbl_common.page_tokens import make_page_token
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
 from zoomsymbl_common.records import MalformedRecord, StoredObject
@@ -30,6 +29,8 @@ from zoomsymbl_web.meeting import Lookup, MeetingPages, MeetingView, NotReady
 from zoomsymbl_web.routes import PAGE_DEPS, PageDeps, PageMetrics, add_page_routes
 from zoomsymbl_web.settings import Settings
 from zoomsymbl_web.timeline import Speaker
+
+from tests.support.http_servers import raw_request
 
 KEY = "web-test-page-key-0123456789"
 MEDIA = "http://s3.example.test:7070"
@@ -313,22 +314,14 @@ UNREGISTERED = "YWNtZR9yZWFkeT09.1799999999.x7Rq2LmK9vWpT4sY6nB1cD3fG5hJ8kL0zX2a
         f"GET /m/{UNREGISTERED}?utm_source={'x' * 9000} HTTP/1.1",  # past aiohttp's 8,190 bytes (a tracker's query)
     ],
 )
-async def test_a_request_aiohttp_cannot_parse_is_refused_without_its_page_link_in_the_log(
-    request_line: str, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_a_request_aiohttp_cannot_parse_is_refused_without_its_page_link_in_the_log(request_line: str) -> None:
     """aiohttp answers such a request 400 before any route and logs its parser's error, which quotes the path."""
     client = await _serve(FakePages({}))
     try:
-        reader, writer = await asyncio.open_connection(client.host, client.port)
-        writer.write(f"{request_line}\r\nHost: x\r\nConnection: close\r\n\r\n".encode("latin-1"))
-        await writer.drain()
-        async with asyncio.timeout(30):
-            answer = await reader.read()
-        writer.close()
+        status, logged = await raw_request(client.host, client.port or 0, request_line)
     finally:
         await client.close()
-    assert answer.split(b"\r\n", 1)[0].endswith(b" 400 Bad Request")
-    logged = [JsonFormatter().format(r) for r in caplog.records if r.name == "aiohttp.server"]
+    assert status.endswith(" 400 Bad Request")
     assert any("/m/[redacted]" in line for line in logged), logged  # still logged, without the link
     assert not any(UNREGISTERED[:16] in line or UNREGISTERED[-16:] in line for line in logged), logged
 

@@ -27,8 +27,11 @@ class RouteAccessLogger(AbstractAccessLogger):
 
 
 def route_of(request: web.BaseRequest) -> str:
-    """The matched route's template, or a placeholder when no route matched."""
-    match_info = getattr(request, "match_info", None)
+    """The matched route's template, or a placeholder when no route matched (or the request could not be parsed)."""
+    try:
+        match_info = getattr(request, "match_info", None)
+    except AssertionError:  # aiohttp asserts a match; a request its parser refused (a 400) never had one
+        return "(unmatched)"
     route = getattr(match_info, "route", None)
     resource = getattr(route, "resource", None)
     return resource.canonical if resource is not None else "(unmatched)"

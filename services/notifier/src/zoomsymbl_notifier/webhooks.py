@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter
+from zoomsymbl_common import protocol_errors
 from zoomsymbl_common.bounded import collect
 from zoomsymbl_common.callback_tokens import verify_callback_token
 from zoomsymbl_common.errors import InfrastructureUnavailable
@@ -55,9 +56,15 @@ class CallbackDeps:
 CALLBACK_DEPS = web.AppKey("callback_deps", CallbackDeps)
 
 
+SYMBL_CALLBACKS = "/webhooks/symbl/"
+"""Symbl's callback path: its next segment is the callback token."""
+
+
 def add_webhook_routes(app: web.Application) -> None:
-    """Register both callback routes (their dependencies go in ``app[CALLBACK_DEPS]``)."""
-    app.router.add_post("/webhooks/symbl/{token}", on_symbl_callback)
+    """Register both callback routes (their dependencies go in ``app[CALLBACK_DEPS]``); no callback token in
+    aiohttp's errors about requests it cannot parse."""
+    protocol_errors.install((SYMBL_CALLBACKS,))
+    app.router.add_post(SYMBL_CALLBACKS + "{token}", on_symbl_callback)
     app.router.add_post("/webhooks/assemblyai", on_assemblyai_callback)
 
 

@@ -19,13 +19,14 @@ from urllib.parse import quote
 from aiohttp import web
 from minio.error import S3Error
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from zoomsymbl_common import protocol_errors
 from zoomsymbl_common.errors import InfrastructureUnavailable, ObjectNotFound, ZoomsymblError
 from zoomsymbl_common.logs import register_secret, scrub
 from zoomsymbl_common.page_tokens import PageClaim, verify_page_token
 from zoomsymbl_common.records import MalformedRecord, StoredObject
 from zoomsymbl_common.tenants import Tenants
 
-from zoomsymbl_web import exports, redaction, render, timeline
+from zoomsymbl_web import exports, render, timeline
 from zoomsymbl_web.audio import AudioReader, RangeNotSatisfiable, byte_range, content_type
 from zoomsymbl_web.headers import PAGE_HEADERS, PLAIN_CSP, page_csp
 from zoomsymbl_web.meeting import MeetingPages, MeetingView, NotReady
@@ -77,10 +78,13 @@ _FILES: Final[dict[str, tuple[str, Callable[[MeetingView], str]]]] = {
     "insights.json": ("application/json", exports.insights_json),
 }
 
+PAGE_PATHS = ("/m/",)
+"""Paths whose next segment is a page token."""
+
 
 def add_page_routes(app: web.Application) -> None:
     """The page, its downloads, the headers every answer under ``/m/`` carries; no page path in aiohttp's errors."""
-    redaction.install()
+    protocol_errors.install(PAGE_PATHS)
     app.router.add_get("/m/{token}", page)
     app.router.add_get("/m/{token}/audio", audio)
     app.router.add_get("/m/{token}/{file}", download)
