@@ -33,6 +33,7 @@ from zoomsymbl_ingest.metrics import IngestMetrics
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_ingest.zoom_payload import recording_completed
 from zoomsymbl_sandbox.zoom import MeetingSpec, ZoomSandbox, running_zoom_sandbox
+from zoomsymbl_sandbox.zoom_specs import user_id
 
 from tests.ingest.support import (
     MemoryReceipts,
@@ -320,3 +321,47 @@ def test_the_summary_names_refused_users_and_listings() -> None:
     assert "bob@example.com: seen=0 new=0 skipped=0 failed=0 (not listed: answered 404)" in text
     report.users = {"me": UserCounts()}
     assert "only the app's owner" in summary(report)
+
+
+ANN = "ann@example.com"
+FLOOD = 50
+"""Entries of a page answered where ``page_size`` 2 was asked: a page no Zoom serves."""
+
+
+def flood(listing: str) -> JsonObject:
+    if listing == "users":
+        return {"users": [{"id": f"flood{i}", "email": ANN} for i in range(FLOOD)]}
+    if listing == "phone":
+        owner = {"id": "flood-owner", "email": ANN}
+        entries = [{"id": f"flood{i}", "download_url": "https://zoom.us/flood", "owner": owner} for i in range(FLOOD)]
+        return {"recordings": entries}
+    return {"meetings": [{"uuid": f"flood{i}==", "host_email": ANN} for i in range(FLOOD)]}
+
+
+@pytest.mark.parametrize("listing", ["users", "recordings", "phone"])
+async def test_a_page_of_more_entries_than_asked_is_refused_not_walked(
+    account: ZoomSandbox, clock: FakeClock, listing: str
+) -> None:
+    """Before, each entry of such a page was walked: a call per user or meeting, or an event per phone recording,
+    beyond what any page cap bounds (16 MiB of entries a page), and a users page of them even made an ok run."""
+    target = {"users": "/users", "recordings": f"/users/{user_id(ANN)}/recordings", "phone": "/phone/recordings"}
+    flooded: list[str] = []
+    asked: list[str] = []
+
+    def tamper(path: str, params: Mapping[str, str]) -> JsonObject | None:
+        asked.append(path)
+        if path == target[listing] and not flooded:
+            flooded.append(path)
+            return {**flood(listing), "next_page_token": ""}
+        return None
+
+    report, publisher = await _run_with(account, clock, tamper)
+    assert flooded and not report.ok
+    assert [p for p in asked if "flood" in p] == [], "no call for an entry of the page"
+    assert [e.meeting_uuid for e in publisher.events if "flood" in e.meeting_uuid] == []
+    ann = report.users.get(ANN)
+    refusal = {"users": report.error, "recordings": ann and ann.error, "phone": report.phone_error}[listing]
+    assert "a page of 50 entries, more than the 2 asked for" in str(refusal)
+    if listing != "users":  # the other listings go on: every meeting but ann's (5 of 12), or all of them
+        assert report.error is None and report.listings_failed == 1
+        assert len(publisher.events) == {"recordings": 7, "phone": 12}[listing]

@@ -139,14 +139,15 @@ class AfterFirstEvent(RecordingPublisher):
 
 
 async def test_an_expired_phone_page_token_lists_the_window_again(sandbox: ZoomSandbox) -> None:
-    """Before, an expired token was taken for "no Zoom Phone": the listing stopped for this window and all later."""
+    """Before, an expired token was taken for "no Zoom Phone": the listing stopped for this window and all later.
+    Then the recordings listed again were counted again (seen 8 and skipped 2 of 6, each published once)."""
     run = Run(sandbox)
     run.publisher = AfterFirstEvent(sandbox.expire_page_tokens)
     run.intake.publisher = run.publisher
     report = await run.backfill(days=45, page_size=2)
     assert report.ok and report.phone_error is None and report.listing_restarts == 1
     assert run.published() == {f"phone:{r}" for r in CALLS}
-    assert counts(report)[1] == 6
+    assert counts(report) == (6, 6, 0, 0) and report.phone_recordings == 6
 
 
 async def test_a_phone_listing_refused_after_a_page_is_not_an_ok_run(sandbox: ZoomSandbox) -> None:

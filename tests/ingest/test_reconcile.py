@@ -12,7 +12,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import Any
 
@@ -20,7 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 from zoomsymbl_common.clock import FakeClock
-from zoomsymbl_common.events import Event, ReconciliationCompleted
+from zoomsymbl_common.events import Event, ReconciliationCompleted, utcnow
 from zoomsymbl_common.kafka import topic_name
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.ops.cli import main
@@ -46,7 +46,9 @@ from tests.ingest.support import SECRET, sandbox_config, sandbox_tenant
 from tests.ingest.test_backfill_command import backfill_env
 from tests.support.eventually import eventually
 
-DAY = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+# Days before today: Zoom's dashboard and call history (and the sandbox) answer for the last six months only.
+DAY = datetime.combine(utcnow().date() - timedelta(days=15), time(9), tzinfo=UTC)
+END = DAY.date() + timedelta(days=2)
 
 
 def past(uuid: str, host: str = "ann@example.com", *, recorded: bool = True, hour: int = 0) -> PastMeetingSpec:
@@ -98,7 +100,7 @@ async def archive(mongo: Mongo, tenant: str, uuids: list[str]) -> None:
 
 async def reconcile(sandbox: ZoomSandbox, mongo: Mongo, tenant: TenantConfig, page_size: int = 20) -> Any:
     async with ZoomClient(tenant) as client:
-        return await Reconciliation(mongo, tenant, client, page_size=page_size).run(DAY.date(), date(2026, 11, 22))
+        return await Reconciliation(mongo, tenant, client, page_size=page_size).run(DAY.date(), END)
 
 
 @pytest.mark.integration
@@ -180,7 +182,7 @@ async def test_the_command_prints_counts_and_exits_1_while_meetings_are_missing(
             zoom_api_base=f"{base}/v2",
             zoom_oauth_url=f"{base}/oauth/token",
         )
-        window = ("--from", "2026-11-20", "--to", "2026-11-21")
+        window = ("--from", DAY.date().isoformat(), "--to", (DAY.date() + timedelta(days=1)).isoformat())
         code, stdout, stderr = await zoomsymbl_reconcile(env, *window, "--json")
         assert code == 1, stderr
         report = json.loads(stdout)
@@ -194,7 +196,7 @@ async def test_the_command_prints_counts_and_exits_1_while_meetings_are_missing(
         assert code == 1, stderr
         [published] = await read_topic(infra, ReconciliationCompleted.topic)
         digest = ReconciliationCompleted.model_validate_json(published)
-        assert (digest.window_from, digest.window_to) == (date(2026, 11, 20), date(2026, 11, 21))
+        assert (digest.window_from, digest.window_to) == (DAY.date(), DAY.date() + timedelta(days=1))
         assert (digest.flagged, digest.already_flagged, set(digest.missing)) == (0, 2, {"kept==", "lost=="})
         await mongo.db[CONVERSATIONS].delete_one({"meeting_uuid": "kept=="})
         await archive(mongo, "acme", ["kept=="])
@@ -232,9 +234,83 @@ def test_a_reversed_range_is_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     assert "after today" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("days_ago", "code"), [(200, 2), (150, 0)])
+def test_a_range_before_what_zoom_lists_is_exit_2_before_anything_is_asked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], days_ago: int, code: int
+) -> None:
+    """Zoom's dashboard and call history reach back six months (181 to 184 days). Before, such a range was run:
+    the call history refused its first window, which read as "no Zoom Phone", and no later window's calls were
+    reconciled; the run counted as complete (exit 0, the window's digest sent)."""
+    reconciled: list[date] = []
+
+    async def fake_reconcile(settings: Any, tenant: Any, from_: date, to: date, **_: Any) -> ReconcileReport:
+        reconciled.append(from_)
+        return ReconcileReport("acme", from_, to)
+
+    monkeypatch.setattr(reconcile_command, "reconcile", fake_reconcile)
+    monkeypatch.setattr(reconcile_command, "backfill_tenant", lambda tenant: None)
+    monkeypatch.setattr(reconcile_command, "load_settings", lambda settings: None)
+    monkeypatch.setenv("ZOOMSYMBL_TENANT_ID", "acme")
+    monkeypatch.setenv("ZOOMSYMBL_TENANT_ZOOM_WEBHOOK_SECRET", SECRET)
+    since = utcnow().date() - timedelta(days=days_ago)
+    assert main(["reconcile", "--from", since.isoformat()]) == code
+    err = capsys.readouterr().err
+    assert ("reach back 6 months only" in err) == (code == 2) and "Traceback" not in err
+    assert reconciled == ([] if code == 2 else [since])
+
+
+@pytest.mark.parametrize(
+    ("today", "earliest"),
+    [
+        ("2026-12-05", "2026-06-05"),
+        ("2026-08-31", "2026-02-28"),
+        ("2024-08-30", "2024-02-29"),
+        ("2027-03-15", "2026-09-15"),
+    ],
+)
+def test_the_earliest_day_is_the_same_day_six_months_before(today: str, earliest: str) -> None:
+    assert reconcile_command.earliest_day(date.fromisoformat(today)) == date.fromisoformat(earliest)
+
+
+@pytest.mark.integration
+async def test_a_call_history_page_of_more_entries_than_asked_is_not_reconciled(
+    mongo: Mongo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first page of 40 calls where 4 were asked: before, all 40 were flagged and the run was complete (its digest
+    sent); such a page was also read as "no Zoom Phone" had Zoom refused it."""
+    flood = [
+        {"call_id": f"flood{i:02d}", "recording_status": "recorded", "caller_ext_type": "user",
+         "caller_email": "ann@example.com", "direction": "outbound"}
+        for i in range(40)
+    ]  # fmt: skip
+    async with running_zoom_sandbox(sandbox_config()) as sandbox:
+        tenant = sandbox_tenant(sandbox, reconcile_expect="any")
+        async with ZoomClient(tenant) as client:
+            listing = client.get_json
+
+            async def flooded(path: str, params: Mapping[str, str], *, what: str) -> JsonObject:
+                if path == "/phone/call_history":
+                    return {"call_history": flood, "next_page_token": ""}
+                return await listing(path, params, what=what)
+
+            client.get_json = flooded  # type: ignore[method-assign]
+            monkeypatch.setattr(reconcile_module, "ZoomClient", lambda *a, **k: contextlib.nullcontext(client))
+            monkeypatch.setattr(reconcile_module, "Reconciliation", partial(Reconciliation, page_size=4))
+            published: list[Event] = []
+
+            async def publish(event: Event) -> None:
+                published.append(event)
+
+            report = await reconcile_module.reconcile_and_publish(mongo, tenant, DAY.date(), DAY.date(), publish)
+    assert (report.phone_listed, report.phone_flagged) == (0, 0) and not report.complete and published == []
+    assert "a page of 40 entries, more than the 4 asked for" in str(report.phone_error)
+    assert "phone calls not reconciled: zoom list call history answered 200" in summary(report)
+    assert await mongo.db[CONVERSATIONS].count_documents({"source_platform": "Zoom Phone"}) == 0
+
+
 @pytest.mark.integration
 async def test_an_expired_page_token_lists_the_window_again_without_counting_twice(mongo: Mongo) -> None:
-    clock = FakeClock(datetime(2026, 12, 3, 12, 0, tzinfo=UTC))
+    clock = FakeClock(DAY + timedelta(days=13))
     uuids = [f"m{i:02d}==" for i in range(50)]
     config = sandbox_config(past_meetings=tuple(past(u, hour=i % 40) for i, u in enumerate(uuids)))
     async with running_zoom_sandbox(config, clock=lambda: clock().timestamp()) as sandbox:
@@ -253,7 +329,7 @@ async def test_an_expired_page_token_lists_the_window_again_without_counting_twi
                 return page
 
             client.get_json = slow_first_page  # type: ignore[method-assign]
-            report = await Reconciliation(mongo, tenant, client, page_size=20).run(DAY.date(), date(2026, 11, 22))
+            report = await Reconciliation(mongo, tenant, client, page_size=20).run(DAY.date(), END)
     assert (report.listing_restarts, report.pages) == (1, 4)
     assert (report.listed, report.archived, report.flagged) == (50, 47, 3)
     assert {m["meeting_uuid"] for m in report.missing} == set(uuids[:3])
@@ -309,7 +385,7 @@ async def test_dashboard_entries_no_record_can_hold_are_skipped_and_the_run_goes
     odd = [
         {"uuid": "u" * 1100, "id": 1, "email": "ann@example.com", "has_recording": True},
         {"uuid": "naive==", "id": 2, "email": "ann@example.com", "has_recording": True,
-         "start_time": "2026-11-20T09:00:00", "end_time": "2026-11-20T10:00:00Z"},
+         "start_time": f"{DAY.date()}T09:00:00", "end_time": f"{DAY.date()}T10:00:00Z"},
     ]  # fmt: skip
     async with running_zoom_sandbox(config) as sandbox:
         tenant = sandbox_tenant(sandbox)
@@ -323,7 +399,7 @@ async def test_dashboard_entries_no_record_can_hold_are_skipped_and_the_run_goes
                 return page
 
             client.get_json = with_odd_entries  # type: ignore[method-assign]
-            report = await Reconciliation(mongo, tenant, client, page_size=20).run(DAY.date(), date(2026, 11, 22))
+            report = await Reconciliation(mongo, tenant, client, page_size=20).run(DAY.date(), END)
     assert (report.listed, report.flagged, report.invalid) == (7, 6, 1)
     naive = await mongo.db[CONVERSATIONS].find_one({"meeting_uuid": "naive=="})
     assert naive is not None and naive["duration_seconds"] == 3600.0  # read as UTC

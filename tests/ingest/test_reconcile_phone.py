@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
 from zoomsymbl_common.clock import FakeClock
+from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.ops.cli import main
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS
@@ -33,7 +34,9 @@ from zoomsymbl_sandbox.zoom_specs import PastCallSpec, PastMeetingSpec
 from tests.ingest.support import SECRET, sandbox_config, sandbox_tenant
 from tests.ingest.test_reconcile_digest import admin_tenant, outbox
 
-DAY = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+# Days before today: Zoom's call history (and the sandbox) answers for the last six months only.
+DAY = datetime.combine(utcnow().date() - timedelta(days=15), time(9), tzinfo=UTC)
+END = DAY.date() + timedelta(days=2)
 CALLS = [f"call{i:03d}" for i in range(20)]
 LOST = {"call017", "call018"}  # recorded at Zoom, never received
 UNRECORDED = "call019"
@@ -72,7 +75,7 @@ async def archive_calls(mongo: Mongo, call_ids: list[str]) -> None:
 
 async def reconcile(sandbox: ZoomSandbox, mongo: Mongo, tenant: TenantConfig, page_size: int = 8) -> ReconcileReport:
     async with ZoomClient(tenant) as client:
-        return await Reconciliation(mongo, tenant, client, page_size=page_size).run(DAY.date(), date(2026, 11, 22))
+        return await Reconciliation(mongo, tenant, client, page_size=page_size).run(DAY.date(), END)
 
 
 def entry(call_id: str, *, owner: str, recorded: bool) -> JsonObject:
@@ -155,7 +158,7 @@ async def test_exactly_the_expected_unarchived_calls_are_flagged_once_and_listed
 
 @pytest.mark.integration
 async def test_an_expired_call_history_page_token_lists_the_window_again_without_counting_twice(mongo: Mongo) -> None:
-    clock = FakeClock(datetime(2026, 12, 3, 12, 0, tzinfo=UTC))
+    clock = FakeClock(DAY + timedelta(days=13))
     async with running_zoom_sandbox(calls_config(), clock=lambda: clock().timestamp()) as sandbox:
         tenant = sandbox_tenant(sandbox, reconcile_expect="any")
         await archive_calls(mongo, CALLS[3:])
@@ -173,7 +176,7 @@ async def test_an_expired_call_history_page_token_lists_the_window_again_without
                 return page
 
             client.get_json = slow_first_page  # type: ignore[method-assign]
-            report = await Reconciliation(mongo, tenant, client, page_size=8).run(DAY.date(), date(2026, 11, 22))
+            report = await Reconciliation(mongo, tenant, client, page_size=8).run(DAY.date(), END)
     assert (report.listing_restarts, report.phone_pages) == (1, 4)
     assert (report.phone_listed, report.phone_archived, report.phone_flagged) == (20, 17, 3)
     assert {m["meeting_uuid"] for m in report.missing} == {f"phone-call:{c}" for c in CALLS[:3]}
@@ -187,7 +190,7 @@ async def test_an_account_without_zoom_phone_still_has_its_meetings_reconciled(m
         sandbox.faults.add(Fault(route="phone_call_history", kind="status", status=status))
         tenant = sandbox_tenant(sandbox, reconcile_expect="any")
         async with ZoomClient(tenant) as client:  # two windows: the second is not asked again
-            report = await Reconciliation(mongo, tenant, client).run(date(2026, 10, 15), date(2026, 11, 22))
+            report = await Reconciliation(mongo, tenant, client).run(DAY.date() - timedelta(days=36), END)
         listings = sandbox.stats.requests["phone_call_history"]
     assert (report.listed, report.flagged, report.missing_uuids) == (1, 1, ["lost=="])
     assert report.phone_error is not None and str(status) in report.phone_error

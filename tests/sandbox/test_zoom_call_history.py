@@ -75,6 +75,8 @@ async def test_calls_are_paged_newest_first_with_recording_status_and_the_users_
         ({"from": "2026-12-02", "to": "2026-12-01"}, "must not be later"),
         ({"from": "2026-13-01", "to": "2026-12-01"}, "yyyy-mm-dd"),
         ({"from": "2026-05-01", "to": "2026-05-20"}, "last six months"),
+        ({"from": "2026-06-02", "to": "2026-06-20"}, "last six months"),
+        ({"from": "2026-10-31", "to": "2026-12-01"}, "must not exceed one month"),
         ({"from": "2026-12-01", "to": "2026-12-02", "page_size": "301"}, "page_size"),
         ({"from": "2026-12-01", "to": "2026-12-02", "page_size": "0"}, "page_size"),
         ({"from": "2026-12-01", "to": "2026-12-02", "next_page_token": "forged"}, "page token"),
@@ -88,6 +90,18 @@ async def test_what_zoom_refuses_is_refused(
         with pytest.raises(ZoomApiError) as refused:
             await zoom.get_json("/phone/call_history", params, what="call history")
     assert refused.value.status == 400 and message in refused.value.detail
+
+
+@pytest.mark.parametrize(("start", "to"), [("2026-10-31", "2026-11-30"), ("2026-06-03", "2026-06-03")])
+async def test_a_month_from_the_end_of_a_month_and_the_sixth_month_back_are_listed(
+    sandbox: tuple[ZoomSandbox, FakeClock], start: str, to: str
+) -> None:
+    """Before, "a month after" the 29th to 31st was the 28th of the next month: a reconciliation window from
+    2026-10-31 to 2026-11-29 was refused (and read as "no Zoom Phone")."""
+    running, clock = sandbox
+    async with ZoomClient(sandbox_tenant(running), wall_clock=clock) as zoom:
+        page = await zoom.list_call_history(date.fromisoformat(start), date.fromisoformat(to))
+    assert page.calls == ()
 
 
 async def test_a_page_token_expires_after_fifteen_minutes(sandbox: tuple[ZoomSandbox, FakeClock]) -> None:

@@ -66,3 +66,19 @@ async def test_an_unknown_meeting_has_no_participants(sandbox: tuple[ZoomSandbox
         with pytest.raises(ZoomApiError) as caught:
             await zoom.get_json("/metrics/meetings/nope==/participants", {}, what="p")
     assert (caught.value.status, caught.value.code) == (404, 3001)
+
+
+@pytest.mark.parametrize(("start", "refused"), [("2026-06-02", True), ("2026-06-03", False)])
+async def test_only_the_last_six_months_are_listed(
+    sandbox: tuple[ZoomSandbox, FakeClock], start: str, refused: bool
+) -> None:
+    """Zoom's reference: "The month should fall within the last six months"; before, any past month was listed."""
+    running, clock = sandbox
+    params = {"type": "past", "from": start, "to": start}
+    async with ZoomClient(sandbox_tenant(running), wall_clock=clock) as zoom:
+        if not refused:
+            assert (await zoom.get_json("/metrics/meetings", params, what="list"))["meetings"] == []
+            return
+        with pytest.raises(ZoomApiError) as caught:
+            await zoom.get_json("/metrics/meetings", params, what="list")
+    assert (caught.value.status, caught.value.code) == (400, 300) and "six months" in caught.value.detail

@@ -89,6 +89,10 @@ class ZoomApiError(ZoomsymblError):
         return self.status == 400 and self.code == 300 and "page token" in self.detail.lower()
 
 
+class OversizedPageError(ZoomApiError):
+    """A listing page held more entries than the ``page_size`` asked for: not a page Zoom serves (at most 300)."""
+
+
 class DailyLimitError(RateLimitedError):
     """A 429 with ``X-RateLimit-Type: Daily-limit``: the account's daily budget is spent until ``retry_after``."""
 
@@ -269,9 +273,17 @@ class ZoomClient:
     async def _page(
         self, path: str, params: Mapping[str, str], key: str, page_token: str, *, what: str
     ) -> tuple[tuple[JsonObject, ...], str]:
-        """One page of a paged listing: the objects under ``key`` and the next page's token ("" on the last)."""
+        """One page of a paged listing: the objects under ``key`` and the next page's token ("" on the last).
+
+        A page of more entries than ``params["page_size"]`` raises :class:`OversizedPageError`: the page caps
+        (ingest's paging.py) bound a runaway listing's calls and, through the page size, its entries, each of
+        which may cost a call of its own (a backfill's recording details).
+        """
         data = await self.get_json(path, {**params, "next_page_token": page_token} if page_token else params, what=what)
         entries = data.get(key)
+        asked = int(params.get("page_size", MAX_PAGE_SIZE))
+        if isinstance(entries, list) and len(entries) > asked:
+            raise OversizedPageError(200, what, f"a page of {len(entries)} entries, more than the {asked} asked for")
         items = tuple(e for e in entries if isinstance(e, dict)) if isinstance(entries, list) else ()
         token = data.get("next_page_token")
         return items, token if isinstance(token, str) else ""

@@ -29,6 +29,7 @@ from the middleware (route ``phone_call_history``), like every listing: the Phon
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -160,9 +161,11 @@ def _day(value: str | None, field: str) -> date | None:
         raise ZoomApiError(400, 300, f"Invalid field: {field!r} must be yyyy-mm-dd.") from None
 
 
-def _months_before(day: date, months: int) -> date:
+def months_before(day: date, months: int) -> date:
+    """The same day ``months`` months earlier (later when negative), clamped to that month's last day (not to
+    the 28th: 2026-10-31 to 2026-11-29 is within a month)."""
     year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
-    return date(year, month + 1, min(day.day, 28))
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
 def call_history_window(query: dict[str, str], today: date) -> tuple[date, date]:
@@ -171,9 +174,9 @@ def call_history_window(query: dict[str, str], today: date) -> tuple[date, date]
     start = _day(query.get("from"), "from") or to - timedelta(days=1)
     if start > to:
         raise ZoomApiError(400, 300, "The 'from' date must not be later than the 'to' date.")
-    if to > _months_before(start, -1):
+    if to > months_before(start, -1):
         raise ZoomApiError(400, 300, "The date range between 'from' and 'to' must not exceed one month.")
-    if start < _months_before(today, HISTORY_MONTHS):
+    if start < months_before(today, HISTORY_MONTHS):
         raise ZoomApiError(400, 300, "Only call history from the last six months can be queried.")
     return start, to
 

@@ -23,6 +23,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from zoomsymbl_sandbox.zoom_call_history import HISTORY_MONTHS, months_before
 from zoomsymbl_sandbox.zoom_http import ZoomApiError, meeting_path_id
 from zoomsymbl_sandbox.zoom_specs import PastMeetingSpec
 from zoomsymbl_sandbox.zoom_state import ZoomSandbox
@@ -75,7 +76,13 @@ def _entry(meeting: PastMeetingSpec) -> dict[str, Any]:
 
 
 def list_dashboard_meetings(request: web.Request, sandbox: ZoomSandbox, size: int, offset: int) -> dict[str, Any]:
-    """GET /v2/metrics/meetings?type=past&from=&to=: one page of the account's past meetings, oldest first."""
+    """GET /v2/metrics/meetings?type=past&from=&to=: one page of the account's past meetings, oldest first.
+
+    Per the reference quoted at https://docs.rs/zoom-api/latest/zoom_api/dashboards/struct.Dashboards.html
+    ("You can specify a monthly date range for the dashboard data using the from and to query parameters. The
+    month should fall within the last six months."): a ``from`` before the same day six months ago is refused
+    (400, code 300), as the call history refuses it; before, the sandbox listed any past month.
+    """
     kind = request.query.get("type", "live")
     if kind not in _TYPES:
         raise ZoomApiError(400, 300, f"Invalid field: 'type' {kind!r}.")
@@ -85,6 +92,8 @@ def list_dashboard_meetings(request: web.Request, sandbox: ZoomSandbox, size: in
         raise ZoomApiError(400, 300, "The 'from' date must not be later than the 'to' date.")
     if (to - start).days > 31:
         raise ZoomApiError(400, 300, "The date range between 'from' and 'to' must not exceed one month.")
+    if start < months_before(sandbox.today(), HISTORY_MONTHS):
+        raise ZoomApiError(400, 300, "Only dashboard data from the last six months can be queried.")
     matches = [] if kind == "live" else [m for m in past_meetings(sandbox) if start <= m.start_time.date() <= to]
     if kind == "pastOne":
         matches = [m for m in matches if len(m.participants) == 1]

@@ -35,6 +35,7 @@ from zoomsymbl_common.zoom import (
     MAX_PAGE_SIZE,
     ZOOM_RETRY_POLICY,
     JsonObject,
+    OversizedPageError,
     ZoomApiError,
     ZoomClient,
     call_with_retries,
@@ -230,6 +231,7 @@ class Backfill:
         page_token = ""
         last_call = -1e9
         restarts = 0
+        done: set[str] = set()
         walk = PageWalk(self.tenant.id, "list phone recordings", MAX_ACCOUNT_PAGES, partial(self._cut, report))
         while True:
             # The phone listing's category allows 20 requests a second per account: stay under it.
@@ -249,14 +251,19 @@ class Backfill:
                     walk.restart()
                     continue
                 # On the run's first page: no Zoom Phone on the account, or the app lacks
-                # phone:read:list_recordings:admin. After a page was read: the rest is unread.
+                # phone:read:list_recordings:admin. After a page was read, or a page no Zoom serves: the rest
+                # is unread.
                 report.phone_error = str(exc)
-                if report.phone_pages:
+                if report.phone_pages or isinstance(exc, OversizedPageError):
                     report.listings_failed += 1
                 log.warning("phone recordings not listed", extra={"tenant": self.tenant.id, "error": str(exc)})
                 return
             report.phone_pages += 1
             for entry in page.recordings:
+                key = str(entry.get("id") or "")
+                if key and key in done:
+                    continue  # listed again after an expired page token: counted once
+                done.add(key)
                 result = await self._phone_recording(entry)
                 report.seen += 1
                 report.phone_recordings += 1

@@ -154,7 +154,8 @@ class ReconcileReport:
     phone_error: str | None = None
     """Why the call history was not listed (no Zoom Phone, no scope); the meetings were reconciled."""
     phone_partial: bool = False
-    """The call history failed after its first page: the calls after it were not reconciled."""
+    """The call history failed after its first page (or on a page no Zoom serves): the calls after it were not
+    reconciled."""
     invalid: int = 0
     """Listed entries no record can be made of (an id past the archive's bounds): skipped, logged."""
     missing: list[dict[str, Any]] = field(default_factory=list)

@@ -8,14 +8,15 @@ quota, and writes a ``recording_failed`` record for each expected meeting the ar
 meetings are still reconciled: reconcile_phone.py). ``zoomsymbl status --failed`` lists them
 afterwards; with ``--digest`` the run's ``zoom.reconciliation-completed.v1`` is published and the
 notifier e-mails the tenant's administrators (``admin_emails``) the digest, once per window. Exit code
-0 when nothing is missing, 1 when meetings or calls were flagged (now or by an earlier run), 3 when
-MongoDB, Kafka or Zoom did not answer.
+0 when nothing is missing, 1 when meetings or calls were flagged (now or by an earlier run), 2 for a range
+Zoom cannot list (before :func:`earliest_day`), 3 when MongoDB, Kafka or Zoom did not answer.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import calendar
 from datetime import date
 from functools import partial
 
@@ -38,6 +39,28 @@ EXAMPLES = (
     "zoomsymbl reconcile --from 2026-12-01 --json   # the default tenant, up to today (UTC)",
     "zoomsymbl reconcile --tenant acme --from 2026-12-02 --to 2026-12-02 --digest   # and e-mail the admins",
 )
+
+ZOOM_REACH_MONTHS = 6
+"""Zoom's dashboard lists meetings of the last six months only ("The month should fall within the last six
+months", its reference for ``GET /metrics/meetings``); the call history is taken to reach as far."""
+
+
+def earliest_day(today: date) -> date:
+    """The first day a reconciliation may list: the same day :data:`ZOOM_REACH_MONTHS` months before ``today``
+    (the end of that month when it is shorter)."""
+    year, month = divmod(today.year * 12 + today.month - 1 - ZOOM_REACH_MONTHS, 12)
+    return date(year, month + 1, min(today.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def check_range(from_: date, to: date, today: date) -> None:
+    """Refuse (ValueError) what ``command_windows`` refuses, and a range starting before :func:`earliest_day`:
+    Zoom answers nothing usable there, and a call history refused on the first window reads as "no Zoom Phone"."""
+    command_windows(from_, to, today)
+    if from_ < (earliest := earliest_day(today)):
+        raise ValueError(
+            f"range starts ({from_.isoformat()!r}) before {earliest.isoformat()!r}: Zoom's dashboard and call"
+            f" history reach back {ZOOM_REACH_MONTHS} months only"
+        )
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +111,7 @@ def summary(report: ReconcileReport) -> str:
     if report.invalid:
         line += f"\n{report.invalid} listed entr(y/ies) skipped: no record can hold them (see the log)"
     if report.phone_error is not None:
-        partly = "after some pages, the rest " if report.phone_partial else ""
+        partly = "after some pages, the rest " if report.phone_partial and report.phone_pages else ""
         line += f"\nphone calls {partly}not reconciled: {printable(report.phone_error)}"
     else:
         line += (
@@ -108,9 +131,10 @@ def summary(report: ReconcileReport) -> str:
 def run(args: argparse.Namespace) -> Result:
     """Run one reconciliation; exit code 1 when expected meetings are missing from the archive, or when a
     listing was not read to its end (what it did not read is neither flagged nor known to be archived)."""
-    to = args.to or utcnow().date()
+    today = utcnow().date()
+    to = args.to or today
     try:
-        command_windows(args.from_, to, utcnow().date())
+        check_range(args.from_, to, today)
     except ValueError as exc:
         raise UsageError(str(exc).replace("backfill", "reconciliation")) from None
     tenant = backfill_tenant(args.tenant)

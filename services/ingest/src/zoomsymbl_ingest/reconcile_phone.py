@@ -40,6 +40,7 @@ from zoomsymbl_common.zoom import (
     MAX_PAGE_SIZE,
     ZOOM_RETRY_POLICY,
     JsonObject,
+    OversizedPageError,
     ZoomApiError,
     ZoomClient,
 )
@@ -197,9 +198,10 @@ class PhoneReconciliation:
                 self.seen.update(c.call_id for c in listed)
         except ZoomApiError as exc:
             # On the run's first page: no Zoom Phone on the account (403/404), or the app lacks
-            # phone:read:list_call_logs:admin. After a page was read: the calls after it stay unreconciled.
+            # phone:read:list_call_logs:admin. After a page was read, or a page no Zoom serves: the calls
+            # after it stay unreconciled.
             report.phone_error = str(exc)
-            report.phone_partial = report.phone_pages > 0
+            report.phone_partial = report.phone_pages > 0 or isinstance(exc, OversizedPageError)
             log.warning(
                 "call history not listed",
                 extra={"tenant": self.tenant.id, "error": str(exc), "pages": report.phone_pages},
