@@ -47,11 +47,11 @@ class FlakyStore(ObjectStore):
         self.failures = failures
         self.downloads = 0
 
-    async def get_file(self, key: str, path: str) -> None:
+    async def get_file(self, key: str, path: str, *, chunk_size: int = 1 << 20) -> None:
         self.downloads += 1
         if self.failures:
             raise self.failures.pop(0)
-        await super().get_file(key, path)
+        await super().get_file(key, path, chunk_size=chunk_size)
 
 
 class StubTranscriber(Transcriber):

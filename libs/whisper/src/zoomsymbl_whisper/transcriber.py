@@ -3,15 +3,19 @@
 Each channel is decoded by ffmpeg to 16 kHz mono float PCM and read in windows of ``window_seconds``
 (bounded memory whatever the meeting's length); Silero voice-activity detection (faster-whisper's
 ``vad_filter``) skips the silence, so a participant who says little costs little. ffmpeg gets a
-minimal environment and may open local files in audio containers only.
+minimal environment and may open local files in audio containers only, and it never outlives its
+channel: a caller that goes away (cancelled, or out of time) kills it, which also wakes a thread
+blocked on a stalled decoder's output.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -24,6 +28,8 @@ AUDIO_DEMUXERS = "flac,wav,ogg,mov,mp3,aac,matroska"
 _BYTES_PER_SAMPLE = 4  # f32le
 _STDERR_TAIL = 4096
 """Bytes of ffmpeg's messages kept for an error (a damaged file logs one line per bad frame: megabytes)."""
+_EXIT_SECONDS = 30.0
+"""How long ffmpeg may take to exit once its output ended; it is killed after that."""
 _MODEL_FILES = ("model.bin", "tokenizer.json")
 """What a model directory must hold: without tokenizer.json, faster-whisper fetches one from the Hugging Face Hub."""
 
@@ -45,9 +51,32 @@ def _check(stop: threading.Event | None) -> None:
         raise TranscriptionStopped
 
 
+class _Stop(threading.Event):
+    """A stop signal that kills the channel's ffmpeg too: a read of a stalled decoder's output returns then."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._guard = threading.Lock()
+        self._decoder: subprocess.Popen[bytes] | None = None
+
+    def set(self) -> None:
+        with self._guard:
+            super().set()
+            if self._decoder is not None:
+                self._decoder.kill()
+
+    def watch(self, decoder: subprocess.Popen[bytes] | None) -> None:
+        """Kill ``decoder`` on :meth:`set` (at once if set already); None once it is being reaped."""
+        with self._guard:
+            self._decoder = decoder
+            if decoder is not None and self.is_set():
+                decoder.kill()
+
+
 async def _stoppable(work: Callable[..., list[ChannelUtterance]], *args: Any) -> list[ChannelUtterance]:
-    """``work(*args, stop)`` in a worker thread; a cancellation sets ``stop`` so the thread ends soon too."""
-    stop = threading.Event()
+    """``work(*args, stop)`` in a worker thread; a cancellation (a shutdown, the caller's deadline) sets ``stop``:
+    the channel's ffmpeg is killed and the thread ends at its next window or segment."""
+    stop = _Stop()
     try:
         return await asyncio.to_thread(work, *args, stop)
     except asyncio.CancelledError:
@@ -148,8 +177,10 @@ class Transcriber:
     async def transcribe_channel(self, path: Path, channel: int) -> list[ChannelUtterance]:
         """One channel's utterances (1-based), in a worker thread: callers report progress between channels.
 
-        Cancelled, it returns at once and the thread stops at its next segment (a thread cannot be killed,
-        and a shutdown must not wait for the model to finish an hour of audio nobody will read).
+        Cancelled, it returns at once: the channel's ffmpeg is killed and the thread stops at its next
+        segment (a thread cannot be killed, and neither a shutdown nor a caller's deadline may wait for the
+        model to finish an hour of audio nobody will read). A model stuck inside one segment keeps its thread
+        until that segment returns.
         """
         return await _stoppable(self.channel_sync, path, channel)
 
@@ -157,28 +188,38 @@ class Transcriber:
         """Blocking :meth:`transcribe_channel`; raises :class:`TranscriptionStopped` once ``stop`` is set."""
         self.load()
         found: list[ChannelUtterance] = []
-        for offset, samples in self._windows(path, channel):
-            _check(stop)
-            if not np.any(np.abs(samples) > 1e-3):
-                continue  # digital silence: nothing for VAD or the model to look at
-            segments, _ = self._model.transcribe(
-                samples,
-                language=self.config.language,
-                beam_size=self.config.beam_size,
-                vad_filter=True,
-                condition_on_previous_text=False,
-            )
-            for seg in segments:  # lazy: each segment is decoded when asked for
+        # Closed on the way out whatever happens: the decoder is killed and reaped now, not when collected.
+        with contextlib.closing(self._windows(path, channel, stop)) as windows:
+            for offset, samples in windows:
                 _check(stop)
-                text = str(seg.text).strip()
-                if text:
-                    found.append(ChannelUtterance(channel, offset + float(seg.start), offset + float(seg.end), text))
+                found += self._window(samples, offset, channel, stop)
         return found
 
-    def _windows(self, path: Path, channel: int) -> Iterator[tuple[float, np.ndarray[Any, np.dtype[np.float32]]]]:
-        import subprocess
+    def _window(
+        self, samples: np.ndarray[Any, np.dtype[np.float32]], offset: float, channel: int, stop: threading.Event | None
+    ) -> list[ChannelUtterance]:
+        if not np.any(np.abs(samples) > 1e-3):
+            return []  # digital silence: nothing for VAD or the model to look at
+        segments, _ = self._model.transcribe(
+            samples,
+            language=self.config.language,
+            beam_size=self.config.beam_size,
+            vad_filter=True,
+            condition_on_previous_text=False,
+        )
+        found: list[ChannelUtterance] = []
+        for seg in segments:  # lazy: each segment is decoded when asked for
+            _check(stop)
+            text = str(seg.text).strip()
+            if text:
+                found.append(ChannelUtterance(channel, offset + float(seg.start), offset + float(seg.end), text))
+        return found
 
+    def _windows(
+        self, path: Path, channel: int, stop: threading.Event | None = None
+    ) -> Generator[tuple[float, np.ndarray[Any, np.dtype[np.float32]]], None, None]:
         window_bytes = int(self.config.window_seconds * SAMPLE_RATE) * _BYTES_PER_SAMPLE
+        watcher = stop if isinstance(stop, _Stop) else None  # a plain Event can only be checked between windows
         with subprocess.Popen(
             ffmpeg_channel_args(path, channel),
             stdout=subprocess.PIPE,
@@ -190,9 +231,11 @@ class Transcriber:
             # Read stderr all along: ffmpeg blocks once the pipe's 64 KiB are full, and so would this read.
             tail = bytearray()
             drain = threading.Thread(target=_keep_tail, args=(proc.stderr, tail), daemon=True)
-            drain.start()
             read_all = False
             try:
+                if watcher is not None:
+                    watcher.watch(proc)
+                drain.start()
                 offset = 0.0
                 while chunk := proc.stdout.read(window_bytes):
                     usable = len(chunk) - len(chunk) % _BYTES_PER_SAMPLE
@@ -201,13 +244,26 @@ class Transcriber:
                     offset += len(samples) / SAMPLE_RATE
                 read_all = True
             finally:
-                if not read_all:
-                    proc.kill()  # stopped early: nobody reads the rest
-                code = proc.wait()
-                drain.join()  # ends with ffmpeg (its stderr closes), before the streams are closed
+                if watcher is not None:
+                    watcher.watch(None)  # before the wait: a later stop must not signal a reaped process id
+                code = _reap(proc, kill=not read_all)  # stopped early: nobody reads the rest
+                if drain.ident is not None:
+                    drain.join()  # ends with ffmpeg (its stderr closes), before the streams are closed
+            _check(stop)  # killed by a stop: its exit code says nothing of the audio
             error = tail.decode("utf-8", errors="replace").strip()
             if code != 0:
                 raise TranscriberError(f"ffmpeg could not decode channel {channel}: {error[-300:]!r}")
+
+
+def _reap(proc: subprocess.Popen[bytes], *, kill: bool) -> int:
+    """ffmpeg's exit code; it is killed first when ``kill``, and when it outlives its output by ``_EXIT_SECONDS``."""
+    if kill:
+        proc.kill()
+    try:
+        return proc.wait(timeout=_EXIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
 
 
 def _keep_tail(stream: IO[bytes], tail: bytearray) -> None:

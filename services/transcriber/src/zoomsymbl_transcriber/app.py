@@ -28,7 +28,7 @@ from zoomsymbl_whisper import ModelConfig, Transcriber, TranscriberError, packag
 
 from zoomsymbl_transcriber.handlers import register_subscribers
 from zoomsymbl_transcriber.settings import Settings
-from zoomsymbl_transcriber.worker import Worker
+from zoomsymbl_transcriber.worker import ChannelDeadline, Worker
 
 log = logging.getLogger("zoomsymbl.transcriber")
 SERVICE = "transcriber"
@@ -98,6 +98,7 @@ async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
         owner=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
         lease_seconds=settings.lease_seconds,
         model_name=transcriber.config.model_dir.name,
+        deadline=ChannelDeadline(settings.channel_deadline_factor, settings.channel_deadline_min_seconds),
     )
     policy = RetryPolicy(
         max_attempts=settings.max_attempts,

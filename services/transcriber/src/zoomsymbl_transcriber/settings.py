@@ -32,6 +32,12 @@ class Settings(ServiceSettings):
         description="Only place the transcriber writes: the mixed file of the job in hand.",
     )
     lease_seconds: float = Field(900.0, gt=0, description="A job whose worker went silent this long is taken over.")
+    channel_deadline_factor: float = Field(
+        4.0, gt=0, le=100, description="Longest one channel's decode and transcription may take, × the audio's length."
+    )
+    channel_deadline_min_seconds: float = Field(
+        900.0, ge=60, le=86_400, description="Longest one channel may take, whatever its length (the deadline's floor)."
+    )
     max_attempts: int = Field(5, ge=1, le=50, description="Tries of a retryable failure before dead-lettering.")
     retry_base_delay_seconds: float = Field(2.0, gt=0, description="First backoff delay between tries.")
     retry_max_delay_seconds: float = Field(120.0, gt=0, description="Longest backoff delay between tries.")

@@ -6,9 +6,11 @@ reported again; a job another worker holds is retried after its lease; a crash m
 that expires, and the redelivered work order takes the job over. A run that fails here for any other
 reason than the audio (an S3 or MongoDB outage, a bug) leaves its lease behind too: the retry of the
 same worker takes it again at once. A run cancelled because the service stops ends its lease on the way
-out, so another worker takes the job over at once (the model thread stops at its next segment). The
-result is reported as ``JobStatusReported(via="worker")``: the notifier confirms it, exactly like a
-provider's callback.
+out, so another worker takes the job over at once (the model thread stops at its next segment). A
+channel that runs past its deadline (:class:`ChannelDeadline`: a stalled ffmpeg, a crawling model) is
+stopped the same way and raises :class:`ChannelOverdue`, a retryable error: the job is tried again
+within the retry budget, then failed with that reason. The result is reported as
+``JobStatusReported(via="worker")``: the notifier confirms it, exactly like a provider's callback.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from zoomsymbl_common.errors import (
 )
 from zoomsymbl_common.events import JobStatusReported, JobSubmitted, stable_id, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
+from zoomsymbl_common.providers.whisper import WHISPER_LIMITS
 from zoomsymbl_common.records import (
     MEETINGS,
     TRANSCRIPTIONS,
@@ -55,6 +58,30 @@ FOREIGN = "foreign"
 """The stage of a work order named by an event of another tenant or meeting: dead-lettered, the job left alone."""
 _LET_GO_SECONDS = 5.0
 Publish = Callable[[JobStatusReported], Awaitable[None]]
+
+
+class ChannelOverdue(RetryableError):
+    """A channel's decode and transcription ran past its deadline; its ffmpeg was killed and its thread told to stop."""
+
+    def __init__(self, channel: int, channels: int, seconds: float) -> None:
+        super().__init__(f"channel {channel} of {channels} not transcribed within its deadline of {seconds:.0f} s")
+        self.channel = channel
+        self.seconds = seconds
+
+
+@dataclass(frozen=True)
+class ChannelDeadline:
+    """How long one channel's decode and transcription may take: ``factor`` × the audio's length, at least
+    ``min_seconds`` (model warm-up and short meetings). An unknown length counts as the longest a whisper work
+    order may be: no job fails for a length nobody measured."""
+
+    factor: float = 4.0
+    min_seconds: float = 900.0
+
+    def seconds(self, duration_seconds: float | None) -> float:
+        """The deadline of each channel of audio ``duration_seconds`` long."""
+        length = WHISPER_LIMITS.max_file_seconds if duration_seconds is None else duration_seconds
+        return max(self.min_seconds, self.factor * length)
 
 
 def talk_shares(meeting: Meeting | None, channels: int) -> list[float]:
@@ -80,6 +107,7 @@ class Worker:
     lease_seconds: float
     model_name: str
     clock: Clock = utcnow
+    deadline: ChannelDeadline = ChannelDeadline()
     # The jobs this worker is transcribing right now: only these of its own leases are not up for taking.
     _running: set[str] = field(default_factory=set, init=False, repr=False)
 
@@ -154,14 +182,14 @@ class Worker:
         ids = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "job_id": job_id}
         shares = talk_shares(await self._meeting(event), channels)
         path = self.scratch_dir / f"{job_id}.audio"
-        started = time.monotonic()
+        started, deadline = time.monotonic(), self.deadline.seconds(job.duration_seconds)
         found: list[ChannelUtterance] = []
         try:
             self.scratch_dir.mkdir(parents=True, exist_ok=True)
             async with self._lease_kept(job_id):
                 await self.store_for(job.bucket).get_file(job.object_key, str(path))
                 for channel in range(1, channels + 1):
-                    found += await self.transcriber.transcribe_channel(path, channel)
+                    found += await self._channel(path, channel, channels, deadline)
                     await self._progress(event, job_id, 100.0 * sum(shares[:channel]), channel, channels)
         except (TranscriberError, ObjectNotFound, ConfigError) as exc:
             # Failed for good, never retried: audio the model cannot read, audio no longer in the bucket
@@ -170,8 +198,8 @@ class Worker:
             await self._finish(event, job_id, "failed", {"error": reason[:500]})
             log.warning("transcription failed", extra={**ids, "reason": reason[:300]})
             return
-        except asyncio.CancelledError:
-            await self._let_go(job_id)
+        except (asyncio.CancelledError, ChannelOverdue):
+            await self._let_go(job_id)  # this worker no longer transcribes it: whoever tries next needs no wait
             raise
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -191,6 +219,18 @@ class Worker:
                 "seconds": round(time.monotonic() - started, 1),
             },
         )
+
+    async def _channel(self, path: Path, channel: int, channels: int, seconds: float) -> list[ChannelUtterance]:
+        """One channel's utterances within ``seconds``; past them it is cancelled (ffmpeg killed, the model thread
+        stopped) and :class:`ChannelOverdue` raised: the lease renewals must not hold a hung run's job for ever."""
+        window = asyncio.timeout(seconds)
+        try:
+            async with window:
+                return await self.transcriber.transcribe_channel(path, channel)
+        except TimeoutError:
+            if not window.expired():
+                raise
+            raise ChannelOverdue(channel, channels, seconds) from None
 
     @contextlib.asynccontextmanager
     async def _lease_kept(self, job_id: str) -> AsyncIterator[None]:
