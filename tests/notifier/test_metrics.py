@@ -1,14 +1,19 @@
-"""The e-mail counters: each SMTP attempt counted as sent, or failed with its reason."""
+"""The e-mail counters (each SMTP attempt counted as sent, or failed with its reason) and the failed meetings'."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
+from zoomsymbl_common.events import MeetingFailed, RecordingCompleted
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_notifier.mail import MailRejected, SmtpUnavailable
-from zoomsymbl_notifier.metrics import CountingTransport, MailMetrics
+from zoomsymbl_notifier.metrics import FAILURE_STAGES, CountingTransport, FailureMetrics, MailMetrics
 
-from tests.notifier.harness import make_settings
+from tests.notifier.conftest import Notifier
+from tests.notifier.harness import TENANT, make_settings
 from tests.notifier.harness_smtp import SmtpSink, free_port
 
 RAW = b"From: notifier@zoomsymbl.test\r\nTo: host@example.com\r\nSubject: hi\r\n\r\nhello\r\n"
@@ -41,3 +46,44 @@ def test_both_failure_series_exist_before_any_failure() -> None:
     assert registry.get_sample_value("zoomsymbl_emails_failed_total", {"reason": "rejected"}) == 0
     assert registry.get_sample_value("zoomsymbl_emails_failed_total", {"reason": "unavailable"}) == 0
     assert registry.get_sample_value("zoomsymbl_emails_sent_total") == 0
+
+
+def _series(registry: CollectorRegistry, name: str) -> dict[tuple[str, ...], float]:
+    return {
+        tuple(sample.labels.values()): sample.value
+        for metric in registry.collect()
+        for sample in metric.samples
+        if sample.name == name
+    }
+
+
+async def test_failure_events_naming_made_up_stages_add_no_series(
+    notifier: Notifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = CollectorRegistry()
+    monkeypatch.setattr(notifier.pipeline, "count_failure", FailureMetrics(registry).count)
+    await notifier.submitter.meeting("m-made-up-stages", stage="failed")
+    failed = RecordingCompleted(event_id="rc-made-up", tenant=TENANT, meeting_uuid="m-made-up-stages")
+    made_up = 40
+    for n in range(made_up):
+        # Whoever can write to meeting.failed.v1 chooses the stage: any text of up to 64 characters.
+        event = MeetingFailed.of(failed, "mixer", f"stage-{n:03d}", "track unusable")
+        await notifier.publish_to_kafka(event.model_copy(update={"event_id": f"made-up-{n}"}))
+    await notifier.publish_to_kafka(MeetingFailed.of(failed, "mixer", "verify", "track unusable"))
+
+    counted = _series(registry, "zoomsymbl_notifier_meetings_failed_total")
+    assert counted == {("mixer", "other"): made_up, ("mixer", "verify"): 1}  # one series, not one per stage
+    assert len(generate_latest(registry).splitlines()) < made_up
+
+
+def test_every_stage_a_service_gives_up_in_has_its_own_series() -> None:
+    """FAILURE_STAGES is written by hand: a stage named in the code but missing there would be counted as "other"."""
+    root = Path(__file__).resolve().parents[2]
+    sources = [*root.glob("services/*/src/**/*.py"), *root.glob("libs/common/src/**/*.py")]
+    named = {
+        stage
+        for source in sources
+        for stage in re.findall(r"\bstage(?:: str)? ?= ?\"([a-z_]+)\"", source.read_text(encoding="utf-8"))
+    }
+    assert {"download", "submit", "insights", "retry", "unknown"} <= named  # the scan finds them at all
+    assert named - FAILURE_STAGES == set()

@@ -5,7 +5,8 @@ injects and extracts them), so one trace runs from the Zoom webhook to the e-mai
 
 Every span leaves the process through :class:`ScrubbingExporter`: its name, attributes, events (an
 exception's message and stack trace, with the causes chained to it), links and status pass
-:func:`~zoomsymbl_common.logs.scrub` first, as a log line passes the redactor.
+:func:`~zoomsymbl_common.logs.scrub` first, as a log line passes the redactor. Before an ended span
+waits for export, :class:`BoundingProcessor` cuts its attribute values to :data:`ATTRIBUTE_MAX`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,20 @@ from typing import Any
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import AnyValue, Attributes
 
 from zoomsymbl_common.logs import scrub
+
+ATTRIBUTE_MAX = 4096
+"""Longest span attribute value kept (characters of a text, bytes of bytes).
+
+FastStream's telemetry middleware puts a Kafka message's key and its ``correlation_id`` header on the spans
+of its publish and its consume, at whatever size the sender chose; the SDK sets no limit by default, and its
+batch processor holds up to 2048 ended spans until they are exported.
+"""
 
 
 def setup_tracing(service_name: str, exporter: SpanExporter | None = None) -> Callable[[], None]:
@@ -39,7 +48,7 @@ def setup_tracing(service_name: str, exporter: SpanExporter | None = None) -> Ca
 
         exporter = OTLPSpanExporter(session=otlp_session())
     if exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(ScrubbingExporter(exporter)))
+        provider.add_span_processor(BoundingProcessor(BatchSpanProcessor(ScrubbingExporter(exporter))))
     trace.set_tracer_provider(provider)
 
     def shutdown() -> None:
@@ -73,6 +82,74 @@ class ScrubbingExporter(SpanExporter):
         return self._inner.force_flush(timeout_millis)
 
 
+class BoundingProcessor(SpanProcessor):
+    """Hands ``inner`` each ended span with its attribute values cut to :data:`ATTRIBUTE_MAX` (:func:`bounded_span`).
+
+    Cut before ``inner`` (the batch processor) queues the span: its queue holds bounded copies, however big a
+    value the sender of a Kafka message chose.
+    """
+
+    def __init__(self, inner: SpanProcessor) -> None:
+        self._inner = inner
+
+    def on_start(self, span: Any, parent_context: Context | None = None) -> None:
+        """Pass the started span on."""
+        self._inner.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Pass the ended span on, bounded."""
+        self._inner.on_end(bounded_span(span))
+
+    def shutdown(self) -> None:
+        """Shut the inner processor down."""
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flush the inner processor."""
+        return self._inner.force_flush(timeout_millis)
+
+
+def bounded_span(span: ReadableSpan) -> ReadableSpan:
+    """``span`` itself, or a copy whose attribute values longer than :data:`ATTRIBUTE_MAX` are cut to it.
+
+    A text is scrubbed before it is cut (:func:`~zoomsymbl_common.logs.scrub`): a cut inside a registered
+    secret would leave a prefix the exporter's scrubbing no longer recognises.
+    """
+    attributes = span.attributes or {}
+    if not any(_oversized(value) for value in attributes.values()):
+        return span
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes={key: _bounded(value) for key, value in attributes.items()},
+        events=span.events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def _oversized(value: AnyValue) -> bool:
+    if isinstance(value, str | bytes):
+        return len(value) > ATTRIBUTE_MAX
+    return isinstance(value, Sequence) and any(_oversized(item) for item in value)
+
+
+def _bounded(value: AnyValue) -> AnyValue:
+    if isinstance(value, str):
+        return scrub(value, ATTRIBUTE_MAX)
+    if isinstance(value, bytes):
+        return value[:ATTRIBUTE_MAX]
+    if isinstance(value, Sequence):
+        return [_bounded(item) for item in value]
+    return value
+
+
 def scrubbed_span(span: ReadableSpan) -> ReadableSpan:
     """``span`` with its name, attribute values, events, links and status description scrubbed."""
     status = span.status
@@ -83,7 +160,7 @@ def scrubbed_span(span: ReadableSpan) -> ReadableSpan:
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes=_attributes(span.attributes),
+        attributes=_attributes(span.attributes, ATTRIBUTE_MAX),
         events=[Event(e.name, _attributes(e.attributes), e.timestamp) for e in span.events],
         links=[Link(link.context, _attributes(link.attributes)) for link in span.links],
         kind=span.kind,
@@ -94,21 +171,23 @@ def scrubbed_span(span: ReadableSpan) -> ReadableSpan:
     )
 
 
-def _text(value: str) -> str:
-    return scrub(value, sys.maxsize)  # scrubbed, not shortened: the SDK's attribute limits apply already
+def _text(value: str, limit: int = sys.maxsize) -> str:
+    # Scrubbed, then cut: an exception event's stack trace is kept whole, a span attribute's value at
+    # ATTRIBUTE_MAX (a redaction may lengthen what BoundingProcessor cut).
+    return scrub(value, limit)
 
 
-def _attributes(attributes: Attributes) -> dict[str, AnyValue]:
-    return {key: _value(value) for key, value in (attributes or {}).items()}
+def _attributes(attributes: Attributes, limit: int = sys.maxsize) -> dict[str, AnyValue]:
+    return {key: _value(value, limit) for key, value in (attributes or {}).items()}
 
 
-def _value(value: AnyValue) -> AnyValue:
+def _value(value: AnyValue, limit: int) -> AnyValue:
     if isinstance(value, str):
-        return _text(value)
+        return _text(value, limit)
     if isinstance(value, Mapping):
-        return {key: _value(item) for key, item in value.items()}
+        return {key: _value(item, limit) for key, item in value.items()}
     if isinstance(value, Sequence) and not isinstance(value, bytes):
-        return [_value(item) for item in value]
+        return [_value(item, limit) for item in value]
     return value
 
 

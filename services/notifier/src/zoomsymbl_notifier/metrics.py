@@ -6,14 +6,25 @@ makes is counted once, whichever path (handler or sweeper) made it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter
+from zoomsymbl_common.events import Service
 
 from zoomsymbl_notifier.mail import MailRejected, SmtpTransport, SmtpUnavailable
 from zoomsymbl_notifier.settings import Settings
 
 FailureReason = Literal["unavailable", "rejected"]
+
+FAILURE_STAGES: Final = frozenset(
+    {
+        *("tenant", "config", "auth", "download", "verify", "space", "validate", "merge", "upload", "publish"),
+        *("split", "downmix", "submit", "provider", "status", "insights", "transcribe", "transcript", "storage"),
+        *("assemble", "lookup", "parse", "retry", "unknown"),
+    }
+)
+"""The stages our services give up in: the ``stage`` label's values (any other is counted as ``other``)."""
+_SERVICES: Final = frozenset(get_args(Service))
 
 
 class MailMetrics:
@@ -48,8 +59,13 @@ class FailureMetrics:
         )
 
     def count(self, service: str, stage: str) -> None:
-        """One more failed meeting (the stage bounded: it names a code path, not free text)."""
-        self.failed.labels(failed_by=service[:32], stage=stage[:32]).inc()
+        """One more failed meeting, under a known service and stage or ``other``.
+
+        A ``meeting.failed.v1`` event's stage is any text up to 64 characters (whoever writes to the topic
+        chooses it), and each label value is a series kept for the life of the process.
+        """
+        failed_by = service if service in _SERVICES else "other"
+        self.failed.labels(failed_by=failed_by, stage=stage if stage in FAILURE_STAGES else "other").inc()
 
 
 class CountingTransport(SmtpTransport):
