@@ -23,9 +23,10 @@ from zoomsymbl_common.providers.whisper import WhisperProvider
 from zoomsymbl_common.records import TRANSCRIPTIONS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_transcriber.deadline import ChannelDeadline
 from zoomsymbl_transcriber.handlers import register_subscribers
 from zoomsymbl_transcriber.settings import Settings
-from zoomsymbl_transcriber.worker import ChannelDeadline, Worker
+from zoomsymbl_transcriber.worker import Worker
 from zoomsymbl_whisper import ModelConfig, Transcriber
 
 from tests.transcriber.test_worker import M1_KEY, Reports, request, submitted

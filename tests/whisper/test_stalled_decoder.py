@@ -43,7 +43,7 @@ def running(pid: int) -> bool:
     """True while ``pid`` runs: a process killed but not yet reaped (a zombie) no longer does."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or going while its stat is read
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 

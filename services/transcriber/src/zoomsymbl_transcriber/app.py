@@ -26,9 +26,10 @@ from zoomsymbl_common.service import (
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_whisper import ModelConfig, Transcriber, TranscriberError, packaged_model_dir
 
+from zoomsymbl_transcriber.deadline import ChannelDeadline
 from zoomsymbl_transcriber.handlers import register_subscribers
 from zoomsymbl_transcriber.settings import Settings
-from zoomsymbl_transcriber.worker import ChannelDeadline, Worker
+from zoomsymbl_transcriber.worker import Worker
 
 log = logging.getLogger("zoomsymbl.transcriber")
 SERVICE = "transcriber"

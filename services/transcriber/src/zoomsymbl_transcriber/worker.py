@@ -36,7 +36,6 @@ from zoomsymbl_common.errors import (
 )
 from zoomsymbl_common.events import JobStatusReported, JobSubmitted, stable_id, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
-from zoomsymbl_common.providers.whisper import WHISPER_LIMITS
 from zoomsymbl_common.records import (
     MEETINGS,
     TRANSCRIPTIONS,
@@ -51,6 +50,7 @@ from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.storage import meeting_key as key_segment
 from zoomsymbl_whisper import ChannelUtterance, Transcriber, TranscriberError
 
+from zoomsymbl_transcriber.deadline import ChannelDeadline, ChannelOverdue
 from zoomsymbl_transcriber.transcript import stored_utterances
 
 log = logging.getLogger("zoomsymbl.transcriber")
@@ -58,30 +58,6 @@ FOREIGN = "foreign"
 """The stage of a work order named by an event of another tenant or meeting: dead-lettered, the job left alone."""
 _LET_GO_SECONDS = 5.0
 Publish = Callable[[JobStatusReported], Awaitable[None]]
-
-
-class ChannelOverdue(RetryableError):
-    """A channel's decode and transcription ran past its deadline; its ffmpeg was killed and its thread told to stop."""
-
-    def __init__(self, channel: int, channels: int, seconds: float) -> None:
-        super().__init__(f"channel {channel} of {channels} not transcribed within its deadline of {seconds:.0f} s")
-        self.channel = channel
-        self.seconds = seconds
-
-
-@dataclass(frozen=True)
-class ChannelDeadline:
-    """How long one channel's decode and transcription may take: ``factor`` × the audio's length, at least
-    ``min_seconds`` (model warm-up and short meetings). An unknown length counts as the longest a whisper work
-    order may be: no job fails for a length nobody measured."""
-
-    factor: float = 4.0
-    min_seconds: float = 900.0
-
-    def seconds(self, duration_seconds: float | None) -> float:
-        """The deadline of each channel of audio ``duration_seconds`` long."""
-        length = WHISPER_LIMITS.max_file_seconds if duration_seconds is None else duration_seconds
-        return max(self.min_seconds, self.factor * length)
 
 
 def talk_shares(meeting: Meeting | None, channels: int) -> list[float]:
@@ -107,7 +83,7 @@ class Worker:
     lease_seconds: float
     model_name: str
     clock: Clock = utcnow
-    deadline: ChannelDeadline = ChannelDeadline()
+    deadline: ChannelDeadline = field(default_factory=ChannelDeadline)
     # The jobs this worker is transcribing right now: only these of its own leases are not up for taking.
     _running: set[str] = field(default_factory=set, init=False, repr=False)
 
