@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.deploy.helm_chart import CHART, ROOT
+from tests.deploy.helm_chart import CHART, EVERY_SERVICE, ROOT, parse, run_helm, set_args
 
 KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w.-]*):(?:\s|$)")
 
@@ -68,3 +68,21 @@ def test_runbook_covers_what_a_platform_team_asks() -> None:
         "whisper_max_in_flight",
     ):
         assert topic in runbook, topic
+
+
+def test_the_object_names_in_kubectl_commands_are_the_ones_the_documented_release_renders() -> None:
+    """The runbook installs release ``zoomsymbl`` (``helm upgrade --install zoomsymbl …``), whose objects are
+    ``zoomsymbl-<service>``: its commands said ``deploy/zoomsymbl-zoomsymbl-notifier``, which does not exist."""
+    rendered = parse(
+        run_helm(["template", "zoomsymbl", str(CHART), "--namespace", "zoomsymbl", *set_args(EVERY_SERVICE)]).stdout
+    )
+    kinds = {"deploy": "Deployment", "job": "Job"}
+    names = {(m["kind"], m["metadata"]["name"]) for m in rendered}
+    documents = [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+    named = {
+        (kinds[kind], name, path.name)
+        for path in documents
+        for kind, name in re.findall(r"\b(deploy|job)/(zoomsymbl-[a-z0-9-]+)", path.read_text(encoding="utf-8"))
+    }
+    assert named, "the scan finds the runbook's commands"
+    assert [(kind, name, doc) for kind, name, doc in sorted(named) if (kind, name) not in names] == []
