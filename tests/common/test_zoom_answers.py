@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date
+from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from zoomsymbl_common.errors import RetryableError
-from zoomsymbl_common.zoom import MAX_ZOOM_ANSWER_BYTES, ZoomApiError, ZoomClient
+from zoomsymbl_common.zoom import (
+    MAX_PAGE_TOKEN_CHARS,
+    MAX_ZOOM_ANSWER_BYTES,
+    InvalidPageError,
+    ZoomApiError,
+    ZoomClient,
+)
 
 from tests.support.zoom_api import tenant_of
 
@@ -83,3 +92,88 @@ async def test_an_answer_within_the_bound_in_its_declared_charset_is_read(zoom: 
     answers.content_type = "application/json; charset=latin-1"
     found = await client.get_meeting_recordings("abc==")
     assert found["topic"] == "Réunion"
+
+
+DAY = date(2026, 11, 3)
+# Each listing, the list its pages carry, and how the client asks for one page.
+LISTINGS: dict[str, tuple[str, Callable[[ZoomClient], Awaitable[Any]]]] = {
+    "recordings": ("meetings", lambda c: c.list_recordings(DAY, DAY)),
+    "users": ("users", lambda c: c.list_users()),
+    "phone recordings": ("recordings", lambda c: c.list_phone_recordings(DAY, DAY)),
+    "past meetings": ("meetings", lambda c: c.list_past_meetings(DAY, DAY)),
+    "call history": ("call_history", lambda c: c.list_call_history(DAY, DAY)),
+}
+# What a 200 may carry instead of the listing's list: nothing, null, another type, entries that are not objects,
+# or (the call history) only the array Zoom deprecates.
+NOT_A_LIST: dict[str, Callable[[str], dict[str, Any]]] = {
+    "missing": lambda key: {"page_size": 300, "total_records": 0, "next_page_token": ""},
+    "null": lambda key: {key: None, "next_page_token": ""},
+    "object": lambda key: {key: {"uuid": "abc=="}, "next_page_token": ""},
+    "not objects": lambda key: {key: ["abc==", 7], "next_page_token": ""},
+    "old key": lambda key: {"call_logs": [{"call_id": "1"}], "next_page_token": ""},
+}
+
+
+@pytest.mark.parametrize("answer", NOT_A_LIST)
+@pytest.mark.parametrize("listing", LISTINGS)
+async def test_a_page_without_its_list_is_refused_not_read_as_an_empty_last_page(
+    zoom: tuple[Answers, ZoomClient], listing: str, answer: str
+) -> None:
+    """Before, each of these read as a last page of nothing: a reconciliation reported "nothing missing" for a
+    window it never saw, a backfill "ok" for recordings it never listed."""
+    answers, client = zoom
+    key, ask = LISTINGS[listing]
+    answers.body = json.dumps(NOT_A_LIST[answer](key)).encode()
+    with pytest.raises(InvalidPageError, match=f"zoom list {listing} answered 200") as caught:
+        await ask(client)
+    assert caught.value.status == 200 and repr(key) in str(caught.value)
+
+
+@pytest.mark.parametrize("listing", LISTINGS)
+async def test_an_empty_list_is_a_page_of_nothing(zoom: tuple[Answers, ZoomClient], listing: str) -> None:
+    answers, client = zoom
+    key, ask = LISTINGS[listing]
+    lasts: list[dict[str, Any]] = [{key: [], "next_page_token": ""}, {key: []}, {key: [], "next_page_token": None}]
+    for last in lasts:
+        answers.body = json.dumps(last).encode()
+        page = await ask(client)
+        assert page.next_page_token == ""
+
+
+@pytest.mark.parametrize(
+    ("token", "refused"),
+    [
+        ("T" * MAX_PAGE_TOKEN_CHARS, None),
+        ("T" * (MAX_PAGE_TOKEN_CHARS + 1), f"a next_page_token of {MAX_PAGE_TOKEN_CHARS + 1} characters, longer than"),
+        ("s3cret-page-token" * 60_000, "a next_page_token of 1020000 characters, longer than"),
+        (12345, "a next_page_token that is a int, not a string"),
+        (["T"], "a next_page_token that is a list, not a string"),
+    ],
+)
+async def test_a_page_token_longer_than_zooms_or_not_a_string_is_refused_and_never_quoted(
+    zoom: tuple[Answers, ZoomClient], token: object, refused: str | None
+) -> None:
+    """Before, any string was kept (up to 10,000 of them a listing, each as long as 16 MiB allow) and sent back
+    in the next URL; a token of another type read as the last page."""
+    answers, client = zoom
+    answers.body = json.dumps({"meetings": [], "next_page_token": token}).encode()
+    if refused is None:
+        assert (await client.list_past_meetings(DAY, DAY)).next_page_token == token
+        return
+    with pytest.raises(InvalidPageError, match=refused) as caught:
+        await client.list_past_meetings(DAY, DAY)
+    assert "TT" not in str(caught.value) and "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("error", "no_phone"),
+    [
+        (ZoomApiError(403, "list call history", "Zoom Phone has not been set up."), True),
+        (ZoomApiError(400, "list call history", "Invalid access token, does not contain scopes:[x].", 4711), True),
+        (ZoomApiError(404, "list call history", "Not found.", 404), False),
+        (ZoomApiError(400, "list call history", "Invalid field: 'from'.", 300), False),
+        (InvalidPageError(200, "list call history", "the answer has no 'call_history' list (none)"), False),
+    ],
+)
+def test_only_zooms_documented_answers_mean_no_zoom_phone(error: ZoomApiError, no_phone: bool) -> None:
+    assert error.phone_not_set_up is no_phone

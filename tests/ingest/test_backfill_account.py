@@ -317,7 +317,7 @@ def test_the_summary_names_refused_users_and_listings() -> None:
     report = BackfillReport("acme", TODAY, TODAY, listings_failed=2, users_error="zoom list users answered 403")
     report.users = {"ann@example.com": UserCounts(seen=1, new=1), "bob@example.com": UserCounts(error="answered 404")}
     text = summary(report)
-    assert "2 listing(s) refused part-way by Zoom" in text and "only those read before" in text
+    assert "2 listing(s) refused by Zoom" in text and "only those read before" in text
     assert "bob@example.com: seen=0 new=0 skipped=0 failed=0 (not listed: answered 404)" in text
     report.users = {"me": UserCounts()}
     assert "only the app's owner" in summary(report)
@@ -365,3 +365,45 @@ async def test_a_page_of_more_entries_than_asked_is_refused_not_walked(
     if listing != "users":  # the other listings go on: every meeting but ann's (5 of 12), or all of them
         assert report.error is None and report.listings_failed == 1
         assert len(publisher.events) == {"recordings": 7, "phone": 12}[listing]
+
+
+@pytest.mark.parametrize("listing", ["users", "recordings", "phone"])
+async def test_a_page_without_its_list_is_a_refused_listing_not_an_empty_one(
+    account: ZoomSandbox, clock: FakeClock, listing: str
+) -> None:
+    """Before, a 200 without its list read as an empty last page and the run said ok: only the inactive user was
+    walked (the active ones "were none"), or ann's recordings, or the phone recordings, were never listed."""
+    target = {"users": "/users", "recordings": f"/users/{user_id(ANN)}/recordings", "phone": "/phone/recordings"}
+    key = {"users": "users", "recordings": "meetings", "phone": "recordings"}[listing]
+
+    def tamper(path: str, params: Mapping[str, str]) -> JsonObject | None:
+        if path == target[listing] and params.get("status", "active") == "active":
+            return {"page_size": 2, "total_records": 5, "next_page_token": ""}
+        return None
+
+    report, publisher = await _run_with(account, clock, tamper)
+    assert not report.ok
+    ann = report.users.get(ANN)
+    refusal = {"users": report.error, "recordings": ann and ann.error, "phone": report.phone_error}[listing]
+    assert f'answered 200: "the answer has no {key!r} list (none)"' in str(refusal)
+    if listing != "users":  # the run goes on: every meeting but ann's (5 of 12), or all of them
+        assert report.error is None and report.listings_failed == 1
+        assert len(publisher.events) == {"recordings": 7, "phone": 12}[listing]
+
+
+async def test_listed_meetings_without_a_uuid_each_count_as_failed(account: ZoomSandbox, clock: FakeClock) -> None:
+    """Before, every meeting listed without a uuid had the key "None": the first was counted failed, the others
+    skipped without a word, so the counts fell short of what Zoom listed."""
+    tampered: list[str] = []
+
+    def tamper(path: str, params: Mapping[str, str]) -> JsonObject | None:
+        if path == f"/users/{user_id(ANN)}/recordings" and not tampered:  # the first window, where ann has none
+            tampered.append(path)
+            unnamed = [{"topic": "one", "host_email": ANN}, {"topic": "two", "host_email": ANN}]
+            return {"meetings": unnamed, "next_page_token": ""}
+        return None
+
+    report, publisher = await _run_with(account, clock, tamper, phone=False)
+    ann = report.users[ANN]
+    assert (ann.seen, ann.new, ann.failed) == (7, 5, 2) and report.failed == 2 and not report.ok
+    assert len(publisher.events) == 12

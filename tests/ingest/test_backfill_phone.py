@@ -84,13 +84,27 @@ async def test_backfilled_and_webhook_phone_events_are_the_same_event(sandbox: Z
 
 
 async def test_an_account_without_zoom_phone_is_noted_not_failed(sandbox: ZoomSandbox) -> None:
-    sandbox.faults.add(Fault(route="phone_recordings", kind="status", status=400, count=10))
+    """Zoom's documented answer where Zoom Phone is not set up: 403."""
+    sandbox.faults.add(Fault(route="phone_recordings", kind="status", status=403, count=10))
     report = await Run(sandbox).backfill(days=45)
     assert report.ok
-    assert report.phone_error is not None and "400" in report.phone_error
+    assert report.phone_error is not None and "403" in report.phone_error
     assert report.phone_recordings == 0
     assert sandbox.stats.requests["phone_recordings"] == 1, "not asked again for the second window"
     assert "phone recordings not listed" in summary(report)
+
+
+@pytest.mark.parametrize("status", [404, 400])
+async def test_a_phone_listing_refused_otherwise_on_its_first_page_is_not_an_ok_run(
+    sandbox: ZoomSandbox, status: int
+) -> None:
+    """Before, any refusal of the first page read as "no Zoom Phone": none of the 6 recordings was listed and the run
+    said ok (exit 0)."""
+    sandbox.faults.add(Fault(route="phone_recordings", kind="status", status=status, count=10))
+    report = await Run(sandbox).backfill(days=45)
+    assert report.phone_error is not None and f"answered {status}" in report.phone_error
+    assert not report.ok and report.listings_failed == 1 and report.phone_recordings == 0
+    assert "1 listing(s) refused by Zoom" in summary(report)
 
 
 async def test_the_phone_listing_is_paced_under_the_category_limit(sandbox: ZoomSandbox) -> None:

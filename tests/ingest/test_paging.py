@@ -26,7 +26,7 @@ from zoomsymbl_ingest.backfill import Backfill
 from zoomsymbl_ingest.backfill_command import summary
 from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import IngestMetrics
-from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk
+from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk, entry_key
 from zoomsymbl_ingest.reconcile import Reconciliation
 from zoomsymbl_ingest.reconcile_pages import listed_pages
 
@@ -160,3 +160,10 @@ async def test_a_reconciliation_run_against_endless_listings_ends_and_counts_the
     assert zoom.calls == {"past_meetings": 2, "call_history": 2}
     assert report.listings_cut_short == 2 and report.phone_error is None
     assert report.as_dict()["listings_cut_short"] == 2
+
+
+def test_entries_without_an_id_are_keyed_by_their_content() -> None:
+    """A restarted listing counts an entry without an id once; two such entries stay two (never one "None")."""
+    one, two = {"topic": "one", "n": [1, {"b": 2, "a": 1}]}, {"topic": "two"}
+    assert entry_key(one) == entry_key({"n": [1, {"a": 1, "b": 2}], "topic": "one"}) != entry_key(two)
+    assert entry_key({"topic": "\ud800 lone surrogate"}).startswith("entry:")

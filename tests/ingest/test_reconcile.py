@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import Any
@@ -23,11 +23,11 @@ from zoomsymbl_common.clock import FakeClock
 from zoomsymbl_common.events import Event, ReconciliationCompleted, utcnow
 from zoomsymbl_common.kafka import topic_name
 from zoomsymbl_common.mongo import Mongo
-from zoomsymbl_common.ops.cli import main
+from zoomsymbl_common.ops.cli import failure, main
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, RECEIPTS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig, Tenants
-from zoomsymbl_common.zoom import JsonObject, ZoomApiError, ZoomClient
+from zoomsymbl_common.zoom import InvalidPageError, JsonObject, ZoomApiError, ZoomClient
 from zoomsymbl_ingest import reconcile as reconcile_module
 from zoomsymbl_ingest import reconcile_command
 from zoomsymbl_ingest.reconcile import (
@@ -461,3 +461,127 @@ def test_the_command_exits_1_when_a_listing_was_not_read_to_its_end(
     result = reconcile_command.run(args)
     assert result.code == code
     assert (result.message is None) if says is None else (result.message is not None and says in result.message)
+
+
+SECRET_TOKEN = "s3cret-page-token"
+# Answers Zoom never sends (its pages carry their list, empty when there is nothing, and a short string token).
+UNREADABLE: dict[str, Callable[[str], JsonObject]] = {
+    "no list": lambda key: {"page_size": 300, "total_records": 0, "next_page_token": ""},
+    "null list": lambda key: {key: None, "next_page_token": ""},
+    "huge token": lambda key: {key: [], "next_page_token": SECRET_TOKEN * 6_000},
+}
+
+
+async def _reconcile_answering(
+    mongo: Mongo, monkeypatch: pytest.MonkeyPatch, target: str, answer: JsonObject
+) -> tuple[ReconcileReport, list[Event]]:
+    """``reconcile_and_publish`` of DAY (a lost meeting, a lost call) whose Zoom answers ``answer`` on ``target``."""
+    config = sandbox_config(
+        past_meetings=(past("lost=="),),
+        past_calls=(PastCallSpec(call_id="lost-call", owner_email="ann@example.com", start_time=DAY, recorded=True),),
+    )
+    published: list[Event] = []
+
+    async def publish(event: Event) -> None:
+        published.append(event)
+
+    async with running_zoom_sandbox(config) as sandbox:
+        tenant = sandbox_tenant(sandbox, reconcile_expect="any")
+        async with ZoomClient(tenant) as client:
+            listing = client.get_json
+
+            async def answering(path: str, params: Mapping[str, str], *, what: str) -> JsonObject:
+                return answer if path == target else await listing(path, params, what=what)
+
+            client.get_json = answering  # type: ignore[method-assign]
+            monkeypatch.setattr(reconcile_module, "ZoomClient", lambda *a, **k: contextlib.nullcontext(client))
+            report = await reconcile_module.reconcile_and_publish(mongo, tenant, DAY.date(), DAY.date(), publish)
+    return report, published
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("answer", UNREADABLE)
+async def test_a_dashboard_page_zoom_never_sends_fails_the_run_instead_of_finding_nothing_missing(
+    mongo: Mongo, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, answer: str
+) -> None:
+    """Before, a 200 without ``meetings`` read as an empty last page: "listed=0 flagged=0", exit 0, and the window's
+    digest said nothing was missing though the lost meeting was never seen."""
+    with pytest.raises(InvalidPageError) as caught:
+        await _reconcile_answering(mongo, monkeypatch, "/metrics/meetings", UNREADABLE[answer]("meetings"))
+    code, line, _ = failure(caught.value)
+    assert code == 1 and line.startswith("zoom list past meetings answered 200: ")
+    assert SECRET_TOKEN not in line and SECRET_TOKEN not in caplog.text
+    assert await mongo.db[CONVERSATIONS].count_documents({}) == 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("answer", [*UNREADABLE, "old array"])
+async def test_a_call_history_page_zoom_never_sends_is_an_incomplete_run_without_a_digest(
+    mongo: Mongo, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, answer: str
+) -> None:
+    """Before, such a page (or one with only ``call_log``, the array Zoom retires) read as "no calls" or as "no Zoom
+    Phone": the run was complete (exit 0) and its digest sent, the lost call never checked."""
+    page = {"call_log": [{"call_id": "lost-call"}], "next_page_token": ""}
+    if answer != "old array":
+        page = UNREADABLE[answer]("call_history")
+    report, published = await _reconcile_answering(mongo, monkeypatch, "/phone/call_history", page)
+    assert (report.flagged, report.phone_listed) == (1, 0)
+    assert report.phone_partial and not report.complete and published == []
+    assert "zoom list call history answered 200: " in str(report.phone_error) and SECRET_TOKEN not in caplog.text
+    assert "some listings were not read to their end" in await _command_message(report)
+
+
+async def _command_message(report: ReconcileReport) -> str:
+    """The message ``zoomsymbl reconcile`` ends with for ``report`` (its exit code is 1 when there is one)."""
+    with pytest.MonkeyPatch.context() as patch:
+
+        async def fake_reconcile(*args: Any, **kwargs: Any) -> ReconcileReport:
+            return report
+
+        patch.setattr(reconcile_command, "reconcile", fake_reconcile)
+        patch.setattr(reconcile_command, "backfill_tenant", lambda tenant: None)
+        patch.setattr(reconcile_command, "load_settings", lambda settings: None)
+        args = argparse.Namespace(from_=DAY.date(), to=DAY.date(), tenant=None, digest=False)
+        result = await asyncio.to_thread(reconcile_command.run, args)
+    assert result.code == (1 if result.message else 0)
+    return result.message or ""
+
+
+@pytest.mark.integration
+async def test_listed_entries_without_an_id_are_counted_invalid_and_logged(
+    mongo: Mongo, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, a meeting without ``uuid`` or a call without ``call_id`` was dropped uncounted: listed, expected and
+    invalid all left it out, and the counts did not add up to what Zoom listed."""
+    calls = (PastCallSpec(call_id="named-call", owner_email="ann@example.com", start_time=DAY, recorded=True),)
+    config = sandbox_config(past_meetings=(past("named=="),), past_calls=calls)
+    unnamed_meetings = [
+        {"id": 1, "email": "ann@example.com", "has_recording": True, "topic": "one"},
+        {"uuid": "", "id": 2, "email": "ann@example.com", "has_recording": True, "topic": "two"},
+        {"id": 3, "email": "ann@example.com", "has_recording": False, "topic": "not recorded"},  # not expected
+    ]
+    unnamed_call = {"direction": "outbound", "caller_ext_type": "user", "caller_email": "ann@example.com",
+                    "recording_status": "recorded"}  # fmt: skip
+    async with running_zoom_sandbox(config) as sandbox:
+        tenant = sandbox_tenant(sandbox)  # cloud_recording: what Zoom says was recorded
+        async with ZoomClient(tenant) as client:
+            listing = client.get_json
+
+            async def with_unnamed(path: str, params: Mapping[str, str], *, what: str) -> JsonObject:
+                page = await listing(path, params, what=what)
+                if path == "/metrics/meetings":
+                    return {**page, "meetings": [*page["meetings"], *unnamed_meetings]}
+                if path == "/phone/call_history":
+                    return {**page, "call_history": [*page["call_history"], unnamed_call]}
+                return page
+
+            client.get_json = with_unnamed  # type: ignore[method-assign]
+            report = await Reconciliation(mongo, tenant, client, page_size=20).run(DAY.date(), END)
+    assert (report.listed, report.expected, report.flagged, report.invalid) == (4, 3, 1, 3)
+    assert (report.phone_listed, report.phone_expected, report.phone_flagged) == (2, 2, 1)
+    flagged = report.flagged + report.already_flagged + report.archived
+    phone = report.phone_flagged + report.phone_already_flagged + report.phone_archived
+    assert report.expected + report.phone_expected == flagged + phone + report.invalid
+    skipped = [r for r in caplog.records if r.getMessage() == "listed entries skipped"]
+    assert sorted((r.__dict__["field"], r.__dict__["count"]) for r in skipped) == [("call_id", 1), ("uuid", 2)]
+    assert report.complete  # counted and logged, as entries no record can hold; the listings were read to their end

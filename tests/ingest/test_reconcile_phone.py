@@ -22,7 +22,7 @@ from zoomsymbl_common.ops.cli import main
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig, Tenants
-from zoomsymbl_common.zoom import JsonObject, ZoomClient
+from zoomsymbl_common.zoom import JsonObject, ZoomApiError, ZoomClient
 from zoomsymbl_ingest.reconcile import ReconcileReport, Reconciliation
 from zoomsymbl_ingest.reconcile_command import summary
 from zoomsymbl_ingest.reconcile_phone import PastCall, call_expected
@@ -110,7 +110,7 @@ def test_a_call_without_a_zoom_user_is_not_expected_even_with_policy_any() -> No
     queue = entry("c2", owner="ann@example.com", recorded=False) | {"callee_ext_type": "call_queue"}
     call = PastCall.from_history(queue)
     assert call is not None and call.users == () and not call_expected(call, tenant)
-    assert PastCall.from_history({"direction": "inbound"}) is None  # no call_id
+    assert PastCall.from_history({"direction": "inbound"}).call_id == ""  # no call_id: counted in invalid if expected
 
 
 @pytest.mark.integration
@@ -182,20 +182,58 @@ async def test_an_expired_call_history_page_token_lists_the_window_again_without
     assert {m["meeting_uuid"] for m in report.missing} == {f"phone-call:{c}" for c in CALLS[:3]}
 
 
-@pytest.mark.integration
-@pytest.mark.parametrize("status", [403, 404])
-async def test_an_account_without_zoom_phone_still_has_its_meetings_reconciled(mongo: Mongo, status: int) -> None:
+async def _reconciled_while_refused(mongo: Mongo, refusal: ZoomApiError | int) -> tuple[ReconcileReport, int]:
+    """A run over two windows (a lost meeting, the 20 calls) whose call history Zoom refuses on its first page:
+    ``refusal`` as a status the sandbox answers, or an error the client raises."""
     meetings = (PastMeetingSpec(uuid="lost==", start_time=DAY, has_recording=True),)
     async with running_zoom_sandbox(calls_config(past_meetings=meetings)) as sandbox:
-        sandbox.faults.add(Fault(route="phone_call_history", kind="status", status=status))
+        if isinstance(refusal, int):
+            sandbox.faults.add(Fault(route="phone_call_history", kind="status", status=refusal))
         tenant = sandbox_tenant(sandbox, reconcile_expect="any")
-        async with ZoomClient(tenant) as client:  # two windows: the second is not asked again
+        async with ZoomClient(tenant) as client:
+            listing = client.get_json
+
+            async def refused(path: str, params: Mapping[str, str], *, what: str) -> JsonObject:
+                if isinstance(refusal, ZoomApiError) and path == "/phone/call_history":
+                    raise refusal
+                return await listing(path, params, what=what)
+
+            client.get_json = refused  # type: ignore[method-assign]
             report = await Reconciliation(mongo, tenant, client).run(DAY.date() - timedelta(days=36), END)
         listings = sandbox.stats.requests["phone_call_history"]
     assert (report.listed, report.flagged, report.missing_uuids) == (1, 1, ["lost=="])
-    assert report.phone_error is not None and str(status) in report.phone_error
-    assert (report.phone_listed, report.phone_flagged, listings) == (0, 0, 1)
+    assert (report.phone_listed, report.phone_flagged) == (0, 0)
     assert await mongo.db[CONVERSATIONS].count_documents({"source_platform": "Zoom Phone"}) == 0
+    return report, listings
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "refusal",
+    [403, ZoomApiError(400, "list call history", "Invalid access token, does not contain scopes:[phone:x].", 4711)],
+    ids=["403 no Zoom Phone", "4711 no scope"],
+)
+async def test_an_account_without_zoom_phone_still_has_its_meetings_reconciled(
+    mongo: Mongo, refusal: ZoomApiError | int
+) -> None:
+    """Zoom's documented answers where there are no calls to list: 403 ("You'll receive a 403 error message if you
+    have not set up Zoom Phone"), or an app without the scope (4711). The run is complete."""
+    report, listings = await _reconciled_while_refused(mongo, refusal)
+    assert report.phone_error is not None and not report.phone_partial and report.complete
+    assert listings == (1 if isinstance(refusal, int) else 0), "the second window is not asked again"
+    assert "phone calls not reconciled: zoom list call history answered" in summary(report)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("status", [404, 400])
+async def test_a_call_history_refused_otherwise_on_its_first_page_is_an_incomplete_run(
+    mongo: Mongo, status: int
+) -> None:
+    """Before, any refusal of the first page read as "no Zoom Phone": the calls were never listed, and the run was
+    complete (exit 0, its digest sent as if every call had been checked)."""
+    report, _ = await _reconciled_while_refused(mongo, status)
+    assert report.phone_error is not None and f"answered {status}" in report.phone_error
+    assert report.phone_partial and not report.complete
 
 
 @pytest.mark.integration

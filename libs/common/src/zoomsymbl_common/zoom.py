@@ -68,6 +68,12 @@ ZOOM_RETRY_POLICY = RetryPolicy(max_attempts=6, base_delay=1.0, max_delay=60.0, 
 # files, of users, of participants: ~1-2 KB an entry, well under 1 MB a page). 16 MiB is over ten times that,
 # and bounds what an answer (a proxy's, or a gzip bomb: the bound applies after decompression) can make us hold.
 MAX_ZOOM_ANSWER_BYTES = 16 * 1024 * 1024
+# Zoom's next_page_tokens are about 35 characters ("Usse957pzxvmYwlmCZ50a6CNXFrhztxuj82" in its references). A longer
+# one is no page Zoom serves: it is refused, so the tokens a listing remembers (ingest's paging.py: up to 10,000) hold
+# at most 5 MB, and no huge token is sent back in a URL.
+MAX_PAGE_TOKEN_CHARS = 512
+# Zoom's code for an access token without the scope an API needs ("Invalid access token, does not contain scopes").
+MISSING_SCOPE_CODE = 4711
 
 
 class ZoomApiError(ZoomsymblError):
@@ -88,8 +94,23 @@ class ZoomApiError(ZoomsymblError):
         """
         return self.status == 400 and self.code == 300 and "page token" in self.detail.lower()
 
+    @property
+    def phone_not_set_up(self) -> bool:
+        """Zoom's documented refusal of a Zoom Phone API for an account without Zoom Phone, or the app's missing scope.
 
-class OversizedPageError(ZoomApiError):
+        "You'll receive a 403 error message if you have not set up Zoom Phone" (the Phone API reference,
+        https://developers.zoom.us/docs/api/phone/); an app without the listing's scope is answered code 4711
+        ("Invalid access token, does not contain scopes: […]"). No other refusal means the account has no Zoom
+        Phone: a 404, another 400, an unreadable page are a listing that failed.
+        """
+        return self.status == 403 or self.code == MISSING_SCOPE_CODE
+
+
+class InvalidPageError(ZoomApiError):
+    """A 200 listing page no Zoom serves (no list of entries, a bad ``next_page_token``): refused, never an end."""
+
+
+class OversizedPageError(InvalidPageError):
     """A listing page held more entries than the ``page_size`` asked for: not a page Zoom serves (at most 300)."""
 
 
@@ -275,18 +296,33 @@ class ZoomClient:
     ) -> tuple[tuple[JsonObject, ...], str]:
         """One page of a paged listing: the objects under ``key`` and the next page's token ("" on the last).
 
-        A page of more entries than ``params["page_size"]`` raises :class:`OversizedPageError`: the page caps
-        (ingest's paging.py) bound a runaway listing's calls and, through the page size, its entries, each of
-        which may cost a call of its own (a backfill's recording details).
+        Zoom sends every page, the last too, with its list under ``key`` (empty when there is nothing) and a string
+        ``next_page_token``, empty on the last page. Pages used: the generated response types of Zoom's own SDK
+        (https://zoom.github.io/rivet-javascript/types/Accounts.DashboardsListMeetingsResponse.html: ``meetings``;
+        .../types/Phone.CallLogsGetAccountsCallHistoryResponse.html, whose array becomes ``call_history`` per
+        https://developers.zoom.us/docs/phone/migrate/; .../types/Phone.CallQueuesGetCallQueueRecordingsResponse.html:
+        ``recordings``; they mark no field required) and Zoom's pagination pages and examples
+        (https://marketplace.zoom.us/docs/api-reference/pagination,
+        https://devforum.zoom.us/t/handling-paginated-responses-from-the-zoom-api/68825).
+
+        An answer without that list, or whose list holds anything but objects, or whose token is not a string or
+        is longer than :data:`MAX_PAGE_TOKEN_CHARS`, raises :class:`InvalidPageError`: read as an empty last page
+        it made a window nobody saw "complete". A page of more entries than ``params["page_size"]`` raises
+        :class:`OversizedPageError`: the page caps (ingest's paging.py) bound a runaway listing's calls and,
+        through the page size, its entries, each of which may cost a call of its own (a backfill's recording
+        details). The errors name the field, never the token.
         """
         data = await self.get_json(path, {**params, "next_page_token": page_token} if page_token else params, what=what)
         entries = data.get(key)
+        if not isinstance(entries, list):
+            found = "none" if entries is None else f"a {type(entries).__name__}"
+            raise InvalidPageError(200, what, f"the answer has no {key!r} list ({found})")
         asked = int(params.get("page_size", MAX_PAGE_SIZE))
-        if isinstance(entries, list) and len(entries) > asked:
+        if len(entries) > asked:
             raise OversizedPageError(200, what, f"a page of {len(entries)} entries, more than the {asked} asked for")
-        items = tuple(e for e in entries if isinstance(e, dict)) if isinstance(entries, list) else ()
-        token = data.get("next_page_token")
-        return items, token if isinstance(token, str) else ""
+        if not all(isinstance(e, dict) for e in entries):
+            raise InvalidPageError(200, what, f"the {key!r} list holds entries that are not objects")
+        return tuple(entries), _page_token(data.get("next_page_token"), what)
 
     async def user_email(self, user_id: str) -> str:
         """The e-mail of a Zoom user (``GET /users/{userId}``, scope ``user:read:user:admin``); empty if none."""
@@ -401,6 +437,20 @@ class ZoomClient:
                 return await _answer(response, what)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RetryableError(f"zoom {what} unreachable: {type(exc).__name__}") from None
+
+
+def _page_token(token: object, what: str) -> str:
+    """A page's ``next_page_token`` ("" when absent or null: the last page); :class:`InvalidPageError` when it is
+    not a string or longer than :data:`MAX_PAGE_TOKEN_CHARS` (its length is named, never the token)."""
+    if token is None:
+        return ""
+    if not isinstance(token, str):
+        raise InvalidPageError(200, what, f"a next_page_token that is a {type(token).__name__}, not a string")
+    if len(token) > MAX_PAGE_TOKEN_CHARS:
+        raise InvalidPageError(
+            200, what, f"a next_page_token of {len(token)} characters, longer than {MAX_PAGE_TOKEN_CHARS}"
+        )
+    return token
 
 
 def _host_of(response: aiohttp.ClientResponse) -> str:

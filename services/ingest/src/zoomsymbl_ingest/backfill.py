@@ -10,7 +10,8 @@ request, so the range is walked in one-month windows, page by page.
 
 Zoom Phone recordings are listed too (``GET /phone/recordings``, account level, same windows and
 paging), at most ``phone_requests_per_second`` listing calls a second (the API's Medium category allows
-20); an account without Zoom Phone (or an app without the phone scope) is noted, not a failed run.
+20); an account without Zoom Phone (Zoom's 403) or an app without the phone scope (code 4711) is noted, not a
+failed run; any other refusal of that listing, or a page no Zoom serves, is a failed listing.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from zoomsymbl_common.zoom import (
     MAX_PAGE_SIZE,
     ZOOM_RETRY_POLICY,
     JsonObject,
-    OversizedPageError,
     ZoomApiError,
     ZoomClient,
     call_with_retries,
@@ -51,7 +51,7 @@ from zoomsymbl_ingest.backfill_users import (
 )
 from zoomsymbl_ingest.intake import Intake, host_allowed
 from zoomsymbl_ingest.metrics import ListingCut
-from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, MAX_USER_PAGES, PageWalk
+from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, MAX_USER_PAGES, PageWalk, entry_key
 from zoomsymbl_ingest.phone_payload import phone_owner, phone_recording_completed
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_ingest.zoom_payload import PayloadError, host_of, recording_completed
@@ -83,8 +83,9 @@ class BackfillReport:
     listings_cut_short: int = 0
     """Listings stopped at the page cap or at a repeated page token (paging.py): some may be unread."""
     listings_failed: int = 0
-    """Listings Zoom refused part-way (a user deleted during the run, the phone listing after some pages, the
-    users listing after its first page): what they had not read yet is unread, the rest of the run went on."""
+    """Listings Zoom refused (a user deleted during the run; the phone listing after some pages, or on its first
+    page other than as an account without Zoom Phone; the users listing after its first page): what they had not
+    read yet is unread, the rest of the run went on."""
 
     @property
     def ok(self) -> bool:
@@ -213,7 +214,8 @@ class Backfill:
                 walk.restart()
                 continue
             for meeting in page.meetings:
-                key = str(meeting.get("uuid"))
+                uuid = meeting.get("uuid")
+                key = uuid if isinstance(uuid, str) and uuid else entry_key(meeting)  # each one without a uuid fails
                 if key in done:
                     continue
                 done.add(key)
@@ -250,18 +252,18 @@ class Backfill:
                     page_token = ""
                     walk.restart()
                     continue
-                # On the run's first page: no Zoom Phone on the account, or the app lacks
-                # phone:read:list_recordings:admin. After a page was read, or a page no Zoom serves: the rest
-                # is unread.
+                # Zoom's documented answers on the run's first page where the account has no Zoom Phone (403),
+                # or the app lacks phone:read:list_recordings:admin (4711): noted. Any other refusal, an unreadable
+                # page, or a refusal after a page was read: the recordings not listed are a failed listing.
                 report.phone_error = str(exc)
-                if report.phone_pages or isinstance(exc, OversizedPageError):
+                if report.phone_pages or not exc.phone_not_set_up:
                     report.listings_failed += 1
                 log.warning("phone recordings not listed", extra={"tenant": self.tenant.id, "error": str(exc)})
                 return
             report.phone_pages += 1
             for entry in page.recordings:
-                key = str(entry.get("id") or "")
-                if key and key in done:
+                key = str(entry.get("id") or "") or entry_key(entry)
+                if key in done:
                     continue  # listed again after an expired page token: counted once
                 done.add(key)
                 result = await self._phone_recording(entry)

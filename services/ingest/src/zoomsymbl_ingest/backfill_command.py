@@ -114,7 +114,7 @@ def summary(report: BackfillReport) -> str:
     if report.listings_cut_short:
         line += f", {report.listings_cut_short} listing(s) cut short (page cap or repeated page token)"
     if report.listings_failed:
-        line += f", {report.listings_failed} listing(s) refused part-way by Zoom"
+        line += f", {report.listings_failed} listing(s) refused by Zoom"
     if report.users_error:
         whom = "only the app's owner" if list(report.users) == ["me"] else "only those read before"
         line += f" (account users not listed in full, {whom}: {printable(report.users_error)})"
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> Result:
     why = report.error or (
         f"{report.failed} meeting(s) could not be published (see the log lines above)"
         if report.failed
-        else f"{report.listings_cut_short + report.listings_failed} listing(s) cut short or refused part-way:"
+        else f"{report.listings_cut_short + report.listings_failed} listing(s) cut short or refused by Zoom:"
         " recordings beyond them were not listed"
     )
     return Result(data=report.as_dict(), text=summary(report), code=EXIT_FAILED, message=why)

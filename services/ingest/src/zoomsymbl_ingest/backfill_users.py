@@ -16,7 +16,7 @@ from functools import partial
 from typing import TypeVar
 
 from zoomsymbl_common.tenants import TenantConfig
-from zoomsymbl_common.zoom import MAX_PAGE_SIZE, OversizedPageError, UserPage, ZoomApiError, ZoomClient
+from zoomsymbl_common.zoom import MAX_PAGE_SIZE, InvalidPageError, UserPage, ZoomApiError, ZoomClient
 
 from zoomsymbl_ingest.intake import host_allowed
 from zoomsymbl_ingest.metrics import ListingCut
@@ -91,7 +91,7 @@ async def account_users(
             walk = PageWalk(tenant.id, f"list users ({status})", MAX_USER_PAGES, on_cut)
             result.restarts += await _list_status(client, retrying, status, page_size, found, walk)
     except ZoomApiError as exc:
-        if isinstance(exc, ListingRestartsExhaustedError | OversizedPageError):
+        if isinstance(exc, ListingRestartsExhaustedError | InvalidPageError):
             raise  # not a refusal (no scope): falling back to "me" would hide a broken listing
         result.error = str(exc)
         if not found:  # no user:read scope (or no users at all): the app's own user, as before accounts

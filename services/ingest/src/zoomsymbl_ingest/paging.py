@@ -23,9 +23,13 @@ run goes on with what it read; an expired token's fresh start counts afresh (at 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from zoomsymbl_common.zoom import JsonObject
 
 from zoomsymbl_ingest.metrics import ListingCut
 
@@ -35,6 +39,13 @@ MAX_USER_PAGES = 1_000
 """Pages of one user's listing, or of the account's users (300,000 entries)."""
 MAX_ACCOUNT_PAGES = 10_000
 """Pages of one month of an account-wide listing (3,000,000 entries)."""
+
+
+def entry_key(entry: JsonObject) -> str:
+    """The key of a listed entry without an id of its own: a digest of its content. A listing restarted after an
+    expired page token counts it once; two different entries without an id stay two (never one failure for all)."""
+    text = json.dumps(entry, sort_keys=True, default=str)  # ASCII: a lone surrogate from the JSON encodes too
+    return "entry:" + hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 def _ignore(_: ListingCut) -> None:

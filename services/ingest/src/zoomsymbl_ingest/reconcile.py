@@ -44,7 +44,7 @@ from zoomsymbl_common.zoom_quota import QuotaMetrics, ZoomQuota
 from zoomsymbl_ingest.backfill import month_windows
 from zoomsymbl_ingest.intake import host_allowed
 from zoomsymbl_ingest.metrics import ListingCut
-from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk
+from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk, entry_key
 from zoomsymbl_ingest.reconcile_pages import insert_flag, listed_pages
 from zoomsymbl_ingest.reconcile_phone import PhoneReconciliation
 from zoomsymbl_ingest.settings import Settings
@@ -75,13 +75,11 @@ class PastMeeting:
     has_recording: bool
 
     @classmethod
-    def from_dashboard(cls, entry: JsonObject) -> PastMeeting | None:
-        """The meeting of one ``meetings[]`` entry; None without a UUID."""
+    def from_dashboard(cls, entry: JsonObject) -> PastMeeting:
+        """The meeting of one ``meetings[]`` entry; its ``uuid`` is "" when Zoom listed none (no record can name it)."""
         uuid = entry.get("uuid")
-        if not isinstance(uuid, str) or not uuid:
-            return None
         return cls(
-            uuid=uuid,
+            uuid=uuid if isinstance(uuid, str) else "",
             meeting_id=str(entry.get("id") or ""),
             topic=str(entry.get("topic") or "")[:500],
             host_email=str(entry.get("email") or "")[:320],
@@ -152,12 +150,14 @@ class ReconcileReport:
     """Calls flagged by an earlier run and archived since: their reconciliation records were deleted."""
     phone_pages: int = 0
     phone_error: str | None = None
-    """Why the call history was not listed (no Zoom Phone, no scope); the meetings were reconciled."""
+    """Why the call history was not listed or read to its end: without ``phone_partial``, Zoom's documented answer
+    for an account without Zoom Phone or an app without the scope (403, code 4711); the meetings were reconciled."""
     phone_partial: bool = False
-    """The call history failed after its first page (or on a page no Zoom serves): the calls after it were not
-    reconciled."""
+    """The call history failed: after its first page, or on it with any other refusal (a 404, another 400) or a page
+    no Zoom serves. The calls after it were not reconciled; the run is incomplete."""
     invalid: int = 0
-    """Listed entries no record can be made of (an id past the archive's bounds): skipped, logged."""
+    """Expected meetings and calls no record can be made of (no UUID or call id, an id past the archive's bounds):
+    skipped, logged. Meetings and calls together, expected = archived + flagged + already_flagged + invalid."""
     missing: list[dict[str, Any]] = field(default_factory=list)
     missing_uuids: list[str] = field(default_factory=list)
     """Every expected meeting found missing, by this run or an earlier one (at most MAX_LISTED): the digest's."""
@@ -169,6 +169,14 @@ class ReconcileReport:
     def count_cut(self, reason: ListingCut) -> None:
         """One listing ended early (``reason``): the run goes on with what it read."""
         self.listings_cut_short += 1
+
+    def skip_unnamed(self, field: str, count: int) -> None:
+        """``count`` expected meetings or calls listed without their id (``field``): no record can name them;
+        counted, logged (without the entries: nothing names them)."""
+        if count:
+            self.invalid += count
+            log.warning("listed entries skipped", extra={"tenant": self.tenant, "field": field, "rule": "missing",
+                                                         "count": count})  # fmt: skip
 
     def skip_invalid(self, key: str, exc: ValidationError) -> None:
         """One listed meeting or call no record can be made of: counted, logged, the run goes on."""
@@ -252,14 +260,20 @@ class Reconciliation:
         walk = PageWalk(self.tenant.id, "list past meetings", MAX_ACCOUNT_PAGES, report.count_cut)
         async for page in listed_pages(fetch, report.count_restart, walk, policy=self.policy, sleep=self.sleep):
             report.pages += 1
-            listed = [m for e in page.meetings if (m := PastMeeting.from_dashboard(e))]
-            await self._reconcile([m for m in listed if m.uuid not in seen], report)
-            seen.update(m.uuid for m in listed)
+            fresh: list[PastMeeting] = []
+            for entry in page.meetings:
+                key = (meeting := PastMeeting.from_dashboard(entry)).uuid or entry_key(entry)
+                if key not in seen:
+                    fresh.append(meeting)
+                    seen.add(key)
+            await self._reconcile(fresh, report)
 
     async def _reconcile(self, meetings: list[PastMeeting], report: ReconcileReport) -> None:
         report.listed += len(meetings)
         wanted = [m for m in meetings if expected(m, self.tenant)]
         report.expected += len(wanted)
+        report.skip_unnamed("uuid", sum(not m.uuid for m in wanted))
+        wanted = [m for m in wanted if m.uuid]
         known, flagged_before = await self._known({m.uuid for m in wanted})
         now = utcnow()
         for meeting in wanted:

@@ -8,8 +8,10 @@ quota, and writes a ``recording_failed`` record for each expected meeting the ar
 meetings are still reconciled: reconcile_phone.py). ``zoomsymbl status --failed`` lists them
 afterwards; with ``--digest`` the run's ``zoom.reconciliation-completed.v1`` is published and the
 notifier e-mails the tenant's administrators (``admin_emails``) the digest, once per window. Exit code
-0 when nothing is missing, 1 when meetings or calls were flagged (now or by an earlier run), 2 for a range
-Zoom cannot list (before :func:`earliest_day`), 3 when MongoDB, Kafka or Zoom did not answer.
+0 when nothing is missing, 1 when meetings or calls were flagged (now or by an earlier run) or a listing was not
+read to its end (cut short; a call history Zoom refused other than as an account without Zoom Phone; a page no Zoom
+serves, e.g. one without its list), 2 for a range Zoom cannot list (before :func:`earliest_day`), 3 when MongoDB,
+Kafka or Zoom did not answer.
 """
 
 from __future__ import annotations

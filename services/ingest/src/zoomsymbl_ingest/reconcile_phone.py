@@ -16,8 +16,11 @@ recording may arrive later under its own key: the run that finds the call archiv
 ``phone-call:`` record, so ``zoomsymbl status --failed`` and the digest (which read ``recording_failed``
 records by key) drop it.
 
-An account without Zoom Phone (403/404) or an app without the scope is noted as ``phone_error``: the
-meeting reconciliation goes on.
+An account without Zoom Phone or an app without the scope — Zoom's documented answers on the run's first page,
+403 (https://developers.zoom.us/docs/api/phone/: "You'll receive a 403 error message if you have not set up Zoom
+Phone") and code 4711 — is noted as ``phone_error``: the meeting reconciliation goes on and the run is complete.
+Any other refusal (a 404, another 400), a page no Zoom serves, or a refusal after a page was read is a call
+history not read to its end (``phone_partial``): the run is incomplete.
 """
 
 from __future__ import annotations
@@ -40,13 +43,12 @@ from zoomsymbl_common.zoom import (
     MAX_PAGE_SIZE,
     ZOOM_RETRY_POLICY,
     JsonObject,
-    OversizedPageError,
     ZoomApiError,
     ZoomClient,
 )
 
 from zoomsymbl_ingest.intake import host_allowed
-from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk
+from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk, entry_key
 from zoomsymbl_ingest.reconcile_pages import insert_flag, listed_pages
 from zoomsymbl_ingest.zoom_payload import _when
 
@@ -94,11 +96,9 @@ class PastCall:
         return CALL_KEY_PREFIX + self.call_id
 
     @classmethod
-    def from_history(cls, entry: JsonObject) -> PastCall | None:
-        """The call of one ``call_history[]`` entry; None without a ``call_id``."""
+    def from_history(cls, entry: JsonObject) -> PastCall:
+        """The call of one ``call_history[]`` entry; its ``call_id`` is "" when Zoom listed none."""
         call_id = _text(entry.get("call_id"))[:256]
-        if not call_id:
-            return None
         internal = _text(entry.get("connect_type")) == "internal"
         direction = "internal" if internal else _DIRECTIONS.get(_text(entry.get("direction")), "unknown")
         roles = ("callee", "caller") if direction == "inbound" else ("caller", "callee")
@@ -193,15 +193,18 @@ class PhoneReconciliation:
         try:
             async for page in listed_pages(fetch, report.count_restart, walk, policy=self.policy, sleep=self.sleep):
                 report.phone_pages += 1
-                listed = [c for e in page.calls if (c := PastCall.from_history(e))]
-                await self._reconcile([c for c in listed if c.call_id not in self.seen], report)
-                self.seen.update(c.call_id for c in listed)
+                fresh: list[PastCall] = []
+                for entry in page.calls:
+                    key = (call := PastCall.from_history(entry)).call_id or entry_key(entry)
+                    if key not in self.seen:
+                        fresh.append(call)
+                        self.seen.add(key)
+                await self._reconcile(fresh, report)
         except ZoomApiError as exc:
-            # On the run's first page: no Zoom Phone on the account (403/404), or the app lacks
-            # phone:read:list_call_logs:admin. After a page was read, or a page no Zoom serves: the calls
-            # after it stay unreconciled.
+            # Only Zoom's documented answers on the run's first page (no Zoom Phone: 403; no scope: 4711) mean the
+            # calls are not there to reconcile; anything else leaves calls unread (incomplete run).
             report.phone_error = str(exc)
-            report.phone_partial = report.phone_pages > 0 or isinstance(exc, OversizedPageError)
+            report.phone_partial = report.phone_pages > 0 or not exc.phone_not_set_up
             log.warning(
                 "call history not listed",
                 extra={"tenant": self.tenant.id, "error": str(exc), "pages": report.phone_pages},
@@ -209,8 +212,10 @@ class PhoneReconciliation:
 
     async def _reconcile(self, calls: list[PastCall], report: ReconcileReport) -> None:
         report.phone_listed += len(calls)
-        wanted = {c.call_id: c for c in calls if call_expected(c, self.tenant)}
-        report.phone_expected += len(wanted)
+        expected_calls = [c for c in calls if call_expected(c, self.tenant)]
+        report.phone_expected += len(expected_calls)
+        report.skip_unnamed("call_id", sum(not c.call_id for c in expected_calls))
+        wanted = {c.call_id: c for c in expected_calls if c.call_id}
         archived, flagged_before = await self._known(wanted.values())
         resolved = [wanted[i].key for i in archived if wanted[i].key in flagged_before]
         if resolved:  # archived since an earlier run flagged it: its record goes
