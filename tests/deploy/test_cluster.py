@@ -280,7 +280,8 @@ def test_install_with_the_production_example_starts_at_the_hpa_minimum(kube: Kub
     # No Prometheus Operator here: no ServiceMonitor (it would have failed the install), and the notes say so.
     assert "kind: ServiceMonitor" not in kube.helm("get", "manifest", PROD_RELEASE, "-n", PRODUCTION_NS).stdout
     assert "no ServiceMonitor was created" in output
-    assert len(kube.get("networkpolicy", "-n", PRODUCTION_NS)["items"]) == 5  # + the web pods' (ingress)
+    # One per service (web included) + the denied egress, kept for the pods without an allow-list (Job, test pod).
+    assert len(kube.get("networkpolicy", "-n", PRODUCTION_NS)["items"]) == 6
     assert len(kube.get("pdb", "-n", PRODUCTION_NS)["items"]) == 5
 
 
