@@ -9,7 +9,6 @@ with the reason and is reported, like every other transcriber failure.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +28,7 @@ from zoomsymbl_transcriber.settings import Settings
 from zoomsymbl_transcriber.worker import Worker
 from zoomsymbl_whisper import ModelConfig, Transcriber
 
+from tests.support.audio import sine_flac
 from tests.transcriber.test_worker import M1_KEY, Reports, request, submitted
 from tests.whisper.test_stalled_decoder import STALLS, HeldModel, decoder_stand_in, end, gone, started
 
@@ -59,14 +59,7 @@ async def deliver(worker: Worker, infra: InfraSettings, event: JobSubmitted) -> 
 @pytest.fixture
 def tone(tmp_path: Path) -> Path:
     """The work order's 10 s of audio: a tone, so every window reaches the model."""
-    path = tmp_path / "m1.flac"
-    subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=10",
-         "-ac", "1", str(path)],
-        check=True,
-        timeout=60,
-    )  # fmt: skip
-    return path
+    return sine_flac(tmp_path / "m1.flac", 10)
 
 
 @pytest.mark.parametrize("stuck", ["decoder", "model"])

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from zoomsymbl_whisper import ModelConfig, TranscriptionStopped
 
+from tests.support.audio import sine_flac
 from tests.support.eventually import eventually
 from tests.whisper.test_stop import Watched
 
@@ -90,14 +91,7 @@ class HeldModel:
 @pytest.fixture
 def tone(tmp_path: Path) -> Path:
     """A minute of tone: far more decoded audio than a pipe holds, so ffmpeg waits while the model works."""
-    path = tmp_path / "tone.flac"
-    subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=60",
-         "-ac", "1", str(path)],
-        check=True,
-        timeout=60,
-    )  # fmt: skip
-    return path
+    return sine_flac(tmp_path / "tone.flac", 60)
 
 
 async def test_a_cancelled_channel_kills_its_stalled_decoder_and_its_thread_ends(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,6 +10,8 @@ from typing import Any
 
 import pytest
 from zoomsymbl_whisper import ChannelUtterance, ModelConfig, Transcriber, TranscriptionStopped
+
+from tests.support.audio import sine_flac
 
 
 class HeldModel:
@@ -50,14 +51,7 @@ class Watched(Transcriber):
 @pytest.fixture
 def tone(tmp_path: Path) -> Path:
     """Five seconds of a tone (not silence: every window reaches the model)."""
-    path = tmp_path / "tone.flac"
-    subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=5",
-         "-ac", "1", str(path)],
-        check=True,
-        timeout=30,
-    )  # fmt: skip
-    return path
+    return sine_flac(tmp_path / "tone.flac", 5)
 
 
 async def test_a_cancelled_channel_stops_its_thread_at_the_next_segment(tone: Path) -> None:
