@@ -86,3 +86,14 @@ def test_the_object_names_in_kubectl_commands_are_the_ones_the_documented_releas
     }
     assert named, "the scan finds the runbook's commands"
     assert [(kind, name, doc) for kind, name, doc in sorted(named) if (kind, name) not in names] == []
+
+
+def test_the_runbooks_helm_timeout_outlasts_the_topics_hook() -> None:
+    """``helm --wait --timeout`` counts the pre-install hook: 10 minutes gave up on a topics Job allowed 16."""
+    rendered = parse(run_helm(["template", "zoomsymbl", str(CHART), "--namespace", "zoomsymbl"]).stdout)
+    (job,) = [m for m in rendered if m["kind"] == "Job"]
+    deadline = job["spec"]["activeDeadlineSeconds"]
+    runbook = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    timeouts = [int(minutes) * 60 for minutes in re.findall(r"--wait --timeout (\d+)m", runbook)]
+    assert len(timeouts) >= 2, "the install and upgrade commands"
+    assert min(timeouts) > deadline
