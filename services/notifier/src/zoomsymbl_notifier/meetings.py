@@ -17,6 +17,7 @@ from zoomsymbl_common.records import (
     Meeting,
     Stage,
     forward_filter,
+    generation_match,
     meeting_key,
     stage_fields,
 )
@@ -91,7 +92,7 @@ class Meetings:
 
     async def is_failed(self, tenant: str, meeting_uuid: str, generation: int) -> bool:
         """The meeting is failed in ``generation`` (not re-run, re-mixed or finished since)."""
-        query = {**meeting_key(tenant, meeting_uuid), "stage": "failed", "generation": generation}
+        query = {**meeting_key(tenant, meeting_uuid), "stage": "failed", "generation": generation_match(generation)}
         return await guarded(self._col.find_one(query, {"_id": 1})) is not None
 
     async def advance(self, tenant: str, meeting_uuid: str, generation: int, stage: Stage) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from zoomsymbl_common.events import PhoneCall, Platform, Provider, TranscriptObject
 from zoomsymbl_common.records.base import Document, Key, MeetingUuid, Name, Record, Tenant
@@ -95,9 +95,18 @@ class SplitPlan(Record):
 
     input_hash: Key
     generation: int = Field(ge=0)
-    planned: int = Field(ge=1)
+    planned: int = Field(ge=1, description="The count computed before cutting (``count`` in plans without it).")
     count: int = Field(ge=1)
     parts: list[SplitPart] = Field(default_factory=list, max_length=10_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _planned_was_the_count(cls, data: object) -> object:
+        # Plans stored before 2026-12-03 (34f9671) have no ``planned``: they were made and looked up by
+        # ``count``, so a redelivery of their meeting's AudioMixed reuses the parts already cut.
+        if isinstance(data, dict) and "planned" not in data and "count" in data:
+            return {**data, "planned": data["count"]}
+        return data
 
     def matches(self, input_hash: str, generation: int, planned: int) -> bool:
         """This plan was made for exactly this input, generation and planned count."""

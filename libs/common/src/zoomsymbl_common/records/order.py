@@ -67,6 +67,15 @@ def meeting_key(tenant: str, meeting_uuid: str) -> Document:
     return {"tenant": tenant, "meeting_uuid": meeting_uuid}
 
 
+def generation_match(generation: int) -> object:
+    """The filter value of a meeting's ``generation`` field for ``generation``.
+
+    Generation 0 also matches a meeting without the field: the mixer created meetings without one until
+    2026-12-03 (``meeting_insert``), and :class:`~zoomsymbl_common.records.Meeting` reads its absence as 0.
+    """
+    return {"$in": [0, None]} if generation == 0 else generation
+
+
 def forward_filter(
     tenant: str, meeting_uuid: str, stage: Stage, *, generation: int | None, refail_by: str | None = None
 ) -> Document:
@@ -77,7 +86,7 @@ def forward_filter(
     """
     query = meeting_key(tenant, meeting_uuid)
     if generation is not None:
-        query["generation"] = generation
+        query["generation"] = generation_match(generation)
     earlier: Document = {"stage": {"$in": stages_before(stage)}}
     if refail_by is None:
         return {**query, **earlier}
@@ -122,6 +131,7 @@ __all__ = [
     "Stage",
     "StoredJobStatus",
     "forward_filter",
+    "generation_match",
     "is_terminal",
     "job_forward_filter",
     "meeting_key",
