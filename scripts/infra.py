@@ -144,8 +144,8 @@ def env_lines(cfg: Config) -> list[str]:
         "ZOOMSYMBL_S3_ACCESS_KEY": cfg.s3_access_key,
         "ZOOMSYMBL_S3_SECRET_KEY": cfg.s3_secret_key,
         "ZOOMSYMBL_S3_SECURE": "false",
-        "ZOOMSYMBL_SMTP_HOST": HOST,
-        "ZOOMSYMBL_SMTP_PORT": str(cfg.ports["ZS_SMTP_PORT"]),
+        "ZOOMSYMBL_NOTIFIER_SMTP_HOST": HOST,
+        "ZOOMSYMBL_NOTIFIER_SMTP_PORT": str(cfg.ports["ZS_SMTP_PORT"]),
         "ZS_SMTP_MAILDIR": str(cfg.smtp_maildir),
     }
     return [f"export {key}={shlex.quote(value)}" for key, value in values.items()]

@@ -86,7 +86,7 @@ def test_env_prints_shell_safe_exports(tmp_path: Path) -> None:
     assert "export ZOOMSYMBL_MONGO_URI=mongodb://127.0.0.1:27117/" in lines
     assert "export ZOOMSYMBL_S3_ENDPOINT=127.0.0.1:7070" in lines
     assert "export ZOOMSYMBL_S3_SECURE=false" in lines
-    assert "export ZOOMSYMBL_SMTP_PORT=2626" in lines
+    assert "export ZOOMSYMBL_NOTIFIER_SMTP_PORT=2626" in lines  # the notifier's setting (nothing read ZOOMSYMBL_SMTP_*)
     assert """export ZOOMSYMBL_S3_SECRET_KEY='it'"'"'s secret'""" in lines
     assert f"export ZS_SMTP_MAILDIR={cfg.smtp_maildir}" in lines
 

@@ -172,3 +172,21 @@ def test_an_unknown_speech_model_in_the_env_form_names_the_variable() -> None:
     with pytest.raises(ConfigError) as info:
         load_tenants(env)
     assert "assemblyai_speech_models.2" in str(info.value) and "universal-2" in str(info.value)
+
+
+def test_the_env_form_takes_the_reconciliation_settings() -> None:
+    # Missing from the env form: an env-configured tenant never got its reconciliation digest.
+    env = {
+        "ZOOMSYMBL_TENANT_ZOOM_WEBHOOK_SECRET": "whsec-env-4",
+        "ZOOMSYMBL_TENANT_ADMIN_EMAILS": "ops@example.com, it@example.com",
+        "ZOOMSYMBL_TENANT_RECONCILE_EXPECT": "any",
+    }
+    (tenant,) = load_tenants(env).all()
+    assert (tenant.admin_emails, tenant.reconcile_expect) == (("ops@example.com", "it@example.com"), "any")
+
+
+def test_a_misspelt_tenant_variable_is_refused_by_its_name() -> None:
+    env = {"ZOOMSYMBL_TENANT_ZOOM_WEBHOOK_SECRET": "whsec-env-5", "ZOOMSYMBL_TENANT_ADMIN_EMAIL": "ops@example.com"}
+    with pytest.raises(ConfigError) as info:
+        load_tenants(env)
+    assert "admin_email" in str(info.value) and "whsec-env-5" not in str(info.value)

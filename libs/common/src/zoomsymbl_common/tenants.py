@@ -113,7 +113,8 @@ def has_oauth(tenant: TenantConfig) -> bool:
 
 
 class _SingleTenantEnv(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Every ZOOMSYMBL_TENANT_* variable must name a field: a misspelt one was ignored, its setting silently lost.
+    model_config = ConfigDict(extra="forbid")
 
     id: str = "default"
     zoom_webhook_secret: str | None = None
@@ -145,6 +146,8 @@ class _SingleTenantEnv(BaseModel):
     recipient_domains: str = ""
     failure_notice: bool = True
     page_link_days: int = DEFAULT_LINK_DAYS
+    reconcile_expect: Literal["allowlist", "cloud_recording", "any"] = "cloud_recording"
+    admin_emails: str = ""
 
 
 class Tenants:
@@ -241,6 +244,7 @@ def _from_env(env: dict[str, str]) -> Tenants:
         "download_allowed_hosts",
         "recipient_domains",
         "assemblyai_speech_models",
+        "admin_emails",
     )
     for name in lists:
         fields[name] = _split(fields[name])

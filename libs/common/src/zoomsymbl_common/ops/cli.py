@@ -45,7 +45,7 @@ BUILT_IN: tuple[Callable[[], Command], ...] = (
     topics_command.register,
 )
 # Subcommands other packages provide: (package, image) to name when that package is not installed here.
-PROVIDED_ELSEWHERE: dict[str, tuple[str, str]] = {"backfill": ("ingest", "ingest")}
+PROVIDED_ELSEWHERE: dict[str, tuple[str, str]] = {"backfill": ("ingest", "ingest"), "reconcile": ("ingest", "ingest")}
 # Where each of our servers is configured, named in the "unreachable" message.
 SETTING_OF = {"mongodb": "ZOOMSYMBL_MONGO_URI", "kafka": "ZOOMSYMBL_KAFKA_BOOTSTRAP", "s3": "ZOOMSYMBL_S3_ENDPOINT"}
 
