@@ -151,11 +151,14 @@ class Submitter:
         generation: int = 0,
         name: str = "weekly sync",
         webhook_url: str | None = None,
+        **request: Any,
     ) -> JobRecord:
+        """A Symbl job of this meeting's part; ``request`` replaces fields of the submission (a mono file)."""
         job_ref = f"{TENANT}:{meeting_uuid}:{generation}:{part_index}:{uuid.uuid4().hex[:6]}"
         await self.limiter().acquire(job_ref, timeout=10)
         provider = self.symbl()
-        submitted = await provider.submit(self._request(name, webhook_url or self.callback_url(job_ref)))
+        asked = replace(self._request(name, webhook_url or self.callback_url(job_ref)), **request)
+        submitted = await provider.submit(asked)
         parts = {"part_index": part_index, "part_count": part_count, "part_offset_seconds": offset}
         ids = {"job_id": submitted.job_id, "conversation_id": submitted.conversation_id}
         return await self._record(TENANT, meeting_uuid, generation, "symbl", job_ref, ACCOUNT, ids | parts)

@@ -101,11 +101,21 @@ def merge(parts: Sequence[tuple[float, Insights]]) -> Insights:
         follow_ups=tuple(f for ins in shifted for f in ins.follow_ups),
         decisions=tuple(d for ins in shifted for d in ins.decisions),
         summary=tuple(s for ins in shifted for s in ins.summary),
-        summary_topics=tuple(t for ins in shifted for t in ins.summary_topics),
+        summary_topics=_summary_topics(shifted),
         summary_url=next((ins.summary_url for ins in shifted if ins.summary_url), None),
         extra={k: v for ins in shifted for k, v in ins.extra.items()},
         unavailable={k: v for ins in shifted for k, v in ins.unavailable.items()},
     )
+
+
+def _summary_topics(parts: Sequence[Insights]) -> tuple[SummaryTopic, ...]:
+    """Every part's summary by topic, in part order; a part summarised in plain lines only (the insights
+    engine stood in for one part, not another) has them as topics of its own, since a reader shows the
+    lines only when there are no topics at all: they would be lost."""
+    topics = tuple(t for ins in parts for t in ins.summary_topics)
+    if not topics:
+        return ()
+    return tuple(t for ins in parts for t in ins.summary_topics or tuple(SummaryTopic("", s) for s in ins.summary))
 
 
 def _messages(doc: Mapping[str, Any]) -> tuple[TranscriptMessage, ...]:

@@ -8,7 +8,8 @@ reads the same documents).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Collection, Sequence
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
@@ -34,6 +35,36 @@ def to_doc(insights: Insights) -> Document:
 def from_doc(doc: Document) -> Insights:
     """The :class:`Insights` stored by :func:`to_doc` (or by a version before it)."""
     return stored_insights.decode(doc)
+
+
+def part_voices(insights: Insights, known: Collection[str], part_index: int, part_count: int) -> Insights:
+    """A part's voices that only the provider told apart, named with the part: ``Speaker 1 (part 2)``.
+
+    Each part of a split recording is a conversation of its own at the provider, so its diarization labels
+    are its own: "Speaker 1" of part 2 need not be "Speaker 1" of part 1, and read side by side in one
+    transcript they would make two people one. A message on a channel, or under a participant's name
+    (``known``), is the same person in every part and keeps its name; items by or for a relabelled voice
+    follow it. A one-part meeting is returned as it is.
+    """
+    if part_count < 2:
+        return insights
+    voices = {m.speaker for m in insights.messages if m.channel is None and m.speaker and m.speaker not in known}
+    if not voices:
+        return insights
+
+    def own(name: str | None) -> str | None:
+        return f"{name} (part {part_index + 1})" if name in voices else name
+
+    messages = tuple(
+        dataclasses.replace(m, speaker=own(m.speaker) or "") if m.channel is None else m for m in insights.messages
+    )
+    items = {
+        kind: tuple(
+            dataclasses.replace(i, speaker=own(i.speaker), assignee=own(i.assignee)) for i in getattr(insights, kind)
+        )
+        for kind in _ITEM_KINDS
+    }
+    return dataclasses.replace(insights, messages=messages, **items)  # type: ignore[arg-type]
 
 
 def summary_urls(parts: Sequence[Insights]) -> tuple[str, ...]:

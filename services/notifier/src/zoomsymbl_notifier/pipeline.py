@@ -165,6 +165,9 @@ class Pipeline:
             raw = dataclasses.replace(raw, extra={**raw.extra, "source": fallback_source(job.fallback_reason)})
         if facts is None:
             facts = await self.meetings.facts(job.tenant, job.meeting_uuid)
+        # Who is the same person in every part: a participant, or a channel under the name Symbl gives it.
+        names = {s.name for s in facts.speakers if s.name} | {f"Channel {s.channel}" for s in facts.speakers}
+        raw = merging.part_voices(raw, names, job.part_index, job.part_count)
         found = await enrich(raw, facts, self.engine_for(tenant))
         stored = await self.insights.put(job, found)
         log.info("insights stored", extra={**_ids(job), **merging.counts(found)})

@@ -6,8 +6,9 @@ Cuts fall at silences, so parts of equal length need not be of equal size: a par
 out too large makes the file be cut again into more parts (a few rounds at most).
 
 Splitting downloads the mixed file to a scratch directory (ffmpeg needs to seek), looks for
-silences only in the windows around the cut points, copies each part without re-encoding, and
-uploads it as ``mixed/{tenant}/{meeting_key}.part{N}.{ext}``. Scratch space: the file plus its
+silences only in the windows around the cut points, writes each part from its cut on (FLAC and Opus
+encoded again, WAV copied: :func:`splitting.part_codec`, so a part starts at its offset to the sample),
+and uploads it as ``mixed/{tenant}/{meeting_key}.part{N}.{ext}``. Scratch space: the file plus its
 parts, about twice its size.
 """
 
@@ -96,7 +97,7 @@ class PartPlanner:
             return stored
         count = planned
         for _ in range(SPLIT_ROUNDS):
-            parts = await self._split(event, count, max_seconds)
+            parts = await self._split(event, size, count, max_seconds)
             largest = max(part.size_bytes for part in parts)
             if largest <= max_bytes:
                 await self._save_plan(event, parts, planned)
@@ -114,7 +115,7 @@ class PartPlanner:
                 return False
         return True
 
-    async def _split(self, event: AudioMixed, count: int, max_seconds: float) -> list[Part]:
+    async def _split(self, event: AudioMixed, whole: int, count: int, max_seconds: float) -> list[Part]:
         log.info(
             "splitting long recording",
             extra={"meeting_uuid": event.meeting_uuid, "duration": event.duration_seconds, "parts": count},
@@ -126,9 +127,11 @@ class PartPlanner:
             await store.get_file(event.object_key, source)
             cuts = await self._cuts(source, event, count, max_seconds)
             parts = []
+            codec = splitting.part_codec(event.format, event.channels, whole, event.duration_seconds)
             for index, span in enumerate(splitting.spans(event.duration_seconds, cuts)):
                 target = str(Path(scratch) / f"part{index + 1}.{ext}")
-                cut = await run_tool(splitting.cut_args(source, target, span), timeout=self._settings.ffmpeg_timeout)
+                args = splitting.cut_args(source, target, span, codec)
+                cut = await run_tool(args, timeout=self._settings.ffmpeg_timeout)
                 cut.check(stage="split")
                 key = splitting.part_object_key(event.object_key, index, event.format)
                 size = await store.put_file(key, target, content_type=splitting.CONTENT_TYPES[event.format])
@@ -141,9 +144,10 @@ class PartPlanner:
         )
         cuts = []
         for window in windows:
-            args = splitting.silencedetect_args(source, window, event.channels)
+            args = splitting.silencedetect_args(source, window)
             found: list[str] = []
             result = await run_tool(args, timeout=self._settings.ffmpeg_timeout, on_line=splitting.silence_lines(found))
             result.check(stage="split")
-            cuts.append(splitting.choose_cut(window, splitting.parse_silences("\n".join(found), window)))
+            silences = splitting.parse_silences("\n".join(found), window, event.channels)
+            cuts.append(splitting.choose_cut(window, silences))
         return cuts

@@ -12,15 +12,14 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from zoomsymbl_common.events import AudioFormat
 from zoomsymbl_common.media_tools import MIXED_AUDIO, input_guard
 
-_SILENCE_START = re.compile(r"silence_start:\s*(-?[0-9.]+)")
-_SILENCE_END = re.compile(r"silence_end:\s*(-?[0-9.]+)")
+_SILENCE = re.compile(r"(?:channel:\s*(?P<channel>\d+)\s*\|\s*)?silence_(?P<kind>start|end):\s*(?P<at>-?[0-9.]+)")
 EXTENSIONS: dict[AudioFormat, str] = {"flac": "flac", "wav": "wav", "opus": "opus", "m4a": "m4a"}
 CONTENT_TYPES: dict[AudioFormat, str] = {
     "flac": "audio/flac",
@@ -31,6 +30,9 @@ CONTENT_TYPES: dict[AudioFormat, str] = {
 SIZE_HEADROOM = 0.9
 """Parts are planned at this share of the size limit: cuts fall at silences, not at equal sizes."""
 MIN_SILENCE_SECONDS = 0.3
+OPUS_BITS_PER_CHANNEL = 32_000
+"""The mixer's default Opus rate per channel: a re-encoded Opus part gets no less."""
+OPUS_MAX_BITS_PER_CHANNEL = 256_000
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,10 @@ def cut_windows(duration: float, count: int, max_seconds: float, margin: float, 
         return []
     even = duration / count
     usable = max(max_seconds - margin, max_seconds * 0.5)
-    # A part spans at most even + 2 * half, which must stay within the usable length.
-    half = max(0.0, min(search, (usable - even) / 2))
+    # A part spans at most even + 2 * half, which must stay within the usable length; and neighbouring
+    # windows must not overlap, or two cuts could fall in the same silence and make one part fewer than
+    # ``count`` (the count every part carries, that the notifier waits for).
+    half = max(0.0, min(search, (usable - even) / 2, even / 2))
     return [Window(k, k * even, max(0.0, k * even - half), min(duration, k * even + half)) for k in range(1, count)]
 
 
@@ -90,19 +94,40 @@ def silence_lines(into: list[str]) -> Callable[[str], None]:
     return keep
 
 
-def parse_silences(stderr: str, window: Window) -> list[tuple[float, float]]:
-    """silencedetect output (times relative to the window's start) → absolute silences inside it."""
-    silences: list[tuple[float, float]] = []
-    start: float | None = None
+def parse_silences(stderr: str, window: Window, channels: int = 1) -> list[tuple[float, float]]:
+    """silencedetect output (times relative to the window's start, one report per channel) → the absolute
+    stretches inside the window where all ``channels`` channels are silent at once."""
+    found: dict[int, list[tuple[float, float]]] = {}
+    open_at: dict[int, float] = {}
     for line in stderr.splitlines():
-        if (found := _SILENCE_START.search(line)) is not None:
-            start = max(0.0, float(found.group(1)))
-        elif (found := _SILENCE_END.search(line)) is not None and start is not None:
-            silences.append((window.start + start, window.start + float(found.group(1))))
-            start = None
-    if start is not None:
-        silences.append((window.start + start, window.end))
-    return [(max(a, window.start), min(b, window.end)) for a, b in silences if b > a]
+        if (report := _SILENCE.search(line)) is None:
+            continue
+        channel, at = int(report["channel"] or 0), float(report["at"])
+        if report["kind"] == "start":
+            open_at[channel] = max(0.0, at)
+        elif channel in open_at:
+            found.setdefault(channel, []).append((window.start + open_at.pop(channel), window.start + at))
+    for channel, at in open_at.items():
+        found.setdefault(channel, []).append((window.start + at, window.end))
+    common = [(window.start, window.end)]
+    for channel in range(channels):
+        common = _overlap(common, found.get(channel, []))
+    return [(max(a, window.start), min(b, window.end)) for a, b in common if min(b, window.end) > max(a, window.start)]
+
+
+def _overlap(these: list[tuple[float, float]], those: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Where a stretch of ``these`` and one of ``those`` overlap (both in time order: one pass)."""
+    both: list[tuple[float, float]] = []
+    i = j = 0
+    while i < len(these) and j < len(those):
+        (a, b), (c, d) = these[i], those[j]
+        if min(b, d) > max(a, c):
+            both.append((max(a, c), min(b, d)))
+        if b < d:
+            i += 1
+        else:
+            j += 1
+    return both
 
 
 def choose_cut(window: Window, silences: list[tuple[float, float]]) -> float:
@@ -128,26 +153,56 @@ def part_object_key(object_key: str, index: int, audio_format: AudioFormat) -> s
     return f"{stem}.part{index + 1}.{EXTENSIONS[audio_format]}"
 
 
-def silencedetect_args(path: str, window: Window, channels: int, noise_db: float = -35.0) -> list[str]:
-    """ffmpeg arguments that print the silences of ``window`` (all channels silent) on stderr."""
+def silencedetect_args(path: str, window: Window, noise_db: float = -35.0) -> list[str]:
+    """ffmpeg arguments that print the silences of ``window`` on stderr, channel by channel (for
+    :func:`parse_silences` to intersect)."""
     return [
         "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "info",
         "-ss", f"{window.start:.3f}", "-t", f"{window.end - window.start:.3f}", *input_guard(MIXED_AUDIO), "-i", path,
-        "-map", "0:a:0", "-af", mono_mix_filter(channels, noise_db),
+        "-map", "0:a:0", "-af", silence_filter(noise_db),
         "-f", "null", "-",
     ]  # fmt: skip
 
 
-def mono_mix_filter(channels: int, noise_db: float = -35.0) -> str:
-    """A filter that sums every channel before silencedetect: a cut must be silent on all of them."""
-    weights = "+".join(f"c{i}" for i in range(channels))
-    return f"pan=mono|c0={weights},silencedetect=noise={noise_db}dB:d={MIN_SILENCE_SECONDS}"
+def silence_filter(noise_db: float = -35.0) -> str:
+    """silencedetect per channel (``mono=1``): a cut must be silent on every channel.
+
+    Not on their sum: every participant's faint noise floor adds to it, so a meeting of a dozen quiet
+    rooms (each far below the threshold) has no silence at all summed, and every cut fell mid-word.
+    """
+    return f"silencedetect=noise={noise_db}dB:d={MIN_SILENCE_SECONDS}:mono=1"
 
 
-def cut_args(source: str, target: str, span: Span) -> list[str]:
-    """ffmpeg arguments that copy ``span`` of ``source`` into ``target`` without re-encoding."""
+def part_codec(audio_format: AudioFormat, channels: int, size_bytes: int, duration: float) -> list[str]:
+    """How a part of a ``size_bytes``, ``duration``-second file is written: encoded again where a copy would
+    not start at the cut (FLAC, Opus), else copied.
+
+    A stream copy starts at the seek point before the cut: a FLAC frame (4,608 samples at 48 kHz: 96 ms)
+    or an Ogg page (up to 1 s). That audio, which the part before holds too, would come first in the part and
+    every time in the part would be late by as much. Decoding from the cut is exact to the sample; FLAC
+    stays lossless, and Opus is encoded at the file's average rate, at least the mixer's default
+    (complexity 0, as the mixer does). WAV (every sample a seek point) and MP4 (an edit list trims the
+    first packet) copy exactly.
+    """
+    if audio_format == "flac":
+        return ["-c:a", "flac", "-f", "flac"]
+    if audio_format == "opus":
+        average = round(size_bytes * 8 / duration) if duration > 0 else 0
+        rate = min(channels * OPUS_MAX_BITS_PER_CHANNEL, max(average, channels * OPUS_BITS_PER_CHANNEL))
+        return [
+            "-c:a", "libopus", "-mapping_family", "255", "-b:a", str(rate), "-compression_level", "0", "-f", "opus",
+        ]  # fmt: skip
+    return ["-c", "copy"]
+
+
+def cut_args(source: str, target: str, span: Span, codec: Sequence[str] = ("-c", "copy")) -> list[str]:
+    """ffmpeg arguments that write ``span`` of ``source`` into ``target`` with ``codec`` (:func:`part_codec`).
+
+    ``-ss`` and ``-t`` are input options: ffmpeg seeks to the cut and, when it decodes, drops what lies
+    before it and stops at the end, so a re-encoded part holds exactly the span.
+    """
     return [
         "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
         "-ss", f"{span.offset:.3f}", "-t", f"{span.duration:.3f}", *input_guard(MIXED_AUDIO), "-i", source,
-        "-map", "0:a", "-c", "copy", target,
+        "-map", "0:a", *codec, target,
     ]  # fmt: skip
