@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,18 @@ async def test_a_part_denser_than_the_average_is_cut_again_and_the_plan_reused(
     assert sum(part.duration_seconds for part in parts) == pytest.approx(SECONDS, abs=0.01)
     assert await planner.parts(event, limits(upload=limit, url=limit)) == parts
     assert plans.saves == 1
+
+
+async def test_a_cut_that_finds_no_common_silence_is_logged(
+    infra: InfraSettings, store: ObjectStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Noise on both channels from start to end: the cut falls inside speech, which was not said anywhere.
+    source = await noise_file(tmp_path / "m.flac", 2, SECONDS, FLAC)
+    event = await upload(store, infra, source, "mixed/acme/talk.flac", "flac", 2)
+    limit = int(event.size_bytes * 0.7)
+    planner = PartPlanner(AudioSource(infra), (Plans().load, Plans().save), SplitSettings(search_seconds=0.5))
+    with caplog.at_level(logging.WARNING, logger="zoomsymbl.submitter.parts"):
+        parts = await planner.parts(event, limits(upload=limit, url=limit))
+    warned = [r for r in caplog.records if r.getMessage().startswith("split inside speech")]
+    assert len(parts) >= 2 and len(warned) == len(parts) - 1
+    assert all(r.meeting_uuid == event.meeting_uuid for r in warned)  # type: ignore[attr-defined]

@@ -149,5 +149,8 @@ class PartPlanner:
             result = await run_tool(args, timeout=self._settings.ffmpeg_timeout, on_line=splitting.silence_lines(found))
             result.check(stage="split")
             silences = splitting.parse_silences("\n".join(found), window, event.channels)
-            cuts.append(splitting.choose_cut(window, silences))
+            cuts.append(cut := splitting.choose_cut(window, silences))
+            if not any(a <= cut <= b for a, b in silences):  # someone speaks all through the window
+                where = {"meeting_uuid": event.meeting_uuid, "cut_seconds": cut, "window": [window.start, window.end]}
+                log.warning("split inside speech: no silence of every channel near the cut", extra=where)
         return cuts
