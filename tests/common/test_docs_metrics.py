@@ -8,13 +8,12 @@ the services' ``/metrics`` pages is tests/e2e/test_observability.py.
 
 from __future__ import annotations
 
-import ast
 import functools
 import json
 import re
-from dataclasses import dataclass
 
 from tests.common.docs_text import ROOT, Doc, documents
+from tests.support.metric_sources import Metric, exported, metrics_in
 from tests.support.promql import dashboard_queries, grouping_labels, metric_names
 
 ALERTS = ROOT / "deploy" / "helm" / "zoomsymbl" / "templates" / "prometheusrule.yaml"
@@ -23,81 +22,9 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "zoomsymbl-dashboard.json"
 EXTERNAL = {"up": "Prometheus, per scrape target", "kafka_consumergroup_lag": "Strimzi's Kafka Exporter"}
 # `zoomsymbl_*` words in the docs that are no metric (the packages' import names are found on their own).
 NOT_METRICS = {"zoomsymbl_demo": "the demo's MongoDB database"}
-SERIES = {
-    "Counter": ("_total", "_created"),
-    "Histogram": ("_bucket", "_count", "_sum", "_created"),
-    "Gauge": ("",),
-    "Summary": ("", "_count", "_sum", "_created"),
-    "Info": ("_info",),
-}
 # Labels Prometheus puts on every series of a scrape target (and a histogram's bucket bound).
 TARGET_LABELS = {"namespace", "job", "instance", "pod", "service", "container", "endpoint", "le"}
 _DOC_METRIC = re.compile(r"\bzoomsymbl_[a-z0-9_]+\*?(?:\{(?P<labels>[a-z_, ]*)\})?")
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A metric family the code creates."""
-
-    name: str
-    kind: str
-    labels: tuple[str, ...]
-
-    @property
-    def series(self) -> set[str]:
-        return {self.name + suffix for suffix in SERIES[self.kind]}
-
-
-def _text(node: ast.expr | None, names: dict[str, str]) -> str | None:
-    """The string ``node`` evaluates to: a literal, or an f-string over module-level string constants."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.JoinedStr):
-        parts = []
-        for value in node.values:
-            if isinstance(value, ast.Constant):
-                parts.append(str(value.value))
-            elif (
-                isinstance(value, ast.FormattedValue) and isinstance(value.value, ast.Name) and value.value.id in names
-            ):
-                parts.append(names[value.value.id])
-            else:
-                return None
-        return "".join(parts)
-    return None
-
-
-def _labels(call: ast.Call) -> tuple[str, ...]:
-    node = call.args[2] if len(call.args) > 2 else next((k.value for k in call.keywords if k.arg == "labelnames"), None)
-    if isinstance(node, ast.List | ast.Tuple):
-        return tuple(e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str))
-    return ()
-
-
-def metrics_in(source: str) -> list[Metric]:
-    """The prometheus_client metrics ``source`` creates."""
-    tree = ast.parse(source)
-    names = {
-        target.id: node.value.value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
-        for target in node.targets
-        if isinstance(target, ast.Name)
-    }
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in SERIES and node.args:
-            name = _text(node.args[0], names)
-            if name and name.startswith("zoomsymbl_"):
-                found.append(Metric(name.removesuffix("_total"), node.func.id, _labels(node)))
-    return found
-
-
-@functools.cache
-def exported() -> dict[str, Metric]:
-    """Family name → metric, over every service and library."""
-    sources = [*ROOT.glob("services/*/src/**/*.py"), *ROOT.glob("libs/*/src/**/*.py")]
-    return {m.name: m for path in sources for m in metrics_in(path.read_text(encoding="utf-8"))}
 
 
 @functools.cache

@@ -2,63 +2,23 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from pathlib import Path
 from typing import Any
 
 from tests.deploy.helm_chart import ROOT, yaml_module
+from tests.support.metric_sources import exported
 from tests.support.promql import dashboard_queries
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "zoomsymbl-dashboard.json"
-METRIC_TYPES = {"Counter", "Histogram", "Gauge", "Summary"}
 # Series the services do not export themselves, with where they come from.
 EXTERNAL = {"up": "Prometheus, per scrape target", "kafka_consumergroup_lag": "Strimzi's Kafka Exporter"}
 SUFFIXES = ("_total", "_bucket", "_count", "_sum", "_created")
 
 
-def _literal(node: ast.expr, names: dict[str, str]) -> str | None:
-    """The string ``node`` evaluates to, for literals and f-strings over module/function string names."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.JoinedStr):
-        parts: list[str] = []
-        for value in node.values:
-            if isinstance(value, ast.Constant):
-                parts.append(str(value.value))
-            elif isinstance(value, ast.FormattedValue) and isinstance(value.value, ast.Name):
-                if value.value.id not in names:
-                    return None
-                parts.append(names[value.value.id])
-            else:
-                return None
-        return "".join(parts)
-    return None
-
-
-def exported_metrics(source: str) -> set[str]:
-    """Names of the prometheus_client metrics created in ``source`` (first argument of Counter(...) etc.)."""
-    tree = ast.parse(source)
-    names = {
-        target.id: node.value.value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
-        for target in node.targets
-        if isinstance(target, ast.Name)
-    }
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in METRIC_TYPES:
-            name = _literal(node.args[0], names) if node.args else None
-            if name:
-                found.add(name.removesuffix("_total"))
-    return found
-
-
 def all_exported_metrics() -> set[str]:
-    sources = [*(ROOT / "services").glob("*/src/**/*.py"), *(ROOT / "libs" / "common" / "src").rglob("*.py")]
-    return set().union(*(exported_metrics(path.read_text(encoding="utf-8")) for path in sources))
+    return set(exported())
 
 
 def queried_metrics(dashboard: dict[str, Any]) -> set[str]:
@@ -71,12 +31,6 @@ def queried_metrics(dashboard: dict[str, Any]) -> set[str]:
             base = base.removesuffix(suffix)
         names.add(base)
     return names
-
-
-def test_metric_extraction_reads_literals_and_prefixed_f_strings() -> None:
-    source = 'PREFIX = "zoomsymbl_x"\nc = Counter(f"{PREFIX}_done", "d")\n'
-    source += 'h = Histogram("zoomsymbl_x_seconds_total", "s")\n'
-    assert exported_metrics(source) == {"zoomsymbl_x_done", "zoomsymbl_x_seconds"}
 
 
 def test_dashboard_queries_only_metrics_that_exist() -> None:
