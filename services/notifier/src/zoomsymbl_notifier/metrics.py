@@ -11,7 +11,7 @@ from typing import Final, Literal, get_args
 from prometheus_client import CollectorRegistry, Counter
 from zoomsymbl_common.events import Service
 
-from zoomsymbl_notifier.mail import MailRejected, SmtpTransport, SmtpUnavailable
+from zoomsymbl_notifier.mail import MailRejected, RecipientsRefused, SmtpTransport, SmtpUnavailable
 from zoomsymbl_notifier.settings import Settings
 
 FailureReason = Literal["unavailable", "rejected"]
@@ -79,6 +79,13 @@ class CountingTransport(SmtpTransport):
         """Deliver ``raw`` as :meth:`SmtpTransport.send` does, and count the outcome."""
         try:
             await super().send(sender, recipients, raw)
+        except RecipientsRefused as exc:  # the others have it: sent, unless nobody does
+            if exc.accepted:
+                self.metrics.sent.inc()
+            else:
+                final = all(r.final for r in exc.refusals)
+                self.metrics.failed.labels("rejected" if final else "unavailable").inc()
+            raise
         except SmtpUnavailable:
             self.metrics.failed.labels("unavailable").inc()
             raise

@@ -10,6 +10,13 @@ The first attempt of an e-mail sent as it is recorded (:meth:`Outbox.send`) need
 the insert of the intent is that unique insert, and it records the e-mail already ``sending`` under a
 lease, so nobody else can have read it due. A claim whose holder died (or an intent whose recorder
 died mid-send) is taken over once its lease expires, under the next attempt number.
+
+Per recipient: a server refusing some recipients at ``RCPT TO`` delivers to the others; they are recorded
+(``delivered_to``) and never sent to again, the ones refused for good (5xx) are recorded with the reply
+(``refused``), and the ones refused for now (4xx: greylisting, "too many recipients") are retried alone, for
+``RECIPIENT_GIVE_UP`` at most (RFC 5321 4.5.4.1). An attempt that sent the whole message without a reply to it
+(RFC 5321 6.1: it may have arrived) is sent once more at most, counted in ``unconfirmed``: at most one duplicate,
+under the same Message-ID.
 """
 
 from __future__ import annotations
@@ -25,8 +32,18 @@ from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.records import EMAIL_CLAIMS, EMAILS, Email, EmailClaim, EmailStatus, email_key
+from zoomsymbl_common.records.mail import RecipientRefusal
 
-from zoomsymbl_notifier.mail import Envelope, MailKind, MailRejected, SmtpTransport, SmtpUnavailable
+from zoomsymbl_notifier.mail import (
+    DeliveryUnconfirmed,
+    Envelope,
+    MailKind,
+    MailRejected,
+    RecipientsRefused,
+    Refusal,
+    SmtpTransport,
+    SmtpUnavailable,
+)
 
 log = logging.getLogger("zoomsymbl.notifier.outbox")
 # Claims inserted by deliverers that died before marking the e-mail, skipped before giving up.
@@ -36,6 +53,10 @@ _MAX_ORPHANED_CLAIMS = 20
 _MAX_UNEXPECTED_ERRORS = 10
 _UNEXPECTED = "unexpected_errors"
 _REASON_MAX = 1000  # of a stored last_error
+# How long a recipient refused for now (4xx) is retried; RFC 5321 4.5.4.1: "at least 4-5 days".
+RECIPIENT_GIVE_UP = timedelta(days=5)
+# Sends of an e-mail whose whole message went out without a reply to it, before it is taken as delivered.
+_MAX_UNCONFIRMED = 2
 Outcome = Literal["sent", "already_sent", "busy", "retry_later", "rejected", "skipped"]
 
 
@@ -76,7 +97,8 @@ class Backoff:
 
 
 class Outbox:
-    """Records, claims and sends e-mails exactly as often as SMTP allows: once, barring a crash after 250."""
+    """Records, claims and sends e-mails exactly as often as SMTP allows: once, barring a crash after 250 or a lost
+    reply to the message (then twice at most)."""
 
     def __init__(self, mongo: Mongo, transport: SmtpTransport, backoff: Backoff) -> None:
         self._col: AsyncCollection[Document] = mongo.db[EMAILS]
@@ -127,8 +149,14 @@ class Outbox:
 
     async def _attempt(self, key: MailKey, email: Email) -> Outcome:
         """Hand ``email``, claimed by this caller, to the SMTP server and record the outcome."""
+        done = {*email.delivered_to, *(r.address for r in email.refused)}
+        to = tuple(r for r in email.recipients if r not in done)
         try:
-            await self._transport.send(email.sender, tuple(email.recipients), email.raw or b"")
+            await self._transport.send(email.sender, to, email.raw or b"")
+        except RecipientsRefused as exc:
+            return await self._refused(key, email, exc)
+        except DeliveryUnconfirmed as exc:
+            return await self._unconfirmed(key, email, exc)
         except SmtpUnavailable as exc:
             wait = self._backoff.after(email.attempts)
             await self._finish(key, email.attempts, "pending", next_attempt_at=utcnow() + wait, last_error=str(exc))
@@ -140,9 +168,54 @@ class Outbox:
             return "rejected"
         except Exception as exc:  # a bug, or what the transport does not classify: never left ``sending``
             return await self._failed(key, email, exc)
-        await self._finish(key, email.attempts, "sent", sent_at=utcnow())
+        # Once some recipients were settled apart, the record names them all: who got it, who was refused.
+        push = {"delivered_to": {"$each": list(to)}} if done else None
+        await self._finish(key, email.attempts, "sent", push, sent_at=utcnow())
         log.info("e-mail sent", extra={**_log(key), "message_id": email.message_id})
         return "sent"
+
+    async def _refused(self, key: MailKey, email: Email, exc: RecipientsRefused) -> Outcome:
+        """Record who has the message and who was refused for good; retry the ones refused for now, alone."""
+        now = utcnow()
+        expired = now - email.created_at > RECIPIENT_GIVE_UP
+        final = [r for r in exc.refusals if r.final or expired]
+        waiting = [r for r in exc.refusals if not (r.final or expired)]
+        push = {
+            "delivered_to": {"$each": list(exc.accepted)},
+            "refused": {"$each": [_refusal(r, expired).to_document() for r in final]},
+        }
+        ids = {**_log(key), "accepted": len(exc.accepted), "codes": sorted({r.code for r in exc.refusals})}
+        if waiting:
+            wait = self._backoff.after(email.attempts)
+            reason = _reason(f"{len(waiting)} recipient(s) refused for now, retried alone", waiting)
+            await self._finish(key, email.attempts, "pending", push, next_attempt_at=now + wait, last_error=reason)
+            log.warning("e-mail refused for some recipients, will retry them", extra={**ids, "retry_in": str(wait)})
+            return "retry_later"
+        reason = _reason(f"{len(final)} recipient(s) refused", final)
+        if exc.accepted or email.delivered_to:
+            await self._finish(key, email.attempts, "sent", push, sent_at=now, last_error=reason)
+            log.warning("e-mail sent, some recipients refused", extra=ids)
+            return "sent"
+        await self._finish(key, email.attempts, "rejected", push, last_error=reason)
+        log.error("e-mail rejected by the smtp server", extra={**ids, "error": reason})
+        return "rejected"
+
+    async def _unconfirmed(self, key: MailKey, email: Email, exc: DeliveryUnconfirmed) -> Outcome:
+        """No reply to the whole message: it may have arrived. Sent once more; a second time, taken as delivered
+        (the server got it twice without answering: both copies most likely arrived, under one Message-ID)."""
+        count = email.unconfirmed + 1
+        if count >= _MAX_UNCONFIRMED:
+            reason = f"{exc}, {count} times: taken as delivered (each may have arrived)"
+            await self._finish(key, email.attempts, "sent", sent_at=utcnow(), last_error=reason, unconfirmed=count)
+            log.warning("e-mail taken as delivered without a reply", extra={**_log(key), "error": reason})
+            return "sent"
+        wait = self._backoff.after(email.attempts)
+        reason = f"{exc}: it may have arrived, sent once more"
+        await self._finish(
+            key, email.attempts, "pending", next_attempt_at=utcnow() + wait, last_error=reason, unconfirmed=count
+        )
+        log.warning("e-mail maybe sent, will send it once more", extra={**_log(key), "error": reason})
+        return "retry_later"
 
     async def _failed(self, key: MailKey, email: Email, exc: Exception) -> Outcome:
         """Record an unexpected error of the transport as a failed attempt: retried with backoff like an
@@ -224,11 +297,16 @@ class Outbox:
         }
         return settled.get(status, "skipped")
 
-    async def _finish(self, key: MailKey, attempt: int, status: EmailStatus, **fields: object) -> None:
-        """Record the outcome of send attempt ``attempt``. A failure is dropped when the e-mail was taken over
-        since (the lease ran out first): a newer attempt is under way, and its own outcome counts. A success
-        counts whatever attempt is under way or due: another send could only be a second copy."""
-        update = {"$set": {"status": status, **fields}, "$unset": {"lease_until": ""}}
+    async def _finish(
+        self, key: MailKey, attempt: int, status: EmailStatus, push: Document | None = None, /, **fields: object
+    ) -> None:
+        """Record the outcome of send attempt ``attempt`` (``push``: recipients it settled). A failure is dropped
+        when the e-mail was taken over since (the lease ran out first): a newer attempt is under way, and its own
+        outcome counts. A success counts whatever attempt is under way or due: another send could only be a
+        second copy."""
+        update: Document = {"$set": {"status": status, **fields}, "$unset": {"lease_until": ""}}
+        if push:
+            update["$push"] = push
         if status == "sent":
             mine = {**key.query(), "status": {"$in": ["sending", "pending"]}}
         else:
@@ -254,6 +332,16 @@ def _intent(key: MailKey, envelope: Envelope, msg_id: str, raw: bytes | None) ->
         next_attempt_at=now,
         created_at=now,
     )
+
+
+def _refusal(refusal: Refusal, expired: bool) -> RecipientRefusal:
+    reason = f"gave up after {RECIPIENT_GIVE_UP.days} days: " if expired and not refusal.final else ""
+    return RecipientRefusal(address=refusal.address, code=refusal.code, reason=(reason + refusal.detail)[:_REASON_MAX])
+
+
+def _reason(what: str, refusals: list[Refusal]) -> str:
+    """``what``, and the first refusal's reply (the others are alike, or in ``refused``)."""
+    return f"{what}: {refusals[0].code!r} {refusals[0].detail!r}"[:_REASON_MAX]
 
 
 def _claimable() -> Document:

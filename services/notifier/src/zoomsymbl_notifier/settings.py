@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import smtplib
+from email.utils import parseaddr
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -10,6 +12,11 @@ from pydantic_settings import SettingsConfigDict
 from zoomsymbl_common.service import ServiceSettings
 
 SmtpSecurity = Literal["none", "starttls", "tls"]
+
+
+def _plain_smtp(address: str) -> bool:
+    """``address`` goes into ``MAIL FROM`` as written (smtplib rewrites what it does not read as one address)."""
+    return address.isascii() and smtplib.quoteaddr(address) == f"<{address}>"
 
 
 class Settings(ServiceSettings):
@@ -89,6 +96,18 @@ class Settings(ServiceSettings):
         # Tokens under a short key are guessable; the token module refuses such keys too.
         if len(value.get_secret_value().encode()) < 16:
             raise ValueError("must be at least 16 bytes")
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _plain_sender(cls, value: str) -> str:
+        # Our SMTP client speaks no SMTPUTF8: from any other address every e-mail was refused for good, unsent.
+        address = parseaddr(value)[1]
+        if "\r" in value or "\n" in value or "@" not in address or not _plain_smtp(address):
+            raise ValueError(
+                "must be an e-mail address, after a display name if any, in plain ASCII "
+                "(SMTP without SMTPUTF8; a Unicode domain in its xn-- form)"
+            )
         return value
 
     @field_validator("page_key")

@@ -14,6 +14,14 @@ EmailStatus = Literal["pending", "sending", "sent", "rejected", "skipped"]
 Address = Annotated[str, Field(max_length=320)]
 
 
+class RecipientRefusal(Record):
+    """A recipient the SMTP server refused for good (a 5xx to ``RCPT TO``, or a 4xx past the give-up time)."""
+
+    address: Address
+    code: int
+    reason: Reason
+
+
 class Email(Record):
     """The intent to send one e-mail, recorded before it is sent; the unique index ``email_unique`` keys it."""
 
@@ -32,6 +40,12 @@ class Email(Record):
     lease_until: datetime | None = None
     sent_at: datetime | None = None
     last_error: Reason | None = None
+    delivered_to: list[Address] = Field(default_factory=list, max_length=1000)
+    """Recipients the server took the message for while refusing others: never sent to again."""
+    refused: list[RecipientRefusal] = Field(default_factory=list, max_length=1000)
+    """Recipients refused for good, with the server's reply: never sent to again."""
+    unconfirmed: int = Field(0, ge=0)
+    """Attempts that sent the whole message and got no reply to it (RFC 5321 6.1: it may have arrived)."""
 
     def key(self) -> Document:
         """The unique-index fields of this e-mail."""
