@@ -54,9 +54,9 @@ from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_ingest.stores import MongoReceipts
 from zoomsymbl_mixer.state import MeetingState, MixRecord, audio_mixed, with_transcripts
 from zoomsymbl_notifier.jobs import JobRecord
-from zoomsymbl_notifier.mail import SmtpTransport
 from zoomsymbl_notifier.meetings import Meetings, facts_from_doc
 from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox
+from zoomsymbl_notifier.smtp import SmtpTransport
 from zoomsymbl_submitter.jobs import inspect
 from zoomsymbl_submitter.meetings import MeetingStore
 from zoomsymbl_web.meeting import MeetingView, view_of

@@ -30,8 +30,8 @@ from zoomsymbl_ingest.reconcile import run_periodic_reconciliation
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_notifier.digest import Digests, MissingMeeting, digest_report
 from zoomsymbl_notifier.handlers import register_digests
-from zoomsymbl_notifier.mail import SmtpTransport
 from zoomsymbl_notifier.outbox import Backoff, Outbox
+from zoomsymbl_notifier.smtp import SmtpTransport
 from zoomsymbl_sandbox.zoom import running_zoom_sandbox
 from zoomsymbl_sandbox.zoom_specs import PastMeetingSpec
 

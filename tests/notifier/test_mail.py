@@ -15,19 +15,10 @@ from pydantic import SecretStr
 from zoomsymbl_common.providers.base import Insights
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig
-from zoomsymbl_notifier.mail import (
-    Envelope,
-    MailRejected,
-    SmtpTransport,
-    SmtpUnavailable,
-    compose,
-    envelope_for,
-    mail_domain,
-    message_id,
-    valid_address,
-)
+from zoomsymbl_notifier.mail import Envelope, compose, envelope_for, mail_domain, message_id, valid_address
 from zoomsymbl_notifier.meetings import MeetingFacts, Speaker
 from zoomsymbl_notifier.report import Report, meeting_report
+from zoomsymbl_notifier.smtp import MailRejected, SmtpTransport, SmtpUnavailable
 
 from tests.notifier.harness import make_settings
 from tests.notifier.harness_smtp import SmtpSink, free_port
@@ -304,7 +295,7 @@ async def test_an_encoding_error_of_smtplib_itself_is_a_refusal_too(
     smtp: SmtpSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past the transport's own check (as if it missed a case), smtplib's UnicodeEncodeError is still a refusal."""
-    monkeypatch.setattr("zoomsymbl_notifier.mail._sendable", lambda address: True, raising=False)
+    monkeypatch.setattr("zoomsymbl_notifier.smtp._sendable", lambda address: True)
     with pytest.raises(MailRejected, match="not plain ASCII SMTP"):
         await _transport(smtp.port).send("bot@zoomsymbl.test", ("joe@exämple.com",), b"Subject: x\r\n\r\nx\r\n")
     assert smtp.messages == []

@@ -11,9 +11,10 @@ from pydantic import SecretStr
 from zoomsymbl_common.providers.base import InsightItem, Insights
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig
-from zoomsymbl_notifier.mail import Envelope, SmtpTransport, compose, envelope_for
+from zoomsymbl_notifier.mail import Envelope, compose, envelope_for
 from zoomsymbl_notifier.meetings import MeetingFacts
 from zoomsymbl_notifier.report import failure_notice, meeting_report
+from zoomsymbl_notifier.smtp import SmtpTransport
 
 from tests.notifier.harness import make_settings
 from tests.notifier.harness_smtp import SmtpSink

@@ -9,8 +9,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from zoomsymbl_common.events import MeetingFailed, RecordingCompleted
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_notifier.mail import MailRejected, SmtpUnavailable
 from zoomsymbl_notifier.metrics import FAILURE_STAGES, CountingTransport, FailureMetrics, MailMetrics
+from zoomsymbl_notifier.smtp import MailRejected, SmtpUnavailable
 
 from tests.notifier.conftest import Notifier
 from tests.notifier.harness import TENANT, make_settings

@@ -11,9 +11,10 @@ from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.records import EMAIL_CLAIMS, EMAILS
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_notifier.mail import Envelope, SmtpTransport, compose
+from zoomsymbl_notifier.mail import Envelope, compose
 from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox
 from zoomsymbl_notifier.report import Report
+from zoomsymbl_notifier.smtp import SmtpTransport
 
 from tests.notifier.harness import make_settings
 from tests.notifier.harness_smtp import SmtpSink

@@ -13,9 +13,10 @@ from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Document, Mongo
 from zoomsymbl_common.records import EMAILS
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_notifier.mail import Envelope, SmtpTransport, SmtpUnavailable, compose
+from zoomsymbl_notifier.mail import Envelope, compose
 from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox, Outcome
 from zoomsymbl_notifier.report import Report
+from zoomsymbl_notifier.smtp import SmtpTransport, SmtpUnavailable
 
 from tests.notifier.harness import make_settings
 from tests.notifier.harness_smtp import SmtpSink

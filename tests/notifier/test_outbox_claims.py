@@ -16,8 +16,9 @@ import pytest
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.records import EMAIL_CLAIMS, EMAILS
-from zoomsymbl_notifier.mail import Envelope, SmtpTransport
+from zoomsymbl_notifier.mail import Envelope
 from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox
+from zoomsymbl_notifier.smtp import SmtpTransport
 
 pytestmark = pytest.mark.integration
 MAILS = 20

@@ -13,8 +13,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.records import EMAILS
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_notifier.mail import SmtpTransport, _Watchdog, longest_send
 from zoomsymbl_notifier.outbox import Backoff, Outbox
+from zoomsymbl_notifier.smtp import SmtpTransport, _Watchdog, longest_send
 
 from tests.notifier.harness import make_settings
 from tests.notifier.harness_smtp import SmtpSink

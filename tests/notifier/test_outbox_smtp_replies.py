@@ -12,9 +12,10 @@ from pydantic import SecretStr
 from zoomsymbl_common.mongo import Document, Mongo
 from zoomsymbl_common.records import EMAILS
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_notifier.mail import Envelope, SmtpTransport, compose
+from zoomsymbl_notifier.mail import Envelope, compose
 from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox, Outcome
 from zoomsymbl_notifier.report import Report
+from zoomsymbl_notifier.smtp import SmtpTransport
 
 from tests.notifier.harness import make_settings
 from tests.notifier.harness_smtp_faults import FaultySink

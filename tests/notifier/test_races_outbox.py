@@ -16,8 +16,9 @@ from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.records import EMAILS
 from zoomsymbl_notifier import outbox as outbox_module
-from zoomsymbl_notifier.mail import Envelope, SmtpTransport, SmtpUnavailable
+from zoomsymbl_notifier.mail import Envelope
 from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox
+from zoomsymbl_notifier.smtp import SmtpTransport, SmtpUnavailable
 
 pytestmark = pytest.mark.integration
 

@@ -15,10 +15,11 @@ from zoomsymbl_common.page_tokens import make_page_token, page_url
 from zoomsymbl_common.records import EMAILS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_notifier.mail import Envelope as MailEnvelope
-from zoomsymbl_notifier.mail import MailRejected, SmtpTransport, SmtpUnavailable, compose
+from zoomsymbl_notifier.mail import compose
 from zoomsymbl_notifier.meetings import MeetingFacts
 from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox
 from zoomsymbl_notifier.report import Report, failure_notice
+from zoomsymbl_notifier.smtp import MailRejected, SmtpTransport, SmtpUnavailable
 
 from tests.notifier.conftest import Notifier
 from tests.notifier.harness import PAGE_KEY, make_settings, make_tenant

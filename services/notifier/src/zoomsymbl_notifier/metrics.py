@@ -11,8 +11,8 @@ from typing import Final, Literal, get_args
 from prometheus_client import CollectorRegistry, Counter
 from zoomsymbl_common.events import Service
 
-from zoomsymbl_notifier.mail import MailRejected, RecipientsRefused, SmtpTransport, SmtpUnavailable
 from zoomsymbl_notifier.settings import Settings
+from zoomsymbl_notifier.smtp import MailRejected, RecipientsRefused, SmtpTransport, SmtpUnavailable
 
 FailureReason = Literal["unavailable", "rejected"]
 

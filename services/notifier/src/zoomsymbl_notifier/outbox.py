@@ -34,10 +34,9 @@ from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.records import EMAIL_CLAIMS, EMAILS, Email, EmailClaim, EmailStatus, email_key
 from zoomsymbl_common.records.mail import RecipientRefusal
 
-from zoomsymbl_notifier.mail import (
+from zoomsymbl_notifier.mail import Envelope, MailKind
+from zoomsymbl_notifier.smtp import (
     DeliveryUnconfirmed,
-    Envelope,
-    MailKind,
     MailRejected,
     RecipientsRefused,
     Refusal,

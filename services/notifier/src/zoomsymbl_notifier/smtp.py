@@ -1,0 +1,340 @@
+"""Handing a composed message to an SMTP server (stdlib smtplib in a worker thread), and what its replies mean.
+
+A send's outcome is always the worker thread's own (:meth:`SmtpTransport.send`); recipients are settled one by one
+(:class:`RecipientsRefused`), and a message that went out without a reply to it may have arrived
+(:class:`DeliveryUnconfirmed`): the outbox records each case (``outbox.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import smtplib
+import socket
+import ssl
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from opentelemetry.trace import SpanKind
+from zoomsymbl_common.errors import InfrastructureUnavailable, ZoomsymblError
+from zoomsymbl_common.logs import REDACTED, scrub
+from zoomsymbl_common.page_tokens import PAGE_PATH
+from zoomsymbl_common.telemetry import tracer
+
+from zoomsymbl_notifier.settings import Settings
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
+log = logging.getLogger("zoomsymbl.notifier.mail")
+_DETAIL_MAX = 500  # of an SMTP server's reply kept in an error
+_SEND_STEPS = 12  # socket steps of one send, at most (see longest_send)
+_LEASE_SHARE = 0.9  # of the outbox's lease a send may take (the rest: ending the thread, recording the outcome)
+# A page link quoted without its scheme (``pages.example.com/m/<token>``), which scrub() takes for words.
+_PAGE_LINK = re.compile(re.escape(PAGE_PATH) + r"[^\s'\"<>]+")
+_REFUSED_HERE = 0  # MailRejected.code of a message refused before any server reply (no SMTP code is 0)
+
+
+class MailRejected(ZoomsymblError):
+    """The SMTP server refused the message for good (every recipient or the content): do not retry."""
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(f"smtp rejected the message: {code!r} {detail!r}")
+        self.code = code
+        self.detail = detail
+
+
+class SmtpUnavailable(InfrastructureUnavailable):
+    """The SMTP server could not be reached or failed temporarily: retry later."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("smtp", detail)
+
+
+class DeliveryUnconfirmed(SmtpUnavailable):
+    """The whole message went out but no reply to it came (a drop, a timeout): it may have been delivered."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One recipient the server refused at ``RCPT TO``: its reply code and text (scrubbed)."""
+
+    address: str
+    code: int
+    detail: str
+
+    @property
+    def final(self) -> bool:
+        """Refused for good: a 5xx, except 552 (RFC 5321 4.5.3.1.10: "too many recipients", try later)
+        and refused authentication (an operator's fix)."""
+        return 500 <= self.code < 600 and self.code not in (530, 534, 535, 538, 552)
+
+
+class RecipientsRefused(ZoomsymblError):
+    """The server refused ``refusals`` at ``RCPT TO``; the message went to the ``accepted`` others (maybe none)."""
+
+    def __init__(self, refusals: tuple[Refusal, ...], accepted: tuple[str, ...]) -> None:
+        codes = sorted({r.code for r in refusals})
+        super().__init__(f"smtp refused {len(refusals)!r} recipient(s) ({codes!r}), took {len(accepted)!r}")
+        self.refusals = refusals
+        self.accepted = accepted
+
+
+class SmtpTransport:
+    """Sends raw messages with the configured server, security and credentials."""
+
+    def __init__(self, settings: Settings, *, patience: float | None = None) -> None:
+        self._settings = settings
+        # After this long a send is logged as slow, but still awaited: see :meth:`send`.
+        self._patience = settings.smtp_timeout_seconds * 4 if patience is None else patience
+
+    async def send(self, sender: str, recipients: tuple[str, ...], raw: bytes) -> None:
+        """Deliver ``raw``; :class:`SmtpUnavailable` to retry (:class:`DeliveryUnconfirmed`: it may have arrived),
+        :class:`MailRejected` to stop, :class:`RecipientsRefused` when the server refused some recipients (the
+        others have the message).
+
+        The outcome is always the worker thread's own: a thread cannot be stopped, so giving up on it
+        while it may still complete DATA would have the outbox retry an e-mail that does arrive (two
+        copies). It ends by itself within :func:`longest_send` (its watchdog cuts the connection then).
+        Cancelled (shutdown), the thread runs on and the e-mail stays ``sending`` under its lease, which
+        outlasts that bound.
+        """
+        attributes: dict[str, str | int] = {
+            "server.address": self._settings.smtp_host,
+            "server.port": self._settings.smtp_port,
+        }
+        with tracer().start_as_current_span("smtp send", kind=SpanKind.CLIENT, attributes=attributes):
+            worker = asyncio.ensure_future(asyncio.to_thread(self._send_blocking, sender, recipients, raw))
+            try:
+                async with asyncio.timeout(self._patience):
+                    await asyncio.shield(worker)
+            except TimeoutError:
+                log.warning("smtp server slow, waiting for the outcome", extra={"waited": self._patience})
+                await asyncio.shield(worker)
+
+    def _tls(self) -> ssl.SSLContext:
+        # Certificates are always verified; a private CA is trusted through smtp_ca_file.
+        return ssl.create_default_context(cafile=self._settings.smtp_ca_file or None)
+
+    def _connect(self) -> _Client:
+        s = self._settings
+        if s.smtp_security == "tls":
+            return _TlsClient(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds, context=self._tls())
+        client = _Client(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
+        if s.smtp_security == "starttls":
+            try:  # never on without it: a server not offering STARTTLS raises SMTPNotSupportedError
+                client.starttls(context=self._tls())
+            except BaseException:
+                client.close()
+                raise
+        return client
+
+    def _send_blocking(self, sender: str, recipients: tuple[str, ...], raw: bytes) -> None:
+        unsendable = _unsendable(sender, recipients)
+        if unsendable:
+            raise MailRejected(_REFUSED_HERE, unsendable)
+        with _Watchdog(longest_send(self._settings)) as watchdog:
+            client = self._session(watchdog)
+            try:
+                _fits(client, len(raw))
+                client.final_reply_seconds = longest_send(self._settings)
+                _transaction(client, sender, recipients, raw)
+            finally:
+                # After the 250 to the message its QUIT may fail (a 421, a drop): the message is delivered all
+                # the same, and an error here would have the outbox send it again.
+                _quit(client)
+
+    def _session(self, watchdog: _Watchdog) -> _Client:
+        """Connected, greeted, secured and authenticated. A refusal here, 5xx or not (a 554 greeting of a relay
+        that does not know our address, a 554 to STARTTLS), is about the session, not the message: nothing was
+        said of the message yet, so it is retried (an operator or the relay's owner fixes it)."""
+        s = self._settings
+        try:
+            client = self._connect()
+        except smtplib.SMTPResponseException as exc:
+            raise _session_refused(exc) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise SmtpUnavailable(type(exc).__name__) from None
+        watchdog.watch(client)
+        try:
+            client.ehlo_or_helo_if_needed()
+            if s.smtp_username:
+                client.login(s.smtp_username, s.smtp_password.get_secret_value())
+        except ValueError:  # credentials smtplib cannot encode: an operator can fix them, so retry
+            _quit(client)
+            raise SmtpUnavailable("credentials not sendable") from None
+        except smtplib.SMTPResponseException as exc:
+            _quit(client)
+            raise _session_refused(exc) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            _quit(client)
+            raise SmtpUnavailable(type(exc).__name__) from None
+        return client
+
+
+class _Client(smtplib.SMTP):
+    """smtplib's client, knowing when the whole message went out, and waiting longer for its reply.
+
+    RFC 5321 4.5.3.2.6 gives the reply to the final "." 10 minutes: the server may be filtering the message,
+    and a client giving up sooner "would typically result in delivery of multiple copies". It gets what is
+    left of the send's bound (:func:`longest_send`), not one step's ``smtp_timeout_seconds``.
+    """
+
+    body_sent = False
+    final_reply_seconds: float | None = None
+
+    def send(self, s: ReadableBuffer | str) -> None:
+        super().send(s)
+        if not isinstance(s, str):  # commands are str; the message (ending CR LF "." CR LF) is the only bytes
+            self.body_sent = True
+            if self.sock is not None and self.final_reply_seconds is not None:
+                self.sock.settimeout(self.final_reply_seconds)
+
+
+class _TlsClient(_Client, smtplib.SMTP_SSL):
+    """:class:`_Client` over implicit TLS."""
+
+
+def _transaction(client: _Client, sender: str, recipients: tuple[str, ...], raw: bytes) -> None:
+    """MAIL, RCPT for each recipient, DATA; the outcome as :meth:`SmtpTransport.send` gives it."""
+    try:
+        refused = client.sendmail(sender, list(recipients), raw)
+    except ValueError as exc:
+        # smtplib writes commands in ASCII and refuses line breaks in them (UnicodeEncodeError is a
+        # ValueError): an address, or a message, it cannot send now it never will. Its text quotes
+        # the address, so only its class is kept.
+        detail = f"not sent: an address or the message is not plain ASCII SMTP ({type(exc).__name__})"
+        raise MailRejected(_REFUSED_HERE, detail) from None
+    except smtplib.SMTPSenderRefused as exc:
+        if exc.smtp_code == 552:  # the SIZE we declared is over the server's limit (RFC 1870): it never fits
+            raise MailRejected(552, _scrubbed(_text(exc.smtp_error))) from None
+        # Our own From is refused: a configuration matter that an operator can fix, so retry.
+        raise SmtpUnavailable(f"sender refused: {exc.smtp_code!r}") from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        refused = exc.recipients
+        if any(code == 421 for code, _ in refused.values()):  # the server closed the session: nothing was sent
+            raise SmtpUnavailable("421 at RCPT TO") from None
+    except smtplib.SMTPResponseException as exc:
+        raise _classified(exc.smtp_code, _text(exc.smtp_error)) from None
+    except (smtplib.SMTPException, OSError) as exc:
+        if client.body_sent:
+            raise DeliveryUnconfirmed(f"no reply to the whole message ({type(exc).__name__})") from None
+        raise SmtpUnavailable(type(exc).__name__) from None
+    if refused:
+        refusals = tuple(Refusal(a, code, _scrubbed(_text(text))) for a, (code, text) in refused.items())
+        raise RecipientsRefused(refusals, tuple(r for r in recipients if r not in refused))
+
+
+def _fits(client: _Client, size: int) -> None:
+    """Refuse ``size`` bytes over the server's EHLO ``SIZE`` (RFC 1870) before MAIL: it would never be taken."""
+    limit = client.esmtp_features.get("size", "")
+    if limit.isdigit() and 0 < int(limit) < size:
+        raise MailRejected(_REFUSED_HERE, f"not sent: {size} bytes, over the server's SIZE limit of {int(limit)}")
+
+
+def _quit(client: smtplib.SMTP) -> None:
+    """QUIT and close, whatever the server answers or whether it is still there."""
+    with contextlib.suppress(smtplib.SMTPException, OSError):
+        client.quit()
+    client.close()
+
+
+def _session_refused(exc: smtplib.SMTPResponseException) -> SmtpUnavailable:
+    return SmtpUnavailable(f"session refused: {exc.smtp_code!r} {_scrubbed(_text(exc.smtp_error))[:200]!r}")
+
+
+def _unsendable(sender: str, recipients: tuple[str, ...]) -> str | None:
+    """Why smtplib cannot send to these addresses as they are (None when it can).
+
+    It writes commands in ASCII (no SMTPUTF8 here), and it rewrites each address with ``parseaddr`` first:
+    ``a@b.com x`` would go to ``a@b.comx``, ``a@b.com`` CR LF ``...`` to ``a@b.com``. Neither may happen to an
+    address of the outbox (one recorded before :func:`valid_address` checked it): such an e-mail is refused.
+    The reason names no address: it is stored and logged.
+    """
+    if not _sendable(sender):
+        return "not sent: the sender address is not plain ASCII SMTP"
+    if not all(_sendable(r) for r in recipients):
+        return "not sent: a recipient address is not plain ASCII SMTP"
+    return None
+
+
+def _sendable(address: str) -> bool:
+    return address.isascii() and smtplib.quoteaddr(address) == f"<{address}>"
+
+
+def longest_send(settings: Settings) -> float:
+    """How long one send's worker thread may run at most: its watchdog cuts the connection then.
+
+    ``_SEND_STEPS`` socket steps of ``smtp_timeout_seconds`` each (connect, greeting, EHLO, STARTTLS,
+    EHLO again, AUTH in two round trips, MAIL, RCPT, DATA, the message, its final reply), and never
+    as long as the outbox's lease (``mail_lease_seconds``): while the thread may still deliver, no
+    other deliverer may take the e-mail over. 240 s, cut to 108 s by the default 120 s lease. The
+    reply to the message's final "." may take whatever is left of it (see :class:`_Client`).
+    """
+    return min(settings.smtp_timeout_seconds * _SEND_STEPS, settings.mail_lease_seconds * _LEASE_SHARE)
+
+
+class _Watchdog:
+    """Cuts the connection of a send still running after ``seconds``.
+
+    The per-step socket timeouts alone bound no send: a server may trickle a reply line by line.
+    A connection cut after the message went out may still leave a delivered copy behind (the rare
+    repeat the Message-ID folds), but only past a bound no working server comes near.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._client: smtplib.SMTP | None = None
+        self._expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, client: smtplib.SMTP) -> None:
+        """Cut ``client``'s connection when the time is up (now, if it is already)."""
+        with self._lock:
+            self._client, expired = client, self._expired
+        if expired:
+            _cut(client)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self._expired, client = True, self._client
+        if client is not None:
+            _cut(client)
+
+
+def _cut(client: smtplib.SMTP) -> None:
+    # shutdown() (not close()) wakes a recv() blocked in the worker thread at once.
+    sock = client.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _scrubbed(detail: str) -> str:
+    # The server's reply may quote the message, and the e-mail links the meeting page by its token:
+    # scrubbed here, once, so the stored last_error, the log line and the span's exception event all
+    # get the safe text. redact() alone is not enough: after a restart the token is registered no more.
+    return _PAGE_LINK.sub(PAGE_PATH + REDACTED, scrub(detail, _DETAIL_MAX))
+
+
+def _classified(code: int, detail: str) -> ZoomsymblError:
+    detail = _scrubbed(detail)
+    # 5xx on the transaction (the message, its content) is final; 4xx and refused authentication may pass later.
+    if 500 <= code < 600 and code not in (530, 534, 535, 538):
+        return MailRejected(code, detail)
+    return SmtpUnavailable(f"{code!r} {detail[:200]!r}")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
