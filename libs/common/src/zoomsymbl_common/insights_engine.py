@@ -8,36 +8,41 @@ in ``Authorization``; OpenAI-style servers with ``Bearer``). The Gateway's Claud
 structured outputs (https://www.assemblyai.com/docs/llm-gateway/structured-outputs), so no ``response_format`` is
 sent for those model names: the instructions ask for the JSON and the answer is validated either way.
 
-The model's answer is untrusted input: it is validated against :class:`EngineAnswer` (bounded sizes),
-asked for once more when it is not valid JSON of that shape, and otherwise the sections are reported
-unavailable; a failing endpoint is retried briefly and then reported the same way. Nothing here raises
-for a bad answer: a report without questions is better than no report. A transcript longer than the
-context budget is cut into windows on utterance boundaries and the windows' items merged without duplicates;
-the merged result is bounded as a provider's items are (:data:`MAX_ITEMS` a section, summary topics included).
+The model's answer is untrusted input, read as real servers send it (:mod:`~zoomsymbl_common.providers.llm_answer`:
+JSON after prose or in a fence, reasoning without content, an error with HTTP 200): it is validated against
+:class:`EngineAnswer` (bounded sizes), asked for once more when it is not valid JSON of that shape, and otherwise
+the sections are reported unavailable; a failing endpoint is retried briefly and then reported the same way. An
+answer cut off at ``max_tokens`` is never parsed: its window is asked again as two halves (once), each with the
+whole output budget. Nothing here raises for a bad answer: a report without questions is better than no report.
+A transcript longer than the context budget is cut into windows on utterance boundaries and the windows' items
+merged without duplicates; the merged result is bounded as a provider's items are (:data:`MAX_ITEMS` a section,
+summary topics included). When some windows fail and others answer, every section is still marked unavailable
+with the reason (``failed for 1 of 3 parts``), so whoever shows the sections can say they are incomplete.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
-import json
 import logging
 import math
 import re
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from zoomsymbl_common.errors import RetryableError, ZoomsymblError
+from zoomsymbl_common.errors import PoisonInputError, RetryableError, ZoomsymblError
 from zoomsymbl_common.logs import redact
 from zoomsymbl_common.providers.assemblyai_understanding import MAX_ITEMS
 from zoomsymbl_common.providers.base import InsightItem, SummaryTopic, TranscriptMessage
 from zoomsymbl_common.providers.http import direct_request, read_json, transport_errors
+from zoomsymbl_common.providers.llm_answer import AnswerCutOff, EngineAnswerInvalid, completion_text, json_object
 
 log = logging.getLogger("zoomsymbl.insights_engine")
 Section = Literal["questions", "action_items", "follow_ups", "decisions"]
@@ -45,6 +50,9 @@ SECTIONS: tuple[Section, ...] = ("questions", "action_items", "follow_ups", "dec
 _CHARS_PER_TOKEN = 3.5  # conservative for English and most Latin-script text
 _OTHER_SCRIPTS = re.compile(r"[^\u0000-\u052f]")  # past Latin, Greek and Cyrillic
 _PROMPT_TOKENS = 600  # the instructions and the schema
+INCOMPLETE = "insights_incomplete"
+"""The ``Insights.extra`` key of why the engine's sections in a report are incomplete: some windows of the transcript
+answered, others failed (``insights engine failed for 1 of 3 parts of the transcript: …``)."""
 ENGINE_ANSWER_BYTES = 16 * 1024 * 1024
 """Most bytes of one chat-completions answer read. Its content is at most ``max_output_tokens`` (4,000 by
 default; a token is a few characters, at most 6 bytes each once JSON-escaped: ~100 KB), with reasoning text
@@ -137,8 +145,7 @@ class EngineResult:
     unavailable: dict[str, str] = field(default_factory=dict)
 
 
-class EngineAnswerInvalid(ZoomsymblError):
-    """The model answered something that is not JSON of the required shape."""
+__all__ = ["AnswerCutOff", "EngineAnswerInvalid"]  # re-exported: where callers and tests have always found them
 
 
 def transcript_line(message: TranscriptMessage) -> str:
@@ -181,9 +188,12 @@ def request_body(config: EngineConfig, lines: Sequence[str]) -> dict[str, Any]:
         ],
         "max_tokens": config.max_output_tokens,
         "temperature": 0,
+        "stream": False,  # said, not assumed: a server or proxy that streams by default sends events we cannot read
     }
     if config.structured_output and supports_structured_output(config.model):
-        schema = EngineAnswer.model_json_schema()
+        # Every section required: a server that constrains its output to the schema (vLLM, llama.cpp) would
+        # otherwise allow "{}", which reads as a meeting where nothing was said.
+        schema = EngineAnswer.model_json_schema() | {"required": list(EngineAnswer.model_fields)}
         body["response_format"] = {"type": "json_schema", "json_schema": {"name": "meeting_insights", "schema": schema}}
     return body
 
@@ -196,26 +206,16 @@ def supports_structured_output(model: str) -> bool:
     return not model.strip().lower().startswith(_NO_STRUCTURED_OUTPUT)
 
 
-def parse_answer(data: dict[str, Any]) -> EngineAnswer:
-    """``choices[0].message.content`` as :class:`EngineAnswer`, or :class:`EngineAnswerInvalid`."""
+def parse_answer(data: dict[str, Any], max_tokens: int | None = None) -> EngineAnswer:
+    """``choices[0].message.content`` as :class:`EngineAnswer`; :class:`AnswerCutOff` for an answer cut at
+    ``max_tokens``, :class:`EngineAnswerInvalid` for one without an object holding any section."""
+    found = json_object(completion_text(data, max_tokens), frozenset(EngineAnswer.model_fields))
     try:
-        content = data["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError):
-        raise EngineAnswerInvalid("the answer has no choices[0].message.content") from None
-    if not isinstance(content, str):
-        raise EngineAnswerInvalid("the answer's content is not text")
-    text = re.sub(r"^```(?:json)?\s*|\s*```$", "", content.strip())
-    try:
-        data = json.loads(text)
-        return EngineAnswer.model_validate(data)
+        return EngineAnswer.model_validate(found)
     except ValidationError as exc:
-        if isinstance(data, dict):
-            # One item too long, 31 topics, a time of NaN: keep what is valid rather than lose the window.
-            log.info("insights engine answer salvaged", extra={"errors": exc.error_count()})
-            return salvage(data)
-        raise EngineAnswerInvalid("the answer is not valid insights JSON (ValidationError)") from None
-    except (ValueError, RecursionError) as exc:  # RecursionError: nested beyond the parser
-        raise EngineAnswerInvalid(f"the answer is not valid insights JSON ({type(exc).__name__})") from None
+        # One item too long, 31 topics, a time of NaN: keep what is valid rather than lose the window.
+        log.info("insights engine answer salvaged", extra={"errors": exc.error_count()})
+        return salvage(found)
 
 
 def salvage(data: dict[str, Any]) -> EngineAnswer:
@@ -252,6 +252,8 @@ def _max_length(metadata: Sequence[object]) -> int | None:
 
 
 def _fitted(entry: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    """``entry`` cut to ``model``'s bounds; an optional field of the wrong kind ("time": "00:12:30", an owner that
+    is a list) is left out rather than losing the item with it."""
     fitted = dict(entry)
     for name, info in model.model_fields.items():
         value = fitted.get(name)
@@ -260,6 +262,11 @@ def _fitted(entry: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
             fitted[name] = value[:limit]
         elif isinstance(value, int | float) and not isinstance(value, bool):
             fitted[name] = value if math.isfinite(value) and value >= 0 else None
+        if not info.is_required() and name in fitted:
+            try:
+                model.__pydantic_validator__.validate_assignment(model.model_construct(), name, fitted[name])
+            except ValidationError:
+                del fitted[name]
     return fitted
 
 
@@ -290,14 +297,39 @@ class People:
         limit = (self.duration_seconds or 0.0) + 60.0 if self.duration_seconds else None
         return value if value is not None and (limit is None or value <= limit) else None
 
+    def lasting(self, messages: Sequence[TranscriptMessage]) -> People:
+        """These people with the transcript's end as the meeting's length when the meeting has none recorded:
+        without one, any time a model invents ("[277:46:40]") was kept."""
+        if self.duration_seconds:
+            return self
+        ends = [m.end_seconds for m in messages if math.isfinite(m.end_seconds)]
+        return dataclasses.replace(self, duration_seconds=max(ends)) if ends else self
 
-def to_items(answer: EngineAnswer, section: Section, people: People) -> tuple[InsightItem, ...]:
-    """One section of a validated answer as insight items, names checked and owners' e-mails added."""
+
+def speakers_at(messages: Sequence[TranscriptMessage]) -> dict[float, str | None]:
+    """Who speaks at each time the prompt shows (``[12.5]``); None where two lines share a time."""
+    said: dict[float, str | None] = {}
+    for message in messages:
+        at = round(message.start_seconds, 1)
+        said[at] = message.speaker if said.get(at, message.speaker) == message.speaker else None
+    return said
+
+
+def to_items(
+    answer: EngineAnswer, section: Section, people: People, said: Mapping[float, str | None] | None = None
+) -> tuple[InsightItem, ...]:
+    """One section of a validated answer as insight items, names checked and owners' e-mails added. With ``said``
+    (:func:`speakers_at` of the window asked), an item whose time is a line's has that line's speaker, whoever
+    the model names: words one participant spoke ("add an action item: …") are never shown as another's."""
     items = []
+    owned = section in ("action_items", "follow_ups")
     for raw in getattr(answer, section):
-        owner = people.name(raw.owner) if section in ("action_items", "follow_ups") else None
-        speaker = people.name(raw.speaker)
-        assignee = owner or (speaker if section in ("action_items", "follow_ups") else None)
+        owner = people.name(raw.owner) if owned else None
+        line_speaker = said.get(round(raw.time, 1)) if said and raw.time is not None else None
+        speaker = people.name(line_speaker or raw.speaker)
+        # The speaker owns it only when the model named no owner: "John will send the contract", said by Elisa,
+        # is John's (no participant: nobody's here), never Elisa's with her address.
+        assignee = owner or (speaker if owned and not (raw.owner or "").strip() else None)
         items.append(
             InsightItem(
                 text=_clean(raw.text, 500),
@@ -349,6 +381,16 @@ def merge_summaries(answers: Sequence[EngineAnswer], people: People) -> tuple[Su
 Sleep = Callable[[float], Awaitable[Any]]
 
 
+@dataclass
+class _Asked:
+    """What the windows of one meeting answered, what failed (why), and how many windows were halved."""
+
+    answers: list[EngineAnswer] = field(default_factory=list)
+    said: list[dict[float, str | None]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    splits: int = 0
+
+
 class InsightsEngine:
     """A client of one OpenAI-compatible endpoint."""
 
@@ -375,31 +417,52 @@ class InsightsEngine:
         """Every section for ``messages``; never raises for the engine's failures (see the module doc)."""
         if not messages:
             return EngineResult()
+        people = people.lasting(messages)
         budget = max(500, self.config.context_tokens - self.config.max_output_tokens - _PROMPT_TOKENS)
         parts = windows(messages, budget)
-        answers: list[EngineAnswer] = []
-        failures: list[str] = []
+        asked = _Asked()
         deadline = self._clock() + self.config.deadline_seconds
         for part in parts:
             left = deadline - self._clock()
             if left <= 0:
-                failures.append(f"not asked: the parts before took the engine's {self.config.deadline_seconds:g} s")
+                asked.failures.append(
+                    f"not asked: the parts before took the engine's {self.config.deadline_seconds:g} s"
+                )
                 continue
             try:
                 async with asyncio.timeout(left):
-                    answers.append(await self._window([transcript_line(m) for m in part]))
-            except ZoomsymblError as exc:
-                failures.append(redact(str(exc))[:200])
+                    await self._part(part, asked, split=True)
             except TimeoutError:
-                failures.append(f"the engine took longer than its {self.config.deadline_seconds:g} s")
+                asked.failures.append(f"the engine took longer than its {self.config.deadline_seconds:g} s")
+        answers, failures = asked.answers, asked.failures
         unavailable: dict[str, str] = {}
         if failures:
-            why = f"insights engine failed for {len(failures)} of {len(parts)} parts of the transcript: {failures[0]}"
+            total = len(parts) + asked.splits
+            why = f"insights engine failed for {len(failures)} of {total} parts of the transcript: {failures[0]}"
             unavailable = {s: why[:300] for s in (*SECTIONS, "summary", "topics")}
             log.warning("insights engine sections unavailable", extra={"failed_windows": len(failures)})
-        sections = {s: merge_items([to_items(a, s, people) for a in answers]) for s in SECTIONS}
+        pairs = list(zip(answers, asked.said, strict=True))
+        sections = {s: merge_items([to_items(a, s, people, said) for a, said in pairs]) for s in SECTIONS}
         summary = merge_summaries(answers, people)
         return EngineResult(unavailable=unavailable, summary_topics=summary, topics=merge_topics(answers), **sections)
+
+    async def _part(self, part: Sequence[TranscriptMessage], asked: _Asked, *, split: bool) -> None:
+        """Ask for ``part``; an answer cut off at ``max_tokens`` is asked again as two halves, once: the same question
+        gets the same cut, and the output grows with the transcript it covers."""
+        try:
+            asked.answers.append(await self._window([transcript_line(m) for m in part]))
+            asked.said.append(speakers_at(part))
+        except AnswerCutOff as exc:
+            if not split or len(part) < 2:
+                asked.failures.append(redact(str(exc))[:200])
+                return
+            log.info("insights engine answer cut off, asking for each half", extra={"utterances": len(part)})
+            asked.splits += 1
+            half = len(part) // 2
+            await self._part(part[:half], asked, split=False)
+            await self._part(part[half:], asked, split=False)
+        except ZoomsymblError as exc:
+            asked.failures.append(redact(str(exc))[:200])
 
     async def _window(self, lines: list[str]) -> EngineAnswer:
         body = request_body(self.config, lines)
@@ -407,7 +470,9 @@ class InsightsEngine:
         invalid_seen = False
         for attempt in range(1, self.config.attempts + 1):
             try:
-                return parse_answer(await self._call(body))
+                return parse_answer(await self._call(body), self.config.max_output_tokens)
+            except AnswerCutOff:
+                raise
             except EngineAnswerInvalid as exc:
                 # One more question after an invalid answer, then the section is unavailable.
                 if invalid_seen:
@@ -433,6 +498,13 @@ class InsightsEngine:
                 self._session, "POST", self._url, json=body, headers=self._headers(), timeout=timeout
             ) as resp,
         ):
+            if 200 <= resp.status < 300 and resp.content_type == "text/event-stream":
+                # Asked again it streams again: the window fails at once, saying why.
+                raise PoisonInputError(
+                    "insights engine chat completion answered an event stream (text/event-stream),"
+                    ' though the request says "stream": false',
+                    stage="insights",
+                )
             return await read_json(
                 "insights engine", "chat completion", resp, stage="insights", max_bytes=ENGINE_ANSWER_BYTES
             )

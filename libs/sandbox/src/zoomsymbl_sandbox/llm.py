@@ -13,8 +13,27 @@ llama.cpp's OpenAI-compatible servers: ``Authorization: Bearer <key>``, errors `
 context window minus ``max_tokens`` is refused with ``context_length_exceeded``.
 
 The answer is deterministic, schema-valid JSON derived from the transcript lines (``[seconds] Name: words``)
-in the prompt by :mod:`zoomsymbl_sandbox.provider_understanding`, so tests can assert content.
-``/_sandbox/faults`` makes the next answers invalid JSON or HTTP errors; ``/_sandbox/stats`` counts calls.
+in the prompt by :mod:`zoomsymbl_sandbox.provider_understanding`, so tests can assert content. With
+``cuts_at_max_tokens``, as every real server does, an answer longer than ``max_tokens`` (4 characters a token here)
+is cut there with ``finish_reason: "length"`` (https://platform.openai.com/docs/api-reference/chat/object: "the
+maximum number of tokens specified in the request was reached"). ``follows_instructions`` makes it the
+gullible small model: a line "… add an action item: X" makes X an action item, said by and owned by the first
+speaker of the prompt. ``/_sandbox/faults`` makes the next answers (``*_next`` counts each):
+
+- ``invalid_json_next``: prose with broken JSON; ``fail_next``: HTTP ``fail_status``.
+- ``wrapped_next``: the JSON after "Sure! Here is the JSON:" in a markdown fence with a sign-off, as small models
+  on llama.cpp's server (https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md, without a
+  ``response_format`` grammar) and Ollama (https://docs.ollama.com/api/openai-compatibility) answer, and the
+  Gateway's Claude models, which take no structured output.
+- ``reasoning_only_next``: ``content: null`` with the text in ``reasoning_content`` and ``reasoning`` and
+  ``finish_reason: "length"``: a reasoning model that spent ``max_tokens`` thinking, on vLLM with a reasoning
+  parser (https://docs.vllm.ai/en/v0.11.2/features/reasoning_outputs/: ``reasoning_content`` is now ``reasoning``)
+  or llama.cpp's server with ``--reasoning-format``.
+- ``error_200_next``: HTTP 200 with an OpenAI error object and no ``choices``, as proxies in front of a server send.
+- ``stream_next``: server-sent events (``text/event-stream``, ``data: {chunk}`` lines, ``data: [DONE]``) although
+  the request says ``"stream": false``, as a server or proxy that streams by default does.
+
+``/_sandbox/stats`` counts calls.
 """
 
 from __future__ import annotations
@@ -45,6 +64,10 @@ class LLMConfig:
     context_tokens: int = 128_000
     dialect: Literal["llm-gateway", "openai"] | None = None
     """Whose request checks and answer shapes; None: the LLM Gateway's with ``auth="raw"``, else OpenAI's."""
+    follows_instructions: bool = False
+    """Do what a transcript line says ("add an action item: X"), as a small model may."""
+    cuts_at_max_tokens: bool = False
+    """Cut an answer longer than ``max_tokens`` there (``finish_reason: "length"``); off, answers are whole."""
 
     @property
     def gateway(self) -> bool:
@@ -57,6 +80,10 @@ class LLMState:
 
     config: LLMConfig
     invalid_json_next: int = 0
+    wrapped_next: int = 0
+    reasoning_only_next: int = 0
+    error_200_next: int = 0
+    stream_next: int = 0
     fail_next: int = 0
     fail_status: int = 503
     calls: int = 0
@@ -118,6 +145,18 @@ def answer_for(lines: list[Line]) -> dict[str, list[Any]]:
         if found.kind in ("action_item", "follow_up"):
             item["owner"] = found.line.speaker
         answer[section[found.kind]].append(item)
+    return answer
+
+
+def obeyed(lines: list[Line], answer: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """``answer`` with what the lines told the model to add: each "add an action item: X" becomes the first
+    action item, owned and (the model claims) said by the first speaker, at the time of the line that said it."""
+    for line in lines:
+        _, found, task = line.text.partition("add an action item:")
+        if found and lines and task.strip():
+            host = lines[0].speaker
+            item = {"text": task.strip(), "speaker": host, "owner": host, "time": line.start_s}
+            answer["action_items"].insert(0, item)
     return answer
 
 
@@ -197,13 +236,24 @@ def _check(body: object, config: LLMConfig) -> tuple[str, int] | Refusal:
     return "\n".join(str(t) for t in texts), max_tokens
 
 
-def _answer(state: LLMState, body: dict[str, Any], content: str, tokens: int) -> dict[str, Any]:
-    """The completion in the dialect's shape (the Gateway's ``request_id``/``request``/``usage.input_tokens``)."""
+def _answer(state: LLMState, body: dict[str, Any], content: str, tokens: int, max_tokens: int) -> dict[str, Any]:
+    """The completion in the dialect's shape (the Gateway's ``request_id``/``request``/``usage.input_tokens``),
+    cut at ``max_tokens`` with ``finish_reason: "length"`` as real servers do."""
+    finish = "stop"
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if state.config.cuts_at_max_tokens and len(content) > max_tokens * _CHARS_PER_TOKEN:
+        content, finish = content[: max_tokens * _CHARS_PER_TOKEN], "length"
+        message["content"] = content
+    if state.reasoning_only_next > 0:
+        state.reasoning_only_next -= 1
+        thought = ("Let me go through the transcript line by line. " * max_tokens)[: max_tokens * _CHARS_PER_TOKEN]
+        message = {"role": "assistant", "content": None, "reasoning_content": thought, "reasoning": thought}
+        finish = "length"
     output_tokens = len(content) // _CHARS_PER_TOKEN
     if state.config.gateway:
         return {
             "request_id": f"sandbox-{state.calls}",
-            "choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "choices": [{"message": message, "finish_reason": finish}],
             "request": {k: v for k, v in body.items() if k not in ("messages", "prompt")},
             "usage": {"input_tokens": tokens, "output_tokens": output_tokens, "total_tokens": tokens + output_tokens},
         }
@@ -212,9 +262,20 @@ def _answer(state: LLMState, body: dict[str, Any], content: str, tokens: int) ->
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body["model"],
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": {"prompt_tokens": tokens, "completion_tokens": output_tokens, "total_tokens": tokens + output_tokens},
     }
+
+
+def _streamed(answer: dict[str, Any]) -> web.Response:
+    """``answer`` as server-sent events: one chunk with the whole content, then ``[DONE]``."""
+    choice = answer["choices"][0]
+    chunk = {k: v for k, v in answer.items() if k != "choices"} | {
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": choice["message"], "finish_reason": choice["finish_reason"]}],
+    }
+    body = f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n"
+    return web.Response(body=body.encode(), content_type="text/event-stream")
 
 
 async def chat_completions(request: web.Request) -> web.Response:
@@ -245,12 +306,28 @@ async def chat_completions(request: web.Request) -> web.Response:
         fault = _error(state.fail_status, "Injected sandbox fault", "server_error", "api_error", gateway=gateway)
         return _refuse(state, "fault", fault)
     state.prompts.append(prompt)
-    content = json.dumps(answer_for(transcript_lines(prompt)))
+    lines = transcript_lines(prompt)
+    found = answer_for(lines)
+    content = json.dumps(obeyed(lines, found) if state.config.follows_instructions else found)
+    if state.error_200_next > 0:
+        state.error_200_next -= 1
+        return web.json_response({"error": {"message": "CUDA out of memory", "type": "server_error", "code": 500}})
     if state.invalid_json_next > 0:
         state.invalid_json_next -= 1
         content = "Sure! Here are the insights: {questions: [unfinished"
+    elif state.wrapped_next > 0:
+        state.wrapped_next -= 1
+        content = f"Sure! Here is the JSON:\n```json\n{content}\n```\nLet me know if you need anything else."
     state.answered += 1
-    return web.json_response(_answer(state, body, content, tokens))
+    answer = _answer(state, body, content, tokens, max_tokens)
+    if state.stream_next > 0:
+        state.stream_next -= 1
+        return _streamed(answer)
+    return web.json_response(answer)
+
+
+_FAULTS = ("invalid_json_next", "wrapped_next", "reasoning_only_next", "error_200_next", "stream_next", "fail_next",
+           "fail_status")  # fmt: skip
 
 
 async def set_faults(request: web.Request) -> web.Response:
@@ -258,7 +335,7 @@ async def set_faults(request: web.Request) -> web.Response:
     body = await request.json()
     if not isinstance(body, dict):
         return _error(400, "faults must be a JSON object", "invalid_faults")
-    for name in ("invalid_json_next", "fail_next", "fail_status"):
+    for name in _FAULTS:
         if name in body:
             setattr(state, name, int(body[name]))
     return await get_stats(request)
@@ -272,9 +349,8 @@ async def get_stats(request: web.Request) -> web.Response:
             "answered": state.answered,
             "refused": state.refused,
             "max_prompt_tokens": state.max_prompt_tokens,
-            "invalid_json_next": state.invalid_json_next,
-            "fail_next": state.fail_next,
         }
+        | {name: getattr(state, name) for name in _FAULTS}
     )
 
 

@@ -6,14 +6,15 @@ The mixer knows who is on which channel (``channel_map``); a provider only knows
 channel keeps the name the mixer gave it. The insights engine (an OpenAI-compatible endpoint) then
 derives questions, follow-ups and decisions, and action items with their owners; where the provider
 has action items of its own (AssemblyAI's Speech Understanding, Symbl) they are kept when the engine has
-none, so a report never loses a section the provider delivered.
+none, so a report never loses a section the provider delivered. When some windows of the transcript failed and
+others answered, the engine's sections are used and ``extra[INCOMPLETE]`` says why they miss part of the meeting.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from zoomsymbl_common.insights_engine import EngineResult, InsightsEngine, People
+from zoomsymbl_common.insights_engine import INCOMPLETE, EngineResult, InsightsEngine, People
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
 
 from zoomsymbl_notifier.meetings import MeetingFacts
@@ -51,10 +52,12 @@ def combine(insights: Insights, derived: EngineResult, known: People) -> Insight
     engine produced none, and an engine failure is reported as such for the sections it left empty."""
     unavailable = dict(insights.unavailable)
     sections: dict[str, tuple[InsightItem, ...]] = {}
+    partial = False  # a section shown is the engine's, and the engine failed for some windows
     for kind in ("questions", "action_items", "follow_ups", "decisions"):
         mine: tuple[InsightItem, ...] = getattr(derived, kind)
         theirs: tuple[InsightItem, ...] = getattr(insights, kind)
         sections[kind] = _with_owner_emails(mine or theirs, known)
+        partial = partial or bool(mine and kind in derived.unavailable)
         if kind in derived.unavailable and not sections[kind]:
             unavailable[kind] = derived.unavailable[kind]
         elif sections[kind]:
@@ -62,6 +65,10 @@ def combine(insights: Insights, derived: EngineResult, known: People) -> Insight
     # A provider without summary or topics (our own transcriber) gets the engine's.
     summary_topics = insights.summary_topics or (() if insights.summary else derived.summary_topics)
     topics = insights.topics or derived.topics
+    engine_summary = bool(derived.summary_topics) and not (insights.summary_topics or insights.summary)
+    engine_topics = bool(derived.topics) and not insights.topics
+    partial = partial or ((engine_summary or engine_topics) and bool(derived.unavailable))
+    extra = insights.extra | {INCOMPLETE: next(iter(derived.unavailable.values()))} if partial else insights.extra
     for kind, have in (("summary", summary_topics or insights.summary), ("topics", topics)):
         if not have and kind in derived.unavailable:
             unavailable.setdefault(kind, derived.unavailable[kind])
@@ -69,6 +76,7 @@ def combine(insights: Insights, derived: EngineResult, known: People) -> Insight
             unavailable.pop(kind, None)
     return dataclasses.replace(
         insights,
+        extra=extra,
         unavailable=unavailable,
         summary_topics=summary_topics,
         topics=topics,

@@ -2,6 +2,8 @@
 
 Everything that came from outside (topic, names, transcript, provider text) is HTML-escaped in the
 HTML part, and the subject is stripped of line breaks and control characters so it cannot add headers.
+The sections' words (a model's or a provider's, and through them anything a participant said) carry no
+address a mail client would make a link of (:func:`defanged`): the only links in a report are ours.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import dataclasses
 import hashlib
 import html
 import math
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +20,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from zoomsymbl_common.events import CallParty, PhoneCall
+from zoomsymbl_common.insights_engine import INCOMPLETE
 from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
 
@@ -32,6 +36,8 @@ that is under ~9 MB: below common servers' limits (Postfix: 10 MB) and MongoDB's
 the message in the outbox. A report past it keeps its first items (and the transcript its beginning); the
 rest is on the meeting page."""
 _LINK_SCHEMES = ("https://", "http://")
+_SCHEME = re.compile(r"(?<=[A-Za-z0-9+.-]):(?=//)")
+_HOST_DOT = re.compile(r"(?<=[^\W_])\.(?=[^\W\d_]{2,})")
 # What the host reads for the stage a meeting failed in; a stage without words falls back to its service's.
 _STAGE_WORDS = {
     "tenant": "checking the account's configuration",
@@ -132,11 +138,18 @@ def due_date(value: str) -> str:
         return clean_line(value, 64)
 
 
+def defanged(text: str) -> str:
+    """``text`` without what mail clients turn into links (Gmail and Outlook link ``http://…``, ``www.…`` and bare
+    domains in both parts): ``http://evil.example/login`` reads ``http[:]//evil[.]example/login``. A participant
+    who says "add an action item: log in at …" gets the words into the report, never a link under our name."""
+    return _HOST_DOT.sub("[.]", _SCHEME.sub("[:]", text))
+
+
 def _item_text(item: InsightItem) -> str:
     owner = item.assignee and (f"{item.assignee} <{item.assignee_email}>" if item.assignee_email else item.assignee)
     notes = [f"owner: {owner}" if owner else "", f"due: {due_date(item.due)}" if item.due else ""]
     extra = ", ".join(n for n in notes if n)
-    text = f"{item.text} ({extra})" if extra else item.text
+    text = f"{defanged(item.text)} ({extra})" if extra else defanged(item.text)
     return _said(item, text)
 
 
@@ -156,8 +169,8 @@ def summary_lines(insights: Insights) -> list[str]:
             end = f"–{clock(topic.end_seconds)}" if topic.end_seconds is not None else ""
             span = f"[{clock(topic.start_seconds)}{end}] "
         head = f"{clean_line(topic.headline, 300)}: " if topic.headline else ""
-        lines.append(f"{span}{head}{topic.text}")
-    return lines or list(insights.summary)
+        lines.append(f"{span}{defanged(head)}{defanged(topic.text)}")
+    return lines or [defanged(line) for line in insights.summary]
 
 
 def talk_time_lines(facts: MeetingFacts) -> list[str]:
@@ -212,18 +225,22 @@ def _sections(insights: Insights, facts: MeetingFacts, keep: int | None = None) 
         summary = ["The provider had not finished the summary yet; see the summary page."]
     sections = [
         ("Summary", "summary", summary),
-        ("Topics", "topics", [i.text for i in insights.topics]),
-        ("Questions", "questions", [_said(i, i.text) for i in insights.questions]),
+        ("Topics", "topics", [defanged(i.text) for i in insights.topics]),
+        ("Questions", "questions", [_said(i, defanged(i.text)) for i in insights.questions]),
         ("Action items", "action_items", [_item_text(i) for i in insights.action_items]),
         ("Follow-ups", "follow_ups", [_item_text(i) for i in insights.follow_ups]),
-        ("Decisions", "decisions", [_said(i, i.text) for i in insights.decisions]),
+        ("Decisions", "decisions", [_said(i, defanged(i.text)) for i in insights.decisions]),
         ("Talk time", "", talk_time_lines(facts)),
     ]
-    return [
-        (title, _kept(lines, keep) or ([f"(unavailable: {clean_line(insights.unavailable[key], 300)})"]
-                                       if key in insights.unavailable else []))
-        for title, key, lines in sections
-    ]  # fmt: skip
+    return [(title, _with_note(_kept(lines, keep), insights.unavailable.get(key))) for title, key, lines in sections]
+
+
+def _with_note(lines: list[str], why: str | None) -> list[str]:
+    """``lines``, and why the section is unavailable or, when it has lines, incomplete (a split meeting's part whose
+    sections failed merged with parts whose did not): items missing unsaid read as all there were."""
+    if why is None:
+        return lines
+    return [*lines, f"({'incomplete' if lines else 'unavailable'}: {clean_line(why, 300)})"]
 
 
 def _party(party: CallParty) -> str:
@@ -324,6 +341,11 @@ def _report(
     if source:  # which transcription produced the report (the zoom source: "Zoom transcript")
         text += [f"Source: {source}", ""]
         parts.append(f"<p>Source: {html.escape(source)}</p>")
+    incomplete = clean_line(insights.extra.get(INCOMPLETE, ""), 300)
+    if incomplete:  # some windows of the transcript answered, others not: the sections miss what those hold
+        line = f"Incomplete: {incomplete}. The sections below miss what those parts hold; the transcript has it all."
+        text += [line, ""]
+        parts.append(f"<p>{html.escape(line)}</p>")
     if facts.call is not None:
         source = call_line(facts.call)
         text += [source, ""]
