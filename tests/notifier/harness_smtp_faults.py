@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from typing import Literal
+from typing import Any, Literal
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from zoomsymbl_common.mongo import Document, Mongo
+from zoomsymbl_common.records import EMAILS
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox, Outcome
+from zoomsymbl_notifier.smtp import SmtpTransport
 
+from tests.notifier.harness import make_settings
 from tests.notifier.harness_smtp import SmtpSink
+from tests.support.eventually import eventually
 
 AfterData = Literal["answer", "drop", "slow"]
 
@@ -117,3 +124,26 @@ class FaultySink(SmtpSink):
             responses.insert(1, "250-STARTTLS")
         session.host_name = hostname
         return responses
+
+
+def faulty_outbox(mongo: Mongo, sink: FaultySink, **settings: Any) -> Outbox:
+    """An outbox sending through ``sink`` (notifier settings overridden by ``settings``), with short backoffs."""
+    transport = SmtpTransport(make_settings(InfraSettings(), sink.port, **settings))
+    return Outbox(mongo, transport, Backoff(0.1, 0.2, lease=60))
+
+
+async def stored_email(mongo: Mongo, key: MailKey) -> Document:
+    """The outbox's document of ``key``."""
+    doc = await mongo.db[EMAILS].find_one(key.query())
+    assert doc is not None
+    return doc
+
+
+async def deliver_when_due(outbox: Outbox, key: MailKey) -> Outcome:
+    """Deliver ``key`` once its backoff has passed."""
+
+    async def due() -> bool:
+        return key in await outbox.due(10)
+
+    await eventually(due, what="the e-mail to be due again")
+    return await outbox.deliver(key)

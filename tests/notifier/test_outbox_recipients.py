@@ -12,17 +12,13 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from zoomsymbl_common.mongo import Document, Mongo
+from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.records import EMAILS
-from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_notifier.mail import Envelope, compose
-from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox, Outcome
+from zoomsymbl_notifier.outbox import MailKey
 from zoomsymbl_notifier.report import Report
-from zoomsymbl_notifier.smtp import SmtpTransport
 
-from tests.notifier.harness import make_settings
-from tests.notifier.harness_smtp_faults import FaultySink
-from tests.support.eventually import eventually
+from tests.notifier.harness_smtp_faults import FaultySink, deliver_when_due, faulty_outbox, stored_email
 
 pytestmark = pytest.mark.integration
 
@@ -43,24 +39,6 @@ async def sink() -> AsyncIterator[FaultySink]:
     await server.stop()
 
 
-def _outbox(mongo: Mongo, sink: FaultySink) -> Outbox:
-    return Outbox(mongo, SmtpTransport(make_settings(InfraSettings(), sink.port)), Backoff(0.1, 0.2, lease=60))
-
-
-async def _email(mongo: Mongo) -> Document:
-    doc = await mongo.db[EMAILS].find_one(KEY.query())
-    assert doc is not None
-    return doc
-
-
-async def _deliver_when_due(outbox: Outbox) -> Outcome:
-    async def due() -> bool:
-        return KEY in await outbox.due(10)
-
-    await eventually(due, what="the e-mail to be due again")
-    return await outbox.deliver(KEY)
-
-
 def _copies(sink: FaultySink) -> dict[str, int]:
     """How many copies of the e-mail each recipient got."""
     copies: dict[str, int] = {}
@@ -75,11 +53,11 @@ async def test_a_recipient_refused_for_good_is_recorded_and_the_others_get_the_m
     mongo: Mongo, sink: FaultySink
 ) -> None:
     sink.rcpt[GONE] = [MAILBOX_UNAVAILABLE]
-    outbox = _outbox(mongo, sink)
+    outbox = faulty_outbox(mongo, sink)
 
     assert await outbox.send(KEY, ENVELOPE, MSG_ID, RAW) == "sent"
 
-    doc = await _email(mongo)
+    doc = await stored_email(mongo, KEY)
     assert doc["status"] == "sent" and doc["delivered_to"] == [HOST, ARCHIVE]
     [refused] = doc["refused"]
     assert (refused["address"], refused["code"]) == (GONE, 550) and "User unknown" in refused["reason"]
@@ -92,15 +70,15 @@ async def test_a_greylisted_recipient_gets_the_message_later_and_nobody_gets_it_
     mongo: Mongo, sink: FaultySink
 ) -> None:
     sink.rcpt[ARCHIVE] = [GREYLISTED]
-    outbox = _outbox(mongo, sink)
+    outbox = faulty_outbox(mongo, sink)
 
     assert await outbox.send(KEY, ENVELOPE, MSG_ID, RAW) == "retry_later"
-    doc = await _email(mongo)
+    doc = await stored_email(mongo, KEY)
     assert doc["status"] == "pending" and doc["delivered_to"] == [HOST, GONE] and doc["refused"] == []
     assert "Greylisted" in doc["last_error"]
     assert _copies(sink) == {HOST: 1, GONE: 1}
 
-    assert await _deliver_when_due(outbox) == "sent"
+    assert await deliver_when_due(outbox, KEY) == "sent"
     assert sink.recipients[-1] == [ARCHIVE], "sent to the greylisted recipient alone"
     assert _copies(sink) == {HOST: 1, GONE: 1, ARCHIVE: 1}
     assert await outbox.deliver(KEY) == "already_sent"
@@ -119,13 +97,13 @@ async def test_every_recipient_refused_gives_up_only_those_refused_for_good(
 ) -> None:
     """A 550 for one and a 450 (or the server's 421 closing the session) for another: not given up as a whole."""
     sink.rcpt.update({address: list(replies) for address, replies in refusals.items()})
-    outbox = _outbox(mongo, sink)
+    outbox = faulty_outbox(mongo, sink)
 
     assert await outbox.send(KEY, ENVELOPE, MSG_ID, RAW) == "retry_later"
     assert sink.messages == []
 
-    assert await _deliver_when_due(outbox) == "sent"
-    doc = await _email(mongo)
+    assert await deliver_when_due(outbox, KEY) == "sent"
+    doc = await stored_email(mongo, KEY)
     assert doc["status"] == "sent" and ARCHIVE in doc["delivered_to"]
     assert GONE in [r["address"] for r in doc["refused"]] and GONE not in doc["delivered_to"]
     assert _copies(sink)[ARCHIVE] == 1 and GONE not in _copies(sink)
@@ -138,15 +116,15 @@ async def test_a_server_taking_one_recipient_per_transaction_gets_each_in_turn(
 ) -> None:
     """RFC 5321 4.5.3.1.10: the rest go in a later transaction; a 552 here is RFC 821's code for the same, temporary."""
     sink.max_recipients, sink.too_many = 1, too_many
-    outbox = _outbox(mongo, sink)
+    outbox = faulty_outbox(mongo, sink)
 
     outcomes = [await outbox.send(KEY, ENVELOPE, MSG_ID, RAW)]
     while outcomes[-1] == "retry_later":
-        outcomes.append(await _deliver_when_due(outbox))
+        outcomes.append(await deliver_when_due(outbox, KEY))
 
     assert outcomes == ["retry_later", "retry_later", "sent"]
     assert sink.recipients == [[HOST], [GONE], [ARCHIVE]]
-    doc = await _email(mongo)
+    doc = await stored_email(mongo, KEY)
     assert doc["status"] == "sent" and doc["refused"] == []
 
 
@@ -154,15 +132,15 @@ async def test_a_recipient_still_refused_for_now_after_five_days_is_given_up_and
     mongo: Mongo, sink: FaultySink
 ) -> None:
     """RFC 5321 4.5.4.1: retries of one recipient end after "at least 4-5 days"; the others have the message."""
-    outbox = _outbox(mongo, sink)
+    outbox = faulty_outbox(mongo, sink)
     assert await outbox.record(KEY, ENVELOPE, MSG_ID, RAW)
-    created = (await _email(mongo))["created_at"]
+    created = (await stored_email(mongo, KEY))["created_at"]
     await mongo.db[EMAILS].update_one(KEY.query(), {"$set": {"created_at": created - timedelta(days=5, minutes=1)}})
     sink.rcpt[ARCHIVE] = [GREYLISTED]
 
     assert await outbox.deliver(KEY) == "sent"
 
-    doc = await _email(mongo)
+    doc = await stored_email(mongo, KEY)
     assert doc["status"] == "sent" and doc["delivered_to"] == [HOST, GONE]
     [refused] = doc["refused"]
     assert (refused["address"], refused["code"]) == (ARCHIVE, 450)

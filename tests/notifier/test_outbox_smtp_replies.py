@@ -9,17 +9,12 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from zoomsymbl_common.mongo import Document, Mongo
-from zoomsymbl_common.records import EMAILS
-from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_notifier.mail import Envelope, compose
-from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox, Outcome
+from zoomsymbl_notifier.outbox import MailKey
 from zoomsymbl_notifier.report import Report
-from zoomsymbl_notifier.smtp import SmtpTransport
 
-from tests.notifier.harness import make_settings
-from tests.notifier.harness_smtp_faults import FaultySink
-from tests.support.eventually import eventually
+from tests.notifier.harness_smtp_faults import FaultySink, deliver_when_due, faulty_outbox, stored_email
 
 pytestmark = pytest.mark.integration
 
@@ -35,25 +30,6 @@ async def sink() -> AsyncIterator[FaultySink]:
     server = FaultySink()
     yield server
     await server.stop()
-
-
-def _outbox(mongo: Mongo, sink: FaultySink, **settings: Any) -> Outbox:
-    transport = SmtpTransport(make_settings(InfraSettings(), sink.port, **settings))
-    return Outbox(mongo, transport, Backoff(0.1, 0.2, lease=60))
-
-
-async def _email(mongo: Mongo) -> Document:
-    doc = await mongo.db[EMAILS].find_one(KEY.query())
-    assert doc is not None
-    return doc
-
-
-async def _deliver_when_due(outbox: Outbox) -> Outcome:
-    async def due() -> bool:
-        return KEY in await outbox.due(10)
-
-    await eventually(due, what="the e-mail to be due again")
-    return await outbox.deliver(KEY)
 
 
 SESSION_REFUSALS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
@@ -77,13 +53,13 @@ async def test_a_5xx_before_mail_from_is_retried_not_given_up(mongo: Mongo, sink
     for name, value in server.items():
         setattr(sink, name, value)
     await sink.start()
-    outbox = _outbox(mongo, sink, **settings)
+    outbox = faulty_outbox(mongo, sink, **settings)
 
     assert await outbox.send(KEY, ENVELOPE, MSG_ID, RAW) == "retry_later"
-    doc = await _email(mongo)
+    doc = await stored_email(mongo, KEY)
     assert doc["status"] == "pending" and "session refused: 5" in doc["last_error"]
     assert PASSWORD not in doc["last_error"]
-    assert await _deliver_when_due(outbox) == "retry_later", "due again, until the session is fixed"
+    assert await deliver_when_due(outbox, KEY) == "retry_later", "due again, until the session is fixed"
     assert sink.mail_commands == 0, "no MAIL FROM: nothing sent (and never in plaintext after a failed STARTTLS)"
 
 
@@ -97,11 +73,11 @@ async def test_a_message_over_the_servers_size_limit_is_given_up_with_its_reason
     else:
         sink.mail_reply = "552 5.3.4 Message size exceeds fixed maximum message size"
     await sink.start()
-    outbox = _outbox(mongo, sink)
+    outbox = faulty_outbox(mongo, sink)
 
     assert await outbox.send(KEY, ENVELOPE, MSG_ID, RAW) == "rejected"
 
-    doc = await _email(mongo)
+    doc = await stored_email(mongo, KEY)
     assert doc["status"] == "rejected" and await outbox.due(10) == []
     if how == "advertised":
         assert f"over the server's SIZE limit of {len(RAW) // 2}" in doc["last_error"]
@@ -115,11 +91,11 @@ async def test_a_quit_answered_421_after_the_message_was_taken_is_no_failure(mon
     """A relay shutting down answers QUIT 421 (RFC 5321 3.8): the message has its 250, a retry was a second copy."""
     sink.quit_reply = "421 4.3.2 Service shutting down, closing transmission channel"
     await sink.start()
-    outbox = _outbox(mongo, sink)
+    outbox = faulty_outbox(mongo, sink)
 
     assert await outbox.send(KEY, ENVELOPE, MSG_ID, RAW) == "sent"
 
-    assert (await _email(mongo))["status"] == "sent"
+    assert (await stored_email(mongo, KEY))["status"] == "sent"
     assert await outbox.due(10) == [] and await outbox.deliver(KEY) == "already_sent"
     assert [m["Message-ID"] for m in sink.messages] == [MSG_ID]
 
@@ -129,7 +105,7 @@ async def test_a_reply_to_the_message_slower_than_one_step_is_awaited(mongo: Mon
     one step's timeout resent a message the server had taken, on every attempt."""
     sink.after_data, sink.reply_delay = "slow", 1.5
     await sink.start()
-    outbox = _outbox(mongo, sink, smtp_timeout_seconds=0.5)
+    outbox = faulty_outbox(mongo, sink, smtp_timeout_seconds=0.5)
 
     assert await outbox.send(KEY, ENVELOPE, MSG_ID, RAW) == "sent"
 
@@ -142,14 +118,14 @@ async def test_no_reply_to_the_message_sends_it_once_more_at_most_and_says_so(mo
     for ever, each such attempt recorded; at most one duplicate, under one Message-ID."""
     sink.after_data = "drop"
     await sink.start()
-    outbox = _outbox(mongo, sink)
+    outbox = faulty_outbox(mongo, sink)
 
     assert await outbox.send(KEY, ENVELOPE, MSG_ID, RAW) == "retry_later"
-    doc = await _email(mongo)
+    doc = await stored_email(mongo, KEY)
     assert doc["status"] == "pending" and doc["unconfirmed"] == 1 and "may have arrived" in doc["last_error"]
 
-    assert await _deliver_when_due(outbox) == "sent"
-    doc = await _email(mongo)
+    assert await deliver_when_due(outbox, KEY) == "sent"
+    doc = await stored_email(mongo, KEY)
     assert doc["status"] == "sent" and doc["unconfirmed"] == 2 and "taken as delivered" in doc["last_error"]
     assert await outbox.due(10) == [] and await outbox.deliver(KEY) == "already_sent"
     assert [m["Message-ID"] for m in sink.messages] == [MSG_ID, MSG_ID]
@@ -158,12 +134,12 @@ async def test_no_reply_to_the_message_sends_it_once_more_at_most_and_says_so(mo
 async def test_a_reply_after_an_unconfirmed_attempt_settles_the_e_mail(mongo: Mongo, sink: FaultySink) -> None:
     sink.after_data = "drop"
     await sink.start()
-    outbox = _outbox(mongo, sink)
+    outbox = faulty_outbox(mongo, sink)
     assert await outbox.send(KEY, ENVELOPE, MSG_ID, RAW) == "retry_later"
     sink.after_data = "answer"
 
-    assert await _deliver_when_due(outbox) == "sent"
-    doc = await _email(mongo)
+    assert await deliver_when_due(outbox, KEY) == "sent"
+    doc = await stored_email(mongo, KEY)
     assert doc["status"] == "sent" and doc["unconfirmed"] == 1
     assert await outbox.due(10) == []
     assert len(sink.messages) == 2
