@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import Any
@@ -40,7 +40,7 @@ from zoomsymbl_ingest.reconcile import (
 from zoomsymbl_ingest.reconcile_command import summary
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_sandbox.zoom import ZoomSandbox, running_zoom_sandbox
-from zoomsymbl_sandbox.zoom_specs import PastCallSpec, PastMeetingSpec
+from zoomsymbl_sandbox.zoom_specs import PastCallSpec, PastMeetingSpec, ZoomSandboxConfig
 
 from tests.ingest.support import SECRET, sandbox_config, sandbox_tenant
 from tests.ingest.test_backfill_command import backfill_env
@@ -283,25 +283,11 @@ async def test_a_call_history_page_of_more_entries_than_asked_is_not_reconciled(
          "caller_email": "ann@example.com", "direction": "outbound"}
         for i in range(40)
     ]  # fmt: skip
-    async with running_zoom_sandbox(sandbox_config()) as sandbox:
-        tenant = sandbox_tenant(sandbox, reconcile_expect="any")
-        async with ZoomClient(tenant) as client:
-            listing = client.get_json
 
-            async def flooded(path: str, params: Mapping[str, str], *, what: str) -> JsonObject:
-                if path == "/phone/call_history":
-                    return {"call_history": flood, "next_page_token": ""}
-                return await listing(path, params, what=what)
+    async def flooded(path: str, params: Mapping[str, str], what: str) -> JsonObject | None:
+        return {"call_history": flood, "next_page_token": ""} if path == "/phone/call_history" else None
 
-            client.get_json = flooded  # type: ignore[method-assign]
-            monkeypatch.setattr(reconcile_module, "ZoomClient", lambda *a, **k: contextlib.nullcontext(client))
-            monkeypatch.setattr(reconcile_module, "Reconciliation", partial(Reconciliation, page_size=4))
-            published: list[Event] = []
-
-            async def publish(event: Event) -> None:
-                published.append(event)
-
-            report = await reconcile_module.reconcile_and_publish(mongo, tenant, DAY.date(), DAY.date(), publish)
+    report, published = await _reconcile_with(mongo, monkeypatch, sandbox_config(), flooded, page_size=4)
     assert (report.phone_listed, report.phone_flagged) == (0, 0) and not report.complete and published == []
     assert "a page of 40 entries, more than the 4 asked for" in str(report.phone_error)
     assert "phone calls not reconciled: zoom list call history answered 200" in summary(report)
@@ -414,25 +400,14 @@ async def test_a_call_history_refused_after_some_pages_is_an_incomplete_run_with
         PastCallSpec(call_id=f"call{i:02d}", owner_email="ann@example.com", start_time=DAY, recorded=True)
         for i in range(10)
     )
-    async with running_zoom_sandbox(sandbox_config(past_calls=calls)) as sandbox:
-        tenant = sandbox_tenant(sandbox, reconcile_expect="any")
-        async with ZoomClient(tenant) as client:
-            listing = client.get_json
 
-            async def refused_later(path: str, params: Mapping[str, str], *, what: str) -> JsonObject:
-                if path == "/phone/call_history" and params.get("next_page_token"):
-                    raise ZoomApiError(403, what, "Access denied")
-                return await listing(path, params, what=what)
+    async def refused_later(path: str, params: Mapping[str, str], what: str) -> JsonObject | None:
+        if path == "/phone/call_history" and params.get("next_page_token"):
+            raise ZoomApiError(403, what, "Access denied")
+        return None
 
-            client.get_json = refused_later  # type: ignore[method-assign]
-            monkeypatch.setattr(reconcile_module, "ZoomClient", lambda *a, **k: contextlib.nullcontext(client))
-            monkeypatch.setattr(reconcile_module, "Reconciliation", partial(Reconciliation, page_size=4))
-            published: list[Event] = []
-
-            async def publish(event: Event) -> None:
-                published.append(event)
-
-            report = await reconcile_module.reconcile_and_publish(mongo, tenant, DAY.date(), DAY.date(), publish)
+    config = sandbox_config(past_calls=calls)
+    report, published = await _reconcile_with(mongo, monkeypatch, config, refused_later, page_size=4)
     assert (report.phone_pages, report.phone_listed) == (1, 4) and report.phone_partial and not report.complete
     assert published == [], "a partial run's digest would take the window's id from the next complete run"
     assert "after some pages, the rest not reconciled" in summary(report)
@@ -472,14 +447,19 @@ UNREADABLE: dict[str, Callable[[str], JsonObject]] = {
 }
 
 
-async def _reconcile_answering(
-    mongo: Mongo, monkeypatch: pytest.MonkeyPatch, target: str, answer: JsonObject
+Override = Callable[[str, Mapping[str, str], str], Awaitable[JsonObject | None]]
+"""Answers a Zoom API call instead of the sandbox: ``(path, params, what)`` → an answer, or None for the sandbox's."""
+
+
+async def _reconcile_with(
+    mongo: Mongo,
+    monkeypatch: pytest.MonkeyPatch,
+    config: ZoomSandboxConfig,
+    override: Override,
+    page_size: int | None = None,
 ) -> tuple[ReconcileReport, list[Event]]:
-    """``reconcile_and_publish`` of DAY (a lost meeting, a lost call) whose Zoom answers ``answer`` on ``target``."""
-    config = sandbox_config(
-        past_meetings=(past("lost=="),),
-        past_calls=(PastCallSpec(call_id="lost-call", owner_email="ann@example.com", start_time=DAY, recorded=True),),
-    )
+    """``reconcile_and_publish`` of DAY (tenant expecting any meeting) against the sandbox with ``config``, where
+    ``override`` answers instead of it; the report and the events published."""
     published: list[Event] = []
 
     async def publish(event: Event) -> None:
@@ -491,12 +471,30 @@ async def _reconcile_answering(
             listing = client.get_json
 
             async def answering(path: str, params: Mapping[str, str], *, what: str) -> JsonObject:
-                return answer if path == target else await listing(path, params, what=what)
+                answer = await override(path, params, what)
+                return answer if answer is not None else await listing(path, params, what=what)
 
             client.get_json = answering  # type: ignore[method-assign]
             monkeypatch.setattr(reconcile_module, "ZoomClient", lambda *a, **k: contextlib.nullcontext(client))
+            if page_size is not None:
+                monkeypatch.setattr(reconcile_module, "Reconciliation", partial(Reconciliation, page_size=page_size))
             report = await reconcile_module.reconcile_and_publish(mongo, tenant, DAY.date(), DAY.date(), publish)
     return report, published
+
+
+async def _reconcile_answering(
+    mongo: Mongo, monkeypatch: pytest.MonkeyPatch, target: str, answer: JsonObject
+) -> tuple[ReconcileReport, list[Event]]:
+    """``reconcile_and_publish`` of DAY (a lost meeting, a lost call) whose Zoom answers ``answer`` on ``target``."""
+    config = sandbox_config(
+        past_meetings=(past("lost=="),),
+        past_calls=(PastCallSpec(call_id="lost-call", owner_email="ann@example.com", start_time=DAY, recorded=True),),
+    )
+
+    async def on_target(path: str, params: Mapping[str, str], what: str) -> JsonObject | None:
+        return answer if path == target else None
+
+    return await _reconcile_with(mongo, monkeypatch, config, on_target)
 
 
 @pytest.mark.integration
