@@ -36,6 +36,12 @@ MAX_TRANSCRIPT_FILES = 100
 """Most Zoom transcript files (TRANSCRIPT, CC) one ``AudioMixed`` names."""
 JOB_ID_MAX = 256
 """Longest provider job or conversation id an event carries (the providers' are UUIDs or a few dozen digits)."""
+INT64_MAX = 2**63 - 1
+"""Largest count an event carries: what MongoDB stores (BSON int64). A larger one from a forged event failed
+every write of it (pymongo's ``OverflowError``), a bug's retries, then a dead letter."""
+_MODEL = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+"""Every event's (and part's) config: Kafka messages are outside input, and Python's JSON reader takes ``NaN``
+and ``Infinity``, which pass ``ge=0`` (infinity) and which the MongoDB-wire server refuses or cannot read back."""
 
 
 def utcnow() -> datetime:
@@ -70,20 +76,20 @@ def stable_id(*parts: str) -> str:
 class Event(BaseModel):
     """Fields every event has."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _MODEL
     topic: ClassVar[str]
 
     event_id: str = Field(min_length=1, max_length=128, description="Idempotency key of this event.")
     tenant: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="Tenant (Zoom account) id.")
     meeting_uuid: str = Field(min_length=1, max_length=256, description="Zoom meeting instance UUID, verbatim.")
     occurred_at: UtcDatetime = Field(default_factory=utcnow, description="When the fact happened (UTC).")
-    generation: int = Field(0, ge=0, description="Processing generation; a forced replay increments it.")
+    generation: int = Field(0, ge=0, le=INT64_MAX, description="Processing generation; a forced replay increments it.")
 
 
 class RecordingFile(BaseModel):
     """One file of a Zoom cloud recording, as listed in the webhook or the recordings API."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _MODEL
 
     file_id: str = Field(min_length=1, max_length=256, description="Zoom's file id.")
     recording_type: str = Field("", max_length=64, description="Zoom's recording_type (audio_only, ...).")
@@ -91,7 +97,7 @@ class RecordingFile(BaseModel):
     participant_email: str | None = Field(None, max_length=320, description="Speaker e-mail when Zoom knows it.")
     recording_start: UtcDatetime | None = Field(None, description="When this file's audio starts (UTC).")
     recording_end: UtcDatetime | None = Field(None, description="When this file's audio ends (UTC).")
-    file_size: int | None = Field(None, ge=0, description="Size in bytes announced by Zoom.")
+    file_size: int | None = Field(None, ge=0, le=INT64_MAX, description="Size in bytes announced by Zoom.")
     file_type: str = Field("", max_length=32, description="Zoom's file_type (M4A, MP4, ...).")
     file_extension: str = Field("", max_length=16, description="Zoom's file_extension.")
     download_url: str = Field(
@@ -115,7 +121,7 @@ class RecordingFile(BaseModel):
 class CallParty(BaseModel):
     """One end of a Zoom Phone call: a number (extension or E.164) and a display name, either may be empty."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _MODEL
 
     number: str = Field("", max_length=64, description="Extension or phone number as Zoom gives it.")
     did_number: str = Field("", max_length=64, description="The direct (E.164) number when Zoom gives one.")
@@ -125,7 +131,7 @@ class CallParty(BaseModel):
 class PhoneCall(BaseModel):
     """The call a Zoom Phone recording belongs to (``phone.recording_completed`` / ``GET /phone/recordings``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _MODEL
 
     recording_id: str = Field(min_length=1, max_length=256, description="Zoom's recording id.")
     call_id: str = Field("", max_length=128, description="Zoom's call id.")
@@ -133,7 +139,7 @@ class PhoneCall(BaseModel):
     caller: CallParty = Field(default_factory=CallParty, description="Who called.")
     callee: CallParty = Field(default_factory=CallParty, description="Who was called.")
     direction: CallDirection = Field("unknown", description="Seen from the recorded user.")
-    duration_seconds: int | None = Field(None, ge=0, description="Call duration Zoom announced.")
+    duration_seconds: int | None = Field(None, ge=0, le=INT64_MAX, description="Call duration Zoom announced.")
     start_time: UtcDatetime | None = Field(None, description="Call start (UTC).")
     end_time: UtcDatetime | None = Field(None, description="Call end (UTC).")
     recording_type: str = Field("", max_length=32, description="OnDemand or Automatic.")
@@ -157,7 +163,7 @@ class RecordingCompleted(Event):
     host_email: str = Field("", max_length=320, description="Host e-mail: the report's recipient.")
     topic_text: str = Field("", max_length=512, description="Meeting topic as typed by the host.")
     start_time: UtcDatetime | None = Field(None, description="Meeting start (UTC).")
-    duration_minutes: int | None = Field(None, ge=0, description="Meeting duration announced by Zoom.")
+    duration_minutes: int | None = Field(None, ge=0, le=INT64_MAX, description="Meeting duration announced by Zoom.")
     participant_tracks: tuple[RecordingFile, ...] = Field((), description="One audio file per participant.")
     fallback_files: tuple[RecordingFile, ...] = Field((), description="Other recording files (audio_only, MP4).")
     has_download_token: bool = Field(False, description="A webhook download token is stored in MongoDB.")
@@ -170,7 +176,7 @@ class RecordingCompleted(Event):
 class ChannelAssignment(BaseModel):
     """Which participant is heard on one channel of the mixed file."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _MODEL
 
     channel: int = Field(ge=1, le=MAX_MIX_CHANNELS, description="1-based channel number in the mixed file.")
     participant_name: str = Field(description="Speaker name (or 'Others' for a mixed overflow channel).")
@@ -187,24 +193,24 @@ class ChannelAssignment(BaseModel):
 class SpeakerStats(BaseModel):
     """Talk analytics of one channel, measured on the mixed file."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _MODEL
 
     channel: int = Field(ge=1, le=MAX_MIX_CHANNELS, description="1-based channel number.")
-    talk_seconds: float = Field(ge=0, description="Seconds with speech on this channel.")
+    talk_seconds: float = Field(ge=0, le=MAX_MIX_SECONDS, description="Seconds with speech on this channel.")
     silence_ratio: float = Field(ge=0, le=1, description="Share of the meeting this channel was silent.")
     talk_over_ratio: float = Field(ge=0, le=1, description="Share of talk time overlapping another channel.")
-    longest_silence_seconds: float = Field(ge=0, description="Longest silent stretch.")
+    longest_silence_seconds: float = Field(ge=0, le=MAX_MIX_SECONDS, description="Longest silent stretch.")
 
 
 class TranscriptObject(BaseModel):
     """One of Zoom's own transcript files (WebVTT) of the meeting, as stored in S3 by the mixer."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _MODEL
 
     file_id: str = Field(min_length=1, max_length=256, description="Zoom's file id.")
     kind: Literal["transcript", "cc"] = Field(description="Zoom's audio transcript (TRANSCRIPT) or captions (CC).")
     key: str = Field(min_length=1, max_length=1024, description="S3 key (raw/{tenant}/{meeting_key}/{file_id}.vtt).")
-    size_bytes: int = Field(ge=0, description="Size of the stored file.")
+    size_bytes: int = Field(ge=0, le=INT64_MAX, description="Size of the stored file.")
 
 
 class AudioMixed(Event):
@@ -221,7 +227,7 @@ class AudioMixed(Event):
     duration_seconds: float = Field(
         ge=0, le=MAX_MIX_SECONDS, description="Duration of the mixed file (at most 48 h; finite)."
     )
-    size_bytes: int = Field(ge=0, description="Size of the mixed file.")
+    size_bytes: int = Field(ge=0, le=INT64_MAX, description="Size of the mixed file.")
     input_hash: str = Field(
         min_length=1, max_length=128, description="Hash of the input file set; part of the submission idempotency key."
     )
@@ -249,9 +255,11 @@ class JobSubmitted(Event):
     provider: Provider = Field(description="Which provider runs the job.")
     job_id: str = Field(max_length=JOB_ID_MAX, description="Provider's job id.")
     conversation_id: str = Field(max_length=JOB_ID_MAX, description="Provider's conversation/transcript id.")
-    part_index: int = Field(0, ge=0, description="0-based part number when a long file was split.")
-    part_count: int = Field(1, ge=1, description="Number of parts of this meeting.")
-    part_offset_seconds: float = Field(0, ge=0, description="Where this part starts in the meeting.")
+    part_index: int = Field(0, ge=0, le=INT64_MAX, description="0-based part number when a long file was split.")
+    part_count: int = Field(1, ge=1, le=INT64_MAX, description="Number of parts of this meeting.")
+    part_offset_seconds: float = Field(
+        0, ge=0, le=MAX_MIX_SECONDS, description="Where this part starts in the meeting."
+    )
 
 
 class JobStatusReported(Event):
@@ -335,11 +343,17 @@ class ReconciliationCompleted(Event):
 
     window_from: date = Field(description="First day reconciled (UTC).")
     window_to: date = Field(description="Last day reconciled (UTC).")
-    listed: int = Field(0, ge=0, description="Past meetings the dashboard listed.")
-    expected: int = Field(0, ge=0, description="Of those, the meetings the tenant's policy expects archived.")
-    archived: int = Field(0, ge=0, description="Expected meetings the archive has.")
-    flagged: int = Field(0, ge=0, description="Expected meetings this run found missing for the first time.")
-    already_flagged: int = Field(0, ge=0, description="Expected meetings an earlier run found missing already.")
+    listed: int = Field(0, ge=0, le=INT64_MAX, description="Past meetings the dashboard listed.")
+    expected: int = Field(
+        0, ge=0, le=INT64_MAX, description="Of those, the meetings the tenant's policy expects archived."
+    )
+    archived: int = Field(0, ge=0, le=INT64_MAX, description="Expected meetings the archive has.")
+    flagged: int = Field(
+        0, ge=0, le=INT64_MAX, description="Expected meetings this run found missing for the first time."
+    )
+    already_flagged: int = Field(
+        0, ge=0, le=INT64_MAX, description="Expected meetings an earlier run found missing already."
+    )
     missing: tuple[Annotated[str, Field(min_length=1, max_length=256)], ...] = Field(
         (), max_length=MAX_DIGEST_MEETINGS, description="UUIDs of the missing meetings (new and earlier ones)."
     )
@@ -364,13 +378,13 @@ EVENT_TYPES: tuple[type[Event], ...] = (
 class DeadLetter(BaseModel):
     """What is written to ``<topic>.dlq``: the original message, why it failed, and where."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _MODEL
 
     source_topic: str = Field(description="Topic the message came from.")
     service: str = Field(description="Service that gave up on it.")
     reason: str = Field(description="Human-readable cause.")
     error_type: str = Field(description="Exception class name.")
-    attempts: int = Field(ge=1, description="How many times processing was tried.")
+    attempts: int = Field(ge=1, le=INT64_MAX, description="How many times processing was tried.")
     payload: str = Field(description="The original message body (UTF-8, replaced on decode errors).")
     event_id: str | None = Field(None, description="Event id when the body parsed far enough.")
     failed_at: UtcDatetime = Field(default_factory=utcnow, description="When it was dead-lettered.")
