@@ -120,3 +120,26 @@ async def test_a_job_submitted_with_a_number_mongodb_cannot_store_is_dead_letter
     [letter] = letters
     assert letter.error_type == "ValidationError"
     assert letter.reason.startswith(f"invalid JobSubmitted: 1 error(s): {field}: ")
+
+
+def _models_within(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[type[BaseModel]]:
+    """``model`` and every model its fields hold, however nested (tuples, optionals)."""
+    if model in seen:
+        return seen
+    seen.add(model)
+    for field in model.model_fields.values():
+        stack: list[object] = [field.annotation]
+        while stack:
+            kind = stack.pop()
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                _models_within(kind, seen)
+            stack.extend(getattr(kind, "__args__", ()))
+    return seen
+
+
+def test_no_event_model_or_part_of_one_takes_nan_or_infinity() -> None:
+    models: set[type[BaseModel]] = set()
+    for model in _every_model():
+        _models_within(model, models)
+    assert {m.__name__ for m in models} >= {"ChannelAssignment", "SpeakerStats", "RecordingFile", "PhoneCall"}
+    assert sorted(m.__name__ for m in models if m.model_config.get("allow_inf_nan") is not False) == []

@@ -39,9 +39,9 @@ JOB_ID_MAX = 256
 INT64_MAX = 2**63 - 1
 """Largest count an event carries: what MongoDB stores (BSON int64). A larger one from a forged event failed
 every write of it (pymongo's ``OverflowError``), a bug's retries, then a dead letter."""
-_MODEL = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-"""Every event's (and part's) config: Kafka messages are outside input, and Python's JSON reader takes ``NaN``
-and ``Infinity``, which pass ``ge=0`` (infinity) and which the MongoDB-wire server refuses or cannot read back."""
+# Every event model (and part of one) says ``allow_inf_nan=False``: Kafka messages are outside input, and
+# Python's JSON reader takes ``NaN`` and ``Infinity``, which pass ``ge=0`` (infinity) and which the MongoDB-wire
+# server refuses or cannot read back. (Written out in each class: mypy's pydantic plugin sees ``frozen`` only so.)
 
 
 def utcnow() -> datetime:
@@ -76,7 +76,7 @@ def stable_id(*parts: str) -> str:
 class Event(BaseModel):
     """Fields every event has."""
 
-    model_config = _MODEL
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
     topic: ClassVar[str]
 
     event_id: str = Field(min_length=1, max_length=128, description="Idempotency key of this event.")
@@ -89,7 +89,7 @@ class Event(BaseModel):
 class RecordingFile(BaseModel):
     """One file of a Zoom cloud recording, as listed in the webhook or the recordings API."""
 
-    model_config = _MODEL
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     file_id: str = Field(min_length=1, max_length=256, description="Zoom's file id.")
     recording_type: str = Field("", max_length=64, description="Zoom's recording_type (audio_only, ...).")
@@ -121,7 +121,7 @@ class RecordingFile(BaseModel):
 class CallParty(BaseModel):
     """One end of a Zoom Phone call: a number (extension or E.164) and a display name, either may be empty."""
 
-    model_config = _MODEL
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     number: str = Field("", max_length=64, description="Extension or phone number as Zoom gives it.")
     did_number: str = Field("", max_length=64, description="The direct (E.164) number when Zoom gives one.")
@@ -131,7 +131,7 @@ class CallParty(BaseModel):
 class PhoneCall(BaseModel):
     """The call a Zoom Phone recording belongs to (``phone.recording_completed`` / ``GET /phone/recordings``)."""
 
-    model_config = _MODEL
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     recording_id: str = Field(min_length=1, max_length=256, description="Zoom's recording id.")
     call_id: str = Field("", max_length=128, description="Zoom's call id.")
@@ -176,7 +176,7 @@ class RecordingCompleted(Event):
 class ChannelAssignment(BaseModel):
     """Which participant is heard on one channel of the mixed file."""
 
-    model_config = _MODEL
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     channel: int = Field(ge=1, le=MAX_MIX_CHANNELS, description="1-based channel number in the mixed file.")
     participant_name: str = Field(description="Speaker name (or 'Others' for a mixed overflow channel).")
@@ -193,7 +193,7 @@ class ChannelAssignment(BaseModel):
 class SpeakerStats(BaseModel):
     """Talk analytics of one channel, measured on the mixed file."""
 
-    model_config = _MODEL
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     channel: int = Field(ge=1, le=MAX_MIX_CHANNELS, description="1-based channel number.")
     talk_seconds: float = Field(ge=0, le=MAX_MIX_SECONDS, description="Seconds with speech on this channel.")
@@ -205,7 +205,7 @@ class SpeakerStats(BaseModel):
 class TranscriptObject(BaseModel):
     """One of Zoom's own transcript files (WebVTT) of the meeting, as stored in S3 by the mixer."""
 
-    model_config = _MODEL
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     file_id: str = Field(min_length=1, max_length=256, description="Zoom's file id.")
     kind: Literal["transcript", "cc"] = Field(description="Zoom's audio transcript (TRANSCRIPT) or captions (CC).")
@@ -378,7 +378,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
 class DeadLetter(BaseModel):
     """What is written to ``<topic>.dlq``: the original message, why it failed, and where."""
 
-    model_config = _MODEL
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     source_topic: str = Field(description="Topic the message came from.")
     service: str = Field(description="Service that gave up on it.")
