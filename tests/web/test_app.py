@@ -1,4 +1,5 @@
-"""The web service against the real MongoDB and S3: a stored meeting's page, its audio, its parts, its downloads."""
+"""The web service against the real MongoDB and S3: a stored meeting's page, its audio, its parts, its downloads,
+and, in headless Chromium, what a visitor reads of insights the e-mail calls incomplete."""
 
 from __future__ import annotations
 
@@ -6,13 +7,17 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
+from zoomsymbl_common import stored_insights
+from zoomsymbl_common.insights_engine import INCOMPLETE
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.page_tokens import make_page_token, page_url
+from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
 from zoomsymbl_common.records import (
     CONVERSATIONS,
     INSIGHTS,
@@ -31,7 +36,11 @@ from zoomsymbl_web.app import build_app
 from zoomsymbl_web.meeting import MeetingPages, MeetingView, NotReady
 from zoomsymbl_web.settings import Settings
 
+from tests.support.webdriver import browser_paths, chromium
+
 pytestmark = [pytest.mark.integration]
+
+ROOT = Path(__file__).resolve().parents[2]
 
 KEY = "integration-page-key-0123456789"
 AUDIO = b"fLaC" + bytes(range(256)) * 8
@@ -193,3 +202,66 @@ async def test_audio_gone_from_s3_or_shorter_than_recorded_is_answered_honestly(
         store.client.remove_object(store.bucket, "mixed/acme/abc.flac")
         async with session.get(url) as resp:
             assert resp.status == 404 and "no longer in the archive" in await resp.text()
+
+
+WINDOW_FAILED = "insights engine failed for 1 of 3 parts of the transcript: HTTP 503"
+PART_FAILED = "insights engine failed for 1 of 1 parts of the transcript: timed out"
+# What a visitor sees of an element: nothing when it is hidden, has no box or is missing.
+SEEN = """
+const el = document.querySelector(arguments[0]);
+if (!el || !el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})) { return null; }
+const box = el.getBoundingClientRect();
+return box.width > 0 && box.height > 0 ? el.innerText : null;
+"""
+
+
+async def _store_incomplete_meeting(mongo: Mongo) -> None:
+    """A split meeting as the notifier stores it: part 1's engine answered for some windows of the transcript only
+    (its action items, and ``insights_incomplete``), part 2's for none (its sections unavailable)."""
+    first = Insights(
+        messages=(TranscriptMessage("Ana", "I will send the deck", 5.0, 8.0, channel=1),),
+        action_items=(InsightItem("Send the deck", assignee="Ana", start_seconds=5.0),),
+        extra={INCOMPLETE: WINDOW_FAILED},
+    )
+    second = Insights(
+        messages=(TranscriptMessage("Bo", "Who pays for it?", 3.0, 6.0, channel=2),),
+        unavailable={"action_items": PART_FAILED, "questions": PART_FAILED},
+    )
+    meeting = Meeting(tenant="acme", meeting_uuid="partial==", generation=0, stage="notified", topic="Weekly sync")
+    await mongo.db[MEETINGS].insert_one(meeting.to_document())
+    parts = [
+        StoredInsights(
+            provider="assemblyai",
+            conversation_id=f"partial-{index}",
+            tenant="acme",
+            meeting_uuid="partial==",
+            job_id=f"partial-job-{index}",
+            part_index=index,
+            part_offset_seconds=3600.0 * index,
+            insights=stored_insights.encode(insights),
+            stored_at=datetime.now(tz=UTC),
+        )
+        for index, insights in enumerate((first, second))
+    ]
+    await mongo.db[INSIGHTS].insert_many([p.to_document() for p in parts])
+
+
+async def test_a_visitor_reads_that_the_insights_are_incomplete(service: str, mongo: Mongo) -> None:
+    """The e-mail says "Incomplete: …" and marks the section a part is missing from; the page served from the stored
+    meeting must show a visitor the same, near the insights, not part 1's action items as if they were all."""
+    if browser_paths() is None:
+        pytest.skip("chromium and chromium-driver are not installed (make system-deps)")
+    await _store_incomplete_meeting(mongo)
+    url = page_url(service, make_page_token(KEY, "acme", "partial=="))
+    async with chromium(ROOT / ".cache" / "browser" / "chromedriver-incomplete.log") as browser:
+        await browser.go(url)
+        assert await browser.run("return document.title") == "Weekly sync"
+        notice = await browser.run(SEEN, "#incomplete")
+        assert notice == (
+            f"Incomplete: {WINDOW_FAILED}. The sections below miss what those parts hold; the transcript has it all."
+        )
+        between = "return document.querySelector('#speakers ~ #incomplete ~ #summary ~ #action-items') !== null"
+        assert await browser.run(between), "the notice sits between the speakers and the insights"
+        assert await browser.run(SEEN, "#action-items li:last-child") == f"(incomplete: {PART_FAILED})"
+        assert "Send the deck" in await browser.run(SEEN, "#action-items li:first-child")
+        assert await browser.run(SEEN, "#questions li") == f"(unavailable: {PART_FAILED})"

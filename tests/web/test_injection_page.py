@@ -18,12 +18,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
+from zoomsymbl_common.insights_engine import INCOMPLETE
 from zoomsymbl_common.page_tokens import make_page_token
 from zoomsymbl_common.providers.base import InsightItem, Insights, SummaryTopic, TranscriptMessage
 from zoomsymbl_common.records import StoredObject
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_web.meeting import Lookup, MeetingPages, MeetingView
+from zoomsymbl_web.render import reason
 from zoomsymbl_web.routes import PAGE_DEPS, PageDeps, PageMetrics, add_page_routes
 from zoomsymbl_web.settings import Settings
 from zoomsymbl_web.timeline import Speaker
@@ -72,7 +74,7 @@ fields: for (const el of document.querySelectorAll(arguments[0])) {
 }
 return late;
 """
-FIELDS = "h1, dd, #timeline th, ul.items li, #lines li"
+FIELDS = "h1, dd, #incomplete, #timeline th, ul.items li, #lines li"
 BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
@@ -102,6 +104,8 @@ def _view() -> MeetingView:
             follow_ups=(item,),
             decisions=(item,),
             topics=(item,),
+            unavailable={"action_items": EVIL},
+            extra={INCOMPLETE: EVIL},
         ),
         speakers=(Speaker(EVIL, 1, 4.0),),
         audio=StoredObject(bucket=InfraSettings().s3_bucket, key="mixed/acme/evil.flac", size=0),
@@ -140,7 +144,8 @@ def _bidi_view() -> MeetingView:
             questions=(item,),
             decisions=(item,),
             topics=(item,),
-            unavailable={"follow_ups": BIDI.format("reason")},
+            unavailable={"follow_ups": BIDI.format("reason"), "action_items": BIDI.format("partial")},
+            extra={INCOMPLETE: BIDI.format("why")},
         ),
         speakers=(Speaker(BIDI.format("participant"), 1, 4.0),),
         audio=None,
@@ -193,6 +198,10 @@ async def test_hostile_text_is_text_in_the_browser_and_in_the_search(page_url: s
         assert handlers == []
         lines = await browser.run("return Array.from(document.querySelectorAll('#lines .x'), x => x.textContent)")
         assert lines == list(PAYLOADS)
+        reasons = await browser.run(
+            "return Array.from(document.querySelectorAll('#incomplete bdi, .note bdi'), b => b.textContent)"
+        )
+        assert reasons == [reason(EVIL)] * 2  # the notice's and the section's, as text, cut to their bound
 
         # The search rebuilds each matching line; the payloads must come back as text there too.
         marks = await search_highlights(browser, "pwned", "the search's highlights")

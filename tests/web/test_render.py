@@ -1,4 +1,5 @@
-"""The meeting page's HTML: hostile names and texts stay text, times become data-t, sections are all there."""
+"""The meeting page's HTML: hostile names and texts stay text, times become data-t, sections are all there, and
+what the report e-mail says is missing the page says too."""
 
 from __future__ import annotations
 
@@ -6,10 +7,17 @@ import dataclasses
 import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from typing import Any
 
+import pytest
+from zoomsymbl_common import stored_insights
+from zoomsymbl_common.insights_engine import INCOMPLETE
 from zoomsymbl_common.providers.base import InsightItem, Insights, SummaryTopic, TranscriptMessage
+from zoomsymbl_common.records import Meeting, StoredInsights
+from zoomsymbl_notifier.meetings import MeetingFacts
+from zoomsymbl_notifier.report import meeting_report
 from zoomsymbl_web import render
-from zoomsymbl_web.meeting import MeetingView
+from zoomsymbl_web.meeting import MeetingView, view_of
 from zoomsymbl_web.timeline import Said, Speaker, rows
 
 EVIL = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
@@ -54,9 +62,11 @@ def test_hostile_text_everywhere_stays_text() -> None:
         questions=(InsightItem(EVIL),),
         topics=(InsightItem(EVIL),),
         summary_topics=(SummaryTopic(EVIL, EVIL, 0.0, 60.0),),
-        unavailable={"follow_ups": EVIL},
+        unavailable={"follow_ups": EVIL, "action_items": EVIL},
+        extra={INCOMPLETE: EVIL},
     )
     page = _page(_view(insights, (Speaker(EVIL, 1, 10.0, 0.2, 0.05),)))
+    assert page.count("Incomplete: <bdi>") == 1 and page.count("(incomplete: <bdi>") == 1
     parser = _Tags()
     parser.feed(page)
     assert parser.tags.count("script") == 1 and "img" not in parser.tags
@@ -139,7 +149,8 @@ def test_every_outside_field_is_isolated_and_cannot_reorder_its_neighbours() -> 
         decisions=(item,),
         topics=(item,),
         summary_topics=(SummaryTopic(BIDI, BIDI, 0.0, 60.0),),
-        unavailable={"follow_ups": BIDI},
+        unavailable={"follow_ups": BIDI, "action_items": BIDI},
+        extra={INCOMPLETE: BIDI},
     )
     view = _view(insights, (Speaker(BIDI, 1, 10.0), Speaker(BIDI, 2, 1.0)))
     view = dataclasses.replace(view, topic=BIDI, host=BIDI, source=BIDI)
@@ -157,3 +168,147 @@ def test_every_outside_field_is_isolated_and_cannot_reorder_its_neighbours() -> 
 def test_plain_summary_lines_are_isolated_too() -> None:
     page = _page(_view(Insights(summary=(BIDI,))))
     assert "<li><bdi>evil\u200f</bdi></li>" in page
+
+
+class _Text(HTMLParser):
+    """The page's text as a visitor reads it: no script or style, whitespace collapsed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    HIDDEN = frozenset({"script", "style", "title"})
+    SPACED = frozenset({"h1", "h2", "p", "li", "ul", "ol", "section", "tr", "td", "th", "dt", "dd", "time"})
+    """Elements the page sets apart from their neighbours (blocks; a time has a margin)."""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.hidden += tag in self.HIDDEN
+        self.parts.append(" " if tag in self.SPACED else "")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.hidden -= tag in self.HIDDEN
+        self.parts.append(" " if tag in self.SPACED else "")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def _text(page: str) -> str:
+    parser = _Text()
+    parser.feed(page)
+    return " ".join("".join(parser.parts).split())
+
+
+def _section(page: str, section: str) -> str:
+    found = re.search(f'<section id="{section}">(.*?)</section>', page)
+    assert found is not None, section
+    return _text(found.group(1))
+
+
+WINDOW_FAILED = "insights engine failed for 1 of 3 parts of the transcript: HTTP 503"
+PART_FAILED = "insights engine failed for 1 of 1 parts of the transcript: timed out"
+
+
+def _stored(index: int, offset: float, insights: Insights) -> StoredInsights:
+    return StoredInsights(
+        provider="assemblyai",
+        conversation_id=f"conv-{index}",
+        tenant="acme",
+        meeting_uuid="u==",
+        job_id=f"job-{index}",
+        part_index=index,
+        part_offset_seconds=offset,
+        insights=stored_insights.encode(insights),
+        stored_at=datetime.now(tz=UTC),
+    )
+
+
+def test_the_page_says_what_the_email_says_of_incomplete_insights() -> None:
+    """A split meeting read as the page reads it: part 1's engine answered for some windows only, part 2's for none.
+    The e-mail says the insights are incomplete, and which sections miss a part; a visitor must read the same, not
+    part 1's action items as if they were all."""
+    first = Insights(
+        messages=(TranscriptMessage("Ana", "I will send the deck", 5.0, 8.0, channel=1),),
+        action_items=(InsightItem("Send the deck", assignee="Ana", start_seconds=5.0),),
+        extra={INCOMPLETE: WINDOW_FAILED},
+    )
+    second = Insights(
+        messages=(TranscriptMessage("Bo", "Who pays for it?", 3.0, 6.0, channel=2),),
+        unavailable={"action_items": PART_FAILED, "questions": PART_FAILED},
+    )
+    meeting = Meeting(tenant="acme", meeting_uuid="u==", stage="notified", topic="Weekly sync")
+    view = view_of(meeting, None, [_stored(0, 0.0, first), _stored(1, 3600.0, second)])
+    assert isinstance(view, MeetingView)
+    page = _page(view)
+    email = meeting_report(view.insights, MeetingFacts(topic="Weekly sync"), 0, []).text
+    said = [
+        line.strip(" -") for line in email.splitlines() if re.match(r"(  - )?\(?(incomplete|unavailable)", line, re.I)
+    ]
+    assert len(said) == 3, email  # the notice, action items incomplete, questions unavailable
+    text = _text(page)
+    for line in said:
+        assert line in text, line
+    notice = f"Incomplete: {WINDOW_FAILED}. The sections below miss what those parts hold; the transcript has it all."
+    assert text.index(notice) < text.index("Summary") and text.index("Speakers") < text.index(notice)
+    assert (
+        _section(page, "action-items") == f"Action items 0:00:05 Send the deck owner: Ana (incomplete: {PART_FAILED})"
+    )
+    assert _section(page, "questions") == f"Questions (unavailable: {PART_FAILED})"
+    assert _section(page, "decisions") == "Decisions (none)"
+
+
+def test_a_complete_meeting_has_no_notice() -> None:
+    page = _page(_view(Insights(action_items=(InsightItem("Ship it"),), extra={"source": "AssemblyAI"})))
+    assert 'id="incomplete"' not in page and "ncomplete" not in _text(page)
+
+
+@pytest.mark.parametrize(
+    ("stored", "notice"),
+    [
+        ({}, None),  # written before the engine existed: no extra at all
+        ({"extra": ["not", "a", "mapping"]}, None),
+        ({"extra": {"source": "Zoom transcript"}}, None),
+        ({"extra": {INCOMPLETE: 5}}, "Incomplete: 5."),
+        ({"extra": {INCOMPLETE: " \n\t "}}, "Incomplete: no reason recorded."),
+        (
+            {"extra": {INCOMPLETE: "windows\r\nfailed:\x1b[31m HTTP\u2028503 "}},
+            "Incomplete: windows failed: [31m HTTP 503.",
+        ),
+    ],
+)
+def test_an_old_or_odd_stored_notice_still_renders(stored: dict[str, Any], notice: str | None) -> None:
+    page = _page(_view(stored_insights.decode(stored)))
+    text = _text(page)
+    if notice is None:
+        assert 'id="incomplete"' not in page and "Incomplete" not in text
+    else:
+        assert f"{notice} The sections below miss what those parts hold" in text
+
+
+def test_a_stored_reason_is_one_bounded_line() -> None:
+    """A reason is stored text: a megabyte of it, line breaks and all, shows as one line of 300 characters (the
+    notice's, an incomplete section's, an unavailable one's)."""
+    huge = "failed: " + "x\n" * 500_000
+    unavailable = {"questions": huge, "decisions": huge}  # one section with lines (incomplete), one without
+    decoded = stored_insights.decode(
+        {"extra": {INCOMPLETE: huge}, "unavailable": unavailable, "questions": [{"text": "Who pays?"}]}
+    )
+    page = _page(_view(decoded))
+    reasons = re.findall(r"(?:ncomplete|unavailable): <bdi>([^<]*)</bdi>", page)
+    assert len(reasons) == 3
+    for shown in reasons:
+        assert len(shown) == render.REASON_MAX and shown.endswith("…") and "\n" not in shown
+        assert shown.startswith("failed: x x x")
+    assert len(page) < 20_000
+
+
+def test_a_summary_the_provider_had_not_finished_is_not_shown_as_none() -> None:
+    """Symbl had not finished the summary when the meeting was processed: the e-mail says so; "(none)" would say the
+    meeting had nothing to summarise."""
+    insights = Insights(action_items=(InsightItem("Ship it"),), extra={"summary": "not ready"})
+    summary = _section(_page(_view(insights)), "summary")
+    assert summary == "Summary (not ready: the provider had not finished the summary yet)"
+    email = meeting_report(insights, MeetingFacts(), 0, []).text
+    assert "The provider had not finished the summary yet" in email

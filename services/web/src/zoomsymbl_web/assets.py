@@ -28,6 +28,7 @@ time{color:var(--muted);font-variant-numeric:tabular-nums;margin-right:.4rem}
 .owner,.due,.who{color:var(--muted);font-size:.9em}.who{font-weight:600;color:var(--fg);margin-right:.3rem}
 mark{background:#ffe066}.search{display:flex;gap:.6rem;align-items:center}.search input{flex:1;padding:.3rem}
 .note{color:var(--muted)}
+.notice{margin:1.2rem 0 0;padding:.5rem .8rem;border-left:4px solid #e67700;background:#fff4e6}
 """
 
 SCRIPT = """

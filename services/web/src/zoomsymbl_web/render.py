@@ -4,15 +4,24 @@ Every text that came from outside (topic, names, e-mail addresses, transcript, p
 goes through :func:`esc`, as a field of its own (:func:`field`: a ``<bdi>``, so its direction reaches no
 neighbour) where markup can hold it; times go out as numbers in ``data-t`` attributes, which the script reads.
 The transcript is one ``"".join`` over the messages, so a 4-hour meeting renders in one pass.
+
+The page says what the report e-mail says about what is missing: the insights engine's "Incomplete: …" notice
+(``extra[INCOMPLETE]``: some windows of the transcript got no answer), and per section why it is unavailable (no
+lines) or incomplete (lines, and a reason: a split meeting's part whose section failed), and a summary the provider
+had not finished as not ready rather than "(none)". Those reasons are stored text like any other: one line, at most
+:data:`REASON_MAX` characters, each its own field.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Final
 from urllib.parse import quote
 
+from zoomsymbl_common.insights_engine import INCOMPLETE
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
 
 from zoomsymbl_web.assets import SCRIPT, STYLE
@@ -23,6 +32,9 @@ from zoomsymbl_web.timeline import Row
 
 _TRACK_WIDTH = 1000  # the timeline's SVG user units across the whole meeting
 _COLOURS = 12
+REASON_MAX: Final = 300
+"""Most characters of a stored reason shown (the e-mail's bound); longer ones end in "…"."""
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def esc(value: object) -> str:
@@ -111,11 +123,40 @@ def _item(item: InsightItem) -> str:
     return f"<li{_t(item.start_seconds)}>{_time(item.start_seconds)}{who}{field(item.text)}{notes}</li>"
 
 
+def reason(value: str) -> str:
+    """A stored reason as one line of at most :data:`REASON_MAX` characters ("no reason recorded" when blank)."""
+    line = " ".join(_CONTROLS.sub(" ", isolatable(value[: REASON_MAX * 8])).split())
+    if len(line) > REASON_MAX:
+        line = line[: REASON_MAX - 1] + "…"
+    return line or "no reason recorded"
+
+
+def incomplete_notice(insights: Insights) -> str:
+    """The e-mail's "Incomplete: …" line when the insights engine answered for some of the meeting only."""
+    why = insights.extra.get(INCOMPLETE)
+    if why is None:
+        return ""
+    return (
+        f'<p class="notice" id="incomplete">Incomplete: {field(reason(why))}. The sections below miss what those'
+        " parts hold; the transcript has it all.</p>"
+    )
+
+
+def _placeholder(key: str, insights: Insights) -> str:
+    """What an empty section says before its reason: a summary the provider had not finished (as the e-mail says),
+    else "(none)" unless a reason follows."""
+    if key == "summary" and insights.extra.get("summary") == "not ready":
+        return '<li class="note">(not ready: the provider had not finished the summary yet)</li>'
+    return "" if key in insights.unavailable else '<li class="note">(none)</li>'
+
+
 def _list(key: str, title: str, items: Iterable[str], insights: Insights) -> str:
-    body = "".join(items)
-    if not body:
-        reason = insights.unavailable.get(key)
-        body = f'<li class="note">{"(unavailable: " + field(reason) + ")" if reason else "(none)"}</li>'
+    """A section's lines, and why it is unavailable (no lines) or incomplete (lines, and a stored reason)."""
+    lines = "".join(items)
+    body = lines or _placeholder(key, insights)
+    why = insights.unavailable.get(key)
+    if why is not None:
+        body += f'<li class="note">({"incomplete" if lines else "unavailable"}: {field(reason(why))})</li>'
     return f'<section id="{key.replace("_", "-")}"><h2>{title}</h2><ul class="items">{body}</ul></section>'
 
 
@@ -130,9 +171,11 @@ def _summary(insights: Insights) -> Iterable[str]:
 
 
 def insights_sections(insights: Insights) -> str:
-    """Summary by topic, action items (with owner), questions, follow-ups, decisions, topics."""
+    """The notice of incomplete insights, then summary by topic, action items (with owner), questions,
+    follow-ups, decisions, topics."""
     return "".join(
         [
+            incomplete_notice(insights),
             _list("summary", "Summary", _summary(insights), insights),
             _list("action_items", "Action items", map(_item, insights.action_items), insights),
             _list("questions", "Questions", map(_item, insights.questions), insights),
