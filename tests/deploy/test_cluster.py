@@ -9,6 +9,7 @@ built the binaries. Step times are written to .cache/cluster/timings-<helm versi
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -313,3 +314,53 @@ def test_production_helm_test_and_uninstall_keep_only_the_existing_secret(kube: 
     # The ephemeral scratch claims went with their pods; the Secret the user made stays (docs/operations.md).
     kube.wait_until("the scratch claims deleted", lambda: kube.get("pvc", "-n", PRODUCTION_NS)["items"] == [])
     assert namespaced_objects(kube, PRODUCTION_NS) == sorted([*NAMESPACE_BASELINE, "Secret/zoomsymbl-credentials"])
+
+
+# ----------------------------------------------------------------------------------------------- upgrades
+
+UPGRADE_NS = "zs-upgrade"
+UPGRADE_RELEASE = "zu"
+UPGRADES = Path(__file__).resolve().parents[1] / "common" / "upgrade"
+# Values an install of the first release needed on Helm 4, which drops the null defaults its schema requires;
+# the current chart takes the same file, as a user's values file is passed again on upgrade.
+UPGRADE_VALUES = {"submitter": {"settings": {"max_part_seconds": 3600, "public_s3_endpoint": "https://s3.example.com"}}}
+
+
+@pytest.mark.parametrize("release", ["2026-11-24-dbc90eb", "2026-12-04-7dfce1a"])
+def test_an_install_of_an_earlier_release_upgrades_to_this_chart_keeping_its_keys(
+    kube: Kube, tmp_path: Path, release: str
+) -> None:
+    """`helm upgrade` from a release's own chart (packaged in tests/common/upgrade): immutable fields (selectors)
+    unchanged, the generated callback secret kept (provider callbacks in flight were signed with it), the new
+    services ready, `helm test` green."""
+    values = tmp_path / "values.yaml"
+    values.write_text(json.dumps(UPGRADE_VALUES), encoding="utf-8")
+    kube.apply(restricted_namespace(UPGRADE_NS))
+    common = ("-n", UPGRADE_NS, "-f", str(values), "--wait", "--timeout", "5m")
+    old_chart = UPGRADES / release / "chart.tgz"
+    no_pod_security_warnings(
+        kube.timed_helm(f"install --wait ({release})", "install", UPGRADE_RELEASE, str(old_chart), *common)
+    )
+    secret_name = f"{UPGRADE_RELEASE}-zoomsymbl-secrets"
+    before = kube.get("secret", secret_name, "-n", UPGRADE_NS)["data"]
+    old = deployments(kube, UPGRADE_NS)
+    try:
+        output = kube.timed_helm(
+            f"upgrade --wait ({release} → this chart)", "upgrade", UPGRADE_RELEASE, str(CHART), *common
+        )
+        no_pod_security_warnings(output)
+        found = assert_all_ready(kube, UPGRADE_NS)
+        for component, deployment in old.items():
+            assert found[component]["spec"]["selector"] == deployment["spec"]["selector"], component
+        after = kube.get("secret", secret_name, "-n", UPGRADE_NS)["data"]
+        assert after["callback-secret"] == before["callback-secret"]
+        if "page-key" in before:  # the release that had the meeting page: its links stay valid
+            assert after["page-key"] == before["page-key"]
+        else:
+            assert len(base64.b64decode(after["page-key"])) == 48
+        no_pod_security_warnings(
+            kube.timed_helm(f"helm test (upgraded from {release})", "test", UPGRADE_RELEASE, "-n", UPGRADE_NS)
+        )
+    finally:
+        kube.helm("uninstall", UPGRADE_RELEASE, "-n", UPGRADE_NS, "--wait", check=False)
+        kube.kubectl("delete", "namespace", UPGRADE_NS, "--wait=true", "--timeout=120s", check=False, timeout=150)
