@@ -17,7 +17,7 @@ from zoomsymbl_common.records import Meeting, StoredInsights
 from zoomsymbl_notifier.meetings import MeetingFacts
 from zoomsymbl_notifier.report import meeting_report
 from zoomsymbl_web import render
-from zoomsymbl_web.meeting import MeetingView, view_of
+from zoomsymbl_web.meeting import SOURCE_MAX, MeetingView, source_of, view_of
 from zoomsymbl_web.timeline import Said, Speaker, rows
 
 EVIL = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
@@ -312,3 +312,10 @@ def test_a_summary_the_provider_had_not_finished_is_not_shown_as_none() -> None:
     assert summary == "Summary (not ready: the provider had not finished the summary yet)"
     email = meeting_report(insights, MeetingFacts(), 0, []).text
     assert "The provider had not finished the summary yet" in email
+
+
+def test_the_stored_source_line_is_one_bounded_line() -> None:
+    hostile = Insights(messages=(), extra={"source": "Zoom\r\ntranscript\x1b[31m " + "x" * 1_000_000})
+    shown = source_of(hostile, "zoom")
+    assert len(shown) == SOURCE_MAX and shown.startswith("Zoom transcript [31m x")
+    assert source_of(Insights(messages=(), extra={"source": " \n "}), "assemblyai") == "AssemblyAI"

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,9 @@ _PROVIDER_NAMES = {
 }
 _READY_STAGES = frozenset({"completed", "notified"})
 MAX_PARTS = 1000
+SOURCE_MAX = 500
+"""Most characters of the stored source line shown (the e-mail's bound)."""
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 """Most parts of one recording read for a page (a split 30-hour meeting has a handful)."""
 
 
@@ -66,8 +70,10 @@ Lookup = MeetingView | NotReady | None
 
 
 def source_of(insights: Insights, provider: str | None) -> str:
-    """Where the transcript came from, in words: the notifier's ``extra.source`` else the provider's name."""
-    source = insights.extra.get("source", "").strip()
+    """Where the transcript came from, in words: the notifier's ``extra.source`` else the provider's name.
+
+    Stored text: one line of at most :data:`SOURCE_MAX` characters, as the e-mail shows it."""
+    source = " ".join(_CONTROLS.sub(" ", insights.extra.get("source", "")[: SOURCE_MAX * 8]).split())[:SOURCE_MAX]
     if source:
         return source
     return _PROVIDER_NAMES.get(provider or "", provider or "")
