@@ -1,6 +1,6 @@
 """An aiosmtpd server that answers the way real relays sometimes do: per-recipient refusals (a 550, greylisting's
-450, Postfix's "452 too many recipients"), a 554 greeting, a failing STARTTLS or AUTH, a size limit, a lost
-reply to the message, a QUIT answered 421.
+450, Postfix's "452 too many recipients"), a 554 greeting, a failing STARTTLS or AUTH, a size limit, a 4xx
+to the message's final ".", a lost reply to the message, a QUIT answered 421.
 """
 
 from __future__ import annotations
@@ -10,9 +10,12 @@ import warnings
 from typing import Any, Literal
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from zoomsymbl_common.clock import Clock
+from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Document, Mongo
 from zoomsymbl_common.records import EMAILS
 from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_notifier.metrics import MailMetrics
 from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox, Outcome
 from zoomsymbl_notifier.smtp import SmtpTransport
 
@@ -76,6 +79,8 @@ class FaultySink(SmtpSink):
         self.after_data: AfterData = "answer"
         """``drop``: keep the message, close the connection without a reply; ``slow``: reply after ``reply_delay``."""
         self.reply_delay = 0.0
+        self.data_reply: str | None = None
+        """The reply to the message's final "." instead of a 250 (the message is not kept)."""
         self.mail_commands = 0
 
     async def handle_RCPT(  # noqa: N802
@@ -90,6 +95,8 @@ class FaultySink(SmtpSink):
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        if self.data_reply is not None:
+            return self.data_reply
         reply = await super().handle_DATA(server, session, envelope)
         if self.after_data == "drop":
             assert server.transport is not None
@@ -126,10 +133,14 @@ class FaultySink(SmtpSink):
         return responses
 
 
-def faulty_outbox(mongo: Mongo, sink: FaultySink, **settings: Any) -> Outbox:
-    """An outbox sending through ``sink`` (notifier settings overridden by ``settings``), with short backoffs."""
-    transport = SmtpTransport(make_settings(InfraSettings(), sink.port, **settings))
-    return Outbox(mongo, transport, Backoff(0.1, 0.2, lease=60))
+def faulty_outbox(
+    mongo: Mongo, sink: FaultySink, *, clock: Clock = utcnow, metrics: MailMetrics | None = None, **settings: Any
+) -> Outbox:
+    """An outbox sending through ``sink`` (notifier settings overridden by ``settings``), with short backoffs and
+    the settings' e-mail lifetime, reading ``clock``."""
+    notifier = make_settings(InfraSettings(), sink.port, **settings)
+    backoff = Backoff(0.1, 0.2, lease=60, give_up=notifier.mail_give_up_after_seconds)
+    return Outbox(mongo, SmtpTransport(notifier), backoff, clock=clock, metrics=metrics)
 
 
 async def stored_email(mongo: Mongo, key: MailKey) -> Document:

@@ -1,4 +1,4 @@
-"""The e-mail counters (each SMTP attempt counted as sent, or failed with its reason) and the failed meetings'."""
+"""The e-mail counters (each send attempt counted as sent, or failed with its reason) and the failed meetings'."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from zoomsymbl_common.events import MeetingFailed, RecordingCompleted
+from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_notifier.metrics import FAILURE_STAGES, CountingTransport, FailureMetrics, MailMetrics
-from zoomsymbl_notifier.smtp import MailRejected, SmtpUnavailable
+from zoomsymbl_notifier.mail import Envelope
+from zoomsymbl_notifier.metrics import FAILURE_STAGES, FailureMetrics, MailMetrics
+from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox
+from zoomsymbl_notifier.smtp import SmtpTransport
 
 from tests.notifier.conftest import Notifier
 from tests.notifier.harness import TENANT, make_settings
@@ -24,16 +27,24 @@ def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return 0.0 if found is None else found
 
 
-async def test_sent_rejected_and_unavailable_are_counted_apart(smtp: SmtpSink) -> None:
+@pytest.mark.integration
+async def test_sent_rejected_and_unavailable_are_counted_apart(mongo: Mongo, smtp: SmtpSink) -> None:
     registry = CollectorRegistry()
-    transport = CountingTransport(make_settings(InfraSettings(), smtp.port), MailMetrics(registry))
-    await transport.send("notifier@zoomsymbl.test", ("host@example.com",), RAW)
+    metrics = MailMetrics(registry)
+    envelope = Envelope("notifier@zoomsymbl.test", ("host@example.com",))
+
+    def outbox(port: int) -> Outbox:
+        transport = SmtpTransport(make_settings(InfraSettings(), port))
+        return Outbox(mongo, transport, Backoff(0.1, 0.2, lease=60), metrics=metrics)
+
+    def key(name: str) -> MailKey:
+        return MailKey(TENANT, f"m/{name}==", 0, "report")
+
+    assert await outbox(smtp.port).send(key("sent"), envelope, "<sent@zoomsymbl.test>", RAW) == "sent"
     smtp.reject_code = 550
-    with pytest.raises(MailRejected):
-        await transport.send("notifier@zoomsymbl.test", ("host@example.com",), RAW)
-    down = CountingTransport(make_settings(InfraSettings(), free_port()), transport.metrics)
-    with pytest.raises(SmtpUnavailable):
-        await down.send("notifier@zoomsymbl.test", ("host@example.com",), RAW)
+    assert await outbox(smtp.port).send(key("rejected"), envelope, "<rejected@zoomsymbl.test>", RAW) == "rejected"
+    down = outbox(free_port())
+    assert await down.send(key("unavailable"), envelope, "<unavailable@zoomsymbl.test>", RAW) == "retry_later"
     assert len(smtp.messages) == 1
     assert value(registry, "zoomsymbl_emails_sent_total") == 1
     assert value(registry, "zoomsymbl_emails_failed_total", reason="rejected") == 1

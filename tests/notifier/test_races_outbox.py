@@ -1,21 +1,18 @@
 """Two notifier replicas racing on one recorded e-mail still send it once (real MongoDB-wire server).
 
 Each test forces one interleaving: a replica is paused at a chosen call (an event the test controls) while
-the other one works, and the clock the outbox reads is moved by the test instead of waited for.
+the other one works, and the clock the outboxes are given is moved by the test instead of waited for.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.clock import FakeClock
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.records import EMAILS
-from zoomsymbl_notifier import outbox as outbox_module
 from zoomsymbl_notifier.mail import Envelope
 from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox
 from zoomsymbl_notifier.smtp import SmtpTransport, SmtpUnavailable
@@ -29,24 +26,9 @@ LEASE = 60.0
 BACKOFF = Backoff(base=1, ceiling=5, lease=LEASE)
 
 
-class Clock:
-    """The outbox's ``utcnow``, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
-    c = Clock()
-    monkeypatch.setattr(outbox_module, "utcnow", c)
-    yield c
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 class Transport(SmtpTransport):
@@ -97,11 +79,13 @@ class Paused:
         return paused
 
 
-async def test_a_replica_that_read_the_e_mail_due_long_ago_does_not_send_it_again(mongo: Mongo, clock: Clock) -> None:
+async def test_a_replica_that_read_the_e_mail_due_long_ago_does_not_send_it_again(
+    mongo: Mongo, clock: FakeClock
+) -> None:
     """B reads the e-mail due, stalls past a lease while A sends it, then resumes: its read is stale."""
     delivered: list[str] = []
-    a = Outbox(mongo, Transport(delivered, "a"), BACKOFF)
-    b = Outbox(mongo, Transport(delivered, "b"), BACKOFF)
+    a = Outbox(mongo, Transport(delivered, "a"), BACKOFF, clock=clock)
+    b = Outbox(mongo, Transport(delivered, "b"), BACKOFF, clock=clock)
     assert await a.record(KEY, ENVELOPE, "<race@zoomsymbl.test>", RAW)
     stall = Paused(b._col, "find_one", lambda query: "$or" in query)
     b._col = stall  # type: ignore[assignment]
@@ -119,15 +103,15 @@ async def test_a_replica_that_read_the_e_mail_due_long_ago_does_not_send_it_agai
 
 
 async def test_a_late_outcome_of_an_overtaken_attempt_does_not_free_the_e_mail_under_its_new_sender(
-    mongo: Mongo, clock: Clock
+    mongo: Mongo, clock: FakeClock
 ) -> None:
     """A's attempt fails but is recorded only after its lease ran out and B took the e-mail over; A's late
     ``pending`` must not end B's lease, or C sends again while B's send goes through."""
     delivered: list[str] = []
-    a = Outbox(mongo, Transport(delivered, "a", fail=True), BACKOFF)
+    a = Outbox(mongo, Transport(delivered, "a", fail=True), BACKOFF, clock=clock)
     b_transport = Transport(delivered, "b", hold=True)
-    b = Outbox(mongo, b_transport, BACKOFF)
-    c = Outbox(mongo, Transport(delivered, "c"), BACKOFF)
+    b = Outbox(mongo, b_transport, BACKOFF, clock=clock)
+    c = Outbox(mongo, Transport(delivered, "c"), BACKOFF, clock=clock)
     assert await a.record(KEY, ENVELOPE, "<race@zoomsymbl.test>", RAW)
     late = Paused(
         a._col, "update_one", lambda _q, update: update.get("$set", {}).get("status") == "pending", before=True

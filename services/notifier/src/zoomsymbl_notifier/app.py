@@ -38,12 +38,13 @@ from zoomsymbl_notifier.handlers import register_digests, register_subscribers
 from zoomsymbl_notifier.insights import InsightsStore
 from zoomsymbl_notifier.jobs import Jobs
 from zoomsymbl_notifier.meetings import Meetings
-from zoomsymbl_notifier.metrics import CountingTransport, FailureMetrics, MailMetrics
+from zoomsymbl_notifier.metrics import FailureMetrics, MailMetrics
 from zoomsymbl_notifier.outbox import Backoff, Outbox
 from zoomsymbl_notifier.pipeline import SERVICE, Pipeline
 from zoomsymbl_notifier.providers import EnginePool
 from zoomsymbl_notifier.settings import Settings
 from zoomsymbl_notifier.slots import SlotReleaser
+from zoomsymbl_notifier.smtp import SmtpTransport
 from zoomsymbl_notifier.sweeper import Sweeper
 from zoomsymbl_notifier.webhooks import CALLBACK_DEPS, CallbackDeps, CallbackMetrics, add_webhook_routes
 
@@ -107,7 +108,12 @@ async def _kafka(app: web.Application) -> AsyncIterator[None]:
 def build_pipeline(app: web.Application, broker: KafkaBroker) -> Pipeline:
     """The domain flow wired to this app's MongoDB, provider session, SMTP server and Kafka broker."""
     settings, mongo = app[SETTINGS], app[MONGO]
-    backoff = Backoff(settings.mail_retry_base_seconds, settings.mail_retry_max_seconds, settings.mail_lease_seconds)
+    backoff = Backoff(
+        settings.mail_retry_base_seconds,
+        settings.mail_retry_max_seconds,
+        settings.mail_lease_seconds,
+        settings.mail_give_up_after_seconds,
+    )
     summary_wait = SummaryWait(settings.summary_retry_attempts, settings.summary_retry_delay_seconds)
 
     async def publish(event: Event) -> None:
@@ -119,7 +125,7 @@ def build_pipeline(app: web.Application, broker: KafkaBroker) -> Pipeline:
         jobs=Jobs(mongo),
         meetings=Meetings(mongo),
         insights=InsightsStore(mongo),
-        outbox=Outbox(mongo, CountingTransport(settings, MailMetrics(app[REGISTRY])), backoff),
+        outbox=Outbox(mongo, SmtpTransport(settings), backoff, metrics=MailMetrics(app[REGISTRY])),
         provider_for=ProviderPool(app[HTTP], mongo=mongo, summary_wait=summary_wait).get,
         engine_for=EnginePool(app[HTTP]),
         publish=publish,

@@ -25,7 +25,7 @@ from zoomsymbl_common.tenants import TenantConfig, Tenants
 
 from zoomsymbl_notifier.mail import Envelope, compose, mail_domain, message_id, valid_address
 from zoomsymbl_notifier.outbox import MailKey, Outbox
-from zoomsymbl_notifier.report import Report, clean_line
+from zoomsymbl_notifier.report import Report, clean_line, outside_name, shown_address
 
 log = logging.getLogger("zoomsymbl.notifier.digest")
 GENERATION = 0  # a window has no generations; the outbox key needs one
@@ -33,7 +33,7 @@ GENERATION = 0  # a window has no generations; the outbox key needs one
 
 @dataclass(frozen=True)
 class MissingMeeting:
-    """One line of the digest (outside text, cleaned of control characters when rendered)."""
+    """One line of the digest (outside text, cleaned of control characters and defanged when rendered)."""
 
     meeting_uuid: str
     topic: str
@@ -80,8 +80,8 @@ def _row(meeting: MissingMeeting) -> tuple[str, str, str, str, str]:
     start = meeting.start_time.strftime("%Y-%m-%d %H:%M") if meeting.start_time else "start unknown"
     return (
         start,
-        clean_line(meeting.host, 320) or "host unknown",
-        clean_line(meeting.topic, 200) or "(no topic)",
+        shown_address(meeting.host) or "host unknown",
+        outside_name(meeting.topic, 200) or "(no topic)",
         clean_line(meeting.meeting_uuid, 256),
         clean_line(meeting.reason, 300),
     )

@@ -1,7 +1,8 @@
-"""The notifier's e-mail counters: every SMTP conversation counted as sent or failed, by reason.
+"""The notifier's e-mail counters: every send attempt counted as sent or failed, by reason.
 
-The counting sits around the transport rather than inside the outbox, so each attempt the outbox
-makes is counted once, whichever path (handler or sweeper) made it.
+The outbox counts each attempt it makes once, whichever path (handler or sweeper) made it, after deciding what the
+attempt means: a failure for now past the e-mail's lifetime gives it up, and counts as ``rejected``, not
+``unavailable`` (the transport alone could not tell).
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from typing import Final, Literal, get_args
 from prometheus_client import CollectorRegistry, Counter
 from zoomsymbl_common.events import Service
 
-from zoomsymbl_notifier.settings import Settings
-from zoomsymbl_notifier.smtp import MailRejected, RecipientsRefused, SmtpTransport, SmtpUnavailable
-
 FailureReason = Literal["unavailable", "rejected"]
+Counted = Literal["sent", "unavailable", "rejected"]
+"""An attempt's outcome: the server took the message (for some recipients at least), retried later, given up."""
 
 FAILURE_STAGES: Final = frozenset(
     {
@@ -38,8 +38,15 @@ class MailMetrics:
             ["reason"],
             registry=registry,
         )
-        for reason in ("unavailable", "rejected"):
+        for reason in get_args(FailureReason):
             self.failed.labels(reason)  # both series exist from the start, at 0, for rate() and alerts
+
+    def count(self, outcome: Counted) -> None:
+        """One more attempt with ``outcome``."""
+        if outcome == "sent":
+            self.sent.inc()
+        else:
+            self.failed.labels(outcome).inc()
 
 
 class FailureMetrics:
@@ -66,30 +73,3 @@ class FailureMetrics:
         """
         failed_by = service if service in _SERVICES else "other"
         self.failed.labels(failed_by=failed_by, stage=stage if stage in FAILURE_STAGES else "other").inc()
-
-
-class CountingTransport(SmtpTransport):
-    """The SMTP transport, counting each attempt's outcome."""
-
-    def __init__(self, settings: Settings, metrics: MailMetrics) -> None:
-        super().__init__(settings)
-        self.metrics = metrics
-
-    async def send(self, sender: str, recipients: tuple[str, ...], raw: bytes) -> None:
-        """Deliver ``raw`` as :meth:`SmtpTransport.send` does, and count the outcome."""
-        try:
-            await super().send(sender, recipients, raw)
-        except RecipientsRefused as exc:  # the others have it: sent, unless nobody does
-            if exc.accepted:
-                self.metrics.sent.inc()
-            else:
-                final = all(r.final for r in exc.refusals)
-                self.metrics.failed.labels("rejected" if final else "unavailable").inc()
-            raise
-        except SmtpUnavailable:
-            self.metrics.failed.labels("unavailable").inc()
-            raise
-        except MailRejected:
-            self.metrics.failed.labels("rejected").inc()
-            raise
-        self.metrics.sent.inc()

@@ -2,8 +2,10 @@
 
 Everything that came from outside (topic, names, transcript, provider text) is HTML-escaped in the
 HTML part, and the subject is stripped of line breaks and control characters so it cannot add headers.
-The sections' words (a model's or a provider's, and through them anything a participant said) carry no
-address a mail client would make a link of (:func:`defanged`): the only links in a report are ours.
+The sections' words (a model's or a provider's, and through them anything a participant said) and every
+name from outside (:func:`outside_name`: speakers, owners, participants, callers, the topic) carry no
+address a mail client would make a link of (:func:`defanged`): the only links in a report are ours, and
+an owner's e-mail address shown on purpose (:func:`shown_address`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ rest is on the meeting page."""
 _LINK_SCHEMES = ("https://", "http://")
 _SCHEME = re.compile(r"(?<=[A-Za-z0-9+.-]):(?=//)")
 _HOST_DOT = re.compile(r"(?<=[^\W_])\.(?=[^\W\d_]{2,})")
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+")
 # What the host reads for the stage a meeting failed in; a stage without words falls back to its service's.
 _STAGE_WORDS = {
     "tenant": "checking the account's configuration",
@@ -145,9 +148,26 @@ def defanged(text: str) -> str:
     return _HOST_DOT.sub("[.]", _SCHEME.sub("[:]", text))
 
 
+def outside_name(value: str, limit: int = 120) -> str:
+    """A name from outside (a speaker, an owner, a participant, a caller, a meeting's topic) on one line, defanged:
+    Zoom takes any display name, and ``www.evil.example login`` must not become a link in our e-mail, nor
+    ``joe@evil.example`` a ``mailto:`` one (``joe@evil[.]example``)."""
+    return defanged(clean_line(value, limit))
+
+
+def shown_address(value: str) -> str:
+    """An e-mail address the e-mail shows on purpose (an owner's, a host's) as it is when it is a plain one: a mail
+    client makes a ``mailto:`` link of it at most. Anything else (``http://…``, ``a@b.example/login``) is defanged
+    like a name."""
+    line = clean_line(value, 320)
+    return line if _PLAIN_ADDRESS.fullmatch(line) else defanged(line)
+
+
 def _item_text(item: InsightItem) -> str:
-    owner = item.assignee and (f"{item.assignee} <{item.assignee_email}>" if item.assignee_email else item.assignee)
-    notes = [f"owner: {owner}" if owner else "", f"due: {due_date(item.due)}" if item.due else ""]
+    owner = outside_name(item.assignee or "")
+    if owner and item.assignee_email:
+        owner = f"{owner} <{shown_address(item.assignee_email)}>"
+    notes = [f"owner: {owner}" if owner else "", f"due: {defanged(due_date(item.due))}" if item.due else ""]
     extra = ", ".join(n for n in notes if n)
     text = f"{defanged(item.text)} ({extra})" if extra else defanged(item.text)
     return _said(item, text)
@@ -155,7 +175,7 @@ def _item_text(item: InsightItem) -> str:
 
 def _said(item: InsightItem, text: str) -> str:
     """``[0:01:05] Elisa L: text`` when the item knows when (and by whom) it was said."""
-    who = f"{clean_line(item.speaker, 120)}: " if item.speaker else ""
+    who = f"{outside_name(item.speaker)}: " if item.speaker else ""
     when = f"[{clock(item.start_seconds)}] " if item.start_seconds is not None else ""
     return f"{when}{who}{text}"
 
@@ -178,14 +198,14 @@ def talk_time_lines(facts: MeetingFacts) -> list[str]:
     measured = _measured(facts)
     total = sum(s.talk_seconds or 0.0 for s in measured)
     return [
-        f"{s.name or f'Channel {s.channel}'}: {clock(s.talk_seconds or 0.0)}"
+        f"{_speaker_name(s)}: {clock(s.talk_seconds or 0.0)}"
         + (f" ({100 * (s.talk_seconds or 0.0) / total:.0f}%)" if total > 0 else "")
         for s in measured
     ]
 
 
 def _speaker_name(speaker: Speaker) -> str:
-    return clean_line(speaker.name, 120) or f"Channel {speaker.channel}"
+    return outside_name(speaker.name) or f"Channel {speaker.channel}"
 
 
 def talk_time_chart(facts: MeetingFacts) -> tuple[InlineImage, str] | None:
@@ -244,10 +264,10 @@ def _with_note(lines: list[str], why: str | None) -> list[str]:
 
 
 def _party(party: CallParty) -> str:
-    number = party.did_number or party.number
-    if party.name and number:
-        return f"{party.name} ({number})"
-    return party.name or number or "unknown"
+    name, number = outside_name(party.name, 256), defanged(clean_line(party.did_number or party.number, 64))
+    if name and number:
+        return f"{name} ({number})"
+    return name or number or "unknown"
 
 
 def call_line(call: PhoneCall) -> str:
@@ -320,7 +340,7 @@ def _report(
     page_link: str | None,
     keep: int | None,
 ) -> Report:
-    topic = clean_line(facts.topic, 512) or "your Zoom meeting"
+    topic = outside_name(facts.topic, 512) or "your Zoom meeting"
     intro = f"Here is what was said in {topic}."
     if generation > 0:
         intro += f" This is an updated report (revision {generation}); it replaces the earlier one."
@@ -360,7 +380,8 @@ def _report(
     text += ["", "The full transcript is attached (transcript.txt)."]
     parts.append("<p>The full transcript is attached (transcript.txt).</p>")
     body_html = _page(topic, "".join(parts))
-    subject = subject_for(topic, generation, call=facts.call is not None)
+    # The subject keeps the topic as written: mail clients make no links in it, and it names the meeting.
+    subject = subject_for(facts.topic, generation, call=facts.call is not None)
     return Report(subject, "\n".join(text) + "\n", body_html, None, chart[0] if chart else None)
 
 
@@ -377,13 +398,14 @@ def failure_notice(facts: MeetingFacts, generation: int, reason: str, stage: str
     ``reason`` is scrubbed here whoever failed the meeting: a consumer's give-up reason may quote an
     exception that carries a presigned URL or a token, and an e-mail leaves our hands for good.
     """
-    topic = clean_line(facts.topic, 512) or "your Zoom meeting"
-    why = clean_line(scrub(reason), 500) or "unknown reason"
-    where = clean_line(stage, 200)
+    topic = outside_name(facts.topic, 512) or "your Zoom meeting"
+    # The reason may quote what Zoom or a provider answered, names and addresses included.
+    why = defanged(clean_line(scrub(reason), 500)) or "unknown reason"
+    where = defanged(clean_line(stage, 200))
     lines = [f"We could not produce the summary of {topic}.", *([f"Stage: {where}"] if where else []), f"Reason: {why}"]
     text = "\n".join(lines) + "\n"
     body = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
-    return Report(subject_for(topic, generation, failed=True), text, _page(topic, body))
+    return Report(subject_for(facts.topic, generation, failed=True), text, _page(topic, body))
 
 
 def _page(title: str, body: str) -> str:

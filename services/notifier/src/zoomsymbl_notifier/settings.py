@@ -12,6 +12,8 @@ from pydantic_settings import SettingsConfigDict
 from zoomsymbl_common.service import ServiceSettings
 
 SmtpSecurity = Literal["none", "starttls", "tls"]
+GIVE_UP_AFTER_SECONDS = 5 * 24 * 3600.0
+"""How long an e-mail, and each recipient of it, is retried: RFC 5321 4.5.4.1 asks "at least 4-5 days"."""
 
 
 def _plain_smtp(address: str) -> bool:
@@ -59,6 +61,11 @@ class Settings(ServiceSettings):
     mail_retry_base_seconds: float = Field(5.0, gt=0, description="First delay before re-sending a failed e-mail.")
     mail_retry_max_seconds: float = Field(300.0, gt=0, description="Longest delay between e-mail attempts.")
     mail_lease_seconds: float = Field(120.0, gt=0, description="A send claimed longer ago than this is retried.")
+    mail_give_up_after_seconds: float = Field(
+        GIVE_UP_AFTER_SECONDS,
+        gt=0,
+        description="An e-mail (or a recipient) still failing for now this long after it was recorded is given up.",
+    )
 
     sweeper_interval_seconds: float = Field(60.0, gt=0, description="How often the sweeper runs.")
     sweeper_stale_after_seconds: float = Field(
