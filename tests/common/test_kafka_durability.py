@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from zoomsymbl_common.consumer import Consumer, RetryPolicy
 from zoomsymbl_common.errors import PoisonInputError
@@ -50,10 +50,34 @@ async def _in_transaction(infra: InfraSettings, events: list[RecordingCompleted]
         await producer.stop()
 
 
+async def _settled(infra: InfraSettings) -> None:
+    """Wait until a committed reader sees partition 0 to its end: the broker writes a transaction's markers after
+    it answered the commit, so the last stable offset may lag the high watermark for a moment (under load, long
+    enough for the replay to read an end offset before the committed event)."""
+    tp = TopicPartition(topic_name(infra, TOPIC), 0)
+    readers = [
+        AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, isolation_level=i)
+        for i in ("read_committed", "read_uncommitted")
+    ]
+    for reader in readers:
+        await reader.start()
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                stable, high = [(await r.end_offsets([tp]))[tp] for r in readers]
+                if stable == high:
+                    return
+                await asyncio.sleep(0.05)
+    finally:
+        for reader in readers:
+            await reader.stop()
+
+
 async def test_replay_does_not_republish_an_aborted_transactions_records(infra: InfraSettings) -> None:
     """The aborted event was never acknowledged to anyone: replaying it would start a meeting nobody sent."""
     await _in_transaction(infra, [_event("aborted")], commit=False)
     await _in_transaction(infra, [_event("committed")], commit=True)
+    await _settled(infra)
 
     async with asyncio.timeout(60):
         counts = await replay(infra, None, ReplayRequest(topic=TOPIC, dry_run=True))
