@@ -26,13 +26,17 @@ def free_port() -> int:
 
 
 @dataclass
-@dataclass
 class SmtpSink:
-    """A real SMTP server (aiosmtpd) that keeps every accepted message, parsed, in memory."""
+    """A real SMTP server (aiosmtpd) that keeps every accepted message, parsed, in memory (and as received, with its
+    MAIL FROM parameters). With ``smtputf8`` its EHLO offers SMTPUTF8 (RFC 6531); without, it refuses any
+    command that is not ASCII ("500 Error: strict ASCII mode"), as a relay without it may."""
 
     port: int = field(default_factory=free_port)
     messages: list[EmailMessage] = field(default_factory=list)
     recipients: list[list[str]] = field(default_factory=list)
+    raws: list[bytes] = field(default_factory=list)
+    mail_options: list[list[str]] = field(default_factory=list)
+    smtputf8: bool = False
     reject_code: int | None = None
     credentials: tuple[str, str] | None = None
     starttls: ssl.SSLContext | None = None
@@ -46,6 +50,8 @@ class SmtpSink:
         data = raw if isinstance(raw, bytes) else raw.encode()
         self.messages.append(email.message_from_bytes(data, policy=default))
         self.recipients.append(list(envelope.rcpt_tos))
+        self.raws.append(data)
+        self.mail_options.append(list(envelope.mail_options))
         return "250 2.0.0 accepted"
 
     def _authenticate(
@@ -66,6 +72,7 @@ class SmtpSink:
                 auth_required=self.credentials is not None,
                 auth_require_tls=False,
                 authenticator=self._authenticate,
+                enable_SMTPUTF8=self.smtputf8,
                 loop=asyncio.get_running_loop(),
             )
 

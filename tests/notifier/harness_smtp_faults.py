@@ -119,6 +119,7 @@ class FaultySink(SmtpSink):
                 auth_required=self.credentials is not None,
                 auth_require_tls=False,
                 authenticator=self._authenticate,
+                enable_SMTPUTF8=self.smtputf8,
                 loop=asyncio.get_running_loop(),
             )
         protocol.sink = self

@@ -107,14 +107,15 @@ def test_an_address_the_email_package_cannot_parse_is_none_and_logged_once(caplo
     assert logged.count(typo) == 1
 
 
-def test_an_internationalised_domain_is_idna_encoded_and_a_unicode_local_part_refused() -> None:
-    """Our SMTP client speaks no SMTPUTF8: a Unicode domain travels as its ``xn--`` form, or not at all."""
+def test_an_internationalised_domain_is_idna_encoded() -> None:
+    """A Unicode domain travels as its ``xn--`` form (any relay takes it, SMTPUTF8 or not), or not at all; a Unicode
+    local part is kept (``tests/notifier/test_mail_smtputf8.py``)."""
     assert valid_address("joe@exämple.com") == "joe@xn--exmple-cua.com"
     assert valid_address(" joe@EXÄMPLE.com ") == "joe@xn--exmple-cua.com"
     assert valid_address("ann@☃.net") == "ann@xn--n3h.net"
     assert valid_address("joe@xn--exmple-cua.com") == "joe@xn--exmple-cua.com"
+    assert valid_address("jöe@exämple.com") == "jöe@xn--exmple-cua.com"
     refused = (
-        "jöe@example.com",  # a Unicode local part needs SMTPUTF8
         "joe@straße.de",  # IDNA 2003 would send it to strasse.de, another domain
         "joe@ｅｘäｍｐｌｅ.com",  # full-width letters: IDNA would map them to other ones
         f"joe@{'ä' * 64}.com",  # a label IDNA refuses (too long)
@@ -275,8 +276,8 @@ async def test_an_idn_host_and_recipient_are_sent_with_their_xn_domains(smtp: Sm
 
 @pytest.mark.parametrize(
     "recipient",
-    ["joe@exämple.com", "jöe@example.com", "a@b.com\r\nRCPT TO:<thief@evil.test>"],
-    ids=["unicode-domain", "unicode-local-part", "line-break"],
+    ["joe@exämple.com", "jöe@exämple.com", "a@b.com\r\nRCPT TO:<thief@evil.test>"],
+    ids=["unicode-domain", "unicode-local-part-at-a-unicode-domain", "line-break"],
 )
 async def test_an_address_smtplib_cannot_send_is_rejected_for_good(smtp: SmtpSink, recipient: str) -> None:
     """An address stored before it was checked (an outbox e-mail of an older release): smtplib raises
@@ -294,8 +295,9 @@ async def test_an_address_smtplib_cannot_send_is_rejected_for_good(smtp: SmtpSin
 async def test_an_encoding_error_of_smtplib_itself_is_a_refusal_too(
     smtp: SmtpSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past the transport's own check (as if it missed a case), smtplib's UnicodeEncodeError is still a refusal."""
+    """Past the transport's own checks (as if they missed a case), smtplib's UnicodeEncodeError is still a refusal."""
     monkeypatch.setattr("zoomsymbl_notifier.smtp._sendable", lambda address: True)
+    monkeypatch.setattr("zoomsymbl_notifier.smtputf8.needs_smtputf8", lambda address: False)
     with pytest.raises(MailRejected, match="not plain ASCII SMTP"):
         await _transport(smtp.port).send("bot@zoomsymbl.test", ("joe@exämple.com",), b"Subject: x\r\n\r\nx\r\n")
     assert smtp.messages == []

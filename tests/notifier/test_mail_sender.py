@@ -1,8 +1,9 @@
 """The sender address (``mail_from``): one our SMTP client cannot send from stops the notifier at start, by name.
 
-Our client speaks no SMTPUTF8. With ``mail_from: Zoë <zoë@example.com>`` the notifier started, and every report,
-failure notice and digest was refused before it reached the server and recorded ``rejected``: given up for
-good, not sent either once the setting was fixed.
+With ``mail_from: Zoë <zoë@example.com>`` the notifier started, and every report, failure notice and digest was
+refused before it reached the server and recorded ``rejected``: given up for good, not sent either once the setting
+was fixed. A recipient's Unicode local part now goes out with SMTPUTF8 where the relay offers it, but the sender's
+still may not: a relay without SMTPUTF8 would take no e-mail at all from it (RFC 6531 has no downgrade of MAIL FROM).
 """
 
 from __future__ import annotations

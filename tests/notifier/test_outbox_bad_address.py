@@ -16,7 +16,7 @@ from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_notifier.mail import Envelope, compose
 from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox, Outcome
 from zoomsymbl_notifier.report import Report
-from zoomsymbl_notifier.smtp import SmtpTransport, SmtpUnavailable
+from zoomsymbl_notifier.smtp import RecipientsRefused, Refusal, SmtpTransport, SmtpUnavailable
 
 from tests.notifier.harness import make_settings
 from tests.notifier.harness_smtp import SmtpSink
@@ -75,8 +75,10 @@ class FaultyTransport(SmtpTransport):
     def __init__(self, errors: list[Exception]) -> None:
         self.errors = errors
         self.sent: list[bytes] = []
+        self.recipients: list[tuple[str, ...]] = []
 
     async def send(self, sender: str, recipients: tuple[str, ...], raw: bytes) -> None:
+        self.recipients.append(recipients)
         if self.errors:
             raise self.errors.pop(0)
         self.sent.append(raw)
@@ -130,3 +132,27 @@ async def test_an_email_that_keeps_failing_unexpectedly_is_given_up_as_rejected(
     assert doc["last_error"].startswith("gave up after 10 unexpected errors: RuntimeError: bug at")
     assert "lease_until" not in doc and await outbox.due(10) == []
     assert transport.sent == []
+
+
+async def test_who_has_the_message_keeps_it_on_record_when_unexpected_errors_give_the_others_up(mongo: Mongo) -> None:
+    """The host got it, the archive was greylisted, then every attempt failed unexpectedly: the tenth error gives
+    the archive up as the lifetime does (``sent``, the archive in ``refused`` with code 0), where it recorded the
+    whole e-mail ``rejected`` though the host had it."""
+    host, archive = "host@example.com", "archive@example.com"
+    greylisted = Refusal(archive, 450, "4.2.0 Greylisted, try again later")
+    transport = FaultyTransport([RecipientsRefused((greylisted,), (host,)), *(_bug() for _ in range(10))])
+    outbox = Outbox(mongo, transport, Backoff(base=0.01, ceiling=0.02, lease=60))
+
+    outcomes = [await outbox.send(KEY, Envelope("bot@zoomsymbl.test", (host,), (archive,)), MSG_ID, RAW)]
+    while outcomes[-1] == "retry_later":
+        outcomes.append(await _deliver_when_due(outbox))
+
+    assert outcomes == ["retry_later"] * 10 + ["sent"]
+    doc = await _email(mongo)
+    assert doc["status"] == "sent" and doc["delivered_to"] == [host] and doc["unexpected_errors"] == 10
+    [refused] = doc["refused"]
+    assert (refused["address"], refused["code"]) == (archive, 0)
+    assert refused["reason"] == doc["last_error"]
+    assert doc["last_error"].startswith("gave up after 10 unexpected errors: RuntimeError: bug at")
+    assert "lease_until" not in doc and await outbox.due(10) == [] and await outbox.deliver(KEY) == "already_sent"
+    assert transport.recipients == [(host, archive)] + [(archive,)] * 10, "the host was never sent to again"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -184,6 +185,18 @@ def test_a_talk_time_no_clock_can_show_is_left_out_not_a_crash() -> None:
     report = meeting_report(INSIGHTS, facts, 0, [])
     assert report.chart is not None and talk_time_lines(facts) == ["Cy: 0:01:00 (100%)"]
     assert transcript_text([TranscriptMessage("Ann", "x", float("inf"), float("inf"))]).startswith("[?:??:??] Ann: x")
+
+
+def test_the_talk_time_shares_add_up_to_100_in_the_lines_and_the_chart_legend() -> None:
+    """``make demo``: 38.6 %, 38.6 % and 22.8 % were each rounded on its own, 39 % + 39 % + 23 % = 101 %."""
+    facts = MeetingFacts(
+        topic="Sync", speakers=(Speaker(1, "Ann", 1390.0), Speaker(2, "Ben", 1390.0), Speaker(3, "Cy", 820.0))
+    )
+    assert talk_time_lines(facts) == ["Ann: 0:23:10 (39%)", "Ben: 0:23:10 (38%)", "Cy: 0:13:40 (23%)"]
+    report = meeting_report(INSIGHTS, facts, 0, [])
+    assert report.chart is not None
+    legend = [int(p) for p in re.findall(r"<td>\d:\d\d:\d\d</td><td>(\d+)%</td>", report.html)]
+    assert legend == [39, 38, 23]
 
 
 def test_a_report_at_every_provider_bound_stays_within_the_e_mail_budget() -> None:

@@ -15,6 +15,7 @@ from zoomsymbl_common.insights_engine import INCOMPLETE
 from zoomsymbl_common.providers.base import InsightItem, Insights, SummaryTopic, TranscriptMessage
 from zoomsymbl_common.records import Meeting, StoredInsights
 from zoomsymbl_notifier.meetings import MeetingFacts
+from zoomsymbl_notifier.meetings import Speaker as MeasuredSpeaker
 from zoomsymbl_notifier.report import meeting_report
 from zoomsymbl_web import render
 from zoomsymbl_web.meeting import SOURCE_MAX, MeetingView, source_of, view_of
@@ -319,3 +320,17 @@ def test_the_stored_source_line_is_one_bounded_line() -> None:
     shown = source_of(hostile, "zoom")
     assert len(shown) == SOURCE_MAX and shown.startswith("Zoom transcript [31m x")
     assert source_of(Insights(messages=(), extra={"source": " \n "}), "assemblyai") == "AssemblyAI"
+
+
+def test_the_speakers_shares_add_up_to_100_and_match_the_email() -> None:
+    """``make demo``'s three speakers (38.6 %, 38.6 %, 22.8 %) read 39 % + 39 % + 23 % = 101 % on the page and in
+    the e-mail: both now show the same whole percentages, adding up to 100."""
+    talk = {"Ana": 1390.0, "Bo": 1390.0, "Cy": 820.0}
+    speakers = tuple(Speaker(name, i + 1, seconds) for i, (name, seconds) in enumerate(talk.items()))
+    page = _page(_view(Insights(messages=()), speakers))
+    shares = re.findall(r'<tr class="speaker">.*?<td class=n>[^<]*</td><td class=n>(\d+)%</td>', page)
+    assert [int(s) for s in shares] == [39, 38, 23]
+
+    facts = MeetingFacts(speakers=tuple(MeasuredSpeaker(i + 1, n, s) for i, (n, s) in enumerate(talk.items())))
+    email = meeting_report(Insights(messages=()), facts, 0, []).text
+    assert re.findall(r"^  - \w+: \d:\d\d:\d\d \((\d+)%\)$", email, re.M) == shares

@@ -4,11 +4,16 @@ The Message-ID is derived from (tenant, meeting, generation, kind), so the rare 
 rule out (a crash between the server's 250 and our record of it, or a reply to the message's final
 "." that never came: RFC 5321 6.1) carries the same Message-ID and mail clients fold the two copies
 into one.
+
+An address may have a Unicode local part (``zoë@example.com``, RFC 6531/6532); its domain is always the ASCII
+(``xn--``) form. Such an address is written in UTF-8 in To and Cc, the only header fields :func:`compose` ever
+writes in UTF-8: what a relay with or without SMTPUTF8 then gets is :mod:`zoomsymbl_notifier.smtputf8`'s.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
 from dataclasses import dataclass
 from email.errors import HeaderParseError
@@ -23,12 +28,16 @@ from zoomsymbl_common.tenants import TenantConfig
 
 from zoomsymbl_notifier.meetings import MeetingFacts
 from zoomsymbl_notifier.report import Report
+from zoomsymbl_notifier.smtputf8 import ADDRESS_FIELDS
 
 MailKind = Literal["report", "failure", "digest"]
 log = logging.getLogger("zoomsymbl.notifier.mail")
 _REPORTED_MAX = 1000
-_ADDRESS_HEADERS = frozenset({"to", "cc"})
 _SMTP_LINE_MAX = 998  # octets of one line SMTP carries (RFC 5321 4.5.3.1.6)
+_ADDRESS_MAX = 320  # octets of an address
+# Default-ignorable characters (not shown) that are letters or marks, not controls: variation selectors, the
+# combining grapheme joiner, Hangul fillers, Khmer inherent vowels, Mongolian variation selectors.
+_IGNORABLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]")
 _reported: set[str] = set()
 
 
@@ -44,39 +53,64 @@ def mail_domain(mail_from: str) -> str:
 
 
 def valid_address(value: str) -> str | None:
-    """``value`` as one plain ASCII addr-spec, or None when it is not one (or tries to smuggle headers).
+    """``value`` as one addr-spec SMTP can carry, or None when it is not one (or tries to smuggle headers).
 
-    Our SMTP client speaks no SMTPUTF8: a domain in Unicode (``joe@exämple.com``) is IDNA-encoded
-    (``joe@xn--exmple-cua.com``), a local part in Unicode is refused, and so is a domain IDNA refuses or
-    would turn into another one (``straße.de`` is not ``strasse.de``). Nothing is dropped in passing: an
-    address holding a control, format or line-separator character (``a@b.com`` U+2028 ``x``, which the
-    email package reads as ``a@b.comx``) is refused, not altered.
+    A domain in Unicode (``joe@exämple.com``) is IDNA-encoded (``joe@xn--exmple-cua.com``): every relay takes it,
+    SMTPUTF8 or not (RFC 6531 3.2 allows either form, and the tenant's ``recipient_domains`` compare it so); a
+    domain IDNA refuses or would turn into another one (``straße.de`` is not ``strasse.de``) is refused. A local
+    part in Unicode (``zoë``, RFC 6531) is kept in NFC, the form RFC 6532 3.1 asks for (``zoe`` + U+0308 becomes
+    ``zoë``: the same letters, and one address however typed); it is sent where the relay offers SMTPUTF8. Nothing
+    is dropped in passing: an address holding a control, format (bidi marks), line-separator or other unseen
+    character (``a@b.com`` U+2028 ``x``, which the email package reads as ``a@b.comx``) is refused, not altered,
+    and so is a Unicode local part with a look-alike of ASCII (full-width ``ｊｏｅ``, ``＠``) or a mark with no
+    letter to go on.
 
     Never raises: one typo among a tenant's extra recipients (``x@y.com@evil.com`` makes the email
     package raise ``HeaderParseError``) must cost that address only, not every e-mail of the tenant.
     """
-    if not value or any(c in value for c in '\r\n\0,;<>"') or len(value) > 320:
+    if not value or any(c in value for c in '\r\n\0,;<>"') or len(value) > _ADDRESS_MAX:
         return None
     spec = value.strip(" ")
+    written_local, at, written_domain = spec.rpartition("@")
+    local = unicodedata.normalize("NFC", written_local)
+    # The email package parses no Unicode local part: it checks the same address with ASCII in its place.
+    stand_in = f"{_ascii_stand_in(local)}{at}{written_domain}"
     try:
-        address = Address(addr_spec=spec)
+        address = Address(addr_spec=stand_in)
     except (ValueError, IndexError, HeaderParseError):
         _report_invalid(value)
         return None
     if not (address.domain and address.username):
         return None
     # The parser drops some characters (U+2028) and quotes odd local parts: only what it read as written passes.
-    domain = None if _hidden(value) or address.addr_spec != spec else _ascii_domain(address.domain)
-    plain = f"{spec.rpartition('@')[0]}@{domain}"
-    if domain is None or not plain.isascii() or len(plain) > 320:
+    written = address.addr_spec == stand_in and not _hidden(value) and _plain_local(local)
+    domain = _ascii_domain(address.domain) if written else None
+    plain = f"{local}@{domain}"
+    if domain is None or len(plain.encode()) > _ADDRESS_MAX:
         _report_invalid(value)
         return None
     return plain
 
 
+def _ascii_stand_in(local: str) -> str:
+    return "".join(c if c.isascii() else "x" for c in local)
+
+
+def _plain_local(local: str) -> bool:
+    """``local`` (in NFC) reads as written: ASCII, or Unicode without a compatibility character (a full-width
+    ``ｊ`` or ``＠``, a ligature: what NFKC would change, as IDNA does in a domain) and without a combining mark
+    at its start or after a dot (nothing to combine with: it would sit on the character before)."""
+    if local.isascii():
+        return True
+    if unicodedata.normalize("NFKC", local) != local:
+        return False
+    return not any(unicodedata.category(atom[:1]).startswith("M") for atom in local.split("."))
+
+
 def _hidden(value: str) -> bool:
-    """``value`` holds a character not seen, or dropped on the way: control, format, separator, unassigned."""
-    return any(c != " " and unicodedata.category(c)[0] in "CZ" for c in value)
+    """``value`` holds a character not seen, or dropped on the way: control, format, separator, unassigned, or
+    another default-ignorable one (a variation selector)."""
+    return any(c != " " and unicodedata.category(c)[0] in "CZ" for c in value) or bool(_IGNORABLE.search(value))
 
 
 def _ascii_domain(domain: str) -> str | None:
@@ -148,18 +182,23 @@ def envelope_for(mail_from: str, facts: MeetingFacts, tenant: TenantConfig) -> E
 
 
 class _MailPolicy(EmailPolicy):
-    """SMTP's policy, except that a To or Cc holding an address too long for a 78-character line folds at 998.
+    """SMTP's policy, except in To and Cc: an address with a Unicode local part is written in UTF-8 (RFC 6532; the
+    email package would write ``=?utf-8?q?zo=C3=AB?=@example.com``, an encoded word no reader takes for an
+    address), and one too long for a 78-character line folds at 998.
 
     Folding at 78, the email package (Python 3.11) writes an empty line after each address that does not fit a
     line: that empty line ends the header block, and Subject, Message-ID and the MIME headers became body text.
     """
 
     def fold_binary(self, name: str, value: str) -> bytes:
-        if name.lower() in _ADDRESS_HEADERS and self.max_line_length:
+        if name.lower() not in ADDRESS_FIELDS:
+            return super().fold_binary(name, value)
+        policy = self.clone(utf8=True) if not str(value).isascii() else self
+        if self.max_line_length:
             room = self.max_line_length - len(name) - 3  # "To: " before, "," after
             if any(len(address.strip()) > room for address in str(value).split(",")):
-                return super(_MailPolicy, self.clone(max_line_length=_SMTP_LINE_MAX)).fold_binary(name, value)
-        return super().fold_binary(name, value)
+                policy = policy.clone(max_line_length=_SMTP_LINE_MAX)
+        return super(_MailPolicy, policy).fold_binary(name, value)
 
 
 _POLICY = _MailPolicy() + SMTP
@@ -173,7 +212,10 @@ def _as_written(value: str) -> str:
 
 
 def compose(report: Report, envelope: Envelope, msg_id: str) -> bytes:
-    """The message as bytes ready for SMTP: multipart text + HTML (with its inline chart), transcript attached."""
+    """The message as bytes ready for SMTP: multipart text + HTML (with its inline chart), transcript attached.
+
+    An address with a Unicode local part is written in UTF-8 in To or Cc: for a relay without SMTPUTF8 the
+    transport sends :func:`~zoomsymbl_notifier.smtputf8.downgraded` instead."""
     msg = EmailMessage(policy=_POLICY)
     msg["From"] = envelope.sender
     msg["To"] = ", ".join(envelope.to)

@@ -20,14 +20,13 @@ sent the whole message without a reply to it (RFC 5321 6.1: it may have arrived)
 Like an MTA's queue lifetime, whatever fails for now (a recipient's 4xx, the whole transaction's: the relay out of
 reach, a 4xx to MAIL FROM or DATA) is retried for ``Backoff.give_up`` seconds after the e-mail was recorded (its
 ``created_at``; 5 days, RFC 5321 4.5.4.1) and given up at its first failure after that: an attempt is always made,
-and one that succeeds late still sends. Each attempt's outcome is counted in :class:`MailMetrics`.
+and one that succeeds late still sends. What each attempt makes of the e-mail (and its count in :class:`MailMetrics`)
+is decided and recorded in :mod:`zoomsymbl_notifier.endings`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -36,36 +35,19 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from zoomsymbl_common.clock import Clock
 from zoomsymbl_common.events import utcnow
-from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.mongo import Document, Mongo, guarded
-from zoomsymbl_common.records import EMAIL_CLAIMS, EMAILS, Email, EmailClaim, EmailStatus, email_key
-from zoomsymbl_common.records.mail import RecipientRefusal
+from zoomsymbl_common.records import EMAIL_CLAIMS, EMAILS, Email, EmailClaim, email_key
 
+from zoomsymbl_notifier.endings import Backoff, Endings, log_fields
 from zoomsymbl_notifier.mail import Envelope, MailKind
-from zoomsymbl_notifier.metrics import Counted, MailMetrics
-from zoomsymbl_notifier.settings import GIVE_UP_AFTER_SECONDS
-from zoomsymbl_notifier.smtp import (
-    DeliveryUnconfirmed,
-    MailRejected,
-    RecipientsRefused,
-    Refusal,
-    SmtpTransport,
-    SmtpUnavailable,
-)
+from zoomsymbl_notifier.metrics import MailMetrics
+from zoomsymbl_notifier.smtp import DeliveryUnconfirmed, MailRejected, RecipientsRefused, SmtpTransport, SmtpUnavailable
+
+__all__ = ["Backoff", "MailKey", "Outbox", "Outcome"]  # Backoff: built with the outbox (app, tests), defined in endings
 
 log = logging.getLogger("zoomsymbl.notifier.outbox")
 # Claims inserted by deliverers that died before marking the e-mail, skipped before giving up.
 _MAX_ORPHANED_CLAIMS = 20
-# Unexpected errors of the transport (not an outage, not a refusal) an e-mail meets before it is given up,
-# counted in its document under _UNEXPECTED (a field the Email model ignores when read).
-_MAX_UNEXPECTED_ERRORS = 10
-_UNEXPECTED = "unexpected_errors"
-_REASON_MAX = 1000  # of a stored last_error
-_NO_REPLY = 0  # RecipientRefusal.code of a recipient given up without a reply of its own (no SMTP code is 0)
-# An address in a server's reply: a given-up reason names none (it is logged, and shown by zoomsymbl status).
-_ADDRESS = re.compile(r"[^\s<>()\[\]'\",;:]+@[^\s<>()\[\]'\",;:]+")
-# Sends of an e-mail whose whole message went out without a reply to it, before it is taken as delivered.
-_MAX_UNCONFIRMED = 2
 Outcome = Literal["sent", "already_sent", "busy", "retry_later", "rejected", "skipped"]
 
 
@@ -92,26 +74,7 @@ class MailKey:
         return f"{self.tenant}|{self.kind}|{self.generation}|{attempt}|{self.meeting_uuid}"
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Delays between attempts of one e-mail: doubling from ``base`` up to ``ceiling`` seconds; what still fails
-    for now ``give_up`` seconds after the e-mail was recorded is given up."""
-
-    base: float
-    ceiling: float
-    lease: float
-    give_up: float = GIVE_UP_AFTER_SECONDS
-
-    def after(self, attempts: int) -> timedelta:
-        """The wait after ``attempts`` failed attempts."""
-        return timedelta(seconds=min(self.ceiling, self.base * 2 ** max(0, attempts - 1)))
-
-    def expired(self, created_at: datetime, now: datetime) -> bool:
-        """An e-mail recorded at ``created_at`` is past its lifetime: a failure for now ends it."""
-        return now - created_at > timedelta(seconds=self.give_up)
-
-
-class Outbox:
+class Outbox(Endings):
     """Records, claims and sends e-mails exactly as often as SMTP allows: once, barring a crash after 250 or a lost
     reply to the message (then twice at most)."""
 
@@ -124,12 +87,9 @@ class Outbox:
         clock: Clock = utcnow,
         metrics: MailMetrics | None = None,
     ) -> None:
-        self._col: AsyncCollection[Document] = mongo.db[EMAILS]
+        super().__init__(mongo.db[EMAILS], backoff, clock, metrics)
         self._claims: AsyncCollection[Document] = mongo.db[EMAIL_CLAIMS]
         self._transport = transport
-        self._backoff = backoff
-        self._now = clock
-        self._metrics = metrics
 
     async def exists(self, key: MailKey) -> bool:
         """An intent (in any state) is recorded for ``key``."""
@@ -181,132 +141,14 @@ class Outbox:
         except RecipientsRefused as exc:
             return await self._refused(key, email, exc)
         except DeliveryUnconfirmed as exc:
-            self._count("unavailable")
             return await self._unconfirmed(key, email, exc)
         except SmtpUnavailable as exc:
             return await self._unavailable(key, email, to, exc)
         except MailRejected as exc:
-            self._count("rejected")
-            await self._finish(key, email.attempts, "rejected", last_error=str(exc))
-            log.error("e-mail rejected by the smtp server", extra={**_log(key), "error": str(exc)})
-            return "rejected"
+            return await self._rejected(key, email, exc)
         except Exception as exc:  # a bug, or what the transport does not classify: never left ``sending``
             return await self._failed(key, email, to, exc)
-        self._count("sent")
-        # Once some recipients were settled apart, the record names them all: who got it, who was refused.
-        push = {"delivered_to": {"$each": list(to)}} if done else None
-        await self._finish(key, email.attempts, "sent", push, sent_at=self._now())
-        log.info("e-mail sent", extra={**_log(key), "message_id": email.message_id})
-        return "sent"
-
-    async def _unavailable(self, key: MailKey, email: Email, to: Sequence[str], exc: SmtpUnavailable) -> Outcome:
-        """The whole transaction failed for now (the relay out of reach, a 4xx to MAIL FROM or DATA, the session
-        refused): retried with backoff, until the e-mail is past its lifetime."""
-        now = self._now()
-        if self._backoff.expired(email.created_at, now):
-            return await self._give_up(key, email, to, str(exc), now)
-        self._count("unavailable")
-        wait = self._backoff.after(email.attempts)
-        await self._finish(key, email.attempts, "pending", next_attempt_at=now + wait, last_error=str(exc))
-        log.warning("e-mail not sent, will retry", extra={**_log(key), "error": str(exc), "retry_in": str(wait)})
-        return "retry_later"
-
-    async def _give_up(
-        self, key: MailKey, email: Email, to: Sequence[str], error: str, now: datetime, **fields: object
-    ) -> Outcome:
-        """End an e-mail that still fails for now past its lifetime, as an MTA bounces one past its queue lifetime:
-        ``rejected``, or ``sent`` when some recipients have it already (the others recorded in ``refused``). The
-        reason (``gave up after 5 days: <the last error>``) names no address: it is logged and shown."""
-        self._count("rejected")
-        reason = f"gave up after {_span(self._backoff.give_up)}: {_ADDRESS.sub('[address]', error)}"
-        if email.unconfirmed:
-            reason += f" (an earlier attempt may have arrived: {email.unconfirmed} unconfirmed)"
-        reason = reason[:_REASON_MAX]
-        if email.delivered_to:
-            gone = [RecipientRefusal(address=a, code=_NO_REPLY, reason=reason).to_document() for a in to]
-            await self._finish(
-                key, email.attempts, "sent", {"refused": {"$each": gone}}, sent_at=now, last_error=reason, **fields
-            )
-        else:
-            await self._finish(key, email.attempts, "rejected", last_error=reason, **fields)
-        log.error("e-mail given up after its lifetime", extra={**_log(key), "error": reason})
-        return "sent" if email.delivered_to else "rejected"
-
-    async def _refused(self, key: MailKey, email: Email, exc: RecipientsRefused) -> Outcome:
-        """Record who has the message and who was refused for good; retry the ones refused for now, alone."""
-        now = self._now()
-        expired = self._backoff.expired(email.created_at, now)
-        final = [r for r in exc.refusals if r.final or expired]
-        waiting = [r for r in exc.refusals if not (r.final or expired)]
-        self._count("sent" if exc.accepted else "unavailable" if waiting else "rejected")
-        span = _span(self._backoff.give_up)
-        push = {
-            "delivered_to": {"$each": list(exc.accepted)},
-            "refused": {"$each": [_refusal(r, expired, span).to_document() for r in final]},
-        }
-        ids = {**_log(key), "accepted": len(exc.accepted), "codes": sorted({r.code for r in exc.refusals})}
-        if waiting:
-            wait = self._backoff.after(email.attempts)
-            reason = _reason(f"{len(waiting)} recipient(s) refused for now, retried alone", waiting)
-            await self._finish(key, email.attempts, "pending", push, next_attempt_at=now + wait, last_error=reason)
-            log.warning("e-mail refused for some recipients, will retry them", extra={**ids, "retry_in": str(wait)})
-            return "retry_later"
-        reason = _reason(f"{len(final)} recipient(s) refused", final)
-        if exc.accepted or email.delivered_to:
-            await self._finish(key, email.attempts, "sent", push, sent_at=now, last_error=reason)
-            log.warning("e-mail sent, some recipients refused", extra=ids)
-            return "sent"
-        await self._finish(key, email.attempts, "rejected", push, last_error=reason)
-        log.error("e-mail rejected by the smtp server", extra={**ids, "error": reason})
-        return "rejected"
-
-    async def _unconfirmed(self, key: MailKey, email: Email, exc: DeliveryUnconfirmed) -> Outcome:
-        """No reply to the whole message: it may have arrived. Sent once more; a second time, taken as delivered
-        (the server got it twice without answering: both copies most likely arrived, under one Message-ID)."""
-        count = email.unconfirmed + 1
-        if count >= _MAX_UNCONFIRMED:
-            reason = f"{exc}, {count} times: taken as delivered (each may have arrived)"
-            await self._finish(key, email.attempts, "sent", sent_at=self._now(), last_error=reason, unconfirmed=count)
-            log.warning("e-mail taken as delivered without a reply", extra={**_log(key), "error": reason})
-            return "sent"
-        wait = self._backoff.after(email.attempts)
-        reason = f"{exc}: it may have arrived, sent once more"
-        await self._finish(
-            key, email.attempts, "pending", next_attempt_at=self._now() + wait, last_error=reason, unconfirmed=count
-        )
-        log.warning("e-mail maybe sent, will send it once more", extra={**_log(key), "error": reason})
-        return "retry_later"
-
-    async def _failed(self, key: MailKey, email: Email, to: Sequence[str], exc: Exception) -> Outcome:
-        """Record an unexpected error of the transport as a failed attempt: retried with backoff like an
-        outage, until the e-mail has met ``_MAX_UNEXPECTED_ERRORS`` of them (or its lifetime is over); then it is
-        given up as ``rejected``, with the reason. Outages between them (``SmtpUnavailable``) do not count.
-
-        Left ``sending``, the e-mail would be due again after every lease, first of its round, for ever.
-        """
-        reason = scrub(f"{type(exc).__name__}: {exc}", _REASON_MAX)  # stored and logged: its text may quote a URL
-        doc = await guarded(self._col.find_one(key.query(), {_UNEXPECTED: 1}))
-        errors = int((doc or {}).get(_UNEXPECTED, 0)) + 1
-        now = self._now()
-        if errors < _MAX_UNEXPECTED_ERRORS and self._backoff.expired(email.created_at, now):
-            return await self._give_up(key, email, to, reason, now, **{_UNEXPECTED: errors})
-        if errors >= _MAX_UNEXPECTED_ERRORS:
-            self._count("rejected")
-            reason = f"gave up after {errors} unexpected errors: {reason}"[:_REASON_MAX]
-            await self._finish(key, email.attempts, "rejected", last_error=reason, **{_UNEXPECTED: errors})
-            log.error("e-mail given up after unexpected errors", extra={**_log(key), "error": reason}, exc_info=exc)
-            return "rejected"
-        self._count("unavailable")
-        wait = self._backoff.after(email.attempts)
-        await self._finish(
-            key, email.attempts, "pending", next_attempt_at=now + wait, last_error=reason, **{_UNEXPECTED: errors}
-        )
-        log.error(
-            "e-mail not sent: unexpected error, will retry",
-            extra={**_log(key), "error": reason, "retry_in": str(wait), "errors": errors},
-            exc_info=exc,
-        )
-        return "retry_later"
+        return await self._sent(key, email, to, settled_apart=bool(done))
 
     async def due(self, limit: int) -> list[MailKey]:
         """E-mails waiting for a (re)try now, oldest first."""
@@ -330,7 +172,7 @@ class Outbox:
         as_read = {**key.query(), "status": email.status, "attempts": email.attempts}
         update = {"$set": {"status": "sending", "lease_until": lease_until, "attempts": attempt}}
         if (await guarded(self._col.update_one(as_read, update))).matched_count != 1:
-            log.warning("e-mail changed since it was read due, not sent", extra={**_log(key), "attempt": attempt})
+            log.warning("e-mail changed since it was read due, not sent", extra={**log_fields(key), "attempt": attempt})
             return None
         return email.model_copy(update={"status": "sending", "lease_until": lease_until, "attempts": attempt})
 
@@ -348,7 +190,7 @@ class Outbox:
                     return None  # another deliverer holds this attempt (or just finished with it)
                 continue
             return number
-        log.error("too many orphaned send claims", extra={**_log(key), "attempt": attempt})
+        log.error("too many orphaned send claims", extra={**log_fields(key), "attempt": attempt})
         return None
 
     async def _settled(self, key: MailKey) -> Outcome:
@@ -361,28 +203,6 @@ class Outbox:
             "rejected": "rejected",
         }
         return settled.get(status, "skipped")
-
-    def _count(self, outcome: Counted) -> None:
-        """Count one attempt's outcome, once, before it is recorded (a MongoDB outage loses no count)."""
-        if self._metrics is not None:
-            self._metrics.count(outcome)
-
-    async def _finish(
-        self, key: MailKey, attempt: int, status: EmailStatus, push: Document | None = None, /, **fields: object
-    ) -> None:
-        """Record the outcome of send attempt ``attempt`` (``push``: recipients it settled). A failure is dropped
-        when the e-mail was taken over since (the lease ran out first): a newer attempt is under way, and its own
-        outcome counts. A success counts whatever attempt is under way or due: another send could only be a
-        second copy."""
-        update: Document = {"$set": {"status": status, **fields}, "$unset": {"lease_until": ""}}
-        if push:
-            update["$push"] = push
-        if status == "sent":
-            mine = {**key.query(), "status": {"$in": ["sending", "pending"]}}
-        else:
-            mine = {**key.query(), "status": "sending", "attempts": attempt}
-        if (await guarded(self._col.update_one(mine, update))).matched_count != 1:
-            log.warning("outcome of an overtaken send attempt not recorded", extra={**_log(key), "attempt": attempt})
 
 
 def _intent(key: MailKey, envelope: Envelope, msg_id: str, raw: bytes | None, now: datetime) -> Email:
@@ -403,25 +223,6 @@ def _intent(key: MailKey, envelope: Envelope, msg_id: str, raw: bytes | None, no
     )
 
 
-def _refusal(refusal: Refusal, expired: bool, span: str) -> RecipientRefusal:
-    reason = f"gave up after {span}: " if expired and not refusal.final else ""
-    return RecipientRefusal(address=refusal.address, code=refusal.code, reason=(reason + refusal.detail)[:_REASON_MAX])
-
-
-def _reason(what: str, refusals: list[Refusal]) -> str:
-    """``what``, and the first refusal's reply (the others are alike, or in ``refused``)."""
-    return f"{what}: {refusals[0].code!r} {refusals[0].detail!r}"[:_REASON_MAX]
-
-
-def _span(seconds: float) -> str:
-    """``5 days``, ``36 hours``, ``90 s``: a lifetime as an operator would have set it."""
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = int(seconds // size)
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    return f"{seconds:g} s"
-
-
 def _claimable(now: datetime) -> Document:
     return {
         "$or": [
@@ -429,7 +230,3 @@ def _claimable(now: datetime) -> Document:
             {"status": "sending", "lease_until": {"$lt": now}},
         ]
     }
-
-
-def _log(key: MailKey) -> dict[str, object]:
-    return {"tenant": key.tenant, "meeting_uuid": key.meeting_uuid, "generation": key.generation, "kind": key.kind}

@@ -25,6 +25,7 @@ from zoomsymbl_common.events import CallParty, PhoneCall
 from zoomsymbl_common.insights_engine import INCOMPLETE
 from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
+from zoomsymbl_common.shares import percentages
 
 from zoomsymbl_notifier.chart import colour, size, talk_time_png
 from zoomsymbl_notifier.meetings import MeetingFacts, Speaker
@@ -194,13 +195,13 @@ def summary_lines(insights: Insights) -> list[str]:
 
 
 def talk_time_lines(facts: MeetingFacts) -> list[str]:
-    """``Name: h:mm:ss (NN%)`` per speaker with a measured talk time."""
+    """``Name: h:mm:ss (NN%)`` per speaker with a measured talk time; the shares add up to 100 %."""
     measured = _measured(facts)
-    total = sum(s.talk_seconds or 0.0 for s in measured)
+    seconds = [s.talk_seconds or 0.0 for s in measured]
+    shown = percentages(seconds) if sum(seconds) > 0 else [None] * len(seconds)
     return [
-        f"{_speaker_name(s)}: {clock(s.talk_seconds or 0.0)}"
-        + (f" ({100 * (s.talk_seconds or 0.0) / total:.0f}%)" if total > 0 else "")
-        for s in measured
+        f"{_speaker_name(s)}: {clock(v)}" + (f" ({p}%)" if p is not None else "")
+        for s, v, p in zip(measured, seconds, shown, strict=True)
     ]
 
 
@@ -217,11 +218,10 @@ def talk_time_chart(facts: MeetingFacts) -> tuple[InlineImage, str] | None:
         return None
     image = InlineImage(f"talk-time.{hashlib.sha256(png).hexdigest()[:16]}@zoomsymbl", png)
     width, height = size(len(seconds))
-    total = sum(seconds)
     rows = "".join(
         f'<tr><td><span style="display:inline-block;width:10px;height:10px;background:{colour(i)}"></span></td>'
-        f"<td>{html.escape(_speaker_name(s))}</td><td>{clock(v)}</td><td>{100 * v / total:.0f}%</td></tr>"
-        for i, (s, v) in enumerate(zip(measured, seconds, strict=True))
+        f"<td>{html.escape(_speaker_name(s))}</td><td>{clock(v)}</td><td>{p}%</td></tr>"
+        for i, (s, v, p) in enumerate(zip(measured, seconds, percentages(seconds), strict=True))
     )
     markup = (
         f'<p><img src="cid:{image.cid}" width="{width}" height="{height}" alt="Talk time per speaker"></p>'

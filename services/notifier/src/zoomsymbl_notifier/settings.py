@@ -108,12 +108,13 @@ class Settings(ServiceSettings):
     @field_validator("mail_from")
     @classmethod
     def _plain_sender(cls, value: str) -> str:
-        # Our SMTP client speaks no SMTPUTF8: from any other address every e-mail was refused for good, unsent.
+        # Every e-mail goes out from it, through any relay: one without SMTPUTF8 (RFC 6531) takes no other
+        # MAIL FROM (and a recipient's Unicode local part is refused there, the sender's would stop them all).
         address = parseaddr(value)[1]
         if "\r" in value or "\n" in value or "@" not in address or not _plain_smtp(address):
             raise ValueError(
                 "must be an e-mail address, after a display name if any, in plain ASCII "
-                "(SMTP without SMTPUTF8; a Unicode domain in its xn-- form)"
+                "(a relay without SMTPUTF8 must take it; a Unicode domain in its xn-- form)"
             )
         return value
 

@@ -3,6 +3,10 @@
 A send's outcome is always the worker thread's own (:meth:`SmtpTransport.send`); recipients are settled one by one
 (:class:`RecipientsRefused`), and a message that went out without a reply to it may have arrived
 (:class:`DeliveryUnconfirmed`): the outbox records each case (``outbox.py``).
+
+An address with a Unicode local part (``zoë@example.com``) goes out with SMTPUTF8 (RFC 6531) when the relay's EHLO
+offers it; a relay without it never gets such an address, nor a UTF-8 header: those recipients are refused here,
+each on its own (code 0), and the others get the message downgraded (:mod:`zoomsymbl_notifier.smtputf8`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from zoomsymbl_common.page_tokens import PAGE_PATH
 from zoomsymbl_common.telemetry import tracer
 
 from zoomsymbl_notifier.settings import Settings
+from zoomsymbl_notifier.smtputf8 import NO_SMTPUTF8, Handover, handover
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -35,7 +40,7 @@ _SEND_STEPS = 12  # socket steps of one send, at most (see longest_send)
 _LEASE_SHARE = 0.9  # of the outbox's lease a send may take (the rest: ending the thread, recording the outcome)
 # A page link quoted without its scheme (``pages.example.com/m/<token>``), which scrub() takes for words.
 _PAGE_LINK = re.compile(re.escape(PAGE_PATH) + r"[^\s'\"<>]+")
-_REFUSED_HERE = 0  # MailRejected.code of a message refused before any server reply (no SMTP code is 0)
+_REFUSED_HERE = 0  # code of a message or recipient refused before any server reply (no SMTP code is 0)
 
 
 class MailRejected(ZoomsymblError):
@@ -68,8 +73,10 @@ class Refusal:
 
     @property
     def final(self) -> bool:
-        """Refused for good: a 5xx, except 552 (RFC 5321 4.5.3.1.10: "too many recipients", try later)
-        and refused authentication (an operator's fix)."""
+        """Refused for good: here, before any reply (code 0: a Unicode local part and no SMTPUTF8), or a 5xx, except
+        552 (RFC 5321 4.5.3.1.10: "too many recipients", try later) and refused authentication (an operator's fix)."""
+        if self.code == _REFUSED_HERE:
+            return True
         return 500 <= self.code < 600 and self.code not in (530, 534, 535, 538, 552)
 
 
@@ -93,8 +100,8 @@ class SmtpTransport:
 
     async def send(self, sender: str, recipients: tuple[str, ...], raw: bytes) -> None:
         """Deliver ``raw``; :class:`SmtpUnavailable` to retry (:class:`DeliveryUnconfirmed`: it may have arrived),
-        :class:`MailRejected` to stop, :class:`RecipientsRefused` when the server refused some recipients (the
-        others have the message).
+        :class:`MailRejected` to stop, :class:`RecipientsRefused` when the server refused some recipients, or a
+        relay without SMTPUTF8 cannot take them (the others have the message).
 
         The outcome is always the worker thread's own: a thread cannot be stopped, so giving up on it
         while it may still complete DATA would have the outbox retry an e-mail that does arrive (two
@@ -139,9 +146,14 @@ class SmtpTransport:
         with _Watchdog(longest_send(self._settings)) as watchdog:
             client = self._session(watchdog)
             try:
-                _fits(client, len(raw))
+                plan = handover(
+                    recipients, raw, smtputf8=client.has_extn("smtputf8"), eight_bit=client.has_extn("8bitmime")
+                )
+                if not plan.recipients:  # each one refused here: nothing to send
+                    raise RecipientsRefused(_refused_here(plan), ())
+                _fits(client, len(plan.raw))
                 client.final_reply_seconds = longest_send(self._settings)
-                _transaction(client, sender, recipients, raw)
+                _transaction(client, sender, plan)
             finally:
                 # After the 250 to the message its QUIT may fail (a 421, a drop): the message is delivered all
                 # the same, and an error here would have the outbox send it again.
@@ -198,10 +210,12 @@ class _TlsClient(_Client, smtplib.SMTP_SSL):
     """:class:`_Client` over implicit TLS."""
 
 
-def _transaction(client: _Client, sender: str, recipients: tuple[str, ...], raw: bytes) -> None:
-    """MAIL, RCPT for each recipient, DATA; the outcome as :meth:`SmtpTransport.send` gives it."""
+def _transaction(client: _Client, sender: str, plan: Handover) -> None:
+    """MAIL, RCPT for each recipient, DATA; the outcome as :meth:`SmtpTransport.send` gives it, with the
+    recipients refused here among the refusals."""
+    recipients = plan.recipients
     try:
-        refused = client.sendmail(sender, list(recipients), raw)
+        refused = client.sendmail(sender, list(recipients), plan.raw, mail_options=list(plan.options))
     except ValueError as exc:
         # smtplib writes commands in ASCII and refuses line breaks in them (UnicodeEncodeError is a
         # ValueError): an address, or a message, it cannot send now it never will. Its text quotes
@@ -223,9 +237,13 @@ def _transaction(client: _Client, sender: str, recipients: tuple[str, ...], raw:
         if client.body_sent:
             raise DeliveryUnconfirmed(f"no reply to the whole message ({type(exc).__name__})") from None
         raise SmtpUnavailable(type(exc).__name__) from None
-    if refused:
+    if refused or plan.refused:
         refusals = tuple(Refusal(a, code, _scrubbed(_text(text))) for a, (code, text) in refused.items())
-        raise RecipientsRefused(refusals, tuple(r for r in recipients if r not in refused))
+        raise RecipientsRefused((*_refused_here(plan), *refusals), tuple(r for r in recipients if r not in refused))
+
+
+def _refused_here(plan: Handover) -> tuple[Refusal, ...]:
+    return tuple(Refusal(address, _REFUSED_HERE, NO_SMTPUTF8) for address in plan.refused)
 
 
 def _fits(client: _Client, size: int) -> None:
@@ -249,20 +267,22 @@ def _session_refused(exc: smtplib.SMTPResponseException) -> SmtpUnavailable:
 def _unsendable(sender: str, recipients: tuple[str, ...]) -> str | None:
     """Why smtplib cannot send to these addresses as they are (None when it can).
 
-    It writes commands in ASCII (no SMTPUTF8 here), and it rewrites each address with ``parseaddr`` first:
+    It writes commands in ASCII unless SMTPUTF8 is on, and it rewrites each address with ``parseaddr`` first:
     ``a@b.com x`` would go to ``a@b.comx``, ``a@b.com`` CR LF ``...`` to ``a@b.com``. Neither may happen to an
     address of the outbox (one recorded before :func:`valid_address` checked it): such an e-mail is refused.
-    The reason names no address: it is stored and logged.
+    So is a Unicode domain (an older release recorded ``joe@exämple.com``; now always ``xn--``), and a sender
+    that is not plain ASCII (a relay without SMTPUTF8 could take nothing from it). A recipient's Unicode local
+    part is the relay's to take (:func:`handover`). The reason names no address: it is stored and logged.
     """
-    if not _sendable(sender):
+    if not (sender.isascii() and _sendable(sender)):
         return "not sent: the sender address is not plain ASCII SMTP"
     if not all(_sendable(r) for r in recipients):
-        return "not sent: a recipient address is not plain ASCII SMTP"
+        return "not sent: a recipient address is not plain ASCII SMTP (nor SMTPUTF8 at an ASCII domain)"
     return None
 
 
 def _sendable(address: str) -> bool:
-    return address.isascii() and smtplib.quoteaddr(address) == f"<{address}>"
+    return address.rpartition("@")[2].isascii() and smtplib.quoteaddr(address) == f"<{address}>"
 
 
 def longest_send(settings: Settings) -> float:

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from zoomsymbl_common.insights_engine import INCOMPLETE
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
+from zoomsymbl_common.shares import percentages
 
 from zoomsymbl_web.assets import SCRIPT, STYLE
 from zoomsymbl_web.bidi import isolatable, plain
@@ -85,19 +86,23 @@ def _track(row: Row, index: int, duration: float) -> str:
 
 
 def timeline(rows: Sequence[Row], duration: float) -> str:
-    """The speaker table: name, segments over the meeting, talk time, share, silence and talk-over ratios."""
+    """The speaker table: name, segments over the meeting, talk time, share, silence and talk-over ratios.
+
+    The shares are whole percentages adding up to 100 (largest remainder, as in the e-mail), not each row's
+    ``share`` rounded on its own (three speakers read 39 % + 39 % + 23 %)."""
     if not rows:
         return '<p class="note">No participant was measured.</p>'
     head = (
         "<tr><th>Participant</th><th>Speaking</th><th class=n>Talk time</th><th class=n>Share</th>"
         "<th class=n>Silence</th><th class=n>Talk-over</th></tr>"
     )
+    shares = percentages([row.talk_seconds for row in rows])
     body = "".join(
         f'<tr class="speaker"><th{_t(row.first)}>{field(row.name)}</th>'
         f'<td class="track">{_track(row, i, duration)}</td>'
-        f"<td class=n>{clock(row.talk_seconds)}</td><td class=n>{_percent(row.share)}</td>"
+        f"<td class=n>{clock(row.talk_seconds)}</td><td class=n>{share}%</td>"
         f"<td class=n>{_percent(row.silence_ratio)}</td><td class=n>{_percent(row.talk_over_ratio)}</td></tr>"
-        for i, row in enumerate(rows)
+        for i, (row, share) in enumerate(zip(rows, shares, strict=True))
     )
     return f'<table class="timeline" id="timeline">{head}{body}</table>'
 
