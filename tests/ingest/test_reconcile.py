@@ -24,7 +24,8 @@ from zoomsymbl_common.events import Event, ReconciliationCompleted, utcnow
 from zoomsymbl_common.kafka import topic_name
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.ops.cli import failure, main
-from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, RECEIPTS
+from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, RECEIPTS, TOMBSTONES
+from zoomsymbl_common.records.tombstones import Tombstone
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_common.zoom import InvalidPageError, JsonObject, ZoomApiError, ZoomClient
@@ -132,6 +133,22 @@ async def test_three_of_fifty_never_archived_are_flagged_once_and_listed(
     assert await asyncio.to_thread(main, ["status", "--failed"]) == 0
     text = capsys.readouterr().out
     assert "never archived (reconciliation): 3" in text and all(u in text for u in lost)
+
+
+@pytest.mark.integration
+async def test_a_forgotten_meeting_is_not_flagged_as_never_archived(mongo: Mongo) -> None:
+    """Erased on purpose (``zoomsymbl forget``): flagging it would write its topic, host and start back."""
+    config = sandbox_config(past_meetings=(past("kept=="), past("erased==", hour=1), past("lost==", hour=2)))
+    async with running_zoom_sandbox(config) as sandbox:
+        tenant = sandbox_tenant(sandbox)
+        await archive(mongo, "acme", ["kept=="])
+        await mongo.db[TOMBSTONES].insert_one(
+            Tombstone(tenant="acme", meeting_uuid="erased==", forgotten_at=utcnow()).to_document()
+        )
+        report = await reconcile(sandbox, mongo, tenant)
+    assert (report.listed, report.archived, report.flagged) == (3, 2, 1)
+    assert [m["meeting_uuid"] for m in report.missing] == ["lost=="]
+    assert await mongo.db[CONVERSATIONS].count_documents({"meeting_uuid": "erased=="}) == 0
 
 
 @pytest.mark.integration

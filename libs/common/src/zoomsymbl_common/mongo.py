@@ -38,6 +38,7 @@ from zoomsymbl_common.records.names import (
     MEETINGS,
     RECEIPTS,
     SECRETS,
+    TOMBSTONES,
 )
 from zoomsymbl_common.settings import InfraSettings, env_name
 
@@ -133,6 +134,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     # Attempt counts of the consumer policy (zoomsymbl_common.attempts), ``_id`` = digest of service, topic, event id.
     CONSUMER_ATTEMPTS: [
         IndexModel([("updated_at", ASCENDING)], expireAfterSeconds=ATTEMPT_TTL_SECONDS, name="attempt_ttl"),
+    ],
+    # Forgotten meetings (``zoomsymbl forget``): the mixer and replay read one before any work on a meeting.
+    TOMBSTONES: [
+        IndexModel([("tenant", ASCENDING), ("meeting_uuid", ASCENDING)], unique=True, name="tombstone_unique"),
     ],
 }
 

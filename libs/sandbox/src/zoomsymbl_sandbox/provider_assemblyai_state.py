@@ -80,25 +80,37 @@ class AssemblyAIState:
         )
         self.uploads: dict[str, Path] = {}
         self.webhook_status: dict[str, int | None] = {}
+        self.deleted: set[str] = set()
         self.recognizer = _recognizer(config.whisper_model)
 
     def new_upload(self) -> tuple[str, Path]:
         upload_id = uuid.uuid4().hex
         return upload_id, self.config.storage_dir / f"assemblyai-upload-{upload_id}.audio"
 
+    def delete(self, job: Job[TranscriptRequest]) -> None:
+        """Mark the transcript deleted: its analysis dropped, an upload of ours removed at once (as documented)."""
+        self.deleted.add(job.id)
+        job.result = None
+        upload_id = self._upload_id(job.request.audio_url)
+        path = self.uploads.pop(upload_id, None) if upload_id else None
+        if path is not None:
+            discard(path)
+
     def http_session(self) -> aiohttp.ClientSession:
         if self.sender.session is None:
             raise RuntimeError("the AssemblyAI sandbox app has not been started")
         return self.sender.session
 
-    def _own_upload(self, url: str) -> Path | None:
+    def _upload_id(self, url: str) -> str | None:
         try:
             path = URL(url).path
         except ValueError:
             return None
-        if not path.startswith(UPLOAD_PREFIX):
-            return None
-        return self.uploads.get(path.removeprefix(UPLOAD_PREFIX))
+        return path.removeprefix(UPLOAD_PREFIX) if path.startswith(UPLOAD_PREFIX) else None
+
+    def _own_upload(self, url: str) -> Path | None:
+        upload_id = self._upload_id(url)
+        return self.uploads.get(upload_id) if upload_id else None
 
     async def _audio_file(self, job: Job[TranscriptRequest]) -> Path:
         """An upload of ours is read in place; any other URL is downloaded like AssemblyAI would."""
@@ -166,6 +178,7 @@ class AssemblyAIState:
             "cap": self.board.cap,
             "jobs_by_status": dict(Counter(STATUS[job.phase] for job in self.board.jobs.values())),
             "uploads": len(self.uploads),
+            "deleted": len(self.deleted),
             "faults": self.faults.snapshot(),
             **self.log.snapshot(),
             **self.sender.snapshot(),

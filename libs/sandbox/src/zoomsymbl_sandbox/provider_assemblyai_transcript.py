@@ -299,8 +299,18 @@ def _completed_fields(request: TranscriptRequest, result: TranscriptResult) -> J
     return fields
 
 
-def transcript_json(job: Job[TranscriptRequest], webhook_status_code: int | None) -> Json:
-    """The object ``GET /v2/transcript/{id}`` returns; the webhook auth value is never echoed."""
+DELETED_TEXT = "Deleted by user."
+"""What a deleted transcript's ``text`` reads (AssemblyAI's Delete record, as Workato's connector documents it)."""
+DELETED_AUDIO_URL = "http://deleted_by_user"
+"""What a deleted transcript's ``audio_url`` reads (the same page; the transcript list shows "deleted by user")."""
+
+
+def transcript_json(job: Job[TranscriptRequest], webhook_status_code: int | None, *, deleted: bool = False) -> Json:
+    """The object ``GET /v2/transcript/{id}`` returns; the webhook auth value is never echoed.
+
+    A deleted transcript keeps its id and status, its text and audio URL replaced, and nothing derived
+    from the audio (words, utterances, Speech Understanding, topics) left.
+    """
     req = job.request
     body: Json = {
         "id": job.id,
@@ -326,6 +336,8 @@ def transcript_json(job: Job[TranscriptRequest], webhook_status_code: int | None
         "iab_categories_result": None,
         "error": job.error if job.phase == "failed" else None,
     }
+    if deleted:
+        return body | {"text": DELETED_TEXT, "audio_url": DELETED_AUDIO_URL}
     if job.phase == "done" and isinstance(job.result, TranscriptResult):
         body.update(_completed_fields(req, job.result))
     return body

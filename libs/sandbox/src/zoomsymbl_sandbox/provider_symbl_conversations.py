@@ -1,7 +1,8 @@
 """SANDBOX Symbl conversation endpoints: metadata, messages, insights, summary and experiences.
 
 Each imitates a page of Symbl's Conversation API documentation (named in the route's docstring); every
-answer is derived from the submitted audio. A conversation whose job has not completed answers 400.
+answer is derived from the submitted audio. A conversation whose job has not completed answers 400; a deleted
+one is gone (404) for every route.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from zoomsymbl_sandbox import provider_insights as insights
-from zoomsymbl_sandbox.provider_http import json_error
+from zoomsymbl_sandbox.provider_http import discard, json_error
 from zoomsymbl_sandbox.provider_insights import Message
 from zoomsymbl_sandbox.provider_jobs import Job
 from zoomsymbl_sandbox.provider_symbl_state import STATUS, SYMBL_STATE, Submission, messages_of
@@ -121,6 +122,29 @@ async def conversation(request: web.Request) -> web.Response:
     )
 
 
+async def delete_conversation(request: web.Request) -> web.Response:
+    """``DELETE /v1/conversations/{id}``: Delete a conversation, https://docs.symbl.ai/docs/delete-a-conversation
+    (and DELETE Conversation, https://docs.symbl.ai/docs/conversation-api/delete-conversation/).
+
+    The conversation and everything derived from it are purged at once, whatever its job's status (the pages
+    name no exception); answers ``{"message": "successfully deleted the conversation"}``, and from then on the
+    conversation id works for no request (404). An unknown id answers ``{"message": "The conversationId is
+    either invalid or does not exist."}``: the pages give the message, not the status, which is 404 here as
+    for every other conversation route.
+    """
+    state = request.app[SYMBL_STATE]
+    conversation_id = request.match_info["conversation_id"]
+    job = state.conversations.pop(conversation_id, None)
+    if job is None:
+        return json_error(404, "The conversationId is either invalid or does not exist.")
+    state.deleted.add(conversation_id)
+    state.summary_calls.pop(conversation_id, None)
+    job.result = None
+    if job.audio_path is not None:
+        discard(job.audio_path)
+    return web.json_response({"message": "successfully deleted the conversation"})
+
+
 async def experiences(request: web.Request) -> web.Response:
     """``POST .../experiences``: POST Text Summary UI, https://docs.symbl.ai/docs/api-reference/experience-api/post-text-summary-ui/"""
     found = _completed(request)
@@ -156,6 +180,7 @@ async def summary_page(request: web.Request) -> web.Response:
 def add_conversation_routes(app: web.Application) -> None:
     prefix = "/v1/conversations/{conversation_id}"
     app.router.add_get(prefix, conversation)
+    app.router.add_delete(prefix, delete_conversation)
     app.router.add_get(f"{prefix}/messages", _route(_messages))
     app.router.add_get(f"{prefix}/topics", _route(_topics))
     app.router.add_get(f"{prefix}/questions", _route(_questions))

@@ -87,6 +87,7 @@ class SymblState:
         self.token_issues = 0
         self.conversations: dict[str, Job[Submission]] = {}
         self.summary_calls: Counter[str] = Counter()
+        self.deleted: set[str] = set()
 
     def issue_token(self) -> str:
         token = secrets.token_urlsafe(24)
@@ -142,6 +143,7 @@ class SymblState:
             "cap": self.board.cap,
             "jobs_by_status": dict(statuses),
             "token_issues": self.token_issues,
+            "deleted": len(self.deleted),
             "faults": self.faults.snapshot(),
             **self.log.snapshot(),
             **self.sender.snapshot(),

@@ -29,7 +29,7 @@ from zoomsymbl_common.errors import ZoomsymblError
 from zoomsymbl_common.events import MAX_DIGEST_MEETINGS, Event, ReconciliationCompleted, stable_id, utcnow
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.mongo import Mongo, guarded
-from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, RECEIPTS, ConversationMetadata, Party
+from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, RECEIPTS, TOMBSTONES, ConversationMetadata, Party
 from zoomsymbl_common.service import raise_if_cancelled
 from zoomsymbl_common.tenants import TenantConfig, Tenants, has_oauth
 from zoomsymbl_common.zoom import (
@@ -297,11 +297,12 @@ class Reconciliation:
             report.list_missing(_listed(meeting, record.failure))
 
     async def _known(self, uuids: Iterable[str]) -> tuple[set[str], set[str]]:
-        """Among ``uuids``: those the archive knows (a meeting, a receipt, a record), and those flagged before."""
+        """Among ``uuids``: those the archive knows (a meeting, a receipt, a record, or a tombstone: erased on
+        purpose with ``zoomsymbl forget``, never "missing"), and those flagged before."""
         query = {"tenant": self.tenant.id, "meeting_uuid": {"$in": sorted(uuids)}}
         known: set[str] = set()
         flagged: set[str] = set()
-        for name in (MEETINGS, RECEIPTS, CONVERSATIONS):
+        for name in (MEETINGS, RECEIPTS, CONVERSATIONS, TOMBSTONES):
             cursor = self.mongo.db[name].find(query, {"meeting_uuid": 1, "reconciled_at": 1})
             for doc in await guarded(cursor.to_list(None)):
                 reconciled = name == CONVERSATIONS and doc.get("reconciled_at") is not None

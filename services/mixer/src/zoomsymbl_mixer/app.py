@@ -180,7 +180,7 @@ async def _mixer(app: web.Application) -> AsyncIterator[None]:
         register_subscribers(
             broker,
             make_consumer(app, broker, SERVICE, retry_policy(settings)),
-            partial(on_recording_completed, mixer=transcripts, metrics=app[METRICS]),
+            partial(on_recording_completed, mixer=transcripts, metrics=app[METRICS], tombstones=state),
             give_up(mixer.state, app[METRICS], publish_failure),
             concurrent_meetings=settings.concurrent_meetings,
             max_poll_interval_ms=settings.kafka_max_poll_interval_ms,

@@ -47,6 +47,12 @@ class MeetingMixer(Protocol):
     async def on_recording_completed(self, event: RecordingCompleted) -> AudioMixed | None: ...
 
 
+class Tombstones(Protocol):
+    """What the handler needs to know of forgotten meetings (:class:`~zoomsymbl_mixer.state.MeetingState`)."""
+
+    async def forgotten(self, tenant: str, meeting_uuid: str) -> bool: ...
+
+
 class FailureMarker(Protocol):
     """What giving up needs of :class:`~zoomsymbl_mixer.state.MeetingState`."""
 
@@ -59,19 +65,29 @@ def group_id(prefix: str) -> str:
 
 
 async def on_recording_completed(
-    event: RecordingCompleted, mixer: MeetingMixer, metrics: MixerMetrics
+    event: RecordingCompleted, mixer: MeetingMixer, metrics: MixerMetrics, tombstones: Tombstones | None = None
 ) -> AudioMixed | None:
     """Mix one meeting (None: only Zoom's transcripts came, stored); unexpected exceptions become
-    retryable failures with a clear reason."""
+    retryable failures with a clear reason.
+
+    A meeting erased with ``zoomsymbl forget`` (``tombstones`` says so) is acknowledged untouched: nothing
+    is fetched from Zoom or stored, whatever brought its event back (Kafka's retention, a replay, Zoom's
+    webhook retries, a backfill). MongoDB not answering that question is a retryable failure, never a mix.
+    """
     started = time.monotonic()
+    fields = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "event_id": event.event_id}
     try:
+        if tombstones is not None and await tombstones.forgotten(event.tenant, event.meeting_uuid):
+            metrics.meetings.labels("forgotten").inc()
+            log.info("forgotten meeting skipped", extra=fields)
+            return None
         mixed = await mixer.on_recording_completed(event)
     except ZoomsymblError:
         metrics.meetings.labels("error").inc()
         raise
     except Exception as exc:
         metrics.meetings.labels("error").inc()
-        log.exception("unexpected failure", extra={"tenant": event.tenant, "meeting_uuid": event.meeting_uuid})
+        log.exception("unexpected failure", extra=fields)
         raise RetryableError(f"unexpected {type(exc).__name__} in the mixer") from exc
     metrics.meetings.labels("mixed" if mixed is not None else "transcripts_only").inc()
     metrics.seconds.observe(time.monotonic() - started)

@@ -40,6 +40,7 @@ from zoomsymbl_common.records import (
     CONVERSATIONS,
     MEETINGS,
     SECRETS,
+    TOMBSTONES,
     ConversationMetadata,
     Failure,
     MalformedRecord,
@@ -136,10 +137,14 @@ def with_transcripts(mixed: AudioMixed, transcripts: tuple[TranscriptObject, ...
 
 
 class MeetingState:
-    """Reads and writes of the mixer on ``meetings`` and ``meeting_secrets``."""
+    """Reads and writes of the mixer on ``meetings`` and ``meeting_secrets`` (and reads of ``tombstones``)."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.db = db
+
+    async def forgotten(self, tenant: str, meeting_uuid: str) -> bool:
+        """True when the meeting was erased with ``zoomsymbl forget`` (one read of ``tombstone_unique``)."""
+        return await guarded(self.db[TOMBSTONES].find_one(meeting_key(tenant, meeting_uuid), {"_id": 1})) is not None
 
     async def download_token(self, tenant: str, meeting_uuid: str) -> DownloadToken | None:
         """The token ingest stored for this meeting, if any."""

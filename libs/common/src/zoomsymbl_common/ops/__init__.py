@@ -1,1 +1,1 @@
-"""The ``zoomsymbl`` operator command (:mod:`.cli`): status, replay, topics, and subcommands other packages add."""
+"""The ``zoomsymbl`` operator command (:mod:`.cli`): status, replay, topics, forget, and other packages' subcommands."""

@@ -1,6 +1,6 @@
 """``zoomsymbl``: the operator's command.
 
-Built in: ``status``, ``replay``, ``topics``. Other packages add subcommands through the entry-point
+Built in: ``status``, ``replay``, ``topics``, ``forget``. Other packages add subcommands through the entry-point
 group ``zoomsymbl.commands`` (see :mod:`zoomsymbl_common.ops.command`): ingest adds ``backfill``.
 Every subcommand has ``--json`` and the exit codes listed in ``zoomsymbl --help``; a server that
 does not answer ends the command with one line on stderr, never a traceback.
@@ -21,7 +21,7 @@ from pymongo.errors import PyMongoError
 
 from zoomsymbl_common.errors import ConfigError, InfrastructureUnavailable, RetryableError, ZoomsymblError
 from zoomsymbl_common.logs import redact, setup_logging
-from zoomsymbl_common.ops import replay_command, status_command, topics_command
+from zoomsymbl_common.ops import forget_command, replay_command, status_command, topics_command
 from zoomsymbl_common.ops.command import (
     ENTRY_POINT_GROUP,
     EXIT_FAILED,
@@ -43,6 +43,7 @@ BUILT_IN: tuple[Callable[[], Command], ...] = (
     status_command.register,
     replay_command.register,
     topics_command.register,
+    forget_command.register,
 )
 # Subcommands other packages provide: (package, image) to name when that package is not installed here.
 PROVIDED_ELSEWHERE: dict[str, tuple[str, str]] = {"backfill": ("ingest", "ingest"), "reconcile": ("ingest", "ingest")}
@@ -54,7 +55,7 @@ EXIT_CODES = f"""exit codes:
   {EXIT_FAILED}  the command ran and reports a failure (e.g. no such meeting)
   {EXIT_USAGE}  invalid arguments or configuration, or the command is not installed in this image
   {EXIT_UNAVAILABLE}  a server (MongoDB, Kafka, S3, Zoom API) did not answer: run it again when it is back
-  {EXIT_REFUSED}  refused without confirmation (replay --force with no filter)"""
+  {EXIT_REFUSED}  refused without confirmation (replay --force with no filter, forget of a meeting in flight)"""
 EXAMPLES = (
     "zoomsymbl status --failed",
     "zoomsymbl status --meeting 'aBcD1234+xyz==' --json",
@@ -111,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of ``zoomsymbl`` and every subcommand; ``args.command`` is the chosen :class:`Command`."""
     parser = argparse.ArgumentParser(
         prog="zoomsymbl",
-        description="Operate a zoomsymbl pipeline: meeting status, event replay, Kafka topics, Zoom backfill.",
+        description="Operate a zoomsymbl pipeline: meeting status, event replay, Kafka topics, Zoom backfill, forget.",
         epilog=examples_epilog(EXAMPLES) + "\n\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

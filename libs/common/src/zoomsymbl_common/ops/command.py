@@ -31,7 +31,8 @@ EXIT_UNAVAILABLE = 3
 """A server (MongoDB, Kafka, S3, the Zoom API) did not answer, or answered "try later": nothing was changed by
 the failed call; run the command again when the server is back."""
 EXIT_REFUSED = 4
-"""The command refused to act without confirmation (``replay --force`` with no filter); the message says what to add."""
+"""The command refused to act without confirmation (``replay --force`` with no filter, ``forget --yes`` of a meeting
+in flight); the message says what to add."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,9 @@ event topics are replayed, and only onto themselves: the destination is the topi
 another is counted in ``misrouted`` and skipped). Every message is validated against the
 destination's event model before it is matched or published: one that is not (not JSON, not that
 event, a letter without its payload) is counted in ``invalid`` and skipped, and the replay goes on.
+
+An event of a meeting erased with ``zoomsymbl forget`` (it has a tombstone) is never re-published, forced or
+not: it is counted in ``forgotten`` and skipped, before any generation is bumped (docs/forget.md).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from zoomsymbl_common.kafka import event_key, start_client
 from zoomsymbl_common.kafka_security import client_options
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.ops.command import UsageError
+from zoomsymbl_common.ops.forget import is_forgotten
 from zoomsymbl_common.records import MEETINGS, Meeting, meeting_key
 from zoomsymbl_common.settings import InfraSettings
 
@@ -86,6 +90,7 @@ class ReplayCounts:
     misrouted: int = 0
     generations: dict[str, int] = field(default_factory=dict)
     replay_id: str | None = None
+    forgotten: int = 0
 
 
 def new_replay_id() -> str:
@@ -110,7 +115,7 @@ def progress(counts: ReplayCounts) -> str:
     """The counts as ``name=value`` pairs (no generations), for one line a person reads."""
     return (
         f"scanned={counts.scanned} matched={counts.matched} published={counts.published} skipped={counts.skipped}"
-        f" invalid={counts.invalid} misrouted={counts.misrouted}"
+        f" invalid={counts.invalid} misrouted={counts.misrouted} forgotten={counts.forgotten}"
     )
 
 
@@ -287,7 +292,9 @@ async def _start_offsets(
 
 
 async def replay(infra: InfraSettings, mongo: Mongo | None, request: ReplayRequest) -> ReplayCounts:
-    """Re-publish the retained events that ``request`` selects; returns the counts.
+    """Re-publish the retained events that ``request`` selects, but a forgotten meeting's; returns the counts.
+
+    ``mongo`` is where tombstones and generations are read (None only for a dry run: nothing is published).
 
     Raises :class:`UsageError` for a topic that is not an event topic (before reading anything), and
     :class:`ReplayStopped`, with the counts so far, when a server or a send stops it part-way.
@@ -302,6 +309,7 @@ async def replay(infra: InfraSettings, mongo: Mongo | None, request: ReplayReque
     if request.force and not request.dry_run:
         counts.replay_id = request.replay_id or new_replay_id()
     published: set[str] = set()
+    forgotten: dict[tuple[str, str], bool] = {}
     try:
         async with aclosing(retained(infra, topic, request)) as messages:  # its consumer stops even on an error
             async for _, value in messages:
@@ -311,6 +319,9 @@ async def replay(infra: InfraSettings, mongo: Mongo | None, request: ReplayReque
                     continue
                 counts.matched += 1
                 if request.dry_run:
+                    continue
+                if mongo is not None and await _forgotten(mongo, event, forgotten):
+                    counts.forgotten += 1  # erased for good: re-published, it would come back
                     continue
                 body, key, event_id = await _prepare(mongo, request, event, counts)
                 if event_id in published:
@@ -324,6 +335,14 @@ async def replay(infra: InfraSettings, mongo: Mongo | None, request: ReplayReque
     finally:
         await producer.stop()
     return counts
+
+
+async def _forgotten(mongo: Mongo, event: Event, known: dict[tuple[str, str], bool]) -> bool:
+    """True when the event's meeting has a tombstone (read once per meeting and replay)."""
+    meeting = (event.tenant, event.meeting_uuid)
+    if meeting not in known:
+        known[meeting] = await is_forgotten(mongo, *meeting)
+    return known[meeting]
 
 
 def _readable(infra: InfraSettings, topic: str, value: bytes, counts: ReplayCounts) -> Event | None:

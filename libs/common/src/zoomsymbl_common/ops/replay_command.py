@@ -112,7 +112,8 @@ def _counted(request: ReplayRequest, counts: ReplayCounts, mode: str) -> dict[st
 def _line(mode: str, counts: ReplayCounts) -> str:
     return (
         f"replay ({mode}): {progress(counts)} (skipped: the same event retained twice;"
-        " invalid: not a valid event of the topic; misrouted: a dead letter naming another topic)"
+        " invalid: not a valid event of the topic; misrouted: a dead letter naming another topic;"
+        " forgotten: a meeting erased with zoomsymbl forget, never re-published)"
     )
 
 
@@ -162,7 +163,8 @@ async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
             file=sys.stderr,
             flush=True,
         )
-    mongo = make_mongo(infra) if request.force and not request.dry_run else None
+    # Every publishing replay reads the tombstones (a forgotten meeting is never re-published), forced or not.
+    mongo = make_mongo(infra) if not request.dry_run else None
     try:
         counts = await replay(infra, mongo, request)
     finally:

@@ -11,6 +11,7 @@ import time
 from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -241,6 +242,26 @@ class AssemblyAIProvider:
             action_items=actions,
             unavailable={k: v for k, v in missing.items() if v},
         )
+
+    async def delete_transcript(self, transcript_id: str) -> bool:
+        """``DELETE /v2/transcript/{id}``: AssemblyAI removes the transcript's data (and its ``/v2/upload`` file)
+        and answers the transcript marked deleted (https://www.assemblyai.com/docs/api-reference/transcripts/delete).
+
+        False when AssemblyAI does not know the id (404: deleted and gone, or never its own); a refusal (a
+        transcript still processing) raises :class:`PoisonInputError`, an outage :class:`RetryableError`.
+        """
+        url = f"{self._base}/v2/transcript/{quote(transcript_id, safe='')}"
+        try:
+            async with (
+                transport_errors("assemblyai", "delete transcript"),
+                direct_request(self._session, "DELETE", url, headers=self._headers, timeout=_SHORT) as resp,
+            ):
+                await read_json("assemblyai", "delete transcript", resp, stage="forget")
+        except PoisonInputError as exc:
+            if "HTTP 404" in exc.reason:
+                return False
+            raise
+        return True
 
     async def _transcript(self, transcript_id: str, *, keep: bool = False) -> dict[str, Any]:
         async with (

@@ -16,6 +16,8 @@ submit rules and what each page says):
 - Conversation API, https://docs.symbl.ai/docs/conversation-api/introduction/ : messages, topics,
   questions, action-items, follow-ups and summary (GET Summary,
   https://docs.symbl.ai/docs/conversation-api/summary/ : 404 while it is being generated).
+- Delete a conversation, https://docs.symbl.ai/docs/delete-a-conversation : ``DELETE
+  /v1/conversations/{conversationId}`` purges the conversation and all its data (``zoomsymbl forget``).
 
 The app token is cached per client and refreshed shortly before it expires by one caller at a time;
 a 401 on a call made with a token invalidates exactly that token (so concurrent 401s cause one
@@ -31,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from pydantic import SecretStr
@@ -233,6 +235,22 @@ class SymblProvider:
             summary_url=await self._summary_url(base),
             extra={} if summary is not None else {"summary": "not ready"},
         )
+
+    async def delete_conversation(self, conversation_id: str) -> bool:
+        """``DELETE /v1/conversations/{conversationId}``: deletes the conversation and everything derived from it
+        (Delete a conversation, https://docs.symbl.ai/docs/delete-a-conversation).
+
+        False when Symbl does not know the id (404: deleted already, or never its own); another refusal raises
+        :class:`PoisonInputError`, an outage :class:`RetryableError`.
+        """
+        path = f"/v1/conversations/{quote(conversation_id, safe='')}"
+        try:
+            await self._call("DELETE", path, "delete conversation", stage="forget")
+        except PoisonInputError as exc:
+            if "HTTP 404" in exc.reason:
+                return False
+            raise
+        return True
 
     async def _summary(self, base: str) -> dict[str, Any] | None:
         """The summary, asking again while Symbl answers 404 ("being generated"); None if it never is."""

@@ -58,6 +58,7 @@ from zoomsymbl_common.records.names import (
     MEETINGS,
     RECEIPTS,
     SECRETS,
+    TOMBSTONES,
     TRANSCRIPTIONS,
     ZOOM_QUOTA,
 )
@@ -78,6 +79,7 @@ from zoomsymbl_common.records.order import (
     stages_before,
     status_rank,
 )
+from zoomsymbl_common.records.tombstones import ProviderCopy, Tombstone
 
 __all__ = [
     "COLLECTIONS",
@@ -97,6 +99,7 @@ __all__ = [
     "SECRETS",
     "STAGE_ORDER",
     "TERMINAL",
+    "TOMBSTONES",
     "TRANSCRIPTIONS",
     "ZOOM_QUOTA",
     "ChannelEntry",
@@ -121,6 +124,7 @@ __all__ = [
     "MeetingSecret",
     "Party",
     "Progress",
+    "ProviderCopy",
     "RawTrack",
     "Receipt",
     "ReceiptState",
@@ -134,6 +138,7 @@ __all__ = [
     "StoredInsights",
     "StoredJobStatus",
     "StoredObject",
+    "Tombstone",
     "Transcription",
     "TranscriptionStatus",
     "Utterance",

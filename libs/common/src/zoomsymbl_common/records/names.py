@@ -32,6 +32,8 @@ ZOOM_QUOTA = "zoom_quota"
 """The Zoom API quota's spent slots: per-second ones per rate-limit category, the day's Heavy budget."""
 CONVERSATIONS = "conversations"
 """One archive metadata record per meeting or phone call (the mixer's ``ConversationMetadata``)."""
+TOMBSTONES = "tombstones"
+"""One per meeting erased with ``zoomsymbl forget``: tenant, UUID, dates, no content; read before any work on one."""
 
 COLLECTIONS: frozenset[str] = frozenset(
     {
@@ -50,6 +52,7 @@ COLLECTIONS: frozenset[str] = frozenset(
         CONSUMER_ATTEMPTS,
         CONVERSATIONS,
         ZOOM_QUOTA,
+        TOMBSTONES,
     }
 )
 """Every collection name above."""
