@@ -278,6 +278,50 @@ def whisper(w: dict[str, Any]) -> list[str]:
     ]
 
 
+def split(s: dict[str, Any]) -> list[str]:
+    """The split's cost by format and the recognition of its Opus parts (either may be skipped: ``--skip-*``)."""
+    lines = _split_cost(s["cost"]) if "cost" in s else []
+    return lines + (_recognition(s["recognition"]) if "recognition" in s else [])
+
+
+def _split_cost(c: dict[str, Any]) -> list[str]:
+    rows = [
+        [fmt, str(c[fmt]["parts"]), cell(c[fmt]["ratio"]["seconds"]), cell(c[fmt]["ratio"]["cpu_seconds"]),
+         cell(c[fmt]["reencode"]["cut_cpu_seconds"], " s"), cell(c[fmt]["copy"]["cut_cpu_seconds"], " s"),
+         cell(c[fmt]["cut_cpu_seconds_per_hour_per_channel"]["extra"], " s"),
+         cell(c[fmt]["extra_cpu_vs_merge_cpu"], digits=3)]
+        for fmt in ("flac", "opus", "wav") if fmt in c
+    ]  # fmt: skip
+    header = ["format", "parts", "split wall: re-encode ÷ copy", "split CPU: re-encode ÷ copy", "cut CPU, re-encode",
+              "cut CPU, copy", "extra CPU per hour per channel", "extra CPU ÷ the merge's"]  # fmt: skip
+    return [
+        f"### Long-meeting split: parts encoded again from the cut vs the stream copy, {c['minutes']:g} min × "
+        f"{c['channels']} channels, limit {c['part_limit_seconds']:g} s",
+        "",
+        *table(header, rows),
+        "",
+    ]
+
+
+def _recognition(r: dict[str, Any]) -> list[str]:
+    names = {"twice": "planner's parts (Opus encoded twice)", "once": "same spans encoded once",
+             "control": "encoded once, 0.1 dB quieter (noise control)", "lossless": "same spans, WAV"}  # fmt: skip
+    rows = []
+    for v, label in names.items():
+        pair = r["paired_vs_once"].get(v)
+        versus = f"{pair['worse']} / {pair['same']} / {pair['better']} (p {pair['sign_test_p']:g})" if pair else "–"
+        changed = cell(r["changed_words_vs_once"][v], digits=0) if v in r["changed_words_vs_once"] else "–"
+        rows.append([label, cell(r[v]["wer_percent"], " %"), f"{r['pooled_wer_percent'][v]:.2f} %", versus, changed])
+    header = ["parts", "WER", "pooled WER", "channels worse / same / better than once", "words changed vs once"]
+    return [
+        f"### Recognition of re-encoded Opus parts: {r['speakers']} espeak-ng speakers, {r['seconds']:g} s, "
+        f"{r['reference_words']} words, {len(r['runs'])} recordings, Whisper tiny.en",
+        "",
+        *table(header, rows),
+        "",
+    ]
+
+
 def limiter(lim: dict[str, Any]) -> list[str]:
     rows = [
         [f"most slots held at once, cap {lim['cap']}", cell(lim["max_in_flight_seen"], digits=0)],
@@ -356,7 +400,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines = ["## Performance", "", *machine_line(report)]
     sections = [("ingest", ingest), ("growth", mixer), ("growth", growth), ("growth", capacity),
                 ("download", download), ("limiter", limiter), ("e2e", e2e), ("whisper", whisper),
-                ("page", page), ("notifier", notifier), ("notifier-postgresql", notifier)]  # fmt: skip
+                ("page", page), ("notifier", notifier), ("notifier-postgresql", notifier),
+                ("split", split)]  # fmt: skip
     failed: set[str] = set()
     for name, render in sections:
         if name not in b or name in failed:

@@ -9,7 +9,9 @@ Runs, in this order, each as its own process: bench_ingest.py (vs a durable rece
 bench_limiter.py (three times: it measures once per call), bench_download.py (vs curl),
 bench_growth.py (the mixer's curves and its headline vs the bare ffmpeg merge, through
 bench_mixer.py's worker), bench_e2e.py, bench_whisper.py (the transcriber vs faster-whisper's API),
-bench_page.py (the meeting page of a 4-hour, 32-speaker meeting, cold and from the page cache).
+bench_page.py (the meeting page of a 4-hour, 32-speaker meeting, cold and from the page cache),
+bench_split.py (the submitter's split of a long meeting: parts encoded again from the cut vs the stream copy,
+and recognition of the re-encoded Opus parts vs the same spans encoded once).
 Then bench_notifier.py (the notifier alone, 100 meetings completing at once: concurrent_jobs 1 vs 6), on
 the local FerretDB on SQLite and again on FerretDB on PostgreSQL (``notifier-postgresql``; needs Debian's
 postgresql package).
@@ -54,6 +56,7 @@ def commands(size: str) -> dict[str, list[list[str]]]:
     whisper = {"quick": ["--minutes", "2"], "default": [], "full": ["--minutes", "60"]}[size]
     page = {"quick": ["--quick"], "default": [], "full": ["--requests", "50"]}[size]
     notifier = {"quick": ["--quick"], "default": [], "full": []}[size]
+    split = {"quick": ["--minutes", "10", "--speech-runs", "3"], "default": [], "full": ["--minutes", "60"]}[size]
     return {
         "ingest": [["bench_ingest.py", *ingest]],
         "limiter": [["bench_limiter.py", *limiter]] * 3,
@@ -62,6 +65,7 @@ def commands(size: str) -> dict[str, list[list[str]]]:
         "e2e": [["bench_e2e.py", *e2e]],
         "whisper": [["bench_whisper.py", *whisper]],
         "page": [["bench_page.py", *page]],
+        "split": [["bench_split.py", *split]],
         "notifier": [["bench_notifier.py", *notifier]],
         # The same on FerretDB on PostgreSQL, which filters in the database (bench/mongo_pg.py).
         "notifier-postgresql": [["bench_notifier.py", *notifier, "--mongo", "postgresql"]],
