@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import AnyHttpUrl
@@ -14,7 +15,11 @@ from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.base import ProviderLimits
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_submitter import downmix as downmix_module
+from zoomsymbl_submitter import parts as parts_module
+from zoomsymbl_submitter import splitting
 from zoomsymbl_submitter.audio import AudioSource
+from zoomsymbl_submitter.downmix import Downmixer
 from zoomsymbl_submitter.parts import Part, PartPlanner, SplitSettings
 
 from tests.submitter.support import audio_mixed
@@ -133,3 +138,45 @@ async def test_a_cut_that_finds_no_common_silence_is_logged(
     warned = [r for r in caplog.records if r.getMessage().startswith("split inside speech")]
     assert len(parts) >= 2 and len(warned) == len(parts) - 1
     assert all(r.meeting_uuid == event.meeting_uuid for r in warned)  # type: ignore[attr-defined]
+
+
+async def test_each_re_encoded_cut_gets_the_budget_of_its_length_and_channels(
+    infra: InfraSettings, store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cut's timeout is not the fixed setting: a long many-channel Opus part would never finish within it."""
+    asked: list[tuple[str, float]] = []
+
+    async def recording(args: list[str], *, timeout: float, **kwargs: Any) -> Any:
+        asked.append((args[-1], timeout))
+        return await run_tool(args, timeout=max(timeout, 60.0), **kwargs)
+
+    monkeypatch.setattr(parts_module, "run_tool", recording)
+    source = await noise_file(tmp_path / "m.opus", 10, SECONDS, OPUS)
+    event = await upload(store, infra, source, "mixed/acme/budget.opus", "opus", 10)
+    floor = 0.001  # below any budget, so the test sees which one the planner asked for
+    planner = PartPlanner(
+        AudioSource(infra), (Plans().load, Plans().save), SplitSettings(search_seconds=0.5, ffmpeg_timeout=floor)
+    )
+    parts = await planner.parts(event, limits(upload=int(event.size_bytes * 0.7), url=event.size_bytes * 2))
+    cuts = [(target, timeout) for target, timeout in asked if Path(target).name.startswith("part")]
+    assert len(cuts) == len(parts) == 2
+    for (_, timeout), part in zip(cuts, parts, strict=True):
+        assert timeout == splitting.run_timeout(floor, "opus", 10, part.duration_seconds) > floor
+
+
+async def test_the_mono_mix_gets_the_budget_of_the_whole_file(
+    infra: InfraSettings, store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The downmix decodes every channel of the whole meeting: its timeout grows with both, as a cut's does."""
+    asked: list[float] = []
+
+    async def recording(args: list[str], *, timeout: float, **kwargs: Any) -> Any:
+        asked.append(timeout)
+        return await run_tool(args, timeout=max(timeout, 60.0), **kwargs)
+
+    monkeypatch.setattr(downmix_module, "run_tool", recording)
+    source = await noise_file(tmp_path / "m.opus", 10, SECONDS, OPUS)
+    event = await upload(store, infra, source, "mixed/acme/mono-budget.opus", "opus", 10)
+    mono = await Downmixer(AudioSource(infra), ffmpeg_timeout=0.001).prepare(event, "symbl")
+    assert mono.channels == 1
+    assert asked == [splitting.run_timeout(0.001, "opus", 10, event.duration_seconds)]

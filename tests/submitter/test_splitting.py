@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 from zoomsymbl_submitter.splitting import (
+    DECODE_CPU_PER_CHANNEL_HOUR,
     Span,
     Window,
     choose_cut,
@@ -14,6 +15,7 @@ from zoomsymbl_submitter.splitting import (
     part_count,
     part_object_key,
     recount,
+    run_timeout,
     silencedetect_args,
     spans,
 )
@@ -130,3 +132,27 @@ def test_the_mixed_file_is_opened_as_a_local_audio_file_only() -> None:
     ):
         at = args.index("-i")
         assert args[at - 4 : at] == guard and args.count("-i") == 1
+
+
+def test_a_re_encoding_run_gets_a_timeout_that_grows_with_channels_and_length() -> None:
+    floor = 1800.0
+    # A 10-hour Opus part of 64 channels needs ~6,700 s of CPU (bench_split.py): far past the fixed 30 minutes.
+    assert run_timeout(floor, "opus", 64, 10 * HOUR) == 4 * 10.5 * 640
+    assert run_timeout(floor, "flac", 64, 10 * HOUR) == 4 * 0.9 * 640
+    # Short or few channels: the setting stands; WAV costs next to nothing.
+    assert run_timeout(floor, "opus", 2, HOUR) == floor
+    assert run_timeout(floor, "wav", 64, 24 * HOUR) == floor
+
+
+@given(
+    st.sampled_from(["opus", "flac", "m4a", "wav"]),
+    st.integers(min_value=1, max_value=64),
+    st.floats(min_value=0, max_value=48 * HOUR),
+    st.floats(min_value=1, max_value=10_000),
+)
+def test_a_runs_timeout_is_never_below_the_setting_nor_its_measured_cpu(
+    audio_format: str, channels: int, seconds: float, floor: float
+) -> None:
+    budget = run_timeout(floor, audio_format, channels, seconds)  # type: ignore[arg-type]
+    assert budget >= floor
+    assert budget >= DECODE_CPU_PER_CHANNEL_HOUR[audio_format] * channels * seconds / HOUR  # type: ignore[index]

@@ -31,7 +31,7 @@ from zoomsymbl_common.providers.symbl_options import MAX_CHANNELS as SYMBL_MAX_C
 from zoomsymbl_common.scratch import scratch_root, work_dir
 
 from zoomsymbl_submitter.audio import AudioSource
-from zoomsymbl_submitter.splitting import EXTENSIONS
+from zoomsymbl_submitter.splitting import EXTENSIONS, run_timeout
 
 DOWNMIX_PREFIX = "zoomsymbl-downmix-"
 """The name of the scratch directory of a downmix starts so (swept at start-up when left behind)."""
@@ -110,6 +110,8 @@ class Downmixer:
             source = str(Path(scratch) / f"mixed.{EXTENSIONS[event.format]}")
             target = str(Path(scratch) / "mono.flac")
             await store.get_file(event.object_key, source)
-            (await run_tool(downmix_args(source, target, event.channels), timeout=self._timeout)).check(stage="downmix")
+            # Every channel is decoded: the run's CPU grows with channels and length (splitting.run_timeout).
+            budget = run_timeout(self._timeout, event.format, event.channels, event.duration_seconds)
+            (await run_tool(downmix_args(source, target, event.channels), timeout=budget)).check(stage="downmix")
             # S3 shows an upload (multipart too) only once complete, so `exists` above never sees half a file.
             return await store.put_file(key, target, content_type="audio/flac")

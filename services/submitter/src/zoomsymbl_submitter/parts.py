@@ -131,7 +131,10 @@ class PartPlanner:
             for index, span in enumerate(splitting.spans(event.duration_seconds, cuts)):
                 target = str(Path(scratch) / f"part{index + 1}.{ext}")
                 args = splitting.cut_args(source, target, span, codec)
-                cut = await run_tool(args, timeout=self._settings.ffmpeg_timeout)
+                budget = self._settings.ffmpeg_timeout
+                if codec != ["-c", "copy"]:  # decoded and encoded again: its CPU grows with channels and length
+                    budget = splitting.run_timeout(budget, event.format, event.channels, span.duration)
+                cut = await run_tool(args, timeout=budget)
                 cut.check(stage="split")
                 key = splitting.part_object_key(event.object_key, index, event.format)
                 size = await store.put_file(key, target, content_type=splitting.CONTENT_TYPES[event.format])

@@ -61,7 +61,14 @@ class Settings(ServiceSettings):
     split_margin_seconds: float = Field(120.0, ge=0, description="Parts stay this far below the limit.")
     split_search_seconds: float = Field(300.0, gt=0, description="Look for a silence this far around a cut.")
     work_dir: str | None = Field(None, description="Scratch directory for splitting (default: system temp).")
-    ffmpeg_timeout_seconds: float = Field(1800.0, gt=0, description="Longest one ffmpeg run may take.")
+    ffmpeg_timeout_seconds: float = Field(
+        1800.0,
+        gt=0,
+        description=(
+            "Longest one ffmpeg run may take; a run that decodes and encodes again (an Opus or FLAC part, the mono"
+            " mix) gets 4 x its measured CPU when that is longer."
+        ),
+    )
 
     @field_validator("notifier_public_url", "public_s3_endpoint")
     @classmethod

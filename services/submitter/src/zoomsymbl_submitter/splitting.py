@@ -35,6 +35,26 @@ OPUS_BITS_PER_CHANNEL = 32_000
 OPUS_MAX_BITS_PER_CHANNEL = 256_000
 
 
+DECODE_CPU_PER_CHANNEL_HOUR: dict[AudioFormat, float] = {"opus": 10.5, "flac": 0.9, "m4a": 10.5, "wav": 0.1}
+"""CPU seconds ffmpeg spends decoding one channel-hour of a mixed file and encoding it again, measured for Opus and
+FLAC parts by ``bench/bench_split.py`` (2026-12-05, Xeon: 10.3–10.7 and 0.85–0.87; 70 % of Opus's is its decoder).
+AAC (``m4a``) is taken as Opus (not measured), WAV as nearly nothing. One ffmpeg decodes on one core."""
+RUN_BUDGET_FACTOR = 4.0
+"""How many times its measured CPU one ffmpeg run may take before it is stopped (a busy or slower core)."""
+
+
+def run_timeout(floor: float, audio_format: AudioFormat, channels: int, seconds: float) -> float:
+    """The timeout of one ffmpeg run that decodes ``seconds`` of a ``channels``-channel file: ``floor`` (the
+    ``ffmpeg_timeout_seconds`` setting), or :data:`RUN_BUDGET_FACTOR` × its measured CPU when that is longer.
+
+    A fixed timeout sized for a stream copy stopped every re-encoded part of a long meeting with many channels (a
+    10-hour Opus part of 64 channels needs ~6,700 s of CPU): each attempt split from the start, then the meeting
+    was dead-lettered.
+    """
+    hours = max(seconds, 0.0) / 3600 * channels
+    return max(floor, RUN_BUDGET_FACTOR * DECODE_CPU_PER_CHANNEL_HOUR[audio_format] * hours)
+
+
 @dataclass(frozen=True)
 class Window:
     """Where to look for cut number ``index`` (1-based): around ``ideal``, within [start, end]."""
