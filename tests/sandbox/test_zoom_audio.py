@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from zoomsymbl_sandbox.zoom_audio import LEAD_IN_S, generate_meeting_media
+from zoomsymbl_sandbox.zoom_audio import LEAD_IN_S, SYNTHETIC_CYCLE_S, generate_meeting_media, talk_window
 from zoomsymbl_sandbox.zoom_specs import long_meeting_spec, typical_meeting_spec
 from zoomsymbl_sandbox.zoom_subprocess import run_tool
 
@@ -113,3 +113,23 @@ async def test_long_synthetic_meeting_has_full_length_tracks() -> None:
     # Participant 2 of 3 talks in the middle third of each 60 s cycle, on every cycle.
     starts = await _sound_starts(media.tracks[1].path)
     assert any(abs(s - (20.5 + 14 * 60)) < 0.2 for s in starts), starts[-5:]
+
+
+@pytest.mark.parametrize("participants", [3, 8, 29, 30, 64])
+def test_every_participant_of_a_synthetic_meeting_talks_in_its_own_slot(participants: int) -> None:
+    windows = [talk_window(i, participants) for i in range(participants)]
+    slot = SYNTHETIC_CYCLE_S / participants
+    for index, (start, end) in enumerate(windows):
+        assert index * slot <= start < end <= (index + 1) * slot
+        assert end - start >= min(slot / 2, slot - 2.0)
+
+
+async def test_a_synthetic_meeting_of_64_participants_is_not_silent(tmp_path: Path) -> None:
+    """At 30 participants and more every track was digital silence: the growth benchmarks mixed nothing."""
+    spec = long_meeting_spec("manySpeakers0000000==", hours=60 / 3600, participants=64)
+    media = await generate_meeting_media(spec, tmp_path)
+    for track in (media.tracks[0], media.tracks[40], media.tracks[63]):
+        args = ["ffmpeg", "-hide_banner", "-nostdin", "-i", str(track.path), "-af", "volumedetect", "-f", "null", "-"]
+        done = await asyncio.to_thread(subprocess.run, args, capture_output=True, timeout=60, check=True)
+        (peak,) = re.findall(rb"max_volume: (-?[0-9.]+|-inf) dB", done.stderr)
+        assert peak != b"-inf" and float(peak) > -30, (track.path.name, peak)

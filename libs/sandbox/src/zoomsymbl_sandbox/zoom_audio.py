@@ -118,10 +118,19 @@ async def _espeak_track(participant: ParticipantSpec, out: Path) -> None:
         wav.unlink(missing_ok=True)
 
 
+def talk_window(index: int, count: int) -> tuple[float, float]:
+    """When participant `index` of `count` talks within each cycle: its slot less 0.5 s before and 1.5 s after, or,
+    in slots too short for that (23 or more participants), the middle half of its slot. (Until 2026-12-05 the fixed
+    gaps left nothing from 30 participants on: their tracks were digital silence.)"""
+    slot = SYNTHETIC_CYCLE_S / count
+    if slot - 2.0 >= slot / 4:
+        return index * slot + 0.5, (index + 1) * slot - 1.5
+    return index * slot + slot / 4, (index + 1) * slot - slot / 4
+
+
 def _gate(index: int, count: int, phase_s: int) -> str:
     """ffmpeg expression: 1 while participant `index` talks, on the meeting clock `t + phase_s`."""
-    slot = SYNTHETIC_CYCLE_S / count
-    start, end = index * slot + 0.5, (index + 1) * slot - 1.5
+    start, end = talk_window(index, count)
     clock = f"(t+{phase_s})"
     return (
         f"between(mod({clock},{SYNTHETIC_CYCLE_S}),{start:.3f},{end:.3f})"
