@@ -20,7 +20,7 @@ FAILURE_STAGES: Final = frozenset(
     {
         *("tenant", "config", "auth", "download", "verify", "space", "validate", "merge", "upload", "publish"),
         *("split", "downmix", "submit", "provider", "status", "insights", "transcribe", "transcript", "storage"),
-        *("assemble", "lookup", "parse", "retry", "unknown"),
+        *("assemble", "lookup", "parse", "retry", "forget", "unknown"),
     }
 )
 """The stages our services give up in: the ``stage`` label's values (any other is counted as ``other``)."""
