@@ -14,10 +14,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 from zoomsymbl_common import stored_insights
-from zoomsymbl_common.insights_engine import INCOMPLETE
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.page_tokens import make_page_token, page_url
-from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
 from zoomsymbl_common.records import (
     CONVERSATIONS,
     INSIGHTS,
@@ -37,6 +35,7 @@ from zoomsymbl_web.meeting import MeetingPages, MeetingView, NotReady
 from zoomsymbl_web.settings import Settings
 
 from tests.support.webdriver import browser_paths, chromium
+from tests.web.test_render import PART_FAILED, WINDOW_FAILED, incomplete_parts
 
 pytestmark = [pytest.mark.integration]
 
@@ -204,8 +203,6 @@ async def test_audio_gone_from_s3_or_shorter_than_recorded_is_answered_honestly(
             assert resp.status == 404 and "no longer in the archive" in await resp.text()
 
 
-WINDOW_FAILED = "insights engine failed for 1 of 3 parts of the transcript: HTTP 503"
-PART_FAILED = "insights engine failed for 1 of 1 parts of the transcript: timed out"
 # What a visitor sees of an element: nothing when it is hidden, has no box or is missing.
 SEEN = """
 const el = document.querySelector(arguments[0]);
@@ -218,15 +215,7 @@ return box.width > 0 && box.height > 0 ? el.innerText : null;
 async def _store_incomplete_meeting(mongo: Mongo) -> None:
     """A split meeting as the notifier stores it: part 1's engine answered for some windows of the transcript only
     (its action items, and ``insights_incomplete``), part 2's for none (its sections unavailable)."""
-    first = Insights(
-        messages=(TranscriptMessage("Ana", "I will send the deck", 5.0, 8.0, channel=1),),
-        action_items=(InsightItem("Send the deck", assignee="Ana", start_seconds=5.0),),
-        extra={INCOMPLETE: WINDOW_FAILED},
-    )
-    second = Insights(
-        messages=(TranscriptMessage("Bo", "Who pays for it?", 3.0, 6.0, channel=2),),
-        unavailable={"action_items": PART_FAILED, "questions": PART_FAILED},
-    )
+    first, second = incomplete_parts()
     meeting = Meeting(tenant="acme", meeting_uuid="partial==", generation=0, stage="notified", topic="Weekly sync")
     await mongo.db[MEETINGS].insert_one(meeting.to_document())
     parts = [

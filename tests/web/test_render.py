@@ -212,6 +212,21 @@ WINDOW_FAILED = "insights engine failed for 1 of 3 parts of the transcript: HTTP
 PART_FAILED = "insights engine failed for 1 of 1 parts of the transcript: timed out"
 
 
+def incomplete_parts() -> tuple[Insights, Insights]:
+    """A split meeting's two parts: part 1's engine answered for some windows of the transcript only (its action
+    items, and ``insights_incomplete``), part 2's for none (its sections unavailable)."""
+    first = Insights(
+        messages=(TranscriptMessage("Ana", "I will send the deck", 5.0, 8.0, channel=1),),
+        action_items=(InsightItem("Send the deck", assignee="Ana", start_seconds=5.0),),
+        extra={INCOMPLETE: WINDOW_FAILED},
+    )
+    second = Insights(
+        messages=(TranscriptMessage("Bo", "Who pays for it?", 3.0, 6.0, channel=2),),
+        unavailable={"action_items": PART_FAILED, "questions": PART_FAILED},
+    )
+    return first, second
+
+
 def _stored(index: int, offset: float, insights: Insights) -> StoredInsights:
     return StoredInsights(
         provider="assemblyai",
@@ -230,15 +245,7 @@ def test_the_page_says_what_the_email_says_of_incomplete_insights() -> None:
     """A split meeting read as the page reads it: part 1's engine answered for some windows only, part 2's for none.
     The e-mail says the insights are incomplete, and which sections miss a part; a visitor must read the same, not
     part 1's action items as if they were all."""
-    first = Insights(
-        messages=(TranscriptMessage("Ana", "I will send the deck", 5.0, 8.0, channel=1),),
-        action_items=(InsightItem("Send the deck", assignee="Ana", start_seconds=5.0),),
-        extra={INCOMPLETE: WINDOW_FAILED},
-    )
-    second = Insights(
-        messages=(TranscriptMessage("Bo", "Who pays for it?", 3.0, 6.0, channel=2),),
-        unavailable={"action_items": PART_FAILED, "questions": PART_FAILED},
-    )
+    first, second = incomplete_parts()
     meeting = Meeting(tenant="acme", meeting_uuid="u==", stage="notified", topic="Weekly sync")
     view = view_of(meeting, None, [_stored(0, 0.0, first), _stored(1, 3600.0, second)])
     assert isinstance(view, MeetingView)
