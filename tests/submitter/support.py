@@ -29,6 +29,7 @@ from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
+from zoomsymbl_submitter import ogg_opus
 from zoomsymbl_submitter.audio import AudioSource
 from zoomsymbl_submitter.downmix import Downmixer
 from zoomsymbl_submitter.jobs import JobStore
@@ -383,3 +384,13 @@ async def wait_for_group(infra: InfraSettings, group_id: str, members: int, time
         )
     finally:
         await admin.close()
+
+
+def pre_skip_seconds(path: Path) -> float:
+    """An Ogg Opus file's pre-skip (RFC 7845), 0 for other files."""
+    if path.suffix != ".opus":
+        return 0.0
+    with path.open("rb") as source:
+        head = ogg_opus.read_page(source)
+    assert head is not None
+    return ogg_opus.opus_head(head.body) / ogg_opus.RATE

@@ -23,7 +23,7 @@ from zoomsymbl_sandbox.provider_testkit import tone_audio_args, tone_expression
 from zoomsymbl_submitter.audio import AudioSource
 from zoomsymbl_submitter.parts import Part, PartPlanner, SplitSettings
 
-from tests.submitter.support import audio_mixed
+from tests.submitter.support import audio_mixed, pre_skip_seconds
 from tests.submitter.test_parts import Plans
 
 pytestmark = pytest.mark.integration
@@ -96,6 +96,14 @@ async def decoded_seconds(path: Path) -> float:
     return len(pcm) / 2 / 48000
 
 
+async def ffprobe_seconds(path: Path) -> float:
+    """The container's duration as ffprobe reports it."""
+    args = ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)]
+    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return float(out)
+
+
 async def cut_and_joined(
     store: ObjectStore, infra: InfraSettings, source: Path, fmt: AudioFormat, scratch: Path, channels: int = 2
 ) -> tuple[list[Part], list[float], tuple[TranscriptMessage, ...]]:
@@ -109,7 +117,10 @@ async def cut_and_joined(
     for part in parts:
         local = scratch / Path(part.object_key).name
         await store.get_file(part.object_key, str(local))
-        # What the file says of itself (a provider reads its length there) and what it plays.
+        # What the file says of itself (a provider reads its length there: ffprobe counts an Opus file's
+        # pre-skip, which a copied part sets to its pre-roll; the sandbox does not) and what it plays.
+        said = part.duration_seconds + pre_skip_seconds(local)
+        assert (await ffprobe_seconds(local)) == pytest.approx(said, abs=0.01)
         assert (await probe_audio(local)).duration_s == pytest.approx(part.duration_seconds, abs=0.01)
         lengths.append(await decoded_seconds(local))
         transcripts.append((part.offset_seconds, Insights(messages=tuple(await heard(local)))))

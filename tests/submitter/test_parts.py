@@ -16,13 +16,14 @@ from zoomsymbl_common.providers.base import ProviderLimits
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_submitter import downmix as downmix_module
+from zoomsymbl_submitter import ogg_opus, splitting
 from zoomsymbl_submitter import parts as parts_module
-from zoomsymbl_submitter import splitting
 from zoomsymbl_submitter.audio import AudioSource
 from zoomsymbl_submitter.downmix import Downmixer
 from zoomsymbl_submitter.parts import Part, PartPlanner, SplitSettings
 
-from tests.submitter.support import audio_mixed
+from tests.submitter.support import audio_mixed, pre_skip_seconds
+from tests.submitter.test_ogg_opus import audio_packets
 
 pytestmark = pytest.mark.integration
 SECONDS = 20.0
@@ -102,7 +103,9 @@ async def test_an_upload_is_split_at_its_limit_and_a_url_is_not(
     assert [part.object_key for part in parts] == ["mixed/acme/ten.part1.opus", "mixed/acme/ten.part2.opus"]
     probed = [await channels_and_seconds(store, part, tmp_path) for part in parts]
     assert [channels for channels, _ in probed] == [10, 10]
-    assert sum(seconds for _, seconds in probed) == pytest.approx(SECONDS, abs=0.1)
+    # ffprobe counts each part's pre-skip (its pre-roll, RFC 7845): what plays is the file.
+    skips = [pre_skip_seconds(tmp_path / Path(part.object_key).name) for part in parts]
+    assert sum(seconds for _, seconds in probed) - sum(skips) == pytest.approx(SECONDS, abs=0.01)
 
 
 async def test_a_part_denser_than_the_average_is_cut_again_and_the_plan_reused(
@@ -140,17 +143,55 @@ async def test_a_cut_that_finds_no_common_silence_is_logged(
     assert all(r.meeting_uuid == event.meeting_uuid for r in warned)  # type: ignore[attr-defined]
 
 
-async def test_each_re_encoded_cut_gets_the_budget_of_its_length_and_channels(
+async def test_opus_parts_are_copied_packets_not_encoded_again(
     infra: InfraSettings, store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The cut's timeout is not the fixed setting: a long many-channel Opus part would never finish within it."""
+    """No ffmpeg writes an Opus part: each is a run of the file's own packets (no second lossy generation)."""
+    asked: list[list[str]] = []
+
+    async def recording(args: list[str], **kwargs: Any) -> Any:
+        asked.append(args)
+        return await run_tool(args, **kwargs)
+
+    monkeypatch.setattr(parts_module, "run_tool", recording)
+    source = await noise_file(tmp_path / "m.opus", 10, SECONDS, OPUS)
+    event = await upload(store, infra, source, "mixed/acme/copied.opus", "opus", 10)
+    parts = await PartPlanner(
+        AudioSource(infra), (Plans().load, Plans().save), SplitSettings(search_seconds=0.5)
+    ).parts(event, limits(upload=int(event.size_bytes * 0.7), url=event.size_bytes * 2))
+    assert len(parts) == 2
+    assert not [args for args in asked if "libopus" in args or Path(args[-1]).name.startswith("part")]
+    packets = audio_packets(source.read_bytes())
+    for part in parts:
+        local = tmp_path / Path(part.object_key).name
+        await store.get_file(part.object_key, str(local))
+        own = audio_packets(local.read_bytes())
+        at = packets.index(own[0])
+        assert own == packets[at : at + len(own)]
+    assert sum(part.duration_seconds for part in parts) == pytest.approx(SECONDS, abs=0.001)
+
+
+async def test_each_re_encoded_cut_gets_the_budget_of_its_length_and_channels(
+    infra: InfraSettings,
+    store: ObjectStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The cut's timeout is not the fixed setting: a long many-channel Opus part would never finish within it (an
+    Opus file whose packets cannot be copied is encoded again, and says why)."""
     asked: list[tuple[str, float]] = []
 
     async def recording(args: list[str], *, timeout: float, **kwargs: Any) -> Any:
         asked.append((args[-1], timeout))
         return await run_tool(args, timeout=max(timeout, 60.0), **kwargs)
 
+    def not_copyable(*args: Any) -> Any:
+        raise ogg_opus.NotCopyable("page 9: granule position 1, its packets end at 2")
+
     monkeypatch.setattr(parts_module, "run_tool", recording)
+    monkeypatch.setattr(ogg_opus, "cut", not_copyable)
+    caplog.set_level(logging.WARNING, logger="zoomsymbl.submitter.parts")
     source = await noise_file(tmp_path / "m.opus", 10, SECONDS, OPUS)
     event = await upload(store, infra, source, "mixed/acme/budget.opus", "opus", 10)
     floor = 0.001  # below any budget, so the test sees which one the planner asked for
@@ -162,6 +203,8 @@ async def test_each_re_encoded_cut_gets_the_budget_of_its_length_and_channels(
     assert len(cuts) == len(parts) == 2
     for (_, timeout), part in zip(cuts, parts, strict=True):
         assert timeout == splitting.run_timeout(floor, "opus", 10, part.duration_seconds) > floor
+    warned = [r for r in caplog.records if r.getMessage().startswith("opus part encoded again")]
+    assert [r.reason for r in warned] == ["page 9: granule position 1, its packets end at 2"] * 2  # type: ignore[attr-defined]
 
 
 async def test_the_mono_mix_gets_the_budget_of_the_whole_file(

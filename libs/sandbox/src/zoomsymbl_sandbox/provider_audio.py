@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -144,10 +144,30 @@ async def run_tool(args: list[str], timeout_s: float) -> tuple[int, str, str]:
 
 
 async def probe_audio(path: Path, timeout_s: float = 60.0) -> AudioInfo:
+    """The file's first audio stream; its duration as played (an Opus file's pre-skip not counted)."""
     code, out, err = await run_tool(ffprobe_args(path), timeout_s)
     if code != 0:
         raise AudioError(f"ffprobe failed: {err.strip()[-300:]!r}")
-    return parse_ffprobe(out)
+    info = parse_ffprobe(out)
+    if info.codec != "opus":
+        return info
+    with path.open("rb") as file:
+        skip = opus_pre_skip(file.read(4096))
+    return replace(info, duration_s=max(0.0, info.duration_s - skip / 48_000))
+
+
+def opus_pre_skip(start: bytes) -> int:
+    """The pre-skip of the Ogg Opus file that begins with ``start`` (0 if no ID header is found there).
+
+    ffprobe's duration of an Ogg Opus file counts the pre-skip, the decoded samples a decoder discards
+    (RFC 7845 §4.2, https://www.rfc-editor.org/rfc/rfc7845#section-4.2), which libopusfile's ``op_pcm_total``
+    does not: a file cut by copying packets carries a pre-skip of a few hundred ms, and a duration that
+    counts it made silence at the end of every part read as speech here.
+    """
+    at = start.find(b"OpusHead")
+    if at < 0 or len(start) < at + 12:
+        return 0
+    return int.from_bytes(start[at + 10 : at + 12], "little")
 
 
 async def detect_speech(

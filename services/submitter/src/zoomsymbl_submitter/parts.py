@@ -6,14 +6,16 @@ Cuts fall at silences, so parts of equal length need not be of equal size: a par
 out too large makes the file be cut again into more parts (a few rounds at most).
 
 Splitting downloads the mixed file to a scratch directory (ffmpeg needs to seek), looks for
-silences only in the windows around the cut points, writes each part from its cut on (FLAC and Opus
-encoded again, WAV copied: :func:`splitting.part_codec`, so a part starts at its offset to the sample),
+silences only in the windows around the cut points, writes each part from its cut on (Opus packets
+copied behind a pre-skip: :mod:`ogg_opus`; FLAC encoded again, WAV copied: :func:`splitting.part_codec`;
+so a part starts at its offset to the sample),
 and uploads it as ``mixed/{tenant}/{meeting_key}.part{N}.{ext}``. Scratch space: the file plus its
 parts, about twice its size.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -26,8 +28,9 @@ from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.base import ProviderLimits
 from zoomsymbl_common.scratch import scratch_root, work_dir
 
-from zoomsymbl_submitter import splitting
+from zoomsymbl_submitter import ogg_opus, splitting
 from zoomsymbl_submitter.audio import AudioSource
+from zoomsymbl_submitter.splitting import Span
 
 SPLIT_PREFIX = "zoomsymbl-split-"
 """The name of the scratch directory of a split starts so (swept at start-up when left behind)."""
@@ -127,19 +130,32 @@ class PartPlanner:
             await store.get_file(event.object_key, source)
             cuts = await self._cuts(source, event, count, max_seconds)
             parts = []
-            codec = splitting.part_codec(event.format, event.channels, whole, event.duration_seconds)
-            for index, span in enumerate(splitting.spans(event.duration_seconds, cuts)):
+            spans = splitting.spans(event.duration_seconds, cuts)
+            for index, span in enumerate(spans):
                 target = str(Path(scratch) / f"part{index + 1}.{ext}")
-                args = splitting.cut_args(source, target, span, codec)
-                budget = self._settings.ffmpeg_timeout
-                if codec != ["-c", "copy"]:  # decoded and encoded again: its CPU grows with channels and length
-                    budget = splitting.run_timeout(budget, event.format, event.channels, span.duration)
-                cut = await run_tool(args, timeout=budget)
-                cut.check(stage="split")
+                last = index == len(spans) - 1
+                duration = await self._cut(event, whole, source, target, span, last)
                 key = splitting.part_object_key(event.object_key, index, event.format)
                 size = await store.put_file(key, target, content_type=splitting.CONTENT_TYPES[event.format])
-                parts.append(Part(index, count, span.offset, span.duration, event.bucket, key, size))
+                parts.append(Part(index, count, span.offset, duration, event.bucket, key, size))
         return parts
+
+    async def _cut(self, event: AudioMixed, whole: int, source: str, target: str, span: Span, last: bool) -> float:
+        """Write ``span`` of ``source`` to ``target``; its duration in seconds. Opus packets are copied behind a
+        pre-skip (:mod:`ogg_opus`), else ffmpeg copies or encodes again (:func:`splitting.part_codec`)."""
+        if event.format == "opus":
+            try:
+                return await asyncio.to_thread(_copy_opus, source, target, span, last)
+            except ogg_opus.NotCopyable as exc:
+                where = {"meeting_uuid": event.meeting_uuid, "reason": str(exc)[:200]}
+                log.warning("opus part encoded again: its packets cannot be copied", extra=where)
+        codec = splitting.part_codec(event.format, event.channels, whole, event.duration_seconds)
+        budget = self._settings.ffmpeg_timeout
+        if codec != ["-c", "copy"]:  # decoded and encoded again: its CPU grows with channels and length
+            budget = splitting.run_timeout(budget, event.format, event.channels, span.duration)
+        cut = await run_tool(splitting.cut_args(source, target, span, codec), timeout=budget)
+        cut.check(stage="split")
+        return span.duration
 
     async def _cuts(self, source: str, event: AudioMixed, count: int, max_seconds: float) -> list[float]:
         windows = splitting.cut_windows(
@@ -157,3 +173,13 @@ class PartPlanner:
                 where = {"meeting_uuid": event.meeting_uuid, "cut_seconds": cut, "window": [window.start, window.end]}
                 log.warning("split inside speech: no silence of every channel near the cut", extra=where)
         return cuts
+
+
+def _copy_opus(source: str, target: str, span: Span, last: bool) -> float:
+    """``span`` of the Ogg Opus ``source`` copied to ``target`` (the last span to the file's end: the event's
+    duration is rounded); its duration as played, in seconds."""
+    start = round(span.offset * ogg_opus.RATE)
+    end = None if last else round((span.offset + span.duration) * ogg_opus.RATE)
+    with open(source, "rb") as whole, open(target, "wb") as part:
+        cut = ogg_opus.cut(whole, part, start, end)
+    return round(cut.samples / ogg_opus.RATE, 6)

@@ -194,8 +194,9 @@ def silence_filter(noise_db: float = -35.0) -> str:
 
 
 def part_codec(audio_format: AudioFormat, channels: int, size_bytes: int, duration: float) -> list[str]:
-    """How a part of a ``size_bytes``, ``duration``-second file is written: encoded again where a copy would
-    not start at the cut (FLAC, Opus), else copied.
+    """How ffmpeg writes a part of a ``size_bytes``, ``duration``-second file: encoded again where a copy would
+    not start at the cut (FLAC; Opus only when :mod:`ogg_opus` cannot copy its packets behind a pre-skip, which
+    it does for every file the mixer writes), else copied.
 
     A stream copy starts at the seek point before the cut: a FLAC frame (4,608 samples at 48 kHz: 96 ms)
     or an Ogg page (up to 1 s). That audio, which the part before holds too, would come first in the part and
