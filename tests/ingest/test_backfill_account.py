@@ -131,6 +131,7 @@ async def test_every_user_of_the_account_is_backfilled_and_counted_per_user(
         "new": 4,
         "skipped": 0,
         "failed": 0,
+        "forgotten": 0,
         "error": None,
     }
 

@@ -19,8 +19,9 @@ from zoomsymbl_common.clock import FakeClock
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.ops.cli import main
-from zoomsymbl_common.records import CONVERSATIONS, MEETINGS
+from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, TOMBSTONES, Tombstone
 from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_common.zoom import JsonObject, ZoomApiError, ZoomClient
 from zoomsymbl_ingest.reconcile import ReconcileReport, Reconciliation
@@ -31,6 +32,7 @@ from zoomsymbl_sandbox.zoom import Fault, ZoomSandbox, running_zoom_sandbox
 from zoomsymbl_sandbox.zoom_call_history import CallRecord, history_entry
 from zoomsymbl_sandbox.zoom_specs import PastCallSpec, PastMeetingSpec
 
+from tests.common.test_ops_cli import cli_env, zoomsymbl
 from tests.ingest.support import SECRET, sandbox_config, sandbox_tenant
 from tests.ingest.test_reconcile_digest import admin_tenant, outbox
 
@@ -265,6 +267,88 @@ async def test_a_flagged_call_archived_since_is_resolved_and_leaves_the_digest(
     assert {m.meeting_uuid for m in after_second} == {"phone-call:call018", "phone-call:call019"}
     assert await mongo.db[CONVERSATIONS].count_documents({"meeting_uuid": "phone-call:call017"}) == 0
     assert all(m.host == "ann@example.com" and "call" in m.topic for m in after_second)
+
+
+@pytest.mark.integration
+async def test_a_forgotten_call_is_not_flagged_again(infra: InfraSettings, mongo: Mongo, store: ObjectStore) -> None:
+    """Before, ``zoomsymbl forget`` of a flagged call's record (``phone-call:{call id}``) left a tombstone nobody read:
+    the next run flagged the call again, writing its parties back into ``conversations``, at every periodic run."""
+    env = cli_env(
+        infra,
+        ZOOMSYMBL_S3_ENDPOINT=infra.s3_endpoint,
+        ZOOMSYMBL_S3_ACCESS_KEY=infra.s3_access_key.get_secret_value(),
+        ZOOMSYMBL_S3_SECRET_KEY=infra.s3_secret_key.get_secret_value(),
+        ZOOMSYMBL_S3_BUCKET=store.bucket,
+    )
+    async with running_zoom_sandbox(calls_config()) as sandbox:
+        tenant = sandbox_tenant(sandbox, reconcile_expect="cloud_recording")
+        await archive_calls(mongo, [c for c in CALLS if c not in LOST])
+        first = await reconcile(sandbox, mongo, tenant)
+        forgotten = await zoomsymbl("forget", "--tenant", "acme", "--meeting", "phone-call:call017", "--yes", env=env)
+        erased = await mongo.db[CONVERSATIONS].count_documents({"meeting_uuid": "phone-call:call017"})
+        second = await reconcile(sandbox, mongo, tenant)
+    assert {m["meeting_uuid"] for m in first.missing} == {"phone-call:call017", "phone-call:call018"}
+    assert forgotten.code == 0, forgotten.err
+    assert erased == 0
+    assert (second.phone_expected, second.phone_archived, second.phone_flagged, second.phone_already_flagged) == (
+        19,
+        18,
+        0,
+        1,
+    )
+    assert "phone-call:call017" not in second.completion_event().missing
+    assert await mongo.db[CONVERSATIONS].count_documents({"meeting_uuid": "phone-call:call017"}) == 0
+    assert await mongo.db[CONVERSATIONS].count_documents({"meeting_uuid": "phone-call:call018"}) == 1
+
+
+async def test_a_call_forgotten_by_its_recording_is_not_flagged(
+    infra: InfraSettings, mongo: Mongo, store: ObjectStore
+) -> None:
+    """``zoomsymbl forget`` of an archived call's recording (``phone:{recording id}``) erases the documents that
+    linked the recording to its call id, the only id Zoom's call history lists: without a tombstone of the call's
+    key too, the next run flagged the call "never archived" and wrote its parties back."""
+    env = cli_env(
+        infra,
+        ZOOMSYMBL_S3_ENDPOINT=infra.s3_endpoint,
+        ZOOMSYMBL_S3_ACCESS_KEY=infra.s3_access_key.get_secret_value(),
+        ZOOMSYMBL_S3_SECRET_KEY=infra.s3_secret_key.get_secret_value(),
+        ZOOMSYMBL_S3_BUCKET=store.bucket,
+    )
+    async with running_zoom_sandbox(calls_config()) as sandbox:
+        tenant = sandbox_tenant(sandbox, reconcile_expect="cloud_recording")
+        await archive_calls(mongo, [c for c in CALLS if c not in LOST])  # call016 by its meeting, call015 by its record
+        await mongo.db[MEETINGS].update_one({"meeting_uuid": "phone:rec-call016"}, {"$set": {"stage": "notified"}})
+        for recording in ("phone:rec-call016", "phone:rec-call015"):
+            forgotten = await zoomsymbl("forget", "--tenant", "acme", "--meeting", recording, "--yes", env=env)
+            assert forgotten.code == 0, forgotten.err
+        left = await mongo.db[MEETINGS].count_documents({"call.call_id": "call016"})
+        left += await mongo.db[CONVERSATIONS].count_documents({"platform_id": "call015"})
+        after = await reconcile(sandbox, mongo, tenant)
+    assert left == 0
+    assert {m["meeting_uuid"] for m in after.missing} == {"phone-call:call017", "phone-call:call018"}
+    assert (
+        await mongo.db[CONVERSATIONS].count_documents(
+            {"meeting_uuid": {"$in": ["phone-call:call016", "phone-call:call015"]}}
+        )
+        == 0
+    )
+
+
+@pytest.mark.integration
+async def test_a_tombstone_of_the_call_key_resolves_its_flag_and_is_read_per_tenant(mongo: Mongo) -> None:
+    """A call flagged before its tombstone was written (the same call key of another tenant's tombstone aside)."""
+    async with running_zoom_sandbox(calls_config()) as sandbox:
+        tenant = sandbox_tenant(sandbox, reconcile_expect="cloud_recording")
+        await archive_calls(mongo, [c for c in CALLS if c not in LOST])
+        await reconcile(sandbox, mongo, tenant)
+        for owner, call in (("acme", "call017"), ("globex", "call018")):
+            tombstone = Tombstone(tenant=owner, meeting_uuid=f"phone-call:{call}", forgotten_at=utcnow())
+            await mongo.db[TOMBSTONES].insert_one(tombstone.to_document())
+        report = await reconcile(sandbox, mongo, tenant)
+    assert (report.phone_archived, report.phone_resolved, report.phone_already_flagged) == (18, 1, 1)
+    assert {
+        r["meeting_uuid"] for r in await mongo.db[CONVERSATIONS].find({"reconciled_at": {"$ne": None}}).to_list(None)
+    } == {"phone-call:call018"}
 
 
 def test_the_command_summary_says_what_happened_to_the_calls() -> None:

@@ -12,6 +12,11 @@ Zoom Phone recordings are listed too (``GET /phone/recordings``, account level, 
 paging), at most ``phone_requests_per_second`` listing calls a second (the API's Medium category allows
 20); an account without Zoom Phone (Zoom's 403) or an app without the phone scope (code 4711) is noted, not a
 failed run; any other refusal of that listing, or a page no Zoom serves, is a failed listing.
+
+A meeting or phone recording erased with ``zoomsymbl forget`` (a tombstone under its UUID or ``phone:{recording
+id}``) and still in Zoom's cloud is skipped before anything else (no recording details fetched, nothing
+published) and counted ``forgotten`` among the skipped: one read of ``tombstone_unique`` per listed page. A
+read MongoDB does not answer stops the run; it is never taken for "not forgotten".
 """
 
 from __future__ import annotations
@@ -52,13 +57,14 @@ from zoomsymbl_ingest.backfill_users import (
 from zoomsymbl_ingest.intake import Intake, host_allowed
 from zoomsymbl_ingest.metrics import ListingCut
 from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, MAX_USER_PAGES, PageWalk, entry_key
-from zoomsymbl_ingest.phone_payload import phone_owner, phone_recording_completed
+from zoomsymbl_ingest.phone_payload import phone_meeting_uuid, phone_owner, phone_recording_completed
 from zoomsymbl_ingest.settings import Settings
+from zoomsymbl_ingest.stores import MongoTombstones, TombstoneReader
 from zoomsymbl_ingest.zoom_payload import PayloadError, host_of, recording_completed
 
 log = logging.getLogger("zoomsymbl.ingest.backfill")
 T = TypeVar("T")
-MeetingResult = Literal["new", "skipped", "failed"]
+MeetingResult = Literal["new", "skipped", "failed", "forgotten"]
 
 
 @dataclass
@@ -72,6 +78,8 @@ class BackfillReport:
     new: int = 0
     skipped: int = 0
     failed: int = 0
+    forgotten: int = 0
+    """Of the skipped, those erased with ``zoomsymbl forget`` (a tombstone): meetings and phone recordings."""
     error: str | None = None
     phone_recordings: int = 0
     phone_pages: int = 0
@@ -98,6 +106,15 @@ class BackfillReport:
         data["from"], data["to"] = self.from_.isoformat(), self.to.isoformat()
         del data["from_"]
         return data
+
+
+def count(target: BackfillReport | UserCounts, result: MeetingResult) -> None:
+    """One listed meeting or recording more in ``target``; a forgotten one is also a skipped one."""
+    target.seen += 1
+    if result == "forgotten":
+        target.forgotten += 1
+        result = "skipped"
+    setattr(target, result, getattr(target, result) + 1)
 
 
 def month_windows(from_: date, to: date) -> list[tuple[date, date]]:
@@ -148,6 +165,8 @@ class Backfill:
     phone: bool = True
     phone_requests_per_second: float = 20.0
     clock: Callable[[], float] = field(default=time.monotonic)
+    tombstones: TombstoneReader | None = None
+    """The forgotten meetings' reader; every run outside tests has one (MongoDB's)."""
 
     async def run(self, from_: date, to: date) -> BackfillReport:
         """List every meeting recorded between the two dates (inclusive) and publish the unseen ones."""
@@ -213,18 +232,18 @@ class Backfill:
                 page_token = ""
                 walk.restart()
                 continue
+            uuids = {u for m in page.meetings if isinstance(u := m.get("uuid"), str) and u}
+            forgotten = await self._forgotten(uuids)
             for meeting in page.meetings:
                 uuid = meeting.get("uuid")
                 key = uuid if isinstance(uuid, str) and uuid else entry_key(meeting)  # each one without a uuid fails
                 if key in done:
                     continue
                 done.add(key)
-                result = await self._meeting(meeting)
-                for target in (report, counts):
-                    target.seen += 1
-                    setattr(target, result, getattr(target, result) + 1)
-                self.intake.metrics.backfill.labels(result="seen").inc()
-                self.intake.metrics.backfill.labels(result=result).inc()
+                result = self._skip_forgotten(key) if key in forgotten else await self._meeting(meeting)
+                count(report, result)
+                count(counts, result)
+                self._count_metrics(result)
             page_token = walk.next_token(page.next_page_token)
             if not page_token:
                 return
@@ -261,20 +280,36 @@ class Backfill:
                 log.warning("phone recordings not listed", extra={"tenant": self.tenant.id, "error": str(exc)})
                 return
             report.phone_pages += 1
+            keys = {phone_meeting_uuid(i) for e in page.recordings if isinstance(i := e.get("id"), str) and i}
+            forgotten = await self._forgotten(keys)
             for entry in page.recordings:
                 key = str(entry.get("id") or "") or entry_key(entry)
                 if key in done:
                     continue  # listed again after an expired page token: counted once
                 done.add(key)
-                result = await self._phone_recording(entry)
-                report.seen += 1
+                uuid = phone_meeting_uuid(key)
+                result = self._skip_forgotten(uuid) if uuid in forgotten else await self._phone_recording(entry)
                 report.phone_recordings += 1
-                setattr(report, result, getattr(report, result) + 1)
-                self.intake.metrics.backfill.labels(result="seen").inc()
-                self.intake.metrics.backfill.labels(result=result).inc()
+                count(report, result)
+                self._count_metrics(result)
             page_token = walk.next_token(page.next_page_token)
             if not page_token:
                 return
+
+    async def _forgotten(self, uuids: set[str]) -> set[str]:
+        """Those of a page's ``uuids`` erased with ``zoomsymbl forget``: one read for the page."""
+        if self.tombstones is None or not uuids:
+            return set()
+        return await self.tombstones.forgotten(self.tenant.id, uuids)
+
+    def _skip_forgotten(self, meeting_uuid: str) -> MeetingResult:
+        # Still in Zoom's cloud: publishing it would put its names and e-mails on Kafka again for the mixer to drop.
+        log.info("forgotten meeting skipped", extra={"tenant": self.tenant.id, "meeting_uuid": meeting_uuid})
+        return "forgotten"
+
+    def _count_metrics(self, result: MeetingResult) -> None:
+        self.intake.metrics.backfill.labels(result="seen").inc()
+        self.intake.metrics.backfill.labels(result="skipped" if result == "forgotten" else result).inc()
 
     def _cut(self, report: BackfillReport, reason: ListingCut) -> None:
         report.listings_cut_short += 1
@@ -375,7 +410,8 @@ async def run_periodic_backfill(
     """Every ``backfill_interval_seconds``, backfill the last ``backfill_lookback_days`` of every OAuth tenant.
 
     The first run comes soon after start-up: a restart is exactly when webhooks may have been missed.
-    With ``mongo``, each run is bulk work within the account's shared Zoom quota (zoom_quota.py).
+    With ``mongo``, each run is bulk work within the account's shared Zoom quota (zoom_quota.py) and skips the
+    meetings erased with ``zoomsymbl forget``.
     """
     delay = min(30, settings.backfill_interval_seconds)
     while True:
@@ -383,9 +419,10 @@ async def run_periodic_backfill(
         await asyncio.sleep(delay)
         delay = settings.backfill_interval_seconds
         today = utcnow().date()
+        tombstones = MongoTombstones(mongo) if mongo else None
         for tenant in filter(has_oauth, tenants.all()):
             quota = ZoomQuota.of_tenant(mongo, tenant, quota_metrics) if mongo else None
             async with ZoomClient(tenant, quota=quota, priority="bulk") as client:
-                await Backfill(intake, tenant, client).run(
+                await Backfill(intake, tenant, client, tombstones=tombstones).run(
                     today - timedelta(days=settings.backfill_lookback_days), today
                 )

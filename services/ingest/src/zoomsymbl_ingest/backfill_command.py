@@ -1,7 +1,8 @@
 """``zoomsymbl backfill``: publish a tenant's recordings whose webhooks never arrived.
 
 Account-wide: every user of the Zoom account the tenant's allowlist admits, with counts per user and in
-total (``--json``: ``users`` maps each user's e-mail to its counts).
+total (``--json``: ``users`` maps each user's e-mail to its counts). A meeting or call erased with ``zoomsymbl
+forget`` and still in Zoom's cloud is skipped, counted ``forgotten`` among the skipped (docs/forget.md).
 
 Lives in ingest (it publishes through ingest's intake, so its deduplication applies) and is exposed
 as a subcommand of ``zoomsymbl`` through the ``zoomsymbl.commands`` entry-point group. Before
@@ -31,7 +32,7 @@ from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import IngestMetrics
 from zoomsymbl_ingest.producer import Producer
 from zoomsymbl_ingest.settings import Settings
-from zoomsymbl_ingest.stores import MongoReceipts, MongoTokens
+from zoomsymbl_ingest.stores import MongoReceipts, MongoTokens, MongoTombstones
 
 EXAMPLES = (
     "zoomsymbl backfill --tenant acme --from 2026-05-01 --to 2026-06-30",
@@ -90,7 +91,7 @@ async def backfill(settings: Settings, tenant: TenantConfig, from_: date, to: da
         quota = ZoomQuota.of_tenant(mongo, tenant)
         async with ZoomClient(tenant, quota=quota, priority="bulk") as client:
             await call_with_retries(client.access_token, policy=PREFLIGHT_POLICY)
-            return await Backfill(intake, tenant, client).run(from_, to)
+            return await Backfill(intake, tenant, client, tombstones=MongoTombstones(mongo)).run(from_, to)
     finally:
         if intake is not None:
             await intake.close()  # the receipts written behind each publish: later backfills skip these meetings
@@ -102,8 +103,8 @@ def summary(report: BackfillReport) -> str:
     """One line a person reads."""
     line = (
         f"backfill of tenant {report.tenant!r} from {report.from_.isoformat()} to {report.to.isoformat()}:"
-        f" seen={report.seen} new={report.new} skipped={report.skipped} failed={report.failed}"
-        f" (phone recordings: {report.phone_recordings})"
+        f" seen={report.seen} new={report.new} skipped={report.skipped}{_forgotten(report.forgotten)}"
+        f" failed={report.failed} (phone recordings: {report.phone_recordings})"
     )
     # The errors may quote what Zoom answered: outside text, shown printable.
     if report.phone_error:
@@ -121,10 +122,15 @@ def summary(report: BackfillReport) -> str:
     for label, counts in sorted(report.users.items()):
         line += (
             f"\n  {printable(label)}: seen={counts.seen} new={counts.new}"
-            f" skipped={counts.skipped} failed={counts.failed}"
+            f" skipped={counts.skipped}{_forgotten(counts.forgotten)} failed={counts.failed}"
         )
         line += f" (not listed: {printable(counts.error)})" if counts.error else ""
     return line
+
+
+def _forgotten(count: int) -> str:
+    """Why some were skipped: erased with ``zoomsymbl forget``, still in Zoom's cloud (docs/forget.md)."""
+    return f" (forgotten={count})" if count else ""
 
 
 def run(args: argparse.Namespace) -> Result:

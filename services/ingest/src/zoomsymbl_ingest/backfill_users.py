@@ -55,6 +55,8 @@ class UserCounts:
     new: int = 0
     skipped: int = 0
     failed: int = 0
+    forgotten: int = 0
+    """Of the skipped, the meetings erased with ``zoomsymbl forget``."""
     error: str | None = None
     """Why Zoom refused to list this user's recordings (e.g. deleted during the run); the others went on."""
 

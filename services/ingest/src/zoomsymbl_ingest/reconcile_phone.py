@@ -10,11 +10,12 @@ Expected, by the tenant's ``reconcile_expect``: ``cloud_recording`` — the entr
 ``allowlist`` — a Zoom user of the call is in ``allowed_users``; ``any`` — every call with a Zoom user.
 Archived: a ``meetings`` document whose ``call.call_id`` is the call's, or a ``conversations`` record of
 source ``Zoom Phone`` with ``platform_id`` the call id (the mixer's, ``meeting_uuid`` ``phone:{recording
-id}``). An expected call the archive lacks gets a ``conversations`` record under ``phone-call:{call id}``
-(never one of the pipeline's keys) with ``recording_failed``, ``reconciled_at`` and the reason. The
-recording may arrive later under its own key: the run that finds the call archived deletes its own
-``phone-call:`` record, so ``zoomsymbl status --failed`` and the digest (which read ``recording_failed``
-records by key) drop it.
+id}``), or a tombstone under ``phone-call:{call id}`` (the call erased with ``zoomsymbl forget``; a tombstone
+of ``phone:{recording id}`` alone names no call id, the only id the call history lists). An expected call the
+archive lacks gets a ``conversations`` record under ``phone-call:{call id}`` (never one of the pipeline's keys)
+with ``recording_failed``, ``reconciled_at`` and the reason. The recording may arrive later under its own key:
+the run that finds the call archived (or forgotten) deletes its own ``phone-call:`` record, so ``zoomsymbl status
+--failed`` and the digest (which read ``recording_failed`` records by key) drop it.
 
 An account without Zoom Phone or an app without the scope — Zoom's documented answers on the run's first page,
 403 (https://developers.zoom.us/docs/api/phone/: "You'll receive a 403 error message if you have not set up Zoom
@@ -37,7 +38,7 @@ from pydantic import ValidationError
 from zoomsymbl_common.events import CallDirection, utcnow
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.mongo import Mongo, guarded
-from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, ConversationMetadata, Party
+from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, TOMBSTONES, ConversationMetadata, Party
 from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_common.zoom import (
     MAX_PAGE_SIZE,
@@ -257,7 +258,8 @@ class PhoneReconciliation:
         )
 
     async def _known(self, calls: Iterable[PastCall]) -> tuple[set[str], set[str]]:
-        """Call ids the archive has, and the keys of the calls an earlier run flagged."""
+        """Call ids the archive has (a meeting, a record, or a tombstone of the call's key), and the keys of the calls
+        an earlier run flagged."""
         wanted = list(calls)
         ids = sorted(c.call_id for c in wanted)
         tenant = self.tenant.id
@@ -271,6 +273,13 @@ class PhoneReconciliation:
         for doc in await guarded(self.mongo.db[CONVERSATIONS].find(query, {"platform_id": 1}).to_list(None)):
             archived.add(str(doc["platform_id"]))
         keys = sorted(c.key for c in wanted)
+        # Erased on purpose (``zoomsymbl forget`` of the call's key): archived, never flagged again, which would
+        # write its parties back. One read of ``tombstone_unique`` for the page, as for meetings.
+        forgotten = self.mongo.db[TOMBSTONES].find(
+            {"tenant": tenant, "meeting_uuid": {"$in": keys}}, {"meeting_uuid": 1}
+        )
+        for doc in await guarded(forgotten.to_list(None)):
+            archived.add(str(doc["meeting_uuid"]).removeprefix(CALL_KEY_PREFIX))
         flagged_query = {"tenant": tenant, "meeting_uuid": {"$in": keys}, "reconciled_at": {"$ne": None}}
         cursor = self.mongo.db[CONVERSATIONS].find(flagged_query, {"meeting_uuid": 1})
         flagged = {str(doc["meeting_uuid"]) for doc in await guarded(cursor.to_list(None))}

@@ -11,11 +11,14 @@ reads those any more, and the receipts' TTL on ``received_at`` removes them.
 
 Download tokens live in ``meeting_secrets`` until their TTL removes them; they are never written to
 Kafka. Both stores take batches: one round trip for many requests.
+
+Tombstones (``zoomsymbl forget``) are read by the backfill only, one read of ``tombstone_unique`` per listed
+page; the webhook path never reads them (docs/forget.md, "Nothing brings it back").
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,7 +28,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 from zoomsymbl_common.events import EventSource, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
-from zoomsymbl_common.records import RECEIPTS, SECRETS, MeetingSecret, meeting_key
+from zoomsymbl_common.records import RECEIPTS, SECRETS, TOMBSTONES, MeetingSecret, meeting_key
 from zoomsymbl_common.records import Receipt as ReceiptRecord
 
 _DUPLICATE_KEY = 11000
@@ -70,6 +73,13 @@ class TokenStore(Protocol):
         """Store (or replace) the token of each token's meeting; the last one of a meeting wins."""
 
 
+class TombstoneReader(Protocol):
+    """Where the meetings erased with ``zoomsymbl forget`` are looked up."""
+
+    async def forgotten(self, tenant: str, meeting_uuids: Collection[str]) -> set[str]:
+        """Those of ``meeting_uuids`` (of ``tenant``) that have a tombstone; a failed read raises, never "none"."""
+
+
 def duplicate_indexes(exc: BulkWriteError) -> set[int]:
     """Indexes of the documents refused as duplicates; re-raises when anything else went wrong."""
     errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
@@ -103,6 +113,20 @@ class MongoReceipts:
         query = {**meeting_key(tenant, meeting_uuid), "state": "published"}
         found = await guarded(self.mongo.db[RECEIPTS].find_one(query, {"_id": 1}))
         return found is not None
+
+
+@dataclass(frozen=True)
+class MongoTombstones:
+    """Tombstones in the ``tombstones`` collection (unique index ``tombstone_unique`` on tenant and UUID)."""
+
+    mongo: Mongo
+
+    async def forgotten(self, tenant: str, meeting_uuids: Collection[str]) -> set[str]:
+        if not meeting_uuids:
+            return set()
+        query = {"tenant": tenant, "meeting_uuid": {"$in": sorted(set(meeting_uuids))}}
+        cursor = self.mongo.db[TOMBSTONES].find(query, {"meeting_uuid": 1})
+        return {str(doc["meeting_uuid"]) for doc in await guarded(cursor.to_list(None))}
 
 
 def _receipt_doc(receipt: Receipt) -> Document:

@@ -10,6 +10,7 @@ to delete, so a run that could not reach a provider leaves them to the next one.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -188,9 +189,34 @@ async def _in_flight(mongo: Mongo, tenant: str, meeting_uuid: str, linked: _Link
     return reasons
 
 
+CALL_KEY_PREFIX = "phone-call:"
+"""The key reconciliation gives a Zoom Phone call (ingest's ``reconcile_phone.CALL_KEY_PREFIX``)."""
+
+
+async def call_keys(mongo: Mongo, tenant: str, meeting_uuid: str) -> list[str]:
+    """``phone-call:{call id}`` of the call a Zoom Phone recording (``phone:{recording id}``) is of, from its
+    meeting document or its record: Zoom's call history, which reconciliation reads, lists the call id alone."""
+    key = meeting_key(tenant, meeting_uuid)
+    meeting = await guarded(mongo.db[MEETINGS].find_one(key, {"call.call_id": 1})) or {}
+    call = meeting.get("call") if isinstance(meeting.get("call"), dict) else {}
+    record = await guarded(
+        mongo.db[CONVERSATIONS].find_one({**key, "source_platform": "Zoom Phone"}, {"platform_id": 1})
+    )
+    ids = {str(value) for value in ((call or {}).get("call_id"), (record or {}).get("platform_id")) if value}
+    return sorted(CALL_KEY_PREFIX + call_id for call_id in ids)
+
+
 async def entomb(mongo: Mongo, holdings: Holdings, now: datetime) -> Tombstone:
-    """Write (or complete) the meeting's tombstone with every provider copy still to delete; returns it."""
+    """Write (or complete) the meeting's tombstone with every provider copy still to delete; returns it.
+
+    A Zoom Phone recording's call gets a tombstone of its own too, under the call's reconciliation key, so that
+    reconciliation (which knows calls by call id only) counts it as archived, not "never archived"."""
     await guarded(mongo.db[TOMBSTONES].create_indexes(INDEXES[TOMBSTONES]))  # before any service restarted
+    for call_key in await call_keys(mongo, holdings.tenant, holdings.meeting_uuid):
+        with contextlib.suppress(DuplicateKeyError):  # forgotten before, or by a concurrent run
+            await guarded(mongo.db[TOMBSTONES].update_one(
+                meeting_key(holdings.tenant, call_key), {"$setOnInsert": {"forgotten_at": now}}, upsert=True
+            ))  # fmt: skip
     key = meeting_key(holdings.tenant, holdings.meeting_uuid)
     copies = [copy.to_document() for copy in holdings.copies]
     update = {"$setOnInsert": {"forgotten_at": now}, "$addToSet": {"provider_copies": {"$each": copies}}}
