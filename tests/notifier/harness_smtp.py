@@ -29,7 +29,9 @@ def free_port() -> int:
 class SmtpSink:
     """A real SMTP server (aiosmtpd) that keeps every accepted message, parsed, in memory (and as received, with its
     MAIL FROM parameters). With ``smtputf8`` its EHLO offers SMTPUTF8 (RFC 6531); without, it refuses any
-    command that is not ASCII ("500 Error: strict ASCII mode"), as a relay without it may."""
+    command that is not ASCII ("500 Error: strict ASCII mode"), as a relay without it may. Without ``eight_bit_mime``
+    its EHLO does not offer 8BITMIME (RFC 6152): it refuses ``BODY=8BITMIME`` ("555 MAIL FROM parameters not
+    recognized") and, without SMTPUTF8, a message with an octet over 127 ("500 Error: strict ASCII mode")."""
 
     port: int = field(default_factory=free_port)
     messages: list[EmailMessage] = field(default_factory=list)
@@ -37,6 +39,7 @@ class SmtpSink:
     raws: list[bytes] = field(default_factory=list)
     mail_options: list[list[str]] = field(default_factory=list)
     smtputf8: bool = False
+    eight_bit_mime: bool = True
     reject_code: int | None = None
     credentials: tuple[str, str] | None = None
     starttls: ssl.SSLContext | None = None
@@ -73,6 +76,7 @@ class SmtpSink:
                 auth_require_tls=False,
                 authenticator=self._authenticate,
                 enable_SMTPUTF8=self.smtputf8,
+                decode_data=not self.eight_bit_mime,  # aiosmtpd offers 8BITMIME unless it decodes the data
                 loop=asyncio.get_running_loop(),
             )
 

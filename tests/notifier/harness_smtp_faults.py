@@ -120,6 +120,7 @@ class FaultySink(SmtpSink):
                 auth_require_tls=False,
                 authenticator=self._authenticate,
                 enable_SMTPUTF8=self.smtputf8,
+                decode_data=not self.eight_bit_mime,  # aiosmtpd offers 8BITMIME unless it decodes the data
                 loop=asyncio.get_running_loop(),
             )
         protocol.sink = self

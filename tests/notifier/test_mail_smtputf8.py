@@ -154,20 +154,22 @@ def test_a_utf8_field_other_than_to_or_cc_is_downgraded_too() -> None:
 
 
 def test_the_handover_sends_everything_as_composed_only_where_smtputf8_is_offered() -> None:
+    # The body ("Zoë spoke.") is 8-bit: declared BODY=8BITMIME to these relays (test_mail_8bitmime.py: and without).
     ascii_raw = compose(REPORT, Envelope("bot@zoomsymbl.test", (ARCHIVE,)), MSG_ID)
     recipients = ENVELOPE.recipients
-    assert handover((ARCHIVE,), ascii_raw, smtputf8=False, eight_bit=False) == Handover((ARCHIVE,), ascii_raw)
-    assert handover((ARCHIVE,), ascii_raw, smtputf8=True, eight_bit=True) == Handover((ARCHIVE,), ascii_raw)
+    eight_bit = ("BODY=8BITMIME",)
+    assert handover((ARCHIVE,), ascii_raw, smtputf8=False, eight_bit=True) == Handover((ARCHIVE,), ascii_raw, eight_bit)
+    assert handover((ARCHIVE,), ascii_raw, smtputf8=True, eight_bit=True) == Handover((ARCHIVE,), ascii_raw, eight_bit)
     assert handover(recipients, RAW, smtputf8=True, eight_bit=True) == Handover(
         recipients, RAW, ("SMTPUTF8", "BODY=8BITMIME")
     )
     assert handover(recipients, RAW, smtputf8=True, eight_bit=False).options == ("SMTPUTF8",)
     assert handover(recipients, RAW, smtputf8=False, eight_bit=True) == Handover(
-        (ARCHIVE,), downgraded(RAW), (), (ZOE,)
+        (ARCHIVE,), downgraded(RAW), eight_bit, (ZOE,)
     )
     # Zoë settled in an earlier attempt: the archive alone, the header still UTF-8.
     assert handover((ARCHIVE,), RAW, smtputf8=True, eight_bit=True).options == ("SMTPUTF8", "BODY=8BITMIME")
-    assert handover((ARCHIVE,), RAW, smtputf8=False, eight_bit=True) == Handover((ARCHIVE,), downgraded(RAW))
+    assert handover((ARCHIVE,), RAW, smtputf8=False, eight_bit=True) == Handover((ARCHIVE,), downgraded(RAW), eight_bit)
 
 
 # ---------------------------------------------------------------- the relay

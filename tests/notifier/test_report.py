@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from zoomsymbl_common.providers.base import InsightItem, Insights, SummaryTopic, TranscriptMessage
+from zoomsymbl_common.stored_insights import decode, encode
 from zoomsymbl_notifier.meetings import MeetingFacts, Speaker
 from zoomsymbl_notifier.report import (
     EMAIL_BUDGET_BYTES,
@@ -81,6 +82,17 @@ def test_talk_time_without_any_measurement_has_no_percentages() -> None:
 def test_missing_summary_says_it_was_not_ready() -> None:
     report = meeting_report(Insights(extra={"summary": "not ready"}), FACTS, 0, [])
     assert "had not finished the summary" in report.text
+
+
+def test_a_section_stored_without_a_reason_says_so_not_none() -> None:
+    """A stored null reason decoded to the text "None" ("(unavailable: None)"); decoded as blank it would read
+    "(unavailable: )". The e-mail says what the meeting page says."""
+    stored = encode(replace(INSIGHTS, questions=()))
+    stored["unavailable"] = {"questions": None, "topics": "  "}
+    report = meeting_report(decode(stored), FACTS, 0, [])
+    assert "(unavailable: no reason recorded)" in report.text
+    assert "(incomplete: no reason recorded)" in report.text  # topics has lines: incomplete
+    assert "None" not in report.text
 
 
 def test_failure_notice_names_meeting_and_reason_escaped() -> None:

@@ -21,6 +21,7 @@ from zoomsymbl_common.records import (
     INSIGHTS,
     MEETINGS,
     ConversationMetadata,
+    Failure,
     Meeting,
     MeetingObjects,
     SpeakerMetrics,
@@ -161,6 +162,23 @@ async def test_a_meeting_still_being_processed_gets_a_plain_page(service: str, m
             body = await resp.text()
             assert resp.status == 200
     assert "still being processed" in body and "<audio" not in body
+
+
+async def test_a_failed_meetings_page_says_the_stage_and_reason_of_the_hosts_notice(service: str, mongo: Mongo) -> None:
+    """A meeting the submitter failed, stored as the submitter stores it: its page, served from MongoDB, says where
+    and why as the host's notice does (the reason scrubbed and one line), not only "could not be processed"."""
+    failure = Failure.build("submitter", "submit", "AssemblyAI answered HTTP 400:\n'bad audio' (Bearer s3cr3t-k3y)")
+    meeting = Meeting(tenant="acme", meeting_uuid="failed==", stage="submitted", topic="Failed <one>")
+    await mongo.db[MEETINGS].insert_one(meeting.to_document())
+    await mongo.db[MEETINGS].update_one({"meeting_uuid": "failed=="}, {"$set": failure.fields()})
+    async with aiohttp.ClientSession() as session:
+        async with session.get(page_url(service, make_page_token(KEY, "acme", "failed=="))) as resp:
+            body = await resp.text()
+            assert resp.status == 200
+    assert "<title>Failed &lt;one&gt;</title>" in body and "<p>This meeting could not be processed.</p>" in body
+    assert "Stage: <bdi>submitting the audio for transcription (submitter: submit)</bdi>" in body
+    assert "Reason: <bdi>AssemblyAI answered HTTP 400: &#x27;bad audio&#x27; (Bearer [redacted])</bdi>" in body
+    assert "s3cr3t-k3y" not in body and "None" not in body
 
 
 async def test_page_data_is_reused_within_a_generation_and_read_again_after_a_replay(

@@ -280,6 +280,7 @@ def test_a_complete_meeting_has_no_notice() -> None:
         ({"extra": {"source": "Zoom transcript"}}, None),
         ({"extra": {INCOMPLETE: 5}}, "Incomplete: 5."),
         ({"extra": {INCOMPLETE: " \n\t "}}, "Incomplete: no reason recorded."),
+        ({"extra": {INCOMPLETE: None}}, "Incomplete: no reason recorded."),  # not "Incomplete: None."
         (
             {"extra": {INCOMPLETE: "windows\r\nfailed:\x1b[31m HTTP\u2028503 "}},
             "Incomplete: windows failed: [31m HTTP 503.",
@@ -310,6 +311,25 @@ def test_a_stored_reason_is_one_bounded_line() -> None:
         assert len(shown) == render.REASON_MAX and shown.endswith("…") and "\n" not in shown
         assert shown.startswith("failed: x x x")
     assert len(page) < 20_000
+
+
+def test_a_null_stored_reason_reads_no_reason_recorded_not_none() -> None:
+    """A reason stored as null (a section's, the notice's) was read back as the text "None": the page said
+    "(unavailable: None)". It reads "no reason recorded"; the section stays marked; a null source is no source."""
+    decoded = stored_insights.decode(
+        {
+            "questions": [{"text": "Who pays?"}],
+            "unavailable": {"questions": None, "decisions": None},
+            "extra": {INCOMPLETE: None, "source": None, "summary": None},
+        }
+    )
+    page = _page(_view(decoded))
+    assert _section(page, "questions") == "Questions Who pays? (incomplete: no reason recorded)"
+    assert _section(page, "decisions") == "Decisions (unavailable: no reason recorded)"
+    assert _section(page, "summary") == "Summary (none)"
+    assert "Incomplete: no reason recorded. The sections below" in _text(page)
+    assert "None" not in _text(page)
+    assert source_of(decoded, "assemblyai") == "AssemblyAI"
 
 
 def test_a_summary_the_provider_had_not_finished_is_not_shown_as_none() -> None:

@@ -204,6 +204,27 @@ async def test_an_unreachable_or_unreadable_archive_gets_a_plain_page_not_a_cras
         await client.close()
 
 
+async def test_a_failed_meetings_link_says_where_and_why_with_strict_headers() -> None:
+    """The link in a failed meeting's notice opens a plain page with the notice's stage and reason (escaped), under
+    the same private headers and script-less CSP; its downloads answer the same page."""
+    where = "merging the participants' audio (mixer: merge)"
+    failed = NotReady("Weekly <sync>", "failed", True, where=where, reason="ffmpeg exited 1: <b>no audio</b>")
+    client = await _serve(FakePages({("acme", "failed=="): failed}))
+    try:
+        token = make_page_token(KEY, "acme", "failed==")
+        for suffix in ("", "/transcript.vtt"):
+            resp = await client.get(_url(token, suffix))
+            body = await resp.text()
+            assert resp.status == 200 and resp.content_type == "text/html", suffix
+            assert "<p>This meeting could not be processed.</p>" in body
+            assert "Stage: <bdi>merging the participants&#x27; audio (mixer: merge)</bdi>" in body
+            assert "Reason: <bdi>ffmpeg exited 1: &lt;b&gt;no audio&lt;/b&gt;</bdi>" in body
+            assert "<script" not in body and "script-src" not in resp.headers["Content-Security-Policy"]
+            _assert_private(resp.headers)
+    finally:
+        await client.close()
+
+
 async def test_audio_outside_our_bucket_is_neither_signed_nor_streamed() -> None:
     """The meeting document names the audio's bucket; only the configured one is ever read or signed."""
     view = _view()

@@ -1,8 +1,8 @@
-"""The speaker timeline: segments merged and clipped, one row per participant, talk share."""
+"""The speaker timeline: segments merged and clipped, one row per participant, talk time (the shares are
+``zoomsymbl_common.shares.percentages`` of it: tests/web/test_render.py)."""
 
 from __future__ import annotations
 
-import pytest
 from zoomsymbl_web.timeline import Said, Segment, Speaker, merge_segments, rows
 
 
@@ -40,15 +40,13 @@ def test_rows_follow_the_mixer_speakers_and_match_utterances_by_channel_then_nam
     assert result[0].segments == (Segment(0.0, 5.0),)
     assert result[1].segments == (Segment(10.0, 12.0),)
     assert [r.talk_seconds for r in result] == [30.0, 10.0, 2.0]
-    assert sum(r.share for r in result) == pytest.approx(1.0)
-    assert result[0].share == pytest.approx(30 / 42)
     assert (result[0].silence_ratio, result[0].talk_over_ratio) == (0.5, 0.1)
     assert result[1].silence_ratio is None
 
 
-def test_a_silent_participant_keeps_a_row_with_no_share() -> None:
+def test_a_silent_participant_keeps_a_row_with_no_talk_time() -> None:
     result = rows([Speaker("", channel=3)], [], duration=10.0)
-    assert [(r.name, r.segments, r.share) for r in result] == [("Channel 3", (), 0.0)]
+    assert [(r.name, r.segments, r.talk_seconds) for r in result] == [("Channel 3", (), 0.0)]
 
 
 def test_a_long_meeting_with_many_speakers_stays_bounded() -> None:

@@ -43,13 +43,19 @@ def encode(insights: Insights) -> dict[str, Any]:
 def decode(doc: Mapping[str, Any]) -> Insights:
     """The :class:`Insights` of a stored document (either shape)."""
     items = {kind: tuple(_item(i) for i in _dicts(doc.get(kind))) for kind in ITEM_KINDS}
+    # A null value in ``extra`` or a null reason in ``unavailable`` is no text, not "None"; the key stays (a
+    # section with a null reason is still unavailable, its reason not recorded).
+    extra, unavailable = (
+        {str(k): "" if v is None else str(v) for k, v in _mapping(doc.get(name)).items()}
+        for name in ("extra", "unavailable")
+    )
     return Insights(
         messages=_messages(doc),
         summary=tuple(str(s) for s in _list(doc.get("summary"))),
         summary_url=_text(doc.get("summary_url")),
-        extra={str(k): str(v) for k, v in _mapping(doc.get("extra")).items()},
+        extra=extra,
         summary_topics=tuple(_topic(t) for t in _dicts(doc.get("summary_topics"))),
-        unavailable={str(k): str(v) for k, v in _mapping(doc.get("unavailable")).items()},
+        unavailable=unavailable,
         **items,
     )
 

@@ -25,7 +25,8 @@ from zoomsymbl_common.tenants import TenantConfig, Tenants
 
 from zoomsymbl_notifier.mail import Envelope, compose, mail_domain, message_id, valid_address
 from zoomsymbl_notifier.outbox import MailKey, Outbox
-from zoomsymbl_notifier.report import Report, clean_line, outside_name, shown_address
+from zoomsymbl_notifier.outside import clean_line, outside_name, shown_address
+from zoomsymbl_notifier.report import Report
 
 log = logging.getLogger("zoomsymbl.notifier.digest")
 GENERATION = 0  # a window has no generations; the outbox key needs one

@@ -5,7 +5,8 @@ message (or by the sweeper): status applied (conditional), limiter slot released
 true once), insights stored (upsert), the meeting assembled when every part is stored, the e-mail's
 intent recorded (unique index) and then sent through the outbox. A meeting another service gave
 up on (``MeetingFailed``) gets its failure notice through the same outbox, under the same key as a
-provider failure's: one notice per meeting and generation, whoever failed it and however often.
+provider failure's: one notice per meeting and generation, whoever failed it and however often
+(:mod:`zoomsymbl_notifier.notices`).
 A failed provider job of a meeting with Zoom's transcript stored is replaced by a zoom job instead
 (:mod:`zoomsymbl_notifier.fallback`) and completes the meeting: one report, no notice. The other way
 round, a meeting failed in a generation gets no report of it afterwards, whichever job of that
@@ -25,9 +26,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from zoomsymbl_common.errors import PoisonInputError
-from zoomsymbl_common.events import Event, InsightsReady, JobStatus, MeetingFailed, Provider, stable_id
+from zoomsymbl_common.events import Event, InsightsReady, JobStatus, Provider, stable_id
 from zoomsymbl_common.insights_engine import InsightsEngine
-from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.providers.base import Insights, JobState, SpeechProvider, SubmittedJob
 from zoomsymbl_common.providers.zoom_transcript import fallback_source
 from zoomsymbl_common.tenants import TenantConfig, Tenants
@@ -38,15 +38,13 @@ from zoomsymbl_notifier.fallback import Fallback
 from zoomsymbl_notifier.insights import InsightsStore
 from zoomsymbl_notifier.jobs import JobRecord, Jobs, Mark
 from zoomsymbl_notifier.links import meeting_page_link
-from zoomsymbl_notifier.mail import MailKind, compose, envelope_for, mail_domain, message_id
-from zoomsymbl_notifier.meetings import MeetingFacts, Meetings
-from zoomsymbl_notifier.outbox import MailKey, Outbox, Outcome
-from zoomsymbl_notifier.report import Report, failure_notice, meeting_report, stage_text
-from zoomsymbl_notifier.settings import Settings
+from zoomsymbl_notifier.meetings import MeetingFacts
+from zoomsymbl_notifier.notices import SERVICE as SERVICE
+from zoomsymbl_notifier.notices import Notices, job_fields, mail_key
+from zoomsymbl_notifier.report import meeting_report
 from zoomsymbl_notifier.statuses import is_terminal, stage_for_status
 
 log = logging.getLogger("zoomsymbl.notifier.pipeline")
-SERVICE = "notifier"
 
 Publish = Callable[[Event], Awaitable[None]]
 ReleaseSlot = Callable[[JobRecord], Awaitable[bool]]
@@ -66,22 +64,18 @@ def ran_as(tenant: TenantConfig, provider: Provider) -> TenantConfig:
     return tenant if tenant.provider == provider else tenant.model_copy(update={"provider": provider})
 
 
-@dataclass
-class Pipeline:
-    """The notifier's collaborators, and the flow from a confirmed status to the e-mail."""
+@dataclass(kw_only=True)
+class Pipeline(Notices):
+    """The notifier's collaborators, and the flow from a confirmed status to the e-mail (sent as :class:`Notices`
+    sends it: ``settings``, ``meetings``, ``outbox`` and ``count_failure`` are its fields)."""
 
-    settings: Settings
     tenants: Tenants
     jobs: Jobs
-    meetings: Meetings
     insights: InsightsStore
-    outbox: Outbox
     provider_for: ProviderFor
     publish: Publish
     release_slot: ReleaseSlot
     engine_for: EngineFor = lambda _tenant: None
-    # Called once a meeting is known failed here, with the service that failed it and the stage (a metric).
-    count_failure: Callable[[str, str], None] = lambda _service, _stage: None
     # Completes a meeting from Zoom's transcript when its provider job failed (None: never).
     fallback: Fallback | None = None
 
@@ -103,7 +97,7 @@ class Pipeline:
         moved = await self.jobs.apply_status(job, state.status, state.reason, via)
         log.info(
             "job status confirmed",
-            extra={**_ids(job), "status": state.status, "stored": job.status, "moved": moved, "via": via},
+            extra={**job_fields(job), "status": state.status, "stored": job.status, "moved": moved, "via": via},
         )
         facts = None
         stage = stage_for_status(state.status)
@@ -170,7 +164,7 @@ class Pipeline:
         raw = merging.part_voices(raw, names, job.part_index, job.part_count)
         found = await enrich(raw, facts, self.engine_for(tenant))
         stored = await self.insights.put(job, found)
-        log.info("insights stored", extra={**_ids(job), **merging.counts(found)})
+        log.info("insights stored", extra={**job_fields(job), **merging.counts(found)})
         return stored, facts
 
     async def on_failed(self, job: JobRecord, tenant: TenantConfig, state: JobState) -> None:
@@ -191,39 +185,11 @@ class Pipeline:
         replacement = await self.fallback.replacement(job, zoom_tenant, zoom, reason)
         if replacement is None:
             return False
-        log.warning("provider job failed, completing from zoom's transcript", extra={**_ids(job), "reason": reason})
+        log.warning(
+            "provider job failed, completing from zoom's transcript", extra={**job_fields(job), "reason": reason}
+        )
         await self.on_completed(replacement, tenant, zoom)
         return True
-
-    async def fail_meeting(self, job: JobRecord, tenant: TenantConfig, stage: str, reason: str) -> None:
-        """Mark the meeting failed and send the failure notice once (when the tenant wants one)."""
-        # A consumer's give-up reason quotes an exception as it was (a presigned URL, a token): the
-        # stored copy, the log line and the e-mail all get it scrubbed.
-        reason = scrub(reason)
-        await self.meetings.fail(job.tenant, job.meeting_uuid, job.generation, stage, reason)
-        log.warning("meeting failed", extra={**_ids(job), "stage": stage, "reason": reason})
-        self.count_failure(SERVICE, stage)
-        await self._notify_failure(_key(job, "failure"), tenant, stage_text(SERVICE, stage), reason)
-
-    async def on_meeting_failed(self, event: MeetingFailed, tenant: TenantConfig) -> None:
-        """Send the failure notice of a meeting the mixer or submitter gave up on, once.
-
-        Only while the meeting is still failed in that generation: a replayed or late event about a
-        meeting that was re-run since (or re-mixed after a new webhook) e-mails nobody.
-        """
-        ids = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "generation": event.generation}
-        if not await self.meetings.is_failed(event.tenant, event.meeting_uuid, event.generation):
-            log.info("meeting is not failed in this generation, no notice", extra={**ids, "service": event.service})
-            return
-        self.count_failure(event.service, event.stage)
-        key = MailKey(event.tenant, event.meeting_uuid, event.generation, "failure")
-        await self._notify_failure(key, tenant, stage_text(event.service, event.stage), event.reason)
-
-    async def _notify_failure(self, key: MailKey, tenant: TenantConfig, stage: str, reason: str) -> None:
-        if not tenant.failure_notice:
-            return
-        facts = await self.meetings.facts(key.tenant, key.meeting_uuid)
-        await self._mail(key, tenant, facts, failure_notice(facts, key.generation, reason, stage))
 
     async def assemble(
         self,
@@ -243,7 +209,7 @@ class Pipeline:
         parts = await self._ready_parts(job, fresh is not None)
         if parts is None:
             return
-        key = _key(job, "report")
+        key = mail_key(job, "report")
         if fresh is None and await self.outbox.exists(key):
             await self.deliver(key)
             return
@@ -273,16 +239,8 @@ class Pipeline:
             return True
         if not await self.meetings.is_failed(job.tenant, job.meeting_uuid, job.generation):
             return True
-        log.warning("meeting failed in this generation, no report", extra=_ids(job))
+        log.warning("meeting failed in this generation, no report", extra=job_fields(job))
         return False
-
-    async def deliver(self, key: MailKey) -> None:
-        """Send a recorded e-mail now if due; a sent report moves the meeting to ``notified``."""
-        await self._delivered(key, await self.outbox.deliver(key))
-
-    async def _delivered(self, key: MailKey, outcome: Outcome) -> None:
-        if outcome in ("sent", "already_sent") and key.kind == "report":
-            await self.meetings.advance(key.tenant, key.meeting_uuid, key.generation, "notified")
 
     async def _ready_parts(self, job: JobRecord, fresh: bool) -> list[JobRecord] | None:
         """The meeting's parts when every one is completed with its insights stored, else None.
@@ -296,30 +254,13 @@ class Pipeline:
         expected = max([p.part_count for p in parts] or [job.part_count])
         done = {p.part_index: p for p in parts if p.status == "completed" and p.insights_stored}
         if len(done) < expected:
-            log.info("waiting for other parts", extra={**_ids(job), "parts_done": len(done), "parts": expected})
+            log.info("waiting for other parts", extra={**job_fields(job), "parts_done": len(done), "parts": expected})
             return None
         return [done[i] for i in sorted(done)]
 
-    async def _mail(self, key: MailKey, tenant: TenantConfig, facts: MeetingFacts, report: Report) -> None:
-        envelope = envelope_for(self.settings.mail_from, facts, tenant)
-        domain = mail_domain(self.settings.mail_from)
-        msg_id = message_id(key.tenant, key.meeting_uuid, key.generation, key.kind, domain)
-        raw = compose(report, envelope, msg_id) if envelope.recipients else None
-        if not envelope.recipients:
-            log.warning(
-                "no valid recipient, e-mail skipped",
-                extra={"tenant": key.tenant, "meeting_uuid": key.meeting_uuid, "generation": key.generation,
-                       "kind": key.kind},
-            )  # fmt: skip
-        await self._delivered(key, await self.outbox.send(key, envelope, msg_id, raw))
-
     async def _release(self, job: JobRecord) -> None:
         if await self.release_slot(job):
-            log.info("limiter slot released", extra=_ids(job))
-
-
-def _key(job: JobRecord, kind: MailKind) -> MailKey:
-    return MailKey(job.tenant, job.meeting_uuid, job.generation, kind)
+            log.info("limiter slot released", extra=job_fields(job))
 
 
 def _ready_event(job: JobRecord, parts: list[JobRecord], merged: Insights) -> InsightsReady:
@@ -333,13 +274,3 @@ def _ready_event(job: JobRecord, parts: list[JobRecord], merged: Insights) -> In
         summary_url=merged.summary_url,
         counts=merging.counts(merged),
     )
-
-
-def _ids(job: JobRecord) -> dict[str, object]:
-    return {
-        "tenant": job.tenant,
-        "meeting_uuid": job.meeting_uuid,
-        "generation": job.generation,
-        "job_id": job.job_id,
-        "part_index": job.part_index,
-    }

@@ -1,8 +1,9 @@
-"""Handing a composed message to an SMTP server (stdlib smtplib in a worker thread), and what its replies mean.
+"""Handing a composed message to an SMTP server (stdlib smtplib in a worker thread).
 
 A send's outcome is always the worker thread's own (:meth:`SmtpTransport.send`); recipients are settled one by one
 (:class:`RecipientsRefused`), and a message that went out without a reply to it may have arrived
-(:class:`DeliveryUnconfirmed`): the outbox records each case (``outbox.py``).
+(:class:`DeliveryUnconfirmed`): the outbox records each case (``outbox.py``). What each reply means is
+:mod:`zoomsymbl_notifier.smtp_replies`'.
 
 An address with a Unicode local part (``zoë@example.com``) goes out with SMTPUTF8 (RFC 6531) when the relay's EHLO
 offers it; a relay without it never gets such an address, nor a UTF-8 header: those recipients are refused here,
@@ -14,80 +15,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import smtplib
 import socket
 import ssl
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from opentelemetry.trace import SpanKind
-from zoomsymbl_common.errors import InfrastructureUnavailable, ZoomsymblError
-from zoomsymbl_common.logs import REDACTED, scrub
-from zoomsymbl_common.page_tokens import PAGE_PATH
 from zoomsymbl_common.telemetry import tracer
 
 from zoomsymbl_notifier.settings import Settings
+from zoomsymbl_notifier.smtp_replies import REFUSED_HERE, classified, reply_text, scrubbed, session_refused
+from zoomsymbl_notifier.smtp_replies import DeliveryUnconfirmed as DeliveryUnconfirmed
+from zoomsymbl_notifier.smtp_replies import MailRejected as MailRejected
+from zoomsymbl_notifier.smtp_replies import RecipientsRefused as RecipientsRefused
+from zoomsymbl_notifier.smtp_replies import Refusal as Refusal
+from zoomsymbl_notifier.smtp_replies import SmtpUnavailable as SmtpUnavailable
 from zoomsymbl_notifier.smtputf8 import NO_SMTPUTF8, Handover, handover
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
 log = logging.getLogger("zoomsymbl.notifier.mail")
-_DETAIL_MAX = 500  # of an SMTP server's reply kept in an error
 _SEND_STEPS = 12  # socket steps of one send, at most (see longest_send)
 _LEASE_SHARE = 0.9  # of the outbox's lease a send may take (the rest: ending the thread, recording the outcome)
-# A page link quoted without its scheme (``pages.example.com/m/<token>``), which scrub() takes for words.
-_PAGE_LINK = re.compile(re.escape(PAGE_PATH) + r"[^\s'\"<>]+")
-_REFUSED_HERE = 0  # code of a message or recipient refused before any server reply (no SMTP code is 0)
-
-
-class MailRejected(ZoomsymblError):
-    """The SMTP server refused the message for good (every recipient or the content): do not retry."""
-
-    def __init__(self, code: int, detail: str) -> None:
-        super().__init__(f"smtp rejected the message: {code!r} {detail!r}")
-        self.code = code
-        self.detail = detail
-
-
-class SmtpUnavailable(InfrastructureUnavailable):
-    """The SMTP server could not be reached or failed temporarily: retry later."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__("smtp", detail)
-
-
-class DeliveryUnconfirmed(SmtpUnavailable):
-    """The whole message went out but no reply to it came (a drop, a timeout): it may have been delivered."""
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """One recipient the server refused at ``RCPT TO``: its reply code and text (scrubbed)."""
-
-    address: str
-    code: int
-    detail: str
-
-    @property
-    def final(self) -> bool:
-        """Refused for good: here, before any reply (code 0: a Unicode local part and no SMTPUTF8), or a 5xx, except
-        552 (RFC 5321 4.5.3.1.10: "too many recipients", try later) and refused authentication (an operator's fix)."""
-        if self.code == _REFUSED_HERE:
-            return True
-        return 500 <= self.code < 600 and self.code not in (530, 534, 535, 538, 552)
-
-
-class RecipientsRefused(ZoomsymblError):
-    """The server refused ``refusals`` at ``RCPT TO``; the message went to the ``accepted`` others (maybe none)."""
-
-    def __init__(self, refusals: tuple[Refusal, ...], accepted: tuple[str, ...]) -> None:
-        codes = sorted({r.code for r in refusals})
-        super().__init__(f"smtp refused {len(refusals)!r} recipient(s) ({codes!r}), took {len(accepted)!r}")
-        self.refusals = refusals
-        self.accepted = accepted
 
 
 class SmtpTransport:
@@ -142,7 +93,7 @@ class SmtpTransport:
     def _send_blocking(self, sender: str, recipients: tuple[str, ...], raw: bytes) -> None:
         unsendable = _unsendable(sender, recipients)
         if unsendable:
-            raise MailRejected(_REFUSED_HERE, unsendable)
+            raise MailRejected(REFUSED_HERE, unsendable)
         with _Watchdog(longest_send(self._settings)) as watchdog:
             client = self._session(watchdog)
             try:
@@ -167,7 +118,7 @@ class SmtpTransport:
         try:
             client = self._connect()
         except smtplib.SMTPResponseException as exc:
-            raise _session_refused(exc) from None
+            raise session_refused(exc) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise SmtpUnavailable(type(exc).__name__) from None
         watchdog.watch(client)
@@ -180,7 +131,7 @@ class SmtpTransport:
             raise SmtpUnavailable("credentials not sendable") from None
         except smtplib.SMTPResponseException as exc:
             _quit(client)
-            raise _session_refused(exc) from None
+            raise session_refused(exc) from None
         except (smtplib.SMTPException, OSError) as exc:
             _quit(client)
             raise SmtpUnavailable(type(exc).__name__) from None
@@ -221,10 +172,10 @@ def _transaction(client: _Client, sender: str, plan: Handover) -> None:
         # ValueError): an address, or a message, it cannot send now it never will. Its text quotes
         # the address, so only its class is kept.
         detail = f"not sent: an address or the message is not plain ASCII SMTP ({type(exc).__name__})"
-        raise MailRejected(_REFUSED_HERE, detail) from None
+        raise MailRejected(REFUSED_HERE, detail) from None
     except smtplib.SMTPSenderRefused as exc:
         if exc.smtp_code == 552:  # the SIZE we declared is over the server's limit (RFC 1870): it never fits
-            raise MailRejected(552, _scrubbed(_text(exc.smtp_error))) from None
+            raise MailRejected(552, scrubbed(reply_text(exc.smtp_error))) from None
         # Our own From is refused: a configuration matter that an operator can fix, so retry.
         raise SmtpUnavailable(f"sender refused: {exc.smtp_code!r}") from None
     except smtplib.SMTPRecipientsRefused as exc:
@@ -232,25 +183,25 @@ def _transaction(client: _Client, sender: str, plan: Handover) -> None:
         if any(code == 421 for code, _ in refused.values()):  # the server closed the session: nothing was sent
             raise SmtpUnavailable("421 at RCPT TO") from None
     except smtplib.SMTPResponseException as exc:
-        raise _classified(exc.smtp_code, _text(exc.smtp_error)) from None
+        raise classified(exc.smtp_code, reply_text(exc.smtp_error)) from None
     except (smtplib.SMTPException, OSError) as exc:
         if client.body_sent:
             raise DeliveryUnconfirmed(f"no reply to the whole message ({type(exc).__name__})") from None
         raise SmtpUnavailable(type(exc).__name__) from None
     if refused or plan.refused:
-        refusals = tuple(Refusal(a, code, _scrubbed(_text(text))) for a, (code, text) in refused.items())
+        refusals = tuple(Refusal(a, code, scrubbed(reply_text(text))) for a, (code, text) in refused.items())
         raise RecipientsRefused((*_refused_here(plan), *refusals), tuple(r for r in recipients if r not in refused))
 
 
 def _refused_here(plan: Handover) -> tuple[Refusal, ...]:
-    return tuple(Refusal(address, _REFUSED_HERE, NO_SMTPUTF8) for address in plan.refused)
+    return tuple(Refusal(address, REFUSED_HERE, NO_SMTPUTF8) for address in plan.refused)
 
 
 def _fits(client: _Client, size: int) -> None:
     """Refuse ``size`` bytes over the server's EHLO ``SIZE`` (RFC 1870) before MAIL: it would never be taken."""
     limit = client.esmtp_features.get("size", "")
     if limit.isdigit() and 0 < int(limit) < size:
-        raise MailRejected(_REFUSED_HERE, f"not sent: {size} bytes, over the server's SIZE limit of {int(limit)}")
+        raise MailRejected(REFUSED_HERE, f"not sent: {size} bytes, over the server's SIZE limit of {int(limit)}")
 
 
 def _quit(client: smtplib.SMTP) -> None:
@@ -258,10 +209,6 @@ def _quit(client: smtplib.SMTP) -> None:
     with contextlib.suppress(smtplib.SMTPException, OSError):
         client.quit()
     client.close()
-
-
-def _session_refused(exc: smtplib.SMTPResponseException) -> SmtpUnavailable:
-    return SmtpUnavailable(f"session refused: {exc.smtp_code!r} {_scrubbed(_text(exc.smtp_error))[:200]!r}")
 
 
 def _unsendable(sender: str, recipients: tuple[str, ...]) -> str | None:
@@ -339,22 +286,3 @@ def _cut(client: smtplib.SMTP) -> None:
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-
-
-def _scrubbed(detail: str) -> str:
-    # The server's reply may quote the message, and the e-mail links the meeting page by its token:
-    # scrubbed here, once, so the stored last_error, the log line and the span's exception event all
-    # get the safe text. redact() alone is not enough: after a restart the token is registered no more.
-    return _PAGE_LINK.sub(PAGE_PATH + REDACTED, scrub(detail, _DETAIL_MAX))
-
-
-def _classified(code: int, detail: str) -> ZoomsymblError:
-    detail = _scrubbed(detail)
-    # 5xx on the transaction (the message, its content) is final; 4xx and refused authentication may pass later.
-    if 500 <= code < 600 and code not in (530, 534, 535, 538):
-        return MailRejected(code, detail)
-    return SmtpUnavailable(f"{code!r} {detail[:200]!r}")
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value

@@ -1,4 +1,5 @@
-"""SMTPUTF8 (RFC 6531): what needs it, and what a relay without it gets instead. Pure.
+"""SMTPUTF8 (RFC 6531): what needs it, and what a relay without it gets instead; and how a message is handed to a
+relay (:func:`handover`), 8BITMIME included. Pure.
 
 An address with a Unicode local part (``zoë@example.com``; its domain is always the ``xn--`` form, which every relay
 takes) needs it, and so does a message whose header holds one in UTF-8 (RFC 6532: :func:`~zoomsymbl_notifier.mail.
@@ -6,15 +7,20 @@ compose` writes To and Cc so). A relay whose EHLO offers SMTPUTF8 gets the addre
 ``SMTPUTF8`` and ``BODY=8BITMIME`` on MAIL FROM (as smtplib's ``send_message`` sends them). One without it must get
 neither (RFC 6531 3.2): those recipients are refused for that e-mail (:data:`NO_SMTPUTF8`), each on its own, and the
 others get the message :func:`downgraded`. The sender is always plain ASCII (the notifier's settings refuse any
-other): a relay without SMTPUTF8 must take every e-mail from it.
+other): a relay without SMTPUTF8 must take every e-mail from it. Whatever the header, a body with 8-bit octets goes
+out with ``BODY=8BITMIME`` where the relay offers 8BITMIME, and 7-bit where it does not
+(:mod:`zoomsymbl_notifier.eightbitmime`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from email.header import Header
 from email.policy import SMTP
+
+from zoomsymbl_notifier.eightbitmime import BODY_8BITMIME, eight_bit_body, seven_bit
 
 ADDRESS_FIELDS = frozenset({"to", "cc"})
 """The header fields, lower case, where :func:`~zoomsymbl_notifier.mail.compose` writes recipients' addresses."""
@@ -39,11 +45,20 @@ class Handover:
 def handover(recipients: tuple[str, ...], raw: bytes, *, smtputf8: bool, eight_bit: bool) -> Handover:
     """How to hand ``raw`` for ``recipients`` to a relay whose EHLO offers SMTPUTF8 (``smtputf8``) and 8BITMIME
     (``eight_bit``, which RFC 6531 requires of a relay offering SMTPUTF8) or not."""
+    plan = _addressed(recipients, raw, smtputf8=smtputf8, eight_bit=eight_bit)
+    if not eight_bit_body(plan.raw) or BODY_8BITMIME in plan.options:
+        return plan
+    if eight_bit:  # RFC 6152 3: an 8-bit body is declared
+        return dataclasses.replace(plan, options=(*plan.options, BODY_8BITMIME))
+    return dataclasses.replace(plan, raw=seven_bit(plan.raw))  # a relay without 8BITMIME takes 7-bit only
+
+
+def _addressed(recipients: tuple[str, ...], raw: bytes, *, smtputf8: bool, eight_bit: bool) -> Handover:
     wide = tuple(r for r in recipients if needs_smtputf8(r))
     if not wide and not utf8_header(raw):
         return Handover(recipients, raw)
     if smtputf8:
-        return Handover(recipients, raw, ("SMTPUTF8", "BODY=8BITMIME") if eight_bit else ("SMTPUTF8",))
+        return Handover(recipients, raw, ("SMTPUTF8", BODY_8BITMIME) if eight_bit else ("SMTPUTF8",))
     return Handover(tuple(r for r in recipients if r not in wide), downgraded(raw), (), wide)
 
 

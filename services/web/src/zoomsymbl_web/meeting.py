@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from zoomsymbl_common import stored_insights
+from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.providers.base import Insights
 from zoomsymbl_common.records import (
@@ -22,6 +23,7 @@ from zoomsymbl_common.records import (
     StoredInsights,
     StoredObject,
 )
+from zoomsymbl_common.stages import stage_text
 
 from zoomsymbl_web.timeline import Speaker
 
@@ -58,11 +60,15 @@ class MeetingView:
 
 @dataclass(frozen=True)
 class NotReady:
-    """A meeting we know, whose transcript and insights are not there yet."""
+    """A meeting we know, whose transcript and insights are not there yet; a failed one says where and why, as
+    the host's failure e-mail does (``where``: the stage in words, blank when not recorded; ``reason``: as stored,
+    scrubbed again, blank when not recorded)."""
 
     topic: str
     stage: str
     failed: bool
+    where: str = ""
+    reason: str = ""
 
 
 Lookup = MeetingView | NotReady | None
@@ -124,7 +130,7 @@ def view_of(
     current = [s for s in stored if s.generation == meeting.generation]
     ready = meeting.stage in _READY_STAGES or (meeting.stage is None and current)
     if not current or not ready:
-        return NotReady(topic, meeting.stage or "received", meeting.stage == "failed")
+        return _not_ready(meeting, topic)
     insights = stored_insights.merge([(s.part_offset_seconds, stored_insights.decode(s.insights)) for s in current])
     return MeetingView(
         tenant=meeting.tenant,
@@ -139,6 +145,16 @@ def view_of(
         audio=meeting.objects.mixed,
         generation=meeting.generation,
     )
+
+
+def _not_ready(meeting: Meeting, topic: str) -> NotReady:
+    failure = meeting.failure if meeting.stage == "failed" else None
+    if failure is None:
+        return NotReady(topic, meeting.stage or "received", meeting.stage == "failed")
+    # Stored reasons are scrubbed when written (Failure.build); again here, as the e-mail does: the page leaves
+    # our hands like the e-mail, and a document may predate or bypass the writer's scrub.
+    where = stage_text(failure.service, failure.stage)
+    return NotReady(topic, "failed", True, where=where, reason=scrub(failure.reason))
 
 
 class MeetingPages:

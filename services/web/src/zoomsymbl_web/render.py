@@ -9,7 +9,8 @@ The page says what the report e-mail says about what is missing: the insights en
 (``extra[INCOMPLETE]``: some windows of the transcript got no answer), and per section why it is unavailable (no
 lines) or incomplete (lines, and a reason: a split meeting's part whose section failed), and a summary the provider
 had not finished as not ready rather than "(none)". Those reasons are stored text like any other: one line, at most
-:data:`REASON_MAX` characters, each its own field.
+:data:`REASON_MAX` characters, each its own field. So is a failed meeting's reason, on the plain page that says what
+the host's failure e-mail says (:func:`failed_page`).
 """
 
 from __future__ import annotations
@@ -88,8 +89,8 @@ def _track(row: Row, index: int, duration: float) -> str:
 def timeline(rows: Sequence[Row], duration: float) -> str:
     """The speaker table: name, segments over the meeting, talk time, share, silence and talk-over ratios.
 
-    The shares are whole percentages adding up to 100 (largest remainder, as in the e-mail), not each row's
-    ``share`` rounded on its own (three speakers read 39 % + 39 % + 23 %)."""
+    The shares are whole percentages of the rows' talk times adding up to 100 (largest remainder, as in the
+    e-mail), not each share rounded on its own (three speakers read 39 % + 39 % + 23 %)."""
     if not rows:
         return '<p class="note">No participant was measured.</p>'
     head = (
@@ -252,9 +253,18 @@ def meeting_page(
     )
 
 
-def plain_page(title: str, text: str) -> str:
-    """A page with a title and one paragraph, no script and no style (errors, not-ready meetings)."""
+def plain_page(title: str, text: str, facts: Sequence[tuple[str, str]] = ()) -> str:
+    """A page with a title, one paragraph and labelled ``facts`` (each value its own field), no script and no
+    style (errors, not-ready and failed meetings)."""
+    more = "".join(f'<p id="{name.lower()}">{name}: {field(value)}</p>' for name, value in facts)
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">'
-        f"<title>{flat(title)}</title></head><body><h1>{field(title)}</h1><p>{esc(text)}</p></body></html>"
+        f"<title>{flat(title)}</title></head><body><h1>{field(title)}</h1><p>{esc(text)}</p>{more}</body></html>"
     )
+
+
+def failed_page(title: str, where: str, why: str) -> str:
+    """A failed meeting's page: what the host's failure e-mail says, the stage in words (when recorded) and the
+    reason, one bounded line ("no reason recorded" when there is none)."""
+    stage = [("Stage", reason(where))] if where.strip() else []
+    return plain_page(title, "This meeting could not be processed.", [*stage, ("Reason", reason(why))])

@@ -150,7 +150,8 @@ async def _lookup(request: web.Request, kind: str) -> tuple[PageDeps, MeetingVie
     if isinstance(found, NotReady):
         deps.metrics.pages.labels(kind, "not_ready").inc()
         if found.failed:
-            return deps, _plain(200, found.topic or "Zoom meeting", "This meeting could not be processed.")
+            failed = render.failed_page(found.topic or "Zoom meeting", found.where, found.reason)
+            return deps, web.Response(text=failed, content_type="text/html")
         text = "This meeting is still being processed; reload this page in a few minutes."
         return deps, _plain(200, found.topic or "Zoom meeting", text)
     return deps, found

@@ -1,4 +1,4 @@
-"""The speaker timeline: one row per participant, their speech segments over the meeting, talk time and share. Pure.
+"""The speaker timeline: one row per participant, their speech segments over the meeting and talk time. Pure.
 
 Segments come from the transcript's utterances (a channel per speaker when the transcript knows it, else the
 speaker's name); talk time and the silence and talk-over ratios from what the mixer measured, when it did.
@@ -52,7 +52,6 @@ class Row:
     name: str
     segments: tuple[Segment, ...]
     talk_seconds: float
-    share: float
     silence_ratio: float | None = None
     talk_over_ratio: float | None = None
     channel: int | None = None
@@ -129,13 +128,11 @@ def rows(
         key: s.talk_seconds if s.talk_seconds is not None else sum(g.end - g.start for g in merged[key])
         for key, s in order.items()
     }
-    total = sum(talk.values())
     return [
         Row(
             name=speaker.name or (f"Channel {speaker.channel}" if speaker.channel is not None else "Speaker"),
             segments=merged[key],
             talk_seconds=talk[key],
-            share=talk[key] / total if total > 0 else 0.0,
             silence_ratio=speaker.silence_ratio,
             talk_over_ratio=speaker.talk_over_ratio,
             channel=speaker.channel,
