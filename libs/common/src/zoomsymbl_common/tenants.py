@@ -92,6 +92,12 @@ class TenantConfig(BaseModel):
         "Zoom's dashboard says were cloud-recorded, or any.",
     )
     admin_emails: tuple[str, ...] = Field((), description="The tenant's administrators (reconciliation's digest).")
+    retention_days: int | None = Field(
+        None,
+        ge=1,
+        le=36_500,
+        description="Meetings older than this many days are erased by zoomsymbl retention; none = kept for ever.",
+    )
 
     @field_validator("assemblyai_speech_models")
     @classmethod
@@ -148,6 +154,7 @@ class _SingleTenantEnv(BaseModel):
     page_link_days: int = DEFAULT_LINK_DAYS
     reconcile_expect: Literal["allowlist", "cloud_recording", "any"] = "cloud_recording"
     admin_emails: str = ""
+    retention_days: int | None = None
 
 
 class Tenants:

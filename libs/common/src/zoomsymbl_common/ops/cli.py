@@ -1,7 +1,7 @@
 """``zoomsymbl``: the operator's command.
 
-Built in: ``status``, ``replay``, ``topics``, ``forget``. Other packages add subcommands through the entry-point
-group ``zoomsymbl.commands`` (see :mod:`zoomsymbl_common.ops.command`): ingest adds ``backfill``.
+Built in: ``status``, ``replay``, ``topics``, ``forget``, ``retention``. Other packages add subcommands through the
+entry-point group ``zoomsymbl.commands`` (see :mod:`zoomsymbl_common.ops.command`): ingest adds ``backfill``.
 Every subcommand has ``--json`` and the exit codes listed in ``zoomsymbl --help``; a server that
 does not answer ends the command with one line on stderr, never a traceback.
 """
@@ -21,7 +21,7 @@ from pymongo.errors import PyMongoError
 
 from zoomsymbl_common.errors import ConfigError, InfrastructureUnavailable, RetryableError, ZoomsymblError
 from zoomsymbl_common.logs import redact, setup_logging
-from zoomsymbl_common.ops import forget_command, replay_command, status_command, topics_command
+from zoomsymbl_common.ops import forget_command, replay_command, retention_command, status_command, topics_command
 from zoomsymbl_common.ops.command import (
     ENTRY_POINT_GROUP,
     EXIT_FAILED,
@@ -44,6 +44,7 @@ BUILT_IN: tuple[Callable[[], Command], ...] = (
     replay_command.register,
     topics_command.register,
     forget_command.register,
+    retention_command.register,
 )
 # Subcommands other packages provide: (package, image) to name when that package is not installed here.
 PROVIDED_ELSEWHERE: dict[str, tuple[str, str]] = {"backfill": ("ingest", "ingest"), "reconcile": ("ingest", "ingest")}
@@ -112,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of ``zoomsymbl`` and every subcommand; ``args.command`` is the chosen :class:`Command`."""
     parser = argparse.ArgumentParser(
         prog="zoomsymbl",
-        description="Operate a zoomsymbl pipeline: meeting status, event replay, Kafka topics, Zoom backfill, forget.",
+        description="Operate a zoomsymbl pipeline: meeting status, event replay, Kafka topics, Zoom backfill, forget,"
+        " retention.",
         epilog=examples_epilog(EXAMPLES) + "\n\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

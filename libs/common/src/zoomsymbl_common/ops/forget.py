@@ -18,8 +18,10 @@ from datetime import datetime
 
 from pymongo.errors import DuplicateKeyError
 
+from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import INDEXES, Document, Mongo, guarded
 from zoomsymbl_common.ops.forget_objects import PrefixCount, count, delete, meeting_prefixes
+from zoomsymbl_common.ops.forget_providers import CopyOutcome, delete_copies
 from zoomsymbl_common.records import (
     CONSUMER_ATTEMPTS,
     CONVERSATIONS,
@@ -251,3 +253,30 @@ async def settle(mongo: Mongo, tombstone: Tombstone, left: list[ProviderCopy], n
     """Record the run's end on the tombstone: the provider copies still to delete, and when the erase finished."""
     update = {"$set": {"provider_copies": [copy.to_document() for copy in left], "erased_at": now}}
     await guarded(mongo.db[TOMBSTONES].update_one(meeting_key(tombstone.tenant, tombstone.meeting_uuid), update))
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What one erase did: documents and objects deleted, each provider copy's outcome, and what is left."""
+
+    documents: int
+    objects: int
+    outcomes: list[CopyOutcome]
+    left: Holdings
+
+    @property
+    def failed(self) -> list[CopyOutcome]:
+        """The provider copies not deleted (kept on the tombstone for the next run)."""
+        return [outcome for outcome in self.outcomes if outcome.status == "failed"]
+
+
+async def forget(mongo: Mongo, stores: list[ObjectStore], holdings: Holdings, now: datetime) -> Forgotten:
+    """Tombstone, objects, documents, provider copies (those not deleted stay on the tombstone); then what is left,
+    counted again. ``zoomsymbl forget --yes`` and ``zoomsymbl retention --yes`` erase a meeting so."""
+    tombstone = await entomb(mongo, holdings, now)
+    documents, objects = await erase(mongo, stores, holdings)
+    outcomes = await delete_copies(holdings.tenant, tombstone.provider_copies)
+    done = Forgotten(documents, objects, outcomes, holdings)
+    await settle(mongo, tombstone, [outcome.copy for outcome in done.failed], utcnow())
+    left = await survey(mongo, stores, holdings.tenant, holdings.meeting_uuid)
+    return Forgotten(documents, objects, outcomes, left)

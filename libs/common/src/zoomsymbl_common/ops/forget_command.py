@@ -19,8 +19,8 @@ import re
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Mongo, make_mongo
 from zoomsymbl_common.ops.command import EXIT_FAILED, EXIT_REFUSED, Command, Result, UsageError
-from zoomsymbl_common.ops.forget import Holdings, buckets_named, entomb, erase, settle, survey
-from zoomsymbl_common.ops.forget_providers import CopyOutcome, delete_copies
+from zoomsymbl_common.ops.forget import Holdings, buckets_named, forget, survey
+from zoomsymbl_common.ops.forget_providers import CopyOutcome
 from zoomsymbl_common.ops.forget_report import holdings_data, holdings_text, outcome_line
 from zoomsymbl_common.ops.output import printable
 from zoomsymbl_common.settings import InfraSettings, load_settings
@@ -85,19 +85,14 @@ async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
 
 async def _forget(mongo: Mongo, stores: list[ObjectStore], holdings: Holdings, args: argparse.Namespace) -> Result:
     """Tombstone, objects, documents, provider copies; then what is left, counted again."""
-    tombstone = await entomb(mongo, holdings, utcnow())
-    documents, objects = await erase(mongo, stores, holdings)
-    outcomes = await delete_copies(holdings.tenant, tombstone.provider_copies)
-    failed = [outcome for outcome in outcomes if outcome.status == "failed"]
-    await settle(mongo, tombstone, [outcome.copy for outcome in failed], utcnow())
-    left = await survey(mongo, stores, holdings.tenant, holdings.meeting_uuid)
+    done = await forget(mongo, stores, holdings, utcnow())
     data = {
-        **holdings_data(left, "erased"),
-        "deleted": {"documents": documents, "objects": objects},
-        "provider_deletions": [outcome.as_json() for outcome in outcomes],
+        **holdings_data(done.left, "erased"),
+        "deleted": {"documents": done.documents, "objects": done.objects},
+        "provider_deletions": [outcome.as_json() for outcome in done.outcomes],
     }
-    text = _erased_text(documents, objects, outcomes, left)
-    message = _problem(args, failed, left)
+    text = _erased_text(done.documents, done.objects, done.outcomes, done.left)
+    message = _problem(args, done.failed, done.left)
     return Result(data=data, text=text, code=EXIT_FAILED if message else 0, message=message)
 
 

@@ -1,0 +1,117 @@
+"""Retention: the meetings a tenant keeps no longer than ``retention_days``, erased as ``zoomsymbl forget`` erases one.
+
+A tenant's ``retention_days`` (none: kept for ever) makes every meeting whose ``meetings`` document was created
+more than that many days ago *expired*, and so every record reconciliation flagged ("never archived", a Zoom Phone
+call's ``phone-call:`` record) more than that many days ago. An expired meeting is forgotten exactly as
+``zoomsymbl forget --yes`` forgets one (:func:`~zoomsymbl_common.ops.forget.forget`): tombstone, objects,
+documents, the provider's copy. One still in flight (not notified or failed, a provider job or an e-mail
+unfinished: :attr:`Holdings.in_flight`) is kept for a later run; a provider copy that could not be deleted stays on
+the tombstone, and the next run deletes it.
+
+A run handles at most ``limit`` expired meetings per tenant, oldest first (a first run on a large archive is
+spread over several); :class:`TenantSweep` says how many are left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from zoomsymbl_common.mongo import Mongo, guarded
+from zoomsymbl_common.ops.forget import buckets_named, forget, survey
+from zoomsymbl_common.records import CONVERSATIONS, MEETINGS
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.tenants import TenantConfig
+
+MAX_LIMIT = 10_000
+
+
+@dataclass
+class TenantSweep:
+    """One tenant's run: what expired, what was erased or kept, and why."""
+
+    tenant: str
+    retention_days: int | None
+    cutoff: datetime | None = None
+    expired: int = 0
+    """Expired meetings and flagged records found (all of them, not only this run's ``limit``)."""
+    erased: int = 0
+    in_flight: list[str] = field(default_factory=list)
+    """Expired but still being processed: kept for a later run."""
+    provider_copies_left: list[str] = field(default_factory=list)
+    """Erased here, their provider copy not (``provider id``): on the tombstone for the next run."""
+    left_for_next_run: int = 0
+    keys: list[str] = field(default_factory=list)
+    """This run's expired meetings (UUIDs), oldest first."""
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready: counts, the cutoff, the meeting UUIDs (ids, no contents)."""
+        return {
+            "tenant": self.tenant,
+            "retention_days": self.retention_days,
+            "cutoff": self.cutoff.isoformat() if self.cutoff else None,
+            "expired": self.expired,
+            "erased": self.erased,
+            "in_flight": list(self.in_flight),
+            "provider_copies_left": list(self.provider_copies_left),
+            "left_for_next_run": self.left_for_next_run,
+            "meetings": list(self.keys),
+        }
+
+
+async def expired(mongo: Mongo, tenant: str, cutoff: datetime, limit: int) -> tuple[list[str], int]:
+    """The tenant's expired meetings and flagged records, oldest first, at most ``limit``; and how many there are.
+
+    A meeting by its document's ``created_at`` (``updated_at`` for documents older than that field); a
+    reconciliation record without a meeting by ``reconciled_at``.
+    """
+    old = {"$or": [{"created_at": {"$lt": cutoff}}, {"created_at": None, "updated_at": {"$lt": cutoff}}]}
+    meetings = mongo.db[MEETINGS].find({"tenant": tenant, **old}, {"meeting_uuid": 1, "created_at": 1})
+    found: dict[str, datetime] = {}
+    for doc in await guarded(meetings.to_list(None)):
+        uuid = doc.get("meeting_uuid")
+        if isinstance(uuid, str) and uuid:
+            found[uuid] = doc.get("created_at") or cutoff
+    flags = mongo.db[CONVERSATIONS].find(
+        {"tenant": tenant, "reconciled_at": {"$lt": cutoff}}, {"meeting_uuid": 1, "reconciled_at": 1}
+    )
+    for doc in await guarded(flags.to_list(None)):
+        uuid = doc.get("meeting_uuid")
+        if isinstance(uuid, str) and uuid and uuid not in found:
+            found[uuid] = doc.get("reconciled_at") or cutoff
+    ordered = sorted(found, key=lambda uuid: (found[uuid], uuid))
+    return ordered[:limit], len(ordered)
+
+
+async def sweep(
+    mongo: Mongo,
+    stores: Callable[[set[str]], list[ObjectStore]],
+    tenant: TenantConfig,
+    now: datetime,
+    *,
+    limit: int,
+    erase: bool,
+) -> TenantSweep:
+    """Find ``tenant``'s expired meetings at ``now`` and, when ``erase``, forget each one not in flight.
+
+    ``stores`` gives the object stores of the buckets a meeting's documents name (the configured one always)."""
+    result = TenantSweep(tenant.id, tenant.retention_days)
+    if tenant.retention_days is None:
+        return result
+    result.cutoff = now - timedelta(days=tenant.retention_days)
+    result.keys, result.expired = await expired(mongo, tenant.id, result.cutoff, limit)
+    result.left_for_next_run = result.expired - len(result.keys)
+    for uuid in result.keys:
+        named = stores(await buckets_named(mongo, tenant.id, uuid))
+        holdings = await survey(mongo, named, tenant.id, uuid)
+        if holdings.in_flight:
+            result.in_flight.append(uuid)
+            continue
+        if not erase:
+            continue
+        done = await forget(mongo, named, holdings, now)
+        result.erased += 1
+        result.provider_copies_left += [f"{o.copy.provider} {o.copy.copy_id}" for o in done.failed]
+    return result
