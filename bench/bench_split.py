@@ -1,32 +1,46 @@
-"""Long-meeting split: what encoding the parts again from the cut costs, and what it does to recognition.
+"""Long-meeting split: what the submitter's parts cost to cut, and what their encoding does to recognition.
 
-Since 335fae6 the submitter writes FLAC and Opus parts by decoding from the cut and encoding again
-(``splitting.part_codec``); before, it stream-copied them, and a copy starts at the frame or Ogg page
-before the cut (Opus parts 0.95 s early). Both measurements run the submitter's own code:
-``PartPlanner.parts()`` against the local S3 server (download, silence search per window, one ffmpeg
-per part, upload), with an in-memory plan store that never has a plan, so every call splits.
+Since bd810bd the submitter writes an Opus part by copying its packets behind an Ogg pre-skip
+(``ogg_opus.cut``, in a thread of its own process: no ffmpeg), and encodes it again from the cut
+(``splitting.part_codec``, the design of 335fae6) only when ``ogg_opus.NotCopyable`` is raised; FLAC
+parts are still decoded and encoded again, WAV parts copied by ffmpeg. Before 335fae6 every part was
+stream-copied by ffmpeg, which starts at the frame or Ogg page before the cut (Opus parts 0.95 s early).
+Both measurements run the submitter's own code: ``PartPlanner.parts()`` against the local S3 server
+(download, silence search per window, one cut per part, upload), with an in-memory plan store that never
+has a plan, so every call splits. The planner runs in three modes (:data:`MODES`):
+
+- ``planner``: the code as it is (Opus: the pre-skip copy; FLAC: encoded again; WAV: ffmpeg's copy);
+- ``reencode``: the planner with ``ogg_opus.cut`` raising ``NotCopyable``, i.e. every Opus part encoded
+  again as in the design before bd810bd (FLAC and WAV: as the planner, an A/A control of the method);
+- ``copy``: that and ``part_codec`` replaced by ``-c copy`` (the code before 335fae6: parts start early):
+  the cost floor.
 
 **(a) Cost.** A meeting of the Zoom sandbox's synthetic tracks (``--channels`` participants taking
 turns, each talking an eighth of the time, AAC 32 kHz: :func:`meeting_plan`) is merged with the mixer's own
 ``merge_args`` (its defaults: Opus 32 kbit/s per channel at complexity 0, 16-bit FLAC, WAV) and split
-under a provider limit of ``--part-minutes``. The baseline is the same planner with ``part_codec``
-replaced by the stream copy it replaced (``-c copy``: the code before 335fae6), alternating with it
-run by run; the mixer's merge of the same meeting runs in every run too. Every ffmpeg the planner
-starts is timed through a wrapper around its ``run_tool`` (wall; CPU from ``RUSAGE_CHILDREN``: the
-planner runs them one at a time). WAV parts are copied either way: its two columns are an A/A
-control of the method.
+under a provider limit of ``--part-minutes`` in each mode, the order rotated run by run; the mixer's
+merge of the same meeting runs in every run too. Each ``PartPlanner._cut`` is timed by a wrapper (wall;
+CPU of this process, every thread, plus ``RUSAGE_CHILDREN`` for the ffmpeg it waits for: the planner
+cuts one part at a time), so a copy in Python and a cut by ffmpeg are measured the same way; the
+ffmpeg the planner starts are counted through a wrapper around its ``run_tool`` (an Opus planner run
+with a cut by ffmpeg fell back to the re-encode). The summary (:func:`summarize_cost`) has each mode's
+figures, the ratios planner ÷ re-encode and planner ÷ ffmpeg copy taken run by run, and the CPU each
+mode spends above the copy per hour per channel; the keys of the results before bd810bd keep their
+meaning (``ratio`` and ``extra``: re-encode against the copy). The cuts must be the same in every mode
+and run (``same_cuts``); a copied Opus part's duration is the one played (``span_seconds_max_difference``).
 
 **(b) Recognition.** ``--speakers`` espeak-ng voices read known sentences in turn (a faint noise floor
 on every track, 32 kHz like Zoom's), merged by the mixer to Opus and to WAV. The Opus file is split by
-the planner (parts decoded and encoded again: "twice"); the same spans are cut from the WAV (exact:
-every sample a seek point) and encoded once with the mixer's encoder ("once"), and also kept lossless.
-Each part is transcribed with the transcriber's code and the packaged model (``Transcriber``, tiny.en
-int8, per channel, VAD), utterances placed at their part's offset; word error rate per channel
-against the sentences that channel read. tiny.en does not decode the same file the same way every
-time, so each variant runs in every run (rotated) and the run-to-run spread is the noise to read a
-difference against.
+the planner as it is ("planner": packets copied, encoded once) and forced to encode again ("reencoded":
+encoded twice, the parts before bd810bd, kept as ``twice`` in the summary too); the same spans are cut
+from the WAV (exact: every sample a seek point) and encoded once with the mixer's encoder ("once"),
+0.1 dB quieter ("control"), and kept lossless. Each part is transcribed with the transcriber's code and
+the packaged model (``Transcriber``, tiny.en int8, per channel, VAD), utterances placed at their part's
+offset; word error rate per channel against the sentences that channel read, compared channel by channel
+with "once". tiny.en does not decode the same file the same way every time, so each variant runs in every
+run (rotated) and the run-to-run spread is the noise to read a difference against.
 
-    uv run python bench/bench_split.py                      # 30 min x 8 ch, flac opus wav; speech 4 x ~2.5 min
+    uv run python bench/bench_split.py                      # 30 min x 8 ch, flac opus wav; speech 5 x ~2.5 min
     uv run python bench/bench_split.py --minutes 60 --part-minutes 25
     uv run python bench/bench_split.py --skip-recognition   # (a) only; --skip-cost: (b) only
 
@@ -39,6 +53,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import math
 import re
 import resource
@@ -65,8 +80,8 @@ from zoomsymbl_mixer.channels import Track, plan_mix
 from zoomsymbl_mixer.ffmpeg import EXTENSIONS, OutputFormat, SilenceSettings, merge_args
 from zoomsymbl_sandbox.zoom_audio import generate_meeting_media
 from zoomsymbl_sandbox.zoom_specs import long_meeting_spec
+from zoomsymbl_submitter import ogg_opus, splitting
 from zoomsymbl_submitter import parts as planner_module
-from zoomsymbl_submitter import splitting
 from zoomsymbl_submitter.audio import AudioSource
 from zoomsymbl_submitter.parts import Part, PartPlanner, SplitSettings
 
@@ -74,8 +89,13 @@ SANDBOX_CACHE = CACHE.parent / "zoom-sandbox"
 RATE = 32_000  # Zoom's tracks: the mixer merges at their rate (Opus is written at 48 kHz whatever it gets)
 HOUR = 3600.0
 SANDBOX_SPEAKERS = 8
-MODES = ("reencode", "copy")
-VARIANTS = ("twice", "once", "control", "lossless")
+MODES = ("planner", "reencode", "copy")
+"""The planner as it is; forced to encode Opus parts again (before bd810bd); ffmpeg's ``-c copy`` (before 335fae6)."""
+VARIANTS = ("planner", "reencoded", "once", "control", "lossless")
+COMPARED = ("planner", "reencoded", "control")
+"""The variants compared with "once", channel by channel."""
+ALIASES = {"twice": "reencoded"}
+"""Variants of the results before bd810bd under their old name (the planner's parts then: encoded twice)."""
 CONTROL_GAIN = "-0.1dB"  # an imperceptible change: how much tiny.en's output moves for nothing audible
 VOICES = ("en+m3", "en+f2", "en+m5", "en+f4", "en+m1", "en+f3", "en+m7", "en+f1")
 SENTENCES = (
@@ -139,6 +159,11 @@ def stream_copy(audio_format: AudioFormat, channels: int, size_bytes: int, durat
     return ["-c", "copy"]
 
 
+def no_packet_copy(source: Any, target: Any, start: int, end: int | None) -> ogg_opus.Cut:
+    """``ogg_opus.cut`` refusing every file: the planner encodes each Opus part again (its design before bd810bd)."""
+    raise ogg_opus.NotCopyable("bench: the packet copy is switched off")
+
+
 class NoPlans:
     """A plan store that has no plan (every call splits) and forgets what it is given."""
 
@@ -153,7 +178,8 @@ RunTool = Callable[..., Awaitable[ToolResult]]
 
 
 def metered(calls: list[dict[str, Any]]) -> RunTool:
-    """``run_tool`` that notes each call's kind, wall and CPU (the planner runs one tool at a time)."""
+    """``run_tool`` that notes each call's kind, wall and CPU (the planner runs one tool at a time): the silence
+    searches' cost, and how many parts ffmpeg cut."""
 
     async def run(args: Sequence[str], **kwargs: Any) -> ToolResult:
         kind = "silence" if any("silencedetect" in a for a in args) else "cut"
@@ -189,27 +215,67 @@ async def put_mixed(store: ObjectStore, path: Path, fmt: AudioFormat, channels: 
     return Stored(store, event)
 
 
+CutPart = Callable[..., Awaitable[float]]
+
+
+def timed_cut(cuts: list[dict[str, Any]]) -> CutPart:
+    """``PartPlanner._cut`` that notes each part's wall and CPU: this process's (every thread: the packet copy
+    runs in one) and its children's (the ffmpeg it waits for), so a copy and a re-encode are metered alike."""
+    original = PartPlanner._cut
+
+    async def cut(self: PartPlanner, *args: Any, **kwargs: Any) -> float:
+        wall, cpu, tools = time.monotonic(), own_cpu(), children_cpu()
+        duration = await original(self, *args, **kwargs)
+        own, tool = own_cpu() - cpu, children_cpu() - tools
+        cuts.append({"seconds": time.monotonic() - wall, "own_cpu_seconds": own, "tool_cpu_seconds": tool})
+        return duration
+
+    return cut
+
+
+def fallback_warning(record: logging.LogRecord) -> bool:
+    """A log filter that drops the planner's warning of an Opus part encoded again."""
+    return not record.getMessage().startswith("opus part encoded again")
+
+
+def mode_patches(mode: str) -> ExitStack:
+    """What makes the planner run as ``mode`` (:data:`MODES`); nothing for the planner as it is."""
+    patches = ExitStack()
+    if mode != "planner":
+        patches.enter_context(mock.patch.object(ogg_opus, "cut", no_packet_copy))
+        # Its warning per part is the point of the mode here, not news (a cut in speech still is).
+        planner_module.log.addFilter(fallback_warning)
+        patches.callback(planner_module.log.removeFilter, fallback_warning)
+    if mode == "copy":
+        patches.enter_context(mock.patch.object(splitting, "part_codec", stream_copy))
+    return patches
+
+
 async def split(stored: Stored, settings: SplitSettings, part_seconds: float, mode: str) -> dict[str, Any]:
-    """One ``PartPlanner.parts()`` call (``mode``: the submitter's codec or the stream copy); its figures and parts.
+    """One ``PartPlanner.parts()`` call in ``mode`` (:data:`MODES`); its figures and parts.
 
     The parts stay in S3 for the caller (:func:`remove_parts`)."""
     calls: list[dict[str, Any]] = []
+    cuts: list[dict[str, Any]] = []
     plans = NoPlans()
     planner = PartPlanner(AudioSource(InfraSettings()), (plans.load, plans.save), settings)
     with ExitStack() as patches:
         patches.enter_context(mock.patch.object(planner_module, "run_tool", metered(calls)))
-        if mode == "copy":
-            patches.enter_context(mock.patch.object(splitting, "part_codec", stream_copy))
+        patches.enter_context(mock.patch.object(PartPlanner, "_cut", timed_cut(cuts)))
+        patches.enter_context(mode_patches(mode))
         wall, cpu, tools = time.monotonic(), own_cpu(), children_cpu()
         made = await planner.parts(stored.event, limits(part_seconds))
         wall, cpu, tools = time.monotonic() - wall, own_cpu() - cpu, children_cpu() - tools
-    cuts = [c for c in calls if c["kind"] == "cut"]
     silences = [c for c in calls if c["kind"] == "silence"]
     return {
+        "mode": mode,
         "seconds": wall,
         "cpu_seconds": cpu + tools,
         "cut_seconds": sum(c["seconds"] for c in cuts),
-        "cut_cpu_seconds": sum(c["cpu_seconds"] for c in cuts),
+        "cut_cpu_seconds": sum(c["own_cpu_seconds"] + c["tool_cpu_seconds"] for c in cuts),
+        "cut_own_cpu_seconds": sum(c["own_cpu_seconds"] for c in cuts),
+        "cut_tool_cpu_seconds": sum(c["tool_cpu_seconds"] for c in cuts),
+        "ffmpeg_cuts": sum(c["kind"] == "cut" for c in calls),
         "silence_cpu_seconds": sum(c["cpu_seconds"] for c in silences),
         "spans": [[p.offset_seconds, p.duration_seconds] for p in made],
         "part_bytes": [p.size_bytes for p in made],
@@ -252,7 +318,7 @@ async def merge(plan: Any, target: Path, fmt: OutputFormat, silence: SilenceSett
 
 
 async def cost_of(fmt: OutputFormat, args: argparse.Namespace, store: ObjectStore, folder: Path) -> dict[str, Any]:
-    """(a) for one format: merge, then the planner with each codec, alternating, ``args.runs`` times."""
+    """(a) for one format: merge, then the planner in each mode (the order rotated), ``args.runs`` times."""
     plan = await meeting_plan(args.minutes, args.channels)
     seconds, mixed = args.minutes * 60, folder / f"mixed.{EXTENSIONS[fmt]}"
     settings = SplitSettings(margin_seconds=60.0, search_seconds=300.0, work_dir=str(folder))
@@ -263,7 +329,7 @@ async def cost_of(fmt: OutputFormat, args: argparse.Namespace, store: ObjectStor
             row: dict[str, Any] = {"merge": await merge(plan, mixed, fmt, SilenceSettings())}
             if stored is None:
                 stored = await put_mixed(store, mixed, fmt, args.channels, seconds)
-            for mode in MODES if run % 2 == 0 else MODES[::-1]:
+            for mode in rotated(MODES, run):
                 log(f"cost {fmt}: run {run + 1}/{args.runs}, {mode}")
                 row[mode] = await split(stored, settings, args.part_minutes * 60, mode)
                 await remove_parts(store, row[mode].pop("parts"))
@@ -274,35 +340,82 @@ async def cost_of(fmt: OutputFormat, args: argparse.Namespace, store: ObjectStor
     return summarize_cost(fmt, rows, seconds, args.channels, mixed.stat().st_size)
 
 
+def rotated(items: Sequence[str], run: int) -> list[str]:
+    """``items`` starting at the ``run``-th (each goes first in turn: a drift of the machine favours none)."""
+    at = run % len(items)
+    return [*items[at:], *items[:at]]
+
+
+FIGURES = (
+    "seconds", "cpu_seconds", "cut_seconds", "cut_cpu_seconds", "cut_own_cpu_seconds", "cut_tool_cpu_seconds",
+    "silence_cpu_seconds",
+)  # fmt: skip
+RATIOS = ("seconds", "cpu_seconds", "cut_seconds", "cut_cpu_seconds")
+
+
 def summarize_cost(fmt: str, rows: list[dict[str, Any]], seconds: float, channels: int, size: int) -> dict[str, Any]:
-    """Medians and spreads of one format's runs, and the ratios taken run by run."""
+    """Medians and spreads of one format's runs, and the ratios taken run by run.
+
+    ``ratio``, ``extra`` and ``extra_cpu_*`` keep their meaning of the results before bd810bd (the re-encode
+    against the copy, when the re-encode was the planner); the planner's own are ``ratio_planner_vs_*`` and
+    ``planner_extra*``."""
     per_hour_channel = HOUR / seconds / channels
-    re_, cp = [r["reencode"] for r in rows], [r["copy"] for r in rows]
-    extra = [a["cut_cpu_seconds"] - b["cut_cpu_seconds"] for a, b in zip(re_, cp, strict=True)]
-    figures = ("seconds", "cpu_seconds", "cut_seconds", "cut_cpu_seconds", "silence_cpu_seconds")
+    by = {mode: [r[mode] for r in rows] for mode in MODES}
+
+    def ratios(mode: str, against: str, digits: int = 2) -> dict[str, Any]:
+        pairs = list(zip(by[mode], by[against], strict=True))
+        return {k: spread([a[k] / b[k] for a, b in pairs if b[k] > 0], digits) for k in RATIOS}
+
+    def above(mode: str, against: str = "copy") -> list[float]:
+        return [a["cut_cpu_seconds"] - b["cut_cpu_seconds"] for a, b in zip(by[mode], by[against], strict=True)]
+
+    def hourly(values: list[float], digits: int = 2) -> dict[str, Any]:
+        return spread([v * per_hour_channel for v in values], digits)
+
+    extra, planner_extra = above("reencode"), above("planner")
+    spans = [r[mode]["spans"] for r in rows for mode in MODES]
     return {
         "format": fmt,
         "file_bytes": size,
         "parts": len(rows[0]["reencode"]["spans"]),
         "spans": rows[0]["reencode"]["spans"],
-        "same_cuts": all(r["reencode"]["spans"] == r["copy"]["spans"] for r in rows),
+        "same_cuts": all([o for o, _ in s] == [o for o, _ in spans[0]] for s in spans),
+        "same_spans": all(s == spans[0] for s in spans),
+        "span_seconds_max_difference": span_difference(spans),
+        "ffmpeg_cuts": {mode: [r["ffmpeg_cuts"] for r in by[mode]] for mode in MODES},
         "part_bytes": {mode: rows[0][mode]["part_bytes"] for mode in MODES},
         "merge": {k: spread([r["merge"][k] for r in rows], 2) for k in ("seconds", "cpu_seconds")},
-        **{mode: {k: spread([r[mode][k] for r in rows], 3) for k in figures} for mode in MODES},
-        "ratio": {
-            k: spread([a[k] / b[k] for a, b in zip(re_, cp, strict=True) if b[k] > 0], 2)
-            for k in ("seconds", "cpu_seconds", "cut_seconds", "cut_cpu_seconds")
-        },
+        **{mode: {k: spread([r[k] for r in by[mode]], 3) for k in FIGURES} for mode in MODES},
+        "ratio": ratios("reencode", "copy"),
+        "ratio_planner_vs_reencode": ratios("planner", "reencode", 4),  # an Opus copy: a few thousandths
+        "ratio_planner_vs_copy": ratios("planner", "copy", 4),
         "cut_cpu_seconds_per_hour_per_channel": {
-            "reencode": spread([r["cut_cpu_seconds"] * per_hour_channel for r in re_], 2),
-            "copy": spread([r["cut_cpu_seconds"] * per_hour_channel for r in cp], 3),
-            "extra": spread([e * per_hour_channel for e in extra], 2),
+            **{mode: hourly([r["cut_cpu_seconds"] for r in by[mode]], 3) for mode in MODES},
+            "extra": hourly(extra),
+            "planner_extra": hourly(planner_extra),
+            "planner_saved": hourly([a - b for a, b in zip(extra, planner_extra, strict=True)]),
         },
-        # The note of the last session: "about 1.8 s per 150 s of 8-channel Opus".
+        # The note of the session before bd810bd: "about 1.8 s per 150 s of 8-channel Opus".
         "extra_cpu_seconds_per_150s_8ch": spread([e * per_hour_channel * 8 * 150 / HOUR for e in extra], 2),
+        "planner_extra_cpu_seconds_per_150s_8ch": spread(
+            [e * per_hour_channel * 8 * 150 / HOUR for e in planner_extra], 3
+        ),
         "extra_cpu_vs_merge_cpu": spread([e / r["merge"]["cpu_seconds"] for e, r in zip(extra, rows, strict=True)], 3),
-        "extra_cpu_vs_split_cpu_copy": spread([e / b["cpu_seconds"] for e, b in zip(extra, cp, strict=True)], 2),
+        "planner_extra_cpu_vs_merge_cpu": spread(
+            [e / r["merge"]["cpu_seconds"] for e, r in zip(planner_extra, rows, strict=True)], 4
+        ),
+        "extra_cpu_vs_split_cpu_copy": spread(
+            [e / b["cpu_seconds"] for e, b in zip(extra, by["copy"], strict=True)], 2
+        ),
     }
+
+
+def span_difference(spans: list[list[list[float]]]) -> float | None:
+    """The largest difference in seconds between a part's duration in one split and in the first (a copied Opus
+    part lasts as played, to the sample; the last runs to the file's end); None when the part counts differ."""
+    if any(len(s) != len(spans[0]) for s in spans):
+        return None
+    return round(max(abs(d - d0) for s in spans for (_, d), (_, d0) in zip(s, spans[0], strict=True)), 6)
 
 
 # --- (b) recognition -------------------------------------------------------------------------------------------
@@ -448,7 +561,8 @@ def changed_words(these: list[list[str]], those: list[list[str]]) -> int:
 
 
 async def recognition(args: argparse.Namespace, store: ObjectStore, folder: Path) -> dict[str, Any]:
-    """(b): the planner's re-encoded Opus parts against the same spans encoded once (and a control), and lossless."""
+    """(b): the planner's Opus parts, copied and forced to encode again, against the same spans encoded once (and a
+    control), and lossless."""
     from zoomsymbl_whisper import ModelConfig, Transcriber, packaged_model_dir
 
     clips = [spoken(SENTENCES[k], VOICES[k % args.speakers], folder, k) for k in range(args.sentences)]
@@ -461,10 +575,15 @@ async def recognition(args: argparse.Namespace, store: ObjectStore, folder: Path
     return summarize_recognition(rows, talks, args.speakers)
 
 
+SPLIT_VARIANTS = {"planner": "planner", "reencode": "reencoded"}
+"""The variant each mode of the planner makes in (b)."""
+
+
 async def recognition_run(
     run: int, args: argparse.Namespace, talk: Conversation, store: ObjectStore, folder: Path, transcriber: Any
 ) -> dict[str, Any]:
-    """One recording: mixed by the mixer, split by the planner (timed), reference parts, every variant transcribed."""
+    """One recording: mixed by the mixer, split by the planner in two modes (timed), reference parts, every variant
+    transcribed."""
     formats: tuple[OutputFormat, ...] = ("opus", "wav")
     mixed = {fmt: folder / f"speech.{fmt}" for fmt in formats}
     for fmt in formats:
@@ -473,39 +592,49 @@ async def recognition_run(
     part_seconds = round(talk.seconds * 0.45 + 10, 3)
     settings = SplitSettings(margin_seconds=10.0, search_seconds=300.0, work_dir=str(folder))
     stored = await put_mixed(store, mixed["opus"], "opus", args.speakers, talk.seconds)
+    splits: dict[str, dict[str, Any]] = {}
     try:
-        log(f"recognition: run {run + 1}/{args.speech_runs}, split")
-        cut = await split(stored, settings, part_seconds, "reencode")
-        made: list[Part] = cut.pop("parts")
-        for part in made:
-            await store.get_file(part.object_key, str(folder / f"twice{part.index + 1}.opus"))
-        await remove_parts(store, made)
+        for mode in rotated(list(SPLIT_VARIANTS), run):
+            log(f"recognition: run {run + 1}/{args.speech_runs}, split ({mode})")
+            cut = await split(stored, settings, part_seconds, mode)
+            made: list[Part] = cut.pop("parts")
+            for part in made:
+                await store.get_file(part.object_key, str(folder / f"{SPLIT_VARIANTS[mode]}{part.index + 1}.opus"))
+            await remove_parts(store, made)
+            splits[mode] = cut
     finally:
         await store.remove(stored.event.object_key)
-    await reference_parts(mixed["wav"], cut["spans"], args.speakers, folder)
+    await reference_parts(mixed["wav"], splits["reencode"]["spans"], args.speakers, folder)
+    spans = {v: splits["planner" if v == "planner" else "reencode"]["spans"] for v in VARIANTS}
     return {
         "part_seconds": part_seconds,
-        "split": cut,
-        **transcribe_variants(run, args, talk, folder, transcriber, cut),
+        "splits": splits,
+        **transcribe_variants(run, args, talk, folder, transcriber, spans),
     }
 
 
 def transcribe_variants(
-    run: int, args: argparse.Namespace, talk: Conversation, folder: Path, transcriber: Any, cut: dict[str, Any]
+    run: int,
+    args: argparse.Namespace,
+    talk: Conversation,
+    folder: Path,
+    transcriber: Any,
+    spans: dict[str, list[list[float]]],
 ) -> dict[str, Any]:
-    """Each variant's parts transcribed and scored (in an order rotated run by run)."""
-    count = len(cut["spans"])
+    """Each variant's parts transcribed, placed at its spans, and scored (in an order rotated run by run)."""
     paths = {
-        v: [folder / f"{v}{i}.{'wav' if v == 'lossless' else 'opus'}" for i in range(1, count + 1)] for v in VARIANTS
+        v: [folder / f"{v}{i}.{'wav' if v == 'lossless' else 'opus'}" for i in range(1, len(spans[v]) + 1)]
+        for v in VARIANTS
     }
     row: dict[str, Any] = {"part_bytes": {v: [p.stat().st_size for p in paths[v]] for v in VARIANTS}}
     heard: dict[str, list[list[str]]] = {}
-    for variant in VARIANTS[run % len(VARIANTS) :] + VARIANTS[: run % len(VARIANTS)]:
+    for variant in rotated(VARIANTS, run):
         log(f"recognition: run {run + 1}/{args.speech_runs}, transcribe {variant}")
-        found = transcribed(transcriber, paths[variant], cut["spans"], args.speakers)
+        found = transcribed(transcriber, paths[variant], spans[variant], args.speakers)
         heard[variant] = found.pop("heard")
         row[variant] = {**score(talk.said, heard[variant]), **found}
-    row["changed_words_vs_once"] = {v: changed_words(heard["once"], heard[v]) for v in ("twice", "control")}
+    row["changed_words_vs_once"] = {v: changed_words(heard["once"], heard[v]) for v in COMPARED}
+    row["changed_words_planner_vs_reencoded"] = changed_words(heard["reencoded"], heard["planner"])
     return row
 
 
@@ -537,42 +666,66 @@ def sign_test(worse: int, better: int) -> float:
 
 
 def summarize_recognition(rows: list[dict[str, Any]], talks: list[Conversation], speakers: int) -> dict[str, Any]:
+    """Each variant's word errors over the runs, the paired comparisons with "once", and what the cuts cost.
+
+    The keys of the results before bd810bd keep their meaning: ``twice`` is ``reencoded`` (the parts were
+    encoded twice then too), ``reencode_cpu_*`` the re-encoding cut's CPU."""
     talk = talks[0]
-    cuts = [offset for r in rows for offset, _ in r["split"]["spans"][1:]]
+    splits = {mode: [r["splits"][mode] for r in rows] for mode in SPLIT_VARIANTS}
+    spans = [[r["splits"][mode]["spans"] for mode in SPLIT_VARIANTS] for r in rows]
+    cuts = [offset for run in spans for made in run for offset, _ in made[1:]]
+    differences = [span_difference(run) for run in spans]
     audio_hours_channels = talk.seconds * speakers / HOUR
-    cut_cpu = [r["split"]["cut_cpu_seconds"] for r in rows]
+    cut_cpu = {mode: [s["cut_cpu_seconds"] for s in splits[mode]] for mode in SPLIT_VARIANTS}
+    variants = {
+        v: {
+            "wer_percent": spread([r[v]["wer_percent"] for r in rows], 2),
+            **{k: spread([r[v][k] for r in rows], 0) for k in ("substitutions", "deletions", "insertions")},
+            "transcribe_cpu_seconds": spread([r[v]["cpu_seconds"] for r in rows], 1),
+        }
+        for v in VARIANTS
+    }
+    pooled = {v: round(100 * sum(errors(r[v]) for r in rows) / sum(r[v]["words"] for r in rows), 2) for v in VARIANTS}
+    difference_points = {
+        f"{a}_minus_{b}": spread([r[a]["wer_percent"] - r[b]["wer_percent"] for r in rows], 2)
+        for a, b in (("planner", "once"), ("reencoded", "once"), ("planner", "reencoded"), ("control", "once"),
+                     ("once", "lossless"))
+    }  # fmt: skip
+    pairs = {v: paired(rows, v) for v in COMPARED}
+    changed = {v: spread([r["changed_words_vs_once"][v] for r in rows], 0) for v in COMPARED}
+    for old, new in ALIASES.items():
+        variants[old], pooled[old], pairs[old], changed[old] = variants[new], pooled[new], pairs[new], changed[new]
+        difference_points[f"{old}_minus_once"] = difference_points[f"{new}_minus_once"]
     return {
         "speakers": speakers,
         "seconds": talk.seconds,
         "talk_seconds": round(sum(b - a for a, b in talk.talk), 1),
-        "reference_words": rows[0]["twice"]["words"],
+        "reference_words": rows[0]["once"]["words"],
         "part_limit_seconds": rows[0]["part_seconds"],
-        "spans": rows[0]["split"]["spans"],
+        "spans": rows[0]["splits"]["reencode"]["spans"],
+        "same_cuts": all(len({tuple(o for o, _ in made) for made in run}) == 1 for run in spans),
+        "span_seconds_max_difference": None if None in differences else max(d for d in differences if d is not None),
+        "planner_copied": all(s["ffmpeg_cuts"] == 0 for s in splits["planner"]),
         "cuts_in_pauses": all(not any(a <= c <= b for a, b in talk.talk) for c in cuts),
         "part_bytes": rows[0]["part_bytes"],
-        **{
-            v: {
-                "wer_percent": spread([r[v]["wer_percent"] for r in rows], 2),
-                **{k: spread([r[v][k] for r in rows], 0) for k in ("substitutions", "deletions", "insertions")},
-                "transcribe_cpu_seconds": spread([r[v]["cpu_seconds"] for r in rows], 1),
-            }
-            for v in VARIANTS
+        **variants,
+        "pooled_wer_percent": pooled,
+        "difference_points": difference_points,
+        "paired_vs_once": pairs,
+        "paired_planner_vs_reencoded": paired(rows, "planner", "reencoded"),
+        "changed_words_vs_once": changed,
+        "changed_words_planner_vs_reencoded": spread([r["changed_words_planner_vs_reencoded"] for r in rows], 0),
+        "cut_cpu_seconds": {mode: spread(cut_cpu[mode], 3) for mode in SPLIT_VARIANTS},
+        "cut_cpu_seconds_per_hour_per_channel": {
+            mode: spread([c / audio_hours_channels for c in cut_cpu[mode]], 3) for mode in SPLIT_VARIANTS
         },
-        "pooled_wer_percent": {
-            v: round(100 * sum(errors(r[v]) for r in rows) / sum(r[v]["words"] for r in rows), 2) for v in VARIANTS
-        },
-        "difference_points": {
-            f"{a}_minus_{b}": spread([r[a]["wer_percent"] - r[b]["wer_percent"] for r in rows], 2)
-            for a, b in (("twice", "once"), ("control", "once"), ("once", "lossless"))
-        },
-        "paired_vs_once": {v: paired(rows, v) for v in ("twice", "control")},
-        "changed_words_vs_once": {
-            v: spread([r["changed_words_vs_once"][v] for r in rows], 0) for v in ("twice", "control")
-        },
-        "reencode_cpu_seconds": spread(cut_cpu, 3),
-        "reencode_cpu_seconds_per_hour_per_channel": spread([c / audio_hours_channels for c in cut_cpu], 2),
+        "reencode_cpu_seconds": spread(cut_cpu["reencode"], 3),
+        "reencode_cpu_seconds_per_hour_per_channel": spread([c / audio_hours_channels for c in cut_cpu["reencode"]], 2),
         "reencode_cpu_vs_transcription_cpu": spread(
-            [r["split"]["cut_cpu_seconds"] / r["twice"]["cpu_seconds"] for r in rows], 4
+            [c / r["reencoded"]["cpu_seconds"] for c, r in zip(cut_cpu["reencode"], rows, strict=True)], 4
+        ),
+        "planner_cut_cpu_vs_transcription_cpu": spread(
+            [c / r["planner"]["cpu_seconds"] for c, r in zip(cut_cpu["planner"], rows, strict=True)], 5
         ),
         "runs": rows,
     }
@@ -596,7 +749,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         for fmt in args.formats:
             with tempfile.TemporaryDirectory(prefix="split-", dir=CACHE) as scratch:
                 report["cost"][fmt] = await cost_of(fmt, args, store, Path(scratch))
-                log(f"cost {fmt}: {json.dumps(report['cost'][fmt]['ratio'])}")
+                done = report["cost"][fmt]
+                cut_cpu = {k: done[k]["cut_cpu_seconds"]["median"] for k in MODES}
+                log(f"cost {fmt}: cut CPU {json.dumps(cut_cpu)}, planner/re-encode "
+                    f"{json.dumps(done['ratio_planner_vs_reencode']['cut_cpu_seconds']['median'])}")  # fmt: skip
     if not args.skip_recognition:
         with tempfile.TemporaryDirectory(prefix="split-", dir=CACHE) as scratch:
             report["recognition"] = await recognition(args, store, Path(scratch))
@@ -612,7 +768,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--formats", nargs="+", choices=["flac", "opus", "wav"], default=["flac", "opus", "wav"])
     parser.add_argument("--speakers", type=int, default=4, help="(b) speakers (channels of the speech mix)")
     parser.add_argument("--sentences", type=int, default=len(SENTENCES), help="(b) sentences read, at most 30")
-    parser.add_argument("--runs", type=int, default=MIN_RUNS, help="(a) runs of each format, both codecs each")
+    parser.add_argument("--runs", type=int, default=MIN_RUNS, help="(a) runs of each format, every mode each")
     parser.add_argument("--speech-runs", type=int, default=5, help="(b) recordings (each its own noise floor)")
     parser.add_argument("--skip-cost", action="store_true")
     parser.add_argument("--skip-recognition", action="store_true")
