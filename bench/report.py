@@ -285,18 +285,22 @@ def split(s: dict[str, Any]) -> list[str]:
 
 
 def _split_cost(c: dict[str, Any]) -> list[str]:
+    def per_hour(fmt: str, mode: str) -> str:
+        return cell(c[fmt]["cut_cpu_seconds_per_hour_per_channel"].get(mode), " s", digits=3)
+
     rows = [
-        [fmt, str(c[fmt]["parts"]), cell(c[fmt]["ratio"]["seconds"]), cell(c[fmt]["ratio"]["cpu_seconds"]),
-         cell(c[fmt]["reencode"]["cut_cpu_seconds"], " s"), cell(c[fmt]["copy"]["cut_cpu_seconds"], " s"),
-         cell(c[fmt]["cut_cpu_seconds_per_hour_per_channel"]["extra"], " s"),
-         cell(c[fmt]["extra_cpu_vs_merge_cpu"], digits=3)]
+        [fmt, str(c[fmt]["parts"]), per_hour(fmt, "planner"), per_hour(fmt, "reencode"), per_hour(fmt, "copy"),
+         cell(c[fmt].get("ratio_planner_vs_reencode", {}).get("cut_cpu_seconds"), digits=4),
+         cell(c[fmt]["ratio"]["cpu_seconds"]), cell(c[fmt]["extra_cpu_vs_merge_cpu"], digits=3)]
         for fmt in ("flac", "opus", "wav") if fmt in c
     ]  # fmt: skip
-    header = ["format", "parts", "split wall: re-encode ÷ copy", "split CPU: re-encode ÷ copy", "cut CPU, re-encode",
-              "cut CPU, copy", "extra CPU per hour per channel", "extra CPU ÷ the merge's"]  # fmt: skip
+    header = ["format", "parts", "cut CPU per hour per channel: planner", "re-encoded", "ffmpeg copy",
+              "cut CPU: planner ÷ re-encoded", "split CPU: re-encoded ÷ copy",
+              "re-encode's extra CPU ÷ the merge's"]  # fmt: skip
     return [
-        f"### Long-meeting split: parts encoded again from the cut vs the stream copy, {c['minutes']:g} min × "
-        f"{c['channels']} channels, limit {c['part_limit_seconds']:g} s",
+        f"### Long-meeting split: the planner's parts (Opus: packets copied behind a pre-skip; FLAC: encoded again)"
+        f" vs every part encoded again and the ffmpeg stream copy, {c['minutes']:g} min × {c['channels']} channels,"
+        f" limit {c['part_limit_seconds']:g} s",
         "",
         *table(header, rows),
         "",
@@ -304,8 +308,12 @@ def _split_cost(c: dict[str, Any]) -> list[str]:
 
 
 def _recognition(r: dict[str, Any]) -> list[str]:
-    names = {"twice": "planner's parts (Opus encoded twice)", "once": "same spans encoded once",
-             "control": "encoded once, 0.1 dB quieter (noise control)", "lossless": "same spans, WAV"}  # fmt: skip
+    names = {"planner": "planner's parts (Opus packets copied)", "reencoded": "every part encoded again (Opus twice)",
+             "once": "same spans encoded once", "control": "encoded once, 0.1 dB quieter (noise control)",
+             "lossless": "same spans, WAV"}  # fmt: skip
+    if "planner" not in r:  # results written before the packet copy: the planner's parts were encoded twice
+        names = {"twice": "planner's parts (Opus encoded twice)", **{k: v for k, v in names.items() if k != "planner"}}
+        names.pop("reencoded")
     rows = []
     for v, label in names.items():
         pair = r["paired_vs_once"].get(v)
@@ -314,7 +322,7 @@ def _recognition(r: dict[str, Any]) -> list[str]:
         rows.append([label, cell(r[v]["wer_percent"], " %"), f"{r['pooled_wer_percent'][v]:.2f} %", versus, changed])
     header = ["parts", "WER", "pooled WER", "channels worse / same / better than once", "words changed vs once"]
     return [
-        f"### Recognition of re-encoded Opus parts: {r['speakers']} espeak-ng speakers, {r['seconds']:g} s, "
+        f"### Recognition of split Opus parts: {r['speakers']} espeak-ng speakers, {r['seconds']:g} s, "
         f"{r['reference_words']} words, {len(r['runs'])} recordings, Whisper tiny.en",
         "",
         *table(header, rows),

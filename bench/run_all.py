@@ -10,8 +10,8 @@ bench_limiter.py (three times: it measures once per call), bench_download.py (vs
 bench_growth.py (the mixer's curves and its headline vs the bare ffmpeg merge, through
 bench_mixer.py's worker), bench_e2e.py, bench_whisper.py (the transcriber vs faster-whisper's API),
 bench_page.py (the meeting page of a 4-hour, 32-speaker meeting, cold and from the page cache),
-bench_split.py (the submitter's split of a long meeting: parts encoded again from the cut vs the stream copy,
-and recognition of the re-encoded Opus parts vs the same spans encoded once).
+bench_split.py (the submitter's split of a long meeting: the planner's parts vs every part encoded again and the
+stream copy, and recognition of the Opus parts vs the same spans encoded once).
 Then bench_notifier.py (the notifier alone, 100 meetings completing at once: concurrent_jobs 1 vs 6), on
 the local FerretDB on SQLite and again on FerretDB on PostgreSQL (``notifier-postgresql``; needs Debian's
 postgresql package).
