@@ -124,10 +124,14 @@ class Rendered:
         return found[0]
 
     def pod_specs(self) -> list[tuple[str, Manifest]]:
-        """(where, pod spec) of every Deployment, Job and bare Pod."""
+        """(where, pod spec) of every Deployment, Job, CronJob and bare Pod."""
         specs = [(f"Pod/{m['metadata']['name']}", m["spec"]) for m in self.of_kind("Pod")]
         for kind in ("Deployment", "Job"):
             specs += [(f"{kind}/{m['metadata']['name']}", m["spec"]["template"]["spec"]) for m in self.of_kind(kind)]
+        specs += [
+            (f"CronJob/{m['metadata']['name']}", m["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+            for m in self.of_kind("CronJob")
+        ]
         return specs
 
     def container_env(self, component: str) -> dict[str, Any]:

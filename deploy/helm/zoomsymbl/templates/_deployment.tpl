@@ -46,27 +46,7 @@ spec:
             - name: http
               containerPort: {{ $svc.port }}
               protocol: TCP
-          envFrom:
-            - configMapRef:
-                name: {{ include "zoomsymbl.fullname" $root }}-config
-            - configMapRef:
-                name: {{ include "zoomsymbl.componentName" . }}
-          env:
-            {{- include "zoomsymbl.secretEnv" . | trim | nindent 12 }}
-            {{- if ne $c "web" }}{{/* the web service talks to no Kafka topic: no Kafka credentials in its pod */}}
-            {{- include "zoomsymbl.kafkaSecurityEnv" . | trim | nindent 12 }}
-            {{- end }}
-            - name: POD_NAME
-              valueFrom:
-                fieldRef:
-                  fieldPath: metadata.name
-            - name: POD_NAMESPACE
-              valueFrom:
-                fieldRef:
-                  fieldPath: metadata.namespace
-            # $(VAR) expansion works only in env values, hence here and not in the ConfigMap.
-            - name: OTEL_RESOURCE_ATTRIBUTES
-              value: {{ include "zoomsymbl.otelResourceAttributes" $root | quote }}
+          {{- include "zoomsymbl.containerEnv" . | nindent 10 }}
           startupProbe:
             httpGet:
               path: /healthz
@@ -99,73 +79,8 @@ spec:
             {{- toYaml (include "zoomsymbl.resources" . | fromYaml) | nindent 12 }}
           securityContext:
             {{- toYaml $root.Values.containerSecurityContext | nindent 12 }}
-          volumeMounts:
-            - name: tmp
-              mountPath: /tmp
-            - name: tenants
-              mountPath: {{ include "zoomsymbl.tenantsDir" . }}
-              readOnly: true
-            {{- if ne $c "web" }}
-            {{- with include "zoomsymbl.kafkaSecurityMounts" $root | trim }}
-            {{- . | nindent 12 }}
-            {{- end }}
-            {{- end }}
-            {{- with include "zoomsymbl.caMounts" $root | trim }}
-            {{- . | nindent 12 }}
-            {{- end }}
-            {{- if include "zoomsymbl.scratchSetting" $c }}
-            - name: scratch
-              mountPath: {{ $svc.scratch.mountPath }}
-            {{- end }}
-            {{- if and (eq $c "notifier") $svc.smtpCa.secretName }}
-            - name: smtp-ca
-              mountPath: /etc/zoomsymbl/smtp-ca
-              readOnly: true
-            {{- end }}
-            {{- if and (eq $c "transcriber") $svc.model.existingClaim }}
-            - name: model
-              mountPath: {{ $svc.model.mountPath }}
-              {{- with $svc.model.subPath }}
-              subPath: {{ . }}
-              {{- end }}
-              readOnly: true
-            {{- end }}
-      volumes:
-        {{- include "zoomsymbl.tmpVolume" $root | nindent 8 }}
-        - name: tenants
-          secret:
-            secretName: {{ include "zoomsymbl.secretName" $root }}
-            defaultMode: 0440
-            items:
-              - key: {{ include "zoomsymbl.tenantsKey" . }}
-                path: tenants.json
-        {{- if ne $c "web" }}
-        {{- with include "zoomsymbl.kafkaSecurityVolumes" $root | trim }}
-        {{- . | nindent 8 }}
-        {{- end }}
-        {{- end }}
-        {{- with include "zoomsymbl.caVolumes" $root | trim }}
-        {{- . | nindent 8 }}
-        {{- end }}
-        {{- if include "zoomsymbl.scratchSetting" $c }}
-        {{- include "zoomsymbl.scratchVolume" . | nindent 8 }}
-        {{- end }}
-        {{- if and (eq $c "notifier") $svc.smtpCa.secretName }}
-        - name: smtp-ca
-          secret:
-            secretName: {{ $svc.smtpCa.secretName }}
-            defaultMode: 0444
-            items:
-              - key: {{ $svc.smtpCa.key }}
-                path: ca.crt
-        {{- end }}
-        {{- if and (eq $c "transcriber") $svc.model.existingClaim }}
-        # The Whisper model (ZOOMSYMBL_TRANSCRIBER_MODEL_DIR points inside it), never written.
-        - name: model
-          persistentVolumeClaim:
-            claimName: {{ $svc.model.existingClaim }}
-            readOnly: true
-        {{- end }}
+          {{- include "zoomsymbl.containerVolumeMounts" . | nindent 10 }}
+      {{- include "zoomsymbl.podVolumes" . | nindent 6 }}
       {{- with $svc.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}
@@ -189,6 +104,117 @@ spec:
             matchLabels:
               {{- include "zoomsymbl.componentSelectorLabels" . | nindent 14 }}
         {{- end }}
+{{- end }}
+
+{{/*
+What a service's container reads: its environment (envFrom the shared and the service's ConfigMap, env the
+credentials, Kafka security and pod identity), its volume mounts and its pod's volumes, each called with
+(dict "root" $ "component" "<service>"). The Deployment uses them, and the retention CronJob with the notifier's
+context, so its pod reads exactly what the notifier's does (configuration, Secret keys, tenants file, CA bundles).
+*/}}
+{{- define "zoomsymbl.containerEnv" -}}
+{{- $root := .root -}}
+{{- $c := .component -}}
+envFrom:
+  - configMapRef:
+      name: {{ include "zoomsymbl.fullname" $root }}-config
+  - configMapRef:
+      name: {{ include "zoomsymbl.componentName" . }}
+env:
+  {{- include "zoomsymbl.secretEnv" . | trim | nindent 2 }}
+  {{- if ne $c "web" }}{{/* the web service talks to no Kafka topic: no Kafka credentials in its pod */}}
+  {{- include "zoomsymbl.kafkaSecurityEnv" . | trim | nindent 2 }}
+  {{- end }}
+  - name: POD_NAME
+    valueFrom:
+      fieldRef:
+        fieldPath: metadata.name
+  - name: POD_NAMESPACE
+    valueFrom:
+      fieldRef:
+        fieldPath: metadata.namespace
+  # $(VAR) expansion works only in env values, hence here and not in the ConfigMap.
+  - name: OTEL_RESOURCE_ATTRIBUTES
+    value: {{ include "zoomsymbl.otelResourceAttributes" $root | quote }}
+{{- end }}
+
+{{- define "zoomsymbl.containerVolumeMounts" -}}
+{{- $root := .root -}}
+{{- $c := .component -}}
+{{- $svc := index $root.Values $c -}}
+volumeMounts:
+  - name: tmp
+    mountPath: /tmp
+  - name: tenants
+    mountPath: {{ include "zoomsymbl.tenantsDir" . }}
+    readOnly: true
+  {{- if ne $c "web" }}
+  {{- with include "zoomsymbl.kafkaSecurityMounts" $root | trim }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  {{- end }}
+  {{- with include "zoomsymbl.caMounts" $root | trim }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  {{- if include "zoomsymbl.scratchSetting" $c }}
+  - name: scratch
+    mountPath: {{ $svc.scratch.mountPath }}
+  {{- end }}
+  {{- if and (eq $c "notifier") $svc.smtpCa.secretName }}
+  - name: smtp-ca
+    mountPath: /etc/zoomsymbl/smtp-ca
+    readOnly: true
+  {{- end }}
+  {{- if and (eq $c "transcriber") $svc.model.existingClaim }}
+  - name: model
+    mountPath: {{ $svc.model.mountPath }}
+    {{- with $svc.model.subPath }}
+    subPath: {{ . }}
+    {{- end }}
+    readOnly: true
+  {{- end }}
+{{- end }}
+
+{{- define "zoomsymbl.podVolumes" -}}
+{{- $root := .root -}}
+{{- $c := .component -}}
+{{- $svc := index $root.Values $c -}}
+volumes:
+  {{- include "zoomsymbl.tmpVolume" $root | nindent 2 }}
+  - name: tenants
+    secret:
+      secretName: {{ include "zoomsymbl.secretName" $root }}
+      defaultMode: 0440
+      items:
+        - key: {{ include "zoomsymbl.tenantsKey" . }}
+          path: tenants.json
+  {{- if ne $c "web" }}
+  {{- with include "zoomsymbl.kafkaSecurityVolumes" $root | trim }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  {{- end }}
+  {{- with include "zoomsymbl.caVolumes" $root | trim }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  {{- if include "zoomsymbl.scratchSetting" $c }}
+  {{- include "zoomsymbl.scratchVolume" . | nindent 2 }}
+  {{- end }}
+  {{- if and (eq $c "notifier") $svc.smtpCa.secretName }}
+  - name: smtp-ca
+    secret:
+      secretName: {{ $svc.smtpCa.secretName }}
+      defaultMode: 0444
+      items:
+        - key: {{ $svc.smtpCa.key }}
+          path: ca.crt
+  {{- end }}
+  {{- if and (eq $c "transcriber") $svc.model.existingClaim }}
+  # The Whisper model (ZOOMSYMBL_TRANSCRIBER_MODEL_DIR points inside it), never written.
+  - name: model
+    persistentVolumeClaim:
+      claimName: {{ $svc.model.existingClaim }}
+      readOnly: true
+  {{- end }}
 {{- end }}
 
 {{/* The container's resources; a scratch emptyDir's size is also requested as ephemeral storage (unless set), so
