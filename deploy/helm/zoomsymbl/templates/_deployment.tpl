@@ -122,7 +122,7 @@ envFrom:
       name: {{ include "zoomsymbl.componentName" . }}
 env:
   {{- include "zoomsymbl.secretEnv" . | trim | nindent 2 }}
-  {{- if ne $c "web" }}{{/* the web service talks to no Kafka topic: no Kafka credentials in its pod */}}
+  {{- if and (ne $c "web") (not .storeOnly) }}{{/* the web service and the retention CronJob talk to no Kafka topic */}}
   {{- include "zoomsymbl.kafkaSecurityEnv" . | trim | nindent 2 }}
   {{- end }}
   - name: POD_NAME

@@ -135,6 +135,7 @@ the meeting-page key for the notifier (signs the links) and the web service (che
 {{- if ne .component "ingest" }}
 {{- $pairs = concat $pairs (list (list "ZOOMSYMBL_S3_ACCESS_KEY" "s3-access-key") (list "ZOOMSYMBL_S3_SECRET_KEY" "s3-secret-key")) -}}
 {{- end }}
+{{- if not .storeOnly }}{{/* the retention CronJob: MongoDB and S3 only, none of the service's own secrets */}}
 {{- if has .component (list "submitter" "notifier") }}
 {{- $pairs = append $pairs (list (printf "%sCALLBACK_SECRET" (include "zoomsymbl.envPrefix" .component)) "callback-secret") -}}
 {{- end }}
@@ -143,6 +144,7 @@ the meeting-page key for the notifier (signs the links) and the web service (che
 {{- end }}
 {{- if has .component (list "notifier" "web") }}
 {{- $pairs = append $pairs (list (printf "%sPAGE_KEY" (include "zoomsymbl.envPrefix" .component)) "page-key") -}}
+{{- end }}
 {{- end }}
 {{- $secret := include "zoomsymbl.secretName" .root -}}
 {{- range $pairs }}
