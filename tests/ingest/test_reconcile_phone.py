@@ -75,6 +75,17 @@ async def archive_calls(mongo: Mongo, call_ids: list[str]) -> None:
             )  # fmt: skip
 
 
+def forget_env(infra: InfraSettings, store: ObjectStore) -> dict[str, str]:
+    """The environment ``zoomsymbl forget`` runs with: this test's MongoDB and bucket."""
+    return cli_env(
+        infra,
+        ZOOMSYMBL_S3_ENDPOINT=infra.s3_endpoint,
+        ZOOMSYMBL_S3_ACCESS_KEY=infra.s3_access_key.get_secret_value(),
+        ZOOMSYMBL_S3_SECRET_KEY=infra.s3_secret_key.get_secret_value(),
+        ZOOMSYMBL_S3_BUCKET=store.bucket,
+    )
+
+
 async def reconcile(sandbox: ZoomSandbox, mongo: Mongo, tenant: TenantConfig, page_size: int = 8) -> ReconcileReport:
     async with ZoomClient(tenant) as client:
         return await Reconciliation(mongo, tenant, client, page_size=page_size).run(DAY.date(), END)
@@ -273,13 +284,7 @@ async def test_a_flagged_call_archived_since_is_resolved_and_leaves_the_digest(
 async def test_a_forgotten_call_is_not_flagged_again(infra: InfraSettings, mongo: Mongo, store: ObjectStore) -> None:
     """Before, ``zoomsymbl forget`` of a flagged call's record (``phone-call:{call id}``) left a tombstone nobody read:
     the next run flagged the call again, writing its parties back into ``conversations``, at every periodic run."""
-    env = cli_env(
-        infra,
-        ZOOMSYMBL_S3_ENDPOINT=infra.s3_endpoint,
-        ZOOMSYMBL_S3_ACCESS_KEY=infra.s3_access_key.get_secret_value(),
-        ZOOMSYMBL_S3_SECRET_KEY=infra.s3_secret_key.get_secret_value(),
-        ZOOMSYMBL_S3_BUCKET=store.bucket,
-    )
+    env = forget_env(infra, store)
     async with running_zoom_sandbox(calls_config()) as sandbox:
         tenant = sandbox_tenant(sandbox, reconcile_expect="cloud_recording")
         await archive_calls(mongo, [c for c in CALLS if c not in LOST])
@@ -307,13 +312,7 @@ async def test_a_call_forgotten_by_its_recording_is_not_flagged(
     """``zoomsymbl forget`` of an archived call's recording (``phone:{recording id}``) erases the documents that
     linked the recording to its call id, the only id Zoom's call history lists: without a tombstone of the call's
     key too, the next run flagged the call "never archived" and wrote its parties back."""
-    env = cli_env(
-        infra,
-        ZOOMSYMBL_S3_ENDPOINT=infra.s3_endpoint,
-        ZOOMSYMBL_S3_ACCESS_KEY=infra.s3_access_key.get_secret_value(),
-        ZOOMSYMBL_S3_SECRET_KEY=infra.s3_secret_key.get_secret_value(),
-        ZOOMSYMBL_S3_BUCKET=store.bucket,
-    )
+    env = forget_env(infra, store)
     async with running_zoom_sandbox(calls_config()) as sandbox:
         tenant = sandbox_tenant(sandbox, reconcile_expect="cloud_recording")
         await archive_calls(mongo, [c for c in CALLS if c not in LOST])  # call016 by its meeting, call015 by its record
