@@ -38,8 +38,13 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def machine_line(report: dict[str, Any]) -> list[str]:
     m = report["machine"]
+    what = f"Measured {m['date']} with `make bench` ({report['size']} sizes, {report['seconds'] // 60} min)"
+    if not _ran_here(report):  # ``run_all.py --collect`` or ``--only`` laid over earlier runs: nothing ran at this date
+        what = (
+            f"Collected {m['date']} from the separate runs listed below ({report['size']} sizes); the collecting host:"
+        )
     return [
-        f"Measured {m['date']} with `make bench` ({report['size']} sizes, {report['seconds'] // 60} min) on "
+        f"{what} on "
         f"{m['cpu_model']}, {m['usable_cores']} cores, {m['ram_gib']} GiB RAM, {m['ffmpeg'].split(' Copyright')[0]}, "
         f"Python {m['python']}, Linux {m['kernel']}; load average at the start {m['load_average']} "
         f"(a shared machine); commit {m['git_commit']}{' + local changes' if m['git_dirty'] else ''}.",
@@ -52,21 +57,30 @@ def machine_line(report: dict[str, Any]) -> list[str]:
     ]
 
 
+def _measured(report: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """When and on which CPU each benchmark ran (the machine facts' own date and CPU unless it says otherwise)."""
+    here = (report["machine"]["date"], report["machine"]["cpu_model"])
+    return {
+        name: (b.get("measured_at", here[0]), b.get("measured_on", here[1])) for name, b in report["benchmarks"].items()
+    }
+
+
+def _ran_here(report: dict[str, Any]) -> bool:
+    here = (report["machine"]["date"], report["machine"]["cpu_model"])
+    return not report["benchmarks"] or here in _measured(report).values()
+
+
 def _separately(report: dict[str, Any]) -> list[str]:
     """A note for benchmarks measured in another ``run_all`` than the machine facts' one, or on another CPU."""
-    machine = report["machine"]
-    here = (machine["date"], machine["cpu_model"])
-    other = {
-        name: when
-        for name, b in report["benchmarks"].items()
-        if (when := (b.get("measured_at", here[0]), b.get("measured_on", here[1]))) != here
-    }
+    here = (report["machine"]["date"], report["machine"]["cpu_model"])
+    other = {name: when for name, when in _measured(report).items() if when != here}
     if not other:
         return []
     listed = ", ".join(
         f"{name} at {at}" + ("" if cpu == here[1] else f" on {cpu}") for name, (at, cpu) in sorted(other.items())
     )
-    return [f"Measured in another `run_all` of the same size: {listed}; the rest at {here[0]} on {here[1]}.", ""]
+    rest = f"; the rest at {here[0]} on {here[1]}" if _ran_here(report) else ""
+    return [f"Measured in another `run_all` of the same size: {listed}{rest}.", ""]
 
 
 def ingest(b: dict[str, Any]) -> list[str]:
