@@ -40,9 +40,7 @@ def machine_line(report: dict[str, Any]) -> list[str]:
     m = report["machine"]
     what = f"Measured {m['date']} with `make bench` ({report['size']} sizes, {report['seconds'] // 60} min)"
     if not _ran_here(report):  # ``run_all.py --collect`` or ``--only`` laid over earlier runs: nothing ran at this date
-        what = (
-            f"Collected {m['date']} from the separate runs listed below ({report['size']} sizes); the collecting host:"
-        )
+        what = f"Collected {m['date']} from the separate runs listed below ({report['size']} sizes) by `run_all.py`"
     return [
         f"{what} on "
         f"{m['cpu_model']}, {m['usable_cores']} cores, {m['ram_gib']} GiB RAM, {m['ffmpeg'].split(' Copyright')[0]}, "
