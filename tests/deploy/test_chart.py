@@ -195,7 +195,9 @@ def test_every_pod_is_hardened(values: str) -> None:
     specs = rendered.pod_specs()
     services = VALUE_SETS[values].services
     assert {component_of(m) for m in rendered.of_kind("Deployment")} == set(services)
-    assert len(specs) == len(services) + 2, "the services, the topics Job and the helm test pod"
+    cronjobs = len(rendered.of_kind("CronJob"))
+    assert cronjobs == ("production" in values), "the production example runs the retention CronJob"
+    assert len(specs) == len(services) + 2 + cronjobs, "the services, the topics Job, the helm test pod (retention)"
     for where, spec in specs:
         pod = spec["securityContext"]
         assert pod["runAsNonRoot"] is True and pod["runAsUser"] != 0, where
@@ -640,10 +642,10 @@ def test_the_production_examples_internet_egress_excludes_the_metadata_service(
 
 def test_network_policies_admit_webhooks_only_to_the_webhook_services(production_every_service: Rendered) -> None:
     policies = {component_of(m): m for m in production_every_service.of_kind("NetworkPolicy") if component_of(m)}
-    assert set(policies) == set(SERVICES)
+    assert set(policies) == {*SERVICES, "retention"}  # the production example runs the retention CronJob
     ingress_ns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
     for service, policy in policies.items():
-        sources = [peer for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+        sources = [peer for rule in policy["spec"].get("ingress", []) for peer in rule["from"]]
         assert (ingress_ns in sources) == (service in ("ingest", "notifier", "web")), service
         assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
         assert policy["spec"]["egress"][0]["ports"][0] == {"port": 53, "protocol": "UDP"}

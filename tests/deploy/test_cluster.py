@@ -281,8 +281,15 @@ def test_install_with_the_production_example_starts_at_the_hpa_minimum(kube: Kub
     # No Prometheus Operator here: no ServiceMonitor (it would have failed the install), and the notes say so.
     assert "kind: ServiceMonitor" not in kube.helm("get", "manifest", PROD_RELEASE, "-n", PRODUCTION_NS).stdout
     assert "no ServiceMonitor was created" in output
-    # One per service (web included) + the denied egress, kept for the pods without an allow-list (Job, test pod).
-    assert len(kube.get("networkpolicy", "-n", PRODUCTION_NS)["items"]) == 6
+    # One per service (web included), the retention CronJob's, and the denied egress, kept for the pods without an
+    # allow-list (Job, test pod).
+    assert len(kube.get("networkpolicy", "-n", PRODUCTION_NS)["items"]) == 7
+    # The API server took the retention CronJob as the chart wrote it (time zone, pod failure policy).
+    (cronjob,) = kube.get("cronjob", "-n", PRODUCTION_NS)["items"]
+    assert (cronjob["spec"]["schedule"], cronjob["spec"]["timeZone"]) == ("17 3 * * *", "Europe/Berlin")
+    template = cronjob["spec"]["jobTemplate"]["spec"]
+    assert template["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"] == [1, 2, 4]
+    assert template["template"]["spec"]["containers"][0]["args"] == ["--yes", "--limit=500"]
     assert len(kube.get("pdb", "-n", PRODUCTION_NS)["items"]) == 5
 
 

@@ -36,6 +36,7 @@ from tests.deploy.helm_chart import (
 from tests.deploy.network_policy import Endpoint, connects, selects
 
 ON = {"retention.enabled": "true"}
+OFF = {"retention.enabled": "false"}
 # Every optional mount and credential the notifier's pod can get: CA bundles of S3, MongoDB, OTLP and SMTP, Kafka
 # over SASL_SSL with mutual TLS.
 EVERYTHING_MOUNTED = {
@@ -125,7 +126,7 @@ def documents(text: str) -> dict[tuple[str, str], str]:
 
 def test_nothing_is_added_unless_enabled() -> None:
     for name in VALUE_SETS:
-        rendered = render_set(name)
+        rendered = render_set(name, OFF)  # the production example turns it on
         assert rendered.of_kind("CronJob") == [], name
         assert [p for p in rendered.of_kind("NetworkPolicy") if "retention" in p["metadata"]["name"]] == [], name
 
@@ -136,7 +137,7 @@ def test_the_feature_adds_the_cronjob_and_its_policy_and_changes_nothing_else(na
     the denied-egress policy gains the CronJob's pod among those with their own allow-list."""
     files, base = VALUE_SETS[name]
     base = base | FIXED_KEYS
-    off = documents(render_text(files, sets=base, api_versions=MONITORING_API))
+    off = documents(render_text(files, sets=base | OFF, api_versions=MONITORING_API))
     on = documents(render_text(files, sets=base | ON, api_versions=MONITORING_API))
     fullname = "zs-zoomsymbl"
     added = {("CronJob", f"{fullname}-retention")}
