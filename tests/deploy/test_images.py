@@ -224,6 +224,24 @@ async def test_the_demo_meeting_reaches_its_e_mail_through_the_five_containers(s
     assert "track left to ffmpeg" not in mixer_log, f"see {stack.log('mixer')}"
 
 
+def test_the_retention_cronjobs_command_runs_in_the_notifier_image(stack: Stack) -> None:
+    """What the chart's retention CronJob runs (``zoomsymbl retention --yes``) starts in the notifier's read-only
+    image as 10001 and reads MongoDB: here a dry run, with a tenants file giving every tenant a retention (the demo's
+    meeting, minutes old, has not expired)."""
+    tenants = json.loads(
+        in_container("notifier", "import os; print(open(os.environ['ZOOMSYMBL_TENANTS_FILE']).read())")
+    )
+    for tenant in tenants["tenants"]:
+        tenant["retention_days"] = 30
+    write = f"open('/tmp/tenants-retention.json', 'w').write({json.dumps(json.dumps(tenants))})"
+    in_container("notifier", write)
+    env = ["--env", "ZOOMSYMBL_TENANTS_FILE=/tmp/tenants-retention.json"]
+    ran = podman("exec", *env, container_name("notifier"), "zoomsymbl", "retention", "--json", timeout=120)
+    found = {entry["tenant"]: entry for entry in json.loads(ran.stdout)["tenants"]}
+    assert set(found) == set(SPECS), found  # the demo's tenants
+    assert all(entry["retention_days"] == 30 and entry["expired"] == 0 for entry in found.values()), found
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_service_runs_as_10001_without_capabilities(stack: Stack, service: str) -> None:
     lines = in_container(service, "print(open('/proc/1/status').read())").splitlines()
