@@ -200,6 +200,18 @@ async def test_page_data_is_reused_within_a_generation_and_read_again_after_a_re
     assert isinstance(again, MeetingView) and len(again.insights.messages) == 1
 
 
+async def test_an_erased_meetings_page_data_leaves_the_cache(mongo: Mongo, store: ObjectStore) -> None:
+    """``zoomsymbl forget`` or ``retention`` erased the meeting: its page answers "not found", and the transcript and
+    insights the page kept in memory go too (they stayed until eight other pages pushed them out)."""
+    await _store_meeting(mongo, store)
+    pages = MeetingPages(mongo, cache_size=8)
+    assert isinstance(await pages.lookup("acme", "abc/=="), MeetingView)
+    assert any(slot[:2] == ("acme", "abc/==") for slot in pages._cache)
+    await mongo.db[MEETINGS].delete_many({"meeting_uuid": "abc/=="})
+    assert await pages.lookup("acme", "abc/==") is None
+    assert not any(slot[:2] == ("acme", "abc/==") for slot in pages._cache)
+
+
 async def test_audio_gone_from_s3_or_shorter_than_recorded_is_answered_honestly(
     service: str, mongo: Mongo, store: ObjectStore
 ) -> None:

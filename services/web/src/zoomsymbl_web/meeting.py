@@ -175,7 +175,9 @@ class MeetingPages:
         """The page of ``tenant``'s meeting ``meeting_uuid`` (None when there is no such meeting)."""
         key = {"tenant": tenant, "meeting_uuid": meeting_uuid}
         doc = await guarded(self._db[MEETINGS].find_one(key))
-        if doc is None:
+        if doc is None:  # none, or erased (``zoomsymbl forget``/``retention``): no copy of its transcript kept here
+            for slot in [s for s in self._cache if s[:2] == (tenant, meeting_uuid)]:
+                del self._cache[slot]
             return None
         meeting = Meeting.from_document(doc)
         slot = (tenant, meeting_uuid, meeting.generation)
