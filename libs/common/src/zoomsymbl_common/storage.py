@@ -295,9 +295,9 @@ class ObjectStore:
             return False
         return True
 
-    async def remove(self, key: str) -> None:
-        """Delete ``key`` (no error when it is already gone)."""
-        await self._call(self.client.remove_object, self.bucket, key)
+    async def remove(self, key: str, *, version_id: str | None = None) -> None:
+        """Delete ``key`` (no error when it is already gone); with ``version_id``, that version of it for good."""
+        await self._call(self.client.remove_object, self.bucket, key, version_id=version_id)
 
     def presigned_get(self, key: str, *, expires: timedelta = timedelta(hours=6)) -> str:
         """A time-limited GET URL for ``key``: a secret, never to be logged."""
