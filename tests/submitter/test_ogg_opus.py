@@ -190,6 +190,23 @@ def test_a_file_that_cannot_be_copied_says_why(meeting: Path, tmp_path: Path) ->
     assert "granule position" in refused(bytes(wrong), start=0, end=None)
 
 
+def test_a_packet_that_never_ends_is_refused_before_it_fills_memory() -> None:
+    """Pages of continuations (every lacing value 255) after valid headers: refused once past an Opus packet's most."""
+    target = io.BytesIO()
+    writer = PageWriter(target, serial=3)
+    writer.header_packet(b"OpusHead" + bytes([1, 2, 0x38, 0x01]) + bytes(7), first=True)
+    writer.header_packet(b"OpusTags" + bytes(8))
+    endless = target.getvalue()
+    for sequence in range(2, 2 + 80):  # 80 pages of 65,025 bytes: 5.2 MB of one packet
+        header = struct.pack("<4sBBqIIIB", b"OggS", 0, 0x01 if sequence > 2 else 0, -1, 3, sequence, 0, 255)
+        body = bytes(255 * 255)
+        page = header + bytes([255] * 255) + body
+        page = page[:22] + struct.pack("<I", ogg_crc(page)) + page[26:]
+        endless += page
+    with pytest.raises(NotCopyable, match="a packet of more than"):
+        cut(io.BytesIO(endless), io.BytesIO(), RATE, 2 * RATE)
+
+
 def test_pages_before_the_cut_are_skipped_unread(meeting: Path) -> None:
     data = meeting.read_bytes()
     source = io.BytesIO(data)

@@ -37,6 +37,9 @@ PRE_ROLL = 15_360
 libopus's multichannel output at complexity 0 (what the mixer writes), the first 50 ms after the cut were 11–24 dB
 below the signal with 80 ms (a click), 35–46 dB with 160 ms and 40–67 dB with 320 ms."""
 MAX_PRE_SKIP = 65_535
+MAX_PACKET_BYTES = 4 << 20
+"""A multistream packet holds at most 255 streams × 6 frames × 1,275 bytes (~2 MB, RFC 6716 §3.2.5): one that goes
+on for longer (pages of continuations) is not Opus, and is not held in memory."""
 MAX_HEADER_BYTES = 1 << 20
 """OpusTags larger than this (cover art?) is not what the mixer writes: refused."""
 PAGE_SAMPLES = RATE
@@ -138,7 +141,10 @@ def _packets(page: Page, carried: bytes) -> tuple[list[bytes], bytes]:
         if value < 255:
             done.append(pending + page.body[start:at])
             pending, start = b"", at
-    return done, pending + page.body[start:at]
+    left = pending + page.body[start:at]
+    if len(left) > MAX_PACKET_BYTES:
+        raise NotCopyable(f"a packet of more than {MAX_PACKET_BYTES} bytes")
+    return done, left
 
 
 class PageWriter:
