@@ -316,9 +316,10 @@ def _callers(rendered: Rendered) -> dict[str, Endpoint]:
     }
 
 
-def test_with_the_production_policies_the_pod_connects_where_the_notifier_does_and_nothing_connects_to_it(
-    production: Rendered,
+def test_with_the_production_policies_the_pod_connects_only_where_erasing_needs_and_nothing_connects_to_it(
+    production: Rendered, tmp_path: Path
 ) -> None:
+    """The production example gives it its own list (MongoDB, MinIO, the providers' HTTPS): no Kafka, SMTP or OTLP."""
     policies = production.of_kind("NetworkPolicy")
     pod = _pod(pod_template(production)["metadata"]["labels"], "10.0.0.30")
     notifier = _callers(production)["notifier"]
@@ -326,7 +327,20 @@ def test_with_the_production_policies_the_pod_connects_where_the_notifier_does_a
     def reached(src: Endpoint) -> set[str]:
         return {name for name, (dst, port) in DESTINATIONS.items() if connects(policies, NAMESPACE, src, dst, port)}
 
-    assert reached(pod) == reached(notifier) == NOTIFIER_REACHES
+    assert reached(notifier) == NOTIFIER_REACHES
+    assert reached(pod) == {"mongodb", "s3", "https"}
+    # Without a list of its own it goes where the notifier goes.
+    mongodb = {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mongodb"}}}]}
+    notifier_only = {"networkPolicy": {"enabled": True, "egress": {"restrict": True, "components": {
+        "notifier": [{**mongodb, "ports": [{"port": 27017, "protocol": "TCP"}]}]}}}}  # fmt: skip
+    values = tmp_path / "notifier-egress.yaml"
+    values.write_text(json.dumps(notifier_only), encoding="utf-8")
+    shared = render((values,), sets=ON)
+    shared_pod = _pod(pod_template(shared)["metadata"]["labels"], "10.0.0.31")
+    policies = shared.of_kind("NetworkPolicy")
+    assert {n for n, (dst, port) in DESTINATIONS.items() if connects(policies, NAMESPACE, shared_pod, dst, port)} == {
+        "mongodb"
+    }
     for name, src in _callers(production).items():
         for port in (8083, 8080, 80):
             assert not connects(policies, NAMESPACE, src, pod, port), (name, port)
