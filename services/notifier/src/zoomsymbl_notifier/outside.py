@@ -9,7 +9,8 @@ line of the text part), and carrying no address a mail client would make a link 
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from zoomsymbl_common.stages import one_line
 
 _SUBJECT_MAX = 160  # characters of a subject, and of a line by default
 # What IDNA (UTS 46, as browsers and mail clients apply it) reads as ".", ":" and "/" in an address: ideographic,
@@ -34,8 +35,7 @@ _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Z
 
 def clean_line(value: str, limit: int = _SUBJECT_MAX) -> str:
     """One line of printable text: control characters (CR/LF included) become spaces, runs collapse."""
-    chars = (" " if unicodedata.category(c).startswith(("C", "Z")) and c != " " else c for c in value)
-    return " ".join("".join(chars).split())[:limit]
+    return one_line(value, limit)
 
 
 def defanged(text: str) -> str:
