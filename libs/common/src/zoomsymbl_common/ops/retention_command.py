@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import make_mongo
@@ -44,8 +45,6 @@ def _tenants(args: argparse.Namespace) -> list[TenantConfig]:
     tenants = load_tenants().all()
     if args.tenant is None:
         return tenants
-    import re
-
     if not re.fullmatch(TENANT_ID_PATTERN, args.tenant):
         raise UsageError("--tenant is not a tenant id")
     chosen = [tenant for tenant in tenants if tenant.id == args.tenant]
