@@ -189,3 +189,29 @@ imagePullSecrets:
     medium: {{ . }}
     {{- end }}
 {{- end }}
+
+{{- /*
+Where a Job's pod may run: priorityClassName, nodeSelector, tolerations and affinity, each the Job's own value when
+set, else the value of the service whose image it runs ("fallback"): a cluster whose nodes need a selector or a
+toleration for that service's pods needs them for the Job's pod too. Pod-spec level; call with
+(dict "own" .Values.retention "fallback" .Values.notifier).
+*/ -}}
+{{- define "zoomsymbl.jobScheduling" -}}
+{{- $own := .own }}
+{{- $fallback := .fallback }}
+{{- with ($own.priorityClassName | default $fallback.priorityClassName) }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with ($own.nodeSelector | default $fallback.nodeSelector) }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with ($own.tolerations | default $fallback.tolerations) }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with ($own.affinity | default $fallback.affinity) }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
