@@ -1,5 +1,5 @@
 """The chart's Jobs are scheduled where the service whose image they run may be: the retention CronJob like the
-notifier, the topics Job like ingest, unless their own nodeSelector, tolerations, affinity or priorityClassName say
+notifier, the topics Job (and the helm test pod) like ingest, unless their own nodeSelector, tolerations, affinity or priorityClassName say
 otherwise. Without this, a cluster whose nodes need a selector or a toleration for the chart's pods left the Jobs'
 pods Pending (the topics Job blocks every install and upgrade)."""
 
@@ -72,10 +72,18 @@ def test_the_jobs_own_values_win_key_by_key(tmp_path: Path, job: str, service: s
     assert scheduling(rendered.one("Deployment", service)["spec"]["template"]["spec"]) == placement(service)
 
 
+def test_the_helm_test_pod_is_scheduled_like_ingest(tmp_path: Path) -> None:
+    rendered = render_with(tmp_path, {"ingest": placement("ingest")})
+    (pod,) = rendered.of_kind("Pod")
+    assert scheduling(pod["spec"]) == placement("ingest")
+
+
 def test_by_default_no_job_gets_any_scheduling_constraint(tmp_path: Path) -> None:
     rendered = render_with(tmp_path, {})
     for job in JOBS:
         assert scheduling(job_pod(rendered, job)) == {}, job
+    (pod,) = rendered.of_kind("Pod")
+    assert scheduling(pod["spec"]) == {}
 
 
 @pytest.mark.parametrize("kube", [KUBE_VERSIONS[0], KUBE_VERSIONS[-1]])
