@@ -16,6 +16,7 @@ from minio import Minio
 from minio.error import MinioException
 from minio.versioningconfig import VersioningConfig
 from pydantic import SecretStr
+from zoomsymbl_common.ops import forget_objects
 from zoomsymbl_common.ops.forget_objects import count, delete, listed, meeting_prefixes
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
@@ -102,3 +103,43 @@ async def test_every_version_of_the_meetings_objects_is_counted_and_deleted(stor
     assert versions(store, raw) == [] and versions(store, mixed) == [], "no earlier version, no delete marker left"
     assert len(versions(store, neighbour_mixed)) == 2, "the neighbour's versions are untouched"
     assert await listed(store, neighbour_raw) == []
+
+
+def remaining(store: ObjectStore, prefix: str) -> bytes:
+    """The server's own ListObjectVersions answer under ``prefix``, unparsed (no client library in between)."""
+    response = store.client._execute("GET", store.bucket, query_params={"versions": "", "prefix": prefix})
+    return bytes(response.data)
+
+
+async def test_objects_already_deleted_leave_delete_markers_which_are_listed_and_deleted_too(
+    store: ObjectStore,
+) -> None:
+    # The mixer deletes its raw tracks once mixed: in a versioned bucket each delete leaves a marker, which versitygw
+    # dates in nanoseconds (minio-py's own listing refused the whole answer, and the meeting could not be forgotten).
+    raw, mixed = meeting_prefixes("acme", UUID)
+    put_twice(store, f"{raw}f1.m4a")
+    store.client.remove_object(store.bucket, f"{raw}f1.m4a")
+    put_twice(store, f"{mixed}flac")
+    assert b"<DeleteMarker>" in remaining(store, raw), "the server kept the earlier versions behind a marker"
+
+    assert (await count(store, raw)).objects == 3, "two versions and the marker"
+    assert (await count(store, raw)).bytes == len(b"first take of the recording") + len(b"second take")
+
+    assert await delete(store, raw) + await delete(store, mixed) == 5
+    assert b"<Key>" not in remaining(store, raw) and b"<Key>" not in remaining(store, mixed)
+
+
+async def test_a_listing_of_many_pages_is_followed_to_its_end(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(forget_objects, "VERSION_PAGE_KEYS", 2)  # the real server pages at 2 entries
+    raw, _ = meeting_prefixes("acme", UUID)
+    keys = [f"{raw}f{n}.m4a" for n in range(3)]
+    for key in keys:
+        put_twice(store, key)
+    store.client.remove_object(store.bucket, keys[1])
+
+    # versitygw lists f2's current version on two pages (the page after the one ending with it): counted once.
+    assert len(await listed(store, raw)) == 7, "3 keys × 2 versions and one marker, over 4 pages"
+    assert await delete(store, raw) == 7
+    assert b"<Key>" not in remaining(store, raw)

@@ -9,15 +9,23 @@ Every object of a meeting is under one of two prefixes (the mixer's and the subm
 In a bucket with versioning (enabled, or suspended after it was), deleting a key keeps every earlier version
 and adds a delete marker: the recording would stay stored. There every version and delete marker under the
 prefixes is listed, counted and deleted by its version id (which removes it for good, and adds no marker).
+That listing (S3 ListObjectVersions, https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html:
+``Version`` and ``DeleteMarker`` entries, pages chained by ``NextKeyMarker`` and ``NextVersionIdMarker`` while
+``IsTruncated``) is read here, not by minio-py: minio-py parses every entry's ``LastModified`` and refuses one with
+more than six fractional digits, which RFC 3339 allows and versitygw writes on delete markers (nanoseconds), so a
+bucket holding a delete marker under the meeting could not be listed, and the meeting not be forgotten.
 """
 
 from __future__ import annotations
 
 import asyncio
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import urllib3
 from minio.error import S3Error
+from minio.helpers import DictType
 
 from zoomsymbl_common.errors import StorageUnavailable
 from zoomsymbl_common.storage import ObjectStore, translate_s3_error
@@ -53,13 +61,10 @@ async def _versions(store: ObjectStore, prefix: str) -> list[tuple[str, int, str
     """(key, size, version id) under ``prefix``; the version id None where the bucket never had versioning."""
 
     def names() -> list[tuple[str, int, str | None]]:
-        versioned = _versioning(store) in ("Enabled", "Suspended")
-        found = store.client.list_objects(store.bucket, prefix=prefix, recursive=True, include_version=versioned)
-        return [
-            (item.object_name, int(item.size or 0), item.version_id if versioned else None)
-            for item in found
-            if item.object_name
-        ]
+        if _versioning(store) in ("Enabled", "Suspended"):
+            return list(_listed_versions(store, prefix))
+        found = store.client.list_objects(store.bucket, prefix=prefix, recursive=True)
+        return [(item.object_name, int(item.size or 0), None) for item in found if item.object_name]
 
     try:
         return await asyncio.to_thread(names)
@@ -72,6 +77,81 @@ async def _versions(store: ObjectStore, prefix: str) -> list[tuple[str, int, str
         raise translated from exc
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+# Entries per page of a version listing (S3's largest), and pages followed at most: far beyond any meeting's objects.
+VERSION_PAGE_KEYS = 1000
+MAX_VERSION_PAGES = 1000
+
+
+def _listed_versions(store: ObjectStore, prefix: str) -> Iterator[tuple[str, int, str]]:
+    """(key, size, version id) of every version and delete marker under ``prefix`` (ListObjectVersions, blocking).
+
+    The answer is the storage server's: an entry outside ``prefix`` is not ours to delete and is skipped; an entry
+    listed again is yielded once (versitygw repeats a key's current version on the page after a page that ended
+    with it); an answer that cannot be read, a page that does not move the listing on, or more than
+    :data:`MAX_VERSION_PAGES` pages raise :class:`StorageUnavailable` (:func:`delete` reads the whole listing
+    first: nothing goes on part of it).
+    """
+    markers: dict[str, str] = {}
+    seen: set[tuple[str, str]] = set()
+    for _ in range(MAX_VERSION_PAGES):
+        query: DictType = {"versions": "", "prefix": prefix, "max-keys": str(VERSION_PAGE_KEYS), **markers}
+        page = _version_page(store.client._execute("GET", store.bucket, query_params=query).data)
+        for key, size, version in page.entries:
+            if key.startswith(prefix) and (key, version) not in seen:
+                seen.add((key, version))
+                yield key, size, version
+        if not page.truncated:
+            return
+        following = {"key-marker": page.next_key, "version-id-marker": page.next_version}
+        if not page.next_key or following == markers:
+            raise StorageUnavailable(f"version listing of {prefix!r} truncated without a next marker that moves on")
+        markers = {name: value for name, value in following.items() if value}
+    raise StorageUnavailable(f"version listing of {prefix!r} longer than {MAX_VERSION_PAGES} pages")
+
+
+@dataclass(frozen=True)
+class _VersionPage:
+    entries: list[tuple[str, int, str]]
+    truncated: bool
+    next_key: str
+    next_version: str
+
+
+def _version_page(body: bytes) -> _VersionPage:
+    """One ListObjectVersions answer: its ``Version`` and ``DeleteMarker`` entries (a marker's size is 0)."""
+    try:
+        root = ET.fromstring(body)  # noqa: S314 (our storage server's answer; the standard parser expands no external entity)
+        entries = [_version_entry(child) for child in root if _local(child.tag) in ("Version", "DeleteMarker")]
+    except (ET.ParseError, ValueError) as exc:
+        raise StorageUnavailable(f"unreadable version listing: {type(exc).__name__}: {str(exc)[:200]}") from exc
+    return _VersionPage(
+        entries, _text(root, "IsTruncated") == "true", _text(root, "NextKeyMarker"), _text(root, "NextVersionIdMarker")
+    )
+
+
+def _version_entry(entry: ET.Element) -> tuple[str, int, str]:
+    key, version = _text(entry, "Key"), _text(entry, "VersionId")
+    if not key or not version:
+        raise ValueError(f"a {_local(entry.tag)} entry without a key or a version id")
+    size = int(_text(entry, "Size") or 0) if _local(entry.tag) == "Version" else 0
+    if size < 0:
+        raise ValueError(f"negative size {size}")
+    return key, size, version
+
+
+def _local(tag: str) -> str:
+    """An element's name without its namespace (S3 answers in its 2006-03-01 namespace; some servers in none)."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def _text(element: ET.Element, name: str) -> str:
+    """The text of ``element``'s first child called ``name`` (any namespace); empty when there is none."""
+    for child in element:
+        if _local(child.tag) == name:
+            return (child.text or "").strip()
+    return ""
 
 
 async def count(store: ObjectStore, prefix: str) -> PrefixCount:
