@@ -1,7 +1,7 @@
 """The chart's Jobs are scheduled where the service whose image they run may be: the retention CronJob like the
-notifier, the topics Job (and the helm test pod) like ingest, unless their own nodeSelector, tolerations, affinity or priorityClassName say
-otherwise. Without this, a cluster whose nodes need a selector or a toleration for the chart's pods left the Jobs'
-pods Pending (the topics Job blocks every install and upgrade)."""
+notifier, the topics Job (and the helm test pod) like ingest, unless their own nodeSelector, tolerations, affinity
+or priorityClassName say otherwise. Without this, a cluster whose nodes need a selector or a toleration for the
+chart's pods left the Jobs' pods Pending (the topics Job blocks every install and upgrade)."""
 
 from __future__ import annotations
 
