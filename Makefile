@@ -62,6 +62,15 @@ typecheck: install ## mypy --strict on every package, the tests and the benchmar
 
 check: lint typecheck test ## everything CI checks
 
+release-check: install ## every place carries the product's one version; the changelog has it (docs/releasing.md)
+	$(UV) run --frozen python scripts/release.py check
+
+release: install ## VERSION=x.y.z: move every version line to it and date the changelog's Unreleased notes (docs/releasing.md)
+	@test -n "$(VERSION)" || { echo "make release VERSION=x.y.z" >&2; exit 2; }
+	$(UV) run --frozen python scripts/release.py bump $(VERSION)
+	$(UV) lock --check
+	$(MAKE) install
+
 # `make demo JAEGER=1`: the services export their spans to Jaeger (built when missing, ~10 min cold; started by
 # scripts/jaeger.sh unless one runs) and the demo prints each meeting's trace URL (docs/operations.md).
 JAEGER ?=

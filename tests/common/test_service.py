@@ -42,6 +42,9 @@ from zoomsymbl_transcriber.settings import Settings as TranscriberSettings
 from zoomsymbl_web.app import build_app as build_web
 from zoomsymbl_web.settings import Settings as WebSettings
 
+from scripts import release
+from scripts.release import ROOT
+
 SECRET = "callback-secret-0123456789"
 PAGE_KEY = "page-key-0123456789abcdef"
 # What each service needs besides tenants before it gets as far as opening its resources.
@@ -111,7 +114,8 @@ async def test_every_service_has_version_build_info_and_its_consumer_metrics(
     app = APPS[service](InfraSettings())
     assert any(r.resource is not None and r.resource.canonical == "/version" for r in app.router.routes())
     metrics = generate_latest(app[METRICS_REGISTRY]).decode()
-    assert f'zoomsymbl_build_info{{commit="0123abc",service="{service}",version="0.1.0"}} 1.0' in metrics
+    version = release.current_version(ROOT)
+    assert f'zoomsymbl_build_info{{commit="0123abc",service="{service}",version="{version}"}} 1.0' in metrics
     assert ("# TYPE zoomsymbl_consumer_dead_letters_total counter" in metrics) == (service in CONSUMERS)
 
 
@@ -123,8 +127,9 @@ async def test_version_answers_service_version_and_commit(monkeypatch: pytest.Mo
         body: dict[str, Any] = await response.json()
         metrics = await (await client.get("/metrics")).text()
     assert response.status == 200
-    assert body == {"service": "mixer", "version": "0.1.0", "commit": "unknown"}
-    assert 'zoomsymbl_build_info{commit="unknown",service="mixer",version="0.1.0"} 1.0' in metrics
+    version = release.current_version(ROOT)  # the release the workspace is (scripts/release.py)
+    assert body == {"service": "mixer", "version": version, "commit": "unknown"}
+    assert f'zoomsymbl_build_info{{commit="unknown",service="mixer",version="{version}"}} 1.0' in metrics
 
 
 async def test_tenants_are_required_and_kept_on_the_app() -> None:
