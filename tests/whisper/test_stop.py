@@ -12,6 +12,7 @@ import pytest
 from zoomsymbl_whisper import ChannelUtterance, ModelConfig, Transcriber, TranscriptionStopped
 
 from tests.support.audio import sine_flac
+from tests.support.eventually import eventually
 
 
 class HeldModel:
@@ -80,3 +81,42 @@ async def test_an_uncancelled_channel_reads_every_window(tone: Path) -> None:
     found = await transcriber.transcribe_channel(tone, 1)
 
     assert model.windows == 5 and [u.start_seconds for u in found] == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+async def test_a_thread_stuck_inside_a_segment_counts_until_its_segment_returns(tone: Path) -> None:
+    # The model ignores the stop (CTranslate2 inside one segment): the thread lives on, and says so for how long.
+    model = HeldModel()
+    transcriber = Watched(ModelConfig(Path("no-model"), window_seconds=1.0))
+    transcriber._model = model
+    now = [1000.0]
+    transcriber._clock = lambda: now[0]
+    assert transcriber.stuck_seconds() == 0.0
+
+    task = asyncio.create_task(transcriber.transcribe_channel(tone, 1))
+    assert await asyncio.to_thread(model.entered.wait, 30)
+    assert transcriber.stuck_seconds() == 0.0, "running, not told to stop: not stuck"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    now[0] += 120.0
+    assert transcriber.stuck_seconds() == 120.0
+    assert not transcriber.ended.is_set()
+
+    model.gate.set()  # the segment returns: the thread sees the stop and ends
+    assert await asyncio.to_thread(transcriber.ended.wait, 30)
+
+    # The thread's bookkeeping is done just after channel_sync returns (ended is set in its finally).
+    async def forgotten() -> bool:
+        return transcriber.stuck_seconds() == 0.0
+
+    await eventually(forgotten, timeout=10, what="the ended thread to be forgotten")
+
+
+async def test_a_channel_that_ends_on_its_own_never_counts_as_stuck(tone: Path) -> None:
+    model = HeldModel()
+    model.gate.set()
+    transcriber = Watched(ModelConfig(Path("no-model"), window_seconds=1.0))
+    transcriber._model = model
+    transcriber._clock = lambda: 5000.0
+    await transcriber.transcribe_channel(tone, 1)
+    assert transcriber.stuck_seconds() == 0.0 and transcriber._stopping == {}

@@ -1,6 +1,8 @@
 """``/healthz``, ``/readyz``, ``/metrics`` and ``/version`` for every service's aiohttp app.
 
-``/healthz`` answers while the process lives. ``/readyz`` pings every registered resource within a
+``/healthz`` answers while the process lives and no registered liveness check names a problem (a state only a
+restart clears: the transcriber's model thread stuck inside a segment); Kubernetes' liveness probe restarts the
+container when it keeps failing. ``/readyz`` pings every registered resource within a
 deadline and turns 503 once shutdown began (SIGTERM), so the load balancer stops sending work
 before in-flight requests and messages are drained. ``/version`` and the ``zoomsymbl_build_info``
 gauge say which build runs: the package version and the commit the image was built from
@@ -10,6 +12,7 @@ gauge say which build runs: the package version and the commit the image was bui
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import ssl
@@ -23,11 +26,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from zoomsymbl_common.errors import ConfigError, ZoomsymblError
 
 Check = Callable[[], Awaitable[None]]
+LivenessCheck = Callable[[], str | None]
+"""Quick and synchronous: the problem that only a restart clears, or None."""
 READINESS_CHECKS = web.AppKey("readiness_checks", dict[str, Check])
+LIVENESS_CHECKS = web.AppKey("liveness_checks", dict[str, LivenessCheck])
 OPTIONAL_CHECKS = web.AppKey("optional_checks", set[str])
 SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)
 METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 UNKNOWN = "unknown"
+log = logging.getLogger("zoomsymbl.health")
 # The variable naming the CAs a check's connection trusts, said when the server's certificate was refused (Kafka
 # explains its own refusals at start-up: kafka_security.check_connection).
 CA_VARIABLES = {"s3": "ZOOMSYMBL_S3_CA_FILE", "mongo": "ZOOMSYMBL_MONGO_CA_FILE"}
@@ -58,6 +65,7 @@ class BuildInfo:
 def add_health_routes(app: web.Application, registry: CollectorRegistry = REGISTRY) -> None:
     """Register the three routes and the shutdown hook that turns readiness off."""
     app[READINESS_CHECKS] = {}
+    app[LIVENESS_CHECKS] = {}
     app[OPTIONAL_CHECKS] = set()
     app[SHUTTING_DOWN] = asyncio.Event()
     app[METRICS_REGISTRY] = registry
@@ -94,7 +102,17 @@ def add_readiness_check(app: web.Application, name: str, check: Check, *, requir
         app[OPTIONAL_CHECKS].add(name)
 
 
+def add_liveness_check(app: web.Application, name: str, check: LivenessCheck) -> None:
+    """``/healthz`` answers 503 naming the problem while ``check()`` returns one (the liveness probe then restarts
+    the container): only for a state the process cannot leave by itself, never for a server that is down."""
+    app[LIVENESS_CHECKS][name] = check
+
+
 async def _healthz(request: web.Request) -> web.Response:
+    problems = {name: problem for name, check in request.app[LIVENESS_CHECKS].items() if (problem := check())}
+    if problems:
+        log.error("not alive", extra={"checks": problems})
+        return web.json_response({"status": "unhealthy", "checks": problems}, status=503)
     return web.json_response({"status": "ok"})
 
 

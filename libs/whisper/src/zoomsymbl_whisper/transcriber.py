@@ -15,6 +15,7 @@ import contextlib
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,7 @@ class _Stop(threading.Event):
         super().__init__()
         self._guard = threading.Lock()
         self._decoder: subprocess.Popen[bytes] | None = None
+        self.ended = False  # the thread's work returned or raised (set under the transcriber's _stopping_guard)
 
     def set(self) -> None:
         with self._guard:
@@ -71,17 +73,6 @@ class _Stop(threading.Event):
             self._decoder = decoder
             if decoder is not None and self.is_set():
                 decoder.kill()
-
-
-async def _stoppable(work: Callable[..., list[ChannelUtterance]], *args: Any) -> list[ChannelUtterance]:
-    """``work(*args, stop)`` in a worker thread; a cancellation (a shutdown, the caller's deadline) sets ``stop``:
-    the channel's ffmpeg is killed and the thread ends at its next window or segment."""
-    stop = _Stop()
-    try:
-        return await asyncio.to_thread(work, *args, stop)
-    except asyncio.CancelledError:
-        stop.set()
-        raise
 
 
 @dataclass(frozen=True)
@@ -138,6 +129,42 @@ class Transcriber:
         self.config = config
         self._model: Any = None
         self._load_lock = threading.Lock()
+        self._clock: Callable[[], float] = time.monotonic
+        # Threads told to stop that have not ended yet, with when they were told (guarded by _stopping_guard).
+        self._stopping: dict[_Stop, float] = {}
+        self._stopping_guard = threading.Lock()
+
+    def stuck_seconds(self) -> float:
+        """How long the oldest thread told to stop has not ended (0 when none): a model stuck inside one segment
+        keeps its thread, and its CPU, for ever; only a restart of the process frees them (the transcriber's
+        ``/healthz`` fails past ``stuck_thread_seconds``)."""
+        with self._stopping_guard:
+            oldest = min(self._stopping.values(), default=None)
+        return 0.0 if oldest is None else max(0.0, self._clock() - oldest)
+
+    async def _stoppable(self, work: Callable[..., list[ChannelUtterance]], *args: Any) -> list[ChannelUtterance]:
+        """``work(*args, stop)`` in a worker thread; a cancellation (a shutdown, the caller's deadline) sets ``stop``:
+        the channel's ffmpeg is killed and the thread ends at its next window or segment. Until it has ended it
+        counts in :meth:`stuck_seconds`."""
+        stop = _Stop()
+        try:
+            return await asyncio.to_thread(self._until_ended, work, args, stop)
+        except asyncio.CancelledError:
+            stop.set()
+            with self._stopping_guard:
+                if not stop.ended:
+                    self._stopping[stop] = self._clock()
+            raise
+
+    def _until_ended(
+        self, work: Callable[..., list[ChannelUtterance]], args: tuple[Any, ...], stop: _Stop
+    ) -> list[ChannelUtterance]:
+        try:
+            return work(*args, stop)
+        finally:
+            with self._stopping_guard:
+                stop.ended = True
+                self._stopping.pop(stop, None)
 
     def load(self) -> None:
         """Load the model now (it is loaded on first use otherwise); raises :class:`TranscriberError`."""
@@ -164,7 +191,7 @@ class Transcriber:
 
     async def transcribe(self, path: Path, channels: int) -> list[ChannelUtterance]:
         """Every channel's utterances, in start order."""
-        return await _stoppable(self.transcribe_sync, path, channels)
+        return await self._stoppable(self.transcribe_sync, path, channels)
 
     def transcribe_sync(self, path: Path, channels: int, stop: threading.Event | None = None) -> list[ChannelUtterance]:
         """Blocking :meth:`transcribe`."""
@@ -180,9 +207,9 @@ class Transcriber:
         Cancelled, it returns at once: the channel's ffmpeg is killed and the thread stops at its next
         segment (a thread cannot be killed, and neither a shutdown nor a caller's deadline may wait for the
         model to finish an hour of audio nobody will read). A model stuck inside one segment keeps its thread
-        until that segment returns.
+        until that segment returns: :meth:`stuck_seconds` says for how long.
         """
-        return await _stoppable(self.channel_sync, path, channel)
+        return await self._stoppable(self.channel_sync, path, channel)
 
     def channel_sync(self, path: Path, channel: int, stop: threading.Event | None = None) -> list[ChannelUtterance]:
         """Blocking :meth:`transcribe_channel`; raises :class:`TranscriptionStopped` once ``stop`` is set."""

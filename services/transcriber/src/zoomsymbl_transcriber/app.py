@@ -8,11 +8,13 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.events import JobStatusReported
+from zoomsymbl_common.health import add_liveness_check
 from zoomsymbl_common.kafka import RetryPolicy, publish_event
 from zoomsymbl_common.service import (
     MONGO,
@@ -67,10 +69,23 @@ async def _model_ctx(app: web.Application) -> AsyncIterator[None]:
     except TranscriberError as exc:
         raise ConfigError(exc.message, variables=("ZOOMSYMBL_TRANSCRIBER_MODEL_DIR",)) from None
     app[TRANSCRIBER] = transcriber
+    add_liveness_check(
+        app, "model-thread", partial(stuck_model_thread, transcriber, app[SETTINGS].stuck_thread_seconds)
+    )
     log.info(
         "model loaded", extra={"model_dir": str(transcriber.config.model_dir), "device": transcriber.config.device}
     )
     yield
+
+
+def stuck_model_thread(transcriber: Transcriber, limit: float) -> str | None:
+    """The liveness problem of a model thread stuck inside a segment: it was told to stop (a deadline, a shutdown)
+    more than ``limit`` seconds ago and has not. A thread cannot be killed; it holds a core and the model until the
+    process ends, so the pod is restarted (its job was let go and is retried elsewhere)."""
+    stuck = transcriber.stuck_seconds()
+    if stuck <= limit:
+        return None
+    return f"a model thread told to stop {stuck:.0f} s ago has not (stuck_thread_seconds {limit:.0f})"
 
 
 async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:

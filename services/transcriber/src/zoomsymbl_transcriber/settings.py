@@ -38,6 +38,12 @@ class Settings(ServiceSettings):
     channel_deadline_min_seconds: float = Field(
         900.0, ge=60, le=86_400, description="Longest one channel may take, whatever its length (the deadline's floor)."
     )
+    stuck_thread_seconds: float = Field(
+        900.0,
+        ge=60,
+        le=86_400,
+        description="/healthz fails (the pod is restarted) while a model thread told to stop has not for this long.",
+    )
     max_attempts: int = Field(5, ge=1, le=50, description="Tries of a retryable failure before dead-lettering.")
     retry_base_delay_seconds: float = Field(2.0, gt=0, description="First backoff delay between tries.")
     retry_max_delay_seconds: float = Field(120.0, gt=0, description="Longest backoff delay between tries.")
