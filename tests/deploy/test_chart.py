@@ -844,6 +844,21 @@ def test_transcriber_example_runs_on_gpu_nodes_with_one_slot_per_replica(product
     assert production_every_service.one("PodDisruptionBudget", "transcriber")["spec"]["maxUnavailable"] == 1
 
 
+def test_notes_say_when_consumer_replicas_exceed_the_partitions(tmp_path: Path) -> None:
+    over = {"mixer.replicaCount": "7", "submitter.replicaCount": "6", "transcriber.replicaCount": "8"}
+    notes = _render_notes(tmp_path / "over", over)
+    # The transcriber is off: its replicas run nowhere. The submitter at 6 of 6 partitions: every one gets work.
+    assert "NOTE: mixer.replicaCount (7) exceeds topics.partitions (6): one consumer per" in notes
+    assert "submitter.replicaCount" not in notes and "transcriber.replicaCount" not in notes
+    on = _render_notes(tmp_path / "on", over | EVERY_SERVICE | {"submitter.settings.whisper_max_in_flight": "8"})
+    assert "NOTE: mixer.replicaCount (7), transcriber.replicaCount (8) exceeds topics.partitions (6)" in on
+    more_partitions = _render_notes(tmp_path / "partitions", over | {"topics.partitions": "12"})
+    assert "exceeds topics.partitions" not in more_partitions
+    # With autoscaling the chart refuses maxReplicas above the partitions itself; replicaCount is then unused.
+    scaled = _render_notes(tmp_path / "hpa", over | {"mixer.autoscaling.enabled": "true"})
+    assert "mixer.replicaCount" not in scaled
+
+
 def test_notes_warn_when_whisper_tenants_have_no_transcriber_or_slots_differ_from_replicas(tmp_path: Path) -> None:
     whisper_tenant = {
         "secrets.tenants.tenants[0].id": "local",
