@@ -13,7 +13,9 @@ JSON after prose or in a fence, reasoning without content, an error with HTTP 20
 :class:`EngineAnswer` (bounded sizes), asked for once more when it is not valid JSON of that shape, and otherwise
 the sections are reported unavailable; a failing endpoint is retried briefly and then reported the same way. An
 answer cut off at ``max_tokens`` is never parsed: its window is asked again as two halves (once), each with the
-whole output budget. Nothing here raises for a bad answer: a report without questions is better than no report.
+whole output budget. A prompt the server cut to its context window without an error (Ollama: its
+``usage.prompt_tokens`` far below what was sent, :class:`~zoomsymbl_common.providers.llm_answer.PromptCutOff`) fails
+its window, not asked again. Nothing here raises for a bad answer: a report without questions is better than no report.
 A transcript longer than the context budget is cut into windows on utterance boundaries and the windows' items
 merged without duplicates; the merged result is bounded as a provider's items are (:data:`MAX_ITEMS` a section,
 summary topics included). When some windows fail and others answer, every section is still marked unavailable
@@ -54,6 +56,7 @@ from zoomsymbl_common.providers.base import InsightItem, SummaryTopic, Transcrip
 from zoomsymbl_common.providers.http import direct_request, read_json, transport_errors
 from zoomsymbl_common.providers.llm_answer import AnswerCutOff as AnswerCutOff
 from zoomsymbl_common.providers.llm_answer import EngineAnswerInvalid as EngineAnswerInvalid
+from zoomsymbl_common.providers.llm_answer import PromptCutOff, check_prompt_read
 
 log = logging.getLogger("zoomsymbl.insights_engine")
 _CHARS_PER_TOKEN = 3.5  # conservative for English and most Latin-script text
@@ -260,11 +263,14 @@ class InsightsEngine:
 
     async def _window(self, lines: list[str]) -> EngineAnswer:
         body = request_body(self.config, lines)
+        sent = sum(estimate_tokens(message["content"]) for message in body["messages"])
         last: ZoomsymblError | None = None
         invalid_seen = False
         for attempt in range(1, self.config.attempts + 1):
             try:
-                return parse_answer(await self._call(body), self.config.max_output_tokens)
+                answer = await self._call(body)
+                self._check_read(answer, sent)
+                return parse_answer(answer, self.config.max_output_tokens)
             except AnswerCutOff:
                 raise
             except EngineAnswerInvalid as exc:
@@ -283,6 +289,18 @@ class InsightsEngine:
                     await self._sleep(min(wait, 60.0))
         assert last is not None
         raise last
+
+    def _check_read(self, answer: dict[str, Any], sent: int) -> None:
+        """:class:`PromptCutOff` (the window fails, not asked again) when the server read much less than was sent."""
+        try:
+            check_prompt_read(answer, sent)
+        except PromptCutOff:
+            log.error(
+                "insights engine prompt cut by the server's context window: set llm_context_tokens to the context"
+                " the server runs (Ollama: OLLAMA_CONTEXT_LENGTH)",
+                extra={"sent_tokens": sent, "context_tokens": self.config.context_tokens},
+            )
+            raise
 
     async def _call(self, body: dict[str, Any]) -> dict[str, Any]:
         timeout = aiohttp.ClientTimeout(total=300, sock_connect=10)

@@ -10,7 +10,11 @@ https://www.assemblyai.com/docs/llm-gateway/structured-outputs: ``response_forma
 OpenAI-style servers (``dialect="openai"``; https://platform.openai.com/docs/api-reference/chat/create, vLLM's and
 llama.cpp's OpenAI-compatible servers: ``Authorization: Bearer <key>``, errors ``{"error": {"message", "type",
 "code"}}``). Both: ``model`` must be one the server serves, ``messages`` a non-empty list, a prompt longer than the
-context window minus ``max_tokens`` is refused with ``context_length_exceeded``.
+context window minus ``max_tokens`` is refused with ``context_length_exceeded``; with ``truncates_to_context`` it is
+cut instead, as Ollama does (https://docs.ollama.com/context-length: its window is 4K to 256K by the GPU's memory
+unless ``OLLAMA_CONTEXT_LENGTH`` sets it, and a longer prompt is cut without an error, keeping its first tokens and
+its end), and ``usage.prompt_tokens`` is the count read (Ollama's ``prompt_eval_count``: ollama/openai/openai.go,
+``ToUsage``).
 
 The answer is deterministic, schema-valid JSON derived from the transcript lines (``[seconds] Name: words``)
 in the prompt by :mod:`zoomsymbl_sandbox.provider_understanding`, so tests can assert content. With
@@ -52,6 +56,14 @@ from zoomsymbl_sandbox.provider_understanding import Line, findings, headline, k
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _LINE = re.compile(r"^\[(\d+(?:\.\d+)?)\] ([^:\n]{1,200}): (.*)$")
 _CHARS_PER_TOKEN = 4
+_OTHER_SCRIPTS = re.compile(r"[^\u0000-\u052f]")  # past Latin, Greek and Cyrillic: a token or more a character
+
+
+def prompt_tokens(text: str) -> int:
+    """Tokens of a prompt as a tokenizer counts them: about 4 characters a token in Latin, Greek and Cyrillic
+    script, one a character in the others (Chinese, Japanese, Korean, Arabic, Hindi)."""
+    other = len(_OTHER_SCRIPTS.findall(text))
+    return (len(text) - other) // _CHARS_PER_TOKEN + other + 1
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,8 @@ class LLMConfig:
     """Do what a transcript line says ("add an action item: X"), as a small model may."""
     cuts_at_max_tokens: bool = False
     """Cut an answer longer than ``max_tokens`` there (``finish_reason: "length"``); off, answers are whole."""
+    truncates_to_context: bool = False
+    """Cut a prompt longer than ``context_tokens`` to it without an error (Ollama), instead of refusing it."""
 
     @property
     def gateway(self) -> bool:
@@ -90,6 +104,7 @@ class LLMState:
     answered: int = 0
     refused: dict[str, int] = field(default_factory=dict)
     max_prompt_tokens: int = 0
+    truncated: int = 0
     prompts: list[str] = field(default_factory=list)
 
 
@@ -267,6 +282,21 @@ def _answer(state: LLMState, body: dict[str, Any], content: str, tokens: int, ma
     }
 
 
+_KEPT_TOKENS = 4  # Ollama's num_keep: the prompt's first tokens survive the cut
+
+
+def _truncated(prompt: str, context_tokens: int) -> str:
+    """``prompt`` cut to ``context_tokens`` as Ollama's runner cuts it: its first tokens and its end, no middle."""
+    head = prompt[: _KEPT_TOKENS * _CHARS_PER_TOKEN]
+    room, start = float(context_tokens - prompt_tokens(head)), len(prompt)
+    while start > len(head):
+        cost = 1.0 if _OTHER_SCRIPTS.match(prompt[start - 1]) else 1 / _CHARS_PER_TOKEN
+        if cost > room:
+            break
+        room, start = room - cost, start - 1
+    return head + prompt[start:]
+
+
 def _streamed(answer: dict[str, Any]) -> web.Response:
     """``answer`` as server-sent events: one chunk with the whole content, then ``[DONE]``."""
     choice = answer["choices"][0]
@@ -296,9 +326,12 @@ async def chat_completions(request: web.Request) -> web.Response:
     if isinstance(checked, Refusal):
         return _refuse(state, "request", _error(checked.status, checked.message, checked.code, gateway=gateway))
     prompt, max_tokens = checked
-    tokens = len(prompt) // _CHARS_PER_TOKEN + 1
+    tokens = prompt_tokens(prompt)
     state.max_prompt_tokens = max(state.max_prompt_tokens, tokens)
-    if tokens + max_tokens > state.config.context_tokens:
+    if state.config.truncates_to_context and tokens > state.config.context_tokens:
+        prompt, tokens = _truncated(prompt, state.config.context_tokens), state.config.context_tokens
+        state.truncated += 1
+    elif tokens + max_tokens > state.config.context_tokens:
         message = f"maximum context length is {state.config.context_tokens} tokens, requested {tokens + max_tokens}"
         return _refuse(state, "context", _error(400, message, "context_length_exceeded", gateway=gateway))
     if state.fail_next > 0:
@@ -349,6 +382,7 @@ async def get_stats(request: web.Request) -> web.Response:
             "answered": state.answered,
             "refused": state.refused,
             "max_prompt_tokens": state.max_prompt_tokens,
+            "truncated": state.truncated,
         }
         | {name: getattr(state, name) for name in _FAULTS}
     )

@@ -12,6 +12,11 @@ Every server this project talks to answers ``choices[0].message.content`` with `
   ``<think>`` block: small models on llama.cpp's server and Ollama, and the Gateway's Claude models, which
   take no ``response_format`` (https://www.assemblyai.com/docs/llm-gateway/structured-outputs).
 - HTTP 200 with an OpenAI error object and no ``choices``: proxies and gateways in front of a server.
+- A prompt longer than the server's context window cut without an error: Ollama's (4K to 256K by the GPU's memory
+  unless ``OLLAMA_CONTEXT_LENGTH`` sets it, https://docs.ollama.com/context-length) keeps the start and the end of a
+  long prompt and answers about what is left; ``usage.prompt_tokens`` is the count it read (its
+  ``prompt_eval_count``, ollama/openai/openai.go ``ToUsage``), so a count far below what was sent shows the cut
+  (:class:`PromptCutOff`).
 """
 
 from __future__ import annotations
@@ -36,6 +41,37 @@ class EngineAnswerInvalid(ZoomsymblError):
 
 class AnswerCutOff(EngineAnswerInvalid):
     """The answer stopped at ``max_tokens`` (``finish_reason: "length"``): asking the same again gets the same cut."""
+
+
+class PromptCutOff(ZoomsymblError):
+    """The server read far fewer prompt tokens than were sent: its context window cut the prompt (a configuration,
+    asked again it cuts again). Its answer covers an unknown part of the transcript and is not used."""
+
+
+# A server that reads less than this share of the tokens estimated as sent cut the prompt. The estimate counts
+# high (3.5 characters a token, one a character past Latin, Greek and Cyrillic); tokenizers read English at about
+# 4 and CJK at 1 to 1.5 characters a token, so a whole prompt reads as 0.65 or more of the estimate.
+PROMPT_READ_SHARE = 0.5
+# Below this estimate nothing is checked: a short prompt is never cut, and a chat template's tokens weigh more.
+PROMPT_CHECKED_FROM = 1_000
+
+
+def check_prompt_read(data: dict[str, Any], sent_tokens: int) -> None:
+    """Raise :class:`PromptCutOff` when the answer's ``usage.prompt_tokens`` is far below ``sent_tokens``.
+
+    Only ``prompt_tokens`` (OpenAI's shape: Ollama, vLLM, llama.cpp's server) is read: it counts cached tokens too.
+    A missing or malformed count is no evidence either way and checks nothing; so is the Gateway's
+    ``input_tokens``, which a hosted model's prompt caching would lower.
+    """
+    usage = data.get("usage")
+    read = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+    if not isinstance(read, int) or isinstance(read, bool) or read < 0 or sent_tokens < PROMPT_CHECKED_FROM:
+        return
+    if read < PROMPT_READ_SHARE * sent_tokens:
+        raise PromptCutOff(
+            f"the server read {read} of about {sent_tokens} prompt tokens: its context window is smaller than"
+            " llm_context_tokens"
+        )
 
 
 def completion_text(data: dict[str, Any], max_tokens: int | None = None) -> str:
