@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,9 +12,10 @@ import pytest
 from zoomsymbl_common.errors import PoisonInputError, RetryableError
 from zoomsymbl_common.events import RecordingFile
 from zoomsymbl_common.records import MEETINGS
+from zoomsymbl_mixer.channels import selections
 from zoomsymbl_mixer.space import SpaceNeeded, check_space, space_needed
 
-from tests.mixer.conftest import TYPICAL, Rig
+from tests.mixer.conftest import NO_TRACKS, TYPICAL, Rig
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -86,3 +88,41 @@ async def test_a_meeting_the_volume_cannot_hold_fails_before_any_download(
     assert rig.sandbox.stats.downloads == {}, "no track was requested from Zoom"
     doc = await rig.mongo.db[MEETINGS].find_one({"tenant": "acme", "meeting_uuid": TYPICAL})
     assert not (doc or {}).get("objects", {}).get("raw"), "no track was downloaded"
+
+
+@pytest.mark.integration
+async def test_two_meetings_at_once_do_not_both_count_on_the_same_free_space(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = await rig.event(TYPICAL), await rig.event(NO_TRACKS)
+    mixer = rig.mixer()
+    needs = [
+        space_needed(selections(e)[0].files, rig.tenant.max_channels, loaded_at_once=mixer.config.concurrency).total
+        for e in (first, second)
+    ]
+    # Room for either meeting alone, not for both: what the volume reports while neither has written much yet.
+    free = max(needs) + min(needs) // 2
+    real = shutil.disk_usage
+
+    def volume(path: Any) -> Any:
+        return Usage(total=100 * free, free=free) if str(path).startswith(str(rig.scratch)) else real(path)
+
+    monkeypatch.setattr(shutil, "disk_usage", volume)
+    checked, go_on = asyncio.Event(), asyncio.Event()
+    load = mixer._loader
+
+    async def held_after_its_check(*args: Any) -> Any:
+        if not checked.is_set():  # the first meeting passed its check and is about to download
+            checked.set()
+            await go_on.wait()
+        return await load(*args)
+
+    monkeypatch.setattr(mixer, "_loader", held_after_its_check)
+    running = asyncio.ensure_future(mixer.on_recording_completed(first))
+    await checked.wait()
+    with pytest.raises(RetryableError, match="claimed by meetings in progress"):
+        await mixer.on_recording_completed(second)
+    go_on.set()
+    assert (await running).channels == 3
+    # The first meeting's claim ends with it: the second one now fits, and mixes.
+    assert (await mixer.on_recording_completed(second)).meeting_uuid == NO_TRACKS

@@ -7,6 +7,8 @@ signed query string: a host name at most.
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Sequence
 from typing import Literal
 
 from zoomsymbl_common.errors import ObjectRejected, PoisonInputError, RateLimitedError, RetryableError, ZoomsymblError
@@ -94,6 +96,32 @@ class DownloadFailed(RetryableError):
     def __init__(self, file_id: str, why: str) -> None:
         super().__init__(f"download of file {file_id!r} failed: {why}")
         self.file_id = file_id
+
+
+class ToolInterrupted(RetryableError):
+    """ffmpeg or ffprobe was killed (SIGKILL: the pod's memory limit) or ran out of scratch space: try again later."""
+
+    def __init__(self, tool: str, why: str) -> None:
+        super().__init__(f"{tool} {why}")
+        self.tool = tool
+        self.why = why
+
+
+_NO_SPACE = "No space left on device"
+
+
+def interrupted(tool: str, returncode: int, tail: Sequence[str]) -> ToolInterrupted | None:
+    """The failure of a tool that says nothing about its input, else None (the input is to blame).
+
+    The kernel's OOM killer picks the largest process of the container, often the merging ffmpeg; a full
+    scratch volume (meetings in flight together, another pod's files) makes any write fail. Neither repeats
+    on a later try, so failing the meeting for good would lose a recording that mixes fine.
+    """
+    if returncode == -signal.SIGKILL:
+        return ToolInterrupted(tool, "was killed (SIGKILL, out of memory?)")
+    if any(_NO_SPACE in line for line in tail):
+        return ToolInterrupted(tool, f"ran out of scratch space ({_NO_SPACE})")
+    return None
 
 
 class DownloadRateLimited(RateLimitedError):

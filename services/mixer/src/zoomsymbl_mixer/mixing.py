@@ -48,7 +48,7 @@ from zoomsymbl_mixer.channels import (
 )
 from zoomsymbl_mixer.credentials import Credentials, RecordingsApi
 from zoomsymbl_mixer.download import Fetcher
-from zoomsymbl_mixer.errors import MergeFailed, NothingToMix, UnknownTenant, rejected_at
+from zoomsymbl_mixer.errors import MergeFailed, NothingToMix, UnknownTenant, interrupted, rejected_at
 from zoomsymbl_mixer.ffmpeg import (
     CONTENT_TYPES,
     EXTENSIONS,
@@ -61,7 +61,7 @@ from zoomsymbl_mixer.ffmpeg import (
 from zoomsymbl_mixer.metadata import conversation_metadata, metadata_json, metadata_key
 from zoomsymbl_mixer.phone import with_phone_user
 from zoomsymbl_mixer.settings import OutputFormatSetting
-from zoomsymbl_mixer.space import check_space, output_needed, space_needed, span_seconds
+from zoomsymbl_mixer.space import SpaceClaims, output_needed, space_needed, span_seconds
 from zoomsymbl_mixer.state import DownloadToken, MeetingState, MixRecord, audio_mixed
 from zoomsymbl_mixer.tracks import Fetched, TrackLoader, prepare, probe_file, track_hours
 from zoomsymbl_mixer.upload import PartUploads
@@ -133,6 +133,7 @@ class Mixer:
         self.api_for = api_for
         self.publish = publish
         self.config = config
+        self.space = SpaceClaims()  # shared by the meetings this process mixes at once
 
     async def on_recording_completed(self, event: RecordingCompleted) -> AudioMixed:
         """Mix the meeting (or find its mix), record it, publish ``AudioMixed`` and return it."""
@@ -148,7 +149,10 @@ class Mixer:
         record = await self.state.find_mix(event.tenant, event.meeting_uuid, digest)
         if record is None:
             async with self._scratch() as scratch:
-                record = await self._mix(event, tenant, choices, digest, scratch)
+                try:
+                    record = await self._mix(event, tenant, choices, digest, scratch)
+                finally:
+                    self.space.release(scratch)
         else:
             log.info("mix exists, announcing it again", extra=_fields(event, input_hash=digest))
         metadata = conversation_metadata(event, record)
@@ -194,7 +198,7 @@ class Mixer:
         # with a misleading reason when the ends are known).
         check_schedule(choices[0].files)
         # Room for the tracks and the mix first: running out half-way gets the pod evicted, again and again.
-        check_space(
+        self.space.check(
             scratch, space_needed(choices[0].files, tenant.max_channels, loaded_at_once=self.config.concurrency)
         )
         with tracer.start_as_current_span("mixer.download"):
@@ -207,7 +211,7 @@ class Mixer:
             plan = await self._plan([f.track for f in fetched if f.track is not None], tenant, choice, talk)
             if plan.total_seconds > span_seconds(choice.files):
                 # check_space sized the mix by Zoom's times (none: no mix at all); the probed tracks run longer.
-                check_space(scratch, output_needed(len(plan.channels), plan.total_seconds))
+                self.space.check(scratch, output_needed(len(plan.channels), plan.total_seconds))
             plan = await self._with_emails(plan, event, tenant)
             merged = await self._merge(plan, scratch)
         with tracer.start_as_current_span("mixer.upload"):
@@ -368,7 +372,9 @@ class Mixer:
         args = analysis_args(per_track(plan), sample_rate=_rate(plan), silence=self.config.silence)
         result = await run_tool(args, timeout=self.config.ffmpeg_timeout, on_line=log_.feed)
         if result.returncode != 0:
-            raise MergeFailed(f"talk-time analysis: ffmpeg exit {result.returncode}: {_last(result.tail)}")
+            raise interrupted("ffmpeg", result.returncode, result.tail) or MergeFailed(
+                f"talk-time analysis: ffmpeg exit {result.returncode}: {_last(result.tail)}"
+            )
         stats = speaker_stats(log_.silences(plan.total_seconds), plan.total_seconds)
         talk = {t.file.file_id: s.talk_seconds for t, s in zip(tracks, stats, strict=True)}
         return plan_mix(tracks, max_channels=tenant.max_channels, kind=choice.kind, talk_seconds=talk)
@@ -394,7 +400,10 @@ class Mixer:
         )
         result = await run_tool(args, timeout=self.config.ffmpeg_timeout, on_line=silence_log.feed)
         if result.returncode != 0:
-            raise MergeFailed(f"ffmpeg exit {result.returncode}: {_last(result.tail)}")
+            # An OOM kill or a full volume is no fault of the tracks: retried, not the meeting failed.
+            raise interrupted("ffmpeg", result.returncode, result.tail) or MergeFailed(
+                f"ffmpeg exit {result.returncode}: {_last(result.tail)}"
+            )
         return Merged(output, fmt, silence_log)
 
 

@@ -8,10 +8,13 @@ MP4 and its copy are both on disk until the copy is probed; the mix only starts 
 More than the volume holds at all fails the meeting with the reason;
 more than is free now (other meetings are in flight) is retried later. Once the tracks are probed and the
 mix planned, a mix longer than Zoom's times said (or without them) is checked again at its planned length.
+The meetings a process mixes at once (``concurrent_meetings``) claim their space (:class:`SpaceClaims`): what
+another one checked for and has not written yet is not free.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,8 +68,11 @@ def output_needed(channels: int, seconds: float) -> SpaceNeeded:
     return SpaceNeeded(0, int(pcm_bytes(max(1, channels), seconds, WORST_RATE) * FLAC_OVERHEAD))
 
 
-def check_space(scratch: Path, needed: SpaceNeeded) -> None:
-    """Raise when the scratch volume cannot hold ``needed``: poison if it never can, retryable if not now."""
+def check_space(scratch: Path, needed: SpaceNeeded, *, held: int = 0) -> None:
+    """Raise when the scratch volume cannot hold ``needed``: poison if it never can, retryable if not now.
+
+    ``held``: bytes of the free space other meetings in progress claimed and have not written yet.
+    """
     usage = shutil.disk_usage(scratch)
     what = f"{needed.total / 1e9:.2f} GB ({needed.inputs / 1e9:.2f} GB tracks + {needed.output / 1e9:.2f} GB mix)"
     if needed.total > usage.total:
@@ -74,6 +80,45 @@ def check_space(scratch: Path, needed: SpaceNeeded) -> None:
             f"the meeting needs {what} of scratch space; the volume holds {usage.total / 1e9:.2f} GB in all",
             stage="space",
         )
-    if needed.total > usage.free:
-        free = f"{usage.free / 1e9:.2f} GB"
-        raise RetryableError(f"the meeting needs {what} of scratch space; {free} free now", retry_after=60.0)
+    if needed.total > usage.free - held:
+        free = f"{usage.free / 1e9:.2f} GB free now"
+        if held:
+            free += f", {held / 1e9:.2f} GB of it claimed by meetings in progress"
+        raise RetryableError(f"the meeting needs {what} of scratch space; {free}", retry_after=60.0)
+
+
+def written(directory: Path) -> int:
+    """Bytes of the files under ``directory`` (a meeting's scratch folder: a few dozen files)."""
+    total = 0
+    for root, _, names in os.walk(directory):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                continue  # removed meanwhile (an MP4 replaced by its ADTS copy)
+    return total
+
+
+class SpaceClaims:
+    """The space each meeting in progress in this process checked for: not free for the next meeting's check.
+
+    The volume's free bytes are what is written now; a meeting that passed its check a moment ago has written
+    little yet, so two meetings at once each saw the volume empty and together ran it full mid-download or
+    mid-merge. A claim lasts until the meeting's folder is released and counts only what is not written yet.
+    """
+
+    def __init__(self) -> None:
+        self._claims: dict[Path, int] = {}
+
+    def held(self, scratch: Path) -> int:
+        """Bytes the other meetings claimed and have not written yet."""
+        return sum(max(0, claim - written(path)) for path, claim in self._claims.items() if path != scratch)
+
+    def check(self, scratch: Path, needed: SpaceNeeded) -> None:
+        """:func:`check_space` against what the other meetings left; on success ``needed`` is claimed too."""
+        check_space(scratch, needed, held=self.held(scratch))
+        self._claims[scratch] = max(self._claims.get(scratch, 0), written(scratch) + needed.total)
+
+    def release(self, scratch: Path) -> None:
+        """The meeting of ``scratch`` ended: its claim is gone with its folder."""
+        self._claims.pop(scratch, None)

@@ -32,7 +32,14 @@ from zoomsymbl_mixer.bounds import check_track, longest_mix
 from zoomsymbl_mixer.channels import Track, extension
 from zoomsymbl_mixer.credentials import Credentials
 from zoomsymbl_mixer.download import Fetcher
-from zoomsymbl_mixer.errors import NoCredentials, TokenRejected, TrackInvalid, TrackMissing, rejected_at
+from zoomsymbl_mixer.errors import (
+    NoCredentials,
+    TokenRejected,
+    TrackInvalid,
+    TrackMissing,
+    interrupted,
+    rejected_at,
+)
 from zoomsymbl_mixer.ffmpeg import (
     Probe,
     SilenceSettings,
@@ -102,6 +109,8 @@ async def probe_file(path: Path, file_id: str, timeout: float) -> Probe:
     result = await run_tool(probe_args(path), timeout=timeout, capture_stdout=True)
     probe = parse_probe(result.stdout) if result.returncode == 0 else None
     if probe is None:
+        if (cause := interrupted("ffprobe", result.returncode, result.tail)) is not None:
+            raise cause
         detail = refusal(result.tail) or (result.tail[-1] if result.tail else "no decodable audio stream")
         raise TrackInvalid(file_id, f"ffprobe: {detail}")
     return probe
@@ -271,7 +280,9 @@ class TrackLoader:
         args = talk_args(path, skip_samples=skip, silence=self.talk, duration=duration)
         result = await run_tool(args, timeout=self.talk_timeout, on_line=silences.feed)
         if result.returncode != 0:
-            raise TrackInvalid(file_id, f"talk-time analysis: ffmpeg exit {result.returncode}")
+            raise interrupted("ffmpeg", result.returncode, result.tail) or TrackInvalid(
+                file_id, f"talk-time analysis: ffmpeg exit {result.returncode}"
+            )
         return speaker_stats(silences.silences(duration), duration)[0].talk_seconds
 
     async def _fetch(self, file: RecordingFile, key: str, local: Path, uploads: PartUploads) -> int:
