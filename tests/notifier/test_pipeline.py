@@ -24,9 +24,8 @@ from zoomsymbl_common.page_tokens import PAGE_PATH, verify_page_token
 from zoomsymbl_common.providers.base import Insights, TranscriptMessage
 from zoomsymbl_common.providers.pool import ProviderPool
 from zoomsymbl_common.records import EMAILS
-from zoomsymbl_common.tenants import TenantConfig
+from zoomsymbl_common.tenants import TenantConfig, ran_as
 from zoomsymbl_notifier.metrics import FailureMetrics
-from zoomsymbl_notifier.pipeline import ran_as
 from zoomsymbl_sandbox.provider_testkit import CallbackReceiver
 
 from tests.notifier.conftest import Notifier

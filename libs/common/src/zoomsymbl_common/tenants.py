@@ -113,6 +113,12 @@ class TenantConfig(BaseModel):
         register_secret(self.assemblyai_api_key.get_secret_value())
 
 
+def ran_as(tenant: TenantConfig, provider: Provider) -> TenantConfig:
+    """``tenant`` as its job ran, on ``provider``: not the tenant's own after a fallback to Zoom's transcript
+    (``zoom``) or after the tenant moved to another provider while its jobs still run at the old one."""
+    return tenant if tenant.provider == provider else tenant.model_copy(update={"provider": provider})
+
+
 def has_oauth(tenant: TenantConfig) -> bool:
     """True when the tenant configured Server-to-Server OAuth (backfill, and downloads without the webhook's token)."""
     return bool(tenant.zoom_account_id and tenant.zoom_client_id and tenant.zoom_client_secret.get_secret_value())

@@ -26,11 +26,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from zoomsymbl_common.errors import PoisonInputError
-from zoomsymbl_common.events import Event, InsightsReady, JobStatus, Provider, stable_id
+from zoomsymbl_common.events import Event, InsightsReady, JobStatus, stable_id
 from zoomsymbl_common.insights_engine import InsightsEngine
 from zoomsymbl_common.providers.base import Insights, JobState, SpeechProvider, SubmittedJob
 from zoomsymbl_common.providers.zoom_transcript import fallback_source
-from zoomsymbl_common.tenants import TenantConfig, Tenants
+from zoomsymbl_common.tenants import TenantConfig, Tenants, ran_as
 
 from zoomsymbl_notifier import insights as merging
 from zoomsymbl_notifier.enrichment import enrich
@@ -57,11 +57,6 @@ class UnknownJob(PoisonInputError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason, stage="lookup")
-
-
-def ran_as(tenant: TenantConfig, provider: Provider) -> TenantConfig:
-    """``tenant`` as its job ran: a meeting without a usable provider falls back to Zoom's transcript (``zoom``)."""
-    return tenant if tenant.provider == provider else tenant.model_copy(update={"provider": provider})
 
 
 @dataclass(kw_only=True)

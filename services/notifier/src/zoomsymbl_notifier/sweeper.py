@@ -18,10 +18,11 @@ from zoomsymbl_common.errors import InfrastructureUnavailable, ZoomsymblError
 from zoomsymbl_common.events import JobStatusReported, stable_id, utcnow
 from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.service import raise_if_cancelled
+from zoomsymbl_common.tenants import ran_as
 
 from zoomsymbl_notifier.jobs import JobRecord
 from zoomsymbl_notifier.outbox import MailKey
-from zoomsymbl_notifier.pipeline import Pipeline, ran_as
+from zoomsymbl_notifier.pipeline import Pipeline
 from zoomsymbl_notifier.statuses import is_terminal
 
 log = logging.getLogger("zoomsymbl.notifier.sweeper")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 from zoomsymbl_common.callback_tokens import TOKEN_TTL, make_callback_token
 from zoomsymbl_common.errors import PoisonInputError
-from zoomsymbl_common.events import AudioMixed, JobStatusReported, JobSubmitted, Provider, stable_id
+from zoomsymbl_common.events import JOB_ID_MAX, AudioMixed, JobStatusReported, JobSubmitted, Provider, stable_id
 from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.mongo import Document
 from zoomsymbl_common.providers import zoom_transcript
@@ -118,6 +118,24 @@ def transcript_key(event: AudioMixed) -> str | None:
 def _shared(event: AudioMixed) -> bool:
     """One channel heard by several participants: the provider has to tell the voices apart."""
     return any(assignment.mixed or len(assignment.file_ids) > 1 for assignment in event.channel_map)
+
+
+def check_job_ids(provider: Provider, job: SubmittedJob) -> None:
+    """The provider's ids of an accepted job must fit the events that carry them; else poison at ``submit``.
+
+    Provider answers are outside input. A longer job id failed validation while it was being recorded, after the
+    provider had accepted the job: the claim was left behind and each later attempt submitted the meeting again
+    (a new provider job each time); a longer conversation id was stored, and every ``JobSubmitted`` built from it
+    failed. Both were spent as a bug until the meeting failed with pydantic's text. Refused here, before anything
+    is stored: the job the provider may have started is left alone (no event could name it).
+    """
+    for what, value in (("job id", job.job_id), ("conversation id", job.conversation_id)):
+        if len(value) > JOB_ID_MAX:
+            raise PoisonInputError(
+                f"{provider} accepted the job but answered a {what} of {len(value)} characters"
+                f" (at most {JOB_ID_MAX}): the job cannot be followed",
+                stage="submit",
+            )
 
 
 def job_submitted(event: AudioMixed, provider: Provider, part: Part, key: str, job: SubmittedJob) -> JobSubmitted:

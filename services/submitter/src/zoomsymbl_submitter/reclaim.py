@@ -4,6 +4,13 @@ The notifier frees a slot when a job's callback (or its sweeper) reports ``compl
 When neither happens — a lost callback, a notifier down for long — the slot would be held forever;
 this periodic task asks, for every slot whose lease ran out, whether its job is finished, and frees
 it only then (a job still running gets a fresh lease).
+
+A job is asked about at the provider it ran on (``jobs.provider``), not the tenant's provider of today:
+a meeting that fell back to Zoom's transcript ran as ``zoom``, and a tenant moved to another provider
+still has jobs at the old one (whose account other tenants may share). Asked the tenant's provider, the
+zoom job's slot was never freed (AssemblyAI knows no such job: the slot was kept, renewed for ever), and
+an AssemblyAI job of a tenant now on ``zoom`` or ``whisper`` read as finished (no such transcription) while
+it still ran. The zoom account's slots are looked at in every round, as every tenant may fall back to it.
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ import logging
 from dataclasses import dataclass
 
 from zoomsymbl_common.errors import ConfigError, ZoomsymblError
+from zoomsymbl_common.providers.factory import ZOOM_ACCOUNT
 from zoomsymbl_common.providers.pool import ProviderPool
-from zoomsymbl_common.tenants import Tenants
+from zoomsymbl_common.tenants import Tenants, ran_as
 
 from zoomsymbl_submitter.jobs import JobStore, inspect
 from zoomsymbl_submitter.metrics import SubmitterMetrics
@@ -48,6 +56,7 @@ class Reclaimer:
         """One round over every account of every tenant; returns the slots freed."""
         for tenant in self.tenants.all():
             self.limiters.get(self.providers.account_key(tenant))
+        self.limiters.get(ZOOM_ACCOUNT)  # a fallback's slots, whether or not this process made one since it started
         freed = 0
         for limiter in self.limiters.all():
             freed += await limiter.reclaim_expired(self.is_finished)
@@ -69,7 +78,7 @@ class Reclaimer:
         if tenant is None:
             return False
         try:
-            state = await self.providers.get(tenant).job_status(job.job_id)
+            state = await self.providers.get(ran_as(tenant, job.provider)).job_status(job.job_id)
         except (ConfigError, ZoomsymblError) as exc:
             log.warning("job status unknown, slot kept", extra={"job_ref": job_ref, "error": str(exc)})
             return False

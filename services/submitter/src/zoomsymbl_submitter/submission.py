@@ -261,7 +261,9 @@ class Submitter:
                 request = dataclasses.replace(
                     request, transcript=self.audio.opener(part.bucket, text) if text else None
                 )
-            return await target.provider.submit(request)
+            job = await target.provider.submit(request)
+            plan.check_job_ids(name, job)
+            return job
         except PoisonInputError as exc:
             await self._give_back(target, key, "rejected", exc.reason, name, exc)
             raise
