@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_protocol import RequestHandler
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from zoomsymbl_common.access_log import RouteAccessLogger
@@ -24,7 +25,9 @@ from zoomsymbl_common.page_tokens import make_page_token
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
 from zoomsymbl_common.records import MalformedRecord, StoredObject
 from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants
+from zoomsymbl_web.audio import s3_reader
 from zoomsymbl_web.meeting import Lookup, MeetingPages, MeetingView, NotReady
 from zoomsymbl_web.routes import PAGE_DEPS, PageDeps, PageMetrics, add_page_routes
 from zoomsymbl_web.settings import Settings
@@ -367,3 +370,103 @@ def test_the_public_s3_address_is_a_bare_origin(value: str, accepted: str | None
             Settings(page_key=SecretStr(KEY), infra=InfraSettings(), audio_public_url=value).audio_public_url
             == accepted
         )
+
+
+@pytest.mark.parametrize("key", ["mixed/acme/../x.flac", "mixed/./acme/x.flac"])
+async def test_audio_at_a_key_s3_cannot_address_gets_no_player_and_a_plain_404(key: str) -> None:
+    """minio refuses an object name with a ``.`` or ``..`` segment (ValueError) before any request. With a presigned
+    URL the page already showed no player; streaming (the default) it showed one whose every request was an
+    unhandled 500 with a traceback in the log."""
+    stored = StoredObject(bucket=InfraSettings().s3_bucket, key=key, size=10)
+    view = dataclasses.replace(_view(), audio=stored)
+    client = await _serve(FakePages({("acme", "ready=="): view}), read_audio=s3_reader(ObjectStore(InfraSettings())))
+    try:
+        token = make_page_token(KEY, "acme", "ready==")
+        page = await client.get(_url(token))
+        body = await page.text()
+        assert page.status == 200 and "Weekly &lt;sync&gt;" in body
+        assert "<audio" not in body and "audio is not available" in body
+        resp = await client.get(_url(token, "/audio"))
+        assert resp.status == 404 and resp.content_type == "text/html"
+        _assert_private(resp.headers)
+    finally:
+        await client.close()
+
+
+async def test_a_listener_who_seeks_away_mid_stream_is_no_error(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A browser that seeks outside what it buffered, or closes the tab, drops the audio request it was reading.
+    The next write raised ConnectionResetError out of the handler: aiohttp logged "Error handling request" at
+    ERROR with a traceback, once per seek. Now: S3 is no longer read, the answer counts as aborted, no error."""
+    go, handled = asyncio.Event(), asyncio.Event()
+    reads: list[str] = []
+
+    async def read(obj: StoredObject, start: int, end: int) -> AsyncGenerator[bytes, None]:
+        try:
+            yield b"a" * 1000
+            await go.wait()
+            while True:
+                reads.append("chunk")
+                yield b"b" * 1000
+        finally:
+            reads.append("closed")
+
+    @web.middleware
+    async def note_the_end(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            response: web.StreamResponse = await handler(request)
+            return response
+        finally:
+            handled.set()
+
+    big = _view().audio
+    assert big is not None
+    view = dataclasses.replace(_view(), audio=big.model_copy(update={"size": 50_000_000}))
+    registry = CollectorRegistry()
+    app = web.Application(middlewares=[note_the_end])
+    app[PAGE_DEPS] = PageDeps(
+        settings=Settings(page_key=SecretStr(KEY), infra=InfraSettings()),
+        tenants=Tenants([TenantConfig(id="acme", zoom_webhook_secret="s" * 20)]),
+        pages=FakePages({("acme", "ready=="): view}),
+        presign=None,
+        media="'self'",
+        metrics=PageMetrics(registry),
+        read_audio=read,
+    )
+    add_page_routes(app)
+    caplog.set_level(logging.INFO)
+    # As web.run_app serves it: a handler is not cancelled when its client goes (aiohttp's TestServer cancels it).
+    runner = web.AppRunner(app)
+    await runner.setup()
+    gone = asyncio.Event()
+    assert runner.server is not None
+    forget = runner.server.connection_lost
+
+    def lost(handler: RequestHandler, exc: BaseException | None) -> None:
+        forget(handler, exc)
+        gone.set()
+
+    monkeypatch.setattr(runner.server, "connection_lost", lost)
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        reader, writer = await asyncio.open_connection(host, port)
+        path = _url(make_page_token(KEY, "acme", "ready=="), "/audio")
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nRange: bytes=0-\r\n\r\n".encode())
+        async with asyncio.timeout(10):
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 206 ")
+            assert await reader.readexactly(1000) == b"a" * 1000
+            writer.close()
+            await gone.wait()  # the server saw the connection go
+            go.set()
+            await handled.wait()
+    finally:
+        await runner.cleanup()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
+    assert reads[-1] == "closed" and reads.count("chunk") <= 1
+    outcome = {"kind": "audio", "outcome": "aborted"}
+    assert registry.get_sample_value("zoomsymbl_web_pages_total", outcome) == 1.0

@@ -85,16 +85,25 @@ def source_of(insights: Insights, provider: str | None) -> str:
     return _PROVIDER_NAMES.get(provider or "", provider or "")
 
 
+def _measured(seconds: float | None) -> float | None:
+    """A stored length of time fit to show, else None (not measured).
+
+    The records take infinity (it passes ``ge=0``) and 1e300: ``clock`` raised on the one (every visit a 500), printed
+    300 digits for the other, and the JSON download said ``Infinity``."""
+    ok = seconds is not None and math.isfinite(seconds) and seconds <= stored_insights.MAX_NUMBER
+    return seconds if ok else None
+
+
 def speakers_of(meeting: Meeting, conversation: ConversationMetadata | None) -> tuple[Speaker, ...]:
     """The participants: the mixer's per-speaker metrics, else its channel map and talk times."""
     if conversation is not None and conversation.speakers:
         return tuple(
-            Speaker(s.name, s.channel, s.talk_seconds, s.silence_ratio, s.talk_over_ratio)
+            Speaker(s.name, s.channel, _measured(s.talk_seconds), s.silence_ratio, s.talk_over_ratio)
             for s in sorted(conversation.speakers, key=lambda s: s.channel)
         )
     talk = meeting.talk_seconds()
     return tuple(
-        Speaker(c.participant_name, c.channel, talk.get(c.channel))
+        Speaker(c.participant_name, c.channel, _measured(talk.get(c.channel)))
         for c in sorted(meeting.channel_map, key=lambda c: c.channel)
     )
 

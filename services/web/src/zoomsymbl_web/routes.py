@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 from minio.error import S3Error
+from minio.helpers import check_object_name
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from zoomsymbl_common import protocol_errors
 from zoomsymbl_common.errors import InfrastructureUnavailable, ObjectNotFound, ZoomsymblError
@@ -209,9 +210,15 @@ async def download(request: web.Request) -> web.Response:
 
 
 def playable(deps: PageDeps, found: MeetingView) -> StoredObject | None:
-    """The meeting's mixed audio when it is in our own bucket (the document names it; nothing else is read)."""
+    """The meeting's mixed audio when it is in our own bucket (the document names it; nothing else is read) at a key
+    S3 can address: minio refuses a ``.`` or ``..`` segment (ValueError) before any request, so streaming it was a
+    player whose every request failed."""
     stored = found.audio
-    if stored is None or stored.bucket != deps.settings.infra.s3_bucket or not stored.key:
+    if stored is None or stored.bucket != deps.settings.infra.s3_bucket:
+        return None
+    try:
+        check_object_name(stored.key)
+    except ValueError:
         return None
     return stored
 
@@ -259,16 +266,23 @@ async def audio(request: web.Request) -> web.StreamResponse:
         deps.metrics.pages.labels("audio", "failed").inc()
         log.error("audio not read", extra={"error": scrub(f"{type(exc).__name__}: {exc}", 300)})
         return _plain(502, "Audio unavailable", "The meeting's audio cannot be read right now.")
-    await response.prepare(request)
-    sent = await _stream(response, first, chunks, response.content_length)
-    if sent < response.content_length:
-        # Fewer bytes than announced: end the connection, or the browser waits for the rest until it times out.
-        response.force_close()
-        deps.metrics.pages.labels("audio", "cut_short").inc()
-        log.warning("audio cut short", extra={"sent": sent, "announced": response.content_length})
-    else:
-        deps.metrics.pages.labels("audio", "ok").inc()
-    await response.write_eof()
+    try:
+        await response.prepare(request)
+        sent = await _stream(response, first, chunks, response.content_length)
+        if sent < response.content_length:
+            # Fewer bytes than announced: end the connection, or the browser waits for the rest until it times out.
+            response.force_close()
+            deps.metrics.pages.labels("audio", "cut_short").inc()
+            log.warning("audio cut short", extra={"sent": sent, "announced": response.content_length})
+        else:
+            deps.metrics.pages.labels("audio", "ok").inc()
+        await response.write_eof()
+    except ConnectionError:
+        # The browser dropped the request (a seek past what it buffered, the tab closed): routine, nobody to answer.
+        # Left to aiohttp, it was "Error handling request" at ERROR with a traceback, once per seek.
+        await chunks.aclose()
+        deps.metrics.pages.labels("audio", "aborted").inc()
+        log.debug("audio request dropped by the client")
     return response
 
 
