@@ -155,6 +155,19 @@ def test_per_request_secrets_do_not_grow_the_redactor_without_bound(monkeypatch:
     assert newest not in logs.redact(f"x {newest} y")
 
 
+def test_a_secret_registered_on_every_request_keeps_the_redactor_bounded() -> None:
+    # The web registers the page token on every view, download and audio range: each call left a heap entry until
+    # the link expired (up to 30 days), so anyone holding a link could grow a pod's memory without limit.
+    token = f"page-token-{uuid.uuid4().hex}"
+    logs.register_secret(token, ttl=timedelta(days=30))
+    before = logs.registered_count()
+    for _ in range(20_000):
+        logs.register_secret(token, ttl=timedelta(days=30))
+    assert logs.registered_count() == before
+    assert len(logs._expiries) <= 2 * len(logs._ephemeral) + logs._HEAP_SLACK
+    assert token not in logs.redact(f"GET /m/{token}/audio")
+
+
 def test_a_per_request_secret_is_forgotten_after_its_validity(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [1000.0]
     monkeypatch.setattr(time, "monotonic", lambda: clock[0])

@@ -37,6 +37,7 @@ _by_prefix: dict[str, set[str]] = {}
 MAX_EPHEMERAL = 100_000
 _ephemeral: dict[str, float] = {}  # form → monotonic expiry
 _expiries: list[tuple[float, str]] = []  # heap of (expiry, form); an entry superseded by a later one is skipped
+_HEAP_SLACK = 1024  # superseded heap entries tolerated beyond one per live form before the heap is rebuilt
 # A URL (its userinfo, path, query and fragment may all be capabilities), a credential after an
 # auth scheme, and a ``name=value`` / ``name: value`` pair whose name says it is a secret.
 # Every repetition that can fail and be retried from the next position is bounded (or its
@@ -110,6 +111,11 @@ def _forget_expired(now: float) -> None:
             forms.discard(form)
             if not forms:
                 del _by_prefix[form[:_PREFIX]]
+    if len(_expiries) > 2 * len(_ephemeral) + _HEAP_SLACK:
+        # Superseded entries wait in the heap until their own expiry: a token registered again on every request
+        # (the web's page token, up to 30 days) left one per request. Rebuilt from the live entries: amortised O(1).
+        _expiries[:] = [(expiry, form) for form, expiry in _ephemeral.items()]
+        heapq.heapify(_expiries)
 
 
 def registered_count() -> int:
