@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from zoomsymbl_common.scratch import LOCK, sweep, work_dir
+from zoomsymbl_common.scratch import LOCK, quantity_bytes, sweep, work_dir
 
 # A process that takes a work directory, writes a "track" into it, says where, and waits to be killed.
 _HOLDER = """
@@ -99,3 +99,18 @@ def test_a_released_lock_file_marks_a_leftover(tmp_path: Path) -> None:
     left.mkdir()
     (left / LOCK).write_bytes(b"")
     assert sweep(tmp_path, "meeting-", now=time.time()) == [left.name]
+
+
+@pytest.mark.parametrize(
+    ("quantity", "size"),
+    [("20Gi", 20 << 30), ("512Mi", 512 << 20), ("1Ti", 1 << 40), ("500M", 500_000_000), ("2G", 2_000_000_000),
+     ("100k", 100_000), ("1.5Gi", 3 << 29), ("1073741824", 1 << 30), (" 10Gi ", 10 << 30)],
+)  # fmt: skip
+def test_a_volume_size_is_read_as_kubernetes_writes_it(quantity: str, size: int) -> None:
+    assert quantity_bytes(quantity) == size
+
+
+@pytest.mark.parametrize("quantity", ["", "20 GB", "20gi", "-1Gi", "1e9", "Gi", "20GiB", "0x10"])
+def test_anything_else_is_refused(quantity: str) -> None:
+    with pytest.raises(ValueError, match="is not a size"):
+        quantity_bytes(quantity)

@@ -35,7 +35,16 @@ EXPANSION_ONLY = {"POD_NAME", "POD_NAMESPACE"}
 # Fields the chart must never expose, with the reason.
 NOT_IN_CHART: dict[str, str] = {}
 # Settings filled from other values than <svc>.settings (they must not appear twice).
-DERIVED = {"http_host", "http_port", "scratch_dir", "work_dir", "smtp_ca_file", "model_dir", "page_base_url"}
+DERIVED = {
+    "http_host",
+    "http_port",
+    "scratch_dir",
+    "scratch_limit_bytes",
+    "work_dir",
+    "smtp_ca_file",
+    "model_dir",
+    "page_base_url",
+}
 # Kafka over SASL_SSL (docs/kafka-security.md): the password from a Secret the release does not own.
 KAFKA_SASL = {
     "kafka.security.protocol": "SASL_SSL",

@@ -13,7 +13,7 @@ from zoomsymbl_common.errors import PoisonInputError, RetryableError
 from zoomsymbl_common.events import RecordingFile
 from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_mixer.channels import selections
-from zoomsymbl_mixer.space import SpaceNeeded, check_space, space_needed
+from zoomsymbl_mixer.space import SpaceNeeded, Volume, check_space, space_needed
 
 from tests.mixer.conftest import NO_TRACKS, TYPICAL, Rig
 
@@ -69,6 +69,40 @@ def test_never_enough_is_poison_and_not_enough_now_is_retried(monkeypatch: pytes
         check_space(tmp_path, needed)
     monkeypatch.setattr(shutil, "disk_usage", lambda _: Usage(total=20_000_000_000, free=8_000_000_000))
     check_space(tmp_path, needed)
+
+
+NODE_DISK = Usage(total=500_000_000_000, free=400_000_000_000)
+
+
+def test_an_empty_dir_counts_as_its_size_limit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # An emptyDir's file system is the node's disk; Kubernetes evicts the pod past the volume's sizeLimit.
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: NODE_DISK)
+    limit = Volume(tmp_path, 5_000_000_000)
+    with pytest.raises(PoisonInputError, match=r"needs 7\.00 GB .* holds 5\.00 GB"):
+        check_space(tmp_path, SpaceNeeded(inputs=6_000_000_000, output=1_000_000_000), limit=limit)
+    # What the folder holds already (another meeting's tracks, a leftover) is taken: 3 GB of the 5.
+    other = tmp_path / "zoomsymbl-mix-other"
+    other.mkdir()
+    with (other / "track.m4a").open("wb") as held:
+        held.truncate(3_000_000_000)  # sparse: its size counts, no disk is used
+    with pytest.raises(RetryableError, match=r"2\.00 GB free now"):
+        check_space(tmp_path, SpaceNeeded(inputs=2_000_000_000, output=500_000_000), limit=limit)
+    check_space(tmp_path, SpaceNeeded(inputs=1_000_000_000, output=500_000_000), limit=limit)
+    # Without the limit the node's disk is all the check sees: the meeting would pass and get the pod evicted.
+    check_space(tmp_path, SpaceNeeded(inputs=6_000_000_000, output=1_000_000_000))
+
+
+@pytest.mark.integration
+async def test_a_meeting_larger_than_the_scratch_limit_fails_before_any_download(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = await rig.event(TYPICAL)
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: NODE_DISK if str(p).startswith(str(rig.scratch)) else real(p))
+    with pytest.raises(PoisonInputError, match=r"the volume holds 0\.00 GB in all") as caught:
+        await rig.mixer(scratch_limit=1 << 20).on_recording_completed(event)
+    assert caught.value.stage == "space"
+    assert rig.sandbox.stats.downloads == {}, "no track was requested from Zoom"
 
 
 @pytest.mark.integration

@@ -49,6 +49,10 @@ data:
   {{- with include "zoomsymbl.scratchSetting" .component }}
   {{ $prefix }}{{ . }}: {{ $svc.scratch.mountPath | quote }}
   {{- end }}
+  {{- if eq .component "mixer" }}
+  {{- /* An emptyDir reports the node's disk: the mixer's space check counts the volume as scratch.size (space.py). */}}
+  {{ $prefix }}SCRATCH_LIMIT_BYTES: {{ $svc.scratch.size | quote }}
+  {{- end }}
   {{- if eq .component "notifier" }}
   {{ $prefix }}SMTP_CA_FILE: {{ include "zoomsymbl.smtpCaFile" $root | quote }}
   {{ $prefix }}PAGE_BASE_URL: {{ include "zoomsymbl.webPublicUrl" $root | quote }}

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import re
 import shutil
 import tempfile
 import time
@@ -93,3 +94,18 @@ def _abandoned(path: Path, now: float) -> bool:
         except BlockingIOError:
             return False
         return True  # nobody holds it: its process is gone (the lock goes when we close the file)
+
+
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
+_UNITS = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50,
+          "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}  # fmt: skip
+
+
+def quantity_bytes(value: str) -> int:
+    """Bytes of a Kubernetes quantity as a volume's size is written (``20Gi``, ``500M``, ``1073741824``; binary and
+    decimal suffixes, https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/); ValueError
+    for anything else."""
+    match = _QUANTITY.match(value.strip())
+    if match is None:
+        raise ValueError(f"{value[:40]!r} is not a size such as 20Gi, 500M or 1073741824")
+    return int(float(match[1]) * _UNITS.get(match[2] or "", 1))

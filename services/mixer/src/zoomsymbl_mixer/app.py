@@ -67,6 +67,7 @@ def mix_config(settings: Settings) -> MixConfig:
     """The mix knobs of ``settings``."""
     return MixConfig(
         scratch_dir=settings.scratch_dir,
+        scratch_limit=settings.scratch_limit_bytes,
         output_format=settings.output_format,
         silence=SilenceSettings(settings.silence_threshold_db, settings.silence_min_seconds),
         opus_bitrate_per_channel=settings.opus_bitrate_per_channel,

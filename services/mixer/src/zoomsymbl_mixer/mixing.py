@@ -61,7 +61,7 @@ from zoomsymbl_mixer.ffmpeg import (
 from zoomsymbl_mixer.metadata import conversation_metadata, metadata_json, metadata_key
 from zoomsymbl_mixer.phone import with_phone_user
 from zoomsymbl_mixer.settings import OutputFormatSetting
-from zoomsymbl_mixer.space import SpaceClaims, output_needed, space_needed, span_seconds
+from zoomsymbl_mixer.space import SpaceClaims, Volume, output_needed, space_needed, span_seconds
 from zoomsymbl_mixer.state import DownloadToken, MeetingState, MixRecord, audio_mixed
 from zoomsymbl_mixer.tracks import Fetched, TrackLoader, prepare, probe_file, track_hours
 from zoomsymbl_mixer.upload import PartUploads
@@ -78,6 +78,8 @@ class MixConfig:
     """The knobs of a mix (from :class:`~zoomsymbl_mixer.settings.Settings`)."""
 
     scratch_dir: Path
+    # Bytes the scratch volume holds when its file system reports more (an emptyDir's sizeLimit); None: as reported.
+    scratch_limit: int | None = None
     output_format: OutputFormatSetting = "auto"
     silence: SilenceSettings = field(default_factory=SilenceSettings)
     opus_bitrate_per_channel: int = 32_000
@@ -133,7 +135,9 @@ class Mixer:
         self.api_for = api_for
         self.publish = publish
         self.config = config
-        self.space = SpaceClaims()  # shared by the meetings this process mixes at once
+        # Shared by the meetings this process mixes at once; an emptyDir counts as its size limit.
+        limit = Volume(config.scratch_dir, config.scratch_limit) if config.scratch_limit else None
+        self.space = SpaceClaims(limit)
 
     async def on_recording_completed(self, event: RecordingCompleted) -> AudioMixed:
         """Mix the meeting (or find its mix), record it, publish ``AudioMixed`` and return it."""

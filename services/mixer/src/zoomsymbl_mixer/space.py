@@ -10,6 +10,11 @@ more than is free now (other meetings are in flight) is retried later. Once the 
 mix planned, a mix longer than Zoom's times said (or without them) is checked again at its planned length.
 The meetings a process mixes at once (``concurrent_meetings``) claim their space (:class:`SpaceClaims`): what
 another one checked for and has not written yet is not free.
+
+An ``emptyDir`` volume (the chart's default scratch) is a folder on the node's disk: the file system reports the
+node's size and free space, while Kubernetes evicts the pod once the folder holds more than its ``sizeLimit``. With
+``scratch_limit_bytes`` (the chart sets it to ``mixer.scratch.size``) the volume counts as at most that large, and
+what the scratch folder already holds as taken.
 """
 
 from __future__ import annotations
@@ -68,20 +73,24 @@ def output_needed(channels: int, seconds: float) -> SpaceNeeded:
     return SpaceNeeded(0, int(pcm_bytes(max(1, channels), seconds, WORST_RATE) * FLAC_OVERHEAD))
 
 
-def check_space(scratch: Path, needed: SpaceNeeded, *, held: int = 0) -> None:
+def check_space(scratch: Path, needed: SpaceNeeded, *, held: int = 0, limit: Volume | None = None) -> None:
     """Raise when the scratch volume cannot hold ``needed``: poison if it never can, retryable if not now.
 
-    ``held``: bytes of the free space other meetings in progress claimed and have not written yet.
+    ``held``: bytes of the free space other meetings in progress claimed and have not written yet. ``limit``: the
+    volume's size when the file system reports more (an ``emptyDir``), and what its folder holds already.
     """
     usage = shutil.disk_usage(scratch)
+    total, free_bytes = usage.total, usage.free
+    if limit is not None:
+        total, free_bytes = min(total, limit.size), min(free_bytes, max(0, limit.size - written(limit.root)))
     what = f"{needed.total / 1e9:.2f} GB ({needed.inputs / 1e9:.2f} GB tracks + {needed.output / 1e9:.2f} GB mix)"
-    if needed.total > usage.total:
+    if needed.total > total:
         raise PoisonInputError(
-            f"the meeting needs {what} of scratch space; the volume holds {usage.total / 1e9:.2f} GB in all",
+            f"the meeting needs {what} of scratch space; the volume holds {total / 1e9:.2f} GB in all",
             stage="space",
         )
-    if needed.total > usage.free - held:
-        free = f"{usage.free / 1e9:.2f} GB free now"
+    if needed.total > free_bytes - held:
+        free = f"{free_bytes / 1e9:.2f} GB free now"
         if held:
             free += f", {held / 1e9:.2f} GB of it claimed by meetings in progress"
         raise RetryableError(f"the meeting needs {what} of scratch space; {free}", retry_after=60.0)
@@ -99,6 +108,14 @@ def written(directory: Path) -> int:
     return total
 
 
+@dataclass(frozen=True)
+class Volume:
+    """A scratch volume of ``size`` bytes whatever its file system reports: everything under ``root`` counts."""
+
+    root: Path
+    size: int
+
+
 class SpaceClaims:
     """The space each meeting in progress in this process checked for: not free for the next meeting's check.
 
@@ -107,8 +124,9 @@ class SpaceClaims:
     mid-merge. A claim lasts until the meeting's folder is released and counts only what is not written yet.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limit: Volume | None = None) -> None:
         self._claims: dict[Path, int] = {}
+        self._limit = limit
 
     def held(self, scratch: Path) -> int:
         """Bytes the other meetings claimed and have not written yet."""
@@ -116,7 +134,7 @@ class SpaceClaims:
 
     def check(self, scratch: Path, needed: SpaceNeeded) -> None:
         """:func:`check_space` against what the other meetings left; on success ``needed`` is claimed too."""
-        check_space(scratch, needed, held=self.held(scratch))
+        check_space(scratch, needed, held=self.held(scratch), limit=self._limit)
         self._claims[scratch] = max(self._claims.get(scratch, 0), written(scratch) + needed.total)
 
     def release(self, scratch: Path) -> None:
