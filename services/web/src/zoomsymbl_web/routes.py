@@ -237,8 +237,12 @@ async def audio(request: web.Request) -> web.StreamResponse:
     if stored is None or deps.read_audio is None:
         return _plain(404, "Not found", "The meeting's audio is not available here.")
     size = stored.size
+    # RFC 9110 13.1.5: with If-Range the Range applies only while the validator matches; this answer carries none
+    # (a replay may write another file under the same key), so none matches and the whole file is sent: a client
+    # resuming a download gets it whole rather than the end of another file spliced onto its start.
+    asked = None if "If-Range" in request.headers else request.headers.get("Range")
     try:
-        wanted = byte_range(request.headers.get("Range"), size)
+        wanted = byte_range(asked, size)
     except RangeNotSatisfiable as exc:
         return web.Response(status=416, headers={"Content-Range": str(exc)})
     start, end = wanted if wanted is not None else (0, size - 1)
