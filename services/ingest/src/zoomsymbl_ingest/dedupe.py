@@ -140,7 +140,8 @@ class WriteBehind(Generic[T]):
     Bounded: :meth:`put` waits (up to its timeout) for room, so a slow store slows callers down
     instead of growing memory. An item's key counts as pending (``key in queue``) until it is
     written or given up. A batch whose write fails with one of ``retry_on`` is retried ``attempts``
-    times with backoff, then given up (``on_give_up`` is told how many items and why). The writer
+    times with backoff, then given up (``on_give_up`` is told how many items and why); a batch failing
+    otherwise is written item by item and the items still failing are given up at once. The writer
     task exists only while there is something to write; :meth:`close` flushes what is left.
     """
 
@@ -235,6 +236,15 @@ class WriteBehind(Generic[T]):
                     self._on_give_up(len(batch), exc)
                     return
                 log.warning("write-behind batch failed, retrying", extra={"error": type(exc).__name__})
+            except Exception as exc:
+                # Not the store being away but an item it refuses: the same batch would fail again, and an error
+                # leaving the writer kept that batch at the head of the queue, so nothing after it was ever written.
+                if len(batch) == 1:
+                    self._on_give_up(1, exc)
+                    return
+                for item in batch:  # only the refused item is given up
+                    await self._write_batch([item])
+                return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 

@@ -14,14 +14,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from annotated_types import MaxLen
 from pydantic import SecretStr, ValidationError
 from pydantic_core import from_json
 from zoomsymbl_common.errors import ZoomsymblError
 from zoomsymbl_common.events import EventSource, RecordingCompleted, RecordingFile, stable_id, utcnow
 from zoomsymbl_common.logs import register_secret
+from zoomsymbl_common.records import MeetingSecret
 
 # Zoom's webhook download token is valid for 24 hours; it is redacted a little longer.
 DOWNLOAD_TOKEN_VALIDITY = timedelta(hours=25)
+# The longest download token a ``meeting_secrets`` document holds (Zoom's are JWTs of about a thousand characters).
+DOWNLOAD_TOKEN_MAX_CHARS: int = next(
+    m.max_length for m in MeetingSecret.model_fields["download_token"].metadata if isinstance(m, MaxLen)
+)
 
 PARTICIPANT_PREFIX = "Audio only - "
 _TOPIC_MAX = 512
@@ -76,6 +82,14 @@ def parse_webhook(body: bytes) -> Webhook:
     if not isinstance(payload, dict):
         raise PayloadError("field 'payload' is not an object", field="payload")
     token = data.get("download_token")
+    if isinstance(token, str) and len(token) > DOWNLOAD_TOKEN_MAX_CHARS:
+        # No store could hold it: queued behind the answer, it ended the writer of every later token; written
+        # before the publish, it failed the requests sharing its batch. Never quoted: it is a secret.
+        raise PayloadError(
+            f"field 'download_token' has {len(token)} characters, more than {DOWNLOAD_TOKEN_MAX_CHARS}",
+            field="download_token",
+            invalid=True,
+        )
     secret = SecretStr(token) if isinstance(token, str) and token else None
     if secret is not None:
         register_secret(token, ttl=DOWNLOAD_TOKEN_VALIDITY)
