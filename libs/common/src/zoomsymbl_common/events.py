@@ -32,6 +32,13 @@ MAX_MIX_SECONDS = 48 * 3600
 """Longest mixed file an event may announce: the mixer refuses mixes past 31 h (Zoom ends a meeting after
 30 h); the submitter plans parts and the transcriber its work from these numbers, so a forged event must not
 announce days of audio (tens of thousands of ffmpeg passes) or a billion channels (a filter string of gigabytes)."""
+MAX_PARTICIPANT_TRACKS = 1000
+"""Most participant audio files one ``RecordingCompleted`` carries: one a participant, a meeting holds at most 1,000.
+With :data:`MAX_FALLBACK_FILES` it keeps an event within Kafka's 1 MB message (a forged list of 20,000 files made a
+4.7 MB event no publish could take: answered 503, retried by Zoom for ever)."""
+MAX_FALLBACK_FILES = 200
+"""Most other recording files one ``RecordingCompleted`` carries: Zoom makes at most 150 files of a live session's
+cloud recording (https://support.zoom.com/hc/en/article?id=zm_kb&sysparm_article=KB0062627)."""
 MAX_TRANSCRIPT_FILES = 100
 """Most Zoom transcript files (TRANSCRIPT, CC) one ``AudioMixed`` names."""
 JOB_ID_MAX = 256
@@ -164,8 +171,12 @@ class RecordingCompleted(Event):
     topic_text: str = Field("", max_length=512, description="Meeting topic as typed by the host.")
     start_time: UtcDatetime | None = Field(None, description="Meeting start (UTC).")
     duration_minutes: int | None = Field(None, ge=0, le=INT64_MAX, description="Meeting duration announced by Zoom.")
-    participant_tracks: tuple[RecordingFile, ...] = Field((), description="One audio file per participant.")
-    fallback_files: tuple[RecordingFile, ...] = Field((), description="Other recording files (audio_only, MP4).")
+    participant_tracks: tuple[RecordingFile, ...] = Field(
+        (), max_length=MAX_PARTICIPANT_TRACKS, description="One audio file per participant."
+    )
+    fallback_files: tuple[RecordingFile, ...] = Field(
+        (), max_length=MAX_FALLBACK_FILES, description="Other recording files (audio_only, MP4)."
+    )
     has_download_token: bool = Field(False, description="A webhook download token is stored in MongoDB.")
     download_token_expires_at: UtcDatetime | None = Field(None, description="When that download token expires.")
     source: EventSource = Field("webhook", description="How the recording became known.")

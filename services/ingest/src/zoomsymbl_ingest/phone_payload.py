@@ -39,6 +39,11 @@ def phone_meeting_uuid(recording_id: str) -> str:
     return PHONE_PREFIX + recording_id
 
 
+# Recordings of one phone.recording_completed (Zoom sends the recordings of one call: one, or a few when recording
+# was stopped and started again); far more is no call of Zoom's.
+MAX_PHONE_RECORDINGS = 100
+
+
 def phone_recordings(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The ``payload.object.recordings`` of a ``phone.recording_completed`` webhook (objects only)."""
     obj = payload.get("object")
@@ -47,6 +52,13 @@ def phone_recordings(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     entries = obj.get("recordings")
     if not isinstance(entries, list) or not entries:
         raise PayloadError("missing field 'payload.object.recordings'", field="payload.object.recordings")
+    if len(entries) > MAX_PHONE_RECORDINGS:
+        # Each entry is a publish and a log line: a forged list of thousands is refused whole, before any is read.
+        raise PayloadError(
+            f"field 'payload.object.recordings' has {len(entries)} entries, more than {MAX_PHONE_RECORDINGS}",
+            field="payload.object.recordings",
+            invalid=True,
+        )
     return [entry for entry in entries if isinstance(entry, dict)]
 
 

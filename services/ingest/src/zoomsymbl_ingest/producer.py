@@ -20,7 +20,7 @@ import contextlib
 import logging
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 from zoomsymbl_common.errors import KafkaUnavailable
@@ -29,6 +29,8 @@ from zoomsymbl_common.kafka import event_key, probe_bootstrap, start_client, top
 from zoomsymbl_common.kafka_security import check_connection, client_options
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.telemetry import tracer
+
+from zoomsymbl_ingest.zoom_payload import PayloadError
 
 log = logging.getLogger("zoomsymbl.ingest.producer")
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -96,6 +98,11 @@ class Producer:
         try:
             async with asyncio.timeout(timeout):
                 await client.send_and_wait(topic, body, event_key(event), headers=headers)
+        except MessageSizeTooLargeError as exc:
+            # Kafka would refuse it every time: the body's fault (400, Zoom stops), not Kafka being away (503).
+            raise PayloadError(
+                f"the recording's event is {len(body)} bytes, more than one Kafka message holds", invalid=True
+            ) from exc
         except (TimeoutError, KafkaError) as exc:
             # A timed-out send may still land (at least once: the consumers deduplicate by event_id).
             raise KafkaUnavailable(f"publish to {topic!r} not acknowledged: {type(exc).__name__}") from exc

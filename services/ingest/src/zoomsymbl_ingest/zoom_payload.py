@@ -18,7 +18,15 @@ from annotated_types import MaxLen
 from pydantic import SecretStr, ValidationError
 from pydantic_core import from_json
 from zoomsymbl_common.errors import ZoomsymblError
-from zoomsymbl_common.events import EventSource, RecordingCompleted, RecordingFile, stable_id, utcnow
+from zoomsymbl_common.events import (
+    MAX_FALLBACK_FILES,
+    MAX_PARTICIPANT_TRACKS,
+    EventSource,
+    RecordingCompleted,
+    RecordingFile,
+    stable_id,
+    utcnow,
+)
 from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.records import MeetingSecret
 
@@ -189,17 +197,21 @@ def _meeting_files(obj: Mapping[str, Any]) -> tuple[str, tuple[RecordingFile, ..
     uuid = obj.get("uuid")
     if not isinstance(uuid, str) or not uuid:
         raise PayloadError("missing field 'payload.object.uuid'", field="payload.object.uuid")
-    tracks = _files(obj.get("participant_audio_files"), participant=True)
-    fallback = _files(obj.get("recording_files"), participant=False)
+    tracks = _files(obj.get("participant_audio_files"), participant=True, most=MAX_PARTICIPANT_TRACKS)
+    fallback = _files(obj.get("recording_files"), participant=False, most=MAX_FALLBACK_FILES)
     if not tracks and not fallback:
         where = "payload.object.recording_files"
         raise PayloadError(f"meeting {quoted(uuid)} has no usable recording file", field=where)
     return uuid, tracks, fallback
 
 
-def _files(entries: object, *, participant: bool) -> tuple[RecordingFile, ...]:
+def _files(entries: object, *, participant: bool, most: int) -> tuple[RecordingFile, ...]:
     if not isinstance(entries, list):
         return ()
+    if len(entries) > most:
+        # Refused before any entry is read: no event holds them (Kafka's message size), and reading 20,000 costs.
+        field = "participant_audio_files" if participant else "recording_files"
+        raise PayloadError(f"field '{field}' has {len(entries)} entries, more than {most}", field=field, invalid=True)
     files: list[RecordingFile] = []
     for entry in entries:
         if isinstance(entry, dict) and (parsed := _file(entry, participant=participant)) is not None:
