@@ -220,6 +220,21 @@ class JobStore:
         )
         return result.matched_count == 1
 
+    async def still_ours(self, key: str) -> bool:
+        """Extend our claim on ``key`` by one lease if it is ours and has not lapsed; False otherwise.
+
+        Unlike :meth:`renew`, a lapsed claim is not extended: another replica may be taking it over this
+        very moment (its takeover matches the job as it read it, whatever the lease says now).
+        """
+        now = self.now()
+        query = {"_id": key, "claim_owner": self.owner, "status": "submitting", "job_id": None}
+        result = await guarded(
+            self._col.update_one(
+                {**query, "claimed_until": {"$gt": now}}, {"$set": {"claimed_until": now + self._claim}}
+            )
+        )
+        return result.matched_count == 1
+
     @contextlib.asynccontextmanager
     async def kept_alive(self, key: str) -> AsyncIterator[None]:
         """Renew the claim on ``key`` every third of a lease while the body runs."""
@@ -281,8 +296,8 @@ class JobStore:
 
     async def release_claim(
         self, key: str, status: Literal["retrying", "rejected"], reason: str, *, maybe_submitted: bool = False
-    ) -> None:
-        """Give the claim up after a failed provider call.
+    ) -> bool:
+        """Give the claim up after a failed provider call; False when it was not ours (any more).
 
         ``maybe_submitted``: the failure does not rule out a job at the provider; marks the document so
         that every later submission of it is flagged (never unmarked: that job may still exist).
@@ -291,7 +306,7 @@ class JobStore:
         fields: Document = {"status": status, "last_error": reason[:1000], "claimed_until": now, "updated_at": now}
         if maybe_submitted:
             fields |= {"maybe_submitted": True, "maybe_submitted_reason": reason[:300]}
-        await guarded(
+        result = await guarded(
             self._col.update_one(
                 {"_id": key, "claim_owner": self.owner, "status": "submitting", "job_id": None},
                 {
@@ -300,3 +315,4 @@ class JobStore:
                 },
             )
         )
+        return result.matched_count == 1

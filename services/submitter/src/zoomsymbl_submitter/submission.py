@@ -5,7 +5,9 @@ Per part: a finished submission is only announced again; otherwise the limiter s
 provider is called, the ids are stored, and ``JobSubmitted`` is published. Any failure between the
 slot and the job's existence gives the slot and the claim back, so nothing leaks; one that may have left a
 job at the provider all the same (:mod:`zoomsymbl_submitter.ambiguity`) marks the claim, so that the next
-submission is flagged as a possible duplicate (:mod:`zoomsymbl_submitter.jobs`).
+submission is flagged as a possible duplicate (:mod:`zoomsymbl_submitter.jobs`). A claim that lapsed meanwhile
+(MongoDB out of reach for longer than a lease) keeps its slot: it is the job reference's, and another replica
+may own the claim and count on it now. A job stored by another owner first is the one announced, not ours.
 
 A provider that rejects the submission (:class:`PoisonInputError` at stage ``submit``) of a meeting whose
 ``AudioMixed`` names Zoom's transcript does not fail the meeting: it is submitted to the ``zoom`` source
@@ -207,14 +209,9 @@ class Submitter:
         self.metrics.submissions.labels(
             target.provider.name, "resubmitted" if claim.resubmission else "submitted"
         ).inc()
-        try:
-            await self.jobs.record_submitted(key, job)
-        except MongoUnavailable:
-            # The claim lapses and the job is submitted again (flagged): this id is the one left behind.
-            log.error(
-                "provider job not recorded, it will be submitted again", extra={"job_ref": key, "job_id": job.job_id}
-            )
-            raise
+        announced = await self._record(key, job)
+        if announced is None:
+            return True
         log.info(
             "job submitted",
             extra={
@@ -226,9 +223,34 @@ class Submitter:
                 "part": f"{part.index + 1}/{part.count}",
             },
         )
-        await self.publish(plan.job_submitted(event, target.provider.name, part, key, job))
-        await self._finished_at_once(event, target, job)
+        await self.publish(plan.job_submitted(event, target.provider.name, part, key, announced))
+        await self._finished_at_once(event, target, announced)
         return True
+
+    async def _record(self, key: str, job: SubmittedJob) -> SubmittedJob | None:
+        """Store ``job``'s ids; the job to announce: ours, the one another owner stored first, or None."""
+        try:
+            if await self.jobs.record_submitted(key, job):
+                return job
+        except MongoUnavailable:
+            # The claim lapses and the job is submitted again (flagged): this id is the one left behind.
+            log.error(
+                "provider job not recorded, it will be submitted again", extra={"job_ref": key, "job_id": job.job_id}
+            )
+            raise
+        # Our claim lapsed and another owner stored its job first: ours is left behind at the provider. The
+        # stored job is the one callbacks, the sweeper and the report follow, and the event id is the same
+        # for both (stable per submission): announcing ours could make the notifier follow a job nobody tracks.
+        stored = await self.jobs.get(key)
+        if stored is None or not stored.job_id:
+            # Erased meanwhile (or claimed again, its owner to announce it): announcing would bring it back.
+            log.error("provider job not recorded, nothing announced", extra={"job_ref": key, "job_id": job.job_id})
+            return None
+        log.error(
+            "provider job not recorded, announcing the one stored first",
+            extra={"job_ref": key, "job_id": job.job_id, "stored_job_id": stored.job_id},
+        )
+        return SubmittedJob(stored.job_id, stored.conversation_id or "")
 
     async def _finished_at_once(self, event: AudioMixed, target: Target, job: SubmittedJob) -> None:
         if target.provider.name == "zoom" and self.report is not None:
@@ -283,13 +305,27 @@ class Submitter:
         # The reason may quote an exception as it was (an HTTP client's error names the presigned URL
         # it fetched): jobs.last_error, its history and the log line get it scrubbed.
         reason = scrub(reason)
-        freed = await target.limiter.release(key)
+        # The slot is the job reference's, not its owner's: a replica that took our lapsed claim over holds
+        # this very slot (its acquire found it held and renewed it), and freeing it would let one job more
+        # run on the account than its cap. So it is freed only while the claim is ours and live (extended
+        # by a lease here), and before the claim is given up, after which the next owner may count on it.
+        # A lapsed claim's slot stays with the reference: its next owner's, or the reclaimer's after a lease.
+        ours = await self.jobs.still_ours(key)
+        freed = await target.limiter.release(key) if ours else False
         maybe = status != "rejected" and maybe_accepted(exc)
-        await self.jobs.release_claim(
+        released = await self.jobs.release_claim(
             key, "rejected" if status == "rejected" else "retrying", reason, maybe_submitted=maybe
         )
         self.metrics.submissions.labels(provider, status).inc()
         log.warning(
             "submission failed",
-            extra={"job_ref": key, "status": status, "reason": reason, "freed": freed, "maybe_submitted": maybe},
+            extra={
+                "job_ref": key,
+                "status": status,
+                "reason": reason,
+                "freed": freed,
+                "maybe_submitted": maybe,
+                "claim_lapsed": not ours,
+                "claim_released": released,
+            },
         )
