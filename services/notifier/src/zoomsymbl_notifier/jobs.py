@@ -7,6 +7,7 @@ so redeliveries and late messages match nothing.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -23,9 +24,15 @@ from zoomsymbl_common.records import (
     EarlyCallback,
     Job,
     JobEvent,
+    MalformedRecord,
     StoredJobStatus,
     job_forward_filter,
 )
+
+log = logging.getLogger("zoomsymbl.notifier.jobs")
+# Stale periods a job document that does not validate is set aside for, the sweeper's longest wait between
+# polls of one job (sweeper.MAX_BACKOFF): it comes back (and is logged) that seldom until someone repairs it.
+UNREADABLE_SET_ASIDE = 8
 
 Mark = Literal["insights_stored_at", "processed_at"]
 """A step of the notifier's that :meth:`Jobs.mark` records on a job."""
@@ -199,8 +206,26 @@ class Jobs:
         query = {"processed_at": None, "job_id": {"$nin": [None, ""]}, "updated_at": {"$lt": cutoff}}
         cursor = self._col.find(query).sort("updated_at", 1).limit(limit)
         seen = {job.key for job in found}
-        found += [job for d in await guarded(cursor.to_list(None)) if (job := JobRecord.from_doc(d)).key not in seen]
+        for doc in await guarded(cursor.to_list(None)):
+            job = await self._readable(doc, older_than * UNREADABLE_SET_ASIDE)
+            if job is not None and job.key not in seen:
+                found.append(job)
         return [self._remember(job) for job in found[:limit]]
+
+    async def _readable(self, doc: Document, set_aside: timedelta) -> JobRecord | None:
+        """``doc`` as a job; None when it does not validate (an older release's document, one edited by hand).
+
+        Such a document was an exception out of every sweep: no stale job polled, no due e-mail retried, for
+        as long as it stayed. It is logged and set aside instead (``updated_at`` pushed out by ``set_aside``),
+        so it neither ends the round nor takes the place of a readable job in the next one.
+        """
+        try:
+            return JobRecord.from_doc(doc)
+        except MalformedRecord as exc:
+            log.error("job document unreadable, set aside", extra={"job_key": str(doc["_id"]), "error": str(exc)[:300]})
+            update = {"$set": {"updated_at": utcnow() + set_aside}}
+            await guarded(self._col.update_one({"_id": doc["_id"]}, update))
+            return None
 
     async def _early_noted(self, limit: int) -> list[JobRecord]:
         # Newest first, so notes of jobs whose id never came (a rejected submission) cannot crowd out
@@ -212,9 +237,10 @@ class Jobs:
         docs = {d["_id"]: d for d in await guarded(self._col.find({"_id": {"$in": keys}}).to_list(None))}
         ready = []
         for key in keys:
-            job = Job.from_document(docs[key]) if key in docs else None
+            job = _job_or_none(docs.get(key))
             if job is None or job.processed_at is not None or job.status == "rejected":
-                await guarded(self._early.delete_one({"_id": key}))  # gone, or finished by other means
+                # Gone, unreadable (the stale query sets it aside and logs it), or finished by other means.
+                await guarded(self._early.delete_one({"_id": key}))
             elif job.job_id:
                 ready.append(replace(JobRecord.from_job(job), early_noted=True))
         return ready  # notes of jobs still without an id stay until it comes
@@ -226,6 +252,16 @@ class Jobs:
         await guarded(self._col.update_one({"_id": job.key}, update))
         if job.early_noted:
             await guarded(self._early.delete_one({"_id": job.key}))
+
+
+def _job_or_none(doc: Document | None) -> Job | None:
+    """``doc`` as a job; None when there is none or it does not validate."""
+    if doc is None:
+        return None
+    try:
+        return Job.from_document(doc)
+    except MalformedRecord:
+        return None
 
 
 def is_finished(job: JobRecord) -> bool:

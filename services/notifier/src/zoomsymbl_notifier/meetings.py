@@ -95,6 +95,11 @@ class Meetings:
         query = {**meeting_key(tenant, meeting_uuid), "stage": "failed", "generation": generation_match(generation)}
         return await guarded(self._col.find_one(query, {"_id": 1})) is not None
 
+    async def rerun_since(self, tenant: str, meeting_uuid: str, generation: int) -> bool:
+        """The meeting is in a later generation than ``generation`` (a forced replay, a new mix)."""
+        query = {**meeting_key(tenant, meeting_uuid), "generation": {"$gt": generation}}
+        return await guarded(self._col.find_one(query, {"_id": 1})) is not None
+
     async def advance(self, tenant: str, meeting_uuid: str, generation: int, stage: Stage) -> bool:
         """Move the meeting to ``stage`` if it is at an earlier one in this generation; True if it moved."""
         return await self._move(tenant, meeting_uuid, generation, stage, stage_fields(stage, utcnow()))

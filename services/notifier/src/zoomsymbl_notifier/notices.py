@@ -41,7 +41,13 @@ class Notices:
         # A consumer's give-up reason quotes an exception as it was (a presigned URL, a token): the
         # stored copy, the log line and the e-mail all get it scrubbed.
         reason = scrub(reason)
-        await self.meetings.fail(job.tenant, job.meeting_uuid, job.generation, stage, reason)
+        moved = await self.meetings.fail(job.tenant, job.meeting_uuid, job.generation, stage, reason)
+        # A job of a generation the meeting left since (re-run while the job was at the provider) fails no meeting:
+        # the host would be told "Processing failed" while the new generation runs. Failed already (by the mixer,
+        # or by an earlier delivery) is the same meeting: its notice is the one the outbox keeps.
+        if not moved and await self.meetings.rerun_since(job.tenant, job.meeting_uuid, job.generation):
+            log.info("job of an earlier generation given up, meeting re-run since: no notice", extra=job_fields(job))
+            return
         log.warning("meeting failed", extra={**job_fields(job), "stage": stage, "reason": reason})
         self.count_failure(SERVICE, stage)
         await self._notify_failure(mail_key(job, "failure"), tenant, stage_text(SERVICE, stage), reason)
