@@ -11,6 +11,10 @@ come from ``speech_understanding.request`` and are answered in ``speech_understa
 ``quote``: https://www.assemblyai.com/blog/summarization-action-items-update); ``iab_categories`` gives
 ``iab_categories_result.summary``.
 
+``language_code`` must be one of the codes https://www.assemblyai.com/docs/pre-recorded-audio/set-language-manually
+lists (``en_us`` when absent); any other, such as a BCP 47 tag or an ISO code AssemblyAI spells otherwise
+(``nb`` for its ``no``), is refused with 400.
+
 ``speech_models`` (https://www.assemblyai.com/docs/pre-recorded-audio/select-the-speech-model) is a list of
 model ids in priority order; anything but a non-empty list of ids AssemblyAI serves
 (https://assemblyai.com/docs/getting-started/model-versions-and-deprecations) is refused with 400 naming the
@@ -44,6 +48,20 @@ class RequestError(ValueError):
         super().__init__(message)
         self.message = message
 
+
+# fmt: off
+LANGUAGE_CODES = frozenset((
+    "en", "en_au", "en_uk", "en_us", "es", "fr", "de", "it", "pt", "nl", "hi", "ja", "zh", "fi", "ko", "pl", "ru",
+    "tr", "uk", "vi", "af", "sq", "am", "ar", "hy", "as", "az", "ba", "eu", "be", "bn", "bs", "br", "bg", "my", "ca",
+    "hr", "cs", "da", "et", "fo", "gl", "ka", "el", "gu", "ht", "ha", "haw", "he", "hu", "is", "id", "jw", "kn",
+    "kk", "km", "lo", "la", "lv", "ln", "lt", "lb", "mk", "mg", "ms", "ml", "mt", "mi", "mr", "mn", "ne", "no", "nn",
+    "oc", "pa", "ps", "fa", "ro", "sa", "sr", "sn", "sd", "si", "sk", "sl", "so", "su", "sw", "sv", "tl", "tg", "ta",
+    "tt", "te", "th", "bo", "tk", "ur", "uz", "cy", "yi", "yo",
+))
+# fmt: on
+"""The ``language_code`` values AssemblyAI documents (Set Language Manually,
+https://www.assemblyai.com/docs/pre-recorded-audio/set-language-manually: "Possible values are found in
+Supported Languages"); any other code is refused with 400."""
 
 SPEECH_MODELS = ("assemblyai-stt-3-7", "universal-3-5-pro", "universal-3-pro", "universal-2")
 """Pre-recorded model ids ``speech_models`` accepts (universal-3-5-pro, universal-3-pro: deprecated, still served)."""
@@ -145,6 +163,16 @@ def _speech_models(body: Mapping[str, object]) -> tuple[str, ...] | None:
     return tuple(value)
 
 
+def _language_code(body: Mapping[str, object]) -> str:
+    """``language_code`` as sent (``en_us`` when absent or null); a code AssemblyAI does not list is refused."""
+    code = _text(body, "language_code")
+    if code is None:
+        return "en_us"
+    if code not in LANGUAGE_CODES:
+        raise RequestError(f"language_code {code!r} is not a supported language code")
+    return code
+
+
 def parse_request(body: Mapping[str, object], account_default: str = ACCOUNT_DEFAULT_MODEL) -> TranscriptRequest:
     """Known fields are type-checked, deprecated ones refused; unknown ones are ignored (the API has many more)."""
     for name, replacement in DEPRECATED.items():
@@ -165,7 +193,7 @@ def parse_request(body: Mapping[str, object], account_default: str = ACCOUNT_DEF
         webhook_url=_text(body, "webhook_url"),
         webhook_auth_header_name=_text(body, "webhook_auth_header_name"),
         webhook_auth_header_value=_text(body, "webhook_auth_header_value"),
-        language_code=_text(body, "language_code") or "en_us",
+        language_code=_language_code(body),
         summarization=summarization,
         action_items=action_items,
         iab_categories=_flag(body, "iab_categories"),

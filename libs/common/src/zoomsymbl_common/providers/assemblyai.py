@@ -52,6 +52,9 @@ _STATUSES: dict[str, JobStatus] = {
     "error": "failed",
 }
 _REGIONAL_ENGLISH = {"us": "en_us", "gb": "en_uk", "uk": "en_uk", "au": "en_au"}
+# ISO 639 codes AssemblyAI spells otherwise (its language_code list, "Set Language Manually": no, he, id, jw,
+# tl, yi); sent as they are, AssemblyAI refuses the transcript with 400.
+_ASSEMBLYAI_SPELLING = {"nb": "no", "iw": "he", "in": "id", "jv": "jw", "fil": "tl", "ji": "yi"}
 IAB_LANGUAGES = frozenset({"en", "en_us", "en_uk", "en_au"})
 """Topic Detection (IAB) is English only (Topic Detection page, "Supported languages")."""
 SPEECH_UNDERSTANDING_LANGUAGES = frozenset(
@@ -70,11 +73,11 @@ _FINISHED = ("completed", "error")
 
 
 def assemblyai_language(language: str) -> str:
-    """AssemblyAI's code for a BCP 47 tag: ``en-US`` → ``en_us``, ``fr-FR`` → ``fr``."""
+    """AssemblyAI's code for a BCP 47 tag: ``en-US`` → ``en_us``, ``fr-FR`` → ``fr``, ``nb-NO`` → ``no``."""
     base, _, region = language.replace("_", "-").lower().partition("-")
     if base == "en" and region:
         return _REGIONAL_ENGLISH.get(region, "en")
-    return base or "en_us"
+    return _ASSEMBLYAI_SPELLING.get(base, base) or "en_us"
 
 
 def transcript_body(

@@ -1,0 +1,28 @@
+"""The client sends every language tag as a ``language_code`` AssemblyAI lists.
+
+https://www.assemblyai.com/docs/pre-recorded-audio/set-language-manually lists the accepted codes; a few
+differ from the ISO 639-1 code a BCP 47 tag carries (Norwegian Bokmål ``nb`` is AssemblyAI's ``no``), and
+the sandbox, like AssemblyAI, refuses a code it does not list.
+"""
+
+from __future__ import annotations
+
+import pytest
+from zoomsymbl_common.providers.assemblyai import assemblyai_language
+from zoomsymbl_sandbox.provider_assemblyai_transcript import LANGUAGE_CODES
+
+
+@pytest.mark.parametrize(
+    ("tag", "code"),
+    [("nb-NO", "no"), ("nb", "no"), ("iw-IL", "he"), ("in-ID", "id"), ("jv", "jw"), ("fil-PH", "tl"), ("ji", "yi")],
+)
+def test_tags_assemblyai_spells_otherwise_become_its_codes(tag: str, code: str) -> None:
+    assert assemblyai_language(tag) == code
+    assert code in LANGUAGE_CODES
+
+
+@pytest.mark.parametrize(
+    "tag", ["en-US", "en-GB", "en-AU", "en-IN", "en", "fr-CA", "pt-BR", "zh-Hant-TW", "no-NO", "nn", "he", "de-CH"]
+)
+def test_common_tags_become_codes_assemblyai_lists(tag: str) -> None:
+    assert assemblyai_language(tag) in LANGUAGE_CODES
