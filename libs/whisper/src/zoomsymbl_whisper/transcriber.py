@@ -186,7 +186,9 @@ class Transcriber:
                     cpu_threads=self.config.cpu_threads,
                     local_files_only=True,
                 )
-            except (RuntimeError, ValueError, OSError) as exc:
+            # The tokenizers package raises a bare Exception for a tokenizer.json it cannot read (truncated, or
+            # another tool's file): every failure here is the volume's, named by its directory, never a crash.
+            except Exception as exc:
                 raise TranscriberError(f"cannot load model {str(self.config.model_dir)!r}: {exc}") from None
 
     async def transcribe(self, path: Path, channels: int) -> list[ChannelUtterance]:

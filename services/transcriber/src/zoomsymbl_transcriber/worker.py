@@ -9,8 +9,11 @@ same worker takes it again at once. A run cancelled because the service stops en
 out, so another worker takes the job over at once (the model thread stops at its next segment). A
 channel that runs past its deadline (:class:`ChannelDeadline`: a stalled ffmpeg, a crawling model) is
 stopped the same way and raises :class:`ChannelOverdue`, a retryable error: the job is tried again
-within the retry budget, then failed with that reason. The result is reported as
-``JobStatusReported(via="worker")``: the notifier confirms it, exactly like a provider's callback.
+within the retry budget, then failed with that reason. A worker whose lease ran out under it (renewals
+that did not land) and was taken over stops its run and stores nothing (:class:`LeaseTakenOver`, waited
+out like a held job). A job once finished keeps its outcome, whatever gives up on its message later. The
+result is reported as ``JobStatusReported(via="worker")``: the notifier confirms it, exactly like a
+provider's callback.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -57,7 +61,18 @@ log = logging.getLogger("zoomsymbl.transcriber")
 FOREIGN = "foreign"
 """The stage of a work order named by an event of another tenant or meeting: dead-lettered, the job left alone."""
 _LET_GO_SECONDS = 5.0
+_FINISHED = ("completed", "failed")
 Publish = Callable[[JobStatusReported], Awaitable[None]]
+
+
+class LeaseTakenOver(HeldElsewhere):
+    """This worker's lease on a job ran out and another worker took the job over: this run stops, unstored."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            f"transcription {job_id!r} was taken over by another worker (this worker's lease ran out)", retry_after=30.0
+        )
+        self.job_id = job_id
 
 
 def talk_shares(meeting: Meeting | None, channels: int) -> list[float]:
@@ -66,8 +81,13 @@ def talk_shares(meeting: Meeting | None, channels: int) -> list[float]:
     for channel, seconds in (meeting.talk_seconds() if meeting else {}).items():
         if channel in talk:
             talk[channel] = seconds
-    total = sum(talk.values())
-    return [talk[c] / total if total > 0 else 1.0 / channels for c in range(1, channels + 1)]
+    # The records take Infinity (written before the events bounded talk times): such a meeting is unmeasured.
+    # Scaled by the largest first, so two talk times near the float's limit do not add up to Infinity.
+    top = max(talk.values())
+    if not math.isfinite(top) or top <= 0:
+        return [1.0 / channels] * channels
+    scaled = [talk[c] / top for c in range(1, channels + 1)]
+    return [s / sum(scaled) for s in scaled]
 
 
 @dataclass
@@ -211,27 +231,55 @@ class Worker:
     @contextlib.asynccontextmanager
     async def _lease_kept(self, job_id: str) -> AsyncIterator[None]:
         """Renew the lease every third of its length while the block runs: one channel of a long meeting (or the
-        download) may outlast ``lease_seconds``, and another worker would take the job over mid-run."""
+        download) may outlast ``lease_seconds``, and another worker would take the job over mid-run.
+
+        A renewal that finds the job no longer ours (the lease ran out while renewals did not land, and another
+        worker took the job over) stops the block (the channel's ffmpeg is killed, the model thread stops) and
+        raises :class:`LeaseTakenOver`: two workers must not transcribe one job, nor both store it."""
+        body = asyncio.current_task()
+        assert body is not None
         renewing = asyncio.create_task(self._renew_lease(job_id))
+        lost, inside = False, True
+
+        def on_renewals_ended(task: asyncio.Task[None]) -> None:
+            nonlocal lost
+            # Returned: the lease is someone else's. Only while the block runs (a callback scheduled as it ended
+            # must not cancel what comes after it).
+            if inside and not task.cancelled() and task.exception() is None:
+                lost = True
+                body.cancel()
+
+        renewing.add_done_callback(on_renewals_ended)
         try:
             yield
+        except asyncio.CancelledError:
+            # Ours alone (no shutdown's cancellation besides): the run stops as any other taken-over job.
+            if lost and body.uncancel() == 0:
+                log.warning("lease taken over by another worker, run stopped", extra={"job_id": job_id})
+                raise LeaseTakenOver(job_id) from None
+            raise
         finally:
+            inside = False
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
 
     async def _renew_lease(self, job_id: str) -> None:
+        """Renew until cancelled; returns once a renewal finds the job no longer held by this worker."""
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
             lease = self.clock() + timedelta(seconds=self.lease_seconds)
             try:
-                await guarded(
+                result = await guarded(
                     self._jobs.update_one(
                         {"_id": job_id, "owner": self.owner, "status": "in_progress"}, {"$set": {"lease_until": lease}}
                     )
                 )
             except InfrastructureUnavailable as exc:  # the next round tries again; the lease may run out meanwhile
                 log.warning("lease not renewed", extra={"job_id": job_id, "error": type(exc).__name__})
+                continue
+            if result.matched_count == 0:
+                return
 
     async def _let_go(self, job_id: str) -> None:
         """End this worker's lease on ``job_id`` now (the service is stopping): the next worker takes the job
@@ -265,11 +313,14 @@ class Worker:
         progress = Progress(percent=round(min(percent, 100.0), 1), channels_done=done, channels=channels, at=now)
         lease = now + timedelta(seconds=self.lease_seconds)
         job_progress = progress.model_dump(exclude={"job_id"})
-        await guarded(
+        result = await guarded(
             self._jobs.update_one(
-                {"_id": job_id, "owner": self.owner}, {"$set": {"progress": job_progress, "lease_until": lease}}
+                {"_id": job_id, "owner": self.owner, "status": "in_progress"},
+                {"$set": {"progress": job_progress, "lease_until": lease}},
             )
         )
+        if result.matched_count == 0:  # taken over: the meeting's progress is the new owner's to write
+            raise LeaseTakenOver(job_id)
         on_meeting = progress.model_copy(update={"job_id": job_id}).to_document()
         await guarded(
             self.mongo.db[MEETINGS].update_one(
@@ -278,12 +329,31 @@ class Worker:
         )
 
     async def give_up(self, event: JobSubmitted, stage: str, reason: str) -> None:
-        """The retry budget is spent (or the input is poison): the job fails with the reason, reported."""
-        await self._finish(event, event.job_id, "failed", {"error": f"{stage}: {reason}"[:500]})
+        """The retry budget is spent (or the input is poison): the job fails with the reason, reported.
+
+        A job already finished keeps its outcome and that is what is reported: a give-up also comes when only
+        the report could not be published (Kafka out of reach past the outage wait) after the transcript was
+        stored, and a stored transcript must not become a failed meeting.
+        """
+        update = {
+            "$set": {"status": "failed", "finished_at": self.clock(), "error": f"{stage}: {reason}"[:500]},
+            "$unset": {"lease_until": ""},
+        }
+        result = await guarded(self._jobs.update_one({"_id": event.job_id, "status": {"$nin": _FINISHED}}, update))
+        status: str = "failed"
+        if result.matched_count == 0:
+            doc = await guarded(self._jobs.find_one({"_id": event.job_id}, {"status": 1}))
+            if doc is not None and doc.get("status") in _FINISHED:
+                status = str(doc["status"])
+        await self._report(event, status)
 
     async def _finish(self, event: JobSubmitted, job_id: str, status: TranscriptionStatus, fields: Document) -> None:
+        """Store the run's outcome, only while the job is still this worker's (else :class:`LeaseTakenOver`)."""
         update = {"$set": {"status": status, "finished_at": self.clock(), **fields}, "$unset": {"lease_until": ""}}
-        await guarded(self._jobs.update_one({"_id": job_id}, update))
+        held = {"_id": job_id, "owner": self.owner, "status": "in_progress"}
+        result = await guarded(self._jobs.update_one(held, update))
+        if result.matched_count == 0:
+            raise LeaseTakenOver(job_id)
         await self._report(event, status)
 
     async def _report(self, event: JobSubmitted, status: str) -> None:
