@@ -16,8 +16,8 @@ from dataclasses import asdict
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from aiokafka.errors import KafkaError
-from pymongo.errors import PyMongoError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from zoomsymbl_common.errors import ConfigError, InfrastructureUnavailable, RetryableError, ZoomsymblError
 from zoomsymbl_common.logs import redact, setup_logging
@@ -146,15 +146,30 @@ def failure(exc: Exception) -> tuple[int, str, dict[str, Any]]:
         code, detail["kind"] = EXIT_USAGE, "usage"
         if isinstance(exc, ConfigError) and exc.variables:
             detail["variables"] = list(exc.variables)
-    elif isinstance(exc, RetryableError | ConnectionError | TimeoutError):
+    elif isinstance(exc, RetryableError | ConnectionError | TimeoutError) or _server_gone(exc):
         code, detail["kind"] = EXIT_UNAVAILABLE, "unavailable"
-        if isinstance(exc, InfrastructureUnavailable):
-            detail["server"] = exc.component
-            setting = SETTING_OF.get(exc.component)
+        server = exc.component if isinstance(exc, InfrastructureUnavailable) else _server_gone(exc)
+        if server:
+            detail["server"] = server
+            setting = SETTING_OF.get(server)
             line += f" (is it running? check {setting})" if setting else ""
     else:
         code, detail["kind"] = EXIT_FAILED, "failed"
     return code, line, {"error": {**detail, "message": line, "exit_code": code}}
+
+
+def _server_gone(exc: Exception) -> str | None:
+    """The server a client error our code did not translate says is gone or busy ("try later"), or None.
+
+    A broker that stops answering an offset look-up mid-replay raises ``KafkaTimeoutError`` (which aiokafka does
+    not mark retriable); pymongo's ``AutoReconnect``, ``NetworkTimeout`` and ``ServerSelectionTimeoutError`` are
+    ``ConnectionFailure``s. A refusal (no authorization, a bad request) is neither: exit 1.
+    """
+    if isinstance(exc, KafkaTimeoutError) or (isinstance(exc, KafkaError) and exc.retriable):
+        return "kafka"
+    if isinstance(exc, ConnectionFailure):
+        return "mongodb"
+    return None
 
 
 def _stopped(exc: ReplayStopped) -> tuple[int, str, dict[str, Any]]:

@@ -10,6 +10,7 @@ the JSON way (``\\u001b``), as :func:`json_text` does.
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import date, datetime
 from typing import Any
@@ -45,7 +46,8 @@ def printable(value: object) -> str:
 
 
 def json_ready(value: Any) -> Any:
-    """``value`` with datetimes as ISO strings, bytes as their length and other objects as text."""
+    """``value`` with datetimes as ISO strings, bytes as their length, NaN and infinities as None (JSON has none of
+    them: ``NaN`` would break ``jq``) and other objects as text."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, bytes):
@@ -54,6 +56,8 @@ def json_ready(value: Any) -> Any:
         return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [json_ready(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)

@@ -210,7 +210,7 @@ def regenerate(event: Event, generation: int) -> Event:
 
 
 async def retained(infra: InfraSettings, topic: str, request: ReplayRequest) -> AsyncGenerator[tuple[str, bytes]]:
-    """Every retained message of ``topic`` between ``since`` and ``until`` (end offsets fixed at start).
+    """Every retained message of ``topic`` stamped between ``since`` and ``until`` (end offsets fixed at start).
 
     A partition is read once its position reaches the end offset read at the start, whether or not a
     record sits there: a transaction marker, or retention deleting the rest while it is read, leaves
@@ -236,7 +236,7 @@ async def retained(infra: InfraSettings, topic: str, request: ReplayRequest) -> 
         starts = await _start_offsets(consumer, partitions, request.since)
         for tp, offset in starts.items():
             consumer.seek(tp, offset)
-        until_ms = int(request.until.timestamp() * 1000) if request.until else None
+        window = _window_ms(request)
         positions = {tp: starts[tp] for tp in partitions if starts[tp] < ends[tp]}
         idle_since = asyncio.get_running_loop().time()
         while positions:
@@ -245,7 +245,7 @@ async def retained(infra: InfraSettings, topic: str, request: ReplayRequest) -> 
                 for record in records:
                     if record.offset >= ends[tp]:
                         break
-                    if (until_ms is None or record.timestamp <= until_ms) and record.value is not None:
+                    if window[0] <= record.timestamp <= window[1] and record.value is not None:
                         yield topic, record.value
             moved = await _advance(consumer, positions, ends)
             if batch or moved:
@@ -254,6 +254,17 @@ async def retained(infra: InfraSettings, topic: str, request: ReplayRequest) -> 
                 raise KafkaUnavailable(_stalled(positions, ends))
     finally:
         await consumer.stop()
+
+
+def _window_ms(request: ReplayRequest) -> tuple[float, float]:
+    """(since, until) as record timestamps (ms), both inclusive; unbounded ends are infinite.
+
+    Reading starts at the first offset stamped at or after ``since``, but a partition's timestamps need not grow
+    with its offsets (producers' clocks differ, a producer may set the time): each record is checked against both.
+    """
+    since = int(request.since.timestamp() * 1000) if request.since else float("-inf")  # as offsets_for_times
+    until = int(request.until.timestamp() * 1000) if request.until else float("inf")
+    return since, until
 
 
 async def _advance(

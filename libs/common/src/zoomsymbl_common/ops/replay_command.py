@@ -118,9 +118,13 @@ def _line(mode: str, counts: ReplayCounts) -> str:
 
 
 def refuse_conflicts(args: argparse.Namespace) -> None:
-    """Raise :class:`UsageError` for options that would be ignored: see :func:`refuse_group_conflicts`, and
-    ``--resume`` without ``--force`` or with ``--dry-run``."""
+    """Raise :class:`UsageError` for options that would be ignored: see :func:`refuse_group_conflicts`,
+    ``--resume`` without ``--force`` or with ``--dry-run``; and for a window that ends before it starts."""
     refuse_group_conflicts(args)
+    if args.since and args.until and args.until < args.since:
+        raise UsageError(
+            f"--until {args.until.isoformat()} is before --since {args.since.isoformat()}: the window selects nothing"
+        )
     if args.resume and (not args.force or args.dry_run):
         raise UsageError("--resume finishes a forced replay: it needs --force and cannot be a --dry-run")
 

@@ -2,7 +2,9 @@
 
 A tenant's ``retention_days`` (none: kept for ever) makes every meeting whose ``meetings`` document was created
 more than that many days ago *expired*, and so every record reconciliation flagged ("never archived", a Zoom Phone
-call's ``phone-call:`` record) more than that many days ago. An expired meeting is forgotten exactly as
+call's ``phone-call:`` record) more than that many days ago. A meeting whose tombstone still lists a provider copy
+(an erase a provider stopped) is taken up again, before the expired ones: its documents are gone, so its age is no
+longer read anywhere else. An expired meeting is forgotten exactly as
 ``zoomsymbl forget --yes`` forgets one (:func:`~zoomsymbl_common.ops.forget.forget`): tombstone, objects,
 documents, the provider's copy. One still in flight (not notified or failed, a provider job or an e-mail
 unfinished: :attr:`Holdings.in_flight`) is kept for a later run; a provider copy that could not be deleted stays on
@@ -16,16 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.ops.forget import buckets_named, forget, survey
-from zoomsymbl_common.records import CONVERSATIONS, MEETINGS
+from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, TOMBSTONES
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig
 
 MAX_LIMIT = 10_000
+UNFINISHED = datetime.min.replace(tzinfo=UTC)
+"""The sort key of an erase a provider stopped: before every expired meeting (its local erase is done already)."""
 
 
 @dataclass
@@ -65,7 +69,8 @@ async def expired(mongo: Mongo, tenant: str, cutoff: datetime, limit: int) -> tu
     """The tenant's expired meetings and flagged records, oldest first, at most ``limit``; and how many there are.
 
     A meeting by its document's ``created_at`` (``updated_at`` for documents older than that field); a
-    reconciliation record without a meeting by ``reconciled_at``.
+    reconciliation record without a meeting by ``reconciled_at``; first, every meeting whose tombstone still lists
+    a provider copy to delete (a run the provider stopped: "the next run asks again").
     """
     old = {"$or": [{"created_at": {"$lt": cutoff}}, {"created_at": None, "updated_at": {"$lt": cutoff}}]}
     meetings = mongo.db[MEETINGS].find({"tenant": tenant, **old}, {"meeting_uuid": 1, "created_at": 1})
@@ -81,6 +86,13 @@ async def expired(mongo: Mongo, tenant: str, cutoff: datetime, limit: int) -> tu
         uuid = doc.get("meeting_uuid")
         if isinstance(uuid, str) and uuid and uuid not in found:
             found[uuid] = doc.get("reconciled_at") or cutoff
+    unfinished = mongo.db[TOMBSTONES].find(
+        {"tenant": tenant, "provider_copies": {"$exists": True, "$ne": []}}, {"meeting_uuid": 1}
+    )
+    for doc in await guarded(unfinished.to_list(None)):
+        uuid = doc.get("meeting_uuid")
+        if isinstance(uuid, str) and uuid:
+            found[uuid] = UNFINISHED
     ordered = sorted(found, key=lambda uuid: (found[uuid], uuid))
     return ordered[:limit], len(ordered)
 
