@@ -47,6 +47,8 @@ from tests.support.providers import drain as drain  # the submitter tests import
 SECRET = "test-callback-secret-0123456789"
 TENANT = "acme"
 APP_ID = "sandbox-app-id"
+SYMBL_ACCOUNT = f"symbl:{APP_ID}"
+"""The limiter account of the Symbl sandbox's app (every Symbl tenant of these tests shares it)."""
 APP_SECRET = "sandbox-app-secret"
 AAI_KEY = "sandbox-assemblyai-key"
 

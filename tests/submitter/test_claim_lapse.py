@@ -24,25 +24,22 @@ from zoomsymbl_common.providers.symbl import SymblProvider
 from zoomsymbl_common.records import JOBS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
-from zoomsymbl_sandbox.provider_jobs import JobTimings
 from zoomsymbl_sandbox.symbl import SYMBL_STATE
 from zoomsymbl_submitter.jobs import JobStore
 from zoomsymbl_submitter.submission import Submitter
 
-from tests.submitter.support import APP_ID, Completer, audio_mixed, build_submitter, tenants_for, upload_for
-from tests.support.providers import ProviderSandboxes, drain
+from tests.submitter.support import (
+    SYMBL_ACCOUNT,
+    Completer,
+    audio_mixed,
+    build_submitter,
+    tenants_for,
+    upload_for,
+)
 
 pytestmark = pytest.mark.integration
-SYMBL_ACCOUNT = f"symbl:{APP_ID}"
 FIELDS = {"tenant": "acme", "meeting_uuid": "m-1", "provider": "symbl", "generation": 0}
 During = Callable[[str], Awaitable[None]]
-
-
-@pytest.fixture
-async def symbl(sandboxes: ProviderSandboxes) -> AsyncIterator[TestServer]:
-    server = await sandboxes.symbl(timings=JobTimings(0.05, 0.05), max_concurrent_jobs=5)
-    yield server
-    await drain(server.app[SYMBL_STATE].board)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -17,11 +16,10 @@ from zoomsymbl_common.providers.symbl import SymblProvider
 from zoomsymbl_common.records import JOBS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
-from zoomsymbl_sandbox.provider_jobs import JobTimings
 from zoomsymbl_sandbox.symbl import SYMBL_STATE
 
 from tests.submitter.support import (
-    APP_ID,
+    SYMBL_ACCOUNT,
     Completer,
     add_meetings,
     audio_mixed,
@@ -29,25 +27,8 @@ from tests.submitter.support import (
     tenants_for,
     upload_for,
 )
-from tests.support.providers import ProviderSandboxes, drain
 
 pytestmark = pytest.mark.integration
-SYMBL_ACCOUNT = f"symbl:{APP_ID}"
-
-
-@pytest.fixture
-async def symbl(sandboxes: ProviderSandboxes) -> AsyncIterator[TestServer]:
-    server = await sandboxes.symbl(timings=JobTimings(0.05, 0.05), max_concurrent_jobs=5)
-    yield server
-    await drain(server.app[SYMBL_STATE].board)
-
-
-@pytest.fixture
-async def completer(mongo: Mongo) -> AsyncIterator[Completer]:
-    c = Completer(mongo, SYMBL_ACCOUNT)
-    await c.start()
-    yield c
-    await c.close()
 
 
 @pytest.mark.parametrize("field", ["job_id", "conversation_id"])

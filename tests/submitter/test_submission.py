@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,8 @@ from zoomsymbl_submitter.parts import Part, SplitSettings
 from zoomsymbl_submitter.submission import Submitter
 
 from tests.submitter.support import (
-    APP_ID,
     SECRET,
+    SYMBL_ACCOUNT,
     Completer,
     add_meetings,
     audio_mixed,
@@ -52,7 +52,6 @@ from tests.support.eventually import eventually
 from tests.support.providers import CHANNELS, ProviderSandboxes, drain
 
 pytestmark = pytest.mark.integration
-SYMBL_ACCOUNT = f"symbl:{APP_ID}"
 
 
 Upload = Callable[[int], Awaitable[tuple[str, int]]]
@@ -66,21 +65,6 @@ def uploaded(store: ObjectStore, tone_audio: Path) -> Upload:
         return await upload_for(store, tone_audio, index)
 
     return upload
-
-
-@pytest.fixture
-async def symbl(sandboxes: ProviderSandboxes) -> AsyncIterator[TestServer]:
-    server = await sandboxes.symbl(timings=JobTimings(0.05, 0.05), max_concurrent_jobs=5)
-    yield server
-    await drain(server.app[SYMBL_STATE].board)
-
-
-@pytest.fixture
-async def completer(mongo: Mongo) -> AsyncIterator[Completer]:
-    c = Completer(mongo, SYMBL_ACCOUNT)
-    await c.start()
-    yield c
-    await c.close()
 
 
 Rig = tuple[Submitter, list[JobSubmitted]]
