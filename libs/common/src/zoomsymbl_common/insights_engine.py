@@ -4,9 +4,10 @@ chat-completions endpoint (AssemblyAI's LLM Gateway, a self-hosted vLLM, llama.c
 Contract: ``POST {base_url}/chat/completions`` with ``model``, ``messages``, ``max_tokens``,
 ``response_format`` (JSON schema); the answer's ``choices[0].message.content`` is JSON. Documented at
 https://www.assemblyai.com/docs/llm-gateway/chat-completions (the Gateway authorises with the raw API key
-in ``Authorization``; OpenAI-style servers with ``Bearer``). The Gateway's Claude and gpt-oss models do not support
-structured outputs (https://www.assemblyai.com/docs/llm-gateway/structured-outputs), so no ``response_format`` is
-sent for those model names: the instructions ask for the JSON and the answer is validated either way.
+in ``Authorization``; OpenAI-style servers with ``Bearer``). The Gateway's gpt-oss models take no structured outputs
+(https://www.assemblyai.com/docs/llm-gateway/structured-outputs: "gpt-oss: No"; Claude only from 4.5, and none
+before the page's 2026 revision), so no ``response_format`` is sent for gpt-oss or Claude model names: the
+instructions ask for the JSON and the answer is validated either way.
 
 The model's answer is untrusted input, read as real servers send it (:mod:`~zoomsymbl_common.providers.llm_answer`:
 JSON after prose or in a fence, reasoning without content, an error with HTTP 200): it is validated against
@@ -171,7 +172,8 @@ _NO_STRUCTURED_OUTPUT = ("claude", "gpt-oss")
 
 
 def supports_structured_output(model: str) -> bool:
-    """False for the model families the LLM Gateway documents without structured outputs (Claude, gpt-oss)."""
+    """False for gpt-oss, which the LLM Gateway documents without structured outputs, and for Claude, which it
+    documents with them only from 4.5 (and earlier without any): the answer is validated either way."""
     return not model.strip().lower().startswith(_NO_STRUCTURED_OUTPUT)
 
 

@@ -1,15 +1,21 @@
 """SANDBOX OpenAI-compatible chat completions (an LLM that is not one), for tests and ``make demo``.
 
 Imitates ``POST /v1/chat/completions`` as documented by AssemblyAI's LLM Gateway (``dialect="llm-gateway"``, the
-default with ``auth="raw"``; https://www.assemblyai.com/docs/llm-gateway/chat-completions: raw API key in
-``Authorization``, models such as ``claude-sonnet-4-6``, roles user/assistant/system/tool, ``temperature`` in
-[0, 2], ``max_tokens`` in [1, context length), answers with ``request_id``, ``choices``, ``request`` and ``usage``
-``{input_tokens, output_tokens, total_tokens}``, errors ``{"error": {"code": <HTTP status>, "message", "metadata"}}``;
+default with ``auth="raw"``; https://www.assemblyai.com/docs/llm-gateway/chat-completions and the API reference
+https://www.assemblyai.com/docs/api-reference/llm-gateway/create-chat-completion: raw API key in ``Authorization``,
+models such as ``claude-sonnet-4-6``, roles user/assistant/system/tool (a tool message with its ``tool_call_id``),
+``temperature`` in [0, 2], ``max_tokens`` in [1, context length) defaulting to 1000, ``stream`` a boolean and
+"supported on OpenAI models only" (refused here for the others), answers with ``request_id``, ``choices``,
+``request``, ``usage`` ``{input_tokens, output_tokens, total_tokens}``, ``http_status_code``, ``response_time`` and
+``llm_status_code``, errors ``{"error": {"code": <HTTP status>, "message", "metadata"}}``;
 https://www.assemblyai.com/docs/llm-gateway/structured-outputs: ``response_format`` is ``json_schema`` only, with a
-``json_schema.name`` and ``.schema``, and Claude and gpt-oss models do not support it, refused here with 400) and by
-OpenAI-style servers (``dialect="openai"``; https://platform.openai.com/docs/api-reference/chat/create, vLLM's and
-llama.cpp's OpenAI-compatible servers: ``Authorization: Bearer <key>``, errors ``{"error": {"message", "type",
-"code"}}``). Both: ``model`` must be one the server serves, ``messages`` a non-empty list, a prompt longer than the
+``json_schema.name`` and ``.schema``; its "Supported models" table says yes for OpenAI (GPT-4.1, GPT-5.x), Gemini,
+Claude (4.5+), Qwen and Kimi and no for gpt-oss, so gpt-oss and the Claude models before 4.5 are refused with 400)
+and by OpenAI-style servers (``dialect="openai"``; https://platform.openai.com/docs/api-reference/chat/create, vLLM's
+and llama.cpp's OpenAI-compatible servers: ``Authorization: Bearer <key>``, roles system/developer/user/assistant/
+tool/function, ``response_format`` text/json_object/json_schema with a ``json_schema.name`` of at most 64 letters,
+digits, underscores or dashes, errors ``{"error": {"message", "type", "code"}}``). Both: ``model`` must be one the
+server serves, ``messages`` a non-empty list, ``"stream": true`` answers server-sent events, a prompt longer than the
 context window minus ``max_tokens`` is refused with ``context_length_exceeded``; with ``truncates_to_context`` it is
 cut instead, as Ollama does (https://docs.ollama.com/context-length: its window is 4K to 256K by the GPU's memory
 unless ``OLLAMA_CONTEXT_LENGTH`` sets it, and a longer prompt is cut without an error, keeping its first tokens and
@@ -28,7 +34,7 @@ speaker of the prompt. ``/_sandbox/faults`` makes the next answers (``*_next`` c
 - ``wrapped_next``: the JSON after "Sure! Here is the JSON:" in a markdown fence with a sign-off, as small models
   on llama.cpp's server (https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md, without a
   ``response_format`` grammar) and Ollama (https://docs.ollama.com/api/openai-compatibility) answer, and the
-  Gateway's Claude models, which take no structured output.
+  Gateway's models asked without a ``response_format`` (gpt-oss takes none).
 - ``reasoning_only_next``: ``content: null`` with the text in ``reasoning_content`` and ``reasoning`` and
   ``finish_reason: "length"``: a reasoning model that spent ``max_tokens`` thinking, on vLLM with a reasoning
   parser (https://docs.vllm.ai/en/v0.11.2/features/reasoning_outputs/: ``reasoning_content`` is now ``reasoning``)
@@ -112,8 +118,15 @@ LLM_STATE = web.AppKey("llm_state", LLMState)
 
 
 _GATEWAY_ROLES = ("user", "assistant", "system", "tool")
-# Structured Outputs: "Claude and gpt-oss models do not currently support structured outputs".
-_GATEWAY_NO_SCHEMA = ("claude", "gpt-oss")
+# OpenAI's Create chat completion: developer, system, user, assistant, tool and (deprecated) function messages.
+_OPENAI_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+# Structured Outputs, "Supported models": gpt-oss no; Claude "(4.5+)" yes, so the Claude models before 4.5
+# (claude-3-*, claude-sonnet-4-20250514, claude-opus-4-20250514, claude-opus-4-1-*) no.
+_GATEWAY_NO_SCHEMA = re.compile(r"^(gpt-oss|claude-3|claude-(sonnet|opus)-4-(2025\d{4}|1)\b)")
+# OpenAI's json_schema.name: "a-z, A-Z, 0-9, or contain underscores and dashes, with a maximum length of 64".
+_SCHEMA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_GATEWAY_MAX_TOKENS = 1000  # Create a chat completion: max_tokens "Default is 1000"
+_OPENAI_MAX_TOKENS = 1024
 
 
 def _error(
@@ -198,9 +211,15 @@ class Refusal:
 
 
 def _gateway_check(body: dict[str, Any], messages: list[Any]) -> Refusal | None:
-    """What the LLM Gateway refuses beyond the common checks (its Chat Completions and Structured Outputs pages)."""
+    """What the LLM Gateway refuses beyond the common checks (its Chat Completions and Structured Outputs pages
+    and its API reference, Create a chat completion)."""
     if any(m.get("role") not in _GATEWAY_ROLES for m in messages):
         return Refusal(400, f"message role must be one of {', '.join(_GATEWAY_ROLES)}", "invalid_messages")
+    if any(m.get("role") == "tool" and not isinstance(m.get("tool_call_id"), str) for m in messages):
+        return Refusal(400, "a tool message needs its tool_call_id", "invalid_messages")
+    model = str(body.get("model"))
+    if body.get("stream") is True and not model.startswith("gpt-"):
+        return Refusal(400, f"model {model!r} does not support streamed responses", "invalid_stream")
     response_format = body.get("response_format")
     if response_format is None:
         return None
@@ -214,9 +233,27 @@ def _gateway_check(body: dict[str, Any], messages: list[Any]) -> Refusal | None:
     ):
         shape = "response_format must be {type: json_schema, json_schema: {name, schema}}"
         return Refusal(400, shape, "invalid_response_format")
-    if str(body.get("model")).startswith(_GATEWAY_NO_SCHEMA):
-        unsupported = f"model {body.get('model')!r} does not support structured outputs"
-        return Refusal(400, unsupported, "invalid_response_format")
+    if _GATEWAY_NO_SCHEMA.match(model):
+        return Refusal(400, f"model {model!r} does not support structured outputs", "invalid_response_format")
+    return None
+
+
+def _openai_check(messages: list[Any], response_format: object) -> Refusal | None:
+    """What OpenAI's Create chat completion refuses beyond the common checks: a role it does not know, a
+    ``response_format`` other than text/json_object/json_schema, a json_schema without its object or ``name``."""
+    if any(m.get("role") not in _OPENAI_ROLES for m in messages):
+        return Refusal(400, f"message role must be one of {', '.join(_OPENAI_ROLES)}", "invalid_messages")
+    if response_format is None:
+        return None
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind not in ("text", "json_object", "json_schema"):
+        return Refusal(400, "response_format.type must be text, json_object or json_schema", "invalid_response_format")
+    schema = response_format.get("json_schema") if isinstance(response_format, dict) else None
+    if kind == "json_schema" and not (
+        isinstance(schema, dict) and isinstance(schema.get("name"), str) and _SCHEMA_NAME.match(schema["name"])
+    ):
+        message = "response_format.json_schema needs a name of 1 to 64 letters, digits, underscores or dashes"
+        return Refusal(400, message, "invalid_response_format")
     return None
 
 
@@ -232,22 +269,17 @@ def _check(body: object, config: LLMConfig) -> tuple[str, int] | Refusal:
     texts = [m.get("content") for m in messages if isinstance(m, dict)]
     if len(texts) != len(messages) or not all(isinstance(t, str) for t in texts):
         return Refusal(400, "every message needs a role and string content", "invalid_messages")
-    max_tokens = body.get("max_tokens", 1024)
+    max_tokens = body.get("max_tokens", _GATEWAY_MAX_TOKENS if config.gateway else _OPENAI_MAX_TOKENS)
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or not 1 <= max_tokens < config.context_tokens:
         return Refusal(400, f"max_tokens must be an integer in [1, {config.context_tokens})", "invalid_max_tokens")
     temperature = body.get("temperature", 1)
     if not isinstance(temperature, int | float) or isinstance(temperature, bool) or not 0 <= temperature <= 2:
         return Refusal(400, "temperature must be a number in [0, 2]", "invalid_temperature")
-    if config.gateway:
-        refused = _gateway_check(body, messages)
-        if refused is not None:
-            return refused
-    else:
-        response_format = body.get("response_format")
-        if response_format is not None and (
-            not isinstance(response_format, dict) or response_format.get("type") not in ("json_schema", "json_object")
-        ):
-            return Refusal(400, "response_format.type must be json_schema or json_object", "invalid_response_format")
+    if not isinstance(body.get("stream", False), bool):
+        return Refusal(400, "stream must be a boolean", "invalid_stream")
+    refused = _gateway_check(body, messages) if config.gateway else _openai_check(messages, body.get("response_format"))
+    if refused is not None:
+        return refused
     return "\n".join(str(t) for t in texts), max_tokens
 
 
@@ -271,6 +303,9 @@ def _answer(state: LLMState, body: dict[str, Any], content: str, tokens: int, ma
             "choices": [{"message": message, "finish_reason": finish}],
             "request": {k: v for k, v in body.items() if k not in ("messages", "prompt")},
             "usage": {"input_tokens": tokens, "output_tokens": output_tokens, "total_tokens": tokens + output_tokens},
+            "http_status_code": 200,
+            "response_time": 1_000_000,
+            "llm_status_code": 200,
         }
     return {
         "id": f"chatcmpl-sandbox-{state.calls}",
@@ -309,7 +344,8 @@ def _streamed(answer: dict[str, Any]) -> web.Response:
 
 
 async def chat_completions(request: web.Request) -> web.Response:
-    """``POST /v1/chat/completions`` (https://www.assemblyai.com/docs/llm-gateway/chat-completions and
+    """``POST /v1/chat/completions`` (https://www.assemblyai.com/docs/llm-gateway/chat-completions,
+    https://www.assemblyai.com/docs/api-reference/llm-gateway/create-chat-completion and
     https://www.assemblyai.com/docs/llm-gateway/structured-outputs; https://platform.openai.com/docs/api-reference/chat/create)."""
     state = request.app[LLM_STATE]
     gateway = state.config.gateway
@@ -353,6 +389,8 @@ async def chat_completions(request: web.Request) -> web.Response:
         content = f"Sure! Here is the JSON:\n```json\n{content}\n```\nLet me know if you need anything else."
     state.answered += 1
     answer = _answer(state, body, content, tokens, max_tokens)
+    if body.get("stream") is True:
+        return _streamed(answer)
     if state.stream_next > 0:
         state.stream_next -= 1
         return _streamed(answer)

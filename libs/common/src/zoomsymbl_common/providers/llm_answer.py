@@ -9,8 +9,9 @@ Every server this project talks to answers ``choices[0].message.content`` with `
   reasoning parser (https://docs.vllm.ai/en/v0.11.2/features/reasoning_outputs/: ``reasoning_content`` renamed
   ``reasoning``), llama.cpp's server with ``--reasoning-format`` or Ollama, when the model spent its tokens thinking.
 - JSON after prose ("Sure! Here is the JSON:"), in a markdown fence, followed by a sign-off, or after a
-  ``<think>`` block: small models on llama.cpp's server and Ollama, and the Gateway's Claude models, which
-  take no ``response_format`` (https://www.assemblyai.com/docs/llm-gateway/structured-outputs).
+  ``<think>`` block: small models on llama.cpp's server and Ollama, and the Gateway's models asked without
+  a ``response_format`` (gpt-oss takes none, https://www.assemblyai.com/docs/llm-gateway/structured-outputs;
+  the engine sends none to Claude either).
 - HTTP 200 with an OpenAI error object and no ``choices``: proxies and gateways in front of a server.
 - A prompt longer than the server's context window cut without an error: Ollama's (4K to 256K by the GPU's memory
   unless ``OLLAMA_CONTEXT_LENGTH`` sets it, https://docs.ollama.com/context-length) keeps the start and the end of a
