@@ -175,23 +175,26 @@ def get_recordings(request: web.Request, sandbox: ZoomSandbox, raw_segment: str)
     return body
 
 
-def participants(sandbox: ZoomSandbox, raw_segment: str) -> dict[str, Any]:
-    """GET /v2/past_meetings/{meetingUUID}/participants: names and e-mails of who attended."""
+def participants(request: web.Request, sandbox: ZoomSandbox, raw_segment: str) -> dict[str, Any]:
+    """GET /v2/past_meetings/{meetingUUID}/participants: names and e-mails of who attended, paged.
+
+    Per https://developers.zoom.us/docs/api/meetings/#tag/meetings/GET/past_meetings/{meetingId}/participants
+    and https://developers.zoom.us/docs/api/pagination/: ``page_size`` defaults to 30 (at most 300) and more
+    participants than a page follow behind a ``next_page_token`` (15 minutes); before, the sandbox answered
+    every participant on one page whatever ``page_size`` asked, so a client that never paged passed here.
+    """
     meeting_id = meeting_path_id(raw_segment)
     meeting = sandbox.find_meeting(meeting_id) if meeting_id is not None else None
     if meeting is None:
         raise ZoomApiError(404, 3001, f"Meeting does not exist: {unquote(raw_segment)}.")
+    query = dict(request.query)
+    size, offset = page_size(query), _page_offset(sandbox, query)
     people = [
         {"id": hashlib.sha256(p.name.encode()).hexdigest()[:22], "name": p.name, "user_email": p.email or ""}
         for p in meeting.spec.participants
     ]
-    return {
-        "page_count": 1,
-        "page_size": DEFAULT_PAGE_SIZE,
-        "total_records": len(people),
-        "next_page_token": "",
-        "participants": people,
-    }
+    page, paging = sandbox.page_of(people, offset, size)
+    return {**paging, "participants": list(page)}
 
 
 def _route(request: web.Request, sandbox: ZoomSandbox, parts: list[str]) -> dict[str, Any]:
@@ -204,12 +207,13 @@ def _route(request: web.Request, sandbox: ZoomSandbox, parts: list[str]) -> dict
         case ["meetings", raw_id, "recordings"]:
             return get_recordings(request, sandbox, raw_id)
         case ["past_meetings", raw_id, "participants"]:
-            return participants(sandbox, raw_id)
+            return participants(request, sandbox, raw_id)
         case ["metrics", "meetings"]:
             query = dict(request.query)
             return list_dashboard_meetings(request, sandbox, page_size(query), _page_offset(sandbox, query))
         case ["metrics", "meetings", raw_id, "participants"]:
-            return dashboard_participants(sandbox, raw_id)
+            query = dict(request.query)
+            return dashboard_participants(sandbox, raw_id, page_size(query), _page_offset(sandbox, query))
         case ["phone", "recordings"]:
             return list_phone_recordings(request, sandbox)
         case ["phone", "call_history"]:

@@ -106,12 +106,14 @@ def list_dashboard_meetings(request: web.Request, sandbox: ZoomSandbox, size: in
     }
 
 
-def dashboard_participants(sandbox: ZoomSandbox, raw_segment: str) -> dict[str, Any]:
-    """GET /v2/metrics/meetings/{meetingId}/participants: who joined, by Zoom's double-encoding rule.
+def dashboard_participants(sandbox: ZoomSandbox, raw_segment: str, size: int, offset: int) -> dict[str, Any]:
+    """GET /v2/metrics/meetings/{meetingId}/participants: who joined, by Zoom's double-encoding rule, paged.
 
     Per https://developers.zoom.us/docs/api/accounts/#tag/dashboards/GET/metrics/meetings/{meetingId}/participants
     (as every meeting-UUID path): a UUID that starts with "/" or contains "//" must be double-encoded; sent
     single-encoded, Zoom's gateway splits it and answers 404 (``meeting_path_id``), so the sandbox does too.
+    Per https://developers.zoom.us/docs/api/pagination/ (which names this listing): ``size`` participants from
+    ``offset`` and a ``next_page_token`` when more follow; before, every participant came on one page.
     """
     found = meeting_path_id(raw_segment)
     wanted = found if found is not None else unquote(raw_segment)
@@ -120,11 +122,6 @@ def dashboard_participants(sandbox: ZoomSandbox, raw_segment: str) -> dict[str, 
             people = [
                 {"id": str(i), "email": e, "user_name": e.split("@")[0]} for i, e in enumerate(meeting.participants)
             ]
-            return {
-                "page_count": 1,
-                "page_size": 300,
-                "total_records": len(people),
-                "next_page_token": "",
-                "participants": people,
-            }
+            page, paging = sandbox.page_of(people, offset, size)
+            return {**paging, "participants": list(page)}
     raise ZoomApiError(404, 3001, f"Meeting does not exist: {wanted}.")
