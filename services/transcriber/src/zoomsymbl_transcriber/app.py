@@ -16,6 +16,7 @@ from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.events import JobStatusReported
 from zoomsymbl_common.health import add_liveness_check
 from zoomsymbl_common.kafka import RetryPolicy, publish_event
+from zoomsymbl_common.scratch import sweep
 from zoomsymbl_common.service import (
     MONGO,
     make_consumer,
@@ -31,7 +32,7 @@ from zoomsymbl_whisper import ModelConfig, Transcriber, TranscriberError, packag
 from zoomsymbl_transcriber.deadline import ChannelDeadline
 from zoomsymbl_transcriber.handlers import register_subscribers
 from zoomsymbl_transcriber.settings import Settings
-from zoomsymbl_transcriber.worker import Worker
+from zoomsymbl_transcriber.worker import SCRATCH_PREFIX, Worker
 
 log = logging.getLogger("zoomsymbl.transcriber")
 SERVICE = "transcriber"
@@ -58,8 +59,14 @@ def build_app(settings: Settings) -> web.Application:
     """The transcriber app; resources open on start-up and close on shutdown."""
     app = new_app(SERVICE, settings.infra, consumes=True)
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([tenants_context(), _model_ctx, mongo_context(), _kafka_ctx])
+    app.cleanup_ctx.extend([_scratch_ctx, tenants_context(), _model_ctx, mongo_context(), _kafka_ctx])
     return app
+
+
+async def _scratch_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Remove the job folders a killed process left (an OOM kill; an ``emptyDir`` survives the restart)."""
+    await asyncio.to_thread(sweep, app[SETTINGS].scratch_dir, SCRATCH_PREFIX)
+    yield
 
 
 async def _model_ctx(app: web.Application) -> AsyncIterator[None]:

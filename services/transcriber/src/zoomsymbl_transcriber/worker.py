@@ -19,21 +19,18 @@ provider's callback.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from pymongo.asynchronous.collection import AsyncCollection
 from zoomsymbl_common.clock import Clock
 from zoomsymbl_common.errors import (
     ConfigError,
     HeldElsewhere,
-    InfrastructureUnavailable,
     ObjectNotFound,
     PoisonInputError,
     RetryableError,
@@ -42,7 +39,6 @@ from zoomsymbl_common.events import JobStatusReported, JobSubmitted, stable_id, 
 from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.records import (
     MEETINGS,
-    TRANSCRIPTIONS,
     MalformedRecord,
     Meeting,
     Progress,
@@ -50,29 +46,23 @@ from zoomsymbl_common.records import (
     TranscriptionStatus,
     meeting_key,
 )
+from zoomsymbl_common.scratch import work_dir
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.storage import meeting_key as key_segment
 from zoomsymbl_whisper import ChannelUtterance, Transcriber, TranscriberError
 
+from zoomsymbl_transcriber.channels import check_channels
 from zoomsymbl_transcriber.deadline import ChannelDeadline, ChannelOverdue
+from zoomsymbl_transcriber.lease import LeaseHolder, LeaseTakenOver
 from zoomsymbl_transcriber.transcript import stored_utterances
 
 log = logging.getLogger("zoomsymbl.transcriber")
 FOREIGN = "foreign"
 """The stage of a work order named by an event of another tenant or meeting: dead-lettered, the job left alone."""
-_LET_GO_SECONDS = 5.0
+SCRATCH_PREFIX = "transcription-"
+"""The name of each job's folder in the scratch directory (the start-up sweep removes those nobody holds)."""
 _FINISHED = ("completed", "failed")
 Publish = Callable[[JobStatusReported], Awaitable[None]]
-
-
-class LeaseTakenOver(HeldElsewhere):
-    """This worker's lease on a job ran out and another worker took the job over: this run stops, unstored."""
-
-    def __init__(self, job_id: str) -> None:
-        super().__init__(
-            f"transcription {job_id!r} was taken over by another worker (this worker's lease ran out)", retry_after=30.0
-        )
-        self.job_id = job_id
 
 
 def talk_shares(meeting: Meeting | None, channels: int) -> list[float]:
@@ -91,7 +81,7 @@ def talk_shares(meeting: Meeting | None, channels: int) -> list[float]:
 
 
 @dataclass
-class Worker:
+class Worker(LeaseHolder):
     """The transcriber's domain flow, with its collaborators injected."""
 
     mongo: Mongo
@@ -106,10 +96,6 @@ class Worker:
     deadline: ChannelDeadline = field(default_factory=ChannelDeadline)
     # The jobs this worker is transcribing right now: only these of its own leases are not up for taking.
     _running: set[str] = field(default_factory=set, init=False, repr=False)
-
-    @property
-    def _jobs(self) -> AsyncCollection[Document]:
-        return self.mongo.db[TRANSCRIPTIONS]
 
     async def on_job_submitted(self, event: JobSubmitted) -> None:
         """Transcribe the job ``event`` announces (other providers' jobs are not ours)."""
@@ -139,30 +125,6 @@ class Worker:
         finally:
             self._running.discard(event.job_id)
 
-    async def _claim(self, job_id: str) -> bool:
-        """Take the job: new, abandoned (lease run out), or left behind by a failed run of this very worker.
-
-        A live lease of ours while no run of ours is in flight (``_running``) is what a run that raised
-        leaves behind (S3 or MongoDB down, a bug; a write to release it could fail the same way). The
-        owner is unique per process, so taking it back never runs the job twice; another worker's live
-        lease is still respected.
-        """
-        now = self.clock()
-        mine = {"status": "in_progress", "owner": self.owner}
-        abandoned = {"status": "in_progress", "lease_until": {"$lt": now}}
-        free = {"$or": [{"status": "scheduled"}, abandoned, mine]}
-        update = {
-            "$set": {
-                "status": "in_progress",
-                "owner": self.owner,
-                "lease_until": now + timedelta(seconds=self.lease_seconds),
-                "started_at": now,
-            }
-        }
-        result = await guarded(self._jobs.update_one({"_id": job_id, **free}, update))
-        # Matched, not modified: taking our own lease back within the same clock tick changes no field.
-        return result.matched_count == 1
-
     def _held(self, job: Transcription) -> HeldElsewhere:
         """Why the job cannot be taken: who holds it, until when (as read before the claim).
 
@@ -177,18 +139,20 @@ class Worker:
         job_id, channels = event.job_id, job.channels
         ids = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "job_id": job_id}
         shares = talk_shares(await self._meeting(event), channels)
-        path = self.scratch_dir / f"{job_id}.audio"
         started, deadline = time.monotonic(), self.deadline.seconds(job.duration_seconds)
         found: list[ChannelUtterance] = []
         try:
-            self.scratch_dir.mkdir(parents=True, exist_ok=True)
-            async with self._lease_kept(job_id):
+            # A folder of its own, locked while in use: what a killed process leaves is swept at start-up.
+            async with work_dir(self.scratch_dir, SCRATCH_PREFIX) as scratch, self._lease_kept(job_id):
+                path = scratch / "audio"
                 await self.store_for(job.bucket).get_file(job.object_key, str(path))
+                await check_channels(path, channels)
                 for channel in range(1, channels + 1):
                     found += await self._channel(path, channel, channels, deadline)
                     await self._progress(event, job_id, 100.0 * sum(shares[:channel]), channel, channels)
         except (TranscriberError, ObjectNotFound, ConfigError) as exc:
-            # Failed for good, never retried: audio the model cannot read, audio no longer in the bucket
+            # Failed for good, never retried: audio the model cannot read or whose channels are not the work
+            # order's (ChannelMismatch), audio no longer in the bucket
             # (deleted, or a lifecycle rule expired it), a job naming a bucket that is not ours.
             reason = exc.message if isinstance(exc, TranscriberError) else str(exc)
             await self._finish(event, job_id, "failed", {"error": reason[:500]})
@@ -197,9 +161,6 @@ class Worker:
         except (asyncio.CancelledError, ChannelOverdue):
             await self._let_go(job_id)  # this worker no longer transcribes it: whoever tries next needs no wait
             raise
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
         found.sort(key=lambda u: (u.start_seconds, u.channel))
         stored = stored_utterances(found)
         if len(stored) < len(found):
@@ -227,76 +188,6 @@ class Worker:
             if not window.expired():
                 raise
             raise ChannelOverdue(channel, channels, seconds) from None
-
-    @contextlib.asynccontextmanager
-    async def _lease_kept(self, job_id: str) -> AsyncIterator[None]:
-        """Renew the lease every third of its length while the block runs: one channel of a long meeting (or the
-        download) may outlast ``lease_seconds``, and another worker would take the job over mid-run.
-
-        A renewal that finds the job no longer ours (the lease ran out while renewals did not land, and another
-        worker took the job over) stops the block (the channel's ffmpeg is killed, the model thread stops) and
-        raises :class:`LeaseTakenOver`: two workers must not transcribe one job, nor both store it."""
-        body = asyncio.current_task()
-        assert body is not None
-        renewing = asyncio.create_task(self._renew_lease(job_id))
-        lost, inside = False, True
-
-        def on_renewals_ended(task: asyncio.Task[None]) -> None:
-            nonlocal lost
-            # Returned: the lease is someone else's. Only while the block runs (a callback scheduled as it ended
-            # must not cancel what comes after it).
-            if inside and not task.cancelled() and task.exception() is None:
-                lost = True
-                body.cancel()
-
-        renewing.add_done_callback(on_renewals_ended)
-        try:
-            yield
-        except asyncio.CancelledError:
-            # Ours alone (no shutdown's cancellation besides): the run stops as any other taken-over job.
-            if lost and body.uncancel() == 0:
-                log.warning("lease taken over by another worker, run stopped", extra={"job_id": job_id})
-                raise LeaseTakenOver(job_id) from None
-            raise
-        finally:
-            inside = False
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
-
-    async def _renew_lease(self, job_id: str) -> None:
-        """Renew until cancelled; returns once a renewal finds the job no longer held by this worker."""
-        while True:
-            await asyncio.sleep(self.lease_seconds / 3)
-            lease = self.clock() + timedelta(seconds=self.lease_seconds)
-            try:
-                result = await guarded(
-                    self._jobs.update_one(
-                        {"_id": job_id, "owner": self.owner, "status": "in_progress"}, {"$set": {"lease_until": lease}}
-                    )
-                )
-            except InfrastructureUnavailable as exc:  # the next round tries again; the lease may run out meanwhile
-                log.warning("lease not renewed", extra={"job_id": job_id, "error": type(exc).__name__})
-                continue
-            if result.matched_count == 0:
-                return
-
-    async def _let_go(self, job_id: str) -> None:
-        """End this worker's lease on ``job_id`` now (the service is stopping): the next worker takes the job
-        over at once instead of waiting the lease out. Best effort within a few seconds; if MongoDB cannot be
-        reached, the lease runs out as it would after a crash."""
-        try:
-            async with asyncio.timeout(_LET_GO_SECONDS):
-                await guarded(
-                    self._jobs.update_one(
-                        {"_id": job_id, "owner": self.owner, "status": "in_progress"},
-                        {"$set": {"lease_until": self.clock()}},
-                    )
-                )
-        except (TimeoutError, InfrastructureUnavailable) as exc:
-            log.warning("lease not let go, it runs out", extra={"job_id": job_id, "error": type(exc).__name__})
-        else:
-            log.info("transcription interrupted, lease let go", extra={"job_id": job_id})
 
     async def _meeting(self, event: JobSubmitted) -> Meeting | None:
         """The meeting (for its talk time); None when unknown or unreadable (progress then counts channels)."""

@@ -1,0 +1,141 @@
+"""A worker's lease on a transcription job: taken (:meth:`LeaseHolder._claim`), renewed while a run lasts
+(:meth:`LeaseHolder._lease_kept`), let go when the service stops (:meth:`LeaseHolder._let_go`).
+
+The lease is the job document's ``owner`` and ``lease_until``; every write is a single-document update that matches
+only while the job is still this worker's, so two workers never both hold one job. A renewal that finds the job taken
+over stops the run (:class:`LeaseTakenOver`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from pymongo.asynchronous.collection import AsyncCollection
+from zoomsymbl_common.clock import Clock
+from zoomsymbl_common.errors import HeldElsewhere, InfrastructureUnavailable
+from zoomsymbl_common.mongo import Document, Mongo, guarded
+from zoomsymbl_common.records import TRANSCRIPTIONS
+
+log = logging.getLogger("zoomsymbl.transcriber")
+_LET_GO_SECONDS = 5.0
+
+
+class LeaseTakenOver(HeldElsewhere):
+    """This worker's lease on a job ran out and another worker took the job over: this run stops, unstored."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            f"transcription {job_id!r} was taken over by another worker (this worker's lease ran out)", retry_after=30.0
+        )
+        self.job_id = job_id
+
+
+class LeaseHolder:
+    """The lease half of :class:`~zoomsymbl_transcriber.worker.Worker` (which provides these attributes)."""
+
+    mongo: Mongo
+    owner: str
+    lease_seconds: float
+    clock: Clock
+
+    @property
+    def _jobs(self) -> AsyncCollection[Document]:
+        return self.mongo.db[TRANSCRIPTIONS]
+
+    async def _claim(self, job_id: str) -> bool:
+        """Take the job: new, abandoned (lease run out), or left behind by a failed run of this very worker.
+
+        A live lease of ours while no run of ours is in flight (``_running``) is what a run that raised
+        leaves behind (S3 or MongoDB down, a bug; a write to release it could fail the same way). The
+        owner is unique per process, so taking it back never runs the job twice; another worker's live
+        lease is still respected.
+        """
+        now = self.clock()
+        mine = {"status": "in_progress", "owner": self.owner}
+        abandoned = {"status": "in_progress", "lease_until": {"$lt": now}}
+        free = {"$or": [{"status": "scheduled"}, abandoned, mine]}
+        update = {
+            "$set": {
+                "status": "in_progress",
+                "owner": self.owner,
+                "lease_until": now + timedelta(seconds=self.lease_seconds),
+                "started_at": now,
+            }
+        }
+        result = await guarded(self._jobs.update_one({"_id": job_id, **free}, update))
+        # Matched, not modified: taking our own lease back within the same clock tick changes no field.
+        return result.matched_count == 1
+
+    @contextlib.asynccontextmanager
+    async def _lease_kept(self, job_id: str) -> AsyncIterator[None]:
+        """Renew the lease every third of its length while the block runs: one channel of a long meeting (or the
+        download) may outlast ``lease_seconds``, and another worker would take the job over mid-run.
+
+        A renewal that finds the job no longer ours (the lease ran out while renewals did not land, and another
+        worker took the job over) stops the block (the channel's ffmpeg is killed, the model thread stops) and
+        raises :class:`LeaseTakenOver`: two workers must not transcribe one job, nor both store it."""
+        body = asyncio.current_task()
+        assert body is not None
+        renewing = asyncio.create_task(self._renew_lease(job_id))
+        lost, inside = False, True
+
+        def on_renewals_ended(task: asyncio.Task[None]) -> None:
+            nonlocal lost
+            # Returned: the lease is someone else's. Only while the block runs (a callback scheduled as it ended
+            # must not cancel what comes after it).
+            if inside and not task.cancelled() and task.exception() is None:
+                lost = True
+                body.cancel()
+
+        renewing.add_done_callback(on_renewals_ended)
+        try:
+            yield
+        except asyncio.CancelledError:
+            # Ours alone (no shutdown's cancellation besides): the run stops as any other taken-over job.
+            if lost and body.uncancel() == 0:
+                log.warning("lease taken over by another worker, run stopped", extra={"job_id": job_id})
+                raise LeaseTakenOver(job_id) from None
+            raise
+        finally:
+            inside = False
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+
+    async def _renew_lease(self, job_id: str) -> None:
+        """Renew until cancelled; returns once a renewal finds the job no longer held by this worker."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            lease = self.clock() + timedelta(seconds=self.lease_seconds)
+            try:
+                result = await guarded(
+                    self._jobs.update_one(
+                        {"_id": job_id, "owner": self.owner, "status": "in_progress"}, {"$set": {"lease_until": lease}}
+                    )
+                )
+            except InfrastructureUnavailable as exc:  # the next round tries again; the lease may run out meanwhile
+                log.warning("lease not renewed", extra={"job_id": job_id, "error": type(exc).__name__})
+                continue
+            if result.matched_count == 0:
+                return
+
+    async def _let_go(self, job_id: str) -> None:
+        """End this worker's lease on ``job_id`` now (the service is stopping): the next worker takes the job
+        over at once instead of waiting the lease out. Best effort within a few seconds; if MongoDB cannot be
+        reached, the lease runs out as it would after a crash."""
+        try:
+            async with asyncio.timeout(_LET_GO_SECONDS):
+                await guarded(
+                    self._jobs.update_one(
+                        {"_id": job_id, "owner": self.owner, "status": "in_progress"},
+                        {"$set": {"lease_until": self.clock()}},
+                    )
+                )
+        except (TimeoutError, InfrastructureUnavailable) as exc:
+            log.warning("lease not let go, it runs out", extra={"job_id": job_id, "error": type(exc).__name__})
+        else:
+            log.info("transcription interrupted, lease let go", extra={"job_id": job_id})
