@@ -175,3 +175,20 @@ def load_values(path: Path = CHART / "values.yaml") -> dict[str, Any]:
     data = yaml_module().safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data
+
+
+def schema_errors(manifests: Iterable[Manifest], kube: str) -> list[str]:
+    """``kind/name: message`` of each manifest the Kubernetes ``kube`` schemas refuse (strict: no unknown field).
+
+    Skips the calling test when kubernetes-validate is not installed.
+    """
+    import pytest
+
+    kv = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate missing: add it to the dev group")
+    errors: list[str] = []
+    for manifest in manifests:
+        try:
+            kv.validate(manifest, kube, strict=True)
+        except (kv.utils.ValidationError, kv.utils.SchemaNotFoundError) as exc:
+            errors.append(f"{manifest['kind']}/{manifest['metadata']['name']}: {getattr(exc, 'message', exc)}")
+    return errors

@@ -30,6 +30,7 @@ from tests.deploy.helm_chart import (
     render,
     render_text,
     run_helm,
+    schema_errors,
     set_args,
     template_args,
 )
@@ -287,18 +288,11 @@ def test_the_cronjob_name_leaves_room_for_the_jobs_suffix() -> None:
 
 @pytest.mark.parametrize("kube", KUBE_VERSIONS)
 def test_the_cronjob_and_its_policy_validate_against_the_kubernetes_schemas(kube: str) -> None:
-    kv = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate missing: add it to the dev group")
     files, base = VALUE_SETS["production+transcriber"]
     rendered = render(files, sets=base | ON | {"retention.timeZone": "Europe/Berlin"}, kube=kube)
     checked = [m for m in rendered.manifests if m["kind"] in {"CronJob", "NetworkPolicy"}]
     assert {m["kind"] for m in checked} == {"CronJob", "NetworkPolicy"}
-    errors: list[str] = []
-    for manifest in checked:
-        try:
-            kv.validate(manifest, kube, strict=True)
-        except (kv.utils.ValidationError, kv.utils.SchemaNotFoundError) as exc:
-            errors.append(f"{manifest['kind']}/{manifest['metadata']['name']}: {getattr(exc, 'message', exc)}")
-    assert errors == []
+    assert schema_errors(checked, kube) == []
 
 
 def _pod(labels: dict[str, str], ip: str) -> Endpoint:
