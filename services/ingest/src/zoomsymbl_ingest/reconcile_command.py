@@ -110,6 +110,11 @@ def summary(report: ReconcileReport) -> str:
     )
     if report.listings_cut_short:
         line += f"\n{report.listings_cut_short} listing(s) cut short (page cap or repeated page token)"
+    if report.pending:
+        line += (
+            f"\n{report.pending} recorded meeting(s) or call(s) ended too recently to judge (their recording may"
+            " still be processing at Zoom): a later run checks them"
+        )
     if report.invalid:
         line += f"\n{report.invalid} listed entr(y/ies) skipped: no record can hold them (see the log)"
     if report.phone_error is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
@@ -14,6 +15,19 @@ from zoomsymbl_common.zoom import ZoomApiError, call_with_retries
 
 from zoomsymbl_ingest.backfill_users import MAX_LISTING_RESTARTS
 from zoomsymbl_ingest.paging import PageWalk
+
+RECORDING_SETTLE = timedelta(hours=6)
+"""How long after a meeting or call ends its recording may still be on its way: Zoom processes a cloud recording
+before ``recording.completed`` is sent (commonly quoted as up to about twice the meeting's length, longer at peak
+times: a judgement, not a bound Zoom publishes) and retries an unanswered webhook. A recorded meeting or call that
+ended more recently is not judged yet (``pending``)."""
+
+
+def settling(start: datetime | None, end: datetime | None, now: datetime) -> bool:
+    """True when a recorded meeting or call that ended at ``end`` (else started at ``start``) may still be
+    processing at Zoom or its webhook on its way: too recent to call "never received"."""
+    last = end or start
+    return last is not None and last > now - RECORDING_SETTLE
 
 
 class Paged(Protocol):

@@ -50,7 +50,7 @@ from zoomsymbl_common.zoom import (
 
 from zoomsymbl_ingest.intake import host_allowed
 from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk, entry_key
-from zoomsymbl_ingest.reconcile_pages import insert_flag, listed_pages
+from zoomsymbl_ingest.reconcile_pages import insert_flag, listed_pages, settling
 from zoomsymbl_ingest.zoom_payload import _when
 
 if TYPE_CHECKING:
@@ -227,6 +227,9 @@ class PhoneReconciliation:
         for call in wanted.values():
             if call.call_id in archived:
                 report.phone_archived += 1
+                continue
+            if call.recorded and call.key not in flagged_before and settling(call.start_time, call.end_time, now):
+                report.pending += 1  # its recording may still be on its way: not "never received" yet
                 continue
             report.note_missing(call.key)  # missing, whoever flagged it
             if call.key in flagged_before:
