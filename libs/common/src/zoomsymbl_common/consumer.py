@@ -8,7 +8,9 @@ MongoDB where a service gives a store), so a message that kills its consumer is 
 A give-up hook that fails does not stop the dead letter (its reason says so), unless the failure
 is an outage of our servers. An outage while dead-lettering is waited out like any other; past
 that wait it propagates, so the offset is not committed. Dead letters are counted by the class of
-their reason. ``zoomsymbl_common.kafka`` re-exports these names.
+their reason, and fit in one Kafka message (:data:`DEAD_LETTER_MAX_BYTES`: a longer payload is cut).
+An attempt given back while MongoDB is away is owed, and given back before the next one is counted.
+``zoomsymbl_common.kafka`` re-exports these names.
 """
 
 from __future__ import annotations
@@ -40,6 +42,34 @@ from zoomsymbl_common.settings import InfraSettings
 
 log = logging.getLogger("zoomsymbl.kafka")
 E = TypeVar("E", bound=Event)
+
+DEAD_LETTER_MAX_BYTES = 1_000_000
+"""The largest dead letter (its JSON, in bytes). With its key and headers it stays within the producer's
+request limit (aiokafka's ``max_request_size``, 1 MiB) and Kafka's default ``message.max.bytes``: a letter
+past them is refused at every try, so the message it carries could never be acknowledged."""
+
+
+def fitted(letter: DeadLetter, limit: int = DEAD_LETTER_MAX_BYTES) -> DeadLetter:
+    """``letter`` when its JSON fits in ``limit`` bytes; else with the longest start of its payload that fits, the
+    cut named in its reason. Escaping grows a payload up to six times (a control character is ``\\u0000``, a
+    byte that is not UTF-8 three), so a message well under Kafka's limit can make a letter over it."""
+    if _size(letter) <= limit:
+        return letter
+    total = len(letter.payload)
+
+    def cut(kept: int) -> DeadLetter:
+        note = f"; payload cut to its first {kept} of {total} characters to fit a Kafka message"
+        return letter.model_copy(update={"payload": letter.payload[:kept], "reason": letter.reason + note})
+
+    low, high = 0, total  # cut(low) fits (or nothing can), cut(high) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if _size(cut(middle)) <= limit else (low, middle)
+    return cut(low)
+
+
+def _size(letter: DeadLetter) -> int:
+    return len(letter.model_dump_json().encode())
 
 
 def event_key(event: Event) -> bytes:
@@ -125,6 +155,7 @@ class _Delivery:
     key: AttemptKey | None = None
     waited: float = 0.0
     waits: int = 0
+    owed: int = 0  # attempts to give back that MongoDB was not there to take
 
 
 @dataclass(frozen=True)
@@ -168,6 +199,7 @@ class Consumer:
         delivery.key = AttemptKey(self.service, source_topic, event.event_id)
         while True:
             try:
+                await self._settle(delivery)
                 attempt = await self.attempts.begin(delivery.key)
             except InfrastructureUnavailable as exc:
                 if not await self._wait_out(delivery, event, exc, 0):
@@ -192,14 +224,14 @@ class Consumer:
             await self._give_up(delivery, event, exc.reason, type(exc).__name__, attempt, exc.stage)
             return True
         except (RateLimitedError, HeldElsewhere) as exc:
-            await self._bookkeep(self.attempts.refund, delivery)
+            await self._refund(delivery)
             wait = min(exc.retry_after or self.policy.delay(1), self.policy.max_rate_limit_wait)
             what = "held elsewhere" if isinstance(exc, HeldElsewhere) else "rate limited"
             log.info(f"{what}, waiting", extra={"seconds": wait, "event_id": event.event_id})
             await self.sleep(wait)
             return False
         except InfrastructureUnavailable as exc:
-            await self._bookkeep(self.attempts.refund, delivery)
+            await self._refund(delivery)
             return not await self._wait_out(delivery, event, exc, attempt)
         except RetryableError as exc:
             return await self._retry(delivery, event, str(exc), type(exc).__name__, attempt)
@@ -260,6 +292,18 @@ class Consumer:
                     raise
                 await self._pause(delivery, exc, letter.event_id)
 
+    async def _refund(self, delivery: _Delivery) -> None:
+        """Give the attempt back; when MongoDB is away (as in the very outage that ended it), it is owed."""
+        delivery.owed += 1
+        await self._bookkeep(lambda _: self._settle(delivery), delivery)
+
+    async def _settle(self, delivery: _Delivery) -> None:
+        """Give back the attempts owed (raises while MongoDB is away): else each outage that began during an
+        attempt would spend it, and a few such outages the budget ("the last was cut short")."""
+        while delivery.owed and delivery.key is not None:
+            await self.attempts.refund(delivery.key)
+            delivery.owed -= 1
+
     async def _bookkeep(self, operation: Callable[[AttemptKey], Awaitable[None]], delivery: _Delivery) -> None:
         """Counting must not fail a message: a count left behind expires (``ATTEMPT_TTL_SECONDS``)."""
         if delivery.key is None:
@@ -293,6 +337,7 @@ class Consumer:
             payload=delivery.body.decode("utf-8", errors="replace"),
             event_id=event_id,
         )
+        letter = fitted(letter)
         await self._dead_letter(delivery, letter, event_key(event) if event else None)
         self.metrics.dead_letters.labels(delivery.topic, error_type).inc()
         await self._bookkeep(self.attempts.forget, delivery)
