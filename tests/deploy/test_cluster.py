@@ -88,7 +88,21 @@ def deployments(kube: Kube, namespace: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in items}
 
 
+def settled(deployment: dict[str, Any]) -> bool:
+    """The Deployment controller has seen the latest spec and every replica is updated and ready."""
+    status, want = deployment["status"], deployment["spec"]["replicas"]
+    observed = status.get("observedGeneration") == deployment["metadata"]["generation"]
+    return bool(observed and status.get("readyReplicas") == status.get("updatedReplicas") == want)
+
+
 def assert_all_ready(kube: Kube, namespace: str) -> dict[str, dict[str, Any]]:
+    # Helm 3's --wait returns once the new ReplicaSet is ready; the Deployment's own status may lag it a moment
+    # (seen once: readyReplicas 3, updatedReplicas 2 right after a rollback), so it is given a few seconds.
+    kube.wait_until(
+        f"every Deployment of {namespace} settled",
+        lambda: all(settled(d) for d in deployments(kube, namespace).values()),
+        timeout=30,
+    )
     found = deployments(kube, namespace)
     assert sorted(found) == ["ingest", "mixer", "notifier", "submitter", "web"]
     for component, deployment in found.items():

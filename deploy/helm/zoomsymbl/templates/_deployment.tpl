@@ -27,7 +27,7 @@ spec:
       annotations:
         # Roll the pods when their settings or credentials change.
         checksum/config: {{ printf "%s%s" (include "zoomsymbl.configmap" .) (include "zoomsymbl.commonConfigmap" $root) | sha256sum }}
-        checksum/secret: {{ toJson $root.Values.secrets | sha256sum }}
+        checksum/secret: {{ include "zoomsymbl.secretChecksum" $root }}
         {{- with $svc.podAnnotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}

@@ -59,9 +59,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- join " " $components }}
 {{- end }}
 
-{{/* Resource name of one component, e.g. "<fullname>-ingest". */}}
+{{/* Resource name of one component, e.g. "<fullname>-ingest": at most 63 characters, as a Service name (a DNS label)
+must be. The full name is cut to 52 characters (every name the chart gave so far), or shorter where the component's
+suffix needs it ("-transcriber": a 64-character Service name failed the install of a long release name). */}}
 {{- define "zoomsymbl.componentName" -}}
-{{- printf "%s-%s" (include "zoomsymbl.fullname" .root | trunc 52 | trimSuffix "-") .component }}
+{{- $keep := int (min 52 (sub 62 (len .component))) -}}
+{{- printf "%s-%s" (include "zoomsymbl.fullname" .root | trunc $keep | trimSuffix "-") .component }}
 {{- end }}
 
 {{- define "zoomsymbl.serviceAccountName" -}}
