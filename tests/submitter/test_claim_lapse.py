@@ -60,6 +60,14 @@ class OtherReplica:
     def __init__(self, mongo: Mongo) -> None:
         self.jobs = JobStore(mongo, "other-replica", 60)
         self.limiter = Limiter(mongo, SYMBL_ACCOUNT, 50, 50, 5, 60)
+        self.mongo = mongo
+
+    async def take_over(self, key: str) -> None:
+        """Our claim lapses, and this replica takes the submission over: slot first, then claim, as the
+        submitter does (it finds the reference's slot held and counts on that one)."""
+        await lapse(self.mongo, key)
+        await self.limiter.acquire(key, timeout=5)
+        assert (await self.jobs.claim(key, FIELDS)).outcome == "claimed"
 
 
 async def lapse(mongo: Mongo, key: str) -> None:
@@ -105,9 +113,7 @@ async def test_a_failed_attempt_whose_claim_was_taken_over_leaves_the_slot_to_th
     other = OtherReplica(mongo)
 
     async def taken_over(key: str) -> None:
-        await lapse(mongo, key)
-        await other.limiter.acquire(key, timeout=5)  # finds the reference's slot held: it counts on that one
-        assert (await other.jobs.claim(key, FIELDS)).outcome == "claimed"
+        await other.take_over(key)
 
     first_call_does(monkeypatch, mongo, taken_over, fail=True)
     event = audio_mixed(1, infra, *await upload_for(store, tone_audio, 1))
@@ -165,9 +171,7 @@ async def test_a_job_another_owner_stored_first_is_the_one_announced(
     other = OtherReplica(mongo)
 
     async def submitted_elsewhere(key: str) -> None:
-        await lapse(mongo, key)
-        await other.limiter.acquire(key, timeout=5)
-        assert (await other.jobs.claim(key, FIELDS)).outcome == "claimed"
+        await other.take_over(key)
         assert await other.jobs.record_submitted(key, SubmittedJob("job-of-other", "conversation-of-other"))
 
     first_call_does(monkeypatch, mongo, submitted_elsewhere, fail=False)
