@@ -49,8 +49,8 @@ data:
   {{- with include "zoomsymbl.scratchSetting" .component }}
   {{ $prefix }}{{ . }}: {{ $svc.scratch.mountPath | quote }}
   {{- end }}
-  {{- if eq .component "mixer" }}
-  {{- /* An emptyDir reports the node's disk: the mixer's space check counts the volume as scratch.size (space.py). */}}
+  {{- if has .component (list "mixer" "transcriber") }}
+  {{- /* An emptyDir reports the node's disk: the space checks count the volume as scratch.size (space.py). */}}
   {{ $prefix }}SCRATCH_LIMIT_BYTES: {{ $svc.scratch.size | quote }}
   {{- end }}
   {{- if eq .component "notifier" }}

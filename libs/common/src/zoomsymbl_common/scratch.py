@@ -14,13 +14,17 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import os
 import re
 import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Annotated, BinaryIO
+
+from pydantic import BeforeValidator
 
 log = logging.getLogger("zoomsymbl.scratch")
 LOCK = ".in-use"
@@ -109,3 +113,44 @@ def quantity_bytes(value: str) -> int:
     if match is None:
         raise ValueError(f"{value[:40]!r} is not a size such as 20Gi, 500M or 1073741824")
     return int(float(match[1]) * _UNITS.get(match[2] or "", 1))
+
+
+def _limit_setting(value: object) -> object:
+    return quantity_bytes(value) if isinstance(value, str) else value
+
+
+ScratchLimit = Annotated[int | None, BeforeValidator(_limit_setting)]
+"""A ``*_SCRATCH_LIMIT_BYTES`` setting: ``20Gi`` as the chart writes a volume's size, or a number of bytes."""
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A scratch volume of ``size`` bytes whatever its file system reports: everything under ``root`` counts.
+
+    An ``emptyDir`` (the chart's default scratch) is a folder on the node's disk: its file system reports the node's
+    size and free space, while Kubernetes evicts the pod once the folder holds more than the volume's ``sizeLimit``.
+    """
+
+    root: Path
+    size: int
+
+
+def room(at: Path, limit: Volume | None = None) -> tuple[int, int]:
+    """The size and the free bytes of the scratch volume holding ``at``: as its file system reports them, or, with
+    ``limit``, at most ``limit.size`` and what ``limit.root`` does not hold of it yet."""
+    usage = shutil.disk_usage(at)
+    if limit is None:
+        return usage.total, usage.free
+    return min(usage.total, limit.size), min(usage.free, max(0, limit.size - written(limit.root)))
+
+
+def written(directory: Path) -> int:
+    """Bytes of the files under ``directory`` (a scratch folder: a few dozen files)."""
+    total = 0
+    for root, _, names in os.walk(directory):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                continue  # removed meanwhile (an MP4 replaced by its ADTS copy)
+    return total

@@ -27,7 +27,7 @@ from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.assemblyai import ASSEMBLYAI_LIMITS
 from zoomsymbl_common.records import ConversationMetadata
 from zoomsymbl_common.s3_chunked import MAX_SINGLE_PUT_BYTES
-from zoomsymbl_common.scratch import work_dir
+from zoomsymbl_common.scratch import Volume, work_dir
 from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_common.zoom import ZoomApiError
@@ -61,7 +61,7 @@ from zoomsymbl_mixer.ffmpeg import (
 from zoomsymbl_mixer.metadata import conversation_metadata, metadata_json, metadata_key
 from zoomsymbl_mixer.phone import with_phone_user
 from zoomsymbl_mixer.settings import OutputFormatSetting
-from zoomsymbl_mixer.space import SpaceClaims, Volume, output_needed, space_needed, span_seconds
+from zoomsymbl_mixer.space import SpaceClaims, output_needed, space_needed, span_seconds
 from zoomsymbl_mixer.state import DownloadToken, MeetingState, MixRecord, audio_mixed
 from zoomsymbl_mixer.tracks import Fetched, TrackLoader, prepare, probe_file, track_hours
 from zoomsymbl_mixer.upload import PartUploads

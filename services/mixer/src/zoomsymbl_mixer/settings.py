@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
-from zoomsymbl_common.scratch import quantity_bytes
+from zoomsymbl_common.scratch import ScratchLimit
 from zoomsymbl_common.service import ServiceSettings
 
 OutputFormatSetting = Literal["auto", "flac", "wav", "opus"]
@@ -28,7 +28,7 @@ class Settings(ServiceSettings):
         Path(tempfile.gettempdir()) / "zoomsymbl-mixer",
         description="Only place the mixer writes files; each meeting gets a folder removed afterwards.",
     )
-    scratch_limit_bytes: int | None = Field(
+    scratch_limit_bytes: ScratchLimit = Field(
         None,
         ge=1 << 20,
         description="Size of the scratch volume when its file system reports more (an emptyDir: the node's disk);"
@@ -115,12 +115,6 @@ class Settings(ServiceSettings):
         ),
     )
     shutdown_timeout_seconds: float = Field(60.0, gt=0, description="Grace period for in-flight meetings.")
-
-    @field_validator("scratch_limit_bytes", mode="before")
-    @classmethod
-    def _quantity(cls, value: object) -> object:
-        """``20Gi`` as the chart writes ``mixer.scratch.size``; a number of bytes as it is."""
-        return quantity_bytes(value) if isinstance(value, str) else value
 
     @field_validator("kafka_max_poll_interval_ms")
     @classmethod

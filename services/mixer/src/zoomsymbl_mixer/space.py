@@ -19,14 +19,13 @@ what the scratch folder already holds as taken.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from zoomsymbl_common.errors import PoisonInputError, RetryableError
 from zoomsymbl_common.events import RecordingFile
+from zoomsymbl_common.scratch import Volume, room, written
 
 from zoomsymbl_mixer.bounds import zoom_span
 from zoomsymbl_mixer.ffmpeg import FLAC_OVERHEAD, pcm_bytes
@@ -79,10 +78,7 @@ def check_space(scratch: Path, needed: SpaceNeeded, *, held: int = 0, limit: Vol
     ``held``: bytes of the free space other meetings in progress claimed and have not written yet. ``limit``: the
     volume's size when the file system reports more (an ``emptyDir``), and what its folder holds already.
     """
-    usage = shutil.disk_usage(scratch)
-    total, free_bytes = usage.total, usage.free
-    if limit is not None:
-        total, free_bytes = min(total, limit.size), min(free_bytes, max(0, limit.size - written(limit.root)))
+    total, free_bytes = room(scratch, limit)
     what = f"{needed.total / 1e9:.2f} GB ({needed.inputs / 1e9:.2f} GB tracks + {needed.output / 1e9:.2f} GB mix)"
     if needed.total > total:
         raise PoisonInputError(
@@ -94,26 +90,6 @@ def check_space(scratch: Path, needed: SpaceNeeded, *, held: int = 0, limit: Vol
         if held:
             free += f", {held / 1e9:.2f} GB of it claimed by meetings in progress"
         raise RetryableError(f"the meeting needs {what} of scratch space; {free}", retry_after=60.0)
-
-
-def written(directory: Path) -> int:
-    """Bytes of the files under ``directory`` (a meeting's scratch folder: a few dozen files)."""
-    total = 0
-    for root, _, names in os.walk(directory):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except FileNotFoundError:
-                continue  # removed meanwhile (an MP4 replaced by its ADTS copy)
-    return total
-
-
-@dataclass(frozen=True)
-class Volume:
-    """A scratch volume of ``size`` bytes whatever its file system reports: everything under ``root`` counts."""
-
-    root: Path
-    size: int
 
 
 class SpaceClaims:

@@ -118,6 +118,7 @@ async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
         transcriber=transcriber,
         publish=publish,
         scratch_dir=settings.scratch_dir,
+        scratch_limit=settings.scratch_limit_bytes,
         owner=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
         lease_seconds=settings.lease_seconds,
         model_name=transcriber.config.model_dir.name,

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+from zoomsymbl_common.scratch import ScratchLimit
 from zoomsymbl_common.service import ServiceSettings
 
 
@@ -30,6 +31,12 @@ class Settings(ServiceSettings):
     scratch_dir: Path = Field(
         Path(tempfile.gettempdir()) / "zoomsymbl-transcriber",
         description="Only place the transcriber writes: the mixed file of the job in hand.",
+    )
+    scratch_limit_bytes: ScratchLimit = Field(
+        None,
+        ge=1 << 20,
+        description="Size of the scratch volume when its file system reports more (an emptyDir: the node's disk);"
+        " a Kubernetes quantity such as 10Gi.",
     )
     lease_seconds: float = Field(900.0, gt=0, description="A job whose worker went silent this long is taken over.")
     channel_deadline_factor: float = Field(

@@ -46,7 +46,7 @@ from zoomsymbl_common.records import (
     TranscriptionStatus,
     meeting_key,
 )
-from zoomsymbl_common.scratch import work_dir
+from zoomsymbl_common.scratch import Volume, work_dir
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.storage import meeting_key as key_segment
 from zoomsymbl_whisper import ChannelUtterance, Transcriber, TranscriberError
@@ -54,6 +54,7 @@ from zoomsymbl_whisper import ChannelUtterance, Transcriber, TranscriberError
 from zoomsymbl_transcriber.channels import check_channels
 from zoomsymbl_transcriber.deadline import ChannelDeadline, ChannelOverdue
 from zoomsymbl_transcriber.lease import LeaseHolder, LeaseTakenOver
+from zoomsymbl_transcriber.space import check_room
 from zoomsymbl_transcriber.transcript import stored_utterances
 
 log = logging.getLogger("zoomsymbl.transcriber")
@@ -94,6 +95,8 @@ class Worker(LeaseHolder):
     model_name: str
     clock: Clock = utcnow
     deadline: ChannelDeadline = field(default_factory=ChannelDeadline)
+    scratch_limit: int | None = None
+    """The scratch volume's size when its file system reports more (an ``emptyDir``: the node's disk)."""
     # The jobs this worker is transcribing right now: only these of its own leases are not up for taking.
     _running: set[str] = field(default_factory=set, init=False, repr=False)
 
@@ -144,15 +147,17 @@ class Worker(LeaseHolder):
         try:
             # A folder of its own, locked while in use: what a killed process leaves is swept at start-up.
             async with work_dir(self.scratch_dir, SCRATCH_PREFIX) as scratch, self._lease_kept(job_id):
-                path = scratch / "audio"
-                await self.store_for(job.bucket).get_file(job.object_key, str(path))
+                path, store = scratch / "audio", self.store_for(job.bucket)
+                limit = Volume(self.scratch_dir, self.scratch_limit) if self.scratch_limit else None
+                check_room(scratch, await store.size(job.object_key), limit)
+                await store.get_file(job.object_key, str(path))
                 await check_channels(path, channels)
                 for channel in range(1, channels + 1):
                     found += await self._channel(path, channel, channels, deadline)
                     await self._progress(event, job_id, 100.0 * sum(shares[:channel]), channel, channels)
         except (TranscriberError, ObjectNotFound, ConfigError) as exc:
             # Failed for good, never retried: audio the model cannot read or whose channels are not the work
-            # order's (ChannelMismatch), audio no longer in the bucket
+            # order's (ChannelMismatch), larger than the scratch volume (AudioTooLarge), no longer in the bucket
             # (deleted, or a lifecycle rule expired it), a job naming a bucket that is not ours.
             reason = exc.message if isinstance(exc, TranscriberError) else str(exc)
             await self._finish(event, job_id, "failed", {"error": reason[:500]})
