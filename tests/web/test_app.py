@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -16,6 +17,7 @@ from pydantic import SecretStr
 from zoomsymbl_common import stored_insights
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.page_tokens import make_page_token, page_url
+from zoomsymbl_common.providers.base import Insights
 from zoomsymbl_common.records import (
     CONVERSATIONS,
     INSIGHTS,
@@ -214,6 +216,43 @@ async def test_an_erased_meetings_page_data_leaves_the_cache(mongo: Mongo, store
     await mongo.db[MEETINGS].delete_many({"meeting_uuid": "abc/=="})
     assert await pages.lookup("acme", "abc/==") is None
     assert not any(slot[:2] == ("acme", "abc/==") for slot in pages._cache)
+
+
+async def test_the_audio_route_reads_no_transcript_when_the_page_is_not_in_memory(
+    infra: InfraSettings, mongo: Mongo, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A player sends one range request per seek: when the page was not in memory (more meetings viewed than the
+    cache holds, another replica), each one read and decoded the whole transcript and insights to find the audio."""
+    await _store_meeting(mongo, store)
+    decoded: list[Mapping[str, Any]] = []
+    decode = stored_insights.decode
+
+    def counted(raw: Mapping[str, Any]) -> Insights:
+        decoded.append(raw)
+        return decode(raw)
+
+    monkeypatch.setattr(stored_insights, "decode", counted)
+    settings = Settings(page_key=SecretStr(KEY), infra=infra, page_cache_size=0)
+    tenants = Tenants([TenantConfig(id="acme", zoom_webhook_secret="w" * 20)])
+    server = TestServer(build_app(settings, tenants), host="127.0.0.1")
+    await server.start_server()
+    url = page_url(str(server.make_url("")).rstrip("/"), make_page_token(KEY, "acme", "abc/=="))
+    try:
+        async with aiohttp.ClientSession() as session:
+            for first in (0, 100, 1000):
+                async with session.get(f"{url}/audio", headers={"Range": f"bytes={first}-"}) as resp:
+                    assert resp.status == 206 and await resp.read() == AUDIO[first:]
+            assert decoded == [], "no range request decoded the transcript"
+            # Not ready yet (a replay started): no audio, as there is no page.
+            await mongo.db[MEETINGS].update_one({"meeting_uuid": "abc/=="}, {"$set": {"generation": 3}})
+            async with session.get(f"{url}/audio") as resp:
+                assert resp.status == 200 and "still being processed" in await resp.text()
+            await mongo.db[MEETINGS].update_one({"meeting_uuid": "abc/=="}, {"$set": {"generation": 1}})
+            async with session.get(url) as resp:
+                assert resp.status == 200
+            assert decoded != [], "the page itself reads them"
+    finally:
+        await server.close()
 
 
 async def test_audio_gone_from_s3_or_shorter_than_recorded_is_answered_honestly(

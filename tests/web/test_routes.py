@@ -28,7 +28,7 @@ from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_web.audio import s3_reader
-from zoomsymbl_web.meeting import Lookup, MeetingPages, MeetingView, NotReady
+from zoomsymbl_web.meeting import AudioLookup, Lookup, MeetingPages, MeetingView, NotReady, playable_of
 from zoomsymbl_web.routes import PAGE_DEPS, PageDeps, PageMetrics, add_page_routes
 from zoomsymbl_web.settings import Settings
 from zoomsymbl_web.timeline import Speaker
@@ -45,6 +45,9 @@ class FakePages(MeetingPages):
 
     async def lookup(self, tenant: str, meeting_uuid: str) -> Lookup:
         return self.found.get((tenant, meeting_uuid))
+
+    async def audio_of(self, tenant: str, meeting_uuid: str) -> AudioLookup:
+        return playable_of(await self.lookup(tenant, meeting_uuid))
 
 
 def _view() -> MeetingView:
@@ -165,6 +168,9 @@ class DownPages(MeetingPages):
         self.error = error
 
     async def lookup(self, tenant: str, meeting_uuid: str) -> Lookup:
+        raise self.error
+
+    async def audio_of(self, tenant: str, meeting_uuid: str) -> AudioLookup:
         raise self.error
 
 

@@ -35,10 +35,10 @@ _PROVIDER_NAMES = {
 }
 _READY_STAGES = frozenset({"completed", "notified"})
 MAX_PARTS = 1000
+"""Most parts of one recording read for a page (a split 30-hour meeting has a handful)."""
 SOURCE_MAX = 500
 """Most characters of the stored source line shown (the e-mail's bound)."""
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-"""Most parts of one recording read for a page (a split 30-hour meeting has a handful)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,22 @@ class NotReady:
 
 Lookup = MeetingView | NotReady | None
 """The view, or :class:`NotReady`, or None: no such meeting."""
+
+
+@dataclass(frozen=True)
+class Playable:
+    """A meeting whose page is ready: its mixed audio (None when it has none)."""
+
+    audio: StoredObject | None
+
+
+AudioLookup = Playable | NotReady | None
+"""What the audio route needs: :class:`Playable` where :data:`Lookup` has the view."""
+
+
+def playable_of(found: Lookup) -> AudioLookup:
+    """The audio route's answer from a page's: the view's audio, the rest as it is."""
+    return Playable(found.audio) if isinstance(found, MeetingView) else found
 
 
 def source_of(insights: Insights, provider: str | None) -> str:
@@ -137,8 +153,7 @@ def view_of(
     """The page of ``meeting`` from its documents (pure); :class:`NotReady` until its insights are stored."""
     topic = meeting.topic or (conversation.topic if conversation is not None else "")
     current = [s for s in stored if s.generation == meeting.generation]
-    ready = meeting.stage in _READY_STAGES or (meeting.stage is None and current)
-    if not current or not ready:
+    if not _ready(meeting, bool(current)):
         return _not_ready(meeting, topic)
     insights = stored_insights.merge([(s.part_offset_seconds, stored_insights.decode(s.insights)) for s in current])
     return MeetingView(
@@ -154,6 +169,12 @@ def view_of(
         audio=meeting.objects.mixed,
         generation=meeting.generation,
     )
+
+
+def _ready(meeting: Meeting, has_insights: bool) -> bool:
+    """The page shows once the generation's insights are stored and the meeting got that far (no stage: older
+    documents, ready with their insights)."""
+    return has_insights and (meeting.stage in _READY_STAGES or meeting.stage is None)
 
 
 def _not_ready(meeting: Meeting, topic: str) -> NotReady:
@@ -205,6 +226,28 @@ class MeetingPages:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return view
+
+    async def audio_of(self, tenant: str, meeting_uuid: str) -> AudioLookup:
+        """The meeting's audio once its page is ready, as :meth:`lookup` decides, without reading its transcript.
+
+        A player sends one range request per seek and the page's downloads go on in parallel: when the page was not
+        in memory (more meetings viewed than ``cache_size``, another replica), each request read and decoded the whole
+        transcript and insights only to find where the audio is. The meeting document and whether an insights
+        document of its generation exists (an id, by the index) are enough.
+        """
+        key = {"tenant": tenant, "meeting_uuid": meeting_uuid}
+        doc = await guarded(self._db[MEETINGS].find_one(key))
+        if doc is None:
+            return None
+        meeting = Meeting.from_document(doc)
+        cached = self._cache.get((tenant, meeting_uuid, meeting.generation))
+        if cached is not None and cached[0] == (meeting.stage, meeting.updated_at):
+            return Playable(cached[1].audio)
+        query = {**key, "generation": meeting.generation}
+        stored = await guarded(self._db[INSIGHTS].find_one(query, {"_id": 1}))
+        if not _ready(meeting, stored is not None):
+            return _not_ready(meeting, meeting.topic or "")
+        return Playable(meeting.objects.mixed)
 
     async def _parts(self, key: dict[str, str], generation: int) -> list[StoredInsights]:
         """The stored insights of each part of this generation, in order (at most :data:`MAX_PARTS`)."""

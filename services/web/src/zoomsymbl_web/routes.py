@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final
+from typing import Final, TypeVar
 from urllib.parse import quote
 
 from aiohttp import web
@@ -30,12 +30,13 @@ from zoomsymbl_common.tenants import Tenants
 from zoomsymbl_web import exports, render, timeline
 from zoomsymbl_web.audio import AudioReader, RangeNotSatisfiable, byte_range, content_type
 from zoomsymbl_web.headers import PAGE_HEADERS, PLAIN_CSP, page_csp
-from zoomsymbl_web.meeting import MeetingPages, MeetingView, NotReady
+from zoomsymbl_web.meeting import MeetingPages, MeetingView, NotReady, Playable
 from zoomsymbl_web.settings import Settings
 
 log = logging.getLogger("zoomsymbl.web.routes")
 _MAX_TOKEN: Final = 4096
 Presign = Callable[[StoredObject, timedelta], str]
+T = TypeVar("T", MeetingView, Playable)
 
 
 class PageMetrics:
@@ -129,13 +130,20 @@ def forbidden() -> web.Response:
 
 
 async def _lookup(request: web.Request, kind: str) -> tuple[PageDeps, MeetingView | web.Response]:
+    """The page of the request's token, or the answer that replaces it (refused, not found, not ready, ...)."""
+    return await _read(request, kind, lambda pages, tenant, meeting_uuid: pages.lookup(tenant, meeting_uuid))
+
+
+async def _read(
+    request: web.Request, kind: str, read: Callable[[MeetingPages, str, str], Awaitable[T | NotReady | None]]
+) -> tuple[PageDeps, T | web.Response]:
     deps = request.app[PAGE_DEPS]
     claim = claim_of(deps, request.match_info["token"])
     if claim is None:
         deps.metrics.pages.labels(kind, "forbidden").inc()
         return deps, forbidden()
     try:
-        found = await deps.pages.lookup(claim.tenant, claim.meeting_uuid)
+        found = await read(deps.pages, claim.tenant, claim.meeting_uuid)
     except InfrastructureUnavailable as exc:
         deps.metrics.pages.labels(kind, "unavailable").inc()
         log.warning("meeting not read, server unavailable", extra={"error": type(exc).__name__})
@@ -209,7 +217,7 @@ async def download(request: web.Request) -> web.Response:
     return response
 
 
-def playable(deps: PageDeps, found: MeetingView) -> StoredObject | None:
+def playable(deps: PageDeps, found: MeetingView | Playable) -> StoredObject | None:
     """The meeting's mixed audio when it is in our own bucket (the document names it; nothing else is read) at a key
     S3 can address: minio refuses a ``.`` or ``..`` segment (ValueError) before any request, so streaming it was a
     player whose every request failed."""
@@ -230,7 +238,9 @@ async def audio(request: web.Request) -> web.StreamResponse:
     a body that ends short of what was announced (the stored size was wrong, S3 failed mid-way) closes the
     connection, so the browser sees it cut rather than waiting for bytes that never come.
     """
-    deps, found = await _lookup(request, "audio")
+    deps, found = await _read(
+        request, "audio", lambda pages, tenant, meeting_uuid: pages.audio_of(tenant, meeting_uuid)
+    )
     if isinstance(found, web.Response):
         return found
     stored = playable(deps, found)
