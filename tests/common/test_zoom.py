@@ -11,13 +11,12 @@ from zoomsymbl_common.errors import RateLimitedError, RetryableError
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.tenants import TenantConfig
-from zoomsymbl_common.zoom import (
+from zoomsymbl_common.zoom import ZoomClient, encode_meeting_uuid
+from zoomsymbl_common.zoom_answers import ZoomApiError
+from zoomsymbl_common.zoom_retries import (
     DAILY_LIMIT_FALLBACK_WAIT,
     DailyLimitError,
-    ZoomApiError,
-    ZoomClient,
     call_with_retries,
-    encode_meeting_uuid,
     retry_after_seconds,
 )
 from zoomsymbl_sandbox.zoom import Fault, ZoomSandbox, running_zoom_sandbox

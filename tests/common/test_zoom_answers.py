@@ -11,13 +11,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from zoomsymbl_common.errors import RetryableError
-from zoomsymbl_common.zoom import (
-    MAX_PAGE_TOKEN_CHARS,
-    MAX_ZOOM_ANSWER_BYTES,
-    InvalidPageError,
-    ZoomApiError,
-    ZoomClient,
-)
+from zoomsymbl_common.zoom import ZoomClient
+from zoomsymbl_common.zoom_answers import MAX_PAGE_TOKEN_CHARS, MAX_ZOOM_ANSWER_BYTES, InvalidPageError, ZoomApiError
 
 from tests.support.zoom_api import tenant_of
 

@@ -16,17 +16,17 @@ from aiohttp.test_utils import TestServer
 from zoomsymbl_common.clock import FakeClock
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.tenants import TenantConfig
-from zoomsymbl_common.zoom import (
+from zoomsymbl_common.zoom import ZoomClient
+from zoomsymbl_common.zoom_quota import ZoomQuota
+from zoomsymbl_common.zoom_retries import (
     DAILY_LIMIT_FALLBACK_WAIT,
     DAILY_LIMIT_MAX_WAIT,
     DAILY_LIMIT_MAX_WAITS,
     DAILY_LIMIT_MIN_WAIT,
     DailyLimitError,
-    ZoomClient,
     call_with_retries,
     retry_after_seconds,
 )
-from zoomsymbl_common.zoom_quota import ZoomQuota
 
 from tests.common.test_zoom_quota import Sleeper
 from tests.support.zoom_api import tenant_of

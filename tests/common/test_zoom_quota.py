@@ -8,7 +8,7 @@ import pytest
 from zoomsymbl_common.clock import FakeClock
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.records import ZOOM_QUOTA
-from zoomsymbl_common.zoom import DailyLimitError, ZoomClient
+from zoomsymbl_common.zoom import ZoomClient
 from zoomsymbl_common.zoom_quota import (
     BUSINESS_PLUS,
     CategoryLimit,
@@ -17,6 +17,7 @@ from zoomsymbl_common.zoom_quota import (
     allowance,
     category_of,
 )
+from zoomsymbl_common.zoom_retries import DailyLimitError
 from zoomsymbl_sandbox.zoom import running_zoom_sandbox
 
 from tests.ingest.support import quick_meeting, sandbox_config, sandbox_tenant

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from zoomsymbl_common.zoom import ZoomApiError, ZoomClient
+from zoomsymbl_common.zoom import ZoomClient
+from zoomsymbl_common.zoom_answers import ZoomApiError
 
 from tests.support.http_servers import Servers
 from tests.support.zoom_api import tenant_of

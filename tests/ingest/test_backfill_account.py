@@ -23,7 +23,8 @@ from zoomsymbl_common.events import Event, RecordingCompleted, utcnow
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.records import ZOOM_QUOTA
 from zoomsymbl_common.tenants import Tenants
-from zoomsymbl_common.zoom import JsonObject, ZoomApiError, ZoomClient
+from zoomsymbl_common.zoom import ZoomClient
+from zoomsymbl_common.zoom_answers import JsonObject, ZoomApiError
 from zoomsymbl_common.zoom_quota import QuotaMetrics
 from zoomsymbl_ingest.backfill import Backfill, BackfillReport, run_periodic_backfill
 from zoomsymbl_ingest.backfill_command import summary

@@ -14,13 +14,13 @@ from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_common.zoom import (
     CallHistoryPage,
-    JsonObject,
     PastMeetingPage,
     PhoneRecordingPage,
     RecordingPage,
     UserPage,
     ZoomClient,
 )
+from zoomsymbl_common.zoom_answers import JsonObject
 from zoomsymbl_ingest import backfill, backfill_users
 from zoomsymbl_ingest.backfill import Backfill
 from zoomsymbl_ingest.backfill_command import summary

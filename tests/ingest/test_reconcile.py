@@ -28,7 +28,8 @@ from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, RECEIPTS, TOMBSTON
 from zoomsymbl_common.records.tombstones import Tombstone
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig, Tenants
-from zoomsymbl_common.zoom import InvalidPageError, JsonObject, ZoomApiError, ZoomClient
+from zoomsymbl_common.zoom import ZoomClient
+from zoomsymbl_common.zoom_answers import InvalidPageError, JsonObject, ZoomApiError
 from zoomsymbl_ingest import reconcile as reconcile_module
 from zoomsymbl_ingest import reconcile_command
 from zoomsymbl_ingest.reconcile import (

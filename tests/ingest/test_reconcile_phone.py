@@ -23,7 +23,8 @@ from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, TOMBSTONES, Tombst
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants
-from zoomsymbl_common.zoom import JsonObject, ZoomApiError, ZoomClient
+from zoomsymbl_common.zoom import ZoomClient
+from zoomsymbl_common.zoom_answers import JsonObject, ZoomApiError
 from zoomsymbl_ingest.reconcile import ReconcileReport, Reconciliation
 from zoomsymbl_ingest.reconcile_command import summary
 from zoomsymbl_ingest.reconcile_phone import PastCall, call_expected

@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 import pytest
 from zoomsymbl_common.clock import FakeClock
 from zoomsymbl_common.mongo import Mongo
-from zoomsymbl_common.zoom import DailyLimitError, ZoomClient
+from zoomsymbl_common.zoom import ZoomClient
 from zoomsymbl_common.zoom_quota import BUSINESS_PLUS, ZoomQuota
+from zoomsymbl_common.zoom_retries import DailyLimitError
 from zoomsymbl_sandbox.zoom import running_zoom_sandbox
 
 from tests.common.test_zoom_quota import Sleeper

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from zoomsymbl_common.errors import RateLimitedError, RetryableError
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.tenants import TenantConfig, has_oauth
-from zoomsymbl_common.zoom import ZoomApiError
+from zoomsymbl_common.zoom_answers import ZoomApiError
 from zoomsymbl_mixer.credentials import Bearer, Credentials, download_urls
 from zoomsymbl_mixer.errors import NoCredentials, TrackMissing
 from zoomsymbl_mixer.state import DownloadToken

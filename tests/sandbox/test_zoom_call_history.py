@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from zoomsymbl_common.clock import FakeClock
-from zoomsymbl_common.zoom import DailyLimitError, ZoomApiError, ZoomClient
+from zoomsymbl_common.zoom import ZoomClient
+from zoomsymbl_common.zoom_answers import ZoomApiError
+from zoomsymbl_common.zoom_retries import DailyLimitError
 from zoomsymbl_sandbox.zoom import ZoomSandbox, running_zoom_sandbox
 from zoomsymbl_sandbox.zoom_audio import MediaFile
 from zoomsymbl_sandbox.zoom_call_history import CallRecord, history_entry

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from zoomsymbl_common.clock import FakeClock
 from zoomsymbl_common.errors import RateLimitedError
-from zoomsymbl_common.zoom import ZoomApiError, ZoomClient, encode_meeting_uuid
+from zoomsymbl_common.zoom import ZoomClient, encode_meeting_uuid
+from zoomsymbl_common.zoom_answers import ZoomApiError
 from zoomsymbl_sandbox.zoom import running_zoom_sandbox
 
 from tests.ingest.support import quick_meeting, sandbox_config, sandbox_tenant

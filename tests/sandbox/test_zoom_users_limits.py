@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from zoomsymbl_common.clock import FakeClock
 from zoomsymbl_common.errors import RateLimitedError
-from zoomsymbl_common.zoom import DailyLimitError, ZoomApiError, ZoomClient
+from zoomsymbl_common.zoom import ZoomClient
+from zoomsymbl_common.zoom_answers import ZoomApiError
+from zoomsymbl_common.zoom_retries import DailyLimitError
 from zoomsymbl_sandbox.zoom import ZoomSandbox, running_zoom_sandbox
 from zoomsymbl_sandbox.zoom_limits import next_utc_midnight
 

@@ -37,15 +37,10 @@ from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.service import raise_if_cancelled
 from zoomsymbl_common.tenants import TenantConfig, Tenants, has_oauth
-from zoomsymbl_common.zoom import (
-    MAX_PAGE_SIZE,
-    ZOOM_RETRY_POLICY,
-    JsonObject,
-    ZoomApiError,
-    ZoomClient,
-    call_with_retries,
-)
+from zoomsymbl_common.zoom import MAX_PAGE_SIZE, ZoomClient
+from zoomsymbl_common.zoom_answers import JsonObject, ZoomApiError
 from zoomsymbl_common.zoom_quota import QuotaMetrics, ZoomQuota
+from zoomsymbl_common.zoom_retries import ZOOM_RETRY_POLICY, call_with_retries
 
 from zoomsymbl_ingest.backfill_users import (
     MAX_LISTING_RESTARTS,

@@ -24,8 +24,9 @@ from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result, UsageErro
 from zoomsymbl_common.ops.output import printable
 from zoomsymbl_common.settings import load_settings
 from zoomsymbl_common.tenants import TenantConfig, has_oauth, load_tenants
-from zoomsymbl_common.zoom import ZoomClient, call_with_retries
+from zoomsymbl_common.zoom import ZoomClient
 from zoomsymbl_common.zoom_quota import ZoomQuota
+from zoomsymbl_common.zoom_retries import call_with_retries
 
 from zoomsymbl_ingest.backfill import Backfill, BackfillReport, command_windows
 from zoomsymbl_ingest.intake import Intake

@@ -16,7 +16,8 @@ from functools import partial
 from typing import TypeVar
 
 from zoomsymbl_common.tenants import TenantConfig
-from zoomsymbl_common.zoom import MAX_PAGE_SIZE, InvalidPageError, UserPage, ZoomApiError, ZoomClient
+from zoomsymbl_common.zoom import MAX_PAGE_SIZE, UserPage, ZoomClient
+from zoomsymbl_common.zoom_answers import InvalidPageError, ZoomApiError
 
 from zoomsymbl_ingest.intake import host_allowed
 from zoomsymbl_ingest.metrics import ListingCut

@@ -29,7 +29,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from zoomsymbl_common.zoom import JsonObject
+from zoomsymbl_common.zoom_answers import JsonObject
 
 from zoomsymbl_ingest.metrics import ListingCut
 

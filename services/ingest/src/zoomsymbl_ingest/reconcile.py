@@ -32,14 +32,10 @@ from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, RECEIPTS, TOMBSTONES, ConversationMetadata, Party
 from zoomsymbl_common.service import raise_if_cancelled
 from zoomsymbl_common.tenants import TenantConfig, Tenants, has_oauth
-from zoomsymbl_common.zoom import (
-    MAX_PAGE_SIZE,
-    ZOOM_RETRY_POLICY,
-    JsonObject,
-    ZoomClient,
-    call_with_retries,
-)
+from zoomsymbl_common.zoom import MAX_PAGE_SIZE, ZoomClient
+from zoomsymbl_common.zoom_answers import JsonObject
 from zoomsymbl_common.zoom_quota import QuotaMetrics, ZoomQuota
+from zoomsymbl_common.zoom_retries import ZOOM_RETRY_POLICY, call_with_retries
 
 from zoomsymbl_ingest.backfill import month_windows
 from zoomsymbl_ingest.intake import host_allowed

@@ -11,7 +11,8 @@ from pymongo.errors import DuplicateKeyError
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.records import CONVERSATIONS, ConversationMetadata
-from zoomsymbl_common.zoom import ZoomApiError, call_with_retries
+from zoomsymbl_common.zoom_answers import ZoomApiError
+from zoomsymbl_common.zoom_retries import call_with_retries
 
 from zoomsymbl_ingest.backfill_users import MAX_LISTING_RESTARTS
 from zoomsymbl_ingest.paging import PageWalk

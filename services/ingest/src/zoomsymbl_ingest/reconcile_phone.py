@@ -40,13 +40,9 @@ from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, TOMBSTONES, ConversationMetadata, Party
 from zoomsymbl_common.tenants import TenantConfig
-from zoomsymbl_common.zoom import (
-    MAX_PAGE_SIZE,
-    ZOOM_RETRY_POLICY,
-    JsonObject,
-    ZoomApiError,
-    ZoomClient,
-)
+from zoomsymbl_common.zoom import MAX_PAGE_SIZE, ZoomClient
+from zoomsymbl_common.zoom_answers import JsonObject, ZoomApiError
+from zoomsymbl_common.zoom_retries import ZOOM_RETRY_POLICY
 
 from zoomsymbl_ingest.intake import host_allowed
 from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk, entry_key

@@ -20,7 +20,8 @@ from pydantic import SecretStr
 from yarl import URL
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.tenants import TenantConfig, has_oauth
-from zoomsymbl_common.zoom import ZoomApiError, call_with_retries
+from zoomsymbl_common.zoom_answers import ZoomApiError
+from zoomsymbl_common.zoom_retries import call_with_retries
 
 from zoomsymbl_mixer.errors import DownloadRefused, NoCredentials, TrackMissing
 from zoomsymbl_mixer.hosts import host_matches

@@ -25,7 +25,7 @@ from pydantic import SecretStr
 from yarl import URL
 from zoomsymbl_common import download_urls
 from zoomsymbl_common.logs import register_secret
-from zoomsymbl_common.zoom import retry_after_seconds
+from zoomsymbl_common.zoom_retries import retry_after_seconds
 
 from zoomsymbl_mixer.errors import (
     DownloadFailed,

@@ -30,7 +30,7 @@ from zoomsymbl_common.s3_chunked import MAX_SINGLE_PUT_BYTES
 from zoomsymbl_common.scratch import Volume, work_dir
 from zoomsymbl_common.storage import ObjectStore, meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
-from zoomsymbl_common.zoom import ZoomApiError
+from zoomsymbl_common.zoom_answers import ZoomApiError
 
 from zoomsymbl_mixer.analytics import SilenceLog, speaker_stats
 from zoomsymbl_mixer.bounds import check_plan, check_schedule, longest_mix

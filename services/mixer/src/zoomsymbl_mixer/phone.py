@@ -11,7 +11,8 @@ import logging
 
 from zoomsymbl_common.errors import RetryableError
 from zoomsymbl_common.events import RecordingCompleted
-from zoomsymbl_common.zoom import ZoomApiError, call_with_retries
+from zoomsymbl_common.zoom_answers import ZoomApiError
+from zoomsymbl_common.zoom_retries import call_with_retries
 
 from zoomsymbl_mixer.credentials import RecordingsApi
 

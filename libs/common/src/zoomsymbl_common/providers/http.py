@@ -23,7 +23,7 @@ import aiohttp
 from zoomsymbl_common.bounded import read_bounded
 from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError
 from zoomsymbl_common.logs import scrub
-from zoomsymbl_common.zoom import retry_after_seconds
+from zoomsymbl_common.zoom_retries import retry_after_seconds
 
 _MAX_MESSAGE = 300
 MAX_ANSWER_BYTES = 128 * 1024 * 1024
