@@ -82,3 +82,26 @@ def test_names_of_short_releases_are_unchanged() -> None:
     long = render_release(LONGEST_RELEASE, {"transcriber.enabled": "true"})
     assert long.one("Service", "ingest")["metadata"]["name"] == "r" * 52 + "-ingest"
     assert long.one("Service", "submitter")["metadata"]["name"] == "r" * 52 + "-submitter"
+
+
+@pytest.mark.parametrize(
+    ("release", "sets", "full_name"),
+    [
+        ("1st-team", {}, "1st-team-zoomsymbl"),  # Helm takes a leading digit; a Service name does not
+        ("eu.prod", {}, "eu.prod-zoomsymbl"),  # nor a dot
+        ("zoomsymbl", {"fullnameOverride": "Zoom.Symbl"}, "Zoom.Symbl"),
+    ],
+)
+def test_a_full_name_no_service_can_carry_is_refused_before_anything_is_installed(
+    release: str, sets: dict[str, str], full_name: str
+) -> None:
+    """The API server refused the Services after the pre-install topics Job had run: an install failed half-way."""
+    args = ["template", release, str(CHART), "--namespace", NAMESPACE, "--kube-version", DEFAULT_KUBE]
+    proc = run_helm([*args, *set_args(sets)], check=False)
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert f'the full name "{full_name}"' in proc.stderr and "set fullnameOverride" in proc.stderr
+
+
+def test_a_leading_digit_or_dot_in_the_release_name_is_fine_with_a_full_name_override() -> None:
+    rendered = render_release("1st.team", {"fullnameOverride": "team-one"})
+    assert {m["metadata"]["name"] for m in rendered.of_kind("Service")} >= {"team-one-ingest", "team-one-web"}

@@ -6,16 +6,24 @@ Names and labels (podinfo's pattern) plus app.kubernetes.io/component per servic
 {{- end }}
 
 {{- define "zoomsymbl.fullname" -}}
+{{- $full := "" }}
 {{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- $full = .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
 {{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- $full = .Release.Name | trunc 63 | trimSuffix "-" }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- $full = printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
 {{- end }}
 {{- end }}
+{{- /* Every Service is named <full name>-<component>: a DNS label starting with a letter (RFC 1035), which Helm's
+release names need not be (a leading digit, a dot). Refused here, before anything is installed, instead of by the
+API server after the pre-install topics Job ran. */}}
+{{- if not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $full) }}
+{{- fail (printf "the full name %q (from the release name %q, nameOverride or fullnameOverride) is not a DNS label starting with a letter, so Kubernetes would refuse the chart's Service names: install under a name such as zoomsymbl, or set fullnameOverride" $full .Release.Name) }}
+{{- end }}
+{{- $full }}
 {{- end }}
 
 {{- define "zoomsymbl.chart" -}}
