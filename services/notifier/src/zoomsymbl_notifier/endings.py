@@ -5,6 +5,8 @@
 A give-up ends an e-mail as an MTA bounces one past its queue lifetime: ``rejected``, or ``sent`` when some recipients
 have it already (``delivered_to``), the others recorded in ``refused`` (code 0, the reason). Whatever gives it up (its
 lifetime, or :data:`MAX_UNEXPECTED_ERRORS` unexpected errors of the transport), who has the message stays on record.
+So does every recipient of an e-mail taken as delivered after its second send without a reply, once some were
+settled apart (:func:`unanswered`).
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ _UNEXPECTED = "unexpected_errors"
 # Sends of an e-mail whose whole message went out without a reply to it, before it is taken as delivered.
 _MAX_UNCONFIRMED = 2
 REASON_MAX = 1000  # of a stored last_error
-NO_REPLY = 0  # RecipientRefusal.code of a recipient given up without a reply of its own (no SMTP code is 0)
+# RecipientRefusal.code of a recipient given up, or taken as delivered, without a reply of its own (no SMTP code is 0)
+NO_REPLY = 0
 # An address in a server's reply: a given-up reason names none (it is logged, and shown by zoomsymbl status).
 _ADDRESS = re.compile(r"[^\s<>()\[\]'\",;:]+@[^\s<>()\[\]'\",;:]+")
 Ending = Literal["sent", "rejected"]
@@ -162,14 +165,18 @@ class Endings:
         log.error("e-mail rejected by the smtp server", extra={**ids, "error": reason})
         return "rejected"
 
-    async def _unconfirmed(self, key: MailKey, email: Email, exc: DeliveryUnconfirmed) -> Outcome:
+    async def _unconfirmed(self, key: MailKey, email: Email, to: Sequence[str], exc: DeliveryUnconfirmed) -> Outcome:
         """No reply to the whole message: it may have arrived. Sent once more; a second time, taken as delivered
-        (the server got it twice without answering: both copies most likely arrived, under one Message-ID)."""
+        (the server got it twice without answering: both copies most likely arrived, under one Message-ID), ``to``
+        recorded as :func:`unanswered` says."""
         self._count("unavailable")
         count = email.unconfirmed + 1
         if count >= _MAX_UNCONFIRMED:
             reason = f"{exc}, {count} times: taken as delivered (each may have arrived)"
-            await self._finish(key, email.attempts, "sent", sent_at=self._now(), last_error=reason, unconfirmed=count)
+            push = unanswered(email, to, reason)
+            await self._finish(
+                key, email.attempts, "sent", push, sent_at=self._now(), last_error=reason, unconfirmed=count
+            )
             log.warning("e-mail taken as delivered without a reply", extra={**log_fields(key), "error": reason})
             return "sent"
         wait = self._backoff.after(email.attempts)
@@ -244,6 +251,18 @@ def give_up(email: Email, to: Sequence[str], reason: str) -> GiveUp:
         return GiveUp("rejected", None)
     gone = [RecipientRefusal(address=a, code=NO_REPLY, reason=reason).to_document() for a in to]
     return GiveUp("sent", {"refused": {"$each": gone}})
+
+
+def unanswered(email: Email, to: Sequence[str], reason: str) -> Document | None:
+    """What an e-mail taken as delivered without a reply settles: nothing while no recipient was settled apart (its
+    status speaks for all, as for any e-mail sent whole); else, as :meth:`Endings._sent` names them all, ``to`` (the
+    recipients of the unanswered sends) in ``refused`` with ``reason`` and code :data:`NO_REPLY`. Not in
+    ``delivered_to``: that holds the recipients a server's reply confirmed, and none came for these (a refusal at
+    ``RCPT TO`` is lost with the reply to the message, so the server may not even have taken them)."""
+    if not (email.delivered_to or email.refused):
+        return None
+    unconfirmed = [RecipientRefusal(address=a, code=NO_REPLY, reason=reason[:REASON_MAX]).to_document() for a in to]
+    return {"refused": {"$each": unconfirmed}}
 
 
 def lifetime_reason(lifetime: float, error: str, unconfirmed: int) -> str:

@@ -38,6 +38,14 @@ Mark = Literal["insights_stored_at", "processed_at"]
 """A step of the notifier's that :meth:`Jobs.mark` records on a job."""
 
 
+class UnreadableJob(MalformedRecord):
+    """A ``jobs`` document that does not validate (an older release's, one edited by hand); ``key``: its ``_id``."""
+
+    def __init__(self, key: str, cause: MalformedRecord) -> None:
+        super().__init__(cause.model, cause.detail)
+        self.key = key
+
+
 @dataclass(frozen=True)
 class JobRecord:
     """One provider job (one part of a meeting)."""
@@ -111,7 +119,7 @@ class Jobs:
         self._known_ids = known_ids
 
     async def by_ref(self, job_ref: str) -> JobRecord | None:
-        """The job a callback token was issued for.
+        """The job a callback token was issued for (:class:`UnreadableJob` when its document does not validate).
 
         Read by ``_id`` first: the submitter and the fallback store a job under its ref (``_id`` =
         ``job_ref``), and the local FerretDB finds a document without scanning the collection only
@@ -121,7 +129,7 @@ class Jobs:
         doc = await guarded(self._col.find_one({"_id": job_ref}))
         if doc is None or doc.get("job_ref") != job_ref:
             doc = await guarded(self._col.find_one({"job_ref": job_ref}))
-        return self._remember(JobRecord.from_doc(doc)) if doc else None
+        return self._remember(_record(doc)) if doc else None
 
     async def by_provider_id(self, provider: Provider, job_id: str) -> JobRecord | None:
         """The job the provider knows as ``job_id``.
@@ -184,6 +192,12 @@ class Jobs:
         cursor = self._col.find({"tenant": job.tenant, "meeting_uuid": job.meeting_uuid, "generation": job.generation})
         docs = await guarded(cursor.to_list(None))
         return sorted((JobRecord.from_doc(d) for d in docs), key=lambda j: (j.part_index, j.part_offset_seconds))
+
+    async def of_meeting(self, tenant: str, meeting_uuid: str) -> list[JobRecord]:
+        """Every readable job of the meeting, of every generation (an unreadable one is the sweeper's to log)."""
+        cursor = self._col.find({"tenant": tenant, "meeting_uuid": meeting_uuid})
+        found = (_job_or_none(doc) for doc in await guarded(cursor.to_list(None)))
+        return [JobRecord.from_job(job) for job in found if job is not None]
 
     async def note_early_callback(self, job: JobRecord, reported_job_id: str, status: str) -> None:
         """Remember a callback that came before the submitter stored the provider's job id.
@@ -252,6 +266,14 @@ class Jobs:
         await guarded(self._col.update_one({"_id": job.key}, update))
         if job.early_noted:
             await guarded(self._early.delete_one({"_id": job.key}))
+
+
+def _record(doc: Document) -> JobRecord:
+    """``doc`` as a job record, or :class:`UnreadableJob` naming it."""
+    try:
+        return JobRecord.from_doc(doc)
+    except MalformedRecord as exc:
+        raise UnreadableJob(str(doc.get("_id")), exc) from exc
 
 
 def _job_or_none(doc: Document | None) -> Job | None:

@@ -48,6 +48,14 @@ class MeetingFacts:
     call: PhoneCall | None = None  # a Zoom Phone call's metadata (the mixer's), None for a meeting
 
 
+@dataclass(frozen=True)
+class Position:
+    """Where a meeting is: its current generation and that generation's stage."""
+
+    generation: int
+    stage: str
+
+
 def facts_from_doc(doc: Document | None) -> MeetingFacts:
     """Facts from a meetings document written by the mixer; missing parts stay empty.
 
@@ -94,6 +102,13 @@ class Meetings:
         """The meeting is failed in ``generation`` (not re-run, re-mixed or finished since)."""
         query = {**meeting_key(tenant, meeting_uuid), "stage": "failed", "generation": generation_match(generation)}
         return await guarded(self._col.find_one(query, {"_id": 1})) is not None
+
+    async def position(self, tenant: str, meeting_uuid: str) -> Position | None:
+        """The meeting's generation (0 when the field is absent, as ``generation_match`` reads it) and stage."""
+        doc = await guarded(self._col.find_one(meeting_key(tenant, meeting_uuid), {"generation": 1, "stage": 1}))
+        if doc is None:
+            return None
+        return Position(int(doc.get("generation") or 0), str(doc.get("stage") or ""))
 
     async def rerun_since(self, tenant: str, meeting_uuid: str, generation: int) -> bool:
         """The meeting is in a later generation than ``generation`` (a forced replay, a new mix)."""

@@ -2,7 +2,9 @@
 notice of a meeting given up on, here or by another service (:class:`Notices`, the pipeline's base class).
 
 One failure notice per meeting and generation, under one outbox key, whoever failed the meeting and however often;
-a report the outbox has sent (now or before) moves the meeting to ``notified``.
+a report the outbox has sent (now or before) moves the meeting to ``notified``. A re-run that fails after an earlier
+generation of its meeting finished sends that generation's report instead (:meth:`Notices.stand_in`,
+:mod:`zoomsymbl_notifier.generations`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from zoomsymbl_common.events import MeetingFailed
 from zoomsymbl_common.logs import scrub
+from zoomsymbl_common.mongo import Document
 from zoomsymbl_common.tenants import TenantConfig
 
 from zoomsymbl_notifier.jobs import JobRecord
@@ -67,10 +70,16 @@ class Notices:
         await self._notify_failure(key, tenant, stage_text(event.service, event.stage), event.reason)
 
     async def _notify_failure(self, key: MailKey, tenant: TenantConfig, stage: str, reason: str) -> None:
-        if not tenant.failure_notice:
+        # Before the tenant's choice of notices: a report standing in is a report, owed whatever that choice.
+        if await self.stand_in(key, tenant) or not tenant.failure_notice:
             return
         facts = await self.meetings.facts(key.tenant, key.meeting_uuid)
         await self._mail(key, tenant, facts, failure_notice(facts, key.generation, reason, stage))
+
+    async def stand_in(self, failure: MailKey, tenant: TenantConfig) -> bool:
+        """Send, instead of the notice ``failure``, the report of an earlier generation that finished; True when one
+        stands in. Here none does: the pipeline, which knows the jobs, overrides it."""
+        return False
 
     async def deliver(self, key: MailKey) -> None:
         """Send a recorded e-mail now if due; a sent report moves the meeting to ``notified``."""
@@ -80,7 +89,9 @@ class Notices:
         if outcome in ("sent", "already_sent") and key.kind == "report":
             await self.meetings.advance(key.tenant, key.meeting_uuid, key.generation, "notified")
 
-    async def _mail(self, key: MailKey, tenant: TenantConfig, facts: MeetingFacts, report: Report) -> None:
+    async def _mail(
+        self, key: MailKey, tenant: TenantConfig, facts: MeetingFacts, report: Report, extra: Document | None = None
+    ) -> None:
         envelope = envelope_for(self.settings.mail_from, facts, tenant)
         domain = mail_domain(self.settings.mail_from)
         msg_id = message_id(key.tenant, key.meeting_uuid, key.generation, key.kind, domain)
@@ -91,7 +102,7 @@ class Notices:
                 extra={"tenant": key.tenant, "meeting_uuid": key.meeting_uuid, "generation": key.generation,
                        "kind": key.kind},
             )  # fmt: skip
-        await self._delivered(key, await self.outbox.send(key, envelope, msg_id, raw))
+        await self._delivered(key, await self.outbox.send(key, envelope, msg_id, raw, extra=extra))
 
 
 def mail_key(job: JobRecord, kind: MailKind) -> MailKey:

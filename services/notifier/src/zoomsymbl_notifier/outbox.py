@@ -93,15 +93,22 @@ class Outbox(Endings):
 
     async def exists(self, key: MailKey) -> bool:
         """An intent (in any state) is recorded for ``key``."""
-        return await guarded(self._col.find_one(key.query(), {"_id": 1})) is not None
+        return await self.recorded(key) is not None
+
+    async def recorded(self, key: MailKey, *fields: str) -> Document | None:
+        """The intent recorded for ``key``, only its ``_id`` and ``fields``; None when there is none."""
+        return await guarded(self._col.find_one(key.query(), dict.fromkeys(("_id", *fields), 1)))
 
     async def record(self, key: MailKey, envelope: Envelope, msg_id: str, raw: bytes | None) -> bool:
         """Record the intent to send ``raw`` (sent by :meth:`deliver`); False when one was recorded before
         (nothing changes)."""
         return await self._insert(_intent(key, envelope, msg_id, raw, self._now()))
 
-    async def send(self, key: MailKey, envelope: Envelope, msg_id: str, raw: bytes | None) -> Outcome:
+    async def send(
+        self, key: MailKey, envelope: Envelope, msg_id: str, raw: bytes | None, *, extra: Document | None = None
+    ) -> Outcome:
         """Record the intent to send ``raw`` and send it now; when one was recorded before, :meth:`deliver` it.
+        ``extra``: fields of the flow's own stored with the intent (the :class:`Email` model ignores them).
 
         The intent is inserted claimed for its first attempt (``sending``, attempt 1, leased): two round
         trips for a first send (the insert, the outcome) instead of a record, a read, a claim and a mark.
@@ -110,7 +117,7 @@ class Outbox(Endings):
         if email.status == "pending":
             lease_until = self._now() + timedelta(seconds=self._backoff.lease)
             email = email.model_copy(update={"status": "sending", "attempts": 1, "lease_until": lease_until})
-        if not await self._insert(email):
+        if not await self._insert(email, extra):
             return await self.deliver(key)
         return await self._attempt(key, email) if email.status == "sending" else "skipped"
 
@@ -121,8 +128,8 @@ class Outbox(Endings):
             return await self._settled(key)
         return await self._attempt(key, email)
 
-    async def _insert(self, email: Email) -> bool:
-        doc = email.to_document()
+    async def _insert(self, email: Email, extra: Document | None = None) -> bool:
+        doc = {**(extra or {}), **email.to_document()}
         for unset in ("lease_until", "sent_at", "last_error"):
             if doc[unset] is None:
                 del doc[unset]  # absent until set: the claim filters and ``_finish`` rely on it
@@ -141,7 +148,7 @@ class Outbox(Endings):
         except RecipientsRefused as exc:
             return await self._refused(key, email, exc)
         except DeliveryUnconfirmed as exc:
-            return await self._unconfirmed(key, email, exc)
+            return await self._unconfirmed(key, email, to, exc)
         except SmtpUnavailable as exc:
             return await self._unavailable(key, email, to, exc)
         except MailRejected as exc:

@@ -7,6 +7,12 @@ the report is in Kafka (acks=all) — or, for a callback that overtook the submi
 answered the submission, the submitter has not stored the job id yet), that the callback is noted in
 MongoDB (``early_callbacks``) and the sweeper asks the provider in its next round. Kafka or MongoDB too slow →
 503 so the provider may retry.
+
+A valid token for a job whose document does not validate (an older release's, one edited by hand) is answered 200
+too, logged (``job document unreadable, callback left to the sweeper``, its ``_id`` in ``job_key``) and not
+published: no retry of the provider's could succeed before someone repairs the document (a 500 had AssemblyAI try
+ten times, a stack trace each), the body's status is never trusted anyway, and the sweeper, which sets such a
+document aside (``Jobs.stale``), asks the provider about the job once it reads again.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from zoomsymbl_common.events import Event, JobStatusReported, Provider, stable_i
 from zoomsymbl_common.telemetry import context_from, tracer
 
 from zoomsymbl_notifier.callbacks import CallbackBody, InvalidCallback, parse_callback
-from zoomsymbl_notifier.jobs import JobRecord, Jobs
+from zoomsymbl_notifier.jobs import JobRecord, Jobs, UnreadableJob
 from zoomsymbl_notifier.settings import Settings
 
 log = logging.getLogger("zoomsymbl.notifier.webhooks")
@@ -104,7 +110,14 @@ _ROUTES: dict[str, str] = {"symbl": "/webhooks/symbl/{token}", "assemblyai": "/w
 
 
 async def _publish(deps: CallbackDeps, provider: Provider, job_ref: str, body: CallbackBody) -> web.Response:
-    job = await deps.jobs.by_ref(job_ref)
+    try:
+        job = await deps.jobs.by_ref(job_ref)
+    except UnreadableJob as exc:
+        log.error(
+            "job document unreadable, callback left to the sweeper",
+            extra={"provider": provider, "job_key": exc.key, "error": str(exc)[:300]},
+        )
+        return _answer(deps, provider, 200, "accepted")
     if job is not None and job.provider == provider and not job.job_id:
         await deps.jobs.note_early_callback(job, body.job_id, body.status)
         log.info(
