@@ -20,7 +20,7 @@ from pymongo.errors import DuplicateKeyError
 
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import INDEXES, Document, Mongo, guarded
-from zoomsymbl_common.ops.forget_objects import PrefixCount, count, delete, meeting_prefixes
+from zoomsymbl_common.ops.forget_objects import PrefixCount, UnusableBucket, count, delete, meeting_prefixes
 from zoomsymbl_common.ops.forget_providers import CopyOutcome, delete_copies
 from zoomsymbl_common.records import (
     CONSUMER_ATTEMPTS,
@@ -78,6 +78,9 @@ class Holdings:
     copies: list[ProviderCopy]
     in_flight: list[str] = field(default_factory=list)
     tombstone: Tombstone | None = None
+    unusable_buckets: dict[str, str] = field(default_factory=dict)
+    """Buckets its documents name that cannot be read (name → why): nothing of the meeting is erased while there
+    is one, since objects of it there (a bucket S3 once allowed such a name) would be left with nothing naming them."""
 
     @property
     def stored(self) -> int:
@@ -159,14 +162,24 @@ async def is_forgotten(mongo: Mongo, tenant: str, meeting_uuid: str) -> bool:
 
 
 async def survey(mongo: Mongo, stores: Iterable[ObjectStore], tenant: str, meeting_uuid: str) -> Holdings:
-    """What is stored of the meeting, counted; ``stores``: the configured bucket's (more are added from documents)."""
+    """What is stored of the meeting, counted; ``stores``: the configured bucket's (more are added from documents).
+
+    A bucket whose name is no S3 bucket's is not counted but noted in :attr:`Holdings.unusable_buckets`."""
     tombstone = await read_tombstone(mongo, tenant, meeting_uuid)
     linked = await _linked(mongo, tenant, meeting_uuid, tombstone)
     documents: dict[str, int] = {}
     for name, query in filters(tenant, meeting_uuid, linked).items():
         documents[name] = await guarded(mongo.db[name].count_documents(query)) if query is not None else 0
-    objects = [await count(store, prefix) for store in stores for prefix in meeting_prefixes(tenant, meeting_uuid)]
-    holdings = Holdings(tenant, meeting_uuid, documents, objects, linked.copies, tombstone=tombstone)
+    objects: list[PrefixCount] = []
+    unusable: dict[str, str] = {}
+    for store in stores:
+        try:
+            objects += [await count(store, prefix) for prefix in meeting_prefixes(tenant, meeting_uuid)]
+        except UnusableBucket as exc:  # a name no S3 bucket has: this meeting is left alone, the others are not
+            unusable[store.bucket] = exc.reason
+    holdings = Holdings(
+        tenant, meeting_uuid, documents, objects, linked.copies, tombstone=tombstone, unusable_buckets=unusable
+    )
     holdings.in_flight = await _in_flight(mongo, tenant, meeting_uuid, linked)
     return holdings
 
@@ -272,7 +285,12 @@ class Forgotten:
 
 async def forget(mongo: Mongo, stores: list[ObjectStore], holdings: Holdings, now: datetime) -> Forgotten:
     """Tombstone, objects, documents, provider copies (those not deleted stay on the tombstone); then what is left,
-    counted again. ``zoomsymbl forget --yes`` and ``zoomsymbl retention --yes`` erase a meeting so."""
+    counted again. ``zoomsymbl forget --yes`` and ``zoomsymbl retention --yes`` erase a meeting so.
+
+    Raises :class:`UnusableBucket`, before anything is written or deleted, when ``holdings`` names one."""
+    if holdings.unusable_buckets:
+        bucket, reason = next(iter(holdings.unusable_buckets.items()))
+        raise UnusableBucket(bucket, reason)
     tombstone = await entomb(mongo, holdings, now)
     documents, objects = await erase(mongo, stores, holdings)
     outcomes = await delete_copies(holdings.tenant, tombstone.provider_copies)

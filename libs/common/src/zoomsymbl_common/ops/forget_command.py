@@ -7,7 +7,8 @@ its objects and documents, and asks AssemblyAI or Symbl to delete their copy. A 
 notified or failed, a provider job or an e-mail unfinished) is refused unless ``--force``: a service in the
 middle of it may write a document after the erase (a second run deletes it). A provider that cannot be reached
 or refuses leaves its copy on the tombstone and the exit code 1: the same command again deletes what is left
-and asks again. See docs/forget.md.
+and asks again. A bucket named by the meeting's documents whose name is no S3 bucket's (so it cannot be listed)
+is reported with exit code 1 and nothing is deleted, dry run or not. See docs/forget.md.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from zoomsymbl_common.mongo import Mongo, make_mongo
 from zoomsymbl_common.ops.command import EXIT_FAILED, EXIT_REFUSED, Command, Result, UsageError
 from zoomsymbl_common.ops.forget import Holdings, buckets_named, forget, survey
 from zoomsymbl_common.ops.forget_providers import CopyOutcome
-from zoomsymbl_common.ops.forget_report import holdings_data, holdings_text, outcome_line
+from zoomsymbl_common.ops.forget_report import holdings_data, holdings_text, outcome_line, unusable_lines
 from zoomsymbl_common.ops.output import printable
 from zoomsymbl_common.settings import InfraSettings, load_settings
 from zoomsymbl_common.storage import ObjectStore
@@ -69,6 +70,10 @@ async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
             return Result(
                 data=holdings_data(holdings, "unknown"), text="", code=EXIT_FAILED, message=f"no {_named(args)}"
             )
+        if holdings.unusable_buckets:
+            mode = "failed" if args.yes else "dry run"
+            data, text = holdings_data(holdings, mode), holdings_text(holdings, mode)
+            return Result(data=data, text=text, code=EXIT_FAILED, message=_unusable(args, holdings))
         if not args.yes:
             return Result(data=holdings_data(holdings, "dry run"), text=holdings_text(holdings, "dry run"))
         if holdings.in_flight and not args.force:
@@ -94,6 +99,16 @@ async def _forget(mongo: Mongo, stores: list[ObjectStore], holdings: Holdings, a
     text = _erased_text(done.documents, done.objects, done.outcomes, done.left)
     message = _problem(args, done.failed, done.left)
     return Result(data=data, text=text, code=EXIT_FAILED if message else 0, message=message)
+
+
+def _unusable(args: argparse.Namespace, holdings: Holdings) -> str:
+    """The stderr line of a meeting left alone because a bucket its documents name cannot be read."""
+    return (
+        f"{_named(args)} not erased, nothing deleted: its documents name a bucket that cannot be read"
+        f" ({'; '.join(unusable_lines(holdings))}); objects of it may be there. Correct the bucket name in its"
+        " documents (the jobs' bucket, the meeting's objects.mixed.bucket), or empty that bucket of it another way"
+        " and remove the name, then run it again"
+    )
 
 
 def _erased_text(documents: int, objects: int, outcomes: list[CopyOutcome], left: Holdings) -> str:

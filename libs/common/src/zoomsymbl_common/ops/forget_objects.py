@@ -14,6 +14,10 @@ That listing (S3 ListObjectVersions, https://docs.aws.amazon.com/AmazonS3/latest
 ``IsTruncated``) is read here, not by minio-py: minio-py parses every entry's ``LastModified`` and refuses one with
 more than six fractional digits, which RFC 3339 allows and versitygw writes on delete markers (nanoseconds), so a
 bucket holding a delete marker under the meeting could not be listed, and the meeting not be forgotten.
+
+A bucket's name comes from the meeting's documents, so it may be one no S3 bucket can have (a hand edit, another
+writer): minio-py refuses such a name with a ``ValueError`` before any request, and a server with
+``InvalidBucketName``. Both are :class:`UnusableBucket`, named, so the caller can leave that meeting alone and say why.
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ from dataclasses import dataclass
 
 import urllib3
 from minio.error import S3Error
-from minio.helpers import DictType
+from minio.helpers import DictType, check_bucket_name
 
-from zoomsymbl_common.errors import StorageUnavailable
+from zoomsymbl_common.errors import StorageUnavailable, ZoomsymblError
 from zoomsymbl_common.storage import ObjectStore, translate_s3_error
 from zoomsymbl_common.storage import meeting_key as key_segment
 
@@ -40,6 +44,27 @@ class PrefixCount:
     prefix: str
     objects: int
     bytes: int
+
+
+class UnusableBucket(ZoomsymblError):
+    """A bucket named by a meeting's documents that cannot be asked about: its name is no S3 bucket's."""
+
+    def __init__(self, bucket: str, reason: str) -> None:
+        super().__init__(f"bucket {bucket!r} cannot be read: {reason}")
+        self.bucket = bucket
+        self.reason = reason
+
+
+def check_bucket(bucket: str) -> None:
+    """Raise :class:`UnusableBucket` for a name minio-py would refuse (S3's naming rules as it checks them).
+
+    The check minio-py makes before each request, with its AWS rules on: a name it refuses only for AWS (``xn--…``,
+    which S3's naming rules reserve) is refused here whatever the server.
+    """
+    try:
+        check_bucket_name(bucket, s3_check=True)
+    except ValueError as exc:
+        raise UnusableBucket(bucket, str(exc)) from None
 
 
 def meeting_prefixes(tenant: str, meeting_uuid: str) -> tuple[str, str]:
@@ -58,7 +83,12 @@ async def listed(store: ObjectStore, prefix: str) -> list[tuple[str, int]]:
 
 
 async def _versions(store: ObjectStore, prefix: str) -> list[tuple[str, int, str | None]]:
-    """(key, size, version id) under ``prefix``; the version id None where the bucket never had versioning."""
+    """(key, size, version id) under ``prefix``; the version id None where the bucket never had versioning.
+
+    Raises :class:`UnusableBucket` for a bucket name that is no S3 bucket's, before any request (or as the server
+    refuses it), :class:`StorageUnavailable` when the server does not answer.
+    """
+    check_bucket(store.bucket)
 
     def names() -> list[tuple[str, int, str | None]]:
         if _versioning(store) in ("Enabled", "Suspended"):
@@ -71,6 +101,8 @@ async def _versions(store: ObjectStore, prefix: str) -> list[tuple[str, int, str
     except S3Error as exc:
         if exc.code == "NoSuchBucket":
             return []
+        if exc.code == "InvalidBucketName":
+            raise UnusableBucket(store.bucket, "the storage server refused the name (InvalidBucketName)") from exc
         translated = translate_s3_error(exc, store.bucket, prefix)
         if translated is None:
             raise

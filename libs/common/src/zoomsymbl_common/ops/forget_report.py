@@ -16,6 +16,7 @@ HEADINGS = {
     "dry run": "dry run, nothing deleted",
     "refused": "in flight, nothing deleted",
     "left": "still stored after the erase",
+    "failed": "not erased, nothing deleted",
 }
 
 
@@ -33,6 +34,7 @@ def holdings_data(holdings: Holdings, mode: str) -> dict[str, Any]:
         "provider_copies": [copy.model_dump(mode="json") for copy in holdings.copies],
         "in_flight": list(holdings.in_flight),
         "forgotten_at": tombstone.forgotten_at if tombstone else None,
+        "unusable_buckets": [{"bucket": b, "reason": why} for b, why in holdings.unusable_buckets.items()],
     }
 
 
@@ -47,7 +49,7 @@ def holdings_text(holdings: Holdings, mode: str) -> str:
     lines += [f"    {collection:<18} {n:>6}" for collection, n in found.items()]
     lines.append(f"  objects: {sum(p.objects for p in holdings.objects)}")
     lines += [
-        f"    {p.bucket}: {printable(p.prefix)}  {p.objects} object(s), {p.bytes} bytes"
+        f"    {printable(p.bucket)}: {printable(p.prefix)}  {p.objects} object(s), {p.bytes} bytes"
         for p in holdings.objects
         if p.objects
     ]
@@ -55,9 +57,17 @@ def holdings_text(holdings: Holdings, mode: str) -> str:
     lines += [f"    {copy.provider} {printable(copy.copy_id)}" for copy in holdings.copies]
     if holdings.in_flight:
         lines.append(f"  in flight: {'; '.join(holdings.in_flight)} (--yes needs --force)")
-    if mode == "dry run":
+    if holdings.unusable_buckets:
+        lines.append(f"  buckets that cannot be read: {len(holdings.unusable_buckets)} (--yes deletes nothing)")
+        lines += [f"    {line}" for line in unusable_lines(holdings)]
+    elif mode == "dry run":
         lines.append("  run it again with --yes to delete")
     return "\n".join(lines)
+
+
+def unusable_lines(holdings: Holdings) -> list[str]:
+    """One printable line per bucket the meeting's documents name that cannot be read, with why."""
+    return [f"bucket '{printable(bucket)}': {printable(why)}" for bucket, why in holdings.unusable_buckets.items()]
 
 
 def outcome_line(outcome: CopyOutcome) -> str:

@@ -4,7 +4,8 @@ A meeting topic is chosen by whoever scheduled the meeting; printed raw, ``\\x1b
 operator's screen and ``\\x1b]8;;https://evil/\\x07`` turns the next text into a hidden link.
 Human output therefore drops every terminal escape sequence and shows every other control
 character as a visible escape (``\\x07``, ``\\n``, ``\\u202e``); ``--json`` output escapes them
-the JSON way (``\\u001b``), as :func:`json_text` does.
+the JSON way (``\\u001b``), as :func:`json_text` does. A stored reason (a provider's error text) may be a
+thousand characters: :func:`shortened` keeps the start of it for one line on a terminal.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ _ESCAPE_SEQUENCE = re.compile(
     re.DOTALL,
 )
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-# Bidirectional overrides and isolates reorder what follows them on screen ("Trojan source").
-_BIDI = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C))
+# Bidirectional overrides and isolates reorder what follows them on screen ("Trojan source"); the line and
+# paragraph separators break a line where a reader (a pager, a log viewer) takes them for a new line.
+_BIDI = frozenset(
+    chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C, 0x2028, 0x2029)
+)
 
 
 def _visible(char: str) -> str:
@@ -43,6 +47,24 @@ def printable(value: object) -> str:
     """``value`` as text that cannot drive a terminal: escape sequences dropped, other controls made visible."""
     text = _ESCAPE_SEQUENCE.sub("", str(value))
     return "".join(_visible(c) for c in text)
+
+
+def shortened(value: object, limit: int) -> str:
+    """:func:`printable` ``value`` in at most ``limit`` characters, then ``... (N more characters)`` when it is longer.
+
+    Cut between characters of the text, never inside a visible escape (``\\x07`` stays whole); ``N`` counts what is
+    left of the text once its terminal escape sequences are dropped.
+    """
+    text = _ESCAPE_SEQUENCE.sub("", str(value))
+    shown: list[str] = []
+    width = 0
+    for index, char in enumerate(text):
+        visible = _visible(char)
+        if width + len(visible) > limit:
+            return "".join(shown) + f"... ({len(text) - index} more characters)"
+        shown.append(visible)
+        width += len(visible)
+    return "".join(shown)
 
 
 def json_ready(value: Any) -> Any:

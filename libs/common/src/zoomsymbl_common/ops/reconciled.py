@@ -10,7 +10,8 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from zoomsymbl_common.mongo import Mongo, guarded
-from zoomsymbl_common.ops.output import printable
+from zoomsymbl_common.ops.output import printable, shortened
+from zoomsymbl_common.ops.status import REASON_IN_LISTING
 from zoomsymbl_common.records import CONVERSATIONS, ConversationMetadata
 
 
@@ -38,6 +39,6 @@ def format_never_archived(records: list[ConversationMetadata]) -> str:
         start = r.start_time.isoformat() if r.start_time else "?"
         lines.append(
             f"  {printable(r.tenant)} {printable(r.meeting_uuid)} host={printable(r.recorded_user.user)}"
-            f" start={start}: {printable(r.failure)}"
+            f" start={start}: {shortened(r.failure, REASON_IN_LISTING)}"
         )
     return "\n".join(lines)

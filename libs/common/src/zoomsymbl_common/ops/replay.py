@@ -17,7 +17,8 @@ destination's event model before it is matched or published: one that is not (no
 event, a letter without its payload) is counted in ``invalid`` and skipped, and the replay goes on.
 
 An event of a meeting erased with ``zoomsymbl forget`` (it has a tombstone) is never re-published, forced or
-not: it is counted in ``forgotten`` and skipped, before any generation is bumped (docs/forget.md).
+not: it is counted in ``forgotten`` and skipped, before any generation is bumped (docs/forget.md). A dry run
+reads the tombstones too, so its counts are those of the run it stands for.
 """
 
 from __future__ import annotations
@@ -117,6 +118,11 @@ def progress(counts: ReplayCounts) -> str:
         f"scanned={counts.scanned} matched={counts.matched} published={counts.published} skipped={counts.skipped}"
         f" invalid={counts.invalid} misrouted={counts.misrouted} forgotten={counts.forgotten}"
     )
+
+
+def would_publish(counts: ReplayCounts) -> int:
+    """How many events the run a dry run stands for would publish: those matched, but forgotten or retained twice."""
+    return counts.matched - counts.forgotten - counts.skipped
 
 
 def base_topic(infra: InfraSettings, topic: str) -> str:
@@ -305,7 +311,9 @@ async def _start_offsets(
 async def replay(infra: InfraSettings, mongo: Mongo | None, request: ReplayRequest) -> ReplayCounts:
     """Re-publish the retained events that ``request`` selects, but a forgotten meeting's; returns the counts.
 
-    ``mongo`` is where tombstones and generations are read (None only for a dry run: nothing is published).
+    ``mongo`` is where tombstones and generations are read (None only for a dry run, which then reads no tombstone).
+    A dry run publishes nothing and counts as the run would (``forgotten``, ``skipped``), ``published`` staying 0:
+    the run would publish ``matched - forgotten - skipped``.
 
     Raises :class:`UsageError` for a topic that is not an event topic (before reading anything), and
     :class:`ReplayStopped`, with the counts so far, when a server or a send stops it part-way.
@@ -329,16 +337,19 @@ async def replay(infra: InfraSettings, mongo: Mongo | None, request: ReplayReque
                 if event is None or not matches(request, event):
                     continue
                 counts.matched += 1
-                if request.dry_run:
-                    continue
                 if mongo is not None and await _forgotten(mongo, event, forgotten):
                     counts.forgotten += 1  # erased for good: re-published, it would come back
                     continue
-                body, key, event_id = await _prepare(mongo, request, event, counts)
+                if request.dry_run:  # counted as the run would count it: a forced run's ids follow these one to one
+                    body, key, event_id = b"", b"", event.event_id
+                else:
+                    body, key, event_id = await _prepare(mongo, request, event, counts)
                 if event_id in published:
                     counts.skipped += 1  # the same event retained twice (a duplicate, or an earlier replay)
                     continue
                 published.add(event_id)
+                if request.dry_run:
+                    continue
                 await _send(producer, infra.kafka_topic_prefix + target, body, key)
                 counts.published += 1
     except STOPPING_ERRORS as exc:
@@ -408,9 +419,16 @@ async def reset_group(infra: InfraSettings, group: str, topic: str, since: datet
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    """The partitions of ``topic`` (empty when it does not exist), after a metadata refresh."""
+    """The partitions of ``topic`` (empty when it does not exist), after a metadata refresh.
+
+    A refresh no broker answered raises :class:`KafkaUnavailable`: "the topic does not exist" (nothing to read) is
+    only said after Kafka answered. aiokafka gives such a refresh back as False, not as an error.
+    """
     for _ in range(10):
-        await consumer._client.force_metadata_update()
+        if not await consumer._client.force_metadata_update():
+            raise KafkaUnavailable(
+                f"metadata refresh for topic {topic!r} failed after connecting: no broker of the cluster answered"
+            )
         found = consumer.partitions_for_topic(topic)
         if found:
             return set(found)

@@ -11,7 +11,9 @@ update e-mail), the others get a new one.
 Only the pipeline's event topics and their ``.dlq`` topics are replayed, each onto itself or, for
 ``.dlq``, onto the topic its name says: messages that are not a valid event of that topic
 (``invalid``) and dead letters naming another topic (``misrouted``) are counted and skipped. A
-replay that a server or a send stops part-way reports its counts so far with the error. ``--group``
+replay that a server or a send stops part-way reports its counts so far with the error. A ``--dry-run`` reads
+MongoDB's tombstones as the run would: it counts the events of forgotten meetings (``forgotten``) and those
+retained twice (``skipped``) as the run would, and ``would_publish`` what is left. ``--group``
 moves the whole group to ``--since`` and nothing else, so it refuses ``--dry-run``, ``--tenant``,
 ``--meeting``, ``--until``, ``--force``, ``--yes`` and ``--resume`` (exit code 2) rather than ignore them.
 """
@@ -25,7 +27,7 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime
 
 from zoomsymbl_common.kafka import probe_bootstrap
-from zoomsymbl_common.mongo import make_mongo
+from zoomsymbl_common.mongo import Mongo, make_mongo
 from zoomsymbl_common.ops.command import EXIT_REFUSED, Command, Result, UsageError
 from zoomsymbl_common.ops.replay import (
     REPLAY_ID,
@@ -37,6 +39,7 @@ from zoomsymbl_common.ops.replay import (
     replay,
     reset_group,
     unfiltered,
+    would_publish,
 )
 from zoomsymbl_common.settings import InfraSettings, load_settings
 
@@ -106,12 +109,16 @@ def _request(args: argparse.Namespace) -> ReplayRequest:
 
 
 def _counted(request: ReplayRequest, counts: ReplayCounts, mode: str) -> dict[str, object]:
-    return {"topic": request.topic, "mode": mode, **asdict(counts)}
+    counted: dict[str, object] = {"topic": request.topic, "mode": mode, **asdict(counts)}
+    if mode in ("dry run", "refused"):  # published nothing: what the run would publish
+        counted["would_publish"] = would_publish(counts)
+    return counted
 
 
 def _line(mode: str, counts: ReplayCounts) -> str:
+    planned = f" would_publish={would_publish(counts)}" if mode == "dry run" else ""
     return (
-        f"replay ({mode}): {progress(counts)} (skipped: the same event retained twice;"
+        f"replay ({mode}): {progress(counts)}{planned} (skipped: the same event retained twice;"
         " invalid: not a valid event of the topic; misrouted: a dead letter naming another topic;"
         " forgotten: a meeting erased with zoomsymbl forget, never re-published)"
     )
@@ -148,11 +155,21 @@ async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
         offsets = await reset_group(infra, args.group, request.topic, request.since)
         data = {"topic": request.topic, "group": args.group, "offsets": {str(p): o for p, o in offsets.items()}}
         return Result(data=data, text=f"group {args.group!r} on {request.topic!r} moved to offsets {offsets}")
+    # Every replay reads the tombstones (a forgotten meeting is never re-published), a dry run too: it counts what
+    # the run would do. MongoDB is opened after Kafka answered, and reached only once an event is matched.
+    mongo = make_mongo(infra)
+    try:
+        return await _replayed(infra, mongo, args, request)
+    finally:
+        await mongo.close()
+
+
+async def _replayed(infra: InfraSettings, mongo: Mongo, args: argparse.Namespace, request: ReplayRequest) -> Result:
     if request.force and not request.dry_run and unfiltered(request) and not args.yes:
-        counts = await replay(infra, None, replace(request, dry_run=True, force=False))
+        counts = await replay(infra, mongo, replace(request, dry_run=True, force=False))
         message = (
             f"refused: --force with no --tenant, --meeting, --since or --until would reprocess all"
-            f" {counts.matched} retained events of {request.topic!r} (a new provider job and e-mail each);"
+            f" {would_publish(counts)} retained events of {request.topic!r} (a new provider job and e-mail each);"
             " add a filter, or --yes to reprocess them all"
         )
         text = _line("dry run", counts)
@@ -167,13 +184,7 @@ async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
             file=sys.stderr,
             flush=True,
         )
-    # Every publishing replay reads the tombstones (a forgotten meeting is never re-published), forced or not.
-    mongo = make_mongo(infra) if not request.dry_run else None
-    try:
-        counts = await replay(infra, mongo, request)
-    finally:
-        if mongo:
-            await mongo.close()
+    counts = await replay(infra, mongo, request)
     return Result(data=_counted(request, counts, mode), text=_line(mode, counts))
 
 

@@ -8,7 +8,8 @@ longer read anywhere else. An expired meeting is forgotten exactly as
 ``zoomsymbl forget --yes`` forgets one (:func:`~zoomsymbl_common.ops.forget.forget`): tombstone, objects,
 documents, the provider's copy. One still in flight (not notified or failed, a provider job or an e-mail
 unfinished: :attr:`Holdings.in_flight`) is kept for a later run; a provider copy that could not be deleted stays on
-the tombstone, and the next run deletes it.
+the tombstone, and the next run deletes it. One whose documents name a bucket that cannot be read (a name no S3
+bucket has) is left whole and reported in :attr:`TenantSweep.failed`; the run goes on with the next.
 
 A run handles at most ``limit`` expired meetings per tenant, oldest first (a first run on a large archive is
 spread over several); :class:`TenantSweep` says how many are left.
@@ -49,6 +50,8 @@ class TenantSweep:
     left_for_next_run: int = 0
     keys: list[str] = field(default_factory=list)
     """This run's expired meetings (UUIDs), oldest first."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """Expired, and not erased (UUID → why): a bucket its documents name cannot be read. Nothing of it deleted."""
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready: counts, the cutoff, the meeting UUIDs (ids, no contents)."""
@@ -62,6 +65,7 @@ class TenantSweep:
             "provider_copies_left": list(self.provider_copies_left),
             "left_for_next_run": self.left_for_next_run,
             "meetings": list(self.keys),
+            "failed": [{"meeting_uuid": uuid, "reason": why} for uuid, why in self.failed.items()],
         }
 
 
@@ -118,6 +122,11 @@ async def sweep(
     for uuid in result.keys:
         named = stores(await buckets_named(mongo, tenant.id, uuid))
         holdings = await survey(mongo, named, tenant.id, uuid)
+        if holdings.unusable_buckets:
+            result.failed[uuid] = "; ".join(
+                f"bucket {bucket!r} cannot be read: {why}" for bucket, why in holdings.unusable_buckets.items()
+            )
+            continue
         if holdings.in_flight:
             result.in_flight.append(uuid)
             continue

@@ -3,8 +3,9 @@
 Without ``--yes`` it only lists what has expired, per tenant: how many meetings and reconciliation records, which
 are still in flight (kept for a later run), how many are left past ``--limit``. With ``--yes`` it forgets each
 expired meeting not in flight exactly as ``zoomsymbl forget --yes`` does (tombstone, S3 objects, documents, the
-provider's copy). A tenant without ``retention_days`` keeps everything. Run it daily (the chart's
-``retention`` CronJob does); see docs/forget.md, "Retention".
+provider's copy). A tenant without ``retention_days`` keeps everything. A meeting whose documents name a bucket
+that cannot be read (a name no S3 bucket has) is left whole and listed with the reason (exit code 1), and the run
+goes on. Run it daily (the chart's ``retention`` CronJob does); see docs/forget.md, "Retention".
 """
 
 from __future__ import annotations
@@ -80,13 +81,16 @@ def _text(sweeps: list[TenantSweep], erase: bool) -> str:
         if erase:
             head += f"; {done.erased} erased"
         else:
-            head += f"; dry run, {len(done.keys) - len(done.in_flight)} would be erased"
+            head += f"; dry run, {len(done.keys) - len(done.in_flight) - len(done.failed)} would be erased"
         if done.in_flight:
             head += f"; {len(done.in_flight)} in flight, kept"
+        if done.failed:
+            head += f"; {len(done.failed)} {'not' if erase else 'would not be'} erased (a bucket cannot be read)"
         if done.left_for_next_run:
             head += f"; {done.left_for_next_run} left for the next run (--limit)"
         lines.append(head)
         lines += [f"  provider copy not deleted: {printable(copy)}" for copy in done.provider_copies_left]
+        lines += [f"  not erased: {printable(uuid)}: {printable(why)}" for uuid, why in done.failed.items()]
     return "\n".join(lines) or "no tenants"
 
 
@@ -95,11 +99,23 @@ def run(args: argparse.Namespace) -> Result:
     tenants = _tenants(args)
     sweeps = asyncio.run(_run(load_settings(InfraSettings), args, tenants))
     data = {"mode": "erase" if args.yes else "dry run", "tenants": [done.as_json() for done in sweeps]}
-    left = sum(len(done.provider_copies_left) for done in sweeps)
-    message = None
-    if left:
-        message = f"{left} provider copy(ies) not deleted (local copies erased); the next run asks again"
+    message = _problems(sweeps, args.yes)
     return Result(data=data, text=_text(sweeps, args.yes), code=EXIT_FAILED if message else 0, message=message)
+
+
+def _problems(sweeps: list[TenantSweep], erase: bool) -> str | None:
+    """The stderr line of a run that left something undone (None: it did not)."""
+    problems = []
+    left = sum(len(done.provider_copies_left) for done in sweeps)
+    if left:
+        problems.append(f"{left} provider copy(ies) not deleted (local copies erased); the next run asks again")
+    failed = sum(len(done.failed) for done in sweeps)
+    if failed:
+        problems.append(
+            f"{failed} expired meeting(s) {'not' if erase else 'would not be'} erased: their documents name a bucket"
+            " that cannot be read (listed); correct the bucket name in their documents, then run it again"
+        )
+    return "; ".join(problems) or None
 
 
 def register() -> Command:

@@ -2,7 +2,9 @@
 
 Documents are read through :mod:`zoomsymbl_common.records` (one shape per collection). Every text
 that came from outside (topic, host e-mail, failure reason, provider messages) goes through
-:func:`~zoomsymbl_common.ops.output.printable` before it is shown.
+:func:`~zoomsymbl_common.ops.output.printable` before it is shown; a stored reason (up to
+:data:`~zoomsymbl_common.records.base.REASON_LIMIT` characters, often a provider's text) is shortened for the terminal
+(:data:`REASON_IN_LISTING`, :data:`REASON_IN_HISTORY`), ``--json`` keeps it whole.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pydantic import Field
 
 from zoomsymbl_common.events import Provider, utcnow
 from zoomsymbl_common.mongo import Mongo, guarded
-from zoomsymbl_common.ops.output import printable
+from zoomsymbl_common.ops.output import printable, shortened
 from zoomsymbl_common.records import (
     EMAILS,
     INSIGHTS,
@@ -34,6 +36,10 @@ from zoomsymbl_common.records import (
 )
 
 R = TypeVar("R", bound=Record)
+REASON_IN_LISTING = 120
+"""The most characters of a failure reason on a listing's line (one line per meeting)."""
+REASON_IN_HISTORY = 400
+"""The most characters of each reason (failure, provider job, e-mail) in one meeting's history."""
 
 
 class InsightsSummary(Record):
@@ -159,7 +165,7 @@ def format_listing(meetings: list[Meeting], now: datetime | None = None) -> str:
     for meeting in meetings:
         when = meeting.updated_at or meeting.created_at
         topic = printable(meeting.topic)[:30]
-        reason = printable(_failure(meeting))
+        reason = shortened(_failure(meeting), REASON_IN_LISTING)
         line = f"{printable(meeting.tenant):<12} {meeting.stage or '?':<11} {age(when, now):>5}  {topic:<30} "
         lines.append(line + printable(meeting.meeting_uuid) + (f"  ({reason})" if reason else ""))
     return "\n".join(lines)
@@ -183,7 +189,7 @@ def _meeting_lines(meeting: Meeting) -> list[str]:
     if meeting.stages:
         out.append("  stages: " + ", ".join(f"{stage} {_when(at)}" for stage, at in meeting.stages.items()))
     if meeting.failure:
-        out.append(f"  failure: {printable(_failure(meeting))} ({_when(meeting.failure.at)})")
+        out.append(f"  failure: {shortened(_failure(meeting), REASON_IN_HISTORY)} ({_when(meeting.failure.at)})")
     progress = meeting.transcription_progress
     if progress:
         out.append(
@@ -222,7 +228,8 @@ def format_history(history: MeetingHistory) -> str:
     out += _section(
         "e-mails",
         [f"{m.kind} generation {m.generation}: {m.status}, {m.message_id}, sent {_when(m.sent_at)}"
-         + (f", last error: {m.last_error}" if m.last_error else "") for m in history.emails],
+         + (f", last error: {shortened(m.last_error, REASON_IN_HISTORY)}" if m.last_error else "")
+         for m in history.emails],
     )  # fmt: skip
     out += _section(
         "conversations", [f"{i.provider} {i.conversation_id} part {i.part_index + 1}" for i in history.insights]
@@ -239,7 +246,7 @@ def _job_line(job: Job) -> str:
         f"part {job.part_index + 1}/{job.part_count} generation {job.generation}: {job.provider} job"
         f" {job.job_id or '-'} {job.status}, conversation {job.conversation_id or '-'}"
     )
-    return line + (f", reason: {job.status_reason}" if job.status_reason else "")
+    return line + (f", reason: {shortened(job.status_reason, REASON_IN_HISTORY)}" if job.status_reason else "")
 
 
 def _section(title: str, lines: list[str]) -> list[str]:
