@@ -20,9 +20,20 @@ index, so ticks are found by inserting them, never by querying.
   early. Old ticks are swept as they go.
 
 Lifecycle of a slot, keyed by a job reference (the submitter's idempotency key): ``acquire``
-(submitter, before submitting; idempotent while the reference holds a slot) → ``release``
+(submitter, before submitting; idempotent while the reference holds a paid slot) → ``release``
 (notifier on ``completed``/``failed``, or the submitter when no job came to exist; True exactly
 once) or ``reclaim_expired`` (lease ran out and the provider confirms the job finished).
+
+A slot is taken first and paid for (a tick spent) after: a token is spent only once a slot is there, so a
+wait for a slot spends no budget. The slot document says whether it is paid (``paid``, set once its tick is
+spent; should a concurrent lease renewal lose that update, the slot is paid for twice, never not at all).
+``acquire`` returns only with a paid slot, so a slot left unpaid (MongoDB went away, or the caller was
+cancelled at shutdown, between the slot and the tick) is paid for by the next ``acquire`` of its reference
+(the redelivered message): no submission goes out on an unspent token. Such a failure also gives the unpaid
+slot back (a delete that matches only an unpaid slot, so a concurrent ``acquire`` of the same reference that
+paid keeps it); when even that cannot reach MongoDB, the slot waits for its reference's next ``acquire``, or
+for the reclaimer after a lease (no job exists). A slot without the field (taken before 2026-12-05) counts
+as paid.
 """
 
 from __future__ import annotations
@@ -39,7 +50,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from zoomsymbl_common.clock import Clock
-from zoomsymbl_common.errors import RateLimitedError
+from zoomsymbl_common.errors import RateLimitedError, ZoomsymblError
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.records import LIMITER, LIMITER_TICKS, LimiterSlot, LimiterTick
@@ -48,6 +59,7 @@ log = logging.getLogger("zoomsymbl.limiter")
 LIMITER_INDEXES = [IndexModel([("key", ASCENDING)], unique=True, name="limiter_key_unique")]
 _SWEEP_EVERY = 32  # whoever spends a tick divisible by this deletes ticks long out of every window
 _SKEW_TOLERANCE = 10.0  # seconds of clock skew between replicas that sweeping never cuts into
+_PAID = "paid"  # the slot document's field: its token is spent (the limiter's own bookkeeping)
 
 
 class LimiterTimeout(RateLimitedError):
@@ -70,6 +82,7 @@ class Slot:
     number: int
     acquired_at: float
     expires_at: float
+    paid: bool = True  # its token spent (a slot taken by an ``acquire`` that did not finish is not)
 
 
 def tick_window(now: float, rate: float, burst: int) -> tuple[int, int]:
@@ -100,7 +113,7 @@ def expired(slots: list[Slot], now: float) -> list[Slot]:
 
 def _slot(doc: Document) -> Slot:
     slot = LimiterSlot.from_document(doc)
-    return Slot(slot.ref, slot.slot, slot.acquired_at, slot.expires_at)
+    return Slot(slot.ref, slot.slot, slot.acquired_at, slot.expires_at, doc.get(_PAID) is not False)
 
 
 class Limiter:
@@ -135,22 +148,29 @@ class Limiter:
         self._spent: set[int] = set()  # ticks known spent (they never become unspent)
 
     async def acquire(self, job_ref: str, *, timeout: float | None = None) -> None:
-        """Hold a slot for ``job_ref`` and spend one token, waiting up to ``timeout`` seconds.
+        """Hold a paid slot for ``job_ref``: take a slot, then spend one token, waiting up to ``timeout`` seconds.
 
-        Returns at once when ``job_ref`` already holds a slot (its lease is renewed). Waits by
-        polling for a slot with backoff, then sleeping until the next token is due; raises
-        :class:`LimiterTimeout` (and holds nothing new) when ``timeout`` passes first.
+        Returns at once when ``job_ref`` already holds a paid slot (its lease is renewed); a slot it holds
+        unpaid (an earlier ``acquire`` stopped between the two) is paid for first. Waits by polling for a slot
+        with backoff, then sleeping until the next token is due. Raises :class:`LimiterTimeout` when
+        ``timeout`` passes first; on that and on any other failure (MongoDB, cancellation) the slot taken
+        here is given back unpaid, and nothing that was paid is touched.
         """
         await self._ensure_indexes()
         deadline = None if timeout is None else self._now() + timeout
-        if not await self._hold_slot(job_ref, deadline, timeout):
-            return  # held already: its token was spent when it was taken
-        while (wait := await self._spend_tick()) is not None:
-            left = None if deadline is None else deadline - self._now()
-            if left is not None and left <= 0:
-                await self.release(job_ref)
-                raise LimiterTimeout(self.account_key, job_ref, float(timeout or 0))
-            await self._sleep(wait if left is None else min(wait, left))
+        while True:
+            slot = await self._hold_slot(job_ref, deadline, timeout)
+            if slot.paid:
+                return  # held already: its token was spent when it was paid for
+            try:
+                await self._pay(job_ref, deadline, timeout)
+                if await self._mark_paid(slot):
+                    return
+            except BaseException:
+                await self._give_back_unpaid(job_ref)
+                raise
+            # Released meanwhile (a concurrent acquire of this reference gave it back): the tick is spent
+            # for nothing, which errs on the safe side; take a slot again.
 
     async def release(self, job_ref: str) -> bool:
         """Free the slot of ``job_ref``; True only for the one call that actually freed it."""
@@ -193,23 +213,26 @@ class Limiter:
             "max_in_flight": self.max_in_flight,
             "rate_per_second": self.rate,
             "burst": self.burst,
-            "slots": [{"ref": s.ref, "acquired_at": s.acquired_at, "expires_at": s.expires_at} for s in slots],
+            "slots": [
+                {"ref": s.ref, "acquired_at": s.acquired_at, "expires_at": s.expires_at, "paid": s.paid} for s in slots
+            ],
         }
 
-    async def _hold_slot(self, job_ref: str, deadline: float | None, timeout: float | None) -> bool:
-        """Take a free slot for ``job_ref`` (True), or renew the one it holds (False); polls while full."""
+    async def _hold_slot(self, job_ref: str, deadline: float | None, timeout: float | None) -> Slot:
+        """The slot ``job_ref`` holds (lease renewed), or a free one taken for it (unpaid); polls while full."""
         polls = 0
         while True:
             slots = await self.slots()
             held = next((slot for slot in slots if slot.ref == job_ref), None)
             if held is not None:
                 if await self._renew(self._slot_id(held.number), job_ref):
-                    return False
+                    return held
                 continue  # released (and maybe taken by another job) since the read: look again
             free = free_slot_numbers({slot.number for slot in slots}, self.max_in_flight)
             if free:
-                if await self._insert_slot(job_ref, random.choice(free)):
-                    return True
+                taken = await self._insert_slot(job_ref, random.choice(free))
+                if taken is not None:
+                    return taken
                 continue  # another replica took that number (or this ref) first: look again
             polls += 1
             wait = min(self._poll_max, 0.02 * 2 ** min(polls, 10)) * random.uniform(0.5, 1.0)
@@ -220,7 +243,33 @@ class Limiter:
                 wait = min(wait, left)
             await self._sleep(wait)
 
-    async def _insert_slot(self, job_ref: str, number: int) -> bool:
+    async def _pay(self, job_ref: str, deadline: float | None, timeout: float | None) -> None:
+        """Spend one tick, sleeping until one falls due; :class:`LimiterTimeout` past ``deadline``."""
+        while (wait := await self._spend_tick()) is not None:
+            left = None if deadline is None else deadline - self._now()
+            if left is not None and left <= 0:
+                raise LimiterTimeout(self.account_key, job_ref, float(timeout or 0))
+            await self._sleep(wait if left is None else min(wait, left))
+
+    async def _mark_paid(self, slot: Slot) -> bool:
+        """Note on ``slot`` that its token is spent; False when its reference no longer holds it."""
+        query = {"_id": self._slot_id(slot.number), "ref": slot.ref}
+        result = await guarded(self._slots.update_one(query, {"$set": {_PAID: True}}))
+        return result.matched_count == 1
+
+    async def _give_back_unpaid(self, job_ref: str) -> None:
+        """Free ``job_ref``'s slot if it is unpaid, as far as MongoDB can be reached (the caller's failure
+        stands either way: an unpaid slot left behind is paid for by the reference's next ``acquire``)."""
+        try:
+            await guarded(self._slots.delete_one({"key": self._ref_key(job_ref), _PAID: False}))
+        except ZoomsymblError as exc:
+            log.warning(
+                "unpaid limiter slot not given back",
+                extra={"account": self.account_key, "job_ref": job_ref, "error": str(exc)},
+            )
+
+    async def _insert_slot(self, job_ref: str, number: int) -> Slot | None:
+        """Take slot ``number`` for ``job_ref``, unpaid; None when it (or the reference) is held already."""
         now = self._now()
         slot = LimiterSlot(
             id=self._slot_id(number),
@@ -232,10 +281,10 @@ class Limiter:
             expires_at=now + self.lease_seconds,
         )
         try:
-            await guarded(self._slots.insert_one(slot.to_document()))
+            await guarded(self._slots.insert_one({**slot.to_document(), _PAID: False}))
         except DuplicateKeyError:
-            return False
-        return True
+            return None
+        return Slot(job_ref, number, slot.acquired_at, slot.expires_at, paid=False)
 
     async def _renew(self, slot_id: str, job_ref: str) -> bool:
         """Extend the lease of slot ``slot_id`` if ``job_ref`` still holds it (a slot number read a moment

@@ -295,6 +295,15 @@ class ObjectStore:
             return False
         return True
 
+    async def keys(self, prefix: str) -> list[str]:
+        """The keys of the objects under ``prefix`` (current ones: not a versioned bucket's older versions)."""
+
+        def names() -> list[str]:
+            found = self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+            return [item.object_name for item in found if item.object_name]
+
+        return await self._call(names)
+
     async def remove(self, key: str, *, version_id: str | None = None) -> None:
         """Delete ``key`` (no error when it is already gone); with ``version_id``, that version of it for good."""
         await self._call(self.client.remove_object, self.bucket, key, version_id=version_id)

@@ -40,7 +40,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from zoomsymbl_common.clock import Clock
 from zoomsymbl_common.errors import MongoUnavailable
-from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.events import AudioMixed, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.providers.base import SubmittedJob
 from zoomsymbl_common.records import JOB_CLAIMS, JOBS, Job, JobClaim, JobEvent
@@ -50,6 +50,7 @@ log = logging.getLogger("zoomsymbl.submitter.jobs")
 ClaimOutcome = Literal["claimed", "free", "busy", "done", "rejected"]
 # Markers of takeovers whose owner died before writing them into the job, skipped before giving up.
 _MAX_ORPHANED_MARKERS = 20
+MAX_PARTS = 10_000  # the most parts a split plan holds (``SplitPlan.parts``)
 RECORD_PATIENCE_SECONDS = 1800.0
 """How long :meth:`JobStore.record_submitted` waits for MongoDB (as long as the consumer waits out an outage of
 our own servers, and well inside the submitter's Kafka poll interval of an hour)."""
@@ -111,6 +112,18 @@ class JobStore:
         """The submission ``key``, if any."""
         doc = await guarded(self._col.find_one({"_id": key}))
         return Job.from_document(doc) if doc is not None else None
+
+    async def submitted_of(self, event: AudioMixed) -> list[Job]:
+        """The jobs stored for ``event``'s meeting, generation and input that the provider accepted (a job id)."""
+        query = {
+            "tenant": event.tenant,
+            "meeting_uuid": event.meeting_uuid,
+            "generation": event.generation,
+            "input_hash": event.input_hash,
+            "job_id": {"$nin": [None, ""]},
+        }
+        docs = await guarded(self._col.find(query).sort("part_index", 1).to_list(MAX_PARTS))
+        return [Job.from_document(doc) for doc in docs]
 
     async def claim(self, key: str, fields: Document) -> Claim:
         """Insert the submission as ours, or take over a free one; else report what its document says.

@@ -1,4 +1,5 @@
-"""The ``meetings`` collection as the submitter sees it: the stage moved forward, the split plan kept.
+"""The ``meetings`` collection as the submitter sees it: the stage moved forward, the split plan kept,
+the generation read (an event of an earlier one is not submitted: ``zoomsymbl_submitter.submission``).
 
 Stages only move forward: the update that sets ``submitted`` matches a meeting still at an earlier
 stage of the same generation, so a redelivery, or a callback that already moved the meeting to
@@ -32,11 +33,21 @@ class MeetingStore:
     def __init__(self, mongo: Mongo) -> None:
         self._col: AsyncCollection[Document] = mongo.db[MEETINGS]
 
+    async def generation(self, event: AudioMixed) -> int | None:
+        """The generation ``event``'s meeting is at now (None: no such meeting stored; no field: 0)."""
+        doc = await guarded(self._col.find_one(meeting_key(event.tenant, event.meeting_uuid), {"generation": 1}))
+        if doc is None:
+            return None
+        value = doc.get("generation")
+        return value if isinstance(value, int) else 0
+
     async def mark_submitted(self, event: AudioMixed, provider: Provider, part_count: int) -> bool:
         """Advance the meeting to ``submitted``; True if it moved.
 
-        Either way the meeting notes that this generation's submission is done (``submitted_generation``):
-        a meeting already further along (a part's job reported before the last part went in) too.
+        Either way the meeting notes that this generation's submission is done (``submitted_generation``), and
+        with what (``provider``, ``part_count``): a meeting already further along (a part's job reported before the
+        last part went in, or one run again by a forced replay, which leaves the stage as it was) too; else it
+        kept naming the earlier generation's part count.
         """
         now = utcnow()
         fields = {
@@ -51,7 +62,8 @@ class MeetingStore:
         if result.modified_count == 1:
             return True
         this_generation = {**meeting_key(event.tenant, event.meeting_uuid), "generation": event.generation}
-        await guarded(self._col.update_one(this_generation, {"$set": {"submitted_generation": event.generation}}))
+        done = {"submitted_generation": event.generation, "provider": provider, "part_count": part_count}
+        await guarded(self._col.update_one(this_generation, {"$set": done}))
         return False
 
     async def mark_failed(self, event: AudioMixed, stage: str, reason: str) -> bool:

@@ -25,7 +25,7 @@ class SubmitterMetrics:
             registry=registry,
             submissions=Counter(
                 "zoomsymbl_submitter_submissions",
-                "Submission outcomes (submitted, duplicate, rejected, retrying, resubmitted).",
+                "Submission outcomes (submitted, duplicate, rejected, retrying, resubmitted, superseded).",
                 ["provider", "outcome"],
                 registry=registry,
             ),

@@ -11,13 +11,22 @@ copied behind a pre-skip: :mod:`ogg_opus`; FLAC encoded again, WAV copied: :func
 so a part starts at its offset to the sample),
 and uploads it as ``mixed/{tenant}/{meeting_key}.part{N}.{ext}``. Scratch space: the file plus its
 parts, about twice its size.
+
+Part keys do not carry the generation: a meeting run again (``zoomsymbl replay --force``, a new mix) in fewer
+parts overwrites the first ones and would leave the rest behind for good, and a mono mix (``downmix``) is one
+per generation. Once a meeting's submission is done, :meth:`PartPlanner.remove_leftovers` deletes the
+submitter's own objects of the meeting that its current plan does not name (:func:`leftovers`): never the
+mixer's files, never a part the current jobs read. The jobs of the earlier generation keep their documents
+(the notifier frees their slots when they finish, ``zoomsymbl status`` shows them); no report or page joins
+them with the new ones, as both join the parts of one generation only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +36,7 @@ from zoomsymbl_common.events import AudioMixed
 from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.base import ProviderLimits
 from zoomsymbl_common.scratch import scratch_root, work_dir
+from zoomsymbl_common.storage import meeting_key
 
 from zoomsymbl_submitter import ogg_opus, splitting
 from zoomsymbl_submitter.audio import AudioSource
@@ -35,6 +45,21 @@ from zoomsymbl_submitter.splitting import Span
 SPLIT_PREFIX = "zoomsymbl-split-"
 """The name of the scratch directory of a split starts so (swept at start-up when left behind)."""
 log = logging.getLogger("zoomsymbl.submitter.parts")
+# What the submitter writes after a meeting's ``mixed/{tenant}/{meeting_key}.`` (``splitting.part_object_key``,
+# ``downmix.mono_object_key``): a part, a mono mix, a part of a mono mix.
+_OWN_OBJECT = re.compile(r"(?:mono-[0-9a-f]{12}\.)?part[1-9][0-9]*\.[a-z0-9]+|mono-[0-9a-f]{12}\.flac")
+
+
+def meeting_prefix(event: AudioMixed) -> str:
+    """The key prefix of every object of ``event``'s meeting under ``mixed/`` (its meeting key holds no ``.``)."""
+    return f"mixed/{event.tenant}/{meeting_key(event.meeting_uuid)}."
+
+
+def leftovers(prefix: str, keys: Iterable[str], keep: Collection[str]) -> list[str]:
+    """The submitter's own objects among ``keys`` under ``prefix`` (parts, mono mixes, their parts) that are not
+    in ``keep``; never the mixed file, nor any object whose name the submitter does not make."""
+    return sorted({key for key in keys if key.startswith(prefix) and key not in keep
+                   and _OWN_OBJECT.fullmatch(key[len(prefix):])})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -111,6 +136,17 @@ class PartPlanner:
             f" the {self._audio.path} limit is {max_bytes} bytes",
             stage="split",
         )
+
+    async def remove_leftovers(self, event: AudioMixed, keep: Collection[str]) -> list[str]:
+        """Delete the submitter's objects of ``event``'s meeting not in ``keep`` (what earlier plans left);
+        the keys deleted. In a versioned bucket a deleted key's older versions stay for ``zoomsymbl forget`` or
+        the bucket's rules."""
+        prefix = meeting_prefix(event)
+        store = self._audio.store(event.bucket)
+        removed = leftovers(prefix, await store.keys(prefix), keep)
+        for key in removed:
+            await store.remove(key)
+        return removed
 
     async def _all_exist(self, parts: list[Part]) -> bool:
         for part in parts:

@@ -12,6 +12,7 @@ from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.mongo import Document
 from zoomsymbl_common.providers import zoom_transcript
 from zoomsymbl_common.providers.base import AudioOpener, SubmitRequest, SubmittedJob
+from zoomsymbl_common.records import Job
 
 from zoomsymbl_submitter.parts import Part
 
@@ -151,6 +152,22 @@ def job_submitted(event: AudioMixed, provider: Provider, part: Part, key: str, j
         part_index=part.index,
         part_count=part.count,
         part_offset_seconds=part.offset_seconds,
+    )
+
+
+def announcement(job: Job) -> JobSubmitted:
+    """The event announcing a stored, accepted job again: the one :func:`job_submitted` made when it was submitted."""
+    return JobSubmitted(
+        event_id=stable_id(JobSubmitted.topic, job.id),
+        tenant=job.tenant,
+        meeting_uuid=job.meeting_uuid,
+        generation=job.generation,
+        provider=job.provider,
+        job_id=job.job_id or "",
+        conversation_id=job.conversation_id or "",
+        part_index=job.part_index,
+        part_count=job.part_count,
+        part_offset_seconds=job.part_offset_seconds,
     )
 
 

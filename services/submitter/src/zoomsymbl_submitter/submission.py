@@ -24,11 +24,10 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from zoomsymbl_common.errors import ConfigError, MongoUnavailable, PoisonInputError, RetryableError, ZoomsymblError
-from zoomsymbl_common.events import AudioMixed, JobStatusReported, JobSubmitted
+from zoomsymbl_common.events import AudioMixed
 from zoomsymbl_common.limiter import Limiter, LimiterTimeout
 from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.providers.base import SpeechProvider, SubmittedJob
@@ -41,6 +40,15 @@ from zoomsymbl_submitter import plan
 from zoomsymbl_submitter.ambiguity import maybe_accepted
 from zoomsymbl_submitter.audio import AudioSource
 from zoomsymbl_submitter.downmix import Downmixer
+from zoomsymbl_submitter.generations import (
+    GenerationSuperseded,
+    announce_stored,
+    log_superseded,
+    newer_generation,
+    remove_leftovers,
+)
+from zoomsymbl_submitter.generations import Publish as Publish
+from zoomsymbl_submitter.generations import Report as Report
 from zoomsymbl_submitter.jobs import JobStore, inspect
 from zoomsymbl_submitter.meetings import MeetingStore
 from zoomsymbl_submitter.metrics import SubmitterMetrics
@@ -48,8 +56,6 @@ from zoomsymbl_submitter.parts import Part, PartPlanner
 from zoomsymbl_submitter.pools import LimiterPool
 
 log = logging.getLogger("zoomsymbl.submitter")
-Publish = Callable[[JobSubmitted], Awaitable[None]]
-Report = Callable[[JobStatusReported], Awaitable[None]]
 _BUSY_POLL_MAX = 1.0
 
 
@@ -101,15 +107,34 @@ class Submitter:
     report: Report | None = None
 
     async def on_audio_mixed(self, event: AudioMixed) -> None:
-        """Submit every part of ``event``'s mixed file exactly once and advance the meeting."""
+        """Submit every part of ``event``'s mixed file exactly once and advance the meeting.
+
+        An event of a generation the meeting has left submits nothing, and what earlier plans left in S3 is
+        deleted once the submission is done (:mod:`zoomsymbl_submitter.generations`).
+        """
         target = self._target(event)
         check_location(event, self.audio.bucket)
+        current = newer_generation(await self.meetings.generation(event), event)
+        if current is not None:
+            announced = await announce_stored(event, self.jobs, self.publish, self.report, self.metrics)
+            self.metrics.submissions.labels(target.provider.name, "superseded").inc()
+            log_superseded(event, current, announced)
+            return
         if target.provider.name == "zoom" and plan.transcript_key(event) is None:
             # Zoom sends its transcript after the recording; the mixer announces the mix again with it.
             log.info(
                 "waiting for zoom's transcript", extra={"tenant": event.tenant, "meeting_uuid": event.meeting_uuid}
             )
             return
+        try:
+            keep = await self._submit_meeting(event, target)
+        except GenerationSuperseded as exc:
+            log_superseded(event, exc.current, 0)  # counted where the part gave its slot back
+            return
+        await remove_leftovers(event, keep, self.meetings, self.planner)
+
+    async def _submit_meeting(self, event: AudioMixed, target: Target) -> set[str]:
+        """Every part submitted, the meeting marked ``submitted``; the objects the submission reads."""
         mixed = event
         if self.downmixer is not None:
             # Symbl takes two channels at most: then the parts are cut from the mono mix.
@@ -123,9 +148,9 @@ class Submitter:
         except PoisonInputError as exc:
             if not self._may_fall_back(mixed, target, len(parts), exc):
                 raise
-            await self._fall_back(mixed, target, exc.reason)
-            return
+            return await self._fall_back(mixed, target, exc.reason)
         await self.meetings.mark_submitted(event, target.provider.name, len(parts))
+        return {mixed.object_key, event.object_key, *(part.object_key for part in parts)}
 
     def _may_fall_back(self, event: AudioMixed, target: Target, part_count: int, exc: PoisonInputError) -> bool:
         """The provider rejected a single-part meeting whose event names Zoom's transcript."""
@@ -136,7 +161,7 @@ class Submitter:
             and plan.transcript_key(event) is not None
         )
 
-    async def _fall_back(self, event: AudioMixed, failed: Target, reason: str) -> None:
+    async def _fall_back(self, event: AudioMixed, failed: Target, reason: str) -> set[str]:
         """Submit the meeting to the ``zoom`` source because ``failed``'s provider rejected it."""
         why = scrub(f"{failed.provider.name} rejected the submission: {reason}", FALLBACK_REASON_LIMIT)
         log.warning(
@@ -148,6 +173,7 @@ class Submitter:
         for part in parts:
             await self.submit_part(event, target, part)
         await self.meetings.mark_submitted(event, target.provider.name, len(parts))
+        return {event.object_key, *(part.object_key for part in parts)}
 
     def _zoom_target(self, tenant: TenantConfig) -> Target:
         """``tenant``'s meeting on Zoom's transcript (no provider account: its limiter is the zoom one)."""
@@ -204,6 +230,7 @@ class Submitter:
         claim = await self.jobs.claim(key, fields)
         if claim.outcome != "claimed":
             return False  # someone else's claim or result: look again
+        await self._check_generation(event, target, key)
         async with self.jobs.kept_alive(key):
             job = await self._submit(event, target, part, key)
         self.metrics.submissions.labels(
@@ -270,6 +297,16 @@ class Submitter:
                 )
         self.metrics.limiter_wait.observe(time.monotonic() - started)
 
+    async def _check_generation(self, event: AudioMixed, target: Target, key: str) -> None:
+        """The meeting may have been run again while this part waited for a slot (an operator's forced replay of
+        a stuck meeting queues behind it): then the slot and the claim go back, and nothing is submitted."""
+        current = newer_generation(await self.meetings.generation(event), event)
+        if current is None:
+            return
+        why = f"superseded: the meeting was run again as generation {current}"
+        await self._give_back(target, key, "superseded", why, target.provider.name, None)
+        raise GenerationSuperseded(event.generation, current)
+
     async def _submit(self, event: AudioMixed, target: Target, part: Part, key: str) -> SubmittedJob:
         """Call the provider; on any failure before a job exists, give the slot and the claim back."""
         name = target.provider.name
@@ -300,7 +337,7 @@ class Submitter:
             raise
 
     async def _give_back(
-        self, target: Target, key: str, status: str, reason: str, provider: str, exc: BaseException
+        self, target: Target, key: str, status: str, reason: str, provider: str, exc: BaseException | None
     ) -> None:
         # The reason may quote an exception as it was (an HTTP client's error names the presigned URL
         # it fetched): jobs.last_error, its history and the log line get it scrubbed.
@@ -312,7 +349,7 @@ class Submitter:
         # A lapsed claim's slot stays with the reference: its next owner's, or the reclaimer's after a lease.
         ours = await self.jobs.still_ours(key)
         freed = await target.limiter.release(key) if ours else False
-        maybe = status != "rejected" and maybe_accepted(exc)
+        maybe = status == "retrying" and exc is not None and maybe_accepted(exc)
         released = await self.jobs.release_claim(
             key, "rejected" if status == "rejected" else "retrying", reason, maybe_submitted=maybe
         )

@@ -1,0 +1,93 @@
+"""A meeting run again (``zoomsymbl replay --force``, a new mix): an event of the generation it left, and
+what the earlier generation's plan left in S3.
+
+Every event names its generation and the meeting document holds the current one. An ``AudioMixed`` of an
+earlier generation (redelivered after a crash, replayed from its dead-letter topic or a time range, or still
+waiting for a slot when an operator re-ran the stuck meeting) submits nothing: a job for it would cost the
+provider's time and the account's budget for a result the newer generation replaces. It is no error either:
+the message is committed, logged (``audio of an earlier generation not submitted``) and counted
+(``zoomsymbl_submitter_submissions_total{outcome="superseded"}``), and no part of it is cut or uploaded (its
+part keys are the newer generation's too). Its jobs the provider accepted already are announced again: their
+``JobSubmitted`` may never have reached Kafka, and the transcriber takes a ``whisper`` job's work order (and
+so frees its slot) from there. A part that finds the meeting run again after it waited for a slot gives its
+slot and claim back (``retrying``, the reason naming the newer generation) before the provider is called.
+
+Once a meeting's submission is done, the submitter's own objects of the meeting that the current plan does
+not read (``.part{N}`` past its part count, mono mixes of other generations: :func:`parts.leftovers`) are
+deleted, unless the meeting was run again meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Collection
+
+from zoomsymbl_common.errors import ZoomsymblError
+from zoomsymbl_common.events import AudioMixed, JobStatusReported, JobSubmitted
+from zoomsymbl_common.providers.base import SubmittedJob
+
+from zoomsymbl_submitter import plan
+from zoomsymbl_submitter.jobs import JobStore
+from zoomsymbl_submitter.meetings import MeetingStore
+from zoomsymbl_submitter.metrics import SubmitterMetrics
+from zoomsymbl_submitter.parts import PartPlanner
+
+log = logging.getLogger("zoomsymbl.submitter.generations")
+Publish = Callable[[JobSubmitted], Awaitable[None]]
+Report = Callable[[JobStatusReported], Awaitable[None]]
+
+
+class GenerationSuperseded(ZoomsymblError):
+    """The meeting was run again (a newer generation) before this event's part was submitted."""
+
+    def __init__(self, generation: int, current: int) -> None:
+        super().__init__(f"generation {generation!r} of the meeting superseded by generation {current!r}")
+        self.generation = generation
+        self.current = current
+
+
+def newer_generation(current: int | None, event: AudioMixed) -> int | None:
+    """The meeting's generation ``current`` when it is past ``event``'s; None when the event is current (or no
+    meeting is stored: such an event is submitted as before)."""
+    return current if current is not None and current > event.generation else None
+
+
+async def announce_stored(
+    event: AudioMixed, jobs: JobStore, publish: Publish, report: Report | None, metrics: SubmitterMetrics
+) -> int:
+    """Announce again the accepted jobs of ``event``'s meeting, generation and input; how many there were."""
+    stored = await jobs.submitted_of(event)
+    for job in stored:
+        metrics.submissions.labels(job.provider, "duplicate").inc()
+        await publish(plan.announcement(job))
+        if job.provider == "zoom" and report is not None:  # complete at once: as submit_part reports it
+            ids = SubmittedJob(job.job_id or "", job.conversation_id or "")
+            await report(plan.completed_at_once(event, job.provider, ids))
+    return len(stored)
+
+
+def log_superseded(event: AudioMixed, current: int, announced: int) -> None:
+    """The log line of an event of an earlier generation that submitted nothing."""
+    log.warning(
+        "audio of an earlier generation not submitted",
+        extra={"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "event_id": event.event_id,
+               "generation": event.generation, "current_generation": current, "jobs_announced": announced},
+    )  # fmt: skip
+
+
+async def remove_leftovers(
+    event: AudioMixed, keep: Collection[str], meetings: MeetingStore, planner: PartPlanner
+) -> list[str]:
+    """Delete what earlier plans of ``event``'s meeting left in S3 (not ``keep``); the keys deleted. Nothing
+    when the meeting was run again meanwhile: the newer generation's submission judges what is left over."""
+    current = await meetings.generation(event)
+    if current is not None and current != event.generation:
+        return []
+    removed = await planner.remove_leftovers(event, keep)
+    if removed:
+        log.info(
+            "objects of an earlier plan deleted",
+            extra={"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "event_id": event.event_id,
+                   "generation": event.generation, "objects": len(removed)},
+        )  # fmt: skip
+    return removed
