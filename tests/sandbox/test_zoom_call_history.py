@@ -73,12 +73,11 @@ async def test_calls_are_paged_newest_first_with_recording_status_and_the_users_
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"from": "2026-10-01", "to": "2026-11-15"}, "must not exceed one month"),
         ({"from": "2026-12-02", "to": "2026-12-01"}, "must not be later"),
+        ({"from": "2026-12-01"}, "'to' field is required"),
         ({"from": "2026-13-01", "to": "2026-12-01"}, "yyyy-mm-dd"),
         ({"from": "2026-05-01", "to": "2026-05-20"}, "last six months"),
         ({"from": "2026-06-02", "to": "2026-06-20"}, "last six months"),
-        ({"from": "2026-10-31", "to": "2026-12-01"}, "must not exceed one month"),
         ({"from": "2026-12-01", "to": "2026-12-02", "page_size": "301"}, "page_size"),
         ({"from": "2026-12-01", "to": "2026-12-02", "page_size": "0"}, "page_size"),
         ({"from": "2026-12-01", "to": "2026-12-02", "next_page_token": "forged"}, "page token"),

@@ -48,7 +48,7 @@ async def test_the_phone_api_is_rate_limited_apart_from_the_meeting_api() -> Non
                 await zoom.list_phone_recordings(NOW.date(), NOW.date())
             with pytest.raises(RateLimitedError):
                 await zoom.list_users()
-    assert sandbox.limits.refused == {"Phone Medium Per-second-limit": 1, "Medium Per-second-limit": 1}
+    assert sandbox.limits.refused == {"Phone Medium QPS": 1, "Medium QPS": 1}
 
 
 async def test_the_dashboards_participants_refuse_a_single_encoded_slash_uuid_as_zoom_does() -> None:

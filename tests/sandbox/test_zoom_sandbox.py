@@ -125,11 +125,12 @@ async def test_oauth_issues_bearer_token_for_good_credentials(zoom: Zoom) -> Non
 
 
 async def test_oauth_rejects_wrong_secret(zoom: Zoom) -> None:
+    # Zoom answers a wrong client id or secret with 400, not 401 (zoom_oauth.py names the pages).
     async with zoom.http.post(
         zoom.url("/oauth/token?grant_type=account_credentials&account_id=sandbox-account-id"),
         headers=_basic("sandbox-client-id", "wrong"),
     ) as response:
-        assert response.status == 401
+        assert response.status == 400
         assert await response.json() == {"reason": "Invalid client_id or client_secret", "error": "invalid_client"}
     assert zoom.sandbox.stats.token_issues == 0
 
@@ -179,9 +180,15 @@ async def test_listing_rejects_a_window_over_one_month(zoom: Zoom) -> None:
     assert (status, body["code"]) == (400, 300)
 
 
-async def test_page_size_is_capped_at_300(zoom: Zoom) -> None:
+async def test_a_page_size_over_300_is_refused_not_capped(zoom: Zoom) -> None:
+    # Zoom documents 300 as the maximum and no clamping: the sandbox refuses more (zoom_api.page_size).
     status, body = await zoom.get_json(
         "/v2/users/me/recordings?from=2025-03-01&to=2025-03-31&page_size=1000", await zoom.token()
+    )
+    assert (status, body["code"]) == (400, 300)
+    assert "page_size" in body["message"]
+    status, body = await zoom.get_json(
+        "/v2/users/me/recordings?from=2025-03-01&to=2025-03-31&page_size=300", await zoom.token()
     )
     assert (status, body["page_size"]) == (200, 300)
 

@@ -81,7 +81,7 @@ async def test_the_per_second_limit_answers_429_per_category(sandbox: ZoomSandbo
         await zoom.list_users()  # Medium has its own allowance
         clock.advance(1)
         await zoom.get_meeting_recordings("m-ann@example.com==")  # the next second
-    assert sandbox.limits.refused == {"Light Per-second-limit": 1}
+    assert sandbox.limits.refused == {"Light QPS": 1}
 
 
 async def test_a_spent_daily_limit_answers_the_iso_8601_reset_until_midnight(

@@ -5,7 +5,8 @@ refreshes it before its 1-hour expiry (one caller at a time), sends every call t
 tenant's proxy when one is set, and turns Zoom's answers into the common error split: 429 →
 :class:`RateLimitedError` (with ``Retry-After`` when Zoom sent it), 5xx/network →
 :class:`RetryableError`, any other 4xx → :class:`ZoomApiError` (answers are read by
-:mod:`zoomsymbl_common.zoom_answers`). :func:`zoomsymbl_common.zoom_retries.call_with_retries` applies exponential
+:mod:`zoomsymbl_common.zoom_answers`; the token endpoint's refusals are :class:`ZoomAuthError`, naming Zoom's
+``error`` and ``reason``, never a secret). :func:`zoomsymbl_common.zoom_retries.call_with_retries` applies exponential
 backoff with jitter on top. Tokens are registered with the log redactor.
 """
 
@@ -36,8 +37,10 @@ from zoomsymbl_common.zoom_answers import (
     ZoomApiError,
     answer,
     checked_page_token,
+    checked_window,
     host_of,
     json_or_raise,
+    oauth_refusal,
     token_rejected,
 )
 from zoomsymbl_common.zoom_quota import Priority, ZoomQuota, api_family, category_of
@@ -196,7 +199,7 @@ class ZoomClient:
         """
         params = {"from": from_.isoformat(), "to": to.isoformat(), "page_size": str(page_size)}
         items, token = await self._page(
-            "/phone/recordings", params, "recordings", page_token, what="list phone recordings"
+            "/phone/recordings", params, "recordings", page_token, what="list phone recordings", window=(from_, to)
         )
         return PhoneRecordingPage(recordings=items, next_page_token=token)
 
@@ -219,12 +222,19 @@ class ZoomClient:
         """
         params = {"from": from_.isoformat(), "to": to.isoformat(), "page_size": str(page_size)}
         items, token = await self._page(
-            "/phone/call_history", params, "call_history", page_token, what="list call history"
+            "/phone/call_history", params, "call_history", page_token, what="list call history", window=(from_, to)
         )
         return CallHistoryPage(calls=items, next_page_token=token)
 
     async def _page(
-        self, path: str, params: Mapping[str, str], key: str, page_token: str, *, what: str
+        self,
+        path: str,
+        params: Mapping[str, str],
+        key: str,
+        page_token: str,
+        *,
+        what: str,
+        window: tuple[date, date] | None = None,
     ) -> tuple[tuple[JsonObject, ...], str]:
         """One page of a paged listing: the objects under ``key`` and the next page's token ("" on the last).
 
@@ -242,14 +252,20 @@ class ZoomClient:
         it made a window nobody saw "complete". A page of more entries than ``params["page_size"]`` raises
         :class:`OversizedPageError`: the page caps (ingest's paging.py) bound a runaway listing's calls and,
         through the page size, its entries, each of which may cost a call of its own (a backfill's recording
-        details). The errors name the field, never the token.
+        details). The errors name the field, never the token. With ``window``, a page whose ``from``/``to`` cover less
+        of it raises :class:`NarrowedWindowError` (zoom_answers.checked_window). A ``page_size`` Zoom does not serve
+        (outside 1..:data:`MAX_PAGE_SIZE`; Zoom documents no clamping) is a ``ValueError`` before anything is sent.
         """
+        asked = int(params.get("page_size", MAX_PAGE_SIZE))
+        if not 1 <= asked <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size {asked} is outside Zoom's 1..{MAX_PAGE_SIZE}")
         data = await self.get_json(path, {**params, "next_page_token": page_token} if page_token else params, what=what)
+        if window is not None:
+            checked_window(data, *window, what)
         entries = data.get(key)
         if not isinstance(entries, list):
             found = "none" if entries is None else f"a {type(entries).__name__}"
             raise InvalidPageError(200, what, f"the answer has no {key!r} list ({found})")
-        asked = int(params.get("page_size", MAX_PAGE_SIZE))
         if len(entries) > asked:
             raise OversizedPageError(200, what, f"a page of {len(entries)} entries, more than the {asked} asked for")
         if not all(isinstance(e, dict) for e in entries):
@@ -320,16 +336,21 @@ class ZoomClient:
             self._quota.note_rate_limited(category, "Daily-limit", reset, family)
             raise
         except RateLimitedError:
-            self._quota.note_rate_limited(category, "Per-second-limit", family=family)
+            self._quota.note_rate_limited(category, "QPS", family=family)  # Zoom's X-RateLimit-Type of per-second
             raise
 
     async def _fetch_token(self) -> _Token:
         url = URL(self.tenant.zoom_oauth_url).update_query(
             {"grant_type": "account_credentials", "account_id": self.tenant.zoom_account_id}
         )
-        credentials = f"{self.tenant.zoom_client_id}:{self.tenant.zoom_client_secret.get_secret_value()}"
-        basic = "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
-        status, data = await self._send("POST", url, "oauth token", headers={"Authorization": basic})
+        secret = self.tenant.zoom_client_secret.get_secret_value()
+        credentials = f"{self.tenant.zoom_client_id}:{secret}"
+        encoded = base64.b64encode(credentials.encode("utf-8")).decode("ascii")
+        status, data = await self._send("POST", url, "oauth token", headers={"Authorization": f"Basic {encoded}"})
+        if status >= 400:
+            # Zoom's refusals (400 for a wrong client id or secret, account id, grant type; a deactivated app) name
+            # why in {"error", "reason"}: a ZoomAuthError says it, never retried (a 429 or 5xx raised above is).
+            raise oauth_refusal(status, data, secrets=(secret, encoded))
         body = json_or_raise(status, data, "oauth token")
         value = body.get("access_token")
         if not isinstance(value, str) or not value:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
+from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 import aiohttp
@@ -68,6 +71,71 @@ class InvalidPageError(ZoomApiError):
 
 class OversizedPageError(InvalidPageError):
     """A listing page held more entries than the ``page_size`` asked for: not a page Zoom serves (at most 300)."""
+
+
+class NarrowedWindowError(InvalidPageError):
+    """A listing page's ``from``/``to`` cover less than the dates asked for: the days left out would go unseen."""
+
+
+class ZoomAuthError(ZoomApiError):
+    """Zoom's token endpoint refused the app (client id or secret, account id, app deactivated): not retried."""
+
+    def __init__(self, status: int, error: str, reason: str, code: int | None = None) -> None:
+        super().__init__(status, "oauth token", ": ".join(part for part in (error, reason) if part), code)
+        self.error = error
+        self.reason = reason
+
+
+# Zoom's token endpoint answers its refusals as {"reason", "error"} (400 for a wrong client id or secret, an
+# unsupported grant type, a wrong account id): zoom_oauth.py of the sandbox names the pages. Never longer than this.
+MAX_OAUTH_REASON_CHARS = 200
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def oauth_refusal(status: int, data: object, secrets: Iterable[str]) -> ZoomAuthError:
+    """The :class:`ZoomAuthError` of a 4xx from the token endpoint: its ``error`` and ``reason`` (or an API-style
+    ``message``), one line each, at most :data:`MAX_OAUTH_REASON_CHARS`, with every one of ``secrets`` (the client
+    secret, the Basic credentials) that an answer may echo replaced by ``[redacted]``."""
+    fields: dict[str, Any] = data if isinstance(data, dict) else {}
+    hidden = [secret for secret in secrets if secret]
+
+    def text(*keys: str) -> str:
+        value = next((v for k in keys if isinstance(v := fields.get(k), str) and v.strip()), "")
+        for secret in hidden:
+            value = value.replace(secret, "[redacted]")
+        return _CONTROLS.sub(" ", value).strip()[:MAX_OAUTH_REASON_CHARS]
+
+    code = fields.get("code")
+    return ZoomAuthError(status, text("error"), text("reason", "message"), code if type(code) is int else None)
+
+
+def _answered_day(value: object) -> date | None:
+    """The day of a listing's ``from``/``to`` (``2026-12-01`` or ``2026-12-01T00:00:00Z``), None when unreadable."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def checked_window(data: JsonObject, from_: date, to: date, what: str) -> None:
+    """Raise :class:`NarrowedWindowError` when the page's ``from``/``to`` cover less than ``from_``..``to``.
+
+    Zoom's phone listings hold one month of data per answer: asked for a longer range, its call-logs listing
+    answered 200 for the last month only, saying so in ``from``/``to`` alone
+    (https://devforum.zoom.us/t/phone-call-logs-endpoint-returns-only-1-month-of-data/42360). Read as the whole
+    range, the days before would be a window nobody saw reported complete. An answer without them (or with a
+    value that is no date) is taken as the range asked.
+    """
+    served_from, served_to = _answered_day(data.get("from")), _answered_day(data.get("to"))
+    if (served_from is not None and served_from > from_) or (served_to is not None and served_to < to):
+        raise NarrowedWindowError(
+            200,
+            what,
+            f"the page lists {served_from or from_}..{served_to or to}, not the {from_}..{to} asked for"
+            " (Zoom answers one month at a time)",
+        )
 
 
 def checked_page_token(token: object, what: str) -> str:

@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from zoomsymbl_sandbox.zoom_call_history import list_call_history
+from zoomsymbl_sandbox.zoom_call_history import list_call_history, months_before, query_day
 from zoomsymbl_sandbox.zoom_dashboard import dashboard_participants, list_dashboard_meetings
 from zoomsymbl_sandbox.zoom_http import ZoomApiError, meeting_path_id, unauthorized
 from zoomsymbl_sandbox.zoom_phone import phone_recording_entry
@@ -21,6 +21,7 @@ from zoomsymbl_sandbox.zoom_users import account_users, list_users
 
 MAX_PAGE_SIZE = 300
 DEFAULT_PAGE_SIZE = 30
+PHONE_WINDOW_DAYS = 30
 _NO_RECORDING = (404, 3301, "This recording does not exist.")
 
 
@@ -37,25 +38,33 @@ def _parse_day(value: str, field: str) -> date:
         raise ZoomApiError(400, 300, f"Invalid field: {field!r} must be yyyy-mm-dd.") from None
 
 
-def recordings_window(query: dict[str, str], today: date, *, documented_defaults: bool = False) -> tuple[date, date]:
-    """The `from`/`to` days of a listing; Zoom lists at most one month per call.
+def recordings_window(query: dict[str, str], today: date) -> tuple[date, date]:
+    """The `from`/`to` days of the cloud-recording listing; Zoom lists at most one month per call.
 
-    With ``documented_defaults`` (the cloud-recording listing), a missing ``from`` is today and, when ``to``
-    is missing too, ``to`` is tomorrow: Zoom's reference gives a call on 2020-06-30 without either the window
-    ``from`` 2020-06-30 ``to`` 2020-07-01. Otherwise (no documented default) ``to`` is today and ``from``
-    the day before.
+    A missing ``from`` is today and, when ``to`` is missing too, ``to`` is tomorrow: Zoom's reference gives a call
+    on 2020-06-30 without either the window ``from`` 2020-06-30 ``to`` 2020-07-01.
     """
-    if documented_defaults:
-        start = _parse_day(query["from"], "from") if "from" in query else today
-        to = (
-            _parse_day(query["to"], "to")
-            if "to" in query
-            else (today if "from" in query else today + timedelta(days=1))
-        )
-        return _checked_window(start, to)
-    to = _parse_day(query["to"], "to") if "to" in query else today
-    start = _parse_day(query["from"], "from") if "from" in query else to - timedelta(days=1)
+    start = _parse_day(query["from"], "from") if "from" in query else today
+    to = _parse_day(query["to"], "to") if "to" in query else (today if "from" in query else today + timedelta(days=1))
     return _checked_window(start, to)
+
+
+def earliest_phone_day(to: date) -> date:
+    """The earliest day a phone recordings listing ending ``to`` holds: 30 days back and one month back, whichever
+    is later (Zoom's references give both, "a maximum of 30 days" and "within a month": the stricter holds)."""
+    return max(to - timedelta(days=PHONE_WINDOW_DAYS), months_before(to, 1))
+
+
+def phone_recordings_window(query: dict[str, str], today: date) -> tuple[date, date]:
+    """The `from`/`to` a phone recordings listing serves (``list_phone_recordings``)."""
+    start, to = query_day(query.get("from"), "from"), query_day(query.get("to"), "to")
+    if start is not None and to is None:
+        raise ZoomApiError(400, 300, "The 'to' field is required when 'from' is specified.")
+    to = to or today
+    start = start or to - timedelta(days=PHONE_WINDOW_DAYS)
+    if start > to:
+        raise ZoomApiError(400, 300, "The 'from' date must not be later than the 'to' date.")
+    return max(start, earliest_phone_day(to)), to
 
 
 def _checked_window(start: date, to: date) -> tuple[date, date]:
@@ -67,11 +76,18 @@ def _checked_window(start: date, to: date) -> tuple[date, date]:
 
 
 def page_size(query: dict[str, str]) -> int:
-    """`page_size`, clamped to Zoom's maximum of 300."""
+    """`page_size`: 1 to 300 (30 by default); anything else is refused (400, code 300).
+
+    Zoom documents 300 as the maximum ("Default: 30. Maximum: 300." in its listings' references;
+    https://developers.zoom.us/docs/api/pagination/: "Light data retrieval: Up to 300 items per page") and no
+    clamping. The sandbox used to cap a larger one at 300; it refuses it now: a client passing here asks no more
+    than 300, which works whether Zoom clamps or refuses, while one that relied on the cap would break on a Zoom
+    that refuses.
+    """
     raw = query.get("page_size", str(DEFAULT_PAGE_SIZE))
-    if not raw.isdigit() or int(raw) < 1:
-        raise ZoomApiError(400, 300, f"Invalid field: 'page_size' {raw!r}.")
-    return min(int(raw), MAX_PAGE_SIZE)
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        raise ZoomApiError(400, 300, f"Invalid field: 'page_size' {raw[:20]!r} (1 to {MAX_PAGE_SIZE}).")
+    return int(raw)
 
 
 def _hosted_by(sandbox: ZoomSandbox, user: str) -> list[RecordedMeeting]:
@@ -94,7 +110,7 @@ def list_recordings(request: web.Request, sandbox: ZoomSandbox, user: str) -> di
     (expired or unknown: 400, code 300); rate-limit label Medium.
     """
     query = dict(request.query)
-    start, to = recordings_window(query, sandbox.today(), documented_defaults=True)
+    start, to = recordings_window(query, sandbox.today())
     size = page_size(query)
     offset = _page_offset(sandbox, query)
     matches = sorted(
@@ -121,9 +137,23 @@ def _page_offset(sandbox: ZoomSandbox, query: dict[str, str]) -> int:
 
 
 def list_phone_recordings(request: web.Request, sandbox: ZoomSandbox) -> dict[str, Any]:
-    """GET /v2/phone/recordings: one page of the account's call recordings, newest first (zoom_phone.py)."""
+    """GET /v2/phone/recordings: one page of the account's call recordings, newest first (zoom_phone.py).
+
+    Per "Get call recordings" (https://developers.zoom.us/docs/api/phone/, its query as transcribed at
+    https://www.withone.ai/knowledge/zoom/conn_mod_def%3A%3AGJ8etS2w2n8%3A%3AyvaqbtdzRT6N-MA1y8V9-w): ``page_size``
+    "Default: 30. Maximum: 300."; ``from`` "If unspecified, returns data from the past 30 days. The range defined by
+    from and to should be within a month because the response only includes one month of data at a time."; ``to``
+    "Required only when from is specified". Pipedream's action for it says "Date range should be a maximum of 30
+    days". No six-month bound: Zoom lifted it (https://developers.zoom.us/changelog/phone/december-17th-2022/,
+    "Allow query data more than 6 months old in Get call recordings API").
+
+    So: without dates, the last 30 days; ``from`` without ``to`` is refused (400, code 300); a range longer than
+    30 days or a month is answered for its last part only, the answer's ``from``/``to`` saying which, as Zoom's
+    call-logs listing did (zoom_call_history.py). The sandbox used to default to the last day, take a lone
+    ``from`` up to today and refuse a longer range (400): a client asking too much was never shown what Zoom does.
+    """
     query = dict(request.query)
-    start, to = recordings_window(query, sandbox.today())
+    start, to = phone_recordings_window(query, sandbox.today())
     size = page_size(query)
     offset = _page_offset(sandbox, query)
     matches = sorted(

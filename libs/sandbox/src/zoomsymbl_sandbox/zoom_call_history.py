@@ -11,13 +11,20 @@ https://developers.zoom.us/changelog/phone/december-08-2025.md) add the ``call_i
 ``caller_account_code``/``callee_account_code`` fields to the same listing.
 
 Confirmed there: the path, the scope, the ``call_history`` array with ``call_history_uuid`` and
-``call_id``. Taken from the Zoom Phone call-log family and not confirmed by a Zoom page the search tool
-returned: ``from``/``to`` one month at most within the last six months, ``page_size`` at most 300, a
-``next_page_token`` valid 15 minutes (as every Zoom listing), and the rate-limit label (Heavy here, as the
-call-logs listing it replaces). The entry's other fields (``id``, ``direction``, ``connect_type``,
-``caller_*``/``callee_*`` with ``_ext_id``, ``_email``, ``_ext_type``, ``_did_number``, ``_ext_number``,
-``start_time``, ``answer_time``, ``end_time``) and ``recording_status`` (``recorded`` /
-``non_recorded``) follow the published client libraries' models of this listing (e.g. the Go
+``call_id``. The query, per the endpoint's reference as transcribed at
+https://withone.ai/knowledge/zoom/conn_mod_def%3A%3AGJ8eWqIpEvA%3A%3AMuPI7UpkRImIrFHMeGWSYg ("Get an Account's Call
+History"): without ``from``, the last 24 hours; with ``from``, ``to`` is required; "the date range defined by from
+and to must be one month (the response only includes one month's worth of data)"; "the month queried should fall
+within the last six months"; a ``next_page_token`` expires after 15 minutes. What Zoom does with a longer range is
+what the call-logs listing it replaces did (https://devforum.zoom.us/t/phone-call-logs-endpoint-returns-only-1-
+month-of-data/42360: ``from=2020-08-01&to=2021-02-01`` answered 200 with ``"from": "2021-01-01", "to":
+"2021-02-01"``): the last month of the range is listed and the answer's ``from``/``to`` say which; the sandbox
+does the same (it used to answer 400, which a client asking too much was never shown). A ``from`` without ``to``
+is refused (400, code 300). Not confirmed by a Zoom page: ``page_size`` at most 300 (more is refused) and the
+rate-limit label (Heavy here, as the call-logs listing it replaces). The entry's other fields (``id``,
+``direction``, ``connect_type``, ``caller_*``/``callee_*`` with ``_ext_id``, ``_email``, ``_ext_type``,
+``_did_number``, ``_ext_number``, ``start_time``, ``answer_time``, ``end_time``) and ``recording_status``
+(``recorded`` / ``non_recorded``) follow the published client libraries' models of this listing (e.g. the Go
 ``zoom/models`` CallHistory and ``enums.RecordingStatus``), not a Zoom page: which field names "the
 recorded user" is not documented; the ``user``-type extension on the user's side of the call is it here.
 
@@ -152,7 +159,8 @@ def history_entry(call: CallRecord) -> dict[str, Any]:
     return entry
 
 
-def _day(value: str | None, field: str) -> date | None:
+def query_day(value: str | None, field: str) -> date | None:
+    """The day of a ``from``/``to`` query value (None when absent); 400, code 300, when it is neither form."""
     if value is None:
         return None
     try:  # yyyy-mm-dd, or Zoom's yyyy-MM-ddTHH:mm:ssZ
@@ -169,13 +177,16 @@ def months_before(day: date, months: int) -> date:
 
 
 def call_history_window(query: dict[str, str], today: date) -> tuple[date, date]:
-    """``from``/``to``: one month at most, within the last six months; the last day by default."""
-    to = _day(query.get("to"), "to") or today
-    start = _day(query.get("from"), "from") or to - timedelta(days=1)
+    """The ``from``/``to`` served: the last day by default; ``to`` required with ``from``; of a range longer than
+    a month, its last month only (the answer's ``from`` says so); within the last six months."""
+    start, to = query_day(query.get("from"), "from"), query_day(query.get("to"), "to")
+    if start is not None and to is None:
+        raise ZoomApiError(400, 300, "The 'to' field is required when 'from' is specified.")
+    to = to or today
+    start = start or to - timedelta(days=1)
     if start > to:
         raise ZoomApiError(400, 300, "The 'from' date must not be later than the 'to' date.")
-    if to > months_before(start, -1):
-        raise ZoomApiError(400, 300, "The date range between 'from' and 'to' must not exceed one month.")
+    start = max(start, months_before(to, 1))
     if start < months_before(today, HISTORY_MONTHS):
         raise ZoomApiError(400, 300, "Only call history from the last six months can be queried.")
     return start, to

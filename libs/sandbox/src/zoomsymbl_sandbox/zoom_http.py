@@ -8,6 +8,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from zoomsymbl_sandbox.zoom_faults import Fault, RouteName
+from zoomsymbl_sandbox.zoom_limits import PER_SECOND_TYPE, ROUTE_CATEGORY
 from zoomsymbl_sandbox.zoom_tokens import TokenCheck
 
 INVALID_TOKEN_BODY = {"code": 124, "message": "Invalid access token."}
@@ -91,15 +92,20 @@ def classify_route(raw_path: str) -> tuple[RouteName | None, str | None]:
 
 
 def fault_response(fault: Fault) -> web.Response:
-    """The answer an injected `status` or `error_body` fault stands for."""
+    """The answer an injected `status` or `error_body` fault stands for.
+
+    An injected 429 is a per-second one as zoom_limits.py answers it: ``X-RateLimit-Type: QPS`` and the route's
+    rate-limit label in ``X-RateLimit-Category`` (none for routes without one: downloads, the token endpoint).
+    """
     if fault.kind == "error_body":
         # Zoom's quirk: a 200 whose body is an error, labelled text/html whatever it contains.
         text = json.dumps(INVALID_TOKEN_BODY) if fault.body == "json" else _HTML_ERROR_PAGE
         return web.Response(status=200, text=text, content_type="text/html")
     headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
     if fault.status == 429:
-        headers["X-RateLimit-Category"] = "Heavy"
-        headers["X-RateLimit-Type"] = "Per-second-limit"
+        category = ROUTE_CATEGORY.get(fault.route)
+        headers |= {"X-RateLimit-Category": category} if category else {}
+        headers["X-RateLimit-Type"] = PER_SECOND_TYPE
         return web.json_response({"code": 429, "message": _RATE_LIMITED}, status=429, headers=headers)
     return web.json_response(
         {"code": fault.status, "message": "Internal error, please try again later."},

@@ -5,9 +5,19 @@ APIs are grouped by rate-limit label (Light, Medium, Heavy, Resource-intensive);
 per-second limit per account (Business+: 80, 60, 40 per second, Resource-intensive 20 a minute; Pro
 30, 20, 10) and Heavy plus Resource-intensive share a daily limit (60,000 a day on Business+, 30,000 on
 Pro; the Free plan has daily limits on Light and Medium too). A refused call answers 429 with
-``X-RateLimit-Category``, ``X-RateLimit-Type`` (``Per-second-limit`` or ``Daily-limit``),
-``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and, for a daily limit, ``Retry-After`` as an ISO-8601
-instant: the next UTC midnight, when daily counts reset.
+``X-RateLimit-Category`` (the label), ``X-RateLimit-Type``, ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and,
+for a daily limit, ``Retry-After`` as an ISO-8601 instant: the next UTC midnight, when daily counts reset.
+
+``X-RateLimit-Type`` is ``QPS`` for a per-second limit and ``Daily-limit`` for a daily one: the page's current text
+("Rate Limit Type - how that quota is enforced, either per second (QPS) or as a daily limit",
+https://developers.zoom.us/docs/commerce/rate-limits/, Zoom's rate-limits page for all its APIs), its header
+table as transcribed by a Zoom developer advocate (``QPS`` (per-second) or ``Daily-limit``; github.com/tanchunsiong/
+agent-skills, zoom-rest-api/references/rate-limits.md, with the daily example ``Retry-After:
+2025-01-20T00:00:00Z``), and a public client library that types the header ``'QPS' | 'Per-second-limit' |
+'Daily-limit'`` (``Per-second-limit`` is the older pages' word, which the sandbox sent until 2026-12-05). Bodies:
+"You have reached the maximum per-second rate limit for this API. Try again later." and "You have reached the
+maximum daily rate limit for this API. Refer to the response header for details on when you can make another
+request." (the same transcription).
 
 "Zoom Phone APIs have unique rate limits" (same page): the Phone API (``/v2/phone/...``) has its own table
 (Business+: Light 40, Medium 20, Heavy 10 a second, Resource-intensive 10 a minute, 30,000 a day shared by
@@ -47,8 +57,13 @@ ROUTE_CATEGORY: dict[str, Category] = {
 }
 # Heavy and Resource-intensive APIs spend one daily budget.
 _DAILY_POOL: dict[Category, str] = {"Resource-intensive": "Heavy"}
+PER_SECOND_TYPE = "QPS"  # X-RateLimit-Type of a per-second 429 (module docstring)
+DAILY_TYPE = "Daily-limit"
 _PER_SECOND = "You have reached the maximum per-second rate limit for this API. Try again later."
-_DAILY = "You have reached the maximum daily rate limit for this API. Try again after {reset}."
+_DAILY = (
+    "You have reached the maximum daily rate limit for this API. "
+    "Refer to the response header for details on when you can make another request."
+)
 
 
 def next_utc_midnight(moment: datetime) -> datetime:
@@ -80,15 +95,15 @@ class RateLimits:
         day_key = (pool, now.date().isoformat())
         daily_limit = self.daily.get(pool)
         if daily_limit is not None and self._days[day_key] >= daily_limit:
-            self.refused[f"{key} Daily-limit"] += 1
+            self.refused[f"{key} {DAILY_TYPE}"] += 1
             reset = next_utc_midnight(now).strftime("%Y-%m-%dT%H:%M:%SZ")
-            headers = _headers(category, "Daily-limit", daily_limit) | {"Retry-After": reset}
-            return web.json_response({"code": 429, "message": _DAILY.format(reset=reset)}, status=429, headers=headers)
+            headers = _headers(category, DAILY_TYPE, daily_limit) | {"Retry-After": reset}
+            return web.json_response({"code": 429, "message": _DAILY}, status=429, headers=headers)
         second_key = (key, int(now.timestamp()))
         second_limit = self.per_second.get(key)
         if second_limit is not None and self._seconds[second_key] >= second_limit:
-            self.refused[f"{key} Per-second-limit"] += 1
-            headers = _headers(category, "Per-second-limit", second_limit)
+            self.refused[f"{key} {PER_SECOND_TYPE}"] += 1
+            headers = _headers(category, PER_SECOND_TYPE, second_limit)
             return web.json_response({"code": 429, "message": _PER_SECOND}, status=429, headers=headers)
         self._seconds[second_key] += 1
         self._days[day_key] += 1

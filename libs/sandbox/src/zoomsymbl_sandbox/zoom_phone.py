@@ -6,8 +6,10 @@ Follows Zoom's published contracts:
   ``direction``, ``duration``, ``date_time``, ``end_time``, ``download_url``, ``recording_type``, ``call_id``,
   ``call_log_id``, ``user_id`` and ``owner`` (type, id, name, integer ``extension_number``); no ``file_size``;
 - ``GET /phone/recordings`` ("Get call recordings", https://developers.zoom.us/docs/api/phone/): account level,
-  ``from``/``to`` at most one month apart, ``page_size`` (default 30, max 300), ``next_page_token``
-  (expires after 15 minutes), rate-limit label Medium; 429s are injected as faults on route ``phone_recordings``;
+  the last 30 days by default, ``to`` required with ``from``, one month of data per answer (a longer range is
+  answered for its last month, zoom_api.py ``list_phone_recordings``), ``page_size`` (default 30, at most 300),
+  ``next_page_token`` (expires after 15 minutes), rate-limit label Medium; 429s are injected as faults on route
+  ``phone_recordings``;
 - ``GET /phone/recording/download/{id}``: the MP3 (48 kHz mono, as Zoom records calls; stereo on request), Bearer
   OAuth token only;
 - ``GET /users/{userId}``: the user's ``email`` (how a phone recording's owner becomes an e-mail address).

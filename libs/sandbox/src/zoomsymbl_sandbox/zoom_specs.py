@@ -145,6 +145,10 @@ class ZoomSandboxConfig(BaseModel):
         default=None, description="base of download URLs; default: bound at start, else the Host header"
     )
     access_token_ttl_s: int = Field(default=3600, ge=1)
+    app_active: bool = Field(
+        default=True,
+        description="False: the Server-to-Server OAuth app is deactivated, no token is issued (zoom_oauth.py)",
+    )
     download_token_ttl_s: int = Field(default=86_400, ge=1)
     download_redirect: DownloadRedirect = "none"
     offsite_base_url: str = "http://evil.example.invalid"
