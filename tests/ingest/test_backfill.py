@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import RecordingCompleted, utcnow
 from zoomsymbl_common.kafka import RetryPolicy
@@ -137,6 +138,19 @@ async def test_a_listing_that_keeps_failing_stops_the_run_with_an_error(sandbox:
     assert "503" in report.error
     assert not report.ok
     assert report.as_dict()["from"] == (TODAY - timedelta(days=45)).isoformat()
+
+
+async def test_credentials_zoom_refuses_stop_the_run_naming_zooms_reason(sandbox: ZoomSandbox) -> None:
+    """Zoom answers a wrong client secret 400 ``invalid_client``: the periodic backfill (no pre-flight) read it as a
+    missing user:read scope ("backfilling me only"), then as one refused user, and reported a run that went on."""
+    report = await Run(sandbox, zoom_client_secret=SecretStr("wrong-secret")).backfill()
+
+    assert report.error == "zoom oauth token answered 400: 'invalid_client: Invalid client_id or client_secret'"
+    assert not report.ok
+    assert report.users == {} and report.users_error is None, "no fallback to the app's own user"
+    assert report.phone_error is None and report.listings_failed == 0
+    assert sandbox.stats.requests["list_recordings"] == 0
+    assert "wrong-secret" not in str(report.as_dict())
 
 
 async def test_meetings_of_users_outside_the_allowlist_are_skipped(sandbox: ZoomSandbox) -> None:

@@ -38,7 +38,7 @@ from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.service import raise_if_cancelled
 from zoomsymbl_common.tenants import TenantConfig, Tenants, has_oauth
 from zoomsymbl_common.zoom import MAX_PAGE_SIZE, ZoomClient
-from zoomsymbl_common.zoom_answers import JsonObject, ZoomApiError
+from zoomsymbl_common.zoom_answers import JsonObject, ZoomApiError, ZoomAuthError
 from zoomsymbl_common.zoom_quota import QuotaMetrics, ZoomQuota
 from zoomsymbl_common.zoom_retries import ZOOM_RETRY_POLICY, call_with_retries
 
@@ -192,11 +192,12 @@ class Backfill:
         self, user: AccountUser, start: date, end: date, report: BackfillReport, refused: set[str]
     ) -> None:
         """One user's window; a refusal of this user alone (404: deleted during the run, 400, 403) is noted on
-        the user and the run goes on with the others. A 401, or the restarts running out, ends the run."""
+        the user and the run goes on with the others. A 401, the token endpoint refusing the app's credentials
+        (:class:`ZoomAuthError`: Zoom answers them 400), or the restarts running out, ends the run."""
         try:
             await self._window(user, start, end, report)
         except ZoomApiError as exc:
-            if exc.status == 401 or isinstance(exc, ListingRestartsExhaustedError):
+            if exc.status == 401 or isinstance(exc, ListingRestartsExhaustedError | ZoomAuthError):
                 raise
             refused.add(user.label)
             report.users[user.label].error = str(exc)
@@ -259,6 +260,8 @@ class Backfill:
             try:
                 page = await self._retrying(listing)
             except ZoomApiError as exc:
+                if isinstance(exc, ZoomAuthError):
+                    raise  # the app's credentials, not the phone listing: the run stops
                 if exc.page_token_expired and restarts < MAX_LISTING_RESTARTS:
                     restarts += 1
                     report.listing_restarts += 1

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_common.zoom import MAX_PAGE_SIZE, UserPage, ZoomClient
-from zoomsymbl_common.zoom_answers import InvalidPageError, ZoomApiError
+from zoomsymbl_common.zoom_answers import InvalidPageError, ZoomApiError, ZoomAuthError
 
 from zoomsymbl_ingest.intake import host_allowed
 from zoomsymbl_ingest.metrics import ListingCut
@@ -94,8 +94,10 @@ async def account_users(
             walk = PageWalk(tenant.id, f"list users ({status})", MAX_USER_PAGES, on_cut)
             result.restarts += await _list_status(client, retrying, status, page_size, found, walk)
     except ZoomApiError as exc:
-        if isinstance(exc, ListingRestartsExhaustedError | InvalidPageError):
-            raise  # not a refusal (no scope): falling back to "me" would hide a broken listing
+        if isinstance(exc, ListingRestartsExhaustedError | InvalidPageError | ZoomAuthError):
+            # Not a refusal of the listing (no scope): falling back to "me" would hide a broken listing, or
+            # credentials Zoom refuses (400 invalid_client) behind a run of one refused user.
+            raise
         result.error = str(exc)
         if not found:  # no user:read scope (or no users at all): the app's own user, as before accounts
             log.warning("account users not listed, backfilling me only", extra={"tenant": tenant.id, "error": str(exc)})

@@ -41,7 +41,7 @@ from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, TOMBSTONES, ConversationMetadata, Party
 from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_common.zoom import MAX_PAGE_SIZE, ZoomClient
-from zoomsymbl_common.zoom_answers import JsonObject, ZoomApiError
+from zoomsymbl_common.zoom_answers import JsonObject, ZoomApiError, ZoomAuthError
 from zoomsymbl_common.zoom_retries import ZOOM_RETRY_POLICY
 
 from zoomsymbl_ingest.intake import host_allowed
@@ -198,6 +198,8 @@ class PhoneReconciliation:
                         self.seen.add(key)
                 await self._reconcile(fresh, report)
         except ZoomApiError as exc:
+            if isinstance(exc, ZoomAuthError):
+                raise  # the app's credentials, not the call history: the round fails as a whole
             # Only Zoom's documented answers on the run's first page (no Zoom Phone: 403; no scope: 4711) mean the
             # calls are not there to reconcile; anything else leaves calls unread (incomplete run).
             report.phone_error = str(exc)
