@@ -60,9 +60,9 @@ from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_common.zoom import ZoomClient
 from zoomsymbl_mixer.app import download_policy, download_session
+from zoomsymbl_mixer.config import MixConfig
 from zoomsymbl_mixer.download import Fetcher
 from zoomsymbl_mixer.hosts import HostPolicy
-from zoomsymbl_mixer.mixing import MixConfig
 from zoomsymbl_mixer.settings import Settings
 from zoomsymbl_mixer.tracks import tee_to_file
 from zoomsymbl_mixer.upload import PartUploads

@@ -17,11 +17,12 @@ from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_common.zoom import ZoomClient
 from zoomsymbl_ingest.zoom_payload import recording_completed
+from zoomsymbl_mixer.config import MixConfig
 from zoomsymbl_mixer.credentials import RecordingsApi
 from zoomsymbl_mixer.download import DownloadPolicy, Fetcher
 from zoomsymbl_mixer.ffmpeg import SilenceSettings
 from zoomsymbl_mixer.hosts import GuardedResolver, HostPolicy
-from zoomsymbl_mixer.mixing import MixConfig, Mixer
+from zoomsymbl_mixer.mixing import Mixer
 from zoomsymbl_mixer.state import MeetingState
 from zoomsymbl_sandbox.zoom import (
     MeetingSpec,

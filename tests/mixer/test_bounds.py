@@ -120,7 +120,7 @@ class MergeSpy:
             self.calls.append(args)
             return await run_tool(args, **kwargs)
 
-        monkeypatch.setattr("zoomsymbl_mixer.mixing.run_tool", spy)
+        monkeypatch.setattr("zoomsymbl_mixer.merge.run_tool", spy)
 
 
 @pytest.mark.integration

@@ -39,7 +39,8 @@ async def gives_up(rig: Rig, event: RecordingCompleted, exc: ObjectRejected) -> 
     async def publish(failed: MeetingFailed) -> None:
         announced.append(failed)
 
-    on_give_up = give_up(MeetingState(rig.mongo.db), MixerMetrics(CollectorRegistry()), publish)
+    state = MeetingState(rig.mongo.db)
+    on_give_up = give_up(state, MixerMetrics(CollectorRegistry()), publish, rig.mixer().announce)
     await on_give_up(event, exc.stage, exc.reason)
     return announced
 

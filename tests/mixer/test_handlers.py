@@ -34,13 +34,17 @@ MIXED = AudioMixed(
 
 
 class FakeState:
-    def __init__(self, *, moved_on: bool = False) -> None:
+    def __init__(self, *, moved_on: bool = False, sent: AudioMixed | None = None) -> None:
         self.failed: list[tuple[str, str, str]] = []
-        self.moved_on = moved_on
+        self.moved_on = moved_on or sent is not None
+        self.sent = sent
 
     async def mark_failed(self, event: RecordingCompleted, stage: str, reason: str) -> bool:
         self.failed.append((event.meeting_uuid, stage, reason))
         return not self.moved_on
+
+    async def unconfirmed(self, event: RecordingCompleted) -> AudioMixed | None:
+        return self.sent
 
 
 class FakeMixer:
@@ -61,7 +65,7 @@ def metric(metrics: MixerMetrics, outcome: str) -> float:
 
 
 Run = Callable[[bytes], Awaitable[list[DeadLetter]]]
-Published = list[DeadLetter | MeetingFailed]
+Published = list[DeadLetter | MeetingFailed | AudioMixed]
 PublishFailure = Callable[[MeetingFailed], Awaitable[None]]
 
 
@@ -71,11 +75,13 @@ def wire(
     state: FakeState,
     metrics: MixerMetrics,
     publish: PublishFailure | None = None,
+    outage_wait: float = 1800.0,
 ) -> tuple[list[DeadLetter], Published]:
-    """Dead letters, and everything published in order (dead letters and ``MeetingFailed``)."""
+    """Dead letters, and everything published in order (dead letters, ``MeetingFailed``, ``AudioMixed``)."""
     letters: list[DeadLetter] = []
     published: Published = []
-    consumer = Consumer(broker, INFRA, "mixer", RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002))
+    policy = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002, max_outage_wait=outage_wait)
+    consumer = Consumer(broker, INFRA, "mixer", policy)
 
     async def handle(event: RecordingCompleted) -> AudioMixed | None:
         return await on_recording_completed(event, mixer, metrics)
@@ -83,7 +89,10 @@ def wire(
     async def publish_failure(event: MeetingFailed) -> None:
         await publish_event(broker, INFRA, event)
 
-    register_subscribers(broker, consumer, handle, give_up(state, metrics, publish or publish_failure))
+    async def announce(event: RecordingCompleted, mixed: AudioMixed) -> None:
+        await publish_event(broker, INFRA, mixed)
+
+    register_subscribers(broker, consumer, handle, give_up(state, metrics, publish or publish_failure, announce))
 
     @broker.subscriber(DeadLetter.topic_for(TOPIC))
     async def dead(message: KafkaMessage) -> None:
@@ -94,15 +103,24 @@ def wire(
     async def failed(message: KafkaMessage) -> None:
         published.append(MeetingFailed.model_validate_json(message.body))
 
+    @broker.subscriber(topic_name(INFRA, AudioMixed.topic))
+    async def mixed(message: KafkaMessage) -> None:
+        published.append(AudioMixed.model_validate_json(message.body))
+
     return letters, published
 
 
 async def deliver(
-    body: bytes, mixer: FakeMixer, state: FakeState | None = None, publish: PublishFailure | None = None
+    body: bytes,
+    mixer: FakeMixer,
+    state: FakeState | None = None,
+    publish: PublishFailure | None = None,
+    *,
+    outage_wait: float = 1800.0,
 ) -> tuple[list[DeadLetter], FakeState, MixerMetrics, Published]:
     broker = KafkaBroker()
     state, metrics = state or FakeState(), MixerMetrics(CollectorRegistry())
-    letters, published = wire(broker, mixer, state, metrics, publish)
+    letters, published = wire(broker, mixer, state, metrics, publish, outage_wait)
     async with TestKafkaBroker(broker) as test_broker:
         await test_broker.publish(body, topic=TOPIC)
     return letters, state, metrics, published
@@ -164,6 +182,19 @@ async def test_nothing_is_announced_when_the_meeting_had_moved_on_or_the_event_w
     assert len(letters) == 1 and not [p for p in published if isinstance(p, MeetingFailed)]
 
 
+async def test_a_mix_that_may_have_gone_out_is_announced_again_at_give_up_not_failed() -> None:
+    mixer = FakeMixer(*[KafkaUnavailable("publish not acknowledged") for _ in range(3)])
+    letters, state, metrics, published = await deliver(
+        EVENT.model_dump_json().encode(), mixer, FakeState(sent=MIXED), outage_wait=0.0
+    )
+    assert [type(p).__name__ for p in published] == ["AudioMixed", "DeadLetter"]
+    assert published[0] == MIXED
+    assert [stage for _, stage, _ in state.failed] == ["retry"]  # tried first, refused: it may have gone out
+    [letter] = letters
+    assert "infrastructure outage" in letter.reason
+    assert (metric(metrics, "announced_at_give_up"), metric(metrics, "failed")) == (1, 0)
+
+
 async def test_an_unacknowledged_announcement_is_not_dead_lettered_so_the_event_comes_again() -> None:
     async def kafka_down(event: MeetingFailed) -> None:
         raise KafkaUnavailable("publish not acknowledged")
@@ -216,7 +247,8 @@ async def test_several_meetings_at_once_is_a_per_partition_worker_pool() -> None
     async def handle(event: RecordingCompleted) -> AudioMixed | None:
         return await on_recording_completed(event, mixer, metrics)
 
-    register_subscribers(broker, consumer, handle, give_up(state, metrics, _never), concurrent_meetings=3)
+    on_give_up = give_up(state, metrics, _never, _never_again)
+    register_subscribers(broker, consumer, handle, on_give_up, concurrent_meetings=3)
     async with TestKafkaBroker(broker) as test_broker:
         for n in range(3):
             event = EVENT.model_copy(update={"event_id": f"e{n}", "meeting_uuid": f"m{n}"})
@@ -227,3 +259,7 @@ async def test_several_meetings_at_once_is_a_per_partition_worker_pool() -> None
 
 async def _never(event: MeetingFailed) -> None:
     raise AssertionError(f"unexpected failure announcement {event!r}")
+
+
+async def _never_again(event: RecordingCompleted, mixed: AudioMixed) -> None:
+    raise AssertionError(f"unexpected announcement {mixed!r}")

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from zoomsymbl_common.media_tools import run_tool
-from zoomsymbl_mixer.mp4 import NOT_PLAIN, NotPlainAac, copy_args, copy_to_adts, parse_copy
+from zoomsymbl_mixer.mp4 import NOT_PLAIN, copy_args, copy_to_adts, parse_copy
+from zoomsymbl_mixer.mp4_layout import NotPlainAac
 from zoomsymbl_mixer.tracks import prepare
 
 Box = tuple[bytes, int, int, tuple[int, ...]]

@@ -144,7 +144,7 @@ async def test_two_meetings_at_once_do_not_both_count_on_the_same_free_space(
 
     monkeypatch.setattr(shutil, "disk_usage", volume)
     checked, go_on = asyncio.Event(), asyncio.Event()
-    load = mixer._loader
+    load = mixer.intake.load
 
     async def held_after_its_check(*args: Any) -> Any:
         if not checked.is_set():  # the first meeting passed its check and is about to download
@@ -152,7 +152,7 @@ async def test_two_meetings_at_once_do_not_both_count_on_the_same_free_space(
             await go_on.wait()
         return await load(*args)
 
-    monkeypatch.setattr(mixer, "_loader", held_after_its_check)
+    monkeypatch.setattr(mixer.intake, "load", held_after_its_check)
     running = asyncio.ensure_future(mixer.on_recording_completed(first))
     await checked.wait()
     with pytest.raises(RetryableError, match="claimed by meetings in progress"):

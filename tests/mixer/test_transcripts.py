@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from zoomsymbl_common.events import AudioMixed, RecordingCompleted
+from zoomsymbl_common.events import RecordingCompleted
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import Tenants
@@ -44,15 +44,9 @@ def wired(rig: Rig, *, max_bytes: int = 1 << 20) -> TranscriptMixer:
     hosts = HostPolicy(rig.tenant.download_allowed_hosts, rig.tenant.allow_private_download_hosts)
     fetcher = Fetcher(rig.session, hosts, DownloadPolicy(base_delay=0.01, max_delay=0.05))
 
-    async def publish(event: AudioMixed) -> None:
-        rig.published.append(event)
-
-    transcripts = TranscriptMixer(
-        audio, audio.state, rig.store, Tenants([rig.tenant]), lambda _: fetcher, audio.api_for, publish,
-        max_bytes=max_bytes,
-    )  # fmt: skip
-    audio.publish = transcripts.announce
-    return transcripts
+    return TranscriptMixer(
+        audio, audio.state, rig.store, Tenants([rig.tenant]), lambda _: fetcher, audio.api_for, max_bytes=max_bytes
+    )
 
 
 def transcripts_only(event: RecordingCompleted) -> RecordingCompleted:

@@ -18,8 +18,8 @@ from zoomsymbl_common.providers.assemblyai import ASSEMBLYAI_LIMITS
 from zoomsymbl_common.providers.base import AudioPath, ProviderLimits
 from zoomsymbl_common.providers.symbl import SYMBL_LIMITS
 from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_mixer.config import MixConfig
 from zoomsymbl_mixer.ffmpeg import OutputFormat, resolve_format
-from zoomsymbl_mixer.mixing import MixConfig
 from zoomsymbl_submitter.audio import AudioSource
 from zoomsymbl_submitter.parts import Part, PartPlanner, SplitSettings
 from zoomsymbl_submitter.splitting import Span, choose_cut, cut_windows, part_count, spans

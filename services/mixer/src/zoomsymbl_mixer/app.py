@@ -37,12 +37,13 @@ from zoomsymbl_common.tenants import TenantConfig, has_oauth
 from zoomsymbl_common.zoom import ZoomClient
 from zoomsymbl_common.zoom_quota import QuotaMetrics, ZoomQuota
 
+from zoomsymbl_mixer.config import MixConfig
 from zoomsymbl_mixer.credentials import RecordingsApi
 from zoomsymbl_mixer.download import DownloadPolicy, Fetcher
 from zoomsymbl_mixer.ffmpeg import SilenceSettings
 from zoomsymbl_mixer.handlers import SERVICE, MixerMetrics, give_up, on_recording_completed, register_subscribers
 from zoomsymbl_mixer.hosts import GuardedResolver, HostPolicy
-from zoomsymbl_mixer.mixing import SCRATCH_PREFIX, MixConfig, Mixer
+from zoomsymbl_mixer.mixing import SCRATCH_PREFIX, Mixer
 from zoomsymbl_mixer.settings import Settings
 from zoomsymbl_mixer.state import MeetingState
 from zoomsymbl_mixer.transcripts import TranscriptMixer
@@ -159,30 +160,25 @@ async def _mixer(app: web.Application) -> AsyncIterator[None]:
     try:
         state = MeetingState(app[MONGO].db)
         config = mix_config(settings)
-
-        async def announce(event: AudioMixed) -> None:
-            await transcripts.announce(event)
-
         mixer = Mixer(
             state=state,
             objects=app[OBJECTS],
             tenants=app[TENANTS],
             fetcher_for=zoom.fetcher_for,
             api_for=zoom.api_for,
-            publish=announce,
+            publish=publish,
             config=config,
         )
         # Zoom's own transcript files (TRANSCRIPT, CC) are stored first and named in AudioMixed.
         transcripts = TranscriptMixer(
-            mixer, state, app[OBJECTS], app[TENANTS], zoom.fetcher_for, zoom.api_for, publish,
-            token_margin=config.token_margin,
-        )  # fmt: skip
+            mixer, state, app[OBJECTS], app[TENANTS], zoom.fetcher_for, zoom.api_for, token_margin=config.token_margin
+        )
         app[MIXER] = mixer
         register_subscribers(
             broker,
             make_consumer(app, broker, SERVICE, retry_policy(settings)),
             partial(on_recording_completed, mixer=transcripts, metrics=app[METRICS], tombstones=state),
-            give_up(mixer.state, app[METRICS], publish_failure),
+            give_up(mixer.state, app[METRICS], publish_failure, mixer.announce),
             concurrent_meetings=settings.concurrent_meetings,
             max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
         )

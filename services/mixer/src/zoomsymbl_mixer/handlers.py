@@ -2,7 +2,8 @@
 
 ``Consumer.consume`` parses the raw bytes, retries retryable failures with backoff, and
 dead-letters poison input; :func:`give_up` first marks the meeting failed with the stage and reason
-and publishes ``MeetingFailed`` (the notifier tells the host). An exception no part of zoomsymbl
+and publishes ``MeetingFailed`` (the notifier tells the host), unless its ``AudioMixed`` may have gone
+out: then that is announced again and the meeting goes on. An exception no part of zoomsymbl
 anticipated becomes a retryable failure (logged with its traceback), so a bug ends in a dead letter
 after the attempt budget instead of a crash or an endless redelivery loop.
 """
@@ -24,6 +25,7 @@ from zoomsymbl_common.kafka import Consumer, GiveUp, topic_name
 log = logging.getLogger("zoomsymbl.mixer.handlers")
 SERVICE: Final = "mixer"
 PublishFailure = Callable[[MeetingFailed], Awaitable[None]]
+Announce = Callable[[RecordingCompleted, AudioMixed], Awaitable[object]]
 
 
 class MixerMetrics:
@@ -57,6 +59,8 @@ class FailureMarker(Protocol):
     """What giving up needs of :class:`~zoomsymbl_mixer.state.MeetingState`."""
 
     async def mark_failed(self, event: RecordingCompleted, stage: str, reason: str) -> bool: ...
+
+    async def unconfirmed(self, event: RecordingCompleted) -> AudioMixed | None: ...
 
 
 def group_id(prefix: str) -> str:
@@ -94,30 +98,34 @@ async def on_recording_completed(
     return mixed
 
 
-def give_up(state: FailureMarker, metrics: MixerMetrics, publish: PublishFailure) -> GiveUp:
+def give_up(state: FailureMarker, metrics: MixerMetrics, publish: PublishFailure, announce: Announce) -> GiveUp:
     """Mark the meeting failed (with stage and reason) and announce it before its event is dead-lettered.
 
     ``publish`` returns once Kafka acknowledged ``MeetingFailed`` (or raises): the consumer dead-letters
     the event and commits its offset only afterwards, so a crash or an outage in between redelivers
     the event and the announcement is made again (the notifier e-mails once).
+
+    A meeting whose ``AudioMixed`` was sent and never confirmed (its acknowledgement lost, or the note of it)
+    is not failed: it may be downstream already, and a failure notice would precede its report. Its
+    ``AudioMixed`` is announced again instead (``announce``: the same event, which the submitter takes once).
     """
 
     async def on_give_up(event: Event | None, stage: str, reason: str) -> None:
+        if not isinstance(event, RecordingCompleted):
+            metrics.meetings.labels("failed").inc()
+            return
+        fields = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "stage": stage, "reason": reason}
+        marked = await state.mark_failed(event, stage, reason)
+        sent = None if marked else await state.unconfirmed(event)
+        if sent is not None:
+            await announce(event, sent)
+            metrics.meetings.labels("announced_at_give_up").inc()
+            log.warning("mix announced again at give-up", extra={**fields, "audio_mixed": sent.event_id})
+            return
         metrics.meetings.labels("failed").inc()
-        if isinstance(event, RecordingCompleted):
-            marked = await state.mark_failed(event, stage, reason)
-            log.warning(
-                "meeting failed",
-                extra={
-                    "tenant": event.tenant,
-                    "meeting_uuid": event.meeting_uuid,
-                    "stage": stage,
-                    "reason": reason,
-                    "marked": marked,
-                },
-            )
-            if marked:  # not when the meeting had moved on (a late duplicate of an event that succeeded)
-                await publish(MeetingFailed.of(event, SERVICE, stage, reason))
+        log.warning("meeting failed", extra={**fields, "marked": marked})
+        if marked:  # not when the meeting had moved on (a late duplicate of an event that succeeded)
+            await publish(MeetingFailed.of(event, SERVICE, stage, reason))
 
     return on_give_up
 

@@ -9,9 +9,11 @@ redelivered event re-publishes the same ``AudioMixed`` instead of mixing again.
 
 Between recording the mix and publishing ``AudioMixed`` the meeting is at ``mixed`` but nobody
 downstream knows of it: the move to ``mixed`` sets ``audio_mixed_pending`` and the mixer unsets it once
-Kafka acknowledged ``AudioMixed``. A give-up may fail a meeting still pending (the mix was recorded,
-never announced: the metadata upload or the announcement failed for good); one whose ``AudioMixed``
-went out belongs to the submitter, and a stale give-up (a redelivered duplicate) leaves it alone.
+Kafka acknowledged ``AudioMixed``. Just before the publish the exact event is kept as ``audio_mixed_sent``:
+from then on it may have gone out (an acknowledgement lost is no proof it did not). A give-up may fail
+only a meeting pending and never sent (the metadata upload failed for good); one sent but unconfirmed
+gets its ``AudioMixed`` again instead (:func:`~zoomsymbl_mixer.handlers.give_up`); one confirmed belongs
+to the submitter, and a stale give-up (a redelivered duplicate) leaves it alone.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ from zoomsymbl_mixer.metadata import conversation_metadata, failed_metadata
 SERVICE = "mixer"
 PENDING = "audio_mixed_pending"
 """Set on the move to ``mixed``, unset once ``AudioMixed`` is published: the mix nobody downstream knows of."""
+SENT = "audio_mixed_sent"
+"""The ``AudioMixed`` of a pending meeting, kept before it is published: it may have gone out from then on."""
 
 
 class RawObject(BaseModel):
@@ -255,16 +259,27 @@ class MeetingState:
             )
         )
 
+    async def mark_sent(self, mixed: AudioMixed) -> None:
+        """Keep ``mixed`` on its meeting, if pending, before it is published: a give-up then announces it again."""
+        sent = {"$set": {SENT: mixed.model_dump(mode="json")}}
+        await guarded(self.db[MEETINGS].update_one(_pending(mixed.tenant, mixed.meeting_uuid), sent))
+
+    async def unconfirmed(self, event: RecordingCompleted) -> AudioMixed | None:
+        """The ``AudioMixed`` that may have gone out for the meeting, Kafka's acknowledgement never noted."""
+        query = {**_pending(event.tenant, event.meeting_uuid), SENT: {"$exists": True}}
+        doc = await guarded(self.db[MEETINGS].find_one(query, {SENT: 1}))
+        return AudioMixed.model_validate(doc[SENT]) if doc else None
+
     async def mark_announced(self, event: RecordingCompleted) -> None:
         """Note that ``AudioMixed`` went out: the meeting has moved on and the mixer may no longer fail it."""
-        await guarded(
-            self.db[MEETINGS].update_one(meeting_key(event.tenant, event.meeting_uuid), {"$unset": {PENDING: ""}})
-        )
+        unset = {"$unset": {PENDING: "", SENT: ""}}
+        await guarded(self.db[MEETINGS].update_one(meeting_key(event.tenant, event.meeting_uuid), unset))
 
     async def mark_failed(self, event: RecordingCompleted, stage: str, reason: str) -> bool:
         """Mark the meeting failed by the mixer with ``stage`` and ``reason``, unless it moved on.
 
-        Moved on: past ``mixed``, failed by another service, or ``mixed`` with its ``AudioMixed`` published.
+        Moved on: past ``mixed``, failed by another service, or ``mixed`` with its ``AudioMixed`` published or sent
+        (its acknowledgement lost: it may be downstream all the same).
         """
         failure = Failure.build(SERVICE, stage, reason)
         fields = {**failure.fields(), "updated_at": failure.at}
@@ -274,8 +289,9 @@ class MeetingState:
         return marked
 
     async def _fail_unannounced(self, event: RecordingCompleted, fields: Document) -> bool:
-        # Only this filter lets a failure replace "mixed": the flag is gone once AudioMixed was published.
-        query = {**meeting_key(event.tenant, event.meeting_uuid), "stage": "mixed", PENDING: True}
+        # Only this filter lets a failure replace "mixed": the flag is gone once AudioMixed was published, and
+        # one sent may have been published.
+        query = {**_pending(event.tenant, event.meeting_uuid), SENT: {"$exists": False}}
         result = await guarded(self.db[MEETINGS].update_one(query, {"$set": fields, "$unset": {PENDING: ""}}))
         return result.matched_count > 0
 
@@ -295,6 +311,10 @@ class MeetingState:
         except DuplicateKeyError:
             return False
         return result.matched_count > 0 or result.upserted_id is not None
+
+
+def _pending(tenant: str, meeting_uuid: str) -> Document:
+    return {**meeting_key(tenant, meeting_uuid), "stage": "mixed", PENDING: True}
 
 
 def _ordered(items: Iterable[TranscriptObject]) -> tuple[TranscriptObject, ...]:

@@ -11,7 +11,7 @@ A file Zoom no longer has, or one refused, costs only that file: the audio is mi
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from datetime import timedelta
 from typing import Literal, Protocol
@@ -128,9 +128,11 @@ class TranscriptLoader:
 
 
 class MeetingMixer(Protocol):
-    """The audio side (:class:`~zoomsymbl_mixer.mixing.Mixer`)."""
+    """The audio side (:class:`~zoomsymbl_mixer.mixing.Mixer`): it mixes, and publishes every ``AudioMixed``."""
 
     async def on_recording_completed(self, event: RecordingCompleted) -> AudioMixed: ...
+
+    async def announce(self, event: RecordingCompleted, mixed: AudioMixed) -> AudioMixed: ...
 
 
 class TranscriptMixer:
@@ -140,7 +142,8 @@ class TranscriptMixer:
     on the meeting. For a tenant on the ``zoom`` source whose meeting is mixed already, its mix is
     announced again naming the transcripts (a new ``event_id``), so the submitter picks them up; for
     other tenants the files are archived and nothing is announced (their provider job is not repeated).
-    A transcript stored before the audio is mixed is named when the mix is announced.
+    A transcript stored before the audio is mixed is named when the mix is announced (by the audio side, which
+    publishes every ``AudioMixed``).
     """
 
     def __init__(
@@ -151,7 +154,6 @@ class TranscriptMixer:
         tenants: Tenants,
         fetcher_for: Callable[[TenantConfig], Fetcher],
         api_for: Callable[[TenantConfig], RecordingsApi | None],
-        publish: Callable[[AudioMixed], Awaitable[None]],
         *,
         max_bytes: int = MAX_TRANSCRIPT_BYTES,
         token_margin: timedelta = timedelta(minutes=5),
@@ -162,7 +164,6 @@ class TranscriptMixer:
         self.tenants = tenants
         self.fetcher_for = fetcher_for
         self.api_for = api_for
-        self.publish = publish
         self.max_bytes = max_bytes
         self.token_margin = token_margin
 
@@ -174,21 +175,15 @@ class TranscriptMixer:
         files = transcript_files(event.fallback_files)
         transcripts = await self._store(event, tenant, files) if files else ()
         if selections(event) or not files:
-            mixed = await self.audio.on_recording_completed(event)  # published through announce()
-            return with_transcripts(mixed, await self.state.transcripts_of(event.tenant, event.meeting_uuid))
+            return await self.audio.on_recording_completed(event)  # it names the transcripts stored
         record = await self.state.current_mix(event.tenant, event.meeting_uuid)
         fields = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "transcripts": len(transcripts)}
         if record is None or tenant.provider != "zoom" or not transcripts:
             log.info("transcripts stored, nothing to announce", extra=fields)
             return None
-        mixed = with_transcripts(audio_mixed(event, record), transcripts)
-        await self.publish(mixed)
+        mixed = await self.audio.announce(event, with_transcripts(audio_mixed(event, record), transcripts))
         log.info("mix announced again with zoom's transcript", extra=fields)
         return mixed
-
-    async def announce(self, mixed: AudioMixed) -> None:
-        """Publish a fresh mix naming the meeting's stored transcripts (the audio side's ``publish``)."""
-        await self.publish(with_transcripts(mixed, await self.state.transcripts_of(mixed.tenant, mixed.meeting_uuid)))
 
     async def _store(
         self, event: RecordingCompleted, tenant: TenantConfig, files: tuple[RecordingFile, ...]
