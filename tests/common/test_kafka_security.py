@@ -46,7 +46,8 @@ from zoomsymbl_common.kafka_security import (
 )
 from zoomsymbl_common.logs import REDACTED, redact
 from zoomsymbl_common.ops.cli import main as zoomsymbl_main
-from zoomsymbl_common.ops.replay import ReplayRequest, retained
+from zoomsymbl_common.ops.replay import ReplayRequest
+from zoomsymbl_common.ops.replay_source import retained
 from zoomsymbl_common.settings import InfraSettings, load_settings
 from zoomsymbl_common.topics import TopicPlan, base_topics, create_topics, topic_specs
 from zoomsymbl_mixer.handlers import group_id as mixer_group

@@ -9,7 +9,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from zoomsymbl_common.events import DeadLetter, RecordingCompleted, stable_id
 from zoomsymbl_common.mongo import Mongo
-from zoomsymbl_common.ops.replay import ReplayRequest, decode, matches, regenerate, replay, reset_group
+from zoomsymbl_common.ops.replay import ReplayRequest, matches, regenerate, replay
+from zoomsymbl_common.ops.replay_source import decode, reset_group
 from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 

@@ -17,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.errors import KafkaTimeoutError
 from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import AudioMixed, DeadLetter, RecordingCompleted, stable_id
-from zoomsymbl_common.ops import replay as replay_module
+from zoomsymbl_common.ops import replay_source
 from zoomsymbl_common.ops.command import UsageError
 from zoomsymbl_common.ops.replay import ReplayRequest, ReplayStopped, replay
 from zoomsymbl_common.settings import InfraSettings
@@ -171,7 +171,7 @@ async def test_retention_deleting_records_while_they_are_read_does_not_keep_the_
     """Records deleted after the end offsets were read: reading goes on from what is still retained."""
     bodies = [_event("acme", m).model_dump_json().encode() for m in ("m1", "m2", "m3")]
     await _produce(infra, TOPIC, bodies, partition=0)
-    start_offsets = replay_module._start_offsets
+    start_offsets = replay_source._start_offsets
 
     async def then_delete(consumer: AIOKafkaConsumer, partitions: list[TopicPartition], since: Any) -> Any:
         starts = await start_offsets(consumer, partitions, since)
@@ -183,7 +183,7 @@ async def test_retention_deleting_records_while_they_are_read_does_not_keep_the_
             await admin.close()
         return starts
 
-    monkeypatch.setattr(replay_module, "_start_offsets", then_delete)
+    monkeypatch.setattr(replay_source, "_start_offsets", then_delete)
     async with asyncio.timeout(30):
         counts = await replay(infra, None, ReplayRequest(topic=TOPIC, dry_run=True))
     assert (counts.scanned, counts.matched) == (1, 1), "the one record still retained"
@@ -199,7 +199,7 @@ async def test_a_partition_that_gives_nothing_stops_the_replay_after_a_deadline(
         return {}
 
     monkeypatch.setattr(AIOKafkaConsumer, "getmany", nothing)
-    monkeypatch.setattr(replay_module, "READ_IDLE_S", 1.0, raising=False)
+    monkeypatch.setattr(replay_source, "READ_IDLE_S", 1.0, raising=False)
     async with asyncio.timeout(30):
         with pytest.raises(ReplayStopped) as stopped:
             await replay(infra, None, ReplayRequest(topic=TOPIC, dry_run=True))

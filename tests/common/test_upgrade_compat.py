@@ -20,7 +20,8 @@ from bson import json_util
 from zoomsymbl_common.callback_tokens import verify_callback_token
 from zoomsymbl_common.events import EVENT_TYPES, AudioMixed, Event, RecordingCompleted, TranscriptObject
 from zoomsymbl_common.mongo import Document, Mongo
-from zoomsymbl_common.ops.replay import bump_generation, decode
+from zoomsymbl_common.ops.replay import bump_generation
+from zoomsymbl_common.ops.replay_source import decode
 from zoomsymbl_common.ops.status import meeting_history
 from zoomsymbl_common.providers.whisper import messages_from
 from zoomsymbl_common.records import (

@@ -23,7 +23,7 @@ from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.zoom import MAX_PAGE_SIZE, ZoomClient
 from zoomsymbl_common.zoom_answers import NarrowedWindowError, checked_window
 from zoomsymbl_common.zoom_quota import ZoomQuota
-from zoomsymbl_ingest.backfill import month_windows
+from zoomsymbl_ingest.windows import month_windows
 from zoomsymbl_sandbox.zoom import ZoomSandbox, running_zoom_sandbox
 from zoomsymbl_sandbox.zoom_api import earliest_phone_day
 from zoomsymbl_sandbox.zoom_call_history import months_before

@@ -17,10 +17,13 @@ from zoomsymbl_common.events import RecordingCompleted, utcnow
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.tenants import Tenants, has_oauth
 from zoomsymbl_common.zoom import ZoomClient
-from zoomsymbl_ingest.backfill import Backfill, BackfillReport, month_windows, run_periodic_backfill
+from zoomsymbl_ingest.backfill import Backfill
+from zoomsymbl_ingest.backfill_report import BackfillReport
 from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import IngestMetrics
+from zoomsymbl_ingest.rounds import run_periodic_backfill
 from zoomsymbl_ingest.settings import Settings
+from zoomsymbl_ingest.windows import month_windows
 from zoomsymbl_ingest.zoom_payload import recording_completed
 from zoomsymbl_sandbox.zoom import Fault, ZoomSandbox, running_zoom_sandbox
 from zoomsymbl_sandbox.zoom_api import one_month_after

@@ -26,11 +26,13 @@ from zoomsymbl_common.tenants import Tenants
 from zoomsymbl_common.zoom import ZoomClient
 from zoomsymbl_common.zoom_answers import JsonObject, ZoomApiError
 from zoomsymbl_common.zoom_quota import QuotaMetrics
-from zoomsymbl_ingest.backfill import Backfill, BackfillReport, run_periodic_backfill
+from zoomsymbl_ingest.backfill import Backfill
 from zoomsymbl_ingest.backfill_command import summary
+from zoomsymbl_ingest.backfill_report import BackfillReport
 from zoomsymbl_ingest.backfill_users import UserCounts
 from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import IngestMetrics
+from zoomsymbl_ingest.rounds import run_periodic_backfill
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_ingest.zoom_payload import recording_completed
 from zoomsymbl_sandbox.zoom import MeetingSpec, ZoomSandbox, running_zoom_sandbox

@@ -21,10 +21,12 @@ from zoomsymbl_common.records import RECEIPTS, TOMBSTONES, Tombstone
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import Tenants
 from zoomsymbl_common.zoom import ZoomClient
-from zoomsymbl_ingest.backfill import Backfill, BackfillReport, run_periodic_backfill
+from zoomsymbl_ingest.backfill import Backfill
 from zoomsymbl_ingest.backfill_command import summary
+from zoomsymbl_ingest.backfill_report import BackfillReport
 from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import IngestMetrics
+from zoomsymbl_ingest.rounds import run_periodic_backfill
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_ingest.stores import MongoTombstones, TombstoneReader
 from zoomsymbl_sandbox.zoom import PhoneCallSpec, ZoomSandbox, running_zoom_sandbox

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from zoomsymbl_common.events import Event, RecordingCompleted
 from zoomsymbl_common.zoom import ZoomClient
-from zoomsymbl_ingest.backfill import Backfill, BackfillReport
+from zoomsymbl_ingest.backfill import Backfill
 from zoomsymbl_ingest.backfill_command import summary
+from zoomsymbl_ingest.backfill_report import BackfillReport
 from zoomsymbl_ingest.phone_payload import phone_recording_completed
 from zoomsymbl_sandbox.zoom import Fault, PhoneCallSpec, ZoomSandbox, running_zoom_sandbox
 

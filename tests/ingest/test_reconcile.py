@@ -32,14 +32,10 @@ from zoomsymbl_common.zoom import ZoomClient
 from zoomsymbl_common.zoom_answers import InvalidPageError, JsonObject, ZoomApiError
 from zoomsymbl_ingest import reconcile as reconcile_module
 from zoomsymbl_ingest import reconcile_command
-from zoomsymbl_ingest.reconcile import (
-    PastMeeting,
-    ReconcileReport,
-    Reconciliation,
-    expected,
-    run_periodic_reconciliation,
-)
+from zoomsymbl_ingest.reconcile import PastMeeting, Reconciliation, expected
 from zoomsymbl_ingest.reconcile_command import summary
+from zoomsymbl_ingest.reconcile_report import ReconcileReport
+from zoomsymbl_ingest.rounds import run_periodic_reconciliation
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_sandbox.zoom import ZoomSandbox, running_zoom_sandbox
 from zoomsymbl_sandbox.zoom_specs import PastCallSpec, PastMeetingSpec, ZoomSandboxConfig

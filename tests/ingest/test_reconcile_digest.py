@@ -26,7 +26,7 @@ from zoomsymbl_common.records import CONVERSATIONS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_ingest.producer import Producer
-from zoomsymbl_ingest.reconcile import run_periodic_reconciliation
+from zoomsymbl_ingest.rounds import run_periodic_reconciliation
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_notifier.digest import Digests, MissingMeeting, digest_report
 from zoomsymbl_notifier.handlers import register_digests

@@ -25,9 +25,10 @@ from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_common.zoom import ZoomClient
 from zoomsymbl_common.zoom_answers import JsonObject, ZoomApiError
-from zoomsymbl_ingest.reconcile import ReconcileReport, Reconciliation
+from zoomsymbl_ingest.reconcile import Reconciliation
 from zoomsymbl_ingest.reconcile_command import summary
 from zoomsymbl_ingest.reconcile_phone import PastCall, call_expected
+from zoomsymbl_ingest.reconcile_report import ReconcileReport
 from zoomsymbl_notifier.digest import Digests
 from zoomsymbl_sandbox.zoom import Fault, ZoomSandbox, running_zoom_sandbox
 from zoomsymbl_sandbox.zoom_call_history import CallRecord, history_entry

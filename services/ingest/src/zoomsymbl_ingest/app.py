@@ -22,12 +22,11 @@ from zoomsymbl_common.service import (
 )
 from zoomsymbl_common.zoom_quota import QuotaMetrics
 
-from zoomsymbl_ingest.backfill import run_periodic_backfill
 from zoomsymbl_ingest.handlers import INTAKE, METRICS, SETTINGS, add_webhook_routes
 from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import IngestMetrics
 from zoomsymbl_ingest.producer import Producer
-from zoomsymbl_ingest.reconcile import run_periodic_reconciliation
+from zoomsymbl_ingest.rounds import run_periodic_backfill, run_periodic_reconciliation
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_ingest.stores import MongoReceipts, MongoTokens
 

@@ -22,26 +22,22 @@ read MongoDB does not answer stops the run; it is never taken for "not forgotten
 from __future__ import annotations
 
 import asyncio
-import calendar
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import date
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from zoomsymbl_common.errors import InfrastructureUnavailable, ZoomsymblError
-from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.kafka import RetryPolicy
-from zoomsymbl_common.mongo import Mongo
-from zoomsymbl_common.service import raise_if_cancelled
-from zoomsymbl_common.tenants import TenantConfig, Tenants, has_oauth
+from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_common.zoom import MAX_PAGE_SIZE, ZoomClient
 from zoomsymbl_common.zoom_answers import JsonObject, ZoomApiError, ZoomAuthError
-from zoomsymbl_common.zoom_quota import QuotaMetrics, ZoomQuota
 from zoomsymbl_common.zoom_retries import ZOOM_RETRY_POLICY, call_with_retries
 
+from zoomsymbl_ingest.backfill_report import BackfillReport, MeetingResult, count
 from zoomsymbl_ingest.backfill_users import (
     MAX_LISTING_RESTARTS,
     AccountUser,
@@ -53,98 +49,12 @@ from zoomsymbl_ingest.intake import Intake, host_allowed
 from zoomsymbl_ingest.metrics import ListingCut
 from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, MAX_USER_PAGES, PageWalk, entry_key
 from zoomsymbl_ingest.phone_payload import phone_meeting_uuid, phone_owner, phone_recording_completed
-from zoomsymbl_ingest.settings import Settings
-from zoomsymbl_ingest.stores import MongoTombstones, TombstoneReader
+from zoomsymbl_ingest.stores import TombstoneReader
+from zoomsymbl_ingest.windows import month_windows
 from zoomsymbl_ingest.zoom_payload import PayloadError, host_of, recording_completed
 
 log = logging.getLogger("zoomsymbl.ingest.backfill")
 T = TypeVar("T")
-MeetingResult = Literal["new", "skipped", "failed", "forgotten"]
-
-
-@dataclass
-class BackfillReport:
-    """What one backfill run did; ``error`` is set when listing failed for good."""
-
-    tenant: str
-    from_: date
-    to: date
-    seen: int = 0
-    new: int = 0
-    skipped: int = 0
-    failed: int = 0
-    forgotten: int = 0
-    """Of the skipped, those erased with ``zoomsymbl forget`` (a tombstone): meetings and phone recordings."""
-    error: str | None = None
-    phone_recordings: int = 0
-    phone_pages: int = 0
-    phone_error: str | None = None
-    users: dict[str, UserCounts] = field(default_factory=dict)
-    users_not_allowed: int = 0
-    users_error: str | None = None
-    listing_restarts: int = 0
-    listings_cut_short: int = 0
-    """Listings stopped at the page cap or at a repeated page token (paging.py): some may be unread."""
-    listings_failed: int = 0
-    """Listings Zoom refused (a user deleted during the run; the phone listing after some pages, or on its first
-    page other than as an account without Zoom Phone; the users listing after its first page): what they had not
-    read yet is unread, the rest of the run went on."""
-
-    @property
-    def ok(self) -> bool:
-        """True when every listing was read to its end and every listed meeting was published or skipped."""
-        return self.failed == 0 and self.error is None and self.listings_cut_short == 0 and self.listings_failed == 0
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready counts."""
-        data = asdict(self)
-        data["from"], data["to"] = self.from_.isoformat(), self.to.isoformat()
-        del data["from_"]
-        return data
-
-
-def count(target: BackfillReport | UserCounts, result: MeetingResult) -> None:
-    """One listed meeting or recording more in ``target``; a forgotten one is also a skipped one."""
-    target.seen += 1
-    if result == "forgotten":
-        target.forgotten += 1
-        result = "skipped"
-    setattr(target, result, getattr(target, result) + 1)
-
-
-def month_windows(from_: date, to: date) -> list[tuple[date, date]]:
-    """Inclusive ``(start, end)`` windows covering ``from_``..``to``, none longer than one calendar month."""
-    if to < from_:
-        raise ValueError(f"backfill range ends ({to.isoformat()!r}) before it starts ({from_.isoformat()!r})")
-    windows: list[tuple[date, date]] = []
-    start = from_
-    while start <= to:
-        end = min(_add_month(start) - timedelta(days=1), to)
-        windows.append((start, end))
-        start = end + timedelta(days=1)
-    return windows
-
-
-MAX_RANGE_MONTHS = 120
-"""The longest range a command walks (ten years): each month is a listing per user and one of the phone."""
-
-
-def command_windows(from_: date, to: date, today: date) -> list[tuple[date, date]]:
-    """The month windows of an operator's range: refused (ValueError, a usage error) when reversed, ending
-    after ``today``, or longer than :data:`MAX_RANGE_MONTHS` (``--from 0001-01-01`` would be 24,000 windows)."""
-    if to > today:
-        raise ValueError(f"range ends ({to.isoformat()!r}) after today ({today.isoformat()!r})")
-    windows = month_windows(from_, to)
-    if len(windows) > MAX_RANGE_MONTHS:
-        raise ValueError(
-            f"range of {len(windows)} months is longer than {MAX_RANGE_MONTHS}: run it in parts of ten years at most"
-        )
-    return windows
-
-
-def _add_month(day: date) -> date:
-    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 @dataclass
@@ -395,32 +305,3 @@ class Backfill:
 
     async def _retrying(self, operation: Callable[[], Awaitable[T]]) -> T:
         return await call_with_retries(operation, policy=self.policy, sleep=self.sleep)
-
-
-async def run_periodic_backfill(
-    intake: Intake,
-    tenants: Tenants,
-    settings: Settings,
-    *,
-    mongo: Mongo | None = None,
-    quota_metrics: QuotaMetrics | None = None,
-) -> None:
-    """Every ``backfill_interval_seconds``, backfill the last ``backfill_lookback_days`` of every OAuth tenant.
-
-    The first run comes soon after start-up: a restart is exactly when webhooks may have been missed.
-    With ``mongo``, each run is bulk work within the account's shared Zoom quota (zoom_quota.py) and skips the
-    meetings erased with ``zoomsymbl forget``.
-    """
-    delay = min(30, settings.backfill_interval_seconds)
-    while True:
-        raise_if_cancelled()  # a cancellation that pymongo dropped during the last round, before the next wait
-        await asyncio.sleep(delay)
-        delay = settings.backfill_interval_seconds
-        today = utcnow().date()
-        tombstones = MongoTombstones(mongo) if mongo else None
-        for tenant in filter(has_oauth, tenants.all()):
-            quota = ZoomQuota.of_tenant(mongo, tenant, quota_metrics) if mongo else None
-            async with ZoomClient(tenant, quota=quota, priority="bulk") as client:
-                await Backfill(intake, tenant, client, tombstones=tombstones).run(
-                    today - timedelta(days=settings.backfill_lookback_days), today
-                )

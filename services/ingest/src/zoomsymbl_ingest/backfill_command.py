@@ -28,12 +28,14 @@ from zoomsymbl_common.zoom import ZoomClient
 from zoomsymbl_common.zoom_quota import ZoomQuota
 from zoomsymbl_common.zoom_retries import call_with_retries
 
-from zoomsymbl_ingest.backfill import Backfill, BackfillReport, command_windows
+from zoomsymbl_ingest.backfill import Backfill
+from zoomsymbl_ingest.backfill_report import BackfillReport
 from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import IngestMetrics
 from zoomsymbl_ingest.producer import Producer
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_ingest.stores import MongoReceipts, MongoTokens, MongoTombstones
+from zoomsymbl_ingest.windows import command_windows
 
 EXAMPLES = (
     "zoomsymbl backfill --tenant acme --from 2026-05-01 --to 2026-06-30",

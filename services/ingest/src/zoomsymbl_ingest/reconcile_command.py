@@ -30,11 +30,12 @@ from zoomsymbl_common.ops.output import printable
 from zoomsymbl_common.settings import load_settings
 from zoomsymbl_common.tenants import TenantConfig
 
-from zoomsymbl_ingest.backfill import command_windows
 from zoomsymbl_ingest.backfill_command import PREFLIGHT_POLICY, backfill_tenant
 from zoomsymbl_ingest.producer import Producer
-from zoomsymbl_ingest.reconcile import ReconcileReport, reconcile_and_publish
+from zoomsymbl_ingest.reconcile import reconcile_and_publish
+from zoomsymbl_ingest.reconcile_report import ReconcileReport
 from zoomsymbl_ingest.settings import Settings
+from zoomsymbl_ingest.windows import command_windows
 
 EXAMPLES = (
     "zoomsymbl reconcile --tenant acme --from 2026-11-01 --to 2026-11-30",

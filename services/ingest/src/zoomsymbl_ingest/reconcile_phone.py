@@ -52,7 +52,7 @@ from zoomsymbl_ingest.zoom_payload import _when
 if TYPE_CHECKING:
     from datetime import date
 
-    from zoomsymbl_ingest.reconcile import ReconcileReport
+    from zoomsymbl_ingest.reconcile_report import ReconcileReport
 
 log = logging.getLogger("zoomsymbl.ingest.reconcile")
 CALL_KEY_PREFIX = "phone-call:"

@@ -33,14 +33,13 @@ from zoomsymbl_common.ops.replay import (
     REPLAY_ID,
     ReplayCounts,
     ReplayRequest,
-    destination,
     new_replay_id,
     progress,
     replay,
-    reset_group,
     unfiltered,
     would_publish,
 )
+from zoomsymbl_common.ops.replay_source import destination, reset_group
 from zoomsymbl_common.settings import InfraSettings, load_settings
 
 EXAMPLES = (

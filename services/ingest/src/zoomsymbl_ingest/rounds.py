@@ -1,0 +1,87 @@
+"""The periodic rounds of ingest: the last days of every OAuth tenant backfilled (backfill.py) and reconciled
+(reconcile.py), each on its own interval, as bulk work in the account's shared Zoom quota."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from zoomsymbl_common.errors import ZoomsymblError
+from zoomsymbl_common.events import Event, utcnow
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.service import raise_if_cancelled
+from zoomsymbl_common.tenants import Tenants, has_oauth
+from zoomsymbl_common.zoom import ZoomClient
+from zoomsymbl_common.zoom_quota import QuotaMetrics, ZoomQuota
+
+from zoomsymbl_ingest.backfill import Backfill
+from zoomsymbl_ingest.intake import Intake
+from zoomsymbl_ingest.reconcile import reconcile_and_publish
+from zoomsymbl_ingest.settings import Settings
+from zoomsymbl_ingest.stores import MongoTombstones
+
+log = logging.getLogger("zoomsymbl.ingest.reconcile")  # a round that failed is the reconciliation's line
+
+
+async def run_periodic_backfill(
+    intake: Intake,
+    tenants: Tenants,
+    settings: Settings,
+    *,
+    mongo: Mongo | None = None,
+    quota_metrics: QuotaMetrics | None = None,
+) -> None:
+    """Every ``backfill_interval_seconds``, backfill the last ``backfill_lookback_days`` of every OAuth tenant.
+
+    The first run comes soon after start-up: a restart is exactly when webhooks may have been missed.
+    With ``mongo``, each run is bulk work within the account's shared Zoom quota (zoom_quota.py) and skips the
+    meetings erased with ``zoomsymbl forget``.
+    """
+    delay = min(30, settings.backfill_interval_seconds)
+    while True:
+        raise_if_cancelled()  # a cancellation that pymongo dropped during the last round, before the next wait
+        await asyncio.sleep(delay)
+        delay = settings.backfill_interval_seconds
+        today = utcnow().date()
+        tombstones = MongoTombstones(mongo) if mongo else None
+        for tenant in filter(has_oauth, tenants.all()):
+            quota = ZoomQuota.of_tenant(mongo, tenant, quota_metrics) if mongo else None
+            async with ZoomClient(tenant, quota=quota, priority="bulk") as client:
+                await Backfill(intake, tenant, client, tombstones=tombstones).run(
+                    today - timedelta(days=settings.backfill_lookback_days), today
+                )
+
+
+async def run_periodic_reconciliation(
+    mongo: Mongo,
+    tenants: Tenants,
+    settings: Settings,
+    publish: Callable[[Event], Awaitable[None]],
+    *,
+    quota_metrics: QuotaMetrics | None = None,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> None:
+    """Every ``reconcile_interval_seconds``, reconcile the last ``reconcile_lookback_days`` of every OAuth tenant.
+
+    The window ends yesterday (UTC): today's meetings may still be recording or uploading. Bulk work in
+    the account's shared quota, so webhook-driven downloads keep their reserve. Each run publishes
+    ``zoom.reconciliation-completed.v1`` (the notifier's digest to the tenant's administrators). A tenant
+    whose run fails (Zoom, MongoDB or Kafka not answering) is logged and tried again at the next round;
+    the other tenants go on.
+    """
+    while True:
+        raise_if_cancelled()  # a cancellation that pymongo dropped during the last round, before the next wait
+        await sleep(settings.reconcile_interval_seconds)
+        yesterday = utcnow().date() - timedelta(days=1)
+        start = yesterday - timedelta(days=settings.reconcile_lookback_days - 1)
+        for tenant in filter(has_oauth, tenants.all()):
+            try:
+                await reconcile_and_publish(mongo, tenant, start, yesterday, publish, quota_metrics)
+            except (ZoomsymblError, TimeoutError) as exc:
+                log.error(
+                    "reconciliation failed, next round retries",
+                    extra={"tenant": tenant.id, "error": f"{type(exc).__name__}: {exc}"},
+                )
