@@ -5,23 +5,32 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
-from zoomsymbl_common.events import RecordingCompleted
+from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+from zoomsymbl_common.errors import ObjectRejected
+from zoomsymbl_common.events import AudioMixed, DeadLetter, MeetingFailed, RecordingCompleted
+from zoomsymbl_common.kafka import Consumer, RetryPolicy
 from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import Tenants
 from zoomsymbl_common.webvtt import parse
 from zoomsymbl_mixer.download import DownloadPolicy, Fetcher
 from zoomsymbl_mixer.errors import TrackInvalid
+from zoomsymbl_mixer.handlers import give_up, on_recording_completed, register_subscribers
 from zoomsymbl_mixer.hosts import GuardedResolver, HostPolicy
+from zoomsymbl_mixer.metadata import metadata_key
+from zoomsymbl_mixer.mixing import Mixer
 from zoomsymbl_mixer.state import MeetingState
 from zoomsymbl_mixer.tracks import raw_key
 from zoomsymbl_mixer.transcripts import TranscriptMixer, capped
 from zoomsymbl_sandbox.zoom import ZoomSandboxConfig, running_zoom_sandbox, typical_meeting_spec
 
 from tests.mixer.conftest import CACHE, Rig, sandbox_tenant
+from tests.mixer.test_give_up_announced import INFRA, TOPIC, Outcome
 
 pytestmark = [pytest.mark.integration]
 UUID = "mixer/Transcript//uuid=="
@@ -132,3 +141,71 @@ async def test_a_transcript_url_off_the_allowed_hosts_is_never_fetched(rig: Rig)
     assert mixed is not None and [t.kind for t in mixed.transcripts] == ["transcript"]
     cc = next(f for f in offsite if f.file_type == "CC")
     assert not await rig.store.exists(raw_key("acme", UUID, cc))
+
+
+def refuse_metadata_of(monkeypatch: pytest.MonkeyPatch, meeting_uuid: str) -> None:
+    """S3 refuses the meeting's metadata.json for good, after its mix is recorded (the meeting then fails)."""
+    put = ObjectStore.put_stream
+
+    async def refusing(self: ObjectStore, key: str, chunks: AsyncIterator[bytes], **kwargs: Any) -> int:
+        if key == metadata_key("acme", meeting_uuid):
+            raise ObjectRejected(self.bucket, key, "AccessDenied", "bucket policy")
+        return await put(self, key, chunks, **kwargs)
+
+    monkeypatch.setattr(ObjectStore, "put_stream", refusing)
+
+
+async def consume(rig: Rig, event: RecordingCompleted, outcome: Outcome) -> None:
+    """One delivery of ``event`` to the mixer as ``app.py`` wires it (transcripts first, the audio's give-up)."""
+    transcripts = wired(rig)
+    audio = transcripts.audio
+    assert isinstance(audio, Mixer)
+    broker = KafkaBroker()
+    consumer = Consumer(broker, INFRA, "mixer", RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.002))
+
+    async def handle(event: RecordingCompleted) -> AudioMixed | None:
+        return await on_recording_completed(event, transcripts, outcome.metrics)
+
+    async def publish_failure(failed: MeetingFailed) -> None:
+        outcome.failures.append(failed)
+
+    register_subscribers(
+        broker, consumer, handle, give_up(audio.state, outcome.metrics, publish_failure, audio.announce)
+    )
+
+    @broker.subscriber(DeadLetter.topic_for(TOPIC))
+    async def dead(message: KafkaMessage) -> None:
+        outcome.letters.append(DeadLetter.model_validate_json(message.body))
+
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(event.model_dump_json().encode(), topic=TOPIC)
+
+
+async def test_late_transcripts_of_a_meeting_the_mixer_failed_are_archived_not_announced(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig.tenant = rig.tenant.model_copy(update={"provider": "zoom"})  # the report would come from Zoom's transcript
+    event, outcome = await rig.event(UUID), Outcome()
+    files = tuple(f for f in event.fallback_files if f.file_type not in ("TRANSCRIPT", "CC"))
+    audio = event.model_copy(update={"fallback_files": files})
+    with monkeypatch.context() as patch:
+        refuse_metadata_of(patch, UUID)
+        await consume(rig, audio, outcome)  # mixed, then failed for good: the host gets the failure notice
+    assert [(f.service, f.stage) for f in outcome.failures] == [("mixer", "upload")] and rig.published == []
+
+    await consume(rig, transcripts_only(event), outcome)
+
+    assert rig.published == []  # before: the mix went out naming the transcripts, and the report followed the notice
+    assert len(outcome.failures) == 1 and len(outcome.letters) == 1  # the late event was handled, nothing more said
+    doc = await rig.mongo.db[MEETINGS].find_one({"tenant": "acme", "meeting_uuid": UUID})
+    assert doc is not None and doc["stage"] == "failed" and doc["failure"]["stage"] == "upload"
+    archived = await MeetingState(rig.mongo.db).transcripts_of("acme", UUID)
+    assert [t.kind for t in archived] == ["transcript", "cc"]
+    assert all([await rig.store.exists(t.key) for t in archived])
+
+    await consume(rig, audio, outcome)  # an operator replays the recording once the bucket policy is fixed
+
+    [mixed] = rig.published  # the meeting runs again, and its mix names the archived transcripts
+    assert [t.kind for t in mixed.transcripts] == ["transcript", "cc"]
+    doc = await rig.mongo.db[MEETINGS].find_one({"tenant": "acme", "meeting_uuid": UUID})
+    assert doc is not None and doc["stage"] == "mixed" and "failure" not in doc

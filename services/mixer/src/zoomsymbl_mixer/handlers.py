@@ -22,6 +22,8 @@ from zoomsymbl_common.errors import RetryableError, ZoomsymblError
 from zoomsymbl_common.events import AudioMixed, Event, MeetingFailed, RecordingCompleted
 from zoomsymbl_common.kafka import Consumer, GiveUp, topic_name
 
+from zoomsymbl_mixer.state import UnreadableSent
+
 log = logging.getLogger("zoomsymbl.mixer.handlers")
 SERVICE: Final = "mixer"
 PublishFailure = Callable[[MeetingFailed], Awaitable[None]]
@@ -60,7 +62,7 @@ class FailureMarker(Protocol):
 
     async def mark_failed(self, event: RecordingCompleted, stage: str, reason: str) -> bool: ...
 
-    async def unconfirmed(self, event: RecordingCompleted) -> AudioMixed | None: ...
+    async def unconfirmed(self, event: RecordingCompleted) -> AudioMixed | UnreadableSent | None: ...
 
 
 def group_id(prefix: str) -> str:
@@ -107,7 +109,10 @@ def give_up(state: FailureMarker, metrics: MixerMetrics, publish: PublishFailure
 
     A meeting whose ``AudioMixed`` was sent and never confirmed (its acknowledgement lost, or the note of it)
     is not failed: it may be downstream already, and a failure notice would precede its report. Its
-    ``AudioMixed`` is announced again instead (``announce``: the same event, which the submitter takes once).
+    ``AudioMixed`` is announced again instead (``announce``: the same event, which the submitter takes once). One
+    whose kept ``AudioMixed`` this release cannot read is not failed either (a failure notice could precede a
+    report all the same): it is left at ``mixed``, logged with the reason and counted ``unreadable_sent``; a replay
+    of the dead-lettered event announces its mix again.
     """
 
     async def on_give_up(event: Event | None, stage: str, reason: str) -> None:
@@ -117,6 +122,12 @@ def give_up(state: FailureMarker, metrics: MixerMetrics, publish: PublishFailure
         fields = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "stage": stage, "reason": reason}
         marked = await state.mark_failed(event, stage, reason)
         sent = None if marked else await state.unconfirmed(event)
+        if isinstance(sent, UnreadableSent):
+            metrics.meetings.labels("unreadable_sent").inc()
+            log.error(
+                "kept audio_mixed_sent unreadable, meeting left at mixed", extra={**fields, "sent_error": sent.reason}
+            )
+            return
         if sent is not None:
             await announce(event, sent)
             metrics.meetings.labels("announced_at_give_up").inc()

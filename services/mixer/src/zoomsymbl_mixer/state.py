@@ -13,7 +13,9 @@ Kafka acknowledged ``AudioMixed``. Just before the publish the exact event is ke
 from then on it may have gone out (an acknowledgement lost is no proof it did not). A give-up may fail
 only a meeting pending and never sent (the metadata upload failed for good); one sent but unconfirmed
 gets its ``AudioMixed`` again instead (:func:`~zoomsymbl_mixer.handlers.give_up`); one confirmed belongs
-to the submitter, and a stale give-up (a redelivered duplicate) leaves it alone.
+to the submitter, and a stale give-up (a redelivered duplicate) leaves it alone. A kept event this release cannot
+read (a newer release's, one edited by hand) still says "may have gone out": it is :class:`UnreadableSent`, never a
+reason to fail the meeting.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from zoomsymbl_common.events import (
     stable_id,
     utcnow,
 )
-from zoomsymbl_common.logs import register_secret
+from zoomsymbl_common.logs import register_secret, scrub
 from zoomsymbl_common.mongo import Document, guarded
 from zoomsymbl_common.records import (
     CONVERSATIONS,
@@ -61,6 +63,8 @@ PENDING = "audio_mixed_pending"
 """Set on the move to ``mixed``, unset once ``AudioMixed`` is published: the mix nobody downstream knows of."""
 SENT = "audio_mixed_sent"
 """The ``AudioMixed`` of a pending meeting, kept before it is published: it may have gone out from then on."""
+REASON_MAX = 500
+"""Characters of an unreadable ``audio_mixed_sent``'s reason in the log."""
 
 
 class RawObject(BaseModel):
@@ -92,6 +96,14 @@ class MixRecord(BaseModel):
     raw_objects: tuple[RawObject, ...] = ()
     missing_files: tuple[str, ...] = Field((), description="Files Zoom no longer had (404).")
     mixed_at: datetime = Field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class UnreadableSent:
+    """A kept ``audio_mixed_sent`` that does not validate as this release's ``AudioMixed``: it may have gone out all
+    the same, but it cannot be published again. ``reason``: pydantic's errors, without the stored values."""
+
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -174,8 +186,13 @@ class MeetingState:
         return MixRecord.model_validate(doc["mix"]) if doc and isinstance(doc.get("mix"), dict) else None
 
     async def current_mix(self, tenant: str, meeting_uuid: str) -> MixRecord | None:
-        """The meeting's latest mix, whatever its inputs (a transcript arriving later joins it)."""
-        doc = await guarded(self.db[MEETINGS].find_one(meeting_key(tenant, meeting_uuid), {"mix": 1}))
+        """The latest mix of a meeting that has not failed, whatever its inputs (a transcript arriving later joins it).
+
+        A failed meeting's mix is not offered: its host was told it failed, and announcing the mix would bring the
+        report after the notice. Failed by the mixer, it runs again on a replay of its recording (``record_mix``).
+        """
+        query = {**meeting_key(tenant, meeting_uuid), "stage": {"$ne": "failed"}}
+        doc = await guarded(self.db[MEETINGS].find_one(query, {"mix": 1}))
         return MixRecord.model_validate(doc["mix"]) if doc and isinstance(doc.get("mix"), dict) else None
 
     async def transcripts_of(self, tenant: str, meeting_uuid: str) -> tuple[TranscriptObject, ...]:
@@ -264,11 +281,21 @@ class MeetingState:
         sent = {"$set": {SENT: mixed.model_dump(mode="json")}}
         await guarded(self.db[MEETINGS].update_one(_pending(mixed.tenant, mixed.meeting_uuid), sent))
 
-    async def unconfirmed(self, event: RecordingCompleted) -> AudioMixed | None:
-        """The ``AudioMixed`` that may have gone out for the meeting, Kafka's acknowledgement never noted."""
+    async def unconfirmed(self, event: RecordingCompleted) -> AudioMixed | UnreadableSent | None:
+        """The ``AudioMixed`` that may have gone out for the meeting, Kafka's acknowledgement never noted.
+
+        One kept that does not validate (a newer release's, edited by hand) is :class:`UnreadableSent`: it may have
+        gone out too, and raising here would leave the give-up without an outcome.
+        """
         query = {**_pending(event.tenant, event.meeting_uuid), SENT: {"$exists": True}}
         doc = await guarded(self.db[MEETINGS].find_one(query, {SENT: 1}))
-        return AudioMixed.model_validate(doc[SENT]) if doc else None
+        if doc is None:
+            return None
+        try:
+            return AudioMixed.model_validate(doc[SENT])
+        except ValidationError as exc:
+            # Without the stored values: they are the host's address, the topic, whatever was edited in.
+            return UnreadableSent(scrub(str(exc.errors(include_url=False, include_input=False)), REASON_MAX))
 
     async def mark_announced(self, event: RecordingCompleted) -> None:
         """Note that ``AudioMixed`` went out: the meeting has moved on and the mixer may no longer fail it."""

@@ -141,7 +141,9 @@ class TranscriptMixer:
     A ``recording.transcript_completed`` lists only the transcript files: they are stored and recorded
     on the meeting. For a tenant on the ``zoom`` source whose meeting is mixed already, its mix is
     announced again naming the transcripts (a new ``event_id``), so the submitter picks them up; for
-    other tenants the files are archived and nothing is announced (their provider job is not repeated).
+    other tenants the files are archived and nothing is announced (their provider job is not repeated),
+    nor for a failed meeting (its host has the failure notice, which no report may follow; a replay of a
+    recording the mixer failed runs it again and names the archived files).
     A transcript stored before the audio is mixed is named when the mix is announced (by the audio side, which
     publishes every ``AudioMixed``).
     """
@@ -179,6 +181,7 @@ class TranscriptMixer:
         record = await self.state.current_mix(event.tenant, event.meeting_uuid)
         fields = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "transcripts": len(transcripts)}
         if record is None or tenant.provider != "zoom" or not transcripts:
+            # No mix: none yet (the recording's own event names them), or the meeting failed.
             log.info("transcripts stored, nothing to announce", extra=fields)
             return None
         mixed = await self.audio.announce(event, with_transcripts(audio_mixed(event, record), transcripts))
