@@ -119,6 +119,11 @@ def test_helm_lint_strict_passes(values: str) -> None:
         ({"web.publicUrl": "https://links.example.com/pages"}, None),
         ({"submitter.settings.public_s3_endpoint": "s3.example.com"}, "/submitter/settings/public_s3_endpoint"),
         ({"submitter.settings.public_s3_endpoint": "https://s3.example.com"}, None),
+        ({"s3.bucket": "zoom..symbl"}, "/s3/bucket"),  # S3's naming rules, as settings.bucket_name_problem
+        ({"s3.bucket": "192.168.5.4"}, "/s3/bucket"),
+        ({"s3.bucket": "xn--zoomsymbl"}, "/s3/bucket"),
+        ({"s3.bucket": "zoomsymbl-s3alias"}, "/s3/bucket"),
+        ({"s3.bucket": "zoomsymbl.archive-2"}, None),
         # The hardening is not a default to turn off.
         ({"containerSecurityContext.privileged": "true"}, "/containerSecurityContext/privileged"),
         ({"containerSecurityContext.runAsNonRoot": "false"}, "/containerSecurityContext/runAsNonRoot"),

@@ -8,6 +8,7 @@ embeds :class:`InfraSettings` (prefix ``ZOOMSYMBL_``) for the servers all servic
 from __future__ import annotations
 
 import functools
+import re
 import ssl
 from typing import Any, Literal, TypeVar
 
@@ -20,6 +21,10 @@ from zoomsymbl_common.logs import register_secret, register_uri_password
 S = TypeVar("S", bound=BaseSettings)
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_SSL"]
 KafkaSaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256"]
+BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+_BUCKET_CHARACTERS = re.compile(r"[a-z0-9.-]*")
+_IP_ADDRESS_FORM = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
 
 
 class InfraSettings(BaseSettings):
@@ -56,8 +61,24 @@ class InfraSettings(BaseSettings):
     s3_secure: bool = Field(False, description="Use HTTPS for S3.")
     s3_ca_file: str = Field("", description="PEM file of the CAs trusted for S3 over HTTPS; empty = system CAs.")
     s3_region: str = Field("us-east-1", description="S3 region.")
-    s3_bucket: str = Field("zoomsymbl", description="Bucket for raw tracks and mixed files.")
+    s3_bucket: str = Field(
+        "zoomsymbl",
+        description="Bucket for raw tracks and mixed files (S3's bucket naming rules, checked at start-up).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _s3_bucket_name(cls, value: str) -> str:
+        # Refused here, not at the first S3 call deep in a handler or an operator command.
+        problem = bucket_name_problem(value)
+        if problem:
+            shown = value if len(value) <= 80 else value[:80] + "..."
+            raise ConfigError(
+                f"{env_name(cls, 's3_bucket')}={shown!r} is not an S3 bucket name: {problem}",
+                variables=(env_name(cls, "s3_bucket"),),
+            )
+        return value
 
     @field_validator("kafka_security_protocol", mode="before")
     @classmethod
@@ -96,6 +117,31 @@ class InfraSettings(BaseSettings):
                 ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=path)
             except (OSError, ssl.SSLError) as exc:
                 raise file_setting_error({field: path}, exc) from None
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an S3 bucket's (S3's naming rules for general purpose buckets), or None.
+
+    Also refused: ``.-`` and ``-.``, which minio-py refuses before every request.
+    """
+    if not 3 <= len(name) <= 63:
+        return f"it must be 3 to 63 characters long, not {len(name)}"
+    if not _BUCKET_CHARACTERS.fullmatch(name):
+        return "it may hold only lower-case letters, digits, '.' and '-'"
+    if not (name[0].isalnum() and name[-1].isalnum()):
+        return "it must begin and end with a letter or a digit"
+    for pair in ("..", ".-", "-."):
+        if pair in name:
+            return f"it must not contain {pair!r}"
+    if _IP_ADDRESS_FORM.fullmatch(name):
+        return "it must not be formatted as an IP address"
+    for prefix in BUCKET_RESERVED_PREFIXES:
+        if name.startswith(prefix):
+            return f"the prefix {prefix!r} is reserved"
+    for suffix in BUCKET_RESERVED_SUFFIXES:
+        if name.endswith(suffix):
+            return f"the suffix {suffix!r} is reserved"
+    return None
 
 
 def kafka_security_problems(infra: InfraSettings) -> list[tuple[str, tuple[str, ...]]]:

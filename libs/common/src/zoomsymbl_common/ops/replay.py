@@ -6,8 +6,12 @@ and the event is re-published under that generation with a new ``event_id``: the
 processed again (new provider job, an e-mail marked as an update). Each forced replay has an id,
 recorded on every meeting it bumped (``forced_replays``): run again with the same id (``--resume``)
 after it stopped part-way, a replay re-publishes the meetings it already bumped under their current
-generation instead of bumping them again (so no host gets a second update). A dead-letter topic replays
-the original messages onto the topic it is the dead-letter topic of.
+generation instead of bumping them again (so no host gets a second update). What the stopped run published
+goes out again: the same events under the same ids, and, when the window also holds the copies it wrote onto
+the topic read, those copies under new ids; all in the generation the stopped run gave the meeting. That is
+harmless because downstream work is keyed by generation, not by event id (the mixer's mix and ``AudioMixed`` id,
+the submitter's submission key, the notifier's e-mail key; tests/common/test_ops_replay_resume.py). A
+dead-letter topic replays the original messages onto the topic it is the dead-letter topic of.
 
 Retained messages are outside input: anyone who can write to Kafka chose them. Only the pipeline's
 event topics are replayed, and only onto themselves: the destination is the topic read, or for
