@@ -28,7 +28,9 @@ HI = [{"role": "user", "content": "Hi"}]
 async def _post(
     session: aiohttp.ClientSession, server: TestServer, auth: str, **body: Any
 ) -> tuple[int, str, dict[str, Any] | str]:
-    request = {"model": "gpt-5", "messages": HI, "max_tokens": 100} | body
+    # OpenAI's gpt-5 takes max_completion_tokens only; the Gateway documents max_tokens.
+    budget = "max_completion_tokens" if auth.startswith("Bearer ") else "max_tokens"
+    request = {"model": "gpt-5", "messages": HI, budget: 100} | body
     url = str(server.make_url("/v1/chat/completions"))
     async with session.post(url, json=request, headers={"Authorization": auth}) as resp:
         if resp.content_type == "application/json":

@@ -1,13 +1,14 @@
 """What the insights engine's model answered, as sections: validated into :class:`EngineAnswer` (bounded sizes,
 a wrong optional field dropped alone), then mapped onto the meeting (owners only its participants, times within
 its transcript, each item's speaker from the transcript line at its time) and merged across windows without
-duplicates. Pure.
+duplicates; and what a refusal of the request (HTTP 400) asks changed in the next one (:func:`adjusted_form`). Pure.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import logging
 import math
 import re
@@ -242,3 +243,59 @@ def merge_summaries(answers: Sequence[EngineAnswer], people: People) -> tuple[Su
     """Every window's summary topics in window order, the first MAX_ITEMS (each at most ~2,200 characters)."""
     topics = (t for a in answers for t in to_summary(a, people))
     return tuple(itertools.islice(topics, MAX_ITEMS))
+
+
+@dataclass(frozen=True)
+class RequestForm:
+    """How a chat-completions request names its output budget and temperature.
+
+    Self-hosted servers (vLLM, llama.cpp's server, Ollama) and the LLM Gateway
+    (https://www.assemblyai.com/docs/api-reference/llm-gateway/create-chat-completion) document ``max_tokens`` and
+    a ``temperature`` in [0, 2]. OpenAI's reasoning models refuse both with 400: ``max_tokens`` "is now deprecated in
+    favor of ``max_completion_tokens``, and is not compatible with o-series models"
+    (https://platform.openai.com/docs/api-reference/chat/create), and "Unsupported parameter: 'max_tokens' is not
+    supported with this model. Use 'max_completion_tokens' instead." comes from gpt-5, gpt-5.1, gpt-5.4, o1, o3-mini
+    and o4-mini; ``temperature`` is taken by GPT-5.1 and later only at reasoning effort ``none`` and refused by the
+    older GPT-5 models (https://platform.openai.com/docs/guides/latest-model, "parameter compatibility") and the
+    o-series ("Unsupported value: 'temperature' does not support 0 with this model. Only the default (1) value is
+    supported.", ``param: "temperature"``, ``code: "unsupported_value"``)."""
+
+    completion_tokens: bool = False
+    """``max_completion_tokens`` instead of ``max_tokens`` (OpenAI takes it for every chat model)."""
+    temperature: bool = True
+    """``temperature: 0`` is sent (left out, the model's default applies)."""
+
+
+REASONING_FORM = RequestForm(completion_tokens=True, temperature=False)
+"""What OpenAI's reasoning models take: ``max_completion_tokens`` and no ``temperature``."""
+_REFUSED_PARAMS = ("temperature", "max_tokens")
+_REFUSAL_CODES = ("unsupported_parameter", "unsupported_value")
+
+
+def refusal_error(body: bytes) -> dict[str, Any]:
+    """The ``error`` object of a refusal's body (OpenAI's ``{"error": {"message", "type", "param", "code"}}``, the
+    Gateway's ``{"error": {"code", "message", "metadata"}}``); empty when it has none."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return {}
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def adjusted_form(form: RequestForm, error: Mapping[str, Any]) -> RequestForm:
+    """The form a 400's ``error`` asks for, or ``form`` when it asks for nothing this engine can change.
+
+    OpenAI's refusal of ``temperature`` or ``max_tokens`` (its ``param`` and ``code``), or any message asking for
+    ``max_completion_tokens``, comes from one of OpenAI's reasoning models, which refuse both: :data:`REASONING_FORM`
+    in one step, whichever it named first. Another server's message naming ``temperature`` (the Gateway's errors
+    carry no ``param``) drops the temperature only, keeping the ``max_tokens`` that server documents."""
+    raw = error.get("message")
+    message = raw[:2000].lower() if isinstance(raw, str) else ""
+    if (error.get("param") in _REFUSED_PARAMS and error.get("code") in _REFUSAL_CODES) or (
+        "max_completion_tokens" in message
+    ):
+        return REASONING_FORM
+    if "temperature" in message:
+        return dataclasses.replace(form, temperature=False)
+    return form

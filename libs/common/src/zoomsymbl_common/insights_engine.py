@@ -1,13 +1,19 @@
 """The insights engine: questions, action items, follow-ups and decisions from any OpenAI-compatible
 chat-completions endpoint (AssemblyAI's LLM Gateway, a self-hosted vLLM, llama.cpp server or Ollama).
 
-Contract: ``POST {base_url}/chat/completions`` with ``model``, ``messages``, ``max_tokens``,
+Contract: ``POST {base_url}/chat/completions`` with ``model``, ``messages``, ``max_tokens``, ``temperature`` 0,
 ``response_format`` (JSON schema); the answer's ``choices[0].message.content`` is JSON. Documented at
 https://www.assemblyai.com/docs/llm-gateway/chat-completions (the Gateway authorises with the raw API key
 in ``Authorization``; OpenAI-style servers with ``Bearer``). The Gateway's gpt-oss models take no structured outputs
 (https://www.assemblyai.com/docs/llm-gateway/structured-outputs: "gpt-oss: No"; Claude only from 4.5, and none
 before the page's 2026 revision), so no ``response_format`` is sent for gpt-oss or Claude model names: the
-instructions ask for the JSON and the answer is validated either way.
+instructions ask for the JSON and the answer is validated either way. OpenAI's own API
+(https://platform.openai.com/docs/api-reference/chat/create) gets ``max_completion_tokens``, which it documents in
+place of the deprecated ``max_tokens`` for every model; its reasoning models (the o-series, the GPT-5 family) refuse
+``max_tokens`` and a ``temperature`` other than 1 with 400 (:class:`~zoomsymbl_common.insights_answer.RequestForm`).
+Whatever the endpoint (a proxy in front of OpenAI, Azure, the Gateway), a 400 naming either is asked once more in the
+form it asks for (:func:`~zoomsymbl_common.insights_answer.adjusted_form`), which the engine's later requests keep:
+one adjusted retry a request, never a loop; a refusal of that one fails the window with its message.
 
 The model's answer is untrusted input, read as real servers send it (:mod:`~zoomsymbl_common.providers.llm_answer`:
 JSON after prose or in a fence, reasoning without content, an error with HTTP 200): it is validated against
@@ -32,18 +38,21 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import SecretStr
 
+from zoomsymbl_common.bounded import read_bounded
 from zoomsymbl_common.errors import PoisonInputError, RetryableError, ZoomsymblError
 from zoomsymbl_common.insights_answer import SECTIONS as SECTIONS
 from zoomsymbl_common.insights_answer import EngineAnswer as EngineAnswer
 from zoomsymbl_common.insights_answer import EngineItem as EngineItem
 from zoomsymbl_common.insights_answer import EngineTopic as EngineTopic
 from zoomsymbl_common.insights_answer import People as People
+from zoomsymbl_common.insights_answer import RequestForm as RequestForm
 from zoomsymbl_common.insights_answer import Section as Section
-from zoomsymbl_common.insights_answer import clean_text
+from zoomsymbl_common.insights_answer import adjusted_form, clean_text, refusal_error
 from zoomsymbl_common.insights_answer import merge_items as merge_items
 from zoomsymbl_common.insights_answer import merge_summaries as merge_summaries
 from zoomsymbl_common.insights_answer import merge_topics as merge_topics
@@ -54,7 +63,7 @@ from zoomsymbl_common.insights_answer import to_items as to_items
 from zoomsymbl_common.insights_answer import to_summary as to_summary
 from zoomsymbl_common.logs import redact
 from zoomsymbl_common.providers.base import InsightItem, SummaryTopic, TranscriptMessage
-from zoomsymbl_common.providers.http import direct_request, read_json, transport_errors
+from zoomsymbl_common.providers.http import direct_request, provider_message, read_json, transport_errors
 from zoomsymbl_common.providers.llm_answer import AnswerCutOff as AnswerCutOff
 from zoomsymbl_common.providers.llm_answer import EngineAnswerInvalid as EngineAnswerInvalid
 from zoomsymbl_common.providers.llm_answer import PromptCutOff, check_prompt_read
@@ -70,6 +79,7 @@ ENGINE_ANSWER_BYTES = 16 * 1024 * 1024
 """Most bytes of one chat-completions answer read. Its content is at most ``max_output_tokens`` (4,000 by
 default; a token is a few characters, at most 6 bytes each once JSON-escaped: ~100 KB), with reasoning text
 where a server returns it counted in the same tokens; 16 MiB leaves room for configurations of 100,000+."""
+_REFUSAL_BYTES = 64 * 1024  # of a 400's body: an error object is a few hundred bytes
 
 
 INSTRUCTIONS = (
@@ -148,18 +158,32 @@ def windows(messages: Sequence[TranscriptMessage], budget_tokens: int) -> list[l
     return result
 
 
-def request_body(config: EngineConfig, lines: Sequence[str]) -> dict[str, Any]:
-    """The chat-completions request for one window."""
+def openai_api(base_url: str) -> bool:
+    """True for OpenAI's own API (``api.openai.com``, its regional hosts such as ``eu.api.openai.com``)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host == "api.openai.com" or host.endswith(".api.openai.com")
+
+
+def first_form(config: EngineConfig) -> RequestForm:
+    """How the engine's first request is sent: ``max_completion_tokens`` to OpenAI's own API, ``max_tokens``
+    (which self-hosted servers and the LLM Gateway document) elsewhere; ``temperature`` 0 everywhere."""
+    return RequestForm(completion_tokens=openai_api(config.base_url))
+
+
+def request_body(config: EngineConfig, lines: Sequence[str], form: RequestForm | None = None) -> dict[str, Any]:
+    """The chat-completions request for one window, in ``form`` (:func:`first_form` when None)."""
+    form = form or first_form(config)
     body: dict[str, Any] = {
         "model": config.model,
         "messages": [
             {"role": "system", "content": INSTRUCTIONS},
             {"role": "user", "content": "Transcript:\n" + "\n".join(lines)},
         ],
-        "max_tokens": config.max_output_tokens,
-        "temperature": 0,
+        "max_completion_tokens" if form.completion_tokens else "max_tokens": config.max_output_tokens,
         "stream": False,  # said, not assumed: a server or proxy that streams by default sends events we cannot read
     }
+    if form.temperature:
+        body["temperature"] = 0
     if config.structured_output and supports_structured_output(config.model):
         # Every section required: a server that constrains its output to the schema (vLLM, llama.cpp) would
         # otherwise allow "{}", which reads as a meeting where nothing was said.
@@ -178,6 +202,14 @@ def supports_structured_output(model: str) -> bool:
 
 
 Sleep = Callable[[float], Awaitable[Any]]
+
+
+class RequestRefused(PoisonInputError):
+    """The endpoint answered 400 to the request as sent; ``error`` is its error object (untrusted, maybe empty)."""
+
+    def __init__(self, reason: str, error: dict[str, Any]) -> None:
+        super().__init__(reason, stage="insights")
+        self.error = error
 
 
 @dataclass
@@ -205,6 +237,7 @@ class InsightsEngine:
         self._sleep = sleep
         self._clock = clock
         self._url = config.base_url.rstrip("/") + "/chat/completions"
+        self._form = first_form(config)
 
     def _headers(self) -> dict[str, str]:
         key = self.config.api_key.get_secret_value()
@@ -264,13 +297,12 @@ class InsightsEngine:
             asked.failures.append(redact(str(exc))[:200])
 
     async def _window(self, lines: list[str]) -> EngineAnswer:
-        body = request_body(self.config, lines)
-        sent = sum(estimate_tokens(message["content"]) for message in body["messages"])
+        sent = sum(estimate_tokens(message["content"]) for message in request_body(self.config, lines)["messages"])
         last: ZoomsymblError | None = None
         invalid_seen = False
         for attempt in range(1, self.config.attempts + 1):
             try:
-                answer = await self._call(body)
+                answer = await self._ask(lines)
                 self._check_read(answer, sent)
                 return parse_answer(answer, self.config.max_output_tokens)
             except AnswerCutOff:
@@ -304,6 +336,24 @@ class InsightsEngine:
             )
             raise
 
+    async def _ask(self, lines: list[str]) -> dict[str, Any]:
+        """One chat completion for ``lines``. A 400 naming a parameter the model refuses (``temperature``,
+        ``max_tokens``) is asked once more in the form it asks for, kept for the engine's later requests (the
+        tenant's); a refusal of that request, or one naming nothing the engine can change, fails the window."""
+        form = self._form
+        try:
+            return await self._call(request_body(self.config, lines, form))
+        except RequestRefused as exc:
+            adjusted = adjusted_form(form, exc.error)
+            if adjusted == form:
+                raise
+        self._form = adjusted
+        log.warning(
+            "insights engine request adjusted to what the model takes",
+            extra={"model": self.config.model, "max_completion_tokens": adjusted.completion_tokens},
+        )
+        return await self._call(request_body(self.config, lines, adjusted))
+
     async def _call(self, body: dict[str, Any]) -> dict[str, Any]:
         timeout = aiohttp.ClientTimeout(total=300, sock_connect=10)
         async with (
@@ -312,6 +362,11 @@ class InsightsEngine:
                 self._session, "POST", self._url, json=body, headers=self._headers(), timeout=timeout
             ) as resp,
         ):
+            if resp.status == 400:
+                raw = await read_bounded(resp, _REFUSAL_BYTES)
+                raw = b"(answer too large to read)" if raw is None else raw
+                reason = f"insights engine chat completion answered HTTP 400: {provider_message(raw)!r}"
+                raise RequestRefused(reason, refusal_error(raw))
             if 200 <= resp.status < 300 and resp.content_type == "text/event-stream":
                 # Asked again it streams again: the window fails at once, saying why.
                 raise PoisonInputError(

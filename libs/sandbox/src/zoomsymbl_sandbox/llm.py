@@ -14,7 +14,10 @@ Claude (4.5+), Qwen and Kimi and no for gpt-oss, so gpt-oss and the Claude model
 and by OpenAI-style servers (``dialect="openai"``; https://platform.openai.com/docs/api-reference/chat/create, vLLM's
 and llama.cpp's OpenAI-compatible servers: ``Authorization: Bearer <key>``, roles system/developer/user/assistant/
 tool/function, ``response_format`` text/json_object/json_schema with a ``json_schema.name`` of at most 64 letters,
-digits, underscores or dashes, errors ``{"error": {"message", "type", "code"}}``). Both: ``model`` must be one the
+digits, underscores or dashes, ``max_completion_tokens`` taken in place of ``max_tokens``, errors
+``{"error": {"message", "type", "param", "code"}}``; OpenAI's reasoning models refuse what OpenAI refuses, see
+:func:`_openai_reasoning_check`; the Gateway's pages say nothing of either for its GPT-5 models, so its dialect takes
+``max_tokens`` and ``temperature`` in [0, 2] for every model). Both: ``model`` must be one the
 server serves, ``messages`` a non-empty list, ``"stream": true`` answers server-sent events, a prompt longer than the
 context window minus ``max_tokens`` is refused with ``context_length_exceeded``; with ``truncates_to_context`` it is
 cut instead, as Ollama does (https://docs.ollama.com/context-length: its window is 4K to 256K by the GPU's memory
@@ -127,14 +130,28 @@ _GATEWAY_NO_SCHEMA = re.compile(r"^(gpt-oss|claude-3|claude-(sonnet|opus)-4-(202
 _SCHEMA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _GATEWAY_MAX_TOKENS = 1000  # Create a chat completion: max_tokens "Default is 1000"
 _OPENAI_MAX_TOKENS = 1024
+# OpenAI's reasoning models on Chat Completions: the o-series (o1, o3, o3-mini, o4-mini, …) and the GPT-5 family but
+# its chat models (gpt-5-chat-latest, gpt-5.1-chat-latest), which do not reason.
+_OPENAI_REASONING = re.compile(r"^(o\d|gpt-5)(?!.*-chat)")
+# Reasoning effort "none" by default, where temperature is taken: "gpt-5.1 defaults to none" (Create chat completion,
+# reasoning_effort), as do the point releases after it (the latest-model guide: temperature "only supported" at
+# effort none); "All models before gpt-5.1 default to medium", and their mini, nano, pro and codex models reason.
+_EFFORT_NONE_BY_DEFAULT = re.compile(r"^gpt-5\.\d+(-\d{4}-\d{2}-\d{2})?$")
 
 
 def _error(
-    status: int, message: str, code: str, kind: str = "invalid_request_error", *, gateway: bool = False
+    status: int,
+    message: str,
+    code: str,
+    kind: str = "invalid_request_error",
+    *,
+    gateway: bool = False,
+    param: str | None = None,
 ) -> web.Response:
     if gateway:
         return web.json_response({"error": {"code": status, "message": message, "metadata": {}}}, status=status)
-    return web.json_response({"error": {"message": message, "type": kind, "code": code}}, status=status)
+    error = {"message": message, "type": kind, "param": param, "code": code}
+    return web.json_response({"error": error}, status=status)
 
 
 def transcript_lines(text: str) -> list[Line]:
@@ -208,6 +225,7 @@ class Refusal:
     status: int
     message: str
     code: str
+    param: str | None = None
 
 
 def _gateway_check(body: dict[str, Any], messages: list[Any]) -> Refusal | None:
@@ -238,11 +256,55 @@ def _gateway_check(body: dict[str, Any], messages: list[Any]) -> Refusal | None:
     return None
 
 
-def _openai_check(messages: list[Any], response_format: object) -> Refusal | None:
+def _openai_reasoning_check(body: dict[str, Any]) -> Refusal | None:
+    """What OpenAI refuses of its reasoning models, in its words (400, ``type: invalid_request_error``):
+
+    - ``temperature`` other than 1 ("Unsupported value: 'temperature' does not support 0 with this model. Only the
+      default (1) value is supported.", ``param: temperature``, ``code: unsupported_value``): the o-series and the
+      GPT-5 models at a reasoning effort other than ``none``. https://platform.openai.com/docs/guides/latest-model,
+      "GPT-5.4 parameter compatibility": temperature, top_p and logprobs "are only supported" at effort ``none``;
+      requests "to older GPT-5 models—for example, gpt-5, gpt-5-mini, or gpt-5-nano—that include these fields will
+      raise an error"; https://platform.openai.com/docs/guides/reasoning; the body as reported for gpt-5-mini
+      (github.com/QwenLM/qwen-code/issues/921), gpt-5 (github.com/gabrii/Cursor-Azure-GPT-5/issues/33) and o1-mini
+      (github.com/OpenHands/OpenHands/issues/4131). Checked first here: which of the two OpenAI names first
+      for a request with both is not documented (the insights engine adjusts both on either).
+    - ``max_tokens`` ("Unsupported parameter: 'max_tokens' is not supported with this model. Use
+      'max_completion_tokens' instead.", ``param: max_tokens``, ``code: unsupported_parameter``): every one of them.
+      https://platform.openai.com/docs/api-reference/chat/create: ``max_tokens`` "is now deprecated in favor of
+      ``max_completion_tokens``, and is not compatible with o-series models"; the body as reported for gpt-5
+      (github.com/griptape-ai/ComfyUI-Griptape/issues/312), gpt-5.1 (github.com/fish2018/YPrompt/issues/26),
+      gpt-5.4 (github.com/koosoli/ESPHomeDesigner/issues/379), o1 and o3-mini (github.com/teilomillet/gollm/issues/33).
+
+    Not modelled, the pages being silent: whether gpt-5.5 and later default to effort ``none``."""
+    model = str(body.get("model"))
+    if not _OPENAI_REASONING.match(model):
+        return None
+    temperature = body.get("temperature")
+    effort = body.get("reasoning_effort") or ("none" if _EFFORT_NONE_BY_DEFAULT.match(model) else "medium")
+    if temperature not in (None, 1) and (model.startswith("o") or effort != "none"):
+        message = (
+            f"Unsupported value: 'temperature' does not support {json.dumps(temperature)} with this model."
+            " Only the default (1) value is supported."
+        )
+        return Refusal(400, message, "unsupported_value", "temperature")
+    if "max_tokens" in body:
+        message = (
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."
+        )
+        return Refusal(400, message, "unsupported_parameter", "max_tokens")
+    return None
+
+
+def _openai_check(body: dict[str, Any], messages: list[Any]) -> Refusal | None:
     """What OpenAI's Create chat completion refuses beyond the common checks: a role it does not know, a
-    ``response_format`` other than text/json_object/json_schema, a json_schema without its object or ``name``."""
+    ``response_format`` other than text/json_object/json_schema, a json_schema without its object or ``name``, and
+    what its reasoning models refuse (:func:`_openai_reasoning_check`)."""
     if any(m.get("role") not in _OPENAI_ROLES for m in messages):
         return Refusal(400, f"message role must be one of {', '.join(_OPENAI_ROLES)}", "invalid_messages")
+    refused = _openai_reasoning_check(body)
+    if refused is not None:
+        return refused
+    response_format = body.get("response_format")
     if response_format is None:
         return None
     kind = response_format.get("type") if isinstance(response_format, dict) else None
@@ -269,15 +331,17 @@ def _check(body: object, config: LLMConfig) -> tuple[str, int] | Refusal:
     texts = [m.get("content") for m in messages if isinstance(m, dict)]
     if len(texts) != len(messages) or not all(isinstance(t, str) for t in texts):
         return Refusal(400, "every message needs a role and string content", "invalid_messages")
-    max_tokens = body.get("max_tokens", _GATEWAY_MAX_TOKENS if config.gateway else _OPENAI_MAX_TOKENS)
+    # OpenAI documents max_completion_tokens in place of max_tokens; the Gateway documents max_tokens only.
+    name = "max_completion_tokens" if not config.gateway and "max_completion_tokens" in body else "max_tokens"
+    max_tokens = body.get(name, _GATEWAY_MAX_TOKENS if config.gateway else _OPENAI_MAX_TOKENS)
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or not 1 <= max_tokens < config.context_tokens:
-        return Refusal(400, f"max_tokens must be an integer in [1, {config.context_tokens})", "invalid_max_tokens")
+        return Refusal(400, f"{name} must be an integer in [1, {config.context_tokens})", f"invalid_{name}")
     temperature = body.get("temperature", 1)
     if not isinstance(temperature, int | float) or isinstance(temperature, bool) or not 0 <= temperature <= 2:
         return Refusal(400, "temperature must be a number in [0, 2]", "invalid_temperature")
     if not isinstance(body.get("stream", False), bool):
         return Refusal(400, "stream must be a boolean", "invalid_stream")
-    refused = _gateway_check(body, messages) if config.gateway else _openai_check(messages, body.get("response_format"))
+    refused = _gateway_check(body, messages) if config.gateway else _openai_check(body, messages)
     if refused is not None:
         return refused
     return "\n".join(str(t) for t in texts), max_tokens
@@ -346,7 +410,9 @@ def _streamed(answer: dict[str, Any]) -> web.Response:
 async def chat_completions(request: web.Request) -> web.Response:
     """``POST /v1/chat/completions`` (https://www.assemblyai.com/docs/llm-gateway/chat-completions,
     https://www.assemblyai.com/docs/api-reference/llm-gateway/create-chat-completion and
-    https://www.assemblyai.com/docs/llm-gateway/structured-outputs; https://platform.openai.com/docs/api-reference/chat/create)."""
+    https://www.assemblyai.com/docs/llm-gateway/structured-outputs; https://platform.openai.com/docs/api-reference/chat/create
+    and, for its reasoning models, https://platform.openai.com/docs/guides/latest-model and
+    https://platform.openai.com/docs/guides/reasoning)."""
     state = request.app[LLM_STATE]
     gateway = state.config.gateway
     state.calls += 1
@@ -360,7 +426,8 @@ async def chat_completions(request: web.Request) -> web.Response:
         return _refuse(state, "json", _error(400, "request body must be JSON", "invalid_json", gateway=gateway))
     checked = _check(body, state.config)
     if isinstance(checked, Refusal):
-        return _refuse(state, "request", _error(checked.status, checked.message, checked.code, gateway=gateway))
+        refusal = _error(checked.status, checked.message, checked.code, gateway=gateway, param=checked.param)
+        return _refuse(state, "request", refusal)
     prompt, max_tokens = checked
     tokens = prompt_tokens(prompt)
     state.max_prompt_tokens = max(state.max_prompt_tokens, tokens)
