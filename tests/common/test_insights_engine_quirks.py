@@ -28,7 +28,8 @@ from zoomsymbl_common.insights_engine import (
     transcript_line,
 )
 from zoomsymbl_common.providers.base import TranscriptMessage
-from zoomsymbl_sandbox.llm import LLM_STATE, answer_for, transcript_lines
+from zoomsymbl_sandbox.llm import LLM_STATE
+from zoomsymbl_sandbox.llm_content import answer_for, transcript_lines
 
 from tests.support.providers import ProviderSandboxes
 

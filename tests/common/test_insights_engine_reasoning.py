@@ -17,7 +17,8 @@ from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 from zoomsymbl_common.insights_engine import EngineConfig, InsightsEngine, People, request_body
 from zoomsymbl_common.providers.base import TranscriptMessage
-from zoomsymbl_sandbox.llm import LLM_STATE, answer_for, transcript_lines
+from zoomsymbl_sandbox.llm import LLM_STATE
+from zoomsymbl_sandbox.llm_content import answer_for, transcript_lines
 
 from tests.support.providers import ProviderSandboxes
 

@@ -1,4 +1,5 @@
-"""The mixer's MongoDB state: the meeting document it advances, the mix it remembers, the token it reads.
+"""The mixer's MongoDB state: the meeting document it advances, the mix it remembers
+(:mod:`zoomsymbl_mixer.mix_record`), the token it reads.
 
 Only single-document atomic updates. The stage moves forward only: the update that sets
 ``stage: "mixed"`` matches a meeting still at ``received`` (or without a stage, or failed by the
@@ -25,19 +26,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import SecretStr, ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
-from zoomsymbl_common.events import (
-    AudioFormat,
-    AudioMixed,
-    ChannelAssignment,
-    RecordingCompleted,
-    SpeakerStats,
-    TranscriptObject,
-    stable_id,
-    utcnow,
-)
+from zoomsymbl_common.events import AudioMixed, RecordingCompleted, TranscriptObject, utcnow
 from zoomsymbl_common.logs import register_secret, scrub
 from zoomsymbl_common.mongo import Document, guarded
 from zoomsymbl_common.records import (
@@ -58,6 +50,12 @@ from zoomsymbl_common.telemetry import current_trace_id
 
 from zoomsymbl_mixer.metadata import conversation_metadata, failed_metadata
 
+# Defined in mix_record.py; importable from here, where callers (and older releases' code) find them.
+from zoomsymbl_mixer.mix_record import MixRecord as MixRecord
+from zoomsymbl_mixer.mix_record import RawObject as RawObject
+from zoomsymbl_mixer.mix_record import audio_mixed as audio_mixed
+from zoomsymbl_mixer.mix_record import with_transcripts as with_transcripts
+
 SERVICE = "mixer"
 PENDING = "audio_mixed_pending"
 """Set on the move to ``mixed``, unset once ``AudioMixed`` is published: the mix nobody downstream knows of."""
@@ -65,37 +63,6 @@ SENT = "audio_mixed_sent"
 """The ``AudioMixed`` of a pending meeting, kept before it is published: it may have gone out from then on."""
 REASON_MAX = 500
 """Characters of an unreadable ``audio_mixed_sent``'s reason in the log."""
-
-
-class RawObject(BaseModel):
-    """One participant file as stored in S3."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    file_id: str
-    key: str
-    size: int
-
-
-class MixRecord(BaseModel):
-    """What one mix produced; with the event it rebuilds the exact ``AudioMixed``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    input_hash: str
-    input_kind: str
-    bucket: str
-    object_key: str
-    format: AudioFormat
-    channels: int
-    duration_seconds: float
-    size_bytes: int
-    channel_map: tuple[ChannelAssignment, ...]
-    speaker_stats: tuple[SpeakerStats, ...] = ()
-    diarization: bool = False
-    raw_objects: tuple[RawObject, ...] = ()
-    missing_files: tuple[str, ...] = Field((), description="Files Zoom no longer had (404).")
-    mixed_at: datetime = Field(default_factory=utcnow)
 
 
 @dataclass(frozen=True)
@@ -116,40 +83,6 @@ class DownloadToken:
     def usable(self, now: datetime, margin: timedelta) -> bool:
         """True when the token should still work for a while."""
         return self.expires_at is None or self.expires_at - margin > now
-
-
-def audio_mixed(event: RecordingCompleted, record: MixRecord) -> AudioMixed:
-    """The event announcing ``record``; the same inputs always give the same ``event_id``."""
-    return AudioMixed(
-        event_id=stable_id(
-            AudioMixed.topic, event.tenant, event.meeting_uuid, record.input_hash, str(event.generation)
-        ),
-        tenant=event.tenant,
-        meeting_uuid=event.meeting_uuid,
-        occurred_at=record.mixed_at,
-        generation=event.generation,
-        bucket=record.bucket,
-        object_key=record.object_key,
-        format=record.format,
-        channels=record.channels,
-        duration_seconds=record.duration_seconds,
-        size_bytes=record.size_bytes,
-        input_hash=record.input_hash,
-        channel_map=record.channel_map,
-        speaker_stats=record.speaker_stats,
-        topic_text=event.topic_text,
-        host_email=event.host_email,
-        diarization=record.diarization,
-    )
-
-
-def with_transcripts(mixed: AudioMixed, transcripts: tuple[TranscriptObject, ...]) -> AudioMixed:
-    """``mixed`` naming Zoom's transcript files; they are inputs too, so a transcript that arrives after
-    the mix gives a new ``event_id`` (and the same files the same one)."""
-    if not transcripts:
-        return mixed
-    event_id = stable_id(mixed.event_id, *(t.file_id for t in transcripts))
-    return mixed.model_copy(update={"event_id": event_id, "transcripts": transcripts})
 
 
 class MeetingState:

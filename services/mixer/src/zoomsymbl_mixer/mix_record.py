@@ -1,0 +1,86 @@
+"""The mix the mixer remembers on the meeting (:class:`MixRecord`, the raw files it read) and the ``AudioMixed``
+that announces it, rebuilt from the record and the event (:func:`audio_mixed`, :func:`with_transcripts`): the same
+inputs always give the same ``event_id``, so a redelivered event re-publishes the same ``AudioMixed``. Stored and
+read by :class:`~zoomsymbl_mixer.state.MeetingState`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from zoomsymbl_common.events import (
+    AudioFormat,
+    AudioMixed,
+    ChannelAssignment,
+    RecordingCompleted,
+    SpeakerStats,
+    TranscriptObject,
+    stable_id,
+    utcnow,
+)
+
+
+class RawObject(BaseModel):
+    """One participant file as stored in S3."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file_id: str
+    key: str
+    size: int
+
+
+class MixRecord(BaseModel):
+    """What one mix produced; with the event it rebuilds the exact ``AudioMixed``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input_hash: str
+    input_kind: str
+    bucket: str
+    object_key: str
+    format: AudioFormat
+    channels: int
+    duration_seconds: float
+    size_bytes: int
+    channel_map: tuple[ChannelAssignment, ...]
+    speaker_stats: tuple[SpeakerStats, ...] = ()
+    diarization: bool = False
+    raw_objects: tuple[RawObject, ...] = ()
+    missing_files: tuple[str, ...] = Field((), description="Files Zoom no longer had (404).")
+    mixed_at: datetime = Field(default_factory=utcnow)
+
+
+def audio_mixed(event: RecordingCompleted, record: MixRecord) -> AudioMixed:
+    """The event announcing ``record``; the same inputs always give the same ``event_id``."""
+    return AudioMixed(
+        event_id=stable_id(
+            AudioMixed.topic, event.tenant, event.meeting_uuid, record.input_hash, str(event.generation)
+        ),
+        tenant=event.tenant,
+        meeting_uuid=event.meeting_uuid,
+        occurred_at=record.mixed_at,
+        generation=event.generation,
+        bucket=record.bucket,
+        object_key=record.object_key,
+        format=record.format,
+        channels=record.channels,
+        duration_seconds=record.duration_seconds,
+        size_bytes=record.size_bytes,
+        input_hash=record.input_hash,
+        channel_map=record.channel_map,
+        speaker_stats=record.speaker_stats,
+        topic_text=event.topic_text,
+        host_email=event.host_email,
+        diarization=record.diarization,
+    )
+
+
+def with_transcripts(mixed: AudioMixed, transcripts: tuple[TranscriptObject, ...]) -> AudioMixed:
+    """``mixed`` naming Zoom's transcript files; they are inputs too, so a transcript that arrives after
+    the mix gives a new ``event_id`` (and the same files the same one)."""
+    if not transcripts:
+        return mixed
+    event_id = stable_id(mixed.event_id, *(t.file_id for t in transcripts))
+    return mixed.model_copy(update={"event_id": event_id, "transcripts": transcripts})
