@@ -204,24 +204,19 @@ class MeetingPages:
     async def lookup(self, tenant: str, meeting_uuid: str) -> Lookup:
         """The page of ``tenant``'s meeting ``meeting_uuid`` (None when there is no such meeting)."""
         key = {"tenant": tenant, "meeting_uuid": meeting_uuid}
-        doc = await guarded(self._db[MEETINGS].find_one(key))
-        if doc is None:  # none, or erased (``zoomsymbl forget``/``retention``): no copy of its transcript kept here
-            for slot in [s for s in self._cache if s[:2] == (tenant, meeting_uuid)]:
-                del self._cache[slot]
+        meeting = await self._meeting(key)
+        if meeting is None:
             return None
-        meeting = Meeting.from_document(doc)
-        slot = (tenant, meeting_uuid, meeting.generation)
-        version = (meeting.stage, meeting.updated_at)
-        cached = self._cache.get(slot)
-        if cached is not None and cached[0] == version:
-            self._cache.move_to_end(slot)
-            return cached[1]
+        cached = self._cached(meeting)
+        if cached is not None:
+            return cached
         conv_doc = await guarded(self._db[CONVERSATIONS].find_one(key))
         conversation = ConversationMetadata.from_document(conv_doc) if conv_doc is not None else None
         stored = await guarded(self._parts(key, meeting.generation))
         view = view_of(meeting, conversation, stored)
         if isinstance(view, MeetingView) and self._cache_size > 0:
-            self._cache[slot] = (version, view)
+            slot = (tenant, meeting_uuid, meeting.generation)
+            self._cache[slot] = ((meeting.stage, meeting.updated_at), view)
             self._cache.move_to_end(slot)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
@@ -236,18 +231,36 @@ class MeetingPages:
         document of its generation exists (an id, by the index) are enough.
         """
         key = {"tenant": tenant, "meeting_uuid": meeting_uuid}
-        doc = await guarded(self._db[MEETINGS].find_one(key))
-        if doc is None:
+        meeting = await self._meeting(key)
+        if meeting is None:
             return None
-        meeting = Meeting.from_document(doc)
-        cached = self._cache.get((tenant, meeting_uuid, meeting.generation))
-        if cached is not None and cached[0] == (meeting.stage, meeting.updated_at):
-            return Playable(cached[1].audio)
+        cached = self._cached(meeting)
+        if cached is not None:
+            return Playable(cached.audio)
         query = {**key, "generation": meeting.generation}
         stored = await guarded(self._db[INSIGHTS].find_one(query, {"_id": 1}))
         if not _ready(meeting, stored is not None):
             return _not_ready(meeting, meeting.topic or "")
         return Playable(meeting.objects.mixed)
+
+    async def _meeting(self, key: dict[str, str]) -> Meeting | None:
+        """The meeting document of ``key``; None when there is none, or it was erased (``zoomsymbl forget`` or
+        ``retention``): then no copy of its transcript is kept here either."""
+        doc = await guarded(self._db[MEETINGS].find_one(key))
+        if doc is None:
+            for slot in [s for s in self._cache if s[:2] == (key["tenant"], key["meeting_uuid"])]:
+                del self._cache[slot]
+            return None
+        return Meeting.from_document(doc)
+
+    def _cached(self, meeting: Meeting) -> MeetingView | None:
+        """The page kept for ``meeting``'s generation while the meeting is unchanged (its stage and ``updated_at``)."""
+        slot = (meeting.tenant, meeting.meeting_uuid, meeting.generation)
+        cached = self._cache.get(slot)
+        if cached is None or cached[0] != (meeting.stage, meeting.updated_at):
+            return None
+        self._cache.move_to_end(slot)
+        return cached[1]
 
     async def _parts(self, key: dict[str, str], generation: int) -> list[StoredInsights]:
         """The stored insights of each part of this generation, in order (at most :data:`MAX_PARTS`)."""
