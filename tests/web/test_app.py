@@ -255,6 +255,15 @@ async def test_the_audio_route_reads_no_transcript_when_the_page_is_not_in_memor
         await server.close()
 
 
+async def test_an_erased_meetings_audio_request_also_drops_its_page_data(mongo: Mongo, store: ObjectStore) -> None:
+    await _store_meeting(mongo, store)
+    pages = MeetingPages(mongo, cache_size=8)
+    assert isinstance(await pages.lookup("acme", "abc/=="), MeetingView)
+    await mongo.db[MEETINGS].delete_many({"meeting_uuid": "abc/=="})
+    assert await pages.audio_of("acme", "abc/==") is None
+    assert not any(slot[:2] == ("acme", "abc/==") for slot in pages._cache)
+
+
 async def test_audio_gone_from_s3_or_shorter_than_recorded_is_answered_honestly(
     service: str, mongo: Mongo, store: ObjectStore
 ) -> None:
