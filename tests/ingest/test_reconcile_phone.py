@@ -24,7 +24,7 @@ from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_common.zoom import ZoomClient
-from zoomsymbl_common.zoom_answers import JsonObject, ZoomApiError
+from zoomsymbl_common.zoom_answers import JsonObject, ZoomApiError, ZoomAuthError
 from zoomsymbl_ingest.reconcile import Reconciliation
 from zoomsymbl_ingest.reconcile_command import summary
 from zoomsymbl_ingest.reconcile_phone import PastCall, call_expected
@@ -249,6 +249,19 @@ async def test_a_call_history_refused_otherwise_on_its_first_page_is_an_incomple
     report, _ = await _reconciled_while_refused(mongo, status)
     assert report.phone_error is not None and f"answered {status}" in report.phone_error
     assert report.phone_partial and not report.complete
+
+
+@pytest.mark.integration
+async def test_credentials_refused_while_listing_calls_fail_the_run_instead_of_reading_as_no_zoom_phone(
+    mongo: Mongo,
+) -> None:
+    """The app's token refused part-way (its secret rotated, the app deactivated: 400 ``invalid_client`` from the token
+    endpoint, a :class:`ZoomAuthError`) is no answer about the call history: the run fails as a whole, as the
+    meetings listing does, instead of a report saying the account has no Zoom Phone (or some calls unread)."""
+    refused = ZoomAuthError(400, "invalid_client", "The app has been disabled")
+    with pytest.raises(ZoomAuthError):
+        await _reconciled_while_refused(mongo, refused)
+    assert await mongo.db[CONVERSATIONS].count_documents({"source_platform": "Zoom Phone"}) == 0
 
 
 @pytest.mark.integration
