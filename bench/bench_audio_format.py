@@ -41,9 +41,8 @@ from zoomsymbl_mixer.ffmpeg import (
     FLAC_MAX_CHANNELS,
     OutputFormat,
     merge_args,
-    parse_probe,
-    probe_args,
 )
+from zoomsymbl_mixer.ffprobe import parse_probe, probe_args
 from zoomsymbl_sandbox.zoom_audio import SAMPLE_RATE, generate_meeting_media
 from zoomsymbl_sandbox.zoom_specs import long_meeting_spec
 

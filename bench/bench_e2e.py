@@ -45,7 +45,8 @@ from e2e_records import E2eFailed, check, completed_callbacks, describe, timelin
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import make_mongo
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_sandbox.stack import SERVICES, Stack, StackConfig
+from zoomsymbl_sandbox.stack import SERVICES, Stack
+from zoomsymbl_sandbox.stack_config import StackConfig
 from zoomsymbl_sandbox.zoom import MeetingSpec, ParticipantSpec
 
 TENANT = "bench"

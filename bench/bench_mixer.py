@@ -54,7 +54,8 @@ from zoomsymbl_mixer.app import download_policy, download_session, mix_config
 from zoomsymbl_mixer.channels import Track, plan_mix
 from zoomsymbl_mixer.credentials import RecordingsApi
 from zoomsymbl_mixer.download import Fetcher
-from zoomsymbl_mixer.ffmpeg import Probe, merge_args, parse_probe, probe_args, resolve_format
+from zoomsymbl_mixer.ffmpeg import merge_args, resolve_format
+from zoomsymbl_mixer.ffprobe import Probe, parse_probe, probe_args
 from zoomsymbl_mixer.hosts import HostPolicy
 from zoomsymbl_mixer.mixing import Mixer
 from zoomsymbl_mixer.settings import Settings

@@ -93,7 +93,8 @@ from zoomsymbl_common.records import EMAILS, JOBS, MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_sandbox.provider_testkit import make_tone_audio
-from zoomsymbl_sandbox.stack import CALLBACK_SECRET, HOST, Stack, StackConfig
+from zoomsymbl_sandbox.stack import Stack
+from zoomsymbl_sandbox.stack_config import CALLBACK_SECRET, HOST, StackConfig
 
 TENANT = "bench"
 API_KEY = "sandbox-assemblyai-key"

@@ -203,7 +203,8 @@ async def up(*, jaeger: bool = False) -> int:
     from zoomsymbl_common.records import MEETINGS
     from zoomsymbl_common.settings import InfraSettings
     from zoomsymbl_ingest.phone_payload import call_title, phone_call
-    from zoomsymbl_sandbox.stack import PAGE_KEY, Stack, StackConfig
+    from zoomsymbl_sandbox.stack import Stack
+    from zoomsymbl_sandbox.stack_config import PAGE_KEY, StackConfig
     from zoomsymbl_sandbox.zoom import demo_call_spec, demo_meeting_spec
 
     down()

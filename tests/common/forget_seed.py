@@ -42,7 +42,7 @@ from zoomsymbl_common.records import (
     Transcription,
 )
 from zoomsymbl_common.storage import ObjectStore
-from zoomsymbl_common.storage import meeting_key as key_segment
+from zoomsymbl_common.storage_keys import meeting_key as key_segment
 from zoomsymbl_ingest.stores import DownloadToken, MongoReceipts, MongoTokens, Receipt
 from zoomsymbl_mixer.metadata import metadata_key
 from zoomsymbl_mixer.tracks import raw_key

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
-from zoomsymbl_common.consumer import DEAD_LETTER_MAX_BYTES, Consumer, RetryPolicy, fitted
+from zoomsymbl_common.consumer import Consumer, RetryPolicy
+from zoomsymbl_common.dead_letters import DEAD_LETTER_MAX_BYTES, fitted
 from zoomsymbl_common.events import DeadLetter, RecordingCompleted
 from zoomsymbl_common.kafka import make_broker, start_broker, topic_name
 from zoomsymbl_common.settings import InfraSettings

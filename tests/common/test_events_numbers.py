@@ -13,15 +13,8 @@ from typing import Any
 import pytest
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 from pydantic import BaseModel, ValidationError
-from zoomsymbl_common.events import (
-    EVENT_TYPES,
-    INT64_MAX,
-    AudioMixed,
-    ChannelAssignment,
-    DeadLetter,
-    JobSubmitted,
-    SpeakerStats,
-)
+from zoomsymbl_common.event_fields import INT64_MAX
+from zoomsymbl_common.events import EVENT_TYPES, AudioMixed, ChannelAssignment, DeadLetter, JobSubmitted, SpeakerStats
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, topic_name
 from zoomsymbl_common.settings import InfraSettings
 

@@ -10,16 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from zoomsymbl_common.clock import FakeClock
-from zoomsymbl_common.limiter import (
-    Limiter,
-    LimiterTimeout,
-    Slot,
-    expired,
-    free_slot_numbers,
-    next_tick_in,
-    pick_tick,
-    tick_window,
-)
+from zoomsymbl_common.limiter import Limiter, LimiterTimeout
+from zoomsymbl_common.limiter_slots import Slot, expired, free_slot_numbers
+from zoomsymbl_common.limiter_ticks import next_tick_in, pick_tick, tick_window
 from zoomsymbl_common.mongo import Mongo
 
 from tests.support.eventually import eventually

@@ -10,12 +10,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError
-from zoomsymbl_common.providers.assemblyai import (
-    AssemblyAIProvider,
-    assemblyai_language,
-    parse_topics,
-    transcript_body,
-)
+from zoomsymbl_common.providers.assemblyai import AssemblyAIProvider, parse_topics
+from zoomsymbl_common.providers.assemblyai_request import assemblyai_language, transcript_body
 from zoomsymbl_common.providers.base import JobState, SubmitRequest
 from zoomsymbl_common.providers.factory import make_provider
 from zoomsymbl_common.tenants import TenantConfig

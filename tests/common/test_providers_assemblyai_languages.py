@@ -8,8 +8,8 @@ the sandbox, like AssemblyAI, refuses a code it does not list.
 from __future__ import annotations
 
 import pytest
-from zoomsymbl_common.providers.assemblyai import assemblyai_language
-from zoomsymbl_sandbox.provider_assemblyai_transcript import LANGUAGE_CODES
+from zoomsymbl_common.providers.assemblyai_request import assemblyai_language
+from zoomsymbl_sandbox.provider_assemblyai_request import LANGUAGE_CODES
 
 
 @pytest.mark.parametrize(

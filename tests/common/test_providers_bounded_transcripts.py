@@ -22,9 +22,10 @@ from zoomsymbl_common.providers.base import (
     bound_transcript,
     finite_number,
 )
-from zoomsymbl_common.providers.symbl import MAX_SUMMARY_URL, SymblProvider, summary_page_url
+from zoomsymbl_common.providers.symbl import SymblProvider
 from zoomsymbl_common.providers.symbl_insights import bound_transcript as symbl_bound_transcript
 from zoomsymbl_common.providers.symbl_insights import finite_number as symbl_finite_number
+from zoomsymbl_common.providers.symbl_summary_page import MAX_SUMMARY_URL, summary_page_url
 
 HUGE = "1" + "0" * 400  # a JSON integer no float holds
 SYMBL_PAGE = "https://meetinginsights.symbl.ai/meeting/#/eyJzZXNzaW9uSWQiOiI1ODE1MTcwNjkzNTk1MTM2In0="

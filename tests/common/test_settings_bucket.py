@@ -18,7 +18,7 @@ from zoomsymbl_common import settings
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.service import load_or_exit
 from zoomsymbl_common.settings import InfraSettings, load_settings
-from zoomsymbl_sandbox.stack import StackConfig
+from zoomsymbl_sandbox.stack_config import StackConfig
 
 from tests.deploy.helm_chart import PRODUCTION_VALUES, load_values
 from tests.support.names import token

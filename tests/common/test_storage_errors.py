@@ -8,7 +8,8 @@ import pytest
 from minio.error import S3Error
 from urllib3 import HTTPResponse
 from zoomsymbl_common.errors import ObjectNotFound, ObjectRejected, PoisonInputError, RetryableError, StorageUnavailable
-from zoomsymbl_common.storage import ObjectStore, translate_s3_error
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.storage_errors import translate_s3_error
 
 KEY = "raw/acme/bWVldGluZw/f1.m4a"
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-from zoomsymbl_common.storage import meeting_key, meeting_uuid_from_key
+from zoomsymbl_common.storage_keys import meeting_key, meeting_uuid_from_key
 
 
 @given(st.text(min_size=1, max_size=80).filter(lambda uuid: len(uuid.encode()) <= 150))

@@ -8,7 +8,7 @@ import re
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from zoomsymbl_common.storage import MAX_SEGMENT, bounded_segment, meeting_key, meeting_uuid_from_key
+from zoomsymbl_common.storage_keys import MAX_SEGMENT, bounded_segment, meeting_key, meeting_uuid_from_key
 
 LONGEST = 256  # max_length of Event.meeting_uuid
 PATH_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")

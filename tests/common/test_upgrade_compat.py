@@ -58,7 +58,7 @@ from zoomsymbl_notifier.jobs import JobRecord
 from zoomsymbl_notifier.meetings import Meetings, facts_from_doc
 from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox
 from zoomsymbl_notifier.smtp import SmtpTransport
-from zoomsymbl_submitter.jobs import inspect
+from zoomsymbl_submitter.claims import inspect
 from zoomsymbl_submitter.meetings import MeetingStore
 from zoomsymbl_web.meeting import MeetingView, view_of
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from zoomsymbl_sandbox.stack import SERVICES, Stack, StackConfig, running_stack
+from zoomsymbl_sandbox.stack import SERVICES, Stack, running_stack
+from zoomsymbl_sandbox.stack_config import StackConfig
 from zoomsymbl_sandbox.zoom import demo_meeting_spec
 
 from tests.e2e.conftest import mails_for, wait_for_mails

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_sandbox.stack import Stack, StackConfig, running_stack
+from zoomsymbl_sandbox.stack import Stack, running_stack
+from zoomsymbl_sandbox.stack_config import StackConfig
 from zoomsymbl_sandbox.zoom import MeetingSpec, ParticipantSpec
 
 from tests.conftest import maildir

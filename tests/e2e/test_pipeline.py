@@ -12,7 +12,8 @@ import pytest
 from zoomsymbl_common.mongo import Mongo, make_mongo
 from zoomsymbl_common.records import JOBS, MEETINGS
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_sandbox.stack import Stack, service_env
+from zoomsymbl_sandbox.stack import Stack
+from zoomsymbl_sandbox.stack_config import service_env
 from zoomsymbl_sandbox.zoom import MeetingSpec
 
 from tests.e2e.conftest import CONCURRENT, FAILING, NO_TRACKS, REPLAYED, SINGLE, mails_for, settled, wait_for_mails

@@ -15,7 +15,8 @@ import pytest
 from zoomsymbl_common.mongo import make_mongo
 from zoomsymbl_common.records import JOBS, MEETINGS
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_sandbox.stack import Stack, StackConfig, running_stack
+from zoomsymbl_sandbox.stack import Stack, running_stack
+from zoomsymbl_sandbox.stack_config import StackConfig
 from zoomsymbl_sandbox.zoom import demo_meeting_spec
 
 from tests.e2e.conftest import mails_for, settled, wait_for_mails

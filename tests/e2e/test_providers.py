@@ -26,7 +26,8 @@ import pytest
 from zoomsymbl_common.mongo import make_mongo
 from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_sandbox.stack import HOST, Stack, StackConfig, free_port, running_stack
+from zoomsymbl_sandbox.stack import Stack, running_stack
+from zoomsymbl_sandbox.stack_config import HOST, StackConfig, free_port
 from zoomsymbl_sandbox.zoom import MeetingSpec, demo_meeting_spec
 
 from tests.e2e.conftest import mails_for, wait_for_mails

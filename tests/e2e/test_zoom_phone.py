@@ -18,7 +18,8 @@ import pytest
 from zoomsymbl_common.mongo import make_mongo
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_sandbox.stack import Stack, StackConfig, running_stack
+from zoomsymbl_sandbox.stack import Stack, running_stack
+from zoomsymbl_sandbox.stack_config import StackConfig
 from zoomsymbl_sandbox.zoom import demo_call_spec
 
 from tests.conftest import maildir

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from zoomsymbl_common.events import MAX_FALLBACK_FILES, MAX_PARTICIPANT_TRACKS, RecordingCompleted, RecordingFile
+from zoomsymbl_common.event_fields import MAX_FALLBACK_FILES, MAX_PARTICIPANT_TRACKS
+from zoomsymbl_common.events import RecordingCompleted, RecordingFile
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_ingest.phone_payload import MAX_PHONE_RECORDINGS
 from zoomsymbl_ingest.producer import Producer

@@ -13,7 +13,7 @@ import pytest
 from zoomsymbl_common.errors import ObjectNotFound, RetryableError
 from zoomsymbl_common.events import RecordingFile
 from zoomsymbl_common.media_tools import ToolResult, run_tool
-from zoomsymbl_common.storage import meeting_key
+from zoomsymbl_common.storage_keys import meeting_key
 from zoomsymbl_mixer.bounds import (
     MARGIN_SECONDS,
     MAX_MEETING_SECONDS,

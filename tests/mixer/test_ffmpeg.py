@@ -17,12 +17,11 @@ from zoomsymbl_mixer.ffmpeg import (
     analysis_args,
     filter_graph,
     merge_args,
-    parse_probe,
     pcm_bytes,
-    probe_args,
     resolve_format,
 )
-from zoomsymbl_mixer.tracks import as_adts, probe_file
+from zoomsymbl_mixer.ffprobe import parse_probe, probe_args
+from zoomsymbl_mixer.preparation import as_adts, probe_file
 
 from tests.hostile_media import DEMUXERS, MANIFESTS, make_canary, write_manifest
 

@@ -17,7 +17,7 @@ from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_mixer.bounds import check_plan, check_track, longest_mix
 from zoomsymbl_mixer.channels import Track, extension, plan_mix
 from zoomsymbl_mixer.ffmpeg import OutputFormat, SilenceSettings, analysis_args, merge_args, talk_args
-from zoomsymbl_mixer.tracks import prepare, probe_file
+from zoomsymbl_mixer.preparation import prepare, probe_file
 
 from tests.mixer.test_bounds import with_movie_duration
 

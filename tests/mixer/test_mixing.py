@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.records import MEETINGS, SECRETS
-from zoomsymbl_common.storage import meeting_key
+from zoomsymbl_common.storage_keys import meeting_key
 from zoomsymbl_mixer.analytics import SilenceLog, first_sound
 from zoomsymbl_mixer.errors import DownloadRefused, NoCredentials, TrackInvalid, UnknownTenant, ZoomErrorBody
-from zoomsymbl_mixer.ffmpeg import parse_probe, probe_args
+from zoomsymbl_mixer.ffprobe import parse_probe, probe_args
 from zoomsymbl_mixer.upload import PartUploads
 from zoomsymbl_sandbox.zoom import LEAD_IN_S, Fault
 

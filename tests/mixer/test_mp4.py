@@ -13,7 +13,7 @@ import pytest
 from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_mixer.mp4 import NOT_PLAIN, copy_args, copy_to_adts, parse_copy
 from zoomsymbl_mixer.mp4_layout import NotPlainAac
-from zoomsymbl_mixer.tracks import prepare
+from zoomsymbl_mixer.preparation import prepare
 
 Box = tuple[bytes, int, int, tuple[int, ...]]
 QUIET = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]

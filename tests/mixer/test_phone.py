@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from zoomsymbl_common.events import RecordingCompleted
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, ConversationMetadata, Meeting
-from zoomsymbl_common.storage import meeting_key
+from zoomsymbl_common.storage_keys import meeting_key
 from zoomsymbl_ingest.phone_payload import phone_recording_completed
 from zoomsymbl_mixer.errors import DownloadRefused
-from zoomsymbl_mixer.ffmpeg import parse_probe, probe_args
+from zoomsymbl_mixer.ffprobe import parse_probe, probe_args
 from zoomsymbl_mixer.metadata import metadata_key
 from zoomsymbl_sandbox.zoom import PhoneCallSpec, demo_call_spec
 

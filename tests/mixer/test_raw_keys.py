@@ -14,7 +14,8 @@ from zoomsymbl_common.errors import ObjectRejected
 from zoomsymbl_common.events import AudioMixed, DeadLetter, Event, RecordingCompleted, RecordingFile
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, topic_name
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_common.storage import MAX_SEGMENT, ObjectStore, meeting_key
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.storage_keys import MAX_SEGMENT, meeting_key
 from zoomsymbl_mixer.credentials import Credentials
 from zoomsymbl_mixer.download import Fetcher
 from zoomsymbl_mixer.errors import rejected_at

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from zoomsymbl_common.events import RecordingFile
-from zoomsymbl_common.storage import meeting_key, meeting_uuid_from_key
+from zoomsymbl_common.storage_keys import meeting_key, meeting_uuid_from_key
 from zoomsymbl_mixer.errors import TrackInvalid
-from zoomsymbl_mixer.tracks import probe_file, raw_key, tee_to_file, track_hours
+from zoomsymbl_mixer.preparation import probe_file
+from zoomsymbl_mixer.tracks import raw_key, tee_to_file, track_hours
 
 
 def file(file_id: str, ext: str = "M4A") -> RecordingFile:

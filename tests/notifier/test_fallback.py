@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from zoomsymbl_common.records import JOBS, TRANSCRIPTIONS
-from zoomsymbl_common.storage import ObjectStore, meeting_key
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.storage_keys import meeting_key
 
 from tests.notifier.conftest import Notifier
 from tests.notifier.harness import TENANT

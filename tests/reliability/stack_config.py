@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoomsymbl_sandbox.stack import SANDBOXES, SERVICES, StackConfig
+from zoomsymbl_sandbox.stack import SANDBOXES, SERVICES
+from zoomsymbl_sandbox.stack_config import StackConfig
 from zoomsymbl_sandbox.zoom_tokens import _JWT_HEADER
 
 from tests.reliability.private_infra import S3_SECRET_KEY, SMTP_PASSWORD, PrivateInfra, free_ports

@@ -23,7 +23,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from zoomsymbl_common.callback_tokens import make_callback_token
 from zoomsymbl_common.events import AudioMixed, ChannelAssignment
-from zoomsymbl_common.storage import meeting_key
+from zoomsymbl_common.storage_keys import meeting_key
 from zoomsymbl_sandbox.stack import Stack
 
 from tests.reliability.meetings import add_meetings, by_sandbox, meeting_objects, signed_webhook, tiny_meeting

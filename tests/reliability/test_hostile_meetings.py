@@ -24,7 +24,7 @@ import pytest
 from minio import Minio
 from zoomsymbl_common.callback_tokens import make_callback_token
 from zoomsymbl_common.records import EMAILS, JOBS
-from zoomsymbl_common.storage import meeting_key
+from zoomsymbl_common.storage_keys import meeting_key
 from zoomsymbl_sandbox.stack import Stack
 from zoomsymbl_sandbox.zoom import MeetingSpec, sign_zoom_webhook
 

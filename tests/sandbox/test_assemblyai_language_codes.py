@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from zoomsymbl_common.providers.assemblyai import transcript_body
+from zoomsymbl_common.providers.assemblyai_request import transcript_body
 from zoomsymbl_sandbox.assemblyai import ASSEMBLYAI_STATE
 from zoomsymbl_sandbox.provider_jobs import JobTimings
 

@@ -27,9 +27,10 @@ from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.pool import ProviderPool
 from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_common.storage import ObjectStore, meeting_key
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.storage_keys import meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
-from zoomsymbl_submitter import ogg_opus
+from zoomsymbl_submitter import ogg_opus, ogg_pages
 from zoomsymbl_submitter.audio import AudioSource
 from zoomsymbl_submitter.downmix import Downmixer
 from zoomsymbl_submitter.jobs import JobStore
@@ -393,6 +394,6 @@ def pre_skip_seconds(path: Path) -> float:
     if path.suffix != ".opus":
         return 0.0
     with path.open("rb") as source:
-        head = ogg_opus.read_page(source)
+        head = ogg_pages.read_page(source)
     assert head is not None
     return ogg_opus.opus_head(head.body) / ogg_opus.RATE

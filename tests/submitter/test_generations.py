@@ -18,7 +18,8 @@ from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.ops.forget_objects import listed
 from zoomsymbl_common.records import JOBS, MEETINGS
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_common.storage import ObjectStore, meeting_key
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.storage_keys import meeting_key
 from zoomsymbl_sandbox.provider_testkit import make_tone_audio
 from zoomsymbl_sandbox.symbl import SYMBL_STATE
 from zoomsymbl_submitter.parts import SplitSettings

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
-from zoomsymbl_common.events import MAX_MIX_CHANNELS, MAX_MIX_SECONDS, AudioMixed, DeadLetter, MeetingFailed
+from zoomsymbl_common.event_fields import MAX_MIX_CHANNELS, MAX_MIX_SECONDS
+from zoomsymbl_common.events import AudioMixed, DeadLetter, MeetingFailed
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, publish_event, topic_name
 from zoomsymbl_common.providers.assemblyai import ASSEMBLYAI_LIMITS
 from zoomsymbl_common.providers.symbl import SYMBL_LIMITS

@@ -17,7 +17,8 @@ from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.base import SubmittedJob
 from zoomsymbl_common.records import JOBS, Job
-from zoomsymbl_submitter.jobs import RECORD_PATIENCE_SECONDS, JobStore, inspect
+from zoomsymbl_submitter.claims import inspect
+from zoomsymbl_submitter.jobs import RECORD_PATIENCE_SECONDS, JobStore
 
 from tests.support.eventually import eventually
 

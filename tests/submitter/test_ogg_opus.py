@@ -12,8 +12,9 @@ from array import array
 from pathlib import Path
 
 import pytest
-from zoomsymbl_submitter import ogg_opus
-from zoomsymbl_submitter.ogg_opus import PRE_ROLL, RATE, NotCopyable, PageWriter, cut, ogg_crc, read_page
+from zoomsymbl_submitter import ogg_opus, ogg_pages
+from zoomsymbl_submitter.ogg_opus import PRE_ROLL, RATE, NotCopyable, cut
+from zoomsymbl_submitter.ogg_pages import PageWriter, ogg_crc, read_page
 
 SECONDS = 12
 TONES = (330.0, 550.0, 770.0, 990.0)  # one per channel: a swapped channel is heard as the wrong tone
@@ -60,7 +61,7 @@ def cut_bytes(path: Path, start: int, end: int | None) -> tuple[ogg_opus.Cut, by
     return made, target.getvalue()
 
 
-def pages_of(data: bytes) -> list[ogg_opus.Page]:
+def pages_of(data: bytes) -> list[ogg_pages.Page]:
     source, pages = io.BytesIO(data), []
     while (page := read_page(source)) is not None:
         pages.append(page)
@@ -70,7 +71,7 @@ def pages_of(data: bytes) -> list[ogg_opus.Page]:
 def audio_packets(data: bytes) -> list[bytes]:
     carried, found = b"", []
     for page in pages_of(data)[2:]:
-        done, carried = ogg_opus._packets(page, carried)
+        done, carried = ogg_pages.packets(page, carried)
         found.extend(done)
     return found
 
@@ -149,7 +150,7 @@ def test_packets_larger_than_a_page_span_pages() -> None:
     carried, found = b"", []
     for page in pages[1:]:
         assert page.granule == -1 or page.granule % 960 == 0 or page.flags & 0x04
-        done, carried = ogg_opus._packets(page, carried)
+        done, carried = ogg_pages.packets(page, carried)
         found.extend(done)
     assert found == packets and carried == b""
     assert pages[-1].granule == len(packets) * 960 - 100 and pages[-1].flags & 0x04

@@ -8,7 +8,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from zoomsymbl_common.errors import PoisonInputError
-from zoomsymbl_common.events import JOB_ID_MAX, JobSubmitted
+from zoomsymbl_common.event_fields import JOB_ID_MAX
+from zoomsymbl_common.events import JobSubmitted
 from zoomsymbl_common.limiter import Limiter
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.base import SubmitRequest, SubmittedJob

@@ -13,7 +13,8 @@ from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.pool import ProviderPool
 from zoomsymbl_common.records import JOBS, MEETINGS, TRANSCRIPTIONS
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_common.storage import ObjectStore, meeting_key
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.storage_keys import meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_sandbox.provider_jobs import JobTimings
 from zoomsymbl_sandbox.provider_testkit import make_tone_audio

@@ -19,7 +19,8 @@ from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.base import SubmitRequest, SubmittedJob
 from zoomsymbl_common.providers.whisper import WhisperProvider
 from zoomsymbl_common.records import MEETINGS, TRANSCRIPTIONS, Meeting
-from zoomsymbl_common.storage import ObjectStore, meeting_key
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.storage_keys import meeting_key
 from zoomsymbl_transcriber.worker import Worker, talk_shares
 from zoomsymbl_whisper import ModelConfig, Transcriber, packaged_model_dir
 

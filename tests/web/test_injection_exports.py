@@ -20,7 +20,8 @@ from zoomsymbl_common.providers.base import Insights, TranscriptMessage
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_web.meeting import Lookup, MeetingPages, MeetingView
-from zoomsymbl_web.routes import PAGE_DEPS, PageDeps, PageMetrics, add_page_routes
+from zoomsymbl_web.page_deps import PAGE_DEPS, PageDeps, PageMetrics
+from zoomsymbl_web.routes import add_page_routes
 from zoomsymbl_web.settings import Settings
 
 KEY = "web-injection-page-key-0123456789"

@@ -29,7 +29,8 @@ from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_web.audio import s3_reader
 from zoomsymbl_web.meeting import AudioLookup, Lookup, MeetingPages, MeetingView, NotReady, playable_of
-from zoomsymbl_web.routes import PAGE_DEPS, PageDeps, PageMetrics, add_page_routes
+from zoomsymbl_web.page_deps import PAGE_DEPS, PageDeps, PageMetrics
+from zoomsymbl_web.routes import add_page_routes
 from zoomsymbl_web.settings import Settings
 from zoomsymbl_web.timeline import Speaker
 

@@ -1,4 +1,4 @@
-"""The consumer policy every service shares, and dead letters.
+"""The consumer policy every service shares.
 
 :meth:`Consumer.consume` parses a message and runs its handler: invalid input and poison errors
 go to ``<topic>.dlq`` at once; retryable errors and exceptions no zoomsymbl code anticipated are
@@ -7,8 +7,8 @@ servers (Kafka, MongoDB, S3) wait without spending it. Attempts are counted befo
 MongoDB where a service gives a store), so a message that kills its consumer is dead-lettered too.
 A give-up hook that fails does not stop the dead letter (its reason says so), unless the failure
 is an outage of our servers. An outage while dead-lettering is waited out like any other; past
-that wait it propagates, so the offset is not committed. Dead letters are counted by the class of
-their reason, and fit in one Kafka message (:data:`DEAD_LETTER_MAX_BYTES`: a longer payload is cut).
+that wait it propagates, so the offset is not committed. Dead letters are cut to fit, published
+and counted by :mod:`zoomsymbl_common.dead_letters`.
 An attempt given back while MongoDB is away is owed, and given back before the next one is counted.
 ``zoomsymbl_common.kafka`` re-exports these names.
 """
@@ -22,16 +22,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
-from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
 
 from zoomsymbl_common.attempts import AttemptKey, AttemptStore, MemoryAttempts
+from zoomsymbl_common.dead_letters import ConsumerMetrics, dead_letter, fitted
 from zoomsymbl_common.errors import (
     HeldElsewhere,
     InfrastructureUnavailable,
-    KafkaUnavailable,
     PoisonInputError,
     RateLimitedError,
     RetryableError,
@@ -43,68 +41,10 @@ from zoomsymbl_common.settings import InfraSettings
 log = logging.getLogger("zoomsymbl.kafka")
 E = TypeVar("E", bound=Event)
 
-DEAD_LETTER_MAX_BYTES = 1_000_000
-"""The largest dead letter (its JSON, in bytes). With its key and headers it stays within the producer's
-request limit (aiokafka's ``max_request_size``, 1 MiB) and Kafka's default ``message.max.bytes``: a letter
-past them is refused at every try, so the message it carries could never be acknowledged."""
-
-
-def fitted(letter: DeadLetter, limit: int = DEAD_LETTER_MAX_BYTES) -> DeadLetter:
-    """``letter`` when its JSON fits in ``limit`` bytes; else with the longest start of its payload that fits, the
-    cut named in its reason. Escaping grows a payload up to six times (a control character is ``\\u0000``, a
-    byte that is not UTF-8 three), so a message well under Kafka's limit can make a letter over it."""
-    if _size(letter) <= limit:
-        return letter
-    total = len(letter.payload)
-
-    def cut(kept: int) -> DeadLetter:
-        note = f"; payload cut to its first {kept} of {total} characters to fit a Kafka message"
-        return letter.model_copy(update={"payload": letter.payload[:kept], "reason": letter.reason + note})
-
-    low, high = 0, total  # cut(low) fits (or nothing can), cut(high) does not
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (middle, high) if _size(cut(middle)) <= limit else (low, middle)
-    return cut(low)
-
-
-def _size(letter: DeadLetter) -> int:
-    return len(letter.model_dump_json().encode())
-
 
 def event_key(event: Event) -> bytes:
     """Partition key: all events of one meeting (and its dead letters) land on one partition, in order."""
     return f"{event.tenant}\x1f{event.meeting_uuid}".encode()
-
-
-async def dead_letter(
-    broker: KafkaBroker,
-    infra: InfraSettings,
-    letter: DeadLetter,
-    *,
-    timeout: float = 10.0,
-    key: bytes | None = None,
-) -> None:
-    """Publish ``letter`` to the dead-letter topic of its source topic (acknowledged, or raises).
-
-    ``key`` is the meeting's :func:`event_key` when the message parsed far enough:
-    a meeting's dead letters then share one partition, in order, like its events.
-    """
-    destination = DeadLetter.topic_for(letter.source_topic)
-    try:
-        async with asyncio.timeout(timeout):
-            await broker.publish(
-                letter.model_dump_json().encode(),
-                topic=destination,
-                key=key,
-                headers={"reason": letter.reason[:200], "event_id": letter.event_id or ""},
-            )
-    except (TimeoutError, KafkaError) as exc:
-        raise KafkaUnavailable(f"dead-letter to {destination!r} not acknowledged") from exc
-    log.warning(
-        "message dead-lettered",
-        extra={"topic": destination, "reason": letter.reason, "event_id": letter.event_id},
-    )
 
 
 @dataclass(frozen=True)
@@ -130,19 +70,6 @@ GiveUp = Callable[[Event | None, str, str], Awaitable[None]]
 
 OUTAGE_GIVE_UP = "of infrastructure outage"
 """In the reason of every give-up after waiting out our own servers: hooks tell it from the message's own fault."""
-
-
-class ConsumerMetrics:
-    """The consumer policy's metrics on one app's registry (a private one when none is given)."""
-
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry()
-        self.dead_letters = Counter(
-            "zoomsymbl_consumer_dead_letters",
-            "Messages dead-lettered, by source topic and the class of the reason (error_type of the letter).",
-            ["topic", "error_type"],
-            registry=self.registry,
-        )
 
 
 @dataclass

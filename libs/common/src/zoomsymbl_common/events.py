@@ -4,6 +4,8 @@ Every event carries ``event_id`` (the idempotency key), ``tenant``, ``meeting_uu
 ``occurred_at``. The topic is on the model (``Model.topic``). A breaking change is a new topic
 (``.v2``), never an edit here. Secrets are never fields of an event: download tokens stay in
 MongoDB bound to the meeting, and a token in a download URL's query is dropped when the event is built.
+The models inside events live in :mod:`zoomsymbl_common.event_parts` (re-exported here), the bounds
+they share in :mod:`zoomsymbl_common.event_fields`.
 """
 
 from __future__ import annotations
@@ -12,9 +14,27 @@ import hashlib
 from datetime import UTC, date, datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from zoomsymbl_common.download_urls import without_token_params
+from zoomsymbl_common.event_fields import (
+    INT64_MAX,
+    JOB_ID_MAX,
+    MAX_DIGEST_MEETINGS,
+    MAX_FALLBACK_FILES,
+    MAX_MIX_CHANNELS,
+    MAX_MIX_SECONDS,
+    MAX_PARTICIPANT_TRACKS,
+    MAX_TRANSCRIPT_FILES,
+    REASON_MAX,
+    STAGE_MAX,
+    UtcDatetime,
+)
+from zoomsymbl_common.event_parts import CallParty as CallParty
+from zoomsymbl_common.event_parts import ChannelAssignment as ChannelAssignment
+from zoomsymbl_common.event_parts import PhoneCall as PhoneCall
+from zoomsymbl_common.event_parts import RecordingFile as RecordingFile
+from zoomsymbl_common.event_parts import SpeakerStats as SpeakerStats
+from zoomsymbl_common.event_parts import TranscriptObject as TranscriptObject
 from zoomsymbl_common.logs import scrub
 
 Provider = Literal["symbl", "assemblyai", "whisper", "zoom"]
@@ -22,30 +42,7 @@ AudioFormat = Literal["flac", "wav", "opus", "m4a"]
 JobStatus = Literal["scheduled", "in_progress", "completed", "failed"]
 EventSource = Literal["webhook", "backfill", "replay"]
 Platform = Literal["zoom_meeting", "zoom_phone"]
-CallDirection = Literal["inbound", "outbound", "internal", "unknown"]
 Service = Literal["ingest", "mixer", "submitter", "notifier"]
-REASON_MAX = 1000
-STAGE_MAX = 64
-MAX_MIX_CHANNELS = 64
-"""Most channels a mixed file has (a tenant's ``max_channels`` is at most 64; a phone call has two)."""
-MAX_MIX_SECONDS = 48 * 3600
-"""Longest mixed file an event may announce: the mixer refuses mixes past 31 h (Zoom ends a meeting after
-30 h); the submitter plans parts and the transcriber its work from these numbers, so a forged event must not
-announce days of audio (tens of thousands of ffmpeg passes) or a billion channels (a filter string of gigabytes)."""
-MAX_PARTICIPANT_TRACKS = 1000
-"""Most participant audio files one ``RecordingCompleted`` carries: one a participant, a meeting holds at most 1,000.
-With :data:`MAX_FALLBACK_FILES` it keeps an event within Kafka's 1 MB message (a forged list of 20,000 files made a
-4.7 MB event no publish could take: answered 503, retried by Zoom for ever)."""
-MAX_FALLBACK_FILES = 200
-"""Most other recording files one ``RecordingCompleted`` carries: Zoom makes at most 150 files of a live session's
-cloud recording (https://support.zoom.com/hc/en/article?id=zm_kb&sysparm_article=KB0062627)."""
-MAX_TRANSCRIPT_FILES = 100
-"""Most Zoom transcript files (TRANSCRIPT, CC) one ``AudioMixed`` names."""
-JOB_ID_MAX = 256
-"""Longest provider job or conversation id an event carries (the providers' are UUIDs or a few dozen digits)."""
-INT64_MAX = 2**63 - 1
-"""Largest count an event carries: what MongoDB stores (BSON int64). A larger one from a forged event failed
-every write of it (pymongo's ``OverflowError``), a bug's retries, then a dead letter."""
 # Every event model (and part of one) says ``allow_inf_nan=False``: Kafka messages are outside input, and
 # Python's JSON reader takes ``NaN`` and ``Infinity``, which pass ``ge=0`` (infinity) and which the MongoDB-wire
 # server refuses or cannot read back. (Written out in each class: mypy's pydantic plugin sees ``frozen`` only so.)
@@ -54,24 +51,6 @@ every write of it (pymongo's ``OverflowError``), a bug's retries, then a dead le
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(tz=UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """``value`` in UTC; a naive one is taken as UTC (what every time of an event is).
-
-    Raises ``ValueError`` (a validation error in a model) for an aware time UTC cannot hold: year 1 east
-    of UTC, or 9999 west of it.
-    """
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(f"{value.isoformat()!r} is out of range in UTC") from None
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
-"""A time of an event: always aware UTC, so two of them (and :func:`utcnow`) can be compared and subtracted."""
 
 
 def stable_id(*parts: str) -> str:
@@ -91,70 +70,6 @@ class Event(BaseModel):
     meeting_uuid: str = Field(min_length=1, max_length=256, description="Zoom meeting instance UUID, verbatim.")
     occurred_at: UtcDatetime = Field(default_factory=utcnow, description="When the fact happened (UTC).")
     generation: int = Field(0, ge=0, le=INT64_MAX, description="Processing generation; a forced replay increments it.")
-
-
-class RecordingFile(BaseModel):
-    """One file of a Zoom cloud recording, as listed in the webhook or the recordings API."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    file_id: str = Field(min_length=1, max_length=256, description="Zoom's file id.")
-    recording_type: str = Field("", max_length=64, description="Zoom's recording_type (audio_only, ...).")
-    participant_name: str | None = Field(None, max_length=256, description="Speaker name from file_name.")
-    participant_email: str | None = Field(None, max_length=320, description="Speaker e-mail when Zoom knows it.")
-    recording_start: UtcDatetime | None = Field(None, description="When this file's audio starts (UTC).")
-    recording_end: UtcDatetime | None = Field(None, description="When this file's audio ends (UTC).")
-    file_size: int | None = Field(None, ge=0, le=INT64_MAX, description="Size in bytes announced by Zoom.")
-    file_type: str = Field("", max_length=32, description="Zoom's file_type (M4A, MP4, ...).")
-    file_extension: str = Field("", max_length=16, description="Zoom's file_extension.")
-    download_url: str = Field(
-        min_length=1, max_length=2048, description="URL to GET with a Bearer token; never with a token in it."
-    )
-    status: str = Field("completed", max_length=32, description="Zoom's status; only 'completed' is usable.")
-
-    @field_validator("download_url", mode="before")
-    @classmethod
-    def _no_token_in_url(cls, value: object) -> object:
-        """A token in the URL's query (``?access_token=…``) is dropped before the event exists: events go to
-        Kafka, and tokens travel only in MongoDB and ``Authorization`` headers."""
-        return without_token_params(value) if isinstance(value, str) else value
-
-    @property
-    def completed(self) -> bool:
-        """True when Zoom says the file is ready."""
-        return self.status == "completed"
-
-
-class CallParty(BaseModel):
-    """One end of a Zoom Phone call: a number (extension or E.164) and a display name, either may be empty."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    number: str = Field("", max_length=64, description="Extension or phone number as Zoom gives it.")
-    did_number: str = Field("", max_length=64, description="The direct (E.164) number when Zoom gives one.")
-    name: str = Field("", max_length=256, description="Display name as Zoom gives it.")
-
-
-class PhoneCall(BaseModel):
-    """The call a Zoom Phone recording belongs to (``phone.recording_completed`` / ``GET /phone/recordings``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    recording_id: str = Field(min_length=1, max_length=256, description="Zoom's recording id.")
-    call_id: str = Field("", max_length=128, description="Zoom's call id.")
-    call_log_id: str = Field("", max_length=128, description="Zoom's call log id.")
-    caller: CallParty = Field(default_factory=CallParty, description="Who called.")
-    callee: CallParty = Field(default_factory=CallParty, description="Who was called.")
-    direction: CallDirection = Field("unknown", description="Seen from the recorded user.")
-    duration_seconds: int | None = Field(None, ge=0, le=INT64_MAX, description="Call duration Zoom announced.")
-    start_time: UtcDatetime | None = Field(None, description="Call start (UTC).")
-    end_time: UtcDatetime | None = Field(None, description="Call end (UTC).")
-    recording_type: str = Field("", max_length=32, description="OnDemand or Automatic.")
-    owner_type: str = Field("", max_length=32, description="Whose recording: user, callQueue, commonArea, ...")
-    owner_id: str = Field("", max_length=128, description="Zoom id of the recorded user (or queue).")
-    owner_name: str = Field("", max_length=256, description="Display name of the recorded user (or queue).")
-    owner_extension: str = Field("", max_length=32, description="Extension number of the recorded user.")
-    user_id: str = Field("", max_length=128, description="Zoom user id the recording belongs to.")
 
 
 class RecordingCompleted(Event):
@@ -182,46 +97,6 @@ class RecordingCompleted(Event):
     source: EventSource = Field("webhook", description="How the recording became known.")
     platform: Platform = Field("zoom_meeting", description="A Zoom Meeting cloud recording or a Zoom Phone call.")
     phone_call: PhoneCall | None = Field(None, description="The call's metadata (platform zoom_phone only).")
-
-
-class ChannelAssignment(BaseModel):
-    """Which participant is heard on one channel of the mixed file."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    channel: int = Field(ge=1, le=MAX_MIX_CHANNELS, description="1-based channel number in the mixed file.")
-    participant_name: str = Field(description="Speaker name (or 'Others' for a mixed overflow channel).")
-    participant_email: str | None = Field(None, description="Speaker e-mail when known.")
-    file_ids: tuple[Annotated[str, Field(min_length=1, max_length=256)], ...] = Field(
-        description="Zoom file ids heard on this channel."
-    )
-    offset_seconds: float = Field(
-        ge=0, le=MAX_MIX_SECONDS, description="Delay applied so the track is aligned to the meeting."
-    )
-    mixed: bool = Field(False, description="True when several participants share this channel.")
-
-
-class SpeakerStats(BaseModel):
-    """Talk analytics of one channel, measured on the mixed file."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    channel: int = Field(ge=1, le=MAX_MIX_CHANNELS, description="1-based channel number.")
-    talk_seconds: float = Field(ge=0, le=MAX_MIX_SECONDS, description="Seconds with speech on this channel.")
-    silence_ratio: float = Field(ge=0, le=1, description="Share of the meeting this channel was silent.")
-    talk_over_ratio: float = Field(ge=0, le=1, description="Share of talk time overlapping another channel.")
-    longest_silence_seconds: float = Field(ge=0, le=MAX_MIX_SECONDS, description="Longest silent stretch.")
-
-
-class TranscriptObject(BaseModel):
-    """One of Zoom's own transcript files (WebVTT) of the meeting, as stored in S3 by the mixer."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    file_id: str = Field(min_length=1, max_length=256, description="Zoom's file id.")
-    kind: Literal["transcript", "cc"] = Field(description="Zoom's audio transcript (TRANSCRIPT) or captions (CC).")
-    key: str = Field(min_length=1, max_length=1024, description="S3 key (raw/{tenant}/{meeting_key}/{file_id}.vtt).")
-    size_bytes: int = Field(ge=0, le=INT64_MAX, description="Size of the stored file.")
 
 
 class AudioMixed(Event):
@@ -336,10 +211,6 @@ class MeetingFailed(Event):
             stage=stage[:STAGE_MAX] or "unknown",
             reason=reason,
         )
-
-
-MAX_DIGEST_MEETINGS = 1000
-"""Most meetings a reconciliation event names (its counts are always complete)."""
 
 
 class ReconciliationCompleted(Event):

@@ -2,8 +2,8 @@
 
 Publishing waits for the broker's acknowledgement (acks=all, idempotent producer) within a deadline
 and raises :class:`KafkaUnavailable` instead of hanging. The consumer policy (:class:`Consumer`,
-:class:`RetryPolicy`, :func:`dead_letter`) lives in :mod:`zoomsymbl_common.consumer` and is
-re-exported here.
+:class:`RetryPolicy`) lives in :mod:`zoomsymbl_common.consumer`, its dead letters (:func:`dead_letter`) in
+:mod:`zoomsymbl_common.dead_letters`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 
 from zoomsymbl_common.consumer import Consumer as Consumer
-from zoomsymbl_common.consumer import ConsumerMetrics as ConsumerMetrics
 from zoomsymbl_common.consumer import GiveUp as GiveUp
 from zoomsymbl_common.consumer import RetryPolicy as RetryPolicy
-from zoomsymbl_common.consumer import dead_letter as dead_letter
 from zoomsymbl_common.consumer import event_key as event_key
+from zoomsymbl_common.dead_letters import ConsumerMetrics as ConsumerMetrics
+from zoomsymbl_common.dead_letters import dead_letter as dead_letter
 from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import Event
 from zoomsymbl_common.kafka_security import broker_security, check_connection

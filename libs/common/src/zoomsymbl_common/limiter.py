@@ -11,13 +11,10 @@ index, so ticks are found by inserting them, never by querying.
 * collection ``limiter`` holds the **slots**: ``_id = "{account}|slot|{k}"`` with k below
   ``max_in_flight``, and ``key = "{account}|ref|{job_ref}"`` (unique): the cap is the number of slot
   numbers, and a job reference holds one slot at most. A handful of documents per account.
-* collection ``limiter_ticks`` holds the spent **ticks**: ``_id = "{account}|{rate}|{n}"``. Tick n
-  falls due at ``n / rate`` (Unix seconds) and may be spent once while it is among the last
-  ``burst`` ticks due. That is the token bucket: in any window of length T at most
-  ``burst + ceil(rate * T)`` ticks are spent (in any 1-second window: ``burst + ceil(rate)``, i.e.
-  ``burst + rate`` for a whole-number rate). Replicas use their own clocks (an injected
-  :class:`~zoomsymbl_common.clock.Clock`); one ahead by d seconds spends up to ``d * rate`` ticks
-  early. Old ticks are swept as they go.
+* collection ``limiter_ticks`` holds the spent **ticks**: ``_id = "{account}|{rate}|{n}"``, each spent once, when
+  the token bucket (:mod:`zoomsymbl_common.limiter_ticks`) allows. Replicas use their own clocks (an injected
+  :class:`~zoomsymbl_common.clock.Clock`); one ahead by d seconds spends up to ``d * rate`` ticks early. Old ticks
+  are swept as they go.
 
 Lifecycle of a slot, keyed by a job reference (the submitter's idempotency key): ``acquire``
 (submitter, before submitting; idempotent while the reference holds a paid slot) → ``release``
@@ -40,10 +37,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
@@ -52,14 +47,15 @@ from pymongo.errors import DuplicateKeyError
 from zoomsymbl_common.clock import Clock
 from zoomsymbl_common.errors import RateLimitedError, ZoomsymblError
 from zoomsymbl_common.events import utcnow
-from zoomsymbl_common.mongo import Document, Mongo, guarded
+from zoomsymbl_common.limiter_slots import PAID, Slot, expired, free_slot_numbers, slot_of
+from zoomsymbl_common.limiter_ticks import next_tick_in, pick_tick, tick_window
+from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.records import LIMITER, LIMITER_TICKS, LimiterSlot, LimiterTick
 
 log = logging.getLogger("zoomsymbl.limiter")
 LIMITER_INDEXES = [IndexModel([("key", ASCENDING)], unique=True, name="limiter_key_unique")]
 _SWEEP_EVERY = 32  # whoever spends a tick divisible by this deletes ticks long out of every window
 _SKEW_TOLERANCE = 10.0  # seconds of clock skew between replicas that sweeping never cuts into
-_PAID = "paid"  # the slot document's field: its token is spent (the limiter's own bookkeeping)
 
 
 class LimiterTimeout(RateLimitedError):
@@ -72,48 +68,6 @@ class LimiterTimeout(RateLimitedError):
         )
         self.account_key = account_key
         self.job_ref = job_ref
-
-
-@dataclass(frozen=True)
-class Slot:
-    """A job in flight: which slot number, who holds it, since when, until when without news."""
-
-    ref: str
-    number: int
-    acquired_at: float
-    expires_at: float
-    paid: bool = True  # its token spent (a slot taken by an ``acquire`` that did not finish is not)
-
-
-def tick_window(now: float, rate: float, burst: int) -> tuple[int, int]:
-    """The ticks that may be spent at ``now``: ``lo < n <= hi`` (the last ``burst`` ticks due)."""
-    hi = math.floor(now * rate)
-    return hi - burst, hi
-
-
-def next_tick_in(now: float, rate: float) -> float:
-    """Seconds until the next tick falls due."""
-    return max(0.0, (math.floor(now * rate) + 1) / rate - now)
-
-
-def pick_tick(spent: set[int], lo: int, hi: int) -> int | None:
-    """The oldest tick of the window not known to be spent."""
-    return next((n for n in range(lo + 1, hi + 1) if n not in spent), None)
-
-
-def free_slot_numbers(taken: set[int], cap: int) -> list[int]:
-    """Slot numbers below ``cap`` nobody holds."""
-    return [n for n in range(cap) if n not in taken]
-
-
-def expired(slots: list[Slot], now: float) -> list[Slot]:
-    """Slots whose lease ran out."""
-    return [slot for slot in slots if slot.expires_at <= now]
-
-
-def _slot(doc: Document) -> Slot:
-    slot = LimiterSlot.from_document(doc)
-    return Slot(slot.ref, slot.slot, slot.acquired_at, slot.expires_at, doc.get(_PAID) is not False)
 
 
 class Limiter:
@@ -198,7 +152,7 @@ class Limiter:
     async def slots(self) -> list[Slot]:
         """The slots held now."""
         docs = await guarded(self._slots.find({"account": self.account_key}).to_list(None))
-        return [_slot(doc) for doc in docs]
+        return [slot_of(doc) for doc in docs]
 
     async def snapshot(self) -> dict[str, Any]:
         """The current state (tokens left, slots held), for metrics, tests and operators."""
@@ -254,14 +208,14 @@ class Limiter:
     async def _mark_paid(self, slot: Slot) -> bool:
         """Note on ``slot`` that its token is spent; False when its reference no longer holds it."""
         query = {"_id": self._slot_id(slot.number), "ref": slot.ref}
-        result = await guarded(self._slots.update_one(query, {"$set": {_PAID: True}}))
+        result = await guarded(self._slots.update_one(query, {"$set": {PAID: True}}))
         return result.matched_count == 1
 
     async def _give_back_unpaid(self, job_ref: str) -> None:
         """Free ``job_ref``'s slot if it is unpaid, as far as MongoDB can be reached (the caller's failure
         stands either way: an unpaid slot left behind is paid for by the reference's next ``acquire``)."""
         try:
-            await guarded(self._slots.delete_one({"key": self._ref_key(job_ref), _PAID: False}))
+            await guarded(self._slots.delete_one({"key": self._ref_key(job_ref), PAID: False}))
         except ZoomsymblError as exc:
             log.warning(
                 "unpaid limiter slot not given back",
@@ -281,7 +235,7 @@ class Limiter:
             expires_at=now + self.lease_seconds,
         )
         try:
-            await guarded(self._slots.insert_one({**slot.to_document(), _PAID: False}))
+            await guarded(self._slots.insert_one({**slot.to_document(), PAID: False}))
         except DuplicateKeyError:
             return None
         return Slot(job_ref, number, slot.acquired_at, slot.expires_at, paid=False)

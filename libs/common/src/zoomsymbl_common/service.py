@@ -32,7 +32,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zoomsymbl_common.attempts import MongoAttempts
-from zoomsymbl_common.consumer import Consumer, ConsumerMetrics, RetryPolicy
+from zoomsymbl_common.consumer import Consumer, RetryPolicy
+from zoomsymbl_common.dead_letters import ConsumerMetrics
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.health import METRICS_REGISTRY, add_health_routes, add_readiness_check, add_version_route
 from zoomsymbl_common.kafka import kafka_check, make_broker, start_broker

@@ -2,16 +2,15 @@
 
 The minio client is blocking; each call runs in a worker thread. Streams cross the thread boundary
 through a bounded queue, so an object of any size moves with a few parts in memory at most:
-uploads of unknown length become multipart uploads of ``part_size`` parts.
+uploads of unknown length become multipart uploads of ``part_size`` parts. Key segments are made in
+:mod:`zoomsymbl_common.storage_keys` and S3's error answers read in :mod:`zoomsymbl_common.storage_errors`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import functools
-import hashlib
 import io
 import os
 import ssl
@@ -24,82 +23,14 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error, ServerError
 
-from zoomsymbl_common.errors import ObjectNotFound, ObjectRejected, StorageUnavailable, ZoomsymblError
+from zoomsymbl_common.errors import ObjectNotFound, StorageUnavailable
 from zoomsymbl_common.settings import InfraSettings, file_setting_error
+from zoomsymbl_common.storage_errors import translate_s3_error
 
 MIN_PART_SIZE: Final = 5 * 1024 * 1024
 DEFAULT_PART_SIZE: Final = 8 * 1024 * 1024
-MAX_SEGMENT: Final = 200
-"""The longest key segment kept in its readable encoding. File-system S3 servers (versitygw, MinIO)
-refuse segments over 255 bytes; the rest leaves room for suffixes such as ``.part12.flac``."""
-_DIGEST_PREFIX: Final = MAX_SEGMENT - 64  # so a digest segment is MAX_SEGMENT + 1 characters long
 _EOF: Final = b""
 T = TypeVar("T")
-# 4xx answers that repeating the same request cannot change: the key, name or size itself is refused.
-# File-system servers also answer a path clash (or versitygw, a directory name over 255 bytes) with 409.
-_REJECTED_CODES: Final = frozenset(
-    {
-        "KeyTooLongError",
-        "InvalidArgument",
-        "InvalidObjectName",
-        "XMinioInvalidObjectName",
-        "EntityTooLarge",
-        "EntityTooSmall",
-        "MetadataTooLarge",
-        "ExistingObjectIsDirectory",
-        "ObjectParentIsFile",
-        "XMinioObjectExistsAsDirectory",
-        "XMinioParentIsObject",
-    }
-)
-_UNAVAILABLE_CODES: Final = frozenset({"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable"})
-
-
-def bounded_segment(encoded: str) -> str:
-    """``encoded`` (an ASCII key segment) when it has at most :data:`MAX_SEGMENT` characters, else a digest form.
-
-    The digest form is the first characters of ``encoded``, ``-`` and the sha256 hex of ``encoded``:
-    deterministic, and exactly ``MAX_SEGMENT + 1`` characters long, so it never equals a segment
-    that fits. The encodings fed in are injective, so distinct ids keep distinct segments.
-    """
-    if len(encoded) <= MAX_SEGMENT:
-        return encoded
-    digest = hashlib.sha256(encoded.encode("utf-8")).hexdigest()
-    return f"{encoded[:_DIGEST_PREFIX]}-{digest}"
-
-
-def meeting_key(meeting_uuid: str) -> str:
-    """A collision-free, path-safe key segment for a Zoom meeting UUID of at most :data:`MAX_SEGMENT` + 1 bytes.
-
-    The urlsafe base64 of the UUID (reversible) when that fits in :data:`MAX_SEGMENT` characters
-    (UUIDs of up to 150 UTF-8 bytes, every real Zoom UUID); longer ones get :func:`bounded_segment`'s digest form.
-    """
-    return bounded_segment(base64.urlsafe_b64encode(meeting_uuid.encode("utf-8")).decode("ascii").rstrip("="))
-
-
-def meeting_uuid_from_key(key: str) -> str:
-    """The meeting UUID that :func:`meeting_key` encoded; raises ``ValueError`` for the (one-way) digest form."""
-    if len(key) > MAX_SEGMENT:
-        raise ValueError(f"meeting key {key!r} is a digest; the UUID cannot be recovered from it")
-    padded = key + "=" * (-len(key) % 4)
-    return base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
-
-
-def translate_s3_error(exc: S3Error, bucket: str, key: str) -> ZoomsymblError | None:
-    """The zoomsymbl error an S3 error answer means, or None when it is not classified.
-
-    A missing object is :class:`ObjectNotFound`; a refused key, name or size is :class:`ObjectRejected`
-    (poison: retrying cannot help); a server error or throttling is :class:`StorageUnavailable` (retryable).
-    """
-    code = exc.code or ""
-    status = getattr(exc.response, "status", 0) or 0
-    if code in ("NoSuchKey", "NoSuchObject"):
-        return ObjectNotFound(bucket, key)
-    if code in _REJECTED_CODES and status < 500:
-        return ObjectRejected(bucket, key, code, exc.message or "")
-    if code in _UNAVAILABLE_CODES or status >= 500:
-        return StorageUnavailable(f"S3Error {code or status!r}")
-    return None
 
 
 class _QueueReader(io.RawIOBase):

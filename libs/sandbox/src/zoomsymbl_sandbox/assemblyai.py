@@ -16,13 +16,14 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from zoomsymbl_sandbox.provider_admin import add_admin_routes
+from zoomsymbl_sandbox.provider_assemblyai_request import RequestError, parse_request
 from zoomsymbl_sandbox.provider_assemblyai_state import (
     ASSEMBLYAI_STATE,
     UPLOAD_PREFIX,
     AssemblyAIConfig,
     AssemblyAIState,
 )
-from zoomsymbl_sandbox.provider_assemblyai_transcript import STATUS, RequestError, parse_request, transcript_json
+from zoomsymbl_sandbox.provider_assemblyai_transcript import STATUS, transcript_json
 from zoomsymbl_sandbox.provider_http import TransferError, json_error, stream_to_file
 from zoomsymbl_sandbox.provider_jobs import Job
 

@@ -12,7 +12,8 @@ from aiohttp import web
 from yarl import URL
 from zoomsymbl_whisper import ModelConfig, Transcriber, packaged_model_dir
 
-from zoomsymbl_sandbox.provider_assemblyai_transcript import STATUS, Recognized, TranscriptRequest, TranscriptResult
+from zoomsymbl_sandbox.provider_assemblyai_request import TranscriptRequest
+from zoomsymbl_sandbox.provider_assemblyai_transcript import STATUS, Recognized, TranscriptResult
 from zoomsymbl_sandbox.provider_audio import AudioError, SilenceSettings, detect_speech, probe_audio
 from zoomsymbl_sandbox.provider_http import TransferError, WebhookSender, discard, fetch_to_file
 from zoomsymbl_sandbox.provider_jobs import Job, JobBoard, JobTimings

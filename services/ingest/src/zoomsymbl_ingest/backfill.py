@@ -30,13 +30,14 @@ from datetime import date
 from functools import partial
 from typing import Any, TypeVar
 
-from zoomsymbl_common.errors import InfrastructureUnavailable, ZoomsymblError
+from zoomsymbl_common.errors import ZoomsymblError
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_common.zoom import MAX_PAGE_SIZE, ZoomClient
 from zoomsymbl_common.zoom_answers import JsonObject, ZoomApiError, ZoomAuthError
 from zoomsymbl_common.zoom_retries import ZOOM_RETRY_POLICY, call_with_retries
 
+from zoomsymbl_ingest.backfill_entries import EntryImport
 from zoomsymbl_ingest.backfill_report import BackfillReport, MeetingResult, count
 from zoomsymbl_ingest.backfill_users import (
     MAX_LISTING_RESTARTS,
@@ -45,13 +46,12 @@ from zoomsymbl_ingest.backfill_users import (
     UserCounts,
     account_users,
 )
-from zoomsymbl_ingest.intake import Intake, host_allowed
+from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import ListingCut
 from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, MAX_USER_PAGES, PageWalk, entry_key
-from zoomsymbl_ingest.phone_payload import phone_meeting_uuid, phone_owner, phone_recording_completed
+from zoomsymbl_ingest.phone_payload import phone_meeting_uuid
 from zoomsymbl_ingest.stores import TombstoneReader
 from zoomsymbl_ingest.windows import month_windows
-from zoomsymbl_ingest.zoom_payload import PayloadError, host_of, recording_completed
 
 log = logging.getLogger("zoomsymbl.ingest.backfill")
 T = TypeVar("T")
@@ -116,7 +116,6 @@ class Backfill:
                                                                "error": str(exc)})  # fmt: skip
 
     async def _window(self, user: AccountUser, start: date, end: date, report: BackfillReport) -> None:
-        counts = report.users[user.label]
         done: set[str] = set()
         page_token = ""
         restarts = 0
@@ -138,21 +137,27 @@ class Backfill:
                 page_token = ""
                 walk.restart()
                 continue
-            uuids = {u for m in page.meetings if isinstance(u := m.get("uuid"), str) and u}
-            forgotten = await self._forgotten(uuids)
-            for meeting in page.meetings:
-                uuid = meeting.get("uuid")
-                key = uuid if isinstance(uuid, str) and uuid else entry_key(meeting)  # each one without a uuid fails
-                if key in done:
-                    continue
-                done.add(key)
-                result = self._skip_forgotten(key) if key in forgotten else await self._meeting(meeting)
-                count(report, result)
-                count(counts, result)
-                self._count_metrics(result)
+            await self._user_page(page.meetings, report.users[user.label], done, report)
             page_token = walk.next_token(page.next_page_token)
             if not page_token:
                 return
+
+    async def _user_page(
+        self, meetings: tuple[JsonObject, ...], counts: UserCounts, done: set[str], report: BackfillReport
+    ) -> None:
+        """A page of one user's recordings: each meeting not in ``done`` (met before in this window) counted."""
+        uuids = {u for m in meetings if isinstance(u := m.get("uuid"), str) and u}
+        forgotten = await self._forgotten(uuids)
+        for meeting in meetings:
+            uuid = meeting.get("uuid")
+            key = uuid if isinstance(uuid, str) and uuid else entry_key(meeting)  # each one without a uuid fails
+            if key in done:
+                continue
+            done.add(key)
+            result = self._skip_forgotten(key) if key in forgotten else await self._entries.meeting(meeting)
+            count(report, result)
+            count(counts, result)
+            self._count_metrics(result)
 
     async def _phone_window(self, start: date, end: date, report: BackfillReport) -> None:
         page_token = ""
@@ -161,48 +166,64 @@ class Backfill:
         done: set[str] = set()
         walk = PageWalk(self.tenant.id, "list phone recordings", MAX_ACCOUNT_PAGES, partial(self._cut, report))
         while True:
-            # The phone listing's category allows 20 requests a second per account: stay under it.
-            wait = last_call + 1 / self.phone_requests_per_second - self.clock()
-            if wait > 0:
-                await self.sleep(wait)
-            last_call = self.clock()
+            last_call = await self._phone_pace(last_call)
             listing = partial(self.client.list_phone_recordings, start, end, page_token, page_size=self.page_size)
             try:
                 page = await self._retrying(listing)
+            except ZoomAuthError:
+                raise  # the app's credentials, not the phone listing: the run stops
             except ZoomApiError as exc:
-                if isinstance(exc, ZoomAuthError):
-                    raise  # the app's credentials, not the phone listing: the run stops
-                if exc.page_token_expired and restarts < MAX_LISTING_RESTARTS:
-                    restarts += 1
-                    report.listing_restarts += 1
-                    log.info("page token expired, listing again", extra={"tenant": self.tenant.id, "what": "phone"})
-                    page_token = ""
-                    walk.restart()
-                    continue
-                # Zoom's documented answers on the run's first page where the account has no Zoom Phone (403),
-                # or the app lacks phone:read:list_recordings:admin (4711): noted. Any other refusal, an unreadable
-                # page, or a refusal after a page was read: the recordings not listed are a failed listing.
-                report.phone_error = str(exc)
-                if report.phone_pages or not exc.phone_not_set_up:
-                    report.listings_failed += 1
-                log.warning("phone recordings not listed", extra={"tenant": self.tenant.id, "error": str(exc)})
-                return
+                if not self._phone_listing_restarts(exc, restarts, report):
+                    return
+                restarts += 1
+                page_token = ""
+                walk.restart()
+                continue
             report.phone_pages += 1
-            keys = {phone_meeting_uuid(i) for e in page.recordings if isinstance(i := e.get("id"), str) and i}
-            forgotten = await self._forgotten(keys)
-            for entry in page.recordings:
-                key = str(entry.get("id") or "") or entry_key(entry)
-                if key in done:
-                    continue  # listed again after an expired page token: counted once
-                done.add(key)
-                uuid = phone_meeting_uuid(key)
-                result = self._skip_forgotten(uuid) if uuid in forgotten else await self._phone_recording(entry)
-                report.phone_recordings += 1
-                count(report, result)
-                self._count_metrics(result)
+            await self._phone_page(page.recordings, done, report)
             page_token = walk.next_token(page.next_page_token)
             if not page_token:
                 return
+
+    async def _phone_pace(self, last_call: float) -> float:
+        """Waits out what is left of the interval since ``last_call`` (the phone listing's category allows 20
+        requests a second per account: stay under it); the clock time of this call."""
+        wait = last_call + 1 / self.phone_requests_per_second - self.clock()
+        if wait > 0:
+            await self.sleep(wait)
+        return self.clock()
+
+    def _phone_listing_restarts(self, exc: ZoomApiError, restarts: int, report: BackfillReport) -> bool:
+        """True when the phone listing starts over (its page token expired, fresh starts left); otherwise Zoom's
+        refusal is noted on ``report`` and the window's phone listing ends."""
+        if exc.page_token_expired and restarts < MAX_LISTING_RESTARTS:
+            report.listing_restarts += 1
+            log.info("page token expired, listing again", extra={"tenant": self.tenant.id, "what": "phone"})
+            return True
+        # Zoom's documented answers on the run's first page where the account has no Zoom Phone (403),
+        # or the app lacks phone:read:list_recordings:admin (4711): noted. Any other refusal, an unreadable
+        # page, or a refusal after a page was read: the recordings not listed are a failed listing.
+        report.phone_error = str(exc)
+        if report.phone_pages or not exc.phone_not_set_up:
+            report.listings_failed += 1
+        log.warning("phone recordings not listed", extra={"tenant": self.tenant.id, "error": str(exc)})
+        return False
+
+    async def _phone_page(self, recordings: tuple[JsonObject, ...], done: set[str], report: BackfillReport) -> None:
+        """A page of the account's phone recordings: each one not in ``done`` (listed again after an expired page
+        token) counted."""
+        keys = {phone_meeting_uuid(i) for e in recordings if isinstance(i := e.get("id"), str) and i}
+        forgotten = await self._forgotten(keys)
+        for entry in recordings:
+            key = str(entry.get("id") or "") or entry_key(entry)
+            if key in done:
+                continue
+            done.add(key)
+            uuid = phone_meeting_uuid(key)
+            result = self._skip_forgotten(uuid) if uuid in forgotten else await self._entries.phone_recording(entry)
+            report.phone_recordings += 1
+            count(report, result)
+            self._count_metrics(result)
 
     async def _forgotten(self, uuids: set[str]) -> set[str]:
         """Those of a page's ``uuids`` erased with ``zoomsymbl forget``: one read for the page."""
@@ -223,85 +244,9 @@ class Backfill:
         report.listings_cut_short += 1
         self.intake.metrics.listing_cut(reason)
 
-    def _count_invalid(self, exc: Exception) -> None:
-        if isinstance(exc, PayloadError):
-            self.intake.metrics.invalid_recording("backfill")
-
-    async def _phone_recording(self, entry: JsonObject) -> MeetingResult:
-        try:
-            if not host_allowed(self.tenant, *phone_owner(entry)):
-                self.intake.metrics.ignore("user_not_allowed")
-                return "skipped"
-            event = phone_recording_completed(
-                self.tenant.id, entry, source="backfill", account_id=self.tenant.zoom_account_id
-            )
-            if await self.intake.meeting_seen(self.tenant.id, event.meeting_uuid):
-                self.intake.metrics.duplicate("backfill")
-                return "skipped"
-            outcome = await self.intake.accept(event)
-        except (InfrastructureUnavailable, TimeoutError):
-            raise  # our own servers: the run stops, as for a meeting
-        except ZoomsymblError as exc:
-            # An entry no event can be built of (PayloadError) is counted and skipped: the run goes on.
-            self._count_invalid(exc)
-            recording = str(entry.get("id"))[:128]
-            log.warning(
-                "backfill of a phone recording failed",
-                extra={"tenant": self.tenant.id, "recording": recording, "error": f"{type(exc).__name__}: {exc}"},
-            )
-            return "failed"
-        if outcome == "published":
-            log.info(
-                "backfill published a phone recording",
-                extra={"tenant": self.tenant.id, "meeting_uuid": event.meeting_uuid, "event_id": event.event_id},
-            )
-            return "new"
-        return "skipped"
-
-    async def _meeting(self, meeting: JsonObject) -> MeetingResult:
-        uuid = meeting.get("uuid")
-        try:
-            return await self._import(meeting)
-        except (InfrastructureUnavailable, TimeoutError):
-            # Kafka (or MongoDB) did not answer: every meeting after this one would spend a Zoom call and
-            # fail the same way. The run stops (the next run, or the periodic round, takes it up again).
-            raise
-        except ZoomsymblError as exc:
-            self._count_invalid(exc)
-            log.warning(
-                "backfill of a meeting failed",
-                extra={"tenant": self.tenant.id, "meeting_uuid": uuid, "error": f"{type(exc).__name__}: {exc}"},
-            )
-            return "failed"
-
-    async def _import(self, meeting: JsonObject) -> MeetingResult:
-        uuid = meeting.get("uuid")
-        if not isinstance(uuid, str) or not uuid:
-            raise PayloadError("listed meeting has no uuid", field="uuid")
-        if not host_allowed(self.tenant, *host_of(meeting)):
-            self.intake.metrics.ignore("user_not_allowed")
-            return "skipped"
-        if await self.intake.meeting_seen(self.tenant.id, uuid):
-            self.intake.metrics.duplicate("backfill")
-            return "skipped"
-        details = await self._retrying(partial(self.client.get_meeting_recordings, uuid))
-        if details.get("uuid", uuid) != uuid:
-            # The detail of another meeting: never publish it under (or instead of) the listed one.
-            raise PayloadError("the recording details name another meeting than the listing", field="uuid")
-        # The listing may know fields the detail lacks (and vice versa); the detail wins.
-        merged = {**meeting, **details}
-        if not host_allowed(self.tenant, *host_of(merged)):
-            self.intake.metrics.ignore("user_not_allowed")
-            return "skipped"
-        event = recording_completed(self.tenant.id, merged, source="backfill", account_id=self.tenant.zoom_account_id)
-        outcome = await self.intake.accept(event)
-        if outcome == "published":
-            log.info(
-                "backfill published a recording",
-                extra={"tenant": self.tenant.id, "meeting_uuid": uuid, "event_id": event.event_id},
-            )
-            return "new"
-        return "skipped"
+    @property
+    def _entries(self) -> EntryImport:
+        return EntryImport(self.intake, self.tenant, self.client, self._retrying)
 
     async def _retrying(self, operation: Callable[[], Awaitable[T]]) -> T:
         return await call_with_retries(operation, policy=self.policy, sleep=self.sleep)

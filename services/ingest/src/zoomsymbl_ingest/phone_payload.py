@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
+from zoomsymbl_common.event_parts import CallDirection
 from zoomsymbl_common.events import (
-    CallDirection,
     CallParty,
     EventSource,
     PhoneCall,

@@ -35,7 +35,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from zoomsymbl_common.events import CallDirection, utcnow
+from zoomsymbl_common.event_parts import CallDirection
+from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, TOMBSTONES, ConversationMetadata, Party

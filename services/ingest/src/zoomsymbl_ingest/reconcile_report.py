@@ -9,7 +9,8 @@ from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
-from zoomsymbl_common.events import MAX_DIGEST_MEETINGS, ReconciliationCompleted, stable_id
+from zoomsymbl_common.event_fields import MAX_DIGEST_MEETINGS
+from zoomsymbl_common.events import ReconciliationCompleted, stable_id
 
 from zoomsymbl_ingest.metrics import ListingCut
 

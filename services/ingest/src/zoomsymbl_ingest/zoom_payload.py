@@ -18,15 +18,8 @@ from annotated_types import MaxLen
 from pydantic import SecretStr, ValidationError
 from pydantic_core import from_json
 from zoomsymbl_common.errors import ZoomsymblError
-from zoomsymbl_common.events import (
-    MAX_FALLBACK_FILES,
-    MAX_PARTICIPANT_TRACKS,
-    EventSource,
-    RecordingCompleted,
-    RecordingFile,
-    stable_id,
-    utcnow,
-)
+from zoomsymbl_common.event_fields import MAX_FALLBACK_FILES, MAX_PARTICIPANT_TRACKS
+from zoomsymbl_common.events import EventSource, RecordingCompleted, RecordingFile, stable_id, utcnow
 from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.records import MeetingSecret
 

@@ -1,4 +1,5 @@
-"""ffmpeg and ffprobe: argument lists built by pure functions (run by ``zoomsymbl_common.media_tools.run_tool``).
+"""ffmpeg: argument lists built by pure functions (run by ``zoomsymbl_common.media_tools.run_tool``); ffprobe's are
+in :mod:`zoomsymbl_mixer.ffprobe`.
 
 Facts of Debian's ffmpeg 5.1 this module relies on (measured): ``amerge`` takes at most 64 inputs
 and stops at the shortest, so tracks are joined with ``join`` (any count, ``channel_layout="N
@@ -17,7 +18,6 @@ list naming other files is refused instead of followed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -43,16 +43,6 @@ class SilenceSettings:
 
     threshold_db: float = -40.0
     min_seconds: float = 0.5
-
-
-@dataclass(frozen=True)
-class Probe:
-    """What ffprobe found in a file's first audio stream."""
-
-    codec: str
-    sample_rate: int
-    channels: int
-    duration: float
 
 
 def pcm_bytes(channels: int, seconds: float, sample_rate: int) -> int:
@@ -249,56 +239,6 @@ def talk_args(path: Path, *, skip_samples: int, silence: SilenceSettings, durati
     ]
 
 
-def probe_args(path: Path) -> list[str]:
-    """ffprobe of the first audio stream; decoding its first frames proves the file is audio."""
-    return [
-        "ffprobe",
-        *input_guard(DOWNLOADED_AUDIO),
-        "-v",
-        "error",
-        "-select_streams",
-        "a:0",
-        "-read_intervals",
-        "%+#20",
-        "-count_frames",
-        "-show_entries",
-        "stream=codec_name,sample_rate,channels,nb_read_frames:format=duration",
-        "-of",
-        "json",
-        str(path),
-    ]
-
-
-def priming_args(path: Path) -> list[str]:
-    """ffprobe of the first audio packet's timestamp: negative when an edit list hides encoder priming."""
-    return [
-        "ffprobe",
-        *input_guard(DOWNLOADED_AUDIO),
-        "-v",
-        "error",
-        "-select_streams",
-        "a:0",
-        "-read_intervals",
-        "%+#1",
-        "-show_entries",
-        "packet=pts:stream=time_base",
-        "-of",
-        "json",
-        str(path),
-    ]
-
-
-def parse_priming(output: str, sample_rate: int) -> int | None:
-    """Samples of priming before the first sample the MP4 plays (0 without), None if unreadable."""
-    try:
-        data = json.loads(output or "{}")
-        pts = int(data["packets"][0]["pts"])
-        num, den = (int(x) for x in str(data["streams"][0]["time_base"]).split("/"))
-    except (ValueError, KeyError, IndexError, TypeError):
-        return None
-    return round(-pts * num * sample_rate / den) if pts < 0 and den > 0 else 0
-
-
 def adts_args(source: Path, target: Path) -> list[str]:
     """Copy an MP4's AAC stream into ADTS, a container without an index.
 
@@ -324,20 +264,3 @@ def adts_args(source: Path, target: Path) -> list[str]:
         "adts",
         str(target),
     ]
-
-
-def parse_probe(output: str) -> Probe | None:
-    """The :class:`Probe` in ffprobe's JSON, or None when no decodable audio stream was found."""
-    try:
-        data = json.loads(output or "{}")
-        stream = data["streams"][0]
-        probe = Probe(
-            codec=str(stream["codec_name"]),
-            sample_rate=int(stream["sample_rate"]),
-            channels=int(stream["channels"]),
-            duration=float(data["format"]["duration"]),
-        )
-        frames = int(stream.get("nb_read_frames", "0"))
-    except (ValueError, KeyError, IndexError, TypeError):
-        return None
-    return probe if frames > 0 and probe.duration > 0 and probe.sample_rate > 0 else None

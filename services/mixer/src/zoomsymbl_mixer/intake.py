@@ -25,8 +25,9 @@ from zoomsymbl_mixer.config import MixConfig
 from zoomsymbl_mixer.credentials import Credentials, RecordingsApi
 from zoomsymbl_mixer.download import Fetcher
 from zoomsymbl_mixer.errors import NothingToMix
+from zoomsymbl_mixer.preparation import prepare
 from zoomsymbl_mixer.state import DownloadToken, MeetingState
-from zoomsymbl_mixer.tracks import Fetched, TrackLoader, prepare, track_hours
+from zoomsymbl_mixer.tracks import Fetched, TrackLoader, track_hours
 
 log = logging.getLogger("zoomsymbl.mixer")
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoomsymbl_common.events import CallParty, RecordingCompleted, utcnow
 from zoomsymbl_common.records import ConversationMetadata, ConversationType, MediaInfo, Party, SpeakerMetrics
-from zoomsymbl_common.storage import meeting_key
+from zoomsymbl_common.storage_keys import meeting_key
 
 if TYPE_CHECKING:  # state.py writes the failed record built here
     from zoomsymbl_mixer.state import MixRecord

@@ -20,7 +20,8 @@ from zoomsymbl_common.errors import ObjectRejected, RetryableError
 from zoomsymbl_common.events import AudioMixed, RecordingCompleted
 from zoomsymbl_common.records import ConversationMetadata
 from zoomsymbl_common.scratch import Volume, work_dir
-from zoomsymbl_common.storage import ObjectStore, meeting_key
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.storage_keys import meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_common.zoom_answers import ZoomApiError
 
@@ -36,9 +37,9 @@ from zoomsymbl_mixer.intake import TrackIntake
 from zoomsymbl_mixer.merge import Merger
 from zoomsymbl_mixer.metadata import conversation_metadata, metadata_json, metadata_key
 from zoomsymbl_mixer.phone import with_phone_user
+from zoomsymbl_mixer.preparation import probe_file
 from zoomsymbl_mixer.space import SpaceClaims, output_needed, space_needed, span_seconds
 from zoomsymbl_mixer.state import MeetingState, MixRecord, audio_mixed, with_transcripts
-from zoomsymbl_mixer.tracks import probe_file
 from zoomsymbl_mixer.upload import PartUploads
 
 SCRATCH_PREFIX = "meeting-"

@@ -1,4 +1,5 @@
-"""Getting a meeting's files onto scratch disk and into S3 in one pass, then checking them.
+"""Getting a meeting's files onto scratch disk and into S3 in one pass, then checking them (each made ready to mix
+by :mod:`zoomsymbl_mixer.preparation` first).
 
 Each download is teed: the same bytes go to an S3 multipart upload (``raw/...``) and to a scratch
 file that ffmpeg reads afterwards, so the process never holds a file in memory and scratch holds
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import logging
 import math
 import re
@@ -23,9 +23,10 @@ from typing import BinaryIO
 
 from zoomsymbl_common.errors import ObjectNotFound, ObjectRejected
 from zoomsymbl_common.events import RecordingFile
-from zoomsymbl_common.media_tools import refusal, run_tool
+from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.s3_chunked import MAX_SINGLE_PUT_BYTES
-from zoomsymbl_common.storage import ObjectStore, bounded_segment, meeting_key
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.storage_keys import bounded_segment, meeting_key
 
 from zoomsymbl_mixer.analytics import SilenceLog, speaker_stats
 from zoomsymbl_mixer.bounds import check_track, longest_mix
@@ -40,17 +41,8 @@ from zoomsymbl_mixer.errors import (
     interrupted,
     rejected_at,
 )
-from zoomsymbl_mixer.ffmpeg import (
-    Probe,
-    SilenceSettings,
-    adts_args,
-    parse_priming,
-    parse_probe,
-    priming_args,
-    probe_args,
-    talk_args,
-)
-from zoomsymbl_mixer.mp4 import NOT_PLAIN, copy_args, parse_copy
+from zoomsymbl_mixer.ffmpeg import SilenceSettings, talk_args
+from zoomsymbl_mixer.preparation import prepare
 from zoomsymbl_mixer.state import RawObject
 from zoomsymbl_mixer.upload import PartUploads
 
@@ -58,13 +50,12 @@ log = logging.getLogger("zoomsymbl.mixer.tracks")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")  # any length: bounded_segment keeps a readable prefix
 _ENCODED = "b64-"
 COALESCE_BYTES = 1 << 20  # S3 parts are assembled from these; fewer, larger pieces copy less
-_MP4_SUFFIXES = frozenset({".m4a", ".mp4", ".m4v"})
 
 
 def raw_key(tenant: str, meeting_uuid: str, file: RecordingFile) -> str:
     """``raw/{tenant}/{meeting_key}/{file_id}.{ext}``; an odd file id is base64-encoded, never stripped.
 
-    A name longer than :data:`~zoomsymbl_common.storage.MAX_SEGMENT` becomes its digest form, so every
+    A name longer than :data:`~zoomsymbl_common.storage_keys.MAX_SEGMENT` becomes its digest form, so every
     segment stays under the 255 bytes file-system S3 servers accept.
     """
     plain = (
@@ -104,18 +95,6 @@ def _write(handle: BinaryIO, piece: bytes) -> None:
     handle.flush()  # the S3 upload reads parts back from the file as soon as a piece is yielded
 
 
-async def probe_file(path: Path, file_id: str, timeout: float) -> Probe:
-    """ffprobe ``path``; raises :class:`TrackInvalid` unless it holds decodable audio."""
-    result = await run_tool(probe_args(path), timeout=timeout, capture_stdout=True)
-    probe = parse_probe(result.stdout) if result.returncode == 0 else None
-    if probe is None:
-        if (cause := interrupted("ffprobe", result.returncode, result.tail)) is not None:
-            raise cause
-        detail = refusal(result.tail) or (result.tail[-1] if result.tail else "no decodable audio stream")
-        raise TrackInvalid(file_id, f"ffprobe: {detail}")
-    return probe
-
-
 def track_hours(files: Sequence[RecordingFile]) -> float:
     """The hours of audio ``files`` hold together (each file's end - start); infinite when Zoom gave no times."""
     total = 0.0
@@ -124,64 +103,6 @@ def track_hours(files: Sequence[RecordingFile]) -> float:
             return math.inf
         total += max(0.0, (file.recording_end - file.recording_start).total_seconds())
     return total / 3600
-
-
-async def prepare(local: Path, file_id: str, timeout: float, *, to_adts: bool = True) -> tuple[Probe, Path, int]:
-    """A downloaded track made ready to mix: its probe, the file to mix and the samples to skip at its start.
-
-    With ``to_adts`` (a meeting whose tracks add up to many hours), an MP4's AAC is copied into ADTS first
-    (:mod:`zoomsymbl_mixer.mp4`, a child process holding no table in memory) and the copy is probed, so
-    no ffmpeg process opens the MP4: ffmpeg's MP4 demuxer holds an index entry per frame (96 MiB of RSS
-    to open an 8 h track), for the whole merge. The duration is the MP4's as ffprobe reports it (an ADTS
-    file has none, only an estimate). Where that copy cannot be made (not plain AAC in MP4) or its probe
-    fails, the MP4 itself is probed and copied by ffmpeg (:func:`as_adts`). Without ``to_adts`` the MP4 is
-    probed and mixed as it is (ffmpeg applies its edit list): decoding ADTS costs the merge 10-17 % more
-    CPU than the MP4, which a short meeting's small index does not repay.
-    """
-    if not to_adts:
-        return await probe_file(local, file_id, timeout), local, 0
-    if local.suffix.lower() in _MP4_SUFFIXES:
-        target = local.with_suffix(".aac")
-        result = await run_tool(copy_args(local, target), timeout=timeout, capture_stdout=True)
-        copy = parse_copy(result.stdout) if result.returncode == 0 else None
-        if copy is None:
-            level = logging.INFO if result.returncode == NOT_PLAIN else logging.WARNING
-            log.log(level, "track left to ffmpeg", extra={"path": local.name, "why": result.tail[-1:]})
-            await asyncio.to_thread(target.unlink, True)
-        else:
-            try:
-                probe = await probe_file(target, file_id, timeout)
-            except TrackInvalid as exc:
-                log.warning("adts copy not readable, probing the mp4", extra={"path": local.name, "why": str(exc)})
-                await asyncio.to_thread(target.unlink, True)
-            else:
-                await asyncio.to_thread(local.unlink)
-                skip = copy.priming_samples(probe.sample_rate)
-                return dataclasses.replace(probe, duration=copy.duration), target, skip
-    probe = await probe_file(local, file_id, timeout)
-    path, skip = await as_adts(local, probe, timeout)
-    return probe, path, skip
-
-
-async def as_adts(local: Path, probe: Probe, timeout: float) -> tuple[Path, int]:
-    """The AAC of an MP4 copied into ADTS by ffmpeg (the MP4 removed) and its priming; else ``local`` as it is.
-
-    :func:`prepare`'s fallback for the MP4s :mod:`zoomsymbl_mixer.mp4` does not copy. An MP4 input
-    costs ffmpeg memory in proportion to its length for the whole merge (its index); ADTS costs none.
-    Where the copy cannot be made the MP4 is mixed as it is: only memory is at stake.
-    """
-    if probe.codec != "aac" or local.suffix.lower() not in _MP4_SUFFIXES:
-        return local, 0
-    first = await run_tool(priming_args(local), timeout=timeout, capture_stdout=True)
-    skip = parse_priming(first.stdout, probe.sample_rate) if first.returncode == 0 else None
-    target = local.with_suffix(".aac")
-    copied = await run_tool(adts_args(local, target), timeout=timeout) if skip is not None else None
-    if skip is None or copied is None or copied.returncode != 0:
-        log.warning("track kept as mp4", extra={"path": local.name, "why": copied.tail[-1:] if copied else "probe"})
-        await asyncio.to_thread(target.unlink, True)
-        return local, 0
-    await asyncio.to_thread(local.unlink)
-    return target, skip
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,14 @@
-"""S3 uploads from scratch files, a bounded number of parts at a time: raw tracks while they download, the mix.
-
-``ObjectStore.put_stream`` sends one part at a time from one thread, so the download step ran at the
-S3 server's single-stream speed (5.5x curl's time for an 8 h track). Here each part is read back from
-the scratch file (page cache) once the download has written past it, and up to ``parallel`` parts of
-a loader's tracks are in flight at once, each in a thread of the loader's own pool. Memory: at most
-``parallel`` parts in all, whatever the meeting's length or number of tracks.
+"""S3 uploads from scratch files: raw tracks while they download, the mix (:class:`PartUploads`).
 
 A raw track whose size is known before it downloads (Zoom announces ``file_size``; the fetcher then
-delivers exactly that many bytes or fails) goes up in **one streamed PUT** instead (issue 21): the
+delivers exactly that many bytes or fails) goes up in **one streamed PUT** (issue 21): the
 request starts with the download and its body is read from the scratch file as the download writes
 it, in chunks each signed with SigV4's streaming signature (:mod:`zoomsymbl_common.s3_chunked`). The
 server then writes every byte once; versitygw's posix backend, for one, copies a multipart upload's
 parts into the object a second time when it completes (2.00 bytes written per byte against 1.00,
 measured by ``bench/bench_download.py``). Above ``single_put_max`` (S3 takes 5 GiB in one PUT at most),
-for a size Zoom did not announce, or with ``single_put_max`` 0, the parts above are used.
+for a size Zoom did not announce, or with ``single_put_max`` 0, the file goes up in parts, a bounded
+number at a time (:mod:`zoomsymbl_mixer.multipart`).
 """
 
 from __future__ import annotations
@@ -24,22 +19,22 @@ import logging
 import os
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO
 from urllib.parse import urlunsplit
 
 import urllib3
-from minio.datatypes import Part
 from minio.error import S3Error, ServerError
 from zoomsymbl_common.errors import StorageUnavailable
 from zoomsymbl_common.s3_chunked import MAX_SINGLE_PUT_BYTES, ChunkSigner, seed_signature, signed_headers
-from zoomsymbl_common.storage import ObjectStore, translate_s3_error
+from zoomsymbl_common.storage import ObjectStore
+
+from zoomsymbl_mixer.multipart import MultipartUploads
 
 log = logging.getLogger("zoomsymbl.mixer.upload")
-T = TypeVar("T")
 STREAM_CHUNK_BYTES = 1 << 20  # of a streamed PUT: one signature (and one file read) per MiB
 
 
@@ -73,8 +68,9 @@ class _Progress:
                 raise _Abandoned(f"the download stopped at {self._written} of {end} bytes")
 
 
-class PartUploads:
-    """The parallel part uploads of one loader (one meeting): a bounded pool of threads and part slots."""
+class PartUploads(MultipartUploads):
+    """The uploads of one loader (one meeting): streamed PUTs, each in a thread of their own, and the parallel part
+    uploads (:class:`MultipartUploads`) of what does not go up in one."""
 
     def __init__(
         self,
@@ -85,19 +81,14 @@ class PartUploads:
         single_put_max: int = MAX_SINGLE_PUT_BYTES,
         streams: int = 4,
     ) -> None:
-        self.objects = objects
-        self.part_bytes = part_bytes
+        super().__init__(objects, part_bytes=part_bytes, parallel=parallel)
         self.single_put_max = min(single_put_max, MAX_SINGLE_PUT_BYTES)
-        self._slots = asyncio.Semaphore(parallel)
-        # Threads of its own: a part upload must never wait for a default-pool thread that a
-        # scratch-file write or a DNS lookup of the same meeting is holding (tests/reliability).
-        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="s3-part")
         # A streamed PUT holds its thread for the whole download: one per track loaded at once
         # (``streams``), never taken from the parts' pool.
         self._streams = ThreadPoolExecutor(max_workers=streams, thread_name_prefix="s3-stream")
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False)
+        super().close()
         self._streams.shutdown(wait=False)
 
     async def upload(
@@ -134,38 +125,6 @@ class PartUploads:
             return await self._streamed(key, whole(), path, size, content_type)
         return await self._upload(key, whole(), path, content_type)
 
-    async def _upload(self, key: str, lengths: AsyncIterator[int], path: Path, content_type: str) -> int:
-        written, sent, number = 0, 0, 0
-        upload_id: str | None = None
-        parts: list[asyncio.Task[Part]] = []
-        try:
-            async for length in lengths:
-                written += length
-                while written - sent >= self.part_bytes:
-                    if upload_id is None:
-                        upload_id = await self._start(key, content_type)
-                    number += 1
-                    parts.append(await self._part(key, upload_id, path, sent, self.part_bytes, number))
-                    sent += self.part_bytes
-            if upload_id is None:  # smaller than one part: one PUT
-                client, bucket = self.objects.client, self.objects.bucket
-                await self._call(key, client.fput_object, bucket, key, str(path), content_type)
-                return written
-            if written > sent:
-                number += 1
-                parts.append(await self._part(key, upload_id, path, sent, written - sent, number))
-            done = list(await asyncio.gather(*parts))
-            client, bucket = self.objects.client, self.objects.bucket
-            await self._call(key, client._complete_multipart_upload, bucket, key, upload_id, done)
-            return written
-        except BaseException:
-            for task in parts:
-                task.cancel()
-            await asyncio.gather(*parts, return_exceptions=True)
-            if upload_id is not None:
-                await asyncio.shield(self._abort(key, upload_id))
-            raise
-
     async def _streamed(self, key: str, lengths: AsyncIterator[int], path: Path, size: int, content_type: str) -> int:
         """One PUT of ``size`` bytes, sent from ``path`` by a thread as ``lengths`` report them written.
 
@@ -197,17 +156,7 @@ class PartUploads:
         if failure is None:
             return written
         log.warning("streamed upload failed, uploading in parts", extra={"key": key, "error": type(failure).__name__})
-
-        async def so_far_then_the_rest() -> AsyncIterator[int]:
-            total = written
-            yield written
-            async for length in lengths:
-                total += length
-                _check_size(key, total, size)
-                yield length
-            _check_size(key, total, size, final=True)
-
-        return await self._upload(key, so_far_then_the_rest(), path, content_type)
+        return await self._upload(key, _so_far_then_the_rest(key, written, lengths, size), path, content_type)
 
     def _put_streamed(self, key: str, path: Path, size: int, content_type: str, progress: _Progress) -> None:
         """The streamed PUT itself (in a thread): raises minio's errors as its other calls do."""
@@ -240,57 +189,16 @@ class PartUploads:
         if response.status != 200:
             raise _s3_error(response)
 
-    async def _start(self, key: str, content_type: str) -> str:
-        client = self.objects.client
-        return await self._call(
-            key, client._create_multipart_upload, self.objects.bucket, key, {"Content-Type": content_type}
-        )
 
-    async def _part(
-        self, key: str, upload_id: str, path: Path, offset: int, size: int, number: int
-    ) -> asyncio.Task[Part]:
-        """Start part ``number`` once a slot is free; the task reads it from the file and sends it."""
-        await self._slots.acquire()
-
-        def send() -> Part:
-            with path.open("rb") as handle:
-                data = os.pread(handle.fileno(), size, offset)
-            if len(data) != size:
-                raise StorageUnavailable(f"scratch file shorter than part {number} ({len(data)} of {size} bytes)")
-            etag = self.objects.client._upload_part(self.objects.bucket, key, data, None, upload_id, number)
-            return Part(number, etag)
-
-        async def run() -> Part:
-            try:
-                return await self._call(key, send)
-            finally:
-                self._slots.release()
-
-        return asyncio.ensure_future(run())
-
-    async def _abort(self, key: str, upload_id: str) -> None:
-        # Best effort: an abandoned upload costs storage, never correctness.
-        with contextlib.suppress(StorageUnavailable, S3Error):
-            await self._call(key, self.objects.client._abort_multipart_upload, self.objects.bucket, key, upload_id)
-
-    async def _call(self, key: str, fn: Callable[..., T], *args: object) -> T:
-        """``fn`` in this pool; minio's and urllib3's errors about ``key`` translated as ``ObjectStore`` does."""
-        return await self._call_in(self._pool, key, fn, *args)
-
-    async def _call_in(self, pool: Executor, key: str, fn: Callable[..., T], *args: object) -> T:
-        try:
-            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
-        except S3Error as exc:
-            translated = translate_s3_error(exc, self.objects.bucket, key)
-            if translated is None:
-                raise
-            raise translated from exc
-        except ServerError as exc:
-            if exc.status_code < 500:
-                raise
-            raise StorageUnavailable(f"ServerError {exc.status_code!r}") from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc
+async def _so_far_then_the_rest(key: str, written: int, lengths: AsyncIterator[int], size: int) -> AsyncIterator[int]:
+    """The ``written`` bytes a failed streamed PUT leaves to the parts, then the rest as ``lengths`` report it."""
+    total = written
+    yield written
+    async for length in lengths:
+        total += length
+        _check_size(key, total, size)
+        yield length
+    _check_size(key, total, size, final=True)
 
 
 def _check_size(key: str, written: int, size: int, *, final: bool = False) -> None:

@@ -18,7 +18,8 @@ from datetime import datetime
 
 from pymongo.asynchronous.collection import AsyncCollection
 from zoomsymbl_common.errors import PoisonInputError
-from zoomsymbl_common.events import MAX_DIGEST_MEETINGS, ReconciliationCompleted
+from zoomsymbl_common.event_fields import MAX_DIGEST_MEETINGS
+from zoomsymbl_common.events import ReconciliationCompleted
 from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.records import CONVERSATIONS, ConversationMetadata, MalformedRecord
 from zoomsymbl_common.tenants import TenantConfig, Tenants

@@ -1,33 +1,39 @@
 """What one send attempt of the outbox makes of its e-mail (:class:`Endings`): sent, recipients refused, retried later
-(:class:`Backoff`: the delays, and the e-mail's lifetime), or given up. The rules are pure functions (:func:`give_up`,
-:func:`sorted_refusals`, the reasons); :class:`Endings` (the outbox's base) records and counts what they decide.
+(:class:`Backoff`: the delays, and the e-mail's lifetime), or given up. The rules are pure functions
+(:mod:`zoomsymbl_notifier.ending_rules`: what a give-up settles, refusals sorted, the reasons); :class:`Endings` (the
+outbox's base) records and counts what they decide.
 
-A give-up ends an e-mail as an MTA bounces one past its queue lifetime: ``rejected``, or ``sent`` when some recipients
-have it already (``delivered_to``), the others recorded in ``refused`` (code 0, the reason). Whatever gives it up (its
-lifetime, or :data:`MAX_UNEXPECTED_ERRORS` unexpected errors of the transport), who has the message stays on record.
-So does every recipient of an e-mail taken as delivered after its second send without a reply, once some were
-settled apart (:func:`unanswered`).
+Whatever gives an e-mail up (its lifetime, or :data:`MAX_UNEXPECTED_ERRORS` unexpected errors of the transport), who
+has the message stays on record. So does every recipient of an e-mail taken as delivered after its second send
+without a reply, once some were settled apart (:func:`~zoomsymbl_notifier.ending_rules.unanswered`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from pymongo.asynchronous.collection import AsyncCollection
 from zoomsymbl_common.clock import Clock
 from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.mongo import Document, guarded
 from zoomsymbl_common.records import Email, EmailStatus
-from zoomsymbl_common.records.mail import RecipientRefusal
 
+from zoomsymbl_notifier.ending_rules import (
+    REASON_MAX,
+    give_up,
+    lifetime_reason,
+    refusal_reason,
+    sorted_refusals,
+    unanswered,
+    unexpected_reason,
+)
 from zoomsymbl_notifier.metrics import Counted, MailMetrics
 from zoomsymbl_notifier.settings import GIVE_UP_AFTER_SECONDS
-from zoomsymbl_notifier.smtp import DeliveryUnconfirmed, MailRejected, RecipientsRefused, Refusal, SmtpUnavailable
+from zoomsymbl_notifier.smtp import DeliveryUnconfirmed, MailRejected, RecipientsRefused, SmtpUnavailable
 
 if TYPE_CHECKING:
     from zoomsymbl_notifier.outbox import MailKey, Outcome
@@ -40,12 +46,6 @@ MAX_UNEXPECTED_ERRORS = 10
 _UNEXPECTED = "unexpected_errors"
 # Sends of an e-mail whose whole message went out without a reply to it, before it is taken as delivered.
 _MAX_UNCONFIRMED = 2
-REASON_MAX = 1000  # of a stored last_error
-# RecipientRefusal.code of a recipient given up, or taken as delivered, without a reply of its own (no SMTP code is 0)
-NO_REPLY = 0
-# An address in a server's reply: a given-up reason names none (it is logged, and shown by zoomsymbl status).
-_ADDRESS = re.compile(r"[^\s<>()\[\]'\",;:]+@[^\s<>()\[\]'\",;:]+")
-Ending = Literal["sent", "rejected"]
 
 
 @dataclass(frozen=True)
@@ -65,14 +65,6 @@ class Backoff:
     def expired(self, created_at: datetime, now: datetime) -> bool:
         """An e-mail recorded at ``created_at`` is past its lifetime: a failure for now ends it."""
         return now - created_at > timedelta(seconds=self.give_up)
-
-
-@dataclass(frozen=True)
-class GiveUp:
-    """An e-mail given up: its last status, and the recipients it settles (``$push``), if any."""
-
-    status: Ending
-    push: Document | None
 
 
 class Endings:
@@ -242,80 +234,6 @@ class Endings:
             log.warning(
                 "outcome of an overtaken send attempt not recorded", extra={**log_fields(key), "attempt": attempt}
             )
-
-
-def give_up(email: Email, to: Sequence[str], reason: str) -> GiveUp:
-    """``rejected``, or ``sent`` when some recipients have the message already: then the others, ``to``, are
-    recorded in ``refused`` with ``reason`` and code :data:`NO_REPLY`, and nobody is sent to again."""
-    if not email.delivered_to:
-        return GiveUp("rejected", None)
-    gone = [RecipientRefusal(address=a, code=NO_REPLY, reason=reason).to_document() for a in to]
-    return GiveUp("sent", {"refused": {"$each": gone}})
-
-
-def unanswered(email: Email, to: Sequence[str], reason: str) -> Document | None:
-    """What an e-mail taken as delivered without a reply settles: nothing while no recipient was settled apart (its
-    status speaks for all, as for any e-mail sent whole); else, as :meth:`Endings._sent` names them all, ``to`` (the
-    recipients of the unanswered sends) in ``refused`` with ``reason`` and code :data:`NO_REPLY`. Not in
-    ``delivered_to``: that holds the recipients a server's reply confirmed, and none came for these (a refusal at
-    ``RCPT TO`` is lost with the reply to the message, so the server may not even have taken them)."""
-    if not (email.delivered_to or email.refused):
-        return None
-    unconfirmed = [RecipientRefusal(address=a, code=NO_REPLY, reason=reason[:REASON_MAX]).to_document() for a in to]
-    return {"refused": {"$each": unconfirmed}}
-
-
-def lifetime_reason(lifetime: float, error: str, unconfirmed: int) -> str:
-    """``gave up after 5 days: <the last error>``, naming no address (it is logged and shown)."""
-    reason = f"gave up after {span(lifetime)}: {_ADDRESS.sub('[address]', error)}"
-    if unconfirmed:
-        reason += f" (an earlier attempt may have arrived: {unconfirmed} unconfirmed)"
-    return reason[:REASON_MAX]
-
-
-def unexpected_reason(errors: int, error: str) -> str:
-    """``gave up after 10 unexpected errors: <the last one>``."""
-    return f"gave up after {errors} unexpected errors: {error}"[:REASON_MAX]
-
-
-@dataclass(frozen=True)
-class SortedRefusals:
-    """Recipients refused at ``RCPT TO``: for good (``final``), or for now (``waiting``: retried alone), and what
-    the attempt settles (``$push``: who has the message, who was refused for good)."""
-
-    final: list[Refusal]
-    waiting: list[Refusal]
-    push: Document
-
-
-def sorted_refusals(refused: RecipientsRefused, expired: bool, lifetime: float) -> SortedRefusals:
-    """``refused`` sorted; past the e-mail's lifetime (``expired``) a refusal for now is final too."""
-    final = [r for r in refused.refusals if r.final or expired]
-    waiting = [r for r in refused.refusals if not (r.final or expired)]
-    push = {
-        "delivered_to": {"$each": list(refused.accepted)},
-        "refused": {"$each": [_refusal(r, expired, span(lifetime)).to_document() for r in final]},
-    }
-    return SortedRefusals(final, waiting, push)
-
-
-def refusal_reason(what: str, refusals: list[Refusal]) -> str:
-    """``what``, and the first refusal's reply (the others are alike, or in ``refused``)."""
-    return f"{what}: {refusals[0].code!r} {refusals[0].detail!r}"[:REASON_MAX]
-
-
-def span(seconds: float) -> str:
-    """``5 days``, ``36 hours``, ``90 s``: a lifetime as an operator would have set it."""
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = int(seconds // size)
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    return f"{seconds:g} s"
-
-
-def _refusal(refusal: Refusal, expired: bool, lifetime: str) -> RecipientRefusal:
-    reason = f"gave up after {lifetime}: " if expired and not refusal.final else ""
-    return RecipientRefusal(address=refusal.address, code=refusal.code, reason=(reason + refusal.detail)[:REASON_MAX])
 
 
 def log_fields(key: MailKey) -> dict[str, object]:

@@ -78,7 +78,7 @@ class Notices:
 
     async def stand_in(self, failure: MailKey, tenant: TenantConfig) -> bool:
         """Send, instead of the notice ``failure``, the report of an earlier generation that finished; True when one
-        stands in. Here none does: the pipeline, which knows the jobs, overrides it."""
+        stands in. Here none does: the pipeline, which knows the jobs, overrides it (:meth:`Assembly.stand_in`)."""
         return False
 
     async def deliver(self, key: MailKey) -> None:

@@ -1,10 +1,9 @@
 """The ``jobs`` collection as the submitter writes it: a claim before the provider call, the ids after.
 
-A submission is claimed by inserting its document (``_id`` = ``idempotency_key`` = ``job_ref``, unique)
-with ``status: "submitting"`` and a short claim lease that its owner renews while the provider call
-runs (:meth:`JobStore.kept_alive`), so a dead owner's claim is free within one lease, not after the
-longest a submission may take. Then the provider is called, then ``job_id``/``conversation_id`` are
-set with ``status: "scheduled"``,
+A submission is claimed (:mod:`zoomsymbl_submitter.claims`) with a short claim lease that its owner
+renews while the provider call runs (:meth:`JobStore.kept_alive`), so a dead owner's claim is free
+within one lease, not after the longest a submission may take. Then the provider is called, then
+``job_id``/``conversation_id`` are set with ``status: "scheduled"``,
 and only then is the Kafka offset committed. A redelivery therefore finds either the finished job
 (publish again, submit nothing), a live claim (another replica is at it: wait), a failed attempt
 (``retrying``: claim it again), a rejection (``rejected``: fail the same way), or an
@@ -32,65 +31,28 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Literal
 
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.results import UpdateResult
 from zoomsymbl_common.clock import Clock
 from zoomsymbl_common.errors import MongoUnavailable
 from zoomsymbl_common.events import AudioMixed, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.providers.base import SubmittedJob
-from zoomsymbl_common.records import JOB_CLAIMS, JOBS, Job, JobClaim, JobEvent
+from zoomsymbl_common.records import Job, JobEvent
 from zoomsymbl_common.telemetry import current_traceparent
 
+from zoomsymbl_submitter.claims import Claims
+
 log = logging.getLogger("zoomsymbl.submitter.jobs")
-ClaimOutcome = Literal["claimed", "free", "busy", "done", "rejected"]
-# Markers of takeovers whose owner died before writing them into the job, skipped before giving up.
-_MAX_ORPHANED_MARKERS = 20
 MAX_PARTS = 10_000  # the most parts a split plan holds (``SplitPlan.parts``)
 RECORD_PATIENCE_SECONDS = 1800.0
 """How long :meth:`JobStore.record_submitted` waits for MongoDB (as long as the consumer waits out an outage of
 our own servers, and well inside the submitter's Kafka poll interval of an hour)."""
 
 
-@dataclass(frozen=True)
-class Claim:
-    """What looking at (or inserting) a submission's document found (``job``: None when it vanished)."""
-
-    outcome: ClaimOutcome
-    job: Job | None
-    wait_seconds: float = 0.0
-    resubmission: bool = False
-
-
-def inspect(job: Job, now: datetime) -> Claim:
-    """What an existing submission document means for a worker that wants to submit. Pure.
-
-    ``done``: the job exists; ``rejected``: the provider refused the input; ``busy``: a live claim
-    (wait ``wait_seconds``); ``free``: no job and no live claim (a failed attempt, or a dead owner).
-    """
-    if job.job_id:
-        return Claim("done", job)
-    if job.status == "rejected":
-        return Claim("rejected", job)
-    until = job.claimed_until
-    if job.status == "submitting" and until is not None and until > now:
-        return Claim("busy", job, (until - now).total_seconds())
-    return Claim("free", job)
-
-
-def earlier_job_reason(doc: Document) -> str | None:
-    """Why an earlier, failed attempt of the stored submission ``doc`` may have created a job; None if none did."""
-    if doc.get("maybe_submitted") is not True:
-        return None
-    return str(doc.get("maybe_submitted_reason") or "unknown")
-
-
-class JobStore:
-    """Claims, outcomes and look-ups of submissions; leases measured on ``clock``."""
+class JobStore(Claims):
+    """Claims (:class:`Claims`), their leases, outcomes and look-ups of submissions; leases measured on ``clock``."""
 
     def __init__(
         self,
@@ -101,12 +63,8 @@ class JobStore:
         clock: Clock = utcnow,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._col: AsyncCollection[Document] = mongo.db[JOBS]
-        self._claims: AsyncCollection[Document] = mongo.db[JOB_CLAIMS]
-        self.owner = owner
-        self.now = clock
+        super().__init__(mongo, owner, claim_seconds, clock=clock)
         self._sleep = sleep
-        self._claim = timedelta(seconds=claim_seconds)
 
     async def get(self, key: str) -> Job | None:
         """The submission ``key``, if any."""
@@ -124,103 +82,6 @@ class JobStore:
         }
         docs = await guarded(self._col.find(query).sort("part_index", 1).to_list(MAX_PARTS))
         return [Job.from_document(doc) for doc in docs]
-
-    async def claim(self, key: str, fields: Document) -> Claim:
-        """Insert the submission as ours, or take over a free one; else report what its document says.
-
-        ``fields``: the submission's facts (:func:`zoomsymbl_submitter.plan.job_fields`).
-        """
-        now = self.now()
-        job = Job.model_validate(
-            {
-                **fields,
-                "_id": key,
-                "idempotency_key": key,
-                "job_ref": key,
-                "status": "submitting",
-                "job_id": None,
-                "conversation_id": None,
-                "claim_owner": self.owner,
-                "claimed_until": now + self._claim,
-                "submit_attempts": 1,
-                "created_at": now,
-                "updated_at": now,
-                "history": [JobEvent(status="submitting", at=now, owner=self.owner)],
-            }
-        )
-        doc = {**job.to_document(), "history": [entry.to_document() for entry in job.history]}
-        try:
-            await guarded(self._col.insert_one(doc))
-            return Claim("claimed", job)
-        except DuplicateKeyError:
-            pass
-        # Read raw: ``maybe_submitted`` is the submitter's own bookkeeping, not a field of the shared model.
-        stored = await guarded(self._col.find_one({"_id": key}))
-        if stored is None:  # deleted by an operator between the two calls
-            return Claim("busy", None, 0.1)
-        existing = Job.from_document(stored)
-        found = inspect(existing, self.now())
-        if found.outcome != "free":
-            return found
-        crashed = existing.status == "submitting"
-        return await self._take_over(existing, crashed=crashed, maybe_submitted=earlier_job_reason(stored))
-
-    async def _take_over(self, job: Job, crashed: bool, maybe_submitted: str | None = None) -> Claim:
-        """Claim a submission whose previous attempt failed or whose owner vanished.
-
-        The attempt number is claimed by inserting ``{key}#{attempt}`` into ``job_claims``: the
-        insert is what a unique key makes atomic (a conditional update is not, on FerretDB), so
-        exactly one replica wins each attempt. ``maybe_submitted``: why an earlier attempt may have
-        created a job although it failed (None: none did); like a crash, it flags this submission.
-        """
-        now = self.now()
-        attempt = await self._claim_attempt(job, now)
-        if attempt is None:
-            return Claim("busy", job, 0.05)  # another replica took this attempt: look again
-        fields: Document = {
-            "status": "submitting",
-            "claim_owner": self.owner,
-            "claimed_until": now + self._claim,
-            "submit_attempts": attempt,
-            "updated_at": now,
-        }
-        resubmission = crashed or maybe_submitted is not None
-        if resubmission:
-            # The flag the reliability suite (and an operator) accepts a second provider job for.
-            fields["resubmitted_after_crash"] = True
-        if crashed:
-            log.warning("resubmitting after a crash mid-submit", extra={"job_ref": job.id, "attempt": attempt})
-        if maybe_submitted is not None:
-            log.warning(
-                "resubmitting after an attempt the provider may have accepted",
-                extra={"job_ref": job.id, "attempt": attempt, "reason": maybe_submitted},
-            )
-        why = f"an earlier attempt may have created a job: {maybe_submitted}" if maybe_submitted else None
-        entry = JobEvent(status="submitting", at=now, owner=self.owner, after_crash=crashed, reason=why)
-        # Only if the job is still as read: a read older than a lease (a stalled replica) may be of a job
-        # taken over and submitted since, whose marker this one merely outlived.
-        as_read = {"_id": job.id, "status": job.status, "submit_attempts": job.submit_attempts, "job_id": None}
-        update = {"$set": fields, "$push": {"history": entry.to_document()}}
-        if (await guarded(self._col.update_one(as_read, update))).matched_count != 1:
-            return Claim("busy", job, 0.05)
-        return Claim("claimed", job.model_copy(update=fields), resubmission=resubmission)
-
-    async def _claim_attempt(self, job: Job, now: datetime) -> int | None:
-        """Insert the marker of the next attempt of ``job``, or of a later one past markers whose owner died
-        before writing them into the job (older than a lease); None while a live marker is someone else's."""
-        first = job.submit_attempts + 1
-        for attempt in range(first, first + _MAX_ORPHANED_MARKERS):
-            marker = JobClaim(id=JobClaim.id_of(job.id, attempt), owner=self.owner, at=now)
-            try:
-                await guarded(self._claims.insert_one(marker.to_document()))
-            except DuplicateKeyError:
-                held = await guarded(self._claims.find_one({"_id": marker.id}))
-                if held is None or JobClaim.from_document(held).at + self._claim > now:
-                    return None
-                continue
-            return attempt
-        log.error("too many orphaned submission markers", extra={"job_ref": job.id, "attempt": first})
-        return None
 
     async def renew(self, key: str) -> bool:
         """Extend our live claim on ``key`` by one lease; False when it is no longer ours."""
@@ -286,13 +147,21 @@ class JobStore:
             },
             "$push": {"history": JobEvent(status="scheduled", at=now, job_id=job.job_id).to_document()},
         }
+        result = await self._patiently(key, update)
+        if result.modified_count != 1:
+            log.error("provider job not recorded: the submission already has one", extra={"job_ref": key})
+            return False
+        return True
+
+    async def _patiently(self, key: str, update: Document) -> UpdateResult:
+        """Apply ``update`` to the unrecorded submission ``key``, retrying MongoDB for up to
+        :data:`RECORD_PATIENCE_SECONDS`."""
         waited, attempt = 0.0, 0
         while True:
             attempt += 1
             started = time.monotonic()
             try:
-                result = await guarded(self._col.update_one({"_id": key, "job_id": None}, update))
-                break
+                return await guarded(self._col.update_one({"_id": key, "job_id": None}, update))
             except MongoUnavailable:
                 # The provider's job exists now: nothing better to do than to wait for MongoDB. Given up,
                 # the claim lapses and the job is submitted again (flagged), a second job at the provider.
@@ -302,10 +171,6 @@ class JobStore:
                 delay = min(0.25 * 2**attempt, 8.0)
                 await self._sleep(delay)
                 waited += delay
-        if result.modified_count != 1:
-            log.error("provider job not recorded: the submission already has one", extra={"job_ref": key})
-            return False
-        return True
 
     async def release_claim(
         self, key: str, status: Literal["retrying", "rejected"], reason: str, *, maybe_submitted: bool = False

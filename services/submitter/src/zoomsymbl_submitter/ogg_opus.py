@@ -11,7 +11,8 @@ converge after a seek) to the packet that holds the span's end, with
   samples, 1.37 s; 320–440 ms here: :data:`PRE_ROLL`),
 - granule positions counted from the first packet, and the last page's granule position at the
   span's end (end trimming, §4.5),
-- pages written again (sequence numbers, CRCs): the packets themselves are copied.
+- pages written again (sequence numbers, CRCs; :mod:`zoomsymbl_submitter.ogg_pages`): the packets
+  themselves are copied.
 
 That is the copy's cost and no second lossy generation (``bench/bench_split.py`` measured a
 re-encode at 10.5 s of CPU per hour per channel and +1.2 WER points on tiny.en). What is not an Ogg
@@ -25,10 +26,12 @@ before the span are skipped without parsing their packets.
 from __future__ import annotations
 
 import struct
-import zlib
 from collections import deque
 from dataclasses import dataclass
 from typing import BinaryIO
+
+from zoomsymbl_submitter.ogg_pages import FIRST_PAGE, LAST_PAGE, PageWriter, packets, read_page
+from zoomsymbl_submitter.ogg_pages import NotCopyable as NotCopyable
 
 RATE = 48_000
 """Opus granule positions count samples at 48 kHz whatever the input rate (RFC 7845 §4)."""
@@ -37,34 +40,10 @@ PRE_ROLL = 15_360
 libopus's multichannel output at complexity 0 (what the mixer writes), the first 50 ms after the cut were 11–24 dB
 below the signal with 80 ms (a click), 35–46 dB with 160 ms and 40–67 dB with 320 ms."""
 MAX_PRE_SKIP = 65_535
-MAX_PACKET_BYTES = 4 << 20
-"""A multistream packet holds at most 255 streams × 6 frames × 1,275 bytes (~2 MB, RFC 6716 §3.2.5): one that goes
-on for longer (pages of continuations) is not Opus, and is not held in memory."""
 MAX_HEADER_BYTES = 1 << 20
 """OpusTags larger than this (cover art?) is not what the mixer writes: refused."""
-PAGE_SAMPLES = RATE
-"""A page written here holds at most 1 s of audio (ffmpeg's default ``page_duration``)."""
-
-_PAGE = struct.Struct("<4sBBqIIIB")
-_CONTINUED, _FIRST, _LAST = 0x01, 0x02, 0x04
-_NO_GRANULE = -1
-_REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
 # Frame length in samples at 48 kHz of each TOC configuration (RFC 6716 §3.1, table 2).
 _FRAME = [480, 960, 1920, 2880] * 3 + [480, 960] * 2 + [120, 240, 480, 960] * 4
-
-
-class NotCopyable(ValueError):
-    """The file cannot be cut by copying its packets (the reason says why); encode the part instead."""
-
-
-def ogg_crc(data: bytes) -> int:
-    """The Ogg page checksum: CRC-32, polynomial 0x04C11DB7, not reflected, initial value and final XOR 0.
-
-    zlib computes the reflected form: fed bit-reversed bytes with its pre/post inversions undone, its
-    result bit-reversed is this one, at zlib's speed (a page at a time in Python would be too slow).
-    """
-    reflected = zlib.crc32(data.translate(_REVERSED), 0xFFFFFFFF) ^ 0xFFFFFFFF
-    return int(f"{reflected:032b}"[::-1], 2)
 
 
 def packet_samples(packet: bytes) -> int:
@@ -88,141 +67,6 @@ def packet_samples(packet: bytes) -> int:
 
 
 @dataclass(frozen=True)
-class Page:
-    """One Ogg page: its header fields, lacing values and body."""
-
-    flags: int
-    granule: int
-    serial: int
-    sequence: int
-    lacing: bytes
-    body: bytes
-    skipped: bool = False
-
-    @property
-    def ends_open(self) -> bool:
-        """Its last packet goes on on the next page."""
-        return bool(self.lacing) and self.lacing[-1] == 255
-
-
-def read_page(source: BinaryIO, skip_before: int = -1) -> Page | None:
-    """The next page of ``source`` (None at its end), checksum checked. A page with a granule position below
-    ``skip_before`` whose packets all end on it comes with an empty body, neither read nor checked: nothing is
-    cut from it."""
-    header = source.read(_PAGE.size)
-    if not header:
-        return None
-    if len(header) < _PAGE.size:
-        raise NotCopyable("the file ends inside a page header")
-    capture, version, flags, granule, serial, sequence, checksum, count = _PAGE.unpack(header)
-    if capture != b"OggS" or version != 0:
-        raise NotCopyable("not an Ogg page where one must start")
-    lacing = source.read(count)
-    if len(lacing) < count:
-        raise NotCopyable("the file ends inside a page's lacing values")
-    size = sum(lacing)
-    if 0 <= granule < skip_before and lacing and lacing[-1] < 255:
-        source.seek(size, 1)
-        return Page(flags, granule, serial, sequence, lacing, b"", skipped=True)
-    body = source.read(size)
-    if len(body) < size:
-        raise NotCopyable("the file ends inside a page")
-    if ogg_crc(header[:22] + b"\0\0\0\0" + header[26:] + lacing + body) != checksum:
-        raise NotCopyable(f"page {sequence}: checksum mismatch")
-    return Page(flags, granule, serial, sequence, lacing, body)
-
-
-def _packets(page: Page, carried: bytes) -> tuple[list[bytes], bytes]:
-    """The packets that end on ``page`` (the first completing ``carried``) and what it leaves open."""
-    done, start, at = [], 0, 0
-    pending = carried
-    for value in page.lacing:
-        at += value
-        if value < 255:
-            done.append(pending + page.body[start:at])
-            pending, start = b"", at
-    left = pending + page.body[start:at]
-    if len(left) > MAX_PACKET_BYTES:
-        raise NotCopyable(f"a packet of more than {MAX_PACKET_BYTES} bytes")
-    return done, left
-
-
-class PageWriter:
-    """Writes packets into Ogg pages of one logical stream (RFC 3533 lacing, a page up to 255 segments)."""
-
-    def __init__(self, target: BinaryIO, serial: int) -> None:
-        self._target = target
-        self._serial = serial
-        self._sequence = 0
-        self._segments: list[int] = []
-        self._body: list[bytes] = []
-        self._continued = False  # the page being filled starts inside a packet
-        self._granule = _NO_GRANULE  # at the end of the last packet completed on it
-        self._samples = 0
-        self._audio = False  # the headers are written
-        self._audio_pages = 0
-        self._last: tuple[int, int, int] = (0, 0, _NO_GRANULE)  # segments, body pieces, granule before the last packet
-
-    def header_packet(self, packet: bytes, *, first: bool = False) -> None:
-        """A header packet on page(s) of its own, granule position 0."""
-        self._add(packet, 0)
-        self._flush(_FIRST if first else 0)
-
-    def audio_packet(self, packet: bytes, granule: int, samples: int) -> None:
-        """An audio packet ending at ``granule``. A page is closed when the next packet would not fit on it or it
-        holds :data:`PAGE_SAMPLES`, and only then: the last packet stays for :meth:`finish`'s page."""
-        if self._segments and (self._samples >= PAGE_SAMPLES or len(self._segments) + len(packet) // 255 >= 255):
-            self._flush(0)
-        self._audio = True
-        self._last = (len(self._segments), len(self._body), self._granule)
-        self._add(packet, granule)
-        self._samples += samples
-
-    def finish(self, granule: int) -> None:
-        """Close the stream: the last page, marked last, at ``granule`` (below the packets' total: trimmed).
-
-        The first audio page is not the last: a decoder reads where audio starts from the first page's granule
-        position less its samples (RFC 7845 §4.3), which end trimming would falsify (ffmpeg then plays the
-        pre-skip's samples again), so a part on one page is written on two."""
-        if self._audio_pages == 0:
-            segments, pieces, before = self._last
-            if segments == 0:
-                raise NotCopyable("a part of a single packet")
-            rest = self._segments[segments:], self._body[pieces:]
-            self._segments, self._body, self._granule = self._segments[:segments], self._body[:pieces], before
-            self._flush(0)
-            self._segments, self._body = rest
-        self._granule = granule
-        self._flush(_LAST)
-
-    def _add(self, packet: bytes, granule: int) -> None:
-        rest, at = len(packet), 0
-        while True:
-            take = min(rest, 255)
-            self._segments.append(take)
-            self._body.append(packet[at : at + take])
-            at, rest = at + take, rest - take
-            if take < 255:
-                break
-            if len(self._segments) == 255:  # the packet goes on on the next page
-                self._flush(0, completes=False)
-        self._granule = granule
-
-    def _flush(self, flags: int, *, completes: bool = True) -> None:
-        granule = self._granule if completes else _NO_GRANULE
-        flags |= _CONTINUED if self._continued else 0
-        lacing, body = bytes(self._segments), b"".join(self._body)
-        header = _PAGE.pack(b"OggS", 0, flags, granule, self._serial, self._sequence, 0, len(lacing))
-        checksum = ogg_crc(header + lacing + body)
-        self._target.write(header[:22] + struct.pack("<I", checksum) + header[26:] + lacing + body)
-        self._sequence += 1
-        self._audio_pages += self._audio
-        self._segments, self._body, self._samples = [], [], 0
-        self._continued = not completes
-        self._granule = _NO_GRANULE
-
-
-@dataclass(frozen=True)
 class Cut:
     """What was written: the part's pre-skip and its length as a decoder plays it, in 48 kHz samples."""
 
@@ -241,13 +85,7 @@ def opus_head(packet: bytes) -> int:
 def cut(source: BinaryIO, target: BinaryIO, start: int, end: int | None) -> Cut:
     """Write to ``target`` the samples [``start``, ``end``) of the Ogg Opus ``source`` (48 kHz samples as
     played, pre-skip excluded; ``end`` None: to the file's end), copying its packets."""
-    first = read_page(source)
-    if first is None or not first.flags & _FIRST or first.ends_open:
-        raise NotCopyable("the file does not start with an Ogg Opus ID header page")
-    heads, _ = _packets(first, b"")
-    if len(heads) != 1:
-        raise NotCopyable("the ID header page holds more than the ID header")
-    head, serial = heads[0], first.serial
+    head, serial = _id_header(source)
     # Where the span lies in the source's granule positions (decoded samples, pre-skip included).
     skip = opus_head(head)
     begin, finish = start + skip, None if end is None else end + skip
@@ -255,6 +93,25 @@ def cut(source: BinaryIO, target: BinaryIO, start: int, end: int | None) -> Cut:
     tags = _comment_header(source, serial)
 
     cutter = _Cutter(target, serial, head, tags, begin, threshold)
+    position = _feed(source, serial, cutter, threshold, finish)
+    stop = position if finish is None else min(finish, position)
+    return cutter.finish(stop)
+
+
+def _id_header(source: BinaryIO) -> tuple[bytes, int]:
+    """The ID header packet, alone on the first page, and the stream's serial number."""
+    first = read_page(source)
+    if first is None or not first.flags & FIRST_PAGE or first.ends_open:
+        raise NotCopyable("the file does not start with an Ogg Opus ID header page")
+    heads, _ = packets(first, b"")
+    if len(heads) != 1:
+        raise NotCopyable("the ID header page holds more than the ID header")
+    return heads[0], first.serial
+
+
+def _feed(source: BinaryIO, serial: int, cutter: _Cutter, threshold: int, finish: int | None) -> int:
+    """Hand ``cutter`` each audio packet of ``source`` that starts before ``finish`` (None: the stream's end), the
+    pages before ``threshold`` skipped; where the packets read end (at the stream's end: its trimmed end)."""
     carried, position, known = b"", 0, False
     while (page := read_page(source, skip_before=threshold)) is not None:
         if page.serial != serial:
@@ -262,19 +119,19 @@ def cut(source: BinaryIO, target: BinaryIO, start: int, end: int | None) -> Cut:
         if page.skipped:  # every packet on it ends before the threshold
             carried, position, known = b"", page.granule, True
             continue
-        done, carried = _packets(page, carried)
+        done, carried = packets(page, carried)
         if not done:
             continue
         lengths = [packet_samples(packet) for packet in done]
         if not known:  # the first audio page: its granule position less its packets' samples is where audio starts
             position, known = page.granule - sum(lengths), True
-            if position < 0 and not page.flags & _LAST:
+            if position < 0 and not page.flags & LAST_PAGE:
                 raise NotCopyable("the first audio page starts before sample 0")
         for packet, samples in zip(done, lengths, strict=True):
             position += samples
             if finish is None or position - samples < finish:
                 cutter.packet(packet, position, samples)
-        if page.flags & _LAST:  # end trimming: the stream ends inside its last packet
+        if page.flags & LAST_PAGE:  # end trimming: the stream ends inside its last packet
             if not position - lengths[-1] < page.granule <= position:
                 raise NotCopyable("the last page's granule position does not end in its last packet")
             position = page.granule
@@ -283,8 +140,7 @@ def cut(source: BinaryIO, target: BinaryIO, start: int, end: int | None) -> Cut:
             raise NotCopyable(f"page {page.sequence}: granule position {page.granule}, its packets end at {position}")
         if finish is not None and position >= finish:
             break
-    stop = position if finish is None else min(finish, position)
-    return cutter.finish(stop)
+    return position
 
 
 class _Cutter:
@@ -339,7 +195,7 @@ def _comment_header(source: BinaryIO, serial: int) -> list[bytes]:
         size += len(page.body)
         if size > MAX_HEADER_BYTES:
             raise NotCopyable("a comment header over 1 MiB")
-        done, carried = _packets(page, carried)
+        done, carried = packets(page, carried)
         if done:
             if len(done) != 1 or carried or not done[0].startswith(b"OpusTags"):
                 raise NotCopyable("the comment header does not end its page alone")

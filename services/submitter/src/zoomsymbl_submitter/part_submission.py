@@ -29,8 +29,9 @@ from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_submitter import plan
 from zoomsymbl_submitter.ambiguity import maybe_accepted
 from zoomsymbl_submitter.audio import AudioSource
+from zoomsymbl_submitter.claims import inspect
 from zoomsymbl_submitter.generations import GenerationSuperseded, Publish, Report, newer_generation
-from zoomsymbl_submitter.jobs import JobStore, inspect
+from zoomsymbl_submitter.jobs import JobStore
 from zoomsymbl_submitter.meetings import MeetingStore
 from zoomsymbl_submitter.metrics import SubmitterMetrics
 from zoomsymbl_submitter.parts import Part

@@ -36,7 +36,7 @@ from zoomsymbl_common.events import AudioMixed
 from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.base import ProviderLimits
 from zoomsymbl_common.scratch import scratch_root, work_dir
-from zoomsymbl_common.storage import meeting_key
+from zoomsymbl_common.storage_keys import meeting_key
 
 from zoomsymbl_submitter import ogg_opus, splitting
 from zoomsymbl_submitter.audio import AudioSource

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 from zoomsymbl_common.callback_tokens import TOKEN_TTL, make_callback_token
 from zoomsymbl_common.errors import PoisonInputError
-from zoomsymbl_common.events import JOB_ID_MAX, AudioMixed, JobStatusReported, JobSubmitted, Provider, stable_id
+from zoomsymbl_common.event_fields import JOB_ID_MAX
+from zoomsymbl_common.events import AudioMixed, JobStatusReported, JobSubmitted, Provider, stable_id
 from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.mongo import Document
 from zoomsymbl_common.providers import zoom_transcript

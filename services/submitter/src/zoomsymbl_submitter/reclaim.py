@@ -24,7 +24,8 @@ from zoomsymbl_common.providers.factory import ZOOM_ACCOUNT
 from zoomsymbl_common.providers.pool import ProviderPool
 from zoomsymbl_common.tenants import Tenants, ran_as
 
-from zoomsymbl_submitter.jobs import JobStore, inspect
+from zoomsymbl_submitter.claims import inspect
+from zoomsymbl_submitter.jobs import JobStore
 from zoomsymbl_submitter.metrics import SubmitterMetrics
 from zoomsymbl_submitter.pools import LimiterPool
 

@@ -21,7 +21,7 @@ from zoomsymbl_common.events import AudioMixed
 from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.providers.pool import ProviderPool
 from zoomsymbl_common.providers.zoom_transcript import FALLBACK_REASON_LIMIT
-from zoomsymbl_common.storage import meeting_key
+from zoomsymbl_common.storage_keys import meeting_key
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 
 from zoomsymbl_submitter import plan

@@ -48,7 +48,7 @@ from zoomsymbl_common.records import (
 )
 from zoomsymbl_common.scratch import Volume, work_dir
 from zoomsymbl_common.storage import ObjectStore
-from zoomsymbl_common.storage import meeting_key as key_segment
+from zoomsymbl_common.storage_keys import meeting_key as key_segment
 from zoomsymbl_whisper import ChannelUtterance, Transcriber, TranscriberError
 
 from zoomsymbl_transcriber.channels import check_channels

@@ -20,7 +20,8 @@ from zoomsymbl_common.tenants import Tenants
 from zoomsymbl_web.audio import s3_reader
 from zoomsymbl_web.headers import media_origin
 from zoomsymbl_web.meeting import MeetingPages
-from zoomsymbl_web.routes import PAGE_DEPS, PageDeps, PageMetrics, add_page_routes
+from zoomsymbl_web.page_deps import PAGE_DEPS, PageDeps, PageMetrics
+from zoomsymbl_web.routes import add_page_routes
 from zoomsymbl_web.settings import Settings
 
 SERVICE = "web"

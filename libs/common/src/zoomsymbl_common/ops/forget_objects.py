@@ -32,8 +32,9 @@ from minio.error import S3Error
 from minio.helpers import DictType, check_bucket_name
 
 from zoomsymbl_common.errors import StorageUnavailable, ZoomsymblError
-from zoomsymbl_common.storage import ObjectStore, translate_s3_error
-from zoomsymbl_common.storage import meeting_key as key_segment
+from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.storage_errors import translate_s3_error
+from zoomsymbl_common.storage_keys import meeting_key as key_segment
 
 
 @dataclass(frozen=True)

@@ -19,28 +19,23 @@ submit rules and what each page says):
 - Delete a conversation, https://docs.symbl.ai/docs/delete-a-conversation : ``DELETE
   /v1/conversations/{conversationId}`` purges the conversation and all its data (``zoomsymbl forget``).
 
-The app token is cached per client and refreshed shortly before it expires by one caller at a time;
-a 401 on a call made with a token invalidates exactly that token (so concurrent 401s cause one
-refresh, not many) and the call is repeated once.
+The app token is cached per client (:mod:`zoomsymbl_common.providers.symbl_token`); a 401 on a call made
+with a token invalidates exactly that token and the call is repeated once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import unicodedata
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
 from pydantic import SecretStr
 
-from zoomsymbl_common.errors import PoisonInputError, RetryableError
+from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import JobStatus, Provider
-from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.providers.base import (
     Insights,
     JobState,
@@ -52,6 +47,8 @@ from zoomsymbl_common.providers.base import (
 from zoomsymbl_common.providers.http import close_stream, direct_request, read_json, transport_errors
 from zoomsymbl_common.providers.symbl_insights import parse_items, parse_messages, parse_summary
 from zoomsymbl_common.providers.symbl_options import UPLOAD_CONTENT_TYPE, as_query, check_channels, symbl_options
+from zoomsymbl_common.providers.symbl_summary_page import summary_page_url
+from zoomsymbl_common.providers.symbl_token import SymblToken
 
 # FAQ: files of 4 hours or less. No size limit is documented; 5 GiB is a cautious bound on both paths.
 SYMBL_LIMITS = ProviderLimits(
@@ -66,89 +63,6 @@ _STATUSES: dict[str, JobStatus] = {
     "failed": "failed",
 }
 _SHORT = aiohttp.ClientTimeout(total=60, sock_connect=10)
-MAX_SUMMARY_URL = 2_048
-"""Most characters of the summary page's URL: it is e-mailed as a link, and a real one is ~100."""
-
-
-SUMMARY_PAGE_DOMAIN = "symbl.ai"
-"""Symbl's summary pages are on this domain (``https://meetinginsights.symbl.ai/meeting/#/…``)."""
-
-
-def summary_page_url(value: object, schemes: tuple[str, ...] = ("https",), hosts: tuple[str, ...] = ()) -> str | None:
-    """``value`` if it can be e-mailed as a link: a URL of one of ``schemes`` with a host, at most
-    :data:`MAX_SUMMARY_URL` characters, no whitespace and no control or format character (which could end
-    the link early or disguise it), and a host that reads as written: ASCII only (a Unicode host imitates
-    another: ``symbl.\u0430i``), no user part (``https://meetinginsights.symbl.ai@evil.example/`` goes to
-    ``evil.example``), no backslash (read as ``/`` by browsers); anything else is no summary page.
-
-    The host must be :data:`SUMMARY_PAGE_DOMAIN` or under it, or one of ``hosts`` (the configured API's own
-    host, for a Symbl-compatible server): an answer cannot send the host to a page of its choosing."""
-    if not isinstance(value, str) or not value or len(value) > MAX_SUMMARY_URL:
-        return None
-    if not value.isascii() or "\\" in value:
-        return None
-    if any(c.isspace() or unicodedata.category(c).startswith("C") for c in value):
-        return None
-    try:
-        parts = urlsplit(value)
-    except ValueError:  # e.g. an unclosed IPv6 bracket
-        return None
-    written_out = value[: len(parts.scheme) + 3].lower() == f"{parts.scheme}://"  # not "https:host/…"
-    if parts.scheme not in schemes or not written_out or not parts.hostname or "@" in parts.netloc:
-        return None
-    host = parts.hostname.rstrip(".")
-    ours = host == SUMMARY_PAGE_DOMAIN or host.endswith(f".{SUMMARY_PAGE_DOMAIN}") or host in hosts
-    return value if ours else None
-
-
-@dataclass
-class _Token:
-    value: str
-    refresh_at: float
-
-
-class SymblToken:
-    """The cached app token; one refresh at a time, ahead of expiry."""
-
-    def __init__(
-        self, session: aiohttp.ClientSession, base: str, app_id: str, app_secret: SecretStr, clock: Callable[[], float]
-    ) -> None:
-        self._session = session
-        self._url = f"{base}/oauth2/token:generate"
-        self._app_id = app_id
-        self._app_secret = app_secret
-        self._clock = clock
-        self._lock = asyncio.Lock()
-        self._token: _Token | None = None
-        self.issued = 0
-
-    async def get(self) -> str:
-        """A token valid for a while yet (fetches one when none is cached or it is about to expire)."""
-        async with self._lock:
-            if self._token is None or self._clock() >= self._token.refresh_at:
-                self._token = await self._generate()
-            return self._token.value
-
-    def invalidate(self, value: str) -> None:
-        """Forget ``value`` if it is still the cached token (the server rejected it)."""
-        if self._token is not None and self._token.value == value:
-            self._token = None
-
-    async def _generate(self) -> _Token:
-        body = {"type": "application", "appId": self._app_id, "appSecret": self._app_secret.get_secret_value()}
-        async with (
-            transport_errors("symbl", "token:generate"),
-            direct_request(self._session, "POST", self._url, json=body, timeout=_SHORT) as resp,
-        ):
-            data = await read_json("symbl", "token:generate", resp)
-        token, lifetime = data.get("accessToken"), data.get("expiresIn")
-        if not isinstance(token, str) or not token or not isinstance(lifetime, int | float):
-            raise RetryableError("symbl token:generate answered without accessToken/expiresIn")
-        register_secret(token, ttl=timedelta(seconds=min(float(lifetime), 86400.0) + 60))
-        self.issued += 1
-        # Refresh a little early (10 %, at most 10 min) so no request leaves with a dying token.
-        margin = min(600.0, float(lifetime) * 0.1)
-        return _Token(token, self._clock() + float(lifetime) - margin)
 
 
 class SymblProvider:
@@ -328,4 +242,4 @@ class SymblProvider:
         return kwargs
 
 
-__all__ = ["SYMBL_LIMITS", "SymblProvider", "SymblToken", "as_query", "summary_page_url", "symbl_options"]
+__all__ = ["SYMBL_LIMITS", "SymblProvider", "as_query", "symbl_options"]

@@ -33,7 +33,7 @@ from zoomsymbl_common.providers.base import (
 )
 from zoomsymbl_common.providers.transcriptions import StoredTranscriptions
 from zoomsymbl_common.records import Transcription, Utterance
-from zoomsymbl_common.storage import meeting_key
+from zoomsymbl_common.storage_keys import meeting_key
 from zoomsymbl_common.webvtt import Cue, parse
 
 SOURCE = "Zoom transcript"

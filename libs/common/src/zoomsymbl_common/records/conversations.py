@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from zoomsymbl_common.events import CallDirection
+from zoomsymbl_common.event_parts import CallDirection
 from zoomsymbl_common.records.base import Key, MeetingUuid, Name, Record, Tenant
 
 SourcePlatform = Literal["Zoom Meeting", "Zoom Phone"]
