@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from zoomsymbl_common.errors import ZoomsymblError
@@ -20,6 +20,8 @@ from zoomsymbl_common.zoom_quota import QuotaMetrics, ZoomQuota
 from zoomsymbl_ingest.backfill import Backfill
 from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.reconcile import reconcile_and_publish
+from zoomsymbl_ingest.reconcile_command import earliest_day
+from zoomsymbl_ingest.reconcile_pages import RECORDING_SETTLE
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_ingest.stores import MongoTombstones
 
@@ -55,6 +57,20 @@ async def run_periodic_backfill(
                 )
 
 
+def scheduled_window(now: datetime, interval_seconds: float, lookback_days: int) -> tuple[date, date]:
+    """The days a scheduled run at ``now`` reconciles: ``lookback_days`` ending yesterday, reaching further back to
+    the day of any meeting the previous run (one interval earlier) found too recent to judge (``RECORDING_SETTLE``).
+
+    Without the reach, a meeting that ended shortly before an early-morning run was ``pending`` there, and with a
+    1-day look-back and a daily schedule no later run's window held its day: it was never judged, so a lost
+    recording of it was never flagged. The same reach covers the days between runs further apart than the look-back
+    (a weekly schedule with a 2-day look-back left five days of every week unread)."""
+    yesterday = now.date() - timedelta(days=1)
+    start = yesterday - timedelta(days=lookback_days - 1)
+    pending_since = (now - timedelta(seconds=interval_seconds) - RECORDING_SETTLE).date()
+    return max(min(start, pending_since), earliest_day(now.date())), yesterday  # Zoom lists 6 months back only
+
+
 async def run_periodic_reconciliation(
     mongo: Mongo,
     tenants: Tenants,
@@ -64,7 +80,8 @@ async def run_periodic_reconciliation(
     quota_metrics: QuotaMetrics | None = None,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
 ) -> None:
-    """Every ``reconcile_interval_seconds``, reconcile the last ``reconcile_lookback_days`` of every OAuth tenant.
+    """Every ``reconcile_interval_seconds``, reconcile the last ``reconcile_lookback_days`` of every OAuth tenant
+    (:func:`scheduled_window`).
 
     The window ends yesterday (UTC): today's meetings may still be recording or uploading. Bulk work in
     the account's shared quota, so webhook-driven downloads keep their reserve. Each run publishes
@@ -75,8 +92,9 @@ async def run_periodic_reconciliation(
     while True:
         raise_if_cancelled()  # a cancellation that pymongo dropped during the last round, before the next wait
         await sleep(settings.reconcile_interval_seconds)
-        yesterday = utcnow().date() - timedelta(days=1)
-        start = yesterday - timedelta(days=settings.reconcile_lookback_days - 1)
+        start, yesterday = scheduled_window(
+            utcnow(), settings.reconcile_interval_seconds, settings.reconcile_lookback_days
+        )
         for tenant in filter(has_oauth, tenants.all()):
             try:
                 await reconcile_and_publish(mongo, tenant, start, yesterday, publish, quota_metrics)
