@@ -21,11 +21,11 @@ from typing import Any, Final, TypeVar
 
 import urllib3
 from minio import Minio
-from minio.error import S3Error, ServerError
+from minio.error import S3Error
 
 from zoomsymbl_common.errors import ObjectNotFound, StorageUnavailable
 from zoomsymbl_common.settings import InfraSettings, file_setting_error
-from zoomsymbl_common.storage_errors import translate_s3_error
+from zoomsymbl_common.storage_errors import CLIENT_ERRORS, raise_translated
 
 MIN_PART_SIZE: Final = 5 * 1024 * 1024
 DEFAULT_PART_SIZE: Final = 8 * 1024 * 1024
@@ -256,19 +256,8 @@ class ObjectStore:
             if thread is None:
                 return await asyncio.to_thread(fn, *args, **kwargs)
             return await asyncio.get_running_loop().run_in_executor(thread, functools.partial(fn, *args, **kwargs))
-        except S3Error as exc:
-            translated = translate_s3_error(exc, self.bucket, str(args[1]) if len(args) > 1 else "?")
-            if translated is None:
-                raise
-            if isinstance(translated, ObjectNotFound):
-                raise translated from None
-            raise translated from exc
-        except ServerError as exc:
-            if exc.status_code < 500:
-                raise
-            raise StorageUnavailable(f"ServerError {exc.status_code!r}") from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except CLIENT_ERRORS as exc:
+            raise_translated(exc, self.bucket, str(args[1]) if len(args) > 1 else "?")
 
 
 def _unlink_quietly(path: str) -> None:

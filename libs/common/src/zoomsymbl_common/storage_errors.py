@@ -2,13 +2,16 @@
 
 Only an answer that repeating the same request cannot change is poison (:class:`ObjectRejected`); throttling
 and server errors are retryable (:class:`StorageUnavailable`); anything else is left to the caller.
+:data:`CLIENT_ERRORS` and :func:`raise_translated` are the one place every call to the minio client (the object
+store's, the mixer's multipart uploads) has its errors translated.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NoReturn
 
-from minio.error import S3Error
+import urllib3
+from minio.error import S3Error, ServerError
 
 from zoomsymbl_common.errors import ObjectNotFound, ObjectRejected, StorageUnavailable, ZoomsymblError
 
@@ -47,3 +50,24 @@ def translate_s3_error(exc: S3Error, bucket: str, key: str) -> ZoomsymblError | 
     if code in _UNAVAILABLE_CODES or status >= 500:
         return StorageUnavailable(f"S3Error {code or status!r}")
     return None
+
+
+CLIENT_ERRORS: Final = (S3Error, ServerError, urllib3.exceptions.HTTPError, OSError)
+"""What a minio client call raises that :func:`raise_translated` translates."""
+
+
+def raise_translated(exc: Exception, bucket: str, key: str) -> NoReturn:
+    """Raise what ``exc`` (one of :data:`CLIENT_ERRORS`) means for ``key``: the :func:`translate_s3_error` of an error
+    answer, :class:`StorageUnavailable` for a 5xx without an S3 body or a connection that failed, else ``exc``."""
+    if isinstance(exc, S3Error):
+        translated = translate_s3_error(exc, bucket, key)
+        if translated is None:
+            raise exc
+        if isinstance(translated, ObjectNotFound):
+            raise translated from None
+        raise translated from exc
+    if isinstance(exc, ServerError):
+        if exc.status_code < 500:
+            raise exc
+        raise StorageUnavailable(f"ServerError {exc.status_code!r}") from exc
+    raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc

@@ -18,12 +18,11 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-import urllib3
 from minio.datatypes import Part
-from minio.error import S3Error, ServerError
+from minio.error import S3Error
 from zoomsymbl_common.errors import StorageUnavailable
 from zoomsymbl_common.storage import ObjectStore
-from zoomsymbl_common.storage_errors import translate_s3_error
+from zoomsymbl_common.storage_errors import CLIENT_ERRORS, raise_translated
 
 T = TypeVar("T")
 
@@ -114,14 +113,5 @@ class MultipartUploads:
     async def _call_in(self, pool: Executor, key: str, fn: Callable[..., T], *args: object) -> T:
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
-        except S3Error as exc:
-            translated = translate_s3_error(exc, self.objects.bucket, key)
-            if translated is None:
-                raise
-            raise translated from exc
-        except ServerError as exc:
-            if exc.status_code < 500:
-                raise
-            raise StorageUnavailable(f"ServerError {exc.status_code!r}") from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except CLIENT_ERRORS as exc:
+            raise_translated(exc, self.objects.bucket, key)
