@@ -27,22 +27,8 @@ class Probe:
 
 def probe_args(path: Path) -> list[str]:
     """ffprobe of the first audio stream; decoding its first frames proves the file is audio."""
-    return [
-        "ffprobe",
-        *input_guard(DOWNLOADED_AUDIO),
-        "-v",
-        "error",
-        "-select_streams",
-        "a:0",
-        "-read_intervals",
-        "%+#20",
-        "-count_frames",
-        "-show_entries",
-        "stream=codec_name,sample_rate,channels,nb_read_frames:format=duration",
-        "-of",
-        "json",
-        str(path),
-    ]
+    entries = "stream=codec_name,sample_rate,channels,nb_read_frames:format=duration"
+    return _first_audio_stream(path, "%+#20", entries, count_frames=True)
 
 
 def parse_probe(output: str) -> Probe | None:
@@ -64,20 +50,18 @@ def parse_probe(output: str) -> Probe | None:
 
 def priming_args(path: Path) -> list[str]:
     """ffprobe of the first audio packet's timestamp: negative when an edit list hides encoder priming."""
+    return _first_audio_stream(path, "%+#1", "packet=pts:stream=time_base")
+
+
+def _first_audio_stream(path: Path, intervals: str, entries: str, *, count_frames: bool = False) -> list[str]:
+    """ffprobe (guarded as for any downloaded file) reading ``intervals`` of the first audio stream and showing
+    ``entries`` as JSON."""
     return [
         "ffprobe",
         *input_guard(DOWNLOADED_AUDIO),
-        "-v",
-        "error",
-        "-select_streams",
-        "a:0",
-        "-read_intervals",
-        "%+#1",
-        "-show_entries",
-        "packet=pts:stream=time_base",
-        "-of",
-        "json",
-        str(path),
+        *("-v", "error", "-select_streams", "a:0", "-read_intervals", intervals),
+        *(["-count_frames"] if count_frames else []),
+        *("-show_entries", entries, "-of", "json", str(path)),
     ]
 
 
