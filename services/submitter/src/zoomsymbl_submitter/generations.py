@@ -14,7 +14,9 @@ slot and claim back (``retrying``, the reason naming the newer generation) befor
 
 Once a meeting's submission is done, the submitter's own objects of the meeting that the current plan does
 not read (``.part{N}`` past its part count, mono mixes of other generations: :func:`parts.leftovers`) are
-deleted, unless the meeting was run again meanwhile.
+deleted, unless the meeting was run again meanwhile. Every delivery of a generation submits the plan first stored
+for it (:meth:`parts.PartPlanner.generation_parts`), so none of them deletes a part that a job of the same
+generation fetches, even one redelivered under other limits.
 """
 
 from __future__ import annotations

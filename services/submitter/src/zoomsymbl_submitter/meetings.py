@@ -4,7 +4,7 @@ the generation read (an event of an earlier one is not submitted: ``zoomsymbl_su
 Stages only move forward: the update that sets ``submitted`` matches a meeting still at an earlier
 stage of the same generation, so a redelivery, or a callback that already moved the meeting to
 ``processing``, changes nothing. The split plan is stored so that a redelivered event reuses the
-parts already in S3 instead of splitting again.
+parts already in S3 instead of splitting again, and the first one of a generation stays its plan.
 """
 
 from __future__ import annotations
@@ -85,14 +85,23 @@ class MeetingStore:
 
     async def split_plan(self, event: AudioMixed, count: int) -> list[Part] | None:
         """The parts stored for this input and generation, when they were planned as ``count``."""
-        doc = await guarded(self._col.find_one(meeting_key(event.tenant, event.meeting_uuid), {"split": 1}))
-        raw = doc.get("split") if doc else None
-        if raw is None:
-            return None
-        plan = SplitPlan.from_document(raw)
-        if not plan.matches(event.input_hash, event.generation, count):
+        plan = await self._stored_plan(event)
+        if plan is None or not plan.matches(event.input_hash, event.generation, count):
             return None
         return [Part(**part.to_document()) for part in plan.parts]
+
+    async def generation_plan(self, event: AudioMixed) -> list[Part] | None:
+        """The parts stored for this input and generation, whatever count they were planned as: a generation's
+        plan is fixed once made (:meth:`~zoomsymbl_submitter.parts.PartPlanner.generation_parts`)."""
+        plan = await self._stored_plan(event)
+        if plan is None or (plan.input_hash, plan.generation) != (event.input_hash, event.generation):
+            return None
+        return [Part(**part.to_document()) for part in plan.parts]
+
+    async def _stored_plan(self, event: AudioMixed) -> SplitPlan | None:
+        doc = await guarded(self._col.find_one(meeting_key(event.tenant, event.meeting_uuid), {"split": 1}))
+        raw = doc.get("split") if doc else None
+        return SplitPlan.from_document(raw) if raw is not None else None
 
     async def save_split_plan(self, event: AudioMixed, parts: list[Part], planned: int | None = None) -> None:
         """Remember ``parts`` for this input and generation (no-op when the meeting is unknown).

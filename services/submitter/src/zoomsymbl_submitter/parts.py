@@ -12,26 +12,36 @@ so a part starts at its offset to the sample),
 and uploads it as ``mixed/{tenant}/{meeting_key}.part{N}.{ext}``. Scratch space: the file plus its
 parts, about twice its size.
 
+A generation's plan is fixed once made (:meth:`PartPlanner.generation_parts`): the first delivery of its
+``AudioMixed`` stores it (a whole file's too) before any part is claimed, and every later delivery submits those
+parts, whatever the limits say by then (``max_part_seconds`` changed by a deploy, the provider's limits, the audio
+path). Planned again, a redelivery cut other parts into the same keys, under the job keys of another part count
+(new provider jobs), and the notifier, which joins the parts of one generation, waited for a part that never came
+or merged parts of both plans. A part of the plan gone from S3 is cut again at its own span; a part past the
+current limits is submitted all the same (the provider judges it, and a forced replay plans anew).
+
 Part keys do not carry the generation: a meeting run again (``zoomsymbl replay --force``, a new mix) in fewer
 parts overwrites the first ones and would leave the rest behind for good, and a mono mix (``downmix``) is one
 per generation. Once a meeting's submission is done, :meth:`PartPlanner.remove_leftovers` deletes the
 submitter's own objects of the meeting that its current plan does not name (:func:`leftovers`): never the
-mixer's files, never a part the current jobs read. The jobs of the earlier generation keep their documents
-(the notifier frees their slots when they finish, ``zoomsymbl status`` shows them); no report or page joins
-them with the new ones, as both join the parts of one generation only.
+mixer's files, never a part of the generation's plan, which every job of the generation reads. The jobs of the
+earlier generation keep their documents (the notifier frees their slots when they finish, ``zoomsymbl status``
+shows them); no report or page joins them with the new ones, as both join the parts of one generation only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import re
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from zoomsymbl_common.errors import PoisonInputError
+from zoomsymbl_common.errors import ObjectNotFound, PoisonInputError
 from zoomsymbl_common.events import AudioMixed
 from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.base import ProviderLimits
@@ -94,6 +104,15 @@ class SplitSettings:
         return min(limits.max_file_seconds, self.max_part_seconds or limits.max_file_seconds)
 
 
+def is_plan_of(event: AudioMixed, parts: list[Part]) -> bool:
+    """``parts`` are a plan of ``event``'s very file, in order: the file itself or its pieces. Not the plan of
+    another file of the meeting and generation (the mono mix, or the multichannel file, when the tenant's
+    provider changed between two deliveries), even of the same count."""
+    keys = splitting.plan_object_keys(event.object_key, event.format, len(parts))
+    found = [(part.index, part.count, part.bucket, part.object_key) for part in parts]
+    return bool(parts) and found == [(index, len(parts), event.bucket, key) for index, key in enumerate(keys)]
+
+
 PlanStore = tuple[
     Callable[[AudioMixed, int], Awaitable[list[Part] | None]],
     Callable[[AudioMixed, list[Part], int], Awaitable[None]],
@@ -110,6 +129,19 @@ class PartPlanner:
         self._load_plan, self._save_plan = plans
         self._settings = settings
 
+    async def generation_parts(
+        self, event: AudioMixed, limits: ProviderLimits, stored: list[Part] | None
+    ) -> list[Part]:
+        """The parts of ``event``'s generation: ``stored``, the plan stored for its input and generation whatever
+        count it was planned as, when it is this file's (:func:`is_plan_of`); else :meth:`parts`, stored (a whole
+        file too) before any of them is claimed, so that every later delivery submits the same parts."""
+        if stored is not None and is_plan_of(event, stored):
+            return await self._as_stored(event, limits, stored)
+        parts = await self.parts(event, limits)
+        if len(parts) == 1:  # a split plan is stored as it is made
+            await self._save_plan(event, parts, 1)
+        return parts
+
     async def parts(self, event: AudioMixed, limits: ProviderLimits) -> list[Part]:
         """The parts to submit for ``event`` under ``limits`` on the audio's path (splitting when needed)."""
         size = await self._audio.size(event.bucket, event.object_key)
@@ -121,7 +153,7 @@ class PartPlanner:
         if planned == 1:
             return [Part(0, 1, 0.0, event.duration_seconds, event.bucket, event.object_key, size)]
         stored = await self._load_plan(event, planned)
-        if stored is not None and all(p.size_bytes <= max_bytes for p in stored) and await self._all_exist(stored):
+        if stored is not None and await self._reusable(event, stored, max_bytes):
             return stored
         count = planned
         for _ in range(SPLIT_ROUNDS):
@@ -148,8 +180,47 @@ class PartPlanner:
             await store.remove(key)
         return removed
 
-    async def _all_exist(self, parts: list[Part]) -> bool:
-        for part in parts:
+    async def _as_stored(self, event: AudioMixed, limits: ProviderLimits, stored: list[Part]) -> list[Part]:
+        """The stored plan, each part's size as S3 has it now (the upload's length); a part gone cut again."""
+        if len(stored) == 1:  # the mixed file itself: gone, it is poison
+            parts = [dataclasses.replace(stored[0], size_bytes=await self._audio.size(event.bucket, event.object_key))]
+        else:
+            parts = await self._restored(event, stored)
+        max_seconds, max_bytes = self._settings.max_seconds(limits), limits.max_bytes(self._audio.path)
+        if any(part.duration_seconds > max_seconds or part.size_bytes > max_bytes for part in parts):
+            where = {"meeting_uuid": event.meeting_uuid, "max_seconds": max_seconds, "max_bytes": max_bytes}
+            log.warning("stored plan kept past the current limits", extra=where)
+        return parts
+
+    async def _restored(self, event: AudioMixed, stored: list[Part]) -> list[Part]:
+        """``stored`` with every part in S3: one gone is cut again at its own span, as it was (the generation's jobs
+        of the other parts count on that cut)."""
+        store = self._audio.store(event.bucket)
+        parts, missing = list(stored), []
+        for part in stored:
+            try:
+                parts[part.index] = dataclasses.replace(part, size_bytes=await store.size(part.object_key))
+            except ObjectNotFound:
+                missing.append(part.index)
+        if not missing:
+            return parts
+        where = {
+            "meeting_uuid": event.meeting_uuid,
+            "parts": [index + 1 for index in missing],
+        }  # as their keys name them
+        log.warning("parts of the stored plan cut again", extra=where)
+        whole = await self._audio.size(event.bucket, event.object_key)
+        spans = splitting.spans(event.duration_seconds, [part.offset_seconds for part in stored[1:]])
+        async with self._source(event) as source:
+            for index in missing:
+                parts[index] = await self._store_part(event, whole, source, spans, index, len(parts))
+        return parts
+
+    async def _reusable(self, event: AudioMixed, stored: list[Part], max_bytes: int) -> bool:
+        """``stored``, found under the count planned now, is this file's plan, within the size limit, all in S3."""
+        if not is_plan_of(event, stored) or any(part.size_bytes > max_bytes for part in stored):
+            return False
+        for part in stored:
             if not await self._audio.store(part.bucket).exists(part.object_key):
                 return False
         return True
@@ -159,22 +230,29 @@ class PartPlanner:
             "splitting long recording",
             extra={"meeting_uuid": event.meeting_uuid, "duration": event.duration_seconds, "parts": count},
         )
-        store = self._audio.store(event.bucket)
-        ext = splitting.EXTENSIONS[event.format]
+        async with self._source(event) as source:
+            spans = splitting.spans(event.duration_seconds, await self._cuts(source, event, count, max_seconds))
+            return [await self._store_part(event, whole, source, spans, i, count) for i in range(len(spans))]
+
+    @contextlib.asynccontextmanager
+    async def _source(self, event: AudioMixed) -> AsyncIterator[str]:
+        """The mixed file downloaded to a scratch directory of its own (ffmpeg needs to seek), its parts next to it."""
         async with work_dir(scratch_root(self._settings.work_dir), SPLIT_PREFIX) as scratch:
-            source = str(Path(scratch) / f"mixed.{ext}")
-            await store.get_file(event.object_key, source)
-            cuts = await self._cuts(source, event, count, max_seconds)
-            parts = []
-            spans = splitting.spans(event.duration_seconds, cuts)
-            for index, span in enumerate(spans):
-                target = str(Path(scratch) / f"part{index + 1}.{ext}")
-                last = index == len(spans) - 1
-                duration = await self._cut(event, whole, source, target, span, last)
-                key = splitting.part_object_key(event.object_key, index, event.format)
-                size = await store.put_file(key, target, content_type=splitting.CONTENT_TYPES[event.format])
-                parts.append(Part(index, count, span.offset, duration, event.bucket, key, size))
-        return parts
+            source = str(Path(scratch) / f"mixed.{splitting.EXTENSIONS[event.format]}")
+            await self._audio.store(event.bucket).get_file(event.object_key, source)
+            yield source
+
+    async def _store_part(
+        self, event: AudioMixed, whole: int, source: str, spans: list[Span], index: int, count: int
+    ) -> Part:
+        """Part ``index`` of ``count``, ``spans[index]`` of ``source``, cut and uploaded to its key."""
+        span, ext = spans[index], splitting.EXTENSIONS[event.format]
+        target = str(Path(source).parent / f"part{index + 1}.{ext}")
+        duration = await self._cut(event, whole, source, target, span, index == len(spans) - 1)
+        key = splitting.part_object_key(event.object_key, index, event.format)
+        store = self._audio.store(event.bucket)
+        size = await store.put_file(key, target, content_type=splitting.CONTENT_TYPES[event.format])
+        return Part(index, count, span.offset, duration, event.bucket, key, size)
 
     async def _cut(self, event: AudioMixed, whole: int, source: str, target: str, span: Span, last: bool) -> float:
         """Write ``span`` of ``source`` to ``target``; its duration in seconds. Opus packets are copied behind a

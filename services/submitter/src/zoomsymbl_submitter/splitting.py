@@ -173,6 +173,11 @@ def part_object_key(object_key: str, index: int, audio_format: AudioFormat) -> s
     return f"{stem}.part{index + 1}.{EXTENSIONS[audio_format]}"
 
 
+def plan_object_keys(object_key: str, audio_format: AudioFormat, count: int) -> list[str]:
+    """The objects a plan of ``count`` parts of ``object_key`` submits: the file itself, or its parts."""
+    return [object_key] if count == 1 else [part_object_key(object_key, index, audio_format) for index in range(count)]
+
+
 def silencedetect_args(path: str, window: Window, noise_db: float = -35.0) -> list[str]:
     """ffmpeg arguments that print the silences of ``window`` on stderr, channel by channel (for
     :func:`parse_silences` to intersect)."""

@@ -40,7 +40,7 @@ from zoomsymbl_submitter.jobs import JobStore
 from zoomsymbl_submitter.meetings import MeetingStore
 from zoomsymbl_submitter.metrics import SubmitterMetrics
 from zoomsymbl_submitter.part_submission import PartSubmission, Target
-from zoomsymbl_submitter.parts import PartPlanner
+from zoomsymbl_submitter.parts import Part, PartPlanner
 from zoomsymbl_submitter.pools import LimiterPool
 
 log = logging.getLogger("zoomsymbl.submitter")
@@ -84,8 +84,9 @@ class Submitter(PartSubmission):
     async def on_audio_mixed(self, event: AudioMixed) -> None:
         """Submit every part of ``event``'s mixed file exactly once and advance the meeting.
 
-        An event of a generation the meeting has left submits nothing, and what earlier plans left in S3 is
-        deleted once the submission is done (:mod:`zoomsymbl_submitter.generations`).
+        An event of a generation the meeting has left submits nothing, every delivery of one generation submits
+        the parts first planned for it (:meth:`~zoomsymbl_submitter.parts.PartPlanner.generation_parts`), and what
+        earlier plans left in S3 is deleted once the submission is done (:mod:`zoomsymbl_submitter.generations`).
         """
         target = self._target(event)
         check_location(event, self.audio.bucket)
@@ -114,7 +115,7 @@ class Submitter(PartSubmission):
         if self.downmixer is not None:
             # Symbl takes two channels at most: then the parts are cut from the mono mix.
             event = await self.downmixer.prepare(event, target.provider.name)
-        parts = await self.planner.parts(event, target.provider.limits)
+        parts = await self._parts(event, target)
         if len(parts) > 1:
             self.metrics.parts.inc(len(parts))
         try:
@@ -126,6 +127,11 @@ class Submitter(PartSubmission):
             return await self._fall_back(mixed, target, exc.reason)
         await self.meetings.mark_submitted(event, target.provider.name, len(parts))
         return {mixed.object_key, event.object_key, *(part.object_key for part in parts)}
+
+    async def _parts(self, event: AudioMixed, target: Target) -> list[Part]:
+        """The parts of ``event``'s generation: the plan first stored for it, whatever the limits say now."""
+        stored = await self.meetings.generation_plan(event)
+        return await self.planner.generation_parts(event, target.provider.limits, stored)
 
     def _may_fall_back(self, event: AudioMixed, target: Target, part_count: int, exc: PoisonInputError) -> bool:
         """The provider rejected a single-part meeting whose event names Zoom's transcript."""
@@ -144,7 +150,7 @@ class Submitter(PartSubmission):
             extra={"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "reason": why},
         )
         target = dataclasses.replace(self._zoom_target(failed.tenant), fallback_reason=why)
-        parts = await self.planner.parts(event, target.provider.limits)
+        parts = await self._parts(event, target)
         for part in parts:
             await self.submit_part(event, target, part)
         await self.meetings.mark_submitted(event, target.provider.name, len(parts))
