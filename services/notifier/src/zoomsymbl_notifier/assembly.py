@@ -1,5 +1,6 @@
 """A meeting's assembly: once every part's insights are stored, the merged insights announced and the report
-e-mailed, once (:class:`Assembly`, the pipeline's base class).
+e-mailed, once (:class:`Assembly`, the pipeline's base class). The parts are those of one submission of the
+generation: the one its meeting records when a redelivery submitted it twice (:mod:`zoomsymbl_notifier.parts`).
 
 One story per meeting and generation: a meeting failed in a generation gets no report of it afterwards, whichever
 job of that generation completes later (:meth:`Assembly._completes`): the host was told it failed. A generation
@@ -25,6 +26,7 @@ from zoomsymbl_common.tenants import TenantConfig
 
 from zoomsymbl_notifier import generations
 from zoomsymbl_notifier import insights as merging
+from zoomsymbl_notifier import parts as joining
 from zoomsymbl_notifier.insights import InsightsStore
 from zoomsymbl_notifier.jobs import JobRecord, Jobs
 from zoomsymbl_notifier.links import meeting_page_link
@@ -64,13 +66,16 @@ class Assembly(Notices):
         ``fresh``: ``job``'s insights as this run just stored them. No earlier run can then have got
         this far (it would have stored them before assembling), so the outbox is not asked first
         whether the report was recorded: a concurrent run of the same meeting is stopped by the
-        outbox's unique insert, as it was when both asked at once. ``facts``: the meeting's, if read.
+        outbox's unique insert, as it was when both asked at once. Unless ``job`` is not one of the
+        parts joined (a job of another submission of the generation, :mod:`zoomsymbl_notifier.parts`):
+        the parts' own runs may have sent the report. ``facts``: the meeting's, if read.
         """
         parts = await self._ready_parts(job, fresh is not None)
         if parts is None:
             return
         key = mail_key(job, "report")
-        if fresh is None and await self.outbox.exists(key):
+        joined = any(part.key == job.key for part in parts)
+        if (fresh is None or not joined) and await self.outbox.exists(key):
             await self.deliver(key)
             return
         stored = await self._stored(job, parts, fresh)
@@ -176,19 +181,25 @@ class Assembly(Notices):
         return True
 
     async def _ready_parts(self, job: JobRecord, fresh: bool) -> list[JobRecord] | None:
-        """The meeting's parts when every one is completed with its insights stored, else None.
+        """The meeting's parts when every one is completed with its insights stored, else None: the parts of one
+        submission of the generation, the one its meeting records when its jobs are of two
+        (:mod:`zoomsymbl_notifier.parts`).
 
-        A one-part meeting whose insights this run stored is ready as it is: nothing to look up (its
-        mark is not even set yet).
+        A one-part job whose insights this run stored is ready as it is: nothing to look up (its mark is not even
+        set yet). It is a whole transcript of the recording on its own, so it joins nothing and waits for nothing,
+        even if it is the job of a submission the meeting does not record (a redelivery under another provider
+        submitted the generation again): its report is the generation's one, and a meeting of one part (most of
+        them) keeps its round trips.
         """
         if fresh and job.part_count == 1:
             return [job]
         parts = await self.jobs.parts(job)
-        ready = generations.finished_parts(parts, job.part_count)
+        recorded = await joining.recorded_plan(self.jobs, parts)
+        ready = joining.finished_parts(parts, recorded)
         if ready is None:
-            expected = max([p.part_count for p in parts] or [job.part_count])
-            done = len({p.part_index for p in parts if p.status == "completed" and p.insights_stored})
-            log.info("waiting for other parts", extra={**job_fields(job), "parts_done": done, "parts": expected})
+            plan = recorded or joining.plan_of(job)
+            waiting = {"parts_done": joining.progress(parts, plan), "parts": plan.part_count, "provider": plan.provider}
+            log.info("waiting for other parts", extra={**job_fields(job), **waiting})
         return ready
 
 
@@ -198,7 +209,7 @@ def _ready_event(job: JobRecord, parts: list[JobRecord], merged: Insights) -> In
         tenant=job.tenant,
         meeting_uuid=job.meeting_uuid,
         generation=job.generation,
-        provider=job.provider,
+        provider=parts[0].provider,  # not ``job``'s when it is a job of another submission of the generation
         conversation_ids=tuple(p.conversation_id for p in parts),
         summary_url=merged.summary_url,
         counts=merging.counts(merged),

@@ -1,4 +1,5 @@
-"""A meeting's generations: which parts make one finished, and whose report stands in when a re-run fails.
+"""A meeting's generations: whose report stands in when a re-run fails (which parts make one finished:
+:mod:`zoomsymbl_notifier.parts`).
 
 A forced replay (``zoomsymbl replay --force``) or a new mix starts a new generation while the earlier one's
 provider jobs may still be running. The host is owed one report for the reprocessing, the newer generation's: an
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zoomsymbl_notifier import parts as joining
 from zoomsymbl_notifier.jobs import JobRecord, Jobs
 from zoomsymbl_notifier.outbox import MailKey, Outbox
 
@@ -37,17 +39,6 @@ class StandIn:
         return MailKey(job.tenant, job.meeting_uuid, job.generation, "report")
 
 
-def finished_parts(parts: list[JobRecord], part_count: int) -> list[JobRecord] | None:
-    """``parts`` (one generation's jobs) in part order when every part completed with its insights stored, else
-    None. ``part_count``: the count to expect when ``parts`` says none. A failed job replaced by a zoom job of the
-    same part (``fallback``) is left behind by its completed replacement."""
-    expected = max([p.part_count for p in parts] or [part_count])
-    done = {p.part_index: p for p in parts if p.status == "completed" and p.insights_stored}
-    if len(done) < expected:
-        return None
-    return [done[i] for i in sorted(done)]
-
-
 async def stand_in(jobs: Jobs, outbox: Outbox, tenant: str, meeting_uuid: str, failed: int) -> StandIn | None:
     """The newest generation before ``failed`` that finished and was not failed itself (no failure notice of its
     own recorded); None when there is none."""
@@ -56,7 +47,8 @@ async def stand_in(jobs: Jobs, outbox: Outbox, tenant: str, meeting_uuid: str, f
         if job.generation < failed:
             by_generation.setdefault(job.generation, []).append(job)
     for generation in sorted(by_generation, reverse=True):
-        parts = finished_parts(by_generation[generation], 1)
+        jobs_of = by_generation[generation]
+        parts = joining.finished_parts(jobs_of, await joining.recorded_plan(jobs, jobs_of))
         if parts is None or await outbox.exists(MailKey(tenant, meeting_uuid, generation, "failure")):
             continue
         return StandIn(parts)

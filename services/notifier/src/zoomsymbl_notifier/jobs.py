@@ -29,6 +29,8 @@ from zoomsymbl_common.records import (
     job_forward_filter,
 )
 
+from zoomsymbl_notifier.parts import Submissions
+
 log = logging.getLogger("zoomsymbl.notifier.jobs")
 # Stale periods a job document that does not validate is set aside for, the sweeper's longest wait between
 # polls of one job (sweeper.MAX_BACKOFF): it comes back (and is logged) that seldom until someone repairs it.
@@ -117,6 +119,7 @@ class Jobs:
         # callback endpoint's, the sweeper's): a hint, checked against the document it finds.
         self._ids: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._known_ids = known_ids
+        self.submissions = Submissions(mongo)  # which plan of a generation's jobs its meeting records (parts.py)
 
     async def by_ref(self, job_ref: str) -> JobRecord | None:
         """The job a callback token was issued for (:class:`UnreadableJob` when its document does not validate).
