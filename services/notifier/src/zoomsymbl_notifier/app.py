@@ -90,10 +90,12 @@ async def _kafka(app: web.Application) -> AsyncIterator[None]:
     )
     consumer = make_consumer(app, broker, SERVICE, policy)
     digests = Digests(app[MONGO], app[TENANTS], pipeline.outbox, settings.mail_from)
-    register_subscribers(
-        broker, consumer, pipeline, settings.kafka_session_timeout_ms, concurrent_jobs=settings.concurrent_jobs
-    )
-    register_digests(broker, consumer, digests, settings.kafka_session_timeout_ms)
+    deadlines = [
+        *register_subscribers(
+            broker, consumer, pipeline, settings.kafka_session_timeout_ms, concurrent_jobs=settings.concurrent_jobs
+        ),
+        register_digests(broker, consumer, digests, settings.kafka_session_timeout_ms),
+    ]
 
     async def publish(event: Event, timeout: float) -> None:
         await publish_event(broker, infra, event, timeout=timeout)
@@ -101,8 +103,12 @@ async def _kafka(app: web.Application) -> AsyncIterator[None]:
     app[CALLBACK_DEPS] = CallbackDeps(settings, pipeline.jobs, publish, CallbackMetrics(app[REGISTRY]))
     app[BROKER] = broker
     app[PIPELINE] = pipeline
-    async with running_broker(app, broker):
-        yield
+    try:
+        async with running_broker(app, broker):
+            yield
+    finally:
+        for deadline in deadlines:  # work no handler waits for any more (its partition went elsewhere)
+            await deadline.close()
 
 
 def build_pipeline(app: web.Application, broker: KafkaBroker) -> Pipeline:

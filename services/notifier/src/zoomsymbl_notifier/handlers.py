@@ -1,5 +1,11 @@
 """The Kafka side of the notifier: the ``provider.job-status.v1``, ``meeting.failed.v1`` and
-``zoom.reconciliation-completed.v1`` consumers."""
+``zoom.reconciliation-completed.v1`` consumers.
+
+A message's work has no bound its poll interval could be sized to (a provider's transcript in pages, the
+consumer policy's retries and waits for 429s and outages): past the poll deadline the message is given back
+and polled again while the work goes on (:mod:`zoomsymbl_common.poll_deadline`), so Kafka never hands it to
+another consumer for being slow and the work is neither started twice nor cut short.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from zoomsymbl_common.consumer import OUTAGE_GIVE_UP
 from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import Event, JobStatusReported, MeetingFailed, ReconciliationCompleted
 from zoomsymbl_common.kafka import Consumer, GiveUp, topic_name
+from zoomsymbl_common.poll_deadline import PollDeadline
 
 from zoomsymbl_notifier.digest import Digests
 from zoomsymbl_notifier.jobs import is_finished
@@ -35,10 +42,12 @@ _NOT_THE_MEETINGS_FAULT = frozenset({"lookup", "retry", "parse"})
 # failing one conversation for good) would cost provider calls and dead letters forever, the host
 # hearing nothing. The sweeper reports a job at least every 8 stale periods (sweeper.MAX_BACKOFF): the
 # meeting fails within about 8 stale periods per give-up the setting allows.
-# How long one job-status message may take before Kafka gives its partition to another consumer: the insights
-# engine's deadline (EngineConfig.deadline_seconds, 15 min) plus the provider's transcript, storing and the
-# e-mail's hand-over to the outbox. aiokafka's default (5 min) let a long meeting be handled twice.
+# How often a job-status consumer must poll: an attempt (the insights engine's deadline, EngineConfig.deadline_seconds,
+# 15 min, plus the provider's transcript, storing and the e-mail's hand-over to the outbox) mostly fits one poll
+# deadline; what does not (retries, waits) goes on while its message is given back and polled again.
 JOB_STATUS_POLL_INTERVAL_MS = 30 * 60 * 1000
+# The failure notices' and the digests' consumers: aiokafka's default; an e-mail each, handed to the outbox.
+POLL_INTERVAL_MS = 5 * 60 * 1000
 _RAW_MESSAGE = Context("message")
 E = TypeVar("E", bound=Event)
 
@@ -132,12 +141,14 @@ def _subscribe(
     handler: Callable[[E], Awaitable[None]],
     give_up: GiveUp,
     session_timeout_ms: int,
-    max_workers: int = 1,
-    max_poll_interval_ms: int = 300_000,
-) -> None:
+    max_workers: int,
+    max_poll_interval_ms: int,
+) -> PollDeadline:
     """One subscriber of ``event_type``'s topic in consumer group ``group`` (both under the topic prefix, so
-    stacks sharing a Kafka never rebalance each other) under the shared consumer policy."""
+    stacks sharing a Kafka never rebalance each other) under the shared consumer policy, its messages' work
+    held past their poll deadline by the :class:`PollDeadline` returned."""
     topic = topic_name(consumer.infra, event_type.topic)
+    deadline = PollDeadline(max_poll_interval_ms)
 
     @broker.subscriber(
         topic,
@@ -150,7 +161,9 @@ def _subscribe(
         max_poll_interval_ms=max_poll_interval_ms,
     )
     async def on_message(msg: KafkaMessage = _RAW_MESSAGE) -> None:
-        await consumer.consume(topic, msg.body, event_type, handler, give_up)
+        await deadline.handle(msg, partial(consumer.consume, topic, msg.body, event_type, handler, give_up))
+
+    return deadline
 
 
 def register_subscribers(
@@ -160,27 +173,32 @@ def register_subscribers(
     session_timeout_ms: int = 10_000,
     *,
     concurrent_jobs: int = 1,
-) -> None:
+) -> list[PollDeadline]:
     """Subscribe the notifier to ``provider.job-status.v1`` and ``meeting.failed.v1`` under the shared policy.
 
     Above one ``concurrent_jobs``, FastStream runs one consumer per partition of the job-status topic (up to
     that many) in the group: meetings on different partitions are handled at once, each meeting's statuses
     (its key's partition) still in order, and the outbox keeps the one e-mail per meeting whatever runs at once.
+    The :class:`PollDeadline` of each subscriber is returned: close them once the broker has stopped.
     """
     jobs = partial(on_job_status_reported, pipeline)
-    _subscribe(
+    statuses = _subscribe(
         broker, consumer, JobStatusReported, GROUP_ID, jobs, partial(on_give_up, pipeline), session_timeout_ms,
         concurrent_jobs, JOB_STATUS_POLL_INTERVAL_MS,
     )  # fmt: skip
     failed = partial(on_meeting_failed, pipeline)
-    _subscribe(broker, consumer, MeetingFailed, FAILURES_GROUP_ID, failed, on_failure_given_up, session_timeout_ms)
+    failures = _subscribe(
+        broker, consumer, MeetingFailed, FAILURES_GROUP_ID, failed, on_failure_given_up, session_timeout_ms, 1,
+        POLL_INTERVAL_MS,
+    )  # fmt: skip
+    return [statuses, failures]
 
 
 def register_digests(
     broker: KafkaBroker, consumer: Consumer, digests: Digests, session_timeout_ms: int = 10_000
-) -> None:
+) -> PollDeadline:
     """Subscribe the reconciliation digests to ``zoom.reconciliation-completed.v1`` under the shared policy."""
-    _subscribe(
+    return _subscribe(
         broker, consumer, ReconciliationCompleted, DIGESTS_GROUP_ID, digests.on_reconciliation, on_digest_given_up,
-        session_timeout_ms,
+        session_timeout_ms, 1, POLL_INTERVAL_MS,
     )  # fmt: skip

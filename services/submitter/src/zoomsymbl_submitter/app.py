@@ -143,7 +143,7 @@ async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
         max_delay=settings.retry_max_delay_seconds,
         max_rate_limit_wait=settings.max_rate_limit_wait_seconds,
     )
-    register_subscribers(
+    deadline = register_subscribers(
         broker,
         make_consumer(app, broker, SERVICE, policy),
         submitter.on_audio_mixed,
@@ -151,8 +151,11 @@ async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
         publish_failure=publish,
         max_poll_interval_ms=settings.max_poll_interval_ms,
     )
-    async with running_broker(app, broker):
-        yield
+    try:
+        async with running_broker(app, broker):
+            yield
+    finally:
+        await deadline.close()  # a meeting no handler waits for any more (its partition went elsewhere)
 
 
 async def _reclaim_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -17,6 +17,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
 from zoomsymbl_common.events import AudioMixed, Event, MeetingFailed
 from zoomsymbl_common.kafka import Consumer, topic_name
+from zoomsymbl_common.poll_deadline import PollDeadline
 
 log = logging.getLogger("zoomsymbl.submitter.handlers")
 SERVICE: Final = "submitter"
@@ -58,10 +59,12 @@ def register_subscribers(
     *,
     publish_failure: PublishFailure,
     max_poll_interval_ms: int,
-) -> None:
+) -> PollDeadline:
     """Subscribe to ``audio.mixed.v1``: one message at a time per consumer, offset committed after the work.
 
-    ``publish_failure`` must return only once Kafka acknowledged the event (``publish_event``).
+    ``publish_failure`` must return only once Kafka acknowledged the event (``publish_event``). The
+    :class:`PollDeadline` returned holds the work of messages given back at their poll deadline: close it
+    once the broker has stopped.
     """
     topic = topic_name(consumer.infra, AudioMixed.topic)
     give_up = partial(on_give_up, meetings, publish_failure)
@@ -69,8 +72,11 @@ def register_subscribers(
     # different prefixes must not rebalance each other's consumers. Without a prefix it is GROUP_ID.
     group_id = topic_name(consumer.infra, GROUP_ID)
 
-    # A handler may wait a long time for a limiter slot; aiokafka heartbeats on its own task, so only
-    # max_poll_interval has to allow for that wait.
+    # A meeting's work has no bound a poll interval could be sized to (a wait for a limiter slot, parts not
+    # known before the split, the policy's retries): past the poll deadline its message is given back and
+    # polled again while the work goes on, so Kafka never hands it to another replica for being slow.
+    deadline = PollDeadline(max_poll_interval_ms)
+
     @broker.subscriber(
         topic,
         group_id=group_id,
@@ -80,4 +86,6 @@ def register_subscribers(
         max_poll_records=1,
     )
     async def on_audio_mixed_message(msg: KafkaMessage = Context("message")) -> None:  # noqa: B008 (FastStream DI)
-        await consumer.consume(topic, msg.body, AudioMixed, on_audio_mixed, give_up)
+        await deadline.handle(msg, partial(consumer.consume, topic, msg.body, AudioMixed, on_audio_mixed, give_up))
+
+    return deadline

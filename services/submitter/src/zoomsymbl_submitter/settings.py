@@ -54,7 +54,12 @@ class Settings(ServiceSettings):
     )
     publish_timeout_seconds: float = Field(10.0, gt=0, description="Longest wait for Kafka's acknowledgement.")
     max_poll_interval_ms: int = Field(
-        3_600_000, ge=60_000, description="Kafka max poll interval: a handler may wait this long for a slot."
+        3_600_000,
+        ge=60_000,
+        description=(
+            "Kafka's max poll interval: a meeting still at work after 90 % of it (a wait for a slot, a long split)"
+            " is given back to Kafka and polled again by the same consumer while its work goes on."
+        ),
     )
 
     max_part_seconds: float | None = Field(None, gt=0, description="Split files longer than this (default: provider).")

@@ -130,8 +130,11 @@ async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
         max_delay=settings.retry_max_delay_seconds,
     )
     consumer = make_consumer(app, broker, SERVICE, policy)
-    register_subscribers(
+    deadline = register_subscribers(
         broker, consumer, worker, worker.on_job_submitted, max_poll_interval_ms=settings.max_poll_interval_ms
     )
-    async with running_broker(app, broker):
-        yield
+    try:
+        async with running_broker(app, broker):
+            yield
+    finally:
+        await deadline.close()  # a job no handler waits for any more: its lease let go on the way out

@@ -2,12 +2,18 @@
 
 Giving up marks the transcription failed and reports it, so the notifier fails the meeting with the
 reason and tells the host, exactly as after a provider's failed job; then the message is dead-lettered.
+
+A job runs as long as its channels take (each within its deadline, their number and length the work order's),
+longer than any poll interval fixed in advance: past the poll deadline its message is given back and polled
+again while the job goes on (:mod:`zoomsymbl_common.poll_deadline`), so Kafka never hands it to another replica
+for being slow, and the job is neither started over nor cut short.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Protocol
 
 from faststream import AckPolicy, Context
@@ -15,6 +21,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
 from zoomsymbl_common.events import Event, JobSubmitted
 from zoomsymbl_common.kafka import Consumer, topic_name
+from zoomsymbl_common.poll_deadline import PollDeadline
 
 from zoomsymbl_transcriber.worker import FOREIGN
 
@@ -33,8 +40,12 @@ class Failer(Protocol):
 
 def register_subscribers(
     broker: KafkaBroker, consumer: Consumer, worker: Failer, on_job_submitted: Handler, *, max_poll_interval_ms: int
-) -> None:
-    """Subscribe to ``provider.job-submitted.v1``: one job at a time, offset committed after the work."""
+) -> PollDeadline:
+    """Subscribe to ``provider.job-submitted.v1``: one job at a time, offset committed after the work.
+
+    The :class:`PollDeadline` returned holds the jobs of messages given back at their poll deadline: close it
+    once the broker has stopped.
+    """
     topic = topic_name(consumer.infra, JobSubmitted.topic)
     group_id = topic_name(consumer.infra, GROUP_ID)
 
@@ -46,6 +57,8 @@ def register_subscribers(
         else:
             log.error("job-submitted message dead-lettered", extra={"stage": stage, "reason": reason})
 
+    deadline = PollDeadline(max_poll_interval_ms)
+
     @broker.subscriber(
         topic,
         group_id=group_id,
@@ -55,4 +68,6 @@ def register_subscribers(
         max_poll_records=1,
     )
     async def on_job_submitted_message(msg: KafkaMessage = Context("message")) -> None:  # noqa: B008 (FastStream DI)
-        await consumer.consume(topic, msg.body, JobSubmitted, on_job_submitted, give_up)
+        await deadline.handle(msg, partial(consumer.consume, topic, msg.body, JobSubmitted, on_job_submitted, give_up))
+
+    return deadline

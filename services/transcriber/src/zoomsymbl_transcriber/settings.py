@@ -55,6 +55,11 @@ class Settings(ServiceSettings):
     retry_base_delay_seconds: float = Field(2.0, gt=0, description="First backoff delay between tries.")
     retry_max_delay_seconds: float = Field(120.0, gt=0, description="Longest backoff delay between tries.")
     max_poll_interval_ms: int = Field(
-        3_600_000, ge=60_000, description="Longest a job may take before Kafka reassigns the partition."
+        3_600_000,
+        ge=60_000,
+        description=(
+            "Kafka's max poll interval: a job still running after 90 % of it is given back to Kafka and polled"
+            " again by the same consumer while it goes on (a job may take longer)."
+        ),
     )
     publish_timeout_seconds: float = Field(30.0, gt=0, description="Longest wait for Kafka to acknowledge.")
