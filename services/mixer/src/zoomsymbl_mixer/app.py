@@ -174,7 +174,7 @@ async def _mixer(app: web.Application) -> AsyncIterator[None]:
             mixer, state, app[OBJECTS], app[TENANTS], zoom.fetcher_for, zoom.api_for, token_margin=config.token_margin
         )
         app[MIXER] = mixer
-        register_subscribers(
+        deadline = register_subscribers(
             broker,
             make_consumer(app, broker, SERVICE, retry_policy(settings)),
             partial(on_recording_completed, mixer=transcripts, metrics=app[METRICS], tombstones=state),
@@ -182,8 +182,11 @@ async def _mixer(app: web.Application) -> AsyncIterator[None]:
             concurrent_meetings=settings.concurrent_meetings,
             max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
         )
-        async with running_broker(app, broker, timeout=kafka_timeout):
-            yield
+        try:
+            async with running_broker(app, broker, timeout=kafka_timeout):
+                yield
+        finally:
+            await deadline.close()  # a meeting no handler waits for any more (its partition went elsewhere)
     finally:
         await zoom.close()
 

@@ -5,7 +5,9 @@ dead-letters poison input; :func:`give_up` first marks the meeting failed with t
 and publishes ``MeetingFailed`` (the notifier tells the host), unless its ``AudioMixed`` may have gone
 out: then that is announced again and the meeting goes on. An exception no part of zoomsymbl
 anticipated becomes a retryable failure (logged with its traceback), so a bug ends in a dead letter
-after the attempt budget instead of a crash or an endless redelivery loop.
+after the attempt budget instead of a crash or an endless redelivery loop. The settings size the poll interval for
+one attempt; the policy's retries and outage waits run in the same handler, so a meeting still at work at its poll
+deadline is given back and polled again while the work goes on (:mod:`zoomsymbl_common.poll_deadline`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Final, Protocol
 
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -21,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from zoomsymbl_common.errors import RetryableError, ZoomsymblError
 from zoomsymbl_common.events import AudioMixed, Event, MeetingFailed, RecordingCompleted
 from zoomsymbl_common.kafka import Consumer, GiveUp, topic_name
+from zoomsymbl_common.poll_deadline import PollDeadline
 
 from zoomsymbl_mixer.state import UnreadableSent
 
@@ -149,9 +153,12 @@ def register_subscribers(
     *,
     concurrent_meetings: int = 1,
     max_poll_interval_ms: int = 7 * 3600 * 1000,
-) -> None:
-    """Register the ``zoom.recording-completed.v1`` subscriber on ``broker`` (before it starts)."""
+) -> PollDeadline:
+    """Register the ``zoom.recording-completed.v1`` subscriber on ``broker`` (before it starts); the
+    :class:`PollDeadline` returned holds the work of meetings given back at their poll deadline: close it once the
+    broker has stopped."""
     topic = topic_name(consumer.infra, RecordingCompleted.topic)
+    deadline = PollDeadline(max_poll_interval_ms)
 
     async def handler(event: RecordingCompleted) -> None:
         await handle(event)
@@ -168,4 +175,7 @@ def register_subscribers(
 
     @subscriber
     async def on_message(message: KafkaMessage) -> None:
-        await consumer.consume(topic, message.body, RecordingCompleted, handler, on_give_up)
+        work = partial(consumer.consume, topic, message.body, RecordingCompleted, handler, on_give_up)
+        await deadline.handle(message, work)
+
+    return deadline

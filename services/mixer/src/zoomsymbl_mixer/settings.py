@@ -110,8 +110,9 @@ class Settings(ServiceSettings):
         7 * 3600 * 1000,
         ge=60_000,
         description=(
-            "Longest handler run before Kafka reassigns the partition; at least two ffmpeg runs"
-            " (2 x ffmpeg_timeout_seconds) plus one hour for downloads and uploads."
+            "Kafka's max poll interval, sized to one attempt: at least two ffmpeg runs (2 x ffmpeg_timeout_seconds)"
+            " plus one hour for downloads and uploads; a meeting still at work after 90 % of it is given back to Kafka"
+            " and polled again by the same consumer while its work goes on."
         ),
     )
     shutdown_timeout_seconds: float = Field(60.0, gt=0, description="Grace period for in-flight meetings.")
