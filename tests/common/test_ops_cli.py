@@ -245,6 +245,11 @@ def _cli_in_process_with_one_send(infra: InfraSettings, monkeypatch: pytest.Monk
     for name, value in cli_env(infra).items():
         if name.startswith("ZOOMSYMBL_"):
             monkeypatch.setenv(name, value)
+    return kafka_stops_after_one_send()
+
+
+def kafka_stops_after_one_send() -> Any:
+    """A ``send_and_wait`` that Kafka acknowledges once, then times out (the stopped run)."""
     send = AIOKafkaProducer.send_and_wait
     sent: list[object] = []
 

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaTimeoutError
 from zoomsymbl_common.consumer import event_key
 from zoomsymbl_common.events import AudioMixed, JobSubmitted
 from zoomsymbl_common.mongo import Mongo
@@ -33,6 +31,7 @@ from zoomsymbl_notifier.notices import mail_key
 from zoomsymbl_sandbox.provider_jobs import JobTimings
 from zoomsymbl_sandbox.symbl import SYMBL_STATE
 
+from tests.common.test_ops_cli import kafka_stops_after_one_send
 from tests.submitter.support import SYMBL_ACCOUNT, Completer, audio_mixed, build_submitter, tenants_for, upload_for
 from tests.support.providers import ProviderSandboxes, drain
 
@@ -74,20 +73,6 @@ async def _topic(infra: InfraSettings) -> list[AudioMixed]:
         await consumer.stop()
 
 
-def _kafka_stops_after_one_send() -> Any:
-    """A ``send_and_wait`` that Kafka acknowledges once, then times out (the stopped run)."""
-    send = AIOKafkaProducer.send_and_wait
-    sent: list[object] = []
-
-    async def send_once(self: AIOKafkaProducer, *args: Any, **kwargs: Any) -> Any:
-        if sent:
-            raise KafkaTimeoutError()
-        sent.append(args)
-        return await send(self, *args, **kwargs)
-
-    return send_once
-
-
 def _replayed(events: list[AudioMixed]) -> dict[str, list[AudioMixed]]:
     """The replay's copies on the topic (generation above the mixer's 0), by meeting."""
     found: dict[str, list[AudioMixed]] = {}
@@ -114,7 +99,7 @@ async def test_a_resumed_forced_replay_republishes_in_the_same_generation_and_ma
     request = ReplayRequest(topic=TOPIC, tenant="acme", force=True, replay_id="resumed-1")
 
     with monkeypatch.context() as patched:
-        patched.setattr(AIOKafkaProducer, "send_and_wait", _kafka_stops_after_one_send())
+        patched.setattr(AIOKafkaProducer, "send_and_wait", kafka_stops_after_one_send())
         with pytest.raises(ReplayStopped) as stopped:
             await replay(infra, mongo, request)
     assert stopped.value.counts.published == 1
