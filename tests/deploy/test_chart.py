@@ -463,15 +463,16 @@ def test_consumers_cannot_autoscale_past_the_partition_count(service: str) -> No
     assert run_helm(template_args(sets=sets | {"topics.partitions": "7"}), check=False).returncode == 0
 
 
-def test_the_mixer_poll_interval_must_outlast_two_ffmpeg_runs_and_the_transfers() -> None:
-    """A shorter one gives a meeting still mixing to another replica, which mixes it again."""
+def test_the_mixer_poll_interval_need_not_outlast_a_mix() -> None:
+    """The mixer gives a meeting still mixing back at its poll deadline, so the chart no longer refuses an interval
+    shorter than two ffmpeg runs and the transfers; it renders into the mixer's environment, and the schema keeps
+    Kafka's floor of a minute."""
     sets = EVERY_SERVICE | {"mixer.settings.ffmpeg_timeout_seconds": "14400"}
-    refused = run_helm(template_args(sets=sets | {"mixer.settings.kafka_max_poll_interval_ms": "7200000"}), check=False)
-    assert refused.returncode != 0
-    assert "mixer.settings.kafka_max_poll_interval_ms (7200000) must be at least" in refused.stderr
-    assert "32400000 ms" in refused.stderr
-    enough = sets | {"mixer.settings.kafka_max_poll_interval_ms": "32400000"}
-    assert run_helm(template_args(sets=enough), check=False).returncode == 0
+    short = run_helm(template_args(sets=sets | {"mixer.settings.kafka_max_poll_interval_ms": "600000"}), check=False)
+    assert short.returncode == 0, short.stderr
+    assert 'ZOOMSYMBL_MIXER_KAFKA_MAX_POLL_INTERVAL_MS: "600000"' in short.stdout
+    below = run_helm(template_args(sets=sets | {"mixer.settings.kafka_max_poll_interval_ms": "59999"}), check=False)
+    assert below.returncode != 0 and "kafka_max_poll_interval_ms" in below.stderr
 
 
 def test_mixer_scratch_volume_is_sized_and_is_where_the_mixer_writes(defaults: Rendered, production: Rendered) -> None:

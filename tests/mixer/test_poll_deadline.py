@@ -1,8 +1,8 @@
 """A meeting whose mix outlasts the poll interval keeps its consumer in the group and is mixed once.
 
-The mixer's settings size ``kafka_max_poll_interval_ms`` for one attempt (two ffmpeg runs and the transfers); the
-consumer policy's retries and outage waits run in the same handler, so a meeting could still outlast it, and Kafka
-then gave its partition to another replica, which mixed it again. Now its message is given back at the poll
+A mix (two ffmpeg runs and the transfers), the consumer policy's retries and its outage waits run in the same
+handler and can outlast ``kafka_max_poll_interval_ms``; Kafka then gave the partition to another replica, which mixed
+the meeting again. Now its message is given back at the poll
 deadline (partition rewound to it, nothing committed) while the work goes on, as in the other services
 (``tests/submitter/test_poll_deadline.py`` has the real-Kafka run with two replicas).
 """

@@ -5,9 +5,9 @@ dead-letters poison input; :func:`give_up` first marks the meeting failed with t
 and publishes ``MeetingFailed`` (the notifier tells the host), unless its ``AudioMixed`` may have gone
 out: then that is announced again and the meeting goes on. An exception no part of zoomsymbl
 anticipated becomes a retryable failure (logged with its traceback), so a bug ends in a dead letter
-after the attempt budget instead of a crash or an endless redelivery loop. The settings size the poll interval for
-one attempt; the policy's retries and outage waits run in the same handler, so a meeting still at work at its poll
-deadline is given back and polled again while the work goes on (:mod:`zoomsymbl_common.poll_deadline`).
+after the attempt budget instead of a crash or an endless redelivery loop. A meeting's mix, the policy's retries
+and its outage waits can outlast the poll interval: a meeting still at work at its poll deadline is given back and
+polled again while the work goes on (:mod:`zoomsymbl_common.poll_deadline`).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def register_subscribers(
     on_give_up: GiveUp,
     *,
     concurrent_meetings: int = 1,
-    max_poll_interval_ms: int = 7 * 3600 * 1000,
+    max_poll_interval_ms: int = 3_600_000,
 ) -> PollDeadline:
     """Register the ``zoom.recording-completed.v1`` subscriber on ``broker`` (before it starts); the
     :class:`PollDeadline` returned holds the work of meetings given back at their poll deadline: close it once the

@@ -6,16 +6,12 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from zoomsymbl_common.scratch import ScratchLimit
 from zoomsymbl_common.service import ServiceSettings
 
 OutputFormatSetting = Literal["auto", "flac", "wav", "opus"]
-
-
-TRANSFER_ALLOWANCE_SECONDS = 3600.0
-"""What the poll interval allows a meeting's downloads and uploads on top of its two ffmpeg runs."""
 
 
 class Settings(ServiceSettings):
@@ -107,29 +103,12 @@ class Settings(ServiceSettings):
     silence_threshold_db: float = Field(-40.0, le=0, description="Below this level a channel counts as silent.")
     silence_min_seconds: float = Field(0.5, gt=0, description="Shortest pause counted as silence.")
     kafka_max_poll_interval_ms: int = Field(
-        7 * 3600 * 1000,
+        3_600_000,
         ge=60_000,
         description=(
-            "Kafka's max poll interval, sized to one attempt: at least two ffmpeg runs (2 x ffmpeg_timeout_seconds)"
-            " plus one hour for downloads and uploads; a meeting still at work after 90 % of it is given back to Kafka"
-            " and polled again by the same consumer while its work goes on."
+            "Kafka's max poll interval: a meeting still at work after 90 % of it (a long merge, the consumer"
+            " policy's retries and outage waits) is given back to Kafka and polled again by the same consumer while"
+            " its work goes on, so it need not outlast a mix."
         ),
     )
     shutdown_timeout_seconds: float = Field(60.0, gt=0, description="Grace period for in-flight meetings.")
-
-    @field_validator("kafka_max_poll_interval_ms")
-    @classmethod
-    def _outlasts_the_mix(cls, value: int, info: ValidationInfo) -> int:
-        """A meeting's handler may run two ffmpeg passes and its transfers: the poll interval must outlast them.
-
-        Otherwise Kafka gives the partition to another replica while the first still mixes: the
-        meeting is mixed twice at once, and again on every rebalance.
-        """
-        ffmpeg = info.data.get("ffmpeg_timeout_seconds")
-        if ffmpeg is not None and value < (2 * ffmpeg + TRANSFER_ALLOWANCE_SECONDS) * 1000:
-            needed = int((2 * ffmpeg + TRANSFER_ALLOWANCE_SECONDS) * 1000)
-            raise ValueError(
-                f"must be at least 2 x ffmpeg_timeout_seconds + {TRANSFER_ALLOWANCE_SECONDS:g} s = {needed} ms:"
-                " a handler running longer than the poll interval has its meeting mixed again by another replica"
-            )
-        return value
