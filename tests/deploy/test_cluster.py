@@ -89,10 +89,26 @@ def deployments(kube: Kube, namespace: str) -> dict[str, dict[str, Any]]:
 
 
 def settled(deployment: dict[str, Any]) -> bool:
-    """The Deployment controller has seen the latest spec and every replica is updated and ready."""
+    """The Deployment controller has seen the latest spec, every replica is updated and ready, and no pod of an older
+    ReplicaSet is left (``kubectl rollout status``'s rule). ``readyReplicas`` counts the old pods too: mid-rollout, one
+    old pod still ready beside a new one not yet ready read as "2 ready, 2 updated" (seen under load: the next read
+    had 1 ready)."""
     status, want = deployment["status"], deployment["spec"]["replicas"]
     observed = status.get("observedGeneration") == deployment["metadata"]["generation"]
-    return bool(observed and status.get("readyReplicas") == status.get("updatedReplicas") == want)
+    counts = (status.get("replicas"), status.get("updatedReplicas"), status.get("readyReplicas"))
+    return bool(observed and counts == (want, want, want))
+
+
+def namespace_exists(kube: Kube, name: str) -> bool:
+    """``name`` exists, active or still terminating."""
+    return bool(kube.kubectl("get", "namespace", name, "--ignore-not-found", "-o", "name").stdout.strip())
+
+
+def rollout_state(kube: Kube, namespace: str) -> str:
+    """The Deployments, ReplicaSets and pods of ``namespace`` and its last events, for a failure's message."""
+    listing = kube.kubectl("get", "deployments,replicasets,pods", "-n", namespace, "-o", "wide", check=False)
+    events = kube.kubectl("get", "events", "-n", namespace, "--sort-by=.lastTimestamp", check=False)
+    return f"{listing.stdout}{listing.stderr}\n{events.stdout[-6000:]}"
 
 
 def assert_all_ready(kube: Kube, namespace: str) -> dict[str, dict[str, Any]]:
@@ -108,7 +124,8 @@ def assert_all_ready(kube: Kube, namespace: str) -> dict[str, dict[str, Any]]:
     for component, deployment in found.items():
         status = deployment["status"]
         want = deployment["spec"]["replicas"]
-        assert status.get("readyReplicas") == status.get("updatedReplicas") == want, (component, status)
+        counts = (status.get("replicas"), status.get("updatedReplicas"), status.get("readyReplicas"))
+        assert counts == (want, want, want), (component, status)
     return found
 
 
@@ -356,6 +373,8 @@ def test_an_install_of_an_earlier_release_upgrades_to_this_chart_keeping_its_key
     services ready, `helm test` green."""
     values = tmp_path / "values.yaml"
     values.write_text(json.dumps(UPGRADE_VALUES), encoding="utf-8")
+    # The other release's run deletes this namespace; applied while it terminates, this run's objects went with it.
+    kube.wait_until(f"namespace {UPGRADE_NS} of an earlier run gone", lambda: not namespace_exists(kube, UPGRADE_NS))
     kube.apply(restricted_namespace(UPGRADE_NS))
     common = ("-n", UPGRADE_NS, "-f", str(values), "--wait", "--timeout", "5m")
     old_chart = UPGRADES / release / "chart.tgz"
@@ -366,9 +385,12 @@ def test_an_install_of_an_earlier_release_upgrades_to_this_chart_keeping_its_key
     before = kube.get("secret", secret_name, "-n", UPGRADE_NS)["data"]
     old = deployments(kube, UPGRADE_NS)
     try:
-        output = kube.timed_helm(
-            f"upgrade --wait ({release} → this chart)", "upgrade", UPGRADE_RELEASE, str(CHART), *common
-        )
+        try:
+            output = kube.timed_helm(
+                f"upgrade --wait ({release} → this chart)", "upgrade", UPGRADE_RELEASE, str(CHART), *common
+            )
+        except AssertionError as failed:  # say what never became ready
+            raise AssertionError(f"{failed}\n{rollout_state(kube, UPGRADE_NS)}") from None
         no_pod_security_warnings(output)
         found = assert_all_ready(kube, UPGRADE_NS)
         for component, deployment in old.items():
