@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from zoomsymbl_common.events import AudioMixed, JobSubmitted, Provider
+from zoomsymbl_common.events import AudioMixed, JobStatus, JobSubmitted, Provider
 from zoomsymbl_common.limiter import Limiter
 from zoomsymbl_common.records import JOBS
 from zoomsymbl_common.settings import InfraSettings
@@ -95,15 +95,16 @@ class Rig:
         assert doc is not None
         return JobRecord.from_doc(doc)
 
-    async def complete(self, key: str) -> JobRecord:
-        """The provider finished job ``key``, and the notifier confirmed it (a callback's report, handled)."""
+    async def complete(self, key: str, status: JobStatus = "completed") -> JobRecord:
+        """The provider finished job ``key`` (with ``status``), and the notifier confirmed it (a callback's report,
+        handled)."""
         job = await self.job(key)
         provider = self.pipeline.provider_for(ran_as(self.pipeline.tenant_of(job), job.provider))
 
         async def finished() -> bool:
-            return (await provider.job_status(job.job_id)).status == "completed"
+            return (await provider.job_status(job.job_id)).status == status
 
-        await eventually(finished, what=f"{job.provider} job {job.part_index + 1}/{job.part_count} to finish")
+        await eventually(finished, what=f"{job.provider} job {job.part_index + 1}/{job.part_count} to be {status}")
         await self.pipeline.confirm_and_apply(job, "callback")
         return await self.job(key)
 

@@ -76,7 +76,8 @@ async def on_job_status_reported(pipeline: Pipeline, event: JobStatusReported) -
 
 async def on_give_up(pipeline: Pipeline, event: Event | None, stage: str, reason: str) -> None:
     """Poison input fails the meeting (with a notice to the host), and so do retries exhausted once
-    too often (``give_ups_before_failing``); other give-ups only log."""
+    too often (``give_ups_before_failing``), when the job is of the submission its meeting takes
+    (:meth:`~zoomsymbl_notifier.pipeline.Pipeline.fail_part`); other give-ups only log."""
     if isinstance(event, JobStatusReported) and stage == "retry" and OUTAGE_GIVE_UP not in reason:
         await _retries_exhausted(pipeline, event, reason)
         return
@@ -87,12 +88,11 @@ async def on_give_up(pipeline: Pipeline, event: Event | None, stage: str, reason
     tenant = pipeline.tenants.get(event.tenant)
     if job is None or tenant is None:
         return
-    await pipeline.fail_meeting(job, tenant, stage, reason)
-    await pipeline.jobs.mark(job, "processed_at")
+    await pipeline.fail_part(job, tenant, stage, reason)
 
 
 async def _retries_exhausted(pipeline: Pipeline, event: JobStatusReported, reason: str) -> None:
-    """Count the give-up on ``event``'s job; at ``give_ups_before_failing``, fail its meeting."""
+    """Count the give-up on ``event``'s job; at ``give_ups_before_failing``, fail its meeting (``fail_part``)."""
     job = await pipeline.jobs.by_provider_id(event.provider, event.job_id)
     tenant = pipeline.tenants.get(event.tenant)
     ids = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "job_id": event.job_id}
@@ -108,9 +108,10 @@ async def _retries_exhausted(pipeline: Pipeline, event: JobStatusReported, reaso
     if await pipeline.outbox.exists(MailKey(job.tenant, job.meeting_uuid, job.generation, "report")):
         # The report is recorded (sent, or the outbox sends it): a failure notice would be a second e-mail.
         log.error("job given up after its meeting's report, not failed", extra={**ids, "give_ups": give_ups})
-    else:
-        await pipeline.fail_meeting(job, tenant, "retry", f"{give_ups} rounds of retries failed; the last: {reason}")
-    await pipeline.jobs.mark(job, "processed_at")  # no more sweeps of it: the sweeper skips processed jobs
+        await pipeline.jobs.mark(job, "processed_at")  # no more sweeps of it: the sweeper skips processed jobs
+        return
+    # Marked processed too (no more sweeps), unless its meeting may still take another submission: swept again then.
+    await pipeline.fail_part(job, tenant, "retry", f"{give_ups} rounds of retries failed; the last: {reason}")
 
 
 async def on_meeting_failed(pipeline: Pipeline, event: MeetingFailed) -> None:

@@ -11,7 +11,8 @@ A report joins the jobs of one plan (:class:`Plan`: provider and part count). Th
 the submission it finished for a generation (``submitted_generation``, ``provider``, ``part_count``: its
 ``mark_submitted``) once every part of it was accepted: then that plan is joined and no other. Every one of its jobs
 reports, completed or failed, so nothing waits for ever. A job of another plan frees its slot and stores its
-insights as any job does, and is neither waited for nor joined.
+insights as any job does, and is neither waited for nor joined; failed, it fails nothing (no notice, the meeting not
+failed), as said below.
 
 Until the meeting records the generation's submission (the submitter marks it after its last part went in, and a
 part can complete before that), the first plan whose every part finished is joined: for a generation of one plan what
@@ -23,61 +24,79 @@ recording, once (the report's outbox key is the generation's).
 A zoom job that replaced a failed one (:mod:`zoomsymbl_notifier.fallback`, its ``_id`` derived from the failed job's)
 belongs to the failed job's plan. The meeting is read only when a generation's jobs are of more than one plan: a
 meeting submitted once costs no round trip more than before (docs/performance.md).
+
+A failed part (its provider failed the job, or the notifier gave up on it) fails the meeting only when its plan is
+the joined one (:func:`zoomsymbl_notifier.failed_parts.verdict`). Before, any failed job of the generation failed it:
+the host got a failure notice, and the recorded plan's report was then withheld (a meeting failed in a generation
+gets no report of it). Now, once the meeting records a plan, a failed part of it fails the meeting as in a
+generation of one plan (a one-part job is replaced by Zoom's transcript first, :mod:`zoomsymbl_notifier.fallback`),
+and a failed part of another plan frees its slot and is marked processed, nothing more. Before the record, a failed
+part cannot tell whether its plan is the one:
+
+- another plan finished already: that plan's report is the generation's (sent, or on its way), the part is ignored;
+- another plan could still complete (:func:`could_complete`: none of its parts lost): the part waits. Its slot is
+  freed, the meeting is not failed, the job is left unprocessed, so the sweeper reports it again (a stale period
+  later, then at most 8 apart) and it is decided again: by the record once the submitter writes it, ignored once
+  the other plan finishes, failing the meeting once the other plan loses a part too;
+- no other plan can complete: it fails the meeting at once.
+
+A part waits only while its generation is at work: a meeting failed in it (the submitter gave up: its notice is the
+one the outbox keeps) or run again since (no notice, as for any job of a generation left) ends the wait as a
+failure. The submitter marks a generation once its last part was accepted, or fails the meeting; so no failed part
+waits for ever, the price of the wait being the sweeper's period before the failure notice. And a generation whose
+report is recorded fails no more (a plan that finished before the record reported it): the host never gets both a
+report and a failure notice of one generation, unless the meeting failed before another plan came to exist at all.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from pymongo.asynchronous.collection import AsyncCollection
-from zoomsymbl_common.events import stable_id
+from zoomsymbl_common import part_plans
 from zoomsymbl_common.mongo import Document, Mongo, guarded
+from zoomsymbl_common.part_plans import Plan, done_parts, finished_parts, plan_of, plan_under, plans
 from zoomsymbl_common.records import MEETINGS, meeting_key
 
 if TYPE_CHECKING:  # jobs.py holds the reader of the record (:class:`Submissions`)
     from zoomsymbl_notifier.jobs import JobRecord, Jobs
 
+__all__ = [
+    "Plan",
+    "Submissions",
+    "could_complete",
+    "finished_parts",
+    "plan_of",
+    "plan_under",
+    "plans",
+    "progress",
+    "recorded_plan",
+]
+
 _RECORD = {"submitted_generation": 1, "provider": 1, "part_count": 1}
 """The fields of a meeting the submitter's ``mark_submitted`` sets once a generation's every part went in."""
-
-
-class Plan(NamedTuple):
-    """One submission of a generation: the provider its parts went to, and how many there are."""
-
-    provider: str
-    part_count: int
-
-
-def plan_of(job: JobRecord) -> Plan:
-    """The plan ``job`` was submitted under (a fallback's own: see :func:`plans` for the one it stands in)."""
-    return Plan(job.provider, job.part_count)
-
-
-def plans(parts: list[JobRecord]) -> dict[Plan, list[JobRecord]]:
-    """``parts`` (one generation's jobs) by plan, a zoom job that replaced a failed one under that job's plan."""
-    replaced = {stable_id("fallback", part.key): plan_of(part) for part in parts}
-    grouped: dict[Plan, list[JobRecord]] = {}
-    for part in parts:
-        grouped.setdefault(replaced.get(part.key, plan_of(part)), []).append(part)
-    return grouped
-
-
-def finished_parts(parts: list[JobRecord], recorded: Plan | None = None) -> list[JobRecord] | None:
-    """The jobs to join, in part order, once every part of their plan completed with its insights stored, else None:
-    those of ``recorded`` (the plan the meeting records for the generation) and no other, or, when it records none,
-    of the first plan that finished. A failed job replaced by a zoom job of the same part is left behind by its
-    completed replacement."""
-    grouped = plans(parts)
-    for plan in [recorded] if recorded is not None else sorted(grouped):
-        done = _done(grouped.get(plan, []))
-        if all(index in done for index in range(plan.part_count)):
-            return [done[index] for index in range(plan.part_count)]
-    return None
+_LOST = frozenset({"failed", "rejected"})
+"""Statuses a job never leaves: the provider failed it, or refused it at submission (the submitter's ``rejected``)."""
 
 
 def progress(parts: list[JobRecord], plan: Plan) -> int:
     """How many parts of ``plan`` are done (completed, insights stored)."""
-    return len(_done(plans(parts).get(plan, [])))
+    return len(done_parts(plans(parts).get(plan, [])))
+
+
+def could_complete(jobs: list[JobRecord], plan: Plan) -> bool:
+    """No part of ``plan`` is lost: each has a job completed or still at work, or none yet (one its submitter may
+    still claim). ``jobs``: those of ``plan``. A job is lost once failed or rejected, or given up here (processed
+    without its insights); a part is lost when every job of it is (a zoom job that replaced it keeps it)."""
+    for index in range(plan.part_count):
+        of_part = [job for job in jobs if job.part_index == index]
+        if of_part and all(_lost(job) for job in of_part):
+            return False
+    return True
+
+
+def _lost(job: JobRecord) -> bool:
+    return job.status in _LOST or (job.processed and not (job.status == "completed" and job.insights_stored))
 
 
 async def recorded_plan(jobs: Jobs, parts: list[JobRecord]) -> Plan | None:
@@ -89,10 +108,6 @@ async def recorded_plan(jobs: Jobs, parts: list[JobRecord]) -> Plan | None:
     return await jobs.submissions.recorded(first.tenant, first.meeting_uuid, first.generation)
 
 
-def _done(jobs: list[JobRecord]) -> dict[int, JobRecord]:
-    return {job.part_index: job for job in jobs if job.status == "completed" and job.insights_stored}
-
-
 class Submissions:
     """The submission a meeting records for a generation (written by the submitter, read here)."""
 
@@ -101,15 +116,9 @@ class Submissions:
 
     async def recorded(self, tenant: str, meeting_uuid: str, generation: int) -> Plan | None:
         """The plan the submitter finished for ``generation``; None while it has finished none (or another
-        generation's is recorded)."""
+        generation's is recorded, or the record is not as the submitter writes it)."""
         doc = await guarded(self._col.find_one(meeting_key(tenant, meeting_uuid), _RECORD))
-        return _from_record(doc, generation)
-
-
-def _from_record(doc: Document | None, generation: int) -> Plan | None:
-    if doc is None or doc.get("submitted_generation") != generation:
-        return None
-    provider, count = doc.get("provider"), doc.get("part_count")
-    if not isinstance(provider, str) or type(count) is not int or count < 1:
-        return None  # not as the submitter writes it (edited by hand): as if it recorded none
-    return Plan(provider, count)
+        if doc is None:
+            return None
+        submitted, provider, count = (doc.get(field) for field in _RECORD)
+        return part_plans.recorded_plan(submitted, provider, count, generation)

@@ -8,7 +8,9 @@ through the outbox. A meeting another service gave up on (``MeetingFailed``) get
 through the same outbox, under the same key as a provider failure's: one notice per meeting and
 generation, whoever failed it and however often (:mod:`zoomsymbl_notifier.notices`).
 A failed provider job of a meeting with Zoom's transcript stored is replaced by a zoom job instead
-(:mod:`zoomsymbl_notifier.fallback`) and completes the meeting: one report, no notice.
+(:mod:`zoomsymbl_notifier.fallback`) and completes the meeting: one report, no notice. A failed job of a submission
+of the generation that its meeting does not take (submitted twice under two plans) fails nothing
+(:mod:`zoomsymbl_notifier.failed_parts`).
 
 The MongoDB-wire server bounds the notifier's throughput (docs/performance.md), so a completion reads
 nothing twice: the handler's read of the job and the meeting's facts (returned by its stage move) are
@@ -30,6 +32,7 @@ from zoomsymbl_common.providers.base import Insights, JobState, SpeechProvider, 
 from zoomsymbl_common.providers.zoom_transcript import fallback_source
 from zoomsymbl_common.tenants import TenantConfig, Tenants, ran_as
 
+from zoomsymbl_notifier import failed_parts
 from zoomsymbl_notifier import insights as merging
 from zoomsymbl_notifier.assembly import Assembly
 from zoomsymbl_notifier.enrichment import enrich
@@ -156,12 +159,27 @@ class Pipeline(Assembly):
         return stored, facts
 
     async def on_failed(self, job: JobRecord, tenant: TenantConfig, state: JobState) -> None:
-        """Free the slot; complete the meeting from Zoom's transcript when one is stored, else mark it
-        failed with the provider's reason and tell the host."""
+        """Free the slot; then, when the job's part counts for its meeting (:meth:`fail_part`), complete the meeting
+        from Zoom's transcript when one is stored, else mark it failed with the provider's reason and tell the host."""
         await self._release(job)
         reason = f"{job.provider} job failed: {state.reason or 'no reason given'}"
-        if not await self._fell_back(job, tenant, reason):
-            await self.fail_meeting(job, tenant, "provider", reason)
+        await self.fail_part(job, tenant, "provider", reason, fall_back=True)
+
+    async def fail_part(
+        self, job: JobRecord, tenant: TenantConfig, stage: str, reason: str, *, fall_back: bool = False
+    ) -> None:
+        """Fail ``job``'s meeting at ``stage`` for ``reason`` (``fall_back``: unless Zoom's transcript completes it)
+        when the job's plan is its generation's, and mark the job processed; a job of another plan is only marked, and
+        one whose plan the meeting may still record is left for the sweeper to report again
+        (:func:`failed_parts.verdict`, the rule in :mod:`zoomsymbl_notifier.parts`)."""
+        outcome = await failed_parts.verdict(self.jobs, self.outbox, self.meetings, job)
+        if outcome == "waits":
+            log.info("part of a submission the meeting may not take failed, decided again later", extra=job_fields(job))
+            return
+        if outcome == "ignored":
+            log.info("part of another submission of the generation failed, the meeting goes on", extra=job_fields(job))
+        elif not (fall_back and await self._fell_back(job, tenant, reason)):
+            await self.fail_meeting(job, tenant, stage, reason)
         await self.jobs.mark(job, "processed_at")
 
     async def _fell_back(self, job: JobRecord, tenant: TenantConfig, reason: str) -> bool:

@@ -1,5 +1,6 @@
 """What one meeting's page shows, read from MongoDB through the typed records (``meetings``,
-``conversations``, ``insights``); the presentation is :mod:`zoomsymbl_web.render`'s.
+``conversations``, ``insights``, and ``jobs`` for a generation submitted twice: :mod:`zoomsymbl_web.plans`); the
+presentation is :mod:`zoomsymbl_web.render`'s.
 """
 
 from __future__ import annotations
@@ -12,19 +13,23 @@ from datetime import datetime
 
 from zoomsymbl_common import stored_insights
 from zoomsymbl_common.logs import scrub
-from zoomsymbl_common.mongo import Mongo, guarded
+from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.providers.base import Insights
 from zoomsymbl_common.records import (
     CONVERSATIONS,
     INSIGHTS,
+    JOBS,
     MEETINGS,
     ConversationMetadata,
+    Job,
+    MalformedRecord,
     Meeting,
     StoredInsights,
     StoredObject,
 )
 from zoomsymbl_common.stages import stage_text
 
+from zoomsymbl_web import plans
 from zoomsymbl_web.timeline import Speaker
 
 _PROVIDER_NAMES = {
@@ -188,7 +193,8 @@ def _not_ready(meeting: Meeting, topic: str) -> NotReady:
 
 
 class MeetingPages:
-    """Reads a meeting's documents (three indexed finds) and keeps the last few pages' data in memory.
+    """Reads a meeting's documents (three indexed finds; a fourth, of its jobs, when a generation was submitted
+    twice) and keeps the last few pages' data in memory.
 
     The transcript and insights of a 4-hour meeting are megabytes that the database takes most of a
     page's time to hand over; they do not change within a generation once the meeting is completed,
@@ -212,7 +218,7 @@ class MeetingPages:
             return cached
         conv_doc = await guarded(self._db[CONVERSATIONS].find_one(key))
         conversation = ConversationMetadata.from_document(conv_doc) if conv_doc is not None else None
-        stored = await guarded(self._parts(key, meeting.generation))
+        stored = await guarded(self._parts(key, meeting))
         view = view_of(meeting, conversation, stored)
         if isinstance(view, MeetingView) and self._cache_size > 0:
             slot = (tenant, meeting_uuid, meeting.generation)
@@ -262,8 +268,22 @@ class MeetingPages:
         self._cache.move_to_end(slot)
         return cached[1]
 
-    async def _parts(self, key: dict[str, str], generation: int) -> list[StoredInsights]:
-        """The stored insights of each part of this generation, in order (at most :data:`MAX_PARTS`)."""
-        query = {**key, "generation": generation}
+    async def _parts(self, key: dict[str, str], meeting: Meeting) -> list[StoredInsights]:
+        """The stored insights of each part of the meeting's generation that its report joined, in order (at most
+        :data:`MAX_PARTS`): one submission's, the generation's jobs read only when it may hold two
+        (:mod:`zoomsymbl_web.plans`)."""
+        query = {**key, "generation": meeting.generation}
         cursor = self._db[INSIGHTS].find(query).sort("part_index", 1).limit(MAX_PARTS)
-        return [StoredInsights.from_document(d) async for d in cursor]
+        stored = [StoredInsights.from_document(d) async for d in cursor]
+        if plans.of_one_plan(stored):
+            return stored
+        jobs = (_job_or_none(d) async for d in self._db[JOBS].find(query).limit(MAX_PARTS))
+        return plans.shown(meeting, stored, [job async for job in jobs if job is not None])
+
+
+def _job_or_none(doc: Document) -> Job | None:
+    """``doc`` as a job; None when it does not validate (an older release's, one edited by hand): not joined."""
+    try:
+        return Job.from_document(doc)
+    except MalformedRecord:
+        return None
