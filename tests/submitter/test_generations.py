@@ -148,7 +148,7 @@ async def test_a_part_waiting_for_a_slot_when_its_meeting_is_run_again_gives_it_
 
 
 @pytest.mark.parametrize(("max_part_seconds", "parts"), [(12.0, 2), (None, 1)])
-async def test_a_meeting_run_again_in_fewer_parts_keeps_none_of_the_earlier_parts(
+async def test_a_meeting_run_again_in_fewer_parts_keeps_none_of_the_earlier_parts_whose_jobs_finished(
     infra: InfraSettings,
     mongo: Mongo,
     session: aiohttp.ClientSession,
@@ -170,12 +170,16 @@ async def test_a_meeting_run_again_in_fewer_parts_keeps_none_of_the_earlier_part
     prefix = f"mixed/{first.tenant}/{meeting_key(first.meeting_uuid)}."  # every object of the meeting
     assert len(await listed(store, prefix)) == 1 + 3, "the mixed file and its three parts"
 
+    # The earlier generation's jobs finished, as the notifier records it: nothing reads their parts any more.
+    await mongo.db[JOBS].update_many({"meeting_uuid": first.meeting_uuid}, {"$set": {"status": "completed"}})
     fewer = SplitSettings(max_part_seconds=max_part_seconds, margin_seconds=1.0, search_seconds=2.0)
     after, published = rig(infra, mongo, session, symbl, completer, split=fewer)
     second = await run_again(mongo, first)
     await after.on_audio_mixed(second)
 
-    expected = {key} if parts == 1 else {key, *(key.replace(".flac", f".part{n}.flac") for n in range(1, parts + 1))}
+    read = await mongo.db[JOBS].find({"meeting_uuid": first.meeting_uuid, "generation": 1}).to_list(None)
+    expected = {key, *(job["object_key"] for job in read)}
+    assert len(expected) == 1 + (parts if parts > 1 else 0)
     assert {name for name, _ in await listed(store, prefix)} == expected, "no part of the earlier plan is left"
     assert sorted((e.generation, e.part_index, e.part_count) for e in published) == [
         (1, i, parts) for i in range(parts)

@@ -100,7 +100,11 @@ async def test_an_upload_is_split_at_its_limit_and_a_url_is_not(
     parts = await PartPlanner(AudioSource(infra), (plans.load, plans.save), split).parts(event, small_upload)
     assert len(parts) == 2
     assert all(part.size_bytes <= small_upload.max_upload_bytes for part in parts)
-    assert [part.object_key for part in parts] == ["mixed/acme/ten.part1.opus", "mixed/acme/ten.part2.opus"]
+    tag = splitting.cut_tag(event.input_hash, event.generation, [part.offset_seconds for part in parts])
+    assert [part.object_key for part in parts] == [
+        f"mixed/acme/ten.{tag}.part1.opus",
+        f"mixed/acme/ten.{tag}.part2.opus",
+    ]
     probed = [await channels_and_seconds(store, part, tmp_path) for part in parts]
     assert [channels for channels, _ in probed] == [10, 10]
     # ffprobe counts each part's pre-skip (its pre-roll, RFC 7845): what plays is the file.

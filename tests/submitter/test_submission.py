@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -325,8 +326,14 @@ async def test_a_long_recording_is_split_and_each_part_submitted(
     assert [(e.part_index, e.part_count) for e in events] == [(0, 3), (1, 3), (2, 3)]
     assert events[0].part_offset_seconds == 0
     assert 4.0 < events[1].part_offset_seconds < 8.0 < events[2].part_offset_seconds < 14.0
-    for n in (1, 2, 3):
-        assert await store.exists(key.replace(".flac", f".part{n}.flac"))
+    jobs = await mongo.db[JOBS].find({"meeting_uuid": event.meeting_uuid}).sort("part_index", 1).to_list(None)
+    stem = re.escape(key.removesuffix(".flac"))
+    parts = [
+        re.fullmatch(rf"{stem}\.cut-[0-9a-f]{{12}}\.part{n}\.flac", job["object_key"]) for n, job in enumerate(jobs, 1)
+    ]
+    assert len(parts) == 3 and all(parts), "each part under the keys of its cut"
+    for job in jobs:
+        assert await store.exists(job["object_key"])
 
 
 async def test_a_public_endpoint_submits_a_presigned_url_instead_of_bytes(

@@ -13,7 +13,8 @@ from typing import Final
 
 MAX_SEGMENT: Final = 200
 """The longest key segment kept in its readable encoding. File-system S3 servers (versitygw, MinIO)
-refuse segments over 255 bytes; the rest leaves room for suffixes such as ``.part12.flac``."""
+refuse segments over 255 bytes; the rest leaves room for the submitter's suffixes, the longest
+``.mono-{12 hex}.cut-{12 hex}.part10000.flac`` (50 characters: ``zoomsymbl_submitter.part_plan``)."""
 _DIGEST_PREFIX: Final = MAX_SEGMENT - 64  # so a digest segment is MAX_SEGMENT + 1 characters long
 
 

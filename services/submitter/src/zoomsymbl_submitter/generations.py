@@ -6,17 +6,18 @@ earlier generation (redelivered after a crash, replayed from its dead-letter top
 waiting for a slot when an operator re-ran the stuck meeting) submits nothing: a job for it would cost the
 provider's time and the account's budget for a result the newer generation replaces. It is no error either:
 the message is committed, logged (``audio of an earlier generation not submitted``) and counted
-(``zoomsymbl_submitter_submissions_total{outcome="superseded"}``), and no part of it is cut or uploaded (its
-part keys are the newer generation's too). Its jobs the provider accepted already are announced again: their
-``JobSubmitted`` may never have reached Kafka, and the transcriber takes a ``whisper`` job's work order (and
-so frees its slot) from there. A part that finds the meeting run again after it waited for a slot gives its
-slot and claim back (``retrying``, the reason naming the newer generation) before the provider is called.
+(``zoomsymbl_submitter_submissions_total{outcome="superseded"}``), and no part of it is cut or uploaded. Its jobs
+the provider accepted already are announced again: their ``JobSubmitted`` may never have reached Kafka, and the
+transcriber takes a ``whisper`` job's work order (and so frees its slot) from there. A part that finds the meeting
+run again after it waited for a slot gives its slot and claim back (``retrying``, the reason naming the newer
+generation) before the provider is called.
 
 Once a meeting's submission is done, the submitter's own objects of the meeting that the current plan does
-not read (``.part{N}`` past its part count, mono mixes of other generations: :func:`parts.leftovers`) are
-deleted, unless the meeting was run again meanwhile. Every delivery of a generation submits the plan first stored
-for it (:meth:`parts.PartPlanner.generation_parts`), so none of them deletes a part that a job of the same
-generation fetches, even one redelivered under other limits.
+not read (other plans' parts, mono mixes of other generations: :func:`part_plan.leftovers`) are deleted, unless the
+meeting was run again meanwhile, or an unfinished job of the meeting may still read them (an earlier generation's
+job still running: its transcript stands in should the newer generation fail). Every delivery of a generation
+submits the plan first stored for it (:meth:`parts.PartPlanner.generation_parts`), so none of them deletes a part
+that a job of the same generation fetches, even one redelivered under other limits.
 """
 
 from __future__ import annotations
@@ -78,18 +79,19 @@ def log_superseded(event: AudioMixed, current: int, announced: int) -> None:
 
 
 async def remove_leftovers(
-    event: AudioMixed, keep: Collection[str], meetings: MeetingStore, planner: PartPlanner
+    event: AudioMixed, keep: Collection[str], meetings: MeetingStore, jobs: JobStore, planner: PartPlanner
 ) -> list[str]:
-    """Delete what earlier plans of ``event``'s meeting left in S3 (not ``keep``); the keys deleted. Nothing
-    when the meeting was run again meanwhile: the newer generation's submission judges what is left over."""
+    """Delete what earlier plans of ``event``'s meeting left in S3 (not ``keep``) and no unfinished job may still read
+    (:meth:`JobStore.still_read`: an earlier generation's jobs still running); the keys deleted. Nothing when the
+    meeting was run again meanwhile: the newer generation's submission judges what is left over."""
     current = await meetings.generation(event)
     if current is not None and current != event.generation:
         return []
-    removed = await planner.remove_leftovers(event, keep)
+    removed, held = await planner.remove_leftovers(event, keep, await jobs.still_read(event))
+    where = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "event_id": event.event_id,
+             "generation": event.generation}  # fmt: skip
     if removed:
-        log.info(
-            "objects of an earlier plan deleted",
-            extra={"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "event_id": event.event_id,
-                   "generation": event.generation, "objects": len(removed)},
-        )  # fmt: skip
+        log.info("objects of an earlier plan deleted", extra={**where, "objects": len(removed)})
+    if held:
+        log.info("objects of an earlier plan kept for unfinished jobs", extra={**where, "objects": len(held)})
     return removed

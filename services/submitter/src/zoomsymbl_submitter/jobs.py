@@ -46,6 +46,9 @@ from zoomsymbl_submitter.claims import Claims
 
 log = logging.getLogger("zoomsymbl.submitter.jobs")
 MAX_PARTS = 10_000  # the most parts a split plan holds (``SplitPlan.parts``)
+_READING = ("submitting", "scheduled", "in_progress")
+"""Job statuses whose audio a provider or the transcriber may still read (``completed`` and ``failed`` are done, a
+``rejected`` submission made no job, a ``retrying`` one only maybe: :meth:`JobStore.still_read`)."""
 RECORD_PATIENCE_SECONDS = 1800.0
 """How long :meth:`JobStore.record_submitted` waits for MongoDB (as long as the consumer waits out an outage of
 our own servers, and well inside the submitter's Kafka poll interval of an hour)."""
@@ -82,6 +85,18 @@ class JobStore(Claims):
         }
         docs = await guarded(self._col.find(query).sort("part_index", 1).to_list(MAX_PARTS))
         return [Job.from_document(doc) for doc in docs]
+
+    async def still_read(self, event: AudioMixed) -> set[str]:
+        """The objects that a job of ``event``'s meeting, of any generation, may still read: one being submitted (an
+        upload reads S3), one the provider or the transcriber has not finished (a presigned URL is fetched, a work
+        order read, when the job starts), one whose failed submission may have left a job at the provider."""
+        query = {
+            "tenant": event.tenant,
+            "meeting_uuid": event.meeting_uuid,
+            "$or": [{"status": {"$in": list(_READING)}}, {"status": "retrying", "maybe_submitted": True}],
+        }
+        docs = await guarded(self._col.find(query, {"object_key": 1}).to_list(None))
+        return {doc["object_key"] for doc in docs if isinstance(doc.get("object_key"), str)}
 
     async def renew(self, key: str) -> bool:
         """Extend our live claim on ``key`` by one lease; False when it is no longer ours."""

@@ -4,7 +4,8 @@ the generation read (an event of an earlier one is not submitted: ``zoomsymbl_su
 Stages only move forward: the update that sets ``submitted`` matches a meeting still at an earlier
 stage of the same generation, so a redelivery, or a callback that already moved the meeting to
 ``processing``, changes nothing. The split plan is stored so that a redelivered event reuses the
-parts already in S3 instead of splitting again, and the first one of a generation stays its plan.
+parts already in S3 instead of splitting again, and the first one stored for a generation stays its plan, even
+when two deliveries cut at once (:meth:`MeetingStore.save_split_plan`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from zoomsymbl_common.records import (
     SplitPart,
     SplitPlan,
     forward_filter,
+    generation_match,
     meeting_key,
     stage_fields,
 )
 
-from zoomsymbl_submitter.parts import Part
+from zoomsymbl_submitter.part_plan import Part, first_part_pattern, is_plan_of
 
 SERVICE = "submitter"
 
@@ -103,11 +105,22 @@ class MeetingStore:
         raw = doc.get("split") if doc else None
         return SplitPlan.from_document(raw) if raw is not None else None
 
-    async def save_split_plan(self, event: AudioMixed, parts: list[Part], planned: int | None = None) -> None:
-        """Remember ``parts`` for this input and generation (no-op when the meeting is unknown).
+    async def save_split_plan(
+        self, event: AudioMixed, parts: list[Part], planned: int | None = None
+    ) -> list[Part] | None:
+        """Store ``parts`` for this input and generation unless a plan of this file is stored for them; the plan
+        stored then: ``parts``, or the one another delivery stored first; None when the meeting is unknown or at
+        another generation (nothing stored).
 
-        ``planned`` is the count computed before cutting (more parts when one came out too large):
-        a redelivery computes the same one and finds these parts under it.
+        ``planned`` is the count computed before cutting (more parts when one came out too large): a redelivery
+        computes the same one and finds these parts under it. First writer wins: two deliveries of the generation
+        at once (a rebalance mid-split during a rolling deploy under other limits) both miss the stored plan and
+        cut; the second ``$set`` replaced the first and each delivery submitted its own plan. The update matches
+        only a meeting at this generation without such a plan, and ``modified_count`` tells which delivery stored
+        it (MongoDB applies a filter and its update to one document atomically, as every conditional update here
+        counts on). A plan of another file of the meeting (the tenant's provider changed between two deliveries:
+        its mono mix) or of another input or generation is replaced, as before; an earlier generation's delivery
+        never replaces the plan of the meeting's newer one.
         """
         plan = SplitPlan(
             input_hash=event.input_hash,
@@ -116,9 +129,18 @@ class MeetingStore:
             count=len(parts),
             parts=[SplitPart.model_validate(part.as_doc()) for part in parts],
         )
-        await guarded(
-            self._col.update_one(
-                meeting_key(event.tenant, event.meeting_uuid),
-                {"$set": {"split": plan.to_document(), "updated_at": utcnow()}},
-            )
-        )
+        of_this_file = {
+            "split.input_hash": event.input_hash,
+            "split.generation": event.generation,
+            "split.parts.0.object_key": {"$regex": first_part_pattern(event)},
+        }
+        query = {
+            **meeting_key(event.tenant, event.meeting_uuid),
+            "generation": generation_match(event.generation),
+            "$nor": [of_this_file],
+        }
+        update = {"$set": {"split": plan.to_document(), "updated_at": utcnow()}}
+        if (await guarded(self._col.update_one(query, update))).modified_count == 1:
+            return parts
+        stored = await self.generation_plan(event)
+        return stored if stored is not None and is_plan_of(event, stored) else None

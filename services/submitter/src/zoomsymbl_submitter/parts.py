@@ -9,7 +9,7 @@ Splitting downloads the mixed file to a scratch directory (ffmpeg needs to seek)
 silences only in the windows around the cut points, writes each part from its cut on (Opus packets
 copied behind a pre-skip: :mod:`ogg_opus`; FLAC encoded again, WAV copied: :func:`splitting.part_codec`;
 so a part starts at its offset to the sample),
-and uploads it as ``mixed/{tenant}/{meeting_key}.part{N}.{ext}``. Scratch space: the file plus its
+and uploads it as ``mixed/{tenant}/{meeting_key}.cut-{digest}.part{N}.{ext}``. Scratch space: the file plus its
 parts, about twice its size.
 
 A generation's plan is fixed once made (:meth:`PartPlanner.generation_parts`): the first delivery of its
@@ -20,13 +20,21 @@ path). Planned again, a redelivery cut other parts into the same keys, under the
 or merged parts of both plans. A part of the plan gone from S3 is cut again at its own span; a part past the
 current limits is submitted all the same (the provider judges it, and a forced replay plans anew).
 
-Part keys do not carry the generation: a meeting run again (``zoomsymbl replay --force``, a new mix) in fewer
-parts overwrites the first ones and would leave the rest behind for good, and a mono mix (``downmix``) is one
-per generation. Once a meeting's submission is done, :meth:`PartPlanner.remove_leftovers` deletes the
-submitter's own objects of the meeting that its current plan does not name (:func:`leftovers`): never the
-mixer's files, never a part of the generation's plan, which every job of the generation reads. The jobs of the
-earlier generation keep their documents (the notifier frees their slots when they finish, ``zoomsymbl status``
-shows them); no report or page joins them with the new ones, as both join the parts of one generation only.
+Every cut goes to keys of its own (:mod:`zoomsymbl_submitter.part_plan`: input, generation and cut in a digest):
+a meeting run again (``zoomsymbl replay --force``, a new mix) never overwrites the parts the earlier generation's
+jobs may still fetch, nor does a delivery cutting otherwise than another one of the same generation. The plan is
+stored first writer wins (:meth:`~zoomsymbl_submitter.meetings.MeetingStore.save_split_plan`): two deliveries of one
+``AudioMixed`` at once (a rebalance mid-split during a rolling deploy under other limits) both miss the stored plan
+and cut; the one that stores its plan second submits the first one's and deletes its own cut, which nothing reads.
+
+Once a meeting's submission is done, :meth:`PartPlanner.remove_leftovers` deletes the submitter's own objects of the
+meeting that its current plan does not name (:func:`part_plan.leftovers`) and that no unfinished job of the meeting
+(any generation) may still read: never the mixer's files, never a part of the generation's plan, never the parts of an
+earlier generation whose jobs still run (their transcript stands in for the newer generation's report should that
+one fail, ``zoomsymbl_notifier.generations``). What such jobs read stays until a later submission of the meeting finds
+them finished, ``zoomsymbl forget`` or the tenant's retention. The jobs of the earlier generation keep their documents
+(the notifier frees their slots when they finish, ``zoomsymbl status`` shows them); no report or page joins them with
+the new ones, as both join the parts of one generation only.
 """
 
 from __future__ import annotations
@@ -35,58 +43,27 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from zoomsymbl_common.errors import ObjectNotFound, PoisonInputError
 from zoomsymbl_common.events import AudioMixed
 from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.providers.base import ProviderLimits
 from zoomsymbl_common.scratch import scratch_root, work_dir
-from zoomsymbl_common.storage_keys import meeting_key
 
 from zoomsymbl_submitter import ogg_opus, splitting
 from zoomsymbl_submitter.audio import AudioSource
+from zoomsymbl_submitter.part_plan import Part as Part
+from zoomsymbl_submitter.part_plan import is_plan_of as is_plan_of
+from zoomsymbl_submitter.part_plan import leftovers as leftovers
+from zoomsymbl_submitter.part_plan import meeting_prefix as meeting_prefix
 from zoomsymbl_submitter.splitting import Span
 
 SPLIT_PREFIX = "zoomsymbl-split-"
 """The name of the scratch directory of a split starts so (swept at start-up when left behind)."""
 log = logging.getLogger("zoomsymbl.submitter.parts")
-# What the submitter writes after a meeting's ``mixed/{tenant}/{meeting_key}.`` (``splitting.part_object_key``,
-# ``downmix.mono_object_key``): a part, a mono mix, a part of a mono mix.
-_OWN_OBJECT = re.compile(r"(?:mono-[0-9a-f]{12}\.)?part[1-9][0-9]*\.[a-z0-9]+|mono-[0-9a-f]{12}\.flac")
-
-
-def meeting_prefix(event: AudioMixed) -> str:
-    """The key prefix of every object of ``event``'s meeting under ``mixed/`` (its meeting key holds no ``.``)."""
-    return f"mixed/{event.tenant}/{meeting_key(event.meeting_uuid)}."
-
-
-def leftovers(prefix: str, keys: Iterable[str], keep: Collection[str]) -> list[str]:
-    """The submitter's own objects among ``keys`` under ``prefix`` (parts, mono mixes, their parts) that are not
-    in ``keep``; never the mixed file, nor any object whose name the submitter does not make."""
-    return sorted({key for key in keys if key.startswith(prefix) and key not in keep
-                   and _OWN_OBJECT.fullmatch(key[len(prefix):])})  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Part:
-    """One submission of a meeting: the whole mixed file (index 0 of 1) or a piece of it."""
-
-    index: int
-    count: int
-    offset_seconds: float
-    duration_seconds: float
-    bucket: str
-    object_key: str
-    size_bytes: int
-
-    def as_doc(self) -> dict[str, Any]:
-        """The part as stored in the meeting's split plan."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -104,20 +81,12 @@ class SplitSettings:
         return min(limits.max_file_seconds, self.max_part_seconds or limits.max_file_seconds)
 
 
-def is_plan_of(event: AudioMixed, parts: list[Part]) -> bool:
-    """``parts`` are a plan of ``event``'s very file, in order: the file itself or its pieces. Not the plan of
-    another file of the meeting and generation (the mono mix, or the multichannel file, when the tenant's
-    provider changed between two deliveries), even of the same count."""
-    keys = splitting.plan_object_keys(event.object_key, event.format, len(parts))
-    found = [(part.index, part.count, part.bucket, part.object_key) for part in parts]
-    return bool(parts) and found == [(index, len(parts), event.bucket, key) for index, key in enumerate(keys)]
-
-
 PlanStore = tuple[
     Callable[[AudioMixed, int], Awaitable[list[Part] | None]],
-    Callable[[AudioMixed, list[Part], int], Awaitable[None]],
+    Callable[[AudioMixed, list[Part], int], Awaitable[list[Part] | None]],
 ]
-"""Load the parts planned as ``count`` (the count computed before cutting); save them under that count."""
+"""Load the parts planned as ``count`` (the count computed before cutting); save them under that count unless a plan
+of the file is stored for its input and generation: the plan stored then, ours or the first one (None: none)."""
 SPLIT_ROUNDS = 3
 
 
@@ -139,7 +108,7 @@ class PartPlanner:
             return await self._as_stored(event, limits, stored)
         parts = await self.parts(event, limits)
         if len(parts) == 1:  # a split plan is stored as it is made
-            await self._save_plan(event, parts, 1)
+            return await self._first_plan(event, limits, parts, 1)
         return parts
 
     async def parts(self, event: AudioMixed, limits: ProviderLimits) -> list[Part]:
@@ -160,8 +129,7 @@ class PartPlanner:
             parts = await self._split(event, size, count, max_seconds)
             largest = max(part.size_bytes for part in parts)
             if largest <= max_bytes:
-                await self._save_plan(event, parts, planned)
-                return parts
+                return await self._first_plan(event, limits, parts, planned)
             count = splitting.recount(count, largest, max_bytes)
         raise PoisonInputError(
             f"{event.object_key!r} ({size} bytes) still has a part of {largest} bytes after {SPLIT_ROUNDS} splits;"
@@ -169,16 +137,37 @@ class PartPlanner:
             stage="split",
         )
 
-    async def remove_leftovers(self, event: AudioMixed, keep: Collection[str]) -> list[str]:
-        """Delete the submitter's objects of ``event``'s meeting not in ``keep`` (what earlier plans left);
-        the keys deleted. In a versioned bucket a deleted key's older versions stay for ``zoomsymbl forget`` or
-        the bucket's rules."""
+    async def remove_leftovers(
+        self, event: AudioMixed, keep: Collection[str], read: Collection[str] = ()
+    ) -> tuple[list[str], list[str]]:
+        """Delete the submitter's objects of ``event``'s meeting not in ``keep`` (what earlier plans left) unless a
+        job may still ``read`` them; the keys deleted, and those kept for a job. In a versioned bucket a deleted key's
+        older versions stay for ``zoomsymbl forget`` or the bucket's rules."""
         prefix = meeting_prefix(event)
         store = self._audio.store(event.bucket)
-        removed = leftovers(prefix, await store.keys(prefix), keep)
+        found = leftovers(prefix, await store.keys(prefix), keep)
+        removed = [key for key in found if key not in read]
         for key in removed:
             await store.remove(key)
-        return removed
+        return removed, [key for key in found if key in read]
+
+    async def _first_plan(
+        self, event: AudioMixed, limits: ProviderLimits, parts: list[Part], planned: int
+    ) -> list[Part]:
+        """``parts``, stored as the plan of ``event``'s generation; or the plan another delivery stored first (it
+        submits them too), as S3 has it, and of ``parts`` the pieces that plan does not name deleted: no job reads
+        them."""
+        stored = await self._save_plan(event, parts, planned)
+        if stored is None or stored == parts:
+            return parts
+        named = {part.object_key for part in stored}
+        unused = sorted({part.object_key for part in parts if len(parts) > 1} - named)  # never the file itself
+        store = self._audio.store(event.bucket)
+        for key in unused:
+            await store.remove(key)
+        where = {"meeting_uuid": event.meeting_uuid, "parts": len(stored), "cut": len(parts), "deleted": len(unused)}
+        log.warning("plan another delivery stored first submitted", extra=where)
+        return await self._as_stored(event, limits, stored)
 
     async def _as_stored(self, event: AudioMixed, limits: ProviderLimits, stored: list[Part]) -> list[Part]:
         """The stored plan, each part's size as S3 has it now (the upload's length); a part gone cut again."""
@@ -213,7 +202,7 @@ class PartPlanner:
         spans = splitting.spans(event.duration_seconds, [part.offset_seconds for part in stored[1:]])
         async with self._source(event) as source:
             for index in missing:
-                parts[index] = await self._store_part(event, whole, source, spans, index, len(parts))
+                parts[index] = await self._store_part(event, whole, source, spans, stored[index])
         return parts
 
     async def _reusable(self, event: AudioMixed, stored: list[Part], max_bytes: int) -> bool:
@@ -232,7 +221,13 @@ class PartPlanner:
         )
         async with self._source(event) as source:
             spans = splitting.spans(event.duration_seconds, await self._cuts(source, event, count, max_seconds))
-            return [await self._store_part(event, whole, source, spans, i, count) for i in range(len(spans))]
+            tag = splitting.cut_tag(event.input_hash, event.generation, [span.offset for span in spans])
+            parts = []
+            for i, span in enumerate(spans):
+                key = splitting.part_object_key(event.object_key, i, event.format, tag)
+                place = Part(i, count, span.offset, span.duration, event.bucket, key, 0)
+                parts.append(await self._store_part(event, whole, source, spans, place))
+            return parts
 
     @contextlib.asynccontextmanager
     async def _source(self, event: AudioMixed) -> AsyncIterator[str]:
@@ -242,17 +237,15 @@ class PartPlanner:
             await self._audio.store(event.bucket).get_file(event.object_key, source)
             yield source
 
-    async def _store_part(
-        self, event: AudioMixed, whole: int, source: str, spans: list[Span], index: int, count: int
-    ) -> Part:
-        """Part ``index`` of ``count``, ``spans[index]`` of ``source``, cut and uploaded to its key."""
-        span, ext = spans[index], splitting.EXTENSIONS[event.format]
+    async def _store_part(self, event: AudioMixed, whole: int, source: str, spans: list[Span], place: Part) -> Part:
+        """Part ``place``, ``spans[place.index]`` of ``source``, cut and uploaded to its key; its size and duration
+        as cut."""
+        index, ext = place.index, splitting.EXTENSIONS[event.format]
         target = str(Path(source).parent / f"part{index + 1}.{ext}")
-        duration = await self._cut(event, whole, source, target, span, index == len(spans) - 1)
-        key = splitting.part_object_key(event.object_key, index, event.format)
+        duration = await self._cut(event, whole, source, target, spans[index], index == len(spans) - 1)
         store = self._audio.store(event.bucket)
-        size = await store.put_file(key, target, content_type=splitting.CONTENT_TYPES[event.format])
-        return Part(index, count, span.offset, duration, event.bucket, key, size)
+        size = await store.put_file(place.object_key, target, content_type=splitting.CONTENT_TYPES[event.format])
+        return dataclasses.replace(place, duration_seconds=duration, size_bytes=size)
 
     async def _cut(self, event: AudioMixed, whole: int, source: str, target: str, span: Span, last: bool) -> float:
         """Write ``span`` of ``source`` to ``target``; its duration in seconds. Opus packets are copied behind a

@@ -9,6 +9,7 @@ falls at the ideal position.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import re
@@ -166,16 +167,32 @@ def spans(duration: float, cuts: list[float]) -> list[Span]:
     return [Span(a, round(b - a, 3)) for a, b in itertools.pairwise(edges) if b > a]
 
 
-def part_object_key(object_key: str, index: int, audio_format: AudioFormat) -> str:
-    """``mixed/{tenant}/{meeting_key}.part{N}.{ext}`` (N from 1) next to ``object_key``."""
+def cut_tag(input_hash: str, generation: int, offsets: Sequence[float]) -> str:
+    """``cut-{digest}``: the parts of one cut of one input and generation (every part's offset, so their count too).
+
+    Parts whose keys carry no such tag (``{stem}.part{N}.{ext}``, cut by earlier releases) were cut again into the
+    same keys by a forced replay, a new mix or a second delivery under other limits, overwriting the audio that an
+    earlier plan's jobs still fetch. A tag names the cut: the same cut of the same file is the same bytes, another one
+    goes to other keys.
+    """
+    text = "\n".join([input_hash, str(generation), *(f"{offset:.3f}" for offset in offsets)])
+    return f"cut-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def part_object_key(object_key: str, index: int, audio_format: AudioFormat, tag: str | None = None) -> str:
+    """``{stem}.{tag}.part{N}.{ext}`` (N from 1) next to ``object_key`` (``mixed/{tenant}/{meeting_key}.{ext}``
+    or its mono mix); without ``tag`` the key of a part cut before tags (:func:`cut_tag`): ``{stem}.part{N}.{ext}``."""
     path = PurePosixPath(object_key)
     stem = str(path.with_suffix("")) if path.suffix else object_key
-    return f"{stem}.part{index + 1}.{EXTENSIONS[audio_format]}"
+    middle = f".{tag}" if tag else ""
+    return f"{stem}{middle}.part{index + 1}.{EXTENSIONS[audio_format]}"
 
 
-def plan_object_keys(object_key: str, audio_format: AudioFormat, count: int) -> list[str]:
+def plan_object_keys(object_key: str, audio_format: AudioFormat, count: int, tag: str | None = None) -> list[str]:
     """The objects a plan of ``count`` parts of ``object_key`` submits: the file itself, or its parts."""
-    return [object_key] if count == 1 else [part_object_key(object_key, index, audio_format) for index in range(count)]
+    if count == 1:
+        return [object_key]
+    return [part_object_key(object_key, index, audio_format, tag) for index in range(count)]
 
 
 def silencedetect_args(path: str, window: Window, noise_db: float = -35.0) -> list[str]:

@@ -107,7 +107,7 @@ class Submitter(PartSubmission):
         except GenerationSuperseded as exc:
             log_superseded(event, exc.current, 0)  # counted where the part gave its slot back
             return
-        await remove_leftovers(event, keep, self.meetings, self.planner)
+        await remove_leftovers(event, keep, self.meetings, self.jobs, self.planner)
 
     async def _submit_meeting(self, event: AudioMixed, target: Target) -> set[str]:
         """Every part submitted, the meeting marked ``submitted``; the objects the submission reads."""

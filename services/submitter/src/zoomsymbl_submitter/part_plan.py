@@ -1,0 +1,90 @@
+"""A generation's part plan as stored and as found in S3: its parts, whether a stored plan is one of a given file, and
+which objects of a meeting are the submitter's own.
+
+A part is stored as ``{stem}.cut-{digest}.part{N}.{ext}`` next to the file it is cut from (the mixed file
+``mixed/{tenant}/{meeting_key}.{ext}`` or its mono mix ``{stem}.mono-{digest}.flac``, :func:`downmix.mono_object_key`),
+the digest covering the input, the generation and every cut (:func:`splitting.cut_tag`). A forced replay or a new mix
+(another generation or input) never writes into an earlier plan's keys, whose jobs may still fetch them, and two
+deliveries of one generation that cut differently (other limits) never into each other's. Parts cut by earlier
+releases (``{stem}.part{N}.{ext}``, no tag) stay the submitter's own (:func:`leftovers`, ``zoomsymbl forget`` deletes
+the whole ``mixed/{tenant}/{meeting_key}.`` prefix) and their stored plans the plans of their file (:func:`is_plan_of`).
+
+Length: a meeting key segment has at most ``MAX_SEGMENT + 1`` = 201 characters
+(:mod:`zoomsymbl_common.storage_keys`); the longest suffix the submitter writes after it,
+``.mono-{12 hex}.cut-{12 hex}.part10000.flac`` (50, :data:`jobs.MAX_PARTS` parts), keeps the segment within the 255
+bytes file-system S3 servers take.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from zoomsymbl_common.events import AudioMixed
+from zoomsymbl_common.storage_keys import meeting_key
+
+from zoomsymbl_submitter import splitting
+
+# What the submitter writes after a meeting's ``mixed/{tenant}/{meeting_key}.`` (``splitting.part_object_key``,
+# ``downmix.mono_object_key``): a part (cut-tagged or not), a mono mix, a part of a mono mix.
+_OWN_OBJECT = re.compile(
+    r"(?:mono-[0-9a-f]{12}\.)?(?:cut-[0-9a-f]{12}\.)?part[1-9][0-9]*\.[a-z0-9]+|mono-[0-9a-f]{12}\.flac"
+)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One submission of a meeting: the whole mixed file (index 0 of 1) or a piece of it."""
+
+    index: int
+    count: int
+    offset_seconds: float
+    duration_seconds: float
+    bucket: str
+    object_key: str
+    size_bytes: int
+
+    def as_doc(self) -> dict[str, Any]:
+        """The part as stored in the meeting's split plan."""
+        return asdict(self)
+
+
+def meeting_prefix(event: AudioMixed) -> str:
+    """The key prefix of every object of ``event``'s meeting under ``mixed/`` (its meeting key holds no ``.``)."""
+    return f"mixed/{event.tenant}/{meeting_key(event.meeting_uuid)}."
+
+
+def leftovers(prefix: str, keys: Iterable[str], keep: Collection[str]) -> list[str]:
+    """The submitter's own objects among ``keys`` under ``prefix`` (parts, mono mixes, their parts) that are not
+    in ``keep``; never the mixed file, nor any object whose name the submitter does not make."""
+    return sorted({key for key in keys if key.startswith(prefix) and key not in keep
+                   and _OWN_OBJECT.fullmatch(key[len(prefix):])})  # fmt: skip
+
+
+def is_plan_of(event: AudioMixed, parts: list[Part]) -> bool:
+    """``parts`` are a plan of ``event``'s very file, in order: the file itself or its pieces, under the keys of
+    their cut (:func:`splitting.cut_tag`) or, cut by an earlier release, untagged. Not the plan of another file of
+    the meeting and generation (the mono mix, or the multichannel file, when the tenant's provider changed between
+    two deliveries), even of the same count."""
+    if not parts:
+        return False
+    tag = splitting.cut_tag(event.input_hash, event.generation, [part.offset_seconds for part in parts])
+    found = [(part.index, part.count, part.bucket, part.object_key) for part in parts]
+    return any(
+        found == [(index, len(parts), event.bucket, key) for index, key in enumerate(keys)]
+        for keys in (
+            splitting.plan_object_keys(event.object_key, event.format, len(parts), tag),
+            splitting.plan_object_keys(event.object_key, event.format, len(parts)),
+        )
+    )
+
+
+def first_part_pattern(event: AudioMixed) -> str:
+    """A regular expression (MongoDB's ``$regex``) matching the first part's key of any plan of ``event``'s file:
+    the file itself, or its first piece, tagged or not."""
+    untagged = splitting.part_object_key(event.object_key, 0, event.format)
+    stem, _, ext = untagged.rpartition(".part1.")
+    piece = rf"{re.escape(stem)}\.(?:cut-[0-9a-f]{{12}}\.)?part1\.{re.escape(ext)}"
+    return rf"^(?:{re.escape(event.object_key)}|{piece})$"
