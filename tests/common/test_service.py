@@ -15,16 +15,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import generate_latest
 from pydantic import SecretStr
+from zoomsymbl_common.background import background, raise_if_cancelled
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.health import METRICS_REGISTRY
 from zoomsymbl_common.service import (
     EXIT_CONFIG,
     NO_TENANT,
     TENANTS,
-    background,
     new_app,
     quiet_garbage_collector,
-    raise_if_cancelled,
     tenants_context,
 )
 from zoomsymbl_common.settings import InfraSettings

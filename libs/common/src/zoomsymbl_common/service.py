@@ -21,7 +21,7 @@ import contextlib
 import gc
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal, NoReturn, TypeVar
 
 from aiohttp import web
@@ -267,41 +267,3 @@ def make_consumer(app: web.Application, broker: KafkaBroker, service: str, polic
     the app's registry."""
     metrics = app[CONSUMER_METRICS]  # a KeyError here: new_app(..., consumes=True) was forgotten
     return Consumer(broker, app[INFRA], service, policy, attempts=app[ATTEMPTS], metrics=metrics)
-
-
-def raise_if_cancelled() -> None:
-    """Raise ``CancelledError`` when this task was asked to stop and a library dropped the request.
-
-    Python 3.11's ``asyncio.wait_for``, which pymongo's async network layer uses, can return its answer and drop
-    a cancellation that arrives as the answer does; the request still counts in ``Task.cancelling()``. Periodic
-    loops call this once a round, so that a lost cancellation stops them at the next round instead of never.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
-@contextlib.asynccontextmanager
-async def background(
-    work: Coroutine[Any, Any, None], name: str, *, grace: float = 0.0, stop: Callable[[], None] | None = None
-) -> AsyncIterator[asyncio.Task[None]]:
-    """Run ``work`` as a task for the body's duration; then ``stop()`` it and wait ``grace`` s before cancelling.
-
-    The cancellation is repeated every second until the task ends: a library may drop one (see
-    :func:`raise_if_cancelled`), and a shutdown must not hang on it.
-    """
-    task = asyncio.create_task(work, name=name)
-    try:
-        yield task
-    finally:
-        if stop is not None:
-            stop()
-            # Stopped rather than cancelled: the round in hand may finish within the grace period.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(grace):
-                    await asyncio.shield(task)
-        while not task.done():
-            task.cancel()
-            await asyncio.wait({task}, timeout=1.0)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

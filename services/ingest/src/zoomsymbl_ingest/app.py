@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from zoomsymbl_common.background import background, raise_if_cancelled
 from zoomsymbl_common.errors import MongoUnavailable
 from zoomsymbl_common.events import Event
 from zoomsymbl_common.health import add_readiness_check
@@ -14,10 +15,8 @@ from zoomsymbl_common.mongo import Mongo, ensure_indexes, purge_expired
 from zoomsymbl_common.service import (
     MONGO,
     TENANTS,
-    background,
     mongo_context,
     new_app,
-    raise_if_cancelled,
     tenants_context,
 )
 from zoomsymbl_common.zoom_quota import QuotaMetrics

@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from zoomsymbl_common.background import raise_if_cancelled
 from zoomsymbl_common.errors import ZoomsymblError
 from zoomsymbl_common.events import Event, utcnow
 from zoomsymbl_common.mongo import Mongo
-from zoomsymbl_common.service import raise_if_cancelled
 from zoomsymbl_common.tenants import Tenants, has_oauth
 from zoomsymbl_common.zoom import ZoomClient
 from zoomsymbl_common.zoom_quota import QuotaMetrics, ZoomQuota

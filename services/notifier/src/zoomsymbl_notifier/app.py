@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 from faststream.kafka import KafkaBroker
+from zoomsymbl_common.background import background
 from zoomsymbl_common.events import Event
 from zoomsymbl_common.health import METRICS_REGISTRY
 from zoomsymbl_common.kafka import RetryPolicy, publish_event
@@ -22,7 +23,6 @@ from zoomsymbl_common.providers.pool import ProviderPool, SummaryWait
 from zoomsymbl_common.service import (
     MONGO,
     TENANTS,
-    background,
     make_consumer,
     mongo_context,
     new_app,

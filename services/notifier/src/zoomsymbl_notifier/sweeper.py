@@ -14,10 +14,10 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from zoomsymbl_common.background import raise_if_cancelled
 from zoomsymbl_common.errors import InfrastructureUnavailable, ZoomsymblError
 from zoomsymbl_common.events import JobStatusReported, stable_id, utcnow
 from zoomsymbl_common.logs import scrub
-from zoomsymbl_common.service import raise_if_cancelled
 from zoomsymbl_common.tenants import ran_as
 
 from zoomsymbl_notifier.jobs import JobRecord

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import aiohttp
 from aiohttp import web
+from zoomsymbl_common.background import background
 from zoomsymbl_common.events import JobStatusReported, JobSubmitted, MeetingFailed
 from zoomsymbl_common.health import add_readiness_check
 from zoomsymbl_common.kafka import RetryPolicy, publish_event
@@ -19,7 +20,6 @@ from zoomsymbl_common.scratch import scratch_root, sweep
 from zoomsymbl_common.service import (
     MONGO,
     TENANTS,
-    background,
     make_consumer,
     mongo_context,
     new_app,
