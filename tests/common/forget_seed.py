@@ -42,9 +42,9 @@ from zoomsymbl_common.records import (
     Transcription,
 )
 from zoomsymbl_common.storage import ObjectStore
-from zoomsymbl_common.storage_keys import meeting_key as key_segment
 from zoomsymbl_ingest.stores import DownloadToken, MongoReceipts, MongoTokens, Receipt
 from zoomsymbl_mixer.metadata import metadata_key
+from zoomsymbl_mixer.mixing import mixed_object_key
 from zoomsymbl_mixer.tracks import raw_key
 from zoomsymbl_notifier.outbox import MailKey
 from zoomsymbl_submitter.downmix import mono_object_key
@@ -133,7 +133,7 @@ async def _ingest(mongo: Mongo, seeded: Seeded) -> None:
 async def _objects(store: ObjectStore, tenant: str, meeting_uuid: str) -> list[str]:
     track = RecordingFile(file_id="f1", file_extension="M4A", download_url="https://zoom.us/rec/f1")
     transcript = RecordingFile(file_id="t1", file_extension="VTT", download_url="https://zoom.us/rec/t1")
-    mixed = f"mixed/{tenant}/{key_segment(meeting_uuid)}.flac"  # as the mixer names it (mixing.py)
+    mixed = mixed_object_key(tenant, meeting_uuid, "h", 0, "flac")  # as the mixer names it
     event = AudioMixed(
         event_id="e", tenant=tenant, meeting_uuid=meeting_uuid, bucket=store.bucket, object_key=mixed,
         format="flac", channels=2, duration_seconds=1, size_bytes=5, input_hash="h", channel_map=(),

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_common.records import MEETINGS, SECRETS
-from zoomsymbl_common.storage_keys import meeting_key
+from zoomsymbl_common.storage_keys import meeting_key, mix_tag
 from zoomsymbl_mixer.analytics import SilenceLog, first_sound
 from zoomsymbl_mixer.errors import DownloadRefused, NoCredentials, TrackInvalid, UnknownTenant, ZoomErrorBody
 from zoomsymbl_mixer.ffprobe import parse_probe, probe_args
@@ -67,7 +67,7 @@ async def test_one_aligned_channel_per_participant(
     # Zoom's webhook carries no e-mails; the past-meeting participants API has them for who signed in.
     assert [c.participant_email for c in mixed.channel_map] == ["elisa@example.com", "jean-luc@example.com", None]
     assert (mixed.format, mixed.channels, mixed.diarization) == ("flac", 3, False)
-    assert mixed.object_key == f"mixed/acme/{meeting_key(TYPICAL)}.flac"
+    assert mixed.object_key == f"mixed/acme/{meeting_key(TYPICAL)}.{mix_tag(mixed.input_hash, 0)}.flac"
     assert mixed.duration_seconds == pytest.approx(16, abs=0.1)
     offsets = participant_offsets(rig, TYPICAL)
     assert [c.offset_seconds for c in mixed.channel_map] == [offsets[c.participant_name] for c in mixed.channel_map]

@@ -106,7 +106,12 @@ class AudioMixed(Event):
 
     bucket: str = Field(max_length=63, description="S3 bucket of the mixed file (an S3 name: at most 63 characters).")
     object_key: str = Field(
-        min_length=1, max_length=1024, description="S3 key of the mixed file (mixed/{tenant}/{meeting_key}.{ext})."
+        min_length=1,
+        max_length=1024,
+        description=(
+            "S3 key of the mixed file (mixed/{tenant}/{meeting_key}.mix-{digest}.{ext}; earlier releases without"
+            " the mix- tag)."
+        ),
     )
     format: AudioFormat = Field(description="Container/codec of the mixed file.")
     channels: int = Field(ge=1, le=MAX_MIX_CHANNELS, description="Number of channels (at most 64).")

@@ -13,8 +13,9 @@ from typing import Final
 
 MAX_SEGMENT: Final = 200
 """The longest key segment kept in its readable encoding. File-system S3 servers (versitygw, MinIO)
-refuse segments over 255 bytes; the rest leaves room for the submitter's suffixes, the longest
-``.mono-{12 hex}.cut-{12 hex}.part10000.flac`` (50 characters: ``zoomsymbl_submitter.part_plan``)."""
+refuse segments over 255 bytes; the rest leaves room for the suffixes after a meeting key, the longest
+``.mono-{12 hex}.cut-{12 hex}.part10000.flac`` (50 characters; a mixed file's own part, ``.mix-{12 hex}.cut-{12
+hex}.part10000.opus``, has 49: :func:`mix_tag`, ``zoomsymbl_submitter.part_plan``)."""
 _DIGEST_PREFIX: Final = MAX_SEGMENT - 64  # so a digest segment is MAX_SEGMENT + 1 characters long
 
 
@@ -38,6 +39,18 @@ def meeting_key(meeting_uuid: str) -> str:
     (UUIDs of up to 150 UTF-8 bytes, every real Zoom UUID); longer ones get :func:`bounded_segment`'s digest form.
     """
     return bounded_segment(base64.urlsafe_b64encode(meeting_uuid.encode("utf-8")).decode("ascii").rstrip("="))
+
+
+def mix_tag(input_hash: str, generation: int) -> str:
+    """``mix-{12 hex}``: the tag of a mixed file's key (``mixed/{tenant}/{meeting_key}.{tag}.{ext}``), a digest of the
+    mix's inputs and the generation that made it.
+
+    Shared by the mixer, which names its file so, and the submitter, which tells from a job's input and generation
+    which earlier file of a meeting it read (and may delete once nothing reads it). Without a tag every mix of a
+    meeting went to one key: a mix of other inputs overwrote the file an earlier generation's job still read.
+    """
+    text = f"{input_hash}\n{generation}"
+    return f"mix-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def meeting_uuid_from_key(key: str) -> str:

@@ -1,7 +1,8 @@
 """One meeting from ``RecordingCompleted`` to ``AudioMixed``: choose, download, merge, measure, store, announce.
 
 Idempotent: the inputs and mix settings hash to ``input_hash``; a meeting that already holds a mix
-with that hash is announced again (same ``event_id``) without downloading or merging. The mix is
+with that hash is announced again (same ``event_id``) without downloading or merging. Each mix goes to a key of
+its input and generation (:func:`mixed_object_key`), never over a file an earlier generation's jobs read. The mix is
 recorded in MongoDB before ``AudioMixed`` is published, so a crash in between ends in a
 re-publish, never in a second mix. Scratch files live in one folder per meeting under the
 configured scratch directory and are removed however the meeting ends. The tracks come in through
@@ -21,7 +22,7 @@ from zoomsymbl_common.events import AudioMixed, RecordingCompleted
 from zoomsymbl_common.records import ConversationMetadata
 from zoomsymbl_common.scratch import Volume, work_dir
 from zoomsymbl_common.storage import ObjectStore
-from zoomsymbl_common.storage_keys import meeting_key
+from zoomsymbl_common.storage_keys import meeting_key, mix_tag
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_common.zoom_answers import ZoomApiError
 
@@ -163,7 +164,8 @@ class Mixer:
             plan = await self._with_emails(plan, event, tenant)
             merged = await self.merger.merge(plan, scratch)
         with tracer.start_as_current_span("mixer.upload"):
-            key = f"mixed/{event.tenant}/{meeting_key(event.meeting_uuid)}.{EXTENSIONS[merged.format]}"
+            extension = EXTENSIONS[merged.format]
+            key = mixed_object_key(event.tenant, event.meeting_uuid, digest, event.generation, extension)
             uploads = PartUploads(
                 self.objects,
                 part_bytes=self.config.part_bytes,
@@ -209,6 +211,21 @@ class Mixer:
             log.info("participant e-mails not available", extra=_fields(event, reason=str(exc)[:200]))
             return plan
         return with_emails(plan, people)
+
+
+def mixed_object_key(tenant: str, meeting_uuid: str, input_hash: str, generation: int, extension: str) -> str:
+    """``mixed/{tenant}/{meeting_key}.mix-{digest}.{ext}``: the key of the mix of ``input_hash`` made for
+    ``generation`` (:func:`~zoomsymbl_common.storage_keys.mix_tag`).
+
+    Another input, or the same inputs mixed again by a later generation (another mix replaced theirs on the meeting),
+    goes to a key of its own: one key for every mix overwrote the file an earlier generation's job still read (the
+    transcriber reads S3 when its job starts, a provider fetches a presigned URL when it gets to it). A redelivery
+    finds its mix recorded and announces that key (a forced replay of the same inputs too); one that mixes again
+    (died before the record) writes the same key, which no event named yet. Under the meeting's
+    ``mixed/{tenant}/{meeting_key}.`` prefix, where the submitter, the transcriber and ``zoomsymbl forget`` look;
+    files of earlier releases (``{meeting_key}.{ext}``, no tag) stay where they are, read by their recorded key.
+    """
+    return f"mixed/{tenant}/{meeting_key(meeting_uuid)}.{mix_tag(input_hash, generation)}.{extension}"
 
 
 def _fields(event: RecordingCompleted, **extra: object) -> dict[str, object]:

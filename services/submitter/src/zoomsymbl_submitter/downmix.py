@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from zoomsymbl_common.events import AudioMixed, Provider
 from zoomsymbl_common.media_tools import MIXED_AUDIO, input_guard, run_tool
@@ -31,6 +31,7 @@ from zoomsymbl_common.providers.symbl_options import MAX_CHANNELS as SYMBL_MAX_C
 from zoomsymbl_common.scratch import scratch_root, work_dir
 
 from zoomsymbl_submitter.audio import AudioSource
+from zoomsymbl_submitter.part_plan import meeting_prefix
 from zoomsymbl_submitter.splitting import EXTENSIONS, run_timeout
 
 DOWNMIX_PREFIX = "zoomsymbl-downmix-"
@@ -48,11 +49,14 @@ def needs_downmix(provider: Provider, channels: int) -> bool:
 
 
 def mono_object_key(event: AudioMixed) -> str:
-    """``mixed/{tenant}/{meeting_key}.mono-{digest}.flac`` next to the mixed file of ``event``."""
+    """``mixed/{tenant}/{meeting_key}.mono-{digest}.flac`` next to the mixed file of ``event``.
+
+    Named after the meeting key, not after the mixed file's stem: the tagged file's ``mix-{digest}`` adds nothing
+    the mono digest does not cover, and both would leave its parts' key segment past 255 bytes
+    (:mod:`zoomsymbl_submitter.part_plan`). For a file of an earlier release (``{meeting_key}.{ext}``) the same key.
+    """
     digest = hashlib.sha256(f"{event.input_hash}\n{event.generation}".encode()).hexdigest()[:12]
-    path = PurePosixPath(event.object_key)
-    stem = str(path.with_suffix("")) if path.suffix else event.object_key
-    return f"{stem}.mono-{digest}.flac"
+    return f"{meeting_prefix(event)}mono-{digest}.flac"
 
 
 def downmix_args(source: str, target: str, channels: int) -> list[str]:

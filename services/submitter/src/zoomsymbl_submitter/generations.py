@@ -13,7 +13,8 @@ run again after it waited for a slot gives its slot and claim back (``retrying``
 generation) before the provider is called.
 
 Once a meeting's submission is done, the submitter's own objects of the meeting that the current plan does
-not read (other plans' parts, mono mixes of other generations: :func:`part_plan.leftovers`) are deleted, unless the
+not read (other plans' parts, mono mixes of other generations: :func:`part_plan.leftovers`) and the mixed files of
+earlier generations (:func:`part_plan.earlier_mixes`; each mix has a key of its own) are deleted, unless the
 meeting was run again meanwhile, or an unfinished job of the meeting may still read them (an earlier generation's
 job still running: its transcript stands in should the newer generation fail). Every delivery of a generation
 submits the plan first stored for it (:meth:`parts.PartPlanner.generation_parts`), so none of them deletes a part
@@ -83,11 +84,19 @@ async def remove_leftovers(
 ) -> list[str]:
     """Delete what earlier plans of ``event``'s meeting left in S3 (not ``keep``) and no unfinished job may still read
     (:meth:`JobStore.still_read`: an earlier generation's jobs still running); the keys deleted. Nothing when the
-    meeting was run again meanwhile: the newer generation's submission judges what is left over."""
+    meeting was run again meanwhile: the newer generation's submission judges what is left over.
+
+    Earlier plans' objects are the submitter's own, and the mixer's files that jobs of earlier generations were
+    submitted from (:meth:`JobStore.earlier_mixes`), never the file the meeting page plays
+    (:meth:`MeetingStore.page_audio`). Not a mixed file of this generation: a mix of other inputs the mixer made for it
+    (Zoom sent more tracks) may be one the mixer is writing again (the earlier inputs delivered once more); it stays
+    for a later generation's cleanup."""
     current = await meetings.generation(event)
     if current is not None and current != event.generation:
         return []
-    removed, held = await planner.remove_leftovers(event, keep, await jobs.still_read(event))
+    spare = {*keep, *await meetings.page_audio(event)}
+    read, mixes = await jobs.still_read(event), await jobs.earlier_mixes(event)
+    removed, held = await planner.remove_leftovers(event, spare, read, mixes)
     where = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "event_id": event.event_id,
              "generation": event.generation}  # fmt: skip
     if removed:

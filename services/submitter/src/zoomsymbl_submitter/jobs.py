@@ -40,9 +40,11 @@ from zoomsymbl_common.events import AudioMixed, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.providers.base import SubmittedJob
 from zoomsymbl_common.records import Job, JobEvent
+from zoomsymbl_common.storage_keys import mix_tag
 from zoomsymbl_common.telemetry import current_traceparent
 
 from zoomsymbl_submitter.claims import Claims
+from zoomsymbl_submitter.part_plan import meeting_prefix, tag_named
 
 log = logging.getLogger("zoomsymbl.submitter.jobs")
 MAX_PARTS = 10_000  # the most parts a split plan holds (``SplitPlan.parts``)
@@ -97,6 +99,20 @@ class JobStore(Claims):
         }
         docs = await guarded(self._col.find(query, {"object_key": 1}).to_list(None))
         return {doc["object_key"] for doc in docs if isinstance(doc.get("object_key"), str)}
+
+    async def earlier_mixes(self, event: AudioMixed) -> set[str]:
+        """The tags (:func:`~zoomsymbl_common.storage_keys.mix_tag`) of the mixed files that jobs of the meeting's
+        earlier generations were submitted from: of each job's input and generation (the mix it made), and the one
+        its audio's key names (a mix an earlier generation reused). A job exists only once the mixer recorded and
+        announced its mix, so a file the mixer is still writing, named by no event yet, is never one of them."""
+        query = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "generation": {"$lt": event.generation}}
+        fields = {"input_hash": 1, "generation": 1, "object_key": 1}
+        docs = await guarded(self._col.find(query, fields).to_list(None))
+        prefix = meeting_prefix(event)
+        tags = {mix_tag(doc["input_hash"], doc["generation"]) for doc in docs
+                if isinstance(doc.get("input_hash"), str) and isinstance(doc.get("generation"), int)}  # fmt: skip
+        named = (tag_named(prefix, doc["object_key"]) for doc in docs if isinstance(doc.get("object_key"), str))
+        return tags | {tag for tag in named if tag is not None}
 
     async def renew(self, key: str) -> bool:
         """Extend our live claim on ``key`` by one lease; False when it is no longer ours."""

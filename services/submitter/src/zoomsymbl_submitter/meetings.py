@@ -35,6 +35,15 @@ class MeetingStore:
     def __init__(self, mongo: Mongo) -> None:
         self._col: AsyncCollection[Document] = mongo.db[MEETINGS]
 
+    async def page_audio(self, event: AudioMixed) -> set[str]:
+        """The mixed file the meeting's page plays (``objects.mixed``): read by the web app, which holds no job, so
+        the leftover cleanup spares it beside what :meth:`JobStore.still_read` names."""
+        doc = await guarded(self._col.find_one(meeting_key(event.tenant, event.meeting_uuid), {"objects": 1}))
+        objects = doc.get("objects") if doc else None
+        mixed = objects.get("mixed") if isinstance(objects, dict) else None
+        key = mixed.get("key") if isinstance(mixed, dict) else None
+        return {key} if isinstance(key, str) else set()
+
     async def generation(self, event: AudioMixed) -> int | None:
         """The generation ``event``'s meeting is at now (None: no such meeting stored; no field: 0)."""
         doc = await guarded(self._col.find_one(meeting_key(event.tenant, event.meeting_uuid), {"generation": 1}))

@@ -2,17 +2,23 @@
 which objects of a meeting are the submitter's own.
 
 A part is stored as ``{stem}.cut-{digest}.part{N}.{ext}`` next to the file it is cut from (the mixed file
-``mixed/{tenant}/{meeting_key}.{ext}`` or its mono mix ``{stem}.mono-{digest}.flac``, :func:`downmix.mono_object_key`),
-the digest covering the input, the generation and every cut (:func:`splitting.cut_tag`). A forced replay or a new mix
+``mixed/{tenant}/{meeting_key}.mix-{digest}.{ext}``, ``{meeting_key}.{ext}`` from earlier releases, or its mono mix
+``mixed/{tenant}/{meeting_key}.mono-{digest}.flac``, :func:`downmix.mono_object_key`), the digest covering the input,
+the generation and every cut (:func:`splitting.cut_tag`). A forced replay or a new mix
 (another generation or input) never writes into an earlier plan's keys, whose jobs may still fetch them, and two
 deliveries of one generation that cut differently (other limits) never into each other's. Parts cut by earlier
 releases (``{stem}.part{N}.{ext}``, no tag) stay the submitter's own (:func:`leftovers`, ``zoomsymbl forget`` deletes
 the whole ``mixed/{tenant}/{meeting_key}.`` prefix) and their stored plans the plans of their file (:func:`is_plan_of`).
 
+The mixer's tagged files of earlier generations (:func:`earlier_mixes`) are deleted with the leftovers once nothing
+reads them (:func:`zoomsymbl_submitter.generations.remove_leftovers` says when); the untagged file of an earlier
+release is never: an earlier release's mixer may be writing it again.
+
 Length: a meeting key segment has at most ``MAX_SEGMENT + 1`` = 201 characters
-(:mod:`zoomsymbl_common.storage_keys`); the longest suffix the submitter writes after it,
-``.mono-{12 hex}.cut-{12 hex}.part10000.flac`` (50, :data:`jobs.MAX_PARTS` parts), keeps the segment within the 255
-bytes file-system S3 servers take.
+(:mod:`zoomsymbl_common.storage_keys`); the longest suffix written after it, ``.mono-{12 hex}.cut-{12
+hex}.part10000.flac`` (50, :data:`jobs.MAX_PARTS` parts; the mono mix is named after the meeting key, not after the
+tagged mixed file), keeps the segment within the 255 bytes file-system S3 servers take. A part of the tagged mixed file
+itself, ``.mix-{12 hex}.cut-{12 hex}.part10000.opus``, has 49.
 """
 
 from __future__ import annotations
@@ -27,11 +33,18 @@ from zoomsymbl_common.storage_keys import meeting_key
 
 from zoomsymbl_submitter import splitting
 
+_MIX_TAG = r"mix-[0-9a-f]{12}"
 # What the submitter writes after a meeting's ``mixed/{tenant}/{meeting_key}.`` (``splitting.part_object_key``,
-# ``downmix.mono_object_key``): a part (cut-tagged or not), a mono mix, a part of a mono mix.
+# ``downmix.mono_object_key``): a part (cut-tagged or not), a mono mix, a part of a mono mix; each of a tagged mixed
+# file (``{tag}.`` first) too (a mono mix named after it: an earlier release's, while the mixer's were upgraded first).
 _OWN_OBJECT = re.compile(
-    r"(?:mono-[0-9a-f]{12}\.)?(?:cut-[0-9a-f]{12}\.)?part[1-9][0-9]*\.[a-z0-9]+|mono-[0-9a-f]{12}\.flac"
+    rf"(?:{_MIX_TAG}\.)?(?:mono-[0-9a-f]{{12}}\.)?(?:cut-[0-9a-f]{{12}}\.)?part[1-9][0-9]*\.[a-z0-9]+"
+    rf"|(?:{_MIX_TAG}\.)?mono-[0-9a-f]{{12}}\.flac"
 )
+# The tag a key names first (the mixer's tagged file, a part of it), and that file itself: tag, then extension
+# (``zoomsymbl_mixer.mixing.mixed_object_key``).
+_NAMED_TAG = re.compile(rf"({_MIX_TAG})\.")
+_MIXED_FILE = re.compile(rf"{_NAMED_TAG.pattern}[a-z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,23 @@ def leftovers(prefix: str, keys: Iterable[str], keep: Collection[str]) -> list[s
     in ``keep``; never the mixed file, nor any object whose name the submitter does not make."""
     return sorted({key for key in keys if key.startswith(prefix) and key not in keep
                    and _OWN_OBJECT.fullmatch(key[len(prefix):])})  # fmt: skip
+
+
+def earlier_mixes(prefix: str, keys: Iterable[str], keep: Collection[str], tags: Collection[str]) -> list[str]:
+    """The mixer's tagged files among ``keys`` under ``prefix`` whose tag is one of ``tags`` (the mixes earlier
+    generations' jobs were submitted from), not in ``keep``; never an untagged one, nor a part or mono mix."""
+    found = set()
+    for key in keys:
+        match = _MIXED_FILE.fullmatch(key[len(prefix) :]) if key.startswith(prefix) else None
+        if match is not None and match.group(1) in tags and key not in keep:
+            found.add(key)
+    return sorted(found)
+
+
+def tag_named(prefix: str, key: str) -> str | None:
+    """The mix tag that ``key`` under ``prefix`` starts with: a tagged mixed file's, or a part cut from it."""
+    match = _NAMED_TAG.match(key[len(prefix) :]) if key.startswith(prefix) else None
+    return match.group(1) if match else None
 
 
 def is_plan_of(event: AudioMixed, parts: list[Part]) -> bool:

@@ -28,13 +28,14 @@ stored first writer wins (:meth:`~zoomsymbl_submitter.meetings.MeetingStore.save
 and cut; the one that stores its plan second submits the first one's and deletes its own cut, which nothing reads.
 
 Once a meeting's submission is done, :meth:`PartPlanner.remove_leftovers` deletes the submitter's own objects of the
-meeting that its current plan does not name (:func:`part_plan.leftovers`) and that no unfinished job of the meeting
-(any generation) may still read: never the mixer's files, never a part of the generation's plan, never the parts of an
-earlier generation whose jobs still run (their transcript stands in for the newer generation's report should that
-one fail, ``zoomsymbl_notifier.generations``). What such jobs read stays until a later submission of the meeting finds
-them finished, ``zoomsymbl forget`` or the tenant's retention. The jobs of the earlier generation keep their documents
-(the notifier frees their slots when they finish, ``zoomsymbl status`` shows them); no report or page joins them with
-the new ones, as both join the parts of one generation only.
+meeting that its current plan does not name (:func:`part_plan.leftovers`), and the mixer's files earlier generations
+were submitted from (:func:`part_plan.earlier_mixes`), that no unfinished job of the meeting (any generation) may still
+read: never the generation's mixed file nor the one the meeting page plays, never a part of the generation's plan,
+never the parts or mixed file of an earlier generation whose jobs still run (their transcript stands in for the newer
+generation's report should that one fail, ``zoomsymbl_notifier.generations``). What such jobs read stays until a later
+submission of the meeting finds them finished, ``zoomsymbl forget`` or the tenant's retention. The jobs of the earlier
+generation keep their documents (the notifier frees their slots when they finish, ``zoomsymbl status`` shows them); no
+report or page joins them with the new ones, as both join the parts of one generation only.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from zoomsymbl_common.scratch import scratch_root, work_dir
 from zoomsymbl_submitter import ogg_opus, splitting
 from zoomsymbl_submitter.audio import AudioSource
 from zoomsymbl_submitter.part_plan import Part as Part
+from zoomsymbl_submitter.part_plan import earlier_mixes
 from zoomsymbl_submitter.part_plan import is_plan_of as is_plan_of
 from zoomsymbl_submitter.part_plan import leftovers as leftovers
 from zoomsymbl_submitter.part_plan import meeting_prefix as meeting_prefix
@@ -138,14 +140,16 @@ class PartPlanner:
         )
 
     async def remove_leftovers(
-        self, event: AudioMixed, keep: Collection[str], read: Collection[str] = ()
+        self, event: AudioMixed, keep: Collection[str], read: Collection[str] = (), mixes: Collection[str] = ()
     ) -> tuple[list[str], list[str]]:
-        """Delete the submitter's objects of ``event``'s meeting not in ``keep`` (what earlier plans left) unless a
-        job may still ``read`` them; the keys deleted, and those kept for a job. In a versioned bucket a deleted key's
-        older versions stay for ``zoomsymbl forget`` or the bucket's rules."""
+        """Delete the submitter's objects of ``event``'s meeting not in ``keep`` (what earlier plans left), and the
+        mixer's files of the tags ``mixes`` (:func:`part_plan.earlier_mixes`), unless a job may still ``read`` them;
+        the keys deleted, and those kept for a job. In a versioned bucket a deleted key's older versions stay for
+        ``zoomsymbl forget`` or the bucket's rules."""
         prefix = meeting_prefix(event)
         store = self._audio.store(event.bucket)
-        found = leftovers(prefix, await store.keys(prefix), keep)
+        keys = await store.keys(prefix)
+        found = sorted({*leftovers(prefix, keys, keep), *earlier_mixes(prefix, keys, keep, mixes)})
         removed = [key for key in found if key not in read]
         for key in removed:
             await store.remove(key)

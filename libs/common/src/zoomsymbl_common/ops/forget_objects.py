@@ -2,9 +2,10 @@
 
 Every object of a meeting is under one of two prefixes (the mixer's and the submitter's key functions):
 ``raw/{tenant}/{meeting_key}/`` holds the participant tracks, Zoom's transcripts and ``metadata.json``;
-``mixed/{tenant}/{meeting_key}.`` the mixed file, its split parts (``.part{N}.{ext}``) and its mono mix
-(``.mono-{digest}.flac``). A meeting key is urlsafe base64 (or its digest form): it holds neither ``/`` nor
-``.``, so neither prefix reaches another meeting's objects (``YWJj.`` is not a prefix of ``YWJjZA.flac``).
+``mixed/{tenant}/{meeting_key}.`` the mixed files (``.mix-{digest}.{ext}``; ``.{ext}`` from earlier releases), their
+split parts (``.cut-{digest}.part{N}.{ext}``; ``.part{N}.{ext}`` earlier) and mono mixes (``.mono-{digest}.flac``).
+A meeting key is urlsafe base64 (or its digest form): it holds neither ``/`` nor ``.``, so neither prefix reaches
+another meeting's objects (``YWJj.`` is not a prefix of ``YWJjZA.flac``).
 
 In a bucket with versioning (enabled, or suspended after it was), deleting a key keeps every earlier version
 and adds a delete marker: the recording would stay stored. There every version and delete marker under the
