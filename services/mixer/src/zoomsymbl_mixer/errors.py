@@ -150,3 +150,13 @@ class TrackMissing(ZoomsymblError):
         self.file_id = file_id
         self.status = status
         self.code = code
+
+
+class EarlierGeneration(Exception):
+    """The recording's event is of a generation its meeting has left (``zoomsymbl replay --force`` ran since): not
+    mixed. Not a :class:`ZoomsymblError`: no retry, no dead letter, no failure of the meeting."""
+
+    def __init__(self, generation: int, current: int) -> None:
+        super().__init__(f"generation {generation} of a meeting at generation {current}")
+        self.generation = generation
+        self.current = current

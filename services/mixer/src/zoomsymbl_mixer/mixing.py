@@ -32,7 +32,7 @@ from zoomsymbl_mixer.channels import MixPlan, Selection, input_hash, selections,
 from zoomsymbl_mixer.config import MixConfig
 from zoomsymbl_mixer.credentials import RecordingsApi
 from zoomsymbl_mixer.download import Fetcher
-from zoomsymbl_mixer.errors import NothingToMix, UnknownTenant, rejected_at
+from zoomsymbl_mixer.errors import EarlierGeneration, NothingToMix, UnknownTenant, rejected_at
 from zoomsymbl_mixer.ffmpeg import CONTENT_TYPES, EXTENSIONS
 from zoomsymbl_mixer.intake import TrackIntake
 from zoomsymbl_mixer.merge import Merger
@@ -82,6 +82,7 @@ class Mixer:
         tenant = self.tenants.get(event.tenant)
         if tenant is None:
             raise UnknownTenant(event.tenant)
+        await self._check_generation(event)
         if event.platform == "zoom_phone":
             event = await with_phone_user(event, self.api_for(tenant))
         choices = selections(event)
@@ -104,6 +105,19 @@ class Mixer:
         mixed = await self.announce(event, with_transcripts(audio_mixed(event, record), transcripts))
         log.info("audio mixed", extra=_fields(event, channels=mixed.channels, seconds=mixed.duration_seconds))
         return mixed
+
+    async def _check_generation(self, event: RecordingCompleted) -> None:
+        """Raise :class:`EarlierGeneration` when the meeting left ``event``'s generation (a forced replay ran since).
+
+        Such an event (redelivered, replayed from its dead-letter topic, a late webhook retry or backfill) was mixed
+        again when its inputs were not the current mix's: its mix and ``objects.mixed`` replaced the newer
+        generation's on the meeting (the page played the older audio), for an ``AudioMixed`` the submitter then
+        drops as superseded; and had it failed (its download links long expired), the give-up failed the newer
+        generation's meeting. Zoom's transcripts it names are still stored (:mod:`zoomsymbl_mixer.transcripts`).
+        """
+        current = await self.state.generation(event.tenant, event.meeting_uuid)
+        if current is not None and current > event.generation:
+            raise EarlierGeneration(event.generation, current)
 
     async def announce(self, event: RecordingCompleted, mixed: AudioMixed) -> AudioMixed:
         """Publish ``mixed`` (kept on a pending meeting first) and note that Kafka acknowledged it.

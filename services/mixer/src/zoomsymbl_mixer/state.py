@@ -95,6 +95,14 @@ class MeetingState:
         """True when the meeting was erased with ``zoomsymbl forget`` (one read of ``tombstone_unique``)."""
         return await guarded(self.db[TOMBSTONES].find_one(meeting_key(tenant, meeting_uuid), {"_id": 1})) is not None
 
+    async def generation(self, tenant: str, meeting_uuid: str) -> int | None:
+        """The generation the meeting is at (None: no meeting stored yet; a document without one: 0)."""
+        doc = await guarded(self.db[MEETINGS].find_one(meeting_key(tenant, meeting_uuid), {"generation": 1}))
+        if doc is None:
+            return None
+        value = doc.get("generation", 0)
+        return value if type(value) is int else 0
+
     async def download_token(self, tenant: str, meeting_uuid: str) -> DownloadToken | None:
         """The token ingest stored for this meeting, if any."""
         doc = await guarded(self.db[SECRETS].find_one(meeting_key(tenant, meeting_uuid)))
