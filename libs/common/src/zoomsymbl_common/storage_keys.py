@@ -49,8 +49,13 @@ def mix_tag(input_hash: str, generation: int) -> str:
     which earlier file of a meeting it read (and may delete once nothing reads it). Without a tag every mix of a
     meeting went to one key: a mix of other inputs overwrote the file an earlier generation's job still read.
     """
-    text = f"{input_hash}\n{generation}"
-    return f"mix-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    return f"mix-{input_digest(input_hash, generation)}"
+
+
+def input_digest(input_hash: str, generation: int) -> str:
+    """12 hex digits of a meeting's input and generation: what a mixed file's key (:func:`mix_tag`) and its mono mix's
+    (``zoomsymbl_submitter.downmix.mono_object_key``) are told apart by."""
+    return hashlib.sha256(f"{input_hash}\n{generation}".encode()).hexdigest()[:12]
 
 
 def meeting_uuid_from_key(key: str) -> str:

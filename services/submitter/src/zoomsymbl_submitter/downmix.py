@@ -20,7 +20,6 @@ generation (a re-mix) makes a new one. Scratch space: the mixed file plus its mo
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +28,7 @@ from zoomsymbl_common.events import AudioMixed, Provider
 from zoomsymbl_common.media_tools import MIXED_AUDIO, input_guard, run_tool
 from zoomsymbl_common.providers.symbl_options import MAX_CHANNELS as SYMBL_MAX_CHANNELS
 from zoomsymbl_common.scratch import scratch_root, work_dir
+from zoomsymbl_common.storage_keys import input_digest
 
 from zoomsymbl_submitter.audio import AudioSource
 from zoomsymbl_submitter.part_plan import meeting_prefix
@@ -55,8 +55,7 @@ def mono_object_key(event: AudioMixed) -> str:
     the mono digest does not cover, and both would leave its parts' key segment past 255 bytes
     (:mod:`zoomsymbl_submitter.part_plan`). For a file of an earlier release (``{meeting_key}.{ext}``) the same key.
     """
-    digest = hashlib.sha256(f"{event.input_hash}\n{event.generation}".encode()).hexdigest()[:12]
-    return f"{meeting_prefix(event)}mono-{digest}.flac"
+    return f"{meeting_prefix(event)}mono-{input_digest(event.input_hash, event.generation)}.flac"
 
 
 def downmix_args(source: str, target: str, channels: int) -> list[str]:
