@@ -61,6 +61,8 @@ PENDING = "audio_mixed_pending"
 """Set on the move to ``mixed``, unset once ``AudioMixed`` is published: the mix nobody downstream knows of."""
 SENT = "audio_mixed_sent"
 """The ``AudioMixed`` of a pending meeting, kept before it is published: it may have gone out from then on."""
+MIXED_GENERATION = "mixed_generation"
+"""The generation whose recording event the meeting's ``mix`` was recorded for."""
 REASON_MAX = 500
 """Characters of an unreadable ``audio_mixed_sent``'s reason in the log."""
 
@@ -126,13 +128,16 @@ class MeetingState:
         )
         return MixRecord.model_validate(doc["mix"]) if doc and isinstance(doc.get("mix"), dict) else None
 
-    async def current_mix(self, tenant: str, meeting_uuid: str) -> MixRecord | None:
+    async def current_mix(self, tenant: str, meeting_uuid: str, generation: int | None = None) -> MixRecord | None:
         """The latest mix of a meeting that has not failed, whatever its inputs (a transcript arriving later joins it).
 
         A failed meeting's mix is not offered: its host was told it failed, and announcing the mix would bring the
         report after the notice. Failed by the mixer, it runs again on a replay of its recording (``record_mix``).
+        ``generation``: only a mix recorded for that generation (``mixed_generation``, set since 2026-12-06).
         """
-        query = {**meeting_key(tenant, meeting_uuid), "stage": {"$ne": "failed"}}
+        query: Document = {**meeting_key(tenant, meeting_uuid), "stage": {"$ne": "failed"}}
+        if generation is not None:
+            query[MIXED_GENERATION] = generation
         doc = await guarded(self.db[MEETINGS].find_one(query, {"mix": 1}))
         return MixRecord.model_validate(doc["mix"]) if doc and isinstance(doc.get("mix"), dict) else None
 
@@ -186,6 +191,7 @@ class MeetingState:
             "objects.raw": [raw.model_dump() for raw in record.raw_objects],
             "updated_at": now,
             "platform": event.platform,
+            MIXED_GENERATION: event.generation,
         }
         # When it was held, as the archive record says (the e-mail and the page tell recurring meetings apart).
         held = held or conversation_metadata(event, record)
@@ -205,7 +211,7 @@ class MeetingState:
         advance: Document = {**fields, "stage": "mixed", "mixed_at": now, PENDING: True}
         if await self._advance(event, advance, unset={"failure": ""}):
             return True
-        await guarded(self.db[MEETINGS].update_one(meeting_key(event.tenant, event.meeting_uuid), {"$set": fields}))
+        await guarded(self.db[MEETINGS].update_one(_not_past(event), {"$set": fields}))
         return False
 
     async def store_metadata(self, metadata: ConversationMetadata) -> None:
@@ -220,7 +226,9 @@ class MeetingState:
     async def mark_sent(self, mixed: AudioMixed) -> None:
         """Keep ``mixed`` on its meeting, if pending, before it is published: a give-up then announces it again."""
         sent = {"$set": {SENT: mixed.model_dump(mode="json")}}
-        await guarded(self.db[MEETINGS].update_one(_pending(mixed.tenant, mixed.meeting_uuid), sent))
+        await guarded(
+            self.db[MEETINGS].update_one({**_pending(mixed.tenant, mixed.meeting_uuid), **_not_past(mixed)}, sent)
+        )
 
     async def unconfirmed(self, event: RecordingCompleted) -> AudioMixed | UnreadableSent | None:
         """The ``AudioMixed`` that may have gone out for the meeting, Kafka's acknowledgement never noted.
@@ -241,7 +249,7 @@ class MeetingState:
     async def mark_announced(self, event: RecordingCompleted) -> None:
         """Note that ``AudioMixed`` went out: the meeting has moved on and the mixer may no longer fail it."""
         unset = {"$unset": {PENDING: "", SENT: ""}}
-        await guarded(self.db[MEETINGS].update_one(meeting_key(event.tenant, event.meeting_uuid), unset))
+        await guarded(self.db[MEETINGS].update_one(_not_past(event), unset))
 
     async def mark_failed(self, event: RecordingCompleted, stage: str, reason: str) -> bool:
         """Mark the meeting failed by the mixer with ``stage`` and ``reason``, unless it moved on.
@@ -259,13 +267,15 @@ class MeetingState:
     async def _fail_unannounced(self, event: RecordingCompleted, fields: Document) -> bool:
         # Only this filter lets a failure replace "mixed": the flag is gone once AudioMixed was published, and
         # one sent may have been published.
-        query = {**_pending(event.tenant, event.meeting_uuid), SENT: {"$exists": False}}
+        query = {**_pending(event.tenant, event.meeting_uuid), **_not_past(event), SENT: {"$exists": False}}
         result = await guarded(self.db[MEETINGS].update_one(query, {"$set": fields, "$unset": {PENDING: ""}}))
         return result.matched_count > 0
 
     async def _advance(self, event: RecordingCompleted, fields: Document, unset: Document | None = None) -> bool:
-        # Not yet mixed, or failed by the mixer itself; any generation (a forced replay re-mixes).
-        query = forward_filter(event.tenant, event.meeting_uuid, "mixed", generation=None, refail_by=SERVICE)
+        # Not yet mixed, or failed by the mixer itself; the event's generation or an earlier one (a forced replay
+        # re-mixes), never one a forced replay has moved the meeting past.
+        query = {**forward_filter(event.tenant, event.meeting_uuid, "mixed", generation=None, refail_by=SERVICE),
+                 **_not_past(event)}  # fmt: skip
         insert = meeting_insert(
             host_email=event.host_email, topic=event.topic_text, generation=event.generation, created_at=utcnow()
         )
@@ -279,6 +289,15 @@ class MeetingState:
         except DuplicateKeyError:
             return False
         return result.matched_count > 0 or result.upserted_id is not None
+
+
+def _not_past(event: RecordingCompleted | AudioMixed) -> Document:
+    """The meeting at ``event``'s generation or an earlier one (a document without the field is at 0).
+
+    An event a forced replay has left behind (it raced past :meth:`~zoomsymbl_mixer.mixing.Mixer._check_generation`)
+    then neither records its mix over the newer generation's nor fails the meeting with its give-up.
+    """
+    return {**meeting_key(event.tenant, event.meeting_uuid), "generation": {"$not": {"$gt": event.generation}}}
 
 
 def _pending(tenant: str, meeting_uuid: str) -> Document:

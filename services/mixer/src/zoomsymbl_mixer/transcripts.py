@@ -140,7 +140,8 @@ class TranscriptMixer:
 
     A ``recording.transcript_completed`` lists only the transcript files: they are stored and recorded
     on the meeting. For a tenant on the ``zoom`` source whose meeting is mixed already, its mix is
-    announced again naming the transcripts (a new ``event_id``), so the submitter picks them up; for
+    announced again naming the transcripts (a new ``event_id``; under the meeting's generation, see :meth:`_current`),
+    so the submitter picks them up; for
     other tenants the files are archived and nothing is announced (their provider job is not repeated),
     nor for a failed meeting (its host has the failure notice, which no report may follow; a replay of a
     recording the mixer failed runs it again and names the archived files).
@@ -178,7 +179,8 @@ class TranscriptMixer:
         transcripts = await self._store(event, tenant, files) if files else ()
         if selections(event) or not files:
             return await self.audio.on_recording_completed(event)  # it names the transcripts stored
-        record = await self.state.current_mix(event.tenant, event.meeting_uuid)
+        event, only = await self._current(event)
+        record = await self.state.current_mix(event.tenant, event.meeting_uuid, only)
         fields = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "transcripts": len(transcripts)}
         if record is None or tenant.provider != "zoom" or not transcripts:
             # No mix: none yet (the recording's own event names them), or the meeting failed.
@@ -187,6 +189,19 @@ class TranscriptMixer:
         mixed = await self.audio.announce(event, with_transcripts(audio_mixed(event, record), transcripts))
         log.info("mix announced again with zoom's transcript", extra=fields)
         return mixed
+
+    async def _current(self, event: RecordingCompleted) -> tuple[RecordingCompleted, int | None]:
+        """``event`` under its meeting's generation, and the generation whose mix alone it may announce (None: any).
+
+        Zoom sends its transcript minutes after the recording; a forced replay run in between moved the meeting on.
+        Announced under the webhook's generation, the transcript reached only a submitter that drops it as superseded,
+        and a ``zoom``-source meeting waited for it for ever. It belongs to the meeting's current run instead, but only
+        with that run's own mix: before the replay's recording is mixed, its ``AudioMixed`` names the stored files.
+        """
+        current = await self.state.generation(event.tenant, event.meeting_uuid)
+        if current is None or current <= event.generation:
+            return event, None
+        return event.model_copy(update={"generation": current}), current
 
     async def _store(
         self, event: RecordingCompleted, tenant: TenantConfig, files: tuple[RecordingFile, ...]
