@@ -64,6 +64,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("meeting_uuid", ASCENDING)], name="meeting_uuid"),
         # Phone reconciliation: which of a page of calls have a meeting (``call.call_id``).
         IndexModel([("tenant", ASCENDING), ("call.call_id", ASCENDING)], name="meeting_call"),
+        # The submitter's pass over what leftover cleanups kept for unfinished jobs (only meetings with such a note).
+        IndexModel([("leftovers_held.due", ASCENDING)], name="meeting_leftovers_held_due", sparse=True),
     ],
     CONVERSATIONS: [
         IndexModel([("tenant", ASCENDING), ("meeting_uuid", ASCENDING)], unique=True, name="conversation_unique"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 import uuid
@@ -11,10 +12,10 @@ from datetime import timedelta
 
 import aiohttp
 from aiohttp import web
-from zoomsymbl_common.background import background
 from zoomsymbl_common.events import JobStatusReported, JobSubmitted, MeetingFailed
 from zoomsymbl_common.health import add_readiness_check
 from zoomsymbl_common.kafka import RetryPolicy, publish_event
+from zoomsymbl_common.ops.forget import is_forgotten
 from zoomsymbl_common.providers.pool import ProviderPool
 from zoomsymbl_common.scratch import scratch_root, sweep
 from zoomsymbl_common.service import (
@@ -31,10 +32,13 @@ from zoomsymbl_common.service import (
 from zoomsymbl_submitter.audio import AudioSource
 from zoomsymbl_submitter.downmix import DOWNMIX_PREFIX, Downmixer
 from zoomsymbl_submitter.handlers import register_subscribers
+from zoomsymbl_submitter.held import TASK as HELD_TASK
+from zoomsymbl_submitter.held import HeldSweeper
 from zoomsymbl_submitter.jobs import JobStore
 from zoomsymbl_submitter.meetings import MeetingStore
 from zoomsymbl_submitter.metrics import SubmitterMetrics
 from zoomsymbl_submitter.parts import SPLIT_PREFIX, PartPlanner, SplitSettings
+from zoomsymbl_submitter.periodic import running
 from zoomsymbl_submitter.plan import CallbackConfig
 from zoomsymbl_submitter.pools import LimiterPool, LimiterSettings
 from zoomsymbl_submitter.reclaim import Reclaimer
@@ -56,7 +60,15 @@ def build_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app.cleanup_ctx.extend(
-        [tenants_context(symbl_dns="required"), mongo_context(), _storage_ctx, _http_ctx, _kafka_ctx, _reclaim_ctx]
+        [
+            tenants_context(symbl_dns="required"),
+            mongo_context(),
+            _storage_ctx,
+            _http_ctx,
+            _kafka_ctx,
+            _reclaim_ctx,
+            _held_ctx,
+        ]
     )
     return app
 
@@ -160,9 +172,6 @@ async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _reclaim_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, submitter = app[SETTINGS], app[SUBMITTER]
-    if settings.reclaim_interval_seconds <= 0:
-        yield
-        return
     reclaimer = Reclaimer(
         submitter.tenants,
         submitter.providers,
@@ -171,5 +180,15 @@ async def _reclaim_ctx(app: web.Application) -> AsyncIterator[None]:
         app[METRICS],
         settings.reclaim_interval_seconds,
     )
-    async with background(reclaimer.run_forever(), "limiter-reclaim"):
+    async with running(settings.reclaim_interval_seconds, reclaimer.run_forever, "limiter-reclaim"):
+        yield
+
+
+async def _held_ctx(app: web.Application) -> AsyncIterator[None]:
+    """What leftover cleanups kept for unfinished jobs, judged again every ``leftovers_interval_seconds``."""
+    settings, submitter = app[SETTINGS], app[SUBMITTER]
+    forgotten = functools.partial(is_forgotten, app[MONGO])
+    interval = settings.leftovers_interval_seconds
+    sweeper = HeldSweeper(submitter.meetings, submitter.jobs, submitter.planner, forgotten, interval)
+    async with running(interval, sweeper.run_forever, HELD_TASK):
         yield

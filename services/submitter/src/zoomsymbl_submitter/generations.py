@@ -16,7 +16,9 @@ Once a meeting's submission is done, the submitter's own objects of the meeting 
 not read (other plans' parts, mono mixes of other generations: :func:`part_plan.leftovers`) and the mixed files of
 earlier generations (:func:`part_plan.earlier_mixes`; each mix has a key of its own) are deleted, unless the
 meeting was run again meanwhile, or an unfinished job of the meeting may still read them (an earlier generation's
-job still running: its transcript stands in should the newer generation fail). Every delivery of a generation
+job still running: its transcript stands in should the newer generation fail). What such jobs read is noted on the
+meeting and judged again, by the same code, once they finished (:mod:`zoomsymbl_submitter.held`): it does not wait
+for another submission of the meeting, which may never come. Every delivery of a generation
 submits the plan first stored for it (:meth:`parts.PartPlanner.generation_parts`), so none of them deletes a part
 that a job of the same generation fetches, even one redelivered under other limits.
 """
@@ -32,8 +34,9 @@ from zoomsymbl_common.providers.base import SubmittedJob
 
 from zoomsymbl_submitter import plan
 from zoomsymbl_submitter.jobs import JobStore
-from zoomsymbl_submitter.meetings import MeetingStore
+from zoomsymbl_submitter.meetings import MAX_HELD, MeetingStore
 from zoomsymbl_submitter.metrics import SubmitterMetrics
+from zoomsymbl_submitter.part_plan import MeetingGeneration
 from zoomsymbl_submitter.parts import PartPlanner
 
 log = logging.getLogger("zoomsymbl.submitter.generations")
@@ -79,26 +82,50 @@ def log_superseded(event: AudioMixed, current: int, announced: int) -> None:
     )  # fmt: skip
 
 
+async def judge_leftovers(
+    of: MeetingGeneration,
+    keep: Collection[str],
+    meetings: MeetingStore,
+    jobs: JobStore,
+    planner: PartPlanner,
+    within: Collection[str] | None = None,
+) -> tuple[list[str], list[str]] | None:
+    """Delete what earlier plans of ``of``'s meeting left in S3 (not ``keep``; of ``within`` only, when given) that no
+    unfinished job may still read; the keys deleted and those kept for such a job. None when the meeting was run again
+    meanwhile: the newer generation's submission judges what is left over. One read of the meeting (its generation,
+    the file its page plays) and one of its jobs (:meth:`JobStore.readers`)."""
+    current, page_audio = await meetings.generation_and_page_audio(of)
+    if current is not None and current != of.generation:
+        return None
+    readers = await jobs.readers(of)
+    return await planner.remove_leftovers(of, {*keep, *page_audio}, readers, within)
+
+
 async def remove_leftovers(
     event: AudioMixed, keep: Collection[str], meetings: MeetingStore, jobs: JobStore, planner: PartPlanner
 ) -> list[str]:
     """Delete what earlier plans of ``event``'s meeting left in S3 (not ``keep``) and no unfinished job may still read
-    (:meth:`JobStore.still_read`: an earlier generation's jobs still running); the keys deleted. Nothing when the
-    meeting was run again meanwhile: the newer generation's submission judges what is left over.
+    (:meth:`JobStore.readers`: an earlier generation's jobs still running); the keys deleted. Nothing when the
+    meeting was run again meanwhile: the newer generation's submission judges what is left over. What is kept for
+    unfinished jobs is noted on the meeting (:meth:`MeetingStore.record_held`), to be deleted once they finished
+    (:mod:`zoomsymbl_submitter.held`).
 
     Earlier plans' objects are the submitter's own, and the mixer's files that jobs of earlier generations were
-    submitted from (:meth:`JobStore.earlier_mixes`), never the file the meeting page plays
-    (:meth:`MeetingStore.page_audio`). Not a mixed file of this generation: a mix of other inputs the mixer made for it
-    (Zoom sent more tracks) may be one the mixer is writing again (the earlier inputs delivered once more); it stays
-    for a later generation's cleanup."""
-    current = await meetings.generation(event)
-    if current is not None and current != event.generation:
+    submitted from (:attr:`part_plan.Readers.earlier_mixes`), never the file the meeting page plays
+    (:meth:`MeetingStore.generation_and_page_audio`). Not a mixed file of this generation: a mix of other inputs the
+    mixer made for it (Zoom sent more tracks) may be one the mixer is writing again (the earlier inputs delivered once
+    more); it stays for a later generation's cleanup."""
+    judged = await judge_leftovers(event, keep, meetings, jobs, planner)
+    if judged is None:
         return []
-    spare = {*keep, *await meetings.page_audio(event)}
-    read, mixes = await jobs.still_read(event), await jobs.earlier_mixes(event)
-    removed, held = await planner.remove_leftovers(event, spare, read, mixes)
+    removed, held = judged
     where = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "event_id": event.event_id,
              "generation": event.generation}  # fmt: skip
+    if len(held) > MAX_HELD:  # more than a plan's parts: left to a later submission, forget or retention
+        log.warning(
+            "more objects kept for unfinished jobs than the meeting notes", extra={**where, "objects": len(held)}
+        )
+    await meetings.record_held(event, held[:MAX_HELD])
     if removed:
         log.info("objects of an earlier plan deleted", extra={**where, "objects": len(removed)})
     if held:

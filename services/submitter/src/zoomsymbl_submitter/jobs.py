@@ -44,13 +44,13 @@ from zoomsymbl_common.storage_keys import mix_tag
 from zoomsymbl_common.telemetry import current_traceparent
 
 from zoomsymbl_submitter.claims import Claims
-from zoomsymbl_submitter.part_plan import meeting_prefix, tag_named
+from zoomsymbl_submitter.part_plan import MeetingGeneration, Readers, meeting_prefix, tag_named
 
 log = logging.getLogger("zoomsymbl.submitter.jobs")
 MAX_PARTS = 10_000  # the most parts a split plan holds (``SplitPlan.parts``)
 _READING = ("submitting", "scheduled", "in_progress")
 """Job statuses whose audio a provider or the transcriber may still read (``completed`` and ``failed`` are done, a
-``rejected`` submission made no job, a ``retrying`` one only maybe: :meth:`JobStore.still_read`)."""
+``rejected`` submission made no job, a ``retrying`` one only maybe: :meth:`JobStore.readers`)."""
 RECORD_PATIENCE_SECONDS = 1800.0
 """How long :meth:`JobStore.record_submitted` waits for MongoDB (as long as the consumer waits out an outage of
 our own servers, and well inside the submitter's Kafka poll interval of an hour)."""
@@ -88,31 +88,22 @@ class JobStore(Claims):
         docs = await guarded(self._col.find(query).sort("part_index", 1).to_list(MAX_PARTS))
         return [Job.from_document(doc) for doc in docs]
 
-    async def still_read(self, event: AudioMixed) -> set[str]:
-        """The objects that a job of ``event``'s meeting, of any generation, may still read: one being submitted (an
-        upload reads S3), one the provider or the transcriber has not finished (a presigned URL is fetched, a work
-        order read, when the job starts), one whose failed submission may have left a job at the provider."""
-        query = {
-            "tenant": event.tenant,
-            "meeting_uuid": event.meeting_uuid,
-            "$or": [{"status": {"$in": list(_READING)}}, {"status": "retrying", "maybe_submitted": True}],
-        }
-        docs = await guarded(self._col.find(query, {"object_key": 1}).to_list(None))
-        return {doc["object_key"] for doc in docs if isinstance(doc.get("object_key"), str)}
+    async def readers(self, of: MeetingGeneration) -> Readers:
+        """What the jobs of ``of``'s meeting, of any generation, say about its objects, in one read.
 
-    async def earlier_mixes(self, event: AudioMixed) -> set[str]:
-        """The tags (:func:`~zoomsymbl_common.storage_keys.mix_tag`) of the mixed files that jobs of the meeting's
-        earlier generations were submitted from: of each job's input and generation (the mix it made), and the one
-        its audio's key names (a mix an earlier generation reused). A job exists only once the mixer recorded and
+        Still read: the objects of a job being submitted (an upload reads S3), of one the provider or the transcriber
+        has not finished (a presigned URL is fetched, a work order read, when the job starts), of one whose failed
+        submission may have left a job at the provider. Earlier mixes: the tags
+        (:func:`~zoomsymbl_common.storage_keys.mix_tag`) of the mixed files that jobs of the meeting's generations
+        before ``of``'s were submitted from: of each job's input and generation (the mix it made), and the one its
+        audio's key names (a mix an earlier generation reused). A job exists only once the mixer recorded and
         announced its mix, so a file the mixer is still writing, named by no event yet, is never one of them."""
-        query = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "generation": {"$lt": event.generation}}
-        fields = {"input_hash": 1, "generation": 1, "object_key": 1}
+        query = {"tenant": of.tenant, "meeting_uuid": of.meeting_uuid}
+        fields = {"status": 1, "maybe_submitted": 1, "object_key": 1, "input_hash": 1, "generation": 1}
         docs = await guarded(self._col.find(query, fields).to_list(None))
-        prefix = meeting_prefix(event)
-        tags = {mix_tag(doc["input_hash"], doc["generation"]) for doc in docs
-                if isinstance(doc.get("input_hash"), str) and isinstance(doc.get("generation"), int)}  # fmt: skip
-        named = (tag_named(prefix, doc["object_key"]) for doc in docs if isinstance(doc.get("object_key"), str))
-        return tags | {tag for tag in named if tag is not None}
+        read = {doc["object_key"] for doc in docs if _reading(doc) and isinstance(doc.get("object_key"), str)}
+        earlier = [doc for doc in docs if _earlier(doc, of)]
+        return Readers(frozenset(read), frozenset(_mix_tags(meeting_prefix(of), earlier)))
 
     async def renew(self, key: str) -> bool:
         """Extend our live claim on ``key`` by one lease; False when it is no longer ours."""
@@ -225,3 +216,23 @@ class JobStore(Claims):
             )
         )
         return result.matched_count == 1
+
+
+def _reading(doc: Document) -> bool:
+    """A job whose audio may still be read: unfinished, or a failed submission that may have left a job."""
+    status = doc.get("status")
+    return status in _READING or (status == "retrying" and doc.get("maybe_submitted") is True)
+
+
+def _earlier(doc: Document, of: MeetingGeneration) -> bool:
+    """A job of a generation before ``of``'s (a number below it, as MongoDB's ``$lt`` compares)."""
+    generation = doc.get("generation")
+    return isinstance(generation, int | float) and not isinstance(generation, bool) and generation < of.generation
+
+
+def _mix_tags(prefix: str, docs: list[Document]) -> set[str]:
+    """The tags of the mixes ``docs``' jobs were submitted from: each one's own, and the one its audio's key names."""
+    tags = {mix_tag(doc["input_hash"], doc["generation"]) for doc in docs
+            if isinstance(doc.get("input_hash"), str) and isinstance(doc.get("generation"), int)}  # fmt: skip
+    named = (tag_named(prefix, doc["object_key"]) for doc in docs if isinstance(doc.get("object_key"), str))
+    return tags | {tag for tag in named if tag is not None}

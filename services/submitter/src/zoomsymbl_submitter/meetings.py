@@ -5,11 +5,18 @@ Stages only move forward: the update that sets ``submitted`` matches a meeting s
 stage of the same generation, so a redelivery, or a callback that already moved the meeting to
 ``processing``, changes nothing. The split plan is stored so that a redelivered event reuses the
 parts already in S3 instead of splitting again, and the first one stored for a generation stays its plan, even
-when two deliveries cut at once (:meth:`MeetingStore.save_split_plan`).
+when two deliveries cut at once (:meth:`MeetingStore.save_split_plan`). What a leftover cleanup kept for unfinished
+jobs is noted (``leftovers_held``) until the periodic pass deleted it (:mod:`zoomsymbl_submitter.held`); the note goes
+with the meeting document when ``zoomsymbl forget`` erases it.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from zoomsymbl_common.events import AudioMixed, Provider, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
@@ -24,9 +31,13 @@ from zoomsymbl_common.records import (
     stage_fields,
 )
 
-from zoomsymbl_submitter.part_plan import Part, first_part_pattern, is_plan_of
+from zoomsymbl_submitter.part_plan import MeetingGeneration, Part, first_part_pattern, is_plan_of
 
 SERVICE = "submitter"
+HELD = "leftovers_held"
+"""The meeting's note of what a leftover cleanup kept for unfinished jobs (:mod:`zoomsymbl_submitter.held`)."""
+MAX_HELD = 10_000
+"""The most keys the note holds (as many as a plan has parts, ``SplitPlan.parts``)."""
 
 
 class MeetingStore:
@@ -35,22 +46,59 @@ class MeetingStore:
     def __init__(self, mongo: Mongo) -> None:
         self._col: AsyncCollection[Document] = mongo.db[MEETINGS]
 
-    async def page_audio(self, event: AudioMixed) -> set[str]:
-        """The mixed file the meeting's page plays (``objects.mixed``): read by the web app, which holds no job, so
-        the leftover cleanup spares it beside what :meth:`JobStore.still_read` names."""
-        doc = await guarded(self._col.find_one(meeting_key(event.tenant, event.meeting_uuid), {"objects": 1}))
-        objects = doc.get("objects") if doc else None
-        mixed = objects.get("mixed") if isinstance(objects, dict) else None
-        key = mixed.get("key") if isinstance(mixed, dict) else None
-        return {key} if isinstance(key, str) else set()
-
     async def generation(self, event: AudioMixed) -> int | None:
         """The generation ``event``'s meeting is at now (None: no such meeting stored; no field: 0)."""
         doc = await guarded(self._col.find_one(meeting_key(event.tenant, event.meeting_uuid), {"generation": 1}))
-        if doc is None:
-            return None
-        value = doc.get("generation")
-        return value if isinstance(value, int) else 0
+        return _generation(doc)
+
+    async def generation_and_page_audio(self, of: MeetingGeneration) -> tuple[int | None, set[str]]:
+        """In one read: the generation ``of``'s meeting is at now (as :meth:`generation`), and the mixed file its page
+        plays (``objects.mixed``), read by the web app, which holds no job, so the leftover cleanup spares it beside
+        what :meth:`JobStore.readers` names. The key is taken as stored, without validating the rest of the record:
+        a part of it that does not fit :class:`~zoomsymbl_common.records.Meeting` must not stop the cleanup."""
+        doc = await guarded(
+            self._col.find_one(meeting_key(of.tenant, of.meeting_uuid), {"generation": 1, "objects": 1})
+        )
+        objects = doc.get("objects") if doc else None
+        mixed = objects.get("mixed") if isinstance(objects, dict) else None
+        key = mixed.get("key") if isinstance(mixed, dict) else None
+        return _generation(doc), {key} if isinstance(key, str) else set()
+
+    async def record_held(self, of: MeetingGeneration, held: Sequence[str]) -> bool:
+        """Note on ``of``'s meeting what its leftover cleanup kept for unfinished jobs (``leftovers_held``: judged again
+        by :mod:`zoomsymbl_submitter.held` once they finished), replacing any note before: this judgement covered
+        everything an earlier one held. Nothing held: the note goes. Only while the meeting is at ``of``'s generation
+        (a newer one's cleanup judges then); True when the meeting took it."""
+        query = {**meeting_key(of.tenant, of.meeting_uuid), "generation": generation_match(of.generation)}
+        if not held:
+            update: Document = {"$unset": {HELD: ""}}
+            query[HELD] = {"$exists": True}
+        else:
+            note = {"generation": of.generation, "bucket": of.bucket, "keys": list(held), "token": uuid.uuid4().hex}
+            update = {"$set": {HELD: {**note, "due": utcnow()}}}
+        return (await guarded(self._col.update_one(query, update))).modified_count == 1
+
+    async def due_held(self, now: datetime, limit: int) -> list[Document]:
+        """Up to ``limit`` meetings whose ``leftovers_held`` note is due (``due`` up to ``now``), longest due first:
+        their key fields and note as stored, to be claimed one by one (:meth:`claim_held`)."""
+        query, fields = {f"{HELD}.due": {"$lte": now}}, {"tenant": 1, "meeting_uuid": 1, HELD: 1}
+        return await guarded(self._col.find(query, fields).sort(f"{HELD}.due", ASCENDING).to_list(limit))
+
+    async def claim_held(self, doc: Document, until: datetime) -> bool:
+        """Move the ``due`` of the note ``doc`` holds (as :meth:`due_held` read it) to ``until``, unless another replica
+        claimed it, or a newer cleanup replaced it, since; True when this one did: it judges the note now, and a note
+        whose judging failed half-way is due again then."""
+        note = doc.get(HELD)
+        token, due = (note.get("token"), note.get("due")) if isinstance(note, dict) else (None, None)
+        query = {"_id": doc["_id"], f"{HELD}.token": token, f"{HELD}.due": due}
+        return (await guarded(self._col.update_one(query, {"$set": {f"{HELD}.due": until}}))).modified_count == 1
+
+    async def settle_held(self, meeting_id: object, token: object, still_held: Sequence[str]) -> bool:
+        """Keep of the note ``token`` on the meeting ``meeting_id`` (its ``_id``) only the keys ``still_held`` (none:
+        the note goes); False when the note is another one now (a newer cleanup replaced it) or the meeting is gone."""
+        query = {"_id": meeting_id, f"{HELD}.token": token}
+        update = {"$set": {f"{HELD}.keys": list(still_held)}} if still_held else {"$unset": {HELD: ""}}
+        return (await guarded(self._col.update_one(query, update))).matched_count == 1
 
     async def mark_submitted(self, event: AudioMixed, provider: Provider, part_count: int) -> bool:
         """Advance the meeting to ``submitted``; True if it moved.
@@ -153,3 +201,11 @@ class MeetingStore:
             return parts
         stored = await self.generation_plan(event)
         return stored if stored is not None and is_plan_of(event, stored) else None
+
+
+def _generation(doc: Document | None) -> int | None:
+    """The generation of a meeting document as read (None: no such meeting; no field: 0)."""
+    if doc is None:
+        return None
+    value = doc.get("generation")
+    return value if isinstance(value, int) else 0

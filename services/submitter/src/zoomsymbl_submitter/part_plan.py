@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from zoomsymbl_common.events import AudioMixed
 from zoomsymbl_common.storage_keys import meeting_key
@@ -64,7 +64,34 @@ class Part:
         return asdict(self)
 
 
-def meeting_prefix(event: AudioMixed) -> str:
+@dataclass(frozen=True)
+class Readers:
+    """What the jobs of a meeting say about its objects (:meth:`~zoomsymbl_submitter.jobs.JobStore.readers`): the keys
+    an unfinished job may still read, and the tags (:func:`~zoomsymbl_common.storage_keys.mix_tag`) of the mixed
+    files jobs of generations before the one judged were submitted from."""
+
+    still_read: frozenset[str] = frozenset()
+    earlier_mixes: frozenset[str] = frozenset()
+
+
+class MeetingGeneration(Protocol):
+    """A meeting at one of its generations, its objects in one bucket: an ``AudioMixed``, or what a leftover cleanup
+    kept for unfinished jobs (:class:`zoomsymbl_submitter.held.HeldLeftovers`), judged again without an event."""
+
+    @property
+    def tenant(self) -> str: ...
+
+    @property
+    def meeting_uuid(self) -> str: ...
+
+    @property
+    def generation(self) -> int: ...
+
+    @property
+    def bucket(self) -> str: ...
+
+
+def meeting_prefix(event: MeetingGeneration) -> str:
     """The key prefix of every object of ``event``'s meeting under ``mixed/`` (its meeting key holds no ``.``)."""
     return f"mixed/{event.tenant}/{meeting_key(event.meeting_uuid)}."
 

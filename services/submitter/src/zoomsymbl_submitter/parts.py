@@ -32,8 +32,9 @@ meeting that its current plan does not name (:func:`part_plan.leftovers`), and t
 were submitted from (:func:`part_plan.earlier_mixes`), that no unfinished job of the meeting (any generation) may still
 read: never the generation's mixed file nor the one the meeting page plays, never a part of the generation's plan,
 never the parts or mixed file of an earlier generation whose jobs still run (their transcript stands in for the newer
-generation's report should that one fail, ``zoomsymbl_notifier.generations``). What such jobs read stays until a later
-submission of the meeting finds them finished, ``zoomsymbl forget`` or the tenant's retention. The jobs of the earlier
+generation's report should that one fail, ``zoomsymbl_notifier.generations``). What such jobs read is noted on the
+meeting and deleted once they finished (:mod:`zoomsymbl_submitter.held`), or by a later submission of the meeting,
+``zoomsymbl forget`` or the tenant's retention. The jobs of the earlier
 generation keep their documents (the notifier frees their slots when they finish, ``zoomsymbl status`` shows them); no
 report or page joins them with the new ones, as both join the parts of one generation only.
 """
@@ -56,8 +57,8 @@ from zoomsymbl_common.scratch import scratch_root, work_dir
 
 from zoomsymbl_submitter import ogg_opus, splitting
 from zoomsymbl_submitter.audio import AudioSource
+from zoomsymbl_submitter.part_plan import MeetingGeneration, Readers, earlier_mixes
 from zoomsymbl_submitter.part_plan import Part as Part
-from zoomsymbl_submitter.part_plan import earlier_mixes
 from zoomsymbl_submitter.part_plan import is_plan_of as is_plan_of
 from zoomsymbl_submitter.part_plan import leftovers as leftovers
 from zoomsymbl_submitter.part_plan import meeting_prefix as meeting_prefix
@@ -140,19 +141,23 @@ class PartPlanner:
         )
 
     async def remove_leftovers(
-        self, event: AudioMixed, keep: Collection[str], read: Collection[str] = (), mixes: Collection[str] = ()
+        self, event: MeetingGeneration, keep: Collection[str], readers: Readers, within: Collection[str] | None = None
     ) -> tuple[list[str], list[str]]:
         """Delete the submitter's objects of ``event``'s meeting not in ``keep`` (what earlier plans left), and the
-        mixer's files of the tags ``mixes`` (:func:`part_plan.earlier_mixes`), unless a job may still ``read`` them;
-        the keys deleted, and those kept for a job. In a versioned bucket a deleted key's older versions stay for
-        ``zoomsymbl forget`` or the bucket's rules."""
-        prefix = meeting_prefix(event)
+        mixer's files earlier generations' jobs were submitted from (:func:`part_plan.earlier_mixes`), unless a job may
+        still read them; the keys deleted, and those kept for a job. ``within``: judge only these (what an earlier
+        judgement kept, judged again: :mod:`zoomsymbl_submitter.held`). In a versioned bucket a deleted key's older
+        versions stay for ``zoomsymbl forget`` or the bucket's rules."""
+        prefix, read = meeting_prefix(event), readers.still_read
         store = self._audio.store(event.bucket)
         keys = await store.keys(prefix)
-        found = sorted({*leftovers(prefix, keys, keep), *earlier_mixes(prefix, keys, keep, mixes)})
+        found = sorted({*leftovers(prefix, keys, keep), *earlier_mixes(prefix, keys, keep, readers.earlier_mixes)})
+        if within is not None:
+            found = [key for key in found if key in within]
         removed = [key for key in found if key not in read]
         for key in removed:
-            await store.remove(key)
+            with contextlib.suppress(ObjectNotFound):  # gone since listed: another judgement of the same (a replica's)
+                await store.remove(key)
         return removed, [key for key in found if key in read]
 
     async def _first_plan(

@@ -15,7 +15,6 @@ it still ran. The zoom account's slots are looked at in every round, as every te
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from zoomsymbl_common.tenants import Tenants, ran_as
 from zoomsymbl_submitter.claims import inspect
 from zoomsymbl_submitter.jobs import JobStore
 from zoomsymbl_submitter.metrics import SubmitterMetrics
+from zoomsymbl_submitter.periodic import every
 from zoomsymbl_submitter.pools import LimiterPool
 
 log = logging.getLogger("zoomsymbl.submitter.reclaim")
@@ -45,13 +45,8 @@ class Reclaimer:
     interval: float
 
     async def run_forever(self) -> None:
-        """Reclaim until cancelled; a failed round is logged and the next one tries again."""
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.once()
-            except ZoomsymblError as exc:
-                log.warning("slot reclaim round failed", extra={"error": str(exc)})
+        """Reclaim until cancelled; a failed round is logged and the next one tries again (:func:`periodic.every`)."""
+        await every(self.interval, self.once, "slot reclaim", log)
 
     async def once(self) -> int:
         """One round over every account of every tenant; returns the slots freed."""

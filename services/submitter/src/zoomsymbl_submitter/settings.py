@@ -41,6 +41,11 @@ class Settings(ServiceSettings):
     acquire_timeout_seconds: float = Field(30.0, gt=0, description="One wait for a slot before re-checking.")
     limiter_poll_max_seconds: float = Field(1.0, gt=0, description="Longest sleep between polls for a slot.")
     reclaim_interval_seconds: float = Field(60.0, ge=0, description="How often expired slots are checked; 0 = off.")
+    leftovers_interval_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="How often objects kept for unfinished jobs of earlier generations are judged again; 0 = off.",
+    )
 
     max_attempts: int = Field(5, ge=1, description="Attempts on 5xx/timeouts before dead-lettering.")
     retry_base_delay_seconds: float = Field(0.5, gt=0, description="First backoff delay.")
