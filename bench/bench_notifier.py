@@ -214,6 +214,10 @@ async def create_jobs(
                     "meeting_uuid": uuid_,
                     "generation": 0,
                     "stage": "submitted",
+                    # The submitter's mark (``mark_submitted``), as production writes it before the job finishes.
+                    "submitted_generation": 0,
+                    "provider": "assemblyai",
+                    "part_count": 1,
                     "topic": f"Benchmark {tag} {index:03d}",
                     "host_email": host_address(tag, index),
                     "channel_map": [{"channel": i + 1, "participant_name": n} for i, (n, _) in enumerate(SPEAKERS)],

@@ -9,7 +9,8 @@ does, or, if it fails, this one's report goes out in place of its failure notice
 (:mod:`zoomsymbl_notifier.generations`).
 
 Nothing is read twice (docs/performance.md): insights just stored are not read back, a one-part meeting's parts are
-not looked up, a first send is recorded already claimed; ``tests/notifier/test_round_trips.py`` holds the count.
+not looked up when the meeting (as its facts were read) records that job's plan, a first send is recorded already
+claimed; ``tests/notifier/test_round_trips.py`` holds the count.
 """
 
 from __future__ import annotations
@@ -59,9 +60,11 @@ class Assembly(Notices):
         tenant: TenantConfig,
         facts: MeetingFacts | None = None,
         fresh: Insights | None = None,
-    ) -> None:
+    ) -> list[JobRecord] | None:
         """When every part's insights are stored: announce them and e-mail the host (once), unless the
-        meeting failed in this generation or was re-run since (see :meth:`_completes`).
+        meeting failed in this generation or was re-run since (see :meth:`_completes`). The generation's jobs
+        as read here are returned (None when none were: a one-part job of the plan the meeting records), for
+        the failed parts waiting on them (:meth:`~zoomsymbl_notifier.pipeline.Pipeline.on_completed`).
 
         ``fresh``: ``job``'s insights as this run just stored them. No earlier run can then have got
         this far (it would have stored them before assembling), so the outbox is not asked first
@@ -70,9 +73,17 @@ class Assembly(Notices):
         parts joined (a job of another submission of the generation, :mod:`zoomsymbl_notifier.parts`):
         the parts' own runs may have sent the report. ``facts``: the meeting's, if read.
         """
-        parts = await self._ready_parts(job, fresh is not None)
-        if parts is None:
-            return
+        generation = await self._generation(job, fresh is not None, facts)
+        parts = [job] if generation is None else await self._ready_parts(job, generation)
+        if parts is not None:
+            await self._announce(job, parts, tenant, facts, fresh)
+        return generation
+
+    async def _announce(
+        self, job: JobRecord, parts: list[JobRecord], tenant: TenantConfig, facts: MeetingFacts | None,
+        fresh: Insights | None,
+    ) -> None:  # fmt: skip
+        """Announce and e-mail the report of ``parts`` (every one finished), unless it was recorded before."""
         key = mail_key(job, "report")
         joined = any(part.key == job.key for part in parts)
         if (fresh is None or not joined) and await self.outbox.exists(key):
@@ -180,25 +191,32 @@ class Assembly(Notices):
         await self._report(found.first, stored, tenant, None, failed)
         return True
 
-    async def _ready_parts(self, job: JobRecord, fresh: bool) -> list[JobRecord] | None:
-        """The meeting's parts when every one is completed with its insights stored, else None: the parts of one
-        submission of the generation, the one its meeting records when its jobs are of two
-        (:mod:`zoomsymbl_notifier.parts`).
+    async def _generation(self, job: JobRecord, fresh: bool, facts: MeetingFacts | None) -> list[JobRecord] | None:
+        """The jobs of ``job``'s generation, ``job`` among them as this run has it (its mark may not be set yet); None
+        when ``job`` makes the report alone: a one-part job whose insights this run stored, of the plan the meeting
+        records for the generation, as the handler read the meeting (``facts``): a meeting submitted once, marked by
+        the submitter before its job finished (most of them), keeps its round trips.
 
-        A one-part job whose insights this run stored is ready as it is: nothing to look up (its mark is not even
-        set yet). It is a whole transcript of the recording on its own, so it joins nothing and waits for nothing,
-        even if it is the job of a submission the meeting does not record (a redelivery under another provider
-        submitted the generation again): its report is the generation's one, and a meeting of one part (most of
-        them) keeps its round trips.
+        A one-part job of another plan, or one that finished before the meeting recorded any, is joined by the
+        rule every job is (:meth:`_ready_parts`): reported when its plan is the one the meeting records, or, with
+        none recorded, the first finished in the order the meeting page reads them; else recorded (status,
+        insights, ``processed_at``) and not reported, the report and the page being the recorded plan's.
         """
-        if fresh and job.part_count == 1:
-            return [job]
-        parts = await self.jobs.parts(job)
-        recorded = await joining.recorded_plan(self.jobs, parts)
-        ready = joining.finished_parts(parts, recorded)
+        recorded = facts.recorded_plan(job.generation) if facts is not None else None
+        if fresh and job.part_count == 1 and recorded == joining.plan_of(job):
+            return None
+        return [job if part.key == job.key else part for part in await self.jobs.parts(job)]
+
+    async def _ready_parts(self, job: JobRecord, generation: list[JobRecord]) -> list[JobRecord] | None:
+        """The meeting's parts when every one is completed with its insights stored, else None: the parts of one
+        submission of ``generation`` (the generation's jobs), the one its meeting records when its jobs are of two
+        (:mod:`zoomsymbl_notifier.parts`)."""
+        recorded = await joining.recorded_plan(self.jobs, generation)
+        ready = joining.finished_parts(generation, recorded)
         if ready is None:
             plan = recorded or joining.plan_of(job)
-            waiting = {"parts_done": joining.progress(parts, plan), "parts": plan.part_count, "provider": plan.provider}
+            done = joining.progress(generation, plan)
+            waiting = {"parts_done": done, "parts": plan.part_count, "provider": plan.provider}
             log.info("waiting for other parts", extra={**job_fields(job), **waiting})
         return ready
 

@@ -1,12 +1,16 @@
-"""What a failed part does to its meeting (:func:`verdict`): the rule is :mod:`zoomsymbl_notifier.parts`'s.
+"""What a failed part does to its meeting (:func:`judge`): the rule is :mod:`zoomsymbl_notifier.parts`'s.
 
 A job whose generation is of one plan fails its meeting as it always did; only that costs a read more than before
 (the generation's jobs), on the failure path alone. The meeting's record, the outbox and the meeting's position are
 read only for a generation submitted under two plans.
+
+A part that ``waits`` is judged again when another job of its generation completes or fails (:func:`waiting` finds
+it among the jobs that job's run read), and by the sweeper's next report of it, the backstop.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from zoomsymbl_common.records import MalformedRecord
@@ -19,16 +23,38 @@ from zoomsymbl_notifier.outbox import Outbox
 
 Verdict = Literal["fails", "ignored", "waits"]
 """``fails``: the meeting fails (after the zoom fallback, where it applies); ``ignored``: the job is of a plan that is
-not the generation's, marked processed and nothing more; ``waits``: left unprocessed, decided again when the sweeper
-reports it again."""
+not the generation's, marked processed (the plan the meeting takes reported, if finished); ``waits``: left
+unprocessed, decided again when another job of the generation completes or fails, or the sweeper reports it again."""
 
 
-async def verdict(jobs: Jobs, outbox: Outbox, meetings: Meetings, job: JobRecord) -> Verdict:
+@dataclass(frozen=True)
+class Judgement:
+    """What a failed part does (:data:`Verdict`), and its generation's jobs as read to decide it (none: unreadable)."""
+
+    verdict: Verdict
+    parts: list[JobRecord]
+
+
+async def judge(jobs: Jobs, outbox: Outbox, meetings: Meetings, job: JobRecord) -> Judgement:
     """What ``job``, failed or given up, does to its meeting."""
     try:
         parts = await jobs.parts(job)
     except MalformedRecord:  # a job of the generation unreadable (edited by hand): the job fails it, as it always did
-        return "fails"
+        return Judgement("fails", [])
+    return Judgement(await verdict(jobs, outbox, meetings, job, parts), parts)
+
+
+def waiting(parts: list[JobRecord], after: JobRecord) -> list[JobRecord]:
+    """The parts among ``parts`` (a generation's jobs) that may wait for another plan, other than ``after``: failed by
+    their provider and not processed, in a generation of two plans (of one, a failed part never waits). A part given
+    up here (poison, retries run out) is told by nothing stored: the sweeper's next report of it judges it again."""
+    if len(joining.plans(parts)) < 2:
+        return []
+    return [part for part in parts if part.status == "failed" and not part.processed and part.key != after.key]
+
+
+async def verdict(jobs: Jobs, outbox: Outbox, meetings: Meetings, job: JobRecord, parts: list[JobRecord]) -> Verdict:
+    """What ``job`` does to its meeting, ``parts`` being its generation's jobs."""
     grouped = joining.plans(parts)
     if len(grouped) < 2:
         return "fails"

@@ -72,6 +72,7 @@ class JobRecord:
     sweeps: int = 0  # sweeper polls since the job last had news
     early_noted: bool = False  # a callback came before its id was stored; the sweeper asks at once
     fallback_reason: str | None = None  # a zoom job that replaced the tenant's failed provider: why
+    status_reason: str | None = None  # why the provider failed it (its notice's reason when judged again)
 
     @property
     def slot_refs(self) -> tuple[str, ...]:
@@ -106,6 +107,7 @@ class JobRecord:
             trace_context=job.trace_context if job.trace_context and "traceparent" in job.trace_context else None,
             sweeps=job.sweeps,
             fallback_reason=job.fallback_reason,
+            status_reason=job.status_reason,
         )
 
 

@@ -8,8 +8,10 @@ from datetime import datetime
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from zoomsymbl_common import part_plans
 from zoomsymbl_common.events import PhoneCall, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
+from zoomsymbl_common.part_plans import Plan
 from zoomsymbl_common.records import (
     MEETINGS,
     Failure,
@@ -46,6 +48,14 @@ class MeetingFacts:
     duration_seconds: float | None = None
     speakers: tuple[Speaker, ...] = field(default_factory=tuple)
     call: PhoneCall | None = None  # a Zoom Phone call's metadata (the mixer's), None for a meeting
+    # The submission the meeting records (``submitted_generation``, ``provider``, ``part_count``: the submitter's
+    # ``mark_submitted``), read with the rest: a one-part job of that plan is reported without another read.
+    submission: tuple[int | None, str | None, int | None] = (None, None, None)
+
+    def recorded_plan(self, generation: int) -> Plan | None:
+        """The plan the meeting recorded for ``generation`` when these facts were read (None: none, or another
+        generation's): :func:`zoomsymbl_common.part_plans.recorded_plan`, the rule the meeting page reads it by."""
+        return part_plans.recorded_plan(*self.submission, generation)
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,7 @@ def facts_from_doc(doc: Document | None) -> MeetingFacts:
         duration_seconds=meeting.duration_seconds,
         speakers=speakers,
         call=meeting.call if meeting.platform == "zoom_phone" else None,
+        submission=(meeting.submitted_generation, meeting.provider, meeting.part_count),
     )
 
 

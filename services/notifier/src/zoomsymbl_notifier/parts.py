@@ -19,31 +19,42 @@ part can complete before that), the first plan whose every part finished is join
 the largest count gave before, and never a mix of two. Waiting for the record instead could wait for ever: a job is
 not read again once processed, and the record's write tells the notifier nothing. So a plan that finishes before the
 record reports the generation even if the submitter then marks the other one: a whole transcript of the same
-recording, once (the report's outbox key is the generation's).
+recording, once (the report's outbox key is the generation's). A plan that finished while the meeting still recorded
+the other one, and is recorded only since, is reported by the next job of the generation to complete or fail (a
+failed part of the other plan too: :meth:`~zoomsymbl_notifier.pipeline.Pipeline.fail_part`).
+
+A one-part job is joined by the same rule: it is the whole recording, but reported at once it mailed the transcript
+of a plan the meeting may not take, while the meeting page shows the recorded one. The meeting's record as its run
+read it already (:class:`~zoomsymbl_notifier.meetings.MeetingFacts`) tells it is the plan taken with no read more;
+only a job of another plan, or one that finished before any record, reads the generation's jobs.
 
 A zoom job that replaced a failed one (:mod:`zoomsymbl_notifier.fallback`, its ``_id`` derived from the failed job's)
 belongs to the failed job's plan. The meeting is read only when a generation's jobs are of more than one plan: a
-meeting submitted once costs no round trip more than before (docs/performance.md).
+meeting submitted once costs no round trip more than before (docs/performance.md), but a one-part job that finished
+before the submitter marked its meeting (one read of the generation's jobs).
 
 A failed part (its provider failed the job, or the notifier gave up on it) fails the meeting only when its plan is
 the joined one (:func:`zoomsymbl_notifier.failed_parts.verdict`). Before, any failed job of the generation failed it:
 the host got a failure notice, and the recorded plan's report was then withheld (a meeting failed in a generation
 gets no report of it). Now, once the meeting records a plan, a failed part of it fails the meeting as in a
 generation of one plan (a one-part job is replaced by Zoom's transcript first, :mod:`zoomsymbl_notifier.fallback`),
-and a failed part of another plan frees its slot and is marked processed, nothing more. Before the record, a failed
+and a failed part of another plan frees its slot and is marked processed, nothing more (but the recorded plan's report
+when that plan finished before the record named it, as said above). Before the record, a failed
 part cannot tell whether its plan is the one:
 
 - another plan finished already: that plan's report is the generation's (sent, or on its way), the part is ignored;
 - another plan could still complete (:func:`could_complete`: none of its parts lost): the part waits. Its slot is
-  freed, the meeting is not failed, the job is left unprocessed, so the sweeper reports it again (a stale period
-  later, then at most 8 apart) and it is decided again: by the record once the submitter writes it, ignored once
-  the other plan finishes, failing the meeting once the other plan loses a part too;
+  freed, the meeting is not failed, the job is left unprocessed, and it is decided again when another job of the
+  generation completes or fails (that job's run judges the waiting parts failed by their provider), else when the
+  sweeper reports it again (a stale period later, then at most 8 apart): by the record once the submitter writes
+  it, ignored once the other plan finishes, failing the meeting once the other plan loses a part too;
 - no other plan can complete: it fails the meeting at once.
 
 A part waits only while its generation is at work: a meeting failed in it (the submitter gave up: its notice is the
 one the outbox keeps) or run again since (no notice, as for any job of a generation left) ends the wait as a
 failure. The submitter marks a generation once its last part was accepted, or fails the meeting; so no failed part
-waits for ever, the price of the wait being the sweeper's period before the failure notice. And a generation whose
+waits for ever, the price of the wait being at most the sweeper's period before the failure notice (a part given up
+here, with nothing stored to tell it waits, is judged again by the sweeper alone). And a generation whose
 report is recorded fails no more (a plan that finished before the record reported it): the host never gets both a
 report and a failure notice of one generation, unless the meeting failed before another plan came to exist at all.
 """

@@ -9,7 +9,8 @@ through the same outbox, under the same key as a provider failure's: one notice 
 generation, whoever failed it and however often (:mod:`zoomsymbl_notifier.notices`).
 A failed provider job of a meeting with Zoom's transcript stored is replaced by a zoom job instead
 (:mod:`zoomsymbl_notifier.fallback`) and completes the meeting: one report, no notice. A failed job of a submission
-of the generation that its meeting does not take (submitted twice under two plans) fails nothing
+of the generation that its meeting does not take (submitted twice under two plans) fails nothing, and one that may
+still be taken waits: judged again when another job of its generation completes or fails
 (:mod:`zoomsymbl_notifier.failed_parts`).
 
 The MongoDB-wire server bounds the notifier's throughput (docs/performance.md), so a completion reads
@@ -117,8 +118,10 @@ class Pipeline(Assembly):
         facts: MeetingFacts | None = None,
         *,
         first: bool = False,
+        rejudge: bool = True,
     ) -> None:
-        """Free the slot, store the insights, and finish the meeting if this was its last part.
+        """Free the slot, store the insights, and finish the meeting if this was its last part; then judge again the
+        failed parts of its generation that waited on it (``rejudge``: :meth:`_rejudge_waiting`).
 
         ``facts``: the meeting's, when the caller has read them already. ``first``: this run moved the
         job to ``completed``, so no earlier run stored its insights; otherwise stored insights whose
@@ -138,8 +141,10 @@ class Pipeline(Assembly):
             else:
                 await self.jobs.mark(job, "insights_stored_at")
             job = dataclasses.replace(job, insights_stored=True)
-        await self.assemble(job, tenant, facts, fresh)
+        generation = await self.assemble(job, tenant, facts, fresh)
         await self.jobs.mark(job, *marks)
+        if rejudge and generation is not None:
+            await self._rejudge_waiting(job, tenant, generation)
 
     async def _store_insights(
         self, job: JobRecord, tenant: TenantConfig, provider: SpeechProvider, facts: MeetingFacts | None
@@ -162,25 +167,59 @@ class Pipeline(Assembly):
         """Free the slot; then, when the job's part counts for its meeting (:meth:`fail_part`), complete the meeting
         from Zoom's transcript when one is stored, else mark it failed with the provider's reason and tell the host."""
         await self._release(job)
-        reason = f"{job.provider} job failed: {state.reason or 'no reason given'}"
-        await self.fail_part(job, tenant, "provider", reason, fall_back=True)
+        await self.fail_part(job, tenant, "provider", provider_failure(job, state.reason), fall_back=True)
 
     async def fail_part(
-        self, job: JobRecord, tenant: TenantConfig, stage: str, reason: str, *, fall_back: bool = False
+        self,
+        job: JobRecord,
+        tenant: TenantConfig,
+        stage: str,
+        reason: str,
+        *,
+        fall_back: bool = False,
+        rejudge: bool = True,
     ) -> None:
         """Fail ``job``'s meeting at ``stage`` for ``reason`` (``fall_back``: unless Zoom's transcript completes it)
-        when the job's plan is its generation's, and mark the job processed; a job of another plan is only marked, and
-        one whose plan the meeting may still record is left for the sweeper to report again
-        (:func:`failed_parts.verdict`, the rule in :mod:`zoomsymbl_notifier.parts`)."""
-        outcome = await failed_parts.verdict(self.jobs, self.outbox, self.meetings, job)
-        if outcome == "waits":
+        when the job's plan is its generation's, and mark the job processed. A job of another plan is only marked, once
+        the report of the plan the meeting takes went out if that plan finished (before the meeting recorded it: none
+        of its own runs could send it); one whose plan the meeting may still record is left unprocessed, judged again
+        later (:func:`failed_parts.judge`, the rule in :mod:`zoomsymbl_notifier.parts`). Then the generation's other
+        waiting failed parts are judged again (``rejudge``: :meth:`_rejudge_waiting`)."""
+        judged = await failed_parts.judge(self.jobs, self.outbox, self.meetings, job)
+        if judged.verdict == "waits":
             log.info("part of a submission the meeting may not take failed, decided again later", extra=job_fields(job))
-            return
-        if outcome == "ignored":
+        elif judged.verdict == "ignored":
             log.info("part of another submission of the generation failed, the meeting goes on", extra=job_fields(job))
+            await self._report_taken(job, tenant)
         elif not (fall_back and await self._fell_back(job, tenant, reason)):
             await self.fail_meeting(job, tenant, stage, reason)
-        await self.jobs.mark(job, "processed_at")
+        if judged.verdict != "waits":
+            await self.jobs.mark(job, "processed_at")
+        if rejudge:
+            await self._rejudge_waiting(job, tenant, judged.parts)
+
+    async def _report_taken(self, job: JobRecord, tenant: TenantConfig) -> None:
+        """Send the report of the plan ``job``'s meeting takes if that finished unreported: it finished while the
+        meeting recorded another (``job``'s) plan, every job of it processed since, so none of their runs will. Before
+        the job's mark, so a crash in between is retried; the outbox is asked first. Insights gone (poison) leave
+        nothing to report: logged, and the job is marked all the same (a give-up would find them gone again, every
+        sweep)."""
+        try:
+            await self.assemble(job, tenant)
+        except PoisonInputError as exc:
+            ids = {**job_fields(job), "error": str(exc)}
+            log.warning("report of the submission the meeting takes not sent", extra=ids)
+
+    async def _rejudge_waiting(self, job: JobRecord, tenant: TenantConfig, generation: list[JobRecord]) -> None:
+        """Judge again each failed part of ``generation`` (``job``'s generation's jobs, as read by its run) that waited
+        for another plan (:func:`failed_parts.waiting`), now that ``job`` completed or failed: ignored once a plan
+        finished, failing the meeting (Zoom's transcript first, for a one-part job) once its plan is recorded or no
+        plan can complete any more. Without this it waited for the sweeper's next report of it (up to 8 stale
+        periods); the sweeper still judges what this misses. Judged with ``rejudge`` off: one round, no recursion."""
+        for part in failed_parts.waiting(generation, job):
+            log.info("waiting failed part judged again", extra={**job_fields(part), "after_job_id": job.job_id})
+            reason = provider_failure(part, part.status_reason)
+            await self.fail_part(part, tenant, "provider", reason, fall_back=True, rejudge=False)
 
     async def _fell_back(self, job: JobRecord, tenant: TenantConfig, reason: str) -> bool:
         """Complete ``job``'s meeting from Zoom's transcript; False when it cannot (see ``fallback``)."""
@@ -194,9 +233,14 @@ class Pipeline(Assembly):
         log.warning(
             "provider job failed, completing from zoom's transcript", extra={**job_fields(job), "reason": reason}
         )
-        await self.on_completed(replacement, tenant, zoom)
+        await self.on_completed(replacement, tenant, zoom, rejudge=False)  # the failed job's run judges the rest
         return True
 
     async def _release(self, job: JobRecord) -> None:
         if await self.release_slot(job):
             log.info("limiter slot released", extra=job_fields(job))
+
+
+def provider_failure(job: JobRecord, reason: str | None) -> str:
+    """The reason a failure notice gives for ``job``, failed by its provider with ``reason``."""
+    return f"{job.provider} job failed: {reason or 'no reason given'}"
