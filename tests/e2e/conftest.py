@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
+import os
+import sys
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import default
@@ -11,7 +14,7 @@ from pathlib import Path
 import pytest
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_sandbox.stack import Stack, running_stack
-from zoomsymbl_sandbox.stack_config import StackConfig
+from zoomsymbl_sandbox.stack_config import StackConfig, service_env
 from zoomsymbl_sandbox.zoom import MeetingSpec, ParticipantSpec
 
 from tests.conftest import maildir
@@ -122,3 +125,15 @@ async def settled(stack: Stack, timeout: float = 120.0) -> None:
     topic prefix has committed its last message (see ``tests.support.consumer_lag``).
     """
     await wait_drained(InfraSettings().kafka_bootstrap, stack.config.topic_prefix, timeout=timeout)
+
+
+async def operator(stack: Stack, *args: str) -> str:
+    """Run the ``zoomsymbl`` operator CLI as an operator would, against this stack's topics and database."""
+    env = {**os.environ, **service_env(stack.config, "ops")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "zoomsymbl_common.ops.cli", *args,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 0, err.decode()
+    return out.decode()

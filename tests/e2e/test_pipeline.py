@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,10 +11,19 @@ from zoomsymbl_common.mongo import Mongo, make_mongo
 from zoomsymbl_common.records import JOBS, MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_sandbox.stack import Stack
-from zoomsymbl_sandbox.stack_config import service_env
 from zoomsymbl_sandbox.zoom import MeetingSpec
 
-from tests.e2e.conftest import CONCURRENT, FAILING, NO_TRACKS, REPLAYED, SINGLE, mails_for, settled, wait_for_mails
+from tests.e2e.conftest import (
+    CONCURRENT,
+    FAILING,
+    NO_TRACKS,
+    REPLAYED,
+    SINGLE,
+    mails_for,
+    operator,
+    settled,
+    wait_for_mails,
+)
 from tests.support.eventually import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -116,18 +123,6 @@ async def test_a_failed_provider_job_marks_the_meeting_failed_and_notifies_once(
     assert limiter["in_flight"] == 0
 
 
-async def _operator(stack: Stack, *args: str) -> str:
-    """Run the ``zoomsymbl`` operator CLI as an operator would, against this stack's topics and database."""
-    env = {**os.environ, **service_env(stack.config, "ops")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "zoomsymbl_common.ops.cli", *args,
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode == 0, err.decode()
-    return out.decode()
-
-
 async def _wait_for_mail_count(spec: MeetingSpec, count: int, timeout: float = 180) -> None:
     async def mails() -> int:
         return len(mails_for(spec))
@@ -151,13 +146,13 @@ async def test_replay_without_force_does_nothing_new_and_with_force_reprocesses_
     assert await _submissions(stack, REPLAYED) == 1
     selection = ("--topic", "zoom.recording-completed.v1", "--tenant", "acme", "--meeting", REPLAYED.uuid)
 
-    out = await _operator(stack, "replay", *selection)
+    out = await operator(stack, "replay", *selection)
     assert "matched=1 published=1" in out, out
     await settled(stack)  # the replayed event was handled: a wrong reprocessing would have reached the provider
     assert len(mails_for(REPLAYED)) == 1
     assert await _submissions(stack, REPLAYED) == 1
 
-    out = await _operator(stack, "replay", *selection, "--force")
+    out = await operator(stack, "replay", *selection, "--force")
     # The plain replay left a second copy of the event on the topic: one reprocessing all the same.
     assert "matched=2 published=1 skipped=1" in out, out
     await _wait_for_mail_count(REPLAYED, 2)
@@ -173,5 +168,5 @@ async def test_replay_without_force_does_nothing_new_and_with_force_reprocesses_
     assert sorted(j["generation"] for j in jobs) == [0, 1]
     assert len({j["job_id"] for j in jobs}) == 2
 
-    history = await _operator(stack, "status", "--meeting", REPLAYED.uuid, "--tenant", "acme")
+    history = await operator(stack, "status", "--meeting", REPLAYED.uuid, "--tenant", "acme")
     assert REPLAYED.uuid in history

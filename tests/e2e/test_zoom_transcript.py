@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 from zoomsymbl_common.mongo import make_mongo
-from zoomsymbl_common.records import MEETINGS
+from zoomsymbl_common.records import JOBS, MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_sandbox.stack import Stack, running_stack
 from zoomsymbl_sandbox.stack_config import StackConfig
 from zoomsymbl_sandbox.zoom import demo_meeting_spec
 
-from tests.e2e.conftest import mails_for, settled, wait_for_mails
+from tests.e2e.conftest import mails_for, operator, settled, wait_for_mails
 from tests.e2e.test_providers import sections, transcript_by_speaker, words
 from tests.support.names import token
 
@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN = token()
 SPEC = demo_meeting_spec(f"zoomtx{RUN}==", host_email=f"host-zoomtx-{RUN}@example.test").model_copy(
     update={"transcript": True, "captions": True}
+)
+REPLAYED = demo_meeting_spec(f"zoomtxr{RUN}==", host_email=f"host-zoomtxr-{RUN}@example.test").model_copy(
+    update={"transcript": True}
 )
 
 
@@ -47,7 +50,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "symbl_app_secret": "",
             "llm_api_key": "sandbox-assemblyai-key",
         },
-        zoom={"meetings": [SPEC.model_dump(mode="json")], "cache_dir": str(ROOT / ".cache" / "zoom-sandbox")},
+        zoom={
+            "meetings": [SPEC.model_dump(mode="json"), REPLAYED.model_dump(mode="json")],
+            "cache_dir": str(ROOT / ".cache" / "zoom-sandbox"),
+        },
     )
     with running_stack(config) as running:
         yield running
@@ -81,3 +87,31 @@ async def test_a_zoom_source_meeting_is_reported_from_zoom_transcript(stack: Sta
     assert doc is not None and doc["stage"] == "notified"
     assert {t["kind"] for t in doc["transcripts"]} == {"transcript", "cc"}
     assert all(t["key"].endswith(".vtt") for t in doc["transcripts"])
+
+
+async def test_zoom_transcript_after_a_forced_replay_reports_the_replayed_meeting(stack: Stack) -> None:
+    """``zoomsymbl replay --force`` between the recording and Zoom's transcript: the transcript's webhook (no
+    generation) still reaches the replayed run, which is reported once (it waited for ever before)."""
+    assert await stack.trigger_recording_completed(REPLAYED.uuid) == 200
+    await settled(stack)
+    selection = ("--topic", "zoom.recording-completed.v1", "--tenant", "zoomtx", "--meeting", REPLAYED.uuid)
+    out = await operator(stack, "replay", *selection, "--force")
+    assert "published=1" in out, out
+    await settled(stack)
+    assert mails_for(REPLAYED) == []  # generation 1 mixed, waiting for Zoom's transcript as generation 0 did
+
+    assert await stack.trigger_transcript_completed(REPLAYED.uuid) == 200
+    await wait_for_mails([REPLAYED], timeout=240)
+    await settled(stack)
+
+    [message] = mails_for(REPLAYED)
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None and "Source: Zoom transcript" in str(body.get_content())
+    mongo = make_mongo(InfraSettings().model_copy(update={"mongo_database": stack.config.database}))
+    try:
+        doc = await mongo.db[MEETINGS].find_one({"tenant": "zoomtx", "meeting_uuid": REPLAYED.uuid})
+        jobs = await mongo.db[JOBS].find({"tenant": "zoomtx", "meeting_uuid": REPLAYED.uuid}).to_list(None)
+    finally:
+        await mongo.close()
+    assert doc is not None and (doc["stage"], doc["generation"]) == ("notified", 1)
+    assert [(job["provider"], job["generation"]) for job in jobs] == [("zoom", 1)]
