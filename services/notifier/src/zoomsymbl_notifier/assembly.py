@@ -151,9 +151,13 @@ class Assembly(Notices):
 
         The job's insights are marked stored before the meeting is read again, as a failure marks the meeting
         failed before it looks for a finished earlier generation (:meth:`stand_in`): of the two at the same time,
-        at least one sees the other, so the host never ends up with neither the report nor a notice.
+        at least one sees the other, so the host never ends up with neither the report nor a notice. Only a job whose
+        insights were stored: a failed or given-up part reporting the plan its generation takes
+        (:meth:`~zoomsymbl_notifier.pipeline.Pipeline.fail_part`) has none, and marked so its plan would count as
+        finished, standing in with insights that do not exist.
         """
-        await self.jobs.mark(job, "insights_stored_at")
+        if job.insights_stored:
+            await self.jobs.mark(job, "insights_stored_at")
         now = await self.meetings.position(job.tenant, job.meeting_uuid)
         later = now.generation if now is not None else job.generation
         if now is not None and now.stage == "failed" and later > job.generation:
