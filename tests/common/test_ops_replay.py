@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from zoomsymbl_common.events import DeadLetter, RecordingCompleted, stable_id
+from zoomsymbl_common.events import AudioMixed, DeadLetter, RecordingCompleted, stable_id
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.ops.replay import ReplayRequest, matches, regenerate, replay
 from zoomsymbl_common.ops.replay_source import decode, reset_group
 from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.settings import InfraSettings
+
+from tests.submitter.support import audio_mixed
 
 pytestmark = pytest.mark.integration
 TOPIC = RecordingCompleted.topic
@@ -128,3 +130,26 @@ async def test_since_selects_by_time_and_group_reset(infra: InfraSettings) -> No
     assert (counts.scanned, counts.matched) == (1, 1)
     offsets = await reset_group(infra, "ops-test-group", TOPIC, cut)
     assert sum(offsets.values()) == 1, "the group now starts at the second message"
+
+
+async def test_a_forced_replay_of_audio_mixed_notes_the_recorded_mix_as_the_new_generations(
+    infra: InfraSettings, mongo: Mongo
+) -> None:
+    """The mixer sees no recording of the new generation, so the replay notes the mix it runs again
+    (``mixed_generation``): Zoom's late transcript is announced with the current generation's mix only."""
+    recorded, earlier = (
+        audio_mixed(1, infra, "mixed/acme/m.mix-b.flac", 10),
+        audio_mixed(2, infra, "mixed/acme/m.mix-a.flac", 10),
+    )
+    for event in (recorded, earlier):
+        mix = {"object_key": recorded.object_key}
+        await mongo.db[MEETINGS].insert_one({"tenant": event.tenant, "meeting_uuid": event.meeting_uuid,
+                                             "stage": "mixed", "mix": mix, "mixed_generation": 0})  # fmt: skip
+    await _produce(infra, AudioMixed.topic, [e.model_dump_json().encode() for e in (recorded, earlier)])
+
+    counts = await replay(infra, mongo, ReplayRequest(topic=AudioMixed.topic, force=True))
+
+    assert counts.published == 2
+    docs = {d["meeting_uuid"]: d async for d in mongo.db[MEETINGS].find({})}
+    assert (docs[recorded.meeting_uuid]["generation"], docs[recorded.meeting_uuid]["mixed_generation"]) == (1, 1)
+    assert (docs[earlier.meeting_uuid]["generation"], docs[earlier.meeting_uuid]["mixed_generation"]) == (1, 0)

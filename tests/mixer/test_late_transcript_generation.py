@@ -13,9 +13,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from zoomsymbl_common.events import RecordingCompleted
+from zoomsymbl_common.events import AudioMixed, RecordingCompleted
 from zoomsymbl_common.mongo import Mongo
-from zoomsymbl_common.ops.replay import bump_generation
+from zoomsymbl_common.ops.replay import bump_generation, carry_mix, regenerate
 from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_mixer.hosts import GuardedResolver
@@ -76,6 +76,23 @@ async def test_a_transcript_before_the_replays_recording_is_mixed_waits_for_that
     replayed = await wired(rig).on_recording_completed(forced(audio_only(event), generation))
     assert replayed is not None and replayed.generation == generation
     assert [t.kind for t in replayed.transcripts] == ["transcript", "cc"]  # the stored files, named by the mix
+
+
+async def test_a_transcript_after_a_forced_replay_of_audio_mixed_is_announced_with_the_replayed_mix(rig: Rig) -> None:
+    """``zoomsymbl replay --force --topic audio.mixed.v1``: no recording of the new generation reaches the mixer; the
+    replay notes the mix it runs again (``carry_mix``), and Zoom's transcript is announced with it."""
+    event = await rig.event(UUID)
+    first = await wired(rig).on_recording_completed(audio_only(event))
+    assert first is not None
+    generation = await bump_generation(rig.mongo, rig.tenant.id, UUID, "replay-1")
+    replayed = regenerate(first, generation)
+    assert isinstance(replayed, AudioMixed)
+    await carry_mix(rig.mongo, replayed)  # as the replay does before it publishes
+
+    late = await wired(rig).on_recording_completed(transcripts_only(event))
+
+    assert late is not None and (late.generation, late.object_key) == (generation, first.object_key)
+    assert [t.kind for t in late.transcripts] == ["transcript", "cc"]
 
 
 async def test_the_transcript_of_the_meetings_own_generation_still_joins_its_mix(rig: Rig) -> None:

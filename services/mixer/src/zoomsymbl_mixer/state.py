@@ -35,6 +35,7 @@ from zoomsymbl_common.mongo import Document, guarded
 from zoomsymbl_common.records import (
     CONVERSATIONS,
     MEETINGS,
+    MIXED_GENERATION,
     SECRETS,
     TOMBSTONES,
     ConversationMetadata,
@@ -61,8 +62,6 @@ PENDING = "audio_mixed_pending"
 """Set on the move to ``mixed``, unset once ``AudioMixed`` is published: the mix nobody downstream knows of."""
 SENT = "audio_mixed_sent"
 """The ``AudioMixed`` of a pending meeting, kept before it is published: it may have gone out from then on."""
-MIXED_GENERATION = "mixed_generation"
-"""The generation whose recording event the meeting's ``mix`` was recorded for."""
 REASON_MAX = 500
 """Characters of an unreadable ``audio_mixed_sent``'s reason in the log."""
 

@@ -40,13 +40,13 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from zoomsymbl_common.errors import KafkaUnavailable, ZoomsymblError
-from zoomsymbl_common.events import Event, stable_id
+from zoomsymbl_common.events import AudioMixed, Event, stable_id
 from zoomsymbl_common.kafka import event_key, start_client
 from zoomsymbl_common.kafka_security import client_options
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.ops.forget import is_forgotten
 from zoomsymbl_common.ops.replay_source import Misrouted, base_topic, decode, destination, retained
-from zoomsymbl_common.records import MEETINGS, Meeting, meeting_key
+from zoomsymbl_common.records import MEETINGS, MIXED_GENERATION, Meeting, meeting_key
 from zoomsymbl_common.settings import InfraSettings
 
 FORCED_REPLAYS_KEPT = 16
@@ -159,6 +159,17 @@ async def bump_generation(mongo: Mongo, tenant: str, meeting_uuid: str, replay_i
     return Meeting.from_document(current).generation if current else 1
 
 
+async def carry_mix(mongo: Mongo, mixed: AudioMixed) -> None:
+    """Note the meeting's mix as ``mixed``'s generation's (``mixed_generation``) when ``mixed`` names it: a forced
+    replay of ``audio.mixed.v1`` runs the recorded mix again under the new generation, and the mixer never sees a
+    recording of that generation to note it. Zoom's transcript arriving since is announced only with the current
+    generation's mix: without the note a ``zoom``-source meeting replayed this way waited for its transcript for ever.
+    The replay of an event naming another mix (an earlier one) leaves the note as it is."""
+    query = {**meeting_key(mixed.tenant, mixed.meeting_uuid), "generation": mixed.generation,
+             "mix.object_key": mixed.object_key}  # fmt: skip
+    await guarded(mongo.db[MEETINGS].update_one(query, {"$set": {MIXED_GENERATION: mixed.generation}}))
+
+
 def regenerate(event: Event, generation: int) -> Event:
     """``event`` under a new generation, with a new deterministic event id."""
     update: dict[str, Any] = {
@@ -252,6 +263,8 @@ async def _prepare(
             generation = await bump_generation(mongo, event.tenant, event.meeting_uuid, counts.replay_id)
             counts.generations[meeting] = generation
         event = regenerate(event, counts.generations[meeting])
+        if isinstance(event, AudioMixed):
+            await carry_mix(mongo, event)
     return event.model_dump_json().encode(), event_key(event), event.event_id
 
 

@@ -18,6 +18,7 @@ from zoomsymbl_common.records.conversations import (
 from zoomsymbl_common.records.jobs import EarlyCallback, Job, JobClaim, JobEvent
 from zoomsymbl_common.records.mail import Email, EmailClaim, EmailStatus, email_key
 from zoomsymbl_common.records.meetings import (
+    MIXED_GENERATION,
     ChannelEntry,
     Meeting,
     MeetingObjects,
@@ -95,6 +96,7 @@ __all__ = [
     "LIMITER",
     "LIMITER_TICKS",
     "MEETINGS",
+    "MIXED_GENERATION",
     "RECEIPTS",
     "SECRETS",
     "STAGE_ORDER",

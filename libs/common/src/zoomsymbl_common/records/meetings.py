@@ -161,6 +161,11 @@ class Meeting(Record):
         return {stat.channel: stat.talk_seconds for stat in self.speaker_stats}
 
 
+MIXED_GENERATION = "mixed_generation"
+"""The generation whose run the meeting's ``mix`` belongs to: set by the mixer with the mix, and by a forced replay of
+the ``AudioMixed`` that names it (the mixer announces Zoom's late transcript only with that generation's mix)."""
+
+
 def meeting_insert(*, host_email: str | None, topic: str, generation: int, created_at: datetime) -> Document:
     """The ``$setOnInsert`` of the first write of a meeting (the mixer's upsert)."""
     return {"created_at": created_at, "host_email": host_email, "topic": topic, "generation": generation}
