@@ -17,7 +17,7 @@ from aiohttp import web
 from zoomsymbl_common.clock import FakeClock
 from zoomsymbl_common.errors import StorageUnavailable
 from zoomsymbl_common.mongo import Mongo
-from zoomsymbl_common.records import MEETINGS
+from zoomsymbl_common.records import JOBS, MEETINGS
 from zoomsymbl_common.service import MONGO
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
@@ -139,6 +139,26 @@ async def test_a_note_a_newer_cleanup_wrote_meanwhile_is_left_as_it_is(
     assert await meetings.settle_held(read["_id"], read[HELD]["token"], []) is False
     stored = await note(mongo, 64)
     assert isinstance(stored, dict) and stored["keys"] == [f"{prefix}cut-0123456789ab.part9.flac"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("processed", [True, False])
+async def test_objects_held_for_a_job_the_notifier_gave_up_on_go(
+    infra: InfraSettings, mongo: Mongo, store: ObjectStore, tmp_path: Path, processed: bool
+) -> None:
+    """A job the notifier gave up on keeps its status (``in_progress``) and gets ``processed_at``: nothing reports it
+    again, so what it held stayed for ever, judged every round. One it still follows keeps what it reads."""
+    prefix, current = await held_meeting(infra, mongo, store, tmp_path, 65)
+    given_up = {"status": "in_progress", **({"processed_at": FakeClock()()} if processed else {})}
+    await mongo.db[JOBS].update_many({"meeting_uuid": "uuid/65==", "generation": 0}, {"$set": given_up})
+
+    clock = FakeClock()
+    clock.advance(1)
+    await replica(infra, mongo, clock).once()
+
+    left = await objects(store, prefix)
+    assert current in left and len(left) == (1 if processed else 3)  # the page's mix, and the parts unless given up
+    assert (await note(mongo, 65) is None) == processed
 
 
 @pytest.fixture

@@ -99,7 +99,14 @@ class JobStore(Claims):
         audio's key names (a mix an earlier generation reused). A job exists only once the mixer recorded and
         announced its mix, so a file the mixer is still writing, named by no event yet, is never one of them."""
         query = {"tenant": of.tenant, "meeting_uuid": of.meeting_uuid}
-        fields = {"status": 1, "maybe_submitted": 1, "object_key": 1, "input_hash": 1, "generation": 1}
+        fields = {
+            "status": 1,
+            "maybe_submitted": 1,
+            "processed_at": 1,
+            "object_key": 1,
+            "input_hash": 1,
+            "generation": 1,
+        }
         docs = await guarded(self._col.find(query, fields).to_list(None))
         read = {doc["object_key"] for doc in docs if _reading(doc) and isinstance(doc.get("object_key"), str)}
         earlier = [doc for doc in docs if _earlier(doc, of)]
@@ -219,7 +226,11 @@ class JobStore(Claims):
 
 
 def _reading(doc: Document) -> bool:
-    """A job whose audio may still be read: unfinished, or a failed submission that may have left a job."""
+    """A job whose audio may still be read: unfinished, or a failed submission that may have left a job; not one the
+    notifier is done with (``processed_at``: given up on, its status left as it was), whose objects were otherwise
+    held for ever, nothing ever reporting it again."""
+    if doc.get("processed_at") is not None:
+        return False
     status = doc.get("status")
     return status in _READING or (status == "retrying" and doc.get("maybe_submitted") is True)
 
