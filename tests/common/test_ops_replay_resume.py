@@ -33,6 +33,7 @@ from zoomsymbl_sandbox.symbl import SYMBL_STATE
 
 from tests.common.test_ops_cli import kafka_stops_after_one_send
 from tests.submitter.support import SYMBL_ACCOUNT, Completer, audio_mixed, build_submitter, tenants_for, upload_for
+from tests.support.eventually import eventually
 from tests.support.providers import ProviderSandboxes, drain
 
 pytestmark = pytest.mark.integration
@@ -53,8 +54,17 @@ async def _produce(infra: InfraSettings, events: list[AudioMixed]) -> None:
         await producer.stop()
 
 
-async def _topic(infra: InfraSettings) -> list[AudioMixed]:
-    """Every message of the topic up to its end offsets now, each partition in offset order."""
+async def _topic(infra: InfraSettings, least: int) -> list[AudioMixed]:
+    """Every message of the topic up to its end offsets now, each partition in offset order; read again (up to 30 s)
+    while fewer than ``least`` came: under load a fresh client's first answers may not show the topic's messages yet
+    (seen as an empty read right after acknowledged publishes)."""
+    return await eventually(
+        lambda: _read_topic(infra), lambda found: len(found) >= least, timeout=30, what=f"{least} messages on the topic"
+    )
+
+
+async def _read_topic(infra: InfraSettings) -> list[AudioMixed]:
+    """One read of every message of the topic up to its end offsets now."""
     consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -103,11 +113,11 @@ async def test_a_resumed_forced_replay_republishes_in_the_same_generation_and_ma
         with pytest.raises(ReplayStopped) as stopped:
             await replay(infra, mongo, request)
     assert stopped.value.counts.published == 1
-    [(first, [published_before])] = _replayed(await _topic(infra)).items()
+    [(first, [published_before])] = _replayed(await _topic(infra, MEETINGS_REPLAYED + 1)).items()
 
     resumed = await replay(infra, mongo, request)
     assert resumed.generations == {f"acme/{e.meeting_uuid}": 1 for e in originals}, "no meeting bumped twice"
-    topic = await _topic(infra)
+    topic = await _topic(infra, 2 * (MEETINGS_REPLAYED + 1))
     replayed = _replayed(topic)
     # What is published again: the stopped run's event under its own id, and the copy of it the resumed run read
     # back from the topic, under a new id. Every copy of every meeting is generation 1, the one the stopped run gave.
