@@ -51,6 +51,15 @@ class MeetingStore:
         doc = await guarded(self._col.find_one(meeting_key(event.tenant, event.meeting_uuid), {"generation": 1}))
         return _generation(doc)
 
+    async def generation_and_submitter(self, event: AudioMixed) -> tuple[int | None, str | None]:
+        """In one read: the generation ``event``'s meeting is at now (as :meth:`generation`), and the provider its
+        generation was marked submitted with (:meth:`mark_submitted`; None: ``event``'s generation is not marked)."""
+        fields = {"generation": 1, "submitted_generation": 1, "provider": 1}
+        doc = await guarded(self._col.find_one(meeting_key(event.tenant, event.meeting_uuid), fields))
+        marked = doc is not None and doc.get("submitted_generation") == event.generation
+        provider = doc.get("provider") if doc is not None and marked else None
+        return _generation(doc), provider if isinstance(provider, str) else None
+
     async def generation_and_page_audio(self, of: MeetingGeneration) -> tuple[int | None, set[str]]:
         """In one read: the generation ``of``'s meeting is at now (as :meth:`generation`), and the mixed file its page
         plays (``objects.mixed``), read by the web app, which holds no job, so the leftover cleanup spares it beside

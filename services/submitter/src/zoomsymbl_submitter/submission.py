@@ -90,11 +90,15 @@ class Submitter(PartSubmission):
         """
         target = self._target(event)
         check_location(event, self.audio.bucket)
-        current = newer_generation(await self.meetings.generation(event), event)
+        at, marked = await self.meetings.generation_and_submitter(event)
+        current = newer_generation(at, event)
         if current is not None:
             announced = await announce_stored(event, self.jobs, self.publish, self.report, self.metrics)
             self.metrics.submissions.labels(target.provider.name, "superseded").inc()
             log_superseded(event, current, announced)
+            return
+        if marked is not None and marked != target.provider.name:
+            await self._submitted_already(event, target, marked)
             return
         if target.provider.name == "zoom" and plan.transcript_key(event) is None:
             # Zoom sends its transcript after the recording; the mixer announces the mix again with it.
@@ -108,6 +112,19 @@ class Submitter(PartSubmission):
             log_superseded(event, exc.current, 0)  # counted where the part gave its slot back
             return
         await remove_leftovers(event, keep, self.meetings, self.jobs, self.planner)
+
+    async def _submitted_already(self, event: AudioMixed, target: Target, marked: str) -> None:
+        """``event``'s generation was submitted whole under ``marked`` (every part went in, the meeting marked), and
+        the tenant's provider is another one now: a redelivery (the first delivery died before its offset was
+        committed) or a replay without ``--force``. Submitted again, the recording went to a second provider, paid
+        twice, and the record the report and the meeting page join changed under them. Its stored jobs are announced
+        again instead (as for any redelivery); ``zoomsymbl replay --force`` runs it under the new provider."""
+        announced = await announce_stored(event, self.jobs, self.publish, self.report, self.metrics)
+        log.warning(
+            "generation submitted already under another provider, not submitted again",
+            extra={"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "generation": event.generation,
+                   "provider": target.provider.name, "submitted_with": marked, "jobs_announced": announced},
+        )  # fmt: skip
 
     async def _submit_meeting(self, event: AudioMixed, target: Target) -> set[str]:
         """Every part submitted, the meeting marked ``submitted``; the objects the submission reads."""
