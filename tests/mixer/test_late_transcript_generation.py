@@ -8,38 +8,26 @@ superseded: a ``zoom``-source meeting waited for its transcript for ever. Real Z
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import aiohttp
 import pytest
 from zoomsymbl_common.events import AudioMixed, RecordingCompleted
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.ops.replay import bump_generation, carry_mix, regenerate
 from zoomsymbl_common.records import MEETINGS
-from zoomsymbl_common.storage import ObjectStore
-from zoomsymbl_mixer.hosts import GuardedResolver
 from zoomsymbl_mixer.state import MeetingState
-from zoomsymbl_sandbox.zoom import ZoomSandboxConfig, running_zoom_sandbox
 
-from tests.mixer.conftest import CACHE, Rig, sandbox_tenant
+from tests.mixer.conftest import Rig
 from tests.mixer.test_earlier_generation import forced
 from tests.mixer.test_state import EVENT, record
-from tests.mixer.test_transcripts import SPEC, UUID, transcripts_only, wired
+from tests.mixer.test_transcripts import UUID, rig, transcripts_only, wired  # noqa: F401 (the rig fixture)
 
 pytestmark = [pytest.mark.integration]
 
 
 @pytest.fixture
-async def rig(mongo: Mongo, store: ObjectStore, tmp_path: Path) -> AsyncIterator[Rig]:
-    config = ZoomSandboxConfig(cache_dir=CACHE, meetings=(SPEC,), chunk_size=16384)
-    connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private=True))
-    async with (
-        running_zoom_sandbox(config) as sandbox,
-        aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(sock_read=10)) as session,
-    ):
-        tenant = sandbox_tenant(sandbox).model_copy(update={"provider": "zoom"})
-        yield Rig(sandbox, mongo, store, tmp_path / "scratch", session, tenant)
+def zoom_rig(rig: Rig) -> Rig:  # noqa: F811 (the imported fixture)
+    """The transcript tests' rig (Zoom sandbox with a transcript and captions), its tenant on the ``zoom`` source."""
+    rig.tenant = rig.tenant.model_copy(update={"provider": "zoom"})
+    return rig
 
 
 def audio_only(event: RecordingCompleted) -> RecordingCompleted:
@@ -48,57 +36,59 @@ def audio_only(event: RecordingCompleted) -> RecordingCompleted:
     return event.model_copy(update={"fallback_files": files})
 
 
-async def test_a_transcript_after_a_forced_replay_is_announced_with_the_replays_mix(rig: Rig) -> None:
-    event = await rig.event(UUID)
-    first = await wired(rig).on_recording_completed(audio_only(event))
-    generation = await bump_generation(rig.mongo, rig.tenant.id, UUID, "replay-1")
-    replayed = await wired(rig).on_recording_completed(forced(audio_only(event), generation))
+async def test_a_transcript_after_a_forced_replay_is_announced_with_the_replays_mix(zoom_rig: Rig) -> None:
+    event = await zoom_rig.event(UUID)
+    first = await wired(zoom_rig).on_recording_completed(audio_only(event))
+    generation = await bump_generation(zoom_rig.mongo, zoom_rig.tenant.id, UUID, "replay-1")
+    replayed = await wired(zoom_rig).on_recording_completed(forced(audio_only(event), generation))
     assert first is not None and replayed is not None and replayed.transcripts == ()
 
-    late = await wired(rig).on_recording_completed(transcripts_only(event))  # Zoom's webhook: generation 0
+    late = await wired(zoom_rig).on_recording_completed(transcripts_only(event))  # Zoom's webhook: generation 0
 
-    assert late is not None and rig.published[-1] == late
+    assert late is not None and zoom_rig.published[-1] == late
     assert (late.generation, late.object_key) == (generation, replayed.object_key)  # the submitter takes it
     assert [t.kind for t in late.transcripts] == ["transcript", "cc"]
     assert late.event_id not in (first.event_id, replayed.event_id)
 
 
-async def test_a_transcript_before_the_replays_recording_is_mixed_waits_for_that_mix(rig: Rig) -> None:
-    event = await rig.event(UUID)
-    await wired(rig).on_recording_completed(audio_only(event))
-    generation = await bump_generation(rig.mongo, rig.tenant.id, UUID, "replay-1")
-    announced = len(rig.published)
+async def test_a_transcript_before_the_replays_recording_is_mixed_waits_for_that_mix(zoom_rig: Rig) -> None:
+    event = await zoom_rig.event(UUID)
+    await wired(zoom_rig).on_recording_completed(audio_only(event))
+    generation = await bump_generation(zoom_rig.mongo, zoom_rig.tenant.id, UUID, "replay-1")
+    announced = len(zoom_rig.published)
 
     # The replay's recording event is still on its way: generation 0's mix is not announced as generation 1's.
-    assert await wired(rig).on_recording_completed(transcripts_only(event)) is None
-    assert len(rig.published) == announced
+    assert await wired(zoom_rig).on_recording_completed(transcripts_only(event)) is None
+    assert len(zoom_rig.published) == announced
 
-    replayed = await wired(rig).on_recording_completed(forced(audio_only(event), generation))
+    replayed = await wired(zoom_rig).on_recording_completed(forced(audio_only(event), generation))
     assert replayed is not None and replayed.generation == generation
     assert [t.kind for t in replayed.transcripts] == ["transcript", "cc"]  # the stored files, named by the mix
 
 
-async def test_a_transcript_after_a_forced_replay_of_audio_mixed_is_announced_with_the_replayed_mix(rig: Rig) -> None:
+async def test_a_transcript_after_a_forced_replay_of_audio_mixed_is_announced_with_the_replayed_mix(
+    zoom_rig: Rig,
+) -> None:
     """``zoomsymbl replay --force --topic audio.mixed.v1``: no recording of the new generation reaches the mixer; the
     replay notes the mix it runs again (``carry_mix``), and Zoom's transcript is announced with it."""
-    event = await rig.event(UUID)
-    first = await wired(rig).on_recording_completed(audio_only(event))
+    event = await zoom_rig.event(UUID)
+    first = await wired(zoom_rig).on_recording_completed(audio_only(event))
     assert first is not None
-    generation = await bump_generation(rig.mongo, rig.tenant.id, UUID, "replay-1")
+    generation = await bump_generation(zoom_rig.mongo, zoom_rig.tenant.id, UUID, "replay-1")
     replayed = regenerate(first, generation)
     assert isinstance(replayed, AudioMixed)
-    await carry_mix(rig.mongo, replayed)  # as the replay does before it publishes
+    await carry_mix(zoom_rig.mongo, replayed)  # as the replay does before it publishes
 
-    late = await wired(rig).on_recording_completed(transcripts_only(event))
+    late = await wired(zoom_rig).on_recording_completed(transcripts_only(event))
 
     assert late is not None and (late.generation, late.object_key) == (generation, first.object_key)
     assert [t.kind for t in late.transcripts] == ["transcript", "cc"]
 
 
-async def test_the_transcript_of_the_meetings_own_generation_still_joins_its_mix(rig: Rig) -> None:
-    event = await rig.event(UUID)
-    first = await wired(rig).on_recording_completed(audio_only(event))
-    late = await wired(rig).on_recording_completed(transcripts_only(event))
+async def test_the_transcript_of_the_meetings_own_generation_still_joins_its_mix(zoom_rig: Rig) -> None:
+    event = await zoom_rig.event(UUID)
+    first = await wired(zoom_rig).on_recording_completed(audio_only(event))
+    late = await wired(zoom_rig).on_recording_completed(transcripts_only(event))
     assert first is not None and late is not None
     assert (late.generation, late.object_key, len(late.transcripts)) == (0, first.object_key, 2)
 
