@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.part_plans import Plan
 from zoomsymbl_common.records import MEETINGS
-from zoomsymbl_notifier.meetings import Meetings, Speaker, facts_from_doc
+from zoomsymbl_notifier.meetings import Meetings, Position, Speaker, facts_from_doc
 
 
 def test_facts_pair_channels_with_talk_time_and_tolerate_garbage() -> None:
@@ -65,3 +66,31 @@ async def test_is_failed_only_in_the_generation_that_failed(mongo: Mongo) -> Non
     assert not await meetings.is_failed("acme", "new", 1)
     assert not await meetings.is_failed("acme", "ok", 0)
     assert not await meetings.is_failed("other", "old", 0)
+
+
+@pytest.mark.integration
+async def test_completing_keeps_the_first_plan_joined_in_each_generation_whatever_the_stage_says(mongo: Mongo) -> None:
+    """The plan a generation's report joined is kept with the move to ``completed``; a forced replay leaves the stage
+    as the earlier generation left it (``notified``), so the next generation keeps its plan without the move."""
+    meetings, plans = Meetings(mongo), mongo.db[MEETINGS]
+    await plans.insert_one({"tenant": "acme", "meeting_uuid": "m", "generation": 0, "stage": "processing"})
+
+    assert await meetings.complete("acme", "m", 0, Plan("symbl", 3))
+    assert not await meetings.complete("acme", "m", 0, Plan("assemblyai", 2)), "the first plan joined stays"
+    assert (await meetings.position("acme", "m")) == Position(0, "completed", _joined(0, "symbl", 3))
+    assert await meetings.advance("acme", "m", 0, "notified")
+    await plans.update_one({"meeting_uuid": "m"}, {"$inc": {"generation": 1}})  # the forced replay
+
+    assert await meetings.complete("acme", "m", 1, Plan("assemblyai", 2))
+    assert not await meetings.complete("acme", "m", 1, Plan("symbl", 3))
+    now = await meetings.position("acme", "m")
+    assert now is not None and now.stage == "notified"
+    assert (now.joined_plan(1), now.joined_plan(0)) == (Plan("assemblyai", 2), None)
+
+    await plans.insert_one({"tenant": "acme", "meeting_uuid": "failed", "generation": 0, "stage": "failed"})
+    assert not await meetings.complete("acme", "failed", 0, Plan("symbl", 1)), "a failed generation keeps no plan"
+    assert (await meetings.position("acme", "failed")) == Position(0, "failed", None)
+
+
+def _joined(generation: int, provider: str, part_count: int) -> dict[str, object]:
+    return {"generation": generation, "provider": provider, "part_count": part_count}

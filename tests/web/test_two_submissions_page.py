@@ -69,10 +69,17 @@ def _insights(job: Job, text: str) -> StoredInsights:
     )
 
 
-async def _store(mongo: Mongo, record: tuple[Provider, int] | None, *, symbl_done: int) -> None:
-    """The meeting, notified, recording ``record`` (provider, part count) for its generation 1, or none; Symbl's
-    first ``symbl_done`` parts finished (the others claims the provider never had), AssemblyAI's two finished."""
-    marked = {"submitted_generation": 1, "provider": record[0], "part_count": record[1]} if record else {}
+async def _store(
+    mongo: Mongo, record: tuple[Provider, int] | None, *, symbl_done: int, joined: tuple[Provider, int] | None = None
+) -> None:
+    """The meeting, notified, recording ``record`` (provider, part count) for its generation 1, or none, and the plan
+    its report joined (``joined``: none unless given); Symbl's first ``symbl_done`` parts finished (the others claims
+    the provider never had), AssemblyAI's two finished."""
+    marked: dict[str, object] = {}
+    if record is not None:
+        marked = {"submitted_generation": 1, "provider": record[0], "part_count": record[1]}
+    if joined is not None:
+        marked["joined_plan"] = {"generation": 1, "provider": joined[0], "part_count": joined[1]}
     meeting = Meeting.model_validate(
         {"tenant": "acme", "meeting_uuid": UUID, "generation": 1, "stage": "notified", "topic": "Twice", **marked}
     )
@@ -122,3 +129,16 @@ async def test_the_page_follows_the_record_when_both_submissions_finished(servic
 
     assert AAI not in page and AAI not in text
     assert [line.split("] ")[1] for line in text.splitlines()] == [f"Ana: {SYMBL} (part {n})" for n in (1, 2, 3)]
+
+
+async def test_the_page_shows_the_submission_the_report_joined_whatever_the_submitter_recorded_since(
+    service: str, mongo: Mongo
+) -> None:
+    """Both finished; AssemblyAI's was reported (the meeting keeps the plan its report joined) before the submitter's
+    redelivery marked Symbl's: the page shows what the e-mail told. Before, it followed the record: Symbl's."""
+    await _store(mongo, ("symbl", 3), symbl_done=3, joined=("assemblyai", 2))
+
+    page, text = await _shown(service)
+
+    assert SYMBL not in page and SYMBL not in text
+    assert text == f"[0:00:05] Ana: {AAI} (part 1)\n[1:00:05] Ana: {AAI} (part 2)\n"

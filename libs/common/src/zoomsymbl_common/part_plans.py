@@ -9,6 +9,11 @@ make one transcript. The plan joined is the one the meeting records for the gene
 ``submitted_generation``, ``provider``, ``part_count``, set by the submitter's ``mark_submitted``), else the first
 plan whose every part finished (:func:`finished_parts`). A zoom job that replaced a failed one (its ``_id``:
 ``stable_id("fallback", <the failed job's _id>)``) belongs to the failed job's plan (:func:`plan_under`).
+
+Once the notifier's report of a generation joined a plan, the meeting keeps it (:data:`JOINED_PLAN`, written with
+the move to ``completed``) and that plan is the generation's from then on, whatever the submitter records later
+(:func:`recorded_plan`'s ``joined``): a redelivery of a reporting run that died before its e-mail joins what it
+joined, and the page shows what the e-mail told.
 """
 
 from __future__ import annotations
@@ -18,7 +23,11 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol, TypeVar
 
 from zoomsymbl_common.events import stable_id
-from zoomsymbl_common.records import Job
+from zoomsymbl_common.records import Document, Job
+
+JOINED_PLAN = "joined_plan"
+"""The meeting's field naming the plan its report of a generation joined (``generation``, ``provider``,
+``part_count``: :func:`joined_fields`), written by the notifier as the meeting completes in that generation."""
 
 
 class Plan(NamedTuple):
@@ -116,11 +125,31 @@ def done_parts(jobs: Sequence[J]) -> dict[int, J]:
     return {job.part_index: job for job in jobs if job.status == "completed" and job.insights_stored}
 
 
-def recorded_plan(submitted_generation: object, provider: object, part_count: object, generation: int) -> Plan | None:
-    """The plan a meeting's record names for ``generation`` (its ``submitted_generation``, ``provider`` and
-    ``part_count`` fields); None when it names another generation's, or none, or is not as the submitter writes it
-    (a document edited by hand: as if it recorded none)."""
-    if submitted_generation != generation or not isinstance(provider, str):
+def recorded_plan(
+    submitted_generation: object, provider: object, part_count: object, generation: int, *, joined: object = None
+) -> Plan | None:
+    """The plan a meeting's record names for ``generation``: the one its report joined (``joined``, the meeting's
+    :data:`JOINED_PLAN`) when that is of ``generation``, else the submitter's (its ``submitted_generation``,
+    ``provider`` and ``part_count`` fields); None when they name another generation's, or none, or are not as they
+    are written (a document edited by hand: as if it recorded none)."""
+    return joined_plan(joined, generation) or _plan(submitted_generation, provider, part_count, generation)
+
+
+def joined_plan(joined: object, generation: int) -> Plan | None:
+    """The plan the meeting's report of ``generation`` joined, from its :data:`JOINED_PLAN` value ``joined``; None
+    when it names another generation (or is not as :func:`joined_fields` writes it)."""
+    if not isinstance(joined, dict):
+        return None
+    return _plan(joined.get("generation"), joined.get("provider"), joined.get("part_count"), generation)
+
+
+def joined_fields(generation: int, plan: Plan) -> Document:
+    """The ``$set`` fields that keep ``plan`` as the one the report of ``generation`` joined."""
+    return {JOINED_PLAN: {"generation": generation, "provider": plan.provider, "part_count": plan.part_count}}
+
+
+def _plan(of_generation: object, provider: object, part_count: object, generation: int) -> Plan | None:
+    if of_generation != generation or not isinstance(provider, str):
         return None
     if type(part_count) is not int or part_count < 1:
         return None

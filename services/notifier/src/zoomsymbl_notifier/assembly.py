@@ -76,21 +76,22 @@ class Assembly(Notices):
         generation = await self._generation(job, fresh is not None, facts)
         parts = [job] if generation is None else await self._ready_parts(job, generation)
         if parts is not None:
-            await self._announce(job, parts, tenant, facts, fresh)
+            await self._announce(job, parts, joining.plan_under(generation or parts, parts[0]), tenant, facts, fresh)
         return generation
 
     async def _announce(
-        self, job: JobRecord, parts: list[JobRecord], tenant: TenantConfig, facts: MeetingFacts | None,
-        fresh: Insights | None,
+        self, job: JobRecord, parts: list[JobRecord], plan: joining.Plan, tenant: TenantConfig,
+        facts: MeetingFacts | None, fresh: Insights | None,
     ) -> None:  # fmt: skip
-        """Announce and e-mail the report of ``parts`` (every one finished), unless it was recorded before."""
+        """Announce and e-mail the report of ``parts`` (every one finished, of ``plan``), unless it was recorded
+        before."""
         key = mail_key(job, "report")
         joined = any(part.key == job.key for part in parts)
         if (fresh is None or not joined) and await self.outbox.exists(key):
             await self.deliver(key)
             return
         stored = await self._stored(job, parts, fresh)
-        story = await self._completes(job)
+        story = await self._completes(job, plan)
         if story is not None:
             await self._report(job, stored, tenant, facts, story if isinstance(story, int) else None)
 
@@ -125,20 +126,27 @@ class Assembly(Notices):
         report = meeting_report(merged, facts, job.generation, urls, link)
         await self._mail(mail_key(job, "report"), tenant, facts, report, extra)
 
-    async def _completes(self, job: JobRecord) -> Current | int | None:
-        """Move ``job``'s meeting to ``completed``: :data:`CURRENT` when it moved (or had, in this generation).
+    async def _completes(self, job: JobRecord, plan: joining.Plan) -> Current | int | None:
+        """Move ``job``'s meeting to ``completed`` with ``plan`` as the one its report joins (kept on the meeting:
+        a redelivery of this run joins it again, whatever the submitter records since): :data:`CURRENT` when it moved
+        (or had, in this generation, with this plan).
 
         None when its generation is failed instead: one story per meeting and generation, a meeting
         failed here (retries given up, the host told) stays failed, so insights that arrive after all (a
         crash between the failure and the job's mark let a late report through) get no announcement and
-        no report. When the meeting was re-run since, what :meth:`_superseded` decides. Only a move that
-        did not happen costs the extra read: a redelivery's, when the meeting is completed already.
+        no report; None too when another plan completed the generation (two finished at once, neither recorded):
+        that plan's report is the one. When the meeting was re-run since, what :meth:`_superseded` decides. Only a
+        move that did not happen costs the extra read: a redelivery's, when the meeting is completed already.
         """
-        if await self.meetings.advance(job.tenant, job.meeting_uuid, job.generation, "completed"):
+        if await self.meetings.complete(job.tenant, job.meeting_uuid, job.generation, plan):
             return CURRENT
         now = await self.meetings.position(job.tenant, job.meeting_uuid)
         if now is not None and now.generation > job.generation:
             return await self._superseded(job)
+        joined = now.joined_plan(job.generation) if now is not None else None
+        if joined not in (None, plan):
+            log.warning("another submission completed this generation, no report of this one", extra=job_fields(job))
+            return None
         if now is None or now.generation != job.generation or now.stage != "failed":
             return CURRENT
         log.warning("meeting failed in this generation, no report", extra=job_fields(job))

@@ -21,10 +21,12 @@ from zoomsymbl_notifier.meetings import Meetings
 from zoomsymbl_notifier.notices import mail_key
 from zoomsymbl_notifier.outbox import Outbox
 
-Verdict = Literal["fails", "ignored", "waits"]
+Verdict = Literal["fails", "ignored", "settled", "waits"]
 """``fails``: the meeting fails (after the zoom fallback, where it applies); ``ignored``: the job is of a plan that is
-not the generation's, marked processed (the plan the meeting takes reported, if finished); ``waits``: left
-unprocessed, decided again when another job of the generation completes or fails, or the sweeper reports it again."""
+not the generation's, marked processed (the plan the meeting takes reported, if finished); ``settled``: the meeting
+completed in the generation with another plan, the job marked processed (that plan's run reports it, or its
+redelivery); ``waits``: left unprocessed, decided again when another job of the generation completes or fails, or the
+sweeper reports it again."""
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,11 @@ async def verdict(jobs: Jobs, outbox: Outbox, meetings: Meetings, job: JobRecord
     if await outbox.exists(mail_key(job, "report")):
         return "ignored"  # a plan that finished reported the generation: the host has the whole transcript
     mine = joining.plan_under(parts, job)
-    recorded = await jobs.submissions.recorded(job.tenant, job.meeting_uuid, job.generation)
-    if recorded is not None:
-        return "fails" if recorded == mine else "ignored"
+    record = await jobs.submissions.record(job.tenant, job.meeting_uuid, job.generation)
+    if record.joined is not None and record.joined != mine:
+        return "settled"
+    if record.taken is not None:
+        return "fails" if record.taken == mine else "ignored"
     finished = joining.finished_parts(parts)
     if finished is not None:
         # Its own plan finished only through the zoom job that replaced it: the fallback finds that job again.

@@ -11,7 +11,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from zoomsymbl_common import part_plans
 from zoomsymbl_common.events import PhoneCall, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
-from zoomsymbl_common.part_plans import Plan
+from zoomsymbl_common.part_plans import JOINED_PLAN, Plan, joined_fields
 from zoomsymbl_common.records import (
     MEETINGS,
     Failure,
@@ -51,11 +51,12 @@ class MeetingFacts:
     # The submission the meeting records (``submitted_generation``, ``provider``, ``part_count``: the submitter's
     # ``mark_submitted``), read with the rest: a one-part job of that plan is reported without another read.
     submission: tuple[int | None, str | None, int | None] = (None, None, None)
+    joined: object = None  # the plan the report joined (``joined_plan``): the generation's once it completed
 
     def recorded_plan(self, generation: int) -> Plan | None:
         """The plan the meeting recorded for ``generation`` when these facts were read (None: none, or another
         generation's): :func:`zoomsymbl_common.part_plans.recorded_plan`, the rule the meeting page reads it by."""
-        return part_plans.recorded_plan(*self.submission, generation)
+        return part_plans.recorded_plan(*self.submission, generation, joined=self.joined)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,13 @@ class Position:
 
     generation: int
     stage: str
+    joined: object = None  # the meeting's ``joined_plan`` as stored
+
+    def joined_plan(self, generation: int) -> Plan | None:
+        """The plan the report of ``generation`` joined (None: that generation did not complete, as far as the
+        notifier knows): the meeting completed in ``generation`` although the stage, which a forced replay leaves as
+        the earlier generation left it, may not say so."""
+        return part_plans.joined_plan(self.joined, generation)
 
 
 def facts_from_doc(doc: Document | None) -> MeetingFacts:
@@ -96,6 +104,7 @@ def facts_from_doc(doc: Document | None) -> MeetingFacts:
         speakers=speakers,
         call=meeting.call if meeting.platform == "zoom_phone" else None,
         submission=(meeting.submitted_generation, meeting.provider, meeting.part_count),
+        joined=meeting.joined_plan,
     )
 
 
@@ -115,20 +124,30 @@ class Meetings:
         return await guarded(self._col.find_one(query, {"_id": 1})) is not None
 
     async def position(self, tenant: str, meeting_uuid: str) -> Position | None:
-        """The meeting's generation (0 when the field is absent, as ``generation_match`` reads it) and stage."""
-        doc = await guarded(self._col.find_one(meeting_key(tenant, meeting_uuid), {"generation": 1, "stage": 1}))
+        """The meeting's generation (0 when the field is absent, as ``generation_match`` reads it), stage and the
+        plan its report joined."""
+        projection = {"generation": 1, "stage": 1, JOINED_PLAN: 1}
+        doc = await guarded(self._col.find_one(meeting_key(tenant, meeting_uuid), projection))
         if doc is None:
             return None
-        return Position(int(doc.get("generation") or 0), str(doc.get("stage") or ""))
-
-    async def rerun_since(self, tenant: str, meeting_uuid: str, generation: int) -> bool:
-        """The meeting is in a later generation than ``generation`` (a forced replay, a new mix)."""
-        query = {**meeting_key(tenant, meeting_uuid), "generation": {"$gt": generation}}
-        return await guarded(self._col.find_one(query, {"_id": 1})) is not None
+        return Position(int(doc.get("generation") or 0), str(doc.get("stage") or ""), doc.get(JOINED_PLAN))
 
     async def advance(self, tenant: str, meeting_uuid: str, generation: int, stage: Stage) -> bool:
         """Move the meeting to ``stage`` if it is at an earlier one in this generation; True if it moved."""
         return await self._move(tenant, meeting_uuid, generation, stage, stage_fields(stage, utcnow()))
+
+    async def complete(self, tenant: str, meeting_uuid: str, generation: int, plan: Plan) -> bool:
+        """Move the meeting to ``completed`` in ``generation`` keeping ``plan`` as the one its report joined; True if it
+        moved, or, the stage being past (a forced replay leaves it as the earlier generation left it), if the plan of
+        ``generation`` was not kept before and the meeting is not failed. One update when the stage moves (most
+        meetings); a second only when it did not."""
+        joined = joined_fields(generation, plan)
+        moved = {**stage_fields("completed", utcnow()), **joined}
+        if await self._move(tenant, meeting_uuid, generation, "completed", moved):
+            return True
+        query = {**meeting_key(tenant, meeting_uuid), "generation": generation_match(generation),
+                 "stage": {"$ne": "failed"}, f"{JOINED_PLAN}.generation": {"$ne": generation}}  # fmt: skip
+        return (await guarded(self._col.update_one(query, {"$set": joined}))).modified_count == 1
 
     async def advance_and_read(
         self, tenant: str, meeting_uuid: str, generation: int, stage: Stage

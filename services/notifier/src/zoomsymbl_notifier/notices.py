@@ -45,15 +45,26 @@ class Notices:
         # stored copy, the log line and the e-mail all get it scrubbed.
         reason = scrub(reason)
         moved = await self.meetings.fail(job.tenant, job.meeting_uuid, job.generation, stage, reason)
-        # A job of a generation the meeting left since (re-run while the job was at the provider) fails no meeting:
-        # the host would be told "Processing failed" while the new generation runs. Failed already (by the mixer,
-        # or by an earlier delivery) is the same meeting: its notice is the one the outbox keeps.
-        if not moved and await self.meetings.rerun_since(job.tenant, job.meeting_uuid, job.generation):
-            log.info("job of an earlier generation given up, meeting re-run since: no notice", extra=job_fields(job))
+        if not moved and not await self._still_failing(job):
             return
         log.warning("meeting failed", extra={**job_fields(job), "stage": stage, "reason": reason})
         self.count_failure(SERVICE, stage)
         await self._notify_failure(mail_key(job, "failure"), tenant, stage_text(SERVICE, stage), reason)
+
+    async def _still_failing(self, job: JobRecord) -> bool:
+        """A failure of ``job`` that did not move its meeting still tells the host, unless the meeting left
+        ``job``'s generation (re-run while the job was at the provider: "Processing failed" while the new generation
+        runs) or completed in it (a plan of the generation was reported, or is being: that report is the story; the
+        meeting may have moved on after the part was judged failing). Failed already (by the mixer, or by an earlier
+        delivery) is the same meeting: its notice is the one the outbox keeps."""
+        now = await self.meetings.position(job.tenant, job.meeting_uuid)
+        if now is not None and now.generation > job.generation:
+            log.info("job of an earlier generation given up, meeting re-run since: no notice", extra=job_fields(job))
+            return False
+        if now is not None and now.joined_plan(job.generation) is not None:
+            log.info("part failed, meeting completed in this generation: its report, no notice", extra=job_fields(job))
+            return False
+        return True
 
     async def on_meeting_failed(self, event: MeetingFailed, tenant: TenantConfig) -> None:
         """Send the failure notice of a meeting the mixer or submitter gave up on, once.

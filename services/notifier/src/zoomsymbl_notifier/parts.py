@@ -23,6 +23,14 @@ recording, once (the report's outbox key is the generation's). A plan that finis
 the other one, and is recorded only since, is reported by the next job of the generation to complete or fail (a
 failed part of the other plan too: :meth:`~zoomsymbl_notifier.pipeline.Pipeline.fail_part`).
 
+Once a plan completed the generation (its report's run moved the meeting to ``completed``), the meeting keeps it
+(``joined_plan``, :data:`zoomsymbl_common.part_plans.JOINED_PLAN`) and every join of the generation takes it, whatever
+the submitter records afterwards: the submitter may still mark the other plan (its redelivery submitted it whole while
+the first plan was being reported). A reporting run that dies before its e-mail is redelivered and joins what it
+joined; a failed part of the other plan fails nothing (:func:`zoomsymbl_notifier.failed_parts.verdict`), and a part
+judged failing just before the meeting completed sends no notice (``Notices.fail_meeting``): the host gets the
+report alone, and the page shows the parts it was made of.
+
 A one-part job is joined by the same rule: it is the whole recording, but reported at once it mailed the transcript
 of a plan the meeting may not take, while the meeting page shows the recorded one. The meeting's record as its run
 read it already (:class:`~zoomsymbl_notifier.meetings.MeetingFacts`) tells it is the plan taken with no read more;
@@ -61,12 +69,13 @@ report and a failure notice of one generation, unless the meeting failed before 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pymongo.asynchronous.collection import AsyncCollection
 from zoomsymbl_common import part_plans
 from zoomsymbl_common.mongo import Document, Mongo, guarded
-from zoomsymbl_common.part_plans import Plan, done_parts, finished_parts, plan_of, plan_under, plans
+from zoomsymbl_common.part_plans import JOINED_PLAN, Plan, done_parts, finished_parts, plan_of, plan_under, plans
 from zoomsymbl_common.records import MEETINGS, meeting_key
 
 if TYPE_CHECKING:  # jobs.py holds the reader of the record (:class:`Submissions`)
@@ -74,6 +83,7 @@ if TYPE_CHECKING:  # jobs.py holds the reader of the record (:class:`Submissions
 
 __all__ = [
     "Plan",
+    "Record",
     "Submissions",
     "could_complete",
     "finished_parts",
@@ -86,6 +96,7 @@ __all__ = [
 
 _RECORD = {"submitted_generation": 1, "provider": 1, "part_count": 1}
 """The fields of a meeting the submitter's ``mark_submitted`` sets once a generation's every part went in."""
+_READ = {**_RECORD, JOINED_PLAN: 1}
 _LOST = frozenset({"failed", "rejected"})
 """Statuses a job never leaves: the provider failed it, or refused it at submission (the submitter's ``rejected``)."""
 
@@ -126,10 +137,24 @@ class Submissions:
         self._col: AsyncCollection[Document] = mongo.db[MEETINGS]
 
     async def recorded(self, tenant: str, meeting_uuid: str, generation: int) -> Plan | None:
-        """The plan the submitter finished for ``generation``; None while it has finished none (or another
-        generation's is recorded, or the record is not as the submitter writes it)."""
-        doc = await guarded(self._col.find_one(meeting_key(tenant, meeting_uuid), _RECORD))
+        """The plan the meeting's report of ``generation`` joined, else the one the submitter finished for it; None
+        while neither is recorded (or another generation's is, or the record is not as it is written)."""
+        return (await self.record(tenant, meeting_uuid, generation)).taken
+
+    async def record(self, tenant: str, meeting_uuid: str, generation: int) -> Record:
+        """What the meeting records of ``generation``'s plans."""
+        doc = await guarded(self._col.find_one(meeting_key(tenant, meeting_uuid), _READ))
         if doc is None:
-            return None
+            return Record(None, None)
         submitted, provider, count = (doc.get(field) for field in _RECORD)
-        return part_plans.recorded_plan(submitted, provider, count, generation)
+        joined = part_plans.joined_plan(doc.get(JOINED_PLAN), generation)
+        return Record(joined, joined or part_plans.recorded_plan(submitted, provider, count, generation))
+
+
+@dataclass(frozen=True)
+class Record:
+    """A meeting's record of a generation's plan: the one its report joined (as the meeting completed in it), and
+    the one taken (that one, else the submitter's)."""
+
+    joined: Plan | None
+    taken: Plan | None

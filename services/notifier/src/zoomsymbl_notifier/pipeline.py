@@ -191,6 +191,8 @@ class Pipeline(Assembly):
         elif judged.verdict == "ignored":
             log.info("part of another submission of the generation failed, the meeting goes on", extra=job_fields(job))
             await self._report_taken(job, tenant)
+        elif judged.verdict == "settled":
+            log.info("part of another submission failed, the meeting completed with its plan", extra=job_fields(job))
         elif not (fall_back and await self._fell_back(job, tenant, reason)):
             await self.fail_meeting(job, tenant, stage, reason)
         if judged.verdict != "waits":

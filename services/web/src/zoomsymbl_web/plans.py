@@ -6,10 +6,10 @@ switched between two deliveries of the same ``AudioMixed`` (Symbl's mono mix in 
 multichannel file in 2), and a job of the first one finished all the same. The page merged the insights of every
 part of the generation: both transcripts interleaved, the same words twice, each part's items and summary
 alongside the other's. It shows one submission now, chosen as the notifier's report joins parts
-(:mod:`zoomsymbl_common.part_plans`): the plan the meeting records once its every part finished, else the plan that
-finished first (the report went out with it, before the meeting recorded the other one). Two plans that both
-finished with no record (the submitter never marked either) are told apart by :class:`~zoomsymbl_common.part_plans.Plan`
-order, which need not be the one the report took: either is the whole meeting.
+(:mod:`zoomsymbl_common.part_plans`): the plan the report joined, kept on the meeting as it completed (before the
+report, the plan the submitter recorded) once its every part finished, else the plan that finished first. Two plans
+that both finished before any record and before the report are told apart by :class:`~zoomsymbl_common.part_plans.Plan`
+order until the report names its own: either is the whole meeting.
 
 The jobs are read only when the generation's insights cannot all be of one submission (two providers among them, or
 two of one part): a meeting submitted once costs no read more than before. When the jobs name no finished plan
@@ -35,7 +35,8 @@ def shown(meeting: Meeting, stored: list[StoredInsights], jobs: Sequence[Job]) -
     ``jobs`` (the generation's) and the meeting's record tell it; ``stored`` when they tell none."""
     parts = [JobPart.of(job) for job in jobs if job.generation == meeting.generation]
     record = (meeting.submitted_generation, meeting.provider, meeting.part_count)
-    joined = part_plans.shown_parts(parts, part_plans.recorded_plan(*record, meeting.generation))
+    recorded = part_plans.recorded_plan(*record, meeting.generation, joined=meeting.joined_plan)
+    joined = part_plans.shown_parts(parts, recorded)
     if joined is None:
         return stored
     wanted = {(part.provider, part.conversation_id) for part in joined}

@@ -151,6 +151,9 @@ class Meeting(Record):
     submitted_generation: int | None = Field(
         None, ge=0, description="The generation whose every part the submitter handed to the provider."
     )
+    joined_plan: dict[str, Any] | None = Field(
+        None, description="The plan the notifier's report of a generation joined (zoomsymbl_common.part_plans)."
+    )
     trace_id: Annotated[str, Field(max_length=64)] | None = None
     transcription_progress: Progress | None = None
     created_at: datetime | None = None
