@@ -102,6 +102,7 @@ async def test_forced_replay_bumps_the_generation(infra: InfraSettings, mongo: M
     doc = await mongo.db[MEETINGS].find_one({"tenant": "acme", "meeting_uuid": "m1"})
     assert doc is not None
     assert doc["generation"] == 1
+    assert "stage" not in doc, "the new generation's stage starts over"
 
 
 async def test_a_replay_id_bumps_each_meeting_once(infra: InfraSettings, mongo: Mongo) -> None:
@@ -109,6 +110,7 @@ async def test_a_replay_id_bumps_each_meeting_once(infra: InfraSettings, mongo: 
     await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "m1", "stage": "notified"})
     await _produce(infra, TOPIC, [_event(t, "m1").model_dump_json().encode() for t in ("acme", "beta")])
     first = await replay(infra, mongo, ReplayRequest(topic=TOPIC, force=True, replay_id="r1"))
+    await mongo.db[MEETINGS].update_many({}, {"$set": {"stage": "processing"}})  # the new generation went on
     again = await replay(infra, mongo, ReplayRequest(topic=TOPIC, force=True, replay_id="r1"))
     assert first.generations == again.generations == {"acme/m1": 1, "beta/m1": 1}
     assert (first.replay_id, again.replay_id) == ("r1", "r1")
@@ -118,7 +120,8 @@ async def test_a_replay_id_bumps_each_meeting_once(infra: InfraSettings, mongo: 
     docs = {doc["tenant"]: doc async for doc in mongo.db[MEETINGS].find({})}
     assert (docs["acme"]["generation"], docs["beta"]["generation"]) == (2, 1)
     assert docs["acme"]["forced_replays"] == ["r1", other.replay_id]
-    assert docs["acme"]["stage"] == "notified"
+    assert "stage" not in docs["acme"], "another replay starts the stage over"
+    assert docs["beta"]["stage"] == "processing", "the resumed one changed nothing"
 
 
 async def test_since_selects_by_time_and_group_reset(infra: InfraSettings) -> None:

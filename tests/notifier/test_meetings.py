@@ -70,8 +70,9 @@ async def test_is_failed_only_in_the_generation_that_failed(mongo: Mongo) -> Non
 
 @pytest.mark.integration
 async def test_completing_keeps_the_first_plan_joined_in_each_generation_whatever_the_stage_says(mongo: Mongo) -> None:
-    """The plan a generation's report joined is kept with the move to ``completed``; a forced replay leaves the stage
-    as the earlier generation left it (``notified``), so the next generation keeps its plan without the move."""
+    """The plan a generation's report joined is kept with the move to ``completed``; a forced replay of an older
+    release left the stage as the earlier generation left it (``notified``): the next generation keeps its plan
+    without the move."""
     meetings, plans = Meetings(mongo), mongo.db[MEETINGS]
     await plans.insert_one({"tenant": "acme", "meeting_uuid": "m", "generation": 0, "stage": "processing"})
 

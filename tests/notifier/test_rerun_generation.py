@@ -4,6 +4,7 @@ is still at the provider: the earlier job failing afterwards is no failure of th
 from __future__ import annotations
 
 import pytest
+from zoomsymbl_common.ops.replay import bump_generation
 from zoomsymbl_common.records import EMAILS, MEETINGS
 
 from tests.notifier.conftest import Notifier
@@ -15,7 +16,8 @@ UNUSED = "http://127.0.0.1:9/unused"  # the sandbox's own callbacks go nowhere: 
 
 
 async def _rerun(notifier: Notifier, meeting_uuid: str) -> None:
-    """What a forced replay does to the meeting document: the next generation, the stage left as it was."""
+    """The next generation, the stage left as it was: what a forced replay did to the meeting document before
+    2026-12-06 (it clears the stage now, ``bump_generation``); meetings re-run so may still be at work."""
     meetings = notifier.mongo.db[MEETINGS]
     await meetings.update_one({"tenant": TENANT, "meeting_uuid": meeting_uuid}, {"$inc": {"generation": 1}})
 
@@ -67,3 +69,27 @@ async def test_a_failure_in_the_current_generation_still_sends_its_notice_once(n
 
     [notice] = notifier.smtp.messages
     assert notice["Subject"] == "[Update 1] Processing failed: Weekly sync"
+
+
+async def test_a_forced_replay_of_a_meeting_failed_here_reports_the_re_run(notifier: Notifier) -> None:
+    """The provider failed the job, the host got the notice; the operator ran the meeting again
+    (``zoomsymbl replay --force``). Before, the meeting stayed ``failed`` through the re-run (the replay left the stage
+    as it was): the re-run's report was withheld as "failed in this generation", and the host never got it."""
+    await notifier.submitter.meeting("m-again", topic="Budget review")
+    failing = await notifier.submitter.submit("m-again", name="budget [fail]", webhook_url=UNUSED)
+    await notifier.sandbox_done(failing)
+    assert await notifier.callback(failing, "failed") == 200
+    await notifier.processed(failing)
+    assert [str(m["Subject"]) for m in notifier.smtp.messages] == ["Processing failed: Budget review"]
+
+    assert await bump_generation(notifier.mongo, TENANT, "m-again", "replay-1") == 1
+    again = await notifier.submitter.submit("m-again", generation=1, name="budget", webhook_url=UNUSED)
+    await notifier.sandbox_done(again)
+    assert await notifier.callback(again, "completed") == 200
+    await notifier.processed(again)
+
+    [_, report] = notifier.smtp.messages
+    assert str(report["Subject"]) == "[Update 1] Meeting summary: Budget review"
+    meeting = await notifier.meeting("m-again")
+    assert (meeting["generation"], meeting["stage"]) == (1, "notified")
+    assert "failure" not in meeting, "the earlier generation's failure went with its stage"

@@ -25,7 +25,8 @@ LINK = "See and hear the meeting: "
 
 
 async def _rerun(notifier: Notifier, meeting_uuid: str) -> None:
-    """What a forced replay does to the meeting document: the next generation, the stage left as it was."""
+    """The next generation, the stage left as it was: what a forced replay did to the meeting document before
+    2026-12-06 (it clears the stage now, ``bump_generation``); meetings re-run so may still be at work."""
     meetings = notifier.mongo.db[MEETINGS]
     await meetings.update_one({"tenant": TENANT, "meeting_uuid": meeting_uuid}, {"$inc": {"generation": 1}})
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.ops.replay import bump_generation
 from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_submitter.meetings import MeetingStore
@@ -130,4 +131,19 @@ async def test_a_submission_of_an_earlier_generation_does_not_shield_the_next_on
     assert doc is not None and doc["submitted_generation"] == 1
     await mongo.db[MEETINGS].update_one({"meeting_uuid": EVENT.meeting_uuid}, {"$set": {"submitted_generation": 0}})
     assert await meetings.mark_failed(replayed, "submit", "symbl answered HTTP 400")
+    assert await stage(mongo) == "failed"
+
+
+async def test_a_notified_meeting_run_again_by_a_forced_replay_can_fail_in_its_new_generation(mongo: Mongo) -> None:
+    """The forced replay starts the new generation's stage over. Before, the meeting stayed ``notified`` (the
+    earlier generation's): the re-run's give-up could not mark it failed, so the notifier, which sends a notice only
+    for a meeting failed in that generation, told the host nothing."""
+    await mongo.db[MEETINGS].insert_one(
+        {"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "generation": 0, "stage": "notified",
+         "submitted_generation": 0}
+    )  # fmt: skip
+    assert await bump_generation(mongo, "acme", EVENT.meeting_uuid, "replay-1") == 1
+    replayed = EVENT.model_copy(update={"generation": 1})
+
+    assert await MeetingStore(mongo).mark_failed(replayed, "submit", "symbl answered HTTP 400")
     assert await stage(mongo) == "failed"

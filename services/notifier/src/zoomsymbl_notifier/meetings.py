@@ -69,8 +69,8 @@ class Position:
 
     def joined_plan(self, generation: int) -> Plan | None:
         """The plan the report of ``generation`` joined (None: that generation did not complete, as far as the
-        notifier knows): the meeting completed in ``generation`` although the stage, which a forced replay leaves as
-        the earlier generation left it, may not say so."""
+        notifier knows): the meeting completed in ``generation`` although the stage may not say so (a forced replay
+        before 2026-12-06 left it as the earlier generation left it)."""
         return part_plans.joined_plan(self.joined, generation)
 
 
@@ -138,9 +138,9 @@ class Meetings:
 
     async def complete(self, tenant: str, meeting_uuid: str, generation: int, plan: Plan) -> bool:
         """Move the meeting to ``completed`` in ``generation`` keeping ``plan`` as the one its report joined; True if it
-        moved, or, the stage being past (a forced replay leaves it as the earlier generation left it), if the plan of
-        ``generation`` was not kept before and the meeting is not failed. One update when the stage moves (most
-        meetings); a second only when it did not."""
+        moved, or, the stage being past (a forced replay before 2026-12-06 left it as the earlier generation left it),
+        if the plan of ``generation`` was not kept before and the meeting is not failed. One update when the stage
+        moves (most meetings); a second only when it did not."""
         joined = joined_fields(generation, plan)
         moved = {**stage_fields("completed", utcnow()), **joined}
         if await self._move(tenant, meeting_uuid, generation, "completed", moved):

@@ -114,8 +114,8 @@ class MeetingStore:
 
         Either way the meeting notes that this generation's submission is done (``submitted_generation``), and
         with what (``provider``, ``part_count``): a meeting already further along (a part's job reported before the
-        last part went in, or one run again by a forced replay, which leaves the stage as it was) too; else it
-        kept naming the earlier generation's part count.
+        last part went in, or one run again by a forced replay of an older release, which left the stage as it was)
+        too; else it kept naming the earlier generation's part count.
         """
         now = utcnow()
         fields = {

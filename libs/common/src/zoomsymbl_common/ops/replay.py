@@ -129,13 +129,23 @@ def matches(request: ReplayRequest, event: Event) -> bool:
     return not (request.meeting and event.meeting_uuid != request.meeting)
 
 
+RESTARTED = {"stage": "", "failure": "", "failed_stage": "", "failure_reason": ""}
+"""What a forced replay clears on its meeting with the generation bump: the earlier generation's stage and failure
+(``stages`` keeps when each stage was last reached)."""
+
+
 async def bump_generation(mongo: Mongo, tenant: str, meeting_uuid: str, replay_id: str) -> int:
     """The meeting's generation for forced replay ``replay_id``: incremented once per replay id.
 
-    The first call for a meeting and ``replay_id`` increments the generation and records the id in
-    ``forced_replays`` in one atomic update; a later call with the same id (the replay resumed after
-    it stopped) returns the meeting's current generation and changes nothing. A meeting never stored
-    yet gets a document with its key, generation and ``forced_replays`` only (no stage).
+    The first call for a meeting and ``replay_id`` increments the generation, records the id in
+    ``forced_replays`` and clears the stage and failure (:data:`RESTARTED`) in one atomic update; a later call with
+    the same id (the replay resumed after it stopped) returns the meeting's current generation and changes nothing. A
+    meeting never stored yet gets a document with its key, generation and ``forced_replays`` only (no stage).
+
+    The stage is the new generation's from then on: every stage move names its generation, so the earlier one's
+    late news moves nothing. Left as it was, a meeting the notifier had failed stayed ``failed`` through its re-run
+    (the re-run's report was withheld as "failed in this generation", the host never heard of it), and a notified
+    meeting stayed ``notified`` (the re-run could not be marked failed: no notice, no earlier report standing in).
     """
     meetings = mongo.db[MEETINGS]
     key = meeting_key(tenant, meeting_uuid)
@@ -147,6 +157,7 @@ async def bump_generation(mongo: Mongo, tenant: str, meeting_uuid: str, replay_i
                     {**key, "forced_replays": {"$ne": replay_id}},
                     {
                         "$inc": {"generation": 1},
+                        "$unset": RESTARTED,
                         "$push": {"forced_replays": {"$each": [replay_id], "$slice": -FORCED_REPLAYS_KEPT}},
                     },
                     upsert=True,
