@@ -119,18 +119,7 @@ async def test_a_failure_judged_before_the_meeting_completed_sends_no_notice_aft
     symbl, [symbl_part] = await first_delivery(rig, count=1, accepted=1)
     await fail_next_job(rig, rig.notifier.submitter.assemblyai_url)
     aai, [aai_part] = await redelivery(rig, count=1, mark=False)
-    joined, go_on = asyncio.Event(), asyncio.Event()
-    submissions = rig.pipeline.jobs.submissions
-    recorded = submissions.recorded
-
-    async def held_after_the_join(tenant: str, meeting_uuid: str, generation: int) -> Plan | None:
-        plan = await recorded(tenant, meeting_uuid, generation)
-        if not joined.is_set():  # Symbl's run, which joins first: then AssemblyAI's runs go by
-            joined.set()
-            await go_on.wait()
-        return plan
-
-    monkeypatch.setattr(submissions, "recorded", held_after_the_join)
+    joined, go_on = hold_the_first_join(rig, monkeypatch)  # Symbl's run's: then AssemblyAI's runs go by
     completing = asyncio.create_task(rig.complete(symbl.key(symbl_part)))
     judge = failed_parts.judge
 
@@ -165,18 +154,7 @@ async def test_two_submissions_finishing_at_once_announce_the_one_that_completed
     insights as the generation's (the e-mail was stopped by the outbox, not the announcement)."""
     symbl, [symbl_part] = await first_delivery(rig, count=1, accepted=1)
     aai, [aai_part] = await redelivery(rig, count=1, mark=False)
-    joined, go_on = asyncio.Event(), asyncio.Event()
-    submissions = rig.pipeline.jobs.submissions
-    recorded = submissions.recorded
-
-    async def held_after_the_join(tenant: str, meeting_uuid: str, generation: int) -> Plan | None:
-        plan = await recorded(tenant, meeting_uuid, generation)
-        if not joined.is_set():  # AssemblyAI's run, the first to join
-            joined.set()
-            await go_on.wait()
-        return plan
-
-    monkeypatch.setattr(submissions, "recorded", held_after_the_join)
+    joined, go_on = hold_the_first_join(rig, monkeypatch)  # AssemblyAI's run's
     completing = asyncio.create_task(rig.complete(aai.key(aai_part)))
     try:
         await asyncio.wait_for(joined.wait(), timeout=60)
@@ -229,3 +207,21 @@ async def test_a_given_up_part_of_a_generation_run_again_stands_in_nothing_of_it
     assert "Processing failed" not in subject, f"the earlier generation's report stands in: {subject!r}"
     [ready] = rig.notifier.ready
     assert (ready.provider, ready.generation) == ("symbl", 0)
+
+
+def hold_the_first_join(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> tuple[asyncio.Event, asyncio.Event]:
+    """Hold the first run that reads the meeting's record to join a plan, right after the read (a run at that point
+    has chosen its plan): ``joined`` is set once it is held, and it goes on once ``go_on`` is set; later runs go by."""
+    joined, go_on = asyncio.Event(), asyncio.Event()
+    submissions = rig.pipeline.jobs.submissions
+    recorded = submissions.recorded
+
+    async def held_after_the_join(tenant: str, meeting_uuid: str, generation: int) -> Plan | None:
+        plan = await recorded(tenant, meeting_uuid, generation)
+        if not joined.is_set():
+            joined.set()
+            await go_on.wait()
+        return plan
+
+    monkeypatch.setattr(submissions, "recorded", held_after_the_join)
+    return joined, go_on
