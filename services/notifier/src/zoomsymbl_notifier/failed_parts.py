@@ -24,9 +24,9 @@ from zoomsymbl_notifier.outbox import Outbox
 Verdict = Literal["fails", "ignored", "settled", "waits"]
 """``fails``: the meeting fails (after the zoom fallback, where it applies); ``ignored``: the job is of a plan that is
 not the generation's, marked processed (the plan the meeting takes reported, if finished); ``settled``: the meeting
-completed in the generation with another plan, the job marked processed (that plan's run reports it, or its
-redelivery); ``waits``: left unprocessed, decided again when another job of the generation completes or fails, or the
-sweeper reports it again."""
+completed in the generation with another plan, a job of which is not done with yet, the job marked processed (that
+plan's run reports it, or its redelivery); ``waits``: left unprocessed, decided again when another job of the
+generation completes or fails, or the sweeper reports it again."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,9 @@ async def verdict(jobs: Jobs, outbox: Outbox, meetings: Meetings, job: JobRecord
     mine = joining.plan_under(parts, job)
     record = await jobs.submissions.record(job.tenant, job.meeting_uuid, job.generation)
     if record.joined is not None and record.joined != mine:
-        return "settled"
+        # That plan's runs report it. Every one of them done with, the run that joined it was another plan's (this
+        # job's, sending the report of the plan taken, and it died before the e-mail): this one sends it, as then.
+        return "ignored" if all(part.processed for part in grouped.get(record.joined, [])) else "settled"
     if record.taken is not None:
         return "fails" if record.taken == mine else "ignored"
     finished = joining.finished_parts(parts)

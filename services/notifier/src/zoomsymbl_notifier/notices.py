@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from zoomsymbl_common.events import MeetingFailed
 from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.mongo import Document
+from zoomsymbl_common.part_plans import plan_of
 from zoomsymbl_common.tenants import TenantConfig
 
 from zoomsymbl_notifier.jobs import JobRecord
@@ -54,14 +55,17 @@ class Notices:
     async def _still_failing(self, job: JobRecord) -> bool:
         """A failure of ``job`` that did not move its meeting still tells the host, unless the meeting left
         ``job``'s generation (re-run while the job was at the provider: "Processing failed" while the new generation
-        runs) or completed in it (a plan of the generation was reported, or is being: that report is the story; the
-        meeting may have moved on after the part was judged failing). Failed already (by the mixer, or by an earlier
+        runs) or completed in it with another plan (reported, or being: that report is the story; the meeting may
+        have moved on after the part was judged failing) or with ``job``'s own plan whose report is recorded. A job of
+        the plan kept whose report is not recorded is its report's run given up (a bug on the meeting's data, round
+        after round): without the notice the host heard nothing. Failed already (by the mixer, or by an earlier
         delivery) is the same meeting: its notice is the one the outbox keeps."""
         now = await self.meetings.position(job.tenant, job.meeting_uuid)
         if now is not None and now.generation > job.generation:
             log.info("job of an earlier generation given up, meeting re-run since: no notice", extra=job_fields(job))
             return False
-        if now is not None and now.joined_plan(job.generation) is not None:
+        joined = now.joined_plan(job.generation) if now is not None else None
+        if joined is not None and (joined != plan_of(job) or await self.outbox.exists(mail_key(job, "report"))):
             log.info("part failed, meeting completed in this generation: its report, no notice", extra=job_fields(job))
             return False
         return True
