@@ -393,3 +393,19 @@ async def test_status_of_an_unknown_meeting_is_exit_1() -> None:
     assert ran.code == 1
     assert_one_clear_line(ran, "no meeting 'nope'")
     assert json.loads(ran.out) == {"meeting": None}
+
+
+@pytest.mark.parametrize(
+    "topic", ["provider.job-status.v1", "meeting.failed.v1.dlq", "insights.ready.v1", "provider.job-submitted.v1"]
+)
+def test_a_forced_replay_of_a_topic_that_starts_no_run_is_a_usage_error(
+    topic: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its events belong to a run that is over: forced, the meeting went to a new generation nothing runs, with its
+    stage cleared, for good (no stage, "still being processed", kept by retention as in flight)."""
+    monkeypatch.setenv("ZOOMSYMBL_KAFKA_BOOTSTRAP", f"127.0.0.1:{closed_port()}")  # refused before connecting
+    assert cli.main(["replay", "--topic", topic, "--meeting", "m1", "--force"]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert_one_clear_line(
+        Ran(EXIT_USAGE, captured.out, captured.err), "--force reprocesses meetings", "zoom.recording-completed.v1"
+    )

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from zoomsymbl_common.events import AudioMixed, DeadLetter, RecordingCompleted, stable_id
+from zoomsymbl_common.events import AudioMixed, DeadLetter, InsightsReady, RecordingCompleted, stable_id
 from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.ops.command import UsageError
 from zoomsymbl_common.ops.replay import ReplayRequest, matches, regenerate, replay
 from zoomsymbl_common.ops.replay_source import decode, reset_group
 from zoomsymbl_common.records import MEETINGS
@@ -156,3 +157,13 @@ async def test_a_forced_replay_of_audio_mixed_notes_the_recorded_mix_as_the_new_
     docs = {d["meeting_uuid"]: d async for d in mongo.db[MEETINGS].find({})}
     assert (docs[recorded.meeting_uuid]["generation"], docs[recorded.meeting_uuid]["mixed_generation"]) == (1, 1)
     assert (docs[earlier.meeting_uuid]["generation"], docs[earlier.meeting_uuid]["mixed_generation"]) == (1, 0)
+
+
+async def test_a_forced_replay_of_a_topic_that_starts_no_run_bumps_nothing(infra: InfraSettings, mongo: Mongo) -> None:
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "m1", "stage": "notified"})
+
+    with pytest.raises(UsageError, match="--force reprocesses meetings"):
+        await replay(infra, mongo, ReplayRequest(topic=InsightsReady.topic, meeting="m1", force=True))
+
+    doc = await mongo.db[MEETINGS].find_one({"tenant": "acme", "meeting_uuid": "m1"})
+    assert doc is not None and "generation" not in doc and doc["stage"] == "notified"

@@ -45,7 +45,7 @@ from zoomsymbl_common.kafka import event_key, start_client
 from zoomsymbl_common.kafka_security import client_options
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.ops.forget import is_forgotten
-from zoomsymbl_common.ops.replay_source import Misrouted, base_topic, decode, destination, retained
+from zoomsymbl_common.ops.replay_source import Misrouted, base_topic, decode, destination, refuse_force, retained
 from zoomsymbl_common.records import MEETINGS, MIXED_GENERATION, Meeting, meeting_key
 from zoomsymbl_common.settings import InfraSettings
 
@@ -199,10 +199,13 @@ async def replay(infra: InfraSettings, mongo: Mongo | None, request: ReplayReque
     A dry run publishes nothing and counts as the run would (``forgotten``, ``skipped``), ``published`` staying 0:
     the run would publish ``matched - forgotten - skipped``.
 
-    Raises :class:`UsageError` for a topic that is not an event topic (before reading anything), and
+    Raises :class:`UsageError` for a topic that is not an event topic, or that a forced replay does not take
+    (:data:`~zoomsymbl_common.ops.replay_source.RESTARTING`), before reading anything; and
     :class:`ReplayStopped`, with the counts so far, when a server or a send stops it part-way.
     """
     target = destination(infra, request.topic)
+    if request.force:
+        refuse_force(infra, request.topic)
     topic = infra.kafka_topic_prefix + base_topic(infra, request.topic)
     producer = AIOKafkaProducer(
         bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True, **client_options(infra)

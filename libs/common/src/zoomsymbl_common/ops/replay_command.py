@@ -39,7 +39,7 @@ from zoomsymbl_common.ops.replay import (
     unfiltered,
     would_publish,
 )
-from zoomsymbl_common.ops.replay_source import destination, reset_group
+from zoomsymbl_common.ops.replay_source import destination, refuse_force, reset_group
 from zoomsymbl_common.settings import InfraSettings, load_settings
 
 EXAMPLES = (
@@ -80,7 +80,11 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenant")
     parser.add_argument("--meeting", help="meeting UUID")
     parser.add_argument("--dry-run", action="store_true", help="count only")
-    parser.add_argument("--force", action="store_true", help="reprocess under a new generation")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="reprocess under a new generation (zoom.recording-completed.v1 or audio.mixed.v1, or their .dlq)",
+    )
     parser.add_argument("--yes", action="store_true", help="confirm --force without a selection (every event)")
     parser.add_argument(
         "--resume",
@@ -149,6 +153,8 @@ async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
     request = _request(args)
     if not args.group:
         destination(infra, request.topic)  # a topic that is not an event topic is refused before connecting
+    if request.force:
+        refuse_force(infra, request.topic)
     await probe_bootstrap(infra.kafka_bootstrap)
     if args.group:
         offsets = await reset_group(infra, args.group, request.topic, request.since)

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from zoomsymbl_common.errors import KafkaUnavailable
-from zoomsymbl_common.events import EVENT_TYPES, DeadLetter, Event
+from zoomsymbl_common.events import EVENT_TYPES, AudioMixed, DeadLetter, Event, RecordingCompleted
 from zoomsymbl_common.kafka import start_client
 from zoomsymbl_common.kafka_security import client_options
 from zoomsymbl_common.ops.command import UsageError
@@ -54,6 +54,24 @@ def destination(infra: InfraSettings, topic: str) -> str:
             f"{topic!r} is not an event topic or its dead-letter topic; replay takes {known} (or <topic>{DLQ_SUFFIX})"
         )
     return target
+
+
+RESTARTING = frozenset({RecordingCompleted.topic, AudioMixed.topic})
+"""The topics a forced replay takes: their events start a meeting's run again (the mixer's from the recording, the
+submitter's from the mix), which moves the meeting on in the new generation the replay gives it (the replay clears
+the earlier generation's stage). The other topics' events belong to a run that is over (a provider job's status, a
+failure, the insights announced): forced, they would leave the meeting in a generation nothing ever runs, with no
+stage, its page "still being processed" for good."""
+
+
+def refuse_force(infra: InfraSettings, topic: str) -> None:
+    """Raise :class:`UsageError` when a forced replay of ``topic`` (or its dead-letter topic) would start nothing."""
+    if destination(infra, topic) not in RESTARTING:
+        takes = " or ".join(sorted(RESTARTING))
+        raise UsageError(
+            f"--force reprocesses meetings from their recording or their mix: it takes {takes} (or their dead-letter"
+            f" topics), not {topic!r}; replay {topic!r} without --force to deliver its events again"
+        )
 
 
 def decode(infra: InfraSettings, topic: str, value: bytes) -> tuple[str, Event]:
