@@ -30,6 +30,7 @@ from zoomsymbl_common.part_plans import Plan
 from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.tenants import ran_as
 from zoomsymbl_notifier import failed_parts
+from zoomsymbl_notifier.assembly import Publish
 from zoomsymbl_notifier.failed_parts import Judgement
 from zoomsymbl_notifier.handlers import on_give_up
 from zoomsymbl_notifier.jobs import JobRecord, Jobs
@@ -87,14 +88,7 @@ async def test_a_reporting_run_that_died_is_redelivered_and_reports_the_plan_it_
     had not finished, so it waited, and no report ever went out."""
     symbl, [symbl_part] = await first_delivery(rig, count=1, accepted=1)
     aai, _ = await redelivery(rig, count=1, mark=False)
-    publish = rig.pipeline.publish
-
-    async def broker_gone(event: Event) -> None:
-        if isinstance(event, InsightsReady):
-            raise ConnectionError("the broker went away")
-        await publish(event)
-
-    rig.pipeline = dataclasses.replace(rig.pipeline, publish=broker_gone)
+    publish = broker_gone(rig)
     with pytest.raises(ConnectionError):
         await rig.complete(symbl.key(symbl_part))
     assert await stage(rig) == "completed" and rig.notifier.smtp.messages == []
@@ -225,3 +219,17 @@ def hold_the_first_join(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> tuple[asyn
 
     monkeypatch.setattr(submissions, "recorded", held_after_the_join)
     return joined, go_on
+
+
+def broker_gone(rig: Rig) -> Publish:
+    """From now on the notifier's announcement of a report (``InsightsReady``) fails as if the broker went away (the
+    run dies there); the publish as it was is returned, to put back."""
+    publish = rig.pipeline.publish
+
+    async def failing(event: Event) -> None:
+        if isinstance(event, InsightsReady):
+            raise ConnectionError("the broker went away")
+        await publish(event)
+
+    rig.pipeline = dataclasses.replace(rig.pipeline, publish=failing)
+    return publish

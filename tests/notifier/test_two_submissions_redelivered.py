@@ -15,11 +15,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from zoomsymbl_common.events import Event, InsightsReady
 
 from tests.notifier import test_two_submissions as two
-from tests.notifier.test_two_submissions import Rig, first_delivery, redelivery
-from tests.notifier.test_two_submissions_failures import REPORT, confirm_failed, fail_next_job, stage, subjects
+from tests.notifier.test_two_submissions import Rig
+from tests.notifier.test_two_submissions_failures import REPORT, confirm_failed, stage, subjects
+from tests.notifier.test_two_submissions_race import broker_gone
+from tests.notifier.test_two_submissions_waiting import finished_before_their_record
 
 pytestmark = pytest.mark.integration
 rig = two.rig  # the fixture: the meeting, the submitters of its deliveries, the notifier
@@ -28,28 +29,15 @@ rig = two.rig  # the fixture: the meeting, the submitters of its deliveries, the
 async def test_a_failed_part_whose_run_died_sending_the_other_submissions_report_is_redelivered_into_it(
     rig: Rig,
 ) -> None:
-    await fail_next_job(rig, rig.notifier.submitter.symbl_url)
-    symbl, symbl_parts = await first_delivery(rig, count=2, accepted=2)
-    await symbl.submitter.meetings.mark_submitted(symbl.event, "symbl", 2)
-    aai, aai_parts = await redelivery(rig, count=2, mark=False)
-    done = [await rig.complete(aai.key(part)) for part in aai_parts]
-    assert subjects(rig) == [], "the meeting names Symbl's submission: not these parts yet"
-    await aai.submitter.meetings.mark_submitted(aai.event, "assemblyai", 2)
+    symbl_part, done = await finished_before_their_record(rig)
 
-    publish = rig.pipeline.publish
-
-    async def broker_gone(event: Event) -> None:
-        if isinstance(event, InsightsReady):
-            raise ConnectionError("the broker went away")
-        await publish(event)
-
-    rig.pipeline = dataclasses.replace(rig.pipeline, publish=broker_gone)
+    publish = broker_gone(rig)
     with pytest.raises(ConnectionError):
-        await confirm_failed(rig, symbl.key(symbl_parts[0]))
+        await confirm_failed(rig, symbl_part)
     assert await stage(rig) == "completed" and subjects(rig) == []
 
     rig.pipeline = dataclasses.replace(rig.pipeline, publish=publish)
-    ignored = await confirm_failed(rig, symbl.key(symbl_parts[0]))  # the redelivery
+    ignored = await confirm_failed(rig, symbl_part)  # the redelivery
 
     assert rig.stamps() == REPORT, "AssemblyAI's report, no notice"
     [ready] = rig.notifier.ready

@@ -101,6 +101,21 @@ async def test_a_failed_part_of_another_submission_sends_the_report_of_the_one_r
     finish while the meeting still names Symbl's (not reported), and the redelivery records its own only then. A
     Symbl part failing next is ignored, and its run sends AssemblyAI's report: every AssemblyAI job was done with,
     so no other run would have, and nobody was told anything."""
+    symbl_part, done = await finished_before_their_record(rig)
+
+    ignored = await confirm_failed(rig, symbl_part)
+
+    assert rig.stamps() == REPORT, "AssemblyAI's report, no notice"
+    [ready] = rig.notifier.ready
+    assert (ready.provider, ready.conversation_ids) == ("assemblyai", tuple(job.conversation_id for job in done))
+    assert ignored.processed
+    assert await stage(rig) == "notified"
+
+
+async def finished_before_their_record(rig: Rig) -> tuple[str, list[JobRecord]]:
+    """Symbl's submission recorded (2 parts, the first to fail at Symbl), AssemblyAI's 2 parts finished while the
+    meeting still named Symbl's, and the redelivery's record of AssemblyAI's written only then: the key of Symbl's
+    part the sandbox fails, and AssemblyAI's jobs as they finished."""
     await fail_next_job(rig, rig.notifier.submitter.symbl_url)
     symbl, symbl_parts = await first_delivery(rig, count=2, accepted=2)
     await symbl.submitter.meetings.mark_submitted(symbl.event, "symbl", 2)
@@ -108,11 +123,4 @@ async def test_a_failed_part_of_another_submission_sends_the_report_of_the_one_r
     done = [await rig.complete(aai.key(part)) for part in aai_parts]
     assert subjects(rig) == [], "the meeting names Symbl's submission: not these parts yet"
     await aai.submitter.meetings.mark_submitted(aai.event, "assemblyai", 2)
-
-    ignored = await confirm_failed(rig, symbl.key(symbl_parts[0]))
-
-    assert rig.stamps() == REPORT, "AssemblyAI's report, no notice"
-    [ready] = rig.notifier.ready
-    assert (ready.provider, ready.conversation_ids) == ("assemblyai", tuple(job.conversation_id for job in done))
-    assert ignored.processed
-    assert await stage(rig) == "notified"
+    return symbl.key(symbl_parts[0]), done
