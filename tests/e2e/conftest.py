@@ -61,8 +61,9 @@ SINGLE = meeting("single", 3)
 NO_TRACKS = meeting("notracks", 2, separate_audio=False)
 FAILING = meeting("failing", 2, fail=True)
 REPLAYED = meeting("replayed", 2)
+RERUN = meeting("rerun", 2)  # its first provider job fails (a fault set by its test), the forced replay's does not
 CONCURRENT = [meeting(f"c{i:02d}", 1 + (i * 5) % 12) for i in range(20)]
-ALL_MEETINGS = [SINGLE, NO_TRACKS, FAILING, REPLAYED, *CONCURRENT]
+ALL_MEETINGS = [SINGLE, NO_TRACKS, FAILING, REPLAYED, RERUN, *CONCURRENT]
 
 
 @pytest.fixture(scope="session")

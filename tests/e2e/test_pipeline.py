@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from zoomsymbl_common.mongo import Mongo, make_mongo
 from zoomsymbl_common.records import JOBS, MEETINGS
@@ -18,6 +19,7 @@ from tests.e2e.conftest import (
     FAILING,
     NO_TRACKS,
     REPLAYED,
+    RERUN,
     SINGLE,
     mails_for,
     operator,
@@ -170,3 +172,30 @@ async def test_replay_without_force_does_nothing_new_and_with_force_reprocesses_
 
     history = await operator(stack, "status", "--meeting", REPLAYED.uuid, "--tenant", "acme")
     assert REPLAYED.uuid in history
+
+
+async def test_a_meeting_that_failed_is_reported_when_a_forced_replay_runs_it_again(stack: Stack, db: Mongo) -> None:
+    """The provider failed the meeting's job (a passing fault), the host got the failure notice; the operator ran the
+    meeting again with `zoomsymbl replay --force`. The re-run's report reaches the host as an update (before
+    2026-12-06 the meeting stayed `failed` through the re-run and its report was withheld)."""
+    async with aiohttp.ClientSession() as session:
+        faults = stack.config.url("symbl") + "/_sandbox/faults"
+        async with session.post(faults, json={"fail_next_jobs": 1}) as response:
+            assert response.status == 200
+    assert await stack.trigger_recording_completed(RERUN.uuid) == 200
+    await _wait_stage(db, RERUN, "failed")
+    await wait_for_mails([RERUN])
+    [notice] = mails_for(RERUN)
+    assert "Processing failed" in str(notice["Subject"]), notice["Subject"]
+
+    selection = ("--topic", "zoom.recording-completed.v1", "--tenant", "acme", "--meeting", RERUN.uuid)
+    out = await operator(stack, "replay", *selection, "--force")
+    assert "published=1" in out, out
+
+    await _wait_for_mail_count(RERUN, 2)
+    await settled(stack)
+    _, report = mails_for(RERUN)
+    assert str(report["Subject"]) == f"[Update 1] Meeting summary: {RERUN.topic}", report["Subject"]
+    doc = await _wait_stage(db, RERUN, "notified")
+    assert doc["generation"] == 1 and "failure" not in doc
+    assert len(mails_for(RERUN)) == 2
