@@ -47,6 +47,7 @@ from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.ops.forget import is_forgotten
 from zoomsymbl_common.ops.replay_source import Misrouted, base_topic, decode, destination, refuse_force, retained
 from zoomsymbl_common.records import MEETINGS, MIXED_GENERATION, Meeting, meeting_key
+from zoomsymbl_common.records.order import FAILURE_FIELDS
 from zoomsymbl_common.settings import InfraSettings
 
 FORCED_REPLAYS_KEPT = 16
@@ -129,7 +130,7 @@ def matches(request: ReplayRequest, event: Event) -> bool:
     return not (request.meeting and event.meeting_uuid != request.meeting)
 
 
-RESTARTED = {"stage": "", "failure": "", "failed_stage": "", "failure_reason": ""}
+RESTARTED = dict.fromkeys(FAILURE_FIELDS, "")
 """What a forced replay clears on its meeting with the generation bump: the earlier generation's stage and failure
 (``stages`` keeps when each stage was last reached)."""
 

@@ -98,6 +98,10 @@ def job_forward_filter(key: str, status: JobStatus) -> Document:
     return {"_id": key, "status": {"$in": replaceable_statuses(status)}}
 
 
+FAILURE_FIELDS = ("stage", "failure", "failed_stage", "failure_reason")
+"""The meeting fields :meth:`Failure.fields` sets: what a restart of the meeting's run clears."""
+
+
 class Failure(Record):
     """Why a meeting failed: the meeting document's ``failure``. Build it with :meth:`build`."""
 
@@ -114,16 +118,13 @@ class Failure(Record):
         )
 
     def fields(self) -> Document:
-        """The ``$set`` fields of a failed meeting: the sub-document plus the flat pair for queries."""
-        return {
-            "stage": "failed",
-            "failure": self.to_document(),
-            "failed_stage": f"{self.service}:{self.stage}",
-            "failure_reason": self.reason,
-        }
+        """The ``$set`` fields of a failed meeting (:data:`FAILURE_FIELDS`): the sub-document plus the flat pair."""
+        values = ("failed", self.to_document(), f"{self.service}:{self.stage}", self.reason)
+        return dict(zip(FAILURE_FIELDS, values, strict=True))
 
 
 __all__ = [
+    "FAILURE_FIELDS",
     "JOB_STATUS_RANK",
     "STAGE_ORDER",
     "TERMINAL",
