@@ -7,11 +7,19 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
 from zoomsymbl_common import stored_insights
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.page_tokens import make_page_token
 from zoomsymbl_common.providers.base import Insights, TranscriptMessage
-from zoomsymbl_common.records import ConversationMetadata, Meeting, StoredInsights
+from zoomsymbl_common.records import INSIGHTS, MEETINGS, ConversationMetadata, MalformedRecord, Meeting, StoredInsights
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_web import exports, render
+from zoomsymbl_web.app import build_app
 from zoomsymbl_web.meeting import MeetingView, view_of
+from zoomsymbl_web.settings import Settings
 from zoomsymbl_web.timeline import Said, rows
 
 
@@ -70,3 +78,36 @@ def test_a_stored_talk_time_out_of_range_reads_as_unmeasured(talk: float, where:
     assert row is not None and "<td class=n>0:00:04</td><td class=n>100%</td>" in row[0]
     document = _strict_json(exports.insights_json(view))
     assert isinstance(document, dict) and document["speakers"][0]["talk_seconds"] is None
+
+
+@pytest.mark.parametrize("offset", [float("inf"), 1e300])
+def test_a_stored_part_offset_out_of_range_is_an_unreadable_record(offset: float) -> None:
+    """The records take infinity (it passes ``ge=0``) and 1e300 as a part's offset in the meeting, which the events
+    refuse. Every time of that part moved with it: the page and each download raised OverflowError (aiohttp's bare
+    500 with a traceback at ERROR, on every visit) or showed 300-digit times, and insights.json held ``Infinity``.
+    Nothing of the part can be placed in the meeting, so the documents are unreadable: the plain 500 page."""
+    meeting = Meeting(tenant="acme", meeting_uuid="u==", stage="notified")
+    second = _stored().model_copy(update={"part_index": 1, "conversation_id": "conv-2", "part_offset_seconds": offset})
+    with pytest.raises(MalformedRecord, match="part_offset_seconds"):
+        view_of(meeting, None, [_stored(), second])
+
+
+@pytest.mark.integration
+async def test_a_stored_part_offset_out_of_range_gets_the_plain_500_page(infra: InfraSettings, mongo: Mongo) -> None:
+    """As stored and served: the page and its downloads answer the plain 500 (1e300: the local FerretDB refuses to
+    store infinity, which MongoDB stores), not a page of 300-digit times."""
+    meeting = Meeting(tenant="acme", meeting_uuid="u==", stage="notified")
+    part = _stored().model_copy(update={"part_offset_seconds": 1e300})
+    await mongo.db[MEETINGS].insert_one(meeting.to_document())
+    await mongo.db[INSIGHTS].insert_one(part.to_document())
+    key = "out-of-range-page-key-0123456789"
+    app = build_app(
+        Settings(page_key=SecretStr(key), infra=infra), Tenants([TenantConfig(id="acme", zoom_webhook_secret="w" * 20)])
+    )
+    async with TestClient(TestServer(app)) as client:
+        token = make_page_token(key, "acme", "u==")
+        for suffix in ("", "/transcript.vtt", "/transcript.srt", "/transcript.txt", "/insights.json"):
+            resp = await client.get(f"/m/{token}{suffix}")
+            body = await resp.text()
+            assert resp.status == 500 and resp.content_type == "text/html", (suffix, body)
+            assert "records cannot be read" in body and "Traceback" not in body

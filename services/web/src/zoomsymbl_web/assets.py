@@ -54,8 +54,15 @@ SCRIPT = """
   var lines = document.getElementById("lines");
   if (!input || !lines) { return; }
   var texts = Array.prototype.slice.call(lines.querySelectorAll(".x"));
+  // Lower case that keeps each character's length: a match's place in the folded text is its place in the text.
+  // ("İ" lower-cases to two characters: every highlight after one in its line landed a character late.)
+  function fold(s) {
+    var low = s.toLowerCase();
+    if (low.length === s.length) { return low; }
+    return Array.from(s, function (c) { var l = c.toLowerCase(); return l.length === c.length ? l : c; }).join("");
+  }
   var originals = texts.map(function (n) { return n.textContent; });
-  var lowered = originals.map(function (s) { return s.toLowerCase(); });
+  var lowered = originals.map(fold);
   var marked = [];
   var current = -1;
   var timer = null;
@@ -66,7 +73,7 @@ SCRIPT = """
   function run() {
     reset();
     current = -1;
-    var q = input.value.trim().toLowerCase();
+    var q = fold(input.value.trim());
     var count = 0;
     if (q) {
       for (var i = 0; i < texts.length; i++) {

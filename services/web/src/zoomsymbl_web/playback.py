@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncGenerator
 
 from aiohttp import web
-from minio.error import S3Error
+from minio.error import MinioException
 from minio.helpers import check_object_name
 from zoomsymbl_common.errors import InfrastructureUnavailable, ObjectNotFound, ZoomsymblError
 from zoomsymbl_common.logs import scrub
@@ -97,7 +97,9 @@ async def _first_chunk(deps: PageDeps, chunks: AsyncGenerator[bytes, None]) -> b
     except InfrastructureUnavailable:
         deps.metrics.pages.labels("audio", "unavailable").inc()
         return unavailable()
-    except (ZoomsymblError, S3Error) as exc:
+    except (ZoomsymblError, MinioException) as exc:
+        # MinioException: also what our storage does not translate, an answer without S3's XML (a proxy's error page:
+        # InvalidResponseError) or a 4xx ServerError; left to aiohttp, a bare 500 with a traceback per request.
         deps.metrics.pages.labels("audio", "failed").inc()
         log.error("audio not read", extra={"error": scrub(f"{type(exc).__name__}: {exc}", 300)})
         return plain(502, "Audio unavailable", "The meeting's audio cannot be read right now.")
@@ -144,7 +146,7 @@ async def _stream(response: web.StreamResponse, first: bytes, rest: AsyncGenerat
             if sent >= announced:
                 break
             chunk = await anext(rest, b"")
-    except (ZoomsymblError, S3Error) as exc:
+    except (ZoomsymblError, MinioException) as exc:
         log.warning("audio read failed mid-way", extra={"error": scrub(f"{type(exc).__name__}: {exc}", 300)})
     finally:
         await rest.aclose()
