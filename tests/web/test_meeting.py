@@ -13,7 +13,15 @@ from zoomsymbl_common import stored_insights
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.page_tokens import make_page_token
 from zoomsymbl_common.providers.base import Insights, TranscriptMessage
-from zoomsymbl_common.records import INSIGHTS, MEETINGS, ConversationMetadata, MalformedRecord, Meeting, StoredInsights
+from zoomsymbl_common.records import (
+    INSIGHTS,
+    MEETINGS,
+    ConversationMetadata,
+    Job,
+    MalformedRecord,
+    Meeting,
+    StoredInsights,
+)
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_web import exports, render
@@ -82,14 +90,19 @@ def test_a_stored_talk_time_out_of_range_reads_as_unmeasured(talk: float, where:
 
 @pytest.mark.parametrize("offset", [float("inf"), 1e300])
 def test_a_stored_part_offset_out_of_range_is_an_unreadable_record(offset: float) -> None:
-    """The records take infinity (it passes ``ge=0``) and 1e300 as a part's offset in the meeting, which the events
+    """The records took infinity (it passes ``ge=0``) and 1e300 as a part's offset in the meeting, which the events
     refuse. Every time of that part moved with it: the page and each download raised OverflowError (aiohttp's bare
     500 with a traceback at ERROR, on every visit) or showed 300-digit times, and insights.json held ``Infinity``.
-    Nothing of the part can be placed in the meeting, so the documents are unreadable: the plain 500 page."""
-    meeting = Meeting(tenant="acme", meeting_uuid="u==", stage="notified")
-    second = _stored().model_copy(update={"part_index": 1, "conversation_id": "conv-2", "part_offset_seconds": offset})
+    Nothing of the part can be placed in the meeting: the document is unreadable (the plain 500 page), and so is a
+    job's of the same offset, which the notifier merges by."""
+    document = _stored().model_copy(update={"part_offset_seconds": offset}).to_document()
     with pytest.raises(MalformedRecord, match="part_offset_seconds"):
-        view_of(meeting, None, [_stored(), second])
+        StoredInsights.from_document(document)
+    job = {"_id": "k", "idempotency_key": "k", "job_ref": "r", "tenant": "acme", "meeting_uuid": "u==",
+           "provider": "assemblyai", "status": "in_progress", "part_offset_seconds": 7200.0}  # fmt: skip
+    assert Job.from_document(job).part_offset_seconds == 7200.0
+    with pytest.raises(MalformedRecord, match="part_offset_seconds"):
+        Job.from_document(job | {"part_offset_seconds": offset})
 
 
 @pytest.mark.integration

@@ -160,7 +160,7 @@ def view_of(
     current = [s for s in stored if s.generation == meeting.generation]
     if not _ready(meeting, bool(current)):
         return _not_ready(meeting, topic)
-    insights = stored_insights.merge([(_offset(s), stored_insights.decode(s.insights)) for s in current])
+    insights = stored_insights.merge([(s.part_offset_seconds, stored_insights.decode(s.insights)) for s in current])
     return MeetingView(
         tenant=meeting.tenant,
         meeting_uuid=meeting.meeting_uuid,
@@ -174,16 +174,6 @@ def view_of(
         audio=meeting.objects.mixed,
         generation=meeting.generation,
     )
-
-
-def _offset(part: StoredInsights) -> float:
-    """Where ``part`` starts in the meeting. The record takes infinity (it passes ``ge=0``) and 1e300, which the events
-    refuse: every time of the part would move with it (OverflowError on the page and downloads, or 300-digit times),
-    and nothing of it can be placed, so such a document is unreadable."""
-    offset = _measured(part.part_offset_seconds)
-    if offset is None:
-        raise MalformedRecord("StoredInsights", f"part {part.part_index}: part_offset_seconds out of range")
-    return offset
 
 
 def _ready(meeting: Meeting, has_insights: bool) -> bool:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from zoomsymbl_common.event_fields import MAX_MIX_SECONDS
 from zoomsymbl_common.events import Provider
 from zoomsymbl_common.records.base import Document, Key, MeetingUuid, Reason, Record, Tenant
 from zoomsymbl_common.records.order import StoredJobStatus
@@ -48,8 +49,8 @@ class Job(Record):
     source_event_id: Key = ""
     part_index: int = Field(0, ge=0)
     part_count: int = Field(1, ge=1)
-    part_offset_seconds: float = Field(0.0, ge=0)
-    part_duration_seconds: float | None = Field(None, ge=0)
+    part_offset_seconds: float = Field(0.0, ge=0, le=MAX_MIX_SECONDS)  # as the events: no infinity, no 1e300
+    part_duration_seconds: float | None = Field(None, ge=0, le=MAX_MIX_SECONDS)
     bucket: Key | None = None
     object_key: Key | None = None
     downmixed_from_channels: int | None = Field(None, ge=1)

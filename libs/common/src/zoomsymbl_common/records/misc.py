@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
+from zoomsymbl_common.event_fields import MAX_MIX_SECONDS
 from zoomsymbl_common.events import EventSource, Provider
 from zoomsymbl_common.records.base import Key, MeetingUuid, Reason, Record, Tenant
 from zoomsymbl_common.records.meetings import Progress
@@ -53,7 +54,7 @@ class StoredInsights(Record):
     generation: int = Field(0, ge=0)
     job_id: Key
     part_index: int = Field(0, ge=0)
-    part_offset_seconds: float = Field(0.0, ge=0)
+    part_offset_seconds: float = Field(0.0, ge=0, le=MAX_MIX_SECONDS)  # as the events: no infinity, no 1e300
     insights: dict[str, Any]
     stored_at: datetime
 
