@@ -8,15 +8,20 @@ message became a second one for the notifier. Real MongoDB; the Kafka side in me
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import OperationFailure
 from zoomsymbl_common.clock import FakeClock
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.events import DeadLetter, JobSubmitted
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, topic_name
-from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.mongo import Document, Mongo
 from zoomsymbl_common.providers.whisper import WhisperProvider
 from zoomsymbl_common.records import MEETINGS, TRANSCRIPTIONS
 from zoomsymbl_common.settings import InfraSettings
@@ -35,9 +40,9 @@ def no_store(bucket: str) -> ObjectStore:
     raise ConfigError(f"no object may be read in this test (bucket {bucket!r})")
 
 
-def stub_worker(mongo: Mongo, reports: Reports, tmp_path: Path) -> Worker:
+def stub_worker(mongo: Mongo, reports: Reports, tmp_path: Path, kind: Callable[..., Worker] = Worker) -> Worker:
     """A worker that may read no audio and has no model: these work orders must never get that far."""
-    return Worker(
+    return kind(
         mongo=mongo,
         store_for=no_store,
         transcriber=Transcriber(ModelConfig(Path("no-model"))),
@@ -81,6 +86,24 @@ async def test_a_work_order_with_a_100_kb_id_is_dead_lettered_and_not_echoed(
     assert letter.reason.startswith("invalid JobSubmitted")
 
 
+async def deliver_to(worker: Worker, infra: InfraSettings, event: JobSubmitted) -> list[DeadLetter]:
+    broker = KafkaBroker()
+    register_subscribers(
+        broker, Consumer(broker, infra, "transcriber", POLICY), worker, worker.on_job_submitted,
+        max_poll_interval_ms=60_000,
+    )  # fmt: skip
+    topic = topic_name(infra, JobSubmitted.topic)
+    letters: list[DeadLetter] = []
+
+    @broker.subscriber(DeadLetter.topic_for(topic))
+    async def dead(message: KafkaMessage) -> None:
+        letters.append(DeadLetter.model_validate_json(message.body))
+
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(event.model_dump_json().encode(), topic=topic)
+    return letters
+
+
 @pytest.mark.parametrize(("tenant", "meeting", "status"), [("beta", "m1", "scheduled"), ("acme", "m2", "completed")])
 async def test_a_work_order_named_by_another_tenants_or_meetings_event_is_left_alone(
     mongo: Mongo, infra: InfraSettings, tmp_path: Path, tenant: str, meeting: str, status: str
@@ -95,24 +118,70 @@ async def test_a_work_order_named_by_another_tenants_or_meetings_event_is_left_a
     job = await WhisperProvider(mongo).submit(request(M1_KEY, "zoomsymbl-audio"))
     await mongo.db[TRANSCRIPTIONS].update_one({"_id": job.job_id}, {"$set": {"status": status}})
     before = await mongo.db[TRANSCRIPTIONS].find_one({"_id": job.job_id})
-    broker = KafkaBroker()
-    register_subscribers(
-        broker, Consumer(broker, infra, "transcriber", POLICY), worker, worker.on_job_submitted,
-        max_poll_interval_ms=60_000,
-    )  # fmt: skip
-    topic = topic_name(infra, JobSubmitted.topic)
-    letters: list[DeadLetter] = []
-
-    @broker.subscriber(DeadLetter.topic_for(topic))
-    async def dead(message: KafkaMessage) -> None:
-        letters.append(DeadLetter.model_validate_json(message.body))
 
     forged = submitted(job.job_id).model_copy(update={"tenant": tenant, "meeting_uuid": meeting})
-    async with TestKafkaBroker(broker) as test_broker:
-        await test_broker.publish(forged.model_dump_json().encode(), topic=topic)
+    [letter] = await deliver_to(worker, infra, forged)
 
-    [letter] = letters
     assert "not a work order of this event's tenant and meeting" in letter.reason
     assert reports.events == [], "nothing reported for the job"
     assert await mongo.db[TRANSCRIPTIONS].find_one({"_id": job.job_id}) == before, "the job is untouched"
     assert await mongo.db[MEETINGS].count_documents({}) == 0, "no progress written onto any meeting"
+
+
+class ReadsFailing:
+    """``transcriptions``, whose first ``failures`` reads MongoDB answers with an error (reachable, failing them)."""
+
+    def __init__(self, real: Any, failures: int) -> None:
+        self._real = real
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    async def find_one(self, *args: Any, **kwargs: Any) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            raise OperationFailure("operation exceeded time limit", 50)
+        return await self._real.find_one(*args, **kwargs)
+
+
+@dataclass
+class ReadsFailingWorker(Worker):
+    reads: ReadsFailing | None = None
+
+    @property
+    def _jobs(self) -> AsyncCollection[Document]:
+        if self.reads is None:
+            self.reads = ReadsFailing(self.mongo.db[TRANSCRIPTIONS], POLICY.max_attempts)
+        return cast(AsyncCollection[Document], self.reads)
+
+
+@pytest.mark.parametrize(("tenant", "meeting"), [("beta", "m1"), ("acme", "m2")])
+async def test_a_foreign_work_order_given_up_before_its_check_leaves_the_job_alone(
+    mongo: Mongo, infra: InfraSettings, tmp_path: Path, tenant: str, meeting: str
+) -> None:
+    """The work order's read fails on every attempt (MongoDB answering errors), so the retry budget is spent before
+    the job is found foreign. Before, the give-up failed acme's scheduled job and reported it under the forger's ids."""
+    reports = Reports()
+    worker = stub_worker(mongo, reports, tmp_path, kind=ReadsFailingWorker)
+    job = await WhisperProvider(mongo).submit(request(M1_KEY, "zoomsymbl-audio"))
+    before = await mongo.db[TRANSCRIPTIONS].find_one({"_id": job.job_id})
+
+    forged = submitted(job.job_id).model_copy(update={"tenant": tenant, "meeting_uuid": meeting})
+    [letter] = await deliver_to(worker, infra, forged)
+
+    assert f"gave up after {POLICY.max_attempts} attempts" in letter.reason
+    assert reports.events == [], "nothing reported for the job"
+    assert await mongo.db[TRANSCRIPTIONS].find_one({"_id": job.job_id}) == before, "the job is untouched"
+
+
+async def test_a_work_order_naming_no_job_is_dead_lettered_and_nothing_is_reported(
+    mongo: Mongo, infra: InfraSettings, tmp_path: Path
+) -> None:
+    """Before, the give-up reported ``failed`` for the job nobody recorded: a second message for the notifier, which
+    dead-letters it (no such job); its sweeper already fails a job whose work order is gone."""
+    reports = Reports()
+    [letter] = await deliver_to(stub_worker(mongo, reports, tmp_path), infra, submitted("whisper-nobody-recorded"))
+
+    assert "no transcription 'whisper-nobody-recorded'" in letter.reason
+    assert reports.events == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -120,3 +121,38 @@ async def test_a_channel_that_ends_on_its_own_never_counts_as_stuck(tone: Path) 
     transcriber._clock = lambda: 5000.0
     await transcriber.transcribe_channel(tone, 1)
     assert transcriber.stuck_seconds() == 0.0 and transcriber._stopping == {}
+
+
+async def test_a_channel_cancelled_before_its_thread_started_never_counts_as_stuck(tone: Path) -> None:
+    """Cancelled while its work waited for a thread (every thread of the pool busy, or a cancellation landing
+    before a free thread picked the work up): the work never runs, so nothing is stuck.
+
+    Before, the channel was counted as a thread told to stop that had not ended, for ever: ``/healthz`` failed
+    ``stuck_thread_seconds`` later and the liveness probe restarted a pod whose threads were all fine.
+    """
+    model = HeldModel()
+    model.gate.set()
+    transcriber = Watched(ModelConfig(Path("no-model"), window_seconds=1.0))
+    transcriber._model = model
+    now = [0.0]
+    transcriber._clock = lambda: now[0]
+    loop = asyncio.get_running_loop()
+    pool = ThreadPoolExecutor(max_workers=1)
+    loop.set_default_executor(pool)
+    release = threading.Event()
+    busy = loop.run_in_executor(None, release.wait)  # the pool's only thread
+    try:
+        channel = asyncio.create_task(transcriber.transcribe_channel(tone, 1))
+        await asyncio.sleep(0)  # the channel's work is queued behind the busy thread
+        channel.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await channel
+    finally:
+        release.set()
+        await busy
+        pool.shutdown()  # idle now
+        loop.set_default_executor(ThreadPoolExecutor())  # the loop's own, shut down with it
+    now[0] = 10_000.0
+
+    assert not transcriber.ended.is_set() and model.windows == 0, "the channel's work never ran"
+    assert transcriber.stuck_seconds() == 0.0

@@ -59,7 +59,9 @@ class _Stop(threading.Event):
         super().__init__()
         self._guard = threading.Lock()
         self._decoder: subprocess.Popen[bytes] | None = None
-        self.ended = False  # the thread's work returned or raised (set under the transcriber's _stopping_guard)
+        # Set under the transcriber's _stopping_guard: a thread took the work up; the work returned or raised.
+        self.started = False
+        self.ended = False
 
     def set(self) -> None:
         with self._guard:
@@ -145,21 +147,24 @@ class Transcriber:
     async def _stoppable(self, work: Callable[..., list[ChannelUtterance]], *args: Any) -> list[ChannelUtterance]:
         """``work(*args, stop)`` in a worker thread; a cancellation (a shutdown, the caller's deadline) sets ``stop``:
         the channel's ffmpeg is killed and the thread ends at its next window or segment. Until it has ended it
-        counts in :meth:`stuck_seconds`."""
+        counts in :meth:`stuck_seconds`; work cancelled before a thread took it up never runs, and never counts."""
         stop = _Stop()
         try:
             return await asyncio.to_thread(self._until_ended, work, args, stop)
         except asyncio.CancelledError:
             stop.set()
             with self._stopping_guard:
-                if not stop.ended:
+                if stop.started and not stop.ended:
                     self._stopping[stop] = self._clock()
             raise
 
     def _until_ended(
         self, work: Callable[..., list[ChannelUtterance]], args: tuple[Any, ...], stop: _Stop
     ) -> list[ChannelUtterance]:
+        with self._stopping_guard:
+            stop.started = True
         try:
+            _check(stop)  # taken up after its caller went away (it was not counted): nothing to do
             return work(*args, stop)
         finally:
             with self._stopping_guard:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import PyMongoError
 from zoomsymbl_common.clock import Clock
 from zoomsymbl_common.errors import HeldElsewhere, InfrastructureUnavailable
 from zoomsymbl_common.mongo import Document, Mongo, guarded
@@ -103,8 +104,11 @@ class LeaseHolder:
         finally:
             inside = False
             renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            # Waited for, not awaited: the run's outcome stands, whatever ended the renewals, and a cancellation of
+            # the run meanwhile is not taken for theirs.
+            await asyncio.wait({renewing})
+            if not renewing.cancelled() and (error := renewing.exception()) is not None:
+                log.error("lease renewals failed", extra={"job_id": job_id, "error": type(error).__name__})
 
     async def _renew_lease(self, job_id: str) -> None:
         """Renew until cancelled; returns once a renewal finds the job no longer held by this worker."""
@@ -117,7 +121,9 @@ class LeaseHolder:
                         {"_id": job_id, "owner": self.owner, "status": "in_progress"}, {"$set": {"lease_until": lease}}
                     )
                 )
-            except InfrastructureUnavailable as exc:  # the next round tries again; the lease may run out meanwhile
+            # MongoDB unreachable, or failing the write (a time limit, its backing database): the next round tries
+            # again, the lease may run out meanwhile. A renewal is not the run: it must not end it.
+            except (InfrastructureUnavailable, PyMongoError) as exc:
                 log.warning("lease not renewed", extra={"job_id": job_id, "error": type(exc).__name__})
                 continue
             if result.matched_count == 0:

@@ -229,8 +229,15 @@ class Worker(LeaseHolder):
 
         A job already finished keeps its outcome and that is what is reported: a give-up also comes when only
         the report could not be published (Kafka out of reach past the outage wait) after the transcript was
-        stored, and a stored transcript must not become a failed meeting.
+        stored, and a stored transcript must not become a failed meeting. A work order naming no job of its
+        event's meeting (nobody's, or another tenant's or meeting's) fails and reports nothing, whichever way it
+        was given up on: a retry budget or an outage wait spent before the handler's own check.
         """
+        doc = await guarded(self._jobs.find_one({"_id": event.job_id}, {"status": 1, "object_key": 1}))
+        if doc is None or not key_of_meeting(doc.get("object_key"), event.tenant, event.meeting_uuid):
+            ids = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "job_id": event.job_id}
+            log.warning("given-up work order names no job of its meeting, nothing failed", extra=ids)
+            return
         update = {
             "$set": {"status": "failed", "finished_at": self.clock(), "error": f"{stage}: {reason}"[:500]},
             "$unset": {"lease_until": ""},
@@ -273,4 +280,9 @@ def of_meeting(job: Transcription, tenant: str, meeting_uuid: str) -> bool:
     The work order holds no tenant: its audio's key says whose it is, as the submitter made it. An event naming
     another tenant's (or meeting's) job id must not move that job, nor write its progress onto its own meeting.
     """
-    return job.object_key.startswith(f"mixed/{tenant}/{key_segment(meeting_uuid)}.")
+    return key_of_meeting(job.object_key, tenant, meeting_uuid)
+
+
+def key_of_meeting(object_key: object, tenant: str, meeting_uuid: str) -> bool:
+    """True when ``object_key`` (as stored: maybe not even a string) is under that meeting's mixed files."""
+    return isinstance(object_key, str) and object_key.startswith(f"mixed/{tenant}/{key_segment(meeting_uuid)}.")
