@@ -246,3 +246,21 @@ def sandbox_tenant(sandbox: ZoomSandbox, tenant_id: str = "acme", **overrides: A
         "zoom_oauth_url": f"{base}/oauth/token",
     }
     return TenantConfig(**{**values, **overrides})
+
+
+class Schedule:
+    """A periodic round's sleep for ``rounds`` rounds (each wait returns at once, the next ends the schedule), and the
+    events its rounds published (``publish``)."""
+
+    def __init__(self, rounds: int = 1) -> None:
+        self.rounds = rounds
+        self.waits = 0
+        self.published: list[Event] = []
+
+    async def sleep(self, _seconds: float) -> None:
+        self.waits += 1
+        if self.waits > self.rounds:
+            raise asyncio.CancelledError
+
+    async def publish(self, event: Event) -> None:
+        self.published.append(event)

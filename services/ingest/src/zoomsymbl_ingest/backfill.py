@@ -30,6 +30,7 @@ from datetime import date
 from functools import partial
 from typing import Any, TypeVar
 
+from pymongo.errors import PyMongoError
 from zoomsymbl_common.errors import ZoomsymblError
 from zoomsymbl_common.kafka import RetryPolicy
 from zoomsymbl_common.tenants import TenantConfig
@@ -48,7 +49,7 @@ from zoomsymbl_ingest.backfill_users import (
 )
 from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import ListingCut
-from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, MAX_USER_PAGES, PageWalk, entry_key
+from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, MAX_USER_PAGES, PageWalk, entry_key, listed_id
 from zoomsymbl_ingest.phone_payload import phone_meeting_uuid
 from zoomsymbl_ingest.stores import TombstoneReader
 from zoomsymbl_ingest.windows import month_windows
@@ -92,7 +93,9 @@ class Backfill:
                         await self._user_window(user, start, end, report, refused)
                 if self.phone and report.phone_error is None:
                     await self._phone_window(start, end, report)
-        except (ZoomsymblError, TimeoutError) as exc:
+        except (ZoomsymblError, TimeoutError, PyMongoError) as exc:
+            # PyMongoError: MongoDB refusing an operation (``guarded`` turns only "unreachable" into ours), e.g. a
+            # role without ``find`` on ``tombstones``: the run's error, never a traceback that ends the periodic task.
             report.error = str(exc) or type(exc).__name__
             log.error("backfill stopped", extra={"tenant": self.tenant.id, "error": report.error})
         log.info("backfill finished", extra=report.as_dict())
@@ -146,11 +149,10 @@ class Backfill:
         self, meetings: tuple[JsonObject, ...], counts: UserCounts, done: set[str], report: BackfillReport
     ) -> None:
         """A page of one user's recordings: each meeting not in ``done`` (met before in this window) counted."""
-        uuids = {u for m in meetings if isinstance(u := m.get("uuid"), str) and u}
+        uuids = {u for m in meetings if (u := listed_id(m.get("uuid")))}
         forgotten = await self._forgotten(uuids)
         for meeting in meetings:
-            uuid = meeting.get("uuid")
-            key = uuid if isinstance(uuid, str) and uuid else entry_key(meeting)  # each one without a uuid fails
+            key = listed_id(meeting.get("uuid")) or entry_key(meeting)  # each one without a usable uuid fails
             if key in done:
                 continue
             done.add(key)
@@ -212,10 +214,10 @@ class Backfill:
     async def _phone_page(self, recordings: tuple[JsonObject, ...], done: set[str], report: BackfillReport) -> None:
         """A page of the account's phone recordings: each one not in ``done`` (listed again after an expired page
         token) counted."""
-        keys = {phone_meeting_uuid(i) for e in recordings if isinstance(i := e.get("id"), str) and i}
+        keys = {phone_meeting_uuid(i) for e in recordings if (i := listed_id(e.get("id")))}
         forgotten = await self._forgotten(keys)
         for entry in recordings:
-            key = str(entry.get("id") or "") or entry_key(entry)
+            key = listed_id(entry.get("id")) or entry_key(entry)  # each one without a usable id fails
             if key in done:
                 continue
             done.add(key)

@@ -19,6 +19,7 @@ from zoomsymbl_common.zoom_answers import JsonObject
 from zoomsymbl_ingest.backfill_report import MeetingResult
 from zoomsymbl_ingest.backfill_users import Retrying
 from zoomsymbl_ingest.intake import Intake, host_allowed
+from zoomsymbl_ingest.paging import listed_id
 from zoomsymbl_ingest.phone_payload import phone_owner, phone_recording_completed
 from zoomsymbl_ingest.zoom_payload import PayloadError, host_of, recording_completed
 
@@ -35,7 +36,7 @@ class EntryImport:
     retrying: Retrying[JsonObject]
 
     async def meeting(self, meeting: JsonObject) -> MeetingResult:
-        uuid = meeting.get("uuid")
+        uuid = listed_id(meeting.get("uuid"))
         try:
             return await self._import(meeting)
         except (InfrastructureUnavailable, TimeoutError):
@@ -51,9 +52,9 @@ class EntryImport:
             return "failed"
 
     async def _import(self, meeting: JsonObject) -> MeetingResult:
-        uuid = meeting.get("uuid")
-        if not isinstance(uuid, str) or not uuid:
-            raise PayloadError("listed meeting has no uuid", field="uuid")
+        uuid = listed_id(meeting.get("uuid"))
+        if not uuid:
+            raise PayloadError("listed meeting has no uuid (or one no UTF-8 holds)", field="uuid")
         if not host_allowed(self.tenant, *host_of(meeting)):
             self.intake.metrics.ignore("user_not_allowed")
             return "skipped"

@@ -21,7 +21,7 @@ from zoomsymbl_common.zoom_answers import InvalidPageError, ZoomApiError, ZoomAu
 
 from zoomsymbl_ingest.intake import host_allowed
 from zoomsymbl_ingest.metrics import ListingCut
-from zoomsymbl_ingest.paging import MAX_USER_PAGES, PageWalk
+from zoomsymbl_ingest.paging import MAX_USER_PAGES, PageWalk, listed_id
 
 log = logging.getLogger("zoomsymbl.ingest.backfill")
 T = TypeVar("T")
@@ -135,9 +135,9 @@ async def _list_status(
             walk.restart()
             continue
         for entry in page.users:
-            uid, email = entry.get("id"), entry.get("email")
-            if isinstance(uid, str) and uid:
-                found.setdefault(uid, AccountUser(id=uid, email=email if isinstance(email, str) else ""))
+            uid = listed_id(entry.get("id"))  # an id no UTF-8 holds names no URL: as a user without an id
+            if uid:
+                found.setdefault(uid, AccountUser(id=uid, email=listed_id(entry.get("email"))))
         token = walk.next_token(page.next_page_token)
         if not token:
             return restarts

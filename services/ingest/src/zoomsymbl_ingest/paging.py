@@ -48,6 +48,22 @@ def entry_key(entry: JsonObject) -> str:
     return "entry:" + hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
+def listed_id(value: object) -> str:
+    """The id of a listed entry (a UUID, a user, call or recording id): a non-empty string UTF-8 can hold, else "".
+
+    Zoom's answers are read by Python's JSON parser, which accepts an escaped lone surrogate (``"m\\ud800=="``) and
+    hands it on as a code point no UTF-8 holds: as a MongoDB look-up's value or a URL path segment it raised
+    ``UnicodeEncodeError`` and ended the whole run (the periodic round's task with it). Such an entry names nothing we
+    can look up, store or ask Zoom about: it is counted as an entry without an id."""
+    if not isinstance(value, str) or not value:
+        return ""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return ""
+    return value
+
+
 def _ignore(_: ListingCut) -> None:
     return None
 

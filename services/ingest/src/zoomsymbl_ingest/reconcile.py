@@ -36,7 +36,7 @@ from zoomsymbl_common.zoom_quota import QuotaMetrics, ZoomQuota
 from zoomsymbl_common.zoom_retries import ZOOM_RETRY_POLICY, call_with_retries
 
 from zoomsymbl_ingest.intake import host_allowed
-from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk, entry_key
+from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk, entry_key, listed_id
 from zoomsymbl_ingest.reconcile_pages import insert_flag, listed_pages, settling
 from zoomsymbl_ingest.reconcile_phone import PhoneReconciliation
 from zoomsymbl_ingest.reconcile_report import ReconcileReport
@@ -65,10 +65,10 @@ class PastMeeting:
 
     @classmethod
     def from_dashboard(cls, entry: JsonObject) -> PastMeeting:
-        """The meeting of one ``meetings[]`` entry; its ``uuid`` is "" when Zoom listed none (no record can name it)."""
-        uuid = entry.get("uuid")
+        """The meeting of one ``meetings[]`` entry; its ``uuid`` is "" when Zoom listed none, or one no UTF-8 holds
+        (paging.listed_id): no record can name it."""
         return cls(
-            uuid=uuid if isinstance(uuid, str) else "",
+            uuid=listed_id(entry.get("uuid")),
             meeting_id=str(entry.get("id") or ""),
             topic=str(entry.get("topic") or "")[:500],
             host_email=str(entry.get("email") or "")[:320],

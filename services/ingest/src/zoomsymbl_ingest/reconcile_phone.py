@@ -46,7 +46,7 @@ from zoomsymbl_common.zoom_answers import JsonObject, ZoomApiError, ZoomAuthErro
 from zoomsymbl_common.zoom_retries import ZOOM_RETRY_POLICY
 
 from zoomsymbl_ingest.intake import host_allowed
-from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk, entry_key
+from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk, entry_key, listed_id
 from zoomsymbl_ingest.reconcile_pages import insert_flag, listed_pages, settling
 from zoomsymbl_ingest.zoom_payload import _when
 
@@ -95,8 +95,9 @@ class PastCall:
 
     @classmethod
     def from_history(cls, entry: JsonObject) -> PastCall:
-        """The call of one ``call_history[]`` entry; its ``call_id`` is "" when Zoom listed none."""
-        call_id = _text(entry.get("call_id"))[:256]
+        """The call of one ``call_history[]`` entry; its ``call_id`` is "" when Zoom listed none, or one no UTF-8
+        holds (paging.listed_id)."""
+        call_id = listed_id(_text(entry.get("call_id"))[:256])
         internal = _text(entry.get("connect_type")) == "internal"
         direction = "internal" if internal else _DIRECTIONS.get(_text(entry.get("direction")), "unknown")
         roles = ("callee", "caller") if direction == "inbound" else ("caller", "callee")

@@ -71,12 +71,12 @@ class ReconcileReport:
         self.listings_cut_short += 1
 
     def skip_unnamed(self, field: str, count: int) -> None:
-        """``count`` expected meetings or calls listed without their id (``field``): no record can name them;
-        counted, logged (without the entries: nothing names them)."""
+        """``count`` expected meetings or calls listed without their id (``field``), or with one no UTF-8 holds: no
+        record can name them; counted, logged (without the entries: nothing names them)."""
         if count:
             self.invalid += count
-            log.warning("listed entries skipped", extra={"tenant": self.tenant, "field": field, "rule": "missing",
-                                                         "count": count})  # fmt: skip
+            log.warning("listed entries skipped", extra={"tenant": self.tenant, "field": field,
+                                                         "rule": "missing or not UTF-8", "count": count})  # fmt: skip
 
     def skip_invalid(self, key: str, exc: ValidationError) -> None:
         """One listed meeting or call no record can be made of: counted, logged, the run goes on."""

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from pymongo.errors import PyMongoError
 from zoomsymbl_common.background import raise_if_cancelled
 from zoomsymbl_common.errors import ZoomsymblError
 from zoomsymbl_common.events import Event, utcnow
@@ -86,8 +87,8 @@ async def run_periodic_reconciliation(
     The window ends yesterday (UTC): today's meetings may still be recording or uploading. Bulk work in
     the account's shared quota, so webhook-driven downloads keep their reserve. Each run publishes
     ``zoom.reconciliation-completed.v1`` (the notifier's digest to the tenant's administrators). A tenant
-    whose run fails (Zoom, MongoDB or Kafka not answering) is logged and tried again at the next round;
-    the other tenants go on.
+    whose run fails (Zoom, MongoDB or Kafka not answering, MongoDB refusing an operation) is logged and tried again
+    at the next round; the other tenants go on.
     """
     while True:
         raise_if_cancelled()  # a cancellation that pymongo dropped during the last round, before the next wait
@@ -98,7 +99,7 @@ async def run_periodic_reconciliation(
         for tenant in filter(has_oauth, tenants.all()):
             try:
                 await reconcile_and_publish(mongo, tenant, start, yesterday, publish, quota_metrics)
-            except (ZoomsymblError, TimeoutError) as exc:
+            except (ZoomsymblError, TimeoutError, PyMongoError) as exc:
                 log.error(
                     "reconciliation failed, next round retries",
                     extra={"tenant": tenant.id, "error": f"{type(exc).__name__}: {exc}"},
