@@ -23,6 +23,7 @@ from zoomsymbl_common.tenants import TenantConfig, has_oauth
 from zoomsymbl_common.zoom_answers import ZoomApiError
 from zoomsymbl_common.zoom_retries import call_with_retries
 
+from zoomsymbl_mixer.download import target
 from zoomsymbl_mixer.errors import DownloadRefused, NoCredentials, TrackMissing
 from zoomsymbl_mixer.hosts import host_matches
 from zoomsymbl_mixer.state import DownloadToken
@@ -162,7 +163,7 @@ class Credentials:
             return event_url
         if self.phone:
             if not phone_download_allowed(event_url, self.tenant):
-                raise DownloadRefused(URL(event_url).host or "?", "not Zoom's phone recording download endpoint")
+                raise DownloadRefused(target(event_url).raw_host or "?", "not Zoom's phone recording download endpoint")
             return event_url
         async with self._lock:
             if self._fresh is None:

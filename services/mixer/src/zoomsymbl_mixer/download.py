@@ -82,6 +82,18 @@ def without_token_params(url: str) -> URL:
     return URL(download_urls.without_token_params(url), encoded=True)
 
 
+def target(url: str, base: URL | None = None) -> URL:
+    """``url`` (a redirect's Location: joined to ``base``) to fetch, without token parameters; one that is no URL (a
+    port that is no number, an unclosed IPv6 bracket) is :class:`DownloadRefused`, never a bug retried for the whole
+    attempt budget. yarl parses the host and the port only when they are read: both are read here."""
+    try:
+        parsed = without_token_params(url) if base is None else base.join(URL(url, encoded=True))
+        _read = (parsed.raw_host, parsed.port)
+    except (ValueError, TypeError):
+        raise DownloadRefused("", "malformed URL") from None
+    return parsed
+
+
 def parse_error_body(body: bytes) -> tuple[int | None, str]:
     """Zoom's ``{"code": 124, "message": "..."}`` or an HTML page → (code, short message)."""
     text = body.decode("utf-8", errors="replace").strip()
@@ -177,7 +189,7 @@ class Fetcher:
             raise _Broken(f"ended at {received} of {expected} bytes")
 
     async def _open(self, file_id: str, url: str, token: SecretStr, offset: int) -> aiohttp.ClientResponse:
-        current = without_token_params(url)
+        current = target(url)
         origin = (current.scheme, current.raw_host, current.port)
         for _ in range(self.policy.max_redirects + 1):
             check_url(current, self.hosts)
@@ -194,7 +206,7 @@ class Fetcher:
             if not location:
                 raise DownloadFailed(file_id, f"redirect {response.status} without Location")
             register_secret(location, ttl=SIGNED_URL_TTL)  # CDN redirects carry signed query strings
-            current = current.join(URL(location, encoded=True))
+            current = target(location, current)
         raise DownloadRefused(current.raw_host or "", f"more than {self.policy.max_redirects} redirects")
 
     async def _check_status(

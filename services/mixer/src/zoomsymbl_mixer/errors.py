@@ -160,3 +160,13 @@ class EarlierGeneration(Exception):
         super().__init__(f"generation {generation} of a meeting at generation {current}")
         self.generation = generation
         self.current = current
+
+
+class SupersededRecording(Exception):
+    """The recording's event is an older delivery than the one the meeting's archive record was written for (Zoom
+    sent an earlier webhook again, a plain replay re-published it): not mixed, nothing stored. Not a
+    :class:`ZoomsymblError`: no retry, no dead letter, no failure of the meeting."""
+
+    def __init__(self, generation: int) -> None:
+        super().__init__(f"an older delivery of generation {generation}'s recording than the one archived")
+        self.generation = generation

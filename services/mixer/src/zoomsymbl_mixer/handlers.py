@@ -26,7 +26,7 @@ from zoomsymbl_common.events import AudioMixed, Event, MeetingFailed, RecordingC
 from zoomsymbl_common.kafka import Consumer, GiveUp, topic_name
 from zoomsymbl_common.poll_deadline import PollDeadline
 
-from zoomsymbl_mixer.errors import EarlierGeneration
+from zoomsymbl_mixer.errors import EarlierGeneration, SupersededRecording
 from zoomsymbl_mixer.state import UnreadableSent
 
 log = logging.getLogger("zoomsymbl.mixer.handlers")
@@ -84,8 +84,9 @@ async def on_recording_completed(
     A meeting erased with ``zoomsymbl forget`` (``tombstones`` says so) is acknowledged untouched: nothing
     is fetched from Zoom or stored, whatever brought its event back (Kafka's retention, a replay, Zoom's
     webhook retries, a backfill). MongoDB not answering that question is a retryable failure, never a mix.
-    An event of a generation its meeting has left is not mixed either (:class:`EarlierGeneration`), counted
-    ``superseded``.
+    An event of a generation its meeting has left is not mixed either (:class:`EarlierGeneration`), nor an older
+    delivery than the one its archive record was written for (:class:`SupersededRecording`): both counted
+    ``superseded``, neither mixed nor recorded (Zoom's transcripts they name are still stored).
     """
     started = time.monotonic()
     fields = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "event_id": event.event_id}
@@ -99,6 +100,10 @@ async def on_recording_completed(
         metrics.meetings.labels("superseded").inc()
         log.info("recording of an earlier generation not mixed", extra={**fields, "generation": left.generation,
                  "current_generation": left.current})  # fmt: skip
+        return None
+    except SupersededRecording:
+        metrics.meetings.labels("superseded").inc()
+        log.info("older delivery of a recording not mixed", extra={**fields, "generation": event.generation})
         return None
     except ZoomsymblError:
         metrics.meetings.labels("error").inc()

@@ -32,7 +32,7 @@ from zoomsymbl_mixer.channels import MixPlan, Selection, input_hash, selections,
 from zoomsymbl_mixer.config import MixConfig
 from zoomsymbl_mixer.credentials import RecordingsApi
 from zoomsymbl_mixer.download import Fetcher
-from zoomsymbl_mixer.errors import EarlierGeneration, NothingToMix, UnknownTenant, rejected_at
+from zoomsymbl_mixer.errors import EarlierGeneration, NothingToMix, SupersededRecording, UnknownTenant, rejected_at
 from zoomsymbl_mixer.ffmpeg import CONTENT_TYPES, EXTENSIONS
 from zoomsymbl_mixer.intake import TrackIntake
 from zoomsymbl_mixer.merge import Merger
@@ -114,10 +114,15 @@ class Mixer:
         generation's on the meeting (the page played the older audio), for an ``AudioMixed`` the submitter then
         drops as superseded; and had it failed (its download links long expired), the give-up failed the newer
         generation's meeting. Zoom's transcripts it names are still stored (:mod:`zoomsymbl_mixer.transcripts`).
+        Within its generation, an older delivery than the one the archive record was written for (Zoom sent an
+        earlier webhook again, a plain replay) is :class:`SupersededRecording`: it mixed again, and its mix, archive
+        record and ``metadata.json`` replaced the newer delivery's (:mod:`zoomsymbl_mixer.archive`).
         """
         current = await self.state.generation(event.tenant, event.meeting_uuid)
         if current is not None and current > event.generation:
             raise EarlierGeneration(event.generation, current)
+        if await self.state.superseded(event):
+            raise SupersededRecording(event.generation)  # its older inputs and times would replace the newer ones
 
     async def announce(self, event: RecordingCompleted, mixed: AudioMixed) -> AudioMixed:
         """Publish ``mixed`` (kept on a pending meeting first) and note that Kafka acknowledged it.
@@ -132,8 +137,11 @@ class Mixer:
         return mixed
 
     async def _store_metadata(self, event: RecordingCompleted, metadata: ConversationMetadata) -> None:
-        """The conversation's archive record, in MongoDB and as JSON next to its media in S3."""
-        await self.state.store_metadata(metadata)
+        """The conversation's archive record, in MongoDB and as JSON next to its media in S3 (neither when a later
+        delivery's record is kept: :mod:`~zoomsymbl_mixer.archive`)."""
+        if not await self.state.store_metadata(metadata, event.occurred_at):
+            log.info("archive record of a later delivery kept", extra=_fields(event))
+            return
         body = metadata_json(metadata)
 
         async def chunks() -> AsyncIterator[bytes]:

@@ -49,6 +49,7 @@ from zoomsymbl_common.records import (
 )
 from zoomsymbl_common.telemetry import current_trace_id
 
+from zoomsymbl_mixer.archive import delivered_at, store_record, written_later
 from zoomsymbl_mixer.metadata import conversation_metadata, failed_metadata
 
 # Defined in mix_record.py; importable from here, where callers (and older releases' code) find them.
@@ -213,14 +214,14 @@ class MeetingState:
         await guarded(self.db[MEETINGS].update_one(_not_past(event), {"$set": fields}))
         return False
 
-    async def store_metadata(self, metadata: ConversationMetadata) -> None:
-        """Keep the conversation's archive record (one per tenant and meeting; the latest mix wins)."""
-        document = metadata.to_document()
-        await guarded(
-            self.db[CONVERSATIONS].replace_one(
-                meeting_key(metadata.tenant, metadata.meeting_uuid), document, upsert=True
-            )
-        )
+    async def store_metadata(self, metadata: ConversationMetadata, occurred_at: datetime | None = None) -> bool:
+        """Keep the conversation's archive record for the recording event of ``occurred_at``; False, nothing written,
+        when a later delivery's is kept (:func:`~zoomsymbl_mixer.archive.store_record`)."""
+        return await store_record(self.db[CONVERSATIONS], metadata, occurred_at)
+
+    async def superseded(self, event: RecordingCompleted) -> bool:
+        """True when the archive record was written for a later delivery of the meeting's recording than ``event``."""
+        return await written_later(self.db[CONVERSATIONS], event)
 
     async def mark_sent(self, mixed: AudioMixed) -> None:
         """Keep ``mixed`` on its meeting, if pending, before it is published: a give-up then announces it again."""
@@ -254,13 +255,15 @@ class MeetingState:
         """Mark the meeting failed by the mixer with ``stage`` and ``reason``, unless it moved on.
 
         Moved on: past ``mixed``, failed by another service, or ``mixed`` with its ``AudioMixed`` published or sent
-        (its acknowledgement lost: it may be downstream all the same).
+        (its acknowledgement lost: it may be downstream all the same); or archived for a later delivery than ``event``.
         """
+        if await self.superseded(event):
+            return False  # the later delivery's outcome stands: its failure reason, its record
         failure = Failure.build(SERVICE, stage, reason)
         fields = {**failure.fields(), "updated_at": failure.at}
         marked = await self._advance(event, fields) or await self._fail_unannounced(event, fields)
         if marked:  # the archive learns of a recording that could not be kept, and why
-            await self.store_metadata(failed_metadata(event, failure.reason))
+            await self.store_metadata(failed_metadata(event, failure.reason), delivered_at(event))
         return marked
 
     async def _fail_unannounced(self, event: RecordingCompleted, fields: Document) -> bool:

@@ -1,0 +1,80 @@
+"""Which delivery of a meeting's recording event the conversation's archive record (``conversations``) belongs to.
+
+One meeting's recording event can arrive more than once, and an older one after a newer one: Zoom sends an earlier
+webhook again (its receipt expired), a plain ``zoomsymbl replay`` re-publishes a time range that holds it. Those
+deliveries are ordered by generation (a forced replay bumps it, so its event is newer whatever its time), then by the
+event's ``occurred_at`` (Zoom's ``event_ts``; for a backfill, which publishes only meetings never seen, the
+recording's end). The record keeps the instant of the delivery that wrote it (:data:`RECORDED_AT`), so a delivery
+older than that one is recognised before it mixes (:func:`newer_filter`) and cannot replace the record when it gets
+there all the same (:func:`not_newer_filter`). The same instant writes again: a redelivery, a replay of that very
+event, a failed meeting's recording replayed once its cause is fixed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+from zoomsymbl_common.events import RecordingCompleted
+from zoomsymbl_common.mongo import Document, guarded
+from zoomsymbl_common.records import ConversationMetadata, meeting_key
+
+from zoomsymbl_mixer.channels import selections
+
+RECORDED_AT = "recording_occurred_at"
+"""The ``occurred_at`` of the recording event that wrote a ``conversations`` record (the mixer's bookkeeping, not
+part of :class:`~zoomsymbl_common.records.ConversationMetadata`; absent on a reconciled record and on earlier
+releases' records, which any delivery may replace)."""
+
+
+def instant(occurred_at: datetime) -> datetime:
+    """``occurred_at`` to the millisecond, as BSON stores it: a redelivery then compares equal, never newer."""
+    return occurred_at.replace(microsecond=occurred_at.microsecond // 1000 * 1000)
+
+
+def delivered_at(event: RecordingCompleted) -> datetime | None:
+    """The instant that orders ``event`` among its meeting's deliveries; None for one without audio to mix (Zoom's
+    transcript alone, files still processing): given up on, it is no delivery of the recording, and a replay of the
+    recording must not look older than it."""
+    return event.occurred_at if selections(event) else None
+
+
+def newer_filter(tenant: str, meeting_uuid: str, generation: int, occurred_at: datetime) -> Document:
+    """The meeting's record when a later delivery than (``generation``, ``occurred_at``) wrote it."""
+    later = {"generation": generation, RECORDED_AT: {"$gt": instant(occurred_at)}}
+    return {**meeting_key(tenant, meeting_uuid), "$or": [{"generation": {"$gt": generation}}, later]}
+
+
+def not_newer_filter(tenant: str, meeting_uuid: str, generation: int, occurred_at: datetime | None) -> Document:
+    """The meeting's record unless a later delivery wrote it (a record without a generation is at 0).
+
+    ``occurred_at`` None (a caller that does not know its event's): only the generation is compared.
+    """
+    earlier = {"generation": {"$not": {"$gte": generation}}}
+    if occurred_at is None:
+        same: Document = {"generation": generation}
+    else:
+        same = {"generation": generation, RECORDED_AT: {"$not": {"$gt": instant(occurred_at)}}}
+    return {**meeting_key(tenant, meeting_uuid), "$or": [earlier, same]}
+
+
+async def store_record(
+    conversations: AsyncCollection[Document], metadata: ConversationMetadata, occurred_at: datetime | None
+) -> bool:
+    """Replace the meeting's record with ``metadata`` unless a later delivery wrote it (False: nothing written)."""
+    document = metadata.to_document()
+    if occurred_at is not None:
+        document[RECORDED_AT] = instant(occurred_at)
+    query = not_newer_filter(metadata.tenant, metadata.meeting_uuid, metadata.generation, occurred_at)
+    try:  # a kept record the filter does not match makes the upsert collide with it on conversation_unique
+        await guarded(conversations.replace_one(query, document, upsert=True))
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+async def written_later(conversations: AsyncCollection[Document], event: RecordingCompleted) -> bool:
+    """True when the meeting's record was written for a later delivery than ``event``."""
+    query = newer_filter(event.tenant, event.meeting_uuid, event.generation, event.occurred_at)
+    return await guarded(conversations.find_one(query, {"_id": 1})) is not None
