@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -180,6 +181,33 @@ async def _swallows_the_first_cancellation(rounds: list[int]) -> None:
     while True:
         rounds.append(1)
         await asyncio.sleep(0.01)
+
+
+async def test_a_background_task_that_ends_with_an_error_is_logged_at_once(caplog: pytest.LogCaptureFixture) -> None:
+    """Its work (a sweep, a periodic round) stopped for the rest of the process's life: before, nothing showed it
+    until the service stopped and awaited the task. Logged when it ends, without the secret it held."""
+
+    async def failing() -> None:
+        raise RuntimeError("listing of https://zoom.example/rec?access_token=abc failed")
+
+    logged: list[logging.LogRecord] = []
+
+    async def service() -> None:
+        ended = asyncio.Event()
+        async with background(failing(), "periodic-backfill") as task:
+            task.add_done_callback(lambda _: ended.set())
+            await ended.wait()
+            logged.extend(r for r in caplog.records if r.getMessage() == "background task ended")
+
+    with pytest.raises(RuntimeError):  # and raised when the service stops, as before
+        await service()
+    [line] = logged
+    assert line.levelname == "ERROR" and line.__dict__["task"] == "periodic-backfill" and line.exc_info
+    assert "RuntimeError" in line.__dict__["error"] and "abc" not in line.__dict__["error"]
+    caplog.clear()
+    async with background(asyncio.sleep(30), "sleeping"):
+        pass  # cancelled on the way out: no error
+    assert not [r for r in caplog.records if r.getMessage() == "background task ended"]
 
 
 async def test_background_stops_a_task_that_dropped_its_cancellation() -> None:

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
+
+from zoomsymbl_common.logs import scrub
+
+log = logging.getLogger("zoomsymbl.background")
 
 
 def raise_if_cancelled() -> None:
@@ -28,9 +33,11 @@ async def background(
     """Run ``work`` as a task for the body's duration; then ``stop()`` it and wait ``grace`` s before cancelling.
 
     The cancellation is repeated every second until the task ends: a library may drop one (see
-    :func:`raise_if_cancelled`), and a shutdown must not hang on it.
+    :func:`raise_if_cancelled`), and a shutdown must not hang on it. A task that ends with an error before that is
+    logged at once (:func:`_ended`), not only when the service stops.
     """
     task = asyncio.create_task(work, name=name)
+    task.add_done_callback(_ended)
     try:
         yield task
     finally:
@@ -45,3 +52,12 @@ async def background(
             await asyncio.wait({task}, timeout=1.0)
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _ended(task: asyncio.Task[None]) -> None:
+    """Log a background task that ended with an error: the work it did (a sweep, a periodic round) stopped for the
+    rest of the process's life, which nothing else would show until shutdown."""
+    if task.cancelled() or (error := task.exception()) is None:
+        return
+    reason = scrub(f"{type(error).__name__}: {error}", 500)
+    log.error("background task ended", extra={"task": task.get_name(), "error": reason}, exc_info=error)

@@ -13,6 +13,7 @@ from pymongo.errors import PyMongoError
 from zoomsymbl_common.background import raise_if_cancelled
 from zoomsymbl_common.errors import ZoomsymblError
 from zoomsymbl_common.events import Event, utcnow
+from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.tenants import Tenants, has_oauth
 from zoomsymbl_common.zoom import ZoomClient
@@ -52,10 +53,13 @@ async def run_periodic_backfill(
         tombstones = MongoTombstones(mongo) if mongo else None
         for tenant in filter(has_oauth, tenants.all()):
             quota = ZoomQuota.of_tenant(mongo, tenant, quota_metrics) if mongo else None
-            async with ZoomClient(tenant, quota=quota, priority="bulk") as client:
-                await Backfill(intake, tenant, client, tombstones=tombstones).run(
-                    today - timedelta(days=settings.backfill_lookback_days), today
-                )
+            try:
+                async with ZoomClient(tenant, quota=quota, priority="bulk") as client:
+                    await Backfill(intake, tenant, client, tombstones=tombstones).run(
+                        today - timedelta(days=settings.backfill_lookback_days), today
+                    )
+            except Exception as exc:  # a bug on one tenant's data: the round goes on, the task lives (_crashed)
+                _crashed("backfill", tenant.id, exc)
 
 
 def scheduled_window(now: datetime, interval_seconds: float, lookback_days: int) -> tuple[date, date]:
@@ -104,3 +108,13 @@ async def run_periodic_reconciliation(
                     "reconciliation failed, next round retries",
                     extra={"tenant": tenant.id, "error": f"{type(exc).__name__}: {exc}"},
                 )
+            except Exception as exc:
+                _crashed("reconciliation", tenant.id, exc)
+
+
+def _crashed(what: str, tenant: str, exc: Exception) -> None:
+    """Log an unexpected error of one tenant's periodic run loudly; the other tenants and the next round go on.
+
+    Uncaught, it ended the periodic task for every tenant, silently until shutdown (an id no UTF-8 holds did so)."""
+    error = scrub(f"{type(exc).__name__}: {exc}", 500)
+    log.exception(f"{what} crashed, next round retries", extra={"tenant": tenant, "error": error})
