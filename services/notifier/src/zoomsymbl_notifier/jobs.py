@@ -73,6 +73,7 @@ class JobRecord:
     early_noted: bool = False  # a callback came before its id was stored; the sweeper asks at once
     fallback_reason: str | None = None  # a zoom job that replaced the tenant's failed provider: why
     status_reason: str | None = None  # why the provider failed it (its notice's reason when judged again)
+    submitted_at: datetime | None = None  # when the provider took it (else its claim): how overdue it is
 
     @property
     def slot_refs(self) -> tuple[str, ...]:
@@ -108,6 +109,7 @@ class JobRecord:
             sweeps=job.sweeps,
             fallback_reason=job.fallback_reason,
             status_reason=job.status_reason,
+            submitted_at=job.submitted_at or job.created_at,
         )
 
 

@@ -27,13 +27,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from zoomsymbl_common.errors import PoisonInputError
-from zoomsymbl_common.events import JobStatus
+from zoomsymbl_common.events import JobStatus, utcnow
 from zoomsymbl_common.insights_engine import InsightsEngine
 from zoomsymbl_common.providers.base import Insights, JobState, SpeechProvider, SubmittedJob
 from zoomsymbl_common.providers.zoom_transcript import fallback_source
 from zoomsymbl_common.tenants import TenantConfig, Tenants, ran_as
 
-from zoomsymbl_notifier import failed_parts
+from zoomsymbl_notifier import failed_parts, overdue
 from zoomsymbl_notifier import insights as merging
 from zoomsymbl_notifier.assembly import Assembly
 from zoomsymbl_notifier.enrichment import enrich
@@ -85,7 +85,9 @@ class Pipeline(Assembly):
         """
         tenant = self.tenant_of(job)
         provider = self.provider_for(ran_as(tenant, job.provider))
-        state = await provider.job_status(job.job_id)
+        state = overdue.judged(
+            await provider.job_status(job.job_id), job, self.settings.job_give_up_after_seconds, utcnow()
+        )
         moved = await self.jobs.apply_status(job, state.status, state.reason, via)
         log.info(
             "job status confirmed",

@@ -80,6 +80,13 @@ class Settings(ServiceSettings):
         "its meeting fails with a notice; outages of our own servers do not count.",
     )
 
+    job_give_up_after_seconds: float = Field(
+        172_800.0,
+        ge=0,
+        description="A provider job with no final status this long after its submission is failed (its meeting then "
+        "takes Zoom's transcript or fails with a notice); 0 = wait for ever.",
+    )
+
     summary_retry_attempts: int = Field(6, ge=1, description="Tries of a summary that is still being prepared.")
     summary_retry_delay_seconds: float = Field(2.0, ge=0, description="First wait between tries (doubles, <= 30 s).")
 

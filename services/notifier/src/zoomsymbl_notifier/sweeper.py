@@ -20,6 +20,7 @@ from zoomsymbl_common.events import JobStatusReported, stable_id, utcnow
 from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.tenants import ran_as
 
+from zoomsymbl_notifier import overdue
 from zoomsymbl_notifier.jobs import JobRecord
 from zoomsymbl_notifier.outbox import MailKey
 from zoomsymbl_notifier.pipeline import Pipeline
@@ -109,6 +110,7 @@ class Sweeper:
             return False
         try:
             state = await self._pipeline.provider_for(ran_as(tenant, job.provider)).job_status(job.job_id)
+            state = overdue.judged(state, job, self._settings.job_give_up_after_seconds, utcnow())  # reported then
             if state.status == job.status and not is_terminal(state.status):
                 return False
             await self._pipeline.publish(_report(job, state.status))

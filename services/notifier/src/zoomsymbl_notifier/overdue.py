@@ -1,0 +1,32 @@
+"""A provider job that never ends: failed once it is ``job_give_up_after_seconds`` past its submission.
+
+Nothing else ends such a job. The provider may keep it queued or processing for ever (an outage of theirs, a job
+lost inside it); our transcriber's work order may have been dead-lettered with the job still ``in_progress``, or no
+transcriber runs at all (provider ``whisper`` chosen, the worker not deployed). The sweeper polled it with ever
+longer waits and the host never heard of the meeting. Past the limit the job's state is taken as failed, with a
+reason that says so, on the path a provider's own failure takes: the meeting takes Zoom's transcript when one is
+stored, else fails with a notice. Judged where the status is confirmed (the consumer, in meeting order), so the
+sweeper only brings such a job there; a late completion after it moves nothing (both states are final).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from zoomsymbl_common.providers.base import JobState
+
+from zoomsymbl_notifier.jobs import JobRecord
+from zoomsymbl_notifier.statuses import is_terminal
+
+
+def judged(state: JobState, job: JobRecord, limit_seconds: float, now: datetime) -> JobState:
+    """``state`` as the provider answered it, or failed when ``job`` is still unfinished ``limit_seconds`` after its
+    submission (a limit of 0: never)."""
+    if limit_seconds <= 0 or is_terminal(state.status) or job.submitted_at is None:
+        return state
+    if now - job.submitted_at < timedelta(seconds=limit_seconds):
+        return state
+    hours = f"{limit_seconds / 3600:g}"
+    return JobState(
+        "failed", reason=f"no result from the provider {hours} h after the submission (still {state.status})"
+    )
