@@ -4,6 +4,10 @@
   https://www.assemblyai.com/docs/pre-recorded-audio/select-the-speech-model
 - a webhook delivery without a 2xx is retried, up to 10 attempts in all, and a 4xx stops the retries:
   https://www.assemblyai.com/docs/deployment/webhooks-for-pre-recorded-audio
+- audio shorter than 160 ms ends in status ``error``, "Audio duration is too short.":
+  https://www.assemblyai.com/docs/faq/what-is-the-minimum-audio-duration-that-the-api-can-transcribe
+- a transcript id AssemblyAI does not know is 400 "Transcript lookup error, transcript id not found", not 404:
+  https://www.assemblyai.com/docs/pre-recorded-audio/guides/common_errors_and_solutions
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from zoomsymbl_sandbox.provider_jobs import JobTimings
+from zoomsymbl_sandbox.provider_testkit import make_tone_audio
 
 from tests.support.eventually import eventually
 from tests.support.providers import ProviderSandboxes
@@ -59,6 +64,34 @@ async def test_the_singular_speech_model_is_refused(sandboxes: ProviderSandboxes
     resp = await client.post("/v2/transcript", json=body, headers=KEY)
     assert resp.status == 400
     assert "speech_models" in (await resp.json())["error"]
+
+
+async def test_audio_shorter_than_160_ms_is_an_error(sandboxes: ProviderSandboxes, tmp_path: Path) -> None:
+    client = await _client(sandboxes)
+    ids = {}
+    for name, seconds in (("short", 0.1), ("long_enough", 0.3)):
+        audio = make_tone_audio(tmp_path / f"{name}.flac", [[(0.0, seconds)]], duration_s=seconds)
+        upload = await client.post("/v2/upload", data=audio.read_bytes(), headers=KEY)
+        body = {"audio_url": (await upload.json())["upload_url"]}
+        created = await client.post("/v2/transcript", json=body, headers=KEY)
+        ids[name] = (await created.json())["id"]
+
+    for name, status, error in (("short", "error", "Audio duration is too short."), ("long_enough", "completed", None)):
+        path = f"/v2/transcript/{ids[name]}"
+
+        async def transcript(path: str = path) -> dict[str, Any]:
+            body: dict[str, Any] = await (await client.get(path, headers=KEY)).json()
+            return body
+
+        done = await eventually(transcript, lambda body: body["status"] in ("completed", "error"), what=name)
+        assert (done["status"], done["error"]) == (status, error), name
+
+
+async def test_an_unknown_transcript_id_is_a_400_lookup_error(sandboxes: ProviderSandboxes) -> None:
+    client = await _client(sandboxes)
+    for method in ("GET", "DELETE"):
+        resp = await client.request(method, "/v2/transcript/5552493-16d8-42d8-8feb-c2a16b56f6e8", headers=KEY)
+        assert (resp.status, await resp.json()) == (400, {"error": "Transcript lookup error, transcript id not found"})
 
 
 async def _finished_webhook(client: TestClient[Any, Any], audio: Path, hook: str) -> dict[str, Any]:

@@ -64,7 +64,7 @@ async def test_api_key_is_required(make_aai: ClientFactory) -> None:
         resp = await client.post("/v2/transcript", json={"audio_url": "http://127.0.0.1/x"}, headers=headers)
         assert resp.status == 401
         assert await resp.json() == {"error": "Authentication error, API token missing/invalid"}
-    assert (await client.get("/v2/transcript/nope", headers=KEY)).status == 404
+    assert (await client.get("/v2/transcript/nope", headers=KEY)).status == 400, "AssemblyAI: unknown id, 400"
 
 
 async def test_multichannel_transcript_and_authenticated_webhook(

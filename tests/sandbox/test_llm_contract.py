@@ -3,6 +3,8 @@
 - LLM Gateway (https://www.assemblyai.com/docs/api-reference/llm-gateway/create-chat-completion): a tool message
   needs its ``tool_call_id``; ``stream`` is a boolean, "supported on OpenAI models only"; ``max_tokens`` defaults to
   1000; the answer carries ``http_status_code``, ``response_time`` and ``llm_status_code``.
+- LLM Gateway rate limits (https://www.assemblyai.com/docs/llm-gateway/rate-limits): per model, requests within a
+  60-second window, 30 for a paid account, then 429.
 - OpenAI (https://platform.openai.com/docs/api-reference/chat/create): roles system/developer/user/assistant/tool/
   function; ``response_format`` text/json_object/json_schema, a json_schema with a ``name`` of 1 to 64 letters,
   digits, underscores or dashes; ``"stream": true`` answers server-sent events.
@@ -128,3 +130,17 @@ async def test_the_engine_request_passes_both_dialects(
         result = await InsightsEngine(session, config).derive(meeting, People({"Elisa L": None}))
         assert result.unavailable == {}, scheme
         assert [q.text for q in result.questions] == ["Can we ship the release on Friday?"]
+
+
+async def test_the_gateway_answers_429_past_30_requests_a_minute_for_one_model(
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession
+) -> None:
+    server = await _gateway(sandboxes)
+    statuses = [(await _post(session, server, KEY))[0] for _ in range(31)]
+    assert statuses == [200] * 30 + [429]
+    status, _, answer = await _post(session, server, KEY)
+    assert status == 429 and isinstance(answer, dict)
+    assert answer["error"]["code"] == 429, "the Gateway's error shape"
+    assert (await _post(session, server, KEY, model="claude-sonnet-4-6"))[0] == 200, "each model has its own limit"
+    unlimited = await _openai(sandboxes)
+    assert {(await _post(session, unlimited, f"Bearer {KEY}"))[0] for _ in range(31)} == {200}, "the Gateway's only"

@@ -1,7 +1,8 @@
 """The sandboxes delete as the providers document it, and the clients read their answers (``zoomsymbl forget``).
 
 AssemblyAI (Delete transcript): the transcript stays, marked deleted, its text and audio URL replaced and its
-data gone, its upload removed at once; unknown ids 404; a transcript still processing refused (400); no key 401.
+data gone, its upload removed at once; unknown ids 400 "Transcript lookup error, transcript id not found" (Troubleshoot
+Common Errors); a transcript still processing refused (400); no key 401.
 Symbl (Delete a conversation): the conversation is purged, every later request for it 404; no token 401.
 """
 
@@ -16,6 +17,7 @@ from pydantic import SecretStr
 from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.providers.assemblyai import AssemblyAIProvider
 from zoomsymbl_common.providers.symbl import SymblProvider
+from zoomsymbl_sandbox.assemblyai import TRANSCRIPT_NOT_FOUND
 from zoomsymbl_sandbox.provider_jobs import JobTimings
 from zoomsymbl_sandbox.provider_testkit import CallbackReceiver
 
@@ -35,7 +37,7 @@ async def test_assemblyai_deletes_a_finished_transcript_and_refuses_one_still_pr
     async with session.delete(server.make_url(transcript)) as refused:
         assert refused.status == 401, "the API key is needed"
     async with session.delete(server.make_url("/v2/transcript/unknown-id"), headers=AAI_KEY) as unknown:
-        assert (unknown.status, await unknown.json()) == (404, {"error": "Transcript not found"})
+        assert (unknown.status, (await unknown.json())["error"]) == (400, TRANSCRIPT_NOT_FOUND)
 
     async with session.delete(server.make_url(transcript), headers=AAI_KEY) as answer:
         assert answer.status == 200

@@ -4,7 +4,8 @@ Follows AssemblyAI's public contract: ``authorization: <api key>``, ``POST /v2/u
 ``POST /v2/transcript`` that always accepts (jobs over the concurrency cap wait as "queued"), status
 queued -> processing -> completed|error, and a webhook on completion carrying the caller's auth header, retried
 without a 2xx up to 10 attempts and stopped by a 4xx (https://www.assemblyai.com/docs/deployment/webhooks-for-pre-recorded-audio);
-``DELETE /v2/transcript/{id}`` removes a finished transcript's data (see :func:`delete_transcript`).
+``DELETE /v2/transcript/{id}`` removes a finished transcript's data (see :func:`delete_transcript`); an unknown
+transcript id is 400, not 404 (see :func:`get_transcript`).
 Utterances come from the real audio's speech segments. ``/_sandbox/*`` exists only in the sandbox.
 """
 
@@ -30,6 +31,8 @@ from zoomsymbl_sandbox.provider_jobs import Job
 __all__ = ["ASSEMBLYAI_STATE", "AssemblyAIConfig", "AssemblyAIState", "build_assemblyai_app"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+TRANSCRIPT_NOT_FOUND = "Transcript lookup error, transcript id not found"
+"""AssemblyAI's answer, with 400, to a transcript id it does not know (GET and DELETE)."""
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -117,11 +120,13 @@ async def create_transcript(request: web.Request) -> web.Response:
 
 async def get_transcript(request: web.Request) -> web.Response:
     """``GET /v2/transcript/{id}`` (https://www.assemblyai.com/docs/api-reference/transcripts/get): status,
-    utterances, ``speech_understanding.response`` and ``iab_categories_result`` once completed."""
+    utterances, ``speech_understanding.response`` and ``iab_categories_result`` once completed. An id AssemblyAI
+    does not know is 400 ``{"error": "Transcript lookup error, transcript id not found"}``, not 404 (Troubleshoot
+    Common Errors, "Transcript ID not found": https://www.assemblyai.com/docs/pre-recorded-audio/guides/common_errors_and_solutions)."""
     state = request.app[ASSEMBLYAI_STATE]
     job = state.board.jobs.get(request.match_info["transcript_id"])
     if job is None:
-        return _error(404, "Transcript not found")
+        return _error(400, TRANSCRIPT_NOT_FOUND)
     return web.json_response(transcript_json(job, state.webhook_status.get(job.id), deleted=job.id in state.deleted))
 
 
@@ -134,14 +139,16 @@ async def delete_transcript(request: web.Request) -> web.Response:
     "http://deleted_by_user" (as Workato's AssemblyAI connector documents it,
     https://docs.workato.com/en/connectors/assemblyai/delete-record-action; the transcript list shows
     "deleted by user": https://www.assemblyai.com/docs/api-reference/listing-and-deleting), and so does every
-    later GET or DELETE of it. An unknown id is 404 as for GET. A transcript still queued or processing is
+    later GET or DELETE of it. An unknown id is 400 "Transcript lookup error, transcript id not found" as for GET
+    (AssemblyAI's own spec generator, assemblyai-api-spec fern/apis/transcripts/main.py, documents exactly that
+    answer for this endpoint: "Bad Request - Transcript not found"). A transcript still queued or processing is
     refused with 400 ``{"error"}``: the API reference lists 400 among the endpoint's answers but no page found
     states this rule or its wording, so the message here is ours (a client must treat any 400 as "not deleted").
     """
     state = request.app[ASSEMBLYAI_STATE]
     job = state.board.jobs.get(request.match_info["transcript_id"])
     if job is None:
-        return _error(404, "Transcript not found")
+        return _error(400, TRANSCRIPT_NOT_FOUND)
     if not job.finished:
         return _error(400, f"Transcript is still {STATUS[job.phase]}: it can be deleted once completed or failed")
     state.delete(job)

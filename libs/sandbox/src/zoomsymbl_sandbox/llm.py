@@ -48,6 +48,8 @@ an action item, said by and owned by the first speaker of the prompt. ``/_sandbo
 - ``stream_next``: server-sent events (``text/event-stream``, ``data: {chunk}`` lines, ``data: [DONE]``) although
   the request says ``"stream": false``, as a server or proxy that streams by default does.
 
+The Gateway dialect keeps the Gateway's per-model rate limit (``requests_per_minute_per_model``, 30 as for a paid
+account: https://www.assemblyai.com/docs/llm-gateway/rate-limits; :mod:`zoomsymbl_sandbox.llm_rate`), answering 429.
 ``/_sandbox/stats`` counts calls.
 """
 
@@ -70,6 +72,7 @@ from zoomsymbl_sandbox.llm_content import (
     truncated,
 )
 from zoomsymbl_sandbox.llm_dialects import Refusal, check_request
+from zoomsymbl_sandbox.llm_rate import PerModelWindow, rate_limited
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -90,6 +93,8 @@ class LLMConfig:
     """Cut an answer longer than ``max_tokens`` there (``finish_reason: "length"``); off, answers are whole."""
     truncates_to_context: bool = False
     """Cut a prompt longer than ``context_tokens`` to it without an error (Ollama), instead of refusing it."""
+    requests_per_minute_per_model: int | None = 30
+    """The Gateway's rate limit (its dialect only): 30 a model a minute for a paid account, then 429 (``llm_rate``)."""
 
     @property
     def gateway(self) -> bool:
@@ -114,6 +119,10 @@ class LLMState:
     max_prompt_tokens: int = 0
     truncated: int = 0
     prompts: list[str] = field(default_factory=list)
+    window: PerModelWindow = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.window = PerModelWindow(self.config.requests_per_minute_per_model)
 
 
 LLM_STATE = web.AppKey("llm_state", LLMState)
@@ -195,7 +204,8 @@ def _streamed(answer: dict[str, Any]) -> web.Response:
 async def chat_completions(request: web.Request) -> web.Response:
     """``POST /v1/chat/completions`` (https://www.assemblyai.com/docs/llm-gateway/chat-completions,
     https://www.assemblyai.com/docs/api-reference/llm-gateway/create-chat-completion and
-    https://www.assemblyai.com/docs/llm-gateway/structured-outputs; https://platform.openai.com/docs/api-reference/chat/create
+    https://www.assemblyai.com/docs/llm-gateway/structured-outputs, its per-model rate limit from
+    https://www.assemblyai.com/docs/llm-gateway/rate-limits; https://platform.openai.com/docs/api-reference/chat/create
     and, for its reasoning models, https://platform.openai.com/docs/guides/latest-model and
     https://platform.openai.com/docs/guides/reasoning)."""
     state = request.app[LLM_STATE]
@@ -209,6 +219,9 @@ async def chat_completions(request: web.Request) -> web.Response:
         body = await request.json()
     except ValueError:
         return _refuse(state, "json", _error(400, "request body must be JSON", "invalid_json", gateway=gateway))
+    model = body.get("model") if isinstance(body, dict) else None
+    if gateway and isinstance(model, str) and not state.window.admit(model):
+        return _refuse(state, "rate", rate_limited(model, state.window.limit or 0))
     checked = check_request(body, state.config)
     if isinstance(checked, Refusal):
         refusal = _error(checked.status, checked.message, checked.code, gateway=gateway, param=checked.param)

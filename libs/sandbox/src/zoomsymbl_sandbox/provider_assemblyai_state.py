@@ -20,6 +20,11 @@ from zoomsymbl_sandbox.provider_jobs import Job, JobBoard, JobTimings
 from zoomsymbl_sandbox.provider_stats import Faults, RateLimiter, SubmitLog
 
 UPLOAD_PREFIX = "/uploads/"
+MIN_DURATION_S = 0.16
+"""FAQ "What is the minimum audio duration that the API can transcribe?"
+(https://www.assemblyai.com/docs/faq/what-is-the-minimum-audio-duration-that-the-api-can-transcribe): "The minimum
+audio duration for a file submitted to our API is 160ms", shorter files end in status ``error`` with
+"Audio duration is too short."."""
 
 
 def _recognizer(model: str | None) -> Transcriber | None:
@@ -139,6 +144,8 @@ class AssemblyAIState:
             info = await probe_audio(path, self.config.tool_timeout_s)
         except AudioError as exc:
             raise AudioError(f"Transcoding failed. File does not appear to contain audio. {exc.message}") from exc
+        if info.duration_s < MIN_DURATION_S:
+            raise AudioError("Audio duration is too short.")
         if info.duration_s > self.config.max_duration_s:
             raise AudioError(
                 f"Audio duration {info.duration_s:.0f} s is longer than the maximum {self.config.max_duration_s:.0f} s"

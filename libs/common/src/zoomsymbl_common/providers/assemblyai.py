@@ -154,7 +154,7 @@ class AssemblyAIProvider:
         try:
             data = await self._transcript(job_id, keep=True)
         except PoisonInputError as exc:
-            if "HTTP 404" in exc.reason:
+            if _unknown_transcript(exc):
                 return JobState("failed", reason=f"assemblyai does not know transcript {job_id!r}")
             raise
         status = _STATUSES.get(str(data.get("status")), "in_progress")
@@ -188,8 +188,8 @@ class AssemblyAIProvider:
         """``DELETE /v2/transcript/{id}``: AssemblyAI removes the transcript's data (and its ``/v2/upload`` file)
         and answers the transcript marked deleted (https://www.assemblyai.com/docs/api-reference/transcripts/delete).
 
-        False when AssemblyAI does not know the id (404: deleted and gone, or never its own); a refusal (a
-        transcript still processing) raises :class:`PoisonInputError`, an outage :class:`RetryableError`.
+        False when AssemblyAI does not know the id (:func:`_unknown_transcript`: deleted and gone, or never its own);
+        a refusal (a transcript still processing) raises :class:`PoisonInputError`, an outage :class:`RetryableError`.
         """
         url = f"{self._base}/v2/transcript/{quote(transcript_id, safe='')}"
         try:
@@ -199,7 +199,7 @@ class AssemblyAIProvider:
             ):
                 await read_json("assemblyai", "delete transcript", resp, stage="forget")
         except PoisonInputError as exc:
-            if "HTTP 404" in exc.reason:
+            if _unknown_transcript(exc):
                 return False
             raise
         return True
@@ -256,3 +256,11 @@ class AssemblyAIProvider:
             raise RetryableError("assemblyai upload answered without upload_url")
         register_secret(url, ttl=UPLOAD_URL_TTL)
         return url
+
+
+def _unknown_transcript(exc: PoisonInputError) -> bool:
+    """True when AssemblyAI's refusal says it does not know the transcript id: the documented 400
+    ``{"error": "Transcript lookup error, transcript id not found"}``
+    (https://www.assemblyai.com/docs/pre-recorded-audio/guides/common_errors_and_solutions, "Transcript ID not found"),
+    or a 404 (its API reference's generic answer)."""
+    return "HTTP 404" in exc.reason or ("HTTP 400" in exc.reason and "transcript id not found" in exc.reason.lower())
