@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 from zoomsymbl_common.insights_engine import EngineConfig, EngineResult, InsightsEngine, People, request_body
 from zoomsymbl_common.providers.base import TranscriptMessage
+from zoomsymbl_sandbox.llm import LLM_STATE
 
 from tests.support.providers import ProviderSandboxes
 
@@ -114,3 +115,33 @@ async def test_a_gateway_error_is_reported_by_its_message(
     reason = result.unavailable["questions"]
     assert "The model 'gpt-4o-mini' does not exist" in reason
     assert "metadata" not in reason and KEY not in reason
+
+
+async def test_the_engine_waits_out_the_gateways_rate_limit_instead_of_giving_up(
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession
+) -> None:
+    """The Gateway counts requests per model in a 60-second window and answers 429 past the limit, naming no wait
+    (https://www.assemblyai.com/docs/llm-gateway/rate-limits). Before, a 429 spent one of the three attempts with
+    waits of 2 and 4 s: the second meeting of a minute had every section unavailable. Now the engine waits (8 s,
+    doubling) without spending an attempt, and gets its answer once the window has room."""
+    server = await sandboxes.llm(
+        api_key=KEY, auth="raw", models=("claude-sonnet-4-6",), requests_per_minute_per_model=1
+    )
+    now = [1000.0]
+    server.app[LLM_STATE].window.clock = lambda: now[0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # the sandbox's minute passes as the engine waits
+        waits.append(seconds)
+        now[0] += seconds
+
+    config = EngineConfig(
+        base_url=str(server.make_url("/v1")), model="claude-sonnet-4-6", api_key=SecretStr(KEY), auth_scheme="raw",
+        attempts=1,
+    )  # fmt: skip
+    engine = InsightsEngine(session, config, sleep=sleep)
+    first, second = await engine.derive(MEETING, PEOPLE), await engine.derive(MEETING, PEOPLE)
+    assert first.unavailable == {} and second.unavailable == {}
+    assert [q.text for q in second.questions] == ["Can we ship the release on Friday?"]
+    assert waits == [8.0, 16.0, 32.0, 60.0], "doubling from 8 s until the sandbox's minute had passed"
+    assert server.app[LLM_STATE].refused.get("rate") == 4

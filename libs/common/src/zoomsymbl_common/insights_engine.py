@@ -41,7 +41,7 @@ from typing import Any
 import aiohttp
 
 from zoomsymbl_common.bounded import read_bounded
-from zoomsymbl_common.errors import PoisonInputError, RetryableError, ZoomsymblError
+from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError, ZoomsymblError
 from zoomsymbl_common.insights_answer import SECTIONS as SECTIONS
 from zoomsymbl_common.insights_answer import EngineAnswer as EngineAnswer
 from zoomsymbl_common.insights_answer import EngineItem as EngineItem
@@ -197,8 +197,8 @@ class InsightsEngine:
     async def _window(self, lines: list[str]) -> EngineAnswer:
         sent = sum(estimate_tokens(message["content"]) for message in request_body(self.config, lines)["messages"])
         last: ZoomsymblError | None = None
-        invalid_seen = False
-        for attempt in range(1, self.config.attempts + 1):
+        invalid_seen, attempt, limited = False, 0, 0
+        while attempt < self.config.attempts:
             try:
                 answer = await self._ask(lines)
                 self._check_read(answer, sent)
@@ -209,9 +209,12 @@ class InsightsEngine:
                 # One more question after an invalid answer, then the section is unavailable.
                 if invalid_seen:
                     raise
-                invalid_seen, last = True, exc
+                invalid_seen, last, attempt = True, exc, attempt + 1
+            except RateLimitedError as exc:  # no attempt spent: answered later (the deadline bounds it)
+                last, limited = exc, limited + 1
+                await self._sleep(_rate_limit_wait(exc.retry_after, limited))
             except RetryableError as exc:
-                last = exc
+                last, attempt = exc, attempt + 1
                 if attempt < self.config.attempts:
                     wait = (
                         exc.retry_after
@@ -275,3 +278,17 @@ class InsightsEngine:
             return await read_json(
                 "insights engine", "chat completion", resp, stage="insights", max_bytes=ENGINE_ANSWER_BYTES
             )
+
+
+RATE_LIMIT_FIRST_WAIT = 8.0
+"""Seconds before asking again after a 429 that names no wait (the Gateway's names none: it counts requests per model
+in a 60-second window, https://www.assemblyai.com/docs/llm-gateway/rate-limits); doubled per 429 in a row, up to 60."""
+
+
+def _rate_limit_wait(retry_after: float | None, limited: int) -> float:
+    """How long to wait after the ``limited``-th 429 in a row of one window: what the server named, else a doubling
+    wait that reaches the Gateway's whole window; between 1 and 60 s. Attempts are not spent on 429s: a rate-limited
+    window was answered later, not failed (before, three 429s within six seconds reported every section unavailable
+    while the Gateway's minute had not even passed); the engine's ``deadline_seconds`` bounds the waiting."""
+    wait = retry_after if retry_after is not None else RATE_LIMIT_FIRST_WAIT * 2 ** (limited - 1)
+    return min(max(wait, 1.0), 60.0)  # at least a second: a "Retry-After: 0" on every answer is no busy loop
