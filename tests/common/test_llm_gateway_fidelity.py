@@ -145,3 +145,27 @@ async def test_the_engine_waits_out_the_gateways_rate_limit_instead_of_giving_up
     assert [q.text for q in second.questions] == ["Can we ship the release on Friday?"]
     assert waits == [8.0, 16.0, 32.0, 60.0], "doubling from 8 s until the sandbox's minute had passed"
     assert server.app[LLM_STATE].refused.get("rate") == 4
+
+
+async def test_a_rate_limit_that_never_lifts_makes_the_window_unavailable_after_five_waits(
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession
+) -> None:
+    """A 429 that never ends (a spent quota) must not hold the job-status consumer for the engine's whole deadline:
+    five waits (the Gateway's minute twice over), then the sections are unavailable saying 429."""
+    limit = {"requests_per_minute_per_model": 1}
+    server = await sandboxes.llm(api_key=KEY, auth="raw", models=("claude-sonnet-4-6",), **limit)
+    server.app[LLM_STATE].window.clock = lambda: 1000.0  # the minute never passes
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    config = EngineConfig(
+        base_url=str(server.make_url("/v1")), model="claude-sonnet-4-6", api_key=SecretStr(KEY), auth_scheme="raw"
+    )
+    engine = InsightsEngine(session, config, sleep=sleep)
+    assert (await engine.derive(MEETING, PEOPLE)).unavailable == {}
+    result = await engine.derive(MEETING, PEOPLE)
+    assert waits == [8.0, 16.0, 32.0, 60.0, 60.0]
+    assert "429" in result.unavailable["questions"] and KEY not in result.unavailable["questions"]
+    assert server.app[LLM_STATE].refused.get("rate") == 6

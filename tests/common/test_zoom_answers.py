@@ -172,3 +172,21 @@ async def test_a_page_token_longer_than_zooms_or_not_a_string_is_refused_and_nev
 )
 def test_only_zooms_documented_answers_mean_no_zoom_phone(error: ZoomApiError, no_phone: bool) -> None:
     assert error.phone_not_set_up is no_phone
+
+
+async def test_a_lone_surrogate_anywhere_in_an_answer_becomes_the_replacement_character(
+    zoom: tuple[Answers, ZoomClient],
+) -> None:
+    """Python's parser accepts an escaped lone surrogate (an emoji cut in half) and hands on a code point no UTF-8
+    holds: in a topic, an e-mail or a file id it raised UnicodeEncodeError where it met BSON, an event's JSON or a
+    hash, and a backfill or reconciliation stopped at that meeting every round. Every string, names too, is made
+    encodable where the answer is parsed."""
+    answers, client = zoom
+    answers.body = (
+        b'{"uuid": "abc==", "topic": "Q3 \\ud83d plan", "host_email": "a\\udc00@example.com", "x\\ud800": 1,'
+        b' "recording_files": [{"id": "f\\ud800", "file_type": "M4A"}]}'
+    )
+    got = await client.get_meeting_recordings("abc==")
+    assert got["topic"] == "Q3 \ufffd plan" and got["host_email"] == "a\ufffd@example.com" and got["x\ufffd"] == 1
+    assert got["recording_files"] == [{"id": "f\ufffd", "file_type": "M4A"}]
+    json.dumps(got, ensure_ascii=False).encode("utf-8")  # no UnicodeEncodeError left anywhere

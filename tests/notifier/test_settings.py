@@ -91,3 +91,17 @@ def test_give_ups_before_failing_out_of_range_is_refused(base_env: pytest.Monkey
     with pytest.raises(ConfigError) as caught:
         load_settings(Settings)
     assert caught.value.variables == ("ZOOMSYMBL_NOTIFIER_GIVE_UPS_BEFORE_FAILING",)
+
+
+@pytest.mark.parametrize("value", ["inf", "1e15", "31536001", "-1", "nan"])
+def test_a_job_give_up_past_a_year_or_infinite_is_refused_naming_the_variable(
+    base_env: pytest.MonkeyPatch, value: str
+) -> None:
+    """``inf`` (meant as "never", which is 0) and anything near 1e14 s passed and then overflowed the date arithmetic
+    of every status that is not final: the sweeper crashed each round (no due e-mail retried either)."""
+    base_env.setenv("ZOOMSYMBL_NOTIFIER_JOB_GIVE_UP_AFTER_SECONDS", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(Settings)
+    assert caught.value.variables == ("ZOOMSYMBL_NOTIFIER_JOB_GIVE_UP_AFTER_SECONDS",)
+    base_env.setenv("ZOOMSYMBL_NOTIFIER_JOB_GIVE_UP_AFTER_SECONDS", "0")
+    assert load_settings(Settings).job_give_up_after_seconds == 0

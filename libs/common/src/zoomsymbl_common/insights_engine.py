@@ -210,8 +210,10 @@ class InsightsEngine:
                 if invalid_seen:
                     raise
                 invalid_seen, last, attempt = True, exc, attempt + 1
-            except RateLimitedError as exc:  # no attempt spent: answered later (the deadline bounds it)
+            except RateLimitedError as exc:  # no attempt spent: answered later, unless it never is (a spent quota)
                 last, limited = exc, limited + 1
+                if limited > RATE_LIMIT_WAITS:
+                    raise
                 await self._sleep(_rate_limit_wait(exc.retry_after, limited))
             except RetryableError as exc:
                 last, attempt = exc, attempt + 1
@@ -280,6 +282,10 @@ class InsightsEngine:
             )
 
 
+RATE_LIMIT_WAITS = 5
+"""429s in a row one window waits out (8 + 16 + 32 + 60 + 60 s: the Gateway's minute twice over) before it is
+unavailable with the 429's reason: a 429 that never ends (OpenAI's ``insufficient_quota``, a spent daily limit) must not
+hold the job-status consumer for the engine's whole deadline, every status behind it on the partition waiting."""
 RATE_LIMIT_FIRST_WAIT = 8.0
 """Seconds before asking again after a 429 that names no wait (the Gateway's names none: it counts requests per model
 in a 60-second window, https://www.assemblyai.com/docs/llm-gateway/rate-limits); doubled per 429 in a row, up to 60."""
@@ -289,6 +295,7 @@ def _rate_limit_wait(retry_after: float | None, limited: int) -> float:
     """How long to wait after the ``limited``-th 429 in a row of one window: what the server named, else a doubling
     wait that reaches the Gateway's whole window; between 1 and 60 s. Attempts are not spent on 429s: a rate-limited
     window was answered later, not failed (before, three 429s within six seconds reported every section unavailable
-    while the Gateway's minute had not even passed); the engine's ``deadline_seconds`` bounds the waiting."""
+    while the Gateway's minute had not even passed); :data:`RATE_LIMIT_WAITS` and the engine's ``deadline_seconds``
+    bound the waiting."""
     wait = retry_after if retry_after is not None else RATE_LIMIT_FIRST_WAIT * 2 ** (limited - 1)
     return min(max(wait, 1.0), 60.0)  # at least a second: a "Retry-After: 0" on every answer is no busy loop

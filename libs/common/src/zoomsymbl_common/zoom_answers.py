@@ -20,6 +20,7 @@ from yarl import URL
 
 from zoomsymbl_common.bounded import read_bounded
 from zoomsymbl_common.errors import RetryableError, ZoomsymblError
+from zoomsymbl_common.providers.base import encodable
 
 JsonObject = dict[str, Any]
 
@@ -189,11 +190,26 @@ def _charset(response: aiohttp.ClientResponse) -> str:
 
 
 def _loads(text: str) -> object:
-    """Parsed JSON, or None when ``text`` is not JSON (nesting too deep for the parser counts as not JSON)."""
+    """Parsed JSON, or None when ``text`` is not JSON (nesting too deep for the parser counts as not JSON).
+
+    Every string of it (names too) passes :func:`~zoomsymbl_common.providers.base.encodable` once, here: Python's
+    parser accepts an escaped lone surrogate (``"a\\ud800b"``, an emoji cut in half in a topic) and hands on a code
+    point no UTF-8 holds, which raised ``UnicodeEncodeError`` where a topic, an e-mail or a file id met BSON, an event's
+    JSON or a hash: a backfill or reconciliation stopped at that meeting, every round."""
     try:
-        return json.loads(text)
+        return _encodable(json.loads(text))
     except (ValueError, RecursionError):
         return None
+
+
+def _encodable(value: object) -> object:
+    if isinstance(value, str):
+        return encodable(value)
+    if isinstance(value, list):
+        return [_encodable(item) for item in value]
+    if isinstance(value, dict):
+        return {encodable(key): _encodable(item) for key, item in value.items()}
+    return value
 
 
 def token_rejected(data: object) -> bool:

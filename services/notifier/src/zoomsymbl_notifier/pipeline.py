@@ -167,9 +167,13 @@ class Pipeline(Assembly):
 
     async def on_failed(self, job: JobRecord, tenant: TenantConfig, state: JobState) -> None:
         """Free the slot; then, when the job's part counts for its meeting (:meth:`fail_part`), complete the meeting
-        from Zoom's transcript when one is stored, else mark it failed with the provider's reason and tell the host."""
+        from Zoom's transcript when one is stored, else mark it failed with the provider's reason and tell the host.
+
+        The reason is the stored one when ``state`` is not the failure (the job failed here first, overdue, and its
+        run died before the notice; the provider says ``completed`` by now): not "no reason given"."""
         await self._release(job)
-        await self.fail_part(job, tenant, "provider", provider_failure(job, state.reason), fall_back=True)
+        reason = state.reason if state.status == "failed" else job.status_reason
+        await self.fail_part(job, tenant, "provider", provider_failure(job, reason), fall_back=True)
 
     async def fail_part(
         self,

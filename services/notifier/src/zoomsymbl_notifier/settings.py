@@ -83,6 +83,7 @@ class Settings(ServiceSettings):
     job_give_up_after_seconds: float = Field(
         172_800.0,
         ge=0,
+        le=31_536_000,  # a year: more is no deadline (and infinity overflowed the date arithmetic: use 0)
         description="A provider job with no final status this long after its submission is failed (its meeting then "
         "takes Zoom's transcript or fails with a notice); 0 = wait for ever.",
     )
