@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from zoomsymbl_common.events import RecordingCompleted, RecordingFile, stable_id
+from zoomsymbl_common.events import RecordingCompleted, RecordingFile, stable_id, utcnow
 from zoomsymbl_common.ops.replay import bump_generation, regenerate
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS
 from zoomsymbl_mixer.handlers import MixerMetrics, on_recording_completed
@@ -154,3 +154,18 @@ async def test_an_older_delivery_past_the_check_still_replaces_neither_record_no
 
     after, after_body, _ = await stored(rig, tmp_path)
     assert (after, after_body) == (record, body)
+
+
+async def test_a_delivery_dated_in_the_future_does_not_supersede_the_real_ones_after_it(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """Nothing checks the body's times against a clock: a delivery dated a year ahead (a clock fault at Zoom, a signed
+    forgery against a known meeting) was stored as the newest of its generation, and every real delivery after it
+    was superseded until a forced replay. Its instant is stored as at most now."""
+    older, newer = await deliveries(rig)
+    ahead = older.model_copy(update={"event_id": stable_id("ahead"), "occurred_at": utcnow() + timedelta(days=365)})
+    await rig.mixer().on_recording_completed(ahead)
+    assert (await stored(rig, tmp_path))[0]["topic"] == "Planning"
+    later = newer.model_copy(update={"event_id": stable_id("later"), "occurred_at": utcnow() + timedelta(seconds=1)})
+    await rig.mixer().on_recording_completed(later)
+    assert (await stored(rig, tmp_path))[0]["topic"] == "Roadmap review"

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
-from zoomsymbl_common.events import RecordingCompleted
+from zoomsymbl_common.events import RecordingCompleted, utcnow
 from zoomsymbl_common.mongo import Document, guarded
 from zoomsymbl_common.records import ConversationMetadata, meeting_key
 
@@ -31,6 +31,14 @@ releases' records, which any delivery may replace)."""
 def instant(occurred_at: datetime) -> datetime:
     """``occurred_at`` to the millisecond, as BSON stores it: a redelivery then compares equal, never newer."""
     return occurred_at.replace(microsecond=occurred_at.microsecond // 1000 * 1000)
+
+
+def recorded(occurred_at: datetime) -> datetime:
+    """The instant stored for a delivery: its ``occurred_at``, but never later than now. The body's times are not
+    checked against any clock (ingest): a delivery dated a year ahead (a clock fault at Zoom, a signed forgery
+    against a known meeting) stayed the newest of its generation, and every real delivery after it was superseded
+    until a forced replay."""
+    return instant(min(occurred_at, utcnow()))
 
 
 def delivered_at(event: RecordingCompleted) -> datetime | None:
@@ -65,7 +73,7 @@ async def store_record(
     """Replace the meeting's record with ``metadata`` unless a later delivery wrote it (False: nothing written)."""
     document = metadata.to_document()
     if occurred_at is not None:
-        document[RECORDED_AT] = instant(occurred_at)
+        document[RECORDED_AT] = recorded(occurred_at)
     query = not_newer_filter(metadata.tenant, metadata.meeting_uuid, metadata.generation, occurred_at)
     try:  # a kept record the filter does not match makes the upsert collide with it on conversation_unique
         await guarded(conversations.replace_one(query, document, upsert=True))
