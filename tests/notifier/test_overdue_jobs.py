@@ -14,14 +14,14 @@ from datetime import timedelta
 import pytest
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.providers.base import JobState
-from zoomsymbl_common.records import JOBS
+from zoomsymbl_common.records import JOBS, TRANSCRIPTIONS
 from zoomsymbl_notifier.jobs import JobRecord
 from zoomsymbl_notifier.overdue import judged
 from zoomsymbl_notifier.sweeper import Sweeper
 from zoomsymbl_sandbox.provider_jobs import JobTimings
 
 from tests.notifier.conftest import Notifier
-from tests.notifier.harness import HOST, SymblSandbox
+from tests.notifier.harness import HOST, TENANT, SymblSandbox
 from tests.support.providers import ProviderSandboxes, url
 
 LIMIT = 48 * 3600.0
@@ -85,3 +85,26 @@ def test_a_final_state_or_a_job_without_its_submission_time_is_never_judged_over
     assert judged(done, job, LIMIT, utcnow()) is done
     assert judged(waiting, job, LIMIT, utcnow()).status == "failed"
     assert judged(waiting, dataclasses.replace(job, submitted_at=None), LIMIT, utcnow()) is waiting
+
+
+@pytest.mark.integration
+async def test_an_overdue_whisper_job_fails_its_work_order_so_no_worker_spends_hours_on_it(notifier: Notifier) -> None:
+    """Before, the work order stayed ``scheduled``: a transcriber backlog past the limit kept its overdue jobs,
+    transcribed for nobody, and pushed the later ones past the limit in turn."""
+    await notifier.submitter.meeting("m-whisper", topic="Stuck")
+    stale = timedelta(seconds=notifier.settings.sweeper_stale_after_seconds + 1)
+    job_doc = {"_id": "k-whisper", "idempotency_key": "k-whisper", "job_ref": "k-whisper", "tenant": TENANT,
+               "meeting_uuid": "m-whisper", "provider": "whisper", "status": "scheduled", "job_id": "whisper-1",
+               "conversation_id": "whisper-1", "submitted_at": utcnow() - timedelta(hours=49),
+               "updated_at": utcnow() - stale, "history": []}  # fmt: skip
+    await notifier.mongo.db[JOBS].insert_one(job_doc)
+    order = {"_id": "whisper-1", "status": "scheduled", "bucket": "b", "object_key": "mixed/acme/m.flac", "channels": 2}
+    await notifier.mongo.db[TRANSCRIPTIONS].insert_one(order)
+    assert (await Sweeper(notifier.pipeline).sweep()).reported == 1
+    done = await notifier.processed(JobRecord.from_doc(job_doc))
+
+    assert done["status"] == "failed"
+    stopped = await notifier.mongo.db[TRANSCRIPTIONS].find_one({"_id": "whisper-1"})
+    assert stopped is not None and stopped["status"] == "failed"
+    assert stopped["error"].startswith("no result from the provider 48 h after the submission")
+    assert [m["Subject"] for m in notifier.smtp.messages] == ["Processing failed: Stuck"]

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from zoomsymbl_common.providers.base import JobState
+from zoomsymbl_common.providers.base import JobState, SpeechProvider
+from zoomsymbl_common.providers.transcriptions import StoredTranscriptions
 
 from zoomsymbl_notifier.jobs import JobRecord
 from zoomsymbl_notifier.statuses import is_terminal
@@ -30,3 +31,11 @@ def judged(state: JobState, job: JobRecord, limit_seconds: float, now: datetime)
     return JobState(
         "failed", reason=f"no result from the provider {hours} h after the submission (still {state.status})"
     )
+
+
+async def abandon(provider: SpeechProvider, job_id: str, state: JobState) -> None:
+    """Stop the work of a job judged overdue where it is ours to stop: our transcriber's work order is failed (a
+    backlog past the limit otherwise kept its overdue jobs, transcribed for nobody, and pushed later ones past it
+    in turn). A provider's job (AssemblyAI) is left to its retention (docs/forget.md)."""
+    if isinstance(provider, StoredTranscriptions):
+        await provider.abandon(job_id, state.reason or "overdue")

@@ -85,9 +85,10 @@ class Pipeline(Assembly):
         """
         tenant = self.tenant_of(job)
         provider = self.provider_for(ran_as(tenant, job.provider))
-        state = overdue.judged(
-            await provider.job_status(job.job_id), job, self.settings.job_give_up_after_seconds, utcnow()
-        )
+        asked = await provider.job_status(job.job_id)
+        state = overdue.judged(asked, job, self.settings.job_give_up_after_seconds, utcnow())
+        if state is not asked:
+            await overdue.abandon(provider, job.job_id, state)
         moved = await self.jobs.apply_status(job, state.status, state.reason, via)
         log.info(
             "job status confirmed",

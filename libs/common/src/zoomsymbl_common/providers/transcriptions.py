@@ -9,6 +9,7 @@ from __future__ import annotations
 from pymongo.asynchronous.collection import AsyncCollection
 
 from zoomsymbl_common.errors import PoisonInputError, RetryableError
+from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.providers.base import JobState
 from zoomsymbl_common.records import TRANSCRIPTIONS, Transcription
@@ -40,3 +41,12 @@ class StoredTranscriptions:
         if record.status != "completed":
             raise RetryableError(f"transcription {job_id!r} is {record.status!r}, not completed")
         return record, doc
+
+    async def abandon(self, job_id: str, reason: str) -> bool:
+        """Fail a work order nobody finished (the notifier gave its job up, overdue) so that no worker spends hours on
+        it any more: the transcriber reports a failed order again instead of running it, and a worker running it
+        stops at its next lease renewal (it renews only an order ``in_progress``). False when it had an outcome."""
+        unfinished = {"_id": job_id, "status": {"$in": ["scheduled", "in_progress"]}}
+        update = {"$set": {"status": "failed", "error": reason[:500], "finished_at": utcnow()}}
+        result = await guarded(self._col.update_one(unfinished, {**update, "$unset": {"lease_until": ""}}))
+        return result.modified_count == 1
