@@ -1,4 +1,5 @@
-"""What a provider answers to a submission is outside input: ids that no event can carry are refused."""
+"""What a provider answers to a submission is outside input: ids that no event can carry, or that would name another
+path of the provider's API in every later call about the job (``GET /v1/job/{id}`` with our key), are refused."""
 
 from __future__ import annotations
 
@@ -32,8 +33,22 @@ from tests.submitter.support import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("field", ["job_id", "conversation_id"])
-async def test_an_accepted_job_whose_id_no_event_can_carry_fails_at_once_and_is_never_announced(
+HUGE = "j" * (JOB_ID_MAX + 1)
+TOO_LONG = f"of {JOB_ID_MAX + 1} characters"
+
+
+@pytest.mark.parametrize(
+    ("field", "answered", "says"),
+    [
+        ("job_id", HUGE, TOO_LONG),
+        ("conversation_id", HUGE, TOO_LONG),
+        ("job_id", "../../oauth2/token:generate", "not a plain name"),
+        ("job_id", "j?x=1", "not a plain name"),
+        ("conversation_id", "c#x", "not a plain name"),
+        ("job_id", "..", "not a plain name"),
+    ],
+)
+async def test_an_accepted_job_whose_id_cannot_be_followed_fails_at_once_and_is_never_announced(
     infra: InfraSettings,
     mongo: Mongo,
     session: aiohttp.ClientSession,
@@ -43,16 +58,17 @@ async def test_an_accepted_job_whose_id_no_event_can_carry_fails_at_once_and_is_
     tone_audio: Path,
     monkeypatch: pytest.MonkeyPatch,
     field: str,
+    answered: str,
+    says: str,
 ) -> None:
     real = SymblProvider.submit
-    huge = "j" * (JOB_ID_MAX + 1)
 
-    async def answers_a_huge_id(self: SymblProvider, request: SubmitRequest) -> SubmittedJob:
-        job = await real(self, request)  # Symbl accepts the job, then answers an id of 257 characters
-        ids = {"job_id": job.job_id, "conversation_id": job.conversation_id} | {field: huge}
+    async def answers_that_id(self: SymblProvider, request: SubmitRequest) -> SubmittedJob:
+        job = await real(self, request)  # Symbl accepts the job, then answers an id no later call can use
+        ids = {"job_id": job.job_id, "conversation_id": job.conversation_id} | {field: answered}
         return SubmittedJob(**ids)
 
-    monkeypatch.setattr(SymblProvider, "submit", answers_a_huge_id)
+    monkeypatch.setattr(SymblProvider, "submit", answers_that_id)
     published: list[JobSubmitted] = []
     tenants = tenants_for("symbl", str(symbl.make_url("")))
     # A short claim: a claim left behind would be taken over (and the meeting submitted again) within the test.
@@ -64,7 +80,7 @@ async def test_an_accepted_job_whose_id_no_event_can_carry_fails_at_once_and_is_
         with pytest.raises(PoisonInputError) as caught:
             await submitter.on_audio_mixed(event)
         assert caught.value.stage == "submit"
-        assert f"of {JOB_ID_MAX + 1} characters" in caught.value.reason and huge not in caught.value.reason
+        assert says in caught.value.reason and answered not in caught.value.reason
     assert symbl.app[SYMBL_STATE].stats()["submit_attempts"] == 1
     job = await mongo.db[JOBS].find_one({})
     assert job is not None and job["status"] == "rejected" and job["job_id"] is None

@@ -133,6 +133,8 @@ class PartPlanner:
             largest = max(part.size_bytes for part in parts)
             if largest <= max_bytes:
                 return await self._first_plan(event, limits, parts, planned)
+            # No plan names this cut and no job reads it; kept, it stayed in S3 for good when the meeting failed.
+            await self._remove_pieces(event, parts)
             count = splitting.recount(count, largest, max_bytes)
         raise PoisonInputError(
             f"{event.object_key!r} ({size} bytes) still has a part of {largest} bytes after {SPLIT_ROUNDS} splits;"
@@ -169,14 +171,18 @@ class PartPlanner:
         stored = await self._save_plan(event, parts, planned)
         if stored is None or stored == parts:
             return parts
-        named = {part.object_key for part in stored}
-        unused = sorted({part.object_key for part in parts if len(parts) > 1} - named)  # never the file itself
-        store = self._audio.store(event.bucket)
-        for key in unused:
-            await store.remove(key)
+        unused = await self._remove_pieces(event, parts, {part.object_key for part in stored})
         where = {"meeting_uuid": event.meeting_uuid, "parts": len(stored), "cut": len(parts), "deleted": len(unused)}
         log.warning("plan another delivery stored first submitted", extra=where)
         return await self._as_stored(event, limits, stored)
+
+    async def _remove_pieces(self, event: AudioMixed, parts: list[Part], named: Collection[str] = ()) -> list[str]:
+        """Delete the pieces of a cut of ``event``'s file (never the file itself) that ``named`` does not hold."""
+        unused = sorted({part.object_key for part in parts if len(parts) > 1} - set(named))
+        store = self._audio.store(event.bucket)
+        for key in unused:
+            await store.remove(key)
+        return unused
 
     async def _as_stored(self, event: AudioMixed, limits: ProviderLimits, stored: list[Part]) -> list[Part]:
         """The stored plan, each part's size as S3 has it now (the upload's length); a part gone cut again."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pydantic import SecretStr
@@ -16,6 +17,9 @@ from zoomsymbl_common.providers.base import AudioOpener, SubmitRequest, Submitte
 from zoomsymbl_common.records import Job
 
 from zoomsymbl_submitter.parts import Part
+
+_ID = re.compile(r"[A-Za-z0-9._:-]+")
+"""What a provider's job or conversation id may hold: the providers' are UUIDs, digits or our own hex names."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,14 @@ def check_job_ids(provider: Provider, job: SubmittedJob) -> None:
             raise PoisonInputError(
                 f"{provider} accepted the job but answered a {what} of {len(value)} characters"
                 f" (at most {JOB_ID_MAX}): the job cannot be followed",
+                stage="submit",
+            )
+        if not _ID.fullmatch(value) or value in (".", ".."):
+            # The id goes into the path of every later call about the job (``/v1/job/{id}``, ``/v2/transcript/{id}``),
+            # with our key: a ``/``, ``?``, ``#`` or ``..`` in it chose another endpoint of the provider's host.
+            raise PoisonInputError(
+                f"{provider} accepted the job but answered a {what} that is not a plain name"
+                f" ({_ID.pattern}): the job cannot be followed",
                 stage="submit",
             )
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from zoomsymbl_common.errors import ConfigError, ZoomsymblError
 from zoomsymbl_common.providers.factory import ZOOM_ACCOUNT
 from zoomsymbl_common.providers.pool import ProviderPool
+from zoomsymbl_common.records import Job, MalformedRecord
 from zoomsymbl_common.tenants import Tenants, ran_as
 
 from zoomsymbl_submitter.claims import inspect
@@ -62,7 +63,16 @@ class Reclaimer:
 
     async def is_finished(self, job_ref: str) -> bool:
         """True when no job exists for ``job_ref`` (any more), or its provider says it finished."""
-        job = await self.jobs.get(job_ref)
+        try:
+            job = await self.jobs.get(job_ref)
+        except MalformedRecord as exc:
+            # Raised, it ended the round at this slot, every round: no expired slot after it (of any account) came
+            # back. Whether its job still runs cannot be read, so the slot is kept (renewed) and logged each lease.
+            log.error("job unreadable, slot kept", extra={"job_ref": job_ref, "error": str(exc)[:500]})
+            return False
+        return await self._is_finished(job_ref, job)
+
+    async def _is_finished(self, job_ref: str, job: Job | None) -> bool:
         if job is None:
             return True  # the slot was taken but the submission never claimed (a crash in between)
         found = inspect(job, self.jobs.now())
