@@ -167,6 +167,16 @@ async def test_an_unknown_transcript_is_reported_failed(
     assert state.status == "failed"
 
 
+@pytest.mark.parametrize("stored", ["../upload", "nope?x=1", "a/b"])
+async def test_a_stored_id_that_is_a_path_stays_one_path_segment(
+    sandboxes: ProviderSandboxes, session: aiohttp.ClientSession, stored: str
+) -> None:
+    """Ids stored before the submitter refused path-like ones went into the URL as they were: ``../upload`` asked
+    another endpoint with our key. Quoted, it is one unknown transcript."""
+    state = await client(session, await sandboxes.assemblyai()).job_status(stored)
+    assert state.status == "failed" and state.reason is not None and "does not know" in state.reason
+
+
 async def test_a_providers_error_never_carries_our_presigned_url(
     sandboxes: ProviderSandboxes, session: aiohttp.ClientSession, tone_audio: Path
 ) -> None:

@@ -210,7 +210,7 @@ class AssemblyAIProvider:
             direct_request(
                 self._session,
                 "GET",
-                f"{self._base}/v2/transcript/{transcript_id}",
+                f"{self._base}/v2/transcript/{quote(transcript_id, safe='')}",
                 headers=self._headers,
                 timeout=_SHORT,
             ) as resp,

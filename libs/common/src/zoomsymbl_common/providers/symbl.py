@@ -122,7 +122,7 @@ class SymblProvider:
     async def job_status(self, job_id: str) -> JobState:
         """Status from ``GET /v1/job/{jobId}``; a job Symbl does not know is reported failed."""
         try:
-            data = await self._call("GET", f"/v1/job/{job_id}", "job status", stage="status")
+            data = await self._call("GET", f"/v1/job/{quote(job_id, safe='')}", "job status", stage="status")
         except PoisonInputError as exc:
             if "HTTP 404" in exc.reason:
                 return JobState("failed", reason=f"symbl does not know job {job_id!r}")
@@ -132,7 +132,7 @@ class SymblProvider:
 
     async def fetch_insights(self, job: SubmittedJob) -> Insights:
         """Messages, topics, questions, action items, follow-ups, summary and the summary page URL."""
-        base = f"/v1/conversations/{job.conversation_id}"
+        base = f"/v1/conversations/{quote(job.conversation_id, safe='')}"  # one path segment, whatever it holds
         messages = await self._call("GET", f"{base}/messages", "messages", stage="insights")
         topics = await self._call("GET", f"{base}/topics", "topics", stage="insights")
         questions = await self._call("GET", f"{base}/questions", "questions", stage="insights")
