@@ -312,3 +312,23 @@ async def test_a_dead_letter_outage_longer_than_the_wait_leaves_consume_so_the_o
     with pytest.raises(KafkaUnavailable):
         await consumer.consume(TOPIC, b"{not json", RecordingCompleted, failing()[0], rig.on_give_up)
     assert rig.letters == []
+
+
+async def test_429s_that_name_no_wait_back_off_longer_each_time() -> None:
+    """A provider's 429 without Retry-After (Symbl's concurrency cap) was waited out with the first delay every time
+    (under a second here by default): the submitter uploaded the whole file again twice a second for as long as it
+    lasted. Now each 429 in a row waits longer, up to ``max_delay``."""
+    broker = KafkaBroker()
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    policy = RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=30.0)
+    consumer = Consumer(broker, INFRA, "svc", policy, sleep=sleep, attempts=MemoryAttempts())
+    handler, calls = failing(*[RateLimitedError("429")] * 7, None)
+    async with TestKafkaBroker(broker):
+        await consumer.consume(TOPIC, BODY, RecordingCompleted, handler)
+    assert calls == [8] and len(waits) == 7
+    ceilings = [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]  # full jitter: each wait is between half its ceiling and it
+    assert all(ceiling / 2 <= wait <= ceiling for wait, ceiling in zip(waits, ceilings, strict=True)), waits

@@ -82,6 +82,7 @@ class _Delivery:
     key: AttemptKey | None = None
     waited: float = 0.0
     waits: int = 0
+    limited: int = 0  # 429s (or held elsewhere) in a row: the backoff of those that name no wait
     owed: int = 0  # attempts to give back that MongoDB was not there to take
 
 
@@ -152,7 +153,13 @@ class Consumer:
             return True
         except (RateLimitedError, HeldElsewhere) as exc:
             await self._refund(delivery)
-            wait = min(exc.retry_after or self.policy.delay(1), self.policy.max_rate_limit_wait)
+            # No wait named: a backoff that grows with each 429 in a row (up to max_delay). It was the first delay
+            # each time, under a second: a provider's 429 without Retry-After (Symbl's concurrency cap) had the
+            # submitter upload the whole file again twice a second, for as long as it lasted.
+            # (Our limiter's timeout names 0: it waited in its acquire already; it is retried after the first delay.)
+            delivery.limited += 1
+            backoff = self.policy.delay(1 if exc.retry_after is not None else min(delivery.limited, 20))
+            wait = min(exc.retry_after or backoff, self.policy.max_rate_limit_wait)
             what = "held elsewhere" if isinstance(exc, HeldElsewhere) else "rate limited"
             log.info(f"{what}, waiting", extra={"seconds": wait, "event_id": event.event_id})
             await self.sleep(wait)
