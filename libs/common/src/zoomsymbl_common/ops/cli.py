@@ -16,10 +16,18 @@ from dataclasses import asdict
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+import urllib3
 from aiokafka.errors import KafkaError, KafkaTimeoutError
+from minio.error import MinioException, S3Error, ServerError
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-from zoomsymbl_common.errors import ConfigError, InfrastructureUnavailable, RetryableError, ZoomsymblError
+from zoomsymbl_common.errors import (
+    ConfigError,
+    InfrastructureUnavailable,
+    RetryableError,
+    StorageUnavailable,
+    ZoomsymblError,
+)
 from zoomsymbl_common.logs import redact, setup_logging
 from zoomsymbl_common.ops import forget_command, replay_command, retention_command, status_command, topics_command
 from zoomsymbl_common.ops.command import (
@@ -38,6 +46,7 @@ from zoomsymbl_common.ops.command import (
 )
 from zoomsymbl_common.ops.output import json_text, printable
 from zoomsymbl_common.ops.replay import ReplayStopped, progress
+from zoomsymbl_common.storage_errors import translate_s3_error
 
 BUILT_IN: tuple[Callable[[], Command], ...] = (
     status_command.register,
@@ -163,13 +172,19 @@ def _server_gone(exc: Exception) -> str | None:
 
     A broker that stops answering an offset look-up mid-replay raises ``KafkaTimeoutError`` (which aiokafka does
     not mark retriable); pymongo's ``AutoReconnect``, ``NetworkTimeout`` and ``ServerSelectionTimeoutError`` are
-    ``ConnectionFailure``s. A refusal (no authorization, a bad request) is neither: exit 1.
+    ``ConnectionFailure``s. A refusal (no authorization, a bad request) is neither: exit 1. What the minio client
+    raises outside :mod:`zoomsymbl_common.storage_errors`'s translation is S3's when the answer is a 5xx or a
+    throttle, or when none came (urllib3 gave up); a 4xx error answer (``SignatureDoesNotMatch``) is a refusal.
     """
     if isinstance(exc, KafkaTimeoutError) or (isinstance(exc, KafkaError) and exc.retriable):
         return "kafka"
     if isinstance(exc, ConnectionFailure):
         return "mongodb"
-    return None
+    if isinstance(exc, S3Error):
+        return "s3" if isinstance(translate_s3_error(exc, "", ""), StorageUnavailable) else None
+    if isinstance(exc, ServerError):
+        return "s3" if exc.status_code >= 500 else None
+    return "s3" if isinstance(exc, urllib3.exceptions.HTTPError) else None
 
 
 def _stopped(exc: ReplayStopped) -> tuple[int, str, dict[str, Any]]:
@@ -193,9 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(command.log_level)
     try:
         result = command.run(args)
-    # Our errors, and what the clients raise that our code does not translate (MongoDB refusing the
+    # Our errors, and what the clients raise that our code does not translate (MongoDB or S3 refusing the
     # credentials, a socket error): one line on stderr, never a traceback. Bugs still show theirs.
-    except (ZoomsymblError, PyMongoError, KafkaError, OSError) as exc:
+    except (ZoomsymblError, PyMongoError, KafkaError, MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
         code, line, document = failure(exc)
         print(f"zoomsymbl {command.name}: {line}", file=sys.stderr)
         return _emit(json_text(document) if as_json else "", code)

@@ -16,6 +16,10 @@ That listing (S3 ListObjectVersions, https://docs.aws.amazon.com/AmazonS3/latest
 more than six fractional digits, which RFC 3339 allows and versitygw writes on delete markers (nanoseconds), so a
 bucket holding a delete marker under the meeting could not be listed, and the meeting not be forgotten.
 
+A multipart upload begun under a prefix and never completed (the mixer killed while it uploaded a long track in
+parts) keeps the parts it was sent, audio of the meeting, though no object listing shows them: each is counted as an
+object and aborted, which deletes its parts (ListMultipartUploads, AbortMultipartUpload).
+
 A bucket's name comes from the meeting's documents, so it may be one no S3 bucket can have (a hand edit, another
 writer): minio-py refuses such a name with a ``ValueError`` before any request, and a server with
 ``InvalidBucketName``. Both are :class:`UnusableBucket`, named, so the caller can leave that meeting alone and say why.
@@ -25,8 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import urllib3
 from minio.error import S3Error
@@ -34,8 +39,10 @@ from minio.helpers import DictType, check_bucket_name
 
 from zoomsymbl_common.errors import StorageUnavailable, ZoomsymblError
 from zoomsymbl_common.storage import ObjectStore
-from zoomsymbl_common.storage_errors import translate_s3_error
+from zoomsymbl_common.storage_errors import CLIENT_ERRORS, raise_translated, translate_s3_error
 from zoomsymbl_common.storage_keys import meeting_key as key_segment
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,6 @@ async def _versions(store: ObjectStore, prefix: str) -> list[tuple[str, int, str
     Raises :class:`UnusableBucket` for a bucket name that is no S3 bucket's, before any request (or as the server
     refuses it), :class:`StorageUnavailable` when the server does not answer.
     """
-    check_bucket(store.bucket)
 
     def names() -> list[tuple[str, int, str | None]]:
         if _versioning(store) in ("Enabled", "Suspended"):
@@ -98,8 +104,16 @@ async def _versions(store: ObjectStore, prefix: str) -> list[tuple[str, int, str
         found = store.client.list_objects(store.bucket, prefix=prefix, recursive=True)
         return [(item.object_name, int(item.size or 0), None) for item in found if item.object_name]
 
+    return await _asked(store, prefix, names)
+
+
+async def _asked(store: ObjectStore, prefix: str, listing: Callable[[], list[T]]) -> list[T]:
+    """``listing`` (blocking, in a thread) of what is under ``prefix``, the storage server's refusals translated: none
+    for a bucket that does not exist, :class:`UnusableBucket` for a name no S3 bucket has (checked before any
+    request), :class:`StorageUnavailable` for a server that does not answer."""
+    check_bucket(store.bucket)
     try:
-        return await asyncio.to_thread(names)
+        return await asyncio.to_thread(listing)
     except S3Error as exc:
         if exc.code == "NoSuchBucket":
             return []
@@ -111,6 +125,53 @@ async def _versions(store: ObjectStore, prefix: str) -> list[tuple[str, int, str
         raise translated from exc
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+async def unfinished_uploads(store: ObjectStore, prefix: str) -> list[tuple[str, str]]:
+    """(key, upload id) of every multipart upload under ``prefix`` begun and neither completed nor aborted.
+
+    Its parts are stored (a participant's track whose uploader, the mixer, was killed mid-upload) though no object
+    listing shows them; aborting the upload deletes them (S3 AbortMultipartUpload)."""
+    return await _asked(store, prefix, lambda: list(_listed_uploads(store, prefix)))
+
+
+def _listed_uploads(store: ObjectStore, prefix: str) -> Iterator[tuple[str, str]]:
+    """(key, upload id) of the unfinished uploads under ``prefix``, page by page (ListMultipartUploads, blocking)."""
+    key_marker: str | None = None
+    upload_marker: str | None = None
+    for _ in range(MAX_VERSION_PAGES):
+        try:
+            page = store.client._list_multipart_uploads(
+                store.bucket, prefix=prefix, max_uploads=VERSION_PAGE_KEYS, key_marker=key_marker,
+                upload_id_marker=upload_marker,
+            )  # fmt: skip
+        except S3Error as exc:
+            # Credentials without s3:ListBucketMultipartUploads, or a server without the call: none seen, as
+            # without s3:GetBucketVersioning (docs/forget.md), rather than no meeting forgotten at all.
+            if exc.code in ("AccessDenied", "NotImplemented") and key_marker is None:
+                return
+            raise
+        for upload in page.uploads:
+            if upload.object_name and upload.upload_id and upload.object_name.startswith(prefix):
+                yield upload.object_name, upload.upload_id
+        if not page.is_truncated:
+            return
+        following = (page.next_key_marker, page.next_upload_id_marker)
+        if not following[0] or following == (key_marker, upload_marker):
+            raise StorageUnavailable(f"upload listing of {prefix!r} truncated without a next marker that moves on")
+        key_marker, upload_marker = following
+    raise StorageUnavailable(f"upload listing of {prefix!r} longer than {MAX_VERSION_PAGES} pages")
+
+
+async def _abort(store: ObjectStore, key: str, upload_id: str) -> None:
+    """Abort one unfinished upload (its parts are deleted); one completed or aborted since it was listed is done."""
+    try:
+        await asyncio.to_thread(store.client._abort_multipart_upload, store.bucket, key, upload_id)
+    except S3Error as exc:
+        if exc.code != "NoSuchUpload":
+            raise_translated(exc, store.bucket, key)
+    except CLIENT_ERRORS as exc:
+        raise_translated(exc, store.bucket, key)
 
 
 # Entries per page of a version listing (S3's largest), and pages followed at most: far beyond any meeting's objects.
@@ -189,9 +250,10 @@ def _text(element: ET.Element, name: str) -> str:
 
 
 async def count(store: ObjectStore, prefix: str) -> PrefixCount:
-    """The objects under ``prefix``, counted."""
+    """The objects under ``prefix``, counted, with the unfinished uploads (whose parts' bytes are not counted)."""
     found = await listed(store, prefix)
-    return PrefixCount(store.bucket, prefix, len(found), sum(size for _, size in found))
+    uploads = await unfinished_uploads(store, prefix)
+    return PrefixCount(store.bucket, prefix, len(found) + len(uploads), sum(size for _, size in found))
 
 
 def _versioning(store: ObjectStore) -> str | None:
@@ -209,8 +271,13 @@ def _versioning(store: ObjectStore) -> str | None:
 
 async def delete(store: ObjectStore, prefix: str) -> int:
     """Delete every object under ``prefix`` (in a versioned bucket every version and delete marker, each by its
-    version id); returns how many there were."""
+    version id) and abort every unfinished upload there; returns how many there were.
+
+    Uploads first: one completed while the objects are deleted would leave an object behind; aborted, it cannot be."""
+    uploads = await unfinished_uploads(store, prefix)
+    for key, upload_id in uploads:
+        await _abort(store, key, upload_id)
     found = await _versions(store, prefix)
     for key, _, version in found:
         await store.remove(key, version_id=version)
-    return len(found)
+    return len(uploads) + len(found)

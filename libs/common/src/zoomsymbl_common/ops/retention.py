@@ -73,8 +73,8 @@ async def expired(mongo: Mongo, tenant: str, cutoff: datetime, limit: int) -> tu
     """The tenant's expired meetings and flagged records, oldest first, at most ``limit``; and how many there are.
 
     A meeting by its document's ``created_at`` (``updated_at`` for documents older than that field); a
-    reconciliation record without a meeting by ``reconciled_at``; first, every meeting whose tombstone still lists
-    a provider copy to delete (a run the provider stopped: "the next run asks again").
+    reconciliation record of a meeting without a ``meetings`` document by ``reconciled_at``; first, every meeting
+    whose tombstone still lists a provider copy to delete (a run the provider stopped: "the next run asks again").
     """
     old = {"$or": [{"created_at": {"$lt": cutoff}}, {"created_at": None, "updated_at": {"$lt": cutoff}}]}
     meetings = mongo.db[MEETINGS].find({"tenant": tenant, **old}, {"meeting_uuid": 1, "created_at": 1})
@@ -86,10 +86,13 @@ async def expired(mongo: Mongo, tenant: str, cutoff: datetime, limit: int) -> tu
     flags = mongo.db[CONVERSATIONS].find(
         {"tenant": tenant, "reconciled_at": {"$lt": cutoff}}, {"meeting_uuid": 1, "reconciled_at": 1}
     )
+    flagged: dict[str, datetime] = {}
     for doc in await guarded(flags.to_list(None)):
         uuid = doc.get("meeting_uuid")
         if isinstance(uuid, str) and uuid and uuid not in found:
-            found[uuid] = doc.get("reconciled_at") or cutoff
+            flagged[uuid] = doc.get("reconciled_at") or cutoff
+    arrived = await _arrived(mongo, tenant, flagged)
+    found |= {uuid: at for uuid, at in flagged.items() if uuid not in arrived}
     unfinished = mongo.db[TOMBSTONES].find(
         {"tenant": tenant, "provider_copies": {"$exists": True, "$ne": []}}, {"meeting_uuid": 1}
     )
@@ -99,6 +102,16 @@ async def expired(mongo: Mongo, tenant: str, cutoff: datetime, limit: int) -> tu
             found[uuid] = UNFINISHED
     ordered = sorted(found, key=lambda uuid: (found[uuid], uuid))
     return ordered[:limit], len(ordered)
+
+
+async def _arrived(mongo: Mongo, tenant: str, flagged: dict[str, datetime]) -> set[str]:
+    """Which of the ``flagged`` meetings reached the archive since (a ``meetings`` document, younger than the cutoff
+    or :func:`expired` would have found it): the meeting's own age decides, not reconciliation's old record."""
+    if not flagged:
+        return set()
+    query = {"tenant": tenant, "meeting_uuid": {"$in": sorted(flagged)}}
+    docs = await guarded(mongo.db[MEETINGS].find(query, {"meeting_uuid": 1}).to_list(None))
+    return {str(doc.get("meeting_uuid")) for doc in docs}
 
 
 async def sweep(

@@ -1,0 +1,53 @@
+"""Retention of reconciliation's "never archived" records: only a meeting that never reached the archive is expired by
+its record's age. One whose recording arrived since (a ``meetings`` document of its own, created inside the retention
+period) is the meeting's age's to decide, not the old record's (docs/forget.md, "Retention")."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from zoomsymbl_common.events import utcnow
+from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.ops.retention import expired
+from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, Meeting
+
+pytestmark = pytest.mark.integration
+DAYS = 30
+
+
+async def _flag(mongo: Mongo, meeting_uuid: str, days: float) -> None:
+    """The record reconciliation writes for a meeting the archive never saw, ``days`` ago."""
+    await mongo.db[CONVERSATIONS].insert_one({
+        "tenant": "acme", "meeting_uuid": meeting_uuid, "source_platform": "Zoom Meeting", "recording_failed": True,
+        "reconciled_at": utcnow() - timedelta(days=days), "topic": "Salary review of Jane Doe",
+    })  # fmt: skip
+
+
+async def _meeting(mongo: Mongo, meeting_uuid: str, days: float) -> None:
+    """The meeting's own document, created ``days`` ago; failed before the mixer replaced the record."""
+    created = utcnow() - timedelta(days=days)
+    meeting = Meeting(tenant="acme", meeting_uuid=meeting_uuid, stage="failed", created_at=created)
+    await mongo.db[MEETINGS].insert_one(meeting.to_document())
+
+
+async def test_an_old_flag_does_not_expire_a_meeting_that_arrived_since(mongo: Mongo) -> None:
+    await _flag(mongo, "late==", DAYS + 10)
+    await _meeting(mongo, "late==", 1)  # the backfill brought it yesterday; it failed before being archived
+    await _flag(mongo, "never==", DAYS + 10)
+    await _flag(mongo, "fresh-flag==", 2)
+    await _meeting(mongo, "old==", DAYS + 5)
+
+    keys, total = await expired(mongo, "acme", utcnow() - timedelta(days=DAYS), 100)
+
+    assert sorted(keys) == ["never==", "old=="], "a meeting created yesterday is not past a 30-day retention"
+    assert total == 2
+
+
+async def test_a_flag_of_an_old_meeting_keeps_the_meetings_own_age(mongo: Mongo) -> None:
+    await _flag(mongo, "both==", DAYS + 1)
+    await _meeting(mongo, "both==", DAYS + 40)
+
+    keys, total = await expired(mongo, "acme", utcnow() - timedelta(days=DAYS), 100)
+
+    assert (keys, total) == (["both=="], 1)
