@@ -105,3 +105,17 @@ def test_a_job_give_up_past_a_year_or_infinite_is_refused_naming_the_variable(
     assert caught.value.variables == ("ZOOMSYMBL_NOTIFIER_JOB_GIVE_UP_AFTER_SECONDS",)
     base_env.setenv("ZOOMSYMBL_NOTIFIER_JOB_GIVE_UP_AFTER_SECONDS", "0")
     assert load_settings(Settings).job_give_up_after_seconds == 0
+
+
+@pytest.mark.parametrize(
+    "name", ["MAIL_RETRY_BASE_SECONDS", "MAIL_RETRY_MAX_SECONDS", "MAIL_LEASE_SECONDS", "MAIL_GIVE_UP_AFTER_SECONDS"]
+)
+@pytest.mark.parametrize("value", ["inf", "1e15", "nan"])
+def test_an_e_mail_timing_no_date_can_hold_is_refused_naming_the_variable(
+    base_env: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    """Infinity (meant as "never") or 1e15 passed and then overflowed the date arithmetic of every send."""
+    base_env.setenv(f"ZOOMSYMBL_NOTIFIER_{name}", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(Settings)
+    assert caught.value.variables == (f"ZOOMSYMBL_NOTIFIER_{name}",)

@@ -11,6 +11,7 @@ without a reply, once some were settled apart (:func:`~zoomsymbl_notifier.ending
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,11 +61,17 @@ class Backoff:
 
     def after(self, attempts: int) -> timedelta:
         """The wait after ``attempts`` failed attempts."""
-        return timedelta(seconds=min(self.ceiling, self.base * 2 ** max(0, attempts - 1)))
+        doublings = max(0, attempts - 1)
+        # Past the ceiling before 2 ** doublings is computed: a float times 2 ** 1024 raises OverflowError (the
+        # 1,026th attempt of a long outage), and a tiny base needs more than a thousand doublings to get there.
+        if doublings >= math.log2(self.ceiling) - math.log2(self.base):
+            return timedelta(seconds=self.ceiling)
+        return timedelta(seconds=min(self.ceiling, math.ldexp(self.base, doublings)))
 
     def expired(self, created_at: datetime, now: datetime) -> bool:
         """An e-mail recorded at ``created_at`` is past its lifetime: a failure for now ends it."""
-        return now - created_at > timedelta(seconds=self.give_up)
+        # In seconds, not as a timedelta: a lifetime of "never" (inf, 1e15) is more than a timedelta holds.
+        return (now - created_at).total_seconds() > self.give_up
 
 
 class Endings:

@@ -181,11 +181,12 @@ def _report(
     if page_link is not None:
         text += [f"See and hear the meeting: {page_link}", ""]
         parts.append(f'<p><a href="{html.escape(page_link, quote=True)}">See and hear the meeting</a></p>')
-    source = clean_line(insights.extra.get("source", ""), 500)
+    # The source line and the incomplete one may quote what a provider or the engine's server answered: defanged.
+    source = defanged(clean_line(insights.extra.get("source", ""), 500))
     if source:  # which transcription produced the report (the zoom source: "Zoom transcript")
         text += [f"Source: {source}", ""]
         parts.append(f"<p>Source: {html.escape(source)}</p>")
-    incomplete = clean_line(insights.extra.get(INCOMPLETE, ""), 300)
+    incomplete = defanged(clean_line(insights.extra.get(INCOMPLETE, ""), 300))
     if incomplete:  # some windows of the transcript answered, others not: the sections miss what those hold
         line = f"Incomplete: {incomplete}. The sections below miss what those parts hold; the transcript has it all."
         text += [line, ""]

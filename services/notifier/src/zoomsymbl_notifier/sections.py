@@ -134,7 +134,8 @@ def _with_note(lines: list[str], why: str | None) -> list[str]:
     sections failed merged with parts whose did not): items missing unsaid read as all there were."""
     if why is None:
         return lines
-    said = clean_line(why, 300) or "no reason recorded"  # a blank or null stored reason, as the page says it
+    # The reason may quote what a provider or the engine's server answered (``answered HTTP 400: '…'``): defanged.
+    said = defanged(clean_line(why, 300)) or "no reason recorded"  # a blank or null stored reason, as the page says
     return [*lines, f"({'incomplete' if lines else 'unavailable'}: {said})"]
 
 

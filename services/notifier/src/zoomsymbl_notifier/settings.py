@@ -58,12 +58,18 @@ class Settings(ServiceSettings):
         description="Where the web service answers (https://zoomsymbl.example.com); required with PAGE_KEY.",
     )
 
-    mail_retry_base_seconds: float = Field(5.0, gt=0, description="First delay before re-sending a failed e-mail.")
-    mail_retry_max_seconds: float = Field(300.0, gt=0, description="Longest delay between e-mail attempts.")
-    mail_lease_seconds: float = Field(120.0, gt=0, description="A send claimed longer ago than this is retried.")
+    # Bounded above: infinity or 1e15 passed and then overflowed the date arithmetic of every send (OverflowError).
+    mail_retry_base_seconds: float = Field(
+        5.0, gt=0, le=86_400, description="First delay before re-sending a failed e-mail."
+    )
+    mail_retry_max_seconds: float = Field(300.0, gt=0, le=86_400, description="Longest delay between e-mail attempts.")
+    mail_lease_seconds: float = Field(
+        120.0, gt=0, le=86_400, description="A send claimed longer ago than this is retried."
+    )
     mail_give_up_after_seconds: float = Field(
         GIVE_UP_AFTER_SECONDS,
         gt=0,
+        le=31_536_000,
         description="An e-mail (or a recipient) still failing for now this long after it was recorded is given up.",
     )
 

@@ -19,7 +19,7 @@ import smtplib
 import socket
 import ssl
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import SpanKind
 from zoomsymbl_common.telemetry import tracer
@@ -77,11 +77,13 @@ class SmtpTransport:
         # Certificates are always verified; a private CA is trusted through smtp_ca_file.
         return ssl.create_default_context(cafile=self._settings.smtp_ca_file or None)
 
-    def _connect(self) -> _Client:
+    def _connect(self, watchdog: _Watchdog) -> _Client:
         s = self._settings
         if s.smtp_security == "tls":
-            return _TlsClient(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds, context=self._tls())
-        client = _Client(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
+            return _TlsClient(
+                s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds, context=self._tls(), watchdog=watchdog
+            )
+        client = _Client(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds, watchdog=watchdog)
         if s.smtp_security == "starttls":
             try:  # never on without it: a server not offering STARTTLS raises SMTPNotSupportedError
                 client.starttls(context=self._tls())
@@ -116,12 +118,11 @@ class SmtpTransport:
         said of the message yet, so it is retried (an operator or the relay's owner fixes it)."""
         s = self._settings
         try:
-            client = self._connect()
+            client = self._connect(watchdog)
         except smtplib.SMTPResponseException as exc:
             raise session_refused(exc) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise SmtpUnavailable(type(exc).__name__) from None
-        watchdog.watch(client)
         try:
             client.ehlo_or_helo_if_needed()
             if s.smtp_username:
@@ -148,6 +149,16 @@ class _Client(smtplib.SMTP):
 
     body_sent = False
     final_reply_seconds: float | None = None
+
+    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:
+        self._watchdog = watchdog
+        super().__init__(*args, **kwargs)  # connects and reads the greeting (watched: see getreply)
+
+    def getreply(self) -> tuple[int, bytes]:
+        # Watched from the greeting on, not once greeted: a greeting (or a reply to STARTTLS) trickled line by line,
+        # each within the socket timeout, would otherwise hold the send for ever. Past the bound, cut at once.
+        self._watchdog.watch(self)
+        return super().getreply()
 
     def send(self, s: ReadableBuffer | str) -> None:
         super().send(s)
