@@ -10,23 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 import pytest
-from zoomsymbl_common.events import ReconciliationCompleted
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.tenants import Tenants
 from zoomsymbl_ingest.backfill import Backfill
 from zoomsymbl_ingest.backfill_report import BackfillReport
-from zoomsymbl_ingest.reconcile import Reconciliation
-from zoomsymbl_ingest.rounds import run_periodic_backfill, run_periodic_reconciliation
+from zoomsymbl_ingest.rounds import run_periodic_backfill
 from zoomsymbl_ingest.settings import Settings
 from zoomsymbl_sandbox.zoom import running_zoom_sandbox
-from zoomsymbl_sandbox.zoom_specs import PastMeetingSpec
 
-from tests.ingest.support import Schedule, quick_meeting, sandbox_config, sandbox_tenant
+from tests.ingest.support import quick_meeting, sandbox_config
 from tests.ingest.test_backfill import Run, started
+from tests.ingest.test_rounds_mongo_refusal import reconciled_after_one_failed_round
 from tests.support.eventually import eventually
 
 
@@ -75,26 +72,5 @@ async def test_a_backfill_round_that_crashes_is_logged_and_the_next_round_runs(
 async def test_a_reconciliation_round_that_crashes_is_logged_and_the_next_round_runs(
     mongo: Mongo, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    schedule = Schedule(rounds=2)
-    crashes = 1
-    known = Reconciliation._known
-
-    async def crashing_once(self: Reconciliation, uuids: Collection[str]) -> tuple[set[str], set[str]]:
-        nonlocal crashes
-        if crashes:
-            crashes -= 1
-            raise Bug("unexpected")
-        return await known(self, uuids)
-
-    monkeypatch.setattr(Reconciliation, "_known", crashing_once)
-    yesterday = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) - timedelta(days=1)
-    specs = (PastMeetingSpec(uuid="lost==", host_email="ann@example.com", start_time=yesterday, has_recording=True),)
-    async with running_zoom_sandbox(sandbox_config(past_meetings=specs)) as zoom:
-        settings = Settings(reconcile_interval_seconds=86_400, reconcile_lookback_days=1)
-        with contextlib.suppress(asyncio.CancelledError):
-            tenants = Tenants([sandbox_tenant(zoom)])
-            await run_periodic_reconciliation(mongo, tenants, settings, schedule.publish, sleep=schedule.sleep)
-    assert schedule.waits == 3, "the schedule went on after the crashed round"
-    assert len(schedule.published) == 1 and isinstance(event := schedule.published[0], ReconciliationCompleted)
-    assert event.missing == ("lost==",)
+    await reconciled_after_one_failed_round(mongo, monkeypatch, Bug("unexpected"))
     assert len(crashed_lines(caplog, "reconciliation")) == 1

@@ -55,10 +55,10 @@ async def test_a_backfill_whose_mongodb_refuses_a_read_reports_it_as_its_error()
     assert "listing stopped: " in summary(report)
 
 
-@pytest.mark.integration
-async def test_a_scheduled_round_mongodb_refused_is_tried_again_at_the_next_round(
-    mongo: Mongo, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def reconciled_after_one_failed_round(
+    mongo: Mongo, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> Schedule:
+    """Two rounds of the scheduled reconciliation whose first raises ``error`` reading the archive; the schedule."""
     schedule = Schedule(rounds=2)
     refusals = 1
     known = Reconciliation._known
@@ -67,7 +67,7 @@ async def test_a_scheduled_round_mongodb_refused_is_tried_again_at_the_next_roun
         nonlocal refusals
         if refusals:
             refusals -= 1
-            raise NOT_AUTHORIZED
+            raise error
         return await known(self, uuids)
 
     monkeypatch.setattr(Reconciliation, "_known", refused_once)
@@ -78,6 +78,14 @@ async def test_a_scheduled_round_mongodb_refused_is_tried_again_at_the_next_roun
         with contextlib.suppress(asyncio.CancelledError):
             tenants = Tenants([sandbox_tenant(zoom)])
             await run_periodic_reconciliation(mongo, tenants, settings, schedule.publish, sleep=schedule.sleep)
-    assert schedule.waits == 3, "the schedule went on after the refused round"
+    assert schedule.waits == 3, "the schedule went on after the failed round"
     assert len(schedule.published) == 1 and isinstance(event := schedule.published[0], ReconciliationCompleted)
     assert (event.flagged, event.missing) == (1, ("lost==",))
+    return schedule
+
+
+@pytest.mark.integration
+async def test_a_scheduled_round_mongodb_refused_is_tried_again_at_the_next_round(
+    mongo: Mongo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await reconciled_after_one_failed_round(mongo, monkeypatch, NOT_AUTHORIZED)
