@@ -161,7 +161,8 @@ async def test_a_delivery_dated_in_the_future_does_not_supersede_the_real_ones_a
 ) -> None:
     """Nothing checks the body's times against a clock: a delivery dated a year ahead (a clock fault at Zoom, a signed
     forgery against a known meeting) was stored as the newest of its generation, and every real delivery after it
-    was superseded until a forced replay. Its instant is stored as at most now."""
+    was superseded until a forced replay. One dated more than ten minutes ahead orders nothing: its record keeps no
+    instant, and the next real delivery replaces it."""
     older, newer = await deliveries(rig)
     ahead = older.model_copy(update={"event_id": stable_id("ahead"), "occurred_at": utcnow() + timedelta(days=365)})
     await rig.mixer().on_recording_completed(ahead)

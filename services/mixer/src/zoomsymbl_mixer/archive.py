@@ -12,7 +12,7 @@ event, a failed meeting's recording replayed once its cause is fixed.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
@@ -33,12 +33,19 @@ def instant(occurred_at: datetime) -> datetime:
     return occurred_at.replace(microsecond=occurred_at.microsecond // 1000 * 1000)
 
 
-def recorded(occurred_at: datetime) -> datetime:
-    """The instant stored for a delivery: its ``occurred_at``, but never later than now. The body's times are not
-    checked against any clock (ingest): a delivery dated a year ahead (a clock fault at Zoom, a signed forgery
-    against a known meeting) stayed the newest of its generation, and every real delivery after it was superseded
-    until a forced replay."""
-    return instant(min(occurred_at, utcnow()))
+FUTURE_TOLERANCE = timedelta(minutes=10)
+"""How far ahead of our clock a delivery's ``occurred_at`` may be and still order it (clocks drift by seconds)."""
+
+
+def ordered(occurred_at: datetime | None) -> datetime | None:
+    """The instant that orders a delivery, as stored; None (it orders nothing) for one dated more than
+    :data:`FUTURE_TOLERANCE` ahead. The body's times are not checked against any clock (ingest): a delivery dated a
+    year ahead (a clock fault at Zoom, a signed forgery against a known meeting) stayed the newest of its generation,
+    and every real delivery after it was superseded until a forced replay. Such a delivery's record keeps no instant:
+    any later delivery replaces it."""
+    if occurred_at is None or occurred_at > utcnow() + FUTURE_TOLERANCE:
+        return None
+    return instant(occurred_at)
 
 
 def delivered_at(event: RecordingCompleted) -> datetime | None:
@@ -50,20 +57,25 @@ def delivered_at(event: RecordingCompleted) -> datetime | None:
 
 def newer_filter(tenant: str, meeting_uuid: str, generation: int, occurred_at: datetime) -> Document:
     """The meeting's record when a later delivery than (``generation``, ``occurred_at``) wrote it."""
-    later = {"generation": generation, RECORDED_AT: {"$gt": instant(occurred_at)}}
+    when = ordered(occurred_at)
+    if when is None:  # dated ahead: older than nothing of its generation
+        return {**meeting_key(tenant, meeting_uuid), "generation": {"$gt": generation}}
+    later = {"generation": generation, RECORDED_AT: {"$gt": when}}
     return {**meeting_key(tenant, meeting_uuid), "$or": [{"generation": {"$gt": generation}}, later]}
 
 
 def not_newer_filter(tenant: str, meeting_uuid: str, generation: int, occurred_at: datetime | None) -> Document:
     """The meeting's record unless a later delivery wrote it (a record without a generation is at 0).
 
-    ``occurred_at`` None (a caller that does not know its event's): only the generation is compared.
+    ``occurred_at`` None (a caller that does not know its event's, or one dated ahead: :func:`ordered`): only the
+    generation is compared.
     """
     earlier = {"generation": {"$not": {"$gte": generation}}}
-    if occurred_at is None:
+    when = ordered(occurred_at)
+    if when is None:
         same: Document = {"generation": generation}
     else:
-        same = {"generation": generation, RECORDED_AT: {"$not": {"$gt": instant(occurred_at)}}}
+        same = {"generation": generation, RECORDED_AT: {"$not": {"$gt": when}}}
     return {**meeting_key(tenant, meeting_uuid), "$or": [earlier, same]}
 
 
@@ -72,8 +84,8 @@ async def store_record(
 ) -> bool:
     """Replace the meeting's record with ``metadata`` unless a later delivery wrote it (False: nothing written)."""
     document = metadata.to_document()
-    if occurred_at is not None:
-        document[RECORDED_AT] = recorded(occurred_at)
+    if (when := ordered(occurred_at)) is not None:
+        document[RECORDED_AT] = when
     query = not_newer_filter(metadata.tenant, metadata.meeting_uuid, metadata.generation, occurred_at)
     try:  # a kept record the filter does not match makes the upsert collide with it on conversation_unique
         await guarded(conversations.replace_one(query, document, upsert=True))

@@ -133,8 +133,9 @@ class PartPlanner:
             largest = max(part.size_bytes for part in parts)
             if largest <= max_bytes:
                 return await self._first_plan(event, limits, parts, planned)
-            # No plan names this cut and no job reads it; kept, it stayed in S3 for good when the meeting failed.
-            await self._remove_pieces(event, parts)
+            # Not deleted: another delivery's plan may name the same keys (the cut's keys follow its offsets, not the
+            # limit it was measured against), and its jobs read them. Leftovers of a meeting that fails are the
+            # leftover cleanup's (docs/services.md).
             count = splitting.recount(count, largest, max_bytes)
         raise PoisonInputError(
             f"{event.object_key!r} ({size} bytes) still has a part of {largest} bytes after {SPLIT_ROUNDS} splits;"
