@@ -82,7 +82,7 @@ class _Delivery:
     key: AttemptKey | None = None
     waited: float = 0.0
     waits: int = 0
-    limited: int = 0  # 429s (or held elsewhere) in a row: the backoff of those that name no wait
+    limited: int = 0  # 429s (or held elsewhere) of this delivery so far: the backoff of those that name no wait
     owed: int = 0  # attempts to give back that MongoDB was not there to take
 
 
@@ -153,8 +153,8 @@ class Consumer:
             return True
         except (RateLimitedError, HeldElsewhere) as exc:
             await self._refund(delivery)
-            # No wait named: a backoff that grows with each 429 in a row (up to max_delay). It was the first delay
-            # each time, under a second: a provider's 429 without Retry-After (Symbl's concurrency cap) had the
+            # No wait named: a backoff that grows with each 429 of the delivery (up to max_delay); it was the first
+            # delay each time, under a second: a provider's 429 without Retry-After (Symbl's concurrency cap) had the
             # submitter upload the whole file again twice a second, for as long as it lasted.
             # (Our limiter's timeout names 0: it waited in its acquire already; it is retried after the first delay.)
             delivery.limited += 1

@@ -172,18 +172,14 @@ class PartPlanner:
         stored = await self._save_plan(event, parts, planned)
         if stored is None or stored == parts:
             return parts
-        unused = await self._remove_pieces(event, parts, {part.object_key for part in stored})
-        where = {"meeting_uuid": event.meeting_uuid, "parts": len(stored), "cut": len(parts), "deleted": len(unused)}
-        log.warning("plan another delivery stored first submitted", extra=where)
-        return await self._as_stored(event, limits, stored)
-
-    async def _remove_pieces(self, event: AudioMixed, parts: list[Part], named: Collection[str] = ()) -> list[str]:
-        """Delete the pieces of a cut of ``event``'s file (never the file itself) that ``named`` does not hold."""
-        unused = sorted({part.object_key for part in parts if len(parts) > 1} - set(named))
+        named = {part.object_key for part in stored}
+        unused = sorted({part.object_key for part in parts if len(parts) > 1} - named)  # never the file itself
         store = self._audio.store(event.bucket)
         for key in unused:
             await store.remove(key)
-        return unused
+        where = {"meeting_uuid": event.meeting_uuid, "parts": len(stored), "cut": len(parts), "deleted": len(unused)}
+        log.warning("plan another delivery stored first submitted", extra=where)
+        return await self._as_stored(event, limits, stored)
 
     async def _as_stored(self, event: AudioMixed, limits: ProviderLimits, stored: list[Part]) -> list[Part]:
         """The stored plan, each part's size as S3 has it now (the upload's length); a part gone cut again."""
