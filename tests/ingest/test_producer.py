@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from zoomsymbl_common.errors import KafkaUnavailable
@@ -79,3 +79,32 @@ async def test_a_webhooks_publish_carries_its_trace_key_and_ids_and_nothing_else
     assert records[0].key == event_key(EVENT)
     _, other_trace, _, _ = second["traceparent"].decode().split("-")
     assert other_trace != trace_id  # the backfill's publish starts a trace of its own
+
+
+def lose_sequence(client: AIOKafkaProducer) -> None:
+    """What a broker restart can leave behind (aio-libs/aiokafka#1017): the producer's sequence numbers ahead of
+    what the broker holds for it, so the real broker answers OutOfOrderSequenceNumber to every later send."""
+    manager = client._txn_manager
+    assert manager is not None
+    for partition in list(manager._sequence_numbers):
+        manager.increment_sequence_number(partition, 7)
+
+
+@pytest.mark.integration
+async def test_a_producer_that_lost_its_sequence_is_replaced(infra: InfraSettings) -> None:
+    """Before, every later webhook was answered 503 until ingest restarted (the reliability suite's Kafka outage)."""
+    producer = Producer(infra)
+    await producer.wait_connected(timeout=20.0)
+    try:
+        await producer.publish(EVENT, timeout=10.0)
+        lost = producer._client
+        assert lost is not None
+        lose_sequence(lost)
+        with pytest.raises(KafkaUnavailable, match="OutOfOrderSequenceNumber"):
+            await producer.publish(EVENT.model_copy(update={"event_id": "e-2"}), timeout=10.0)
+        await producer.wait_connected(timeout=20.0)
+        await producer.publish(EVENT.model_copy(update={"event_id": "e-3"}), timeout=10.0)
+    finally:
+        await producer.close()
+    assert lost._closed
+    assert [e.event_id for e in await read_events(infra, expect=2, quiet=0.5)] == ["e-1", "e-3"]

@@ -8,15 +8,13 @@ its source topic and the class of its reason.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry, Counter
 
-from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import DeadLetter
+from zoomsymbl_common.kafka_producer import publish_acknowledged
 from zoomsymbl_common.settings import InfraSettings
 
 log = logging.getLogger("zoomsymbl.kafka")
@@ -64,16 +62,15 @@ async def dead_letter(
     a meeting's dead letters then share one partition, in order, like its events.
     """
     destination = DeadLetter.topic_for(letter.source_topic)
-    try:
-        async with asyncio.timeout(timeout):
-            await broker.publish(
-                letter.model_dump_json().encode(),
-                topic=destination,
-                key=key,
-                headers={"reason": letter.reason[:200], "event_id": letter.event_id or ""},
-            )
-    except (TimeoutError, KafkaError) as exc:
-        raise KafkaUnavailable(f"dead-letter to {destination!r} not acknowledged") from exc
+    await publish_acknowledged(
+        broker,
+        letter.model_dump_json().encode(),
+        topic=destination,
+        key=key,
+        headers={"reason": letter.reason[:200], "event_id": letter.event_id or ""},
+        timeout=timeout,
+        what="dead-letter",
+    )
     log.warning(
         "message dead-lettered",
         extra={"topic": destination, "reason": letter.reason, "event_id": letter.event_id},

@@ -26,6 +26,7 @@ from zoomsymbl_common.dead_letters import ConsumerMetrics as ConsumerMetrics
 from zoomsymbl_common.dead_letters import dead_letter as dead_letter
 from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import Event
+from zoomsymbl_common.kafka_producer import publish_acknowledged
 from zoomsymbl_common.kafka_security import broker_security, check_connection
 from zoomsymbl_common.settings import InfraSettings
 
@@ -129,17 +130,15 @@ async def publish_event(
 ) -> None:
     """Publish ``event`` to its topic and return only once Kafka acknowledged it.
 
-    Raises :class:`KafkaUnavailable` when no acknowledgement arrives within ``timeout`` seconds.
+    Raises :class:`KafkaUnavailable` when no acknowledgement arrives within ``timeout`` seconds; a producer that lost
+    its sequence with the broker is renewed first (:mod:`zoomsymbl_common.kafka_producer`).
     """
     deadline = timeout if timeout is not None else infra.kafka_request_timeout_ms / 1000
-    destination = topic or topic_name(infra, event.topic)
-    try:
-        async with asyncio.timeout(deadline):
-            await broker.publish(
-                event.model_dump_json().encode(),
-                topic=destination,
-                key=event_key(event),
-                headers={"event_id": event.event_id, "event_type": type(event).__name__},
-            )
-    except (TimeoutError, KafkaError) as exc:
-        raise KafkaUnavailable(f"publish to {destination!r} not acknowledged: {type(exc).__name__}") from exc
+    await publish_acknowledged(
+        broker,
+        event.model_dump_json().encode(),
+        topic=topic or topic_name(infra, event.topic),
+        key=event_key(event),
+        headers={"event_id": event.event_id, "event_type": type(event).__name__},
+        timeout=deadline,
+    )

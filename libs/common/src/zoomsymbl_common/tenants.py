@@ -72,7 +72,10 @@ class TenantConfig(BaseModel):
         "", description="OpenAI-compatible API base (…/v1); empty = AssemblyAI's LLM Gateway for assemblyai tenants."
     )
     llm_model: str = Field("claude-sonnet-4-6", description="Model name at the insights engine.")
-    llm_api_key: SecretStr = Field(SecretStr(""), description="Insights engine key; empty = the AssemblyAI key.")
+    llm_api_key: SecretStr = Field(
+        SecretStr(""),
+        description="Insights engine key; empty = the AssemblyAI key (assemblyai tenants), no key sent (others).",
+    )
     llm_auth_scheme: Literal["raw", "bearer", "auto"] = Field(
         "auto", description="Authorization header form; auto = raw key for AssemblyAI's gateway, Bearer otherwise."
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from zoomsymbl_sandbox.stack_config import HOST, StackConfig, service_env, tenant_document
+from zoomsymbl_sandbox.stack_config import HOST, StackConfig, llm_sandbox_config, service_env, tenant_document
 
 SERVICES = ("ingest", "mixer", "submitter", "notifier", "transcriber", "web")
 SANDBOXES = ("zoom", "symbl", "assemblyai", "llm", "otlp")
@@ -52,8 +52,7 @@ class Stack:
         (run / "tenants.json").write_text(json.dumps(tenant_document(self.config), indent=2))
         for name in ("zoom", "symbl", "assemblyai"):
             (run / f"{name}.json").write_text(json.dumps(getattr(self.config, name), default=str))
-        llm = {"auth": "raw", "api_key": self.config.assemblyai.get("api_key", "sandbox-assemblyai-key")}
-        (run / "llm.json").write_text(json.dumps({**llm, **self.config.llm}))
+        (run / "llm.json").write_text(json.dumps(llm_sandbox_config(self.config)))
 
     def spawn(self, name: str) -> None:
         """Start process ``name`` (a sandbox or a service)."""

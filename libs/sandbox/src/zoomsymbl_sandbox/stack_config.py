@@ -65,6 +65,11 @@ class StackConfig:
         return f"http://{HOST}:{self.port(name)}"
 
 
+def llm_sandbox_config(config: StackConfig) -> dict[str, Any]:
+    """The LLM sandbox's config: AssemblyAI's LLM Gateway (the raw AssemblyAI key) unless ``config.llm`` says else."""
+    return {"auth": "raw", "api_key": config.assemblyai.get("api_key", "sandbox-assemblyai-key"), **config.llm}
+
+
 def tenant_document(config: StackConfig) -> dict[str, Any]:
     """The tenants file: one tenant whose external hosts are the sandboxes."""
     zoom = config.url("zoom")
@@ -88,6 +93,9 @@ def tenant_document(config: StackConfig) -> dict[str, Any]:
     }
     if config.provider is not None:
         tenant["provider"] = config.provider
+    if config.provider not in (None, "assemblyai"):
+        # Only an AssemblyAI tenant sends its AssemblyAI key to the engine by itself; the others name the engine's key.
+        tenant["llm_api_key"] = llm_sandbox_config(config)["api_key"]
     base = {**tenant, **config.tenant_overrides}
     return {"default_tenant": config.tenant, "tenants": [base, *({**base, **extra} for extra in config.extra_tenants)]}
 

@@ -2,7 +2,9 @@
 
 Zoom retries a webhook only if we answer an error quickly, so a request never waits for a
 connection: until the producer is connected, :meth:`Producer.publish` fails at once with
-:class:`KafkaUnavailable`. Closing stops the producer, which flushes what it still holds.
+:class:`KafkaUnavailable`. A producer that lost its sequence with the broker (after a broker restart:
+:mod:`zoomsymbl_common.kafka_producer`) is replaced the same way. Closing stops the producer, which
+flushes what it still holds.
 
 Every webhook's path ends here, so it is kept short (issue 21): one ``send_and_wait`` of the
 event's JSON with acks=all and the idempotent producer. The W3C context of the webhook's server
@@ -26,6 +28,7 @@ from opentelemetry.trace import SpanKind
 from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import Event
 from zoomsymbl_common.kafka import event_key, probe_bootstrap, start_client, topic_name
+from zoomsymbl_common.kafka_producer import producer_lost, stop_quietly
 from zoomsymbl_common.kafka_security import check_connection, client_options
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.telemetry import tracer
@@ -44,6 +47,7 @@ class Producer:
         self.service = service
         self._client: AIOKafkaProducer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
 
     @property
     def connected(self) -> bool:
@@ -104,11 +108,27 @@ class Producer:
                 f"the recording's event is {len(body)} bytes, more than one Kafka message holds", invalid=True
             ) from exc
         except (TimeoutError, KafkaError) as exc:
+            if producer_lost(exc, client):
+                self._renew(client)
             # A timed-out send may still land (at least once: the consumers deduplicate by event_id).
             raise KafkaUnavailable(f"publish to {topic!r} not acknowledged: {type(exc).__name__}") from exc
 
+    def _renew(self, failed: AIOKafkaProducer) -> None:
+        """Replace a producer that lost its sequence with the broker (aio-libs/aiokafka#1017): webhooks are
+        answered 503 (Zoom retries them) until the new one is connected, in the background as at start."""
+        if self._client is not failed:
+            return  # another publish that met the same error replaced it already
+        log.warning("kafka producer lost its sequence with the broker, connecting a new one")
+        self._client, self._task = None, None
+        retiring = asyncio.create_task(stop_quietly(failed), name="kafka-producer-retire")
+        self._retiring.add(retiring)
+        retiring.add_done_callback(self._retiring.discard)
+        self.start()
+
     async def close(self, timeout: float = 15.0) -> None:
         """Stop connecting, or stop the producer (flushing what it holds) when connected."""
+        if self._retiring:
+            await asyncio.wait(self._retiring)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
