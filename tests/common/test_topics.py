@@ -64,11 +64,22 @@ def test_existing_topics_count_as_success_and_other_errors_name_the_topic() -> N
         [
             {"topic": "a", "error_code": 0, "error_message": None},
             {"topic": "b", "error_code": 36, "error_message": "Topic 'b' already exists."},
-        ]
+        ],
+        ["a", "b"],
     )
     assert ok == {"a": "created", "b": "exists"}
     with pytest.raises(TopicCreationFailed, match=r"'c'.*error 38.*replication factor"):
-        classify([{"topic": "c", "error_code": 38, "error_message": "replication factor 5 cannot be reached"}])
+        classify([{"topic": "c", "error_code": 38, "error_message": "replication factor 5 cannot be reached"}], ["c"])
+
+
+def test_a_topic_the_answer_does_not_name_is_a_failure_not_unknown() -> None:
+    """Before, the command printed `unknown` for it and exited 0 (the chart's Job succeeded without the topic)."""
+    answer = [{"topic": "a", "error_code": 0, "error_message": None}, {"topic": "zz", "error_code": 0}]
+    with pytest.raises(TopicCreationFailed) as exc:
+        classify(answer, ["a", "b"])
+    assert exc.value.failures == {"b": "not named in Kafka's answer"}
+    twice = [{"topic": "a", "error_code": 0}, {"topic": "a", "error_code": 38, "error_message": "x"}]
+    assert classify(twice, ["a"]) == {"a": "created"}
 
 
 def test_command_line_builds_the_plan_the_chart_asks_for() -> None:

@@ -88,18 +88,24 @@ def topic_specs(plan: TopicPlan) -> list[TopicSpec]:
     return specs
 
 
-def classify(topic_errors: Sequence[dict[str, Any]]) -> dict[str, Outcome]:
-    """Outcome per topic of a CreateTopics response; raises :class:`TopicCreationFailed` on any other error."""
+def classify(topic_errors: Sequence[dict[str, Any]], asked: Sequence[str]) -> dict[str, Outcome]:
+    """Outcome per topic ``asked`` for, from a CreateTopics response; raises :class:`TopicCreationFailed` on any
+    other error, and for a topic the response does not name (its creation is unknown: not a success)."""
     outcomes: dict[str, Outcome] = {}
     failures: dict[str, str] = {}
+    unanswered = set(asked)
     for entry in topic_errors:
         name, code = str(entry["topic"]), int(entry["error_code"])
+        if name not in unanswered:
+            continue  # a topic nobody asked for, or named twice: the first answer counts
+        unanswered.discard(name)
         if code == 0:
             outcomes[name] = "created"
         elif code == TOPIC_ALREADY_EXISTS:
             outcomes[name] = "exists"
         else:
             failures[name] = f"error {code}: {entry.get('error_message') or 'no message'}"
+    failures.update({name: "not named in Kafka's answer" for name in asked if name in unanswered})
     if failures:
         raise TopicCreationFailed(failures)
     return outcomes
@@ -135,7 +141,7 @@ async def create_topics(
     try:
         new = [NewTopic(s.name, s.partitions, s.replication, topic_configs=dict(s.configs)) for s in specs]
         response = await admin.create_topics(new, timeout_ms=30000)
-        outcomes = classify(response.to_object()["topic_errors"])
+        outcomes = classify(response.to_object()["topic_errors"], [s.name for s in specs])
         existing = [s for s in specs if outcomes.get(s.name) == "exists"]
         if existing:
             for name in await _report_differences(admin, existing):

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> Result:
     bootstrap = args.bootstrap or infra.kafka_bootstrap
     specs = topic_specs(plan_from_args(args, prefix))
     outcomes = asyncio.run(create_topics(bootstrap, specs, args.timeout_s, client_options(infra)))
-    text = "\n".join(f"{outcomes.get(spec.name, 'unknown'):8} {spec.name}" for spec in specs)
+    text = "\n".join(f"{outcomes[spec.name]:8} {spec.name}" for spec in specs)
     return Result(data={"bootstrap": bootstrap, "topics": outcomes}, text=text)
 
 
