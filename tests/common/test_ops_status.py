@@ -119,3 +119,26 @@ async def test_a_limiter_slot_with_an_unreadable_time_does_not_break_the_history
     history = await meeting_history(mongo, "m1")
     assert history is not None
     assert "acct slot 0 held by k1 until ?" in format_history(history)
+
+
+async def test_one_unreadable_linked_document_is_named_and_the_rest_of_the_history_shown(mongo: Mongo) -> None:
+    """Before, a single job or e-mail document of another release's shape made `zoomsymbl status --meeting` fail
+    whole (MalformedRecord), when the operator needed the history most."""
+    await mongo.db[MEETINGS].insert_one(Meeting(tenant="acme", meeting_uuid="m1", stage="submitted").to_document())
+    good = Job(
+        id="k1", idempotency_key="k1", job_ref="k1", tenant="acme", meeting_uuid="m1", provider="symbl",
+        status="completed", job_id="j-good",
+    )  # fmt: skip
+    await mongo.db[JOBS].insert_one(good.to_document())
+    await mongo.db[JOBS].insert_one(
+        {**good.to_document(), "_id": "k2", "idempotency_key": "k2", "job_ref": "k2", "part_index": "x"}
+    )
+    await mongo.db[EMAILS].insert_one({"_id": "e1", "tenant": "acme", "meeting_uuid": "m1", "kind": 7})
+    history = await meeting_history(mongo, "m1")
+    assert history is not None
+    assert [job.job_id for job in history.jobs] == ["j-good"]
+    assert [note.split(":")[0] for note in history.malformed] == [f"{JOBS} k2", f"{EMAILS} e1"]
+    text = format_history(history)
+    assert "j-good" in text
+    assert "unreadable documents: 2" in text and f"{JOBS} k2: malformed Job document" in text
+    assert history.as_json()["malformed"] == history.malformed

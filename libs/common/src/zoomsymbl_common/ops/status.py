@@ -73,6 +73,8 @@ class MeetingHistory:
     emails: list[Email]
     insights: list[InsightsSummary]
     limiter_slots: list[LimiterSlot]
+    malformed: list[str] = field(default_factory=list)
+    """Linked documents that do not fit their model ("<collection> <_id>: why"), shown instead of failing the rest."""
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready, without the e-mails' raw messages."""
@@ -82,6 +84,7 @@ class MeetingHistory:
             "mails": [mail.model_dump(mode="json", exclude={"raw"}) for mail in self.emails],
             "conversations": [item.model_dump(mode="json") for item in self.insights],
             "limiter_slots": [slot.model_dump(mode="json", by_alias=True) for slot in self.limiter_slots],
+            "malformed": self.malformed,
         }
 
 
@@ -143,14 +146,25 @@ async def meeting_history(mongo: Mongo, meeting_uuid: str, tenant: str | None = 
         return None
     meeting = Meeting.from_document(found)
     linked = meeting_key(meeting.tenant, meeting.meeting_uuid)
-    jobs = _parse(Job, await _find(mongo, JOBS, linked))
+    malformed: list[str] = []
+
+    async def linked_records(
+        model: type[R], collection: str, query: Document, projection: Document | None = None
+    ) -> list[R]:
+        noted: list[str] = []
+        records = _parse(model, await _find(mongo, collection, query, projection), noted)
+        malformed.extend(f"{collection} {note}" for note in noted)
+        return records
+
+    jobs = await linked_records(Job, JOBS, linked)
     refs = [job.job_ref for job in jobs]
     return MeetingHistory(
         meeting=meeting,
         jobs=jobs,
-        emails=_parse(Email, await _find(mongo, EMAILS, linked, {"raw": 0})),
-        insights=_parse(InsightsSummary, await _find(mongo, INSIGHTS, linked, SUMMARY_FIELDS)),
-        limiter_slots=_parse(LimiterSlot, await _find(mongo, LIMITER, {"ref": {"$in": refs}})) if refs else [],
+        emails=await linked_records(Email, EMAILS, linked, {"raw": 0}),
+        insights=await linked_records(InsightsSummary, INSIGHTS, linked, SUMMARY_FIELDS),
+        limiter_slots=await linked_records(LimiterSlot, LIMITER, {"ref": {"$in": refs}}) if refs else [],
+        malformed=malformed,
     )
 
 
@@ -238,6 +252,8 @@ def format_history(history: MeetingHistory) -> str:
         "limiter slots",
         [f"{s.account} slot {s.slot} held by {s.ref} until {_when(s.expires_at)}" for s in history.limiter_slots],
     )
+    if history.malformed:  # unreadable linked documents: named, so the rest of the history still shows
+        out += _section("unreadable documents", [shortened(note, REASON_IN_HISTORY) for note in history.malformed])
     return "\n".join(out)
 
 
