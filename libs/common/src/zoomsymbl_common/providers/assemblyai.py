@@ -11,7 +11,6 @@ import time
 from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 
@@ -31,7 +30,14 @@ from zoomsymbl_common.providers.base import (
     TranscriptMessage,
     encodable,
 )
-from zoomsymbl_common.providers.http import close_stream, direct_request, read_json, transport_errors
+from zoomsymbl_common.providers.http import (
+    NotAName,
+    close_stream,
+    direct_request,
+    path_segment,
+    read_json,
+    transport_errors,
+)
 from zoomsymbl_common.providers.symbl_insights import MAX_MESSAGES, bound_transcript, finite_number
 from zoomsymbl_common.tenants import DEFAULT_ASSEMBLYAI_SPEECH_MODELS
 
@@ -154,7 +160,7 @@ class AssemblyAIProvider:
         try:
             data = await self._transcript(job_id, keep=True)
         except PoisonInputError as exc:
-            if _unknown_transcript(exc):
+            if _unknown_transcript(exc) or isinstance(exc, NotAName):
                 return JobState("failed", reason=f"assemblyai does not know transcript {job_id!r}")
             raise
         status = _STATUSES.get(str(data.get("status")), "in_progress")
@@ -191,15 +197,15 @@ class AssemblyAIProvider:
         False when AssemblyAI does not know the id (:func:`_unknown_transcript`: deleted and gone, or never its own);
         a refusal (a transcript still processing) raises :class:`PoisonInputError`, an outage :class:`RetryableError`.
         """
-        url = f"{self._base}/v2/transcript/{quote(transcript_id, safe='')}"
         try:
+            url = f"{self._base}/v2/transcript/{path_segment('assemblyai', transcript_id, 'forget')}"
             async with (
                 transport_errors("assemblyai", "delete transcript"),
                 direct_request(self._session, "DELETE", url, headers=self._headers, timeout=_SHORT) as resp,
             ):
                 await read_json("assemblyai", "delete transcript", resp, stage="forget")
         except PoisonInputError as exc:
-            if _unknown_transcript(exc):
+            if _unknown_transcript(exc) or isinstance(exc, NotAName):
                 return False
             raise
         return True
@@ -210,7 +216,7 @@ class AssemblyAIProvider:
             direct_request(
                 self._session,
                 "GET",
-                f"{self._base}/v2/transcript/{quote(transcript_id, safe='')}",
+                f"{self._base}/v2/transcript/{path_segment('assemblyai', transcript_id, 'status')}",
                 headers=self._headers,
                 timeout=_SHORT,
             ) as resp,

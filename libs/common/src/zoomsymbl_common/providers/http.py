@@ -16,7 +16,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 
@@ -35,6 +35,23 @@ transcript at 180 words a minute (25.7 MB). AssemblyAI takes files of up to 10 h
 minute that is 180,000 words, ~43 MB; a Symbl ``messages`` answer with words is of the same order. 128 MiB
 is about three times that worst case, and still a bounded allocation."""
 _TOO_LARGE = b"(answer too large to read)"
+
+
+class NotAName(PoisonInputError):
+    """A stored provider id that cannot be one path segment: the provider cannot know it (nothing was asked)."""
+
+
+def path_segment(provider: str, value: str, stage: str) -> str:
+    """``value`` (a stored job, transcript or conversation id) as exactly one path segment of a provider's URL.
+
+    Quoting keeps ``/ ? #`` inside the segment, but ``.`` and ``..`` stay what they are, and aiohttp's URLs
+    normalise them (``%2E%2E`` too): ``/v2/transcript/..`` asks ``/v2/`` with our key. Such an id is refused
+    (:class:`NotAName`), as the submitter refuses it when a provider answers one; a status call reads it as a job
+    the provider does not know, a delete as nothing to delete.
+    """
+    if value in {"", ".", ".."}:
+        raise NotAName(f"{provider} id {value!r} is not a name", stage=stage)
+    return quote(value, safe="")
 
 
 def direct_request(

@@ -29,7 +29,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import SecretStr
@@ -44,7 +44,14 @@ from zoomsymbl_common.providers.base import (
     SubmittedJob,
     encodable,
 )
-from zoomsymbl_common.providers.http import close_stream, direct_request, read_json, transport_errors
+from zoomsymbl_common.providers.http import (
+    NotAName,
+    close_stream,
+    direct_request,
+    path_segment,
+    read_json,
+    transport_errors,
+)
 from zoomsymbl_common.providers.symbl_insights import parse_items, parse_messages, parse_summary
 from zoomsymbl_common.providers.symbl_options import UPLOAD_CONTENT_TYPE, as_query, check_channels, symbl_options
 from zoomsymbl_common.providers.symbl_summary_page import summary_page_url
@@ -122,9 +129,11 @@ class SymblProvider:
     async def job_status(self, job_id: str) -> JobState:
         """Status from ``GET /v1/job/{jobId}``; a job Symbl does not know is reported failed."""
         try:
-            data = await self._call("GET", f"/v1/job/{quote(job_id, safe='')}", "job status", stage="status")
+            data = await self._call(
+                "GET", f"/v1/job/{path_segment('symbl', job_id, 'status')}", "job status", stage="status"
+            )
         except PoisonInputError as exc:
-            if "HTTP 404" in exc.reason:
+            if "HTTP 404" in exc.reason or isinstance(exc, NotAName):
                 return JobState("failed", reason=f"symbl does not know job {job_id!r}")
             raise
         status = _STATUSES.get(str(data.get("status")), "in_progress")
@@ -132,7 +141,7 @@ class SymblProvider:
 
     async def fetch_insights(self, job: SubmittedJob) -> Insights:
         """Messages, topics, questions, action items, follow-ups, summary and the summary page URL."""
-        base = f"/v1/conversations/{quote(job.conversation_id, safe='')}"  # one path segment, whatever it holds
+        base = f"/v1/conversations/{path_segment('symbl', job.conversation_id, 'insights')}"
         messages = await self._call("GET", f"{base}/messages", "messages", stage="insights")
         topics = await self._call("GET", f"{base}/topics", "topics", stage="insights")
         questions = await self._call("GET", f"{base}/questions", "questions", stage="insights")
@@ -157,11 +166,11 @@ class SymblProvider:
         False when Symbl does not know the id (404: deleted already, or never its own); another refusal raises
         :class:`PoisonInputError`, an outage :class:`RetryableError`.
         """
-        path = f"/v1/conversations/{quote(conversation_id, safe='')}"
         try:
+            path = f"/v1/conversations/{path_segment('symbl', conversation_id, 'forget')}"
             await self._call("DELETE", path, "delete conversation", stage="forget")
         except PoisonInputError as exc:
-            if "HTTP 404" in exc.reason:
+            if "HTTP 404" in exc.reason or isinstance(exc, NotAName):
                 return False
             raise
         return True
