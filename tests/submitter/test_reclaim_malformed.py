@@ -41,3 +41,25 @@ async def test_an_unreadable_job_keeps_its_slot_and_every_other_expired_slot_is_
     held = {slot.ref: slot for slot in await limiter.slots()}
     assert set(held) == {"ref-unreadable"}, "kept: whether its job still runs cannot be read"
     assert held["ref-unreadable"].expires_at > clock().timestamp(), "its lease renewed, looked at again a lease later"
+
+
+async def test_a_job_of_a_tenant_no_longer_configured_frees_its_slot(mongo: Mongo) -> None:
+    """Before, its slot was kept and its lease renewed every round, for ever: nothing asks about a removed tenant's
+    jobs, and every tenant sharing the provider account had one slot less."""
+    clock = FakeClock()
+    pool = LimiterPool(mongo, LimiterSettings(100.0, 100, 10, 60.0, 0.05), clock=clock)
+    limiter = pool.get(ACCOUNT)
+    job = {"_id": "ref-gone", "idempotency_key": "ref-gone", "job_ref": "ref-gone", "tenant": "gone",
+           "meeting_uuid": "m", "provider": "symbl", "status": "in_progress", "job_id": "job-at-symbl"}  # fmt: skip
+    await mongo.db[JOBS].insert_one(job)
+    await limiter.acquire("ref-gone", timeout=5)
+    clock.advance(61)
+
+    async with aiohttp.ClientSession() as session:
+        tenants = tenants_for("symbl", "http://127.0.0.1:9")  # acme only; never asked: the tenant is gone
+        reclaimer = Reclaimer(
+            tenants, ProviderPool(session, submit_timeout=30), pool, JobStore(mongo, "me", 60, clock=clock),
+            SubmitterMetrics.create(), 60,
+        )  # fmt: skip
+        assert await reclaimer.once() == 1
+    assert await limiter.slots() == []

@@ -3,7 +3,8 @@
 The notifier frees a slot when a job's callback (or its sweeper) reports ``completed``/``failed``.
 When neither happens — a lost callback, a notifier down for long — the slot would be held forever;
 this periodic task asks, for every slot whose lease ran out, whether its job is finished, and frees
-it only then (a job still running gets a fresh lease).
+it only then (a job still running gets a fresh lease). A job of a tenant no longer in the tenants file frees its
+slot: nothing asks about such a job any more, and the account may be shared.
 
 A job is asked about at the provider it ran on (``jobs.provider``), not the tenant's provider of today:
 a meeting that fell back to Zoom's transcript ran as ``zoom``, and a tenant moved to another provider
@@ -82,7 +83,10 @@ class Reclaimer:
             return True
         tenant = self.tenants.get(job.tenant)
         if tenant is None:
-            return False
+            # A tenant taken out of the tenants file: nothing asks about its jobs any more (the notifier neither), so
+            # kept, the slot was renewed for ever, one less for every tenant sharing the account.
+            log.warning("job of unknown tenant, slot freed", extra={"job_ref": job_ref, "tenant": job.tenant})
+            return True
         try:
             state = await self.providers.get(ran_as(tenant, job.provider)).job_status(job.job_id)
         except (ConfigError, ZoomsymblError) as exc:
