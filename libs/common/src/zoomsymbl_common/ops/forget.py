@@ -246,11 +246,13 @@ async def entomb(mongo: Mongo, holdings: Holdings, now: datetime) -> Tombstone:
 
 
 async def erase(mongo: Mongo, stores: Iterable[ObjectStore], holdings: Holdings) -> tuple[int, int]:
-    """Delete the meeting's objects, then its documents (the meeting last); returns (documents, objects) deleted.
+    """Delete the meeting's objects, then its documents (the meeting last) and, for a Zoom Phone recording, the
+    reconciliation record of its call; returns (documents, objects) deleted.
 
     Objects go first: their buckets are named by documents, which a run stopped part-way still has.
     """
     tenant, meeting_uuid = holdings.tenant, holdings.meeting_uuid
+    calls = await call_keys(mongo, tenant, meeting_uuid)  # read while the meeting's documents name the call
     objects = sum(
         [await delete(store, prefix) for store in stores for prefix in meeting_prefixes(tenant, meeting_uuid)]
     )
@@ -259,6 +261,9 @@ async def erase(mongo: Mongo, stores: Iterable[ObjectStore], holdings: Holdings)
     for name, query in filters(tenant, meeting_uuid, linked).items():
         if query is not None:
             documents += int((await guarded(mongo.db[name].delete_many(query))).deleted_count)
+    if calls:  # reconciliation's record of a Zoom Phone recording's call (its parties' names); its tombstone stays
+        call_records = {"tenant": tenant, "meeting_uuid": {"$in": calls}}
+        documents += int((await guarded(mongo.db[CONVERSATIONS].delete_many(call_records))).deleted_count)
     return documents, objects
 
 
