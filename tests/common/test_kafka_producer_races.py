@@ -17,7 +17,7 @@ from faststream.kafka.publisher.producer import AioKafkaFastProducerImpl
 from faststream.kafka.publisher.state import RealProducer
 from zoomsymbl_common.events import RecordingCompleted, stable_id
 from zoomsymbl_common.kafka import make_broker, publish_event, start_broker
-from zoomsymbl_common.kafka_producer import broker_producer, renew_broker_producer
+from zoomsymbl_common.kafka_producer import broker_producer, renew_broker_producer, stop_quietly
 from zoomsymbl_common.settings import InfraSettings
 
 
@@ -143,3 +143,16 @@ async def test_publishes_queued_behind_a_failed_renewal_do_not_each_renew_again(
     assert await asyncio.gather(first, *queued) == [False] * 4
     assert len(gate.reached) == 1
     assert broker_producer(broker) is failed  # left in place: the next publish that fails tries again
+
+
+@pytest.mark.integration
+async def test_a_replaced_producer_whose_stop_is_cut_short_is_still_closed(infra: InfraSettings) -> None:
+    """aiokafka marks a producer closed as its stop begins: a stop cut at its deadline (batches it could not flush in
+    time) left its sender task, metadata task and connections running for good, and a second stop did nothing."""
+    client = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, enable_idempotence=True)
+    await client.start()
+    sender = client._sender.sender_task
+    await stop_quietly(client, timeout=0)  # cut at its first wait
+    assert client._closed and sender.done()
+    assert client.client._sync_task is None
+    assert not any(conn.connected() for conn in client.client._conns.values())

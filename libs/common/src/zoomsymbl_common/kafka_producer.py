@@ -24,6 +24,7 @@ from aiokafka.errors import (
     InvalidProducerEpoch,
     KafkaError,
     OutOfOrderSequenceNumber,
+    ProducerClosed,
     ProducerFenced,
     UnknownProducerId,
 )
@@ -62,6 +63,21 @@ async def stop_quietly(client: AIOKafkaProducer, *, timeout: float = OLD_PRODUCE
             await client.stop()
     except (TimeoutError, KafkaError, OSError) as exc:
         log.warning("replaced kafka producer did not stop cleanly", extra={"error": type(exc).__name__})
+        await _end_what_is_left(client)
+
+
+async def _end_what_is_left(client: AIOKafkaProducer) -> None:
+    """aiokafka marks a producer closed as its stop begins: one cut short keeps its sender task, metadata task and
+    connections for good (a second stop() returns at once). They are ended here; the sends it held fail now."""
+    client._message_accumulator.fail_all(ProducerClosed())
+    sender = client._sender.sender_task
+    if sender is not None:
+        sender.cancel()
+    with contextlib.suppress(TimeoutError, KafkaError, OSError):
+        async with asyncio.timeout(OLD_PRODUCER_STOP_SECONDS):  # its requests in flight (their own timeout)
+            if sender is not None:
+                await asyncio.wait([sender])
+            await client.client.close()
 
 
 def broker_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
