@@ -8,38 +8,16 @@ that reason instead of its real error; each further outage at the give-up added 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+from faststream.kafka import KafkaBroker
 from zoomsymbl_common.attempts import MemoryAttempts
 from zoomsymbl_common.errors import KafkaUnavailable, PoisonInputError, RetryableError
 from zoomsymbl_common.events import DeadLetter, Event, RecordingCompleted
-from zoomsymbl_common.kafka import Consumer, RetryPolicy, topic_name
-from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.kafka import Consumer
 
-INFRA = InfraSettings(kafka_topic_prefix="unit-give-up-outage-")
-TOPIC = topic_name(INFRA, RecordingCompleted.topic)
-EVENT = RecordingCompleted(event_id="evt-give-up-outage", tenant="acme", meeting_uuid="m1==")
-BODY = EVENT.model_dump_json().encode()
-POLICY = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002)
+from tests.common.test_consumer_refunds import BODY, INFRA, POLICY, TOPIC, _no_sleep, letters
 
-
-async def _no_sleep(_: float) -> None:
-    return None
-
-
-@pytest.fixture
-async def letters() -> AsyncIterator[tuple[KafkaBroker, list[DeadLetter]]]:
-    broker = KafkaBroker()
-    found: list[DeadLetter] = []
-
-    @broker.subscriber(DeadLetter.topic_for(TOPIC))
-    async def dead(message: KafkaMessage) -> None:
-        found.append(DeadLetter.model_validate_json(message.body))
-
-    async with TestKafkaBroker(broker):
-        yield broker, found
+__all__ = ["letters"]  # the fixture: its broker collects the dead letters of TOPIC
 
 
 @pytest.mark.parametrize(

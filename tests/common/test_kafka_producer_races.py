@@ -43,6 +43,26 @@ class Gate:
         monkeypatch.setattr(AIOKafkaProducer, "start", start)
 
 
+async def renewal_at_the_gate(
+    broker: KafkaBroker, failed: AIOKafkaProducer, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Gate, asyncio.Task[bool]]:
+    """A renewal of ``failed`` held while its new producer starts."""
+    gate = Gate(monkeypatch)
+    renewal = asyncio.create_task(renew_broker_producer(broker, failed))
+    await asyncio.wait_for(gate.entered.wait(), timeout=30)
+    return gate, renewal
+
+
+async def gate_opened(gate: Gate, renewal: asyncio.Task[bool], *, then: asyncio.Event | None = None) -> None:
+    """Let the held renewal go on; it must end without a producer: the new one stopped, none put in."""
+    gate.release.set()
+    renewed = await renewal
+    if then is not None:
+        then.set()
+    assert gate.reached[0]._closed
+    assert not renewed
+
+
 @pytest.fixture
 async def started(infra: InfraSettings) -> AsyncIterator[tuple[KafkaBroker, AIOKafkaProducer]]:
     """A started broker that published once, and its producer (to be renewed)."""
@@ -64,15 +84,10 @@ async def test_a_renewal_that_ends_after_the_broker_stopped_leaves_no_producer_r
 ) -> None:
     """Before, the new producer was put into the stopped broker: running, and never stopped by anyone."""
     broker, failed = started
-    gate = Gate(monkeypatch)
-    renewal = asyncio.create_task(renew_broker_producer(broker, failed))
-    await asyncio.wait_for(gate.entered.wait(), timeout=30)
+    gate, renewal = await renewal_at_the_gate(broker, failed, monkeypatch)
     await broker.stop()
-    gate.release.set()
-    renewed = await renewal
-    assert gate.reached[0]._closed
+    await gate_opened(gate, renewal)
     assert broker_producer(broker) is None
-    assert not renewed
 
 
 @pytest.mark.integration
@@ -95,18 +110,12 @@ async def test_a_renewal_that_ends_while_the_broker_stops_its_producer_leaves_no
             await resume.wait()
 
     monkeypatch.setattr(failed, "stop", stop_then_hold)
-    gate = Gate(monkeypatch)
-    renewal = asyncio.create_task(renew_broker_producer(broker, failed))
-    await asyncio.wait_for(gate.entered.wait(), timeout=30)
+    gate, renewal = await renewal_at_the_gate(broker, failed, monkeypatch)
     stopping = asyncio.create_task(broker.stop())
     await asyncio.wait_for(stopped.wait(), timeout=30)
-    gate.release.set()
-    renewed = await renewal
-    resume.set()
+    await gate_opened(gate, renewal, then=resume)
     await stopping
-    assert gate.reached[0]._closed
     assert broker_producer(broker) is None
-    assert not renewed
 
 
 @pytest.mark.integration
@@ -115,9 +124,7 @@ async def test_a_renewal_cancelled_while_its_producer_starts_stops_that_producer
 ) -> None:
     """Before, a publish cancelled during the renewal (a handler cut at shutdown) left the new producer running."""
     broker, failed = started
-    gate = Gate(monkeypatch)
-    renewal = asyncio.create_task(renew_broker_producer(broker, failed))
-    await asyncio.wait_for(gate.entered.wait(), timeout=30)
+    gate, renewal = await renewal_at_the_gate(broker, failed, monkeypatch)
     renewal.cancel()
     with pytest.raises(asyncio.CancelledError):
         await renewal
