@@ -137,7 +137,7 @@ class Consumer:
                 # Every attempt so far was cut short (the process died during it): stop here.
                 reason = f"gave up after {attempt.number - 1} attempts; the last was cut short (the service stopped)"
                 reason += f"; the one before failed: {attempt.last_error}" if attempt.last_error else ""
-                await self._give_up(delivery, event, reason, "Interrupted", attempt.number - 1)
+                await self._give_up_spent(delivery, event, reason, "Interrupted", attempt.number - 1)
                 return
             if await self._attempt(delivery, event, handler, attempt.number):
                 return
@@ -149,7 +149,7 @@ class Consumer:
         try:
             await handler(event)
         except PoisonInputError as exc:
-            await self._give_up(delivery, event, exc.reason, type(exc).__name__, attempt, exc.stage)
+            await self._give_up_spent(delivery, event, exc.reason, type(exc).__name__, attempt, exc.stage)
             return True
         except (RateLimitedError, HeldElsewhere) as exc:
             await self._refund(delivery)
@@ -181,7 +181,9 @@ class Consumer:
         """Dead-letter after the last attempt (True), else note the error and back off (False)."""
         error = scrub(error, 1000)  # noted in MongoDB and logged: a provider's or S3's text may quote a signed URL
         if attempt >= self.policy.max_attempts:
-            await self._give_up(delivery, event, f"gave up after {attempt} attempts: {error}", error_type, attempt)
+            await self._give_up_spent(
+                delivery, event, f"gave up after {attempt} attempts: {error}", error_type, attempt
+            )
             return True
         delay = self.policy.delay(attempt)
         log.warning(
@@ -246,6 +248,18 @@ class Consumer:
             await operation(delivery.key)
         except InfrastructureUnavailable as exc:
             log.warning("attempt count not updated", extra={"error": str(exc), "event_id": delivery.key.event_id})
+
+    async def _give_up_spent(
+        self, delivery: _Delivery, event: Event, reason: str, error_type: str, attempts: int, stage: str = "retry"
+    ) -> None:
+        """:meth:`_give_up` at the end of an attempt still counted. An outage that stops the give-up gives that attempt
+        back, as any outage does: else the redelivery would begin past the budget and be dead-lettered as cut short
+        (``Interrupted``), not with its reason. (With MongoDB the one away, the refund is lost with the delivery.)"""
+        try:
+            await self._give_up(delivery, event, reason, error_type, attempts, stage)
+        except InfrastructureUnavailable:
+            await self._refund(delivery)
+            raise
 
     async def _give_up(
         self,

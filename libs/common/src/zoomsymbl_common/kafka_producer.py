@@ -24,11 +24,13 @@ from aiokafka.errors import (
     InvalidProducerEpoch,
     KafkaError,
     OutOfOrderSequenceNumber,
+    ProducerClosed,
     ProducerFenced,
     UnknownProducerId,
 )
 from faststream.kafka import KafkaBroker
 from faststream.kafka.publisher.producer import AioKafkaFastProducerImpl
+from faststream.kafka.publisher.state import RealProducer
 
 from zoomsymbl_common.errors import KafkaUnavailable
 
@@ -61,6 +63,21 @@ async def stop_quietly(client: AIOKafkaProducer, *, timeout: float = OLD_PRODUCE
             await client.stop()
     except (TimeoutError, KafkaError, OSError) as exc:
         log.warning("replaced kafka producer did not stop cleanly", extra={"error": type(exc).__name__})
+        await _end_what_is_left(client)
+
+
+async def _end_what_is_left(client: AIOKafkaProducer) -> None:
+    """aiokafka marks a producer closed as its stop begins: one cut short keeps its sender task, metadata task and
+    connections for good (a second stop() returns at once). They are ended here; the sends it held fail now."""
+    client._message_accumulator.fail_all(ProducerClosed())
+    sender = client._sender.sender_task
+    if sender is not None:
+        sender.cancel()
+    with contextlib.suppress(TimeoutError, KafkaError, OSError):
+        async with asyncio.timeout(OLD_PRODUCER_STOP_SECONDS):  # its requests in flight (their own timeout)
+            if sender is not None:
+                await asyncio.wait([sender])
+            await client.client.close()
 
 
 def broker_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
@@ -76,13 +93,18 @@ def broker_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
 
 
 async def renew_broker_producer(broker: KafkaBroker, failed: AIOKafkaProducer) -> bool:
-    """Give ``broker`` a new producer in place of ``failed``; False when Kafka refused a new one.
+    """Give ``broker`` a new producer in place of ``failed``; False when it got none (Kafka refused a new one, or the
+    broker stopped meanwhile).
 
     Concurrent publishes that met the same error renew once: whoever comes second finds ``failed``
-    already replaced. A new producer that cannot start leaves ``failed`` in place, so the next publish
-    that fails tries again.
+    already replaced, or, when that renewal failed, does not try again at once (each try can take
+    :data:`RENEW_TIMEOUT_SECONDS`: the n-th in line would wait n of them). A new producer that cannot
+    start leaves ``failed`` in place, so the next publish that fails tries again.
     """
     lock = _RENEWING.setdefault(broker, asyncio.Lock())
+    if lock.locked():  # a renewal is under way: its outcome is this publish's too
+        async with lock:
+            return broker_producer(broker) is not failed
     async with lock:
         if broker_producer(broker) is not failed:
             return True
@@ -91,16 +113,37 @@ async def renew_broker_producer(broker: KafkaBroker, failed: AIOKafkaProducer) -
             return False  # a FastStream whose producer we do not know: the liveness of the pod is left to decide
         # The options the broker started its producer with, security (broker_security) included.
         client = AIOKafkaProducer(**broker._connection_kwargs)
-        try:
-            async with asyncio.timeout(RENEW_TIMEOUT_SECONDS):
-                await fast.connect(client, serializer=fast.serializer, codec=fast.codec)  # starts it, then swaps
-        except (TimeoutError, KafkaError, OSError) as exc:
-            with contextlib.suppress(TimeoutError, KafkaError, OSError):
-                await client.stop()
-            log.warning("kafka producer not renewed", extra={"error": type(exc).__name__})
+        if not await _started(client):
             return False
+        if not _holds_live(broker, failed):
+            # The broker stopped, or is stopping (its stop stops ``failed``, then forgets the producer it holds):
+            # put in now, the new one would be left running with nobody to stop it.
+            await stop_quietly(client)
+            return False
+        fast._producer = RealProducer(client)  # what FastStream's connect() does once the producer started
     log.warning("kafka producer renewed after it lost its sequence with the broker")
     await stop_quietly(failed)
+    return True
+
+
+def _holds_live(broker: KafkaBroker, client: AIOKafkaProducer) -> bool:
+    """``broker`` still publishes with ``client``, and nobody is stopping it (aiokafka marks it closed first)."""
+    return not client._closed and broker_producer(broker) is client
+
+
+async def _started(client: AIOKafkaProducer) -> bool:
+    """Start ``client`` within :data:`RENEW_TIMEOUT_SECONDS`; when it does not start (or the caller is cancelled
+    meanwhile: a handler cut at shutdown) it is stopped again, since one that started even partly holds connections."""
+    try:
+        async with asyncio.timeout(RENEW_TIMEOUT_SECONDS):
+            await client.start()
+    except BaseException as exc:
+        with contextlib.suppress(TimeoutError, KafkaError, OSError):
+            await client.stop()
+        if not isinstance(exc, (TimeoutError, KafkaError, OSError)):
+            raise
+        log.warning("kafka producer not renewed", extra={"error": type(exc).__name__})
+        return False
     return True
 
 
