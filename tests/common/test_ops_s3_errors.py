@@ -13,13 +13,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from minio.error import S3Error, ServerError
+from minio.error import InvalidResponseError, S3Error, ServerError
+from zoomsymbl_common.errors import StorageUnavailable
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.ops import cli
 from zoomsymbl_common.ops.command import EXIT_FAILED, EXIT_UNAVAILABLE
 from zoomsymbl_common.records import MEETINGS, TOMBSTONES
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.storage_errors import raise_translated
 
 from tests.common.forget_seed import seed_meeting
 from tests.common.test_ops_cli import assert_one_clear_line, zoomsymbl
@@ -103,3 +105,19 @@ async def test_a_gateway_page_instead_of_s3_is_exit_3_naming_the_setting(
     assert ran.code == EXIT_UNAVAILABLE, ran.err
     assert_one_clear_line(ran, "ZOOMSYMBL_S3_ENDPOINT")
     assert json.loads(ran.out)["error"]["server"] == "s3"
+
+
+@pytest.mark.parametrize("status", [507, 520])  # statuses urllib3's retry does not turn into a MaxRetryError
+def test_a_proxys_page_with_another_5xx_is_unavailable_not_refused(status: int) -> None:
+    """minio raises InvalidResponseError for an answer that is not S3's XML: before, the CLI ended such an outage
+    with exit 1 (refused) and a service spent its retry budget on it as an unexpected error."""
+    page = InvalidResponseError(status, "text/html", "<html>Origin is unreachable</html>")
+    code, line, document = cli.failure(page)
+    assert code == EXIT_UNAVAILABLE and document["error"]["server"] == "s3"
+    assert "ZOOMSYMBL_S3_ENDPOINT" in line
+    with pytest.raises(StorageUnavailable, match=f"InvalidResponseError {status}"):
+        raise_translated(page, "bucket", "key")
+    refused = InvalidResponseError(403, "text/html", "<html>WAF says no</html>")
+    assert cli.failure(refused)[0] == EXIT_FAILED
+    with pytest.raises(InvalidResponseError):
+        raise_translated(refused, "bucket", "key")

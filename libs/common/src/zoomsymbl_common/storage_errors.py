@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Final, NoReturn
 
 import urllib3
-from minio.error import S3Error, ServerError
+from minio.error import InvalidResponseError, S3Error, ServerError
 
 from zoomsymbl_common.errors import ObjectNotFound, ObjectRejected, StorageUnavailable, ZoomsymblError
 
@@ -52,13 +52,14 @@ def translate_s3_error(exc: S3Error, bucket: str, key: str) -> ZoomsymblError | 
     return None
 
 
-CLIENT_ERRORS: Final = (S3Error, ServerError, urllib3.exceptions.HTTPError, OSError)
+CLIENT_ERRORS: Final = (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError)
 """What a minio client call raises that :func:`raise_translated` translates."""
 
 
 def raise_translated(exc: Exception, bucket: str, key: str) -> NoReturn:
     """Raise what ``exc`` (one of :data:`CLIENT_ERRORS`) means for ``key``: the :func:`translate_s3_error` of an error
-    answer, :class:`StorageUnavailable` for a 5xx without an S3 body or a connection that failed, else ``exc``."""
+    answer, :class:`StorageUnavailable` for a 5xx without an S3 body (a proxy's HTML page, with a status urllib3
+    does not retry: 507, 520…) or a connection that failed, else ``exc``."""
     if isinstance(exc, S3Error):
         translated = translate_s3_error(exc, bucket, key)
         if translated is None:
@@ -66,8 +67,17 @@ def raise_translated(exc: Exception, bucket: str, key: str) -> NoReturn:
         if isinstance(translated, ObjectNotFound):
             raise translated from None
         raise translated from exc
-    if isinstance(exc, ServerError):
-        if exc.status_code < 500:
+    if isinstance(exc, ServerError | InvalidResponseError):
+        status = non_xml_status(exc)
+        if status < 500:
             raise exc
-        raise StorageUnavailable(f"ServerError {exc.status_code!r}") from exc
+        raise StorageUnavailable(f"{type(exc).__name__} {status!r}") from exc
     raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+def non_xml_status(exc: ServerError | InvalidResponseError) -> int:
+    """The HTTP status of an answer minio could not read as S3's XML (0 when it does not say)."""
+    if isinstance(exc, ServerError):
+        return exc.status_code
+    status = getattr(exc, "_code", 0)  # minio keeps it private; its message says it too
+    return status if isinstance(status, int) else 0

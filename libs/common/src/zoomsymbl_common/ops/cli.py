@@ -18,7 +18,7 @@ from typing import Any
 
 import urllib3
 from aiokafka.errors import KafkaError, KafkaTimeoutError
-from minio.error import MinioException, S3Error, ServerError
+from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from zoomsymbl_common.errors import (
@@ -46,7 +46,7 @@ from zoomsymbl_common.ops.command import (
 )
 from zoomsymbl_common.ops.output import json_text, printable
 from zoomsymbl_common.ops.replay import ReplayStopped, progress
-from zoomsymbl_common.storage_errors import translate_s3_error
+from zoomsymbl_common.storage_errors import non_xml_status, translate_s3_error
 
 BUILT_IN: tuple[Callable[[], Command], ...] = (
     status_command.register,
@@ -182,8 +182,8 @@ def _server_gone(exc: Exception) -> str | None:
         return "mongodb"
     if isinstance(exc, S3Error):
         return "s3" if isinstance(translate_s3_error(exc, "", ""), StorageUnavailable) else None
-    if isinstance(exc, ServerError):
-        return "s3" if exc.status_code >= 500 else None
+    if isinstance(exc, ServerError | InvalidResponseError):
+        return "s3" if non_xml_status(exc) >= 500 else None
     return "s3" if isinstance(exc, urllib3.exceptions.HTTPError) else None
 
 
