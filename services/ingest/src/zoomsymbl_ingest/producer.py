@@ -112,6 +112,13 @@ class Producer:
                 self._renew(client)
             # A timed-out send may still land (at least once: the consumers deduplicate by event_id).
             raise KafkaUnavailable(f"publish to {topic!r} not acknowledged: {type(exc).__name__}") from exc
+        except asyncio.CancelledError as exc:
+            # The caller's deadline ended the wait before ``timeout`` did (a webhook's, after a slow token write, or
+            # with a publish timeout set above it): a producer whose sender task ended is replaced all the same, or
+            # every publish is cut the same way and nothing ever replaces it (503 for good).
+            if producer_lost(exc, client):
+                self._renew(client)
+            raise
 
     def _renew(self, failed: AIOKafkaProducer) -> None:
         """Replace a producer that lost its sequence with the broker (aio-libs/aiokafka#1017): webhooks are
