@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from zoomsymbl_common.errors import KafkaUnavailable
+from zoomsymbl_common.errors import ConfigError, KafkaUnavailable
 from zoomsymbl_common.events import RecordingCompleted
 from zoomsymbl_common.kafka import event_key, topic_name
 from zoomsymbl_common.settings import InfraSettings
@@ -45,6 +45,27 @@ async def test_a_publish_cut_short_by_the_callers_deadline_still_replaces_a_prod
     assert not producer.connected  # replaced: a new producer is connecting in the background
     await producer.close()
     assert dead._closed
+
+
+async def test_an_unexpected_error_while_connecting_is_retried_not_the_end_of_connecting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before, anything but KafkaUnavailable (TLS files unreadable when a renewal read them again) ended the
+    background task and nothing started another: not connected, every webhook 503, for good."""
+    producer = Producer(InfraSettings(kafka_bootstrap=f"127.0.0.1:{free_port()}"))
+    attempts: list[int] = []
+
+    async def connect() -> AIOKafkaProducer:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConfigError("cannot use ZOOMSYMBL_KAFKA_SSL_CA_FILE='/tls/ca.pem': No such file or directory")
+        return AIOKafkaProducer(bootstrap_servers=producer.infra.kafka_bootstrap)
+
+    monkeypatch.setattr(producer, "_connect", connect)
+    await producer.wait_connected(timeout=10.0)
+    assert producer.connected
+    assert len(attempts) == 2
+    await producer.close()
 
 
 async def test_an_unconnected_producer_refuses_at_once_and_closes_cleanly() -> None:

@@ -30,6 +30,7 @@ from zoomsymbl_common.events import Event
 from zoomsymbl_common.kafka import event_key, probe_bootstrap, start_client, topic_name
 from zoomsymbl_common.kafka_producer import producer_lost, stop_quietly
 from zoomsymbl_common.kafka_security import check_connection, client_options
+from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.telemetry import tracer
 
@@ -156,6 +157,12 @@ class Producer:
                 self._client = await self._connect()
             except KafkaUnavailable as exc:
                 log.warning("kafka not reachable yet", extra={"error": str(exc)})
+            except Exception as exc:
+                # Anything else (the TLS files unreadable when a renewal reads them again: ConfigError) must not end
+                # this task: nothing would start another, and every webhook would be answered 503 for good.
+                log.error(
+                    "kafka producer not connected", extra={"error": f"{type(exc).__name__}: {scrub(str(exc), 300)}"}
+                )
             else:
                 log.info("kafka connected", extra={"bootstrap": self.infra.kafka_bootstrap})
                 return
