@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from zoomsymbl_common.errors import KafkaUnavailable
+from zoomsymbl_common.errors import ConfigError, KafkaUnavailable
 from zoomsymbl_common.events import RecordingCompleted
 from zoomsymbl_common.kafka import event_key, topic_name
 from zoomsymbl_common.settings import InfraSettings
@@ -15,6 +19,53 @@ from zoomsymbl_ingest.producer import Producer
 from tests.ingest.support import free_port, read_events
 
 EVENT = RecordingCompleted(event_id="e-1", tenant="acme", meeting_uuid="abc//def==")
+
+
+async def test_a_publish_cut_short_by_the_callers_deadline_still_replaces_a_producer_whose_sender_ended() -> None:
+    """A webhook's deadline can end the wait before the publish's own timeout (a slow token write first, or a
+    publish timeout set above the deadline). Before, such a publish never replaced the producer, so while every
+    publish was cut that way, nothing did: 503 for good."""
+    producer = Producer(InfraSettings(kafka_bootstrap=f"127.0.0.1:{free_port()}"))
+    dead = AIOKafkaProducer(bootstrap_servers=producer.infra.kafka_bootstrap)
+
+    async def died() -> None:
+        raise KafkaError("Unexpected error during batch delivery")
+
+    async def queued_for_ever(*_args: Any, **_kwargs: Any) -> None:  # what a send to a producer without sender does
+        await asyncio.Event().wait()
+
+    sender = asyncio.create_task(died())
+    await asyncio.gather(sender, return_exceptions=True)
+    dead._sender._sender_task = sender
+    dead.send_and_wait = queued_for_ever
+    producer._client = dead
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):  # the request's deadline, far shorter than the publish timeout
+            await producer.publish(EVENT, timeout=30.0)
+    assert not producer.connected  # replaced: a new producer is connecting in the background
+    await producer.close()
+    assert dead._closed
+
+
+async def test_an_unexpected_error_while_connecting_is_retried_not_the_end_of_connecting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before, anything but KafkaUnavailable (TLS files unreadable when a renewal read them again) ended the
+    background task and nothing started another: not connected, every webhook 503, for good."""
+    producer = Producer(InfraSettings(kafka_bootstrap=f"127.0.0.1:{free_port()}"))
+    attempts: list[int] = []
+
+    async def connect() -> AIOKafkaProducer:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConfigError("cannot use ZOOMSYMBL_KAFKA_SSL_CA_FILE='/tls/ca.pem': No such file or directory")
+        return AIOKafkaProducer(bootstrap_servers=producer.infra.kafka_bootstrap)
+
+    monkeypatch.setattr(producer, "_connect", connect)
+    await producer.wait_connected(timeout=10.0)
+    assert producer.connected
+    assert len(attempts) == 2
+    await producer.close()
 
 
 async def test_an_unconnected_producer_refuses_at_once_and_closes_cleanly() -> None:

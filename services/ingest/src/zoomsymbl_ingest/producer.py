@@ -30,6 +30,7 @@ from zoomsymbl_common.events import Event
 from zoomsymbl_common.kafka import event_key, probe_bootstrap, start_client, topic_name
 from zoomsymbl_common.kafka_producer import producer_lost, stop_quietly
 from zoomsymbl_common.kafka_security import check_connection, client_options
+from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.telemetry import tracer
 
@@ -112,6 +113,13 @@ class Producer:
                 self._renew(client)
             # A timed-out send may still land (at least once: the consumers deduplicate by event_id).
             raise KafkaUnavailable(f"publish to {topic!r} not acknowledged: {type(exc).__name__}") from exc
+        except asyncio.CancelledError as exc:
+            # The caller's deadline ended the wait before ``timeout`` did (a webhook's, after a slow token write, or
+            # with a publish timeout set above it): a producer whose sender task ended is replaced all the same, or
+            # every publish is cut the same way and nothing ever replaces it (503 for good).
+            if producer_lost(exc, client):
+                self._renew(client)
+            raise
 
     def _renew(self, failed: AIOKafkaProducer) -> None:
         """Replace a producer that lost its sequence with the broker (aio-libs/aiokafka#1017): webhooks are
@@ -149,6 +157,12 @@ class Producer:
                 self._client = await self._connect()
             except KafkaUnavailable as exc:
                 log.warning("kafka not reachable yet", extra={"error": str(exc)})
+            except Exception as exc:
+                # Anything else (the TLS files unreadable when a renewal reads them again: ConfigError) must not end
+                # this task: nothing would start another, and every webhook would be answered 503 for good.
+                log.error(
+                    "kafka producer not connected", extra={"error": f"{type(exc).__name__}: {scrub(str(exc), 300)}"}
+                )
             else:
                 log.info("kafka connected", extra={"bootstrap": self.infra.kafka_bootstrap})
                 return
