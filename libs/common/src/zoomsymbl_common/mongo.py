@@ -17,11 +17,13 @@ from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     AutoReconnect,
+    BulkWriteError,
     ConfigurationError,
     ConnectionFailure,
     NetworkTimeout,
     OperationFailure,
     ServerSelectionTimeoutError,
+    WTimeoutError,
 )
 
 from zoomsymbl_common.errors import ConfigError, MongoUnavailable
@@ -145,6 +147,14 @@ INDEXES: dict[str, list[IndexModel]] = {
 
 __all__ = ["Document", "Mongo", "ensure_indexes", "guarded", "make_mongo", "purge_expired", "ttl_fields"]
 _UNAVAILABLE = (ServerSelectionTimeoutError, ConnectionFailure, AutoReconnect, NetworkTimeout)
+# Server answers that mean "the replica set is between primaries, shutting down or cannot reach a member": pymongo
+# turns them into ``NotPrimaryError`` only as a command's own error, not inside a write concern error (a primary
+# stepping down while the write replicates), and raises the network ones (a mongos) as a plain ``OperationFailure``
+# once its single retry failed too. Codes: HostUnreachable, HostNotFound, NetworkTimeout, ShutdownInProgress,
+# ReadConcernMajorityNotAvailableYet, PrimarySteppedDown, ExceededTimeLimit, SocketException, LegacyNotPrimary,
+# NotWritablePrimary, InterruptedAtShutdown, InterruptedDueToReplStateChange, NotPrimaryNoSecondaryOk,
+# NotPrimaryOrSecondary (pymongo's retryable error codes).
+_UNAVAILABLE_CODES = frozenset({6, 7, 89, 91, 134, 189, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436})
 
 
 @dataclass
@@ -232,3 +242,19 @@ async def guarded(operation: Awaitable[T]) -> T:
         return await operation
     except _UNAVAILABLE as exc:
         raise MongoUnavailable(type(exc).__name__) from exc
+    except OperationFailure as exc:
+        if not _server_away(exc):
+            raise
+        raise MongoUnavailable(f"{type(exc).__name__} {exc.code}") from exc
+
+
+def _server_away(exc: OperationFailure) -> bool:
+    """True when ``exc`` is the replica set failing over, shutting down or not replicating in time, not a refusal of
+    the operation: a write concern not met within ``wtimeoutMS``, or one of :data:`_UNAVAILABLE_CODES`, also as the
+    write concern error of a bulk write that had no write error."""
+    if isinstance(exc, WTimeoutError) or exc.code in _UNAVAILABLE_CODES:
+        return True
+    if not isinstance(exc, BulkWriteError) or exc.details.get("writeErrors"):
+        return False
+    concerns: list[Document] = exc.details.get("writeConcernErrors") or []
+    return any(c.get("code") in _UNAVAILABLE_CODES or (c.get("errInfo") or {}).get("wtimeout") for c in concerns)

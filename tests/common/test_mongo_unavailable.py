@@ -1,0 +1,94 @@
+"""What ``guarded`` makes of MongoDB's answers during a failover, a shutdown or a replication stall (no server needed).
+
+The errors are made by pymongo's own readers of a server's answer (``_check_command_response``,
+``_check_write_command_response``), from the answers a replica set or a mongos gives: a primary stepping down
+while a write replicates answers ``ok: 1`` with a ``writeConcernError``, which pymongo raises as a
+``WriteConcernError``, not as the ``NotPrimaryError`` (an ``AutoReconnect``) it makes of the same code as a command's
+own error. Before, these left ``guarded`` untranslated: a handler's "unexpected failure" that spent the message's
+attempts and dead-lettered it during an outage, and the ingest's purge of expired documents ended for good.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, WriteConcernError
+from pymongo.helpers_shared import _check_command_response, _check_write_command_response
+from zoomsymbl_common.errors import MongoUnavailable
+from zoomsymbl_common.mongo import guarded
+
+
+async def _failing(exc: BaseException) -> None:
+    raise exc
+
+
+def _raised(check: Any, answer: Mapping[str, Any]) -> OperationFailure:
+    with pytest.raises(OperationFailure) as caught:
+        check(answer)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("code", "name"),
+    [
+        (91, "ShutdownInProgress"),
+        (11600, "InterruptedAtShutdown"),
+        (189, "PrimarySteppedDown"),
+        (11602, "InterruptedDueToReplStateChange"),
+        (10107, "NotWritablePrimary"),
+    ],
+)
+async def test_a_write_concern_error_of_a_failover_is_mongo_unavailable(code: int, name: str) -> None:
+    answer = {"ok": 1, "n": 1, "writeConcernError": {"code": code, "codeName": name, "errmsg": "stepping down"}}
+    error = _raised(_check_write_command_response, answer)
+    assert isinstance(error, WriteConcernError)
+    with pytest.raises(MongoUnavailable) as caught:
+        await guarded(_failing(error))
+    assert caught.value.__cause__ is error
+
+
+async def test_a_write_concern_timeout_is_mongo_unavailable() -> None:
+    stalled = {"code": 64, "codeName": "WriteConcernFailed", "errmsg": "waiting for replication timed out"}
+    error = _raised(
+        _check_write_command_response,
+        {"ok": 1, "n": 1, "writeConcernError": {**stalled, "errInfo": {"wtimeout": True}}},
+    )
+    with pytest.raises(MongoUnavailable):
+        await guarded(_failing(error))
+
+
+@pytest.mark.parametrize(
+    ("code", "name"), [(6, "HostUnreachable"), (7, "HostNotFound"), (89, "NetworkTimeout"), (9001, "SocketException")]
+)
+async def test_a_mongos_that_cannot_reach_a_shard_is_mongo_unavailable(code: int, name: str) -> None:
+    error = _raised(
+        lambda a: _check_command_response(a, None), {"ok": 0, "code": code, "codeName": name, "errmsg": "no shard"}
+    )
+    with pytest.raises(MongoUnavailable):
+        await guarded(_failing(error))
+
+
+async def test_a_bulk_write_that_only_missed_its_write_concern_is_mongo_unavailable() -> None:
+    concern = {"code": 91, "codeName": "ShutdownInProgress", "errmsg": "shutting down"}
+    error = BulkWriteError({"writeErrors": [], "writeConcernErrors": [concern], "nInserted": 2})
+    with pytest.raises(MongoUnavailable):
+        await guarded(_failing(error))
+
+
+async def test_refusals_stay_what_pymongo_raised() -> None:
+    refused = [
+        _raised(
+            lambda a: _check_command_response(a, None), {"ok": 0, "code": 2, "codeName": "BadValue", "errmsg": "no"}
+        ),
+        DuplicateKeyError("E11000 duplicate key", 11000),
+        # A duplicate beside a failover's write concern error: the caller reads its write errors.
+        BulkWriteError(
+            {"writeErrors": [{"index": 0, "code": 11000, "errmsg": "dup"}], "writeConcernErrors": [{"code": 91}]}
+        ),
+    ]
+    for error in refused:
+        with pytest.raises(OperationFailure) as caught:
+            await guarded(_failing(error))
+        assert caught.value is error
