@@ -14,10 +14,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, WriteConcernError
+from pydantic import SecretStr
+from pymongo.errors import BulkWriteError, ConfigurationError, DuplicateKeyError, OperationFailure, WriteConcernError
 from pymongo.helpers_shared import _check_command_response, _check_write_command_response
 from zoomsymbl_common.errors import MongoUnavailable
-from zoomsymbl_common.mongo import guarded
+from zoomsymbl_common.mongo import guarded, make_mongo
+from zoomsymbl_common.records import MEETINGS
+from zoomsymbl_common.settings import InfraSettings
 
 
 async def _failing(exc: BaseException) -> None:
@@ -92,3 +95,24 @@ async def test_refusals_stay_what_pymongo_raised() -> None:
         with pytest.raises(OperationFailure) as caught:
             await guarded(_failing(error))
         assert caught.value is error
+
+
+async def test_dns_failing_a_mongodb_srv_uri_is_mongo_unavailable() -> None:
+    """pymongo resolves a ``mongodb+srv://`` name at the first operation and raises what DNS answered as a
+    ``ConfigurationError``: an unresolvable name (``.invalid`` never resolves; no DNS at all fails the same way)
+    is waited out like an unreachable plain host name, which pymongo raises as a server selection timeout."""
+    srv = SecretStr("mongodb+srv://cluster0.zoomsymbl-test.invalid/")
+    mongo = make_mongo(InfraSettings().model_copy(update={"mongo_uri": srv, "mongo_timeout_ms": 500}))
+    try:
+        with pytest.raises(MongoUnavailable) as caught:
+            await guarded(mongo.db[MEETINGS].find_one({}))
+        assert isinstance(caught.value.__cause__, ConfigurationError)
+    finally:
+        await mongo.close()
+
+
+async def test_a_configuration_error_that_is_no_dns_failure_stays() -> None:
+    error = ConfigurationError("Server reports wire version 5, but this version of PyMongo requires at least 8")
+    with pytest.raises(ConfigurationError) as caught:
+        await guarded(_failing(error))
+    assert caught.value is error

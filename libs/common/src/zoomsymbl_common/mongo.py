@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from dns.exception import DNSException
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
@@ -242,6 +243,12 @@ async def guarded(operation: Awaitable[T]) -> T:
         return await operation
     except _UNAVAILABLE as exc:
         raise MongoUnavailable(type(exc).__name__) from exc
+    except ConfigurationError as exc:
+        # A ``mongodb+srv://`` URI is resolved at the first operation, and again after a failure: DNS not answering
+        # (or not knowing the name, as for a plain host name, which pymongo waits out as a server selection timeout).
+        if not isinstance(exc.__cause__, DNSException):
+            raise
+        raise MongoUnavailable(f"DNS: {type(exc.__cause__).__name__}") from exc
     except OperationFailure as exc:
         if not _server_away(exc):
             raise
