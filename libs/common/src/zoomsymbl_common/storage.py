@@ -25,7 +25,7 @@ from minio.error import S3Error
 
 from zoomsymbl_common.errors import ObjectNotFound, StorageUnavailable
 from zoomsymbl_common.settings import InfraSettings, file_setting_error
-from zoomsymbl_common.storage_errors import CLIENT_ERRORS, raise_translated
+from zoomsymbl_common.storage_errors import CLIENT_ERRORS, error_in_answer, raise_translated
 
 MIN_PART_SIZE: Final = 5 * 1024 * 1024
 DEFAULT_PART_SIZE: Final = 8 * 1024 * 1024
@@ -78,6 +78,22 @@ def tls_context(infra: InfraSettings) -> ssl.SSLContext | None:
     return context
 
 
+class _Minio(Minio):
+    """minio's client, except that a CompleteMultipartUpload answered 200 with an error document raises that error
+    (:func:`~zoomsymbl_common.storage_errors.error_in_answer`) instead of returning it as the completed upload.
+
+    Every multipart completion goes through here: ``put_object``'s, ``fput_object``'s and the mixer's own.
+    """
+
+    def _execute(self, method: str, *args: Any, **kwargs: Any) -> urllib3.BaseHTTPResponse:
+        response = super()._execute(method, *args, **kwargs)
+        if method == "POST" and "uploadId" in (kwargs.get("query_params") or {}):
+            error = error_in_answer(response)
+            if error is not None:
+                raise error
+        return response
+
+
 class ObjectStore:
     """Streaming put/get, stat, delete and presigned GET on one bucket."""
 
@@ -88,7 +104,7 @@ class ObjectStore:
             maxsize=16,
             ssl_context=tls_context(infra),
         )
-        self.client = Minio(
+        self.client = _Minio(
             infra.s3_endpoint,
             access_key=infra.s3_access_key.get_secret_value(),
             secret_key=infra.s3_secret_key.get_secret_value(),

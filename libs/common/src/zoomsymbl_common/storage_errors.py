@@ -8,7 +8,9 @@ store's, the mixer's multipart uploads) has its errors translated.
 
 from __future__ import annotations
 
+import re
 from typing import Final, NoReturn
+from xml.etree import ElementTree
 
 import urllib3
 from minio.error import InvalidResponseError, S3Error, ServerError
@@ -32,7 +34,20 @@ _REJECTED_CODES: Final = frozenset(
         "XMinioParentIsObject",
     }
 )
-_UNAVAILABLE_CODES: Final = frozenset({"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable"})
+# MinIO's own "retry later" codes (it sends them with Retry-After) besides S3's: they mean unavailable whatever the
+# status, also inside a 200 answer (:func:`error_in_answer`).
+_UNAVAILABLE_CODES: Final = frozenset(
+    {
+        "SlowDown",
+        "RequestTimeout",
+        "InternalError",
+        "ServiceUnavailable",
+        "XMinioServerNotInitialized",
+        "XMinioReadQuorum",
+        "XMinioWriteQuorum",
+    }
+)
+_XML_DECLARATION: Final = re.compile(r"<\?xml[^>]*\?>")
 
 
 def translate_s3_error(exc: S3Error, bucket: str, key: str) -> ZoomsymblError | None:
@@ -73,6 +88,32 @@ def raise_translated(exc: Exception, bucket: str, key: str) -> NoReturn:
             raise exc
         raise StorageUnavailable(f"{type(exc).__name__} {status!r}") from exc
     raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+def error_in_answer(response: urllib3.BaseHTTPResponse) -> S3Error | None:
+    """The S3 error document a 200 answer holds, if it is one (else None).
+
+    S3 and MinIO answer a CompleteMultipartUpload that takes a while with 200 at once, then spaces to keep the
+    connection; a completion that fails after that ends the answer with an ``<Error>`` document instead of the
+    result. minio reads that as a completed upload (with no ETag): the object was never written.
+    """
+    text = _XML_DECLARATION.sub("", (response.data or b"").decode("utf-8", "replace"), count=1).strip()
+    if not text.startswith("<Error"):
+        return None
+    try:
+        element = ElementTree.fromstring(text)  # noqa: S314 (our storage server's answer, as minio parses it)
+    except ElementTree.ParseError:
+        element = ElementTree.Element("Error")  # cut short: still no result
+    return S3Error(
+        response,
+        element.findtext("Code") or "",
+        element.findtext("Message"),
+        element.findtext("Resource"),
+        element.findtext("RequestId"),
+        element.findtext("HostId"),
+        bucket_name=element.findtext("BucketName"),
+        object_name=element.findtext("Key"),
+    )
 
 
 def non_xml_status(exc: ServerError | InvalidResponseError) -> int:
