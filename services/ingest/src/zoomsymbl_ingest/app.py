@@ -97,6 +97,10 @@ async def _purge_expired_forever(mongo: Mongo) -> None:
             removed = await purge_expired(mongo)
         except MongoUnavailable as exc:
             log.warning("expired documents not purged", extra={"error": str(exc)})
+        except Exception:
+            # A refusal (a delete MongoDB answers with an error) must not end the loop: nothing starts another, and
+            # receipts, tokens, claims and attempt counts would pile up for as long as the process lives.
+            log.exception("expired documents not purged: unexpected failure, tried again next round")
         else:
             log.info("expired documents purged", extra={"removed": removed})
 
