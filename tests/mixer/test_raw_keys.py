@@ -48,7 +48,7 @@ def test_raw_keys_are_collision_free(a: str, b: str) -> None:
 
 @pytest.mark.parametrize(
     ("file_id", "name"),
-    [("a1b2-c3", "a1b2-c3.m4a"), ("f" * 200, "f" * 200 + ".m4a"), ("a b", "b64-YSBi.m4a")],
+    [("a1b2-c3", "a1b2-c3.m4a"), ("f" * 200, "f" * 200 + ".m4a"), ("a b", "b64-YSBi.m4a"), ("abc\n", "b64-YWJjCg.m4a")],
 )
 def test_ids_that_fit_keep_their_names(file_id: str, name: str) -> None:
     """Objects stored before segments were bounded keep their keys."""
@@ -123,3 +123,9 @@ async def test_a_refused_key_fails_the_meeting_on_the_first_attempt() -> None:
     assert stage == "upload" and "KeyTooLongError" in reason and "mixed/acme/k.flac" in reason
     [letter] = letters
     assert letter.error_type == "ObjectRejected" and letter.attempts == 1
+
+
+def test_an_extension_with_a_trailing_newline_is_not_a_safe_one() -> None:
+    """``$`` matches before a trailing newline: "m4a\\n" went into the S3 key and the scratch file's name."""
+    odd = RecordingFile(file_id="f1", file_extension="M4A\n", download_url="https://zoom.us/x")
+    assert raw_key("acme", "m", odd).endswith("/f1.bin")

@@ -26,7 +26,7 @@ MEETING_AUDIO = "Meeting audio"
 CALL_AUDIO = "Call audio"
 CALL_SIDES = ("Call side 1", "Call side 2")
 _AUDIO_TYPES = frozenset({"M4A", "MP4", "M4V", "MP3", "WAV", "AAC", "OGG", "OPUS", "FLAC", "WEBM"})
-_EXT = re.compile(r"^[a-z0-9]{1,8}$")
+_EXT = re.compile(r"[a-z0-9]{1,8}")  # fullmatch: "$" would let a trailing newline in
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def selections(event: RecordingCompleted) -> list[Selection]:
 def extension(file: RecordingFile) -> str:
     """A safe lower-case file extension for storage keys and scratch files."""
     ext = (file.file_extension or file.file_type).lower().lstrip(".")
-    return ext if _EXT.match(ext) else "bin"
+    return ext if _EXT.fullmatch(ext) else "bin"
 
 
 def input_hash(files: Sequence[RecordingFile], params: Mapping[str, object]) -> str:

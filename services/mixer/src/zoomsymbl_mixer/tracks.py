@@ -47,7 +47,9 @@ from zoomsymbl_mixer.state import RawObject
 from zoomsymbl_mixer.upload import PartUploads
 
 log = logging.getLogger("zoomsymbl.mixer.tracks")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")  # any length: bounded_segment keeps a readable prefix
+_SAFE_ID = re.compile(
+    r"[A-Za-z0-9._-]+"
+)  # fullmatch: "$" would let a trailing newline in  # any length: bounded_segment keeps a readable prefix
 _ENCODED = "b64-"
 COALESCE_BYTES = 1 << 20  # S3 parts are assembled from these; fewer, larger pieces copy less
 
@@ -59,7 +61,7 @@ def raw_key(tenant: str, meeting_uuid: str, file: RecordingFile) -> str:
     segment stays under the 255 bytes file-system S3 servers accept.
     """
     plain = (
-        _SAFE_ID.match(file.file_id) is not None
+        _SAFE_ID.fullmatch(file.file_id) is not None
         and file.file_id not in (".", "..")
         and not file.file_id.startswith(_ENCODED)  # would read as another id's encoding
     )
