@@ -13,7 +13,6 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -27,6 +26,7 @@ from zoomsymbl_common.dead_letters import dead_letter as dead_letter
 from zoomsymbl_common.errors import KafkaUnavailable
 from zoomsymbl_common.events import Event
 from zoomsymbl_common.kafka_producer import publish_acknowledged
+from zoomsymbl_common.kafka_producer import start_client as start_client
 from zoomsymbl_common.kafka_security import broker_security, check_connection
 from zoomsymbl_common.settings import InfraSettings
 
@@ -71,17 +71,6 @@ async def start_broker(broker: KafkaBroker, *, timeout: float = 10.0) -> None:
             await broker.start()
     except (TimeoutError, KafkaError, OSError) as exc:
         await broker.stop()
-        raise KafkaUnavailable(f"cannot connect: {type(exc).__name__}") from exc
-
-
-async def start_client(client: AIOKafkaConsumer | AIOKafkaProducer, *, timeout: float | None = None) -> None:
-    """Start an aiokafka ``client``; Kafka not answering (within ``timeout``) becomes :class:`KafkaUnavailable`,
-    and the client is stopped again (one that failed to start still holds its connections)."""
-    try:
-        async with asyncio.timeout(timeout):
-            await client.start()
-    except (TimeoutError, KafkaError, OSError) as exc:
-        await client.stop()
         raise KafkaUnavailable(f"cannot connect: {type(exc).__name__}") from exc
 
 

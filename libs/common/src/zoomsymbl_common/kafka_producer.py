@@ -19,7 +19,7 @@ import contextlib
 import logging
 import weakref
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import (
     InvalidProducerEpoch,
     KafkaError,
@@ -131,18 +131,28 @@ def _holds_live(broker: KafkaBroker, client: AIOKafkaProducer) -> bool:
     return not client._closed and broker_producer(broker) is client
 
 
-async def _started(client: AIOKafkaProducer) -> bool:
-    """Start ``client`` within :data:`RENEW_TIMEOUT_SECONDS`; when it does not start (or the caller is cancelled
-    meanwhile: a handler cut at shutdown) it is stopped again, since one that started even partly holds connections."""
+async def start_client(client: AIOKafkaConsumer | AIOKafkaProducer, *, timeout: float | None = None) -> None:
+    """Start an aiokafka ``client``; Kafka not answering (within ``timeout``) becomes :class:`KafkaUnavailable`.
+
+    A client that did not start (or whose caller was cancelled meanwhile: a handler cut at shutdown) is stopped
+    again: one that started even partly holds connections."""
     try:
-        async with asyncio.timeout(RENEW_TIMEOUT_SECONDS):
+        async with asyncio.timeout(timeout):
             await client.start()
     except BaseException as exc:
         with contextlib.suppress(TimeoutError, KafkaError, OSError):
             await client.stop()
         if not isinstance(exc, (TimeoutError, KafkaError, OSError)):
             raise
-        log.warning("kafka producer not renewed", extra={"error": type(exc).__name__})
+        raise KafkaUnavailable(f"cannot connect: {type(exc).__name__}") from exc
+
+
+async def _started(client: AIOKafkaProducer) -> bool:
+    """Start ``client`` within :data:`RENEW_TIMEOUT_SECONDS` (:func:`start_client`); False, logged, when it did not."""
+    try:
+        await start_client(client, timeout=RENEW_TIMEOUT_SECONDS)
+    except KafkaUnavailable as exc:
+        log.warning("kafka producer not renewed", extra={"error": str(exc)})
         return False
     return True
 
