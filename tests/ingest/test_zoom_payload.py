@@ -111,6 +111,14 @@ def test_an_unusable_meeting_is_a_payload_error(change: dict[str, object]) -> No
         recording_completed("acme", {**meeting_object(), **change}, source="webhook")
 
 
+@pytest.mark.parametrize("duration", [-1, 2**63, True, "30", 1.5])
+def test_an_odd_duration_is_dropped_not_the_meeting(duration: object) -> None:
+    # Zoom retries a refused webhook with the same body: a 400 for an informative field would lose the recording.
+    event = recording_completed("acme", {**meeting_object(), "duration": duration}, source="webhook")
+    assert event.duration_minutes is None
+    assert event.meeting_uuid == meeting_object()["uuid"]
+
+
 def test_a_long_topic_is_truncated_rather_than_refused() -> None:
     event = recording_completed("acme", {**meeting_object(), "topic": "t" * 2000}, source="webhook")
     assert len(event.topic_text) == 512

@@ -18,7 +18,7 @@ from annotated_types import MaxLen
 from pydantic import SecretStr, ValidationError
 from pydantic_core import from_json
 from zoomsymbl_common.errors import ZoomsymblError
-from zoomsymbl_common.event_fields import MAX_FALLBACK_FILES, MAX_PARTICIPANT_TRACKS
+from zoomsymbl_common.event_fields import INT64_MAX, MAX_FALLBACK_FILES, MAX_PARTICIPANT_TRACKS
 from zoomsymbl_common.events import EventSource, RecordingCompleted, RecordingFile, stable_id, utcnow
 from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.records import MeetingSecret
@@ -159,7 +159,8 @@ def recording_completed(
             host_email=host_email,
             topic_text=_text(obj.get("topic"))[:_TOPIC_MAX],
             start_time=_when(obj.get("start_time")),
-            duration_minutes=obj.get("duration") if isinstance(obj.get("duration"), int) else None,
+            # Announced by Zoom, used for nothing that must be right: a negative or absurd one is dropped, not the meeting.
+            duration_minutes=_duration(obj.get("duration")),
             participant_tracks=tracks,
             fallback_files=fallback,
             source=source,
@@ -244,6 +245,11 @@ def _text(value: object) -> str:
 
 def _size(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _duration(value: object) -> int | None:
+    size = _size(value)
+    return size if size is not None and size <= INT64_MAX else None
 
 
 def _when(value: object) -> datetime | None:
