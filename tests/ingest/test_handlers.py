@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -257,6 +258,32 @@ async def test_a_publish_slower_than_the_deadline_answers_503() -> None:
         assert response.status == 503
         assert running.receipts.receipts == {}
         assert running.count("zoomsymbl_ingest_unavailable_total", component="deadline") == 1
+    finally:
+        await running.client.close()
+
+
+async def test_a_body_that_stalls_is_refused_at_the_deadline_and_not_kept_alive() -> None:
+    # A sender that announces a body and stops (slowloris) must not hold a connection and a handler forever.
+    running = await serve(RecordingPublisher(), request_deadline_seconds=0.3)
+    try:
+        body = recording_body()
+        head = "".join(f"{k}: {v}\r\n" for k, v in signed_headers(body).items())
+        reader, writer = await asyncio.open_connection(running.client.host, running.client.port)
+        writer.write(
+            f"POST /webhooks/zoom HTTP/1.1\r\nHost: x\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:20]
+        )
+        await writer.drain()
+        async with asyncio.timeout(10):  # the bound of the test, not a measurement: the deadline is 0.3 s
+            status_line = await reader.readline()
+            head = await reader.readuntil(b"\r\n\r\n")
+            answer = await reader.readexactly(int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0]))
+        writer.close()
+        assert status_line.split()[1] == b"408"
+        assert b"connection: close" in head.lower()
+        assert json.loads(answer) == {"error": "body_timeout"}
+        assert running.kafka == []
+        assert running.count("zoomsymbl_ingest_webhooks_rejected_total", reason="body_timeout") == 1
     finally:
         await running.client.close()
 

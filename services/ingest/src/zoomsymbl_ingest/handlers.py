@@ -1,7 +1,8 @@
 """The webhook endpoint: verify, parse, answer url_validation, hand recordings to the intake.
 
 Outcomes: 401 bad/missing signature or stale timestamp, 404 unknown tenant, 400 not JSON or
-missing fields or a value no event can hold, 413 body too large, 200 for ignored event types,
+missing fields or a value no event can hold, 413 body too large, 408 body not read within the
+webhook's deadline (a slow or stalled sender holds no connection longer), 200 for ignored event types,
 200 only after Kafka acknowledged a recording (or it was a duplicate), 503 when Kafka (or the
 deadline) failed, so Zoom retries. A phone webhook's entries stand alone: the good ones are
 published (200, ``skipped`` counts the others), 400 only when none is good.
@@ -89,10 +90,21 @@ async def _answer(request: web.Request) -> Answer:
     tenant = tenants.get(tenant_id) if tenant_id is not None else tenants.default()
     if tenant is None:
         return _refuse(metrics, 404, "unknown_tenant")
+    # One deadline from the request's headers to its answer: the body's read and, for a recording, Kafka's
+    # acknowledgement. Zoom gives up after 3 s, so a body still arriving after the deadline is nobody's webhook.
+    deadline = asyncio.get_running_loop().time() + settings.request_deadline_seconds
     try:
-        body = await request.read()
+        async with asyncio.timeout_at(deadline):
+            body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _refuse(metrics, 413, "body_too_large")
+    except TimeoutError:
+        log.warning("webhook body not received in time", extra={"tenant": tenant.id})
+        outcome, response = _refuse(metrics, 408, "body_timeout")
+        # Not kept alive: once aiohttp's lingering close (≤ 10 s of reading and dropping what still trickles in) ends,
+        # the connection is closed.
+        response.force_close()
+        return outcome, response
     try:
         verify(
             tenant.zoom_webhook_secret.get_secret_value(),
@@ -102,7 +114,7 @@ async def _answer(request: web.Request) -> Answer:
             now=time.time(),
             tolerance_seconds=settings.timestamp_tolerance_seconds,
         )
-        return await _dispatch(app, tenant, parse_webhook(body))
+        return await _dispatch(app, tenant, parse_webhook(body), deadline)
     except SignatureRejected as exc:
         log.warning("webhook rejected", extra={"tenant": tenant.id, "reason": exc.reason})
         return _refuse(metrics, 401, exc.reason)
@@ -119,14 +131,14 @@ async def _answer(request: web.Request) -> Answer:
         return _unavailable(metrics, tenant, exc)
 
 
-async def _dispatch(app: web.Application, tenant: TenantConfig, webhook: Webhook) -> Answer:
+async def _dispatch(app: web.Application, tenant: TenantConfig, webhook: Webhook, deadline: float) -> Answer:
     if webhook.event == "endpoint.url_validation":
         return on_url_validation(tenant, webhook)
     if webhook.event in ("recording.completed", "recording.transcript_completed"):
         # Zoom's transcript (TRANSCRIPT/CC files) comes after the recording, in the same object shape.
-        return await on_recording_completed(app, tenant, webhook)
+        return await on_recording_completed(app, tenant, webhook, deadline)
     if webhook.event == "phone.recording_completed":
-        return await on_phone_recording_completed(app, tenant, webhook)
+        return await on_phone_recording_completed(app, tenant, webhook, deadline)
     app[METRICS].ignore("unsupported_event")
     log.info("webhook ignored", extra={"tenant": tenant.id, "event": webhook.event[:64]})
     return "ignored", web.json_response({"status": "ignored", "reason": "unsupported_event"})
@@ -139,8 +151,10 @@ def on_url_validation(tenant: TenantConfig, webhook: Webhook) -> Answer:
     return "validated", web.json_response({"plainToken": plain, "encryptedToken": encrypted})
 
 
-async def on_recording_completed(app: web.Application, tenant: TenantConfig, webhook: Webhook) -> Answer:
-    """Publish the recording (once) and answer 200 only after Kafka acknowledged it."""
+async def on_recording_completed(
+    app: web.Application, tenant: TenantConfig, webhook: Webhook, deadline: float
+) -> Answer:
+    """Publish the recording (once) and answer 200 only after Kafka acknowledged it (by ``deadline``, loop time)."""
     obj = recording_object(webhook)
     account_id = webhook.payload.get("account_id")
     if tenant.zoom_account_id and account_id != tenant.zoom_account_id:
@@ -162,7 +176,7 @@ async def on_recording_completed(app: web.Application, tenant: TenantConfig, web
     # Counted from the delivery at the latest: the body's times are not checked against any clock, and one
     # in the future would keep a dead token in use (or, near year 9999, overflow into a 500).
     expires_at = min(webhook.event_ts or event.occurred_at, utcnow()) + DOWNLOAD_TOKEN_LIFETIME
-    async with asyncio.timeout(app[SETTINGS].request_deadline_seconds):
+    async with asyncio.timeout_at(deadline):
         outcome = await app[INTAKE].accept(
             event, webhook.download_token, expires_at, token_required=not has_oauth(tenant)
         )
@@ -175,7 +189,9 @@ async def on_recording_completed(app: web.Application, tenant: TenantConfig, web
     return outcome, web.json_response({"status": outcome, "event_id": event.event_id})
 
 
-async def on_phone_recording_completed(app: web.Application, tenant: TenantConfig, webhook: Webhook) -> Answer:
+async def on_phone_recording_completed(
+    app: web.Application, tenant: TenantConfig, webhook: Webhook, deadline: float
+) -> Answer:
     """Publish each recording of a Zoom Phone ``phone.recording_completed`` (once), 200 only once Kafka has them all.
 
     Phone recordings come without a download token: the mixer downloads them with the tenant's OAuth token.
@@ -191,7 +207,7 @@ async def on_phone_recording_completed(app: web.Application, tenant: TenantConfi
         return "ignored", web.json_response({"status": "ignored", "reason": "user_not_allowed"})
     events = _phone_events(app, tenant, webhook, entries)
     accepting = asyncio.gather(*(app[INTAKE].accept(event) for event in events))
-    async with asyncio.timeout(app[SETTINGS].request_deadline_seconds):
+    async with asyncio.timeout_at(deadline):
         outcomes = await accepting
     outcome: Outcome = "published" if "published" in outcomes else "duplicate"
     for event, each in zip(events, outcomes, strict=True):

@@ -15,6 +15,7 @@ RejectReason = Literal[
     "bad_timestamp",
     "stale_timestamp",
     "body_too_large",
+    "body_timeout",
     "invalid_json",
     "missing_fields",
     "invalid_fields",

@@ -17,7 +17,12 @@ class Settings(ServiceSettings):
     timestamp_tolerance_seconds: int = Field(300, ge=1, description="Oldest x-zm-request-timestamp accepted.")
     publish_timeout_seconds: float = Field(2.0, gt=0, description="Longest wait for Kafka's acknowledgement.")
     request_deadline_seconds: float = Field(
-        2.5, gt=0, description="Longest a recording webhook may take before answering 503 (Zoom waits 3 s)."
+        2.5,
+        gt=0,
+        description=(
+            "Longest a webhook may take from its headers to the answer: reading the body (else 408), for a recording"
+            " also Kafka's acknowledgement (else 503). Zoom waits 3 s."
+        ),
     )
     mongo_timeout_seconds: float = Field(
         1.0,
