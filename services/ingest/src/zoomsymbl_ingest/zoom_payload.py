@@ -159,7 +159,7 @@ def recording_completed(
             host_email=host_email,
             topic_text=_text(obj.get("topic"))[:_TOPIC_MAX],
             start_time=_when(obj.get("start_time")),
-            # Announced by Zoom, used for nothing that must be right: a negative or absurd one is dropped, not the meeting.
+            # Zoom's announcement, relied on for nothing: a negative or absurd one is dropped, not the meeting.
             duration_minutes=_duration(obj.get("duration")),
             participant_tracks=tracks,
             fallback_files=fallback,
