@@ -267,10 +267,11 @@ async def test_a_body_that_stalls_is_refused_at_the_deadline_and_not_kept_alive(
     running = await serve(RecordingPublisher(), request_deadline_seconds=0.3)
     try:
         body = recording_body()
-        head = "".join(f"{k}: {v}\r\n" for k, v in signed_headers(body).items())
+        headers = "".join(f"{k}: {v}\r\n" for k, v in signed_headers(body).items())
         reader, writer = await asyncio.open_connection(running.client.host, running.client.port)
         writer.write(
-            f"POST /webhooks/zoom HTTP/1.1\r\nHost: x\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body[:20]
+            f"POST /webhooks/zoom HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:20]
         )
         await writer.drain()
         async with asyncio.timeout(10):  # the bound of the test, not a measurement: the deadline is 0.3 s
