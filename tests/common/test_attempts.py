@@ -46,6 +46,21 @@ async def test_begin_counts_and_forget_drops_the_count(mongo: Mongo) -> None:
     await attempts.close()
 
 
+async def test_an_interruption_is_counted_apart_and_restarts_with_the_message(mongo: Mongo) -> None:
+    attempts = MongoAttempts(mongo)
+    key = AttemptKey("transcriber", KEY.topic, "evt-interrupted")
+    for _ in range(3):  # three rollouts during the handler
+        assert (await attempts.begin(key)).number == 1
+        await attempts.interrupted(key)
+    await attempts.failed(key, "zoom answered 502")  # noted on the count, as after a failed attempt
+    attempt = await attempts.begin(key)
+    assert (attempt.number, attempt.interruptions, attempt.last_error) == (1, 3, "zoom answered 502")
+    await attempts.forget(key)
+    again = await attempts.begin(key)  # a replay of the done message, its delete still queued
+    assert (again.number, again.interruptions, again.last_error) == (1, 0, None)
+    await attempts.close()
+
+
 async def _count(mongo: Mongo, key: AttemptKey = KEY) -> int | None:
     doc = await mongo.db[CONSUMER_ATTEMPTS].find_one({"_id": key.doc_id})
     return None if doc is None else int(doc["count"])
@@ -244,42 +259,80 @@ async def letters(infra: InfraSettings) -> AsyncIterator[tuple[KafkaBroker, list
         yield broker, found
 
 
+@dataclass
+class Processes:
+    """One message delivered to process after process, each with its own MongoDB client and consumer."""
+
+    infra: InfraSettings
+    broker: KafkaBroker
+    policy: RetryPolicy
+    runs: int = 0
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def body(self) -> bytes:
+        return RecordingCompleted(event_id="evt-crash", tenant="acme", meeting_uuid="m==").model_dump_json().encode()
+
+    async def evicted(self, event: RecordingCompleted) -> None:
+        self.runs += 1
+        self.started.set()
+        await asyncio.Event().wait()  # the disk fills up; the pod is evicted (or a rollout replaces it)
+
+    async def stopped(self, *, killed: bool) -> None:
+        """A process that starts on the message and is stopped in its handler: killed outright, or gracefully."""
+        client = make_mongo(self.infra)
+        consumer = Consumer(self.broker, self.infra, "mixer", self.policy, attempts=MongoAttempts(client))
+        self.started = asyncio.Event()
+        topic = topic_name(self.infra, RecordingCompleted.topic)
+        task = asyncio.create_task(consumer.consume(topic, self.body, RecordingCompleted, self.evicted))
+        waiter = asyncio.create_task(self.started.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if killed:  # SIGKILL: nothing of this process's reaches MongoDB any more
+            await client.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.close()
+
+    async def last(self) -> None:
+        """One more process, which runs to the end."""
+        client = make_mongo(self.infra)
+        attempts = MongoAttempts(client)
+        try:
+            consumer = Consumer(self.broker, self.infra, "mixer", self.policy, attempts=attempts)
+            topic = topic_name(self.infra, RecordingCompleted.topic)
+            await consumer.consume(topic, self.body, RecordingCompleted, self.evicted)
+            await attempts.close()
+        finally:
+            await client.close()
+
+
 async def test_a_redelivery_after_a_crash_continues_the_count_in_a_new_process(
     infra: InfraSettings, mongo: Mongo, letters: tuple[KafkaBroker, list[DeadLetter]]
 ) -> None:
     broker, found = letters
-    topic = topic_name(infra, RecordingCompleted.topic)
-    body = RecordingCompleted(event_id="evt-crash", tenant="acme", meeting_uuid="m==").model_dump_json().encode()
-    policy = RetryPolicy(max_attempts=3)
-    runs = 0
-
-    async def evicted(event: RecordingCompleted) -> None:
-        nonlocal runs
-        runs += 1
-        started.set()
-        await asyncio.Event().wait()  # the disk fills up; the pod is evicted
-
+    processes = Processes(infra, broker, RetryPolicy(max_attempts=3))
     for _ in range(3):  # each 'process' has its own MongoDB client and consumer: nothing shared in memory
-        client = make_mongo(infra)
-        consumer = Consumer(broker, infra, "mixer", policy, attempts=MongoAttempts(client))
-        started = asyncio.Event()
-        task = asyncio.create_task(consumer.consume(topic, body, RecordingCompleted, evicted))
-        waiter = asyncio.create_task(started.wait())
-        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await client.close()  # killed: nothing of this process's is closed cleanly
-    assert (runs, found) == (3, [])
-    client = make_mongo(infra)
-    attempts = MongoAttempts(client)
-    try:
-        consumer = Consumer(broker, infra, "mixer", policy, attempts=attempts)
-        await consumer.consume(topic, body, RecordingCompleted, evicted)
-        await attempts.close()
-    finally:
-        await client.close()
-    assert runs == 3, "a fourth run would be evicted again"
+        await processes.stopped(killed=True)
+    assert (processes.runs, found) == (3, [])
+    await processes.last()
+    assert processes.runs == 3, "a fourth run would be killed again"
     [letter] = found
     assert (letter.error_type, letter.attempts, letter.event_id) == ("Interrupted", 3, "evt-crash")
     assert await mongo.db[CONSUMER_ATTEMPTS].count_documents({}) == 0, "dropped once dead-lettered"
+
+
+async def test_graceful_stops_spend_the_interruption_budget_not_the_attempts(
+    infra: InfraSettings, mongo: Mongo, letters: tuple[KafkaBroker, list[DeadLetter]]
+) -> None:
+    broker, found = letters
+    processes = Processes(infra, broker, RetryPolicy(max_attempts=2, max_interruptions=4))
+    for _ in range(4):  # four rollouts while the message is in hand: more stops than attempts
+        await processes.stopped(killed=False)
+    assert (processes.runs, found) == (4, [])
+    await processes.last()
+    assert processes.runs == 4, "a message that every process stops in is given up after the interruption budget"
+    [letter] = found
+    assert (letter.error_type, letter.attempts) == ("Interrupted", 4)
+    assert letter.reason.startswith("gave up after 4 interruptions")
+    assert await mongo.db[CONSUMER_ATTEMPTS].count_documents({}) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,13 @@ class Rig:
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
+    async with memory_rig() as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def memory_rig() -> AsyncIterator[Rig]:
+    """A consumer's broker in memory, collecting the dead letters of ``TOPIC``."""
     broker = KafkaBroker()
     rig = Rig(broker)
 
@@ -173,8 +181,16 @@ async def test_waits_for_429s_and_outages_do_not_spend_the_budget(rig: Rig) -> N
     assert (calls, rig.letters) == ([4], [])
 
 
-async def _killed_during_the_handler(consumer: Consumer) -> int:
-    """Deliver once and stop the 'process' while the handler runs (as an eviction would); handler calls."""
+class KilledOutright(MemoryAttempts):
+    """The attempts of a process killed outright (SIGKILL, the OOM killer) while its handler runs: it notes no
+    interruption, the attempt stays spent."""
+
+    async def interrupted(self, key: AttemptKey) -> None:
+        return None
+
+
+async def stopped_during_the_handler(consumer: Consumer) -> int:
+    """Deliver once and stop the 'process' while the handler runs (its task cancelled); handler calls."""
     started = asyncio.Event()
     calls = [0]
 
@@ -193,8 +209,8 @@ async def _killed_during_the_handler(consumer: Consumer) -> int:
 
 
 async def test_a_message_that_kills_its_consumer_is_dead_lettered_once_the_budget_is_spent(rig: Rig) -> None:
-    store = MemoryAttempts()  # shared by the 'restarts' as MongoAttempts is (tests/common/test_attempts.py)
-    runs = [await _killed_during_the_handler(rig.consumer(store)) for _ in range(POLICY.max_attempts)]
+    store = KilledOutright()  # shared by the 'restarts' as MongoAttempts is (tests/common/test_attempts.py)
+    runs = [await stopped_during_the_handler(rig.consumer(store)) for _ in range(POLICY.max_attempts)]
     assert runs == [1, 1, 1] and rig.letters == []
     handler, calls = failing()
     await rig.consumer(store).consume(TOPIC, BODY, RecordingCompleted, handler, rig.on_give_up)
@@ -205,7 +221,7 @@ async def test_a_message_that_kills_its_consumer_is_dead_lettered_once_the_budge
 
 
 async def test_the_reason_after_restarts_names_the_last_error_noted(rig: Rig) -> None:
-    store = MemoryAttempts()
+    store = KilledOutright()
     first, _ = failing(RetryableError("zoom answered 502"))
     consumer = rig.consumer(store)
     # The process stops during the backoff after a failure, then twice during the handler.
@@ -223,8 +239,8 @@ async def test_the_reason_after_restarts_names_the_last_error_noted(rig: Rig) ->
     await stopped.wait()
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    await _killed_during_the_handler(consumer)
-    await _killed_during_the_handler(consumer)
+    await stopped_during_the_handler(consumer)
+    await stopped_during_the_handler(consumer)
     handler, calls = failing()
     await consumer.consume(TOPIC, BODY, RecordingCompleted, handler)
     assert calls == [0]
@@ -232,7 +248,7 @@ async def test_the_reason_after_restarts_names_the_last_error_noted(rig: Rig) ->
 
 
 async def test_without_a_shared_store_each_restart_starts_counting_again(rig: Rig) -> None:
-    runs = [await _killed_during_the_handler(rig.consumer()) for _ in range(POLICY.max_attempts + 2)]
+    runs = [await stopped_during_the_handler(rig.consumer(KilledOutright())) for _ in range(POLICY.max_attempts + 2)]
     assert runs == [1] * 5 and rig.letters == []  # the in-memory default: what a persistent store fixes
 
 

@@ -5,7 +5,12 @@ dies during the attempt (evicted for a full disk, OOM-killed) has still spent it
 message continues the count instead of restarting it, and a message that kills its consumer every
 time is dead-lettered after the budget instead of blocking its partition for good. Waits that do
 not spend the budget (429s, our own servers down) give their attempt back; the count is removed
-when the message is done (handled or dead-lettered).
+when the message is done (handled or dead-lettered). An attempt the service's own stop cut short
+(a rollout, a drain, an eviction: the handler cancelled) is noted as an *interruption* instead,
+which has a budget of its own (``RetryPolicy.max_interruptions``): a long job (a Whisper
+transcription of an 8-hour meeting) must not be dead-lettered by a day of deploys, and a message
+that brings its service down gracefully every time must still end. A process killed outright
+(SIGKILL, the OOM killer) notes nothing, so its attempt stays spent.
 
 :class:`MongoAttempts` keeps the counts in MongoDB (``consumer_attempts``: one document per
 consumer, topic and event id, changed only by single-document atomic updates); :class:`MemoryAttempts`
@@ -59,10 +64,12 @@ class AttemptKey:
 
 @dataclass(frozen=True)
 class Attempt:
-    """The attempt just started: its 1-based number and the error the previous one ended with, if noted."""
+    """The attempt just started: its 1-based number, the error the previous one ended with (if noted), and how
+    many attempts before it the service's stop cut short (not counted in ``number``)."""
 
     number: int
     last_error: str | None = None
+    interruptions: int = 0
 
 
 class AttemptStore(Protocol):
@@ -80,6 +87,10 @@ class AttemptStore(Protocol):
         """The current attempt did not count (a 429, an outage of our own servers)."""
         ...
 
+    async def interrupted(self, key: AttemptKey) -> None:
+        """The current attempt was cut short by the service stopping: an interruption, not an attempt."""
+        ...
+
     async def forget(self, key: AttemptKey) -> None:
         """The message is done: drop its count."""
         ...
@@ -94,19 +105,25 @@ class MemoryAttempts:
     async def begin(self, key: AttemptKey) -> Attempt:
         """Count one more attempt of ``key`` and return it."""
         previous = self._counts.get(key, Attempt(0))
-        self._counts[key] = Attempt(previous.number + 1, previous.last_error)
+        self._counts[key] = Attempt(previous.number + 1, previous.last_error, previous.interruptions)
         return self._counts[key]
 
     async def failed(self, key: AttemptKey, reason: str) -> None:
         """Note why the current attempt failed."""
         if key in self._counts:
-            self._counts[key] = Attempt(self._counts[key].number, reason)
+            self._counts[key] = Attempt(self._counts[key].number, reason, self._counts[key].interruptions)
 
     async def refund(self, key: AttemptKey) -> None:
         """The current attempt did not count."""
         if key in self._counts:
             current = self._counts[key]
-            self._counts[key] = Attempt(max(0, current.number - 1), current.last_error)
+            self._counts[key] = Attempt(max(0, current.number - 1), current.last_error, current.interruptions)
+
+    async def interrupted(self, key: AttemptKey) -> None:
+        """Count the current attempt as an interruption."""
+        if key in self._counts:
+            current = self._counts[key]
+            self._counts[key] = Attempt(max(0, current.number - 1), current.last_error, current.interruptions + 1)
 
     async def forget(self, key: AttemptKey) -> None:
         """Drop the count of ``key``."""
@@ -158,7 +175,11 @@ class MongoAttempts:
         now = datetime.now(tz=UTC)
         on_insert = {"service": key.service, "topic": key.topic, "event_id": key.event_id}
         update: dict[str, Any] = (
-            {"$set": {"count": 1, "updated_at": now}, "$unset": {"last_error": ""}, "$setOnInsert": on_insert}
+            {
+                "$set": {"count": 1, "updated_at": now},
+                "$unset": {"last_error": "", "interruptions": ""},
+                "$setOnInsert": on_insert,
+            }
             if forgotten
             else {"$inc": {"count": 1}, "$set": {"updated_at": now}, "$setOnInsert": on_insert}
         )
@@ -175,7 +196,7 @@ class MongoAttempts:
         if doc is None:  # not with upsert and AFTER; kept for the type checker
             return Attempt(1)
         attempt = ConsumerAttempt.from_document(doc)
-        return Attempt(attempt.count, attempt.last_error or None)
+        return Attempt(attempt.count, attempt.last_error or None, attempt.interruptions)
 
     async def failed(self, key: AttemptKey, reason: str) -> None:
         """Note why the current attempt failed."""
@@ -188,6 +209,11 @@ class MongoAttempts:
     async def refund(self, key: AttemptKey) -> None:
         """Give the current attempt back."""
         await guarded(self._collection.update_one({"_id": key.doc_id}, {"$inc": {"count": -1}}))
+
+    async def interrupted(self, key: AttemptKey) -> None:
+        """Turn the current attempt into an interruption (one atomic update)."""
+        update = {"$inc": {"count": -1, "interruptions": 1}, "$set": {"updated_at": datetime.now(tz=UTC)}}
+        await guarded(self._collection.update_one({"_id": key.doc_id}, update))
 
     async def forget(self, key: AttemptKey) -> None:
         """Queue the delete of ``key``'s count (at once after :meth:`close`, or when the queue is full)."""

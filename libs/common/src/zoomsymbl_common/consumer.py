@@ -10,6 +10,8 @@ is an outage of our servers. An outage while dead-lettering is waited out like a
 that wait it propagates, so the offset is not committed. Dead letters are cut to fit, published
 and counted by :mod:`zoomsymbl_common.dead_letters`.
 An attempt given back while MongoDB is away is owed, and given back before the next one is counted.
+An attempt the service's stop cuts short (the handler cancelled: a rollout, a drain, an eviction) is
+an interruption, with a budget of its own (:mod:`zoomsymbl_common.attempts`).
 ``zoomsymbl_common.kafka`` re-exports these names.
 """
 
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -26,6 +27,10 @@ from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
 from zoomsymbl_common.attempts import AttemptKey, AttemptStore, MemoryAttempts
+from zoomsymbl_common.consumer_policy import OUTAGE_GIVE_UP as OUTAGE_GIVE_UP
+from zoomsymbl_common.consumer_policy import GiveUp as GiveUp
+from zoomsymbl_common.consumer_policy import RetryPolicy as RetryPolicy
+from zoomsymbl_common.consumer_policy import event_key as event_key
 from zoomsymbl_common.dead_letters import ConsumerMetrics, dead_letter, fitted
 from zoomsymbl_common.errors import (
     HeldElsewhere,
@@ -40,36 +45,6 @@ from zoomsymbl_common.settings import InfraSettings
 
 log = logging.getLogger("zoomsymbl.kafka")
 E = TypeVar("E", bound=Event)
-
-
-def event_key(event: Event) -> bytes:
-    """Partition key: all events of one meeting (and its dead letters) land on one partition, in order."""
-    return f"{event.tenant}\x1f{event.meeting_uuid}".encode()
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently a consumer retries a retryable failure."""
-
-    max_attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    max_rate_limit_wait: float = 300.0
-    # Our own servers (Kafka, MongoDB, S3) being down is not the meeting's fault: such failures wait
-    # (backoff up to max_delay) without spending the attempt budget, for up to this long per message.
-    max_outage_wait: float = 1800.0
-
-    def delay(self, attempt: int) -> float:
-        """Exponential backoff with full jitter for the given 1-based attempt."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        return random.uniform(ceiling / 2, ceiling)
-
-
-GiveUp = Callable[[Event | None, str, str], Awaitable[None]]
-
-
-OUTAGE_GIVE_UP = "of infrastructure outage"
-"""In the reason of every give-up after waiting out our own servers: hooks tell it from the message's own fault."""
 
 
 @dataclass
@@ -103,7 +78,7 @@ class Consumer:
     broker: KafkaBroker
     infra: InfraSettings
     service: str
-    policy: RetryPolicy = RetryPolicy()
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
     attempts: AttemptStore = field(default_factory=MemoryAttempts)
     metrics: ConsumerMetrics = field(default_factory=ConsumerMetrics)
@@ -139,6 +114,15 @@ class Consumer:
                 reason += f"; the one before failed: {attempt.last_error}" if attempt.last_error else ""
                 await self._give_up_spent(delivery, event, reason, "Interrupted", attempt.number - 1)
                 return
+            if attempt.interruptions >= self.policy.max_interruptions:
+                reason = (
+                    f"gave up after {attempt.interruptions} interruptions: the service stopped during each attempt"
+                    " (rollouts, drains, evictions, or this message brings it down)"
+                )
+                reason += f"; the last error noted: {attempt.last_error}" if attempt.last_error else ""
+                tries = attempt.number - 1 + attempt.interruptions
+                await self._give_up_spent(delivery, event, reason, "Interrupted", tries)
+                return
             if await self._attempt(delivery, event, handler, attempt.number):
                 return
 
@@ -148,6 +132,9 @@ class Consumer:
         """Run ``handler`` once; True when the message is done (handled or dead-lettered)."""
         try:
             await handler(event)
+        except asyncio.CancelledError:
+            await self._note_interruption(delivery)
+            raise
         except PoisonInputError as exc:
             await self._give_up_spent(delivery, event, exc.reason, type(exc).__name__, attempt, exc.stage)
             return True
@@ -227,6 +214,25 @@ class Consumer:
                 if delivery.waited >= self.policy.max_outage_wait:
                     raise
                 await self._pause(delivery, exc, letter.event_id)
+
+    async def _note_interruption(self, delivery: _Delivery) -> None:
+        """The service is stopping the handler: its attempt becomes an interruption, if MongoDB takes it in time.
+
+        Only a cancellation from outside (the task is being cancelled): a ``CancelledError`` the handler let out
+        of its own work stays a spent attempt. Not noted (MongoDB away, the stop's grace used up), the attempt
+        stays spent, as a process killed outright leaves it.
+        """
+        task = asyncio.current_task()
+        if delivery.key is None or task is None or not task.cancelling():
+            return
+        try:
+            async with asyncio.timeout(self.policy.interruption_note_seconds):
+                await self.attempts.interrupted(delivery.key)
+        except Exception as exc:  # bookkeeping on the way out: whatever fails, the stop goes on
+            log.warning(
+                "interruption not noted, the attempt stays spent",
+                extra={"error": scrub(f"{type(exc).__name__}: {exc}", 300), "event_id": delivery.key.event_id},
+            )
 
     async def _refund(self, delivery: _Delivery) -> None:
         """Give the attempt back; when MongoDB is away (as in the very outage that ended it), it is owed."""

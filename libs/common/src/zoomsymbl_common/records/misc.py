@@ -95,6 +95,7 @@ class ConsumerAttempt(Record):
 
     id: Key = Field(alias="_id")
     count: int = 1
+    interruptions: int = 0  # attempts the service's stop cut short (a rollout, a drain), not in ``count``
     # Not read back by anyone; an event id from an unparsable message may be of any length.
     service: str = ""
     topic: str = ""
