@@ -4,20 +4,21 @@ Such a delivery comes from Zoom sending an earlier webhook again (its receipt ex
 ``zoomsymbl replay`` of a time range that holds it. Before, the mixer mixed its inputs again, and its mix, the
 conversation's archive record (``conversations``) and ``metadata.json`` next to the audio replaced the newer
 event's. Deliveries of one meeting are ordered by generation, then by the event's ``occurred_at`` (Zoom's
-``event_ts``): a forced replay (a new generation) and a later delivery still write. Real Zoom sandbox, MongoDB, S3
-and ffmpeg.
+``event_ts``): a forced replay (a new generation) and a later delivery still write. An older delivery that passed the
+check before the newer one wrote (two handlings of the meeting at once) is refused by the writes themselves and
+announces nothing. Real Zoom sandbox, MongoDB, S3 and ffmpeg.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from zoomsymbl_common.events import RecordingCompleted, RecordingFile, stable_id, utcnow
+from zoomsymbl_common.events import AudioMixed, RecordingCompleted, RecordingFile, stable_id, utcnow
 from zoomsymbl_common.ops.replay import bump_generation, regenerate
-from zoomsymbl_common.records import CONVERSATIONS, MEETINGS
+from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, ConversationMetadata
 from zoomsymbl_mixer.handlers import MixerMetrics, on_recording_completed
 from zoomsymbl_mixer.metadata import metadata_key
 from zoomsymbl_mixer.state import MeetingState
@@ -55,6 +56,9 @@ async def stored(rig: Rig, tmp_path: Path) -> tuple[dict[str, object], bytes, di
     return record, copy.read_bytes(), meeting
 
 
+SUPERSEDED = 'zoomsymbl_mixer_meetings_total{outcome="superseded"} 1.0'
+
+
 async def test_an_older_delivery_after_a_newer_one_changes_nothing_stored(rig: Rig, tmp_path: Path) -> None:
     older, newer = await deliveries(rig)
     await rig.mixer().on_recording_completed(newer)
@@ -67,7 +71,7 @@ async def test_an_older_delivery_after_a_newer_one_changes_nothing_stored(rig: R
     assert outcome is None
     assert await stored(rig, tmp_path) == before  # record, metadata.json and the meeting's mix: the newer event's
     assert (rig.downloads(), len(rig.published)) == (downloads, announced)  # nothing fetched, nothing announced
-    assert 'zoomsymbl_mixer_meetings_total{outcome="superseded"} 1.0' in generate_latest(registry).decode()
+    assert SUPERSEDED in generate_latest(registry).decode()
 
 
 async def test_a_later_delivery_a_forced_replay_and_a_redelivery_still_write(rig: Rig, tmp_path: Path) -> None:
@@ -136,24 +140,88 @@ async def test_a_transcript_only_delivery_given_up_on_does_not_stop_the_recordin
     )
 
 
-async def test_an_older_delivery_past_the_check_still_replaces_neither_record_nor_json(
-    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The newer delivery's record landed after the older one was checked (two consumers of the meeting at once):
-    the write itself keeps the newer record and its JSON copy."""
-    older, newer = await deliveries(rig)
-    await rig.mixer().on_recording_completed(newer)
-    record, body, _ = await stored(rig, tmp_path)
-    mixer = rig.mixer()
+async def handled_past_the_check(
+    rig: Rig, older: RecordingCompleted, monkeypatch: pytest.MonkeyPatch, state: MeetingState | None = None
+) -> tuple[AudioMixed | None, str]:
+    """``older`` handled as the consumer does (its mixer on ``state``), its check having run before the newer delivery
+    stored anything (two handlings of the meeting at once: a poll-deadline give-back, a rebalance); its outcome and
+    the metrics."""
+    mixer, registry = rig.mixer(), CollectorRegistry()
+    mixer.state = state or mixer.state
 
     async def not_yet(event: RecordingCompleted) -> bool:
         return False
 
-    monkeypatch.setattr(mixer.state, "superseded", not_yet, raising=False)  # absent before the fix
-    await mixer.on_recording_completed(older)
+    monkeypatch.setattr(mixer.state, "superseded", not_yet)
+    outcome = await on_recording_completed(older, mixer, MixerMetrics(registry), MeetingState(rig.mongo.db))
+    return outcome, generate_latest(registry).decode()
 
-    after, after_body, _ = await stored(rig, tmp_path)
-    assert (after, after_body) == (record, body)
+
+async def test_an_older_delivery_past_the_check_replaces_nothing_and_announces_nothing(
+    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The newer delivery's mix and record landed after the older one was checked: the older one's update of the
+    meeting refuses itself (its mix, ``objects.mixed``, channel map and times stayed the newer one's), nothing of it
+    is announced (the submitter takes a second input hash of a generation as another submission), and it ends as one
+    caught by the check. The newer delivery, delivered again, still finds its mix and announces it again."""
+    older, newer = await deliveries(rig)
+    first = await rig.mixer().on_recording_completed(newer)
+    before = await stored(rig, tmp_path)
+
+    outcome, metrics = await handled_past_the_check(rig, older, monkeypatch)
+
+    assert outcome is None and SUPERSEDED in metrics
+    assert await stored(rig, tmp_path) == before  # record, metadata.json, the meeting's mix and objects
+    assert rig.published == [first]
+    downloads = rig.downloads()
+    assert await rig.mixer().on_recording_completed(newer) == first
+    assert (rig.downloads(), rig.published) == (downloads, [first, first])  # found, not mixed again
+
+
+async def test_an_older_delivery_overtaken_between_its_mix_and_its_record_is_not_announced(
+    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The older delivery recorded its mix on the meeting first; the newer one then recorded and archived its own
+    before the older one got to the archive: the older one's record is refused, and its ``AudioMixed`` is not
+    published (it named a mix the meeting no longer holds)."""
+    older, newer = await deliveries(rig)
+    newest: list[AudioMixed] = []
+    state = MeetingState(rig.mongo.db)
+    store_metadata = state.store_metadata
+
+    async def newer_first(metadata: ConversationMetadata, occurred_at: datetime | None = None) -> bool:
+        newest.append(await rig.mixer().on_recording_completed(newer))
+        return await store_metadata(metadata, occurred_at)
+
+    monkeypatch.setattr(state, "store_metadata", newer_first)
+    outcome, metrics = await handled_past_the_check(rig, older, monkeypatch, state)
+
+    record, body, meeting = await stored(rig, tmp_path)
+    assert outcome is None and SUPERSEDED in metrics
+    assert len(newest) == 1 and rig.published == newest  # the newer one's AudioMixed alone
+    assert meeting["mix"]["input_hash"] == newest[0].input_hash  # type: ignore[index]
+    assert meeting["objects"]["mixed"]["key"] == newest[0].object_key  # type: ignore[index]
+    assert record["topic"] == "Roadmap review" and b'"topic": "Roadmap review"' in body
+
+
+async def test_an_older_delivery_past_the_check_leaves_the_newer_ones_failure(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The newer delivery was given up on (its failure announced to the host) after the older one was checked: the
+    older one neither mixes the failed meeting back to ``mixed`` nor announces a mix."""
+    older, newer = await deliveries(rig)
+    assert await MeetingState(rig.mongo.db).mark_failed(newer, "download", "zoom refused file 'later'")
+
+    outcome, metrics = await handled_past_the_check(rig, older, monkeypatch)
+
+    meeting = await rig.mongo.db[MEETINGS].find_one({"tenant": rig.tenant.id, "meeting_uuid": TYPICAL})
+    assert meeting is not None and outcome is None and SUPERSEDED in metrics
+    assert (meeting["stage"], meeting["failure"]["reason"], meeting.get("mix")) == (
+        "failed",
+        "zoom refused file 'later'",
+        None,
+    )
+    assert rig.published == []
 
 
 async def test_a_delivery_dated_in_the_future_does_not_supersede_the_real_ones_after_it(

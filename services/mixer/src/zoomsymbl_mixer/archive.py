@@ -8,6 +8,10 @@ recording's end). The record keeps the instant of the delivery that wrote it (:d
 older than that one is recognised before it mixes (:func:`newer_filter`) and cannot replace the record when it gets
 there all the same (:func:`not_newer_filter`). The same instant writes again: a redelivery, a replay of that very
 event, a failed meeting's recording replayed once its cause is fixed.
+
+The meeting document carries the same order (:data:`DELIVERY`, :func:`not_later_on_meeting`): two handlings of one
+meeting at once (a poll-deadline give-back, a rebalance) can both pass the check before either wrote, and the archive
+record's condition alone let the older one's mix replace the newer one's on the meeting (and be announced).
 """
 
 from __future__ import annotations
@@ -98,3 +102,38 @@ async def written_later(conversations: AsyncCollection[Document], event: Recordi
     """True when the meeting's record was written for a later delivery than ``event``."""
     query = newer_filter(event.tenant, event.meeting_uuid, event.generation, event.occurred_at)
     return await guarded(conversations.find_one(query, {"_id": 1})) is not None
+
+
+DELIVERY = "recording_delivery"
+"""On the meeting: ``{"generation", "occurred_at"}`` of the delivery whose mix or mixer failure it holds (ordered as
+the archive record's; no ``occurred_at`` for one dated ahead). Absent on meetings earlier releases wrote, which any
+delivery may replace. Not ``mixed_generation``: a forced replay of ``AudioMixed`` moves that one on (``carry_mix``)."""
+
+
+def delivery_stamp(event: RecordingCompleted) -> Document | None:
+    """The meeting's :data:`DELIVERY` for ``event`` (None: it is no delivery of the recording, :func:`delivered_at`)."""
+    if delivered_at(event) is None:
+        return None
+    stamp: Document = {"generation": event.generation}
+    if (when := ordered(event.occurred_at)) is not None:
+        stamp["occurred_at"] = when
+    return stamp
+
+
+def _later_stamps(event: RecordingCompleted) -> list[Document]:
+    later: list[Document] = [{f"{DELIVERY}.generation": {"$gt": event.generation}}]
+    when = ordered(delivered_at(event))
+    if when is not None:
+        later.append({f"{DELIVERY}.generation": event.generation, f"{DELIVERY}.occurred_at": {"$gt": when}})
+    return later
+
+
+def not_later_on_meeting(event: RecordingCompleted) -> Document:
+    """The condition, in an update's filter of ``event``'s meeting, that no later delivery's mix or failure is on it
+    (as :func:`not_newer_filter`; one key, ``$nor``, beside the filters' own ``$or``)."""
+    return {"$nor": _later_stamps(event)}
+
+
+def later_on_meeting(event: RecordingCompleted) -> Document:
+    """``event``'s meeting when a later delivery's mix or failure is on it."""
+    return {**meeting_key(event.tenant, event.meeting_uuid), "$or": _later_stamps(event)}

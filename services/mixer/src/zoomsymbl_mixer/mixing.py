@@ -98,9 +98,7 @@ class Mixer:
                     self.space.release(scratch)
         else:
             log.info("mix exists, announcing it again", extra=_fields(event, input_hash=digest))
-        metadata = conversation_metadata(event, record)
-        await self.state.record_mix(event, record, metadata)
-        await self._store_metadata(event, metadata)
+        await self._keep(event, record)
         transcripts = await self.state.transcripts_of(event.tenant, event.meeting_uuid)
         mixed = await self.announce(event, with_transcripts(audio_mixed(event, record), transcripts))
         log.info("audio mixed", extra=_fields(event, channels=mixed.channels, seconds=mixed.duration_seconds))
@@ -116,13 +114,26 @@ class Mixer:
         generation's meeting. Zoom's transcripts it names are still stored (:mod:`zoomsymbl_mixer.transcripts`).
         Within its generation, an older delivery than the one the archive record was written for (Zoom sent an
         earlier webhook again, a plain replay) is :class:`SupersededRecording`: it mixed again, and its mix, archive
-        record and ``metadata.json`` replaced the newer delivery's (:mod:`zoomsymbl_mixer.archive`).
+        record and ``metadata.json`` replaced the newer delivery's (:mod:`zoomsymbl_mixer.archive`). One that gets past
+        this check (the newer delivery wrote after it: two handlings of the meeting at once) is refused by the writes
+        themselves (``record_mix``, :meth:`_store_metadata`), before its ``AudioMixed`` is published.
         """
         current = await self.state.generation(event.tenant, event.meeting_uuid)
         if current is not None and current > event.generation:
             raise EarlierGeneration(event.generation, current)
         if await self.state.superseded(event):
             raise SupersededRecording(event.generation)  # its older inputs and times would replace the newer ones
+
+    async def _keep(self, event: RecordingCompleted, record: MixRecord) -> None:
+        """Record the mix on the meeting, then the conversation's archive record. Each write refuses an older delivery
+        than the one it finds written (:class:`SupersededRecording`): its ``AudioMixed`` is then not published."""
+        metadata = conversation_metadata(event, record)
+        try:
+            await self.state.record_mix(event, record, metadata)
+            await self._store_metadata(event, metadata)
+        except SupersededRecording:
+            log.info("mix of an older delivery not kept", extra=_fields(event, input_hash=record.input_hash))
+            raise
 
     async def announce(self, event: RecordingCompleted, mixed: AudioMixed) -> AudioMixed:
         """Publish ``mixed`` (kept on a pending meeting first) and note that Kafka acknowledged it.
@@ -137,11 +148,13 @@ class Mixer:
         return mixed
 
     async def _store_metadata(self, event: RecordingCompleted, metadata: ConversationMetadata) -> None:
-        """The conversation's archive record, in MongoDB and as JSON next to its media in S3 (neither when a later
-        delivery's record is kept: :mod:`~zoomsymbl_mixer.archive`)."""
+        """The conversation's archive record, in MongoDB and as JSON next to its media in S3.
+
+        Neither when a later delivery's record is kept (:mod:`~zoomsymbl_mixer.archive`): that delivery's mix replaced
+        this one's on the meeting (it recorded it after this one did), so this one's ``AudioMixed`` is not published
+        either (:class:`SupersededRecording`, as when :meth:`_check_generation` catches it)."""
         if not await self.state.store_metadata(metadata, event.occurred_at):
-            log.info("archive record of a later delivery kept", extra=_fields(event))
-            return
+            raise SupersededRecording(event.generation)
         body = metadata_json(metadata)
 
         async def chunks() -> AsyncIterator[bytes]:

@@ -49,7 +49,16 @@ from zoomsymbl_common.records import (
 )
 from zoomsymbl_common.telemetry import current_trace_id
 
-from zoomsymbl_mixer.archive import delivered_at, store_record, written_later
+from zoomsymbl_mixer.archive import (
+    DELIVERY,
+    delivered_at,
+    delivery_stamp,
+    later_on_meeting,
+    not_later_on_meeting,
+    store_record,
+    written_later,
+)
+from zoomsymbl_mixer.errors import SupersededRecording
 from zoomsymbl_mixer.metadata import conversation_metadata, failed_metadata
 
 # Defined in mix_record.py; importable from here, where callers (and older releases' code) find them.
@@ -177,7 +186,8 @@ class MeetingState:
         """Store the mix on the meeting and advance it to ``mixed``; False when it was further along.
 
         ``held``: the conversation's archive record of this mix (made here when not given); its start and length
-        go on the meeting too.
+        go on the meeting too. Raises :class:`SupersededRecording`, nothing written, when a later delivery's mix or
+        failure is on the meeting (it got there after ``event`` was checked: two handlings of the meeting at once).
         """
         now = utcnow()
         mix = record.model_dump(mode="json")
@@ -193,6 +203,8 @@ class MeetingState:
             "platform": event.platform,
             MIXED_GENERATION: event.generation,
         }
+        if (stamp := delivery_stamp(event)) is not None:
+            fields[DELIVERY] = stamp
         # When it was held, as the archive record says (the e-mail and the page tell recurring meetings apart).
         held = held or conversation_metadata(event, record)
         if held.start_time is not None:
@@ -211,8 +223,19 @@ class MeetingState:
         advance: Document = {**fields, "stage": "mixed", "mixed_at": now, PENDING: True}
         if await self._advance(event, advance, unset={"failure": ""}):
             return True
-        await guarded(self.db[MEETINGS].update_one(_not_past(event), {"$set": fields}))
+        await self._record_further_along(event, fields)
         return False
+
+    async def _record_further_along(self, event: RecordingCompleted, fields: Document) -> None:
+        # The ordering condition in the update's own filter: MongoDB applies both to the document at once (FerretDB
+        # does not isolate a read before it from another replica's update).
+        query = {**_not_past(event), **not_later_on_meeting(event)}
+        result = await guarded(self.db[MEETINGS].update_one(query, {"$set": fields}))
+        if result.matched_count > 0:
+            return
+        # Not matched: the meeting left the generation (as before, not recorded), or a later delivery is on it.
+        if await guarded(self.db[MEETINGS].find_one(later_on_meeting(event), {"_id": 1})) is not None:
+            raise SupersededRecording(event.generation)
 
     async def store_metadata(self, metadata: ConversationMetadata, occurred_at: datetime | None = None) -> bool:
         """Keep the conversation's archive record for the recording event of ``occurred_at``; False, nothing written,
@@ -261,6 +284,8 @@ class MeetingState:
             return False  # the later delivery's outcome stands: its failure reason, its record
         failure = Failure.build(SERVICE, stage, reason)
         fields = {**failure.fields(), "updated_at": failure.at}
+        if (stamp := delivery_stamp(event)) is not None:
+            fields[DELIVERY] = stamp  # an older delivery past its check then neither mixes nor fails it again
         marked = await self._advance(event, fields) or await self._fail_unannounced(event, fields)
         if marked:  # the archive learns of a recording that could not be kept, and why
             await self.store_metadata(failed_metadata(event, failure.reason), delivered_at(event))
@@ -269,15 +294,17 @@ class MeetingState:
     async def _fail_unannounced(self, event: RecordingCompleted, fields: Document) -> bool:
         # Only this filter lets a failure replace "mixed": the flag is gone once AudioMixed was published, and
         # one sent may have been published.
-        query = {**_pending(event.tenant, event.meeting_uuid), **_not_past(event), SENT: {"$exists": False}}
+        query = {**_pending(event.tenant, event.meeting_uuid), **_not_past(event), **not_later_on_meeting(event),
+                 SENT: {"$exists": False}}  # fmt: skip
         result = await guarded(self.db[MEETINGS].update_one(query, {"$set": fields, "$unset": {PENDING: ""}}))
         return result.matched_count > 0
 
     async def _advance(self, event: RecordingCompleted, fields: Document, unset: Document | None = None) -> bool:
         # Not yet mixed, or failed by the mixer itself; the event's generation or an earlier one (a forced replay
-        # re-mixes), never one a forced replay has moved the meeting past.
+        # re-mixes), never one a forced replay has moved the meeting past, nor one holding a later delivery's mix or
+        # failure (archive.not_later_on_meeting).
         query = {**forward_filter(event.tenant, event.meeting_uuid, "mixed", generation=None, refail_by=SERVICE),
-                 **_not_past(event)}  # fmt: skip
+                 **_not_past(event), **not_later_on_meeting(event)}  # fmt: skip
         insert = meeting_insert(
             host_email=event.host_email, topic=event.topic_text, generation=event.generation, created_at=utcnow()
         )
