@@ -73,6 +73,27 @@ async def test_a_mongos_that_cannot_reach_a_shard_is_mongo_unavailable(code: int
         await guarded(_failing(error))
 
 
+@pytest.mark.parametrize(
+    ("code", "name", "errmsg"),
+    [
+        (18, "AuthenticationFailed", "Authentication failed."),
+        (50, "MaxTimeMSExpired", "operation exceeded time limit"),
+        (43, "CursorNotFound", "cursor id 4242 not found"),
+    ],
+)
+async def test_our_server_refusing_our_credentials_timing_out_or_losing_a_cursor_is_mongo_unavailable(
+    code: int, name: str, errmsg: str
+) -> None:
+    # Every message would fail alike (an operator's matter, not the message's): before, each was an "unexpected
+    # failure" that spent its attempts and was dead-lettered, and the CLI exited 1 ("refused") instead of 3.
+    error = _raised(
+        lambda a: _check_command_response(a, None), {"ok": 0, "code": code, "codeName": name, "errmsg": errmsg}
+    )
+    with pytest.raises(MongoUnavailable) as caught:
+        await guarded(_failing(error))
+    assert str(caught.value).endswith(f"{code} {name}") and caught.value.__cause__ is error
+
+
 async def test_a_bulk_write_that_only_missed_its_write_concern_is_mongo_unavailable() -> None:
     concern = {"code": 91, "codeName": "ShutdownInProgress", "errmsg": "shutting down"}
     error = BulkWriteError({"writeErrors": [], "writeConcernErrors": [concern], "nInserted": 2})

@@ -154,8 +154,14 @@ _UNAVAILABLE = (ServerSelectionTimeoutError, ConnectionFailure, AutoReconnect, N
 # once its single retry failed too. Codes: HostUnreachable, HostNotFound, NetworkTimeout, ShutdownInProgress,
 # ReadConcernMajorityNotAvailableYet, PrimarySteppedDown, ExceededTimeLimit, SocketException, LegacyNotPrimary,
 # NotWritablePrimary, InterruptedAtShutdown, InterruptedDueToReplStateChange, NotPrimaryNoSecondaryOk,
-# NotPrimaryOrSecondary (pymongo's retryable error codes).
-_UNAVAILABLE_CODES = frozenset({6, 7, 89, 91, 134, 189, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436})
+# NotPrimaryOrSecondary (pymongo's retryable error codes). Then the server refusing our credentials
+# (AuthenticationFailed, 18: a rotated password, a user removed; every operation fails alike, so it is our server being
+# out of reach, not the message's fault, and spending messages' attempts on it dead-lettered them), running out of time
+# (MaxTimeMSExpired, 50: a server limit on an overloaded cluster) and losing a cursor we were reading
+# (CursorNotFound, 43: killed by a restart, a failover or its idle timeout; the operation, run again, opens a new one).
+_UNAVAILABLE_CODES = frozenset(
+    {6, 7, 18, 43, 50, 89, 91, 134, 189, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436}
+)
 
 
 @dataclass
@@ -252,7 +258,10 @@ async def guarded(operation: Awaitable[T]) -> T:
     except OperationFailure as exc:
         if not _server_away(exc):
             raise
-        raise MongoUnavailable(f"{type(exc).__name__} {exc.code}") from exc
+        name = (exc.details or {}).get("codeName") if isinstance(exc.details, dict) else None
+        raise MongoUnavailable(
+            f"{type(exc).__name__} {exc.code}" + (f" {name}" if isinstance(name, str) else "")
+        ) from exc
 
 
 def _server_away(exc: OperationFailure) -> bool:
