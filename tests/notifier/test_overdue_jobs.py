@@ -13,8 +13,9 @@ from datetime import timedelta
 
 import pytest
 from zoomsymbl_common.events import utcnow
-from zoomsymbl_common.providers.base import JobState
+from zoomsymbl_common.providers.base import JobState, SpeechProvider
 from zoomsymbl_common.records import JOBS, TRANSCRIPTIONS
+from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_notifier.jobs import JobRecord
 from zoomsymbl_notifier.overdue import judged
 from zoomsymbl_notifier.sweeper import Sweeper
@@ -108,3 +109,48 @@ async def test_an_overdue_whisper_job_fails_its_work_order_so_no_worker_spends_h
     assert stopped is not None and stopped["status"] == "failed"
     assert stopped["error"].startswith("no result from the provider 48 h after the submission")
     assert [m["Subject"] for m in notifier.smtp.messages] == ["Processing failed: Stuck"]
+
+
+@pytest.mark.integration
+async def test_a_whisper_job_that_ends_while_judged_overdue_keeps_its_own_outcome(notifier: Notifier) -> None:
+    """The worker finished the order between the status asked and the abandon: before, the abandon (which changes
+    nothing then) was ignored and the job failed as overdue, whatever the order's own outcome."""
+    await notifier.submitter.meeting("m-ending", topic="Ending")
+    stale = timedelta(seconds=notifier.settings.sweeper_stale_after_seconds + 1)
+    job_doc = {"_id": "k-ending", "idempotency_key": "k-ending", "job_ref": "k-ending", "tenant": TENANT,
+               "meeting_uuid": "m-ending", "provider": "whisper", "status": "in_progress", "job_id": "whisper-2",
+               "conversation_id": "whisper-2", "submitted_at": utcnow() - timedelta(hours=49),
+               "updated_at": utcnow() - stale, "history": []}  # fmt: skip
+    await notifier.mongo.db[JOBS].insert_one(job_doc)
+    order = {
+        "_id": "whisper-2",
+        "status": "in_progress",
+        "bucket": "b",
+        "object_key": "mixed/acme/m.flac",
+        "channels": 2,
+    }
+    await notifier.mongo.db[TRANSCRIPTIONS].insert_one(order)
+    provider_for = notifier.pipeline.provider_for
+
+    def finishing(which: TenantConfig) -> SpeechProvider:
+        provider = provider_for(which)
+        asked = provider.job_status
+
+        async def job_status(job_id: str) -> JobState:
+            state = await asked(job_id)
+            ended = {"status": "failed", "error": "the worker's own failure: ffmpeg broke", "finished_at": utcnow()}
+            await notifier.mongo.db[TRANSCRIPTIONS].update_one(
+                {"_id": job_id, "status": "in_progress"}, {"$set": ended}
+            )
+            return state
+
+        provider.job_status = job_status  # type: ignore[method-assign]
+        return provider
+
+    pipeline = dataclasses.replace(notifier.pipeline, provider_for=finishing)
+    await pipeline.confirm_and_apply(JobRecord.from_doc(job_doc), "sweeper")
+
+    done = await notifier.job(JobRecord.from_doc(job_doc))
+    assert (done["status"], done["status_reason"]) == ("failed", "the worker's own failure: ffmpeg broke")
+    stored = await notifier.mongo.db[TRANSCRIPTIONS].find_one({"_id": "whisper-2"})
+    assert stored is not None and stored["error"] == "the worker's own failure: ffmpeg broke"

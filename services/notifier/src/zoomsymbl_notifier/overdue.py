@@ -33,9 +33,13 @@ def judged(state: JobState, job: JobRecord, limit_seconds: float, now: datetime)
     )
 
 
-async def abandon(provider: SpeechProvider, job_id: str, state: JobState) -> None:
+async def abandon(provider: SpeechProvider, job_id: str, state: JobState) -> bool:
     """Stop the work of a job judged overdue where it is ours to stop: our transcriber's work order is failed (a
     backlog past the limit otherwise kept its overdue jobs, transcribed for nobody, and pushed later ones past it
-    in turn). A provider's job (AssemblyAI) is left to its retention (docs/forget.md)."""
+    in turn). A provider's job (AssemblyAI) is left to its retention (docs/forget.md).
+
+    False when the work order had an outcome already: it ended between the status asked and this (the worker
+    finished it), so its own outcome stands, not the overdue failure."""
     if isinstance(provider, StoredTranscriptions):
-        await provider.abandon(job_id, state.reason or "overdue")
+        return await provider.abandon(job_id, state.reason or "overdue")
+    return True

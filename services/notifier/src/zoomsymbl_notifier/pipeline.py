@@ -87,8 +87,8 @@ class Pipeline(Assembly):
         provider = self.provider_for(ran_as(tenant, job.provider))
         asked = await provider.job_status(job.job_id)
         state = overdue.judged(asked, job, self.settings.job_give_up_after_seconds, utcnow())
-        if state is not asked:
-            await overdue.abandon(provider, job.job_id, state)
+        if state is not asked and not await overdue.abandon(provider, job.job_id, state):
+            state = await provider.job_status(job.job_id)  # finished meanwhile: its own outcome, transcript or reason
         moved = await self.jobs.apply_status(job, state.status, state.reason, via)
         log.info(
             "job status confirmed",
