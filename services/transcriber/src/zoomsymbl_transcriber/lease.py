@@ -98,7 +98,11 @@ class LeaseHolder:
         except asyncio.CancelledError:
             # Ours alone (no shutdown's cancellation besides): the run stops as any other taken-over job.
             if lost and body.uncancel() == 0:
-                log.warning("lease taken over by another worker, run stopped", extra={"job_id": job_id})
+                # The renewal matched nothing: another worker holds the order, or the notifier failed it (overdue).
+                log.warning(
+                    "lease lost (taken over by another worker, or the order failed elsewhere), run stopped",
+                    extra={"job_id": job_id},
+                )
                 raise LeaseTakenOver(job_id) from None
             raise
         finally:
