@@ -67,6 +67,20 @@ async def test_a_dead_sender_task_is_a_lost_producer() -> None:
 
 
 @pytest.mark.integration
+async def test_a_publish_before_the_start_or_after_the_stop_is_kafka_unavailable(infra: InfraSettings) -> None:
+    """Work the service's stop has not cancelled yet publishing after the producer closed: before, FastStream's
+    ``IncorrectState`` was a handler's unexpected failure, which spent one of the message's attempts."""
+    broker = make_broker(infra, "test")
+    with pytest.raises(KafkaUnavailable, match="not connected"):
+        await publish_event(broker, infra, _event("before"))
+    await start_broker(broker, timeout=30)
+    await broker.stop()
+    with pytest.raises(KafkaUnavailable, match="not connected"):
+        await dead_letter(broker, infra, DeadLetter(source_topic=TOPIC, service="test", reason="r", error_type="E",
+                                                    attempts=1, payload="{}"))  # fmt: skip
+
+
+@pytest.mark.integration
 async def test_publishing_goes_on_through_a_new_producer(
     infra: InfraSettings, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -28,6 +28,7 @@ from aiokafka.errors import (
     ProducerFenced,
     UnknownProducerId,
 )
+from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
 from faststream.kafka.publisher.producer import AioKafkaFastProducerImpl
 from faststream.kafka.publisher.state import RealProducer
@@ -180,3 +181,8 @@ async def publish_acknowledged(
         if client is not None and producer_lost(exc, client):
             await renew_broker_producer(broker, client)
         raise KafkaUnavailable(f"{what} to {topic!r} not acknowledged: {type(exc).__name__}") from exc
+    except IncorrectState as exc:
+        # The broker not started yet, or stopped: work the service's stop has not cancelled yet (a message given
+        # back at its poll deadline) publishing after the producer closed. Kafka out of reach for it, not a bug of
+        # the message's (an "unexpected failure" spent one of its attempts).
+        raise KafkaUnavailable(f"{what} to {topic!r}: the service's Kafka client is not connected") from exc
