@@ -9,8 +9,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from zoomsymbl_common.errors import ObjectRejected
 from zoomsymbl_common.mongo import Mongo
-from zoomsymbl_common.ops.forget_objects import meeting_prefixes
+from zoomsymbl_common.ops import forget_uploads
+from zoomsymbl_common.ops.forget_objects import delete, meeting_prefixes
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 
@@ -59,3 +61,31 @@ async def test_forget_aborts_an_unfinished_multipart_upload_of_the_meeting(
     erased = report(ran)
     assert erased["deleted"]["objects"] == sum(before.values())
     assert before[raw] >= 1 + 1, "the dry run counts the unfinished upload with the raw prefix's objects"
+
+
+async def test_a_page_ending_inside_one_keys_uploads_never_leaves_one_behind_silently(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page of the real server's listing ends inside one key's uploads (a mixer killed three times uploading one
+    track). Listed on from the upload the page names, every upload is aborted. versitygw 1.7.0 refuses its own
+    markers there (it looks for the upload-id-marker among the uploads of the key after key-marker): the erase then
+    stops on that refusal, nothing aborted, rather than reporting success with an upload left behind."""
+    monkeypatch.setattr(forget_uploads, "UPLOAD_PAGE", 2)
+    raw = meeting_prefixes("acme", "m1==")[0]
+
+    def start(key: str) -> None:
+        store.client._create_multipart_upload(store.bucket, key, {"Content-Type": "audio/mp4"})
+
+    for key in (f"{raw}track-1.m4a",) * 3 + (f"{raw}track-2.m4a",):
+        await asyncio.to_thread(start, key)
+
+    try:
+        outcome: int | ObjectRejected = await delete(store, raw)
+    except ObjectRejected as refused:
+        outcome = refused
+    left = await _uploads(store, raw)
+
+    if isinstance(outcome, ObjectRejected):
+        assert (outcome.code, len(left)) == ("InvalidArgument", 4), "a refused listing aborts nothing"
+    else:
+        assert (outcome, left) == (4, []), "an upload of the key the first page ended inside is still stored"

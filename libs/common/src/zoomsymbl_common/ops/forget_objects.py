@@ -18,7 +18,8 @@ bucket holding a delete marker under the meeting could not be listed, and the me
 
 A multipart upload begun under a prefix and never completed (the mixer killed while it uploaded a long track in
 parts) keeps the parts it was sent, audio of the meeting, though no object listing shows them: each is counted as an
-object and aborted, which deletes its parts (ListMultipartUploads, AbortMultipartUpload).
+object and aborted, which deletes its parts (AbortMultipartUpload). That listing (ListMultipartUploads) is read in
+:mod:`~zoomsymbl_common.ops.forget_uploads`, not by minio-py, whose paging of it skips uploads.
 
 A bucket's name comes from the meeting's documents, so it may be one no S3 bucket can have (a hand edit, another
 writer): minio-py refuses such a name with a ``ValueError`` before any request, and a server with
@@ -38,6 +39,8 @@ from minio.error import S3Error
 from minio.helpers import DictType, check_bucket_name
 
 from zoomsymbl_common.errors import StorageUnavailable, ZoomsymblError
+from zoomsymbl_common.ops.forget_uploads import listed_uploads
+from zoomsymbl_common.ops.s3_xml import child_text, local_name
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.storage_errors import CLIENT_ERRORS, raise_translated, translate_s3_error
 from zoomsymbl_common.storage_keys import meeting_key as key_segment
@@ -132,35 +135,7 @@ async def unfinished_uploads(store: ObjectStore, prefix: str) -> list[tuple[str,
 
     Its parts are stored (a participant's track whose uploader, the mixer, was killed mid-upload) though no object
     listing shows them; aborting the upload deletes them (S3 AbortMultipartUpload)."""
-    return await _asked(store, prefix, lambda: list(_listed_uploads(store, prefix)))
-
-
-def _listed_uploads(store: ObjectStore, prefix: str) -> Iterator[tuple[str, str]]:
-    """(key, upload id) of the unfinished uploads under ``prefix``, page by page (ListMultipartUploads, blocking)."""
-    key_marker: str | None = None
-    upload_marker: str | None = None
-    for _ in range(MAX_VERSION_PAGES):
-        try:
-            page = store.client._list_multipart_uploads(
-                store.bucket, prefix=prefix, max_uploads=VERSION_PAGE_KEYS, key_marker=key_marker,
-                upload_id_marker=upload_marker,
-            )  # fmt: skip
-        except S3Error as exc:
-            # Credentials without s3:ListBucketMultipartUploads, or a server without the call: none seen, as
-            # without s3:GetBucketVersioning (docs/forget.md), rather than no meeting forgotten at all.
-            if exc.code in ("AccessDenied", "NotImplemented") and key_marker is None:
-                return
-            raise
-        for upload in page.uploads:
-            if upload.object_name and upload.upload_id and upload.object_name.startswith(prefix):
-                yield upload.object_name, upload.upload_id
-        if not page.is_truncated:
-            return
-        following = (page.next_key_marker, page.next_upload_id_marker)
-        if not following[0] or following == (key_marker, upload_marker):
-            raise StorageUnavailable(f"upload listing of {prefix!r} truncated without a next marker that moves on")
-        key_marker, upload_marker = following
-    raise StorageUnavailable(f"upload listing of {prefix!r} longer than {MAX_VERSION_PAGES} pages")
+    return await _asked(store, prefix, lambda: list(listed_uploads(store, prefix)))
 
 
 async def _abort(store: ObjectStore, key: str, upload_id: str) -> None:
@@ -218,35 +193,25 @@ def _version_page(body: bytes) -> _VersionPage:
     """One ListObjectVersions answer: its ``Version`` and ``DeleteMarker`` entries (a marker's size is 0)."""
     try:
         root = ET.fromstring(body)  # noqa: S314 (our storage server's answer; the standard parser expands no external entity)
-        entries = [_version_entry(child) for child in root if _local(child.tag) in ("Version", "DeleteMarker")]
+        entries = [_version_entry(child) for child in root if local_name(child.tag) in ("Version", "DeleteMarker")]
     except (ET.ParseError, ValueError) as exc:
         raise StorageUnavailable(f"unreadable version listing: {type(exc).__name__}: {str(exc)[:200]}") from exc
     return _VersionPage(
-        entries, _text(root, "IsTruncated") == "true", _text(root, "NextKeyMarker"), _text(root, "NextVersionIdMarker")
+        entries,
+        child_text(root, "IsTruncated") == "true",
+        child_text(root, "NextKeyMarker"),
+        child_text(root, "NextVersionIdMarker"),
     )
 
 
 def _version_entry(entry: ET.Element) -> tuple[str, int, str]:
-    key, version = _text(entry, "Key"), _text(entry, "VersionId")
+    key, version = child_text(entry, "Key"), child_text(entry, "VersionId")
     if not key or not version:
-        raise ValueError(f"a {_local(entry.tag)} entry without a key or a version id")
-    size = int(_text(entry, "Size") or 0) if _local(entry.tag) == "Version" else 0
+        raise ValueError(f"a {local_name(entry.tag)} entry without a key or a version id")
+    size = int(child_text(entry, "Size") or 0) if local_name(entry.tag) == "Version" else 0
     if size < 0:
         raise ValueError(f"negative size {size}")
     return key, size, version
-
-
-def _local(tag: str) -> str:
-    """An element's name without its namespace (S3 answers in its 2006-03-01 namespace; some servers in none)."""
-    return tag.rsplit("}", 1)[-1]
-
-
-def _text(element: ET.Element, name: str) -> str:
-    """The text of ``element``'s first child called ``name`` (any namespace); empty when there is none."""
-    for child in element:
-        if _local(child.tag) == name:
-            return (child.text or "").strip()
-    return ""
 
 
 async def count(store: ObjectStore, prefix: str) -> PrefixCount:
