@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from minio.datatypes import Part
 from minio.error import S3Error
-from zoomsymbl_common.errors import ObjectRejected, StorageUnavailable
+from zoomsymbl_common.errors import ObjectRejected, StorageUnavailable, UploadAborted
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import MIN_PART_SIZE, ObjectStore
 
@@ -112,7 +112,7 @@ async def test_a_completion_refused_after_200_is_what_the_code_says(fake_s3: Thr
     with pytest.raises(ObjectRejected):
         await _store(fake_s3).put_stream(KEY, _two_parts(), part_size=MIN_PART_SIZE)
     fake_s3.completion = _error("NoSuchUpload")  # type: ignore[attr-defined]
-    with pytest.raises(S3Error, match="NoSuchUpload"):
+    with pytest.raises(UploadAborted, match="NoSuchUpload"):  # aborted under us (forget): retryable, a new upload
         await _store(fake_s3).put_stream(KEY, _two_parts(), part_size=MIN_PART_SIZE)
 
 

@@ -79,6 +79,22 @@ class StorageUnavailable(InfrastructureUnavailable):
         super().__init__("s3", detail)
 
 
+class UploadAborted(RetryableError):
+    """S3 no longer knows a multipart upload of ours that was still running (``NoSuchUpload``): someone aborted it.
+
+    ``zoomsymbl forget --force``, or retention of a meeting a redelivery is mixing again, aborts every unfinished upload
+    under the meeting's prefixes (a lifecycle rule's AbortIncompleteMultipartUpload may too). Retried within the
+    message's attempts, not waited out as an outage (nothing is down, and a wait that spends nothing could repeat for
+    as long as the outage budget lasts): the next attempt starts a new upload, or, the meeting forgotten, reads its
+    tombstone first and stops.
+    """
+
+    def __init__(self, bucket: str, key: str) -> None:
+        super().__init__(f"multipart upload of {key!r} in bucket {bucket!r} was aborted while it ran (NoSuchUpload)")
+        self.bucket = bucket
+        self.key = key
+
+
 class ObjectNotFound(ZoomsymblError):
     """An object key does not exist in the bucket."""
 

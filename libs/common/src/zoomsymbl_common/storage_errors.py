@@ -1,7 +1,9 @@
-"""What S3's error answers mean to zoomsymbl: a missing object, a refused one, or an unavailable server.
+"""What S3's error answers mean to zoomsymbl: a missing object, a refused one, an upload aborted under us, or an
+unavailable server.
 
 Only an answer that repeating the same request cannot change is poison (:class:`ObjectRejected`); throttling
-and server errors are retryable (:class:`StorageUnavailable`); anything else is left to the caller.
+and server errors are retryable (:class:`StorageUnavailable`), and so is a multipart upload someone else aborted
+(:class:`UploadAborted`: a new one can be started); anything else is left to the caller.
 :data:`CLIENT_ERRORS` and :func:`raise_translated` are the one place every call to the minio client (the object
 store's, the mixer's multipart uploads) has its errors translated.
 """
@@ -15,7 +17,7 @@ from xml.etree import ElementTree
 import urllib3
 from minio.error import InvalidResponseError, S3Error, ServerError
 
-from zoomsymbl_common.errors import ObjectNotFound, ObjectRejected, StorageUnavailable, ZoomsymblError
+from zoomsymbl_common.errors import ObjectNotFound, ObjectRejected, StorageUnavailable, UploadAborted, ZoomsymblError
 
 # 4xx answers that repeating the same request cannot change: the key, name or size itself is refused.
 # File-system servers also answer a path clash (or versitygw, a directory name over 255 bytes) with 409.
@@ -54,12 +56,16 @@ def translate_s3_error(exc: S3Error, bucket: str, key: str) -> ZoomsymblError | 
     """The zoomsymbl error an S3 error answer means, or None when it is not classified.
 
     A missing object is :class:`ObjectNotFound`; a refused key, name or size is :class:`ObjectRejected`
-    (poison: retrying cannot help); a server error or throttling is :class:`StorageUnavailable` (retryable).
+    (poison: retrying cannot help); a multipart upload of ours aborted while it ran (``zoomsymbl forget`` aborts a
+    meeting's) is :class:`UploadAborted` (retryable: not an outage, and a new upload can be started); a server error
+    or throttling is :class:`StorageUnavailable` (retryable).
     """
     code = exc.code or ""
     status = getattr(exc.response, "status", 0) or 0
     if code in ("NoSuchKey", "NoSuchObject"):
         return ObjectNotFound(bucket, key)
+    if code == "NoSuchUpload" and status < 500:
+        return UploadAborted(bucket, key)
     if code in _REJECTED_CODES and status < 500:
         return ObjectRejected(bucket, key, code, exc.message or "")
     if code in _UNAVAILABLE_CODES or status >= 500:

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from minio.datatypes import Part
 from minio.error import S3Error
-from zoomsymbl_common.errors import StorageUnavailable
+from zoomsymbl_common.errors import StorageUnavailable, UploadAborted
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.storage_errors import CLIENT_ERRORS, raise_translated
 
@@ -102,8 +102,9 @@ class MultipartUploads:
         return asyncio.ensure_future(run())
 
     async def _abort(self, key: str, upload_id: str) -> None:
-        # Best effort: an abandoned upload costs storage, never correctness.
-        with contextlib.suppress(StorageUnavailable, S3Error):
+        # Best effort: an abandoned upload costs storage, never correctness. One aborted already (UploadAborted: forget
+        # aborted it) is what we wanted; raised here it would replace the error, or the cancellation, that ended it.
+        with contextlib.suppress(StorageUnavailable, UploadAborted, S3Error):
             await self._call(key, self.objects.client._abort_multipart_upload, self.objects.bucket, key, upload_id)
 
     async def _call(self, key: str, fn: Callable[..., T], *args: object) -> T:
