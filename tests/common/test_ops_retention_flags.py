@@ -51,3 +51,36 @@ async def test_a_flag_of_an_old_meeting_keeps_the_meetings_own_age(mongo: Mongo)
     keys, total = await expired(mongo, "acme", utcnow() - timedelta(days=DAYS), 100)
 
     assert (keys, total) == (["both=="], 1)
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        {},
+        {"created_at": "2026-01-05T10:00:00Z"},
+        {"created_at": "yesterday", "updated_at": utcnow() - timedelta(days=1)},
+        {"created_at": None, "updated_at": None},
+    ],
+    ids=["neither date", "created_at a string", "created_at a string, updated_at young", "both null"],
+)
+async def test_a_flagged_meeting_whose_document_has_no_age_is_expired_by_its_flag(
+    mongo: Mongo, dates: dict[str, object]
+) -> None:
+    """A ``meetings`` document retention cannot date (a hand edit, another writer; ours always set ``created_at``) is
+    never expired by its own age: the flag's age decides, or the meeting would be kept for ever."""
+    await _flag(mongo, "undated==", DAYS + 10)
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "undated==", **dates})
+
+    keys, total = await expired(mongo, "acme", utcnow() - timedelta(days=DAYS), 100)
+
+    assert (keys, total) == (["undated=="], 1)
+
+
+async def test_a_flagged_meeting_whose_document_has_only_a_young_updated_at_is_kept(mongo: Mongo) -> None:
+    """A document older than ``created_at`` is dated by ``updated_at``: its own age decides, as for any meeting."""
+    await _flag(mongo, "older-doc==", DAYS + 10)
+    await mongo.db[MEETINGS].insert_one(
+        {"tenant": "acme", "meeting_uuid": "older-doc==", "updated_at": utcnow() - timedelta(days=1)}
+    )
+
+    assert await expired(mongo, "acme", utcnow() - timedelta(days=DAYS), 100) == ([], 0)

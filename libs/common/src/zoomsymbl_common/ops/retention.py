@@ -73,11 +73,13 @@ async def expired(mongo: Mongo, tenant: str, cutoff: datetime, limit: int) -> tu
     """The tenant's expired meetings and flagged records, oldest first, at most ``limit``; and how many there are.
 
     A meeting by its document's ``created_at`` (``updated_at`` for documents older than that field); a
-    reconciliation record of a meeting without a ``meetings`` document by ``reconciled_at``; first, every meeting
-    whose tombstone still lists a provider copy to delete (a run the provider stopped: "the next run asks again").
+    reconciliation record of a meeting without a ``meetings`` document holding either as a date by ``reconciled_at``;
+    first, every meeting whose tombstone still lists a provider copy to delete (a run the provider stopped: "the next
+    run asks again").
     """
-    old = {"$or": [{"created_at": {"$lt": cutoff}}, {"created_at": None, "updated_at": {"$lt": cutoff}}]}
-    meetings = mongo.db[MEETINGS].find({"tenant": tenant, **old}, {"meeting_uuid": 1, "created_at": 1})
+    meetings = mongo.db[MEETINGS].find(
+        {"tenant": tenant, **_aged({"$lt": cutoff})}, {"meeting_uuid": 1, "created_at": 1}
+    )
     found: dict[str, datetime] = {}
     for doc in await guarded(meetings.to_list(None)):
         uuid = doc.get("meeting_uuid")
@@ -104,12 +106,22 @@ async def expired(mongo: Mongo, tenant: str, cutoff: datetime, limit: int) -> tu
     return ordered[:limit], len(ordered)
 
 
+def _aged(test: dict[str, Any]) -> dict[str, Any]:
+    """The ``meetings`` documents whose age passes ``test``: ``created_at``, or ``updated_at`` in a document older
+    than that field (``created_at`` missing or null). A date compares only with a date: a document holding neither
+    as a date (a hand edit, another writer) passes no date test."""
+    return {"$or": [{"created_at": test}, {"created_at": None, "updated_at": test}]}
+
+
 async def _arrived(mongo: Mongo, tenant: str, flagged: dict[str, datetime]) -> set[str]:
     """Which of the ``flagged`` meetings reached the archive since (a ``meetings`` document, younger than the cutoff
-    or :func:`expired` would have found it): the meeting's own age decides, not reconciliation's old record."""
+    or :func:`expired` would have found it): the meeting's own age decides, not reconciliation's old record.
+
+    Only a document :func:`expired` can date counts (its age decides, once it is old enough). One without a date
+    would never be old enough: its flag's age decides, else nothing would ever expire the meeting."""
     if not flagged:
         return set()
-    query = {"tenant": tenant, "meeting_uuid": {"$in": sorted(flagged)}}
+    query = {"tenant": tenant, "meeting_uuid": {"$in": sorted(flagged)}, **_aged({"$type": "date"})}
     docs = await guarded(mongo.db[MEETINGS].find(query, {"meeting_uuid": 1}).to_list(None))
     return {str(doc.get("meeting_uuid")) for doc in docs}
 
