@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import smtplib
 import socket
 from collections.abc import AsyncIterator
 
@@ -14,7 +13,8 @@ from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.records import EMAILS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_notifier.outbox import Backoff, Outbox
-from zoomsymbl_notifier.smtp import SmtpTransport, _Watchdog, longest_send
+from zoomsymbl_notifier.smtp import SmtpTransport, longest_send
+from zoomsymbl_notifier.smtp_connection import Watchdog
 
 from tests.notifier.harness import make_settings
 from tests.notifier.harness_smtp import SmtpSink
@@ -107,10 +107,8 @@ def test_the_watchdog_cuts_a_connection_that_outlives_the_bound() -> None:
     ours, theirs = socket.socketpair()
     with ours, theirs:
         ours.settimeout(10)  # a safety net only: the cut comes first
-        client = smtplib.SMTP()
-        client.sock = ours
-        with _Watchdog(0.01) as watchdog:
-            watchdog.watch(client)
+        with Watchdog(0.01) as watchdog:
+            watchdog.watch(ours)
             assert ours.recv(1) == b"", "the blocked read ends: the connection is cut"
 
 

@@ -16,15 +16,13 @@ import asyncio
 import contextlib
 import logging
 import smtplib
-import socket
 import ssl
-import threading
-from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import SpanKind
 from zoomsymbl_common.telemetry import tracer
 
 from zoomsymbl_notifier.settings import Settings
+from zoomsymbl_notifier.smtp_connection import Client, TlsClient, Watchdog
 from zoomsymbl_notifier.smtp_replies import REFUSED_HERE, classified, reply_text, scrubbed, session_refused
 from zoomsymbl_notifier.smtp_replies import DeliveryUnconfirmed as DeliveryUnconfirmed
 from zoomsymbl_notifier.smtp_replies import MailRejected as MailRejected
@@ -32,9 +30,6 @@ from zoomsymbl_notifier.smtp_replies import RecipientsRefused as RecipientsRefus
 from zoomsymbl_notifier.smtp_replies import Refusal as Refusal
 from zoomsymbl_notifier.smtp_replies import SmtpUnavailable as SmtpUnavailable
 from zoomsymbl_notifier.smtputf8 import NO_SMTPUTF8, Handover, handover
-
-if TYPE_CHECKING:
-    from _typeshed import ReadableBuffer
 
 log = logging.getLogger("zoomsymbl.notifier.mail")
 _SEND_STEPS = 12  # socket steps of one send, at most (see longest_send)
@@ -77,16 +72,16 @@ class SmtpTransport:
         # Certificates are always verified; a private CA is trusted through smtp_ca_file.
         return ssl.create_default_context(cafile=self._settings.smtp_ca_file or None)
 
-    def _connect(self, watchdog: _Watchdog) -> _Client:
+    def _connect(self, watchdog: Watchdog) -> Client:
         s = self._settings
         if s.smtp_security == "tls":
-            return _TlsClient(
+            return TlsClient(
                 s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds, context=self._tls(), watchdog=watchdog
             )
-        client = _Client(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds, watchdog=watchdog)
+        client = Client(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds, watchdog=watchdog)
         if s.smtp_security == "starttls":
             try:  # never on without it: a server not offering STARTTLS raises SMTPNotSupportedError
-                client.starttls(context=self._tls())
+                client.secure(self._tls())
             except BaseException:
                 client.close()
                 raise
@@ -96,7 +91,7 @@ class SmtpTransport:
         unsendable = _unsendable(sender, recipients)
         if unsendable:
             raise MailRejected(REFUSED_HERE, unsendable)
-        with _Watchdog(longest_send(self._settings)) as watchdog:
+        with Watchdog(longest_send(self._settings)) as watchdog:
             client = self._session(watchdog)
             try:
                 plan = handover(
@@ -112,7 +107,7 @@ class SmtpTransport:
                 # the same, and an error here would have the outbox send it again.
                 _quit(client)
 
-    def _session(self, watchdog: _Watchdog) -> _Client:
+    def _session(self, watchdog: Watchdog) -> Client:
         """Connected, greeted, secured and authenticated. A refusal here, 5xx or not (a 554 greeting of a relay
         that does not know our address, a 554 to STARTTLS), is about the session, not the message: nothing was
         said of the message yet, so it is retried (an operator or the relay's owner fixes it)."""
@@ -139,40 +134,7 @@ class SmtpTransport:
         return client
 
 
-class _Client(smtplib.SMTP):
-    """smtplib's client, knowing when the whole message went out, and waiting longer for its reply.
-
-    RFC 5321 4.5.3.2.6 gives the reply to the final "." 10 minutes: the server may be filtering the message,
-    and a client giving up sooner "would typically result in delivery of multiple copies". It gets what is
-    left of the send's bound (:func:`longest_send`), not one step's ``smtp_timeout_seconds``.
-    """
-
-    body_sent = False
-    final_reply_seconds: float | None = None
-
-    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:
-        self._watchdog = watchdog
-        super().__init__(*args, **kwargs)  # connects and reads the greeting (watched: see getreply)
-
-    def getreply(self) -> tuple[int, bytes]:
-        # Watched from the greeting on, not once greeted: a greeting (or a reply to STARTTLS) trickled line by line,
-        # each within the socket timeout, would otherwise hold the send for ever. Past the bound, cut at once.
-        self._watchdog.watch(self)
-        return super().getreply()
-
-    def send(self, s: ReadableBuffer | str) -> None:
-        super().send(s)
-        if not isinstance(s, str):  # commands are str; the message (ending CR LF "." CR LF) is the only bytes
-            self.body_sent = True
-            if self.sock is not None and self.final_reply_seconds is not None:
-                self.sock.settimeout(self.final_reply_seconds)
-
-
-class _TlsClient(_Client, smtplib.SMTP_SSL):
-    """:class:`_Client` over implicit TLS."""
-
-
-def _transaction(client: _Client, sender: str, plan: Handover) -> None:
+def _transaction(client: Client, sender: str, plan: Handover) -> None:
     """MAIL, RCPT for each recipient, DATA; the outcome as :meth:`SmtpTransport.send` gives it, with the
     recipients refused here among the refusals."""
     recipients = plan.recipients
@@ -208,7 +170,7 @@ def _refused_here(plan: Handover) -> tuple[Refusal, ...]:
     return tuple(Refusal(address, REFUSED_HERE, NO_SMTPUTF8) for address in plan.refused)
 
 
-def _fits(client: _Client, size: int) -> None:
+def _fits(client: Client, size: int) -> None:
     """Refuse ``size`` bytes over the server's EHLO ``SIZE`` (RFC 1870) before MAIL: it would never be taken."""
     limit = client.esmtp_features.get("size", "")
     if limit.isdigit() and 0 < int(limit) < size:
@@ -250,50 +212,6 @@ def longest_send(settings: Settings) -> float:
     EHLO again, AUTH in two round trips, MAIL, RCPT, DATA, the message, its final reply), and never
     as long as the outbox's lease (``mail_lease_seconds``): while the thread may still deliver, no
     other deliverer may take the e-mail over. 240 s, cut to 108 s by the default 120 s lease. The
-    reply to the message's final "." may take whatever is left of it (see :class:`_Client`).
+    reply to the message's final "." may take whatever is left of it (see :class:`Client`).
     """
     return min(settings.smtp_timeout_seconds * _SEND_STEPS, settings.mail_lease_seconds * _LEASE_SHARE)
-
-
-class _Watchdog:
-    """Cuts the connection of a send still running after ``seconds``.
-
-    The per-step socket timeouts alone bound no send: a server may trickle a reply line by line.
-    A connection cut after the message went out may still leave a delivered copy behind (the rare
-    repeat the Message-ID folds), but only past a bound no working server comes near.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self._lock = threading.Lock()
-        self._client: smtplib.SMTP | None = None
-        self._expired = False
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Watchdog:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-
-    def watch(self, client: smtplib.SMTP) -> None:
-        """Cut ``client``'s connection when the time is up (now, if it is already)."""
-        with self._lock:
-            self._client, expired = client, self._expired
-        if expired:
-            _cut(client)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self._expired, client = True, self._client
-        if client is not None:
-            _cut(client)
-
-
-def _cut(client: smtplib.SMTP) -> None:
-    # shutdown() (not close()) wakes a recv() blocked in the worker thread at once.
-    sock = client.sock
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
