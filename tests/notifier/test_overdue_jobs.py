@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from zoomsymbl_common.events import utcnow
@@ -43,6 +44,26 @@ async def submitted_ago(notifier: Notifier, meeting_uuid: str, ago: timedelta) -
     update = {"$set": {"submitted_at": utcnow() - ago, "updated_at": utcnow() - stale}}
     await notifier.mongo.db[JOBS].update_one({"_id": job.key}, update)
     return job
+
+
+async def overdue_whisper_job(notifier: Notifier, name: str, status: str, *, topic: str) -> dict[str, Any]:
+    """A Whisper job of meeting ``m-{name}`` submitted 49 h ago, its work order ``whisper-{name}`` still ``status``."""
+    await notifier.submitter.meeting(f"m-{name}", topic=topic)
+    stale = timedelta(seconds=notifier.settings.sweeper_stale_after_seconds + 1)
+    job_doc = {"_id": f"k-{name}", "idempotency_key": f"k-{name}", "job_ref": f"k-{name}", "tenant": TENANT,
+               "meeting_uuid": f"m-{name}", "provider": "whisper", "status": status, "job_id": f"whisper-{name}",
+               "conversation_id": f"whisper-{name}", "submitted_at": utcnow() - timedelta(hours=49),
+               "updated_at": utcnow() - stale, "history": []}  # fmt: skip
+    await notifier.mongo.db[JOBS].insert_one(job_doc)
+    order = {
+        "_id": f"whisper-{name}",
+        "status": status,
+        "bucket": "b",
+        "object_key": "mixed/acme/m.flac",
+        "channels": 2,
+    }
+    await notifier.mongo.db[TRANSCRIPTIONS].insert_one(order)
+    return job_doc
 
 
 @pytest.mark.integration
@@ -92,20 +113,12 @@ def test_a_final_state_or_a_job_without_its_submission_time_is_never_judged_over
 async def test_an_overdue_whisper_job_fails_its_work_order_so_no_worker_spends_hours_on_it(notifier: Notifier) -> None:
     """Before, the work order stayed ``scheduled``: a transcriber backlog past the limit kept its overdue jobs,
     transcribed for nobody, and pushed the later ones past the limit in turn."""
-    await notifier.submitter.meeting("m-whisper", topic="Stuck")
-    stale = timedelta(seconds=notifier.settings.sweeper_stale_after_seconds + 1)
-    job_doc = {"_id": "k-whisper", "idempotency_key": "k-whisper", "job_ref": "k-whisper", "tenant": TENANT,
-               "meeting_uuid": "m-whisper", "provider": "whisper", "status": "scheduled", "job_id": "whisper-1",
-               "conversation_id": "whisper-1", "submitted_at": utcnow() - timedelta(hours=49),
-               "updated_at": utcnow() - stale, "history": []}  # fmt: skip
-    await notifier.mongo.db[JOBS].insert_one(job_doc)
-    order = {"_id": "whisper-1", "status": "scheduled", "bucket": "b", "object_key": "mixed/acme/m.flac", "channels": 2}
-    await notifier.mongo.db[TRANSCRIPTIONS].insert_one(order)
+    job_doc = await overdue_whisper_job(notifier, "whisper", "scheduled", topic="Stuck")
     assert (await Sweeper(notifier.pipeline).sweep()).reported == 1
     done = await notifier.processed(JobRecord.from_doc(job_doc))
 
     assert done["status"] == "failed"
-    stopped = await notifier.mongo.db[TRANSCRIPTIONS].find_one({"_id": "whisper-1"})
+    stopped = await notifier.mongo.db[TRANSCRIPTIONS].find_one({"_id": "whisper-whisper"})
     assert stopped is not None and stopped["status"] == "failed"
     assert stopped["error"].startswith("no result from the provider 48 h after the submission")
     assert [m["Subject"] for m in notifier.smtp.messages] == ["Processing failed: Stuck"]
@@ -115,21 +128,7 @@ async def test_an_overdue_whisper_job_fails_its_work_order_so_no_worker_spends_h
 async def test_a_whisper_job_that_ends_while_judged_overdue_keeps_its_own_outcome(notifier: Notifier) -> None:
     """The worker finished the order between the status asked and the abandon: before, the abandon (which changes
     nothing then) was ignored and the job failed as overdue, whatever the order's own outcome."""
-    await notifier.submitter.meeting("m-ending", topic="Ending")
-    stale = timedelta(seconds=notifier.settings.sweeper_stale_after_seconds + 1)
-    job_doc = {"_id": "k-ending", "idempotency_key": "k-ending", "job_ref": "k-ending", "tenant": TENANT,
-               "meeting_uuid": "m-ending", "provider": "whisper", "status": "in_progress", "job_id": "whisper-2",
-               "conversation_id": "whisper-2", "submitted_at": utcnow() - timedelta(hours=49),
-               "updated_at": utcnow() - stale, "history": []}  # fmt: skip
-    await notifier.mongo.db[JOBS].insert_one(job_doc)
-    order = {
-        "_id": "whisper-2",
-        "status": "in_progress",
-        "bucket": "b",
-        "object_key": "mixed/acme/m.flac",
-        "channels": 2,
-    }
-    await notifier.mongo.db[TRANSCRIPTIONS].insert_one(order)
+    job_doc = await overdue_whisper_job(notifier, "ending", "in_progress", topic="Ending")
     provider_for = notifier.pipeline.provider_for
 
     def finishing(which: TenantConfig) -> SpeechProvider:
@@ -152,5 +151,5 @@ async def test_a_whisper_job_that_ends_while_judged_overdue_keeps_its_own_outcom
 
     done = await notifier.job(JobRecord.from_doc(job_doc))
     assert (done["status"], done["status_reason"]) == ("failed", "the worker's own failure: ffmpeg broke")
-    stored = await notifier.mongo.db[TRANSCRIPTIONS].find_one({"_id": "whisper-2"})
+    stored = await notifier.mongo.db[TRANSCRIPTIONS].find_one({"_id": "whisper-ending"})
     assert stored is not None and stored["error"] == "the worker's own failure: ffmpeg broke"

@@ -129,7 +129,8 @@ async def test_a_work_order_named_by_another_tenants_or_meetings_event_is_left_a
 
 
 class ReadsFailing:
-    """``transcriptions``, whose first ``failures`` reads MongoDB answers with an error (reachable, failing them)."""
+    """``transcriptions``, whose first ``failures`` reads MongoDB answers with a refusal (reachable, failing them: a
+    role without the read; a time limit or a lost cursor would be MongoDB out of reach, which spends no attempt)."""
 
     def __init__(self, real: Any, failures: int) -> None:
         self._real = real
@@ -141,7 +142,7 @@ class ReadsFailing:
     async def find_one(self, *args: Any, **kwargs: Any) -> Any:
         if self.failures > 0:
             self.failures -= 1
-            raise OperationFailure("operation exceeded time limit", 50)
+            raise OperationFailure('not authorized on zoomsymbl to execute command { find: "transcriptions" }', 13)
         return await self._real.find_one(*args, **kwargs)
 
 
@@ -160,7 +161,7 @@ class ReadsFailingWorker(Worker):
 async def test_a_foreign_work_order_given_up_before_its_check_leaves_the_job_alone(
     mongo: Mongo, infra: InfraSettings, tmp_path: Path, tenant: str, meeting: str
 ) -> None:
-    """The work order's read fails on every attempt (MongoDB answering errors), so the retry budget is spent before
+    """The work order's read fails on every attempt (MongoDB refusing it), so the retry budget is spent before
     the job is found foreign. Before, the give-up failed acme's scheduled job and reported it under the forger's ids."""
     reports = Reports()
     worker = stub_worker(mongo, reports, tmp_path, kind=ReadsFailingWorker)
