@@ -35,7 +35,7 @@ import contextlib
 import hashlib
 import itertools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -105,25 +105,27 @@ class MemoryAttempts:
     async def begin(self, key: AttemptKey) -> Attempt:
         """Count one more attempt of ``key`` and return it."""
         previous = self._counts.get(key, Attempt(0))
-        self._counts[key] = Attempt(previous.number + 1, previous.last_error, previous.interruptions)
+        self._counts[key] = replace(previous, number=previous.number + 1)
         return self._counts[key]
 
     async def failed(self, key: AttemptKey, reason: str) -> None:
         """Note why the current attempt failed."""
         if key in self._counts:
-            self._counts[key] = Attempt(self._counts[key].number, reason, self._counts[key].interruptions)
+            self._counts[key] = replace(self._counts[key], last_error=reason)
 
     async def refund(self, key: AttemptKey) -> None:
         """The current attempt did not count."""
         if key in self._counts:
             current = self._counts[key]
-            self._counts[key] = Attempt(max(0, current.number - 1), current.last_error, current.interruptions)
+            self._counts[key] = replace(current, number=max(0, current.number - 1))
 
     async def interrupted(self, key: AttemptKey) -> None:
         """Count the current attempt as an interruption."""
         if key in self._counts:
             current = self._counts[key]
-            self._counts[key] = Attempt(max(0, current.number - 1), current.last_error, current.interruptions + 1)
+            self._counts[key] = replace(
+                current, number=max(0, current.number - 1), interruptions=current.interruptions + 1
+            )
 
     async def forget(self, key: AttemptKey) -> None:
         """Drop the count of ``key``."""

@@ -258,10 +258,9 @@ async def guarded(operation: Awaitable[T]) -> T:
     except OperationFailure as exc:
         if not _server_away(exc):
             raise
-        name = (exc.details or {}).get("codeName") if isinstance(exc.details, dict) else None
-        raise MongoUnavailable(
-            f"{type(exc).__name__} {exc.code}" + (f" {name}" if isinstance(name, str) else "")
-        ) from exc
+        name = exc.details.get("codeName") if isinstance(exc.details, dict) else None
+        detail = f"{type(exc).__name__} {exc.code}" + (f" {name}" if isinstance(name, str) else "")
+        raise MongoUnavailable(detail) from exc
 
 
 def _server_away(exc: OperationFailure) -> bool:
