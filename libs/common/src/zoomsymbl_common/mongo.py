@@ -209,17 +209,30 @@ async def ensure_indexes(mongo: Mongo) -> None:
 
     A server without TTL indexes (FerretDB 1.x) gets plain indexes instead; :func:`purge_expired`
     then does the expiry, so behaviour is the same on MongoDB and on the local test server.
+
+    A refused index (one of the same name with other options, made by hand) does not keep the others from being
+    created: the first refusal is raised once every other index was tried. "Unreachable" stops at once.
     """
+    refused: OperationFailure | None = None
     for collection, models in INDEXES.items():
         for model in models:
             try:
-                await guarded(mongo.db[collection].create_indexes([model]))
+                await _create_index(mongo, collection, model)
             except OperationFailure as exc:
-                if exc.code != _NOT_IMPLEMENTED or "expireAfterSeconds" not in model.document:
-                    raise
-                plain = {k: v for k, v in model.document.items() if k not in ("key", "expireAfterSeconds")}
-                await guarded(mongo.db[collection].create_index(list(model.document["key"].items()), **plain))
-                log.info("ttl index emulated by purge_expired", extra={"collection": collection})
+                refused = refused or exc
+    if refused is not None:
+        raise refused
+
+
+async def _create_index(mongo: Mongo, collection: str, model: IndexModel) -> None:
+    try:
+        await guarded(mongo.db[collection].create_indexes([model]))
+    except OperationFailure as exc:
+        if exc.code != _NOT_IMPLEMENTED or "expireAfterSeconds" not in model.document:
+            raise
+        plain = {k: v for k, v in model.document.items() if k not in ("key", "expireAfterSeconds")}
+        await guarded(mongo.db[collection].create_index(list(model.document["key"].items()), **plain))
+        log.info("ttl index emulated by purge_expired", extra={"collection": collection})
 
 
 async def purge_expired(mongo: Mongo, *, now: datetime | None = None) -> int:

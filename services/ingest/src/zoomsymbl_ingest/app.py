@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from pymongo.errors import OperationFailure
 from zoomsymbl_common.background import background, raise_if_cancelled
 from zoomsymbl_common.errors import MongoUnavailable
 from zoomsymbl_common.events import Event
@@ -34,6 +35,7 @@ SERVICE = "ingest"
 PRODUCER = web.AppKey("producer", Producer)
 QUOTA_METRICS = web.AppKey("quota_metrics", QuotaMetrics)
 PURGE_INTERVAL_SECONDS = 3600.0
+INDEX_RETRY_MAX_SECONDS = 30.0
 
 
 def build_app(settings: Settings) -> web.Application:
@@ -74,7 +76,14 @@ async def _mongo_upkeep_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def _ensure_indexes_forever(mongo: Mongo) -> None:
+async def _ensure_indexes_forever(mongo: Mongo, *, max_delay: float = INDEX_RETRY_MAX_SECONDS) -> None:
+    """Create the indexes once MongoDB answers; a refusal is said (ERROR) at every try until someone mends it.
+
+    A refusal is permanent until then (an index of the same name with other options, a role without
+    ``createIndex``): the other services stop at start-up on it, ingest goes on publishing (it must not refuse
+    webhooks over an index) without the indexes that keep receipts and tokens unique and the backfill's look-up
+    cheap, so it says so every ``max_delay`` seconds rather than once, and creates them once the cause is gone.
+    """
     delay = 0.5
     while True:
         try:
@@ -82,8 +91,15 @@ async def _ensure_indexes_forever(mongo: Mongo) -> None:
             return
         except MongoUnavailable as exc:
             log.warning("mongodb unavailable, indexes pending", extra={"error": str(exc)})
+        except OperationFailure as exc:
+            name = exc.details.get("codeName") if isinstance(exc.details, dict) else None
+            log.error(
+                "mongodb refused an index, indexes pending",
+                extra={"code": exc.code, "code_name": name, "error": str(exc)[:300]},
+            )
+            delay = max_delay
         await asyncio.sleep(delay)
-        delay = min(delay * 2, 30.0)
+        delay = min(delay * 2, max_delay)
 
 
 async def _purge_expired_forever(mongo: Mongo) -> None:
