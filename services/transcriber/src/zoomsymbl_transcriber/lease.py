@@ -1,5 +1,6 @@
 """A worker's lease on a transcription job: taken (:meth:`LeaseHolder._claim`), renewed while a run lasts
-(:meth:`LeaseHolder._lease_kept`), let go when the service stops (:meth:`LeaseHolder._let_go`).
+(:meth:`LeaseHolder._lease_kept`), let go when the service stops (:meth:`LeaseHolder._let_go`); the run's result
+stored while the lease may still be this worker's, through a MongoDB outage (:meth:`LeaseHolder._stored`).
 
 The lease is the job document's ``owner`` and ``lease_until``; every write is a single-document update that matches
 only while the job is still this worker's, so two workers never both hold one job. A renewal that finds the job taken
@@ -11,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
@@ -23,6 +25,9 @@ from zoomsymbl_common.records import TRANSCRIPTIONS
 
 log = logging.getLogger("zoomsymbl.transcriber")
 _LET_GO_SECONDS = 5.0
+_STORE_FIRST_WAIT, _STORE_LONGEST_WAIT = 1.0, 30.0
+"""Waits between tries of a result's write while MongoDB is out of reach: doubling from the first to the longest."""
+T = TypeVar("T")
 
 
 class LeaseTakenOver(HeldElsewhere):
@@ -42,6 +47,7 @@ class LeaseHolder:
     owner: str
     lease_seconds: float
     clock: Clock
+    sleep: Callable[[float], Awaitable[None]]
 
     @property
     def _jobs(self) -> AsyncCollection[Document]:
@@ -149,3 +155,20 @@ class LeaseHolder:
             log.warning("lease not let go, it runs out", extra={"job_id": job_id, "error": type(exc).__name__})
         else:
             log.info("transcription interrupted, lease let go", extra={"job_id": job_id})
+
+    async def _stored(self, job_id: str, write: Callable[[], Awaitable[T]]) -> T:
+        """``write()`` of the run's result, tried again while MongoDB is out of reach (a failover, a restart), for as
+        long as the lease lasts without renewals (``lease_seconds``): the result (hours of transcribed channels) is
+        in this process's memory only, and an outage let out would have the whole job transcribed again. Past that
+        the job may be another worker's: the outage is raised, and the consumer waits it out as before."""
+        waited, wait = 0.0, _STORE_FIRST_WAIT
+        while True:
+            try:
+                return await write()
+            except InfrastructureUnavailable as exc:
+                if waited + wait > self.lease_seconds:
+                    raise
+                extra = {"job_id": job_id, "error": str(exc), "waited": round(waited, 1), "delay": wait}
+                log.warning("result not stored, mongodb out of reach: trying again", extra=extra)
+            await self.sleep(wait)
+            waited, wait = waited + wait, min(2 * wait, _STORE_LONGEST_WAIT)

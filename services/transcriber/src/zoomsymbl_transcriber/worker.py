@@ -11,7 +11,9 @@ channel that runs past its deadline (:class:`ChannelDeadline`: a stalled ffmpeg,
 stopped the same way and raises :class:`ChannelOverdue`, a retryable error: the job is tried again
 within the retry budget, then failed with that reason. A worker whose lease ran out under it (renewals
 that did not land) and was taken over stops its run and stores nothing (:class:`LeaseTakenOver`, waited
-out like a held job). A job once finished keeps its outcome, whatever gives up on its message later. The
+out like a held job). A progress write MongoDB does not take is only logged, and the run's result is written
+again while MongoDB is out of reach, within the lease: an outage does not cost the channels transcribed so far.
+A job once finished keeps its outcome, whatever gives up on its message later. The
 result is reported as ``JobStatusReported(via="worker")``: the notifier confirms it, exactly like a
 provider's callback.
 """
@@ -27,10 +29,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from pymongo.errors import PyMongoError
 from zoomsymbl_common.clock import Clock
 from zoomsymbl_common.errors import (
     ConfigError,
     HeldElsewhere,
+    InfrastructureUnavailable,
     ObjectNotFound,
     PoisonInputError,
     RetryableError,
@@ -97,6 +101,7 @@ class Worker(LeaseHolder):
     deadline: ChannelDeadline = field(default_factory=ChannelDeadline)
     scratch_limit: int | None = None
     """The scratch volume's size when its file system reports more (an ``emptyDir``: the node's disk)."""
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     # The jobs this worker is transcribing right now: only these of its own leases are not up for taking.
     _running: set[str] = field(default_factory=set, init=False, repr=False)
 
@@ -204,25 +209,31 @@ class Worker(LeaseHolder):
             return None
 
     async def _progress(self, event: JobSubmitted, job_id: str, percent: float, done: int, channels: int) -> None:
-        """Percent of the meeting's talk time transcribed, on the job and on the meeting; the lease renewed."""
+        """Percent of the meeting's talk time transcribed, on the job and on the meeting; the lease renewed.
+
+        A write MongoDB does not take (out of reach, or failing it) is logged and the run goes on: progress is not
+        the run, whose channels so far would be transcribed again; the lease renewals go on meanwhile."""
         now = self.clock()
         progress = Progress(percent=round(min(percent, 100.0), 1), channels_done=done, channels=channels, at=now)
         lease = now + timedelta(seconds=self.lease_seconds)
         job_progress = progress.model_dump(exclude={"job_id"})
-        result = await guarded(
-            self._jobs.update_one(
-                {"_id": job_id, "owner": self.owner, "status": "in_progress"},
-                {"$set": {"progress": job_progress, "lease_until": lease}},
+        try:
+            result = await guarded(
+                self._jobs.update_one(
+                    {"_id": job_id, "owner": self.owner, "status": "in_progress"},
+                    {"$set": {"progress": job_progress, "lease_until": lease}},
+                )
             )
-        )
-        if result.matched_count == 0:  # taken over: the meeting's progress is the new owner's to write
-            raise LeaseTakenOver(job_id)
-        on_meeting = progress.model_copy(update={"job_id": job_id}).to_document()
-        await guarded(
-            self.mongo.db[MEETINGS].update_one(
-                meeting_key(event.tenant, event.meeting_uuid), {"$set": {"transcription_progress": on_meeting}}
+            if result.matched_count == 0:  # taken over: the meeting's progress is the new owner's to write
+                raise LeaseTakenOver(job_id)
+            on_meeting = progress.model_copy(update={"job_id": job_id}).to_document()
+            await guarded(
+                self.mongo.db[MEETINGS].update_one(
+                    meeting_key(event.tenant, event.meeting_uuid), {"$set": {"transcription_progress": on_meeting}}
+                )
             )
-        )
+        except (InfrastructureUnavailable, PyMongoError) as exc:
+            log.warning("progress not recorded", extra={"job_id": job_id, "error": type(exc).__name__})
 
     async def give_up(self, event: JobSubmitted, stage: str, reason: str) -> None:
         """The retry budget is spent (or the input is poison): the job fails with the reason, reported.
@@ -254,7 +265,7 @@ class Worker(LeaseHolder):
         """Store the run's outcome, only while the job is still this worker's (else :class:`LeaseTakenOver`)."""
         update = {"$set": {"status": status, "finished_at": self.clock(), **fields}, "$unset": {"lease_until": ""}}
         held = {"_id": job_id, "owner": self.owner, "status": "in_progress"}
-        result = await guarded(self._jobs.update_one(held, update))
+        result = await self._stored(job_id, lambda: guarded(self._jobs.update_one(held, update)))
         if result.matched_count == 0:
             raise LeaseTakenOver(job_id)
         await self._report(event, status)
