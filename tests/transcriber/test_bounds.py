@@ -31,7 +31,9 @@ class Hallucinating(Transcriber):
         super().__init__(ModelConfig(packaged_model_dir()))
         self.heard = heard
 
-    async def transcribe_channel(self, path: Path, channel: int) -> list[ChannelUtterance]:
+    async def transcribe_channel(
+        self, path: Path, channel: int, *, language: str | None = None
+    ) -> list[ChannelUtterance]:
         assert path.is_file()
         return [u for u in self.heard if u.channel == channel]
 

@@ -18,7 +18,7 @@ from zoomsymbl_common.providers.whisper import WhisperProvider
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_transcriber.channels import file_channels, probe_args
 from zoomsymbl_transcriber.worker import Worker
-from zoomsymbl_whisper.transcriber import ffmpeg_channel_args
+from zoomsymbl_whisper.decoder import ffmpeg_channel_args
 
 from tests.hostile_media import MANIFESTS, make_canary, write_manifest
 from tests.transcriber.test_handlers import StubTranscriber

@@ -70,7 +70,9 @@ class StubTranscriber(Transcriber):
         self.gate: asyncio.Event | None = None
         self.busy = False
 
-    async def transcribe_channel(self, path: Path, channel: int) -> list[ChannelUtterance]:
+    async def transcribe_channel(
+        self, path: Path, channel: int, *, language: str | None = None
+    ) -> list[ChannelUtterance]:
         if self.busy:
             raise AssertionError("a second transcription started while one is in flight")
         self.busy = True

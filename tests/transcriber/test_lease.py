@@ -35,7 +35,12 @@ class HeldChannel:
         self.started = asyncio.Event()
         self.finish = asyncio.Event()
 
-    async def transcribe_channel(self, path: Path, channel: int) -> list[ChannelUtterance]:
+    def language_for(self, tag: str | None) -> str | None:
+        return "en"
+
+    async def transcribe_channel(
+        self, path: Path, channel: int, *, language: str | None = None
+    ) -> list[ChannelUtterance]:
         self.started.set()
         await self.finish.wait()
         return [ChannelUtterance(channel=channel, start_seconds=0.0, end_seconds=1.0, text="done")]

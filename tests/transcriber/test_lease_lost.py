@@ -40,7 +40,12 @@ class HeldChannel:
         self.finish = asyncio.Event()
         self.cancelled = False
 
-    async def transcribe_channel(self, path: Path, channel: int) -> list[ChannelUtterance]:
+    def language_for(self, tag: str | None) -> str | None:
+        return "en"
+
+    async def transcribe_channel(
+        self, path: Path, channel: int, *, language: str | None = None
+    ) -> list[ChannelUtterance]:
         self.started.set()
         try:
             await self.finish.wait()

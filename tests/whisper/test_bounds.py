@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from zoomsymbl_whisper import ModelConfig, Transcriber, TranscriberError, packaged_model_dir
-from zoomsymbl_whisper.transcriber import ffmpeg_channel_args
+from zoomsymbl_whisper.decoder import ffmpeg_channel_args
 
 PIPE_BUFFER = 65_536
 """Linux's default pipe capacity: ffmpeg blocks writing its messages once this much is unread."""

@@ -39,9 +39,11 @@ class Watched(Transcriber):
         self.ended = threading.Event()
         self.outcome: BaseException | list[ChannelUtterance] | None = None
 
-    def channel_sync(self, path: Path, channel: int, stop: threading.Event | None = None) -> list[ChannelUtterance]:
+    def channel_sync(
+        self, path: Path, channel: int, stop: threading.Event | None = None, *, language: str | None = None
+    ) -> list[ChannelUtterance]:
         try:
-            self.outcome = super().channel_sync(path, channel, stop)
+            self.outcome = super().channel_sync(path, channel, stop, language=language)
             return self.outcome
         except BaseException as exc:
             self.outcome = exc

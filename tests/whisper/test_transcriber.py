@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from zoomsymbl_whisper.transcriber import ffmpeg_channel_args
+from zoomsymbl_whisper.decoder import ffmpeg_channel_args
 
 from tests.hostile_media import MANIFESTS, make_canary, write_manifest
 

