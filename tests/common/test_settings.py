@@ -4,12 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.logs import redact
 from zoomsymbl_common.settings import InfraSettings, load_settings
-from zoomsymbl_common.tenants import load_tenants
+from zoomsymbl_common.tenants import TenantConfig, load_tenants
 
 
 class _Needy(BaseSettings):
@@ -84,6 +84,31 @@ def test_bad_tenants_file_is_a_config_error(tmp_path: Path, content: str) -> Non
     with pytest.raises(ConfigError) as info:
         load_tenants({"ZOOMSYMBL_TENANTS_FILE": str(path)})
     assert info.value.variables == ("ZOOMSYMBL_TENANTS_FILE",)
+
+
+@pytest.mark.parametrize(
+    ("language", "provider", "accepted"),
+    [
+        ("en-US", "assemblyai", True),
+        ("pt_BR", "whisper", True),
+        ("zh-Hant-TW", "whisper", True),
+        ("auto", "whisper", True),
+        ("auto", "assemblyai", False),  # AssemblyAI (and Symbl) need a language tag: detection is Whisper's
+        ("auto", "symbl", False),
+        ("de DE", "whisper", False),
+        ("en-" + "x" * 40, "whisper", False),  # the work order holds 32 characters: refused at load, not per meeting
+        ("", "whisper", False),
+    ],
+)
+def test_a_tenants_language_is_a_tag_and_auto_only_for_whisper(language: str, provider: str, accepted: bool) -> None:
+    tenant = {"id": "t", "zoom_webhook_secret": "x", "provider": provider, "language": language}
+    if provider == "symbl":
+        tenant |= {"symbl_app_id": "a", "symbl_app_secret": "b"}
+    if accepted:
+        assert TenantConfig.model_validate(tenant).language == language
+    else:
+        with pytest.raises(ValidationError, match="language"):
+            TenantConfig.model_validate(tenant)
 
 
 def test_infra_settings_register_the_mongo_password_and_s3_secret(monkeypatch: pytest.MonkeyPatch) -> None:

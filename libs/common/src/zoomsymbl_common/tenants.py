@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.events import Provider
@@ -20,6 +20,8 @@ from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.page_tokens import DEFAULT_LINK_DAYS
 
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+LANGUAGE_PATTERN = r"^(auto|[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*)$"
+"""A BCP 47 tag (``en-US``, ``zh-Hant-TW``; ``pt_BR`` too), or ``auto``: what every provider can be told."""
 ZOOM_DOWNLOAD_HOSTS = ("zoom.us", "*.zoom.us", "zoom.com", "*.zoom.com", "zoomgov.com", "*.zoomgov.com")
 
 AssemblyAISpeechModel = Literal["assemblyai-stt-3-7", "universal-3-5-pro", "universal-3-pro", "universal-2"]
@@ -54,7 +56,13 @@ class TenantConfig(BaseModel):
         description="Speech-intelligence provider for this tenant (symbl only by explicit choice; zoom: Zoom's own "
         "transcript, no provider).",
     )
-    language: str = Field("en-US", description="Spoken language code passed to the provider.")
+    language: str = Field(
+        "en-US",
+        max_length=32,
+        pattern=LANGUAGE_PATTERN,
+        description="Spoken language passed to the provider, a BCP 47 tag (en-US, de, pt-BR); auto = the "
+        "self-hosted Whisper's own detection (whisper tenants only).",
+    )
     symbl_app_id: str = Field("", description="Symbl app id.")
     symbl_app_secret: SecretStr = Field(SecretStr(""), description="Symbl app secret.")
     symbl_api_base: str = Field("https://api.symbl.ai", description="Symbl API base URL.")
@@ -101,6 +109,12 @@ class TenantConfig(BaseModel):
         le=36_500,
         description="Meetings older than this many days are erased by zoomsymbl retention; none = kept for ever.",
     )
+
+    @model_validator(mode="after")
+    def _detection_only_on_whisper(self) -> TenantConfig:
+        if self.language == "auto" and self.provider != "whisper":
+            raise ValueError(f"language 'auto' (detection) is Whisper's; a {self.provider} tenant needs a language tag")
+        return self
 
     @field_validator("assemblyai_speech_models")
     @classmethod
