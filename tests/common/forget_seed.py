@@ -26,6 +26,7 @@ from zoomsymbl_common.records import (
     MEETINGS,
     RECEIPTS,
     SECRETS,
+    TRANSCRIPTION_CHECKPOINTS,
     TRANSCRIPTIONS,
     ConversationMetadata,
     EarlyCallback,
@@ -49,6 +50,8 @@ from zoomsymbl_mixer.tracks import raw_key
 from zoomsymbl_notifier.outbox import MailKey
 from zoomsymbl_submitter.downmix import mono_object_key
 from zoomsymbl_submitter.splitting import part_object_key
+from zoomsymbl_transcriber.checkpoints import Checkpoints, Source
+from zoomsymbl_whisper import ChannelUtterance
 
 DOWNLOAD_TOKEN = "zoom-download-token-that-must-never-be-printed"
 
@@ -182,6 +185,11 @@ async def _job(mongo: Mongo, store: ObjectStore, seeded: Seeded, job: ProviderJo
         work = Transcription(id=job.copy_id, status="completed", bucket=store.bucket, object_key=part)
         await mongo.db[TRANSCRIPTIONS].insert_one(work.to_document())
         seeded.add(TRANSCRIPTIONS, {"_id": job.copy_id})
+        # A channel's checkpoint its removal left behind (MongoDB did not take it), as the transcriber writes one.
+        source = Source(job.copy_id, part, 5, "etag", "tiny.en", "en")
+        said = ChannelUtterance(1, 0.0, 1.0, "Jane Doe's salary")
+        await Checkpoints(mongo, "transcriber-1", utcnow).save(source, 1, [said])
+        seeded.add(TRANSCRIPTION_CHECKPOINTS, {"job_id": job.copy_id})
 
 
 async def _mail(mongo: Mongo, seeded: Seeded) -> None:

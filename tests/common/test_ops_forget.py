@@ -40,7 +40,8 @@ NEIGHBOUR = UUID + "d"  # its storage key starts with UUID's: the prefixes must 
 AAI_KEY = "sandbox-assemblyai-key"
 SEEDED_COUNTS = {
     "meetings": 1, "conversations": 1, "receipts": 1, "meeting_secrets": 1, "jobs": 4, "job_claims": 4,
-    "early_callbacks": 4, "insights": 4, "transcriptions": 1, "emails": 1, "email_claims": 1,
+    "early_callbacks": 4, "insights": 4, "transcriptions": 1, "transcription_checkpoints": 1, "emails": 1,
+    "email_claims": 1,
 }  # fmt: skip
 
 

@@ -23,7 +23,7 @@ from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.whisper import WhisperProvider
 from zoomsymbl_common.records import TRANSCRIPTIONS
 from zoomsymbl_common.settings import InfraSettings
-from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.storage import ObjectStat, ObjectStore
 from zoomsymbl_transcriber.handlers import register_subscribers
 from zoomsymbl_transcriber.worker import Worker
 from zoomsymbl_whisper import ChannelUtterance, ModelConfig, Transcriber
@@ -41,7 +41,7 @@ async def _no_sleep(_: float) -> None:
 
 class FlakyStore(ObjectStore):
     """The real bucket, whose downloads first raise ``failures`` in turn; ``downloads`` and ``sizes`` count every try
-    of a download and of the size read before it."""
+    of a download and of the size (and ETag) read before it."""
 
     def __init__(self, infra: InfraSettings, failures: list[BaseException]) -> None:
         super().__init__(infra)
@@ -49,9 +49,9 @@ class FlakyStore(ObjectStore):
         self.downloads = 0
         self.sizes = 0
 
-    async def size(self, key: str) -> int:
+    async def stat(self, key: str) -> ObjectStat:
         self.sizes += 1
-        return await super().size(key)
+        return await super().stat(key)
 
     async def get_file(self, key: str, path: str, *, chunk_size: int = 1 << 20) -> None:
         self.downloads += 1

@@ -13,7 +13,8 @@ from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.whisper import WhisperProvider
 from zoomsymbl_common.records import MEETINGS, Meeting
 from zoomsymbl_common.storage import ObjectStore
-from zoomsymbl_transcriber.worker import Worker, talk_shares
+from zoomsymbl_transcriber.talk import talk_shares
+from zoomsymbl_transcriber.worker import Worker
 
 from tests.transcriber.test_handlers import StubTranscriber
 from tests.transcriber.test_worker import M1_KEY, Reports, request, submitted

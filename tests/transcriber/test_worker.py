@@ -21,7 +21,8 @@ from zoomsymbl_common.providers.whisper import WhisperProvider
 from zoomsymbl_common.records import MEETINGS, TRANSCRIPTIONS, Meeting
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.storage_keys import meeting_key
-from zoomsymbl_transcriber.worker import Worker, talk_shares
+from zoomsymbl_transcriber.talk import talk_shares
+from zoomsymbl_transcriber.worker import Worker
 from zoomsymbl_whisper import ModelConfig, Transcriber, packaged_model_dir
 
 pytestmark = [pytest.mark.integration]

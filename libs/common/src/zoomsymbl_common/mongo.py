@@ -42,6 +42,7 @@ from zoomsymbl_common.records.names import (
     RECEIPTS,
     SECRETS,
     TOMBSTONES,
+    TRANSCRIPTION_CHECKPOINTS,
 )
 from zoomsymbl_common.settings import InfraSettings, env_name
 
@@ -56,6 +57,9 @@ RECEIPT_TTL_SECONDS = 30 * 24 * 3600
 # A count is dropped when its message is done; one left behind (the drop failed) must not outlive a
 # week: every attempt refreshes ``updated_at``, so a message still being retried is never expired.
 ATTEMPT_TTL_SECONDS = 7 * 24 * 3600
+# A checkpoint is dropped when its job's result is stored; one left behind (the drop failed, the job was failed by the
+# notifier's give-up, 48 h after its submission by default) must not keep a transcript's text for ever.
+CHECKPOINT_TTL_SECONDS = 7 * 24 * 3600
 
 INDEXES: dict[str, list[IndexModel]] = {
     MEETINGS: [
@@ -139,6 +143,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     # Attempt counts of the consumer policy (zoomsymbl_common.attempts), ``_id`` = digest of service, topic, event id.
     CONSUMER_ATTEMPTS: [
         IndexModel([("updated_at", ASCENDING)], expireAfterSeconds=ATTEMPT_TTL_SECONDS, name="attempt_ttl"),
+    ],
+    # The transcriber's checkpoints, ``_id`` = ``{job_id}#{channel}#{write}#{part}``: a channel's parts are read by job.
+    TRANSCRIPTION_CHECKPOINTS: [
+        IndexModel([("job_id", ASCENDING), ("channel", ASCENDING)], name="checkpoint_job"),
+        IndexModel([("written_at", ASCENDING)], expireAfterSeconds=CHECKPOINT_TTL_SECONDS, name="checkpoint_ttl"),
     ],
     # Forgotten meetings (``zoomsymbl forget``): the mixer and replay read one before any work on a meeting.
     TOMBSTONES: [

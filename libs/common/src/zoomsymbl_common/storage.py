@@ -16,6 +16,7 @@ import os
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final, TypeVar
 
@@ -92,6 +93,14 @@ class _Minio(Minio):
             if error is not None:
                 raise error
         return response
+
+
+@dataclass(frozen=True)
+class ObjectStat:
+    """What S3 says of one object: its size in bytes and its ETag (without quotes; changes with its bytes)."""
+
+    size: int
+    etag: str
 
 
 class ObjectStore:
@@ -231,8 +240,12 @@ class ObjectStore:
 
     async def size(self, key: str) -> int:
         """The size of ``key`` in bytes; raises :class:`ObjectNotFound`."""
+        return (await self.stat(key)).size
+
+    async def stat(self, key: str) -> ObjectStat:
+        """The size and ETag of ``key``; raises :class:`ObjectNotFound`."""
         stat = await self._call(self.client.stat_object, self.bucket, key)
-        return int(stat.size or 0)
+        return ObjectStat(size=int(stat.size or 0), etag=str(stat.etag or "").strip('"'))
 
     async def exists(self, key: str) -> bool:
         """True when ``key`` exists."""

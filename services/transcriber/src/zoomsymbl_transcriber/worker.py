@@ -13,6 +13,8 @@ within the retry budget, then failed with that reason. A worker whose lease ran 
 that did not land) and was taken over stops its run and stores nothing (:class:`LeaseTakenOver`, waited
 out like a held job). A progress write MongoDB does not take is only logged, and the run's result is written
 again while MongoDB is out of reach, within the lease: an outage does not cost the channels transcribed so far.
+Each channel transcribed is checkpointed (:mod:`~zoomsymbl_transcriber.checkpoints`): a later run of the same job
+(an interruption, a channel overdue, an outage, a crash) transcribes only the channels not stored yet.
 A job once finished keeps its outcome, whatever gives up on its message later. The
 result is reported as ``JobStatusReported(via="worker")``: the notifier confirms it, exactly like a
 provider's callback.
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -56,9 +57,11 @@ from zoomsymbl_common.storage_keys import meeting_key as key_segment
 from zoomsymbl_whisper import ChannelUtterance, Transcriber, TranscriberError
 
 from zoomsymbl_transcriber.channels import check_channels
+from zoomsymbl_transcriber.checkpoints import Checkpoints, Source
 from zoomsymbl_transcriber.deadline import ChannelDeadline, ChannelOverdue
 from zoomsymbl_transcriber.lease import LeaseHolder, LeaseTakenOver
 from zoomsymbl_transcriber.space import check_room
+from zoomsymbl_transcriber.talk import talk_shares
 from zoomsymbl_transcriber.transcript import stored_utterances
 
 log = logging.getLogger("zoomsymbl.transcriber")
@@ -68,21 +71,6 @@ SCRATCH_PREFIX = "transcription-"
 """The name of each job's folder in the scratch directory (the start-up sweep removes those nobody holds)."""
 _FINISHED = ("completed", "failed")
 Publish = Callable[[JobStatusReported], Awaitable[None]]
-
-
-def talk_shares(meeting: Meeting | None, channels: int) -> list[float]:
-    """Each channel's share of the meeting's talk time (the mixer's ``speaker_stats``); equal when unknown."""
-    talk = {c: 0.0 for c in range(1, channels + 1)}
-    for channel, seconds in (meeting.talk_seconds() if meeting else {}).items():
-        if channel in talk:
-            talk[channel] = seconds
-    # The records take Infinity (written before the events bounded talk times): such a meeting is unmeasured.
-    # Scaled by the largest first, so two talk times near the float's limit do not add up to Infinity.
-    top = max(talk.values())
-    if not math.isfinite(top) or top <= 0:
-        return [1.0 / channels] * channels
-    scaled = [talk[c] / top for c in range(1, channels + 1)]
-    return [s / sum(scaled) for s in scaled]
 
 
 @dataclass
@@ -148,19 +136,27 @@ class Worker(LeaseHolder):
         ids = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "job_id": job_id}
         shares = talk_shares(await self._meeting(event), channels)
         started, deadline = time.monotonic(), self.deadline.seconds(job.duration_seconds)
-        found: list[ChannelUtterance] = []
+        checkpoints = Checkpoints(self.mongo, self.owner, self.clock)
+        done: dict[int, list[ChannelUtterance]] = {}
         try:
             language = self.transcriber.language_for(job.language)  # before any download: refused for good
             # A folder of its own, locked while in use: what a killed process leaves is swept at start-up.
             async with work_dir(self.scratch_dir, SCRATCH_PREFIX) as scratch, self._lease_kept(job_id):
                 path, store = scratch / "audio", self.store_for(job.bucket)
-                limit = Volume(self.scratch_dir, self.scratch_limit) if self.scratch_limit else None
-                check_room(scratch, await store.size(job.object_key), limit)
-                await store.get_file(job.object_key, str(path))
-                await check_channels(path, channels)
-                for channel in range(1, channels + 1):
-                    found += await self._channel(path, channel, channels, deadline, language)
-                    await self._progress(event, job_id, 100.0 * sum(shares[:channel]), channel, channels)
+                audio = await store.stat(job.object_key)
+                source = Source(job_id, job.object_key, audio.size, audio.etag, self.model_name, language)
+                # The channels an earlier run of this job stored: only the others are transcribed (none: no download).
+                done = await checkpoints.load(source, channels)
+                if len(done) < channels:
+                    limit = Volume(self.scratch_dir, self.scratch_limit) if self.scratch_limit else None
+                    check_room(scratch, audio.size, limit)
+                    await store.get_file(job.object_key, str(path))
+                    await check_channels(path, channels)
+                for channel in (c for c in range(1, channels + 1) if c not in done):
+                    done[channel] = await self._channel(path, channel, channels, deadline, language)
+                    percent = 100.0 * sum(shares[c - 1] for c in done)
+                    if await self._progress(event, job_id, percent, len(done), channels):  # the lease is ours
+                        await checkpoints.save(source, channel, done[channel])
         except (TranscriberError, ObjectNotFound, ConfigError) as exc:
             # Failed for good, never retried: a language Whisper or the model cannot transcribe (UnsupportedLanguage),
             # audio the model cannot read or whose channels are not the work order's (ChannelMismatch), larger than
@@ -173,7 +169,7 @@ class Worker(LeaseHolder):
         except (asyncio.CancelledError, ChannelOverdue):
             await self._let_go(job_id)  # this worker no longer transcribes it: whoever tries next needs no wait
             raise
-        found.sort(key=lambda u: (u.start_seconds, u.channel))
+        found = sorted((u for c in sorted(done) for u in done[c]), key=lambda u: (u.start_seconds, u.channel))
         stored = stored_utterances(found)
         if len(stored) < len(found):
             log.warning("transcript cut to fit its document", extra={**ids, "kept": len(stored), "found": len(found)})
@@ -212,8 +208,9 @@ class Worker(LeaseHolder):
             log.warning("meeting unreadable, progress by channel count", extra={"error": str(exc)[:300]})
             return None
 
-    async def _progress(self, event: JobSubmitted, job_id: str, percent: float, done: int, channels: int) -> None:
-        """Percent of the meeting's talk time transcribed, on the job and on the meeting; the lease renewed.
+    async def _progress(self, event: JobSubmitted, job_id: str, percent: float, done: int, channels: int) -> bool:
+        """Percent of the meeting's talk time transcribed, on the job and on the meeting; the lease renewed. True when
+        the renewal matched: the job is this worker's for another ``lease_seconds`` (its checkpoint may be written).
 
         A write MongoDB does not take (out of reach, or failing it) is logged and the run goes on: progress is not
         the run, whose channels so far would be transcribed again; the lease renewals go on meanwhile."""
@@ -221,6 +218,7 @@ class Worker(LeaseHolder):
         progress = Progress(percent=round(min(percent, 100.0), 1), channels_done=done, channels=channels, at=now)
         lease = now + timedelta(seconds=self.lease_seconds)
         job_progress = progress.model_dump(exclude={"job_id"})
+        renewed = False
         try:
             result = await guarded(
                 self._jobs.update_one(
@@ -230,6 +228,7 @@ class Worker(LeaseHolder):
             )
             if result.matched_count == 0:  # taken over: the meeting's progress is the new owner's to write
                 raise LeaseTakenOver(job_id)
+            renewed = True
             on_meeting = progress.model_copy(update={"job_id": job_id}).to_document()
             await guarded(
                 self.mongo.db[MEETINGS].update_one(
@@ -238,6 +237,7 @@ class Worker(LeaseHolder):
             )
         except (InfrastructureUnavailable, PyMongoError) as exc:
             log.warning("progress not recorded", extra={"job_id": job_id, "error": type(exc).__name__})
+        return renewed
 
     async def give_up(self, event: JobSubmitted, stage: str, reason: str) -> None:
         """The retry budget is spent (or the input is poison): the job fails with the reason, reported.
@@ -258,6 +258,7 @@ class Worker(LeaseHolder):
             "$unset": {"lease_until": ""},
         }
         result = await guarded(self._jobs.update_one({"_id": event.job_id, "status": {"$nin": _FINISHED}}, update))
+        await Checkpoints(self.mongo, self.owner, self.clock).drop(event.job_id)
         status: str = "failed"
         if result.matched_count == 0:
             doc = await guarded(self._jobs.find_one({"_id": event.job_id}, {"status": 1}))
@@ -272,6 +273,7 @@ class Worker(LeaseHolder):
         result = await self._stored(job_id, lambda: guarded(self._jobs.update_one(held, update)))
         if result.matched_count == 0:
             raise LeaseTakenOver(job_id)
+        await Checkpoints(self.mongo, self.owner, self.clock).drop(job_id)  # the result holds them now
         await self._report(event, status)
 
     async def _report(self, event: JobSubmitted, status: str) -> None:

@@ -38,6 +38,7 @@ from zoomsymbl_common.records import (
     SECRETS,
     TERMINAL,
     TOMBSTONES,
+    TRANSCRIPTION_CHECKPOINTS,
     TRANSCRIPTIONS,
     ZOOM_QUOTA,
     ProviderCopy,
@@ -47,11 +48,12 @@ from zoomsymbl_common.records import (
 from zoomsymbl_common.storage import ObjectStore
 
 ERASED: tuple[str, ...] = (
-    JOB_CLAIMS, EARLY_CALLBACKS, TRANSCRIPTIONS, EMAIL_CLAIMS,
+    JOB_CLAIMS, EARLY_CALLBACKS, TRANSCRIPTION_CHECKPOINTS, TRANSCRIPTIONS, EMAIL_CLAIMS,
     JOBS, INSIGHTS, EMAILS, CONVERSATIONS, RECEIPTS, SECRETS, MEETINGS,
 )  # fmt: skip
 """The collections holding a meeting's documents, in the order they are deleted: what is found through a job
-(its claims, early callbacks, self-hosted transcription) before the job, the meeting document last."""
+(its claims, early callbacks, self-hosted transcription and its checkpoints) before the job, the meeting document
+last."""
 KEPT: dict[str, str] = {
     TOMBSTONES: "the tombstone itself: tenant, UUID, dates and provider ids, kept so nothing brings the meeting back",
     LIMITER: "job slots hold a job's digest and times, no meeting data; a slot whose job is gone is reclaimed",
@@ -115,12 +117,16 @@ def filters(tenant: str, meeting_uuid: str, linked: _Linked) -> dict[str, Docume
     claims = f"^{re.escape(tenant)}\\|[^|]*\\|[0-9]+\\|[0-9]+\\|{re.escape(meeting_uuid)}$"
     mixed = meeting_prefixes(tenant, meeting_uuid)[1]
     transcriptions: list[Document] = [{"object_key": _regex(f"^{re.escape(mixed)}")}]
+    # A checkpoint names its job and the job's audio, as the job does: found by either, even once the job is gone.
+    checkpoints: list[Document] = [{"object_key": _regex(f"^{re.escape(mixed)}")}]
     if linked.job_ids:
         transcriptions.insert(0, {"_id": {"$in": linked.job_ids}})
+        checkpoints.insert(0, {"job_id": {"$in": linked.job_ids}})
     refs = "|".join(re.escape(ref) for ref in linked.refs)
     found: dict[str, Document | None] = {name: key for name in ERASED}
     found[EMAIL_CLAIMS] = {"_id": _regex(claims)}
     found[TRANSCRIPTIONS] = {"$or": transcriptions}
+    found[TRANSCRIPTION_CHECKPOINTS] = {"$or": checkpoints}
     found[JOB_CLAIMS] = {"_id": _regex(f"^(?:{refs})#[0-9]+$")} if refs else None
     found[EARLY_CALLBACKS] = {"_id": {"$in": linked.refs}} if linked.refs else None
     return found

@@ -60,6 +60,7 @@ from zoomsymbl_common.records.names import (
     RECEIPTS,
     SECRETS,
     TOMBSTONES,
+    TRANSCRIPTION_CHECKPOINTS,
     TRANSCRIPTIONS,
     ZOOM_QUOTA,
 )
@@ -103,6 +104,7 @@ __all__ = [
     "TERMINAL",
     "TOMBSTONES",
     "TRANSCRIPTIONS",
+    "TRANSCRIPTION_CHECKPOINTS",
     "ZOOM_QUOTA",
     "ChannelEntry",
     "ConsumerAttempt",

@@ -26,6 +26,8 @@ EARLY_CALLBACKS = "early_callbacks"
 """Provider callbacks that came before the submitter stored the job id."""
 TRANSCRIPTIONS = "transcriptions"
 """Work orders and results of the self-hosted transcriber (the ``whisper`` provider)."""
+TRANSCRIPTION_CHECKPOINTS = "transcription_checkpoints"
+"""The transcriber's channels transcribed so far of a job not yet stored (utterances; a retry resumes from them)."""
 CONSUMER_ATTEMPTS = "consumer_attempts"
 """Attempt counts of the consumer policy, one per (service, topic, event id)."""
 ZOOM_QUOTA = "zoom_quota"
@@ -49,6 +51,7 @@ COLLECTIONS: frozenset[str] = frozenset(
         EMAIL_CLAIMS,
         EARLY_CALLBACKS,
         TRANSCRIPTIONS,
+        TRANSCRIPTION_CHECKPOINTS,
         CONSUMER_ATTEMPTS,
         CONVERSATIONS,
         ZOOM_QUOTA,
