@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from zoomsymbl_common.mongo import make_mongo
-from zoomsymbl_common.records import MEETINGS
+from zoomsymbl_common.records import MEETINGS, TRANSCRIPTION_CHECKPOINTS, TRANSCRIPTIONS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_sandbox.stack import Stack, running_stack
 from zoomsymbl_sandbox.stack_config import HOST, StackConfig, free_port
@@ -193,12 +193,17 @@ async def test_one_meeting_through_four_providers_gives_the_same_sections(stack:
 
 
 async def test_the_local_transcription_reported_progress_on_the_meeting(stack: Stack) -> None:
-    """Runs after the meeting above: the transcriber wrote how much of the talk time it had transcribed."""
+    """Runs after the meeting above: the transcriber wrote how much of the talk time it had transcribed, the result
+    names the model that made it (the packaged tiny.en, not its folder's name), and no checkpoint outlives it."""
     mongo = make_mongo(InfraSettings().model_copy(update={"mongo_database": stack.config.database}))
     try:
         doc = await mongo.db[MEETINGS].find_one({"tenant": "local", "meeting_uuid": SPECS["local"].uuid})
+        assert doc is not None
+        progress = doc["transcription_progress"]
+        job = await mongo.db[TRANSCRIPTIONS].find_one({"_id": progress["job_id"]})
+        checkpoints = await mongo.db[TRANSCRIPTION_CHECKPOINTS].count_documents({"job_id": progress["job_id"]})
     finally:
         await mongo.close()
-    assert doc is not None
-    progress = doc["transcription_progress"]
     assert (progress["percent"], progress["channels_done"], progress["channels"]) == (100.0, 3, 3)
+    assert job is not None and (job["status"], job["model"]) == ("completed", "tiny.en")
+    assert checkpoints == 0

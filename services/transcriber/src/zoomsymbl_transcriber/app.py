@@ -125,7 +125,7 @@ async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
         scratch_limit=settings.scratch_limit_bytes,
         owner=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
         lease_seconds=settings.lease_seconds,
-        model_name=transcriber.config.model_dir.name,
+        model_name=transcriber.name,  # the packaged model's folder is called "model": its name is tiny.en
         deadline=ChannelDeadline(settings.channel_deadline_factor, settings.channel_deadline_min_seconds),
     )
     policy = RetryPolicy(
