@@ -84,8 +84,8 @@ def _row(meeting: MissingMeeting) -> tuple[str, str, str, str, str]:
         start,
         shown_address(meeting.host) or "host unknown",
         outside_name(meeting.topic, 200) or "(no topic)",
-        clean_line(meeting.meeting_uuid, 256),
-        clean_line(meeting.reason, 300),
+        outside_name(meeting.meeting_uuid, 256),  # Zoom's UUIDs and phone keys hold no host dot: shown as they are
+        outside_name(meeting.reason, 300),
     )
 
 
