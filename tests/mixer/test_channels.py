@@ -205,3 +205,51 @@ def test_a_phone_call_is_its_one_mp3_and_a_stereo_one_keeps_two_sides() -> None:
         (CALL_SIDES[0], False, (0,)),
         (CALL_SIDES[1], False, (1,)),
     ]
+
+
+def test_every_stretch_of_a_recording_stopped_and_started_again_is_chosen_and_no_interpreter() -> None:
+    # Zoom makes a new set of files each time the recording starts again (a pause makes none); the files of a
+    # stretch share its recording_start, an MP4 per layout. An interpreter's audio is an M4A too.
+    found = selections(
+        event(
+            (),
+            (
+                rec("interp", file_type="M4A", kind="audio_interpretation"),
+                rec("a2", file_type="M4A", kind="audio_only", start=1800),
+                rec("v1-gallery", file_type="MP4", kind="gallery_view"),
+                rec("a1", file_type="M4A", kind="audio_only"),
+                rec("v1-speaker", file_type="MP4", kind="shared_screen_with_speaker_view"),
+                rec("v2", file_type="MP4", kind="shared_screen_with_speaker_view", start=1800),
+                rec("sign", file_type="MP4", kind="sign_interpretation", start=900),
+            ),
+        )
+    )
+    assert [(s.kind, [f.file_id for f in s.files]) for s in found] == [
+        ("audio_only", ["a1", "a2"]),
+        ("video", ["v1-gallery", "v2"]),
+    ]
+
+
+def test_a_file_starting_inside_the_stretch_before_is_no_stretch_of_its_own() -> None:
+    whole = rec("whole", file_type="M4A", kind="audio_only").model_copy(
+        update={"recording_end": T0 + timedelta(seconds=600)}
+    )
+    inside = rec("inside", file_type="M4A", kind="audio_only", start=300)
+    later = rec("later", file_type="M4A", kind="audio_only", start=600)
+    [choice] = selections(event((), (inside, later, whole)))
+    assert [f.file_id for f in choice.files] == ["whole", "later"]
+
+
+def test_without_zoom_times_only_the_first_audio_only_file_is_mixed() -> None:
+    files = (rec("a", file_type="M4A", kind="audio_only", start=None), rec("b", kind="audio_only", start=None))
+    [choice] = selections(event((), files))
+    assert [f.file_id for f in choice.files] == ["a"]
+
+
+def test_the_stretches_of_one_recording_share_one_channel_each_at_its_start() -> None:
+    stretches = [rec("a2", kind="audio_only", start=1800), rec("a1", kind="audio_only")]
+    plan = plan_mix([track(f, duration=600) for f in stretches], max_channels=32, kind="audio_only")
+    [only] = plan.assignments()
+    assert (only.participant_name, only.mixed, only.file_ids) == (MEETING_AUDIO, True, ("a1", "a2"))
+    assert plan.delays_ms == (1_800_000, 0)
+    assert plan.total_seconds == 2400

@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from zoomsymbl_common.events import ChannelAssignment, RecordingCompleted, RecordingFile
@@ -27,6 +27,8 @@ CALL_AUDIO = "Call audio"
 CALL_SIDES = ("Call side 1", "Call side 2")
 _AUDIO_TYPES = frozenset({"M4A", "MP4", "M4V", "MP3", "WAV", "AAC", "OGG", "OPUS", "FLAC", "WEBM"})
 _EXT = re.compile(r"[a-z0-9]{1,8}")  # fullmatch: "$" would let a trailing newline in
+_INTERPRETATION = "interpretation"  # audio_interpretation, sign_interpretation: an interpreter, not the meeting
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -95,9 +97,12 @@ def _is_audio(file: RecordingFile, *, untyped_ok: bool = False) -> bool:
 
 
 def selections(event: RecordingCompleted) -> list[Selection]:
-    """Candidate inputs: participant tracks, else the ``audio_only`` M4A, else an MP4's audio.
+    """Candidate inputs: participant tracks, else the ``audio_only`` M4As, else MP4s' audio.
 
-    A Zoom Phone recording is its one MP3: nothing else to choose from.
+    A recording stopped and started again within the meeting has a set of files per stretch (Zoom makes new files
+    on each start, none on a pause): every stretch's ``audio_only`` M4A (or one MP4 each) is taken, each placed
+    at its ``recording_start``; only the first left out everything after the first stop. A language interpreter's
+    audio (``audio_interpretation``, M4A too) is never the meeting's. A Zoom Phone recording is its one MP3.
     """
     if event.platform == "zoom_phone":
         return (
@@ -109,14 +114,34 @@ def selections(event: RecordingCompleted) -> list[Selection]:
     tracks = tuple(f for f in event.participant_tracks if _is_audio(f, untyped_ok=True))
     if tracks:
         found.append(Selection("participants", tracks))
-    usable = [f for f in event.fallback_files if _is_audio(f)]
+    usable = [f for f in event.fallback_files if _is_audio(f) and _INTERPRETATION not in f.recording_type.lower()]
     audio_only = [f for f in usable if f.recording_type == "audio_only" or f.file_type.upper() == "M4A"]
     video = [f for f in usable if f not in audio_only and (f.file_type or f.file_extension).upper() in ("MP4", "M4V")]
     if audio_only:
-        found.append(Selection("audio_only", (audio_only[0],)))
+        found.append(Selection("audio_only", stretches(audio_only)))
     if video:
-        found.append(Selection("video", (video[0],)))
+        found.append(Selection("video", stretches(video)))
     return found
+
+
+def stretches(files: Sequence[RecordingFile]) -> tuple[RecordingFile, ...]:
+    """One file per recorded stretch of the meeting, in time order: the first of each ``recording_start`` (an MP4
+    per layout shares it), none that starts before the previous one ends. Without Zoom's times there is no telling
+    the stretches apart: the first file alone."""
+    timed = sorted((f for f in files if f.recording_start is not None), key=lambda f: f.recording_start or _EPOCH)
+    if not timed:
+        return tuple(files[:1])
+    kept: list[RecordingFile] = []
+    for file in timed:
+        last = kept[-1] if kept else None
+        if last is None or (file.recording_start != last.recording_start and not _before_end(file, last)):
+            kept.append(file)
+    return tuple(kept)
+
+
+def _before_end(file: RecordingFile, previous: RecordingFile) -> bool:
+    start, end = file.recording_start, previous.recording_end
+    return start is not None and end is not None and start < end
 
 
 def extension(file: RecordingFile) -> str:
@@ -191,7 +216,8 @@ def plan_mix(
     if kind == "phone":
         channels = _call_channels(tracks)
     elif kind != "participants":
-        channels = [Channel(MEETING_AUDIO, None, tuple(members), True) for members in groups]
+        # Everyone in one recording, stretch after stretch (the recording stopped and started again): one channel.
+        channels = [Channel(MEETING_AUDIO, None, tuple(order), True)]
     elif len(groups) <= max_channels:
         channels = [_own_channel(tracks, g) for g in groups]
     else:

@@ -185,9 +185,9 @@ class Mixer:
         # with a misleading reason when the ends are known).
         check_schedule(choices[0].files)
         # Room for the tracks and the mix first: running out half-way gets the pod evicted, again and again.
-        self.space.check(
-            scratch, space_needed(choices[0].files, tenant.max_channels, loaded_at_once=self.config.concurrency)
-        )
+        # One channel in all when everyone is in one recording (its stretches share it), a speaker's each otherwise.
+        most = tenant.max_channels if choices[0].kind == "participants" else 1
+        self.space.check(scratch, space_needed(choices[0].files, most, loaded_at_once=self.config.concurrency))
         with tracer.start_as_current_span("mixer.download"):
             choice, fetched = await self.intake.load(event, tenant, choices, scratch)
         with tracer.start_as_current_span("mixer.merge"):
