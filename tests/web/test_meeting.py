@@ -53,7 +53,7 @@ def _stored() -> StoredInsights:
 
 def _page(view: MeetingView) -> str:
     said = (Said(m.speaker, m.start_seconds, m.end_seconds, m.channel) for m in view.insights.messages)
-    timeline = rows(view.speakers, said, view.duration_seconds)
+    timeline = rows(view.speakers, said, view.axis_seconds)
     return render.meeting_page(view, timeline, token="t.1.s", audio_url=None, nonce="N", limit=100)
 
 
@@ -86,6 +86,37 @@ def test_a_stored_talk_time_out_of_range_reads_as_unmeasured(talk: float, where:
     assert row is not None and "<td class=n>0:00:04</td><td class=n>100%</td>" in row[0]
     document = _strict_json(exports.insights_json(view))
     assert isinstance(document, dict) and document["speakers"][0]["talk_seconds"] is None
+
+
+def test_the_speaker_timeline_spans_the_recording_not_the_meeting() -> None:
+    """A recording started 10 minutes into a 40-minute meeting: the mix (and the words' times) span 30 minutes, the
+    meeting's duration 40. The timeline was scaled to the meeting: a word in the recording's second half was drawn
+    at 22-45 % of the track while the player's scrubber stood at 50-100 %. Now the bars span the recording; the
+    page's Duration is still the meeting's."""
+    meeting = Meeting(
+        tenant="acme",
+        meeting_uuid="u==",
+        stage="notified",
+        duration_seconds=2400.0,
+        channel_map=[{"channel": 1, "participant_name": "Ana"}],
+    )
+    conversation = ConversationMetadata.model_validate(
+        {"tenant": "acme", "meeting_uuid": "u==", "source_platform": "Zoom Meeting", "media": {"length_seconds": 1800}}
+    )
+    stored = _stored()
+    said = Insights(messages=(TranscriptMessage("Ana", "second half", 900.0, 1800.0, channel=1),))
+    stored = stored.model_copy(update={"insights": stored_insights.encode(said)})
+    view = view_of(meeting, conversation, [stored])
+    assert isinstance(view, MeetingView)
+    page = _page(view)
+    bar = re.search(r'<svg class="track[^>]*viewBox="0 0 (\d+) 10".*?<rect x="([0-9.]+)" width="([0-9.]+)"', page)
+    assert bar is not None
+    track, x, width = (float(v) for v in bar.groups())
+    assert (x / track, width / track) == (0.5, 0.5)
+    assert "<dt>Duration</dt><dd><bdi>0:40:00</bdi></dd>" in page
+    # Without the mix's length (older records) the meeting's length is the axis, as before.
+    older = view_of(meeting, None, [stored])
+    assert isinstance(older, MeetingView) and older.axis_seconds == 2400.0
 
 
 @pytest.mark.parametrize("offset", [float("inf"), 1e300])

@@ -61,6 +61,15 @@ class MeetingView:
     speakers: tuple[Speaker, ...]
     audio: StoredObject | None
     generation: int = 0
+    media_seconds: float = 0.0
+    """The mixed file's length (0: not known): the player's time axis, which the words' times are in."""
+
+    @property
+    def axis_seconds(self) -> float:
+        """The speaker timeline's length: the mixed file's, else the meeting's. A recording started after the
+        meeting did (or stopped before it ended) is shorter than the meeting: scaled to the meeting, every bar was
+        drawn compressed, away from where the player's scrubber is at that moment."""
+        return self.media_seconds or self.duration_seconds
 
 
 @dataclass(frozen=True)
@@ -141,6 +150,15 @@ def duration_of(meeting: Meeting, conversation: ConversationMetadata | None, ins
     return max(measured or 0.0, last)
 
 
+def media_seconds_of(conversation: ConversationMetadata | None, insights: Insights) -> float:
+    """The mixed file's length as the archive measured it (0 when not: older records, a number out of range), at
+    least the last word's end."""
+    length = conversation.media.length_seconds if conversation is not None else 0.0
+    if not (length and math.isfinite(length) and length <= stored_insights.MAX_NUMBER):
+        return 0.0
+    return max(length, max((m.end_seconds for m in insights.messages), default=0.0))
+
+
 def host_of(meeting: Meeting, conversation: ConversationMetadata | None) -> str:
     """The host (recorded user) by name and e-mail, as far as known."""
     if conversation is not None:
@@ -173,6 +191,7 @@ def view_of(
         speakers=speakers_of(meeting, conversation),
         audio=meeting.objects.mixed,
         generation=meeting.generation,
+        media_seconds=media_seconds_of(conversation, insights),
     )
 
 

@@ -245,7 +245,7 @@ def meeting_page(
             f'<title>{flat(title)}</title><style nonce="{nonce}">{STYLE}</style></head><body>',
             f'<header><h1>{field(title)}</h1><dl class="facts">{_facts(view)}</dl>{_downloads(token)}</header>',
             f'<div class="player">{_player(audio_url)}</div>',
-            f'<section id="speakers"><h2>Speakers</h2>{timeline(rows, view.duration_seconds)}</section>',
+            f'<section id="speakers"><h2>Speakers</h2>{timeline(rows, view.axis_seconds)}</section>',
             insights_sections(view.insights),
             transcript(view.insights.messages, limit),
             f'<script nonce="{nonce}">{SCRIPT}</script></body></html>',

@@ -62,7 +62,7 @@ async def page(request: web.Request) -> web.Response:
     rows = timeline.rows(
         found.speakers,
         (timeline.Said(m.speaker, m.start_seconds, m.end_seconds, m.channel) for m in found.insights.messages),
-        found.duration_seconds,
+        found.axis_seconds,
     )
     token = request.match_info["token"]
     audio_url = _audio_url(deps, found, token)
