@@ -171,14 +171,21 @@ async def _mixer(app: web.Application) -> AsyncIterator[None]:
         )
         # Zoom's own transcript files (TRANSCRIPT, CC) are stored first and named in AudioMixed.
         transcripts = TranscriptMixer(
-            mixer, state, app[OBJECTS], app[TENANTS], zoom.fetcher_for, zoom.api_for, token_margin=config.token_margin
+            mixer,
+            state,
+            app[OBJECTS],
+            app[TENANTS],
+            zoom.fetcher_for,
+            zoom.api_for,
+            token_margin=config.token_margin,
+            progress=mixer.progress,
         )
         app[MIXER] = mixer
         deadline = register_subscribers(
             broker,
             make_consumer(app, broker, SERVICE, retry_policy(settings)),
             partial(on_recording_completed, mixer=transcripts, metrics=app[METRICS], tombstones=state),
-            give_up(mixer.state, app[METRICS], publish_failure, mixer.announce),
+            give_up(mixer.state, app[METRICS], publish_failure, mixer.announce, mixer.progress),
             concurrent_meetings=settings.concurrent_meetings,
             max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
         )

@@ -27,10 +27,13 @@ from zoomsymbl_common.kafka import Consumer, GiveUp, topic_name
 from zoomsymbl_common.poll_deadline import PollDeadline
 
 from zoomsymbl_mixer.errors import EarlierGeneration, SupersededRecording
+from zoomsymbl_mixer.progress import Progress
 from zoomsymbl_mixer.state import UnreadableSent
 
 log = logging.getLogger("zoomsymbl.mixer.handlers")
 SERVICE: Final = "mixer"
+RETRY: Final = "retry"
+"""The stage the consumer gives up in when the retry budget or the outage wait is spent (no stage of the meeting)."""
 PublishFailure = Callable[[MeetingFailed], Awaitable[None]]
 Announce = Callable[[RecordingCompleted, AudioMixed], Awaitable[object]]
 
@@ -117,8 +120,19 @@ async def on_recording_completed(
     return mixed
 
 
-def give_up(state: FailureMarker, metrics: MixerMetrics, publish: PublishFailure, announce: Announce) -> GiveUp:
+def give_up(
+    state: FailureMarker,
+    metrics: MixerMetrics,
+    publish: PublishFailure,
+    announce: Announce,
+    progress: Progress | None = None,
+) -> GiveUp:
     """Mark the meeting failed (with stage and reason) and announce it before its event is dead-lettered.
+
+    The stage is the one the meeting failed in: poison names its own; a retry budget or an outage wait spent (the
+    consumer's stage ``retry``) is the step ``progress`` saw the meeting reach (``download``, ``space``, ``merge``,
+    ``upload``, ``publish``), and stays ``retry`` when it knows none (the attempts cut short by restarts, a failure
+    before the first step). The reason is the consumer's (``gave up after 5 attempts: …``).
 
     ``publish`` returns once Kafka acknowledged ``MeetingFailed`` (or raises): the consumer dead-letters
     the event and commits its offset only afterwards, so a crash or an outage in between redelivers
@@ -136,6 +150,12 @@ def give_up(state: FailureMarker, metrics: MixerMetrics, publish: PublishFailure
         if not isinstance(event, RecordingCompleted):
             metrics.meetings.labels("failed").inc()
             return
+        reached = progress.step_of(event) if progress is not None else None
+        await settle(event, reached if stage == RETRY and reached is not None else stage, reason)
+        if progress is not None:
+            progress.done(event)
+
+    async def settle(event: RecordingCompleted, stage: str, reason: str) -> None:
         fields = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "stage": stage, "reason": reason}
         marked = await state.mark_failed(event, stage, reason)
         sent = None if marked else await state.unconfirmed(event)

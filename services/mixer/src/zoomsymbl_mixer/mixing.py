@@ -39,6 +39,7 @@ from zoomsymbl_mixer.merge import Merger
 from zoomsymbl_mixer.metadata import conversation_metadata, metadata_json, metadata_key
 from zoomsymbl_mixer.phone import with_phone_user
 from zoomsymbl_mixer.preparation import probe_file
+from zoomsymbl_mixer.progress import Progress
 from zoomsymbl_mixer.space import SpaceClaims, output_needed, space_needed, span_seconds
 from zoomsymbl_mixer.state import MeetingState, MixRecord, audio_mixed, with_transcripts
 from zoomsymbl_mixer.upload import PartUploads
@@ -62,6 +63,7 @@ class Mixer:
         api_for: Callable[[TenantConfig], RecordingsApi | None],
         publish: Callable[[AudioMixed], Awaitable[None]],
         config: MixConfig,
+        progress: Progress | None = None,
     ) -> None:
         self.state = state
         self.objects = objects
@@ -70,6 +72,8 @@ class Mixer:
         self.api_for = api_for
         self.publish = publish
         self.config = config
+        # The step each meeting has reached: a give-up after retries names it (handlers.give_up).
+        self.progress = progress or Progress()
         # Shared by the meetings this process mixes at once; an emptyDir counts as its size limit.
         limit = Volume(config.scratch_dir, config.scratch_limit) if config.scratch_limit else None
         self.space = SpaceClaims(limit)
@@ -79,6 +83,12 @@ class Mixer:
     async def on_recording_completed(self, event: RecordingCompleted) -> AudioMixed:
         """Mix the meeting (or find its mix), record it, publish ``AudioMixed`` (naming the meeting's stored Zoom
         transcripts) and return it."""
+        self.progress.begin(event)
+        mixed = await self._mixed(event)
+        self.progress.done(event)
+        return mixed
+
+    async def _mixed(self, event: RecordingCompleted) -> AudioMixed:
         tenant = self.tenants.get(event.tenant)
         if tenant is None:
             raise UnknownTenant(event.tenant)
@@ -98,8 +108,10 @@ class Mixer:
                     self.space.release(scratch)
         else:
             log.info("mix exists, announcing it again", extra=_fields(event, input_hash=digest))
+        self.progress.reached(event, "upload")  # the mix's record and the archive's, in MongoDB and S3
         await self._keep(event, record)
         transcripts = await self.state.transcripts_of(event.tenant, event.meeting_uuid)
+        self.progress.reached(event, "publish")
         mixed = await self.announce(event, with_transcripts(audio_mixed(event, record), transcripts))
         log.info("audio mixed", extra=_fields(event, channels=mixed.channels, seconds=mixed.duration_seconds))
         return mixed
@@ -187,17 +199,23 @@ class Mixer:
         # Room for the tracks and the mix first: running out half-way gets the pod evicted, again and again.
         # One channel in all when everyone is in one recording (its stretches share it), a speaker's each otherwise.
         most = tenant.max_channels if choices[0].kind == "participants" else 1
+        self.progress.reached(event, "space")
         self.space.check(scratch, space_needed(choices[0].files, most, loaded_at_once=self.config.concurrency))
+        self.progress.reached(event, "download")
         with tracer.start_as_current_span("mixer.download"):
             choice, fetched = await self.intake.load(event, tenant, choices, scratch)
+        self.progress.reached(event, "merge")
         with tracer.start_as_current_span("mixer.merge"):
             talk = {f.file.file_id: f.talk_seconds for f in fetched if f.talk_seconds is not None}
             plan = await self.merger.plan([f.track for f in fetched if f.track is not None], tenant, choice, talk)
             if plan.total_seconds > span_seconds(choice.files):
                 # check_space sized the mix by Zoom's times (none: no mix at all); the probed tracks run longer.
+                self.progress.reached(event, "space")
                 self.space.check(scratch, output_needed(len(plan.channels), plan.total_seconds))
+                self.progress.reached(event, "merge")
             plan = await self._with_emails(plan, event, tenant)
             merged = await self.merger.merge(plan, scratch)
+        self.progress.reached(event, "upload")
         with tracer.start_as_current_span("mixer.upload"):
             extension = EXTENSIONS[merged.format]
             key = mixed_object_key(event.tenant, event.meeting_uuid, digest, event.generation, extension)

@@ -34,6 +34,7 @@ from zoomsymbl_mixer.errors import (
     ZoomErrorBody,
     rejected_at,
 )
+from zoomsymbl_mixer.progress import Progress
 from zoomsymbl_mixer.state import MeetingState, audio_mixed, with_transcripts
 from zoomsymbl_mixer.tracks import raw_key
 
@@ -160,6 +161,7 @@ class TranscriptMixer:
         *,
         max_bytes: int = MAX_TRANSCRIPT_BYTES,
         token_margin: timedelta = timedelta(minutes=5),
+        progress: Progress | None = None,
     ) -> None:
         self.audio = audio
         self.state = state
@@ -169,6 +171,7 @@ class TranscriptMixer:
         self.api_for = api_for
         self.max_bytes = max_bytes
         self.token_margin = token_margin
+        self.progress = progress or Progress()
 
     async def on_recording_completed(self, event: RecordingCompleted) -> AudioMixed | None:
         """Store the transcripts, then mix (or, for transcripts alone, announce the existing mix)."""
@@ -176,9 +179,11 @@ class TranscriptMixer:
         if tenant is None:
             raise UnknownTenant(event.tenant)
         files = transcript_files(event.fallback_files)
+        self.progress.reached(event, "download")
         transcripts = await self._store(event, tenant, files) if files else ()
         if selections(event) or not files:
             return await self.audio.on_recording_completed(event)  # it names the transcripts stored
+        self.progress.done(event)
         event, only = await self._current(event)
         record = await self.state.current_mix(event.tenant, event.meeting_uuid, only)
         fields = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "transcripts": len(transcripts)}
