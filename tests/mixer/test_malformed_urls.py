@@ -78,4 +78,4 @@ async def test_a_transcript_with_a_malformed_url_costs_only_itself(rig: Rig, ses
     credentials = Credentials(rig.tenant, "m1", DownloadToken(SecretStr("secret-token"), None), None)
     loader = TranscriptLoader(rig.store, Fetcher(session, ZOOM), credentials)
 
-    assert await loader.store_all(rig.tenant.id, "m1", (file,)) == ()
+    assert await loader.store_all(rig.tenant.id, "m1", (file,)) == ((), ())

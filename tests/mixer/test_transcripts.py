@@ -54,7 +54,14 @@ def wired(rig: Rig, *, max_bytes: int = 1 << 20) -> TranscriptMixer:
     fetcher = Fetcher(rig.session, hosts, DownloadPolicy(base_delay=0.01, max_delay=0.05))
 
     return TranscriptMixer(
-        audio, audio.state, rig.store, Tenants([rig.tenant]), lambda _: fetcher, audio.api_for, max_bytes=max_bytes
+        audio,
+        audio.state,
+        rig.store,
+        Tenants([rig.tenant]),
+        lambda _: fetcher,
+        audio.api_for,
+        max_bytes=max_bytes,
+        progress=audio.progress,
     )
 
 
@@ -170,7 +177,7 @@ async def consume(rig: Rig, event: RecordingCompleted, outcome: Outcome) -> None
         outcome.failures.append(failed)
 
     register_subscribers(
-        broker, consumer, handle, give_up(audio.state, outcome.metrics, publish_failure, audio.announce)
+        broker, consumer, handle, give_up(audio.state, outcome.metrics, publish_failure, audio.announce, audio.progress)
     )
 
     @broker.subscriber(DeadLetter.topic_for(TOPIC))

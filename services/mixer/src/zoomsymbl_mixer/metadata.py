@@ -31,8 +31,11 @@ def failed_metadata(event: RecordingCompleted, reason: str) -> ConversationMetad
     return _metadata(event, {"recording_failed": True, "failure": reason[:1000]}, None)
 
 
-def conversation_metadata(event: RecordingCompleted, record: MixRecord) -> ConversationMetadata:
-    """The record of ``event``'s conversation after ``record`` was mixed."""
+def conversation_metadata(
+    event: RecordingCompleted, record: MixRecord, missing_transcripts: tuple[str, ...] = ()
+) -> ConversationMetadata:
+    """The record of ``event``'s conversation after ``record`` was mixed; ``missing_transcripts``: Zoom's transcript
+    files it did not serve when asked, missing files of the recording like the audio files Zoom no longer had."""
     stats = {s.channel: s for s in record.speaker_stats}
     speakers = [
         SpeakerMetrics(
@@ -59,9 +62,10 @@ def conversation_metadata(event: RecordingCompleted, record: MixRecord) -> Conve
         size_bytes=record.size_bytes,
         channels=record.channels,
     )
+    missing = [*record.missing_files, *missing_transcripts]
     mixed = {
-        "recording_failed": bool(record.missing_files),
-        "missing_files": list(record.missing_files),
+        "recording_failed": bool(missing),
+        "missing_files": missing,
         "media": media,
         "speakers": speakers,
     }

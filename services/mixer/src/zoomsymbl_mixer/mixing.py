@@ -109,7 +109,7 @@ class Mixer:
         else:
             log.info("mix exists, announcing it again", extra=_fields(event, input_hash=digest))
         self.progress.reached(event, "upload")  # the mix's record and the archive's, in MongoDB and S3
-        await self._keep(event, record)
+        await self._keep(event, record, await self.state.missing_transcripts(event.tenant, event.meeting_uuid))
         transcripts = await self.state.transcripts_of(event.tenant, event.meeting_uuid)
         self.progress.reached(event, "publish")
         mixed = await self.announce(event, with_transcripts(audio_mixed(event, record), transcripts))
@@ -136,10 +136,11 @@ class Mixer:
         if await self.state.superseded(event):
             raise SupersededRecording(event.generation)  # its older inputs and times would replace the newer ones
 
-    async def _keep(self, event: RecordingCompleted, record: MixRecord) -> None:
-        """Record the mix on the meeting, then the conversation's archive record. Each write refuses an older delivery
-        than the one it finds written (:class:`SupersededRecording`): its ``AudioMixed`` is then not published."""
-        metadata = conversation_metadata(event, record)
+    async def _keep(self, event: RecordingCompleted, record: MixRecord, missing_transcripts: tuple[str, ...]) -> None:
+        """Record the mix on the meeting, then the conversation's archive record (naming Zoom's transcript files not
+        served as missing). Each write refuses an older delivery than the one it finds written
+        (:class:`SupersededRecording`): its ``AudioMixed`` is then not published."""
+        metadata = conversation_metadata(event, record, missing_transcripts)
         try:
             await self.state.record_mix(event, record, metadata)
             await self._store_metadata(event, metadata)

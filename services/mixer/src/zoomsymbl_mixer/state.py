@@ -72,6 +72,8 @@ PENDING = "audio_mixed_pending"
 """Set on the move to ``mixed``, unset once ``AudioMixed`` is published: the mix nobody downstream knows of."""
 SENT = "audio_mixed_sent"
 """The ``AudioMixed`` of a pending meeting, kept before it is published: it may have gone out from then on."""
+MISSING_TRANSCRIPTS = "transcripts_missing"
+"""Zoom transcript files of the meeting Zoom did not serve when asked (a later event or a replay fetches them)."""
 REASON_MAX = 500
 """Characters of an unreadable ``audio_mixed_sent``'s reason in the log."""
 
@@ -163,20 +165,33 @@ class MeetingState:
             found[item.file_id] = item
         return _ordered(found.values())
 
+    async def missing_transcripts(self, tenant: str, meeting_uuid: str) -> tuple[str, ...]:
+        """The ids of the meeting's Zoom transcript files Zoom did not serve when asked, not stored since."""
+        doc = await guarded(self.db[MEETINGS].find_one(meeting_key(tenant, meeting_uuid), {MISSING_TRANSCRIPTS: 1}))
+        found = doc.get(MISSING_TRANSCRIPTS) if doc else None
+        return tuple(sorted({i for i in found if isinstance(i, str)})) if isinstance(found, list) else ()
+
     async def add_transcripts(
-        self, event: RecordingCompleted, found: tuple[TranscriptObject, ...]
+        self, event: RecordingCompleted, found: tuple[TranscriptObject, ...], missing: tuple[str, ...] = ()
     ) -> tuple[TranscriptObject, ...]:
-        """Record ``found`` on the meeting (one entry per file id); all its transcript files afterwards."""
+        """Record ``found`` on the meeting (one entry per file id), and ``missing`` as not served (a file stored is
+        missing no more); all its transcript files afterwards."""
         known = {t.file_id: t for t in await self.transcripts_of(event.tenant, event.meeting_uuid)}
-        if not found:
-            return _ordered(known.values())
+        before = await self.missing_transcripts(event.tenant, event.meeting_uuid)
         known.update((t.file_id, t) for t in found)
+        absent = tuple(sorted((set(before) | set(missing)) - set(known)))
+        if not found and absent == before:
+            return _ordered(known.values())
         merged = _ordered(known.values())
         insert = meeting_insert(
             host_email=event.host_email, topic=event.topic_text, generation=event.generation, created_at=utcnow()
         )
-        update = {"$set": {"transcripts": [t.model_dump() for t in merged], "updated_at": utcnow()},
-                  "$setOnInsert": insert}  # fmt: skip
+        update: Document = {"$set": {"transcripts": [t.model_dump() for t in merged], "updated_at": utcnow()},
+                            "$setOnInsert": insert}  # fmt: skip
+        if absent:
+            update["$set"][MISSING_TRANSCRIPTS] = list(absent)
+        elif before:
+            update["$unset"] = {MISSING_TRANSCRIPTS: ""}
         await guarded(self.db[MEETINGS].update_one(meeting_key(event.tenant, event.meeting_uuid), update, upsert=True))
         return merged
 

@@ -5,7 +5,11 @@ The same download path as the audio: Bearer from :class:`~zoomsymbl_mixer.creden
 :class:`~zoomsymbl_mixer.download.Fetcher` (Zoom's domains on 443 only), resume with ``Range``, the
 announced ``file_size`` enforced. On top, a size cap: a transcript is text, a few MiB for a day of
 speech, so a file announced (or growing) past ``max_bytes`` is refused and nothing of it is kept.
-A file Zoom no longer has, or one refused, costs only that file: the audio is mixed all the same.
+A file Zoom no longer has, or one refused, costs only that file: the audio is mixed all the same. One Zoom does not
+serve now (a 5xx or a broken transfer past the fetcher's retries) costs only that file too for a tenant whose report
+does not come from Zoom's transcript (provider other than ``zoom``): it is recorded as missing on the meeting
+(``transcripts_missing``) and in the archive record, and a later event or a replay fetches it. A ``zoom``-source tenant
+needs it for its report: the meeting is tried again, and failed at ``download`` when the attempts run out.
 """
 
 from __future__ import annotations
@@ -16,8 +20,15 @@ from contextlib import aclosing
 from datetime import timedelta
 from typing import Literal, Protocol
 
-from zoomsymbl_common.errors import ObjectNotFound, ObjectRejected
+from zoomsymbl_common.errors import (
+    InfrastructureUnavailable,
+    ObjectNotFound,
+    ObjectRejected,
+    RateLimitedError,
+    RetryableError,
+)
 from zoomsymbl_common.events import AudioMixed, RecordingCompleted, RecordingFile, TranscriptObject
+from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 
@@ -73,15 +84,32 @@ class TranscriptLoader:
         self.max_bytes = max_bytes
 
     async def store_all(
-        self, tenant: str, meeting_uuid: str, files: Sequence[RecordingFile]
-    ) -> tuple[TranscriptObject, ...]:
-        """Every file that could be stored (one after the other: they are small)."""
-        stored = []
+        self, tenant: str, meeting_uuid: str, files: Sequence[RecordingFile], *, optional: bool = False
+    ) -> tuple[tuple[TranscriptObject, ...], tuple[str, ...]]:
+        """Every file that could be stored (one after the other: they are small), and the ids of those Zoom did not
+        serve now. Those raise (the meeting is tried again) unless ``optional``: then they are left for a later event.
+
+        A 429 and an outage of our own servers raise all the same: the consumer waits them out without spending
+        attempts, and the audio would meet them too.
+        """
+        stored, missing = [], []
         for file in files:
-            found = await self.store(tenant, meeting_uuid, file)
+            try:
+                found = await self.store(tenant, meeting_uuid, file)
+            except (RateLimitedError, InfrastructureUnavailable):
+                raise
+            except RetryableError as exc:
+                if not optional:
+                    raise
+                missing.append(file.file_id)
+                fields = {"tenant": tenant, "meeting_uuid": meeting_uuid, "file_id": file.file_id}
+                log.warning(
+                    "transcript not fetched, left for a later event", extra={**fields, "reason": scrub(str(exc), 300)}
+                )
+                continue
             if found is not None:
                 stored.append(found)
-        return tuple(stored)
+        return tuple(stored), tuple(missing)
 
     async def store(self, tenant: str, meeting_uuid: str, file: RecordingFile) -> TranscriptObject | None:
         """One file in S3, or None when Zoom no longer has it or it is refused (logged)."""
@@ -215,4 +243,8 @@ class TranscriptMixer:
         token = await self.state.download_token(event.tenant, event.meeting_uuid)
         credentials = Credentials(tenant, event.meeting_uuid, token, self.api_for(tenant), margin=self.token_margin)
         loader = TranscriptLoader(self.objects, self.fetcher_for(tenant), credentials, max_bytes=self.max_bytes)
-        return await self.state.add_transcripts(event, await loader.store_all(event.tenant, event.meeting_uuid, files))
+        # A zoom-source tenant's report is Zoom's transcript: without it the meeting is tried again (and failed).
+        stored, missing = await loader.store_all(
+            event.tenant, event.meeting_uuid, files, optional=tenant.provider != "zoom"
+        )
+        return await self.state.add_transcripts(event, stored, missing)
