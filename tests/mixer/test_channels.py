@@ -253,3 +253,15 @@ def test_the_stretches_of_one_recording_share_one_channel_each_at_its_start() ->
     assert (only.participant_name, only.mixed, only.file_ids) == (MEETING_AUDIO, True, ("a1", "a2"))
     assert plan.delays_ms == (1_800_000, 0)
     assert plan.total_seconds == 2400
+
+
+def test_a_file_id_listed_twice_is_one_file_the_first_entry(caplog: pytest.LogCaptureFixture) -> None:
+    first, again = rec("p1", "Ann"), rec("p1", "Ann (forged)", start=5.0)
+    found = selections(event((first, rec("p2", "Bob"), again), (rec("a", kind="audio_only"), rec("p2", "Bob"))))
+
+    assert [(s.kind, [f.file_id for f in s.files]) for s in found] == [
+        ("participants", ["p1", "p2"]),  # before: p1 twice, two channels of one person
+        ("audio_only", ["a"]),
+    ]
+    assert found[0].files[0] == first
+    assert [r.getMessage() for r in caplog.records].count("file listed twice in the recording, left out") == 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ OTHERS = "Others"
 MEETING_AUDIO = "Meeting audio"
 CALL_AUDIO = "Call audio"
 CALL_SIDES = ("Call side 1", "Call side 2")
+log = logging.getLogger("zoomsymbl.mixer.channels")
 _AUDIO_TYPES = frozenset({"M4A", "MP4", "M4V", "MP3", "WAV", "AAC", "OGG", "OPUS", "FLAC", "WEBM"})
 _EXT = re.compile(r"[a-z0-9]{1,8}")  # fullmatch: "$" would let a trailing newline in
 _INTERPRETATION = "interpretation"  # audio_interpretation, sign_interpretation: an interpreter, not the meeting
@@ -103,7 +105,10 @@ def selections(event: RecordingCompleted) -> list[Selection]:
     on each start, none on a pause): every stretch's ``audio_only`` M4A (or one MP4 each) is taken, each placed
     at its ``recording_start``; only the first left out everything after the first stop. A language interpreter's
     audio (``audio_interpretation``, M4A too) is never the meeting's. A Zoom Phone recording is its one MP3.
+    A file id listed twice (a forged or odd event) is one file: the first entry, the others logged and left out;
+    each was downloaded and mixed as a channel of its own, the same person twice.
     """
+    event = _distinct(event)
     if event.platform == "zoom_phone":
         return (
             [Selection("phone", tuple(f for f in event.fallback_files if _is_audio(f)))]
@@ -122,6 +127,25 @@ def selections(event: RecordingCompleted) -> list[Selection]:
     if video:
         found.append(Selection("video", stretches(video)))
     return found
+
+
+def _distinct(event: RecordingCompleted) -> RecordingCompleted:
+    """``event`` with each file id listed once (its first entry, among the tracks and the other files alike)."""
+    seen: set[str] = set()
+    kept: dict[str, tuple[RecordingFile, ...]] = {}
+    for name, files in (("participant_tracks", event.participant_tracks), ("fallback_files", event.fallback_files)):
+        unique = []
+        for file in files:
+            if file.file_id in seen:
+                fields = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "file_id": file.file_id}
+                log.warning("file listed twice in the recording, left out", extra={**fields, "listed_in": name})
+                continue
+            seen.add(file.file_id)
+            unique.append(file)
+        kept[name] = tuple(unique)
+    if kept["participant_tracks"] == event.participant_tracks and kept["fallback_files"] == event.fallback_files:
+        return event
+    return event.model_copy(update=kept)
 
 
 def stretches(files: Sequence[RecordingFile]) -> tuple[RecordingFile, ...]:
