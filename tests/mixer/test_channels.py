@@ -265,3 +265,14 @@ def test_a_file_id_listed_twice_is_one_file_the_first_entry(caplog: pytest.LogCa
     ]
     assert found[0].files[0] == first
     assert [r.getMessage() for r in caplog.records].count("file listed twice in the recording, left out") == 2
+
+
+def test_a_rejoin_overlapping_by_up_to_zooms_one_second_keeps_one_channel() -> None:
+    # Zoom's times are whole seconds and an AAC length runs a frame long: the first file "ends" after the second began.
+    files = [rec("s1", "Ann", start=0), rec("s2", "Ann", start=50), rec("b", "Bob", start=0)]
+    plan = plan_mix([track(files[0], duration=50.9), track(files[1]), track(files[2], duration=60)], max_channels=32)
+    assert [c.file_ids for c in plan.assignments()] == [("s1", "s2"), ("b",)]  # before: Ann on two channels
+
+    apart = [rec("x", "iPhone", start=0), rec("y", "iPhone", start=48)]  # 2 s at once: two people, one name
+    plan = plan_mix([track(apart[0], duration=50), track(apart[1])], max_channels=32)
+    assert [c.file_ids for c in plan.assignments()] == [("x",), ("y",)]

@@ -31,6 +31,9 @@ _AUDIO_TYPES = frozenset({"M4A", "MP4", "M4V", "MP3", "WAV", "AAC", "OGG", "OPUS
 _EXT = re.compile(r"[a-z0-9]{1,8}")  # fullmatch: "$" would let a trailing newline in
 _INTERPRETATION = "interpretation"  # audio_interpretation, sign_interpretation: an interpreter, not the meeting
 _EPOCH = datetime.min.replace(tzinfo=UTC)
+OVERLAP_TOLERANCE_S = 1.0
+"""Overlap of two files of one person that still is one after the other: Zoom's times are whole seconds and an AAC
+track's length runs a frame past its audio, so a rejoin within a second looked like two people at once."""
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,8 @@ def _identity(file: RecordingFile, index: int) -> str:
 
 
 def _group(tracks: Sequence[Track], delays_ms: Sequence[int], order: Sequence[int]) -> list[list[int]]:
-    """Tracks of one person that do not overlap in time share a group; order of first appearance."""
+    """Tracks of one person that do not overlap in time (by more than ``OVERLAP_TOLERANCE_S``) share a group; order of
+    first appearance."""
     groups: list[list[int]] = []
     spans: list[list[tuple[float, float]]] = []
     keys: list[str] = []
@@ -210,7 +214,7 @@ def _group(tracks: Sequence[Track], delays_ms: Sequence[int], order: Sequence[in
         key, begin = _identity(tracks[i].file, i), delays_ms[i] / 1000
         span = (begin, begin + tracks[i].duration)
         for g, members in enumerate(groups):
-            if keys[g] == key and all(span[1] <= s[0] or span[0] >= s[1] for s in spans[g]):
+            if keys[g] == key and all(_overlap(span, s) <= OVERLAP_TOLERANCE_S for s in spans[g]):
                 members.append(i)
                 spans[g].append(span)
                 break
@@ -219,6 +223,10 @@ def _group(tracks: Sequence[Track], delays_ms: Sequence[int], order: Sequence[in
             spans.append([span])
             keys.append(key)
     return groups
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return min(a[1], b[1]) - max(a[0], b[0])
 
 
 def plan_mix(
