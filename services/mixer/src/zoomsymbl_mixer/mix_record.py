@@ -19,6 +19,7 @@ from zoomsymbl_common.events import (
     stable_id,
     utcnow,
 )
+from zoomsymbl_common.records import MissingAudio, missing_audio
 
 
 class RawObject(BaseModel):
@@ -75,6 +76,15 @@ def audio_mixed(event: RecordingCompleted, record: MixRecord) -> AudioMixed:
         host_email=event.host_email,
         diarization=record.diarization,
     )
+
+
+def missing_of(event: RecordingCompleted, record: MixRecord) -> MissingAudio | None:
+    """The participant audio ``record`` went without (its ``missing_files``), by the names ``event``'s file entries give
+    (a file id listed twice: its first entry, as the mix took it); None when nothing is missing."""
+    names: dict[str, str | None] = {}
+    for entry in (*event.participant_tracks, *event.fallback_files):
+        names.setdefault(entry.file_id, entry.participant_name)
+    return missing_audio((file_id, names.get(file_id)) for file_id in dict.fromkeys(record.missing_files))
 
 
 def with_transcripts(mixed: AudioMixed, transcripts: tuple[TranscriptObject, ...]) -> AudioMixed:

@@ -65,6 +65,7 @@ from zoomsymbl_mixer.metadata import conversation_metadata, failed_metadata
 from zoomsymbl_mixer.mix_record import MixRecord as MixRecord
 from zoomsymbl_mixer.mix_record import RawObject as RawObject
 from zoomsymbl_mixer.mix_record import audio_mixed as audio_mixed
+from zoomsymbl_mixer.mix_record import missing_of
 from zoomsymbl_mixer.mix_record import with_transcripts as with_transcripts
 
 SERVICE = "mixer"
@@ -72,6 +73,9 @@ PENDING = "audio_mixed_pending"
 """Set on the move to ``mixed``, unset once ``AudioMixed`` is published: the mix nobody downstream knows of."""
 SENT = "audio_mixed_sent"
 """The ``AudioMixed`` of a pending meeting, kept before it is published: it may have gone out from then on."""
+MISSING_AUDIO = "missing_audio"
+"""Participant audio the meeting's mix went without, by name (:class:`~zoomsymbl_common.records.MissingAudio`): set
+with the mix, unset when a mix has everything (the report and the page say what is missing)."""
 MISSING_TRANSCRIPTS = "transcripts_missing"
 """Zoom transcript files of the meeting Zoom did not serve when asked (a later event or a replay fetches them)."""
 REASON_MAX = 500
@@ -220,6 +224,10 @@ class MeetingState:
         }
         if (stamp := delivery_stamp(event)) is not None:
             fields[DELIVERY] = stamp
+        missing = missing_of(event, record)
+        if missing is not None:
+            fields[MISSING_AUDIO] = missing.to_document()
+        cleared: Document = {} if missing is not None else {MISSING_AUDIO: ""}  # an earlier mix's note goes
         # When it was held, as the archive record says (the e-mail and the page tell recurring meetings apart).
         held = held or conversation_metadata(event, record)
         if held.start_time is not None:
@@ -236,16 +244,17 @@ class MeetingState:
             # The trace started by ingest's webhook span: `zoomsymbl status` shows it for Grafana/Tempo.
             fields["trace_id"] = trace_id
         advance: Document = {**fields, "stage": "mixed", "mixed_at": now, PENDING: True}
-        if await self._advance(event, advance, unset={"failure": ""}):
+        if await self._advance(event, advance, unset={"failure": "", **cleared}):
             return True
-        await self._record_further_along(event, fields)
+        await self._record_further_along(event, fields, cleared)
         return False
 
-    async def _record_further_along(self, event: RecordingCompleted, fields: Document) -> None:
+    async def _record_further_along(self, event: RecordingCompleted, fields: Document, cleared: Document) -> None:
         # The ordering condition in the update's own filter: MongoDB applies both to the document at once (FerretDB
         # does not isolate a read before it from another replica's update).
         query = {**_not_past(event), **not_later_on_meeting(event)}
-        result = await guarded(self.db[MEETINGS].update_one(query, {"$set": fields}))
+        update: Document = {"$set": fields, **({"$unset": cleared} if cleared else {})}
+        result = await guarded(self.db[MEETINGS].update_one(query, update))
         if result.matched_count > 0:
             return
         # Not matched: the meeting left the generation (as before, not recorded), or a later delivery is on it.

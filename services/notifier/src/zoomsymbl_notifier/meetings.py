@@ -17,6 +17,7 @@ from zoomsymbl_common.records import (
     Failure,
     MalformedRecord,
     Meeting,
+    MissingAudio,
     Stage,
     forward_filter,
     generation_match,
@@ -52,6 +53,7 @@ class MeetingFacts:
     # ``mark_submitted``), read with the rest: a one-part job of that plan is reported without another read.
     submission: tuple[int | None, str | None, int | None] = (None, None, None)
     joined: object = None  # the plan the report joined (``joined_plan``): the generation's once it completed
+    missing: MissingAudio | None = None  # participant audio the mix went without (Zoom no longer had it)
 
     def recorded_plan(self, generation: int) -> Plan | None:
         """The plan the meeting recorded for ``generation`` when these facts were read (None: none, or another
@@ -105,6 +107,7 @@ def facts_from_doc(doc: Document | None) -> MeetingFacts:
         call=meeting.call if meeting.platform == "zoom_phone" else None,
         submission=(meeting.submitted_generation, meeting.provider, meeting.part_count),
         joined=meeting.joined_plan,
+        missing=meeting.missing(),
     )
 
 

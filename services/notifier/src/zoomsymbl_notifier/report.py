@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from zoomsymbl_common.insights_engine import INCOMPLETE
 from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.providers.base import Insights
+from zoomsymbl_common.records import missing_line
 from zoomsymbl_common.shares import percentages
 from zoomsymbl_common.stages import stage_text as stage_text
 
@@ -186,6 +187,10 @@ def _report(
     if source:  # which transcription produced the report (the zoom source: "Zoom transcript")
         text += [f"Source: {source}", ""]
         parts.append(f"<p>Source: {html.escape(source)}</p>")
+    if facts.missing is not None:  # Zoom no longer had some participant's audio: the mix, and so the report, lack it
+        line = missing_line(facts.missing, outside_name, str, "in this report")
+        text += [line, ""]
+        parts.append(f"<p>{html.escape(line)}</p>")
     incomplete = defanged(clean_line(insights.extra.get(INCOMPLETE, ""), 300))
     if incomplete:  # some windows of the transcript answered, others not: the sections miss what those hold
         line = f"Incomplete: {incomplete}. The sections below miss what those parts hold; the transcript has it all."

@@ -24,6 +24,7 @@ from zoomsymbl_common.records import (
     Job,
     MalformedRecord,
     Meeting,
+    MissingAudio,
     StoredInsights,
     StoredObject,
 )
@@ -63,6 +64,8 @@ class MeetingView:
     generation: int = 0
     media_seconds: float = 0.0
     """The mixed file's length (0: not known): the player's time axis, which the words' times are in."""
+    missing: MissingAudio | None = None
+    """Participant audio the mix went without (Zoom no longer had it): the page says whose, as the e-mail does."""
 
     @property
     def axis_seconds(self) -> float:
@@ -192,6 +195,7 @@ def view_of(
         audio=meeting.objects.mixed,
         generation=meeting.generation,
         media_seconds=media_seconds_of(conversation, insights),
+        missing=meeting.missing(),
     )
 
 

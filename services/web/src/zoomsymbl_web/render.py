@@ -5,7 +5,8 @@ goes through :func:`esc`, as a field of its own (:func:`field`: a ``<bdi>``, so 
 neighbour) where markup can hold it; times go out as numbers in ``data-t`` attributes, which the script reads.
 The transcript is one ``"".join`` over the messages, so a 4-hour meeting renders in one pass.
 
-The page says what the report e-mail says about what is missing: the insights engine's "Incomplete: …" notice
+The page says what the report e-mail says about what is missing: participant audio Zoom no longer had when the
+meeting was mixed (:func:`missing_notice`, near the top), the insights engine's "Incomplete: …" notice
 (``extra[INCOMPLETE]``: some windows of the transcript got no answer), and per section why it is unavailable (no
 lines) or incomplete (lines, and a reason: a split meeting's part whose section failed), and a summary the provider
 had not finished as not ready rather than "(none)". Those reasons are stored text like any other: one line, at most
@@ -24,6 +25,7 @@ from urllib.parse import quote
 
 from zoomsymbl_common.insights_engine import INCOMPLETE
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
+from zoomsymbl_common.records import MissingAudio, missing_line
 from zoomsymbl_common.shares import percentages
 
 from zoomsymbl_web.assets import SCRIPT, STYLE
@@ -148,6 +150,14 @@ def incomplete_notice(insights: Insights) -> str:
     )
 
 
+def missing_notice(missing: MissingAudio | None) -> str:
+    """The e-mail's line when Zoom no longer had some participant's audio at the mix: whose (each name its own field),
+    else how many files; nothing when none was missing."""
+    if missing is None:
+        return ""
+    return f'<p class="notice" id="missing-audio">{missing_line(missing, field, esc, "on this page")}</p>'
+
+
 def _placeholder(key: str, insights: Insights) -> str:
     """What an empty section says before its reason: a summary the provider had not finished (as the e-mail says),
     else "(none)" unless a reason follows."""
@@ -244,6 +254,7 @@ def meeting_page(
             '<meta name="referrer" content="no-referrer">',
             f'<title>{flat(title)}</title><style nonce="{nonce}">{STYLE}</style></head><body>',
             f'<header><h1>{field(title)}</h1><dl class="facts">{_facts(view)}</dl>{_downloads(token)}</header>',
+            missing_notice(view.missing),
             f'<div class="player">{_player(audio_url)}</div>',
             f'<section id="speakers"><h2>Speakers</h2>{timeline(rows, view.axis_seconds)}</section>',
             insights_sections(view.insights),

@@ -44,6 +44,7 @@ from zoomsymbl_common.records.misc import (
     Utterance,
     ZoomQuotaSlot,
 )
+from zoomsymbl_common.records.missing_audio import MissingAudio, missing_audio, missing_line
 from zoomsymbl_common.records.names import (
     COLLECTIONS,
     CONSUMER_ATTEMPTS,
@@ -126,6 +127,7 @@ __all__ = [
     "Meeting",
     "MeetingObjects",
     "MeetingSecret",
+    "MissingAudio",
     "Party",
     "Progress",
     "ProviderCopy",
@@ -154,6 +156,8 @@ __all__ = [
     "job_forward_filter",
     "meeting_insert",
     "meeting_key",
+    "missing_audio",
+    "missing_line",
     "replaceable_statuses",
     "stage_fields",
     "stage_for_status",

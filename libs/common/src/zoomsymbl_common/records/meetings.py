@@ -9,6 +9,7 @@ from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from zoomsymbl_common.events import PhoneCall, Platform, Provider, TranscriptObject
 from zoomsymbl_common.records.base import Document, Key, MeetingUuid, Name, Record, Tenant
+from zoomsymbl_common.records.missing_audio import MissingAudio, from_mix
 from zoomsymbl_common.records.order import Failure, Stage
 
 
@@ -25,6 +26,17 @@ def _valid_transcript(item: object) -> bool:
     except ValidationError:
         return False
     return True
+
+
+def _missing_entry(value: object) -> object:
+    # The note only adds a line to the report and the page: one that does not validate is read as not written (the
+    # mix's own missing_files then still give a count), never as a meeting that cannot be read.
+    if value is None or isinstance(value, MissingAudio):
+        return value
+    try:
+        return MissingAudio.model_validate(value)
+    except ValidationError:
+        return None
 
 
 def _channel_entries(value: object) -> object:
@@ -141,6 +153,9 @@ class Meeting(Record):
     channel_map: Annotated[list[ChannelEntry], BeforeValidator(_channel_entries)] = Field(default_factory=list)
     speaker_stats: Annotated[list[SpeakerStat], BeforeValidator(_channel_entries)] = Field(default_factory=list)
     mix: dict[str, Any] | None = Field(None, description="The mixer's record of the last mix (its MixRecord).")
+    missing_audio: Annotated[MissingAudio | None, BeforeValidator(_missing_entry)] = Field(
+        None, description="Participant audio the mix went without (the mixer's; absent: none, or mixed before it)."
+    )
     objects: MeetingObjects = Field(default_factory=MeetingObjects)
     transcripts: Annotated[list[TranscriptObject], BeforeValidator(_transcript_entries)] = Field(
         default_factory=list, description="Zoom's own transcript files stored by the mixer (TRANSCRIPT, CC)."
@@ -162,6 +177,13 @@ class Meeting(Record):
     def talk_seconds(self) -> dict[int, float]:
         """Talk time per channel."""
         return {stat.channel: stat.talk_seconds for stat in self.speaker_stats}
+
+    def missing(self) -> MissingAudio | None:
+        """The participant audio the meeting's mix went without: ``missing_audio``, else (a mix recorded before the
+        mixer wrote it) the count of the mix's ``missing_files``; None when nothing is missing."""
+        if self.missing_audio is not None and not self.missing_audio.empty:
+            return self.missing_audio
+        return from_mix(self.mix)
 
 
 MIXED_GENERATION = "mixed_generation"
