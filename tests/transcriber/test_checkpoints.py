@@ -106,6 +106,17 @@ async def interrupted(
     clock.advance(1.0)
 
 
+async def interrupted_job(mongo: Mongo, store: ObjectStore, tmp_path: Path, clock: FakeClock) -> tuple[Path, str]:
+    """The meeting's mix stored, its work order submitted and a first run of it :func:`interrupted`: the audio's
+    path and the job's id."""
+    audio = tmp_path / "m1.flac"
+    audio.write_bytes(STUB_AUDIO)
+    await store.put_file(M1_KEY, str(audio))
+    order = await WhisperProvider(mongo).submit(request(M1_KEY, store.bucket))
+    await interrupted(mongo, store, tmp_path, clock, order.job_id)
+    return audio, order.job_id
+
+
 async def texts(mongo: Mongo, job_id: str) -> tuple[str, list[str]]:
     doc = await mongo.db[TRANSCRIPTIONS].find_one({"_id": job_id})
     assert doc is not None
@@ -180,12 +191,8 @@ async def test_a_job_whose_channels_are_all_stored_is_not_downloaded_again(rig: 
 async def test_a_checkpoint_is_reused_only_for_the_same_object_model_and_language(
     mongo: Mongo, store: ObjectStore, tmp_path: Path, change: str
 ) -> None:
-    audio = tmp_path / "m1.flac"
-    audio.write_bytes(STUB_AUDIO)
-    await store.put_file(M1_KEY, str(audio))
     clock = FakeClock()
-    order = await WhisperProvider(mongo).submit(request(M1_KEY, store.bucket))
-    await interrupted(mongo, store, tmp_path, clock, order.job_id)
+    audio, job_id = await interrupted_job(mongo, store, tmp_path, clock)
     name, language = "stub", "en"
     if change == "object":  # the mixed file written again under its key: other bytes
         audio.write_bytes(STUB_AUDIO + b", written again")
@@ -193,14 +200,14 @@ async def test_a_checkpoint_is_reused_only_for_the_same_object_model_and_languag
     elif change == "model":
         name = "stub-large"
     elif change == "language":  # the work order's language edited: transcribed in another
-        await mongo.db[TRANSCRIPTIONS].update_one({"_id": order.job_id}, {"$set": {"language": "de-DE"}})
+        await mongo.db[TRANSCRIPTIONS].update_one({"_id": job_id}, {"$set": {"language": "de-DE"}})
         language = "de"
 
     model = Model()
-    await worker(mongo, store, model, "second", tmp_path, clock, name=name).on_job_submitted(submitted(order.job_id))
+    await worker(mongo, store, model, "second", tmp_path, clock, name=name).on_job_submitted(submitted(job_id))
 
     assert model.channels == ([2] if change == "nothing" else [1, 2])
-    assert await texts(mongo, order.job_id) == ("completed", [f"line 1 ({language})", f"line 2 ({language})"])
+    assert await texts(mongo, job_id) == ("completed", [f"line 1 ({language})", f"line 2 ({language})"])
 
 
 CORRUPTIONS: dict[str, Document] = {
@@ -219,70 +226,54 @@ CORRUPTIONS: dict[str, Document] = {
 async def test_a_malformed_checkpoint_is_ignored_logged_and_its_channel_transcribed_again(
     mongo: Mongo, store: ObjectStore, tmp_path: Path, caplog: pytest.LogCaptureFixture, corruption: str
 ) -> None:
-    audio = tmp_path / "m1.flac"
-    audio.write_bytes(STUB_AUDIO)
-    await store.put_file(M1_KEY, str(audio))
     clock = FakeClock()
-    order = await WhisperProvider(mongo).submit(request(M1_KEY, store.bucket))
-    await interrupted(mongo, store, tmp_path, clock, order.job_id)
-    edited = await mongo.db[TRANSCRIPTION_CHECKPOINTS].update_many({"job_id": order.job_id}, CORRUPTIONS[corruption])
+    _, job_id = await interrupted_job(mongo, store, tmp_path, clock)
+    edited = await mongo.db[TRANSCRIPTION_CHECKPOINTS].update_many({"job_id": job_id}, CORRUPTIONS[corruption])
     assert edited.modified_count == 1
 
     model = Model()
     with caplog.at_level(logging.INFO, logger="zoomsymbl.transcriber"):
-        await worker(mongo, store, model, "second", tmp_path, clock).on_job_submitted(submitted(order.job_id))
+        await worker(mongo, store, model, "second", tmp_path, clock).on_job_submitted(submitted(job_id))
 
     assert model.channels == [1, 2]
-    assert await texts(mongo, order.job_id) == ("completed", ["line 1 (en)", "line 2 (en)"])
+    assert await texts(mongo, job_id) == ("completed", ["line 1 (en)", "line 2 (en)"])
     said = [r for r in caplog.records if r.getMessage().startswith("checkpoint") and r.levelno == logging.WARNING]
-    assert said and all(r.__dict__["job_id"] == order.job_id and r.__dict__["channel"] == 1 for r in said)
+    assert said and all(r.__dict__["job_id"] == job_id and r.__dict__["channel"] == 1 for r in said)
 
 
 @pytest.mark.parametrize("outcome", ["completed", "given up"])
 async def test_checkpoints_are_removed_once_the_jobs_result_is_stored(
     mongo: Mongo, store: ObjectStore, tmp_path: Path, outcome: str
 ) -> None:
-    audio = tmp_path / "m1.flac"
-    audio.write_bytes(STUB_AUDIO)
-    await store.put_file(M1_KEY, str(audio))
     clock = FakeClock()
-    order = await WhisperProvider(mongo).submit(request(M1_KEY, store.bucket))
-    await interrupted(mongo, store, tmp_path, clock, order.job_id)
-    assert await checkpoints(mongo, order.job_id) == 1
+    _, job_id = await interrupted_job(mongo, store, tmp_path, clock)
+    assert await checkpoints(mongo, job_id) == 1
 
     second = worker(mongo, store, Model(), "second", tmp_path, clock)
     if outcome == "completed":
-        await second.on_job_submitted(submitted(order.job_id))
+        await second.on_job_submitted(submitted(job_id))
     else:  # the retry budget spent: the job fails with the reason
-        await second.give_up(submitted(order.job_id), "retry", "gave up after 5 attempts")
+        await second.give_up(submitted(job_id), "retry", "gave up after 5 attempts")
 
-    assert (await texts(mongo, order.job_id))[0] == ("completed" if outcome == "completed" else "failed")
-    assert await checkpoints(mongo, order.job_id) == 0
+    assert (await texts(mongo, job_id))[0] == ("completed" if outcome == "completed" else "failed")
+    assert await checkpoints(mongo, job_id) == 0
 
 
 async def test_a_checkpoint_left_behind_expires_after_a_week(mongo: Mongo, store: ObjectStore, tmp_path: Path) -> None:
     """A job failed elsewhere (the notifier's give-up), or a removal MongoDB did not take: the TTL index (emulated by
     ``purge_expired`` where the server has none) removes its checkpoints."""
-    audio = tmp_path / "m1.flac"
-    audio.write_bytes(STUB_AUDIO)
-    await store.put_file(M1_KEY, str(audio))
-    order = await WhisperProvider(mongo).submit(request(M1_KEY, store.bucket))
-    await interrupted(mongo, store, tmp_path, FakeClock(), order.job_id)
+    _, job_id = await interrupted_job(mongo, store, tmp_path, FakeClock())
 
     await purge_expired(mongo, now=utcnow() + timedelta(days=6))
-    assert await checkpoints(mongo, order.job_id) == 1
+    assert await checkpoints(mongo, job_id) == 1
     await purge_expired(mongo, now=utcnow() + timedelta(days=8))
-    assert await checkpoints(mongo, order.job_id) == 0
+    assert await checkpoints(mongo, job_id) == 0
 
 
 async def test_forget_erases_the_checkpoints_of_the_meeting_only(
     mongo: Mongo, store: ObjectStore, tmp_path: Path
 ) -> None:
-    audio = tmp_path / "m1.flac"
-    audio.write_bytes(STUB_AUDIO)
-    await store.put_file(M1_KEY, str(audio))
-    order = await WhisperProvider(mongo).submit(request(M1_KEY, store.bucket))
-    await interrupted(mongo, store, tmp_path, FakeClock(), order.job_id)
+    _, job_id = await interrupted_job(mongo, store, tmp_path, FakeClock())
     neighbour_key = f"mixed/acme/{meeting_key('m1d')}.flac"  # another meeting, its key extending m1's
     neighbour = Source("job-of-m1d", neighbour_key, 5, "etag", "stub", "en")
     await Checkpoints(mongo, "other", FakeClock()).save(neighbour, 1, [ChannelUtterance(1, 0.0, 1.0, "kept")])
@@ -291,7 +282,7 @@ async def test_forget_erases_the_checkpoints_of_the_meeting_only(
     assert holdings.documents[TRANSCRIPTION_CHECKPOINTS] == 1
     await forget(mongo, [store], holdings, utcnow())
 
-    assert await checkpoints(mongo, order.job_id) == 0
+    assert await checkpoints(mongo, job_id) == 0
     assert await checkpoints(mongo, "job-of-m1d") == 1
 
 
