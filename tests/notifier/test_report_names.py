@@ -113,21 +113,10 @@ def test_no_name_in_a_failure_notice_becomes_a_link() -> None:
 
 
 def test_no_host_or_topic_in_the_reconciliation_digest_becomes_a_link() -> None:
-    day = date(2026, 11, 20)
-    event = ReconciliationCompleted(
-        event_id="e1",
-        tenant="acme",
-        meeting_uuid=ReconciliationCompleted.window_key(day, day),
-        window_from=day,
-        window_to=day,
-        missing=("u1==", "u2=="),
-    )
-    missing = [
+    report = _digest(
         MissingMeeting("u1==", HOSTILE["topic"], "eve@example.com", None, "never reached"),
         MissingMeeting("u2==", HOSTILE["speaker"], HOSTILE["owner_email"], None, "never reached"),
-    ]
-
-    report = digest_report(event, missing)
+    )
 
     assert_no_outside_link(report)
     assert "eve@example.com" in report.text, "a host's plain address is shown as it is"
@@ -135,6 +124,21 @@ def test_no_host_or_topic_in_the_reconciliation_digest_becomes_a_link() -> None:
 
 def test_no_meeting_uuid_or_reason_in_the_reconciliation_digest_becomes_a_link() -> None:
     """The UUID and the reason come from Zoom's listing (through reconciliation's record): outside text too."""
+    report = _digest(
+        MissingMeeting("www.evil.example/login", "Standup", "eve@example.com", None, "see http://evil.example/help"),
+        MissingMeeting("Ab+/cD9==", "Standup", "eve@example.com", None, "never reached"),
+        MissingMeeting("phone:8f1c2e", "Call", "eve@example.com", None, "never reached"),
+    )
+
+    assert_no_outside_link(report)
+    assert "  www[.]evil[.]example/login: see http[:]//evil[.]example/help" in report.text
+    # A real UUID, and a phone recording's key, stay as Zoom gave them: `zoomsymbl status <uuid>` takes them as shown.
+    assert "  Ab+/cD9==: never reached" in report.text
+    assert "  phone:8f1c2e: never reached" in report.text
+
+
+def _digest(*missing: MissingMeeting) -> Report:
+    """The reconciliation digest of one day listing ``missing``."""
     day = date(2026, 11, 20)
     event = ReconciliationCompleted(
         event_id="e1",
@@ -142,18 +146,6 @@ def test_no_meeting_uuid_or_reason_in_the_reconciliation_digest_becomes_a_link()
         meeting_uuid=ReconciliationCompleted.window_key(day, day),
         window_from=day,
         window_to=day,
-        missing=("www.evil.example/login", "Ab+/cD9=="),
+        missing=tuple(m.meeting_uuid for m in missing),
     )
-    missing = [
-        MissingMeeting("www.evil.example/login", "Standup", "eve@example.com", None, "see http://evil.example/help"),
-        MissingMeeting("Ab+/cD9==", "Standup", "eve@example.com", None, "never reached"),
-        MissingMeeting("phone:8f1c2e", "Call", "eve@example.com", None, "never reached"),
-    ]
-
-    report = digest_report(event, missing)
-
-    assert_no_outside_link(report)
-    assert "  www[.]evil[.]example/login: see http[:]//evil[.]example/help" in report.text
-    # A real UUID, and a phone recording's key, stay as Zoom gave them: `zoomsymbl status <uuid>` takes them as shown.
-    assert "  Ab+/cD9==: never reached" in report.text
-    assert "  phone:8f1c2e: never reached" in report.text
+    return digest_report(event, missing)
