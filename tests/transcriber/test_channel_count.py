@@ -17,12 +17,11 @@ from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.whisper import WhisperProvider
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_transcriber.channels import file_channels, probe_args
-from zoomsymbl_transcriber.worker import Worker
 from zoomsymbl_whisper.decoder import ffmpeg_channel_args
 
 from tests.hostile_media import MANIFESTS, make_canary, write_manifest
 from tests.transcriber.test_handlers import StubTranscriber
-from tests.transcriber.test_worker import M1_KEY, Reports, request, submitted
+from tests.transcriber.test_worker import M1_KEY, Reports, make_worker, request, submitted
 
 pytestmark = [pytest.mark.integration]
 
@@ -51,16 +50,7 @@ async def test_a_file_whose_channels_are_not_the_work_orders_fails_before_any_ch
     provider = WhisperProvider(mongo)
     job = await provider.submit(request(M1_KEY, store.bucket, channels=ordered))
     model, reports = StubTranscriber(), Reports()
-    worker = Worker(
-        mongo=mongo,
-        store_for=lambda bucket: store,
-        transcriber=model,
-        publish=reports,
-        scratch_dir=tmp_path / "scratch",
-        owner="this-worker",
-        lease_seconds=900,
-        model_name="stub",
-    )
+    worker = make_worker(mongo, store, model, tmp_path, publish=reports, scratch_dir=tmp_path / "scratch")
     await worker.on_job_submitted(submitted(job.job_id))
 
     state = await provider.job_status(job.job_id)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import bson
 import pytest
@@ -33,6 +33,7 @@ from tests.transcriber.test_handlers import KEY, Rig, rig  # noqa: F401 (the fix
 from tests.transcriber.test_worker import (  # noqa: F401 (the fixtures)
     M1_KEY,
     Reports,
+    make_worker,
     request,
     submitted,
     transcriber,
@@ -70,17 +71,7 @@ class Model:
 def worker(
     mongo: Mongo, store: ObjectStore, model: Model, owner: str, tmp_path: Path, clock: FakeClock, name: str = "stub"
 ) -> Worker:
-    return Worker(
-        mongo=mongo,
-        store_for=lambda bucket: store,
-        transcriber=cast(Transcriber, model),
-        publish=Reports(),
-        scratch_dir=tmp_path / owner,
-        owner=owner,
-        lease_seconds=600,
-        model_name=name,
-        clock=clock,
-    )
+    return make_worker(mongo, store, model, tmp_path, owner=owner, lease_seconds=600, model_name=name, clock=clock)
 
 
 async def checkpoints(mongo: Mongo, job_id: str, **more: Any) -> int:

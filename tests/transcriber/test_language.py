@@ -25,23 +25,22 @@ from zoomsymbl_whisper import Transcriber
 
 from tests.support.audio import sine_flac
 from tests.transcriber.test_deadline import deliver
-from tests.transcriber.test_worker import M1_KEY, Reports, request, submitted
+from tests.transcriber.test_worker import M1_KEY, Reports, make_worker, request, submitted
 from tests.whisper.test_languages import multilingual, transcriber
 
 pytestmark = [pytest.mark.integration]
 
 
 def worker(mongo: Mongo, store: ObjectStore, model: Transcriber, tmp_path: Path, reports: Reports) -> Worker:
-    return Worker(
-        mongo=mongo,
-        store_for=lambda bucket: store,
-        transcriber=model,
+    return make_worker(
+        mongo,
+        store,
+        model,
+        tmp_path,
         publish=reports,
-        scratch_dir=tmp_path / "scratch",
-        owner="this-worker",
-        lease_seconds=900,
         model_name=model.name,
         clock=FakeClock(),
+        scratch_dir=tmp_path / "scratch",
     )
 
 

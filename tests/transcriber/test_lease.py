@@ -18,11 +18,11 @@ from zoomsymbl_common.providers.whisper import WhisperProvider
 from zoomsymbl_common.records import TRANSCRIPTIONS
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_transcriber.worker import Worker
-from zoomsymbl_whisper import ChannelUtterance, Transcriber
+from zoomsymbl_whisper import ChannelUtterance
 
 from tests.support.eventually import eventually
 from tests.transcriber.test_handlers import StubTranscriber
-from tests.transcriber.test_worker import M1_KEY, Reports, request, submitted
+from tests.transcriber.test_worker import M1_KEY, Reports, make_worker, request, submitted
 
 pytestmark = pytest.mark.integration
 LEASE = 0.9  # seconds: a channel held open far longer than this
@@ -56,16 +56,7 @@ def worker(
     kind: Callable[..., Worker] = Worker,
     lease: float = LEASE,
 ) -> Worker:
-    return kind(
-        mongo=mongo,
-        store_for=lambda bucket: store,
-        transcriber=cast(Transcriber, model),
-        publish=Reports(),
-        scratch_dir=tmp_path / owner,
-        owner=owner,
-        lease_seconds=lease,
-        model_name="stub",
-    )
+    return make_worker(mongo, store, model, tmp_path, owner=owner, kind=kind, lease_seconds=lease)
 
 
 async def test_the_lease_is_renewed_while_a_channel_outlasts_it(

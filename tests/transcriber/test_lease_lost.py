@@ -23,10 +23,10 @@ from zoomsymbl_common.providers.whisper import WhisperProvider
 from zoomsymbl_common.records import TRANSCRIPTIONS
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_transcriber.worker import Worker
-from zoomsymbl_whisper import ChannelUtterance, Transcriber
+from zoomsymbl_whisper import ChannelUtterance
 
 from tests.support.eventually import eventually
-from tests.transcriber.test_worker import M1_KEY, Reports, request, submitted
+from tests.transcriber.test_worker import M1_KEY, Reports, make_worker, request, submitted
 
 pytestmark = pytest.mark.integration
 
@@ -56,16 +56,7 @@ class HeldChannel:
 
 
 def worker(mongo: Mongo, store: ObjectStore, model: HeldChannel, owner: str, tmp_path: Path, **kw: Any) -> Worker:
-    return Worker(
-        mongo=mongo,
-        store_for=lambda bucket: store,
-        transcriber=cast(Transcriber, model),
-        publish=Reports(),
-        scratch_dir=tmp_path / owner,
-        owner=owner,
-        model_name="stub",
-        **{"lease_seconds": 900.0, **kw},
-    )
+    return make_worker(mongo, store, model, tmp_path, owner=owner, **kw)
 
 
 @pytest.fixture

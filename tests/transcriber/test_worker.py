@@ -6,9 +6,10 @@ Real MongoDB, S3, ffmpeg and the packaged Whisper tiny.en model; the audio is es
 from __future__ import annotations
 
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from pydantic import SecretStr
@@ -62,6 +63,33 @@ class Reports:
 
 M1_KEY = f"mixed/acme/{meeting_key('m1')}.flac"
 """The mixer's file of meeting m1 of tenant acme, whose work orders ``submitted`` names."""
+
+
+def make_worker(
+    mongo: Mongo,
+    store: ObjectStore,
+    model: object,
+    tmp_path: Path,
+    *,
+    owner: str = "this-worker",
+    kind: Callable[..., Worker] = Worker,
+    **fields: Any,
+) -> Worker:
+    """A worker (of class ``kind``) on the test's MongoDB and bucket, its scratch under ``tmp_path / owner``; ``fields``
+    override the defaults (a fresh :class:`Reports`, lease 900 s, model "stub") or add to them (``clock``...)."""
+    defaults: dict[str, Any] = {
+        "publish": Reports(),
+        "scratch_dir": tmp_path / owner,
+        "lease_seconds": 900.0,
+        "model_name": "stub",
+    }
+    return kind(
+        mongo=mongo,
+        store_for=lambda bucket: store,
+        transcriber=cast(Transcriber, model),
+        owner=owner,
+        **(defaults | fields),
+    )
 
 
 def request(key: str, bucket: str, channels: int = 2) -> SubmitRequest:
