@@ -158,8 +158,19 @@ class MeetingState:
 
     async def transcripts_of(self, tenant: str, meeting_uuid: str) -> tuple[TranscriptObject, ...]:
         """The Zoom transcript files stored for the meeting (transcript before captions)."""
-        doc = await guarded(self.db[MEETINGS].find_one(meeting_key(tenant, meeting_uuid), {"transcripts": 1}))
-        stored = doc.get("transcripts") if doc else None
+        return (await self.transcript_state(tenant, meeting_uuid))[0]
+
+    async def missing_transcripts(self, tenant: str, meeting_uuid: str) -> tuple[str, ...]:
+        """The ids of the meeting's Zoom transcript files Zoom did not serve when asked, not stored since."""
+        return (await self.transcript_state(tenant, meeting_uuid))[1]
+
+    async def transcript_state(
+        self, tenant: str, meeting_uuid: str
+    ) -> tuple[tuple[TranscriptObject, ...], tuple[str, ...]]:
+        """:meth:`transcripts_of` and :meth:`missing_transcripts` in one read of the meeting."""
+        fields = {"transcripts": 1, MISSING_TRANSCRIPTS: 1}
+        doc = await guarded(self.db[MEETINGS].find_one(meeting_key(tenant, meeting_uuid), fields)) or {}
+        stored, missing = doc.get("transcripts"), doc.get(MISSING_TRANSCRIPTS)
         found: dict[str, TranscriptObject] = {}
         for raw in stored if isinstance(stored, list) else []:
             try:
@@ -167,21 +178,16 @@ class MeetingState:
             except ValidationError:
                 continue  # an unreadable entry costs only itself
             found[item.file_id] = item
-        return _ordered(found.values())
-
-    async def missing_transcripts(self, tenant: str, meeting_uuid: str) -> tuple[str, ...]:
-        """The ids of the meeting's Zoom transcript files Zoom did not serve when asked, not stored since."""
-        doc = await guarded(self.db[MEETINGS].find_one(meeting_key(tenant, meeting_uuid), {MISSING_TRANSCRIPTS: 1}))
-        found = doc.get(MISSING_TRANSCRIPTS) if doc else None
-        return tuple(sorted({i for i in found if isinstance(i, str)})) if isinstance(found, list) else ()
+        absent = tuple(sorted({i for i in missing if isinstance(i, str)})) if isinstance(missing, list) else ()
+        return _ordered(found.values()), absent
 
     async def add_transcripts(
         self, event: RecordingCompleted, found: tuple[TranscriptObject, ...], missing: tuple[str, ...] = ()
     ) -> tuple[TranscriptObject, ...]:
         """Record ``found`` on the meeting (one entry per file id), and ``missing`` as not served (a file stored is
         missing no more); all its transcript files afterwards."""
-        known = {t.file_id: t for t in await self.transcripts_of(event.tenant, event.meeting_uuid)}
-        before = await self.missing_transcripts(event.tenant, event.meeting_uuid)
+        stored, before = await self.transcript_state(event.tenant, event.meeting_uuid)
+        known = {t.file_id: t for t in stored}
         known.update((t.file_id, t) for t in found)
         absent = tuple(sorted((set(before) | set(missing)) - set(known)))
         if not found and absent == before:
