@@ -39,20 +39,37 @@ die() { log "error: $*"; exit 1; }
 stamp_of_sources() {
   # Anything that changes what `build` produces: the pins above and the wrapper module's files.
   { echo "$K8S_VERSION $ETCD_VERSION $KWOK_VERSION $(go env GOVERSION)"; cat "$root"/infra/cluster/go.mod \
-    "$root"/infra/cluster/go.sum "$root"/infra/cluster/main.go "$root"/infra/cluster/kubectl/main.go \
-    "$root"/infra/cluster/helm-test-stage.yaml; } | sha256sum | cut -d' ' -f1
+    "$root"/infra/cluster/go.sum "$root"/infra/cluster/main.go "$root"/infra/cluster/kubectl/main.go; } \
+    | sha256sum | cut -d' ' -f1
+}
+
+write_stages() {
+  # kwok's own Stage documents (node-initialize, node-heartbeat-with-lease, pod-ready, pod-complete,
+  # pod-delete: its "fast" set with leases) from its module, plus ours (infra/cluster/stages.yaml). Written on
+  # every build, so a change to ours needs no rebuild of the binaries.
+  local kwok_dir stage tmp
+  kwok_dir="$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+  [[ -n "$kwok_dir" ]] || die "sigs.k8s.io/kwok@$KWOK_VERSION not in the Go module cache"
+  tmp="$(mktemp "$bin/.stages.XXXXXX")"
+  for stage in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease pod/fast/pod-ready \
+      pod/fast/pod-complete pod/fast/pod-delete; do
+    cat "$kwok_dir/kustomize/stage/$stage.yaml"; echo "---"
+  done >"$tmp"
+  cat "$root/infra/cluster/stages.yaml" >>"$tmp"
+  mv -f "$tmp" "$bin/stages.yaml"
 }
 
 cmd_build() {
   command -v go >/dev/null || die "building the cluster needs Go 1.26 or newer on PATH"
   local stamp
   stamp="$(stamp_of_sources)"
+  mkdir -p "$bin"
   if [[ -f "$bin/.stamp" && "$(cat "$bin/.stamp")" == "$stamp" && -x "$plane" && -x "$bin/kubectl" \
-        && -x "$bin/kwok" && -f "$bin/stages.yaml" ]]; then
+        && -x "$bin/kwok" ]]; then
+    write_stages
     log "binaries already built in $bin"
     return 0
   fi
-  mkdir -p "$bin"
   local staging started=$SECONDS
   staging="$(mktemp -d "$bin/.build.XXXXXX")"
   trap 'rm -rf "$staging"' RETURN
@@ -70,16 +87,8 @@ cmd_build() {
   (cd "$root/infra/cluster" && timeout 1200 go build -trimpath -ldflags "$ldflags" -o "$staging/kubectl" ./kubectl)
   log "building kwok $KWOK_VERSION"
   GOBIN="$staging" timeout 1200 go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-  # kwok's own Stage documents (node-initialize, node-heartbeat-with-lease, pod-ready, pod-complete,
-  # pod-delete: its "fast" set with leases) from its module, plus the helm test stage.
-  local kwok_dir stage
-  kwok_dir="$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
-  for stage in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease pod/fast/pod-ready \
-      pod/fast/pod-complete pod/fast/pod-delete; do
-    cat "$kwok_dir/kustomize/stage/$stage.yaml"; echo "---"
-  done >"$staging/stages.yaml"
-  cat "$root/infra/cluster/helm-test-stage.yaml" >>"$staging/stages.yaml"
-  mv -f "$staging"/zoomsymbl-cluster "$staging"/kubectl "$staging"/kwok "$staging"/stages.yaml "$bin/"
+  mv -f "$staging"/zoomsymbl-cluster "$staging"/kubectl "$staging"/kwok "$bin/"
+  write_stages
   echo "$stamp" >"$bin/.stamp"
   log "built in $((SECONDS - started)) s: $(du -sh "$bin" | cut -f1) in $bin"
 }

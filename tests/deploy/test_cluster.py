@@ -211,6 +211,33 @@ def test_helm_test_passes(kube: Kube) -> None:
     assert kube.get("pods", "-n", DEFAULTS_NS, "-l", "app.kubernetes.io/component=test")["items"] == []
 
 
+def pod_ready(pod: dict[str, Any]) -> str | None:
+    return next((c["status"] for c in pod["status"].get("conditions", []) if c["type"] == "Ready"), None)
+
+
+def test_pods_the_node_controller_marked_not_ready_turn_ready_again(kube: Kube) -> None:
+    """A node that misses its lease renewals (kwok starved of CPU on a loaded 2-core CI machine) has its pods' Ready
+    condition set to False by the node lifecycle controller; a kubelet recomputes it once the node answers again,
+    and kwok's own stages only ready Pending pods, so without our pod-ready-again stage every later rollout in the
+    namespace waited for pods that stayed "Running, not Ready" until helm's timeout (a CI run on 2026-12-06)."""
+    selector = ("-n", DEFAULTS_NS, "-l", "app.kubernetes.io/component=web")
+    names = [p["metadata"]["name"] for p in kube.get("pods", *selector)["items"]]
+    assert len(names) == 2
+    for name in names:  # what the node lifecycle controller's MarkPodsNotReady writes
+        patched = kube.kubectl(
+            "patch", "pod", name, "-n", DEFAULTS_NS, "--subresource=status", "--type=strategic", "-o", "json",
+            "-p", json.dumps({"status": {"conditions": [{"type": "Ready", "status": "False"}]}}),
+        )  # fmt: skip
+        assert pod_ready(json.loads(patched.stdout)) == "False"
+    kube.wait_until(
+        "the web pods Ready again",
+        lambda: [pod_ready(p) for p in kube.get("pods", *selector)["items"]] == ["True", "True"],
+        timeout=60,
+    )
+    assert sorted(p["metadata"]["name"] for p in kube.get("pods", *selector)["items"]) == sorted(names)
+    assert_all_ready(kube, DEFAULTS_NS)
+
+
 def test_upgrade_changes_a_value_rolls_the_pods_and_reruns_the_topics_hook(kube: Kube) -> None:
     before = {c: d["metadata"]["generation"] for c, d in deployments(kube, DEFAULTS_NS).items()}
     output = kube.timed_helm(
