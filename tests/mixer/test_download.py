@@ -36,6 +36,7 @@ class Seen:
     requests: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     truncate_after: list[int] = field(default_factory=list)
     fail_first: list[int] = field(default_factory=list)
+    error_on_range: bool = False  # a resumed request (Range) is answered 200 with Zoom's JSON error document
 
 
 SEEN = web.AppKey("seen", Seen)
@@ -50,6 +51,10 @@ async def _file(request: web.Request) -> web.StreamResponse:
     if seen.fail_first:
         status = seen.fail_first.pop(0)
         return web.json_response({"code": status}, status=status, headers={"Retry-After": "7"})
+    if seen.error_on_range and request.headers.get("Range"):
+        return web.Response(
+            status=200, text=json.dumps({"code": 3303, "message": "Recording expired."}), content_type="text/plain"
+        )
     start = 0
     match = re.fullmatch(r"bytes=(\d+)-", request.headers.get("Range", ""))
     ignore_range = request.path.endswith("/norange")
@@ -225,6 +230,21 @@ async def test_a_200_with_an_error_body_fails_with_zooms_code(
     assert caught.value.code == 124
     assert caught.value.stage == "download"
     assert "code 124" in caught.value.reason
+
+
+async def test_a_resumed_download_answered_200_with_an_error_body_fails_with_zooms_code(
+    server: TestServer, session: aiohttp.ClientSession
+) -> None:
+    """The Range request after a break gets Zoom's error document with status 200 (a plain-text content type, so
+    only its first bytes tell): it is the same poison failure as on the first request, never skipped forward as
+    if it were the file and retried as a broken transfer until the budget ends in ``DownloadFailed``."""
+    seen(server).truncate_after.append(30000)
+    seen(server).error_on_range = True
+    f, _ = fetcher(session)
+    with pytest.raises(ZoomErrorBody) as caught:
+        await collect(f, str(server.make_url("/rec/download/a")))
+    assert (caught.value.status, caught.value.code, caught.value.stage) == (200, 3303, "download")
+    assert [r[2] for r in seen(server).requests] == [None, "bytes=30000-"]
 
 
 async def test_a_rejected_token_and_a_missing_file_are_told_apart(

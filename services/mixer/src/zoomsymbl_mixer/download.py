@@ -169,9 +169,13 @@ class Fetcher:
         async with response:
             skip = await self._check_status(file_id, response, offset, expected)
             received = offset
+            # A body that starts at the file's first byte may be Zoom's error document instead: a 200 answers the
+            # first request and a resumed one (Range) alike. A 206's body starts mid-file, where any byte may come.
+            first = response.status == 200 or offset == 0
             async for chunk in response.content.iter_chunked(self.policy.chunk_bytes):
-                if received == 0 and looks_like_error(response.headers.get("Content-Type", ""), chunk):
+                if first and looks_like_error(response.headers.get("Content-Type", ""), chunk):
                     await self._raise_error_body(file_id, response, chunk)
+                first = False
                 if skip:
                     dropped = min(skip, len(chunk))
                     chunk, skip = chunk[dropped:], skip - dropped
