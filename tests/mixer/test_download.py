@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -89,6 +90,23 @@ async def _error_body(request: web.Request) -> web.Response:
     )
 
 
+async def _trickle(request: web.Request) -> web.StreamResponse:
+    """The file's announced length, sent ``piece`` bytes at a time every ``every_ms``: each read gets bytes in time."""
+    request.app[SEEN].requests.append(
+        (request.path_qs, request.headers.get("Authorization"), request.headers.get("Range"))
+    )
+    piece, every = int(request.query["piece"]), int(request.query["every_ms"]) / 1000
+    response = web.StreamResponse(status=200)
+    response.content_type = "audio/mp4"
+    response.content_length = len(BODY)
+    await response.prepare(request)
+    for start in range(0, len(BODY), piece):
+        await response.write(BODY[start : start + piece])
+        await asyncio.sleep(every)  # the server's pace, not a wait of the test's
+    await response.write_eof()
+    return response
+
+
 async def _missing(request: web.Request) -> web.Response:
     return web.json_response({"code": 3301, "message": "This recording does not exist."}, status=404)
 
@@ -102,6 +120,7 @@ async def server() -> AsyncIterator[TestServer]:
     app.router.add_get("/redirect", _redirect)
     app.router.add_get("/error", _error_body)
     app.router.add_get("/missing", _missing)
+    app.router.add_get("/trickle", _trickle)
     srv = TestServer(app, host="127.0.0.1")
     await srv.start_server()
     yield srv
@@ -302,3 +321,46 @@ async def test_a_file_without_an_announced_size_is_capped(server: TestServer, se
         await collect(capped, str(server.make_url("/rec/download/m.m4a")), expected=None)
     roomy = Fetcher(session, LOOPBACK, DownloadPolicy(chunk_bytes=8192, max_unannounced_bytes=len(BODY)), Sleeps())
     assert await collect(roomy, str(server.make_url("/rec/download/m.m4a")), expected=None) == BODY
+
+
+async def test_a_trickling_download_fails_retryably_at_its_transfer_time(
+    server: TestServer, session: aiohttp.ClientSession
+) -> None:
+    """Bytes every 10 ms beat the 5 s read timeout for ever (the whole file would take 16 s here); the transfer time
+    (100 KiB at 1 MB/s plus 0.3 s) ends it as ``DownloadFailed``, the consumer's retry and then the meeting failed at
+    download, without a resume: the next Range request would trickle just the same."""
+    policy = DownloadPolicy(base_delay=0.01, chunk_bytes=8192, min_bytes_per_second=1_000_000, time_allowance=0.3)
+    f = Fetcher(session, LOOPBACK, policy, Sleeps())
+    overdue = r"'file-1'.*not done within 0\.4 s \(1e\+06 bytes/s at least, plus 0\.3 s\)"
+    with pytest.raises(DownloadFailed, match=overdue):
+        await collect(f, str(server.make_url("/trickle").with_query(piece=64, every_ms=10)))
+    assert len(seen(server).requests) == 1
+
+
+async def test_a_slow_transfer_within_its_floor_throughput_finishes(
+    server: TestServer, session: aiohttp.ClientSession
+) -> None:
+    """The same trickle, faster than the floor asks (8 KiB every 10 ms against 10 KB/s and a 10 s allowance)."""
+    policy = DownloadPolicy(chunk_bytes=8192, min_bytes_per_second=10_000, time_allowance=10.0)
+    f = Fetcher(session, LOOPBACK, policy, Sleeps())
+    assert await collect(f, str(server.make_url("/trickle").with_query(piece=8192, every_ms=10))) == BODY
+
+
+async def test_the_transfer_time_counts_waits_for_the_server_not_for_the_caller(
+    server: TestServer, session: aiohttp.ClientSession
+) -> None:
+    """A caller slow to store each chunk (S3 backing up) spends none of Zoom's time: 13 chunks at 50 ms each are
+    0.65 s of a download whose transfer time is 0.3 s, and it finishes."""
+    policy = DownloadPolicy(chunk_bytes=8192, min_bytes_per_second=1e9, time_allowance=0.3)
+    f = Fetcher(session, LOOPBACK, policy, Sleeps())
+    received = bytearray()
+    async for chunk in f.stream("file-1", str(server.make_url("/rec/download/a")), SecretStr(TOKEN), len(BODY)):
+        received += chunk
+        await asyncio.sleep(0.05)  # the caller's pace
+    assert received == BODY
+
+
+def test_the_transfer_time_follows_the_announced_size_and_the_cap_without_one() -> None:
+    policy = DownloadPolicy(min_bytes_per_second=1000, time_allowance=60, max_unannounced_bytes=10_000_000)
+    assert policy.transfer_seconds(30_000) == 90
+    assert policy.transfer_seconds(None) == 10_060

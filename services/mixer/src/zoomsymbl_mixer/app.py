@@ -93,6 +93,8 @@ def download_policy(settings: Settings) -> DownloadPolicy:
         max_delay=settings.retry_max_delay_seconds,
         max_redirects=settings.max_redirects,
         chunk_bytes=settings.download_chunk_bytes,
+        min_bytes_per_second=settings.download_min_bytes_per_second,
+        time_allowance=settings.download_time_allowance_seconds,
     )
 
 

@@ -5,7 +5,10 @@ the ``Authorization`` header goes only to the host of the original URL: Zoom red
 its CDN with a signed URL, which needs no token and must not receive one. A broken transfer is
 resumed with ``Range: bytes=N-`` from the original URL (a signed CDN URL may have expired). Zoom
 sometimes answers 200 with a JSON or HTML error document instead of audio: the first bytes are
-checked and such a body becomes a failure carrying Zoom's code. Nothing here logs a URL or token.
+checked and such a body becomes a failure carrying Zoom's code. A file gets a transfer time of its size at a floor
+throughput plus an allowance (:meth:`DownloadPolicy.transfer_seconds`): a server that trickles bytes just fast enough
+to beat each read's timeout fails it retryably (:class:`DownloadFailed`) instead of holding the meeting for ever.
+Nothing here logs a URL or token.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import re
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import aiohttp
 from pydantic import SecretStr
@@ -46,6 +49,7 @@ REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _ERROR_TYPES: Final = ("application/json", "text/html")
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 MAX_ERROR_BODY: Final = 64 * 1024
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,16 @@ class DownloadPolicy:
     # A file whose size Zoom did not announce may not grow past this (24 h of 128 kbit/s audio): a server
     # that never stops sending must not fill the scratch volume and get the pod evicted.
     max_unannounced_bytes: int = 24 * 3600 * 16_000
+    # A file's transfer (waiting for the server: connecting, redirects, reads, resumes; not backoff, rate-limit
+    # waits or our own writes) may take its size at this throughput plus the allowance, the largest unannounced
+    # size when Zoom gave none. A 30 MB hour of Zoom audio gets 7 min + 10 min; a 1 GiB MP4 4.5 h + 10 min.
+    min_bytes_per_second: float = 64 * 1024
+    time_allowance: float = 600.0
+
+    def transfer_seconds(self, expected: int | None) -> float:
+        """How long the transfer of a file of ``expected`` bytes (None: unannounced) may take in all."""
+        size = self.max_unannounced_bytes if expected is None else expected
+        return self.time_allowance + size / self.min_bytes_per_second
 
     def delay(self, failure: int) -> float:
         """Exponential backoff with jitter for the given 1-based failure count."""
@@ -72,6 +86,34 @@ class DownloadPolicy:
 
 class _Broken(Exception):
     """A transfer ended before all bytes arrived; resume it."""
+
+
+class _Overdue(Exception):
+    """The file's transfer time is spent; not resumed."""
+
+
+class _TransferClock:
+    """The transfer time a file has left, spent by each wait for the server (:meth:`run`)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.total = seconds
+        self.left = seconds
+
+    async def run(self, waited: Awaitable[_T]) -> _T:
+        """``waited``'s result; :class:`_Overdue` when the time left runs out first."""
+        # Time spent already: ``waited`` still starts (cancelled at its first wait), so no coroutine is left unawaited.
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        try:
+            async with asyncio.timeout(self.left) as limit:
+                return await waited
+        except TimeoutError:
+            # aiohttp's own read timeout is a TimeoutError too: only ours is the deadline (that one resumes).
+            if limit.expired():
+                raise _Overdue from None
+            raise
+        finally:
+            self.left -= loop.time() - began
 
 
 def without_token_params(url: str) -> URL:
@@ -134,15 +176,26 @@ class Fetcher:
     async def stream(
         self, file_id: str, url: str, token: SecretStr, expected: int | None
     ) -> AsyncGenerator[bytes, None]:
-        """Yield the bytes of one file, resuming after breaks; exactly ``expected`` bytes when known."""
+        """Yield the bytes of one file, resuming after breaks; exactly ``expected`` bytes when known.
+
+        :class:`DownloadFailed` when breaks without progress, resumes in all or the transfer time run out."""
         offset, failures, limited, resumes = 0, 0, 0, 0
+        clock = _TransferClock(self.policy.transfer_seconds(expected))
         while True:
             start = offset
             try:
-                async for chunk in self._attempt(file_id, url, token, offset, expected):
+                async for chunk in self._attempt(file_id, url, token, offset, expected, clock):
                     offset += len(chunk)
                     yield chunk
                 return
+            except _Overdue:
+                # Retried by the consumer (its attempts, then the meeting failed at stage download), not resumed:
+                # a server this slow is no better on the next Range request.
+                raise DownloadFailed(
+                    file_id,
+                    f"not done within {clock.total:.1f} s ({self.policy.min_bytes_per_second:g} bytes/s at least,"
+                    f" plus {self.policy.time_allowance:g} s), {offset} bytes received",
+                ) from None
             except DownloadRateLimited as exc:
                 limited += 1
                 if limited > self.policy.max_rate_limited:
@@ -161,18 +214,19 @@ class Fetcher:
                 await self.sleep(self.policy.delay(max(failures, 1)))
 
     async def _attempt(
-        self, file_id: str, url: str, token: SecretStr, offset: int, expected: int | None
+        self, file_id: str, url: str, token: SecretStr, offset: int, expected: int | None, clock: _TransferClock
     ) -> AsyncGenerator[bytes, None]:
         if expected is not None and offset >= expected:
             return
-        response = await self._open(file_id, url, token, offset)
+        response = await clock.run(self._open(file_id, url, token, offset))
         async with response:
             skip = await self._check_status(file_id, response, offset, expected)
             received = offset
             # A body that starts at the file's first byte may be Zoom's error document instead: a 200 answers the
             # first request and a resumed one (Range) alike. A 206's body starts mid-file, where any byte may come.
             first = response.status == 200 or offset == 0
-            async for chunk in response.content.iter_chunked(self.policy.chunk_bytes):
+            # Each read under the clock, never the yield: the time the caller takes to store a chunk is not Zoom's.
+            while chunk := await clock.run(response.content.read(self.policy.chunk_bytes)):
                 if first and looks_like_error(response.headers.get("Content-Type", ""), chunk):
                     await self._raise_error_body(file_id, response, chunk)
                 first = False

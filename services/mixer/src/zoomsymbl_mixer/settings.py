@@ -53,6 +53,19 @@ class Settings(ServiceSettings):
         ),
     )
     download_read_timeout_seconds: float = Field(60.0, gt=0, description="Longest wait for the next bytes.")
+    download_min_bytes_per_second: int = Field(
+        65_536,
+        ge=1,
+        description=(
+            "A track's transfer (connecting, redirects, reads, resumes; not backoff or rate-limit waits) may take its"
+            " announced size at this throughput plus download_time_allowance_seconds (the size cap when Zoom announced"
+            " none); a server trickling bytes just faster than the read timeout fails the try (retried, then the"
+            " meeting failed at download)."
+        ),
+    )
+    download_time_allowance_seconds: float = Field(
+        600.0, gt=0, description="Seconds a track's transfer may take beyond its size at download_min_bytes_per_second."
+    )
     download_chunk_bytes: int = Field(1 << 20, ge=1 << 12, description="Read size of a download.")
     raw_part_bytes: int = Field(5 << 20, ge=5 << 20, description="S3 multipart part size of raw tracks and of the mix.")
     upload_parallel: int = Field(2, ge=1, le=16, description="S3 parts in flight per meeting (raw tracks and the mix).")
