@@ -18,7 +18,7 @@ from pathlib import Path
 
 from opentelemetry import trace
 from zoomsymbl_common.errors import ObjectRejected, RetryableError
-from zoomsymbl_common.events import AudioMixed, RecordingCompleted
+from zoomsymbl_common.events import AudioMixed, RecordingCompleted, RecordingFile
 from zoomsymbl_common.records import ConversationMetadata
 from zoomsymbl_common.scratch import Volume, work_dir
 from zoomsymbl_common.storage import ObjectStore
@@ -98,8 +98,9 @@ class Mixer:
         choices = selections(event)
         if not choices:
             raise NothingToMix("the recording lists no completed audio file")
-        digest = input_hash([f for c in choices for f in c.files], self._params(tenant))
-        record = await self.state.find_mix(event.tenant, event.meeting_uuid, digest)
+        files = [f for c in choices for f in c.files]
+        digest = input_hash(files, self._params(tenant))
+        record = await self._recorded(event, tenant, files, digest)
         if record is None:
             async with self._scratch() as scratch:
                 try:
@@ -180,13 +181,30 @@ class Mixer:
         except ObjectRejected as exc:
             raise rejected_at("upload", exc) from exc
 
-    def _params(self, tenant: TenantConfig) -> dict[str, object]:
-        silence = self.config.silence
-        return {
-            "format": self.config.output_format,
+    def _params(self, tenant: TenantConfig, *, encoder: bool = True) -> dict[str, object]:
+        """Every setting the mix's bytes depend on (``encoder=False``: the recipe before the encoder's were in)."""
+        silence, config = self.config.silence, self.config
+        params: dict[str, object] = {
+            "format": config.output_format,
             "max_channels": tenant.max_channels,
-            "silence": [silence.threshold_db, silence.min_seconds],
+            "silence": [silence.threshold_db, silence.min_seconds],  # ranks who keeps a channel above max_channels
         }
+        if encoder:
+            # FLAC's size limit picks FLAC or Opus under "auto"; the Opus settings change every byte of an Opus mix.
+            params["encoder"] = [config.flac_max_bytes, config.opus_bitrate_per_channel, config.opus_complexity]
+        return params
+
+    async def _recorded(
+        self, event: RecordingCompleted, tenant: TenantConfig, files: Sequence[RecordingFile], digest: str
+    ) -> MixRecord | None:
+        """The meeting's recorded mix of ``digest``. One recorded by an earlier release carries the hash without the
+        encoder's settings: FLAC or WAV is what any Opus settings make too, reused; an Opus one, of whatever bitrate
+        and complexity were set then, is mixed again (once: it is then recorded under ``digest``)."""
+        earlier = input_hash(files, self._params(tenant, encoder=False))
+        record = await self.state.find_mix(event.tenant, event.meeting_uuid, digest, earlier)
+        if record is None or record.input_hash == digest or record.format != "opus":
+            return record
+        return None
 
     def _scratch(self) -> AbstractAsyncContextManager[Path]:
         return work_dir(self.config.scratch_dir, SCRATCH_PREFIX)

@@ -134,11 +134,12 @@ class MeetingState:
         register_secret(secret.download_token, ttl=max(valid, timedelta(0)) + timedelta(days=1))
         return DownloadToken(SecretStr(secret.download_token), secret.expires_at)
 
-    async def find_mix(self, tenant: str, meeting_uuid: str, input_hash: str) -> MixRecord | None:
-        """The mix already made from exactly these inputs, if any."""
+    async def find_mix(self, tenant: str, meeting_uuid: str, *input_hashes: str) -> MixRecord | None:
+        """The mix already made from exactly these inputs (the meeting's mix, if it has one of ``input_hashes``)."""
         doc = await guarded(
             self.db[MEETINGS].find_one(
-                {"tenant": tenant, "meeting_uuid": meeting_uuid, "mix.input_hash": input_hash}, {"mix": 1}
+                {"tenant": tenant, "meeting_uuid": meeting_uuid, "mix.input_hash": {"$in": list(input_hashes)}},
+                {"mix": 1},
             )
         )
         return MixRecord.model_validate(doc["mix"]) if doc and isinstance(doc.get("mix"), dict) else None
