@@ -9,16 +9,18 @@ from __future__ import annotations
 STYLE = """
 :root{--fg:#1d232a;--muted:#5b6670;--line:#e3e7eb;--accent:#0b63ce;
   font-family:system-ui,-apple-system,"Segoe UI",sans-serif}
-body{margin:0 auto;max-width:72rem;padding:1rem 1.5rem 4rem;color:var(--fg);line-height:1.45}
+body{margin:0 auto;max-width:72rem;padding:1rem 1.5rem 4rem;color:var(--fg);line-height:1.45;overflow-wrap:break-word}
 h1{font-size:1.6rem;margin:.5rem 0}h2{font-size:1.15rem;margin:1.6rem 0 .5rem;border-bottom:1px solid var(--line)}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem;margin:0}dl.facts dt{color:var(--muted)}
 dl.facts dd{margin:0}nav.downloads a{margin-right:1rem}
 .player{position:sticky;top:0;background:#fff;padding:.5rem 0;z-index:1;border-bottom:1px solid var(--line)}
 audio{width:100%}
+.wide{overflow-x:auto}
 table.timeline{width:100%;border-collapse:collapse;font-size:.9rem}
 table.timeline th,table.timeline td{padding:.2rem .4rem;text-align:left;white-space:nowrap}
 table.timeline td.track{width:60%}
-svg.track{width:100%;height:14px;background:#f2f4f6;display:block;cursor:pointer}
+tr.speaker th bdi{display:block;max-width:14rem;white-space:normal}
+svg.track{width:100%;min-width:10rem;height:14px;background:#f2f4f6;display:block;cursor:pointer}
 .n{text-align:right;font-variant-numeric:tabular-nums}
 .s0{fill:#0b63ce}.s1{fill:#d9480f}.s2{fill:#2b8a3e}.s3{fill:#862e9c}.s4{fill:#c2255c}.s5{fill:#1098ad}
 .s6{fill:#e67700}.s7{fill:#5c940d}.s8{fill:#364fc7}.s9{fill:#a61e4d}.s10{fill:#087f5b}.s11{fill:#5f3dc4}

@@ -107,7 +107,7 @@ def timeline(rows: Sequence[Row], duration: float) -> str:
         f"<td class=n>{_percent(row.silence_ratio)}</td><td class=n>{_percent(row.talk_over_ratio)}</td></tr>"
         for i, (row, share) in enumerate(zip(rows, shares, strict=True))
     )
-    return f'<table class="timeline" id="timeline">{head}{body}</table>'
+    return f'<div class="wide"><table class="timeline" id="timeline">{head}{body}</table></div>'
 
 
 def _due(value: str) -> str:
