@@ -99,6 +99,7 @@ def _assert_private(headers: Mapping[str, str]) -> None:
     assert headers["Referrer-Policy"] == "no-referrer"
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert "default-src 'none'" in headers["Content-Security-Policy"]
+    assert headers["X-Robots-Tag"] == "noindex, nofollow, noarchive"
 
 
 async def test_a_valid_token_opens_the_page_with_strict_headers(
@@ -137,6 +138,24 @@ async def test_altered_expired_foreign_and_callback_tokens_get_the_same_plain_40
             _assert_private(resp.headers)
             bodies.add(await resp.text())
     assert len(bodies) == 1 and "<script" not in bodies.pop()
+
+
+async def test_no_answer_under_a_page_link_may_be_indexed(client: TestClient[web.Request, web.Application]) -> None:
+    """A leaked link (pasted into a public page) a crawler follows: the page, its downloads and every refusal say
+    noindex, so the topic, summary and transcript do not reach a search engine's index or cache."""
+    token = make_page_token(KEY, "acme", "ready==")
+    answers = [
+        await client.get(_url(token)),
+        await client.head(_url(token)),
+        await client.get(_url(token, "/transcript.txt")),
+        await client.get(_url(token, "/nothing")),
+        await client.get(_url(make_page_token(KEY, "acme", "nope=="))),
+        await client.get(_url("not-a-token")),
+        await client.post(_url(token)),
+    ]
+    assert [a.status for a in answers] == [200, 200, 200, 404, 404, 403, 405]
+    for answer in answers:
+        assert answer.headers.get("X-Robots-Tag") == "noindex, nofollow, noarchive", answer.url.path[-12:]
 
 
 async def test_unknown_and_unprocessed_meetings(client: TestClient[web.Request, web.Application]) -> None:

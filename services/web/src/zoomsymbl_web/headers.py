@@ -1,4 +1,4 @@
-"""The response headers of every meeting-page answer: no caching, no referrer, a strict CSP. Pure."""
+"""The response headers of every meeting-page answer: no caching, no referrer, no indexing, a strict CSP. Pure."""
 
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
+    # The link is the only key to the meeting: one that leaks (pasted into a public page, a shared document) must not
+    # put the meeting's topic, summary and transcript into a search engine's index and cache until it expires.
+    "X-Robots-Tag": "noindex, nofollow, noarchive",
 }
-"""Sent with every answer under ``/m/``: a page (or a download) names one meeting and must not linger."""
+"""Sent with every answer under ``/m/``: a page (or a download) names one meeting, must not linger nor be indexed."""
 
 
 def media_origin(infra: InfraSettings, public_url: str = "") -> str:
