@@ -40,6 +40,7 @@ async def test_the_search_highlights_exactly_the_words_it_found() -> None:
 # A Zoom Room's name, and a link read out into the transcript and an action item: no space to break them at.
 ROOM = "Conference Room 4.12 - Zoom Rooms (Building West, Floor 4, Berlin Office)"
 LINK = "https://docs.example.com/document/d/" + "1aB2cD3eF4gH5iJ6kL7mN8oP9" * 5 + "/edit"
+HOST = "Maximilian.Hohenzollern-Sigmaringen@engineering.example-corporation.com"
 # What the page measures in the window: how far it scrolls sideways, and the narrowest speaker track.
 MEASURE = """
 const page = document.documentElement;
@@ -50,9 +51,9 @@ return [page.scrollWidth - page.clientWidth, Math.min(...tracks), document.body.
 
 async def test_long_names_and_words_fit_the_window_and_leave_the_timeline_its_width() -> None:
     """A participant's long name made the speakers table wider than the page: at 1280 px its tracks shrank to a fifth
-    of the page, at 800 px to 75 px with the share and ratios off the screen; on a phone the table never fitted, and
-    an unbroken link in a line made every page scroll sideways. Now the page never does; a name wraps, the table
-    scrolls in its own box where the window is too narrow, and each track keeps at least 10rem."""
+    of the page, at 800 px to 75 px with the share and ratios off the screen; on a phone the table never fitted; an
+    unbroken link in a line made every page scroll sideways, a long host address every narrow one. Now the page never
+    does; a name wraps, the table scrolls in its own box where the window is too narrow, each track keeps 10rem."""
     if browser_paths() is None:
         pytest.skip("chromium and chromium-driver are not installed (make system-deps)")
     speakers = (Speaker("Ana", 1, 60.0, 0.5, 0.1), Speaker(ROOM, 2, 30.0, 0.6, 0.1), Speaker("Bo", 3, 10.0, 0.7, 0.0))
@@ -61,7 +62,9 @@ async def test_long_names_and_words_fit_the_window_and_leave_the_timeline_its_wi
         for i, s in enumerate(speakers * 3)
     )
     insights = Insights(messages=messages, action_items=(InsightItem(f"read {LINK}", assignee=ROOM),))
-    view = dataclasses.replace(_view(), insights=insights, speakers=speakers, duration_seconds=200.0, audio=None)
+    view = dataclasses.replace(
+        _view(), host=HOST, insights=insights, speakers=speakers, duration_seconds=200.0, audio=None
+    )
     client = await _serve(FakePages({("acme", "ready=="): view}))
     try:
         async with chromium(ROOT / ".cache" / "browser" / "chromedriver-layout.log") as browser:

@@ -11,8 +11,8 @@ STYLE = """
   font-family:system-ui,-apple-system,"Segoe UI",sans-serif}
 body{margin:0 auto;max-width:72rem;padding:1rem 1.5rem 4rem;color:var(--fg);line-height:1.45;overflow-wrap:break-word}
 h1{font-size:1.6rem;margin:.5rem 0}h2{font-size:1.15rem;margin:1.6rem 0 .5rem;border-bottom:1px solid var(--line)}
-dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem;margin:0}dl.facts dt{color:var(--muted)}
-dl.facts dd{margin:0}nav.downloads a{margin-right:1rem}
+dl.facts{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.15rem 1rem;margin:0}
+dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}nav.downloads a{margin-right:1rem}
 .player{position:sticky;top:0;background:#fff;padding:.5rem 0;z-index:1;border-bottom:1px solid var(--line)}
 audio{width:100%}
 .wide{overflow-x:auto}
