@@ -44,6 +44,36 @@ SCRIPT = """
     var played = audio.play();
     if (played && played.catch) { played.catch(function () {}); }
   }
+  // A presigned audio URL (audio_public_url) expires after audio_url_seconds: S3 then refuses every request the
+  // player makes, so a seek or a read past what it buffered failed for good. The page is loaded again, at the same
+  // place, for a new URL; not when the page came from such a reload within a minute (S3 refusing at once), and then
+  // the page says so instead.
+  if (audio && audio.hasAttribute("data-renew")) {
+    var back = /^#t=([0-9]+(?:[.][0-9]+)?)&at=([0-9]+)$/.exec(location.hash);
+    var renewed = back ? parseInt(back[2], 10) : 0;
+    if (back) {
+      history.replaceState(null, "", location.pathname + location.search);
+      var place = parseFloat(back[1]);
+      // Chromium forgets a time set before the file's length is known.
+      if (audio.readyState >= 1) { audio.currentTime = place; }
+      else { audio.addEventListener("loadedmetadata", function () { audio.currentTime = place; }, {once: true}); }
+    }
+    var renew = function () {
+      if (Date.now() - renewed < 60000) {
+        var note = document.createElement("p");
+        note.className = "note";
+        note.id = "audio-failed";
+        note.textContent = "The meeting's audio cannot be loaded right now. Reload this page in a minute.";
+        audio.parentNode.appendChild(note);
+        return;
+      }
+      var at = "#t=" + (audio.currentTime || 0).toFixed(3) + "&at=" + Date.now();
+      history.replaceState(null, "", location.pathname + location.search + at);
+      location.reload();
+    };
+    audio.addEventListener("error", renew);
+    if (audio.error) { renew(); }  // it failed before this script ran
+  }
   document.addEventListener("click", function (e) {
     var el = e.target.closest ? e.target.closest("[data-t]") : null;
     if (el) { seek(el); }

@@ -236,16 +236,25 @@ def _downloads(token: str) -> str:
     return f'<nav class="downloads" aria-label="Downloads">{links}</nav>'
 
 
-def _player(audio_url: str | None) -> str:
+def _player(audio_url: str | None, renew: bool) -> str:
     if audio_url is None:
         return '<p class="note">The meeting\'s audio is not available.</p>'
-    return f'<audio id="audio" controls preload="metadata" src="{esc(audio_url)}"></audio>'
+    # data-renew: the URL expires (presigned); the script loads the page again, where the player was, for a new one.
+    marker = " data-renew" if renew else ""
+    return f'<audio id="audio" controls preload="metadata"{marker} src="{esc(audio_url)}"></audio>'
 
 
 def meeting_page(
-    view: MeetingView, rows: Sequence[Row], *, token: str, audio_url: str | None, nonce: str, limit: int
+    view: MeetingView,
+    rows: Sequence[Row],
+    *,
+    token: str,
+    audio_url: str | None,
+    nonce: str,
+    limit: int,
+    renew_audio: bool = False,
 ) -> str:
-    """The whole meeting page."""
+    """The whole meeting page; ``renew_audio``: ``audio_url`` expires (a presigned S3 URL), the page renews it."""
     title = view.topic or "Zoom meeting"
     return "".join(
         [
@@ -255,7 +264,7 @@ def meeting_page(
             f'<title>{flat(title)}</title><style nonce="{nonce}">{STYLE}</style></head><body>',
             f'<header><h1>{field(title)}</h1><dl class="facts">{_facts(view)}</dl>{_downloads(token)}</header>',
             missing_notice(view.missing),
-            f'<div class="player">{_player(audio_url)}</div>',
+            f'<div class="player">{_player(audio_url, renew_audio)}</div>',
             f'<section id="speakers"><h2>Speakers</h2>{timeline(rows, view.axis_seconds)}</section>',
             insights_sections(view.insights),
             transcript(view.insights.messages, limit),

@@ -68,7 +68,13 @@ async def page(request: web.Request) -> web.Response:
     audio_url = _audio_url(deps, found, token)
     nonce = secrets.token_urlsafe(18)
     body = render.meeting_page(
-        found, rows, token=token, audio_url=audio_url, nonce=nonce, limit=deps.settings.max_messages
+        found,
+        rows,
+        token=token,
+        audio_url=audio_url,
+        nonce=nonce,
+        limit=deps.settings.max_messages,
+        renew_audio=deps.presign is not None,
     )
     response = web.Response(text=body, content_type="text/html")
     response.headers["Content-Security-Policy"] = page_csp(nonce, deps.media)
