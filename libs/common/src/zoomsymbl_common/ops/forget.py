@@ -106,6 +106,11 @@ class _Linked:
     unfinished_jobs: int
 
 
+# The end of the string in MongoDB's $regex (PCRE; FerretDB's Go regexp too): `$` matches before a final newline
+# as well, so a meeting "A" would find the claims of a meeting "A\n".
+END = "\\z"
+
+
 def _regex(pattern: str) -> Document:
     return {"$regex": pattern}
 
@@ -114,7 +119,7 @@ def filters(tenant: str, meeting_uuid: str, linked: _Linked) -> dict[str, Docume
     """The filter of the meeting's documents in each collection of :data:`ERASED` (None: nothing to look for)."""
     key = meeting_key(tenant, meeting_uuid)
     # email_claims: "{tenant}|{kind}|{generation}|{attempt}|{meeting_uuid}" (the notifier's MailKey.claim_id).
-    claims = f"^{re.escape(tenant)}\\|[^|]*\\|[0-9]+\\|[0-9]+\\|{re.escape(meeting_uuid)}$"
+    claims = f"^{re.escape(tenant)}\\|[^|]*\\|[0-9]+\\|[0-9]+\\|{re.escape(meeting_uuid)}{END}"
     mixed = meeting_prefixes(tenant, meeting_uuid)[1]
     transcriptions: list[Document] = [{"object_key": _regex(f"^{re.escape(mixed)}")}]
     # A checkpoint names its job and the job's audio, as the job does: found by either, even once the job is gone.
@@ -127,7 +132,7 @@ def filters(tenant: str, meeting_uuid: str, linked: _Linked) -> dict[str, Docume
     found[EMAIL_CLAIMS] = {"_id": _regex(claims)}
     found[TRANSCRIPTIONS] = {"$or": transcriptions}
     found[TRANSCRIPTION_CHECKPOINTS] = {"$or": checkpoints}
-    found[JOB_CLAIMS] = {"_id": _regex(f"^(?:{refs})#[0-9]+$")} if refs else None
+    found[JOB_CLAIMS] = {"_id": _regex(f"^(?:{refs})#[0-9]+{END}")} if refs else None
     found[EARLY_CALLBACKS] = {"_id": {"$in": linked.refs}} if linked.refs else None
     return found
 
