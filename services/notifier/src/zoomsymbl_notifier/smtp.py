@@ -22,7 +22,7 @@ from opentelemetry.trace import SpanKind
 from zoomsymbl_common.telemetry import tracer
 
 from zoomsymbl_notifier.settings import Settings
-from zoomsymbl_notifier.smtp_connection import Client, TlsClient, Watchdog
+from zoomsymbl_notifier.smtp_connection import Client, Resolve, TlsClient, Watchdog, system_resolve
 from zoomsymbl_notifier.smtp_replies import REFUSED_HERE, classified, reply_text, scrubbed, session_refused
 from zoomsymbl_notifier.smtp_replies import DeliveryUnconfirmed as DeliveryUnconfirmed
 from zoomsymbl_notifier.smtp_replies import MailRejected as MailRejected
@@ -39,8 +39,9 @@ _LEASE_SHARE = 0.9  # of the outbox's lease a send may take (the rest: ending th
 class SmtpTransport:
     """Sends raw messages with the configured server, security and credentials."""
 
-    def __init__(self, settings: Settings, *, patience: float | None = None) -> None:
+    def __init__(self, settings: Settings, *, patience: float | None = None, resolve: Resolve = system_resolve) -> None:
         self._settings = settings
+        self._resolve = resolve  # the system resolver; a test's stand-in (one that hangs, say)
         # After this long a send is logged as slow, but still awaited: see :meth:`send`.
         self._patience = settings.smtp_timeout_seconds * 4 if patience is None else patience
 
@@ -76,9 +77,16 @@ class SmtpTransport:
         s = self._settings
         if s.smtp_security == "tls":
             return TlsClient(
-                s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds, context=self._tls(), watchdog=watchdog
+                s.smtp_host,
+                s.smtp_port,
+                timeout=s.smtp_timeout_seconds,
+                context=self._tls(),
+                watchdog=watchdog,
+                resolve=self._resolve,
             )
-        client = Client(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds, watchdog=watchdog)
+        client = Client(
+            s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds, watchdog=watchdog, resolve=self._resolve
+        )
         if s.smtp_security == "starttls":
             try:  # never on without it: a server not offering STARTTLS raises SMTPNotSupportedError
                 client.secure(self._tls())
@@ -208,7 +216,7 @@ def _sendable(address: str) -> bool:
 def longest_send(settings: Settings) -> float:
     """How long one send's worker thread may run at most: its watchdog cuts the connection then.
 
-    ``_SEND_STEPS`` socket steps of ``smtp_timeout_seconds`` each (connect, greeting, EHLO, STARTTLS,
+    ``_SEND_STEPS`` socket steps of ``smtp_timeout_seconds`` each (name look-up and connect, greeting, EHLO, STARTTLS,
     EHLO again, AUTH in two round trips, MAIL, RCPT, DATA, the message, its final reply), and never
     as long as the outbox's lease (``mail_lease_seconds``): while the thread may still deliver, no
     other deliverer may take the e-mail over. 240 s, cut to 108 s by the default 120 s lease. The

@@ -7,7 +7,8 @@ in ``connect``, before the client has a socket; ``starttls``: it wraps the plain
 hands in one call), out of reach of any watcher; CPython bounds a handshake by one socket timeout in all, so a
 relay trickling it held the thread one ``smtp_timeout_seconds`` past the bound (and past the outbox's lease with a
 step timeout over a tenth of it). So :class:`Client` creates its sockets itself: the plain one is handed to the
-watchdog as it connects, the TLS one (same descriptor) before its handshake starts.
+watchdog before its connect (a cut wakes it), the TLS one (same descriptor) before its handshake starts. The
+server's name is looked up in a thread of its own (:func:`resolved`), given up on at the step timeout or the bound.
 """
 
 from __future__ import annotations
@@ -17,10 +18,22 @@ import smtplib
 import socket
 import ssl
 import threading
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
+
+Address = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
+Resolve = Callable[[str, int], Sequence[Address]]
+"""Looks the server up as ``socket.getaddrinfo(host, port, type=SOCK_STREAM)`` does (the system resolver by default);
+raises :class:`OSError` when the name does not resolve. It may hang: it is waited for only so long."""
+
+
+def system_resolve(host: str, port: int) -> Sequence[Address]:
+    """The system resolver's addresses of ``host`` (glibc: its own timeouts, per name server and attempt)."""
+    return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
 
 
 class Client(smtplib.SMTP):
@@ -34,17 +47,25 @@ class Client(smtplib.SMTP):
     body_sent = False
     final_reply_seconds: float | None = None
 
-    def __init__(self, host: str, port: int, *, timeout: float, watchdog: Watchdog, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float,
+        watchdog: Watchdog,
+        resolve: Resolve = system_resolve,
+        **kwargs: Any,
+    ) -> None:
         self._watchdog = watchdog
+        self._resolve = resolve
         self._server_name = host  # the name its certificate must carry
         super().__init__(host, port, timeout=timeout, **kwargs)  # connects and reads the greeting
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         # smtplib's private hook for connect's socket (pinned by tests/notifier/test_smtp_trickled_handshake.py),
         # made as smtplib.SMTP's makes it. Never SMTP_SSL's: that one shakes hands before returning it to be watched.
-        sock = socket.create_connection((host, port), timeout, self.source_address)
-        self._watchdog.watch(sock)
-        return sock
+        return connection(host, port, timeout, self.source_address, self._watchdog, self._resolve)
 
     def secure(self, context: ssl.SSLContext) -> None:
         """STARTTLS (RFC 3207), as smtplib's ``starttls`` does it, with the handshake watched. A server not offering
@@ -99,6 +120,8 @@ class Watchdog:
     """
 
     def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._deadline: float | None = None
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._expired = False
@@ -106,8 +129,14 @@ class Watchdog:
         self._timer.daemon = True
 
     def __enter__(self) -> Watchdog:
+        self._deadline = time.monotonic() + self._seconds
         self._timer.start()
         return self
+
+    def left(self) -> float:
+        """Seconds until the connection is cut (0 once it is due)."""
+        deadline = time.monotonic() + self._seconds if self._deadline is None else self._deadline
+        return max(0.0, deadline - time.monotonic())
 
     def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
@@ -133,3 +162,52 @@ def _cut(sock: socket.socket) -> None:
     # descriptor left (EBADF): nothing else's is ever cut.
     with contextlib.suppress(OSError):
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def resolved(resolve: Resolve, host: str, port: int, seconds: float) -> Sequence[Address]:
+    """``host``'s addresses, or :class:`TimeoutError` after ``seconds``. getaddrinfo cannot be interrupted: the
+    look-up runs in a daemon thread of its own, left to end in the background when it is given up on."""
+    answer: list[Sequence[Address] | Exception] = []
+    done = threading.Event()
+
+    def look_up() -> None:
+        try:
+            answer.append(resolve(host, port))
+        except Exception as exc:  # raised in the sending thread below, as create_connection would have
+            answer.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=look_up, name="smtp-resolve", daemon=True).start()
+    if not done.wait(seconds):
+        raise TimeoutError(f"the SMTP server's name did not resolve within {seconds:.1f} s")
+    if isinstance(answer[0], Exception):
+        raise answer[0]
+    return answer[0]
+
+
+def connection(
+    host: str, port: int, timeout: float, source: Any, watchdog: Watchdog, resolve: Resolve
+) -> socket.socket:
+    """A TCP connection to ``host``, as ``socket.create_connection`` makes it (each address in turn), with the
+    look-up and each connect bounded by ``timeout`` and by what is left of ``watchdog``'s bound, and each socket
+    watched from before its connect: a server's many addresses, or one that never answers, cannot hold the send."""
+    error: OSError = OSError(f"no address of {host!r}")
+    for family, kind, proto, _, address in resolved(resolve, host, port, min(timeout, watchdog.left())):
+        left = watchdog.left()
+        if left <= 0:
+            raise TimeoutError("the send's bound was up before a connection to the SMTP server") from None
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(min(timeout, left))
+            if source:
+                sock.bind(source)
+            watchdog.watch(sock)
+            sock.connect(address)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        sock.settimeout(timeout)
+        return sock
+    raise error
