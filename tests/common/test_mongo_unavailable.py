@@ -17,7 +17,7 @@ import pytest
 from pydantic import SecretStr
 from pymongo.errors import BulkWriteError, ConfigurationError, DuplicateKeyError, OperationFailure, WriteConcernError
 from pymongo.helpers_shared import _check_command_response, _check_write_command_response
-from zoomsymbl_common.errors import MongoUnavailable
+from zoomsymbl_common.errors import MongoUnauthorized, MongoUnavailable
 from zoomsymbl_common.mongo import guarded, make_mongo
 from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.settings import InfraSettings
@@ -92,6 +92,20 @@ async def test_our_server_refusing_our_credentials_timing_out_or_losing_a_cursor
     with pytest.raises(MongoUnavailable) as caught:
         await guarded(_failing(error))
     assert str(caught.value).endswith(f"{code} {name}") and caught.value.__cause__ is error
+
+
+async def test_a_role_lacking_a_privilege_is_waited_out_with_a_message_naming_the_fix() -> None:
+    # Before, Unauthorized (13) stayed a raw OperationFailure: each message an "unexpected failure" that spent its
+    # attempts and was dead-lettered while the role lacked, say, insert on a collection a new release added.
+    errmsg = 'not authorized on zoomsymbl to execute command { find: "meetings", filter: { host: "a@b.test" } }'
+    error = _raised(
+        lambda a: _check_command_response(a, None), {"ok": 0, "code": 13, "codeName": "Unauthorized", "errmsg": errmsg}
+    )
+    with pytest.raises(MongoUnauthorized) as caught:
+        await guarded(_failing(error))
+    assert isinstance(caught.value, MongoUnavailable) and caught.value.__cause__ is error
+    assert "roles lack a privilege" in str(caught.value) and "readWrite" in str(caught.value)
+    assert "a@b.test" not in str(caught.value), "the server's text may quote the command's filter"
 
 
 async def test_a_bulk_write_that_only_missed_its_write_concern_is_mongo_unavailable() -> None:

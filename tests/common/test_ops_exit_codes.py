@@ -18,6 +18,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 from pymongo.errors import AutoReconnect, NetworkTimeout, OperationFailure, ServerSelectionTimeoutError
+from zoomsymbl_common.errors import MongoUnauthorized
 from zoomsymbl_common.ops import cli
 from zoomsymbl_common.ops.command import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE
 from zoomsymbl_common.ops.replay import ReplayCounts, ReplayStopped
@@ -46,9 +47,17 @@ def test_a_server_gone_is_exit_3_naming_it(error: Exception, server: str) -> Non
         assert cli.SETTING_OF[server] in line
 
 
-@pytest.mark.parametrize("error", [TopicAuthorizationFailedError(), OperationFailure("not authorized")])
+@pytest.mark.parametrize(
+    "error", [TopicAuthorizationFailedError(), OperationFailure("not authorized"), MongoUnauthorized()]
+)
 def test_a_refusal_that_is_no_outage_stays_exit_1(error: Exception) -> None:
     assert cli.failure(error)[0] == EXIT_FAILED
+
+
+def test_a_role_without_a_privilege_is_exit_1_naming_the_fix() -> None:
+    code, line, document = cli.failure(MongoUnauthorized())
+    assert (code, document["error"]["kind"], document["error"]["server"]) == (EXIT_FAILED, "failed", "mongodb")
+    assert "readWrite" in line and "is it running" not in line
 
 
 @pytest.mark.integration

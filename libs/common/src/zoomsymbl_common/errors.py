@@ -72,6 +72,22 @@ class MongoUnavailable(InfrastructureUnavailable):
         super().__init__("mongodb", detail)
 
 
+class MongoUnauthorized(MongoUnavailable):
+    """MongoDB refused an operation to our user (``Unauthorized``, 13): its roles lack a privilege the operation needs.
+
+    Like refused credentials, every such operation fails alike until an operator grants it, whatever the message:
+    waited out as an outage, never spent on a message's attempts. The server's text (it may quote the command's
+    filter) is left out; the message names the fix.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("Unauthorized (13)")
+        self.args = (
+            "mongodb refused the operation (Unauthorized, 13): the MongoDB user's roles lack a privilege it needs;"
+            " grant the user readWrite on the services' database (docs/operations.md, MongoDB)",
+        )
+
+
 class StorageUnavailable(InfrastructureUnavailable):
     """The S3 server did not answer in time or answered a server error."""
 

@@ -27,7 +27,7 @@ from pymongo.errors import (
     WTimeoutError,
 )
 
-from zoomsymbl_common.errors import ConfigError, MongoUnavailable
+from zoomsymbl_common.errors import ConfigError, MongoUnauthorized, MongoUnavailable
 from zoomsymbl_common.logs import redact
 from zoomsymbl_common.records.names import (
     CONSUMER_ATTEMPTS,
@@ -171,6 +171,7 @@ _UNAVAILABLE = (ServerSelectionTimeoutError, ConnectionFailure, AutoReconnect, N
 _UNAVAILABLE_CODES = frozenset(
     {6, 7, 18, 43, 50, 89, 91, 134, 189, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436}
 )
+_UNAUTHORIZED = 13  # a role lacking a privilege: an operator's matter as 18 is (MongoUnauthorized)
 
 
 @dataclass
@@ -220,14 +221,15 @@ async def ensure_indexes(mongo: Mongo) -> None:
     then does the expiry, so behaviour is the same on MongoDB and on the local test server.
 
     A refused index (one of the same name with other options, made by hand) does not keep the others from being
-    created: the first refusal is raised once every other index was tried. "Unreachable" stops at once.
+    created: the first refusal (a role without ``createIndex``: :class:`MongoUnauthorized`) is raised once every
+    other index was tried. "Unreachable" stops at once.
     """
-    refused: OperationFailure | None = None
+    refused: OperationFailure | MongoUnauthorized | None = None
     for collection, models in INDEXES.items():
         for model in models:
             try:
                 await _create_index(mongo, collection, model)
-            except OperationFailure as exc:
+            except (OperationFailure, MongoUnauthorized) as exc:
                 refused = refused or exc
     if refused is not None:
         raise refused
@@ -266,7 +268,8 @@ def ttl_fields() -> list[tuple[str, str, int]]:
 
 
 async def guarded(operation: Awaitable[T]) -> T:
-    """Await a MongoDB operation, turning "server unreachable" errors into :class:`MongoUnavailable`."""
+    """Await a MongoDB operation, turning "server unreachable" errors into :class:`MongoUnavailable` (a role lacking
+    a privilege into its :class:`MongoUnauthorized`)."""
     try:
         return await operation
     except _UNAVAILABLE as exc:
@@ -278,6 +281,8 @@ async def guarded(operation: Awaitable[T]) -> T:
             raise
         raise MongoUnavailable(f"DNS: {type(exc.__cause__).__name__}") from exc
     except OperationFailure as exc:
+        if exc.code == _UNAUTHORIZED:
+            raise MongoUnauthorized() from exc
         if not _server_away(exc):
             raise
         name = exc.details.get("codeName") if isinstance(exc.details, dict) else None

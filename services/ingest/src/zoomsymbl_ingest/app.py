@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from pymongo.errors import OperationFailure
 from zoomsymbl_common.background import background, raise_if_cancelled
-from zoomsymbl_common.errors import MongoUnavailable
+from zoomsymbl_common.errors import MongoUnauthorized, MongoUnavailable
 from zoomsymbl_common.events import Event
 from zoomsymbl_common.health import add_readiness_check
 from zoomsymbl_common.mongo import Mongo, ensure_indexes, purge_expired
@@ -89,17 +89,23 @@ async def _ensure_indexes_forever(mongo: Mongo, *, max_delay: float = INDEX_RETR
         try:
             await ensure_indexes(mongo)
             return
+        except (OperationFailure, MongoUnauthorized) as exc:  # before MongoUnavailable: MongoUnauthorized is one
+            log.error("mongodb refused an index, indexes pending", extra=_refusal(exc))
+            delay = max_delay
         except MongoUnavailable as exc:
             log.warning("mongodb unavailable, indexes pending", extra={"error": str(exc)})
-        except OperationFailure as exc:
-            name = exc.details.get("codeName") if isinstance(exc.details, dict) else None
-            log.error(
-                "mongodb refused an index, indexes pending",
-                extra={"code": exc.code, "code_name": name, "error": str(exc)[:300]},
-            )
-            delay = max_delay
         await asyncio.sleep(delay)
         delay = min(delay * 2, max_delay)
+
+
+def _refusal(exc: OperationFailure | MongoUnauthorized) -> dict[str, object]:
+    """The log fields of a refused index: MongoDB's code and code name, and the error (a role's names the fix)."""
+    failure = exc.__cause__ if isinstance(exc, MongoUnauthorized) else exc
+    code = name = None
+    if isinstance(failure, OperationFailure):
+        code = failure.code
+        name = failure.details.get("codeName") if isinstance(failure.details, dict) else None
+    return {"code": code, "code_name": name, "error": str(exc)[:300]}
 
 
 async def _purge_expired_forever(mongo: Mongo) -> None:

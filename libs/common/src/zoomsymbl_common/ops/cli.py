@@ -24,6 +24,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from zoomsymbl_common.errors import (
     ConfigError,
     InfrastructureUnavailable,
+    MongoUnauthorized,
     RetryableError,
     StorageUnavailable,
     ZoomsymblError,
@@ -155,6 +156,8 @@ def failure(exc: Exception) -> tuple[int, str, dict[str, Any]]:
         code, detail["kind"] = EXIT_USAGE, "usage"
         if isinstance(exc, ConfigError) and exc.variables:
             detail["variables"] = list(exc.variables)
+    elif isinstance(exc, MongoUnauthorized):  # waited out by the services, but a refusal: running it again won't do
+        code, detail["kind"], detail["server"] = EXIT_FAILED, "failed", "mongodb"
     elif isinstance(exc, RetryableError | ConnectionError | TimeoutError) or _server_gone(exc):
         code, detail["kind"] = EXIT_UNAVAILABLE, "unavailable"
         server = exc.component if isinstance(exc, InfrastructureUnavailable) else _server_gone(exc)
