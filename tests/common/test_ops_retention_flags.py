@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from bson import ObjectId
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.ops.retention import expired
@@ -53,27 +54,64 @@ async def test_a_flag_of_an_old_meeting_keeps_the_meetings_own_age(mongo: Mongo)
     assert (keys, total) == (["both=="], 1)
 
 
-@pytest.mark.parametrize(
-    "dates",
-    [
-        {},
-        {"created_at": "2026-01-05T10:00:00Z"},
-        {"created_at": "yesterday", "updated_at": utcnow() - timedelta(days=1)},
-        {"created_at": None, "updated_at": None},
-    ],
-    ids=["neither date", "created_at a string", "created_at a string, updated_at young", "both null"],
-)
+UNDATED = [
+    {},
+    {"created_at": "2026-01-05T10:00:00Z"},
+    {"created_at": "yesterday", "updated_at": utcnow() - timedelta(days=1)},
+    {"created_at": None, "updated_at": None},
+]
+UNDATED_IDS = ["neither date", "created_at a string", "created_at a string, updated_at young", "both null"]
+
+
+def _made(days: float) -> ObjectId:
+    """An ObjectId made ``days`` ago, as the driver makes one when it inserts a document."""
+    return ObjectId.from_datetime(utcnow() - timedelta(days=days))
+
+
+@pytest.mark.parametrize("dates", UNDATED, ids=UNDATED_IDS)
+async def test_a_meeting_whose_document_holds_no_date_is_aged_by_its_object_id(
+    mongo: Mongo, dates: dict[str, object]
+) -> None:
+    """Not flagged by reconciliation, its document with no date to go by (a hand edit, another writer, a restore;
+    ours always set ``created_at``): before, it was never expired. Its ObjectId says when it was made."""
+    await mongo.db[MEETINGS].insert_one({"_id": _made(DAYS + 10), "tenant": "acme", "meeting_uuid": "old==", **dates})
+    await mongo.db[MEETINGS].insert_one({"_id": _made(1), "tenant": "acme", "meeting_uuid": "young==", **dates})
+
+    keys, total = await expired(mongo, "acme", utcnow() - timedelta(days=DAYS), 100)
+
+    assert (keys, total) == (["old=="], 1)
+
+
+async def test_undated_meetings_come_in_the_order_their_object_ids_were_made(mongo: Mongo) -> None:
+    await _meeting(mongo, "dated==", DAYS + 20)
+    await mongo.db[MEETINGS].insert_one({"_id": _made(DAYS + 30), "tenant": "acme", "meeting_uuid": "oldest=="})
+    await mongo.db[MEETINGS].insert_one({"_id": _made(DAYS + 10), "tenant": "acme", "meeting_uuid": "newest=="})
+
+    keys, _ = await expired(mongo, "acme", utcnow() - timedelta(days=DAYS), 2)
+
+    assert keys == ["oldest==", "dated=="], "the run's limit takes the oldest first"
+
+
+@pytest.mark.parametrize("dates", UNDATED, ids=UNDATED_IDS)
 async def test_a_flagged_meeting_whose_document_has_no_age_is_expired_by_its_flag(
     mongo: Mongo, dates: dict[str, object]
 ) -> None:
-    """A ``meetings`` document retention cannot date (a hand edit, another writer; ours always set ``created_at``) is
-    never expired by its own age: the flag's age decides, or the meeting would be kept for ever."""
+    """No date and a hand-made ``_id`` (no ObjectId): never expired by its own age, so the flag's age decides, or the
+    meeting would be kept for ever."""
     await _flag(mongo, "undated==", DAYS + 10)
-    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "undated==", **dates})
+    await mongo.db[MEETINGS].insert_one({"_id": "by-hand", "tenant": "acme", "meeting_uuid": "undated==", **dates})
 
     keys, total = await expired(mongo, "acme", utcnow() - timedelta(days=DAYS), 100)
 
     assert (keys, total) == (["undated=="], 1)
+
+
+async def test_a_flagged_meeting_whose_undated_document_was_made_since_is_kept(mongo: Mongo) -> None:
+    """Its ObjectId says the recording arrived yesterday: the meeting's own age decides, not the old flag's."""
+    await _flag(mongo, "arrived==", DAYS + 10)
+    await mongo.db[MEETINGS].insert_one({"_id": _made(1), "tenant": "acme", "meeting_uuid": "arrived=="})
+
+    assert await expired(mongo, "acme", utcnow() - timedelta(days=DAYS), 100) == ([], 0)
 
 
 async def test_a_flagged_meeting_whose_document_has_only_a_young_updated_at_is_kept(mongo: Mongo) -> None:

@@ -1,15 +1,15 @@
 """Retention: the meetings a tenant keeps no longer than ``retention_days``, erased as ``zoomsymbl forget`` erases one.
 
-A tenant's ``retention_days`` (none: kept for ever) makes every meeting whose ``meetings`` document was created
-more than that many days ago *expired*, and so every record reconciliation flagged ("never archived", a Zoom Phone
-call's ``phone-call:`` record) more than that many days ago. A meeting whose tombstone still lists a provider copy
-(an erase a provider stopped) is taken up again, before the expired ones: its documents are gone, so its age is no
-longer read anywhere else. An expired meeting is forgotten exactly as
-``zoomsymbl forget --yes`` forgets one (:func:`~zoomsymbl_common.ops.forget.forget`): tombstone, objects,
-documents, the provider's copy. One still in flight (not notified or failed, a provider job or an e-mail
-unfinished: :attr:`Holdings.in_flight`) is kept for a later run; a provider copy that could not be deleted stays on
-the tombstone, and the next run deletes it. One whose documents name a bucket that cannot be read (a name no S3
-bucket has) is left whole and reported in :attr:`TenantSweep.failed`; the run goes on with the next.
+A tenant's ``retention_days`` (none: kept for ever) makes every meeting whose ``meetings`` document was created more
+than that many days ago *expired* (its ``created_at``; one without it as a date: its ObjectId's time), and so every
+record reconciliation flagged ("never archived", a Zoom Phone call's ``phone-call:`` record) more than that many
+days ago. A meeting whose tombstone still lists a provider copy (an erase a provider stopped) is taken up again,
+before the expired ones: its documents are gone, so its age is no longer read anywhere else. An expired meeting is
+forgotten exactly as ``zoomsymbl forget --yes`` forgets one (:func:`~zoomsymbl_common.ops.forget.forget`):
+tombstone, objects, documents, the provider's copy. One still in flight (not notified or failed, a provider job or
+an e-mail unfinished: :attr:`Holdings.in_flight`) is kept for a later run; a provider copy that could not be deleted
+stays on the tombstone, and the next run deletes it. One whose documents name a bucket that cannot be read (a name
+no S3 bucket has) is left whole and reported in :attr:`TenantSweep.failed`; the run goes on with the next.
 
 A run handles at most ``limit`` expired meetings per tenant, oldest first (a first run on a large archive is
 spread over several); :class:`TenantSweep` says how many are left.
@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from bson import ObjectId
 
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.ops.forget import buckets_named, forget, survey
@@ -72,19 +74,22 @@ class TenantSweep:
 async def expired(mongo: Mongo, tenant: str, cutoff: datetime, limit: int) -> tuple[list[str], int]:
     """The tenant's expired meetings and flagged records, oldest first, at most ``limit``; and how many there are.
 
-    A meeting by its document's ``created_at`` (``updated_at`` for documents older than that field); a
+    A meeting by its document's ``created_at`` (``updated_at`` for documents older than that field, the ObjectId's
+    time for one holding neither as a date: :func:`_aged`); a
     reconciliation record of a meeting without a ``meetings`` document holding either as a date by ``reconciled_at``;
     first, every meeting whose tombstone still lists a provider copy to delete (a run the provider stopped: "the next
     run asks again").
     """
+    before = {"$lt": cutoff}
     meetings = mongo.db[MEETINGS].find(
-        {"tenant": tenant, **_aged({"$lt": cutoff})}, {"meeting_uuid": 1, "created_at": 1}
+        {"tenant": tenant, **_aged(before, {"$lt": ObjectId.from_datetime(cutoff)})},
+        {"meeting_uuid": 1, "created_at": 1, "updated_at": 1},
     )
     found: dict[str, datetime] = {}
     for doc in await guarded(meetings.to_list(None)):
         uuid = doc.get("meeting_uuid")
         if isinstance(uuid, str) and uuid:
-            found[uuid] = doc.get("created_at") or cutoff
+            found[uuid] = _age(doc) or cutoff
     flags = mongo.db[CONVERSATIONS].find(
         {"tenant": tenant, "reconciled_at": {"$lt": cutoff}}, {"meeting_uuid": 1, "reconciled_at": 1}
     )
@@ -106,22 +111,42 @@ async def expired(mongo: Mongo, tenant: str, cutoff: datetime, limit: int) -> tu
     return ordered[:limit], len(ordered)
 
 
-def _aged(test: dict[str, Any]) -> dict[str, Any]:
-    """The ``meetings`` documents whose age passes ``test``: ``created_at``, or ``updated_at`` in a document older
-    than that field (``created_at`` missing or null). A date compares only with a date: a document holding neither
-    as a date (a hand edit, another writer) passes no date test."""
-    return {"$or": [{"created_at": test}, {"created_at": None, "updated_at": test}]}
+_UNDATED = {"created_at": {"$not": {"$type": "date"}}, "$nor": [{"created_at": None, "updated_at": {"$type": "date"}}]}
+"""The ``meetings`` documents holding no date to age them by (ours always set ``created_at``: a hand edit, another
+writer, a restore from elsewhere)."""
+
+
+def _aged(dated: dict[str, Any], by_id: dict[str, Any]) -> dict[str, Any]:
+    """The ``meetings`` documents whose age passes ``dated``: ``created_at``, or ``updated_at`` in a document older
+    than that field (``created_at`` missing or null); one holding neither as a date by when its ObjectId ``_id`` was
+    made (the document's creation, kept by edits and restores), passing ``by_id``. A date compares only with a date,
+    an ObjectId only with an ObjectId: a document with neither (a hand-made ``_id``) passes no test."""
+    return {"$or": [{"created_at": dated}, {"created_at": None, "updated_at": dated}, {**_UNDATED, "_id": by_id}]}
+
+
+def _age(doc: dict[str, Any]) -> datetime | None:
+    """The date :func:`_aged` ages ``doc`` by."""
+    created, updated, key = doc.get("created_at"), doc.get("updated_at"), doc.get("_id")
+    if isinstance(created, datetime):
+        return created
+    if created is None and isinstance(updated, datetime):
+        return updated
+    return key.generation_time if isinstance(key, ObjectId) else None
 
 
 async def _arrived(mongo: Mongo, tenant: str, flagged: dict[str, datetime]) -> set[str]:
     """Which of the ``flagged`` meetings reached the archive since (a ``meetings`` document, younger than the cutoff
     or :func:`expired` would have found it): the meeting's own age decides, not reconciliation's old record.
 
-    Only a document :func:`expired` can date counts (its age decides, once it is old enough). One without a date
-    would never be old enough: its flag's age decides, else nothing would ever expire the meeting."""
+    Only a document :func:`expired` can date counts (its age decides, once it is old enough). One it cannot date (no
+    date, no ObjectId) would never be old enough: its flag's age decides, else nothing would ever expire it."""
     if not flagged:
         return set()
-    query = {"tenant": tenant, "meeting_uuid": {"$in": sorted(flagged)}, **_aged({"$type": "date"})}
+    query = {
+        "tenant": tenant,
+        "meeting_uuid": {"$in": sorted(flagged)},
+        **_aged({"$type": "date"}, {"$type": "objectId"}),
+    }
     docs = await guarded(mongo.db[MEETINGS].find(query, {"meeting_uuid": 1}).to_list(None))
     return {str(doc.get("meeting_uuid")) for doc in docs}
 
