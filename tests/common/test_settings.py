@@ -93,8 +93,7 @@ def test_bad_tenants_file_is_a_config_error(tmp_path: Path, content: str) -> Non
         ("pt_BR", "whisper", True),
         ("zh-Hant-TW", "whisper", True),
         ("auto", "whisper", True),
-        ("auto", "assemblyai", False),  # AssemblyAI (and Symbl) need a language tag: detection is Whisper's
-        ("auto", "symbl", False),
+        ("auto", "symbl", False),  # Symbl's API takes a languageCode only
         ("de DE", "whisper", False),
         ("en-" + "x" * 40, "whisper", False),  # the work order holds 32 characters: refused at load, not per meeting
         ("", "whisper", False),
@@ -108,6 +107,19 @@ def test_a_tenants_language_is_a_tag_and_auto_only_for_whisper(language: str, pr
         assert TenantConfig.model_validate(tenant).language == language
     else:
         with pytest.raises(ValidationError, match="language"):
+            TenantConfig.model_validate(tenant)
+
+
+@pytest.mark.parametrize(("provider", "accepted"), [("assemblyai", True), ("symbl", False), ("zoom", False)])
+def test_auto_is_detection_where_the_provider_offers_it(provider: str, accepted: bool) -> None:
+    """AssemblyAI detects the language (``language_detection``); before, its tenants were refused ``auto``."""
+    tenant = {"id": "t", "zoom_webhook_secret": "x", "provider": provider, "language": "auto"}
+    if provider == "symbl":
+        tenant |= {"symbl_app_id": "a", "symbl_app_secret": "b"}
+    if accepted:
+        assert TenantConfig.model_validate(tenant).language == "auto"
+    else:
+        with pytest.raises(ValidationError, match="language 'auto'"):
             TenantConfig.model_validate(tenant)
 
 

@@ -59,3 +59,34 @@ async def test_the_clients_request_for_a_tenant_language_is_accepted(sandboxes: 
     body = transcript_body(request(Path(__file__), "http://127.0.0.1:9/hook", language=tag), URL)
     resp = await client.post("/v2/transcript", json=body, headers=KEY)
     assert resp.status == 200, await resp.text()
+
+
+async def test_language_detection_is_taken_and_answers_the_detected_language(sandboxes: ProviderSandboxes) -> None:
+    """https://www.assemblyai.com/docs/pre-recorded-audio/language-detection: the detected language comes back as the
+    transcript's ``language_code``."""
+    client = await _client(sandboxes)
+    resp = await client.post("/v2/transcript", json={"audio_url": URL, "language_detection": True}, headers=KEY)
+    assert resp.status == 200, await resp.text()
+    answer = await resp.json()
+    assert (answer["language_detection"], answer["language_code"]) == (True, "en")
+    assert 0 <= answer["language_confidence"] <= 1
+
+
+@pytest.mark.parametrize("detection", [True, "yes"])
+async def test_a_language_code_beside_detection_or_a_detection_that_is_no_boolean_is_refused(
+    sandboxes: ProviderSandboxes, detection: object
+) -> None:
+    client = await _client(sandboxes)
+    body = {"audio_url": URL, "language_code": "de", "language_detection": detection}
+    resp = await client.post("/v2/transcript", json=body, headers=KEY)
+    assert resp.status == 400
+    assert "language_detection" in (await resp.json())["error"]
+    assert client.app is not None and client.app[ASSEMBLYAI_STATE].board.jobs == {}
+
+
+async def test_the_clients_request_for_an_auto_tenant_is_accepted(sandboxes: ProviderSandboxes) -> None:
+    client = await _client(sandboxes)
+    body = transcript_body(request(Path(__file__), "http://127.0.0.1:9/hook", language="auto"), URL)
+    resp = await client.post("/v2/transcript", json=body, headers=KEY)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["language_code"] == "en"

@@ -61,7 +61,7 @@ class TenantConfig(BaseModel):
         max_length=32,
         pattern=LANGUAGE_PATTERN,
         description="Spoken language passed to the provider, a BCP 47 tag (en-US, de, pt-BR); auto = the "
-        "self-hosted Whisper's own detection (whisper tenants only).",
+        "provider's own detection (whisper and assemblyai tenants only).",
     )
     symbl_app_id: str = Field("", description="Symbl app id.")
     symbl_app_secret: SecretStr = Field(SecretStr(""), description="Symbl app secret.")
@@ -111,9 +111,14 @@ class TenantConfig(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _detection_only_on_whisper(self) -> TenantConfig:
-        if self.language == "auto" and self.provider != "whisper":
-            raise ValueError(f"language 'auto' (detection) is Whisper's; a {self.provider} tenant needs a language tag")
+    def _detection_only_where_offered(self) -> TenantConfig:
+        # Whisper detects, and AssemblyAI's language_detection; Symbl's API takes a languageCode only, and a zoom
+        # tenant's transcript comes in whatever language Zoom made it.
+        if self.language == "auto" and self.provider not in ("whisper", "assemblyai"):
+            raise ValueError(
+                f"language 'auto' (detection) is Whisper's and AssemblyAI's;"
+                f" a {self.provider} tenant needs a language tag"
+            )
         return self
 
     @field_validator("assemblyai_speech_models")

@@ -97,7 +97,9 @@ async def create_transcript(request: web.Request) -> web.Response:
     summary parameters, the singular ``speech_model``, a ``speech_models`` that is not a non-empty list of
     known model ids (https://www.assemblyai.com/docs/pre-recorded-audio/select-the-speech-model), a
     ``language_code`` the Set Language Manually page does not list
-    (https://www.assemblyai.com/docs/pre-recorded-audio/set-language-manually), unknown
+    (https://www.assemblyai.com/docs/pre-recorded-audio/set-language-manually) or one beside ``language_detection``
+    (https://www.assemblyai.com/docs/pre-recorded-audio/language-detection: the detected language is answered as
+    ``language_code``), unknown
     Speech Understanding tasks and IAB topics for non-English are refused with 400 (see
     :mod:`zoomsymbl_sandbox.provider_assemblyai_transcript`); jobs over the cap are queued, never refused."""
     state = request.app[ASSEMBLYAI_STATE]

@@ -10,7 +10,11 @@ come from ``speech_understanding.request`` (the answer: :mod:`zoomsymbl_sandbox.
 
 ``language_code`` must be one of the codes https://www.assemblyai.com/docs/pre-recorded-audio/set-language-manually
 lists (``en_us`` when absent); any other, such as a BCP 47 tag or an ISO code AssemblyAI spells otherwise
-(``nb`` for its ``no``), is refused with 400.
+(``nb`` for its ``no``), is refused with 400. ``language_detection: true`` (Automatic Language Detection,
+https://www.assemblyai.com/docs/pre-recorded-audio/language-detection) leaves the language to AssemblyAI: the
+transcript answers the detected one as its ``language_code`` (here always ``en``, with a ``language_confidence``).
+A ``language_code`` beside it is refused with 400: the page has one or the other (a code set by hand, or detection),
+and clients of the API treat them as exclusive.
 
 ``speech_models`` (https://www.assemblyai.com/docs/pre-recorded-audio/select-the-speech-model) is a list of
 model ids in priority order; anything but a non-empty list of ids AssemblyAI serves
@@ -65,6 +69,7 @@ class TranscriptRequest:
     webhook_auth_header_name: str | None = None
     webhook_auth_header_value: str | None = None
     language_code: str = "en_us"
+    language_detection: bool = False
     summarization: bool = False
     action_items: bool = False
     iab_categories: bool = False
@@ -141,6 +146,19 @@ def _language_code(body: Mapping[str, object]) -> str:
     return code
 
 
+DETECTED_LANGUAGE = "en"
+"""What the sandbox's detection finds (its audio is English speech or a tone)."""
+
+
+def _language(body: Mapping[str, object]) -> tuple[str, bool]:
+    """(``language_code``, ``language_detection``): the code as sent, or the detected one when detection is on."""
+    if not _flag(body, "language_detection"):
+        return _language_code(body), False
+    if body.get("language_code") is not None:
+        raise RequestError("language_code cannot be used together with language_detection: send one of them")
+    return DETECTED_LANGUAGE, True
+
+
 def parse_request(body: Mapping[str, object], account_default: str = ACCOUNT_DEFAULT_MODEL) -> TranscriptRequest:
     """Known fields are type-checked, deprecated ones refused; unknown ones are ignored (the API has many more)."""
     for name, replacement in DEPRECATED.items():
@@ -151,6 +169,7 @@ def parse_request(body: Mapping[str, object], account_default: str = ACCOUNT_DEF
         raise RequestError("audio_url is required")
     summarization, action_items = _understanding(body)
     models = _speech_models(body)
+    language_code, language_detection = _language(body)
     request = TranscriptRequest(
         audio_url=url,
         speech_models=models,
@@ -161,7 +180,8 @@ def parse_request(body: Mapping[str, object], account_default: str = ACCOUNT_DEF
         webhook_url=_text(body, "webhook_url"),
         webhook_auth_header_name=_text(body, "webhook_auth_header_name"),
         webhook_auth_header_value=_text(body, "webhook_auth_header_value"),
-        language_code=_language_code(body),
+        language_code=language_code,
+        language_detection=language_detection,
         summarization=summarization,
         action_items=action_items,
         iab_categories=_flag(body, "iab_categories"),

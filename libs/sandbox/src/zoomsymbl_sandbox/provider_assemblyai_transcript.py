@@ -182,6 +182,8 @@ def transcript_json(job: Job[TranscriptRequest], webhook_status_code: int | None
         "status": STATUS[job.phase],
         "audio_url": req.audio_url,
         "language_code": req.language_code,
+        "language_detection": req.language_detection,
+        "language_confidence": 0.97 if req.language_detection else None,
         "speech_models": list(req.speech_models) if req.speech_models is not None else None,
         "speech_model_used": req.speech_model_used,
         "multichannel": req.multichannel,

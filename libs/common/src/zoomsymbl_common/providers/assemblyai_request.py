@@ -12,6 +12,8 @@ from typing import Any
 from zoomsymbl_common.providers.base import SubmitRequest
 from zoomsymbl_common.tenants import DEFAULT_ASSEMBLYAI_SPEECH_MODELS
 
+DETECT = "auto"
+"""The tenant language that leaves it to AssemblyAI to detect."""
 _REGIONAL_ENGLISH = {"us": "en_us", "gb": "en_uk", "uk": "en_uk", "au": "en_au"}
 # ISO 639 codes AssemblyAI spells otherwise (its language_code list, "Set Language Manually": no, he, id, jw,
 # tl, yi); sent as they are, AssemblyAI refuses the transcript with 400.
@@ -46,11 +48,17 @@ def transcript_body(
     Only current parameters: summary and action items through ``speech_understanding.request`` (the old
     top-level summary and chapter parameters are deprecated, see the migration guides), topics through
     ``iab_categories`` where the language has it.
+
+    ``auto`` asks for Automatic Language Detection (``language_detection``, never beside a ``language_code``:
+    https://www.assemblyai.com/docs/pre-recorded-audio/language-detection). The language is then known only to
+    AssemblyAI, so neither Speech Understanding nor IAB topics, which only some languages have, are asked for:
+    the insights engine's sections stand in for them, whatever the language turns out to be.
     """
-    language = assemblyai_language(request.language)
+    detect = request.language == DETECT
+    language = "" if detect else assemblyai_language(request.language)
     body: dict[str, Any] = {
         "audio_url": audio_url,
-        "language_code": language,
+        **({"language_detection": True} if detect else {"language_code": language}),
         "webhook_url": request.webhook_url.get_secret_value(),
         "speech_models": list(speech_models),
     }
@@ -62,7 +70,7 @@ def transcript_body(
         body["multichannel"] = True
     elif request.diarization:
         body["speaker_labels"] = True
-    understanding = speech_understanding_request(language)
+    understanding = speech_understanding_request(language) if language else {}
     if understanding:
         body["speech_understanding"] = {"request": understanding}
     if language in IAB_LANGUAGES:
