@@ -7,14 +7,17 @@ by a later delivery; a ``zoom``-source tenant, whose report is that transcript, 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS
+from zoomsymbl_mixer.metadata import metadata_key
 from zoomsymbl_mixer.state import MISSING_TRANSCRIPTS
 from zoomsymbl_sandbox.zoom import Fault
 
 from tests.mixer.conftest import Rig
 from tests.mixer.test_give_up_announced import Outcome
-from tests.mixer.test_transcripts import UUID, consume, rig
+from tests.mixer.test_transcripts import UUID, consume, rig, transcripts_only
 
 pytestmark = pytest.mark.integration
 __all__ = ["rig"]  # the fixture: a sandbox whose meeting has Zoom's transcript and captions
@@ -62,3 +65,27 @@ async def test_a_zoom_source_meeting_whose_transcript_zoom_does_not_serve_is_ret
     [failed] = outcome.failures
     assert (failed.service, failed.stage) == ("mixer", "download") and transcript in failed.reason
     assert len(outcome.letters) == 1
+
+
+async def test_a_transcript_fetched_by_a_later_transcript_event_leaves_the_archive_records_missing_files(
+    rig: Rig,
+) -> None:
+    event, outcome = await rig.event(UUID), Outcome()
+    [transcript] = [f.file_id for f in event.fallback_files if f.file_type == "TRANSCRIPT"]
+    unserved(rig, transcript)
+    await consume(rig, event, outcome)  # an assemblyai tenant: mixed, the transcript recorded as missing
+    archived = await rig.mongo.db[CONVERSATIONS].find_one({"tenant": "acme", "meeting_uuid": UUID})
+    assert archived is not None and archived["missing_files"] == [transcript] and archived["recording_failed"]
+
+    rig.sandbox.faults.clear()
+    await consume(rig, transcripts_only(event), outcome)  # Zoom's recording.transcript_completed
+
+    assert len(rig.published) == 1  # nothing announced for a provider tenant, as before
+    meeting = await rig.mongo.db[MEETINGS].find_one({"tenant": "acme", "meeting_uuid": UUID})
+    assert meeting is not None and MISSING_TRANSCRIPTS not in meeting and len(meeting["transcripts"]) == 2
+    archived = await rig.mongo.db[CONVERSATIONS].find_one({"tenant": "acme", "meeting_uuid": UUID})
+    # Before: still listed as missing (and the recording as failed) until a replay of the recording.
+    assert archived is not None and archived["missing_files"] == [] and not archived["recording_failed"]
+    assert archived["media"]["object_key"] == rig.published[0].object_key  # the rest of the record as the mix wrote it
+    copy = json.loads(b"".join([c async for c in rig.store.get_stream(metadata_key("acme", UUID))]))
+    assert copy["missing_files"] == [] and not copy["recording_failed"]

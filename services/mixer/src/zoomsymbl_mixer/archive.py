@@ -16,6 +16,7 @@ record's condition alone let the older one's mix replace the newer one's on the 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -137,3 +138,32 @@ def not_later_on_meeting(event: RecordingCompleted) -> Document:
 def later_on_meeting(event: RecordingCompleted) -> Document:
     """``event``'s meeting when a later delivery's mix or failure is on it."""
     return {**meeting_key(event.tenant, event.meeting_uuid), "$or": _later_stamps(event)}
+
+
+async def no_longer_missing(
+    conversations: AsyncCollection[Document], tenant: str, meeting_uuid: str, stored: Collection[str]
+) -> ConversationMetadata | None:
+    """The meeting's record of its mix with the files of ``stored`` (Zoom's transcripts fetched since) off its
+    ``missing_files``, and ``recording_failed`` cleared when nothing else is missing nor the mix failed; None when
+    there is no record of a mix (none yet, a failure's, a reconciled one).
+
+    A transcript fetched by a later ``recording.transcript_completed`` was stored and taken off the meeting's
+    ``transcripts_missing``, but only a mix wrote the record, so it stayed listed as missing until a replay. Written
+    only over the record as read (its list and ``written_at``): a mix that rewrote it meanwhile read the meeting's
+    missing files itself, and wins. A record that lists none of them is returned as it is (its S3 copy is written
+    again: a first try may have updated MongoDB and not reached S3).
+    """
+    for _ in range(3):
+        doc = await guarded(conversations.find_one(meeting_key(tenant, meeting_uuid)))
+        media = doc.get("media") if doc else None
+        if doc is None or not isinstance(media, dict) or not media.get("object_key") or doc.get("failure"):
+            return None
+        missing = doc.get("missing_files")
+        if not isinstance(missing, list) or not set(stored).intersection(missing):
+            return ConversationMetadata.from_document(doc)
+        remaining = [m for m in missing if m not in stored]
+        query = {**meeting_key(tenant, meeting_uuid), "missing_files": missing, "written_at": doc.get("written_at")}
+        fields = {"missing_files": remaining, "recording_failed": bool(remaining), "written_at": utcnow()}
+        if (await guarded(conversations.update_one(query, {"$set": fields}))).matched_count > 0:
+            return ConversationMetadata.from_document({**doc, **fields})
+    return None

@@ -54,6 +54,7 @@ from zoomsymbl_mixer.archive import (
     delivered_at,
     delivery_stamp,
     later_on_meeting,
+    no_longer_missing,
     not_later_on_meeting,
     store_record,
     written_later,
@@ -272,6 +273,12 @@ class MeetingState:
         """Keep the conversation's archive record for the recording event of ``occurred_at``; False, nothing written,
         when a later delivery's is kept (:func:`~zoomsymbl_mixer.archive.store_record`)."""
         return await store_record(self.db[CONVERSATIONS], metadata, occurred_at)
+
+    async def archive_found(
+        self, tenant: str, meeting_uuid: str, file_ids: Iterable[str]
+    ) -> ConversationMetadata | None:
+        """The archive record with ``file_ids`` missing no more (:func:`~zoomsymbl_mixer.archive.no_longer_missing`)."""
+        return await no_longer_missing(self.db[CONVERSATIONS], tenant, meeting_uuid, frozenset(file_ids))
 
     async def superseded(self, event: RecordingCompleted) -> bool:
         """True when the archive record was written for a later delivery of the meeting's recording than ``event``."""

@@ -45,6 +45,7 @@ from zoomsymbl_mixer.errors import (
     ZoomErrorBody,
     rejected_at,
 )
+from zoomsymbl_mixer.metadata import metadata_json, metadata_key
 from zoomsymbl_mixer.progress import Progress
 from zoomsymbl_mixer.state import MeetingState, audio_mixed, with_transcripts
 from zoomsymbl_mixer.tracks import raw_key
@@ -211,6 +212,7 @@ class TranscriptMixer:
         transcripts = await self._store(event, tenant, files) if files else ()
         if selections(event) or not files:
             return await self.audio.on_recording_completed(event)  # it names the transcripts stored
+        await self._archive(event, transcripts)
         self.progress.done(event)
         event, only = await self._current(event)
         record = await self.state.current_mix(event.tenant, event.meeting_uuid, only)
@@ -222,6 +224,26 @@ class TranscriptMixer:
         mixed = await self.audio.announce(event, with_transcripts(audio_mixed(event, record), transcripts))
         log.info("mix announced again with zoom's transcript", extra=fields)
         return mixed
+
+    async def _archive(self, event: RecordingCompleted, transcripts: tuple[TranscriptObject, ...]) -> None:
+        """The archive record (MongoDB, then ``metadata.json``) lists the transcripts now stored as missing no more."""
+        found = await self.state.archive_found(event.tenant, event.meeting_uuid, (t.file_id for t in transcripts))
+        if found is None:
+            return
+        body = metadata_json(found)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield body
+
+        try:
+            await self.objects.put_stream(
+                metadata_key(event.tenant, event.meeting_uuid), chunks(), content_type="application/json"
+            )
+        except ObjectRejected as exc:
+            raise rejected_at("upload", exc) from exc
+        log.info(
+            "archive record: transcripts found", extra={"tenant": event.tenant, "meeting_uuid": event.meeting_uuid}
+        )
 
     async def _current(self, event: RecordingCompleted) -> tuple[RecordingCompleted, int | None]:
         """``event`` under its meeting's generation, and the generation whose mix alone it may announce (None: any).
