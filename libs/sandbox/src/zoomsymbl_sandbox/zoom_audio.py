@@ -50,6 +50,7 @@ class MeetingMedia:
     tracks: tuple[MediaFile, ...]  # one per participant, in `MeetingSpec.participants` order
     mix: MediaFile  # the `audio_only` M4A: all participants, aligned on the meeting clock
     video: MediaFile | None  # `shared_screen_with_speaker_view` MP4, when the spec asks for one
+    stretches: tuple[MediaFile, ...] = ()  # the `audio_only` M4A of each stretch of a restarted recording
 
 
 Producer = Callable[[Path], Awaitable[None]]
@@ -244,4 +245,17 @@ async def generate_meeting_media(spec: MeetingSpec, cache_dir: Path) -> MeetingM
     if spec.include_video:
         total = spec.total_duration_s
         video = await _cached(cache_dir, "video", [mix.path.name, total], "mp4", lambda out: _video(mix, total, out))
-    return MeetingMedia(tracks=tracks, mix=mix, video=video)
+    stretches = [await _stretch(mix, start, end, cache_dir) for start, end in spec.stretches]
+    return MeetingMedia(tracks=tracks, mix=mix, video=video, stretches=tuple(stretches))
+
+
+async def _stretch(mix: MediaFile, start_s: int, end_s: int, cache_dir: Path) -> MediaFile:
+    return await _cached(
+        cache_dir, "stretch", [mix.path.name, start_s, end_s], "m4a", lambda out: _cut(mix, start_s, end_s, out)
+    )
+
+
+async def _cut(mix: MediaFile, start_s: int, end_s: int, out: Path) -> None:
+    """The meeting's audio from ``start_s`` to ``end_s``: what Zoom recorded in that stretch."""
+    window = ["-ss", str(start_s), "-t", str(end_s - start_s)]
+    await run_tool(["ffmpeg", *_QUIET, "-i", str(mix.path), *window, *_AAC, str(out)], timeout=_timeout(end_s))

@@ -80,7 +80,7 @@ def _stored(
         size=media.size,
         recording_start=start,
         recording_end=start + timedelta(seconds=duration_s),
-        participant_index=index,
+        participant_index=index if kind == "participant" else None,  # else: the stretch's number
     )
 
 
@@ -90,9 +90,17 @@ def recorded_meeting(
     """Attach file ids and recording times to the generated media (and transcript files) of `spec`."""
     total = spec.total_duration_s
     files = [_stored(spec, "audio_only", media.mix, 0, total)]
-    for kind, path in (transcripts or {}).items():
+    if spec.stretches:  # a restarted recording: a file of each stretch, with the stretch's times
+        files = [
+            _stored(spec, "audio_only", cut, start, end - start, i or None)
+            for i, (cut, (start, end)) in enumerate(zip(media.stretches, spec.stretches, strict=True))
+        ]
+    for name, path in (transcripts or {}).items():
+        kind, _, number = name.partition("/")
         text_kind: FileKind = "cc" if kind == "cc" else "transcript"
-        files.append(_stored(spec, text_kind, MediaFile(path, path.stat().st_size), 0, total))
+        start, end = spec.stretches[int(number)] if number else (0, total)
+        text = MediaFile(path, path.stat().st_size)
+        files.append(_stored(spec, text_kind, text, start, end - start, int(number or 0) or None))
     if media.video is not None:
         files.append(_stored(spec, "video", media.video, 0, total))
     if spec.separate_audio:

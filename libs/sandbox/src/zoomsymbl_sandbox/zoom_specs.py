@@ -66,6 +66,13 @@ class MeetingSpec(BaseModel):
     )
     transcript: bool = Field(default=False, description="Zoom's audio transcription: a TRANSCRIPT file (WebVTT)")
     captions: bool = Field(default=False, description="with transcript: a closed-caption (CC) file too")
+    stretches: tuple[tuple[int, int], ...] = Field(
+        default=(),
+        description="a cloud recording stopped and started again: (start, end) seconds on the meeting clock of each"
+        " stretch, in order; Zoom makes an audio_only M4A (cut from the meeting's audio) and the TRANSCRIPT and CC"
+        " files (times from the stretch's own start) per stretch, each with the stretch's recording_start and"
+        " recording_end. None: one recording of the whole meeting",
+    )
 
     @field_validator("start_time")
     @classmethod

@@ -32,8 +32,9 @@ def _clock(seconds: float) -> str:
     return f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d}.{millis % 1000:03d}"
 
 
-def transcript_vtt(spec: MeetingSpec, *, captions: bool = False) -> str:
-    """What each participant says, timed on the meeting clock, as Zoom's WebVTT.
+def transcript_vtt(spec: MeetingSpec, *, captions: bool = False, stretch: tuple[int, int] | None = None) -> str:
+    """What each participant says, timed on the meeting clock, as Zoom's WebVTT; of a ``stretch`` of a restarted
+    recording, what is said from its start to its end, timed from its start (Zoom's file of that recording).
 
     The transcript is Zoom's shape (numbered cues, `Name: text`); the captions file differs as caption
     files do (a NOTE block, cue settings, CRLF line ends), so both paths of a parser are exercised.
@@ -41,24 +42,31 @@ def transcript_vtt(spec: MeetingSpec, *, captions: bool = False) -> str:
     lines = ["WEBVTT", ""]
     if captions:
         lines += ["NOTE closed captions of the meeting", ""]
+    begin, until = stretch or (0, spec.total_duration_s)
     talks = sorted((p.start_offset_s + LEAD_IN_S, p) for p in spec.participants if p.speech.strip())
+    talks = [(start - begin, person) for start, person in talks if begin <= start < until]
     for number, (start, person) in enumerate(talks, start=1):
         words = person.speech.split()
-        end = min(start + max(1.0, len(words) * _SECONDS_PER_WORD), person.start_offset_s + person.duration_s)
+        left = min(person.start_offset_s + person.duration_s, until) - begin
+        end = min(start + max(1.0, len(words) * _SECONDS_PER_WORD), left)
         timing = f"{_clock(start)} --> {_clock(max(end, start + 0.5))}" + (" align:start" if captions else "")
         lines += [str(number), timing, f"{person.name}: {' '.join(words)}", ""]
     return ("\r\n" if captions else "\n").join(lines)
 
 
 def write_transcripts(spec: MeetingSpec, folder: Path) -> dict[str, Path]:
-    """The spec's transcript (and captions, when asked for) as files in ``folder``, by kind."""
+    """The spec's transcript (and captions, when asked for) as files in ``folder``, by kind; of a restarted recording
+    one of each per stretch, by kind and stretch (``transcript/0``, ``cc/1``)."""
     wanted = {"transcript": spec.transcript, "cc": spec.transcript and spec.captions}
+    stretches: list[tuple[str, tuple[int, int] | None]] = [("", None)]
+    if spec.stretches:
+        stretches = [(f"/{i}", s) for i, s in enumerate(spec.stretches)]
     written: dict[str, Path] = {}
     for kind, on in wanted.items():
-        if on:
-            path = folder / f"{kind}.vtt"
-            path.write_bytes(transcript_vtt(spec, captions=kind == "cc").encode("utf-8"))
-            written[kind] = path
+        for suffix, stretch in stretches if on else []:
+            path = folder / f"{kind}{suffix.replace('/', '-')}.vtt"
+            path.write_bytes(transcript_vtt(spec, captions=kind == "cc", stretch=stretch).encode("utf-8"))
+            written[kind + suffix] = path
     return written
 
 

@@ -87,6 +87,13 @@ def missing_of(event: RecordingCompleted, record: MixRecord) -> MissingAudio | N
     return missing_audio((file_id, names.get(file_id)) for file_id in dict.fromkeys(record.missing_files))
 
 
+def mix_origin(event: RecordingCompleted, record: MixRecord) -> datetime | None:
+    """Time 0 of ``record``'s mix: the earliest ``recording_start`` of the files it mixed (as the plan placed them)."""
+    mixed = {file_id for channel in record.channel_map for file_id in channel.file_ids}
+    starts = [f.recording_start for f in (*event.participant_tracks, *event.fallback_files) if f.file_id in mixed]
+    return min((s for s in starts if s is not None), default=None)
+
+
 def with_transcripts(mixed: AudioMixed, transcripts: tuple[TranscriptObject, ...]) -> AudioMixed:
     """``mixed`` naming Zoom's transcript files; they are inputs too, so a transcript that arrives after
     the mix gives a new ``event_id`` (and the same files the same one)."""

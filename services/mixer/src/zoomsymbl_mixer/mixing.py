@@ -19,6 +19,7 @@ from pathlib import Path
 from opentelemetry import trace
 from zoomsymbl_common.errors import ObjectRejected, RetryableError
 from zoomsymbl_common.events import AudioMixed, RecordingCompleted, RecordingFile
+from zoomsymbl_common.providers.zoom_transcript import MAX_TRANSCRIPT_BYTES
 from zoomsymbl_common.records import ConversationMetadata
 from zoomsymbl_common.scratch import Volume, work_dir
 from zoomsymbl_common.storage import ObjectStore
@@ -42,6 +43,7 @@ from zoomsymbl_mixer.preparation import probe_file
 from zoomsymbl_mixer.progress import Progress
 from zoomsymbl_mixer.space import SpaceClaims, output_needed, space_needed, span_seconds
 from zoomsymbl_mixer.state import MeetingState, MixRecord, audio_mixed, with_transcripts
+from zoomsymbl_mixer.transcripts import view as transcript_view
 from zoomsymbl_mixer.upload import PartUploads
 
 SCRATCH_PREFIX = "meeting-"
@@ -111,7 +113,7 @@ class Mixer:
             log.info("mix exists, announcing it again", extra=_fields(event, input_hash=digest))
         self.progress.reached(event, "upload")  # the mix's record and the archive's, in MongoDB and S3
         await self._keep(event, record, await self.state.missing_transcripts(event.tenant, event.meeting_uuid))
-        transcripts = await self.state.transcripts_of(event.tenant, event.meeting_uuid)
+        transcripts = await transcript_view(self.state, self.objects, event, MAX_TRANSCRIPT_BYTES)
         self.progress.reached(event, "publish")
         mixed = await self.announce(event, with_transcripts(audio_mixed(event, record), transcripts))
         log.info("audio mixed", extra=_fields(event, channels=mixed.channels, seconds=mixed.duration_seconds))

@@ -21,7 +21,7 @@ reason to fail the meeting.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,8 +66,9 @@ from zoomsymbl_mixer.metadata import conversation_metadata, failed_metadata
 from zoomsymbl_mixer.mix_record import MixRecord as MixRecord
 from zoomsymbl_mixer.mix_record import RawObject as RawObject
 from zoomsymbl_mixer.mix_record import audio_mixed as audio_mixed
-from zoomsymbl_mixer.mix_record import missing_of
+from zoomsymbl_mixer.mix_record import missing_of, mix_origin
 from zoomsymbl_mixer.mix_record import with_transcripts as with_transcripts
+from zoomsymbl_mixer.transcript_join import JOINED, Piece, pieces_of
 
 SERVICE = "mixer"
 PENDING = "audio_mixed_pending"
@@ -79,6 +80,10 @@ MISSING_AUDIO = "missing_audio"
 with the mix, unset when a mix has everything (the report and the page say what is missing)."""
 MISSING_TRANSCRIPTS = "transcripts_missing"
 """Zoom transcript files of the meeting Zoom did not serve when asked (a later event or a replay fetches them)."""
+STARTS = "transcript_starts"
+"""``[{"file_id", "start"}]``: Zoom's ``recording_start`` of each stored transcript file (a stretch's own clock)."""
+ORIGIN = "mix_origin"
+"""The ``recording_start`` that is time 0 of the meeting's mix (a late transcript's stretches are placed from it)."""
 REASON_MAX = 500
 """Characters of an unreadable ``audio_mixed_sent``'s reason in the log."""
 
@@ -179,12 +184,38 @@ class MeetingState:
                 item = TranscriptObject.model_validate(raw)
             except ValidationError:
                 continue  # an unreadable entry costs only itself
-            found[item.file_id] = item
+            if not item.file_id.startswith(JOINED):  # a join of the files is ours, rewritten with them
+                found[item.file_id] = item
         absent = tuple(sorted({i for i in missing if isinstance(i, str)})) if isinstance(missing, list) else ()
         return _ordered(found.values()), absent
 
+    async def pieces(self, tenant: str, meeting_uuid: str) -> tuple[list[Piece], datetime | None]:
+        """The meeting's Zoom transcript files with their starts, and its mix's time 0 (None: not recorded)."""
+        doc = await guarded(self.db[MEETINGS].find_one(meeting_key(tenant, meeting_uuid), {STARTS: 1, ORIGIN: 1}))
+        starts = (doc or {}).get(STARTS)
+        known = {s["file_id"]: s["start"] for s in starts if _start_entry(s)} if isinstance(starts, list) else {}
+        origin = (doc or {}).get(ORIGIN)
+        stored = await self.transcripts_of(tenant, meeting_uuid)
+        return pieces_of(stored, known), origin if isinstance(origin, datetime) else None
+
+    async def set_view(self, tenant: str, meeting_uuid: str, view: tuple[TranscriptObject, ...]) -> None:
+        """Name the joins of ``view`` on the meeting first of their kind, before Zoom's files: a reader of the
+        meeting's ``transcripts`` takes the first of a kind (:func:`~zoomsymbl_common.providers.zoom_transcript.
+        transcript_key`)."""
+        joins = [t for t in view if t.file_id.startswith(JOINED)]
+        if not joins:
+            return
+        stored = await self.transcripts_of(tenant, meeting_uuid)
+        listed = sorted([*joins, *stored], key=lambda t: (t.kind != "transcript", not t.file_id.startswith(JOINED)))
+        update = {"$set": {"transcripts": [t.model_dump() for t in listed]}}
+        await guarded(self.db[MEETINGS].update_one(meeting_key(tenant, meeting_uuid), update))
+
     async def add_transcripts(
-        self, event: RecordingCompleted, found: tuple[TranscriptObject, ...], missing: tuple[str, ...] = ()
+        self,
+        event: RecordingCompleted,
+        found: tuple[TranscriptObject, ...],
+        missing: tuple[str, ...] = (),
+        starts: Mapping[str, datetime] | None = None,
     ) -> tuple[TranscriptObject, ...]:
         """Record ``found`` on the meeting (one entry per file id), and ``missing`` as not served (a file stored is
         missing no more); all its transcript files afterwards."""
@@ -200,6 +231,11 @@ class MeetingState:
         )
         update: Document = {"$set": {"transcripts": [t.model_dump() for t in merged], "updated_at": utcnow()},
                             "$setOnInsert": insert}  # fmt: skip
+        if starts:
+            earlier, _ = await self.pieces(event.tenant, event.meeting_uuid)
+            times = {p.stored.file_id: p.start for p in earlier if p.start is not None} | dict(starts)
+            timed = [{"file_id": t.file_id, "start": times[t.file_id]} for t in merged if t.file_id in times]
+            update["$set"][STARTS] = timed
         if absent:
             update["$set"][MISSING_TRANSCRIPTS] = list(absent)
         elif before:
@@ -229,6 +265,7 @@ class MeetingState:
             "updated_at": now,
             "platform": event.platform,
             MIXED_GENERATION: event.generation,
+            ORIGIN: mix_origin(event, record),
         }
         if (stamp := delivery_stamp(event)) is not None:
             fields[DELIVERY] = stamp
@@ -369,6 +406,12 @@ def _not_past(event: RecordingCompleted | AudioMixed) -> Document:
 
 def _pending(tenant: str, meeting_uuid: str) -> Document:
     return {**meeting_key(tenant, meeting_uuid), "stage": "mixed", PENDING: True}
+
+
+def _start_entry(entry: object) -> bool:
+    return (
+        isinstance(entry, dict) and isinstance(entry.get("file_id"), str) and isinstance(entry.get("start"), datetime)
+    )
 
 
 def _ordered(items: Iterable[TranscriptObject]) -> tuple[TranscriptObject, ...]:

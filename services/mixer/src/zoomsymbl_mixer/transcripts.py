@@ -49,6 +49,7 @@ from zoomsymbl_mixer.metadata import metadata_json, metadata_key
 from zoomsymbl_mixer.progress import Progress
 from zoomsymbl_mixer.state import MeetingState, audio_mixed, with_transcripts
 from zoomsymbl_mixer.tracks import raw_key
+from zoomsymbl_mixer.transcript_join import joined
 
 log = logging.getLogger("zoomsymbl.mixer.transcripts")
 TRANSCRIPT_TYPES: dict[str, Literal["transcript", "cc"]] = {"TRANSCRIPT": "transcript", "CC": "cc"}
@@ -155,6 +156,17 @@ class TranscriptLoader:
             except TokenRejected as exc:
                 bearer = await self.credentials.rejected(bearer, exc.status, exc.code)
         raise NoCredentials(self.credentials.tenant.id, f"zoom rejected every token for file {file.file_id!r}")
+
+
+async def view(
+    state: MeetingState, objects: ObjectStore, event: RecordingCompleted, max_bytes: int
+) -> tuple[TranscriptObject, ...]:
+    """The meeting's Zoom transcripts as readers take them (a restarted recording's stretches joined on the mix's
+    clock, :mod:`~zoomsymbl_mixer.transcript_join`), named on the meeting too."""
+    pieces, origin = await state.pieces(event.tenant, event.meeting_uuid)
+    found = await joined(objects, event.tenant, event.meeting_uuid, pieces, origin, max_bytes=max_bytes)
+    await state.set_view(event.tenant, event.meeting_uuid, found)
+    return found
 
 
 class MeetingMixer(Protocol):
@@ -269,4 +281,6 @@ class TranscriptMixer:
         stored, missing = await loader.store_all(
             event.tenant, event.meeting_uuid, files, optional=tenant.provider != "zoom"
         )
-        return await self.state.add_transcripts(event, stored, missing)
+        starts = {f.file_id: f.recording_start for f in files if f.recording_start is not None}
+        await self.state.add_transcripts(event, stored, missing, starts)
+        return await view(self.state, self.objects, event, self.max_bytes)
