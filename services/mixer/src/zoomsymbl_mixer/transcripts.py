@@ -224,7 +224,7 @@ class TranscriptMixer:
         transcripts = await self._store(event, tenant, files) if files else ()
         if selections(event) or not files:
             return await self.audio.on_recording_completed(event)  # it names the transcripts stored
-        await self._archive(event, transcripts)
+        await self._archive(event)
         self.progress.done(event)
         event, only = await self._current(event)
         record = await self.state.current_mix(event.tenant, event.meeting_uuid, only)
@@ -237,9 +237,11 @@ class TranscriptMixer:
         log.info("mix announced again with zoom's transcript", extra=fields)
         return mixed
 
-    async def _archive(self, event: RecordingCompleted, transcripts: tuple[TranscriptObject, ...]) -> None:
+    async def _archive(self, event: RecordingCompleted) -> None:
         """The archive record (MongoDB, then ``metadata.json``) lists the transcripts now stored as missing no more."""
-        found = await self.state.archive_found(event.tenant, event.meeting_uuid, (t.file_id for t in transcripts))
+        # Zoom's own files (not a restarted recording's join of them) are what the record names as missing.
+        stored = await self.state.transcripts_of(event.tenant, event.meeting_uuid)
+        found = await self.state.archive_found(event.tenant, event.meeting_uuid, (t.file_id for t in stored))
         if found is None:
             return
         body = metadata_json(found)
