@@ -54,6 +54,7 @@ async def run_job(mongo: Mongo, store: ObjectStore, tmp_path: Path, heard: list[
         owner="test-worker",
         lease_seconds=600,
         model_name="tiny.en",
+        decoding="test",
     )
     await worker.on_job_submitted(submitted(job.job_id))
     assert [e.reported_status for e in reports.events] == ["completed"]

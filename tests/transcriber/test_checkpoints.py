@@ -24,10 +24,12 @@ from zoomsymbl_common.providers.whisper import WhisperProvider
 from zoomsymbl_common.records import TRANSCRIPTION_CHECKPOINTS, TRANSCRIPTIONS, MalformedRecord
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.storage_keys import meeting_key
+from zoomsymbl_transcriber.app import model_config
 from zoomsymbl_transcriber.checkpoints import PART_BYTES, CheckpointPart, Checkpoints, Source, part_documents
+from zoomsymbl_transcriber.settings import Settings
 from zoomsymbl_transcriber.transcript import stored_utterances
 from zoomsymbl_transcriber.worker import Worker
-from zoomsymbl_whisper import ChannelUtterance, Transcriber, whisper_language
+from zoomsymbl_whisper import ChannelUtterance, ModelConfig, Transcriber, whisper_language
 
 from tests.transcriber.test_handlers import KEY, Rig, rig  # noqa: F401 (the fixture)
 from tests.transcriber.test_worker import (  # noqa: F401 (the fixtures)
@@ -68,10 +70,23 @@ class Model:
         return [ChannelUtterance(channel, float(channel), channel + 1.0, f"line {channel} ({language})")]
 
 
+DECODING = ModelConfig(Path("stub")).decoding
+"""The decoding of the transcriber's default settings."""
+
+
 def worker(
-    mongo: Mongo, store: ObjectStore, model: Model, owner: str, tmp_path: Path, clock: FakeClock, name: str = "stub"
+    mongo: Mongo,
+    store: ObjectStore,
+    model: Model,
+    owner: str,
+    tmp_path: Path,
+    clock: FakeClock,
+    name: str = "stub",
+    decoding: str = DECODING,
 ) -> Worker:
-    return make_worker(mongo, store, model, tmp_path, owner=owner, lease_seconds=600, model_name=name, clock=clock)
+    return make_worker(
+        mongo, store, model, tmp_path, owner=owner, lease_seconds=600, model_name=name, decoding=decoding, clock=clock
+    )
 
 
 async def checkpoints(mongo: Mongo, job_id: str, **more: Any) -> int:
@@ -166,7 +181,7 @@ async def test_a_job_whose_channels_are_all_stored_is_not_downloaded_again(rig: 
     """A run that ended after its last channel and before its result was stored (a crash, an outage)."""
     order = await rig.provider.submit(request(KEY, rig.store.bucket))
     audio = await rig.store.stat(KEY)
-    source = Source(order.job_id, KEY, audio.size, audio.etag, "stub", "en")
+    source = Source(order.job_id, KEY, audio.size, audio.etag, "stub", "en", "test")
     kept = Checkpoints(rig.worker.mongo, "earlier-run", FakeClock())
     for channel in (1, 2):
         said = ChannelUtterance(channel, channel * 2.0, channel * 2.0 + 1, f"kept {channel}")
@@ -178,13 +193,24 @@ async def test_a_job_whose_channels_are_all_stored_is_not_downloaded_again(rig: 
     assert [u["text"] for u in (await rig.job(order.job_id))["utterances"]] == ["kept 1", "kept 2"]
 
 
-@pytest.mark.parametrize("change", ["nothing", "object", "model", "language"])
-async def test_a_checkpoint_is_reused_only_for_the_same_object_model_and_language(
+# The settings the transcriber passes to its model that change the words (Settings → model_config → decoding).
+DECODINGS = {
+    "beam-size": {"beam_size": 5},
+    "compute-type": {"compute_type": "float32"},
+    "device": {"device": "cuda"},
+    "window": {"window_seconds": 300.0},
+}
+
+
+@pytest.mark.parametrize("change", ["nothing", "object", "model", "language", *DECODINGS, "decoding-unrecorded"])
+async def test_a_checkpoint_is_reused_only_for_the_same_object_model_language_and_decoding(
     mongo: Mongo, store: ObjectStore, tmp_path: Path, change: str
 ) -> None:
+    """Before, the decoding was not part of a checkpoint's identity: after a change of the beam size (or the compute
+    type, the window) a resumed job mixed channels transcribed under the old settings with ones under the new."""
     clock = FakeClock()
     audio, job_id = await interrupted_job(mongo, store, tmp_path, clock)
-    name, language = "stub", "en"
+    name, language, decoding = "stub", "en", DECODING
     if change == "object":  # the mixed file written again under its key: other bytes
         audio.write_bytes(STUB_AUDIO + b", written again")
         await store.put_file(M1_KEY, str(audio))
@@ -193,9 +219,15 @@ async def test_a_checkpoint_is_reused_only_for_the_same_object_model_and_languag
     elif change == "language":  # the work order's language edited: transcribed in another
         await mongo.db[TRANSCRIPTIONS].update_one({"_id": job_id}, {"$set": {"language": "de-DE"}})
         language = "de"
+    elif change in DECODINGS:  # the transcriber redeployed with another setting
+        decoding = model_config(Settings(**DECODINGS[change])).decoding  # type: ignore[arg-type]
+        assert decoding != model_config(Settings()).decoding == DECODING
+    elif change == "decoding-unrecorded":  # written by a release that did not record the decoding
+        await mongo.db[TRANSCRIPTION_CHECKPOINTS].update_many({"job_id": job_id}, {"$unset": {"decoding": ""}})
 
     model = Model()
-    await worker(mongo, store, model, "second", tmp_path, clock, name=name).on_job_submitted(submitted(job_id))
+    second = worker(mongo, store, model, "second", tmp_path, clock, name=name, decoding=decoding)
+    await second.on_job_submitted(submitted(job_id))
 
     assert model.channels == ([2] if change == "nothing" else [1, 2])
     assert await texts(mongo, job_id) == ("completed", [f"line 1 ({language})", f"line 2 ({language})"])
@@ -266,7 +298,7 @@ async def test_forget_erases_the_checkpoints_of_the_meeting_only(
 ) -> None:
     _, job_id = await interrupted_job(mongo, store, tmp_path, FakeClock())
     neighbour_key = f"mixed/acme/{meeting_key('m1d')}.flac"  # another meeting, its key extending m1's
-    neighbour = Source("job-of-m1d", neighbour_key, 5, "etag", "stub", "en")
+    neighbour = Source("job-of-m1d", neighbour_key, 5, "etag", "stub", "en", "test")
     await Checkpoints(mongo, "other", FakeClock()).save(neighbour, 1, [ChannelUtterance(1, 0.0, 1.0, "kept")])
 
     holdings = await survey(mongo, [store], "acme", "m1")
@@ -280,7 +312,7 @@ async def test_forget_erases_the_checkpoints_of_the_meeting_only(
 async def test_a_long_channel_is_stored_in_parts_each_far_below_mongodbs_document_limit(mongo: Mongo) -> None:
     """A model looping on noise: 3,000 utterances of 5,000 characters (15 MB), more than a result can hold."""
     said = [ChannelUtterance(1, 2.0 * n, 2.0 * n + 1.5, f"{n} " + "loop " * 1_000) for n in range(3_000)]
-    source = Source("job-long", M1_KEY, 1 << 30, "etag", "stub", "en")
+    source = Source("job-long", M1_KEY, 1 << 30, "etag", "stub", "en", "test")
     kept = Checkpoints(mongo, "this-worker", FakeClock())
 
     await kept.save(source, 1, said)
@@ -293,8 +325,13 @@ async def test_a_long_channel_is_stored_in_parts_each_far_below_mongodbs_documen
 
 def test_a_checkpoint_with_a_time_that_is_no_number_is_malformed() -> None:
     """NaN and infinity (MongoDB stores them; the local FerretDB refuses them) are no times."""
-    doc = part_documents(Source("j", M1_KEY, 1, "e", "stub", None), 1, [], write="w", owner="o", at=utcnow())[0]
+    doc = part_documents(Source("j", M1_KEY, 1, "e", "stub", None, "test"), 1, [], write="w", owner="o", at=utcnow())[0]
     for bad in (float("nan"), float("inf")):
         with pytest.raises(MalformedRecord):
             CheckpointPart.from_document({**doc, "utterances": [{"start": 0.0, "end": bad, "text": "x"}]})
     assert CheckpointPart.from_document(doc).utterances == []
+
+
+def test_the_cpu_threads_change_no_checkpoints_identity() -> None:
+    """A throughput setting: the same words, so the checkpoints of a run with other threads are reused."""
+    assert model_config(Settings(cpu_threads=4)).decoding == model_config(Settings()).decoding

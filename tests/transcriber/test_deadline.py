@@ -87,6 +87,7 @@ async def test_a_channel_that_never_finishes_is_stopped_retried_and_fails_the_jo
         owner="this-worker",
         lease_seconds=900,
         model_name="stub",
+        decoding="test",
         clock=FakeClock(),
         deadline=DEADLINE,
     )

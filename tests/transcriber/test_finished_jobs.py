@@ -77,6 +77,7 @@ async def test_a_completed_job_whose_report_cannot_be_published_is_never_failed_
         owner="this-worker",
         lease_seconds=900,
         model_name="stub",
+        decoding="test",
     )
     kafka.down = True
 
@@ -112,6 +113,7 @@ async def test_giving_up_on_a_finished_job_reports_its_stored_outcome(
         owner="this-worker",
         lease_seconds=900,
         model_name="stub",
+        decoding="test",
     )
     done = await provider.submit(request(M1_KEY, store.bucket))
     await mongo.db[TRANSCRIPTIONS].update_one(

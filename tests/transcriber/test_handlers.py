@@ -132,6 +132,7 @@ async def rig(mongo: Mongo, store: ObjectStore, infra: InfraSettings, tmp_path: 
         owner="this-worker",
         lease_seconds=900,
         model_name="stub",
+        decoding="test",
         clock=FakeClock(),  # stands still: every retry comes while the first claim's lease is live
     )
     yield Rig(worker, flaky, model, reports, WhisperProvider(mongo), infra)

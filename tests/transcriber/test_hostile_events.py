@@ -51,6 +51,7 @@ def stub_worker(mongo: Mongo, reports: Reports, tmp_path: Path, kind: Callable[.
         owner="this-worker",
         lease_seconds=900,
         model_name="stub",
+        decoding="test",
         clock=FakeClock(),
     )
 

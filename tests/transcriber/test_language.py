@@ -39,6 +39,7 @@ def worker(mongo: Mongo, store: ObjectStore, model: Transcriber, tmp_path: Path,
         tmp_path,
         publish=reports,
         model_name=model.name,
+        decoding=model.decoding,
         clock=FakeClock(),
         scratch_dir=tmp_path / "scratch",
     )

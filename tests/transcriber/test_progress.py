@@ -44,6 +44,7 @@ async def test_a_meeting_whose_talk_times_add_up_past_a_float_reaches_100_percen
         owner="this-worker",
         lease_seconds=900,
         model_name="stub",
+        decoding="test",
     )
 
     await worker.on_job_submitted(submitted(job.job_id))

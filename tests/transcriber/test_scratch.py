@@ -57,7 +57,7 @@ async def main():
     infra = InfraSettings().model_copy(update={"mongo_database": database, "s3_bucket": bucket})
     store = ObjectStore(infra)
     worker = Worker(mongo=make_mongo(infra), store_for=lambda b: store, transcriber=Held(), publish=report,
-                    scratch_dir=Path(scratch), owner="doomed", lease_seconds=900, model_name="stub")
+                    scratch_dir=Path(scratch), owner="doomed", lease_seconds=900, model_name="stub", decoding="test")
     await worker.on_job_submitted(JobSubmitted(event_id="ev", tenant="acme", meeting_uuid="m1", provider="whisper",
                                                job_id=job_id, conversation_id=job_id))
 

@@ -38,6 +38,7 @@ def make_worker(mongo: Mongo, store: ObjectStore, scratch: Path, limit: int) -> 
         owner="this-worker",
         lease_seconds=900,
         model_name="stub",
+        decoding="test",
     )
     return worker, model, reports
 

@@ -82,6 +82,7 @@ def make_worker(
         "scratch_dir": tmp_path / owner,
         "lease_seconds": 900.0,
         "model_name": "stub",
+        "decoding": "test",
     }
     return kind(
         mongo=mongo,
@@ -142,6 +143,7 @@ async def rig(
         owner="test-worker",
         lease_seconds=600,
         model_name="tiny.en",
+        decoding="test",
         clock=clock,
     )
     yield worker, reports, WhisperProvider(mongo)

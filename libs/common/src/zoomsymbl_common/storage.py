@@ -216,6 +216,10 @@ class ObjectStore:
                     return
                 yield chunk
         finally:
+            # Cut short (a cancellation, a deadline) while a read runs in its thread: close() waits for that read, on
+            # the event loop, for as long as the server keeps sending (a trickle: for ever). Shut down, it returns.
+            with contextlib.suppress(ValueError, RuntimeError, OSError):
+                response.shutdown()
             response.close()
             response.release_conn()
 

@@ -43,6 +43,19 @@ class ModelConfig:
     name: str = ""
     """The model as messages name it; empty: its directory's name."""
 
+    def decode_options(self) -> dict[str, Any]:
+        """What each window's ``WhisperModel.transcribe`` is given besides the audio and the language."""
+        return {"beam_size": self.beam_size, "vad_filter": True, "condition_on_previous_text": False}
+
+    @property
+    def decoding(self) -> str:
+        """Every setting besides the model and the language that changes the words transcribed (the decoder's options,
+        the window's length, the numeric precision and where it runs), as one stable string: a transcript made under
+        another (a checkpoint of an earlier run) is not this configuration's. The CPU threads change the speed only."""
+        options = {**self.decode_options(), "compute_type": self.compute_type, "device": self.device}
+        options["window_seconds"] = f"{self.window_seconds:g}"
+        return " ".join(f"{name}={value}" for name, value in sorted(options.items()))
+
 
 @dataclass(frozen=True)
 class ChannelUtterance:
@@ -79,6 +92,11 @@ class Transcriber:
     def name(self) -> str:
         """The model as messages name it (``ModelConfig.name``, else its directory's name)."""
         return self.config.name or self.config.model_dir.name
+
+    @property
+    def decoding(self) -> str:
+        """The settings besides the model and the language that change the words (:attr:`ModelConfig.decoding`)."""
+        return self.config.decoding
 
     def language_for(self, tag: str | None) -> str | None:
         """Whisper's code for a work order's language ``tag`` on this model (None: detected; see
@@ -209,13 +227,7 @@ class Transcriber:
     ) -> list[ChannelUtterance]:
         if not np.any(np.abs(samples) > 1e-3):
             return []  # digital silence: nothing for VAD or the model to look at
-        segments, _ = self._model.transcribe(
-            samples,
-            language=language,
-            beam_size=self.config.beam_size,
-            vad_filter=True,
-            condition_on_previous_text=False,
-        )
+        segments, _ = self._model.transcribe(samples, language=language, **self.config.decode_options())
         found: list[ChannelUtterance] = []
         for seg in segments:  # lazy: each segment is decoded when asked for
             check_stop(stop)

@@ -30,6 +30,7 @@ from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_whisper import ModelConfig, Transcriber, TranscriberError, packaged_model_dir
 
 from zoomsymbl_transcriber.deadline import ChannelDeadline
+from zoomsymbl_transcriber.download import DownloadDeadline
 from zoomsymbl_transcriber.handlers import register_subscribers
 from zoomsymbl_transcriber.settings import Settings
 from zoomsymbl_transcriber.worker import SCRATCH_PREFIX, Worker
@@ -126,7 +127,9 @@ async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
         owner=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
         lease_seconds=settings.lease_seconds,
         model_name=transcriber.name,  # the packaged model's folder is called "model": its name is tiny.en
+        decoding=transcriber.decoding,
         deadline=ChannelDeadline(settings.channel_deadline_factor, settings.channel_deadline_min_seconds),
+        download=DownloadDeadline(settings.download_min_bytes_per_second, settings.download_deadline_min_seconds),
     )
     policy = RetryPolicy(
         max_attempts=settings.max_attempts,

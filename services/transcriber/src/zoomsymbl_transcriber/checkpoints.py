@@ -7,8 +7,10 @@ started over from the download: hours of CPU for an 8-hour meeting of 8 channels
 - What: each channel's utterances, stored in ``transcription_checkpoints`` once the channel is transcribed, before
   the run moves on; a channel without speech too (an empty list), so it is not transcribed again either.
 - Reused only for the same input and the same transcription (:class:`Source`): the same job, the same audio object
-  (key, size and ETag), the same model and the same language (the Whisper code the work order's language became).
-  A checkpoint of anything else is not reused; the channel is transcribed again and its checkpoint replaced.
+  (key, size and ETag), the same model, the same language (the Whisper code the work order's language became) and
+  the same decoding (``Transcriber.decoding``: beam size, compute type, device, window, the decoder's options).
+  A checkpoint of anything else (one written before the decoding was recorded too) is not reused; the channel is
+  transcribed again and its checkpoint replaced.
 - Bounded: a channel keeps what the result could ever hold of it (its earliest utterances within the result's byte
   budget and ``MAX_UTTERANCES``, texts cut at ``MAX_TEXT_CHARS``), so a resumed transcript equals an uninterrupted
   one; it is split into documents of at most ``PART_BYTES`` of utterances (MongoDB refuses a document over 16 MiB).
@@ -62,6 +64,8 @@ class Source:
     model: str
     language: str | None
     """Whisper's code the work order's language became (None: detected)."""
+    decoding: str
+    """The decoder's settings that change the words (``Transcriber.decoding``)."""
 
 
 class Said(Record):
@@ -86,13 +90,17 @@ class CheckpointPart(Record):
     object_etag: Annotated[str, Field(max_length=200)]
     model: Annotated[str, Field(max_length=200)]
     language: Annotated[str, Field(max_length=32)] | None
+    decoding: Annotated[str, Field(max_length=500)] = ""
+    """Empty in a checkpoint written before the decoding was recorded: never the run's, so not reused."""
     owner: Key
     written_at: datetime
     utterances: list[Said] = Field(max_length=MAX_UTTERANCES)
 
     def source(self) -> Source:
         """The input and transcription this part is of."""
-        return Source(self.job_id, self.object_key, self.object_size, self.object_etag, self.model, self.language)
+        return Source(
+            self.job_id, self.object_key, self.object_size, self.object_etag, self.model, self.language, self.decoding
+        )
 
 
 def kept(utterances: Sequence[ChannelUtterance]) -> list[ChannelUtterance]:

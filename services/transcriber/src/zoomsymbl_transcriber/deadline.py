@@ -6,10 +6,13 @@ model) would hold its job for ever; past the deadline the run is cancelled and :
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
 from zoomsymbl_common.errors import RetryableError
 from zoomsymbl_common.providers.whisper import WHISPER_LIMITS
+from zoomsymbl_whisper import ChannelUtterance, Transcriber
 
 
 class ChannelOverdue(RetryableError):
@@ -34,3 +37,18 @@ class ChannelDeadline:
         """The deadline of each channel of audio ``duration_seconds`` long."""
         length = WHISPER_LIMITS.max_file_seconds if duration_seconds is None else duration_seconds
         return max(self.min_seconds, self.factor * length)
+
+
+async def within(
+    seconds: float, model: Transcriber, path: Path, channel: int, channels: int, language: str | None
+) -> list[ChannelUtterance]:
+    """One channel's utterances within ``seconds``; past them it is cancelled (ffmpeg killed, the model thread
+    stopped) and :class:`ChannelOverdue` raised: the lease renewals must not hold a hung run's job for ever."""
+    window = asyncio.timeout(seconds)
+    try:
+        async with window:
+            return await model.transcribe_channel(path, channel, language=language)
+    except TimeoutError:
+        if not window.expired():
+            raise
+        raise ChannelOverdue(channel, channels, seconds) from None

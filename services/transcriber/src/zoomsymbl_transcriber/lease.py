@@ -1,6 +1,6 @@
 """A worker's lease on a transcription job: taken (:meth:`LeaseHolder._claim`), renewed while a run lasts
-(:meth:`LeaseHolder._lease_kept`), let go when the service stops (:meth:`LeaseHolder._let_go`); the run's result
-stored while the lease may still be this worker's, through a MongoDB outage (:meth:`LeaseHolder._stored`).
+(:meth:`LeaseHolder._lease_kept`), let go when this worker stops transcribing it (:meth:`LeaseHolder._let_go`); the
+run's result stored while the lease may still be this worker's, through a MongoDB outage (:meth:`LeaseHolder._stored`).
 
 The lease is the job document's ``owner`` and ``lease_until``; every write is a single-document update that matches
 only while the job is still this worker's, so two workers never both hold one job. A renewal that finds the job taken
@@ -19,7 +19,7 @@ from typing import TypeVar
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 from zoomsymbl_common.clock import Clock
-from zoomsymbl_common.errors import HeldElsewhere, InfrastructureUnavailable
+from zoomsymbl_common.errors import HeldElsewhere, InfrastructureUnavailable, RetryableError
 from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.records import TRANSCRIPTIONS
 
@@ -38,6 +38,24 @@ class LeaseTakenOver(HeldElsewhere):
             f"transcription {job_id!r} was taken over by another worker (this worker's lease ran out)", retry_after=30.0
         )
         self.job_id = job_id
+
+
+class ResultRefused(RetryableError):
+    """MongoDB refused the write of a run's result (reachable, not an outage: Unauthorized, a backend's error, a
+    document it will not take). Retried within the attempt budget, from the checkpoints; then the job fails with it."""
+
+    def __init__(self, job_id: str, error: PyMongoError) -> None:
+        super().__init__(f"transcription {job_id!r} not stored: mongodb refused the write ({error_kind(error)})")
+        self.job_id = job_id
+        self.kind = error_kind(error)
+
+
+def error_kind(error: PyMongoError) -> str:
+    """``error``'s class, code and code name: never its message, which may quote the document (the transcript)."""
+    code = getattr(error, "code", None)
+    details = getattr(error, "details", None)
+    name = details.get("codeName") if isinstance(details, dict) else None
+    return " ".join(str(part) for part in (type(error).__name__, code, name) if isinstance(part, (int, str)))
 
 
 class LeaseHolder:
@@ -140,9 +158,11 @@ class LeaseHolder:
                 return
 
     async def _let_go(self, job_id: str) -> None:
-        """End this worker's lease on ``job_id`` now (the service is stopping): the next worker takes the job
-        over at once instead of waiting the lease out. Best effort within a few seconds; if MongoDB cannot be
-        reached, the lease runs out as it would after a crash."""
+        """End this worker's lease on ``job_id`` now (the service is stopping, or the run ended without storing a
+        result): the next worker takes the job over at once instead of waiting the lease out. Best effort within a
+        few seconds, and never raises: called while a cancellation (or another error) is on its way out, which must
+        stay what it is. If MongoDB cannot be reached or refuses the write, that is logged and the lease runs out as
+        it would after a crash."""
         try:
             async with asyncio.timeout(_LET_GO_SECONDS):
                 await guarded(
@@ -151,7 +171,8 @@ class LeaseHolder:
                         {"$set": {"lease_until": self.clock()}},
                     )
                 )
-        except (TimeoutError, InfrastructureUnavailable) as exc:
+        # Any refusal too (Unauthorized, a backend's error): raised here, it would replace the cancellation.
+        except (TimeoutError, InfrastructureUnavailable, PyMongoError) as exc:
             log.warning("lease not let go, it runs out", extra={"job_id": job_id, "error": type(exc).__name__})
         else:
             log.info("transcription interrupted, lease let go", extra={"job_id": job_id})
@@ -160,7 +181,12 @@ class LeaseHolder:
         """``write()`` of the run's result, tried again while MongoDB is out of reach (a failover, a restart), for as
         long as the lease lasts without renewals (``lease_seconds``): the result (hours of transcribed channels) is
         in this process's memory only, and an outage let out would have the whole job transcribed again. Past that
-        the job may be another worker's: the outage is raised, and the consumer waits it out as before."""
+        the job may be another worker's: the outage is raised, and the consumer waits it out as before.
+
+        Any other error MongoDB answers (a refusal: Unauthorized, a backend's error, a document it will not take) is
+        not an outage and is not tried in place: :class:`ResultRefused` is raised, naming the error's kind only. The
+        consumer tries the job again within its attempt budget (the channels come from the checkpoints, not the
+        model), then fails it with that reason."""
         waited, wait = 0.0, _STORE_FIRST_WAIT
         while True:
             try:
@@ -170,5 +196,10 @@ class LeaseHolder:
                     raise
                 extra = {"job_id": job_id, "error": str(exc), "waited": round(waited, 1), "delay": wait}
                 log.warning("result not stored, mongodb out of reach: trying again", extra=extra)
+            except PyMongoError as exc:
+                refused = ResultRefused(job_id, exc)
+                extra = {"job_id": job_id, "error": refused.kind}
+                log.error("result not stored, mongodb refused the write", extra=extra)
+                raise refused from None  # not chained: its message may quote the transcript
             await self.sleep(wait)
             waited, wait = waited + wait, min(2 * wait, _STORE_LONGEST_WAIT)

@@ -45,6 +45,14 @@ class Settings(ServiceSettings):
     channel_deadline_min_seconds: float = Field(
         900.0, ge=60, le=86_400, description="Longest one channel may take, whatever its length (the deadline's floor)."
     )
+    download_min_bytes_per_second: float = Field(
+        1_000_000.0,
+        ge=1_000,
+        description="The mixed file's download must end within its size at this rate (past it: retried, then failed).",
+    )
+    download_deadline_min_seconds: float = Field(
+        300.0, ge=10, le=86_400, description="Longest the mixed file's download may take, whatever its size (floor)."
+    )
     stuck_thread_seconds: float = Field(
         900.0,
         ge=60,

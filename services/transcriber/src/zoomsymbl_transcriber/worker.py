@@ -5,11 +5,13 @@ The work order is the submitter's ``JobSubmitted(provider="whisper")``; the job 
 reported again; a job another worker holds is retried after its lease; a crash mid-way leaves a lease
 that expires, and the redelivered work order takes the job over. A run that fails here for any other
 reason than the audio (an S3 or MongoDB outage, a bug) leaves its lease behind too: the retry of the
-same worker takes it again at once. A run cancelled because the service stops ends its lease on the way
-out, so another worker takes the job over at once (the model thread stops at its next segment). A
-channel that runs past its deadline (:class:`ChannelDeadline`: a stalled ffmpeg, a crawling model) is
-stopped the same way and raises :class:`ChannelOverdue`, a retryable error: the job is tried again
-within the retry budget, then failed with that reason. A worker whose lease ran out under it (renewals
+same worker takes it again at once. A run cancelled because the service stops (at any point once the job is
+claimed: reading the meeting, transcribing, storing the result) ends its lease on the way out, so another worker
+takes the job over at once (the model thread stops at its next segment). A channel that runs past its deadline
+(:class:`ChannelDeadline`: a stalled ffmpeg, a crawling model) is stopped the same way and raises
+:class:`ChannelOverdue`, a retryable error: the job is tried again within the retry budget, then failed with that
+reason; so is a download of the mixed file past its deadline (:class:`DownloadOverdue`: a storage endpoint trickling
+bytes) and a result's write MongoDB refuses (:class:`ResultRefused`). A worker whose lease ran out under it (renewals
 that did not land) and was taken over stops its run and stores nothing (:class:`LeaseTakenOver`, waited
 out like a held job). A progress write MongoDB does not take is only logged, and the run's result is written
 again while MongoDB is out of reach, within the lease: an outage does not cost the channels transcribed so far.
@@ -58,8 +60,9 @@ from zoomsymbl_whisper import ChannelUtterance, Transcriber, TranscriberError
 
 from zoomsymbl_transcriber.channels import check_channels
 from zoomsymbl_transcriber.checkpoints import Checkpoints, Source
-from zoomsymbl_transcriber.deadline import ChannelDeadline, ChannelOverdue
-from zoomsymbl_transcriber.lease import LeaseHolder, LeaseTakenOver
+from zoomsymbl_transcriber.deadline import ChannelDeadline, ChannelOverdue, within
+from zoomsymbl_transcriber.download import DownloadDeadline, DownloadOverdue, download
+from zoomsymbl_transcriber.lease import LeaseHolder, LeaseTakenOver, ResultRefused
 from zoomsymbl_transcriber.space import check_room
 from zoomsymbl_transcriber.talk import talk_shares
 from zoomsymbl_transcriber.transcript import stored_utterances
@@ -85,8 +88,11 @@ class Worker(LeaseHolder):
     owner: str
     lease_seconds: float
     model_name: str
+    decoding: str
+    """The decoder's settings that change the words (``Transcriber.decoding``): part of each checkpoint's identity."""
     clock: Clock = utcnow
     deadline: ChannelDeadline = field(default_factory=ChannelDeadline)
+    download: DownloadDeadline = field(default_factory=DownloadDeadline)
     scratch_limit: int | None = None
     """The scratch volume's size when its file system reports more (an ``emptyDir``: the node's disk)."""
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -118,6 +124,10 @@ class Worker(LeaseHolder):
             if not await self._claim(event.job_id):
                 raise self._held(job)
             await self._run(event, job)
+        # Wherever the run is cut (the meeting's read, a channel, the result's write): the next try needs no wait.
+        except (asyncio.CancelledError, ChannelOverdue, DownloadOverdue, ResultRefused):
+            await self._let_go(event.job_id)
+            raise
         finally:
             self._running.discard(event.job_id)
 
@@ -144,16 +154,19 @@ class Worker(LeaseHolder):
             async with work_dir(self.scratch_dir, SCRATCH_PREFIX) as scratch, self._lease_kept(job_id):
                 path, store = scratch / "audio", self.store_for(job.bucket)
                 audio = await store.stat(job.object_key)
-                source = Source(job_id, job.object_key, audio.size, audio.etag, self.model_name, language)
+                source = Source(
+                    job_id, job.object_key, audio.size, audio.etag, self.model_name, language, self.decoding
+                )
                 # The channels an earlier run of this job stored: only the others are transcribed (none: no download).
                 done = await checkpoints.load(source, channels)
                 if len(done) < channels:
                     limit = Volume(self.scratch_dir, self.scratch_limit) if self.scratch_limit else None
                     check_room(scratch, audio.size, limit)
-                    await store.get_file(job.object_key, str(path))
+                    await download(store, job.object_key, str(path), audio.size, self.download)
                     await check_channels(path, channels)
                 for channel in (c for c in range(1, channels + 1) if c not in done):
-                    done[channel] = await self._channel(path, channel, channels, deadline, language)
+                    model = self.transcriber
+                    done[channel] = await within(deadline, model, path, channel, channels, language)
                     percent = 100.0 * sum(shares[c - 1] for c in done)
                     if await self._progress(event, job_id, percent, len(done), channels):  # the lease is ours
                         await checkpoints.save(source, channel, done[channel])
@@ -166,9 +179,6 @@ class Worker(LeaseHolder):
             await self._finish(event, job_id, "failed", {"error": reason[:500]})
             log.warning("transcription failed", extra={**ids, "reason": reason[:300]})
             return
-        except (asyncio.CancelledError, ChannelOverdue):
-            await self._let_go(job_id)  # this worker no longer transcribes it: whoever tries next needs no wait
-            raise
         found = sorted((u for c in sorted(done) for u in done[c]), key=lambda u: (u.start_seconds, u.channel))
         stored = stored_utterances(found)
         if len(stored) < len(found):
@@ -184,20 +194,6 @@ class Worker(LeaseHolder):
                 "seconds": round(time.monotonic() - started, 1),
             },
         )
-
-    async def _channel(
-        self, path: Path, channel: int, channels: int, seconds: float, language: str | None
-    ) -> list[ChannelUtterance]:
-        """One channel's utterances within ``seconds``; past them it is cancelled (ffmpeg killed, the model thread
-        stopped) and :class:`ChannelOverdue` raised: the lease renewals must not hold a hung run's job for ever."""
-        window = asyncio.timeout(seconds)
-        try:
-            async with window:
-                return await self.transcriber.transcribe_channel(path, channel, language=language)
-        except TimeoutError:
-            if not window.expired():
-                raise
-            raise ChannelOverdue(channel, channels, seconds) from None
 
     async def _meeting(self, event: JobSubmitted) -> Meeting | None:
         """The meeting (for its talk time); None when unknown or unreadable (progress then counts channels)."""
