@@ -1,5 +1,6 @@
 """The page's script and style in headless Chromium: the transcript search highlights what it found, whatever the
-letters; long names and words fit the window; an expired presigned audio URL is renewed where the player was."""
+letters; long names and words fit the window; an expired presigned audio URL is renewed where the player was; a
+streamed player refused says so."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
+from zoomsymbl_common.errors import ObjectNotFound
 from zoomsymbl_common.page_tokens import make_page_token
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
 from zoomsymbl_common.records import StoredObject
@@ -198,3 +200,33 @@ async def test_an_expired_presigned_audio_url_is_renewed_where_the_player_was(
     finally:
         for server in servers:
             await server.close()
+
+
+@pytest.mark.integration
+async def test_a_streamed_player_refused_says_so() -> None:
+    """Streamed through the service (the chart's default), the player's requests carry the page's link: once it
+    expired while the page was open (or the file cannot be read), each is refused and the player stopped silently.
+    The page says the audio stopped loading and what a reload will show."""
+    if browser_paths() is None:
+        pytest.skip("chromium and chromium-driver are not installed (make system-deps)")
+
+    async def gone(obj: StoredObject, start: int, end: int) -> AsyncIterator[bytes]:
+        raise ObjectNotFound(obj.bucket, obj.key)  # as S3 answers for an object erased since the page was read
+        yield b""
+
+    client = await _serve(FakePages({("acme", "ready=="): _view()}), read_audio=gone)
+    token = make_page_token(KEY, "acme", "ready==")
+    try:
+        async with chromium(ROOT / ".cache" / "browser" / "chromedriver-stalled.log") as browser:
+            await browser.go(str(client.make_url(_url(token))))
+            said = await eventually(
+                lambda: browser.run("const n = document.getElementById('audio-failed'); return n && n.textContent"),
+                bool,
+                timeout=20,
+                what="the note that the audio stopped loading",
+            )
+            assert "stopped loading" in said and "expired" in said
+            assert await browser.run("return document.getElementById('audio').error.code") in (2, 4)
+            assert await browser.run("return document.querySelectorAll('#audio-failed').length") == 1
+    finally:
+        await client.close()

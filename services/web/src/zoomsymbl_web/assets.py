@@ -48,6 +48,24 @@ SCRIPT = """
   // player makes, so a seek or a read past what it buffered failed for good. The page is loaded again, at the same
   // place, for a new URL; not when the page came from such a reload within a minute (S3 refusing at once), and then
   // the page says so instead.
+  function failed(text) {
+    if (document.getElementById("audio-failed")) { return; }
+    var note = document.createElement("p");
+    note.className = "note";
+    note.id = "audio-failed";
+    note.textContent = text;
+    audio.parentNode.appendChild(note);
+  }
+  // Streamed through this service (the default), the player's requests carry the page's link: once the link expired
+  // (or the service cannot read the file), each one is refused and the player stopped without a word. Say so; a
+  // reload shows the page of an expired link, or plays again.
+  var stalled = function () {
+    failed("The meeting's audio stopped loading. Reload this page: if its link has expired, the page will say so.");
+  };
+  if (audio && !audio.hasAttribute("data-renew")) {
+    audio.addEventListener("error", stalled);
+    if (audio.error) { stalled(); }  // it failed before this script ran
+  }
   if (audio && audio.hasAttribute("data-renew")) {
     var back = /^#t=([0-9]+(?:[.][0-9]+)?)&at=([0-9]+)$/.exec(location.hash);
     var renewed = back ? parseInt(back[2], 10) : 0;
@@ -60,11 +78,7 @@ SCRIPT = """
     }
     var renew = function () {
       if (Date.now() - renewed < 60000) {
-        var note = document.createElement("p");
-        note.className = "note";
-        note.id = "audio-failed";
-        note.textContent = "The meeting's audio cannot be loaded right now. Reload this page in a minute.";
-        audio.parentNode.appendChild(note);
+        failed("The meeting's audio cannot be loaded right now. Reload this page in a minute.");
         return;
       }
       var at = "#t=" + (audio.currentTime || 0).toFixed(3) + "&at=" + Date.now();
