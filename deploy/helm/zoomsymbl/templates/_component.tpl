@@ -128,8 +128,12 @@ spec:
 {{- end }}
 {{- end }}
 
+{{/* A PodDisruptionBudget (one pod evicted at a time) where the service may run more than one replica: more than one
+at least, or an HPA that may scale it out from one (a drain of several nodes evicted every replica it had added). */}}
 {{- define "zoomsymbl.pdb" -}}
-{{- if gt (int (include "zoomsymbl.minReplicas" .)) 1 }}
+{{- $svc := index .root.Values .component -}}
+{{- $scales := and (hasKey $svc "autoscaling") $svc.autoscaling.enabled (gt (int $svc.autoscaling.maxReplicas) 1) -}}
+{{- if or (gt (int (include "zoomsymbl.minReplicas" .)) 1) $scales }}
 apiVersion: policy/v1
 kind: PodDisruptionBudget
 metadata:

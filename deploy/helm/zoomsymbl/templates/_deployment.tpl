@@ -12,14 +12,16 @@ metadata:
 spec:
   replicas: {{ include "zoomsymbl.replicas" . }}
   revisionHistoryLimit: 5
+  # A new pod may use its startup probe's whole budget: the rollout is declared stalled (and Helm 4's --wait fails
+  # the release) only after that plus Kubernetes' own 600 s for scheduling, the image pull and readiness.
+  progressDeadlineSeconds: {{ add (mul $svc.probes.startup.periodSeconds $svc.probes.startup.failureThreshold) 600 }}
   selector:
     matchLabels:
       {{- include "zoomsymbl.componentSelectorLabels" . | nindent 6 }}
   strategy:
     type: RollingUpdate
     rollingUpdate:
-      maxSurge: 1
-      maxUnavailable: 0
+      {{- include "zoomsymbl.rollingUpdate" . | nindent 6 }}
   template:
     metadata:
       labels:
@@ -104,6 +106,21 @@ spec:
             matchLabels:
               {{- include "zoomsymbl.componentSelectorLabels" . | nindent 14 }}
         {{- end }}
+{{- end }}
+
+{{/*
+A service's rollingUpdate (<service>.rollingUpdate): a new pod before an old one goes (maxSurge 1, maxUnavailable 0),
+or, for the transcriber by default, an old one first (0, 1): a surge pod of a GPU transcriber asks for a GPU more
+than its replicas hold and stays Pending, so no old pod ever left. Both 0 is refused here rather than by the API
+server, after the topics hook ran.
+*/}}
+{{- define "zoomsymbl.rollingUpdate" -}}
+{{- $rolling := (index .root.Values .component).rollingUpdate -}}
+{{- if and (eq (trimSuffix "%" (toString $rolling.maxSurge)) "0") (eq (trimSuffix "%" (toString $rolling.maxUnavailable)) "0") }}
+{{- fail (printf "%s.rollingUpdate: maxSurge and maxUnavailable may not both be 0 (the rollout could never replace a pod)" .component) }}
+{{- end -}}
+maxSurge: {{ $rolling.maxSurge }}
+maxUnavailable: {{ $rolling.maxUnavailable }}
 {{- end }}
 
 {{/*
