@@ -117,3 +117,14 @@ def test_a_single_replica_without_autoscaling_still_has_no_budget() -> None:
         assert [p for p in rendered.of_kind("PodDisruptionBudget") if service in p["metadata"]["name"]] == []
     one_max = render(sets={"mixer.autoscaling.enabled": "true", "mixer.autoscaling.maxReplicas": "1"})
     assert [p for p in one_max.of_kind("PodDisruptionBudget") if "mixer" in p["metadata"]["name"]] == []
+
+
+@pytest.mark.parametrize("values", list(VALUE_SETS), ids=list(VALUE_SETS))
+def test_a_drain_may_evict_pods_that_are_not_ready(values: str) -> None:
+    # With the default policy (IfHealthyBudget) pods not ready while Kafka or MongoDB were away counted against the
+    # budget: kubectl drain of their node retried its evictions for good, blocking a node-pool upgrade in an outage.
+    files, sets = VALUE_SETS[values]
+    pdbs = render(files, sets=sets).of_kind("PodDisruptionBudget")
+    assert pdbs
+    for pdb in pdbs:
+        assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow", pdb["metadata"]["name"]

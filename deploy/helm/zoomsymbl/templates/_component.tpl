@@ -142,6 +142,9 @@ metadata:
     {{- include "zoomsymbl.componentLabels" . | nindent 4 }}
 spec:
   maxUnavailable: 1
+  # A pod that is not ready (Kafka or MongoDB away, a crash loop) does no work a budget protects: with the default
+  # (IfHealthyBudget) such pods counted against it and a node drain during an outage waited on them for good.
+  unhealthyPodEvictionPolicy: AlwaysAllow
   selector:
     matchLabels:
       {{- include "zoomsymbl.componentSelectorLabels" . | nindent 6 }}
