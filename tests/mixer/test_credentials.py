@@ -12,8 +12,8 @@ from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.tenants import TenantConfig, has_oauth
 from zoomsymbl_common.zoom_answers import ZoomApiError
 from zoomsymbl_mixer.credentials import Bearer, Credentials, download_urls
+from zoomsymbl_mixer.download_token import DownloadToken
 from zoomsymbl_mixer.errors import NoCredentials, TrackMissing
-from zoomsymbl_mixer.state import DownloadToken
 
 OAUTH = TenantConfig(
     id="acme",

@@ -18,9 +18,9 @@ from pydantic import SecretStr
 from zoomsymbl_common.events import RecordingFile
 from zoomsymbl_mixer.credentials import Bearer, Credentials
 from zoomsymbl_mixer.download import DownloadPolicy, Fetcher
+from zoomsymbl_mixer.download_token import DownloadToken
 from zoomsymbl_mixer.errors import DownloadRefused
 from zoomsymbl_mixer.hosts import GuardedResolver, HostPolicy
-from zoomsymbl_mixer.state import DownloadToken
 from zoomsymbl_mixer.transcripts import TranscriptLoader
 
 from tests.mixer.conftest import Rig

@@ -12,7 +12,7 @@ import json
 import pytest
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS
 from zoomsymbl_mixer.metadata import metadata_key
-from zoomsymbl_mixer.state import MISSING_TRANSCRIPTS
+from zoomsymbl_mixer.transcript_records import MISSING_TRANSCRIPTS
 from zoomsymbl_sandbox.zoom import Fault
 
 from tests.mixer.conftest import Rig

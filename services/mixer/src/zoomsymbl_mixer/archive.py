@@ -12,18 +12,22 @@ event, a failed meeting's recording replayed once its cause is fixed.
 The meeting document carries the same order (:data:`DELIVERY`, :func:`not_later_on_meeting`): two handlings of one
 meeting at once (a poll-deadline give-back, a rebalance) can both pass the check before either wrote, and the archive
 record's condition alone let the older one's mix replace the newer one's on the meeting (and be announced).
+
+:class:`ArchiveRecords` (part of :class:`~zoomsymbl_mixer.state.MeetingState`) binds these to the ``conversations``
+collection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from zoomsymbl_common.events import RecordingCompleted, utcnow
 from zoomsymbl_common.mongo import Document, guarded
-from zoomsymbl_common.records import ConversationMetadata, meeting_key
+from zoomsymbl_common.records import CONVERSATIONS, ConversationMetadata, meeting_key
 
 from zoomsymbl_mixer.channels import selections
 
@@ -167,3 +171,25 @@ async def no_longer_missing(
         if (await guarded(conversations.update_one(query, {"$set": fields}))).matched_count > 0:
             return ConversationMetadata.from_document({**doc, **fields})
     return None
+
+
+class ArchiveRecords:
+    """Reads and writes of the mixer on ``conversations``, the conversation's archive record."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.db = db
+
+    async def store_metadata(self, metadata: ConversationMetadata, occurred_at: datetime | None = None) -> bool:
+        """Keep the conversation's archive record for the recording event of ``occurred_at``; False, nothing written,
+        when a later delivery's is kept (:func:`store_record`)."""
+        return await store_record(self.db[CONVERSATIONS], metadata, occurred_at)
+
+    async def archive_found(
+        self, tenant: str, meeting_uuid: str, file_ids: Iterable[str]
+    ) -> ConversationMetadata | None:
+        """The archive record with ``file_ids`` missing no more (:func:`no_longer_missing`)."""
+        return await no_longer_missing(self.db[CONVERSATIONS], tenant, meeting_uuid, frozenset(file_ids))
+
+    async def superseded(self, event: RecordingCompleted) -> bool:
+        """True when the archive record was written for a later delivery of the meeting's recording than ``event``."""
+        return await written_later(self.db[CONVERSATIONS], event)

@@ -24,9 +24,9 @@ from zoomsymbl_common.zoom_answers import ZoomApiError
 from zoomsymbl_common.zoom_retries import call_with_retries
 
 from zoomsymbl_mixer.download import target
+from zoomsymbl_mixer.download_token import DownloadToken
 from zoomsymbl_mixer.errors import DownloadRefused, NoCredentials, TrackMissing
 from zoomsymbl_mixer.hosts import host_matches
-from zoomsymbl_mixer.state import DownloadToken
 
 log = logging.getLogger("zoomsymbl.mixer.credentials")
 BearerKind = Literal["download_token", "oauth"]

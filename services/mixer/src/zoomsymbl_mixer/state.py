@@ -1,5 +1,8 @@
 """The mixer's MongoDB state: the meeting document it advances, the mix it remembers
-(:mod:`zoomsymbl_mixer.mix_record`), the token it reads.
+(:mod:`zoomsymbl_mixer.mix_record`). :class:`MeetingState` is the one object the mixer reads and writes through; it
+also holds the meeting's Zoom transcript files (:mod:`zoomsymbl_mixer.transcript_records`), the conversation's archive
+record (:class:`~zoomsymbl_mixer.archive.ArchiveRecords`) and the webhook's download token
+(:mod:`zoomsymbl_mixer.download_token`), each kept in its own module.
 
 Only single-document atomic updates. The stage moves forward only: the update that sets
 ``stage: "mixed"`` matches a meeting still at ``received`` (or without a stage, or failed by the
@@ -21,27 +24,21 @@ reason to fail the meeting.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
-from zoomsymbl_common.events import AudioMixed, RecordingCompleted, TranscriptObject, utcnow
-from zoomsymbl_common.logs import register_secret, scrub
+from zoomsymbl_common.events import AudioMixed, RecordingCompleted, utcnow
+from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.mongo import Document, guarded
 from zoomsymbl_common.records import (
-    CONVERSATIONS,
     MEETINGS,
     MIXED_GENERATION,
-    SECRETS,
     TOMBSTONES,
     ConversationMetadata,
     Failure,
-    MalformedRecord,
-    MeetingSecret,
     StoredObject,
     forward_filter,
     meeting_insert,
@@ -51,14 +48,13 @@ from zoomsymbl_common.telemetry import current_trace_id
 
 from zoomsymbl_mixer.archive import (
     DELIVERY,
+    ArchiveRecords,
     delivered_at,
     delivery_stamp,
     later_on_meeting,
-    no_longer_missing,
     not_later_on_meeting,
-    store_record,
-    written_later,
 )
+from zoomsymbl_mixer.download_token import DownloadTokens
 from zoomsymbl_mixer.errors import SupersededRecording
 from zoomsymbl_mixer.metadata import conversation_metadata, failed_metadata
 
@@ -68,7 +64,7 @@ from zoomsymbl_mixer.mix_record import RawObject as RawObject
 from zoomsymbl_mixer.mix_record import audio_mixed as audio_mixed
 from zoomsymbl_mixer.mix_record import missing_of, mix_origin
 from zoomsymbl_mixer.mix_record import with_transcripts as with_transcripts
-from zoomsymbl_mixer.transcript_join import JOINED, Piece, pieces_of
+from zoomsymbl_mixer.transcript_records import ORIGIN, TranscriptRecords
 
 SERVICE = "mixer"
 PENDING = "audio_mixed_pending"
@@ -78,12 +74,6 @@ SENT = "audio_mixed_sent"
 MISSING_AUDIO = "missing_audio"
 """Participant audio the meeting's mix went without, by name (:class:`~zoomsymbl_common.records.MissingAudio`): set
 with the mix, unset when a mix has everything (the report and the page say what is missing)."""
-MISSING_TRANSCRIPTS = "transcripts_missing"
-"""Zoom transcript files of the meeting Zoom did not serve when asked (a later event or a replay fetches them)."""
-STARTS = "transcript_starts"
-"""``[{"file_id", "start"}]``: Zoom's ``recording_start`` of each stored transcript file (a stretch's own clock)."""
-ORIGIN = "mix_origin"
-"""The ``recording_start`` that is time 0 of the meeting's mix (a late transcript's stretches are placed from it)."""
 REASON_MAX = 500
 """Characters of an unreadable ``audio_mixed_sent``'s reason in the log."""
 
@@ -96,20 +86,9 @@ class UnreadableSent:
     reason: str
 
 
-@dataclass(frozen=True)
-class DownloadToken:
-    """The webhook's download token of one meeting (a secret) and when it stops working."""
-
-    token: SecretStr
-    expires_at: datetime | None
-
-    def usable(self, now: datetime, margin: timedelta) -> bool:
-        """True when the token should still work for a while."""
-        return self.expires_at is None or self.expires_at - margin > now
-
-
-class MeetingState:
-    """Reads and writes of the mixer on ``meetings`` and ``meeting_secrets`` (and reads of ``tombstones``)."""
+class MeetingState(TranscriptRecords, ArchiveRecords, DownloadTokens):
+    """Reads and writes of the mixer on ``meetings``, ``conversations`` and ``meeting_secrets`` (and reads of
+    ``tombstones``)."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.db = db
@@ -125,20 +104,6 @@ class MeetingState:
             return None
         value = doc.get("generation", 0)
         return value if type(value) is int else 0
-
-    async def download_token(self, tenant: str, meeting_uuid: str) -> DownloadToken | None:
-        """The token ingest stored for this meeting, if any."""
-        doc = await guarded(self.db[SECRETS].find_one(meeting_key(tenant, meeting_uuid)))
-        if doc is None:
-            return None
-        try:
-            secret = MeetingSecret.from_document(doc)
-        except MalformedRecord:
-            return None  # no usable token: the mixer falls back to the account's OAuth token
-        # Redacted while it is valid (and a day beyond, for clocks that disagree); Zoom's tokens live 24 hours.
-        valid = secret.expires_at - utcnow() if secret.expires_at else timedelta(hours=24)
-        register_secret(secret.download_token, ttl=max(valid, timedelta(0)) + timedelta(days=1))
-        return DownloadToken(SecretStr(secret.download_token), secret.expires_at)
 
     async def find_mix(self, tenant: str, meeting_uuid: str, *input_hashes: str) -> MixRecord | None:
         """The mix already made from exactly these inputs (the meeting's mix, if it has one of ``input_hashes``)."""
@@ -162,86 +127,6 @@ class MeetingState:
             query[MIXED_GENERATION] = generation
         doc = await guarded(self.db[MEETINGS].find_one(query, {"mix": 1}))
         return MixRecord.model_validate(doc["mix"]) if doc and isinstance(doc.get("mix"), dict) else None
-
-    async def transcripts_of(self, tenant: str, meeting_uuid: str) -> tuple[TranscriptObject, ...]:
-        """The Zoom transcript files stored for the meeting (transcript before captions)."""
-        return (await self.transcript_state(tenant, meeting_uuid))[0]
-
-    async def missing_transcripts(self, tenant: str, meeting_uuid: str) -> tuple[str, ...]:
-        """The ids of the meeting's Zoom transcript files Zoom did not serve when asked, not stored since."""
-        return (await self.transcript_state(tenant, meeting_uuid))[1]
-
-    async def transcript_state(
-        self, tenant: str, meeting_uuid: str
-    ) -> tuple[tuple[TranscriptObject, ...], tuple[str, ...]]:
-        """:meth:`transcripts_of` and :meth:`missing_transcripts` in one read of the meeting."""
-        fields = {"transcripts": 1, MISSING_TRANSCRIPTS: 1}
-        doc = await guarded(self.db[MEETINGS].find_one(meeting_key(tenant, meeting_uuid), fields)) or {}
-        stored, missing = doc.get("transcripts"), doc.get(MISSING_TRANSCRIPTS)
-        found: dict[str, TranscriptObject] = {}
-        for raw in stored if isinstance(stored, list) else []:
-            try:
-                item = TranscriptObject.model_validate(raw)
-            except ValidationError:
-                continue  # an unreadable entry costs only itself
-            if not item.file_id.startswith(JOINED):  # a join of the files is ours, rewritten with them
-                found[item.file_id] = item
-        absent = tuple(sorted({i for i in missing if isinstance(i, str)})) if isinstance(missing, list) else ()
-        return _ordered(found.values()), absent
-
-    async def pieces(self, tenant: str, meeting_uuid: str) -> tuple[list[Piece], datetime | None]:
-        """The meeting's Zoom transcript files with their starts, and its mix's time 0 (None: not recorded)."""
-        doc = await guarded(self.db[MEETINGS].find_one(meeting_key(tenant, meeting_uuid), {STARTS: 1, ORIGIN: 1}))
-        starts = (doc or {}).get(STARTS)
-        known = {s["file_id"]: s["start"] for s in starts if _start_entry(s)} if isinstance(starts, list) else {}
-        origin = (doc or {}).get(ORIGIN)
-        stored = await self.transcripts_of(tenant, meeting_uuid)
-        return pieces_of(stored, known), origin if isinstance(origin, datetime) else None
-
-    async def set_view(self, tenant: str, meeting_uuid: str, view: tuple[TranscriptObject, ...]) -> None:
-        """Name the joins of ``view`` on the meeting first of their kind, before Zoom's files: a reader of the
-        meeting's ``transcripts`` takes the first of a kind (:func:`~zoomsymbl_common.providers.zoom_transcript.
-        transcript_key`)."""
-        joins = [t for t in view if t.file_id.startswith(JOINED)]
-        if not joins:
-            return
-        stored = await self.transcripts_of(tenant, meeting_uuid)
-        listed = sorted([*joins, *stored], key=lambda t: (t.kind != "transcript", not t.file_id.startswith(JOINED)))
-        update = {"$set": {"transcripts": [t.model_dump() for t in listed]}}
-        await guarded(self.db[MEETINGS].update_one(meeting_key(tenant, meeting_uuid), update))
-
-    async def add_transcripts(
-        self,
-        event: RecordingCompleted,
-        found: tuple[TranscriptObject, ...],
-        missing: tuple[str, ...] = (),
-        starts: Mapping[str, datetime] | None = None,
-    ) -> tuple[TranscriptObject, ...]:
-        """Record ``found`` on the meeting (one entry per file id), and ``missing`` as not served (a file stored is
-        missing no more); all its transcript files afterwards."""
-        stored, before = await self.transcript_state(event.tenant, event.meeting_uuid)
-        known = {t.file_id: t for t in stored}
-        known.update((t.file_id, t) for t in found)
-        absent = tuple(sorted((set(before) | set(missing)) - set(known)))
-        if not found and absent == before:
-            return _ordered(known.values())
-        merged = _ordered(known.values())
-        insert = meeting_insert(
-            host_email=event.host_email, topic=event.topic_text, generation=event.generation, created_at=utcnow()
-        )
-        update: Document = {"$set": {"transcripts": [t.model_dump() for t in merged], "updated_at": utcnow()},
-                            "$setOnInsert": insert}  # fmt: skip
-        if starts:
-            earlier, _ = await self.pieces(event.tenant, event.meeting_uuid)
-            times = {p.stored.file_id: p.start for p in earlier if p.start is not None} | dict(starts)
-            timed = [{"file_id": t.file_id, "start": times[t.file_id]} for t in merged if t.file_id in times]
-            update["$set"][STARTS] = timed
-        if absent:
-            update["$set"][MISSING_TRANSCRIPTS] = list(absent)
-        elif before:
-            update["$unset"] = {MISSING_TRANSCRIPTS: ""}
-        await guarded(self.db[MEETINGS].update_one(meeting_key(event.tenant, event.meeting_uuid), update, upsert=True))
-        return merged
 
     async def record_mix(
         self, event: RecordingCompleted, record: MixRecord, held: ConversationMetadata | None = None
@@ -305,21 +190,6 @@ class MeetingState:
         # Not matched: the meeting left the generation (as before, not recorded), or a later delivery is on it.
         if await guarded(self.db[MEETINGS].find_one(later_on_meeting(event), {"_id": 1})) is not None:
             raise SupersededRecording(event.generation)
-
-    async def store_metadata(self, metadata: ConversationMetadata, occurred_at: datetime | None = None) -> bool:
-        """Keep the conversation's archive record for the recording event of ``occurred_at``; False, nothing written,
-        when a later delivery's is kept (:func:`~zoomsymbl_mixer.archive.store_record`)."""
-        return await store_record(self.db[CONVERSATIONS], metadata, occurred_at)
-
-    async def archive_found(
-        self, tenant: str, meeting_uuid: str, file_ids: Iterable[str]
-    ) -> ConversationMetadata | None:
-        """The archive record with ``file_ids`` missing no more (:func:`~zoomsymbl_mixer.archive.no_longer_missing`)."""
-        return await no_longer_missing(self.db[CONVERSATIONS], tenant, meeting_uuid, frozenset(file_ids))
-
-    async def superseded(self, event: RecordingCompleted) -> bool:
-        """True when the archive record was written for a later delivery of the meeting's recording than ``event``."""
-        return await written_later(self.db[CONVERSATIONS], event)
 
     async def mark_sent(self, mixed: AudioMixed) -> None:
         """Keep ``mixed`` on its meeting, if pending, before it is published: a give-up then announces it again."""
@@ -406,13 +276,3 @@ def _not_past(event: RecordingCompleted | AudioMixed) -> Document:
 
 def _pending(tenant: str, meeting_uuid: str) -> Document:
     return {**meeting_key(tenant, meeting_uuid), "stage": "mixed", PENDING: True}
-
-
-def _start_entry(entry: object) -> bool:
-    return (
-        isinstance(entry, dict) and isinstance(entry.get("file_id"), str) and isinstance(entry.get("start"), datetime)
-    )
-
-
-def _ordered(items: Iterable[TranscriptObject]) -> tuple[TranscriptObject, ...]:
-    return tuple(sorted(items, key=lambda t: (t.kind != "transcript", t.file_id)))
