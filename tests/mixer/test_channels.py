@@ -12,14 +12,12 @@ from zoomsymbl_mixer.channels import (
     MEETING_AUDIO,
     OTHERS,
     Track,
-    extension,
-    input_hash,
     overflowed,
     per_track,
     plan_mix,
-    selections,
     split_stereo,
 )
+from zoomsymbl_mixer.selection import extension, input_hash, selections
 
 T0 = datetime(2025, 3, 1, 9, 0, 0, tzinfo=UTC)
 

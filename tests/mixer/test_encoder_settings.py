@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from zoomsymbl_common.records import MEETINGS
-from zoomsymbl_mixer.channels import input_hash, selections
 from zoomsymbl_mixer.mixing import mixed_object_key
+from zoomsymbl_mixer.selection import input_hash, selections
 
 from tests.mixer.conftest import TYPICAL, Rig
 

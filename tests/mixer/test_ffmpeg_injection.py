@@ -15,9 +15,10 @@ import pytest
 from zoomsymbl_common.events import RecordingFile
 from zoomsymbl_common.media_tools import run_tool
 from zoomsymbl_mixer.bounds import check_plan, check_track, longest_mix
-from zoomsymbl_mixer.channels import Track, extension, plan_mix
+from zoomsymbl_mixer.channels import Track, plan_mix
 from zoomsymbl_mixer.ffmpeg import OutputFormat, SilenceSettings, analysis_args, merge_args, talk_args
 from zoomsymbl_mixer.preparation import prepare, probe_file
+from zoomsymbl_mixer.selection import extension
 
 from tests.mixer.test_bounds import with_movie_duration
 

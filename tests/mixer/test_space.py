@@ -13,7 +13,7 @@ from zoomsymbl_common.errors import PoisonInputError, RetryableError
 from zoomsymbl_common.events import RecordingFile
 from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.scratch import Volume
-from zoomsymbl_mixer.channels import selections
+from zoomsymbl_mixer.selection import selections
 from zoomsymbl_mixer.space import SpaceNeeded, check_space, space_needed
 
 from tests.mixer.conftest import NO_TRACKS, TYPICAL, Rig

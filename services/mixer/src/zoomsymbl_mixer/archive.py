@@ -29,7 +29,7 @@ from zoomsymbl_common.events import RecordingCompleted, utcnow
 from zoomsymbl_common.mongo import Document, guarded
 from zoomsymbl_common.records import CONVERSATIONS, ConversationMetadata, meeting_key
 
-from zoomsymbl_mixer.channels import selections
+from zoomsymbl_mixer.selection import selections
 
 RECORDED_AT = "recording_occurred_at"
 """The ``occurred_at`` of the recording event that wrote a ``conversations`` record (the mixer's bookkeeping, not

@@ -20,13 +20,13 @@ from zoomsymbl_common.events import RecordingCompleted, RecordingFile, utcnow
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig
 
-from zoomsymbl_mixer.channels import Selection
 from zoomsymbl_mixer.config import MixConfig
 from zoomsymbl_mixer.credentials import Credentials, RecordingsApi
 from zoomsymbl_mixer.download import Fetcher
 from zoomsymbl_mixer.download_token import DownloadToken
 from zoomsymbl_mixer.errors import NothingToMix
 from zoomsymbl_mixer.preparation import prepare
+from zoomsymbl_mixer.selection import Selection
 from zoomsymbl_mixer.state import MeetingState
 from zoomsymbl_mixer.tracks import Fetched, TrackLoader, track_hours
 

@@ -17,10 +17,11 @@ from zoomsymbl_common.tenants import TenantConfig
 
 from zoomsymbl_mixer.analytics import SilenceLog, speaker_stats
 from zoomsymbl_mixer.bounds import check_plan, longest_mix
-from zoomsymbl_mixer.channels import MixPlan, Selection, Track, overflowed, per_track, plan_mix, split_stereo
+from zoomsymbl_mixer.channels import MixPlan, Track, overflowed, per_track, plan_mix, split_stereo
 from zoomsymbl_mixer.config import MixConfig
 from zoomsymbl_mixer.errors import MergeFailed, interrupted
 from zoomsymbl_mixer.ffmpeg import EXTENSIONS, OutputFormat, analysis_args, merge_args, resolve_format
+from zoomsymbl_mixer.selection import Selection
 
 MAX_SAMPLE_RATE = 48_000
 

@@ -29,7 +29,7 @@ from zoomsymbl_common.zoom_answers import ZoomApiError
 
 from zoomsymbl_mixer.analytics import speaker_stats
 from zoomsymbl_mixer.bounds import check_schedule
-from zoomsymbl_mixer.channels import MixPlan, Selection, input_hash, selections, with_emails
+from zoomsymbl_mixer.channels import MixPlan, with_emails
 from zoomsymbl_mixer.config import MixConfig
 from zoomsymbl_mixer.credentials import RecordingsApi
 from zoomsymbl_mixer.download import Fetcher
@@ -41,6 +41,7 @@ from zoomsymbl_mixer.metadata import conversation_metadata, metadata_json, metad
 from zoomsymbl_mixer.phone import with_phone_user
 from zoomsymbl_mixer.preparation import probe_file
 from zoomsymbl_mixer.progress import Progress
+from zoomsymbl_mixer.selection import Selection, input_hash, selections
 from zoomsymbl_mixer.space import SpaceClaims, output_needed, space_needed, span_seconds
 from zoomsymbl_mixer.state import MeetingState, MixRecord, audio_mixed, with_transcripts
 from zoomsymbl_mixer.transcripts import view as transcript_view

@@ -30,7 +30,7 @@ from zoomsymbl_common.storage_keys import bounded_segment, meeting_key
 
 from zoomsymbl_mixer.analytics import SilenceLog, speaker_stats
 from zoomsymbl_mixer.bounds import check_track, longest_mix
-from zoomsymbl_mixer.channels import Track, extension
+from zoomsymbl_mixer.channels import Track
 from zoomsymbl_mixer.credentials import Credentials
 from zoomsymbl_mixer.download import Fetcher
 from zoomsymbl_mixer.errors import (
@@ -43,6 +43,7 @@ from zoomsymbl_mixer.errors import (
 )
 from zoomsymbl_mixer.ffmpeg import SilenceSettings, talk_args
 from zoomsymbl_mixer.preparation import prepare
+from zoomsymbl_mixer.selection import extension
 from zoomsymbl_mixer.state import RawObject
 from zoomsymbl_mixer.upload import PartUploads
 

@@ -32,7 +32,6 @@ from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 
-from zoomsymbl_mixer.channels import selections
 from zoomsymbl_mixer.credentials import Credentials, RecordingsApi
 from zoomsymbl_mixer.download import Fetcher
 from zoomsymbl_mixer.errors import (
@@ -47,6 +46,7 @@ from zoomsymbl_mixer.errors import (
 )
 from zoomsymbl_mixer.metadata import metadata_json, metadata_key
 from zoomsymbl_mixer.progress import Progress
+from zoomsymbl_mixer.selection import selections
 from zoomsymbl_mixer.state import MeetingState, audio_mixed, with_transcripts
 from zoomsymbl_mixer.tracks import raw_key
 from zoomsymbl_mixer.transcript_join import joined
