@@ -186,7 +186,7 @@ async def _job(mongo: Mongo, store: ObjectStore, seeded: Seeded, job: ProviderJo
         await mongo.db[TRANSCRIPTIONS].insert_one(work.to_document())
         seeded.add(TRANSCRIPTIONS, {"_id": job.copy_id})
         # A channel's checkpoint its removal left behind (MongoDB did not take it), as the transcriber writes one.
-        source = Source(job.copy_id, part, 5, "etag", "tiny.en", "en")
+        source = Source(job.copy_id, part, 5, "etag", "tiny.en", "en", "beam_size=5")
         said = ChannelUtterance(1, 0.0, 1.0, "Jane Doe's salary")
         await Checkpoints(mongo, "transcriber-1", utcnow).save(source, 1, [said])
         seeded.add(TRANSCRIPTION_CHECKPOINTS, {"job_id": job.copy_id})
