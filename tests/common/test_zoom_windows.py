@@ -1,9 +1,11 @@
 """What the Zoom client asks of a listing and checks in its answer: the date window Zoom served, the page size,
 and the rate-limit type it reports.
 
-Zoom's phone listings hold one month of data per answer ("the response only includes one month of data at a
+Zoom's listings hold one month of data per answer ("the response only includes one month of data at a
 time"): asked for more, its call-logs listing answered 200 for the last month, saying so only in ``from``/``to``
-(the sandbox's zoom_call_history.py names the pages). Before the 2026-12-05 comparison the client never read them:
+(the sandbox's zoom_call_history.py names the pages), and so does its cloud-recording listing (zoom_api.py
+``recordings_window``; the client read its ``from``/``to`` only since 2026-12-06). Before the 2026-12-05 comparison
+the client never read them:
 a longer window was a page of its last month taken for the whole, the days before seen by nobody and the listing
 "complete". The backfill and the reconciliation ask one calendar month at a time (``month_windows``), which both
 phone listings serve whole; the check is what catches a caller that asks more.
@@ -25,7 +27,7 @@ from zoomsymbl_common.zoom_answers import NarrowedWindowError, checked_window
 from zoomsymbl_common.zoom_quota import ZoomQuota
 from zoomsymbl_ingest.windows import month_windows
 from zoomsymbl_sandbox.zoom import ZoomSandbox, running_zoom_sandbox
-from zoomsymbl_sandbox.zoom_api import earliest_phone_day
+from zoomsymbl_sandbox.zoom_api import earliest_phone_day, recordings_window
 from zoomsymbl_sandbox.zoom_call_history import months_before
 
 from tests.ingest.support import sandbox_config, sandbox_tenant
@@ -41,7 +43,7 @@ async def sandbox() -> AsyncIterator[tuple[ZoomSandbox, FakeClock]]:
         yield running, clock
 
 
-@pytest.mark.parametrize("listing", ["list_phone_recordings", "list_call_history"])
+@pytest.mark.parametrize("listing", ["list_recordings", "list_phone_recordings", "list_call_history"])
 async def test_a_window_zoom_answers_only_in_part_is_refused_not_read_whole(
     sandbox: tuple[ZoomSandbox, FakeClock], listing: str
 ) -> None:
@@ -83,6 +85,8 @@ def test_the_backfill_and_reconciliation_windows_are_served_whole_by_both_phone_
     start: date, length: int
 ) -> None:
     for window_start, window_end in month_windows(start, start + timedelta(days=length)):
+        query = {"from": window_start.isoformat(), "to": window_end.isoformat()}
+        assert recordings_window(query, window_end) == (window_start, window_end)  # GET /users/{id}/recordings
         assert window_start >= earliest_phone_day(window_end)  # GET /phone/recordings: 30 days and a month
         assert window_start >= months_before(window_end, 1)  # GET /phone/call_history: a month
 

@@ -6,7 +6,7 @@ from datetime import date
 from urllib.parse import quote
 
 import pytest
-from zoomsymbl_sandbox.zoom_api import one_month_after, recordings_window
+from zoomsymbl_sandbox.zoom_api import recordings_window
 from zoomsymbl_sandbox.zoom_download import ByteRange, RangeNotSatisfiable, parse_range
 from zoomsymbl_sandbox.zoom_http import ZoomApiError, classify_route, meeting_path_id
 from zoomsymbl_sandbox.zoom_signing import (
@@ -69,19 +69,21 @@ def test_routes_are_classified_on_the_raw_path() -> None:
     assert classify_route("/_sandbox/stats") == (None, None)
 
 
-def test_one_month_after_clamps_to_month_end() -> None:
-    assert one_month_after(date(2025, 1, 31)) == date(2025, 2, 28)
-    assert one_month_after(date(2024, 12, 15)) == date(2025, 1, 15)
-
-
-def test_listing_window_allows_one_month_and_rejects_more() -> None:
+def test_listing_window_serves_one_month_and_of_more_its_last_month() -> None:
     today = date(2025, 3, 20)
     assert recordings_window({"from": "2025-01-01", "to": "2025-02-01"}, today) == (
         date(2025, 1, 1),
         date(2025, 2, 1),
     )
+    # Longer: its last month, as Zoom answers it (github.com/zoom/api/issues/36); a month back from the 31st of
+    # March is the last day of February.
+    assert recordings_window({"from": "2025-01-01", "to": "2025-02-02"}, today) == (date(2025, 1, 2), date(2025, 2, 2))
+    assert recordings_window({"from": "2024-01-01", "to": "2025-03-31"}, today) == (
+        date(2025, 2, 28),
+        date(2025, 3, 31),
+    )
     with pytest.raises(ZoomApiError) as caught:
-        recordings_window({"from": "2025-01-01", "to": "2025-02-02"}, today)
+        recordings_window({"from": "2025-02-03", "to": "2025-02-02"}, today)
     assert (caught.value.status, caught.value.code) == (400, 300)
     # Without dates, today to tomorrow, as the cloud-recording reference documents (the phone listing has its own).
     assert recordings_window({}, today) == (today, date(2025, 3, 21))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 from datetime import date, timedelta
 from typing import Any
@@ -25,12 +24,6 @@ PHONE_WINDOW_DAYS = 30
 _NO_RECORDING = (404, 3301, "This recording does not exist.")
 
 
-def one_month_after(day: date) -> date:
-    """The same day a month later, clamped to the month's end (Jan 31 -> Feb 28/29)."""
-    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
 def _parse_day(value: str, field: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -39,14 +32,23 @@ def _parse_day(value: str, field: str) -> date:
 
 
 def recordings_window(query: dict[str, str], today: date) -> tuple[date, date]:
-    """The `from`/`to` days of the cloud-recording listing; Zoom lists at most one month per call.
+    """The `from`/`to` days the cloud-recording listing serves; Zoom lists at most one month per call.
 
     A missing ``from`` is today and, when ``to`` is missing too, ``to`` is tomorrow: Zoom's reference gives a call
-    on 2020-06-30 without either the window ``from`` 2020-06-30 ``to`` 2020-07-01.
+    on 2020-06-30 without either the window ``from`` 2020-06-30 ``to`` 2020-07-01. A ``from`` after ``to`` is
+    refused (400, code 300). A range longer than a month is not refused: Zoom answers 200 for its last month, the
+    answer's ``from`` saying so (github.com/zoom/api/issues/36: asked ``from=2017-08-02&to=2018-04-09``, the answer
+    listed from 2018-03-09, and Zoom's staff: "the query date range is a maximum of one month";
+    github.com/graphaelli/zat/issues/16: an older ``from`` "results in zoom returning only recordings from the last
+    30 days"; devforum.zoom.us/t/22487: "Setting a longer date range doesn't seem to raise an error (I get a 200").
+    The sandbox refused it (400) until 2026-12: a client that asked too much failed loudly here and would have lost
+    the earlier days silently on Zoom.
     """
     start = _parse_day(query["from"], "from") if "from" in query else today
     to = _parse_day(query["to"], "to") if "to" in query else (today if "from" in query else today + timedelta(days=1))
-    return _checked_window(start, to)
+    if start > to:
+        raise ZoomApiError(400, 300, "The 'from' date must not be later than the 'to' date.")
+    return max(start, months_before(to, 1)), to
 
 
 def earliest_phone_day(to: date) -> date:
@@ -65,14 +67,6 @@ def phone_recordings_window(query: dict[str, str], today: date) -> tuple[date, d
     if start > to:
         raise ZoomApiError(400, 300, "The 'from' date must not be later than the 'to' date.")
     return max(start, earliest_phone_day(to)), to
-
-
-def _checked_window(start: date, to: date) -> tuple[date, date]:
-    if start > to:
-        raise ZoomApiError(400, 300, "The 'from' date must not be later than the 'to' date.")
-    if to > one_month_after(start):
-        raise ZoomApiError(400, 300, "The date range between 'from' and 'to' must not exceed one month.")
-    return start, to
 
 
 def page_size(query: dict[str, str]) -> int:
@@ -105,9 +99,9 @@ def list_recordings(request: web.Request, sandbox: ZoomSandbox, user: str) -> di
     """GET /v2/users/{userId}/recordings: one page of the user's meetings, newest first.
 
     Per https://developers.zoom.us/docs/api/cloud-recording/#tag/cloud-recording/GET/users/{userId}/recordings:
-    ``from``/``to`` at most one month apart (``from`` defaults to the current date; without either, the window
-    is today to tomorrow), ``page_size`` at most 300, a ``next_page_token`` valid 15 minutes
-    (expired or unknown: 400, code 300); rate-limit label Medium.
+    one month of ``from``/``to`` per answer, a longer range answered for its last month (``recordings_window``;
+    ``from`` defaults to the current date; without either, the window is today to tomorrow), ``page_size`` at most
+    300, a ``next_page_token`` valid 15 minutes (expired or unknown: 400, code 300); rate-limit label Medium.
     """
     query = dict(request.query)
     start, to = recordings_window(query, sandbox.today())
