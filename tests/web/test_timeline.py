@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from zoomsymbl_web.timeline import Said, Segment, Speaker, merge_segments, rows
+from zoomsymbl_web.timeline import MAX_ROWS, MAX_SEGMENTS, Said, Segment, Speaker, merge_segments, rows
 
 
 def test_segments_merge_across_short_gaps_and_are_clipped_to_the_meeting() -> None:
@@ -54,3 +54,24 @@ def test_a_long_meeting_with_many_speakers_stays_bounded() -> None:
     result = rows([], said, duration=4 * 3600.0, limit=100)
     assert len(result) == 32
     assert all(0 < len(r.segments) <= 100 for r in result)
+
+
+def test_past_the_bound_the_speakers_with_most_talk_keep_rows_and_the_rest_share_one() -> None:
+    speakers = [Speaker("Ana", channel=1, talk_seconds=5.0), Speaker("Bo", channel=2, talk_seconds=50.0)]
+    said = [Said("Cy", 0.0, 30.0), Said("Di", 40.0, 41.0), Said("Ed", 50.0, 52.0), Said("Fay", 60.0, 60.5)]
+    result = rows(speakers, said, duration=100.0, max_rows=3)
+    # Kept in page order (measured first), the others last with their talk time summed and their segments merged.
+    assert [(r.name, r.talk_seconds) for r in result] == [("Ana", 5.0), ("Bo", 50.0), ("Cy", 30.0), ("3 others", 3.5)]
+    assert result[-1].segments == (Segment(40.0, 41.0), Segment(50.0, 52.0), Segment(60.0, 60.5))
+    assert result[-1].first == 40.0
+    assert rows(speakers, said[:1], duration=100.0, max_rows=3) == rows(speakers, said[:1], duration=100.0)
+
+
+def test_a_provider_naming_50000_speakers_makes_a_bounded_table() -> None:
+    said = [Said(f"voice {i}", float(i % 3600), float(i % 3600) + 0.5) for i in range(50_000)]
+    result = rows([Speaker("Ana", channel=1, talk_seconds=600.0)], said, duration=3600.0)
+    assert len(result) == MAX_ROWS + 1
+    assert result[0].name == "Ana"
+    assert result[-1].name == f"{50_000 - MAX_ROWS + 1} others"
+    assert sum(len(r.segments) for r in result) <= (MAX_ROWS + 1) * MAX_SEGMENTS
+    assert sum(r.talk_seconds for r in result) == 600.0 + 50_000 * 0.5

@@ -2,7 +2,8 @@
 
 Segments come from the transcript's utterances (a channel per speaker when the transcript knows it, else the
 speaker's name); talk time and the silence and talk-over ratios from what the mixer measured, when it did.
-Every step is one pass over sorted spans, so a 4-hour meeting with thousands of utterances stays cheap.
+Every step is one pass over sorted spans, so a 4-hour meeting with thousands of utterances stays cheap. The
+speakers are bounded too (:data:`MAX_ROWS`): the transcript names them, and a provider's answer is outside input.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ MERGE_GAP_SECONDS = 1.0
 """Two segments of one speaker closer than this are drawn as one (a breath is not a turn)."""
 MAX_SEGMENTS = 1500
 """Most segments drawn per speaker; past it the shortest gaps are closed until it fits."""
+MAX_ROWS = 64
+"""Most speakers with a row of their own: those with the most talk time; the rest share one "N others" row. As many
+as a mix has channels (``MAX_MIX_CHANNELS``); a provider answer naming 50,000 speakers made 50,000 rows (~19 MB of
+page beside the transcript's cap), now at most 65 rows of at most :data:`MAX_SEGMENTS` segments."""
 
 
 @dataclass(frozen=True)
@@ -103,8 +108,11 @@ def rows(
     *,
     gap: float = MERGE_GAP_SECONDS,
     limit: int = MAX_SEGMENTS,
+    max_rows: int = MAX_ROWS,
 ) -> list[Row]:
-    """One row per participant: the measured ``speakers`` first, then anyone only the transcript names."""
+    """One row per participant: the measured ``speakers`` first, then anyone only the transcript names; past
+    ``max_rows`` participants, the ``max_rows`` with the most talk time (in that order) and one row of the others
+    (their talk time summed, their segments merged)."""
     order: dict[str, Speaker] = {}
     by_name: dict[str, str] = {}
     for speaker in speakers:
@@ -128,7 +136,13 @@ def rows(
         key: s.talk_seconds if s.talk_seconds is not None else sum(g.end - g.start for g in merged[key])
         for key, s in order.items()
     }
-    return [
+    others: list[str] = []
+    if len(order) > max_rows:
+        # sorted() is stable: among equal talk times the earlier participant (a measured one) keeps its row.
+        kept = set(sorted(order, key=lambda k: talk[k], reverse=True)[:max_rows])
+        others = [key for key in order if key not in kept]
+        order = {key: speaker for key, speaker in order.items() if key in kept}
+    shown = [
         Row(
             name=speaker.name or (f"Channel {speaker.channel}" if speaker.channel is not None else "Speaker"),
             segments=merged[key],
@@ -140,3 +154,23 @@ def rows(
         )
         for key, speaker in order.items()
     ]
+    return [*shown, _others(others, spans, talk, duration, gap=gap, limit=limit)] if others else shown
+
+
+def _others(
+    keys: Sequence[str],
+    spans: dict[str, list[tuple[float, float]]],
+    talk: dict[str, float],
+    duration: float,
+    *,
+    gap: float,
+    limit: int,
+) -> Row:
+    """One row for the participants past the bound: their talk time summed, their segments drawn as one track."""
+    segments = merge_segments((span for key in keys for span in spans[key]), duration, gap=gap, limit=limit)
+    return Row(
+        name=f"{len(keys)} other" + ("s" if len(keys) > 1 else ""),
+        segments=segments,
+        talk_seconds=sum(talk[key] for key in keys),
+        first=segments[0].start if segments else None,
+    )
