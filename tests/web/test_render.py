@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from zoomsymbl_common import stored_insights
 from zoomsymbl_common.insights_engine import INCOMPLETE
+from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.providers.base import InsightItem, Insights, SummaryTopic, TranscriptMessage
 from zoomsymbl_common.records import Meeting, StoredInsights
 from zoomsymbl_notifier.meetings import MeetingFacts
@@ -361,3 +362,36 @@ def test_the_speakers_shares_add_up_to_100_and_match_the_email() -> None:
     facts = MeetingFacts(speakers=tuple(MeasuredSpeaker(i + 1, n, s) for i, (n, s) in enumerate(talk.items())))
     email = meeting_report(Insights(messages=()), facts, 0, []).text
     assert re.findall(r"^  - \w+: \d:\d\d:\d\d \((\d+)%\)$", email, re.M) == shares
+
+
+SECRET_KEY = "sk-reason-" + "7f3a9c2e41b86d05" * 2  # registered with the redactor, as a tenant's provider key is
+PRESIGNED_REASON = "https://s3.example.com/b/k.wav?X-Amz-Signature=0d1e2f&X-Amz-Credential=AKIAEXAMPLE"
+
+
+def test_a_secret_or_presigned_url_in_a_stored_reason_reaches_no_page() -> None:
+    """The reasons are a provider's or the engine's words, stored as said: a key it echoed, a presigned URL it quoted
+    is scrubbed on the page (notice, incomplete and unavailable section), as in the e-mail."""
+    register_secret(SECRET_KEY)
+    why = f"assemblyai summarization is 'denied for key {SECRET_KEY}' fetching {PRESIGNED_REASON}"
+    decoded = stored_insights.decode(
+        {"extra": {INCOMPLETE: why}, "unavailable": {"questions": why, "decisions": why}, "questions": [{"text": "?"}]}
+    )
+    page = _page(_view(decoded), audio=None)
+    for leaked in (SECRET_KEY, SECRET_KEY[:16], "X-Amz-Signature", "AKIAEXAMPLE"):
+        assert leaked not in page, leaked
+    shown = "assemblyai summarization is 'denied for key [redacted]' fetching https://s3.example.com/…"
+    assert _section(page, "questions") == f"Questions ? (incomplete: {shown})"
+    assert _section(page, "decisions") == f"Decisions (unavailable: {shown})"
+    assert f"Incomplete: {shown}." in _text(page)
+    email = meeting_report(decoded, MeetingFacts(topic="Weekly sync"), 0, []).text
+    assert f"(unavailable: {shown.replace('https://s3.example.com', 'https[:]//s3[.]example[.]com')})" in email
+
+
+def test_a_secret_cut_at_the_read_bound_of_a_long_reason_shows_no_prefix() -> None:
+    """Only the first 8 × REASON_MAX characters of a reason are read: a secret across that cut was a prefix the
+    redactor did not know, shown once the whitespace before it collapsed."""
+    register_secret(SECRET_KEY)
+    why = "failed:" + " " * (render.REASON_MAX * 8 - 20) + SECRET_KEY + " and more"
+    page = _page(_view(stored_insights.decode({"unavailable": {"decisions": why}})), audio=None)
+    assert SECRET_KEY[:8] not in page
+    assert _section(page, "decisions") == "Decisions (unavailable: failed:…)"

@@ -33,7 +33,7 @@ from zoomsymbl_notifier.outside import defanged as defanged
 from zoomsymbl_notifier.outside import outside_name as outside_name
 from zoomsymbl_notifier.outside import shown_address as shown_address
 from zoomsymbl_notifier.sections import call_line as call_line
-from zoomsymbl_notifier.sections import clock, measured, sections, speaker_name
+from zoomsymbl_notifier.sections import clock, measured, reason_line, sections, speaker_name
 from zoomsymbl_notifier.sections import talk_time_lines as talk_time_lines
 from zoomsymbl_notifier.sections import transcript_text as transcript_text
 
@@ -182,7 +182,8 @@ def _report(
     if page_link is not None:
         text += [f"See and hear the meeting: {page_link}", ""]
         parts.append(f'<p><a href="{html.escape(page_link, quote=True)}">See and hear the meeting</a></p>')
-    # The source line and the incomplete one may quote what a provider or the engine's server answered: defanged.
+    # The source line and the incomplete one may quote what a provider or the engine's server answered: defanged (and
+    # the incomplete one scrubbed: reason_line).
     source = defanged(clean_line(insights.extra.get("source", ""), 500))
     if source:  # which transcription produced the report (the zoom source: "Zoom transcript")
         text += [f"Source: {source}", ""]
@@ -191,7 +192,7 @@ def _report(
         line = missing_line(facts.missing, outside_name, str, "in this report")
         text += [line, ""]
         parts.append(f"<p>{html.escape(line)}</p>")
-    incomplete = defanged(clean_line(insights.extra.get(INCOMPLETE, ""), 300))
+    incomplete = reason_line(insights.extra.get(INCOMPLETE, ""))
     if incomplete:  # some windows of the transcript answered, others not: the sections miss what those hold
         line = f"Incomplete: {incomplete}. The sections below miss what those parts hold; the transcript has it all."
         text += [line, ""]

@@ -8,10 +8,12 @@ from outside in it is defanged (:mod:`zoomsymbl_notifier.outside`); the report e
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from datetime import datetime
 
 from zoomsymbl_common.events import CallParty, PhoneCall
+from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
 from zoomsymbl_common.shares import percentages
 
@@ -21,6 +23,8 @@ from zoomsymbl_notifier.outside import clean_line, defanged, outside_name, shown
 LONGEST = 1e7
 """Seconds (115 days): a time or talk time past it is no measurement."""
 _LINE_MAX = 10_000  # characters of one report line (an item is at most 2,000: providers/base.py)
+REASON_LINE_MAX = 300
+"""Most characters of a stored reason the report shows (the meeting page's ``REASON_MAX``)."""
 
 Section = tuple[str, list[str]]
 """A section's title and its lines."""
@@ -134,9 +138,28 @@ def _with_note(lines: list[str], why: str | None) -> list[str]:
     sections failed merged with parts whose did not): items missing unsaid read as all there were."""
     if why is None:
         return lines
-    # The reason may quote what a provider or the engine's server answered (``answered HTTP 400: '…'``): defanged.
-    said = defanged(clean_line(why, 300)) or "no reason recorded"  # a blank or null stored reason, as the page says
+    said = reason_line(why) or "no reason recorded"  # a blank or null stored reason, as the page says
     return [*lines, f"({'incomplete' if lines else 'unavailable'}: {said})"]
+
+
+def reason_line(why: str, limit: int = REASON_LINE_MAX) -> str:
+    """A stored reason (a section's ``unavailable``, ``insights_incomplete``) fit for the report: scrubbed
+    (:func:`~zoomsymbl_common.logs.scrub`: registered secrets, URLs past their host, ``token=…`` pairs), one line of
+    at most ``limit`` characters, defanged; "" when blank.
+
+    The reasons are a provider's or the insights engine's words (``answered HTTP 400: '…'``), stored as said: they
+    may quote a key or a presigned URL. The first ``8 × limit`` characters are read; when the text goes on, its last
+    word there is left out (a cut inside a secret leaves a prefix the redactor no longer recognises) and the line
+    ends in "…", as the meeting page's does."""
+    head = why[: limit * 8]
+    cut = len(why) > len(head)
+    if cut:
+        words = head.rsplit(None, 1)
+        head = words[0] if len(words) == 2 else ""
+    line = clean_line(scrub(head, sys.maxsize), sys.maxsize)
+    if cut or len(line) > limit:
+        line = line[: limit - 1] + "…"
+    return defanged(line)
 
 
 def _party(party: CallParty) -> str:

@@ -10,20 +10,22 @@ meeting was mixed (:func:`missing_notice`, near the top), the insights engine's 
 (``extra[INCOMPLETE]``: some windows of the transcript got no answer), and per section why it is unavailable (no
 lines) or incomplete (lines, and a reason: a split meeting's part whose section failed), and a summary the provider
 had not finished as not ready rather than "(none)". Those reasons are stored text like any other: one line, at most
-:data:`REASON_MAX` characters, each its own field. So is a failed meeting's reason, on the plain page that says what
-the host's failure e-mail says (:func:`failed_page`).
+:data:`REASON_MAX` characters, each its own field, scrubbed of secrets (:func:`reason`). So is a failed meeting's
+reason, on the plain page that says what the host's failure e-mail says (:func:`failed_page`).
 """
 
 from __future__ import annotations
 
 import html
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Final
 from urllib.parse import quote
 
 from zoomsymbl_common.insights_engine import INCOMPLETE
+from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.providers.base import InsightItem, Insights, TranscriptMessage
 from zoomsymbl_common.records import MissingAudio, missing_line
 from zoomsymbl_common.shares import percentages
@@ -132,9 +134,20 @@ def _item(item: InsightItem) -> str:
 
 
 def reason(value: str) -> str:
-    """A stored reason as one line of at most :data:`REASON_MAX` characters ("no reason recorded" when blank)."""
-    line = " ".join(_CONTROLS.sub(" ", isolatable(value[: REASON_MAX * 8])).split())
-    if len(line) > REASON_MAX:
+    """A stored reason as one line of at most :data:`REASON_MAX` characters ("no reason recorded" when blank),
+    scrubbed (:func:`~zoomsymbl_common.logs.scrub`: registered secrets, URLs past their host, ``token=…`` pairs).
+
+    A provider's or the insights engine's words (``unavailable``, ``insights_incomplete``) are stored as they were
+    said, and may quote a key or a presigned URL. Only the first ``8 × REASON_MAX`` characters are read (a stored
+    megabyte costs nothing); when the text goes on, its last word there is left out: a cut inside a secret leaves a
+    prefix the redactor no longer recognises."""
+    head = value[: REASON_MAX * 8]
+    cut = len(value) > len(head)
+    if cut:
+        words = head.rsplit(None, 1)
+        head = words[0] if len(words) == 2 else ""
+    line = " ".join(_CONTROLS.sub(" ", isolatable(scrub(head, sys.maxsize))).split())
+    if cut or len(line) > REASON_MAX:
         line = line[: REASON_MAX - 1] + "…"
     return line or "no reason recorded"
 
