@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable
 from typing import Final
 
+from minio.error import S3Error
 from zoomsymbl_common.records import StoredObject
 from zoomsymbl_common.storage import ObjectStore
 
@@ -72,11 +73,30 @@ def content_type(key: str) -> str:
     return CONTENT_TYPES.get(key.rsplit(".", 1)[-1].lower(), "application/octet-stream")
 
 
+class StoredSizeWrong(RangeNotSatisfiable):
+    """The range is within the size the meeting document records, but past the object's real end (S3 answered 416):
+    the record is wrong. ``str()`` is the ``Content-Range`` of the 416 with the real size, as S3 would answer."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"bytes */{size}")
+        self.size = size
+
+
 def s3_reader(store: ObjectStore) -> AudioReader:
     """Reads a byte range of a stored object with ``store``'s client, chunk by chunk (the routes hand it only
-    objects in the configured bucket)."""
+    objects in the configured bucket). A range starting past the object's real end (a stored size larger than the
+    object) raises :class:`StoredSizeWrong` with the real size, read with one HEAD."""
 
-    def read(obj: StoredObject, start: int, end: int) -> AsyncGenerator[bytes, None]:
-        return store.get_stream(obj.key, chunk_size=CHUNK, offset=start, length=end - start + 1, bucket=obj.bucket)
+    async def read(obj: StoredObject, start: int, end: int) -> AsyncGenerator[bytes, None]:
+        chunks = store.get_stream(obj.key, chunk_size=CHUNK, offset=start, length=end - start + 1, bucket=obj.bucket)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except S3Error as exc:
+            if exc.code != "InvalidRange":
+                raise
+            raise StoredSizeWrong((await store.stat(obj.key)).size) from None
+        finally:
+            await chunks.aclose()
 
     return read

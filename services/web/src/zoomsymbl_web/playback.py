@@ -6,6 +6,7 @@ The byte ranges and the S3 reader are :mod:`zoomsymbl_web.audio`'s; here the ans
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncGenerator
 
 from aiohttp import web
@@ -15,12 +16,15 @@ from zoomsymbl_common.errors import InfrastructureUnavailable, ObjectNotFound, Z
 from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.records import StoredObject
 
-from zoomsymbl_web.audio import RangeNotSatisfiable, byte_range, content_type
+from zoomsymbl_web.audio import RangeNotSatisfiable, StoredSizeWrong, byte_range, content_type
 from zoomsymbl_web.lookup import plain, read_claimed, unavailable
 from zoomsymbl_web.meeting import MeetingView, Playable
 from zoomsymbl_web.page_deps import PageDeps
 
 log = logging.getLogger("zoomsymbl.web.routes")
+_WARNED_MAX = 1024
+# Objects whose stored size was found wrong, oldest first: a player asks again on every seek, one line says it.
+_warned: OrderedDict[tuple[str, str, int, int], None] = OrderedDict()
 
 
 def playable(deps: PageDeps, found: MeetingView | Playable) -> StoredObject | None:
@@ -42,7 +46,8 @@ async def audio(request: web.Request) -> web.StreamResponse:
 
     The object is opened before the status line goes out, so a missing object is a 404 and S3 down a 503;
     a body that ends short of what was announced (the stored size was wrong, S3 failed mid-way) closes the
-    connection, so the browser sees it cut rather than waiting for bytes that never come.
+    connection, so the browser sees it cut rather than waiting for bytes that never come; a range past the real end
+    of an object shorter than its stored size is S3's 416 with the real size, said once at WARNING.
     """
     deps, found = await read_claimed(
         request, "audio", lambda pages, tenant, meeting_uuid: pages.audio_of(tenant, meeting_uuid)
@@ -62,7 +67,7 @@ async def audio(request: web.Request) -> web.StreamResponse:
         deps.metrics.pages.labels("audio", "ok").inc()
         return response
     chunks = deps.read_audio(stored, start, end)
-    first = await _first_chunk(deps, chunks)
+    first = await _first_chunk(deps, stored, chunks)
     if isinstance(first, web.Response):
         return first
     await _send(request, response, deps, first, chunks)
@@ -87,10 +92,17 @@ def _ranged_response(request: web.Request, stored: StoredObject) -> tuple[web.St
     return response, start, end
 
 
-async def _first_chunk(deps: PageDeps, chunks: AsyncGenerator[bytes, None]) -> bytes | web.Response:
+async def _first_chunk(
+    deps: PageDeps, stored: StoredObject, chunks: AsyncGenerator[bytes, None]
+) -> bytes | web.Response:
     """The object's first bytes, or the answer in their place while no status line has gone out yet."""
     try:
         return await anext(chunks, b"")
+    except StoredSizeWrong as exc:
+        # S3's 416, with the real size: the player learns where the file ends and asks within it.
+        deps.metrics.pages.labels("audio", "stored_size_wrong").inc()
+        _warn_once(stored, exc.size)
+        return web.Response(status=416, headers={"Content-Range": str(exc)})
     except ObjectNotFound:
         deps.metrics.pages.labels("audio", "not_found").inc()
         return plain(404, "Not found", "The meeting's audio is no longer in the archive.")
@@ -151,3 +163,15 @@ async def _stream(response: web.StreamResponse, first: bytes, rest: AsyncGenerat
     finally:
         await rest.aclose()
     return sent
+
+
+def _warn_once(stored: StoredObject, real: int) -> None:
+    """One WARNING per object and pair of sizes (among the last :data:`_WARNED_MAX` warned of) that the meeting
+    document records more bytes than S3 holds: a wrong record, not an outage, and not one line per seek."""
+    seen = (stored.bucket, stored.key, stored.size, real)
+    if seen in _warned:
+        return
+    _warned[seen] = None
+    if len(_warned) > _WARNED_MAX:
+        _warned.popitem(last=False)
+    log.warning("stored audio size larger than the object", extra={"stored_size": stored.size, "size": real})
