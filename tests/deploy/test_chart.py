@@ -200,6 +200,9 @@ def test_every_pod_is_hardened(values: str) -> None:
         assert pod["runAsNonRoot"] is True and pod["runAsUser"] != 0, where
         assert pod["seccompProfile"]["type"] == "RuntimeDefault", where
         assert spec["automountServiceAccountToken"] is False, where
+        # A Service named zoomsymbl-<x> would inject ZOOMSYMBL_<X>_SERVICE_HOST and the like, which a settings prefix
+        # (ZOOMSYMBL_WEB_, ZOOMSYMBL_INGEST_…) reads as its own variables once a setting of that name exists.
+        assert spec["enableServiceLinks"] is False, where
         for container in _containers(spec):
             ctx = container["securityContext"]
             assert ctx["allowPrivilegeEscalation"] is False, where
@@ -489,19 +492,28 @@ def test_mixer_scratch_volume_is_sized_and_is_where_the_mixer_writes(defaults: R
 
 def test_a_scratch_on_the_nodes_disk_is_reserved_there(every_service: Rendered, production: Rendered) -> None:
     """An emptyDir's sizeLimit only evicts its own pod once full: requested as ephemeral storage, the scheduler
-    keeps that much of the node's disk for it, so a long meeting cannot push the node into DiskPressure."""
-    for service, size in (("mixer", "20Gi"), ("submitter", "10Gi"), ("transcriber", "10Gi")):
+    keeps that much of the node's disk for it, so a long meeting cannot push the node into DiskPressure. Every
+    emptyDir on the node's disk counts: /tmp (256Mi) as well as the scratch volume (the request left /tmp out)."""
+    for service, size in (("mixer", "20736Mi"), ("submitter", "10496Mi"), ("transcriber", "10496Mi")):
         (container,) = every_service.one("Deployment", service)["spec"]["template"]["spec"]["containers"]
-        assert container["resources"]["requests"]["ephemeral-storage"] == size, service
+        assert container["resources"]["requests"]["ephemeral-storage"] == size, service  # scratch + 256Mi of /tmp
         assert container["resources"]["requests"]["memory"], "the other requests are kept"
     for service in ("ingest", "notifier", "web"):
         (container,) = every_service.one("Deployment", service)["spec"]["template"]["spec"]["containers"]
-        assert "ephemeral-storage" not in container["resources"].get("requests", {})
+        assert container["resources"]["requests"]["ephemeral-storage"] == "256Mi", service  # /tmp alone
     (on_a_claim,) = production.one("Deployment", "mixer")["spec"]["template"]["spec"]["containers"]
-    assert "ephemeral-storage" not in on_a_claim["resources"]["requests"], "a PVC is not the node's disk"
+    assert on_a_claim["resources"]["requests"]["ephemeral-storage"] == "256Mi", "a PVC is not the node's disk"
     own = render(sets={"mixer.resources.requests.ephemeral-storage": "5Gi"})
     (container,) = own.one("Deployment", "mixer")["spec"]["template"]["spec"]["containers"]
     assert container["resources"]["requests"]["ephemeral-storage"] == "5Gi"
+    odd = render(sets={"mixer.scratch.size": "1.5G", "tmpVolume.sizeLimit": "1e8"})
+    (container,) = odd.one("Deployment", "mixer")["spec"]["template"]["spec"]["containers"]
+    assert container["resources"]["requests"]["ephemeral-storage"] == "1526Mi"  # 1.6e9 bytes, rounded up
+    in_memory = render(sets={"tmpVolume.medium": "Memory"})
+    for service, request in (("mixer", "20480Mi"), ("web", None)):
+        (container,) = in_memory.one("Deployment", service)["spec"]["template"]["spec"]["containers"]
+        # A tmpfs /tmp is memory (counted against the memory limit), not the node's disk.
+        assert container["resources"].get("requests", {}).get("ephemeral-storage") == request, service
 
 
 def test_smtp_ca_bundle_is_mounted_where_the_notifier_reads_it(defaults: Rendered) -> None:

@@ -234,20 +234,48 @@ volumes:
   {{- end }}
 {{- end }}
 
-{{/* The container's resources; a scratch emptyDir's size is also requested as ephemeral storage (unless set), so
-the scheduler reserves the node's disk for it instead of letting a long meeting push the node into DiskPressure
-and get pods of other services evicted. */}}
+{{/* The container's resources; the emptyDirs on the node's disk (/tmp unless its medium is Memory, and a scratch
+emptyDir) are also requested as ephemeral storage, their sizes summed (unless set), so the scheduler reserves the
+node's disk for them instead of letting a long meeting push the node into DiskPressure and get pods of other
+services evicted. */}}
 {{- define "zoomsymbl.resources" -}}
 {{- $svc := index .root.Values .component -}}
 {{- $resources := deepCopy (default dict $svc.resources) -}}
+{{- $sizes := list -}}
+{{- if ne .root.Values.tmpVolume.medium "Memory" -}}
+{{- $sizes = append $sizes .root.Values.tmpVolume.sizeLimit -}}
+{{- end -}}
 {{- if and (include "zoomsymbl.scratchSetting" .component) (not $svc.scratch.storageClassName) -}}
+{{- $sizes = append $sizes $svc.scratch.size -}}
+{{- end -}}
+{{- if $sizes -}}
 {{- $requests := default dict $resources.requests -}}
 {{- if not (hasKey $requests "ephemeral-storage") -}}
-{{- $_ := set $requests "ephemeral-storage" $svc.scratch.size -}}
+{{- $_ := set $requests "ephemeral-storage" (include "zoomsymbl.quantitySum" $sizes) -}}
 {{- end -}}
 {{- $_ := set $resources "requests" $requests -}}
 {{- end -}}
 {{- toYaml $resources -}}
+{{- end }}
+
+{{/* Resource quantities (the schema's: 256Mi, 20Gi, 1.5G, 1e9, 1000) summed, in whole Mi rounded up: Kubernetes
+accepts the sum written so, and templates have no quantity arithmetic of their own. */}}
+{{- define "zoomsymbl.quantitySum" -}}
+{{- $factors := dict "" 1.0 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 -}}
+{{- $bytes := 0.0 -}}
+{{- range . -}}
+{{- $q := toString . -}}
+{{- $number := regexFind "^[0-9.]+" $q -}}
+{{- $suffix := trimPrefix $number $q -}}
+{{- if regexMatch "^[eE][0-9]+$" $suffix -}}
+{{- $bytes = addf $bytes (float64 $q) -}}
+{{- else if hasKey $factors $suffix -}}
+{{- $bytes = addf $bytes (mulf (float64 $number) (get $factors $suffix)) -}}
+{{- else -}}
+{{- fail (printf "%q: not a size the chart can add up (use Ki, Mi, Gi, Ti or k, M, G, T)" $q) -}}
+{{- end -}}
+{{- end -}}
+{{- printf "%.0fMi" (ceil (divf $bytes 1048576.0)) -}}
 {{- end }}
 
 {{/* A scratch volume (mixer, submitter, transcriber): an emptyDir with a size limit, or a generic ephemeral PVC. */}}

@@ -180,9 +180,11 @@ tenants-{{ .component }}.json
 {{- end -}}
 {{- end }}
 
-{{/* Pod-level settings shared by every pod of the chart. */}}
+{{/* Pod-level settings shared by every pod of the chart (Deployments, Jobs, the CronJob, the test pod). */}}
 {{- define "zoomsymbl.podSecurity" -}}
 automountServiceAccountToken: false
+{{- /* No ZOOMSYMBL_<X>_* variables from Services named zoomsymbl-<x>: the settings' env prefixes could read them. */}}
+enableServiceLinks: false
 securityContext:
   {{- toYaml .Values.podSecurityContext | nindent 2 }}
 {{- with .Values.imagePullSecrets }}
