@@ -8,6 +8,7 @@ import zlib
 import bson
 from hypothesis import given
 from hypothesis import strategies as st
+from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.providers.base import InsightItem, Insights, SummaryTopic, TranscriptMessage
 from zoomsymbl_common.stored_insights import MAX_TRANSCRIPT_BYTES, decode, encode, merge
 
@@ -79,3 +80,20 @@ def test_times_no_clock_can_show_read_as_absent() -> None:
     assert [(m.start_seconds, m.end_seconds) for m in read.messages] == [(0.0, 2.0), (0.0, 0.0), (0.0, 0.0), (5.5, 6.5)]
     assert [(i.start_seconds, i.score) for i in read.action_items] == [(None, None), (2.0, None)]
     bson.encode({"i": encode(read)})  # and it stores again
+
+
+def test_reasons_are_stored_without_the_secrets_this_process_knows() -> None:
+    """A provider or the insights engine quoting a key back in why a section is missing: the page shows the stored
+    reason from a web process that may hold none of the tenant's keys, so the document must not hold it."""
+    key = "stored-reason-key-0123456789abcdef"
+    register_secret(key)
+    insights = Insights(
+        unavailable={"summary": f"provider said: invalid key {key}"},
+        extra={"insights_incomplete": f"Authorization: Bearer {key} refused at https://llm.example/v1?k={key}"},
+    )
+    doc = encode(insights)
+    assert key not in repr(doc)
+    assert doc["unavailable"]["summary"].startswith("provider said: invalid key ")
+    back = decode(doc)
+    assert key not in back.unavailable["summary"] and key not in back.extra["insights_incomplete"]
+    assert len(encode(Insights(unavailable={"summary": "x" * 10_000}))["unavailable"]["summary"]) == 2400

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from bson import Binary
 
+from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.providers.base import InsightItem, Insights, SummaryTopic, TranscriptMessage, finite_number
 
 ITEM_KINDS: Final = ("topics", "questions", "action_items", "follow_ups", "decisions")
@@ -31,9 +32,20 @@ MAX_NUMBER: Final = 1e7
 _ITEM_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(InsightItem))
 
 
+MAX_REASON_CHARS: Final = 2400
+"""Longest text kept in ``extra`` and ``unavailable`` (what the page and the e-mail show of a reason)."""
+
+
 def encode(insights: Insights) -> dict[str, Any]:
-    """The BSON document of ``insights``: the transcript compressed in ``messages_z``, the rest as fields."""
+    """The BSON document of ``insights``: the transcript compressed in ``messages_z``, the rest as fields.
+
+    The texts of ``extra`` and ``unavailable`` (why a section is missing or incomplete: a provider's or the insights
+    engine's words) are stored scrubbed (:func:`~zoomsymbl_common.logs.scrub`: the secrets this process registered,
+    URLs cut to their host): the meeting page shows them from a process that may hold none of the tenant's keys
+    (``tenantsPerComponent``), so a key a provider quoted back must not reach the document."""
     doc = dataclasses.asdict(insights)
+    for name in ("extra", "unavailable"):
+        doc[name] = {k: scrub(v, MAX_REASON_CHARS) for k, v in doc[name].items()}
     rows = [[m.speaker, m.text, m.start_seconds, m.end_seconds, m.email, m.channel] for m in insights.messages]
     del doc["messages"]
     doc["messages_z"] = Binary(zlib.compress(json.dumps(rows, ensure_ascii=False).encode("utf-8"), 6))
