@@ -33,7 +33,7 @@ async def test_a_participant_track_zoom_no_longer_has_is_named_on_the_meeting(ri
 
     assert mixed.channels == 2 and victim.participant_name not in [c.participant_name for c in mixed.channel_map]
     doc = await _meeting(rig)
-    assert doc[MISSING_AUDIO] == {"names": [victim.participant_name], "others": 0}
+    assert doc[MISSING_AUDIO] == {"names": [victim.participant_name], "others": 0, "partial": []}
     assert Meeting.from_document(doc).missing() == MissingAudio(names=[victim.participant_name])
 
 
@@ -50,6 +50,7 @@ async def test_a_meeting_mixed_with_every_track_has_no_note_and_a_later_full_mix
     assert (await _meeting(rig))[MISSING_AUDIO] == {
         "names": [event.participant_tracks[0].participant_name],
         "others": 0,
+        "partial": [],
     }
     await state.record_mix(event, record)  # mixed again with every track (a replay once Zoom served it)
     assert MISSING_AUDIO not in await _meeting(rig)

@@ -14,6 +14,7 @@ from zoomsymbl_common.events import (
     AudioMixed,
     ChannelAssignment,
     RecordingCompleted,
+    RecordingFile,
     SpeakerStats,
     TranscriptObject,
     stable_id,
@@ -80,11 +81,31 @@ def audio_mixed(event: RecordingCompleted, record: MixRecord) -> AudioMixed:
 
 def missing_of(event: RecordingCompleted, record: MixRecord) -> MissingAudio | None:
     """The participant audio ``record`` went without (its ``missing_files``), by the names ``event``'s file entries give
-    (a file id listed twice: its first entry, as the mix took it); None when nothing is missing."""
-    names: dict[str, str | None] = {}
+    (a file id listed twice: its first entry, as the mix took it); None when nothing is missing. A participant another
+    of whose files the mix has (a rejoiner: the same e-mail, else the same name, as the channel plan groups them) lost
+    part of their audio only (``partial``)."""
+    entries: dict[str, RecordingFile] = {}
     for entry in (*event.participant_tracks, *event.fallback_files):
-        names.setdefault(entry.file_id, entry.participant_name)
-    return missing_audio((file_id, names.get(file_id)) for file_id in dict.fromkeys(record.missing_files))
+        entries.setdefault(entry.file_id, entry)
+    missing = dict.fromkeys(record.missing_files)
+    heard = {
+        who
+        for channel in record.channel_map
+        for file_id in channel.file_ids
+        if file_id not in missing and (who := _participant(entries.get(file_id))) is not None
+    }
+    partial = {file_id for file_id in missing if _participant(entries.get(file_id)) in heard}
+    named = ((file_id, found.participant_name if (found := entries.get(file_id)) else None) for file_id in missing)
+    return missing_audio(named, partial)
+
+
+def _participant(entry: RecordingFile | None) -> str | None:
+    # As channels._identity: a rejoiner's files share the e-mail (the name may differ: "Ann (phone)"), else the name.
+    if entry is None:
+        return None
+    if entry.participant_email:
+        return "email:" + entry.participant_email.casefold()
+    return "name:" + entry.participant_name if entry.participant_name else None
 
 
 def mix_origin(event: RecordingCompleted, record: MixRecord) -> datetime | None:
