@@ -5,11 +5,13 @@ The same download path as the audio: Bearer from :class:`~zoomsymbl_mixer.creden
 :class:`~zoomsymbl_mixer.download.Fetcher` (Zoom's domains on 443 only), resume with ``Range``, the
 announced ``file_size`` enforced. On top, a size cap: a transcript is text, a few MiB for a day of
 speech, so a file announced (or growing) past ``max_bytes`` is refused and nothing of it is kept.
-A file Zoom no longer has, or one refused, costs only that file: the audio is mixed all the same. One Zoom does not
-serve now (a 5xx or a broken transfer past the fetcher's retries) costs only that file too for a tenant whose report
-does not come from Zoom's transcript (provider other than ``zoom``): it is recorded as missing on the meeting
-(``transcripts_missing``) and in the archive record, and a later event or a replay fetches it. A ``zoom``-source tenant
-needs it for its report: the meeting is tried again, and failed at ``download`` when the attempts run out.
+A file Zoom no longer has, or one refused, costs only that file: the audio is mixed all the same. One not stored now
+costs only that file too for a tenant whose report does not come from Zoom's transcript (provider other than
+``zoom``): Zoom does not serve it (a 5xx or a broken transfer past the fetcher's retries), Zoom rejects every token for
+it (:class:`NoCredentials`), or S3 refuses its object (:class:`ObjectRejected`). It is recorded as missing on the
+meeting (``transcripts_missing``) and in the archive record, and a later event or a replay fetches it. A ``zoom``-source
+tenant needs it for its report: the meeting is tried again and failed at ``download`` when the attempts run out (no
+token Zoom takes: failed at ``auth``; S3 refusing it: failed at ``download``, as before).
 """
 
 from __future__ import annotations
@@ -88,8 +90,10 @@ class TranscriptLoader:
     async def store_all(
         self, tenant: str, meeting_uuid: str, files: Sequence[RecordingFile], *, optional: bool = False
     ) -> tuple[tuple[TranscriptObject, ...], tuple[str, ...]]:
-        """Every file that could be stored (one after the other: they are small), and the ids of those Zoom did not
-        serve now. Those raise (the meeting is tried again) unless ``optional``: then they are left for a later event.
+        """Every file that could be stored (one after the other: they are small), and the ids of those not stored now:
+        Zoom did not serve them, rejected every token for them (:class:`NoCredentials`), or S3 refused their object
+        (:class:`ObjectRejected`). Those raise (the meeting is tried again, or failed) unless ``optional``: then they
+        are left for a later event.
 
         A 429 and an outage of our own servers raise all the same: the consumer waits them out without spending
         attempts, and the audio would meet them too.
@@ -100,7 +104,7 @@ class TranscriptLoader:
                 found = await self.store(tenant, meeting_uuid, file)
             except (RateLimitedError, InfrastructureUnavailable):
                 raise
-            except RetryableError as exc:
+            except (RetryableError, NoCredentials, ObjectRejected) as exc:
                 if not optional:
                     raise
                 missing.append(file.file_id)
