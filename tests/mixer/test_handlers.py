@@ -46,6 +46,9 @@ class FakeState:
     async def unconfirmed(self, event: RecordingCompleted) -> AudioMixed | None:
         return self.sent
 
+    async def step_of(self, event: RecordingCompleted) -> None:
+        return None  # no step noted on the meeting
+
 
 class FakeMixer:
     def __init__(self, *outcomes: Exception | None) -> None:

@@ -27,7 +27,7 @@ from zoomsymbl_common.kafka import Consumer, GiveUp, topic_name
 from zoomsymbl_common.poll_deadline import PollDeadline
 
 from zoomsymbl_mixer.errors import EarlierGeneration, SupersededRecording
-from zoomsymbl_mixer.progress import Progress
+from zoomsymbl_mixer.progress import Progress, Step
 from zoomsymbl_mixer.state import UnreadableSent
 
 log = logging.getLogger("zoomsymbl.mixer.handlers")
@@ -71,6 +71,8 @@ class FailureMarker(Protocol):
     async def mark_failed(self, event: RecordingCompleted, stage: str, reason: str) -> bool: ...
 
     async def unconfirmed(self, event: RecordingCompleted) -> AudioMixed | UnreadableSent | None: ...
+
+    async def step_of(self, event: RecordingCompleted) -> Step | None: ...
 
 
 def group_id(prefix: str) -> str:
@@ -131,8 +133,9 @@ def give_up(
 
     The stage is the one the meeting failed in: poison names its own; a retry budget or an outage wait spent (the
     consumer's stage ``retry``) is the step ``progress`` saw the meeting reach (``download``, ``space``, ``merge``,
-    ``upload``, ``publish``), and stays ``retry`` when it knows none (the attempts cut short by restarts, a failure
-    before the first step). The reason is the consumer's (``gave up after 5 attempts: …``).
+    ``upload``, ``publish``); for an event this process never began (a restart between attempts, the last cut short)
+    the step noted on the meeting by the process that handled it (``state.step_of``). It stays ``retry`` when neither
+    knows one (a failure before the first step). The reason is the consumer's (``gave up after 5 attempts: …``).
 
     ``publish`` returns once Kafka acknowledged ``MeetingFailed`` (or raises): the consumer dead-letters
     the event and commits its offset only afterwards, so a crash or an outage in between redelivers
@@ -150,10 +153,14 @@ def give_up(
         if not isinstance(event, RecordingCompleted):
             metrics.meetings.labels("failed").inc()
             return
-        reached = progress.step_of(event) if progress is not None else None
-        await settle(event, reached if stage == RETRY and reached is not None else stage, reason)
+        await settle(event, await step(event) if stage == RETRY else stage, reason)
         if progress is not None:
             progress.done(event)
+
+    async def step(event: RecordingCompleted) -> str:
+        if progress is not None and progress.began(event):
+            return progress.step_of(event) or RETRY
+        return await state.step_of(event) or RETRY  # handled in another process, or before a restart
 
     async def settle(event: RecordingCompleted, stage: str, reason: str) -> None:
         fields = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "stage": stage, "reason": reason}

@@ -40,7 +40,7 @@ from zoomsymbl_mixer.merge import Merger
 from zoomsymbl_mixer.metadata import conversation_metadata, metadata_json, metadata_key
 from zoomsymbl_mixer.phone import with_phone_user
 from zoomsymbl_mixer.preparation import probe_file
-from zoomsymbl_mixer.progress import Progress
+from zoomsymbl_mixer.progress import Progress, Step
 from zoomsymbl_mixer.selection import Selection, input_hash, selections
 from zoomsymbl_mixer.space import SpaceClaims, output_needed, space_needed, span_seconds
 from zoomsymbl_mixer.state import MeetingState, MixRecord, audio_mixed, with_transcripts
@@ -112,13 +112,19 @@ class Mixer:
                     self.space.release(scratch)
         else:
             log.info("mix exists, announcing it again", extra=_fields(event, input_hash=digest))
-        self.progress.reached(event, "upload")  # the mix's record and the archive's, in MongoDB and S3
+        await self.reach(event, "upload")  # the mix's record and the archive's, in MongoDB and S3
         await self._keep(event, record, await self.state.missing_transcripts(event.tenant, event.meeting_uuid))
         transcripts = await transcript_view(self.state, self.objects, event, MAX_TRANSCRIPT_BYTES)
-        self.progress.reached(event, "publish")
+        await self.reach(event, "publish")
         mixed = await self.announce(event, with_transcripts(audio_mixed(event, record), transcripts))
         log.info("audio mixed", extra=_fields(event, channels=mixed.channels, seconds=mixed.duration_seconds))
         return mixed
+
+    async def reach(self, event: RecordingCompleted, step: Step) -> None:
+        """``event``'s work is at ``step``: in this process (:class:`Progress`) and on the meeting, where a give-up in
+        another process finds it (:mod:`~zoomsymbl_mixer.step_records`)."""
+        self.progress.reached(event, step)
+        await self.state.note_step(event, step)
 
     async def _check_generation(self, event: RecordingCompleted) -> None:
         """Raise :class:`EarlierGeneration` when the meeting left ``event``'s generation (a forced replay ran since).
@@ -221,23 +227,23 @@ class Mixer:
         # Room for the tracks and the mix first: running out half-way gets the pod evicted, again and again.
         # One channel in all when everyone is in one recording (its stretches share it), a speaker's each otherwise.
         most = tenant.max_channels if choices[0].kind == "participants" else 1
-        self.progress.reached(event, "space")
+        await self.reach(event, "space")
         self.space.check(scratch, space_needed(choices[0].files, most, loaded_at_once=self.config.concurrency))
-        self.progress.reached(event, "download")
+        await self.reach(event, "download")
         with tracer.start_as_current_span("mixer.download"):
             choice, fetched = await self.intake.load(event, tenant, choices, scratch)
-        self.progress.reached(event, "merge")
+        await self.reach(event, "merge")
         with tracer.start_as_current_span("mixer.merge"):
             talk = {f.file.file_id: f.talk_seconds for f in fetched if f.talk_seconds is not None}
             plan = await self.merger.plan([f.track for f in fetched if f.track is not None], tenant, choice, talk)
             if plan.total_seconds > span_seconds(choice.files):
                 # check_space sized the mix by Zoom's times (none: no mix at all); the probed tracks run longer.
-                self.progress.reached(event, "space")
+                await self.reach(event, "space")
                 self.space.check(scratch, output_needed(len(plan.channels), plan.total_seconds))
-                self.progress.reached(event, "merge")
+                await self.reach(event, "merge")
             plan = await self._with_emails(plan, event, tenant)
             merged = await self.merger.merge(plan, scratch)
-        self.progress.reached(event, "upload")
+        await self.reach(event, "upload")
         with tracer.start_as_current_span("mixer.upload"):
             extension = EXTENSIONS[merged.format]
             key = mixed_object_key(event.tenant, event.meeting_uuid, digest, event.generation, extension)

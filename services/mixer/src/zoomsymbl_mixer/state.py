@@ -64,6 +64,7 @@ from zoomsymbl_mixer.mix_record import RawObject as RawObject
 from zoomsymbl_mixer.mix_record import audio_mixed as audio_mixed
 from zoomsymbl_mixer.mix_record import missing_of, mix_origin
 from zoomsymbl_mixer.mix_record import with_transcripts as with_transcripts
+from zoomsymbl_mixer.step_records import StepRecords
 from zoomsymbl_mixer.transcript_records import ORIGIN, TranscriptRecords
 
 SERVICE = "mixer"
@@ -86,7 +87,7 @@ class UnreadableSent:
     reason: str
 
 
-class MeetingState(TranscriptRecords, ArchiveRecords, DownloadTokens):
+class MeetingState(TranscriptRecords, ArchiveRecords, DownloadTokens, StepRecords):
     """Reads and writes of the mixer on ``meetings``, ``conversations`` and ``meeting_secrets`` (and reads of
     ``tombstones``)."""
 

@@ -225,6 +225,8 @@ class TranscriptMixer:
             raise UnknownTenant(event.tenant)
         files = transcript_files(event.fallback_files)
         self.progress.reached(event, "download")
+        if files:  # on the meeting too, for a give-up in another process (step_records)
+            await self.state.note_step(event, "download")
         transcripts = await self._store(event, tenant, files) if files else ()
         if selections(event) or not files:
             return await self.audio.on_recording_completed(event)  # it names the transcripts stored
