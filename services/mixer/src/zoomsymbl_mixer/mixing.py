@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from opentelemetry import trace
-from zoomsymbl_common.errors import ObjectRejected, RetryableError
+from zoomsymbl_common.errors import ObjectRejected
 from zoomsymbl_common.events import AudioMixed, RecordingCompleted, RecordingFile
 from zoomsymbl_common.providers.zoom_transcript import MAX_TRANSCRIPT_BYTES
 from zoomsymbl_common.records import ConversationMetadata
@@ -25,14 +25,13 @@ from zoomsymbl_common.scratch import Volume, work_dir
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.storage_keys import meeting_key, mix_tag
 from zoomsymbl_common.tenants import TenantConfig, Tenants
-from zoomsymbl_common.zoom_answers import ZoomApiError
 
 from zoomsymbl_mixer.analytics import speaker_stats
 from zoomsymbl_mixer.bounds import check_schedule
-from zoomsymbl_mixer.channels import MixPlan, with_emails
 from zoomsymbl_mixer.config import MixConfig
 from zoomsymbl_mixer.credentials import RecordingsApi
 from zoomsymbl_mixer.download import Fetcher
+from zoomsymbl_mixer.emails import ParticipantEmails
 from zoomsymbl_mixer.errors import EarlierGeneration, NothingToMix, SupersededRecording, UnknownTenant, rejected_at
 from zoomsymbl_mixer.ffmpeg import CONTENT_TYPES, EXTENSIONS
 from zoomsymbl_mixer.intake import TrackIntake
@@ -82,6 +81,8 @@ class Mixer:
         self.space = SpaceClaims(limit)
         self.intake = TrackIntake(state=state, objects=objects, fetcher_for=fetcher_for, api_for=api_for, config=config)
         self.merger = Merger(config)
+        # Participants' e-mails: retried briefly, then the meeting goes on without them, noted (emails.py).
+        self.emails = ParticipantEmails(state)
 
     async def on_recording_completed(self, event: RecordingCompleted) -> AudioMixed:
         """Mix the meeting (or find its mix), record it, publish ``AudioMixed`` (naming the meeting's stored Zoom
@@ -241,7 +242,7 @@ class Mixer:
                 await self.reach(event, "space")
                 self.space.check(scratch, output_needed(len(plan.channels), plan.total_seconds))
                 await self.reach(event, "merge")
-            plan = await self._with_emails(plan, event, tenant)
+            plan = await self.emails.add(plan, event, self.api_for(tenant))
             merged = await self.merger.merge(plan, scratch)
         await self.reach(event, "upload")
         with tracer.start_as_current_span("mixer.upload"):
@@ -276,22 +277,6 @@ class Mixer:
             raw_objects=tuple(f.raw for f in fetched if f.raw is not None),
             missing_files=tuple(f.file.file_id for f in fetched if f.track is None),
         )
-
-    async def _with_emails(self, plan: MixPlan, event: RecordingCompleted, tenant: TenantConfig) -> MixPlan:
-        """Participants' e-mails from Zoom's past-meeting participants API, where the account gives them.
-
-        Best effort: the report can name an action item's owner by address; without the API's answer
-        (no OAuth, no scope, an error) the meeting is mixed all the same.
-        """
-        api = self.api_for(tenant)
-        if api is None or all(c.email or c.mixed for c in plan.channels):
-            return plan
-        try:
-            people = await api.past_meeting_participants(event.meeting_uuid)
-        except (ZoomApiError, RetryableError) as exc:
-            log.info("participant e-mails not available", extra=_fields(event, reason=str(exc)[:200]))
-            return plan
-        return with_emails(plan, people)
 
 
 def mixed_object_key(tenant: str, meeting_uuid: str, input_hash: str, generation: int, extension: str) -> str:

@@ -55,6 +55,7 @@ from zoomsymbl_mixer.archive import (
     not_later_on_meeting,
 )
 from zoomsymbl_mixer.download_token import DownloadTokens
+from zoomsymbl_mixer.emails import EmailNotes
 from zoomsymbl_mixer.errors import SupersededRecording
 from zoomsymbl_mixer.metadata import conversation_metadata, failed_metadata
 
@@ -87,7 +88,7 @@ class UnreadableSent:
     reason: str
 
 
-class MeetingState(TranscriptRecords, ArchiveRecords, DownloadTokens, StepRecords):
+class MeetingState(TranscriptRecords, ArchiveRecords, DownloadTokens, StepRecords, EmailNotes):
     """Reads and writes of the mixer on ``meetings``, ``conversations`` and ``meeting_secrets`` (and reads of
     ``tombstones``)."""
 
