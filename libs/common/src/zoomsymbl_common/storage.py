@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import io
 import os
@@ -24,7 +25,7 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
-from zoomsymbl_common.errors import ObjectNotFound, StorageUnavailable
+from zoomsymbl_common.errors import ObjectNotFound, RetryableError, StorageUnavailable
 from zoomsymbl_common.settings import InfraSettings, file_setting_error
 from zoomsymbl_common.storage_errors import CLIENT_ERRORS, error_in_answer, raise_translated
 
@@ -231,14 +232,18 @@ class ObjectStore:
         ``<path>.<etag>.part.minio`` behind when the connection dropped, and, its caller cancelled (a SIGTERM), its
         thread went on to finish the download and rename it into place after the caller had cleaned up: a whole
         mixed file in the transcriber's scratch directory that nothing would ever delete.
+
+        The local file that cannot be opened or written (a full disk, no permission on the scratch directory) raises
+        :class:`LocalFileError`, the caller's own failure: not S3's, whose outage would be waited out.
         """
-        handle = await self._call(open, path, "wb")
+        handle = await _local(path, open, path, "wb")
         try:
             async for chunk in self.get_stream(key, chunk_size=chunk_size):
-                await self._call(handle.write, chunk)
-            await self._call(handle.close)
+                await _local(path, handle.write, chunk)
+            await _local(path, handle.close)
         except BaseException:
-            handle.close()
+            with contextlib.suppress(OSError):  # the disk that failed a write fails the flush of the rest too
+                handle.close()
             _unlink_quietly(path)  # at once: a second cancellation must not skip it
             raise
 
@@ -291,6 +296,28 @@ class ObjectStore:
             return await asyncio.get_running_loop().run_in_executor(thread, functools.partial(fn, *args, **kwargs))
         except CLIENT_ERRORS as exc:
             raise_translated(exc, self.bucket, str(args[1]) if len(args) > 1 else "?")
+
+
+class LocalFileError(RetryableError):
+    """A local file of a download could not be opened or written (a full disk, no permission): the caller's scratch
+    directory, not the S3 server. Retried within the attempt budget (space may be freed), then given up naming it."""
+
+    def __init__(self, path: str, error: OSError) -> None:
+        what = errno.errorcode.get(error.errno or 0, type(error).__name__)
+        super().__init__(
+            f"cannot write the local file {path!r}: {error.strerror or error} ({what}): check the free space and the"
+            " permissions of its directory (the service's scratch volume)"
+        )
+        self.path = path
+        self.errno = error.errno
+
+
+async def _local(path: str, fn: Callable[..., T], *args: Any) -> T:
+    """``fn`` (on the local file ``path``) in a worker thread; an ``OSError`` raises :class:`LocalFileError`."""
+    try:
+        return await asyncio.to_thread(fn, *args)
+    except OSError as exc:
+        raise LocalFileError(path, exc) from exc
 
 
 def _unlink_quietly(path: str) -> None:
