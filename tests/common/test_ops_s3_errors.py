@@ -21,7 +21,7 @@ from zoomsymbl_common.ops.command import EXIT_FAILED, EXIT_UNAVAILABLE
 from zoomsymbl_common.records import MEETINGS, TOMBSTONES
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
-from zoomsymbl_common.storage_errors import raise_translated
+from zoomsymbl_common.storage_errors import StorageRefused, raise_translated
 
 from tests.common.forget_seed import seed_meeting
 from tests.common.test_ops_cli import assert_one_clear_line, zoomsymbl
@@ -119,5 +119,5 @@ def test_a_proxys_page_with_another_5xx_is_unavailable_not_refused(status: int) 
         raise_translated(page, "bucket", "key")
     refused = InvalidResponseError(403, "text/html", "<html>WAF says no</html>")
     assert cli.failure(refused)[0] == EXIT_FAILED
-    with pytest.raises(InvalidResponseError):
+    with pytest.raises(StorageRefused, match="ZOOMSYMBL_S3_ENDPOINT"):  # a refusal naming what to check
         raise_translated(refused, "bucket", "key")

@@ -194,6 +194,8 @@ class Consumer:
         """One backoff of the outage wait of ``delivery`` (counted towards ``policy.max_outage_wait``)."""
         delivery.waits += 1
         delay = self.policy.delay(min(delivery.waits, 20))
+        if exc.retry_after:  # the server named its wait (S3 throttled: StorageThrottled): not shorter than that
+            delay = max(delay, min(exc.retry_after, self.policy.max_rate_limit_wait))
         log.warning(
             "infrastructure unavailable, waiting",
             extra={"error": str(exc), "waited": round(delivery.waited, 1), "delay": delay, "event_id": event_id},

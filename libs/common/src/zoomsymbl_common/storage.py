@@ -27,7 +27,7 @@ from minio.error import S3Error
 
 from zoomsymbl_common.errors import ObjectNotFound, RetryableError, StorageUnavailable
 from zoomsymbl_common.settings import InfraSettings, file_setting_error
-from zoomsymbl_common.storage_errors import CLIENT_ERRORS, error_in_answer, raise_translated
+from zoomsymbl_common.storage_errors import CLIENT_ERRORS, error_in_answer, raise_translated, throttled
 
 MIN_PART_SIZE: Final = 5 * 1024 * 1024
 DEFAULT_PART_SIZE: Final = 8 * 1024 * 1024
@@ -80,6 +80,23 @@ def tls_context(infra: InfraSettings) -> ssl.SSLContext | None:
     return context
 
 
+class _S3Pool(urllib3.PoolManager):
+    """urllib3's pool, except that a 429 raises :class:`~zoomsymbl_common.storage_errors.StorageThrottled` with its
+    ``Retry-After``: minio keeps no header of an error answer, and one that is not S3's XML (a proxy's) it raises
+    as an ``InvalidResponseError`` of no class of ours."""
+
+    def urlopen(  # type: ignore[override]  # as urllib3's own PoolManager.urlopen
+        self, method: str, url: str, redirect: bool = True, **kw: Any
+    ) -> urllib3.BaseHTTPResponse:
+        response = super().urlopen(method, url, redirect=redirect, **kw)
+        error = throttled(response)
+        if error is not None:
+            response.drain_conn()
+            response.release_conn()
+            raise error
+        return response
+
+
 class _Minio(Minio):
     """minio's client, except that a CompleteMultipartUpload answered 200 with an error document raises that error
     (:func:`~zoomsymbl_common.storage_errors.error_in_answer`) instead of returning it as the completed upload.
@@ -108,9 +125,16 @@ class ObjectStore:
     """Streaming put/get, stat, delete and presigned GET on one bucket."""
 
     def __init__(self, infra: InfraSettings, *, bucket: str | None = None, timeout: float = 30.0) -> None:
-        http = urllib3.PoolManager(
+        http = _S3Pool(
             timeout=urllib3.Timeout(connect=min(timeout, 5.0), read=timeout),
-            retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
+            # Not urllib3's Retry-After: it slept it (up to 6 h, twice) in the worker thread, which no deadline or
+            # cancellation stops; a 429 is raised at once (_S3Pool) with it, for the caller to wait.
+            retries=urllib3.Retry(
+                total=2,
+                backoff_factor=0.2,
+                status_forcelist=(500, 502, 503, 504),
+                respect_retry_after_header=False,
+            ),
             maxsize=16,
             ssl_context=tls_context(infra),
         )

@@ -17,7 +17,15 @@ from xml.etree import ElementTree
 import urllib3
 from minio.error import InvalidResponseError, S3Error, ServerError
 
-from zoomsymbl_common.errors import ObjectNotFound, ObjectRejected, StorageUnavailable, UploadAborted, ZoomsymblError
+from zoomsymbl_common.errors import (
+    ObjectNotFound,
+    ObjectRejected,
+    RetryableError,
+    StorageUnavailable,
+    UploadAborted,
+    ZoomsymblError,
+)
+from zoomsymbl_common.zoom_retries import retry_after_seconds
 
 # 4xx answers that repeating the same request cannot change: the key, name or size itself is refused.
 # File-system servers also answer a path clash (or versitygw, a directory name over 255 bytes) with 409.
@@ -50,6 +58,37 @@ _UNAVAILABLE_CODES: Final = frozenset(
     }
 )
 _XML_DECLARATION: Final = re.compile(r"<\?xml[^>]*\?>")
+_REFUSED_STATUSES: Final = frozenset({401, 403})
+
+
+class StorageThrottled(StorageUnavailable):
+    """The S3 server, or a proxy in front of it, answered 429: waited out like S3's own ``SlowDown``, for its
+    ``Retry-After`` (``retry_after``; None when it named none) where the caller can."""
+
+    def __init__(self, retry_after: float | None) -> None:
+        super().__init__("throttled (HTTP 429)" + (f", retry after {retry_after:g} s" if retry_after else ""))
+        self.retry_after = retry_after
+
+
+class StorageRefused(RetryableError):
+    """An answer 401 or 403 that is not S3's XML: a proxy, firewall or gateway in front of S3 refused the request
+    (its page is left out). Retried within the attempt budget (not waited out as an outage), then given up with this
+    message, which names what to check."""
+
+    def __init__(self, status: int, bucket: str, key: str) -> None:
+        super().__init__(
+            f"s3 request for {key!r} in bucket {bucket!r} refused with HTTP {status} and a page that is not S3's: a"
+            " proxy, firewall or gateway answered; check that ZOOMSYMBL_S3_ENDPOINT is the S3 server, its access"
+            " rules for this service, and the credentials (ZOOMSYMBL_S3_ACCESS_KEY)"
+        )
+        self.status = status
+
+
+def throttled(response: urllib3.BaseHTTPResponse) -> StorageThrottled | None:
+    """:class:`StorageThrottled` when ``response`` is a 429 (S3's ``SlowDown`` or a proxy's page), else None."""
+    if response.status != 429:
+        return None
+    return StorageThrottled(retry_after_seconds(response.headers))
 
 
 def translate_s3_error(exc: S3Error, bucket: str, key: str) -> ZoomsymblError | None:
@@ -80,7 +119,8 @@ CLIENT_ERRORS: Final = (S3Error, ServerError, InvalidResponseError, urllib3.exce
 def raise_translated(exc: Exception, bucket: str, key: str) -> NoReturn:
     """Raise what ``exc`` (one of :data:`CLIENT_ERRORS`) means for ``key``: the :func:`translate_s3_error` of an error
     answer, :class:`StorageUnavailable` for a 5xx without an S3 body (a proxy's HTML page, with a status urllib3
-    does not retry: 507, 520…) or a connection that failed, else ``exc``."""
+    does not retry: 507, 520…) or a connection that failed, :class:`StorageThrottled` for a 429 and
+    :class:`StorageRefused` for a 401 or 403 without one, else ``exc``."""
     if isinstance(exc, S3Error):
         translated = translate_s3_error(exc, bucket, key)
         if translated is None:
@@ -90,6 +130,10 @@ def raise_translated(exc: Exception, bucket: str, key: str) -> NoReturn:
         raise translated from exc
     if isinstance(exc, ServerError | InvalidResponseError):
         status = non_xml_status(exc)
+        if status == 429:
+            raise StorageThrottled(None) from exc
+        if status in _REFUSED_STATUSES:
+            raise StorageRefused(status, bucket, key) from None  # not chained: the page may be anything
         if status < 500:
             raise exc
         raise StorageUnavailable(f"{type(exc).__name__} {status!r}") from exc
