@@ -131,7 +131,7 @@ async def test_a_work_order_named_by_another_tenants_or_meetings_event_is_left_a
 
 class ReadsFailing:
     """``transcriptions``, whose first ``failures`` reads MongoDB answers with a refusal (reachable, failing them: a
-    role without the read; a time limit or a lost cursor would be MongoDB out of reach, which spends no attempt)."""
+    backend's error; a role without the read, a time limit or a lost cursor are waited out, which spends no attempt)."""
 
     def __init__(self, real: Any, failures: int) -> None:
         self._real = real
@@ -143,7 +143,7 @@ class ReadsFailing:
     async def find_one(self, *args: Any, **kwargs: Any) -> Any:
         if self.failures > 0:
             self.failures -= 1
-            raise OperationFailure('not authorized on zoomsymbl to execute command { find: "transcriptions" }', 13)
+            raise OperationFailure("backend: relation locked", 1, {"codeName": "InternalError"})
         return await self._real.find_one(*args, **kwargs)
 
 

@@ -1,7 +1,7 @@
 """A result MongoDB refuses to store (reachable, not an outage) has a defined outcome.
 
-Before, only an outage at the result's write was tried again; any other error MongoDB answered (Unauthorized after a
-rotated role, a backend's error, a document it will not take) left the run as a bare pymongo error: the consumer took
+Before, only an outage at the result's write was tried again; any other error MongoDB answered (a validator
+added by hand, a backend's error, a document it will not take) left the run as a bare pymongo error: the consumer took
 it for a bug (a traceback logged), the lease stayed behind for the whole lease time, and the job failed, after the
 attempt budget, with the server's message as its reason (e-mailed to the host), which may quote the document: the
 transcript's text. Now it is :class:`ResultRefused`: the lease is let go, the job is tried again within the attempt
@@ -36,7 +36,8 @@ QUOTED = "line 1 of the meeting, quoted back"
 
 
 class Refusing:
-    """``transcriptions``, whose next ``left`` writes of a completed result raise an ``Unauthorized``."""
+    """``transcriptions``, whose next ``left`` writes of a completed result fail a validator MongoDB holds (one added
+    by hand: ``DocumentValidationFailure``, 121). Not ``Unauthorized`` (13): that one is waited out as an outage."""
 
     def __init__(self, real: Any, left: int) -> None:
         self._real, self.left, self.refused = real, left, 0
@@ -48,7 +49,11 @@ class Refusing:
         if update.get("$set", {}).get("status") == "completed" and self.left > 0:
             self.left -= 1
             self.refused += 1
-            raise OperationFailure(f"not authorized: {QUOTED}", 13, {"codeName": "Unauthorized", "errmsg": QUOTED})
+            raise OperationFailure(
+                f"Document failed validation: {QUOTED}",
+                121,
+                {"codeName": "DocumentValidationFailure", "errmsg": QUOTED},
+            )
         return await self._real.update_one(query, update, *args, **kwargs)
 
 
@@ -79,7 +84,7 @@ async def test_a_refused_result_lets_the_lease_go_and_the_next_try_needs_no_chan
     with pytest.raises(ResultRefused) as refused:
         await first.on_job_submitted(submitted(order.job_id))
 
-    assert str(refused.value).endswith("mongodb refused the write (OperationFailure 13 Unauthorized)")
+    assert str(refused.value).endswith("mongodb refused the write (OperationFailure 121 DocumentValidationFailure)")
     assert QUOTED not in str(refused.value) and refused.value.__cause__ is None
     clock.advance(1.0)  # another worker a second later, not the 900 s of the lease
     successor = Worker(**{f.name: getattr(first, f.name) for f in dataclasses.fields(Worker) if f.init})
@@ -105,7 +110,7 @@ async def test_a_result_mongodb_keeps_refusing_fails_the_job_with_the_kind_of_re
     assert worker.jobs is not None and worker.jobs.refused == POLICY.max_attempts, "tried within the attempt budget"
     state = await rig.provider.job_status(order.job_id)
     assert state.status == "failed" and state.reason is not None
-    assert "mongodb refused the write (OperationFailure 13 Unauthorized)" in state.reason
+    assert "mongodb refused the write (OperationFailure 121 DocumentValidationFailure)" in state.reason
     [letter] = rig.letters
     assert letter.error_type == "ResultRefused"
     assert QUOTED not in state.reason and QUOTED not in letter.model_dump_json()
