@@ -2,7 +2,9 @@
 
 The minio client is blocking; each call runs in a worker thread. Streams cross the thread boundary
 through a bounded queue, so an object of any size moves with a few parts in memory at most:
-uploads of unknown length become multipart uploads of ``part_size`` parts. Key segments are made in
+uploads of unknown length become multipart uploads of ``part_size`` parts. The client and how it connects are made in
+:mod:`zoomsymbl_common.storage_client`, the queue's two ends are in :mod:`zoomsymbl_common.storage_queue`, a
+download's local file is written through :mod:`zoomsymbl_common.storage_local`, key segments are made in
 :mod:`zoomsymbl_common.storage_keys` and S3's error answers read in :mod:`zoomsymbl_common.storage_errors`.
 """
 
@@ -10,107 +12,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import functools
-import io
-import os
-import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final, TypeVar
 
-import urllib3
-from minio import Minio
 from minio.error import S3Error
 
-from zoomsymbl_common.errors import ObjectNotFound, RetryableError, StorageUnavailable
-from zoomsymbl_common.settings import InfraSettings, file_setting_error
-from zoomsymbl_common.storage_errors import CLIENT_ERRORS, error_in_answer, raise_translated, throttled
+from zoomsymbl_common.errors import ObjectNotFound
+from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.storage_client import s3_client, tls_context
+from zoomsymbl_common.storage_errors import CLIENT_ERRORS, raise_translated
+from zoomsymbl_common.storage_local import LocalFileError, local_call, unlink_quietly
+from zoomsymbl_common.storage_queue import EOF, QueueReader, put_unless_done
+
+# Re-exported: where callers and tests have always found them.
+__all__ = ["DEFAULT_PART_SIZE", "MIN_PART_SIZE", "LocalFileError", "ObjectStat", "ObjectStore", "tls_context"]
 
 MIN_PART_SIZE: Final = 5 * 1024 * 1024
 DEFAULT_PART_SIZE: Final = 8 * 1024 * 1024
-_EOF: Final = b""
 T = TypeVar("T")
-
-
-class _QueueReader(io.RawIOBase):
-    """A blocking file-like object fed by an asyncio queue (used from minio's worker thread)."""
-
-    def __init__(self, queue: asyncio.Queue[bytes | BaseException], loop: asyncio.AbstractEventLoop) -> None:
-        self._queue = queue
-        self._loop = loop
-        self._buffer = b""
-        self._done = False
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        # Hand out at most one queued chunk per call: minio loops until its part is full, and
-        # never joining chunks here keeps the copies (and the RSS) to what minio itself holds.
-        if not self._buffer and not self._done:
-            item = asyncio.run_coroutine_threadsafe(self._queue.get(), self._loop).result()
-            if isinstance(item, BaseException):
-                raise item
-            self._done = item == _EOF
-            self._buffer = item
-        want = size if size is not None and size >= 0 else len(self._buffer)
-        if want >= len(self._buffer):
-            chunk, self._buffer = self._buffer, b""
-            return chunk
-        chunk, self._buffer = self._buffer[:want], self._buffer[want:]
-        return chunk
-
-
-def tls_context(infra: InfraSettings) -> ssl.SSLContext | None:
-    """The TLS context of S3 over HTTPS (None without ``s3_secure``); an unusable CA file raises :class:`ConfigError`.
-
-    The server's certificate and host name are always verified: against ``ZOOMSYMBL_S3_CA_FILE`` alone
-    when it is set (a private CA, e.g. an in-cluster MinIO or Ceph), else against the system CAs.
-    """
-    if not infra.s3_secure:
-        return None
-    try:
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=infra.s3_ca_file or None)
-    except (OSError, ssl.SSLError) as exc:
-        raise file_setting_error({"s3_ca_file": infra.s3_ca_file}, exc) from None
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
-
-
-class _S3Pool(urllib3.PoolManager):
-    """urllib3's pool, except that a 429 raises :class:`~zoomsymbl_common.storage_errors.StorageThrottled` with its
-    ``Retry-After``: minio keeps no header of an error answer, and one that is not S3's XML (a proxy's) it raises
-    as an ``InvalidResponseError`` of no class of ours."""
-
-    def urlopen(  # type: ignore[override]  # as urllib3's own PoolManager.urlopen
-        self, method: str, url: str, redirect: bool = True, **kw: Any
-    ) -> urllib3.BaseHTTPResponse:
-        response = super().urlopen(method, url, redirect=redirect, **kw)
-        error = throttled(response)
-        if error is not None:
-            response.drain_conn()
-            response.release_conn()
-            raise error
-        return response
-
-
-class _Minio(Minio):
-    """minio's client, except that a CompleteMultipartUpload answered 200 with an error document raises that error
-    (:func:`~zoomsymbl_common.storage_errors.error_in_answer`) instead of returning it as the completed upload.
-
-    Every multipart completion goes through here: ``put_object``'s, ``fput_object``'s and the mixer's own.
-    """
-
-    def _execute(self, method: str, *args: Any, **kwargs: Any) -> urllib3.BaseHTTPResponse:
-        response = super()._execute(method, *args, **kwargs)
-        if method == "POST" and "uploadId" in (kwargs.get("query_params") or {}):
-            error = error_in_answer(response)
-            if error is not None:
-                raise error
-        return response
 
 
 @dataclass(frozen=True)
@@ -125,27 +48,7 @@ class ObjectStore:
     """Streaming put/get, stat, delete and presigned GET on one bucket."""
 
     def __init__(self, infra: InfraSettings, *, bucket: str | None = None, timeout: float = 30.0) -> None:
-        http = _S3Pool(
-            timeout=urllib3.Timeout(connect=min(timeout, 5.0), read=timeout),
-            # Not urllib3's Retry-After: it slept it (up to 6 h, twice) in the worker thread, which no deadline or
-            # cancellation stops; a 429 is raised at once (_S3Pool) with it, for the caller to wait.
-            retries=urllib3.Retry(
-                total=2,
-                backoff_factor=0.2,
-                status_forcelist=(500, 502, 503, 504),
-                respect_retry_after_header=False,
-            ),
-            maxsize=16,
-            ssl_context=tls_context(infra),
-        )
-        self.client = _Minio(
-            infra.s3_endpoint,
-            access_key=infra.s3_access_key.get_secret_value(),
-            secret_key=infra.s3_secret_key.get_secret_value(),
-            secure=infra.s3_secure,
-            region=infra.s3_region,
-            http_client=http,
-        )
+        self.client = s3_client(infra, timeout=timeout)
         self.bucket = bucket or infra.s3_bucket
 
     async def ping(self) -> None:
@@ -172,7 +75,7 @@ class ObjectStore:
         """Upload ``chunks`` as ``key`` (multipart, bounded memory); returns the byte count."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue(maxsize=2)
-        reader = _QueueReader(queue, loop)
+        reader = QueueReader(queue, loop)
         # A thread of its own, not one of the default pool's: the upload blocks its thread until the
         # last chunk arrives, and producing chunks may need the default pool (file writes, DNS), so
         # enough parallel uploads on borrowed threads would wait for each other forever.
@@ -195,8 +98,8 @@ class ObjectStore:
             async for chunk in chunks:
                 if chunk:
                     total += len(chunk)
-                    await _put_unless_done(queue, chunk, upload)
-            await _put_unless_done(queue, _EOF, upload)
+                    await put_unless_done(queue, chunk, upload)
+            await put_unless_done(queue, EOF, upload)
         except BaseException as exc:
             if not upload.done():
                 await queue.put(exc if isinstance(exc, Exception) else RuntimeError("upload cancelled"))
@@ -260,15 +163,15 @@ class ObjectStore:
         The local file that cannot be opened or written (a full disk, no permission on the scratch directory) raises
         :class:`LocalFileError`, the caller's own failure: not S3's, whose outage would be waited out.
         """
-        handle = await _local(path, open, path, "wb")
+        handle = await local_call(path, open, path, "wb")
         try:
             async for chunk in self.get_stream(key, chunk_size=chunk_size):
-                await _local(path, handle.write, chunk)
-            await _local(path, handle.close)
+                await local_call(path, handle.write, chunk)
+            await local_call(path, handle.close)
         except BaseException:
             with contextlib.suppress(OSError):  # the disk that failed a write fails the flush of the rest too
                 handle.close()
-            _unlink_quietly(path)  # at once: a second cancellation must not skip it
+            unlink_quietly(path)  # at once: a second cancellation must not skip it
             raise
 
     async def size(self, key: str) -> int:
@@ -320,42 +223,3 @@ class ObjectStore:
             return await asyncio.get_running_loop().run_in_executor(thread, functools.partial(fn, *args, **kwargs))
         except CLIENT_ERRORS as exc:
             raise_translated(exc, self.bucket, str(args[1]) if len(args) > 1 else "?")
-
-
-class LocalFileError(RetryableError):
-    """A local file of a download could not be opened or written (a full disk, no permission): the caller's scratch
-    directory, not the S3 server. Retried within the attempt budget (space may be freed), then given up naming it."""
-
-    def __init__(self, path: str, error: OSError) -> None:
-        what = errno.errorcode.get(error.errno or 0, type(error).__name__)
-        super().__init__(
-            f"cannot write the local file {path!r}: {error.strerror or error} ({what}): check the free space and the"
-            " permissions of its directory (the service's scratch volume)"
-        )
-        self.path = path
-        self.errno = error.errno
-
-
-async def _local(path: str, fn: Callable[..., T], *args: Any) -> T:
-    """``fn`` (on the local file ``path``) in a worker thread; an ``OSError`` raises :class:`LocalFileError`."""
-    try:
-        return await asyncio.to_thread(fn, *args)
-    except OSError as exc:
-        raise LocalFileError(path, exc) from exc
-
-
-def _unlink_quietly(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-async def _put_unless_done(
-    queue: asyncio.Queue[bytes | BaseException], item: bytes, upload: asyncio.Future[Any]
-) -> None:
-    """Put ``item`` on the queue, unless the upload already failed (then raise its error)."""
-    put = asyncio.ensure_future(queue.put(item))
-    done, _ = await asyncio.wait({put, upload}, return_when=asyncio.FIRST_COMPLETED)
-    if put not in done:
-        put.cancel()
-        upload.result()
-        raise StorageUnavailable("upload ended before all data was sent")
