@@ -18,11 +18,18 @@ from pathlib import Path
 import pytest
 from bson import json_util
 from zoomsymbl_common.callback_tokens import verify_callback_token
-from zoomsymbl_common.events import EVENT_TYPES, AudioMixed, Event, RecordingCompleted, TranscriptObject
+from zoomsymbl_common.events import (
+    EVENT_TYPES,
+    AudioMixed,
+    Event,
+    JobSubmitted,
+    RecordingCompleted,
+    TranscriptObject,
+)
 from zoomsymbl_common.mongo import Document, Mongo
 from zoomsymbl_common.ops.replay import bump_generation
 from zoomsymbl_common.ops.replay_source import decode
-from zoomsymbl_common.ops.status import meeting_history
+from zoomsymbl_common.ops.status import format_history, meeting_history
 from zoomsymbl_common.providers.whisper import messages_from
 from zoomsymbl_common.records import (
     CONVERSATIONS,
@@ -44,6 +51,7 @@ from zoomsymbl_common.records import (
     LimiterTick,
     Meeting,
     MeetingSecret,
+    Progress,
     Receipt,
     Record,
     SplitPlan,
@@ -60,6 +68,7 @@ from zoomsymbl_notifier.outbox import Backoff, MailKey, Outbox
 from zoomsymbl_notifier.smtp import SmtpTransport
 from zoomsymbl_submitter.claims import inspect
 from zoomsymbl_submitter.meetings import MeetingStore
+from zoomsymbl_transcriber.progress import on_meeting
 from zoomsymbl_web.meeting import MeetingView, view_of
 
 UPGRADE = Path(__file__).parent / "upgrade"
@@ -412,3 +421,23 @@ async def test_the_stores_read_an_earlier_releases_mix_token_receipts_and_histor
     assert len(history.jobs) == 2 and len(history.insights) == 2
     # A forced replay bumps it like a meeting of this release.
     assert await bump_generation(mongo, TENANT, MEETING, "upgrade-test") == meeting.get("generation", 0) + 1
+
+
+@pytest.mark.integration
+async def test_an_earlier_releases_meeting_progress_is_shown_then_replaced_by_each_parts(mongo: Mongo) -> None:
+    """That release's transcriber wrote one ``transcription_progress`` for the whole meeting: ``zoomsymbl status``
+    still shows it; the current transcriber's first write on the meeting leaves only its parts' progress."""
+    doc = await _load(mongo, "2026-12-04-7dfce1a", MEETINGS, "transcriber Worker._progress")
+    old = doc["transcription_progress"]
+    history = await meeting_history(mongo, MEETING, TENANT)
+    assert history is not None
+    assert f"transcription_progress: 48.2% (1/2 channels, job {old['job_id']})" in format_history(history)
+    work_order = event("2026-12-04-7dfce1a", "provider.job-submitted.v1.whisper")
+    assert isinstance(work_order, JobSubmitted)
+    progress = Progress(percent=75.0, channels_done=1, channels=2)
+    await mongo.db[MEETINGS].update_one({"meeting_uuid": MEETING}, on_meeting(work_order, progress))
+    history = await meeting_history(mongo, MEETING, TENANT)
+    assert history is not None
+    text = format_history(history)
+    assert f"part 2/2 generation 0: 75% (1/2 channels, job {work_order.job_id})" in text
+    assert history.meeting.transcription_progress is None and "48.2%" not in text

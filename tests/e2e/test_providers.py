@@ -199,7 +199,7 @@ async def test_the_local_transcription_reported_progress_on_the_meeting(stack: S
     try:
         doc = await mongo.db[MEETINGS].find_one({"tenant": "local", "meeting_uuid": SPECS["local"].uuid})
         assert doc is not None
-        progress = doc["transcription_progress"]
+        (progress,) = doc["transcription_parts"].values()  # one part: the meeting was not split
         job = await mongo.db[TRANSCRIPTIONS].find_one({"_id": progress["job_id"]})
         checkpoints = await mongo.db[TRANSCRIPTION_CHECKPOINTS].count_documents({"job_id": progress["job_id"]})
     finally:

@@ -77,7 +77,7 @@ class OutageWorker(Worker):
 
 
 def progress(update: Document) -> bool:
-    return bool({"progress", "transcription_progress"} & set(update.get("$set", {})))
+    return any(name == "progress" or name.startswith("transcription_parts.") for name in update.get("$set", {}))
 
 
 def transcript(update: Document) -> bool:

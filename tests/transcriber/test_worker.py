@@ -174,7 +174,7 @@ async def test_a_job_is_transcribed_per_channel_stored_and_reported(
     assert insights.messages[1].start_seconds == pytest.approx(5.0, abs=1.0)
     meeting = await mongo.db[MEETINGS].find_one({"meeting_uuid": "m1"})
     assert meeting is not None
-    assert meeting["transcription_progress"]["percent"] == 100.0
+    assert meeting["transcription_parts"][job.job_id]["percent"] == 100.0
     assert list((worker.scratch_dir).iterdir()) == [], "the scratch copy is removed"
 
     # A redelivered work order does not transcribe again: it reports the stored outcome.

@@ -63,6 +63,7 @@ from zoomsymbl_transcriber.checkpoints import Checkpoints, Source
 from zoomsymbl_transcriber.deadline import ChannelDeadline, ChannelOverdue, within
 from zoomsymbl_transcriber.download import DownloadDeadline, DownloadOverdue, download
 from zoomsymbl_transcriber.lease import LeaseHolder, LeaseTakenOver, ResultRefused
+from zoomsymbl_transcriber.progress import on_meeting
 from zoomsymbl_transcriber.space import check_room
 from zoomsymbl_transcriber.talk import talk_shares
 from zoomsymbl_transcriber.transcript import stored_utterances
@@ -205,7 +206,7 @@ class Worker(LeaseHolder):
             return None
 
     async def _progress(self, event: JobSubmitted, job_id: str, percent: float, done: int, channels: int) -> bool:
-        """Percent of the meeting's talk time transcribed, on the job and on the meeting; the lease renewed. True when
+        """Percent of the part's talk time transcribed, on the job and on the meeting; the lease renewed. True when
         the renewal matched: the job is this worker's for another ``lease_seconds`` (its checkpoint may be written).
 
         A write MongoDB does not take (out of reach, or failing it) is logged and the run goes on: progress is not
@@ -225,10 +226,9 @@ class Worker(LeaseHolder):
             if result.matched_count == 0:  # taken over: the meeting's progress is the new owner's to write
                 raise LeaseTakenOver(job_id)
             renewed = True
-            on_meeting = progress.model_copy(update={"job_id": job_id}).to_document()
             await guarded(
                 self.mongo.db[MEETINGS].update_one(
-                    meeting_key(event.tenant, event.meeting_uuid), {"$set": {"transcription_progress": on_meeting}}
+                    meeting_key(event.tenant, event.meeting_uuid), on_meeting(event, progress)
                 )
             )
         except (InfrastructureUnavailable, PyMongoError) as exc:

@@ -31,6 +31,8 @@ from zoomsymbl_common.records import (
     LimiterSlot,
     MalformedRecord,
     Meeting,
+    PartProgress,
+    Progress,
     Record,
     meeting_key,
 )
@@ -204,13 +206,23 @@ def _meeting_lines(meeting: Meeting) -> list[str]:
         out.append("  stages: " + ", ".join(f"{stage} {_when(at)}" for stage, at in meeting.stages.items()))
     if meeting.failure:
         out.append(f"  failure: {shortened(_failure(meeting), REASON_IN_HISTORY)} ({_when(meeting.failure.at)})")
-    progress = meeting.transcription_progress
-    if progress:
-        out.append(
-            f"  transcription_progress: {progress.percent:g}% ({progress.channels_done}/{progress.channels}"
-            f" channels, job {printable(progress.job_id or '?')})"
-        )
+    parts = meeting.part_progress()
+    if parts:  # one line per part's job: parts of a split meeting are transcribed at once
+        out += _section("transcription progress", [_progress_line(part) for part in parts])
+    elif meeting.transcription_progress:  # an earlier release's: whichever part wrote last
+        out.append(f"  transcription_progress: {printable(_progress_text(meeting.transcription_progress))}")
     return out
+
+
+def _progress_text(progress: Progress) -> str:
+    return (
+        f"{progress.percent:g}% ({progress.channels_done}/{progress.channels} channels, job {progress.job_id or '?'})"
+    )
+
+
+def _progress_line(part: PartProgress) -> str:
+    where = f"part {part.part_index + 1}/{part.part_count} generation {part.generation}"
+    return f"{where}: {_progress_text(part)}, at {_when(part.at)}"
 
 
 def _meeting_fields(meeting: Meeting) -> list[tuple[str, object]]:

@@ -22,7 +22,6 @@ from zoomsymbl_common.records.meetings import (
     ChannelEntry,
     Meeting,
     MeetingObjects,
-    Progress,
     RawTrack,
     SpeakerStat,
     SplitPart,
@@ -82,6 +81,7 @@ from zoomsymbl_common.records.order import (
     stages_before,
     status_rank,
 )
+from zoomsymbl_common.records.progress import TRANSCRIPTION_PARTS, PartProgress, Progress, progress_key
 from zoomsymbl_common.records.tombstones import ProviderCopy, Tombstone
 
 __all__ = [
@@ -106,6 +106,7 @@ __all__ = [
     "TOMBSTONES",
     "TRANSCRIPTIONS",
     "TRANSCRIPTION_CHECKPOINTS",
+    "TRANSCRIPTION_PARTS",
     "ZOOM_QUOTA",
     "ChannelEntry",
     "ConsumerAttempt",
@@ -128,6 +129,7 @@ __all__ = [
     "MeetingObjects",
     "MeetingSecret",
     "MissingAudio",
+    "PartProgress",
     "Party",
     "Progress",
     "ProviderCopy",
@@ -158,6 +160,7 @@ __all__ = [
     "meeting_key",
     "missing_audio",
     "missing_line",
+    "progress_key",
     "replaceable_statuses",
     "stage_fields",
     "stage_for_status",

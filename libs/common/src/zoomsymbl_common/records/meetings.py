@@ -11,6 +11,7 @@ from zoomsymbl_common.events import PhoneCall, Platform, Provider, TranscriptObj
 from zoomsymbl_common.records.base import Document, Key, MeetingUuid, Name, Record, Tenant
 from zoomsymbl_common.records.missing_audio import MissingAudio, from_mix
 from zoomsymbl_common.records.order import Failure, Stage
+from zoomsymbl_common.records.progress import PartProgress, Progress, newest_first, part_entries
 
 
 def _transcript_entries(value: object) -> object:
@@ -125,16 +126,6 @@ class SplitPlan(Record):
         return (self.input_hash, self.generation, self.planned) == (input_hash, generation, planned)
 
 
-class Progress(Record):
-    """How far the transcriber is (``transcription_progress`` on the meeting, ``progress`` on its job)."""
-
-    job_id: Key | None = None
-    percent: float = Field(0.0, ge=0, le=100)
-    channels_done: int = Field(0, ge=0)
-    channels: int = Field(0, ge=0)
-    at: datetime | None = None
-
-
 class Meeting(Record):
     """One meeting of one tenant: the stage it reached and what each service recorded on the way."""
 
@@ -170,13 +161,22 @@ class Meeting(Record):
         None, description="The plan the notifier's report of a generation joined (zoomsymbl_common.part_plans)."
     )
     trace_id: Annotated[str, Field(max_length=64)] | None = None
-    transcription_progress: Progress | None = None
+    transcription_progress: Progress | None = Field(
+        None, description="An earlier release's progress of the whole meeting (whichever part wrote last)."
+    )
+    transcription_parts: Annotated[dict[str, PartProgress], BeforeValidator(part_entries)] = Field(
+        default_factory=dict, description="The transcriber's progress of each part's job (records.progress)."
+    )
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
     def talk_seconds(self) -> dict[int, float]:
         """Talk time per channel."""
         return {stat.channel: stat.talk_seconds for stat in self.speaker_stats}
+
+    def part_progress(self) -> list[PartProgress]:
+        """Each part's transcription progress, the newest generation first, then in part order."""
+        return newest_first(self.transcription_parts)
 
     def missing(self) -> MissingAudio | None:
         """The participant audio the meeting's mix went without: ``missing_audio``, else (a mix recorded before the

@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field
 from zoomsymbl_common.event_fields import MAX_MIX_SECONDS
 from zoomsymbl_common.events import EventSource, Provider
 from zoomsymbl_common.records.base import Key, MeetingUuid, Reason, Record, Tenant
-from zoomsymbl_common.records.meetings import Progress
+from zoomsymbl_common.records.progress import Progress
 
 ReceiptState = Literal["claimed", "published"]
 TranscriptionStatus = Literal["scheduled", "in_progress", "completed", "failed"]
