@@ -19,22 +19,40 @@ collection.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable
 from datetime import datetime, timedelta
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
+from zoomsymbl_common.errors import ObjectRejected
 from zoomsymbl_common.events import RecordingCompleted, utcnow
 from zoomsymbl_common.mongo import Document, guarded
 from zoomsymbl_common.records import CONVERSATIONS, ConversationMetadata, meeting_key
+from zoomsymbl_common.storage import ObjectStore
 
+from zoomsymbl_mixer.errors import rejected_at
+from zoomsymbl_mixer.metadata import metadata_json, metadata_key
 from zoomsymbl_mixer.selection import selections
 
 RECORDED_AT = "recording_occurred_at"
 """The ``occurred_at`` of the recording event that wrote a ``conversations`` record (the mixer's bookkeeping, not
 part of :class:`~zoomsymbl_common.records.ConversationMetadata`; absent on a reconciled record and on earlier
 releases' records, which any delivery may replace)."""
+
+
+async def upload_metadata(objects: ObjectStore, tenant: str, meeting_uuid: str, metadata: ConversationMetadata) -> None:
+    """The record as ``metadata.json`` next to the raw media (:func:`~zoomsymbl_mixer.metadata.metadata_key`); S3
+    refusing it fails the meeting's ``upload`` step."""
+    body = metadata_json(metadata)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield body
+
+    try:
+        await objects.put_stream(metadata_key(tenant, meeting_uuid), chunks(), content_type="application/json")
+    except ObjectRejected as exc:
+        raise rejected_at("upload", exc) from exc
 
 
 def instant(occurred_at: datetime) -> datetime:

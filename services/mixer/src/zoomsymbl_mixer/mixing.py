@@ -12,7 +12,7 @@ configured scratch directory and are removed however the meeting ends. The track
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from zoomsymbl_common.storage_keys import meeting_key, mix_tag
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 
 from zoomsymbl_mixer.analytics import speaker_stats
+from zoomsymbl_mixer.archive import upload_metadata
 from zoomsymbl_mixer.bounds import check_schedule
 from zoomsymbl_mixer.config import MixConfig
 from zoomsymbl_mixer.credentials import RecordingsApi
@@ -36,7 +37,7 @@ from zoomsymbl_mixer.errors import EarlierGeneration, NothingToMix, SupersededRe
 from zoomsymbl_mixer.ffmpeg import CONTENT_TYPES, EXTENSIONS
 from zoomsymbl_mixer.intake import TrackIntake
 from zoomsymbl_mixer.merge import Merger
-from zoomsymbl_mixer.metadata import conversation_metadata, metadata_json, metadata_key
+from zoomsymbl_mixer.metadata import conversation_metadata
 from zoomsymbl_mixer.phone import with_phone_user
 from zoomsymbl_mixer.preparation import probe_file
 from zoomsymbl_mixer.progress import Progress, Step
@@ -179,17 +180,7 @@ class Mixer:
         either (:class:`SupersededRecording`, as when :meth:`_check_generation` catches it)."""
         if not await self.state.store_metadata(metadata, event.occurred_at):
             raise SupersededRecording(event.generation)
-        body = metadata_json(metadata)
-
-        async def chunks() -> AsyncIterator[bytes]:
-            yield body
-
-        try:
-            await self.objects.put_stream(
-                metadata_key(event.tenant, event.meeting_uuid), chunks(), content_type="application/json"
-            )
-        except ObjectRejected as exc:
-            raise rejected_at("upload", exc) from exc
+        await upload_metadata(self.objects, event.tenant, event.meeting_uuid, metadata)
 
     def _params(self, tenant: TenantConfig, *, encoder: bool = True) -> dict[str, object]:
         """Every setting the mix's bytes depend on (``encoder=False``: the recipe before the encoder's were in)."""

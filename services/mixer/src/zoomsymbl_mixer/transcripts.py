@@ -34,6 +34,7 @@ from zoomsymbl_common.logs import scrub
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 
+from zoomsymbl_mixer.archive import upload_metadata
 from zoomsymbl_mixer.credentials import Credentials, RecordingsApi
 from zoomsymbl_mixer.download import Fetcher
 from zoomsymbl_mixer.errors import (
@@ -46,7 +47,6 @@ from zoomsymbl_mixer.errors import (
     ZoomErrorBody,
     rejected_at,
 )
-from zoomsymbl_mixer.metadata import metadata_json, metadata_key
 from zoomsymbl_mixer.progress import Progress
 from zoomsymbl_mixer.selection import selections
 from zoomsymbl_mixer.state import MeetingState, audio_mixed, with_transcripts
@@ -250,17 +250,7 @@ class TranscriptMixer:
         found = await self.state.archive_found(event.tenant, event.meeting_uuid, (t.file_id for t in stored))
         if found is None:
             return
-        body = metadata_json(found)
-
-        async def chunks() -> AsyncIterator[bytes]:
-            yield body
-
-        try:
-            await self.objects.put_stream(
-                metadata_key(event.tenant, event.meeting_uuid), chunks(), content_type="application/json"
-            )
-        except ObjectRejected as exc:
-            raise rejected_at("upload", exc) from exc
+        await upload_metadata(self.objects, event.tenant, event.meeting_uuid, found)
         log.info(
             "archive record: transcripts found", extra={"tenant": event.tenant, "meeting_uuid": event.meeting_uuid}
         )
