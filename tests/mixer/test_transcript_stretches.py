@@ -6,19 +6,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.providers.zoom_transcript import transcript_key
 from zoomsymbl_common.records import MEETINGS, Meeting
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.webvtt import parse
-from zoomsymbl_mixer.hosts import GuardedResolver
-from zoomsymbl_sandbox.zoom import MeetingSpec, ParticipantSpec, ZoomSandboxConfig, running_zoom_sandbox
+from zoomsymbl_sandbox.zoom import MeetingSpec, ParticipantSpec
 from zoomsymbl_sandbox.zoom_audio import LEAD_IN_S
 
-from tests.mixer.conftest import CACHE, Rig, sandbox_tenant
-from tests.mixer.test_transcripts import read, transcripts_only, wired
+from tests.mixer.conftest import Rig
+from tests.mixer.test_transcripts import read, sandbox_rig, transcripts_only, wired
 
 pytestmark = pytest.mark.integration
 UUID = "mixer/Stretches//uuid=="
@@ -39,13 +37,8 @@ SPEC = MeetingSpec(
 
 @pytest.fixture
 async def rig(mongo: Mongo, store: ObjectStore, tmp_path: Path) -> AsyncIterator[Rig]:
-    config = ZoomSandboxConfig(cache_dir=CACHE, meetings=(SPEC,), chunk_size=16384)
-    connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private=True))
-    async with (
-        running_zoom_sandbox(config) as sandbox,
-        aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(sock_read=10)) as session,
-    ):
-        yield Rig(sandbox, mongo, store, tmp_path / "scratch", session, sandbox_tenant(sandbox))
+    async with sandbox_rig(SPEC, mongo, store, tmp_path) as made:
+        yield made
 
 
 async def cues_of(rig: Rig, key: str) -> list[tuple[float, str | None]]:

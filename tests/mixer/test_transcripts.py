@@ -4,6 +4,7 @@ MongoDB and S3."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from zoomsymbl_mixer.mixing import Mixer
 from zoomsymbl_mixer.state import MeetingState
 from zoomsymbl_mixer.tracks import raw_key
 from zoomsymbl_mixer.transcripts import TranscriptMixer, capped
-from zoomsymbl_sandbox.zoom import ZoomSandboxConfig, running_zoom_sandbox, typical_meeting_spec
+from zoomsymbl_sandbox.zoom import MeetingSpec, ZoomSandboxConfig, running_zoom_sandbox, typical_meeting_spec
 
 from tests.mixer.conftest import CACHE, Rig, sandbox_tenant
 from tests.mixer.test_give_up_announced import INFRA, TOPIC, Outcome
@@ -37,15 +38,22 @@ UUID = "mixer/Transcript//uuid=="
 SPEC = typical_meeting_spec(UUID).model_copy(update={"transcript": True, "captions": True})
 
 
-@pytest.fixture
-async def rig(mongo: Mongo, store: ObjectStore, tmp_path: Path) -> AsyncIterator[Rig]:
-    config = ZoomSandboxConfig(cache_dir=CACHE, meetings=(SPEC,), chunk_size=16384)
+@asynccontextmanager
+async def sandbox_rig(spec: MeetingSpec, mongo: Mongo, store: ObjectStore, tmp_path: Path) -> AsyncIterator[Rig]:
+    """A rig on a Zoom sandbox serving ``spec`` alone (16 KiB chunks, a 10 s read timeout)."""
+    config = ZoomSandboxConfig(cache_dir=CACHE, meetings=(spec,), chunk_size=16384)
     connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private=True))
     async with (
         running_zoom_sandbox(config) as sandbox,
         aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(sock_read=10)) as session,
     ):
         yield Rig(sandbox, mongo, store, tmp_path / "scratch", session, sandbox_tenant(sandbox))
+
+
+@pytest.fixture
+async def rig(mongo: Mongo, store: ObjectStore, tmp_path: Path) -> AsyncIterator[Rig]:
+    async with sandbox_rig(SPEC, mongo, store, tmp_path) as made:
+        yield made
 
 
 def wired(rig: Rig, *, max_bytes: int = 1 << 20) -> TranscriptMixer:
