@@ -21,14 +21,13 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from common import ROOT, free_port, log
 
-FERRETDB = ROOT / ".cache" / "bin" / "zoomsymbl-ferretdb"
-WRAPPER = ROOT / "infra" / "ferretdb"
 READY_SECONDS = 60.0
 
 
@@ -55,19 +54,13 @@ def postgres_bin() -> Path:
 
 
 def ferretdb_binary() -> Path:
-    """The wrapper binary, built (again) when missing or older than its ``--postgresql-url`` flag."""
-    if FERRETDB.is_file():
-        usage = subprocess.run([str(FERRETDB), "-h"], capture_output=True, text=True, timeout=30, check=False)
-        if "postgresql-url" in usage.stderr + usage.stdout:
-            return FERRETDB
-    log("building the FerretDB wrapper (its binary lacks --postgresql-url)")
-    FERRETDB.parent.mkdir(parents=True, exist_ok=True)
-    tmp = FERRETDB.with_name(f".{FERRETDB.name}.{os.getpid()}.tmp")
-    go = shutil.which("go") or "/usr/local/go/bin/go"
-    env = {**os.environ, "GOFLAGS": "-mod=mod"}
-    subprocess.run([go, "build", "-o", str(tmp), "."], cwd=WRAPPER, env=env, check=True, timeout=1800)
-    os.replace(tmp, FERRETDB)
-    return FERRETDB
+    """The wrapper binary of this checkout's infra/ferretdb, as ``scripts/infra.py`` builds it (built when missing)."""
+    sys.path.insert(0, str(ROOT))
+    from scripts import infra
+
+    mongo = infra.Mongo(infra.load_config(os.environ))
+    mongo.build()
+    return mongo.binary
 
 
 @contextlib.contextmanager

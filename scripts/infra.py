@@ -598,11 +598,25 @@ class Mongo(GoServer):
     program = "zoomsymbl-ferretdb"
     port_env = "ZS_MONGO_PORT"
 
+    @property
+    def source(self) -> Path:
+        return self.cfg.root / "infra" / "ferretdb"
+
+    @property
+    def binary(self) -> Path:
+        """Named after the wrapper's sources, so a checkout that changed them builds its own (the old one stays)."""
+        digest = hashlib.sha256()
+        for path in [*sorted(self.source.glob("*.go")), self.source / "go.mod", self.source / "go.sum"]:
+            if path.is_file():
+                digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return self.cfg.bin_dir / f"ferretdb-{digest.hexdigest()[:12]}" / self.program
+
     def go_build(self, go: str) -> None:
-        src = self.cfg.root / "infra" / "ferretdb"
+        src = self.source
         env = {"GOFLAGS": "-mod=mod"}
         if not (src / "go.sum").is_file():
             run([go, "mod", "tidy"], 900, "mongo: go mod tidy", cwd=src, env=env)
+        self.binary.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.binary.with_name(f".{self.program}.{os.getpid()}.tmp")
         run([go, "build", "-o", str(tmp), "."], 1800, "mongo: building FerretDB", cwd=src, env=env)
         os.replace(tmp, self.binary)
