@@ -2,8 +2,9 @@
 
 The notifier's handler and its sweeper may deliver the same outbox entry at the same moment; the claim
 must let exactly one of them talk to the SMTP server. It used to be a conditional ``find_one_and_update``,
-which the local MongoDB-wire server (FerretDB) does not isolate under concurrency: a crash round saw one
-host receive the same message twice, 50 ms apart. Claims are now unique inserts into ``email_claims``.
+which FerretDB as released does not isolate under concurrency: a crash round saw one host receive the same
+message twice, 50 ms apart. Claims are now unique inserts into ``email_claims``. (The tests' FerretDB now locks each
+collection's writes, as MongoDB isolates each document's, so this test no longer tells the two claims apart.)
 """
 
 from __future__ import annotations

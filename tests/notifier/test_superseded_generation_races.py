@@ -13,7 +13,7 @@ then A's second; the other calls run freely, so two stand-ins still race on the 
 each way the re-run fails; the rounds without a schedule let the two handlers race as they come (the failure's path
 is the shorter one: they mostly end as ``BBAA`` does).
 
-The MongoDB-wire server's conditional updates are not isolated under concurrency (``zoomsymbl_common.limiter``): no
+FerretDB's conditional updates, as released, are not isolated under concurrency (``zoomsymbl_common.limiter``): no
 document here is updated by both sides (A writes generation 0's job, B the meeting, whose filter on generation 0 A's
 own moves never match); the one both write, the stand-in report's intent, is a unique-key insert, which stays exact.
 

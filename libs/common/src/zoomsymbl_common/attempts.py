@@ -15,8 +15,8 @@ that brings its service down gracefully every time must still end. A process kil
 :class:`MongoAttempts` keeps the counts in MongoDB (``consumer_attempts``: one document per
 consumer, topic and event id, changed only by single-document atomic updates); :class:`MemoryAttempts`
 keeps them in the process (the default: unit tests, tools). One message is handled by one consumer
-at a time (its partition's owner), so the updates of one count never race each other (the local
-FerretDB would not isolate concurrent ``$inc`` on one document; MongoDB does).
+at a time (its partition's owner), so the updates of one count never race each other (FerretDB
+1.x as released would not isolate concurrent ``$inc`` on one document; MongoDB does).
 
 Only counting an attempt has to come before the handler; dropping a done message's count does not
 have to come before its offset is committed. So :class:`MongoAttempts` queues the counts it forgets

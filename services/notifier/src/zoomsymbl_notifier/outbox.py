@@ -4,8 +4,8 @@ One document per (tenant, meeting, generation, kind), guarded by the unique inde
 a second intent is a ``DuplicateKeyError`` and sends nothing. Each later send attempt is claimed by
 inserting ``{_id: <e-mail key>|<attempt number>}`` into ``email_claims``: of two replicas, or a handler
 and the sweeper, that read the same due e-mail only the one whose insert succeeds talks to the SMTP
-server. (A conditional ``find_one_and_update`` would do on MongoDB, but the local MongoDB-wire server
-does not isolate concurrent conditional updates, and a unique insert is the stronger contract anyway.)
+server. (A conditional ``find_one_and_update`` would do on MongoDB, but FerretDB 1.x as released does
+not isolate concurrent conditional updates, and a unique insert is the stronger contract anyway.)
 The first attempt of an e-mail sent as it is recorded (:meth:`Outbox.send`) needs no claim of its own:
 the insert of the intent is that unique insert, and it records the e-mail already ``sending`` under a
 lease, so nobody else can have read it due. A claim whose holder died (or an intent whose recorder
