@@ -3,9 +3,9 @@
 Every change is one atomic single-document operation that a unique key arbitrates: an insert (the
 loser gets ``DuplicateKeyError``) or a delete (exactly one caller gets ``deleted_count == 1``).
 Read-modify-write updates are not used: on FerretDB 1.24 as released (the tests' server before its wrapper locked
-each collection's writes, docs/development.md) concurrent conditional updates are not isolated — six compare-and-set writers on a version field
-all "won" 180 times while the version reached 95, and ``$inc`` lost 144 of 180 increments — whereas
-unique-key inserts and deletes stay exact. FerretDB also answers only ``_id`` equality from an
+each collection's writes, docs/development.md) concurrent conditional updates are not isolated — six compare-and-set
+writers on a version field all "won" 180 times while the version reached 95, and ``$inc`` lost 144 of 180
+increments — whereas unique-key inserts and deletes stay exact. FerretDB also answers only ``_id`` equality from an
 index, so ticks are found by inserting them, never by querying.
 
 * collection ``limiter`` holds the **slots**: ``_id = "{account}|slot|{k}"`` with k below
