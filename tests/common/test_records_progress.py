@@ -48,3 +48,46 @@ def test_a_job_id_that_is_no_plain_field_name_gets_a_digest_key() -> None:
         key = progress_key(hostile)
         assert key.startswith("id-") and "." not in key and len(key) == 43, hostile
     assert progress_key("a.b") != progress_key("a_b")
+
+
+def _part(
+    job: str, index: int, percent: float, *, count: int = 3, generation: int = 1, minute: int = 0
+) -> dict[str, object]:
+    return {"job_id": job, "percent": percent, "channels_done": 0, "channels": 2, "part_index": index,
+            "part_count": count, "generation": generation, "at": AT.replace(minute=minute)}  # fmt: skip
+
+
+def _plan(durations: list[float], generation: int = 1) -> dict[str, object]:
+    parts = [{"index": i, "count": len(durations), "offset_seconds": 0.0, "duration_seconds": d, "bucket": "b",
+              "object_key": f"k{i}", "size_bytes": 1} for i, d in enumerate(durations)]  # fmt: skip
+    return {"input_hash": "h", "generation": generation, "planned": len(durations), "count": len(durations),
+            "parts": parts}  # fmt: skip
+
+
+def _overall(doc: dict[str, object]) -> str | None:
+    for line in _shown(doc).splitlines():
+        if line.strip().startswith("transcription overall:"):
+            return line.strip().removeprefix("transcription overall: ")
+    return None
+
+
+def test_a_split_meeting_shows_one_figure_over_its_parts_weighted_by_their_length() -> None:
+    """Each part's line said how far that part was; nothing said how far the meeting was. Parts weigh by their
+    length in the split plan (a 40 min part at 50 % is further than a 5 min one at 100 %); a part with no entry yet
+    counts 0 %; an earlier generation's entries do not count."""
+    parts = {"a": _part("a", 0, 50.0), "b": _part("b", 1, 100.0), "old": _part("old", 0, 100.0, generation=0)}
+    doc = {TRANSCRIPTION_PARTS: parts, "split": _plan([2400.0, 300.0, 900.0])}
+    # (50 × 2400 + 100 × 300 + 0 × 900) / 3600
+    assert _overall(doc) == "41.7% of generation 1 (2/3 parts started)"
+
+
+def test_without_a_plan_of_that_generation_the_parts_count_alike_and_the_latest_entry_of_a_part_counts() -> None:
+    parts = {"a1": _part("a1", 0, 90.0, minute=1), "a2": _part("a2", 0, 30.0, minute=5), "b": _part("b", 1, 60.0)}
+    stale_plan = _plan([10.0, 10.0, 10.0], generation=0)
+    assert _overall({TRANSCRIPTION_PARTS: parts, "split": stale_plan}) == "30% of generation 1 (2/3 parts started)"
+    huge = _plan([1e308, 1e308, 1e308])
+    assert _overall({TRANSCRIPTION_PARTS: parts, "split": huge}) == "30% of generation 1 (2/3 parts started)"
+
+
+def test_a_meeting_in_one_part_shows_no_overall_line() -> None:
+    assert _overall({TRANSCRIPTION_PARTS: {"a": _part("a", 0, 40.0, count=1)}}) is None
