@@ -458,6 +458,24 @@ def test_service_monitor_only_where_the_cluster_serves_its_api(values: str) -> N
     assert render(files, sets=off, api_versions=MONITORING_API).of_kind("ServiceMonitor") == []
 
 
+def test_the_meeting_pages_autoscale_past_the_partition_count() -> None:
+    """The web service consumes no topic: its HPA is bounded by its own maxReplicas, not the partitions; the
+    Deployment starts at its minimum and its PDB stays."""
+    sets = {"web.autoscaling.enabled": "true", "web.autoscaling.minReplicas": "3", "web.autoscaling.maxReplicas": "9"}
+    rendered = render(sets=sets | {"topics.partitions": "6"})
+    hpa = rendered.named("HorizontalPodAutoscaler", f"{RELEASE}-zoomsymbl-web")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 9)
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": f"{RELEASE}-zoomsymbl-web",
+    }
+    assert rendered.one("Deployment", "web")["spec"]["replicas"] == 3
+    assert rendered.named("PodDisruptionBudget", f"{RELEASE}-zoomsymbl-web")
+    refused = run_helm(template_args(sets=sets | {"web.autoscaling.minReplicas": "10"}), check=False)
+    assert refused.returncode != 0 and "web.autoscaling.minReplicas (10) exceeds maxReplicas (9)" in refused.stderr
+
+
 @pytest.mark.parametrize("service", ["mixer", "transcriber"])
 def test_consumers_cannot_autoscale_past_the_partition_count(service: str) -> None:
     sets = EVERY_SERVICE | {f"{service}.autoscaling.enabled": "true", f"{service}.autoscaling.maxReplicas": "7"}

@@ -98,7 +98,7 @@ spec:
 {{- if gt (int $svc.autoscaling.minReplicas) (int $svc.autoscaling.maxReplicas) }}
 {{- fail (printf "%s.autoscaling.minReplicas (%v) exceeds maxReplicas (%v)" .component $svc.autoscaling.minReplicas $svc.autoscaling.maxReplicas) }}
 {{- end }}
-{{- if and (ne .component "ingest") (gt (int $svc.autoscaling.maxReplicas) (int $root.Values.topics.partitions)) }}
+{{- if and (not (has .component (list "ingest" "web"))) (gt (int $svc.autoscaling.maxReplicas) (int $root.Values.topics.partitions)) }}
 {{- fail (printf "%s.autoscaling.maxReplicas (%v) exceeds topics.partitions (%v): the extra consumers would idle" .component $svc.autoscaling.maxReplicas $root.Values.topics.partitions) }}
 {{- end }}
 apiVersion: autoscaling/v2
