@@ -534,6 +534,23 @@ def test_a_scratch_on_the_nodes_disk_is_reserved_there(every_service: Rendered, 
         assert container["resources"].get("requests", {}).get("ephemeral-storage") == request, service
 
 
+def test_the_jobs_tmp_on_the_nodes_disk_is_reserved_there(production: Rendered) -> None:
+    """The topics Job and the retention CronJob mount the same /tmp emptyDir as the services; their resources did not
+    request it, so the scheduler could place them on a node whose disk was already spoken for."""
+    (topics,) = production.one("Job", "topics")["spec"]["template"]["spec"]["containers"]
+    (retention,) = production.of_kind("CronJob")[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    for container in (topics, retention):
+        assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"]), container["name"]
+        assert container["resources"]["requests"]["ephemeral-storage"] == "256Mi", container["name"]
+        assert container["resources"]["requests"]["memory"], "the other requests are kept"
+    in_memory = render([PRODUCTION_VALUES], sets={"tmpVolume.medium": "Memory"})
+    (topics,) = in_memory.one("Job", "topics")["spec"]["template"]["spec"]["containers"]
+    assert "ephemeral-storage" not in topics["resources"].get("requests", {}), "a tmpfs /tmp is memory"
+    own = render([PRODUCTION_VALUES], sets={"retention.resources.requests.ephemeral-storage": "1Gi"})
+    (retention,) = own.of_kind("CronJob")[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert retention["resources"]["requests"]["ephemeral-storage"] == "1Gi"
+
+
 def test_smtp_ca_bundle_is_mounted_where_the_notifier_reads_it(defaults: Rendered) -> None:
     assert defaults.container_env("notifier")["ZOOMSYMBL_NOTIFIER_SMTP_CA_FILE"] == ""
     rendered = render(sets={"notifier.smtpCa.secretName": "corp-ca", "notifier.smtpCa.key": "bundle.pem"})

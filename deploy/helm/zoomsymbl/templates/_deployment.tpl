@@ -240,7 +240,6 @@ node's disk for them instead of letting a long meeting push the node into DiskPr
 services evicted. */}}
 {{- define "zoomsymbl.resources" -}}
 {{- $svc := index .root.Values .component -}}
-{{- $resources := deepCopy (default dict $svc.resources) -}}
 {{- $sizes := list -}}
 {{- if ne .root.Values.tmpVolume.medium "Memory" -}}
 {{- $sizes = append $sizes .root.Values.tmpVolume.sizeLimit -}}
@@ -248,10 +247,26 @@ services evicted. */}}
 {{- if and (include "zoomsymbl.scratchSetting" .component) (not $svc.scratch.storageClassName) -}}
 {{- $sizes = append $sizes $svc.scratch.size -}}
 {{- end -}}
-{{- if $sizes -}}
+{{- include "zoomsymbl.diskRequested" (dict "resources" $svc.resources "sizes" $sizes) -}}
+{{- end }}
+
+{{/* A Job's or test pod's container resources (dict "root" "resources"): its /tmp emptyDir on the node's disk is
+requested as ephemeral storage too (unless set), as the services' is. */}}
+{{- define "zoomsymbl.jobResources" -}}
+{{- $sizes := list -}}
+{{- if ne .root.Values.tmpVolume.medium "Memory" -}}
+{{- $sizes = append $sizes .root.Values.tmpVolume.sizeLimit -}}
+{{- end -}}
+{{- include "zoomsymbl.diskRequested" (dict "resources" .resources "sizes" $sizes) -}}
+{{- end }}
+
+{{/* resources (dict "resources" "sizes") with requests.ephemeral-storage the sum of sizes, unless set or none. */}}
+{{- define "zoomsymbl.diskRequested" -}}
+{{- $resources := deepCopy (default dict .resources) -}}
+{{- if .sizes -}}
 {{- $requests := default dict $resources.requests -}}
 {{- if not (hasKey $requests "ephemeral-storage") -}}
-{{- $_ := set $requests "ephemeral-storage" (include "zoomsymbl.quantitySum" $sizes) -}}
+{{- $_ := set $requests "ephemeral-storage" (include "zoomsymbl.quantitySum" .sizes) -}}
 {{- end -}}
 {{- $_ := set $resources "requests" $requests -}}
 {{- end -}}
