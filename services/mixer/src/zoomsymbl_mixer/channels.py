@@ -201,13 +201,37 @@ def with_emails(plan: MixPlan, people: Sequence[tuple[str, str]]) -> MixPlan:
 
     A name that two attendees with different addresses share is ambiguous and left without one.
     """
-    addresses: dict[str, set[str]] = {}
-    for name, mail in people:
-        addresses.setdefault(name.casefold(), set()).add(mail)
+    addresses = _addresses(people)
     channels = tuple(
-        dataclasses.replace(c, email=next(iter(addresses[c.name.casefold()])))
-        if not c.email and not c.mixed and len(addresses.get(c.name.casefold(), ())) == 1
+        dataclasses.replace(c, email=found)
+        if not c.email and not c.mixed and (found := _address(addresses, c.name))
         else c
         for c in plan.channels
     )
     return dataclasses.replace(plan, channels=channels)
+
+
+def assignments_with_emails(
+    assignments: Sequence[ChannelAssignment], people: Sequence[tuple[str, str]]
+) -> tuple[ChannelAssignment, ...]:
+    """A recorded mix's channel map with e-mails for the unshared channels that had none, as :func:`with_emails`."""
+    addresses = _addresses(people)
+    return tuple(
+        a.model_copy(update={"participant_email": found})
+        if not a.participant_email and not a.mixed and (found := _address(addresses, a.participant_name))
+        else a
+        for a in assignments
+    )
+
+
+def _addresses(people: Sequence[tuple[str, str]]) -> dict[str, set[str]]:
+    addresses: dict[str, set[str]] = {}
+    for name, mail in people:
+        addresses.setdefault(name.casefold(), set()).add(mail)
+    return addresses
+
+
+def _address(addresses: dict[str, set[str]], name: str) -> str | None:
+    """The one address of ``name``; None when it has none or several (ambiguous)."""
+    found = addresses.get(name.casefold(), set())
+    return next(iter(found)) if len(found) == 1 else None

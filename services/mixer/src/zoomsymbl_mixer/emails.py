@@ -4,7 +4,9 @@ The report can name an action item's owner by address, but a meeting is not held
 (5xx, a broken connection, a 429) is tried again within a small budget (:data:`EMAILS_POLICY`: a few seconds, a 429's
 ``Retry-After`` at most 30 s, never a wait for Zoom's daily reset); an answer repeating will not fix (no scope, 4xx)
 is taken at once. Then the meeting is mixed without them, and that is recorded on the meeting
-(:data:`EMAILS_UNAVAILABLE`: the reason, scrubbed) and logged; a later mix that gets them removes the note. An outage
+(:data:`EMAILS_UNAVAILABLE`: the reason, scrubbed) and logged; a later mix that gets them removes the note. A mix
+made before and found again (a replay of the recording, a forced one among them) whose meeting carries the note is
+asked again (:meth:`ParticipantEmails.add_to_record`): the new run's report can name the owners by address. An outage
 of our own servers (the shared Zoom quota in MongoDB) is raised: the consumer waits it out, and the meeting needs
 MongoDB next anyway.
 """
@@ -26,8 +28,9 @@ from zoomsymbl_common.records import MEETINGS, meeting_key
 from zoomsymbl_common.zoom_answers import ZoomApiError
 from zoomsymbl_common.zoom_retries import call_with_retries
 
-from zoomsymbl_mixer.channels import MixPlan, with_emails
+from zoomsymbl_mixer.channels import MixPlan, assignments_with_emails, with_emails
 from zoomsymbl_mixer.credentials import RecordingsApi
+from zoomsymbl_mixer.mix_record import MixRecord
 
 log = logging.getLogger("zoomsymbl.mixer")
 EMAILS_UNAVAILABLE: Final = "participant_emails_unavailable"
@@ -53,6 +56,13 @@ class EmailNotes:
         )
         await guarded(self.db[MEETINGS].update_one(query, update))
 
+    async def emails_missed(self, event: RecordingCompleted) -> bool:
+        """Whether the meeting's mix went without the e-mails Zoom would not give then (the note is there)."""
+        doc = await guarded(
+            self.db[MEETINGS].find_one(meeting_key(event.tenant, event.meeting_uuid), {EMAILS_UNAVAILABLE: 1})
+        )
+        return bool(doc and doc.get(EMAILS_UNAVAILABLE))
+
 
 class ParticipantEmails:
     """Adds Zoom's participants' e-mails to a plan's unshared channels that have none."""
@@ -72,6 +82,25 @@ class ParticipantEmails:
         """``plan`` with the e-mails Zoom gave; unchanged (and noted on the meeting) when it would not give them."""
         if api is None or all(c.email or c.mixed for c in plan.channels):
             return plan
+        people = await self._people(event, api)
+        return plan if people is None else with_emails(plan, people)
+
+    async def add_to_record(self, record: MixRecord, event: RecordingCompleted, api: RecordingsApi | None) -> MixRecord:
+        """A mix found again (its inputs unchanged) with the e-mails its first run went without, when the meeting's
+        note says Zoom would not give them then; unchanged otherwise (Zoom is not asked at every redelivery for the
+        addresses of guests who have none)."""
+        if api is None or all(c.participant_email or c.mixed for c in record.channel_map):
+            return record
+        if not await self.notes.emails_missed(event):
+            return record
+        people = await self._people(event, api)
+        if people is None:
+            return record
+        return record.model_copy(update={"channel_map": assignments_with_emails(record.channel_map, people)})
+
+    async def _people(self, event: RecordingCompleted, api: RecordingsApi) -> list[tuple[str, str]] | None:
+        """Zoom's (name, e-mail) pairs of the meeting's participants; None (noted on the meeting) when it would not
+        give them."""
         try:
             people = await call_with_retries(
                 lambda: api.past_meeting_participants(event.meeting_uuid),
@@ -87,6 +116,6 @@ class ParticipantEmails:
             fields = {"tenant": event.tenant, "meeting_uuid": event.meeting_uuid, "event_id": event.event_id}
             log.warning("participant e-mails not available, mixed without them", extra={**fields, "reason": reason})
             await self.notes.note_emails(event, reason)
-            return plan
+            return None
         await self.notes.note_emails(event, None)
-        return with_emails(plan, people)
+        return list(people)

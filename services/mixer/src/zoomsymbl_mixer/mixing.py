@@ -114,6 +114,7 @@ class Mixer:
                     self.space.release(scratch)
         else:
             log.info("mix exists, announcing it again", extra=_fields(event, input_hash=digest))
+            record = await self.emails.add_to_record(record, event, self.api_for(tenant))
         await self.reach(event, "upload")  # the mix's record and the archive's, in MongoDB and S3
         await self._keep(event, record, await self.state.missing_transcripts(event.tenant, event.meeting_uuid))
         transcripts = await transcript_view(self.state, self.objects, event, MAX_TRANSCRIPT_BYTES)
