@@ -535,11 +535,17 @@ def test_a_scratch_on_the_nodes_disk_is_reserved_there(every_service: Rendered, 
 
 
 def test_the_jobs_tmp_on_the_nodes_disk_is_reserved_there(production: Rendered) -> None:
-    """The topics Job and the retention CronJob mount the same /tmp emptyDir as the services; their resources did not
-    request it, so the scheduler could place them on a node whose disk was already spoken for."""
+    """The topics Job, the retention CronJob and the `helm test` pod mount the same /tmp emptyDir as the services;
+    their resources did not request it, so the scheduler could place them on a node whose disk was already spoken
+    for."""
     (topics,) = production.one("Job", "topics")["spec"]["template"]["spec"]["containers"]
     (retention,) = production.of_kind("CronJob")[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    for container in (topics, retention):
+    (test_pod,) = production.named("Pod", f"{RELEASE}-zoomsymbl-test-readyz")["spec"]["containers"]
+    assert test_pod["resources"] == {
+        "requests": {"cpu": "10m", "memory": "48Mi", "ephemeral-storage": "256Mi"},
+        "limits": {"memory": "128Mi"},
+    }
+    for container in (topics, retention, test_pod):
         assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"]), container["name"]
         assert container["resources"]["requests"]["ephemeral-storage"] == "256Mi", container["name"]
         assert container["resources"]["requests"]["memory"], "the other requests are kept"
