@@ -602,9 +602,10 @@ class Mongo(GoServer):
     def source(self) -> Path:
         return self.cfg.root / "infra" / "ferretdb"
 
-    @property
+    @functools.cached_property
     def binary(self) -> Path:
-        """Named after the wrapper's sources, so a checkout that changed them builds its own (the old one stays)."""
+        """Named after the wrapper's sources, so a checkout that changed them builds its own (the old one stays); read
+        once per server object (build, start and the command line all ask)."""
         digest = hashlib.sha256()
         for path in [*sorted(self.source.glob("*.go")), self.source / "go.mod", self.source / "go.sum"]:
             if path.is_file():

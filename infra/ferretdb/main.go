@@ -51,14 +51,17 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	listening := func() {
+		logger.Warn("ferretdb listening", "addr", *listen, "data_dir", *dataDir, "serialize_writes", *serialize)
+	}
 	if !*serialize {
+		listening()
 		run(ctx, &config, logger, *listen)
 		return
 	}
 	dir, err := os.MkdirTemp("", "zs-ferretdb-")
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "ferretdb: %v\n", err)
-		os.Exit(1)
+		fatal(err)
 	}
 	defer os.RemoveAll(dir)
 	socket := filepath.Join(dir, "ferretdb.sock")
@@ -70,22 +73,19 @@ func main() {
 		stop()
 	}()
 	if err := awaitSocket(ctx, socket); err != nil {
-		fmt.Fprintf(os.Stderr, "ferretdb: %v\n", err)
-		os.Exit(1)
+		fatal(err)
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "ferretdb: %v\n", err)
-		os.Exit(1)
+		fatal(err)
 	}
 	go func() {
 		<-ctx.Done()
 		ln.Close()
 	}()
-	logger.Warn("ferretdb listening", "addr", *listen, "data_dir", *dataDir, "serialize_writes", true)
+	listening()
 	if err := proxy(ln, socket, logger); err != nil {
-		fmt.Fprintf(os.Stderr, "ferretdb: %v\n", err)
-		os.Exit(1)
+		fatal(err)
 	}
 	<-done
 }
@@ -94,14 +94,18 @@ func main() {
 func run(ctx context.Context, config *ferretdb.Config, logger *slog.Logger, addr string) {
 	f, err := ferretdb.New(config)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "ferretdb: %v\n", err)
-		os.Exit(1)
+		fatal(err)
 	}
 	logger.Debug("ferretdb serving", "addr", addr)
 	if err := f.Run(ctx); err != nil {
-		fmt.Fprintf(os.Stderr, "ferretdb: %v\n", err)
-		os.Exit(1)
+		fatal(err)
 	}
+}
+
+// fatal ends the program with err.
+func fatal(err error) {
+	fmt.Fprintf(os.Stderr, "ferretdb: %v\n", err)
+	os.Exit(1)
 }
 
 // awaitSocket waits until FerretDB accepts on its socket (it opens its databases first).
