@@ -240,33 +240,26 @@ node's disk for them instead of letting a long meeting push the node into DiskPr
 services evicted. */}}
 {{- define "zoomsymbl.resources" -}}
 {{- $svc := index .root.Values .component -}}
-{{- $sizes := list -}}
-{{- if ne .root.Values.tmpVolume.medium "Memory" -}}
-{{- $sizes = append $sizes .root.Values.tmpVolume.sizeLimit -}}
-{{- end -}}
+{{- $scratch := list -}}
 {{- if and (include "zoomsymbl.scratchSetting" .component) (not $svc.scratch.storageClassName) -}}
-{{- $sizes = append $sizes $svc.scratch.size -}}
+{{- $scratch = list $svc.scratch.size -}}
 {{- end -}}
-{{- include "zoomsymbl.diskRequested" (dict "resources" $svc.resources "sizes" $sizes) -}}
+{{- include "zoomsymbl.jobResources" (dict "root" .root "resources" $svc.resources "sizes" $scratch) -}}
 {{- end }}
 
-{{/* A Job's or test pod's container resources (dict "root" "resources"): its /tmp emptyDir on the node's disk is
-requested as ephemeral storage too (unless set), as the services' is. */}}
+{{/* A container's resources (dict "root" "resources" and optionally "sizes", other emptyDirs on the node's disk): its
+/tmp emptyDir on the node's disk and those sizes requested as ephemeral storage, summed (unless set). The services
+(zoomsymbl.resources), the topics Job, the retention CronJob and the helm test pod. */}}
 {{- define "zoomsymbl.jobResources" -}}
-{{- $sizes := list -}}
+{{- $sizes := default list .sizes -}}
 {{- if ne .root.Values.tmpVolume.medium "Memory" -}}
 {{- $sizes = append $sizes .root.Values.tmpVolume.sizeLimit -}}
 {{- end -}}
-{{- include "zoomsymbl.diskRequested" (dict "resources" .resources "sizes" $sizes) -}}
-{{- end }}
-
-{{/* resources (dict "resources" "sizes") with requests.ephemeral-storage the sum of sizes, unless set or none. */}}
-{{- define "zoomsymbl.diskRequested" -}}
 {{- $resources := deepCopy (default dict .resources) -}}
-{{- if .sizes -}}
+{{- if $sizes -}}
 {{- $requests := default dict $resources.requests -}}
 {{- if not (hasKey $requests "ephemeral-storage") -}}
-{{- $_ := set $requests "ephemeral-storage" (include "zoomsymbl.quantitySum" .sizes) -}}
+{{- $_ := set $requests "ephemeral-storage" (include "zoomsymbl.quantitySum" $sizes) -}}
 {{- end -}}
 {{- $_ := set $resources "requests" $requests -}}
 {{- end -}}
