@@ -142,3 +142,21 @@ async def test_one_unreadable_linked_document_is_named_and_the_rest_of_the_histo
     assert "j-good" in text
     assert "unreadable documents: 2" in text and f"{JOBS} k2: malformed Job document" in text
     assert history.as_json()["malformed"] == history.malformed
+
+
+async def test_a_meeting_restarted_by_a_forced_replay_is_shown_restarted_not_unknown(mongo: Mongo) -> None:
+    from zoomsymbl_common.ops.replay import bump_generation
+
+    await mongo.db[MEETINGS].insert_one(
+        {"tenant": "acme", "meeting_uuid": "done==", "stage": "notified", "generation": 1, "updated_at": NOW}
+    )
+    await bump_generation(mongo, "acme", "done==", "replay-1")  # clears generation 1's stage
+    await bump_generation(mongo, "acme", "never-stored==", "replay-1")  # a document with no stage at all
+
+    listing = format_listing((await list_meetings(mongo, tenant="acme")).meetings, NOW).splitlines()
+    assert "restarted" in next(line for line in listing if "done==" in line).split()
+    assert "queued" in next(line for line in listing if "never-stored==" in line).split()
+    history = await meeting_history(mongo, "done==", tenant="acme")
+    assert history is not None
+    lines = format_history(history).splitlines()
+    assert "  stage: restarted (its run has not reached a stage yet)  generation: 2" in lines

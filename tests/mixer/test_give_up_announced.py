@@ -20,6 +20,7 @@ from zoomsymbl_common.errors import KafkaUnavailable, MongoUnavailable
 from zoomsymbl_common.events import AudioMixed, DeadLetter, MeetingFailed, RecordingCompleted
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, topic_name
 from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.ops.replay import bump_generation
 from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_mixer.handlers import MixerMetrics, give_up, on_recording_completed, register_subscribers
@@ -195,3 +196,25 @@ async def test_a_stale_give_up_after_the_submitter_took_the_meeting_changes_noth
     assert not await state.mark_failed(EVENT, "retry", "gave up after 5 attempts")
     assert await state.unconfirmed(EVENT) is None  # nothing to announce again either
     assert (await meeting(mongo, EVENT.meeting_uuid))["stage"] == "submitted"
+
+
+async def test_an_earlier_generations_unconfirmed_announcement_does_not_keep_a_re_run_from_failing(
+    mongo: Mongo,
+) -> None:
+    """Generation 1 kept its ``AudioMixed`` and stopped before Kafka's acknowledgement was noted; a forced replay
+    bumped the meeting; generation 2 mixed again and gave up before its own publish. Generation 2's give-up fails the
+    meeting (the host hears of it): the kept event of generation 1 is no announcement of generation 2's mix, and a
+    give-up that published it again would send an event every consumer drops as stale (the meeting at ``mixed`` for
+    ever, before)."""
+    state = MeetingState(mongo.db)
+    assert await state.record_mix(EVENT, record())
+    await state.mark_sent(audio_mixed(EVENT, record()))  # no mark_announced: the pod stopped here
+    await bump_generation(mongo, EVENT.tenant, EVENT.meeting_uuid, "replay-1")
+    rerun = EVENT.model_copy(update={"generation": 2})
+
+    assert await state.record_mix(rerun, record("h2"))
+    assert await state.unconfirmed(rerun) is None  # nothing of generation 2 went out
+    assert await state.mark_failed(rerun, "upload", "the metadata was refused")
+    doc = await meeting(mongo, EVENT.meeting_uuid)
+    assert doc["stage"] == "failed" and doc["failed_stage"] == "mixer:upload"
+    assert SENT not in doc and PENDING not in doc

@@ -176,7 +176,10 @@ class MeetingState(TranscriptRecords, ArchiveRecords, DownloadTokens, StepRecord
             # The trace started by ingest's webhook span: `zoomsymbl status` shows it for Grafana/Tempo.
             fields["trace_id"] = trace_id
         advance: Document = {**fields, "stage": "mixed", "mixed_at": now, PENDING: True}
-        if await self._advance(event, advance, unset={"failure": "", **cleared}):
+        # A kept AudioMixed on a meeting not yet at "mixed" is an earlier run's (a forced replay restarted the meeting
+        # after it): it announces no mix of this run, so it must neither keep this run's give-up from failing the
+        # meeting nor be published again by it.
+        if await self._advance(event, advance, unset={"failure": "", SENT: "", **cleared}):
             return True
         await self._record_further_along(event, fields, cleared)
         return False

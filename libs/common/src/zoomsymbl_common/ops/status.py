@@ -176,6 +176,15 @@ def _failure(meeting: Meeting) -> str:
     return f"{failure.service}/{failure.stage}: {failure.reason}" if failure else ""
 
 
+def stage_shown(meeting: Meeting) -> str:
+    """The meeting's stage as the listing shows it. A meeting without one is waiting for its run's first stage:
+    ``restarted`` after a forced replay (which clears the earlier generation's stage), ``queued`` otherwise (a forced
+    replay's document of a meeting never stored before)."""
+    if meeting.stage is not None:
+        return meeting.stage
+    return "restarted" if meeting.generation > 1 else "queued"
+
+
 def format_listing(meetings: list[Meeting], now: datetime | None = None) -> str:
     """One line per meeting: tenant, stage, age, topic, UUID, failure reason (all printable)."""
     lines = [f"{'TENANT':<12} {'STAGE':<11} {'AGE':>5}  {'TOPIC':<30} MEETING"]
@@ -183,7 +192,7 @@ def format_listing(meetings: list[Meeting], now: datetime | None = None) -> str:
         when = meeting.updated_at or meeting.created_at
         topic = printable(meeting.topic)[:30]
         reason = shortened(_failure(meeting), REASON_IN_LISTING)
-        line = f"{printable(meeting.tenant):<12} {meeting.stage or '?':<11} {age(when, now):>5}  {topic:<30} "
+        line = f"{printable(meeting.tenant):<12} {stage_shown(meeting):<11} {age(when, now):>5}  {topic:<30} "
         lines.append(line + printable(meeting.meeting_uuid) + (f"  ({reason})" if reason else ""))
     return "\n".join(lines)
 
@@ -201,7 +210,10 @@ def _when(moment: datetime | float | None) -> str:
 
 def _meeting_lines(meeting: Meeting) -> list[str]:
     out = [f"meeting {printable(meeting.meeting_uuid)!r} of tenant {printable(meeting.tenant)!r}"]
-    out.append(f"  stage: {meeting.stage or '?'}  generation: {meeting.generation}")
+    shown = stage_shown(meeting)
+    if meeting.stage is None:
+        shown += " (its run has not reached a stage yet)"
+    out.append(f"  stage: {shown}  generation: {meeting.generation}")
     out += [f"  {name}: {printable(value)}" for name, value in _meeting_fields(meeting) if value]
     if meeting.stages:
         out.append("  stages: " + ", ".join(f"{stage} {_when(at)}" for stage, at in meeting.stages.items()))
