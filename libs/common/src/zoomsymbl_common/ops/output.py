@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 # ESC followed by: CSI "[" params final; OSC "]" / DCS "P" / SOS "X" / PM "^" / APC "_" up to BEL or ST
@@ -88,3 +88,16 @@ def json_ready(value: Any) -> Any:
 def json_text(value: Any) -> str:
     """One JSON document; every control and non-ASCII character escaped (``\\u001b``), so it is safe on a terminal."""
     return json.dumps(json_ready(value), ensure_ascii=True, sort_keys=False)
+
+
+def moment_text(moment: datetime | float | None) -> str:
+    """A stored time as ISO 8601 to the second (``-`` when absent); a float is Unix seconds as a limiter slot stores
+    them, ``?`` when it is no time (NaN, ±inf, past the year 9999)."""
+    if moment is None:
+        return "-"
+    if isinstance(moment, float):
+        try:  # Unix seconds as stored (a limiter slot's): NaN, ±inf or years past 9999 read as nothing
+            return datetime.fromtimestamp(moment, tz=UTC).isoformat(timespec="seconds")
+        except (ValueError, OverflowError, OSError):
+            return "?"
+    return moment.isoformat(timespec="seconds")

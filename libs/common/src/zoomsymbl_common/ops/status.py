@@ -9,17 +9,17 @@ that came from outside (topic, host e-mail, failure reason, provider messages) g
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import Field
 
 from zoomsymbl_common.events import Provider, utcnow
 from zoomsymbl_common.mongo import Mongo, guarded
-from zoomsymbl_common.ops.output import printable, shortened
+from zoomsymbl_common.ops.output import moment_text, printable, shortened
+from zoomsymbl_common.ops.status_progress import combined_progress, progress_line, progress_text
 from zoomsymbl_common.records import (
     EMAILS,
     INSIGHTS,
@@ -32,8 +32,6 @@ from zoomsymbl_common.records import (
     LimiterSlot,
     MalformedRecord,
     Meeting,
-    PartProgress,
-    Progress,
     Record,
     meeting_key,
 )
@@ -197,17 +195,6 @@ def format_listing(meetings: list[Meeting], now: datetime | None = None) -> str:
     return "\n".join(lines)
 
 
-def _when(moment: datetime | float | None) -> str:
-    if moment is None:
-        return "-"
-    if isinstance(moment, float):
-        try:  # Unix seconds as stored (a limiter slot's): NaN, ±inf or years past 9999 read as nothing
-            return datetime.fromtimestamp(moment, tz=UTC).isoformat(timespec="seconds")
-        except (ValueError, OverflowError, OSError):
-            return "?"
-    return moment.isoformat(timespec="seconds")
-
-
 def _meeting_lines(meeting: Meeting) -> list[str]:
     out = [f"meeting {printable(meeting.meeting_uuid)!r} of tenant {printable(meeting.tenant)!r}"]
     shown = stage_shown(meeting)
@@ -216,62 +203,18 @@ def _meeting_lines(meeting: Meeting) -> list[str]:
     out.append(f"  stage: {shown}  generation: {meeting.generation}")
     out += [f"  {name}: {printable(value)}" for name, value in _meeting_fields(meeting) if value]
     if meeting.stages:
-        out.append("  stages: " + ", ".join(f"{stage} {_when(at)}" for stage, at in meeting.stages.items()))
+        out.append("  stages: " + ", ".join(f"{stage} {moment_text(at)}" for stage, at in meeting.stages.items()))
     if meeting.failure:
-        out.append(f"  failure: {shortened(_failure(meeting), REASON_IN_HISTORY)} ({_when(meeting.failure.at)})")
+        out.append(f"  failure: {shortened(_failure(meeting), REASON_IN_HISTORY)} ({moment_text(meeting.failure.at)})")
     parts = meeting.part_progress()
     if parts:  # one line per part's job: parts of a split meeting are transcribed at once
-        out += _section("transcription progress", [_progress_line(part) for part in parts])
-        combined = _combined_progress(meeting, parts)
+        out += _section("transcription progress", [progress_line(part) for part in parts])
+        combined = combined_progress(meeting, parts)
         if combined:
             out.append(f"  transcription overall: {combined}")
     elif meeting.transcription_progress:  # an earlier release's: whichever part wrote last
-        out.append(f"  transcription_progress: {printable(_progress_text(meeting.transcription_progress))}")
+        out.append(f"  transcription_progress: {printable(progress_text(meeting.transcription_progress))}")
     return out
-
-
-def _progress_text(progress: Progress) -> str:
-    return (
-        f"{progress.percent:g}% ({progress.channels_done}/{progress.channels} channels, job {progress.job_id or '?'})"
-    )
-
-
-def _combined_progress(meeting: Meeting, parts: list[PartProgress]) -> str | None:
-    """The newest generation's progress over all its parts, when it has more than one: each part weighted by its
-    length in the split plan of that generation (equal weights without one), a part with no entry yet at 0 %, and of
-    a part's several entries (a job submitted again) the latest."""
-    generation = parts[0].generation
-    count = max((p.part_count for p in parts if p.generation == generation), default=1)
-    if count < 2:
-        return None
-    latest: dict[int, PartProgress] = {}
-    for part in parts:
-        if part.generation != generation or part.part_index >= count:
-            continue
-        held = latest.get(part.part_index)
-        if held is None or _written(part) > _written(held):
-            latest[part.part_index] = part
-    plan = meeting.split
-    lengths = (
-        {p.index: p.duration_seconds for p in plan.parts}
-        if plan is not None and plan.generation == generation and plan.count == count
-        else {}
-    )
-    weights = [lengths.get(index, 0.0) for index in range(count)]
-    if not all(w > 0 for w in weights) or not math.isfinite(sum(weights)):
-        weights = [1.0] * count  # no plan of this generation (or a part it lacks): parts count alike
-    done = sum(w * (latest[i].percent if i in latest else 0.0) for i, w in enumerate(weights)) / sum(weights)
-    started = f"{len(latest)}/{count} parts started"
-    return f"{round(done, 1):g}% of generation {generation} ({started})"
-
-
-def _written(part: PartProgress) -> datetime:
-    return part.at or datetime.min.replace(tzinfo=UTC)
-
-
-def _progress_line(part: PartProgress) -> str:
-    where = f"part {part.part_index + 1}/{part.part_count} generation {part.generation}"
-    return f"{where}: {_progress_text(part)}, at {_when(part.at)}"
 
 
 def _meeting_fields(meeting: Meeting) -> list[tuple[str, object]]:
@@ -280,7 +223,7 @@ def _meeting_fields(meeting: Meeting) -> list[tuple[str, object]]:
         ("topic", meeting.topic),
         ("host_email", meeting.host_email),
         ("provider", meeting.provider),
-        ("start_time", meeting.start_time and _when(meeting.start_time)),
+        ("start_time", meeting.start_time and moment_text(meeting.start_time)),
     ]
 
 
@@ -302,7 +245,7 @@ def format_history(history: MeetingHistory) -> str:
     out += _section("provider jobs", [_job_line(job) for job in history.jobs])
     out += _section(
         "e-mails",
-        [f"{m.kind} generation {m.generation}: {m.status}, {m.message_id}, sent {_when(m.sent_at)}"
+        [f"{m.kind} generation {m.generation}: {m.status}, {m.message_id}, sent {moment_text(m.sent_at)}"
          + (f", last error: {shortened(m.last_error, REASON_IN_HISTORY)}" if m.last_error else "")
          for m in history.emails],
     )  # fmt: skip
@@ -311,7 +254,7 @@ def format_history(history: MeetingHistory) -> str:
     )
     out += _section(
         "limiter slots",
-        [f"{s.account} slot {s.slot} held by {s.ref} until {_when(s.expires_at)}" for s in history.limiter_slots],
+        [f"{s.account} slot {s.slot} held by {s.ref} until {moment_text(s.expires_at)}" for s in history.limiter_slots],
     )
     if history.malformed:  # unreadable linked documents: named, so the rest of the history still shows
         out += _section("unreadable documents", [shortened(note, REASON_IN_HISTORY) for note in history.malformed])
