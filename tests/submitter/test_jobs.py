@@ -82,6 +82,35 @@ async def test_a_dead_owners_claim_is_taken_over_once_and_recorded(mongo: Mongo)
 
 
 @pytest.mark.integration
+async def test_a_claim_this_process_never_handed_to_the_provider_is_taken_back_unflagged(mongo: Mongo) -> None:
+    """MongoDB failed between the claim and the provider call: the claim was neither used nor released. Its own
+    process takes it back after the lease without the crash flag; once handed to the provider, a takeover is flagged."""
+    clock = FakeClock()
+    store = JobStore(mongo, "me", 60, clock=clock)
+    assert (await store.claim("key-1", FIELDS)).outcome == "claimed"
+    clock.advance(61)
+    back = await store.claim("key-1", FIELDS)
+    assert (back.outcome, back.resubmission) == ("claimed", False)
+    store.calling("key-1")  # the provider call starts, and the process stops answering
+    clock.advance(61)
+    again = await store.claim("key-1", FIELDS)
+    assert (again.outcome, again.resubmission) == ("claimed", True)
+    doc = await mongo.db[JOBS].find_one({"_id": "key-1"})
+    assert doc is not None
+    assert (doc["submit_attempts"], doc["resubmitted_after_crash"]) == (3, True)
+    assert [h.get("after_crash", False) for h in doc["history"]] == [False, False, True]
+
+
+@pytest.mark.integration
+async def test_another_process_cannot_know_a_claim_was_never_handed_to_the_provider(mongo: Mongo) -> None:
+    clock = FakeClock()
+    assert (await JobStore(mongo, "me", 60, clock=clock).claim("key-1", FIELDS)).outcome == "claimed"
+    clock.advance(61)
+    claim = await JobStore(mongo, "heir", 60, clock=clock).claim("key-1", FIELDS)
+    assert (claim.outcome, claim.resubmission) == ("claimed", True)
+
+
+@pytest.mark.integration
 async def test_only_one_heir_takes_over_a_dead_owners_claim(mongo: Mongo) -> None:
     clock = FakeClock()
     await JobStore(mongo, "dead", 60, clock=clock).claim("key-1", FIELDS)

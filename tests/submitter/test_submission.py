@@ -14,7 +14,13 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from zoomsymbl_common.callback_tokens import verify_callback_token
-from zoomsymbl_common.errors import PoisonInputError, RateLimitedError, RetryableError, ZoomsymblError
+from zoomsymbl_common.errors import (
+    MongoUnavailable,
+    PoisonInputError,
+    RateLimitedError,
+    RetryableError,
+    ZoomsymblError,
+)
 from zoomsymbl_common.events import AudioMixed, ChannelAssignment, JobSubmitted, utcnow
 from zoomsymbl_common.limiter import Limiter
 from zoomsymbl_common.logs import JsonFormatter
@@ -33,6 +39,7 @@ from zoomsymbl_sandbox.provider_testkit import make_tone_audio
 from zoomsymbl_sandbox.symbl import SYMBL_STATE
 from zoomsymbl_submitter import plan
 from zoomsymbl_submitter.downmix import mono_object_key
+from zoomsymbl_submitter.part_submission import PartSubmission
 from zoomsymbl_submitter.parts import Part, SplitSettings
 from zoomsymbl_submitter.submission import Submitter
 
@@ -249,6 +256,39 @@ async def test_a_submission_whose_connection_was_refused_is_not_flagged_when_sub
     assert job is not None and job["job_id"] and job["submit_attempts"] == 2
     assert not job.get("resubmitted_after_crash")
     assert not job.get("maybe_submitted")
+    assert len(published) == 1
+
+
+async def test_a_claim_mongodb_failed_right_after_is_submitted_once_and_not_flagged(
+    rig: Rig, infra: InfraSettings, mongo: Mongo, symbl: TestServer, uploaded: Upload, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MongoDB fails between the claim and the provider call: nothing reached the provider, so the redelivery's
+    submission (once the claim's lease ran out) is the first job, not a possible duplicate (flagged before)."""
+    submitter, published = rig
+    real = PartSubmission._check_generation
+    calls: list[str] = []
+
+    async def mongo_away_once(self: PartSubmission, event: AudioMixed, target: Any, key: str) -> None:
+        calls.append(key)
+        if len(calls) == 1:
+            raise MongoUnavailable("AutoReconnect")
+        await real(self, event, target, key)
+
+    monkeypatch.setattr(PartSubmission, "_check_generation", mongo_away_once)
+    event = audio_mixed(43, infra, *await uploaded(43))
+    with pytest.raises(MongoUnavailable):
+        await submitter.on_audio_mixed(event)
+    claimed = await mongo.db[JOBS].find_one({})
+    assert claimed is not None and claimed["status"] == "submitting"
+    # The claim's lease runs out (the lease itself is tested on a fake clock in test_jobs.py).
+    await mongo.db[JOBS].update_one({}, {"$set": {"claimed_until": utcnow() - timedelta(seconds=1)}})
+
+    await submitter.on_audio_mixed(event)  # the redelivery
+
+    assert stats(symbl)["submissions_by_name"] == {"Meeting 43": 1}
+    job = await mongo.db[JOBS].find_one({})
+    assert job is not None and job["job_id"] and job["submit_attempts"] == 2
+    assert not job.get("resubmitted_after_crash")
     assert len(published) == 1
 
 

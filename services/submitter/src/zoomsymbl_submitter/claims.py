@@ -6,7 +6,9 @@ with ``status: "submitting"`` and a claim lease. A worker whose insert finds the
 from it what to do (:func:`inspect`); a free one (a failed attempt, or a dead owner's expired
 claim) is taken over once per attempt number: the attempt's marker in ``job_claims`` is inserted
 under a unique key, so exactly one replica wins it. A takeover after a crash, or after an attempt
-the provider may have accepted (``maybe_submitted``), is flagged ``resubmitted_after_crash``.
+the provider may have accepted (``maybe_submitted``), is flagged ``resubmitted_after_crash``. One exception: a
+takeover by the process that made the claim and never handed it to the provider (MongoDB failed between the claim and
+the provider call, so the claim was neither used nor released) is no resubmission; only that process knows it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ log = logging.getLogger("zoomsymbl.submitter.jobs")
 ClaimOutcome = Literal["claimed", "free", "busy", "done", "rejected"]
 # Markers of takeovers whose owner died before writing them into the job, skipped before giving up.
 _MAX_ORPHANED_MARKERS = 20
+# Claims of this process not handed to the provider, remembered at most: the oldest are forgotten (their takeover is
+# then flagged, as any other process's would be).
+_MAX_UNCALLED = 10_000
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,22 @@ class Claims:
         self.owner = owner
         self.now = clock
         self._claim = timedelta(seconds=claim_seconds)
+        # Submissions this process claimed and has not handed to the provider: in memory only, as only this process
+        # can know it (its owner id is its own; a restarted process has another).
+        self._uncalled: dict[str, None] = {}
+
+    def calling(self, key: str) -> None:
+        """Note that submission ``key``'s provider call starts: from now on a takeover of its claim may duplicate it."""
+        self._uncalled.pop(key, None)
+
+    def _claimed(self, key: str) -> None:
+        self._uncalled[key] = None
+        if len(self._uncalled) > _MAX_UNCALLED:
+            del self._uncalled[next(iter(self._uncalled))]
+
+    def _never_called(self, job: Job) -> bool:
+        """``job``'s claim is this process's and was never handed to the provider."""
+        return job.claim_owner == self.owner and job.id in self._uncalled
 
     async def claim(self, key: str, fields: Document) -> Claim:
         """Insert the submission as ours, or take over a free one; else report what its document says.
@@ -80,9 +101,11 @@ class Claims:
         doc = {**job.to_document(), "history": [entry.to_document() for entry in job.history]}
         try:
             await guarded(self._col.insert_one(doc))
-            return Claim("claimed", job)
         except DuplicateKeyError:
             pass
+        else:
+            self._claimed(key)
+            return Claim("claimed", job)
         # Read raw: ``maybe_submitted`` is the submitter's own bookkeeping, not a field of the shared model.
         stored = await guarded(self._col.find_one({"_id": key}))
         if stored is None:  # deleted by an operator between the two calls
@@ -91,8 +114,11 @@ class Claims:
         found = inspect(existing, self.now())
         if found.outcome != "free":
             return found
-        crashed = existing.status == "submitting"
-        return await self._take_over(existing, crashed=crashed, maybe_submitted=earlier_job_reason(stored))
+        crashed = existing.status == "submitting" and not self._never_called(existing)
+        taken = await self._take_over(existing, crashed=crashed, maybe_submitted=earlier_job_reason(stored))
+        if taken.outcome == "claimed":
+            self._claimed(key)
+        return taken
 
     def _new_claim(self, key: str, fields: Document, now: datetime) -> Job:
         """The document of submission ``key`` as first claimed by us at ``now``."""

@@ -184,6 +184,7 @@ class PartSubmission:
                 request = dataclasses.replace(
                     request, transcript=self.audio.opener(part.bucket, text) if text else None
                 )
+            self.jobs.calling(key)
             job = await target.provider.submit(request)
             plan.check_job_ids(name, job)
             return job
