@@ -119,6 +119,29 @@ async def test_a_redelivered_event_does_no_new_work(rig: Rig) -> None:
     assert rig.downloads() == downloads
 
 
+@pytest.mark.parametrize("damage", ["removed", "replaced"])
+async def test_a_recorded_mix_no_longer_in_storage_as_recorded_is_mixed_again(
+    rig: Rig, damage: str, tmp_path: Path
+) -> None:
+    """S3 lost the mix (or restored an older one, or a lifecycle rule took it): a replay mixes again from the raw
+    tracks still in S3 instead of announcing an object the submitter cannot read."""
+    event = await rig.event(TYPICAL)
+    first = await rig.mixer().on_recording_completed(event)
+    await rig.store.remove(first.object_key)
+    if damage == "replaced":
+        other = tmp_path / "other.flac"
+        other.write_bytes(b"not the mix")
+        await rig.store.put_file(first.object_key, str(other))
+    downloads = rig.downloads()
+
+    again = await rig.mixer().on_recording_completed(event)
+
+    # The same inputs: the same mix, object key and event id (only the time of the mix is new).
+    assert again.model_copy(update={"occurred_at": first.occurred_at}) == first
+    assert await rig.store.size(again.object_key) == again.size_bytes
+    assert rig.downloads() == downloads  # the raw tracks came from S3, not Zoom
+
+
 async def test_raw_tracks_already_in_storage_are_not_downloaded_again(rig: Rig) -> None:
     event = await rig.event(TYPICAL)
     first = await rig.mixer().on_recording_completed(event)

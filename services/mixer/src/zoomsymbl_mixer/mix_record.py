@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
+from zoomsymbl_common.errors import ObjectNotFound
 from zoomsymbl_common.events import (
     AudioFormat,
     AudioMixed,
@@ -21,6 +22,7 @@ from zoomsymbl_common.events import (
     utcnow,
 )
 from zoomsymbl_common.records import MissingAudio, missing_audio
+from zoomsymbl_common.storage import ObjectStore
 
 
 class RawObject(BaseModel):
@@ -122,3 +124,14 @@ def with_transcripts(mixed: AudioMixed, transcripts: tuple[TranscriptObject, ...
         return mixed
     event_id = stable_id(mixed.event_id, *(t.file_id for t in transcripts))
     return mixed.model_copy(update={"event_id": event_id, "transcripts": transcripts})
+
+
+async def stored_size(objects: ObjectStore, record: MixRecord) -> int | None:
+    """The size of ``record``'s object in ``objects`` (None: not there). A mix kept in another bucket than ``objects``'
+    (the bucket setting changed since) is not looked at: its recorded size is answered."""
+    if record.bucket != objects.bucket:
+        return record.size_bytes
+    try:
+        return await objects.size(record.object_key)
+    except ObjectNotFound:
+        return None

@@ -38,6 +38,7 @@ from zoomsymbl_mixer.ffmpeg import CONTENT_TYPES, EXTENSIONS
 from zoomsymbl_mixer.intake import TrackIntake
 from zoomsymbl_mixer.merge import Merger
 from zoomsymbl_mixer.metadata import conversation_metadata
+from zoomsymbl_mixer.mix_record import stored_size
 from zoomsymbl_mixer.phone import with_phone_user
 from zoomsymbl_mixer.preparation import probe_file
 from zoomsymbl_mixer.progress import Progress, Step
@@ -204,8 +205,17 @@ class Mixer:
         and complexity were set then, is mixed again (once: it is then recorded under ``digest``)."""
         earlier = input_hash(files, self._params(tenant, encoder=False))
         record = await self.state.find_mix(event.tenant, event.meeting_uuid, digest, earlier)
-        if record is None or record.input_hash == digest or record.format != "opus":
+        if record is None or (record.input_hash != digest and record.format == "opus"):
+            return None
+        size = await stored_size(self.objects, record)
+        if size == record.size_bytes:
             return record
+        # Gone (S3 lost or restored from an older backup, a lifecycle rule, a hand) or replaced: mixed again. Announced
+        # as it was, every replay of the meeting failed at the submitter, a forced one with a failure notice.
+        log.warning(
+            "recorded mix not in storage as recorded, mixing again",
+            extra=_fields(event, input_hash=record.input_hash, stored_bytes=size, recorded_bytes=record.size_bytes),
+        )
         return None
 
     def _scratch(self) -> AbstractAsyncContextManager[Path]:
