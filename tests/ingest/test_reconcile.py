@@ -37,6 +37,7 @@ from zoomsymbl_ingest.reconcile_command import summary
 from zoomsymbl_ingest.reconcile_report import ReconcileReport
 from zoomsymbl_ingest.rounds import run_periodic_reconciliation
 from zoomsymbl_ingest.settings import Settings
+from zoomsymbl_ingest.stores import UNTAKEN_AFTER
 from zoomsymbl_sandbox.zoom import ZoomSandbox, running_zoom_sandbox
 from zoomsymbl_sandbox.zoom_specs import PastCallSpec, PastMeetingSpec, ZoomSandboxConfig
 
@@ -146,6 +147,24 @@ async def test_a_forgotten_meeting_is_not_flagged_as_never_archived(mongo: Mongo
     assert (report.listed, report.archived, report.flagged) == (3, 2, 1)
     assert [m["meeting_uuid"] for m in report.missing] == ["lost=="]
     assert await mongo.db[CONVERSATIONS].count_documents({"meeting_uuid": "erased=="}) == 0
+
+
+@pytest.mark.integration
+async def test_a_meeting_published_long_ago_that_the_mixer_never_began_is_flagged(mongo: Mongo) -> None:
+    """Its receipt says ingest published it; no meeting document says anything took it (Kafka lost the event, or
+    a consumer's offsets were moved past it): after a day it is missing, not archived."""
+    config = sandbox_config(past_meetings=(past("lost=="), past("begun==", hour=1), past("queued==", hour=2)))
+    long_ago = utcnow() - UNTAKEN_AFTER - timedelta(minutes=1)
+    async with running_zoom_sandbox(config) as sandbox:
+        tenant = sandbox_tenant(sandbox)
+        for uuid in ("lost==", "begun==", "queued=="):
+            at = utcnow() if uuid == "queued==" else long_ago
+            doc = {"tenant": "acme", "meeting_uuid": uuid, "key": f"k-{uuid}", "state": "published"}
+            await mongo.db[RECEIPTS].insert_one(doc | {"received_at": at})
+        await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "begun==", "stage": "notified"})
+        report = await reconcile(sandbox, mongo, tenant)
+    assert (report.listed, report.archived, report.flagged) == (3, 2, 1)
+    assert [m["meeting_uuid"] for m in report.missing] == ["lost=="]
 
 
 @pytest.mark.integration

@@ -9,10 +9,10 @@ import pytest
 from pydantic import SecretStr
 from zoomsymbl_common.events import RecordingCompleted, utcnow
 from zoomsymbl_common.mongo import Mongo
-from zoomsymbl_common.records import RECEIPTS, SECRETS
+from zoomsymbl_common.records import MEETINGS, RECEIPTS, SECRETS
 from zoomsymbl_ingest.intake import Intake
 from zoomsymbl_ingest.metrics import IngestMetrics
-from zoomsymbl_ingest.stores import DownloadToken, MongoReceipts, MongoTokens, Receipt
+from zoomsymbl_ingest.stores import UNTAKEN_AFTER, DownloadToken, MongoReceipts, MongoTokens, Receipt
 from zoomsymbl_ingest.zoom_payload import recording_completed
 
 from tests.ingest.support import DOWNLOAD_TOKEN, RecordingPublisher, meeting_object
@@ -92,3 +92,17 @@ async def test_the_intake_on_mongodb_publishes_once_and_writes_everything_by_clo
     assert await mongo.db[SECRETS].count_documents({"tenant": "acme"}) == 30
     restarted = Intake(publisher, MongoReceipts(mongo), MongoTokens(mongo), IngestMetrics.create())
     assert await restarted.meeting_seen("acme", "m-7==")  # what the backfill asks before publishing
+
+
+async def test_an_old_receipt_of_a_meeting_the_mixer_never_began_no_longer_counts(mongo: Mongo) -> None:
+    """Kafka lost the event (or a consumer's offsets were moved past it): published, never taken. Once the receipt is
+    older than a backlog could explain, the backfill publishes the meeting again."""
+    receipts = MongoReceipts(mongo)
+    await receipts.record([receipt("k1", "lost=="), receipt("k2", "begun=="), receipt("k3", "queued==")])
+    long_ago = utcnow() - UNTAKEN_AFTER - timedelta(minutes=1)
+    await mongo.db[RECEIPTS].update_many({"meeting_uuid": {"$ne": "queued=="}}, {"$set": {"received_at": long_ago}})
+    await mongo.db[MEETINGS].insert_one({"tenant": "acme", "meeting_uuid": "begun==", "stage": "notified"})
+
+    assert not await receipts.meeting_seen("acme", "lost==")
+    assert await receipts.meeting_seen("acme", "begun==")  # the mixer began it: its meeting document says so
+    assert await receipts.meeting_seen("acme", "queued==")  # lately published: it may wait in a backlog

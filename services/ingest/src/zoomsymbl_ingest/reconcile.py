@@ -5,7 +5,7 @@ daily Heavy budget, so the listing runs as ``bulk`` in the shared quota, page_si
 meeting that took place. A meeting the tenant's ``reconcile_expect`` policy says should have been
 recorded — ``allowlist``: its host is in ``allowed_users``; ``cloud_recording``: the dashboard says it
 had a cloud recording; ``any``: every meeting — but which the archive never saw (no ``meetings``
-document, no ingest receipt, no ``conversations`` record) gets a ``conversations`` record with
+document, no ingest receipt of the last day, no ``conversations`` record) gets a ``conversations`` record with
 ``recording_failed`` and the reason. The record's unique (tenant, meeting_uuid) index makes a second
 run add nothing; a recording archived later replaces the record (the mixer's upsert).
 
@@ -40,6 +40,7 @@ from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk, entry_key, list
 from zoomsymbl_ingest.reconcile_pages import insert_flag, listed_pages, settling
 from zoomsymbl_ingest.reconcile_phone import PhoneReconciliation
 from zoomsymbl_ingest.reconcile_report import ReconcileReport
+from zoomsymbl_ingest.stores import live_receipts
 from zoomsymbl_ingest.windows import month_windows
 from zoomsymbl_ingest.zoom_payload import _when
 
@@ -194,7 +195,9 @@ class Reconciliation:
         known: set[str] = set()
         flagged: set[str] = set()
         for name in (MEETINGS, RECEIPTS, CONVERSATIONS, TOMBSTONES):
-            cursor = self.mongo.db[name].find(query, {"meeting_uuid": 1, "reconciled_at": 1})
+            # A receipt only while its event may still be queued: an older one without a meeting was never taken.
+            where = {**query, **live_receipts(utcnow())} if name == RECEIPTS else query
+            cursor = self.mongo.db[name].find(where, {"meeting_uuid": 1, "reconciled_at": 1})
             for doc in await guarded(cursor.to_list(None)):
                 reconciled = name == CONVERSATIONS and doc.get("reconciled_at") is not None
                 (flagged if reconciled else known).add(str(doc["meeting_uuid"]))

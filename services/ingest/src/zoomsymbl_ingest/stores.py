@@ -12,6 +12,12 @@ reads those any more, and the receipts' TTL on ``received_at`` removes them.
 Download tokens live in ``meeting_secrets`` until their TTL removes them; they are never written to
 Kafka. Both stores take batches: one round trip for many requests.
 
+A receipt says a recording was published, not that anything took it: the mixer notes every recording it begins on
+the meeting (a ``meetings`` document) at once. So the backfill and reconciliation take a meeting as seen when it has a
+``meetings`` document, or a receipt younger than :data:`UNTAKEN_AFTER` (its event may be queued still); a receipt
+older than that with no meeting is an event Kafka lost (all replicas of its partition gone) or a consumer never read
+(offsets moved past it by hand), and the meeting is published again.
+
 Tombstones (``zoomsymbl forget``) are read by the backfill only, one read of ``tombstone_unique`` per listed
 page; the webhook path never reads them (docs/forget.md, "Nothing brings it back").
 """
@@ -20,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import SecretStr
@@ -28,11 +34,18 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 from zoomsymbl_common.events import EventSource, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
-from zoomsymbl_common.records import RECEIPTS, SECRETS, TOMBSTONES, MeetingSecret, meeting_key
+from zoomsymbl_common.records import MEETINGS, RECEIPTS, SECRETS, TOMBSTONES, MeetingSecret, meeting_key
 from zoomsymbl_common.records import Receipt as ReceiptRecord
 
 _DUPLICATE_KEY = 11000
 MARK_SUFFIX = ".published"
+UNTAKEN_AFTER = timedelta(hours=24)
+"""How long a published recording may wait for the mixer to begin it (a backlog) before its receipt no longer counts."""
+
+
+def live_receipts(now: datetime) -> Document:
+    """The filter of receipts younger than :data:`UNTAKEN_AFTER` at ``now``."""
+    return {"received_at": {"$gt": now - UNTAKEN_AFTER}}
 
 
 @dataclass(frozen=True)
@@ -110,7 +123,11 @@ class MongoReceipts:
         await insert_new(self.mongo.db[RECEIPTS], [_receipt_doc(r) for r in receipts])
 
     async def meeting_seen(self, tenant: str, meeting_uuid: str) -> bool:
-        query = {**meeting_key(tenant, meeting_uuid), "state": "published"}
+        """The mixer began the meeting, or a recording of it was published lately (module docstring)."""
+        key = meeting_key(tenant, meeting_uuid)
+        if await guarded(self.mongo.db[MEETINGS].find_one(key, {"_id": 1})) is not None:
+            return True
+        query = {**key, "state": "published", **live_receipts(utcnow())}
         found = await guarded(self.mongo.db[RECEIPTS].find_one(query, {"_id": 1}))
         return found is not None
 
