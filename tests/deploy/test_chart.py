@@ -425,6 +425,7 @@ RULE_API = ("monitoring.coreos.com/v1/PrometheusRule",)
 ALERTS = {
     "ZoomsymblDeadLetters": "zoomsymbl_consumer_dead_letters_total",
     "ZoomsymblMeetingsFailing": "zoomsymbl_notifier_meetings_failed_total",
+    "ZoomsymblMeetingsStalled": "zoomsymbl_notifier_meetings_stalled",
     "ZoomsymblLimiterSaturated": "zoomsymbl_submitter_limiter_wait_seconds_bucket",
     "ZoomsymblConsumerLag": "kafka_consumergroup_lag",
 }

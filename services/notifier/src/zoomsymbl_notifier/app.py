@@ -45,6 +45,7 @@ from zoomsymbl_notifier.providers import EnginePool
 from zoomsymbl_notifier.settings import Settings
 from zoomsymbl_notifier.slots import SlotReleaser
 from zoomsymbl_notifier.smtp import SmtpTransport
+from zoomsymbl_notifier.stalled import StalledMeetings
 from zoomsymbl_notifier.sweeper import Sweeper
 from zoomsymbl_notifier.webhooks import CALLBACK_DEPS, CallbackDeps, CallbackMetrics, add_webhook_routes
 
@@ -142,7 +143,7 @@ def build_pipeline(app: web.Application, broker: KafkaBroker) -> Pipeline:
 
 
 async def _sweeper(app: web.Application) -> AsyncIterator[None]:
-    sweeper = Sweeper(app[PIPELINE])
+    sweeper = Sweeper(app[PIPELINE], StalledMeetings(app[MONGO], app[REGISTRY], app[SETTINGS].stalled_after_seconds))
     app[SWEEPER] = sweeper
     stop = asyncio.Event()
     # Cancelling mid-send could leave an e-mail that did go out recorded as "sending", to be sent

@@ -78,6 +78,13 @@ class Settings(ServiceSettings):
         900.0, gt=0, description="A job without news for this long is polled at the provider."
     )
     sweeper_batch_size: int = Field(100, ge=1, description="Most jobs polled per sweep.")
+    stalled_after_seconds: float = Field(
+        86_400.0,
+        ge=0,
+        le=31_536_000,
+        description="A meeting at a stage before notified without an update this long is counted stalled "
+        "(zoomsymbl_notifier_meetings_stalled, the ZoomsymblMeetingsStalled alert); 0 = not counted.",
+    )
     give_ups_before_failing: int = Field(
         3,
         ge=1,

@@ -2,8 +2,9 @@
 
 Each round it (1) asks the provider about every job that has not finished here and has had no news
 for ``sweeper_stale_after_seconds`` and publishes what it learns as ``JobStatusReported(via="sweeper")``
-(the same path a callback takes), and (2) retries e-mails that are due in the outbox, each on its own: one
-e-mail's trouble never stops the others.
+(the same path a callback takes), (2) retries e-mails that are due in the outbox, each on its own: one
+e-mail's trouble never stops the others, and (3) counts the meetings no service moves any more
+(:mod:`~zoomsymbl_notifier.stalled`), for the alert.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from zoomsymbl_notifier import overdue
 from zoomsymbl_notifier.jobs import JobRecord
 from zoomsymbl_notifier.outbox import MailKey
 from zoomsymbl_notifier.pipeline import Pipeline
+from zoomsymbl_notifier.stalled import StalledMeetings
 from zoomsymbl_notifier.statuses import is_terminal
 
 log = logging.getLogger("zoomsymbl.notifier.sweeper")
@@ -44,9 +46,10 @@ MAX_BACKOFF = 8  # stale periods between polls of a job without news, at most
 class Sweeper:
     """Polls stale jobs and retries due e-mails, every ``sweeper_interval_seconds``."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, stalled: StalledMeetings | None = None) -> None:
         self._pipeline = pipeline
         self._settings = pipeline.settings
+        self._stalled = stalled
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Sweep until ``stop`` is set; a round in progress is finished, never cut off mid-send."""
@@ -75,6 +78,8 @@ class Sweeper:
         due = await self._pipeline.outbox.due(self._settings.sweeper_batch_size)
         for key in due:
             await self._deliver(key)
+        if self._stalled is not None:
+            await self._stalled.count(utcnow())
         if stale or due:
             log.info("sweep done", extra={"polled": len(stale), "reported": reported, "mails_tried": len(due)})
         return SweepReport(polled=len(stale), reported=reported, mails_tried=len(due))
