@@ -29,19 +29,20 @@ async def meeting(mongo: Mongo, uuid: str, stage: str | None, hours_ago: float) 
 
 async def test_meetings_left_at_a_stage_for_longer_than_the_setting_are_counted_by_stage(mongo: Mongo) -> None:
     await meeting(mongo, "lost-mix==", "mixed", 30)  # its audio.mixed.v1 event never reached the submitter
-    await meeting(mongo, "unsent==", "completed", 50)  # the e-mail never went out
+    await meeting(mongo, "refused==", "completed", 50)  # the host's server refused the report: the outbox's to count
     await meeting(mongo, "queued==", "mixed", 2)  # waiting for a provider slot: not yet
     await meeting(mongo, "done==", "notified", 90)
     await meeting(mongo, "failed==", "failed", 90)
     await meeting(mongo, "restarted==", None, 90)  # a forced replay's restart: its updated_at is the earlier run's
+    await meeting(mongo, "no-news==", "processing", 26)  # the provider's job: no news for a day
     registry = CollectorRegistry()
     stalled = StalledMeetings(mongo, registry, DAY)
     assert {stage: gauge(registry, stage) for stage in STALLABLE} == dict.fromkeys(STALLABLE, 0.0)
 
     counts = await stalled.count(utcnow())
 
-    assert counts == {"received": 0, "mixed": 1, "submitted": 0, "processing": 0, "completed": 1}
-    assert (gauge(registry, "mixed"), gauge(registry, "completed"), gauge(registry, "submitted")) == (1.0, 1.0, 0.0)
+    assert counts == {"received": 0, "mixed": 1, "submitted": 0, "processing": 1}
+    assert (gauge(registry, "mixed"), gauge(registry, "processing"), gauge(registry, "completed")) == (1.0, 1.0, None)
     await mongo.db[MEETINGS].update_one({"meeting_uuid": "lost-mix=="}, {"$set": {"stage": "notified"}})
     await stalled.count(utcnow())
     assert gauge(registry, "mixed") == 0.0

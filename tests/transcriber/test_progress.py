@@ -119,6 +119,8 @@ async def test_two_parts_transcribed_at_once_each_show_their_own_progress(
 
     first.release.set()
     await part_1
+    doc = await mongo.db[MEETINGS].find_one({"meeting_uuid": "m1"})
+    assert doc is not None and doc["updated_at"] is not None  # progress is an update: the meeting is not stalled
     shown = await _status(mongo)
     assert f"part 1/2 generation 0: 100% (2/2 channels, job {jobs[0]})" in shown, shown
     assert f"part 2/2 generation 0: 100% (2/2 channels, job {jobs[1]})" in shown, shown

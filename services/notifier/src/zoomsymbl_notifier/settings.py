@@ -82,7 +82,7 @@ class Settings(ServiceSettings):
         86_400.0,
         ge=0,
         le=31_536_000,
-        description="A meeting at a stage before notified without an update this long is counted stalled "
+        description="A meeting at a stage before completed without an update this long is counted stalled "
         "(zoomsymbl_notifier_meetings_stalled, the ZoomsymblMeetingsStalled alert); 0 = not counted.",
     )
     give_ups_before_failing: int = Field(

@@ -3,7 +3,8 @@
 Every failure has a defined outcome, but a meeting can still stop where no service will move it again: an
 ``audio.mixed.v1`` event Kafka lost after acknowledging it, a consumer group's offsets moved past the meeting, a bug.
 Nothing then fails it, and its host hears nothing. Each round the sweeper counts the meetings at every stage before
-``notified`` whose last update (``updated_at``, set with every stage move) is older than ``stalled_after_seconds`` (a
+``completed`` (:data:`STALLABLE`) whose last update (``updated_at``, set with every stage move and the transcriber's
+progress) is older than ``stalled_after_seconds`` (a
 day by default; 0: nothing counted), by stage, through the index ``stage_updated``; the chart's
 ``ZoomsymblMeetingsStalled`` alert fires while any is counted, and ``zoomsymbl status --stage <stage>`` lists them.
 A meeting without a stage (a forced replay restarted it, or its first mix is under way) is not counted: its
@@ -18,8 +19,10 @@ from prometheus_client import CollectorRegistry, Gauge
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.records import MEETINGS, STAGE_ORDER, Stage
 
-STALLABLE: tuple[Stage, ...] = STAGE_ORDER[: STAGE_ORDER.index("notified")]
-"""The stages a meeting is still on its way at: every one before ``notified`` (``failed`` and ``notified`` end it)."""
+STALLABLE: tuple[Stage, ...] = STAGE_ORDER[: STAGE_ORDER.index("completed")]
+"""The stages a meeting is on its way to its report at. Not ``completed``: the report exists, and delivering it is the
+outbox's (retried for ``mail_give_up_after_seconds``, counted in ``zoomsymbl_emails_failed_total``); a report the
+host's server refused for good leaves its meeting there for ever, which no operator can move on."""
 
 
 class StalledMeetings:
@@ -30,7 +33,7 @@ class StalledMeetings:
         self._after = timedelta(seconds=after_seconds)
         self.gauge = Gauge(
             "zoomsymbl_notifier_meetings_stalled",
-            "Meetings at a stage before notified without an update for stalled_after_seconds, by stage.",
+            "Meetings at a stage before completed without an update for stalled_after_seconds, by stage.",
             ["stage"],
             registry=registry,
         )
