@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Mongo
-from zoomsymbl_common.records import MEETINGS
+from zoomsymbl_common.records import MEETINGS, ZOOM_TRANSCRIPT_WAIT
 from zoomsymbl_notifier.stalled import STALLABLE, StalledMeetings
 from zoomsymbl_notifier.sweeper import Sweeper
 
@@ -35,6 +35,8 @@ async def test_meetings_left_at_a_stage_for_longer_than_the_setting_are_counted_
     await meeting(mongo, "failed==", "failed", 90)
     await meeting(mongo, "restarted==", None, 90)  # a forced replay's restart: its updated_at is the earlier run's
     await meeting(mongo, "no-news==", "processing", 26)  # the provider's job: no news for a day
+    await meeting(mongo, "zoom-wait==", "mixed", 30)  # waiting for Zoom's transcript: the submitter's deadline
+    await mongo.db[MEETINGS].update_one({"meeting_uuid": "zoom-wait=="}, {"$set": {ZOOM_TRANSCRIPT_WAIT: {}}})
     registry = CollectorRegistry()
     stalled = StalledMeetings(mongo, registry, DAY)
     assert {stage: gauge(registry, stage) for stage in STALLABLE} == dict.fromkeys(STALLABLE, 0.0)

@@ -73,6 +73,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("tenant", ASCENDING), ("call.call_id", ASCENDING)], name="meeting_call"),
         # The submitter's pass over what leftover cleanups kept for unfinished jobs (only meetings with such a note).
         IndexModel([("leftovers_held.due", ASCENDING)], name="meeting_leftovers_held_due", sparse=True),
+        # The submitter's pass over zoom-source meetings waiting for Zoom's transcript (only meetings with the note).
+        IndexModel([("zoom_transcript_wait.since", ASCENDING)], name="meeting_transcript_wait", sparse=True),
     ],
     CONVERSATIONS: [
         IndexModel([("tenant", ASCENDING), ("meeting_uuid", ASCENDING)], unique=True, name="conversation_unique"),

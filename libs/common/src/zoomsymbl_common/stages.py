@@ -25,6 +25,7 @@ STAGE_WORDS: Final = {
     "provider": "transcription at the provider",
     "status": "checking the transcription job",
     "insights": "fetching the transcript and insights",
+    "transcript": "getting Zoom's transcript",
 }
 """A stage a service gives up in, in words."""
 SERVICE_WORDS: Final = {

@@ -8,7 +8,9 @@ progress) is older than ``stalled_after_seconds`` (a
 day by default; 0: nothing counted), by stage, through the index ``stage_updated``; the chart's
 ``ZoomsymblMeetingsStalled`` alert fires while any is counted, and ``zoomsymbl status --stage <stage>`` lists them.
 A meeting without a stage (a forced replay restarted it, or its first mix is under way) is not counted: its
-``updated_at`` is an earlier run's. Every notifier replica counts the same meetings; the alert takes the largest.
+``updated_at`` is an earlier run's; nor one waiting for Zoom's transcript, which has a deadline of its own (the
+submitter's ``zoom_transcript_wait_seconds``). Every notifier replica counts the same meetings; the alert takes
+the largest.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Gauge
 from zoomsymbl_common.mongo import Mongo, guarded
-from zoomsymbl_common.records import MEETINGS, STAGE_ORDER, Stage
+from zoomsymbl_common.records import MEETINGS, STAGE_ORDER, ZOOM_TRANSCRIPT_WAIT, Stage
 
 STALLABLE: tuple[Stage, ...] = STAGE_ORDER[: STAGE_ORDER.index("completed")]
 """The stages a meeting is on its way to its report at. Not ``completed``: the report exists, and delivering it is the
@@ -48,7 +50,8 @@ class StalledMeetings:
         cutoff = now - self._after
         counts: dict[Stage, int] = {}
         for stage in STALLABLE:
-            counts[stage] = await guarded(self._col.count_documents({"stage": stage, "updated_at": {"$lt": cutoff}}))
+            query = {"stage": stage, "updated_at": {"$lt": cutoff}, ZOOM_TRANSCRIPT_WAIT: {"$exists": False}}
+            counts[stage] = await guarded(self._col.count_documents(query))
         for stage, found in counts.items():
             self.gauge.labels(stage).set(found)
         return counts

@@ -44,6 +44,8 @@ from zoomsymbl_submitter.pools import LimiterPool, LimiterSettings
 from zoomsymbl_submitter.reclaim import Reclaimer
 from zoomsymbl_submitter.settings import Settings
 from zoomsymbl_submitter.submission import Publish, Submitter
+from zoomsymbl_submitter.transcript_wait import TASK as TRANSCRIPT_WAIT_TASK
+from zoomsymbl_submitter.transcript_wait import TranscriptWaits
 
 SERVICE = "submitter"
 SETTINGS = web.AppKey("settings", Settings)
@@ -51,6 +53,7 @@ METRICS = web.AppKey("metrics", SubmitterMetrics)
 AUDIO = web.AppKey("audio", AudioSource)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 SUBMITTER = web.AppKey("submitter", Submitter)
+TRANSCRIPT_WAITS = web.AppKey("transcript_waits", TranscriptWaits)
 
 
 def build_app(settings: Settings) -> web.Application:
@@ -68,6 +71,7 @@ def build_app(settings: Settings) -> web.Application:
             _kafka_ctx,
             _reclaim_ctx,
             _held_ctx,
+            _transcript_wait_ctx,
         ]
     )
     return app
@@ -149,6 +153,8 @@ async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     submitter = _submitter(app, publish)
     submitter.report = publish  # the zoom source's jobs are complete once submitted
     app[SUBMITTER] = submitter
+    wait, check = settings.zoom_transcript_wait_seconds, settings.transcript_wait_check_seconds
+    app[TRANSCRIPT_WAITS] = TranscriptWaits(submitter.meetings, publish, wait, check)
     policy = RetryPolicy(
         max_attempts=settings.max_attempts,
         base_delay=settings.retry_base_delay_seconds,
@@ -191,4 +197,11 @@ async def _held_ctx(app: web.Application) -> AsyncIterator[None]:
     interval = settings.leftovers_interval_seconds
     sweeper = HeldSweeper(submitter.meetings, submitter.jobs, submitter.planner, forgotten, interval)
     async with running(interval, sweeper.run_forever, HELD_TASK):
+        yield
+
+
+async def _transcript_wait_ctx(app: web.Application) -> AsyncIterator[None]:
+    """``zoom``-source meetings Zoom sent no transcript of in time, failed every ``transcript_wait_check_seconds``."""
+    waits = app[TRANSCRIPT_WAITS]
+    async with running(waits.interval, waits.run_forever, TRANSCRIPT_WAIT_TASK):
         yield

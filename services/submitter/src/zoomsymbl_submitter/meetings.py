@@ -7,7 +7,8 @@ stage of the same generation, so a redelivery, or a callback that already moved 
 parts already in S3 instead of splitting again, and the first one stored for a generation stays its plan, even
 when two deliveries cut at once (:meth:`MeetingStore.save_split_plan`). What a leftover cleanup kept for unfinished
 jobs is noted (``leftovers_held``) until the periodic pass deleted it (:mod:`zoomsymbl_submitter.held`); the note goes
-with the meeting document when ``zoomsymbl forget`` erases it.
+with the meeting document when ``zoomsymbl forget`` erases it. So is a ``zoom``-source meeting's wait for Zoom's
+transcript (``zoom_transcript_wait``: :mod:`zoomsymbl_submitter.transcript_wait`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from zoomsymbl_common.events import AudioMixed, Provider, utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.records import (
     MEETINGS,
+    ZOOM_TRANSCRIPT_WAIT,
     Failure,
     SplitPart,
     SplitPlan,
@@ -38,6 +40,8 @@ HELD = "leftovers_held"
 """The meeting's note of what a leftover cleanup kept for unfinished jobs (:mod:`zoomsymbl_submitter.held`)."""
 MAX_HELD = 10_000
 """The most keys the note holds (as many as a plan has parts, ``SplitPlan.parts``)."""
+TRANSCRIPT_WAIT = ZOOM_TRANSCRIPT_WAIT
+"""A ``zoom``-source meeting's wait for Zoom's transcript (:mod:`zoomsymbl_submitter.transcript_wait`)."""
 
 
 class MeetingStore:
@@ -210,6 +214,29 @@ class MeetingStore:
             return parts
         stored = await self.generation_plan(event)
         return stored if stored is not None and is_plan_of(event, stored) else None
+
+    async def note_transcript_wait(self, event: AudioMixed) -> None:
+        """Note that ``event``'s generation waits for Zoom's transcript from now on; a note of that generation stays
+        as it is (a redelivery keeps the first time), one of an earlier generation is replaced."""
+        query = {**meeting_key(event.tenant, event.meeting_uuid), "generation": generation_match(event.generation),
+                 f"{TRANSCRIPT_WAIT}.generation": {"$ne": event.generation}}  # fmt: skip
+        note = {"generation": event.generation, "since": utcnow(), "event": event.model_dump(mode="json")}
+        await guarded(self._col.update_one(query, {"$set": {TRANSCRIPT_WAIT: note}}))
+
+    async def transcript_waits(self, before: datetime, limit: int) -> list[Document]:
+        """Up to ``limit`` meetings whose wait for Zoom's transcript began before ``before``, the longest first: their
+        generation, stage, failure and note as stored."""
+        query = {f"{TRANSCRIPT_WAIT}.since": {"$lt": before}}
+        fields = {"generation": 1, "stage": 1, "failed_stage": 1, TRANSCRIPT_WAIT: 1}
+        cursor = self._col.find(query, fields).sort(f"{TRANSCRIPT_WAIT}.since", ASCENDING)
+        return await guarded(cursor.to_list(limit))
+
+    async def end_transcript_wait(self, doc: Document) -> None:
+        """Remove the note ``doc`` holds (as :meth:`transcript_waits` read it), unless a newer one replaced it."""
+        note = doc.get(TRANSCRIPT_WAIT)
+        since = note.get("since") if isinstance(note, dict) else None
+        query = {"_id": doc["_id"], f"{TRANSCRIPT_WAIT}.since": since}
+        await guarded(self._col.update_one(query, {"$unset": {TRANSCRIPT_WAIT: ""}}))
 
 
 def _generation(doc: Document | None) -> int | None:

@@ -47,6 +47,17 @@ class Settings(ServiceSettings):
         description="How often objects kept for unfinished jobs of earlier generations are judged again; 0 = off.",
     )
 
+    zoom_transcript_wait_seconds: float = Field(
+        172_800.0,
+        ge=0,
+        le=31_536_000,
+        description="A zoom-source meeting Zoom sent no transcript of this long after its mix is failed with a "
+        "notice; 0 = wait for ever.",
+    )
+    transcript_wait_check_seconds: float = Field(
+        600.0, ge=0, description="How often meetings waiting for Zoom's transcript are checked; 0 = off."
+    )
+
     max_attempts: int = Field(5, ge=1, description="Attempts on 5xx/timeouts before dead-lettering.")
     retry_base_delay_seconds: float = Field(0.5, gt=0, description="First backoff delay.")
     retry_max_delay_seconds: float = Field(30.0, gt=0, description="Longest backoff delay.")

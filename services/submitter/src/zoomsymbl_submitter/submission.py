@@ -105,6 +105,7 @@ class Submitter(PartSubmission):
             log.info(
                 "waiting for zoom's transcript", extra={"tenant": event.tenant, "meeting_uuid": event.meeting_uuid}
             )
+            await self.meetings.note_transcript_wait(event)  # failed with a notice past the deadline: transcript_wait
             return
         try:
             keep = await self._submit_meeting(event, target)

@@ -19,6 +19,7 @@ from zoomsymbl_common.records.jobs import EarlyCallback, Job, JobClaim, JobEvent
 from zoomsymbl_common.records.mail import Email, EmailClaim, EmailStatus, email_key
 from zoomsymbl_common.records.meetings import (
     MIXED_GENERATION,
+    ZOOM_TRANSCRIPT_WAIT,
     ChannelEntry,
     Meeting,
     MeetingObjects,
@@ -108,6 +109,7 @@ __all__ = [
     "TRANSCRIPTION_CHECKPOINTS",
     "TRANSCRIPTION_PARTS",
     "ZOOM_QUOTA",
+    "ZOOM_TRANSCRIPT_WAIT",
     "ChannelEntry",
     "ConsumerAttempt",
     "ConversationMetadata",

@@ -189,6 +189,9 @@ class Meeting(Record):
 MIXED_GENERATION = "mixed_generation"
 """The generation whose run the meeting's ``mix`` belongs to: set by the mixer with the mix, and by a forced replay of
 the ``AudioMixed`` that names it (the mixer announces Zoom's late transcript only with that generation's mix)."""
+ZOOM_TRANSCRIPT_WAIT = "zoom_transcript_wait"
+"""A ``zoom``-source meeting's wait for Zoom's transcript, noted by the submitter (its ``transcript_wait`` pass fails
+the meeting past ``zoom_transcript_wait_seconds``): the generation, since when, and the ``AudioMixed`` it waits with."""
 
 
 def meeting_insert(*, host_email: str | None, topic: str, generation: int, created_at: datetime) -> Document:
