@@ -143,3 +143,16 @@ async def test_waiting_for_ever_with_zero(infra: InfraSettings, mongo: Mongo) ->
     await store.note_transcript_wait(event)
     assert await TranscriptWaits(store, failures, 0, 600).round(utcnow() + timedelta(days=400)) == 0
     assert (await meeting(mongo, event))["stage"] == "mixed" and failures.published == []
+
+
+async def test_an_unreadable_note_is_dropped_and_the_meeting_left_alone(infra: InfraSettings, mongo: Mongo) -> None:
+    store, failures = MeetingStore(mongo), Failures()
+    event = waiting(6, infra)
+    await add_meetings(mongo, [event])
+    note = {"generation": 0, "since": utcnow(), "event": {"tenant": "acme", "host_email": "someone@example.com"}}
+    await mongo.db[MEETINGS].update_one({"meeting_uuid": event.meeting_uuid}, {"$set": {TRANSCRIPT_WAIT: note}})
+
+    assert await TranscriptWaits(store, failures, WAIT, 600).round(utcnow() + timedelta(hours=49)) == 0
+
+    doc = await meeting(mongo, event)
+    assert TRANSCRIPT_WAIT not in doc and doc["stage"] == "mixed" and failures.published == []

@@ -77,7 +77,9 @@ class TranscriptWaits:
         try:
             event = AudioMixed.model_validate(note.get("event") if isinstance(note, dict) else None)
         except ValidationError as exc:
-            log.warning("unreadable zoom transcript wait dropped", extra={"error": str(exc.errors()[:1])[:300]})
+            # Without the stored values (the host's address, the topic).
+            error = str(exc.errors(include_url=False, include_input=False)[:1])[:300]
+            log.warning("unreadable zoom transcript wait dropped", extra={"error": error})
             await self._meetings.end_transcript_wait(doc)
             return False
         still = doc.get("generation", 0) == event.generation and (
