@@ -37,14 +37,16 @@ async def test_meetings_left_at_a_stage_for_longer_than_the_setting_are_counted_
     await meeting(mongo, "no-news==", "processing", 26)  # the provider's job: no news for a day
     await meeting(mongo, "zoom-wait==", "mixed", 30)  # waiting for Zoom's transcript: the submitter's deadline
     await mongo.db[MEETINGS].update_one({"meeting_uuid": "zoom-wait=="}, {"$set": {ZOOM_TRANSCRIPT_WAIT: {}}})
+    await meeting(mongo, "zoom-done==", "processing", 30)  # its transcript came; the note waits for the next pass
+    await mongo.db[MEETINGS].update_one({"meeting_uuid": "zoom-done=="}, {"$set": {ZOOM_TRANSCRIPT_WAIT: {}}})
     registry = CollectorRegistry()
     stalled = StalledMeetings(mongo, registry, DAY)
     assert {stage: gauge(registry, stage) for stage in STALLABLE} == dict.fromkeys(STALLABLE, 0.0)
 
     counts = await stalled.count(utcnow())
 
-    assert counts == {"received": 0, "mixed": 1, "submitted": 0, "processing": 1}
-    assert (gauge(registry, "mixed"), gauge(registry, "processing"), gauge(registry, "completed")) == (1.0, 1.0, None)
+    assert counts == {"received": 0, "mixed": 1, "submitted": 0, "processing": 2}
+    assert (gauge(registry, "mixed"), gauge(registry, "processing"), gauge(registry, "completed")) == (1.0, 2.0, None)
     await mongo.db[MEETINGS].update_one({"meeting_uuid": "lost-mix=="}, {"$set": {"stage": "notified"}})
     await stalled.count(utcnow())
     assert gauge(registry, "mixed") == 0.0

@@ -4,13 +4,12 @@ Every failure has a defined outcome, but a meeting can still stop where no servi
 ``audio.mixed.v1`` event Kafka lost after acknowledging it, a consumer group's offsets moved past the meeting, a bug.
 Nothing then fails it, and its host hears nothing. Each round the sweeper counts the meetings at every stage before
 ``completed`` (:data:`STALLABLE`) whose last update (``updated_at``, set with every stage move and the transcriber's
-progress) is older than ``stalled_after_seconds`` (a
-day by default; 0: nothing counted), by stage, through the index ``stage_updated``; the chart's
-``ZoomsymblMeetingsStalled`` alert fires while any is counted, and ``zoomsymbl status --stage <stage>`` lists them.
-A meeting without a stage (a forced replay restarted it, or its first mix is under way) is not counted: its
-``updated_at`` is an earlier run's; nor one waiting for Zoom's transcript, which has a deadline of its own (the
-submitter's ``zoom_transcript_wait_seconds``). Every notifier replica counts the same meetings; the alert takes
-the largest.
+progress) is older than ``stalled_after_seconds`` (a day by default; 0: nothing counted), by stage, through the index
+``stage_updated``; the chart's ``ZoomsymblMeetingsStalled`` alert fires while any is counted, and ``zoomsymbl status
+--stage <stage>`` lists them. A meeting without a stage (a forced replay restarted it, or its first mix is under way)
+is not counted: its ``updated_at`` is an earlier run's; nor one at ``mixed`` waiting for Zoom's transcript, which has
+a deadline of its own (the submitter's ``zoom_transcript_wait_seconds``). Every notifier replica counts the same
+meetings; the alert takes the largest.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Gauge
-from zoomsymbl_common.mongo import Mongo, guarded
+from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.records import MEETINGS, STAGE_ORDER, ZOOM_TRANSCRIPT_WAIT, Stage
 
 STALLABLE: tuple[Stage, ...] = STAGE_ORDER[: STAGE_ORDER.index("completed")]
@@ -50,7 +49,9 @@ class StalledMeetings:
         cutoff = now - self._after
         counts: dict[Stage, int] = {}
         for stage in STALLABLE:
-            query = {"stage": stage, "updated_at": {"$lt": cutoff}, ZOOM_TRANSCRIPT_WAIT: {"$exists": False}}
+            query: Document = {"stage": stage, "updated_at": {"$lt": cutoff}}
+            if stage == "mixed":
+                query[ZOOM_TRANSCRIPT_WAIT] = {"$exists": False}
             counts[stage] = await guarded(self._col.count_documents(query))
         for stage, found in counts.items():
             self.gauge.labels(stage).set(found)
