@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from zoomsymbl_common.clock import utcnow
 from zoomsymbl_common.events import AudioMixed, MeetingFailed, Service
 from zoomsymbl_common.mongo import Document
+from zoomsymbl_common.records import stages_before
 
 from zoomsymbl_submitter.meetings import SERVICE, TRANSCRIPT_WAIT, MeetingStore
 from zoomsymbl_submitter.periodic import every
@@ -36,8 +37,8 @@ BATCH = 100
 TASK = "zoom-transcript-wait"
 STAGE = "transcript"
 FAILED_BY: Service = "submitter"
-WAITING = (None, "received", "mixed")
-"""The stages of a meeting still waiting: the mixer's (no stage yet after a forced replay's restart)."""
+WAITING = tuple(stages_before("submitted"))
+"""The stages of a meeting still waiting: those the submission moves on from (no stage yet after a forced replay)."""
 PublishFailure = Callable[[MeetingFailed], Awaitable[None]]
 
 
