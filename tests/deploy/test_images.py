@@ -243,6 +243,23 @@ def test_the_retention_cronjobs_command_runs_in_the_notifier_image(stack: Stack)
     assert all(entry["retention_days"] == 30 and entry["expired"] == 0 for entry in found.values()), found
 
 
+async def test_a_fresh_page_link_made_in_the_notifier_image_opens_the_page_in_the_web_image(stack: Stack) -> None:
+    """``zoomsymbl link`` (the notifier's subcommand) runs in the notifier's read-only image with the notifier's own
+    environment (page key, page address, tenants), and the web container opens what it prints: the meeting page."""
+    await wait_for_mails(list(SPECS.values()), timeout=420)  # the demo meeting is reported (first test above)
+    spec = SPECS["demo"]
+    ran = podman(
+        "exec", container_name("notifier"), "zoomsymbl", "link", "--meeting", spec.uuid, "--days", "1", "--json",
+        timeout=120,
+    )  # fmt: skip
+    [item] = json.loads(ran.stdout)["items"]
+    assert spec.host_email in item["recipients"], item
+    async with aiohttp.ClientSession() as session, session.get(item["link"]) as response:
+        page = await response.text()
+    assert response.status == 200, page[:500]
+    assert TENANTS["demo"] in page
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_service_runs_as_10001_without_capabilities(stack: Stack, service: str) -> None:
     lines = in_container(service, "print(open('/proc/1/status').read())").splitlines()

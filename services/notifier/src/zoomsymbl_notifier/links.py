@@ -1,25 +1,75 @@
-"""The meeting page's address for the report e-mail: a token per tenant and meeting, or no link at all."""
+"""The meeting page's address: a token per tenant and meeting, or no link at all.
+
+The report e-mail carries one; ``zoomsymbl link`` (:mod:`~zoomsymbl_notifier.link_command`) makes a fresh one for a
+meeting whose link expired, was lost, or died with a replaced page key.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Protocol
+from urllib.parse import urlsplit
 
+from pydantic import SecretStr
 from zoomsymbl_common.page_tokens import make_page_token, page_url
 from zoomsymbl_common.tenants import TenantConfig
 
-from zoomsymbl_notifier.settings import Settings
+MIN_PAGE_KEY_BYTES = 16
+
+
+class PageLinkSettings(Protocol):
+    """Where the links point and the key that signs them (the notifier's ``PAGE_KEY`` and ``PAGE_BASE_URL``)."""
+
+    @property
+    def page_key(self) -> SecretStr: ...
+
+    @property
+    def page_base_url(self) -> str: ...
+
+
+def checked_page_key(value: SecretStr) -> SecretStr:
+    """``value``, or ValueError: a page key is empty (no links) or at least :data:`MIN_PAGE_KEY_BYTES` bytes."""
+    if value.get_secret_value() and len(value.get_secret_value().encode()) < MIN_PAGE_KEY_BYTES:
+        raise ValueError(f"must be empty (no meeting-page links) or at least {MIN_PAGE_KEY_BYTES} bytes")
+    return value
+
+
+def checked_base_url(value: str, key: object) -> str:
+    """``value`` without a trailing slash, or ValueError: an http(s) URL with a host and no credentials, query or
+    fragment, required when ``key`` (the page key) is set."""
+    if not value:
+        if isinstance(key, SecretStr) and key.get_secret_value():
+            raise ValueError("required when ZOOMSYMBL_NOTIFIER_PAGE_KEY is set (the links need an address)")
+        return value
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError("must be an http(s) URL with a host and no credentials, query or fragment")
+    return value.rstrip("/")
 
 
 def meeting_page_link(
-    settings: Settings, tenant: TenantConfig, meeting_uuid: str, now: float | None = None
+    settings: PageLinkSettings,
+    tenant: TenantConfig,
+    meeting_uuid: str,
+    now: float | None = None,
+    *,
+    days: int | None = None,
 ) -> str | None:
-    """``<page_base_url>/m/<token>`` valid for the tenant's ``page_link_days``; None without a page key.
+    """``<page_base_url>/m/<token>`` valid for ``days`` (the tenant's ``page_link_days`` when None); None without a
+    page key.
 
     The token is a secret (whoever holds the link sees the meeting): it is registered with the log
-    redactor here and travels only inside the e-mail, never in logs or events.
+    redactor here and travels only inside the e-mail (or to the operator who ran ``zoomsymbl link``), never in logs
+    or events.
     """
     if not settings.page_key.get_secret_value() or not settings.page_base_url:
         return None
-    ttl = timedelta(days=tenant.page_link_days)
+    ttl = timedelta(days=tenant.page_link_days if days is None else days)
     token = make_page_token(settings.page_key, tenant.id, meeting_uuid, ttl=ttl, now=now)
     return page_url(settings.page_base_url, token)

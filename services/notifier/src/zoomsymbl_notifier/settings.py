@@ -5,11 +5,12 @@ from __future__ import annotations
 import smtplib
 from email.utils import parseaddr
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 from zoomsymbl_common.service import ServiceSettings
+
+from zoomsymbl_notifier.links import checked_base_url, checked_page_key
 
 SmtpSecurity = Literal["none", "starttls", "tls"]
 GIVE_UP_AFTER_SECONDS = 5 * 24 * 3600.0
@@ -142,25 +143,9 @@ class Settings(ServiceSettings):
     @field_validator("page_key")
     @classmethod
     def _page_key_long_enough(cls, value: SecretStr) -> SecretStr:
-        if value.get_secret_value() and len(value.get_secret_value().encode()) < 16:
-            raise ValueError("must be empty (no meeting-page links) or at least 16 bytes")
-        return value
+        return checked_page_key(value)
 
     @field_validator("page_base_url")
     @classmethod
     def _page_base_url(cls, value: str, info: ValidationInfo) -> str:
-        key = info.data.get("page_key")
-        if not value:
-            if isinstance(key, SecretStr) and key.get_secret_value():
-                raise ValueError("required when ZOOMSYMBL_NOTIFIER_PAGE_KEY is set (the links need an address)")
-            return value
-        parts = urlsplit(value)
-        if (
-            parts.scheme not in ("http", "https")
-            or not parts.hostname
-            or parts.username is not None
-            or parts.query
-            or parts.fragment
-        ):
-            raise ValueError("must be an http(s) URL with a host and no credentials, query or fragment")
-        return value.rstrip("/")
+        return checked_base_url(value, info.data.get("page_key"))

@@ -1,7 +1,8 @@
 """``zoomsymbl``: the operator's command.
 
 Built in: ``status``, ``replay``, ``topics``, ``forget``, ``retention``. Other packages add subcommands through the
-entry-point group ``zoomsymbl.commands`` (see :mod:`zoomsymbl_common.ops.command`): ingest adds ``backfill``.
+entry-point group ``zoomsymbl.commands`` (see :mod:`zoomsymbl_common.ops.command`): ingest adds ``backfill`` and
+``reconcile``, the notifier ``link``.
 Every subcommand has ``--json`` and the exit codes listed in ``zoomsymbl --help``; a server that
 does not answer ends the command with one line on stderr, never a traceback.
 """
@@ -57,7 +58,11 @@ BUILT_IN: tuple[Callable[[], Command], ...] = (
     retention_command.register,
 )
 # Subcommands other packages provide: (package, image) to name when that package is not installed here.
-PROVIDED_ELSEWHERE: dict[str, tuple[str, str]] = {"backfill": ("ingest", "ingest"), "reconcile": ("ingest", "ingest")}
+PROVIDED_ELSEWHERE: dict[str, tuple[str, str]] = {
+    "backfill": ("ingest", "ingest"),
+    "reconcile": ("ingest", "ingest"),
+    "link": ("notifier", "notifier"),
+}
 # Where each of our servers is configured, named in the "unreachable" message.
 SETTING_OF = {"mongodb": "ZOOMSYMBL_MONGO_URI", "kafka": "ZOOMSYMBL_KAFKA_BOOTSTRAP", "s3": "ZOOMSYMBL_S3_ENDPOINT"}
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from zoomsymbl_common.errors import ZoomsymblError
@@ -92,6 +93,12 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
 def examples_epilog(examples: tuple[str, ...]) -> str:
     """The ``--help`` epilog listing ``examples`` (use with :class:`argparse.RawDescriptionHelpFormatter`)."""
     return "examples:\n" + "\n".join(f"  {line}" for line in examples)
+
+
+def utc_time(text: str) -> datetime:
+    """An argparse ``type``: an ISO 8601 time, UTC when it names no offset."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def positive_int(text: str) -> int:

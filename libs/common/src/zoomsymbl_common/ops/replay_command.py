@@ -24,11 +24,10 @@ import argparse
 import asyncio
 import sys
 from dataclasses import asdict, replace
-from datetime import UTC, datetime
 
 from zoomsymbl_common.kafka import probe_bootstrap
 from zoomsymbl_common.mongo import Mongo, make_mongo
-from zoomsymbl_common.ops.command import EXIT_REFUSED, Command, Result, UsageError
+from zoomsymbl_common.ops.command import EXIT_REFUSED, Command, Result, UsageError, utc_time
 from zoomsymbl_common.ops.replay import (
     REPLAY_ID,
     ReplayCounts,
@@ -61,11 +60,6 @@ NOT_WITH_GROUP = (
 )
 
 
-def _when(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _replay_id(value: str) -> str:
     if not REPLAY_ID.fullmatch(value):
         raise argparse.ArgumentTypeError("a replay id is 1 to 64 letters, digits, '-' or '_' (as printed by --force)")
@@ -75,8 +69,8 @@ def _replay_id(value: str) -> str:
 def arguments(parser: argparse.ArgumentParser) -> None:
     """The selection, the mode, and the confirmation."""
     parser.add_argument("--topic", required=True, help="e.g. zoom.recording-completed.v1 or audio.mixed.v1.dlq")
-    parser.add_argument("--since", type=_when, help="ISO time (UTC when no offset is given)")
-    parser.add_argument("--until", type=_when, help="ISO time")
+    parser.add_argument("--since", type=utc_time, help="ISO time (UTC when no offset is given)")
+    parser.add_argument("--until", type=utc_time, help="ISO time")
     parser.add_argument("--tenant")
     parser.add_argument("--meeting", help="meeting UUID")
     parser.add_argument("--dry-run", action="store_true", help="count only")
