@@ -8,7 +8,9 @@ notified or failed, a provider job or an e-mail unfinished) is refused unless ``
 middle of it may write a document after the erase (a second run deletes it). A provider that cannot be reached
 or refuses leaves its copy on the tombstone and the exit code 1: the same command again deletes what is left
 and asks again. A bucket named by the meeting's documents whose name is no S3 bucket's (so it cannot be listed)
-is reported with exit code 1 and nothing is deleted, dry run or not. See docs/forget.md.
+is reported with exit code 1 and nothing is deleted, dry run or not. A request that comes before the meeting is in the
+archive (Zoom sends a recording up to a day after the meeting; a backfill brings an older one) is recorded with
+``--ahead --yes``: the tombstone alone, so the meeting is never archived when it comes. See docs/forget.md.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from zoomsymbl_common.ops.forget_report import holdings_data, holdings_text, out
 from zoomsymbl_common.ops.output import printable
 from zoomsymbl_common.settings import InfraSettings, load_settings
 from zoomsymbl_common.storage import ObjectStore
-from zoomsymbl_common.tenants import TENANT_ID_PATTERN
+from zoomsymbl_common.tenants import TENANT_ID_PATTERN, load_tenants
 
 EXAMPLES = (
     "zoomsymbl forget --tenant acme --meeting 'aBcD1234+xyz=='",
     "zoomsymbl forget --tenant acme --meeting 'aBcD1234+xyz==' --yes",
     "zoomsymbl forget --tenant acme --meeting 'aBcD1234+xyz==' --yes --force --json",
+    "zoomsymbl forget --tenant acme --meeting 'aBcD1234+xyz==' --yes --ahead   # not archived yet: never will be",
 )
 MAX_UUID = 1024
 
@@ -44,6 +47,9 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="with --yes, also a meeting still in flight (a service may write after)"
     )
+    parser.add_argument(
+        "--ahead", action="store_true", help="with --yes, a meeting not in the archive (yet): its tombstone alone"
+    )
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -53,6 +59,10 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"a meeting UUID has 1 to {MAX_UUID} characters")
     if args.force and not args.yes:
         raise UsageError("--force confirms erasing a meeting in flight: it goes with --yes")
+    if args.ahead and not args.yes:
+        raise UsageError("--ahead confirms a tombstone for a meeting not in the archive: it goes with --yes")
+    if args.ahead and load_tenants().get(args.tenant) is None:  # a misspelt tenant's tombstone would stop nothing
+        raise UsageError(f"--ahead needs a configured tenant: {args.tenant!r} is not in this pod's tenants")
 
 
 def _named(args: argparse.Namespace) -> str:
@@ -66,9 +76,14 @@ async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
         buckets = {infra.s3_bucket} | await buckets_named(mongo, tenant, meeting_uuid)
         stores = [ObjectStore(infra, bucket=bucket) for bucket in sorted(buckets)]
         holdings = await survey(mongo, stores, tenant, meeting_uuid)
+        if holdings.unknown and args.ahead:
+            await forget(mongo, stores, holdings, utcnow())
+            text = f"tombstone recorded ahead: the {_named(args)} will not be archived when it comes"
+            return Result(data=holdings_data(holdings, "forgotten ahead"), text=printable(text))
         if holdings.unknown:
+            hint = "; to keep it from being archived when it comes, add --ahead --yes"
             return Result(
-                data=holdings_data(holdings, "unknown"), text="", code=EXIT_FAILED, message=f"no {_named(args)}"
+                data=holdings_data(holdings, "unknown"), text="", code=EXIT_FAILED, message=f"no {_named(args)}{hint}"
             )
         if holdings.unusable_buckets:
             mode = "failed" if args.yes else "dry run"
