@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import email
 import os
 from collections.abc import AsyncIterator
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
 
 import pytest
 from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
@@ -61,3 +65,15 @@ async def store(infra: InfraSettings) -> AsyncIterator[ObjectStore]:
 def maildir() -> str:
     """Where the local SMTP sink stores received messages."""
     return os.environ.get("ZS_SMTP_MAILDIR", os.path.join(".cache", "data", "smtp", "maildir"))
+
+
+def mails_to(address: str) -> list[EmailMessage]:
+    """Every message the local SMTP sink received that names ``address`` (in its headers or body)."""
+    found: list[EmailMessage] = []
+    for path in sorted(Path(maildir()).glob("*.eml")):
+        raw = path.read_bytes()
+        if address.encode() in raw:
+            message = email.message_from_bytes(raw, policy=default)
+            assert isinstance(message, EmailMessage)
+            found.append(message)
+    return found

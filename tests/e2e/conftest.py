@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import email
 import os
 import sys
 from collections.abc import Iterator
 from email.message import EmailMessage
-from email.policy import default
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from zoomsymbl_sandbox.stack import Stack, running_stack
 from zoomsymbl_sandbox.stack_config import StackConfig, service_env
 from zoomsymbl_sandbox.zoom import MeetingSpec, ParticipantSpec
 
-from tests.conftest import maildir
+from tests.conftest import mails_to
 from tests.support.consumer_lag import wait_drained
 from tests.support.eventually import eventually
 from tests.support.names import token
@@ -99,15 +97,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def mails_for(spec: MeetingSpec) -> list[EmailMessage]:
     """Every e-mail the SMTP sink received for ``spec`` (matched on the host address)."""
-    found: list[EmailMessage] = []
-    for path in sorted(Path(maildir()).glob("*.eml")):
-        raw = path.read_bytes()
-        if spec.host_email.encode() not in raw:
-            continue
-        message = email.message_from_bytes(raw, policy=default)
-        assert isinstance(message, EmailMessage)
-        found.append(message)
-    return found
+    return mails_to(spec.host_email)
 
 
 async def wait_for_mails(specs: list[MeetingSpec], timeout: float = 240.0) -> None:

@@ -8,10 +8,7 @@ user gets a report that names the call. The conversation's metadata record is in
 
 from __future__ import annotations
 
-import email
 from collections.abc import Iterator
-from email.message import EmailMessage
-from email.policy import default
 from pathlib import Path
 
 import pytest
@@ -22,7 +19,7 @@ from zoomsymbl_sandbox.stack import Stack, running_stack
 from zoomsymbl_sandbox.stack_config import StackConfig
 from zoomsymbl_sandbox.zoom import demo_call_spec
 
-from tests.conftest import maildir
+from tests.conftest import mails_to
 from tests.e2e.conftest import settled
 from tests.support.eventually import eventually
 from tests.support.names import token
@@ -46,17 +43,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     with running_stack(config) as running:
         yield running
-
-
-def mails_to(address: str) -> list[EmailMessage]:
-    found: list[EmailMessage] = []
-    for path in sorted(Path(maildir()).glob("*.eml")):
-        raw = path.read_bytes()
-        if address.encode() in raw:
-            message = email.message_from_bytes(raw, policy=default)
-            assert isinstance(message, EmailMessage)
-            found.append(message)
-    return found
 
 
 async def test_a_phone_call_is_reported_to_the_phone_user(stack: Stack) -> None:

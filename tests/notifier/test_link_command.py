@@ -18,6 +18,11 @@ from zoomsymbl_common.ops.cli import build_parser
 from zoomsymbl_common.page_tokens import PAGE_PATH, verify_page_token
 from zoomsymbl_common.records import EMAILS, MEETINGS, TOMBSTONES, Email, Meeting, Tombstone
 from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_notifier.link_mail import link_notice
+from zoomsymbl_notifier.meetings import MeetingFacts
+
+from tests.common.test_ops_cli import closed_port
+from tests.conftest import mails_to
 
 KEY = "link-command-page-key-0123456789"
 BASE = "https://meetings.example.test"
@@ -181,3 +186,72 @@ async def test_links_of_every_meeting_reported_since_a_time_newest_first(
     report = json.loads(stdout)
     assert sorted(item["meeting_uuid"] for item in report["items"]) == ["m0==", "other=="]  # both updated at NOW
     assert report["cut_short"] is True and "raise --limit" in stderr
+
+
+def send_env(infra: InfraSettings, tenants_file: Path, **extra: str) -> dict[str, str]:
+    """The notifier pod's environment: its SMTP server and sender, and the callback secret its settings require."""
+    notifier = {
+        "ZOOMSYMBL_NOTIFIER_SMTP_HOST": os.environ.get("ZOOMSYMBL_NOTIFIER_SMTP_HOST", "127.0.0.1"),
+        "ZOOMSYMBL_NOTIFIER_SMTP_PORT": os.environ.get("ZOOMSYMBL_NOTIFIER_SMTP_PORT", "2525"),
+        "ZOOMSYMBL_NOTIFIER_CALLBACK_SECRET": "link-command-callback-secret-0123",
+        "ZOOMSYMBL_NOTIFIER_MAIL_FROM": "zoomsymbl@archive.example.test",
+    }
+    return link_env(infra, tenants_file, **(notifier | extra))
+
+
+@pytest.mark.integration
+async def test_send_mails_each_link_to_the_host_once_a_day(
+    infra: InfraSettings, mongo: Mongo, tenants_file: Path
+) -> None:
+    host = f"host-{infra.mongo_database}@acme.example"
+    await store_meeting(mongo, "acme", "sent/link==", topic="Roadmap", host_email=host)
+    env = send_env(infra, tenants_file)
+    code, stdout, stderr = await zoomsymbl_link(env, "--meeting", "sent/link==", "--send", "--json")
+    assert code == 0, stderr
+    [item] = json.loads(stdout)["items"]
+    assert item["mailed"] == "sent"
+    [message] = mails_to(host)
+    assert message["Subject"] == "Meeting page: Roadmap"
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    assert item["link"] in str(body.get_content())
+    assert claim(item["link"])[:2] == ("acme", "sent/link==")
+    assert item["link"].rsplit("/", 1)[1] not in stderr
+
+    code, stdout, stderr = await zoomsymbl_link(env, "--meeting", "sent/link==", "--send", "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout)["items"][0]["mailed"] == "already_sent"
+    assert len(mails_to(host)) == 1, "the same day: one e-mail"
+
+
+@pytest.mark.integration
+async def test_send_leaves_to_the_outbox_what_smtp_cannot_take_and_says_who_gets_nothing(
+    infra: InfraSettings, mongo: Mongo, tenants_file: Path
+) -> None:
+    await store_meeting(mongo, "acme", "queued==", host_email="host@acme.example")
+    await store_meeting(mongo, "acme", "nobody==")  # no host address, no extra recipients
+    env = send_env(infra, tenants_file, ZOOMSYMBL_NOTIFIER_SMTP_PORT=str(closed_port()))
+    code, stdout, stderr = await zoomsymbl_link(env, "--meeting", "queued==", "--send", "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout)["items"][0]["mailed"] == "retry_later"
+    assert "left in the outbox" in stderr
+    [kept] = await mongo.db[EMAILS].find({"meeting_uuid": "queued=="}).to_list(None)
+    assert kept["kind"] == "link-" + datetime.now(UTC).strftime("%Y-%m-%d")
+    assert kept["status"] == "pending", "the notifier's sweeper sends it when SMTP is back"
+
+    code, stdout, stderr = await zoomsymbl_link(env, "--meeting", "nobody==", "--send", "--json")
+    assert code == 1
+    assert json.loads(stdout)["items"][0]["mailed"] == "no_recipient"
+    assert "1 link(s) not e-mailed (no_recipient)" in stderr
+
+
+def test_the_link_e_mail_carries_our_link_only_and_says_until_when() -> None:
+    facts = MeetingFacts(
+        topic="Plan <b>x</b> see https://evil.example/x", start_time=datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+    )
+    notice = link_notice(facts, BASE + "/m/tok", datetime(2027, 1, 6, 7, 0, tzinfo=UTC))
+    assert "https://evil.example" not in notice.text + notice.html, "a topic's address is no link"
+    assert notice.html.count("<a href=") == 1 and f'<a href="{BASE}/m/tok">' in notice.html
+    assert "<b>" not in notice.html
+    assert "until 2027-01-06 07:00 UTC" in notice.text and "When: 2026-12-01 14:00 UTC" in notice.text
+    assert notice.subject.startswith("Meeting page: Plan")

@@ -115,12 +115,7 @@ async def _kafka(app: web.Application) -> AsyncIterator[None]:
 def build_pipeline(app: web.Application, broker: KafkaBroker) -> Pipeline:
     """The domain flow wired to this app's MongoDB, provider session, SMTP server and Kafka broker."""
     settings, mongo = app[SETTINGS], app[MONGO]
-    backoff = Backoff(
-        settings.mail_retry_base_seconds,
-        settings.mail_retry_max_seconds,
-        settings.mail_lease_seconds,
-        settings.mail_give_up_after_seconds,
-    )
+    backoff = Backoff.of(settings)
     summary_wait = SummaryWait(settings.summary_retry_attempts, settings.summary_retry_delay_seconds)
 
     async def publish(event: Event) -> None:

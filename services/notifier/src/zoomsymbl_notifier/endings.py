@@ -33,7 +33,7 @@ from zoomsymbl_notifier.ending_rules import (
     unexpected_reason,
 )
 from zoomsymbl_notifier.metrics import Counted, MailMetrics
-from zoomsymbl_notifier.settings import GIVE_UP_AFTER_SECONDS
+from zoomsymbl_notifier.settings import GIVE_UP_AFTER_SECONDS, Settings
 from zoomsymbl_notifier.smtp import DeliveryUnconfirmed, MailRejected, RecipientsRefused, SmtpUnavailable
 
 if TYPE_CHECKING:
@@ -58,6 +58,16 @@ class Backoff:
     ceiling: float
     lease: float
     give_up: float = GIVE_UP_AFTER_SECONDS
+
+    @classmethod
+    def of(cls, settings: Settings) -> Backoff:
+        """The notifier's e-mail retry settings (``mail_retry_*``, ``mail_lease_seconds``, ``mail_give_up_after_*``)."""
+        return cls(
+            settings.mail_retry_base_seconds,
+            settings.mail_retry_max_seconds,
+            settings.mail_lease_seconds,
+            settings.mail_give_up_after_seconds,
+        )
 
     def after(self, attempts: int) -> timedelta:
         """The wait after ``attempts`` failed attempts."""

@@ -6,10 +6,13 @@ new one". This is how the host's administrator makes one: signed with the notifi
 (run it in the notifier image, where both are set), valid for ``--days`` (the tenant's ``page_link_days`` by
 default). With ``--reported-since`` it lists, newest first, every meeting whose report was e-mailed (stage
 ``notified``) and updated since then, each with its link and the addresses its report went to, to send them again.
+With ``--send`` each link is e-mailed to whom the meeting's report goes (:mod:`~zoomsymbl_notifier.link_mail`: through
+the outbox, at most once a day per meeting; SMTP and the sender are the notifier's settings).
 
-The links are printed on stdout and nowhere else: never logged (each token is registered with the redactor as it is
-made). A forgotten meeting (``zoomsymbl forget``) gets none, nor a meeting of a tenant no longer configured (the web
-service refuses its links). Meeting ids, topics and addresses come from outside and are shown printable.
+The links are printed on stdout (and e-mailed with ``--send``), never logged (each token is registered with the
+redactor as it is made). A forgotten meeting (``zoomsymbl forget``) gets none, nor a meeting of a tenant no longer
+configured (the web service refuses its links). Meeting ids, topics and addresses come from outside and are shown
+printable.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
@@ -30,12 +33,15 @@ from zoomsymbl_common.records import EMAILS, MEETINGS, TOMBSTONES, MalformedReco
 from zoomsymbl_common.settings import InfraSettings, load_settings
 from zoomsymbl_common.tenants import Tenants, load_tenants
 
+from zoomsymbl_notifier.link_mail import LinkMailer, mail_notes
 from zoomsymbl_notifier.links import checked_base_url, checked_page_key, meeting_page_link
+from zoomsymbl_notifier.settings import Settings
 
 EXAMPLES = (
     "zoomsymbl link --meeting 'aBcD1234+xyz==' --tenant acme",
     "zoomsymbl link --meeting 'aBcD1234+xyz==' --days 7 --json",
     "zoomsymbl link --reported-since 2026-11-01 --tenant acme --json   # after the page key was replaced",
+    "zoomsymbl link --reported-since 2026-11-01 --tenant acme --send   # and e-mail each link to its recipients",
 )
 PAGE_KEY_VARIABLE = "ZOOMSYMBL_NOTIFIER_PAGE_KEY"
 READY = ("completed", "notified")
@@ -69,6 +75,8 @@ class PageLink:
     link: str
     expires_at: datetime
     recipients: list[str]
+    mailed: str | None = None
+    """With ``--send``: the outbox's outcome (``sent``, ``already_sent``, ``retry_later``, ...), ``no_recipient``."""
 
     def as_json(self) -> dict[str, object]:
         """The ``--json`` item."""
@@ -80,6 +88,7 @@ class PageLink:
             "recipients": self.recipients,
             "link": self.link,
             "expires_at": self.expires_at,
+            **({"mailed": self.mailed} if self.mailed is not None else {}),
         }
 
     def text(self) -> str:
@@ -87,7 +96,8 @@ class PageLink:
         meeting = self.meeting
         to = ", ".join(printable(address) for address in self.recipients) or "-"
         head = f"{printable(meeting.tenant)}  {printable(meeting.meeting_uuid)}  {meeting.stage or '-'}"
-        return f"{head}  {printable(meeting.topic) or '-'}  to {to}\n  {self.link}"
+        mailed = f"\n  e-mailed: {self.mailed}" if self.mailed is not None else ""
+        return f"{head}  {printable(meeting.topic) or '-'}  to {to}\n  {self.link}{mailed}"
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,6 +110,9 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenant", help="the meeting's tenant (needed when two tenants have the UUID)")
     parser.add_argument("--days", type=_days, help="days the link opens the page (default: page_link_days)")
     parser.add_argument("--limit", type=positive_int, default=1000, help="most meetings listed (default: 1000)")
+    parser.add_argument(
+        "--send", action="store_true", help="e-mail each link to whom the report goes (at most once a day a meeting)"
+    )
 
 
 def _days(text: str) -> int:
@@ -112,12 +125,21 @@ def _days(text: str) -> int:
 class Linker:
     """Makes the links of meetings found in MongoDB."""
 
-    def __init__(self, mongo: Mongo, settings: LinkSettings, tenants: Tenants, days: int | None, now: float) -> None:
+    def __init__(
+        self,
+        mongo: Mongo,
+        settings: LinkSettings,
+        tenants: Tenants,
+        days: int | None,
+        now: float,
+        mailer: LinkMailer | None = None,
+    ) -> None:
         self.mongo = mongo
         self.settings = settings
         self.tenants = tenants
         self.days = days
         self.now = now
+        self.mailer = mailer
 
     async def forgotten(self, tenant: str | None, meeting_uuid: str) -> bool:
         """True when ``zoomsymbl forget`` began erasing the meeting (its tombstone; of any tenant when None)."""
@@ -136,7 +158,10 @@ class Linker:
             raise ConfigError(f"no page key: {PAGE_KEY_VARIABLE} is empty", variables=(PAGE_KEY_VARIABLE,))
         days = tenant.page_link_days if self.days is None else self.days
         expires = datetime.fromtimestamp(int(self.now + timedelta(days=days).total_seconds()), UTC)
-        return PageLink(meeting, link, expires, await self.recipients(meeting))
+        made = PageLink(meeting, link, expires, await self.recipients(meeting))
+        if self.mailer is None:
+            return made
+        return replace(made, mailed=await self.mailer.send(tenant, meeting, link, expires))
 
     async def recipients(self, meeting: Meeting) -> list[str]:
         """Where the meeting's report went (its e-mail of the meeting's generation), else its host's address."""
@@ -182,7 +207,9 @@ async def one_meeting(linker: Linker, meeting_uuid: str, tenant: str | None) -> 
     if stage == "failed":
         note = "the meeting failed: its page says where and why"
     text = made.text() + f"\nvalid until {moment_text(made.expires_at)}"
-    return Result(data={"items": [made.as_json()]}, text=text, message=note)
+    mailing, failed = mail_notes([made.mailed])
+    message = "; ".join(part for part in (note, mailing) if part) or None
+    return Result(data={"items": [made.as_json()]}, text=text, code=EXIT_FAILED if failed else 0, message=message)
 
 
 async def reported_since(linker: Linker, since: datetime, tenant: str | None, limit: int) -> Result:
@@ -201,18 +228,22 @@ async def reported_since(linker: Linker, since: datetime, tenant: str | None, li
     notes = [f"{len(skipped)} meeting(s) get no link"] if skipped else []
     notes += [f"{malformed} document(s) do not have the meeting shape"] if malformed else []
     notes += [f"more than {limit} meetings: the oldest are not listed (raise --limit)"] if cut_short else []
+    mailing, failed = mail_notes([item.mailed for item in items])
+    notes += [mailing] if mailing else []
     data = {"items": [item.as_json() for item in items], "skipped": skipped, "malformed": malformed}
     data["cut_short"] = cut_short
     text = "\n".join(item.text() for item in items) or "no meeting reported since then"
     if items:
         text += f"\n{len(items)} link(s), valid until {moment_text(max(item.expires_at for item in items))} at most"
-    return Result(data=data, text=text, message="; ".join(notes) or None)
+    return Result(data=data, text=text, code=EXIT_FAILED if failed else 0, message="; ".join(notes) or None)
 
 
 async def _run(infra: InfraSettings, settings: LinkSettings, tenants: Tenants, args: argparse.Namespace) -> Result:
     mongo = make_mongo(infra)
     try:
-        linker = Linker(mongo, settings, tenants, args.days, time.time())
+        now = time.time()
+        mailer = LinkMailer(mongo, load_settings(Settings), datetime.fromtimestamp(now, UTC)) if args.send else None
+        linker = Linker(mongo, settings, tenants, args.days, now, mailer)
         if args.meeting:
             return await one_meeting(linker, args.meeting, args.tenant)
         return await reported_since(linker, args.reported_since, args.tenant, args.limit)
@@ -221,7 +252,7 @@ async def _run(infra: InfraSettings, settings: LinkSettings, tenants: Tenants, a
 
 
 def run(args: argparse.Namespace) -> Result:
-    """The links ``args`` ask for."""
+    """The links ``args`` ask for (and their e-mails, with ``--send``)."""
     settings = load_settings(LinkSettings)
     if not settings.page_key.get_secret_value():
         raise ConfigError(
@@ -238,7 +269,7 @@ def register() -> Command:
     """The ``link`` subcommand."""
     return Command(
         name="link",
-        summary="a fresh meeting-page link for a meeting, or for the meetings reported since a time",
+        summary="a fresh meeting-page link for a meeting, or for the meetings reported since a time (--send: e-mailed)",
         description=__doc__ or "",
         examples=EXAMPLES,
         arguments=arguments,

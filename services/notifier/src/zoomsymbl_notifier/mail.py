@@ -21,7 +21,6 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime, parseaddr
-from typing import Literal
 
 from zoomsymbl_common.events import stable_id, utcnow
 from zoomsymbl_common.tenants import TenantConfig
@@ -30,7 +29,9 @@ from zoomsymbl_notifier.meetings import MeetingFacts
 from zoomsymbl_notifier.report import Report
 from zoomsymbl_notifier.smtputf8 import ADDRESS_FIELDS
 
-MailKind = Literal["report", "failure", "digest"]
+MailKind = str
+"""``report``, ``failure``, ``digest``, or ``link-<YYYY-MM-DD>`` (:mod:`~zoomsymbl_notifier.link_mail`): a name without
+``|`` (outbox claim ids join fields with it)."""
 log = logging.getLogger("zoomsymbl.notifier.mail")
 _REPORTED_MAX = 1000
 _SMTP_LINE_MAX = 998  # octets of one line SMTP carries (RFC 5321 4.5.3.1.6)
