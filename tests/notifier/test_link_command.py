@@ -243,6 +243,11 @@ async def test_send_leaves_to_the_outbox_what_smtp_cannot_take_and_says_who_gets
     assert code == 1
     assert json.loads(stdout)["items"][0]["mailed"] == "no_recipient"
     assert "1 link(s) not e-mailed (no_recipient)" in stderr
+    await store_meeting(mongo, "acme", "running==", stage="processing", host_email="host@acme.example")
+    code, stdout, stderr = await zoomsymbl_link(env, "--meeting", "running==", "--send", "--json")
+    assert code == 1
+    assert json.loads(stdout)["items"][0]["mailed"] == "not_ready", "its page has no report to show yet"
+    assert await mongo.db[EMAILS].count_documents({"meeting_uuid": "running=="}) == 0
 
 
 def test_the_link_e_mail_carries_our_link_only_and_says_until_when() -> None:

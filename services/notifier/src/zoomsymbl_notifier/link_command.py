@@ -46,6 +46,8 @@ EXAMPLES = (
 PAGE_KEY_VARIABLE = "ZOOMSYMBL_NOTIFIER_PAGE_KEY"
 READY = ("completed", "notified")
 """The stages whose page shows the meeting; before them it says "not ready yet", a failed one why it failed."""
+NOT_READY = "not_ready"
+"""``--send``'s outcome for a meeting whose page shows no report yet (or a failure): not e-mailed."""
 
 
 class LinkSettings(BaseSettings):
@@ -76,7 +78,8 @@ class PageLink:
     expires_at: datetime
     recipients: list[str]
     mailed: str | None = None
-    """With ``--send``: the outbox's outcome (``sent``, ``already_sent``, ``retry_later``, ...), ``no_recipient``."""
+    """With ``--send``: the outbox's outcome (``sent``, ``already_sent``, ``retry_later``, ...), ``no_recipient`` or
+    ``not_ready``."""
 
     def as_json(self) -> dict[str, object]:
         """The ``--json`` item."""
@@ -161,6 +164,8 @@ class Linker:
         made = PageLink(meeting, link, expires, await self.recipients(meeting))
         if self.mailer is None:
             return made
+        if meeting.stage not in READY:  # its page has no report to show; the host heard of it as it stands
+            return replace(made, mailed=NOT_READY)
         return replace(made, mailed=await self.mailer.send(tenant, meeting, link, expires))
 
     async def recipients(self, meeting: Meeting) -> list[str]:
