@@ -4,12 +4,18 @@ tombstone, which the mixer and ``zoomsymbl replay`` read, so the meeting is neve
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.ops import forget_command
+from zoomsymbl_common.ops.cli import build_parser
 from zoomsymbl_common.ops.command import EXIT_FAILED, EXIT_USAGE
-from zoomsymbl_common.records import TOMBSTONES
+from zoomsymbl_common.ops.forget import Holdings, survey
+from zoomsymbl_common.records import MEETINGS, TOMBSTONES, Meeting
 from zoomsymbl_common.settings import InfraSettings
+from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_mixer.state import MeetingState
 
 from tests.common.test_ops_cli import assert_one_clear_line, zoomsymbl
@@ -58,3 +64,25 @@ async def test_ahead_needs_yes_and_a_configured_tenant(
     assert ran.code == EXIT_USAGE, ran.err
     assert_one_clear_line(ran, words)
     assert await mongo.db[TOMBSTONES].count_documents({}) == 0
+
+
+@pytest.mark.integration
+async def test_a_recording_that_arrives_between_the_look_and_the_tombstone_is_erased_too(
+    infra: InfraSettings, mongo: Mongo, store: ObjectStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ZOOMSYMBL_TENANTS_FILE", str(tenants_file(tmp_path / "tenants.json", NOWHERE, NOWHERE)))
+    looked = survey  # the real look, before the recording arrives
+
+    async def look_then_arrive(*args: Any) -> Holdings:
+        found = await looked(*args)
+        meeting = Meeting(tenant="acme", meeting_uuid=UUID, stage="received", updated_at=utcnow())
+        await mongo.db[MEETINGS].insert_one(meeting.to_document())  # the mixer began it meanwhile
+        return found
+
+    monkeypatch.setattr(forget_command, "survey", look_then_arrive)
+    args = build_parser().parse_args(["forget", "--tenant", "acme", "--meeting", UUID, "--yes", "--ahead"])
+    forget_command._check(args)
+    result = await forget_command._run(infra, args)
+    assert (result.code, result.data["mode"]) == (0, "forgotten ahead"), result.message
+    assert await mongo.db[MEETINGS].count_documents({}) == 0
+    assert await MeetingState(mongo.db).forgotten("acme", UUID)

@@ -77,9 +77,12 @@ async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
         stores = [ObjectStore(infra, bucket=bucket) for bucket in sorted(buckets)]
         holdings = await survey(mongo, stores, tenant, meeting_uuid)
         if holdings.unknown and args.ahead:
-            await forget(mongo, stores, holdings, utcnow())
+            left = (await forget(mongo, stores, holdings, utcnow())).left
             text = f"tombstone recorded ahead: the {_named(args)} will not be archived when it comes"
-            return Result(data=holdings_data(holdings, "forgotten ahead"), text=printable(text))
+            # The recording came between the look and the tombstone: what it wrote is erased by a second run.
+            message = _problem(args, [], left)
+            data = holdings_data(left, "forgotten ahead")
+            return Result(data=data, text=printable(text), code=EXIT_FAILED if message else 0, message=message)
         if holdings.unknown:
             hint = "; to keep it from being archived when it comes, add --ahead --yes"
             return Result(
