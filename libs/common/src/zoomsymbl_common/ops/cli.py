@@ -128,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of ``zoomsymbl`` and every subcommand; ``args.command`` is the chosen :class:`Command`."""
     parser = argparse.ArgumentParser(
         prog="zoomsymbl",
-        description="Operate a zoomsymbl pipeline: meeting status, event replay, Kafka topics, Zoom backfill, forget,"
-        " retention.",
+        description="Operate a zoomsymbl pipeline: meeting status, event replay, Kafka topics, Zoom backfill and"
+        " reconciliation, forget, retention, meeting-page links.",
         epilog=examples_epilog(EXAMPLES) + "\n\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
