@@ -28,8 +28,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.mongo import Document, Mongo, guarded, make_mongo
 from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result, UsageError, positive_int, utc_time
+from zoomsymbl_common.ops.forget import is_forgotten
 from zoomsymbl_common.ops.output import moment_text, printable
-from zoomsymbl_common.records import EMAILS, MEETINGS, TOMBSTONES, MalformedRecord, Meeting, email_key
+from zoomsymbl_common.ops.status import parse_records
+from zoomsymbl_common.records import EMAILS, MEETINGS, TOMBSTONES, Meeting, email_key
 from zoomsymbl_common.settings import InfraSettings, load_settings
 from zoomsymbl_common.tenants import Tenants, load_tenants
 
@@ -146,8 +148,10 @@ class Linker:
 
     async def forgotten(self, tenant: str | None, meeting_uuid: str) -> bool:
         """True when ``zoomsymbl forget`` began erasing the meeting (its tombstone; of any tenant when None)."""
-        query: Document = {"meeting_uuid": meeting_uuid, **({"tenant": tenant} if tenant is not None else {})}
-        return await guarded(self.mongo.db[TOMBSTONES].find_one(query, {"_id": 1})) is not None
+        if tenant is not None:
+            return await is_forgotten(self.mongo, tenant, meeting_uuid)
+        any_tenant = {"meeting_uuid": meeting_uuid}
+        return await guarded(self.mongo.db[TOMBSTONES].find_one(any_tenant, {"_id": 1})) is not None
 
     async def link(self, meeting: Meeting) -> PageLink | str:
         """The meeting's link, or why it gets none."""
@@ -180,13 +184,8 @@ class Linker:
 
 def _meetings(documents: list[Document]) -> tuple[list[Meeting], int]:
     """The documents that have the meeting shape, and how many do not."""
-    meetings, malformed = [], 0
-    for document in documents:
-        try:
-            meetings.append(Meeting.from_document(document))
-        except MalformedRecord:
-            malformed += 1
-    return meetings, malformed
+    malformed: list[str] = []
+    return parse_records(Meeting, documents, malformed), len(malformed)
 
 
 async def one_meeting(linker: Linker, meeting_uuid: str, tenant: str | None) -> Result:

@@ -112,7 +112,7 @@ def meeting_filter(tenant: str | None, stage: str | None, failed: bool) -> Docum
     return query
 
 
-def _parse(model: type[R], docs: Iterable[Document], malformed: list[str] | None = None) -> list[R]:
+def parse_records(model: type[R], docs: Iterable[Document], malformed: list[str] | None = None) -> list[R]:
     """``docs`` as ``model``; a document that does not fit is noted in ``malformed`` (or raises without it)."""
     records: list[R] = []
     for doc in docs:
@@ -135,7 +135,7 @@ async def list_meetings(
     """Most recently updated meetings first."""
     cursor = mongo.db[MEETINGS].find(meeting_filter(tenant, stage, failed)).sort("updated_at", -1).limit(limit)
     malformed: list[str] = []
-    meetings = _parse(Meeting, await guarded(cursor.to_list(None)), malformed)
+    meetings = parse_records(Meeting, await guarded(cursor.to_list(None)), malformed)
     return Listing(meetings, malformed)
 
 
@@ -153,7 +153,7 @@ async def meeting_history(mongo: Mongo, meeting_uuid: str, tenant: str | None = 
         model: type[R], collection: str, query: Document, projection: Document | None = None
     ) -> list[R]:
         noted: list[str] = []
-        records = _parse(model, await _find(mongo, collection, query, projection), noted)
+        records = parse_records(model, await _find(mongo, collection, query, projection), noted)
         malformed.extend(f"{collection} {note}" for note in noted)
         return records
 
