@@ -23,7 +23,7 @@ from zoomsymbl_notifier.endings import Backoff
 from zoomsymbl_notifier.mail import compose, envelope_for, mail_domain, message_id
 from zoomsymbl_notifier.meetings import MeetingFacts, Meetings
 from zoomsymbl_notifier.outbox import MailKey, Outbox
-from zoomsymbl_notifier.report import Report, clean_line, outside_name, when_line
+from zoomsymbl_notifier.report import Report, clean_line, html_page, outside_name, when_line
 from zoomsymbl_notifier.settings import Settings
 from zoomsymbl_notifier.smtp import SmtpTransport
 
@@ -53,9 +53,8 @@ def link_notice(facts: MeetingFacts, link: str, expires_at: datetime) -> Report:
     text = "\n".join([lines[0], "", link, "", *lines[1:]]) + "\n"
     paragraphs = [f"<p>{html.escape(line)}</p>" for line in lines]
     paragraphs.insert(1, f'<p><a href="{html.escape(link, quote=True)}">Open the meeting page</a></p>')
-    head = f'<head><meta charset="utf-8"><title>{html.escape(topic)}</title></head>'
     subject = clean_line(f"Meeting page: {clean_line(facts.topic) or 'your Zoom meeting'}")
-    return Report(subject, text, f"<!doctype html><html>{head}<body>{''.join(paragraphs)}</body></html>")
+    return Report(subject, text, html_page(topic, "".join(paragraphs)))
 
 
 class LinkMailer:

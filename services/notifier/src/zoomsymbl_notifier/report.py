@@ -210,7 +210,7 @@ def _report(
         parts.append(f'<p><a href="{html.escape(url, quote=True)}">Summary page</a></p>')
     text += ["", "The full transcript is attached (transcript.txt)."]
     parts.append("<p>The full transcript is attached (transcript.txt).</p>")
-    body_html = _page(topic, "".join(parts))
+    body_html = html_page(topic, "".join(parts))
     # The subject keeps the topic as written: mail clients make no links in it, and it names the meeting.
     subject = subject_for(facts.topic, generation, call=facts.call is not None)
     return Report(subject, "\n".join(text) + "\n", body_html, None, chart[0] if chart else None)
@@ -229,9 +229,10 @@ def failure_notice(facts: MeetingFacts, generation: int, reason: str, stage: str
     lines = [f"We could not produce the summary of {topic}.", *([f"Stage: {where}"] if where else []), f"Reason: {why}"]
     text = "\n".join(lines) + "\n"
     body = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
-    return Report(subject_for(facts.topic, generation, failed=True), text, _page(topic, body))
+    return Report(subject_for(facts.topic, generation, failed=True), text, html_page(topic, body))
 
 
-def _page(title: str, body: str) -> str:
+def html_page(title: str, body: str) -> str:
+    """The HTML part of an e-mail: ``title`` (escaped here) and ``body`` (already escaped HTML)."""
     head = f'<head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
     return f"<!doctype html><html>{head}<body>{body}</body></html>"
