@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from zoomsymbl_common.callback_tokens import make_callback_token
-from zoomsymbl_common.page_tokens import PageClaim, make_page_token, page_url, verify_page_token
+from zoomsymbl_common.page_tokens import PageClaim, make_page_token, page_url, renewable, verify_page_token
 from zoomsymbl_common.signed_tokens import b64, unb64
 
 KEY = "page-key-of-at-least-16-bytes"
@@ -21,6 +21,26 @@ def test_a_token_opens_its_meeting_until_it_expires() -> None:
     assert verify_page_token(KEY, token, now=NOW) == PageClaim("acme", "/ab//c==", expires)
     assert verify_page_token(KEY, token, now=expires - 1) is not None
     assert verify_page_token(KEY, token, now=expires) is None
+
+
+def test_an_expired_token_still_names_its_meeting_only_when_asked_and_only_if_authentic() -> None:
+    token = make_page_token(KEY, "acme", "m==", ttl=timedelta(days=1), now=NOW)
+    later = NOW + 400 * 86400
+    assert verify_page_token(KEY, token, now=later) is None, "expired: it opens no page"
+    claim = verify_page_token(KEY, token, now=later, expired_ok=True)
+    assert claim == PageClaim("acme", "m==", int(NOW + 86400))
+    subject, expiry, mac = token.split(".")
+    assert verify_page_token(KEY, f"{subject}.{int(expiry) - 1}.{mac}", now=later, expired_ok=True) is None
+    assert verify_page_token("another-key-of-16-bytes!", token, now=later, expired_ok=True) is None
+
+
+def test_an_expired_token_is_renewable_for_the_days_given_after_its_expiry() -> None:
+    claim = PageClaim("acme", "m==", int(NOW))
+    assert not renewable(claim, 30, NOW - 1), "not expired yet: it opens the page, nothing to renew"
+    assert renewable(claim, 30, NOW)
+    assert renewable(claim, 30, NOW + 30 * 86400 - 1)
+    assert not renewable(claim, 30, NOW + 30 * 86400)
+    assert not renewable(claim, 0, NOW), "0: never"
 
 
 def test_another_key_or_a_changed_meeting_is_refused() -> None:

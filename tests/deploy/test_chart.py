@@ -625,7 +625,7 @@ def test_contradictory_ca_values_are_refused(sets: dict[str, str], complaint: st
     assert complaint in proc.stderr
 
 
-def test_ingress_exposes_only_the_webhook_paths(production: Rendered) -> None:
+def test_ingress_exposes_only_the_webhook_paths_the_pages_and_their_renewals(production: Rendered) -> None:
     (ingress,) = production.of_kind("Ingress")
     (rule,) = ingress["spec"]["rules"]
     routes = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
@@ -634,6 +634,7 @@ def test_ingress_exposes_only_the_webhook_paths(production: Rendered) -> None:
         "/webhooks/symbl": f"{RELEASE}-zoomsymbl-notifier",
         "/webhooks/assemblyai": f"{RELEASE}-zoomsymbl-notifier",
         "/m/": f"{RELEASE}-zoomsymbl-web",
+        "/links/": f"{RELEASE}-zoomsymbl-notifier",  # an expired page link's button: the notifier mails a new one
     }
     assert ingress["spec"]["tls"] == [{"hosts": ["zoomsymbl.example.com"], "secretName": "zoomsymbl-tls"}]
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.page_tokens import RENEW_PATH, make_page_token
+from zoomsymbl_common.records import MEETINGS, Meeting
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import Tenants
 from zoomsymbl_notifier.app import build_app
 
-from tests.notifier.harness import Submitter, SymblSandbox, make_settings, make_tenant
+from tests.notifier.harness import PAGE_KEY, TENANT, Submitter, SymblSandbox, make_settings, make_tenant
 from tests.notifier.harness_smtp import SmtpSink
 from tests.support.eventually import eventually
 
@@ -86,3 +90,20 @@ async def test_a_symbl_tenant_on_a_host_that_does_not_resolve_is_named_and_the_n
         assert "api.symbl.invalid" in body["checks"]["symbl-dns"]
     finally:
         await server.close()
+
+
+async def test_the_running_notifier_mails_a_new_link_for_an_expired_one(
+    service: TestServer, mongo: Mongo, smtp: SmtpSink
+) -> None:
+    """The route the Ingress sends ``/links/`` to is wired into the service, with its metrics."""
+    meeting = Meeting(tenant=TENANT, meeting_uuid="m-renew", stage="notified", topic="Old review")
+    await mongo.db[MEETINGS].insert_one(meeting.to_document())
+    old = make_page_token(PAGE_KEY, TENANT, "m-renew", ttl=timedelta(days=1), now=time.time() - 3 * 86_400)
+    base = str(service.make_url("")).rstrip("/")
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base}{RENEW_PATH}", data={"token": old}) as resp:
+            assert resp.status == 200, await resp.text()
+        async with session.get(f"{base}/metrics") as resp:
+            metrics = await resp.text()
+    assert [m["Subject"] for m in smtp.messages] == ["Meeting page: Old review"]
+    assert 'zoomsymbl_notifier_link_renewals_total{outcome="sent"} 1.0' in metrics

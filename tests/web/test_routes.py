@@ -126,7 +126,8 @@ async def test_altered_expired_foreign_and_callback_tokens_get_the_same_plain_40
 ) -> None:
     good = make_page_token(KEY, "acme", "ready==")
     altered = good[:-2] + ("AA" if not good.endswith("AA") else "BB")
-    expired = make_page_token(KEY, "acme", "ready==", ttl=timedelta(seconds=60), now=time.time() - 3600)
+    # Expired longer ago than the tenant's page_link_renewal_days (365): no offer of a new link (test_renewal.py).
+    expired = make_page_token(KEY, "acme", "ready==", ttl=timedelta(seconds=60), now=time.time() - 366 * 86400)
     other_key = make_page_token("another-key-0123456789abcdef", "acme", "ready==")
     gone_tenant = make_page_token(KEY, "gone", "ready==")
     callback = make_callback_token(SecretStr(KEY), "job-ref")

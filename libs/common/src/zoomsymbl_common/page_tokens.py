@@ -5,6 +5,10 @@ Kubernetes Secret (at least 16 bytes). The token is :mod:`zoomsymbl_common.signe
 the subject ``<tenant>\\x1f<meeting_uuid>`` and its own signing context, so a callback token never opens
 a page. Whoever holds the link sees the meeting until the expiry (the tenant's ``page_link_days``,
 default 30): tokens are secrets, registered with the log redactor where they are made and read.
+
+An expired but authentic token still names its meeting: for the tenant's ``page_link_renewal_days`` after its expiry
+the page offers to e-mail a new link to the meeting's host (``POST`` to :data:`RENEW_PATH`, the notifier's route,
+which makes and sends it); it never opens the page again.
 """
 
 from __future__ import annotations
@@ -22,8 +26,12 @@ from zoomsymbl_common.signed_tokens import sign, signing_key, verify
 _CONTEXT = b"zoomsymbl-page-v1\x1f"
 _SEPARATOR = "\x1f"
 DEFAULT_LINK_DAYS = 30
+DEFAULT_RENEWAL_DAYS = 365
 _MAX_SUBJECT = 64 + 1 + 1024  # tenant id, separator, the longest meeting UUID we store
 PAGE_PATH = "/m/"
+RENEW_PATH = "/links/renew"
+"""The notifier's route that e-mails a new link for an expired one (form field ``token``)."""
+DAY_SECONDS = 86_400
 
 
 @dataclass(frozen=True)
@@ -52,14 +60,18 @@ def make_page_token(
     return token
 
 
-def verify_page_token(key: SecretStr | str | bytes, token: str, *, now: float | None = None) -> PageClaim | None:
-    """The meeting ``token`` opens, or None when it was altered, expired or is not a page token."""
+def verify_page_token(
+    key: SecretStr | str | bytes, token: str, *, now: float | None = None, expired_ok: bool = False
+) -> PageClaim | None:
+    """The meeting ``token`` opens, or None when it was altered, expired (unless ``expired_ok``: then whatever its
+    expiry, see :func:`renewable`) or is not a page token."""
     found = verify(
         _CONTEXT,
         signing_key(key, "page key"),
         token,
         now=time.time() if now is None else now,
         max_subject=_MAX_SUBJECT,
+        expired_ok=expired_ok,
     )
     if found is None:
         return None
@@ -68,6 +80,11 @@ def verify_page_token(key: SecretStr | str | bytes, token: str, *, now: float | 
     if not separator or not tenant or not meeting_uuid:
         return None
     return PageClaim(tenant, meeting_uuid, expires)
+
+
+def renewable(claim: PageClaim, renewal_days: int, now: float) -> bool:
+    """True when ``claim``'s token has expired, no more than ``renewal_days`` before ``now`` (0: never renewable)."""
+    return claim.expires <= now < claim.expires + renewal_days * DAY_SECONDS
 
 
 def page_url(base_url: str, token: str) -> str:

@@ -49,8 +49,11 @@ def sign(context: bytes, key: bytes, subject: str, expires: int) -> str:
     return f"{b64(subject.encode('utf-8'))}.{expires}.{b64(_mac(context, key, subject, expires))}"
 
 
-def verify(context: bytes, key: bytes, token: str, *, now: float, max_subject: int) -> tuple[str, int] | None:
-    """``(subject, expires)`` of ``token`` when its MAC is valid under ``key`` and ``now`` is before its expiry.
+def verify(
+    context: bytes, key: bytes, token: str, *, now: float, max_subject: int, expired_ok: bool = False
+) -> tuple[str, int] | None:
+    """``(subject, expires)`` of ``token`` when its MAC is valid under ``key`` and ``now`` is before its expiry
+    (any expiry with ``expired_ok``: the caller decides what an expired but authentic token may still do).
 
     None for anything else: altered, expired, signed under another context, longer than ``max_subject``
     allows, or not a token at all (never raises on input).
@@ -77,4 +80,4 @@ def verify(context: bytes, key: bytes, token: str, *, now: float, max_subject: i
         return None
     if not hmac.compare_digest(mac, _mac(context, key, subject, expires)):
         return None
-    return (subject, expires) if now < expires else None
+    return (subject, expires) if expired_ok or now < expires else None

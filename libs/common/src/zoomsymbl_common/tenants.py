@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from zoomsymbl_common.errors import ConfigError
 from zoomsymbl_common.events import Provider
 from zoomsymbl_common.logs import register_secret
-from zoomsymbl_common.page_tokens import DEFAULT_LINK_DAYS
+from zoomsymbl_common.page_tokens import DEFAULT_LINK_DAYS, DEFAULT_RENEWAL_DAYS
 
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 LANGUAGE_PATTERN = r"^(auto|[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*)$"
@@ -96,6 +96,13 @@ class TenantConfig(BaseModel):
     failure_notice: bool = Field(True, description="E-mail the host a short notice when processing fails.")
     page_link_days: int = Field(
         DEFAULT_LINK_DAYS, ge=1, le=365, description="Days the meeting-page link in the report e-mail stays valid."
+    )
+    page_link_renewal_days: int = Field(
+        DEFAULT_RENEWAL_DAYS,
+        ge=0,
+        le=3650,
+        description="Days after a page link expired during which its page offers to e-mail a new link to the "
+        "meeting's host (at most one a day a meeting); 0 = never.",
     )
     reconcile_expect: Literal["allowlist", "cloud_recording", "any"] = Field(
         "cloud_recording",
@@ -180,6 +187,7 @@ class _SingleTenantEnv(BaseModel):
     recipient_domains: str = ""
     failure_notice: bool = True
     page_link_days: int = DEFAULT_LINK_DAYS
+    page_link_renewal_days: int = DEFAULT_RENEWAL_DAYS
     reconcile_expect: Literal["allowlist", "cloud_recording", "any"] = "cloud_recording"
     admin_emails: str = ""
     retention_days: int | None = None

@@ -1,4 +1,4 @@
-"""The notifier's aiohttp application: callbacks, health, the job-status consumer and the sweeper.
+"""The notifier's aiohttp application: callbacks, link renewals, health, the job-status consumer and the sweeper.
 
 Resources open in one cleanup context each, in order (tenants, MongoDB, HTTP session for the
 providers, Kafka with the consumer, sweeper task) and close in reverse; the shared parts come from
@@ -42,6 +42,7 @@ from zoomsymbl_notifier.metrics import FailureMetrics, MailMetrics
 from zoomsymbl_notifier.outbox import Backoff, Outbox
 from zoomsymbl_notifier.pipeline import SERVICE, Pipeline
 from zoomsymbl_notifier.providers import EnginePool
+from zoomsymbl_notifier.renewals import RENEWAL_DEPS, RenewalDeps, RenewalMetrics, add_renewal_routes
 from zoomsymbl_notifier.settings import Settings
 from zoomsymbl_notifier.slots import SlotReleaser
 from zoomsymbl_notifier.smtp import SmtpTransport
@@ -68,8 +69,15 @@ def build_app(settings: Settings, tenants: Tenants | None = None) -> web.Applica
     app = new_app(SERVICE, settings.infra, consumes=True, client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     add_webhook_routes(app)
-    app.cleanup_ctx.extend([tenants_context(tenants, symbl_dns="reported"), mongo_context(), _http, _kafka, _sweeper])
+    add_renewal_routes(app)
+    contexts = [tenants_context(tenants, symbl_dns="reported"), mongo_context(), _renewals, _http, _kafka, _sweeper]
+    app.cleanup_ctx.extend(contexts)
     return app
+
+
+async def _renewals(app: web.Application) -> AsyncIterator[None]:
+    app[RENEWAL_DEPS] = RenewalDeps(app[SETTINGS], app[TENANTS], app[MONGO], RenewalMetrics(app[REGISTRY]))
+    yield
 
 
 async def _http(app: web.Application) -> AsyncIterator[None]:

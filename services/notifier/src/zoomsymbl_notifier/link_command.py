@@ -36,7 +36,7 @@ from zoomsymbl_common.settings import InfraSettings, load_settings
 from zoomsymbl_common.tenants import Tenants, load_tenants
 
 from zoomsymbl_notifier.link_mail import LinkMailer, mail_notes
-from zoomsymbl_notifier.links import checked_base_url, checked_page_key, meeting_page_link
+from zoomsymbl_notifier.links import PageLinkSettings, checked_base_url, checked_page_key, meeting_page_link
 from zoomsymbl_notifier.settings import Settings
 
 EXAMPLES = (
@@ -133,7 +133,7 @@ class Linker:
     def __init__(
         self,
         mongo: Mongo,
-        settings: LinkSettings,
+        settings: PageLinkSettings,
         tenants: Tenants,
         days: int | None,
         now: float,

@@ -1,7 +1,9 @@
 """The meeting a page token opens, or the plain answer that replaces the page (refused, not found, not ready, ...).
 
 An altered or expired token (or one for a tenant no longer configured) gets the same plain 403 page, with
-no detail. A valid token is handed to the log redactor until it expires, before anything is logged.
+no detail; the page of a link that expired within its tenant's ``page_link_renewal_days`` adds a button that asks
+for a new one (:mod:`zoomsymbl_web.renewal`). A valid token is handed to the log redactor until it expires, before
+anything is logged.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Final, TypeVar
+from typing import TypeVar
 
 from aiohttp import web
 from zoomsymbl_common.errors import InfrastructureUnavailable
@@ -21,15 +23,15 @@ from zoomsymbl_common.records import MalformedRecord
 from zoomsymbl_web import render
 from zoomsymbl_web.meeting import MeetingPages, MeetingView, NotReady, Playable
 from zoomsymbl_web.page_deps import PAGE_DEPS, PageDeps
+from zoomsymbl_web.renewal import MAX_TOKEN, expired, renewable_claim
 
 log = logging.getLogger("zoomsymbl.web.routes")
-_MAX_TOKEN: Final = 4096
 T = TypeVar("T", MeetingView, Playable)
 
 
 def claim_of(deps: PageDeps, token: str, *, now: float | None = None) -> PageClaim | None:
     """The meeting ``token`` opens, or None (altered, expired, too long, or its tenant is gone)."""
-    if not token or len(token) > _MAX_TOKEN:
+    if not token or len(token) > MAX_TOKEN:
         return None
     moment = time.time() if now is None else now
     claim = verify_page_token(deps.settings.page_key, token, now=moment)
@@ -68,8 +70,12 @@ async def read_claimed(
     """What ``read`` finds of the meeting the request's token opens, or the answer that replaces it; each
     outcome counted under ``kind``."""
     deps = request.app[PAGE_DEPS]
-    claim = claim_of(deps, request.match_info["token"])
+    token = request.match_info["token"]
+    claim = claim_of(deps, token)
     if claim is None:
+        if kind == "page" and renewable_claim(deps, token) is not None:
+            deps.metrics.pages.labels(kind, "expired").inc()
+            return deps, expired(deps, token)
         deps.metrics.pages.labels(kind, "forbidden").inc()
         return deps, forbidden()
     try:

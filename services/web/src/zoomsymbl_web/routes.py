@@ -16,9 +16,10 @@ from urllib.parse import quote
 
 from aiohttp import web
 from zoomsymbl_common import protocol_errors
+from zoomsymbl_common.page_headers import PAGE_HEADERS, PLAIN_CSP
 
 from zoomsymbl_web import exports, render, timeline
-from zoomsymbl_web.headers import PAGE_HEADERS, PLAIN_CSP, page_csp
+from zoomsymbl_web.headers import page_csp
 from zoomsymbl_web.lookup import lookup, plain
 from zoomsymbl_web.meeting import MeetingView
 from zoomsymbl_web.page_deps import PageDeps

@@ -26,6 +26,12 @@ class Settings(ServiceSettings):
         description="Base URL browsers reach S3 at (https://s3.example.com): the page hands out presigned audio URLs "
         "for it; empty = the page streams the audio itself (/m/{token}/audio, range requests).",
     )
+    link_renewal_origin: str = Field(
+        "",
+        description="Origin of the notifier's /links/renew (https://zoomsymbl.example.com), where the page of an "
+        "expired link posts its request for a new one; empty = the page's own origin (the chart's ingress routes "
+        "/links/ to the notifier).",
+    )
     max_messages: int = Field(50_000, ge=1, description="Most transcript lines a page shows (the downloads hold all).")
     page_cache_size: int = Field(
         8, ge=0, le=256, description="Completed meetings whose page data stays in memory (0 = none; ~10 MB for 4 h)."
@@ -39,7 +45,7 @@ class Settings(ServiceSettings):
             raise ValueError("must be at least 16 bytes")
         return value
 
-    @field_validator("audio_public_url")
+    @field_validator("audio_public_url", "link_renewal_origin")
     @classmethod
     def _http_origin(cls, value: str) -> str:
         if not value:
@@ -47,6 +53,6 @@ class Settings(ServiceSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/") or parts.query:
             raise ValueError("must be an http(s) origin such as https://s3.example.com")
-        if "@" in parts.netloc:  # it goes into every page's CSP header: a user:password would be published
-            raise ValueError("must not hold credentials (user:password@): the S3 keys sign the URLs")
+        if "@" in parts.netloc:  # it goes into pages' CSP headers: a user:password would be published
+            raise ValueError("must not hold credentials (user:password@): it is published in the pages' headers")
         return f"{parts.scheme}://{parts.netloc}"

@@ -1,0 +1,61 @@
+"""The answer to an expired but authentic link: 403, and a form that asks the notifier to e-mail a new link.
+
+Within the tenant's ``page_link_renewal_days`` after the link expired (:func:`zoomsymbl_common.page_tokens.renewable`)
+the refusal page carries one button; it posts the token (a form field, never a query) to the notifier's
+:data:`~zoomsymbl_common.page_tokens.RENEW_PATH`, which mails a fresh link to whom the meeting's report goes, never to
+whoever pressed it. The web service itself writes nothing: it stays a reader of MongoDB and S3. The form posts to the
+page's own origin (the chart's ingress routes ``/links/`` to the notifier), or to ``link_renewal_origin``; the
+page's policy allows exactly that target and nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Final
+
+from aiohttp import web
+from zoomsymbl_common.logs import register_secret
+from zoomsymbl_common.page_headers import form_csp
+from zoomsymbl_common.page_tokens import RENEW_PATH, PageClaim, renewable, verify_page_token
+
+from zoomsymbl_web.page_deps import PageDeps
+from zoomsymbl_web.render import esc
+
+MAX_TOKEN: Final = 4096
+_HELD: Final = timedelta(days=1)
+"""How long the redactor keeps an expired token (it still asks for a new link)."""
+
+
+def renewable_claim(deps: PageDeps, token: str, *, now: float | None = None) -> PageClaim | None:
+    """The meeting of an authentic ``token`` that expired within its tenant's ``page_link_renewal_days``, else None."""
+    if not token or len(token) > MAX_TOKEN:
+        return None
+    moment = time.time() if now is None else now
+    claim = verify_page_token(deps.settings.page_key, token, now=moment, expired_ok=True)
+    tenant = deps.tenants.get(claim.tenant) if claim is not None else None
+    if claim is None or tenant is None or not renewable(claim, tenant.page_link_renewal_days, moment):
+        return None
+    register_secret(token, ttl=_HELD)
+    return claim
+
+
+def expired_page(token: str, action: str) -> str:
+    """The page: the link has expired; one button posts ``token`` to ``action``."""
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">'
+        "<title>Link expired</title></head><body><h1>Link expired</h1>"
+        "<p>This link to the meeting page has expired.</p>"
+        f'<form method="post" action="{esc(action)}"><input type="hidden" name="token" value="{esc(token)}">'
+        '<button type="submit" id="renew">E-mail a new link to the meeting\'s host</button></form>'
+        "<p>The new link goes to whom the meeting's report went (at most one a day); ask them for it.</p>"
+        "</body></html>"
+    )
+
+
+def expired(deps: PageDeps, token: str) -> web.Response:
+    """403 with the renewal form, and the policy that lets the form post where it does."""
+    origin = deps.settings.link_renewal_origin
+    response = web.Response(status=403, text=expired_page(token, origin + RENEW_PATH), content_type="text/html")
+    response.headers["Content-Security-Policy"] = form_csp(origin or "'self'")
+    return response
