@@ -34,6 +34,18 @@ def test_an_expired_token_still_names_its_meeting_only_when_asked_and_only_if_au
     assert verify_page_token("another-key-of-16-bytes!", token, now=later, expired_ok=True) is None
 
 
+def test_while_the_key_is_replaced_a_token_of_either_key_opens_its_page() -> None:
+    old_key, new_key = "the-page-key-before-0123", KEY
+    old = make_page_token(old_key, "acme", "m==", now=NOW)
+    new = make_page_token(new_key, "acme", "m==", now=NOW)
+    assert verify_page_token(new_key, old, now=NOW) is None, "without the previous key the old links are void"
+    assert verify_page_token(new_key, old, now=NOW, previous=old_key) == verify_page_token(old_key, old, now=NOW)
+    assert verify_page_token(new_key, new, now=NOW, previous=old_key) is not None
+    assert verify_page_token(new_key, old, now=NOW, previous="") is None, "empty: no previous key"
+    third = make_page_token("a-third-page-key-0123456", "acme", "m==", now=NOW)
+    assert verify_page_token(new_key, third, now=NOW, previous=old_key) is None
+
+
 def test_an_expired_token_is_renewable_for_the_days_given_after_its_expiry() -> None:
     claim = PageClaim("acme", "m==", int(NOW))
     assert not renewable(claim, 30, NOW - 1), "not expired yet: it opens the page, nothing to renew"

@@ -363,6 +363,20 @@ def test_notifier_and_web_share_one_page_key_from_the_secret(defaults: Rendered)
     assert run_helm(template_args(sets={"secrets.pageKey": "short"}), check=False).returncode != 0
 
 
+def test_the_previous_page_key_reaches_notifier_and_web_only_and_may_be_absent(defaults: Rendered) -> None:
+    """While the page key is replaced both services check links against the previous one too; an existingSecret
+    without it (no replacement under way) still starts the pods."""
+    assert defaults.secret_data(f"{RELEASE}-zoomsymbl-secrets")["page-key-previous"] == ""
+    ref = {"secretKeyRef": {"name": f"{RELEASE}-zoomsymbl-secrets", "key": "page-key-previous", "optional": True}}
+    assert defaults.container_env("notifier")["ZOOMSYMBL_NOTIFIER_PAGE_KEY_PREVIOUS"] == ref
+    assert defaults.container_env("web")["ZOOMSYMBL_WEB_PAGE_KEY_PREVIOUS"] == ref
+    for component in ("ingest", "mixer", "submitter"):
+        assert not [name for name in defaults.container_env(component) if "PAGE_KEY" in name], component
+    given = render(sets={"secrets.pageKeyPrevious": "the-page-key-before-0123"})
+    assert given.secret_data(f"{RELEASE}-zoomsymbl-secrets")["page-key-previous"] == "the-page-key-before-0123"
+    assert run_helm(template_args(sets={"secrets.pageKeyPrevious": "short"}), check=False).returncode != 0
+
+
 def test_the_links_in_the_emails_point_at_the_ingress_host_unless_web_public_url_says_otherwise(
     defaults: Rendered,
 ) -> None:

@@ -198,3 +198,22 @@ async def test_an_unreachable_archive_asks_to_press_again(infra: InfraSettings, 
         answer = await client.post(RENEW_PATH, data={"token": expired("m==", 1)})
         assert answer.status == 503 and answer.headers["Retry-After"] == "30"
     await mongo.close()
+
+
+async def test_an_expired_link_of_the_previous_page_key_gets_a_link_of_the_current_one(
+    infra: InfraSettings, mongo: Mongo, smtp: SmtpSink
+) -> None:
+    old_key = "the-page-key-before-0123456789"
+    await store_meeting(mongo, "acme", "rotated==", host_email=HOST)
+    settings = make_settings(infra, smtp.port, page_key_previous=SecretStr(old_key))
+    tenants = Tenants([TenantConfig(id="acme", zoom_webhook_secret="s" * 20)])
+    app = web.Application()
+    app[RENEWAL_DEPS] = RenewalDeps(settings, tenants, mongo, RenewalMetrics(CollectorRegistry()))
+    add_renewal_routes(app)
+    async with TestClient(TestServer(app)) as client:
+        answer = await client.post(RENEW_PATH, data={"token": expired("rotated==", 2, key=old_key)})
+        assert answer.status == 200
+    link = fresh_link(smtp)
+    token = link.removeprefix(PAGE_BASE_URL + PAGE_PATH)
+    assert verify_page_token(PAGE_KEY, token) is not None, "signed with the current key"
+    assert verify_page_token(old_key, token) is None

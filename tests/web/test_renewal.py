@@ -1,5 +1,6 @@
 """The page of an expired link: within the tenant's ``page_link_renewal_days`` a 403 with one button that posts the
-token to the notifier's ``/links/renew``, under a policy that lets the form post there and nowhere else."""
+token to the notifier's ``/links/renew``, under a policy that lets the form post there and nowhere else. And links
+signed with the previous page key while it is being replaced."""
 
 from __future__ import annotations
 
@@ -123,3 +124,19 @@ def test_the_renewal_origin_is_a_bare_origin_without_credentials() -> None:
         Settings(page_key=SecretStr(KEY), infra=InfraSettings(), link_renewal_origin="https://a:b@links.example.test")
     with pytest.raises(ValueError, match="link_renewal_origin"):
         Settings(page_key=SecretStr(KEY), infra=InfraSettings(), link_renewal_origin="https://links.example.test/x")
+
+
+async def test_links_of_the_previous_page_key_open_while_it_is_kept(serve: Serve) -> None:
+    old_key = "the-page-key-before-0123456789"
+    valid = make_page_token(old_key, "acme", "ready==")
+    expired = _expired(2, key=old_key)
+    before = await serve()
+    assert (await before.get(f"/m/{valid}")).status == 403, "a replaced key without its predecessor voids its links"
+    during = await serve(page_key_previous=old_key)
+    answer = await during.get(f"/m/{valid}")
+    assert answer.status == 200 and "Weekly" in await answer.text()
+    assert (await during.get(f"/m/{valid}/transcript.txt")).status == 200
+    renewal = await during.get(f"/m/{expired}")
+    assert renewal.status == 403 and _form(await renewal.text())[1] == expired, "an expired one may ask for a new link"
+    with pytest.raises(ValueError, match="page_key_previous"):
+        Settings(page_key=SecretStr(KEY), infra=InfraSettings(), page_key_previous=SecretStr("short"))

@@ -155,6 +155,8 @@ the meeting-page key for the notifier (signs the links) and the web service (che
 {{- end }}
 {{- if has .component (list "notifier" "web") }}
 {{- $pairs = append $pairs (list (printf "%sPAGE_KEY" (include "zoomsymbl.envPrefix" .component)) "page-key") -}}
+{{- /* Only while the page key is replaced (docs/operations.md, "Replacing the page key"); an existingSecret may lack it. */}}
+{{- $pairs = append $pairs (list (printf "%sPAGE_KEY_PREVIOUS" (include "zoomsymbl.envPrefix" .component)) "page-key-previous" true) -}}
 {{- end }}
 {{- end }}
 {{- $secret := include "zoomsymbl.secretName" .root -}}
@@ -164,6 +166,9 @@ the meeting-page key for the notifier (signs the links) and the web service (che
     secretKeyRef:
       name: {{ $secret }}
       key: {{ index . 1 }}
+      {{- if gt (len .) 2 }}
+      optional: true
+      {{- end }}
 {{- end }}
 {{- end }}
 

@@ -39,6 +39,7 @@ s3-secret-key: {{ .Values.secrets.s3SecretKey | b64enc | quote }}
 callback-secret: {{ index $keys "callback-secret" | b64enc | quote }}
 smtp-password: {{ .Values.secrets.smtpPassword | b64enc | quote }}
 page-key: {{ index $keys "page-key" | b64enc | quote }}
+page-key-previous: {{ .Values.secrets.pageKeyPrevious | b64enc | quote }}
 {{- range $c := list "ingest" "mixer" "submitter" "notifier" "transcriber" "web" }}
 tenants-{{ $c }}.json: {{ include "zoomsymbl.tenantsJson" (dict "root" $ "component" $c) | b64enc | quote }}
 {{- end }}

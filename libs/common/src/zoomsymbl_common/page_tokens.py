@@ -61,21 +61,37 @@ def make_page_token(
 
 
 def verify_page_token(
-    key: SecretStr | str | bytes, token: str, *, now: float | None = None, expired_ok: bool = False
+    key: SecretStr | str | bytes,
+    token: str,
+    *,
+    now: float | None = None,
+    expired_ok: bool = False,
+    previous: SecretStr | str | None = None,
 ) -> PageClaim | None:
     """The meeting ``token`` opens, or None when it was altered, expired (unless ``expired_ok``: then whatever its
-    expiry, see :func:`renewable`) or is not a page token."""
-    found = verify(
-        _CONTEXT,
-        signing_key(key, "page key"),
-        token,
-        now=time.time() if now is None else now,
-        max_subject=_MAX_SUBJECT,
-        expired_ok=expired_ok,
-    )
-    if found is None:
-        return None
-    subject, expires = found
+    expiry, see :func:`renewable`) or is not a page token.
+
+    ``previous`` (empty or None: none) is the page key before the current one, kept while the page key is being
+    replaced: a token signed with either opens its page; only the current key signs.
+    """
+    keys = [key]
+    if previous is not None and _text(previous):
+        keys.append(previous)
+    moment = time.time() if now is None else now
+    for each in keys:
+        found = verify(
+            _CONTEXT, signing_key(each, "page key"), token, now=moment, max_subject=_MAX_SUBJECT, expired_ok=expired_ok
+        )
+        if found is not None:
+            return _claim(*found)
+    return None
+
+
+def _text(key: SecretStr | str) -> str:
+    return key.get_secret_value() if isinstance(key, SecretStr) else key
+
+
+def _claim(subject: str, expires: int) -> PageClaim | None:
     tenant, separator, meeting_uuid = subject.partition(_SEPARATOR)
     if not separator or not tenant or not meeting_uuid:
         return None

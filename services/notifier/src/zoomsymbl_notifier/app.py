@@ -64,6 +64,7 @@ def build_app(settings: Settings, tenants: Tenants | None = None) -> web.Applica
     register_secret(settings.callback_secret.get_secret_value())
     register_secret(settings.smtp_password.get_secret_value())
     register_secret(settings.page_key.get_secret_value())
+    register_secret(settings.page_key_previous.get_secret_value())
     if not settings.page_key.get_secret_value():
         log.info("no page key, report e-mails carry no meeting page link", extra={"setting": "page_key"})
     app = new_app(SERVICE, settings.infra, consumes=True, client_max_size=settings.max_body_bytes)

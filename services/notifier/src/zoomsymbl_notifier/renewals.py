@@ -116,7 +116,8 @@ def _claim(deps: RenewalDeps, token: str, now: float) -> PageClaim | None:
     """The meeting of ``token`` when it is a page link of a configured tenant, valid or within its renewal days."""
     if not token or len(token) > MAX_TOKEN:
         return None
-    claim = verify_page_token(deps.settings.page_key, token, now=now, expired_ok=True)
+    settings = deps.settings
+    claim = verify_page_token(settings.page_key, token, now=now, expired_ok=True, previous=settings.page_key_previous)
     tenant = deps.tenants.get(claim.tenant) if claim is not None else None
     if claim is None or tenant is None:
         return None

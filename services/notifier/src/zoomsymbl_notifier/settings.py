@@ -53,6 +53,11 @@ class Settings(ServiceSettings):
         SecretStr(""),
         description="HMAC key of the meeting-page links (same as the web service's); empty = e-mails without a link.",
     )
+    page_key_previous: SecretStr = Field(
+        SecretStr(""),
+        description="The page key before the current one, while it is being replaced: expired links signed with it "
+        "may still ask for a new one (/links/renew); empty = none. Links are signed with PAGE_KEY only.",
+    )
     page_base_url: str = Field(
         "",
         validate_default=True,
@@ -140,7 +145,7 @@ class Settings(ServiceSettings):
             )
         return value
 
-    @field_validator("page_key")
+    @field_validator("page_key", "page_key_previous")
     @classmethod
     def _page_key_long_enough(cls, value: SecretStr) -> SecretStr:
         return checked_page_key(value)

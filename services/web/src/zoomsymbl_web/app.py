@@ -31,6 +31,7 @@ SETTINGS = web.AppKey("settings", Settings)
 def build_app(settings: Settings, tenants: Tenants | None = None) -> web.Application:
     """The web service, ready for ``web.run_app``; ``tenants`` defaults to :func:`load_tenants` at start-up."""
     register_secret(settings.page_key.get_secret_value())
+    register_secret(settings.page_key_previous.get_secret_value())
     app = new_app(SERVICE, settings.infra)
     app[SETTINGS] = settings
     add_page_routes(app)

@@ -34,7 +34,7 @@ def claim_of(deps: PageDeps, token: str, *, now: float | None = None) -> PageCla
     if not token or len(token) > MAX_TOKEN:
         return None
     moment = time.time() if now is None else now
-    claim = verify_page_token(deps.settings.page_key, token, now=moment)
+    claim = verify_page_token(deps.settings.page_key, token, now=moment, previous=deps.settings.page_key_previous)
     if claim is None:
         return None
     register_secret(token, ttl=timedelta(seconds=max(1.0, claim.expires - moment)))

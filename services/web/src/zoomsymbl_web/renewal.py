@@ -32,7 +32,10 @@ def renewable_claim(deps: PageDeps, token: str, *, now: float | None = None) -> 
     if not token or len(token) > MAX_TOKEN:
         return None
     moment = time.time() if now is None else now
-    claim = verify_page_token(deps.settings.page_key, token, now=moment, expired_ok=True)
+    settings = deps.settings
+    claim = verify_page_token(
+        settings.page_key, token, now=moment, expired_ok=True, previous=settings.page_key_previous
+    )
     tenant = deps.tenants.get(claim.tenant) if claim is not None else None
     if claim is None or tenant is None or not renewable(claim, tenant.page_link_renewal_days, moment):
         return None

@@ -18,6 +18,11 @@ class Settings(ServiceSettings):
     shutdown_timeout_seconds: float = Field(10.0, gt=0, description="Grace period for requests in flight on SIGTERM.")
 
     page_key: SecretStr = Field(description="HMAC key of the page tokens (the notifier's page key, same Secret).")
+    page_key_previous: SecretStr = Field(
+        SecretStr(""),
+        description="The page key before the current one, while it is being replaced: links signed with it still open "
+        "their pages; empty = none.",
+    )
     audio_url_seconds: int = Field(
         900, ge=60, le=43_200, description="Lifetime of the presigned audio URL a page hands out, in seconds."
     )
@@ -43,6 +48,13 @@ class Settings(ServiceSettings):
         # Tokens under a short key are guessable; the token module refuses such keys too.
         if len(value.get_secret_value().encode()) < 16:
             raise ValueError("must be at least 16 bytes")
+        return value
+
+    @field_validator("page_key_previous")
+    @classmethod
+    def _empty_or_long_enough(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value().encode()) < 16:
+            raise ValueError("must be empty or at least 16 bytes")
         return value
 
     @field_validator("audio_public_url", "link_renewal_origin")
