@@ -6,19 +6,25 @@ the meeting whose tenant is on the ``zoom`` source are printed, each with its so
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from zoomsymbl_common.page_tokens import make_page_token, verify_page_token
+from zoomsymbl_sandbox.stack_config import PAGE_KEY
 from zoomsymbl_sandbox.zoom_specs import DEMO_SPEECH
 
+from tests.conftest import mails_to
 from tests.support.eventually import eventually
 from tests.support.names import token
 from tests.support.webdriver import ELEMENT, browser_paths, chromium, search_highlights
@@ -26,6 +32,7 @@ from tests.support.webdriver import ELEMENT, browser_paths, chromium, search_hig
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_SPEAKERS = [name for name, *_ in DEMO_SPEECH]  # the demo meeting's three participants
+DAY = 86_400
 BASE_PORTS = (9100, 9101, 9102, 9103, 8080, 8081, 8082, 8083, 8084, 8085)
 
 
@@ -149,3 +156,25 @@ async def test_the_demo_meetings_page_in_headless_chromium(demo: DemoRun) -> Non
         assert await browser.run("return document.title") == "Link not valid"
         body = await browser.run("return document.body.textContent")
         assert "Release planning" not in body and "Elisa" not in body  # nothing of the meeting
+
+        # The same meeting's link, expired two days ago: its page's button reaches the demo's notifier (its own
+        # port: ZOOMSYMBL_WEB_LINK_RENEWAL_ORIGIN), which e-mails the demo host a new link.
+        claim = verify_page_token(PAGE_KEY, url.rsplit("/", 1)[1])
+        assert claim is not None
+        old = make_page_token(
+            PAGE_KEY, claim.tenant, claim.meeting_uuid, ttl=timedelta(days=1), now=time.time() - 3 * DAY
+        )
+        await browser.go(url.rsplit("/", 1)[0] + "/" + old)
+        assert await browser.run("return document.title") == "Link expired"
+        [button] = await browser.find_all("#renew")
+        await browser.click(button)
+        await eventually(
+            lambda: browser.run("return document.title"), lambda t: t == "New link asked for", timeout=30,
+            what="the notifier's answer",
+        )  # fmt: skip
+        host = f"demo-host-{demo.run}@example.test"
+        found = await eventually(
+            lambda: asyncio.to_thread(lambda: [m for m in mails_to(host) if m["Subject"].startswith("Meeting page:")]),
+            timeout=30, what="the new link's e-mail to the demo host",
+        )  # fmt: skip
+        assert len(found) == 1

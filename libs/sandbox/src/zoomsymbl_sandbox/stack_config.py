@@ -130,6 +130,8 @@ def service_env(config: StackConfig, service: str) -> dict[str, str]:
         env["ZOOMSYMBL_NOTIFIER_PAGE_BASE_URL"] = config.url("web")
     if service == "web":
         env["ZOOMSYMBL_WEB_PAGE_KEY"] = PAGE_KEY
+        # No ingress joins the two here: an expired link's button posts to the notifier's own port.
+        env["ZOOMSYMBL_WEB_LINK_RENEWAL_ORIGIN"] = config.url("notifier")
         env["ZOOMSYMBL_NOTIFIER_PAGE_KEY"] = config.page_key
         env["ZOOMSYMBL_NOTIFIER_PAGE_BASE_URL"] = config.url("web")
     return {**env, **config.env}
