@@ -49,7 +49,7 @@ TENANT = "demo"
 SPEC = demo_meeting_spec(f"obs{RUN}==", host_email=f"host-obs-{RUN}@example.test", topic=f"Observability {RUN}")
 # The default tenant's meeting is worked on by these four; the transcriber works only for provider "whisper".
 TRACED = {"zoomsymbl-ingest", "zoomsymbl-mixer", "zoomsymbl-submitter", "zoomsymbl-notifier"}
-SCRAPED = ("ingest", "mixer", "submitter", "notifier", "transcriber")
+SCRAPED = ("ingest", "mixer", "submitter", "notifier", "transcriber", "web")
 # Series the dashboard may query that no zoomsymbl service exports, with who does.
 EXTERNAL = {
     "up": "Prometheus itself, one series per scrape target",
