@@ -28,7 +28,7 @@ async def test_the_calls_reconciliation_record_goes_with_the_recording(mongo: Mo
     other = call | {"meeting_uuid": "phone-call:c2", "platform_id": "c2"}
     await mongo.db[CONVERSATIONS].insert_many([call, other])
 
-    done = await forget(mongo, [store], await survey(mongo, [store], "acme", "phone:r1"), utcnow())
+    done = await forget(mongo, [store], await survey(mongo, [store], "acme", "phone:r1"), utcnow(), log=store)
 
     assert await mongo.db[CONVERSATIONS].count_documents({"meeting_uuid": "phone-call:c1"}) == 0
     assert await mongo.db[CONVERSATIONS].count_documents({"meeting_uuid": "phone-call:c2"}) == 1, "another call's"

@@ -13,6 +13,7 @@ import pytest
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Mongo
 from zoomsymbl_common.ops.command import EXIT_USAGE
+from zoomsymbl_common.ops.forget_log import read_log
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, TOMBSTONES
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
@@ -91,6 +92,8 @@ async def test_expired_meetings_are_erased_as_forget_erases_them_and_nothing_els
     assert await mongo.db[CONVERSATIONS].count_documents({"meeting_uuid": "phone-call:c1"}) == 0
     forgotten = {d["meeting_uuid"] async for d in mongo.db[TOMBSTONES].find({"tenant": "acme"})}
     assert forgotten == {"old==", "phone-call:c1"}
+    logged, _ = await read_log(store, "acme")
+    assert {entry.meeting_uuid for entry in logged} == forgotten, "each erasure is in the log too (zoomsymbl erasures)"
     for seeded in (recent, busy, kept):
         assert await stored(mongo, store, seeded), (seeded.tenant, seeded.meeting_uuid)
     assert await mongo.db[CONVERSATIONS].count_documents({"meeting_uuid": "phone-call:c2"}) == 1

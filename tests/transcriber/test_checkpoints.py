@@ -303,7 +303,7 @@ async def test_forget_erases_the_checkpoints_of_the_meeting_only(
 
     holdings = await survey(mongo, [store], "acme", "m1")
     assert holdings.documents[TRANSCRIPTION_CHECKPOINTS] == 1
-    await forget(mongo, [store], holdings, utcnow())
+    await forget(mongo, [store], holdings, utcnow(), log=store)
 
     assert await checkpoints(mongo, job_id) == 0
     assert await checkpoints(mongo, "job-of-m1d") == 1

@@ -31,7 +31,14 @@ from zoomsymbl_common.errors import (
     ZoomsymblError,
 )
 from zoomsymbl_common.logs import redact, setup_logging
-from zoomsymbl_common.ops import forget_command, replay_command, retention_command, status_command, topics_command
+from zoomsymbl_common.ops import (
+    erasures_command,
+    forget_command,
+    replay_command,
+    retention_command,
+    status_command,
+    topics_command,
+)
 from zoomsymbl_common.ops.command import (
     ENTRY_POINT_GROUP,
     EXIT_FAILED,
@@ -55,6 +62,7 @@ BUILT_IN: tuple[Callable[[], Command], ...] = (
     replay_command.register,
     topics_command.register,
     forget_command.register,
+    erasures_command.register,
     retention_command.register,
 )
 # Subcommands other packages provide: (package, image) to name when that package is not installed here.

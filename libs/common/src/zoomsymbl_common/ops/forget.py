@@ -20,6 +20,7 @@ from pymongo.errors import DuplicateKeyError
 
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import INDEXES, Document, Mongo, guarded
+from zoomsymbl_common.ops.forget_log import Erasure, log_erasure
 from zoomsymbl_common.ops.forget_objects import PrefixCount, UnusableBucket, count, delete, meeting_prefixes
 from zoomsymbl_common.ops.forget_providers import CopyOutcome, delete_copies
 from zoomsymbl_common.records import (
@@ -299,15 +300,20 @@ class Forgotten:
         return [outcome for outcome in self.outcomes if outcome.status == "failed"]
 
 
-async def forget(mongo: Mongo, stores: list[ObjectStore], holdings: Holdings, now: datetime) -> Forgotten:
-    """Tombstone, objects, documents, provider copies (those not deleted stay on the tombstone); then what is left,
-    counted again. ``zoomsymbl forget --yes`` and ``zoomsymbl retention --yes`` erase a meeting so.
+async def forget(
+    mongo: Mongo, stores: list[ObjectStore], holdings: Holdings, now: datetime, *, log: ObjectStore
+) -> Forgotten:
+    """Tombstone, its entry in the erasure log (``log``: the configured bucket's store), objects, documents, provider
+    copies (those not deleted stay on the tombstone); then what is left, counted again. ``zoomsymbl forget --yes``,
+    ``zoomsymbl retention --yes`` and ``zoomsymbl erasures --yes`` erase a meeting so.
 
     Raises :class:`UnusableBucket`, before anything is written or deleted, when ``holdings`` names one."""
     if holdings.unusable_buckets:
         bucket, reason = next(iter(holdings.unusable_buckets.items()))
         raise UnusableBucket(bucket, reason)
     tombstone = await entomb(mongo, holdings, now)
+    # Before anything is erased: a MongoDB restored from an older backup (or lost) still leaves this record of it.
+    await log_erasure(log, Erasure(tombstone.tenant, tombstone.meeting_uuid, tombstone.forgotten_at))
     documents, objects = await erase(mongo, stores, holdings)
     outcomes = await delete_copies(holdings.tenant, tombstone.provider_copies)
     done = Forgotten(documents, objects, outcomes, holdings)

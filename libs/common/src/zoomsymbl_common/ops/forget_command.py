@@ -75,9 +75,10 @@ async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
     try:
         buckets = {infra.s3_bucket} | await buckets_named(mongo, tenant, meeting_uuid)
         stores = [ObjectStore(infra, bucket=bucket) for bucket in sorted(buckets)]
+        log = next(store for store in stores if store.bucket == infra.s3_bucket)
         holdings = await survey(mongo, stores, tenant, meeting_uuid)
         if holdings.unknown and args.ahead:
-            left = (await forget(mongo, stores, holdings, utcnow())).left
+            left = (await forget(mongo, stores, holdings, utcnow(), log=log)).left
             text = f"tombstone recorded ahead: the {_named(args)} will not be archived when it comes"
             # The recording came between the look and the tombstone: what it wrote is erased by a second run.
             message = _problem(args, [], left)
@@ -101,14 +102,16 @@ async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
             )
             data = holdings_data(holdings, "refused")
             return Result(data=data, text=holdings_text(holdings, "refused"), code=EXIT_REFUSED, message=message)
-        return await _forget(mongo, stores, holdings, args)
+        return await _forget(mongo, stores, holdings, args, log)
     finally:
         await mongo.close()
 
 
-async def _forget(mongo: Mongo, stores: list[ObjectStore], holdings: Holdings, args: argparse.Namespace) -> Result:
+async def _forget(
+    mongo: Mongo, stores: list[ObjectStore], holdings: Holdings, args: argparse.Namespace, log: ObjectStore
+) -> Result:
     """Tombstone, objects, documents, provider copies; then what is left, counted again."""
-    done = await forget(mongo, stores, holdings, utcnow())
+    done = await forget(mongo, stores, holdings, utcnow(), log=log)
     data = {
         **holdings_data(done.left, "erased"),
         "deleted": {"documents": done.documents, "objects": done.objects},

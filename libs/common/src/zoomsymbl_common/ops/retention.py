@@ -162,7 +162,8 @@ async def sweep(
 ) -> TenantSweep:
     """Find ``tenant``'s expired meetings at ``now`` and, when ``erase``, forget each one not in flight.
 
-    ``stores`` gives the object stores of the buckets a meeting's documents name (the configured one always)."""
+    ``stores`` gives the object stores of the buckets a meeting's documents name (the configured one always: alone,
+    for no bucket named, it is where the erasure log is)."""
     result = TenantSweep(tenant.id, tenant.retention_days)
     if tenant.retention_days is None:
         return result
@@ -182,7 +183,7 @@ async def sweep(
             continue
         if not erase:
             continue
-        done = await forget(mongo, named, holdings, now)
+        done = await forget(mongo, named, holdings, now, log=stores(set())[0])
         result.erased += 1
         result.provider_copies_left += [f"{o.copy.provider} {o.copy.copy_id}" for o in done.failed]
     return result
