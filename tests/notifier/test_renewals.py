@@ -21,6 +21,7 @@ from zoomsymbl_common.page_tokens import PAGE_PATH, RENEW_PATH, make_page_token,
 from zoomsymbl_common.records import EMAILS, TOMBSTONES, Tombstone
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig, Tenants
+from zoomsymbl_notifier.link_mail import RENEWAL_NOTE
 from zoomsymbl_notifier.renewals import ANSWERED, RENEWAL_DEPS, RenewalDeps, RenewalMetrics, add_renewal_routes
 
 from tests.common.test_ops_cli import closed_port
@@ -100,6 +101,8 @@ async def test_an_expired_links_button_mails_a_fresh_link_to_the_host_once_a_day
     [message] = smtp.messages
     assert message["To"] == HOST and message["Subject"] == "Meeting page: Roadmap"
     link = fresh_link(smtp)
+    plain = message.get_body(preferencelist=("plain",))
+    assert plain is not None and RENEWAL_NOTE in str(plain.get_content()), "the host reads why it came"
     claim = verify_page_token(PAGE_KEY, link.removeprefix(PAGE_BASE_URL + PAGE_PATH))
     assert claim is not None and (claim.tenant, claim.meeting_uuid) == ("acme", "old/link==")
     assert abs(claim.expires - (time.time() + 7 * DAY)) < 600, "the tenant's page_link_days"

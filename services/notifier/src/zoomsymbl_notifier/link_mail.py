@@ -39,13 +39,21 @@ def link_kind(day: datetime) -> str:
     return f"{KIND_PREFIX}{day.astimezone(UTC):%Y-%m-%d}"
 
 
-def link_notice(facts: MeetingFacts, link: str, expires_at: datetime) -> Report:
-    """The e-mail: which meeting, its new link, until when it opens the page, and that it is a key to the meeting."""
+RENEWAL_NOTE = (
+    "Someone opened an expired link to this meeting's page and asked for a new one; it comes to you, not to them."
+)
+"""The line the e-mail of a link asked for on an expired link's page (:mod:`~zoomsymbl_notifier.renewals`) adds."""
+
+
+def link_notice(facts: MeetingFacts, link: str, expires_at: datetime, note: str | None = None) -> Report:
+    """The e-mail: which meeting, its new link, until when it opens the page, and that it is a key to the meeting;
+    ``note`` (ours, never outside text) says why it was sent."""
     topic = outside_name(facts.topic, 512) or "your Zoom meeting"
     when = when_line(facts)
     lines = [
         f"Here is a new link to the page of {topic}, where you can see who spoke when and hear any moment.",
         *([when] if when else []),
+        *([note] if note else []),
         f"It opens the page until {expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC. Links sent before may no longer"
         " open it.",
         "Whoever has this link can see and hear the meeting: share it only with those who may.",
@@ -60,8 +68,9 @@ def link_notice(facts: MeetingFacts, link: str, expires_at: datetime) -> Report:
 class LinkMailer:
     """E-mails meetings' fresh links through the notifier's outbox, SMTP server and sender (``--send``)."""
 
-    def __init__(self, mongo: Mongo, settings: Settings, today: datetime) -> None:
+    def __init__(self, mongo: Mongo, settings: Settings, today: datetime, note: str | None = None) -> None:
         backoff = Backoff.of(settings)
+        self.note = note
         self.outbox = Outbox(mongo, SmtpTransport(settings), backoff)
         self.meetings = Meetings(mongo)
         self.mail_from = settings.mail_from
@@ -76,7 +85,7 @@ class LinkMailer:
             return NO_RECIPIENT
         key = MailKey(meeting.tenant, meeting.meeting_uuid, meeting.generation, self.kind)
         msg_id = message_id(key.tenant, key.meeting_uuid, key.generation, key.kind, mail_domain(self.mail_from))
-        raw = compose(link_notice(facts, link, expires_at), envelope, msg_id)
+        raw = compose(link_notice(facts, link, expires_at, self.note), envelope, msg_id)
         return await self.outbox.send(key, envelope, msg_id, raw)
 
 

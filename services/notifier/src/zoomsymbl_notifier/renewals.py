@@ -38,7 +38,7 @@ from zoomsymbl_common.records import MEETINGS, MalformedRecord, Meeting
 from zoomsymbl_common.tenants import Tenants
 
 from zoomsymbl_notifier.link_command import Linker
-from zoomsymbl_notifier.link_mail import LinkMailer
+from zoomsymbl_notifier.link_mail import RENEWAL_NOTE, LinkMailer
 from zoomsymbl_notifier.settings import Settings
 
 log = logging.getLogger("zoomsymbl.notifier.renewals")
@@ -158,7 +158,7 @@ async def _renew(deps: RenewalDeps, claim: PageClaim, now: float) -> str:
     except MalformedRecord as exc:
         log.error("meeting document unreadable, no new link", extra={**query, "error": str(exc)[:300]})
         return "unreadable"
-    mailer = LinkMailer(deps.mongo, deps.settings, datetime.fromtimestamp(now, UTC))
+    mailer = LinkMailer(deps.mongo, deps.settings, datetime.fromtimestamp(now, UTC), note=RENEWAL_NOTE)
     made = await Linker(deps.mongo, deps.settings, deps.tenants, None, now, mailer).link(meeting)
     return "forgotten" if isinstance(made, str) else made.mailed or "not_sent"
 
