@@ -32,6 +32,8 @@ PAGE_PATH = "/m/"
 RENEW_PATH = "/links/renew"
 """The notifier's route that e-mails a new link for an expired one (form field ``token``)."""
 DAY_SECONDS = 86_400
+MAX_TOKEN = 4096
+"""Longest token read (a link carries one of at most ~1,500 characters)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,21 @@ def _claim(subject: str, expires: int) -> PageClaim | None:
     if not separator or not tenant or not meeting_uuid:
         return None
     return PageClaim(tenant, meeting_uuid, expires)
+
+
+def read_page_token(
+    key: SecretStr | str, token: str, *, now: float, previous: SecretStr | str | None = None
+) -> PageClaim | None:
+    """What an authentic ``token`` (signed with ``key`` or ``previous``, at most :data:`MAX_TOKEN` characters) names,
+    whatever its expiry: the caller decides (``now < claim.expires`` opens the page, :func:`renewable` offers a new
+    link). The token is registered with the log redactor until it expires, and a day at least (it may still ask for
+    a new link)."""
+    if not token or len(token) > MAX_TOKEN:
+        return None
+    claim = verify_page_token(key, token, now=now, expired_ok=True, previous=previous)
+    if claim is not None:
+        register_secret(token, ttl=timedelta(seconds=max(claim.expires - now, DAY_SECONDS)))
+    return claim
 
 
 def renewable(claim: PageClaim, renewal_days: int, now: float) -> bool:

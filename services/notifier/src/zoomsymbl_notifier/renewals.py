@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import parse_qs
 
@@ -30,10 +30,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 from zoomsymbl_common.bounded import collect
 from zoomsymbl_common.errors import InfrastructureUnavailable
-from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.mongo import Mongo, guarded
 from zoomsymbl_common.page_headers import PAGE_HEADERS, PLAIN_CSP
-from zoomsymbl_common.page_tokens import RENEW_PATH, PageClaim, page_url, renewable, verify_page_token
+from zoomsymbl_common.page_tokens import RENEW_PATH, PageClaim, page_url, read_page_token, renewable
 from zoomsymbl_common.records import MEETINGS, MalformedRecord, Meeting
 from zoomsymbl_common.tenants import Tenants
 
@@ -44,8 +43,6 @@ from zoomsymbl_notifier.settings import Settings
 log = logging.getLogger("zoomsymbl.notifier.renewals")
 MAX_FORM: Final = 8192
 """Largest form accepted: a token is at most 4,096 characters (the page's bound), URL-encoded at most ~1.5 times."""
-MAX_TOKEN: Final = 4096
-_HELD: Final = timedelta(days=1)
 ANSWERED: Final = (
     "If this meeting is still in the archive, a new link to its page is on its way to the meeting's host "
     "(at most one a day). Ask them for it."
@@ -114,14 +111,11 @@ async def on_renew(request: web.Request) -> web.Response:
 
 def _claim(deps: RenewalDeps, token: str, now: float) -> PageClaim | None:
     """The meeting of ``token`` when it is a page link of a configured tenant, valid or within its renewal days."""
-    if not token or len(token) > MAX_TOKEN:
-        return None
-    settings = deps.settings
-    claim = verify_page_token(settings.page_key, token, now=now, expired_ok=True, previous=settings.page_key_previous)
+    keys = deps.settings
+    claim = read_page_token(keys.page_key, token, now=now, previous=keys.page_key_previous)
     tenant = deps.tenants.get(claim.tenant) if claim is not None else None
     if claim is None or tenant is None:
         return None
-    register_secret(token, ttl=max(_HELD, timedelta(seconds=claim.expires - now)))
     if now < claim.expires or renewable(claim, tenant.page_link_renewal_days, now):
         return claim
     return None

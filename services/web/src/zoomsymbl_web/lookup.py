@@ -11,19 +11,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import TypeVar
 
 from aiohttp import web
 from zoomsymbl_common.errors import InfrastructureUnavailable
-from zoomsymbl_common.logs import register_secret
-from zoomsymbl_common.page_tokens import PageClaim, verify_page_token
+from zoomsymbl_common.page_tokens import PageClaim, read_page_token
 from zoomsymbl_common.records import MalformedRecord
 
 from zoomsymbl_web import render
 from zoomsymbl_web.meeting import MeetingPages, MeetingView, NotReady, Playable
 from zoomsymbl_web.page_deps import PAGE_DEPS, PageDeps
-from zoomsymbl_web.renewal import MAX_TOKEN, expired, renewable_claim
+from zoomsymbl_web.renewal import expired, renewable_here
 
 log = logging.getLogger("zoomsymbl.web.routes")
 T = TypeVar("T", MeetingView, Playable)
@@ -31,14 +29,16 @@ T = TypeVar("T", MeetingView, Playable)
 
 def claim_of(deps: PageDeps, token: str, *, now: float | None = None) -> PageClaim | None:
     """The meeting ``token`` opens, or None (altered, expired, too long, or its tenant is gone)."""
-    if not token or len(token) > MAX_TOKEN:
-        return None
     moment = time.time() if now is None else now
-    claim = verify_page_token(deps.settings.page_key, token, now=moment, previous=deps.settings.page_key_previous)
-    if claim is None:
-        return None
-    register_secret(token, ttl=timedelta(seconds=max(1.0, claim.expires - moment)))
-    return claim if deps.tenants.get(claim.tenant) is not None else None
+    claim = _authentic(deps, token, moment)
+    return claim if claim is not None and moment < claim.expires else None
+
+
+def _authentic(deps: PageDeps, token: str, now: float) -> PageClaim | None:
+    """What an authentic token of a configured tenant names, whatever its expiry."""
+    keys = deps.settings
+    claim = read_page_token(keys.page_key, token, now=now, previous=keys.page_key_previous)
+    return claim if claim is not None and deps.tenants.get(claim.tenant) is not None else None
 
 
 def plain(status: int, title: str, text: str) -> web.Response:
@@ -70,10 +70,10 @@ async def read_claimed(
     """What ``read`` finds of the meeting the request's token opens, or the answer that replaces it; each
     outcome counted under ``kind``."""
     deps = request.app[PAGE_DEPS]
-    token = request.match_info["token"]
-    claim = claim_of(deps, token)
-    if claim is None:
-        if kind == "page" and renewable_claim(deps, token) is not None:
+    token, now = request.match_info["token"], time.time()
+    claim = _authentic(deps, token, now)
+    if claim is None or now >= claim.expires:
+        if kind == "page" and claim is not None and renewable_here(deps, claim, now):
             deps.metrics.pages.labels(kind, "expired").inc()
             return deps, expired(deps, token)
         deps.metrics.pages.labels(kind, "forbidden").inc()

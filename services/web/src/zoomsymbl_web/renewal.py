@@ -10,37 +10,18 @@ page's policy allows exactly that target and nothing else.
 
 from __future__ import annotations
 
-import time
-from datetime import timedelta
-from typing import Final
-
 from aiohttp import web
-from zoomsymbl_common.logs import register_secret
 from zoomsymbl_common.page_headers import form_csp
-from zoomsymbl_common.page_tokens import RENEW_PATH, PageClaim, renewable, verify_page_token
+from zoomsymbl_common.page_tokens import RENEW_PATH, PageClaim, renewable
 
 from zoomsymbl_web.page_deps import PageDeps
 from zoomsymbl_web.render import esc
 
-MAX_TOKEN: Final = 4096
-_HELD: Final = timedelta(days=1)
-"""How long the redactor keeps an expired token (it still asks for a new link)."""
 
-
-def renewable_claim(deps: PageDeps, token: str, *, now: float | None = None) -> PageClaim | None:
-    """The meeting of an authentic ``token`` that expired within its tenant's ``page_link_renewal_days``, else None."""
-    if not token or len(token) > MAX_TOKEN:
-        return None
-    moment = time.time() if now is None else now
-    settings = deps.settings
-    claim = verify_page_token(
-        settings.page_key, token, now=moment, expired_ok=True, previous=settings.page_key_previous
-    )
-    tenant = deps.tenants.get(claim.tenant) if claim is not None else None
-    if claim is None or tenant is None or not renewable(claim, tenant.page_link_renewal_days, moment):
-        return None
-    register_secret(token, ttl=_HELD)
-    return claim
+def renewable_here(deps: PageDeps, claim: PageClaim, now: float) -> bool:
+    """True when ``claim``'s (authentic, expired) token is within its tenant's ``page_link_renewal_days``."""
+    tenant = deps.tenants.get(claim.tenant)
+    return tenant is not None and renewable(claim, tenant.page_link_renewal_days, now)
 
 
 def expired_page(token: str, action: str) -> str:
