@@ -4,6 +4,7 @@ backup older than it (or rebuilt empty) gets its tombstones back and what came b
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ pytestmark = [pytest.mark.integration]
 
 UUID = "erased/and+restored=="
 NOWHERE = "http://127.0.0.1:9"
+DAY_ONE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def states(data: dict[str, Any]) -> dict[str, str]:
@@ -47,7 +49,7 @@ async def test_a_restore_older_than_an_erasure_is_made_whole_again(
     assert first is not None and malformed == []
     assert (entry.tenant, entry.meeting_uuid) == ("acme", UUID)
     assert abs((entry.forgotten_at - first["forgotten_at"]).total_seconds()) < 0.01
-    body = b"".join([chunk async for chunk in store.get_stream(log_key("acme", UUID))])
+    body = b"".join([chunk async for chunk in store.get_stream(log_key("acme", UUID, entry.forgotten_at))])
     assert set(json.loads(body)) == {"tenant", "meeting_uuid", "forgotten_at"}, "nothing of the meeting's content"
 
     whole = await zoomsymbl("erasures", "--json", env=env)
@@ -79,12 +81,13 @@ async def test_tombstones_older_than_the_log_are_logged_and_stray_objects_report
     env = env_for(infra, tenants_file(tmp_path / "tenants.json", NOWHERE, NOWHERE))
     ahead = await zoomsymbl("forget", "--tenant", "acme", "--meeting", UUID, "--yes", "--ahead", env=env)
     assert ahead.code == 0, ahead.err
-    assert [e.meeting_uuid for e in (await read_log(store))[0]] == [UUID], "a tombstone ahead is logged too"
-    await store.remove(log_key("acme", UUID))  # as a tombstone written before the log existed
+    [entry] = (await read_log(store))[0]
+    assert entry.meeting_uuid == UUID, "a tombstone ahead is logged too"
+    await store.remove(log_key("acme", UUID, entry.forgotten_at))  # as a tombstone written before the log existed
     await put(store, f"{LOG_PREFIX}acme/not-an-entry.json", b"{not json")
     await put(
         store,
-        log_key("beta", "other=="),
+        log_key("beta", "other==", entry.forgotten_at),
         json.dumps({"tenant": "acme", "meeting_uuid": UUID, "forgotten_at": "2026-01-01T00:00:00+00:00"}).encode(),
     )
 
@@ -92,11 +95,13 @@ async def test_tombstones_older_than_the_log_are_logged_and_stray_objects_report
     assert listed.code == 1, "unreadable entries are a failure to look at"
     data = report(listed)
     assert states(data) == {UUID: "not logged"}
-    assert sorted(data["malformed"]) == sorted([f"{LOG_PREFIX}acme/not-an-entry.json", log_key("beta", "other==")])
+    assert sorted(data["malformed"]) == sorted(
+        [f"{LOG_PREFIX}acme/not-an-entry.json", log_key("beta", "other==", entry.forgotten_at)]
+    )
     assert "unreadable" in listed.err and "run again with --yes" in listed.err
 
     await store.remove(f"{LOG_PREFIX}acme/not-an-entry.json")
-    await store.remove(log_key("beta", "other=="))
+    await store.remove(log_key("beta", "other==", entry.forgotten_at))
     logged = await zoomsymbl("erasures", "--tenant", "acme", "--yes", "--json", env=env)
     assert logged.code == 0, logged.err
     assert report(logged)["items"][0]["done"] == "logged"
@@ -116,15 +121,33 @@ async def test_tombstones_older_than_the_log_are_logged_and_stray_objects_report
     ],
 )
 def test_an_object_that_is_not_an_entry_is_refused(body: bytes | None) -> None:
-    assert parse_entry(log_key("acme", "m"), body) is None
+    assert parse_entry(log_key("acme", "m", DAY_ONE), body) is None
 
 
 def test_an_entry_is_read_only_under_its_own_key() -> None:
     body = b'{"tenant": "acme", "meeting_uuid": "m", "forgotten_at": "2026-01-01T00:00:00+00:00"}'
-    assert parse_entry(log_key("acme", "m"), body) is not None
-    assert parse_entry(log_key("acme", "n"), body) is None
+    assert parse_entry(log_key("acme", "m", DAY_ONE), body) is not None
+    assert parse_entry(log_key("acme", "n", DAY_ONE), body) is None
+    assert parse_entry(log_key("acme", "m", DAY_ONE + timedelta(days=1)), body) is None, "under another day"
 
 
 async def test_a_bucket_nothing_was_ever_erased_in_has_an_empty_log(infra: InfraSettings) -> None:
     fresh = ObjectStore(infra.model_copy(update={"s3_bucket": f"{infra.s3_bucket}-never"}))
     assert await read_log(fresh) == ([], [])
+
+
+async def test_since_takes_only_the_erasures_of_that_day_or_later(
+    infra: InfraSettings, mongo: Mongo, store: ObjectStore, tmp_path: Path
+) -> None:
+    env = env_for(infra, tenants_file(tmp_path / "tenants.json", NOWHERE, NOWHERE))
+    ahead = await zoomsymbl("forget", "--tenant", "acme", "--meeting", UUID, "--yes", "--ahead", env=env)
+    assert ahead.code == 0, ahead.err
+    await put(store, f"{LOG_PREFIX}acme/2020-01-01/stray.json", b"{not json")  # an older day: not read with --since
+    today = datetime.now(UTC)
+    recent = await zoomsymbl("erasures", "--since", (today - timedelta(days=1)).isoformat(), "--json", env=env)
+    assert recent.code == 0, recent.err
+    assert states(report(recent)) == {UUID: "in place"} and report(recent)["malformed"] == []
+    later = await zoomsymbl("erasures", "--since", (today + timedelta(days=1)).isoformat(), "--json", env=env)
+    assert later.code == 0 and report(later)["items"] == []
+    everything = await zoomsymbl("erasures", "--json", env=env)
+    assert everything.code == 1 and report(everything)["malformed"] == [f"{LOG_PREFIX}acme/2020-01-01/stray.json"]

@@ -6,7 +6,9 @@ and log entry, nothing stored), ``tombstone missing`` (the log has it, MongoDB d
 or objects came back, or provider copies are still to delete), ``not logged`` (a tombstone older than the log, or
 an entry deleted). With ``--yes``: each meeting whose tombstone is missing or that is stored again is forgotten
 again, as ``zoomsymbl forget --yes --force`` does, under its first ``forgotten_at``; each ``not logged`` tombstone
-gets its entry. Run it before the services start again (docs/operations.md, "MongoDB restored from a backup").
+gets its entry. Run it before the services start again (docs/operations.md, "MongoDB restored from a backup"), with
+``--since`` the backup's time: every meeting listed is surveyed in MongoDB and S3, so a whole archive's erasures
+take a while.
 Counts only, never contents; meeting UUIDs come from outside and are shown printable.
 """
 
@@ -16,10 +18,11 @@ import argparse
 import asyncio
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, time
 from typing import Any
 
 from zoomsymbl_common.mongo import Document, Mongo, guarded, make_mongo
-from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result, UsageError
+from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result, UsageError, utc_time
 from zoomsymbl_common.ops.forget import Holdings, buckets_named, forget, survey
 from zoomsymbl_common.ops.forget_log import Erasure, log_erasure, read_log
 from zoomsymbl_common.ops.output import printable
@@ -32,7 +35,7 @@ from zoomsymbl_common.tenants import TENANT_ID_PATTERN
 EXAMPLES = (
     "zoomsymbl erasures",
     "zoomsymbl erasures --tenant acme --json",
-    "zoomsymbl erasures --yes   # after a MongoDB restore, before the services start",
+    "zoomsymbl erasures --since 2026-11-30T02:00 --yes   # after restoring that night's backup",
 )
 TO_ERASE = ("tombstone missing", "stored again")
 
@@ -40,6 +43,9 @@ TO_ERASE = ("tombstone missing", "stored again")
 def arguments(parser: argparse.ArgumentParser) -> None:
     """A tenant, and the confirmation."""
     parser.add_argument("--tenant", help="only this tenant's erasures")
+    parser.add_argument(
+        "--since", type=utc_time, help="only erasures on this day or later (UTC; after a restore: the backup's time)"
+    )
     parser.add_argument(
         "--yes", action="store_true", help="erase again what came back, write back tombstones and missing log entries"
     )
@@ -75,10 +81,14 @@ class Erasures:
         self.log = ObjectStore(infra)
         self.stores: dict[str, ObjectStore] = {infra.s3_bucket: self.log}
 
-    async def items(self, tenant: str | None) -> tuple[list[Item], list[str]]:
-        """Every erasure of the log or of MongoDB (oldest first), and the log's objects that are not entries."""
-        logged, malformed = await read_log(self.log, tenant)
+    async def items(self, tenant: str | None, since: datetime | None) -> tuple[list[Item], list[str]]:
+        """Every erasure of the log or of MongoDB (oldest first; of ``since``'s day or later), and the log's objects
+        that are not entries."""
+        day = since.astimezone(UTC).date() if since else None
+        logged, malformed = await read_log(self.log, tenant, day)
         query: Document = {"tenant": tenant} if tenant else {}
+        if day is not None:
+            query["forgotten_at"] = {"$gte": datetime.combine(day, time.min, UTC)}
         unreadable: list[str] = []
         documents = await guarded(self.mongo.db[TOMBSTONES].find(query).to_list(None))
         tombstones = parse_records(Tombstone, documents, unreadable)
@@ -130,7 +140,7 @@ async def _run(infra: InfraSettings, args: argparse.Namespace) -> Result:
     mongo = make_mongo(infra)
     try:
         erasures = Erasures(mongo, infra)
-        items, malformed = await erasures.items(args.tenant)
+        items, malformed = await erasures.items(args.tenant, args.since)
         if args.yes:
             for item in items:
                 await erasures.repair(item)

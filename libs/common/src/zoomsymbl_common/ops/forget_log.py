@@ -1,4 +1,5 @@
-"""The erasure log: one small object per forgotten meeting in the configured bucket, ``erasures/<tenant>/<key>.json``.
+"""The erasure log: one small object per forgotten meeting in the configured bucket,
+``erasures/<tenant>/<day forgotten>/<key>.json``.
 
 MongoDB's ``tombstones`` are what the services check; they go with MongoDB. A backup restored from before an erasure
 brings the meeting's documents back without its tombstone, and a lost MongoDB loses every tombstone. So
@@ -10,7 +11,8 @@ never its content. Entries are kept for ever, as tombstones are; nothing else wr
 (a meeting's own objects are under ``raw/`` and ``mixed/``).
 
 Entries are read as outside input (a bucket may be shared, an object edited): each is bounded, parsed and checked, and
-one that does not fit is reported by key, never trusted.
+one that does not fit is reported by key, never trusted. The day in the key lets a reader take the erasures since a
+day (a restore's backup time) without reading the older ones.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from minio.error import S3Error
 
@@ -49,9 +51,9 @@ class Erasure:
         return {"tenant": self.tenant, "meeting_uuid": self.meeting_uuid, "forgotten_at": self.forgotten_at}
 
 
-def log_key(tenant: str, meeting_uuid: str) -> str:
-    """Where the meeting's entry is: ``erasures/<tenant>/<url-safe key of the UUID>.json``."""
-    return f"{LOG_PREFIX}{tenant}/{key_segment(meeting_uuid)}.json"
+def log_key(tenant: str, meeting_uuid: str, forgotten_at: datetime) -> str:
+    """Where the meeting's entry is: ``erasures/<tenant>/<YYYY-MM-DD, UTC>/<url-safe key of the UUID>.json``."""
+    return f"{LOG_PREFIX}{tenant}/{forgotten_at.astimezone(UTC):%Y-%m-%d}/{key_segment(meeting_uuid)}.json"
 
 
 async def log_erasure(store: ObjectStore, erasure: Erasure) -> None:
@@ -63,7 +65,8 @@ async def log_erasure(store: ObjectStore, erasure: Erasure) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         yield body
 
-    await store.put_stream(log_key(erasure.tenant, erasure.meeting_uuid), chunks(), content_type="application/json")
+    key = log_key(erasure.tenant, erasure.meeting_uuid, erasure.forgotten_at)
+    await store.put_stream(key, chunks(), content_type="application/json")
 
 
 def _iso(value: object) -> str:
@@ -72,8 +75,11 @@ def _iso(value: object) -> str:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
-async def read_log(store: ObjectStore, tenant: str | None = None) -> tuple[list[Erasure], list[str]]:
-    """Every entry (of ``tenant``, else all), oldest erasure first, and the keys of objects that are not entries."""
+async def read_log(
+    store: ObjectStore, tenant: str | None = None, since: date | None = None
+) -> tuple[list[Erasure], list[str]]:
+    """Every entry (of ``tenant``, else all; of erasures on ``since`` or later, else all), oldest erasure first, and
+    the keys of objects that are not entries."""
     prefix = f"{LOG_PREFIX}{tenant}/" if tenant else LOG_PREFIX
     entries: list[Erasure] = []
     malformed: list[str] = []
@@ -84,6 +90,9 @@ async def read_log(store: ObjectStore, tenant: str | None = None) -> tuple[list[
             raise
         keys = []
     for key in sorted(keys):
+        day = _day(key)
+        if since is not None and day is not None and day < since:
+            continue  # an older erasure: not read (a key without a day is read, and reported)
         try:
             async with contextlib.aclosing(store.get_stream(key, chunk_size=MAX_ENTRY_BYTES + 1)) as chunks:
                 body = await collect(chunks, MAX_ENTRY_BYTES)
@@ -111,6 +120,15 @@ def parse_entry(key: str, body: bytes | None) -> Erasure | None:
         return None
     if not isinstance(uuid, str) or not 0 < len(uuid) <= MAX_UUID or when.tzinfo is None:
         return None
-    if log_key(tenant, uuid) != key:  # an entry copied to another key names another meeting than its key
+    if log_key(tenant, uuid, when) != key:  # an entry copied to another key names another meeting than its key
         return None
     return Erasure(tenant, uuid, when.astimezone(UTC))
+
+
+def _day(key: str) -> date | None:
+    """The day in an entry's key (``erasures/<tenant>/<day>/...``), or None when the key has none."""
+    parts = key.split("/")
+    try:
+        return date.fromisoformat(parts[2]) if len(parts) == 4 else None
+    except ValueError:
+        return None
