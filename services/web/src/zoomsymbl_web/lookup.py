@@ -27,13 +27,6 @@ log = logging.getLogger("zoomsymbl.web.routes")
 T = TypeVar("T", MeetingView, Playable)
 
 
-def claim_of(deps: PageDeps, token: str, *, now: float | None = None) -> PageClaim | None:
-    """The meeting ``token`` opens, or None (altered, expired, too long, or its tenant is gone)."""
-    moment = time.time() if now is None else now
-    claim = _authentic(deps, token, moment)
-    return claim if claim is not None and moment < claim.expires else None
-
-
 def _authentic(deps: PageDeps, token: str, now: float) -> PageClaim | None:
     """What an authentic token of a configured tenant names, whatever its expiry."""
     keys = deps.settings
