@@ -30,6 +30,14 @@ def states(data: dict[str, Any]) -> dict[str, str]:
     return {item["meeting_uuid"]: item["state"] for item in data["items"]}
 
 
+async def forgotten_ahead(infra: InfraSettings, tmp_path: Path) -> dict[str, str]:
+    """The command's environment, after ``forget --ahead --yes`` of :data:`UUID` (a tombstone and its entry)."""
+    env = env_for(infra, tenants_file(tmp_path / "tenants.json", NOWHERE, NOWHERE))
+    ahead = await zoomsymbl("forget", "--tenant", "acme", "--meeting", UUID, "--yes", "--ahead", env=env)
+    assert ahead.code == 0, ahead.err
+    return env
+
+
 async def put(store: ObjectStore, key: str, body: bytes) -> None:
     async def chunks() -> Any:
         yield body
@@ -78,9 +86,7 @@ async def test_a_restore_older_than_an_erasure_is_made_whole_again(
 async def test_tombstones_older_than_the_log_are_logged_and_stray_objects_reported(
     infra: InfraSettings, mongo: Mongo, store: ObjectStore, tmp_path: Path
 ) -> None:
-    env = env_for(infra, tenants_file(tmp_path / "tenants.json", NOWHERE, NOWHERE))
-    ahead = await zoomsymbl("forget", "--tenant", "acme", "--meeting", UUID, "--yes", "--ahead", env=env)
-    assert ahead.code == 0, ahead.err
+    env = await forgotten_ahead(infra, tmp_path)
     [entry] = (await read_log(store))[0]
     assert entry.meeting_uuid == UUID, "a tombstone ahead is logged too"
     await store.remove(log_key("acme", UUID, entry.forgotten_at))  # as a tombstone written before the log existed
@@ -139,9 +145,7 @@ async def test_a_bucket_nothing_was_ever_erased_in_has_an_empty_log(infra: Infra
 async def test_since_takes_only_the_erasures_of_that_day_or_later(
     infra: InfraSettings, mongo: Mongo, store: ObjectStore, tmp_path: Path
 ) -> None:
-    env = env_for(infra, tenants_file(tmp_path / "tenants.json", NOWHERE, NOWHERE))
-    ahead = await zoomsymbl("forget", "--tenant", "acme", "--meeting", UUID, "--yes", "--ahead", env=env)
-    assert ahead.code == 0, ahead.err
+    env = await forgotten_ahead(infra, tmp_path)
     await put(store, f"{LOG_PREFIX}acme/2020-01-01/stray.json", b"{not json")  # an older day: not read with --since
     today = datetime.now(UTC)
     recent = await zoomsymbl("erasures", "--since", (today - timedelta(days=1)).isoformat(), "--json", env=env)
