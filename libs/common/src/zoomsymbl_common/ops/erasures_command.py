@@ -106,7 +106,9 @@ class Erasures:
     async def holdings(self, erasure: Erasure) -> tuple[Holdings, list[ObjectStore]]:
         """What is stored of the meeting, and the stores of the buckets its documents name (the configured one too)."""
         buckets = {self.infra.s3_bucket} | await buckets_named(self.mongo, erasure.tenant, erasure.meeting_uuid)
-        stores = [self.stores.setdefault(b, ObjectStore(self.infra, bucket=b)) for b in sorted(buckets)]
+        for bucket in buckets - self.stores.keys():
+            self.stores[bucket] = ObjectStore(self.infra, bucket=bucket)
+        stores = [self.stores[bucket] for bucket in sorted(buckets)]
         return await survey(self.mongo, stores, erasure.tenant, erasure.meeting_uuid), stores
 
     async def repair(self, item: Item) -> None:
