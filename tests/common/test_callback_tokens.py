@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 from zoomsymbl_common.callback_tokens import make_callback_token, verify_callback_token
 from zoomsymbl_common.logs import redact
+from zoomsymbl_common.signed_tokens import checked_key
 
 SECRET = SecretStr("a-notifier-secret-of-enough-length")
 URL_SAFE = set(string.ascii_letters + string.digits + "-_.")
@@ -82,6 +83,18 @@ def test_malformed_tokens_are_rejected_not_raised(token: str) -> None:
 def test_a_short_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 16 bytes"):
         make_callback_token("short", "job-1")
+
+
+def test_a_settings_key_is_checked_as_the_tokens_will_use_it_in_bytes_not_characters() -> None:
+    assert checked_key(SecretStr("é" * 8)).get_secret_value() == "é" * 8  # 8 characters, 16 bytes: enough
+    with pytest.raises(ValueError, match=r"^must be at least 16 bytes$"):
+        checked_key(SecretStr("é" * 7 + "x"))  # 15 bytes
+    with pytest.raises(ValueError, match=r"^must be at least 16 bytes$"):
+        checked_key(SecretStr(""))  # required unless an empty key means something
+    assert checked_key(SecretStr(""), empty="no links").get_secret_value() == ""
+    with pytest.raises(ValueError, match=r"^must be empty \(no links\) or at least 16 bytes$"):
+        checked_key(SecretStr("short"), empty="no links")
+    make_callback_token(SecretStr("é" * 8), "job-1")  # what the check lets through, the token module takes
 
 
 def test_tokens_never_reach_the_logs() -> None:

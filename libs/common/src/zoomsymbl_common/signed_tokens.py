@@ -17,16 +17,33 @@ from pydantic import SecretStr
 
 _MAX_EXPIRY_DIGITS = 12
 _MAC_LEN = 32
+MIN_KEY_BYTES = 16
+"""The shortest signing key: under it every token would be guessable."""
 
 
 def signing_key(secret: SecretStr | str | bytes, what: str) -> bytes:
-    """``secret`` as bytes; a ValueError when it is shorter than 16 bytes (every token would be guessable)."""
+    """``secret`` as bytes; a ValueError when it is shorter than :data:`MIN_KEY_BYTES` bytes."""
     if isinstance(secret, SecretStr):
         secret = secret.get_secret_value()
     key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    if len(key) < 16:
-        raise ValueError(f"{what} must be at least 16 bytes")
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"{what} must be at least {MIN_KEY_BYTES} bytes")
     return key
+
+
+def checked_key(value: SecretStr, *, empty: str | None = None) -> SecretStr:
+    """``value``, or ValueError: a setting's signing key of at least :data:`MIN_KEY_BYTES` bytes (UTF-8), as
+    :func:`signing_key` will want it, refused at start-up rather than at the first token.
+
+    ``empty`` says what an empty key means where one is allowed (``"no meeting-page links"``); ``None``: required.
+    """
+    size = len(value.get_secret_value().encode("utf-8"))
+    if size == 0 and empty is not None:
+        return value
+    if size < MIN_KEY_BYTES:
+        allowed = f"must be empty ({empty}) or" if empty is not None else "must be"
+        raise ValueError(f"{allowed} at least {MIN_KEY_BYTES} bytes")
+    return value
 
 
 def b64(data: bytes) -> str:

@@ -33,10 +33,11 @@ from zoomsymbl_common.ops.output import moment_text, printable
 from zoomsymbl_common.ops.status import parse_records
 from zoomsymbl_common.records import EMAILS, MEETINGS, TOMBSTONES, Meeting, email_key
 from zoomsymbl_common.settings import InfraSettings, load_settings
+from zoomsymbl_common.signed_tokens import checked_key
 from zoomsymbl_common.tenants import Tenants, load_tenants
 
 from zoomsymbl_notifier.link_mail import LinkMailer, mail_notes
-from zoomsymbl_notifier.links import PageLinkSettings, checked_base_url, checked_page_key, meeting_page_link
+from zoomsymbl_notifier.links import NO_LINKS, PageLinkSettings, checked_base_url, meeting_page_link
 from zoomsymbl_notifier.settings import Settings
 
 EXAMPLES = (
@@ -63,7 +64,7 @@ class LinkSettings(BaseSettings):
     @field_validator("page_key")
     @classmethod
     def _page_key(cls, value: SecretStr) -> SecretStr:
-        return checked_page_key(value)
+        return checked_key(value, empty=NO_LINKS)
 
     @field_validator("page_base_url")
     @classmethod

@@ -14,7 +14,8 @@ from pydantic import SecretStr
 from zoomsymbl_common.page_tokens import make_page_token, page_url
 from zoomsymbl_common.tenants import TenantConfig
 
-MIN_PAGE_KEY_BYTES = 16
+NO_LINKS = "no meeting-page links"
+"""What an empty page key means, in the refusal of a short one."""
 
 
 class PageLinkSettings(Protocol):
@@ -25,13 +26,6 @@ class PageLinkSettings(Protocol):
 
     @property
     def page_base_url(self) -> str: ...
-
-
-def checked_page_key(value: SecretStr) -> SecretStr:
-    """``value``, or ValueError: a page key is empty (no links) or at least :data:`MIN_PAGE_KEY_BYTES` bytes."""
-    if value.get_secret_value() and len(value.get_secret_value().encode()) < MIN_PAGE_KEY_BYTES:
-        raise ValueError(f"must be empty (no meeting-page links) or at least {MIN_PAGE_KEY_BYTES} bytes")
-    return value
 
 
 def checked_base_url(value: str, key: object) -> str:

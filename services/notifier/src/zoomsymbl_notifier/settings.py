@@ -9,8 +9,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 from zoomsymbl_common.service import ServiceSettings
+from zoomsymbl_common.signed_tokens import checked_key
 
-from zoomsymbl_notifier.links import checked_base_url, checked_page_key
+from zoomsymbl_notifier.links import NO_LINKS, checked_base_url
 
 SmtpSecurity = Literal["none", "starttls", "tls"]
 GIVE_UP_AFTER_SECONDS = 5 * 24 * 3600.0
@@ -127,10 +128,7 @@ class Settings(ServiceSettings):
     @field_validator("callback_secret")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:
-        # Tokens under a short key are guessable; the token module refuses such keys too.
-        if len(value.get_secret_value().encode()) < 16:
-            raise ValueError("must be at least 16 bytes")
-        return value
+        return checked_key(value)
 
     @field_validator("mail_from")
     @classmethod
@@ -145,10 +143,15 @@ class Settings(ServiceSettings):
             )
         return value
 
-    @field_validator("page_key", "page_key_previous")
+    @field_validator("page_key")
     @classmethod
     def _page_key_long_enough(cls, value: SecretStr) -> SecretStr:
-        return checked_page_key(value)
+        return checked_key(value, empty=NO_LINKS)
+
+    @field_validator("page_key_previous")
+    @classmethod
+    def _previous_page_key_long_enough(cls, value: SecretStr) -> SecretStr:
+        return checked_key(value, empty="no previous key")
 
     @field_validator("page_base_url")
     @classmethod

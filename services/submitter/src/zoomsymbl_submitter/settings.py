@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 from zoomsymbl_common.service import ServiceSettings
+from zoomsymbl_common.signed_tokens import checked_key
 
 
 class Settings(ServiceSettings):
@@ -21,7 +22,7 @@ class Settings(ServiceSettings):
 
     notifier_public_url: AnyHttpUrl = Field(description="Public base URL of the notifier (provider webhooks).")
     callback_secret: SecretStr = Field(
-        min_length=16, description="HMAC key of the per-job callback tokens; = ZOOMSYMBL_NOTIFIER_CALLBACK_SECRET."
+        description="HMAC key of the per-job callback tokens; = ZOOMSYMBL_NOTIFIER_CALLBACK_SECRET."
     )
     assemblyai_auth_header_name: str = Field(
         "x-zoomsymbl-callback", min_length=1, description="Header AssemblyAI echoes the per-job token in."
@@ -90,6 +91,11 @@ class Settings(ServiceSettings):
             " mix) gets 4 x its measured CPU when that is longer."
         ),
     )
+
+    @field_validator("callback_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        return checked_key(value)
 
     @field_validator("notifier_public_url", "public_s3_endpoint")
     @classmethod

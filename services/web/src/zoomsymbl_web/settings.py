@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 from zoomsymbl_common.service import ServiceSettings
+from zoomsymbl_common.signed_tokens import checked_key
 
 
 class Settings(ServiceSettings):
@@ -45,17 +46,12 @@ class Settings(ServiceSettings):
     @field_validator("page_key")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:
-        # Tokens under a short key are guessable; the token module refuses such keys too.
-        if len(value.get_secret_value().encode()) < 16:
-            raise ValueError("must be at least 16 bytes")
-        return value
+        return checked_key(value)
 
     @field_validator("page_key_previous")
     @classmethod
     def _empty_or_long_enough(cls, value: SecretStr) -> SecretStr:
-        if value.get_secret_value() and len(value.get_secret_value().encode()) < 16:
-            raise ValueError("must be empty or at least 16 bytes")
-        return value
+        return checked_key(value, empty="no previous key")
 
     @field_validator("audio_public_url", "link_renewal_origin")
     @classmethod
