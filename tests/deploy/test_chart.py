@@ -192,9 +192,10 @@ def test_every_pod_is_hardened(values: str) -> None:
     specs = rendered.pod_specs()
     services = VALUE_SETS[values].services
     assert {component_of(m) for m in rendered.of_kind("Deployment")} == set(services)
-    cronjobs = len(rendered.of_kind("CronJob"))
-    assert cronjobs == ("production" in values), "the production example runs the retention CronJob"
-    assert len(specs) == len(services) + 2 + cronjobs, "the services, the topics Job, the helm test pod (retention)"
+    cronjobs = sorted(str(component_of(m)) for m in rendered.of_kind("CronJob"))
+    # The operator pod's CronJob always, the retention CronJob in the production example.
+    assert cronjobs == (["ops", "retention"] if "production" in values else ["ops"]), cronjobs
+    assert len(specs) == len(services) + 2 + len(cronjobs), "the services, the topics Job, the helm test pod, cronjobs"
     for where, spec in specs:
         pod = spec["securityContext"]
         assert pod["runAsNonRoot"] is True and pod["runAsUser"] != 0, where
@@ -550,17 +551,21 @@ def test_a_scratch_on_the_nodes_disk_is_reserved_there(every_service: Rendered, 
 
 
 def test_the_jobs_tmp_on_the_nodes_disk_is_reserved_there(production: Rendered) -> None:
-    """The topics Job, the retention CronJob and the `helm test` pod mount the same /tmp emptyDir as the services;
+    """The topics Job, the retention and operator CronJobs and the `helm test` pod mount the same /tmp emptyDir as the
+    services;
     their resources did not request it, so the scheduler could place them on a node whose disk was already spoken
     for."""
     (topics,) = production.one("Job", "topics")["spec"]["template"]["spec"]["containers"]
-    (retention,) = production.of_kind("CronJob")[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    (retention,), (ops,) = (
+        production.one("CronJob", job)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        for job in ("retention", "ops")
+    )
     (test_pod,) = production.named("Pod", f"{RELEASE}-zoomsymbl-test-readyz")["spec"]["containers"]
     assert test_pod["resources"] == {
         "requests": {"cpu": "10m", "memory": "48Mi", "ephemeral-storage": "256Mi"},
         "limits": {"memory": "128Mi"},
     }
-    for container in (topics, retention, test_pod):
+    for container in (topics, retention, ops, test_pod):
         assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"]), container["name"]
         assert container["resources"]["requests"]["ephemeral-storage"] == "256Mi", container["name"]
         assert container["resources"]["requests"]["memory"], "the other requests are kept"
@@ -568,7 +573,7 @@ def test_the_jobs_tmp_on_the_nodes_disk_is_reserved_there(production: Rendered) 
     (topics,) = in_memory.one("Job", "topics")["spec"]["template"]["spec"]["containers"]
     assert "ephemeral-storage" not in topics["resources"].get("requests", {}), "a tmpfs /tmp is memory"
     own = render([PRODUCTION_VALUES], sets={"retention.resources.requests.ephemeral-storage": "1Gi"})
-    (retention,) = own.of_kind("CronJob")[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    (retention,) = own.one("CronJob", "retention")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     assert retention["resources"]["requests"]["ephemeral-storage"] == "1Gi"
 
 
@@ -682,11 +687,12 @@ def test_by_default_pods_may_not_reach_link_local_cgnat_or_ula_addresses(default
 
 
 def test_the_denied_ranges_give_way_to_a_stricter_egress_allow_list() -> None:
-    """Only for the services, which have one; the topics Job and the helm test pod keep the denied ranges."""
+    """Only for the services and the operator pod, which have one; the topics Job and the helm test pod keep the
+    denied ranges."""
     strict = render(sets={"networkPolicy.enabled": "true", "networkPolicy.egress.restrict": "true"} | EVERY_SERVICE)
     (policy,) = _denied_egress(strict)
     assert policy["spec"]["podSelector"]["matchExpressions"] == [
-        {"key": "app.kubernetes.io/component", "operator": "NotIn", "values": list(SERVICES)}
+        {"key": "app.kubernetes.io/component", "operator": "NotIn", "values": [*SERVICES, "ops"]}
     ]
     assert _denied_egress(render(sets={"networkPolicy.deniedEgress.enabled": "false"})) == []
 
@@ -709,7 +715,8 @@ def test_the_production_examples_internet_egress_excludes_the_metadata_service(
 
 def test_network_policies_admit_webhooks_only_to_the_webhook_services(production_every_service: Rendered) -> None:
     policies = {component_of(m): m for m in production_every_service.of_kind("NetworkPolicy") if component_of(m)}
-    assert set(policies) == {*SERVICES, "retention"}  # the production example runs the retention CronJob
+    # The production example runs the retention CronJob; the operator pod's CronJob is there by default.
+    assert set(policies) == {*SERVICES, "retention", "ops"}
     ingress_ns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
     for service, policy in policies.items():
         sources = [peer for rule in policy["spec"].get("ingress", []) for peer in rule["from"]]
@@ -830,7 +837,7 @@ def test_transcriber_renders_only_when_enabled(defaults: Rendered, every_service
     (pod,) = defaults.of_kind("Pod")
     assert not any("transcriber" in url for url in json.loads(pod["spec"]["containers"][0]["args"][1]))
     policies = render(sets={"networkPolicy.enabled": "true"}).of_kind("NetworkPolicy")
-    assert sorted(c for m in policies if (c := component_of(m))) == sorted(DEFAULT_SERVICES)
+    assert sorted(c for m in policies if (c := component_of(m))) == sorted([*DEFAULT_SERVICES, "ops"])
     monitor_sets = {"serviceMonitor.enabled": "true"}
     (monitor,) = render(sets=monitor_sets, api_versions=MONITORING_API).of_kind("ServiceMonitor")
     assert "transcriber" not in monitor["spec"]["selector"]["matchExpressions"][0]["values"]

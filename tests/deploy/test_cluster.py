@@ -215,6 +215,36 @@ def pod_ready(pod: dict[str, Any]) -> str | None:
     return next((c["status"] for c in pod["status"].get("conditions", []) if c["type"] == "Ready"), None)
 
 
+def test_an_operator_job_made_from_the_suspended_ops_cronjob_is_admitted_and_cleaned_up(kube: Kube) -> None:
+    """docs/operations.md, "The operator pod": ``kubectl create job --from=cronjob/<release>-zoomsymbl-ops`` is what
+    operators run; the API server (the namespace's restricted Pod Security included) takes the Job and the pod its
+    template makes, and once the pod ends (kwok ends a Job's pod at once; a real one waits for SIGTERM or its
+    deadline) the CronJob's history limit deletes the Job. The suspended CronJob itself made no Job."""
+    cronjob = f"{RELEASE}-zoomsymbl-ops"
+    assert kube.get("cronjob", cronjob, "-n", DEFAULTS_NS)["spec"]["suspend"] is True
+    assert kube.get("jobs", "-n", DEFAULTS_NS)["items"] == []
+    created = kube.kubectl("create", "job", f"--from=cronjob/{cronjob}", "ops-now", "-n", DEFAULTS_NS)
+    no_pod_security_warnings(created.stdout + created.stderr)
+
+    def reasons() -> set[tuple[str, str]]:
+        events = kube.get("events", "-n", DEFAULTS_NS)["items"]
+        return {
+            (e["involvedObject"]["kind"], e["reason"])
+            for e in events
+            if e["involvedObject"]["name"] == "ops-now"
+            or (e["involvedObject"]["name"] == cronjob and "ops-now" in e.get("message", ""))
+        }
+
+    kube.wait_until(
+        "the operator Job's pod created, ended and the Job deleted",
+        lambda: {("Job", "SuccessfulCreate"), ("Job", "Completed"), ("CronJob", "SuccessfulDelete")} <= reasons(),
+        timeout=90,
+    )
+    assert ("Job", "FailedCreate") not in reasons()
+    kube.wait_until("the operator Job gone", lambda: kube.get("jobs", "-n", DEFAULTS_NS)["items"] == [], timeout=60)
+    assert kube.get("pods", "-n", DEFAULTS_NS, "-l", "job-name=ops-now")["items"] == []
+
+
 def test_pods_the_node_controller_marked_not_ready_turn_ready_again(kube: Kube) -> None:
     """A node that misses its lease renewals (kwok starved of CPU on a loaded 2-core CI machine) has its pods' Ready
     condition set to False by the node lifecycle controller; a kubelet recomputes it once the node answers again,
@@ -339,11 +369,11 @@ def test_install_with_the_production_example_starts_at_the_hpa_minimum(kube: Kub
     # No Prometheus Operator here: no ServiceMonitor (it would have failed the install), and the notes say so.
     assert "kind: ServiceMonitor" not in kube.helm("get", "manifest", PROD_RELEASE, "-n", PRODUCTION_NS).stdout
     assert "no ServiceMonitor was created" in output
-    # One per service (web included), the retention CronJob's, and the denied egress, kept for the pods without an
-    # allow-list (Job, test pod).
-    assert len(kube.get("networkpolicy", "-n", PRODUCTION_NS)["items"]) == 7
+    # One per service (web included), the retention and operator CronJobs', and the denied egress, kept for the pods
+    # without an allow-list (Job, test pod).
+    assert len(kube.get("networkpolicy", "-n", PRODUCTION_NS)["items"]) == 8
     # The API server took the retention CronJob as the chart wrote it (time zone, pod failure policy).
-    (cronjob,) = kube.get("cronjob", "-n", PRODUCTION_NS)["items"]
+    cronjob = kube.get("cronjob", f"{PROD_FULLNAME}-retention", "-n", PRODUCTION_NS)
     assert (cronjob["spec"]["schedule"], cronjob["spec"]["timeZone"]) == ("17 3 * * *", "Europe/Berlin")
     template = cronjob["spec"]["jobTemplate"]["spec"]
     assert template["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"] == [1, 2, 4]

@@ -13,11 +13,13 @@ skips otherwise, and when podman or an image is missing. The images' sizes go to
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -258,6 +260,40 @@ async def test_a_fresh_page_link_made_in_the_notifier_image_opens_the_page_in_th
         page = await response.text()
     assert response.status == 200, page[:500]
     assert TENANTS["demo"] in page
+
+
+async def test_the_operator_pods_process_waits_in_the_notifier_image_and_commands_run_beside_it(stack: Stack) -> None:
+    """The chart's ``ops`` CronJob: the notifier's image, hardened, running ``python -m zoomsymbl_common.ops.toolbox``
+    with the notifier's environment and tenants file says it is ready and waits; ``zoomsymbl`` run in it (as
+    ``kubectl exec`` would) reads MongoDB; a stop (SIGTERM, as for a deleted Job) ends it with exit 0."""
+    await wait_for_mails(list(SPECS.values()), timeout=420)  # the demo meetings are stored
+    tenants = podman(
+        "inspect", "--format",
+        '{{range .Mounts}}{{if eq .Destination "/etc/zoomsymbl/tenants.json"}}{{.Source}}{{end}}{{end}}',
+        container_name("notifier"),
+    ).stdout.strip()  # fmt: skip
+    assert tenants, "the notifier container mounts the tenants file"
+    name = container_name("ops")
+    env_file = stack.config.run_dir / "notifier.env"  # what the notifier container was started with
+    podman(
+        "run", "--detach", "--pull=never", f"--name={name}", "--network=host", *HARDENING,
+        f"--volume={tenants}:/etc/zoomsymbl/tenants.json:ro", f"--env-file={env_file}",
+        # The chart's `command:`, which replaces the image's entrypoint (the service) as --entrypoint does.
+        '--entrypoint=["python", "-m", "zoomsymbl_common.ops.toolbox"]', IMAGES["notifier"],
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while '"operator pod ready' not in (logs := podman("logs", name).stderr):
+            assert time.monotonic() < deadline, f"not ready within 60 s: {logs}"
+            await asyncio.sleep(0.2)
+        listed = podman("exec", name, "zoomsymbl", "status", "--limit", "50", "--json", timeout=120)
+        uuids = {item["meeting_uuid"] for item in json.loads(listed.stdout)["items"]}
+        assert SPECS["demo"].uuid in uuids, uuids
+        podman("stop", "--time=20", name, timeout=60)
+        assert podman("wait", name).stdout.strip() == "0"
+        assert '"operator pod stopping"' in podman("logs", name).stderr
+    finally:
+        podman("rm", "--force", "--ignore", name)
 
 
 @pytest.mark.parametrize("service", SERVICES)

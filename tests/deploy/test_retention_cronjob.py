@@ -128,7 +128,7 @@ def documents(text: str) -> dict[tuple[str, str], str]:
 def test_nothing_is_added_unless_enabled() -> None:
     for name in VALUE_SETS:
         rendered = render_set(name, OFF)  # the production example turns it on
-        assert rendered.of_kind("CronJob") == [], name
+        assert [m for m in rendered.of_kind("CronJob") if "retention" in m["metadata"]["name"]] == [], name
         assert [p for p in rendered.of_kind("NetworkPolicy") if "retention" in p["metadata"]["name"]] == [], name
 
 
@@ -152,7 +152,7 @@ def test_the_feature_adds_the_cronjob_and_its_policy_and_changes_nothing_else(na
     changed = {key for key in off if on[key] != off[key]}
     assert changed <= {denied}
     if denied in changed:
-        assert on[denied] == off[denied].replace(", web]", ", web, retention]")
+        assert on[denied] == off[denied].replace(", web, ops]", ", web, retention, ops]")
 
 
 def test_the_cronjob_runs_retention_yes_with_the_limit_on_the_schedule(enabled: Rendered) -> None:
@@ -295,17 +295,19 @@ def test_the_cronjob_and_its_policy_validate_against_the_kubernetes_schemas(kube
     assert schema_errors(checked, kube) == []
 
 
-def _pod(labels: dict[str, str], ip: str) -> Endpoint:
+def pod_endpoint(labels: dict[str, str], ip: str) -> Endpoint:
     return Endpoint(ip, NAMESPACE, labels, {"http": 8083})
 
 
-def _callers(rendered: Rendered) -> dict[str, Endpoint]:
+def callers(rendered: Rendered) -> dict[str, Endpoint]:
     (test_pod,) = rendered.of_kind("Pod")
     return {
         "ingress controller": Endpoint("10.0.9.9", "ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}),
         "prometheus": Endpoint("10.0.8.8", "monitoring", {"app.kubernetes.io/name": "prometheus"}),
-        "helm test": _pod(test_pod["metadata"]["labels"], "10.0.5.5"),
-        "notifier": _pod(rendered.one("Deployment", "notifier")["spec"]["template"]["metadata"]["labels"], "10.0.0.13"),
+        "helm test": pod_endpoint(test_pod["metadata"]["labels"], "10.0.5.5"),
+        "notifier": pod_endpoint(
+            rendered.one("Deployment", "notifier")["spec"]["template"]["metadata"]["labels"], "10.0.0.13"
+        ),
         "neighbour": Endpoint("10.0.7.7", NAMESPACE, {"app": "someone-else"}),
     }
 
@@ -315,8 +317,8 @@ def test_with_the_production_policies_the_pod_connects_only_where_erasing_needs_
 ) -> None:
     """The production example gives it its own list (MongoDB, MinIO, the providers' HTTPS): no Kafka, SMTP or OTLP."""
     policies = production.of_kind("NetworkPolicy")
-    pod = _pod(pod_template(production)["metadata"]["labels"], "10.0.0.30")
-    notifier = _callers(production)["notifier"]
+    pod = pod_endpoint(pod_template(production)["metadata"]["labels"], "10.0.0.30")
+    notifier = callers(production)["notifier"]
 
     def reached(src: Endpoint) -> set[str]:
         return {name for name, (dst, port) in DESTINATIONS.items() if connects(policies, NAMESPACE, src, dst, port)}
@@ -330,12 +332,12 @@ def test_with_the_production_policies_the_pod_connects_only_where_erasing_needs_
     values = tmp_path / "notifier-egress.yaml"
     values.write_text(json.dumps(notifier_only), encoding="utf-8")
     shared = render((values,), sets=ON)
-    shared_pod = _pod(pod_template(shared)["metadata"]["labels"], "10.0.0.31")
+    shared_pod = pod_endpoint(pod_template(shared)["metadata"]["labels"], "10.0.0.31")
     policies = shared.of_kind("NetworkPolicy")
     assert {n for n, (dst, port) in DESTINATIONS.items() if connects(policies, NAMESPACE, shared_pod, dst, port)} == {
         "mongodb"
     }
-    for name, src in _callers(production).items():
+    for name, src in callers(production).items():
         for port in (8083, 8080, 80):
             assert not connects(policies, NAMESPACE, src, pod, port), (name, port)
 
@@ -345,8 +347,8 @@ def test_with_policies_but_open_egress_nothing_connects_in_and_the_denied_ranges
     policy = rendered.named("NetworkPolicy", "zs-zoomsymbl-retention")
     assert policy["spec"]["policyTypes"] == ["Ingress"] and not policy["spec"].get("ingress")
     policies = rendered.of_kind("NetworkPolicy")
-    pod = _pod(pod_template(rendered)["metadata"]["labels"], "10.0.0.30")
-    assert [name for name, src in _callers(rendered).items() if connects(policies, NAMESPACE, src, pod, 8083)] == []
+    pod = pod_endpoint(pod_template(rendered)["metadata"]["labels"], "10.0.0.30")
+    assert [name for name, src in callers(rendered).items() if connects(policies, NAMESPACE, src, pod, 8083)] == []
     metadata, port = DESTINATIONS["metadata"]
     assert not connects(policies, NAMESPACE, pod, metadata, port)
     mongodb, port = DESTINATIONS["mongodb"]
@@ -355,7 +357,7 @@ def test_with_policies_but_open_egress_nothing_connects_in_and_the_denied_ranges
 
 def test_without_policies_the_denied_ranges_still_hold_for_the_pod(enabled: Rendered) -> None:
     assert [m["metadata"]["name"] for m in enabled.of_kind("NetworkPolicy")] == ["zs-zoomsymbl-denied-egress"]
-    pod = _pod(pod_template(enabled)["metadata"]["labels"], "10.0.0.30")
+    pod = pod_endpoint(pod_template(enabled)["metadata"]["labels"], "10.0.0.30")
     metadata, port = DESTINATIONS["metadata"]
     assert not connects(enabled.of_kind("NetworkPolicy"), NAMESPACE, pod, metadata, port)
 

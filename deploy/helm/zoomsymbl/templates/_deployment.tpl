@@ -126,8 +126,9 @@ maxUnavailable: {{ $rolling.maxUnavailable }}
 {{/*
 What a service's container reads: its environment (envFrom the shared and the service's ConfigMap, env the
 credentials, Kafka security and pod identity), its volume mounts and its pod's volumes, each called with
-(dict "root" $ "component" "<service>"). The Deployment uses them, and the retention CronJob with the notifier's
-context, so its pod reads exactly what the notifier's does (configuration, Secret keys, tenants file, CA bundles).
+(dict "root" $ "component" "<service>"). The Deployment uses them, and the retention and operator (ops) CronJobs with
+the notifier's context, so their pods read exactly what the notifier's does (configuration, Secret keys, tenants
+file, CA bundles).
 */}}
 {{- define "zoomsymbl.containerEnv" -}}
 {{- $root := .root -}}

@@ -57,6 +57,15 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/* The CronJobs whose pods run in the notifier's image with its configuration, as rendered: "retention",
+"ops", both, or nothing (space-separated); each has its own NetworkPolicy. */}}
+{{- define "zoomsymbl.notifierJobs" -}}
+{{- $jobs := list -}}
+{{- if .Values.retention.enabled }}{{ $jobs = append $jobs "retention" }}{{ end -}}
+{{- if .Values.ops.enabled }}{{ $jobs = append $jobs "ops" }}{{ end -}}
+{{- join " " $jobs }}
+{{- end }}
+
 {{/* The services this release runs, space-separated: five always, the transcriber when transcriber.enabled. */}}
 {{- define "zoomsymbl.components" -}}
 {{- $components := list "ingest" "mixer" "submitter" "notifier" -}}
