@@ -22,7 +22,15 @@ from zoomsymbl_common.records import EMAILS, TOMBSTONES, Tombstone
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.tenants import TenantConfig, Tenants
 from zoomsymbl_notifier.link_mail import RENEWAL_NOTE
-from zoomsymbl_notifier.renewals import ANSWERED, RENEWAL_DEPS, RenewalDeps, RenewalMetrics, add_renewal_routes
+from zoomsymbl_notifier.renewals import (
+    ANSWERED,
+    QUIET_SECONDS,
+    RENEWAL_DEPS,
+    RecentRenewals,
+    RenewalDeps,
+    RenewalMetrics,
+    add_renewal_routes,
+)
 
 from tests.common.test_ops_cli import closed_port
 from tests.notifier.harness import PAGE_BASE_URL, PAGE_KEY, make_settings
@@ -43,10 +51,14 @@ def expired(meeting_uuid: str, days_ago: float, tenant: str = "acme", key: str =
 
 @dataclass
 class Renew:
-    """POSTs the page's form (``token=...``) to the route; its metrics."""
+    """POSTs the page's form (``token=...``) to the route; its metrics; ``later`` moves the route's clock on."""
 
     client: Client
     registry: CollectorRegistry
+    shift: list[float]
+
+    def later(self, seconds: float) -> None:
+        self.shift[0] += seconds
 
     async def __call__(self, token: str | None = None, **request: Any) -> tuple[int, str, ClientResponse]:
         request.setdefault("data", {"token": token})
@@ -68,12 +80,16 @@ async def renew(infra: InfraSettings, mongo: Mongo, smtp: SmtpSink) -> AsyncIter
         ]
     )
     registry = CollectorRegistry()
+    shift = [0.0]
     app = web.Application()
-    app[RENEWAL_DEPS] = RenewalDeps(make_settings(infra, smtp.port), tenants, mongo, RenewalMetrics(registry))
+    settings = make_settings(infra, smtp.port)
+    app[RENEWAL_DEPS] = RenewalDeps(
+        settings, tenants, mongo, RenewalMetrics(registry), clock=lambda: time.time() + shift[0]
+    )
     add_renewal_routes(app)
     client: Client = TestClient(TestServer(app))
     await client.start_server()
-    yield Renew(client, registry)
+    yield Renew(client, registry, shift)
     await client.close()
 
 
@@ -113,8 +129,10 @@ async def test_an_expired_links_button_mails_a_fresh_link_to_the_host_once_a_day
 
     again = await renew(token)
     assert again[:2] == (status, body), "the same answer"
+    renew.later(QUIET_SECONDS + 1)  # past the quiet time: the outbox answers
+    assert (await renew(token))[:2] == (status, body)
     assert len(smtp.messages) == 1, "one e-mail a day, however often the button is pressed"
-    assert (renew.counted("sent"), renew.counted("already_sent")) == (1, 1)
+    assert [renew.counted(outcome) for outcome in ("sent", "repeated", "already_sent")] == [1, 1, 1]
     logged = "\n".join(record.getMessage() + str(vars(record)) for record in caplog.records)
     assert token not in logged and link.rsplit("/", 1)[1] not in logged
     assert "new page link asked for" in logged
@@ -175,8 +193,39 @@ async def test_the_answer_is_the_same_whatever_became_of_the_request(
     answers = [await renew(expired(uuid, 2)) for uuid in ("gone==", "forgotten==", "running==", "nobody==", "gone==")]
     assert len({(status, body) for status, body, _ in answers}) == 1 and answers[0][0] == 200
     assert smtp.messages == [] and await mongo.db[EMAILS].count_documents({}) == 0
-    outcomes = ("not_found", "forgotten", "not_ready", "no_recipient")
-    assert [renew.counted(outcome) for outcome in outcomes] == [2, 1, 1, 1]
+    outcomes = ("not_found", "forgotten", "not_ready", "no_recipient", "repeated")
+    assert [renew.counted(outcome) for outcome in outcomes] == [1, 1, 1, 1, 1]
+
+
+async def test_a_meeting_asked_for_again_within_the_quiet_time_is_answered_without_mongodb(
+    renew: Renew, mongo: Mongo, smtp: SmtpSink
+) -> None:
+    """A button pressed in a loop costs MongoDB one read and one outbox claim per meeting and minute: the meeting
+    erased between two presses shows that the second was answered from memory; after the quiet time it is read."""
+    await store_meeting(mongo, "acme", "pressed==", host_email=HOST)
+    token = expired("pressed==", 2)
+    first = await renew(token)
+    assert len(smtp.messages) == 1
+    await mongo.db[TOMBSTONES].insert_one(
+        Tombstone(tenant="acme", meeting_uuid="pressed==", forgotten_at=datetime.now(UTC)).to_document()
+    )
+    renew.later(QUIET_SECONDS - 1)
+    for _ in range(3):
+        assert (await renew(token))[:2] == first[:2]
+    assert (renew.counted("repeated"), renew.counted("forgotten")) == (3, 0)
+    renew.later(2)
+    assert (await renew(token))[:2] == first[:2]
+    assert (renew.counted("repeated"), renew.counted("forgotten")) == (3, 1)
+    assert len(smtp.messages) == 1
+
+
+def test_the_meetings_remembered_are_bounded_and_forgotten_after_the_quiet_time() -> None:
+    recent = RecentRenewals(quiet=60, size=2)
+    for n, meeting in enumerate((("t", "a"), ("t", "b"), ("t", "c"))):
+        recent.handled(meeting, 1000.0 + n)
+    assert [recent.recent(("t", m), 1010.0) for m in "abc"] == [False, True, True], "the oldest went first"
+    assert recent.recent(("t", "b"), 1061.0) is False and recent.recent(("t", "c"), 1061.0) is True
+    assert recent.recent(("t", "c"), 990.0) is False, "a clock set back does not keep a meeting quiet"
 
 
 async def test_what_smtp_cannot_take_now_waits_in_the_outbox_for_the_sweeper(
@@ -189,6 +238,12 @@ async def test_what_smtp_cannot_take_now_waits_in_the_outbox_for_the_sweeper(
     [kept] = await mongo.db[EMAILS].find({"meeting_uuid": "queued=="}).to_list(None)
     assert kept["status"] == "pending" and kept["recipients"] == [HOST]
     assert renew.counted("retry_later") == 1
+    # Pressed again past the quiet time, SMTP back: the outbox still holds it for the sweeper (a press does not
+    # hurry it), so remembering a retry_later like any outcome loses nothing.
+    await smtp.start()
+    renew.later(QUIET_SECONDS + 1)
+    assert (await renew(expired("queued==", 2)))[0] == 200
+    assert (renew.counted("retry_later"), smtp.messages) == (2, [])
 
 
 async def test_an_unreachable_archive_asks_to_press_again(infra: InfraSettings, smtp: SmtpSink) -> None:

@@ -13,6 +13,12 @@ Whoever holds the old link learns nothing more than the page told them: every ch
 waits in the outbox, or the meeting has no recipient, is not ready, was forgotten or is gone; the outcome is logged
 and counted (``zoomsymbl_notifier_link_renewals``). A token still valid is sent back to its page (303). Tokens are
 never logged: each is registered with the redactor as it is read.
+
+A button pressed again and again (or a leaked old link posted in a loop) costs MongoDB one meeting read and one outbox
+claim per request: after a request for a meeting was handled, the same meeting's requests for the next
+:data:`QUIET_SECONDS` get the same answer from memory (outcome ``repeated``, counted, not logged), per process. Nothing
+is lost by it: an e-mail SMTP could not take (``retry_later``) waits in the outbox for the sweeper, which a second
+press would not hurry.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import html
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +56,35 @@ ANSWERED: Final = (
 )
 
 
+QUIET_SECONDS: Final = 60.0
+"""How long a meeting's handled request answers the same meeting's next ones from memory."""
+RECENT_MAX: Final = 10_000
+"""Most meetings remembered at once (per process); the oldest is forgotten first."""
+
+
+class RecentRenewals:
+    """The meetings whose new link was asked for within the last ``quiet`` seconds, at most ``size`` of them."""
+
+    def __init__(self, quiet: float = QUIET_SECONDS, size: int = RECENT_MAX) -> None:
+        self.quiet, self.size = quiet, size
+        self._handled: OrderedDict[tuple[str, str], float] = OrderedDict()
+
+    def recent(self, meeting: tuple[str, str], now: float) -> bool:
+        """Whether ``meeting``'s last request was handled less than ``quiet`` seconds before ``now``."""
+        handled = self._handled.get(meeting)
+        if handled is not None and handled <= now < handled + self.quiet:
+            return True
+        self._handled.pop(meeting, None)
+        return False
+
+    def handled(self, meeting: tuple[str, str], now: float) -> None:
+        """Remember that ``meeting``'s request was handled at ``now``."""
+        self._handled[meeting] = now
+        self._handled.move_to_end(meeting)
+        while len(self._handled) > self.size:
+            self._handled.popitem(last=False)
+
+
 class RenewalMetrics:
     """Link renewals asked for, by outcome."""
 
@@ -70,6 +106,7 @@ class RenewalDeps:
     mongo: Mongo
     metrics: RenewalMetrics
     clock: Callable[[], float] = field(default=time.time)
+    recent: RecentRenewals = field(default_factory=RecentRenewals)
 
 
 RENEWAL_DEPS = web.AppKey("renewal_deps", RenewalDeps)
@@ -97,6 +134,9 @@ async def on_renew(request: web.Request) -> web.Response:
     if now < claim.expires:
         deps.metrics.asked.labels("still_valid").inc()
         raise web.HTTPSeeOther(page_url(settings.page_base_url, token), headers=PAGE_HEADERS)
+    meeting = (claim.tenant, claim.meeting_uuid)
+    if deps.recent.recent(meeting, now):
+        return _answer(deps, "repeated", 200, "New link asked for", ANSWERED)
     try:
         outcome = await _renew(deps, claim, now)
     except InfrastructureUnavailable as exc:
@@ -104,6 +144,7 @@ async def on_renew(request: web.Request) -> web.Response:
         response = _answer(deps, "unavailable", 503, "Try again shortly", "Press the button again in a minute.")
         response.headers["Retry-After"] = "30"
         return response
+    deps.recent.handled(meeting, now)
     fields = {"tenant": claim.tenant, "meeting_uuid": claim.meeting_uuid, "outcome": outcome}
     log.info("new page link asked for", extra=fields)
     return _answer(deps, outcome, 200, "New link asked for", ANSWERED)
