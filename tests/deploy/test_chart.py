@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -810,6 +811,23 @@ def test_notes_name_the_webhook_urls_and_warn_about_missing_credentials(tmp_path
     assert "secrets.mongoUri" in notes and "secrets.tenants.tenants" in notes
     quiet = _render_notes(tmp_path / "2", {"secrets.existingSecret": "mine", "otel.endpoint": "http://tempo:4318"})
     assert "WARNING" not in quiet and "not exported" not in quiet
+
+
+def test_notes_give_operator_commands_that_name_the_releases_objects_and_parse(tmp_path: Path) -> None:
+    """The exec into the notifier and, with ops.enabled, the operator pod made from the CronJob the chart renders."""
+    rendered = render()
+    notes = _render_notes(tmp_path, {})
+    commands = [line.strip() for line in notes.splitlines() if line.strip().startswith("kubectl")]
+    named = {name for line in commands for name in re.findall(r"(?:deploy|cronjob)/([a-z0-9-]+)", line)}
+    objects = (rendered.one("Deployment", "notifier"), rendered.one("CronJob", "ops"))
+    assert named == {manifest["metadata"]["name"] for manifest in objects}
+    for line in commands:
+        if " -- zoomsymbl " in line:
+            build_parser().parse_args(line.split(" -- zoomsymbl ", 1)[1].split())
+    (created,) = re.findall(r"create job --from=cronjob/\S+ (\S+)", notes)
+    assert f"exec job/{created} -- zoomsymbl" in notes
+    without = _render_notes(tmp_path / "2", {"ops.enabled": "false"})
+    assert "cronjob/" not in without and "exec deploy/" in without
 
 
 def test_chart_has_no_bundled_subcharts() -> None:

@@ -66,6 +66,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- join " " $jobs }}
 {{- end }}
 
+{{/* The operator pod's CronJob (ops-cronjob.yaml): at most 52 characters, as any CronJob's name. */}}
+{{- define "zoomsymbl.opsName" -}}
+{{- printf "%s-ops" (include "zoomsymbl.fullname" . | trunc 48 | trimSuffix "-") }}
+{{- end }}
+
 {{/* The services this release runs, space-separated: five always, the transcriber when transcriber.enabled. */}}
 {{- define "zoomsymbl.components" -}}
 {{- $components := list "ingest" "mixer" "submitter" "notifier" -}}
