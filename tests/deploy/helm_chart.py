@@ -81,6 +81,16 @@ def template_args(
     return args + set_args(sets)
 
 
+def assert_schema_verdict(sets: dict[str, str], complaint: str | None) -> None:
+    """``helm template`` with ``sets`` renders (``complaint`` None), or fails naming ``complaint`` (a schema path)."""
+    proc = run_helm(template_args(sets=sets), check=False)
+    if complaint is None:
+        assert proc.returncode == 0, proc.stderr
+    else:
+        assert proc.returncode != 0, f"{sets} was accepted"
+        assert complaint in proc.stderr
+
+
 @functools.lru_cache(maxsize=64)
 def _template_stdout(args: tuple[str, ...]) -> str:
     return run_helm(args).stdout
