@@ -1,7 +1,8 @@
 """The operator pod (ops.enabled, on by default): a suspended CronJob, never due, whose Job template is a pod in the
 notifier's image with exactly the notifier pod's configuration, credentials and tenants file, waiting for
 ``kubectl exec``; selected by none of the notifier's objects, fenced by its own NetworkPolicy, ended by its deadline,
-and nothing else of the chart changed by it (docs/operations.md, "The operator pod")."""
+and nothing else of the chart changed by it (docs/operations.md, "The operator pod"). Without policies, the denied
+ranges hold for it: tests/deploy/test_retention_cronjob.py checks both CronJobs' pods."""
 
 from __future__ import annotations
 
@@ -221,13 +222,6 @@ def test_with_the_production_policies_the_pod_goes_where_the_notifier_goes_and_n
     own = render((values,))
     own_pod = pod_endpoint(pod_template(own)["metadata"]["labels"], "10.0.0.41")
     assert reached(own_pod, own.of_kind("NetworkPolicy")) == {"mongodb"}
-
-
-def test_without_policies_the_denied_ranges_still_hold_for_the_pod(defaults: Rendered) -> None:
-    assert [m["metadata"]["name"] for m in defaults.of_kind("NetworkPolicy")] == ["zs-zoomsymbl-denied-egress"]
-    pod = pod_endpoint(pod_template(defaults)["metadata"]["labels"], "10.0.0.40")
-    metadata, port = DESTINATIONS["metadata"]
-    assert not connects(defaults.of_kind("NetworkPolicy"), NAMESPACE, pod, metadata, port)
 
 
 @pytest.mark.parametrize(

@@ -355,11 +355,15 @@ def test_with_policies_but_open_egress_nothing_connects_in_and_the_denied_ranges
     assert connects(policies, NAMESPACE, pod, mongodb, port)
 
 
-def test_without_policies_the_denied_ranges_still_hold_for_the_pod(enabled: Rendered) -> None:
+def test_without_policies_the_denied_ranges_still_hold_for_the_cronjobs_pods(enabled: Rendered) -> None:
+    """The retention CronJob's pod and the operator pod (the ops CronJob, on by default)."""
     assert [m["metadata"]["name"] for m in enabled.of_kind("NetworkPolicy")] == ["zs-zoomsymbl-denied-egress"]
-    pod = pod_endpoint(pod_template(enabled)["metadata"]["labels"], "10.0.0.30")
     metadata, port = DESTINATIONS["metadata"]
-    assert not connects(enabled.of_kind("NetworkPolicy"), NAMESPACE, pod, metadata, port)
+    jobs = {m["metadata"]["name"]: m["spec"]["jobTemplate"]["spec"]["template"] for m in enabled.of_kind("CronJob")}
+    assert set(jobs) == {"zs-zoomsymbl-retention", "zs-zoomsymbl-ops"}
+    for n, template in enumerate(jobs.values()):
+        pod = pod_endpoint(template["metadata"]["labels"], f"10.0.0.{30 + n}")
+        assert not connects(enabled.of_kind("NetworkPolicy"), NAMESPACE, pod, metadata, port)
 
 
 @pytest.mark.parametrize(
