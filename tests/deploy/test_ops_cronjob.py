@@ -25,7 +25,7 @@ from tests.deploy.helm_chart import (
     render_text,
     schema_errors,
 )
-from tests.deploy.network_policy import Endpoint, connects, selects
+from tests.deploy.network_policy import Endpoint, connects
 from tests.deploy.test_retention_cronjob import (
     DESTINATIONS,
     FIXED_KEYS,
@@ -36,6 +36,7 @@ from tests.deploy.test_retention_cronjob import (
     notifier_pod,
     pod_endpoint,
     render_set,
+    selected_by_others,
 )
 
 OFF = {"ops.enabled": "false"}
@@ -171,19 +172,7 @@ def test_no_object_of_the_notifier_selects_the_operator_pod(production: Rendered
     """With the notifier's labels its Service would send webhooks to the operator pod and its PDB count it."""
     labels = pod_template(production)["metadata"]["labels"]
     assert labels["app.kubernetes.io/component"] == "ops"
-    selectors = [
-        ("Service", m["metadata"]["name"], {"matchLabels": m["spec"]["selector"]})
-        for m in production.of_kind("Service")
-    ]
-    for kind in ("Deployment", "PodDisruptionBudget"):
-        selectors += [(kind, m["metadata"]["name"], m["spec"]["selector"]) for m in production.of_kind(kind)]
-    selectors += [
-        ("NetworkPolicy", m["metadata"]["name"], m["spec"]["podSelector"])
-        for m in production.of_kind("NetworkPolicy")
-        if m["metadata"]["name"] not in {"zs-zoomsymbl-ops", "zs-zoomsymbl-denied-egress"}
-    ]
-    assert any(kind == "Service" and name == "zs-zoomsymbl-notifier" for kind, name, _ in selectors)
-    assert [(kind, name) for kind, name, selector in selectors if selects(selector, labels)] == []
+    assert selected_by_others(production, labels, "zs-zoomsymbl-ops") == []
 
 
 def test_the_cronjob_name_is_within_kubernetes_bound() -> None:

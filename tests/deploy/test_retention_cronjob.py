@@ -259,24 +259,29 @@ def test_the_pod_is_hardened_and_serves_nothing(enabled: Rendered) -> None:
     assert tmp["emptyDir"]["sizeLimit"]
 
 
+def selected_by_others(rendered: Rendered, labels: dict[str, str], own_policy: str) -> list[tuple[str, str]]:
+    """The Services, Deployments, PDBs and NetworkPolicies (but ``own_policy`` and the denied egress) whose selector
+    matches a pod with ``labels``."""
+    selectors = [
+        ("Service", m["metadata"]["name"], {"matchLabels": m["spec"]["selector"]}) for m in rendered.of_kind("Service")
+    ]
+    for kind in ("Deployment", "PodDisruptionBudget"):
+        selectors += [(kind, m["metadata"]["name"], m["spec"]["selector"]) for m in rendered.of_kind(kind)]
+    selectors += [
+        ("NetworkPolicy", m["metadata"]["name"], m["spec"]["podSelector"])
+        for m in rendered.of_kind("NetworkPolicy")
+        if m["metadata"]["name"] not in {own_policy, "zs-zoomsymbl-denied-egress"}
+    ]
+    assert any(kind == "Service" and name == "zs-zoomsymbl-notifier" for kind, name, _ in selectors)
+    return [(kind, name) for kind, name, selector in selectors if selects(selector, labels)]
+
+
 def test_no_object_of_the_notifier_selects_the_retention_pod(production: Rendered) -> None:
     """With the notifier's labels its Service would send webhooks to the job's pod and its PDB count it."""
     labels = pod_template(production)["metadata"]["labels"]
     assert labels["app.kubernetes.io/component"] == "retention"
     assert cronjob(production)["metadata"]["labels"]["app.kubernetes.io/component"] == "retention"
-    selectors = [
-        ("Service", m["metadata"]["name"], {"matchLabels": m["spec"]["selector"]})
-        for m in production.of_kind("Service")
-    ]
-    for kind in ("Deployment", "PodDisruptionBudget"):
-        selectors += [(kind, m["metadata"]["name"], m["spec"]["selector"]) for m in production.of_kind(kind)]
-    selectors += [
-        ("NetworkPolicy", m["metadata"]["name"], m["spec"]["podSelector"])
-        for m in production.of_kind("NetworkPolicy")
-        if m["metadata"]["name"] not in {"zs-zoomsymbl-retention", "zs-zoomsymbl-denied-egress"}
-    ]
-    assert any(kind == "Service" and name == "zs-zoomsymbl-notifier" for kind, name, _ in selectors)
-    assert [(kind, name) for kind, name, selector in selectors if selects(selector, labels)] == []
+    assert selected_by_others(production, labels, "zs-zoomsymbl-retention") == []
 
 
 def test_the_cronjob_name_leaves_room_for_the_jobs_suffix() -> None:
