@@ -81,6 +81,20 @@ def template_args(
     return args + set_args(sets)
 
 
+def cronjob_pod(rendered: Rendered, component: str) -> Manifest:
+    """The pod template of ``component``'s CronJob (its Job template's)."""
+    template = rendered.one("CronJob", component)["spec"]["jobTemplate"]["spec"]["template"]
+    assert isinstance(template, dict)
+    return template
+
+
+def only_container(pod: Manifest) -> Manifest:
+    """The one container of a pod template (or spec's ``spec``)."""
+    (only,) = pod["spec"]["containers"]
+    assert isinstance(only, dict)
+    return only
+
+
 def assert_schema_verdict(sets: dict[str, str], complaint: str | None) -> None:
     """``helm template`` with ``sets`` renders (``complaint`` None), or fails naming ``complaint`` (a schema path)."""
     proc = run_helm(template_args(sets=sets), check=False)

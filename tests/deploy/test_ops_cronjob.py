@@ -20,7 +20,9 @@ from tests.deploy.helm_chart import (
     Manifest,
     Rendered,
     assert_schema_verdict,
+    cronjob_pod,
     load_values,
+    only_container,
     render,
     render_text,
     schema_errors,
@@ -64,15 +66,11 @@ def job_spec(rendered: Rendered) -> Manifest:
 
 
 def pod_template(rendered: Rendered) -> Manifest:
-    template = job_spec(rendered)["template"]
-    assert isinstance(template, dict)
-    return template
+    return cronjob_pod(rendered, "ops")
 
 
 def container(rendered: Rendered) -> Manifest:
-    (only,) = pod_template(rendered)["spec"]["containers"]
-    assert isinstance(only, dict)
-    return only
+    return only_container(pod_template(rendered))
 
 
 def test_the_cronjob_never_runs_on_its_own(defaults: Rendered) -> None:

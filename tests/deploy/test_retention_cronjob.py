@@ -26,7 +26,9 @@ from tests.deploy.helm_chart import (
     Manifest,
     Rendered,
     assert_schema_verdict,
+    cronjob_pod,
     load_values,
+    only_container,
     parse,
     render,
     render_text,
@@ -97,15 +99,11 @@ def cronjob(rendered: Rendered) -> Manifest:
 
 
 def pod_template(rendered: Rendered) -> Manifest:
-    template = cronjob(rendered)["spec"]["jobTemplate"]["spec"]["template"]
-    assert isinstance(template, dict)
-    return template
+    return cronjob_pod(rendered, "retention")
 
 
 def container(rendered: Rendered) -> Manifest:
-    (only,) = pod_template(rendered)["spec"]["containers"]
-    assert isinstance(only, dict)
-    return only
+    return only_container(pod_template(rendered))
 
 
 def notifier_pod(rendered: Rendered) -> Manifest:
