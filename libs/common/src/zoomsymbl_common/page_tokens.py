@@ -34,6 +34,8 @@ RENEW_PATH = "/links/renew"
 DAY_SECONDS = 86_400
 MAX_TOKEN = 4096
 """Longest token read (a link carries one of at most ~1,500 characters)."""
+NO_PREVIOUS_KEY = "no previous key"
+"""What an empty ``page_key_previous`` means (web and notifier settings), in the refusal of a short one."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
+from zoomsymbl_common.page_tokens import NO_PREVIOUS_KEY
 from zoomsymbl_common.service import ServiceSettings
 from zoomsymbl_common.signed_tokens import checked_key
 
@@ -151,7 +152,7 @@ class Settings(ServiceSettings):
     @field_validator("page_key_previous")
     @classmethod
     def _previous_page_key_long_enough(cls, value: SecretStr) -> SecretStr:
-        return checked_key(value, empty="no previous key")
+        return checked_key(value, empty=NO_PREVIOUS_KEY)
 
     @field_validator("page_base_url")
     @classmethod

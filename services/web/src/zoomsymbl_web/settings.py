@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
+from zoomsymbl_common.page_tokens import NO_PREVIOUS_KEY
 from zoomsymbl_common.service import ServiceSettings
 from zoomsymbl_common.signed_tokens import checked_key
 
@@ -51,7 +52,7 @@ class Settings(ServiceSettings):
     @field_validator("page_key_previous")
     @classmethod
     def _empty_or_long_enough(cls, value: SecretStr) -> SecretStr:
-        return checked_key(value, empty="no previous key")
+        return checked_key(value, empty=NO_PREVIOUS_KEY)
 
     @field_validator("audio_public_url", "link_renewal_origin")
     @classmethod
