@@ -213,8 +213,11 @@ cmd_up() {
     --secure-port 0 --leader-elect=false --service-account-private-key-file "$pki/sa.key" \
     --root-ca-file "$pki/ca.crt" --use-service-account-credentials=false --v 1
   start kube-scheduler "$plane" kube-scheduler --kubeconfig "$kubeconfig" --secure-port 0 --leader-elect=false --v 1
+  # --node-lease-duration-seconds: kwok holds and renews the node's Lease in kube-node-lease, as a kubelet does.
+  # Without it the node's only heartbeat was the node-heartbeat stage (every 10 min), so the node lifecycle
+  # controller marked the node not ready 50 s after each one and set every pod's Ready condition to False.
   start kwok "$bin/kwok" --kubeconfig "$kubeconfig" --config "$bin/stages.yaml" --manage-all-nodes=true \
-    --node-ip 127.0.0.1
+    --node-ip 127.0.0.1 --node-lease-duration-seconds 40
 
   "${kubectl[@]}" apply -f - >/dev/null <<'EOF'
 apiVersion: v1

@@ -149,6 +149,27 @@ def test_the_cluster_is_the_pinned_release_with_a_ready_node(kube: Kube) -> None
     assert ready["status"] == "True"
 
 
+def test_the_node_holds_a_lease_that_kwok_renews(kube: Kube) -> None:
+    """Without a Lease (kwok's --node-lease-duration-seconds) the node's only heartbeat is kwok's node-heartbeat
+    stage, every 10 minutes: 50 s after each heartbeat the node lifecycle controller marked the node not ready and
+    every pod's Ready condition False, and a test reading a Deployment then saw one replica less (the upgrade test
+    of a CI run on 2026-12-07 read ingest (2, 2, 1) right after it had settled at (2, 2, 2))."""
+    lease = kube.get("lease", "kwok-node-0", "-n", "kube-node-lease")
+    assert lease["spec"]["leaseDurationSeconds"] == 40
+    first = lease["spec"]["renewTime"]
+    kube.wait_until(
+        "kwok renews the node's lease",
+        lambda: kube.get("lease", "kwok-node-0", "-n", "kube-node-lease")["spec"]["renewTime"] != first,
+        timeout=40,
+    )
+
+
+def node_not_ready_events(kube: Kube) -> list[str]:
+    """The node lifecycle controller's events of a node it marked not ready (each one marks every pod not ready)."""
+    events = kube.get("events", "-n", "default", "--field-selector", "reason=NodeNotReady")["items"]
+    return [f"{e['involvedObject']['name']} at {e.get('lastTimestamp') or e.get('eventTime')}" for e in events]
+
+
 def test_pod_security_refuses_a_pod_that_allows_privilege_escalation(kube: Kube) -> None:
     # The negative control: the admission plugin is in the path and enforces "restricted" here.
     refused = kube.apply(restricted_pod("escalates", allow_privilege_escalation=True), "-n", DEFAULTS_NS, check=False)
@@ -246,10 +267,11 @@ def test_an_operator_job_made_from_the_suspended_ops_cronjob_is_admitted_and_cle
 
 
 def test_pods_the_node_controller_marked_not_ready_turn_ready_again(kube: Kube) -> None:
-    """A node that misses its lease renewals (kwok starved of CPU on a loaded 2-core CI machine) has its pods' Ready
-    condition set to False by the node lifecycle controller; a kubelet recomputes it once the node answers again,
-    and kwok's own stages only ready Pending pods, so without our pod-ready-again stage every later rollout in the
-    namespace waited for pods that stayed "Running, not Ready" until helm's timeout (a CI run on 2026-12-06)."""
+    """A node that misses its lease renewals (kwok starved of CPU; before kwok held a lease, every 50 s) has its
+    pods' Ready condition set to False by the node lifecycle controller; a kubelet recomputes it once the node
+    answers again, and kwok's own stages only ready Pending pods, so without our pod-ready-again stage every later
+    rollout in the namespace waited for pods that stayed "Running, not Ready" until helm's timeout (a CI run on
+    2026-12-06)."""
     selector = ("-n", DEFAULTS_NS, "-l", "app.kubernetes.io/component=web")
     names = [p["metadata"]["name"] for p in kube.get("pods", *selector)["items"]]
     assert len(names) == 2
@@ -464,3 +486,10 @@ def test_an_install_of_an_earlier_release_upgrades_to_this_chart_keeping_its_key
     finally:
         kube.helm("uninstall", UPGRADE_RELEASE, "-n", UPGRADE_NS, "--wait", check=False)
         kube.kubectl("delete", "namespace", UPGRADE_NS, "--wait=true", "--timeout=120s", check=False, timeout=150)
+
+
+def test_the_node_never_went_not_ready_during_the_run(kube: Kube) -> None:
+    """Last in the file: over the whole run (about 2 minutes, beyond the 50 s grace period) the node lifecycle
+    controller never marked the node not ready, so no test above read a Deployment while its pods were marked
+    not ready for a reason that is not the chart's."""
+    assert node_not_ready_events(kube) == []
