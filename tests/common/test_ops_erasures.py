@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.ops.at_once import READS_AT_ONCE
 from zoomsymbl_common.ops.forget_log import LOG_PREFIX, log_key, parse_entry, read_log
 from zoomsymbl_common.records import TOMBSTONES
 from zoomsymbl_common.settings import InfraSettings
@@ -155,3 +156,30 @@ async def test_since_takes_only_the_erasures_of_that_day_or_later(
     assert later.code == 0 and report(later)["items"] == []
     everything = await zoomsymbl("erasures", "--json", env=env)
     assert everything.code == 1 and report(everything)["malformed"] == [f"{LOG_PREFIX}acme/2020-01-01/stray.json"]
+
+
+async def test_many_erasures_are_surveyed_and_read_back_in_their_order(
+    infra: InfraSettings, mongo: Mongo, store: ObjectStore, tmp_path: Path
+) -> None:
+    """More erasures than the command surveys at once (READS_AT_ONCE): listed, logged and read back oldest first."""
+    env = env_for(infra, tenants_file(tmp_path / "tenants.json", NOWHERE, NOWHERE))
+    count = 2 * READS_AT_ONCE + 3
+    # Written newest first, so the order the command gives is its own, not the collection's.
+    meetings = [(f"many-{index:02d}==", DAY_ONE + timedelta(hours=index)) for index in range(count)]
+    await mongo.db[TOMBSTONES].insert_many(
+        [{"tenant": "acme", "meeting_uuid": uuid, "forgotten_at": when} for uuid, when in reversed(meetings)]
+    )
+
+    listed = await zoomsymbl("erasures", "--json", env=env)
+    assert listed.code == 0, listed.err
+    assert [(item["meeting_uuid"], item["state"]) for item in report(listed)["items"]] == [
+        (uuid, "not logged") for uuid, _ in meetings
+    ]
+    logged = await zoomsymbl("erasures", "--yes", "--json", env=env)
+    assert logged.code == 0, logged.err
+    assert [item.get("done") for item in report(logged)["items"]] == ["logged"] * count
+    entries, malformed = await read_log(store, "acme")
+    assert malformed == []
+    assert [(entry.meeting_uuid, entry.forgotten_at) for entry in entries] == meetings
+    again = await zoomsymbl("erasures", "--json", env=env)
+    assert set(states(report(again)).values()) == {"in place"}

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from zoomsymbl_common.ops.toolbox import WAITING
 from zoomsymbl_sandbox.stack import SERVICES, Stack, running_stack
 from zoomsymbl_sandbox.stack_config import StackConfig
 from zoomsymbl_sandbox.zoom import demo_meeting_spec
@@ -262,10 +263,13 @@ async def test_a_fresh_page_link_made_in_the_notifier_image_opens_the_page_in_th
     assert TENANTS["demo"] in page
 
 
-async def test_the_operator_pods_process_waits_in_the_notifier_image_and_commands_run_beside_it(stack: Stack) -> None:
+async def test_the_operator_pods_process_waits_in_the_notifier_image_and_commands_run_beside_it(
+    stack: Stack, tmp_path: Path
+) -> None:
     """The chart's ``ops`` CronJob: the notifier's image, hardened, running ``python -m zoomsymbl_common.ops.toolbox``
     with the notifier's environment and tenants file says it is ready and waits; ``zoomsymbl`` run in it (as
-    ``kubectl exec`` would) reads MongoDB; a stop (SIGTERM, as for a deleted Job) ends it with exit 0."""
+    ``kubectl exec`` would) reads MongoDB; a stop (SIGTERM, as for a deleted Job) waits for a command still running
+    in it (the toolbox is the container's PID 1: its end would kill the command), then ends it with exit 0."""
     await wait_for_mails(list(SPECS.values()), timeout=420)  # the demo meetings are stored
     tenants = podman(
         "inspect", "--format",
@@ -275,9 +279,13 @@ async def test_the_operator_pods_process_waits_in_the_notifier_image_and_command
     assert tenants, "the notifier container mounts the tenants file"
     name = container_name("ops")
     env_file = stack.config.run_dir / "notifier.env"  # what the notifier container was started with
+    handoff = tmp_path / "handoff"  # where the test lets the command below end
+    handoff.mkdir(mode=0o755)
+    handoff.chmod(0o755)
     podman(
         "run", "--detach", "--pull=never", f"--name={name}", "--network=host", *HARDENING,
-        f"--volume={tenants}:/etc/zoomsymbl/tenants.json:ro", f"--env-file={env_file}",
+        f"--volume={tenants}:/etc/zoomsymbl/tenants.json:ro", f"--volume={handoff}:/handoff:ro",
+        f"--env-file={env_file}",
         # The chart's `command:`, which replaces the image's entrypoint (the service) as --entrypoint does.
         '--entrypoint=["python", "-m", "zoomsymbl_common.ops.toolbox"]', IMAGES["notifier"],
     )  # fmt: skip
@@ -289,11 +297,36 @@ async def test_the_operator_pods_process_waits_in_the_notifier_image_and_command
         listed = podman("exec", name, "zoomsymbl", "status", "--limit", "50", "--json", timeout=120)
         uuids = {item["meeting_uuid"] for item in json.loads(listed.stdout)["items"]}
         assert SPECS["demo"].uuid in uuids, uuids
-        podman("stop", "--time=20", name, timeout=60)
+        stop_while_a_command_runs(name, handoff)
         assert podman("wait", name).stdout.strip() == "0"
-        assert '"operator pod stopping"' in podman("logs", name).stderr
+        assert '"operator pod stopped: the commands running in it ended"' in podman("logs", name).stderr
     finally:
         podman("rm", "--force", "--ignore", name)
+
+
+def stop_while_a_command_runs(name: str, handoff: Path) -> None:
+    """``podman stop`` of the operator container while a command runs in it: the stop waits for the command (until
+    the test lets it end through ``handoff``, mounted at /handoff), which ends on its own with exit 0."""
+    assert PODMAN is not None
+    command = subprocess.Popen(
+        [PODMAN, "--runtime", RUNTIME, "exec", name, "sh", "-c",
+         "echo started; while [ ! -e /handoff/go ]; do sleep 0.1; done; echo finished"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert command.stdout is not None and command.stdout.readline() == "started\n"
+        stop = subprocess.Popen([PODMAN, "--runtime", RUNTIME, "stop", "--time=60", name], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while WAITING not in (logs := podman("logs", name).stderr):
+            assert time.monotonic() < deadline, f"the toolbox did not wait for the command: {logs}"
+            time.sleep(0.2)
+        assert command.poll() is None, "the command still runs while the container stops"
+        (handoff / "go").touch()
+        assert command.stdout.read() == "finished\n"
+        assert command.wait(timeout=60) == 0
+        assert stop.wait(timeout=90) == 0
+    finally:
+        command.kill()
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -122,6 +122,14 @@ def test_a_forgotten_pod_ends_and_a_failed_one_is_not_started_again(defaults: Re
     assert (job_spec(own)["activeDeadlineSeconds"], job_spec(own)["ttlSecondsAfterFinished"]) == (600, 0)
 
 
+def test_a_stopping_pod_gives_the_commands_running_in_it_the_grace_period(defaults: Rendered) -> None:
+    # The toolbox waits for them on SIGTERM (tests/common/test_ops_toolbox.py); the kubelet's SIGKILL ends the wait.
+    grace = load_values()["ops"]["terminationGracePeriodSeconds"]
+    assert pod_template(defaults)["spec"]["terminationGracePeriodSeconds"] == grace >= 300
+    own = render(sets={"ops.terminationGracePeriodSeconds": "45"})
+    assert pod_template(own)["spec"]["terminationGracePeriodSeconds"] == 45
+
+
 def test_the_pod_runs_in_the_notifiers_image() -> None:
     digest = "sha256:" + "b" * 64
     for sets in ({}, {"notifier.image.repository": "registry.example.com/notifier", "notifier.image.digest": digest}):
@@ -218,6 +226,8 @@ def test_with_the_production_policies_the_pod_goes_where_the_notifier_goes_and_n
         ({"ops.activeDeadlineSeconds": "0"}, "/ops/activeDeadlineSeconds"),
         ({"ops.activeDeadlineSeconds": "604801"}, "/ops/activeDeadlineSeconds"),
         ({"ops.ttlSecondsAfterFinished": "-1"}, "/ops/ttlSecondsAfterFinished"),
+        ({"ops.terminationGracePeriodSeconds": "0"}, "/ops/terminationGracePeriodSeconds"),
+        ({"ops.terminationGracePeriodSeconds": "86401"}, "/ops/terminationGracePeriodSeconds"),
         ({"ops.schedule": "@daily"}, "additional properties 'schedule' not allowed"),
         ({"ops.activeDeadlineSeconds": "60"}, None),
         ({"ops.enabled": "false"}, None),

@@ -7,8 +7,8 @@ or objects came back, or provider copies are still to delete), ``not logged`` (a
 an entry deleted). With ``--yes``: each meeting whose tombstone is missing or that is stored again is forgotten
 again, as ``zoomsymbl forget --yes --force`` does, under its first ``forgotten_at``; each ``not logged`` tombstone
 gets its entry. Run it before the services start again (docs/operations.md, "MongoDB restored from a backup"), with
-``--since`` the backup's time: every meeting listed is surveyed in MongoDB and S3, so a whole archive's erasures
-take a while.
+``--since`` the backup's time: every meeting listed is surveyed in MongoDB and S3 (a few at once,
+:data:`~zoomsymbl_common.ops.at_once.READS_AT_ONCE`), so a whole archive's erasures take a while.
 Counts only, never contents; meeting UUIDs come from outside and are shown printable.
 """
 
@@ -22,6 +22,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from zoomsymbl_common.mongo import Document, Mongo, guarded, make_mongo
+from zoomsymbl_common.ops.at_once import in_order
 from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result, UsageError, utc_time
 from zoomsymbl_common.ops.forget import Holdings, buckets_named, forget, survey
 from zoomsymbl_common.ops.forget_log import Erasure, log_erasure, read_log
@@ -96,12 +97,14 @@ class Erasures:
         entries = {(e.tenant, e.meeting_uuid): e for e in logged}
         kept = {(t.tenant, t.meeting_uuid): t for t in tombstones}
         unlogged = [Erasure(t.tenant, t.meeting_uuid, t.forgotten_at) for key, t in kept.items() if key not in entries]
-        items = []
-        for erasure in sorted([*logged, *unlogged], key=lambda e: (e.forgotten_at, e.tenant, e.meeting_uuid)):
+
+        async def item(erasure: Erasure) -> Item:
             holdings, _ = await self.holdings(erasure)
             logged_here = (erasure.tenant, erasure.meeting_uuid) in entries
-            items.append(Item(erasure, _state(holdings, logged_here), holdings.stored))
-        return items, malformed
+            return Item(erasure, _state(holdings, logged_here), holdings.stored)
+
+        ordered = sorted([*logged, *unlogged], key=lambda e: (e.forgotten_at, e.tenant, e.meeting_uuid))
+        return await in_order(ordered, item), malformed
 
     async def holdings(self, erasure: Erasure) -> tuple[Holdings, list[ObjectStore]]:
         """What is stored of the meeting, and the stores of the buckets its documents name (the configured one too)."""

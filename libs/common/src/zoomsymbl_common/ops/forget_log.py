@@ -28,6 +28,7 @@ from minio.error import S3Error
 
 from zoomsymbl_common.bounded import collect
 from zoomsymbl_common.errors import ObjectNotFound
+from zoomsymbl_common.ops.at_once import in_order
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.storage_keys import meeting_key as key_segment
 from zoomsymbl_common.tenants import TENANT_ID_PATTERN
@@ -89,15 +90,20 @@ async def read_log(
         if exc.code != "NoSuchBucket":  # nothing ever erased here (the others: as any S3 call's failure)
             raise
         keys = []
-    for key in sorted(keys):
-        day = _day(key)
-        if since is not None and day is not None and day < since:
-            continue  # an older erasure: not read (a key without a day is read, and reported)
+
+    async def read(key: str) -> tuple[str, bytes | None] | None:
         try:
             async with contextlib.aclosing(store.get_stream(key, chunk_size=MAX_ENTRY_BYTES + 1)) as chunks:
-                body = await collect(chunks, MAX_ENTRY_BYTES)
+                return key, await collect(chunks, MAX_ENTRY_BYTES)
         except ObjectNotFound:  # deleted between the listing and the read
+            return None
+
+    # An older erasure is not read (a key without a day is read, and reported).
+    wanted = [key for key in sorted(keys) if since is None or (day := _day(key)) is None or day >= since]
+    for found in await in_order(wanted, read):
+        if found is None:
             continue
+        key, body = found
         entry = parse_entry(key, body)
         if entry is None:
             malformed.append(key)
