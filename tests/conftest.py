@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -15,6 +15,7 @@ from zoomsymbl_common.mongo import Mongo, ensure_indexes, make_mongo
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
 
+from tests.support.logging_state import logging_kept
 from tests.support.names import SESSION_TOKENS, delete_session_topics, token
 
 # The provider sandboxes, their audio, a webhook receiver and an HTTP session: one set for every folder.
@@ -23,6 +24,13 @@ pytest_plugins = ("tests.support.providers",)
 
 def _unique(prefix: str) -> str:
     return f"{prefix}{token(12)}"
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_found() -> Iterator[None]:
+    """Each test starts with the logging levels the session started with (tests/support/logging_state.py)."""
+    with logging_kept():
+        yield
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
