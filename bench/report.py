@@ -366,6 +366,15 @@ def page(p: dict[str, Any]) -> list[str]:
     return [title, "", *table(["figure", "value", f"< {p['target_ms']:g} ms"], rows), ""]
 
 
+def erasures(r: dict[str, Any]) -> list[str]:
+    rows = [
+        [name, cell(r[f"{key}_seconds"], " s"), cell(r[f"{key}_ms_per_meeting"], " ms")]
+        for name, key in (("one at a time (before)", "one_at_a_time"), (f"{r['reads_at_once']} at a time", "at_once"))
+    ]
+    title = f"### `zoomsymbl erasures`: surveying {r['erasures']} erased meetings (speed-up {cell(r['speedup'], '×')})"
+    return [title, "", *table(["survey", "seconds", "per meeting"], rows), ""]
+
+
 def e2e(e: dict[str, Any]) -> list[str]:
     single, many = e["summary"]["single"], e["summary"]["concurrent"]
     steps = {
@@ -421,7 +430,7 @@ def markdown(report: dict[str, Any]) -> str:
     sections = [("ingest", ingest), ("growth", mixer), ("growth", growth), ("growth", capacity),
                 ("download", download), ("limiter", limiter), ("e2e", e2e), ("whisper", whisper),
                 ("page", page), ("notifier", notifier), ("notifier-postgresql", notifier),
-                ("split", split)]  # fmt: skip
+                ("split", split), ("erasures", erasures)]  # fmt: skip
     failed: set[str] = set()
     for name, render in sections:
         if name not in b or name in failed:

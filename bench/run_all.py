@@ -14,7 +14,8 @@ bench_split.py (the submitter's split of a long meeting: the planner's parts vs 
 stream copy, and recognition of the Opus parts vs the same spans encoded once).
 Then bench_notifier.py (the notifier alone, 100 meetings completing at once: concurrent_jobs 1 vs 6), on
 the local FerretDB on SQLite and again on FerretDB on PostgreSQL (``notifier-postgresql``; needs Debian's
-postgresql package).
+postgresql package), and bench_erasures.py (``zoomsymbl erasures``' survey of 300 erasures, a few at a time vs
+one at a time; ~1 min).
 Each writes bench/results/<name>.json; this script then
 writes bench/results/latest.json (machine facts, every figure with median and spread over ≥ 3
 runs, the targets) and bench/results/latest.md (the tables docs/performance.md shows).
@@ -57,6 +58,7 @@ def commands(size: str) -> dict[str, list[list[str]]]:
     page = {"quick": ["--quick"], "default": [], "full": ["--requests", "50"]}[size]
     notifier = {"quick": ["--quick"], "default": [], "full": []}[size]
     split = {"quick": ["--minutes", "10", "--speech-runs", "3"], "default": [], "full": ["--minutes", "60"]}[size]
+    erasures = {"quick": ["--erasures", "100"], "default": [], "full": ["--erasures", "1000"]}[size]
     return {
         "ingest": [["bench_ingest.py", *ingest]],
         "limiter": [["bench_limiter.py", *limiter]] * 3,
@@ -69,6 +71,7 @@ def commands(size: str) -> dict[str, list[list[str]]]:
         "notifier": [["bench_notifier.py", *notifier]],
         # The same on FerretDB on PostgreSQL, which filters in the database (bench/mongo_pg.py).
         "notifier-postgresql": [["bench_notifier.py", *notifier, "--mongo", "postgresql"]],
+        "erasures": [["bench_erasures.py", *erasures]],
     }
 
 

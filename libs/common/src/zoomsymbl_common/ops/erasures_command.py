@@ -22,7 +22,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from zoomsymbl_common.mongo import Document, Mongo, guarded, make_mongo
-from zoomsymbl_common.ops.at_once import in_order
+from zoomsymbl_common.ops.at_once import READS_AT_ONCE, in_order
 from zoomsymbl_common.ops.command import EXIT_FAILED, Command, Result, UsageError, utc_time
 from zoomsymbl_common.ops.forget import Holdings, buckets_named, forget, survey
 from zoomsymbl_common.ops.forget_log import Erasure, log_erasure, read_log
@@ -76,9 +76,10 @@ class Item:
 class Erasures:
     """Reads the log and the tombstones, and (``--yes``) makes them whole."""
 
-    def __init__(self, mongo: Mongo, infra: InfraSettings) -> None:
+    def __init__(self, mongo: Mongo, infra: InfraSettings, at_once: int = READS_AT_ONCE) -> None:
         self.mongo = mongo
         self.infra = infra
+        self.at_once = at_once  # meetings surveyed (and log entries read) at a time
         self.log = ObjectStore(infra)
         self.stores: dict[str, ObjectStore] = {infra.s3_bucket: self.log}
 
@@ -86,7 +87,7 @@ class Erasures:
         """Every erasure of the log or of MongoDB (oldest first; of ``since``'s day or later), and the log's objects
         that are not entries."""
         day = since.astimezone(UTC).date() if since else None
-        logged, malformed = await read_log(self.log, tenant, day)
+        logged, malformed = await read_log(self.log, tenant, day, at_once=self.at_once)
         query: Document = {"tenant": tenant} if tenant else {}
         if day is not None:
             query["forgotten_at"] = {"$gte": datetime.combine(day, time.min, UTC)}
@@ -104,7 +105,7 @@ class Erasures:
             return Item(erasure, _state(holdings, logged_here), holdings.stored)
 
         ordered = sorted([*logged, *unlogged], key=lambda e: (e.forgotten_at, e.tenant, e.meeting_uuid))
-        return await in_order(ordered, item), malformed
+        return await in_order(ordered, item, self.at_once), malformed
 
     async def holdings(self, erasure: Erasure) -> tuple[Holdings, list[ObjectStore]]:
         """What is stored of the meeting, and the stores of the buckets its documents name (the configured one too)."""

@@ -28,7 +28,7 @@ from minio.error import S3Error
 
 from zoomsymbl_common.bounded import collect
 from zoomsymbl_common.errors import ObjectNotFound
-from zoomsymbl_common.ops.at_once import in_order
+from zoomsymbl_common.ops.at_once import READS_AT_ONCE, in_order
 from zoomsymbl_common.storage import ObjectStore
 from zoomsymbl_common.storage_keys import meeting_key as key_segment
 from zoomsymbl_common.tenants import TENANT_ID_PATTERN
@@ -77,10 +77,10 @@ def _iso(value: object) -> str:
 
 
 async def read_log(
-    store: ObjectStore, tenant: str | None = None, since: date | None = None
+    store: ObjectStore, tenant: str | None = None, since: date | None = None, at_once: int = READS_AT_ONCE
 ) -> tuple[list[Erasure], list[str]]:
     """Every entry (of ``tenant``, else all; of erasures on ``since`` or later, else all), oldest erasure first, and
-    the keys of objects that are not entries."""
+    the keys of objects that are not entries (``at_once`` read at a time)."""
     prefix = f"{LOG_PREFIX}{tenant}/" if tenant else LOG_PREFIX
     entries: list[Erasure] = []
     malformed: list[str] = []
@@ -100,7 +100,7 @@ async def read_log(
 
     # An older erasure is not read (a key without a day is read, and reported).
     wanted = [key for key in sorted(keys) if since is None or (day := _day(key)) is None or day >= since]
-    for found in await in_order(wanted, read):
+    for found in await in_order(wanted, read, at_once):
         if found is None:
             continue
         key, body = found
