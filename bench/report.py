@@ -63,15 +63,22 @@ def _measured(report: dict[str, Any]) -> dict[str, tuple[str, str]]:
     }
 
 
-def _ran_here(report: dict[str, Any]) -> bool:
+def _elsewhere(report: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The benchmarks not run by this ``run_all``: measured at another date or on another CPU, or collected from
+    their own result file (``--collect``: maybe within the same second as the machine facts)."""
     here = (report["machine"]["date"], report["machine"]["cpu_model"])
-    return not report["benchmarks"] or here in _measured(report).values()
+    benchmarks = report["benchmarks"]
+    return {n: when for n, when in _measured(report).items() if when != here or benchmarks[n].get("collected")}
+
+
+def _ran_here(report: dict[str, Any]) -> bool:
+    return not report["benchmarks"] or len(_elsewhere(report)) < len(report["benchmarks"])
 
 
 def _separately(report: dict[str, Any]) -> list[str]:
     """A note for benchmarks measured in another ``run_all`` than the machine facts' one, or on another CPU."""
     here = (report["machine"]["date"], report["machine"]["cpu_model"])
-    other = {name: when for name, when in _measured(report).items() if when != here}
+    other = _elsewhere(report)
     if not other:
         return []
     listed = ", ".join(

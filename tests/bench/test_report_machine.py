@@ -48,3 +48,14 @@ def test_a_run_says_its_own_date_and_what_ran_elsewhere(report: ModuleType) -> N
     text = header(report, {"split": {}, "ingest": {"measured_at": "2026-12-04T20:41:18+00:00", "measured_on": "EPYC"}})
     assert text.startswith("Measured 2026-12-05T14:11:30+00:00 with `make bench` (default sizes, 22 min)")
     assert "ingest at 2026-12-04T20:41:18+00:00 on EPYC; the rest at 2026-12-05T14:11:30+00:00 on Xeon." in text
+
+
+def test_a_benchmark_collected_within_the_same_second_is_not_taken_for_a_run(report: ModuleType) -> None:
+    # bench_erasures.py ended, and `run_all.py --collect erasures` read its file, both at 14:11:30 (seen 2026-12-07).
+    text = header(report, {
+        "erasures": {"measured_at": MACHINE["date"], "measured_on": "Xeon", "collected": True},
+        "ingest": {"measured_at": "2026-12-04T20:41:18+00:00", "measured_on": "AMD EPYC"},
+    })  # fmt: skip
+    assert text.startswith("Collected 2026-12-05T14:11:30+00:00 from the separate runs listed below")
+    assert "erasures at 2026-12-05T14:11:30+00:00, ingest at 2026-12-04T20:41:18+00:00 on AMD EPYC." in text
+    assert "the rest at" not in text
