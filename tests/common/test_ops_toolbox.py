@@ -169,7 +169,9 @@ def test_as_init_a_second_signal_stops_it_at_once_and_the_command_with_it(init: 
 def state_in(init: Init, pid: str) -> str:
     """The state letter of ``pid`` in the namespace's /proc, or "gone"."""
     script = f'echo started; cat /proc/{pid}/stat 2>/dev/null || echo "{pid} (x) gone"'
-    stat = read_rest(init.run(script).stdout)
+    looked = init.run(script)
+    stat = read_rest(looked.stdout)
+    assert looked.wait(timeout=30) == 0  # nsenter has reaped it: not a command of the namespace any more
     return stat.rpartition(")")[2].split()[0]
 
 
