@@ -3,8 +3,8 @@
 After a MongoDB restore the command surveys every erased meeting in MongoDB and S3 (and reads each erasure-log
 entry). ``--erasures`` tombstones, each with its log entry, on the local servers; then, alternating, the command's
 own code (``Erasures.items``: the log read and the surveys) with ``at_once`` 1 (the baseline: one meeting at a
-time, as before) and
-``READS_AT_ONCE``, ``--runs`` each. Reports seconds per run and per meeting, and the speed-up (baseline ÷ ours).
+time, as before) and ``READS_AT_ONCE``, ``--runs`` each. Reports seconds per run and per meeting, and the speed-up
+(baseline ÷ ours).
 
     uv run python bench/bench_erasures.py                  # 300 erasures, 3 runs each (about 1 min)
     uv run python bench/bench_erasures.py --erasures 1000 --runs 5
