@@ -50,7 +50,7 @@ from zoomsymbl_common.ops.replay import ReplayRequest
 from zoomsymbl_common.ops.replay_source import retained
 from zoomsymbl_common.settings import InfraSettings, load_settings
 from zoomsymbl_common.topics import TopicPlan, base_topics, create_topics, topic_specs
-from zoomsymbl_mixer.handlers import group_id as mixer_group
+from zoomsymbl_mixer.handlers import GROUP_ID as MIXER_GROUP
 from zoomsymbl_notifier.handlers import DIGESTS_GROUP_ID as NOTIFIER_DIGESTS_GROUP
 from zoomsymbl_notifier.handlers import FAILURES_GROUP_ID as NOTIFIER_FAILURES_GROUP
 from zoomsymbl_notifier.handlers import GROUP_ID as NOTIFIER_GROUP
@@ -380,7 +380,7 @@ def dlq(topic: str) -> str:
 # Unprefixed names (the private broker has no other tenants): the groups as each service's handlers build them.
 USES = {
     "zoomsymbl-mixer": KafkaUse(
-        ((RecordingCompleted.topic, mixer_group("")),),
+        ((RecordingCompleted.topic, MIXER_GROUP),),
         (AudioMixed.topic, MeetingFailed.topic, dlq(RecordingCompleted.topic)),
     ),
     "zoomsymbl-submitter": KafkaUse(

@@ -13,7 +13,7 @@ from zoomsymbl_common.events import AudioMixed, DeadLetter, MeetingFailed, Recor
 from zoomsymbl_common.kafka import Consumer, RetryPolicy, publish_event, topic_name
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_mixer.errors import ZoomErrorBody
-from zoomsymbl_mixer.handlers import MixerMetrics, give_up, group_id, on_recording_completed, register_subscribers
+from zoomsymbl_mixer.handlers import MixerMetrics, give_up, on_recording_completed, register_subscribers
 
 INFRA = InfraSettings(kafka_topic_prefix="unit-")
 TOPIC = topic_name(INFRA, RecordingCompleted.topic)
@@ -235,11 +235,6 @@ async def test_the_wrapper_keeps_zoomsymbl_errors_as_they_are() -> None:
     with pytest.raises(RetryableError, match="unexpected ZeroDivisionError"):
         await on_recording_completed(EVENT, FakeMixer(ZeroDivisionError()), metrics)
     assert metric(metrics, "error") == 2
-
-
-def test_a_test_prefix_isolates_the_consumer_group() -> None:
-    assert group_id("") == "zoomsymbl-mixer"
-    assert group_id("test-1-") == "test-1-zoomsymbl-mixer"
 
 
 async def test_several_meetings_at_once_is_a_per_partition_worker_pool() -> None:

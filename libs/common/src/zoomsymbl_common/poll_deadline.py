@@ -21,18 +21,26 @@ starts, and is given back otherwise. Work whose partition went to another member
 handler outliving its partition did before; the services' claims and leases keep that member's run of the same
 message harmless. A service stopping cancels the work in hand with the handler that waits for it (after the
 broker's grace period), and :meth:`PollDeadline.close` the work no handler waits for.
+
+:func:`held_subscriber` is how every consuming service subscribes a handler this way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
+from faststream import AckPolicy, Context
+from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
 
+from zoomsymbl_common.consumer import Consumer, GiveUp
+from zoomsymbl_common.events import Event
+from zoomsymbl_common.kafka import topic_name
 from zoomsymbl_common.logs import scrub
 
 log = logging.getLogger("zoomsymbl.kafka.poll_deadline")
@@ -44,6 +52,8 @@ KEPT_OUTCOMES = 64
 Work = Callable[[], Coroutine[Any, Any, None]]
 MessageKey = tuple[str, int, int, bytes]
 """Topic, partition, offset and body: one message, whichever delivery of it."""
+E = TypeVar("E", bound=Event)
+_MESSAGE = Context("message")  # FastStream hands the handler the raw message: its offset keys the work
 
 
 def message_key(msg: KafkaMessage) -> MessageKey:
@@ -140,6 +150,48 @@ class PollDeadline:
             await lane.stop()
             for task in lane.ended.values():
                 _retrieved(task)
+
+
+def held_subscriber(
+    broker: KafkaBroker,
+    consumer: Consumer,
+    event_type: type[E],
+    handler: Callable[[E], Awaitable[None]],
+    give_up: GiveUp,
+    *,
+    group: str,
+    max_poll_interval_ms: int,
+    max_workers: int = 1,
+    max_poll_records: int | None = None,
+    session_timeout_ms: int = 10_000,
+) -> PollDeadline:
+    """Subscribe ``handler`` to ``event_type``'s topic in consumer group ``group`` (both under the topic prefix, so
+    stacks or tests sharing a Kafka cluster never rebalance each other's consumers), before the broker starts.
+
+    Each message is parsed and handled under the consumer policy (``consumer``: retries, dead letters, ``give_up``),
+    its work held past its poll deadline by the :class:`PollDeadline` returned (close it once the broker has
+    stopped); its offset is committed after the work, from the earliest offset for a new group. Above one
+    ``max_workers`` FastStream runs one consumer per partition (up to that many): each key's messages stay in order.
+    """
+    topic = topic_name(consumer.infra, event_type.topic)
+    deadline = PollDeadline(max_poll_interval_ms)
+    subscriber = broker.subscriber(
+        topic,
+        group_id=topic_name(consumer.infra, group),
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=min(3_000, session_timeout_ms // 3),
+        max_workers=max_workers,
+        max_poll_interval_ms=max_poll_interval_ms,
+        max_poll_records=max_poll_records,
+    )
+
+    @subscriber
+    async def on_message(message: KafkaMessage = _MESSAGE) -> None:
+        await deadline.handle(message, partial(consumer.consume, topic, message.body, event_type, handler, give_up))
+
+    return deadline
 
 
 async def _ended_by(task: asyncio.Task[None] | None, deadline: float) -> bool:

@@ -15,16 +15,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Final, Protocol
 
-from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.middlewares import AckPolicy
+from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from zoomsymbl_common.errors import RetryableError, ZoomsymblError
 from zoomsymbl_common.events import AudioMixed, Event, MeetingFailed, RecordingCompleted
-from zoomsymbl_common.kafka import Consumer, GiveUp, topic_name
-from zoomsymbl_common.poll_deadline import PollDeadline
+from zoomsymbl_common.kafka import Consumer, GiveUp
+from zoomsymbl_common.poll_deadline import PollDeadline, held_subscriber
 
 from zoomsymbl_mixer.errors import EarlierGeneration, SupersededRecording
 from zoomsymbl_mixer.progress import Progress, Step
@@ -32,6 +30,8 @@ from zoomsymbl_mixer.state import UnreadableSent
 
 log = logging.getLogger("zoomsymbl.mixer.handlers")
 SERVICE: Final = "mixer"
+GROUP_ID: Final = f"zoomsymbl-{SERVICE}"
+"""The consumer group (under the topic prefix, which also isolates a test's group)."""
 RETRY: Final = "retry"
 """The stage the consumer gives up in when the retry budget or the outage wait is spent (no stage of the meeting)."""
 PublishFailure = Callable[[MeetingFailed], Awaitable[None]]
@@ -73,11 +73,6 @@ class FailureMarker(Protocol):
     async def unconfirmed(self, event: RecordingCompleted) -> AudioMixed | UnreadableSent | None: ...
 
     async def step_of(self, event: RecordingCompleted) -> Step | None: ...
-
-
-def group_id(prefix: str) -> str:
-    """The consumer group; a test's topic prefix also isolates its group."""
-    return f"{prefix}zoomsymbl-{SERVICE}"
 
 
 async def on_recording_completed(
@@ -197,25 +192,12 @@ def register_subscribers(
     """Register the ``zoom.recording-completed.v1`` subscriber on ``broker`` (before it starts); the
     :class:`PollDeadline` returned holds the work of meetings given back at their poll deadline: close it once the
     broker has stopped."""
-    topic = topic_name(consumer.infra, RecordingCompleted.topic)
-    deadline = PollDeadline(max_poll_interval_ms)
 
     async def handler(event: RecordingCompleted) -> None:
         await handle(event)
 
     # Above 1, FastStream runs one worker per partition: each meeting's events stay in order.
-    subscriber = broker.subscriber(
-        topic,
-        group_id=group_id(consumer.infra.kafka_topic_prefix),
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        max_poll_interval_ms=max_poll_interval_ms,
-        max_workers=concurrent_meetings,
-    )
-
-    @subscriber
-    async def on_message(message: KafkaMessage) -> None:
-        work = partial(consumer.consume, topic, message.body, RecordingCompleted, handler, on_give_up)
-        await deadline.handle(message, work)
-
-    return deadline
+    return held_subscriber(
+        broker, consumer, RecordingCompleted, handler, on_give_up,
+        group=GROUP_ID, max_poll_interval_ms=max_poll_interval_ms, max_workers=concurrent_meetings,
+    )  # fmt: skip

@@ -10,18 +10,14 @@ another consumer for being slow and the work is neither started twice nor cut sh
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TypeVar
 
-from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
-from faststream.kafka.message import KafkaMessage
 from zoomsymbl_common.consumer import OUTAGE_GIVE_UP
 from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import Event, JobStatusReported, MeetingFailed, ReconciliationCompleted
-from zoomsymbl_common.kafka import Consumer, GiveUp, topic_name
-from zoomsymbl_common.poll_deadline import PollDeadline
+from zoomsymbl_common.kafka import Consumer
+from zoomsymbl_common.poll_deadline import PollDeadline, held_subscriber
 
 from zoomsymbl_notifier.digest import Digests
 from zoomsymbl_notifier.jobs import is_finished
@@ -48,8 +44,6 @@ _NOT_THE_MEETINGS_FAULT = frozenset({"lookup", "retry", "parse"})
 JOB_STATUS_POLL_INTERVAL_MS = 30 * 60 * 1000
 # The failure notices' and the digests' consumers: aiokafka's default; an e-mail each, handed to the outbox.
 POLL_INTERVAL_MS = 5 * 60 * 1000
-_RAW_MESSAGE = Context("message")
-E = TypeVar("E", bound=Event)
 
 
 async def on_job_status_reported(pipeline: Pipeline, event: JobStatusReported) -> None:
@@ -134,39 +128,6 @@ async def on_digest_given_up(event: Event | None, stage: str, reason: str) -> No
     log.error("reconciliation digest given up", extra={**ids, "stage": stage, "reason": reason})
 
 
-def _subscribe(
-    broker: KafkaBroker,
-    consumer: Consumer,
-    event_type: type[E],
-    group: str,
-    handler: Callable[[E], Awaitable[None]],
-    give_up: GiveUp,
-    session_timeout_ms: int,
-    max_workers: int,
-    max_poll_interval_ms: int,
-) -> PollDeadline:
-    """One subscriber of ``event_type``'s topic in consumer group ``group`` (both under the topic prefix, so
-    stacks sharing a Kafka never rebalance each other) under the shared consumer policy, its messages' work
-    held past their poll deadline by the :class:`PollDeadline` returned."""
-    topic = topic_name(consumer.infra, event_type.topic)
-    deadline = PollDeadline(max_poll_interval_ms)
-
-    @broker.subscriber(
-        topic,
-        group_id=topic_name(consumer.infra, group),
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        session_timeout_ms=session_timeout_ms,
-        heartbeat_interval_ms=min(3_000, session_timeout_ms // 3),
-        max_workers=max_workers,
-        max_poll_interval_ms=max_poll_interval_ms,
-    )
-    async def on_message(msg: KafkaMessage = _RAW_MESSAGE) -> None:
-        await deadline.handle(msg, partial(consumer.consume, topic, msg.body, event_type, handler, give_up))
-
-    return deadline
-
-
 def register_subscribers(
     broker: KafkaBroker,
     consumer: Consumer,
@@ -183,14 +144,15 @@ def register_subscribers(
     The :class:`PollDeadline` of each subscriber is returned: close them once the broker has stopped.
     """
     jobs = partial(on_job_status_reported, pipeline)
-    statuses = _subscribe(
-        broker, consumer, JobStatusReported, GROUP_ID, jobs, partial(on_give_up, pipeline), session_timeout_ms,
-        concurrent_jobs, JOB_STATUS_POLL_INTERVAL_MS,
+    statuses = held_subscriber(
+        broker, consumer, JobStatusReported, jobs, partial(on_give_up, pipeline), group=GROUP_ID,
+        max_poll_interval_ms=JOB_STATUS_POLL_INTERVAL_MS, max_workers=concurrent_jobs,
+        session_timeout_ms=session_timeout_ms,
     )  # fmt: skip
     failed = partial(on_meeting_failed, pipeline)
-    failures = _subscribe(
-        broker, consumer, MeetingFailed, FAILURES_GROUP_ID, failed, on_failure_given_up, session_timeout_ms, 1,
-        POLL_INTERVAL_MS,
+    failures = held_subscriber(
+        broker, consumer, MeetingFailed, failed, on_failure_given_up, group=FAILURES_GROUP_ID,
+        max_poll_interval_ms=POLL_INTERVAL_MS, session_timeout_ms=session_timeout_ms,
     )  # fmt: skip
     return [statuses, failures]
 
@@ -199,7 +161,7 @@ def register_digests(
     broker: KafkaBroker, consumer: Consumer, digests: Digests, session_timeout_ms: int = 10_000
 ) -> PollDeadline:
     """Subscribe the reconciliation digests to ``zoom.reconciliation-completed.v1`` under the shared policy."""
-    return _subscribe(
-        broker, consumer, ReconciliationCompleted, DIGESTS_GROUP_ID, digests.on_reconciliation, on_digest_given_up,
-        session_timeout_ms, 1, POLL_INTERVAL_MS,
+    return held_subscriber(
+        broker, consumer, ReconciliationCompleted, digests.on_reconciliation, on_digest_given_up,
+        group=DIGESTS_GROUP_ID, max_poll_interval_ms=POLL_INTERVAL_MS, session_timeout_ms=session_timeout_ms,
     )  # fmt: skip

@@ -12,12 +12,10 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Final, Protocol
 
-from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
-from faststream.kafka.message import KafkaMessage
 from zoomsymbl_common.events import AudioMixed, Event, MeetingFailed
-from zoomsymbl_common.kafka import Consumer, topic_name
-from zoomsymbl_common.poll_deadline import PollDeadline
+from zoomsymbl_common.kafka import Consumer
+from zoomsymbl_common.poll_deadline import PollDeadline, held_subscriber
 
 log = logging.getLogger("zoomsymbl.submitter.handlers")
 SERVICE: Final = "submitter"
@@ -66,26 +64,11 @@ def register_subscribers(
     :class:`PollDeadline` returned holds the work of messages given back at their poll deadline: close it
     once the broker has stopped.
     """
-    topic = topic_name(consumer.infra, AudioMixed.topic)
-    give_up = partial(on_give_up, meetings, publish_failure)
-    # The topic prefix isolates the group too: deployments (or tests) sharing one Kafka cluster under
-    # different prefixes must not rebalance each other's consumers. Without a prefix it is GROUP_ID.
-    group_id = topic_name(consumer.infra, GROUP_ID)
-
     # A meeting's work has no bound a poll interval could be sized to (a wait for a limiter slot, parts not
     # known before the split, the policy's retries): past the poll deadline its message is given back and
     # polled again while the work goes on, so Kafka never hands it to another replica for being slow.
-    deadline = PollDeadline(max_poll_interval_ms)
-
-    @broker.subscriber(
-        topic,
-        group_id=group_id,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        max_poll_interval_ms=max_poll_interval_ms,
-        max_poll_records=1,
-    )
-    async def on_audio_mixed_message(msg: KafkaMessage = Context("message")) -> None:  # noqa: B008 (FastStream DI)
-        await deadline.handle(msg, partial(consumer.consume, topic, msg.body, AudioMixed, on_audio_mixed, give_up))
-
-    return deadline
+    give_up = partial(on_give_up, meetings, publish_failure)
+    return held_subscriber(
+        broker, consumer, AudioMixed, on_audio_mixed, give_up,
+        group=GROUP_ID, max_poll_interval_ms=max_poll_interval_ms, max_poll_records=1,
+    )  # fmt: skip

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Protocol
 
-from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
-from faststream.kafka.message import KafkaMessage
 from zoomsymbl_common.events import Event, JobSubmitted
-from zoomsymbl_common.kafka import Consumer, topic_name
-from zoomsymbl_common.poll_deadline import PollDeadline
+from zoomsymbl_common.kafka import Consumer
+from zoomsymbl_common.poll_deadline import PollDeadline, held_subscriber
 
 from zoomsymbl_transcriber.worker import FOREIGN
 
@@ -46,8 +43,6 @@ def register_subscribers(
     The :class:`PollDeadline` returned holds the jobs of messages given back at their poll deadline: close it
     once the broker has stopped.
     """
-    topic = topic_name(consumer.infra, JobSubmitted.topic)
-    group_id = topic_name(consumer.infra, GROUP_ID)
 
     async def give_up(event: Event | None, stage: str, reason: str) -> None:
         # A foreign work order (another tenant's or meeting's job id) is only dead-lettered: failing the job
@@ -57,17 +52,7 @@ def register_subscribers(
         else:
             log.error("job-submitted message dead-lettered", extra={"stage": stage, "reason": reason})
 
-    deadline = PollDeadline(max_poll_interval_ms)
-
-    @broker.subscriber(
-        topic,
-        group_id=group_id,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        max_poll_interval_ms=max_poll_interval_ms,
-        max_poll_records=1,
-    )
-    async def on_job_submitted_message(msg: KafkaMessage = Context("message")) -> None:  # noqa: B008 (FastStream DI)
-        await deadline.handle(msg, partial(consumer.consume, topic, msg.body, JobSubmitted, on_job_submitted, give_up))
-
-    return deadline
+    return held_subscriber(
+        broker, consumer, JobSubmitted, on_job_submitted, give_up,
+        group=GROUP_ID, max_poll_interval_ms=max_poll_interval_ms, max_poll_records=1,
+    )  # fmt: skip
