@@ -237,6 +237,21 @@ async def test_the_wrapper_keeps_zoomsymbl_errors_as_they_are() -> None:
     assert metric(metrics, "error") == 2
 
 
+def test_the_consumer_group_keeps_its_name_under_the_topic_prefix() -> None:
+    # A renamed group starts from the earliest offset again: every retained recording would be mixed anew.
+    broker = KafkaBroker()
+    consumer = Consumer(broker, INFRA, "mixer", RetryPolicy(max_attempts=1))
+    register_subscribers(
+        broker, consumer, _unused, give_up(FakeState(), MixerMetrics(CollectorRegistry()), _never, _never_again)
+    )
+    [subscriber] = broker.subscribers
+    assert getattr(subscriber, "group_id", None) == "unit-zoomsymbl-mixer"
+
+
+async def _unused(event: RecordingCompleted) -> None:
+    raise AssertionError(f"unexpected meeting {event!r}")
+
+
 async def test_several_meetings_at_once_is_a_per_partition_worker_pool() -> None:
     broker = KafkaBroker()
     mixer, state, metrics = FakeMixer(), FakeState(), MixerMetrics(CollectorRegistry())
