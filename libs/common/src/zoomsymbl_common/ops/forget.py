@@ -233,17 +233,20 @@ async def call_keys(mongo: Mongo, tenant: str, meeting_uuid: str) -> list[str]:
     return sorted(CALL_KEY_PREFIX + call_id for call_id in ids)
 
 
-async def entomb(mongo: Mongo, holdings: Holdings, now: datetime) -> Tombstone:
-    """Write (or complete) the meeting's tombstone with every provider copy still to delete; returns it.
+async def entomb(mongo: Mongo, holdings: Holdings, now: datetime) -> list[Tombstone]:
+    """Write (or complete) the meeting's tombstone with every provider copy still to delete; returns it, first, and
+    the tombstones of its call.
 
     A Zoom Phone recording's call gets a tombstone of its own too, under the call's reconciliation key, so that
     reconciliation (which knows calls by call id only) counts it as archived, not "never archived"."""
     await guarded(mongo.db[TOMBSTONES].create_indexes(INDEXES[TOMBSTONES]))  # before any service restarted
+    calls: list[Tombstone] = []
     for call_key in await call_keys(mongo, holdings.tenant, holdings.meeting_uuid):
         with contextlib.suppress(DuplicateKeyError):  # forgotten before, or by a concurrent run
             await guarded(mongo.db[TOMBSTONES].update_one(
                 meeting_key(holdings.tenant, call_key), {"$setOnInsert": {"forgotten_at": now}}, upsert=True
             ))  # fmt: skip
+        calls.append(await _written(mongo, holdings.tenant, call_key))
     key = meeting_key(holdings.tenant, holdings.meeting_uuid)
     copies = [copy.to_document() for copy in holdings.copies]
     update = {"$setOnInsert": {"forgotten_at": now}, "$addToSet": {"provider_copies": {"$each": copies}}}
@@ -251,31 +254,36 @@ async def entomb(mongo: Mongo, holdings: Holdings, now: datetime) -> Tombstone:
         await guarded(mongo.db[TOMBSTONES].update_one(key, update, upsert=True))
     except DuplicateKeyError:  # another run inserted it since this one looked: add to that one
         await guarded(mongo.db[TOMBSTONES].update_one(key, update))
-    tombstone = await read_tombstone(mongo, holdings.tenant, holdings.meeting_uuid)
-    if tombstone is None:  # pragma: no cover - written just above
+    return [await _written(mongo, holdings.tenant, holdings.meeting_uuid), *calls]
+
+
+async def _written(mongo: Mongo, tenant: str, meeting_uuid: str) -> Tombstone:
+    tombstone = await read_tombstone(mongo, tenant, meeting_uuid)
+    if tombstone is None:  # pragma: no cover - written just before
         raise RuntimeError("tombstone not written")
     return tombstone
 
 
 async def erase(mongo: Mongo, stores: Iterable[ObjectStore], holdings: Holdings) -> tuple[int, int]:
-    """Delete the meeting's objects, then its documents (the meeting last) and, for a Zoom Phone recording, the
-    reconciliation record of its call; returns (documents, objects) deleted.
+    """Delete the meeting's objects, then, for a Zoom Phone recording, the reconciliation record of its call, then
+    the meeting's documents (the meeting last); returns (documents, objects) deleted.
 
-    Objects go first: their buckets are named by documents, which a run stopped part-way still has.
+    Objects go first: their buckets are named by documents, which a run stopped part-way still has. The call's record
+    goes before the documents that name the call: a run stopped after them would leave it to no later run.
     """
     tenant, meeting_uuid = holdings.tenant, holdings.meeting_uuid
-    calls = await call_keys(mongo, tenant, meeting_uuid)  # read while the meeting's documents name the call
     objects = sum(
         [await delete(store, prefix) for store in stores for prefix in meeting_prefixes(tenant, meeting_uuid)]
     )
-    linked = await _linked(mongo, tenant, meeting_uuid, None)
     documents = 0
+    if calls := await call_keys(mongo, tenant, meeting_uuid):
+        # Reconciliation's record of a Zoom Phone recording's call (its parties' names); its tombstone stays.
+        call_records = {"tenant": tenant, "meeting_uuid": {"$in": calls}}
+        documents += int((await guarded(mongo.db[CONVERSATIONS].delete_many(call_records))).deleted_count)
+    linked = await _linked(mongo, tenant, meeting_uuid, None)
     for name, query in filters(tenant, meeting_uuid, linked).items():
         if query is not None:
             documents += int((await guarded(mongo.db[name].delete_many(query))).deleted_count)
-    if calls:  # reconciliation's record of a Zoom Phone recording's call (its parties' names); its tombstone stays
-        call_records = {"tenant": tenant, "meeting_uuid": {"$in": calls}}
-        documents += int((await guarded(mongo.db[CONVERSATIONS].delete_many(call_records))).deleted_count)
     return documents, objects
 
 
@@ -311,9 +319,11 @@ async def forget(
     if holdings.unusable_buckets:
         bucket, reason = next(iter(holdings.unusable_buckets.items()))
         raise UnusableBucket(bucket, reason)
-    tombstone = await entomb(mongo, holdings, now)
-    # Before anything is erased: a MongoDB restored from an older backup (or lost) still leaves this record of it.
-    await log_erasure(log, Erasure(tombstone.tenant, tombstone.meeting_uuid, tombstone.forgotten_at))
+    tombstone, *calls = await entomb(mongo, holdings, now)
+    # Before anything is erased: a MongoDB restored from an older backup (or lost) still leaves this record of it,
+    # and of the call's tombstone (without it, reconciliation would record the call again, its parties' names too).
+    for written in (tombstone, *calls):
+        await log_erasure(log, Erasure(written.tenant, written.meeting_uuid, written.forgotten_at))
     documents, objects = await erase(mongo, stores, holdings)
     outcomes = await delete_copies(holdings.tenant, tombstone.provider_copies)
     done = Forgotten(documents, objects, outcomes, holdings)

@@ -105,7 +105,9 @@ async def _versions(store: ObjectStore, prefix: str) -> list[tuple[str, int, str
         if _versioning(store) in ("Enabled", "Suspended"):
             return list(_listed_versions(store, prefix))
         found = store.client.list_objects(store.bucket, prefix=prefix, recursive=True)
-        return [(item.object_name, int(item.size or 0), None) for item in found if item.object_name]
+        # As in the versioned listing: an entry outside ``prefix`` (a server that ignored it) is not ours to delete.
+        entries = ((item.object_name or "", item) for item in found)
+        return [(name, int(item.size or 0), None) for name, item in entries if name.startswith(prefix)]
 
     return await _asked(store, prefix, names)
 
