@@ -223,3 +223,21 @@ async def test_expired_slots_are_reclaimed_only_when_their_job_finished(mongo: M
     assert set(refs) == {"running", "fresh"}
     assert refs["running"] == pytest.approx(start + 75.0 + 60.0)
     assert not await limiter.release("done")
+
+
+@pytest.mark.integration
+async def test_a_slot_paid_after_a_long_wait_for_its_token_starts_a_fresh_lease(mongo: Mongo) -> None:
+    """A token due later than the lease (a low rate, many waiting) once left the slot paid with its lease already
+    past: the reclaimer, finding no job for it yet, freed it under the job the submitter was about to send."""
+    clock = FakeClock()
+    limiter = make(mongo, clock, rate_per_second=0.001, burst=1, max_in_flight=1, lease_seconds=100.0)
+    await limiter.acquire("first", timeout=5)  # spends the one token: the next falls due up to 1,000 s later
+    assert await limiter.release("first")
+    await limiter.acquire("second")
+    [waited] = (await limiter.snapshot())["slots"]
+    assert clock().timestamp() - waited["acquired_at"] > 100, "paid after its first lease had run out"
+
+    assert await limiter.reclaim_expired(await _finished({"second": True})) == 0, "no job yet: its lease is fresh"
+    [slot] = (await limiter.snapshot())["slots"]
+    assert (slot["ref"], slot["paid"]) == ("second", True)
+    assert slot["expires_at"] == pytest.approx(clock().timestamp() + 100.0)

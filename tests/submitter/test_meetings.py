@@ -104,13 +104,18 @@ async def test_a_plan_cut_into_more_parts_than_planned_is_found_under_the_planne
     assert await meetings.split_plan(EVENT, 3) is None
 
 
+@pytest.mark.parametrize("generation", [{"generation": 0}, {}], ids=["generation-0", "no-generation-field"])
 @pytest.mark.parametrize("at", ["mixed", "processing"])
-async def test_a_stale_give_up_after_the_submission_leaves_the_meeting_alone(mongo: Mongo, at: str) -> None:
+async def test_a_stale_give_up_after_the_submission_leaves_the_meeting_alone(
+    mongo: Mongo, at: str, generation: dict[str, int]
+) -> None:
     """The last attempt submitted every part, the process died before the offset commit, and the redelivery
     found no attempt left: its give-up must not fail a meeting whose jobs are at the provider. ``processing``:
-    a part's job reported before the last part went in, so the meeting was further along already."""
+    a part's job reported before the last part went in, so the meeting was further along already. A meeting the
+    mixer created before 2026-12-03 has no ``generation`` field: it is generation 0 (its submission once went
+    unnoted when the meeting was further along, and the stale give-up failed it)."""
     await mongo.db[MEETINGS].insert_one(
-        {"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "generation": 0, "stage": at}
+        {"tenant": "acme", "meeting_uuid": EVENT.meeting_uuid, "stage": at} | generation
     )
     meetings = MeetingStore(mongo)
     assert await meetings.mark_submitted(EVENT, "symbl", 2) == (at == "mixed")

@@ -206,9 +206,11 @@ class Limiter:
             await self._sleep(wait if left is None else min(wait, left))
 
     async def _mark_paid(self, slot: Slot) -> bool:
-        """Note on ``slot`` that its token is spent; False when its reference no longer holds it."""
+        """Note on ``slot`` that its token is spent, its lease starting again (the wait for a token may have outlasted
+        it: the reclaimer would free it under the job about to be sent); False when its reference no longer holds it."""
         query = {"_id": self._slot_id(slot.number), "ref": slot.ref}
-        result = await guarded(self._slots.update_one(query, {"$set": {PAID: True}}))
+        paid = {PAID: True, "expires_at": self._now() + self.lease_seconds}
+        result = await guarded(self._slots.update_one(query, {"$set": paid}))
         return result.matched_count == 1
 
     async def _give_back_unpaid(self, job_ref: str) -> None:

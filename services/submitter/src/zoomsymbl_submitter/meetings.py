@@ -133,7 +133,10 @@ class MeetingStore:
         result = await guarded(self._col.update_one(query, {"$set": fields}))
         if result.modified_count == 1:
             return True
-        this_generation = {**meeting_key(event.tenant, event.meeting_uuid), "generation": event.generation}
+        this_generation = {
+            **meeting_key(event.tenant, event.meeting_uuid),
+            "generation": generation_match(event.generation),
+        }
         done = {"submitted_generation": event.generation, "provider": provider, "part_count": part_count}
         await guarded(self._col.update_one(this_generation, {"$set": done}))
         return False
