@@ -202,3 +202,12 @@ async def test_symbl_s_own_summary_page_is_kept(
 ) -> None:
     insights = await _symbl(session, SYMBL_PAGE, monkeypatch).fetch_insights(SubmittedJob("job", "conversation"))
     assert insights.summary_url == SYMBL_PAGE
+
+
+@READERS
+@pytest.mark.parametrize("stored", [{"0": {"channel": 1, "start": 0.0, "end": 1.0, "text": "hi"}}, 7, "text", None])
+def test_utterances_stored_as_no_list_read_as_none(read: Reader, stored: object) -> None:
+    """Before, a mapping or a number there raised TypeError: the completion went down the consumer's unexpected-failure
+    path and was retried to its dead letter, where one unreadable utterance already costs only itself."""
+    assert read({"utterances": stored}) == ()
+    assert [m.text for m in read({"utterances": [{"channel": 1}, *_doc(1, "kept")["utterances"]]})] == ["kept"]

@@ -187,3 +187,23 @@ async def test_a_work_order_naming_no_job_is_dead_lettered_and_nothing_is_report
 
     assert "no transcription 'whisper-nobody-recorded'" in letter.reason
     assert reports.events == []
+
+
+@pytest.mark.parametrize(
+    ("stored", "field"),
+    [({"channels": 10**9}, "channels"), ({"duration_seconds": 1e300}, "duration_seconds")],
+)
+async def test_a_work_order_of_more_channels_or_length_than_a_mix_has_is_refused_before_any_work(
+    mongo: Mongo, infra: InfraSettings, tmp_path: Path, stored: dict[str, float], field: str
+) -> None:
+    """Before, a stored channel count was trusted: a billion channels meant a billion checkpoint queries and a
+    dictionary as large before the count was checked against the audio (hours, or the process out of memory, the job
+    retried); an infinite length made the channel deadline infinite (the local server refuses to store infinity, a
+    MongoDB does not: 1e300 stands in here, as far past any mix). A work order is bounded as a mix is."""
+    reports = Reports()
+    job = await WhisperProvider(mongo).submit(request(M1_KEY, "zoomsymbl-audio"))
+    await mongo.db[TRANSCRIPTIONS].update_one({"_id": job.job_id}, {"$set": stored})
+
+    [letter] = await deliver_to(stub_worker(mongo, reports, tmp_path), infra, submitted(job.job_id))
+
+    assert field in letter.reason and "no object may be read" not in letter.reason

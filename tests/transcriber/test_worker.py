@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -217,6 +217,35 @@ async def test_a_dead_workers_job_is_taken_over_once_its_lease_ran_out(
     doc = await mongo.db[TRANSCRIPTIONS].find_one({"_id": job.job_id})
     assert doc is not None and (doc["owner"], doc["status"]) == ("test-worker", "failed")
     assert doc["started_at"] == clock() and "lease_until" not in doc
+    assert [e.reported_status for e in reports.events] == ["failed"]
+
+
+@pytest.mark.parametrize(
+    "lease",
+    [{"$unset": {"lease_until": ""}}, {"$set": {"lease_until": "2026-01-01T00:00:00+00:00"}},
+     {"$set": {"lease_until": datetime(9999, 1, 1, tzinfo=UTC)}}],
+    ids=["none", "not-a-date", "year-9999"],
+)  # fmt: skip
+async def test_a_job_in_progress_under_no_lease_a_worker_writes_is_taken_over(
+    rig: tuple[Worker, Reports, WhisperProvider],
+    store: ObjectStore,
+    mongo: Mongo,
+    clock: FakeClock,
+    tmp_path: Path,
+    lease: dict[str, Any],
+) -> None:
+    """Before, only a lease that had run out was taken over: a job ``in_progress`` with none (or one no worker writes)
+    was held elsewhere on every delivery, and the worker waited on it until the notifier gave the job up (48 h)."""
+    worker, reports, provider = rig
+    junk = tmp_path / "junk.flac"
+    junk.write_bytes(b"<html>not audio</html>" * 100)
+    await store.put_file(M1_KEY, str(junk))
+    job = await provider.submit(request(M1_KEY, store.bucket, channels=1))
+    await mongo.db[TRANSCRIPTIONS].update_one({"_id": job.job_id}, {"$set": {"status": "in_progress", "owner": "x"}})
+    await mongo.db[TRANSCRIPTIONS].update_one({"_id": job.job_id}, lease)
+    await worker.on_job_submitted(submitted(job.job_id))
+    doc = await mongo.db[TRANSCRIPTIONS].find_one({"_id": job.job_id})
+    assert doc is not None and (doc["owner"], doc["status"]) == ("test-worker", "failed")
     assert [e.reported_status for e in reports.events] == ["failed"]
 
 

@@ -6,13 +6,30 @@ recorded), so asking for a job's status and reading a finished transcript are th
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
 
 from zoomsymbl_common.errors import PoisonInputError, RetryableError
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.providers.base import JobState
-from zoomsymbl_common.records import TRANSCRIPTIONS, Transcription
+from zoomsymbl_common.records import TRANSCRIPTIONS, Transcription, Utterance
+
+
+def stored_utterances(doc: Document, most: int) -> list[Utterance]:
+    """The readable utterances of a stored transcription, of its first ``most``, in stored order.
+
+    The document is read as outside input: a field ``utterances`` that is no list holds none (it once raised, and
+    the notifier retried the completion to its dead letter), and one unreadable utterance costs only itself.
+    """
+    stored = doc.get("utterances")
+    found = []
+    for raw in (stored if isinstance(stored, list) else [])[:most]:
+        try:
+            found.append(Utterance.model_validate(raw))
+        except ValidationError:
+            continue
+    return found
 
 
 class StoredTranscriptions:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import ValidationError
-
 from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import Provider, utcnow
 from zoomsymbl_common.mongo import Document, guarded
@@ -28,8 +26,8 @@ from zoomsymbl_common.providers.base import (
     TranscriptMessage,
     bound_transcript,
 )
-from zoomsymbl_common.providers.transcriptions import StoredTranscriptions
-from zoomsymbl_common.records import Transcription, Utterance
+from zoomsymbl_common.providers.transcriptions import StoredTranscriptions, stored_utterances
+from zoomsymbl_common.records import Transcription
 
 # The worker reads the file from our own storage: no upload limit; parts only past a day of audio.
 WHISPER_LIMITS = ProviderLimits(
@@ -64,15 +62,10 @@ def messages_from(doc: Document) -> tuple[TranscriptMessage, ...]:
     Bounded as every provider's transcript is (:func:`~zoomsymbl_common.providers.base.bound_transcript`):
     the worker caps the number of utterances, not their total size, and the earliest are the ones kept.
     """
-    found = []
-    for raw in (doc.get("utterances") or [])[:MAX_UTTERANCES]:
-        try:
-            u = Utterance.model_validate(raw)
-        except ValidationError:
-            continue  # one unreadable utterance does not cost the transcript
-        found.append(
-            TranscriptMessage(f"Channel {u.channel}", u.text[:5000], u.start, max(u.start, u.end), channel=u.channel)
-        )
+    found = [
+        TranscriptMessage(f"Channel {u.channel}", u.text[:5000], u.start, max(u.start, u.end), channel=u.channel)
+        for u in stored_utterances(doc, MAX_UTTERANCES)
+    ]
     return bound_transcript(sorted(found, key=lambda m: (m.start_seconds, m.channel or 0)))
 
 

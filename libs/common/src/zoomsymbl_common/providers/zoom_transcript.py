@@ -15,8 +15,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from pydantic import ValidationError
-
 from zoomsymbl_common.bounded import collect
 from zoomsymbl_common.errors import PoisonInputError
 from zoomsymbl_common.events import Provider, TranscriptObject, utcnow
@@ -31,7 +29,7 @@ from zoomsymbl_common.providers.base import (
     TranscriptMessage,
     bound_transcript,
 )
-from zoomsymbl_common.providers.transcriptions import StoredTranscriptions
+from zoomsymbl_common.providers.transcriptions import StoredTranscriptions, stored_utterances
 from zoomsymbl_common.records import Transcription, Utterance
 from zoomsymbl_common.storage_keys import meeting_key
 from zoomsymbl_common.webvtt import Cue, parse
@@ -100,13 +98,10 @@ def utterances(cues: tuple[Cue, ...], budget: int = MAX_STORED_BYTES) -> list[Do
 def messages_from(doc: Document) -> tuple[TranscriptMessage, ...]:
     """The stored utterances as transcript messages under Zoom's speaker names (no channel to rename), in time
     order; the earliest within :func:`~zoomsymbl_common.providers.base.bound_transcript`, as every provider's."""
-    found = []
-    for raw in (doc.get("utterances") or [])[:MAX_UTTERANCES]:
-        try:
-            u = Utterance.model_validate(raw)
-        except ValidationError:
-            continue  # one unreadable utterance does not cost the transcript
-        found.append(TranscriptMessage(u.speaker or UNKNOWN_SPEAKER, u.text[:5000], u.start, max(u.start, u.end)))
+    found = [
+        TranscriptMessage(u.speaker or UNKNOWN_SPEAKER, u.text[:5000], u.start, max(u.start, u.end))
+        for u in stored_utterances(doc, MAX_UTTERANCES)
+    ]
     return bound_transcript(sorted(found, key=lambda m: m.start_seconds))
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from zoomsymbl_common.event_fields import MAX_MIX_SECONDS
+from zoomsymbl_common.event_fields import MAX_MIX_CHANNELS, MAX_MIX_SECONDS
 from zoomsymbl_common.events import EventSource, Provider
 from zoomsymbl_common.records.base import Key, MeetingUuid, Reason, Record, Tenant
 from zoomsymbl_common.records.progress import Progress
@@ -76,9 +76,10 @@ class Transcription(Record):
     status: TranscriptionStatus
     bucket: Key
     object_key: Key
-    channels: int = Field(1, ge=1)
+    # Bounded as the mix is: a stored count or length decides the worker's queries, memory and channel deadline.
+    channels: int = Field(1, ge=1, le=MAX_MIX_CHANNELS)
     language: Annotated[str, Field(max_length=32)] | None = None
-    duration_seconds: float | None = Field(None, ge=0)
+    duration_seconds: float | None = Field(None, ge=0, le=MAX_MIX_SECONDS, allow_inf_nan=False)
     name: Annotated[str, Field(max_length=1000)] = ""
     created_at: datetime | None = None
     progress: Progress = Field(default_factory=Progress)
