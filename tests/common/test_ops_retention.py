@@ -12,11 +12,15 @@ import aiohttp
 import pytest
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Mongo
+from zoomsymbl_common.ops import forget as forget_module
 from zoomsymbl_common.ops.command import EXIT_USAGE
 from zoomsymbl_common.ops.forget_log import read_log
-from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, TOMBSTONES
+from zoomsymbl_common.ops.retention import sweep
+from zoomsymbl_common.ops.retention_command import _problems
+from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, RECEIPTS, TOMBSTONES
 from zoomsymbl_common.settings import InfraSettings
 from zoomsymbl_common.storage import ObjectStore
+from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_sandbox.provider_testkit import CallbackReceiver
 
 from tests.common.forget_seed import Seeded, seed_meeting
@@ -125,6 +129,48 @@ async def test_a_run_erases_at_most_its_limit_oldest_first(
     acme = by_tenant(report(ran))["acme"]
     assert (acme["meetings"], acme["erased"], acme["left_for_next_run"]) == (["m0==", "m1=="], 2, 1)
     assert await mongo.db[MEETINGS].distinct("meeting_uuid", {"tenant": "acme"}) == ["m2=="]
+
+
+async def test_meetings_kept_in_flight_do_not_use_up_the_limit(
+    infra: InfraSettings, mongo: Mongo, store: ObjectStore, tmp_path: Path
+) -> None:
+    """Before, the oldest ``limit`` expired meetings were taken before the ones in flight were set aside: as many
+    meetings stuck in flight as the limit, and every daily run erased nothing, exit 0, for ever."""
+    await aged(mongo, await seed_meeting(mongo, store, "acme", "busy==", stage="submitted"), DAYS + 20)
+    old = await aged(mongo, await seed_meeting(mongo, store, "acme", "old=="), DAYS + 10)
+    env = env_for(infra, tenants_file(tmp_path / "tenants.json", "http://127.0.0.1:9", "http://127.0.0.1:9"))
+
+    ran = await zoomsymbl("retention", "--tenant", "acme", "--yes", "--limit", "1", "--json", env=env)
+
+    assert ran.code == 0, ran.err
+    acme = by_tenant(report(ran))["acme"]
+    assert (acme["meetings"], acme["in_flight"], acme["erased"]) == (["busy==", "old=="], ["busy=="], 1)
+    assert acme["left_for_next_run"] == 0
+    assert all(n == 0 for n in (await old.counts(mongo)).values())
+
+
+async def test_a_meeting_written_to_during_its_erase_is_reported_not_counted_done(
+    mongo: Mongo, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A webhook's retry while retention erased the meeting (ingest writes its receipt without reading tombstones):
+    before, the run counted the meeting erased and exited 0, and the new receipt stayed unnoticed."""
+    await aged(mongo, await seed_meeting(mongo, store, "acme", "old=="), DAYS + 10)
+    erase = forget_module.erase
+
+    async def and_a_retry_meanwhile(*args: Any) -> tuple[int, int]:
+        erased = await erase(*args)
+        await mongo.db[RECEIPTS].insert_one({"_id": "retry.published", "tenant": "acme", "meeting_uuid": "old=="})
+        return erased
+
+    monkeypatch.setattr(forget_module, "erase", and_a_retry_meanwhile)
+    acme = TenantConfig.model_validate({"id": "acme", "zoom_webhook_secret": "s", "retention_days": DAYS})
+
+    done = await sweep(mongo, lambda _: [store], acme, utcnow(), limit=10, erase=True)
+
+    assert (done.erased, done.stored_again) == (1, {"old==": 1})
+    problem = _problems([done], erase=True)
+    assert problem is not None and "zoomsymbl erasures --yes" in problem
+    assert done.as_json()["stored_again"] == [{"meeting_uuid": "old==", "stored": 1}]
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,11 @@ an e-mail unfinished: :attr:`Holdings.in_flight`) is kept for a later run; a pro
 stays on the tombstone, and the next run deletes it. One whose documents name a bucket that cannot be read (a name
 no S3 bucket has) is left whole and reported in :attr:`TenantSweep.failed`; the run goes on with the next.
 
-A run handles at most ``limit`` expired meetings per tenant, oldest first (a first run on a large archive is
-spread over several); :class:`TenantSweep` says how many are left.
+A run erases at most ``limit`` expired meetings per tenant, oldest first (a first run on a large archive is
+spread over several); :class:`TenantSweep` says how many are left. A meeting kept (in flight, a bucket unreadable) does
+not count against ``limit``: it is looked at again by every run, and the meetings behind it are erased meanwhile. A
+meeting written to again while it was erased (a webhook's retry) is reported with what was left
+(:attr:`TenantSweep.stored_again`): ``zoomsymbl erasures --yes`` erases it.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class TenantSweep:
     """This run's expired meetings (UUIDs), oldest first."""
     failed: dict[str, str] = field(default_factory=dict)
     """Expired, and not erased (UUID → why): a bucket its documents name cannot be read. Nothing of it deleted."""
+    stored_again: dict[str, int] = field(default_factory=dict)
+    """Erased, and written to during the erase (UUID → documents and objects found after it)."""
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready: counts, the cutoff, the meeting UUIDs (ids, no contents)."""
@@ -68,11 +73,12 @@ class TenantSweep:
             "left_for_next_run": self.left_for_next_run,
             "meetings": list(self.keys),
             "failed": [{"meeting_uuid": uuid, "reason": why} for uuid, why in self.failed.items()],
+            "stored_again": [{"meeting_uuid": uuid, "stored": n} for uuid, n in self.stored_again.items()],
         }
 
 
-async def expired(mongo: Mongo, tenant: str, cutoff: datetime, limit: int) -> tuple[list[str], int]:
-    """The tenant's expired meetings and flagged records, oldest first, at most ``limit``; and how many there are.
+async def expired(mongo: Mongo, tenant: str, cutoff: datetime) -> list[str]:
+    """The tenant's expired meetings and flagged records, oldest first.
 
     A meeting by its document's ``created_at`` (``updated_at`` for documents older than that field, the ObjectId's
     time for one holding neither as a date: :func:`_aged`); a
@@ -107,8 +113,7 @@ async def expired(mongo: Mongo, tenant: str, cutoff: datetime, limit: int) -> tu
         uuid = doc.get("meeting_uuid")
         if isinstance(uuid, str) and uuid:
             found[uuid] = UNFINISHED
-    ordered = sorted(found, key=lambda uuid: (found[uuid], uuid))
-    return ordered[:limit], len(ordered)
+    return sorted(found, key=lambda uuid: (found[uuid], uuid))
 
 
 _UNDATED = {"created_at": {"$not": {"$type": "date"}}, "$nor": [{"created_at": None, "updated_at": {"$type": "date"}}]}
@@ -168,9 +173,13 @@ async def sweep(
     if tenant.retention_days is None:
         return result
     result.cutoff = now - timedelta(days=tenant.retention_days)
-    result.keys, result.expired = await expired(mongo, tenant.id, result.cutoff, limit)
-    result.left_for_next_run = result.expired - len(result.keys)
-    for uuid in result.keys:
+    ordered = await expired(mongo, tenant.id, result.cutoff)
+    result.expired = len(ordered)
+    taken = 0  # erased, or in a dry run to be: the meetings ``limit`` counts
+    for uuid in ordered:
+        if taken == limit:
+            break
+        result.keys.append(uuid)
         named = stores(await buckets_named(mongo, tenant.id, uuid))
         holdings = await survey(mongo, named, tenant.id, uuid)
         if holdings.unusable_buckets:
@@ -181,9 +190,13 @@ async def sweep(
         if holdings.in_flight:
             result.in_flight.append(uuid)
             continue
+        taken += 1
         if not erase:
             continue
         done = await forget(mongo, named, holdings, now, log=stores(set())[0])
         result.erased += 1
         result.provider_copies_left += [f"{o.copy.provider} {o.copy.copy_id}" for o in done.failed]
+        if done.left.stored:
+            result.stored_again[uuid] = done.left.stored
+    result.left_for_next_run = result.expired - len(result.keys)
     return result

@@ -5,7 +5,9 @@ are still in flight (kept for a later run), how many are left past ``--limit``. 
 expired meeting not in flight exactly as ``zoomsymbl forget --yes`` does (tombstone, S3 objects, documents, the
 provider's copy). A tenant without ``retention_days`` keeps everything. A meeting whose documents name a bucket
 that cannot be read (a name no S3 bucket has) is left whole and listed with the reason (exit code 1), and the run
-goes on. Run it daily (the chart's ``retention`` CronJob does); see docs/forget.md, "Retention".
+goes on. A meeting written to while it was erased (a webhook's retry) is listed with what was left (exit code 1;
+``zoomsymbl erasures --yes`` erases it). Run it daily (the chart's ``retention`` CronJob does); see docs/forget.md,
+"Retention".
 """
 
 from __future__ import annotations
@@ -86,11 +88,17 @@ def _text(sweeps: list[TenantSweep], erase: bool) -> str:
             head += f"; {len(done.in_flight)} in flight, kept"
         if done.failed:
             head += f"; {len(done.failed)} {'not' if erase else 'would not be'} erased (a bucket cannot be read)"
+        if done.stored_again:
+            head += f"; {len(done.stored_again)} written to during the erase"
         if done.left_for_next_run:
             head += f"; {done.left_for_next_run} left for the next run (--limit)"
         lines.append(head)
         lines += [f"  provider copy not deleted: {printable(copy)}" for copy in done.provider_copies_left]
         lines += [f"  not erased: {printable(uuid)}: {printable(why)}" for uuid, why in done.failed.items()]
+        lines += [
+            f"  written to during the erase: {printable(uuid)}: {n} document(s) or object(s)"
+            for uuid, n in done.stored_again.items()
+        ]
     return "\n".join(lines) or "no tenants"
 
 
@@ -114,6 +122,12 @@ def _problems(sweeps: list[TenantSweep], erase: bool) -> str | None:
         problems.append(
             f"{failed} expired meeting(s) {'not' if erase else 'would not be'} erased: their documents name a bucket"
             " that cannot be read (listed); correct the bucket name in their documents, then run it again"
+        )
+    again = sum(len(done.stored_again) for done in sweeps)
+    if again:
+        problems.append(
+            f"{again} meeting(s) written to during the erase (listed; their tombstones are kept):"
+            " run `zoomsymbl erasures --yes` to erase what was written"
         )
     return "; ".join(problems) or None
 
