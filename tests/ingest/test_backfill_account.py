@@ -302,6 +302,30 @@ async def test_users_listed_in_part_are_backfilled_and_the_run_is_not_ok(
     assert len(publisher.events) == 8
 
 
+@pytest.mark.parametrize(
+    ("refusal", "complete"),
+    [(ZoomApiError(400, "list users", "Invalid access token, does not contain scopes.", 4711), True),
+     (ZoomApiError(403, "list users", "No permission.", 200), True),
+     (ZoomApiError(400, "list users", "Invalid parameter: status.", 300), False),
+     (ZoomApiError(404, "list users", "Account does not exist.", 1001), False)],
+    ids=["4711 no scope", "403", "400 another", "404"],
+)  # fmt: skip
+async def test_only_the_scopes_refusal_makes_me_the_whole_account(
+    account: ZoomSandbox, clock: FakeClock, refusal: ZoomApiError, complete: bool
+) -> None:
+    """An app without the users' scope walks its own user ("me") and the run is complete. Before, any refusal of the
+    users' listing did that, and an account-wide backfill that read one user's recordings said ok."""
+
+    def tamper(path: str, params: Mapping[str, str]) -> JsonObject | None:
+        if path == "/users":
+            raise refusal
+        return None
+
+    report, _ = await _run_with(account, clock, tamper, phone=False)
+    assert list(report.users) == ["me"] and report.users_error is not None
+    assert (report.ok, report.listings_failed) == (complete, 0 if complete else 1)
+
+
 async def test_recording_details_of_another_meeting_are_refused(account: ZoomSandbox, clock: FakeClock) -> None:
     swapped: list[str] = []
 

@@ -55,6 +55,12 @@ class ZoomApiError(ZoomsymblError):
         return self.status == 400 and self.code == 300 and "page token" in self.detail.lower()
 
     @property
+    def scope_refused(self) -> bool:
+        """Zoom refused this API to the app: 403 (the account or the app may not use it), or code 4711 ("Invalid
+        access token, does not contain scopes: […]"). Any other refusal (a 404, another 400) is a call that failed."""
+        return self.status == 403 or self.code == MISSING_SCOPE_CODE
+
+    @property
     def phone_not_set_up(self) -> bool:
         """Zoom's documented refusal of a Zoom Phone API for an account without Zoom Phone, or the app's missing scope.
 
@@ -63,7 +69,7 @@ class ZoomApiError(ZoomsymblError):
         ("Invalid access token, does not contain scopes: […]"). No other refusal means the account has no Zoom
         Phone: a 404, another 400, an unreadable page are a listing that failed.
         """
-        return self.status == 403 or self.code == MISSING_SCOPE_CODE
+        return self.scope_refused
 
 
 class InvalidPageError(ZoomApiError):

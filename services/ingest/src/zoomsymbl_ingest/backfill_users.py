@@ -71,7 +71,8 @@ class AccountUsers:
     restarts: int = 0
     error: str | None = None
     partial: bool = False
-    """Zoom refused the listing after some users were read: those are walked, any others are not."""
+    """Zoom refused the listing after some users were read (those are walked, any others are not), or before any was,
+    not for want of the scope (``me`` is walked)."""
 
 
 async def account_users(
@@ -101,7 +102,10 @@ async def account_users(
         result.error = str(exc)
         if not found:  # no user:read scope (or no users at all): the app's own user, as before accounts
             log.warning("account users not listed, backfilling me only", extra={"tenant": tenant.id, "error": str(exc)})
-            return AccountUsers(users=[AccountUser(id="me", email="")], error=str(exc))
+            # Only the scope's refusal makes "me" the whole account; any other (a 404, another 400) is a listing
+            # that failed: "me" is still walked, and the run is not ok.
+            me = [AccountUser(id="me", email="")]
+            return AccountUsers(users=me, error=str(exc), partial=not exc.scope_refused)
         result.partial = True
         log.warning("account users listed in part", extra={"tenant": tenant.id, "error": str(exc), "users": len(found)})
     for user in found.values():
