@@ -80,3 +80,27 @@ async def test_the_state_reads_any_kept_shape_as_unreadable_not_as_an_error(mong
     assert isinstance(found, UnreadableSent) and found.reason
     assert not await state.mark_failed(EVENT, "retry", "gave up after 5 attempts")  # kept: it may have gone out
     assert (await meeting(mongo, EVENT.meeting_uuid))["stage"] == "mixed"
+
+
+@pytest.mark.parametrize(
+    "edit", [{"mix.mixed_by_release": EDITED}, {"mix.duration_seconds": 1e300}], ids=["newer field", "1e300 s"]
+)
+async def test_a_recorded_mix_this_release_cannot_read_is_mixed_again(
+    rig: Rig, edit: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, reading it raised: every redelivery of the recording, and every forced replay (which keeps the mix),
+    was an unexpected ValidationError retried to its dead letter, and a transcript arriving later failed the same way.
+    Now the recording is mixed again and the record replaced."""
+    event, mixer = await rig.event(TYPICAL), rig.mixer()
+    await mixer.on_recording_completed(event)
+    assert await meeting(rig.mongo, TYPICAL) is not None
+    await rig.mongo.db[MEETINGS].update_one({"tenant": "acme", "meeting_uuid": TYPICAL}, {"$set": edit})
+
+    with caplog.at_level(logging.WARNING, logger="zoomsymbl.mixer"):
+        await mixer.on_recording_completed(event)
+
+    stored = await meeting(rig.mongo, TYPICAL)
+    assert stored is not None and "mixed_by_release" not in stored["mix"] and stored["mix"]["duration_seconds"] < 1e6
+    assert len(rig.published) == 2 and rig.published[1].duration_seconds < 1e6
+    [line] = [r for r in caplog.records if r.getMessage() == "recorded mix unreadable, mixed again"]
+    assert EDITED not in str(line.__dict__) and "1e+300" not in str(line.__dict__)

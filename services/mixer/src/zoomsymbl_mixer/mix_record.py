@@ -10,6 +10,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 from zoomsymbl_common.errors import ObjectNotFound
+from zoomsymbl_common.event_fields import MAX_MIX_CHANNELS, MAX_MIX_SECONDS
 from zoomsymbl_common.events import (
     AudioFormat,
     AudioMixed,
@@ -45,9 +46,10 @@ class MixRecord(BaseModel):
     bucket: str
     object_key: str
     format: AudioFormat
-    channels: int
-    duration_seconds: float
-    size_bytes: int
+    # Bounded as ``AudioMixed`` is: a record that event could not carry is no mix (``state._readable_mix``).
+    channels: int = Field(ge=1, le=MAX_MIX_CHANNELS)
+    duration_seconds: float = Field(ge=0, le=MAX_MIX_SECONDS, allow_inf_nan=False)
+    size_bytes: int = Field(ge=0)
     channel_map: tuple[ChannelAssignment, ...]
     speaker_stats: tuple[SpeakerStats, ...] = ()
     diarization: bool = False

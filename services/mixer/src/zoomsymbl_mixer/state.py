@@ -24,6 +24,7 @@ reason to fail the meeting.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,8 @@ with the mix, unset when a mix has everything (the report and the page say what 
 REASON_MAX = 500
 """Characters of an unreadable ``audio_mixed_sent``'s reason in the log."""
 
+log = logging.getLogger("zoomsymbl.mixer")
+
 
 @dataclass(frozen=True)
 class UnreadableSent:
@@ -115,7 +118,7 @@ class MeetingState(TranscriptRecords, ArchiveRecords, DownloadTokens, StepRecord
                 {"mix": 1},
             )
         )
-        return MixRecord.model_validate(doc["mix"]) if doc and isinstance(doc.get("mix"), dict) else None
+        return _readable_mix(doc)
 
     async def current_mix(self, tenant: str, meeting_uuid: str, generation: int | None = None) -> MixRecord | None:
         """The latest mix of a meeting that has not failed, whatever its inputs (a transcript arriving later joins it).
@@ -128,7 +131,7 @@ class MeetingState(TranscriptRecords, ArchiveRecords, DownloadTokens, StepRecord
         if generation is not None:
             query[MIXED_GENERATION] = generation
         doc = await guarded(self.db[MEETINGS].find_one(query, {"mix": 1}))
-        return MixRecord.model_validate(doc["mix"]) if doc and isinstance(doc.get("mix"), dict) else None
+        return _readable_mix(doc)
 
     async def record_mix(
         self, event: RecordingCompleted, record: MixRecord, held: ConversationMetadata | None = None
@@ -281,3 +284,18 @@ def _not_past(event: RecordingCompleted | AudioMixed) -> Document:
 
 def _pending(tenant: str, meeting_uuid: str) -> Document:
     return {**meeting_key(tenant, meeting_uuid), "stage": "mixed", PENDING: True}
+
+
+def _readable_mix(doc: Document | None) -> MixRecord | None:
+    """The meeting's recorded mix; None for none, and for one this release cannot read (a newer release's before a
+    rollback, a hand edit, a length no mix has): the recording is then mixed again and its record replaced, where
+    raising made every redelivery and every forced replay a bug retried to its dead letter."""
+    if doc is None or not isinstance(doc.get("mix"), dict):
+        return None
+    try:
+        return MixRecord.model_validate(doc["mix"])
+    except ValidationError as exc:
+        # Without the stored values (the channel map holds the participants' names and addresses).
+        fields = sorted({".".join(str(part) for part in error["loc"]) for error in exc.errors()})[:10]
+        log.warning("recorded mix unreadable, mixed again", extra={"fields": fields})
+        return None
