@@ -9,7 +9,7 @@ import bson
 from hypothesis import given
 from hypothesis import strategies as st
 from zoomsymbl_common.logs import register_secret
-from zoomsymbl_common.providers.base import InsightItem, Insights, SummaryTopic, TranscriptMessage
+from zoomsymbl_common.providers.base import MAX_MESSAGES, InsightItem, Insights, SummaryTopic, TranscriptMessage
 from zoomsymbl_common.stored_insights import MAX_TRANSCRIPT_BYTES, decode, encode, merge
 
 INSIGHTS = Insights(
@@ -47,6 +47,28 @@ def test_a_compressed_transcript_larger_than_any_meeting_or_not_json_reads_as_em
     assert decode({"messages_z": bomb}).messages == ()
     assert decode({"messages_z": b"not zlib"}).messages == ()
     assert decode({"messages_z": zlib.compress(b'{"a": 1}')}).messages == ()
+
+
+def test_no_more_rows_are_read_than_the_writer_keeps() -> None:
+    """Three million empty rows compress to ~12 KB: before, all were parsed and became messages (seconds of the web
+    service's event loop and hundreds of MB, per part and per page view). Now the first MAX_MESSAGES are read, the
+    rest never parsed; the older shape (a BSON list) is cut the same way."""
+    bomb = zlib.compress(b"[" + b",".join([b"[]"] * 3_000_000) + b"]", 9)
+    assert len(bomb) < 50_000
+    assert len(decode({"messages_z": bomb}).messages) == MAX_MESSAGES
+    rows = [{"speaker": "Ana", "text": str(n)} for n in range(MAX_MESSAGES + 5)]
+    assert len(decode({"messages": rows}).messages) == MAX_MESSAGES
+    assert decode({"messages_z": zlib.compress(b" [ ] ")}).messages == ()
+    assert decode({"messages_z": zlib.compress(b'[["Ana", "a"] ["Bo", "b"]]')}).messages == (), "not an array"
+
+
+def test_lone_surrogates_in_the_stored_json_read_as_replacement_characters() -> None:
+    """Python's JSON parser takes an escaped lone surrogate; before, it reached the page and the downloads, whose
+    UTF-8 encoding raised (a 500 on every view)."""
+    packed = zlib.compress(b'[["Ana \\ud83d", "half \\ude00 an emoji", 1, 2, "a\\ud800@example.com", 1]]')
+    [message] = decode({"messages_z": packed}).messages
+    assert (message.speaker, message.text, message.email) == ("Ana \ufffd", "half \ufffd an emoji", "a\ufffd@example.com")
+    message.text.encode("utf-8")
 
 
 def test_malformed_rows_become_empty_fields_not_errors() -> None:

@@ -32,6 +32,8 @@ MESSAGES = (
     TranscriptMessage("Ana", "hello", 1.0, 2.0, channel=1),
     TranscriptMessage(FORGED, "taken over", 3.0, 4.0, channel=2),
     TranscriptMessage("Bo", f"see {FORGED} and ----> and -- >", 5.0, 6.0, channel=3),
+    # The voice tag's ``>`` after a name ending in dashes once made "<v Bob -->": a cue's end, its words lost.
+    TranscriptMessage("Bob --", "words after a dashing name", 7.0, 8.0, channel=4),
     # ESC sequences: set the terminal's title, clear the screen, a hidden OSC 8 link; C1 CSI; DEL.
     TranscriptMessage("\x1b[31mCy", "\x1b]0;owned\x07\x1b[2J\x1b]8;;http://evil.test\x1b\\x\x9b1m\x7f done", 7.0, 8.0),
 )

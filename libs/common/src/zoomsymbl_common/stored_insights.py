@@ -15,14 +15,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import islice
 from typing import Any, Final
 
 from bson import Binary
 
 from zoomsymbl_common.logs import scrub
-from zoomsymbl_common.providers.base import InsightItem, Insights, SummaryTopic, TranscriptMessage, finite_number
+from zoomsymbl_common.providers.base import (
+    MAX_MESSAGES,
+    InsightItem,
+    Insights,
+    SummaryTopic,
+    TranscriptMessage,
+    encodable,
+    finite_number,
+)
 
 ITEM_KINDS: Final = ("topics", "questions", "action_items", "follow_ups", "decisions")
 MAX_TRANSCRIPT_BYTES: Final = 64 * 1024 * 1024
@@ -140,7 +150,7 @@ def _messages(doc: Mapping[str, Any]) -> tuple[TranscriptMessage, ...]:
     packed = doc.get("messages_z")
     if isinstance(packed, bytes | bytearray):
         return tuple(_row(r) for r in _inflate(bytes(packed)) if isinstance(r, list))
-    return tuple(_message(m) for m in _dicts(doc.get("messages")))
+    return tuple(_message(m) for m in islice(_dicts(doc.get("messages")), MAX_MESSAGES))
 
 
 def _inflate(packed: bytes) -> list[Any]:
@@ -149,10 +159,44 @@ def _inflate(packed: bytes) -> list[Any]:
         raw = inflater.decompress(packed, MAX_TRANSCRIPT_BYTES)
         if inflater.unconsumed_tail:
             return []  # larger than any meeting: not ours to trust
-        rows = json.loads(raw)
+        return _first_rows(raw.decode("utf-8"), MAX_MESSAGES)
     except (zlib.error, ValueError):
         return []
-    return rows if isinstance(rows, list) else []
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _after_space(raw: str, at: int) -> int:
+    found = _SPACE.match(raw, at)
+    return found.end() if found else at
+
+
+def _first_rows(raw: str, most: int) -> list[Any]:
+    """The first ``most`` items of the JSON array ``raw``, parsed one at a time: the rest is never parsed.
+
+    As many rows as the writer keeps (``bound_transcript``: :data:`MAX_MESSAGES`). Parsing the whole array first
+    let a few kilobytes compressed (``[],[],…``, ~1,000:1) become millions of rows: seconds of the event loop and
+    hundreds of MB per part read. Raises ``ValueError`` when ``raw`` is no JSON array.
+    """
+    decoder = json.JSONDecoder()
+    at = _after_space(raw, 0)
+    if raw[at : at + 1] != "[":
+        raise ValueError("not a JSON array")
+    at = _after_space(raw, at + 1)
+    rows: list[Any] = []
+    if raw[at : at + 1] == "]":
+        return rows
+    while len(rows) < most:
+        row, at = decoder.raw_decode(raw, at)
+        rows.append(row)
+        at = _after_space(raw, at)
+        if raw[at : at + 1] == "]":
+            break
+        if raw[at : at + 1] != ",":
+            raise ValueError("not a JSON array")
+        at = _after_space(raw, at + 1)
+    return rows
 
 
 def _row(row: list[Any]) -> TranscriptMessage:
@@ -167,12 +211,13 @@ def _message(raw: Mapping[str, Any]) -> TranscriptMessage:
     start = _number(raw.get("start_seconds")) or 0.0
     end = max(start, _number(raw.get("end_seconds")) or 0.0)
     channel = raw.get("channel")
+    # Lone surrogates (an escaped "\\ud83d" in the stored JSON: half an emoji) made every UTF-8 answer of a page raise.
     return TranscriptMessage(
-        speaker=str(raw.get("speaker") or ""),
-        text=str(raw.get("text") or ""),
+        speaker=encodable(str(raw.get("speaker") or "")),
+        text=encodable(str(raw.get("text") or "")),
         start_seconds=start,
         end_seconds=end,
-        email=_text(raw.get("email")),
+        email=encodable(_text(raw.get("email"))),
         channel=channel if isinstance(channel, int) and not isinstance(channel, bool) else None,
     )
 

@@ -67,6 +67,9 @@ def vtt(messages: Sequence[TranscriptMessage]) -> str:
     for index, message in enumerate(messages, 1):
         start, end = _span(message)
         voice = _vtt_escape(speaker_name(message))
+        # A name ending in dashes must not make an arrow with the tag's ``>`` (a cue ends at any line holding
+        # "-->"); WebVTT trims the space from the voice.
+        voice += " " if voice.endswith("-") else ""
         cues += [
             str(index),
             f"{timestamp(start)} --> {timestamp(end)}",
