@@ -266,3 +266,21 @@ def test_transcript_entries_that_do_not_read_are_dropped_not_fatal() -> None:
         {"tenant": "acme", "meeting_uuid": "m", "transcripts": [good, {"file_id": "t2", "kind": "pdf"}, "junk"]}
     )
     assert [(t.file_id, t.kind) for t in meeting.transcripts] == [("t1", "transcript")]
+
+
+@pytest.mark.parametrize(
+    ("stored", "read"),
+    [("2026-01-01T09:30:00", datetime(2026, 1, 1, 9, 30, tzinfo=UTC)),
+     ("2026-01-01T09:30:00-05:00", datetime(2026, 1, 1, 14, 30, tzinfo=UTC)),
+     ("0001-01-01T00:00:00+05:00", datetime.min.replace(tzinfo=UTC)),
+     ("9999-12-31T23:59:59-05:00", datetime.max.replace(tzinfo=UTC))],
+    ids=["no offset", "an offset", "year 1 east of UTC", "year 9999 west of UTC"],
+)  # fmt: skip
+def test_every_stored_time_reads_as_aware_utc(stored: str, read: datetime) -> None:
+    """A time stored as a string (a hand edit, another writer) read as written: naive (no aware time subtracts it: the
+    sweeper's round ended on a job's), or with an offset UTC cannot hold (the report raised after it was announced)."""
+    meeting = Meeting.model_validate({"tenant": "acme", "meeting_uuid": "m1", "start_time": stored})
+    ids = {"_id": "r", "idempotency_key": "r", "job_ref": "r", "tenant": "acme", "meeting_uuid": "m1"}
+    job = Job.model_validate({**ids, "provider": "symbl", "status": "scheduled", "submitted_at": stored})
+    assert meeting.start_time == read and meeting.start_time.tzinfo is UTC
+    assert job.submitted_at == read and job.submitted_at.tzinfo is UTC

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from zoomsymbl_common.events import utcnow
 from zoomsymbl_common.mongo import Document
+from zoomsymbl_common.providers.base import JobState
 from zoomsymbl_common.records import EARLY_CALLBACKS, JOBS
 from zoomsymbl_notifier.mail import Envelope
 from zoomsymbl_notifier.outbox import MailKey
@@ -108,3 +109,25 @@ async def test_an_early_callback_of_an_unreadable_job_ends_no_round(notifier: No
     assert (report.polled, report.mails_tried) == (0, 1)
     assert len(notifier.smtp.messages) == 1
     assert await early.find_one({"_id": fresh["_id"]}) is None
+
+
+class _StillRunning:
+    async def job_status(self, job_id: str) -> JobState:
+        return JobState("in_progress")
+
+
+async def test_a_job_whose_time_was_stored_without_an_offset_ends_no_round(
+    notifier: Notifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``submitted_at`` stored as a string without an offset validated and read naive: judging the job overdue
+    subtracted it from an aware time (TypeError) and the round ended before the outbox's turn. A stored time is UTC."""
+    an_hour_ago = (utcnow() - timedelta(hours=1)).replace(tzinfo=None).isoformat()
+    naive = _job("k-naive", hours_ago=48, tenant=TENANT, submitted_at=an_hour_ago)  # stale, not overdue
+    await notifier.mongo.db[JOBS].insert_one(naive)
+    await _due_email(notifier)
+    monkeypatch.setattr(notifier.pipeline, "provider_for", lambda *_: _StillRunning())
+
+    report = await Sweeper(notifier.pipeline).sweep()
+
+    assert (report.polled, report.mails_tried) == (1, 1)
+    assert [str(m["Message-ID"]) for m in notifier.smtp.messages] == [f"<{DUE.meeting_uuid}@zoomsymbl.test>"]

@@ -30,7 +30,7 @@ from typing import Any
 from zoomsymbl_common.errors import RetryableError, ZoomsymblError
 from zoomsymbl_common.providers.http import provider_message
 
-_THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+_THINK_TAG = re.compile(r"<(/?)think>", re.IGNORECASE)
 _FENCE = re.compile(r"```[A-Za-z]*[ \t]*\n?(.*?)```", re.DOTALL)
 _OBJECT_STARTS = 8  # "{" positions tried in prose: enough for a preamble, never quadratic on a hostile answer
 _DECODER = json.JSONDecoder()
@@ -103,7 +103,7 @@ def json_object(text: str, keys: frozenset[str]) -> dict[str, Any]:
     sign-off after it is ignored). The first of these that is JSON is the answer: an object without any of
     ``keys`` (``{}``, ``{"insights": {...}}``), or a list, is no answer, and nothing inside it is looked for
     (an answer cut short holds whole inner objects: they must never pass for the answer)."""
-    text = _THINK.sub("", text).strip()
+    text = without_thinking(text).strip()
     fences = itertools.islice(_FENCE.finditer(text), _OBJECT_STARTS)
     candidates = [text, *(m.group(1).strip() for m in fences)]
     start = text.find("{")
@@ -126,3 +126,20 @@ def json_object(text: str, keys: frozenset[str]) -> dict[str, Any]:
         kind = "object" if isinstance(value, dict) else "array" if isinstance(value, list) else "value"
         raise EngineAnswerInvalid(f"the answer is not valid insights JSON (a JSON {kind} without the sections)")
     raise EngineAnswerInvalid(f"the answer is not valid insights JSON ({error})")
+
+
+def without_thinking(text: str) -> str:
+    """``text`` without its ``<think>…</think>`` blocks (each from an opening tag to the first closing one after it;
+    an opening tag never closed stays), in one pass over the tags. A non-greedy regex did the same by scanning to
+    the end of the text for every opening tag: an answer of many unclosed ``<think>`` (16 MiB are accepted) held the
+    notifier's event loop for hours."""
+    kept: list[str] = []
+    at, opened = 0, None
+    for tag in _THINK_TAG.finditer(text):
+        if opened is None and not tag.group(1):
+            opened = tag.start()
+        elif opened is not None and tag.group(1):
+            kept.append(text[at:opened])
+            at, opened = tag.end(), None
+    kept.append(text[at:])
+    return "".join(kept)

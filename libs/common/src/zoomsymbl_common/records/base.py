@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 
 from zoomsymbl_common.errors import ZoomsymblError
 
@@ -30,6 +31,25 @@ class Record(BaseModel):
     """A MongoDB document. Fields not in the model are ignored when read (other writers' bookkeeping)."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _times_in_utc(cls, value: Any) -> Any:
+        """Every stored time as aware UTC, as every event's (:data:`~zoomsymbl_common.event_fields.UtcDatetime`).
+
+        MongoDB's dates read aware already; a time stored as a string (a hand edit, another writer, an older release)
+        read as it was written: naive, which no aware time can be subtracted from (the notifier's sweeper round ended
+        on one), or with an offset, which a year-1 or year-9999 time UTC cannot hold (the report raised after it was
+        announced). A naive time is UTC; one past UTC's range is its end.
+        """
+        if not isinstance(value, datetime):
+            return value
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            return (datetime.min if value.year == datetime.min.year else datetime.max).replace(tzinfo=UTC)
 
     @classmethod
     def from_document(cls, doc: Document) -> Self:
