@@ -131,7 +131,7 @@ class MemoryReceipts:
 
     async def meeting_seen(self, tenant: str, meeting_uuid: str) -> bool:
         self._fail()
-        return any(r.tenant == tenant and r.meeting_uuid == meeting_uuid for r in self.receipts.values())
+        return any(r.tenant == tenant and r.meeting_uuid == meeting_uuid and r.audio for r in self.receipts.values())
 
     def published_keys(self) -> set[str]:
         """The keys of the receipts written."""

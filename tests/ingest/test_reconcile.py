@@ -168,6 +168,26 @@ async def test_a_meeting_published_long_ago_that_the_mixer_never_began_is_flagge
 
 
 @pytest.mark.integration
+async def test_a_meeting_whose_only_trace_is_zooms_transcript_is_flagged(mongo: Mongo) -> None:
+    """Its recording never reached the archive (``recording.completed`` lost), its transcript did: the transcript's
+    receipt and the meeting document the mixer keeps the transcript on counted it archived."""
+    names = ("receipt-of-transcript==", "document-of-transcript==", "mixed==")
+    config = sandbox_config(past_meetings=tuple(past(uuid, hour=n) for n, uuid in enumerate(names)))
+    kept = [{"file_id": "vtt-1", "kind": "transcript"}]
+    async with running_zoom_sandbox(config) as sandbox:
+        tenant = sandbox_tenant(sandbox)
+        doc = {"tenant": "acme", "meeting_uuid": names[0], "key": "k-t", "state": "published", "audio": False}
+        await mongo.db[RECEIPTS].insert_one(doc | {"received_at": utcnow()})
+        await mongo.db[MEETINGS].insert_many([
+            {"tenant": "acme", "meeting_uuid": names[1], "transcripts": kept},
+            {"tenant": "acme", "meeting_uuid": names[2], "transcripts": kept, "mix": {"object_key": "k"}},
+        ])  # fmt: skip
+        report = await reconcile(sandbox, mongo, tenant)
+    assert (report.listed, report.archived, report.flagged) == (3, 1, 2)
+    assert sorted(m["meeting_uuid"] for m in report.missing) == sorted(names[:2])
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("policy", "flagged"),
     [("allowlist", {"ann-off"}), ("cloud_recording", {"bob-on"}), ("any", {"ann-off", "bob-on", "bob-off"})],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -33,6 +34,16 @@ async def test_a_recorded_receipt_makes_its_meeting_seen(mongo: Mongo) -> None:
     assert not await receipts.meeting_seen("globex", "abc//def==")
     assert not await receipts.meeting_seen("acme", "abc/def==")
     assert await mongo.db[RECEIPTS].count_documents({"state": "published"}) == 2
+
+
+async def test_a_receipt_of_zooms_transcript_alone_does_not_make_its_meeting_seen(mongo: Mongo) -> None:
+    """The meeting's audio was never published (its ``recording.completed`` lost): the backfill must still take it."""
+    receipts = MongoReceipts(mongo)
+    await receipts.record([dataclasses.replace(receipt("t1"), audio=False)])
+    assert not await receipts.meeting_seen("acme", "abc//def==")
+    assert await mongo.db[RECEIPTS].count_documents({"audio": False}) == 1
+    await receipts.record([receipt("a1")])
+    assert await receipts.meeting_seen("acme", "abc//def==")
 
 
 async def test_replicas_recording_the_same_receipt_leave_one(mongo: Mongo) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from zoomsymbl_common.events import RecordingCompleted, RecordingFile
 from zoomsymbl_mixer.channels import (
     CALL_AUDIO,
@@ -274,3 +276,30 @@ def test_a_rejoin_overlapping_by_up_to_zooms_one_second_keeps_one_channel() -> N
     apart = [rec("x", "iPhone", start=0), rec("y", "iPhone", start=48)]  # 2 s at once: two people, one name
     plan = plan_mix([track(apart[0], duration=50), track(apart[1])], max_channels=32)
     assert [c.file_ids for c in plan.assignments()] == [("x",), ("y",)]
+
+
+_KINDS = st.sampled_from(["", "M4A", "MP4", "M4V", "MP3", "WAV", "TRANSCRIPT", "CC", "CHAT", "TIMELINE"])
+_FILES = st.builds(
+    lambda n, kind, ext, rtype, status: RecordingFile(
+        file_id=f"f{n}", file_type=kind, file_extension=ext, recording_type=rtype, status=status,
+        download_url=f"https://zoom.us/rec/download/f{n}",
+    ),
+    st.integers(0, 5), _KINDS, st.sampled_from(["", "m4a", "mp4", "vtt"]),
+    st.sampled_from(["", "audio_only", "shared_screen_with_speaker_view", "audio_interpretation", "audio_transcript"]),
+    st.sampled_from(["completed", "processing"]),
+)  # fmt: skip
+
+
+@given(st.lists(_FILES, max_size=4), st.lists(_FILES, max_size=4), st.sampled_from(["zoom_meeting", "zoom_phone"]))
+def test_an_event_carries_audio_exactly_when_the_mixer_has_something_to_mix(
+    tracks: list[RecordingFile], files: list[RecordingFile], platform: str
+) -> None:
+    """Ingest (which cannot import the mixer) tells a recording with audio from Zoom's transcript alone by the event's
+    ``carries_audio``: it must say what the mixer's own choice of inputs says (each file id once, as Zoom lists)."""
+    tracks = [f.model_copy(update={"file_id": f"t{n}"}) for n, f in enumerate(tracks)]
+    files = [f.model_copy(update={"file_id": f"f{n}"}) for n, f in enumerate(files)]
+    event = RecordingCompleted(
+        event_id="e1", tenant="acme", meeting_uuid="m1", participant_tracks=tuple(tracks), fallback_files=tuple(files),
+        platform=platform,
+    )  # fmt: skip
+    assert event.carries_audio == bool(selections(event))

@@ -15,6 +15,9 @@ from zoomsymbl_common.download_urls import without_token_params
 from zoomsymbl_common.event_fields import INT64_MAX, MAX_MIX_CHANNELS, MAX_MIX_SECONDS, UtcDatetime
 
 CallDirection = Literal["inbound", "outbound", "internal", "unknown"]
+AUDIO_FILE_TYPES = frozenset({"M4A", "MP4", "M4V", "MP3", "WAV", "AAC", "OGG", "OPUS", "FLAC", "WEBM"})
+INTERPRETATION = "interpretation"
+"""In a ``recording_type`` (``audio_interpretation``, ``sign_interpretation``): an interpreter, not the meeting."""
 
 
 class RecordingFile(BaseModel):
@@ -47,6 +50,12 @@ class RecordingFile(BaseModel):
     def completed(self) -> bool:
         """True when Zoom says the file is ready."""
         return self.status == "completed"
+
+    def is_audio(self, *, untyped_ok: bool = False) -> bool:
+        """A completed file whose type (else extension) is one the mixer reads audio from; ``untyped_ok``: one that
+        names neither counts too (a participant track)."""
+        kind = (self.file_type or self.file_extension).upper()
+        return self.completed and (kind in AUDIO_FILE_TYPES or (untyped_ok and not kind))
 
 
 class CallParty(BaseModel):

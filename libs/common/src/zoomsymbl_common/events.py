@@ -29,6 +29,7 @@ from zoomsymbl_common.event_fields import (
     STAGE_MAX,
     UtcDatetime,
 )
+from zoomsymbl_common.event_parts import INTERPRETATION
 from zoomsymbl_common.event_parts import CallParty as CallParty
 from zoomsymbl_common.event_parts import ChannelAssignment as ChannelAssignment
 from zoomsymbl_common.event_parts import PhoneCall as PhoneCall
@@ -97,6 +98,26 @@ class RecordingCompleted(Event):
     source: EventSource = Field("webhook", description="How the recording became known.")
     platform: Platform = Field("zoom_meeting", description="A Zoom Meeting cloud recording or a Zoom Phone call.")
     phone_call: PhoneCall | None = Field(None, description="The call's metadata (platform zoom_phone only).")
+
+    @property
+    def carries_audio(self) -> bool:
+        """Whether the mixer has audio to take from this event: a participant track, a Zoom Phone recording, or a
+        meeting file that is no interpreter's. False for Zoom's transcript alone (``recording.transcript_completed``
+        lists only its ``TRANSCRIPT``/``CC`` files)."""
+        if self.platform == "zoom_phone":
+            return any(f.is_audio() for f in self.fallback_files)
+        if any(f.is_audio(untyped_ok=True) for f in self.participant_tracks):
+            return True
+        return any(
+            f.is_audio()
+            and INTERPRETATION not in f.recording_type.lower()
+            and (
+                f.recording_type == "audio_only"
+                or f.file_type.upper() == "M4A"
+                or (f.file_type or f.file_extension).upper() in ("MP4", "M4V")
+            )
+            for f in self.fallback_files
+        )
 
 
 class AudioMixed(Event):

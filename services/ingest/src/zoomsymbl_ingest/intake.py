@@ -127,7 +127,7 @@ class Intake:
             await self.publisher.publish(event, timeout=self.publish_timeout)
             self.metrics.publish(event.source)
             self.recent.add(key)
-            receipt = Receipt(key, event.tenant, event.meeting_uuid, event.event_id, event.source)
+            receipt = Receipt(key, event.tenant, event.meeting_uuid, event.event_id, event.source, event.carries_audio)
             if not await self._receipts.put(receipt, self.store_timeout):
                 self._gave_up("receipt_insert", 1, TimeoutError("write-behind queue full"))
         return "published"
@@ -137,7 +137,7 @@ class Intake:
 
         Receipts still queued behind their answers count: this process published them.
         """
-        if any(r.tenant == tenant and r.meeting_uuid == meeting_uuid for r in self._receipts.queued()):
+        if any(r.tenant == tenant and r.meeting_uuid == meeting_uuid and r.audio for r in self._receipts.queued()):
             return True
         async with asyncio.timeout(self.store_timeout * 4):
             return await self._gated(partial(self.receipts.meeting_seen, tenant, meeting_uuid))

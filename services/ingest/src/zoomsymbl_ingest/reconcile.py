@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 from zoomsymbl_common.events import Event, utcnow
 from zoomsymbl_common.kafka import RetryPolicy
-from zoomsymbl_common.mongo import Mongo, guarded
+from zoomsymbl_common.mongo import Document, Mongo, guarded
 from zoomsymbl_common.records import CONVERSATIONS, MEETINGS, RECEIPTS, TOMBSTONES, ConversationMetadata, Party
 from zoomsymbl_common.tenants import TenantConfig
 from zoomsymbl_common.zoom import MAX_PAGE_SIZE, ZoomClient
@@ -40,7 +40,7 @@ from zoomsymbl_ingest.paging import MAX_ACCOUNT_PAGES, PageWalk, entry_key, list
 from zoomsymbl_ingest.reconcile_pages import insert_flag, listed_pages, settling
 from zoomsymbl_ingest.reconcile_phone import PhoneReconciliation
 from zoomsymbl_ingest.reconcile_report import ReconcileReport
-from zoomsymbl_ingest.stores import live_receipts
+from zoomsymbl_ingest.stores import AUDIO_RECEIPTS, AUDIO_TAKEN, live_receipts
 from zoomsymbl_ingest.windows import month_windows
 from zoomsymbl_ingest.zoom_payload import _when
 
@@ -194,9 +194,11 @@ class Reconciliation:
         query = {"tenant": self.tenant.id, "meeting_uuid": {"$in": sorted(uuids)}}
         known: set[str] = set()
         flagged: set[str] = set()
+        # A receipt only while its event may still be queued (an older one without a meeting was never taken), and
+        # neither it nor a meeting of Zoom's transcript alone: the meeting's audio never reached the archive.
+        only: dict[str, Document] = {MEETINGS: AUDIO_TAKEN, RECEIPTS: {**AUDIO_RECEIPTS, **live_receipts(utcnow())}}
         for name in (MEETINGS, RECEIPTS, CONVERSATIONS, TOMBSTONES):
-            # A receipt only while its event may still be queued: an older one without a meeting was never taken.
-            where = {**query, **live_receipts(utcnow())} if name == RECEIPTS else query
+            where = {**query, **only.get(name, {})}
             cursor = self.mongo.db[name].find(where, {"meeting_uuid": 1, "reconciled_at": 1})
             for doc in await guarded(cursor.to_list(None)):
                 reconciled = name == CONVERSATIONS and doc.get("reconciled_at") is not None

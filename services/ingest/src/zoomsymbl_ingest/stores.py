@@ -16,7 +16,10 @@ A receipt says a recording was published, not that anything took it: the mixer n
 the meeting (a ``meetings`` document) at once. So the backfill and reconciliation take a meeting as seen when it has a
 ``meetings`` document, or a receipt younger than :data:`UNTAKEN_AFTER` (its event may be queued still); a receipt
 older than that with no meeting is an event Kafka lost (all replicas of its partition gone) or a consumer never read
-(offsets moved past it by hand), and the meeting is published again.
+(offsets moved past it by hand), and the meeting is published again. Zoom's transcript alone
+(``recording.transcript_completed`` after a lost ``recording.completed``) counts for neither: its receipt says
+``audio: false``, and the document the mixer keeps that transcript on (``transcripts``, no mix, no stage) is no
+sign the audio was taken (:data:`AUDIO_TAKEN`, :data:`AUDIO_RECEIPTS`).
 
 Tombstones (``zoomsymbl forget``) are read by the backfill only, one read of ``tombstone_unique`` per listed
 page; the webhook path never reads them (docs/forget.md, "Nothing brings it back").
@@ -43,6 +46,16 @@ UNTAKEN_AFTER = timedelta(hours=24)
 """How long a published recording may wait for the mixer to begin it (a backlog) before its receipt no longer counts."""
 
 
+AUDIO_TAKEN: Document = {
+    "$or": [{"transcripts": {"$exists": False}}, {"stage": {"$exists": True}}, {"mix": {"$exists": True}}]
+}
+"""A ``meetings`` document of a meeting whose audio the mixer took: not one made by Zoom's transcript alone (the mixer
+keeps a transcript that comes first on the meeting's document, ``transcripts``, and mixes nothing), unless the meeting
+was mixed (``mix``) or failed (``stage``) since."""
+AUDIO_RECEIPTS: Document = {"audio": {"$ne": False}}
+"""Receipts of events with audio for the mixer (earlier releases' have no ``audio`` field: all of theirs had)."""
+
+
 def live_receipts(now: datetime) -> Document:
     """The filter of receipts younger than :data:`UNTAKEN_AFTER` at ``now``."""
     return {"received_at": {"$gt": now - UNTAKEN_AFTER}}
@@ -57,6 +70,8 @@ class Receipt:
     meeting_uuid: str
     event_id: str
     source: EventSource
+    audio: bool = True
+    """The event had audio for the mixer (:attr:`RecordingCompleted.carries_audio`), not Zoom's transcript alone."""
 
 
 @dataclass(frozen=True)
@@ -123,11 +138,12 @@ class MongoReceipts:
         await insert_new(self.mongo.db[RECEIPTS], [_receipt_doc(r) for r in receipts])
 
     async def meeting_seen(self, tenant: str, meeting_uuid: str) -> bool:
-        """The mixer began the meeting, or a recording of it was published lately (module docstring)."""
+        """The mixer began the meeting's audio, or a recording of it with audio was published lately (module
+        docstring)."""
         key = meeting_key(tenant, meeting_uuid)
-        if await guarded(self.mongo.db[MEETINGS].find_one(key, {"_id": 1})) is not None:
+        if await guarded(self.mongo.db[MEETINGS].find_one({**key, **AUDIO_TAKEN}, {"_id": 1})) is not None:
             return True
-        query = {**key, "state": "published", **live_receipts(utcnow())}
+        query = {**key, "state": "published", **AUDIO_RECEIPTS, **live_receipts(utcnow())}
         found = await guarded(self.mongo.db[RECEIPTS].find_one(query, {"_id": 1}))
         return found is not None
 
@@ -158,6 +174,7 @@ def _receipt_doc(receipt: Receipt) -> Document:
         source=receipt.source,
         state="published",
         received_at=utcnow(),
+        audio=receipt.audio,
     ).to_document()
 
 

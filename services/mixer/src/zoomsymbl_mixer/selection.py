@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from zoomsymbl_common.event_parts import INTERPRETATION
 from zoomsymbl_common.events import RecordingCompleted, RecordingFile
 
 InputKind = Literal["participants", "audio_only", "video", "phone"]
 log = logging.getLogger("zoomsymbl.mixer.channels")  # the name its warning carried before the split
-_AUDIO_TYPES = frozenset({"M4A", "MP4", "M4V", "MP3", "WAV", "AAC", "OGG", "OPUS", "FLAC", "WEBM"})
 _EXT = re.compile(r"[a-z0-9]{1,8}")  # fullmatch: "$" would let a trailing newline in
-_INTERPRETATION = "interpretation"  # audio_interpretation, sign_interpretation: an interpreter, not the meeting
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
@@ -37,11 +36,6 @@ class Selection:
         return self.kind != "participants"
 
 
-def _is_audio(file: RecordingFile, *, untyped_ok: bool = False) -> bool:
-    kind = (file.file_type or file.file_extension).upper()
-    return file.completed and (kind in _AUDIO_TYPES or (untyped_ok and not kind))
-
-
 def selections(event: RecordingCompleted) -> list[Selection]:
     """Candidate inputs: participant tracks, else the ``audio_only`` M4As, else MP4s' audio.
 
@@ -55,15 +49,15 @@ def selections(event: RecordingCompleted) -> list[Selection]:
     event = _distinct(event)
     if event.platform == "zoom_phone":
         return (
-            [Selection("phone", tuple(f for f in event.fallback_files if _is_audio(f)))]
-            if any(_is_audio(f) for f in event.fallback_files)
+            [Selection("phone", tuple(f for f in event.fallback_files if f.is_audio()))]
+            if any(f.is_audio() for f in event.fallback_files)
             else []
         )
     found: list[Selection] = []
-    tracks = tuple(f for f in event.participant_tracks if _is_audio(f, untyped_ok=True))
+    tracks = tuple(f for f in event.participant_tracks if f.is_audio(untyped_ok=True))
     if tracks:
         found.append(Selection("participants", tracks))
-    usable = [f for f in event.fallback_files if _is_audio(f) and _INTERPRETATION not in f.recording_type.lower()]
+    usable = [f for f in event.fallback_files if f.is_audio() and INTERPRETATION not in f.recording_type.lower()]
     audio_only = [f for f in usable if f.recording_type == "audio_only" or f.file_type.upper() == "M4A"]
     video = [f for f in usable if f not in audio_only and (f.file_type or f.file_extension).upper() in ("MP4", "M4V")]
     if audio_only:

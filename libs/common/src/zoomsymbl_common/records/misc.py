@@ -28,6 +28,8 @@ class Receipt(Record):
     source: EventSource
     state: ReceiptState
     received_at: datetime
+    # Its event had audio for the mixer (not Zoom's transcript alone); receipts of earlier releases had no field.
+    audio: bool = True
 
 
 class MeetingSecret(Record):
