@@ -15,6 +15,7 @@ from zoomsymbl_common.records import MEETINGS
 from zoomsymbl_common.scratch import Volume
 from zoomsymbl_mixer.selection import selections
 from zoomsymbl_mixer.space import SpaceNeeded, check_space, space_needed
+from zoomsymbl_sandbox.zoom import Fault
 
 from tests.mixer.conftest import NO_TRACKS, TYPICAL, Rig
 
@@ -144,15 +145,15 @@ async def test_two_meetings_at_once_do_not_both_count_on_the_same_free_space(
 
     monkeypatch.setattr(shutil, "disk_usage", volume)
     checked, go_on = asyncio.Event(), asyncio.Event()
-    load = mixer.intake.load
+    reach = mixer.reach
 
-    async def held_after_its_check(*args: Any) -> Any:
-        if not checked.is_set():  # the first meeting passed its check and is about to download
+    async def held_after_its_check(event: Any, step: Any) -> None:
+        await reach(event, step)
+        if step == "download" and not checked.is_set():  # the first meeting passed its check, about to download
             checked.set()
             await go_on.wait()
-        return await load(*args)
 
-    monkeypatch.setattr(mixer.intake, "load", held_after_its_check)
+    monkeypatch.setattr(mixer, "reach", held_after_its_check)
     running = asyncio.ensure_future(mixer.on_recording_completed(first))
     await checked.wait()
     with pytest.raises(RetryableError, match="claimed by meetings in progress"):
@@ -161,3 +162,31 @@ async def test_two_meetings_at_once_do_not_both_count_on_the_same_free_space(
     assert (await running).channels == 3
     # The first meeting's claim ends with it: the second one now fits, and mixes.
     assert (await mixer.on_recording_completed(second)).meeting_uuid == NO_TRACKS
+
+
+@pytest.mark.integration
+async def test_a_fallback_is_checked_for_room_before_it_is_downloaded(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every participant track gone at Zoom, the recording's audio_only file left: only the participants' need was
+    checked, and the fallback (a 3 GB screen share's MP4 where the tracks were 120 MB) was downloaded unchecked,
+    running the volume full (the pod evicted, again at each redelivery). Now each choice is checked before its
+    download."""
+    event = await rig.event(TYPICAL)
+    for track in event.participant_tracks:
+        rig.sandbox.faults.add(Fault(route="download", kind="status", status=404, file_id=track.file_id, count=1000))
+    [tracks, fallback] = selections(event)[:2]
+    huge = tuple(f.model_copy(update={"file_size": 50_000_000_000}) for f in fallback.files)
+    event = event.model_copy(update={"fallback_files": huge})
+    mixer = rig.mixer()
+    room = space_needed(tracks.files, rig.tenant.max_channels, loaded_at_once=mixer.config.concurrency).total * 2
+    real = shutil.disk_usage
+
+    def volume(path: Any) -> Any:
+        return Usage(total=room, free=room) if str(path).startswith(str(rig.scratch)) else real(path)
+
+    monkeypatch.setattr(shutil, "disk_usage", volume)
+    with pytest.raises(PoisonInputError, match="scratch space") as caught:
+        await mixer.on_recording_completed(event)
+    assert caught.value.stage == "space"
+    assert not set(rig.sandbox.stats.downloads) & {f.file_id for f in huge}, "the fallback was never downloaded"

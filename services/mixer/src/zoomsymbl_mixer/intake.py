@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from zoomsymbl_common.events import RecordingCompleted, RecordingFile, utcnow
@@ -52,11 +52,17 @@ class TrackIntake:
         self.config = config
 
     async def load(
-        self, event: RecordingCompleted, tenant: TenantConfig, choices: Sequence[Selection], scratch: Path
+        self,
+        event: RecordingCompleted,
+        tenant: TenantConfig,
+        choices: Sequence[Selection],
+        scratch: Path,
+        room_for: Callable[[Selection], Awaitable[None]],
     ) -> tuple[Selection, list[Fetched]]:
-        """The first choice of which at least one file could be fetched, and its files (in ``scratch``)."""
+        """The first choice of which at least one file could be fetched, and its files (in ``scratch``); ``room_for``
+        is awaited before each choice is downloaded (it raises when the scratch volume cannot hold it)."""
         loader = await self._loader(event, tenant, choices[0].files)
-        choice, fetched = await self._first_loaded(event, loader, choices, scratch)
+        choice, fetched = await self._first_loaded(event, loader, choices, scratch, room_for)
         if not loader.copy_mp4:
             fetched = await self._copied_if_long(event, fetched)
         return choice, fetched
@@ -123,10 +129,16 @@ class TrackIntake:
         return None
 
     async def _first_loaded(
-        self, event: RecordingCompleted, loader: TrackLoader, choices: Sequence[Selection], scratch: Path
+        self,
+        event: RecordingCompleted,
+        loader: TrackLoader,
+        choices: Sequence[Selection],
+        scratch: Path,
+        room_for: Callable[[Selection], Awaitable[None]],
     ) -> tuple[Selection, list[Fetched]]:
         """The first choice of which at least one file could be fetched."""
         for choice in choices:
+            await room_for(choice)
             fetched = await loader.load_all(event.tenant, event.meeting_uuid, choice.files, scratch)
             if any(f.track is not None for f in fetched):
                 return choice, fetched

@@ -224,17 +224,21 @@ class Mixer:
     async def _mix(
         self, event: RecordingCompleted, tenant: TenantConfig, choices: Sequence[Selection], digest: str, scratch: Path
     ) -> MixRecord:
-        # Zoom's own times first: days between start times would pad every track to days (and fail check_space
-        # with a misleading reason when the ends are known).
-        check_schedule(choices[0].files)
-        # Room for the tracks and the mix first: running out half-way gets the pod evicted, again and again.
-        # One channel in all when everyone is in one recording (its stretches share it), a speaker's each otherwise.
-        most = tenant.max_channels if choices[0].kind == "participants" else 1
-        await self.reach(event, "space")
-        self.space.check(scratch, space_needed(choices[0].files, most, loaded_at_once=self.config.concurrency))
-        await self.reach(event, "download")
+
+        async def room_for(choice: Selection) -> None:
+            """Before each choice is downloaded (a fallback too: every participant track gone at Zoom, the screen
+            share's MP4 left): Zoom's own times first (days between start times would pad every track to days, and
+            fail check_space with a misleading reason when the ends are known), then room for its files and the mix:
+            running out half-way gets the pod evicted, again and again. One channel in all when everyone is in one
+            recording (its stretches share it), a speaker's each otherwise."""
+            check_schedule(choice.files)
+            most = tenant.max_channels if choice.kind == "participants" else 1
+            await self.reach(event, "space")
+            self.space.check(scratch, space_needed(choice.files, most, loaded_at_once=self.config.concurrency))
+            await self.reach(event, "download")
+
         with tracer.start_as_current_span("mixer.download"):
-            choice, fetched = await self.intake.load(event, tenant, choices, scratch)
+            choice, fetched = await self.intake.load(event, tenant, choices, scratch, room_for)
         await self.reach(event, "merge")
         with tracer.start_as_current_span("mixer.merge"):
             talk = {f.file.file_id: f.talk_seconds for f in fetched if f.talk_seconds is not None}
