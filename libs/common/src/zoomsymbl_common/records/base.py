@@ -8,6 +8,7 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 
 from zoomsymbl_common.errors import ZoomsymblError
+from zoomsymbl_common.event_fields import as_utc
 
 Document = dict[str, Any]
 Tenant = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -44,11 +45,9 @@ class Record(BaseModel):
         """
         if not isinstance(value, datetime):
             return value
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
         try:
-            return value.astimezone(UTC)
-        except OverflowError:
+            return as_utc(value)
+        except ValueError:  # out of UTC's range: its nearer end
             return (datetime.min if value.year == datetime.min.year else datetime.max).replace(tzinfo=UTC)
 
     @classmethod
