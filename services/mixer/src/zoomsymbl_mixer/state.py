@@ -295,7 +295,7 @@ def _readable_mix(doc: Document | None) -> MixRecord | None:
     try:
         return MixRecord.model_validate(doc["mix"])
     except ValidationError as exc:
-        # Without the stored values (the channel map holds the participants' names and addresses).
-        fields = sorted({".".join(str(part) for part in error["loc"]) for error in exc.errors()})[:10]
-        log.warning("recorded mix unreadable, mixed again", extra={"fields": fields})
+        # Without the stored values (the channel map holds the participants' names and addresses), as unconfirmed().
+        reason = scrub(str(exc.errors(include_url=False, include_input=False)), REASON_MAX)
+        log.warning("recorded mix unreadable, mixed again", extra={"reason": reason})
         return None

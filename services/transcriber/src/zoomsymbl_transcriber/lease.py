@@ -84,8 +84,12 @@ class LeaseHolder:
         # Run out; or no lease a worker writes: none, not a date, or ending further ahead than twice this worker's
         # lease and an hour (a hand edit, a bug), which would hold the job, and this worker waiting on it, for ever.
         beyond = now + timedelta(seconds=2 * self.lease_seconds + 3600)
-        lease_over = [{"lease_until": {"$lt": now}}, {"lease_until": {"$not": {"$type": "date"}}}]
-        abandoned = {"status": "in_progress", "$or": [*lease_over, {"lease_until": {"$gt": beyond}}]}
+        over = [
+            {"lease_until": {"$lt": now}},
+            {"lease_until": {"$not": {"$type": "date"}}},
+            {"lease_until": {"$gt": beyond}},
+        ]
+        abandoned = {"status": "in_progress", "$or": over}
         free = {"$or": [{"status": "scheduled"}, abandoned, mine]}
         update = {
             "$set": {

@@ -60,6 +60,12 @@ class TenantSweep:
     stored_again: dict[str, int] = field(default_factory=dict)
     """Erased, and written to during the erase (UUID → documents and objects found after it)."""
 
+    @property
+    def taken(self) -> int:
+        """This run's meetings erased, or in a dry run to be: those not kept (in flight, or a bucket unreadable).
+        What ``limit`` counts."""
+        return len(self.keys) - len(self.in_flight) - len(self.failed)
+
     def as_json(self) -> dict[str, Any]:
         """JSON-ready: counts, the cutoff, the meeting UUIDs (ids, no contents)."""
         return {
@@ -175,9 +181,8 @@ async def sweep(
     result.cutoff = now - timedelta(days=tenant.retention_days)
     ordered = await expired(mongo, tenant.id, result.cutoff)
     result.expired = len(ordered)
-    taken = 0  # erased, or in a dry run to be: the meetings ``limit`` counts
     for uuid in ordered:
-        if taken == limit:
+        if result.taken == limit:
             break
         result.keys.append(uuid)
         named = stores(await buckets_named(mongo, tenant.id, uuid))
@@ -190,7 +195,6 @@ async def sweep(
         if holdings.in_flight:
             result.in_flight.append(uuid)
             continue
-        taken += 1
         if not erase:
             continue
         done = await forget(mongo, named, holdings, now, log=stores(set())[0])

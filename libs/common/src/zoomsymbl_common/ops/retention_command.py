@@ -83,7 +83,7 @@ def _text(sweeps: list[TenantSweep], erase: bool) -> str:
         if erase:
             head += f"; {done.erased} erased"
         else:
-            head += f"; dry run, {len(done.keys) - len(done.in_flight) - len(done.failed)} would be erased"
+            head += f"; dry run, {done.taken} would be erased"
         if done.in_flight:
             head += f"; {len(done.in_flight)} in flight, kept"
         if done.failed:
